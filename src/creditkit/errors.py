@@ -1,0 +1,202 @@
+"""Every error creditkit raises, under one base class.
+
+Each error carries its facts as attributes (never only in the message), so callers and the HTTP
+layer can act on them. Errors that are *outcomes* of a ledger write (a refusal such as
+``InsufficientCredits``) are recorded under the write's idempotency key, and a replay of that key
+raises the same error again with the same fields: ``to_fields()`` and ``from_fields()`` are that
+round trip.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+#: An exact quantity of one unit: ``int`` for whole-credit units, ``Decimal`` for units with a scale.
+Quantity = int | Decimal
+
+__all__ = [
+    "CreditKitError",
+    "HoldAlreadyCommitted",
+    "HoldAlreadyReleased",
+    "HoldAmountExceeded",
+    "HoldExpired",
+    "HoldNotFound",
+    "IdempotencyConflict",
+    "InsufficientCredits",
+    "InvalidAmount",
+    "InvalidRequest",
+    "LedgerBusy",
+    "UnitScaleConflict",
+    "UnknownCustomer",
+    "UnknownUnit",
+]
+
+
+class CreditKitError(Exception):
+    """Base class of every creditkit error. ``code`` is a stable snake_case name."""
+
+    code: ClassVar[str] = "creditkit_error"
+
+    def to_fields(self) -> dict[str, Any]:
+        """The error's facts, by the names its constructor takes."""
+        return {name: value for name, value in vars(self).items() if not name.startswith("_")}
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> CreditKitError:
+        return cls(**fields)
+
+
+class InvalidRequest(CreditKitError, ValueError):
+    """A request that can never succeed as written: names the field and the reason."""
+
+    code = "invalid_request"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class InvalidAmount(InvalidRequest):
+    """An amount that is zero, negative, not exact (a float), too large, or has more decimal
+    places than its unit's scale."""
+
+    code = "invalid_amount"
+
+
+class UnknownUnit(InvalidRequest):
+    code = "unknown_unit"
+
+    def __init__(self, unit: str, field: str = "unit") -> None:
+        super().__init__(field, f"unknown unit {unit!r}")
+        self.unit = unit
+
+
+class UnitScaleConflict(InvalidRequest):
+    """A unit was declared with a scale that differs from the one the ledger already holds:
+    changing a unit's scale would change the meaning of every amount already recorded."""
+
+    code = "unit_scale_conflict"
+
+    def __init__(self, unit: str, scale_recorded: int, scale_declared: int) -> None:
+        super().__init__(
+            "scale",
+            f"unit {unit!r} is recorded with scale {scale_recorded}, declared {scale_declared}",
+        )
+        self.unit = unit
+        self.scale_recorded = scale_recorded
+        self.scale_declared = scale_declared
+
+
+class UnknownCustomer(CreditKitError, LookupError):
+    code = "unknown_customer"
+
+    def __init__(self, customer: str) -> None:
+        super().__init__(f"unknown customer {customer!r}")
+        self.customer = customer
+
+
+class InsufficientCredits(CreditKitError):
+    """The customer's available credits do not cover the request. Nothing was written."""
+
+    code = "insufficient_credits"
+
+    def __init__(self, customer: str, unit: str, available: Quantity, required: Quantity) -> None:
+        super().__init__(
+            f"customer {customer!r} has {available} {unit} available, {required} required"
+        )
+        self.customer = customer
+        self.unit = unit
+        self.available = available
+        self.required = required
+
+
+class IdempotencyConflict(CreditKitError):
+    """The idempotency key was first used for a different request; ``field`` is the first field
+    (in the request's own order) whose value differs."""
+
+    code = "idempotency_conflict"
+
+    def __init__(self, idempotency_key: str, field: str, first: Any, second: Any) -> None:
+        super().__init__(
+            f"idempotency key {idempotency_key!r} was used for a different request: "
+            f"{field} was {first!r}, now {second!r}"
+        )
+        self.idempotency_key = idempotency_key
+        self.field = field
+        self.first = first
+        self.second = second
+
+
+class HoldNotFound(CreditKitError, LookupError):
+    code = "hold_not_found"
+
+    def __init__(self, hold_id: int) -> None:
+        super().__init__(f"no hold {hold_id}")
+        self.hold_id = hold_id
+
+
+class HoldAlreadyCommitted(CreditKitError):
+    code = "hold_already_committed"
+
+    def __init__(self, hold_id: int) -> None:
+        super().__init__(f"hold {hold_id} is already committed")
+        self.hold_id = hold_id
+
+
+class HoldAlreadyReleased(CreditKitError):
+    code = "hold_already_released"
+
+    def __init__(self, hold_id: int) -> None:
+        super().__init__(f"hold {hold_id} is already released")
+        self.hold_id = hold_id
+
+
+class HoldExpired(CreditKitError):
+    """The hold's timeout passed: its credits went back to the customer and it cannot be
+    committed."""
+
+    code = "hold_expired"
+
+    def __init__(self, hold_id: int, expires_at: datetime) -> None:
+        super().__init__(f"hold {hold_id} expired at {expires_at.isoformat()}")
+        self.hold_id = hold_id
+        self.expires_at = expires_at
+
+
+class HoldAmountExceeded(CreditKitError):
+    """A commit asked for more than the hold reserved."""
+
+    code = "hold_amount_exceeded"
+
+    def __init__(self, hold_id: int, held: Quantity, requested: Quantity) -> None:
+        super().__init__(f"hold {hold_id} holds {held}, commit asked for {requested}")
+        self.hold_id = hold_id
+        self.held = held
+        self.requested = requested
+
+
+class LedgerBusy(CreditKitError):
+    """The database kept reporting lock conflicts after the bounded number of retries."""
+
+    code = "ledger_busy"
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(f"gave up after {attempts} attempts on lock conflicts")
+        self.attempts = attempts
+
+
+#: Errors recorded as the outcome of a write, by code, for replays.
+RECORDED_ERRORS: dict[str, type[CreditKitError]] = {
+    error.code: error
+    for error in (
+        InsufficientCredits,
+        HoldAlreadyCommitted,
+        HoldAlreadyReleased,
+        HoldExpired,
+        HoldAmountExceeded,
+        HoldNotFound,
+    )
+}

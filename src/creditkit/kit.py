@@ -1,0 +1,229 @@
+"""``CreditKit``: the engine, embedded in your process."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from creditkit.clock import Clock, system_clock
+from creditkit.errors import CreditKitError, Quantity
+from creditkit.ledger.audit import audit
+from creditkit.ledger.schemas import (
+    AuditReport,
+    Balance,
+    Charge,
+    ChargeRequest,
+    Customer,
+    Grant,
+    HistoryPage,
+    Hold,
+    Money,
+    SweepReport,
+    Transfer,
+    Unit,
+)
+from creditkit.ledger.service import LedgerService
+from creditkit.store.database import Database
+from creditkit.store.migrate import upgrade_to_head
+
+DEFAULT_UNITS: Mapping[str, int] = {"credits": 0}
+
+
+class CreditKit:
+    """A credit ledger on one database: ``sqlite:///credits.db`` (embedded, the default) or
+    ``postgresql://…`` (production). Opening it creates or upgrades the schema.
+
+    ``units`` maps each unit's name to its scale (decimal places); units already in the
+    database stay declared. ``clock`` returns an aware UTC datetime and is read once per
+    operation; tests pass a ``ManualClock``.
+
+    One instance is safe to share between threads, and several processes may open one
+    database at once. Every write takes an ``idempotency_key``: the same key with the same
+    request returns the first outcome (a refusal too); with a different request it raises
+    ``IdempotencyConflict`` naming the field that differs.
+    """
+
+    def __init__(
+        self,
+        url: str = "sqlite:///credits.db",
+        *,
+        clock: Clock | None = None,
+        units: Mapping[str, int] | None = None,
+    ) -> None:
+        self._database = Database(url)
+        upgrade_to_head(self._database.engine)
+        self._ledger = LedgerService(
+            self._database, clock or system_clock, DEFAULT_UNITS if units is None else units
+        )
+
+    def close(self) -> None:
+        """Closes the database connections."""
+        self._database.dispose()
+
+    def __enter__(self) -> CreditKit:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def units(self) -> tuple[Unit, ...]:
+        return self._ledger.units()
+
+    # -- customers --
+
+    def create_customer(
+        self, customer: str, kind: str = "user", *, metadata: dict[str, Any] | None = None
+    ) -> Customer:
+        """Creates a customer (``kind`` ``"user"`` or ``"workspace"``); returns the existing one
+        when called again with the same kind."""
+        return self._ledger.create_customer(customer, kind, metadata)
+
+    def customer(self, customer: str) -> Customer:
+        return self._ledger.customer(customer)
+
+    # -- writes --
+
+    def grant(
+        self,
+        customer: str,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str,
+        unit: str = "credits",
+        source: str = "purchase",
+        priority: int | None = None,
+        effective_at: datetime | None = None,
+        expires_at: datetime | None = None,
+        transferable: bool | None = None,
+        cost_basis: Money | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Grant:
+        """Gives the customer a block of credits. ``priority`` defaults by source (allowances
+        burn first, purchases last); ``transferable`` defaults to True for purchases and gifts;
+        ``expires_at=None`` never expires; ``effective_at`` (default now) may be in the future."""
+        return self._ledger.grant(
+            customer,
+            amount,
+            unit=unit,
+            source=source,
+            idempotency_key=idempotency_key,
+            priority=priority,
+            effective_at=effective_at,
+            expires_at=expires_at,
+            transferable=transferable,
+            cost_basis=cost_basis,
+            metadata=metadata,
+        )
+
+    def charge(
+        self,
+        customer: str,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str,
+        unit: str = "credits",
+        action: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Charge:
+        """Spends credits now, in burn-down order; raises ``InsufficientCredits`` (and writes
+        nothing but the refusal) when the available balance is short."""
+        outcome = self.charge_many(
+            [ChargeRequest(customer, amount, idempotency_key, unit, action, metadata or {})]
+        )[0]
+        if isinstance(outcome, CreditKitError):
+            raise outcome
+        return outcome
+
+    def charge_many(self, requests: Sequence[ChargeRequest]) -> list[Charge | CreditKitError]:
+        """Up to 10,000 charges in one database transaction, applied in order; each item of the
+        result is that charge's ``Charge`` or the error it met (one refusal fails nothing
+        else)."""
+        return self._ledger.charge_many(requests)
+
+    def reserve(
+        self,
+        customer: str,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str,
+        unit: str = "credits",
+        timeout_seconds: int = 300,
+        action: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Hold:
+        """Sets credits aside for work whose cost is not known yet. Commit or release the hold
+        before ``timeout_seconds``; after that it releases itself."""
+        return self._ledger.reserve(
+            customer,
+            amount,
+            unit=unit,
+            timeout_seconds=timeout_seconds,
+            idempotency_key=idempotency_key,
+            action=action,
+            metadata=metadata,
+        )
+
+    def commit(
+        self,
+        hold_id: int,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> Charge:
+        """Spends ``amount`` (at most what is held, zero allowed) of the hold; the rest goes back
+        to the grants it came from."""
+        return self._ledger.commit(
+            hold_id, amount, idempotency_key=idempotency_key, metadata=metadata
+        )
+
+    def release(self, hold_id: int, *, idempotency_key: str) -> Hold:
+        """Gives everything the hold set aside back to the grants it came from."""
+        return self._ledger.release(hold_id, idempotency_key=idempotency_key)
+
+    def transfer(
+        self,
+        from_customer: str,
+        to_customer: str,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str,
+        unit: str = "credits",
+        metadata: dict[str, Any] | None = None,
+    ) -> Transfer:
+        """Moves transferable credits (purchases and gifts by default) as a new ``gift`` grant
+        for the recipient, expiring no later than the soonest credit it is made of."""
+        return self._ledger.transfer(
+            from_customer,
+            to_customer,
+            amount,
+            unit=unit,
+            idempotency_key=idempotency_key,
+            metadata=metadata,
+        )
+
+    def expire(self) -> SweepReport:
+        """Records breakage for every grant and hold that has expired and nobody has touched
+        since. Optional: reads and writes sweep the customers they touch."""
+        return self._ledger.expire()
+
+    # -- reads --
+
+    def balance(self, customer: str, *, unit: str = "credits") -> Balance:
+        return self._ledger.balance(customer, unit)
+
+    def hold(self, hold_id: int) -> Hold:
+        return self._ledger.hold(hold_id)
+
+    def history(
+        self, customer: str, *, unit: str = "credits", limit: int = 50, cursor: str | None = None
+    ) -> HistoryPage:
+        """The customer's transactions, newest first; pass ``next_cursor`` for older ones."""
+        return self._ledger.history(customer, unit, limit, cursor)
+
+    def audit(self) -> AuditReport:
+        """Checks every rule of the double entry against the rows; ``.ok`` or ``.problems``."""
+        with self._database.read() as connection:
+            return audit(connection)

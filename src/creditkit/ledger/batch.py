@@ -1,0 +1,271 @@
+"""Charges, one or many, in one database transaction.
+
+``CreditKit.charge`` is a batch of one, so a single charge and ten thousand run the same code.
+The batch reads every grant it needs once, runs burn-down in memory, and writes all rows with a
+few multi-row statements; that is what lets it reach tens of thousands of charges a second on
+SQLite, where a statement per charge would not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from creditkit.errors import (
+    CreditKitError,
+    InsufficientCredits,
+    InvalidRequest,
+    UnknownCustomer,
+)
+from creditkit.ledger import repository
+from creditkit.ledger.repository import GrantRow, TransactionRow
+from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, TransactionKind, Unit
+from creditkit.ledger.service import (
+    CONSUMPTION,
+    EXTERNAL_ID_LENGTH_MAX,
+    IDEMPOTENCY_KEY_LENGTH_MAX,
+    NAME_LENGTH_MAX,
+    LedgerService,
+    Request,
+    check_metadata,
+    check_text,
+    take,
+)
+
+Outcome = Charge | CreditKitError
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A charge that passed input checks: what it asks, in steps."""
+
+    index: int
+    charge: ChargeRequest
+    unit: Unit
+    steps: int
+    request: Request
+
+
+@dataclass(slots=True)
+class _Planned:
+    """A charge decided in this transaction: its row, and its draws if it was applied."""
+
+    prepared: _Prepared
+    row: dict[str, Any]
+    draws: list[tuple[GrantRow, int]] | None
+    refusal: CreditKitError | None
+
+
+class ChargeBatch:
+    def __init__(self, ledger: LedgerService, charges: Sequence[ChargeRequest]) -> None:
+        self._ledger = ledger
+        self._charges = charges
+
+    def run(self) -> list[Outcome]:
+        invalid: dict[int, CreditKitError] = {}
+        prepared: list[_Prepared] = []
+        for index, charge in enumerate(self._charges):
+            try:
+                prepared.append(self._prepare(index, charge))
+            except CreditKitError as error:
+                invalid[index] = error
+        for replay in (False, True):
+            try:
+                outcomes = self._ledger.database.write(
+                    lambda connection: self._attempt(connection, prepared, replay)
+                )
+            except IntegrityError as error:
+                if replay or "idempotency_key" not in str(error.orig):
+                    raise
+                continue
+            outcomes.update(invalid)
+            return [outcomes[index] for index in range(len(self._charges))]
+        raise AssertionError("unreachable: the replay run returns or raises")
+
+    def _prepare(self, index: int, charge: ChargeRequest) -> _Prepared:
+        if not isinstance(charge, ChargeRequest):
+            raise InvalidRequest("requests", f"item {index} is not a ChargeRequest")
+        check_text(charge.customer, "customer", EXTERNAL_ID_LENGTH_MAX)
+        check_text(charge.idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+        if charge.action is not None:
+            check_text(charge.action, "action", NAME_LENGTH_MAX)
+        unit = self._ledger.unit(charge.unit)
+        steps = unit.to_steps(charge.amount)
+        metadata = check_metadata(charge.metadata)
+        request = Request(
+            charge.idempotency_key,
+            TransactionKind.CHARGE,
+            {
+                "customer": charge.customer,
+                "unit": charge.unit,
+                "amount": steps,
+                "action": charge.action,
+                "metadata": metadata,
+            },
+        )
+        return _Prepared(index, charge, unit, steps, request)
+
+    def _attempt(
+        self, connection: Connection, prepared: list[_Prepared], replay: bool
+    ) -> dict[int, Outcome]:
+        ledger = self._ledger
+        now = ledger.now()
+        outcomes: dict[int, Outcome] = {}
+        locked = repository.lock_customers(connection, [p.charge.customer for p in prepared])
+        ledger.sweep_due(connection, locked.values(), now)
+        recorded = (
+            repository.find_transactions(connection, [p.request.key for p in prepared])
+            if replay
+            else {}
+        )
+        pairs = sorted(
+            {(locked[p.charge.customer].id, p.unit.name) for p in prepared if p.charge.customer in locked}
+        )
+        grants = {
+            pair: ledger.live_in_order(rows, now)
+            for pair, rows in repository.grants_with_credits_many(connection, pairs).items()
+        }
+        planned: list[_Planned] = []
+        first_use: dict[str, _Planned] = {}
+        replayed: dict[int, TransactionRow] = {}
+        repeats: dict[int, _Planned] = {}
+        for item in prepared:
+            key = item.request.key
+            if key in recorded:
+                outcome = self._replay(item, recorded[key])
+                if outcome is None:
+                    replayed[item.index] = recorded[key]
+                else:
+                    outcomes[item.index] = outcome
+                continue
+            if key in first_use:
+                # A key used twice in one batch: the second gets the first's outcome, or a
+                # conflict when it asks for something else.
+                conflict = item.request.conflict_with(first_use[key].prepared.request.encode())
+                if conflict is None:
+                    repeats[item.index] = first_use[key]
+                else:
+                    outcomes[item.index] = conflict
+                continue
+            customer = locked.get(item.charge.customer)
+            if customer is None:
+                outcomes[item.index] = UnknownCustomer(item.charge.customer)
+                continue
+            spendable = grants[(customer.id, item.unit.name)]
+            available = sum(grant.remaining for grant in spendable)
+            row = ledger.transaction_values(
+                item.request,
+                customer,
+                item.unit.name,
+                item.steps,
+                now,
+                action=item.charge.action,
+                metadata=item.request.fields["metadata"],
+            )
+            if item.steps > available:
+                refusal = InsufficientCredits(
+                    item.charge.customer,
+                    item.unit.name,
+                    item.unit.to_quantity(available),
+                    item.unit.to_quantity(item.steps),
+                )
+                row["status"] = "refused"
+                row["outcome"] = ledger.refusal_outcome(refusal)
+                plan = _Planned(item, row, None, refusal)
+            else:
+                plan = _Planned(item, row, take(spendable, item.steps), None)
+            planned.append(plan)
+            first_use[key] = plan
+        self._write_rows(connection, planned, now, outcomes)
+        for index, first in repeats.items():
+            outcomes[index] = outcomes[first.prepared.index]
+        if replayed:
+            outcomes.update(self._rebuild(connection, prepared, replayed))
+        return outcomes
+
+    def _write_rows(
+        self,
+        connection: Connection,
+        planned: list[_Planned],
+        now: datetime,
+        outcomes: dict[int, Outcome],
+    ) -> None:
+        ids = repository.insert_transactions(connection, [plan.row for plan in planned])
+        entries: list[dict[str, Any]] = []
+        for plan, transaction_id in zip(planned, ids, strict=True):
+            item = plan.prepared
+            if plan.draws is None:
+                assert plan.refusal is not None
+                outcomes[item.index] = plan.refusal
+                continue
+            unit = item.unit.name
+            assert sum(part for _grant, part in plan.draws) == item.steps
+            for grant, part in plan.draws:
+                entries.append(
+                    {"transaction_id": transaction_id, "account_id": grant.account_id, "unit": unit, "amount": -part}
+                )
+            entries.append(
+                {
+                    "transaction_id": transaction_id,
+                    "account_id": self._ledger.system_account(CONSUMPTION, unit),
+                    "unit": unit,
+                    "amount": item.steps,
+                }
+            )
+            outcomes[item.index] = Charge(
+                id=transaction_id,
+                customer=item.charge.customer,
+                unit=unit,
+                amount=item.unit.to_quantity(item.steps),
+                action=item.charge.action,
+                draws=tuple(
+                    Draw(grant.account_id, item.unit.to_quantity(part)) for grant, part in plan.draws
+                ),
+                created_at=now,
+                metadata=item.request.fields["metadata"],
+            )
+        repository.insert_entries(connection, entries)
+
+    def _replay(self, item: _Prepared, recorded: TransactionRow) -> CreditKitError | None:
+        """The outcome of a key recorded before this batch: a conflict, the recorded refusal, or
+        None when the charge it recorded is to be rebuilt."""
+        conflict = item.request.conflict_with(recorded.request)
+        if conflict is not None:
+            return conflict
+        if recorded.outcome is not None:
+            return self._ledger.recorded_refusal(recorded)
+        return None
+
+    def _rebuild(
+        self,
+        connection: Connection,
+        prepared: list[_Prepared],
+        replayed: dict[int, TransactionRow],
+    ) -> dict[int, Outcome]:
+        by_index = {item.index: item for item in prepared}
+        unit_of = {row.id: by_index[index].unit for index, row in replayed.items()}
+        legs: dict[int, list[Draw]] = {}
+        for leg in repository.entries_of(connection, list(unit_of)):
+            if leg.kind == "grant":
+                legs.setdefault(leg.transaction_id, []).append(
+                    Draw(leg.account_id, unit_of[leg.transaction_id].to_quantity(-leg.amount))
+                )
+        rebuilt: dict[int, Outcome] = {}
+        for index, row in replayed.items():
+            unit = by_index[index].unit
+            rebuilt[index] = Charge(
+                id=row.id,
+                customer=by_index[index].charge.customer,
+                unit=row.unit,
+                amount=unit.to_quantity(row.amount),
+                action=row.action,
+                draws=tuple(legs.get(row.id, [])),
+                created_at=row.created_at,
+                metadata=row.metadata,
+            )
+        return rebuilt

@@ -1,0 +1,536 @@
+"""The ledger's SQL. Functions here read and write rows; they decide nothing (service.py does)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from creditkit.errors import UnknownCustomer
+from creditkit.ledger.schemas import GrantSource, HoldStatus, TransactionKind
+from creditkit.store.tables import (
+    accounts,
+    customers,
+    entries,
+    grants,
+    holds,
+    transactions,
+    units,
+)
+
+#: IN-lists are sent in chunks of at most this many values: SQLite's limit on bound parameters
+#: (32,766 since 3.32) and PostgreSQL's (65,535) are far above it, and it keeps statements small.
+IN_LIST_CHUNK_MAX = 500
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    id: int
+    external_id: str
+    kind: str
+    next_due_at: datetime | None
+
+
+@dataclass(slots=True)
+class GrantRow:
+    """A grant with its remaining balance. ``remaining`` is mutable so that one write can spend
+    from the rows it read (burn-down runs over these in memory)."""
+
+    account_id: int
+    remaining: int
+    source: GrantSource
+    priority: int
+    effective_at: datetime
+    expires_at: datetime | None
+    transferable: bool
+
+    def is_live(self, now: datetime) -> bool:
+        """Counts towards the balance at ``now``: started, and not yet expired (a grant stops
+        counting at ``expires_at`` exactly)."""
+        return self.effective_at <= now and (self.expires_at is None or now < self.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRow:
+    account_id: int
+    customer_id: int
+    external_id: str
+    unit: str
+    amount_held: int
+    status: HoldStatus
+    action: str | None
+    expires_at: datetime
+    created_at: datetime
+    amount_committed: int | None
+    reserve_transaction_id: int
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRow:
+    id: int
+    idempotency_key: str
+    kind: TransactionKind
+    status: str
+    customer_id: int
+    counterparty_id: int | None
+    unit: str
+    amount: int
+    action: str | None
+    hold_id: int | None
+    request: str
+    outcome: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+def chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), IN_LIST_CHUNK_MAX):
+        yield values[start : start + IN_LIST_CHUNK_MAX]
+
+
+# -- units and system accounts ------------------------------------------------------------------
+
+
+def read_units(connection: Connection) -> dict[str, int]:
+    return {row.name: row.scale for row in connection.execute(sa.select(units))}
+
+
+def insert_unit(connection: Connection, name: str, scale: int, now: datetime) -> None:
+    connection.execute(units.insert().values(name=name, scale=scale, created_at=now))
+
+
+def read_system_accounts(connection: Connection) -> dict[tuple[str, str], int]:
+    rows = connection.execute(
+        sa.select(accounts.c.id, accounts.c.kind, accounts.c.unit).where(
+            accounts.c.customer_id.is_(None)
+        )
+    )
+    return {(row.kind, row.unit): row.id for row in rows}
+
+
+def insert_system_account(connection: Connection, kind: str, unit: str, now: datetime) -> None:
+    connection.execute(
+        accounts.insert().values(kind=kind, unit=unit, customer_id=None, balance=None, created_at=now)
+    )
+
+
+# -- customers ----------------------------------------------------------------------------------
+
+
+def _customer_columns() -> list[sa.ColumnElement[Any]]:
+    return [customers.c.id, customers.c.external_id, customers.c.kind, customers.c.next_due_at]
+
+
+def find_customer(connection: Connection, external_id: str) -> CustomerRow | None:
+    row = connection.execute(
+        sa.select(*_customer_columns()).where(customers.c.external_id == external_id)
+    ).first()
+    return None if row is None else CustomerRow(row.id, row.external_id, row.kind, row.next_due_at)
+
+
+def read_customer(connection: Connection, external_id: str) -> CustomerRow:
+    row = find_customer(connection, external_id)
+    if row is None:
+        raise UnknownCustomer(external_id)
+    return row
+
+
+def lock_customers(connection: Connection, external_ids: Sequence[str]) -> dict[str, CustomerRow]:
+    """Locks the customers' rows for the rest of the transaction, in id order so that two writers
+    locking overlapping sets cannot deadlock. Every write that moves a customer's credits takes
+    this lock first: it is what serializes burn-down for one customer across threads and
+    processes. (SQLite needs no row lock: BEGIN IMMEDIATE already made this the only writer.)
+    Customers that do not exist are absent from the result."""
+    found: dict[str, CustomerRow] = {}
+    for chunk in chunks(sorted(set(external_ids))):
+        query = (
+            sa.select(*_customer_columns())
+            .where(customers.c.external_id.in_(chunk))
+            .order_by(customers.c.id)
+        )
+        if connection.dialect.name == "postgresql":
+            # NO KEY UPDATE: conflicts with other ledger writers, not with foreign-key checks of
+            # rows that merely reference the customer.
+            query = query.with_for_update(key_share=True)
+        for row in connection.execute(query):
+            found[row.external_id] = CustomerRow(row.id, row.external_id, row.kind, row.next_due_at)
+    return found
+
+
+def insert_customer(
+    connection: Connection, external_id: str, kind: str, metadata: dict[str, Any], now: datetime
+) -> None:
+    connection.execute(
+        customers.insert().values(
+            external_id=external_id, kind=kind, created_at=now, next_due_at=None, metadata=metadata
+        )
+    )
+
+
+def read_customer_full(connection: Connection, external_id: str) -> sa.Row[Any] | None:
+    return connection.execute(
+        sa.select(customers).where(customers.c.external_id == external_id)
+    ).first()
+
+
+def external_ids(connection: Connection, customer_ids: Sequence[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for chunk in chunks(list(customer_ids)):
+        for row in connection.execute(
+            sa.select(customers.c.id, customers.c.external_id).where(customers.c.id.in_(chunk))
+        ):
+            found[row.id] = row.external_id
+    return found
+
+
+def set_next_due_at(connection: Connection, customer_id: int, next_due_at: datetime | None) -> None:
+    connection.execute(
+        customers.update().where(customers.c.id == customer_id).values(next_due_at=next_due_at)
+    )
+
+
+def lower_next_due_at(connection: Connection, customer: CustomerRow, due_at: datetime) -> None:
+    """Keeps ``next_due_at`` a lower bound of every due time after adding one at ``due_at``."""
+    if customer.next_due_at is None or due_at < customer.next_due_at:
+        set_next_due_at(connection, customer.id, due_at)
+
+
+def customers_due(connection: Connection, now: datetime, limit: int) -> list[str]:
+    rows = connection.execute(
+        sa.select(customers.c.external_id)
+        .where(customers.c.next_due_at <= now)
+        .order_by(customers.c.next_due_at)
+        .limit(limit)
+    )
+    return [row.external_id for row in rows]
+
+
+# -- grants -------------------------------------------------------------------------------------
+
+
+def _grant_query(customer_id: int, unit: str) -> sa.Select[Any]:
+    return (
+        sa.select(
+            accounts.c.id,
+            accounts.c.balance,
+            grants.c.source,
+            grants.c.priority,
+            grants.c.effective_at,
+            grants.c.expires_at,
+            grants.c.transferable,
+        )
+        .join(grants, grants.c.account_id == accounts.c.id)
+        .where(
+            accounts.c.customer_id == customer_id,
+            accounts.c.unit == unit,
+            accounts.c.kind == "grant",
+            accounts.c.balance > 0,
+        )
+    )
+
+
+def _grant_row(row: sa.Row[Any]) -> GrantRow:
+    return GrantRow(
+        account_id=row.id,
+        remaining=row.balance,
+        source=GrantSource(row.source),
+        priority=row.priority,
+        effective_at=row.effective_at,
+        expires_at=row.expires_at,
+        transferable=row.transferable,
+    )
+
+
+def grants_with_credits(connection: Connection, customer_id: int, unit: str) -> list[GrantRow]:
+    """Every grant of the customer in ``unit`` with credits left, live or not, unordered."""
+    return [_grant_row(row) for row in connection.execute(_grant_query(customer_id, unit))]
+
+
+def grants_with_credits_many(
+    connection: Connection, pairs: Sequence[tuple[int, str]]
+) -> dict[tuple[int, str], list[GrantRow]]:
+    """``grants_with_credits`` for many (customer id, unit) pairs in few round trips."""
+    found: dict[tuple[int, str], list[GrantRow]] = {pair: [] for pair in pairs}
+    wanted = set(pairs)
+    customer_ids = sorted({customer_id for customer_id, _unit in pairs})
+    for chunk in chunks(customer_ids):
+        query = (
+            sa.select(
+                accounts.c.id,
+                accounts.c.customer_id,
+                accounts.c.unit,
+                accounts.c.balance,
+                grants.c.source,
+                grants.c.priority,
+                grants.c.effective_at,
+                grants.c.expires_at,
+                grants.c.transferable,
+            )
+            .join(grants, grants.c.account_id == accounts.c.id)
+            .where(
+                accounts.c.customer_id.in_(chunk),
+                accounts.c.kind == "grant",
+                accounts.c.balance > 0,
+            )
+        )
+        for row in connection.execute(query):
+            pair = (row.customer_id, row.unit)
+            if pair in wanted:
+                found[pair].append(_grant_row(row))
+    return found
+
+
+def expired_grants_with_credits(
+    connection: Connection, customer_id: int, now: datetime
+) -> list[sa.Row[Any]]:
+    return list(
+        connection.execute(
+            sa.select(accounts.c.id, accounts.c.unit, accounts.c.balance, grants.c.expires_at)
+            .join(grants, grants.c.account_id == accounts.c.id)
+            .where(
+                accounts.c.customer_id == customer_id,
+                accounts.c.kind == "grant",
+                accounts.c.balance > 0,
+                grants.c.expires_at <= now,
+            )
+            .order_by(accounts.c.id)
+        )
+    )
+
+
+def earliest_grant_expiry(connection: Connection, customer_id: int) -> datetime | None:
+    value: datetime | None = connection.execute(
+        sa.select(sa.func.min(grants.c.expires_at))
+        .select_from(accounts.join(grants, grants.c.account_id == accounts.c.id))
+        .where(
+            accounts.c.customer_id == customer_id,
+            accounts.c.kind == "grant",
+            accounts.c.balance > 0,
+        )
+    ).scalar()
+    return value
+
+
+def insert_account(
+    connection: Connection, kind: str, unit: str, customer_id: int, now: datetime
+) -> int:
+    account_id: int = connection.execute(
+        accounts.insert()
+        .values(kind=kind, unit=unit, customer_id=customer_id, balance=0, created_at=now)
+        .returning(accounts.c.id)
+    ).scalar_one()
+    return account_id
+
+
+def insert_grant(connection: Connection, values: dict[str, Any]) -> None:
+    connection.execute(grants.insert().values(**values))
+
+
+def read_grant(connection: Connection, grant_id: int) -> sa.Row[Any] | None:
+    return connection.execute(
+        sa.select(grants, accounts.c.unit, accounts.c.customer_id, customers.c.external_id)
+        .join(accounts, accounts.c.id == grants.c.account_id)
+        .join(customers, customers.c.id == accounts.c.customer_id)
+        .where(grants.c.account_id == grant_id)
+    ).first()
+
+
+def read_grant_by_transaction(connection: Connection, transaction_id: int) -> sa.Row[Any]:
+    return connection.execute(
+        sa.select(grants, accounts.c.unit, customers.c.external_id)
+        .join(accounts, accounts.c.id == grants.c.account_id)
+        .join(customers, customers.c.id == accounts.c.customer_id)
+        .where(grants.c.transaction_id == transaction_id)
+    ).one()
+
+
+def expiries_of(connection: Connection, account_ids: Sequence[int]) -> dict[int, datetime | None]:
+    found: dict[int, datetime | None] = {}
+    for chunk in chunks(list(account_ids)):
+        for row in connection.execute(
+            sa.select(grants.c.account_id, grants.c.expires_at).where(
+                grants.c.account_id.in_(chunk)
+            )
+        ):
+            found[row.account_id] = row.expires_at
+    return found
+
+
+# -- holds --------------------------------------------------------------------------------------
+
+
+def _hold_row(row: sa.Row[Any]) -> HoldRow:
+    return HoldRow(
+        account_id=row.account_id,
+        customer_id=row.customer_id,
+        external_id=row.external_id,
+        unit=row.unit,
+        amount_held=row.amount_held,
+        status=HoldStatus(row.status),
+        action=row.action,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+        amount_committed=row.amount_committed,
+        reserve_transaction_id=row.reserve_transaction_id,
+        metadata=row.metadata,
+    )
+
+
+def _hold_query() -> sa.Select[Any]:
+    return sa.select(holds, customers.c.external_id).join(
+        customers, customers.c.id == holds.c.customer_id
+    )
+
+
+def read_hold(connection: Connection, hold_id: int) -> HoldRow | None:
+    row = connection.execute(_hold_query().where(holds.c.account_id == hold_id)).first()
+    return None if row is None else _hold_row(row)
+
+
+def active_holds(connection: Connection, customer_id: int) -> list[HoldRow]:
+    rows = connection.execute(
+        _hold_query()
+        .where(holds.c.customer_id == customer_id, holds.c.status == HoldStatus.ACTIVE)
+        .order_by(holds.c.account_id)
+    )
+    return [_hold_row(row) for row in rows]
+
+
+def insert_hold(connection: Connection, values: dict[str, Any]) -> None:
+    connection.execute(holds.insert().values(**values))
+
+
+def settle_hold(
+    connection: Connection,
+    hold_id: int,
+    status: HoldStatus,
+    amount_committed: int | None,
+    settle_transaction_id: int,
+) -> None:
+    result = connection.execute(
+        holds.update()
+        .where(holds.c.account_id == hold_id, holds.c.status == HoldStatus.ACTIVE)
+        .values(
+            status=status,
+            amount_committed=amount_committed,
+            settle_transaction_id=settle_transaction_id,
+        )
+    )
+    # The customer lock makes this the only writer of the hold: it must still be active.
+    assert result.rowcount == 1, f"hold {hold_id} was settled under a held customer lock"
+
+
+# -- transactions and entries -------------------------------------------------------------------
+
+
+def _transaction_row(row: sa.Row[Any]) -> TransactionRow:
+    return TransactionRow(
+        id=row.id,
+        idempotency_key=row.idempotency_key,
+        kind=TransactionKind(row.kind),
+        status=row.status,
+        customer_id=row.customer_id,
+        counterparty_id=row.counterparty_id,
+        unit=row.unit,
+        amount=row.amount,
+        action=row.action,
+        hold_id=row.hold_id,
+        request=row.request,
+        outcome=row.outcome,
+        metadata=row.metadata,
+        created_at=row.created_at,
+    )
+
+
+def find_transaction(connection: Connection, idempotency_key: str) -> TransactionRow | None:
+    row = connection.execute(
+        sa.select(transactions).where(transactions.c.idempotency_key == idempotency_key)
+    ).first()
+    return None if row is None else _transaction_row(row)
+
+
+def find_transactions(connection: Connection, keys: Sequence[str]) -> dict[str, TransactionRow]:
+    found: dict[str, TransactionRow] = {}
+    for chunk in chunks(list(keys)):
+        for row in connection.execute(
+            sa.select(transactions).where(transactions.c.idempotency_key.in_(chunk))
+        ):
+            found[row.idempotency_key] = _transaction_row(row)
+    return found
+
+
+def insert_transaction(connection: Connection, values: dict[str, Any]) -> int:
+    transaction_id: int = connection.execute(
+        transactions.insert().values(**values).returning(transactions.c.id)
+    ).scalar_one()
+    return transaction_id
+
+
+def insert_transactions(connection: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Inserts many rows and returns their ids in the order of ``rows``."""
+    if not rows:
+        return []
+    result = connection.execute(
+        transactions.insert().returning(transactions.c.id, sort_by_parameter_order=True), rows
+    )
+    return [row.id for row in result]
+
+
+def insert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        connection.execute(entries.insert(), rows)
+
+
+def entries_of(connection: Connection, transaction_ids: Sequence[int]) -> list[sa.Row[Any]]:
+    """Entries of the transactions with their accounts' kind and customer, in insert order."""
+    found: list[sa.Row[Any]] = []
+    for chunk in chunks(list(transaction_ids)):
+        found.extend(
+            connection.execute(
+                sa.select(
+                    entries.c.id,
+                    entries.c.transaction_id,
+                    entries.c.account_id,
+                    entries.c.amount,
+                    accounts.c.kind,
+                    accounts.c.customer_id,
+                )
+                .join(accounts, accounts.c.id == entries.c.account_id)
+                .where(entries.c.transaction_id.in_(chunk))
+                .order_by(entries.c.id)
+            )
+        )
+    return found
+
+
+def history_transactions(
+    connection: Connection, customer_id: int, unit: str, before_id: int | None, limit: int
+) -> list[TransactionRow]:
+    """Applied transactions the customer took part in, newest first, older than ``before_id``."""
+
+    def side(column: sa.Column[Any]) -> sa.Select[Any]:
+        query = sa.select(transactions).where(
+            column == customer_id,
+            transactions.c.unit == unit,
+            transactions.c.status == "applied",
+        )
+        if before_id is not None:
+            query = query.where(transactions.c.id < before_id)
+        return query.order_by(transactions.c.id.desc()).limit(limit)
+
+    own = side(transactions.c.customer_id).subquery()
+    received = side(transactions.c.counterparty_id).subquery()
+    both = sa.union(sa.select(own), sa.select(received)).subquery()
+    rows = connection.execute(sa.select(both).order_by(both.c.id.desc()).limit(limit))
+    return [_transaction_row(row) for row in rows]
+
+
+def encode_json(value: Any) -> str:
+    """Canonical JSON: the same value always gives the same text."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=False, ensure_ascii=False)

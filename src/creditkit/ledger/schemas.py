@@ -1,0 +1,317 @@
+"""The ledger's value types: what callers pass in and get back.
+
+Amounts here are *quantities* of a unit as a person reads them: ``int`` for a unit of scale 0
+(whole credits), ``Decimal`` for a unit with decimal places. The ledger stores every amount as an
+integer count of the unit's smallest step; ``Unit`` converts between the two exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from creditkit.errors import InvalidAmount, Quantity
+
+#: Why there is an upper bound: amounts are stored as signed 64-bit integers, and sums of many
+#: of them must not overflow either. 10^15 steps leaves room for 9,000 such sums.
+AMOUNT_STEPS_MAX = 10**15
+SCALE_MAX = 6
+
+
+class CustomerKind(StrEnum):
+    USER = "user"
+    WORKSPACE = "workspace"
+
+
+class GrantSource(StrEnum):
+    ALLOWANCE = "allowance"
+    PURCHASE = "purchase"
+    PROMO = "promo"
+    EARNED = "earned"
+    GIFT = "gift"
+    REFUND = "refund"
+    ADJUSTMENT = "adjustment"
+    MIGRATION = "migration"
+
+
+#: Burn-down priority by source when the caller names none (lower burns first). Credits that
+#: are free or expire soon go before credits the customer paid for, so allowances burn before
+#: purchased packs (DESIGN.md rule 4).
+PRIORITY_DEFAULT_BY_SOURCE: dict[GrantSource, int] = {
+    GrantSource.ALLOWANCE: 10,
+    GrantSource.PROMO: 20,
+    GrantSource.EARNED: 30,
+    GrantSource.GIFT: 40,
+    GrantSource.MIGRATION: 50,
+    GrantSource.ADJUSTMENT: 50,
+    GrantSource.REFUND: 50,
+    GrantSource.PURCHASE: 50,
+}
+
+#: Which sources may be transferred when the caller does not say: credits someone paid for or was
+#: given. Allowances and promotions belong to the account they were granted to.
+TRANSFERABLE_DEFAULT_SOURCES = frozenset({GrantSource.PURCHASE, GrantSource.GIFT})
+
+
+class HoldStatus(StrEnum):
+    ACTIVE = "active"
+    COMMITTED = "committed"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+class TransactionKind(StrEnum):
+    GRANT = "grant"
+    CHARGE = "charge"
+    RESERVE = "reserve"
+    COMMIT = "commit"
+    RELEASE = "release"
+    HOLD_EXPIRY = "hold_expiry"
+    TRANSFER = "transfer"
+    EXPIRY = "expiry"
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A kind of credit. ``scale`` is its number of decimal places (0 for whole credits)."""
+
+    name: str
+    scale: int = 0
+
+    def to_steps(self, quantity: object, field_name: str = "amount") -> int:
+        """The exact count of smallest steps in a positive ``quantity``; refuses anything that is
+        not exact (floats), not positive, finer than the scale, or too large."""
+        if isinstance(quantity, bool) or not isinstance(quantity, int | Decimal | str):
+            raise InvalidAmount(
+                field_name,
+                f"must be an int, Decimal or decimal string, not {type(quantity).__name__}"
+                " (floats are not exact)",
+            )
+        if isinstance(quantity, int):
+            steps = quantity * 10**self.scale
+        else:
+            try:
+                exact = Decimal(quantity)
+            except ArithmeticError:
+                raise InvalidAmount(field_name, f"{quantity!r} is not a number") from None
+            if not exact.is_finite():
+                raise InvalidAmount(field_name, "must be finite")
+            scaled = exact.scaleb(self.scale)
+            if scaled != scaled.to_integral_value():
+                raise InvalidAmount(
+                    field_name,
+                    f"{quantity} has more decimal places than unit {self.name!r} allows "
+                    f"({self.scale})",
+                )
+            steps = int(scaled)
+        if steps <= 0:
+            raise InvalidAmount(field_name, f"must be positive, got {quantity}")
+        if steps > AMOUNT_STEPS_MAX:
+            raise InvalidAmount(field_name, f"must be at most {self.to_quantity(AMOUNT_STEPS_MAX)}")
+        return steps
+
+    def to_quantity(self, steps: int) -> Quantity:
+        """The quantity a person reads for ``steps``: an int for scale 0, else a Decimal."""
+        if self.scale == 0:
+            return steps
+        return Decimal(steps).scaleb(-self.scale)
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """A price or cost: integer minor units (cents) of an ISO 4217 currency."""
+
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: str
+    kind: CustomerKind
+    created_at: datetime
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A block of credits given to a customer, as it was granted."""
+
+    id: int
+    customer: str
+    unit: str
+    amount: Quantity
+    source: GrantSource
+    priority: int
+    effective_at: datetime
+    expires_at: datetime | None
+    transferable: bool
+    cost_basis: Money | None
+    transaction_id: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantBalance:
+    """What is left of one grant that counts towards the balance now."""
+
+    grant_id: int
+    source: GrantSource
+    priority: int
+    remaining: Quantity
+    effective_at: datetime
+    expires_at: datetime | None
+    transferable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Expiry:
+    """The next moment some credits stop counting, and how many."""
+
+    expires_at: datetime
+    amount: Quantity
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """A customer's credits in one unit, consistent as of ``as_of``.
+
+    ``available`` is what a charge or hold may take now; ``held`` is reserved by active holds
+    (already out of ``available``); ``grants`` lists every grant with credits left, in burn-down
+    order; ``upcoming`` lists grants that start counting later.
+    """
+
+    customer: str
+    unit: str
+    available: Quantity
+    held: Quantity
+    grants: tuple[GrantBalance, ...]
+    upcoming: tuple[GrantBalance, ...]
+    next_expiry: Expiry | None
+    as_of: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Draw:
+    """The part of a movement one grant paid for."""
+
+    grant_id: int
+    amount: Quantity
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """Credits spent: by ``charge`` directly, or by ``commit`` of a hold (``hold_id`` set)."""
+
+    id: int
+    customer: str
+    unit: str
+    amount: Quantity
+    action: str | None
+    draws: tuple[Draw, ...]
+    created_at: datetime
+    hold_id: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Credits set aside before work whose final cost is not known yet."""
+
+    id: int
+    customer: str
+    unit: str
+    amount: Quantity
+    status: HoldStatus
+    expires_at: datetime
+    created_at: datetime
+    draws: tuple[Draw, ...]
+    action: str | None = None
+    amount_committed: Quantity | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Transferable credits moved from one customer to another as one new ``gift`` grant that
+    expires no later than the soonest-expiring credit it came from."""
+
+    id: int
+    from_customer: str
+    to_customer: str
+    unit: str
+    amount: Quantity
+    draws: tuple[Draw, ...]
+    grant_id: int
+    expires_at: datetime | None
+    created_at: datetime
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    """One charge of a batch (``CreditKit.charge_many``)."""
+
+    customer: str
+    amount: Quantity | str
+    idempotency_key: str
+    unit: str = "credits"
+    action: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    """One ledger transaction as seen by one customer. ``amount`` is the transaction's own
+    amount (charged, granted, reserved, committed, released, transferred, expired);
+    ``available_change`` is what it did to the customer's grants, negative when credits left
+    them; ``draws`` are the grants it touched (for a commit, the grants that paid)."""
+
+    transaction_id: int
+    kind: TransactionKind
+    amount: Quantity
+    available_change: Quantity
+    created_at: datetime
+    action: str | None
+    draws: tuple[Draw, ...]
+    counterparty: str | None
+    hold_id: int | None
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    items: tuple[HistoryItem, ...]
+    #: Pass as ``cursor`` to get the next (older) page; ``None`` on the last page.
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    """What an expiry sweep wrote."""
+
+    grants_expired: int
+    holds_expired: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditProblem:
+    rule: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """``ok`` when every rule holds; otherwise ``problems`` names each violation."""
+
+    problems: tuple[AuditProblem, ...]
+    transactions_checked: int
+    entries_checked: int
+    accounts_checked: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems

@@ -1,0 +1,1409 @@
+"""The ledger's logic: grants, charges, holds, transfers, expiry, balances, history.
+
+Every write follows one path (``_write``): lock the customers it touches, sweep what fell due for
+them, run the operation, record it under its idempotency key, commit. A refusal (not enough
+credits, a hold in the wrong state) is recorded too, so a replay of the key gives the same
+refusal; input errors (unknown unit, bad amount) are raised before anything is written.
+
+Idempotency is optimistic: the key is not looked up first, because replays are rare and a
+lookup would cost every write a round trip. The key's unique index refuses a second use at
+insert; the write is then rolled back and run again in *replay mode*, which looks the key up,
+checks that the request is the same, and rebuilds the first outcome from the rows it wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from creditkit.errors import (
+    RECORDED_ERRORS,
+    CreditKitError,
+    HoldAlreadyCommitted,
+    HoldAlreadyReleased,
+    HoldAmountExceeded,
+    HoldExpired,
+    HoldNotFound,
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidAmount,
+    InvalidRequest,
+    UnitScaleConflict,
+    UnknownCustomer,
+    UnknownUnit,
+)
+from creditkit.errors import Quantity
+from creditkit.ledger import repository
+from creditkit.ledger.repository import CustomerRow, GrantRow, HoldRow, TransactionRow
+from creditkit.ledger.schemas import (
+    PRIORITY_DEFAULT_BY_SOURCE,
+    SCALE_MAX,
+    TRANSFERABLE_DEFAULT_SOURCES,
+    Balance,
+    Charge,
+    ChargeRequest,
+    Customer,
+    CustomerKind,
+    Draw,
+    Expiry,
+    Grant,
+    GrantBalance,
+    GrantSource,
+    HistoryItem,
+    HistoryPage,
+    Hold,
+    HoldStatus,
+    Money,
+    SweepReport,
+    TransactionKind,
+    Transfer,
+    Unit,
+)
+from creditkit.store.database import Database
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+
+IDEMPOTENCY_KEY_LENGTH_MAX = 255
+EXTERNAL_ID_LENGTH_MAX = 255
+NAME_LENGTH_MAX = 128
+HOLD_TIMEOUT_SECONDS_MAX = 7 * 24 * 3600
+HISTORY_PAGE_SIZE_MAX = 500
+BATCH_SIZE_MAX = 10_000
+SWEEP_CUSTOMERS_MAX = 10_000
+PRIORITY_MAX = 1_000_000
+METADATA_BYTES_MAX = 16_384
+
+#: System accounts that every unit has, one each: where granted credits come from, where spent
+#: credits go, and where expired credits go (breakage).
+ISSUANCE, CONSUMPTION, EXPIRY = "issuance", "consumption", "expiry"
+SYSTEM_ACCOUNT_KINDS = (ISSUANCE, CONSUMPTION, EXPIRY)
+
+
+def burn_down_key(grant: GrantRow) -> tuple[int, bool, datetime, datetime, int]:
+    """DESIGN.md rule 4: lowest priority number first, then soonest expiry (never-expiring
+    last), then oldest, then the grant's id so that the order is total."""
+    never = grant.expires_at is None
+    expires_at = grant.effective_at if grant.expires_at is None else grant.expires_at
+    return (grant.priority, never, expires_at, grant.effective_at, grant.account_id)
+
+
+def take(grants: Sequence[GrantRow], steps: int) -> list[tuple[GrantRow, int]]:
+    """Draws ``steps`` from ``grants`` (already in burn-down order), spending their in-memory
+    ``remaining``. The caller has checked that they hold enough."""
+    draws: list[tuple[GrantRow, int]] = []
+    left = steps
+    for grant in grants:
+        if left == 0:
+            break
+        part = min(grant.remaining, left)
+        if part > 0:
+            grant.remaining -= part
+            left -= part
+            draws.append((grant, part))
+    assert left == 0, "take() was asked for more than the grants hold"
+    return draws
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A write as recorded under its idempotency key."""
+
+    key: str
+    operation: TransactionKind
+    fields: dict[str, Any]
+
+    def encode(self) -> str:
+        return repository.encode_json({"operation": self.operation.value, **self.fields})
+
+    def conflict_with(self, recorded: str) -> IdempotencyConflict | None:
+        """The first field in which ``recorded`` differs from this request, if any."""
+        first = json.loads(recorded)
+        second = json.loads(self.encode())
+        for name in dict.fromkeys([*second, *first]):
+            if first.get(name) != second.get(name):
+                return IdempotencyConflict(self.key, name, first.get(name), second.get(name))
+        return None
+
+
+@dataclass(slots=True)
+class _Context:
+    connection: Connection
+    now: datetime
+    customers: dict[str, CustomerRow]
+    #: True on the second run of a write whose key was already taken.
+    replay: bool
+
+
+class _Refused(Exception):
+    """Carries a recorded refusal out of the transaction that recorded it."""
+
+    def __init__(self, error: CreditKitError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _is_idempotency_violation(error: IntegrityError) -> bool:
+    return "idempotency_key" in str(error.orig)
+
+
+def check_text(value: object, field_name: str, length_max: int) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(field_name, "must be a non-empty string")
+    if len(value) > length_max:
+        raise InvalidRequest(field_name, f"must be at most {length_max} characters")
+    return value
+
+
+def check_metadata(metadata: object) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or not all(isinstance(key, str) for key in metadata):
+        raise InvalidRequest("metadata", "must be a mapping with string keys")
+    try:
+        encoded = repository.encode_json(metadata)
+    except (TypeError, ValueError) as error:
+        raise InvalidRequest("metadata", f"must be JSON-serializable: {error}") from None
+    if len(encoded.encode()) > METADATA_BYTES_MAX:
+        raise InvalidRequest("metadata", f"must encode to at most {METADATA_BYTES_MAX} bytes")
+    return metadata
+
+
+def _check_time(value: object, field_name: str) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidRequest(field_name, "must be a timezone-aware datetime")
+    return value.astimezone(UTC)
+
+
+def _canonical_quantity(amount: object) -> str:
+    """The amount as recorded in a request, so that ``37``, ``"37"`` and ``Decimal("37.0")``
+    are one request; refuses what is not exact."""
+    if isinstance(amount, bool) or not isinstance(amount, int | Decimal | str):
+        raise InvalidAmount("amount", "must be an int, Decimal or decimal string (floats are not exact)")
+    try:
+        exact = Decimal(amount)
+    except ArithmeticError:
+        raise InvalidAmount("amount", f"{amount!r} is not a number") from None
+    if not exact.is_finite():
+        raise InvalidAmount("amount", "must be finite")
+    return format(exact.normalize(), "f")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class LedgerService:
+    """The credit ledger over one database. Safe to share between threads; several processes may
+    use one database at once."""
+
+    def __init__(self, database: Database, clock: Clock, units: Mapping[str, int]) -> None:
+        self.database = database
+        self._clock = clock
+        self._units: dict[str, Unit] = {}
+        self._system_accounts: dict[tuple[str, str], int] = {}
+        self._declare_units(units)
+
+    # -- time and units -------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        now = self._clock()
+        if not isinstance(now, datetime) or now.tzinfo is None:
+            raise InvalidRequest("clock", "must return a timezone-aware datetime")
+        return now.astimezone(UTC)
+
+    def _declare_units(self, declared: Mapping[str, int]) -> None:
+        for name, scale in declared.items():
+            check_text(name, "unit", 64)
+            if isinstance(scale, bool) or not isinstance(scale, int) or not 0 <= scale <= SCALE_MAX:
+                raise InvalidRequest("scale", f"unit {name!r}: must be an int from 0 to {SCALE_MAX}")
+
+        def declare(connection: Connection) -> None:
+            now = self.now()
+            recorded = repository.read_units(connection)
+            for name, scale in declared.items():
+                if name not in recorded:
+                    repository.insert_unit(connection, name, scale, now)
+                elif recorded[name] != scale:
+                    raise UnitScaleConflict(name, recorded[name], scale)
+            system = repository.read_system_accounts(connection)
+            for name in {*recorded, *declared}:
+                for kind in SYSTEM_ACCOUNT_KINDS:
+                    if (kind, name) not in system:
+                        repository.insert_system_account(connection, kind, name, now)
+
+        self.database.write(declare)
+        self._refresh_units()
+
+    def _refresh_units(self) -> None:
+        with self.database.read() as connection:
+            self._units = {
+                name: Unit(name, scale) for name, scale in repository.read_units(connection).items()
+            }
+            self._system_accounts = repository.read_system_accounts(connection)
+
+    def unit(self, name: object, field_name: str = "unit") -> Unit:
+        if not isinstance(name, str):
+            raise InvalidRequest(field_name, "must be a unit name")
+        unit = self._units.get(name)
+        if unit is None:
+            # Another process may have declared it since this one started.
+            self._refresh_units()
+            unit = self._units.get(name)
+            if unit is None:
+                raise UnknownUnit(name, field_name)
+        return unit
+
+    def units(self) -> tuple[Unit, ...]:
+        return tuple(self._units.values())
+
+    def system_account(self, kind: str, unit: str) -> int:
+        return self._system_accounts[(kind, unit)]
+
+    # -- the write path -------------------------------------------------------------------------
+
+    def _write(
+        self,
+        request: Request,
+        customers: Callable[[Connection], Sequence[str]],
+        body: Callable[[_Context], T],
+        rebuild: Callable[[Connection, TransactionRow], T],
+    ) -> T:
+        """Runs ``body`` once per idempotency key (see the module's docstring)."""
+        check_text(request.key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+        for replay in (False, True):
+            try:
+                return self.database.write(
+                    lambda connection: self._attempt(
+                        connection, request, customers, body, rebuild, replay
+                    )
+                )
+            except _Refused as refused:
+                raise refused.error from None
+            except IntegrityError as error:
+                if replay or not _is_idempotency_violation(error):
+                    raise
+        raise AssertionError("unreachable: the replay run returns or raises")
+
+    def _attempt(
+        self,
+        connection: Connection,
+        request: Request,
+        customers: Callable[[Connection], Sequence[str]],
+        body: Callable[[_Context], T],
+        rebuild: Callable[[Connection, TransactionRow], T],
+        replay: bool,
+    ) -> T:
+        now = self.now()
+        if replay:
+            recorded = repository.find_transaction(connection, request.key)
+            if recorded is not None:
+                return self._replay(connection, request, recorded, rebuild)
+        context = _Context(connection, now, self._lock(connection, customers(connection), now), replay)
+        return body(context)
+
+    def _lock(
+        self, connection: Connection, external_ids: Sequence[str], now: datetime
+    ) -> dict[str, CustomerRow]:
+        """Locks the customers and sweeps whatever has fallen due for them, so that the write
+        sees expired holds already returned and expired grants already gone."""
+        locked = repository.lock_customers(connection, external_ids)
+        for external_id in external_ids:
+            if external_id not in locked:
+                raise UnknownCustomer(external_id)
+        self.sweep_due(connection, locked.values(), now)
+        return locked
+
+    def sweep_due(self, connection: Connection, locked: Iterable[CustomerRow], now: datetime) -> None:
+        for customer in locked:
+            if customer.next_due_at is not None and customer.next_due_at <= now:
+                self._sweep_customer(connection, customer, now)
+
+    def _replay(
+        self,
+        connection: Connection,
+        request: Request,
+        recorded: TransactionRow,
+        rebuild: Callable[[Connection, TransactionRow], T],
+    ) -> T:
+        conflict = request.conflict_with(recorded.request)
+        if conflict is not None:
+            raise conflict
+        if recorded.outcome is not None:
+            raise _Refused(self.recorded_refusal(recorded))
+        return rebuild(connection, recorded)
+
+    def _refuse(
+        self,
+        context: _Context,
+        request: Request,
+        customer: CustomerRow,
+        unit: str,
+        steps: int,
+        error: CreditKitError,
+        hold_id: int | None = None,
+    ) -> _Refused:
+        """Records ``error`` as the outcome of ``request``; raise what it returns."""
+        repository.insert_transaction(
+            context.connection,
+            self.transaction_values(
+                request, customer, unit, steps, context.now, status="refused", hold_id=hold_id
+            )
+            | {"outcome": self.refusal_outcome(error)},
+        )
+        return _Refused(error)
+
+    def refusal_outcome(self, error: CreditKitError) -> str:
+        assert error.code in RECORDED_ERRORS, f"{error.code} is not a recorded outcome"
+        return repository.encode_json(
+            {"code": error.code, "fields": self._encode_fields(error.to_fields())}
+        )
+
+    def recorded_refusal(self, recorded: TransactionRow) -> CreditKitError:
+        assert recorded.outcome is not None
+        outcome = json.loads(recorded.outcome)
+        error_type = RECORDED_ERRORS[outcome["code"]]
+        return error_type.from_fields(self._decode_fields(outcome["fields"]))
+
+    @staticmethod
+    def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
+        encoded: dict[str, Any] = {}
+        for name, value in fields.items():
+            if isinstance(value, datetime):
+                encoded[name] = {"datetime": value.isoformat()}
+            elif not isinstance(value, int | str | None) or isinstance(value, bool):
+                encoded[name] = {"decimal": str(value)}
+            else:
+                encoded[name] = value
+        return encoded
+
+    @staticmethod
+    def _decode_fields(fields: dict[str, Any]) -> dict[str, Any]:
+        decoded: dict[str, Any] = {}
+        for name, value in fields.items():
+            if isinstance(value, dict) and "datetime" in value:
+                decoded[name] = datetime.fromisoformat(value["datetime"])
+            elif isinstance(value, dict) and "decimal" in value:
+                decoded[name] = Decimal(value["decimal"])
+            else:
+                decoded[name] = value
+        return decoded
+
+    def transaction_values(
+        self,
+        request: Request,
+        customer: CustomerRow,
+        unit: str,
+        steps: int,
+        now: datetime,
+        *,
+        status: str = "applied",
+        counterparty: CustomerRow | None = None,
+        action: str | None = None,
+        hold_id: int | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "idempotency_key": request.key,
+            "kind": request.operation.value,
+            "status": status,
+            "customer_id": customer.id,
+            "counterparty_id": None if counterparty is None else counterparty.id,
+            "unit": unit,
+            "amount": steps,
+            "action": action,
+            "hold_id": hold_id,
+            "request": request.encode(),
+            "outcome": None,
+            "metadata": metadata or {},
+            "created_at": now,
+        }
+
+    def _post(
+        self, connection: Connection, transaction_id: int, unit: str, legs: list[tuple[int, int]]
+    ) -> None:
+        """Writes one transaction's entries. Asserted here, enforced again by PostgreSQL: they
+        sum to zero, and none is zero."""
+        assert legs, "a transaction with no entries"
+        assert sum(amount for _account, amount in legs) == 0, f"unbalanced legs {legs}"
+        assert all(amount != 0 for _account, amount in legs), f"zero leg in {legs}"
+        repository.insert_entries(
+            connection,
+            [
+                {"transaction_id": transaction_id, "account_id": account, "unit": unit, "amount": amount}
+                for account, amount in legs
+            ],
+        )
+
+    # -- customers ------------------------------------------------------------------------------
+
+    def create_customer(
+        self, customer: str, kind: str = "user", metadata: dict[str, Any] | None = None
+    ) -> Customer:
+        """Creates the customer, or returns it if it exists with the same kind (the customer id
+        is its own idempotency key)."""
+        check_text(customer, "customer", EXTERNAL_ID_LENGTH_MAX)
+        try:
+            customer_kind = CustomerKind(kind)
+        except ValueError:
+            raise InvalidRequest("kind", "must be 'user' or 'workspace'") from None
+        metadata = check_metadata(metadata)
+
+        def create(connection: Connection) -> Customer:
+            row = repository.read_customer_full(connection, customer)
+            if row is None:
+                repository.insert_customer(connection, customer, customer_kind, metadata, self.now())
+                row = repository.read_customer_full(connection, customer)
+                assert row is not None
+            elif row.kind != customer_kind:
+                raise IdempotencyConflict(f"customer:{customer}", "kind", row.kind, kind)
+            return Customer(row.external_id, CustomerKind(row.kind), row.created_at, row.metadata)
+
+        for attempt in (1, 2):
+            try:
+                return self.database.write(create)
+            except IntegrityError:
+                # Created by a concurrent call between our read and insert: read it again.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def customer(self, customer: str) -> Customer:
+        with self.database.read() as connection:
+            row = repository.read_customer_full(connection, customer)
+        if row is None:
+            raise UnknownCustomer(customer)
+        return Customer(row.external_id, CustomerKind(row.kind), row.created_at, row.metadata)
+
+    # -- grants ---------------------------------------------------------------------------------
+
+    def grant(
+        self,
+        customer: str,
+        amount: object,
+        *,
+        unit: str,
+        source: str,
+        idempotency_key: str,
+        priority: int | None,
+        effective_at: datetime | None,
+        expires_at: datetime | None,
+        transferable: bool | None,
+        cost_basis: Money | None,
+        metadata: dict[str, Any] | None,
+    ) -> Grant:
+        unit_ = self.unit(unit)
+        steps = unit_.to_steps(amount)
+        try:
+            grant_source = GrantSource(source)
+        except ValueError:
+            raise InvalidRequest(
+                "source", f"must be one of {', '.join(s.value for s in GrantSource)}"
+            ) from None
+        if priority is None:
+            priority = PRIORITY_DEFAULT_BY_SOURCE[grant_source]
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise InvalidRequest("priority", "must be an int")
+        if not -PRIORITY_MAX <= priority <= PRIORITY_MAX:
+            raise InvalidRequest("priority", f"must be within ±{PRIORITY_MAX}")
+        if transferable is None:
+            transferable = grant_source in TRANSFERABLE_DEFAULT_SOURCES
+        effective = None if effective_at is None else _check_time(effective_at, "effective_at")
+        expires = None if expires_at is None else _check_time(expires_at, "expires_at")
+        if cost_basis is not None and (
+            not isinstance(cost_basis, Money)
+            or isinstance(cost_basis.amount_minor, bool)
+            or not isinstance(cost_basis.amount_minor, int)
+            or cost_basis.amount_minor < 0
+            or len(cost_basis.currency) != 3
+        ):
+            raise InvalidRequest(
+                "cost_basis", "must be Money with a non-negative int and a 3-letter currency"
+            )
+        metadata = check_metadata(metadata)
+        request = Request(
+            idempotency_key,
+            TransactionKind.GRANT,
+            {
+                "customer": customer,
+                "unit": unit,
+                "amount": steps,
+                "source": grant_source.value,
+                "priority": priority,
+                "effective_at": _iso(effective),
+                "expires_at": _iso(expires),
+                "transferable": bool(transferable),
+                "cost_basis": None
+                if cost_basis is None
+                else [cost_basis.amount_minor, cost_basis.currency.upper()],
+                "metadata": metadata,
+            },
+        )
+
+        def body(context: _Context) -> Grant:
+            holder = context.customers[customer]
+            starts_at = effective or context.now
+            if expires is not None and expires <= starts_at:
+                raise InvalidRequest("expires_at", "must be after the grant starts counting")
+            transaction_id = repository.insert_transaction(
+                context.connection,
+                self.transaction_values(
+                    request, holder, unit, steps, context.now, metadata=metadata
+                ),
+            )
+            grant_id = self._insert_grant(
+                context,
+                holder,
+                unit,
+                steps,
+                grant_source,
+                priority,
+                starts_at,
+                expires,
+                bool(transferable),
+                cost_basis,
+                transaction_id,
+                metadata,
+            )
+            self._post(
+                context.connection,
+                transaction_id,
+                unit,
+                [(self.system_account(ISSUANCE, unit), -steps), (grant_id, steps)],
+            )
+            return self._grant_from_row(
+                repository.read_grant_by_transaction(context.connection, transaction_id)
+            )
+
+        return self._write(
+            request,
+            lambda _connection: [customer],
+            body,
+            lambda connection, recorded: self._grant_from_row(
+                repository.read_grant_by_transaction(connection, recorded.id)
+            ),
+        )
+
+    def _insert_grant(
+        self,
+        context: _Context,
+        holder: CustomerRow,
+        unit: str,
+        steps: int,
+        source: GrantSource,
+        priority: int,
+        effective_at: datetime,
+        expires_at: datetime | None,
+        transferable: bool,
+        cost_basis: Money | None,
+        transaction_id: int,
+        metadata: dict[str, Any],
+    ) -> int:
+        grant_id = repository.insert_account(context.connection, "grant", unit, holder.id, context.now)
+        repository.insert_grant(
+            context.connection,
+            {
+                "account_id": grant_id,
+                "source": source.value,
+                "priority": priority,
+                "effective_at": effective_at,
+                "expires_at": expires_at,
+                "transferable": transferable,
+                "amount_granted": steps,
+                "cost_basis_minor": None if cost_basis is None else cost_basis.amount_minor,
+                "currency": None if cost_basis is None else cost_basis.currency.upper(),
+                "transaction_id": transaction_id,
+                "metadata": metadata,
+            },
+        )
+        if expires_at is not None:
+            repository.lower_next_due_at(context.connection, holder, expires_at)
+        return grant_id
+
+    def _grant_from_row(self, row: Any) -> Grant:
+        unit = self._units[row.unit]
+        return Grant(
+            id=row.account_id,
+            customer=row.external_id,
+            unit=row.unit,
+            amount=unit.to_quantity(row.amount_granted),
+            source=GrantSource(row.source),
+            priority=row.priority,
+            effective_at=row.effective_at,
+            expires_at=row.expires_at,
+            transferable=row.transferable,
+            cost_basis=None
+            if row.cost_basis_minor is None
+            else Money(row.cost_basis_minor, row.currency),
+            transaction_id=row.transaction_id,
+            metadata=row.metadata,
+        )
+
+    # -- spending: burn-down over live grants -----------------------------------------------------
+
+    @staticmethod
+    def live_in_order(
+        grants: Sequence[GrantRow], now: datetime, transferable_only: bool = False
+    ) -> list[GrantRow]:
+        live = [
+            grant
+            for grant in grants
+            if grant.is_live(now) and (grant.transferable or not transferable_only)
+        ]
+        live.sort(key=burn_down_key)
+        return live
+
+    def _spendable(
+        self, connection: Connection, customer: CustomerRow, unit: str, now: datetime
+    ) -> list[GrantRow]:
+        return self.live_in_order(
+            repository.grants_with_credits(connection, customer.id, unit), now
+        )
+
+    def charge_many(self, requests: Sequence[ChargeRequest]) -> list[Charge | CreditKitError]:
+        """Charges in one database transaction, in order; each has its own outcome (a Charge or
+        the error it met), and one refusal does not fail the others."""
+        from creditkit.ledger.batch import ChargeBatch
+
+        if len(requests) > BATCH_SIZE_MAX:
+            raise InvalidRequest("requests", f"at most {BATCH_SIZE_MAX} charges per batch")
+        return ChargeBatch(self, requests).run()
+
+    # -- holds ----------------------------------------------------------------------------------
+
+    def reserve(
+        self,
+        customer: str,
+        amount: object,
+        *,
+        unit: str,
+        timeout_seconds: int,
+        idempotency_key: str,
+        action: str | None,
+        metadata: dict[str, Any] | None,
+    ) -> Hold:
+        unit_ = self.unit(unit)
+        steps = unit_.to_steps(amount)
+        if (
+            isinstance(timeout_seconds, bool)
+            or not isinstance(timeout_seconds, int)
+            or not 1 <= timeout_seconds <= HOLD_TIMEOUT_SECONDS_MAX
+        ):
+            raise InvalidRequest(
+                "timeout_seconds", f"must be an int from 1 to {HOLD_TIMEOUT_SECONDS_MAX}"
+            )
+        if action is not None:
+            check_text(action, "action", NAME_LENGTH_MAX)
+        metadata = check_metadata(metadata)
+        request = Request(
+            idempotency_key,
+            TransactionKind.RESERVE,
+            {
+                "customer": customer,
+                "unit": unit,
+                "amount": steps,
+                "timeout_seconds": timeout_seconds,
+                "action": action,
+                "metadata": metadata,
+            },
+        )
+
+        def body(context: _Context) -> Hold:
+            holder = context.customers[customer]
+            grants = self._spendable(context.connection, holder, unit, context.now)
+            available = sum(grant.remaining for grant in grants)
+            if steps > available:
+                raise self._refuse(
+                    context,
+                    request,
+                    holder,
+                    unit,
+                    steps,
+                    InsufficientCredits(
+                        customer, unit, unit_.to_quantity(available), unit_.to_quantity(steps)
+                    ),
+                )
+            draws = take(grants, steps)
+            expires_at = context.now + timedelta(seconds=timeout_seconds)
+            hold_id = repository.insert_account(
+                context.connection, "hold", unit, holder.id, context.now
+            )
+            transaction_id = repository.insert_transaction(
+                context.connection,
+                self.transaction_values(
+                    request,
+                    holder,
+                    unit,
+                    steps,
+                    context.now,
+                    action=action,
+                    hold_id=hold_id,
+                    metadata=metadata,
+                ),
+            )
+            repository.insert_hold(
+                context.connection,
+                {
+                    "account_id": hold_id,
+                    "customer_id": holder.id,
+                    "unit": unit,
+                    "amount_held": steps,
+                    "status": HoldStatus.ACTIVE.value,
+                    "action": action,
+                    "expires_at": expires_at,
+                    "created_at": context.now,
+                    "amount_committed": None,
+                    "reserve_transaction_id": transaction_id,
+                    "settle_transaction_id": None,
+                    "metadata": metadata,
+                },
+            )
+            self._post(
+                context.connection,
+                transaction_id,
+                unit,
+                [(grant.account_id, -part) for grant, part in draws] + [(hold_id, steps)],
+            )
+            repository.lower_next_due_at(context.connection, holder, expires_at)
+            return Hold(
+                id=hold_id,
+                customer=customer,
+                unit=unit,
+                amount=unit_.to_quantity(steps),
+                status=HoldStatus.ACTIVE,
+                expires_at=expires_at,
+                created_at=context.now,
+                draws=tuple(Draw(grant.account_id, unit_.to_quantity(part)) for grant, part in draws),
+                action=action,
+                metadata=metadata,
+            )
+
+        def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
+            assert recorded.hold_id is not None
+            hold = repository.read_hold(connection, recorded.hold_id)
+            assert hold is not None
+            return self._hold_as_reserved(connection, hold)
+
+        return self._write(request, lambda _connection: [customer], body, rebuild)
+
+    def _reserve_draws(self, connection: Connection, hold: HoldRow) -> list[tuple[int, int]]:
+        """(grant id, steps) the hold took, in burn-down order."""
+        return [
+            (entry.account_id, -entry.amount)
+            for entry in repository.entries_of(connection, [hold.reserve_transaction_id])
+            if entry.kind == "grant"
+        ]
+
+    def _hold_as_reserved(self, connection: Connection, hold: HoldRow) -> Hold:
+        unit = self._units[hold.unit]
+        return Hold(
+            id=hold.account_id,
+            customer=hold.external_id,
+            unit=hold.unit,
+            amount=unit.to_quantity(hold.amount_held),
+            status=HoldStatus.ACTIVE,
+            expires_at=hold.expires_at,
+            created_at=hold.created_at,
+            draws=tuple(
+                Draw(grant_id, unit.to_quantity(part))
+                for grant_id, part in self._reserve_draws(connection, hold)
+            ),
+            action=hold.action,
+            metadata=hold.metadata,
+        )
+
+    def hold(self, hold_id: int) -> Hold:
+        """The hold as it stands now (its status after any commit, release or expiry)."""
+        with self.database.read() as connection:
+            hold = repository.read_hold(connection, hold_id)
+            if hold is None:
+                raise HoldNotFound(hold_id)
+            reserved = self._hold_as_reserved(connection, hold)
+        status = hold.status
+        if status is HoldStatus.ACTIVE and hold.expires_at <= self.now():
+            status = HoldStatus.EXPIRED
+        unit = self._units[hold.unit]
+        committed = None if hold.amount_committed is None else unit.to_quantity(hold.amount_committed)
+        return Hold(
+            id=reserved.id,
+            customer=reserved.customer,
+            unit=reserved.unit,
+            amount=reserved.amount,
+            status=status,
+            expires_at=reserved.expires_at,
+            created_at=reserved.created_at,
+            draws=reserved.draws,
+            action=reserved.action,
+            amount_committed=committed,
+            metadata=reserved.metadata,
+        )
+
+    def _hold_customer(self, hold_id: object) -> Callable[[Connection], Sequence[str]]:
+        if isinstance(hold_id, bool) or not isinstance(hold_id, int):
+            raise InvalidRequest("hold_id", "must be an int")
+
+        def customers(connection: Connection) -> Sequence[str]:
+            hold = repository.read_hold(connection, hold_id)
+            if hold is None:
+                raise HoldNotFound(hold_id)
+            return [hold.external_id]
+
+        return customers
+
+    def _settle(
+        self,
+        context: _Context,
+        request: Request,
+        hold_id: int,
+        steps_committed: int,
+    ) -> tuple[HoldRow, int, list[tuple[int, int]]]:
+        """Closes an active hold: ``steps_committed`` go to consumption, taken from the hold's
+        draws in burn-down order, and the rest returns to the grants it came from (to expiry
+        where a grant has expired since). Refuses a hold that is not active."""
+        hold = repository.read_hold(context.connection, hold_id)
+        assert hold is not None, "the hold's customer is locked; the hold cannot vanish"
+        holder = context.customers[hold.external_id]
+        unit = self._units[hold.unit]
+        refusal: CreditKitError | None = None
+        if hold.status is HoldStatus.COMMITTED:
+            refusal = HoldAlreadyCommitted(hold_id)
+        elif hold.status is HoldStatus.RELEASED:
+            refusal = HoldAlreadyReleased(hold_id)
+        elif hold.status is HoldStatus.EXPIRED:
+            refusal = HoldExpired(hold_id, hold.expires_at)
+        elif steps_committed > hold.amount_held:
+            refusal = HoldAmountExceeded(
+                hold_id, unit.to_quantity(hold.amount_held), unit.to_quantity(steps_committed)
+            )
+        if refusal is not None:
+            raise self._refuse(
+                context, request, holder, hold.unit, steps_committed, refusal, hold_id=hold_id
+            )
+        assert hold.expires_at > context.now, "the lock's sweep expires due holds first"
+        return hold, *self._settle_legs(context, hold, steps_committed)
+
+    def _settle_legs(
+        self, context: _Context, hold: HoldRow, steps_committed: int
+    ) -> tuple[int, list[tuple[int, int]]]:
+        """The entries that close ``hold``, and the transaction's headline amount."""
+        draws = self._reserve_draws(context.connection, hold)
+        expiries = repository.expiries_of(context.connection, [grant_id for grant_id, _ in draws])
+        legs: list[tuple[int, int]] = [(hold.account_id, -hold.amount_held)]
+        if steps_committed > 0:
+            legs.append((self.system_account(CONSUMPTION, hold.unit), steps_committed))
+        to_consume = steps_committed
+        expired_total = 0
+        for grant_id, part in draws:
+            consumed = min(part, to_consume)
+            to_consume -= consumed
+            returned = part - consumed
+            if returned == 0:
+                continue
+            expires_at = expiries[grant_id]
+            if expires_at is not None and expires_at <= context.now:
+                expired_total += returned
+            else:
+                legs.append((grant_id, returned))
+        if expired_total:
+            legs.append((self.system_account(EXPIRY, hold.unit), expired_total))
+        return steps_committed if steps_committed else hold.amount_held, legs
+
+    def commit(
+        self, hold_id: int, amount: object, *, idempotency_key: str, metadata: dict[str, Any] | None
+    ) -> Charge:
+        customers = self._hold_customer(hold_id)
+        metadata = check_metadata(metadata)
+        request = Request(
+            idempotency_key,
+            TransactionKind.COMMIT,
+            {"hold_id": hold_id, "amount": _canonical_quantity(amount), "metadata": metadata},
+        )
+
+        def body(context: _Context) -> Charge:
+            hold = repository.read_hold(context.connection, hold_id)
+            assert hold is not None
+            # The unit is the hold's, so the amount is checked once the hold is read. Zero is a
+            # valid commit: the work was done and cost nothing.
+            steps = 0 if amount == 0 else self._units[hold.unit].to_steps(amount)
+            hold, _headline, legs = self._settle(context, request, hold_id, steps)
+            holder = context.customers[hold.external_id]
+            transaction_id = repository.insert_transaction(
+                context.connection,
+                self.transaction_values(
+                    request,
+                    holder,
+                    hold.unit,
+                    steps,
+                    context.now,
+                    action=hold.action,
+                    hold_id=hold_id,
+                    metadata=metadata,
+                ),
+            )
+            self._post(context.connection, transaction_id, hold.unit, legs)
+            repository.settle_hold(
+                context.connection, hold_id, HoldStatus.COMMITTED, steps, transaction_id
+            )
+            return self._charge_from_commit(
+                context.connection, hold, steps, transaction_id, context.now, metadata
+            )
+
+        def rebuild(connection: Connection, recorded: TransactionRow) -> Charge:
+            hold = repository.read_hold(connection, hold_id)
+            assert hold is not None
+            return self._charge_from_commit(
+                connection, hold, recorded.amount, recorded.id, recorded.created_at, recorded.metadata
+            )
+
+        return self._write(request, customers, body, rebuild)
+
+    def _charge_from_commit(
+        self,
+        connection: Connection,
+        hold: HoldRow,
+        steps: int,
+        transaction_id: int,
+        created_at: datetime,
+        metadata: dict[str, Any],
+    ) -> Charge:
+        unit = self._units[hold.unit]
+        draws: list[Draw] = []
+        left = steps
+        for grant_id, part in self._reserve_draws(connection, hold):
+            consumed = min(part, left)
+            left -= consumed
+            if consumed:
+                draws.append(Draw(grant_id, unit.to_quantity(consumed)))
+        return Charge(
+            id=transaction_id,
+            customer=hold.external_id,
+            unit=hold.unit,
+            amount=unit.to_quantity(steps),
+            action=hold.action,
+            draws=tuple(draws),
+            created_at=created_at,
+            hold_id=hold.account_id,
+            metadata=metadata,
+        )
+
+    def release(self, hold_id: int, *, idempotency_key: str) -> Hold:
+        customers = self._hold_customer(hold_id)
+        request = Request(idempotency_key, TransactionKind.RELEASE, {"hold_id": hold_id})
+
+        def body(context: _Context) -> Hold:
+            hold, headline, legs = self._settle(context, request, hold_id, 0)
+            holder = context.customers[hold.external_id]
+            transaction_id = repository.insert_transaction(
+                context.connection,
+                self.transaction_values(
+                    request, holder, hold.unit, headline, context.now, hold_id=hold_id
+                ),
+            )
+            self._post(context.connection, transaction_id, hold.unit, legs)
+            repository.settle_hold(
+                context.connection, hold_id, HoldStatus.RELEASED, None, transaction_id
+            )
+            return self._released(context.connection, hold)
+
+        def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
+            hold = repository.read_hold(connection, hold_id)
+            assert hold is not None
+            return self._released(connection, hold)
+
+        return self._write(request, customers, body, rebuild)
+
+    def _released(self, connection: Connection, hold: HoldRow) -> Hold:
+        reserved = self._hold_as_reserved(connection, hold)
+        return Hold(
+            id=reserved.id,
+            customer=reserved.customer,
+            unit=reserved.unit,
+            amount=reserved.amount,
+            status=HoldStatus.RELEASED,
+            expires_at=reserved.expires_at,
+            created_at=reserved.created_at,
+            draws=reserved.draws,
+            action=reserved.action,
+            metadata=reserved.metadata,
+        )
+
+    # -- transfers ------------------------------------------------------------------------------
+
+    def transfer(
+        self,
+        from_customer: str,
+        to_customer: str,
+        amount: object,
+        *,
+        unit: str,
+        idempotency_key: str,
+        metadata: dict[str, Any] | None,
+    ) -> Transfer:
+        unit_ = self.unit(unit)
+        steps = unit_.to_steps(amount)
+        check_text(from_customer, "from_customer", EXTERNAL_ID_LENGTH_MAX)
+        check_text(to_customer, "to_customer", EXTERNAL_ID_LENGTH_MAX)
+        if from_customer == to_customer:
+            raise InvalidRequest("to_customer", "must differ from from_customer")
+        metadata = check_metadata(metadata)
+        request = Request(
+            idempotency_key,
+            TransactionKind.TRANSFER,
+            {
+                "from_customer": from_customer,
+                "to_customer": to_customer,
+                "unit": unit,
+                "amount": steps,
+                "metadata": metadata,
+            },
+        )
+
+        def body(context: _Context) -> Transfer:
+            sender = context.customers[from_customer]
+            recipient = context.customers[to_customer]
+            grants = self.live_in_order(
+                repository.grants_with_credits(context.connection, sender.id, unit),
+                context.now,
+                transferable_only=True,
+            )
+            available = sum(grant.remaining for grant in grants)
+            if steps > available:
+                raise self._refuse(
+                    context,
+                    request,
+                    sender,
+                    unit,
+                    steps,
+                    InsufficientCredits(
+                        from_customer, unit, unit_.to_quantity(available), unit_.to_quantity(steps)
+                    ),
+                )
+            draws = take(grants, steps)
+            # Gifting never extends a credit's life: the new grant expires with the soonest of
+            # the credits it is made of.
+            expiries = [grant.expires_at for grant, _part in draws if grant.expires_at is not None]
+            expires_at = min(expiries) if expiries else None
+            transaction_id = repository.insert_transaction(
+                context.connection,
+                self.transaction_values(
+                    request,
+                    sender,
+                    unit,
+                    steps,
+                    context.now,
+                    counterparty=recipient,
+                    metadata=metadata,
+                ),
+            )
+            grant_id = self._insert_grant(
+                context,
+                recipient,
+                unit,
+                steps,
+                GrantSource.GIFT,
+                PRIORITY_DEFAULT_BY_SOURCE[GrantSource.GIFT],
+                context.now,
+                expires_at,
+                True,
+                None,
+                transaction_id,
+                {"from_customer": from_customer},
+            )
+            self._post(
+                context.connection,
+                transaction_id,
+                unit,
+                [(grant.account_id, -part) for grant, part in draws] + [(grant_id, steps)],
+            )
+            return Transfer(
+                id=transaction_id,
+                from_customer=from_customer,
+                to_customer=to_customer,
+                unit=unit,
+                amount=unit_.to_quantity(steps),
+                draws=tuple(Draw(grant.account_id, unit_.to_quantity(part)) for grant, part in draws),
+                grant_id=grant_id,
+                expires_at=expires_at,
+                created_at=context.now,
+                metadata=metadata,
+            )
+
+        def rebuild(connection: Connection, recorded: TransactionRow) -> Transfer:
+            grant = repository.read_grant_by_transaction(connection, recorded.id)
+            draws = [
+                Draw(entry.account_id, unit_.to_quantity(-entry.amount))
+                for entry in repository.entries_of(connection, [recorded.id])
+                if entry.amount < 0
+            ]
+            return Transfer(
+                id=recorded.id,
+                from_customer=from_customer,
+                to_customer=to_customer,
+                unit=unit,
+                amount=unit_.to_quantity(recorded.amount),
+                draws=tuple(draws),
+                grant_id=grant.account_id,
+                expires_at=grant.expires_at,
+                created_at=recorded.created_at,
+                metadata=recorded.metadata,
+            )
+
+        return self._write(request, lambda _connection: [from_customer, to_customer], body, rebuild)
+
+    # -- expiry ---------------------------------------------------------------------------------
+
+    def _sweep_customer(
+        self, connection: Connection, customer: CustomerRow, now: datetime
+    ) -> SweepReport:
+        """Under the customer's lock: expires its due holds (credits back to their grants, or to
+        expiry where those grants have expired too), then moves the remainder of its expired
+        grants to the expiry account. Each is a transaction under a key derived from what
+        expired, so a sweep is exactly-once like any other write."""
+        holds_expired = 0
+        context = _Context(connection, now, {customer.external_id: customer}, replay=False)
+        for hold in repository.active_holds(connection, customer.id):
+            if hold.expires_at > now:
+                continue
+            request = Request(
+                f"creditkit:hold-expiry:{hold.account_id}",
+                TransactionKind.HOLD_EXPIRY,
+                {"hold_id": hold.account_id},
+            )
+            headline, legs = self._settle_legs(context, hold, 0)
+            transaction_id = repository.insert_transaction(
+                connection,
+                self.transaction_values(
+                    request, customer, hold.unit, headline, now, hold_id=hold.account_id
+                ),
+            )
+            self._post(connection, transaction_id, hold.unit, legs)
+            repository.settle_hold(connection, hold.account_id, HoldStatus.EXPIRED, None, transaction_id)
+            holds_expired += 1
+        grants_expired = 0
+        for grant in repository.expired_grants_with_credits(connection, customer.id, now):
+            request = Request(
+                f"creditkit:grant-expiry:{grant.id}",
+                TransactionKind.EXPIRY,
+                {"grant_id": grant.id},
+            )
+            transaction_id = repository.insert_transaction(
+                connection,
+                self.transaction_values(
+                    request,
+                    customer,
+                    grant.unit,
+                    grant.balance,
+                    now,
+                    metadata={"expired_at": grant.expires_at.isoformat()},
+                ),
+            )
+            self._post(
+                connection,
+                transaction_id,
+                grant.unit,
+                [(grant.id, -grant.balance), (self.system_account(EXPIRY, grant.unit), grant.balance)],
+            )
+            grants_expired += 1
+        due = [
+            hold.expires_at for hold in repository.active_holds(connection, customer.id)
+        ]
+        grant_expiry = repository.earliest_grant_expiry(connection, customer.id)
+        if grant_expiry is not None:
+            due.append(grant_expiry)
+        repository.set_next_due_at(connection, customer.id, min(due) if due else None)
+        return SweepReport(grants_expired, holds_expired)
+
+    def expire(self, customers_max: int = SWEEP_CUSTOMERS_MAX) -> SweepReport:
+        """Sweeps every customer that has something due, one transaction each (so that a sweep
+        holds no customer's lock for longer than its own work). Reads and writes also sweep the
+        customers they touch, so this is only needed to record breakage on time for customers
+        nobody touches."""
+        now = self.now()
+        with self.database.read() as connection:
+            due = repository.customers_due(connection, now, customers_max)
+        grants_expired = holds_expired = 0
+        for external_id in due:
+
+            def sweep(connection: Connection, external_id: str = external_id) -> SweepReport:
+                locked = repository.lock_customers(connection, [external_id])
+                customer = locked[external_id]
+                if customer.next_due_at is None or customer.next_due_at > now:
+                    return SweepReport(0, 0)
+                return self._sweep_customer(connection, customer, now)
+
+            report = self.database.write(sweep)
+            grants_expired += report.grants_expired
+            holds_expired += report.holds_expired
+        return SweepReport(grants_expired, holds_expired)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def _sweep_if_due(self, customer: str) -> None:
+        now = self.now()
+
+        def sweep(connection: Connection) -> None:
+            locked = repository.lock_customers(connection, [customer])
+            row = locked[customer]
+            if row.next_due_at is not None and row.next_due_at <= now:
+                self._sweep_customer(connection, row, now)
+
+        self.database.write(sweep)
+
+    def balance(self, customer: str, unit: str) -> Balance:
+        unit_ = self.unit(unit)
+        now = self.now()
+        with self.database.read() as connection:
+            row = repository.read_customer(connection, customer)
+            due = row.next_due_at is not None and row.next_due_at <= now
+        if due:
+            # Holds that timed out give their credits back at once, not at the next write.
+            self._sweep_if_due(customer)
+        with self.database.read() as connection:
+            row = repository.read_customer(connection, customer)
+            grants = repository.grants_with_credits(connection, row.id, unit)
+            held = sum(
+                hold.amount_held
+                for hold in repository.active_holds(connection, row.id)
+                if hold.unit == unit
+            )
+        live = self.live_in_order(grants, now)
+        upcoming = sorted((g for g in grants if g.effective_at > now), key=burn_down_key)
+        expiring = [g for g in live if g.expires_at is not None]
+        next_expiry = None
+        if expiring:
+            soonest = min(g.expires_at for g in expiring if g.expires_at is not None)
+            next_expiry = Expiry(
+                soonest,
+                unit_.to_quantity(sum(g.remaining for g in expiring if g.expires_at == soonest)),
+            )
+
+        def view(grant: GrantRow) -> GrantBalance:
+            return GrantBalance(
+                grant_id=grant.account_id,
+                source=grant.source,
+                priority=grant.priority,
+                remaining=unit_.to_quantity(grant.remaining),
+                effective_at=grant.effective_at,
+                expires_at=grant.expires_at,
+                transferable=grant.transferable,
+            )
+
+        return Balance(
+            customer=customer,
+            unit=unit,
+            available=unit_.to_quantity(sum(g.remaining for g in live)),
+            held=unit_.to_quantity(held),
+            grants=tuple(view(g) for g in live),
+            upcoming=tuple(view(g) for g in upcoming),
+            next_expiry=next_expiry,
+            as_of=now,
+        )
+
+    def history(self, customer: str, unit: str, limit: int, cursor: str | None) -> HistoryPage:
+        unit_ = self.unit(unit)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= HISTORY_PAGE_SIZE_MAX:
+            raise InvalidRequest("limit", f"must be an int from 1 to {HISTORY_PAGE_SIZE_MAX}")
+        before_id = None
+        if cursor is not None:
+            if not isinstance(cursor, str) or not cursor.startswith("t") or not cursor[1:].isdigit():
+                raise InvalidRequest("cursor", "is not a cursor this ledger returned")
+            before_id = int(cursor[1:])
+        self._sweep_if_due_cheaply(customer)
+        with self.database.read() as connection:
+            row = repository.read_customer(connection, customer)
+            recorded = repository.history_transactions(connection, row.id, unit, before_id, limit + 1)
+            page = recorded[:limit]
+            legs = repository.entries_of(connection, [t.id for t in page])
+            names = self._counterparty_names(connection, page, row.id)
+            commits = {
+                t.hold_id: repository.read_hold(connection, t.hold_id)
+                for t in page
+                if t.kind is TransactionKind.COMMIT and t.hold_id is not None
+            }
+            commit_draws = {
+                hold_id: self._reserve_draws(connection, hold)
+                for hold_id, hold in commits.items()
+                if hold is not None
+            }
+        by_transaction: dict[int, list[Any]] = {}
+        for leg in legs:
+            by_transaction.setdefault(leg.transaction_id, []).append(leg)
+        items = []
+        for recorded_transaction in page:
+            own = [
+                leg
+                for leg in by_transaction.get(recorded_transaction.id, [])
+                if leg.customer_id == row.id and leg.kind == "grant"
+            ]
+            change = sum(leg.amount for leg in own)
+            if recorded_transaction.kind is TransactionKind.COMMIT:
+                draws = self._consumed(
+                    commit_draws.get(recorded_transaction.hold_id, []), recorded_transaction.amount
+                )
+            else:
+                draws = [(leg.account_id, abs(leg.amount)) for leg in own]
+            items.append(
+                HistoryItem(
+                    transaction_id=recorded_transaction.id,
+                    kind=recorded_transaction.kind,
+                    amount=unit_.to_quantity(recorded_transaction.amount),
+                    available_change=self._signed_quantity(unit_, change),
+                    created_at=recorded_transaction.created_at,
+                    action=recorded_transaction.action,
+                    draws=tuple(Draw(grant_id, unit_.to_quantity(part)) for grant_id, part in draws),
+                    counterparty=names.get(recorded_transaction.id),
+                    hold_id=recorded_transaction.hold_id,
+                    metadata=recorded_transaction.metadata,
+                )
+            )
+        next_cursor = f"t{page[-1].id}" if len(recorded) > limit else None
+        return HistoryPage(tuple(items), next_cursor)
+
+    def _sweep_if_due_cheaply(self, customer: str) -> None:
+        now = self.now()
+        with self.database.read() as connection:
+            row = repository.read_customer(connection, customer)
+        if row.next_due_at is not None and row.next_due_at <= now:
+            self._sweep_if_due(customer)
+
+    @staticmethod
+    def _signed_quantity(unit: Unit, steps: int) -> Quantity:
+        if steps >= 0:
+            return unit.to_quantity(steps)
+        return -unit.to_quantity(-steps)
+
+    @staticmethod
+    def _consumed(draws: list[tuple[int, int]], steps: int) -> list[tuple[int, int]]:
+        consumed: list[tuple[int, int]] = []
+        for grant_id, part in draws:
+            used = min(part, steps)
+            steps -= used
+            if used:
+                consumed.append((grant_id, used))
+        return consumed
+
+    @staticmethod
+    def _counterparty_names(
+        connection: Connection, page: Sequence[TransactionRow], customer_id: int
+    ) -> dict[int, str]:
+        names: dict[int, str] = {}
+        ids = {
+            t.id: (t.counterparty_id if t.customer_id == customer_id else t.customer_id)
+            for t in page
+            if t.counterparty_id is not None
+        }
+        if not ids:
+            return names
+        external = repository.external_ids(connection, list(set(ids.values())))
+        for transaction_id, other in ids.items():
+            assert other is not None
+            names[transaction_id] = external[other]
+        return names
+

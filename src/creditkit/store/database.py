@@ -1,0 +1,148 @@
+"""Connections, transactions and retries, for SQLite and PostgreSQL alike.
+
+Every ledger write runs in ``Database.write``: one database transaction, retried a bounded number
+of times when the database reports a lock conflict (a PostgreSQL deadlock or serialization
+failure, a busy SQLite file). Nothing above this module knows which database it runs on except
+through ``Database.dialect``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from creditkit.errors import LedgerBusy
+
+T = TypeVar("T")
+
+#: Bounded retries: a write that still conflicts after this many tries gives up with LedgerBusy
+#: instead of spinning forever.
+WRITE_ATTEMPTS_MAX = 32
+RETRY_BACKOFF_SECONDS_MAX = 0.05
+SQLITE_BUSY_TIMEOUT_MILLISECONDS = 30_000
+POOL_SIZE = 16
+
+#: PostgreSQL SQLSTATEs that mean "try the whole transaction again".
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+#: SQLite's durability for the ledger. WAL with synchronous=FULL syncs the log on every commit,
+#: so a committed charge survives power loss; NORMAL is faster but may lose the last commits on
+#: power loss, which a ledger of paid credits must not. Benchmarks compare at this same setting.
+SQLITE_SYNCHRONOUS = "FULL"
+
+_READ_ONLY_OPTION = "creditkit_read_only"
+
+
+def normalize_url(url: str) -> str:
+    """Accepts the URLs people write (``postgresql://``, ``postgres://``) and picks the psycopg 3
+    driver, the one creditkit supports."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def create_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        return _create_sqlite_engine(url)
+    if url.startswith("postgresql+psycopg://"):
+        return sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+
+
+def _create_sqlite_engine(url: str) -> Engine:
+    parsed = sa.make_url(url)
+    if parsed.database in (None, "", ":memory:"):
+        raise ValueError(
+            "in-memory SQLite is not supported: each connection would see its own empty ledger;"
+            " use a file, e.g. sqlite:///credits.db"
+        )
+    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MILLISECONDS / 1000, "check_same_thread": False},
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_SIZE,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The driver's own transaction handling is turned off so that ``begin`` below decides
+        # how a transaction starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MILLISECONDS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # A write takes the lock at the start (IMMEDIATE): a transaction that read first and
+        # wrote later could otherwise find the lock taken at its first write and fail without
+        # waiting. A read starts a snapshot and takes no lock (DEFERRED).
+        if connection.get_execution_options().get(_READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN DEFERRED")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
+    return isinstance(error, OperationalError) and "database is locked" in str(error.orig)
+
+
+class Database:
+    """The ledger's database: an engine plus the transaction discipline every write follows."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        self.engine = create_engine(self.url)
+        self.dialect: str = self.engine.dialect.name
+
+    def write(self, work: Callable[[Connection], T]) -> T:
+        """Runs ``work`` in one transaction, committed when it returns; retried from the start
+        on lock conflicts. ``work`` must therefore only touch the database through its
+        connection."""
+        for attempt in range(1, WRITE_ATTEMPTS_MAX + 1):
+            try:
+                with self.engine.begin() as connection:
+                    return work(connection)
+            except DBAPIError as error:
+                if not is_retryable(error) or attempt == WRITE_ATTEMPTS_MAX:
+                    if is_retryable(error):
+                        raise LedgerBusy(attempt) from error
+                    raise
+                # Jittered backoff so that the conflicting writers do not collide again in step.
+                time.sleep(random.uniform(0, RETRY_BACKOFF_SECONDS_MAX * attempt / WRITE_ATTEMPTS_MAX))
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection whose statements all see one snapshot of the ledger, so that a read made
+        of several queries is consistent; it takes no write lock."""
+        with self.engine.connect() as connection:
+            options: dict[str, Any] = {_READ_ONLY_OPTION: True}
+            if self.dialect == "postgresql":
+                options["isolation_level"] = "REPEATABLE READ"
+            connection = connection.execution_options(**options)
+            with connection.begin():
+                yield connection
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,236 @@
+"""The ledger's tables (SQLAlchemy Core). Alembic migrations create them; a test checks that the
+migrations and this module never drift apart.
+
+Shape of the double entry: every balance lives in an ``accounts`` row. A customer's credits are
+``grant`` accounts (one per grant) and ``hold`` accounts (one per hold, the escrow of a
+reservation); ``issuance``, ``consumption`` and ``expiry`` are system accounts, one of each per
+unit. Every movement is a ``transactions`` row with ``entries`` that sum to zero per unit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """An aware UTC datetime: ``timestamptz`` on PostgreSQL, integer microseconds since the
+    epoch on SQLite (which has no time type: integers compare correctly and exactly in SQL,
+    where text timestamps compare correctly only while every writer formats them alike)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.BigInteger())
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: creditkit stores aware UTC datetimes only")
+        if dialect.name == "sqlite":
+            delta = value - _EPOCH
+            return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            seconds, microseconds = divmod(int(value), 1_000_000)
+            return datetime.fromtimestamp(seconds, UTC).replace(microsecond=microseconds)
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)
+
+
+Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+units = sa.Table(
+    "units",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("scale", sa.SmallInteger, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("scale BETWEEN 0 AND 6", name="scale_range"),
+)
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("external_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    # The earliest moment at which a hold or grant of this customer may fall due (expire). A lower
+    # bound, never later than the truth: a write or read sweeps the customer only when now has
+    # reached it, which keeps the hot path to one customer lookup when nothing is due.
+    sa.Column("next_due_at", UtcDateTime, nullable=True),
+    sa.Column("metadata", Json, nullable=False),
+    sa.CheckConstraint("kind IN ('user', 'workspace')", name="kind_known"),
+)
+
+_ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), nullable=False),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=True),
+    # Cached sum of the account's entries, kept by a database trigger on every entry insert.
+    # NULL for system accounts: a cached balance there would be one row every write in the
+    # whole ledger updates, serializing all customers behind one lock.
+    sa.Column("balance", sa.BigInteger, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("id", "unit"),
+    sa.CheckConstraint(
+        "(kind IN ('grant', 'hold') AND customer_id IS NOT NULL"
+        " AND balance IS NOT NULL AND balance >= 0)"
+        " OR (kind IN ('issuance', 'consumption', 'expiry') AND customer_id IS NULL"
+        " AND balance IS NULL)",
+        name="kind_shape",
+    ),
+    sa.Index(
+        "ix_accounts_system",
+        "kind",
+        "unit",
+        unique=True,
+        sqlite_where=sa.text("customer_id IS NULL"),
+        postgresql_where=sa.text("customer_id IS NULL"),
+    ),
+    # Balance reads and burn-down touch only grants with credits left, however long the history.
+    sa.Index(
+        "ix_accounts_live_grants",
+        "customer_id",
+        "unit",
+        sqlite_where=sa.text("kind = 'grant' AND balance > 0"),
+        postgresql_where=sa.text("kind = 'grant' AND balance > 0"),
+    ),
+)
+
+transactions = sa.Table(
+    "transactions",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("idempotency_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    # 'applied' wrote entries; 'refused' recorded a refusal (no entries) so that a replay of the
+    # key gives the same refusal.
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("counterparty_id", _ID, sa.ForeignKey("customers.id"), nullable=True),
+    sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("action", sa.String(128), nullable=True),
+    sa.Column("hold_id", _ID, nullable=True),
+    # The request as canonical JSON, to tell a replay from a different request under one key.
+    sa.Column("request", sa.Text, nullable=False),
+    # A refusal's error as JSON, so a replay raises it again. NULL when applied: an applied
+    # outcome is rebuilt from the rows it wrote, which the ledger keeps forever anyway.
+    sa.Column("outcome", sa.Text, nullable=True),
+    sa.Column("metadata", Json, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("status IN ('applied', 'refused')", name="status_known"),
+    sa.CheckConstraint("(status = 'refused') = (outcome IS NOT NULL)", name="outcome_shape"),
+    sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
+    sa.Index("ix_transactions_customer_history", "customer_id", "unit", "id"),
+    sa.Index(
+        "ix_transactions_counterparty_history",
+        "counterparty_id",
+        "unit",
+        "id",
+        sqlite_where=sa.text("counterparty_id IS NOT NULL"),
+        postgresql_where=sa.text("counterparty_id IS NOT NULL"),
+    ),
+)
+
+entries = sa.Table(
+    "entries",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("transaction_id", _ID, sa.ForeignKey("transactions.id"), nullable=False),
+    sa.Column("account_id", _ID, nullable=False),
+    sa.Column("unit", sa.String(64), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    # The unit is repeated from the account so that balance checks group by it without a join;
+    # the composite key makes the database refuse an entry whose unit is not its account's.
+    sa.ForeignKeyConstraint(["account_id", "unit"], ["accounts.id", "accounts.unit"]),
+    sa.CheckConstraint("amount <> 0", name="amount_not_zero"),
+    sa.Index("ix_entries_transaction_id", "transaction_id"),
+    sa.Index("ix_entries_account_id", "account_id"),
+)
+
+grants = sa.Table(
+    "grants",
+    metadata,
+    sa.Column("account_id", _ID, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("effective_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+    sa.Column("transferable", sa.Boolean, nullable=False),
+    sa.Column("amount_granted", sa.BigInteger, nullable=False),
+    sa.Column("cost_basis_minor", sa.BigInteger, nullable=True),
+    sa.Column("currency", sa.String(3), nullable=True),
+    sa.Column("transaction_id", _ID, sa.ForeignKey("transactions.id"), nullable=False),
+    sa.Column("metadata", Json, nullable=False),
+    sa.CheckConstraint("amount_granted > 0", name="amount_granted_positive"),
+    sa.CheckConstraint("expires_at IS NULL OR expires_at > effective_at", name="expires_after_start"),
+    sa.CheckConstraint(
+        "(cost_basis_minor IS NULL AND currency IS NULL)"
+        " OR (cost_basis_minor >= 0 AND currency IS NOT NULL)",
+        name="cost_basis_shape",
+    ),
+)
+
+holds = sa.Table(
+    "holds",
+    metadata,
+    sa.Column("account_id", _ID, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("unit", sa.String(64), nullable=False),
+    sa.Column("amount_held", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(128), nullable=True),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("amount_committed", sa.BigInteger, nullable=True),
+    sa.Column("reserve_transaction_id", _ID, sa.ForeignKey("transactions.id"), nullable=False),
+    sa.Column("settle_transaction_id", _ID, sa.ForeignKey("transactions.id"), nullable=True),
+    sa.Column("metadata", Json, nullable=False),
+    sa.CheckConstraint("amount_held > 0", name="amount_held_positive"),
+    sa.CheckConstraint(
+        "status IN ('active', 'committed', 'released', 'expired')", name="status_known"
+    ),
+    sa.CheckConstraint(
+        "(status = 'committed') = (amount_committed IS NOT NULL)"
+        " AND (amount_committed IS NULL OR amount_committed BETWEEN 0 AND amount_held)",
+        name="committed_shape",
+    ),
+    sa.Index(
+        "ix_holds_active",
+        "customer_id",
+        sqlite_where=sa.text("status = 'active'"),
+        postgresql_where=sa.text("status = 'active'"),
+    ),
+)
