@@ -13,7 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-#: An exact quantity of one unit: ``int`` for whole-credit units, ``Decimal`` for units with a scale.
+#: An exact quantity of one unit: ``int`` for whole-credit units, ``Decimal`` for units with
+#: decimal places.
 Quantity = int | Decimal
 
 __all__ = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -77,7 +78,7 @@ class ChargeBatch:
         for replay in (False, True):
             try:
                 outcomes = self._ledger.database.write(
-                    lambda connection: self._attempt(connection, prepared, replay)
+                    partial(self._attempt, prepared=prepared, replay=replay)
                 )
             except IntegrityError as error:
                 if replay or "idempotency_key" not in str(error.orig):
@@ -124,7 +125,11 @@ class ChargeBatch:
             else {}
         )
         pairs = sorted(
-            {(locked[p.charge.customer].id, p.unit.name) for p in prepared if p.charge.customer in locked}
+            {
+                (locked[p.charge.customer].id, p.unit.name)
+                for p in prepared
+                if p.charge.customer in locked
+            }
         )
         grants = {
             pair: ledger.live_in_order(rows, now)
@@ -207,7 +212,12 @@ class ChargeBatch:
             assert sum(part for _grant, part in plan.draws) == item.steps
             for grant, part in plan.draws:
                 entries.append(
-                    {"transaction_id": transaction_id, "account_id": grant.account_id, "unit": unit, "amount": -part}
+                    {
+                        "transaction_id": transaction_id,
+                        "account_id": grant.account_id,
+                        "unit": unit,
+                        "amount": -part,
+                    }
                 )
             entries.append(
                 {
@@ -224,7 +234,8 @@ class ChargeBatch:
                 amount=item.unit.to_quantity(item.steps),
                 action=item.charge.action,
                 draws=tuple(
-                    Draw(grant.account_id, item.unit.to_quantity(part)) for grant, part in plan.draws
+                    Draw(grant.account_id, item.unit.to_quantity(part))
+                    for grant, part in plan.draws
                 ),
                 created_at=now,
                 metadata=item.request.fields["metadata"],

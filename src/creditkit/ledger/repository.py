@@ -116,7 +116,9 @@ def read_system_accounts(connection: Connection) -> dict[tuple[str, str], int]:
 
 def insert_system_account(connection: Connection, kind: str, unit: str, now: datetime) -> None:
     connection.execute(
-        accounts.insert().values(kind=kind, unit=unit, customer_id=None, balance=None, created_at=now)
+        accounts.insert().values(
+            kind=kind, unit=unit, customer_id=None, balance=None, created_at=now
+        )
     )
 
 
@@ -235,7 +237,7 @@ def _grant_query(customer_id: int, unit: str) -> sa.Select[Any]:
     )
 
 
-def _grant_row(row: sa.Row[Any]) -> GrantRow:
+def _grant_row(row: Any) -> GrantRow:
     return GrantRow(
         account_id=row.id,
         remaining=row.balance,

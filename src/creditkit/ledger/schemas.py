@@ -91,7 +91,7 @@ class Unit:
                 " (floats are not exact)",
             )
         if isinstance(quantity, int):
-            steps = quantity * 10**self.scale
+            steps = quantity * int(10**self.scale)
         else:
             try:
                 exact = Decimal(quantity)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
@@ -35,11 +36,11 @@ from creditkit.errors import (
     InsufficientCredits,
     InvalidAmount,
     InvalidRequest,
+    Quantity,
     UnitScaleConflict,
     UnknownCustomer,
     UnknownUnit,
 )
-from creditkit.errors import Quantity
 from creditkit.ledger import repository
 from creditkit.ledger.repository import CustomerRow, GrantRow, HoldRow, TransactionRow
 from creditkit.ledger.schemas import (
@@ -186,7 +187,9 @@ def _canonical_quantity(amount: object) -> str:
     """The amount as recorded in a request, so that ``37``, ``"37"`` and ``Decimal("37.0")``
     are one request; refuses what is not exact."""
     if isinstance(amount, bool) or not isinstance(amount, int | Decimal | str):
-        raise InvalidAmount("amount", "must be an int, Decimal or decimal string (floats are not exact)")
+        raise InvalidAmount(
+            "amount", "must be an int, Decimal or decimal string (floats are not exact)"
+        )
     try:
         exact = Decimal(amount)
     except ArithmeticError:
@@ -223,7 +226,9 @@ class LedgerService:
         for name, scale in declared.items():
             check_text(name, "unit", 64)
             if isinstance(scale, bool) or not isinstance(scale, int) or not 0 <= scale <= SCALE_MAX:
-                raise InvalidRequest("scale", f"unit {name!r}: must be an int from 0 to {SCALE_MAX}")
+                raise InvalidRequest(
+                    "scale", f"unit {name!r}: must be an int from 0 to {SCALE_MAX}"
+                )
 
         def declare(connection: Connection) -> None:
             now = self.now()
@@ -281,8 +286,13 @@ class LedgerService:
         for replay in (False, True):
             try:
                 return self.database.write(
-                    lambda connection: self._attempt(
-                        connection, request, customers, body, rebuild, replay
+                    partial(
+                        self._attempt,
+                        request=request,
+                        customers=customers,
+                        body=body,
+                        rebuild=rebuild,
+                        replay=replay,
                     )
                 )
             except _Refused as refused:
@@ -306,7 +316,9 @@ class LedgerService:
             recorded = repository.find_transaction(connection, request.key)
             if recorded is not None:
                 return self._replay(connection, request, recorded, rebuild)
-        context = _Context(connection, now, self._lock(connection, customers(connection), now), replay)
+        context = _Context(
+            connection, now, self._lock(connection, customers(connection), now), replay
+        )
         return body(context)
 
     def _lock(
@@ -321,7 +333,9 @@ class LedgerService:
         self.sweep_due(connection, locked.values(), now)
         return locked
 
-    def sweep_due(self, connection: Connection, locked: Iterable[CustomerRow], now: datetime) -> None:
+    def sweep_due(
+        self, connection: Connection, locked: Iterable[CustomerRow], now: datetime
+    ) -> None:
         for customer in locked:
             if customer.next_due_at is not None and customer.next_due_at <= now:
                 self._sweep_customer(connection, customer, now)
@@ -437,7 +451,12 @@ class LedgerService:
         repository.insert_entries(
             connection,
             [
-                {"transaction_id": transaction_id, "account_id": account, "unit": unit, "amount": amount}
+                {
+                    "transaction_id": transaction_id,
+                    "account_id": account,
+                    "unit": unit,
+                    "amount": amount,
+                }
                 for account, amount in legs
             ],
         )
@@ -459,7 +478,9 @@ class LedgerService:
         def create(connection: Connection) -> Customer:
             row = repository.read_customer_full(connection, customer)
             if row is None:
-                repository.insert_customer(connection, customer, customer_kind, metadata, self.now())
+                repository.insert_customer(
+                    connection, customer, customer_kind, metadata, self.now()
+                )
                 row = repository.read_customer_full(connection, customer)
                 assert row is not None
             elif row.kind != customer_kind:
@@ -606,7 +627,9 @@ class LedgerService:
         transaction_id: int,
         metadata: dict[str, Any],
     ) -> int:
-        grant_id = repository.insert_account(context.connection, "grant", unit, holder.id, context.now)
+        grant_id = repository.insert_account(
+            context.connection, "grant", unit, holder.id, context.now
+        )
         repository.insert_grant(
             context.connection,
             {
@@ -780,7 +803,9 @@ class LedgerService:
                 status=HoldStatus.ACTIVE,
                 expires_at=expires_at,
                 created_at=context.now,
-                draws=tuple(Draw(grant.account_id, unit_.to_quantity(part)) for grant, part in draws),
+                draws=tuple(
+                    Draw(grant.account_id, unit_.to_quantity(part)) for grant, part in draws
+                ),
                 action=action,
                 metadata=metadata,
             )
@@ -830,7 +855,9 @@ class LedgerService:
         if status is HoldStatus.ACTIVE and hold.expires_at <= self.now():
             status = HoldStatus.EXPIRED
         unit = self._units[hold.unit]
-        committed = None if hold.amount_committed is None else unit.to_quantity(hold.amount_committed)
+        committed = (
+            None if hold.amount_committed is None else unit.to_quantity(hold.amount_committed)
+        )
         return Hold(
             id=reserved.id,
             customer=reserved.customer,
@@ -959,7 +986,12 @@ class LedgerService:
             hold = repository.read_hold(connection, hold_id)
             assert hold is not None
             return self._charge_from_commit(
-                connection, hold, recorded.amount, recorded.id, recorded.created_at, recorded.metadata
+                connection,
+                hold,
+                recorded.amount,
+                recorded.id,
+                recorded.created_at,
+                recorded.metadata,
             )
 
         return self._write(request, customers, body, rebuild)
@@ -1128,7 +1160,9 @@ class LedgerService:
                 to_customer=to_customer,
                 unit=unit,
                 amount=unit_.to_quantity(steps),
-                draws=tuple(Draw(grant.account_id, unit_.to_quantity(part)) for grant, part in draws),
+                draws=tuple(
+                    Draw(grant.account_id, unit_.to_quantity(part)) for grant, part in draws
+                ),
                 grant_id=grant_id,
                 expires_at=expires_at,
                 created_at=context.now,
@@ -1184,7 +1218,9 @@ class LedgerService:
                 ),
             )
             self._post(connection, transaction_id, hold.unit, legs)
-            repository.settle_hold(connection, hold.account_id, HoldStatus.EXPIRED, None, transaction_id)
+            repository.settle_hold(
+                connection, hold.account_id, HoldStatus.EXPIRED, None, transaction_id
+            )
             holds_expired += 1
         grants_expired = 0
         for grant in repository.expired_grants_with_credits(connection, customer.id, now):
@@ -1208,12 +1244,13 @@ class LedgerService:
                 connection,
                 transaction_id,
                 grant.unit,
-                [(grant.id, -grant.balance), (self.system_account(EXPIRY, grant.unit), grant.balance)],
+                [
+                    (grant.id, -grant.balance),
+                    (self.system_account(EXPIRY, grant.unit), grant.balance),
+                ],
             )
             grants_expired += 1
-        due = [
-            hold.expires_at for hold in repository.active_holds(connection, customer.id)
-        ]
+        due = [hold.expires_at for hold in repository.active_holds(connection, customer.id)]
         grant_expiry = repository.earliest_grant_expiry(connection, customer.id)
         if grant_expiry is not None:
             due.append(grant_expiry)
@@ -1308,17 +1345,27 @@ class LedgerService:
 
     def history(self, customer: str, unit: str, limit: int, cursor: str | None) -> HistoryPage:
         unit_ = self.unit(unit)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= HISTORY_PAGE_SIZE_MAX:
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= HISTORY_PAGE_SIZE_MAX
+        ):
             raise InvalidRequest("limit", f"must be an int from 1 to {HISTORY_PAGE_SIZE_MAX}")
         before_id = None
         if cursor is not None:
-            if not isinstance(cursor, str) or not cursor.startswith("t") or not cursor[1:].isdigit():
+            if (
+                not isinstance(cursor, str)
+                or not cursor.startswith("t")
+                or not cursor[1:].isdigit()
+            ):
                 raise InvalidRequest("cursor", "is not a cursor this ledger returned")
             before_id = int(cursor[1:])
         self._sweep_if_due_cheaply(customer)
         with self.database.read() as connection:
             row = repository.read_customer(connection, customer)
-            recorded = repository.history_transactions(connection, row.id, unit, before_id, limit + 1)
+            recorded = repository.history_transactions(
+                connection, row.id, unit, before_id, limit + 1
+            )
             page = recorded[:limit]
             legs = repository.entries_of(connection, [t.id for t in page])
             names = self._counterparty_names(connection, page, row.id)
@@ -1343,10 +1390,9 @@ class LedgerService:
                 if leg.customer_id == row.id and leg.kind == "grant"
             ]
             change = sum(leg.amount for leg in own)
-            if recorded_transaction.kind is TransactionKind.COMMIT:
-                draws = self._consumed(
-                    commit_draws.get(recorded_transaction.hold_id, []), recorded_transaction.amount
-                )
+            hold_id = recorded_transaction.hold_id
+            if recorded_transaction.kind is TransactionKind.COMMIT and hold_id is not None:
+                draws = self._consumed(commit_draws.get(hold_id, []), recorded_transaction.amount)
             else:
                 draws = [(leg.account_id, abs(leg.amount)) for leg in own]
             items.append(
@@ -1357,7 +1403,9 @@ class LedgerService:
                     available_change=self._signed_quantity(unit_, change),
                     created_at=recorded_transaction.created_at,
                     action=recorded_transaction.action,
-                    draws=tuple(Draw(grant_id, unit_.to_quantity(part)) for grant_id, part in draws),
+                    draws=tuple(
+                        Draw(grant_id, unit_.to_quantity(part)) for grant_id, part in draws
+                    ),
                     counterparty=names.get(recorded_transaction.id),
                     hold_id=recorded_transaction.hold_id,
                     metadata=recorded_transaction.metadata,
@@ -1406,4 +1454,3 @@ class LedgerService:
             assert other is not None
             names[transaction_id] = external[other]
         return names
-

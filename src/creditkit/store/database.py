@@ -56,7 +56,9 @@ def create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         return _create_sqlite_engine(url)
     if url.startswith("postgresql+psycopg://"):
-        return sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True)
+        return sa.create_engine(
+            url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True
+        )
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
 
 
@@ -70,7 +72,10 @@ def _create_sqlite_engine(url: str) -> Engine:
     Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(
         url,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MILLISECONDS / 1000, "check_same_thread": False},
+        connect_args={
+            "timeout": SQLITE_BUSY_TIMEOUT_MILLISECONDS / 1000,
+            "check_same_thread": False,
+        },
         pool_size=POOL_SIZE,
         max_overflow=POOL_SIZE,
     )
@@ -129,7 +134,9 @@ class Database:
                         raise LedgerBusy(attempt) from error
                     raise
                 # Jittered backoff so that the conflicting writers do not collide again in step.
-                time.sleep(random.uniform(0, RETRY_BACKOFF_SECONDS_MAX * attempt / WRITE_ATTEMPTS_MAX))
+                time.sleep(
+                    random.uniform(0, RETRY_BACKOFF_SECONDS_MAX * attempt / WRITE_ATTEMPTS_MAX)
+                )
         raise AssertionError("unreachable: the loop returns or raises")
 
     @contextmanager

@@ -195,7 +195,9 @@ grants = sa.Table(
     sa.Column("transaction_id", _ID, sa.ForeignKey("transactions.id"), nullable=False),
     sa.Column("metadata", Json, nullable=False),
     sa.CheckConstraint("amount_granted > 0", name="amount_granted_positive"),
-    sa.CheckConstraint("expires_at IS NULL OR expires_at > effective_at", name="expires_after_start"),
+    sa.CheckConstraint(
+        "expires_at IS NULL OR expires_at > effective_at", name="expires_after_start"
+    ),
     sa.CheckConstraint(
         "(cost_basis_minor IS NULL AND currency IS NULL)"
         " OR (cost_basis_minor >= 0 AND currency IS NOT NULL)",
