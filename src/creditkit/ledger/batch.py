@@ -15,7 +15,6 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from creditkit.errors import (
     CreditKitError,
@@ -37,6 +36,7 @@ from creditkit.ledger.service import (
     check_text,
     take,
 )
+from creditkit.store.database import DATABASE_ERRORS, is_unique_violation
 
 Outcome = Charge | CreditKitError
 
@@ -80,8 +80,8 @@ class ChargeBatch:
                 outcomes = self._ledger.database.write(
                     partial(self._attempt, prepared=prepared, replay=replay)
                 )
-            except IntegrityError as error:
-                if replay or "idempotency_key" not in str(error.orig):
+            except DATABASE_ERRORS as error:
+                if replay or not is_unique_violation(error, "idempotency_key"):
                     raise
                 continue
             outcomes.update(invalid)
@@ -117,24 +117,27 @@ class ChargeBatch:
         ledger = self._ledger
         now = ledger.now()
         outcomes: dict[int, Outcome] = {}
-        locked = repository.lock_customers(connection, [p.charge.customer for p in prepared])
-        ledger.sweep_due(connection, locked.values(), now)
+        locked, grants_read = repository.lock_customers_with_grants(
+            connection, [p.charge.customer for p in prepared]
+        )
+        swept = ledger.sweep_due(connection, locked.values(), now)
         recorded = (
             repository.find_transactions(connection, [p.request.key for p in prepared])
             if replay
             else {}
         )
-        pairs = sorted(
-            {
-                (locked[p.charge.customer].id, p.unit.name)
-                for p in prepared
-                if p.charge.customer in locked
-            }
-        )
-        grants = {
-            pair: ledger.live_in_order(rows, now)
-            for pair, rows in repository.grants_with_credits_many(connection, pairs).items()
-        }
+        grants: dict[tuple[int, str], list[GrantRow]] = {}
+        for item in prepared:
+            customer = locked.get(item.charge.customer)
+            if customer is None or (customer.id, item.unit.name) in grants:
+                continue
+            pair = (customer.id, item.unit.name)
+            rows = (
+                repository.grants_with_credits(connection, *pair)
+                if customer.id in swept  # the sweep changed them since they were read
+                else grants_read.get(pair, [])
+            )
+            grants[pair] = ledger.live_in_order(rows, now)
         planned: list[_Planned] = []
         first_use: dict[str, _Planned] = {}
         replayed: dict[int, TransactionRow] = {}

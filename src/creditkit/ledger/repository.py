@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from creditkit.errors import UnknownCustomer
 from creditkit.ledger.schemas import GrantSource, HoldStatus, TransactionKind
+from creditkit.store.flavor import flavor_of
 from creditkit.store.tables import (
     accounts,
     customers,
@@ -149,20 +150,44 @@ def lock_customers(connection: Connection, external_ids: Sequence[str]) -> dict[
     this lock first: it is what serializes burn-down for one customer across threads and
     processes. (SQLite needs no row lock: BEGIN IMMEDIATE already made this the only writer.)
     Customers that do not exist are absent from the result."""
+    customers_found, _grants = _lock(connection, external_ids, with_grants=False)
+    return customers_found
+
+
+def lock_customers_with_grants(
+    connection: Connection, external_ids: Sequence[str]
+) -> tuple[dict[str, CustomerRow], dict[tuple[int, str], list[GrantRow]]]:
+    """``lock_customers``, and in the same statement every grant of theirs with credits left,
+    by (customer id, unit): a charge's whole read is one round trip."""
+    return _lock(connection, external_ids, with_grants=True)
+
+
+def _lock(
+    connection: Connection, external_ids: Sequence[str], with_grants: bool
+) -> tuple[dict[str, CustomerRow], dict[tuple[int, str], list[GrantRow]]]:
+    flavor = flavor_of(connection)
     found: dict[str, CustomerRow] = {}
+    grants_found: dict[tuple[int, str], list[GrantRow]] = {}
     for chunk in chunks(sorted(set(external_ids))):
-        query = (
-            sa.select(*_customer_columns())
-            .where(customers.c.external_id.in_(chunk))
-            .order_by(customers.c.id)
-        )
-        if connection.dialect.name == "postgresql":
-            # NO KEY UPDATE: conflicts with other ledger writers, not with foreign-key checks of
-            # rows that merely reference the customer.
-            query = query.with_for_update(key_share=True)
-        for row in connection.execute(query):
-            found[row.external_id] = CustomerRow(row.id, row.external_id, row.kind, row.next_due_at)
-    return found
+        statement = flavor.lock_statement(len(chunk), with_grants)
+        for row in flavor.fetch(connection, statement, tuple(chunk)):
+            customer = found.get(row[1])
+            if customer is None:
+                customer = CustomerRow(row[0], row[1], row[2], flavor.time_out_optional(row[3]))
+                found[row[1]] = customer
+            if with_grants and row[4] is not None:
+                grants_found.setdefault((customer.id, row[5]), []).append(
+                    GrantRow(
+                        account_id=row[4],
+                        remaining=row[6],
+                        source=GrantSource(row[7]),
+                        priority=row[8],
+                        effective_at=flavor.time_out(row[9]),
+                        expires_at=flavor.time_out_optional(row[10]),
+                        transferable=bool(row[11]),
+                    )
+                )
+    return found, grants_found
 
 
 def insert_customer(
@@ -216,76 +241,21 @@ def customers_due(connection: Connection, now: datetime, limit: int) -> list[str
 # -- grants -------------------------------------------------------------------------------------
 
 
-def _grant_query(customer_id: int, unit: str) -> sa.Select[Any]:
-    return (
-        sa.select(
-            accounts.c.id,
-            accounts.c.balance,
-            grants.c.source,
-            grants.c.priority,
-            grants.c.effective_at,
-            grants.c.expires_at,
-            grants.c.transferable,
-        )
-        .join(grants, grants.c.account_id == accounts.c.id)
-        .where(
-            accounts.c.customer_id == customer_id,
-            accounts.c.unit == unit,
-            accounts.c.kind == "grant",
-            accounts.c.balance > 0,
-        )
-    )
-
-
-def _grant_row(row: Any) -> GrantRow:
-    return GrantRow(
-        account_id=row.id,
-        remaining=row.balance,
-        source=GrantSource(row.source),
-        priority=row.priority,
-        effective_at=row.effective_at,
-        expires_at=row.expires_at,
-        transferable=row.transferable,
-    )
-
-
 def grants_with_credits(connection: Connection, customer_id: int, unit: str) -> list[GrantRow]:
     """Every grant of the customer in ``unit`` with credits left, live or not, unordered."""
-    return [_grant_row(row) for row in connection.execute(_grant_query(customer_id, unit))]
-
-
-def grants_with_credits_many(
-    connection: Connection, pairs: Sequence[tuple[int, str]]
-) -> dict[tuple[int, str], list[GrantRow]]:
-    """``grants_with_credits`` for many (customer id, unit) pairs in few round trips."""
-    found: dict[tuple[int, str], list[GrantRow]] = {pair: [] for pair in pairs}
-    wanted = set(pairs)
-    customer_ids = sorted({customer_id for customer_id, _unit in pairs})
-    for chunk in chunks(customer_ids):
-        query = (
-            sa.select(
-                accounts.c.id,
-                accounts.c.customer_id,
-                accounts.c.unit,
-                accounts.c.balance,
-                grants.c.source,
-                grants.c.priority,
-                grants.c.effective_at,
-                grants.c.expires_at,
-                grants.c.transferable,
-            )
-            .join(grants, grants.c.account_id == accounts.c.id)
-            .where(
-                accounts.c.customer_id.in_(chunk),
-                accounts.c.kind == "grant",
-                accounts.c.balance > 0,
-            )
+    flavor = flavor_of(connection)
+    return [
+        GrantRow(
+            account_id=row[0],
+            remaining=row[1],
+            source=GrantSource(row[2]),
+            priority=row[3],
+            effective_at=flavor.time_out(row[4]),
+            expires_at=flavor.time_out_optional(row[5]),
+            transferable=bool(row[6]),
         )
-        for row in connection.execute(query):
-            pair = (row.customer_id, row.unit)
-            if pair in wanted:
-                found[pair].append(_grant_row(row))
-    return found
+        for row in flavor.fetch(connection, flavor.grants_statement, (customer_id, unit))
+    ]
 
 
 def expired_grants_with_credits(
@@ -468,25 +438,48 @@ def find_transactions(connection: Connection, keys: Sequence[str]) -> dict[str, 
 
 
 def insert_transaction(connection: Connection, values: dict[str, Any]) -> int:
-    transaction_id: int = connection.execute(
-        transactions.insert().values(**values).returning(transactions.c.id)
-    ).scalar_one()
-    return transaction_id
+    return insert_transactions(connection, [values])[0]
 
 
 def insert_transactions(connection: Connection, rows: list[dict[str, Any]]) -> list[int]:
     """Inserts many rows and returns their ids in the order of ``rows``."""
     if not rows:
         return []
-    result = connection.execute(
-        transactions.insert().returning(transactions.c.id, sort_by_parameter_order=True), rows
+    flavor = flavor_of(connection)
+    return flavor.insert_transactions(
+        connection,
+        [
+            (
+                row["idempotency_key"],
+                row["kind"],
+                row["status"],
+                row["customer_id"],
+                row["counterparty_id"],
+                row["unit"],
+                row["amount"],
+                row["action"],
+                row["hold_id"],
+                row["request"],
+                row["outcome"],
+                encode_json(row["metadata"]),
+                flavor.time_in(row["created_at"]),
+            )
+            for row in rows
+        ],
     )
-    return [row.id for row in result]
 
 
 def insert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        connection.execute(entries.insert(), rows)
+        flavor = flavor_of(connection)
+        flavor.execute_many(
+            connection,
+            flavor.insert_entry_statement,
+            [
+                (row["transaction_id"], row["account_id"], row["unit"], row["amount"])
+                for row in rows
+            ],
+        )
 
 
 def entries_of(connection: Connection, transaction_ids: Sequence[int]) -> list[sa.Row[Any]]:

@@ -67,7 +67,7 @@ from creditkit.ledger.schemas import (
     Transfer,
     Unit,
 )
-from creditkit.store.database import Database
+from creditkit.store.database import DATABASE_ERRORS, Database, is_unique_violation
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
@@ -149,10 +149,6 @@ class _Refused(Exception):
     def __init__(self, error: CreditKitError) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-def _is_idempotency_violation(error: IntegrityError) -> bool:
-    return "idempotency_key" in str(error.orig)
 
 
 def check_text(value: object, field_name: str, length_max: int) -> str:
@@ -297,8 +293,8 @@ class LedgerService:
                 )
             except _Refused as refused:
                 raise refused.error from None
-            except IntegrityError as error:
-                if replay or not _is_idempotency_violation(error):
+            except DATABASE_ERRORS as error:
+                if replay or not is_unique_violation(error, "idempotency_key"):
                     raise
         raise AssertionError("unreachable: the replay run returns or raises")
 
@@ -335,10 +331,14 @@ class LedgerService:
 
     def sweep_due(
         self, connection: Connection, locked: Iterable[CustomerRow], now: datetime
-    ) -> None:
+    ) -> set[int]:
+        """Sweeps the locked customers that have something due; returns their ids."""
+        swept: set[int] = set()
         for customer in locked:
             if customer.next_due_at is not None and customer.next_due_at <= now:
                 self._sweep_customer(connection, customer, now)
+                swept.add(customer.id)
+        return swept
 
     def _replay(
         self,

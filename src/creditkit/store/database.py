@@ -9,16 +9,18 @@ through ``Database.dialect``.
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from creditkit.errors import LedgerBusy
 
@@ -105,11 +107,28 @@ def _create_sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def is_retryable(error: DBAPIError) -> bool:
-    sqlstate = getattr(error.orig, "sqlstate", None)
-    if sqlstate in _RETRYABLE_SQLSTATES:
+#: What a database error looks like: wrapped by SQLAlchemy, or straight from the driver (the hot
+#: path's statements go to the driver's cursor, see store/flavor.py).
+DATABASE_ERRORS = (DBAPIError, sqlite3.Error, psycopg.Error)
+
+
+def driver_error(error: BaseException) -> BaseException:
+    return error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+
+
+def is_retryable(error: BaseException) -> bool:
+    cause = driver_error(error)
+    if getattr(cause, "sqlstate", None) in _RETRYABLE_SQLSTATES:
         return True
-    return isinstance(error, OperationalError) and "database is locked" in str(error.orig)
+    return isinstance(cause, sqlite3.OperationalError) and "database is locked" in str(cause)
+
+
+def is_unique_violation(error: BaseException, column: str) -> bool:
+    """True when ``error`` is a unique-index refusal naming ``column``."""
+    cause = driver_error(error)
+    return isinstance(cause, sqlite3.IntegrityError | psycopg.IntegrityError) and column in str(
+        cause
+    )
 
 
 class Database:
@@ -128,7 +147,7 @@ class Database:
             try:
                 with self.engine.begin() as connection:
                     return work(connection)
-            except DBAPIError as error:
+            except DATABASE_ERRORS as error:
                 if not is_retryable(error) or attempt == WRITE_ATTEMPTS_MAX:
                     if is_retryable(error):
                         raise LedgerBusy(attempt) from error

@@ -29,6 +29,18 @@ metadata = sa.MetaData(
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def to_epoch_microseconds(value: datetime) -> int:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: creditkit stores aware UTC datetimes only")
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_epoch_microseconds(value: int) -> datetime:
+    seconds, microseconds = divmod(int(value), 1_000_000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=microseconds)
+
+
 class UtcDateTime(sa.TypeDecorator[datetime]):
     """An aware UTC datetime: ``timestamptz`` on PostgreSQL, integer microseconds since the
     epoch on SQLite (which has no time type: integers compare correctly and exactly in SQL,
@@ -45,19 +57,17 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
+        if dialect.name == "sqlite":
+            return to_epoch_microseconds(value)
         if value.tzinfo is None:
             raise ValueError("naive datetime: creditkit stores aware UTC datetimes only")
-        if dialect.name == "sqlite":
-            delta = value - _EPOCH
-            return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
         return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if dialect.name == "sqlite":
-            seconds, microseconds = divmod(int(value), 1_000_000)
-            return datetime.fromtimestamp(seconds, UTC).replace(microsecond=microseconds)
+            return from_epoch_microseconds(value)
         assert isinstance(value, datetime)
         return value.astimezone(UTC)
 
