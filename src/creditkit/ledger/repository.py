@@ -526,6 +526,13 @@ def history_transactions(
     return [_transaction_row(row) for row in rows]
 
 
+#: One encoder for the process: ``json.dumps`` with options builds a new one on every call,
+#: which costs more than encoding a small request.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def encode_json(value: Any) -> str:
-    """Canonical JSON: the same value always gives the same text."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=False, ensure_ascii=False)
+    """Compact JSON: the same value always gives the same text."""
+    if not value and isinstance(value, dict):
+        return "{}"
+    return _ENCODE(value)

@@ -160,7 +160,7 @@ def check_text(value: object, field_name: str, length_max: int) -> str:
 
 
 def check_metadata(metadata: object) -> dict[str, Any]:
-    if metadata is None:
+    if metadata is None or metadata == {}:
         return {}
     if not isinstance(metadata, dict) or not all(isinstance(key, str) for key in metadata):
         raise InvalidRequest("metadata", "must be a mapping with string keys")

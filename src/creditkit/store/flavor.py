@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -128,7 +128,7 @@ class Flavor:
     def time_in(self, value: datetime | None) -> Any:
         if value is None or self.dialect != "sqlite":
             return value
-        return to_epoch_microseconds(value)
+        return _epoch_microseconds_cached(value)
 
     def time_out_optional(self, value: Any) -> datetime | None:
         return None if value is None else self.time_out(value)
@@ -138,6 +138,12 @@ class Flavor:
             return from_epoch_microseconds(value)
         assert isinstance(value, datetime)
         return value.astimezone(UTC)
+
+
+@lru_cache(maxsize=256)
+def _epoch_microseconds_cached(value: datetime) -> int:
+    """A batch stamps every row with the same moment: convert it once."""
+    return to_epoch_microseconds(value)
 
 
 _FLAVORS = {"sqlite": Flavor("sqlite", "?"), "postgresql": Flavor("postgresql", "%s")}

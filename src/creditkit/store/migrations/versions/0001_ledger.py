@@ -244,7 +244,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_entries")),
     )
     with op.batch_alter_table("entries", schema=None) as batch_op:
-        batch_op.create_index("ix_entries_account_id", ["account_id"], unique=False)
         batch_op.create_index("ix_entries_transaction_id", ["transaction_id"], unique=False)
 
     op.create_table(
@@ -363,7 +362,6 @@ def downgrade() -> None:
     op.drop_table("grants")
     with op.batch_alter_table("entries", schema=None) as batch_op:
         batch_op.drop_index("ix_entries_transaction_id")
-        batch_op.drop_index("ix_entries_account_id")
 
     op.drop_table("entries")
     with op.batch_alter_table("transactions", schema=None) as batch_op:
