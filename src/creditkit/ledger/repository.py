@@ -374,6 +374,17 @@ def active_holds(connection: Connection, customer_id: int) -> list[HoldRow]:
     return [_hold_row(row) for row in rows]
 
 
+def held_total(connection: Connection, customer_id: int, unit: str) -> int:
+    total = connection.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(holds.c.amount_held), 0)).where(
+            holds.c.customer_id == customer_id,
+            holds.c.unit == unit,
+            holds.c.status == HoldStatus.ACTIVE,
+        )
+    ).scalar_one()
+    return int(total)
+
+
 def insert_hold(connection: Connection, values: dict[str, Any]) -> None:
     connection.execute(holds.insert().values(**values))
 
