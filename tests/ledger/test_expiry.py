@@ -18,7 +18,9 @@ def test_expired_credits_stop_counting_at_expires_at_exactly(
 
 
 def test_sweep_writes_the_remainder_to_breakage_once(ck: CreditKit, clock: ManualClock) -> None:
-    ck.grant("u1", 50, source="allowance", expires_at=clock() + timedelta(days=1), idempotency_key="g1")
+    ck.grant(
+        "u1", 50, source="allowance", expires_at=clock() + timedelta(days=1), idempotency_key="g1"
+    )
     ck.grant("u2", 20, source="promo", expires_at=clock() + timedelta(days=2), idempotency_key="g2")
     ck.charge("u1", 15, idempotency_key="c1")
     clock.advance(days=3)

@@ -45,9 +45,7 @@ def test_defaults_by_source(ck: CreditKit, source: str, priority: int, transfera
 
 
 def test_explicit_priority_and_transferable_override_defaults(ck: CreditKit) -> None:
-    grant = ck.grant(
-        "u1", 5, source="promo", priority=1, transferable=True, idempotency_key="g1"
-    )
+    grant = ck.grant("u1", 5, source="promo", priority=1, transferable=True, idempotency_key="g1")
     assert (grant.priority, grant.transferable) == (1, True)
 
 

@@ -2,7 +2,13 @@ from datetime import timedelta
 
 import pytest
 
-from creditkit import CreditKit, IdempotencyConflict, InsufficientCredits, ManualClock
+from creditkit import (
+    CreditKit,
+    HoldAmountExceeded,
+    IdempotencyConflict,
+    InsufficientCredits,
+    ManualClock,
+)
 
 
 def test_every_write_replays_its_first_outcome(ck: CreditKit, clock: ManualClock) -> None:
@@ -75,3 +81,25 @@ def test_a_kind_conflict_on_customer_creation(ck: CreditKit) -> None:
     with pytest.raises(IdempotencyConflict) as conflict:
         ck.create_customer("u1", kind="workspace")
     assert conflict.value.field == "kind"
+
+
+def test_refusals_of_every_kind_of_write_are_recorded(ck: CreditKit) -> None:
+    """A refused reserve, transfer or commit replays as the same refusal, even after the
+    customer could afford it."""
+    ck.grant("u1", 10, idempotency_key="g1")
+    hold = ck.reserve("u1", 5, idempotency_key="r0")
+    with pytest.raises(InsufficientCredits):
+        ck.reserve("u1", 6, idempotency_key="r1")
+    with pytest.raises(InsufficientCredits):
+        ck.transfer("u1", "u2", 6, idempotency_key="t1")
+    with pytest.raises(HoldAmountExceeded):
+        ck.commit(hold.id, 6, idempotency_key="c1")
+    ck.grant("u1", 100, idempotency_key="g2")
+    with pytest.raises(InsufficientCredits):
+        ck.reserve("u1", 6, idempotency_key="r1")
+    with pytest.raises(InsufficientCredits):
+        ck.transfer("u1", "u2", 6, idempotency_key="t1")
+    with pytest.raises(HoldAmountExceeded):
+        ck.commit(hold.id, 6, idempotency_key="c1")
+    assert ck.balance("u1").available == 105
+    assert ck.audit().ok

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from creditkit.errors import UnknownCustomer
 from creditkit.ledger.schemas import GrantSource, HoldStatus, TransactionKind
-from creditkit.store.flavor import flavor_of
+from creditkit.store.flavor import Flavor, flavor_of
 from creditkit.store.tables import (
     accounts,
     customers,
@@ -166,28 +166,44 @@ def _lock(
     connection: Connection, external_ids: Sequence[str], with_grants: bool
 ) -> tuple[dict[str, CustomerRow], dict[tuple[int, str], list[GrantRow]]]:
     flavor = flavor_of(connection)
+    # SQLite reads the grants in the locking statement itself: it is the only writer already.
+    # PostgreSQL must read them after the lock is granted: a locking read that waited re-reads
+    # only the rows it locked, so grants joined into it would be as they were before the wait.
+    joined = with_grants and not flavor.locks_rows
     found: dict[str, CustomerRow] = {}
     grants_found: dict[tuple[int, str], list[GrantRow]] = {}
     for chunk in chunks(sorted(set(external_ids))):
-        statement = flavor.lock_statement(len(chunk), with_grants)
-        for row in flavor.fetch(connection, statement, tuple(chunk)):
+        for row in flavor.fetch(
+            connection, flavor.lock_statement(len(chunk), joined), tuple(chunk)
+        ):
             customer = found.get(row[1])
             if customer is None:
                 customer = CustomerRow(row[0], row[1], row[2], flavor.time_out_optional(row[3]))
                 found[row[1]] = customer
-            if with_grants and row[4] is not None:
+            if joined and row[4] is not None:
                 grants_found.setdefault((customer.id, row[5]), []).append(
-                    GrantRow(
-                        account_id=row[4],
-                        remaining=row[6],
-                        source=GrantSource(row[7]),
-                        priority=row[8],
-                        effective_at=flavor.time_out(row[9]),
-                        expires_at=flavor.time_out_optional(row[10]),
-                        transferable=bool(row[11]),
-                    )
+                    _grant_from(flavor, row[4:])
                 )
+    if with_grants and not joined:
+        customer_ids = [customer.id for customer in found.values()]
+        for chunk in chunks(customer_ids):
+            statement = flavor.grants_of_customers_statement(len(chunk))
+            for row in flavor.fetch(connection, statement, tuple(chunk)):
+                grants_found.setdefault((row[0], row[2]), []).append(_grant_from(flavor, row[1:]))
     return found, grants_found
+
+
+def _grant_from(flavor: Flavor, row: Sequence[Any]) -> GrantRow:
+    """A grant from the columns ``flavor.GRANT_COLUMNS`` names, in its order."""
+    return GrantRow(
+        account_id=row[0],
+        remaining=row[2],
+        source=GrantSource(row[3]),
+        priority=row[4],
+        effective_at=flavor.time_out(row[5]),
+        expires_at=flavor.time_out_optional(row[6]),
+        transferable=bool(row[7]),
+    )
 
 
 def insert_customer(
@@ -245,15 +261,7 @@ def grants_with_credits(connection: Connection, customer_id: int, unit: str) -> 
     """Every grant of the customer in ``unit`` with credits left, live or not, unordered."""
     flavor = flavor_of(connection)
     return [
-        GrantRow(
-            account_id=row[0],
-            remaining=row[1],
-            source=GrantSource(row[2]),
-            priority=row[3],
-            effective_at=flavor.time_out(row[4]),
-            expires_at=flavor.time_out_optional(row[5]),
-            transferable=bool(row[6]),
-        )
+        _grant_from(flavor, row)
         for row in flavor.fetch(connection, flavor.grants_statement, (customer_id, unit))
     ]
 

@@ -144,7 +144,8 @@ class _Context:
 
 
 class _Refused(Exception):
-    """Carries a recorded refusal out of the transaction that recorded it."""
+    """A recorded refusal on its way out of the write that recorded it: raised from deep in an
+    operation, caught and returned by ``_attempt`` so that its transaction still commits."""
 
     def __init__(self, error: CreditKitError) -> None:
         super().__init__(str(error))
@@ -281,7 +282,7 @@ class LedgerService:
         check_text(request.key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
         for replay in (False, True):
             try:
-                return self.database.write(
+                outcome = self.database.write(
                     partial(
                         self._attempt,
                         request=request,
@@ -291,11 +292,13 @@ class LedgerService:
                         replay=replay,
                     )
                 )
-            except _Refused as refused:
-                raise refused.error from None
             except DATABASE_ERRORS as error:
                 if replay or not is_unique_violation(error, "idempotency_key"):
                     raise
+                continue
+            if isinstance(outcome, _Refused):
+                raise outcome.error
+            return outcome
         raise AssertionError("unreachable: the replay run returns or raises")
 
     def _attempt(
@@ -306,16 +309,21 @@ class LedgerService:
         body: Callable[[_Context], T],
         rebuild: Callable[[Connection, TransactionRow], T],
         replay: bool,
-    ) -> T:
+    ) -> T | _Refused:
+        """One run of a write inside its transaction. A refusal is *returned*, not raised, so
+        that the transaction commits the row that records it."""
         now = self.now()
-        if replay:
-            recorded = repository.find_transaction(connection, request.key)
-            if recorded is not None:
-                return self._replay(connection, request, recorded, rebuild)
-        context = _Context(
-            connection, now, self._lock(connection, customers(connection), now), replay
-        )
-        return body(context)
+        try:
+            if replay:
+                recorded = repository.find_transaction(connection, request.key)
+                if recorded is not None:
+                    return self._replay(connection, request, recorded, rebuild)
+            context = _Context(
+                connection, now, self._lock(connection, customers(connection), now), replay
+            )
+            return body(context)
+        except _Refused as refused:
+            return refused
 
     def _lock(
         self, connection: Connection, external_ids: Sequence[str], now: datetime

@@ -25,7 +25,8 @@ _TRANSACTION_COLUMNS = (
 _TRANSACTION_VALUES = 14
 
 _LOCK_COLUMNS = "c.id, c.external_id, c.kind, c.next_due_at"
-_GRANT_COLUMNS = (
+#: The grant columns the hot path reads, in the order ``repository._grant_from`` takes them.
+GRANT_COLUMNS = (
     "a.id, a.unit, a.balance, g.source, g.priority, g.effective_at, g.expires_at, g.transferable"
 )
 
@@ -69,9 +70,23 @@ class Flavor:
     @property
     def grants_statement(self) -> str:
         return (
-            "SELECT a.id, a.balance, g.source, g.priority, g.effective_at, g.expires_at,"
-            " g.transferable FROM accounts a JOIN grants g ON g.account_id = a.id"
+            f"SELECT {GRANT_COLUMNS} FROM accounts a JOIN grants g ON g.account_id = a.id"
             f" WHERE a.customer_id = {self.placeholder} AND a.unit = {self.placeholder}"
+            " AND a.kind = 'grant' AND a.balance > 0"
+        )
+
+    @property
+    def locks_rows(self) -> bool:
+        """True where writers lock rows (PostgreSQL); false where a write transaction excludes
+        every other writer (SQLite)."""
+        return self.dialect == "postgresql"
+
+    @cache  # noqa: B019 - one Flavor per dialect lives for the whole process
+    def grants_of_customers_statement(self, count: int) -> str:
+        return (
+            f"SELECT a.customer_id, {GRANT_COLUMNS} FROM accounts a"
+            " JOIN grants g ON g.account_id = a.id"
+            f" WHERE a.customer_id IN ({self._values(count)})"
             " AND a.kind = 'grant' AND a.balance > 0"
         )
 
@@ -80,7 +95,7 @@ class Flavor:
         where = f"c.external_id IN ({self._values(count)})"
         if with_grants:
             statement = (
-                f"SELECT {_LOCK_COLUMNS}, {_GRANT_COLUMNS} FROM customers c"
+                f"SELECT {_LOCK_COLUMNS}, {GRANT_COLUMNS} FROM customers c"
                 " LEFT JOIN accounts a"
                 " ON a.customer_id = c.id AND a.kind = 'grant' AND a.balance > 0"
                 " LEFT JOIN grants g ON g.account_id = a.id"
