@@ -131,3 +131,17 @@ def test_reserve_refusals(ck: CreditKit) -> None:
     assert refused.value.field == "timeout_seconds"
     with pytest.raises(InvalidRequest):
         ck.reserve("u1", 1, timeout_seconds=10**8, idempotency_key="r3")
+
+
+def test_a_hold_made_in_the_write_that_swept_still_expires_on_its_own(
+    ck: CreditKit, clock: ManualClock
+) -> None:
+    """The sweep at the start of a write moves next_due_at; the write's new hold must still
+    lower it (a stale comparison once left the hold unswept, held forever)."""
+    ck.grant("u1", 100, idempotency_key="g1")
+    ck.reserve("u1", 10, timeout_seconds=60, idempotency_key="r1")
+    clock.advance(seconds=60)  # r1 is due: the next write sweeps it first
+    ck.reserve("u1", 30, timeout_seconds=60, idempotency_key="r2")
+    clock.advance(seconds=60)
+    balance = ck.balance("u1")
+    assert (balance.available, balance.held) == (100, 0)

@@ -238,10 +238,18 @@ def set_next_due_at(connection: Connection, customer_id: int, next_due_at: datet
     )
 
 
-def lower_next_due_at(connection: Connection, customer: CustomerRow, due_at: datetime) -> None:
-    """Keeps ``next_due_at`` a lower bound of every due time after adding one at ``due_at``."""
-    if customer.next_due_at is None or due_at < customer.next_due_at:
-        set_next_due_at(connection, customer.id, due_at)
+def lower_next_due_at(connection: Connection, customer_id: int, due_at: datetime) -> None:
+    """Keeps ``next_due_at`` a lower bound of every due time after adding one at ``due_at``.
+    Compared in SQL, against the value as this transaction last wrote it (a sweep earlier in
+    the same transaction may have moved it since the customer was locked)."""
+    connection.execute(
+        customers.update()
+        .where(
+            customers.c.id == customer_id,
+            sa.or_(customers.c.next_due_at.is_(None), customers.c.next_due_at > due_at),
+        )
+        .values(next_due_at=due_at)
+    )
 
 
 def customers_due(connection: Connection, now: datetime, limit: int) -> list[str]:

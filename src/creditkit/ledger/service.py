@@ -324,6 +324,17 @@ class LedgerService:
             return body(context)
         except _Refused as refused:
             return refused
+        except InvalidRequest:
+            # Some checks depend on now (a grant's expiry must be in its future), so a request
+            # that was valid when first made may fail them when retried later: a recorded key
+            # is a replay, answered with its first outcome instead.
+            recorded = None if replay else repository.find_transaction(connection, request.key)
+            if recorded is None:
+                raise
+            try:
+                return self._replay(connection, request, recorded, rebuild)
+            except _Refused as refused:
+                return refused
 
     def _lock(
         self, connection: Connection, external_ids: Sequence[str], now: datetime
@@ -655,7 +666,7 @@ class LedgerService:
             },
         )
         if expires_at is not None:
-            repository.lower_next_due_at(context.connection, holder, expires_at)
+            repository.lower_next_due_at(context.connection, holder.id, expires_at)
         return grant_id
 
     def _grant_from_row(self, row: Any) -> Grant:
@@ -802,7 +813,7 @@ class LedgerService:
                 unit,
                 [(grant.account_id, -part) for grant, part in draws] + [(hold_id, steps)],
             )
-            repository.lower_next_due_at(context.connection, holder, expires_at)
+            repository.lower_next_due_at(context.connection, holder.id, expires_at)
             return Hold(
                 id=hold_id,
                 customer=customer,
@@ -946,6 +957,9 @@ class LedgerService:
                 expired_total += returned
             else:
                 legs.append((grant_id, returned))
+                if expires_at is not None:
+                    # The grant has credits again: its expiry is due work once more.
+                    repository.lower_next_due_at(context.connection, hold.customer_id, expires_at)
         if expired_total:
             legs.append((self.system_account(EXPIRY, hold.unit), expired_total))
         return steps_committed if steps_committed else hold.amount_held, legs
