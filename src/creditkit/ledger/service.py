@@ -702,12 +702,38 @@ class LedgerService:
         live.sort(key=burn_down_key)
         return live
 
-    def _spendable(
-        self, connection: Connection, customer: CustomerRow, unit: str, now: datetime
-    ) -> list[GrantRow]:
-        return self.live_in_order(
-            repository.grants_with_credits(connection, customer.id, unit), now
+    def _draw(
+        self,
+        context: _Context,
+        request: Request,
+        customer: CustomerRow,
+        unit: Unit,
+        steps: int,
+        transferable_only: bool,
+    ) -> list[tuple[GrantRow, int]]:
+        """Takes ``steps`` from the customer's live grants in burn-down order, or refuses (and
+        records) the request with InsufficientCredits when they hold less."""
+        grants = self.live_in_order(
+            repository.grants_with_credits(context.connection, customer.id, unit.name),
+            context.now,
+            transferable_only,
         )
+        available = sum(grant.remaining for grant in grants)
+        if steps > available:
+            raise self._refuse(
+                context,
+                request,
+                customer,
+                unit.name,
+                steps,
+                InsufficientCredits(
+                    customer.external_id,
+                    unit.name,
+                    unit.to_quantity(available),
+                    unit.to_quantity(steps),
+                ),
+            )
+        return take(grants, steps)
 
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[Charge | CreditKitError]:
         """Charges in one database transaction, in order; each has its own outcome (a Charge or
@@ -759,20 +785,7 @@ class LedgerService:
 
         def body(context: _Context) -> Hold:
             holder = context.customers[customer]
-            grants = self._spendable(context.connection, holder, unit, context.now)
-            available = sum(grant.remaining for grant in grants)
-            if steps > available:
-                raise self._refuse(
-                    context,
-                    request,
-                    holder,
-                    unit,
-                    steps,
-                    InsufficientCredits(
-                        customer, unit, unit_.to_quantity(available), unit_.to_quantity(steps)
-                    ),
-                )
-            draws = take(grants, steps)
+            draws = self._draw(context, request, holder, unit_, steps, transferable_only=False)
             expires_at = context.now + timedelta(seconds=timeout_seconds)
             hold_id = repository.insert_account(
                 context.connection, "hold", unit, holder.id, context.now
@@ -1122,24 +1135,7 @@ class LedgerService:
         def body(context: _Context) -> Transfer:
             sender = context.customers[from_customer]
             recipient = context.customers[to_customer]
-            grants = self.live_in_order(
-                repository.grants_with_credits(context.connection, sender.id, unit),
-                context.now,
-                transferable_only=True,
-            )
-            available = sum(grant.remaining for grant in grants)
-            if steps > available:
-                raise self._refuse(
-                    context,
-                    request,
-                    sender,
-                    unit,
-                    steps,
-                    InsufficientCredits(
-                        from_customer, unit, unit_.to_quantity(available), unit_.to_quantity(steps)
-                    ),
-                )
-            draws = take(grants, steps)
+            draws = self._draw(context, request, sender, unit_, steps, transferable_only=True)
             # Gifting never extends a credit's life: the new grant expires with the soonest of
             # the credits it is made of.
             expiries = [grant.expires_at for grant, _part in draws if grant.expires_at is not None]
