@@ -1,0 +1,82 @@
+"""The plan catalog: units, actions, plans and packs, declared in one YAML file.
+
+>>> from creditkit.catalog import load_catalog
+>>> catalog = load_catalog("catalog.yaml")
+>>> catalog.default_plan.name
+'Free'
+
+The format is documented in docs/catalog.md and, for editors and CI, as a JSON Schema shipped
+with the package (``SCHEMA_PATH``).
+"""
+
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+
+from creditkit.catalog.errors import (
+    CatalogError,
+    CatalogInvalid,
+    CatalogProblem,
+    UnknownAction,
+    UnknownPack,
+    UnknownPlan,
+)
+from creditkit.catalog.loader import load_catalog, parse_catalog
+from creditkit.catalog.schemas import (
+    PLAN_TERMS_FORMAT,
+    UNLIMITED,
+    Action,
+    Allowance,
+    AllowanceExpiry,
+    Catalog,
+    CountOrUnlimited,
+    Credits,
+    Interval,
+    Limit,
+    LimitKind,
+    Overage,
+    Pack,
+    Period,
+    Plan,
+    Price,
+    QuantityOrUnlimited,
+    Rollover,
+    RolloverKind,
+    UnitSpec,
+    Unlimited,
+)
+
+#: The JSON Schema (draft 2020-12) of the catalog format, as package data.
+SCHEMA_PATH: Traversable = files(__package__).joinpath("schema.json")
+
+__all__ = [
+    "PLAN_TERMS_FORMAT",
+    "SCHEMA_PATH",
+    "UNLIMITED",
+    "Action",
+    "Allowance",
+    "AllowanceExpiry",
+    "Catalog",
+    "CatalogError",
+    "CatalogInvalid",
+    "CatalogProblem",
+    "CountOrUnlimited",
+    "Credits",
+    "Interval",
+    "Limit",
+    "LimitKind",
+    "Overage",
+    "Pack",
+    "Period",
+    "Plan",
+    "Price",
+    "QuantityOrUnlimited",
+    "Rollover",
+    "RolloverKind",
+    "UnitSpec",
+    "UnknownAction",
+    "UnknownPack",
+    "UnknownPlan",
+    "Unlimited",
+    "load_catalog",
+    "parse_catalog",
+]

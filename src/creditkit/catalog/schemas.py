@@ -1,0 +1,377 @@
+"""The catalog's value types: units, actions, plans and packs as the YAML file declares them.
+
+Everything here is immutable data. Quantities of a unit are ``int`` for a unit of scale 0 and
+``Decimal`` (at exactly the unit's scale) otherwise, as the ledger gives them back; money is
+``Money`` (integer minor units). ``UNLIMITED`` is a value of its own wherever a plan may say
+"no cap", so no code ever has to remember that -1 meant "unlimited".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum, StrEnum
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+from creditkit.catalog.errors import UnknownAction, UnknownPack, UnknownPlan
+from creditkit.errors import InvalidRequest, Quantity, UnknownUnit
+from creditkit.ledger.schemas import Money, Unit
+
+
+class Unlimited(Enum):
+    """The type of ``UNLIMITED``: one member, so ``value is UNLIMITED`` narrows the type."""
+
+    UNLIMITED = "unlimited"
+
+    def __repr__(self) -> str:
+        return "UNLIMITED"
+
+
+UNLIMITED: Final = Unlimited.UNLIMITED
+
+#: A cap that may be lifted: a whole number, or ``UNLIMITED``.
+CountOrUnlimited = int | Literal[Unlimited.UNLIMITED]
+#: A quantity of a unit that may be lifted.
+QuantityOrUnlimited = Quantity | Literal[Unlimited.UNLIMITED]
+
+
+class Interval(StrEnum):
+    """A billing interval: how often a subscription is paid."""
+
+    MONTH = "month"
+    YEAR = "year"
+
+
+class Period(StrEnum):
+    """How often an allowance is granted or a per-period counter resets. Separate from the
+    billing interval: a yearly subscription may still get its credits month by month."""
+
+    MONTH = "month"
+    YEAR = "year"
+
+
+class RolloverKind(StrEnum):
+    NONE = "none"
+    ALL = "all"
+    CAPPED = "capped"
+
+
+class AllowanceExpiry(StrEnum):
+    """When a period's allowance credits stop counting."""
+
+    PERIOD_END = "period_end"
+    NEVER = "never"
+
+
+class LimitKind(StrEnum):
+    #: A count of live things (tasks, agents, team members): acquired and released.
+    COUNT = "count"
+    #: A counter that resets every period (scheduled posts per month).
+    PER_PERIOD = "per_period"
+
+
+@dataclass(frozen=True, slots=True)
+class UnitSpec:
+    """A kind of credit the catalog uses. ``scale`` is its number of decimal places."""
+
+    name: str
+    scale: int = 0
+    label: str | None = None
+
+    def as_unit(self) -> Unit:
+        """The ledger's view of this unit (the one ``CreditKit(units=...)`` declares)."""
+        return Unit(self.name, self.scale)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """Something the host app charges for: ``price`` credits of ``unit`` per unit of quantity."""
+
+    id: str
+    price: Quantity
+    unit: str
+    label: str
+    category: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """A metered price: ``money`` for every ``per`` whole units of a unit.
+
+    Why ``per``: real overage prices are fractions of a cent per credit ($5 per 1,000 credits is
+    half a cent each). ``Money(500, "USD")`` per 1,000 keeps that exact in integers; the bill
+    for a quantity is computed once, on the total, by the billing code.
+    """
+
+    money: Money
+    per: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Credits:
+    """A quantity of one unit: what a plan costs when paid from the credit balance."""
+
+    amount: Quantity
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rollover:
+    """What happens to a period's unused allowance at the period's end: nothing carries over,
+    all of it does, or at most ``cap`` (in the allowance's unit)."""
+
+    kind: RolloverKind
+    cap: Quantity | None = None
+
+
+ROLLOVER_NONE: Final = Rollover(RolloverKind.NONE)
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """Credits a plan grants every ``period``."""
+
+    amount: Quantity
+    unit: str
+    period: Period = Period.MONTH
+    rollover: Rollover = ROLLOVER_NONE
+    expires: AllowanceExpiry = AllowanceExpiry.PERIOD_END
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A cap on a counted resource: a live ``count``, or a counter per ``period``.
+    ``value`` 0 means the plan does not allow the resource at all."""
+
+    kind: LimitKind
+    value: CountOrUnlimited
+    period: Period | None = None
+
+    @property
+    def is_unlimited(self) -> bool:
+        return self.value is UNLIMITED
+
+
+@dataclass(frozen=True, slots=True)
+class Overage:
+    """Pay-as-you-go once a customer's credits run out: ``price`` per credit of ``unit``, at most
+    ``spend_limit`` credits of overage per allowance period."""
+
+    unit: str
+    price: Price
+    spend_limit: QuantityOrUnlimited
+
+
+def _frozen_empty() -> Mapping[Any, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A tier.
+
+    ``rank`` orders plans, higher is a better tier: it tells an upgrade from a downgrade and
+    finds "the cheapest plan that allows X". ``prices`` is empty for a plan not sold
+    self-serve (a free default, or a custom contract). ``allowance`` is ``None`` for no
+    credits, or ``UNLIMITED`` for a plan whose customers are never refused for lack of credits
+    (their usage is still recorded).
+    """
+
+    id: str
+    name: str
+    rank: int
+    is_default: bool = False
+    description: str | None = None
+    prices: Mapping[Interval, Money] = field(default_factory=_frozen_empty)
+    prices_in_credits: Mapping[Interval, Credits] = field(default_factory=_frozen_empty)
+    allowance: Allowance | Literal[Unlimited.UNLIMITED] | None = None
+    features: tuple[str, ...] = ()
+    limits: Mapping[str, Limit] = field(default_factory=_frozen_empty)
+    quotas: Mapping[str, CountOrUnlimited] = field(default_factory=_frozen_empty)
+    overage: Overage | None = None
+    rate_limit_per_minute: int | None = None
+
+    @property
+    def currency(self) -> str | None:
+        """The one currency of the plan's prices (the loader checks they share it)."""
+        for money in self.prices.values():
+            return money.currency
+        return None
+
+    def has_feature(self, feature: str) -> bool:
+        return feature in self.features
+
+    def units_used(self) -> frozenset[str]:
+        """Every unit the plan's terms are written in."""
+        names = {credits.unit for credits in self.prices_in_credits.values()}
+        if isinstance(self.allowance, Allowance):
+            names.add(self.allowance.unit)
+        if self.overage is not None:
+            names.add(self.overage.unit)
+        return frozenset(names)
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    """A one-time purchase of ``amount`` credits of ``unit`` for ``price``.
+
+    ``expires_after_days`` ``None`` means the credits never expire. ``purchase_limit`` is how
+    many times one customer may buy the pack (``None``: no limit); a free pack must have one.
+    """
+
+    id: str
+    name: str
+    amount: Quantity
+    unit: str
+    price: Money
+    expires_after_days: int | None = None
+    popular: bool = False
+    purchase_limit: int | None = None
+    description: str | None = None
+
+
+#: Names the canonical form of a plan's terms. Change it only with the form itself: every
+#: fingerprint changes with it, so every subscribed plan gets a new version.
+PLAN_TERMS_FORMAT: Final = "creditkit.plan-terms/1"
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """Units, actions, plans and packs, by id, in the order the file declares them."""
+
+    units: Mapping[str, UnitSpec]
+    plans: Mapping[str, Plan]
+    actions: Mapping[str, Action] = field(default_factory=_frozen_empty)
+    packs: Mapping[str, Pack] = field(default_factory=_frozen_empty)
+
+    def unit(self, name: str) -> UnitSpec:
+        try:
+            return self.units[name]
+        except KeyError:
+            raise UnknownUnit(name) from None
+
+    def plan(self, plan_id: str) -> Plan:
+        try:
+            return self.plans[plan_id]
+        except KeyError:
+            raise UnknownPlan(plan_id) from None
+
+    def action(self, action_id: str) -> Action:
+        try:
+            return self.actions[action_id]
+        except KeyError:
+            raise UnknownAction(action_id) from None
+
+    def pack(self, pack_id: str) -> Pack:
+        try:
+            return self.packs[pack_id]
+        except KeyError:
+            raise UnknownPack(pack_id) from None
+
+    @property
+    def default_plan(self) -> Plan:
+        """The plan of customers without a subscription."""
+        for plan in self.plans.values():
+            if plan.is_default:
+                return plan
+        raise InvalidRequest("plans", "no plan is the default")
+
+    def plans_by_rank(self) -> tuple[Plan, ...]:
+        """Every plan, lowest tier first."""
+        return tuple(sorted(self.plans.values(), key=lambda plan: plan.rank))
+
+    @property
+    def feature_names(self) -> frozenset[str]:
+        """Every feature some plan grants: a name outside it is a typo in the host app."""
+        return frozenset(name for plan in self.plans.values() for name in plan.features)
+
+    @property
+    def limit_names(self) -> frozenset[str]:
+        return frozenset(name for plan in self.plans.values() for name in plan.limits)
+
+    def plan_terms(self, plan_id: str) -> dict[str, Any]:
+        """The plan's terms as canonical JSON data: what a subscriber pays and gets.
+
+        Why not the whole plan: ``name``, ``description``, ``rank`` and ``default`` present
+        the plan or place it in the catalog; changing them changes no subscriber's terms, so
+        they must not make a new plan version.
+        """
+        plan = self.plan(plan_id)
+        return {
+            "format": PLAN_TERMS_FORMAT,
+            "units": {name: self.unit(name).scale for name in sorted(plan.units_used())},
+            "prices": {
+                str(interval): _money_terms(money) for interval, money in plan.prices.items()
+            },
+            "prices_in_credits": {
+                str(interval): self._credits_terms(credits.amount, credits.unit)
+                for interval, credits in plan.prices_in_credits.items()
+            },
+            "allowance": self._allowance_terms(plan.allowance),
+            "features": sorted(set(plan.features)),
+            "limits": {name: _limit_terms(limit) for name, limit in plan.limits.items()},
+            "quotas": {name: _unlimited_or(value) for name, value in plan.quotas.items()},
+            "overage": self._overage_terms(plan.overage),
+            "rate_limit_per_minute": plan.rate_limit_per_minute,
+        }
+
+    def fingerprint(self, plan_id: str) -> str:
+        """SHA-256 (hex) of the plan's canonical terms: equal for equal terms whatever the
+        order or spelling in the file, different when any term changes."""
+        canonical = json.dumps(
+            self.plan_terms(plan_id), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def _quantity_text(self, amount: Quantity, unit: str) -> str:
+        # At the unit's scale, so 1.5 and 1.50 of a scale-2 unit are one term.
+        return f"{Decimal(amount):.{self.unit(unit).scale}f}"
+
+    def _credits_terms(self, amount: Quantity, unit: str) -> dict[str, Any]:
+        return {"amount": self._quantity_text(amount, unit), "unit": unit}
+
+    def _allowance_terms(self, allowance: Allowance | Unlimited | None) -> Any:
+        if not isinstance(allowance, Allowance):
+            return _unlimited_or(allowance)
+        cap = allowance.rollover.cap
+        return {
+            **self._credits_terms(allowance.amount, allowance.unit),
+            "period": str(allowance.period),
+            "rollover": {
+                "kind": str(allowance.rollover.kind),
+                "cap": None if cap is None else self._quantity_text(cap, allowance.unit),
+            },
+            "expires": str(allowance.expires),
+        }
+
+    def _overage_terms(self, overage: Overage | None) -> dict[str, Any] | None:
+        if overage is None:
+            return None
+        spend_limit = overage.spend_limit
+        return {
+            "unit": overage.unit,
+            "price": {**_money_terms(overage.price.money), "per": overage.price.per},
+            "spend_limit": (
+                UNLIMITED.value
+                if spend_limit is UNLIMITED
+                else self._quantity_text(spend_limit, overage.unit)
+            ),
+        }
+
+
+def _money_terms(money: Money) -> dict[str, Any]:
+    return {"amount": money.amount_minor, "currency": money.currency}
+
+
+def _limit_terms(limit: Limit) -> dict[str, Any]:
+    period = None if limit.period is None else str(limit.period)
+    return {"kind": str(limit.kind), "value": _unlimited_or(limit.value), "period": period}
+
+
+def _unlimited_or(value: object) -> Any:
+    return UNLIMITED.value if value is UNLIMITED else value
