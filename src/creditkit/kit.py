@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from creditkit.catalog import Catalog, load_catalog
 from creditkit.clock import Clock, system_clock
-from creditkit.errors import CreditKitError, Quantity
+from creditkit.errors import CreditKitError, InvalidRequest, Quantity
 from creditkit.ledger.audit import audit
 from creditkit.ledger.schemas import (
     AuditReport,
@@ -34,6 +36,9 @@ class CreditKit:
     """A credit ledger on one database: ``sqlite:///credits.db`` (embedded, the default) or
     ``postgresql://…`` (production). Opening it creates or upgrades the schema.
 
+    ``catalog`` (a YAML file's path, or a loaded ``Catalog``) declares units, actions, plans and
+    packs; see docs/catalog.md.
+
     ``units`` maps each unit's name to its scale (decimal places); units already in the
     database stay declared. ``clock`` returns an aware UTC datetime and is read once per
     operation; tests pass a ``ManualClock``.
@@ -48,14 +53,19 @@ class CreditKit:
         self,
         url: str = "sqlite:///credits.db",
         *,
+        catalog: str | os.PathLike[str] | Catalog | None = None,
         clock: Clock | None = None,
         units: Mapping[str, int] | None = None,
     ) -> None:
+        if catalog is not None and not isinstance(catalog, Catalog):
+            catalog = load_catalog(catalog)
+        self.catalog: Catalog | None = catalog
+        declared = dict(DEFAULT_UNITS if units is None else units)
+        if catalog is not None:
+            declared.update({name: spec.scale for name, spec in catalog.units.items()})
         self._database = Database(url)
         upgrade_to_head(self._database.engine)
-        self._ledger = LedgerService(
-            self._database, clock or system_clock, DEFAULT_UNITS if units is None else units
-        )
+        self._ledger = LedgerService(self._database, clock or system_clock, declared)
 
     def close(self) -> None:
         """Closes the database connections."""
@@ -120,21 +130,52 @@ class CreditKit:
     def charge(
         self,
         customer: str,
-        amount: Quantity | str,
+        amount: Quantity | str | None = None,
         *,
         idempotency_key: str,
-        unit: str = "credits",
+        unit: str | None = None,
         action: str | None = None,
+        quantity: int = 1,
         metadata: dict[str, Any] | None = None,
     ) -> Charge:
         """Spends credits now, in burn-down order; raises ``InsufficientCredits`` (and writes
-        nothing but the refusal) when the available balance is short."""
+        nothing but the refusal) when the available balance is short.
+
+        Give the ``amount`` (in ``unit``, default ``credits``), or leave it out and name a
+        catalog ``action``: the amount is then its price times ``quantity``, in its unit."""
         outcome = self.charge_many(
-            [ChargeRequest(customer, amount, idempotency_key, unit, action, metadata or {})]
+            [self._priced(customer, amount, idempotency_key, unit, action, quantity, metadata)]
         )[0]
         if isinstance(outcome, CreditKitError):
             raise outcome
         return outcome
+
+    def _priced(
+        self,
+        customer: str,
+        amount: Quantity | str | None,
+        idempotency_key: str,
+        unit: str | None,
+        action: str | None,
+        quantity: int,
+        metadata: dict[str, Any] | None,
+    ) -> ChargeRequest:
+        if amount is None:
+            if action is None:
+                raise InvalidRequest("amount", "give an amount, or an action to price from")
+            if self.catalog is None:
+                raise InvalidRequest("action", "pricing by action needs a catalog")
+            priced = self.catalog.action(action)
+            if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+                raise InvalidRequest("quantity", "must be a positive int")
+            if unit is not None and unit != priced.unit:
+                raise InvalidRequest("unit", f"action {action!r} is priced in {priced.unit!r}")
+            amount, unit = priced.price * quantity, priced.unit
+        elif quantity != 1:
+            raise InvalidRequest("quantity", "goes with an action priced by the catalog")
+        return ChargeRequest(
+            customer, amount, idempotency_key, unit or "credits", action, metadata or {}
+        )
 
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[Charge | CreditKitError]:
         """Up to 10,000 charges in one database transaction, applied in order; each item of the
