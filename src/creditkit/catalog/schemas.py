@@ -364,6 +364,89 @@ class Catalog:
         }
 
 
+def plan_from_terms(
+    plan_id: str, name: str, rank: int, terms: Mapping[str, Any], is_default: bool = False
+) -> Plan:
+    """The plan whose ``Catalog.plan_terms`` are ``terms``: how a subscription on an older plan
+    version (grandfathered) reads the terms it was sold, after the catalog has moved on."""
+    if terms.get("format") != PLAN_TERMS_FORMAT:
+        raise ValueError(f"plan terms of format {terms.get('format')!r} are not readable here")
+    scales: Mapping[str, int] = terms["units"]
+
+    def quantity(text: str, unit: str) -> Quantity:
+        return int(text) if scales[unit] == 0 else Decimal(text)
+
+    def limit_value(value: Any) -> Any:
+        return UNLIMITED if value == UNLIMITED.value else value
+
+    allowance: Allowance | Literal[Unlimited.UNLIMITED] | None
+    raw_allowance = terms["allowance"]
+    if raw_allowance is None or raw_allowance == UNLIMITED.value:
+        allowance = limit_value(raw_allowance)
+    else:
+        unit = raw_allowance["unit"]
+        cap = raw_allowance["rollover"]["cap"]
+        allowance = Allowance(
+            amount=quantity(raw_allowance["amount"], unit),
+            unit=unit,
+            period=Period(raw_allowance["period"]),
+            rollover=Rollover(
+                RolloverKind(raw_allowance["rollover"]["kind"]),
+                None if cap is None else quantity(cap, unit),
+            ),
+            expires=AllowanceExpiry(raw_allowance["expires"]),
+        )
+    overage = None
+    if terms["overage"] is not None:
+        raw = terms["overage"]
+        overage = Overage(
+            unit=raw["unit"],
+            price=Price(
+                Money(raw["price"]["amount"], raw["price"]["currency"]), raw["price"]["per"]
+            ),
+            spend_limit=(
+                UNLIMITED
+                if raw["spend_limit"] == UNLIMITED.value
+                else quantity(raw["spend_limit"], raw["unit"])
+            ),
+        )
+    return Plan(
+        id=plan_id,
+        name=name,
+        rank=rank,
+        is_default=is_default,
+        prices=MappingProxyType(
+            {
+                Interval(interval): Money(money["amount"], money["currency"])
+                for interval, money in terms["prices"].items()
+            }
+        ),
+        prices_in_credits=MappingProxyType(
+            {
+                Interval(interval): Credits(quantity(raw["amount"], raw["unit"]), raw["unit"])
+                for interval, raw in terms["prices_in_credits"].items()
+            }
+        ),
+        allowance=allowance,
+        features=tuple(terms["features"]),
+        limits=MappingProxyType(
+            {
+                limit_name: Limit(
+                    LimitKind(raw["kind"]),
+                    limit_value(raw["value"]),
+                    None if raw["period"] is None else Period(raw["period"]),
+                )
+                for limit_name, raw in terms["limits"].items()
+            }
+        ),
+        quotas=MappingProxyType(
+            {quota: limit_value(value) for quota, value in terms["quotas"].items()}
+        ),
+        overage=overage,
+        rate_limit_per_minute=terms["rate_limit_per_minute"],
+    )
+
+
 def _money_terms(money: Money) -> dict[str, Any]:
     return {"amount": money.amount_minor, "currency": money.currency}
 
