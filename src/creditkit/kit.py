@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from creditkit.catalog import Catalog, load_catalog
+from creditkit.catalog import Catalog, Plan, load_catalog
 from creditkit.clock import Clock, system_clock
 from creditkit.errors import CreditKitError, InvalidRequest, Quantity
 from creditkit.ledger.audit import audit
@@ -28,6 +28,8 @@ from creditkit.ledger.schemas import (
 from creditkit.ledger.service import LedgerService
 from creditkit.store.database import Database
 from creditkit.store.migrate import upgrade_to_head
+from creditkit.subscriptions.schemas import BillingLine, Subscription
+from creditkit.subscriptions.service import SubscriptionService
 
 DEFAULT_UNITS: Mapping[str, int] = {"credits": 0}
 
@@ -66,6 +68,9 @@ class CreditKit:
         self._database = Database(url)
         upgrade_to_head(self._database.engine)
         self._ledger = LedgerService(self._database, clock or system_clock, declared)
+        self._subscriptions = (
+            None if catalog is None else SubscriptionService(self._ledger, catalog)
+        )
 
     def close(self) -> None:
         """Closes the database connections."""
@@ -87,8 +92,12 @@ class CreditKit:
         self, customer: str, kind: str = "user", *, metadata: dict[str, Any] | None = None
     ) -> Customer:
         """Creates a customer (``kind`` ``"user"`` or ``"workspace"``); returns the existing one
-        when called again with the same kind."""
-        return self._ledger.create_customer(customer, kind, metadata)
+        when called again with the same kind. With a catalog, a new customer starts on its
+        default plan (and so gets its allowance)."""
+        created = self._ledger.create_customer(customer, kind, metadata)
+        if self._subscriptions is not None and self._subscriptions.subscription(customer) is None:
+            self._subscriptions.subscribe(customer, self._catalog_required().default_plan.id)
+        return created
 
     def customer(self, customer: str) -> Customer:
         return self._ledger.customer(customer)
@@ -244,6 +253,60 @@ class CreditKit:
             idempotency_key=idempotency_key,
             metadata=metadata,
         )
+
+    # -- subscriptions (need a catalog) --
+
+    def subscribe(
+        self, customer: str, plan: str, *, interval: str = "month", trial_days: int = 0
+    ) -> Subscription:
+        """Puts the customer on ``plan``, billed every ``interval`` (``"month"`` or ``"year"``);
+        periods are anchored on today (anniversary). For a customer already subscribed (every
+        customer starts on the default plan) this is ``change_plan``."""
+        return self._subscriptions_required().subscribe(customer, plan, interval, trial_days)
+
+    def change_plan(
+        self,
+        customer: str,
+        plan: str,
+        *,
+        interval: str | None = None,
+        allowance_on_upgrade: str = "difference",
+    ) -> Subscription:
+        """Upgrades now (prorated to the second; the allowance raised by the difference, or
+        ``"full"``, or ``"none"``); downgrades at the end of the billing period."""
+        return self._subscriptions_required().change_plan(
+            customer, plan, interval, allowance_on_upgrade
+        )
+
+    def cancel(self, customer: str, *, at_period_end: bool = True) -> Subscription:
+        """Back to the default plan at the end of the billing period, or now."""
+        return self._subscriptions_required().cancel(customer, at_period_end)
+
+    def subscription(self, customer: str) -> Subscription | None:
+        return self._subscriptions_required().subscription(customer)
+
+    def plan_of(self, customer: str) -> Plan:
+        """The plan whose terms apply to the customer now (grandfathered version included)."""
+        return self._subscriptions_required().plan_of(customer)
+
+    def billing_lines(self, customer: str, *, limit: int = 50) -> tuple[BillingLine, ...]:
+        """What the customer owes, newest first: period fees and upgrade prorations."""
+        return self._subscriptions_required().billing_lines(customer, limit)
+
+    def tick(self) -> SweepReport:
+        """Runs everything that has fallen due: renewals, expiries, hold timeouts. Optional:
+        every read or write of a customer does that customer's due work first."""
+        return self._ledger.expire()
+
+    def _catalog_required(self) -> Catalog:
+        if self.catalog is None:
+            raise InvalidRequest("catalog", "this needs CreditKit(..., catalog=...)")
+        return self.catalog
+
+    def _subscriptions_required(self) -> SubscriptionService:
+        self._catalog_required()
+        assert self._subscriptions is not None
+        return self._subscriptions
 
     def expire(self) -> SweepReport:
         """Records breakage for every grant and hold that has expired and nobody has touched

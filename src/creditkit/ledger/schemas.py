@@ -72,6 +72,7 @@ class TransactionKind(StrEnum):
     HOLD_EXPIRY = "hold_expiry"
     TRANSFER = "transfer"
     EXPIRY = "expiry"
+    ROLLOVER = "rollover"
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,9 @@ from creditkit.store.database import DATABASE_ERRORS, Database, is_unique_violat
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
+#: Due work of another domain, run inside a customer's sweep under its lock: does what has
+#: fallen due at ``now`` and returns when it next falls due (None: never).
+DueHook = Callable[[Connection, CustomerRow, datetime], datetime | None]
 
 IDEMPOTENCY_KEY_LENGTH_MAX = 255
 EXTERNAL_ID_LENGTH_MAX = 255
@@ -209,7 +212,120 @@ class LedgerService:
         self._clock = clock
         self._units: dict[str, Unit] = {}
         self._system_accounts: dict[tuple[str, str], int] = {}
+        self._due_hooks: list[DueHook] = []
         self._declare_units(units)
+
+    def add_due_hook(self, hook: DueHook) -> None:
+        self._due_hooks.append(hook)
+
+    def locked_write(
+        self,
+        customers: Sequence[str],
+        work: Callable[[Connection, dict[str, CustomerRow], datetime], T],
+    ) -> T:
+        """Runs ``work`` in one transaction, with the customers locked and swept, as every write
+        that changes what a customer holds must."""
+
+        def attempt(connection: Connection) -> T:
+            now = self.now()
+            return work(connection, self._lock(connection, customers, now), now)
+
+        return self.database.write(attempt)
+
+    def post_grant(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        key: str,
+        steps: int,
+        unit: str,
+        source: GrantSource,
+        expires_at: datetime | None,
+        now: datetime,
+        metadata: dict[str, Any],
+    ) -> int | None:
+        """Inside a write that holds the customer's lock: grants under ``key`` unless the key is
+        taken already (the work was done before). Returns the new grant's id, or None."""
+        assert steps > 0, "a grant of nothing"
+        if repository.find_transaction(connection, key) is not None:
+            return None
+        request = Request(
+            key,
+            TransactionKind.GRANT,
+            {
+                "customer": customer.external_id,
+                "unit": unit,
+                "amount": steps,
+                "source": source.value,
+            },
+        )
+        transaction_id = repository.insert_transaction(
+            connection,
+            self.transaction_values(request, customer, unit, steps, now, metadata=metadata),
+        )
+        context = _Context(connection, now, {customer.external_id: customer}, replay=False)
+        grant_id = self._insert_grant(
+            context,
+            customer,
+            unit,
+            steps,
+            source,
+            PRIORITY_DEFAULT_BY_SOURCE[source],
+            now,
+            expires_at,
+            source in TRANSFERABLE_DEFAULT_SOURCES,
+            None,
+            transaction_id,
+            metadata,
+        )
+        self._post(
+            connection,
+            transaction_id,
+            unit,
+            [(self.system_account(ISSUANCE, unit), -steps), (grant_id, steps)],
+        )
+        return grant_id
+
+    def post_rollover(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        key: str,
+        moves: Sequence[tuple[int, int]],
+        unit: str,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> int | None:
+        """Inside a write that holds the customer's lock: moves (grant id, steps) into one new
+        allowance grant expiring at ``expires_at``, under ``key`` unless it is taken."""
+        steps = sum(part for _grant, part in moves)
+        assert steps > 0 and all(part > 0 for _grant, part in moves), f"bad rollover {moves}"
+        if repository.find_transaction(connection, key) is not None:
+            return None
+        request = Request(
+            key, TransactionKind.ROLLOVER, {"customer": customer.external_id, "unit": unit}
+        )
+        transaction_id = repository.insert_transaction(
+            connection, self.transaction_values(request, customer, unit, steps, now)
+        )
+        context = _Context(connection, now, {customer.external_id: customer}, replay=False)
+        grant_id = self._insert_grant(
+            context,
+            customer,
+            unit,
+            steps,
+            GrantSource.ALLOWANCE,
+            PRIORITY_DEFAULT_BY_SOURCE[GrantSource.ALLOWANCE],
+            now,
+            expires_at,
+            False,
+            None,
+            transaction_id,
+            {"rollover": True},
+        )
+        legs = [(grant_id_from, -part) for grant_id_from, part in moves] + [(grant_id, steps)]
+        self._post(connection, transaction_id, unit, legs)
+        return grant_id
 
     # -- time and units -------------------------------------------------------------------------
 
@@ -1218,6 +1334,9 @@ class LedgerService:
         expiry where those grants have expired too), then moves the remainder of its expired
         grants to the expiry account. Each is a transaction under a key derived from what
         expired, so a sweep is exactly-once like any other write."""
+        # Other domains' due work first (a subscription's renewal rolls over an allowance
+        # before the grant sweep below expires what is left of it).
+        hook_dues = [hook(connection, customer, now) for hook in self._due_hooks]
         holds_expired = 0
         context = _Context(connection, now, {customer.external_id: customer}, replay=False)
         for hold in repository.active_holds(connection, customer.id):
@@ -1272,6 +1391,7 @@ class LedgerService:
         grant_expiry = repository.earliest_grant_expiry(connection, customer.id)
         if grant_expiry is not None:
             due.append(grant_expiry)
+        due.extend(moment for moment in hook_dues if moment is not None)
         repository.set_next_due_at(connection, customer.id, min(due) if due else None)
         return SweepReport(grants_expired, holds_expired)
 
@@ -1380,7 +1500,7 @@ class LedgerService:
             ):
                 raise InvalidRequest("cursor", "is not a cursor this ledger returned")
             before_id = int(cursor[1:])
-        self._sweep_if_due_cheaply(customer)
+        self.sweep_if_due(customer)
         with self.database.read() as connection:
             row = repository.read_customer(connection, customer)
             recorded = repository.history_transactions(
@@ -1434,7 +1554,7 @@ class LedgerService:
         next_cursor = f"t{page[-1].id}" if len(recorded) > limit else None
         return HistoryPage(tuple(items), next_cursor)
 
-    def _sweep_if_due_cheaply(self, customer: str) -> None:
+    def sweep_if_due(self, customer: str) -> None:
         now = self.now()
         with self.database.read() as connection:
             row = repository.read_customer(connection, customer)

@@ -247,3 +247,66 @@ holds = sa.Table(
         postgresql_where=sa.text("status = 'active'"),
     ),
 )
+
+# -- subscriptions ----------------------------------------------------------------------------
+
+plan_versions = sa.Table(
+    "plan_versions",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("plan_id", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    # SHA-256 of the plan's terms: an edited plan is a new version, an unchanged one is not.
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("rank", sa.Integer, nullable=False),
+    # The terms as sold, so that a grandfathered subscription reads them after the catalog
+    # has moved on (catalog.schemas.plan_from_terms).
+    sa.Column("terms", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("plan_id", "version"),
+    sa.UniqueConstraint("plan_id", "fingerprint"),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False, unique=True),
+    sa.Column("plan_version_id", _ID, sa.ForeignKey("plan_versions.id"), nullable=False),
+    sa.Column("interval", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    # Periods are computed from the anchor (anniversary), never from the previous period.
+    sa.Column("anchor_at", UtcDateTime, nullable=False),
+    sa.Column("period_index", sa.Integer, nullable=False),
+    sa.Column("allowance_index", sa.Integer, nullable=True),
+    sa.Column("trial_ends_at", UtcDateTime, nullable=True),
+    sa.Column("cancel_at_period_end", sa.Boolean, nullable=False),
+    sa.Column("scheduled_plan_version_id", _ID, sa.ForeignKey("plan_versions.id"), nullable=True),
+    sa.Column("scheduled_interval", sa.String(8), nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("interval IN ('month', 'year')", name="interval_known"),
+    sa.CheckConstraint(
+        "status IN ('trialing', 'active', 'past_due', 'canceled')", name="status_known"
+    ),
+    sa.CheckConstraint("period_index >= 0 AND allowance_index >= 0", name="indexes_not_negative"),
+)
+
+billing_lines = sa.Table(
+    "billing_lines",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("idempotency_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("subscription_id", _ID, sa.ForeignKey("subscriptions.id"), nullable=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("period_start", UtcDateTime, nullable=True),
+    sa.Column("period_end", UtcDateTime, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("kind IN ('subscription', 'proration', 'overage')", name="kind_known"),
+    sa.Index("ix_billing_lines_customer", "customer_id", "id"),
+)

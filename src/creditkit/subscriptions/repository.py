@@ -1,0 +1,105 @@
+"""Subscriptions' SQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from creditkit.store.tables import billing_lines, customers, plan_versions, subscriptions
+
+
+def plan_version_by_fingerprint(
+    connection: Connection, plan_id: str, fingerprint: str
+) -> sa.Row[Any] | None:
+    return connection.execute(
+        sa.select(plan_versions).where(
+            plan_versions.c.plan_id == plan_id, plan_versions.c.fingerprint == fingerprint
+        )
+    ).first()
+
+
+def insert_plan_version(
+    connection: Connection,
+    plan_id: str,
+    fingerprint: str,
+    name: str,
+    rank: int,
+    terms: dict[str, Any],
+    now: datetime,
+) -> None:
+    latest = connection.execute(
+        sa.select(sa.func.max(plan_versions.c.version)).where(plan_versions.c.plan_id == plan_id)
+    ).scalar()
+    connection.execute(
+        plan_versions.insert().values(
+            plan_id=plan_id,
+            version=(latest or 0) + 1,
+            fingerprint=fingerprint,
+            name=name,
+            rank=rank,
+            terms=json.dumps(terms, sort_keys=True),
+            created_at=now,
+        )
+    )
+
+
+def read_plan_version(connection: Connection, plan_version_id: int) -> sa.Row[Any]:
+    return connection.execute(
+        sa.select(plan_versions).where(plan_versions.c.id == plan_version_id)
+    ).one()
+
+
+def read_subscription(connection: Connection, customer_id: int) -> sa.Row[Any] | None:
+    return connection.execute(
+        sa.select(subscriptions).where(subscriptions.c.customer_id == customer_id)
+    ).first()
+
+
+def read_subscription_by_external_id(
+    connection: Connection, external_id: str
+) -> sa.Row[Any] | None:
+    return connection.execute(
+        sa.select(subscriptions)
+        .join(customers, customers.c.id == subscriptions.c.customer_id)
+        .where(customers.c.external_id == external_id)
+    ).first()
+
+
+def insert_subscription(connection: Connection, values: dict[str, Any]) -> None:
+    connection.execute(subscriptions.insert().values(**values))
+
+
+def update_subscription(
+    connection: Connection, subscription_id: int, values: dict[str, Any]
+) -> None:
+    connection.execute(
+        subscriptions.update().where(subscriptions.c.id == subscription_id).values(**values)
+    )
+
+
+def insert_billing_line(connection: Connection, values: dict[str, Any]) -> bool:
+    """Inserts the line unless its key is taken already; True when it was inserted."""
+    exists = connection.execute(
+        sa.select(billing_lines.c.id).where(
+            billing_lines.c.idempotency_key == values["idempotency_key"]
+        )
+    ).first()
+    if exists is not None:
+        return False
+    connection.execute(billing_lines.insert().values(**values))
+    return True
+
+
+def billing_lines_of(connection: Connection, customer_id: int, limit: int) -> list[sa.Row[Any]]:
+    return list(
+        connection.execute(
+            sa.select(billing_lines)
+            .where(billing_lines.c.customer_id == customer_id)
+            .order_by(billing_lines.c.id.desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,740 @@
+"""Subscriptions: customers on plan versions, their periods, renewals, and plan changes.
+
+Renewals are due work like hold timeouts and grant expiry: each customer's ``next_due_at``
+includes its subscription's next period boundary, so the sweep that runs at the start of any read
+or write of that customer (or ``CreditKit.tick()``) renews it first. Nothing needs a cron.
+
+Each allowance period's allowance is a grant of source ``allowance`` expiring at the period's
+end, under a key derived from the subscription and the period, so a renewal is exactly-once
+however many processes sweep.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from creditkit.catalog import (
+    UNLIMITED,
+    Allowance,
+    Catalog,
+    Interval,
+    Plan,
+    RolloverKind,
+)
+from creditkit.catalog.schemas import plan_from_terms
+from creditkit.errors import InvalidRequest, UnknownCustomer
+from creditkit.ledger import repository as ledger_repository
+from creditkit.ledger.repository import CustomerRow
+from creditkit.ledger.schemas import GrantSource, Money
+from creditkit.ledger.service import LedgerService
+from creditkit.store.tables import to_epoch_microseconds
+from creditkit.subscriptions import repository
+from creditkit.subscriptions.periods import (
+    PERIODS_CAUGHT_UP_MAX,
+    months_in,
+    period_bounds,
+    period_index_at,
+)
+from creditkit.subscriptions.schemas import (
+    AllowanceOnUpgrade,
+    BillingLine,
+    BillingLineKind,
+    Subscription,
+    SubscriptionStatus,
+)
+
+TRIAL_DAYS_MAX = 365
+BILLING_LINES_PAGE_MAX = 500
+
+
+def prorate(amount_minor: int, remaining_seconds: int, period_seconds: int) -> int:
+    """``amount_minor`` times remaining / period, to the whole second, rounded half up to the minor
+    unit (half a cent and more bills a cent): the one rounding rule of proration."""
+    assert period_seconds > 0 and 0 <= remaining_seconds <= period_seconds
+    numerator = 2 * amount_minor * remaining_seconds + period_seconds
+    return numerator // (2 * period_seconds)
+
+
+@dataclass(slots=True)
+class _State:
+    """A subscription row being advanced in memory, written back once."""
+
+    id: int
+    plan_version_id: int
+    interval: Interval
+    status: SubscriptionStatus
+    anchor_at: datetime
+    period_index: int
+    allowance_index: int | None
+    trial_ends_at: datetime | None
+    cancel_at_period_end: bool
+    scheduled_plan_version_id: int | None
+    scheduled_interval: Interval | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> _State:
+        return cls(
+            id=row.id,
+            plan_version_id=row.plan_version_id,
+            interval=Interval(row.interval),
+            status=SubscriptionStatus(row.status),
+            anchor_at=row.anchor_at,
+            period_index=row.period_index,
+            allowance_index=row.allowance_index,
+            trial_ends_at=row.trial_ends_at,
+            cancel_at_period_end=row.cancel_at_period_end,
+            scheduled_plan_version_id=row.scheduled_plan_version_id,
+            scheduled_interval=None
+            if row.scheduled_interval is None
+            else Interval(row.scheduled_interval),
+        )
+
+    def values(self, now: datetime) -> dict[str, Any]:
+        return {
+            "plan_version_id": self.plan_version_id,
+            "interval": self.interval.value,
+            "status": self.status.value,
+            "anchor_at": self.anchor_at,
+            "period_index": self.period_index,
+            "allowance_index": self.allowance_index,
+            "trial_ends_at": self.trial_ends_at,
+            "cancel_at_period_end": self.cancel_at_period_end,
+            "scheduled_plan_version_id": self.scheduled_plan_version_id,
+            "scheduled_interval": None
+            if self.scheduled_interval is None
+            else self.scheduled_interval.value,
+            "updated_at": now,
+        }
+
+    def billing_bounds(self) -> tuple[datetime, datetime]:
+        return period_bounds(self.anchor_at, months_in(self.interval), self.period_index)
+
+    def rebase(self, anchor_at: datetime) -> None:
+        """Starts a new run of periods at ``anchor_at`` (a change of interval or plan at a
+        boundary, or an immediate switch)."""
+        self.anchor_at = anchor_at
+        self.period_index = 0
+        self.allowance_index = None
+
+
+def _allowance_of(plan: Plan) -> Allowance | None:
+    return plan.allowance if isinstance(plan.allowance, Allowance) else None
+
+
+class SubscriptionService:
+    def __init__(self, ledger: LedgerService, catalog: Catalog) -> None:
+        self._ledger = ledger
+        self._catalog = catalog
+        self._plans_by_version_id: dict[int, tuple[Plan, int]] = {}
+        self._current_version_ids = self._register_versions()
+        ledger.add_due_hook(self._renew)
+
+    # -- plan versions --------------------------------------------------------------------------
+
+    def _register_versions(self) -> dict[str, int]:
+        """Records each plan's terms as a version; an edited plan gets the next version number,
+        and subscriptions on older versions keep theirs (grandfathering)."""
+
+        def register(connection: Connection) -> dict[str, int]:
+            now = self._ledger.now()
+            current: dict[str, int] = {}
+            for plan in self._catalog.plans.values():
+                fingerprint = self._catalog.fingerprint(plan.id)
+                row = repository.plan_version_by_fingerprint(connection, plan.id, fingerprint)
+                if row is None:
+                    repository.insert_plan_version(
+                        connection,
+                        plan.id,
+                        fingerprint,
+                        plan.name,
+                        plan.rank,
+                        self._catalog.plan_terms(plan.id),
+                        now,
+                    )
+                    row = repository.plan_version_by_fingerprint(connection, plan.id, fingerprint)
+                    assert row is not None
+                current[plan.id] = row.id
+            return current
+
+        return self._ledger.database.write(register)
+
+    def _plan(self, connection: Connection, plan_version_id: int) -> tuple[Plan, int]:
+        """The plan as sold at that version, and the version number. Versions never change, so
+        they are cached for the process's life."""
+        cached = self._plans_by_version_id.get(plan_version_id)
+        if cached is None:
+            row = repository.read_plan_version(connection, plan_version_id)
+            plan = plan_from_terms(row.plan_id, row.name, row.rank, json.loads(row.terms))
+            cached = (plan, row.version)
+            self._plans_by_version_id[plan_version_id] = cached
+        return cached
+
+    def _version_for(self, plan_id: str) -> int:
+        self._catalog.plan(plan_id)  # raises UnknownPlan
+        return self._current_version_ids[plan_id]
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def subscribe(
+        self, customer: str, plan_id: str, interval: str = "month", trial_days: int = 0
+    ) -> Subscription:
+        """Puts a customer without a subscription on ``plan_id``; for one who has one, this is
+        ``change_plan``. Calling it again with the same plan and interval changes nothing."""
+        version_id = self._version_for(plan_id)
+        interval_ = self._interval(plan_id, interval)
+        if isinstance(trial_days, bool) or not isinstance(trial_days, int):
+            raise InvalidRequest("trial_days", "must be an int")
+        if not 0 <= trial_days <= TRIAL_DAYS_MAX:
+            raise InvalidRequest("trial_days", f"must be from 0 to {TRIAL_DAYS_MAX}")
+
+        def work(
+            connection: Connection, locked: dict[str, CustomerRow], now: datetime
+        ) -> Subscription:
+            holder = locked[customer]
+            existing = repository.read_subscription(connection, holder.id)
+            if existing is not None and trial_days:
+                return self._start_trial(
+                    connection, holder, existing, version_id, interval_, trial_days, now
+                )
+            if existing is not None:
+                return self._change(
+                    connection, holder, version_id, interval_, AllowanceOnUpgrade.DIFFERENCE, now
+                )
+            trial_ends_at = now + timedelta(days=trial_days) if trial_days else None
+            repository.insert_subscription(
+                connection,
+                {
+                    "customer_id": holder.id,
+                    "plan_version_id": version_id,
+                    "interval": interval_.value,
+                    "status": (
+                        SubscriptionStatus.TRIALING if trial_days else SubscriptionStatus.ACTIVE
+                    ).value,
+                    "anchor_at": now,
+                    "period_index": 0,
+                    "allowance_index": None,
+                    "trial_ends_at": trial_ends_at,
+                    "cancel_at_period_end": False,
+                    "scheduled_plan_version_id": None,
+                    "scheduled_interval": None,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            row = repository.read_subscription(connection, holder.id)
+            assert row is not None
+            state = _State.from_row(row)
+            self._start_period(connection, holder, state, now)
+            self._save(connection, holder, state, now)
+            return self._view(connection, holder.external_id, state)
+
+        return self._ledger.locked_write([customer], work)
+
+    def _start_trial(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        existing: Any,
+        version_id: int,
+        interval: Interval,
+        trial_days: int,
+        now: datetime,
+    ) -> Subscription:
+        """A trial starts a new run of periods on the trial plan; only from the default plan, so
+        a paying customer cannot trade a paid period for free days."""
+        state = _State.from_row(existing)
+        if state.plan_version_id != self._version_for(self._catalog.default_plan.id):
+            raise InvalidRequest("trial_days", "a trial starts only from the default plan")
+        self._switch(state, version_id, interval, now)
+        state.status = SubscriptionStatus.TRIALING
+        state.trial_ends_at = now + timedelta(days=trial_days)
+        state.cancel_at_period_end = False
+        state.scheduled_plan_version_id = None
+        state.scheduled_interval = None
+        self._start_period(connection, holder, state, now)
+        self._save(connection, holder, state, now)
+        return self._view(connection, holder.external_id, state)
+
+    def change_plan(
+        self,
+        customer: str,
+        plan_id: str,
+        interval: str | None = None,
+        allowance_on_upgrade: str = "difference",
+    ) -> Subscription:
+        """Upgrade (a plan of higher rank): now, with the price difference prorated to the second
+        over the rest of the billing period and the allowance raised for the rest of its period.
+        Downgrade, or a change of interval alone: at the end of the billing period; until then
+        the current plan stands. Changing to the current plan cancels a scheduled change."""
+        version_id = self._version_for(plan_id)
+        try:
+            on_upgrade = AllowanceOnUpgrade(allowance_on_upgrade)
+        except ValueError:
+            raise InvalidRequest(
+                "allowance_on_upgrade", "must be 'difference', 'full' or 'none'"
+            ) from None
+
+        def work(
+            connection: Connection, locked: dict[str, CustomerRow], now: datetime
+        ) -> Subscription:
+            holder = locked[customer]
+            row = repository.read_subscription(connection, holder.id)
+            if row is None:
+                raise InvalidRequest("customer", "has no subscription: subscribe first")
+            target_interval = self._interval(plan_id, interval or row.interval)
+            return self._change(connection, holder, version_id, target_interval, on_upgrade, now)
+
+        return self._ledger.locked_write([customer], work)
+
+    def cancel(self, customer: str, at_period_end: bool = True) -> Subscription:
+        """Moves the customer to the default plan: at the end of the billing period (the paid
+        plan stands until then), or now. Credits already granted stay until they expire."""
+        default_version_id = self._version_for(self._catalog.default_plan.id)
+
+        def work(
+            connection: Connection, locked: dict[str, CustomerRow], now: datetime
+        ) -> Subscription:
+            holder = locked[customer]
+            row = repository.read_subscription(connection, holder.id)
+            if row is None:
+                raise InvalidRequest("customer", "has no subscription to cancel")
+            state = _State.from_row(row)
+            state.scheduled_plan_version_id = None
+            state.scheduled_interval = None
+            if at_period_end:
+                state.cancel_at_period_end = state.plan_version_id != default_version_id
+            else:
+                state.cancel_at_period_end = False
+                self._switch(state, default_version_id, Interval.MONTH, now)
+                self._start_period(connection, holder, state, now)
+            self._save(connection, holder, state, now)
+            return self._view(connection, holder.external_id, state)
+
+        return self._ledger.locked_write([customer], work)
+
+    def _interval(self, plan_id: str, interval: str) -> Interval:
+        try:
+            interval_ = Interval(interval)
+        except ValueError:
+            raise InvalidRequest("interval", "must be 'month' or 'year'") from None
+        plan = self._catalog.plan(plan_id)
+        if plan.prices and interval_ not in plan.prices:
+            raise InvalidRequest(
+                "interval", f"plan {plan_id!r} is not sold by the {interval_.value}"
+            )
+        return interval_
+
+    def _change(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        version_id: int,
+        interval: Interval,
+        on_upgrade: AllowanceOnUpgrade,
+        now: datetime,
+    ) -> Subscription:
+        row = repository.read_subscription(connection, holder.id)
+        assert row is not None
+        state = _State.from_row(row)
+        current, _version = self._plan(connection, state.plan_version_id)
+        target, _target_version = self._plan(connection, version_id)
+        if version_id == state.plan_version_id and interval == state.interval:
+            # Back to the plan in force: whatever was scheduled is off.
+            state.scheduled_plan_version_id = None
+            state.scheduled_interval = None
+            state.cancel_at_period_end = False
+        elif target.rank > current.rank:
+            self._upgrade(connection, holder, state, current, version_id, interval, on_upgrade, now)
+        else:
+            state.scheduled_plan_version_id = version_id
+            state.scheduled_interval = interval
+            state.cancel_at_period_end = False
+        self._save(connection, holder, state, now)
+        return self._view(connection, holder.external_id, state)
+
+    def _upgrade(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        state: _State,
+        current: Plan,
+        version_id: int,
+        interval: Interval,
+        on_upgrade: AllowanceOnUpgrade,
+        now: datetime,
+    ) -> None:
+        target, _version = self._plan(connection, version_id)
+        start, end = state.billing_bounds()
+        old_price = current.prices.get(state.interval)
+        new_price = target.prices.get(interval)
+        if old_price and new_price and old_price.currency != new_price.currency:
+            raise InvalidRequest("plan", "an upgrade cannot change the billing currency")
+        remaining = int((end - now).total_seconds())
+        total = int((end - start).total_seconds())
+        old_allowance = _allowance_of(current)
+        state.scheduled_plan_version_id = None
+        state.scheduled_interval = None
+        state.cancel_at_period_end = False
+        if interval != state.interval:
+            # A new interval starts a new billing period now: the unused part of the old one is
+            # credited, the new one billed in full.
+            if old_price:
+                credit = prorate(old_price.amount_minor, remaining, total)
+                self._bill(
+                    connection, holder, state, BillingLineKind.PRORATION,
+                    f"unused time on {current.name}", Money(-credit, old_price.currency),
+                    now, end, f"creditkit:proration:{state.id}:{version_id}:{self._stamp(now)}",
+                    now,
+                )  # fmt: skip
+            self._switch(state, version_id, interval, now)
+            self._start_period(connection, holder, state, now)
+            return
+        state.plan_version_id = version_id
+        difference = (new_price.amount_minor if new_price else 0) - (
+            old_price.amount_minor if old_price else 0
+        )
+        currency = (new_price or old_price or Money(0, "USD")).currency
+        amount = prorate(difference, remaining, total) if difference > 0 else 0
+        if amount:
+            self._bill(
+                connection, holder, state, BillingLineKind.PRORATION,
+                f"upgrade to {target.name}, prorated", Money(amount, currency), now, end,
+                f"creditkit:proration:{state.id}:{version_id}:{self._stamp(now)}", now,
+            )  # fmt: skip
+        self._raise_allowance(connection, holder, state, old_allowance, target, on_upgrade, now)
+
+    def _raise_allowance(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        state: _State,
+        old: Allowance | None,
+        target: Plan,
+        on_upgrade: AllowanceOnUpgrade,
+        now: datetime,
+    ) -> None:
+        new = _allowance_of(target)
+        if new is None:
+            state.allowance_index = None
+            return
+        months = months_in(new.period)
+        index = period_index_at(state.anchor_at, months, now)
+        _start, end = period_bounds(state.anchor_at, months, index)
+        unit = self._ledger.unit(new.unit)
+        steps = unit.to_steps(new.amount)
+        if on_upgrade is AllowanceOnUpgrade.DIFFERENCE and old is not None and old.unit == new.unit:
+            steps -= unit.to_steps(old.amount)
+        if on_upgrade is not AllowanceOnUpgrade.NONE and steps > 0:
+            self._ledger.post_grant(
+                connection,
+                holder,
+                f"creditkit:upgrade-allowance:{state.id}:{state.plan_version_id}:"
+                f"{self._stamp(state.anchor_at)}:{index}",
+                steps,
+                new.unit,
+                GrantSource.ALLOWANCE,
+                end if new.expires.value == "period_end" else None,
+                now,
+                {"allowance_period_end": end.isoformat(), "upgrade": True},
+            )
+        # This period's allowance counts as given: the next one comes at renewal.
+        state.allowance_index = index
+
+    @staticmethod
+    def _switch(state: _State, version_id: int, interval: Interval, at: datetime) -> None:
+        state.plan_version_id = version_id
+        state.interval = interval
+        state.rebase(at)
+
+    # -- periods --------------------------------------------------------------------------------
+
+    def _start_period(
+        self, connection: Connection, holder: CustomerRow, state: _State, now: datetime
+    ) -> None:
+        """Bills the current billing period (unless in trial) and grants the allowance of the
+        current allowance period, each once."""
+        plan, _version = self._plan(connection, state.plan_version_id)
+        start, end = state.billing_bounds()
+        price = plan.prices.get(state.interval)
+        in_trial = state.trial_ends_at is not None and start < state.trial_ends_at
+        if price is not None and price.amount_minor > 0 and not in_trial:
+            self._bill(
+                connection, holder, state, BillingLineKind.SUBSCRIPTION,
+                f"{plan.name}, {state.interval.value}ly", price, start, end,
+                f"creditkit:fee:{state.id}:{state.plan_version_id}:"
+                f"{self._stamp(state.anchor_at)}:{state.period_index}",
+                now,
+            )  # fmt: skip
+        self._grant_allowance(connection, holder, state, plan, start, now)
+
+    def _grant_allowance(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        state: _State,
+        plan: Plan,
+        moment: datetime,
+        now: datetime,
+    ) -> None:
+        allowance = _allowance_of(plan)
+        if allowance is None:
+            state.allowance_index = None
+            return
+        months = months_in(allowance.period)
+        index = period_index_at(state.anchor_at, months, moment)
+        state.allowance_index = index
+        _start, end = period_bounds(state.anchor_at, months, index)
+        if end <= now:
+            return  # a period wholly in the past while catching up: nothing left to spend
+        self._ledger.post_grant(
+            connection,
+            holder,
+            # The version is part of the key: a plan change that starts a new run of periods at
+            # the very moment of the last one must still grant its own allowance.
+            f"creditkit:allowance:{state.id}:{state.plan_version_id}:"
+            f"{self._stamp(state.anchor_at)}:{index}",
+            self._ledger.unit(allowance.unit).to_steps(allowance.amount),
+            allowance.unit,
+            GrantSource.ALLOWANCE,
+            end if allowance.expires.value == "period_end" else None,
+            now,
+            {"allowance_period_end": end.isoformat(), "plan": plan.id},
+        )
+
+    def _renew(self, connection: Connection, holder: CustomerRow, now: datetime) -> datetime | None:
+        """The due hook: advances the customer's subscription through every boundary up to
+        ``now``, in order, and returns the next boundary."""
+        row = repository.read_subscription(connection, holder.id)
+        if row is None:
+            return None
+        state = _State.from_row(row)
+        for _step in range(PERIODS_CAUGHT_UP_MAX):
+            plan, _version = self._plan(connection, state.plan_version_id)
+            boundary, billing_end, allowance_end = self._next_boundary(state, plan)
+            if boundary > now:
+                break
+            if allowance_end == boundary:
+                self._roll_over(connection, holder, state, plan, boundary, now)
+            if billing_end == boundary:
+                self._close_billing_period(state, boundary)
+                self._start_period(connection, holder, state, now)
+            else:
+                plan, _version = self._plan(connection, state.plan_version_id)
+                self._grant_allowance(connection, holder, state, plan, boundary, now)
+        else:
+            raise AssertionError(f"subscription {state.id} did not catch up to {now}")
+        self._save(connection, holder, state, now, lower_due=False)
+        plan, _version = self._plan(connection, state.plan_version_id)
+        return self._next_boundary(state, plan)[0]
+
+    @staticmethod
+    def _next_boundary(state: _State, plan: Plan) -> tuple[datetime, datetime, datetime | None]:
+        _start, billing_end = state.billing_bounds()
+        allowance = _allowance_of(plan)
+        allowance_end = None
+        if allowance is not None and state.allowance_index is not None:
+            allowance_end = period_bounds(
+                state.anchor_at, months_in(allowance.period), state.allowance_index
+            )[1]
+        boundary = billing_end if allowance_end is None else min(billing_end, allowance_end)
+        return boundary, billing_end, allowance_end
+
+    def _close_billing_period(self, state: _State, boundary: datetime) -> None:
+        if state.trial_ends_at is not None and boundary >= state.trial_ends_at:
+            state.status = SubscriptionStatus.ACTIVE
+        if state.cancel_at_period_end:
+            state.cancel_at_period_end = False
+            self._switch(
+                state, self._version_for(self._catalog.default_plan.id), Interval.MONTH, boundary
+            )
+        elif state.scheduled_plan_version_id is not None:
+            assert state.scheduled_interval is not None
+            self._switch(state, state.scheduled_plan_version_id, state.scheduled_interval, boundary)
+            state.scheduled_plan_version_id = None
+            state.scheduled_interval = None
+        else:
+            state.period_index += 1
+
+    def _roll_over(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        state: _State,
+        plan: Plan,
+        boundary: datetime,
+        now: datetime,
+    ) -> None:
+        """Carries what is left of the allowance period ending at ``boundary`` into the next one,
+        per the plan's rule; the rest expires with its grants."""
+        allowance = _allowance_of(plan)
+        if allowance is None or allowance.rollover.kind is RolloverKind.NONE:
+            return
+        unit = self._ledger.unit(allowance.unit)
+        ending = [
+            grant
+            for grant in ledger_repository.grants_with_credits(connection, holder.id, unit.name)
+            if grant.source is GrantSource.ALLOWANCE and grant.expires_at == boundary
+        ]
+        left = sum(grant.remaining for grant in ending)
+        if allowance.rollover.kind is RolloverKind.CAPPED:
+            assert allowance.rollover.cap is not None
+            left = min(left, unit.to_steps(allowance.rollover.cap))
+        moves: list[tuple[int, int]] = []
+        for grant in sorted(ending, key=lambda grant: grant.account_id):
+            part = min(grant.remaining, left - sum(step for _grant, step in moves))
+            if part > 0:
+                moves.append((grant.account_id, part))
+        if not moves:
+            return
+        months = months_in(allowance.period)
+        next_end = period_bounds(
+            state.anchor_at, months, period_index_at(state.anchor_at, months, boundary)
+        )[1]
+        self._ledger.post_rollover(
+            connection,
+            holder,
+            f"creditkit:rollover:{state.id}:{self._stamp(boundary)}",
+            moves,
+            unit.name,
+            next_end,
+            now,
+        )
+
+    # -- rows -----------------------------------------------------------------------------------
+
+    def _bill(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        state: _State,
+        kind: BillingLineKind,
+        description: str,
+        amount: Money,
+        period_start: datetime | None,
+        period_end: datetime | None,
+        key: str,
+        now: datetime,
+    ) -> None:
+        if amount.amount_minor == 0:
+            return  # a line of nothing (a free plan's fee or unused time) is no line
+        repository.insert_billing_line(
+            connection,
+            {
+                "idempotency_key": key,
+                "customer_id": holder.id,
+                "subscription_id": state.id,
+                "kind": kind.value,
+                "description": description,
+                "amount_minor": amount.amount_minor,
+                "currency": amount.currency,
+                "period_start": period_start,
+                "period_end": period_end,
+                "created_at": now,
+            },
+        )
+
+    def _save(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        state: _State,
+        now: datetime,
+        lower_due: bool = True,
+    ) -> None:
+        repository.update_subscription(connection, state.id, state.values(now))
+        if lower_due:
+            plan, _version = self._plan(connection, state.plan_version_id)
+            ledger_repository.lower_next_due_at(
+                connection, holder.id, self._next_boundary(state, plan)[0]
+            )
+
+    @staticmethod
+    def _stamp(moment: datetime) -> int:
+        return to_epoch_microseconds(moment)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def subscription(self, customer: str) -> Subscription | None:
+        self._ledger.sweep_if_due(customer)
+        with self._ledger.database.read() as connection:
+            holder = ledger_repository.find_customer(connection, customer)
+            if holder is None:
+                raise UnknownCustomer(customer)
+            row = repository.read_subscription(connection, holder.id)
+            if row is None:
+                return None
+            return self._view(connection, customer, _State.from_row(row))
+
+    def plan_of(self, customer: str) -> Plan:
+        """The plan whose terms apply to the customer now: its subscription's version, or the
+        catalog's default plan."""
+        self._ledger.sweep_if_due(customer)
+        with self._ledger.database.read() as connection:
+            holder = ledger_repository.read_customer(connection, customer)
+            row = repository.read_subscription(connection, holder.id)
+            if row is None:
+                return self._catalog.default_plan
+            return self._plan(connection, row.plan_version_id)[0]
+
+    def billing_lines(self, customer: str, limit: int = 50) -> tuple[BillingLine, ...]:
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise InvalidRequest("limit", "must be an int")
+        if not 1 <= limit <= BILLING_LINES_PAGE_MAX:
+            raise InvalidRequest("limit", f"must be from 1 to {BILLING_LINES_PAGE_MAX}")
+        self._ledger.sweep_if_due(customer)
+        with self._ledger.database.read() as connection:
+            holder = ledger_repository.read_customer(connection, customer)
+            rows = repository.billing_lines_of(connection, holder.id, limit)
+        return tuple(
+            BillingLine(
+                id=row.id,
+                customer=customer,
+                kind=BillingLineKind(row.kind),
+                description=row.description,
+                amount=Money(row.amount_minor, row.currency),
+                period_start=row.period_start,
+                period_end=row.period_end,
+                created_at=row.created_at,
+            )
+            for row in rows
+        )
+
+    def _view(self, connection: Connection, customer: str, state: _State) -> Subscription:
+        plan, version = self._plan(connection, state.plan_version_id)
+        start, end = state.billing_bounds()
+        allowance = _allowance_of(plan)
+        allowance_start = allowance_end = None
+        if allowance is not None and state.allowance_index is not None:
+            allowance_start, allowance_end = period_bounds(
+                state.anchor_at, months_in(allowance.period), state.allowance_index
+            )
+        scheduled = None
+        if state.scheduled_plan_version_id is not None:
+            scheduled = self._plan(connection, state.scheduled_plan_version_id)[0].id
+        elif state.cancel_at_period_end:
+            scheduled = self._catalog.default_plan.id
+        return Subscription(
+            customer=customer,
+            plan=plan.id,
+            plan_version=version,
+            interval=state.interval,
+            status=state.status,
+            current_period_start=start,
+            current_period_end=end,
+            allowance_period_start=allowance_start,
+            allowance_period_end=allowance_end,
+            trial_ends_at=state.trial_ends_at,
+            cancel_at_period_end=state.cancel_at_period_end,
+            scheduled_plan=scheduled,
+            scheduled_interval=state.scheduled_interval
+            if state.scheduled_plan_version_id is not None
+            else None,
+        )
+
+
+__all__ = ["UNLIMITED", "SubscriptionService", "prorate"]
