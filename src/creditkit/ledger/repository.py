@@ -498,10 +498,8 @@ def insert_transactions(connection: Connection, rows: list[dict[str, Any]]) -> l
 
 def insert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        flavor = flavor_of(connection)
-        flavor.execute_many(
+        flavor_of(connection).insert_entries(
             connection,
-            flavor.insert_entry_statement,
             [
                 (row["transaction_id"], row["account_id"], row["unit"], row["amount"])
                 for row in rows
