@@ -1,0 +1,822 @@
+"""Random sequences of ledger operations, checked step by step against a reference model.
+
+``ReferenceLedger`` below is a plain in-memory implementation of the ledger's rules, written
+from the specification and independent of creditkit's code (it shares only the value and error
+types). ``LedgerMachine`` runs grants, charges, holds (reserve, commit, release), transfers,
+clock moves, expiry sweeps and idempotent replays against a real ``CreditKit`` and the model,
+and after every step compares each customer's available and held credits and the remaining
+credits of every grant, in burn-down order. At the end of each run the ledger must pass its own
+audit. Every example gets a fresh database: a SQLite file, or a PostgreSQL database cloned from
+the migrated template.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from creditkit import (
+    Charge,
+    CreditKit,
+    CreditKitError,
+    Grant,
+    Hold,
+    HoldAlreadyCommitted,
+    HoldAlreadyReleased,
+    HoldAmountExceeded,
+    HoldExpired,
+    HoldStatus,
+    IdempotencyConflict,
+    InsufficientCredits,
+    ManualClock,
+    TransactionKind,
+    Transfer,
+)
+
+UNIT = "credits"
+CUSTOMERS = ("alice", "bob", "carol")
+
+# -- the reference model --------------------------------------------------------------------------
+
+#: Burn-down priority when a grant names none, by source (lower burns first).
+DEFAULT_PRIORITY = {
+    "allowance": 10,
+    "promo": 20,
+    "earned": 30,
+    "gift": 40,
+    "migration": 50,
+    "adjustment": 50,
+    "refund": 50,
+    "purchase": 50,
+}
+#: Sources whose grants may be transferred when the grant does not say.
+TRANSFERABLE_BY_DEFAULT = frozenset({"purchase", "gift"})
+GIFT_PRIORITY = 40
+
+GrantDraws = list[tuple[int, int]]
+
+
+@dataclass
+class ModelGrant:
+    id: int
+    customer: str
+    remaining: int
+    priority: int
+    effective_at: datetime
+    expires_at: datetime | None
+    transferable: bool
+
+    def counts(self, now: datetime) -> bool:
+        """Counts towards the balance: started and not expired (it stops at ``expires_at``)."""
+        return self.effective_at <= now and (self.expires_at is None or now < self.expires_at)
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def burn_down_key(self) -> tuple[int, int, datetime, datetime, int]:
+        """Lowest priority first, then soonest expiry (never-expiring last), then oldest
+        effective_at, then lowest id."""
+        if self.expires_at is None:
+            return (self.priority, 1, self.effective_at, self.effective_at, self.id)
+        return (self.priority, 0, self.expires_at, self.effective_at, self.id)
+
+
+@dataclass
+class ModelHold:
+    id: int
+    customer: str
+    amount: int
+    #: (grant id, amount) in the order they were drawn.
+    draws: GrantDraws
+    expires_at: datetime
+    status: HoldStatus = HoldStatus.ACTIVE
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """What the test compares for one customer: the ledger's balance or the model's."""
+
+    available: int
+    held: int
+    #: (grant id, remaining) of the grants that count now, in burn-down order.
+    grants: tuple[tuple[int, int], ...]
+    #: (grant id, remaining) of the grants that start counting later, in burn-down order.
+    upcoming: tuple[tuple[int, int], ...]
+
+
+class ReferenceLedger:
+    """The ledger's rules, kept in memory. Credits held by a hold are out of their grants until
+    the hold is settled; expiry is applied whenever a customer is touched (``touch``), which is
+    equivalent to applying it the moment it falls due."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.grants: dict[int, ModelGrant] = {}
+        self.holds: dict[int, ModelHold] = {}
+        #: Where every credit is: issued = in grants + in active holds + consumed + breakage.
+        self.issued = 0
+        self.consumed = 0
+        self.breakage = 0
+        #: Per customer, the credits that expired in their grants (not in holds): what the
+        #: ledger records as ``expiry`` transactions.
+        self.grant_expiries: dict[str, int] = {}
+
+    # -- reads --
+
+    def counting(self, customer: str, *, transferable_only: bool = False) -> list[ModelGrant]:
+        found = [
+            grant
+            for grant in self.grants.values()
+            if grant.customer == customer
+            and grant.counts(self.now)
+            and grant.remaining > 0
+            and (grant.transferable or not transferable_only)
+        ]
+        return sorted(found, key=ModelGrant.burn_down_key)
+
+    def view(self, customer: str) -> CustomerView:
+        counting = self.counting(customer)
+        upcoming = sorted(
+            (
+                grant
+                for grant in self.grants.values()
+                if grant.customer == customer and grant.effective_at > self.now
+            ),
+            key=ModelGrant.burn_down_key,
+        )
+        return CustomerView(
+            available=sum(grant.remaining for grant in counting),
+            held=sum(
+                hold.amount
+                for hold in self.holds.values()
+                if hold.customer == customer and hold.status is HoldStatus.ACTIVE
+            ),
+            grants=tuple((grant.id, grant.remaining) for grant in counting),
+            upcoming=tuple((grant.id, grant.remaining) for grant in upcoming),
+        )
+
+    # -- expiry --
+
+    def touch(self, customer: str) -> tuple[int, int]:
+        """Applies what has fallen due for the customer: holds past their timeout give their
+        credits back (as a release would), then expired grants lose what is left to breakage.
+        Returns (grants expired, holds expired), as an expiry sweep would count them."""
+        holds_expired = 0
+        for hold in sorted(self.holds.values(), key=lambda hold: hold.id):
+            if (
+                hold.customer == customer
+                and hold.status is HoldStatus.ACTIVE
+                and hold.expires_at <= self.now
+            ):
+                self._settle(hold, 0, HoldStatus.EXPIRED)
+                holds_expired += 1
+        grants_expired = 0
+        for grant in self.grants.values():
+            if grant.customer == customer and grant.expired(self.now) and grant.remaining > 0:
+                self.breakage += grant.remaining
+                self.grant_expiries[customer] = (
+                    self.grant_expiries.get(customer, 0) + grant.remaining
+                )
+                grant.remaining = 0
+                grants_expired += 1
+        return grants_expired, holds_expired
+
+    # -- writes --
+
+    def add_grant(
+        self,
+        grant_id: int,
+        customer: str,
+        amount: int,
+        priority: int,
+        effective_at: datetime,
+        expires_at: datetime | None,
+        transferable: bool,
+        *,
+        issued: bool = True,
+    ) -> None:
+        """Records a grant; ``issued`` is False for a transfer's, whose credits already were."""
+        assert grant_id not in self.grants, f"grant id {grant_id} given twice"
+        self.grants[grant_id] = ModelGrant(
+            grant_id, customer, amount, priority, effective_at, expires_at, transferable
+        )
+        if issued:
+            self.issued += amount
+
+    def check_conservation(self) -> None:
+        """The model's own bookkeeping: no credit appears or vanishes."""
+        in_grants = sum(grant.remaining for grant in self.grants.values())
+        in_holds = sum(
+            hold.amount for hold in self.holds.values() if hold.status is HoldStatus.ACTIVE
+        )
+        assert self.issued == in_grants + in_holds + self.consumed + self.breakage
+
+    def _take(self, customer: str, amount: int, *, transferable_only: bool = False) -> GrantDraws:
+        """Draws ``amount`` in burn-down order, or raises InsufficientCredits."""
+        grants = self.counting(customer, transferable_only=transferable_only)
+        have = sum(grant.remaining for grant in grants)
+        if amount > have:
+            raise InsufficientCredits(customer, UNIT, have, amount)
+        draws: GrantDraws = []
+        left = amount
+        for grant in grants:
+            if left == 0:
+                break
+            part = min(grant.remaining, left)
+            grant.remaining -= part
+            left -= part
+            draws.append((grant.id, part))
+        return draws
+
+    def charge(self, customer: str, amount: int) -> GrantDraws:
+        self.touch(customer)
+        draws = self._take(customer, amount)
+        self.consumed += amount
+        return draws
+
+    def reserve(self, customer: str, amount: int) -> GrantDraws:
+        """The draws of a new hold; ``add_hold`` records it once the ledger named it."""
+        self.touch(customer)
+        return self._take(customer, amount)
+
+    def add_hold(
+        self, hold_id: int, customer: str, amount: int, draws: GrantDraws, expires_at: datetime
+    ) -> None:
+        assert hold_id not in self.holds, f"hold id {hold_id} given twice"
+        self.holds[hold_id] = ModelHold(hold_id, customer, amount, list(draws), expires_at)
+
+    def _check_active(self, hold: ModelHold) -> None:
+        if hold.status is HoldStatus.COMMITTED:
+            raise HoldAlreadyCommitted(hold.id)
+        if hold.status is HoldStatus.RELEASED:
+            raise HoldAlreadyReleased(hold.id)
+        if hold.status is HoldStatus.EXPIRED:
+            raise HoldExpired(hold.id, hold.expires_at)
+
+    def _settle(self, hold: ModelHold, amount: int, status: HoldStatus) -> GrantDraws:
+        """Consumes the first ``amount`` of the hold's draws, in the order drawn; returns the
+        rest to the grants it came from, except to grants expired by now (lost to breakage).
+        Returns the consumed draws."""
+        consumed: GrantDraws = []
+        left = amount
+        for grant_id, part in hold.draws:
+            used = min(part, left)
+            left -= used
+            if used:
+                consumed.append((grant_id, used))
+            back = part - used
+            grant = self.grants[grant_id]
+            if grant.expired(self.now):
+                self.breakage += back
+            else:
+                grant.remaining += back
+        self.consumed += amount
+        hold.status = status
+        return consumed
+
+    def commit(self, hold_id: int, amount: int) -> GrantDraws:
+        hold = self.holds[hold_id]
+        self.touch(hold.customer)
+        self._check_active(hold)
+        if amount > hold.amount:
+            raise HoldAmountExceeded(hold_id, hold.amount, amount)
+        return self._settle(hold, amount, HoldStatus.COMMITTED)
+
+    def release(self, hold_id: int) -> ModelHold:
+        hold = self.holds[hold_id]
+        self.touch(hold.customer)
+        self._check_active(hold)
+        self._settle(hold, 0, HoldStatus.RELEASED)
+        return hold
+
+    def transfer(
+        self, sender: str, recipient: str, amount: int
+    ) -> tuple[GrantDraws, datetime | None]:
+        """The draws from the sender and the expiry of the recipient's new grant, which
+        ``add_grant`` records once the ledger named it."""
+        self.touch(sender)
+        self.touch(recipient)
+        draws = self._take(sender, amount, transferable_only=True)
+        expiries = [
+            expires_at
+            for grant_id, _part in draws
+            if (expires_at := self.grants[grant_id].expires_at) is not None
+        ]
+        return draws, min(expiries, default=None)
+
+
+# -- operations, as requests that can be replayed -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GrantOp:
+    customer: str
+    amount: int
+    source: str
+    priority: int | None
+    effective_at: datetime | None
+    expires_at: datetime | None
+    transferable: bool | None
+
+    def run(self, ck: CreditKit, key: str) -> Grant:
+        return ck.grant(
+            self.customer,
+            self.amount,
+            idempotency_key=key,
+            source=self.source,
+            priority=self.priority,
+            effective_at=self.effective_at,
+            expires_at=self.expires_at,
+            transferable=self.transferable,
+        )
+
+
+@dataclass(frozen=True)
+class ChargeOp:
+    customer: str
+    amount: int
+
+    def run(self, ck: CreditKit, key: str) -> Charge:
+        return ck.charge(self.customer, self.amount, idempotency_key=key)
+
+
+@dataclass(frozen=True)
+class ReserveOp:
+    customer: str
+    amount: int
+    timeout_seconds: int
+
+    def run(self, ck: CreditKit, key: str) -> Hold:
+        return ck.reserve(
+            self.customer, self.amount, idempotency_key=key, timeout_seconds=self.timeout_seconds
+        )
+
+
+@dataclass(frozen=True)
+class CommitOp:
+    hold_id: int
+    amount: int
+
+    def run(self, ck: CreditKit, key: str) -> Charge:
+        return ck.commit(self.hold_id, self.amount, idempotency_key=key)
+
+
+@dataclass(frozen=True)
+class ReleaseOp:
+    hold_id: int
+
+    def run(self, ck: CreditKit, key: str) -> Hold:
+        return ck.release(self.hold_id, idempotency_key=key)
+
+
+@dataclass(frozen=True)
+class TransferOp:
+    sender: str
+    recipient: str
+    amount: int
+
+    def run(self, ck: CreditKit, key: str) -> Transfer:
+        return ck.transfer(self.sender, self.recipient, self.amount, idempotency_key=key)
+
+
+Op = GrantOp | ChargeOp | ReserveOp | CommitOp | ReleaseOp | TransferOp
+Outcome = Grant | Charge | Hold | Transfer | CreditKitError
+
+
+def different_request(op: Op, how: str) -> Op:
+    """A request that differs from ``op``: its amount plus one, or another operation."""
+    if how == "amount" and not isinstance(op, ReleaseOp):
+        return replace(op, amount=op.amount + 1)
+    if isinstance(op, ChargeOp):
+        return GrantOp(op.customer, 1, "purchase", None, None, None, None)
+    return ChargeOp(CUSTOMERS[0], 1)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    key: str
+    op: Op
+    outcome: Outcome
+
+
+def run(op: Op, ck: CreditKit, key: str) -> Outcome:
+    try:
+        return op.run(ck, key)
+    except CreditKitError as error:
+        return error
+
+
+def assert_same_error(actual: Outcome, expected: CreditKitError) -> None:
+    assert isinstance(actual, CreditKitError), f"expected {expected!r}, got {actual!r}"
+    assert (type(actual), actual.to_fields()) == (type(expected), expected.to_fields()), (
+        f"expected {type(expected).__name__}{expected.to_fields()}, "
+        f"got {type(actual).__name__}{actual.to_fields()}"
+    )
+
+
+def draws_of(outcome: Charge | Hold | Transfer) -> GrantDraws:
+    return [(draw.grant_id, int(draw.amount)) for draw in outcome.draws]
+
+
+def not_error(outcome: Outcome) -> None:
+    assert not isinstance(outcome, CreditKitError), f"unexpected {outcome!r}"
+
+
+# -- the state machine ----------------------------------------------------------------------------
+
+HOUR = 3600
+DAY = 24 * HOUR
+
+amounts = st.integers(1, 200)
+#: What charges, holds and transfers ask for: mostly less than a grant gives, sometimes more.
+spend_amounts = st.one_of(st.integers(1, 40), st.integers(1, 200))
+#: For charges and holds also None: exactly what is available (at least 1), which empties grants.
+spend_or_all = st.one_of(spend_amounts, st.none())
+#: Whole hours make expiries, timeouts and clock moves land on the same instants often, so the
+#: boundaries (a grant or hold expiring exactly now) are exercised; odd seconds cover the rest.
+spans = st.one_of(st.integers(1, 72).map(lambda hours: hours * HOUR), st.integers(1, 3 * DAY))
+advances = st.one_of(st.integers(0, 72).map(lambda hours: hours * HOUR), st.integers(0, 3 * DAY))
+customers = st.sampled_from(CUSTOMERS)
+pairs = st.sampled_from(list(itertools.permutations(CUSTOMERS, 2)))
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    @staticmethod
+    def new_database() -> AbstractContextManager[str]:
+        """Opens a fresh database for one example and yields its URL; set by the test."""
+        raise NotImplementedError
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cleanup = ExitStack()
+        try:
+            url = self.cleanup.enter_context(self.new_database())
+            self.clock = ManualClock()
+            self.ck = CreditKit(url, clock=self.clock, units={UNIT: 0})
+            self.cleanup.callback(self.ck.close)
+            for customer in CUSTOMERS:
+                self.ck.create_customer(customer)
+        except BaseException:
+            self.cleanup.close()
+            raise
+        self.model = ReferenceLedger(self.clock())
+        self.recorded: list[Recorded] = []
+        self.keys = itertools.count()
+
+    def teardown(self) -> None:
+        with self.cleanup:
+            report = self.ck.audit()
+            assert report.ok, "audit problems:\n" + "\n".join(
+                f"  {problem.rule}: {problem.detail}" for problem in report.problems
+            )
+
+    # -- helpers --
+
+    def execute(self, op: Op) -> Outcome:
+        key = f"key-{next(self.keys)}"
+        outcome = run(op, self.ck, key)
+        self.recorded.append(Recorded(key, op, outcome))
+        return outcome
+
+    # -- writes --
+
+    @initialize(amounts=st.tuples(*(amounts for _ in CUSTOMERS)))
+    def purchases(self, amounts: tuple[int, ...]) -> None:
+        """Every customer starts with a purchase (never expires, transferable, burns last)."""
+        for customer, amount in zip(CUSTOMERS, amounts, strict=True):
+            self.grant(customer, amount, "purchase", None, None, None, None)
+
+    @rule(
+        customer=customers,
+        amount=amounts,
+        source=st.sampled_from(sorted(DEFAULT_PRIORITY)),
+        priority=st.one_of(st.none(), st.sampled_from([5, 10, 20, 30, 40, 50, 60])),
+        starts_in=st.one_of(st.none(), st.just(0), st.integers(1, 48).map(lambda h: h * HOUR)),
+        lasts=st.one_of(st.none(), spans),
+        transferable=st.one_of(st.none(), st.booleans()),
+    )
+    def grant(
+        self,
+        customer: str,
+        amount: int,
+        source: str,
+        priority: int | None,
+        starts_in: int | None,
+        lasts: int | None,
+        transferable: bool | None,
+    ) -> None:
+        now = self.clock()
+        effective_at = None if starts_in is None else now + timedelta(seconds=starts_in)
+        starts_at = effective_at or now
+        expires_at = None if lasts is None else starts_at + timedelta(seconds=lasts)
+        op = GrantOp(customer, amount, source, priority, effective_at, expires_at, transferable)
+        outcome = self.execute(op)
+        self.model.touch(customer)
+        not_error(outcome)
+        assert isinstance(outcome, Grant)
+        expected_priority = DEFAULT_PRIORITY[source] if priority is None else priority
+        expected_transferable = (
+            source in TRANSFERABLE_BY_DEFAULT if transferable is None else transferable
+        )
+        assert (
+            outcome.customer,
+            outcome.amount,
+            outcome.source,
+            outcome.priority,
+            outcome.effective_at,
+            outcome.expires_at,
+            outcome.transferable,
+        ) == (
+            customer,
+            amount,
+            source,
+            expected_priority,
+            starts_at,
+            expires_at,
+            expected_transferable,
+        )
+        self.model.add_grant(
+            outcome.id,
+            customer,
+            amount,
+            expected_priority,
+            starts_at,
+            expires_at,
+            expected_transferable,
+        )
+
+    def everything(self, customer: str) -> int:
+        self.model.touch(customer)
+        return max(self.model.view(customer).available, 1)
+
+    @rule(customer=customers, amount=spend_or_all)
+    def charge(self, customer: str, amount: int | None) -> None:
+        amount = self.everything(customer) if amount is None else amount
+        outcome = self.execute(ChargeOp(customer, amount))
+        try:
+            draws = self.model.charge(customer, amount)
+        except InsufficientCredits as refusal:
+            assert_same_error(outcome, refusal)
+            return
+        not_error(outcome)
+        assert isinstance(outcome, Charge)
+        assert (outcome.customer, outcome.amount, outcome.hold_id) == (customer, amount, None)
+        assert draws_of(outcome) == draws
+
+    @rule(customer=customers, amount=spend_or_all, timeout_seconds=spans)
+    def reserve(self, customer: str, amount: int | None, timeout_seconds: int) -> None:
+        amount = self.everything(customer) if amount is None else amount
+        outcome = self.execute(ReserveOp(customer, amount, timeout_seconds))
+        try:
+            draws = self.model.reserve(customer, amount)
+        except InsufficientCredits as refusal:
+            assert_same_error(outcome, refusal)
+            return
+        not_error(outcome)
+        assert isinstance(outcome, Hold)
+        expires_at = self.clock() + timedelta(seconds=timeout_seconds)
+        assert (outcome.customer, outcome.amount, outcome.status, outcome.expires_at) == (
+            customer,
+            amount,
+            HoldStatus.ACTIVE,
+            expires_at,
+        )
+        assert draws_of(outcome) == draws
+        self.model.add_hold(outcome.id, customer, amount, draws, expires_at)
+
+    def pick_hold(self, data: st.DataObject) -> ModelHold:
+        """Any hold, but an active one three times out of four when there is one."""
+        holds = sorted(self.model.holds)
+        active = [
+            hold_id
+            for hold_id in holds
+            if self.model.holds[hold_id].status is HoldStatus.ACTIVE
+            and self.model.holds[hold_id].expires_at > self.clock()
+        ]
+        if active and data.draw(st.integers(0, 3), label="prefer active") > 0:
+            holds = active
+        return self.model.holds[data.draw(st.sampled_from(holds), label="hold")]
+
+    @precondition(lambda self: self.model.holds)
+    @rule(data=st.data(), percent=st.integers(0, 120))
+    def commit(self, data: st.DataObject, percent: int) -> None:
+        """Commits ``percent`` of the hold; above 100, that many credits more than it holds."""
+        hold = self.pick_hold(data)
+        amount = hold.amount * percent // 100 if percent <= 100 else hold.amount + percent - 100
+        outcome = self.execute(CommitOp(hold.id, amount))
+        try:
+            consumed = self.model.commit(hold.id, amount)
+        except CreditKitError as refusal:
+            assert_same_error(outcome, refusal)
+            return
+        not_error(outcome)
+        assert isinstance(outcome, Charge)
+        assert (outcome.customer, outcome.amount, outcome.hold_id) == (
+            hold.customer,
+            amount,
+            hold.id,
+        )
+        assert draws_of(outcome) == consumed
+
+    @precondition(lambda self: self.model.holds)
+    @rule(data=st.data())
+    def release(self, data: st.DataObject) -> None:
+        hold = self.pick_hold(data)
+        outcome = self.execute(ReleaseOp(hold.id))
+        try:
+            self.model.release(hold.id)
+        except CreditKitError as refusal:
+            assert_same_error(outcome, refusal)
+            return
+        not_error(outcome)
+        assert isinstance(outcome, Hold)
+        assert (outcome.id, outcome.amount, outcome.status) == (
+            hold.id,
+            hold.amount,
+            HoldStatus.RELEASED,
+        )
+        assert draws_of(outcome) == hold.draws
+
+    @rule(pair=pairs, amount=spend_amounts)
+    def transfer(self, pair: tuple[str, str], amount: int) -> None:
+        sender, recipient = pair
+        outcome = self.execute(TransferOp(sender, recipient, amount))
+        try:
+            draws, expires_at = self.model.transfer(sender, recipient, amount)
+        except InsufficientCredits as refusal:
+            assert_same_error(outcome, refusal)
+            return
+        not_error(outcome)
+        assert isinstance(outcome, Transfer)
+        assert (
+            outcome.from_customer,
+            outcome.to_customer,
+            outcome.amount,
+            outcome.expires_at,
+        ) == (sender, recipient, amount, expires_at)
+        assert draws_of(outcome) == draws
+        now = self.clock()
+        self.model.add_grant(
+            outcome.grant_id, recipient, amount, GIFT_PRIORITY, now, expires_at, True, issued=False
+        )
+
+    # -- time --
+
+    @rule(seconds=advances)
+    def advance_clock(self, seconds: int) -> None:
+        self.model.now = self.clock.advance(seconds=seconds)
+
+    @rule(seconds=advances)
+    def advance_clock_then_expire(self, seconds: int) -> None:
+        """The balance checks after each step touch every customer, so what a sweep right after
+        the clock moves finds is exactly what fell due in the move."""
+        self.model.now = self.clock.advance(seconds=seconds)
+        report = self.ck.expire()
+        counts = [self.model.touch(customer) for customer in CUSTOMERS]
+        expected = (sum(g for g, _h in counts), sum(h for _g, h in counts))
+        assert (report.grants_expired, report.holds_expired) == expected
+
+    # -- idempotency --
+
+    def pick_recorded(self, data: st.DataObject) -> Recorded:
+        index = data.draw(st.integers(0, len(self.recorded) - 1), label="recorded write")
+        return self.recorded[index]
+
+    @precondition(lambda self: self.recorded)
+    @rule(data=st.data())
+    def replay_same_request(self, data: st.DataObject) -> None:
+        recorded = self.pick_recorded(data)
+        outcome = run(recorded.op, self.ck, recorded.key)
+        if isinstance(recorded.outcome, CreditKitError):
+            assert_same_error(outcome, recorded.outcome)
+        else:
+            assert outcome == recorded.outcome, f"replay of {recorded.op} gave {outcome!r}"
+
+    @precondition(lambda self: self.recorded)
+    @rule(data=st.data(), how=st.sampled_from(["amount", "operation"]))
+    def replay_different_request(self, data: st.DataObject, how: str) -> None:
+        recorded = self.pick_recorded(data)
+        outcome = run(different_request(recorded.op, how), self.ck, recorded.key)
+        assert isinstance(outcome, IdempotencyConflict), (
+            f"key {recorded.key} of {recorded.op} reused for a different request: {outcome!r}"
+        )
+
+    # -- the comparison after every step --
+
+    @invariant()
+    def balances_match_the_model(self) -> None:
+        self.model.check_conservation()
+        for customer in CUSTOMERS:
+            self.model.touch(customer)
+            balance = self.ck.balance(customer)
+            actual = CustomerView(
+                available=int(balance.available),
+                held=int(balance.held),
+                grants=tuple((g.grant_id, int(g.remaining)) for g in balance.grants),
+                upcoming=tuple((g.grant_id, int(g.remaining)) for g in balance.upcoming),
+            )
+            expected = self.model.view(customer)
+            assert actual == expected, (
+                f"{customer} at {self.clock().isoformat()}:\n  ledger {actual}\n  model  {expected}"
+            )
+
+    @invariant()
+    def expiries_are_recorded(self) -> None:
+        """Reads sweep what fell due, so by now the ledger has recorded as ``expiry``
+        transactions everything that expired in each customer's grants."""
+        for customer in CUSTOMERS:
+            self.model.touch(customer)
+            page = self.ck.history(customer, limit=500)
+            assert page.next_cursor is None
+            recorded = sum(
+                int(item.amount) for item in page.items if item.kind is TransactionKind.EXPIRY
+            )
+            expected = self.model.grant_expiries.get(customer, 0)
+            assert recorded == expected, f"{customer}: {recorded} expired, {expected} expected"
+
+
+# -- running it on each database ------------------------------------------------------------------
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CREDITKIT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+MACHINE_SETTINGS = settings(
+    max_examples=40,
+    stateful_step_count=40,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=False,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+DatabaseFactory = Callable[[], AbstractContextManager[str]]
+
+
+def _postgres_admin() -> psycopg.Connection[Any]:
+    return psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> DatabaseFactory:
+    """Opens a fresh database per example: a SQLite file in a directory of its own, or a
+    PostgreSQL database cloned from the session's migrated template (skips, as conftest does,
+    when no PostgreSQL server answers)."""
+    examples = itertools.count()
+
+    @contextmanager
+    def sqlite_database() -> Iterator[str]:
+        directory = tmp_path / f"example-{next(examples)}"
+        directory.mkdir()
+        try:
+            yield f"sqlite:///{directory / 'ledger.db'}"
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    if request.param == "sqlite":
+        return sqlite_database
+
+    template: str = request.getfixturevalue("postgres_template")
+    base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
+
+    @contextmanager
+    def postgres_database() -> Iterator[str]:
+        name = f"creditkit_stateful_{uuid.uuid4().hex[:12]}"
+        with _postgres_admin() as admin:
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        try:
+            yield f"{base}/{name}"
+        finally:
+            with _postgres_admin() as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return postgres_database
+
+
+def test_ledger_matches_reference_model(new_database: DatabaseFactory) -> None:
+    machine = type(
+        "LedgerMachineOnDatabase", (LedgerMachine,), {"new_database": staticmethod(new_database)}
+    )
+    run_state_machine_as_test(machine, settings=MACHINE_SETTINGS)
