@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from creditkit.catalog import (
     UNLIMITED,
     Allowance,
+    AllowanceExpiry,
     Catalog,
     Interval,
     Plan,
@@ -124,6 +125,15 @@ class _State:
 
 def _allowance_of(plan: Plan) -> Allowance | None:
     return plan.allowance if isinstance(plan.allowance, Allowance) else None
+
+
+def _allowance_period(
+    state: _State, allowance: Allowance, moment: datetime
+) -> tuple[int, datetime]:
+    """The index and end of the allowance period that contains ``moment``."""
+    months = months_in(allowance.period)
+    index = period_index_at(state.anchor_at, months, moment)
+    return index, period_bounds(state.anchor_at, months, index)[1]
 
 
 class SubscriptionService:
@@ -422,26 +432,18 @@ class SubscriptionService:
         if new is None:
             state.allowance_index = None
             return
-        months = months_in(new.period)
-        index = period_index_at(state.anchor_at, months, now)
-        _start, end = period_bounds(state.anchor_at, months, index)
+        index, end = _allowance_period(state, new, now)
         unit = self._ledger.unit(new.unit)
         steps = unit.to_steps(new.amount)
         if on_upgrade is AllowanceOnUpgrade.DIFFERENCE and old is not None and old.unit == new.unit:
             steps -= unit.to_steps(old.amount)
         if on_upgrade is not AllowanceOnUpgrade.NONE and steps > 0:
-            self._ledger.post_grant(
-                connection,
-                holder,
+            self._post_allowance(
+                connection, holder, new, steps, end, now,
                 f"creditkit:upgrade-allowance:{state.id}:{state.plan_version_id}:"
                 f"{self._stamp(state.anchor_at)}:{index}",
-                steps,
-                new.unit,
-                GrantSource.ALLOWANCE,
-                end if new.expires.value == "period_end" else None,
-                now,
                 {"allowance_period_end": end.isoformat(), "upgrade": True},
-            )
+            )  # fmt: skip
         # This period's allowance counts as given: the next one comes at renewal.
         state.allowance_index = index
 
@@ -485,26 +487,36 @@ class SubscriptionService:
         if allowance is None:
             state.allowance_index = None
             return
-        months = months_in(allowance.period)
-        index = period_index_at(state.anchor_at, months, moment)
+        index, end = _allowance_period(state, allowance, moment)
         state.allowance_index = index
-        _start, end = period_bounds(state.anchor_at, months, index)
         if end <= now:
             return  # a period wholly in the past while catching up: nothing left to spend
-        self._ledger.post_grant(
-            connection,
-            holder,
+        self._post_allowance(
+            connection, holder, allowance,
+            self._ledger.unit(allowance.unit).to_steps(allowance.amount), end, now,
             # The version is part of the key: a plan change that starts a new run of periods at
             # the very moment of the last one must still grant its own allowance.
             f"creditkit:allowance:{state.id}:{state.plan_version_id}:"
             f"{self._stamp(state.anchor_at)}:{index}",
-            self._ledger.unit(allowance.unit).to_steps(allowance.amount),
-            allowance.unit,
-            GrantSource.ALLOWANCE,
-            end if allowance.expires.value == "period_end" else None,
-            now,
             {"allowance_period_end": end.isoformat(), "plan": plan.id},
-        )
+        )  # fmt: skip
+
+    def _post_allowance(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        allowance: Allowance,
+        steps: int,
+        period_end: datetime,
+        now: datetime,
+        key: str,
+        metadata: dict[str, Any],
+    ) -> None:
+        expires_at = period_end if allowance.expires is AllowanceExpiry.PERIOD_END else None
+        self._ledger.post_grant(
+            connection, holder, key, steps, allowance.unit, GrantSource.ALLOWANCE, expires_at,
+            now, metadata,
+        )  # fmt: skip
 
     def _renew(self, connection: Connection, holder: CustomerRow, now: datetime) -> datetime | None:
         """The due hook: advances the customer's subscription through every boundary up to
