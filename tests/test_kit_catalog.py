@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from creditkit import CreditKit, InvalidRequest
+from creditkit import CreditKit, InvalidRequest, Money, PurchaseLimitReached
 from creditkit.catalog import UnknownAction
 
 SEED_003 = Path(__file__).parent / "catalog" / "fixtures" / "seed_003_b2b_tenant.yaml"
@@ -67,3 +67,33 @@ def test_actions_need_a_catalog(ck: CreditKit) -> None:
     with pytest.raises(InvalidRequest) as refused:
         ck.charge("u1", action="ask_anything", idempotency_key="c1")
     assert refused.value.field == "action"
+
+
+SEED_001 = Path(__file__).parent / "catalog" / "fixtures" / "seed_001_ai_proxy.yaml"
+
+
+@pytest.fixture
+def proxy(make_kit: Callable[..., CreditKit]) -> CreditKit:
+    kit = make_kit(catalog=SEED_001)
+    kit.create_customer("user123")
+    return kit
+
+
+def test_a_pack_grants_its_credits_at_its_price_and_never_expires(proxy: CreditKit) -> None:
+    before = proxy.balance("user123").available
+    grant = proxy.grant_pack("user123", "basic", idempotency_key="checkout-1")
+    assert (grant.amount, grant.source, grant.expires_at) == (40, "purchase", None)
+    assert grant.cost_basis == Money(999, "USD")
+    assert grant.transferable
+    assert proxy.balance("user123").available == before + 40
+    assert proxy.grant_pack("user123", "basic", idempotency_key="checkout-1") == grant
+
+
+def test_a_once_only_pack_is_refused_the_second_time(proxy: CreditKit) -> None:
+    proxy.grant_pack("user123", "free_trial", idempotency_key="trial-1")
+    with pytest.raises(PurchaseLimitReached) as refused:
+        proxy.grant_pack("user123", "free_trial", idempotency_key="trial-2")
+    assert (refused.value.pack, refused.value.purchase_limit) == ("free_trial", 1)
+    with pytest.raises(PurchaseLimitReached):  # the refusal is recorded under its key
+        proxy.grant_pack("user123", "free_trial", idempotency_key="trial-2")
+    assert proxy.audit().ok

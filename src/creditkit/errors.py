@@ -29,6 +29,7 @@ __all__ = [
     "InvalidAmount",
     "InvalidRequest",
     "LedgerBusy",
+    "PurchaseLimitReached",
     "UnitScaleConflict",
     "UnknownCustomer",
     "UnknownUnit",
@@ -179,6 +180,18 @@ class HoldAmountExceeded(CreditKitError):
         self.requested = requested
 
 
+class PurchaseLimitReached(CreditKitError):
+    """The customer has bought this pack as many times as the catalog allows."""
+
+    code = "purchase_limit_reached"
+
+    def __init__(self, customer: str, pack: str, purchase_limit: int) -> None:
+        super().__init__(f"customer {customer!r} has bought pack {pack!r} {purchase_limit} times")
+        self.customer = customer
+        self.pack = pack
+        self.purchase_limit = purchase_limit
+
+
 class LedgerBusy(CreditKitError):
     """The database kept reporting lock conflicts after the bounded number of retries."""
 
@@ -199,5 +212,6 @@ RECORDED_ERRORS: dict[str, type[CreditKitError]] = {
         HoldExpired,
         HoldAmountExceeded,
         HoldNotFound,
+        PurchaseLimitReached,
     )
 }

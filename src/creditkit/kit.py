@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog, Plan, load_catalog
 from creditkit.clock import Clock, system_clock
-from creditkit.errors import CreditKitError, InvalidRequest, Quantity
+from creditkit.errors import CreditKitError, InvalidRequest, PurchaseLimitReached, Quantity
+from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.audit import audit
+from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import (
     AuditReport,
     Balance,
@@ -134,6 +138,41 @@ class CreditKit:
             transferable=transferable,
             cost_basis=cost_basis,
             metadata=metadata,
+        )
+
+    def grant_pack(self, customer: str, pack: str, *, idempotency_key: str) -> Grant:
+        """Grants the catalog pack's credits as a purchase: its price is the grant's cost basis
+        and its ``expires_after_days`` its expiry (none: never). Raises
+        ``PurchaseLimitReached`` past the pack's ``purchase_limit``. Call it once the payment
+        has succeeded (payment providers call it for you)."""
+        offer = self._catalog_required().pack(pack)
+        expires_at = None
+        if offer.expires_after_days is not None:
+            expires_at = self._ledger.now() + timedelta(days=offer.expires_after_days)
+        action = f"pack:{offer.id}"
+
+        def within_limit(connection: Connection, holder: CustomerRow) -> CreditKitError | None:
+            if offer.purchase_limit is None:
+                return None
+            bought = ledger_repository.applied_count(connection, holder.id, "grant", action)
+            if bought < offer.purchase_limit:
+                return None
+            return PurchaseLimitReached(customer, offer.id, offer.purchase_limit)
+
+        return self._ledger.grant(
+            customer,
+            offer.amount,
+            unit=offer.unit,
+            source="purchase",
+            idempotency_key=idempotency_key,
+            priority=None,
+            effective_at=None,
+            expires_at=expires_at,
+            transferable=None,
+            cost_basis=offer.price,
+            metadata={"pack": offer.id},
+            action=action,
+            guard=within_limit,
         )
 
     def charge(

@@ -447,6 +447,19 @@ def _transaction_row(row: sa.Row[Any]) -> TransactionRow:
     )
 
 
+def applied_count(connection: Connection, customer_id: int, kind: str, action: str) -> int:
+    """How many applied transactions of ``kind`` for ``action`` the customer has."""
+    count = connection.execute(
+        sa.select(sa.func.count()).where(
+            transactions.c.customer_id == customer_id,
+            transactions.c.kind == kind,
+            transactions.c.action == action,
+            transactions.c.status == "applied",
+        )
+    ).scalar_one()
+    return int(count)
+
+
 def find_transaction(connection: Connection, idempotency_key: str) -> TransactionRow | None:
     row = connection.execute(
         sa.select(transactions).where(transactions.c.idempotency_key == idempotency_key)

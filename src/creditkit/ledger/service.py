@@ -654,7 +654,12 @@ class LedgerService:
         transferable: bool | None,
         cost_basis: Money | None,
         metadata: dict[str, Any] | None,
+        action: str | None = None,
+        guard: Callable[[Connection, CustomerRow], CreditKitError | None] | None = None,
     ) -> Grant:
+        """``action`` names what the grant is for (``pack:<id>``); ``guard``, run under the
+        customer's lock before anything is written, may refuse the grant with a recorded
+        error (a pack bought more often than its purchase limit allows)."""
         unit_ = self.unit(unit)
         steps = unit_.to_steps(amount)
         try:
@@ -708,10 +713,13 @@ class LedgerService:
             starts_at = effective or context.now
             if expires is not None and expires <= starts_at:
                 raise InvalidRequest("expires_at", "must be after the grant starts counting")
+            refusal = None if guard is None else guard(context.connection, holder)
+            if refusal is not None:
+                raise self._refuse(context, request, holder, unit, steps, refusal)
             transaction_id = repository.insert_transaction(
                 context.connection,
                 self.transaction_values(
-                    request, holder, unit, steps, context.now, metadata=metadata
+                    request, holder, unit, steps, context.now, action=action, metadata=metadata
                 ),
             )
             grant_id = self._insert_grant(
