@@ -29,6 +29,7 @@ from creditkit.ledger.service import (
     CONSUMPTION,
     EXTERNAL_ID_LENGTH_MAX,
     IDEMPOTENCY_KEY_LENGTH_MAX,
+    ISSUANCE,
     NAME_LENGTH_MAX,
     LedgerService,
     Request,
@@ -60,6 +61,8 @@ class _Planned:
     row: dict[str, Any]
     draws: list[tuple[GrantRow, int]] | None
     refusal: CreditKitError | None
+    #: Steps issued on demand beyond the grants (an unlimited plan).
+    issued: int = 0
 
 
 class ChargeBatch:
@@ -175,7 +178,10 @@ class ChargeBatch:
                 action=item.charge.action,
                 metadata=item.request.fields["metadata"],
             )
-            if item.steps > available:
+            if item.steps > available and ledger.is_unlimited(connection, customer, item.unit.name):
+                draws = take(spendable, available)
+                plan = _Planned(item, row, draws, None, issued=item.steps - available)
+            elif item.steps > available:
                 refusal = InsufficientCredits(
                     item.charge.customer,
                     item.unit.name,
@@ -212,7 +218,16 @@ class ChargeBatch:
                 outcomes[item.index] = plan.refusal
                 continue
             unit = item.unit.name
-            assert sum(part for _grant, part in plan.draws) == item.steps
+            assert sum(part for _grant, part in plan.draws) + plan.issued == item.steps
+            if plan.issued:
+                entries.append(
+                    {
+                        "transaction_id": transaction_id,
+                        "account_id": self._ledger.system_account(ISSUANCE, unit),
+                        "unit": unit,
+                        "amount": -plan.issued,
+                    }
+                )
             for grant, part in plan.draws:
                 entries.append(
                     {

@@ -193,6 +193,8 @@ class Balance:
     upcoming: tuple[GrantBalance, ...]
     next_expiry: Expiry | None
     as_of: datetime
+    #: The customer's plan lifts the cap: spending beyond ``available`` is issued as it is spent.
+    unlimited: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,8 @@ Clock = Callable[[], datetime]
 #: Due work of another domain, run inside a customer's sweep under its lock: does what has
 #: fallen due at ``now`` and returns when it next falls due (None: never).
 DueHook = Callable[[Connection, CustomerRow, datetime], datetime | None]
+#: Whether a customer's plan lifts the credit cap of a unit (see LedgerService.is_unlimited).
+UnlimitedCheck = Callable[[Connection, CustomerRow, str], bool]
 
 IDEMPOTENCY_KEY_LENGTH_MAX = 255
 EXTERNAL_ID_LENGTH_MAX = 255
@@ -213,10 +215,21 @@ class LedgerService:
         self._units: dict[str, Unit] = {}
         self._system_accounts: dict[tuple[str, str], int] = {}
         self._due_hooks: list[DueHook] = []
+        self._unlimited_check: UnlimitedCheck | None = None
         self._declare_units(units)
 
     def add_due_hook(self, hook: DueHook) -> None:
         self._due_hooks.append(hook)
+
+    def set_unlimited_check(self, check: UnlimitedCheck) -> None:
+        self._unlimited_check = check
+
+    def is_unlimited(self, connection: Connection, customer: CustomerRow, unit: str) -> bool:
+        """Whether the customer may spend ``unit`` beyond its grants (an unlimited plan): the
+        shortfall is then issued as it is spent. Asked only when grants fall short."""
+        return self._unlimited_check is not None and self._unlimited_check(
+            connection, customer, unit
+        )
 
     def locked_write(
         self,
@@ -834,15 +847,23 @@ class LedgerService:
         unit: Unit,
         steps: int,
         transferable_only: bool,
-    ) -> list[tuple[GrantRow, int]]:
+    ) -> tuple[list[tuple[GrantRow, int]], int]:
         """Takes ``steps`` from the customer's live grants in burn-down order, or refuses (and
-        records) the request with InsufficientCredits when they hold less."""
+        records) the request with InsufficientCredits when they hold less. Returns the draws
+        and the steps issued on demand beyond them (an unlimited plan; never for a transfer,
+        which moves only credits the customer holds)."""
         grants = self.live_in_order(
             repository.grants_with_credits(context.connection, customer.id, unit.name),
             context.now,
             transferable_only,
         )
         available = sum(grant.remaining for grant in grants)
+        if (
+            steps > available
+            and not transferable_only
+            and self.is_unlimited(context.connection, customer, unit.name)
+        ):
+            return take(grants, available), steps - available
         if steps > available:
             raise self._refuse(
                 context,
@@ -857,7 +878,7 @@ class LedgerService:
                     unit.to_quantity(steps),
                 ),
             )
-        return take(grants, steps)
+        return take(grants, steps), 0
 
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[Charge | CreditKitError]:
         """Charges in one database transaction, in order; each has its own outcome (a Charge or
@@ -909,7 +930,9 @@ class LedgerService:
 
         def body(context: _Context) -> Hold:
             holder = context.customers[customer]
-            draws = self._draw(context, request, holder, unit_, steps, transferable_only=False)
+            draws, issued = self._draw(
+                context, request, holder, unit_, steps, transferable_only=False
+            )
             expires_at = context.now + timedelta(seconds=timeout_seconds)
             hold_id = repository.insert_account(
                 context.connection, "hold", unit, holder.id, context.now
@@ -948,7 +971,9 @@ class LedgerService:
                 context.connection,
                 transaction_id,
                 unit,
-                [(grant.account_id, -part) for grant, part in draws] + [(hold_id, steps)],
+                [(grant.account_id, -part) for grant, part in draws]
+                + ([(self.system_account(ISSUANCE, unit), -issued)] if issued else [])
+                + [(hold_id, steps)],
             )
             repository.lower_next_due_at(context.connection, holder.id, expires_at)
             return Hold(
@@ -974,12 +999,15 @@ class LedgerService:
 
         return self._write(request, lambda _connection: [customer], body, rebuild)
 
-    def _reserve_draws(self, connection: Connection, hold: HoldRow) -> list[tuple[int, int]]:
-        """(grant id, steps) the hold took, in burn-down order."""
+    def _reserve_draws(
+        self, connection: Connection, hold: HoldRow, grants_only: bool = True
+    ) -> list[tuple[int, int]]:
+        """(account id, steps) the hold took, in burn-down order: its grants, then (with
+        ``grants_only`` false) what an unlimited plan issued for it."""
         return [
             (entry.account_id, -entry.amount)
             for entry in repository.entries_of(connection, [hold.reserve_transaction_id])
-            if entry.kind == "grant"
+            if entry.amount < 0 and (entry.kind == "grant" or not grants_only)
         ]
 
     def _hold_as_reserved(self, connection: Connection, hold: HoldRow) -> Hold:
@@ -1076,7 +1104,7 @@ class LedgerService:
         self, context: _Context, hold: HoldRow, steps_committed: int
     ) -> tuple[int, list[tuple[int, int]]]:
         """The entries that close ``hold``, and the transaction's headline amount."""
-        draws = self._reserve_draws(context.connection, hold)
+        draws = self._reserve_draws(context.connection, hold, grants_only=False)
         expiries = repository.expiries_of(context.connection, [grant_id for grant_id, _ in draws])
         legs: list[tuple[int, int]] = [(hold.account_id, -hold.amount_held)]
         if steps_committed > 0:
@@ -1089,7 +1117,7 @@ class LedgerService:
             returned = part - consumed
             if returned == 0:
                 continue
-            expires_at = expiries[grant_id]
+            expires_at = expiries.get(grant_id)  # none for issuance: it never expires
             if expires_at is not None and expires_at <= context.now:
                 expired_total += returned
             else:
@@ -1259,7 +1287,9 @@ class LedgerService:
         def body(context: _Context) -> Transfer:
             sender = context.customers[from_customer]
             recipient = context.customers[to_customer]
-            draws = self._draw(context, request, sender, unit_, steps, transferable_only=True)
+            draws, _issued = self._draw(
+                context, request, sender, unit_, steps, transferable_only=True
+            )
             # Gifting never extends a credit's life: the new grant expires with the soonest of
             # the credits it is made of.
             expiries = [grant.expires_at for grant, _part in draws if grant.expires_at is not None]
@@ -1451,6 +1481,7 @@ class LedgerService:
                     due = False
                     grants = repository.grants_with_credits(connection, row.id, unit)
                     held = repository.held_total(connection, row.id, unit)
+                    unlimited = self.is_unlimited(connection, row, unit)
             if not due:
                 break
             # Holds that timed out give their credits back at once, not at the next write;
@@ -1489,6 +1520,7 @@ class LedgerService:
             upcoming=tuple(view(g) for g in upcoming),
             next_expiry=next_expiry,
             as_of=now,
+            unlimited=unlimited,
         )
 
     def history(self, customer: str, unit: str, limit: int, cursor: str | None) -> HistoryPage:

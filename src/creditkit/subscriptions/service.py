@@ -143,6 +143,7 @@ class SubscriptionService:
         self._plans_by_version_id: dict[int, tuple[Plan, int]] = {}
         self._current_version_ids = self._register_versions()
         ledger.add_due_hook(self._renew)
+        ledger.set_unlimited_check(self._is_unlimited)
 
     # -- plan versions --------------------------------------------------------------------------
 
@@ -518,6 +519,14 @@ class SubscriptionService:
             now, metadata,
         )  # fmt: skip
 
+    def _is_unlimited(self, connection: Connection, holder: CustomerRow, unit: str) -> bool:
+        """An unlimited allowance lifts the credit cap of every unit (catalog rule)."""
+        del unit
+        row = repository.read_subscription(connection, holder.id)
+        if row is None:
+            return self._catalog.default_plan.allowance is UNLIMITED
+        return self._plan(connection, row.plan_version_id)[0].allowance is UNLIMITED
+
     def _renew(self, connection: Connection, holder: CustomerRow, now: datetime) -> datetime | None:
         """The due hook: advances the customer's subscription through every boundary up to
         ``now``, in order, and returns the next boundary."""
@@ -747,6 +756,3 @@ class SubscriptionService:
             if state.scheduled_plan_version_id is not None
             else None,
         )
-
-
-__all__ = ["UNLIMITED", "SubscriptionService", "prorate"]
