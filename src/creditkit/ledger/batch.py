@@ -145,6 +145,7 @@ class ChargeBatch:
         first_use: dict[str, _Planned] = {}
         replayed: dict[int, TransactionRow] = {}
         repeats: dict[int, _Planned] = {}
+        headrooms: dict[tuple[int, str], int | None] = {}
         for item in prepared:
             key = item.request.key
             if key in recorded:
@@ -178,14 +179,24 @@ class ChargeBatch:
                 action=item.charge.action,
                 metadata=item.request.fields["metadata"],
             )
-            if item.steps > available and ledger.is_unlimited(connection, customer, item.unit.name):
-                draws = take(spendable, available)
-                plan = _Planned(item, row, draws, None, issued=item.steps - available)
+            pair = (customer.id, item.unit.name)
+            headroom: int | None = 0
+            if item.steps > available:
+                # Asked once per customer and unit in a batch, then spent down in memory.
+                if pair not in headrooms:
+                    headrooms[pair] = ledger.headroom(connection, customer, item.unit.name, now)
+                headroom = headrooms[pair]
+            if item.steps > available and (headroom is None or item.steps - available <= headroom):
+                issued = item.steps - available
+                if headroom is not None:
+                    headrooms[pair] = headroom - issued
+                plan = _Planned(item, row, take(spendable, available), None, issued=issued)
             elif item.steps > available:
+                assert headroom is not None
                 refusal = InsufficientCredits(
                     item.charge.customer,
                     item.unit.name,
-                    item.unit.to_quantity(available),
+                    item.unit.to_quantity(available + headroom),
                     item.unit.to_quantity(item.steps),
                 )
                 row["status"] = "refused"

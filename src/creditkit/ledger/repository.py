@@ -460,6 +460,32 @@ def applied_count(connection: Connection, customer_id: int, kind: str, action: s
     return int(count)
 
 
+def issued_on_demand(
+    connection: Connection,
+    customer_id: int,
+    unit: str,
+    issuance_account_id: int,
+    since: datetime,
+    until: datetime,
+) -> int:
+    """Steps issued to the customer beyond its grants (unlimited or overage) by transactions
+    made in [since, until): what left the issuance account for something other than a grant,
+    net of what holds gave back to it."""
+    total = connection.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(-entries.c.amount), 0))
+        .select_from(entries.join(transactions, transactions.c.id == entries.c.transaction_id))
+        .where(
+            transactions.c.customer_id == customer_id,
+            transactions.c.unit == unit,
+            transactions.c.kind != "grant",
+            transactions.c.created_at >= since,
+            transactions.c.created_at < until,
+            entries.c.account_id == issuance_account_id,
+        )
+    ).scalar_one()
+    return int(total)
+
+
 def find_transaction(connection: Connection, idempotency_key: str) -> TransactionRow | None:
     row = connection.execute(
         sa.select(transactions).where(transactions.c.idempotency_key == idempotency_key)

@@ -195,6 +195,9 @@ class Balance:
     as_of: datetime
     #: The customer's plan lifts the cap: spending beyond ``available`` is issued as it is spent.
     unlimited: bool = False
+    #: What pay-as-you-go overage still allows beyond ``available`` this period (billed at the
+    #: period's close).
+    overage_available: Quantity = 0
 
 
 @dataclass(frozen=True, slots=True)

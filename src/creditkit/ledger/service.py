@@ -74,8 +74,9 @@ Clock = Callable[[], datetime]
 #: Due work of another domain, run inside a customer's sweep under its lock: does what has
 #: fallen due at ``now`` and returns when it next falls due (None: never).
 DueHook = Callable[[Connection, CustomerRow, datetime], datetime | None]
-#: Whether a customer's plan lifts the credit cap of a unit (see LedgerService.is_unlimited).
-UnlimitedCheck = Callable[[Connection, CustomerRow, str], bool]
+#: How many steps of a unit the customer's plan lets it spend beyond its grants at ``now``:
+#: None for no cap (an unlimited plan), else what overage allows (0: none).
+HeadroomCheck = Callable[[Connection, CustomerRow, str, datetime], int | None]
 
 IDEMPOTENCY_KEY_LENGTH_MAX = 255
 EXTERNAL_ID_LENGTH_MAX = 255
@@ -215,21 +216,24 @@ class LedgerService:
         self._units: dict[str, Unit] = {}
         self._system_accounts: dict[tuple[str, str], int] = {}
         self._due_hooks: list[DueHook] = []
-        self._unlimited_check: UnlimitedCheck | None = None
+        self._headroom_check: HeadroomCheck | None = None
         self._declare_units(units)
 
     def add_due_hook(self, hook: DueHook) -> None:
         self._due_hooks.append(hook)
 
-    def set_unlimited_check(self, check: UnlimitedCheck) -> None:
-        self._unlimited_check = check
+    def set_headroom_check(self, check: HeadroomCheck) -> None:
+        self._headroom_check = check
 
-    def is_unlimited(self, connection: Connection, customer: CustomerRow, unit: str) -> bool:
-        """Whether the customer may spend ``unit`` beyond its grants (an unlimited plan): the
-        shortfall is then issued as it is spent. Asked only when grants fall short."""
-        return self._unlimited_check is not None and self._unlimited_check(
-            connection, customer, unit
-        )
+    def headroom(
+        self, connection: Connection, customer: CustomerRow, unit: str, now: datetime
+    ) -> int | None:
+        """Steps the customer may spend beyond its grants (None: no cap). What is spent beyond
+        them is issued as it is spent (an unlimited plan, or pay-as-you-go overage billed at
+        the period's close). Asked only when grants fall short, off the hot path."""
+        if self._headroom_check is None:
+            return 0
+        return self._headroom_check(connection, customer, unit, now)
 
     def locked_write(
         self,
@@ -858,27 +862,26 @@ class LedgerService:
             transferable_only,
         )
         available = sum(grant.remaining for grant in grants)
-        if (
-            steps > available
-            and not transferable_only
-            and self.is_unlimited(context.connection, customer, unit.name)
-        ):
+        if steps <= available:
+            return take(grants, steps), 0
+        headroom: int | None = 0
+        if not transferable_only:
+            headroom = self.headroom(context.connection, customer, unit.name, context.now)
+        if headroom is None or steps - available <= headroom:
             return take(grants, available), steps - available
-        if steps > available:
-            raise self._refuse(
-                context,
-                request,
-                customer,
+        raise self._refuse(
+            context,
+            request,
+            customer,
+            unit.name,
+            steps,
+            InsufficientCredits(
+                customer.external_id,
                 unit.name,
-                steps,
-                InsufficientCredits(
-                    customer.external_id,
-                    unit.name,
-                    unit.to_quantity(available),
-                    unit.to_quantity(steps),
-                ),
-            )
-        return take(grants, steps), 0
+                unit.to_quantity(available + headroom),
+                unit.to_quantity(steps),
+            ),
+        )
 
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[Charge | CreditKitError]:
         """Charges in one database transaction, in order; each has its own outcome (a Charge or
@@ -1481,7 +1484,7 @@ class LedgerService:
                     due = False
                     grants = repository.grants_with_credits(connection, row.id, unit)
                     held = repository.held_total(connection, row.id, unit)
-                    unlimited = self.is_unlimited(connection, row, unit)
+                    headroom = self.headroom(connection, row, unit, now)
             if not due:
                 break
             # Holds that timed out give their credits back at once, not at the next write;
@@ -1520,7 +1523,8 @@ class LedgerService:
             upcoming=tuple(view(g) for g in upcoming),
             next_expiry=next_expiry,
             as_of=now,
-            unlimited=unlimited,
+            unlimited=headroom is None,
+            overage_available=unit_.to_quantity(headroom or 0),
         )
 
     def history(self, customer: str, unit: str, limit: int, cursor: str | None) -> HistoryPage:

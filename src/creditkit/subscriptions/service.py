@@ -32,7 +32,7 @@ from creditkit.errors import InvalidRequest, UnknownCustomer
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
-from creditkit.ledger.service import LedgerService
+from creditkit.ledger.service import ISSUANCE, LedgerService
 from creditkit.store.tables import to_epoch_microseconds
 from creditkit.subscriptions import repository
 from creditkit.subscriptions.periods import (
@@ -143,7 +143,7 @@ class SubscriptionService:
         self._plans_by_version_id: dict[int, tuple[Plan, int]] = {}
         self._current_version_ids = self._register_versions()
         ledger.add_due_hook(self._renew)
-        ledger.set_unlimited_check(self._is_unlimited)
+        ledger.set_headroom_check(self._headroom)
 
     # -- plan versions --------------------------------------------------------------------------
 
@@ -519,13 +519,75 @@ class SubscriptionService:
             now, metadata,
         )  # fmt: skip
 
-    def _is_unlimited(self, connection: Connection, holder: CustomerRow, unit: str) -> bool:
-        """An unlimited allowance lifts the credit cap of every unit (catalog rule)."""
-        del unit
+    def _headroom(
+        self, connection: Connection, holder: CustomerRow, unit: str, now: datetime
+    ) -> int | None:
+        """The ledger's headroom hook: an unlimited allowance lifts the cap of every unit
+        (catalog rule); pay-as-you-go overage allows its spend limit per overage period, less
+        what this period has used; otherwise nothing beyond the grants."""
         row = repository.read_subscription(connection, holder.id)
         if row is None:
-            return self._catalog.default_plan.allowance is UNLIMITED
-        return self._plan(connection, row.plan_version_id)[0].allowance is UNLIMITED
+            plan = self._catalog.default_plan
+            return None if plan.allowance is UNLIMITED else 0
+        state = _State.from_row(row)
+        plan, _version = self._plan(connection, state.plan_version_id)
+        if plan.allowance is UNLIMITED:
+            return None
+        overage = plan.overage
+        if overage is None or overage.unit != unit:
+            return 0
+        if overage.spend_limit is UNLIMITED:
+            return None
+        start, end = self._overage_period(state, plan, now)
+        used = self._overage_used(connection, holder, unit, start, end)
+        return max(0, self._ledger.unit(unit).to_steps(overage.spend_limit) - used)
+
+    def _overage_period(
+        self, state: _State, plan: Plan, moment: datetime
+    ) -> tuple[datetime, datetime]:
+        """Overage is counted per allowance period (per billing period without an allowance)."""
+        allowance = _allowance_of(plan)
+        if allowance is None:
+            return state.billing_bounds()
+        months = months_in(allowance.period)
+        return period_bounds(
+            state.anchor_at, months, period_index_at(state.anchor_at, months, moment)
+        )
+
+    def _overage_used(
+        self, connection: Connection, holder: CustomerRow, unit: str, start: datetime, end: datetime
+    ) -> int:
+        issuance = self._ledger.system_account(ISSUANCE, unit)
+        return ledger_repository.issued_on_demand(connection, holder.id, unit, issuance, start, end)
+
+    def _bill_overage(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        state: _State,
+        plan: Plan,
+        boundary: datetime,
+        now: datetime,
+    ) -> None:
+        """At the close of an overage period: one billing line for the overage it used, priced
+        once on the total (``price`` per ``per`` credits, rounded half up to the minor unit)."""
+        overage = plan.overage
+        if overage is None:
+            return
+        start, end = self._overage_period(state, plan, boundary - timedelta(microseconds=1))
+        assert end == boundary, "an overage period closes at its own boundary"
+        used = self._overage_used(connection, holder, overage.unit, start, end)
+        if used <= 0:
+            return
+        unit = self._ledger.unit(overage.unit)
+        per_steps = overage.price.per * 10**unit.scale
+        amount = (2 * overage.price.money.amount_minor * used + per_steps) // (2 * per_steps)
+        self._bill(
+            connection, holder, state, BillingLineKind.OVERAGE,
+            f"{unit.to_quantity(used)} {unit.name} of overage on {plan.name}",
+            Money(amount, overage.price.money.currency), start, end,
+            f"creditkit:overage:{state.id}:{self._stamp(end)}", now,
+        )  # fmt: skip
 
     def _renew(self, connection: Connection, holder: CustomerRow, now: datetime) -> datetime | None:
         """The due hook: advances the customer's subscription through every boundary up to
@@ -539,6 +601,8 @@ class SubscriptionService:
             boundary, billing_end, allowance_end = self._next_boundary(state, plan)
             if boundary > now:
                 break
+            if allowance_end == boundary or (allowance_end is None and billing_end == boundary):
+                self._bill_overage(connection, holder, state, plan, boundary, now)
             if allowance_end == boundary:
                 self._roll_over(connection, holder, state, plan, boundary, now)
             if billing_end == boundary:
