@@ -9,8 +9,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from creditkit.catalog import Catalog, Plan, load_catalog
+from creditkit.catalog import Catalog, CountOrUnlimited, Plan, load_catalog
 from creditkit.clock import Clock, system_clock
+from creditkit.entitlements.schemas import Decision, LimitUsage, Member
+from creditkit.entitlements.service import EntitlementService
 from creditkit.errors import CreditKitError, InvalidRequest, PurchaseLimitReached, Quantity
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.audit import audit
@@ -75,6 +77,7 @@ class CreditKit:
         self._subscriptions = (
             None if catalog is None else SubscriptionService(self._ledger, catalog)
         )
+        self._entitlements = None if catalog is None else EntitlementService(self._ledger, catalog)
 
     def close(self) -> None:
         """Closes the database connections."""
@@ -346,6 +349,67 @@ class CreditKit:
         self._catalog_required()
         assert self._subscriptions is not None
         return self._subscriptions
+
+    # -- entitlements (need a catalog; see docs/entitlements.md) --
+
+    def entitled(self, customer: str, feature: str) -> Decision:
+        """Does the plan in force grant ``feature``? When not, ``upgrade_to`` names the
+        lowest-ranked plan above it that does. A feature no plan grants is an InvalidRequest."""
+        return self._entitlements_required().entitled(customer, feature)
+
+    def acquire(self, customer: str, limit: str, resource_id: str) -> Decision:
+        """Counts a live thing (a task, an agent: ``resource_id`` is yours) against a ``count``
+        limit; acquiring it again counts nothing. Refused (``allowed`` False, nothing written)
+        when it would take the count over the plan's cap. Undo with ``release_resource``."""
+        return self._entitlements_required().acquire(customer, limit, resource_id)
+
+    def release_resource(self, customer: str, limit: str, resource_id: str) -> bool:
+        """Stops counting the thing (it was deleted); True when it was counted. Not to be
+        confused with ``release``, which gives back a hold's credits."""
+        return self._entitlements_required().release_resource(customer, limit, resource_id)
+
+    def track(
+        self, customer: str, limit: str, quantity: int = 1, *, idempotency_key: str
+    ) -> Decision:
+        """Counts ``quantity`` against a ``per_period`` limit (scheduled posts per month) in the
+        current period, exactly once per key (per customer); refusals are recorded too."""
+        return self._entitlements_required().track(customer, limit, quantity, idempotency_key)
+
+    def usage_of_limits(self, customer: str) -> list[LimitUsage]:
+        """Every limit with the customer's usage of it under the plan in force."""
+        return self._entitlements_required().usage_of_limits(customer)
+
+    def over_limit(self, customer: str) -> list[LimitUsage]:
+        """The limits whose usage is above the plan's cap (after a downgrade: what exists
+        stays, nothing new is counted until back under)."""
+        return self._entitlements_required().over_limit(customer)
+
+    def quota(self, customer: str, name: str) -> CountOrUnlimited:
+        """A number of the plan in force (``max_file_mb``), or ``UNLIMITED``."""
+        return self._entitlements_required().quota(customer, name)
+
+    def add_member(self, workspace: str, user: str, role: str) -> Decision:
+        """Adds a user to a workspace as ``owner`` (the first member), ``admin``, ``editor`` or
+        ``viewer``, counted against the ``team_members`` limit (the owner counts); for a member
+        already, changes the role. Ownership moves only with ``transfer_ownership``."""
+        return self._entitlements_required().add_member(workspace, user, role)
+
+    def remove_member(self, workspace: str, user: str) -> bool:
+        """True when the user was a member. The owner goes last: transfer ownership first."""
+        return self._entitlements_required().remove_member(workspace, user)
+
+    def members(self, workspace: str) -> list[Member]:
+        """The owner first, then admins, editors, viewers."""
+        return self._entitlements_required().members(workspace)
+
+    def transfer_ownership(self, workspace: str, new_owner: str) -> list[Member]:
+        """Makes a member the owner; the previous owner becomes an admin."""
+        return self._entitlements_required().transfer_ownership(workspace, new_owner)
+
+    def _entitlements_required(self) -> EntitlementService:
+        self._catalog_required()
+        assert self._entitlements is not None
+        return self._entitlements
 
     def expire(self) -> SweepReport:
         """Records breakage for every grant and hold that has expired and nobody has touched

@@ -313,3 +313,67 @@ billing_lines = sa.Table(
     sa.CheckConstraint("kind IN ('subscription', 'proration', 'overage')", name="kind_known"),
     sa.Index("ix_billing_lines_customer", "customer_id", "id"),
 )
+
+# -- entitlements -------------------------------------------------------------------------------
+
+#: A live thing counted against a ``count`` limit (a task, an agent, a social account): a row
+#: while it exists. The unique key is what makes acquiring the same resource twice count once.
+limit_resources = sa.Table(
+    "limit_resources",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("limit_name", sa.String(64), nullable=False),
+    sa.Column("resource_id", sa.String(255), nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("customer_id", "limit_name", "resource_id"),
+)
+
+#: One ``track`` call against a ``per_period`` limit, allowed or refused, with its outcome: the
+#: key makes it exactly-once, and a replay answers with the recorded outcome. The period's usage
+#: is the sum of the allowed rows of that period.
+limit_events = sa.Table(
+    "limit_events",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("limit_name", sa.String(64), nullable=False),
+    sa.Column("idempotency_key", sa.String(255), nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("allowed", sa.Boolean, nullable=False),
+    # The outcome as first answered: usage after the call (before it, when refused), the cap
+    # (NULL: unlimited), the reason and the suggested plan.
+    sa.Column("used", sa.BigInteger, nullable=False),
+    sa.Column("limit_value", sa.BigInteger, nullable=True),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("upgrade_to", sa.String(64), nullable=True),
+    sa.Column("period_start", UtcDateTime, nullable=False),
+    sa.Column("period_end", UtcDateTime, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("customer_id", "idempotency_key"),
+    sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+    sa.CheckConstraint("used >= 0", name="used_not_negative"),
+    sa.CheckConstraint("period_end > period_start", name="period_shape"),
+    sa.Index("ix_limit_events_period", "customer_id", "limit_name", "period_start"),
+)
+
+#: A workspace's members: users with a role. The partial unique index lets a workspace have at
+#: most one owner (the service keeps it at exactly one once the workspace has members).
+workspace_members = sa.Table(
+    "workspace_members",
+    metadata,
+    sa.Column("workspace_id", _ID, sa.ForeignKey("customers.id"), primary_key=True),
+    sa.Column("user_id", _ID, sa.ForeignKey("customers.id"), primary_key=True),
+    sa.Column("role", sa.String(8), nullable=False),
+    sa.Column("added_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("role IN ('owner', 'admin', 'editor', 'viewer')", name="role_known"),
+    sa.CheckConstraint("workspace_id <> user_id", name="not_itself"),
+    sa.Index(
+        "ix_workspace_members_one_owner",
+        "workspace_id",
+        unique=True,
+        sqlite_where=sa.text("role = 'owner'"),
+        postgresql_where=sa.text("role = 'owner'"),
+    ),
+    sa.Index("ix_workspace_members_user_id", "user_id"),
+)
