@@ -4,7 +4,9 @@
 >>> ck = CreditKit("sqlite:///credits.db")
 """
 
+from creditkit.catalog import UNLIMITED, Catalog, CatalogInvalid, Plan, load_catalog
 from creditkit.clock import ManualClock, system_clock
+from creditkit.entitlements import Decision, LimitUsage, Member, Reason, Role
 from creditkit.errors import (
     CreditKitError,
     HoldAlreadyCommitted,
@@ -47,17 +49,31 @@ from creditkit.ledger.schemas import (
     Transfer,
     Unit,
 )
+from creditkit.subscriptions.schemas import (
+    AllowanceOnUpgrade,
+    BillingLine,
+    BillingLineKind,
+    Subscription,
+    SubscriptionStatus,
+)
 
 __all__ = [
+    "UNLIMITED",
+    "AllowanceOnUpgrade",
     "AuditProblem",
     "AuditReport",
     "Balance",
+    "BillingLine",
+    "BillingLineKind",
+    "Catalog",
+    "CatalogInvalid",
     "Charge",
     "ChargeRequest",
     "CreditKit",
     "CreditKitError",
     "Customer",
     "CustomerKind",
+    "Decision",
     "Draw",
     "Expiry",
     "Grant",
@@ -77,10 +93,17 @@ __all__ = [
     "InvalidAmount",
     "InvalidRequest",
     "LedgerBusy",
+    "LimitUsage",
     "ManualClock",
+    "Member",
     "Money",
+    "Plan",
     "PurchaseLimitReached",
     "Quantity",
+    "Reason",
+    "Role",
+    "Subscription",
+    "SubscriptionStatus",
     "SweepReport",
     "TransactionKind",
     "Transfer",
@@ -88,5 +111,6 @@ __all__ = [
     "UnitScaleConflict",
     "UnknownCustomer",
     "UnknownUnit",
+    "load_catalog",
     "system_clock",
 ]
