@@ -8,7 +8,7 @@ import pytest
 from creditkit import CreditKit, InvalidRequest, Money, PurchaseLimitReached
 from creditkit.catalog import UnknownAction
 
-SEED_003 = Path(__file__).parent / "catalog" / "fixtures" / "seed_003_b2b_tenant.yaml"
+SEED_003 = Path(__file__).parents[1] / "examples" / "seed_003_b2b_tenant" / "catalog.yaml"
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_actions_need_a_catalog(ck: CreditKit) -> None:
     assert refused.value.field == "action"
 
 
-SEED_001 = Path(__file__).parent / "catalog" / "fixtures" / "seed_001_ai_proxy.yaml"
+SEED_001 = Path(__file__).parents[1] / "examples" / "seed_001_ai_proxy" / "catalog.yaml"
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ import yaml
 
 from creditkit.catalog import SCHEMA_PATH, Catalog, parse_catalog
 
-FIXTURES = Path(__file__).parent / "fixtures"
+#: The five seed systems' catalogs live with their examples; one file each, read from there.
+SEED_CATALOGS = sorted((Path(__file__).parents[2] / "examples").glob("seed_*/catalog.yaml"))
+
 DOCS = Path(__file__).parents[2] / "docs" / "catalog.md"
 
 
@@ -32,7 +34,7 @@ def docs_example() -> str:
     return str(examples[0])
 
 
-EXAMPLES = {path.name: path.read_text(encoding="utf-8") for path in sorted(FIXTURES.glob("*.yaml"))}
+EXAMPLES = {path.parent.name + ".yaml": path.read_text(encoding="utf-8") for path in SEED_CATALOGS}
 EXAMPLES["docs/catalog.md"] = docs_example()
 
 

@@ -23,11 +23,15 @@ from creditkit.catalog import (
 )
 from creditkit.ledger.schemas import Money
 
-FIXTURES = Path(__file__).parent / "fixtures"
+#: The five seed systems' catalogs live with their examples; one file each, read from there.
+SEED_CATALOGS = sorted((Path(__file__).parents[2] / "examples").glob("seed_*/catalog.yaml"))
 
 
 def load(name: str) -> Catalog:
-    return load_catalog(FIXTURES / name)
+    """The seed catalog named like ``seed_002_devops_agent.yaml``."""
+    return load_catalog(
+        Path(__file__).parents[2] / "examples" / name.removesuffix(".yaml") / "catalog.yaml"
+    )
 
 
 def usd(amount_minor: int) -> Money:
@@ -172,7 +176,7 @@ def test_seed_004_orbit_workspaces() -> None:
     assert pack_terms(catalog) == [(500, 1000)]
 
 
-@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.yaml")), ids=lambda path: path.name)
+@pytest.mark.parametrize("path", SEED_CATALOGS, ids=lambda path: path.parent.name)
 def test_every_fixture_has_one_default_and_ordered_ranks(path: Path) -> None:
     catalog = load_catalog(path)
 

@@ -8,10 +8,10 @@ import pytest
 from creditkit.catalog import load_catalog
 from creditkit.catalog.schemas import plan_from_terms
 
-FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("seed_*.yaml"))
+FIXTURES = sorted((Path(__file__).parents[2] / "examples").glob("seed_*/catalog.yaml"))
 
 
-@pytest.mark.parametrize("path", FIXTURES, ids=lambda path: path.stem)
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda path: path.parent.name)
 def test_every_seed_plan_round_trips_through_its_terms(path: Path) -> None:
     catalog = load_catalog(path)
     for plan in catalog.plans.values():

@@ -10,7 +10,7 @@ import yaml
 from creditkit import CreditKit
 from creditkit.catalog import UNLIMITED, parse_catalog
 
-SEED_000 = Path(__file__).parent.parent / "catalog" / "fixtures" / "seed_000_social_platform.yaml"
+SEED_000 = Path(__file__).parents[2] / "examples" / "seed_000_social_platform" / "catalog.yaml"
 THINGS = ("tasks", "agents", "communities", "notebooks")
 
 

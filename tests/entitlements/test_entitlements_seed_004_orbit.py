@@ -12,7 +12,7 @@ from creditkit import CreditKit, ManualClock
 from creditkit.catalog import UNLIMITED, CountOrUnlimited
 from creditkit.entitlements import Reason
 
-SEED_004 = Path(__file__).parent.parent / "catalog" / "fixtures" / "seed_004_orbit_workspaces.yaml"
+SEED_004 = Path(__file__).parents[2] / "examples" / "seed_004_orbit_workspaces" / "catalog.yaml"
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 NEXT_PERIOD = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ import pytest
 from creditkit import ChargeRequest, CreditKit, InsufficientCredits, ManualClock, Money
 from creditkit.catalog import parse_catalog
 
-SEED_000 = Path(__file__).parents[1] / "catalog" / "fixtures" / "seed_000_social_platform.yaml"
+SEED_000 = Path(__file__).parents[2] / "examples" / "seed_000_social_platform" / "catalog.yaml"
 CAPPED = """
 units: {credits: {scale: 0}}
 plans:

@@ -10,9 +10,9 @@ import pytest
 from creditkit import CreditKit, InsufficientCredits, InvalidRequest, ManualClock, Money
 from creditkit.catalog import parse_catalog
 
-FIXTURES = Path(__file__).parent.parent / "catalog" / "fixtures"
-SEED_002 = FIXTURES / "seed_002_devops_agent.yaml"
-SEED_004 = FIXTURES / "seed_004_orbit_workspaces.yaml"
+EXAMPLES = Path(__file__).parents[2] / "examples"
+SEED_002 = EXAMPLES / "seed_002_devops_agent" / "catalog.yaml"
+SEED_004 = EXAMPLES / "seed_004_orbit_workspaces" / "catalog.yaml"
 START = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
 
 MakeKit = Callable[..., CreditKit]

@@ -8,7 +8,7 @@ import pytest
 
 from creditkit import CreditKit, InsufficientCredits
 
-SEED_003 = Path(__file__).parents[1] / "catalog" / "fixtures" / "seed_003_b2b_tenant.yaml"
+SEED_003 = Path(__file__).parents[2] / "examples" / "seed_003_b2b_tenant" / "catalog.yaml"
 
 
 @pytest.fixture
