@@ -96,13 +96,24 @@ class CreditKit:
     # -- customers --
 
     def create_customer(
-        self, customer: str, kind: str = "user", *, metadata: dict[str, Any] | None = None
+        self,
+        customer: str,
+        kind: str = "user",
+        *,
+        subscribe: bool = True,
+        metadata: dict[str, Any] | None = None,
     ) -> Customer:
         """Creates a customer (``kind`` ``"user"`` or ``"workspace"``); returns the existing one
         when called again with the same kind. With a catalog, a new customer starts on its
-        default plan (and so gets its allowance)."""
+        default plan and gets its allowance; ``subscribe=False`` leaves it without a
+        subscription (a user whose plan is its workspace's: it still reads the default plan's
+        terms, but is granted nothing)."""
         created = self._ledger.create_customer(customer, kind, metadata)
-        if self._subscriptions is not None and self._subscriptions.subscription(customer) is None:
+        if (
+            subscribe
+            and self._subscriptions is not None
+            and self._subscriptions.subscription(customer) is None
+        ):
             self._subscriptions.subscribe(customer, self._catalog_required().default_plan.id)
         return created
 

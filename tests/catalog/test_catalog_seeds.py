@@ -173,7 +173,7 @@ def test_seed_004_orbit_workspaces() -> None:
     assert not pro.has_feature("white_label_reports") and business.has_feature(
         "white_label_reports"
     )
-    assert pack_terms(catalog) == [(500, 1000)]
+    assert pack_terms(catalog) == [(500, 1000), (1, 99)]
 
 
 @pytest.mark.parametrize("path", SEED_CATALOGS, ids=lambda path: path.parent.name)
