@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from creditkit.clock import ManualClock
 from creditkit.errors import CreditKitError, InsufficientCredits
+from creditkit.importer import COLUMNS, import_file, progress_bar
 from creditkit.kit import CreditKit
 from creditkit.ledger.schemas import Balance
 
@@ -124,6 +126,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     migrate_parser = commands.add_parser("migrate", help="create or upgrade a ledger's schema")
     migrate_parser.add_argument("database_url")
+    import_parser = commands.add_parser(
+        "import", help="put existing users on plans or credit amounts from a CSV (rerunnable)"
+    )
+    import_parser.add_argument("csv_file", help="columns: " + ", ".join(COLUMNS))
+    import_parser.add_argument(
+        "--database-url",
+        default=os.environ.get("CREDITKIT_DATABASE_URL", "sqlite:///credits.db"),
+        help="the ledger (default: $CREDITKIT_DATABASE_URL, else sqlite:///credits.db)",
+    )
+    import_parser.add_argument("--catalog", default=None, help="the catalog YAML (for plans)")
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "demo":
@@ -133,6 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     Path(DEMO_DATABASE + suffix).unlink(missing_ok=True)
                 url = f"sqlite:///{DEMO_DATABASE}"
             demo(url)
+        elif arguments.command == "import":
+            with CreditKit(arguments.database_url, catalog=arguments.catalog) as ck:
+                summary = import_file(ck, arguments.csv_file, progress_bar())
+            print("\n".join(summary.lines()))
+            return 1 if summary.failures else 0
         else:
             CreditKit(arguments.database_url).close()
             print(f"{arguments.database_url}: schema is up to date")

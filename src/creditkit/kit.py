@@ -432,6 +432,11 @@ class CreditKit:
     def balance(self, customer: str, *, unit: str = "credits") -> Balance:
         return self._ledger.balance(customer, unit)
 
+    def recorded(self, idempotency_key: str) -> bool:
+        """Whether a write under this key has been recorded, applied or refused: a retry of it
+        would replay, not write."""
+        return self._ledger.recorded(idempotency_key)
+
     def hold(self, hold_id: int) -> Hold:
         return self._ledger.hold(hold_id)
 

@@ -1031,6 +1031,11 @@ class LedgerService:
             metadata=hold.metadata,
         )
 
+    def recorded(self, idempotency_key: str) -> bool:
+        check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+        with self.database.read() as connection:
+            return repository.find_transaction(connection, idempotency_key) is not None
+
     def hold(self, hold_id: int) -> Hold:
         """The hold as it stands now (its status after any commit, release or expiry)."""
         with self.database.read() as connection:
