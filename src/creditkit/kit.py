@@ -310,12 +310,21 @@ class CreditKit:
     # -- subscriptions (need a catalog) --
 
     def subscribe(
-        self, customer: str, plan: str, *, interval: str = "month", trial_days: int = 0
+        self,
+        customer: str,
+        plan: str,
+        *,
+        interval: str = "month",
+        trial_days: int = 0,
+        pay_with: str = "money",
     ) -> Subscription:
         """Puts the customer on ``plan``, billed every ``interval`` (``"month"`` or ``"year"``);
         periods are anchored on today (anniversary). For a customer already subscribed (every
-        customer starts on the default plan) this is ``change_plan``."""
-        return self._subscriptions_required().subscribe(customer, plan, interval, trial_days)
+        customer starts on the default plan) this is ``change_plan``. ``pay_with="credits"``
+        pays each period from the balance at the plan's price in credits."""
+        return self._subscriptions_required().subscribe(
+            customer, plan, interval, trial_days, pay_with
+        )
 
     def change_plan(
         self,

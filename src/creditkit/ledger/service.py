@@ -303,6 +303,46 @@ class LedgerService:
         )
         return grant_id
 
+    def post_charge(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        key: str,
+        steps: int,
+        unit: str,
+        action: str,
+        now: datetime,
+    ) -> bool:
+        """Inside a write that holds the customer's lock: spends ``steps`` from its live grants,
+        in burn-down order, under ``key`` unless the key is taken (then it was paid before).
+        Never from headroom: what pays for a plan must be credits the customer holds. False,
+        with nothing written, when the grants hold less."""
+        assert steps > 0, "a charge of nothing"
+        if repository.find_transaction(connection, key) is not None:
+            return True
+        grants = self.live_in_order(
+            repository.grants_with_credits(connection, customer.id, unit), now
+        )
+        if sum(grant.remaining for grant in grants) < steps:
+            return False
+        draws = take(grants, steps)
+        request = Request(
+            key,
+            TransactionKind.CHARGE,
+            {"customer": customer.external_id, "unit": unit, "amount": steps, "action": action},
+        )
+        transaction_id = repository.insert_transaction(
+            connection, self.transaction_values(request, customer, unit, steps, now, action=action)
+        )
+        self._post(
+            connection,
+            transaction_id,
+            unit,
+            [(grant.account_id, -part) for grant, part in draws]
+            + [(self.system_account(CONSUMPTION, unit), steps)],
+        )
+        return True
+
     def post_rollover(
         self,
         connection: Connection,

@@ -289,6 +289,8 @@ subscriptions = sa.Table(
     sa.Column("scheduled_interval", sa.String(8), nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # 'money': each period's fee is a billing line; 'credits': it is charged from the balance.
+    sa.Column("pay_with", sa.String(8), nullable=False, server_default="money"),
     sa.CheckConstraint("interval IN ('month', 'year')", name="interval_known"),
     sa.CheckConstraint(
         "status IN ('trialing', 'active', 'past_due', 'canceled')", name="status_known"

@@ -51,6 +51,8 @@ class Subscription:
     cancel_at_period_end: bool
     scheduled_plan: str | None
     scheduled_interval: Interval | None
+    #: ``"money"``: each period's fee is a billing line; ``"credits"``: paid from the balance.
+    pay_with: str = "money"
 
 
 @dataclass(frozen=True, slots=True)

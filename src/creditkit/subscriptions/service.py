@@ -28,7 +28,7 @@ from creditkit.catalog import (
     RolloverKind,
 )
 from creditkit.catalog.schemas import plan_from_terms
-from creditkit.errors import InvalidRequest, UnknownCustomer
+from creditkit.errors import InsufficientCredits, InvalidRequest, UnknownCustomer
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
@@ -50,6 +50,8 @@ from creditkit.subscriptions.schemas import (
 )
 
 TRIAL_DAYS_MAX = 365
+PAY_WITH_MONEY = "money"
+PAY_WITH_CREDITS = "credits"
 BILLING_LINES_PAGE_MAX = 500
 
 
@@ -76,6 +78,7 @@ class _State:
     cancel_at_period_end: bool
     scheduled_plan_version_id: int | None
     scheduled_interval: Interval | None
+    pay_with: str = "money"
 
     @classmethod
     def from_row(cls, row: Any) -> _State:
@@ -89,6 +92,7 @@ class _State:
             allowance_index=row.allowance_index,
             trial_ends_at=row.trial_ends_at,
             cancel_at_period_end=row.cancel_at_period_end,
+            pay_with=row.pay_with,
             scheduled_plan_version_id=row.scheduled_plan_version_id,
             scheduled_interval=None
             if row.scheduled_interval is None
@@ -105,6 +109,7 @@ class _State:
             "allowance_index": self.allowance_index,
             "trial_ends_at": self.trial_ends_at,
             "cancel_at_period_end": self.cancel_at_period_end,
+            "pay_with": self.pay_with,
             "scheduled_plan_version_id": self.scheduled_plan_version_id,
             "scheduled_interval": None
             if self.scheduled_interval is None
@@ -192,25 +197,41 @@ class SubscriptionService:
     # -- writes ---------------------------------------------------------------------------------
 
     def subscribe(
-        self, customer: str, plan_id: str, interval: str = "month", trial_days: int = 0
+        self,
+        customer: str,
+        plan_id: str,
+        interval: str = "month",
+        trial_days: int = 0,
+        pay_with: str = PAY_WITH_MONEY,
     ) -> Subscription:
         """Puts a customer without a subscription on ``plan_id``; for one who has one, this is
-        ``change_plan``. Calling it again with the same plan and interval changes nothing."""
+        ``change_plan``. Calling it again with the same plan and interval changes nothing.
+        A trial, or paying in credits (``pay_with="credits"``, the plan's
+        ``prices_in_credits``), starts a new run of periods, from the default plan only."""
         version_id = self._version_for(plan_id)
         interval_ = self._interval(plan_id, interval)
         if isinstance(trial_days, bool) or not isinstance(trial_days, int):
             raise InvalidRequest("trial_days", "must be an int")
         if not 0 <= trial_days <= TRIAL_DAYS_MAX:
             raise InvalidRequest("trial_days", f"must be from 0 to {TRIAL_DAYS_MAX}")
+        if pay_with not in (PAY_WITH_MONEY, PAY_WITH_CREDITS):
+            raise InvalidRequest("pay_with", "must be 'money' or 'credits'")
+        if pay_with == PAY_WITH_CREDITS:
+            if interval_ not in self._catalog.plan(plan_id).prices_in_credits:
+                raise InvalidRequest(
+                    "pay_with", f"plan {plan_id!r} has no {interval_.value}ly price in credits"
+                )
+            if trial_days:
+                raise InvalidRequest("trial_days", "a plan paid in credits has no trial")
 
         def work(
             connection: Connection, locked: dict[str, CustomerRow], now: datetime
         ) -> Subscription:
             holder = locked[customer]
             existing = repository.read_subscription(connection, holder.id)
-            if existing is not None and trial_days:
-                return self._start_trial(
-                    connection, holder, existing, version_id, interval_, trial_days, now
+            if existing is not None and (trial_days or pay_with == PAY_WITH_CREDITS):
+                return self._restart(
+                    connection, holder, existing, version_id, interval_, now, trial_days, pay_with
                 )
             if existing is not None:
                 return self._change(
@@ -235,6 +256,7 @@ class SubscriptionService:
                     "scheduled_interval": None,
                     "created_at": now,
                     "updated_at": now,
+                    "pay_with": pay_with,
                 },
             )
             row = repository.read_subscription(connection, holder.id)
@@ -246,24 +268,34 @@ class SubscriptionService:
 
         return self._ledger.locked_write([customer], work)
 
-    def _start_trial(
+    def _restart(
         self,
         connection: Connection,
         holder: CustomerRow,
         existing: Any,
         version_id: int,
         interval: Interval,
-        trial_days: int,
         now: datetime,
+        trial_days: int,
+        pay_with: str,
     ) -> Subscription:
-        """A trial starts a new run of periods on the trial plan; only from the default plan, so
-        a paying customer cannot trade a paid period for free days."""
+        """A trial, or a plan paid in credits, starts a new run of periods on the plan; only
+        from the default plan, so a paying customer cannot trade a paid period for free days
+        or pay twice for one."""
         state = _State.from_row(existing)
+        if (state.plan_version_id, state.interval, state.pay_with) == (
+            version_id,
+            interval,
+            pay_with,
+        ):
+            return self._view(connection, holder.external_id, state)
         if state.plan_version_id != self._version_for(self._catalog.default_plan.id):
-            raise InvalidRequest("trial_days", "a trial starts only from the default plan")
+            field_name = "trial_days" if trial_days else "pay_with"
+            raise InvalidRequest(field_name, "starts only from the default plan")
         self._switch(state, version_id, interval, now)
-        state.status = SubscriptionStatus.TRIALING
-        state.trial_ends_at = now + timedelta(days=trial_days)
+        state.pay_with = pay_with
+        state.status = SubscriptionStatus.TRIALING if trial_days else SubscriptionStatus.ACTIVE
+        state.trial_ends_at = now + timedelta(days=trial_days) if trial_days else None
         state.cancel_at_period_end = False
         state.scheduled_plan_version_id = None
         state.scheduled_interval = None
@@ -457,15 +489,46 @@ class SubscriptionService:
     # -- periods --------------------------------------------------------------------------------
 
     def _start_period(
-        self, connection: Connection, holder: CustomerRow, state: _State, now: datetime
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        state: _State,
+        now: datetime,
+        renewal: bool = False,
     ) -> None:
         """Bills the current billing period (unless in trial) and grants the allowance of the
-        current allowance period, each once."""
+        current allowance period, each once. A plan paid in credits is charged first, so the
+        period's own allowance never pays for it; if the balance cannot pay, a new subscription
+        is refused and a renewal falls back to the default plan."""
         plan, _version = self._plan(connection, state.plan_version_id)
         start, end = state.billing_bounds()
         price = plan.prices.get(state.interval)
         in_trial = state.trial_ends_at is not None and start < state.trial_ends_at
-        if price is not None and price.amount_minor > 0 and not in_trial:
+        if state.pay_with == PAY_WITH_CREDITS and not in_trial:
+            if not self._pay_in_credits(connection, holder, state, plan, now):
+                # The balance cannot pay this period: back to the default plan, paid in money.
+                if renewal:
+                    state.pay_with = PAY_WITH_MONEY
+                    self._switch(state, self._version_for(self._catalog.default_plan.id),
+                                 Interval.MONTH, start)  # fmt: skip
+                    self._start_period(connection, holder, state, now, renewal=True)
+                    return
+                price_in_credits = plan.prices_in_credits[state.interval]
+                unit = self._ledger.unit(price_in_credits.unit)
+                available = sum(
+                    grant.remaining
+                    for grant in self._ledger.live_in_order(
+                        ledger_repository.grants_with_credits(connection, holder.id, unit.name),
+                        now,
+                    )
+                )
+                raise InsufficientCredits(
+                    holder.external_id,
+                    unit.name,
+                    unit.to_quantity(available),
+                    price_in_credits.amount,
+                )
+        elif price is not None and price.amount_minor > 0 and not in_trial:
             self._bill(
                 connection, holder, state, BillingLineKind.SUBSCRIPTION,
                 f"{plan.name}, {state.interval.value}ly", price, start, end,
@@ -474,6 +537,21 @@ class SubscriptionService:
                 now,
             )  # fmt: skip
         self._grant_allowance(connection, holder, state, plan, start, now)
+
+    def _pay_in_credits(
+        self, connection: Connection, holder: CustomerRow, state: _State, plan: Plan, now: datetime
+    ) -> bool:
+        price = plan.prices_in_credits[state.interval]
+        return self._ledger.post_charge(
+            connection,
+            holder,
+            f"creditkit:fee-credits:{state.id}:{state.plan_version_id}:"
+            f"{self._stamp(state.anchor_at)}:{state.period_index}",
+            self._ledger.unit(price.unit).to_steps(price.amount),
+            price.unit,
+            f"plan:{plan.id}",
+            now,
+        )
 
     def _grant_allowance(
         self,
@@ -607,7 +685,7 @@ class SubscriptionService:
                 self._roll_over(connection, holder, state, plan, boundary, now)
             if billing_end == boundary:
                 self._close_billing_period(state, boundary)
-                self._start_period(connection, holder, state, now)
+                self._start_period(connection, holder, state, now, renewal=True)
             else:
                 plan, _version = self._plan(connection, state.plan_version_id)
                 self._grant_allowance(connection, holder, state, plan, boundary, now)
@@ -819,4 +897,5 @@ class SubscriptionService:
             scheduled_interval=state.scheduled_interval
             if state.scheduled_plan_version_id is not None
             else None,
+            pay_with=state.pay_with,
         )
