@@ -29,6 +29,7 @@ __all__ = [
     "InvalidAmount",
     "InvalidRequest",
     "LedgerBusy",
+    "MemberSpendCapReached",
     "PurchaseLimitReached",
     "UnitScaleConflict",
     "UnknownCustomer",
@@ -192,6 +193,25 @@ class PurchaseLimitReached(CreditKitError):
         self.purchase_limit = purchase_limit
 
 
+class MemberSpendCapReached(CreditKitError):
+    """The workspace caps what this member may spend this period, and the charge is over it."""
+
+    code = "member_spend_cap_reached"
+
+    def __init__(
+        self, customer: str, member: str, unit: str, remaining: Quantity, required: Quantity
+    ) -> None:
+        super().__init__(
+            f"member {member!r} of {customer!r} may spend {remaining} {unit} more this period,"
+            f" {required} required"
+        )
+        self.customer = customer
+        self.member = member
+        self.unit = unit
+        self.remaining = remaining
+        self.required = required
+
+
 class LedgerBusy(CreditKitError):
     """The database kept reporting lock conflicts after the bounded number of retries."""
 
@@ -213,5 +233,6 @@ RECORDED_ERRORS: dict[str, type[CreditKitError]] = {
         HoldAmountExceeded,
         HoldNotFound,
         PurchaseLimitReached,
+        MemberSpendCapReached,
     )
 }

@@ -199,14 +199,20 @@ class CreditKit:
         action: str | None = None,
         quantity: int = 1,
         metadata: dict[str, Any] | None = None,
+        member: str | None = None,
     ) -> Charge:
         """Spends credits now, in burn-down order; raises ``InsufficientCredits`` (and writes
         nothing but the refusal) when the available balance is short.
 
         Give the ``amount`` (in ``unit``, default ``credits``), or leave it out and name a
-        catalog ``action``: the amount is then its price times ``quantity``, in its unit."""
+        catalog ``action``: the amount is then its price times ``quantity``, in its unit.
+        ``member`` names the workspace member who spent, for per-member spend caps."""
         outcome = self.charge_many(
-            [self._priced(customer, amount, idempotency_key, unit, action, quantity, metadata)]
+            [
+                self._priced(
+                    customer, amount, idempotency_key, unit, action, quantity, metadata, member
+                )
+            ]
         )[0]
         if isinstance(outcome, CreditKitError):
             raise outcome
@@ -221,6 +227,7 @@ class CreditKit:
         action: str | None,
         quantity: int,
         metadata: dict[str, Any] | None,
+        member: str | None = None,
     ) -> ChargeRequest:
         if amount is None:
             if action is None:
@@ -236,7 +243,7 @@ class CreditKit:
         elif quantity != 1:
             raise InvalidRequest("quantity", "goes with an action priced by the catalog")
         return ChargeRequest(
-            customer, amount, idempotency_key, unit or "credits", action, metadata or {}
+            customer, amount, idempotency_key, unit or "credits", action, metadata or {}, member
         )
 
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[Charge | CreditKitError]:
@@ -407,6 +414,14 @@ class CreditKit:
     def quota(self, customer: str, name: str) -> CountOrUnlimited:
         """A number of the plan in force (``max_file_mb``), or ``UNLIMITED``."""
         return self._entitlements_required().quota(customer, name)
+
+    def set_member_spend_cap(
+        self, workspace: str, user: str, amount: Quantity | str | None, *, unit: str = "credits"
+    ) -> None:
+        """Caps what a member may spend of the workspace's ``unit`` per month of its
+        subscription (``None``: no cap). Charges that name the member (``member=``) over it
+        are refused with ``MemberSpendCapReached``."""
+        self._entitlements_required().set_member_spend_cap(workspace, user, amount, unit)
 
     def add_member(self, workspace: str, user: str, role: str) -> Decision:
         """Adds a user to a workspace as ``owner`` (the first member), ``admin``, ``editor`` or

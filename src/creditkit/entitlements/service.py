@@ -79,6 +79,7 @@ class EntitlementService:
     def __init__(self, ledger: LedgerService, catalog: Catalog) -> None:
         self._ledger = ledger
         self._catalog = catalog
+        ledger.set_member_room(self._member_room)
         self._plans_by_version_id: dict[int, Plan] = {}
         by_rank = catalog.plans_by_rank()
         #: Each limit as the lowest-ranked plan naming it declares it: its kind and period, for
@@ -346,6 +347,48 @@ class EntitlementService:
             return work(connection, holder, now)
 
         return self._ledger.locked_write([workspace], locked_work)
+
+    # -- member spend caps ------------------------------------------------------------------
+
+    def _member_room(
+        self, connection: Connection, workspace: CustomerRow, member: str, unit: str, now: datetime
+    ) -> int | None:
+        """The ledger's member hook, run under the workspace's lock: the member must be one;
+        its cap (if any) less what it spent this month of the workspace's periods."""
+        self._require_workspace(workspace)
+        user = self._user(connection, member, "member")
+        if repository.member_role(connection, workspace.id, user.id) is None:
+            raise InvalidRequest(
+                "member", f"{member!r} is not a member of workspace {workspace.external_id!r}"
+            )
+        cap = repository.spend_cap(connection, workspace.id, user.id, unit)
+        if cap is None:
+            return None
+        _plan, anchor = self._plan_in_force(connection, workspace.id)
+        start, _end = self._spend_period(anchor, now)
+        return max(0, cap - repository.member_spent(connection, workspace.id, member, unit, start))
+
+    @staticmethod
+    def _spend_period(anchor: datetime, now: datetime) -> tuple[datetime, datetime]:
+        """Spend caps count per month of the workspace's subscription (its anchor)."""
+        index = period_index_at(anchor, 1, max(now, anchor))
+        return period_bounds(anchor, 1, index)
+
+    def set_member_spend_cap(self, workspace: str, user: str, amount: object, unit: str) -> None:
+        """Caps what the member may spend of ``unit`` per month (``amount`` None: no cap)."""
+        check_text(user, "user", EXTERNAL_ID_LENGTH_MAX)
+        unit_ = self._ledger.unit(unit)
+        steps = None
+        if amount is not None:
+            steps = 0 if amount == 0 else unit_.to_steps(amount)
+
+        def work(connection: Connection, holder: CustomerRow, now: datetime) -> None:
+            member = self._user(connection, user, "user")
+            if repository.member_role(connection, holder.id, member.id) is None:
+                raise InvalidRequest("user", f"{user!r} is not a member of {workspace!r}")
+            repository.set_spend_cap(connection, holder.id, member.id, unit_.name, steps, now)
+
+        self._workspace_write(workspace, work)
 
     def add_member(self, workspace: str, user: str, role: str) -> Decision:
         """Adds the user with ``role``, counted against the plan's ``team_members`` limit (the

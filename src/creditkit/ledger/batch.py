@@ -20,10 +20,11 @@ from creditkit.errors import (
     CreditKitError,
     InsufficientCredits,
     InvalidRequest,
+    MemberSpendCapReached,
     UnknownCustomer,
 )
 from creditkit.ledger import repository
-from creditkit.ledger.repository import GrantRow, TransactionRow
+from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
 from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, TransactionKind, Unit
 from creditkit.ledger.service import (
     CONSUMPTION,
@@ -101,17 +102,17 @@ class ChargeBatch:
         unit = self._ledger.unit(charge.unit)
         steps = unit.to_steps(charge.amount)
         metadata = check_metadata(charge.metadata)
-        request = Request(
-            charge.idempotency_key,
-            TransactionKind.CHARGE,
-            {
-                "customer": charge.customer,
-                "unit": charge.unit,
-                "amount": steps,
-                "action": charge.action,
-                "metadata": metadata,
-            },
-        )
+        fields: dict[str, Any] = {
+            "customer": charge.customer,
+            "unit": charge.unit,
+            "amount": steps,
+            "action": charge.action,
+            "metadata": metadata,
+        }
+        if charge.member is not None:
+            # Only when named, so that charges recorded without members replay unchanged.
+            fields["member"] = check_text(charge.member, "member", EXTERNAL_ID_LENGTH_MAX)
+        request = Request(charge.idempotency_key, TransactionKind.CHARGE, fields)
         return _Prepared(index, charge, unit, steps, request)
 
     def _attempt(
@@ -146,6 +147,7 @@ class ChargeBatch:
         replayed: dict[int, TransactionRow] = {}
         repeats: dict[int, _Planned] = {}
         headrooms: dict[tuple[int, str], int | None] = {}
+        rooms: dict[tuple[int, str, str], int | None] = {}
         for item in prepared:
             key = item.request.key
             if key in recorded:
@@ -168,42 +170,11 @@ class ChargeBatch:
             if customer is None:
                 outcomes[item.index] = UnknownCustomer(item.charge.customer)
                 continue
-            spendable = grants[(customer.id, item.unit.name)]
-            available = sum(grant.remaining for grant in spendable)
-            row = ledger.transaction_values(
-                item.request,
-                customer,
-                item.unit.name,
-                item.steps,
-                now,
-                action=item.charge.action,
-                metadata=item.request.fields["metadata"],
-            )
-            pair = (customer.id, item.unit.name)
-            headroom: int | None = 0
-            if item.steps > available:
-                # Asked once per customer and unit in a batch, then spent down in memory.
-                if pair not in headrooms:
-                    headrooms[pair] = ledger.headroom(connection, customer, item.unit.name, now)
-                headroom = headrooms[pair]
-            if item.steps > available and (headroom is None or item.steps - available <= headroom):
-                issued = item.steps - available
-                if headroom is not None:
-                    headrooms[pair] = headroom - issued
-                plan = _Planned(item, row, take(spendable, available), None, issued=issued)
-            elif item.steps > available:
-                assert headroom is not None
-                refusal = InsufficientCredits(
-                    item.charge.customer,
-                    item.unit.name,
-                    item.unit.to_quantity(available + headroom),
-                    item.unit.to_quantity(item.steps),
-                )
-                row["status"] = "refused"
-                row["outcome"] = ledger.refusal_outcome(refusal)
-                plan = _Planned(item, row, None, refusal)
-            else:
-                plan = _Planned(item, row, take(spendable, item.steps), None)
+            decided = self._decide(connection, item, customer, grants, headrooms, rooms, now)
+            if isinstance(decided, CreditKitError):
+                outcomes[item.index] = decided  # bad input: not recorded, the key stays free
+                continue
+            plan = decided
             planned.append(plan)
             first_use[key] = plan
         self._write_rows(connection, planned, now, outcomes)
@@ -212,6 +183,65 @@ class ChargeBatch:
         if replayed:
             outcomes.update(self._rebuild(connection, prepared, replayed))
         return outcomes
+
+    def _decide(
+        self,
+        connection: Connection,
+        item: _Prepared,
+        customer: CustomerRow,
+        grants: dict[tuple[int, str], list[GrantRow]],
+        headrooms: dict[tuple[int, str], int | None],
+        rooms: dict[tuple[int, str, str], int | None],
+        now: datetime,
+    ) -> _Planned | CreditKitError:
+        """Applies or refuses one charge against what this batch has left: the member's cap
+        first, then the grants, then the plan's headroom (each asked of the database once per
+        batch, then spent down in memory)."""
+        ledger = self._ledger
+        unit = item.unit.name
+        member = item.charge.member
+        row = ledger.transaction_values(
+            item.request, customer, unit, item.steps, now, action=item.charge.action,
+            metadata=item.request.fields["metadata"], member=member,
+        )  # fmt: skip
+        refusal: CreditKitError | None = None
+        if member is not None:
+            room_key = (customer.id, member, unit)
+            if room_key not in rooms:
+                try:
+                    rooms[room_key] = ledger.member_room(connection, customer, member, unit, now)
+                except CreditKitError as error:
+                    return error
+            room = rooms[room_key]
+            if room is not None and item.steps > room:
+                refusal = MemberSpendCapReached(
+                    customer.external_id, member, unit, item.unit.to_quantity(room),
+                    item.unit.to_quantity(item.steps),
+                )  # fmt: skip
+        spendable = grants[(customer.id, unit)]
+        available = sum(grant.remaining for grant in spendable)
+        pair = (customer.id, unit)
+        headroom: int | None = 0
+        if refusal is None and item.steps > available:
+            if pair not in headrooms:
+                headrooms[pair] = ledger.headroom(connection, customer, unit, now)
+            headroom = headrooms[pair]
+            if headroom is not None and item.steps - available > headroom:
+                refusal = InsufficientCredits(
+                    customer.external_id, unit, item.unit.to_quantity(available + headroom),
+                    item.unit.to_quantity(item.steps),
+                )  # fmt: skip
+        if refusal is not None:
+            row["status"] = "refused"
+            row["outcome"] = ledger.refusal_outcome(refusal)
+            return _Planned(item, row, None, refusal)
+        issued = max(0, item.steps - available)
+        if issued and headroom is not None:
+            headrooms[pair] = headroom - issued
+        room_left = None if member is None else rooms[(customer.id, member, unit)]
+        if member is not None and room_left is not None:
+            rooms[(customer.id, member, unit)] = room_left - item.steps
+        return _Planned(item, row, take(spendable, item.steps - issued), None, issued=issued)
 
     def _write_rows(
         self,
@@ -268,6 +298,7 @@ class ChargeBatch:
                 ),
                 created_at=now,
                 metadata=item.request.fields["metadata"],
+                member=item.charge.member,
             )
         repository.insert_entries(connection, entries)
 
@@ -307,5 +338,6 @@ class ChargeBatch:
                 draws=tuple(legs.get(row.id, [])),
                 created_at=row.created_at,
                 metadata=row.metadata,
+                member=row.member,
             )
         return rebuilt

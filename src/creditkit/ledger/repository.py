@@ -84,6 +84,7 @@ class TransactionRow:
     amount: int
     action: str | None
     hold_id: int | None
+    member: str | None
     request: str
     outcome: str | None
     metadata: dict[str, Any]
@@ -440,6 +441,7 @@ def _transaction_row(row: sa.Row[Any]) -> TransactionRow:
         amount=row.amount,
         action=row.action,
         hold_id=row.hold_id,
+        member=row.member,
         request=row.request,
         outcome=row.outcome,
         metadata=row.metadata,
@@ -525,6 +527,7 @@ def insert_transactions(connection: Connection, rows: list[dict[str, Any]]) -> l
                 row["amount"],
                 row["action"],
                 row["hold_id"],
+                row["member"],
                 row["request"],
                 row["outcome"],
                 encode_json(row["metadata"]),

@@ -221,6 +221,7 @@ class Charge:
     created_at: datetime
     hold_id: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    member: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +268,8 @@ class ChargeRequest:
     unit: str = "credits"
     action: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The workspace member who spent, for the workspace's per-member caps.
+    member: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,9 @@ DueHook = Callable[[Connection, CustomerRow, datetime], datetime | None]
 #: How many steps of a unit the customer's plan lets it spend beyond its grants at ``now``:
 #: None for no cap (an unlimited plan), else what overage allows (0: none).
 HeadroomCheck = Callable[[Connection, CustomerRow, str, datetime], int | None]
+#: How many steps of a unit a workspace member may still spend this period (None: no cap);
+#: raises InvalidRequest when the member is not one.
+MemberRoom = Callable[[Connection, CustomerRow, str, str, datetime], int | None]
 
 IDEMPOTENCY_KEY_LENGTH_MAX = 255
 EXTERNAL_ID_LENGTH_MAX = 255
@@ -217,10 +220,22 @@ class LedgerService:
         self._system_accounts: dict[tuple[str, str], int] = {}
         self._due_hooks: list[DueHook] = []
         self._headroom_check: HeadroomCheck | None = None
+        self._member_room: MemberRoom | None = None
         self._declare_units(units)
 
     def add_due_hook(self, hook: DueHook) -> None:
         self._due_hooks.append(hook)
+
+    def set_member_room(self, room: MemberRoom) -> None:
+        self._member_room = room
+
+    def member_room(
+        self, connection: Connection, customer: CustomerRow, member: str, unit: str, now: datetime
+    ) -> int | None:
+        """What the member may still spend of ``unit`` this period (None: uncapped)."""
+        if self._member_room is None:
+            raise InvalidRequest("member", "naming a member needs workspaces (a catalog)")
+        return self._member_room(connection, customer, member, unit, now)
 
     def set_headroom_check(self, check: HeadroomCheck) -> None:
         self._headroom_check = check
@@ -615,6 +630,7 @@ class LedgerService:
         action: str | None = None,
         hold_id: int | None = None,
         metadata: dict[str, Any] | None = None,
+        member: str | None = None,
     ) -> dict[str, Any]:
         return {
             "idempotency_key": request.key,
@@ -626,6 +642,7 @@ class LedgerService:
             "amount": steps,
             "action": action,
             "hold_id": hold_id,
+            "member": member,
             "request": request.encode(),
             "outcome": None,
             "metadata": metadata or {},

@@ -20,9 +20,9 @@ from creditkit.store.tables import from_epoch_microseconds, to_epoch_microsecond
 
 _TRANSACTION_COLUMNS = (
     "id, idempotency_key, kind, status, customer_id, counterparty_id, unit, amount, action,"
-    " hold_id, request, outcome, metadata, created_at"
+    " hold_id, member, request, outcome, metadata, created_at"
 )
-_TRANSACTION_VALUES = 14
+_TRANSACTION_VALUES = 15
 
 #: 4 parameters a row: 1,000 rows stay far below SQLite's (32,766) and PostgreSQL's (65,535)
 #: limits on parameters in one statement.

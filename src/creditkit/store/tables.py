@@ -156,6 +156,8 @@ transactions = sa.Table(
     sa.Column("amount", sa.BigInteger, nullable=False),
     sa.Column("action", sa.String(128), nullable=True),
     sa.Column("hold_id", _ID, nullable=True),
+    # The workspace member who spent (a charge of a workspace may name one), by external id.
+    sa.Column("member", sa.String(255), nullable=True),
     # The request as canonical JSON, to tell a replay from a different request under one key.
     sa.Column("request", sa.Text, nullable=False),
     # A refusal's error as JSON, so a replay raises it again. NULL when applied: an applied
@@ -167,6 +169,14 @@ transactions = sa.Table(
     sa.CheckConstraint("(status = 'refused') = (outcome IS NOT NULL)", name="outcome_shape"),
     sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
     sa.Index("ix_transactions_customer_history", "customer_id", "unit", "id"),
+    sa.Index(
+        "ix_transactions_member_spend",
+        "customer_id",
+        "member",
+        "id",
+        sqlite_where=sa.text("member IS NOT NULL"),
+        postgresql_where=sa.text("member IS NOT NULL"),
+    ),
     sa.Index(
         "ix_transactions_counterparty_history",
         "counterparty_id",
@@ -378,4 +388,16 @@ workspace_members = sa.Table(
         postgresql_where=sa.text("role = 'owner'"),
     ),
     sa.Index("ix_workspace_members_user_id", "user_id"),
+)
+
+member_spend_caps = sa.Table(
+    "member_spend_caps",
+    metadata,
+    sa.Column("workspace_id", _ID, sa.ForeignKey("customers.id"), primary_key=True),
+    sa.Column("user_id", _ID, sa.ForeignKey("customers.id"), primary_key=True),
+    sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), primary_key=True),
+    # Steps of the unit the member may spend per period of the workspace's subscription.
+    sa.Column("cap", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("cap >= 0", name="cap_not_negative"),
 )
