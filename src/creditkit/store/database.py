@@ -99,10 +99,12 @@ def _create_sqlite_engine(url: str) -> Engine:
         # A write takes the lock at the start (IMMEDIATE): a transaction that read first and
         # wrote later could otherwise find the lock taken at its first write and fail without
         # waiting. A read starts a snapshot and takes no lock (DEFERRED).
+        # Straight to the driver: this runs once per transaction, on the hot path.
+        driver_connection: Any = connection.connection.driver_connection
         if connection.get_execution_options().get(_READ_ONLY_OPTION):
-            connection.exec_driver_sql("BEGIN DEFERRED")
+            driver_connection.execute("BEGIN DEFERRED")
         else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            driver_connection.execute("BEGIN IMMEDIATE")
 
     return engine
 
