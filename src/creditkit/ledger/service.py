@@ -291,31 +291,11 @@ class LedgerService:
                 "source": source.value,
             },
         )
-        transaction_id = repository.insert_transaction(
-            connection,
-            self.transaction_values(request, customer, unit, steps, now, metadata=metadata),
-        )
         context = _Context(connection, now, {customer.external_id: customer}, replay=False)
-        grant_id = self._insert_grant(
-            context,
-            customer,
-            unit,
-            steps,
-            source,
-            PRIORITY_DEFAULT_BY_SOURCE[source],
-            now,
-            expires_at,
-            source in TRANSFERABLE_DEFAULT_SOURCES,
-            None,
-            transaction_id,
-            metadata,
-        )
-        self._post(
-            connection,
-            transaction_id,
-            unit,
-            [(self.system_account(ISSUANCE, unit), -steps), (grant_id, steps)],
-        )
+        _transaction_id, grant_id = self._issue(
+            context, request, customer, unit, steps, source, PRIORITY_DEFAULT_BY_SOURCE[source],
+            now, expires_at, source in TRANSFERABLE_DEFAULT_SOURCES, None, metadata, None,
+        )  # fmt: skip
         return grant_id
 
     def post_charge(
@@ -790,32 +770,10 @@ class LedgerService:
             refusal = None if guard is None else guard(context.connection, holder)
             if refusal is not None:
                 raise self._refuse(context, request, holder, unit, steps, refusal)
-            transaction_id = repository.insert_transaction(
-                context.connection,
-                self.transaction_values(
-                    request, holder, unit, steps, context.now, action=action, metadata=metadata
-                ),
-            )
-            grant_id = self._insert_grant(
-                context,
-                holder,
-                unit,
-                steps,
-                grant_source,
-                priority,
-                starts_at,
-                expires,
-                bool(transferable),
-                cost_basis,
-                transaction_id,
-                metadata,
-            )
-            self._post(
-                context.connection,
-                transaction_id,
-                unit,
-                [(self.system_account(ISSUANCE, unit), -steps), (grant_id, steps)],
-            )
+            transaction_id, _grant_id = self._issue(
+                context, request, holder, unit, steps, grant_source, priority, starts_at,
+                expires, bool(transferable), cost_basis, metadata, action,
+            )  # fmt: skip
             return self._grant_from_row(
                 repository.read_grant_by_transaction(context.connection, transaction_id)
             )
@@ -828,6 +786,42 @@ class LedgerService:
                 repository.read_grant_by_transaction(connection, recorded.id)
             ),
         )
+
+    def _issue(
+        self,
+        context: _Context,
+        request: Request,
+        holder: CustomerRow,
+        unit: str,
+        steps: int,
+        source: GrantSource,
+        priority: int,
+        effective_at: datetime,
+        expires_at: datetime | None,
+        transferable: bool,
+        cost_basis: Money | None,
+        metadata: dict[str, Any],
+        action: str | None,
+    ) -> tuple[int, int]:
+        """A grant's transaction: the grant account, credited from the unit's issuance account.
+        Returns the transaction's id and the grant's."""
+        transaction_id = repository.insert_transaction(
+            context.connection,
+            self.transaction_values(
+                request, holder, unit, steps, context.now, action=action, metadata=metadata
+            ),
+        )
+        grant_id = self._insert_grant(
+            context, holder, unit, steps, source, priority, effective_at, expires_at,
+            transferable, cost_basis, transaction_id, metadata,
+        )  # fmt: skip
+        self._post(
+            context.connection,
+            transaction_id,
+            unit,
+            [(self.system_account(ISSUANCE, unit), -steps), (grant_id, steps)],
+        )
+        return transaction_id, grant_id
 
     def _insert_grant(
         self,
