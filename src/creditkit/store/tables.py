@@ -401,3 +401,19 @@ member_spend_caps = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.CheckConstraint("cap >= 0", name="cap_not_negative"),
 )
+
+# -- outbound events ------------------------------------------------------------------------------
+
+outbox_events = sa.Table(
+    "outbox_events",
+    metadata,
+    # The outbox: every event is written in the same transaction as the change it reports, so an
+    # event exists exactly when its change does. Delivery (notify/) reads it in id order.
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("event_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=True),
+    sa.Column("data", Json, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("ix_outbox_events_customer_id", "customer_id", "id"),
+)

@@ -1,0 +1,70 @@
+"""The outbox's SQL: events are inserted in the transaction of the change they report (so an
+event exists exactly when its change committed) and read back in id order for delivery."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from creditkit.notify.schemas import Event, EventType
+from creditkit.store.tables import customers, outbox_events
+
+#: A page of events read at once; delivery and listings never read the outbox unbounded.
+EVENTS_PAGE_MAX = 500
+
+
+def emit(
+    connection: Connection,
+    type: EventType,
+    customer_id: int | None,
+    data: dict[str, Any],
+    now: datetime,
+) -> str:
+    """Writes one event into the outbox on ``connection`` (inside the caller's transaction) and
+    returns its ``event_id``. ``data`` must be JSON: ids, strings, ints, ISO times."""
+    assert isinstance(type, EventType), type
+    event_id = f"evt_{uuid.uuid4().hex}"
+    connection.execute(
+        outbox_events.insert().values(
+            event_id=event_id, type=type.value, customer_id=customer_id, data=data, created_at=now
+        )
+    )
+    return event_id
+
+
+def events_after(
+    connection: Connection,
+    after_id: int,
+    limit: int = EVENTS_PAGE_MAX,
+    *,
+    customer_id: int | None = None,
+    type: EventType | None = None,
+) -> list[Event]:
+    """Events with an id above ``after_id``, oldest first, at most ``limit``."""
+    assert 0 < limit <= EVENTS_PAGE_MAX, limit
+    query = (
+        sa.select(outbox_events, customers.c.external_id)
+        .select_from(outbox_events.outerjoin(customers))
+        .where(outbox_events.c.id > after_id)
+        .order_by(outbox_events.c.id)
+        .limit(limit)
+    )
+    if customer_id is not None:
+        query = query.where(outbox_events.c.customer_id == customer_id)
+    if type is not None:
+        query = query.where(outbox_events.c.type == type.value)
+    return [
+        Event(
+            id=row.id,
+            event_id=row.event_id,
+            type=EventType(row.type),
+            customer=row.external_id,
+            created_at=row.created_at,
+            data=dict(row.data),
+        )
+        for row in connection.execute(query)
+    ]

@@ -1,0 +1,35 @@
+"""Outbound events: what creditkit tells the app about, through the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class EventType(StrEnum):
+    """Every event creditkit emits. The value is the wire name (``type`` in a webhook body)."""
+
+    CREDITS_LOW = "credits.low"
+    CREDITS_DEPLETED = "credits.depleted"
+    GRANT_EXPIRING = "grant.expiring"
+    HOLD_EXPIRED = "hold.expired"
+    SUBSCRIPTION_RENEWED = "subscription.renewed"
+    SUBSCRIPTION_CHANGED = "subscription.changed"
+    SUBSCRIPTION_CANCELED = "subscription.canceled"
+    PAYMENT_SUCCEEDED = "payment.succeeded"
+    PAYMENT_FAILED = "payment.failed"
+    ALERT_TRIGGERED = "alert.triggered"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One outbound event. ``event_id`` is unique and stable: a receiver dedupes on it."""
+
+    id: int
+    event_id: str
+    type: EventType
+    customer: str | None
+    created_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
