@@ -178,6 +178,7 @@ class ChargeBatch:
             planned.append(plan)
             first_use[key] = plan
         self._write_rows(connection, planned, now, outcomes)
+        self._tell_spend_hooks(connection, planned, locked, grants, now)
         for index, first in repeats.items():
             outcomes[index] = outcomes[first.prepared.index]
         if replayed:
@@ -301,6 +302,25 @@ class ChargeBatch:
                 member=item.charge.member,
             )
         repository.insert_entries(connection, entries)
+
+    def _tell_spend_hooks(
+        self,
+        connection: Connection,
+        planned: list[_Planned],
+        locked: dict[str, CustomerRow],
+        grants: dict[tuple[int, str], list[GrantRow]],
+        now: datetime,
+    ) -> None:
+        """Once per customer and unit the batch spent from: available before and after."""
+        spent: dict[tuple[str, str], int] = {}
+        for plan in planned:
+            if plan.draws is not None and plan.draws:
+                pair = (plan.prepared.charge.customer, plan.prepared.unit.name)
+                spent[pair] = spent.get(pair, 0) + sum(part for _grant, part in plan.draws)
+        for (external_id, unit), steps in spent.items():
+            customer = locked[external_id]
+            after = sum(grant.remaining for grant in grants[(customer.id, unit)])
+            self._ledger.spent(connection, customer, unit, after + steps, after, now)
 
     def _replay(self, item: _Prepared, recorded: TransactionRow) -> CreditKitError | None:
         """The outcome of a key recorded before this batch: a conflict, the recorded refusal, or

@@ -80,6 +80,9 @@ HeadroomCheck = Callable[[Connection, CustomerRow, str, datetime], int | None]
 #: How many steps of a unit a workspace member may still spend this period (None: no cap);
 #: raises InvalidRequest when the member is not one.
 MemberRoom = Callable[[Connection, CustomerRow, str, str, datetime], int | None]
+#: Told, inside the spending transaction, that a customer's available steps of a unit went from
+#: ``before`` to ``after`` (after < before): alerts and auto top-up watch thresholds with it.
+SpendHook = Callable[[Connection, CustomerRow, str, int, int, datetime], None]
 
 IDEMPOTENCY_KEY_LENGTH_MAX = 255
 EXTERNAL_ID_LENGTH_MAX = 255
@@ -221,10 +224,29 @@ class LedgerService:
         self._due_hooks: list[DueHook] = []
         self._headroom_check: HeadroomCheck | None = None
         self._member_room: MemberRoom | None = None
+        self._spend_hooks: list[SpendHook] = []
         self._declare_units(units)
 
     def add_due_hook(self, hook: DueHook) -> None:
         self._due_hooks.append(hook)
+
+    def add_spend_hook(self, hook: SpendHook) -> None:
+        self._spend_hooks.append(hook)
+
+    def spent(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        unit: str,
+        available_before: int,
+        available_after: int,
+        now: datetime,
+    ) -> None:
+        """Tells the spend hooks that the customer's available steps of ``unit`` fell, in the
+        transaction that made them fall (so what a hook writes commits or rolls back with it)."""
+        assert available_after < available_before, (available_before, available_after)
+        for hook in self._spend_hooks:
+            hook(connection, customer, unit, available_before, available_after, now)
 
     def set_member_room(self, room: MemberRoom) -> None:
         self._member_room = room
