@@ -4,6 +4,8 @@
 >>> ck = CreditKit("sqlite:///credits.db")
 """
 
+from importlib.metadata import version
+
 from creditkit.catalog import UNLIMITED, Catalog, CatalogInvalid, Plan, load_catalog
 from creditkit.clock import ManualClock, system_clock
 from creditkit.entitlements import Decision, LimitUsage, Member, Reason, Role
@@ -57,6 +59,8 @@ from creditkit.subscriptions.schemas import (
     Subscription,
     SubscriptionStatus,
 )
+
+__version__ = version("creditkit")
 
 __all__ = [
     "UNLIMITED",

@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from creditkit.api.serve import DEFAULT_DATABASE_URL, Settings, serve
 from creditkit.clock import ManualClock
 from creditkit.errors import CreditKitError, InsufficientCredits
 from creditkit.importer import COLUMNS, import_file, progress_bar
+from creditkit.keys.schemas import Scope
 from creditkit.kit import CreditKit
 from creditkit.ledger.schemas import Balance
 
@@ -113,6 +115,22 @@ def demo(database_url: str) -> None:
             say(f"   {problem.rule}: {problem.detail}")
 
 
+def keys(arguments: argparse.Namespace) -> int:
+    with CreditKit(arguments.database_url) as ck:
+        if arguments.keys_command == "create":
+            created = ck.keys.create_key(arguments.name, arguments.scope)
+            print(f"{created.key.key_id} ({created.key.scope}): {created.secret}")
+            print("the secret is shown this once; creditkit stores only its hash")
+        elif arguments.keys_command == "list":
+            for key in ck.keys.list_keys():
+                state = "active" if key.revoked_at is None else f"revoked {key.revoked_at:%F}"
+                print(f"{key.key_id}  {key.scope:<6} {state:<18} {key.name}")
+        elif not ck.keys.revoke(arguments.key_id):
+            print(f"creditkit: no key {arguments.key_id}", file=sys.stderr)
+            return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="creditkit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +154,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the ledger (default: $CREDITKIT_DATABASE_URL, else sqlite:///credits.db)",
     )
     import_parser.add_argument("--catalog", default=None, help="the catalog YAML (for plans)")
+    serve_parser = commands.add_parser(
+        "serve",
+        help="run the HTTP API (default: SQLite creditkit.db here, the bundled example catalog)",
+    )
+    serve_parser.add_argument("--host", default=None)
+    serve_parser.add_argument("--port", type=int, default=None)
+    serve_parser.add_argument("--workers", type=int, default=None, help="processes (default 1)")
+    serve_parser.add_argument(
+        "--database-url", default=None, help="default: $CREDITKIT_DATABASE_URL, else SQLite"
+    )
+    serve_parser.add_argument("--catalog", default=None, help="the catalog YAML")
+    serve_parser.add_argument("--config", default=None, help="a TOML file of these settings")
+    keys_parser = commands.add_parser("keys", help="create, list and revoke secret API keys")
+    keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
+    create_parser = keys_commands.add_parser("create", help="a new key; its secret is shown once")
+    create_parser.add_argument("--name", required=True)
+    create_parser.add_argument(
+        "--scope", default=Scope.WRITE.value, choices=[scope.value for scope in Scope]
+    )
+    keys_commands.add_parser("list", help="every key, revoked ones too (never the secrets)")
+    revoke_parser = keys_commands.add_parser("revoke", help="stop accepting a key")
+    revoke_parser.add_argument("key_id")
+    for keys_subparser in (create_parser, revoke_parser, keys_commands.choices["list"]):
+        keys_subparser.add_argument(
+            "--database-url",
+            default=os.environ.get("CREDITKIT_DATABASE_URL", DEFAULT_DATABASE_URL),
+            help="default: $CREDITKIT_DATABASE_URL, else the SQLite file serve uses",
+        )
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "demo":
@@ -150,6 +196,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 summary = import_file(ck, arguments.csv_file, progress_bar())
             print("\n".join(summary.lines()))
             return 1 if summary.failures else 0
+        elif arguments.command == "serve":
+            flags = {
+                name: getattr(arguments, name)
+                for name in ("host", "port", "workers", "database_url", "catalog")
+            }
+            serve(Settings.resolve(flags, os.environ, arguments.config))
+        elif arguments.command == "keys":
+            return keys(arguments)
         else:
             CreditKit(arguments.database_url).close()
             print(f"{arguments.database_url}: schema is up to date")

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog, CountOrUnlimited, Plan, load_catalog
 from creditkit.clock import Clock, system_clock
-from creditkit.entitlements.schemas import Decision, LimitUsage, Member
+from creditkit.entitlements.schemas import Decision, LimitUsage, Member, RateDecision
 from creditkit.entitlements.service import EntitlementService
 from creditkit.errors import CreditKitError, InvalidRequest, PurchaseLimitReached, Quantity
+from creditkit.keys.service import KeyService
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.audit import audit
 from creditkit.ledger.repository import CustomerRow
@@ -78,6 +81,25 @@ class CreditKit:
             None if catalog is None else SubscriptionService(self._ledger, catalog)
         )
         self._entitlements = None if catalog is None else EntitlementService(self._ledger, catalog)
+
+    @functools.cached_property
+    def keys(self) -> KeyService:
+        """Secret API keys and customer session tokens, for the HTTP service."""
+        return KeyService(self._database, self._ledger.now)
+
+    @property
+    def database(self) -> Database:
+        """The database this kit opened (for creditkit's own service layers)."""
+        return self._database
+
+    def now(self) -> datetime:
+        """The kit's clock, read once."""
+        return self._ledger.now()
+
+    def ping(self) -> None:
+        """Raises when the database does not answer (a health check)."""
+        with self._database.read() as connection:
+            connection.execute(sa.text("SELECT 1")).scalar_one()
 
     def close(self) -> None:
         """Closes the database connections."""
@@ -440,6 +462,11 @@ class CreditKit:
     def transfer_ownership(self, workspace: str, new_owner: str) -> list[Member]:
         """Makes a member the owner; the previous owner becomes an admin."""
         return self._entitlements_required().transfer_ownership(workspace, new_owner)
+
+    def hit_rate_limit(self, customer: str) -> RateDecision:
+        """Counts one request against the plan's ``rate_limit_per_minute`` (shared by every
+        process on the database); refused past it, with ``retry_after_seconds``."""
+        return self._entitlements_required().hit_rate_limit(customer)
 
     def _entitlements_required(self) -> EntitlementService:
         self._catalog_required()

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from creditkit.store.database import upsert_adding
 from creditkit.store.tables import (
     customers,
     limit_events,
     limit_resources,
     member_spend_caps,
+    rate_windows,
     subscriptions,
     transactions,
     workspace_members,
@@ -35,6 +37,39 @@ def customer_created_at(connection: Connection, customer_id: int) -> datetime:
         sa.select(customers.c.created_at).where(customers.c.id == customer_id)
     ).scalar_one()
     return created_at
+
+
+# -- rate limits ---------------------------------------------------------------------------------
+
+#: Windows older than this are deleted as new ones open, so the table stays a few rows per
+#: customer.
+RATE_WINDOWS_KEPT_MINUTES = 5
+
+
+def count_request(connection: Connection, customer: str, window_start: datetime) -> int:
+    """Adds one request to the customer's window and returns the window's count."""
+    customer_id = sa.select(customers.c.id).where(customers.c.external_id == customer)
+    count: int = connection.execute(
+        upsert_adding(
+            connection,
+            rate_windows,
+            {
+                "customer_id": customer_id.scalar_subquery(),
+                "window_start": window_start,
+                "count": 1,
+            },
+            "count",
+        )
+    ).scalar_one()
+    if count == 1:
+        connection.execute(
+            rate_windows.delete().where(
+                rate_windows.c.customer_id == customer_id.scalar_subquery(),
+                rate_windows.c.window_start
+                < window_start - timedelta(minutes=RATE_WINDOWS_KEPT_MINUTES),
+            )
+        )
+    return count
 
 
 # -- count limits -------------------------------------------------------------------------------

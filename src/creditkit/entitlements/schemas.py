@@ -85,3 +85,14 @@ class Member:
     user: str
     role: Role
     added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """One request counted against the plan's rate limit: ``limit`` None means none is set;
+    when refused, ``retry_after_seconds`` is when the current minute's window ends."""
+
+    allowed: bool
+    limit: int | None
+    count: int
+    retry_after_seconds: int

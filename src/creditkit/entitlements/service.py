@@ -18,8 +18,9 @@ over).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -33,6 +34,7 @@ from creditkit.entitlements.schemas import (
     Decision,
     LimitUsage,
     Member,
+    RateDecision,
     Reason,
     Role,
 )
@@ -115,6 +117,24 @@ class EntitlementService:
         with self._ledger.database.read() as connection:
             holder = ledger_repository.read_customer(connection, customer)
             return self._plan_in_force(connection, holder.id)[0]
+
+    def hit_rate_limit(self, customer: str) -> RateDecision:
+        """Counts one request against the plan's ``rate_limit_per_minute`` in the current
+        minute (a fixed window, counted in the database so every process shares it). Refused
+        requests count too: a client that keeps hammering stays refused until the window ends."""
+        plan = self._read_plan(customer)
+        limit = plan.rate_limit_per_minute
+        if limit is None:
+            return RateDecision(True, None, 0, 0)
+        now = self._ledger.now()
+        window_start = now.replace(second=0, microsecond=0)
+        count = self._ledger.database.write(
+            lambda connection: repository.count_request(connection, customer, window_start)
+        )
+        window_end = window_start + timedelta(minutes=1)
+        retry_after_seconds = max(1, math.ceil((window_end - now).total_seconds()))
+        allowed = count <= limit
+        return RateDecision(allowed, limit, count, 0 if allowed else retry_after_seconds)
 
     def _limit(self, plan: Plan, name: str, kind: LimitKind) -> Limit:
         """The plan's limit ``name``, which must be of ``kind``."""

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -131,6 +132,28 @@ def is_unique_violation(error: BaseException, column: str) -> bool:
     return isinstance(cause, sqlite3.IntegrityError | psycopg.IntegrityError) and column in str(
         cause
     )
+
+
+def insert_ignoring_duplicates(connection: Connection, table: sa.Table) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` in the connection's dialect: a row that would break a
+    unique index is skipped, not an error (so the transaction goes on)."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def upsert_adding(
+    connection: Connection, table: sa.Table, values: dict[str, Any], column: str
+) -> Any:
+    """``INSERT … ON CONFLICT (primary key) DO UPDATE SET column = column + excluded.column
+    RETURNING column``: a counter bumped in one statement, whoever inserted it first."""
+    insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(
+        table
+    ).values(**values)
+    keys = [key.name for key in table.primary_key.columns]
+    return insert.on_conflict_do_update(
+        index_elements=keys, set_={column: table.c[column] + insert.excluded[column]}
+    ).returning(table.c[column])
 
 
 class Database:

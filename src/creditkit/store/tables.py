@@ -417,3 +417,52 @@ outbox_events = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Index("ix_outbox_events_customer_id", "customer_id", "id"),
 )
+
+# -- API keys and service state -------------------------------------------------------------------
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    # What a key is shown as (in lists, logs): never the secret itself.
+    sa.Column("key_id", sa.String(40), nullable=False, unique=True),
+    # SHA-256 of the whole secret key. The key carries 256 random bits, so a fast hash is as
+    # safe as a slow one here, and it keeps authentication to one indexed lookup.
+    sa.Column("secret_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("scopes", sa.String(255), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+service_secrets = sa.Table(
+    "service_secrets",
+    metadata,
+    # Secrets every API process must share (the key that signs customer session tokens): kept in
+    # the database so that several processes agree without a config file in common.
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+rate_windows = sa.Table(
+    "rate_windows",
+    metadata,
+    # Requests counted per customer per minute, in the database so that every API process counts
+    # into the same window.
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), primary_key=True),
+    sa.Column("window_start", UtcDateTime, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+api_responses = sa.Table(
+    "api_responses",
+    metadata,
+    # The first response to each Idempotency-Key of the writes the ledger does not key itself
+    # (subscriptions, members): a retry gets it again instead of a second write.
+    sa.Column("idempotency_key", sa.String(255), primary_key=True),
+    sa.Column("request_sha256", sa.String(64), nullable=False),
+    sa.Column("status_code", sa.SmallInteger, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)

@@ -1,0 +1,116 @@
+"""Who may do what: ``Authorization: Bearer <secret key | session token>``.
+
+A secret key acts for any customer within its scope. A session token acts for its one customer
+only, with its permissions; for a workspace, buying, changing the plan, gifting and managing
+members also need the token's user to be the workspace's owner or an admin (checked at each
+request: a demoted member loses them at once).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from creditkit.api.problems import ApiProblem
+from creditkit.entitlements.schemas import Role
+from creditkit.errors import CreditKitError
+from creditkit.keys.schemas import Caller, Scope, SessionPermission
+from creditkit.kit import CreditKit
+from creditkit.ledger.schemas import CustomerKind
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A secret API key (ck_secret_…) or a customer session token (cks_…).",
+)
+
+#: Session permissions that, in a workspace, only its owner and admins hold.
+_WORKSPACE_MANAGERS_ONLY = frozenset(
+    {SessionPermission.BUY, SessionPermission.GIFT, SessionPermission.MANAGE}
+)
+_MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
+def unauthorized(detail: str) -> ApiProblem:
+    return ApiProblem(
+        401, "unauthorized", detail, headers={"WWW-Authenticate": 'Bearer realm="creditkit"'}
+    )
+
+
+class Access:
+    def __init__(self, kit: CreditKit) -> None:
+        self._kit = kit
+
+    def caller(
+        self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> Caller:
+        if credentials is None:
+            raise unauthorized("send Authorization: Bearer <secret key or session token>")
+        caller = self._kit.keys.authenticate(credentials.credentials)
+        if caller is None:
+            raise unauthorized("the key or token is unknown, revoked or expired")
+        return caller
+
+    @staticmethod
+    def require_scope(caller: Caller, scope: Scope) -> None:
+        """Only a secret key with ``scope`` (or a wider one)."""
+        if caller.scope is None:
+            raise ApiProblem(
+                403, "secret_key_required", "this needs a secret key, not a session token"
+            )
+        if not caller.scope.includes(scope):
+            raise ApiProblem(
+                403,
+                "scope_insufficient",
+                f"this needs a key with scope {scope.value!r} or wider",
+                required_scope=scope.value,
+                key_scope=caller.scope.value,
+            )
+
+    def require_customer(
+        self,
+        caller: Caller,
+        customer: str,
+        scope: Scope,
+        permission: SessionPermission = SessionPermission.READ,
+    ) -> None:
+        """A secret key with ``scope``, or a session token for ``customer`` with ``permission``
+        (and, in a workspace, the role that permission needs)."""
+        if caller.scope is not None:
+            self.require_scope(caller, scope)
+            return
+        if caller.customer != customer:
+            raise ApiProblem(
+                403, "customer_forbidden", "a session token acts for its own customer only"
+            )
+        if permission not in caller.permissions:
+            raise ApiProblem(
+                403,
+                "permission_missing",
+                f"this token may not {permission.value}",
+                required_permission=permission.value,
+            )
+        self._require_member(caller, customer, permission)
+
+    def _require_member(self, caller: Caller, customer: str, permission: SessionPermission) -> None:
+        if self._kit.customer(customer).kind is not CustomerKind.WORKSPACE:
+            return
+        if caller.user is None:
+            raise ApiProblem(
+                403, "member_required", "a workspace's token must name the member acting"
+            )
+        try:
+            members = {member.user: member.role for member in self._kit.members(customer)}
+        except CreditKitError:
+            members = {}
+        role = members.get(caller.user)
+        if role is None:
+            raise ApiProblem(403, "member_required", f"{caller.user!r} is not a member")
+        if permission in _WORKSPACE_MANAGERS_ONLY and role not in _MANAGER_ROLES:
+            raise ApiProblem(
+                403,
+                "role_insufficient",
+                f"only the workspace's owner or an admin may {permission.value}",
+                role=role.value,
+            )

@@ -1,0 +1,99 @@
+"""The public catalog: plans, packs and what each action costs. No key needed: a pricing page
+and an app's "this will cost 3 credits" hint read it (seed 003's ``/api/credits/action-costs``)."""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from creditkit.api.context import Service
+from creditkit.api.problems import ApiProblem
+from creditkit.catalog import Catalog
+from creditkit.ledger.schemas import Money
+
+
+def _money(money: Money) -> dict[str, Any]:
+    return {"amount_minor": money.amount_minor, "currency": money.currency}
+
+
+def _quantity(value: Any) -> Any:
+    """Whole amounts as JSON integers, others as exact decimal strings."""
+    return value if isinstance(value, int) else str(value)
+
+
+def plans(catalog: Catalog) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": plan.id,
+            "name": plan.name,
+            "rank": plan.rank,
+            "default": plan.is_default,
+            "description": plan.description,
+            **catalog.plan_terms(plan.id),
+        }
+        for plan in catalog.plans_by_rank()
+    ]
+
+
+def packs(catalog: Catalog) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": pack.id,
+            "name": pack.name,
+            "amount": _quantity(pack.amount),
+            "unit": pack.unit,
+            "price": _money(pack.price),
+            "expires_after_days": pack.expires_after_days,
+            "popular": pack.popular,
+            "purchase_limit": pack.purchase_limit,
+            "description": pack.description,
+        }
+        for pack in catalog.packs.values()
+    ]
+
+
+def action_costs(catalog: Catalog) -> list[dict[str, Any]]:
+    return [
+        {
+            "action": action.id,
+            "cost": _quantity(action.price),
+            "unit": action.unit,
+            "label": action.label,
+            "category": action.category,
+            "description": action.description,
+        }
+        for action in catalog.actions.values()
+    ]
+
+
+def router(service: Service) -> APIRouter:
+    api = APIRouter(prefix="/v1/catalog", tags=["catalog"])
+
+    def catalog() -> Catalog:
+        if service.kit.catalog is None:
+            raise ApiProblem(404, "no_catalog", "this service runs without a catalog")
+        return service.kit.catalog
+
+    @api.get("")
+    def get_catalog() -> dict[str, list[dict[str, Any]]]:
+        """Plans, packs and action costs, in one read."""
+        loaded = catalog()
+        return {
+            "plans": plans(loaded),
+            "packs": packs(loaded),
+            "action_costs": action_costs(loaded),
+        }
+
+    @api.get("/plans")
+    def get_plans() -> list[dict[str, Any]]:
+        return plans(catalog())
+
+    @api.get("/packs")
+    def get_packs() -> list[dict[str, Any]]:
+        return packs(catalog())
+
+    @api.get("/action-costs")
+    def get_action_costs() -> list[dict[str, Any]]:
+        """What each action costs, for "this will cost 3 credits" in the app."""
+        return action_costs(catalog())
+
+    return api

@@ -1,0 +1,133 @@
+"""Customers, workspace members, spend caps and session tokens."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse
+
+from creditkit.api.context import Service
+from creditkit.api.idempotency import IdempotencyKey
+from creditkit.api.problems import ApiProblem
+from creditkit.api.schemas import (
+    CustomerCreate,
+    MemberPut,
+    OwnerPut,
+    SessionTokenCreate,
+    SpendCapPut,
+)
+from creditkit.entitlements.schemas import Decision, Member
+from creditkit.keys.schemas import Caller, Scope, SessionPermission, SessionToken
+from creditkit.ledger.schemas import Customer
+
+CustomerId = Annotated[str, Path(min_length=1, max_length=255)]
+
+
+def refused(decision: Decision) -> ApiProblem:
+    """A limit's refusal as a 403 that says which plan would allow it."""
+    return ApiProblem(
+        403,
+        "limit_reached",
+        f"the plan does not allow it ({decision.reason})",
+        reason=decision.reason,
+        upgrade_to=decision.upgrade_to,
+        used=decision.used,
+        limit=decision.limit if isinstance(decision.limit, int | None) else decision.limit.value,
+    )
+
+
+def router(service: Service) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["customers"])
+    kit, access, responses = service.kit, service.access, service.responses
+    Authenticated = Annotated[Caller, Depends(access.caller)]
+
+    @api.post("/customers", status_code=201, response_model=Customer)
+    async def create_customer(
+        request: Request, caller: Authenticated, body: CustomerCreate, key: IdempotencyKey
+    ) -> JSONResponse:
+        """Creates a customer (a ``user`` or a ``workspace``); with a catalog it starts on the
+        default plan and gets its allowance. The same id again returns the customer."""
+        access.require_scope(caller, Scope.WRITE)
+        return await responses.once(
+            request,
+            key,
+            lambda: kit.create_customer(
+                body.id, body.kind, subscribe=body.subscribe, metadata=body.metadata
+            ),
+            status_code=201,
+        )
+
+    @api.get("/customers/{customer}", response_model=Customer)
+    def get_customer(caller: Authenticated, customer: CustomerId) -> Customer:
+        access.require_customer(caller, customer, Scope.READ)
+        return kit.customer(customer)
+
+    @api.get("/customers/{customer}/members", response_model=list[Member])
+    def list_members(caller: Authenticated, customer: CustomerId) -> list[Member]:
+        """The workspace's members: the owner first, then admins, editors, viewers."""
+        access.require_customer(caller, customer, Scope.READ)
+        return kit.members(customer)
+
+    @api.put("/customers/{customer}/members/{user}", response_model=Decision)
+    async def put_member(
+        request: Request,
+        caller: Authenticated,
+        customer: CustomerId,
+        user: CustomerId,
+        body: MemberPut,
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        """Adds the user with ``role``, or changes a member's role; 403 with ``upgrade_to`` when
+        the plan's ``team_members`` limit is reached."""
+        access.require_customer(caller, customer, Scope.WRITE, SessionPermission.MANAGE)
+
+        def add() -> Decision:
+            decision = kit.add_member(customer, user, body.role)
+            if not decision.allowed:
+                raise refused(decision)
+            return decision
+
+        return await responses.once(request, key, add)
+
+    @api.delete("/customers/{customer}/members/{user}", status_code=204)
+    def delete_member(caller: Authenticated, customer: CustomerId, user: CustomerId) -> None:
+        """Removes the member (the owner goes last: transfer ownership first). Idempotent."""
+        access.require_customer(caller, customer, Scope.WRITE, SessionPermission.MANAGE)
+        kit.remove_member(customer, user)
+
+    @api.put("/customers/{customer}/owner", response_model=list[Member])
+    async def put_owner(
+        request: Request,
+        caller: Authenticated,
+        customer: CustomerId,
+        body: OwnerPut,
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        """Makes a member the owner; the previous owner becomes an admin."""
+        access.require_scope(caller, Scope.WRITE)
+        return await responses.once(
+            request, key, lambda: kit.transfer_ownership(customer, body.user)
+        )
+
+    @api.put("/customers/{customer}/members/{user}/spend-cap", status_code=204)
+    def put_spend_cap(
+        caller: Authenticated, customer: CustomerId, user: CustomerId, body: SpendCapPut
+    ) -> None:
+        """Caps what the member may spend per month (``amount`` null: no cap). Idempotent."""
+        access.require_customer(caller, customer, Scope.WRITE, SessionPermission.MANAGE)
+        kit.set_member_spend_cap(customer, user, body.amount, unit=body.unit)
+
+    @api.post("/customers/{customer}/session-tokens", status_code=201, response_model=SessionToken)
+    def create_session_token(
+        caller: Authenticated, customer: CustomerId, body: SessionTokenCreate
+    ) -> SessionToken:
+        """A short-lived token for this customer's browser (at most an hour). For a
+        workspace, ``user`` names the member acting; their role decides what it may do."""
+        access.require_scope(caller, Scope.WRITE)
+        kit.customer(customer)  # 404 for an unknown customer, not a token for nobody
+        if body.user is not None:
+            kit.customer(body.user)
+        return kit.keys.issue_session(
+            customer, user=body.user, permissions=body.permissions, ttl_seconds=body.ttl_seconds
+        )
+
+    return api

@@ -1,0 +1,138 @@
+"""Balances, history, grants, charges, holds and transfers."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from creditkit.api.context import Service
+from creditkit.api.idempotency import IdempotencyKey
+from creditkit.api.schemas import ChargeCreate, GrantCreate, HoldCommit, HoldCreate, TransferCreate
+from creditkit.errors import InvalidRequest
+from creditkit.keys.schemas import Caller, Scope, SessionPermission
+from creditkit.ledger.schemas import Balance, Charge, Grant, HistoryPage, Hold, Transfer
+
+#: A page of history, at most.
+HISTORY_PAGE_MAX = 200
+
+Customer = Annotated[str, Path(min_length=1, max_length=255)]
+HoldId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Unit = Annotated[str, Query(min_length=1, max_length=64)]
+
+
+def router(service: Service) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["ledger"])
+    kit, access = service.kit, service.access
+    Authenticated = Annotated[Caller, Depends(access.caller)]
+
+    @api.get("/customers/{customer}/balance", response_model=Balance)
+    def get_balance(caller: Authenticated, customer: Customer, unit: Unit = "credits") -> Balance:
+        """What the customer may spend now, what is held, and each grant's remaining credits."""
+        access.require_customer(caller, customer, Scope.READ)
+        return kit.balance(customer, unit=unit)
+
+    @api.get("/customers/{customer}/history", response_model=HistoryPage)
+    def get_history(
+        caller: Authenticated,
+        customer: Customer,
+        unit: Unit = "credits",
+        limit: Annotated[int, Query(ge=1, le=HISTORY_PAGE_MAX)] = 50,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> HistoryPage:
+        """The customer's transactions, newest first; pass ``next_cursor`` for older ones."""
+        access.require_customer(caller, customer, Scope.READ)
+        return kit.history(customer, unit=unit, limit=limit, cursor=cursor)
+
+    @api.post("/customers/{customer}/grants", response_model=Grant, status_code=201)
+    def create_grant(
+        caller: Authenticated, customer: Customer, body: GrantCreate, key: IdempotencyKey
+    ) -> Grant:
+        """Gives the customer credits: an ``amount`` (promotions, compensation, a purchase paid
+        elsewhere), or a catalog ``pack`` whose payment succeeded outside creditkit."""
+        access.require_scope(caller, Scope.WRITE)
+        if (body.amount is None) == (body.pack is None):
+            raise InvalidRequest("amount", "give an amount, or a pack (not both)")
+        if body.pack is not None:
+            return kit.grant_pack(customer, body.pack, idempotency_key=key)
+        assert body.amount is not None
+        return kit.grant(
+            customer,
+            body.amount,
+            idempotency_key=key,
+            unit=body.unit,
+            source=body.source,
+            priority=body.priority,
+            effective_at=body.effective_at,
+            expires_at=body.expires_at,
+            transferable=body.transferable,
+            metadata=body.metadata,
+        )
+
+    @api.post("/charges", response_model=Charge, status_code=201)
+    def create_charge(caller: Authenticated, body: ChargeCreate, key: IdempotencyKey) -> Charge:
+        """Spends credits now: an ``amount``, or a catalog ``action`` times ``quantity``. 402
+        with what is available and what would cover it when the balance is short."""
+        access.require_scope(caller, Scope.CHARGE)
+        service.count_request(body.customer)
+        return kit.charge(
+            body.customer,
+            body.amount,
+            idempotency_key=key,
+            unit=body.unit,
+            action=body.action,
+            quantity=body.quantity,
+            metadata=body.metadata,
+            member=body.member,
+        )
+
+    @api.post("/holds", response_model=Hold, status_code=201)
+    def create_hold(caller: Authenticated, body: HoldCreate, key: IdempotencyKey) -> Hold:
+        """Sets credits aside for work whose cost is not known yet (reserve); commit or release
+        it before ``timeout_seconds``, after which it releases itself."""
+        access.require_scope(caller, Scope.CHARGE)
+        service.count_request(body.customer)
+        return kit.reserve(
+            body.customer,
+            body.amount,
+            idempotency_key=key,
+            unit=body.unit,
+            timeout_seconds=body.timeout_seconds,
+            action=body.action,
+            metadata=body.metadata,
+        )
+
+    @api.get("/holds/{hold_id}", response_model=Hold)
+    def get_hold(caller: Authenticated, hold_id: HoldId) -> Hold:
+        access.require_scope(caller, Scope.READ)
+        return kit.hold(hold_id)
+
+    @api.post("/holds/{hold_id}/commit", response_model=Charge)
+    def commit_hold(
+        caller: Authenticated, hold_id: HoldId, body: HoldCommit, key: IdempotencyKey
+    ) -> Charge:
+        """Spends ``amount`` (at most what is held) of the hold; the rest goes back."""
+        access.require_scope(caller, Scope.CHARGE)
+        return kit.commit(hold_id, body.amount, idempotency_key=key, metadata=body.metadata)
+
+    @api.post("/holds/{hold_id}/release", response_model=Hold)
+    def release_hold(caller: Authenticated, hold_id: HoldId, key: IdempotencyKey) -> Hold:
+        """Gives everything the hold set aside back."""
+        access.require_scope(caller, Scope.CHARGE)
+        return kit.release(hold_id, idempotency_key=key)
+
+    @api.post("/transfers", response_model=Transfer, status_code=201)
+    def create_transfer(
+        caller: Authenticated, body: TransferCreate, key: IdempotencyKey
+    ) -> Transfer:
+        """Gifts transferable credits (purchases, gifts) to another customer. A session token
+        may gift its own customer's credits."""
+        access.require_customer(caller, body.from_customer, Scope.WRITE, SessionPermission.GIFT)
+        return kit.transfer(
+            body.from_customer,
+            body.to_customer,
+            body.amount,
+            idempotency_key=key,
+            unit=body.unit,
+            metadata=body.metadata,
+        )
+
+    return api

@@ -1,0 +1,190 @@
+"""Errors as ``application/problem+json`` (RFC 9457): every refusal names its reason, and the
+field when a field is at fault.
+
+A body has ``type``, ``title``, ``status``, ``detail``, ``code`` (the error's stable name) and the
+error's own facts (``available``, ``required``, ``upgrade_to``, …). Input errors add
+``invalid_params``: ``[{"name": field, "reason": why}]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from creditkit import errors
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://creditkit.dev/problems/"
+
+log = logging.getLogger("creditkit.api")
+
+#: HTTP status of each error, by class; subclasses take their base's (an UnknownUnit is an
+#: InvalidRequest: 422). Looked up along the class's MRO.
+STATUS_BY_ERROR: Mapping[type[errors.CreditKitError], int] = {
+    errors.InvalidRequest: 422,
+    errors.UnknownCustomer: 404,
+    errors.HoldNotFound: 404,
+    errors.InsufficientCredits: 402,
+    errors.IdempotencyConflict: 409,
+    errors.HoldAlreadyCommitted: 409,
+    errors.HoldAlreadyReleased: 409,
+    errors.HoldExpired: 409,
+    errors.HoldAmountExceeded: 422,
+    errors.PurchaseLimitReached: 403,
+    errors.MemberSpendCapReached: 403,
+    errors.LedgerBusy: 503,
+}
+
+#: A client may retry a busy ledger soon: its conflicts are momentary.
+LEDGER_BUSY_RETRY_AFTER_SECONDS = 1
+
+
+class ApiProblem(Exception):
+    """A refusal decided in the HTTP layer (authentication, scope, a rate limit, an entitlement)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **facts: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.facts = facts
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value) if value != value.to_integral_value() else int(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(item) for item in value]
+    return value
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **facts: Any,
+) -> JSONResponse:
+    body = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": code.replace("_", " ").capitalize(),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **{name: _json_value(value) for name, value in facts.items()},
+    }
+    return JSONResponse(
+        body, status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=dict(headers or {})
+    )
+
+
+def status_of(error: errors.CreditKitError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+def error_response(
+    error: errors.CreditKitError, enrich: Callable[[errors.CreditKitError], dict[str, Any]]
+) -> JSONResponse:
+    facts = error.to_fields()
+    facts.pop("reason", None)
+    facts.pop("field", None)
+    headers: dict[str, str] = {}
+    if isinstance(error, errors.InvalidRequest):
+        facts["invalid_params"] = [{"name": error.field, "reason": error.reason}]
+    if isinstance(error, errors.LedgerBusy):
+        headers["Retry-After"] = str(LEDGER_BUSY_RETRY_AFTER_SECONDS)
+    facts.update(enrich(error))
+    return problem_response(status_of(error), error.code, str(error), headers=headers, **facts)
+
+
+def _field_name(location: Sequence[Any]) -> str:
+    """``("body", "amount")`` -> ``amount``; ``("header", "idempotency-key")`` ->
+    ``Idempotency-Key``; list positions as ``events[3].action``."""
+    parts = list(location)
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        source, parts = parts[0], parts[1:]
+        if source == "header" and parts:
+            return "-".join(piece.capitalize() for piece in str(parts[0]).split("-"))
+    name = ""
+    for part in parts:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += ("." if name else "") + str(part)
+    return name or "body"
+
+
+def install(
+    app: FastAPI, enrich: Callable[[errors.CreditKitError], dict[str, Any]] | None = None
+) -> None:
+    """Makes every error of ``app`` a problem+json response."""
+
+    def no_facts(_error: errors.CreditKitError) -> dict[str, Any]:
+        return {}
+
+    enrich_with = enrich or no_facts
+
+    async def on_creditkit_error(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, errors.CreditKitError)
+        return error_response(error, enrich_with)
+
+    async def on_problem(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, ApiProblem)
+        return problem_response(
+            error.status, error.code, error.detail, headers=error.headers, **error.facts
+        )
+
+    async def on_validation(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        invalid = [
+            {"name": _field_name(item["loc"]), "reason": item["msg"]} for item in error.errors()
+        ]
+        first = invalid[0] if invalid else {"name": "body", "reason": "invalid"}
+        return problem_response(
+            422,
+            "invalid_request",
+            f"{first['name']}: {first['reason']}",
+            invalid_params=invalid,
+        )
+
+    async def on_http(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return problem_response(
+            error.status_code, code, str(error.detail), headers=dict(error.headers or {})
+        )
+
+    async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem_response(500, "internal_error", "an unexpected error; it was logged")
+
+    app.add_exception_handler(errors.CreditKitError, on_creditkit_error)
+    app.add_exception_handler(ApiProblem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

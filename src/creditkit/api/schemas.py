@@ -1,0 +1,126 @@
+"""Request bodies. Amounts are JSON integers or decimal strings in the unit's terms ("12.50"),
+never floats: a float cannot say 0.1 exactly, so the API refuses one (422, naming the field)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from creditkit.keys.schemas import SessionPermission
+
+
+def _exact(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("must be an integer or a decimal string (a float is not exact)")
+    return value
+
+
+Amount = Annotated[
+    int | str,
+    BeforeValidator(_exact),
+    Field(description="An exact amount in the unit's terms: an integer, or a decimal string."),
+]
+CustomerId = Annotated[str, Field(min_length=1, max_length=255)]
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+Metadata = Annotated[dict[str, Any], Field(default_factory=dict)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CustomerCreate(Body):
+    id: CustomerId
+    kind: Annotated[str, Field(pattern="^(user|workspace)$")] = "user"
+    subscribe: bool = True
+    metadata: Metadata
+
+
+class MemberPut(Body):
+    role: Annotated[str, Field(pattern="^(owner|admin|editor|viewer)$")]
+
+
+class OwnerPut(Body):
+    user: CustomerId
+
+
+class SpendCapPut(Body):
+    amount: Amount | None
+    unit: Name = "credits"
+
+
+class SessionTokenCreate(Body):
+    user: CustomerId | None = None
+    permissions: list[SessionPermission] = Field(default_factory=lambda: list(SessionPermission))
+    ttl_seconds: Annotated[int, Field(ge=1, le=3_600)] = 900
+
+
+class GrantCreate(Body):
+    amount: Amount | None = None
+    pack: Name | None = None
+    unit: Name = "credits"
+    source: Annotated[str, Field(max_length=32)] = "purchase"
+    priority: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    effective_at: datetime | None = None
+    expires_at: datetime | None = None
+    transferable: bool | None = None
+    metadata: Metadata
+
+
+class ChargeCreate(Body):
+    customer: CustomerId
+    amount: Amount | None = None
+    unit: Name | None = None
+    action: Name | None = None
+    quantity: Annotated[int, Field(ge=1, le=1_000_000_000)] = 1
+    member: CustomerId | None = None
+    metadata: Metadata
+
+
+class HoldCreate(Body):
+    customer: CustomerId
+    amount: Amount
+    unit: Name = "credits"
+    timeout_seconds: Annotated[int, Field(ge=1, le=7 * 86_400)] = 300
+    action: Name | None = None
+    metadata: Metadata
+
+
+class HoldCommit(Body):
+    amount: Amount
+    metadata: Metadata
+
+
+class TransferCreate(Body):
+    from_customer: CustomerId
+    to_customer: CustomerId
+    amount: Amount
+    unit: Name = "credits"
+    metadata: Metadata
+
+
+class SubscriptionCreate(Body):
+    plan: Name
+    interval: Annotated[str, Field(pattern="^(month|year)$")] = "month"
+    trial_days: Annotated[int, Field(ge=0, le=365)] = 0
+    pay_with: Annotated[str, Field(pattern="^(money|credits)$")] = "money"
+
+
+class PlanChange(Body):
+    plan: Name
+    interval: Annotated[str, Field(pattern="^(month|year)$")] | None = None
+    allowance_on_upgrade: Annotated[str, Field(pattern="^(difference|full|none)$")] = "difference"
+
+
+class Cancellation(Body):
+    at_period_end: bool = True
+
+
+class ResourceAcquire(Body):
+    resource_id: Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class LimitTrack(Body):
+    quantity: Annotated[int, Field(ge=1, le=1_000_000_000)] = 1
