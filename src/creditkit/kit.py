@@ -16,6 +16,7 @@ from creditkit.clock import Clock, system_clock
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member, RateDecision
 from creditkit.entitlements.service import EntitlementService
 from creditkit.errors import CreditKitError, InvalidRequest, PurchaseLimitReached, Quantity
+from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
 from creditkit.keys.service import KeyService
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.audit import audit
@@ -281,7 +282,7 @@ class CreditKit:
         *,
         idempotency_key: str,
         unit: str = "credits",
-        timeout_seconds: int = 300,
+        timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
         action: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Hold:
@@ -314,6 +315,38 @@ class CreditKit:
     def release(self, hold_id: int, *, idempotency_key: str) -> Hold:
         """Gives everything the hold set aside back to the grants it came from."""
         return self._ledger.release(hold_id, idempotency_key=idempotency_key)
+
+    def metered(
+        self,
+        customer: str,
+        action: str,
+        estimate: Quantity | str | None = None,
+        *,
+        idempotency_key: str | None = None,
+        unit: str | None = None,
+        timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
+        metadata: dict[str, Any] | None = None,
+    ) -> Meter:
+        """A hold around work whose cost is known once it is done::
+
+            with ck.metered("alice", "ask_anything", estimate=50) as meter:
+                meter.actual = run_the_model().credits
+
+        Reserves ``estimate`` (default: the action's catalog price, in its unit) on entry;
+        commits ``meter.actual`` (default: the estimate) on a normal exit, releases the hold on
+        an exception (which goes on). Writes are keyed ``<key>:reserve``, ``<key>:commit`` and
+        ``<key>:release`` from ``idempotency_key`` (default: a fresh uuid4)."""
+        return open_meter(
+            self,
+            lambda name: None if self.catalog is None else self.catalog.actions.get(name),
+            customer,
+            action,
+            estimate,
+            idempotency_key=idempotency_key,
+            unit=unit,
+            timeout_seconds=timeout_seconds,
+            metadata=metadata,
+        )
 
     def transfer(
         self,

@@ -69,7 +69,8 @@ class ApiProblem(Exception):
 
 def _json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value) if value != value.to_integral_value() else int(value)
+        # As the response models write it: a unit with decimal places keeps them ("5.00").
+        return str(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Mapping):
@@ -111,10 +112,12 @@ def error_response(
     error: errors.CreditKitError, enrich: Callable[[errors.CreditKitError], dict[str, Any]]
 ) -> JSONResponse:
     facts = error.to_fields()
-    facts.pop("reason", None)
-    facts.pop("field", None)
     headers: dict[str, str] = {}
     if isinstance(error, errors.InvalidRequest):
+        # An input error's field and reason are its invalid_params; other errors keep theirs
+        # (an idempotency conflict names the field that differs).
+        facts.pop("reason", None)
+        facts.pop("field", None)
         facts["invalid_params"] = [{"name": error.field, "reason": error.reason}]
     if isinstance(error, errors.LedgerBusy):
         headers["Retry-After"] = str(LEDGER_BUSY_RETRY_AFTER_SECONDS)

@@ -1,0 +1,19 @@
+"""``Client``: creditkit's HTTP API with ``CreditKit``'s methods (docs/client.md)."""
+
+from creditkit.client.client import Client
+from creditkit.client.errors import (
+    ApiError,
+    PackOffer,
+    PaymentRequired,
+    RateLimited,
+    ServiceUnreachable,
+)
+
+__all__ = [
+    "ApiError",
+    "Client",
+    "PackOffer",
+    "PaymentRequired",
+    "RateLimited",
+    "ServiceUnreachable",
+]

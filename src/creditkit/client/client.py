@@ -1,0 +1,569 @@
+"""``Client``: the engine behind ``creditkit serve``, called over HTTP with the same methods,
+arguments, return types and errors as the embedded ``CreditKit``."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from creditkit.catalog import Action, CountOrUnlimited
+from creditkit.client.decode import Mismatch, decode
+from creditkit.client.errors import ApiError, ServiceUnreachable
+from creditkit.client.problems import error_from_problem
+from creditkit.client.retry import (
+    RETRIED_STATUSES,
+    RETRIED_TRANSPORT_ERRORS,
+    RETRIES_MAX_DEFAULT,
+    RETRIES_MAX_LIMIT,
+    RETRY_AFTER_SECONDS_MAX,
+    backoff_seconds,
+    retry_after_seconds,
+)
+from creditkit.entitlements.schemas import Decision, LimitUsage, Member
+from creditkit.errors import InvalidAmount, InvalidRequest, Quantity
+from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
+from creditkit.keys.schemas import SessionPermission, SessionToken
+from creditkit.ledger.schemas import Balance, Charge, Customer, Grant, HistoryPage, Hold, Transfer
+from creditkit.subscriptions.schemas import BillingLine, Subscription
+
+#: Seconds one attempt may take (connect, send, wait, read), by default and at most.
+TIMEOUT_SECONDS_DEFAULT = 10.0
+TIMEOUT_SECONDS_MAX = 300.0
+#: The session token lifetime the API gives when the caller names none.
+SESSION_TTL_SECONDS_DEFAULT = 900
+
+T = TypeVar("T")
+
+
+class Client:
+    """The HTTP API at ``base_url`` (``http://127.0.0.1:8000``), called with ``api_key`` (a
+    secret key ``ck_secret_…``, or a customer session token for that customer's reads).
+
+    Each method is ``CreditKit``'s: the same arguments (every write's ``idempotency_key`` is
+    optional here: the client makes one per call), the same frozen dataclasses with exact
+    amounts, the same ``CreditKitError`` subclasses. A failed connection, a 429 and a 503 are
+    tried again, at most ``retries_max`` times, with the same Idempotency-Key: a write is
+    applied once however often it is sent. ``sleep`` waits between attempts (tests pass their
+    own); ``transport`` is httpx's (tests, proxies).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_seconds: float = TIMEOUT_SECONDS_DEFAULT,
+        retries_max: int = RETRIES_MAX_DEFAULT,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise InvalidRequest("base_url", "must start with http:// or https://")
+        if not api_key:
+            raise InvalidRequest("api_key", "must not be empty")
+        if not 0 < timeout_seconds <= TIMEOUT_SECONDS_MAX:
+            raise InvalidRequest("timeout_seconds", f"must be 0 < t <= {TIMEOUT_SECONDS_MAX}")
+        if isinstance(retries_max, bool) or not 0 <= retries_max <= RETRIES_MAX_LIMIT:
+            raise InvalidRequest("retries_max", f"must be 0 to {RETRIES_MAX_LIMIT}")
+        self.base_url = base_url.rstrip("/")
+        self._retries_max = retries_max
+        self._sleep = sleep
+        self._chance = random.Random()
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            timeout=timeout_seconds,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Closes the connections."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- customers --
+
+    def create_customer(
+        self,
+        customer: str,
+        kind: str = "user",
+        *,
+        subscribe: bool = True,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Customer:
+        """Creates a customer (``"user"`` or ``"workspace"``), or returns the existing one; with
+        a catalog it starts on the default plan unless ``subscribe=False``."""
+        body = {"id": customer, "kind": kind, "subscribe": subscribe, "metadata": metadata or {}}
+        return self._write("POST", _path("customers"), Customer, body, idempotency_key)
+
+    def customer(self, customer: str) -> Customer:
+        return self._read(_path("customers", customer), Customer)
+
+    # -- writes --
+
+    def grant(
+        self,
+        customer: str,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str | None = None,
+        unit: str = "credits",
+        source: str = "purchase",
+        priority: int | None = None,
+        effective_at: datetime | None = None,
+        expires_at: datetime | None = None,
+        transferable: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Grant:
+        """Gives the customer a block of credits (``CreditKit.grant``; the API takes no
+        ``cost_basis``: a purchase's cost comes with ``grant_pack``)."""
+        body = {
+            "amount": _amount(amount),
+            "unit": unit,
+            "source": source,
+            "priority": priority,
+            "effective_at": _time(effective_at, "effective_at"),
+            "expires_at": _time(expires_at, "expires_at"),
+            "transferable": transferable,
+            "metadata": metadata or {},
+        }
+        path = _path("customers", customer, "grants")
+        return self._write("POST", path, Grant, body, idempotency_key)
+
+    def grant_pack(self, customer: str, pack: str, *, idempotency_key: str | None = None) -> Grant:
+        """Grants the catalog pack's credits as a purchase (once its payment succeeded)."""
+        path = _path("customers", customer, "grants")
+        return self._write("POST", path, Grant, {"pack": pack}, idempotency_key)
+
+    def charge(
+        self,
+        customer: str,
+        amount: Quantity | str | None = None,
+        *,
+        idempotency_key: str | None = None,
+        unit: str | None = None,
+        action: str | None = None,
+        quantity: int = 1,
+        metadata: dict[str, Any] | None = None,
+        member: str | None = None,
+    ) -> Charge:
+        """Spends credits now: an ``amount``, or a catalog ``action`` times ``quantity``.
+        ``InsufficientCredits`` (a ``PaymentRequired``, with ``packs`` and ``upgrade_to``)
+        when the balance is short."""
+        body = {
+            "customer": customer,
+            "amount": None if amount is None else _amount(amount),
+            "unit": unit,
+            "action": action,
+            "quantity": quantity,
+            "member": member,
+            "metadata": metadata or {},
+        }
+        return self._write("POST", _path("charges"), Charge, body, idempotency_key)
+
+    def reserve(
+        self,
+        customer: str,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str | None = None,
+        unit: str = "credits",
+        timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
+        action: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Hold:
+        """Sets credits aside for work whose cost is not known yet."""
+        body = {
+            "customer": customer,
+            "amount": _amount(amount),
+            "unit": unit,
+            "timeout_seconds": timeout_seconds,
+            "action": action,
+            "metadata": metadata or {},
+        }
+        return self._write("POST", _path("holds"), Hold, body, idempotency_key)
+
+    def commit(
+        self,
+        hold_id: int,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Charge:
+        """Spends ``amount`` (at most what is held) of the hold; the rest goes back."""
+        body = {"amount": _amount(amount), "metadata": metadata or {}}
+        path = _path("holds", _hold_id(hold_id), "commit")
+        return self._write("POST", path, Charge, body, idempotency_key)
+
+    def release(self, hold_id: int, *, idempotency_key: str | None = None) -> Hold:
+        """Gives everything the hold set aside back."""
+        path = _path("holds", _hold_id(hold_id), "release")
+        return self._write("POST", path, Hold, None, idempotency_key)
+
+    def transfer(
+        self,
+        from_customer: str,
+        to_customer: str,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str | None = None,
+        unit: str = "credits",
+        metadata: dict[str, Any] | None = None,
+    ) -> Transfer:
+        """Gifts transferable credits to another customer."""
+        body = {
+            "from_customer": from_customer,
+            "to_customer": to_customer,
+            "amount": _amount(amount),
+            "unit": unit,
+            "metadata": metadata or {},
+        }
+        return self._write("POST", _path("transfers"), Transfer, body, idempotency_key)
+
+    def metered(
+        self,
+        customer: str,
+        action: str,
+        estimate: Quantity | str | None = None,
+        *,
+        idempotency_key: str | None = None,
+        unit: str | None = None,
+        timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
+        metadata: dict[str, Any] | None = None,
+    ) -> Meter:
+        """A hold around work of unknown cost: ``with client.metered(...) as meter:``. See
+        ``CreditKit.metered`` and docs/integrations.md."""
+        return open_meter(
+            self,
+            self._action,
+            customer,
+            action,
+            estimate,
+            idempotency_key=idempotency_key,
+            unit=unit,
+            timeout_seconds=timeout_seconds,
+            metadata=metadata,
+        )
+
+    # -- subscriptions --
+
+    def subscribe(
+        self,
+        customer: str,
+        plan: str,
+        *,
+        interval: str = "month",
+        trial_days: int = 0,
+        pay_with: str = "money",
+        idempotency_key: str | None = None,
+    ) -> Subscription:
+        """Puts the customer on ``plan`` (a change of plan when already subscribed)."""
+        body = {"plan": plan, "interval": interval, "trial_days": trial_days, "pay_with": pay_with}
+        path = _path("customers", customer, "subscription")
+        return self._write("POST", path, Subscription, body, idempotency_key)
+
+    def change_plan(
+        self,
+        customer: str,
+        plan: str,
+        *,
+        interval: str | None = None,
+        allowance_on_upgrade: str = "difference",
+        idempotency_key: str | None = None,
+    ) -> Subscription:
+        """Upgrades now (prorated), downgrades at the end of the billing period."""
+        body = {"plan": plan, "interval": interval, "allowance_on_upgrade": allowance_on_upgrade}
+        path = _path("customers", customer, "subscription", "change")
+        return self._write("POST", path, Subscription, body, idempotency_key)
+
+    def cancel(
+        self, customer: str, *, at_period_end: bool = True, idempotency_key: str | None = None
+    ) -> Subscription:
+        """Back to the default plan at the end of the billing period, or now."""
+        path = _path("customers", customer, "subscription", "cancel")
+        body = {"at_period_end": at_period_end}
+        return self._write("POST", path, Subscription, body, idempotency_key)
+
+    def subscription(self, customer: str) -> Subscription | None:
+        try:
+            return self._read(_path("customers", customer, "subscription"), Subscription)
+        except ApiError as error:
+            if error.problem == "no_subscription":
+                return None
+            raise
+
+    def billing_lines(self, customer: str, *, limit: int = 50) -> tuple[BillingLine, ...]:
+        """What the customer owes, newest first."""
+        path = _path("customers", customer, "billing-lines")
+        return tuple(self._read_list(path, BillingLine, {"limit": limit}))
+
+    # -- entitlements --
+
+    def entitled(self, customer: str, feature: str) -> Decision:
+        return self._read(_path("customers", customer, "entitlements", feature), Decision)
+
+    def acquire(
+        self, customer: str, limit: str, resource_id: str, *, idempotency_key: str | None = None
+    ) -> Decision:
+        """Counts a live thing against a ``count`` limit; a refusal is a ``Decision`` with
+        ``allowed`` False, as on ``CreditKit``."""
+        path = _path("customers", customer, "limits", limit, "resources")
+        body = {"resource_id": resource_id}
+        return self._decided("POST", path, body, idempotency_key)
+
+    def release_resource(self, customer: str, limit: str, resource_id: str) -> None:
+        """Stops counting the thing. Unlike ``CreditKit``'s, it does not say whether the thing
+        was counted: the API answers 204 either way."""
+        path = _path("customers", customer, "limits", limit, "resources", resource_id)
+        self._call("DELETE", path)
+
+    def track(
+        self, customer: str, limit: str, quantity: int = 1, *, idempotency_key: str | None = None
+    ) -> Decision:
+        """Counts ``quantity`` against a ``per_period`` limit, once per key."""
+        path = _path("customers", customer, "limits", limit, "usage")
+        return self._decided("POST", path, {"quantity": quantity}, idempotency_key)
+
+    def usage_of_limits(self, customer: str) -> list[LimitUsage]:
+        return self._read_list(_path("customers", customer, "limits"), LimitUsage)
+
+    def quota(self, customer: str, name: str) -> CountOrUnlimited:
+        """A number of the plan in force, or ``UNLIMITED``."""
+        path = _path("customers", customer, "quotas", name)
+        answer = self._call("GET", path)
+        value: CountOrUnlimited = self._decoded(
+            answer.get("value") if isinstance(answer, dict) else answer, CountOrUnlimited
+        )
+        return value
+
+    def set_member_spend_cap(
+        self, workspace: str, user: str, amount: Quantity | str | None, *, unit: str = "credits"
+    ) -> None:
+        """Caps what a member may spend per month (``None``: no cap)."""
+        path = _path("customers", workspace, "members", user, "spend-cap")
+        body = {"amount": None if amount is None else _amount(amount), "unit": unit}
+        self._call("PUT", path, body)
+
+    def add_member(
+        self, workspace: str, user: str, role: str, *, idempotency_key: str | None = None
+    ) -> Decision:
+        """Adds a user to a workspace with ``role``, or changes a member's role."""
+        path = _path("customers", workspace, "members", user)
+        return self._decided("PUT", path, {"role": role}, idempotency_key)
+
+    def remove_member(self, workspace: str, user: str) -> None:
+        """Removes the member. Unlike ``CreditKit``'s, it does not say whether the user was a
+        member: the API answers 204 either way."""
+        self._call("DELETE", _path("customers", workspace, "members", user))
+
+    def members(self, workspace: str) -> list[Member]:
+        return self._read_list(_path("customers", workspace, "members"), Member)
+
+    def transfer_ownership(
+        self, workspace: str, new_owner: str, *, idempotency_key: str | None = None
+    ) -> list[Member]:
+        """Makes a member the owner; the previous owner becomes an admin."""
+        path = _path("customers", workspace, "owner")
+        key = idempotency_key or str(uuid.uuid4())
+        answer = self._call("PUT", path, {"user": new_owner}, idempotency_key=key)
+        return self._decoded_list(answer, Member)
+
+    # -- reads --
+
+    def balance(self, customer: str, *, unit: str = "credits") -> Balance:
+        return self._read(_path("customers", customer, "balance"), Balance, {"unit": unit})
+
+    def hold(self, hold_id: int) -> Hold:
+        return self._read(_path("holds", _hold_id(hold_id)), Hold)
+
+    def history(
+        self, customer: str, *, unit: str = "credits", limit: int = 50, cursor: str | None = None
+    ) -> HistoryPage:
+        """The customer's transactions, newest first; pass ``next_cursor`` for older ones."""
+        query: dict[str, Any] = {"unit": unit, "limit": limit}
+        if cursor is not None:
+            query["cursor"] = cursor
+        return self._read(_path("customers", customer, "history"), HistoryPage, query)
+
+    # -- session tokens --
+
+    def issue_session(
+        self,
+        customer: str,
+        *,
+        user: str | None = None,
+        permissions: Sequence[SessionPermission | str] = tuple(SessionPermission),
+        ttl_seconds: int = SESSION_TTL_SECONDS_DEFAULT,
+    ) -> SessionToken:
+        """A short-lived token for one customer's browser (``CreditKit.keys.issue_session``);
+        for a workspace, ``user`` names the member acting."""
+        body = {
+            "user": user,
+            "permissions": [SessionPermission(permission).value for permission in permissions],
+            "ttl_seconds": ttl_seconds,
+        }
+        path = _path("customers", customer, "session-tokens")
+        token: SessionToken = self._decoded(self._call("POST", path, body), SessionToken)
+        return token
+
+    # -- the wire --
+
+    def _action(self, action: str) -> Action | None:
+        """The catalog's action (for ``metered``'s default estimate), None when not priced."""
+        try:
+            costs = self._call("GET", _path("catalog", "action-costs"))
+        except ApiError as error:
+            if error.problem == "no_catalog":
+                return None
+            raise
+        for cost in costs:
+            if cost.get("action") == action:
+                priced: Action = self._decoded(
+                    {**cost, "id": cost["action"], "price": cost["cost"]}, Action
+                )
+                return priced
+        return None
+
+    def _read(self, path: str, kind: type[T], query: Mapping[str, Any] | None = None) -> T:
+        answer: T = self._decoded(self._call("GET", path, query=query), kind)
+        return answer
+
+    def _read_list(
+        self, path: str, item: type[T], query: Mapping[str, Any] | None = None
+    ) -> list[T]:
+        return self._decoded_list(self._call("GET", path, query=query), item)
+
+    def _write(
+        self,
+        method: str,
+        path: str,
+        kind: type[T],
+        body: Mapping[str, Any] | None,
+        idempotency_key: str | None,
+    ) -> T:
+        key = idempotency_key or str(uuid.uuid4())
+        answer: T = self._decoded(self._call(method, path, body, idempotency_key=key), kind)
+        return answer
+
+    def _decided(
+        self, method: str, path: str, body: Mapping[str, Any], idempotency_key: str | None
+    ) -> Decision:
+        """An entitlement write: the API's 403 ``limit_reached`` is the kit's refused Decision."""
+        try:
+            return self._write(method, path, Decision, body, idempotency_key)
+        except ApiError as error:
+            if error.problem != "limit_reached":
+                raise
+            refused: Decision = self._decoded({**error.facts, "allowed": False}, Decision)
+            return refused
+
+    @staticmethod
+    def _decoded(value: Any, kind: Any) -> Any:
+        """``value`` as ``kind``; an answer of another shape is an ``ApiError``."""
+        try:
+            return decode(value, kind)
+        except Mismatch as mismatch:
+            raise ApiError(200, "response_invalid", str(mismatch), {}) from None
+
+    def _decoded_list(self, value: Any, item: type[T]) -> list[T]:
+        items: list[T] = self._decoded(value, list[item])  # type: ignore[valid-type]
+        return items
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        query: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """The parsed JSON of a successful answer (None for 204); else the error it stands
+        for, raised."""
+        response = self._send(method, path, body, query, idempotency_key)
+        if response.status_code == 204:
+            return None
+        try:
+            parsed = json.loads(response.content, parse_float=Decimal)
+        except ValueError:
+            parsed = None
+        if response.is_success:
+            return parsed
+        raise error_from_problem(response.status_code, parsed, response.text)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None,
+        query: Mapping[str, Any] | None,
+        idempotency_key: str | None,
+    ) -> httpx.Response:
+        """Sends, and sends again (the same request, the same key) after a failed connection,
+        a 429 or a 503, waiting ``Retry-After`` or a backoff in between."""
+        headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
+        for retry in range(self._retries_max + 1):
+            last = retry == self._retries_max
+            try:
+                response = self._http.request(
+                    method, path, json=body, params=query, headers=headers
+                )
+            except RETRIED_TRANSPORT_ERRORS as failure:
+                if last:
+                    raise ServiceUnreachable(self.base_url, retry + 1, repr(failure)) from failure
+                self._sleep(backoff_seconds(retry, self._chance))
+                continue
+            if response.status_code not in RETRIED_STATUSES or last:
+                return response
+            wait = retry_after_seconds(response)
+            if wait is not None and wait > RETRY_AFTER_SECONDS_MAX:
+                return response
+            self._sleep(backoff_seconds(retry, self._chance) if wait is None else wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _path(*segments: str) -> str:
+    """``/v1/`` and the segments, each escaped: an id with ``?``, ``#`` or spaces stays one
+    segment."""
+    return "/v1/" + "/".join(quote(segment, safe="") for segment in segments)
+
+
+def _hold_id(hold_id: int) -> str:
+    if isinstance(hold_id, bool) or not isinstance(hold_id, int) or hold_id < 1:
+        raise InvalidRequest("hold_id", "must be a positive int")
+    return str(hold_id)
+
+
+def _amount(amount: object, field: str = "amount") -> int | str:
+    """An amount as JSON: an integer, or a decimal string (exact); never a float."""
+    if isinstance(amount, bool) or not isinstance(amount, int | Decimal | str):
+        raise InvalidAmount(
+            field,
+            f"must be an int, Decimal or decimal string, not {type(amount).__name__}"
+            " (floats are not exact)",
+        )
+    return amount if isinstance(amount, int | str) else str(amount)
+
+
+def _time(moment: datetime | None, field: str) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise InvalidRequest(field, "must be timezone-aware")
+    return moment.isoformat()

@@ -1,0 +1,58 @@
+"""A CreditKit on the test's database (SQLite and PostgreSQL) served over real HTTP in a thread,
+and a ``Client`` of it whose waits move the kit's ManualClock instead of sleeping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from creditkit import CreditKit, ManualClock
+from creditkit.api import create_app
+from creditkit.client import Client
+from creditkit.client.testing import serve_in_thread
+from creditkit.keys.schemas import Scope
+
+CATALOG = Path(__file__).with_name("catalog.yaml")
+
+
+class Waits(list[float]):
+    """The client's waits, recorded; each moves the clock on by as long."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+        self._clock.advance(seconds=seconds)
+
+
+@pytest.fixture
+def kit(database_url: str, clock: ManualClock) -> Iterator[CreditKit]:
+    kit = CreditKit(database_url, catalog=CATALOG, clock=clock)
+    yield kit
+    kit.close()
+
+
+@pytest.fixture
+def base_url(kit: CreditKit) -> Iterator[str]:
+    with serve_in_thread(create_app(kit)) as url:
+        yield url
+
+
+@pytest.fixture
+def secret(kit: CreditKit) -> str:
+    return kit.keys.create_key("client tests", Scope.ADMIN).secret
+
+
+@pytest.fixture
+def waits(clock: ManualClock) -> Waits:
+    return Waits(clock)
+
+
+@pytest.fixture
+def client(base_url: str, secret: str, waits: Waits) -> Iterator[Client]:
+    with Client(base_url, secret, sleep=waits) as client:
+        yield client
