@@ -178,3 +178,16 @@ def test_a_backend_issues_tokens_and_a_token_cannot(people: Api) -> None:
         422,
         "invalid_request",
     )
+
+
+def test_a_tokens_idempotency_keys_are_its_customers_own(people: Api) -> None:
+    """The same key from two customers' browsers is two writes, and neither sees the other's."""
+    for customer in ("u1", "w1"):
+        token = people.token(customer, user="u1" if customer == "w1" else None)
+        gift = people.client.post(
+            "/v1/transfers",
+            json={"from_customer": customer, "to_customer": "u4", "amount": 7},
+            headers=write(token, "same-key"),
+        )
+        assert gift.status_code == 201, gift.text
+    assert people.kit.balance("u4").available == 100 + 14
