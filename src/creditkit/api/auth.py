@@ -53,6 +53,14 @@ class Access:
         return caller
 
     @staticmethod
+    def key_of(caller: Caller, idempotency_key: str) -> str:
+        """The ledger key of a write. A browser's keys are its customer's own: one customer's
+        key can never replay (or, in a 409, reveal) another customer's write."""
+        if caller.customer is None:
+            return idempotency_key
+        return f"session:{caller.customer}:{idempotency_key}"
+
+    @staticmethod
     def require_scope(caller: Caller, scope: Scope) -> None:
         """Only a secret key with ``scope`` (or a wider one)."""
         if caller.scope is None:

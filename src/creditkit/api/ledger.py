@@ -130,7 +130,7 @@ def router(service: Service) -> APIRouter:
             body.from_customer,
             body.to_customer,
             body.amount,
-            idempotency_key=key,
+            idempotency_key=access.key_of(caller, key),
             unit=body.unit,
             metadata=body.metadata,
         )

@@ -1,0 +1,103 @@
+"""Writes through the API: exactly once per Idempotency-Key, holds end to end, rate limits
+shared through the database."""
+
+from __future__ import annotations
+
+from api_helpers import Api, assert_problem, write
+from fastapi.testclient import TestClient
+
+from creditkit import CreditKit, ManualClock
+from creditkit.api import create_app
+
+
+def test_customer_and_subscription_writes_replay_their_first_response(api: Api) -> None:
+    created = api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    again = api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    assert created.status_code == again.status_code == 201
+    assert created.json() == again.json()
+    assert_problem(
+        api.client.post("/v1/customers", json={"id": "u2"}, headers=write(api.admin, "c")),
+        409,
+        "idempotency_conflict",
+    )
+    upgrade = api.client.post(
+        "/v1/customers/u1/subscription/change", json={"plan": "pro"}, headers=write(api.admin, "p")
+    )
+    replay = api.client.post(
+        "/v1/customers/u1/subscription/change", json={"plan": "pro"}, headers=write(api.admin, "p")
+    )
+    assert upgrade.status_code == replay.status_code == 200
+    assert upgrade.json() == replay.json()
+    assert upgrade.json()["plan"] == "pro"
+    # Upgraded once: the allowance was raised by the difference once, not twice.
+    assert api.kit.balance("u1").available == 2000
+
+
+def test_a_hold_is_reserved_committed_and_read_back(api: Api) -> None:
+    api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    hold = api.client.post(
+        "/v1/holds",
+        json={"customer": "u1", "amount": 40, "timeout_seconds": 60},
+        headers=write(api.admin, "h"),
+    )
+    assert hold.status_code == 201, hold.text
+    hold_id = hold.json()["id"]
+    assert api.client.get("/v1/customers/u1/balance", headers=api.admin).json()["held"] == 40
+    charge = api.client.post(
+        f"/v1/holds/{hold_id}/commit", json={"amount": 25}, headers=write(api.admin, "h-commit")
+    )
+    assert charge.status_code == 200 and charge.json()["amount"] == 25
+    assert api.client.get(f"/v1/holds/{hold_id}", headers=api.admin).json()["status"] == "committed"
+    assert_problem(
+        api.client.post(f"/v1/holds/{hold_id}/release", headers=write(api.admin, "h-release")),
+        409,
+        "hold_already_committed",
+    )
+    assert api.kit.balance("u1").available == 75
+
+
+def test_a_plans_rate_limit_refuses_with_retry_after_then_resets(
+    api: Api, clock: ManualClock
+) -> None:
+    api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    clock.set(clock().replace(second=45))
+    statuses = [
+        api.client.post(
+            "/v1/charges", json={"customer": "u1", "amount": 1}, headers=write(api.admin, f"k{n}")
+        ).status_code
+        for n in range(31)
+    ]
+    assert statuses == [201] * 30 + [429]  # the free plan: 30 a minute
+    refused = api.client.post(
+        "/v1/charges", json={"customer": "u1", "amount": 1}, headers=write(api.admin, "late")
+    )
+    body = assert_problem(refused, 429, "rate_limited")
+    assert refused.headers["retry-after"] == "15"
+    assert body["limit_per_minute"] == 30
+    clock.advance(seconds=15)
+    fresh = api.client.post(
+        "/v1/charges", json={"customer": "u1", "amount": 1}, headers=write(api.admin, "next")
+    )
+    assert fresh.status_code == 201
+    assert api.kit.balance("u1").available == 100 - 31
+
+
+def test_two_apps_on_one_database_share_the_rate_window(api: Api, clock: ManualClock) -> None:
+    api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    clock.set(clock().replace(second=0))
+    other_kit = CreditKit(api.kit.database.url, catalog=api.kit.catalog, clock=clock)
+    with TestClient(create_app(other_kit), raise_server_exceptions=False) as other:
+        clients = [api.client, other]
+        statuses = [
+            clients[n % 2]
+            .post(
+                "/v1/charges",
+                json={"customer": "u1", "amount": 1},
+                headers=write(api.admin, f"k{n}"),
+            )
+            .status_code
+            for n in range(32)
+        ]
+    other_kit.close()
+    assert statuses.count(201) == 30
+    assert statuses[-2:] == [429, 429]
