@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from waiting import Waits
 
 from creditkit import CreditKit, ManualClock
 from creditkit.api import create_app
@@ -15,18 +16,6 @@ from creditkit.client.testing import serve_in_thread
 from creditkit.keys.schemas import Scope
 
 CATALOG = Path(__file__).with_name("catalog.yaml")
-
-
-class Waits(list[float]):
-    """The client's waits, recorded; each moves the clock on by as long."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        super().__init__()
-        self._clock = clock
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-        self._clock.advance(seconds=seconds)
 
 
 @pytest.fixture
