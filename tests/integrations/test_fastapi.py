@@ -1,0 +1,100 @@
+"""The FastAPI dependency: one line on a route reserves before the handler, commits after it,
+releases when it raises, and answers 402 problem+json when credits are short."""
+
+# No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at run
+# time, and they name ``ledger``, a local of ``build``.
+from collections.abc import Iterator
+from typing import Annotated
+
+import pytest
+from fastapi import FastAPI, Header, HTTPException
+from fastapi.testclient import TestClient
+
+from creditkit import CreditKit, TransactionKind
+from creditkit.integrations import Meter, Metering
+from creditkit.integrations.fastapi import credits_required, install
+
+
+def user(x_user: Annotated[str, Header()]) -> str:
+    """The host app's own lookup of who is calling."""
+    return x_user
+
+
+def build(ledger: Metering, *, installed: bool = True) -> FastAPI:
+    app = FastAPI()
+    if installed:
+        install(app)
+    app.state.ran = 0
+
+    chat_credits = credits_required(ledger, action="chat_message", customer=user)
+
+    @app.post("/chat", dependencies=[chat_credits])
+    def chat() -> dict[str, str]:
+        app.state.ran += 1
+        return {"answer": "hello"}
+
+    @app.post("/summarize")
+    def summarize(
+        meter: Annotated[
+            Meter, credits_required(ledger, action="chat_message", customer=user, estimate=20)
+        ],
+        pages: int,
+    ) -> dict[str, int]:
+        if pages > 20:
+            raise HTTPException(413, "too long")
+        meter.actual = pages
+        return {"pages": pages}
+
+    return app
+
+
+@pytest.fixture
+def http(ledger: Metering) -> Iterator[TestClient]:
+    with TestClient(build(ledger)) as client:
+        yield client
+
+
+def test_a_route_that_answers_is_charged_its_price(http: TestClient, kit: CreditKit) -> None:
+    response = http.post("/chat", headers={"X-User": "ada"})
+    assert response.status_code == 200, response.text
+    assert kit.balance("ada").available == 99
+    assert kit.balance("ada").held == 0
+
+
+def test_the_handler_commits_what_the_work_cost(http: TestClient, kit: CreditKit) -> None:
+    response = http.post("/summarize", params={"pages": 3}, headers={"X-User": "ada"})
+    assert response.status_code == 200, response.text
+    assert kit.balance("ada").available == 97
+
+
+def test_a_handler_that_raises_is_not_charged(http: TestClient, kit: CreditKit) -> None:
+    response = http.post("/summarize", params={"pages": 30}, headers={"X-User": "ada"})
+    assert response.status_code == 413
+    assert kit.balance("ada").available == 100
+    kinds = [item.kind for item in kit.history("ada").items]
+    assert kinds[:2] == [TransactionKind.RELEASE, TransactionKind.RESERVE]
+
+
+def test_short_credits_are_a_402_problem_and_the_handler_does_not_run(
+    ledger: Metering, kit: CreditKit
+) -> None:
+    kit.charge("ada", 100, idempotency_key="spend-all")
+    app = build(ledger)
+    with TestClient(app) as http:
+        response = http.post("/chat", headers={"X-User": "ada"})
+    assert response.status_code == 402
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "insufficient_credits"
+    assert (problem["available"], problem["required"], problem["unit"]) == (0, 1, "credits")
+    assert [pack["id"] for pack in problem["packs"]] == ["credits_500", "credits_2000"]
+    assert problem["upgrade_to"] == "pro"
+    assert app.state.ran == 0
+
+
+def test_without_install_a_refusal_is_still_a_402(ledger: Metering, kit: CreditKit) -> None:
+    kit.charge("ada", 100, idempotency_key="spend-all")
+    with TestClient(build(ledger, installed=False)) as http:
+        response = http.post("/chat", headers={"X-User": "ada"})
+    assert response.status_code == 402
+    assert "0 credits available" in response.json()["detail"]
