@@ -7,6 +7,7 @@
 from importlib.metadata import version
 
 from creditkit.catalog import UNLIMITED, Catalog, CatalogInvalid, Plan, load_catalog
+from creditkit.client import Client
 from creditkit.clock import ManualClock, system_clock
 from creditkit.entitlements import Decision, LimitUsage, Member, Reason, Role
 from creditkit.errors import (
@@ -28,6 +29,7 @@ from creditkit.errors import (
     UnknownCustomer,
     UnknownUnit,
 )
+from creditkit.integrations import Meter
 from creditkit.kit import CreditKit
 from creditkit.ledger.schemas import (
     AuditProblem,
@@ -74,6 +76,7 @@ __all__ = [
     "CatalogInvalid",
     "Charge",
     "ChargeRequest",
+    "Client",
     "CreditKit",
     "CreditKitError",
     "Customer",
@@ -102,6 +105,7 @@ __all__ = [
     "ManualClock",
     "Member",
     "MemberSpendCapReached",
+    "Meter",
     "Money",
     "Plan",
     "PurchaseLimitReached",
