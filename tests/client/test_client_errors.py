@@ -14,11 +14,13 @@ from creditkit import (
     CreditKitError,
     HoldAlreadyReleased,
     HoldAmountExceeded,
+    HoldExpired,
     HoldNotFound,
     IdempotencyConflict,
     InsufficientCredits,
     InvalidAmount,
     InvalidRequest,
+    ManualClock,
     Money,
     UnknownCustomer,
 )
@@ -105,6 +107,18 @@ def test_hold_errors_are_the_kits(client: Client, kit: CreditKit) -> None:
     late = raised(lambda: client.commit(hold.id, 1, idempotency_key="k2"))
     assert isinstance(late, HoldAlreadyReleased)
     assert_same_error(late, raised(lambda: kit.commit(hold.id, 1, idempotency_key="k3")))
+
+
+def test_an_expired_hold_says_when_it_expired(
+    client: Client, kit: CreditKit, clock: ManualClock
+) -> None:
+    client.create_customer("ada")
+    hold = client.reserve("ada", 10, idempotency_key="r1", timeout_seconds=60)
+    clock.advance(seconds=61)
+    expired = raised(lambda: client.commit(hold.id, 5, idempotency_key="k1"))
+    assert isinstance(expired, HoldExpired)
+    assert expired.expires_at == hold.expires_at  # a datetime again
+    assert_same_error(expired, raised(lambda: kit.commit(hold.id, 5, idempotency_key="k1")))
 
 
 def test_a_key_reused_for_another_request_is_a_conflict(client: Client, kit: CreditKit) -> None:

@@ -415,7 +415,7 @@ class Client:
         for a workspace, ``user`` names the member acting."""
         body = {
             "user": user,
-            "permissions": [SessionPermission(permission).value for permission in permissions],
+            "permissions": [str(permission) for permission in permissions],
             "ttl_seconds": ttl_seconds,
         }
         path = _path("customers", customer, "session-tokens")
