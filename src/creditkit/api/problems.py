@@ -79,6 +79,17 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def problem_body(status: int, code: str, detail: str, **facts: Any) -> dict[str, Any]:
+    return {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": code.replace("_", " ").capitalize(),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **{name: _json_value(value) for name, value in facts.items()},
+    }
+
+
 def problem_response(
     status: int,
     code: str,
@@ -87,16 +98,11 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     **facts: Any,
 ) -> JSONResponse:
-    body = {
-        "type": PROBLEM_TYPE_BASE + code,
-        "title": code.replace("_", " ").capitalize(),
-        "status": status,
-        "detail": detail,
-        "code": code,
-        **{name: _json_value(value) for name, value in facts.items()},
-    }
     return JSONResponse(
-        body, status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=dict(headers or {})
+        problem_body(status, code, detail, **facts),
+        status_code=status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=dict(headers or {}),
     )
 
 
@@ -107,19 +113,32 @@ def status_of(error: errors.CreditKitError) -> int:
     return 400
 
 
-def error_response(
-    error: errors.CreditKitError, enrich: Callable[[errors.CreditKitError], dict[str, Any]]
-) -> JSONResponse:
+Enrich = Callable[[errors.CreditKitError], dict[str, Any]]
+
+
+def _facts(error: errors.CreditKitError, enrich: Enrich) -> dict[str, Any]:
     facts = error.to_fields()
     facts.pop("reason", None)
     facts.pop("field", None)
-    headers: dict[str, str] = {}
     if isinstance(error, errors.InvalidRequest):
         facts["invalid_params"] = [{"name": error.field, "reason": error.reason}]
+    facts.update(enrich(error))
+    return facts
+
+
+def error_body(error: errors.CreditKitError, enrich: Enrich) -> tuple[int, dict[str, Any]]:
+    """The status and problem body of an error (for one item of a batch, too)."""
+    status = status_of(error)
+    return status, problem_body(status, error.code, str(error), **_facts(error, enrich))
+
+
+def error_response(error: errors.CreditKitError, enrich: Enrich) -> JSONResponse:
+    headers: dict[str, str] = {}
     if isinstance(error, errors.LedgerBusy):
         headers["Retry-After"] = str(LEDGER_BUSY_RETRY_AFTER_SECONDS)
-    facts.update(enrich(error))
-    return problem_response(status_of(error), error.code, str(error), headers=headers, **facts)
+    return problem_response(
+        status_of(error), error.code, str(error), headers=headers, **_facts(error, enrich)
+    )
 
 
 def _field_name(location: Sequence[Any]) -> str:
@@ -139,19 +158,13 @@ def _field_name(location: Sequence[Any]) -> str:
     return name or "body"
 
 
-def install(
-    app: FastAPI, enrich: Callable[[errors.CreditKitError], dict[str, Any]] | None = None
-) -> None:
-    """Makes every error of ``app`` a problem+json response."""
-
-    def no_facts(_error: errors.CreditKitError) -> dict[str, Any]:
-        return {}
-
-    enrich_with = enrich or no_facts
+def install(app: FastAPI, enrich: Enrich) -> None:
+    """Makes every error of ``app`` a problem+json response; ``enrich`` adds facts to an
+    error's (a 402's packs and plan)."""
 
     async def on_creditkit_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, errors.CreditKitError)
-        return error_response(error, enrich_with)
+        return error_response(error, enrich)
 
     async def on_problem(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ApiProblem)

@@ -124,3 +124,17 @@ class ResourceAcquire(Body):
 
 class LimitTrack(Body):
     quantity: Annotated[int, Field(ge=1, le=1_000_000_000)] = 1
+
+
+class UsageEvent(Body):
+    customer: CustomerId
+    action: Name
+    quantity: Annotated[int, Field(ge=1, le=1_000_000_000)] = 1
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=255)]
+    member: CustomerId | None = None
+    metadata: Metadata
+
+
+class EventsIngest(Body):
+    #: At most 1,000 events a request: one database transaction holds them all.
+    events: Annotated[list[UsageEvent], Field(min_length=1, max_length=1_000)]
