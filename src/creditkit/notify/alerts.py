@@ -209,7 +209,8 @@ class AlertService:
         thresholds = [_Threshold("depleted", 0, EventType.CREDITS_DEPLETED, {})]
         thresholds += self._thresholds_in_force(unit_name, plan_id, own)
         unit = self._ledger.unit(unit_name)
-        for threshold in thresholds:
+        # Highest level first: the order in which a falling balance crosses them.
+        for threshold in sorted(thresholds, key=lambda threshold: -threshold.level):
             if not after <= threshold.level < before:
                 continue
             event_id = new_event_id()

@@ -33,8 +33,10 @@ def insert_once(connection: Connection, table: sa.Table, values: dict[str, Any])
         if connection.dialect.name == "postgresql"
         else sqlite.insert(table)
     )
-    result = connection.execute(insert.values(**values).on_conflict_do_nothing())
-    return result.rowcount == 1
+    # RETURNING, not rowcount: a driver may not count a row it inserted with RETURNING implied.
+    key = next(iter(table.primary_key.columns))
+    inserted = connection.execute(insert.values(**values).on_conflict_do_nothing().returning(key))
+    return inserted.first() is not None
 
 
 # -- endpoints ----------------------------------------------------------------------------------
