@@ -502,7 +502,8 @@ class CreditKit:
         return self._webhooks.endpoint(endpoint_id)
 
     def disable_webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint:
-        """Stops deliveries to the endpoint; those it is owed wait until it is enabled."""
+        """Stops deliveries to the endpoint: it is owed nothing of the events meanwhile, and
+        what it was owed before waits until it is enabled again."""
         return self._webhooks.set_enabled(endpoint_id, False)
 
     def enable_webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint:

@@ -165,8 +165,8 @@ class WebhookService:
             return _endpoint(self._read(connection, endpoint_id))
 
     def set_enabled(self, endpoint_id: int, enabled: bool) -> WebhookEndpoint:
-        """A disabled endpoint gets no new deliveries, and those it is owed wait until it is
-        enabled again."""
+        """A disabled endpoint is owed nothing of the events while it is disabled; what it was
+        owed before waits until it is enabled again."""
         if not isinstance(enabled, bool):
             raise InvalidRequest("enabled", "must be true or false")
 

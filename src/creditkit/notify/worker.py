@@ -1,4 +1,4 @@
-"""The background worker: ``creditkit worker`` runs ``Worker.run_once`` in a loop.
+"""The background worker: ``creditkit worker`` runs ``Worker.run_once`` in a loop (cli.py).
 
 Each round: the ledger's due work (renewals, grant expiry, hold timeouts: ``CreditKit.tick``),
 the scan for grants about to expire, the fan-out of new outbox events into webhook deliveries,
@@ -10,7 +10,6 @@ never needs to know about the others.
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable
 
 import httpx
@@ -30,6 +29,7 @@ from creditkit.notify.webhooks import (
 FAN_OUT_BATCHES_PER_ROUND_MAX = 10
 #: Leases of deliveries per round.
 DELIVERY_BATCHES_PER_ROUND_MAX = 10
+#: The CLI's pause after a round that left nothing to do (the only place anything sleeps).
 POLL_SECONDS_DEFAULT = 5.0
 POLL_SECONDS_MAX = 3600.0
 
@@ -98,16 +98,3 @@ class Worker:
             deliveries_failed=outcomes[DeliveryStatus.FAILED],
             work_left=announce_full or fan_out_full or claimed_full,
         )
-
-    def run(
-        self, poll_seconds: float = POLL_SECONDS_DEFAULT, stop: threading.Event | None = None
-    ) -> None:
-        """Rounds until ``stop`` is set, sleeping ``poll_seconds`` after a round that left no
-        work behind."""
-        if not 0 < poll_seconds <= POLL_SECONDS_MAX:
-            raise ValueError(f"poll_seconds must be above 0 and at most {POLL_SECONDS_MAX}")
-        stop = stop or threading.Event()
-        while not stop.is_set():
-            report = self.run_once()
-            if not report.work_left:
-                stop.wait(poll_seconds)
