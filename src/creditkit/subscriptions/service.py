@@ -824,9 +824,8 @@ class SubscriptionService:
         """Writes the event in the change's transaction, unless nothing changed (a request
         repeated, or the plan already in force): the subscription as it now stands, the plan
         before, and why."""
-        if event is not EventType.SUBSCRIPTION_RENEWED and previous.values(now) == state.values(
-            now
-        ):
+        unchanged = previous.values(now) == state.values(now)
+        if unchanged and event is not EventType.SUBSCRIPTION_RENEWED:
             return
         view = self._view(connection, holder.external_id, state)
         previous_plan, _version = self._plan(connection, previous.plan_version_id)
