@@ -5,7 +5,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from creditkit import __version__
-from creditkit.api import catalog, customers, ledger, observability, problems, subscriptions
+from creditkit.api import (
+    catalog,
+    customers,
+    ledger,
+    notify,
+    observability,
+    problems,
+    subscriptions,
+)
 from creditkit.api.context import Service
 from creditkit.kit import CreditKit
 
@@ -21,7 +29,7 @@ def create_app(kit: CreditKit) -> FastAPI:
     service = Service.of(kit)
     problems.install(app, service.enrich)
     metrics = observability.Metrics()
-    for module in (ledger, customers, subscriptions, catalog):
+    for module in (ledger, customers, subscriptions, notify, catalog):
         app.include_router(module.router(service))
     app.include_router(observability.router(service, metrics))
     app.add_middleware(observability.ObservedApp, metrics=metrics)

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditkit import errors
+from creditkit.notify.errors import WebhookEndpointNotFound
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://creditkit.dev/problems/"
@@ -41,6 +42,7 @@ STATUS_BY_ERROR: Mapping[type[errors.CreditKitError], int] = {
     errors.PurchaseLimitReached: 403,
     errors.MemberSpendCapReached: 403,
     errors.LedgerBusy: 503,
+    WebhookEndpointNotFound: 404,
 }
 
 #: A client may retry a busy ledger soon: its conflicts are momentary.

@@ -138,3 +138,14 @@ class UsageEvent(Body):
 class EventsIngest(Body):
     #: At most 1,000 events a request: one database transaction holds them all.
     events: Annotated[list[UsageEvent], Field(min_length=1, max_length=1_000)]
+
+
+class WebhookEndpointCreate(Body):
+    url: Annotated[str, Field(min_length=1, max_length=2_048)]
+    event_types: list[str] | None = None
+
+
+class AlertsPut(Body):
+    unit: Name = "credits"
+    credits_left: Amount | None = None
+    percent_used: Annotated[list[int], Field(max_length=10)] = Field(default_factory=list)

@@ -42,6 +42,7 @@ from creditkit.catalog.schemas import (
     Pack,
     Period,
     Plan,
+    PlanAlerts,
     Price,
     QuantityOrUnlimited,
     Rollover,
@@ -503,10 +504,13 @@ _PLAN_KEYS: Final = (
     "quotas",
     "overage",
     "rate_limit_per_minute",
+    "alerts",
 )
 _ALLOWANCE_KEYS: Final = ("amount", "unit", "period", "rollover", "expires")
 _LIMIT_KEYS: Final = ("count", "per_period", "period")
 _OVERAGE_KEYS: Final = ("unit", "price", "spend_limit")
+_ALERT_KEYS: Final = ("unit", "credits_left", "percent_used")
+PERCENT_MAX: Final = 100
 _PACK_KEYS: Final = (
     "name",
     "amount",
@@ -636,6 +640,7 @@ def _plan(
     r: _Reader, plan_id: str, where: _Field, units: Mapping[str, UnitSpec]
 ) -> tuple[Plan, dict[str, _Field]]:
     fields = r.mapping(where, _PLAN_KEYS, required=("name", "rank"))
+    allowance = _allowance(r, fields.get("allowance"), units)
     plan = Plan(
         id=plan_id,
         name=r.text(fields.get("name"), plan_id),
@@ -644,12 +649,13 @@ def _plan(
         description=r.optional_text(fields.get("description")),
         prices=_prices(r, fields.get("prices")),
         prices_in_credits=_prices_in_credits(r, fields.get("prices_in_credits"), units),
-        allowance=_allowance(r, fields.get("allowance"), units),
+        allowance=allowance,
         features=r.identifiers(fields.get("features"), "feature"),
         limits=_limits(r, fields.get("limits")),
         quotas=_quotas(r, fields.get("quotas")),
         overage=_overage(r, fields.get("overage"), units),
         rate_limit_per_minute=r.optional_integer(fields.get("rate_limit_per_minute"), 1),
+        alerts=_alerts(r, fields.get("alerts"), units, allowance),
     )
     _check_one_currency(r, fields, plan)
     return plan, fields
@@ -803,3 +809,68 @@ def _metered_price(r: _Reader, where: _Field | None) -> Price:
     fields = r.mapping(where, ("amount", "currency", "per"), required=("amount", "currency"))
     money = Money(r.money_amount(fields.get("amount"), 1), r.currency(fields))
     return Price(money, r.integer(fields.get("per"), 1, 1))
+
+
+def _alerts(
+    r: _Reader,
+    where: _Field | None,
+    units: Mapping[str, UnitSpec],
+    allowance: Allowance | Unlimited | None,
+) -> PlanAlerts | None:
+    """``{unit, credits_left, percent_used}``: the unit defaults to the allowance's, and a
+    percentage is of the allowance, so ``percent_used`` needs an allowance in that unit."""
+    if where is None:
+        return None
+    fields = r.mapping(where, _ALERT_KEYS)
+    unit_field = fields.get("unit")
+    unit = r.unit(unit_field, units)
+    if unit_field is None and isinstance(allowance, Allowance):
+        unit = units.get(allowance.unit)
+    elif unit_field is None and r.ok(where):
+        r.report_at(f"{where.path}.unit", where.line, "missing (the plan has no allowance to"
+                    " take the unit from)")  # fmt: skip
+    left_field = fields.get("credits_left")
+    percent_field = fields.get("percent_used")
+    if left_field is None and percent_field is None and r.ok(where):
+        r.report(where, "name credits_left, percent_used or both")
+    percents = _percents(r, percent_field)
+    if (
+        percent_field is not None
+        and unit is not None
+        and r.ok(percent_field)
+        and not (isinstance(allowance, Allowance) and allowance.unit == unit.name)
+    ):
+        r.report(
+            percent_field,
+            f"a percentage of the period's allowance needs an allowance of {unit.name!r}",
+        )
+    return PlanAlerts(
+        unit=unit.name if unit else "",
+        credits_left=None if left_field is None else r.quantity(left_field, unit),
+        percent_used=percents,
+    )
+
+
+def _percents(r: _Reader, where: _Field | None) -> tuple[int, ...]:
+    """Whole percentages from 1 to 100, increasing, each once."""
+    if where is None:
+        return ()
+    value = r.plain(where)
+    if value is not _LIST or not isinstance(where.node, SequenceNode):
+        r.report(where, f"expected a list of percentages, got {_describe(value)}")
+        return ()
+    if not where.node.value:
+        r.report(where, "list at least one percentage, or leave the key out")
+    percents: list[int] = []
+    for index, node in enumerate(where.node.value):
+        item = where.item(index, node)
+        percent = r.integer(item, 1, 0)
+        if not r.ok(item):
+            continue
+        if percent > PERCENT_MAX:
+            r.report(item, f"must be at most {PERCENT_MAX}, got {percent}")
+        elif percents and percent <= percents[-1]:
+            r.report(item, f"must be above {percents[-1]}: list percentages in increasing order")
+        else:
+            percents.append(percent)
+    return tuple(percents)

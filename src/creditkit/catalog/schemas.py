@@ -167,6 +167,18 @@ class Overage:
     spend_limit: QuantityOrUnlimited
 
 
+@dataclass(frozen=True, slots=True)
+class PlanAlerts:
+    """When to warn a plan's customers that their credits run low, each at most once per period
+    (see docs/notify.md): when ``credits_left`` or fewer of ``unit`` are left (``credits.low``),
+    and when each of ``percent_used`` percent of the period's allowance is used
+    (``alert.triggered``)."""
+
+    unit: str
+    credits_left: Quantity | None = None
+    percent_used: tuple[int, ...] = ()
+
+
 def _frozen_empty() -> Mapping[Any, Any]:
     return MappingProxyType({})
 
@@ -195,6 +207,9 @@ class Plan:
     quotas: Mapping[str, CountOrUnlimited] = field(default_factory=_frozen_empty)
     overage: Overage | None = None
     rate_limit_per_minute: int | None = None
+    #: Not part of the plan's terms (what a subscriber pays and gets): editing alerts makes no
+    #: new plan version, and every subscriber of the plan gets the catalog's alerts as loaded.
+    alerts: PlanAlerts | None = None
 
     @property
     def currency(self) -> str | None:
@@ -298,8 +313,8 @@ class Catalog:
         """The plan's terms as canonical JSON data: what a subscriber pays and gets.
 
         Why not the whole plan: ``name``, ``description``, ``rank`` and ``default`` present
-        the plan or place it in the catalog; changing them changes no subscriber's terms, so
-        they must not make a new plan version.
+        the plan or place it in the catalog, and ``alerts`` say when to warn its customers;
+        changing them changes no subscriber's terms, so they must not make a new plan version.
         """
         plan = self.plan(plan_id)
         return {

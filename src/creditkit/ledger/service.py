@@ -67,6 +67,8 @@ from creditkit.ledger.schemas import (
     Transfer,
     Unit,
 )
+from creditkit.notify.outbox import emit
+from creditkit.notify.schemas import EventType
 from creditkit.store.database import DATABASE_ERRORS, Database, is_unique_violation
 
 T = TypeVar("T")
@@ -928,20 +930,22 @@ class LedgerService:
         """Takes ``steps`` from the customer's live grants in burn-down order, or refuses (and
         records) the request with InsufficientCredits when they hold less. Returns the draws
         and the steps issued on demand beyond them (an unlimited plan; never for a transfer,
-        which moves only credits the customer holds)."""
-        grants = self.live_in_order(
-            repository.grants_with_credits(context.connection, customer.id, unit.name),
-            context.now,
-            transferable_only,
-        )
+        which moves only credits the customer holds). Tells the spend hooks what it took."""
+        rows = repository.grants_with_credits(context.connection, customer.id, unit.name)
+        grants = self.live_in_order(rows, context.now, transferable_only)
         available = sum(grant.remaining for grant in grants)
-        if steps <= available:
-            return take(grants, steps), 0
+        drawn = min(steps, available)
         headroom: int | None = 0
-        if not transferable_only:
+        if steps > available and not transferable_only:
             headroom = self.headroom(context.connection, customer, unit.name, context.now)
-        if headroom is None or steps - available <= headroom:
-            return take(grants, available), steps - available
+        if steps <= available or headroom is None or steps - available <= headroom:
+            if drawn > 0:
+                # Of all live grants, not only the transferable ones a transfer draws from.
+                before = sum(grant.remaining for grant in rows if grant.is_live(context.now))
+                self.spent(
+                    context.connection, customer, unit.name, before, before - drawn, context.now
+                )
+            return take(grants, drawn), steps - drawn
         raise self._refuse(
             context,
             request,
@@ -1476,6 +1480,20 @@ class LedgerService:
             self._post(connection, transaction_id, hold.unit, legs)
             repository.settle_hold(
                 connection, hold.account_id, HoldStatus.EXPIRED, None, transaction_id
+            )
+            unit = self.unit(hold.unit)
+            emit(
+                connection,
+                EventType.HOLD_EXPIRED,
+                customer.id,
+                {
+                    "hold_id": hold.account_id,
+                    "unit": hold.unit,
+                    "amount": str(unit.to_quantity(hold.amount_held)),
+                    "action": hold.action,
+                    "expired_at": hold.expires_at.isoformat(),
+                },
+                now,
             )
             holds_expired += 1
         grants_expired = 0

@@ -415,7 +415,114 @@ outbox_events = sa.Table(
     sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=True),
     sa.Column("data", Json, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # When the worker made the event's webhook deliveries; NULL until then. Marking each event
+    # (not keeping a cursor of ids) is what keeps fan-out gap-free on PostgreSQL, where ids are
+    # taken at insert but may commit out of order.
+    sa.Column("fanned_out_at", UtcDateTime, nullable=True),
     sa.Index("ix_outbox_events_customer_id", "customer_id", "id"),
+    # Only the events still to fan out: small, whatever the outbox's size.
+    sa.Index(
+        "ix_outbox_events_pending",
+        "id",
+        sqlite_where=sa.text("fanned_out_at IS NULL"),
+        postgresql_where=sa.text("fanned_out_at IS NULL"),
+    ),
+)
+
+# -- notify: webhooks and alerts ------------------------------------------------------------------
+
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    # A replay of the registration returns the first endpoint (and its secret) again.
+    sa.Column("idempotency_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("url", sa.String(2048), nullable=False),
+    # The signing secret: needed in clear to sign each delivery. Shown once, at registration.
+    sa.Column("secret", sa.String(80), nullable=False),
+    # The event types it receives, as a JSON list; NULL: every type.
+    sa.Column("event_types", Json, nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("deleted_at", UtcDateTime, nullable=True),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("event_id", _ID, sa.ForeignKey("outbox_events.id"), nullable=False),
+    sa.Column("endpoint_id", _ID, sa.ForeignKey("webhook_endpoints.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    # When a worker may next try it. A worker that claims it moves this past the attempt (a
+    # lease), so a worker that dies mid-attempt leaves it due again, not lost.
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("last_error", sa.String(1024), nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("delivered_at", UtcDateTime, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("event_id", "endpoint_id"),
+    sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status_known"),
+    sa.CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    sa.CheckConstraint(
+        "(status = 'delivered') = (delivered_at IS NOT NULL)", name="delivered_shape"
+    ),
+    sa.Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+    sa.Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "id"),
+)
+
+#: A customer's own alert thresholds for a unit, in place of its plan's. A row with neither
+#: threshold turns the plan's alerts off for the customer.
+customer_alerts = sa.Table(
+    "customer_alerts",
+    metadata,
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), primary_key=True),
+    sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), primary_key=True),
+    # Steps of the unit.
+    sa.Column("credits_left", sa.BigInteger, nullable=True),
+    # Increasing whole percentages of the period's allowance, as a JSON list.
+    sa.Column("percent_used", Json, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("credits_left IS NULL OR credits_left > 0", name="credits_left_positive"),
+)
+
+#: Each alert fired, once per customer, unit, alert and period: the unique key is what makes a
+#: replay or a concurrent writer unable to fire it twice.
+alert_firings = sa.Table(
+    "alert_firings",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("unit", sa.String(64), nullable=False),
+    # "depleted", "credits_left:<steps>" or "percent_used:<percent>".
+    sa.Column("alert", sa.String(64), nullable=False),
+    sa.Column("period_start", UtcDateTime, nullable=False),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("customer_id", "unit", "alert", "period_start"),
+)
+
+#: Grants whose coming expiry was announced (grant.expiring): once per grant.
+grant_expiry_notices = sa.Table(
+    "grant_expiry_notices",
+    metadata,
+    sa.Column("grant_id", _ID, sa.ForeignKey("grants.account_id"), primary_key=True),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+# The worker's scan for grants about to expire reads a few days of expiries, not every grant.
+sa.Index(
+    "ix_grants_expires_at",
+    grants.c.expires_at,
+    sqlite_where=sa.text("expires_at IS NOT NULL"),
+    postgresql_where=sa.text("expires_at IS NOT NULL"),
 )
 
 # -- API keys and service state -------------------------------------------------------------------

@@ -11,6 +11,7 @@ however many processes sweep.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,8 @@ from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
 from creditkit.ledger.service import ISSUANCE, LedgerService
+from creditkit.notify.outbox import emit
+from creditkit.notify.schemas import EventType
 from creditkit.store.tables import to_epoch_microseconds
 from creditkit.subscriptions import repository
 from creditkit.subscriptions.periods import (
@@ -292,6 +295,7 @@ class SubscriptionService:
         if state.plan_version_id != self._version_for(self._catalog.default_plan.id):
             field_name = "trial_days" if trial_days else "pay_with"
             raise InvalidRequest(field_name, "starts only from the default plan")
+        previous = _State.from_row(existing)
         self._switch(state, version_id, interval, now)
         state.pay_with = pay_with
         state.status = SubscriptionStatus.TRIALING if trial_days else SubscriptionStatus.ACTIVE
@@ -301,6 +305,9 @@ class SubscriptionService:
         state.scheduled_interval = None
         self._start_period(connection, holder, state, now)
         self._save(connection, holder, state, now)
+        self._announce(
+            connection, holder, EventType.SUBSCRIPTION_CHANGED, previous, state, now, "restart"
+        )
         return self._view(connection, holder.external_id, state)
 
     def change_plan(
@@ -347,6 +354,7 @@ class SubscriptionService:
             if row is None:
                 raise InvalidRequest("customer", "has no subscription to cancel")
             state = _State.from_row(row)
+            previous = _State.from_row(row)
             state.scheduled_plan_version_id = None
             state.scheduled_interval = None
             if at_period_end:
@@ -356,6 +364,10 @@ class SubscriptionService:
                 self._switch(state, default_version_id, Interval.MONTH, now)
                 self._start_period(connection, holder, state, now)
             self._save(connection, holder, state, now)
+            reason = "period_end" if at_period_end else "now"
+            self._announce(
+                connection, holder, EventType.SUBSCRIPTION_CANCELED, previous, state, now, reason
+            )
             return self._view(connection, holder.external_id, state)
 
         return self._ledger.locked_write([customer], work)
@@ -384,8 +396,10 @@ class SubscriptionService:
         row = repository.read_subscription(connection, holder.id)
         assert row is not None
         state = _State.from_row(row)
+        previous = _State.from_row(row)
         current, _version = self._plan(connection, state.plan_version_id)
         target, _target_version = self._plan(connection, version_id)
+        reason = "scheduled"
         if version_id == state.plan_version_id and interval == state.interval:
             # Back to the plan in force: whatever was scheduled is off.
             state.scheduled_plan_version_id = None
@@ -393,11 +407,15 @@ class SubscriptionService:
             state.cancel_at_period_end = False
         elif target.rank > current.rank:
             self._upgrade(connection, holder, state, current, version_id, interval, on_upgrade, now)
+            reason = "upgrade"
         else:
             state.scheduled_plan_version_id = version_id
             state.scheduled_interval = interval
             state.cancel_at_period_end = False
         self._save(connection, holder, state, now)
+        self._announce(
+            connection, holder, EventType.SUBSCRIPTION_CHANGED, previous, state, now, reason
+        )
         return self._view(connection, holder.external_id, state)
 
     def _upgrade(
@@ -684,8 +702,10 @@ class SubscriptionService:
             if allowance_end == boundary:
                 self._roll_over(connection, holder, state, plan, boundary, now)
             if billing_end == boundary:
+                previous = dataclasses.replace(state)
                 self._close_billing_period(state, boundary)
                 self._start_period(connection, holder, state, now, renewal=True)
+                self._announce_renewal(connection, holder, previous, state, now)
             else:
                 plan, _version = self._plan(connection, state.plan_version_id)
                 self._grant_allowance(connection, holder, state, plan, boundary, now)
@@ -767,6 +787,88 @@ class SubscriptionService:
             next_end,
             now,
         )
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def _announce_renewal(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        previous: _State,
+        state: _State,
+        now: datetime,
+    ) -> None:
+        """A new billing period: on the same plan a renewal; otherwise a change that took effect
+        at the boundary (a cancellation, a scheduled change, or a period the balance could not
+        pay in credits)."""
+        if (previous.plan_version_id, previous.interval) == (state.plan_version_id, state.interval):
+            event, reason = EventType.SUBSCRIPTION_RENEWED, "renewal"
+        elif previous.cancel_at_period_end:
+            event, reason = EventType.SUBSCRIPTION_CHANGED, "canceled"
+        elif previous.scheduled_plan_version_id is not None:
+            event, reason = EventType.SUBSCRIPTION_CHANGED, "scheduled_change"
+        else:
+            event, reason = EventType.SUBSCRIPTION_CHANGED, "unpaid"
+        self._announce(connection, holder, event, previous, state, now, reason)
+
+    def _announce(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        event: EventType,
+        previous: _State,
+        state: _State,
+        now: datetime,
+        reason: str,
+    ) -> None:
+        """Writes the event in the change's transaction, unless nothing changed (a request
+        repeated, or the plan already in force): the subscription as it now stands, the plan
+        before, and why."""
+        unchanged = previous.values(now) == state.values(now)
+        if unchanged and event is not EventType.SUBSCRIPTION_RENEWED:
+            return
+        view = self._view(connection, holder.external_id, state)
+        previous_plan, _version = self._plan(connection, previous.plan_version_id)
+        emit(
+            connection,
+            event,
+            holder.id,
+            {
+                "plan": view.plan,
+                "plan_version": view.plan_version,
+                "previous_plan": previous_plan.id,
+                "interval": view.interval.value,
+                "status": view.status.value,
+                "current_period_start": view.current_period_start.isoformat(),
+                "current_period_end": view.current_period_end.isoformat(),
+                "cancel_at_period_end": view.cancel_at_period_end,
+                "scheduled_plan": view.scheduled_plan,
+                "pay_with": view.pay_with,
+                "reason": reason,
+            },
+            now,
+        )
+
+    def alert_period(
+        self, connection: Connection, holder: CustomerRow, moment: datetime
+    ) -> tuple[str, datetime, datetime] | None:
+        """The plan in force (its id) and the period that alerts fire once in: the allowance
+        period containing ``moment``, or the billing period for a plan without an allowance.
+        None for a customer without a subscription."""
+        row = repository.read_subscription(connection, holder.id)
+        if row is None:
+            return None
+        state = _State.from_row(row)
+        plan, _version = self._plan(connection, state.plan_version_id)
+        allowance = _allowance_of(plan)
+        if allowance is None:
+            start, end = state.billing_bounds()
+        else:
+            months = months_in(allowance.period)
+            start, end = period_bounds(
+                state.anchor_at, months, period_index_at(state.anchor_at, months, moment)
+            )
+        return plan.id, start, end
 
     # -- rows -----------------------------------------------------------------------------------
 
