@@ -401,6 +401,55 @@ class LedgerService:
         self._post(connection, transaction_id, unit, legs)
         return grant_id
 
+    def post_refund(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        key: str,
+        grant_id: int,
+        now: datetime,
+        metadata: dict[str, Any],
+    ) -> int:
+        """Inside a write that holds the customer's lock: takes what is left of the grant back
+        to its unit's issuance account under ``key`` (a purchase refunded: its unused credits
+        are un-issued; what was spent stays spent). Returns the steps taken back; when the key
+        is taken already, the steps its transaction took then. 0, with nothing written, when the
+        grant holds nothing (credits out in a hold are in use, not left)."""
+        check_text(key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+        request = Request(
+            key, TransactionKind.REFUND, {"customer": customer.external_id, "grant_id": grant_id}
+        )
+        recorded = repository.find_transaction(connection, key)
+        if recorded is not None:
+            conflict = request.conflict_with(recorded.request)
+            if conflict is not None:
+                raise conflict
+            return recorded.amount
+        holding = repository.grant_holding(connection, grant_id)
+        if holding is None or holding.customer_id != customer.id:
+            raise InvalidRequest(
+                "grant_id", f"no grant {grant_id} of customer {customer.external_id!r}"
+            )
+        if holding.remaining == 0:
+            return 0
+        assert 0 < holding.remaining <= holding.amount_granted, holding
+        transaction_id = repository.insert_transaction(
+            connection,
+            self.transaction_values(
+                request, customer, holding.unit, holding.remaining, now, metadata=metadata
+            ),
+        )
+        self._post(
+            connection,
+            transaction_id,
+            holding.unit,
+            [
+                (grant_id, -holding.remaining),
+                (self.system_account(ISSUANCE, holding.unit), holding.remaining),
+            ],
+        )
+        return holding.remaining
+
     # -- time and units -------------------------------------------------------------------------
 
     def now(self) -> datetime:
