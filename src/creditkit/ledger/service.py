@@ -297,9 +297,14 @@ class LedgerService:
         expires_at: datetime | None,
         now: datetime,
         metadata: dict[str, Any],
+        *,
+        cost_basis: Money | None = None,
+        action: str | None = None,
     ) -> int | None:
         """Inside a write that holds the customer's lock: grants under ``key`` unless the key is
-        taken already (the work was done before). Returns the new grant's id, or None."""
+        taken already (the work was done before). Returns the new grant's id, or None.
+        ``cost_basis`` is the money paid for it; ``action`` names what it is for
+        (``pack:<id>``, counted against the pack's purchase limit)."""
         assert steps > 0, "a grant of nothing"
         if repository.find_transaction(connection, key) is not None:
             return None
@@ -316,7 +321,7 @@ class LedgerService:
         context = _Context(connection, now, {customer.external_id: customer}, replay=False)
         _transaction_id, grant_id = self._issue(
             context, request, customer, unit, steps, source, PRIORITY_DEFAULT_BY_SOURCE[source],
-            now, expires_at, source in TRANSFERABLE_DEFAULT_SOURCES, None, metadata, None,
+            now, expires_at, source in TRANSFERABLE_DEFAULT_SOURCES, cost_basis, metadata, action,
         )  # fmt: skip
         return grant_id
 
