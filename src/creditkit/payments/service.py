@@ -817,7 +817,10 @@ class PaymentService:
 
     def run_due_renewals(self, limit: int = CHARGES_PER_RUN_MAX) -> ChargeRunReport:
         """Charges the renewals creditkit bills itself (the sandbox's; Stripe bills its own),
-        and retries declined ones once a day in their grace period."""
+        and retries declined ones once a day in their grace period. Sweeps the customers with
+        due work first, so that a period that began for a customer nobody has touched since
+        owes its payment now."""
+        self._ledger.expire()
         return self._run_due(PaymentKind.RENEWAL, limit)
 
     def _run_due(self, kind: PaymentKind, limit: int) -> ChargeRunReport:
@@ -897,6 +900,13 @@ class PaymentService:
             raise InvalidRequest("per_day_max", f"must be from 1 to {TOP_UPS_PER_DAY_MAX}")
 
         def save(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> None:
+            holder = locked[customer]
+            account = repository.account(connection, holder.id, self._provider.name)
+            if account is None or account.payment_method is None:
+                raise InvalidRequest(
+                    "customer",
+                    "has no saved payment method: pay a checkout first, or save_payment_method",
+                )
             values = {
                 "pack_id": offer.id,
                 "unit": unit.name,
@@ -904,7 +914,7 @@ class PaymentService:
                 "per_day_max": per_day_max,
                 "updated_at": now,
             }
-            repository.save_top_up(connection, locked[customer].id, values)
+            repository.save_top_up(connection, holder.id, values)
 
         self._ledger.locked_write([customer], save)
         return TopUpSettings(customer, offer.id, unit.name, unit.to_quantity(steps), per_day_max)
@@ -943,6 +953,9 @@ class PaymentService:
             return
         offer = self._catalog.packs.get(settings.pack_id)
         if offer is None or repository.has_pending(connection, holder.id, PaymentKind.TOP_UP):
+            return
+        account = repository.account(connection, holder.id, self._provider.name)
+        if account is None or account.payment_method is None:
             return
         day = datetime(now.year, now.month, now.day, tzinfo=UTC)
         made = repository.count_payments(
