@@ -93,6 +93,8 @@ class Payment:
     amount: Money
     lines: tuple[ReceiptLine, ...]
     grant_id: int | None
+    #: The provider's id of the money movement (a PaymentIntent): what its dashboard shows.
+    provider_payment_id: str | None
     created_at: datetime
     succeeded_at: datetime | None
     failure_reason: str | None

@@ -1195,6 +1195,7 @@ class PaymentService:
             amount=Money(row.amount_minor, row.currency),
             lines=_lines(row.lines),
             grant_id=row.grant_id,
+            provider_payment_id=row.provider_payment_id,
             created_at=row.created_at,
             succeeded_at=row.succeeded_at,
             failure_reason=row.failure_reason,
