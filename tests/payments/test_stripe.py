@@ -279,3 +279,17 @@ def test_concurrent_duplicate_webhooks_apply_once(
     finally:
         for kit in kits:
             kit.close()
+
+
+def test_a_delayed_payment_is_fulfilled_when_it_succeeds(
+    stripe_kit: CreditKit, stripe_fake: FakeStripe
+) -> None:
+    session = stripe_kit.checkout("alice", pack="small", idempotency_key="k1", **URLS)
+    unpaid = dict(stripe_fake.sessions[session.session_id])
+    stripe_kit.handle_webhook("stripe", *stripe_event("checkout.session.completed", unpaid, "e1"))
+    assert stripe_kit.payment(session.payment_id).status is PaymentStatus.PENDING
+    paid = stripe_fake.pay(session.session_id)
+    event = "checkout.session.async_payment_succeeded"
+    assert stripe_kit.handle_webhook("stripe", *stripe_event(event, paid, "e2")).applied
+    assert stripe_kit.payment(session.payment_id).status is PaymentStatus.SUCCEEDED
+    assert stripe_kit.balance("alice").available == 310

@@ -45,6 +45,8 @@ class ProviderEventType(StrEnum):
     """The provider events payments act on, by Stripe's names (the sandbox uses them too)."""
 
     CHECKOUT_COMPLETED = "checkout.session.completed"
+    #: A checkout paid by a delayed method (a bank debit) after it completed unpaid.
+    CHECKOUT_PAYMENT_SUCCEEDED = "checkout.session.async_payment_succeeded"
     CHECKOUT_EXPIRED = "checkout.session.expired"
     CHECKOUT_PAYMENT_FAILED = "checkout.session.async_payment_failed"
     INVOICE_PAID = "invoice.paid"

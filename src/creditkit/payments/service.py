@@ -102,6 +102,10 @@ _RECEIPT_KINDS = {
     PaymentKind.RENEWAL: ReceiptKind.SUBSCRIPTION,
     PaymentKind.TOP_UP: ReceiptKind.TOP_UP,
 }
+_CHECKOUT_PAID = (
+    ProviderEventType.CHECKOUT_COMPLETED,
+    ProviderEventType.CHECKOUT_PAYMENT_SUCCEEDED,
+)
 _CHECKOUT_ENDED = (ProviderEventType.CHECKOUT_EXPIRED, ProviderEventType.CHECKOUT_PAYMENT_FAILED)
 _INVOICE_EVENTS = (ProviderEventType.INVOICE_PAID, ProviderEventType.INVOICE_PAYMENT_FAILED)
 _SUBSCRIPTION_EVENTS = (
@@ -550,7 +554,7 @@ class PaymentService:
             row = repository.read_payment(connection, payment_id)
             if kind is ProviderEventType.CHARGE_REFUNDED:
                 self._refunded_at_provider(connection, holder, row, event, now)
-            elif kind is ProviderEventType.CHECKOUT_COMPLETED and event.paid:
+            elif kind in _CHECKOUT_PAID and event.paid:
                 self._save_checkout_account(connection, holder, event, now)
                 self._succeed(connection, holder, row, event.payment_reference, now)
             elif kind in _CHECKOUT_ENDED:

@@ -168,6 +168,7 @@ class StripeProvider:
         base = ProviderEvent(id=event_id, type=event_type, kind=kind)
         if kind in (
             ProviderEventType.CHECKOUT_COMPLETED,
+            ProviderEventType.CHECKOUT_PAYMENT_SUCCEEDED,
             ProviderEventType.CHECKOUT_EXPIRED,
             ProviderEventType.CHECKOUT_PAYMENT_FAILED,
         ):
@@ -201,7 +202,11 @@ class StripeProvider:
         """A checkout's event; for a completed one, the session as retrieved with its
         PaymentIntent, for the payment method saved for off-session charges."""
         payment_method = None
-        if base.kind is ProviderEventType.CHECKOUT_COMPLETED and item.get("payment_intent"):
+        paid_kinds = (
+            ProviderEventType.CHECKOUT_COMPLETED,
+            ProviderEventType.CHECKOUT_PAYMENT_SUCCEEDED,
+        )
+        if base.kind in paid_kinds and item.get("payment_intent"):
             session = self._call(
                 lambda: self._client.v1.checkout.sessions.retrieve(
                     item["id"], {"expand": ["payment_intent"]}
