@@ -48,6 +48,18 @@ from creditkit.notify.schemas import (
 )
 from creditkit.notify.webhooks import WebhookService
 from creditkit.notify.worker import Worker
+from creditkit.payments.sandbox import CARD_SUCCEEDS
+from creditkit.payments.schemas import (
+    ChargeRunReport,
+    CheckoutSession,
+    Payment,
+    Receipt,
+    ReceiptPage,
+    Refund,
+    TopUpSettings,
+    WebhookOutcome,
+)
+from creditkit.payments.service import PaymentService, PaymentSettings
 from creditkit.store.database import Database
 from creditkit.store.migrate import upgrade_to_head
 from creditkit.subscriptions.schemas import BillingLine, Subscription
@@ -65,7 +77,8 @@ class CreditKit:
 
     ``units`` maps each unit's name to its scale (decimal places); units already in the
     database stay declared. ``clock`` returns an aware UTC datetime and is read once per
-    operation; tests pass a ``ManualClock``.
+    operation; tests pass a ``ManualClock``. ``payments`` chooses the payment provider (the
+    offline sandbox by default) and the refund and grace periods; see docs/payments.md.
 
     One instance is safe to share between threads, and several processes may open one
     database at once. Every write takes an ``idempotency_key``: the same key with the same
@@ -80,6 +93,7 @@ class CreditKit:
         catalog: str | os.PathLike[str] | Catalog | None = None,
         clock: Clock | None = None,
         units: Mapping[str, int] | None = None,
+        payments: PaymentSettings | None = None,
     ) -> None:
         if catalog is not None and not isinstance(catalog, Catalog):
             catalog = load_catalog(catalog)
@@ -96,6 +110,11 @@ class CreditKit:
         self._entitlements = None if catalog is None else EntitlementService(self._ledger, catalog)
         self._alerts = AlertService(self._ledger, catalog, self._subscriptions)
         self._webhooks = WebhookService(self._ledger)
+        self._payments = None
+        if catalog is not None and self._subscriptions is not None:
+            self._payments = PaymentService(
+                self._ledger, catalog, self._subscriptions, payments or PaymentSettings()
+            )
 
     @functools.cached_property
     def keys(self) -> KeyService:
@@ -487,6 +506,98 @@ class CreditKit:
         self._catalog_required()
         assert self._entitlements is not None
         return self._entitlements
+
+    # -- payments (need a catalog; see docs/payments.md) --
+
+    def checkout(
+        self,
+        customer: str,
+        *,
+        pack: str | None = None,
+        plan: str | None = None,
+        interval: str = "month",
+        coupon: str | None = None,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+    ) -> CheckoutSession:
+        """Starts paying for a ``pack`` or a ``plan`` (by ``interval``): send the customer to
+        the session's ``url``. ``amount`` is the price less the best volume discount that
+        applies and the ``coupon``. Once paid (a webhook), the pack is granted at the amount
+        paid as its cost basis, or the plan starts a new run of periods. Raises
+        ``CouponNotApplicable``, ``PurchaseLimitReached``, ``ProviderError`` (retry with the
+        same key: it resumes)."""
+        return self._payments_required().checkout(
+            customer, pack=pack, plan=plan, interval=interval, coupon=coupon,
+            success_url=success_url, cancel_url=cancel_url, idempotency_key=idempotency_key,
+        )  # fmt: skip
+
+    def handle_webhook(
+        self, provider: str, payload: bytes, headers: Mapping[str, str]
+    ) -> WebhookOutcome:
+        """Verifies a provider's webhook (``payload`` is the raw body) and applies its event
+        exactly once. Raises ``WebhookRejected`` (answer 400); otherwise answer 2xx, ``applied``
+        or not (a replay, or an event about no payment of this app)."""
+        return self._payments_required().handle_webhook(provider, payload, headers)
+
+    def complete_sandbox_checkout(
+        self, session_id: str, *, card: str = CARD_SUCCEEDS
+    ) -> WebhookOutcome:
+        """Pays a sandbox checkout with a test ``card``: ``4242424242424242`` succeeds,
+        ``4000000000000002`` is declined. Only with the sandbox provider."""
+        return self._payments_required().complete_sandbox_checkout(session_id, card)
+
+    def payment(self, payment_id: int) -> Payment:
+        """Raises ``PaymentNotFound``."""
+        return self._payments_required().payment(payment_id)
+
+    def refund(self, payment_id: int) -> Refund:
+        """Refunds a pack or top-up within the refund window (default 14 days): its unused
+        credits are taken back and the price times unused over granted is returned. Once per
+        payment; raises ``RefundRefused`` (outside the window, all spent, not a purchase)."""
+        return self._payments_required().refund(payment_id)
+
+    def save_payment_method(self, customer: str, payment_method: str) -> None:
+        """The payment method auto top-ups and renewals charge (a checkout saves its own)."""
+        self._payments_required().save_payment_method(customer, payment_method)
+
+    def set_auto_top_up(
+        self, customer: str, pack: str, *, threshold: Quantity | str, per_day_max: int = 1
+    ) -> TopUpSettings:
+        """Buys ``pack`` with the saved payment method when the available balance of its unit
+        falls under ``threshold``, at most ``per_day_max`` times a UTC day. The charge is made
+        by ``run_due_top_ups`` (the worker), never inside the spending charge."""
+        return self._payments_required().set_auto_top_up(customer, pack, threshold, per_day_max)
+
+    def auto_top_up(self, customer: str) -> TopUpSettings | None:
+        return self._payments_required().auto_top_up(customer)
+
+    def disable_auto_top_up(self, customer: str) -> bool:
+        """True when the customer had an auto top-up."""
+        return self._payments_required().disable_auto_top_up(customer)
+
+    def run_due_top_ups(self, limit: int = 500) -> ChargeRunReport:
+        """Charges the pending auto top-ups (for the worker; safe from several at once)."""
+        return self._payments_required().run_due_top_ups(limit)
+
+    def run_due_renewals(self, limit: int = 500) -> ChargeRunReport:
+        """Charges the renewals creditkit bills itself (sandbox) and retries declined ones in
+        their grace period (for the worker; Stripe charges its own renewals)."""
+        return self._payments_required().run_due_renewals(limit)
+
+    def receipts(self, customer: str, *, limit: int = 50, cursor: str | None = None) -> ReceiptPage:
+        """The customer's numbered receipts, newest first: succeeded payments and overage
+        statements. Pass ``next_cursor`` for older ones."""
+        return self._payments_required().receipts(customer, limit, cursor)
+
+    def receipt(self, receipt_id: int) -> Receipt:
+        """Raises ``ReceiptNotFound``."""
+        return self._payments_required().receipt(receipt_id)
+
+    def _payments_required(self) -> PaymentService:
+        self._catalog_required()
+        assert self._payments is not None
+        return self._payments
 
     def expire(self) -> SweepReport:
         """Records breakage for every grant and hold that has expired and nobody has touched

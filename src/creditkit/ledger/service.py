@@ -299,9 +299,14 @@ class LedgerService:
         expires_at: datetime | None,
         now: datetime,
         metadata: dict[str, Any],
+        *,
+        cost_basis: Money | None = None,
+        action: str | None = None,
     ) -> int | None:
         """Inside a write that holds the customer's lock: grants under ``key`` unless the key is
-        taken already (the work was done before). Returns the new grant's id, or None."""
+        taken already (the work was done before). Returns the new grant's id, or None.
+        ``cost_basis`` is the money paid for it; ``action`` names what it is for
+        (``pack:<id>``, counted against the pack's purchase limit)."""
         assert steps > 0, "a grant of nothing"
         if repository.find_transaction(connection, key) is not None:
             return None
@@ -318,7 +323,7 @@ class LedgerService:
         context = _Context(connection, now, {customer.external_id: customer}, replay=False)
         _transaction_id, grant_id = self._issue(
             context, request, customer, unit, steps, source, PRIORITY_DEFAULT_BY_SOURCE[source],
-            now, expires_at, source in TRANSFERABLE_DEFAULT_SOURCES, None, metadata, None,
+            now, expires_at, source in TRANSFERABLE_DEFAULT_SOURCES, cost_basis, metadata, action,
         )  # fmt: skip
         return grant_id
 
@@ -402,6 +407,55 @@ class LedgerService:
         legs = [(grant_id_from, -part) for grant_id_from, part in moves] + [(grant_id, steps)]
         self._post(connection, transaction_id, unit, legs)
         return grant_id
+
+    def post_refund(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        key: str,
+        grant_id: int,
+        now: datetime,
+        metadata: dict[str, Any],
+    ) -> int:
+        """Inside a write that holds the customer's lock: takes what is left of the grant back
+        to its unit's issuance account under ``key`` (a purchase refunded: its unused credits
+        are un-issued; what was spent stays spent). Returns the steps taken back; when the key
+        is taken already, the steps its transaction took then. 0, with nothing written, when the
+        grant holds nothing (credits out in a hold are in use, not left)."""
+        check_text(key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+        request = Request(
+            key, TransactionKind.REFUND, {"customer": customer.external_id, "grant_id": grant_id}
+        )
+        recorded = repository.find_transaction(connection, key)
+        if recorded is not None:
+            conflict = request.conflict_with(recorded.request)
+            if conflict is not None:
+                raise conflict
+            return recorded.amount
+        holding = repository.grant_holding(connection, grant_id)
+        if holding is None or holding.customer_id != customer.id:
+            raise InvalidRequest(
+                "grant_id", f"no grant {grant_id} of customer {customer.external_id!r}"
+            )
+        if holding.remaining == 0:
+            return 0
+        assert 0 < holding.remaining <= holding.amount_granted, holding
+        transaction_id = repository.insert_transaction(
+            connection,
+            self.transaction_values(
+                request, customer, holding.unit, holding.remaining, now, metadata=metadata
+            ),
+        )
+        self._post(
+            connection,
+            transaction_id,
+            holding.unit,
+            [
+                (grant_id, -holding.remaining),
+                (self.system_account(ISSUANCE, holding.unit), holding.remaining),
+            ],
+        )
+        return holding.remaining
 
     # -- time and units -------------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ from creditkit.subscriptions.schemas import (
     AllowanceOnUpgrade,
     BillingLine,
     BillingLineKind,
+    PaidPeriod,
     Subscription,
     SubscriptionStatus,
 )
@@ -240,36 +241,162 @@ class SubscriptionService:
                 return self._change(
                     connection, holder, version_id, interval_, AllowanceOnUpgrade.DIFFERENCE, now
                 )
-            trial_ends_at = now + timedelta(days=trial_days) if trial_days else None
-            repository.insert_subscription(
-                connection,
-                {
-                    "customer_id": holder.id,
-                    "plan_version_id": version_id,
-                    "interval": interval_.value,
-                    "status": (
-                        SubscriptionStatus.TRIALING if trial_days else SubscriptionStatus.ACTIVE
-                    ).value,
-                    "anchor_at": now,
-                    "period_index": 0,
-                    "allowance_index": None,
-                    "trial_ends_at": trial_ends_at,
-                    "cancel_at_period_end": False,
-                    "scheduled_plan_version_id": None,
-                    "scheduled_interval": None,
-                    "created_at": now,
-                    "updated_at": now,
-                    "pay_with": pay_with,
-                },
+            state = self._insert(
+                connection, holder, version_id, interval_, now, trial_days, pay_with
             )
-            row = repository.read_subscription(connection, holder.id)
-            assert row is not None
-            state = _State.from_row(row)
             self._start_period(connection, holder, state, now)
             self._save(connection, holder, state, now)
             return self._view(connection, holder.external_id, state)
 
         return self._ledger.locked_write([customer], work)
+
+    @staticmethod
+    def _insert(
+        connection: Connection,
+        holder: CustomerRow,
+        version_id: int,
+        interval: Interval,
+        now: datetime,
+        trial_days: int,
+        pay_with: str,
+    ) -> _State:
+        trial_ends_at = now + timedelta(days=trial_days) if trial_days else None
+        repository.insert_subscription(
+            connection,
+            {
+                "customer_id": holder.id,
+                "plan_version_id": version_id,
+                "interval": interval.value,
+                "status": (
+                    SubscriptionStatus.TRIALING if trial_days else SubscriptionStatus.ACTIVE
+                ).value,
+                "anchor_at": now,
+                "period_index": 0,
+                "allowance_index": None,
+                "trial_ends_at": trial_ends_at,
+                "cancel_at_period_end": False,
+                "scheduled_plan_version_id": None,
+                "scheduled_interval": None,
+                "created_at": now,
+                "updated_at": now,
+                "pay_with": pay_with,
+            },
+        )
+        row = repository.read_subscription(connection, holder.id)
+        assert row is not None
+        return _State.from_row(row)
+
+    # -- paid through a payment provider (payments/) --------------------------------------------
+
+    def start_paid(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        plan_id: str,
+        interval: str,
+        now: datetime,
+    ) -> Subscription:
+        """Inside a write that holds the customer's lock: a checkout has paid the first billing
+        period of ``plan_id`` by ``interval``, so a new run of periods starts now, active and
+        paid in money (its fee line is what the checkout paid). The unused part of a paid
+        period in force is credited, as a change of interval credits it."""
+        version_id = self._version_for(plan_id)
+        interval_ = self._interval(plan_id, interval)
+        row = repository.read_subscription(connection, holder.id)
+        if row is None:
+            state = self._insert(connection, holder, version_id, interval_, now, 0, PAY_WITH_MONEY)
+        else:
+            state = _State.from_row(row)
+            self._credit_unused_time(connection, holder, state, version_id, now)
+            self._switch(state, version_id, interval_, now)
+        state.pay_with = PAY_WITH_MONEY
+        state.status = SubscriptionStatus.ACTIVE
+        state.trial_ends_at = None
+        state.cancel_at_period_end = False
+        state.scheduled_plan_version_id = None
+        state.scheduled_interval = None
+        self._start_period(connection, holder, state, now)
+        self._save(connection, holder, state, now)
+        return self._view(connection, holder.external_id, state)
+
+    def _credit_unused_time(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        state: _State,
+        version_id: int,
+        now: datetime,
+    ) -> None:
+        current, _version = self._plan(connection, state.plan_version_id)
+        price = current.prices.get(state.interval)
+        in_trial = state.trial_ends_at is not None and now < state.trial_ends_at
+        if not price or state.pay_with != PAY_WITH_MONEY or in_trial:
+            return
+        start, end = state.billing_bounds()
+        credit = prorate(
+            price.amount_minor, int((end - now).total_seconds()), int((end - start).total_seconds())
+        )
+        self._bill(
+            connection, holder, state, BillingLineKind.PRORATION,
+            f"unused time on {current.name}", Money(-credit, price.currency), now, end,
+            f"creditkit:proration:{state.id}:{version_id}:{self._stamp(now)}", now,
+        )  # fmt: skip
+
+    def paid_period(self, connection: Connection, holder: CustomerRow) -> PaidPeriod | None:
+        """The billing period in force, when it is paid in money at a price above zero and
+        not in trial: what a renewal payment pays for. None otherwise."""
+        row = repository.read_subscription(connection, holder.id)
+        if row is None:
+            return None
+        state = _State.from_row(row)
+        plan, _version = self._plan(connection, state.plan_version_id)
+        price = plan.prices.get(state.interval)
+        start, end = state.billing_bounds()
+        in_trial = state.trial_ends_at is not None and start < state.trial_ends_at
+        if state.pay_with != PAY_WITH_MONEY or not price or in_trial:
+            return None
+        return PaidPeriod(
+            state.id, plan.id, state.interval, state.status, state.anchor_at, start, end, price
+        )
+
+    def set_status(
+        self, connection: Connection, holder: CustomerRow, status: SubscriptionStatus, now: datetime
+    ) -> bool:
+        """Inside a write that holds the customer's lock: moves an active subscription to
+        ``past_due`` (its renewal failed) or a past-due one back to ``active`` (paid in its
+        grace period). False, with nothing written, when it was not in the other state."""
+        moves = {
+            SubscriptionStatus.PAST_DUE: SubscriptionStatus.ACTIVE,
+            SubscriptionStatus.ACTIVE: SubscriptionStatus.PAST_DUE,
+        }
+        assert status in moves, status
+        row = repository.read_subscription(connection, holder.id)
+        if row is None or SubscriptionStatus(row.status) is not moves[status]:
+            return False
+        state = _State.from_row(row)
+        state.status = status
+        self._save(connection, holder, state, now)
+        return True
+
+    def fall_back(self, connection: Connection, holder: CustomerRow, now: datetime) -> bool:
+        """Inside a write that holds the customer's lock: moves the customer to the default
+        plan now (a renewal left unpaid past its grace period, or the provider's subscription
+        ended). False, with nothing written, when it is on the default plan already."""
+        default_version_id = self._version_for(self._catalog.default_plan.id)
+        row = repository.read_subscription(connection, holder.id)
+        if row is None or row.plan_version_id == default_version_id:
+            return False
+        state = _State.from_row(row)
+        state.status = SubscriptionStatus.ACTIVE
+        state.pay_with = PAY_WITH_MONEY
+        state.trial_ends_at = None
+        state.cancel_at_period_end = False
+        state.scheduled_plan_version_id = None
+        state.scheduled_interval = None
+        self._switch(state, default_version_id, Interval.MONTH, now)
+        self._start_period(connection, holder, state, now)
+        self._save(connection, holder, state, now)
+        return True
 
     def _restart(
         self,

@@ -2,7 +2,7 @@
 outbox's fan-out mark.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-21
 """
 
