@@ -164,7 +164,7 @@ def work(database_url: str, catalog: str | None, once: bool, poll_seconds: float
     return 0
 
 
-IDLE = WorkerReport(0, 0, 0, 0, 0, 0, 0, work_left=False)
+IDLE = WorkerReport(0, 0, 0, 0, 0, 0, 0, 0, 0, work_left=False)
 
 
 def _report_line(report: WorkerReport) -> str:
@@ -173,7 +173,8 @@ def _report_line(report: WorkerReport) -> str:
         f" {report.grants_expiring_announced} expiring grants announced,"
         f" {report.events_fanned_out} events fanned out; deliveries:"
         f" {report.deliveries_delivered} delivered, {report.deliveries_retried} to retry,"
-        f" {report.deliveries_failed} failed"
+        f" {report.deliveries_failed} failed; payments: {report.payments_succeeded} succeeded,"
+        f" {report.payments_failed} failed"
     )
 
 

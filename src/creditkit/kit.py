@@ -691,7 +691,23 @@ class CreditKit:
     ) -> Worker:
         """The background worker of this kit (``creditkit worker`` runs it): ``run_once()``
         does one round of due work and webhook delivery."""
-        return Worker(self.tick, self._alerts, self._webhooks, http_client=http_client, rng=rng)
+        return Worker(
+            self.tick,
+            self._alerts,
+            self._webhooks,
+            charges=None if self._payments is None else self._charge_due_payments,
+            http_client=http_client,
+            rng=rng,
+        )
+
+    def _charge_due_payments(self) -> ChargeRunReport:
+        renewals = self.run_due_renewals()
+        top_ups = self.run_due_top_ups()
+        return ChargeRunReport(
+            attempted=renewals.attempted + top_ups.attempted,
+            succeeded=renewals.succeeded + top_ups.succeeded,
+            failed=renewals.failed + top_ups.failed,
+        )
 
     # -- reads --
 

@@ -11,6 +11,7 @@ from creditkit.api import (
     ledger,
     notify,
     observability,
+    payments,
     problems,
     subscriptions,
 )
@@ -29,7 +30,7 @@ def create_app(kit: CreditKit) -> FastAPI:
     service = Service.of(kit)
     problems.install(app, service.enrich)
     metrics = observability.Metrics()
-    for module in (ledger, customers, subscriptions, notify, catalog):
+    for module in (ledger, customers, subscriptions, payments, notify, catalog):
         app.include_router(module.router(service))
     app.include_router(observability.router(service, metrics))
     app.add_middleware(observability.ObservedApp, metrics=metrics)

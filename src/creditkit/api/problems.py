@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditkit import errors
 from creditkit.notify.errors import WebhookEndpointNotFound
+from creditkit.payments import errors as payment_errors
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://creditkit.dev/problems/"
@@ -43,6 +44,13 @@ STATUS_BY_ERROR: Mapping[type[errors.CreditKitError], int] = {
     errors.MemberSpendCapReached: 403,
     errors.LedgerBusy: 503,
     WebhookEndpointNotFound: 404,
+    payment_errors.UnknownProvider: 404,
+    payment_errors.PaymentNotFound: 404,
+    payment_errors.ReceiptNotFound: 404,
+    payment_errors.RefundRefused: 409,
+    payment_errors.WebhookRejected: 400,
+    # The provider failed or could not be reached: a retry with the same key resumes.
+    payment_errors.ProviderError: 502,
 }
 
 #: A client may retry a busy ledger soon: its conflicts are momentary.

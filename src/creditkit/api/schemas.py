@@ -149,3 +149,28 @@ class AlertsPut(Body):
     unit: Name = "credits"
     credits_left: Amount | None = None
     percent_used: Annotated[list[int], Field(max_length=10)] = Field(default_factory=list)
+
+
+class CheckoutCreate(Body):
+    pack: Name | None = None
+    plan: Name | None = None
+    interval: Annotated[str, Field(pattern="^(month|year)$")] = "month"
+    coupon: Name | None = None
+    success_url: Annotated[str, Field(min_length=1, max_length=2_048)]
+    cancel_url: Annotated[str, Field(min_length=1, max_length=2_048)]
+
+
+class SandboxPayment(Body):
+    card: Annotated[str, Field(min_length=12, max_length=19, pattern="^[0-9]+$")] = (
+        "4242424242424242"
+    )
+
+
+class PaymentMethodPut(Body):
+    payment_method: Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class AutoTopUpPut(Body):
+    pack: Name
+    threshold: Amount
+    per_day_max: Annotated[int, Field(ge=1, le=100)] = 1
