@@ -417,3 +417,17 @@ outbox_events = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Index("ix_outbox_events_customer_id", "customer_id", "id"),
 )
+
+# -- usage ----------------------------------------------------------------------------------------
+
+# Usage views sum a customer's applied transactions of some kinds over a time range (charges and
+# commits for spending; expiries and hold settlements for breakage). The history index is by id,
+# so without this one such a sum reads every transaction the customer ever made; with it, an
+# index range per kind reads only the period's rows.
+sa.Index(
+    "ix_transactions_customer_usage",
+    transactions.c.customer_id,
+    transactions.c.unit,
+    transactions.c.kind,
+    transactions.c.created_at,
+)
