@@ -53,6 +53,26 @@ def _in_range(
     return conditions
 
 
+def _chosen(
+    name: str,
+    customer_id: int,
+    unit: str,
+    kinds: Sequence[str],
+    start: datetime,
+    end: datetime | None,
+) -> sa.CTE:
+    """The ids and amounts of ``_in_range``'s transactions, as a MATERIALIZED common table
+    expression: a fence that makes the database find them first (an index range) and join
+    their entries after, by ``ix_entries_transaction_id``. Left to itself, PostgreSQL may scan
+    all of ``entries`` for the few rows of a system account that its statistics expect."""
+    return (
+        sa.select(transactions.c.id, transactions.c.amount)
+        .where(*_in_range(customer_id, unit, kinds, start, end))
+        .cte(name)
+        .prefix_with("MATERIALIZED")
+    )
+
+
 def totals_by_kind(
     connection: Connection,
     customer_id: int,
@@ -87,17 +107,15 @@ def issued_and_held_breakage(
     issuance account for anything but a grant, net of what holds gave back to it (the ledger's
     ``issued_on_demand``), and steps that holds gave to the expiry account because the grant
     they came from had expired while held."""
+    chosen = _chosen("chosen", customer_id, unit, HOLD_AND_ISSUE_KINDS, start, end)
     issued = sa.case((entries.c.account_id == issuance_account_id, -entries.c.amount), else_=0)
     expired = sa.case((entries.c.account_id == expiry_account_id, entries.c.amount), else_=0)
     row = connection.execute(
         sa.select(
             sa.func.coalesce(sa.func.sum(issued), 0), sa.func.coalesce(sa.func.sum(expired), 0)
         )
-        .select_from(transactions.join(entries, entries.c.transaction_id == transactions.c.id))
-        .where(
-            *_in_range(customer_id, unit, HOLD_AND_ISSUE_KINDS, start, end),
-            entries.c.account_id.in_([issuance_account_id, expiry_account_id]),
-        )
+        .select_from(chosen.join(entries, entries.c.transaction_id == chosen.c.id))
+        .where(entries.c.account_id.in_([issuance_account_id, expiry_account_id]))
     ).one()
     return int(row[0]), int(row[1])
 
@@ -111,18 +129,15 @@ def grants_expired(
     at ``expires_at`` exactly, so an allowance expiring at its period's end is that period's
     breakage. A sweep is never before the expiry, so ``created_at > start`` bounds the index
     range."""
+    expiries = _chosen("expiries", customer_id, unit, (TransactionKind.EXPIRY.value,), start, None)
     row = connection.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(transactions.c.amount), 0))
+        sa.select(sa.func.coalesce(sa.func.sum(expiries.c.amount), 0))
         .select_from(
-            transactions.join(entries, entries.c.transaction_id == transactions.c.id).join(
+            expiries.join(entries, entries.c.transaction_id == expiries.c.id).join(
                 grants, grants.c.account_id == entries.c.account_id
             )
         )
-        .where(
-            *_in_range(customer_id, unit, (TransactionKind.EXPIRY.value,), start, None),
-            grants.c.expires_at > start,
-            grants.c.expires_at <= end,
-        )
+        .where(grants.c.expires_at > start, grants.c.expires_at <= end)
     ).one()
     return int(row[0])
 
@@ -206,7 +221,9 @@ def spend_by_bucket(
         since_origin = sa.type_coerce(transactions.c.created_at, sa.BigInteger) - sa.literal(
             to_epoch_microseconds(origin), sa.BigInteger
         )
-        bucket = since_origin.op("/")(sa.literal(width_seconds * MICROSECONDS_PER_SECOND))
+        bucket = since_origin.self_group().op("/")(
+            sa.literal(width_seconds * MICROSECONDS_PER_SECOND)
+        )
     else:
         # extract(epoch) is an exact numeric on PostgreSQL 14 and later.
         seconds = sa.extract(
