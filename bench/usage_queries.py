@@ -137,7 +137,7 @@ def explain(ck: CreditKit, database: BenchDatabase, customer: str) -> None:
     captured: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
             captured.append((statement, parameters))
 
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", capture)

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from creditkit.catalog import Catalog, UnknownAction
 from creditkit.errors import CreditKitError, InvalidRequest, Quantity
 from creditkit.ledger import repository as ledger_repository
-from creditkit.ledger.schemas import Charge, ChargeRequest, GrantSource, Unit
+from creditkit.ledger.schemas import Charge, ChargeRequest, GrantSource, TransactionKind, Unit
 from creditkit.ledger.service import (
     EXPIRY,
     EXTERNAL_ID_LENGTH_MAX,
@@ -172,7 +172,7 @@ class UsageService:
                 connection,
                 row.id,
                 unit.name,
-                (*repository.SPEND_KINDS, "transfer"),
+                (*repository.SPEND_KINDS, TransactionKind.TRANSFER.value),
                 start,
                 end,
             )
@@ -209,7 +209,9 @@ class UsageService:
                 source: unit.to_quantity(granted.get(source.value, 0)) for source in GrantSource
             },
             expired=unit.to_quantity(expired),
-            transferred_out=unit.to_quantity(by_kind.get("transfer", (0, 0))[0]),
+            transferred_out=unit.to_quantity(
+                by_kind.get(TransactionKind.TRANSFER.value, (0, 0))[0]
+            ),
             overage=self._signed(unit, issued),
             allowance=unit.to_quantity(allowance),
             allowance_used=share(spent, allowance),
