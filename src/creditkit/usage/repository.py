@@ -63,8 +63,7 @@ def _chosen(
 ) -> sa.CTE:
     """The ids and amounts of ``_in_range``'s transactions, as a MATERIALIZED common table
     expression: a fence that makes the database find them first (an index range) and join
-    their entries after, by ``ix_entries_transaction_id``. Left to itself, PostgreSQL may scan
-    all of ``entries`` for the few rows of a system account that its statistics expect."""
+    their entries after."""
     return (
         sa.select(transactions.c.id, transactions.c.amount)
         .where(*_in_range(customer_id, unit, kinds, start, end))
@@ -107,15 +106,25 @@ def issued_and_held_breakage(
     issuance account for anything but a grant, net of what holds gave back to it (the ledger's
     ``issued_on_demand``), and steps that holds gave to the expiry account because the grant
     they came from had expired while held."""
-    chosen = _chosen("chosen", customer_id, unit, HOLD_AND_ISSUE_KINDS, start, end)
-    issued = sa.case((entries.c.account_id == issuance_account_id, -entries.c.amount), else_=0)
-    expired = sa.case((entries.c.account_id == expiry_account_id, entries.c.amount), else_=0)
+
+    # Each transaction's legs are looked up by ``ix_entries_transaction_id`` in a correlated
+    # subquery: a join would let PostgreSQL scan all of ``entries`` for the system accounts'
+    # rows, which its statistics may expect to be few, at a cost that grows with the ledger.
+    def leg(account_id: int) -> sa.ScalarSelect[Any]:
+        return (
+            sa.select(sa.func.coalesce(sa.func.sum(entries.c.amount), 0))
+            .where(
+                entries.c.transaction_id == transactions.c.id,
+                entries.c.account_id == account_id,
+            )
+            .scalar_subquery()
+        )
+
     row = connection.execute(
         sa.select(
-            sa.func.coalesce(sa.func.sum(issued), 0), sa.func.coalesce(sa.func.sum(expired), 0)
-        )
-        .select_from(chosen.join(entries, entries.c.transaction_id == chosen.c.id))
-        .where(entries.c.account_id.in_([issuance_account_id, expiry_account_id]))
+            sa.func.coalesce(sa.func.sum(-leg(issuance_account_id)), 0),
+            sa.func.coalesce(sa.func.sum(leg(expiry_account_id)), 0),
+        ).where(*_in_range(customer_id, unit, HOLD_AND_ISSUE_KINDS, start, end))
     ).one()
     return int(row[0]), int(row[1])
 
