@@ -64,6 +64,8 @@ from creditkit.store.database import Database
 from creditkit.store.migrate import upgrade_to_head
 from creditkit.subscriptions.schemas import BillingLine, Subscription
 from creditkit.subscriptions.service import SubscriptionService
+from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
+from creditkit.usage.service import BREAKDOWN_GROUPS_DEFAULT, UsageService
 
 DEFAULT_UNITS: Mapping[str, int] = {"credits": 0}
 
@@ -115,6 +117,7 @@ class CreditKit:
             self._payments = PaymentService(
                 self._ledger, catalog, self._subscriptions, payments or PaymentSettings()
             )
+        self._usage = UsageService(self._ledger, catalog, self._subscriptions)
 
     @functools.cached_property
     def keys(self) -> KeyService:
@@ -732,3 +735,58 @@ class CreditKit:
         """Checks every rule of the double entry against the rows; ``.ok`` or ``.problems``."""
         with self._database.read() as connection:
             return audit(connection)
+
+    # -- usage (the numbers behind usage dashboards; see docs/usage.md) --
+
+    def usage_summary(
+        self,
+        customer: str,
+        *,
+        unit: str = "credits",
+        period: tuple[datetime, datetime] | None = None,
+    ) -> UsageSummary:
+        """Spent, granted (by source), expired, transferred out, overage and allowance used over
+        ``period`` = (start, end), end excluded; by default the subscription's current
+        allowance period (its billing period for a plan without an allowance; the calendar
+        month in UTC without a subscription). With the balance now (available, held) from the
+        same snapshot. Raises ``InvalidRequest`` (field ``period``) for a bad range."""
+        return self._usage.summary(customer, unit, period)
+
+    def usage_breakdown(
+        self,
+        customer: str,
+        *,
+        by: str,
+        start: datetime,
+        end: datetime,
+        unit: str = "credits",
+        limit: int = BREAKDOWN_GROUPS_DEFAULT,
+    ) -> UsageBreakdown:
+        """What was spent in [start, end) per ``by`` = ``"action"``, ``"category"`` (the catalog
+        category of the action) or ``"member"`` (of a workspace), with counts: the ``limit``
+        (at most 500) largest groups, the rest totalled in ``others_spent``/``others_charges``.
+        Raises ``InvalidRequest`` naming ``by``, ``start``, ``end`` or ``limit``."""
+        return self._usage.breakdown(customer, by, start, end, unit, limit)
+
+    def usage_series(
+        self,
+        customer: str,
+        *,
+        start: datetime,
+        end: datetime,
+        unit: str = "credits",
+        granularity: str = "day",
+    ) -> UsageSeries:
+        """What was spent in [start, end) per UTC ``"day"`` (or ``"hour"``), every one present
+        (zero when nothing was spent), at most 366 points. Raises ``InvalidRequest`` naming
+        ``start``, ``end`` or ``granularity``."""
+        return self._usage.series(customer, start, end, unit, granularity)
+
+    def ingest(self, events: Sequence[Mapping[str, Any]]) -> list[Charge | CreditKitError]:
+        """Charges up to 1,000 usage events in one database transaction, each priced by the
+        catalog: ``{"customer", "action", "quantity" (default 1), "idempotency_key",
+        "metadata" (optional), "member" (optional)}``. Returns one outcome per event, in order:
+        its ``Charge``, or the error it met (``InvalidRequest`` naming ``events[i].action`` for
+        an action not in the catalog, ``InsufficientCredits``, ...); one refusal fails nothing
+        else. A replayed key returns its first outcome."""
+        return self._usage.ingest(events)

@@ -14,6 +14,7 @@ from creditkit.api import (
     payments,
     problems,
     subscriptions,
+    usage,
 )
 from creditkit.api.context import Service
 from creditkit.kit import CreditKit
@@ -30,7 +31,7 @@ def create_app(kit: CreditKit) -> FastAPI:
     service = Service.of(kit)
     problems.install(app, service.enrich)
     metrics = observability.Metrics()
-    for module in (ledger, customers, subscriptions, payments, notify, catalog):
+    for module in (ledger, customers, subscriptions, usage, payments, notify, catalog):
         app.include_router(module.router(service))
     app.include_router(observability.router(service, metrics))
     app.add_middleware(observability.ObservedApp, metrics=metrics)

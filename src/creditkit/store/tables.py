@@ -767,3 +767,17 @@ receipt_numbers = sa.Table(
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("last_number", sa.BigInteger, nullable=False),
 )
+
+# -- usage ----------------------------------------------------------------------------------------
+
+# Usage views sum a customer's applied transactions of some kinds over a time range (charges and
+# commits for spending; expiries and hold settlements for breakage). The history index is by id,
+# so without this one such a sum reads every transaction the customer ever made; with it, an
+# index range per kind reads only the period's rows.
+sa.Index(
+    "ix_transactions_customer_usage",
+    transactions.c.customer_id,
+    transactions.c.unit,
+    transactions.c.kind,
+    transactions.c.created_at,
+)
