@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +18,8 @@ from creditkit.importer import COLUMNS, import_file, progress_bar
 from creditkit.keys.schemas import Scope
 from creditkit.kit import CreditKit
 from creditkit.ledger.schemas import Balance
+from creditkit.notify.schemas import WorkerReport
+from creditkit.notify.worker import POLL_SECONDS_DEFAULT, POLL_SECONDS_MAX
 
 DEMO_DATABASE = "creditkit-demo.db"
 #: The demo's story starts at a fixed moment so that every run prints the same ledger.
@@ -131,6 +135,49 @@ def keys(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def work(database_url: str, catalog: str | None, once: bool, poll_seconds: float) -> int:
+    """``creditkit worker``: rounds until interrupted (Ctrl-C or SIGTERM), or one with
+    ``--once``; each round's report is printed when it did something."""
+    if not 0 < poll_seconds <= POLL_SECONDS_MAX:
+        print(f"creditkit: --poll-seconds must be above 0 and at most {POLL_SECONDS_MAX}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    stop = threading.Event()
+    if not once:
+        # SIGTERM (a container stopping) ends the loop between rounds, as Ctrl-C does.
+        signal.signal(signal.SIGTERM, lambda _signal, _frame: stop.set())
+    with CreditKit(database_url, catalog=catalog) as ck, ck.worker() as worker:
+        while not stop.is_set():
+            try:
+                report = worker.run_once()
+            except KeyboardInterrupt:
+                break
+            if once or report != IDLE:
+                print(_report_line(report), flush=True)
+            if once:
+                break
+            if not report.work_left:
+                try:
+                    stop.wait(poll_seconds)
+                except KeyboardInterrupt:
+                    break
+    return 0
+
+
+IDLE = WorkerReport(0, 0, 0, 0, 0, 0, 0, 0, 0, work_left=False)
+
+
+def _report_line(report: WorkerReport) -> str:
+    return (
+        f"{report.grants_expired} grants and {report.holds_expired} holds expired,"
+        f" {report.grants_expiring_announced} expiring grants announced,"
+        f" {report.events_fanned_out} events fanned out; deliveries:"
+        f" {report.deliveries_delivered} delivered, {report.deliveries_retried} to retry,"
+        f" {report.deliveries_failed} failed; payments: {report.payments_succeeded} succeeded,"
+        f" {report.payments_failed} failed"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="creditkit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -182,6 +229,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             default=os.environ.get("CREDITKIT_DATABASE_URL", DEFAULT_DATABASE_URL),
             help="default: $CREDITKIT_DATABASE_URL, else the SQLite file serve uses",
         )
+    worker_parser = commands.add_parser(
+        "worker",
+        help="run due work (renewals, expiries, hold timeouts), announce expiring grants and"
+        " deliver webhooks, in a loop",
+    )
+    worker_parser.add_argument(
+        "--database-url", default=None, help="as serve: $CREDITKIT_DATABASE_URL, else SQLite"
+    )
+    worker_parser.add_argument("--catalog", default=None, help="as serve: the catalog YAML")
+    worker_parser.add_argument("--config", default=None, help="serve's TOML settings file")
+    worker_parser.add_argument("--once", action="store_true", help="run one round, then exit")
+    worker_parser.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=POLL_SECONDS_DEFAULT,
+        help=f"the pause after a round that left nothing to do (default {POLL_SECONDS_DEFAULT})",
+    )
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "demo":
@@ -204,6 +268,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(Settings.resolve(flags, os.environ, arguments.config))
         elif arguments.command == "keys":
             return keys(arguments)
+        elif arguments.command == "worker":
+            # The same settings as serve, so that a worker started beside it works its ledger.
+            settings = Settings.resolve(
+                {"database_url": arguments.database_url, "catalog": arguments.catalog},
+                os.environ,
+                arguments.config,
+            )
+            return work(
+                settings.database_url,
+                settings.catalog_path(),
+                arguments.once,
+                arguments.poll_seconds,
+            )
         else:
             CreditKit(arguments.database_url).close()
             print(f"{arguments.database_url}: schema is up to date")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import os
+import random
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -36,10 +38,35 @@ from creditkit.ledger.schemas import (
     Unit,
 )
 from creditkit.ledger.service import LedgerService
+from creditkit.notify.alerts import AlertService
+from creditkit.notify.schemas import (
+    Alerts,
+    Delivery,
+    Event,
+    EventType,
+    RegisteredWebhookEndpoint,
+    WebhookEndpoint,
+)
+from creditkit.notify.webhooks import WebhookService
+from creditkit.notify.worker import Worker
+from creditkit.payments.sandbox import CARD_SUCCEEDS
+from creditkit.payments.schemas import (
+    ChargeRunReport,
+    CheckoutSession,
+    Payment,
+    Receipt,
+    ReceiptPage,
+    Refund,
+    TopUpSettings,
+    WebhookOutcome,
+)
+from creditkit.payments.service import PaymentService, PaymentSettings
 from creditkit.store.database import Database
 from creditkit.store.migrate import upgrade_to_head
 from creditkit.subscriptions.schemas import BillingLine, Subscription
 from creditkit.subscriptions.service import SubscriptionService
+from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
+from creditkit.usage.service import BREAKDOWN_GROUPS_DEFAULT, UsageService
 
 DEFAULT_UNITS: Mapping[str, int] = {"credits": 0}
 
@@ -53,7 +80,8 @@ class CreditKit:
 
     ``units`` maps each unit's name to its scale (decimal places); units already in the
     database stay declared. ``clock`` returns an aware UTC datetime and is read once per
-    operation; tests pass a ``ManualClock``.
+    operation; tests pass a ``ManualClock``. ``payments`` chooses the payment provider (the
+    offline sandbox by default) and the refund and grace periods; see docs/payments.md.
 
     One instance is safe to share between threads, and several processes may open one
     database at once. Every write takes an ``idempotency_key``: the same key with the same
@@ -68,6 +96,7 @@ class CreditKit:
         catalog: str | os.PathLike[str] | Catalog | None = None,
         clock: Clock | None = None,
         units: Mapping[str, int] | None = None,
+        payments: PaymentSettings | None = None,
     ) -> None:
         if catalog is not None and not isinstance(catalog, Catalog):
             catalog = load_catalog(catalog)
@@ -82,6 +111,14 @@ class CreditKit:
             None if catalog is None else SubscriptionService(self._ledger, catalog)
         )
         self._entitlements = None if catalog is None else EntitlementService(self._ledger, catalog)
+        self._alerts = AlertService(self._ledger, catalog, self._subscriptions)
+        self._webhooks = WebhookService(self._ledger)
+        self._payments = None
+        if catalog is not None and self._subscriptions is not None:
+            self._payments = PaymentService(
+                self._ledger, catalog, self._subscriptions, payments or PaymentSettings()
+            )
+        self._usage = UsageService(self._ledger, catalog, self._subscriptions)
 
     @functools.cached_property
     def keys(self) -> KeyService:
@@ -506,10 +543,207 @@ class CreditKit:
         assert self._entitlements is not None
         return self._entitlements
 
+    # -- payments (need a catalog; see docs/payments.md) --
+
+    def checkout(
+        self,
+        customer: str,
+        *,
+        pack: str | None = None,
+        plan: str | None = None,
+        interval: str = "month",
+        coupon: str | None = None,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+    ) -> CheckoutSession:
+        """Starts paying for a ``pack`` or a ``plan`` (by ``interval``): send the customer to
+        the session's ``url``. ``amount`` is the price less the best volume discount that
+        applies and the ``coupon``. Once paid (a webhook), the pack is granted at the amount
+        paid as its cost basis, or the plan starts a new run of periods. Raises
+        ``CouponNotApplicable``, ``PurchaseLimitReached``, ``ProviderError`` (retry with the
+        same key: it resumes)."""
+        return self._payments_required().checkout(
+            customer, pack=pack, plan=plan, interval=interval, coupon=coupon,
+            success_url=success_url, cancel_url=cancel_url, idempotency_key=idempotency_key,
+        )  # fmt: skip
+
+    def handle_webhook(
+        self, provider: str, payload: bytes, headers: Mapping[str, str]
+    ) -> WebhookOutcome:
+        """Verifies a provider's webhook (``payload`` is the raw body) and applies its event
+        exactly once. Raises ``WebhookRejected`` (answer 400); otherwise answer 2xx, ``applied``
+        or not (a replay, or an event about no payment of this app)."""
+        return self._payments_required().handle_webhook(provider, payload, headers)
+
+    def complete_sandbox_checkout(
+        self, session_id: str, *, card: str = CARD_SUCCEEDS
+    ) -> WebhookOutcome:
+        """Pays a sandbox checkout with a test ``card``: ``4242424242424242`` succeeds,
+        ``4000000000000002`` is declined. Only with the sandbox provider."""
+        return self._payments_required().complete_sandbox_checkout(session_id, card)
+
+    def payment(self, payment_id: int) -> Payment:
+        """Raises ``PaymentNotFound``."""
+        return self._payments_required().payment(payment_id)
+
+    def refund(self, payment_id: int) -> Refund:
+        """Refunds a pack or top-up within the refund window (default 14 days): its unused
+        credits are taken back and the price times unused over granted is returned. Once per
+        payment; raises ``RefundRefused`` (outside the window, all spent, not a purchase)."""
+        return self._payments_required().refund(payment_id)
+
+    def save_payment_method(self, customer: str, payment_method: str) -> None:
+        """The payment method auto top-ups and renewals charge (a checkout saves its own)."""
+        self._payments_required().save_payment_method(customer, payment_method)
+
+    def set_auto_top_up(
+        self, customer: str, pack: str, *, threshold: Quantity | str, per_day_max: int = 1
+    ) -> TopUpSettings:
+        """Buys ``pack`` with the saved payment method when the available balance of its unit
+        falls under ``threshold``, at most ``per_day_max`` times a UTC day. The charge is made
+        by ``run_due_top_ups`` (the worker), never inside the spending charge."""
+        return self._payments_required().set_auto_top_up(customer, pack, threshold, per_day_max)
+
+    def auto_top_up(self, customer: str) -> TopUpSettings | None:
+        return self._payments_required().auto_top_up(customer)
+
+    def disable_auto_top_up(self, customer: str) -> bool:
+        """True when the customer had an auto top-up."""
+        return self._payments_required().disable_auto_top_up(customer)
+
+    def run_due_top_ups(self, limit: int = 500) -> ChargeRunReport:
+        """Charges the pending auto top-ups (for the worker; safe from several at once)."""
+        return self._payments_required().run_due_top_ups(limit)
+
+    def run_due_renewals(self, limit: int = 500) -> ChargeRunReport:
+        """Charges the renewals creditkit bills itself (sandbox) and retries declined ones in
+        their grace period (for the worker; Stripe charges its own renewals)."""
+        return self._payments_required().run_due_renewals(limit)
+
+    def receipts(self, customer: str, *, limit: int = 50, cursor: str | None = None) -> ReceiptPage:
+        """The customer's numbered receipts, newest first: succeeded payments and overage
+        statements. Pass ``next_cursor`` for older ones."""
+        return self._payments_required().receipts(customer, limit, cursor)
+
+    def receipt(self, receipt_id: int) -> Receipt:
+        """Raises ``ReceiptNotFound``."""
+        return self._payments_required().receipt(receipt_id)
+
+    def _payments_required(self) -> PaymentService:
+        self._catalog_required()
+        assert self._payments is not None
+        return self._payments
+
     def expire(self) -> SweepReport:
         """Records breakage for every grant and hold that has expired and nobody has touched
         since. Optional: reads and writes sweep the customers they touch."""
         return self._ledger.expire()
+
+    # -- events, webhooks and alerts (see docs/notify.md) --
+
+    def events(
+        self,
+        after_id: int = 0,
+        limit: int = 100,
+        *,
+        customer: str | None = None,
+        type: str | EventType | None = None,
+    ) -> list[Event]:
+        """Outbound events with an id above ``after_id``, oldest first, at most ``limit`` (up to
+        500); only the ``customer``'s, or of one ``type``, when given. Page on with the last
+        event's ``id``. Raises ``UnknownCustomer``, or ``InvalidRequest`` for a bad field."""
+        return self._webhooks.events(after_id, limit, customer, type)
+
+    def register_webhook_endpoint(
+        self,
+        url: str,
+        *,
+        idempotency_key: str,
+        event_types: Sequence[str | EventType] | None = None,
+    ) -> RegisteredWebhookEndpoint:
+        """Registers an http(s) ``url`` to receive events (only ``event_types``, when given),
+        enabled. The answer holds the signing ``secret``: show it to the user now, nothing else
+        returns it (a replay of the ``idempotency_key`` excepted). At most 100 endpoints."""
+        return self._webhooks.register(url, event_types, idempotency_key)
+
+    def webhook_endpoints(self) -> list[WebhookEndpoint]:
+        """Every endpoint not deleted, oldest first (without secrets)."""
+        return self._webhooks.endpoints()
+
+    def webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint:
+        """Raises ``WebhookEndpointNotFound`` for an unknown or deleted id."""
+        return self._webhooks.endpoint(endpoint_id)
+
+    def disable_webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint:
+        """Stops deliveries to the endpoint: it is owed nothing of the events meanwhile, and
+        what it was owed before waits until it is enabled again."""
+        return self._webhooks.set_enabled(endpoint_id, False)
+
+    def enable_webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint:
+        return self._webhooks.set_enabled(endpoint_id, True)
+
+    def delete_webhook_endpoint(self, endpoint_id: int) -> None:
+        """Deletes the endpoint; what it was still owed is marked failed."""
+        self._webhooks.delete(endpoint_id)
+
+    def webhook_deliveries(
+        self,
+        *,
+        after_id: int = 0,
+        limit: int = 100,
+        endpoint_id: int | None = None,
+        status: str | None = None,
+    ) -> list[Delivery]:
+        """Deliveries (one per event and endpoint) with an id above ``after_id``, oldest first,
+        at most ``limit`` (up to 500); of one endpoint, or one status (``pending``,
+        ``delivered``, ``failed``), when given."""
+        return self._webhooks.deliveries(after_id, limit, endpoint_id, status)
+
+    def set_alerts(
+        self,
+        customer: str,
+        *,
+        unit: str = "credits",
+        credits_left: Quantity | str | None = None,
+        percent_used: Sequence[int] = (),
+    ) -> Alerts:
+        """Sets the customer's own alert thresholds for ``unit``, in place of its plan's:
+        ``credits.low`` at ``credits_left`` or fewer, ``alert.triggered`` as each of
+        ``percent_used`` (increasing, 1 to 100) percent of the period's allowance is used.
+        Neither: no alerts for the customer. Returns the thresholds in force."""
+        return self._alerts.set_alerts(customer, unit, credits_left, percent_used)
+
+    def clear_alerts(self, customer: str, *, unit: str = "credits") -> Alerts:
+        """Drops the customer's own thresholds for ``unit``: its plan's apply again."""
+        return self._alerts.clear_alerts(customer, unit)
+
+    def alerts(self, customer: str, *, unit: str = "credits") -> Alerts:
+        """The alert thresholds in force for the customer and ``unit``, and their source."""
+        return self._alerts.alerts(customer, unit)
+
+    def worker(
+        self, *, http_client: httpx.Client | None = None, rng: random.Random | None = None
+    ) -> Worker:
+        """The background worker of this kit (``creditkit worker`` runs it): ``run_once()``
+        does one round of due work and webhook delivery."""
+        return Worker(
+            self.tick,
+            self._alerts,
+            self._webhooks,
+            charges=None if self._payments is None else self._charge_due_payments,
+            http_client=http_client,
+            rng=rng,
+        )
+
+    def _charge_due_payments(self) -> ChargeRunReport:
+        renewals = self.run_due_renewals()
+        top_ups = self.run_due_top_ups()
+        return ChargeRunReport(
+            attempted=renewals.attempted + top_ups.attempted,
+            succeeded=renewals.succeeded + top_ups.succeeded,
+            failed=renewals.failed + top_ups.failed,
+        )
 
     # -- reads --
 
@@ -534,3 +768,58 @@ class CreditKit:
         """Checks every rule of the double entry against the rows; ``.ok`` or ``.problems``."""
         with self._database.read() as connection:
             return audit(connection)
+
+    # -- usage (the numbers behind usage dashboards; see docs/usage.md) --
+
+    def usage_summary(
+        self,
+        customer: str,
+        *,
+        unit: str = "credits",
+        period: tuple[datetime, datetime] | None = None,
+    ) -> UsageSummary:
+        """Spent, granted (by source), expired, transferred out, overage and allowance used over
+        ``period`` = (start, end), end excluded; by default the subscription's current
+        allowance period (its billing period for a plan without an allowance; the calendar
+        month in UTC without a subscription). With the balance now (available, held) from the
+        same snapshot. Raises ``InvalidRequest`` (field ``period``) for a bad range."""
+        return self._usage.summary(customer, unit, period)
+
+    def usage_breakdown(
+        self,
+        customer: str,
+        *,
+        by: str,
+        start: datetime,
+        end: datetime,
+        unit: str = "credits",
+        limit: int = BREAKDOWN_GROUPS_DEFAULT,
+    ) -> UsageBreakdown:
+        """What was spent in [start, end) per ``by`` = ``"action"``, ``"category"`` (the catalog
+        category of the action) or ``"member"`` (of a workspace), with counts: the ``limit``
+        (at most 500) largest groups, the rest totalled in ``others_spent``/``others_charges``.
+        Raises ``InvalidRequest`` naming ``by``, ``start``, ``end`` or ``limit``."""
+        return self._usage.breakdown(customer, by, start, end, unit, limit)
+
+    def usage_series(
+        self,
+        customer: str,
+        *,
+        start: datetime,
+        end: datetime,
+        unit: str = "credits",
+        granularity: str = "day",
+    ) -> UsageSeries:
+        """What was spent in [start, end) per UTC ``"day"`` (or ``"hour"``), every one present
+        (zero when nothing was spent), at most 366 points. Raises ``InvalidRequest`` naming
+        ``start``, ``end`` or ``granularity``."""
+        return self._usage.series(customer, start, end, unit, granularity)
+
+    def ingest(self, events: Sequence[Mapping[str, Any]]) -> list[Charge | CreditKitError]:
+        """Charges up to 1,000 usage events in one database transaction, each priced by the
+        catalog: ``{"customer", "action", "quantity" (default 1), "idempotency_key",
+        "metadata" (optional), "member" (optional)}``. Returns one outcome per event, in order:
+        its ``Charge``, or the error it met (``InvalidRequest`` naming ``events[i].action`` for
+        an action not in the catalog, ``InsufficientCredits``, ...); one refusal fails nothing
+        else. A replayed key returns its first outcome."""
+        return self._usage.ingest(events)

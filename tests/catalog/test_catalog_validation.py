@@ -67,6 +67,12 @@ packs:
   basic: {name: "Basic Pack", amount: 40, unit: credits, price: {amount: 999, currency: USD}}
   trial: {name: "Trial", amount: 10, unit: usd_credits, price: {amount: 0, currency: USD},
     purchase_limit: 1}
+coupons:
+  launch: {percent_off: 20, plans: [pro], intervals: [year], max_redemptions: 100,
+    expires_at: "2026-12-31T23:59:59Z"}
+  basic_off: {name: "A dollar off", amount_off: {amount: 100, currency: USD}, packs: [basic]}
+discounts:
+  agency: {percent_off: 15, min_owner_workspaces: 3}
 """
 
 
@@ -100,7 +106,7 @@ class Case:
 CASES = [
     # -- unknown keys: typos are errors, at every level --
     Case("unknown top-level key", "packs:\n", "extras: {}\npacks:\n", "extras", "extras:",
-         "unknown key (expected one of: units, actions, plans, packs)"),
+         "unknown key (expected one of: units, actions, plans, packs, coupons, discounts)"),
     Case("misspelt section", "packs:\n", "pack:\n", "pack", "pack:", "did you mean 'packs'?"),
     Case("unknown plan key", "    rate_limit_per_minute: 60", "    rate_limit_per_minut: 60",
          "plans.pro.rate_limit_per_minut", "rate_limit_per_minut", "did you mean"),
@@ -251,6 +257,36 @@ CASES = [
          "plans.pro.rate_limit_per_minute", "rate_limit_per_minute", "at least 1"),
     Case("popular as text", "currency: USD}}", 'currency: USD}, popular: "yes"}',
          "packs.basic.popular", "Basic Pack", "expected true or false"),
+    # -- coupons and discounts --
+    Case("percent off over 100", "percent_off: 20,", "percent_off: 120,",
+         "coupons.launch.percent_off", "launch:", "at most 100"),
+    Case("percent and amount off", "percent_off: 15,",
+         "percent_off: 15, amount_off: {amount: 1, currency: USD},", "discounts.agency",
+         "agency:", "exactly one of them"),
+    Case("neither percent nor amount off", "percent_off: 15, ", "", "discounts.agency",
+         "agency:", "exactly one of them"),
+    Case("coupon for an unknown plan", "plans: [pro]", "plans: [pro, prime]",
+         "coupons.launch.plans[1]", "prime", "unknown plan 'prime'", schema=False),
+    Case("coupon for an unknown pack", "packs: [basic]", "packs: [basics]",
+         "coupons.basic_off.packs[0]", "basics", "did you mean 'basic'?", schema=False),
+    Case("coupon interval unknown", "intervals: [year]", "intervals: [week]",
+         "coupons.launch.intervals[0]", "week", "expected one of month, year"),
+    Case("coupon expiry without an offset", '"2026-12-31T23:59:59Z"', '"2026-12-31T23:59:59"',
+         "coupons.launch.expires_at", "expires_at", "no UTC offset"),
+    Case("coupon expiry unquoted", '"2026-12-31T23:59:59Z"', "2026-12-31",
+         "coupons.launch.expires_at", "expires_at", "in quotes"),
+    Case("amount off in another currency", "{amount: 100, currency: USD}",
+         "{amount: 100, currency: EUR}", "coupons.basic_off.amount_off.currency", "basic_off",
+         "EUR differs from USD", schema=False),
+    Case("amount off of nothing", "{amount: 100, currency: USD}", "{amount: 0, currency: USD}",
+         "coupons.basic_off.amount_off.amount", "basic_off", "at least 1"),
+    Case("discount without its condition", ", min_owner_workspaces: 3}", "}",
+         "discounts.agency.min_owner_workspaces", "agency:", "missing"),
+    Case("coupon with a condition", "max_redemptions: 100,",
+         "max_redemptions: 100, min_owner_workspaces: 2,", "coupons.launch.min_owner_workspaces",
+         "launch:", "unknown key"),
+    Case("max redemptions zero", "max_redemptions: 100,", "max_redemptions: 0,",
+         "coupons.launch.max_redemptions", "launch:", "at least 1"),
     # -- YAML itself --
     Case("key written twice", "packs:\n", "  free:\n    name: Again\n    rank: 7\npacks:\n",
          "plans.free", "  free:", "duplicate key (line 8)", schema=False, line_at=2),

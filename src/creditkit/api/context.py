@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from creditkit.api.auth import Access
 from creditkit.api.idempotency import Responses
 from creditkit.api.problems import ApiProblem
+from creditkit.catalog import UNLIMITED, Allowance
+from creditkit.errors import CreditKitError, InsufficientCredits
 from creditkit.kit import CreditKit
+
+#: Packs offered in a 402, at most (the cheapest that cover the shortfall).
+PACKS_OFFERED_MAX = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +49,50 @@ class Service:
                 limit_per_minute=decision.limit,
                 retry_after_seconds=decision.retry_after_seconds,
             )
+
+    def enrich(self, error: CreditKitError) -> dict[str, Any]:
+        """For a 402: the packs that would cover the shortfall (cheapest first) and the plan to
+        upgrade to whose allowance covers the whole charge."""
+        kit = self.kit
+        if not isinstance(error, InsufficientCredits) or kit.catalog is None:
+            return {}
+        catalog = kit.catalog
+        shortfall = error.required - error.available
+        covering = sorted(
+            (
+                pack
+                for pack in catalog.packs.values()
+                if pack.unit == error.unit and pack.amount >= shortfall
+            ),
+            key=lambda pack: (pack.price.amount_minor, pack.amount),
+        )[:PACKS_OFFERED_MAX]
+        try:
+            current_rank = kit.plan_of(error.customer).rank
+        except CreditKitError:
+            current_rank = None
+        upgrade_to = None
+        for plan in catalog.plans_by_rank():
+            if current_rank is None or plan.rank <= current_rank:
+                continue
+            allowance = plan.allowance
+            if allowance is UNLIMITED or (
+                isinstance(allowance, Allowance)
+                and allowance.unit == error.unit
+                and allowance.amount >= error.required
+            ):
+                upgrade_to = plan.id
+                break
+        return {
+            "packs": [
+                {
+                    "id": pack.id,
+                    "amount": pack.amount,
+                    "price": {
+                        "amount_minor": pack.price.amount_minor,
+                        "currency": pack.price.currency,
+                    },
+                }
+                for pack in covering
+            ],
+            "upgrade_to": upgrade_to,
+        }

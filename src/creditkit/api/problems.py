@@ -20,6 +20,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditkit import errors
+from creditkit.notify.errors import WebhookEndpointNotFound
+from creditkit.payments import errors as payment_errors
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://creditkit.dev/problems/"
@@ -41,6 +43,14 @@ STATUS_BY_ERROR: Mapping[type[errors.CreditKitError], int] = {
     errors.PurchaseLimitReached: 403,
     errors.MemberSpendCapReached: 403,
     errors.LedgerBusy: 503,
+    WebhookEndpointNotFound: 404,
+    payment_errors.UnknownProvider: 404,
+    payment_errors.PaymentNotFound: 404,
+    payment_errors.ReceiptNotFound: 404,
+    payment_errors.RefundRefused: 409,
+    payment_errors.WebhookRejected: 400,
+    # The provider failed or could not be reached: a retry with the same key resumes.
+    payment_errors.ProviderError: 502,
 }
 
 #: A client may retry a busy ledger soon: its conflicts are momentary.
@@ -80,6 +90,17 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def problem_body(status: int, code: str, detail: str, **facts: Any) -> dict[str, Any]:
+    return {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": code.replace("_", " ").capitalize(),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **{name: _json_value(value) for name, value in facts.items()},
+    }
+
+
 def problem_response(
     status: int,
     code: str,
@@ -88,16 +109,11 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     **facts: Any,
 ) -> JSONResponse:
-    body = {
-        "type": PROBLEM_TYPE_BASE + code,
-        "title": code.replace("_", " ").capitalize(),
-        "status": status,
-        "detail": detail,
-        "code": code,
-        **{name: _json_value(value) for name, value in facts.items()},
-    }
     return JSONResponse(
-        body, status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=dict(headers or {})
+        problem_body(status, code, detail, **facts),
+        status_code=status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=dict(headers or {}),
     )
 
 
@@ -108,21 +124,34 @@ def status_of(error: errors.CreditKitError) -> int:
     return 400
 
 
-def error_response(
-    error: errors.CreditKitError, enrich: Callable[[errors.CreditKitError], dict[str, Any]]
-) -> JSONResponse:
+Enrich = Callable[[errors.CreditKitError], dict[str, Any]]
+
+
+def _facts(error: errors.CreditKitError, enrich: Enrich) -> dict[str, Any]:
     facts = error.to_fields()
-    headers: dict[str, str] = {}
     if isinstance(error, errors.InvalidRequest):
         # An input error's field and reason are its invalid_params; other errors keep theirs
         # (an idempotency conflict names the field that differs).
         facts.pop("reason", None)
         facts.pop("field", None)
         facts["invalid_params"] = [{"name": error.field, "reason": error.reason}]
+    facts.update(enrich(error))
+    return facts
+
+
+def error_body(error: errors.CreditKitError, enrich: Enrich) -> tuple[int, dict[str, Any]]:
+    """The status and problem body of an error (for one item of a batch, too)."""
+    status = status_of(error)
+    return status, problem_body(status, error.code, str(error), **_facts(error, enrich))
+
+
+def error_response(error: errors.CreditKitError, enrich: Enrich) -> JSONResponse:
+    headers: dict[str, str] = {}
     if isinstance(error, errors.LedgerBusy):
         headers["Retry-After"] = str(LEDGER_BUSY_RETRY_AFTER_SECONDS)
-    facts.update(enrich(error))
-    return problem_response(status_of(error), error.code, str(error), headers=headers, **facts)
+    return problem_response(
+        status_of(error), error.code, str(error), headers=headers, **_facts(error, enrich)
+    )
 
 
 def _field_name(location: Sequence[Any]) -> str:
@@ -142,19 +171,13 @@ def _field_name(location: Sequence[Any]) -> str:
     return name or "body"
 
 
-def install(
-    app: FastAPI, enrich: Callable[[errors.CreditKitError], dict[str, Any]] | None = None
-) -> None:
-    """Makes every error of ``app`` a problem+json response."""
-
-    def no_facts(_error: errors.CreditKitError) -> dict[str, Any]:
-        return {}
-
-    enrich_with = enrich or no_facts
+def install(app: FastAPI, enrich: Enrich) -> None:
+    """Makes every error of ``app`` a problem+json response; ``enrich`` adds facts to an
+    error's (a 402's packs and plan)."""
 
     async def on_creditkit_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, errors.CreditKitError)
-        return error_response(error, enrich_with)
+        return error_response(error, enrich)
 
     async def on_problem(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ApiProblem)

@@ -124,3 +124,53 @@ class ResourceAcquire(Body):
 
 class LimitTrack(Body):
     quantity: Annotated[int, Field(ge=1, le=1_000_000_000)] = 1
+
+
+class UsageEvent(Body):
+    customer: CustomerId
+    action: Name
+    quantity: Annotated[int, Field(ge=1, le=1_000_000_000)] = 1
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=255)]
+    member: CustomerId | None = None
+    metadata: Metadata
+
+
+class EventsIngest(Body):
+    #: At most 1,000 events a request: one database transaction holds them all.
+    events: Annotated[list[UsageEvent], Field(min_length=1, max_length=1_000)]
+
+
+class WebhookEndpointCreate(Body):
+    url: Annotated[str, Field(min_length=1, max_length=2_048)]
+    event_types: list[str] | None = None
+
+
+class AlertsPut(Body):
+    unit: Name = "credits"
+    credits_left: Amount | None = None
+    percent_used: Annotated[list[int], Field(max_length=10)] = Field(default_factory=list)
+
+
+class CheckoutCreate(Body):
+    pack: Name | None = None
+    plan: Name | None = None
+    interval: Annotated[str, Field(pattern="^(month|year)$")] = "month"
+    coupon: Name | None = None
+    success_url: Annotated[str, Field(min_length=1, max_length=2_048)]
+    cancel_url: Annotated[str, Field(min_length=1, max_length=2_048)]
+
+
+class SandboxPayment(Body):
+    card: Annotated[str, Field(min_length=12, max_length=19, pattern="^[0-9]+$")] = (
+        "4242424242424242"
+    )
+
+
+class PaymentMethodPut(Body):
+    payment_method: Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class AutoTopUpPut(Body):
+    pack: Name
+    threshold: Amount
+    per_day_max: Annotated[int, Field(ge=1, le=100)] = 1

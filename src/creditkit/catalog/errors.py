@@ -92,3 +92,11 @@ class UnknownPack(InvalidRequest, LookupError):
     def __init__(self, pack: str, field: str = "pack") -> None:
         super().__init__(field, f"unknown pack {pack!r}")
         self.pack = pack
+
+
+class UnknownCoupon(InvalidRequest, LookupError):
+    code = "unknown_coupon"
+
+    def __init__(self, coupon: str, field: str = "coupon") -> None:
+        super().__init__(field, f"unknown coupon {coupon!r}")
+        self.coupon = coupon

@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +28,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from creditkit.catalog.errors import CatalogInvalid, CatalogProblem
 from creditkit.catalog.schemas import (
+    PERCENT_OFF_MAX,
     ROLLOVER_NONE,
     UNLIMITED,
     Action,
@@ -35,6 +37,8 @@ from creditkit.catalog.schemas import (
     Catalog,
     CountOrUnlimited,
     Credits,
+    Discount,
+    DiscountKind,
     Interval,
     Limit,
     LimitKind,
@@ -42,6 +46,7 @@ from creditkit.catalog.schemas import (
     Pack,
     Period,
     Plan,
+    PlanAlerts,
     Price,
     QuantityOrUnlimited,
     Rollover,
@@ -487,7 +492,7 @@ def _minor_units_hint(source: str) -> str:
 
 # -- the format, section by section --
 
-_TOP_KEYS: Final = ("units", "actions", "plans", "packs")
+_TOP_KEYS: Final = ("units", "actions", "plans", "packs", "coupons", "discounts")
 _UNIT_KEYS: Final = ("scale", "label")
 _ACTION_KEYS: Final = ("price", "unit", "label", "category", "description")
 _PLAN_KEYS: Final = (
@@ -503,10 +508,13 @@ _PLAN_KEYS: Final = (
     "quotas",
     "overage",
     "rate_limit_per_minute",
+    "alerts",
 )
 _ALLOWANCE_KEYS: Final = ("amount", "unit", "period", "rollover", "expires")
 _LIMIT_KEYS: Final = ("count", "per_period", "period")
 _OVERAGE_KEYS: Final = ("unit", "price", "spend_limit")
+_ALERT_KEYS: Final = ("unit", "credits_left", "percent_used")
+PERCENT_MAX: Final = 100
 _PACK_KEYS: Final = (
     "name",
     "amount",
@@ -518,6 +526,17 @@ _PACK_KEYS: Final = (
     "description",
 )
 _INTERVALS: Final = tuple(str(interval) for interval in Interval)
+_COUPON_KEYS: Final = (
+    "name",
+    "percent_off",
+    "amount_off",
+    "plans",
+    "packs",
+    "intervals",
+    "max_redemptions",
+    "expires_at",
+)
+_DISCOUNT_KEYS: Final = (*_COUPON_KEYS, "min_owner_workspaces")
 
 
 def _catalog(r: _Reader, root: _Field) -> Catalog:
@@ -526,7 +545,20 @@ def _catalog(r: _Reader, root: _Field) -> Catalog:
     actions = _section(r, fields.get("actions"), "action", lambda i, f: _action(r, i, f, units))
     plans = _plans(r, fields.get("plans"), units)
     packs = _section(r, fields.get("packs"), "pack", lambda i, f: _pack(r, i, f, units))
-    return Catalog(units=units, plans=plans, actions=actions, packs=packs)
+
+    def discount(kind: DiscountKind) -> Callable[[str, _Field], Discount]:
+        return lambda discount_id, where: _discount(r, discount_id, where, kind, plans, packs)
+
+    coupons = _section(r, fields.get("coupons"), "coupon", discount(DiscountKind.COUPON))
+    discounts = _section(r, fields.get("discounts"), "discount", discount(DiscountKind.VOLUME))
+    return Catalog(
+        units=units,
+        plans=plans,
+        actions=actions,
+        packs=packs,
+        coupons=coupons,
+        discounts=discounts,
+    )
 
 
 _T = TypeVar("_T")
@@ -636,6 +668,7 @@ def _plan(
     r: _Reader, plan_id: str, where: _Field, units: Mapping[str, UnitSpec]
 ) -> tuple[Plan, dict[str, _Field]]:
     fields = r.mapping(where, _PLAN_KEYS, required=("name", "rank"))
+    allowance = _allowance(r, fields.get("allowance"), units)
     plan = Plan(
         id=plan_id,
         name=r.text(fields.get("name"), plan_id),
@@ -644,12 +677,13 @@ def _plan(
         description=r.optional_text(fields.get("description")),
         prices=_prices(r, fields.get("prices")),
         prices_in_credits=_prices_in_credits(r, fields.get("prices_in_credits"), units),
-        allowance=_allowance(r, fields.get("allowance"), units),
+        allowance=allowance,
         features=r.identifiers(fields.get("features"), "feature"),
         limits=_limits(r, fields.get("limits")),
         quotas=_quotas(r, fields.get("quotas")),
         overage=_overage(r, fields.get("overage"), units),
         rate_limit_per_minute=r.optional_integer(fields.get("rate_limit_per_minute"), 1),
+        alerts=_alerts(r, fields.get("alerts"), units, allowance),
     )
     _check_one_currency(r, fields, plan)
     return plan, fields
@@ -803,3 +837,191 @@ def _metered_price(r: _Reader, where: _Field | None) -> Price:
     fields = r.mapping(where, ("amount", "currency", "per"), required=("amount", "currency"))
     money = Money(r.money_amount(fields.get("amount"), 1), r.currency(fields))
     return Price(money, r.integer(fields.get("per"), 1, 1))
+
+
+def _alerts(
+    r: _Reader,
+    where: _Field | None,
+    units: Mapping[str, UnitSpec],
+    allowance: Allowance | Unlimited | None,
+) -> PlanAlerts | None:
+    """``{unit, credits_left, percent_used}``: the unit defaults to the allowance's, and a
+    percentage is of the allowance, so ``percent_used`` needs an allowance in that unit."""
+    if where is None:
+        return None
+    fields = r.mapping(where, _ALERT_KEYS)
+    unit_field = fields.get("unit")
+    unit = r.unit(unit_field, units)
+    if unit_field is None and isinstance(allowance, Allowance):
+        unit = units.get(allowance.unit)
+    elif unit_field is None and r.ok(where):
+        r.report_at(f"{where.path}.unit", where.line, "missing (the plan has no allowance to"
+                    " take the unit from)")  # fmt: skip
+    left_field = fields.get("credits_left")
+    percent_field = fields.get("percent_used")
+    if left_field is None and percent_field is None and r.ok(where):
+        r.report(where, "name credits_left, percent_used or both")
+    percents = _percents(r, percent_field)
+    if (
+        percent_field is not None
+        and unit is not None
+        and r.ok(percent_field)
+        and not (isinstance(allowance, Allowance) and allowance.unit == unit.name)
+    ):
+        r.report(
+            percent_field,
+            f"a percentage of the period's allowance needs an allowance of {unit.name!r}",
+        )
+    return PlanAlerts(
+        unit=unit.name if unit else "",
+        credits_left=None if left_field is None else r.quantity(left_field, unit),
+        percent_used=percents,
+    )
+
+
+def _percents(r: _Reader, where: _Field | None) -> tuple[int, ...]:
+    """Whole percentages from 1 to 100, increasing, each once."""
+    if where is None:
+        return ()
+    value = r.plain(where)
+    if value is not _LIST or not isinstance(where.node, SequenceNode):
+        r.report(where, f"expected a list of percentages, got {_describe(value)}")
+        return ()
+    if not where.node.value:
+        r.report(where, "list at least one percentage, or leave the key out")
+    percents: list[int] = []
+    for index, node in enumerate(where.node.value):
+        item = where.item(index, node)
+        percent = r.integer(item, 1, 0)
+        if not r.ok(item):
+            continue
+        if percent > PERCENT_MAX:
+            r.report(item, f"must be at most {PERCENT_MAX}, got {percent}")
+        elif percents and percent <= percents[-1]:
+            r.report(item, f"must be above {percents[-1]}: list percentages in increasing order")
+        else:
+            percents.append(percent)
+    return tuple(percents)
+
+
+def _discount(
+    r: _Reader,
+    discount_id: str,
+    where: _Field,
+    kind: DiscountKind,
+    plans: Mapping[str, Plan],
+    packs: Mapping[str, Pack],
+) -> Discount:
+    """A coupon or a volume discount: ``percent_off`` or ``amount_off``, limited to the named
+    plans, packs and intervals; a volume discount names its condition."""
+    volume = kind is DiscountKind.VOLUME
+    fields = r.mapping(
+        where,
+        _DISCOUNT_KEYS if volume else _COUPON_KEYS,
+        required=("min_owner_workspaces",) if volume else (),
+    )
+    percent_field, amount_field = fields.get("percent_off"), fields.get("amount_off")
+    if (percent_field is None) == (amount_field is None):
+        r.report(where, "write percent_off or amount_off (exactly one of them)")
+    percent_off = None
+    if percent_field is not None:
+        percent_off = r.integer(percent_field, 1, 1)
+        if percent_off > PERCENT_OFF_MAX:
+            r.report(percent_field, f"must be at most {PERCENT_OFF_MAX}, got {percent_off}")
+    amount_off = None if amount_field is None else r.money(amount_field, minimum=1)
+    discount = Discount(
+        id=discount_id,
+        kind=kind,
+        name=r.text(fields.get("name"), discount_id),
+        percent_off=percent_off,
+        amount_off=amount_off,
+        plans=_references(r, fields.get("plans"), plans, "plan"),
+        packs=_references(r, fields.get("packs"), packs, "pack"),
+        intervals=_intervals(r, fields.get("intervals")),
+        max_redemptions=r.optional_integer(fields.get("max_redemptions"), 1),
+        expires_at=_moment(r, fields.get("expires_at")),
+        min_owner_workspaces=r.optional_integer(fields.get("min_owner_workspaces"), 1),
+    )
+    if amount_off is not None and amount_field is not None and r.ok(amount_field):
+        _check_discount_currency(r, amount_field, discount, plans, packs)
+    return discount
+
+
+def _references(
+    r: _Reader, where: _Field | None, known: Mapping[str, object], what: str
+) -> tuple[str, ...]:
+    """A list of ids of plans or packs the catalog declares, each unknown one reported on its
+    own line."""
+    names = r.identifiers(where, what)
+    if where is None or not isinstance(where.node, SequenceNode):
+        return names
+    for index, node in enumerate(where.node.value):
+        item = where.item(index, node)
+        name = r.plain(item)
+        if isinstance(name, str) and IDENTIFIER.fullmatch(name) and name not in known:
+            hint = _suggestion(name, list(known))
+            r.report(item, f"unknown {what} {name!r}{hint}")
+    return names
+
+
+def _intervals(r: _Reader, where: _Field | None) -> tuple[Interval, ...]:
+    names = r.identifiers(where, "interval")
+    if where is None or not isinstance(where.node, SequenceNode):
+        return ()
+    chosen: list[Interval] = []
+    for index, node in enumerate(where.node.value):
+        item = where.item(index, node)
+        name = r.plain(item)
+        if name in names:
+            chosen.append(r.choice(item, Interval, Interval.MONTH))
+    return tuple(dict.fromkeys(chosen))
+
+
+def _moment(r: _Reader, where: _Field | None) -> datetime | None:
+    """An ISO 8601 date and time with its UTC offset, in quotes ("2026-12-31T23:59:59Z")."""
+    if where is None:
+        return None
+    value = r.plain(where)
+    if not isinstance(value, str):
+        r.report(
+            where,
+            f'expected a date and time in quotes ("2026-12-31T23:59:59Z"), got {_describe(value)}',
+        )
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        r.report(where, f"{value!r} is not an ISO 8601 date and time")
+        return None
+    if moment.tzinfo is None:
+        r.report(where, f"{value!r} has no UTC offset: add Z or +00:00")
+        return None
+    return moment.astimezone(UTC)
+
+
+def _check_discount_currency(
+    r: _Reader,
+    where: _Field,
+    discount: Discount,
+    plans: Mapping[str, Plan],
+    packs: Mapping[str, Pack],
+) -> None:
+    """An amount off is money of one currency: every purchase it is limited to is priced in
+    it (a discount limited to nothing is checked against every plan and pack)."""
+    assert discount.amount_off is not None
+    everything = not discount.plans and not discount.packs
+    named_plans = plans if everything else {i: plans[i] for i in discount.plans if i in plans}
+    named_packs = packs if everything else {i: packs[i] for i in discount.packs if i in packs}
+    currencies = {
+        *(plan.currency for plan in named_plans.values() if plan.currency is not None),
+        *(pack.price.currency for pack in named_packs.values()),
+    }
+    # A currency that is itself wrong is reported where it is written, not again here.
+    currencies = {code for code in currencies if CURRENCY.fullmatch(code)}
+    others = sorted(currencies - {discount.amount_off.currency})
+    if others:
+        r.report(
+            _child(where, "currency") or where,
+            f"{discount.amount_off.currency} differs from {', '.join(others)}, the currency"
+            " of what the discount applies to",
+        )

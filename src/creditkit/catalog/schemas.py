@@ -12,12 +12,13 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from creditkit.catalog.errors import UnknownAction, UnknownPack, UnknownPlan
+from creditkit.catalog.errors import UnknownAction, UnknownCoupon, UnknownPack, UnknownPlan
 from creditkit.errors import InvalidRequest, Quantity, UnknownUnit
 from creditkit.ledger.schemas import Money, Unit
 
@@ -167,6 +168,18 @@ class Overage:
     spend_limit: QuantityOrUnlimited
 
 
+@dataclass(frozen=True, slots=True)
+class PlanAlerts:
+    """When to warn a plan's customers that their credits run low, each at most once per period
+    (see docs/notify.md): when ``credits_left`` or fewer of ``unit`` are left (``credits.low``),
+    and when each of ``percent_used`` percent of the period's allowance is used
+    (``alert.triggered``)."""
+
+    unit: str
+    credits_left: Quantity | None = None
+    percent_used: tuple[int, ...] = ()
+
+
 def _frozen_empty() -> Mapping[Any, Any]:
     return MappingProxyType({})
 
@@ -195,6 +208,9 @@ class Plan:
     quotas: Mapping[str, CountOrUnlimited] = field(default_factory=_frozen_empty)
     overage: Overage | None = None
     rate_limit_per_minute: int | None = None
+    #: Not part of the plan's terms (what a subscriber pays and gets): editing alerts makes no
+    #: new plan version, and every subscriber of the plan gets the catalog's alerts as loaded.
+    alerts: PlanAlerts | None = None
 
     @property
     def currency(self) -> str | None:
@@ -235,6 +251,63 @@ class Pack:
     description: str | None = None
 
 
+class DiscountKind(StrEnum):
+    #: Redeemed by its id (the code the customer types) at checkout.
+    COUPON = "coupon"
+    #: Applied by itself at checkout when its condition holds (an owner of many workspaces).
+    VOLUME = "volume"
+
+
+#: A percentage off is a whole number of percent: the seeds' offers are 15% and 20%.
+PERCENT_OFF_MAX: Final = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Discount:
+    """Money off one checkout: ``percent_off`` (1 to 100) or ``amount_off``, never both.
+
+    It applies to the purchases it is limited to: the named ``plans`` and ``packs`` (all of
+    them when it names neither) and, when it names ``intervals``, only to plans bought by
+    those intervals. ``max_redemptions`` (``None``: no limit) counts succeeded checkouts and
+    ones in progress; ``expires_at`` is the last moment it may be applied (``None``: never).
+    A ``VOLUME`` discount applies when the customer is a workspace whose owner owns at least
+    ``min_owner_workspaces`` workspaces.
+    """
+
+    id: str
+    kind: DiscountKind
+    name: str
+    percent_off: int | None = None
+    amount_off: Money | None = None
+    plans: tuple[str, ...] = ()
+    packs: tuple[str, ...] = ()
+    intervals: tuple[Interval, ...] = ()
+    max_redemptions: int | None = None
+    expires_at: datetime | None = None
+    min_owner_workspaces: int | None = None
+
+    def applies_to(self, plan: str | None, pack: str | None, interval: Interval | None) -> bool:
+        """Whether a checkout of ``plan`` by ``interval``, or of ``pack``, is one it is
+        limited to."""
+        assert (plan is None) != (pack is None), "a checkout buys a plan or a pack"
+        if self.intervals and (plan is None or interval not in self.intervals):
+            return False
+        if not self.plans and not self.packs:
+            return True
+        return plan in self.plans if plan is not None else pack in self.packs
+
+    def off(self, subtotal: Money) -> int:
+        """Minor units off ``subtotal``, at most all of it. A percentage is rounded half up
+        to the minor unit (the project's one rounding rule for money, as in proration)."""
+        if self.percent_off is not None:
+            off = (2 * subtotal.amount_minor * self.percent_off + 100) // 200
+        else:
+            assert self.amount_off is not None
+            assert self.amount_off.currency == subtotal.currency, (self.id, subtotal)
+            off = self.amount_off.amount_minor
+        return min(off, subtotal.amount_minor)
+
+
 #: Names the canonical form of a plan's terms. Change it only with the form itself: every
 #: fingerprint changes with it, so every subscribed plan gets a new version.
 PLAN_TERMS_FORMAT: Final = "creditkit.plan-terms/1"
@@ -248,6 +321,10 @@ class Catalog:
     plans: Mapping[str, Plan]
     actions: Mapping[str, Action] = field(default_factory=_frozen_empty)
     packs: Mapping[str, Pack] = field(default_factory=_frozen_empty)
+    #: Discounts redeemed by code at checkout, by code.
+    coupons: Mapping[str, Discount] = field(default_factory=_frozen_empty)
+    #: Discounts applied by themselves at checkout when their condition holds.
+    discounts: Mapping[str, Discount] = field(default_factory=_frozen_empty)
 
     def unit(self, name: str) -> UnitSpec:
         try:
@@ -272,6 +349,12 @@ class Catalog:
             return self.packs[pack_id]
         except KeyError:
             raise UnknownPack(pack_id) from None
+
+    def coupon(self, code: str) -> Discount:
+        try:
+            return self.coupons[code]
+        except KeyError:
+            raise UnknownCoupon(code) from None
 
     @property
     def default_plan(self) -> Plan:
@@ -298,8 +381,8 @@ class Catalog:
         """The plan's terms as canonical JSON data: what a subscriber pays and gets.
 
         Why not the whole plan: ``name``, ``description``, ``rank`` and ``default`` present
-        the plan or place it in the catalog; changing them changes no subscriber's terms, so
-        they must not make a new plan version.
+        the plan or place it in the catalog, and ``alerts`` say when to warn its customers;
+        changing them changes no subscriber's terms, so they must not make a new plan version.
         """
         plan = self.plan(plan_id)
         return {

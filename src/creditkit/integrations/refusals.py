@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from creditkit.api.app import what_would_cover
+from creditkit.api.context import Service
 from creditkit.api.problems import PROBLEM_TYPE_BASE
 from creditkit.client.errors import PackOffer, PaymentRequired
 from creditkit.errors import InsufficientCredits, Quantity
@@ -47,7 +47,7 @@ def _cover(ck: Metering, error: InsufficientCredits) -> tuple[tuple[PackOffer, .
         return error.packs, error.upgrade_to
     if not isinstance(ck, CreditKit):
         return (), None
-    cover = what_would_cover(ck, error)
+    cover = Service.of(ck).enrich(error)
     packs = tuple(
         PackOffer(pack["id"], pack["amount"], Money(**pack["price"]))
         for pack in cover.get("packs", [])

@@ -339,6 +339,29 @@ def read_grant_by_transaction(connection: Connection, transaction_id: int) -> sa
     ).one()
 
 
+@dataclass(frozen=True, slots=True)
+class GrantHolding:
+    """A grant's owner, unit and what it holds now next to what it was granted."""
+
+    customer_id: int
+    unit: str
+    remaining: int
+    amount_granted: int
+
+
+def grant_holding(connection: Connection, grant_id: int) -> GrantHolding | None:
+    row = connection.execute(
+        sa.select(
+            accounts.c.customer_id, accounts.c.unit, accounts.c.balance, grants.c.amount_granted
+        )
+        .join(grants, grants.c.account_id == accounts.c.id)
+        .where(accounts.c.id == grant_id, accounts.c.kind == "grant")
+    ).first()
+    if row is None:
+        return None
+    return GrantHolding(row.customer_id, row.unit, row.balance, row.amount_granted)
+
+
 def expiries_of(connection: Connection, account_ids: Sequence[int]) -> dict[int, datetime | None]:
     found: dict[int, datetime | None] = {}
     for chunk in chunks(list(account_ids)):

@@ -73,6 +73,9 @@ class TransactionKind(StrEnum):
     TRANSFER = "transfer"
     EXPIRY = "expiry"
     ROLLOVER = "rollover"
+    #: What is left of a grant, taken back to issuance (a purchase refunded): the credits are
+    #: un-issued, not spent and not expired.
+    REFUND = "refund"
 
 
 @dataclass(frozen=True, slots=True)

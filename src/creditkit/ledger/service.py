@@ -67,6 +67,8 @@ from creditkit.ledger.schemas import (
     Transfer,
     Unit,
 )
+from creditkit.notify.outbox import emit
+from creditkit.notify.schemas import EventType
 from creditkit.store.database import DATABASE_ERRORS, Database, is_unique_violation
 
 T = TypeVar("T")
@@ -297,9 +299,14 @@ class LedgerService:
         expires_at: datetime | None,
         now: datetime,
         metadata: dict[str, Any],
+        *,
+        cost_basis: Money | None = None,
+        action: str | None = None,
     ) -> int | None:
         """Inside a write that holds the customer's lock: grants under ``key`` unless the key is
-        taken already (the work was done before). Returns the new grant's id, or None."""
+        taken already (the work was done before). Returns the new grant's id, or None.
+        ``cost_basis`` is the money paid for it; ``action`` names what it is for
+        (``pack:<id>``, counted against the pack's purchase limit)."""
         assert steps > 0, "a grant of nothing"
         if repository.find_transaction(connection, key) is not None:
             return None
@@ -316,7 +323,7 @@ class LedgerService:
         context = _Context(connection, now, {customer.external_id: customer}, replay=False)
         _transaction_id, grant_id = self._issue(
             context, request, customer, unit, steps, source, PRIORITY_DEFAULT_BY_SOURCE[source],
-            now, expires_at, source in TRANSFERABLE_DEFAULT_SOURCES, None, metadata, None,
+            now, expires_at, source in TRANSFERABLE_DEFAULT_SOURCES, cost_basis, metadata, action,
         )  # fmt: skip
         return grant_id
 
@@ -400,6 +407,55 @@ class LedgerService:
         legs = [(grant_id_from, -part) for grant_id_from, part in moves] + [(grant_id, steps)]
         self._post(connection, transaction_id, unit, legs)
         return grant_id
+
+    def post_refund(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        key: str,
+        grant_id: int,
+        now: datetime,
+        metadata: dict[str, Any],
+    ) -> int:
+        """Inside a write that holds the customer's lock: takes what is left of the grant back
+        to its unit's issuance account under ``key`` (a purchase refunded: its unused credits
+        are un-issued; what was spent stays spent). Returns the steps taken back; when the key
+        is taken already, the steps its transaction took then. 0, with nothing written, when the
+        grant holds nothing (credits out in a hold are in use, not left)."""
+        check_text(key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+        request = Request(
+            key, TransactionKind.REFUND, {"customer": customer.external_id, "grant_id": grant_id}
+        )
+        recorded = repository.find_transaction(connection, key)
+        if recorded is not None:
+            conflict = request.conflict_with(recorded.request)
+            if conflict is not None:
+                raise conflict
+            return recorded.amount
+        holding = repository.grant_holding(connection, grant_id)
+        if holding is None or holding.customer_id != customer.id:
+            raise InvalidRequest(
+                "grant_id", f"no grant {grant_id} of customer {customer.external_id!r}"
+            )
+        if holding.remaining == 0:
+            return 0
+        assert 0 < holding.remaining <= holding.amount_granted, holding
+        transaction_id = repository.insert_transaction(
+            connection,
+            self.transaction_values(
+                request, customer, holding.unit, holding.remaining, now, metadata=metadata
+            ),
+        )
+        self._post(
+            connection,
+            transaction_id,
+            holding.unit,
+            [
+                (grant_id, -holding.remaining),
+                (self.system_account(ISSUANCE, holding.unit), holding.remaining),
+            ],
+        )
+        return holding.remaining
 
     # -- time and units -------------------------------------------------------------------------
 
@@ -928,20 +984,22 @@ class LedgerService:
         """Takes ``steps`` from the customer's live grants in burn-down order, or refuses (and
         records) the request with InsufficientCredits when they hold less. Returns the draws
         and the steps issued on demand beyond them (an unlimited plan; never for a transfer,
-        which moves only credits the customer holds)."""
-        grants = self.live_in_order(
-            repository.grants_with_credits(context.connection, customer.id, unit.name),
-            context.now,
-            transferable_only,
-        )
+        which moves only credits the customer holds). Tells the spend hooks what it took."""
+        rows = repository.grants_with_credits(context.connection, customer.id, unit.name)
+        grants = self.live_in_order(rows, context.now, transferable_only)
         available = sum(grant.remaining for grant in grants)
-        if steps <= available:
-            return take(grants, steps), 0
+        drawn = min(steps, available)
         headroom: int | None = 0
-        if not transferable_only:
+        if steps > available and not transferable_only:
             headroom = self.headroom(context.connection, customer, unit.name, context.now)
-        if headroom is None or steps - available <= headroom:
-            return take(grants, available), steps - available
+        if steps <= available or headroom is None or steps - available <= headroom:
+            if drawn > 0:
+                # Of all live grants, not only the transferable ones a transfer draws from.
+                before = sum(grant.remaining for grant in rows if grant.is_live(context.now))
+                self.spent(
+                    context.connection, customer, unit.name, before, before - drawn, context.now
+                )
+            return take(grants, drawn), steps - drawn
         raise self._refuse(
             context,
             request,
@@ -1476,6 +1534,20 @@ class LedgerService:
             self._post(connection, transaction_id, hold.unit, legs)
             repository.settle_hold(
                 connection, hold.account_id, HoldStatus.EXPIRED, None, transaction_id
+            )
+            unit = self.unit(hold.unit)
+            emit(
+                connection,
+                EventType.HOLD_EXPIRED,
+                customer.id,
+                {
+                    "hold_id": hold.account_id,
+                    "unit": hold.unit,
+                    "amount": str(unit.to_quantity(hold.amount_held)),
+                    "action": hold.action,
+                    "expired_at": hold.expires_at.isoformat(),
+                },
+                now,
             )
             holds_expired += 1
         grants_expired = 0

@@ -17,17 +17,26 @@ from creditkit.store.tables import customers, outbox_events
 EVENTS_PAGE_MAX = 500
 
 
+def new_event_id() -> str:
+    """A fresh, unique ``event_id``, for a caller that records it before emitting."""
+    return f"evt_{uuid.uuid4().hex}"
+
+
 def emit(
     connection: Connection,
     type: EventType,
     customer_id: int | None,
     data: dict[str, Any],
     now: datetime,
+    *,
+    event_id: str | None = None,
 ) -> str:
     """Writes one event into the outbox on ``connection`` (inside the caller's transaction) and
-    returns its ``event_id``. ``data`` must be JSON: ids, strings, ints, ISO times."""
+    returns its ``event_id`` (``event_id``, when given, from ``new_event_id``). ``data`` must be
+    JSON: ids, strings, ints, ISO times."""
     assert isinstance(type, EventType), type
-    event_id = f"evt_{uuid.uuid4().hex}"
+    if event_id is None:
+        event_id = new_event_id()
     connection.execute(
         outbox_events.insert().values(
             event_id=event_id, type=type.value, customer_id=customer_id, data=data, created_at=now

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from creditkit.errors import Quantity
+
 
 class EventType(StrEnum):
     """Every event creditkit emits. The value is the wire name (``type`` in a webhook body)."""
@@ -33,3 +35,85 @@ class Event:
     customer: str | None
     created_at: datetime
     data: dict[str, Any] = field(default_factory=dict)
+
+
+class DeliveryStatus(StrEnum):
+    #: Not yet answered with a 2xx; tried again at ``next_attempt_at``.
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    #: Given up after the last attempt.
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEndpoint:
+    """Where events are posted. ``event_types`` None receives every type."""
+
+    id: int
+    url: str
+    event_types: tuple[EventType, ...] | None
+    enabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredWebhookEndpoint:
+    """A newly registered endpoint with its signing ``secret``: the one answer that shows it."""
+
+    endpoint: WebhookEndpoint
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event posted to one endpoint, and how that went."""
+
+    id: int
+    event_id: str
+    endpoint_id: int
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    last_status_code: int | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+class AlertSource(StrEnum):
+    #: The customer's plan declares them (catalog ``alerts:``).
+    PLAN = "plan"
+    #: Set for the customer (``CreditKit.set_alerts``), in place of the plan's.
+    CUSTOMER = "customer"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Alerts:
+    """The alert thresholds in force for a customer and unit. ``credits_left`` is a quantity of
+    the unit; ``percent_used`` are percentages of the period's allowance."""
+
+    customer: str
+    unit: str
+    credits_left: Quantity | None
+    percent_used: tuple[int, ...]
+    source: AlertSource
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReport:
+    """What one round of the worker did."""
+
+    grants_expired: int
+    holds_expired: int
+    grants_expiring_announced: int
+    events_fanned_out: int
+    deliveries_delivered: int
+    deliveries_retried: int
+    deliveries_failed: int
+    #: Renewals and auto top-ups charged through the payment provider (payments/).
+    payments_succeeded: int
+    payments_failed: int
+    #: Some step stopped at its batch size with work left: the CLI runs the next round at once
+    #: instead of sleeping.
+    work_left: bool

@@ -415,7 +415,114 @@ outbox_events = sa.Table(
     sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=True),
     sa.Column("data", Json, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # When the worker made the event's webhook deliveries; NULL until then. Marking each event
+    # (not keeping a cursor of ids) is what keeps fan-out gap-free on PostgreSQL, where ids are
+    # taken at insert but may commit out of order.
+    sa.Column("fanned_out_at", UtcDateTime, nullable=True),
     sa.Index("ix_outbox_events_customer_id", "customer_id", "id"),
+    # Only the events still to fan out: small, whatever the outbox's size.
+    sa.Index(
+        "ix_outbox_events_pending",
+        "id",
+        sqlite_where=sa.text("fanned_out_at IS NULL"),
+        postgresql_where=sa.text("fanned_out_at IS NULL"),
+    ),
+)
+
+# -- notify: webhooks and alerts ------------------------------------------------------------------
+
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    # A replay of the registration returns the first endpoint (and its secret) again.
+    sa.Column("idempotency_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("url", sa.String(2048), nullable=False),
+    # The signing secret: needed in clear to sign each delivery. Shown once, at registration.
+    sa.Column("secret", sa.String(80), nullable=False),
+    # The event types it receives, as a JSON list; NULL: every type.
+    sa.Column("event_types", Json, nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("deleted_at", UtcDateTime, nullable=True),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("event_id", _ID, sa.ForeignKey("outbox_events.id"), nullable=False),
+    sa.Column("endpoint_id", _ID, sa.ForeignKey("webhook_endpoints.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    # When a worker may next try it. A worker that claims it moves this past the attempt (a
+    # lease), so a worker that dies mid-attempt leaves it due again, not lost.
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("last_error", sa.String(1024), nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("delivered_at", UtcDateTime, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("event_id", "endpoint_id"),
+    sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status_known"),
+    sa.CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    sa.CheckConstraint(
+        "(status = 'delivered') = (delivered_at IS NOT NULL)", name="delivered_shape"
+    ),
+    sa.Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+    sa.Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "id"),
+)
+
+#: A customer's own alert thresholds for a unit, in place of its plan's. A row with neither
+#: threshold turns the plan's alerts off for the customer.
+customer_alerts = sa.Table(
+    "customer_alerts",
+    metadata,
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), primary_key=True),
+    sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), primary_key=True),
+    # Steps of the unit.
+    sa.Column("credits_left", sa.BigInteger, nullable=True),
+    # Increasing whole percentages of the period's allowance, as a JSON list.
+    sa.Column("percent_used", Json, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("credits_left IS NULL OR credits_left > 0", name="credits_left_positive"),
+)
+
+#: Each alert fired, once per customer, unit, alert and period: the unique key is what makes a
+#: replay or a concurrent writer unable to fire it twice.
+alert_firings = sa.Table(
+    "alert_firings",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("unit", sa.String(64), nullable=False),
+    # "depleted", "credits_left:<steps>" or "percent_used:<percent>".
+    sa.Column("alert", sa.String(64), nullable=False),
+    sa.Column("period_start", UtcDateTime, nullable=False),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("customer_id", "unit", "alert", "period_start"),
+)
+
+#: Grants whose coming expiry was announced (grant.expiring): once per grant.
+grant_expiry_notices = sa.Table(
+    "grant_expiry_notices",
+    metadata,
+    sa.Column("grant_id", _ID, sa.ForeignKey("grants.account_id"), primary_key=True),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+# The worker's scan for grants about to expire reads a few days of expiries, not every grant.
+sa.Index(
+    "ix_grants_expires_at",
+    grants.c.expires_at,
+    sqlite_where=sa.text("expires_at IS NOT NULL"),
+    postgresql_where=sa.text("expires_at IS NOT NULL"),
 )
 
 # -- API keys and service state -------------------------------------------------------------------
@@ -465,4 +572,212 @@ api_responses = sa.Table(
     sa.Column("status_code", sa.SmallInteger, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+# -- payments -------------------------------------------------------------------------------------
+
+#: A customer's account at a payment provider: its id there, the payment method saved by its
+#: last checkout (what off-session charges use: auto top-ups, renewals) and the provider's
+#: subscription when the provider bills the plan itself.
+payment_accounts = sa.Table(
+    "payment_accounts",
+    metadata,
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), primary_key=True),
+    sa.Column("provider", sa.String(16), primary_key=True),
+    sa.Column("provider_customer_id", sa.String(255), nullable=True),
+    sa.Column("payment_method", sa.String(255), nullable=True),
+    sa.Column("provider_subscription_id", sa.String(255), nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index(
+        "ix_payment_accounts_subscription",
+        "provider",
+        "provider_subscription_id",
+        unique=True,
+        sqlite_where=sa.text("provider_subscription_id IS NOT NULL"),
+        postgresql_where=sa.text("provider_subscription_id IS NOT NULL"),
+    ),
+)
+
+#: One payment: a checkout of a pack or a plan, an auto top-up, or a subscription's renewal. Its
+#: status moves pending -> succeeded | failed (a failed renewal may still succeed in its grace
+#: period), and succeeded -> refunding -> refunded; each move is a guarded update under the
+#: customer's lock, which is what makes fulfilment exactly-once.
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("idempotency_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("provider", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("pack_id", sa.String(64), nullable=True),
+    sa.Column("plan_id", sa.String(64), nullable=True),
+    sa.Column("interval", sa.String(8), nullable=True),
+    sa.Column("coupon_id", sa.String(64), nullable=True),
+    sa.Column("discount_id", sa.String(64), nullable=True),
+    sa.Column("subtotal_minor", sa.BigInteger, nullable=False),
+    sa.Column("discount_minor", sa.BigInteger, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    # What the receipt will list: the item at its price, then each discount as a negative line.
+    sa.Column("lines", Json, nullable=False),
+    sa.Column("provider_session_id", sa.String(255), nullable=True),
+    sa.Column("checkout_url", sa.Text, nullable=True),
+    # The provider's id of the money movement (a PaymentIntent, an invoice): refunds name it.
+    sa.Column("provider_payment_id", sa.String(255), nullable=True),
+    sa.Column("grant_id", _ID, sa.ForeignKey("accounts.id"), nullable=True),
+    # A renewal: the start of the billing period it pays.
+    sa.Column("period_start", UtcDateTime, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    # An off-session charge to make (or retry) from then on; NULL once none is due.
+    sa.Column("next_attempt_at", UtcDateTime, nullable=True),
+    sa.Column("grace_ends_at", UtcDateTime, nullable=True),
+    sa.Column("failure_reason", sa.String(255), nullable=True),
+    sa.Column("refunded_minor", sa.BigInteger, nullable=True),
+    sa.Column("provider_refund_id", sa.String(255), nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("succeeded_at", UtcDateTime, nullable=True),
+    sa.CheckConstraint("kind IN ('pack', 'plan', 'top_up', 'renewal')", name="kind_known"),
+    sa.CheckConstraint(
+        "status IN ('pending', 'succeeded', 'failed', 'refunding', 'refunded')",
+        name="status_known",
+    ),
+    sa.CheckConstraint(
+        "subtotal_minor >= 0 AND discount_minor BETWEEN 0 AND subtotal_minor"
+        " AND amount_minor = subtotal_minor - discount_minor",
+        name="amounts_shape",
+    ),
+    sa.CheckConstraint(
+        "(kind IN ('pack', 'top_up')) = (pack_id IS NOT NULL)"
+        " AND (kind IN ('plan', 'renewal')) = (plan_id IS NOT NULL)",
+        name="item_shape",
+    ),
+    sa.CheckConstraint(
+        "refunded_minor IS NULL OR refunded_minor BETWEEN 0 AND amount_minor",
+        name="refund_shape",
+    ),
+    sa.CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    sa.Index(
+        "ix_payments_session",
+        "provider",
+        "provider_session_id",
+        unique=True,
+        sqlite_where=sa.text("provider_session_id IS NOT NULL"),
+        postgresql_where=sa.text("provider_session_id IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_payments_provider_payment",
+        "provider",
+        "provider_payment_id",
+        sqlite_where=sa.text("provider_payment_id IS NOT NULL"),
+        postgresql_where=sa.text("provider_payment_id IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_payments_due",
+        "next_attempt_at",
+        sqlite_where=sa.text("next_attempt_at IS NOT NULL"),
+        postgresql_where=sa.text("next_attempt_at IS NOT NULL"),
+    ),
+    sa.Index("ix_payments_customer_kind", "customer_id", "kind", "created_at"),
+)
+
+#: Every provider event applied: the unique key is what makes a replayed or concurrent duplicate
+#: webhook apply nothing twice.
+provider_events = sa.Table(
+    "provider_events",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("provider", sa.String(16), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("payment_id", _ID, sa.ForeignKey("payments.id"), nullable=True),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("provider", "event_id"),
+)
+
+#: How many checkouts have redeemed each coupon or discount (succeeded, or in progress). One row
+#: per catalog id, updated only by a conditional increment, so that two customers racing for a
+#: coupon's last redemption cannot both get it.
+coupon_counters = sa.Table(
+    "coupon_counters",
+    metadata,
+    sa.Column("coupon_id", sa.String(64), primary_key=True),
+    sa.Column("redeemed", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("redeemed >= 0", name="redeemed_not_negative"),
+)
+
+#: A customer's auto top-up: buy ``pack_id`` when its unit's available balance falls under
+#: ``threshold`` (steps), at most ``per_day_max`` times a UTC day.
+auto_top_ups = sa.Table(
+    "auto_top_ups",
+    metadata,
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), primary_key=True),
+    sa.Column("pack_id", sa.String(64), nullable=False),
+    sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), nullable=False),
+    sa.Column("threshold", sa.BigInteger, nullable=False),
+    sa.Column("per_day_max", sa.Integer, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("threshold > 0", name="threshold_positive"),
+    sa.CheckConstraint("per_day_max >= 1", name="per_day_max_positive"),
+)
+
+#: A numbered receipt: for a succeeded payment, or an overage statement (a billing line). The
+#: number comes from ``receipt_numbers`` in the receipt's own transaction, so numbers have no
+#: gaps (an id sequence skips the ids of rolled-back inserts).
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("number", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("source_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("payment_id", _ID, sa.ForeignKey("payments.id"), nullable=True),
+    sa.Column("billing_line_id", _ID, sa.ForeignKey("billing_lines.id"), nullable=True),
+    sa.Column("lines", Json, nullable=False),
+    sa.Column("subtotal_minor", sa.BigInteger, nullable=False),
+    sa.Column("discount_minor", sa.BigInteger, nullable=False),
+    sa.Column("total_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint(
+        "kind IN ('purchase', 'subscription', 'top_up', 'overage')", name="kind_known"
+    ),
+    sa.CheckConstraint(
+        "discount_minor >= 0 AND total_minor = subtotal_minor - discount_minor",
+        name="amounts_shape",
+    ),
+    sa.Index("ix_receipts_customer", "customer_id", "id"),
+    # Which overage statements have their receipt: read at each sweep of the customer.
+    sa.Index(
+        "ix_receipts_billing_line",
+        "billing_line_id",
+        unique=True,
+        sqlite_where=sa.text("billing_line_id IS NOT NULL"),
+        postgresql_where=sa.text("billing_line_id IS NOT NULL"),
+    ),
+)
+
+#: The last receipt number given: one row, incremented in each receipt's transaction.
+receipt_numbers = sa.Table(
+    "receipt_numbers",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("last_number", sa.BigInteger, nullable=False),
+)
+
+# -- usage ----------------------------------------------------------------------------------------
+
+# Usage views sum a customer's applied transactions of some kinds over a time range (charges and
+# commits for spending; expiries and hold settlements for breakage). The history index is by id,
+# so without this one such a sum reads every transaction the customer ever made; with it, an
+# index range per kind reads only the period's rows.
+sa.Index(
+    "ix_transactions_customer_usage",
+    transactions.c.customer_id,
+    transactions.c.unit,
+    transactions.c.kind,
+    transactions.c.created_at,
 )

@@ -68,3 +68,18 @@ class BillingLine:
     period_start: datetime | None
     period_end: datetime | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PaidPeriod:
+    """A billing period paid in money: what a renewal payment pays for."""
+
+    subscription_id: int
+    plan: str
+    interval: Interval
+    status: SubscriptionStatus
+    #: Where the run of periods began (a checkout's payment, a plan change at a boundary).
+    anchor_at: datetime
+    start: datetime
+    end: datetime
+    price: Money

@@ -11,6 +11,7 @@ however many processes sweep.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,8 @@ from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
 from creditkit.ledger.service import ISSUANCE, LedgerService
+from creditkit.notify.outbox import emit
+from creditkit.notify.schemas import EventType
 from creditkit.store.tables import to_epoch_microseconds
 from creditkit.subscriptions import repository
 from creditkit.subscriptions.periods import (
@@ -45,6 +48,7 @@ from creditkit.subscriptions.schemas import (
     AllowanceOnUpgrade,
     BillingLine,
     BillingLineKind,
+    PaidPeriod,
     Subscription,
     SubscriptionStatus,
 )
@@ -237,36 +241,162 @@ class SubscriptionService:
                 return self._change(
                     connection, holder, version_id, interval_, AllowanceOnUpgrade.DIFFERENCE, now
                 )
-            trial_ends_at = now + timedelta(days=trial_days) if trial_days else None
-            repository.insert_subscription(
-                connection,
-                {
-                    "customer_id": holder.id,
-                    "plan_version_id": version_id,
-                    "interval": interval_.value,
-                    "status": (
-                        SubscriptionStatus.TRIALING if trial_days else SubscriptionStatus.ACTIVE
-                    ).value,
-                    "anchor_at": now,
-                    "period_index": 0,
-                    "allowance_index": None,
-                    "trial_ends_at": trial_ends_at,
-                    "cancel_at_period_end": False,
-                    "scheduled_plan_version_id": None,
-                    "scheduled_interval": None,
-                    "created_at": now,
-                    "updated_at": now,
-                    "pay_with": pay_with,
-                },
+            state = self._insert(
+                connection, holder, version_id, interval_, now, trial_days, pay_with
             )
-            row = repository.read_subscription(connection, holder.id)
-            assert row is not None
-            state = _State.from_row(row)
             self._start_period(connection, holder, state, now)
             self._save(connection, holder, state, now)
             return self._view(connection, holder.external_id, state)
 
         return self._ledger.locked_write([customer], work)
+
+    @staticmethod
+    def _insert(
+        connection: Connection,
+        holder: CustomerRow,
+        version_id: int,
+        interval: Interval,
+        now: datetime,
+        trial_days: int,
+        pay_with: str,
+    ) -> _State:
+        trial_ends_at = now + timedelta(days=trial_days) if trial_days else None
+        repository.insert_subscription(
+            connection,
+            {
+                "customer_id": holder.id,
+                "plan_version_id": version_id,
+                "interval": interval.value,
+                "status": (
+                    SubscriptionStatus.TRIALING if trial_days else SubscriptionStatus.ACTIVE
+                ).value,
+                "anchor_at": now,
+                "period_index": 0,
+                "allowance_index": None,
+                "trial_ends_at": trial_ends_at,
+                "cancel_at_period_end": False,
+                "scheduled_plan_version_id": None,
+                "scheduled_interval": None,
+                "created_at": now,
+                "updated_at": now,
+                "pay_with": pay_with,
+            },
+        )
+        row = repository.read_subscription(connection, holder.id)
+        assert row is not None
+        return _State.from_row(row)
+
+    # -- paid through a payment provider (payments/) --------------------------------------------
+
+    def start_paid(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        plan_id: str,
+        interval: str,
+        now: datetime,
+    ) -> Subscription:
+        """Inside a write that holds the customer's lock: a checkout has paid the first billing
+        period of ``plan_id`` by ``interval``, so a new run of periods starts now, active and
+        paid in money (its fee line is what the checkout paid). The unused part of a paid
+        period in force is credited, as a change of interval credits it."""
+        version_id = self._version_for(plan_id)
+        interval_ = self._interval(plan_id, interval)
+        row = repository.read_subscription(connection, holder.id)
+        if row is None:
+            state = self._insert(connection, holder, version_id, interval_, now, 0, PAY_WITH_MONEY)
+        else:
+            state = _State.from_row(row)
+            self._credit_unused_time(connection, holder, state, version_id, now)
+            self._switch(state, version_id, interval_, now)
+        state.pay_with = PAY_WITH_MONEY
+        state.status = SubscriptionStatus.ACTIVE
+        state.trial_ends_at = None
+        state.cancel_at_period_end = False
+        state.scheduled_plan_version_id = None
+        state.scheduled_interval = None
+        self._start_period(connection, holder, state, now)
+        self._save(connection, holder, state, now)
+        return self._view(connection, holder.external_id, state)
+
+    def _credit_unused_time(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        state: _State,
+        version_id: int,
+        now: datetime,
+    ) -> None:
+        current, _version = self._plan(connection, state.plan_version_id)
+        price = current.prices.get(state.interval)
+        in_trial = state.trial_ends_at is not None and now < state.trial_ends_at
+        if not price or state.pay_with != PAY_WITH_MONEY or in_trial:
+            return
+        start, end = state.billing_bounds()
+        credit = prorate(
+            price.amount_minor, int((end - now).total_seconds()), int((end - start).total_seconds())
+        )
+        self._bill(
+            connection, holder, state, BillingLineKind.PRORATION,
+            f"unused time on {current.name}", Money(-credit, price.currency), now, end,
+            f"creditkit:proration:{state.id}:{version_id}:{self._stamp(now)}", now,
+        )  # fmt: skip
+
+    def paid_period(self, connection: Connection, holder: CustomerRow) -> PaidPeriod | None:
+        """The billing period in force, when it is paid in money at a price above zero and
+        not in trial: what a renewal payment pays for. None otherwise."""
+        row = repository.read_subscription(connection, holder.id)
+        if row is None:
+            return None
+        state = _State.from_row(row)
+        plan, _version = self._plan(connection, state.plan_version_id)
+        price = plan.prices.get(state.interval)
+        start, end = state.billing_bounds()
+        in_trial = state.trial_ends_at is not None and start < state.trial_ends_at
+        if state.pay_with != PAY_WITH_MONEY or not price or in_trial:
+            return None
+        return PaidPeriod(
+            state.id, plan.id, state.interval, state.status, state.anchor_at, start, end, price
+        )
+
+    def set_status(
+        self, connection: Connection, holder: CustomerRow, status: SubscriptionStatus, now: datetime
+    ) -> bool:
+        """Inside a write that holds the customer's lock: moves an active subscription to
+        ``past_due`` (its renewal failed) or a past-due one back to ``active`` (paid in its
+        grace period). False, with nothing written, when it was not in the other state."""
+        moves = {
+            SubscriptionStatus.PAST_DUE: SubscriptionStatus.ACTIVE,
+            SubscriptionStatus.ACTIVE: SubscriptionStatus.PAST_DUE,
+        }
+        assert status in moves, status
+        row = repository.read_subscription(connection, holder.id)
+        if row is None or SubscriptionStatus(row.status) is not moves[status]:
+            return False
+        state = _State.from_row(row)
+        state.status = status
+        self._save(connection, holder, state, now)
+        return True
+
+    def fall_back(self, connection: Connection, holder: CustomerRow, now: datetime) -> bool:
+        """Inside a write that holds the customer's lock: moves the customer to the default
+        plan now (a renewal left unpaid past its grace period, or the provider's subscription
+        ended). False, with nothing written, when it is on the default plan already."""
+        default_version_id = self._version_for(self._catalog.default_plan.id)
+        row = repository.read_subscription(connection, holder.id)
+        if row is None or row.plan_version_id == default_version_id:
+            return False
+        state = _State.from_row(row)
+        state.status = SubscriptionStatus.ACTIVE
+        state.pay_with = PAY_WITH_MONEY
+        state.trial_ends_at = None
+        state.cancel_at_period_end = False
+        state.scheduled_plan_version_id = None
+        state.scheduled_interval = None
+        self._switch(state, default_version_id, Interval.MONTH, now)
+        self._start_period(connection, holder, state, now)
+        self._save(connection, holder, state, now)
+        return True
 
     def _restart(
         self,
@@ -292,6 +422,7 @@ class SubscriptionService:
         if state.plan_version_id != self._version_for(self._catalog.default_plan.id):
             field_name = "trial_days" if trial_days else "pay_with"
             raise InvalidRequest(field_name, "starts only from the default plan")
+        previous = _State.from_row(existing)
         self._switch(state, version_id, interval, now)
         state.pay_with = pay_with
         state.status = SubscriptionStatus.TRIALING if trial_days else SubscriptionStatus.ACTIVE
@@ -301,6 +432,9 @@ class SubscriptionService:
         state.scheduled_interval = None
         self._start_period(connection, holder, state, now)
         self._save(connection, holder, state, now)
+        self._announce(
+            connection, holder, EventType.SUBSCRIPTION_CHANGED, previous, state, now, "restart"
+        )
         return self._view(connection, holder.external_id, state)
 
     def change_plan(
@@ -347,6 +481,7 @@ class SubscriptionService:
             if row is None:
                 raise InvalidRequest("customer", "has no subscription to cancel")
             state = _State.from_row(row)
+            previous = _State.from_row(row)
             state.scheduled_plan_version_id = None
             state.scheduled_interval = None
             if at_period_end:
@@ -356,6 +491,10 @@ class SubscriptionService:
                 self._switch(state, default_version_id, Interval.MONTH, now)
                 self._start_period(connection, holder, state, now)
             self._save(connection, holder, state, now)
+            reason = "period_end" if at_period_end else "now"
+            self._announce(
+                connection, holder, EventType.SUBSCRIPTION_CANCELED, previous, state, now, reason
+            )
             return self._view(connection, holder.external_id, state)
 
         return self._ledger.locked_write([customer], work)
@@ -384,8 +523,10 @@ class SubscriptionService:
         row = repository.read_subscription(connection, holder.id)
         assert row is not None
         state = _State.from_row(row)
+        previous = _State.from_row(row)
         current, _version = self._plan(connection, state.plan_version_id)
         target, _target_version = self._plan(connection, version_id)
+        reason = "scheduled"
         if version_id == state.plan_version_id and interval == state.interval:
             # Back to the plan in force: whatever was scheduled is off.
             state.scheduled_plan_version_id = None
@@ -393,11 +534,15 @@ class SubscriptionService:
             state.cancel_at_period_end = False
         elif target.rank > current.rank:
             self._upgrade(connection, holder, state, current, version_id, interval, on_upgrade, now)
+            reason = "upgrade"
         else:
             state.scheduled_plan_version_id = version_id
             state.scheduled_interval = interval
             state.cancel_at_period_end = False
         self._save(connection, holder, state, now)
+        self._announce(
+            connection, holder, EventType.SUBSCRIPTION_CHANGED, previous, state, now, reason
+        )
         return self._view(connection, holder.external_id, state)
 
     def _upgrade(
@@ -684,8 +829,10 @@ class SubscriptionService:
             if allowance_end == boundary:
                 self._roll_over(connection, holder, state, plan, boundary, now)
             if billing_end == boundary:
+                previous = dataclasses.replace(state)
                 self._close_billing_period(state, boundary)
                 self._start_period(connection, holder, state, now, renewal=True)
+                self._announce_renewal(connection, holder, previous, state, now)
             else:
                 plan, _version = self._plan(connection, state.plan_version_id)
                 self._grant_allowance(connection, holder, state, plan, boundary, now)
@@ -767,6 +914,88 @@ class SubscriptionService:
             next_end,
             now,
         )
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def _announce_renewal(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        previous: _State,
+        state: _State,
+        now: datetime,
+    ) -> None:
+        """A new billing period: on the same plan a renewal; otherwise a change that took effect
+        at the boundary (a cancellation, a scheduled change, or a period the balance could not
+        pay in credits)."""
+        if (previous.plan_version_id, previous.interval) == (state.plan_version_id, state.interval):
+            event, reason = EventType.SUBSCRIPTION_RENEWED, "renewal"
+        elif previous.cancel_at_period_end:
+            event, reason = EventType.SUBSCRIPTION_CHANGED, "canceled"
+        elif previous.scheduled_plan_version_id is not None:
+            event, reason = EventType.SUBSCRIPTION_CHANGED, "scheduled_change"
+        else:
+            event, reason = EventType.SUBSCRIPTION_CHANGED, "unpaid"
+        self._announce(connection, holder, event, previous, state, now, reason)
+
+    def _announce(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        event: EventType,
+        previous: _State,
+        state: _State,
+        now: datetime,
+        reason: str,
+    ) -> None:
+        """Writes the event in the change's transaction, unless nothing changed (a request
+        repeated, or the plan already in force): the subscription as it now stands, the plan
+        before, and why."""
+        unchanged = previous.values(now) == state.values(now)
+        if unchanged and event is not EventType.SUBSCRIPTION_RENEWED:
+            return
+        view = self._view(connection, holder.external_id, state)
+        previous_plan, _version = self._plan(connection, previous.plan_version_id)
+        emit(
+            connection,
+            event,
+            holder.id,
+            {
+                "plan": view.plan,
+                "plan_version": view.plan_version,
+                "previous_plan": previous_plan.id,
+                "interval": view.interval.value,
+                "status": view.status.value,
+                "current_period_start": view.current_period_start.isoformat(),
+                "current_period_end": view.current_period_end.isoformat(),
+                "cancel_at_period_end": view.cancel_at_period_end,
+                "scheduled_plan": view.scheduled_plan,
+                "pay_with": view.pay_with,
+                "reason": reason,
+            },
+            now,
+        )
+
+    def alert_period(
+        self, connection: Connection, holder: CustomerRow, moment: datetime
+    ) -> tuple[str, datetime, datetime] | None:
+        """The plan in force (its id) and the period that alerts fire once in: the allowance
+        period containing ``moment``, or the billing period for a plan without an allowance.
+        None for a customer without a subscription."""
+        row = repository.read_subscription(connection, holder.id)
+        if row is None:
+            return None
+        state = _State.from_row(row)
+        plan, _version = self._plan(connection, state.plan_version_id)
+        allowance = _allowance_of(plan)
+        if allowance is None:
+            start, end = state.billing_bounds()
+        else:
+            months = months_in(allowance.period)
+            start, end = period_bounds(
+                state.anchor_at, months, period_index_at(state.anchor_at, months, moment)
+            )
+        return plan.id, start, end
 
     # -- rows -----------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The service's state: API keys, shared secrets, rate windows, idempotent API responses.
 
-Revision ID: 0011
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-21
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 from creditkit.store.tables import UtcDateTime
 
-revision: str = "0011"
+revision: str = "0008"
 down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,0 +1,93 @@
+"""Usage: the numbers behind a usage dashboard, and batch ingestion of usage events."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from creditkit.api.context import Service
+from creditkit.api.idempotency import encode
+from creditkit.api.problems import error_body
+from creditkit.api.schemas import EventsIngest
+from creditkit.errors import CreditKitError, InvalidRequest
+from creditkit.keys.schemas import Caller, Scope
+from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
+from creditkit.usage.service import BREAKDOWN_GROUPS_DEFAULT
+
+CustomerId = Annotated[str, Path(min_length=1, max_length=255)]
+Unit = Annotated[str, Query(min_length=1, max_length=64)]
+
+
+def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime] | None:
+    if start is None and end is None:
+        return None
+    if start is None or end is None:
+        raise InvalidRequest("start" if start is None else "end", "give both start and end")
+    return start, end
+
+
+def router(service: Service) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["usage"])
+    kit, access = service.kit, service.access
+    Authenticated = Annotated[Caller, Depends(access.caller)]
+
+    @api.get("/customers/{customer}/usage/summary", response_model=UsageSummary)
+    def summary(
+        caller: Authenticated,
+        customer: CustomerId,
+        unit: Unit = "credits",
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> UsageSummary:
+        """Spent, granted by source, expired, overage and allowance used over [start, end)
+        (default: the current allowance period), with the balance now."""
+        access.require_customer(caller, customer, Scope.READ)
+        return kit.usage_summary(customer, unit=unit, period=_period(start, end))
+
+    @api.get("/customers/{customer}/usage/breakdown", response_model=UsageBreakdown)
+    def breakdown(
+        caller: Authenticated,
+        customer: CustomerId,
+        by: Annotated[str, Query(pattern="^(action|category|member)$")],
+        start: datetime,
+        end: datetime,
+        unit: Unit = "credits",
+        limit: Annotated[int, Query(ge=1, le=500)] = BREAKDOWN_GROUPS_DEFAULT,
+    ) -> UsageBreakdown:
+        """What was spent in [start, end) per action, catalog category or workspace member."""
+        access.require_customer(caller, customer, Scope.READ)
+        return kit.usage_breakdown(customer, by=by, start=start, end=end, unit=unit, limit=limit)
+
+    @api.get("/customers/{customer}/usage/series", response_model=UsageSeries)
+    def series(
+        caller: Authenticated,
+        customer: CustomerId,
+        start: datetime,
+        end: datetime,
+        unit: Unit = "credits",
+        granularity: Annotated[str, Query(pattern="^(day|hour)$")] = "day",
+    ) -> UsageSeries:
+        """What was spent per UTC day (or hour) in [start, end), zeros included."""
+        access.require_customer(caller, customer, Scope.READ)
+        return kit.usage_series(customer, start=start, end=end, unit=unit, granularity=granularity)
+
+    @api.post("/events")
+    def ingest(caller: Authenticated, body: EventsIngest) -> dict[str, list[dict[str, Any]]]:
+        """Charges up to 1,000 usage events in one transaction, each priced by the catalog and
+        keyed by its own ``idempotency_key``. One outcome per event, in order: ``{"status":
+        201, "charge": …}`` or ``{"status": 402, "error": <problem>}``; one refusal fails
+        nothing else. Each event's customer counts against its plan's rate limit."""
+        access.require_scope(caller, Scope.CHARGE)
+        for customer in sorted({event.customer for event in body.events}):
+            service.count_request(customer)
+        outcomes = kit.ingest([event.model_dump(exclude_none=True) for event in body.events])
+        results: list[dict[str, Any]] = []
+        for outcome in outcomes:
+            if isinstance(outcome, CreditKitError):
+                status, problem = error_body(outcome, service.enrich)
+                results.append({"status": status, "error": problem})
+            else:
+                results.append({"status": 201, "charge": encode(outcome)})
+        return {"results": results}
+
+    return api

@@ -1,0 +1,384 @@
+"""Alerts: warnings that a customer's credits run low, and notices of grants about to expire.
+
+Alerts fire from the ledger's spend hook, inside the transaction that spent (a charge batch, a
+reserve, a transfer), so an alert's event commits exactly when the spending does. Each alert
+fires at most once per customer, unit and period: its firing is a row under a unique key, and
+the event is written only when that row is new, so a replay or a concurrent writer cannot fire
+it twice.
+
+The hot path: most spending crosses no threshold. The plan's thresholds are in memory (the
+catalog); a customer's own thresholds are looked up only for customers known to have some (a set
+of ids refreshed every few seconds). So a customer without alerts costs no query, and one with
+alerts costs queries only when a threshold is crossed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from creditkit.catalog import Allowance, Catalog, PlanAlerts
+from creditkit.errors import InvalidRequest, Quantity
+from creditkit.ledger import repository as ledger_repository
+from creditkit.ledger.repository import CustomerRow
+from creditkit.ledger.service import LedgerService
+from creditkit.notify import repository
+from creditkit.notify.outbox import emit, new_event_id
+from creditkit.notify.schemas import Alerts, AlertSource, EventType
+from creditkit.subscriptions.service import SubscriptionService
+
+#: How long a process trusts its set of customers with thresholds of their own before reading it
+#: again: thresholds set through another process apply within this, through this one at once.
+CUSTOMER_ALERTS_REFRESH_SECONDS = 10
+#: Customers with thresholds of their own kept in memory; beyond it every spend looks them up.
+CUSTOMER_ALERTS_CACHED_MAX = 100_000
+PERCENT_MAX = 100
+#: grant.expiring is announced this long before the grant expires.
+GRANT_EXPIRING_NOTICE_DAYS = 3
+#: Grants announced per transaction of the worker's scan.
+GRANT_EXPIRING_BATCH_MAX = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Threshold:
+    """An alert: it fires when the available steps fall from above ``level`` to ``level`` or
+    below. ``key`` names it in its firing row."""
+
+    key: str
+    level: int
+    event: EventType
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _OwnAlerts:
+    credits_left: int | None
+    percent_used: tuple[int, ...]
+
+
+def _calendar_month(moment: datetime) -> tuple[datetime, datetime]:
+    start = moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    return start, end
+
+
+class AlertService:
+    def __init__(
+        self,
+        ledger: LedgerService,
+        catalog: Catalog | None,
+        subscriptions: SubscriptionService | None,
+    ) -> None:
+        self._ledger = ledger
+        self._catalog = catalog
+        self._subscriptions = subscriptions
+        self._plan_levels = self._levels_of_plans()
+        self._lock = threading.Lock()
+        self._own: frozenset[int] | None = None
+        self._own_complete = False
+        self._own_read_at: datetime | None = None
+        ledger.add_spend_hook(self._spent)
+
+    # -- thresholds -------------------------------------------------------------------------------
+
+    def _levels_of_plans(self) -> dict[str, tuple[int, ...]]:
+        """Every plan's levels by unit, sorted: if a spend crosses none of them, no plan alert
+        can fire, whatever the customer's plan."""
+        levels: dict[str, set[int]] = {}
+        if self._catalog is not None:
+            for plan in self._catalog.plans.values():
+                if plan.alerts is not None:
+                    allowance = plan.allowance if isinstance(plan.allowance, Allowance) else None
+                    for threshold in self._plan_thresholds(plan.alerts, allowance):
+                        levels.setdefault(plan.alerts.unit, set()).add(threshold.level)
+        return {unit: tuple(sorted(found)) for unit, found in levels.items()}
+
+    def _plan_thresholds(self, alerts: PlanAlerts, allowance: Allowance | None) -> list[_Threshold]:
+        unit = self._ledger.unit(alerts.unit)
+        left = None if alerts.credits_left is None else unit.to_steps(alerts.credits_left)
+        allowance_steps = None
+        if allowance is not None and allowance.unit == alerts.unit:
+            allowance_steps = unit.to_steps(allowance.amount)
+        return self._thresholds(alerts.unit, left, alerts.percent_used, allowance_steps, "plan")
+
+    def _thresholds(
+        self,
+        unit_name: str,
+        credits_left: int | None,
+        percent_used: Sequence[int],
+        allowance_steps: int | None,
+        source: str,
+    ) -> list[_Threshold]:
+        unit = self._ledger.unit(unit_name)
+        found: list[_Threshold] = []
+        if credits_left is not None:
+            found.append(
+                _Threshold(
+                    f"credits_left:{credits_left}",
+                    credits_left,
+                    EventType.CREDITS_LOW,
+                    {"credits_left": str(unit.to_quantity(credits_left)), "source": source},
+                )
+            )
+        if allowance_steps is not None:
+            for percent in percent_used:
+                # Used = allowance - available, so "percent or more used" is "available at most
+                # allowance * (100 - percent) / 100", floored: available is a whole step.
+                level = allowance_steps * (PERCENT_MAX - percent) // PERCENT_MAX
+                found.append(
+                    _Threshold(
+                        f"percent_used:{percent}",
+                        level,
+                        EventType.ALERT_TRIGGERED,
+                        {
+                            "alert": "percent_used",
+                            "percent_used": percent,
+                            "allowance": str(unit.to_quantity(allowance_steps)),
+                            "source": source,
+                        },
+                    )
+                )
+        return found
+
+    # -- the spend hook ---------------------------------------------------------------------------
+
+    def _spent(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        unit: str,
+        before: int,
+        after: int,
+        now: datetime,
+    ) -> None:
+        own = None
+        if self._may_have_own(connection, customer.id, now):
+            own = repository.customer_alert_row(connection, customer.id, unit)
+        if after > 0 and not self._crosses(self._plan_levels.get(unit, ()), before, after):
+            if own is None:
+                return
+            own_levels = () if own.credits_left is None else (own.credits_left,)
+            if not own.percent_used and not self._crosses(own_levels, before, after):
+                return
+        self._fire(connection, customer, unit, before, after, now, own)
+
+    @staticmethod
+    def _crosses(levels: tuple[int, ...], before: int, after: int) -> bool:
+        """Whether a level lies in [after, before): the spend went from above it to it or below."""
+        index = bisect.bisect_left(levels, after)
+        return index < len(levels) and levels[index] < before
+
+    def _may_have_own(self, connection: Connection, customer_id: int, now: datetime) -> bool:
+        with self._lock:
+            stale = (
+                self._own_read_at is None
+                or now < self._own_read_at
+                or now - self._own_read_at >= timedelta(seconds=CUSTOMER_ALERTS_REFRESH_SECONDS)
+            )
+        if stale:
+            found = repository.customers_with_alerts(connection, CUSTOMER_ALERTS_CACHED_MAX + 1)
+            with self._lock:
+                self._own = frozenset(found)
+                self._own_complete = len(found) <= CUSTOMER_ALERTS_CACHED_MAX
+                self._own_read_at = now
+        with self._lock:
+            assert self._own is not None
+            return not self._own_complete or customer_id in self._own
+
+    def _fire(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        unit_name: str,
+        before: int,
+        after: int,
+        now: datetime,
+        own: Any | None,
+    ) -> None:
+        plan_id, period_start, period_end = self._period(connection, customer, now)
+        thresholds = [_Threshold("depleted", 0, EventType.CREDITS_DEPLETED, {})]
+        thresholds += self._thresholds_in_force(unit_name, plan_id, own)
+        unit = self._ledger.unit(unit_name)
+        # Highest level first: the order in which a falling balance crosses them.
+        for threshold in sorted(thresholds, key=lambda threshold: -threshold.level):
+            if not after <= threshold.level < before:
+                continue
+            event_id = new_event_id()
+            fired = repository.insert_firing(
+                connection,
+                {
+                    "customer_id": customer.id,
+                    "unit": unit_name,
+                    "alert": threshold.key,
+                    "period_start": period_start,
+                    "event_id": event_id,
+                    "created_at": now,
+                },
+            )
+            if fired:
+                data = {
+                    "unit": unit_name,
+                    "available": str(unit.to_quantity(after)),
+                    **threshold.data,
+                    "period_start": period_start.isoformat(),
+                    "period_end": period_end.isoformat(),
+                }
+                emit(connection, threshold.event, customer.id, data, now, event_id=event_id)
+
+    def _period(
+        self, connection: Connection, customer: CustomerRow, now: datetime
+    ) -> tuple[str | None, datetime, datetime]:
+        """The customer's plan and alert period; a calendar month (UTC) without a
+        subscription."""
+        found = None
+        if self._subscriptions is not None:
+            found = self._subscriptions.alert_period(connection, customer, now)
+        if found is None:
+            plan_id = None if self._catalog is None else self._catalog.default_plan.id
+            return plan_id, *_calendar_month(now)
+        return found
+
+    def _thresholds_in_force(
+        self, unit: str, plan_id: str | None, own: Any | None
+    ) -> list[_Threshold]:
+        """The customer's ``own`` thresholds for the unit (its row) if it has some, else its
+        plan's. A percentage is of the plan's allowance as the catalog declares it now, like
+        the plan's alerts themselves."""
+        plan = None
+        if self._catalog is not None and plan_id is not None:
+            plan = self._catalog.plans.get(plan_id)
+        allowance = None
+        if plan is not None and isinstance(plan.allowance, Allowance):
+            allowance = plan.allowance
+        if own is not None:
+            allowance_steps = None
+            if allowance is not None and allowance.unit == unit:
+                allowance_steps = self._ledger.unit(unit).to_steps(allowance.amount)
+            return self._thresholds(
+                unit, own.credits_left, tuple(own.percent_used), allowance_steps, "customer"
+            )
+        if plan is None or plan.alerts is None or plan.alerts.unit != unit:
+            return []
+        return self._plan_thresholds(plan.alerts, allowance)
+
+    # -- a customer's own thresholds ------------------------------------------------------------
+
+    def set_alerts(
+        self,
+        customer: str,
+        unit: str,
+        credits_left: Quantity | str | None,
+        percent_used: Sequence[int],
+    ) -> Alerts:
+        """Sets the customer's own thresholds for ``unit``, in place of its plan's (neither:
+        no alerts for it, whatever its plan)."""
+        unit_ = self._ledger.unit(unit)
+        left = None if credits_left is None else unit_.to_steps(credits_left, "credits_left")
+        percents = self._check_percents(percent_used)
+
+        def write(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> None:
+            repository.put_customer_alerts(
+                connection,
+                {
+                    "customer_id": locked[customer].id,
+                    "unit": unit,
+                    "credits_left": left,
+                    "percent_used": list(percents),
+                    "updated_at": now,
+                },
+            )
+
+        self._ledger.locked_write([customer], write)
+        self._forget_own()
+        return self.alerts(customer, unit)
+
+    def clear_alerts(self, customer: str, unit: str) -> Alerts:
+        """Removes the customer's own thresholds for ``unit``: its plan's apply again."""
+        self._ledger.unit(unit)
+
+        def write(connection: Connection, locked: dict[str, CustomerRow], _now: datetime) -> None:
+            repository.delete_customer_alerts(connection, locked[customer].id, unit)
+
+        self._ledger.locked_write([customer], write)
+        self._forget_own()
+        return self.alerts(customer, unit)
+
+    def alerts(self, customer: str, unit: str) -> Alerts:
+        """The thresholds in force for the customer and unit, and where they come from."""
+        unit_ = self._ledger.unit(unit)
+        self._ledger.sweep_if_due(customer)
+        with self._ledger.database.read() as connection:
+            holder = ledger_repository.read_customer(connection, customer)
+            own = repository.customer_alert_row(connection, holder.id, unit)
+            plan_id, _start, _end = self._period(connection, holder, self._ledger.now())
+        if own is not None:
+            left = None if own.credits_left is None else unit_.to_quantity(own.credits_left)
+            return Alerts(customer, unit, left, tuple(own.percent_used), AlertSource.CUSTOMER)
+        plan = None
+        if self._catalog is not None and plan_id is not None:
+            plan = self._catalog.plans.get(plan_id)
+        if plan is None or plan.alerts is None or plan.alerts.unit != unit:
+            return Alerts(customer, unit, None, (), AlertSource.NONE)
+        return Alerts(
+            customer, unit, plan.alerts.credits_left, plan.alerts.percent_used, AlertSource.PLAN
+        )
+
+    def _forget_own(self) -> None:
+        """This process changed someone's thresholds: read the set again at the next spend."""
+        with self._lock:
+            self._own_read_at = None
+
+    @staticmethod
+    def _check_percents(percent_used: Sequence[int]) -> tuple[int, ...]:
+        if isinstance(percent_used, str | bytes) or not isinstance(percent_used, Sequence):
+            raise InvalidRequest("percent_used", "must be a list of whole percentages")
+        previous = 0
+        for percent in percent_used:
+            if isinstance(percent, bool) or not isinstance(percent, int):
+                raise InvalidRequest("percent_used", "must be a list of whole percentages")
+            if not previous < percent <= PERCENT_MAX:
+                raise InvalidRequest("percent_used", f"must increase, each from 1 to {PERCENT_MAX}")
+            previous = percent
+        return tuple(percent_used)
+
+    # -- grants about to expire -------------------------------------------------------------------
+
+    def announce_expiring_grants(self) -> tuple[int, bool]:
+        """One ``grant.expiring`` per grant with credits left that expires within
+        ``GRANT_EXPIRING_NOTICE_DAYS``, at most ``GRANT_EXPIRING_BATCH_MAX`` per call. Returns
+        how many it announced and whether it stopped at the batch size."""
+
+        def scan(connection: Connection) -> tuple[int, bool]:
+            now = self._ledger.now()
+            until = now + timedelta(days=GRANT_EXPIRING_NOTICE_DAYS)
+            found = repository.expiring_grants(connection, now, until, GRANT_EXPIRING_BATCH_MAX)
+            announced = 0
+            for grant in found:
+                event_id = new_event_id()
+                notice = {"grant_id": grant.grant_id, "event_id": event_id, "created_at": now}
+                if not repository.insert_expiry_notice(connection, notice):
+                    continue  # another worker announced it since the scan read it
+                unit = self._ledger.unit(grant.unit)
+                data = {
+                    "grant_id": grant.grant_id,
+                    "unit": grant.unit,
+                    "remaining": str(unit.to_quantity(grant.remaining)),
+                    "source": grant.source,
+                    "expires_at": grant.expires_at.isoformat(),
+                }
+                emit(connection, EventType.GRANT_EXPIRING, grant.customer_id, data, now,
+                     event_id=event_id)  # fmt: skip
+                announced += 1
+            return announced, len(found) == GRANT_EXPIRING_BATCH_MAX
+
+        return self._ledger.database.write(scan)

@@ -1,0 +1,372 @@
+"""The SQL of webhooks and alerts. Functions here read and write rows; they decide nothing
+(webhooks.py and alerts.py do)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from creditkit.store.tables import (
+    accounts,
+    alert_firings,
+    customer_alerts,
+    customers,
+    grant_expiry_notices,
+    grants,
+    outbox_events,
+    webhook_deliveries,
+    webhook_endpoints,
+)
+
+
+def insert_once(connection: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
+    """Inserts the row unless its unique key is taken; True when it was inserted. A concurrent
+    insert of the same key waits for the first to commit, then inserts nothing."""
+    insert = (
+        postgresql.insert(table)
+        if connection.dialect.name == "postgresql"
+        else sqlite.insert(table)
+    )
+    # RETURNING, not rowcount: a driver may not count a row it inserted with RETURNING implied.
+    key = next(iter(table.primary_key.columns))
+    inserted = connection.execute(insert.values(**values).on_conflict_do_nothing().returning(key))
+    return inserted.first() is not None
+
+
+# -- endpoints ----------------------------------------------------------------------------------
+
+
+def insert_endpoint(connection: Connection, values: dict[str, Any]) -> int:
+    endpoint_id: int = connection.execute(
+        webhook_endpoints.insert().values(**values).returning(webhook_endpoints.c.id)
+    ).scalar_one()
+    return endpoint_id
+
+
+def endpoint_by_key(connection: Connection, idempotency_key: str) -> Any | None:
+    return connection.execute(
+        sa.select(webhook_endpoints).where(webhook_endpoints.c.idempotency_key == idempotency_key)
+    ).first()
+
+
+def read_endpoint(connection: Connection, endpoint_id: int) -> Any | None:
+    """The endpoint, unless it does not exist or was deleted."""
+    return connection.execute(
+        sa.select(webhook_endpoints).where(
+            webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.deleted_at.is_(None)
+        )
+    ).first()
+
+
+def endpoints(connection: Connection, limit: int) -> Sequence[Any]:
+    return connection.execute(
+        sa.select(webhook_endpoints)
+        .where(webhook_endpoints.c.deleted_at.is_(None))
+        .order_by(webhook_endpoints.c.id)
+        .limit(limit)
+    ).all()
+
+
+def count_endpoints(connection: Connection) -> int:
+    count: int = connection.execute(
+        sa.select(sa.func.count())
+        .select_from(webhook_endpoints)
+        .where(webhook_endpoints.c.deleted_at.is_(None))
+    ).scalar_one()
+    return count
+
+
+def set_endpoint_enabled(connection: Connection, endpoint_id: int, enabled: bool) -> None:
+    connection.execute(
+        webhook_endpoints.update()
+        .where(webhook_endpoints.c.id == endpoint_id)
+        .values(enabled=enabled)
+    )
+
+
+def delete_endpoint(connection: Connection, endpoint_id: int, now: datetime) -> None:
+    """Marks the endpoint deleted (its deliveries keep their history) and gives up on what it
+    was still owed."""
+    connection.execute(
+        webhook_endpoints.update()
+        .where(webhook_endpoints.c.id == endpoint_id)
+        .values(deleted_at=now, enabled=False)
+    )
+    connection.execute(
+        webhook_deliveries.update()
+        .where(
+            webhook_deliveries.c.endpoint_id == endpoint_id,
+            webhook_deliveries.c.status == "pending",
+        )
+        .values(status="failed", last_error="the endpoint was deleted")
+    )
+
+
+# -- fan-out ------------------------------------------------------------------------------------
+
+
+def events_to_fan_out(connection: Connection, limit: int) -> list[tuple[int, str]]:
+    """(id, type) of events without deliveries yet, oldest first, locked: a concurrent worker
+    on PostgreSQL skips them and takes the next ones (SQLite has one writer anyway)."""
+    query = (
+        sa.select(outbox_events.c.id, outbox_events.c.type)
+        .where(outbox_events.c.fanned_out_at.is_(None))
+        .order_by(outbox_events.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [(row.id, row.type) for row in connection.execute(query)]
+
+
+def endpoints_receiving(connection: Connection, limit: int) -> list[tuple[int, list[str] | None]]:
+    """(id, event types or None for all) of the endpoints enabled now."""
+    query = (
+        sa.select(webhook_endpoints.c.id, webhook_endpoints.c.event_types)
+        .where(webhook_endpoints.c.enabled.is_(True), webhook_endpoints.c.deleted_at.is_(None))
+        .order_by(webhook_endpoints.c.id)
+        .limit(limit)
+    )
+    return [(row.id, row.event_types) for row in connection.execute(query)]
+
+
+def insert_deliveries(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        connection.execute(webhook_deliveries.insert(), rows)
+
+
+def mark_fanned_out(connection: Connection, event_ids: list[int], now: datetime) -> None:
+    connection.execute(
+        outbox_events.update().where(outbox_events.c.id.in_(event_ids)).values(fanned_out_at=now)
+    )
+
+
+# -- deliveries ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A delivery a worker has leased, with what it takes to send it."""
+
+    id: int
+    attempt: int
+    url: str
+    secret: str
+    event_id: str
+    event_type: str
+    customer: str | None
+    data: dict[str, Any]
+    created_at: datetime
+
+
+def claim_due_deliveries(
+    connection: Connection, now: datetime, lease_until: datetime, limit: int
+) -> list[ClaimedDelivery]:
+    """Leases up to ``limit`` pending deliveries due at ``now`` (to enabled endpoints) until
+    ``lease_until`` and counts the attempt. On PostgreSQL ``FOR UPDATE SKIP LOCKED`` hands each
+    row to one worker only; the lease keeps it from other workers once this one commits."""
+    due = (
+        sa.select(webhook_deliveries.c.id)
+        .join(webhook_endpoints, webhook_endpoints.c.id == webhook_deliveries.c.endpoint_id)
+        .where(
+            webhook_deliveries.c.status == "pending",
+            webhook_deliveries.c.next_attempt_at <= now,
+            webhook_endpoints.c.enabled.is_(True),
+        )
+        .order_by(webhook_deliveries.c.next_attempt_at, webhook_deliveries.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=webhook_deliveries)
+    )
+    ids = [row.id for row in connection.execute(due)]
+    if not ids:
+        return []
+    connection.execute(
+        webhook_deliveries.update()
+        .where(webhook_deliveries.c.id.in_(ids))
+        .values(attempts=webhook_deliveries.c.attempts + 1, next_attempt_at=lease_until)
+    )
+    rows = connection.execute(
+        sa.select(
+            webhook_deliveries.c.id,
+            webhook_deliveries.c.attempts,
+            webhook_endpoints.c.url,
+            webhook_endpoints.c.secret,
+            outbox_events.c.event_id,
+            outbox_events.c.type,
+            outbox_events.c.data,
+            outbox_events.c.created_at,
+            customers.c.external_id,
+        )
+        .select_from(
+            webhook_deliveries.join(
+                webhook_endpoints, webhook_endpoints.c.id == webhook_deliveries.c.endpoint_id
+            )
+            .join(outbox_events, outbox_events.c.id == webhook_deliveries.c.event_id)
+            .outerjoin(customers, customers.c.id == outbox_events.c.customer_id)
+        )
+        .where(webhook_deliveries.c.id.in_(ids))
+        .order_by(webhook_deliveries.c.next_attempt_at, webhook_deliveries.c.id)
+    )
+    return [
+        ClaimedDelivery(
+            id=row.id,
+            attempt=row.attempts,
+            url=row.url,
+            secret=row.secret,
+            event_id=row.event_id,
+            event_type=row.type,
+            customer=row.external_id,
+            data=dict(row.data),
+            created_at=row.created_at,
+        )
+        for row in rows
+    ]
+
+
+def record_attempt(
+    connection: Connection, delivery_id: int, attempt: int, values: dict[str, Any]
+) -> bool:
+    """Writes an attempt's outcome, only if the delivery is still at that attempt and pending
+    (a worker whose lease ran out must not overwrite a newer attempt's outcome)."""
+    result = connection.execute(
+        webhook_deliveries.update()
+        .where(
+            webhook_deliveries.c.id == delivery_id,
+            webhook_deliveries.c.attempts == attempt,
+            webhook_deliveries.c.status == "pending",
+        )
+        .values(**values)
+    )
+    return result.rowcount == 1
+
+
+def deliveries(
+    connection: Connection,
+    after_id: int,
+    limit: int,
+    endpoint_id: int | None,
+    status: str | None,
+) -> Sequence[Any]:
+    query = (
+        sa.select(webhook_deliveries, outbox_events.c.event_id.label("event_key"))
+        .join(outbox_events, outbox_events.c.id == webhook_deliveries.c.event_id)
+        .where(webhook_deliveries.c.id > after_id)
+        .order_by(webhook_deliveries.c.id)
+        .limit(limit)
+    )
+    if endpoint_id is not None:
+        query = query.where(webhook_deliveries.c.endpoint_id == endpoint_id)
+    if status is not None:
+        query = query.where(webhook_deliveries.c.status == status)
+    return connection.execute(query).all()
+
+
+# -- alerts -------------------------------------------------------------------------------------
+
+
+def customer_alert_row(connection: Connection, customer_id: int, unit: str) -> Any | None:
+    return connection.execute(
+        sa.select(customer_alerts.c.credits_left, customer_alerts.c.percent_used).where(
+            customer_alerts.c.customer_id == customer_id, customer_alerts.c.unit == unit
+        )
+    ).first()
+
+
+def customer_alert_rows(connection: Connection, customer_id: int) -> dict[str, Any]:
+    """The customer's own thresholds, by unit."""
+    rows = connection.execute(
+        sa.select(
+            customer_alerts.c.unit, customer_alerts.c.credits_left, customer_alerts.c.percent_used
+        ).where(customer_alerts.c.customer_id == customer_id)
+    )
+    return {row.unit: row for row in rows}
+
+
+def put_customer_alerts(connection: Connection, values: dict[str, Any]) -> None:
+    key = (customer_alerts.c.customer_id == values["customer_id"]) & (
+        customer_alerts.c.unit == values["unit"]
+    )
+    updated = connection.execute(customer_alerts.update().where(key).values(**values))
+    if updated.rowcount == 0:
+        connection.execute(customer_alerts.insert().values(**values))
+
+
+def delete_customer_alerts(connection: Connection, customer_id: int, unit: str) -> bool:
+    result = connection.execute(
+        customer_alerts.delete().where(
+            customer_alerts.c.customer_id == customer_id, customer_alerts.c.unit == unit
+        )
+    )
+    return result.rowcount == 1
+
+
+def customers_with_alerts(connection: Connection, limit: int) -> list[int]:
+    """Ids of customers with thresholds of their own, at most ``limit``."""
+    query = (
+        sa.select(customer_alerts.c.customer_id)
+        .distinct()
+        .order_by(customer_alerts.c.customer_id)
+        .limit(limit)
+    )
+    return [row.customer_id for row in connection.execute(query)]
+
+
+def insert_firing(connection: Connection, values: dict[str, Any]) -> bool:
+    return insert_once(connection, alert_firings, values)
+
+
+# -- grants about to expire ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiringGrant:
+    grant_id: int
+    customer_id: int
+    unit: str
+    remaining: int
+    source: str
+    expires_at: datetime
+
+
+def expiring_grants(
+    connection: Connection, after: datetime, until: datetime, limit: int
+) -> list[ExpiringGrant]:
+    """Grants with credits left that expire in (after, until] and were not announced yet,
+    soonest first."""
+    query = (
+        sa.select(
+            grants.c.account_id,
+            accounts.c.customer_id,
+            accounts.c.unit,
+            accounts.c.balance,
+            grants.c.source,
+            grants.c.expires_at,
+        )
+        .select_from(
+            grants.join(accounts, accounts.c.id == grants.c.account_id).outerjoin(
+                grant_expiry_notices, grant_expiry_notices.c.grant_id == grants.c.account_id
+            )
+        )
+        .where(
+            grants.c.expires_at.is_not(None),
+            grants.c.expires_at > after,
+            grants.c.expires_at <= until,
+            accounts.c.balance > 0,
+            grant_expiry_notices.c.grant_id.is_(None),
+        )
+        .order_by(grants.c.expires_at, grants.c.account_id)
+        .limit(limit)
+    )
+    return [
+        ExpiringGrant(row[0], row[1], row[2], row[3], row[4], row[5])
+        for row in connection.execute(query)
+    ]
+
+
+def insert_expiry_notice(connection: Connection, values: dict[str, Any]) -> bool:
+    return insert_once(connection, grant_expiry_notices, values)

@@ -1,0 +1,60 @@
+"""Payments: a provider interface with two providers (the offline sandbox, Stripe), checkouts
+of packs and plans, webhooks applied exactly once, refunds, renewals with a grace period, auto
+top-ups, coupons and discounts, and numbered receipts. See docs/payments.md.
+
+``StripeProvider`` is imported from ``creditkit.payments.stripe_provider``: the Stripe SDK takes a
+fifth of a second to import, which an embedded kit on the sandbox should not pay."""
+
+from creditkit.payments.errors import (
+    CouponNotApplicable,
+    PaymentNotFound,
+    ProviderError,
+    ReceiptNotFound,
+    RefundRefused,
+    UnknownProvider,
+    WebhookRejected,
+)
+from creditkit.payments.providers import PaymentProvider
+from creditkit.payments.sandbox import CARD_DECLINED, CARD_SUCCEEDS, SandboxProvider
+from creditkit.payments.schemas import (
+    ChargeRunReport,
+    CheckoutSession,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+    Receipt,
+    ReceiptKind,
+    ReceiptLine,
+    ReceiptPage,
+    Refund,
+    TopUpSettings,
+    WebhookOutcome,
+)
+from creditkit.payments.service import PaymentSettings
+
+__all__ = [
+    "CARD_DECLINED",
+    "CARD_SUCCEEDS",
+    "ChargeRunReport",
+    "CheckoutSession",
+    "CouponNotApplicable",
+    "Payment",
+    "PaymentKind",
+    "PaymentNotFound",
+    "PaymentProvider",
+    "PaymentSettings",
+    "PaymentStatus",
+    "ProviderError",
+    "Receipt",
+    "ReceiptKind",
+    "ReceiptLine",
+    "ReceiptNotFound",
+    "ReceiptPage",
+    "Refund",
+    "RefundRefused",
+    "SandboxProvider",
+    "TopUpSettings",
+    "UnknownProvider",
+    "WebhookOutcome",
+    "WebhookRejected",
+]

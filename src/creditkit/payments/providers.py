@@ -1,0 +1,86 @@
+"""The payment provider interface, and the webhook signature scheme providers share.
+
+A provider is called only outside database transactions: a network call must never hold a
+customer's lock. Every call that moves money takes an idempotency key derived from the payment
+it serves, so a retried call (a worker that crashed, two workers on one due charge) is one
+movement at the provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Protocol
+
+from creditkit.ledger.schemas import Money
+from creditkit.payments.schemas import (
+    ChargeResult,
+    CheckoutRequest,
+    OffSessionCharge,
+    ProviderCheckout,
+    ProviderEvent,
+)
+
+#: The header Stripe signs webhooks in; the sandbox signs its own the same way.
+SIGNATURE_HEADER = "stripe-signature"
+SIGNATURE_SCHEME = "v1"
+
+
+class PaymentProvider(Protocol):
+    """What payments needs of a provider."""
+
+    #: The name webhooks are routed by (``handle_webhook("stripe", …)``).
+    name: str
+    #: True when the provider charges a subscription's renewals itself and reports them as
+    #: invoice events (Stripe); False when creditkit charges them off-session (the sandbox).
+    bills_subscriptions: bool
+
+    def create_customer(self, customer: str) -> str:
+        """The provider's id for the customer, created once (the call is idempotent per
+        customer)."""
+        ...
+
+    def create_checkout(self, request: CheckoutRequest) -> ProviderCheckout: ...
+
+    def charge(self, request: OffSessionCharge) -> ChargeResult:
+        """Charges a saved payment method without the customer present. A declined card is a
+        result; an unreachable provider raises ``ProviderError``."""
+        ...
+
+    def refund(self, payment_reference: str, amount: Money, idempotency_key: str) -> str:
+        """Returns the provider's refund id."""
+        ...
+
+    def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
+        """Verifies the webhook's signature and reads its event; raises ``WebhookRejected``."""
+        ...
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value, whatever the case its name was sent in."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def signature_header(payload: bytes, secret: str, timestamp: int) -> str:
+    """``t=<timestamp>,v1=<HMAC-SHA256 of "<timestamp>.<payload>" under the secret>``: how
+    Stripe signs a webhook."""
+    signed = f"{timestamp}.".encode() + payload
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},{SIGNATURE_SCHEME}={digest}"
+
+
+def signature_matches(payload: bytes, value: str, secret: str) -> bool:
+    """Whether one of the header's ``v1`` signatures is the payload's under ``secret``."""
+    parts = [part.split("=", 1) for part in value.split(",") if "=" in part]
+    timestamps = [item for key, item in parts if key == "t"]
+    if len(timestamps) != 1 or not timestamps[0].isdigit():
+        return False
+    expected = signature_header(payload, secret, int(timestamps[0])).rsplit("=", 1)[1]
+    return any(
+        hmac.compare_digest(expected, item) for key, item in parts if key == SIGNATURE_SCHEME
+    )

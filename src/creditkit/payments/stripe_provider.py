@@ -1,0 +1,240 @@
+"""The Stripe provider, over the official SDK (``stripe.StripeClient``).
+
+Checkout Sessions sell packs (``mode=payment``, the card saved for off-session use) and plans
+(``mode=subscription``: Stripe then charges the renewals and reports them as invoice events).
+A discount is a one-off Stripe coupon of the amount off, so that a subscription's renewals are
+charged the plan's price. Webhooks are verified with the endpoint secret
+(``StripeClient.construct_event``); a completed checkout's session is then retrieved for the
+payment method it saved. ``base_url`` points the client elsewhere (tests run a local fake).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import stripe
+
+from creditkit.ledger.schemas import Money
+from creditkit.payments.errors import ProviderError, WebhookRejected
+from creditkit.payments.providers import SIGNATURE_HEADER, header
+from creditkit.payments.schemas import (
+    ChargeResult,
+    CheckoutRequest,
+    OffSessionCharge,
+    ProviderCheckout,
+    ProviderEvent,
+    ProviderEventType,
+)
+
+#: The SDK retries a failed request this many times (with the same idempotency key).
+NETWORK_RETRIES_MAX = 2
+#: A webhook signed longer ago than this is refused (Stripe's own default): a replayed old
+#: webhook could otherwise be sent again at will.
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+class StripeProvider:
+    name = "stripe"
+    bills_subscriptions = True
+
+    def __init__(
+        self,
+        api_key: str,
+        webhook_secret: str,
+        *,
+        base_url: str | None = None,
+        signature_tolerance_seconds: int = SIGNATURE_TOLERANCE_SECONDS,
+    ) -> None:
+        self.webhook_secret = webhook_secret
+        self.signature_tolerance_seconds = signature_tolerance_seconds
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={} if base_url is None else {"api": base_url},
+            max_network_retries=NETWORK_RETRIES_MAX,
+        )
+
+    def create_customer(self, customer: str) -> str:
+        created = self._call(
+            lambda: self._client.v1.customers.create(
+                {"metadata": {"creditkit_customer": customer}},
+                {"idempotency_key": f"creditkit-customer-{customer}"},
+            )
+        )
+        return str(created.id)
+
+    def create_checkout(self, request: CheckoutRequest) -> ProviderCheckout:
+        price_data: dict[str, Any] = {
+            "currency": request.subtotal.currency.lower(),
+            "unit_amount": request.subtotal.amount_minor,
+            "product_data": {"name": request.description},
+        }
+        if request.interval is not None:
+            price_data["recurring"] = {"interval": request.interval.value}
+        metadata = {"creditkit_payment_id": str(request.payment_id)}
+        params: dict[str, Any] = {
+            "mode": request.mode,
+            "customer": request.provider_customer,
+            "client_reference_id": request.customer,
+            "line_items": [{"price_data": price_data, "quantity": 1}],
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "metadata": metadata,
+        }
+        if request.mode == "payment":
+            params["payment_intent_data"] = {
+                "setup_future_usage": "off_session",
+                "metadata": metadata,
+            }
+        if request.discount.amount_minor:
+            coupon = self._call(
+                lambda: self._client.v1.coupons.create(
+                    {
+                        "amount_off": request.discount.amount_minor,
+                        "currency": request.discount.currency.lower(),
+                        "duration": "once",
+                    },
+                    {"idempotency_key": f"{request.idempotency_key}-coupon"},
+                )
+            )
+            params["discounts"] = [{"coupon": coupon.id}]
+        session = self._call(
+            lambda: self._client.v1.checkout.sessions.create(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": request.idempotency_key},
+            )
+        )
+        return ProviderCheckout(str(session.id), str(session.url))
+
+    def charge(self, request: OffSessionCharge) -> ChargeResult:
+        try:
+            intent = self._client.v1.payment_intents.create(
+                {
+                    "amount": request.amount.amount_minor,
+                    "currency": request.amount.currency.lower(),
+                    "customer": request.provider_customer,
+                    "payment_method": request.payment_method,
+                    "off_session": True,
+                    "confirm": True,
+                    "description": request.description,
+                    "metadata": {"creditkit_payment_id": str(request.payment_id)},
+                },
+                {"idempotency_key": request.idempotency_key},
+            )
+        except stripe.CardError as error:
+            body: Any = error.json_body or {}
+            intent_body = body.get("error", {}).get("payment_intent") or {}
+            return ChargeResult(False, intent_body.get("id"), error.code or "card_declined")
+        except stripe.StripeError as error:
+            raise ProviderError(self.name, str(error.user_message or error)) from None
+        if intent.status != "succeeded":
+            return ChargeResult(False, str(intent.id), str(intent.status))
+        return ChargeResult(True, str(intent.id), None)
+
+    def refund(self, payment_reference: str, amount: Money, idempotency_key: str) -> str:
+        refund = self._call(
+            lambda: self._client.v1.refunds.create(
+                {"payment_intent": payment_reference, "amount": amount.amount_minor},
+                {"idempotency_key": idempotency_key},
+            )
+        )
+        return str(refund.id)
+
+    def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
+        try:
+            self._client.construct_event(
+                payload,
+                header(headers, SIGNATURE_HEADER),
+                self.webhook_secret,
+                self.signature_tolerance_seconds,
+            )
+            # Read from the verified payload itself: plain JSON, whatever the SDK's objects do.
+            body = json.loads(payload)
+            event_id, event_type, item = body["id"], body["type"], body["data"]["object"]
+        except stripe.SignatureVerificationError as error:
+            raise WebhookRejected(self.name, str(error)) from None
+        except (ValueError, KeyError, TypeError):
+            raise WebhookRejected(self.name, "the body is not an event") from None
+        kind = next((known for known in ProviderEventType if known.value == event_type), None)
+        if kind is None:
+            return ProviderEvent(id=event_id, type=event_type, kind=None)
+        return self._event(event_id, event_type, kind, item)
+
+    def _event(
+        self, event_id: str, event_type: str, kind: ProviderEventType, item: dict[str, Any]
+    ) -> ProviderEvent:
+        base = ProviderEvent(id=event_id, type=event_type, kind=kind)
+        if kind in (
+            ProviderEventType.CHECKOUT_COMPLETED,
+            ProviderEventType.CHECKOUT_PAYMENT_SUCCEEDED,
+            ProviderEventType.CHECKOUT_EXPIRED,
+            ProviderEventType.CHECKOUT_PAYMENT_FAILED,
+        ):
+            return self._checkout_event(base, item)
+        if kind in (ProviderEventType.INVOICE_PAID, ProviderEventType.INVOICE_PAYMENT_FAILED):
+            return replace(
+                base,
+                invoice_id=item.get("id"),
+                customer_reference=item.get("customer"),
+                subscription_reference=_id_of(item.get("subscription")),
+                payment_reference=_id_of(item.get("payment_intent")),
+                billing_reason=item.get("billing_reason"),
+                amount_minor=item.get("amount_paid") or item.get("amount_due"),
+                currency=(item.get("currency") or "").upper() or None,
+            )
+        if kind is ProviderEventType.CHARGE_REFUNDED:
+            return replace(
+                base,
+                payment_reference=_id_of(item.get("payment_intent")),
+                amount_refunded_minor=item.get("amount_refunded"),
+                currency=(item.get("currency") or "").upper() or None,
+            )
+        return replace(
+            base,
+            subscription_reference=item.get("id"),
+            customer_reference=item.get("customer"),
+            subscription_status=item.get("status"),
+        )
+
+    def _checkout_event(self, base: ProviderEvent, item: dict[str, Any]) -> ProviderEvent:
+        """A checkout's event; for a completed one, the session as retrieved with its
+        PaymentIntent, for the payment method saved for off-session charges."""
+        payment_method = None
+        paid_kinds = (
+            ProviderEventType.CHECKOUT_COMPLETED,
+            ProviderEventType.CHECKOUT_PAYMENT_SUCCEEDED,
+        )
+        if base.kind in paid_kinds and item.get("payment_intent"):
+            session = self._call(
+                lambda: self._client.v1.checkout.sessions.retrieve(
+                    item["id"], {"expand": ["payment_intent"]}
+                )
+            )
+            intent = session.payment_intent
+            payment_method = _id_of(getattr(intent, "payment_method", None))
+        return replace(
+            base,
+            session_id=item.get("id"),
+            paid=item.get("payment_status") == "paid",
+            payment_reference=_id_of(item.get("payment_intent")),
+            customer_reference=_id_of(item.get("customer")),
+            subscription_reference=_id_of(item.get("subscription")),
+            payment_method=payment_method,
+        )
+
+    def _call(self, request: Any) -> Any:
+        try:
+            return request()
+        except stripe.StripeError as error:
+            raise ProviderError(self.name, str(error.user_message or error)) from None
+
+
+def _id_of(value: Any) -> str | None:
+    """An expandable field's id: the id itself, or the id of the expanded object."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return str(value["id"])
+    return str(value.id)

@@ -1,0 +1,417 @@
+"""Usage: the numbers behind usage dashboards, and batch ingestion of usage events.
+
+Every figure is a sum over the ledger's own rows (transactions, entries, grants, holds), read in
+one snapshot; nothing is copied or cached, so a dashboard can never disagree with the ledger. The
+queries are index ranges over the asked period (see repository.py), so their cost follows the
+rows in the period, not the length of the customer's history.
+
+Ingestion prices each event by the catalog and charges the whole batch through the ledger's
+``charge_many``: one database transaction, one outcome per event, each exactly once per
+idempotency key (a replay gets the first outcome).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from creditkit.catalog import Catalog, UnknownAction
+from creditkit.errors import CreditKitError, InvalidRequest, Quantity
+from creditkit.ledger import repository as ledger_repository
+from creditkit.ledger.schemas import Charge, ChargeRequest, GrantSource, TransactionKind, Unit
+from creditkit.ledger.service import (
+    EXPIRY,
+    EXTERNAL_ID_LENGTH_MAX,
+    IDEMPOTENCY_KEY_LENGTH_MAX,
+    ISSUANCE,
+    NAME_LENGTH_MAX,
+    LedgerService,
+    check_metadata,
+    check_text,
+)
+from creditkit.store.tables import from_epoch_microseconds, to_epoch_microseconds, transactions
+from creditkit.subscriptions.service import SubscriptionService
+from creditkit.usage import repository
+from creditkit.usage.schemas import (
+    BreakdownBy,
+    Granularity,
+    UsageBreakdown,
+    UsageGroup,
+    UsagePoint,
+    UsageSeries,
+    UsageSummary,
+    share,
+)
+
+#: Events per ``ingest`` call: one database transaction holds them all, and holds every
+#: customer they name locked until it commits.
+INGEST_EVENTS_MAX: Final = 1_000
+#: The fields an event may have (``customer``, ``action`` and ``idempotency_key`` are required).
+EVENT_FIELDS: Final = ("customer", "action", "quantity", "idempotency_key", "metadata", "member")
+#: A series is a chart: a year of days at most.
+SERIES_POINTS_MAX: Final = 366
+BREAKDOWN_GROUPS_DEFAULT: Final = 20
+BREAKDOWN_GROUPS_MAX: Final = 500
+#: A quantity times its action's price must stay within the ledger's amounts anyway; this
+#: bounds the product before it is computed.
+EVENT_QUANTITY_MAX: Final = 10**9
+#: Two reads at most: a sweep may fall due between the sweep and the read that follows it.
+SUMMARY_READ_ATTEMPTS_MAX: Final = 2
+
+SECONDS_PER_GRANULARITY: Final = {Granularity.HOUR: 3_600, Granularity.DAY: 86_400}
+
+
+def _check_time(value: object, field_name: str) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidRequest(field_name, "must be a timezone-aware datetime")
+    return value.astimezone(UTC)
+
+
+def _check_range(start: object, end: object) -> tuple[datetime, datetime]:
+    start_ = _check_time(start, "start")
+    end_ = _check_time(end, "end")
+    if end_ <= start_:
+        raise InvalidRequest("end", "must be after start")
+    return start_, end_
+
+
+def _check_period(period: object) -> tuple[datetime, datetime]:
+    if not isinstance(period, tuple | list) or len(period) != 2:
+        raise InvalidRequest("period", "must be (start, end): two timezone-aware datetimes")
+    start, end = period
+    if not all(isinstance(moment, datetime) and moment.tzinfo is not None for moment in period):
+        raise InvalidRequest("period", "must be (start, end): two timezone-aware datetimes")
+    if end <= start:
+        raise InvalidRequest("period", "its end must be after its start")
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _calendar_month(now: datetime) -> tuple[datetime, datetime]:
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    next_month = (start + timedelta(days=32)).replace(day=1)
+    return start, next_month
+
+
+def _floor(moment: datetime, width_seconds: int) -> datetime:
+    """The start of the UTC bucket of ``width_seconds`` that contains ``moment``."""
+    microseconds = to_epoch_microseconds(moment)
+    return from_epoch_microseconds(microseconds - microseconds % (width_seconds * 1_000_000))
+
+
+def _indexed(outcome: Charge | CreditKitError, index: int) -> Charge | CreditKitError:
+    """A plain InvalidRequest the ledger raised for an event (a member that is not one), with
+    the event's position in its field."""
+    if type(outcome) is InvalidRequest and not outcome.field.startswith("events["):
+        return InvalidRequest(f"events[{index}].{outcome.field}", outcome.reason)
+    return outcome
+
+
+class UsageService:
+    def __init__(
+        self,
+        ledger: LedgerService,
+        catalog: Catalog | None,
+        subscriptions: SubscriptionService | None,
+    ) -> None:
+        self._ledger = ledger
+        self._catalog = catalog
+        self._subscriptions = subscriptions
+        self._categories: dict[str, str] = {}
+        if catalog is not None:
+            self._categories = {
+                action.id: action.category
+                for action in catalog.actions.values()
+                if action.category is not None
+            }
+
+    # -- summary --------------------------------------------------------------------------------
+
+    def _current_period(self, customer: str) -> tuple[datetime, datetime]:
+        """The subscription's current allowance period (what its allowance, and any overage, are
+        counted in), its billing period for a plan without an allowance; without a
+        subscription, the calendar month (UTC)."""
+        if self._subscriptions is not None:
+            subscription = self._subscriptions.subscription(customer)
+            if subscription is not None:
+                if (
+                    subscription.allowance_period_start is not None
+                    and subscription.allowance_period_end is not None
+                ):
+                    return subscription.allowance_period_start, subscription.allowance_period_end
+                return subscription.current_period_start, subscription.current_period_end
+        return _calendar_month(self._ledger.now())
+
+    def summary(
+        self, customer: str, unit: str, period: tuple[datetime, datetime] | None
+    ) -> UsageSummary:
+        check_text(customer, "customer", EXTERNAL_ID_LENGTH_MAX)
+        unit_ = self._ledger.unit(unit)
+        start, end = self._current_period(customer) if period is None else _check_period(period)
+        for _attempt in range(SUMMARY_READ_ATTEMPTS_MAX):
+            self._ledger.sweep_if_due(customer)
+            summary = self._read_summary(customer, unit_, start, end)
+            if summary is not None:
+                return summary
+        raise AssertionError("a sweep leaves nothing due at the moment it swept")
+
+    def _read_summary(
+        self, customer: str, unit: Unit, start: datetime, end: datetime
+    ) -> UsageSummary | None:
+        """The summary in one snapshot; None when something fell due since the last sweep (the
+        caller sweeps and reads again)."""
+        ledger = self._ledger
+        now = ledger.now()
+        with ledger.database.read() as connection:
+            row = ledger_repository.read_customer(connection, customer)
+            if row.next_due_at is not None and row.next_due_at <= now:
+                return None
+            by_kind = repository.totals_by_kind(
+                connection,
+                row.id,
+                unit.name,
+                (*repository.SPEND_KINDS, TransactionKind.TRANSFER.value),
+                start,
+                end,
+            )
+            issued, expired_held = repository.issued_and_held_breakage(
+                connection,
+                row.id,
+                unit.name,
+                start,
+                end,
+                ledger.system_account(ISSUANCE, unit.name),
+                ledger.system_account(EXPIRY, unit.name),
+            )
+            expired = expired_held + repository.grants_expired(
+                connection, row.id, unit.name, start, end
+            )
+            granted = repository.granted_by_source(connection, row.id, unit.name, start, end)
+            live = ledger.live_in_order(
+                ledger_repository.grants_with_credits(connection, row.id, unit.name), now
+            )
+            held = ledger_repository.held_total(connection, row.id, unit.name)
+            headroom = ledger.headroom(connection, row, unit.name, now)
+        spent = sum(by_kind.get(kind, (0, 0))[0] for kind in repository.SPEND_KINDS)
+        charges = sum(by_kind.get(kind, (0, 0))[1] for kind in repository.SPEND_KINDS)
+        allowance = granted.get(GrantSource.ALLOWANCE.value, 0)
+        return UsageSummary(
+            customer=customer,
+            unit=unit.name,
+            period_start=start,
+            period_end=end,
+            spent=unit.to_quantity(spent),
+            charges=charges,
+            granted=unit.to_quantity(sum(granted.values())),
+            granted_by_source={
+                source: unit.to_quantity(granted.get(source.value, 0)) for source in GrantSource
+            },
+            expired=unit.to_quantity(expired),
+            transferred_out=unit.to_quantity(
+                by_kind.get(TransactionKind.TRANSFER.value, (0, 0))[0]
+            ),
+            overage=self._signed(unit, issued),
+            allowance=unit.to_quantity(allowance),
+            allowance_used=share(spent, allowance),
+            available=unit.to_quantity(sum(grant.remaining for grant in live)),
+            held=unit.to_quantity(held),
+            unlimited=headroom is None,
+            overage_available=unit.to_quantity(headroom or 0),
+            as_of=now,
+        )
+
+    @staticmethod
+    def _signed(unit: Unit, steps: int) -> Quantity:
+        """Net issuance of a period is negative when holds reserved beyond the grants in an
+        earlier period gave their credits back in this one."""
+        return unit.to_quantity(steps) if steps >= 0 else -unit.to_quantity(-steps)
+
+    # -- breakdown ------------------------------------------------------------------------------
+
+    def _group_key(self, by: object) -> tuple[BreakdownBy, sa.ColumnElement[Any]]:
+        if not isinstance(by, str) or by not in {known.value for known in BreakdownBy}:
+            names = ", ".join(known.value for known in BreakdownBy)
+            raise InvalidRequest("by", f"must be one of {names}")
+        by_ = BreakdownBy(by)
+        if by_ is BreakdownBy.ACTION:
+            return by_, transactions.c.action
+        if by_ is BreakdownBy.MEMBER:
+            return by_, transactions.c.member
+        if self._catalog is None:
+            raise InvalidRequest("by", "categories come from the catalog: this kit has none")
+        return by_, repository.category_of_action(self._categories)
+
+    def _label(self, by: BreakdownBy, key: str | None) -> str | None:
+        if by is not BreakdownBy.ACTION or key is None or self._catalog is None:
+            return None
+        action = self._catalog.actions.get(key)
+        return None if action is None else action.label
+
+    def breakdown(
+        self, customer: str, by: str, start: datetime, end: datetime, unit: str, limit: int
+    ) -> UsageBreakdown:
+        check_text(customer, "customer", EXTERNAL_ID_LENGTH_MAX)
+        by_, key = self._group_key(by)
+        start, end = _check_range(start, end)
+        unit_ = self._ledger.unit(unit)
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise InvalidRequest("limit", "must be an int")
+        if not 1 <= limit <= BREAKDOWN_GROUPS_MAX:
+            raise InvalidRequest("limit", f"must be from 1 to {BREAKDOWN_GROUPS_MAX}")
+        # Due work may spend (a renewal paid in credits): it is done before the read.
+        self._ledger.sweep_if_due(customer)
+        with self._ledger.database.read() as connection:
+            row = ledger_repository.read_customer(connection, customer)
+            top = repository.spend_by_key(connection, row.id, unit_.name, start, end, key, limit)
+            by_kind = repository.totals_by_kind(
+                connection, row.id, unit_.name, repository.SPEND_KINDS, start, end
+            )
+        spent = sum(steps for steps, _count in by_kind.values())
+        charges = sum(count for _steps, count in by_kind.values())
+        groups = tuple(
+            UsageGroup(
+                key=group_key,
+                label=self._label(by_, group_key),
+                spent=unit_.to_quantity(steps),
+                charges=count,
+                share=share(steps, spent),
+            )
+            for group_key, steps, count in top
+        )
+        others_spent = spent - sum(steps for _key, steps, _count in top)
+        others_charges = charges - sum(count for _key, _steps, count in top)
+        assert others_spent >= 0 and others_charges >= 0, "the groups are part of the total"
+        return UsageBreakdown(
+            customer=customer,
+            unit=unit_.name,
+            by=by_,
+            start=start,
+            end=end,
+            groups=groups,
+            others_spent=unit_.to_quantity(others_spent),
+            others_charges=others_charges,
+            spent=unit_.to_quantity(spent),
+            charges=charges,
+        )
+
+    # -- series ---------------------------------------------------------------------------------
+
+    def series(
+        self, customer: str, start: datetime, end: datetime, unit: str, granularity: str
+    ) -> UsageSeries:
+        check_text(customer, "customer", EXTERNAL_ID_LENGTH_MAX)
+        start, end = _check_range(start, end)
+        if not isinstance(granularity, str) or granularity not in SECONDS_PER_GRANULARITY:
+            names = ", ".join(known.value for known in Granularity)
+            raise InvalidRequest("granularity", f"must be one of {names}")
+        granularity_ = Granularity(granularity)
+        unit_ = self._ledger.unit(unit)
+        width_seconds = SECONDS_PER_GRANULARITY[granularity_]
+        width = timedelta(seconds=width_seconds)
+        origin = _floor(start, width_seconds)
+        points_count = -(-(end - origin) // width)
+        if points_count > SERIES_POINTS_MAX:
+            raise InvalidRequest(
+                "end",
+                f"the range spans {points_count} {granularity_.value}s: a series has at most"
+                f" {SERIES_POINTS_MAX} points",
+            )
+        self._ledger.sweep_if_due(customer)
+        with self._ledger.database.read() as connection:
+            row = ledger_repository.read_customer(connection, customer)
+            buckets = repository.spend_by_bucket(
+                connection, row.id, unit_.name, start, end, origin, width_seconds
+            )
+        assert all(0 <= bucket < points_count for bucket in buckets), "a bucket outside the range"
+        points = tuple(
+            UsagePoint(
+                start=max(start, origin + index * width),
+                end=min(end, origin + (index + 1) * width),
+                spent=unit_.to_quantity(buckets.get(index, (0, 0))[0]),
+                charges=buckets.get(index, (0, 0))[1],
+            )
+            for index in range(points_count)
+        )
+        return UsageSeries(
+            customer=customer,
+            unit=unit_.name,
+            granularity=granularity_,
+            start=start,
+            end=end,
+            points=points,
+            spent=unit_.to_quantity(sum(steps for steps, _count in buckets.values())),
+            charges=sum(count for _steps, count in buckets.values()),
+        )
+
+    # -- ingestion ------------------------------------------------------------------------------
+
+    def ingest(self, events: Sequence[Mapping[str, Any]]) -> list[Charge | CreditKitError]:
+        if self._catalog is None:
+            raise InvalidRequest(
+                "catalog", "ingest prices events by the catalog: this kit has none"
+            )
+        if not isinstance(events, Sequence) or isinstance(events, str | bytes):
+            raise InvalidRequest("events", "must be a list of events")
+        if len(events) > INGEST_EVENTS_MAX:
+            raise InvalidRequest("events", f"at most {INGEST_EVENTS_MAX} events per call")
+        outcomes: dict[int, Charge | CreditKitError] = {}
+        requests: list[ChargeRequest] = []
+        positions: list[int] = []
+        for index, event in enumerate(events):
+            try:
+                requests.append(self._priced(self._catalog, index, event))
+            except InvalidRequest as error:
+                outcomes[index] = error
+                continue
+            positions.append(index)
+        if requests:
+            charged = self._ledger.charge_many(requests)
+            for index, outcome in zip(positions, charged, strict=True):
+                outcomes[index] = _indexed(outcome, index)
+        assert len(outcomes) == len(events), "one outcome per event"
+        return [outcomes[index] for index in range(len(events))]
+
+    def _priced(self, catalog: Catalog, index: int, event: object) -> ChargeRequest:
+        """The charge an event asks for, priced by its action; refuses what is malformed with
+        the field's place in the batch (``events[3].action``)."""
+
+        def field(name: str) -> str:
+            return f"events[{index}].{name}"
+
+        if not isinstance(event, Mapping):
+            raise InvalidRequest(f"events[{index}]", "must be a mapping")
+        for name in event:
+            if name not in EVENT_FIELDS:
+                raise InvalidRequest(
+                    field(str(name)), f"unknown field: an event has {', '.join(EVENT_FIELDS)}"
+                )
+        customer = check_text(event.get("customer"), field("customer"), EXTERNAL_ID_LENGTH_MAX)
+        key = check_text(
+            event.get("idempotency_key"), field("idempotency_key"), IDEMPOTENCY_KEY_LENGTH_MAX
+        )
+        action_id = check_text(event.get("action"), field("action"), NAME_LENGTH_MAX)
+        action = catalog.actions.get(action_id)
+        if action is None:
+            raise UnknownAction(action_id, field("action"))
+        quantity = event.get("quantity", 1)
+        if (
+            isinstance(quantity, bool)
+            or not isinstance(quantity, int)
+            or not 1 <= quantity <= EVENT_QUANTITY_MAX
+        ):
+            raise InvalidRequest(
+                field("quantity"), f"must be an int from 1 to {EVENT_QUANTITY_MAX}"
+            )
+        amount = action.price * quantity
+        unit = self._ledger.unit(action.unit)
+        unit.to_steps(amount, field("quantity"))  # refuses a total beyond the ledger's amounts
+        try:
+            metadata = check_metadata(event.get("metadata"))
+        except InvalidRequest as error:
+            raise InvalidRequest(field("metadata"), error.reason) from None
+        member = event.get("member")
+        if member is not None:
+            check_text(member, field("member"), EXTERNAL_ID_LENGTH_MAX)
+        return ChargeRequest(customer, amount, key, unit.name, action.id, metadata, member)

@@ -1,0 +1,76 @@
+"""Usage summaries, breakdowns, series and batch event ingestion through the API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from api_helpers import Api, assert_problem, write
+
+from creditkit import ManualClock
+
+
+def test_events_are_charged_one_outcome_each_and_replayed(api: Api) -> None:
+    api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    events = [
+        {"customer": "u1", "action": "chat_message", "idempotency_key": "e1"},
+        {"customer": "u1", "action": "document_summary", "quantity": 2, "idempotency_key": "e2"},
+        {"customer": "u1", "action": "teleport", "idempotency_key": "e3"},
+        {"customer": "u1", "action": "image_generation", "quantity": 50, "idempotency_key": "e4"},
+    ]
+    first = api.client.post("/v1/events", json={"events": events}, headers=api.admin)
+    assert first.status_code == 200, first.text
+    results = first.json()["results"]
+    assert [result["status"] for result in results] == [201, 201, 422, 402]
+    assert results[1]["charge"]["amount"] == 10
+    assert results[2]["error"]["invalid_params"][0]["name"] == "events[2].action"
+    assert results[3]["error"]["code"] == "insufficient_credits"
+    again = api.client.post("/v1/events", json={"events": events}, headers=api.admin)
+    assert again.json() == first.json()
+    assert api.kit.balance("u1").available == 100 - 11
+    too_many = [dict(events[0], idempotency_key=f"x{n}") for n in range(1_001)]
+    assert_problem(
+        api.client.post("/v1/events", json={"events": too_many}, headers=api.admin),
+        422,
+        "invalid_request",
+    )
+
+
+def test_a_dashboard_reads_summary_breakdown_and_series(api: Api, clock: ManualClock) -> None:
+    api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    start = clock()
+    for day, action in enumerate(("chat_message", "document_summary", "chat_message")):
+        api.client.post(
+            "/v1/charges",
+            json={"customer": "u1", "action": action},
+            headers=write(api.admin, f"k{day}"),
+        )
+        clock.advance(days=1)
+    token = api.token("u1")
+    summary = api.client.get("/v1/customers/u1/usage/summary", headers=token).json()
+    assert (summary["spent"], summary["charges"], summary["available"]) == (7, 3, 93)
+    window = {"start": start.isoformat(), "end": (start + timedelta(days=3)).isoformat()}
+    breakdown = api.client.get(
+        "/v1/customers/u1/usage/breakdown", params={"by": "action", **window}, headers=token
+    ).json()
+    assert [(group["key"], group["spent"]) for group in breakdown["groups"]] == [
+        ("document_summary", 5),
+        ("chat_message", 2),
+    ]
+    series = api.client.get("/v1/customers/u1/usage/series", params=window, headers=token).json()
+    assert [point["spent"] for point in series["points"]][-3:] == [1, 5, 1]
+    assert_problem(
+        api.client.get(
+            "/v1/customers/u1/usage/series",
+            params={"start": window["end"], "end": window["start"]},
+            headers=token,
+        ),
+        422,
+        "invalid_request",
+    )
+    assert_problem(
+        api.client.get(
+            "/v1/customers/u1/usage/summary", params={"start": window["start"]}, headers=token
+        ),
+        422,
+        "invalid_request",
+    )

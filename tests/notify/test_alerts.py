@@ -1,0 +1,171 @@
+"""Alerts fire from spending, in its transaction, at most once per customer, unit, alert and
+period; a customer's own thresholds replace its plan's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from creditkit import ChargeRequest, CreditKit, ManualClock
+from creditkit.errors import InvalidRequest
+from creditkit.notify import AlertSource, Event, EventType
+
+ALERT_TYPES = (EventType.CREDITS_LOW, EventType.CREDITS_DEPLETED, EventType.ALERT_TRIGGERED)
+
+
+def alerts_of(kit: CreditKit, customer: str) -> list[tuple[str, dict[str, Any]]]:
+    events: list[Event] = kit.events(customer=customer, limit=500)
+    return [(event.type.value, event.data) for event in events if event.type in ALERT_TYPES]
+
+
+def test_the_plan_low_balance_alert_fires_once_when_crossed(kit: CreditKit) -> None:
+    kit.create_customer("ada")  # free: 20 credits, warn at 5 left
+    kit.charge("ada", 14, idempotency_key="c1")  # 6 left: above the threshold
+    assert alerts_of(kit, "ada") == []
+    kit.charge("ada", 1, idempotency_key="c2")  # 5 left: crossed
+    kit.charge("ada", 1, idempotency_key="c3")  # 4 left: already fired this period
+    kit.charge("ada", 1, idempotency_key="c2")  # a replay spends nothing
+    [(kind, data)] = alerts_of(kit, "ada")
+    assert kind == "credits.low"
+    assert data["available"] == "5" and data["credits_left"] == "5" and data["source"] == "plan"
+    assert data["period_start"] == "2026-01-15T10:00:00+00:00"
+    assert data["period_end"] == "2026-02-15T10:00:00+00:00"
+
+
+def test_depletion_fires_for_every_customer_once_per_period(
+    kit: CreditKit, start_clock: ManualClock
+) -> None:
+    kit.create_customer("ada")
+    kit.subscribe("ada", "quiet")  # no plan alerts; depletion is told all the same
+    kit.charge("ada", 1000, idempotency_key="c1")
+    assert [kind for kind, _ in alerts_of(kit, "ada")] == ["credits.depleted"]
+    kit.grant("ada", 5, idempotency_key="g1")
+    kit.charge("ada", 5, idempotency_key="c2")  # depleted again in the same period
+    assert len(alerts_of(kit, "ada")) == 1
+    start_clock.advance(days=31)  # renewed: a new period, a new allowance
+    kit.charge("ada", 1000, idempotency_key="c3")
+    assert [kind for kind, _ in alerts_of(kit, "ada")] == ["credits.depleted"] * 2
+
+
+def test_percent_used_fires_each_threshold_crossed(kit: CreditKit) -> None:
+    kit.create_customer("ada")
+    kit.subscribe("ada", "pro")  # an upgrade: the allowance is raised to 100 for this period
+    kit.charge("ada", 49, idempotency_key="c1")  # 51 left: 49% used
+    assert alerts_of(kit, "ada") == []
+    kit.charge("ada", 36, idempotency_key="c2")  # 15 left: 85% used
+    fired = alerts_of(kit, "ada")
+    assert [(kind, data["percent_used"]) for kind, data in fired] == [
+        ("alert.triggered", 50),
+        ("alert.triggered", 80),
+    ]
+    assert fired[0][1]["allowance"] == "100" and fired[0][1]["available"] == "15"
+    kit.charge("ada", 15, idempotency_key="c3")
+    assert [kind for kind, _ in alerts_of(kit, "ada")][2:] == [
+        "credits.depleted",
+        "alert.triggered",
+    ]
+
+
+def test_a_batch_fires_once_per_customer(kit: CreditKit) -> None:
+    kit.create_customer("ada")
+    kit.create_customer("bob")
+    outcomes = kit.charge_many(
+        [
+            ChargeRequest("ada", 16, "a1"),
+            ChargeRequest("ada", 4, "a2"),
+            ChargeRequest("bob", 3, "b1"),
+        ]
+    )
+    assert all(not isinstance(outcome, Exception) for outcome in outcomes)
+    assert [kind for kind, _ in alerts_of(kit, "ada")] == ["credits.low", "credits.depleted"]
+    assert alerts_of(kit, "bob") == []
+
+
+def test_reserve_and_transfer_spend_too(kit: CreditKit) -> None:
+    kit.create_customer("ada")
+    kit.create_customer("bob")
+    kit.reserve("ada", 16, idempotency_key="h1")
+    assert [kind for kind, _ in alerts_of(kit, "ada")] == ["credits.low"]
+    kit.grant("bob", 30, idempotency_key="g1", source="gift")
+    kit.charge("bob", 20, idempotency_key="b1")  # the allowance burns first: 30 gifted left
+    kit.transfer("bob", "ada", 26, idempotency_key="t1")  # 4 left
+    assert [kind for kind, _ in alerts_of(kit, "bob")] == ["credits.low"]
+
+
+def test_customer_thresholds_replace_the_plan_ones(kit: CreditKit) -> None:
+    kit.create_customer("ada")
+    assert kit.alerts("ada").source is AlertSource.PLAN
+    own = kit.set_alerts("ada", credits_left=12, percent_used=[25])
+    assert (own.credits_left, own.percent_used, own.source) == (12, (25,), AlertSource.CUSTOMER)
+    kit.charge("ada", 4, idempotency_key="c1")  # 16 left: 20% used of the free 20
+    assert alerts_of(kit, "ada") == []
+    kit.charge("ada", 4, idempotency_key="c2")  # 12 left: 40% used, both crossed
+    kit.charge("ada", 8, idempotency_key="c3")  # 4 left: the plan's 5 no longer applies
+    fired = alerts_of(kit, "ada")
+    assert [(kind, data["source"]) for kind, data in fired] == [
+        ("alert.triggered", "customer"),  # at 15 left (25% of 20 used), then at 12
+        ("credits.low", "customer"),
+    ]
+    assert kit.clear_alerts("ada").source is AlertSource.PLAN
+
+
+def test_no_thresholds_at_all(kit: CreditKit) -> None:
+    kit.create_customer("ada")
+    assert kit.set_alerts("ada").source is AlertSource.CUSTOMER
+    kit.charge("ada", 19, idempotency_key="c1")
+    assert alerts_of(kit, "ada") == []
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"percent_used": [80, 50]}, "percent_used"),
+        ({"percent_used": [0]}, "percent_used"),
+        ({"percent_used": "50"}, "percent_used"),
+        ({"credits_left": 0}, "credits_left"),
+        ({"credits_left": 1.5}, "credits_left"),
+        ({"unit": "gold"}, "unit"),
+    ],
+)
+def test_bad_thresholds_are_refused(kit: CreditKit, options: dict[str, Any], field: str) -> None:
+    kit.create_customer("ada")
+    with pytest.raises(InvalidRequest) as refused:
+        kit.set_alerts("ada", **options)
+    assert refused.value.field == field
+    assert kit.alerts("ada").source is AlertSource.PLAN
+
+
+def test_alerts_without_a_catalog_count_calendar_months(make_kit: Any, clock: ManualClock) -> None:
+    kit = make_kit()
+    kit.create_customer("ada")
+    kit.grant("ada", 10, idempotency_key="g1")
+    kit.set_alerts("ada", credits_left=3, percent_used=[50])  # no allowance: no percentages
+    kit.charge("ada", 7, idempotency_key="c1")
+    [(kind, data)] = alerts_of(kit, "ada")
+    assert kind == "credits.low"
+    assert (data["period_start"], data["period_end"]) == (
+        "2026-01-01T00:00:00+00:00",
+        "2026-02-01T00:00:00+00:00",
+    )
+
+
+def test_a_spend_that_crosses_nothing_reads_no_alert_table(
+    tmp_path: Any, start_clock: ManualClock, catalog: Any
+) -> None:
+    """The hot path: SQLite's trace of every statement a plain charge runs."""
+    kit = CreditKit(f"sqlite:///{tmp_path / 'hot.db'}", catalog=catalog, clock=start_clock)
+    kit.create_customer("ada")
+    kit.subscribe("ada", "quiet")
+    kit.charge("ada", 1, idempotency_key="warm")  # reads the set of customers with thresholds
+    statements: list[str] = []
+    with kit._database.engine.connect() as connection:
+        driver: Any = connection.connection.driver_connection
+        driver.set_trace_callback(statements.append)
+    kit.charge("ada", 1, idempotency_key="hot")
+    kit._database.engine.dispose()  # the traced connection leaves the pool
+    read = " ".join(statements)
+    assert statements and "transactions" in read
+    for table in ("customer_alerts", "alert_firings", "subscriptions", "outbox_events"):
+        assert table not in read
+    kit.close()

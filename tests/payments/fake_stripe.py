@@ -1,0 +1,175 @@
+"""A local fake of the few Stripe API endpoints the Stripe provider calls: a real HTTP server
+on 127.0.0.1 in a thread, speaking Stripe's form-encoded requests and JSON answers, recording
+every request so that tests can assert what was sent. Nothing leaves the machine.
+
+An idempotency key sent again gets the first answer, as Stripe's do.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlparse
+
+#: Payment methods the fake declines off-session, with Stripe's decline codes.
+DECLINED_PAYMENT_METHODS = {"pm_card_chargeDeclined": "card_declined"}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    params: dict[str, str]
+    idempotency_key: str | None
+
+
+@dataclass
+class FakeStripe:
+    url: str = ""
+    requests: list[Recorded] = field(default_factory=list)
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _answers: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _counter: int = 0
+
+    def calls(self, method: str, path: str) -> list[Recorded]:
+        return [call for call in self.requests if (call.method, call.path) == (method, path)]
+
+    def pay(self, session_id: str, payment_method: str = "pm_card_visa") -> dict[str, Any]:
+        """What Stripe does when the customer pays: the session is complete, with a
+        PaymentIntent (payment mode) or a subscription (subscription mode)."""
+        with self._lock:
+            session = self.sessions[session_id]
+            session["status"] = "complete"
+            session["payment_status"] = "paid"
+            if session["mode"] == "payment":
+                intent = {"id": self._new_id("pi"), "payment_method": payment_method}
+                session["payment_intent"] = intent["id"]
+                session["_intent"] = intent
+            else:
+                session["subscription"] = self._new_id("sub")
+            return dict(session)
+
+    def _new_id(self, prefix: str) -> str:
+        self._counter += 1
+        return f"{prefix}_fake_{self._counter}"
+
+    def answer(
+        self, method: str, path: str, params: dict[str, str], key: str | None
+    ) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.requests.append(Recorded(method, path, params, key))
+            if key is not None and key in self._answers:
+                return self._answers[key]
+            status, body = self._route(method, path, params)
+            if key is not None:
+                self._answers[key] = (status, body)
+            return status, body
+
+    def _route(self, method: str, path: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if (method, path) == ("POST", "/v1/customers"):
+            return 200, {"id": self._new_id("cus"), "object": "customer"}
+        if (method, path) == ("POST", "/v1/coupons"):
+            return 200, {"id": self._new_id("co"), "object": "coupon", **params}
+        if (method, path) == ("POST", "/v1/checkout/sessions"):
+            session_id = self._new_id("cs")
+            session = {
+                "id": session_id,
+                "object": "checkout.session",
+                "mode": params["mode"],
+                "customer": params.get("customer"),
+                "url": f"https://checkout.stripe.test/{session_id}",
+                "status": "open",
+                "payment_status": "unpaid",
+                "payment_intent": None,
+                "subscription": None,
+                "metadata": {"creditkit_payment_id": params.get("metadata[creditkit_payment_id]")},
+            }
+            self.sessions[session_id] = session
+            return 200, _public(session)
+        if method == "GET" and path.startswith("/v1/checkout/sessions/"):
+            session = self.sessions.get(path.rsplit("/", 1)[1])
+            if session is None:
+                return 404, _error("invalid_request_error", "resource_missing", "No such session")
+            body = _public(session)
+            if params.get("expand[0]") == "payment_intent" and "_intent" in session:
+                body["payment_intent"] = {"object": "payment_intent", **session["_intent"]}
+            return 200, body
+        if (method, path) == ("POST", "/v1/payment_intents"):
+            intent_id = self._new_id("pi")
+            code = DECLINED_PAYMENT_METHODS.get(params.get("payment_method", ""))
+            if code is not None:
+                error = _error("card_error", code, "Your card was declined.")
+                error["error"]["payment_intent"] = {
+                    "id": intent_id,
+                    "status": "requires_payment_method",
+                }
+                return 402, error
+            return 200, {"id": intent_id, "object": "payment_intent", "status": "succeeded"}
+        if (method, path) == ("POST", "/v1/refunds"):
+            return 200, {
+                "id": self._new_id("re"),
+                "object": "refund",
+                "amount": int(params["amount"]),
+                "payment_intent": params["payment_intent"],
+                "status": "succeeded",
+            }
+        return 404, _error("invalid_request_error", "resource_missing", f"no {method} {path}")
+
+
+def _public(session: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in session.items() if not name.startswith("_")}
+
+
+def _error(kind: str, code: str, message: str) -> dict[str, Any]:
+    return {"error": {"type": kind, "code": code, "message": message}}
+
+
+def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self, method: str) -> None:
+            parsed = urlparse(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode() if length else ""
+            params = dict(parse_qsl(parsed.query)) | dict(parse_qsl(body))
+            status, answer = fake.answer(
+                method, parsed.path, params, self.headers.get("Idempotency-Key")
+            )
+            encoded = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(encoded)))
+            self.send_header("Request-Id", "req_fake")
+            self.end_headers()
+            self.wfile.write(encoded)
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def log_message(self, *_args: object) -> None:
+            return  # quiet: pytest shows the requests through ``fake.requests``
+
+    return Handler
+
+
+@contextmanager
+def running() -> Iterator[FakeStripe]:
+    fake = FakeStripe()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
