@@ -35,6 +35,20 @@ def test_events_are_charged_one_outcome_each_and_replayed(api: Api) -> None:
     )
 
 
+def test_an_event_of_an_unknown_customer_fails_only_itself(api: Api) -> None:
+    api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    events = [
+        {"customer": "nobody", "action": "chat_message", "idempotency_key": "e1"},
+        {"customer": "u1", "action": "chat_message", "idempotency_key": "e2"},
+    ]
+    answer = api.client.post("/v1/events", json={"events": events}, headers=api.admin)
+    assert answer.status_code == 200, answer.text
+    first, second = answer.json()["results"]
+    assert (first["status"], first["error"]["code"]) == (404, "unknown_customer")
+    assert second["status"] == 201
+    assert api.kit.balance("u1").available == 99
+
+
 def test_a_dashboard_reads_summary_breakdown_and_series(api: Api, clock: ManualClock) -> None:
     api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
     start = clock()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from api_helpers import Api, assert_problem, write
 from fastapi.testclient import TestClient
 
-from creditkit import CreditKit, ManualClock
+from creditkit import CreditKit, ManualClock, Money
 from creditkit.api import create_app
 
 
@@ -101,3 +101,55 @@ def test_two_apps_on_one_database_share_the_rate_window(api: Api, clock: ManualC
     other_kit.close()
     assert statuses.count(201) == 30
     assert statuses[-2:] == [429, 429]
+
+
+def test_removing_a_member_says_whether_the_user_was_one(api: Api) -> None:
+    """(``DELETE …/limits/{limit}/resources/{id}`` answers the same way: tests/client.)"""
+    for customer, kind in (("w1", "workspace"), ("u1", "user")):
+        api.client.post(
+            "/v1/customers",
+            json={"id": customer, "kind": kind, "subscribe": kind == "workspace"},
+            headers=write(api.admin, customer),
+        )
+    added = api.client.put(
+        "/v1/customers/w1/members/u1", json={"role": "owner"}, headers=write(api.admin, "m")
+    )
+    assert added.status_code == 200, added.text
+    first = api.client.delete("/v1/customers/w1/members/u1", headers=api.admin)
+    assert (first.status_code, first.json()) == (200, {"removed": True})
+    again = api.client.delete("/v1/customers/w1/members/u1", headers=api.admin)
+    assert (again.status_code, again.json()) == (200, {"removed": False})
+
+
+def test_a_grant_carries_the_cost_basis_it_is_given(api: Api) -> None:
+    api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    paid = {"amount_minor": 499, "currency": "USD"}
+    grant = api.client.post(
+        "/v1/customers/u1/grants",
+        json={"amount": 50, "cost_basis": paid},
+        headers=write(api.admin, "g1"),
+    )
+    assert grant.status_code == 201, grant.text
+    assert grant.json()["cost_basis"] == paid
+    recorded = api.kit.grant("u1", 50, idempotency_key="g1", cost_basis=Money(499, "USD"))
+    assert recorded.cost_basis == Money(499, "USD")  # the kit's replay: the grant as written
+    refusals = [
+        ({"pack": "credits_500", "cost_basis": paid}, "cost_basis"),
+        (
+            {"amount": 5, "cost_basis": {"amount_minor": 4.99, "currency": "USD"}},
+            "cost_basis.amount_minor",
+        ),
+        (
+            {"amount": 5, "cost_basis": {"amount_minor": -1, "currency": "USD"}},
+            "cost_basis.amount_minor",
+        ),
+    ]
+    for n, (body, field) in enumerate(refusals):
+        refused = assert_problem(
+            api.client.post(
+                "/v1/customers/u1/grants", json=body, headers=write(api.admin, f"x{n}")
+            ),
+            422,
+            "invalid_request",
+        )
+        assert refused["invalid_params"][0]["name"] == field

@@ -16,6 +16,7 @@ from creditkit import (
     Decision,
     HoldStatus,
     MemberSpendCapReached,
+    Money,
     Reason,
     Role,
 )
@@ -40,6 +41,9 @@ def test_ledger_writes_equal_the_kits_replays(client: Client, kit: CreditKit) ->
     client.create_customer("bob")
     grant = client.grant("ada", 40, idempotency_key="g1", source="promo", metadata={"by": "x"})
     assert grant == kit.grant("ada", 40, idempotency_key="g1", source="promo", metadata={"by": "x"})
+    paid = client.grant("ada", 25, idempotency_key="g2", cost_basis=Money(250, "EUR"))
+    assert paid == kit.grant("ada", 25, idempotency_key="g2", cost_basis=Money(250, "EUR"))
+    assert paid.cost_basis == Money(250, "EUR")
     pack = client.grant_pack("ada", "credits_500", idempotency_key="p1")
     assert pack == kit.grant_pack("ada", "credits_500", idempotency_key="p1")
     assert pack.cost_basis is not None and pack.cost_basis.amount_minor == 500
@@ -137,7 +141,9 @@ def test_entitlements_and_refusals_are_the_kits_decisions(client: Client, kit: C
     refused = client.acquire("acme", "agents", "a3")
     assert refused == kit.acquire("acme", "agents", "a3")
     assert refused == Decision(False, Reason.LIMIT_REACHED, upgrade_to="pro", used=2, limit=2)
-    client.release_resource("acme", "agents", "a1")
+    assert client.release_resource("acme", "agents", "a1") is True
+    assert client.release_resource("acme", "agents", "a1") is False  # counted no more
+    assert kit.release_resource("acme", "agents", "a1") is False
     assert client.acquire("acme", "agents", "a3").allowed
 
     for post in range(3):
@@ -170,7 +176,9 @@ def test_members_equal_the_kits(client: Client, kit: CreditKit) -> None:
         ("ada", Role.ADMIN),
         ("cy", Role.VIEWER),
     ]
-    client.remove_member("acme", "cy")
+    assert client.remove_member("acme", "cy") is True
+    assert client.remove_member("acme", "cy") is False  # a member no more
+    assert kit.remove_member("acme", "cy") is False
     assert client.members("acme") == kit.members("acme")
     assert [member.user for member in client.members("acme")] == ["bob", "ada"]
 

@@ -3,11 +3,13 @@ same class, attributes (typed) and message; refusals of the HTTP layer are ``Api
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from client_helpers import assert_same_error, raised
 
 from creditkit import (
     CreditKit,
@@ -24,26 +26,13 @@ from creditkit import (
     Money,
     UnknownCustomer,
 )
+from creditkit.api.problems import error_body
 from creditkit.catalog import UnknownPlan
 from creditkit.client import ApiError, Client, PackOffer, PaymentRequired
 from creditkit.client.problems import error_from_problem
 from creditkit.keys.schemas import Scope
-
-
-def raised(call: Callable[[], Any]) -> CreditKitError:
-    with pytest.raises(CreditKitError) as caught:
-        call()
-    return caught.value
-
-
-def assert_same_error(remote: CreditKitError, embedded: CreditKitError) -> None:
-    """The same class (the client's may add facts), the same attributes and the same text."""
-    assert isinstance(remote, type(embedded))
-    fields = remote.to_fields()
-    for name, value in embedded.to_fields().items():
-        assert fields[name] == value, name
-        assert type(fields[name]) is type(value), name
-    assert str(remote) == str(embedded)
+from creditkit.notify import errors as notify_errors
+from creditkit.payments import errors as payment_errors
 
 
 def test_short_credits_are_insufficient_credits_with_what_would_cover_them(
@@ -166,3 +155,27 @@ def test_an_answer_that_is_not_a_problem_is_an_api_error() -> None:
     assert isinstance(error, ApiError)
     assert (error.status, error.problem) == (502, "http_502")
     assert error.detail == "<html>Bad gateway</html>"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        payment_errors.UnknownProvider("paypal"),
+        payment_errors.PaymentNotFound(7),
+        payment_errors.ReceiptNotFound(8),
+        payment_errors.CouponNotApplicable("launch", "is not for this pack"),
+        payment_errors.RefundRefused(7, "the payment is failed"),
+        payment_errors.WebhookRejected("stripe", "no signature"),
+        payment_errors.ProviderError("stripe", "timed out"),
+        notify_errors.WebhookEndpointNotFound(3),
+        notify_errors.InvalidSignature("too old"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_payment_and_notify_errors_are_rebuilt_from_the_apis_body(error: CreditKitError) -> None:
+    """Every error class of payments and notify, as the API writes it and the client reads it
+    back (the client tests trigger the ones a client can meet; this covers them all)."""
+    status, body = error_body(error, lambda _error: {})
+    rebuilt = error_from_problem(status, json.loads(json.dumps(body)), json.dumps(body))
+    assert type(rebuilt) is type(error)
+    assert_same_error(rebuilt, error)

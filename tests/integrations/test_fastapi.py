@@ -3,14 +3,17 @@ releases when it raises, and answers 402 problem+json when credits are short."""
 
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at run
 # time, and they name ``ledger``, a local of ``build``.
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
+import httpx
 import pytest
 from fastapi import FastAPI, Header, HTTPException
 from fastapi.testclient import TestClient
+from outages import Outage, ledger_busy, refused
 
-from creditkit import CreditKit, TransactionKind
+from creditkit import CreditKit, ManualClock, TransactionKind
+from creditkit.client import Client
 from creditkit.integrations import Meter, Metering
 from creditkit.integrations.fastapi import credits_required, install
 
@@ -18,6 +21,14 @@ from creditkit.integrations.fastapi import credits_required, install
 def user(x_user: Annotated[str, Header()]) -> str:
     """The host app's own lookup of who is calling."""
     return x_user
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = response.json()
+    assert (problem["status"], problem["code"]) == (status, code)
+    return problem
 
 
 def build(ledger: Metering, *, installed: bool = True) -> FastAPI:
@@ -98,3 +109,51 @@ def test_without_install_a_refusal_is_still_a_402(ledger: Metering, kit: CreditK
         response = http.post("/chat", headers={"X-User": "ada"})
     assert response.status_code == 402
     assert "0 credits available" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_past_the_rate_limit_the_route_answers_429_with_retry_after(
+    kit: CreditKit,
+    client_of: Callable[[httpx.BaseTransport], Client],
+    clock: ManualClock,
+    installed: bool,
+) -> None:
+    clock.set(clock().replace(second=45))
+    for _request in range(30):  # the free plan's 30 a minute, used up
+        kit.hit_rate_limit("ada")
+    app = build(client_of(httpx.HTTPTransport()), installed=installed)
+    with TestClient(app) as http:
+        response = http.post("/chat", headers={"X-User": "ada"})
+    assert response.status_code == 429, response.text
+    assert response.headers["retry-after"] == "15"
+    if installed:
+        problem = assert_problem(response, 429, "rate_limited")
+        assert (problem["limit_per_minute"], problem["retry_after_seconds"]) == (30, 15)
+    assert app.state.ran == 0
+    assert kit.balance("ada").held == 0
+
+
+def test_a_busy_ledger_is_a_503_with_retry_after(
+    kit: CreditKit, client_of: Callable[[httpx.BaseTransport], Client]
+) -> None:
+    app = build(client_of(Outage("/v1/holds", ledger_busy)))
+    with TestClient(app) as http:
+        response = http.post("/chat", headers={"X-User": "ada"})
+    problem = assert_problem(response, 503, "ledger_busy")
+    assert response.headers["retry-after"] == "1"
+    assert problem["attempts"] == 8
+    assert app.state.ran == 0
+
+
+def test_a_commit_the_service_does_not_answer_is_a_503(
+    kit: CreditKit, client_of: Callable[[httpx.BaseTransport], Client]
+) -> None:
+    outage = Outage("/commit", refused)
+    app = build(client_of(outage))
+    with TestClient(app) as http:
+        response = http.post("/chat", headers={"X-User": "ada"})
+    problem = assert_problem(response, 503, "service_unreachable")
+    assert "127.0.0.1" not in problem["detail"]  # the service's address is the app's own
+    assert app.state.ran == 1
+    assert outage.paths[-1].endswith("/commit")
+    assert kit.balance("ada").held == 1  # until the hold times out

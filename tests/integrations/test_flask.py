@@ -3,13 +3,18 @@ response below 400, release after an error, 402 problem+json when credits are sh
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import httpx
 import pytest
 from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
+from outages import Outage, ledger_busy, refused
+from werkzeug.test import TestResponse
 
-from creditkit import CreditKit, InvalidRequest
+from creditkit import CreditKit, InvalidRequest, ManualClock
+from creditkit.client import Client
 from creditkit.integrations import Metering
 from creditkit.integrations.flask import credits_required, current_meter
 
@@ -86,3 +91,42 @@ def test_short_credits_are_a_402_problem(http: FlaskClient, kit: CreditKit) -> N
 def test_no_meter_outside_a_metered_view() -> None:
     with Flask(__name__).test_request_context(), pytest.raises(InvalidRequest):
         current_meter()
+
+
+def assert_problem(response: TestResponse, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.mimetype == "application/problem+json"
+    problem: dict[str, Any] = response.get_json(force=True)
+    assert (problem["status"], problem["code"]) == (status, code)
+    return problem
+
+
+def test_past_the_rate_limit_the_view_answers_429_with_retry_after(
+    kit: CreditKit, client_of: Callable[[httpx.BaseTransport], Client], clock: ManualClock
+) -> None:
+    clock.set(clock().replace(second=45))
+    for _request in range(30):  # the free plan's 30 a minute, used up
+        kit.hit_rate_limit("ada")
+    with build(client_of(httpx.HTTPTransport())).test_client() as http:
+        response = http.post("/api/chat", json={"message": "crash"}, headers={"X-User": "ada"})
+    problem = assert_problem(response, 429, "rate_limited")  # the view did not run: no crash
+    assert response.headers["Retry-After"] == "15"
+    assert problem["retry_after_seconds"] == 15
+
+
+def test_a_busy_ledger_is_a_503_with_retry_after(
+    kit: CreditKit, client_of: Callable[[httpx.BaseTransport], Client]
+) -> None:
+    with build(client_of(Outage("/v1/holds", ledger_busy))).test_client() as http:
+        response = http.post("/api/chat", json={"message": "crash"}, headers={"X-User": "ada"})
+    assert_problem(response, 503, "ledger_busy")
+    assert response.headers["Retry-After"] == "1"
+
+
+def test_a_commit_the_service_does_not_answer_is_a_503(
+    kit: CreditKit, client_of: Callable[[httpx.BaseTransport], Client]
+) -> None:
+    with build(client_of(Outage("/commit", refused))).test_client() as http:
+        response = http.post("/api/chat", json={"message": "hi"}, headers={"X-User": "ada"})
+    assert_problem(response, 503, "service_unreachable")
+    assert kit.balance("ada").held == 5  # until the hold times out

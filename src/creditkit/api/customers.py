@@ -88,11 +88,14 @@ def router(service: Service) -> APIRouter:
 
         return await responses.once(request, key, add)
 
-    @api.delete("/customers/{customer}/members/{user}", status_code=204)
-    def delete_member(caller: Authenticated, customer: CustomerId, user: CustomerId) -> None:
-        """Removes the member (the owner goes last: transfer ownership first). Idempotent."""
+    @api.delete("/customers/{customer}/members/{user}")
+    def delete_member(
+        caller: Authenticated, customer: CustomerId, user: CustomerId
+    ) -> dict[str, bool]:
+        """Removes the member (the owner goes last: transfer ownership first). Idempotent:
+        ``removed`` says whether the user was a member."""
         access.require_customer(caller, customer, Scope.WRITE, SessionPermission.MANAGE)
-        kit.remove_member(customer, user)
+        return {"removed": kit.remove_member(customer, user)}
 
     @api.put("/customers/{customer}/owner", response_model=list[Member])
     async def put_owner(

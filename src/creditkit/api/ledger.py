@@ -9,7 +9,7 @@ from creditkit.api.idempotency import IdempotencyKey
 from creditkit.api.schemas import ChargeCreate, GrantCreate, HoldCommit, HoldCreate, TransferCreate
 from creditkit.errors import InvalidRequest
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
-from creditkit.ledger.schemas import Balance, Charge, Grant, HistoryPage, Hold, Transfer
+from creditkit.ledger.schemas import Balance, Charge, Grant, HistoryPage, Hold, Money, Transfer
 
 #: A page of history, at most.
 HISTORY_PAGE_MAX = 200
@@ -47,13 +47,19 @@ def router(service: Service) -> APIRouter:
         caller: Authenticated, customer: Customer, body: GrantCreate, key: IdempotencyKey
     ) -> Grant:
         """Gives the customer credits: an ``amount`` (promotions, compensation, a purchase paid
-        elsewhere), or a catalog ``pack`` whose payment succeeded outside creditkit."""
+        elsewhere, with its ``cost_basis``), or a catalog ``pack`` whose payment succeeded
+        outside creditkit (its cost basis is its price)."""
         access.require_scope(caller, Scope.WRITE)
         if (body.amount is None) == (body.pack is None):
             raise InvalidRequest("amount", "give an amount, or a pack (not both)")
         if body.pack is not None:
+            if body.cost_basis is not None:
+                raise InvalidRequest("cost_basis", "a pack's cost basis is its catalog price")
             return kit.grant_pack(customer, body.pack, idempotency_key=key)
         assert body.amount is not None
+        cost_basis = None
+        if body.cost_basis is not None:
+            cost_basis = Money(body.cost_basis.amount_minor, body.cost_basis.currency)
         return kit.grant(
             customer,
             body.amount,
@@ -64,6 +70,7 @@ def router(service: Service) -> APIRouter:
             effective_at=body.effective_at,
             expires_at=body.expires_at,
             transferable=body.transferable,
+            cost_basis=cost_basis,
             metadata=body.metadata,
         )
 

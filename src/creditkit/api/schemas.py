@@ -57,6 +57,13 @@ class SessionTokenCreate(Body):
     ttl_seconds: Annotated[int, Field(ge=1, le=3_600)] = 900
 
 
+class CostBasis(Body):
+    """Money paid for a grant: integer minor units (cents), never a float."""
+
+    amount_minor: Annotated[int, Field(strict=True, ge=0, le=2**63 - 1)]
+    currency: Annotated[str, Field(min_length=3, max_length=3)]
+
+
 class GrantCreate(Body):
     amount: Amount | None = None
     pack: Name | None = None
@@ -66,6 +73,7 @@ class GrantCreate(Body):
     effective_at: datetime | None = None
     expires_at: datetime | None = None
     transferable: bool | None = None
+    cost_basis: CostBasis | None = None
     metadata: Metadata
 
 

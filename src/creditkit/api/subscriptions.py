@@ -140,13 +140,13 @@ def router(service: Service) -> APIRouter:
 
         return await responses.once(request, key, take)
 
-    @api.delete("/limits/{limit}/resources/{resource_id}", status_code=204)
+    @api.delete("/limits/{limit}/resources/{resource_id}")
     def release_resource(
         caller: Authenticated, customer: CustomerId, limit: Name, resource_id: Name
-    ) -> None:
-        """Stops counting the thing. Idempotent."""
+    ) -> dict[str, bool]:
+        """Stops counting the thing. Idempotent: ``removed`` says whether it was counted."""
         access.require_scope(caller, Scope.WRITE)
-        kit.release_resource(customer, limit, resource_id)
+        return {"removed": kit.release_resource(customer, limit, resource_id)}
 
     @api.post("/limits/{limit}/usage", response_model=Decision)
     def track(

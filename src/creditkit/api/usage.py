@@ -9,7 +9,7 @@ from creditkit.api.context import Service
 from creditkit.api.idempotency import encode
 from creditkit.api.problems import error_body
 from creditkit.api.schemas import EventsIngest
-from creditkit.errors import CreditKitError, InvalidRequest
+from creditkit.errors import CreditKitError, InvalidRequest, UnknownCustomer
 from creditkit.keys.schemas import Caller, Scope
 from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
 from creditkit.usage.service import BREAKDOWN_GROUPS_DEFAULT
@@ -79,7 +79,10 @@ def router(service: Service) -> APIRouter:
         nothing else. Each event's customer counts against its plan's rate limit."""
         access.require_scope(caller, Scope.CHARGE)
         for customer in sorted({event.customer for event in body.events}):
-            service.count_request(customer)
+            try:
+                service.count_request(customer)
+            except UnknownCustomer:
+                continue  # its events' outcomes say so; the batch's other events go on
         outcomes = kit.ingest([event.model_dump(exclude_none=True) for event in body.events])
         results: list[dict[str, Any]] = []
         for outcome in outcomes:

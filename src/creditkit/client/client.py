@@ -8,7 +8,8 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -28,20 +29,63 @@ from creditkit.client.retry import (
     backoff_seconds,
     retry_after_seconds,
 )
+from creditkit.clock import Clock, system_clock
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member
-from creditkit.errors import InvalidAmount, InvalidRequest, Quantity
+from creditkit.errors import CreditKitError, InvalidAmount, InvalidRequest, Quantity
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
 from creditkit.keys.schemas import SessionPermission, SessionToken
-from creditkit.ledger.schemas import Balance, Charge, Customer, Grant, HistoryPage, Hold, Transfer
+from creditkit.ledger.schemas import (
+    Balance,
+    Charge,
+    Customer,
+    Grant,
+    HistoryPage,
+    Hold,
+    Money,
+    Transfer,
+)
+from creditkit.notify.schemas import (
+    Alerts,
+    Delivery,
+    Event,
+    EventType,
+    RegisteredWebhookEndpoint,
+    WebhookEndpoint,
+)
+from creditkit.payments.sandbox import CARD_SUCCEEDS
+from creditkit.payments.schemas import (
+    CheckoutSession,
+    Payment,
+    Receipt,
+    ReceiptPage,
+    Refund,
+    TopUpSettings,
+    WebhookOutcome,
+)
 from creditkit.subscriptions.schemas import BillingLine, Subscription
+from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
+from creditkit.usage.service import BREAKDOWN_GROUPS_DEFAULT, INGEST_EVENTS_MAX
 
 #: Seconds one attempt may take (connect, send, wait, read), by default and at most.
 TIMEOUT_SECONDS_DEFAULT = 10.0
 TIMEOUT_SECONDS_MAX = 300.0
 #: The session token lifetime the API gives when the caller names none.
 SESSION_TTL_SECONDS_DEFAULT = 900
+#: How long the catalog's action costs read for ``metered`` are used before being read again:
+#: metering a request should not cost a second request, and a catalog changes only when the
+#: service restarts with a new one.
+ACTION_COSTS_TTL_SECONDS = 60
+ACTION_COSTS_TTL = timedelta(seconds=ACTION_COSTS_TTL_SECONDS)
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _ActionCosts:
+    """The catalog's priced actions by id, as read at ``read_at``."""
+
+    read_at: datetime
+    actions: Mapping[str, Action]
 
 
 class Client:
@@ -53,7 +97,8 @@ class Client:
     amounts, the same ``CreditKitError`` subclasses. A failed connection, a 429 and a 503 are
     tried again, at most ``retries_max`` times, with the same Idempotency-Key: a write is
     applied once however often it is sent. ``sleep`` waits between attempts (tests pass their
-    own); ``transport`` is httpx's (tests, proxies).
+    own); ``transport`` is httpx's (tests, proxies); ``clock`` dates the catalog's action costs
+    the client keeps (tests pass a ``ManualClock``).
     """
 
     def __init__(
@@ -65,6 +110,7 @@ class Client:
         retries_max: int = RETRIES_MAX_DEFAULT,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Clock = system_clock,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise InvalidRequest("base_url", "must start with http:// or https://")
@@ -77,7 +123,9 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self._retries_max = retries_max
         self._sleep = sleep
+        self._clock = clock
         self._chance = random.Random()
+        self._action_costs: _ActionCosts | None = None
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
@@ -128,10 +176,11 @@ class Client:
         effective_at: datetime | None = None,
         expires_at: datetime | None = None,
         transferable: bool | None = None,
+        cost_basis: Money | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Grant:
-        """Gives the customer a block of credits (``CreditKit.grant``; the API takes no
-        ``cost_basis``: a purchase's cost comes with ``grant_pack``)."""
+        """Gives the customer a block of credits (``CreditKit.grant``); ``cost_basis`` is the
+        money paid for them."""
         body = {
             "amount": _amount(amount),
             "unit": unit,
@@ -140,6 +189,7 @@ class Client:
             "effective_at": _time(effective_at, "effective_at"),
             "expires_at": _time(expires_at, "expires_at"),
             "transferable": transferable,
+            "cost_basis": None if cost_basis is None else _money(cost_basis, "cost_basis"),
             "metadata": metadata or {},
         }
         path = _path("customers", customer, "grants")
@@ -208,12 +258,12 @@ class Client:
     ) -> Charge:
         """Spends ``amount`` (at most what is held) of the hold; the rest goes back."""
         body = {"amount": _amount(amount), "metadata": metadata or {}}
-        path = _path("holds", _hold_id(hold_id), "commit")
+        path = _path("holds", _row_id(hold_id, "hold_id"), "commit")
         return self._write("POST", path, Charge, body, idempotency_key)
 
     def release(self, hold_id: int, *, idempotency_key: str | None = None) -> Hold:
         """Gives everything the hold set aside back."""
-        path = _path("holds", _hold_id(hold_id), "release")
+        path = _path("holds", _row_id(hold_id, "hold_id"), "release")
         return self._write("POST", path, Hold, None, idempotency_key)
 
     def transfer(
@@ -327,11 +377,10 @@ class Client:
         body = {"resource_id": resource_id}
         return self._decided("POST", path, body, idempotency_key)
 
-    def release_resource(self, customer: str, limit: str, resource_id: str) -> None:
-        """Stops counting the thing. Unlike ``CreditKit``'s, it does not say whether the thing
-        was counted: the API answers 204 either way."""
+    def release_resource(self, customer: str, limit: str, resource_id: str) -> bool:
+        """Stops counting the thing; True when it was counted."""
         path = _path("customers", customer, "limits", limit, "resources", resource_id)
-        self._call("DELETE", path)
+        return self._removed(path)
 
     def track(
         self, customer: str, limit: str, quantity: int = 1, *, idempotency_key: str | None = None
@@ -367,10 +416,9 @@ class Client:
         path = _path("customers", workspace, "members", user)
         return self._decided("PUT", path, {"role": role}, idempotency_key)
 
-    def remove_member(self, workspace: str, user: str) -> None:
-        """Removes the member. Unlike ``CreditKit``'s, it does not say whether the user was a
-        member: the API answers 204 either way."""
-        self._call("DELETE", _path("customers", workspace, "members", user))
+    def remove_member(self, workspace: str, user: str) -> bool:
+        """True when the user was a member. The owner goes last: transfer ownership first."""
+        return self._removed(_path("customers", workspace, "members", user))
 
     def members(self, workspace: str) -> list[Member]:
         return self._read_list(_path("customers", workspace, "members"), Member)
@@ -390,7 +438,7 @@ class Client:
         return self._read(_path("customers", customer, "balance"), Balance, {"unit": unit})
 
     def hold(self, hold_id: int) -> Hold:
-        return self._read(_path("holds", _hold_id(hold_id)), Hold)
+        return self._read(_path("holds", _row_id(hold_id, "hold_id")), Hold)
 
     def history(
         self, customer: str, *, unit: str = "credits", limit: int = 50, cursor: str | None = None
@@ -400,6 +448,278 @@ class Client:
         if cursor is not None:
             query["cursor"] = cursor
         return self._read(_path("customers", customer, "history"), HistoryPage, query)
+
+    # -- usage (docs/usage.md) --
+
+    def usage_summary(
+        self,
+        customer: str,
+        *,
+        unit: str = "credits",
+        period: tuple[datetime, datetime] | None = None,
+    ) -> UsageSummary:
+        """Spent, granted (by source), expired, transferred out, overage and allowance used over
+        ``period`` = (start, end), end excluded (default: the current allowance period), with
+        the balance now."""
+        query: dict[str, Any] = {"unit": unit}
+        if period is not None:
+            if not isinstance(period, tuple) or len(period) != 2:
+                raise InvalidRequest("period", "must be a (start, end) tuple")
+            query["start"] = _time(period[0], "period")
+            query["end"] = _time(period[1], "period")
+        path = _path("customers", customer, "usage", "summary")
+        return self._read(path, UsageSummary, query)
+
+    def usage_breakdown(
+        self,
+        customer: str,
+        *,
+        by: str,
+        start: datetime,
+        end: datetime,
+        unit: str = "credits",
+        limit: int = BREAKDOWN_GROUPS_DEFAULT,
+    ) -> UsageBreakdown:
+        """What was spent in [start, end) per ``by`` = ``"action"``, ``"category"`` or
+        ``"member"``: the ``limit`` largest groups, the rest in ``others_spent``."""
+        query = {
+            "by": str(by),
+            "start": _time(start, "start"),
+            "end": _time(end, "end"),
+            "unit": unit,
+            "limit": limit,
+        }
+        path = _path("customers", customer, "usage", "breakdown")
+        return self._read(path, UsageBreakdown, query)
+
+    def usage_series(
+        self,
+        customer: str,
+        *,
+        start: datetime,
+        end: datetime,
+        unit: str = "credits",
+        granularity: str = "day",
+    ) -> UsageSeries:
+        """What was spent in [start, end) per UTC ``"day"`` (or ``"hour"``), zeros included."""
+        query = {
+            "start": _time(start, "start"),
+            "end": _time(end, "end"),
+            "unit": unit,
+            "granularity": str(granularity),
+        }
+        return self._read(_path("customers", customer, "usage", "series"), UsageSeries, query)
+
+    def ingest(self, events: Sequence[Mapping[str, Any]]) -> list[Charge | CreditKitError]:
+        """Charges up to 1,000 usage events (``customer``, ``action``, ``quantity``,
+        ``idempotency_key``, ``metadata``, ``member``), each priced by the catalog. One outcome
+        per event, in order: its ``Charge`` or the error it met (one refusal fails nothing
+        else). Unlike ``CreditKit``'s, an event the API cannot read (a missing key, an unknown
+        field) fails the whole call with ``InvalidRequest`` naming ``events[i].<field>``."""
+        if not isinstance(events, Sequence) or isinstance(events, str | bytes):
+            raise InvalidRequest("events", "must be a list of events")
+        if len(events) > INGEST_EVENTS_MAX:
+            raise InvalidRequest("events", f"at most {INGEST_EVENTS_MAX} events per call")
+        if not events:
+            return []
+        body = {"events": [_event(event, index) for index, event in enumerate(events)]}
+        answer = self._call("POST", _path("events"), body)
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or len(results) != len(events):
+            raise ApiError(200, "response_invalid", "not one result per event", {})
+        return [self._outcome(result) for result in results]
+
+    # -- payments (docs/payments.md) --
+
+    def checkout(
+        self,
+        customer: str,
+        *,
+        pack: str | None = None,
+        plan: str | None = None,
+        interval: str = "month",
+        coupon: str | None = None,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str | None = None,
+    ) -> CheckoutSession:
+        """Starts paying for a ``pack`` or a ``plan``: send the customer to the session's
+        ``url``. Retry with the same key to resume."""
+        body = {
+            "pack": pack,
+            "plan": plan,
+            "interval": interval,
+            "coupon": coupon,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        path = _path("customers", customer, "checkout")
+        return self._write("POST", path, CheckoutSession, body, idempotency_key)
+
+    def complete_sandbox_checkout(
+        self, session_id: str, *, card: str = CARD_SUCCEEDS
+    ) -> WebhookOutcome:
+        """Pays a sandbox checkout with a test ``card`` (``4000000000000002`` is declined);
+        ``applied`` is False when it was paid before."""
+        path = _path("sandbox", "checkouts", session_id, "pay")
+        outcome: WebhookOutcome = self._decoded(
+            self._call("POST", path, {"card": card}), WebhookOutcome
+        )
+        return outcome
+
+    def payment(self, payment_id: int) -> Payment:
+        return self._read(_path("payments", _row_id(payment_id, "payment_id")), Payment)
+
+    def refund(self, payment_id: int, *, idempotency_key: str | None = None) -> Refund:
+        """Refunds a pack or top-up within the refund window; once per payment
+        (``RefundRefused`` after)."""
+        path = _path("payments", _row_id(payment_id, "payment_id"), "refund")
+        return self._write("POST", path, Refund, None, idempotency_key)
+
+    def receipts(self, customer: str, *, limit: int = 50, cursor: str | None = None) -> ReceiptPage:
+        """Numbered receipts, newest first; pass ``next_cursor`` for older ones."""
+        query: dict[str, Any] = {"limit": limit}
+        if cursor is not None:
+            query["cursor"] = cursor
+        return self._read(_path("customers", customer, "receipts"), ReceiptPage, query)
+
+    def receipt(self, receipt_id: int) -> Receipt:
+        return self._read(_path("receipts", _row_id(receipt_id, "receipt_id")), Receipt)
+
+    def save_payment_method(self, customer: str, payment_method: str) -> None:
+        """The payment method auto top-ups and renewals charge."""
+        path = _path("customers", customer, "payment-method")
+        self._call("PUT", path, {"payment_method": payment_method})
+
+    def set_auto_top_up(
+        self, customer: str, pack: str, *, threshold: Quantity | str, per_day_max: int = 1
+    ) -> TopUpSettings:
+        """Buys ``pack`` when the available balance falls under ``threshold``, at most
+        ``per_day_max`` times a UTC day."""
+        body = {
+            "pack": pack,
+            "threshold": _amount(threshold, "threshold"),
+            "per_day_max": per_day_max,
+        }
+        path = _path("customers", customer, "auto-top-up")
+        settings: TopUpSettings = self._decoded(self._call("PUT", path, body), TopUpSettings)
+        return settings
+
+    def auto_top_up(self, customer: str) -> TopUpSettings | None:
+        path = _path("customers", customer, "auto-top-up")
+        settings: TopUpSettings | None = self._decoded(
+            self._call("GET", path), TopUpSettings | None
+        )
+        return settings
+
+    def disable_auto_top_up(self, customer: str) -> bool:
+        """True when the customer had an auto top-up. The API's DELETE does not say, so this
+        reads it first: two calls at once may both answer True."""
+        had = self.auto_top_up(customer) is not None
+        self._call("DELETE", _path("customers", customer, "auto-top-up"))
+        return had
+
+    # -- events, webhooks and alerts (docs/notify.md) --
+
+    def events(
+        self,
+        after_id: int = 0,
+        limit: int = 100,
+        *,
+        customer: str | None = None,
+        type: str | EventType | None = None,
+    ) -> list[Event]:
+        """Outbound events with an id above ``after_id``, oldest first, at most ``limit``;
+        only the ``customer``'s, or of one ``type``, when given."""
+        query: dict[str, Any] = {"after_id": after_id, "limit": limit}
+        if customer is not None:
+            query["customer"] = customer
+        if type is not None:
+            query["type"] = str(type)
+        return self._read_list(_path("events"), Event, query)
+
+    def register_webhook_endpoint(
+        self,
+        url: str,
+        *,
+        idempotency_key: str | None = None,
+        event_types: Sequence[str | EventType] | None = None,
+    ) -> RegisteredWebhookEndpoint:
+        """Registers an http(s) ``url`` for events (only ``event_types``, when given). The
+        answer holds the signing ``secret``: nothing else returns it."""
+        types = None if event_types is None else [str(kind) for kind in event_types]
+        body = {"url": url, "event_types": types}
+        path = _path("webhook-endpoints")
+        return self._write("POST", path, RegisteredWebhookEndpoint, body, idempotency_key)
+
+    def webhook_endpoints(self) -> list[WebhookEndpoint]:
+        """Every endpoint not deleted, oldest first (without secrets)."""
+        return self._read_list(_path("webhook-endpoints"), WebhookEndpoint)
+
+    def webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint:
+        return self._read(_endpoint_path(endpoint_id), WebhookEndpoint)
+
+    def disable_webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint:
+        """Stops deliveries to the endpoint until it is enabled again."""
+        path = _endpoint_path(endpoint_id, "disable")
+        endpoint: WebhookEndpoint = self._decoded(self._call("POST", path), WebhookEndpoint)
+        return endpoint
+
+    def enable_webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint:
+        path = _endpoint_path(endpoint_id, "enable")
+        endpoint: WebhookEndpoint = self._decoded(self._call("POST", path), WebhookEndpoint)
+        return endpoint
+
+    def delete_webhook_endpoint(self, endpoint_id: int) -> None:
+        """Deletes the endpoint; what it was still owed is marked failed."""
+        self._call("DELETE", _endpoint_path(endpoint_id))
+
+    def webhook_deliveries(
+        self,
+        *,
+        after_id: int = 0,
+        limit: int = 100,
+        endpoint_id: int | None = None,
+        status: str | None = None,
+    ) -> list[Delivery]:
+        """Deliveries with an id above ``after_id``, oldest first, at most ``limit``; of one
+        endpoint, or one status (``pending``, ``delivered``, ``failed``), when given."""
+        query: dict[str, Any] = {"after_id": after_id, "limit": limit}
+        if endpoint_id is not None:
+            query["endpoint_id"] = _row_id(endpoint_id, "endpoint_id")
+        if status is not None:
+            query["status"] = str(status)
+        return self._read_list(_path("webhook-deliveries"), Delivery, query)
+
+    def set_alerts(
+        self,
+        customer: str,
+        *,
+        unit: str = "credits",
+        credits_left: Quantity | str | None = None,
+        percent_used: Sequence[int] = (),
+    ) -> Alerts:
+        """Sets the customer's own alert thresholds for ``unit``, in place of its plan's;
+        neither: no alerts for the customer. Returns the thresholds in force."""
+        body = {
+            "unit": unit,
+            "credits_left": None if credits_left is None else _amount(credits_left, "credits_left"),
+            "percent_used": list(percent_used),
+        }
+        alerts: Alerts = self._decoded(
+            self._call("PUT", _path("customers", customer, "alerts"), body), Alerts
+        )
+        return alerts
+
+    def clear_alerts(self, customer: str, *, unit: str = "credits") -> Alerts:
+        """Drops the customer's own thresholds for ``unit``: its plan's apply again."""
+        path = _path("customers", customer, "alerts")
+        alerts: Alerts = self._decoded(self._call("DELETE", path, query={"unit": unit}), Alerts)
+        return alerts
+
+    def alerts(self, customer: str, *, unit: str = "credits") -> Alerts:
+        """The alert thresholds in force for the customer and ``unit``, and their source."""
+        return self._read(_path("customers", customer, "alerts"), Alerts, {"unit": unit})
 
     # -- session tokens --
 
@@ -425,20 +745,49 @@ class Client:
     # -- the wire --
 
     def _action(self, action: str) -> Action | None:
-        """The catalog's action (for ``metered``'s default estimate), None when not priced."""
+        """The catalog's action (for ``metered``'s default estimate and unit), None when the
+        catalog does not price it. The catalog's prices are read at most once per
+        ``ACTION_COSTS_TTL``, not on every metered call."""
+        now = self._clock()
+        cached = self._action_costs
+        # A clock that went back (a wall clock set back) makes the cache's age unknown: read.
+        if cached is None or not timedelta(0) <= now - cached.read_at < ACTION_COSTS_TTL:
+            # Threads racing here each read and store a whole, immutable cache: the last wins.
+            cached = self._action_costs = _ActionCosts(now, self._read_action_costs())
+        return cached.actions.get(action)
+
+    def _read_action_costs(self) -> Mapping[str, Action]:
         try:
             costs = self._call("GET", _path("catalog", "action-costs"))
         except ApiError as error:
             if error.problem == "no_catalog":
-                return None
+                return {}
             raise
-        for cost in costs:
-            if cost.get("action") == action:
-                priced: Action = self._decoded(
-                    {**cost, "id": cost["action"], "price": cost["cost"]}, Action
-                )
-                return priced
-        return None
+        if not isinstance(costs, list) or not all(isinstance(cost, dict) for cost in costs):
+            raise ApiError(200, "response_invalid", "action costs: expected a list of objects", {})
+        return {
+            cost.get("action"): self._decoded(
+                {**cost, "id": cost.get("action"), "price": cost.get("cost")}, Action
+            )
+            for cost in costs
+        }
+
+    def _removed(self, path: str) -> bool:
+        """A DELETE that answers ``{"removed": true|false}``."""
+        answer = self._call("DELETE", path)
+        removed: bool = self._decoded(
+            answer.get("removed") if isinstance(answer, dict) else answer, bool
+        )
+        return removed
+
+    def _outcome(self, result: Any) -> Charge | CreditKitError:
+        """One event's result of ``POST /v1/events``: its charge, or its error rebuilt."""
+        if isinstance(result, dict) and "charge" in result:
+            charge: Charge = self._decoded(result["charge"], Charge)
+            return charge
+        if isinstance(result, dict) and isinstance(result.get("status"), int):
+            return error_from_problem(result["status"], result.get("error"), str(result))
+        raise ApiError(200, "response_invalid", f"an event's result: {result!r}"[:300], {})
 
     def _read(self, path: str, kind: type[T], query: Mapping[str, Any] | None = None) -> T:
         answer: T = self._decoded(self._call("GET", path, query=query), kind)
@@ -544,10 +893,27 @@ def _path(*segments: str) -> str:
     return "/v1/" + "/".join(quote(segment, safe="") for segment in segments)
 
 
-def _hold_id(hold_id: int) -> str:
-    if isinstance(hold_id, bool) or not isinstance(hold_id, int) or hold_id < 1:
-        raise InvalidRequest("hold_id", "must be a positive int")
-    return str(hold_id)
+def _row_id(row_id: int, field: str) -> str:
+    """A hold's, payment's, receipt's or webhook endpoint's id as a path segment."""
+    if isinstance(row_id, bool) or not isinstance(row_id, int) or row_id < 1:
+        raise InvalidRequest(field, "must be a positive int")
+    return str(row_id)
+
+
+def _endpoint_path(endpoint_id: int, *rest: str) -> str:
+    return _path("webhook-endpoints", _row_id(endpoint_id, "endpoint_id"), *rest)
+
+
+def _event(event: object, index: int) -> dict[str, Any]:
+    if not isinstance(event, Mapping):
+        raise InvalidRequest(f"events[{index}]", "must be a mapping")
+    return dict(event)
+
+
+def _money(money: Money, field: str) -> dict[str, Any]:
+    if not isinstance(money, Money):
+        raise InvalidRequest(field, "must be Money with a non-negative int and a 3-letter currency")
+    return {"amount_minor": money.amount_minor, "currency": money.currency}
 
 
 def _amount(amount: object, field: str = "amount") -> int | str:

@@ -91,8 +91,12 @@ def _items(value: Any, arguments: tuple[Any, ...], path: str) -> list[Any]:
 def _mapping(value: Any, arguments: tuple[Any, ...], path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Mismatch(path, "an object", value)
-    value_hint = arguments[1] if len(arguments) == 2 else Any
-    return {key: decode(item, value_hint, f"{path}.{key}") for key, item in value.items()}
+    key_hint, value_hint = arguments if len(arguments) == 2 else (Any, Any)
+    # Keys are decoded too: a ``dict[GrantSource, int]`` has enum keys, as the kit's has.
+    return {
+        decode(key, key_hint, f"{path}.{key}"): decode(item, value_hint, f"{path}.{key}")
+        for key, item in value.items()
+    }
 
 
 def _dataclass(value: Any, cls: type, path: str) -> Any:

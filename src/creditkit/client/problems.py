@@ -13,9 +13,16 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from creditkit.catalog import errors as catalog_errors
 from creditkit.client.decode import Mismatch, decode, type_hints
 from creditkit.client.errors import ApiError, PaymentRequired, RateLimited
 from creditkit.errors import CreditKitError
+from creditkit.notify import errors as notify_errors
+from creditkit.payments import errors as payment_errors
+
+#: The domains' error modules, imported here so that the walk of ``CreditKitError``'s
+#: subclasses finds their classes whatever the program imported first.
+ERROR_MODULES = (catalog_errors, payment_errors, notify_errors)
 
 #: The members every problem body has; the rest are the error's facts.
 _PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "code", "invalid_params"})
@@ -43,7 +50,7 @@ def error_from_problem(status: int, body: Any, text: str) -> CreditKitError:
 
 @functools.cache
 def errors_by_code() -> Mapping[str, type[CreditKitError]]:
-    """Every engine error class by its code (walked once, when every domain is imported), and
+    """Every engine error class by its code (walked once; ``ERROR_MODULES`` are loaded), and
     the client's own classes for the codes it answers with more."""
     found: dict[str, type[CreditKitError]] = {}
     pending: list[type[CreditKitError]] = [CreditKitError]

@@ -9,40 +9,49 @@
 Before the handler the action's price (or ``estimate``) is reserved; after it returns, the
 hold is committed (for ``meter.actual`` when the handler takes the meter and sets it); when it
 raises, the hold is released. Short of credits, the route answers 402 and the handler does
-not run.
+not run; past the plan's rate limit 429, and with the ledger busy or unreachable 503.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the gate's annotations at run
 # time, and they name the caller's ``customer`` dependency, a local of ``credits_required``.
 
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from creditkit.errors import InsufficientCredits, Quantity
+from creditkit.api.problems import PROBLEM_CONTENT_TYPE
+from creditkit.errors import CreditKitError, Quantity
 from creditkit.integrations.metered import Meter, Metering
-from creditkit.integrations.refusals import PROBLEM_CONTENT_TYPE, payment_required_problem
+from creditkit.integrations.refusals import Refusal, refusal_of
+
+T = TypeVar("T")
 
 
-class CreditsRequired(HTTPException):
-    """402: the customer's credits do not cover the route's action. ``problem`` is the
-    problem+json body; without ``install(app)`` FastAPI answers only its ``detail``."""
+class CreditsRefused(HTTPException):
+    """The route's credits were refused (402, 429) or could not be settled (503). ``problem``
+    is the problem+json body; without ``install(app)`` FastAPI answers only its ``detail``
+    (and the ``Retry-After`` header)."""
 
-    def __init__(self, problem: dict[str, Any]) -> None:
-        super().__init__(402, detail=problem["detail"])
-        self.problem = problem
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.status, detail=refusal.body["detail"], headers=refusal.headers)
+        self.problem = refusal.body
 
 
 def install(app: FastAPI) -> None:
-    """Makes ``app`` answer a ``CreditsRequired`` with its whole problem+json body."""
+    """Makes ``app`` answer a ``CreditsRefused`` with its whole problem+json body."""
 
-    async def on_credits_required(_request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, CreditsRequired)
-        return JSONResponse(error.problem, status_code=402, media_type=PROBLEM_CONTENT_TYPE)
+    async def on_credits_refused(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, CreditsRefused)
+        return JSONResponse(
+            error.problem,
+            status_code=error.status_code,
+            media_type=PROBLEM_CONTENT_TYPE,
+            headers=error.headers,
+        )
 
-    app.add_exception_handler(CreditsRequired, on_credits_required)
+    app.add_exception_handler(CreditsRefused, on_credits_refused)
 
 
 def credits_required(
@@ -57,19 +66,31 @@ def credits_required(
     header, the request, your current-user dependency). Declared as a parameter
     (``meter: Annotated[Meter, credits_required(...)]``) it gives the handler its ``Meter``."""
 
-    def gate(customer_id: Annotated[str, Depends(customer)]) -> Iterator[Meter]:
+    def start(customer_id: str) -> Meter:
         meter = ck.metered(customer_id, action, estimate)
-        try:
-            meter.start()
-        except InsufficientCredits as short:
-            raise CreditsRequired(payment_required_problem(ck, short)) from short
+        meter.start()
+        return meter
+
+    def gate(customer_id: Annotated[str, Depends(customer)]) -> Iterator[Meter]:
+        meter = _answered(ck, lambda: start(customer_id))
         try:
             yield meter
         except BaseException as error:
             meter.finish(error)
             raise
-        meter.finish(None)
+        _answered(ck, lambda: meter.finish(None))
 
     # "function": settle the hold when the handler returns, before the response is sent, so a
     # commit that fails is the request's error rather than lost after a 200.
     return Depends(gate, scope="function")
+
+
+def _answered(ck: Metering, call: Callable[[], T]) -> T:
+    """``call()``; a refusal of the ledger, or its absence, raised as the route's answer."""
+    try:
+        return call()
+    except CreditKitError as error:
+        refusal = refusal_of(ck, error)
+        if refusal is None:
+            raise
+        raise CreditsRefused(refusal) from error

@@ -7,7 +7,8 @@
 Before the view the action's price (or ``estimate``) is reserved; after a response below 400
 the hold is committed (for ``current_meter().actual`` when the view sets it); after an
 exception or an error response it is released. Short of credits, the view does not run and the
-answer is 402 problem+json with what would cover the shortfall.
+answer is 402 problem+json with what would cover the shortfall; past the plan's rate limit
+429 with ``Retry-After``; with the ledger busy or unreachable 503 (a failed commit too).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from typing import Any
 from flask import Response, g, make_response
 from flask.typing import ResponseReturnValue
 
-from creditkit.errors import InsufficientCredits, InvalidRequest, Quantity
+from creditkit.api.problems import PROBLEM_CONTENT_TYPE
+from creditkit.errors import CreditKitError, InvalidRequest, Quantity
 from creditkit.integrations.metered import Meter, Metering
-from creditkit.integrations.refusals import PROBLEM_CONTENT_TYPE, payment_required_problem
+from creditkit.integrations.refusals import Refusal, refusal_of
 
 #: Where the running view's meter is kept in ``flask.g``.
 _METER = "creditkit_meter"
@@ -43,11 +45,11 @@ def credits_required(
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def metered_view(*args: Any, **kwargs: Any) -> ResponseReturnValue:
-            meter = ck.metered(customer(), action, estimate)
             try:
+                meter = ck.metered(customer(), action, estimate)
                 meter.start()
-            except InsufficientCredits as short:
-                return _problem(payment_required_problem(ck, short))
+            except CreditKitError as error:
+                return _refused(ck, error)
             outer = g.pop(_METER, None)
             setattr(g, _METER, meter)
             try:
@@ -57,7 +59,10 @@ def credits_required(
                 raise
             finally:
                 setattr(g, _METER, outer)
-            _settle(meter, response)
+            try:
+                _settle(meter, response)
+            except CreditKitError as error:
+                return _refused(ck, error)
             return response
 
         return metered_view
@@ -82,5 +87,14 @@ def _settle(meter: Meter, response: Response) -> None:
         meter.release()
 
 
-def _problem(problem: dict[str, Any]) -> Response:
-    return Response(json.dumps(problem), status=402, mimetype=PROBLEM_CONTENT_TYPE)
+def _refused(ck: Metering, error: CreditKitError) -> Response:
+    """The answer that stands for a refusal of the ledger, or its absence; other errors go on."""
+    refusal: Refusal | None = refusal_of(ck, error)
+    if refusal is None:
+        raise error
+    return Response(
+        json.dumps(refusal.body),
+        status=refusal.status,
+        headers=refusal.headers,
+        mimetype=PROBLEM_CONTENT_TYPE,
+    )

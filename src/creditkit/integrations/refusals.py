@@ -1,19 +1,69 @@
-"""The 402 an app answers when a customer's credits do not cover an action: the same
-problem+json (RFC 9457) body the HTTP API answers, so one front end handles both."""
+"""What an app's metered route answers when the ledger refuses or cannot answer: the same
+problem+json (RFC 9457) bodies the HTTP API answers, so one front end handles both.
+
+- credits short (``InsufficientCredits``): 402, with the packs and the plan that would cover it;
+- the plan's rate limit (``RateLimited``, from a ``Client``): 429 with ``Retry-After``;
+- the ledger busy (``LedgerBusy``) or the service unreachable (``ServiceUnreachable``, a 503
+  after the client's retries): 503, so the app's client tries again later rather than
+  reporting a server error.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from creditkit.api.context import Service
-from creditkit.api.problems import PROBLEM_TYPE_BASE
-from creditkit.client.errors import PackOffer, PaymentRequired
-from creditkit.errors import InsufficientCredits, Quantity
+from creditkit.api.problems import (
+    LEDGER_BUSY_RETRY_AFTER_SECONDS,
+    PROBLEM_TYPE_BASE,
+    problem_body,
+)
+from creditkit.client.errors import (
+    ApiError,
+    PackOffer,
+    PaymentRequired,
+    RateLimited,
+    ServiceUnreachable,
+)
+from creditkit.errors import CreditKitError, InsufficientCredits, LedgerBusy, Quantity
 from creditkit.integrations.metered import Metering
 from creditkit.kit import CreditKit
 from creditkit.ledger.schemas import Money
 
-PROBLEM_CONTENT_TYPE = "application/problem+json"
+#: A rate limit's window is one minute: a 429 that does not say when to come back (a
+#: service older than this client) is told to wait that long.
+RATE_LIMIT_RETRY_AFTER_SECONDS_DEFAULT = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The answer a route gives instead of running (or instead of a 500): ``status``, the
+    problem+json ``body`` and the ``headers`` (``Retry-After``)."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def refusal_of(ck: Metering, error: CreditKitError) -> Refusal | None:
+    """The answer that stands for ``error``; None for an error that is the app's own 500."""
+    if isinstance(error, InsufficientCredits):
+        return Refusal(402, payment_required_problem(ck, error))
+    if isinstance(error, RateLimited):
+        wait = error.retry_after_seconds or RATE_LIMIT_RETRY_AFTER_SECONDS_DEFAULT
+        body = problem_body(429, error.problem, error.detail, **error.facts)
+        return Refusal(429, body, {"Retry-After": str(wait)})
+    if isinstance(error, LedgerBusy):
+        body = problem_body(503, error.code, str(error), attempts=error.attempts)
+        return Refusal(503, body, {"Retry-After": str(LEDGER_BUSY_RETRY_AFTER_SECONDS)})
+    if isinstance(error, ServiceUnreachable) or (
+        isinstance(error, ApiError) and error.status == 503
+    ):
+        # Not the service's address or the failure: they are the app's own business.
+        body = problem_body(503, ServiceUnreachable.code, "the credit service did not answer")
+        return Refusal(503, body)
+    return None
 
 
 def payment_required_problem(ck: Metering, error: InsufficientCredits) -> dict[str, Any]:
