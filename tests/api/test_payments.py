@@ -93,5 +93,8 @@ def test_an_auto_top_up_is_set_and_read_back(api: Api) -> None:
         report = worker.run_once()
     assert report.payments_succeeded == 1
     assert api.kit.balance("u1").available == 10 + 500
-    assert api.client.delete("/v1/customers/u1/auto-top-up", headers=api.admin).status_code == 204
+    removed = api.client.delete("/v1/customers/u1/auto-top-up", headers=api.admin)
+    assert removed.json() == {"removed": True}
+    again = api.client.delete("/v1/customers/u1/auto-top-up", headers=api.admin)
+    assert again.json() == {"removed": False}
     assert api.client.get("/v1/customers/u1/auto-top-up", headers=api.admin).json() is None

@@ -137,9 +137,10 @@ def router(service: Service) -> APIRouter:
             customer, body.pack, threshold=body.threshold, per_day_max=body.per_day_max
         )
 
-    @api.delete("/customers/{customer}/auto-top-up", status_code=204)
-    def disable_auto_top_up(caller: Authenticated, customer: CustomerId) -> None:
+    @api.delete("/customers/{customer}/auto-top-up")
+    def disable_auto_top_up(caller: Authenticated, customer: CustomerId) -> dict[str, bool]:
+        """Stops the auto top-up. Idempotent: ``removed`` says whether there was one."""
         access.require_customer(caller, customer, Scope.WRITE, SessionPermission.BUY)
-        kit.disable_auto_top_up(customer)
+        return {"removed": kit.disable_auto_top_up(customer)}
 
     return api

@@ -613,11 +613,8 @@ class Client:
         return settings
 
     def disable_auto_top_up(self, customer: str) -> bool:
-        """True when the customer had an auto top-up. The API's DELETE does not say, so this
-        reads it first: two calls at once may both answer True."""
-        had = self.auto_top_up(customer) is not None
-        self._call("DELETE", _path("customers", customer, "auto-top-up"))
-        return had
+        """True when the customer had an auto top-up."""
+        return self._removed(_path("customers", customer, "auto-top-up"))
 
     # -- events, webhooks and alerts (docs/notify.md) --
 
