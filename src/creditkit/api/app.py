@@ -35,4 +35,5 @@ def create_app(kit: CreditKit) -> FastAPI:
         app.include_router(module.router(service))
     app.include_router(observability.router(service, metrics))
     app.add_middleware(observability.ObservedApp, metrics=metrics)
+    problems.document(app)
     return app

@@ -9,6 +9,7 @@ from creditkit.api.context import Service
 from creditkit.api.idempotency import IdempotencyKey
 from creditkit.api.problems import ApiProblem
 from creditkit.api.schemas import (
+    TEXT_PATTERN,
     CustomerCreate,
     MemberPut,
     OwnerPut,
@@ -19,7 +20,7 @@ from creditkit.entitlements.schemas import Decision, Member
 from creditkit.keys.schemas import Caller, Scope, SessionPermission, SessionToken
 from creditkit.ledger.schemas import Customer
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=255)]
+CustomerId = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
 
 
 def refused(decision: Decision) -> ApiProblem:

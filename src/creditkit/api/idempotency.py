@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from creditkit.api import repository
 from creditkit.api.problems import ApiProblem
+from creditkit.api.schemas import TEXT_PATTERN
 from creditkit.kit import CreditKit
 
 IdempotencyKey = Annotated[
@@ -29,6 +30,7 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=255,
+        pattern=TEXT_PATTERN,
         description="Makes the write exactly-once: a retry with the same key and request gets "
         "the first outcome; with another request, 409.",
     ),

@@ -6,7 +6,14 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from creditkit.api.context import Service
 from creditkit.api.idempotency import IdempotencyKey
-from creditkit.api.schemas import ChargeCreate, GrantCreate, HoldCommit, HoldCreate, TransferCreate
+from creditkit.api.schemas import (
+    TEXT_PATTERN,
+    ChargeCreate,
+    GrantCreate,
+    HoldCommit,
+    HoldCreate,
+    TransferCreate,
+)
 from creditkit.errors import InvalidRequest
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
 from creditkit.ledger.schemas import Balance, Charge, Grant, HistoryPage, Hold, Money, Transfer
@@ -14,9 +21,9 @@ from creditkit.ledger.schemas import Balance, Charge, Grant, HistoryPage, Hold, 
 #: A page of history, at most.
 HISTORY_PAGE_MAX = 200
 
-Customer = Annotated[str, Path(min_length=1, max_length=255)]
+Customer = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
 HoldId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-Unit = Annotated[str, Query(min_length=1, max_length=64)]
+Unit = Annotated[str, Query(min_length=1, max_length=64, pattern=TEXT_PATTERN)]
 
 
 def router(service: Service) -> APIRouter:
@@ -36,7 +43,7 @@ def router(service: Service) -> APIRouter:
         customer: Customer,
         unit: Unit = "credits",
         limit: Annotated[int, Query(ge=1, le=HISTORY_PAGE_MAX)] = 50,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        cursor: Annotated[str | None, Query(max_length=200, pattern=TEXT_PATTERN)] = None,
     ) -> HistoryPage:
         """The customer's transactions, newest first; pass ``next_cursor`` for older ones."""
         access.require_customer(caller, customer, Scope.READ)

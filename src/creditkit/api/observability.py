@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -121,7 +121,7 @@ def router(service: Service, metrics: Metrics) -> APIRouter:
             return problem_response(503, "database_unavailable", f"the database: {error}")
         return JSONResponse({"status": "ok"})
 
-    @api.get("/metrics")
+    @api.get("/metrics", response_class=PlainTextResponse)
     def get_metrics() -> Response:
         """Prometheus text format: requests by route and status, and their durations."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

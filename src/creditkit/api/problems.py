@@ -56,6 +56,31 @@ STATUS_BY_ERROR: Mapping[type[errors.CreditKitError], int] = {
 #: A client may retry a busy ledger soon: its conflicts are momentary.
 LEDGER_BUSY_RETRY_AFTER_SECONDS = 1
 
+#: The body of every error, as the OpenAPI document declares it.
+PROBLEM_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "An error (RFC 9457). ``code`` is its stable name; the error's own facts "
+    "(``available``, ``upgrade_to``, ...) come as further members.",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+        "invalid_params": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "reason"],
+                "properties": {"name": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+
 
 class ApiProblem(Exception):
     """A refusal decided in the HTTP layer (authentication, scope, a rate limit, an entitlement)."""
@@ -200,7 +225,9 @@ def install(app: FastAPI, enrich: Enrich) -> None:
 
     async def on_http(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        code = {400: "malformed_request", 404: "not_found", 405: "method_not_allowed"}.get(
+            error.status_code, "http_error"
+        )
         return problem_response(
             error.status_code, code, str(error.detail), headers=dict(error.headers or {})
         )
@@ -214,3 +241,34 @@ def install(app: FastAPI, enrich: Enrich) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def document(app: FastAPI) -> None:
+    """Declares the errors in the app's OpenAPI document: every operation may answer with a
+    problem (its ``default`` response, ``application/problem+json``). FastAPI's own 422 body
+    (``HTTPValidationError``) is never sent, so it goes."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()  # FastAPI builds it once and keeps it in app.openapi_schema
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        if "Problem" not in components:
+            components["Problem"] = dict(PROBLEM_SCHEMA)
+            for path_item in schema["paths"].values():
+                for operation in path_item.values():
+                    _document_operation(operation["responses"])
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_operation(responses: dict[str, Any]) -> None:
+    validation = responses.get("422", {}).get("content", {}).get("application/json", {})
+    if validation.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
+        del responses["422"]
+    responses["default"] = {
+        "description": "An error: the request was refused, and ``code`` says why.",
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }

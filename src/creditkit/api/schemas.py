@@ -3,12 +3,38 @@ never floats: a float cannot say 0.1 exactly, so the API refuses one (422, namin
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from creditkit.keys.schemas import SessionPermission
+
+#: Text that every database stores: PostgreSQL refuses NUL (U+0000) in text and in JSON, so the
+#: API refuses it up front (422, naming the field) instead of failing at the database (500).
+TEXT_PATTERN = "^[^\\x00]*$"
+
+
+def _storable(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Refuses what a JSON column cannot hold, at any depth (walked without recursion): NUL in
+    a key or a string, and the non-numbers Python's JSON parser lets through (NaN, Infinity,
+    and 1e400, which it reads as infinity)."""
+    pending: list[Any] = [metadata]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ValueError("must not contain NUL (U+0000) in a key or a string")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValueError(f"must hold finite numbers only, not {value}")
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return metadata
 
 
 def _exact(value: Any) -> Any:
@@ -17,14 +43,21 @@ def _exact(value: Any) -> Any:
     return value
 
 
+#: An amount written as a decimal string, at most this long (a unit's largest amount, with its
+#: decimal places, fits well within it).
+DECIMAL_STRING_LENGTH_MAX = 64
+
+DecimalString = Annotated[
+    str, Field(pattern=r"^[0-9]+(\.[0-9]+)?$", max_length=DECIMAL_STRING_LENGTH_MAX)
+]
 Amount = Annotated[
-    int | str,
+    int | DecimalString,
     BeforeValidator(_exact),
     Field(description="An exact amount in the unit's terms: an integer, or a decimal string."),
 ]
-CustomerId = Annotated[str, Field(min_length=1, max_length=255)]
-Name = Annotated[str, Field(min_length=1, max_length=255)]
-Metadata = Annotated[dict[str, Any], Field(default_factory=dict)]
+CustomerId = Annotated[str, Field(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
+Name = Annotated[str, Field(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
+Metadata = Annotated[dict[str, Any], AfterValidator(_storable), Field(default_factory=dict)]
 
 
 class Body(BaseModel):
@@ -68,7 +101,7 @@ class GrantCreate(Body):
     amount: Amount | None = None
     pack: Name | None = None
     unit: Name = "credits"
-    source: Annotated[str, Field(max_length=32)] = "purchase"
+    source: Annotated[str, Field(max_length=32, pattern=TEXT_PATTERN)] = "purchase"
     priority: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     effective_at: datetime | None = None
     expires_at: datetime | None = None
@@ -127,7 +160,7 @@ class Cancellation(Body):
 
 
 class ResourceAcquire(Body):
-    resource_id: Annotated[str, Field(min_length=1, max_length=255)]
+    resource_id: Annotated[str, Field(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
 
 
 class LimitTrack(Body):

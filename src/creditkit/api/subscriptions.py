@@ -10,6 +10,7 @@ from creditkit.api.customers import refused
 from creditkit.api.idempotency import IdempotencyKey
 from creditkit.api.problems import ApiProblem
 from creditkit.api.schemas import (
+    TEXT_PATTERN,
     Cancellation,
     LimitTrack,
     PlanChange,
@@ -20,8 +21,8 @@ from creditkit.entitlements.schemas import Decision, LimitUsage
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
 from creditkit.subscriptions.schemas import BillingLine, Subscription
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=255)]
-Name = Annotated[str, Path(min_length=1, max_length=255)]
+CustomerId = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
+Name = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
 #: Billing lines listed at once, at most.
 BILLING_LINES_PAGE_MAX = 200
 

@@ -1,0 +1,212 @@
+"""Schemathesis over the API's OpenAPI document: generated requests, valid and invalid, to every
+operation, and every answer checked against the document and the error contract.
+
+The app runs in this process (ASGI) on a SQLite file with the bundled example catalog and a
+ManualClock, so that a run is the same every time (generation is derandomized too). Requests carry
+an admin key, and a few customers, a workspace with members and a hold exist, so that valid
+requests also name real things (``with_real_names``). Each response goes through every check
+schemathesis has (no 5xx; status codes, content types, headers and bodies as documented;
+authentication enforced; invalid data refused) plus ``problem_details``: every error is
+``application/problem+json`` with ``type``, ``title``, ``status``, ``detail`` and ``code``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import count
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.config import PositiveDataAcceptanceConfig
+from schemathesis.core.failures import FailureGroup
+
+from creditkit import CreditKit, ManualClock
+from creditkit.api.app import create_app
+from creditkit.api.problems import PROBLEM_CONTENT_TYPE
+from creditkit.api.serve import example_catalog
+from creditkit.keys.schemas import Scope
+
+#: Generated cases per operation and generation mode, at most (an operation whose inputs allow
+#: fewer distinct requests gets fewer).
+CASES_PER_OPERATION_MAX = 40
+#: What the whole run must reach: less means the checks ran on too little.
+CASES_TOTAL_MIN = 1_000
+#: Failures shown per operation and mode (the first ones; the rest are mostly the same).
+FAILURES_SHOWN_MAX = 3
+#: Valid (schema-conforming) requests may still be refused by the business rules that a schema
+#: cannot say: a short balance (402), an unknown plan, unit or feature (422). Everything else
+#: schemathesis expects of valid data stays (2xx, 401, 403, 404, 409, 429).
+POSITIVE_STATUSES_EXPECTED = ["2xx", "401", "402", "403", "404", "409", "422", "429"]
+PROBLEM_MEMBERS_REQUIRED = ("type", "title", "status", "detail", "code")
+
+CUSTOMERS = ("alice", "bob", "acme")
+#: Amounts small enough for the balances above (bob holds 50 of his; a commit spends up to that).
+AMOUNTS = (1, 2, 5, "3", 50)
+USERS = ("alice", "bob", "carol")
+#: Body fields of which a request names exactly one, by path.
+ONE_OF = {
+    "/v1/customers/{customer}/grants": ("amount", "pack"),
+    "/v1/charges": ("amount", "action"),
+}
+#: Idempotency keys never sent before (the generated ones repeat: "0", "00", ...).
+FRESH_KEYS = count(1)
+
+
+@dataclass(frozen=True)
+class Served:
+    kit: CreditKit
+    schema: Any
+    authorization: dict[str, str]
+    real_names: dict[str, tuple[Any, ...]]
+
+
+@pytest.fixture
+def served(database_url: str) -> Iterator[Served]:
+    kit = CreditKit(database_url, catalog=example_catalog(), clock=ManualClock())
+    secret = kit.keys.create_key("schemathesis", Scope.ADMIN).secret
+    for user in USERS:
+        kit.create_customer(user)
+    kit.subscribe("bob", "pro")
+    kit.create_customer("acme", "workspace")
+    kit.subscribe("acme", "team")
+    kit.add_member("acme", "alice", "owner")
+    kit.add_member("acme", "carol", "editor")
+    kit.grant("bob", 500, idempotency_key="grant-bob")
+    hold = kit.reserve("bob", 50, idempotency_key="hold-bob")
+    catalog = kit.catalog
+    assert catalog is not None
+    features = sorted({feature for plan in catalog.plans.values() for feature in plan.features})
+    real_names: dict[str, tuple[Any, ...]] = {
+        "customer": CUSTOMERS,
+        "from_customer": CUSTOMERS,
+        "to_customer": CUSTOMERS,
+        "user": USERS,
+        "member": USERS,
+        "plan": tuple(sorted(catalog.plans)),
+        "action": tuple(sorted(catalog.actions)),
+        "pack": tuple(sorted(catalog.packs)),
+        "unit": ("credits",),
+        "amount": AMOUNTS,
+        "feature": tuple(features),
+        "limit": ("team_members",),
+        "hold_id": (hold.id,),
+    }
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(kit))
+    schema.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
+        expected_statuses=POSITIVE_STATUSES_EXPECTED
+    )
+    yield Served(kit, schema, {"Authorization": f"Bearer {secret}"}, real_names)
+    kit.close()
+
+
+def problem_details(_ctx: Any, response: Any, _case: Any) -> bool | None:
+    """Every error is a problem (RFC 9457) with creditkit's members."""
+    if response.status_code < 400:
+        return None
+    headers = {name.lower(): values for name, values in response.headers.items()}
+    content_type = headers.get("content-type", [""])[0].split(";")[0].strip()
+    assert content_type == PROBLEM_CONTENT_TYPE, (
+        f"{response.status_code} answered as {content_type!r}, not {PROBLEM_CONTENT_TYPE}"
+    )
+    body = json.loads(response.content)
+    missing = [member for member in PROBLEM_MEMBERS_REQUIRED if member not in body]
+    assert not missing, f"the problem lacks {missing}: {body}"
+    assert body["status"] == response.status_code, body
+    assert body["type"].endswith("/" + body["code"]), body
+    return True
+
+
+def with_real_names(case: Any, data: st.DataObject, real_names: dict[str, tuple[Any, ...]]) -> None:
+    """Swaps some generated values for real ones (a customer that exists, a small amount, a
+    fresh Idempotency-Key), so that valid requests also get past the business rules and reach
+    the success paths, not only 404s, 409s and 422s."""
+    places = [case.path_parameters, case.query]
+    if isinstance(case.body, dict):
+        places.append(case.body)
+        one_of_amount(case, data, real_names)
+    for place in places:
+        for name in list(place or {}):
+            if name in real_names and data.draw(st.booleans(), label=f"real {name}"):
+                place[name] = data.draw(st.sampled_from(real_names[name]), label=name)
+    if "Idempotency-Key" in case.headers and data.draw(st.booleans(), label="fresh key"):
+        case.headers["Idempotency-Key"] = f"fresh-{next(FRESH_KEYS)}"
+
+
+def one_of_amount(case: Any, data: st.DataObject, real_names: dict[str, tuple[Any, ...]]) -> None:
+    """A grant names an amount or a pack, a charge an amount or an action (times a quantity):
+    one of them, which the schema does not say. Sometimes keeps just one."""
+    alternatives = ONE_OF.get(case.path)
+    if alternatives is None:
+        return
+    kept = data.draw(st.sampled_from(["as generated", *alternatives]), label="one of")
+    if kept == "as generated":
+        return
+    for name in (*alternatives, "quantity"):
+        if name != kept:
+            case.body.pop(name, None)
+    case.body[kept] = data.draw(st.sampled_from(real_names[kept]), label=kept)
+
+
+def takes_input(operation: Any) -> bool:
+    definition = operation.definition.raw
+    return bool(definition.get("parameters")) or "requestBody" in definition
+
+
+def exercise(
+    served: Served, operation: Any, mode: GenerationMode, cases: Counter[str]
+) -> list[str]:
+    """Runs the generated cases of one operation in one mode; returns their failures. A failing
+    case is recorded, not raised: Hypothesis would replay it to shrink it, and the API's state
+    has moved on by then (the customer it would create exists), so it would call it flaky."""
+    label = f"{operation.label} ({mode.value})"
+    failures: list[str] = []
+
+    @given(data=st.data())
+    @settings(
+        max_examples=CASES_PER_OPERATION_MAX,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate],
+    )
+    def run(data: st.DataObject) -> None:
+        case = data.draw(operation.as_strategy(generation_mode=mode))
+        if mode is GenerationMode.POSITIVE:
+            with_real_names(case, data, served.real_names)
+        cases[label] += 1
+        try:
+            case.call_and_validate(
+                headers=served.authorization, additional_checks=[problem_details]
+            )
+        except (Exception, FailureGroup) as error:  # reported with the others, at the end
+            failures.append(f"{label}:\n{error}")
+
+    try:
+        run()
+    except Unsatisfiable:
+        # Nothing about an operation without inputs can be made invalid.
+        assert mode is GenerationMode.NEGATIVE and not takes_input(operation), label
+    return failures
+
+
+def test_every_operation_answers_as_its_document_says(served: Served) -> None:
+    cases: Counter[str] = Counter()
+    failures = []
+    operations = [result.ok() for result in served.schema.get_all_operations()]
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            failures.extend(exercise(served, operation, mode, cases)[:FAILURES_SHOWN_MAX])
+    assert not failures, "\n\n".join(failures)
+    untested = [op.label for op in operations if not cases[f"{op.label} (positive)"]]
+    assert not untested, f"operations without a single case: {untested}"
+    assert sum(cases.values()) >= CASES_TOTAL_MIN, cases
+    assert served.kit.audit().ok
