@@ -4,10 +4,18 @@ never floats: a float cannot say 0.1 exactly, so the API refuses one (422, namin
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
 from creditkit.keys.schemas import SessionPermission
 
@@ -37,23 +45,44 @@ def _storable(metadata: dict[str, Any]) -> dict[str, Any]:
     return metadata
 
 
+#: An amount written as a string: digits, optionally a point and more digits ("12.50"); no
+#: exponent, no spaces. A sign passes, so that the ledger says why it refuses "-5".
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+#: A decimal string is at most this long (a unit's largest amount, with its places, fits well).
+DECIMAL_STRING_LENGTH_MAX = 64
+_DECIMAL = re.compile(DECIMAL_PATTERN)
+
+
 def _exact(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError("must be an integer or a decimal string (a float is not exact)")
+    if isinstance(value, str) and (
+        len(value) > DECIMAL_STRING_LENGTH_MAX or _DECIMAL.fullmatch(value) is None
+    ):
+        raise ValueError(
+            f'must be an integer or a decimal string such as "12.50" (at most '
+            f"{DECIMAL_STRING_LENGTH_MAX} characters)"
+        )
     return value
 
 
-#: An amount written as a decimal string, at most this long (a unit's largest amount, with its
-#: decimal places, fits well within it).
-DECIMAL_STRING_LENGTH_MAX = 64
-
-DecimalString = Annotated[
-    str, Field(pattern=r"^[0-9]+(\.[0-9]+)?$", max_length=DECIMAL_STRING_LENGTH_MAX)
-]
 Amount = Annotated[
-    int | DecimalString,
+    int | str,
     BeforeValidator(_exact),
-    Field(description="An exact amount in the unit's terms: an integer, or a decimal string."),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer"},
+                {
+                    "type": "string",
+                    "pattern": DECIMAL_PATTERN,
+                    "maxLength": DECIMAL_STRING_LENGTH_MAX,
+                },
+            ],
+            "description": "An exact amount in the unit's terms: an integer, or a decimal "
+            'string ("12.50").',
+        }
+    ),
 ]
 CustomerId = Annotated[str, Field(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
