@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from creditkit.api.auth import Credentials
 from creditkit.api.context import Service
 from creditkit.api.idempotency import IdempotencyKey
 from creditkit.api.schemas import (
@@ -32,10 +33,16 @@ def router(service: Service) -> APIRouter:
     Authenticated = Annotated[Caller, Depends(access.caller)]
 
     @api.get("/customers/{customer}/balance", response_model=Balance)
-    def get_balance(caller: Authenticated, customer: Customer, unit: Unit = "credits") -> Balance:
+    async def get_balance(
+        credentials: Credentials, customer: Customer, unit: Unit = "credits"
+    ) -> Balance:
         """What the customer may spend now, what is held, and each grant's remaining credits."""
-        access.require_customer(caller, customer, Scope.READ)
-        return kit.balance(customer, unit=unit)
+
+        def balance(caller: Caller) -> Balance:
+            access.require_customer(caller, customer, Scope.READ)
+            return kit.balance(customer, unit=unit)
+
+        return await access.in_thread(credentials, balance)
 
     @api.get("/customers/{customer}/history", response_model=HistoryPage)
     def get_history(
@@ -82,37 +89,47 @@ def router(service: Service) -> APIRouter:
         )
 
     @api.post("/charges", response_model=Charge, status_code=201)
-    def create_charge(caller: Authenticated, body: ChargeCreate, key: IdempotencyKey) -> Charge:
+    async def create_charge(
+        credentials: Credentials, body: ChargeCreate, key: IdempotencyKey
+    ) -> Charge:
         """Spends credits now: an ``amount``, or a catalog ``action`` times ``quantity``. 402
         with what is available and what would cover it when the balance is short."""
-        access.require_scope(caller, Scope.CHARGE)
-        service.count_request(body.customer)
-        return kit.charge(
-            body.customer,
-            body.amount,
-            idempotency_key=key,
-            unit=body.unit,
-            action=body.action,
-            quantity=body.quantity,
-            metadata=body.metadata,
-            member=body.member,
-        )
+
+        def charge(caller: Caller) -> Charge:
+            access.require_scope(caller, Scope.CHARGE)
+            service.count_request(body.customer)
+            return kit.charge(
+                body.customer,
+                body.amount,
+                idempotency_key=key,
+                unit=body.unit,
+                action=body.action,
+                quantity=body.quantity,
+                metadata=body.metadata,
+                member=body.member,
+            )
+
+        return await access.in_thread(credentials, charge)
 
     @api.post("/holds", response_model=Hold, status_code=201)
-    def create_hold(caller: Authenticated, body: HoldCreate, key: IdempotencyKey) -> Hold:
+    async def create_hold(credentials: Credentials, body: HoldCreate, key: IdempotencyKey) -> Hold:
         """Sets credits aside for work whose cost is not known yet (reserve); commit or release
         it before ``timeout_seconds``, after which it releases itself."""
-        access.require_scope(caller, Scope.CHARGE)
-        service.count_request(body.customer)
-        return kit.reserve(
-            body.customer,
-            body.amount,
-            idempotency_key=key,
-            unit=body.unit,
-            timeout_seconds=body.timeout_seconds,
-            action=body.action,
-            metadata=body.metadata,
-        )
+
+        def reserve(caller: Caller) -> Hold:
+            access.require_scope(caller, Scope.CHARGE)
+            service.count_request(body.customer)
+            return kit.reserve(
+                body.customer,
+                body.amount,
+                idempotency_key=key,
+                unit=body.unit,
+                timeout_seconds=body.timeout_seconds,
+                action=body.action,
+                metadata=body.metadata,
+            )
+
+        return await access.in_thread(credentials, reserve)
 
     @api.get("/holds/{hold_id}", response_model=Hold)
     def get_hold(caller: Authenticated, hold_id: HoldId) -> Hold:
@@ -120,18 +137,26 @@ def router(service: Service) -> APIRouter:
         return kit.hold(hold_id)
 
     @api.post("/holds/{hold_id}/commit", response_model=Charge)
-    def commit_hold(
-        caller: Authenticated, hold_id: HoldId, body: HoldCommit, key: IdempotencyKey
+    async def commit_hold(
+        credentials: Credentials, hold_id: HoldId, body: HoldCommit, key: IdempotencyKey
     ) -> Charge:
         """Spends ``amount`` (at most what is held) of the hold; the rest goes back."""
-        access.require_scope(caller, Scope.CHARGE)
-        return kit.commit(hold_id, body.amount, idempotency_key=key, metadata=body.metadata)
+
+        def commit(caller: Caller) -> Charge:
+            access.require_scope(caller, Scope.CHARGE)
+            return kit.commit(hold_id, body.amount, idempotency_key=key, metadata=body.metadata)
+
+        return await access.in_thread(credentials, commit)
 
     @api.post("/holds/{hold_id}/release", response_model=Hold)
-    def release_hold(caller: Authenticated, hold_id: HoldId, key: IdempotencyKey) -> Hold:
+    async def release_hold(credentials: Credentials, hold_id: HoldId, key: IdempotencyKey) -> Hold:
         """Gives everything the hold set aside back."""
-        access.require_scope(caller, Scope.CHARGE)
-        return kit.release(hold_id, idempotency_key=key)
+
+        def release(caller: Caller) -> Hold:
+            access.require_scope(caller, Scope.CHARGE)
+            return kit.release(hold_id, idempotency_key=key)
+
+        return await access.in_thread(credentials, release)
 
     @api.post("/transfers", response_model=Transfer, status_code=201)
     def create_transfer(
