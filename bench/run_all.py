@@ -29,6 +29,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("charge_throughput.py", [], ["--operations", "600"]),
     ("balance_read.py", [], ["--operations", "100000", "--reads", "500"]),
     ("batch_throughput.py", [], ["--operations", "30000"]),
+    ("api_charges.py", [], ["--operations", "600"]),
 ]
 
 
@@ -45,6 +46,22 @@ def summary_rows(result: dict[str, Any]) -> list[list[str]]:
             rows.append(
                 [
                     f"charge {item['threads']} thread(s)",
+                    database,
+                    f"{format_number(kit['per_second'])}/s"
+                    f" (p50 {kit['p50_ms']:.2f} / p99 {kit['p99_ms']:.2f} ms)",
+                    f"{format_number(floor['per_second'])}/s"
+                    f" (p50 {floor['p50_ms']:.2f} / p99 {floor['p99_ms']:.2f} ms)",
+                    f"{item['ratio']:.3f}",
+                    ">= 0.5",
+                    "ok" if item["ratio"] >= 0.5 else "MISS",
+                ]
+            )
+    elif name == "api_charges":
+        for item in result["results"]:
+            kit, floor = item["creditkit"], item["floor"]
+            rows.append(
+                [
+                    f"POST /v1/charges {item['threads']} client threads",
                     database,
                     f"{format_number(kit['per_second'])}/s"
                     f" (p50 {kit['p50_ms']:.2f} / p99 {kit['p99_ms']:.2f} ms)",

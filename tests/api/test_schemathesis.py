@@ -41,6 +41,10 @@ from creditkit.keys.schemas import Scope
 CASES_PER_OPERATION_MAX = 25
 #: What the whole run must reach: less means the checks ran on too little.
 CASES_TOTAL_MIN = 1_000
+#: Successes and refusals (4xx) the run must see, at least: a run of 25 cases per operation
+#: and mode sees about 150 and 1,250.
+SUCCESSES_MIN = 100
+PROBLEMS_MIN = 500
 #: Failures shown per operation and mode (the first ones; the rest are mostly the same).
 FAILURES_SHOWN_MAX = 3
 #: Valid (schema-conforming) requests may still be refused by the business rules that a schema
@@ -163,9 +167,14 @@ def takes_input(operation: Any) -> bool:
 
 
 def exercise(
-    served: Served, operation: Any, mode: GenerationMode, cases: Counter[str]
+    served: Served,
+    operation: Any,
+    mode: GenerationMode,
+    cases: Counter[str],
+    answers: Counter[str],
 ) -> list[str]:
-    """Runs the generated cases of one operation in one mode; returns their failures. A failing
+    """Runs the generated cases of one operation in one mode, counting them and their answers'
+    status classes; returns their failures. A failing
     case is recorded, not raised: Hypothesis would replay it to shrink it, and the API's state
     has moved on by then (the customer it would create exists), so it would call it flaky."""
     label = f"{operation.label} ({mode.value})"
@@ -186,9 +195,10 @@ def exercise(
             with_real_names(case, data, served)
         cases[label] += 1
         try:
-            case.call_and_validate(
+            response = case.call_and_validate(
                 headers=served.authorization, additional_checks=[problem_details]
             )
+            answers[f"{response.status_code // 100}xx"] += 1
         except (Exception, FailureGroup) as error:  # reported with the others, at the end
             failures.append(f"{label}:\n{error}")
 
@@ -202,15 +212,20 @@ def exercise(
 
 def test_every_operation_answers_as_its_document_says(served: Served) -> None:
     cases: Counter[str] = Counter()
+    answers: Counter[str] = Counter()
     failures = []
     operations = [result.ok() for result in served.schema.get_all_operations()]
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            failures.extend(exercise(served, operation, mode, cases)[:FAILURES_SHOWN_MAX])
+            failures.extend(exercise(served, operation, mode, cases, answers)[:FAILURES_SHOWN_MAX])
     assert not failures, "\n\n".join(failures)
     untested = [op.label for op in operations if not cases[f"{op.label} (positive)"]]
     assert not untested, f"operations without a single case: {untested}"
     assert sum(cases.values()) >= CASES_TOTAL_MIN, cases
+    # The checks ran on both kinds of answer: successes (the real names reached them) and
+    # problems (invalid requests, and refusals of valid ones).
+    assert answers["2xx"] >= SUCCESSES_MIN, answers
+    assert answers["4xx"] >= PROBLEMS_MIN, answers
     assert served.kit.audit().ok
 
 
