@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from creditkit.api.context import Service
 from creditkit.api.idempotency import IdempotencyKey
-from creditkit.api.schemas import AlertsPut, WebhookEndpointCreate
+from creditkit.api.schemas import TEXT_PATTERN, AlertsPut, WebhookEndpointCreate
 from creditkit.keys.schemas import Caller, Scope
 from creditkit.notify.schemas import (
     Alerts,
@@ -16,11 +16,11 @@ from creditkit.notify.schemas import (
     WebhookEndpoint,
 )
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=255)]
+CustomerId = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
 EndpointId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 AfterId = Annotated[int, Query(ge=0, le=2**63 - 1)]
 Limit = Annotated[int, Query(ge=1, le=500)]
-Unit = Annotated[str, Query(min_length=1, max_length=64)]
+Unit = Annotated[str, Query(min_length=1, max_length=64, pattern=TEXT_PATTERN)]
 
 
 def router(service: Service) -> APIRouter:
@@ -83,8 +83,10 @@ def router(service: Service) -> APIRouter:
         caller: Authenticated,
         after_id: AfterId = 0,
         limit: Limit = 100,
-        customer: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
-        type: Annotated[str | None, Query(max_length=64)] = None,
+        customer: Annotated[
+            str | None, Query(min_length=1, max_length=255, pattern=TEXT_PATTERN)
+        ] = None,
+        type: Annotated[str | None, Query(max_length=64, pattern=TEXT_PATTERN)] = None,
     ) -> list[Event]:
         """The event log, oldest first after ``after_id`` (what webhooks deliver)."""
         access.require_scope(caller, Scope.READ)

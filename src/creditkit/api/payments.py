@@ -9,7 +9,13 @@ from starlette.concurrency import run_in_threadpool
 from creditkit.api.context import Service
 from creditkit.api.idempotency import IdempotencyKey, encode
 from creditkit.api.problems import ApiProblem
-from creditkit.api.schemas import AutoTopUpPut, CheckoutCreate, PaymentMethodPut, SandboxPayment
+from creditkit.api.schemas import (
+    TEXT_PATTERN,
+    AutoTopUpPut,
+    CheckoutCreate,
+    PaymentMethodPut,
+    SandboxPayment,
+)
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
 from creditkit.payments.schemas import (
     CheckoutSession,
@@ -20,7 +26,7 @@ from creditkit.payments.schemas import (
     WebhookOutcome,
 )
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=255)]
+CustomerId = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 #: A webhook body, at most: Stripe's events are a few kilobytes.
 WEBHOOK_BODY_BYTES_MAX = 1_000_000
@@ -72,7 +78,7 @@ def router(service: Service) -> APIRouter:
     @api.post("/sandbox/checkouts/{session_id}/pay", response_model=WebhookOutcome)
     def pay_sandbox_checkout(
         caller: Authenticated,
-        session_id: Annotated[str, Path(min_length=1, max_length=255)],
+        session_id: Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)],
         body: SandboxPayment,
     ) -> WebhookOutcome:
         """The sandbox's payment page, as an API: pays with a test card (``4242…`` succeeds,
@@ -100,7 +106,7 @@ def router(service: Service) -> APIRouter:
         caller: Authenticated,
         customer: CustomerId,
         limit: Annotated[int, Query(ge=1, le=RECEIPTS_PAGE_MAX)] = 50,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        cursor: Annotated[str | None, Query(max_length=200, pattern=TEXT_PATTERN)] = None,
     ) -> ReceiptPage:
         """Numbered receipts, newest first: purchases, subscription charges, overage."""
         access.require_customer(caller, customer, Scope.READ)

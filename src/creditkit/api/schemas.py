@@ -9,31 +9,32 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     WithJsonSchema,
+    field_validator,
 )
 
 from creditkit.keys.schemas import SessionPermission
 
 #: Text that every database stores: PostgreSQL refuses NUL (U+0000) in text and in JSON, so the
 #: API refuses it up front (422, naming the field) instead of failing at the database (500).
+#: Path and query parameters carry this pattern; every body field is checked by ``Body``.
 TEXT_PATTERN = "^[^\\x00]*$"
 
 
-def _storable(metadata: dict[str, Any]) -> dict[str, Any]:
-    """Refuses what a JSON column cannot hold, at any depth (walked without recursion): NUL in
-    a key or a string, and the non-numbers Python's JSON parser lets through (NaN, Infinity,
-    and 1e400, which it reads as infinity)."""
-    pending: list[Any] = [metadata]
+def storable(field_value: Any) -> Any:
+    """Refuses what a text or JSON column cannot hold, at any depth (walked without recursion):
+    NUL in a key or a string, and the non-numbers Python's JSON parser lets through (NaN,
+    Infinity, and 1e400, which it reads as infinity)."""
+    pending: list[Any] = [field_value]
     while pending:
         value = pending.pop()
         if isinstance(value, str):
             if "\x00" in value:
-                raise ValueError("must not contain NUL (U+0000) in a key or a string")
+                raise ValueError("must not contain NUL (U+0000)")
         elif isinstance(value, float):
             if not math.isfinite(value):
                 raise ValueError(f"must hold finite numbers only, not {value}")
@@ -42,7 +43,7 @@ def _storable(metadata: dict[str, Any]) -> dict[str, Any]:
             pending.extend(value.values())
         elif isinstance(value, list):
             pending.extend(value)
-    return metadata
+    return field_value
 
 
 #: An amount written as a string: digits, optionally a point and more digits ("12.50"); no
@@ -84,13 +85,20 @@ Amount = Annotated[
         }
     ),
 ]
-CustomerId = Annotated[str, Field(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
-Name = Annotated[str, Field(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
-Metadata = Annotated[dict[str, Any], AfterValidator(_storable), Field(default_factory=dict)]
+CustomerId = Annotated[str, Field(min_length=1, max_length=255)]
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+Metadata = Annotated[dict[str, Any], Field(default_factory=dict)]
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """Each field once validated (a nested body checks its own fields, so the refusal
+        names the innermost one: ``events[3].action``)."""
+        return storable(value)
 
 
 class CustomerCreate(Body):
@@ -130,7 +138,7 @@ class GrantCreate(Body):
     amount: Amount | None = None
     pack: Name | None = None
     unit: Name = "credits"
-    source: Annotated[str, Field(max_length=32, pattern=TEXT_PATTERN)] = "purchase"
+    source: Annotated[str, Field(max_length=32)] = "purchase"
     priority: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     effective_at: datetime | None = None
     expires_at: datetime | None = None
@@ -189,7 +197,7 @@ class Cancellation(Body):
 
 
 class ResourceAcquire(Body):
-    resource_id: Annotated[str, Field(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
+    resource_id: Annotated[str, Field(min_length=1, max_length=255)]
 
 
 class LimitTrack(Body):

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Depends, Path, Query
 from creditkit.api.context import Service
 from creditkit.api.idempotency import encode
 from creditkit.api.problems import error_body
-from creditkit.api.schemas import EventsIngest
+from creditkit.api.schemas import TEXT_PATTERN, EventsIngest
 from creditkit.errors import CreditKitError, InvalidRequest, UnknownCustomer
 from creditkit.keys.schemas import Caller, Scope
 from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
 from creditkit.usage.service import BREAKDOWN_GROUPS_DEFAULT
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=255)]
-Unit = Annotated[str, Query(min_length=1, max_length=64)]
+CustomerId = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
+Unit = Annotated[str, Query(min_length=1, max_length=64, pattern=TEXT_PATTERN)]
 
 
 def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime] | None:
