@@ -15,7 +15,6 @@ alerts costs queries only when a threshold is crossed.
 from __future__ import annotations
 
 import bisect
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ from creditkit.ledger.service import LedgerService
 from creditkit.notify import repository
 from creditkit.notify.outbox import emit, new_event_id
 from creditkit.notify.schemas import Alerts, AlertSource, EventType
+from creditkit.store.configured import ConfiguredCustomers
 from creditkit.subscriptions.service import SubscriptionService
 
 #: How long a process trusts its set of customers with thresholds of their own before reading it
@@ -83,10 +83,11 @@ class AlertService:
         self._catalog = catalog
         self._subscriptions = subscriptions
         self._plan_levels = self._levels_of_plans()
-        self._lock = threading.Lock()
-        self._own: frozenset[int] | None = None
-        self._own_complete = False
-        self._own_read_at: datetime | None = None
+        self._own = ConfiguredCustomers(
+            repository.customers_with_alerts,
+            refresh_seconds=CUSTOMER_ALERTS_REFRESH_SECONDS,
+            cached_max=CUSTOMER_ALERTS_CACHED_MAX,
+        )
         ledger.add_spend_hook(self._spent)
 
     # -- thresholds -------------------------------------------------------------------------------
@@ -162,7 +163,7 @@ class AlertService:
         now: datetime,
     ) -> None:
         own = None
-        if self._may_have_own(connection, customer.id, now):
+        if self._own.may_include(connection, customer.id, now):
             own = repository.customer_alert_row(connection, customer.id, unit)
         if after > 0 and not self._crosses(self._plan_levels.get(unit, ()), before, after):
             if own is None:
@@ -177,23 +178,6 @@ class AlertService:
         """Whether a level lies in [after, before): the spend went from above it to it or below."""
         index = bisect.bisect_left(levels, after)
         return index < len(levels) and levels[index] < before
-
-    def _may_have_own(self, connection: Connection, customer_id: int, now: datetime) -> bool:
-        with self._lock:
-            stale = (
-                self._own_read_at is None
-                or now < self._own_read_at
-                or now - self._own_read_at >= timedelta(seconds=CUSTOMER_ALERTS_REFRESH_SECONDS)
-            )
-        if stale:
-            found = repository.customers_with_alerts(connection, CUSTOMER_ALERTS_CACHED_MAX + 1)
-            with self._lock:
-                self._own = frozenset(found)
-                self._own_complete = len(found) <= CUSTOMER_ALERTS_CACHED_MAX
-                self._own_read_at = now
-        with self._lock:
-            assert self._own is not None
-            return not self._own_complete or customer_id in self._own
 
     def _fire(
         self,
@@ -299,7 +283,7 @@ class AlertService:
             )
 
         self._ledger.locked_write([customer], write)
-        self._forget_own()
+        self._own.forget()
         return self.alerts(customer, unit)
 
     def clear_alerts(self, customer: str, unit: str) -> Alerts:
@@ -310,7 +294,7 @@ class AlertService:
             repository.delete_customer_alerts(connection, locked[customer].id, unit)
 
         self._ledger.locked_write([customer], write)
-        self._forget_own()
+        self._own.forget()
         return self.alerts(customer, unit)
 
     def alerts(self, customer: str, unit: str) -> Alerts:
@@ -332,11 +316,6 @@ class AlertService:
         return Alerts(
             customer, unit, plan.alerts.credits_left, plan.alerts.percent_used, AlertSource.PLAN
         )
-
-    def _forget_own(self) -> None:
-        """This process changed someone's thresholds: read the set again at the next spend."""
-        with self._lock:
-            self._own_read_at = None
 
     @staticmethod
     def _check_percents(percent_used: Sequence[int]) -> tuple[int, ...]:

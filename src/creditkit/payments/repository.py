@@ -308,6 +308,12 @@ def top_up(connection: Connection, customer_id: int) -> sa.Row[Any] | None:
     ).first()
 
 
+def customers_with_top_ups(connection: Connection, limit: int) -> list[int]:
+    """Ids of customers with an auto top-up, at most ``limit``."""
+    query = sa.select(auto_top_ups.c.customer_id).order_by(auto_top_ups.c.customer_id).limit(limit)
+    return [row.customer_id for row in connection.execute(query)]
+
+
 def save_top_up(connection: Connection, customer_id: int, values: dict[str, Any]) -> None:
     if top_up(connection, customer_id) is None:
         connection.execute(auto_top_ups.insert().values(customer_id=customer_id, **values))

@@ -71,6 +71,7 @@ from creditkit.payments.schemas import (
     TopUpSettings,
     WebhookOutcome,
 )
+from creditkit.store.configured import ConfiguredCustomers
 from creditkit.store.tables import to_epoch_microseconds
 from creditkit.subscriptions.schemas import SubscriptionStatus
 from creditkit.subscriptions.service import SubscriptionService, prorate
@@ -168,6 +169,8 @@ class PaymentService:
         # After the subscriptions' own due hook (registered first): a renewal's period has
         # started by the time this one looks for what it owes.
         ledger.add_due_hook(self._due)
+        # Most customers have no auto top-up: known in memory, so their charges ask nothing more.
+        self._with_top_up = ConfiguredCustomers(repository.customers_with_top_ups)
         ledger.add_spend_hook(self._spent)
 
     def _register_coupons(self) -> None:
@@ -921,6 +924,7 @@ class PaymentService:
             repository.save_top_up(connection, holder.id, values)
 
         self._ledger.locked_write([customer], save)
+        self._with_top_up.forget()
         return TopUpSettings(customer, offer.id, unit.name, unit.to_quantity(steps), per_day_max)
 
     def auto_top_up(self, customer: str) -> TopUpSettings | None:
@@ -938,7 +942,9 @@ class PaymentService:
         def delete(connection: Connection, locked: dict[str, CustomerRow], _now: datetime) -> bool:
             return repository.delete_top_up(connection, locked[customer].id)
 
-        return self._ledger.locked_write([customer], delete)
+        removed = self._ledger.locked_write([customer], delete)
+        self._with_top_up.forget()
+        return removed
 
     def _spent(
         self,
@@ -952,6 +958,8 @@ class PaymentService:
         """The ledger's spend hook, inside the charge's transaction: when the balance falls
         under the customer's threshold, a pending top-up is recorded (never charged here: no
         provider call inside a transaction), at most ``per_day_max`` a UTC day."""
+        if not self._with_top_up.may_include(connection, holder.id, now):
+            return
         settings = repository.top_up(connection, holder.id)
         if settings is None or settings.unit != unit or not after < settings.threshold <= before:
             return
