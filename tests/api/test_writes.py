@@ -153,3 +153,23 @@ def test_a_grant_carries_the_cost_basis_it_is_given(api: Api) -> None:
             "invalid_request",
         )
         assert refused["invalid_params"][0]["name"] == field
+
+
+def test_a_retry_of_an_applied_charge_replays_past_the_rate_limit(
+    api: Api, clock: ManualClock
+) -> None:
+    api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    clock.set(clock().replace(second=0))
+    first = api.client.post(
+        "/v1/charges", json={"customer": "u1", "amount": 1}, headers=write(api.admin, "k0")
+    )
+    for n in range(1, 31):
+        api.client.post(
+            "/v1/charges", json={"customer": "u1", "amount": 1}, headers=write(api.admin, f"k{n}")
+        )
+    retry = api.client.post(
+        "/v1/charges", json={"customer": "u1", "amount": 1}, headers=write(api.admin, "k0")
+    )
+    assert retry.status_code == 201
+    assert retry.json() == first.json()
+    assert api.kit.balance("u1").available == 100 - 30

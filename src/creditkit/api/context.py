@@ -34,13 +34,16 @@ class Service:
             plan.rate_limit_per_minute is not None for plan in catalog.plans.values()
         )
 
-    def count_request(self, customer: str) -> None:
+    def count_request(self, customer: str, idempotency_key: str | None = None) -> None:
         """Counts a metered request (a charge, a hold, an event) against the customer's plan
-        rate limit; 429 with ``Retry-After`` past it."""
+        rate limit; 429 with ``Retry-After`` past it, unless ``idempotency_key`` is recorded
+        already: a retry of a write that went through gets its first outcome, not a 429."""
         if not self.rate_limited:
             return
         decision = self.kit.hit_rate_limit(customer)
-        if not decision.allowed:
+        if not decision.allowed and not (
+            idempotency_key is not None and self.kit.recorded(idempotency_key)
+        ):
             raise ApiProblem(
                 429,
                 "rate_limited",

@@ -97,7 +97,7 @@ def router(service: Service) -> APIRouter:
 
         def charge(caller: Caller) -> Charge:
             access.require_scope(caller, Scope.CHARGE)
-            service.count_request(body.customer)
+            service.count_request(body.customer, key)
             return kit.charge(
                 body.customer,
                 body.amount,
@@ -118,7 +118,7 @@ def router(service: Service) -> APIRouter:
 
         def reserve(caller: Caller) -> Hold:
             access.require_scope(caller, Scope.CHARGE)
-            service.count_request(body.customer)
+            service.count_request(body.customer, key)
             return kit.reserve(
                 body.customer,
                 body.amount,

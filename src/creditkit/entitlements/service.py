@@ -54,6 +54,10 @@ from creditkit.subscriptions.periods import months_in, period_bounds, period_ind
 #: Names of features, limits and quotas: longer ones cannot be in a catalog (ids are at most 64
 #: characters), but they are reported as unknown names rather than as too long.
 NAME_LENGTH_MAX = 255
+#: How long a customer's plan rate limit is used without reading the plan again.
+RATE_LIMIT_CACHE_TTL = timedelta(seconds=5)
+#: Customers whose rate limit is kept in memory, at most.
+RATE_LIMITS_CACHED_MAX = 10_000
 #: A per-period counter's quantity shares the ledger's bound on stored integers.
 QUANTITY_MAX = AMOUNT_STEPS_MAX
 
@@ -83,6 +87,8 @@ class EntitlementService:
         self._catalog = catalog
         ledger.set_member_room(self._member_room)
         self._plans_by_version_id: dict[int, Plan] = {}
+        #: customer -> (its plan's rate limit, when read); see ``_rate_limit_of``.
+        self._rate_limits: dict[str, tuple[int | None, datetime]] = {}
         by_rank = catalog.plans_by_rank()
         #: Each limit as the lowest-ranked plan naming it declares it: its kind and period, for
         #: a plan that does not name it (uncapped there).
@@ -122,11 +128,10 @@ class EntitlementService:
         """Counts one request against the plan's ``rate_limit_per_minute`` in the current
         minute (a fixed window, counted in the database so every process shares it). Refused
         requests count too: a client that keeps hammering stays refused until the window ends."""
-        plan = self._read_plan(customer)
-        limit = plan.rate_limit_per_minute
+        now = self._ledger.now()
+        limit = self._rate_limit_of(customer, now)
         if limit is None:
             return RateDecision(True, None, 0, 0)
-        now = self._ledger.now()
         window_start = now.replace(second=0, microsecond=0)
         count = self._ledger.database.write(
             lambda connection: repository.count_request(connection, customer, window_start)
@@ -135,6 +140,19 @@ class EntitlementService:
         retry_after_seconds = max(1, math.ceil((window_end - now).total_seconds()))
         allowed = count <= limit
         return RateDecision(allowed, limit, count, 0 if allowed else retry_after_seconds)
+
+    def _rate_limit_of(self, customer: str, now: datetime) -> int | None:
+        """The plan's rate limit, read at most every ``RATE_LIMIT_CACHE_SECONDS`` per customer:
+        counting a request must not cost reading the plan on every request; a plan change
+        applies to the rate limit within that time."""
+        cached = self._rate_limits.get(customer)
+        if cached is not None and cached[1] <= now < cached[1] + RATE_LIMIT_CACHE_TTL:
+            return cached[0]
+        limit = self._read_plan(customer).rate_limit_per_minute
+        if len(self._rate_limits) >= RATE_LIMITS_CACHED_MAX:
+            self._rate_limits.clear()
+        self._rate_limits[customer] = (limit, now)
+        return limit
 
     def _limit(self, plan: Plan, name: str, kind: LimitKind) -> Limit:
         """The plan's limit ``name``, which must be of ``kind``."""

@@ -171,6 +171,9 @@ def check_text(value: object, field_name: str, length_max: int) -> str:
         raise InvalidRequest(field_name, "must be a non-empty string")
     if len(value) > length_max:
         raise InvalidRequest(field_name, f"must be at most {length_max} characters")
+    if "\x00" in value:
+        # PostgreSQL text cannot hold NUL: refused here, by name, not as a database error.
+        raise InvalidRequest(field_name, "must not contain NUL (U+0000)")
     return value
 
 
