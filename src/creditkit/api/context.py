@@ -21,18 +21,17 @@ class Service:
     kit: CreditKit
     access: Access
     responses: Responses
+    #: Whether any plan sets a rate limit (if none does, requests are not counted). The catalog
+    #: is fixed for the process, so it is decided once, not on every request.
+    rate_limited: bool
 
     @classmethod
     def of(cls, kit: CreditKit) -> Service:
-        return cls(kit, Access(kit), Responses(kit))
-
-    @property
-    def rate_limited(self) -> bool:
-        """Whether any plan sets a rate limit (if none does, requests are not counted)."""
-        catalog = self.kit.catalog
-        return catalog is not None and any(
+        catalog = kit.catalog
+        rate_limited = catalog is not None and any(
             plan.rate_limit_per_minute is not None for plan in catalog.plans.values()
         )
+        return cls(kit, Access(kit), Responses(kit), rate_limited)
 
     def count_request(self, customer: str, idempotency_key: str | None = None) -> None:
         """Counts a metered request (a charge, a hold, an event) against the customer's plan

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from creditkit.store.database import insert_once
 from creditkit.store.tables import (
     accounts,
     alert_firings,
@@ -23,21 +23,6 @@ from creditkit.store.tables import (
     webhook_deliveries,
     webhook_endpoints,
 )
-
-
-def insert_once(connection: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
-    """Inserts the row unless its unique key is taken; True when it was inserted. A concurrent
-    insert of the same key waits for the first to commit, then inserts nothing."""
-    insert = (
-        postgresql.insert(table)
-        if connection.dialect.name == "postgresql"
-        else sqlite.insert(table)
-    )
-    # RETURNING, not rowcount: a driver may not count a row it inserted with RETURNING implied.
-    key = next(iter(table.primary_key.columns))
-    inserted = connection.execute(insert.values(**values).on_conflict_do_nothing().returning(key))
-    return inserted.first() is not None
-
 
 # -- endpoints ----------------------------------------------------------------------------------
 

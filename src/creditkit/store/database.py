@@ -134,12 +134,28 @@ def is_unique_violation(error: BaseException, column: str) -> bool:
     )
 
 
-def insert_ignoring_duplicates(connection: Connection, table: sa.Table) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING`` in the connection's dialect: a row that would break a
-    unique index is skipped, not an error (so the transaction goes on)."""
+def _dialect_insert(connection: Connection, table: sa.Table) -> Any:
+    """The connection's dialect's INSERT, which knows ``ON CONFLICT``."""
     if connection.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def insert_ignoring_duplicates(connection: Connection, table: sa.Table) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING``: a row that would break a unique index is skipped,
+    not an error (so the transaction goes on)."""
+    return _dialect_insert(connection, table).on_conflict_do_nothing()
+
+
+def insert_once(connection: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
+    """Inserts the row unless its unique key is taken; True when it was inserted. A concurrent
+    insert of the same key waits for the first to commit, then inserts nothing."""
+    # RETURNING, not rowcount: a driver may not count a row it inserted with RETURNING implied.
+    key = next(iter(table.primary_key.columns))
+    inserted = connection.execute(
+        insert_ignoring_duplicates(connection, table).values(**values).returning(key)
+    )
+    return inserted.first() is not None
 
 
 def upsert_adding(
@@ -147,9 +163,7 @@ def upsert_adding(
 ) -> Any:
     """``INSERT … ON CONFLICT (primary key) DO UPDATE SET column = column + excluded.column
     RETURNING column``: a counter bumped in one statement, whoever inserted it first."""
-    insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(
-        table
-    ).values(**values)
+    insert = _dialect_insert(connection, table).values(**values)
     keys = [key.name for key in table.primary_key.columns]
     return insert.on_conflict_do_update(
         index_elements=keys, set_={column: table.c[column] + insert.excluded[column]}
