@@ -18,6 +18,7 @@ from creditkit.api import (
 )
 from creditkit.api.context import Service
 from creditkit.kit import CreditKit
+from creditkit.web import pages as web
 
 
 def create_app(kit: CreditKit) -> FastAPI:
@@ -36,4 +37,5 @@ def create_app(kit: CreditKit) -> FastAPI:
     app.include_router(observability.router(service, metrics))
     app.add_middleware(observability.ObservedApp, metrics=metrics)
     problems.document(app)
+    web.install(app, kit, service.access)
     return app

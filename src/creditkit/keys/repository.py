@@ -40,6 +40,10 @@ def key_by_secret(connection: Connection, secret_sha256: str) -> Any | None:
     ).first()
 
 
+def key_by_id(connection: Connection, key_id: str) -> Any | None:
+    return connection.execute(sa.select(api_keys).where(api_keys.c.key_id == key_id)).first()
+
+
 def keys(connection: Connection) -> list[Any]:
     return list(
         connection.execute(sa.select(api_keys).order_by(api_keys.c.id).limit(KEYS_LISTED_MAX))

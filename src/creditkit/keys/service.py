@@ -15,7 +15,7 @@ import hmac
 import json
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from creditkit.store.database import Database
 
 SECRET_KEY_PREFIX = "ck_secret_"
 SESSION_TOKEN_PREFIX = "cks_"
+CONSOLE_SESSION_PREFIX = "ckc_"
 NAME_LENGTH_MAX = 255
 #: A browser token is short-lived: a leaked one is useless within the hour.
 SESSION_TTL_SECONDS_DEFAULT = 900
@@ -41,6 +42,8 @@ SESSION_TTL_SECONDS_MAX = 3_600
 #: How long a key verified once is trusted without asking the database again: a revocation
 #: reaches every process within this time.
 KEY_CACHE_SECONDS = 5
+#: An operator signs in to the console once a working day.
+CONSOLE_SESSION_TTL_SECONDS = 8 * 3_600
 KEY_CACHE_ENTRIES_MAX = 1_024
 _SIGNING_SECRET_NAME = "session_tokens"
 
@@ -117,20 +120,28 @@ class KeyService:
         if not presented.startswith(SECRET_KEY_PREFIX):
             return None
         digest = _sha256(presented)
+
+        def look_up() -> Caller | None:
+            with self._database.read() as connection:
+                row = repository.key_by_secret(connection, digest)
+            if row is None or row.revoked_at is not None:
+                return None
+            return Caller(key_id=row.key_id, scope=Scope(row.scopes))
+
+        return self._cached(digest, look_up)
+
+    def _cached(self, cache_key: str, look_up: Callable[[], Caller | None]) -> Caller | None:
+        """``look_up()``'s caller, trusted for ``KEY_CACHE_SECONDS``."""
         now = self._clock()
         with self._cache_lock:
-            cached = self._cache.get(digest)
+            cached = self._cache.get(cache_key)
         if cached is not None and cached[0] > now:
             return cached[1]
-        with self._database.read() as connection:
-            row = repository.key_by_secret(connection, digest)
-        caller = None
-        if row is not None and row.revoked_at is None:
-            caller = Caller(key_id=row.key_id, scope=Scope(row.scopes))
+        caller = look_up()
         with self._cache_lock:
             if len(self._cache) >= KEY_CACHE_ENTRIES_MAX:
                 self._cache.clear()
-            self._cache[digest] = (now + timedelta(seconds=KEY_CACHE_SECONDS), caller)
+            self._cache[cache_key] = (now + timedelta(seconds=KEY_CACHE_SECONDS), caller)
         return caller
 
     @staticmethod
@@ -171,6 +182,52 @@ class KeyService:
         body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
         token = f"{SESSION_TOKEN_PREFIX}{body}.{self._sign(body)}"
         return SessionToken(token, customer, user, granted, expires_at)
+
+    # -- console sessions --
+
+    def issue_console_session(self, secret: str) -> str | None:
+        """A cookie's token for the operator's console, given an ``admin`` secret key (None for
+        any other). The token names the key, not its secret, so the browser never keeps the
+        secret; it lives ``CONSOLE_SESSION_TTL_SECONDS`` and dies with the key's revocation."""
+        caller = self.authenticate(secret) if secret.startswith(SECRET_KEY_PREFIX) else None
+        if caller is None or caller.scope is not Scope.ADMIN:
+            return None
+        expires_at = self._clock().replace(microsecond=0) + timedelta(
+            seconds=CONSOLE_SESSION_TTL_SECONDS
+        )
+        payload = {"k": caller.key_id, "exp": int(expires_at.timestamp())}
+        body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+        return f"{CONSOLE_SESSION_PREFIX}{body}.{self._sign('console:' + body)}"
+
+    def verify_console_session(self, token: str) -> Caller | None:
+        """The admin key's caller a console token stands for; None when it is tampered,
+        expired, or its key is revoked (seen within ``KEY_CACHE_SECONDS``)."""
+        if not token.startswith(CONSOLE_SESSION_PREFIX):
+            return None
+        body, _, signature = token[len(CONSOLE_SESSION_PREFIX) :].partition(".")
+        if not hmac.compare_digest(signature, self._sign("console:" + body)):
+            return None
+        try:
+            payload = json.loads(_unb64(body))
+            key_id, expires_at = str(payload["k"]), int(payload["exp"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        if expires_at <= self._clock().timestamp():
+            return None
+
+        def look_up() -> Caller | None:
+            with self._database.read() as connection:
+                row = repository.key_by_id(connection, key_id)
+            if row is None or row.revoked_at is not None or row.scopes != Scope.ADMIN.value:
+                return None
+            return Caller(key_id=row.key_id, scope=Scope.ADMIN)
+
+        return self._cached("console:" + key_id, look_up)
+
+    def sign(self, purpose: str, text: str) -> str:
+        """A signature of ``text`` for ``purpose`` (a form's CSRF token, a flashed message)
+        with the service's shared secret: every process makes and checks the same."""
+        return self._sign(f"{purpose}:{text}")
 
     def _sign(self, body: str) -> str:
         return _b64(hmac.new(self._signing_key, body.encode(), hashlib.sha256).digest())

@@ -1,0 +1,79 @@
+"""The geometry of the pages' SVG charts, in whole pixels computed with integers; the templates
+(``templates/charts.html``) draw it. No script and no inline style: the numbers are in the
+markup, with a text alternative for screen readers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from creditkit.errors import Quantity
+
+CHART_WIDTH = 640
+CHART_HEIGHT = 160
+#: Room under the bars for the first and last day's labels.
+LABELS_HEIGHT = 18
+#: Bars drawn at most (a year of days); longer series are cut by the caller.
+BARS_MAX = 366
+#: Seed 003's meter colours: green under half, yellow to 80%, red beyond.
+METER_YELLOW_FROM = Decimal("0.5")
+METER_RED_ABOVE = Decimal("0.8")
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    x: int
+    y: int
+    width: int
+    height: int
+    start: datetime
+    value: Quantity
+
+
+@dataclass(frozen=True, slots=True)
+class BarChart:
+    width: int
+    height: int
+    baseline: int
+    bars: tuple[Bar, ...]
+    peak: Quantity
+
+
+def bar_chart(points: Sequence[tuple[datetime, Quantity]]) -> BarChart:
+    """Bars for (start, value) points, scaled so the largest fills the chart's height."""
+    assert len(points) <= BARS_MAX, "a chart draws a year of days at most"
+    baseline = CHART_HEIGHT - LABELS_HEIGHT
+    peak = max((value for _start, value in points), default=0)
+    slot = CHART_WIDTH // max(len(points), 1)
+    # A gap between bars once they are wide enough to afford one.
+    gap = 2 if slot >= 6 else 0
+    bars = []
+    for index, (start, value) in enumerate(points):
+        height = 0 if peak <= 0 or value <= 0 else max(1, int(value * baseline // peak))
+        bars.append(Bar(index * slot, baseline - height, max(slot - gap, 1), height, start, value))
+    return BarChart(CHART_WIDTH, CHART_HEIGHT, baseline, tuple(bars), peak)
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    """A period's use as a bar: ``filled`` of ``METER_WIDTH`` pixels, in ``colour``."""
+
+    share: Decimal
+    filled: int
+    colour: str
+
+
+METER_WIDTH = 400
+
+
+def meter(share: Decimal) -> Meter:
+    """The meter of ``share`` used (0.42 is 42%); beyond 100% it is full and red."""
+    colour = "green"
+    if share > METER_RED_ABOVE:
+        colour = "red"
+    elif share >= METER_YELLOW_FROM:
+        colour = "yellow"
+    filled = int(min(max(share, Decimal(0)), Decimal(1)) * METER_WIDTH)
+    return Meter(share, filled, colour)

@@ -1,0 +1,166 @@
+"""The customer's usage dashboard (``/app``): balance, the period's meter, breakdowns, a daily
+chart, insights in words, the next reset, expiring credits and the transaction history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.requests import Request
+from starlette.responses import Response
+
+from creditkit.errors import CreditKitError, Quantity
+from creditkit.ledger.schemas import Balance, GrantBalance, HistoryPage
+from creditkit.usage.schemas import UsageBreakdown, UsageSummary
+from creditkit.web import charts
+from creditkit.web.context import Pages
+from creditkit.web.rendering import credits, day, percent
+
+#: Transactions on one page of the history.
+HISTORY_PAGE_SIZE = 20
+#: Groups shown in each breakdown table; the rest are one "Other" row.
+BREAKDOWN_ROWS_MAX = 8
+#: Without a threshold of the plan's or the customer's own, the balance is low under this part
+#: of the period's allowance.
+LOW_BALANCE_SHARE_DEFAULT = Decimal("0.1")
+CURSOR_LENGTH_MAX = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    balance: Balance
+    summary: UsageSummary
+    plan_name: str | None
+    next_reset_at: datetime | None
+    meter: charts.Meter | None
+    by_category: UsageBreakdown | None
+    by_action: UsageBreakdown
+    chart: charts.BarChart
+    insights: tuple[str, ...]
+    expiring: tuple[GrantBalance, ...]
+    history: HistoryPage
+    low: bool
+    out: bool
+
+
+def router(pages: Pages) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/app")
+    def dashboard(
+        request: Request,
+        cursor: Annotated[str | None, Query(max_length=CURSOR_LENGTH_MAX)] = None,
+    ) -> Response:
+        caller = pages.customer_caller(request)
+        assert caller.customer is not None
+        view = _dashboard(pages, caller.customer, cursor)
+        return pages.page(
+            request,
+            "customer/dashboard.html",
+            title="Usage",
+            section="usage",
+            caller=caller,
+            view=view,
+        )
+
+    return router
+
+
+def _dashboard(pages: Pages, customer: str, cursor: str | None) -> Dashboard:
+    kit = pages.kit
+    summary = kit.usage_summary(customer)
+    balance = kit.balance(customer)
+    start, end = summary.period_start, summary.period_end
+    catalog = kit.catalog
+    by_category = None
+    if catalog is not None and any(action.category for action in catalog.actions.values()):
+        by_category = kit.usage_breakdown(
+            customer, by="category", start=start, end=end, limit=BREAKDOWN_ROWS_MAX
+        )
+    by_action = kit.usage_breakdown(
+        customer, by="action", start=start, end=end, limit=BREAKDOWN_ROWS_MAX
+    )
+    series = kit.usage_series(customer, start=start, end=end)
+    subscription = kit.subscription(customer)
+    plan = kit.plan_of(customer) if subscription is not None else None
+    try:
+        history = kit.history(customer, limit=HISTORY_PAGE_SIZE, cursor=cursor)
+    except CreditKitError:  # a stale or edited cursor: start again from the newest
+        history = kit.history(customer, limit=HISTORY_PAGE_SIZE)
+    meter = None
+    if not summary.unlimited and summary.allowance_used is not None:
+        meter = charts.meter(summary.allowance_used)
+    low_threshold = _low_threshold(pages, customer, summary)
+    spendable = 0 if balance.unlimited else balance.available + balance.overage_available
+    return Dashboard(
+        balance=balance,
+        summary=summary,
+        plan_name=None if plan is None else plan.name,
+        next_reset_at=summary.period_end if subscription is not None else None,
+        meter=meter,
+        by_category=by_category,
+        by_action=by_action,
+        chart=charts.bar_chart([(point.start, point.spent) for point in series.points]),
+        insights=_insights(summary, by_category, by_action, kit.now()),
+        expiring=tuple(grant for grant in balance.grants if grant.expires_at is not None),
+        history=history,
+        low=not balance.unlimited and 0 < spendable <= low_threshold,
+        out=not balance.unlimited and spendable <= 0,
+    )
+
+
+def _low_threshold(pages: Pages, customer: str, summary: UsageSummary) -> Quantity:
+    """The customer's (or plan's) ``credits_left`` alert; else a tenth of the allowance."""
+    alerts = pages.kit.alerts(customer)
+    if alerts.credits_left is not None:
+        return alerts.credits_left
+    return summary.allowance * LOW_BALANCE_SHARE_DEFAULT if summary.allowance else 0
+
+
+def _insights(
+    summary: UsageSummary,
+    by_category: UsageBreakdown | None,
+    by_action: UsageBreakdown,
+    now: datetime,
+) -> tuple[str, ...]:
+    """What the numbers say, in words: where the credits went and where the period is heading."""
+    said: list[str] = []
+    if by_category is not None and by_category.groups and by_category.groups[0].key is not None:
+        top = by_category.groups[0]
+        said.append(f"You spent {percent(top.share)} of your credits on {top.key}.")
+    if by_action.groups and by_action.groups[0].key is not None:
+        top = by_action.groups[0]
+        name = top.label or top.key
+        said.append(
+            f"Your most used action is {name}: {credits(top.charges)} times,"
+            f" {credits(top.spent)} credits."
+        )
+    pace = _pace(summary, now)
+    if pace:
+        said.append(pace)
+    return tuple(said)
+
+
+def _pace(summary: UsageSummary, now: datetime) -> str | None:
+    """At this period's pace so far, when the allowance runs out (if before the reset)."""
+    elapsed = now - summary.period_start
+    if summary.unlimited or not summary.allowance or summary.spent <= 0:
+        return None
+    if elapsed < timedelta(days=1) or now >= summary.period_end:
+        return None  # too early to say anything but noise, or the period is over
+    # Whole seconds, exact: when spending at the same rate reaches the allowance.
+    elapsed_seconds = elapsed // timedelta(seconds=1)
+    to_allowance_seconds = int(elapsed_seconds * summary.allowance // summary.spent)
+    runs_out_at = summary.period_start + timedelta(seconds=to_allowance_seconds)
+    if runs_out_at >= summary.period_end:
+        return (
+            f"You have used {percent(summary.allowance_used)} of this period's credits:"
+            " at this pace they last until the reset."
+        )
+    return (
+        f"At this pace your credits run out around {day(runs_out_at)},"
+        f" before the reset on {day(summary.period_end)}."
+    )

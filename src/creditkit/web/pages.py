@@ -1,0 +1,97 @@
+"""``install(app, kit, access)``: the web pages, their sign-in and their error pages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Form, Query
+from fastapi.staticfiles import StaticFiles
+from starlette.requests import Request
+from starlette.responses import Response
+
+from creditkit.api.auth import Access
+from creditkit.kit import CreditKit
+from creditkit.web import dashboard
+from creditkit.web.context import (
+    CONSOLE_COOKIE,
+    CUSTOMER_COOKIE,
+    FormRejected,
+    Notice,
+    Pages,
+    SignInRequired,
+)
+
+#: The longest a pasted admin key or session token may be (both are far shorter).
+TOKEN_LENGTH_MAX = 2_048
+
+
+def install(app: FastAPI, kit: CreditKit, access: Access) -> None:
+    pages = Pages(kit, access)
+    app.mount("/static", StaticFiles(packages=[("creditkit.web", "static")]), name="static")
+    app.include_router(_sign_in_router(pages))
+    for module in (dashboard,):
+        app.include_router(module.router(pages))
+
+    async def sign_in_required(request: Request, error: Exception) -> Response:
+        assert isinstance(error, SignInRequired)
+        if error.console:
+            return pages.redirect("/console/login")
+        return pages.page(request, "signed_out.html", title="Session ended", status_code=401)
+
+    async def form_rejected(request: Request, error: Exception) -> Response:
+        return pages.page(request, "form_rejected.html", title="Form expired", status_code=403)
+
+    app.add_exception_handler(SignInRequired, sign_in_required)
+    app.add_exception_handler(FormRejected, form_rejected)
+
+
+def _sign_in_router(pages: Pages) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/app/session")
+    def open_session(token: Annotated[str, Query(max_length=TOKEN_LENGTH_MAX)] = "") -> Response:
+        """The session link an app sends its customer to: the token becomes a cookie (HttpOnly:
+        no script reads it) and leaves the address bar."""
+        caller = pages.kit.keys.authenticate(token) if token.startswith("cks_") else None
+        if caller is None or caller.customer is None:
+            raise SignInRequired(console=False)
+        response = pages.redirect("/app")
+        # Lax, not Strict: the link is followed from the app's site, and a Strict cookie set
+        # on that navigation would not come back on the redirect that follows it.
+        response.set_cookie(CUSTOMER_COOKIE, token, httponly=True, samesite="lax", path="/")
+        return response
+
+    @router.get("/console/login")
+    def console_login(request: Request) -> Response:
+        return pages.page(request, "console/login.html", title="Operator sign-in")
+
+    @router.post("/console/login")
+    def console_sign_in(
+        request: Request, key: Annotated[str, Form(max_length=TOKEN_LENGTH_MAX)] = ""
+    ) -> Response:
+        token = pages.kit.keys.issue_console_session(key.strip())
+        if token is None:
+            return pages.page(
+                request,
+                "console/login.html",
+                title="Operator sign-in",
+                error="That is not an active admin key.",
+                status_code=401,
+            )
+        response = pages.redirect("/console", Notice("success", "Signed in."))
+        response.set_cookie(CONSOLE_COOKIE, token, httponly=True, samesite="strict", path="/")
+        return response
+
+    @router.post("/console/logout")
+    def console_sign_out() -> Response:
+        response = pages.redirect("/console/login", Notice("success", "Signed out."))
+        response.delete_cookie(CONSOLE_COOKIE, path="/")
+        return response
+
+    @router.post("/app/logout")
+    def customer_sign_out(request: Request) -> Response:
+        response = pages.page(request, "signed_out.html", title="Signed out", signed_out=True)
+        response.delete_cookie(CUSTOMER_COOKIE, path="/")
+        return response
+
+    return router
