@@ -5,8 +5,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The browser the page tests drive: Debian's Chromium (Playwright's own download is neither
+# needed nor reachable). Installed with apt, as root or through sudo.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo serve test lint bench clean
+.PHONY: demo serve test screenshots lint bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,14 +18,23 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
 
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
+	  || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -q --no-install-recommends chromium)
+
 demo: $(INSTALLED)
 	$(BIN)/creditkit demo
 
 serve: $(INSTALLED)
 	$(BIN)/creditkit serve
 
-test: $(INSTALLED)
+test: $(INSTALLED) $(CHROMIUM)
 	$(BIN)/pytest
+
+# Rewrites docs/screenshots/*.png from the page tests (the README and docs/web.md show them).
+screenshots: $(INSTALLED) $(CHROMIUM)
+	CREDITKIT_SCREENSHOTS=1 $(BIN)/pytest -q tests/web -k sqlite
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench examples

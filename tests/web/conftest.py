@@ -4,7 +4,8 @@ ManualClock. ``make test`` installs Chromium (see the Makefile)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,12 +53,26 @@ class Site:
         return self.kit.keys.create_key("console test", Scope.ADMIN).secret
 
 
+SiteFactory = Callable[..., Site]
+
+
 @pytest.fixture
-def site(database_url: str, clock: ManualClock) -> Iterator[Site]:
-    kit = CreditKit(database_url, catalog=example_catalog(), clock=clock)
-    with serve_in_thread(create_app(kit)) as base_url:
-        yield Site(kit, clock, base_url)
-    kit.close()
+def make_site(database_url: str, clock: ManualClock) -> Iterator[SiteFactory]:
+    """Starts a site on the test's database with a catalog (the bundled example by default)."""
+    with ExitStack() as stack:
+
+        def make(catalog: str | Path | None = None) -> Site:
+            kit = CreditKit(database_url, catalog=catalog or example_catalog(), clock=clock)
+            stack.callback(kit.close)
+            base_url = stack.enter_context(serve_in_thread(create_app(kit)))
+            return Site(kit, clock, base_url)
+
+        yield make
+
+
+@pytest.fixture
+def site(make_site: SiteFactory) -> Site:
+    return make_site()
 
 
 @pytest.fixture

@@ -1,0 +1,67 @@
+"""The pages at the HTTP level: headers, sign-in redirects, and their absence from the API's
+OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from creditkit import CreditKit, ManualClock
+from creditkit.api import create_app
+from creditkit.api.serve import example_catalog
+
+
+@pytest.fixture
+def client(database_url: str, clock: ManualClock) -> Iterator[tuple[CreditKit, TestClient]]:
+    kit = CreditKit(database_url, catalog=example_catalog(), clock=clock)
+    kit.create_customer("ana")
+    with TestClient(create_app(kit)) as client:
+        yield kit, client
+    kit.close()
+
+
+def test_the_session_link_sets_an_http_only_cookie_and_drops_the_token(
+    client: tuple[CreditKit, TestClient],
+) -> None:
+    kit, http = client
+    token = kit.keys.issue_session("ana").token
+    response = http.get("/app/session", params={"token": token}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/app"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_pages_forbid_inline_code_and_framing(client: tuple[CreditKit, TestClient]) -> None:
+    kit, http = client
+    http.get("/app/session", params={"token": kit.keys.issue_session("ana").token})
+    response = http.get("/app")
+    assert response.status_code == 200
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert response.headers["cache-control"] == "no-store"
+    assert "<script" not in response.text and "style=" not in response.text
+
+
+def test_a_secret_key_is_not_a_session_link(client: tuple[CreditKit, TestClient]) -> None:
+    kit, http = client
+    secret = kit.keys.create_key("backend").secret
+    assert http.get("/app/session", params={"token": secret}).status_code == 401
+
+
+def test_the_console_refuses_a_key_that_is_not_an_admin_key(
+    client: tuple[CreditKit, TestClient],
+) -> None:
+    kit, http = client
+    write = kit.keys.create_key("backend").secret
+    assert http.post("/console/login", data={"key": write}).status_code == 401
+    assert http.post("/console/login", data={"key": "ck_secret_nope"}).status_code == 401
+
+
+def test_pages_are_not_in_the_api_document(client: tuple[CreditKit, TestClient]) -> None:
+    _kit, http = client
+    paths = http.get("/openapi.json").json()["paths"]
+    assert not [path for path in paths if not path.startswith(("/v1/", "/healthz", "/metrics"))]
+    assert http.get("/static/style.css").status_code == 200
