@@ -16,6 +16,7 @@ from creditkit.clock import ManualClock
 from creditkit.errors import CreditKitError, InsufficientCredits
 from creditkit.importer import COLUMNS, import_file, progress_bar
 from creditkit.keys.schemas import Scope
+from creditkit.keys.service import SESSION_TTL_SECONDS_MAX
 from creditkit.kit import CreditKit
 from creditkit.ledger.schemas import Balance
 from creditkit.notify.schemas import WorkerReport
@@ -135,6 +136,19 @@ def keys(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def session_link(arguments: argparse.Namespace) -> int:
+    """``creditkit link CUSTOMER``: the address that opens a customer's pages for an hour, as
+    an app's backend makes with ``POST /v1/customers/{customer}/sessions``."""
+    with CreditKit(arguments.database_url) as ck:
+        ck.customer(arguments.customer)  # raises CustomerNotFound: no link to nobody's pages
+        token = ck.keys.issue_session(
+            arguments.customer, user=arguments.user, ttl_seconds=SESSION_TTL_SECONDS_MAX
+        )
+    print(f"{arguments.base_url.rstrip('/')}/app/session?token={token.token}")
+    print(f"valid until {token.expires_at:%F %H:%M} UTC", file=sys.stderr)
+    return 0
+
+
 def work(database_url: str, catalog: str | None, once: bool, poll_seconds: float) -> int:
     """``creditkit worker``: rounds until interrupted (Ctrl-C or SIGTERM), or one with
     ``--once``; each round's report is printed when it did something."""
@@ -229,6 +243,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             default=os.environ.get("CREDITKIT_DATABASE_URL", DEFAULT_DATABASE_URL),
             help="default: $CREDITKIT_DATABASE_URL, else the SQLite file serve uses",
         )
+    link_parser = commands.add_parser(
+        "link", help="print a link that opens a customer's usage, billing and credits pages"
+    )
+    link_parser.add_argument("customer")
+    link_parser.add_argument("--user", default=None, help="the member acting, in a workspace")
+    link_parser.add_argument(
+        "--base-url", default="http://127.0.0.1:8000", help="where creditkit serve answers"
+    )
+    link_parser.add_argument(
+        "--database-url",
+        default=os.environ.get("CREDITKIT_DATABASE_URL", DEFAULT_DATABASE_URL),
+        help="default: $CREDITKIT_DATABASE_URL, else the SQLite file serve uses",
+    )
     worker_parser = commands.add_parser(
         "worker",
         help="run due work (renewals, expiries, hold timeouts), announce expiring grants and"
@@ -268,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(Settings.resolve(flags, os.environ, arguments.config))
         elif arguments.command == "keys":
             return keys(arguments)
+        elif arguments.command == "link":
+            return session_link(arguments)
         elif arguments.command == "worker":
             # The same settings as serve, so that a worker started beside it works its ledger.
             settings = Settings.resolve(

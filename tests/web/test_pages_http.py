@@ -4,6 +4,7 @@ OpenAPI document."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from creditkit import CreditKit, ManualClock
 from creditkit.api import create_app
 from creditkit.api.serve import example_catalog
+from creditkit.cli import main
 
 
 @pytest.fixture
@@ -65,3 +67,18 @@ def test_pages_are_not_in_the_api_document(client: tuple[CreditKit, TestClient])
     paths = http.get("/openapi.json").json()["paths"]
     assert not [path for path in paths if not path.startswith(("/v1/", "/healthz", "/metrics"))]
     assert http.get("/static/style.css").status_code == 200
+
+
+def test_creditkit_link_prints_a_working_session_link(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    with CreditKit(url, catalog=example_catalog()) as kit:
+        kit.create_customer("ana")
+    assert main(["link", "ana", "--database-url", url, "--base-url", "http://x:1/"]) == 0
+    link = capsys.readouterr().out.strip()
+    assert link.startswith("http://x:1/app/session?token=cks_")
+    assert main(["link", "nobody", "--database-url", url]) == 1
+    with CreditKit(url, catalog=example_catalog()) as kit, TestClient(create_app(kit)) as http:
+        page = http.get(link.removeprefix("http://x:1"))
+        assert page.status_code == 200 and "Usage" in page.text

@@ -149,6 +149,11 @@ def serve(settings: Settings) -> None:
         f" on http://{settings.host}:{settings.port} (docs at /docs)",
         file=sys.stderr,
     )
+    print(
+        f"creditkit: operator console at http://{settings.host}:{settings.port}/console"
+        " (sign in with an admin key); a customer's pages: creditkit link CUSTOMER",
+        file=sys.stderr,
+    )
     uvicorn.run(
         "creditkit.api.serve:app_from_environment",
         factory=True,
