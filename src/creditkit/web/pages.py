@@ -48,6 +48,10 @@ def install(app: FastAPI, kit: CreditKit, access: Access) -> None:
 def _sign_in_router(pages: Pages) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
+    @router.get("/")
+    def home(request: Request) -> Response:
+        return pages.page(request, "home.html", title="creditkit")
+
     @router.get("/app/session")
     def open_session(token: Annotated[str, Query(max_length=TOKEN_LENGTH_MAX)] = "") -> Response:
         """The session link an app sends its customer to: the token becomes a cookie (HttpOnly:
