@@ -138,7 +138,7 @@ def keys(arguments: argparse.Namespace) -> int:
 
 def session_link(arguments: argparse.Namespace) -> int:
     """``creditkit link CUSTOMER``: the address that opens a customer's pages for an hour, as
-    an app's backend makes with ``POST /v1/customers/{customer}/sessions``."""
+    an app's backend makes with ``POST /v1/customers/{customer}/session-tokens``."""
     with CreditKit(arguments.database_url) as ck:
         ck.customer(arguments.customer)  # raises CustomerNotFound: no link to nobody's pages
         token = ck.keys.issue_session(
