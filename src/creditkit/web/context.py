@@ -2,8 +2,8 @@
 tokens, and one-time notices carried across a redirect.
 
 A customer signs in through a session link (``/app/session?token=cks_…``, made by the app's
-backend with ``POST /v1/customers/{customer}/session-tokens``): the token moves into an HttpOnly cookie
-and out of the address bar. An operator signs in on ``/console/login`` with an admin key: the
+backend with ``POST /v1/customers/{customer}/session-tokens``): the token moves into an HttpOnly
+cookie and out of the address bar. An operator signs in on ``/console/login`` with an admin key: the
 cookie holds a console token naming the key, never its secret. Every form that writes carries a
 CSRF token (the cookie's signature) and an idempotency key made when the form was drawn, so a
 double submit or a reload applies once.
