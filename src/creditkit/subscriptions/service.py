@@ -803,12 +803,10 @@ class SubscriptionService:
         if used <= 0:
             return
         unit = self._ledger.unit(overage.unit)
-        per_steps = overage.price.per * 10**unit.scale
-        amount = (2 * overage.price.money.amount_minor * used + per_steps) // (2 * per_steps)
         self._bill(
             connection, holder, state, BillingLineKind.OVERAGE,
             f"{unit.to_quantity(used)} {unit.name} of overage on {plan.name}",
-            Money(amount, overage.price.money.currency), start, end,
+            overage.price.amount_for(used, unit.scale), start, end,
             f"creditkit:overage:{state.id}:{self._stamp(end)}", now,
         )  # fmt: skip
 
