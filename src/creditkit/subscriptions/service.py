@@ -194,6 +194,10 @@ class SubscriptionService:
             self._plans_by_version_id[plan_version_id] = cached
         return cached
 
+    def plan_at_version(self, connection: Connection, plan_version_id: int) -> Plan:
+        """The plan's terms as sold at that version (what its subscribers pay and get)."""
+        return self._plan(connection, plan_version_id)[0]
+
     def _version_for(self, plan_id: str) -> int:
         self._catalog.plan(plan_id)  # raises UnknownPlan
         return self._current_version_ids[plan_id]
