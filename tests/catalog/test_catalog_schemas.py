@@ -358,3 +358,16 @@ def test_a_metered_price_is_priced_once_on_the_total_rounded_half_up(
 ) -> None:
     price = Price(Money(2, "USD"), per=1_000)
     assert price.amount_for(steps, scale) == Money(expected_minor, "USD")
+
+
+def test_dimensions_are_declared_with_a_label_defaulting_to_the_id() -> None:
+    catalog = parse_catalog(
+        "units: {credits: {scale: 0}}\n"
+        "plans: {free: {name: Free, default: true, rank: 0,"
+        " prices: {month: {amount: 0, currency: USD}}}}\n"
+        "dimensions: {agent: {label: assistant}, community_space: {}}\n"
+    )
+    assert [(d.id, d.label) for d in catalog.dimensions.values()] == [
+        ("agent", "assistant"),
+        ("community_space", "community space"),
+    ]

@@ -106,7 +106,8 @@ class Case:
 CASES = [
     # -- unknown keys: typos are errors, at every level --
     Case("unknown top-level key", "packs:\n", "extras: {}\npacks:\n", "extras", "extras:",
-         "unknown key (expected one of: units, actions, plans, packs, coupons, discounts)"),
+         "unknown key (expected one of: units, actions, plans, packs, coupons, discounts,"
+         " dimensions)"),
     Case("misspelt section", "packs:\n", "pack:\n", "pack", "pack:", "did you mean 'packs'?"),
     Case("unknown plan key", "    rate_limit_per_minute: 60", "    rate_limit_per_minut: 60",
          "plans.pro.rate_limit_per_minut", "rate_limit_per_minut", "did you mean"),
@@ -114,6 +115,10 @@ CASES = [
          "actions.ask_anything.categry", "categry", "did you mean 'category'?"),
     Case("unknown allowance key", "      rollover: none", "      rolover: none",
          "plans.free.allowance.rolover", "rolover", "unknown key"),
+    Case("unknown dimension key", "packs:\n", "dimensions:\n  agent: {colour: red}\npacks:\n",
+         "dimensions.agent.colour", "colour", "unknown key"),
+    Case("dimension id not an identifier", "packs:\n", "dimensions:\n  Top Agent: {}\npacks:\n",
+         "dimensions.Top Agent", "Top Agent", "lowercase"),
     Case("unknown pack key", '"Basic Pack", amount', '"Basic Pack", colour: red, amount',
          "packs.basic.colour", "colour", "unknown key"),
     Case("unknown unit key", "  credits: {scale: 0}", "  credits: {scale: 0, scael: 1}",

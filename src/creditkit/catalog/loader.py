@@ -37,6 +37,7 @@ from creditkit.catalog.schemas import (
     Catalog,
     CountOrUnlimited,
     Credits,
+    Dimension,
     Discount,
     DiscountKind,
     Interval,
@@ -492,7 +493,8 @@ def _minor_units_hint(source: str) -> str:
 
 # -- the format, section by section --
 
-_TOP_KEYS: Final = ("units", "actions", "plans", "packs", "coupons", "discounts")
+_TOP_KEYS: Final = ("units", "actions", "plans", "packs", "coupons", "discounts", "dimensions")
+_DIMENSION_KEYS: Final = ("label",)
 _UNIT_KEYS: Final = ("scale", "label", "cost")
 _ACTION_KEYS: Final = ("price", "unit", "label", "category", "description")
 _PLAN_KEYS: Final = (
@@ -551,6 +553,9 @@ def _catalog(r: _Reader, root: _Field) -> Catalog:
 
     coupons = _section(r, fields.get("coupons"), "coupon", discount(DiscountKind.COUPON))
     discounts = _section(r, fields.get("discounts"), "discount", discount(DiscountKind.VOLUME))
+    dimensions = _section(
+        r, fields.get("dimensions"), "dimension", lambda i, f: _dimension(r, i, f)
+    )
     return Catalog(
         units=units,
         plans=plans,
@@ -558,7 +563,13 @@ def _catalog(r: _Reader, root: _Field) -> Catalog:
         packs=packs,
         coupons=coupons,
         discounts=discounts,
+        dimensions=dimensions,
     )
+
+
+def _dimension(r: _Reader, dimension_id: str, where: _Field) -> Dimension:
+    fields = r.mapping(where, _DIMENSION_KEYS)
+    return Dimension(dimension_id, r.text(fields.get("label"), dimension_id.replace("_", " ")))
 
 
 _T = TypeVar("_T")

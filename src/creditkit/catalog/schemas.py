@@ -76,6 +76,16 @@ class LimitKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Dimension:
+    """A usage dimension: a key of charges' ``metadata`` (``agent``, ``community``) that the
+    usage dashboard summarizes ("Your top agent this week is Einstein."). ``label`` is how the
+    dashboard names it, in the singular and lower case."""
+
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class UnitSpec:
     """A kind of credit the catalog uses. ``scale`` is its number of decimal places.
 
@@ -340,6 +350,8 @@ class Catalog:
     coupons: Mapping[str, Discount] = field(default_factory=_frozen_empty)
     #: Discounts applied by themselves at checkout when their condition holds.
     discounts: Mapping[str, Discount] = field(default_factory=_frozen_empty)
+    #: Usage dimensions the dashboard summarizes, by metadata key.
+    dimensions: Mapping[str, Dimension] = field(default_factory=_frozen_empty)
 
     def unit(self, name: str) -> UnitSpec:
         try:
