@@ -37,7 +37,7 @@ from creditkit.ledger.schemas import (
     Transfer,
     Unit,
 )
-from creditkit.ledger.service import LedgerService
+from creditkit.ledger.service import LedgerService, check_history_filters
 from creditkit.notify.alerts import AlertService
 from creditkit.notify.schemas import (
     Alerts,
@@ -759,10 +759,27 @@ class CreditKit:
         return self._ledger.hold(hold_id)
 
     def history(
-        self, customer: str, *, unit: str = "credits", limit: int = 50, cursor: str | None = None
+        self,
+        customer: str,
+        *,
+        unit: str = "credits",
+        limit: int = 50,
+        cursor: str | None = None,
+        kinds: Sequence[str] | None = None,
+        action: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
     ) -> HistoryPage:
-        """The customer's transactions, newest first; pass ``next_cursor`` for older ones."""
-        return self._ledger.history(customer, unit, limit, cursor)
+        """The customer's transactions, newest first; pass ``next_cursor`` for older ones.
+
+        Only transactions of ``kinds`` (``TransactionKind`` values, e.g. ``["transfer"]``), of
+        ``action``, created in [``start``, ``end``) when given; a cursor stays valid with other
+        filters (it marks a place in the history, not a result set). A transfer's item names
+        the other customer in ``counterparty``; ``available_change`` is negative for the sender
+        and positive for the recipient. Raises ``InvalidRequest`` naming ``kinds``, ``action``,
+        ``start``, ``end``, ``limit`` or ``cursor``."""
+        filters = check_history_filters(kinds, action, start, end)
+        return self._ledger.history(customer, unit, limit, cursor, filters)
 
     def audit(self) -> AuditReport:
         """Checks every rule of the double entry against the rows; ``.ok`` or ``.problems``."""
