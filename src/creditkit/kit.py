@@ -811,12 +811,17 @@ class CreditKit:
         end: datetime,
         unit: str = "credits",
         limit: int = BREAKDOWN_GROUPS_DEFAULT,
+        dimension: str | None = None,
     ) -> UsageBreakdown:
         """What was spent in [start, end) per ``by`` = ``"action"``, ``"category"`` (the catalog
-        category of the action) or ``"member"`` (of a workspace), with counts: the ``limit``
-        (at most 500) largest groups, the rest totalled in ``others_spent``/``others_charges``.
-        Raises ``InvalidRequest`` naming ``by``, ``start``, ``end`` or ``limit``."""
-        return self._usage.breakdown(customer, by, start, end, unit, limit)
+        category of the action), ``"member"`` (of a workspace) or ``"dimension"`` (the value of
+        the charge's ``metadata[dimension]``, e.g. ``dimension="agent"``; a commit counts with
+        its hold's when its own metadata lacks it), with counts: the ``limit`` (at most 500)
+        largest groups, the rest totalled in ``others_spent``/``others_charges``. Raises
+        ``InvalidRequest`` naming ``by``, ``dimension`` (required with ``by="dimension"``,
+        refused otherwise; 1 to 64 letters, digits or underscores), ``start``, ``end`` or
+        ``limit``."""
+        return self._usage.breakdown(customer, by, start, end, unit, limit, dimension)
 
     def usage_series(
         self,
