@@ -39,7 +39,7 @@ from creditkit.ledger.schemas import (
     Transfer,
     Unit,
 )
-from creditkit.ledger.service import LedgerService
+from creditkit.ledger.service import LedgerService, check_history_filters
 from creditkit.notify.alerts import AlertService
 from creditkit.notify.schemas import (
     Alerts,
@@ -762,10 +762,27 @@ class CreditKit:
         return self._ledger.hold(hold_id)
 
     def history(
-        self, customer: str, *, unit: str = "credits", limit: int = 50, cursor: str | None = None
+        self,
+        customer: str,
+        *,
+        unit: str = "credits",
+        limit: int = 50,
+        cursor: str | None = None,
+        kinds: Sequence[str] | None = None,
+        action: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
     ) -> HistoryPage:
-        """The customer's transactions, newest first; pass ``next_cursor`` for older ones."""
-        return self._ledger.history(customer, unit, limit, cursor)
+        """The customer's transactions, newest first; pass ``next_cursor`` for older ones.
+
+        Only transactions of ``kinds`` (``TransactionKind`` values, e.g. ``["transfer"]``), of
+        ``action``, created in [``start``, ``end``) when given; a cursor stays valid with other
+        filters (it marks a place in the history, not a result set). A transfer's item names
+        the other customer in ``counterparty``; ``available_change`` is negative for the sender
+        and positive for the recipient. Raises ``InvalidRequest`` naming ``kinds``, ``action``,
+        ``start``, ``end``, ``limit`` or ``cursor``."""
+        filters = check_history_filters(kinds, action, start, end)
+        return self._ledger.history(customer, unit, limit, cursor, filters)
 
     def audit(self) -> AuditReport:
         """Checks every rule of the double entry against the rows; ``.ok`` or ``.problems``."""
@@ -797,12 +814,17 @@ class CreditKit:
         end: datetime,
         unit: str = "credits",
         limit: int = BREAKDOWN_GROUPS_DEFAULT,
+        dimension: str | None = None,
     ) -> UsageBreakdown:
         """What was spent in [start, end) per ``by`` = ``"action"``, ``"category"`` (the catalog
-        category of the action) or ``"member"`` (of a workspace), with counts: the ``limit``
-        (at most 500) largest groups, the rest totalled in ``others_spent``/``others_charges``.
-        Raises ``InvalidRequest`` naming ``by``, ``start``, ``end`` or ``limit``."""
-        return self._usage.breakdown(customer, by, start, end, unit, limit)
+        category of the action), ``"member"`` (of a workspace) or ``"dimension"`` (the value of
+        the charge's ``metadata[dimension]``, e.g. ``dimension="agent"``; a commit counts with
+        its hold's when its own metadata lacks it), with counts: the ``limit`` (at most 500)
+        largest groups, the rest totalled in ``others_spent``/``others_charges``. Raises
+        ``InvalidRequest`` naming ``by``, ``dimension`` (required with ``by="dimension"``,
+        refused otherwise; 1 to 64 letters, digits or underscores), ``start``, ``end`` or
+        ``limit``."""
+        return self._usage.breakdown(customer, by, start, end, unit, limit, dimension)
 
     def usage_series(
         self,

@@ -107,6 +107,7 @@ def served(database_url: str) -> Iterator[Served]:
         "feature": tuple(features),
         "limit": ("team_members",),
         "hold_id": (hold.id,),
+        "dimension": ("agent",),
     }
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(kit))
     schema.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(

@@ -88,3 +88,47 @@ def test_a_dashboard_reads_summary_breakdown_and_series(api: Api, clock: ManualC
         422,
         "invalid_request",
     )
+
+
+def test_a_breakdown_by_a_metadata_key(api: Api, clock: ManualClock) -> None:
+    api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    start = clock()
+    for index, (action, agent) in enumerate(
+        [("chat_message", "Einstein"), ("document_summary", "Newton"), ("chat_message", None)]
+    ):
+        metadata = {} if agent is None else {"agent": agent}
+        answer = api.client.post(
+            "/v1/charges",
+            json={"customer": "u1", "action": action, "metadata": metadata},
+            headers=write(api.admin, f"k{index}"),
+        )
+        assert answer.status_code == 201, answer.text
+    window = {"start": start.isoformat(), "end": (start + timedelta(days=1)).isoformat()}
+    token = api.token("u1")
+    path = "/v1/customers/u1/usage/breakdown"
+    answer = api.client.get(
+        path, params={"by": "dimension", "dimension": "agent", **window}, headers=token
+    )
+    assert answer.status_code == 200, answer.text
+    breakdown = answer.json()
+    assert (breakdown["by"], breakdown["dimension"]) == ("dimension", "agent")
+    assert [(group["key"], group["spent"]) for group in breakdown["groups"]] == [
+        ("Newton", 5),
+        ("Einstein", 1),
+        (None, 1),
+    ]
+    assert breakdown["groups"][0]["share"] == "0.7143"
+    by_action = api.client.get(path, params={"by": "action", **window}, headers=token).json()
+    assert by_action["dimension"] is None
+    for params in (
+        {"by": "dimension"},
+        {"by": "dimension", "dimension": "a-b"},
+        {"by": "dimension", "dimension": "a" * 65},
+        {"by": "action", "dimension": "agent"},
+    ):
+        problem = assert_problem(
+            api.client.get(path, params={**params, **window}, headers=token),
+            422,
+            "invalid_request",
+        )
+        assert [item["name"] for item in problem["invalid_params"]] == ["dimension"], params

@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from client_helpers import assert_same_error, raised
 
 from creditkit import (
     UNLIMITED,
@@ -15,6 +16,8 @@ from creditkit import (
     CustomerKind,
     Decision,
     HoldStatus,
+    InvalidRequest,
+    ManualClock,
     MemberSpendCapReached,
     Money,
     Reason,
@@ -208,3 +211,53 @@ def test_a_session_token_reads_its_own_customer(
     assert token.expires_at == kit.now().replace(microsecond=0) + timedelta(seconds=600)
     with Client(base_url, token.token) as browser:
         assert browser.balance("ada") == kit.balance("ada")
+
+
+def test_a_filtered_history_equals_the_kits(
+    client: Client, kit: CreditKit, clock: ManualClock
+) -> None:
+    client.create_customer("ada")
+    client.create_customer("bob")
+    client.grant("ada", 30, idempotency_key="g1", source="purchase")
+    start = clock()
+    for index in range(3):
+        clock.advance(hours=1)
+        client.charge("ada", action="chat_message", idempotency_key=f"c{index}")
+        client.transfer("ada", "bob", 2, idempotency_key=f"t{index}")
+    client.transfer("bob", "ada", 1, idempotency_key="back")
+    filters_tried = [
+        {"kinds": ["transfer"]},
+        {"kinds": ["charge", "grant"], "limit": 2},
+        {"action": "chat_message"},
+        {"start": start + timedelta(hours=2), "end": clock()},
+        {"kinds": ["transfer"], "start": start + timedelta(hours=2)},
+    ]
+    for filters in filters_tried:
+        page = client.history("ada", **filters)  # type: ignore[arg-type]
+        assert page == kit.history("ada", **filters), filters  # type: ignore[arg-type]
+        assert page.items, filters
+    gifts = client.history("ada", kinds=["transfer"], limit=2)
+    assert [(item.counterparty, item.available_change) for item in gifts.items] == [
+        ("bob", 1),
+        ("bob", -2),
+    ]
+    assert gifts.next_cursor is not None
+    older = client.history("ada", kinds=["transfer"], cursor=gifts.next_cursor)
+    assert older == kit.history("ada", kinds=["transfer"], cursor=gifts.next_cursor)
+    assert len(older.items) == 2
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{"kinds": ["gift"]}, {"kinds": "transfer"}, {"kinds": []}, {"start": "yesterday"}],
+)
+def test_bad_history_filters_are_the_kits_invalid_request(
+    client: Client, kit: CreditKit, filters: dict[str, object]
+) -> None:
+    client.create_customer("ada")
+    remote = raised(lambda: client.history("ada", **filters))  # type: ignore[arg-type]
+    embedded = raised(lambda: kit.history("ada", **filters))  # type: ignore[arg-type]
+    assert isinstance(remote, InvalidRequest)
+    assert remote.field == embedded.field  # type: ignore[attr-defined]
+    if "kinds" in filters:
+        assert_same_error(remote, embedded)

@@ -109,3 +109,44 @@ def test_ingest_refuses_what_it_cannot_send(client: Client) -> None:
     with pytest.raises(InvalidRequest) as unreadable:
         client.ingest([{"customer": "ada", "action": "chat_message"}])
     assert unreadable.value.field == "events[0].idempotency_key"
+
+
+def test_a_breakdown_by_a_metadata_key_equals_the_kits(
+    client: Client, kit: CreditKit, clock: ManualClock
+) -> None:
+    client.create_customer("ada")
+    start = clock()
+    for index, agent in enumerate(["Einstein", "Newton", "Einstein", None]):
+        metadata = {} if agent is None else {"agent": agent}
+        client.charge("ada", action="chat_message", metadata=metadata, idempotency_key=f"c{index}")
+    hold = client.reserve("ada", 20, metadata={"agent": "Curie"}, idempotency_key="r1")
+    client.commit(hold.id, 12, idempotency_key="k1")
+    end = start + timedelta(days=1)
+    options = {"by": "dimension", "dimension": "agent", "start": start, "end": end}
+    breakdown = client.usage_breakdown("ada", **options)  # type: ignore[arg-type]
+    assert breakdown == kit.usage_breakdown("ada", **options)  # type: ignore[arg-type]
+    assert breakdown.by is BreakdownBy.DIMENSION and breakdown.dimension == "agent"
+    assert [(group.key, group.spent) for group in breakdown.groups] == [
+        ("Curie", 12),
+        ("Einstein", 2),
+        ("Newton", 1),
+        (None, 1),
+    ]
+    limited = client.usage_breakdown("ada", limit=1, **options)  # type: ignore[arg-type]
+    assert limited == kit.usage_breakdown("ada", limit=1, **options)  # type: ignore[arg-type]
+    assert (limited.others_spent, limited.others_charges) == (4, 4)
+
+
+@pytest.mark.parametrize(
+    ("by", "dimension"),
+    [("dimension", None), ("dimension", "a-b"), ("dimension", "a" * 65), ("action", "agent")],
+)
+def test_a_bad_dimension_is_the_kits_invalid_request(
+    client: Client, kit: CreditKit, by: str, dimension: str | None
+) -> None:
+    client.create_customer("ada")
+    now = kit.now()
+    options = {"by": by, "dimension": dimension, "start": now, "end": now + timedelta(days=1)}
+    remote = raised(lambda: client.usage_breakdown("ada", **options))  # type: ignore[arg-type]
+    assert isinstance(remote, InvalidRequest) and remote.field == "dimension"
+    assert_same_error(remote, raised(lambda: kit.usage_breakdown("ada", **options)))  # type: ignore[arg-type]

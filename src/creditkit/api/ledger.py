@@ -1,5 +1,6 @@
 """Balances, history, grants, charges, holds and transfers."""
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -17,7 +18,17 @@ from creditkit.api.schemas import (
 )
 from creditkit.errors import InvalidRequest
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
-from creditkit.ledger.schemas import Balance, Charge, Grant, HistoryPage, Hold, Money, Transfer
+from creditkit.ledger.schemas import (
+    Balance,
+    Charge,
+    Grant,
+    HistoryPage,
+    Hold,
+    Money,
+    TransactionKind,
+    Transfer,
+)
+from creditkit.ledger.service import NAME_LENGTH_MAX
 
 #: A page of history, at most.
 HISTORY_PAGE_MAX = 200
@@ -51,10 +62,46 @@ def router(service: Service) -> APIRouter:
         unit: Unit = "credits",
         limit: Annotated[int, Query(ge=1, le=HISTORY_PAGE_MAX)] = 50,
         cursor: Annotated[str | None, Query(max_length=200, pattern=TEXT_PATTERN)] = None,
+        kind: Annotated[
+            list[TransactionKind] | None,
+            Query(
+                max_length=len(TransactionKind),
+                description="Only transactions of these kinds (repeat it for several: "
+                "``kind=transfer&kind=grant``); every kind when absent.",
+            ),
+        ] = None,
+        action: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=NAME_LENGTH_MAX,
+                pattern=TEXT_PATTERN,
+                description="Only transactions of this action.",
+            ),
+        ] = None,
+        start: Annotated[
+            datetime | None,
+            Query(description="Only transactions created at or after this time (with a zone)."),
+        ] = None,
+        end: Annotated[
+            datetime | None,
+            Query(description="Only transactions created before this time (with a zone)."),
+        ] = None,
     ) -> HistoryPage:
-        """The customer's transactions, newest first; pass ``next_cursor`` for older ones."""
+        """The customer's transactions, newest first; pass ``next_cursor`` for older ones (with
+        any filters: a cursor marks a place in the history). A transfer names the other customer
+        in ``counterparty``; its ``available_change`` is negative when the customer sent it."""
         access.require_customer(caller, customer, Scope.READ)
-        return kit.history(customer, unit=unit, limit=limit, cursor=cursor)
+        return kit.history(
+            customer,
+            unit=unit,
+            limit=limit,
+            cursor=cursor,
+            kinds=kind,
+            action=action,
+            start=start,
+            end=end,
+        )
 
     @api.post("/customers/{customer}/grants", response_model=Grant, status_code=201)
     def create_grant(

@@ -12,7 +12,7 @@ from creditkit.api.schemas import TEXT_PATTERN, EventsIngest
 from creditkit.errors import CreditKitError, InvalidRequest, UnknownCustomer
 from creditkit.keys.schemas import Caller, Scope
 from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
-from creditkit.usage.service import BREAKDOWN_GROUPS_DEFAULT
+from creditkit.usage.service import BREAKDOWN_GROUPS_DEFAULT, DIMENSION_LENGTH_MAX
 
 CustomerId = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
 Unit = Annotated[str, Query(min_length=1, max_length=64, pattern=TEXT_PATTERN)]
@@ -48,15 +48,32 @@ def router(service: Service) -> APIRouter:
     def breakdown(
         caller: Authenticated,
         customer: CustomerId,
-        by: Annotated[str, Query(pattern="^(action|category|member)$")],
+        by: Annotated[str, Query(pattern="^(action|category|member|dimension)$")],
         start: datetime,
         end: datetime,
         unit: Unit = "credits",
         limit: Annotated[int, Query(ge=1, le=500)] = BREAKDOWN_GROUPS_DEFAULT,
+        dimension: Annotated[
+            str | None,
+            Query(
+                pattern=f"^[A-Za-z0-9_]{{1,{DIMENSION_LENGTH_MAX}}}$",
+                description="With ``by=dimension`` (and only then): the key of the charges' "
+                "metadata to group by, such as ``agent``.",
+            ),
+        ] = None,
     ) -> UsageBreakdown:
-        """What was spent in [start, end) per action, catalog category or workspace member."""
+        """What was spent in [start, end) per action, catalog category, workspace member or
+        value of a metadata key (``by=dimension&dimension=agent``)."""
         access.require_customer(caller, customer, Scope.READ)
-        return kit.usage_breakdown(customer, by=by, start=start, end=end, unit=unit, limit=limit)
+        return kit.usage_breakdown(
+            customer,
+            by=by,
+            start=start,
+            end=end,
+            unit=unit,
+            limit=limit,
+            dimension=dimension,
+        )
 
     @api.get("/customers/{customer}/usage/series", response_model=UsageSeries)
     def series(

@@ -44,6 +44,7 @@ from creditkit.ledger.schemas import (
     Money,
     Transfer,
 )
+from creditkit.ledger.service import check_kinds
 from creditkit.notify.schemas import (
     Alerts,
     Delivery,
@@ -63,8 +64,12 @@ from creditkit.payments.schemas import (
     WebhookOutcome,
 )
 from creditkit.subscriptions.schemas import BillingLine, Subscription
-from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
-from creditkit.usage.service import BREAKDOWN_GROUPS_DEFAULT, INGEST_EVENTS_MAX
+from creditkit.usage.schemas import BreakdownBy, UsageBreakdown, UsageSeries, UsageSummary
+from creditkit.usage.service import (
+    BREAKDOWN_GROUPS_DEFAULT,
+    INGEST_EVENTS_MAX,
+    check_dimension,
+)
 
 #: Seconds one attempt may take (connect, send, wait, read), by default and at most.
 TIMEOUT_SECONDS_DEFAULT = 10.0
@@ -441,12 +446,31 @@ class Client:
         return self._read(_path("holds", _row_id(hold_id, "hold_id")), Hold)
 
     def history(
-        self, customer: str, *, unit: str = "credits", limit: int = 50, cursor: str | None = None
+        self,
+        customer: str,
+        *,
+        unit: str = "credits",
+        limit: int = 50,
+        cursor: str | None = None,
+        kinds: Sequence[str] | None = None,
+        action: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
     ) -> HistoryPage:
-        """The customer's transactions, newest first; pass ``next_cursor`` for older ones."""
+        """The customer's transactions, newest first; pass ``next_cursor`` for older ones. Only
+        those of ``kinds``, of ``action``, created in [``start``, ``end``) when given."""
         query: dict[str, Any] = {"unit": unit, "limit": limit}
         if cursor is not None:
             query["cursor"] = cursor
+        if kinds is not None:
+            check_kinds(kinds)  # as the kit refuses them: the API would name ``kind[i]``
+            query["kind"] = [str(kind) for kind in kinds]
+        if action is not None:
+            query["action"] = action
+        if start is not None:
+            query["start"] = _time(start, "start")
+        if end is not None:
+            query["end"] = _time(end, "end")
         return self._read(_path("customers", customer, "history"), HistoryPage, query)
 
     # -- usage (docs/usage.md) --
@@ -479,9 +503,13 @@ class Client:
         end: datetime,
         unit: str = "credits",
         limit: int = BREAKDOWN_GROUPS_DEFAULT,
+        dimension: str | None = None,
     ) -> UsageBreakdown:
-        """What was spent in [start, end) per ``by`` = ``"action"``, ``"category"`` or
-        ``"member"``: the ``limit`` largest groups, the rest in ``others_spent``."""
+        """What was spent in [start, end) per ``by`` = ``"action"``, ``"category"``,
+        ``"member"`` or ``"dimension"`` (the value of ``metadata[dimension]``): the ``limit``
+        largest groups, the rest in ``others_spent``."""
+        if by in {known.value for known in BreakdownBy}:
+            check_dimension(BreakdownBy(by), dimension)  # as the kit refuses it
         query = {
             "by": str(by),
             "start": _time(start, "start"),
@@ -489,6 +517,8 @@ class Client:
             "unit": unit,
             "limit": limit,
         }
+        if dimension is not None:
+            query["dimension"] = dimension
         path = _path("customers", customer, "usage", "breakdown")
         return self._read(path, UsageBreakdown, query)
 
@@ -927,6 +957,8 @@ def _amount(amount: object, field: str = "amount") -> int | str:
 def _time(moment: datetime | None, field: str) -> str | None:
     if moment is None:
         return None
+    if not isinstance(moment, datetime):
+        raise InvalidRequest(field, "must be a timezone-aware datetime")
     if moment.tzinfo is None:
         raise InvalidRequest(field, "must be timezone-aware")
     return moment.isoformat()

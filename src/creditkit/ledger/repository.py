@@ -594,25 +594,88 @@ def entries_of(connection: Connection, transaction_ids: Sequence[int]) -> list[s
     return found
 
 
+#: The kinds of transaction that name a counterparty (the customer on the other side): the
+#: history reads them for the counterparty too, through ``ix_transactions_counterparty_history``.
+COUNTERPARTY_KINDS = frozenset({TransactionKind.TRANSFER})
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFilters:
+    """What a history page keeps: transactions of ``kinds`` (None: every kind), of ``action``,
+    created in [start, end) (either bound may be None: unbounded)."""
+
+    kinds: frozenset[TransactionKind] | None = None
+    action: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+#: Every transaction: a history without filters.
+NO_HISTORY_FILTERS = HistoryFilters()
+
+#: Above every row id (ids are signed 64-bit): the first page's cursor.
+_ID_ABOVE_ALL = 2**63 - 1
+
+
 def history_transactions(
-    connection: Connection, customer_id: int, unit: str, before_id: int | None, limit: int
+    connection: Connection,
+    customer_id: int,
+    unit: str,
+    before_id: int | None,
+    limit: int,
+    filters: HistoryFilters = NO_HISTORY_FILTERS,
 ) -> list[TransactionRow]:
-    """Applied transactions the customer took part in, newest first, older than ``before_id``."""
+    """Applied transactions the customer took part in that pass ``filters``, newest first, older
+    than ``before_id``.
 
-    def side(column: sa.Column[Any]) -> sa.Select[Any]:
-        query = sa.select(transactions).where(
-            column == customer_id,
-            transactions.c.unit == unit,
-            transactions.c.status == "applied",
+    Each side (the customer's own transactions, and those naming it as counterparty) is read as
+    an index range, newest first, that stops at ``limit`` rows: the customer's own through
+    ``ix_transactions_customer_history`` (customer, unit, id), or with ``kinds`` one range per
+    kind through ``ix_transactions_customer_kind_history`` (customer, unit, kind, id), so that a
+    rare kind costs its own rows, not a walk through the customer's other transactions."""
+    before = _ID_ABOVE_ALL if before_id is None else before_id
+
+    def side(column: sa.Column[Any], kind: TransactionKind | None) -> sa.Subquery:
+        # The leading columns of the side's index, with the values they must equal.
+        equal: dict[sa.Column[Any], Any] = {column: customer_id, transactions.c.unit: unit}
+        conditions = [transactions.c.status == "applied", transactions.c.id < before]
+        if kind is not None and column is transactions.c.customer_id:
+            equal[transactions.c.kind] = kind.value
+        elif kind is not None:
+            conditions.append(transactions.c.kind == kind.value)
+        conditions += [key == value for key, value in equal.items()]
+        # The page's bound again, as a row comparison over the index's columns, which only
+        # that index can take: with ``id < before`` alone, PostgreSQL may walk the primary key
+        # backwards instead, through every other customer's newer rows, expecting a customer
+        # with many rows to have some near the end (they are not spread evenly). It estimates
+        # a row comparison as selective, so such a walk as costly.
+        conditions.append(
+            sa.tuple_(*equal, transactions.c.id)
+            < sa.tuple_(
+                *(sa.literal(value, key.type) for key, value in equal.items()),
+                sa.literal(before, transactions.c.id.type),
+            )
         )
-        if before_id is not None:
-            query = query.where(transactions.c.id < before_id)
-        return query.order_by(transactions.c.id.desc()).limit(limit)
+        query = sa.select(transactions).where(*conditions)
+        if filters.action is not None:
+            query = query.where(transactions.c.action == filters.action)
+        if filters.start is not None:
+            query = query.where(transactions.c.created_at >= filters.start)
+        if filters.end is not None:
+            query = query.where(transactions.c.created_at < filters.end)
+        return query.order_by(transactions.c.id.desc()).limit(limit).subquery()
 
-    own = side(transactions.c.customer_id).subquery()
-    received = side(transactions.c.counterparty_id).subquery()
-    both = sa.union(sa.select(own), sa.select(received)).subquery()
-    rows = connection.execute(sa.select(both).order_by(both.c.id.desc()).limit(limit))
+    own = transactions.c.customer_id
+    received = transactions.c.counterparty_id
+    if filters.kinds is None:
+        branches = [side(own, None), side(received, None)]
+    else:
+        kinds = sorted(filters.kinds)
+        branches = [side(own, kind) for kind in kinds]
+        # Only some kinds name a counterparty: for the others, nothing was received.
+        branches += [side(received, kind) for kind in kinds if kind in COUNTERPARTY_KINDS]
+    every = sa.union(*(sa.select(branch) for branch in branches)).subquery()
+    rows = connection.execute(sa.select(every).order_by(every.c.id.desc()).limit(limit))
     return [_transaction_row(row) for row in rows]
 
 

@@ -197,6 +197,37 @@ def _check_time(value: object, field_name: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def check_history_filters(
+    kinds: object, action: object, start: object, end: object
+) -> repository.HistoryFilters:
+    """The filters of a history read, checked: ``kinds`` a list of ``TransactionKind`` values
+    (None: every kind), ``action`` an action name, [start, end) timezone-aware (either None)."""
+    kinds_ = None if kinds is None else check_kinds(kinds)
+    action_ = None if action is None else check_text(action, "action", NAME_LENGTH_MAX)
+    start_ = None if start is None else _check_time(start, "start")
+    end_ = None if end is None else _check_time(end, "end")
+    if start_ is not None and end_ is not None and end_ <= start_:
+        raise InvalidRequest("end", "must be after start")
+    return repository.HistoryFilters(kinds_, action_, start_, end_)
+
+
+def check_kinds(kinds: object) -> frozenset[TransactionKind]:
+    """``kinds`` as a set of ``TransactionKind``: a non-empty list of their values, at most
+    one entry per kind (the client checks with it too, before sending)."""
+    known = ", ".join(kind.value for kind in TransactionKind)
+    if isinstance(kinds, str | bytes) or not isinstance(kinds, Sequence):
+        raise InvalidRequest("kinds", f"must be a list of transaction kinds ({known})")
+    if not 1 <= len(kinds) <= len(TransactionKind):
+        raise InvalidRequest(
+            "kinds", f"must name 1 to {len(TransactionKind)} kinds (None: every kind)"
+        )
+    values = {kind.value for kind in TransactionKind}
+    for kind in kinds:
+        if not isinstance(kind, str) or kind not in values:
+            raise InvalidRequest("kinds", f"{kind!r} is not a transaction kind ({known})")
+    return frozenset(TransactionKind(kind) for kind in kinds)
+
+
 def _canonical_quantity(amount: object) -> str:
     """The amount as recorded in a request, so that ``37``, ``"37"`` and ``Decimal("37.0")``
     are one request; refuses what is not exact."""
@@ -1680,7 +1711,14 @@ class LedgerService:
             overage_available=unit_.to_quantity(headroom or 0),
         )
 
-    def history(self, customer: str, unit: str, limit: int, cursor: str | None) -> HistoryPage:
+    def history(
+        self,
+        customer: str,
+        unit: str,
+        limit: int,
+        cursor: str | None,
+        filters: repository.HistoryFilters = repository.NO_HISTORY_FILTERS,
+    ) -> HistoryPage:
         unit_ = self.unit(unit)
         if (
             isinstance(limit, bool)
@@ -1701,7 +1739,7 @@ class LedgerService:
         with self.database.read() as connection:
             row = repository.read_customer(connection, customer)
             recorded = repository.history_transactions(
-                connection, row.id, unit, before_id, limit + 1
+                connection, row.id, unit, before_id, limit + 1, filters
             )
             page = recorded[:limit]
             legs = repository.entries_of(connection, [t.id for t in page])

@@ -781,3 +781,16 @@ sa.Index(
     transactions.c.kind,
     transactions.c.created_at,
 )
+
+# History pages filtered by kind (a "gifts sent and received" list, a customer's grants) read
+# the newest transactions of each kind asked. The history index would walk the customer's
+# other transactions to find them (all of its charges, to find its few transfers), and the usage
+# index is in time order, not id order, so each page would sort all the rows of the kind; with
+# this one each kind is an index range in id order that stops at the page's size.
+sa.Index(
+    "ix_transactions_customer_kind_history",
+    transactions.c.customer_id,
+    transactions.c.unit,
+    transactions.c.kind,
+    transactions.c.id,
+)

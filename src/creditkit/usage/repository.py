@@ -15,10 +15,18 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from creditkit.ledger.schemas import TransactionKind
-from creditkit.store.tables import accounts, entries, grants, to_epoch_microseconds, transactions
+from creditkit.store.tables import (
+    accounts,
+    entries,
+    grants,
+    holds,
+    to_epoch_microseconds,
+    transactions,
+)
 
 #: What spending is: charges, and commits of holds (a reserve only sets credits aside).
 SPEND_KINDS = (TransactionKind.CHARGE.value, TransactionKind.COMMIT.value)
@@ -199,6 +207,42 @@ def category_of_action(categories: Mapping[str, str]) -> sa.ColumnElement[Any]:
     if not categories:
         return sa.null()
     return sa.case(categories, value=transactions.c.action, else_=sa.null())
+
+
+def metadata_text(
+    connection: Connection, metadata: sa.ColumnElement[Any], name: str
+) -> sa.ColumnElement[Any]:
+    """``metadata[name]`` as text when it is a JSON string or number (a number as its decimal
+    text), else NULL (no such key, true/false, null, a list, an object). ``name`` is a checked
+    identifier; it is sent as a parameter anyway."""
+    value: sa.ColumnElement[Any]
+    if connection.dialect.name == "postgresql":
+        name_ = sa.literal(name, sa.Text)
+        kind = sa.func.jsonb_typeof(metadata.op("->", return_type=JSONB)(name_))
+        value = metadata.op("->>", return_type=sa.Text)(name_)
+        kinds: tuple[str, ...] = ("string", "number")
+    else:
+        path = sa.literal(f'$."{name}"', sa.Text)
+        kind = sa.func.json_type(metadata, path)
+        value = sa.cast(sa.func.json_extract(metadata, path), sa.Text)
+        kinds = ("text", "integer", "real")
+    return sa.case((kind.in_(kinds), value), else_=sa.null())
+
+
+def dimension_of_spending(connection: Connection, name: str) -> sa.ColumnElement[Any]:
+    """The value of metadata key ``name`` of a spending transaction, as SQL: its own metadata's,
+    else, for a hold's commit, the hold's (given at reserve). The hold is looked up by its
+    primary key in a correlated subquery, for commits only: most spending is charges, which
+    spare the lookup."""
+    hold_value = (
+        sa.select(metadata_text(connection, holds.c.metadata, name))
+        .where(holds.c.account_id == transactions.c.hold_id)
+        .scalar_subquery()
+    )
+    of_hold = sa.case(
+        (transactions.c.kind == TransactionKind.COMMIT.value, hold_value), else_=sa.null()
+    )
+    return sa.func.coalesce(metadata_text(connection, transactions.c.metadata, name), of_hold)
 
 
 def spend_by_key(

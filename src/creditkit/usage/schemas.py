@@ -39,6 +39,12 @@ class BreakdownBy(StrEnum):
     CATEGORY = "category"
     #: The workspace member the charge named; charges naming none are the ``None`` group.
     MEMBER = "member"
+    #: The value of one key of the charge's ``metadata`` (the ``dimension`` asked, such as
+    #: ``"agent"``), as text: a string as it is, a number as its decimal text. Charges without
+    #: the key, or with another kind of value (true, null, a list, an object), are the ``None``
+    #: group. A hold's commit counts with its own metadata's value, else the hold's (what
+    #: ``reserve`` was given).
+    DIMENSION = "dimension"
 
 
 class Granularity(StrEnum):
@@ -88,9 +94,9 @@ class UsageSummary:
 
 @dataclass(frozen=True, slots=True)
 class UsageGroup:
-    """Spending of one action, category or member. ``key`` None gathers the charges that name
-    none; ``label`` is the catalog's label of an action (None otherwise); ``share`` is this
-    group's part of the breakdown's total spending."""
+    """Spending of one action, category, member or dimension value. ``key`` None gathers the
+    charges that name none; ``label`` is the catalog's label of an action (None otherwise);
+    ``share`` is this group's part of the breakdown's total spending."""
 
     key: str | None
     label: str | None
@@ -104,7 +110,8 @@ class UsageBreakdown:
     """Spending in ``[start, end)`` grouped ``by`` one dimension, largest first (ties: more
     charges first, then by key, None last), at most ``limit`` groups; ``others_spent`` and
     ``others_charges`` total the groups left out, so the groups and the others add up to
-    ``spent`` and ``charges``."""
+    ``spent`` and ``charges``. ``dimension`` is the metadata key grouped by when ``by`` is
+    ``dimension`` (None otherwise)."""
 
     customer: str
     unit: str
@@ -116,6 +123,7 @@ class UsageBreakdown:
     others_charges: int
     spent: Quantity
     charges: int
+    dimension: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

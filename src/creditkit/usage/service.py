@@ -12,11 +12,13 @@ idempotency key (a replay gets the first outcome).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog, UnknownAction
 from creditkit.errors import CreditKitError, InvalidRequest, Quantity
@@ -55,6 +57,10 @@ EVENT_FIELDS: Final = ("customer", "action", "quantity", "idempotency_key", "met
 SERIES_POINTS_MAX: Final = 366
 BREAKDOWN_GROUPS_DEFAULT: Final = 20
 BREAKDOWN_GROUPS_MAX: Final = 500
+#: A dimension is a metadata key named in SQL (a JSON path on SQLite): a short identifier, so
+#: that no key needs quoting rules of its own.
+DIMENSION_LENGTH_MAX: Final = 64
+DIMENSION_PATTERN: Final = re.compile(rf"[A-Za-z0-9_]{{1,{DIMENSION_LENGTH_MAX}}}")
 #: A quantity times its action's price must stay within the ledger's amounts anyway; this
 #: bounds the product before it is computed.
 EVENT_QUANTITY_MAX: Final = 10**9
@@ -76,6 +82,23 @@ def _check_range(start: object, end: object) -> tuple[datetime, datetime]:
     if end_ <= start_:
         raise InvalidRequest("end", "must be after start")
     return start_, end_
+
+
+def check_dimension(by: BreakdownBy, dimension: object) -> str | None:
+    """The metadata key a breakdown ``by="dimension"`` groups by: required with it, refused with
+    any other ``by`` (the client checks with it too, before sending)."""
+    if by is not BreakdownBy.DIMENSION:
+        if dimension is not None:
+            raise InvalidRequest("dimension", 'only with by="dimension"')
+        return None
+    if dimension is None:
+        raise InvalidRequest("dimension", 'required with by="dimension": the metadata key')
+    if not isinstance(dimension, str) or not DIMENSION_PATTERN.fullmatch(dimension):
+        raise InvalidRequest(
+            "dimension",
+            f"must be 1 to {DIMENSION_LENGTH_MAX} ASCII letters, digits or underscores",
+        )
+    return dimension
 
 
 def _check_period(period: object) -> tuple[datetime, datetime]:
@@ -230,18 +253,26 @@ class UsageService:
 
     # -- breakdown ------------------------------------------------------------------------------
 
-    def _group_key(self, by: object) -> tuple[BreakdownBy, sa.ColumnElement[Any]]:
+    def _check_by(self, by: object) -> BreakdownBy:
         if not isinstance(by, str) or by not in {known.value for known in BreakdownBy}:
             names = ", ".join(known.value for known in BreakdownBy)
             raise InvalidRequest("by", f"must be one of {names}")
         by_ = BreakdownBy(by)
-        if by_ is BreakdownBy.ACTION:
-            return by_, transactions.c.action
-        if by_ is BreakdownBy.MEMBER:
-            return by_, transactions.c.member
-        if self._catalog is None:
+        if by_ is BreakdownBy.CATEGORY and self._catalog is None:
             raise InvalidRequest("by", "categories come from the catalog: this kit has none")
-        return by_, repository.category_of_action(self._categories)
+        return by_
+
+    def _group_key(
+        self, connection: Connection, by: BreakdownBy, dimension: str | None
+    ) -> sa.ColumnElement[Any]:
+        if by is BreakdownBy.ACTION:
+            return transactions.c.action
+        if by is BreakdownBy.MEMBER:
+            return transactions.c.member
+        if by is BreakdownBy.DIMENSION:
+            assert dimension is not None, "checked with by"
+            return repository.dimension_of_spending(connection, dimension)
+        return repository.category_of_action(self._categories)
 
     def _label(self, by: BreakdownBy, key: str | None) -> str | None:
         if by is not BreakdownBy.ACTION or key is None or self._catalog is None:
@@ -250,10 +281,18 @@ class UsageService:
         return None if action is None else action.label
 
     def breakdown(
-        self, customer: str, by: str, start: datetime, end: datetime, unit: str, limit: int
+        self,
+        customer: str,
+        by: str,
+        start: datetime,
+        end: datetime,
+        unit: str,
+        limit: int,
+        dimension: str | None = None,
     ) -> UsageBreakdown:
         check_text(customer, "customer", EXTERNAL_ID_LENGTH_MAX)
-        by_, key = self._group_key(by)
+        by_ = self._check_by(by)
+        dimension = check_dimension(by_, dimension)
         start, end = _check_range(start, end)
         unit_ = self._ledger.unit(unit)
         if isinstance(limit, bool) or not isinstance(limit, int):
@@ -264,6 +303,7 @@ class UsageService:
         self._ledger.sweep_if_due(customer)
         with self._ledger.database.read() as connection:
             row = ledger_repository.read_customer(connection, customer)
+            key = self._group_key(connection, by_, dimension)
             top = repository.spend_by_key(connection, row.id, unit_.name, start, end, key, limit)
             by_kind = repository.totals_by_kind(
                 connection, row.id, unit_.name, repository.SPEND_KINDS, start, end
@@ -294,6 +334,7 @@ class UsageService:
             others_charges=others_charges,
             spent=unit_.to_quantity(spent),
             charges=charges,
+            dimension=dimension,
         )
 
     # -- series ---------------------------------------------------------------------------------
