@@ -130,3 +130,41 @@ def test_signing_out_forgets_the_session(site: Site, page: Page) -> None:
     expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
     response = page.goto(f"{site.base_url}/app")
     assert response is not None and response.status == 401
+
+
+def test_history_filters_by_kind_and_action_and_keeps_them_across_pages(
+    site: Site, page: Page
+) -> None:
+    site.kit.create_customer("ivy")
+    site.kit.subscribe("ivy", "pro")
+    _spend(site, "ivy", ["chat_message"] * 25 + ["image_generation"] * 3)
+    page.goto(site.session_link("ivy"))
+    page.get_by_label("Show").select_option(label="Credits added")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("#history tbody tr")
+    grants = len(site.kit.history("ivy", kinds=["grant"]).items)  # the free and pro allowances
+    expect(rows).to_have_count(grants)
+    expect(rows.filter(has_text="Grant")).to_have_count(grants)
+    page.get_by_label("Show").select_option(label="Spending")
+    page.get_by_label("Action", exact=True).select_option(label="Chat message")
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(20)
+    page.get_by_role("link", name="Older").click()
+    expect(rows).to_have_count(5)  # 25 chat messages; the 3 images are filtered out
+    expect(rows.filter(has_text="Generate an image")).to_have_count(0)
+    expect(page.get_by_label("Action", exact=True)).to_have_value("chat_message")
+
+
+def test_insights_name_the_top_value_of_a_usage_dimension(site: Site, page: Page) -> None:
+    site.kit.create_customer("jon")
+    site.kit.subscribe("jon", "pro")
+    for index, agent in enumerate(["Einstein", "Einstein", "Curie", "Einstein"]):
+        site.kit.charge(
+            "jon", action="document_summary", idempotency_key=f"jon-{index}",
+            metadata={"agent": agent},
+        )  # fmt: skip
+        site.clock.advance(hours=3)
+    page.goto(site.session_link("jon"))
+    expect(page.get_by_test_id("insights")).to_contain_text(
+        "Your top agent this week is Einstein: 15 credits, 75% of the week's use."
+    )

@@ -3,17 +3,19 @@ chart, insights in words, the next reset, expiring credits and the transaction h
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
 from creditkit.errors import CreditKitError, Quantity
-from creditkit.ledger.schemas import Balance, GrantBalance, HistoryPage
+from creditkit.ledger.schemas import Balance, GrantBalance, HistoryPage, TransactionKind
 from creditkit.usage.schemas import UsageBreakdown, UsageSummary
 from creditkit.web import charts
 from creditkit.web.context import Pages
@@ -27,6 +29,45 @@ BREAKDOWN_ROWS_MAX = 8
 #: of the period's allowance.
 LOW_BALANCE_SHARE_DEFAULT = Decimal("0.1")
 CURSOR_LENGTH_MAX = 200
+FILTER_LENGTH_MAX = 64
+#: Insights about usage dimensions look at this many recent days ("this week").
+DIMENSION_INSIGHT_DAYS = 7
+#: The history's kind filter, in the customer's words: each choice is some ledger kinds.
+KIND_CHOICES: Mapping[str, tuple[str, tuple[TransactionKind, ...]]] = {
+    "spending": ("Spending", (TransactionKind.CHARGE, TransactionKind.COMMIT)),
+    "added": ("Credits added", (TransactionKind.GRANT,)),
+    "gifts": ("Gifts and moves", (TransactionKind.TRANSFER,)),
+    "expired": ("Expired", (TransactionKind.EXPIRY,)),
+    "reserved": (
+        "Reservations",
+        (TransactionKind.RESERVE, TransactionKind.RELEASE, TransactionKind.HOLD_EXPIRY),
+    ),
+    "refunds": ("Refunds", (TransactionKind.REFUND,)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFilters:
+    """The history's filters as chosen on the page (unknown choices are ignored, not errors:
+    they come from an address bar, and the page still shows everything else)."""
+
+    kind: str
+    action: str
+
+    def query(self, cursor: str | None = None) -> str:
+        """The query string that keeps these filters (and goes to ``cursor``)."""
+        chosen = {"kind": self.kind, "action": self.action, "cursor": cursor or ""}
+        return urlencode({name: value for name, value in chosen.items() if value})
+
+
+def _action_labels(pages: Pages) -> dict[str, str]:
+    catalog = pages.kit.catalog
+    return {} if catalog is None else {id_: a.label for id_, a in catalog.actions.items()}
+
+
+def _filters(pages: Pages, kind: str, action: str) -> HistoryFilters:
+    actions = {} if pages.kit.catalog is None else pages.kit.catalog.actions
+    return HistoryFilters(kind if kind in KIND_CHOICES else "", action if action in actions else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +94,13 @@ def router(pages: Pages) -> APIRouter:
     def dashboard(
         request: Request,
         cursor: Annotated[str | None, Query(max_length=CURSOR_LENGTH_MAX)] = None,
+        kind: Annotated[str, Query(max_length=FILTER_LENGTH_MAX)] = "",
+        action: Annotated[str, Query(max_length=FILTER_LENGTH_MAX)] = "",
     ) -> Response:
         caller = pages.customer_caller(request)
         assert caller.customer is not None
-        view = _dashboard(pages, caller.customer, cursor)
+        filters = _filters(pages, kind, action)
+        view = _dashboard(pages, caller.customer, cursor, filters)
         return pages.page(
             request,
             "customer/dashboard.html",
@@ -64,12 +108,17 @@ def router(pages: Pages) -> APIRouter:
             section="usage",
             caller=caller,
             view=view,
+            filters=filters,
+            kind_choices=KIND_CHOICES,
+            action_labels=_action_labels(pages),
         )
 
     return router
 
 
-def _dashboard(pages: Pages, customer: str, cursor: str | None) -> Dashboard:
+def _dashboard(
+    pages: Pages, customer: str, cursor: str | None, filters: HistoryFilters
+) -> Dashboard:
     kit = pages.kit
     summary = kit.usage_summary(customer)
     balance = kit.balance(customer)
@@ -86,10 +135,14 @@ def _dashboard(pages: Pages, customer: str, cursor: str | None) -> Dashboard:
     series = kit.usage_series(customer, start=start, end=end)
     subscription = kit.subscription(customer)
     plan = kit.plan_of(customer) if subscription is not None else None
+    kinds = KIND_CHOICES[filters.kind][1] if filters.kind else None
+    action = filters.action or None
     try:
-        history = kit.history(customer, limit=HISTORY_PAGE_SIZE, cursor=cursor)
+        history = kit.history(
+            customer, limit=HISTORY_PAGE_SIZE, cursor=cursor, kinds=kinds, action=action
+        )
     except CreditKitError:  # a stale or edited cursor: start again from the newest
-        history = kit.history(customer, limit=HISTORY_PAGE_SIZE)
+        history = kit.history(customer, limit=HISTORY_PAGE_SIZE, kinds=kinds, action=action)
     meter = None
     if not summary.unlimited and summary.allowance_used is not None:
         meter = charts.meter(summary.allowance_used)
@@ -104,7 +157,10 @@ def _dashboard(pages: Pages, customer: str, cursor: str | None) -> Dashboard:
         by_category=by_category,
         by_action=by_action,
         chart=charts.bar_chart([(point.start, point.spent) for point in series.points]),
-        insights=_insights(summary, by_category, by_action, kit.now()),
+        insights=(
+            *_insights(summary, by_category, by_action, kit.now()),
+            *_dimension_insights(pages, customer, kit.now()),
+        ),
         expiring=tuple(grant for grant in balance.grants if grant.expires_at is not None),
         history=history,
         low=not balance.unlimited and 0 < spendable <= low_threshold,
@@ -141,6 +197,26 @@ def _insights(
     pace = _pace(summary, now)
     if pace:
         said.append(pace)
+    return tuple(said)
+
+
+def _dimension_insights(pages: Pages, customer: str, now: datetime) -> tuple[str, ...]:
+    """For each usage dimension the catalog declares, its top value over the last week."""
+    catalog = pages.kit.catalog
+    if catalog is None:
+        return ()
+    said = []
+    week_start = now - timedelta(days=DIMENSION_INSIGHT_DAYS)
+    for dimension in catalog.dimensions.values():
+        breakdown = pages.kit.usage_breakdown(
+            customer, by="dimension", dimension=dimension.id, start=week_start, end=now, limit=1
+        )
+        if breakdown.groups and breakdown.groups[0].key is not None:
+            top = breakdown.groups[0]
+            said.append(
+                f"Your top {dimension.label} this week is {top.key}:"
+                f" {credits(top.spent)} credits, {percent(top.share)} of the week's use."
+            )
     return tuple(said)
 
 
