@@ -53,6 +53,7 @@ from creditkit.payments.sandbox import CARD_SUCCEEDS
 from creditkit.payments.schemas import (
     ChargeRunReport,
     CheckoutSession,
+    CheckoutState,
     Payment,
     Receipt,
     ReceiptPage,
@@ -582,6 +583,12 @@ class CreditKit:
         """Pays a sandbox checkout with a test ``card``: ``4242424242424242`` succeeds,
         ``4000000000000002`` is declined. Only with the sandbox provider."""
         return self._payments_required().complete_sandbox_checkout(session_id, card)
+
+    def checkout_session(self, session_id: str) -> CheckoutState:
+        """The checkout the provider knows as ``session_id``: its payment (what it sells, the
+        amount, whether it is paid) and where the customer goes back to. Raises
+        ``CheckoutNotFound``. The sandbox's checkout page reads it."""
+        return self._payments_required().checkout_session(session_id)
 
     def payment(self, payment_id: int) -> Payment:
         """Raises ``PaymentNotFound``."""
