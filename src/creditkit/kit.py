@@ -530,6 +530,11 @@ class CreditKit:
         """The owner first, then admins, editors, viewers."""
         return self._entitlements_required().members(workspace)
 
+    def memberships(self, user: str, *, limit: int = 100) -> list[Member]:
+        """The workspaces the user is a member of, with its role in each, in the order it
+        joined them; at most ``limit`` (up to 1,000)."""
+        return self._entitlements_required().memberships(user, limit)
+
     def transfer_ownership(self, workspace: str, new_owner: str) -> list[Member]:
         """Makes a member the owner; the previous owner becomes an admin."""
         return self._entitlements_required().transfer_ownership(workspace, new_owner)
