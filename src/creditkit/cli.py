@@ -226,6 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--database-url", default=None, help="default: $CREDITKIT_DATABASE_URL, else SQLite"
     )
     serve_parser.add_argument("--catalog", default=None, help="the catalog YAML")
+    serve_parser.add_argument(
+        "--public-url",
+        default=None,
+        help="where browsers reach the service (default http://HOST:PORT): the sandbox's"
+        " checkout pages are served there",
+    )
     serve_parser.add_argument("--config", default=None, help="a TOML file of these settings")
     keys_parser = commands.add_parser("keys", help="create, list and revoke secret API keys")
     keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
@@ -290,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif arguments.command == "serve":
             flags = {
                 name: getattr(arguments, name)
-                for name in ("host", "port", "workers", "database_url", "catalog")
+                for name in ("host", "port", "workers", "database_url", "catalog", "public_url")
             }
             serve(Settings.resolve(flags, os.environ, arguments.config))
         elif arguments.command == "keys":

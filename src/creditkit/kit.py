@@ -55,6 +55,7 @@ from creditkit.payments.sandbox import CARD_SUCCEEDS
 from creditkit.payments.schemas import (
     ChargeRunReport,
     CheckoutSession,
+    CheckoutState,
     Payment,
     Receipt,
     ReceiptPage,
@@ -532,6 +533,11 @@ class CreditKit:
         """The owner first, then admins, editors, viewers."""
         return self._entitlements_required().members(workspace)
 
+    def memberships(self, user: str, *, limit: int = 100) -> list[Member]:
+        """The workspaces the user is a member of, with its role in each, in the order it
+        joined them; at most ``limit`` (up to 1,000)."""
+        return self._entitlements_required().memberships(user, limit)
+
     def transfer_ownership(self, workspace: str, new_owner: str) -> list[Member]:
         """Makes a member the owner; the previous owner becomes an admin."""
         return self._entitlements_required().transfer_ownership(workspace, new_owner)
@@ -585,6 +591,12 @@ class CreditKit:
         """Pays a sandbox checkout with a test ``card``: ``4242424242424242`` succeeds,
         ``4000000000000002`` is declined. Only with the sandbox provider."""
         return self._payments_required().complete_sandbox_checkout(session_id, card)
+
+    def checkout_session(self, session_id: str) -> CheckoutState:
+        """The checkout the provider knows as ``session_id``: its payment (what it sells, the
+        amount, whether it is paid) and where the customer goes back to. Raises
+        ``CheckoutNotFound``. The sandbox's checkout page reads it."""
+        return self._payments_required().checkout_session(session_id)
 
     def payment(self, payment_id: int) -> Payment:
         """Raises ``PaymentNotFound``."""

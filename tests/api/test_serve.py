@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from creditkit.api.serve import DEFAULT_DATABASE_URL, Settings, example_catalog
+from creditkit.api.serve import DEFAULT_DATABASE_URL, Settings, example_catalog, open_kit
 from creditkit.catalog import load_catalog
 from creditkit.errors import InvalidRequest
 
@@ -38,3 +38,28 @@ def test_a_bad_setting_names_its_field(tmp_path: Path, text: str, field: str) ->
     with pytest.raises(InvalidRequest) as raised:
         Settings.resolve({}, {}, str(config))
     assert raised.value.field == field
+
+
+def test_the_sandbox_checkout_opens_on_the_served_checkout_page(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'served.db'}"
+    for flags, address in (
+        ({"port": 9300}, "http://127.0.0.1:9300"),
+        ({"public_url": "https://billing.example.com/"}, "https://billing.example.com"),
+    ):
+        settings = Settings.resolve({"database_url": database_url, **flags}, {}, None)
+        with open_kit(settings) as kit:
+            kit.create_customer("alice")
+            session = kit.checkout(
+                "alice",
+                pack="credits_500",
+                success_url="https://app.test/paid",
+                cancel_url="https://app.test/cancel",
+                idempotency_key=f"k-{address}",
+            )
+        assert session.url == f"{address}/checkout/sandbox/{session.session_id}"
+
+
+def test_a_public_url_is_an_http_address() -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        Settings.resolve({"public_url": "billing.example.com"}, {}, None)
+    assert raised.value.field == "public_url"

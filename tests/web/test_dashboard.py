@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import Site, SiteFactory, screenshot
 from playwright.sync_api import Page, expect
+from web_helpers import Site, SiteFactory, screenshot
 
 
 def _spend(site: Site, customer: str, actions: list[str]) -> None:

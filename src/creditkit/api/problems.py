@@ -46,6 +46,7 @@ STATUS_BY_ERROR: Mapping[type[errors.CreditKitError], int] = {
     WebhookEndpointNotFound: 404,
     payment_errors.UnknownProvider: 404,
     payment_errors.PaymentNotFound: 404,
+    payment_errors.CheckoutNotFound: 404,
     payment_errors.ReceiptNotFound: 404,
     payment_errors.RefundRefused: 409,
     payment_errors.WebhookRejected: 400,

@@ -1,9 +1,14 @@
 """``creditkit serve``: settings from flags, environment and a config file, then uvicorn.
 
 Precedence: a flag, then the environment (``CREDITKIT_DATABASE_URL``, ``CREDITKIT_CATALOG``,
-``CREDITKIT_HOST``, ``CREDITKIT_PORT``, ``CREDITKIT_WORKERS``), then the config file (TOML, same
-names in lower case without the prefix), then the defaults: a SQLite file ``creditkit.db`` in the
-working directory and the bundled example catalog, on 127.0.0.1:8000.
+``CREDITKIT_HOST``, ``CREDITKIT_PORT``, ``CREDITKIT_WORKERS``, ``CREDITKIT_PUBLIC_URL``), then the
+config file (TOML, same names in lower case without the prefix), then the defaults: a SQLite file
+``creditkit.db`` in the working directory and the bundled example catalog, on 127.0.0.1:8000.
+
+``public_url`` is the address browsers reach the service at (default ``http://host:port``; set it
+behind a proxy or when binding 0.0.0.0): the sandbox's checkout sessions link to the checkout
+page served there (``/checkout/sandbox/<id>``), so a checkout made through the API opens in a
+browser as a real provider's would.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from creditkit.api.observability import JsonFormatter
 from creditkit.errors import InvalidRequest
 from creditkit.keys.schemas import Scope
 from creditkit.kit import CreditKit
+from creditkit.payments import PaymentSettings, SandboxProvider
+from creditkit.web.checkout import SANDBOX_CHECKOUT_PATH
 
 DEFAULT_DATABASE_URL = "sqlite:///creditkit.db"
 #: Processes serving at once, at most: each holds a pool of database connections.
@@ -43,9 +50,14 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    public_url: str | None = None
 
     def catalog_path(self) -> str:
         return self.catalog or example_catalog()
+
+    def public_address(self) -> str:
+        """Where browsers reach the service, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @classmethod
     def resolve(
@@ -72,6 +84,10 @@ class Settings:
             raise InvalidRequest("port", "must be 1 to 65535")
         if not 1 <= settings.workers <= WORKERS_MAX:
             raise InvalidRequest("workers", f"must be 1 to {WORKERS_MAX}")
+        if settings.public_url is not None and not settings.public_url.startswith(
+            ("http://", "https://")
+        ):
+            raise InvalidRequest("public_url", "must start with http:// or https://")
         return settings
 
     def environment(self) -> dict[str, str]:
@@ -119,9 +135,16 @@ def configure_logging() -> None:
 
 
 def open_kit(settings: Settings) -> CreditKit:
-    """Opens (creating or migrating) the database; on a database with no key yet, creates an
-    admin key and prints it once, so that a first start is usable at once."""
-    kit = CreditKit(settings.database_url, catalog=settings.catalog_path())
+    """Opens (creating or migrating) the database, with the sandbox's checkouts served at
+    ``public_url``; on a database with no key yet, creates an admin key and prints it once, so
+    that a first start is usable at once."""
+    checkout_pages = f"{settings.public_address()}{SANDBOX_CHECKOUT_PATH}"
+    sandbox = SandboxProvider(checkout_base_url=checkout_pages)
+    kit = CreditKit(
+        settings.database_url,
+        catalog=settings.catalog_path(),
+        payments=PaymentSettings(provider=sandbox),
+    )
     if not kit.keys.has_active_keys():
         created = kit.keys.create_key("bootstrap", Scope.ADMIN)
         print(

@@ -190,6 +190,21 @@ def members_of(connection: Connection, workspace_id: int) -> list[sa.Row[Any]]:
     )
 
 
+def memberships_of(connection: Connection, user_id: int, limit: int) -> list[sa.Row[Any]]:
+    """The user's workspaces (external ids) and roles, in the order the user joined them."""
+    return list(
+        connection.execute(
+            sa.select(
+                customers.c.external_id, workspace_members.c.role, workspace_members.c.added_at
+            )
+            .join(customers, customers.c.id == workspace_members.c.workspace_id)
+            .where(workspace_members.c.user_id == user_id)
+            .order_by(workspace_members.c.added_at, customers.c.external_id)
+            .limit(limit)
+        )
+    )
+
+
 def members_count(connection: Connection, workspace_id: int) -> int:
     count: int = connection.execute(
         sa.select(sa.func.count())

@@ -58,6 +58,8 @@ NAME_LENGTH_MAX = 255
 RATE_LIMIT_CACHE_TTL = timedelta(seconds=5)
 #: Customers whose rate limit is kept in memory, at most.
 RATE_LIMITS_CACHED_MAX = 10_000
+#: Workspaces listed by one ``memberships`` call, at most.
+MEMBERSHIPS_LISTED_MAX = 1_000
 #: A per-period counter's quantity shares the ledger's bound on stored integers.
 QUANTITY_MAX = AMOUNT_STEPS_MAX
 
@@ -507,6 +509,20 @@ class EntitlementService:
             holder = ledger_repository.read_customer(connection, workspace)
             self._require_workspace(holder)
             return self._members(connection, holder)
+
+    def memberships(self, user: str, limit: int) -> list[Member]:
+        """The user's workspaces (with its role in each), in the order it joined them."""
+        check_text(user, "user", EXTERNAL_ID_LENGTH_MAX)
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise InvalidRequest("limit", "must be an int")
+        if not 1 <= limit <= MEMBERSHIPS_LISTED_MAX:
+            raise InvalidRequest("limit", f"must be from 1 to {MEMBERSHIPS_LISTED_MAX}")
+        with self._ledger.database.read() as connection:
+            holder = ledger_repository.read_customer(connection, user)
+            if holder.kind != CustomerKind.USER:
+                raise InvalidRequest("user", f"{user!r} is a workspace: only users are members")
+            rows = repository.memberships_of(connection, holder.id, limit)
+        return [Member(row.external_id, user, Role(row.role), row.added_at) for row in rows]
 
     @staticmethod
     def _members(connection: Connection, holder: CustomerRow) -> list[Member]:

@@ -6,6 +6,7 @@ top-ups, coupons and discounts, and numbered receipts. See docs/payments.md.
 fifth of a second to import, which an embedded kit on the sandbox should not pay."""
 
 from creditkit.payments.errors import (
+    CheckoutNotFound,
     CouponNotApplicable,
     PaymentNotFound,
     ProviderError,
@@ -19,6 +20,7 @@ from creditkit.payments.sandbox import CARD_DECLINED, CARD_SUCCEEDS, SandboxProv
 from creditkit.payments.schemas import (
     ChargeRunReport,
     CheckoutSession,
+    CheckoutState,
     Payment,
     PaymentKind,
     PaymentStatus,
@@ -36,7 +38,9 @@ __all__ = [
     "CARD_DECLINED",
     "CARD_SUCCEEDS",
     "ChargeRunReport",
+    "CheckoutNotFound",
     "CheckoutSession",
+    "CheckoutState",
     "CouponNotApplicable",
     "Payment",
     "PaymentKind",

@@ -21,6 +21,14 @@ class PaymentNotFound(CreditKitError, LookupError):
         self.payment_id = payment_id
 
 
+class CheckoutNotFound(CreditKitError, LookupError):
+    code = "checkout_not_found"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"no checkout session {session_id!r}")
+        self.session_id = session_id
+
+
 class ReceiptNotFound(CreditKitError, LookupError):
     code = "receipt_not_found"
 

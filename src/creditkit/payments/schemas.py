@@ -106,6 +106,19 @@ class Payment:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckoutState:
+    """A checkout session as recorded: its ``payment`` (what it sells, for how much, and how
+    it stands: pending, succeeded or failed) and where the customer goes back to once it is
+    paid (``success_url``) or given up (``cancel_url``)."""
+
+    session_id: str
+    url: str
+    success_url: str | None
+    cancel_url: str | None
+    payment: Payment
+
+
+@dataclass(frozen=True, slots=True)
 class Refund:
     """A refund: ``credits`` of ``unit`` taken back (the purchase's unused part) and ``amount``
     of money returned (the price times unused over granted, rounded half up)."""

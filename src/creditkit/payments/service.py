@@ -42,6 +42,7 @@ from creditkit.notify.outbox import emit
 from creditkit.notify.schemas import EventType
 from creditkit.payments import pricing, repository
 from creditkit.payments.errors import (
+    CheckoutNotFound,
     CouponNotApplicable,
     PaymentNotFound,
     ProviderError,
@@ -57,6 +58,7 @@ from creditkit.payments.schemas import (
     ChargeRunReport,
     CheckoutRequest,
     CheckoutSession,
+    CheckoutState,
     OffSessionCharge,
     Payment,
     PaymentKind,
@@ -225,10 +227,9 @@ class PaymentService:
                 return existing
             self._check_purchasable(connection, holder, item)
             priced = self._price(connection, holder, item, offer, now)
-            payment_id = repository.insert_payment(
-                connection,
-                self._payment_values(holder, item, priced, idempotency_key, now),
-            )
+            values = self._payment_values(holder, item, priced, idempotency_key, now)
+            values.update(success_url=success_url, cancel_url=cancel_url)
+            payment_id = repository.insert_payment(connection, values)
             return repository.read_payment(connection, payment_id)
 
         row = self._ledger.locked_write([customer], start)
@@ -1191,31 +1192,48 @@ class PaymentService:
         return row
 
     def payment(self, payment_id: int) -> Payment:
-        row = self.payment_row(payment_id)
-        return Payment(
-            id=row.id,
-            customer=row.external_id,
-            provider=row.provider,
-            kind=PaymentKind(row.kind),
-            status=PaymentStatus(row.status),
-            pack=row.pack_id,
-            plan=row.plan_id,
-            interval=None if row.interval is None else Interval(row.interval),
-            coupon=row.coupon_id,
-            subtotal=Money(row.subtotal_minor, row.currency),
-            discount=Money(row.discount_minor, row.currency),
-            amount=Money(row.amount_minor, row.currency),
-            lines=_lines(row.lines),
-            grant_id=row.grant_id,
-            provider_payment_id=row.provider_payment_id,
-            created_at=row.created_at,
-            succeeded_at=row.succeeded_at,
-            failure_reason=row.failure_reason,
-            grace_ends_at=row.grace_ends_at,
-            refunded=None
-            if row.refunded_minor is None
-            else Money(row.refunded_minor, row.currency),
+        return _payment_view(self.payment_row(payment_id))
+
+    def checkout_session(self, session_id: str) -> CheckoutState:
+        """The checkout session the provider knows as ``session_id``: its payment and return
+        addresses. Raises ``CheckoutNotFound``."""
+        check_text(session_id, "session_id", EXTERNAL_ID_LENGTH_MAX)
+        with self._ledger.database.read() as connection:
+            row = repository.payment_by_session(connection, self._provider.name, session_id)
+        if row is None:
+            raise CheckoutNotFound(session_id)
+        return CheckoutState(
+            session_id=session_id,
+            url=row.checkout_url,
+            success_url=row.success_url,
+            cancel_url=row.cancel_url,
+            payment=_payment_view(row),
         )
+
+
+def _payment_view(row: Any) -> Payment:
+    return Payment(
+        id=row.id,
+        customer=row.external_id,
+        provider=row.provider,
+        kind=PaymentKind(row.kind),
+        status=PaymentStatus(row.status),
+        pack=row.pack_id,
+        plan=row.plan_id,
+        interval=None if row.interval is None else Interval(row.interval),
+        coupon=row.coupon_id,
+        subtotal=Money(row.subtotal_minor, row.currency),
+        discount=Money(row.discount_minor, row.currency),
+        amount=Money(row.amount_minor, row.currency),
+        lines=_lines(row.lines),
+        grant_id=row.grant_id,
+        provider_payment_id=row.provider_payment_id,
+        created_at=row.created_at,
+        succeeded_at=row.succeeded_at,
+        failure_reason=row.failure_reason,
+        grace_ends_at=row.grace_ends_at,
+        refunded=None if row.refunded_minor is None else Money(row.refunded_minor, row.currency),
+    )
 
 
 def _lines(stored: Sequence[dict[str, Any]]) -> tuple[ReceiptLine, ...]:

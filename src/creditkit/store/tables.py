@@ -624,6 +624,10 @@ payments = sa.Table(
     sa.Column("lines", Json, nullable=False),
     sa.Column("provider_session_id", sa.String(255), nullable=True),
     sa.Column("checkout_url", sa.Text, nullable=True),
+    # Where a checkout sends the customer back (paid, or given up): the provider's page needs
+    # them, and the sandbox, which keeps no state of its own, reads them here.
+    sa.Column("success_url", sa.Text, nullable=True),
+    sa.Column("cancel_url", sa.Text, nullable=True),
     # The provider's id of the money movement (a PaymentIntent, an invoice): refunds name it.
     sa.Column("provider_payment_id", sa.String(255), nullable=True),
     sa.Column("grant_id", _ID, sa.ForeignKey("accounts.id"), nullable=True),

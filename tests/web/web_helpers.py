@@ -1,0 +1,48 @@
+"""What the page tests share: the running site, viewports, screenshots for the docs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.sync_api import Page
+
+from creditkit import CreditKit, ManualClock
+from creditkit.keys.schemas import Scope
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+#: A phone's width (and a desktop's), for the pages that must work on both.
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+#: Where the documentation's screenshots are written when CREDITKIT_SCREENSHOTS is set.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@dataclass
+class Site:
+    """A running creditkit: its kit (on the test's database), clock and address."""
+
+    kit: CreditKit
+    clock: ManualClock
+    base_url: str
+
+    def session_link(self, customer: str, user: str | None = None) -> str:
+        token = self.kit.keys.issue_session(customer, user=user, ttl_seconds=3_600).token
+        return f"{self.base_url}/app/session?token={token}"
+
+    def admin_key(self) -> str:
+        return self.kit.keys.create_key("console test", Scope.ADMIN).secret
+
+
+SiteFactory = Callable[..., Site]
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Saves the page for the documentation when CREDITKIT_SCREENSHOTS=1 (`make screenshots`);
+    otherwise nothing: a test run leaves the tree as it found it."""
+    if os.environ.get("CREDITKIT_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
