@@ -13,6 +13,8 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from creditkit.analytics.schemas import Analytics, CustomerPage
+from creditkit.analytics.service import AnalyticsService
 from creditkit.catalog import Catalog, CountOrUnlimited, Plan, load_catalog
 from creditkit.clock import Clock, system_clock
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member, RateDecision
@@ -120,6 +122,7 @@ class CreditKit:
                 self._ledger, catalog, self._subscriptions, payments or PaymentSettings()
             )
         self._usage = UsageService(self._ledger, catalog, self._subscriptions)
+        self._analytics = AnalyticsService(self._ledger, catalog, self._subscriptions)
 
     @functools.cached_property
     def keys(self) -> KeyService:
@@ -850,3 +853,29 @@ class CreditKit:
         an action not in the catalog, ``InsufficientCredits``, ...); one refusal fails nothing
         else. A replayed key returns its first outcome."""
         return self._usage.ingest(events)
+
+    # -- the operator's reads (for its console; see docs/analytics.md) --
+
+    def analytics(self, *, start: datetime, end: datetime, unit: str = "credits") -> Analytics:
+        """The operator's figures, all customers together: MRR and ARR, subscribers by plan and
+        free-to-paid conversion as of now; revenue by plan and by pack, overage billed,
+        credits consumed (by action) and expired over [start, end) (at most 366 days); the
+        credit liability of ``unit`` now; and the margin against the unit's catalog ``cost``.
+        Money is by currency, exact. Does every customer's due work first, as ``tick``.
+        Raises ``InvalidRequest`` naming ``start`` or ``end``."""
+        self._catalog_required()
+        return self._analytics.analytics(start, end, unit)
+
+    def customers(
+        self,
+        *,
+        search: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        unit: str = "credits",
+    ) -> CustomerPage:
+        """Customers whose id contains ``search`` (any case; ``%`` and ``_`` match themselves),
+        newest first, ``limit`` (1 to 200) a page: each with its kind, creation time, plan and
+        available credits of ``unit``. Pass ``next_cursor`` for older ones. Raises
+        ``InvalidRequest`` naming ``search``, ``limit`` or ``cursor``."""
+        return self._analytics.customers(search, limit, cursor, unit)

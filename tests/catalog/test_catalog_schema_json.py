@@ -82,6 +82,7 @@ def test_docs_example_uses_every_part_of_the_format() -> None:
     assert any(pack.purchase_limit for pack in catalog.packs.values())
     assert any(pack.expires_after_days for pack in catalog.packs.values())
     assert any(unit.scale > 0 for unit in catalog.units.values())
+    assert any(unit.cost for unit in catalog.units.values())
     documented = set(schema()["$defs"]["plan"]["properties"])
     written = {key for plan in yaml.safe_load(docs_example())["plans"].values() for key in plan}
     assert written == documented

@@ -19,6 +19,7 @@ from creditkit.catalog import (
     CatalogProblem,
     Interval,
     Plan,
+    Price,
     UnknownAction,
     UnknownPack,
     UnknownPlan,
@@ -184,8 +185,19 @@ def test_fingerprint_is_sha256_of_canonical_terms(catalog: Catalog) -> None:
             "{seats: {count: 3}, posts: {per_period: unlimited, period: month}}",
             "{posts: {per_period: unlimited, period: month}, seats: {count: 3}}",
         ),
+        (
+            "usd_credits: {scale: 2,",
+            "usd_credits: {cost: {amount: 3, currency: USD, per: 100}, scale: 2,",
+        ),
     ],
-    ids=["name and description", "rank", "feature order", "decimal spelling", "key order"],
+    ids=[
+        "name and description",
+        "rank",
+        "feature order",
+        "decimal spelling",
+        "key order",
+        "unit cost",
+    ],
 )
 def test_fingerprint_ignores_presentation(catalog: Catalog, old: str, new: str) -> None:
     assert fingerprint_after(old, new) == catalog.fingerprint("pro")
@@ -328,3 +340,21 @@ def test_merge_cycles_end() -> None:
     text = "units: &u\n  credits: {}\n  <<: *u\nplans: {free: {name: F, default: true, rank: 0}}\n"
 
     assert list(parse_catalog(text).units) == ["credits"]
+
+
+@pytest.mark.parametrize(
+    ("steps", "scale", "expected_minor"),
+    [
+        (1_000, 0, 2),  # exactly 1,000 credits at 2 cents per 1,000
+        (250, 0, 1),  # half a cent: rounded up
+        (249, 0, 0),  # under half a cent: rounded down
+        (1_750, 0, 4),  # 3.5 cents: up
+        (100_000, 2, 2),  # 1,000.00 units of scale 2: per counts whole units
+        (0, 0, 0),
+    ],
+)
+def test_a_metered_price_is_priced_once_on_the_total_rounded_half_up(
+    steps: int, scale: int, expected_minor: int
+) -> None:
+    price = Price(Money(2, "USD"), per=1_000)
+    assert price.amount_for(steps, scale) == Money(expected_minor, "USD")

@@ -493,7 +493,7 @@ def _minor_units_hint(source: str) -> str:
 # -- the format, section by section --
 
 _TOP_KEYS: Final = ("units", "actions", "plans", "packs", "coupons", "discounts")
-_UNIT_KEYS: Final = ("scale", "label")
+_UNIT_KEYS: Final = ("scale", "label", "cost")
 _ACTION_KEYS: Final = ("price", "unit", "label", "category", "description")
 _PLAN_KEYS: Final = (
     "name",
@@ -577,7 +577,9 @@ def _units(r: _Reader, where: _Field | None) -> Mapping[str, UnitSpec]:
         scale = r.integer(scale_field, 0, 0)
         if scale > SCALE_MAX:
             r.report(scale_field or where, f"at most {SCALE_MAX} decimal places, got {scale}")
-        return UnitSpec(name, scale, r.optional_text(fields.get("label")))
+        cost_field = fields.get("cost")
+        cost = None if cost_field is None else _metered_price(r, cost_field)
+        return UnitSpec(name, scale, r.optional_text(fields.get("label")), cost)
 
     units = _section(r, where, "unit", unit)
     if where is not None and r.ok(where) and not units:

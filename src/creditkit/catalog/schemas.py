@@ -77,11 +77,18 @@ class LimitKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class UnitSpec:
-    """A kind of credit the catalog uses. ``scale`` is its number of decimal places."""
+    """A kind of credit the catalog uses. ``scale`` is its number of decimal places.
+
+    ``cost`` is what serving its credits costs the operator (``Money(2, "USD")`` per 1,000
+    credits: the model and GPU bill behind them), for the margin in ``CreditKit.analytics``;
+    ``None`` when the catalog does not say. It is the operator's figure, never shown to
+    customers, and no part of any plan's terms.
+    """
 
     name: str
     scale: int = 0
     label: str | None = None
+    cost: Price | None = None
 
     def as_unit(self) -> Unit:
         """The ledger's view of this unit (the one ``CreditKit(units=...)`` declares)."""
@@ -111,6 +118,14 @@ class Price:
 
     money: Money
     per: int = 1
+
+    def amount_for(self, steps: int, scale: int) -> Money:
+        """The price of ``steps`` smallest steps of a unit of ``scale`` decimal places, priced
+        once on the total and rounded half up to the minor unit (the project's one rounding
+        rule for money)."""
+        per_steps = self.per * 10**scale
+        amount = (2 * self.money.amount_minor * steps + per_steps) // (2 * per_steps)
+        return Money(amount, self.money.currency)
 
 
 @dataclass(frozen=True, slots=True)

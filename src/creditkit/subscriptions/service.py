@@ -194,6 +194,10 @@ class SubscriptionService:
             self._plans_by_version_id[plan_version_id] = cached
         return cached
 
+    def plan_at_version(self, connection: Connection, plan_version_id: int) -> Plan:
+        """The plan's terms as sold at that version (what its subscribers pay and get)."""
+        return self._plan(connection, plan_version_id)[0]
+
     def _version_for(self, plan_id: str) -> int:
         self._catalog.plan(plan_id)  # raises UnknownPlan
         return self._current_version_ids[plan_id]
@@ -803,12 +807,10 @@ class SubscriptionService:
         if used <= 0:
             return
         unit = self._ledger.unit(overage.unit)
-        per_steps = overage.price.per * 10**unit.scale
-        amount = (2 * overage.price.money.amount_minor * used + per_steps) // (2 * per_steps)
         self._bill(
             connection, holder, state, BillingLineKind.OVERAGE,
             f"{unit.to_quantity(used)} {unit.name} of overage on {plan.name}",
-            Money(amount, overage.price.money.currency), start, end,
+            overage.price.amount_for(used, unit.scale), start, end,
             f"creditkit:overage:{state.id}:{self._stamp(end)}", now,
         )  # fmt: skip
 

@@ -3,6 +3,9 @@
 Every query selects a customer's applied transactions of given kinds in a time range, which
 ``ix_transactions_customer_usage`` (customer, unit, kind, created_at) serves as index ranges:
 its cost grows with the rows in the range, never with the customer's whole history.
+
+A ``customer_id`` of None selects every customer's transactions (the operator's analytics): a
+scan of the range's rows, read rarely, rather than one more index every ledger write would pay.
 """
 
 from __future__ import annotations
@@ -43,17 +46,22 @@ MICROSECONDS_PER_SECOND = 1_000_000
 
 
 def _in_range(
-    customer_id: int, unit: str, kinds: Sequence[str], start: datetime, end: datetime | None
+    customer_id: int | None,
+    unit: str,
+    kinds: Sequence[str],
+    start: datetime,
+    end: datetime | None,
 ) -> list[sa.ColumnElement[bool]]:
-    """The customer's applied transactions of ``kinds`` made in [start, end) (end None: since
-    start)."""
+    """The customer's (None: every customer's) applied transactions of ``kinds`` made in
+    [start, end) (end None: since start)."""
     conditions = [
-        transactions.c.customer_id == customer_id,
         transactions.c.unit == unit,
         transactions.c.kind.in_(kinds),
         transactions.c.status == "applied",
         transactions.c.created_at >= start,
     ]
+    if customer_id is not None:
+        conditions.append(transactions.c.customer_id == customer_id)
     if end is not None:
         conditions.append(transactions.c.created_at < end)
     return conditions
@@ -61,7 +69,7 @@ def _in_range(
 
 def _chosen(
     name: str,
-    customer_id: int,
+    customer_id: int | None,
     unit: str,
     kinds: Sequence[str],
     start: datetime,
@@ -80,7 +88,7 @@ def _chosen(
 
 def totals_by_kind(
     connection: Connection,
-    customer_id: int,
+    customer_id: int | None,
     unit: str,
     kinds: Sequence[str],
     start: datetime,
@@ -101,7 +109,7 @@ def totals_by_kind(
 
 def issued_and_held_breakage(
     connection: Connection,
-    customer_id: int,
+    customer_id: int | None,
     unit: str,
     start: datetime,
     end: datetime,
@@ -139,7 +147,7 @@ def issued_and_held_breakage(
 
 
 def grants_expired(
-    connection: Connection, customer_id: int, unit: str, start: datetime, end: datetime
+    connection: Connection, customer_id: int | None, unit: str, start: datetime, end: datetime
 ) -> int:
     """Steps the customer's grants still held when they expired in (start, end]. Counted at
     the grant's ``expires_at``, not when the sweep recorded it (at the next touch, maybe in a
@@ -195,7 +203,7 @@ def category_of_action(categories: Mapping[str, str]) -> sa.ColumnElement[Any]:
 
 def spend_by_key(
     connection: Connection,
-    customer_id: int,
+    customer_id: int | None,
     unit: str,
     start: datetime,
     end: datetime,
