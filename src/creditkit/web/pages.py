@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from creditkit.api.auth import Access
 from creditkit.kit import CreditKit
-from creditkit.web import dashboard
+from creditkit.web import analytics_page, console, dashboard
 from creditkit.web.context import (
     CONSOLE_COOKIE,
     CUSTOMER_COOKIE,
@@ -29,7 +29,7 @@ def install(app: FastAPI, kit: CreditKit, access: Access) -> None:
     pages = Pages(kit, access)
     app.mount("/static", StaticFiles(packages=[("creditkit.web", "static")]), name="static")
     app.include_router(_sign_in_router(pages))
-    for module in (dashboard,):
+    for module in (dashboard, console, analytics_page):
         app.include_router(module.router(pages))
 
     async def sign_in_required(request: Request, error: Exception) -> Response:
