@@ -32,6 +32,7 @@ from creditkit.errors import (
 from creditkit.integrations import Meter
 from creditkit.kit import CreditKit
 from creditkit.ledger.schemas import (
+    Adjustment,
     AuditProblem,
     AuditReport,
     Balance,
@@ -66,6 +67,7 @@ __version__ = version("creditkit")
 
 __all__ = [
     "UNLIMITED",
+    "Adjustment",
     "AllowanceOnUpgrade",
     "AuditProblem",
     "AuditReport",

@@ -26,6 +26,7 @@ from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.audit import audit
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import (
+    Adjustment,
     AuditReport,
     Balance,
     Charge,
@@ -387,6 +388,26 @@ class CreditKit:
             unit=unit,
             timeout_seconds=timeout_seconds,
             metadata=metadata,
+        )
+
+    def remove_credits(
+        self,
+        customer: str,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str,
+        unit: str = "credits",
+        metadata: dict[str, Any] | None = None,
+    ) -> Adjustment:
+        """Takes credits back from the customer (an operator's correction down; there is no
+        negative grant): from its live grants in burn-down order, back to issuance, as one
+        ``adjustment`` transaction in its history. Un-issued, not spent: usage and consumption
+        figures do not count it, and it sets off no alert or automatic top-up. Raises
+        ``InsufficientCredits`` (recorded, nothing moved) when the grants hold less: credits in
+        holds are in use, and overage or an unlimited plan leave nothing to take back. Put the
+        reason and who decided in ``metadata``."""
+        return self._ledger.remove(
+            customer, amount, unit=unit, idempotency_key=idempotency_key, metadata=metadata
         )
 
     def transfer(
@@ -772,6 +793,12 @@ class CreditKit:
 
     def hold(self, hold_id: int) -> Hold:
         return self._ledger.hold(hold_id)
+
+    def holds(self, customer: str, *, status: str = "active", limit: int = 50) -> tuple[Hold, ...]:
+        """The customer's holds in ``status`` (``active``, ``committed``, ``released`` or
+        ``expired``), newest first, at most ``limit`` (up to 500). Holds past their timeout are
+        expired first, so an active hold listed is one."""
+        return self._ledger.holds(customer, status, limit)
 
     def history(
         self,

@@ -53,10 +53,12 @@ def test_a_secret_key_is_not_a_session_link(client: tuple[CreditKit, TestClient]
     assert http.get("/app/session", params={"token": secret}).status_code == 401
 
 
-def test_the_console_refuses_a_key_that_is_not_an_admin_key(
+def test_the_console_asks_for_an_admin_key_and_refuses_any_other(
     client: tuple[CreditKit, TestClient],
 ) -> None:
     kit, http = client
+    response = http.get("/console", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/console/login"
     write = kit.keys.create_key("backend").secret
     assert http.post("/console/login", data={"key": write}).status_code == 401
     assert http.post("/console/login", data={"key": "ck_secret_nope"}).status_code == 401

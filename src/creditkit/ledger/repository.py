@@ -414,6 +414,23 @@ def active_holds(connection: Connection, customer_id: int) -> list[HoldRow]:
     return [_hold_row(row) for row in rows]
 
 
+def customer_holds(
+    connection: Connection, customer_id: int, status: HoldStatus, limit: int
+) -> list[HoldRow]:
+    """The customer's holds in ``status``, newest first, at most ``limit``."""
+    query = _hold_query().where(holds.c.customer_id == customer_id, holds.c.status == status)
+    if status is not HoldStatus.ACTIVE:
+        # Only active holds are indexed by customer (``ix_holds_active``). Closed ones are
+        # found from the customer's reserve transactions (``ix_transactions_customer_usage``),
+        # each naming its hold's primary key, so that no query scans every customer's holds.
+        query = query.join(transactions, transactions.c.hold_id == holds.c.account_id).where(
+            transactions.c.customer_id == customer_id,
+            transactions.c.kind == TransactionKind.RESERVE.value,
+        )
+    rows = connection.execute(query.order_by(holds.c.account_id.desc()).limit(limit))
+    return [_hold_row(row) for row in rows]
+
+
 def held_total(connection: Connection, customer_id: int, unit: str) -> int:
     total = connection.execute(
         sa.select(sa.func.coalesce(sa.func.sum(holds.c.amount_held), 0)).where(
@@ -485,6 +502,18 @@ def applied_count(connection: Connection, customer_id: int, kind: str, action: s
     return int(count)
 
 
+#: The kinds that may issue credits beyond the grants, or give such credits back: spending and
+#: holds. A refund or an adjustment also credits the issuance account, but with credits taken
+#: back from grants: counting them would lower what overage has used.
+ON_DEMAND_KINDS = (
+    TransactionKind.CHARGE.value,
+    TransactionKind.RESERVE.value,
+    TransactionKind.COMMIT.value,
+    TransactionKind.RELEASE.value,
+    TransactionKind.HOLD_EXPIRY.value,
+)
+
+
 def issued_on_demand(
     connection: Connection,
     customer_id: int,
@@ -494,15 +523,15 @@ def issued_on_demand(
     until: datetime,
 ) -> int:
     """Steps issued to the customer beyond its grants (unlimited or overage) by transactions
-    made in [since, until): what left the issuance account for something other than a grant,
-    net of what holds gave back to it."""
+    made in [since, until): what left the issuance account for spending and holds, net of what
+    holds gave back to it."""
     total = connection.execute(
         sa.select(sa.func.coalesce(sa.func.sum(-entries.c.amount), 0))
         .select_from(entries.join(transactions, transactions.c.id == entries.c.transaction_id))
         .where(
             transactions.c.customer_id == customer_id,
             transactions.c.unit == unit,
-            transactions.c.kind != "grant",
+            transactions.c.kind.in_(ON_DEMAND_KINDS),
             transactions.c.created_at >= since,
             transactions.c.created_at < until,
             entries.c.account_id == issuance_account_id,

@@ -76,6 +76,10 @@ class TransactionKind(StrEnum):
     #: What is left of a grant, taken back to issuance (a purchase refunded): the credits are
     #: un-issued, not spent and not expired.
     REFUND = "refund"
+    #: Credits an operator took back from a customer's grants to issuance (``remove_credits``:
+    #: a correction down): un-issued like a refund, so not counted as spent, consumed or
+    #: expired.
+    ADJUSTMENT = "adjustment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +261,20 @@ class Transfer:
     draws: tuple[Draw, ...]
     grant_id: int
     expires_at: datetime | None
+    created_at: datetime
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    """Credits taken back from a customer by ``remove_credits``: ``draws`` are the grants they
+    came from, in burn-down order."""
+
+    id: int
+    customer: str
+    unit: str
+    amount: Quantity
+    draws: tuple[Draw, ...]
     created_at: datetime
     metadata: dict[str, Any] = field(default_factory=dict)
 

@@ -47,6 +47,7 @@ from creditkit.ledger.schemas import (
     PRIORITY_DEFAULT_BY_SOURCE,
     SCALE_MAX,
     TRANSFERABLE_DEFAULT_SOURCES,
+    Adjustment,
     Balance,
     Charge,
     ChargeRequest,
@@ -91,6 +92,7 @@ EXTERNAL_ID_LENGTH_MAX = 255
 NAME_LENGTH_MAX = 128
 HOLD_TIMEOUT_SECONDS_MAX = 7 * 24 * 3600
 HISTORY_PAGE_SIZE_MAX = 500
+HOLDS_PAGE_SIZE_MAX = 500
 BATCH_SIZE_MAX = 10_000
 SWEEP_CUSTOMERS_MAX = 10_000
 PRIORITY_MAX = 1_000_000
@@ -1207,26 +1209,62 @@ class LedgerService:
             hold = repository.read_hold(connection, hold_id)
             if hold is None:
                 raise HoldNotFound(hold_id)
-            reserved = self._hold_as_reserved(connection, hold)
-        status = hold.status
-        if status is HoldStatus.ACTIVE and hold.expires_at <= self.now():
-            status = HoldStatus.EXPIRED
+            draws = self._reserve_draws(connection, hold)
+        return self._hold_now(hold, draws, self.now())
+
+    def holds(self, customer: str, status: str, limit: int) -> tuple[Hold, ...]:
+        """The customer's holds in ``status``, newest first, at most ``limit``."""
+        try:
+            wanted = HoldStatus(status)
+        except ValueError:
+            raise InvalidRequest(
+                "status", f"must be one of {', '.join(s.value for s in HoldStatus)}"
+            ) from None
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= HOLDS_PAGE_SIZE_MAX
+        ):
+            raise InvalidRequest("limit", f"must be an int from 1 to {HOLDS_PAGE_SIZE_MAX}")
+        # Holds past their timeout are swept first, so that a hold listed as active is one.
+        self.sweep_if_due(customer)
+        with self.database.read() as connection:
+            row = repository.read_customer(connection, customer)
+            found = repository.customer_holds(connection, row.id, wanted, limit)
+            legs = repository.entries_of(
+                connection, [hold.reserve_transaction_id for hold in found]
+            )
+        draws: dict[int, list[tuple[int, int]]] = {}
+        for leg in legs:
+            if leg.amount < 0 and leg.kind == "grant":
+                draws.setdefault(leg.transaction_id, []).append((leg.account_id, -leg.amount))
+        now = self.now()
+        return tuple(
+            self._hold_now(hold, draws.get(hold.reserve_transaction_id, []), now) for hold in found
+        )
+
+    def _hold_now(self, hold: HoldRow, draws: Sequence[tuple[int, int]], now: datetime) -> Hold:
+        """The hold as it stands at ``now``: one whose timeout has passed is expired, swept or
+        not. ``draws`` are (grant id, steps) its reserve took."""
         unit = self._units[hold.unit]
+        status = hold.status
+        if status is HoldStatus.ACTIVE and hold.expires_at <= now:
+            status = HoldStatus.EXPIRED
         committed = (
             None if hold.amount_committed is None else unit.to_quantity(hold.amount_committed)
         )
         return Hold(
-            id=reserved.id,
-            customer=reserved.customer,
-            unit=reserved.unit,
-            amount=reserved.amount,
+            id=hold.account_id,
+            customer=hold.external_id,
+            unit=hold.unit,
+            amount=unit.to_quantity(hold.amount_held),
             status=status,
-            expires_at=reserved.expires_at,
-            created_at=reserved.created_at,
-            draws=reserved.draws,
-            action=reserved.action,
+            expires_at=hold.expires_at,
+            created_at=hold.created_at,
+            draws=tuple(Draw(grant_id, unit.to_quantity(part)) for grant_id, part in draws),
+            action=hold.action,
             amount_committed=committed,
-            metadata=reserved.metadata,
+            metadata=hold.metadata,
         )
 
     def _hold_customer(self, hold_id: object) -> Callable[[Connection], Sequence[str]]:
@@ -1535,6 +1573,92 @@ class LedgerService:
             )
 
         return self._write(request, lambda _connection: [from_customer, to_customer], body, rebuild)
+
+    # -- adjustments ----------------------------------------------------------------------------
+
+    def remove(
+        self,
+        customer: str,
+        amount: object,
+        *,
+        unit: str,
+        idempotency_key: str,
+        metadata: dict[str, Any] | None,
+    ) -> Adjustment:
+        """Takes ``amount`` of the customer's live credits back to issuance, in burn-down order
+        (see ``CreditKit.remove_credits``). Refused, and recorded, with InsufficientCredits when
+        its grants hold less: credits in holds are in use, and overage or an unlimited plan
+        give nothing to take back."""
+        unit_ = self.unit(unit)
+        steps = unit_.to_steps(amount)
+        metadata = check_metadata(metadata)
+        request = Request(
+            idempotency_key,
+            TransactionKind.ADJUSTMENT,
+            {"customer": customer, "unit": unit, "amount": steps, "metadata": metadata},
+        )
+
+        def body(context: _Context) -> Adjustment:
+            holder = context.customers[customer]
+            rows = repository.grants_with_credits(context.connection, holder.id, unit)
+            grants = self.live_in_order(rows, context.now)
+            available = sum(grant.remaining for grant in grants)
+            if available < steps:
+                raise self._refuse(
+                    context,
+                    request,
+                    holder,
+                    unit,
+                    steps,
+                    InsufficientCredits(
+                        customer, unit, unit_.to_quantity(available), unit_.to_quantity(steps)
+                    ),
+                )
+            # No spend hooks: a correction is not spending, and must not set off an automatic
+            # top-up (a payment) or a low-balance alert the customer did not cause.
+            draws = take(grants, steps)
+            transaction_id = repository.insert_transaction(
+                context.connection,
+                self.transaction_values(
+                    request, holder, unit, steps, context.now, metadata=metadata
+                ),
+            )
+            self._post(
+                context.connection,
+                transaction_id,
+                unit,
+                [(grant.account_id, -part) for grant, part in draws]
+                + [(self.system_account(ISSUANCE, unit), steps)],
+            )
+            return Adjustment(
+                id=transaction_id,
+                customer=customer,
+                unit=unit,
+                amount=unit_.to_quantity(steps),
+                draws=tuple(
+                    Draw(grant.account_id, unit_.to_quantity(part)) for grant, part in draws
+                ),
+                created_at=context.now,
+                metadata=metadata,
+            )
+
+        def rebuild(connection: Connection, recorded: TransactionRow) -> Adjustment:
+            draws = [
+                Draw(entry.account_id, unit_.to_quantity(-entry.amount))
+                for entry in repository.entries_of(connection, [recorded.id])
+                if entry.amount < 0
+            ]
+            return Adjustment(
+                id=recorded.id,
+                customer=customer,
+                unit=unit,
+                amount=unit_.to_quantity(recorded.amount),
+                draws=tuple(draws),
+                created_at=recorded.created_at,
+                metadata=recorded.metadata,
+            )
+
+        return self._write(request, lambda _connection: [customer], body, rebuild)
 
     # -- expiry ---------------------------------------------------------------------------------
 

@@ -77,3 +77,52 @@ def meter(share: Decimal) -> Meter:
         colour = "yellow"
     filled = int(min(max(share, Decimal(0)), Decimal(1)) * METER_WIDTH)
     return Meter(share, filled, colour)
+
+
+#: A horizontal bar chart's rows: one per plan, action, ... (the caller cuts longer lists).
+ROWS_MAX = 50
+ROW_HEIGHT = 28
+BAR_THICKNESS = 18
+#: Room on the left for each row's label, and on the right for its value.
+ROW_LABEL_WIDTH = 170
+ROW_VALUE_WIDTH = 80
+#: Labels longer than this are cut (with an ellipsis); the whole label is the bar's title.
+ROW_LABEL_LENGTH_MAX = 24
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    label: str
+    short_label: str
+    value: Quantity
+    y: int
+    width: int
+
+
+@dataclass(frozen=True, slots=True)
+class RowChart:
+    """Horizontal bars, one a row: the label on the left, the bar, its value on the right."""
+
+    width: int
+    height: int
+    bar_x: int
+    bar_thickness: int
+    rows: tuple[Row, ...]
+    peak: Quantity
+
+
+def row_chart(rows: Sequence[tuple[str, Quantity]]) -> RowChart:
+    """Bars for (label, value) rows, in the given order, scaled so the largest fills the width
+    left between the labels and the values."""
+    assert len(rows) <= ROWS_MAX, "a row chart draws at most ROWS_MAX rows"
+    span = CHART_WIDTH - ROW_LABEL_WIDTH - ROW_VALUE_WIDTH
+    peak = max((value for _label, value in rows), default=0)
+    drawn = []
+    for index, (label, value) in enumerate(rows):
+        width = 0 if peak <= 0 or value <= 0 else max(1, int(value * span // peak))
+        short = label
+        if len(label) > ROW_LABEL_LENGTH_MAX:
+            short = label[: ROW_LABEL_LENGTH_MAX - 1] + "…"
+        drawn.append(Row(label, short, value, index * ROW_HEIGHT, width))
+    height = max(len(rows), 1) * ROW_HEIGHT
+    return RowChart(CHART_WIDTH, height, ROW_LABEL_WIDTH, BAR_THICKNESS, tuple(drawn), peak)

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from creditkit.api.auth import Access
 from creditkit.kit import CreditKit
-from creditkit.web import billing, checkout, dashboard, marketplace
+from creditkit.web import analytics_page, billing, checkout, console, dashboard, marketplace
 from creditkit.web.context import (
     CONSOLE_COOKIE,
     CUSTOMER_COOKIE,
@@ -29,7 +29,7 @@ def install(app: FastAPI, kit: CreditKit, access: Access) -> None:
     pages = Pages(kit, access)
     app.mount("/static", StaticFiles(packages=[("creditkit.web", "static")]), name="static")
     app.include_router(_sign_in_router(pages))
-    for module in (dashboard, billing, marketplace, checkout):
+    for module in (dashboard, billing, marketplace, checkout, console, analytics_page):
         app.include_router(module.router(pages))
 
     async def sign_in_required(request: Request, error: Exception) -> Response:
