@@ -190,7 +190,7 @@ def test_filters_cost_an_index_range(tmp_path: Path, clock: ManualClock) -> None
         ({"kinds": ["bogus"]}, "kinds"),
         ({"kinds": "charge"}, "kinds"),  # a string is not a list of kinds
         ({"kinds": []}, "kinds"),
-        ({"kinds": ["charge"] * 11}, "kinds"),
+        ({"kinds": ["charge"] * (len(TransactionKind) + 1)}, "kinds"),
         ({"kinds": [1]}, "kinds"),
         ({"action": ""}, "action"),
         ({"action": "a" * 129}, "action"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
@@ -29,7 +29,13 @@ from creditkit.analytics.schemas import (
 from creditkit.catalog import Catalog, Interval, Plan
 from creditkit.errors import InvalidRequest
 from creditkit.ledger.schemas import CustomerKind, Money, Unit
-from creditkit.ledger.service import EXPIRY, EXTERNAL_ID_LENGTH_MAX, ISSUANCE, LedgerService
+from creditkit.ledger.service import (
+    EXPIRY,
+    EXTERNAL_ID_LENGTH_MAX,
+    ISSUANCE,
+    LedgerService,
+    check_range,
+)
 from creditkit.payments.schemas import PaymentStatus
 from creditkit.store.tables import transactions
 from creditkit.subscriptions.schemas import SubscriptionStatus
@@ -60,22 +66,6 @@ REFUNDED_STATUSES: Final = (PaymentStatus.REFUNDING.value, PaymentStatus.REFUNDE
 MONTHS_PER_INTERVAL: Final = {Interval.MONTH: 1, Interval.YEAR: MONTHS_PER_YEAR}
 #: What ``consumed_by_action`` groups spending by.
 ACTION: Final = transactions.c.action
-
-
-def _check_time(value: object, field_name: str) -> datetime:
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise InvalidRequest(field_name, "must be a timezone-aware datetime")
-    return value.astimezone(UTC)
-
-
-def _check_range(start: object, end: object) -> tuple[datetime, datetime]:
-    start_ = _check_time(start, "start")
-    end_ = _check_time(end, "end")
-    if end_ <= start_:
-        raise InvalidRequest("end", "must be after start")
-    if end_ - start_ > timedelta(days=RANGE_DAYS_MAX):
-        raise InvalidRequest("end", f"the range spans at most {RANGE_DAYS_MAX} days from start")
-    return start_, end_
 
 
 def _divided_half_up(amount: int, divisor: int) -> int:
@@ -128,7 +118,7 @@ class AnalyticsService:
     def analytics(self, start: datetime, end: datetime, unit: str) -> Analytics:
         """See ``CreditKit.analytics``; why each figure is what it is: ``Analytics``."""
         assert self._catalog is not None and self._subscriptions is not None
-        start, end = _check_range(start, end)
+        start, end = check_range(start, end, RANGE_DAYS_MAX)
         unit_ = self._ledger.unit(unit)
         # Due work first (renewals, expiries, hold timeouts), as every read does it for its
         # customer: the liability then agrees with the customers' balances.

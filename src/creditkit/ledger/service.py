@@ -193,10 +193,25 @@ def check_metadata(metadata: object) -> dict[str, Any]:
     return metadata
 
 
-def _check_time(value: object, field_name: str) -> datetime:
+def check_time(value: object, field_name: str) -> datetime:
+    """``value`` in UTC; refuses anything but an aware datetime, naming ``field_name``."""
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise InvalidRequest(field_name, "must be a timezone-aware datetime")
     return value.astimezone(UTC)
+
+
+def check_range(
+    start: object, end: object, days_max: int | None = None
+) -> tuple[datetime, datetime]:
+    """A time range ``[start, end)`` in UTC: aware datetimes, ``end`` after ``start``, and at
+    most ``days_max`` days long when given."""
+    start_ = check_time(start, "start")
+    end_ = check_time(end, "end")
+    if end_ <= start_:
+        raise InvalidRequest("end", "must be after start")
+    if days_max is not None and end_ - start_ > timedelta(days=days_max):
+        raise InvalidRequest("end", f"the range spans at most {days_max} days from start")
+    return start_, end_
 
 
 def check_history_filters(
@@ -206,8 +221,8 @@ def check_history_filters(
     (None: every kind), ``action`` an action name, [start, end) timezone-aware (either None)."""
     kinds_ = None if kinds is None else check_kinds(kinds)
     action_ = None if action is None else check_text(action, "action", NAME_LENGTH_MAX)
-    start_ = None if start is None else _check_time(start, "start")
-    end_ = None if end is None else _check_time(end, "end")
+    start_ = None if start is None else check_time(start, "start")
+    end_ = None if end is None else check_time(end, "end")
     if start_ is not None and end_ is not None and end_ <= start_:
         raise InvalidRequest("end", "must be after start")
     return repository.HistoryFilters(kinds_, action_, start_, end_)
@@ -844,8 +859,8 @@ class LedgerService:
             raise InvalidRequest("priority", f"must be within ±{PRIORITY_MAX}")
         if transferable is None:
             transferable = grant_source in TRANSFERABLE_DEFAULT_SOURCES
-        effective = None if effective_at is None else _check_time(effective_at, "effective_at")
-        expires = None if expires_at is None else _check_time(expires_at, "expires_at")
+        effective = None if effective_at is None else check_time(effective_at, "effective_at")
+        expires = None if expires_at is None else check_time(expires_at, "expires_at")
         if cost_basis is not None and (
             not isinstance(cost_basis, Money)
             or isinstance(cost_basis.amount_minor, bool)

@@ -32,6 +32,7 @@ from creditkit.ledger.service import (
     NAME_LENGTH_MAX,
     LedgerService,
     check_metadata,
+    check_range,
     check_text,
 )
 from creditkit.store.tables import from_epoch_microseconds, to_epoch_microseconds, transactions
@@ -68,20 +69,6 @@ EVENT_QUANTITY_MAX: Final = 10**9
 SUMMARY_READ_ATTEMPTS_MAX: Final = 2
 
 SECONDS_PER_GRANULARITY: Final = {Granularity.HOUR: 3_600, Granularity.DAY: 86_400}
-
-
-def _check_time(value: object, field_name: str) -> datetime:
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise InvalidRequest(field_name, "must be a timezone-aware datetime")
-    return value.astimezone(UTC)
-
-
-def _check_range(start: object, end: object) -> tuple[datetime, datetime]:
-    start_ = _check_time(start, "start")
-    end_ = _check_time(end, "end")
-    if end_ <= start_:
-        raise InvalidRequest("end", "must be after start")
-    return start_, end_
 
 
 def check_dimension(by: BreakdownBy, dimension: object) -> str | None:
@@ -293,7 +280,7 @@ class UsageService:
         check_text(customer, "customer", EXTERNAL_ID_LENGTH_MAX)
         by_ = self._check_by(by)
         dimension = check_dimension(by_, dimension)
-        start, end = _check_range(start, end)
+        start, end = check_range(start, end)
         unit_ = self._ledger.unit(unit)
         if isinstance(limit, bool) or not isinstance(limit, int):
             raise InvalidRequest("limit", "must be an int")
@@ -343,7 +330,7 @@ class UsageService:
         self, customer: str, start: datetime, end: datetime, unit: str, granularity: str
     ) -> UsageSeries:
         check_text(customer, "customer", EXTERNAL_ID_LENGTH_MAX)
-        start, end = _check_range(start, end)
+        start, end = check_range(start, end)
         if not isinstance(granularity, str) or granularity not in SECONDS_PER_GRANULARITY:
             names = ", ".join(known.value for known in Granularity)
             raise InvalidRequest("granularity", f"must be one of {names}")

@@ -43,6 +43,7 @@ KIND_CHOICES: Mapping[str, tuple[str, tuple[TransactionKind, ...]]] = {
         (TransactionKind.RESERVE, TransactionKind.RELEASE, TransactionKind.HOLD_EXPIRY),
     ),
     "refunds": ("Refunds", (TransactionKind.REFUND,)),
+    "corrections": ("Corrections", (TransactionKind.ADJUSTMENT,)),
 }
 
 
