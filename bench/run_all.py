@@ -30,6 +30,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("balance_read.py", [], ["--operations", "100000", "--reads", "500"]),
     ("batch_throughput.py", [], ["--operations", "30000"]),
     ("api_charges.py", [], ["--operations", "600"]),
+    ("pages.py", [], ["--operations", "3000", "--reads", "50"]),
 ]
 
 
@@ -72,6 +73,19 @@ def summary_rows(result: dict[str, Any]) -> list[list[str]]:
                     "ok" if item["ratio"] >= 0.5 else "MISS",
                 ]
             )
+    elif name == "pages":
+        floor, page = result["floor"], result["page"]
+        rows.append(
+            [
+                f"GET /app, {result['charges']:,} charges this month",
+                database,
+                f"page p50 {page['p50_ms']:.2f} / p99 {page['p99_ms']:.2f} ms",
+                f"reads p50 {floor['p50_ms']:.2f} / p99 {floor['p99_ms']:.2f} ms",
+                f"{result['ratio_p50']:.3f}",
+                "",
+                "",
+            ]
+        )
     elif name == "balance_read":
         entries = result["entries"]
         for phase in result["phases"]:

@@ -101,7 +101,7 @@ def router(pages: Pages) -> APIRouter:
         caller = pages.customer_caller(request)
         assert caller.customer is not None
         filters = _filters(pages, kind, action)
-        view = _dashboard(pages, caller.customer, cursor, filters)
+        view = dashboard_view(pages, caller.customer, cursor, filters)
         return pages.page(
             request,
             "customer/dashboard.html",
@@ -117,9 +117,10 @@ def router(pages: Pages) -> APIRouter:
     return router
 
 
-def _dashboard(
+def dashboard_view(
     pages: Pages, customer: str, cursor: str | None, filters: HistoryFilters
 ) -> Dashboard:
+    """Everything the dashboard shows, read from the kit (bench/pages.py times it alone)."""
     kit = pages.kit
     summary = kit.usage_summary(customer)
     balance = kit.balance(customer)
