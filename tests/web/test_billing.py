@@ -7,8 +7,7 @@ from __future__ import annotations
 import re
 
 from playwright.sync_api import Locator, Page, expect
-from web_helpers import PHONE, Site, screenshot
-from web_support import fields_of, post
+from web_helpers import PHONE, Site, fields_of, post, screenshot
 
 from creditkit import Money
 from creditkit.payments import PaymentStatus

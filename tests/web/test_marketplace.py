@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 
 from playwright.sync_api import Browser, Page, expect
-from web_helpers import DESKTOP, Site, screenshot
-from web_support import fields_of, post
+from web_helpers import DESKTOP, Site, fields_of, post, screenshot
 
 from creditkit.ledger.schemas import TransactionKind
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import APIResponse, Locator, Page
 
 from creditkit import CreditKit, ManualClock
 from creditkit.keys.schemas import Scope
@@ -46,3 +46,20 @@ def screenshot(page: Page, name: str) -> None:
     if os.environ.get("CREDITKIT_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+# -- forms posted the way a browser's history or a forger would --
+
+
+def fields_of(form: Locator) -> dict[str, str]:
+    """The fields a form would post now, hidden ones (CSRF token, idempotency key) included."""
+    fields: dict[str, str] = form.evaluate(
+        "form => Object.fromEntries(new FormData(form).entries())"
+    )
+    return fields
+
+
+def post(page: Page, path: str, fields: dict[str, str]) -> APIResponse:
+    """Posts ``fields`` with the page's cookies (its session), not following the redirect."""
+    base = page.url.split("/", 3)[:3]
+    return page.request.post("/".join(base) + path, form=fields, max_redirects=0)
