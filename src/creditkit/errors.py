@@ -9,6 +9,7 @@ round trip.
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -31,6 +32,7 @@ __all__ = [
     "LedgerBusy",
     "MemberSpendCapReached",
     "PurchaseLimitReached",
+    "RecordedRefusal",
     "UnitScaleConflict",
     "UnknownCustomer",
     "UnknownUnit",
@@ -48,7 +50,19 @@ class CreditKitError(Exception):
 
     @classmethod
     def from_fields(cls, fields: dict[str, Any]) -> CreditKitError:
-        return cls(**fields)
+        """The error rebuilt from recorded facts. A recorded row is immutable and outlives the
+        code that wrote it, so this never fails on a field renamed, added or dropped since:
+        unknown fields are ignored, and when a required one is missing the error is rebuilt
+        with the recorded facts as its attributes and its code's message."""
+        parameters = inspect.signature(cls.__init__).parameters
+        known = {name: value for name, value in fields.items() if name in parameters}
+        try:
+            return cls(**known)
+        except (TypeError, ValueError, ArithmeticError):
+            error = cls.__new__(cls)
+            Exception.__init__(error, f"{cls.code} (recorded refusal)")
+            vars(error).update(fields)
+            return error
 
 
 class InvalidRequest(CreditKitError, ValueError):
@@ -217,9 +231,22 @@ class LedgerBusy(CreditKitError):
 
     code = "ledger_busy"
 
-    def __init__(self, attempts: int) -> None:
-        super().__init__(f"gave up after {attempts} attempts on lock conflicts")
+    def __init__(self, attempts: int, reason: str = "lock conflicts") -> None:
+        super().__init__(f"gave up after {attempts} attempts on {reason}")
         self.attempts = attempts
+        self.reason = reason
+
+
+class RecordedRefusal(CreditKitError):
+    """A refusal recorded under a key by an error class this version no longer has: replayed with
+    its recorded code and message."""
+
+    code = "refused"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message or code)
+        self.code = code  # type: ignore[misc]
+        self.message = message
 
 
 #: Errors recorded as the outcome of a write, by code, for replays.

@@ -27,6 +27,7 @@ from creditkit.ledger import repository
 from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
 from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, TransactionKind, Unit
 from creditkit.ledger.service import (
+    CATCHING_UP,
     CONSUMPTION,
     EXTERNAL_ID_LENGTH_MAX,
     IDEMPOTENCY_KEY_LENGTH_MAX,
@@ -34,6 +35,7 @@ from creditkit.ledger.service import (
     NAME_LENGTH_MAX,
     LedgerService,
     Request,
+    _CatchingUp,
     check_metadata,
     check_text,
     take,
@@ -81,11 +83,11 @@ class ChargeBatch:
                 invalid[index] = error
         for replay in (False, True):
             try:
-                outcomes = self._ledger.database.write(
+                outcomes = self._ledger.write_caught_up(
                     partial(self._attempt, prepared=prepared, replay=replay)
                 )
             except DATABASE_ERRORS as error:
-                if replay or not is_unique_violation(error, "idempotency_key"):
+                if replay or not is_unique_violation(error, "transactions", "idempotency_key"):
                     raise
                 continue
             outcomes.update(invalid)
@@ -117,14 +119,16 @@ class ChargeBatch:
 
     def _attempt(
         self, connection: Connection, prepared: list[_Prepared], replay: bool
-    ) -> dict[int, Outcome]:
+    ) -> dict[int, Outcome] | _CatchingUp:
         ledger = self._ledger
         now = ledger.now()
         outcomes: dict[int, Outcome] = {}
         locked, grants_read = repository.lock_customers_with_grants(
             connection, [p.charge.customer for p in prepared]
         )
-        swept = ledger.sweep_due(connection, locked.values(), now)
+        swept, complete = ledger.sweep_due(connection, locked.values(), now)
+        if not complete:
+            return CATCHING_UP
         recorded = (
             repository.find_transactions(connection, [p.request.key for p in prepared])
             if replay

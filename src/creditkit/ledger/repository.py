@@ -276,8 +276,10 @@ def grants_with_credits(connection: Connection, customer_id: int, unit: str) -> 
 
 
 def expired_grants_with_credits(
-    connection: Connection, customer_id: int, now: datetime
+    connection: Connection, customer_id: int, before: datetime, limit: int
 ) -> list[sa.Row[Any]]:
+    """The customer's grants with credits that expire before ``before`` (strictly), in the order
+    they expired, at most ``limit``."""
     return list(
         connection.execute(
             sa.select(accounts.c.id, accounts.c.unit, accounts.c.balance, grants.c.expires_at)
@@ -286,9 +288,10 @@ def expired_grants_with_credits(
                 accounts.c.customer_id == customer_id,
                 accounts.c.kind == "grant",
                 accounts.c.balance > 0,
-                grants.c.expires_at <= now,
+                grants.c.expires_at < before,
             )
-            .order_by(accounts.c.id)
+            .order_by(grants.c.expires_at, accounts.c.id)
+            .limit(limit)
         )
     )
 
@@ -405,6 +408,14 @@ def read_hold(connection: Connection, hold_id: int) -> HoldRow | None:
     return None if row is None else _hold_row(row)
 
 
+def read_holds(connection: Connection, hold_ids: Sequence[int]) -> dict[int, HoldRow]:
+    """The holds by id, in one statement (a history page's commits)."""
+    if not hold_ids:
+        return {}
+    rows = connection.execute(_hold_query().where(holds.c.account_id.in_(list(hold_ids))))
+    return {row.account_id: _hold_row(row) for row in rows}
+
+
 def active_holds(connection: Connection, customer_id: int) -> list[HoldRow]:
     rows = connection.execute(
         _hold_query()
@@ -412,6 +423,33 @@ def active_holds(connection: Connection, customer_id: int) -> list[HoldRow]:
         .order_by(holds.c.account_id)
     )
     return [_hold_row(row) for row in rows]
+
+
+def due_holds(
+    connection: Connection, customer_id: int, until: datetime, limit: int
+) -> list[HoldRow]:
+    """The customer's active holds that time out at or before ``until``, in the order they time
+    out, at most ``limit``."""
+    rows = connection.execute(
+        _hold_query()
+        .where(
+            holds.c.customer_id == customer_id,
+            holds.c.status == HoldStatus.ACTIVE,
+            holds.c.expires_at <= until,
+        )
+        .order_by(holds.c.expires_at, holds.c.account_id)
+        .limit(limit)
+    )
+    return [_hold_row(row) for row in rows]
+
+
+def earliest_hold_expiry(connection: Connection, customer_id: int) -> datetime | None:
+    value: datetime | None = connection.execute(
+        sa.select(sa.func.min(holds.c.expires_at)).where(
+            holds.c.customer_id == customer_id, holds.c.status == HoldStatus.ACTIVE
+        )
+    ).scalar()
+    return value
 
 
 def customer_holds(

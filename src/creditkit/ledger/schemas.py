@@ -82,6 +82,12 @@ class TransactionKind(StrEnum):
     ADJUSTMENT = "adjustment"
 
 
+#: Bounds checked before an amount's arithmetic: its text's length and its decimal exponent
+#: (any amount within AMOUNT_STEPS_MAX has fewer digits than this).
+QUANTITY_TEXT_LENGTH_MAX = 64
+AMOUNT_DIGITS_MAX = 40
+
+
 @dataclass(frozen=True, slots=True)
 class Unit:
     """A kind of credit. ``scale`` is its number of decimal places (0 for whole credits)."""
@@ -98,6 +104,10 @@ class Unit:
                 f"must be an int, Decimal or decimal string, not {type(quantity).__name__}"
                 " (floats are not exact)",
             )
+        if isinstance(quantity, str) and len(quantity) > QUANTITY_TEXT_LENGTH_MAX:
+            raise InvalidAmount(
+                field_name, f"must be written in at most {QUANTITY_TEXT_LENGTH_MAX} characters"
+            )
         if isinstance(quantity, int):
             steps = quantity * int(10**self.scale)
         else:
@@ -107,6 +117,18 @@ class Unit:
                 raise InvalidAmount(field_name, f"{quantity!r} is not a number") from None
             if not exact.is_finite():
                 raise InvalidAmount(field_name, "must be finite")
+            # Refused by magnitude before any arithmetic: scaling 1e1000000 would overflow
+            # the decimal context (decimal.Overflow) instead of being this amount's own error.
+            if exact and exact.adjusted() > AMOUNT_DIGITS_MAX:
+                raise InvalidAmount(
+                    field_name, f"must be at most {self.to_quantity(AMOUNT_STEPS_MAX)}"
+                )
+            if exact and exact.adjusted() < -AMOUNT_DIGITS_MAX:
+                raise InvalidAmount(
+                    field_name,
+                    f"{quantity} has more decimal places than unit {self.name!r} allows "
+                    f"({self.scale})",
+                )
             scaled = exact.scaleb(self.scale)
             if scaled != scaled.to_integral_value():
                 raise InvalidAmount(
@@ -325,6 +347,9 @@ class SweepReport:
 
     grants_expired: int
     holds_expired: int
+    #: False when the sweep stopped at its budget with work still due (the caller commits what
+    #: it did and sweeps again, so that no transaction holds the customer's lock for long).
+    complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)

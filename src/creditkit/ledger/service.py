@@ -18,8 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -36,7 +35,9 @@ from creditkit.errors import (
     InsufficientCredits,
     InvalidAmount,
     InvalidRequest,
+    LedgerBusy,
     Quantity,
+    RecordedRefusal,
     UnitScaleConflict,
     UnknownCustomer,
     UnknownUnit,
@@ -44,6 +45,7 @@ from creditkit.errors import (
 from creditkit.ledger import repository
 from creditkit.ledger.repository import CustomerRow, GrantRow, HoldRow, TransactionRow
 from creditkit.ledger.schemas import (
+    AMOUNT_DIGITS_MAX,
     PRIORITY_DEFAULT_BY_SOURCE,
     SCALE_MAX,
     TRANSFERABLE_DEFAULT_SOURCES,
@@ -95,8 +97,21 @@ HISTORY_PAGE_SIZE_MAX = 500
 HOLDS_PAGE_SIZE_MAX = 500
 BATCH_SIZE_MAX = 10_000
 SWEEP_CUSTOMERS_MAX = 10_000
+#: Due items (a hold timed out, a grant expired, a renewal) applied in one transaction: a
+#: backlog is caught up in transactions of this size, the lock released between them.
+SWEEP_ITEMS_PER_TRANSACTION_MAX = 256
+#: Instants of due work (boundaries) walked in one transaction, whatever their items.
+TIMELINE_STEPS_MAX = 64
+#: Transactions a write spends catching a customer's backlog up before it gives up (LedgerBusy):
+#: 14 months of daily boundaries and thousands of timed-out holds fit well within it.
+CATCH_UP_TRANSACTIONS_MAX = 1_000
 PRIORITY_MAX = 1_000_000
 METADATA_BYTES_MAX = 16_384
+METADATA_DEPTH_MAX = 8
+METADATA_KEY_LENGTH_MAX = 128
+METADATA_NODES_MAX = 4_096
+#: The format of a refusal stored as a write's outcome (code, message, fields).
+REFUSAL_FORMAT_VERSION = 2
 
 #: System accounts that every unit has, one each: where granted credits come from, where spent
 #: credits go, and where expired credits go (breakage).
@@ -159,6 +174,20 @@ class _Context:
     replay: bool
 
 
+@dataclass(slots=True)
+class _SweepTally:
+    grants_expired: int = 0
+    holds_expired: int = 0
+
+
+class _CatchingUp:
+    """The outcome of a transaction that spent its budget catching a customer's due work up and
+    did not run the write: it commits what it did, and the write is run again."""
+
+
+CATCHING_UP = _CatchingUp()
+
+
 class _Refused(Exception):
     """A recorded refusal on its way out of the write that recorded it: raised from deep in an
     operation, caught and returned by ``_attempt`` so that its transaction still commits."""
@@ -180,10 +209,15 @@ def check_text(value: object, field_name: str, length_max: int) -> str:
 
 
 def check_metadata(metadata: object) -> dict[str, Any]:
+    """Metadata within its limits (nesting depth, key length, encoded size), refused naming the
+    field before anything is written: what is stored must also be readable back, and a value
+    nested deeper than a JSON encoder's recursion limit would be written and then fail every
+    read of the customer's history."""
     if metadata is None or metadata == {}:
         return {}
-    if not isinstance(metadata, dict) or not all(isinstance(key, str) for key in metadata):
+    if not isinstance(metadata, dict):
         raise InvalidRequest("metadata", "must be a mapping with string keys")
+    _check_metadata_shape(metadata)
     try:
         encoded = repository.encode_json(metadata)
     except (TypeError, ValueError) as error:
@@ -191,6 +225,33 @@ def check_metadata(metadata: object) -> dict[str, Any]:
     if len(encoded.encode()) > METADATA_BYTES_MAX:
         raise InvalidRequest("metadata", f"must encode to at most {METADATA_BYTES_MAX} bytes")
     return metadata
+
+
+def _check_metadata_shape(metadata: dict[Any, Any]) -> None:
+    """Walks the value without recursion (so a hostile depth cannot overflow the stack), at most
+    ``METADATA_NODES_MAX`` nodes."""
+    pending: list[tuple[object, int, str]] = [(metadata, 1, "metadata")]
+    for _node in range(METADATA_NODES_MAX):
+        if not pending:
+            return
+        value, depth, path = pending.pop()
+        if isinstance(value, dict | list) and depth > METADATA_DEPTH_MAX:
+            raise InvalidRequest(path, f"nests deeper than {METADATA_DEPTH_MAX} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise InvalidRequest(path, "must be a mapping with string keys")
+                if len(key) > METADATA_KEY_LENGTH_MAX:
+                    raise InvalidRequest(
+                        path, f"has a key longer than {METADATA_KEY_LENGTH_MAX} characters"
+                    )
+                pending.append((item, depth + 1, f"{path}.{key}"))
+        elif isinstance(value, list):
+            pending.extend(
+                (item, depth + 1, f"{path}[{index}]") for index, item in enumerate(value)
+            )
+    if pending:
+        raise InvalidRequest("metadata", f"must hold at most {METADATA_NODES_MAX} values")
 
 
 def check_time(value: object, field_name: str) -> datetime:
@@ -258,6 +319,9 @@ def _canonical_quantity(amount: object) -> str:
         raise InvalidAmount("amount", f"{amount!r} is not a number") from None
     if not exact.is_finite():
         raise InvalidAmount("amount", "must be finite")
+    if exact and abs(exact.adjusted()) > AMOUNT_DIGITS_MAX:
+        # Before normalize(), which would overflow the decimal context on 1e1000000.
+        raise InvalidAmount("amount", f"{amount!r} is out of range")
     return format(exact.normalize(), "f")
 
 
@@ -333,11 +397,24 @@ class LedgerService:
         """Runs ``work`` in one transaction, with the customers locked and swept, as every write
         that changes what a customer holds must."""
 
-        def attempt(connection: Connection) -> T:
+        def attempt(connection: Connection) -> T | _CatchingUp:
             now = self.now()
-            return work(connection, self._lock(connection, customers, now), now)
+            locked = self._lock(connection, customers, now)
+            if locked is None:
+                return CATCHING_UP
+            return work(connection, locked, now)
 
-        return self.database.write(attempt)
+        return self.write_caught_up(attempt)
+
+    def write_caught_up(self, attempt: Callable[[Connection], T | _CatchingUp]) -> T:
+        """Runs ``attempt`` in a transaction until it does its work: each run that instead spent
+        its budget on a customer's backlog of due work commits that part, and frees the lock,
+        before the next (bounded work under a lock)."""
+        for _transaction in range(CATCH_UP_TRANSACTIONS_MAX):
+            outcome = self.database.write(attempt)
+            if not isinstance(outcome, _CatchingUp):
+                return outcome
+        raise LedgerBusy(CATCH_UP_TRANSACTIONS_MAX, "a backlog of due work")
 
     def post_grant(
         self,
@@ -578,24 +655,22 @@ class LedgerService:
         """Runs ``body`` once per idempotency key (see the module's docstring)."""
         check_text(request.key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
         for replay in (False, True):
+
+            def attempt(
+                connection: Connection, replay: bool = replay
+            ) -> T | _Refused | _CatchingUp:
+                return self._attempt(connection, request, customers, body, rebuild, replay)
+
             try:
-                outcome = self.database.write(
-                    partial(
-                        self._attempt,
-                        request=request,
-                        customers=customers,
-                        body=body,
-                        rebuild=rebuild,
-                        replay=replay,
-                    )
-                )
+                outcome = self.write_caught_up(attempt)
             except DATABASE_ERRORS as error:
-                if replay or not is_unique_violation(error, "idempotency_key"):
+                if replay or not is_unique_violation(error, "transactions", "idempotency_key"):
                     raise
                 continue
             if isinstance(outcome, _Refused):
                 raise outcome.error
-            return outcome
+            # Not a refusal, so the body's own outcome (mypy cannot narrow a TypeVar's union).
+            return cast(T, outcome)
         raise AssertionError("unreachable: the replay run returns or raises")
 
     def _attempt(
@@ -606,7 +681,7 @@ class LedgerService:
         body: Callable[[_Context], T],
         rebuild: Callable[[Connection, TransactionRow], T],
         replay: bool,
-    ) -> T | _Refused:
+    ) -> T | _Refused | _CatchingUp:
         """One run of a write inside its transaction. A refusal is *returned*, not raised, so
         that the transaction commits the row that records it."""
         now = self.now()
@@ -615,10 +690,10 @@ class LedgerService:
                 recorded = repository.find_transaction(connection, request.key)
                 if recorded is not None:
                     return self._replay(connection, request, recorded, rebuild)
-            context = _Context(
-                connection, now, self._lock(connection, customers(connection), now), replay
-            )
-            return body(context)
+            locked = self._lock(connection, customers(connection), now)
+            if locked is None:
+                return CATCHING_UP
+            return body(_Context(connection, now, locked, replay))
         except _Refused as refused:
             return refused
         except InvalidRequest:
@@ -635,26 +710,30 @@ class LedgerService:
 
     def _lock(
         self, connection: Connection, external_ids: Sequence[str], now: datetime
-    ) -> dict[str, CustomerRow]:
+    ) -> dict[str, CustomerRow] | None:
         """Locks the customers and sweeps whatever has fallen due for them, so that the write
-        sees expired holds already returned and expired grants already gone."""
+        sees expired holds already returned and expired grants already gone. None when the
+        sweep stopped at its budget: the caller commits it and runs again."""
         locked = repository.lock_customers(connection, external_ids)
         for external_id in external_ids:
             if external_id not in locked:
                 raise UnknownCustomer(external_id)
-        self.sweep_due(connection, locked.values(), now)
-        return locked
+        _swept, complete = self.sweep_due(connection, locked.values(), now)
+        return locked if complete else None
 
     def sweep_due(
         self, connection: Connection, locked: Iterable[CustomerRow], now: datetime
-    ) -> set[int]:
-        """Sweeps the locked customers that have something due; returns their ids."""
+    ) -> tuple[set[int], bool]:
+        """Sweeps the locked customers that have something due; returns their ids, and False
+        when a sweep stopped at its budget with more due (the caller commits and sweeps again
+        before it writes)."""
         swept: set[int] = set()
         for customer in locked:
             if customer.next_due_at is not None and customer.next_due_at <= now:
-                self._sweep_customer(connection, customer, now)
                 swept.add(customer.id)
-        return swept
+                if not self._sweep_customer(connection, customer, now).complete:
+                    return swept, False
+        return swept, True
 
     def _replay(
         self,
@@ -691,16 +770,36 @@ class LedgerService:
         return _Refused(error)
 
     def refusal_outcome(self, error: CreditKitError) -> str:
-        assert error.code in RECORDED_ERRORS, f"{error.code} is not a recorded outcome"
+        """A refusal as data: its code and its facts as JSON, with the format's version, so that
+        a replay rebuilds it whatever the error classes look like by then."""
+        if error.code not in RECORDED_ERRORS:
+            raise InvalidRequest("outcome", f"{error.code} is not a recorded outcome")
         return repository.encode_json(
-            {"code": error.code, "fields": self._encode_fields(error.to_fields())}
+            {
+                "version": REFUSAL_FORMAT_VERSION,
+                "code": error.code,
+                "message": str(error),
+                "fields": self._encode_fields(error.to_fields()),
+            }
         )
 
     def recorded_refusal(self, recorded: TransactionRow) -> CreditKitError:
-        assert recorded.outcome is not None
+        """The refusal recorded under a key. Rows written before the format had a version are
+        version 1 without the field; an unknown code (an error class since removed) comes back
+        as a generic refusal with the recorded message, never as a failure of the replay."""
+        if recorded.outcome is None:
+            raise InvalidRequest("outcome", f"transaction {recorded.id} recorded no refusal")
         outcome = json.loads(recorded.outcome)
-        error_type = RECORDED_ERRORS[outcome["code"]]
-        return error_type.from_fields(self._decode_fields(outcome["fields"]))
+        version = outcome.get("version", 1)
+        if version > REFUSAL_FORMAT_VERSION:
+            raise InvalidRequest(
+                "outcome", f"recorded by a newer creditkit (refusal format {version})"
+            )
+        fields = self._decode_fields(outcome.get("fields", {}))
+        error_type = RECORDED_ERRORS.get(outcome.get("code", ""))
+        if error_type is None:
+            return RecordedRefusal(outcome.get("code", "refused"), outcome.get("message", ""))
+        return error_type.from_fields(fields)
 
     @staticmethod
     def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -1195,6 +1294,30 @@ class LedgerService:
             if entry.amount < 0 and (entry.kind == "grant" or not grants_only)
         ]
 
+    @staticmethod
+    def _commit_draws(
+        connection: Connection, page: Sequence[TransactionRow]
+    ) -> dict[int, list[tuple[int, int]]]:
+        """For each commit on a history page, the grants its hold drew from, in burn-down order:
+        two statements for the whole page, whatever it holds."""
+        hold_ids = [
+            t.hold_id for t in page if t.kind is TransactionKind.COMMIT and t.hold_id is not None
+        ]
+        holds = repository.read_holds(connection, hold_ids)
+        entries = repository.entries_of(
+            connection, [hold.reserve_transaction_id for hold in holds.values()]
+        )
+        by_reserve: dict[int, list[tuple[int, int]]] = {}
+        for entry in entries:
+            if entry.amount < 0 and entry.kind == "grant":
+                by_reserve.setdefault(entry.transaction_id, []).append(
+                    (entry.account_id, -entry.amount)
+                )
+        return {
+            hold_id: by_reserve.get(hold.reserve_transaction_id, [])
+            for hold_id, hold in holds.items()
+        }
+
     def _hold_as_reserved(self, connection: Connection, hold: HoldRow) -> Hold:
         unit = self._units[hold.unit]
         return Hold(
@@ -1680,18 +1803,74 @@ class LedgerService:
     def _sweep_customer(
         self, connection: Connection, customer: CustomerRow, now: datetime
     ) -> SweepReport:
-        """Under the customer's lock: expires its due holds (credits back to their grants, or to
-        expiry where those grants have expired too), then moves the remainder of its expired
-        grants to the expiry account. Each is a transaction under a key derived from what
-        expired, so a sweep is exactly-once like any other write."""
-        # Other domains' due work first (a subscription's renewal rolls over an allowance
-        # before the grant sweep below expires what is left of it).
-        hook_dues = [hook(connection, customer, now) for hook in self._due_hooks]
-        holds_expired = 0
-        context = _Context(connection, now, {customer.external_id: customer}, replay=False)
-        for hold in repository.active_holds(connection, customer.id):
-            if hold.expires_at > now:
-                continue
+        """Under the customer's lock: applies the due work up to ``now`` as a timeline, in the
+        order of the due instants, each item as of its own instant (no answer depends on when
+        someone looks): held credits come back when their hold timed out, a renewal runs at its
+        boundary, and a grant expires when it expired. So applying them late writes exactly the
+        ledger of applying them on time. Each item is a transaction under a key derived from
+        what fell due, exactly-once like any other write. At most
+        ``SWEEP_ITEMS_PER_TRANSACTION_MAX`` items per call; the report says when more is due."""
+        budget = SWEEP_ITEMS_PER_TRANSACTION_MAX
+        # When each other domain's due work (a renewal, a grace period's end) falls due next. Not
+        # known until it is asked; asking at a moment before its own due changes nothing, so it
+        # is first asked at the earliest instant anything of this customer fell due.
+        first_due_at = now if customer.next_due_at is None else min(customer.next_due_at, now)
+        hook_dues: list[datetime | None] = [first_due_at] * len(self._due_hooks)
+        report = _SweepTally()
+        complete = False
+        for _step in range(TIMELINE_STEPS_MAX):
+            hook_at = min((due for due in hook_dues if due is not None), default=None)
+            hook_is_due = hook_at is not None and hook_at <= now
+            until = hook_at if hook_at is not None and hook_is_due else now
+            # Holds that timed out at or before the next instant, before anything else due
+            # then: a hold that timed out at 23:51 gives its credits back before the renewal at
+            # midnight rolls the allowance over.
+            budget -= self._expire_holds(connection, customer, until, budget, report)
+            if budget <= 0:
+                break
+            # Grants that expired before the next renewal (strictly: a grant that ends at a
+            # boundary is first rolled over there); with no renewal due, up to now.
+            expired_before = until if hook_is_due else now + timedelta(microseconds=1)
+            budget -= self._expire_grants(connection, customer, expired_before, budget, report)
+            if budget <= 0:
+                break
+            if hook_at is None or not hook_is_due:
+                complete = True
+                break
+            for index, hook in enumerate(self._due_hooks):
+                hook_due = hook_dues[index]
+                if hook_due is not None and hook_due <= hook_at:
+                    next_due = hook(connection, customer, hook_at)
+                    if next_due is not None and next_due <= hook_at:
+                        # A hook that is due again at once would never let the timeline move.
+                        raise AssertionError(f"due work at {hook_at} is due again at {next_due}")
+                    hook_dues[index] = next_due
+            budget -= 1
+        due = [moment for moment in hook_dues if moment is not None]
+        for moment in (
+            repository.earliest_hold_expiry(connection, customer.id),
+            repository.earliest_grant_expiry(connection, customer.id),
+        ):
+            if moment is not None:
+                due.append(moment)
+        repository.set_next_due_at(connection, customer.id, min(due) if due else None)
+        return SweepReport(report.grants_expired, report.holds_expired, complete)
+
+    def _expire_holds(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        until: datetime,
+        budget: int,
+        report: _SweepTally,
+    ) -> int:
+        """Closes the customer's holds that timed out at or before ``until`` (at most
+        ``budget``), each as of its own timeout; returns how many."""
+        due = repository.due_holds(connection, customer.id, until, budget)
+        for hold in due:
+            context = _Context(
+                connection, hold.expires_at, {customer.external_id: customer}, replay=False
+            )
             request = Request(
                 f"creditkit:hold-expiry:{hold.account_id}",
                 TransactionKind.HOLD_EXPIRY,
@@ -1701,9 +1880,10 @@ class LedgerService:
             transaction_id = repository.insert_transaction(
                 connection,
                 self.transaction_values(
-                    request, customer, hold.unit, headline, now, hold_id=hold.account_id
+                    request, customer, hold.unit, headline, hold.expires_at,
+                    hold_id=hold.account_id,
                 ),
-            )
+            )  # fmt: skip
             self._post(connection, transaction_id, hold.unit, legs)
             repository.settle_hold(
                 connection, hold.account_id, HoldStatus.EXPIRED, None, transaction_id
@@ -1720,11 +1900,23 @@ class LedgerService:
                     "action": hold.action,
                     "expired_at": hold.expires_at.isoformat(),
                 },
-                now,
+                hold.expires_at,
             )
-            holds_expired += 1
-        grants_expired = 0
-        for grant in repository.expired_grants_with_credits(connection, customer.id, now):
+        report.holds_expired += len(due)
+        return len(due)
+
+    def _expire_grants(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        before: datetime,
+        budget: int,
+        report: _SweepTally,
+    ) -> int:
+        """Moves what is left of the customer's grants that expired before ``before`` (at most
+        ``budget``) to the expiry account, each as of its expiry; returns how many."""
+        expired = repository.expired_grants_with_credits(connection, customer.id, before, budget)
+        for grant in expired:
             request = Request(
                 f"creditkit:grant-expiry:{grant.id}",
                 TransactionKind.EXPIRY,
@@ -1737,7 +1929,7 @@ class LedgerService:
                     customer,
                     grant.unit,
                     grant.balance,
-                    now,
+                    grant.expires_at,
                     metadata={"expired_at": grant.expires_at.isoformat()},
                 ),
             )
@@ -1750,14 +1942,8 @@ class LedgerService:
                     (self.system_account(EXPIRY, grant.unit), grant.balance),
                 ],
             )
-            grants_expired += 1
-        due = [hold.expires_at for hold in repository.active_holds(connection, customer.id)]
-        grant_expiry = repository.earliest_grant_expiry(connection, customer.id)
-        if grant_expiry is not None:
-            due.append(grant_expiry)
-        due.extend(moment for moment in hook_dues if moment is not None)
-        repository.set_next_due_at(connection, customer.id, min(due) if due else None)
-        return SweepReport(grants_expired, holds_expired)
+        report.grants_expired += len(expired)
+        return len(expired)
 
     def expire(self, customers_max: int = SWEEP_CUSTOMERS_MAX) -> SweepReport:
         """Sweeps every customer that has something due, one transaction each (so that a sweep
@@ -1777,9 +1963,12 @@ class LedgerService:
                     return SweepReport(0, 0)
                 return self._sweep_customer(connection, customer, now)
 
-            report = self.database.write(sweep)
-            grants_expired += report.grants_expired
-            holds_expired += report.holds_expired
+            for _transaction in range(CATCH_UP_TRANSACTIONS_MAX):
+                report = self.database.write(sweep)
+                grants_expired += report.grants_expired
+                holds_expired += report.holds_expired
+                if report.complete:
+                    break
         return SweepReport(grants_expired, holds_expired)
 
     # -- reads ----------------------------------------------------------------------------------
@@ -1787,13 +1976,15 @@ class LedgerService:
     def _sweep_if_due(self, customer: str) -> None:
         now = self.now()
 
-        def sweep(connection: Connection) -> None:
+        def sweep(connection: Connection) -> _CatchingUp | None:
             locked = repository.lock_customers(connection, [customer])
             row = locked[customer]
-            if row.next_due_at is not None and row.next_due_at <= now:
-                self._sweep_customer(connection, row, now)
+            due = row.next_due_at is not None and row.next_due_at <= now
+            if due and not self._sweep_customer(connection, row, now).complete:
+                return CATCHING_UP
+            return None
 
-        self.database.write(sweep)
+        self.write_caught_up(sweep)
 
     def balance(self, customer: str, unit: str) -> Balance:
         unit_ = self.unit(unit)
@@ -1883,16 +2074,7 @@ class LedgerService:
             page = recorded[:limit]
             legs = repository.entries_of(connection, [t.id for t in page])
             names = self._counterparty_names(connection, page, row.id)
-            commits = {
-                t.hold_id: repository.read_hold(connection, t.hold_id)
-                for t in page
-                if t.kind is TransactionKind.COMMIT and t.hold_id is not None
-            }
-            commit_draws = {
-                hold_id: self._reserve_draws(connection, hold)
-                for hold_id, hold in commits.items()
-                if hold is not None
-            }
+            commit_draws = self._commit_draws(connection, page)
         by_transaction: dict[int, list[Any]] = {}
         for leg in legs:
             by_transaction.setdefault(leg.transaction_id, []).append(leg)

@@ -36,6 +36,16 @@ POOL_SIZE = 16
 
 #: PostgreSQL SQLSTATEs that mean "try the whole transaction again".
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+#: PostgreSQL SQLSTATEs (and classes) of a connection that died under a transaction: the server
+#: shut down or terminated the backend (``pg_terminate_backend``), or the link failed. The
+#: transaction rolled back with its connection, so it is run again on a fresh one; idempotency
+#: keys make that safe even when the commit itself was lost in flight.
+_CONNECTION_LOST_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+_CONNECTION_LOST_SQLSTATE_CLASS = "08"
+#: A dropped connection is rerun at most this many times: a database that stays unreachable is
+#: LedgerBusy (503 with Retry-After), not a loop.
+CONNECTION_RETRIES_MAX = 3
+_UNIQUE_VIOLATION_SQLSTATE = "23505"
 
 #: SQLite's durability for the ledger. WAL with synchronous=FULL syncs the log on every commit,
 #: so a committed charge survives power loss; NORMAL is faster but may lose the last commits on
@@ -126,12 +136,41 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(cause, sqlite3.OperationalError) and "database is locked" in str(cause)
 
 
-def is_unique_violation(error: BaseException, column: str) -> bool:
-    """True when ``error`` is a unique-index refusal naming ``column``."""
+def is_connection_lost(error: BaseException) -> bool:
+    """True when the transaction failed because its connection died (SQLSTATE class 08, an
+    administrator's termination, or SQLAlchemy's own verdict that the connection is gone)."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
     cause = driver_error(error)
-    return isinstance(cause, sqlite3.IntegrityError | psycopg.IntegrityError) and column in str(
-        cause
+    if not isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate is None:
+        # libpq reports a link that failed mid-statement without a SQLSTATE.
+        return True
+    return sqlstate in _CONNECTION_LOST_SQLSTATES or sqlstate.startswith(
+        _CONNECTION_LOST_SQLSTATE_CLASS
     )
+
+
+def is_unique_violation(error: BaseException, table: str, column: str) -> bool:
+    """True when ``error`` is the refusal of the unique index on ``table.column``: told by the
+    error's code (SQLSTATE 23505 and the constraint's name on PostgreSQL, SQLITE_CONSTRAINT_UNIQUE
+    and the index's columns on SQLite), never by the wording of a message."""
+    cause = driver_error(error)
+    if isinstance(cause, psycopg.IntegrityError):
+        constraint = getattr(cause.diag, "constraint_name", None)
+        return cause.sqlstate == _UNIQUE_VIOLATION_SQLSTATE and constraint == (
+            f"uq_{table}_{column}"
+        )
+    if isinstance(cause, sqlite3.IntegrityError):
+        if getattr(cause, "sqlite_errorcode", None) != sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+            return False
+        # SQLite names no constraint, only the index's columns: "UNIQUE constraint failed:
+        # transactions.idempotency_key". The column list is the part after the colon.
+        _message, _separator, columns = str(cause).partition(": ")
+        return [part.strip() for part in columns.split(",")] == [f"{table}.{column}"]
+    return False
 
 
 def _dialect_insert(connection: Connection, table: sa.Table) -> Any:
@@ -182,11 +221,18 @@ class Database:
         """Runs ``work`` in one transaction, committed when it returns; retried from the start
         on lock conflicts. ``work`` must therefore only touch the database through its
         connection."""
+        connections_lost = 0
         for attempt in range(1, WRITE_ATTEMPTS_MAX + 1):
             try:
                 with self.engine.begin() as connection:
                     return work(connection)
             except DATABASE_ERRORS as error:
+                if is_connection_lost(error):
+                    connections_lost += 1
+                    if connections_lost > CONNECTION_RETRIES_MAX:
+                        raise LedgerBusy(attempt, "lost connections") from error
+                    # The pool hands out a fresh connection next (the dead one was invalidated).
+                    continue
                 if not is_retryable(error) or attempt == WRITE_ATTEMPTS_MAX:
                     if is_retryable(error):
                         raise LedgerBusy(attempt) from error
@@ -201,13 +247,20 @@ class Database:
     def read(self) -> Iterator[Connection]:
         """A connection whose statements all see one snapshot of the ledger, so that a read made
         of several queries is consistent; it takes no write lock."""
-        with self.engine.connect() as connection:
-            options: dict[str, Any] = {_READ_ONLY_OPTION: True}
-            if self.dialect == "postgresql":
-                options["isolation_level"] = "REPEATABLE READ"
-            connection = connection.execution_options(**options)
-            with connection.begin():
-                yield connection
+        try:
+            with self.engine.connect() as connection:
+                options: dict[str, Any] = {_READ_ONLY_OPTION: True}
+                if self.dialect == "postgresql":
+                    options["isolation_level"] = "REPEATABLE READ"
+                connection = connection.execution_options(**options)
+                with connection.begin():
+                    yield connection
+        except DATABASE_ERRORS as error:
+            # A read cannot be rerun from here (its body is the caller's); a connection that
+            # died under it is a ledger that is briefly unavailable (503), not a failure (500).
+            if is_connection_lost(error):
+                raise LedgerBusy(1, "a lost connection") from error
+            raise
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -653,6 +653,10 @@ class SubscriptionService:
         start, end = state.billing_bounds()
         price = plan.prices.get(state.interval)
         in_trial = state.trial_ends_at is not None and start < state.trial_ends_at
+        if state.pay_with == PAY_WITH_CREDITS and state.interval not in plan.prices_in_credits:
+            # The plan now in force has no price in credits (a cancellation back to the default
+            # plan, a change to a plan sold for money only): it is paid like any other plan.
+            state.pay_with = PAY_WITH_MONEY
         if state.pay_with == PAY_WITH_CREDITS and not in_trial:
             if not self._pay_in_credits(connection, holder, state, plan, now):
                 # The balance cannot pay this period: back to the default plan, paid in money.
