@@ -29,6 +29,7 @@ __all__ = [
     "InsufficientCredits",
     "InvalidAmount",
     "InvalidRequest",
+    "InvariantViolation",
     "LedgerBusy",
     "MemberSpendCapReached",
     "PurchaseLimitReached",
@@ -235,6 +236,24 @@ class LedgerBusy(CreditKitError):
         super().__init__(f"gave up after {attempts} attempts on {reason}")
         self.attempts = attempts
         self.reason = reason
+
+
+class InvariantViolation(CreditKitError):
+    """A rule that must always hold did not, right before a write: a defect in creditkit, never
+    the caller's input. Raised (not asserted, which ``python -O`` strips) and nothing is written."""
+
+    code = "invariant_violation"
+
+    def __init__(self, rule: str, detail: str) -> None:
+        super().__init__(f"{rule}: {detail}")
+        self.rule = rule
+        self.detail = detail
+
+
+def require(condition: bool, rule: str, detail: str = "") -> None:
+    """Raises InvariantViolation naming ``rule`` unless ``condition`` holds."""
+    if not condition:
+        raise InvariantViolation(rule, detail)
 
 
 class RecordedRefusal(CreditKitError):

@@ -24,6 +24,7 @@ from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, 
 from creditkit.keys.service import KeyService
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.audit import audit
+from creditkit.ledger.checks import check_history_filters
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import (
     Adjustment,
@@ -40,7 +41,7 @@ from creditkit.ledger.schemas import (
     Transfer,
     Unit,
 )
-from creditkit.ledger.service import LedgerService, check_history_filters
+from creditkit.ledger.service import LedgerService
 from creditkit.notify.alerts import AlertService
 from creditkit.notify.schemas import (
     Alerts,

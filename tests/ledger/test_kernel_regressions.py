@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -157,7 +158,7 @@ def test_an_unrepresentable_amount_is_its_own_items_invalid_amount(ck: CreditKit
 def test_a_backlog_of_timed_out_holds_is_caught_up_in_bounded_transactions(
     ck: CreditKit, clock: ManualClock
 ) -> None:
-    from creditkit.ledger.service import SWEEP_ITEMS_PER_TRANSACTION_MAX
+    from creditkit.ledger.timeline import SWEEP_ITEMS_PER_TRANSACTION_MAX
 
     holds = SWEEP_ITEMS_PER_TRANSACTION_MAX * 2 + 7
     ck.grant("u1", holds + 10, idempotency_key="g1")
@@ -291,3 +292,49 @@ def test_a_plan_paid_in_credits_left_at_its_boundary_moves_on(
     assert subscription.plan == ("free" if leave == "cancel" else "cash")
     assert subscription.pay_with == "money"
     assert kit.audit().ok
+
+
+# The one posting primitive checks every transaction right before writing, with raising checks
+# that ``python -O`` keeps.
+
+POSTING_CHECKS = """
+import sys
+from creditkit import CreditKit, InvariantViolation
+kit = CreditKit(sys.argv[1], units={"credits": 0})
+kit.create_customer("u1")
+kit.grant("u1", 10, idempotency_key="g1")
+grant = kit.balance("u1").grants[0].grant_id
+ledger = kit._ledger
+issuance = ledger.system_account("issuance", "credits")
+refused = []
+for legs in ([], [(grant, -1), (issuance, 2)], [(grant, 0), (issuance, 0)],
+             [(grant, -1), (grant, 1)], [(grant, -10**16), (issuance, 10**16)]):
+    try:
+        with kit._database.engine.begin() as connection:
+            ledger._post(connection, 1, "credits", legs)
+    except InvariantViolation as error:
+        refused.append(error.rule)
+print(",".join(refused))
+"""
+
+
+def test_the_posting_primitive_refuses_what_breaks_a_rule_even_under_python_o(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-O", "-c", POSTING_CHECKS, f"sqlite:///{tmp_path}/post.db"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.strip().split(",") == [
+        "legs",
+        "balanced",
+        "no zero leg",
+        "one leg per account",
+        "amount within limits",
+    ]

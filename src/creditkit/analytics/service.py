@@ -28,14 +28,10 @@ from creditkit.analytics.schemas import (
 )
 from creditkit.catalog import Catalog, Interval, Plan
 from creditkit.errors import InvalidRequest
+from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, check_range
+from creditkit.ledger.kernel import EXPIRY, ISSUANCE
 from creditkit.ledger.schemas import CustomerKind, Money, Unit
-from creditkit.ledger.service import (
-    EXPIRY,
-    EXTERNAL_ID_LENGTH_MAX,
-    ISSUANCE,
-    LedgerService,
-    check_range,
-)
+from creditkit.ledger.service import LedgerService
 from creditkit.payments.schemas import PaymentStatus
 from creditkit.store.tables import transactions
 from creditkit.subscriptions.schemas import SubscriptionStatus

@@ -18,6 +18,7 @@ from creditkit.api.schemas import (
 )
 from creditkit.errors import InvalidRequest
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
+from creditkit.ledger.checks import NAME_LENGTH_MAX
 from creditkit.ledger.schemas import (
     Balance,
     Charge,
@@ -28,7 +29,6 @@ from creditkit.ledger.schemas import (
     TransactionKind,
     Transfer,
 )
-from creditkit.ledger.service import NAME_LENGTH_MAX
 
 #: A page of history, at most.
 HISTORY_PAGE_MAX = 200

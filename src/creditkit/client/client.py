@@ -34,6 +34,7 @@ from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, InvalidAmount, InvalidRequest, Quantity
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
 from creditkit.keys.schemas import SessionPermission, SessionToken
+from creditkit.ledger.checks import check_kinds
 from creditkit.ledger.schemas import (
     Balance,
     Charge,
@@ -44,7 +45,6 @@ from creditkit.ledger.schemas import (
     Money,
     Transfer,
 )
-from creditkit.ledger.service import check_kinds
 from creditkit.notify.schemas import (
     Alerts,
     Delivery,

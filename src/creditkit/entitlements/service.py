@@ -40,14 +40,10 @@ from creditkit.entitlements.schemas import (
 )
 from creditkit.errors import IdempotencyConflict, InvalidRequest
 from creditkit.ledger import repository as ledger_repository
+from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, check_text
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import AMOUNT_STEPS_MAX, CustomerKind
-from creditkit.ledger.service import (
-    EXTERNAL_ID_LENGTH_MAX,
-    IDEMPOTENCY_KEY_LENGTH_MAX,
-    LedgerService,
-    check_text,
-)
+from creditkit.ledger.service import LedgerService
 from creditkit.subscriptions import repository as subscriptions_repository
 from creditkit.subscriptions.periods import months_in, period_bounds, period_index_at
 

@@ -24,22 +24,17 @@ from creditkit.errors import (
     UnknownCustomer,
 )
 from creditkit.ledger import repository
-from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
-from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, TransactionKind, Unit
-from creditkit.ledger.service import (
-    CATCHING_UP,
-    CONSUMPTION,
+from creditkit.ledger.checks import (
     EXTERNAL_ID_LENGTH_MAX,
     IDEMPOTENCY_KEY_LENGTH_MAX,
-    ISSUANCE,
     NAME_LENGTH_MAX,
-    LedgerService,
-    Request,
-    _CatchingUp,
     check_metadata,
     check_text,
-    take,
 )
+from creditkit.ledger.grants import LedgerGrants
+from creditkit.ledger.kernel import CATCHING_UP, CONSUMPTION, ISSUANCE, CatchingUp, Request, take
+from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
+from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, TransactionKind, Unit
 from creditkit.store.database import DATABASE_ERRORS, is_unique_violation
 
 Outcome = Charge | CreditKitError
@@ -69,7 +64,7 @@ class _Planned:
 
 
 class ChargeBatch:
-    def __init__(self, ledger: LedgerService, charges: Sequence[ChargeRequest]) -> None:
+    def __init__(self, ledger: LedgerGrants, charges: Sequence[ChargeRequest]) -> None:
         self._ledger = ledger
         self._charges = charges
 
@@ -119,7 +114,7 @@ class ChargeBatch:
 
     def _attempt(
         self, connection: Connection, prepared: list[_Prepared], replay: bool
-    ) -> dict[int, Outcome] | _CatchingUp:
+    ) -> dict[int, Outcome] | CatchingUp:
         ledger = self._ledger
         now = ledger.now()
         outcomes: dict[int, Outcome] = {}

@@ -24,7 +24,8 @@ from sqlalchemy.engine import Connection
 
 from creditkit.errors import IdempotencyConflict, InvalidRequest
 from creditkit.ledger import repository as ledger_repository
-from creditkit.ledger.service import IDEMPOTENCY_KEY_LENGTH_MAX, LedgerService, check_text
+from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text
+from creditkit.ledger.service import LedgerService
 from creditkit.notify import repository
 from creditkit.notify.errors import WebhookEndpointNotFound
 from creditkit.notify.outbox import EVENTS_PAGE_MAX, events_after

@@ -30,14 +30,10 @@ from sqlalchemy.engine import Connection
 from creditkit.catalog import Catalog, Discount, DiscountKind, Interval
 from creditkit.errors import IdempotencyConflict, InvalidRequest, PurchaseLimitReached
 from creditkit.ledger import repository as ledger_repository
+from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, check_text
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import CustomerKind, GrantSource, Money
-from creditkit.ledger.service import (
-    EXTERNAL_ID_LENGTH_MAX,
-    IDEMPOTENCY_KEY_LENGTH_MAX,
-    LedgerService,
-    check_text,
-)
+from creditkit.ledger.service import LedgerService
 from creditkit.notify.outbox import emit
 from creditkit.notify.schemas import EventType
 from creditkit.payments import pricing, repository

@@ -31,9 +31,10 @@ from creditkit.catalog import (
 from creditkit.catalog.schemas import plan_from_terms
 from creditkit.errors import InsufficientCredits, InvalidRequest, UnknownCustomer
 from creditkit.ledger import repository as ledger_repository
+from creditkit.ledger.kernel import ISSUANCE
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
-from creditkit.ledger.service import ISSUANCE, LedgerService
+from creditkit.ledger.service import LedgerService
 from creditkit.notify.outbox import emit
 from creditkit.notify.schemas import EventType
 from creditkit.store.tables import to_epoch_microseconds

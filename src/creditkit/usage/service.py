@@ -23,18 +23,17 @@ from sqlalchemy.engine import Connection
 from creditkit.catalog import Catalog, UnknownAction
 from creditkit.errors import CreditKitError, InvalidRequest, Quantity
 from creditkit.ledger import repository as ledger_repository
-from creditkit.ledger.schemas import Charge, ChargeRequest, GrantSource, TransactionKind, Unit
-from creditkit.ledger.service import (
-    EXPIRY,
+from creditkit.ledger.checks import (
     EXTERNAL_ID_LENGTH_MAX,
     IDEMPOTENCY_KEY_LENGTH_MAX,
-    ISSUANCE,
     NAME_LENGTH_MAX,
-    LedgerService,
     check_metadata,
     check_range,
     check_text,
 )
+from creditkit.ledger.kernel import EXPIRY, ISSUANCE
+from creditkit.ledger.schemas import Charge, ChargeRequest, GrantSource, TransactionKind, Unit
+from creditkit.ledger.service import LedgerService
 from creditkit.store.tables import from_epoch_microseconds, to_epoch_microseconds, transactions
 from creditkit.subscriptions.service import SubscriptionService
 from creditkit.usage import repository

@@ -1,0 +1,515 @@
+"""Customers, grants and the burn-down over live grants; the posting operations other domains
+call inside a write that holds the customer's lock (allowances, rollovers, plan fees in
+credits, refunds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from creditkit.errors import (
+    CreditKitError,
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidRequest,
+    UnknownCustomer,
+    require,
+)
+from creditkit.ledger import repository
+from creditkit.ledger.checks import (
+    EXTERNAL_ID_LENGTH_MAX,
+    IDEMPOTENCY_KEY_LENGTH_MAX,
+    PRIORITY_MAX,
+    check_metadata,
+    check_text,
+    check_time,
+    iso_or_none,
+)
+from creditkit.ledger.kernel import (
+    CONSUMPTION,
+    ISSUANCE,
+    Request,
+    UnitOfWork,
+    burn_down_key,
+    take,
+)
+from creditkit.ledger.repository import CustomerRow, GrantRow
+from creditkit.ledger.schemas import (
+    AMOUNT_STEPS_MAX,
+    PRIORITY_DEFAULT_BY_SOURCE,
+    TRANSFERABLE_DEFAULT_SOURCES,
+    Customer,
+    CustomerKind,
+    Grant,
+    GrantSource,
+    Money,
+    TransactionKind,
+    Unit,
+)
+from creditkit.ledger.writes import LedgerWrites
+
+
+class LedgerGrants(LedgerWrites):
+    """The write path, plus customers, grants and spending from them."""
+
+    def create_customer(
+        self, customer: str, kind: str = "user", metadata: dict[str, Any] | None = None
+    ) -> Customer:
+        """Creates the customer, or returns it if it exists with the same kind (the customer id
+        is its own idempotency key)."""
+        check_text(customer, "customer", EXTERNAL_ID_LENGTH_MAX)
+        try:
+            customer_kind = CustomerKind(kind)
+        except ValueError:
+            raise InvalidRequest("kind", "must be 'user' or 'workspace'") from None
+        metadata = check_metadata(metadata)
+
+        def create(connection: Connection) -> Customer:
+            row = repository.read_customer_full(connection, customer)
+            if row is None:
+                repository.insert_customer(
+                    connection, customer, customer_kind, metadata, self.now()
+                )
+                row = repository.read_customer_full(connection, customer)
+                assert row is not None
+            elif row.kind != customer_kind:
+                raise IdempotencyConflict(f"customer:{customer}", "kind", row.kind, kind)
+            return Customer(row.external_id, CustomerKind(row.kind), row.created_at, row.metadata)
+
+        for attempt in (1, 2):
+            try:
+                return self.database.write(create)
+            except IntegrityError:
+                # Created by a concurrent call between our read and insert: read it again.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def customer(self, customer: str) -> Customer:
+        with self.database.read() as connection:
+            row = repository.read_customer_full(connection, customer)
+        if row is None:
+            raise UnknownCustomer(customer)
+        return Customer(row.external_id, CustomerKind(row.kind), row.created_at, row.metadata)
+
+    def grant(
+        self,
+        customer: str,
+        amount: object,
+        *,
+        unit: str,
+        source: str,
+        idempotency_key: str,
+        priority: int | None,
+        effective_at: datetime | None,
+        expires_at: datetime | None,
+        transferable: bool | None,
+        cost_basis: Money | None,
+        metadata: dict[str, Any] | None,
+        action: str | None = None,
+        guard: Callable[[Connection, CustomerRow], CreditKitError | None] | None = None,
+    ) -> Grant:
+        """``action`` names what the grant is for (``pack:<id>``); ``guard``, run under the
+        customer's lock before anything is written, may refuse the grant with a recorded
+        error (a pack bought more often than its purchase limit allows)."""
+        unit_ = self.unit(unit)
+        steps = unit_.to_steps(amount)
+        try:
+            grant_source = GrantSource(source)
+        except ValueError:
+            raise InvalidRequest(
+                "source", f"must be one of {', '.join(s.value for s in GrantSource)}"
+            ) from None
+        if priority is None:
+            priority = PRIORITY_DEFAULT_BY_SOURCE[grant_source]
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise InvalidRequest("priority", "must be an int")
+        if not -PRIORITY_MAX <= priority <= PRIORITY_MAX:
+            raise InvalidRequest("priority", f"must be within ±{PRIORITY_MAX}")
+        if transferable is None:
+            transferable = grant_source in TRANSFERABLE_DEFAULT_SOURCES
+        effective = None if effective_at is None else check_time(effective_at, "effective_at")
+        expires = None if expires_at is None else check_time(expires_at, "expires_at")
+        if cost_basis is not None and (
+            not isinstance(cost_basis, Money)
+            or isinstance(cost_basis.amount_minor, bool)
+            or not isinstance(cost_basis.amount_minor, int)
+            or cost_basis.amount_minor < 0
+            or len(cost_basis.currency) != 3
+        ):
+            raise InvalidRequest(
+                "cost_basis", "must be Money with a non-negative int and a 3-letter currency"
+            )
+        metadata = check_metadata(metadata)
+        request = Request(
+            idempotency_key,
+            TransactionKind.GRANT,
+            {
+                "customer": customer,
+                "unit": unit,
+                "amount": steps,
+                "source": grant_source.value,
+                "priority": priority,
+                "effective_at": iso_or_none(effective),
+                "expires_at": iso_or_none(expires),
+                "transferable": bool(transferable),
+                "cost_basis": None
+                if cost_basis is None
+                else [cost_basis.amount_minor, cost_basis.currency.upper()],
+                "metadata": metadata,
+            },
+        )
+
+        def body(context: UnitOfWork) -> Grant:
+            holder = context.customers[customer]
+            starts_at = effective or context.now
+            if expires is not None and expires <= starts_at:
+                raise InvalidRequest("expires_at", "must be after the grant starts counting")
+            refusal = None if guard is None else guard(context.connection, holder)
+            if refusal is not None:
+                raise self._refuse(context, request, holder, unit, steps, refusal)
+            transaction_id, _grant_id = self._issue(
+                context, request, holder, unit, steps, grant_source, priority, starts_at,
+                expires, bool(transferable), cost_basis, metadata, action,
+            )  # fmt: skip
+            return self._grant_from_row(
+                repository.read_grant_by_transaction(context.connection, transaction_id)
+            )
+
+        return self._write(
+            request,
+            lambda _connection: [customer],
+            body,
+            lambda connection, recorded: self._grant_from_row(
+                repository.read_grant_by_transaction(connection, recorded.id)
+            ),
+        )
+
+    def _issue(
+        self,
+        context: UnitOfWork,
+        request: Request,
+        holder: CustomerRow,
+        unit: str,
+        steps: int,
+        source: GrantSource,
+        priority: int,
+        effective_at: datetime,
+        expires_at: datetime | None,
+        transferable: bool,
+        cost_basis: Money | None,
+        metadata: dict[str, Any],
+        action: str | None,
+    ) -> tuple[int, int]:
+        """A grant's transaction: the grant account, credited from the unit's issuance account.
+        Returns the transaction's id and the grant's."""
+        transaction_id = repository.insert_transaction(
+            context.connection,
+            self.transaction_values(
+                request, holder, unit, steps, context.now, action=action, metadata=metadata
+            ),
+        )
+        grant_id = self._insert_grant(
+            context, holder, unit, steps, source, priority, effective_at, expires_at,
+            transferable, cost_basis, transaction_id, metadata,
+        )  # fmt: skip
+        self._post(
+            context.connection,
+            transaction_id,
+            unit,
+            [(self.system_account(ISSUANCE, unit), -steps), (grant_id, steps)],
+        )
+        return transaction_id, grant_id
+
+    def _insert_grant(
+        self,
+        context: UnitOfWork,
+        holder: CustomerRow,
+        unit: str,
+        steps: int,
+        source: GrantSource,
+        priority: int,
+        effective_at: datetime,
+        expires_at: datetime | None,
+        transferable: bool,
+        cost_basis: Money | None,
+        transaction_id: int,
+        metadata: dict[str, Any],
+    ) -> int:
+        grant_id = repository.insert_account(
+            context.connection, "grant", unit, holder.id, context.now
+        )
+        repository.insert_grant(
+            context.connection,
+            {
+                "account_id": grant_id,
+                "source": source.value,
+                "priority": priority,
+                "effective_at": effective_at,
+                "expires_at": expires_at,
+                "transferable": transferable,
+                "amount_granted": steps,
+                "cost_basis_minor": None if cost_basis is None else cost_basis.amount_minor,
+                "currency": None if cost_basis is None else cost_basis.currency.upper(),
+                "transaction_id": transaction_id,
+                "metadata": metadata,
+            },
+        )
+        if expires_at is not None:
+            repository.lower_next_due_at(context.connection, holder.id, expires_at)
+        return grant_id
+
+    def _grant_from_row(self, row: Any) -> Grant:
+        unit = self._units[row.unit]
+        return Grant(
+            id=row.account_id,
+            customer=row.external_id,
+            unit=row.unit,
+            amount=unit.to_quantity(row.amount_granted),
+            source=GrantSource(row.source),
+            priority=row.priority,
+            effective_at=row.effective_at,
+            expires_at=row.expires_at,
+            transferable=row.transferable,
+            cost_basis=None
+            if row.cost_basis_minor is None
+            else Money(row.cost_basis_minor, row.currency),
+            transaction_id=row.transaction_id,
+            metadata=row.metadata,
+        )
+
+    @staticmethod
+    def live_in_order(
+        grants: Sequence[GrantRow], now: datetime, transferable_only: bool = False
+    ) -> list[GrantRow]:
+        live = [
+            grant
+            for grant in grants
+            if grant.is_live(now) and (grant.transferable or not transferable_only)
+        ]
+        live.sort(key=burn_down_key)
+        return live
+
+    def _draw(
+        self,
+        context: UnitOfWork,
+        request: Request,
+        customer: CustomerRow,
+        unit: Unit,
+        steps: int,
+        transferable_only: bool,
+    ) -> tuple[list[tuple[GrantRow, int]], int]:
+        """Takes ``steps`` from the customer's live grants in burn-down order, or refuses (and
+        records) the request with InsufficientCredits when they hold less. Returns the draws
+        and the steps issued on demand beyond them (an unlimited plan; never for a transfer,
+        which moves only credits the customer holds). Tells the spend hooks what it took."""
+        rows = repository.grants_with_credits(context.connection, customer.id, unit.name)
+        grants = self.live_in_order(rows, context.now, transferable_only)
+        available = sum(grant.remaining for grant in grants)
+        drawn = min(steps, available)
+        headroom: int | None = 0
+        if steps > available and not transferable_only:
+            headroom = self.headroom(context.connection, customer, unit.name, context.now)
+        if steps <= available or headroom is None or steps - available <= headroom:
+            if drawn > 0:
+                # Of all live grants, not only the transferable ones a transfer draws from.
+                before = sum(grant.remaining for grant in rows if grant.is_live(context.now))
+                self.spent(
+                    context.connection, customer, unit.name, before, before - drawn, context.now
+                )
+            return take(grants, drawn), steps - drawn
+        raise self._refuse(
+            context,
+            request,
+            customer,
+            unit.name,
+            steps,
+            InsufficientCredits(
+                customer.external_id,
+                unit.name,
+                unit.to_quantity(available + headroom),
+                unit.to_quantity(steps),
+            ),
+        )
+
+    def post_grant(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        key: str,
+        steps: int,
+        unit: str,
+        source: GrantSource,
+        expires_at: datetime | None,
+        now: datetime,
+        metadata: dict[str, Any],
+        *,
+        cost_basis: Money | None = None,
+        action: str | None = None,
+    ) -> int | None:
+        """Inside a write that holds the customer's lock: grants under ``key`` unless the key is
+        taken already (the work was done before). Returns the new grant's id, or None.
+        ``cost_basis`` is the money paid for it; ``action`` names what it is for
+        (``pack:<id>``, counted against the pack's purchase limit)."""
+        require(0 < steps <= AMOUNT_STEPS_MAX, "a grant within limits", f"{steps} steps")
+        if repository.find_transaction(connection, key) is not None:
+            return None
+        request = Request(
+            key,
+            TransactionKind.GRANT,
+            {
+                "customer": customer.external_id,
+                "unit": unit,
+                "amount": steps,
+                "source": source.value,
+            },
+        )
+        context = UnitOfWork(connection, now, {customer.external_id: customer}, replay=False)
+        _transaction_id, grant_id = self._issue(
+            context, request, customer, unit, steps, source, PRIORITY_DEFAULT_BY_SOURCE[source],
+            now, expires_at, source in TRANSFERABLE_DEFAULT_SOURCES, cost_basis, metadata, action,
+        )  # fmt: skip
+        return grant_id
+
+    def post_charge(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        key: str,
+        steps: int,
+        unit: str,
+        action: str,
+        now: datetime,
+    ) -> bool:
+        """Inside a write that holds the customer's lock: spends ``steps`` from its live grants,
+        in burn-down order, under ``key`` unless the key is taken (then it was paid before).
+        Never from headroom: what pays for a plan must be credits the customer holds. False,
+        with nothing written, when the grants hold less."""
+        require(0 < steps <= AMOUNT_STEPS_MAX, "a charge within limits", f"{steps} steps")
+        if repository.find_transaction(connection, key) is not None:
+            return True
+        grants = self.live_in_order(
+            repository.grants_with_credits(connection, customer.id, unit), now
+        )
+        if sum(grant.remaining for grant in grants) < steps:
+            return False
+        draws = take(grants, steps)
+        request = Request(
+            key,
+            TransactionKind.CHARGE,
+            {"customer": customer.external_id, "unit": unit, "amount": steps, "action": action},
+        )
+        transaction_id = repository.insert_transaction(
+            connection, self.transaction_values(request, customer, unit, steps, now, action=action)
+        )
+        self._post(
+            connection,
+            transaction_id,
+            unit,
+            [(grant.account_id, -part) for grant, part in draws]
+            + [(self.system_account(CONSUMPTION, unit), steps)],
+        )
+        return True
+
+    def post_rollover(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        key: str,
+        moves: Sequence[tuple[int, int]],
+        unit: str,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> int | None:
+        """Inside a write that holds the customer's lock: moves (grant id, steps) into one new
+        allowance grant expiring at ``expires_at``, under ``key`` unless it is taken."""
+        steps = sum(part for _grant, part in moves)
+        require(
+            steps > 0 and all(part > 0 for _grant, part in moves),
+            "a rollover of credits",
+            f"{moves}",
+        )
+        if repository.find_transaction(connection, key) is not None:
+            return None
+        request = Request(
+            key, TransactionKind.ROLLOVER, {"customer": customer.external_id, "unit": unit}
+        )
+        transaction_id = repository.insert_transaction(
+            connection, self.transaction_values(request, customer, unit, steps, now)
+        )
+        context = UnitOfWork(connection, now, {customer.external_id: customer}, replay=False)
+        grant_id = self._insert_grant(
+            context,
+            customer,
+            unit,
+            steps,
+            GrantSource.ALLOWANCE,
+            PRIORITY_DEFAULT_BY_SOURCE[GrantSource.ALLOWANCE],
+            now,
+            expires_at,
+            False,
+            None,
+            transaction_id,
+            {"rollover": True},
+        )
+        legs = [(grant_id_from, -part) for grant_id_from, part in moves] + [(grant_id, steps)]
+        self._post(connection, transaction_id, unit, legs)
+        return grant_id
+
+    def post_refund(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        key: str,
+        grant_id: int,
+        now: datetime,
+        metadata: dict[str, Any],
+    ) -> int:
+        """Inside a write that holds the customer's lock: takes what is left of the grant back
+        to its unit's issuance account under ``key`` (a purchase refunded: its unused credits
+        are un-issued; what was spent stays spent). Returns the steps taken back; when the key
+        is taken already, the steps its transaction took then. 0, with nothing written, when the
+        grant holds nothing (credits out in a hold are in use, not left)."""
+        check_text(key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+        request = Request(
+            key, TransactionKind.REFUND, {"customer": customer.external_id, "grant_id": grant_id}
+        )
+        recorded = repository.find_transaction(connection, key)
+        if recorded is not None:
+            conflict = request.conflict_with(recorded.request)
+            if conflict is not None:
+                raise conflict
+            return recorded.amount
+        holding = repository.grant_holding(connection, grant_id)
+        if holding is None or holding.customer_id != customer.id:
+            raise InvalidRequest(
+                "grant_id", f"no grant {grant_id} of customer {customer.external_id!r}"
+            )
+        if holding.remaining == 0:
+            return 0
+        require(
+            0 < holding.remaining <= holding.amount_granted,
+            "a refund within the grant",
+            f"{holding}",
+        )
+        transaction_id = repository.insert_transaction(
+            connection,
+            self.transaction_values(
+                request, customer, holding.unit, holding.remaining, now, metadata=metadata
+            ),
+        )
+        self._post(
+            connection,
+            transaction_id,
+            holding.unit,
+            [
+                (grant_id, -holding.remaining),
+                (self.system_account(ISSUANCE, holding.unit), holding.remaining),
+            ],
+        )
+        return holding.remaining

@@ -1,0 +1,412 @@
+"""Holds (two-phase spending): reserve, then commit for the actual amount or release; a hold
+that times out releases itself on the timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from creditkit.errors import (
+    CreditKitError,
+    HoldAlreadyCommitted,
+    HoldAlreadyReleased,
+    HoldAmountExceeded,
+    HoldExpired,
+    HoldNotFound,
+    InvalidRequest,
+)
+from creditkit.ledger import repository
+from creditkit.ledger.checks import (
+    HOLD_TIMEOUT_SECONDS_MAX,
+    HOLDS_PAGE_SIZE_MAX,
+    IDEMPOTENCY_KEY_LENGTH_MAX,
+    NAME_LENGTH_MAX,
+    canonical_quantity,
+    check_metadata,
+    check_text,
+)
+from creditkit.ledger.grants import LedgerGrants
+from creditkit.ledger.kernel import (
+    ISSUANCE,
+    Request,
+    UnitOfWork,
+)
+from creditkit.ledger.repository import HoldRow, TransactionRow
+from creditkit.ledger.schemas import (
+    Charge,
+    Draw,
+    Hold,
+    HoldStatus,
+    TransactionKind,
+)
+
+
+class LedgerHolds(LedgerGrants):
+    """Grants, plus holds."""
+
+    def reserve(
+        self,
+        customer: str,
+        amount: object,
+        *,
+        unit: str,
+        timeout_seconds: int,
+        idempotency_key: str,
+        action: str | None,
+        metadata: dict[str, Any] | None,
+    ) -> Hold:
+        unit_ = self.unit(unit)
+        steps = unit_.to_steps(amount)
+        if (
+            isinstance(timeout_seconds, bool)
+            or not isinstance(timeout_seconds, int)
+            or not 1 <= timeout_seconds <= HOLD_TIMEOUT_SECONDS_MAX
+        ):
+            raise InvalidRequest(
+                "timeout_seconds", f"must be an int from 1 to {HOLD_TIMEOUT_SECONDS_MAX}"
+            )
+        if action is not None:
+            check_text(action, "action", NAME_LENGTH_MAX)
+        metadata = check_metadata(metadata)
+        request = Request(
+            idempotency_key,
+            TransactionKind.RESERVE,
+            {
+                "customer": customer,
+                "unit": unit,
+                "amount": steps,
+                "timeout_seconds": timeout_seconds,
+                "action": action,
+                "metadata": metadata,
+            },
+        )
+
+        def body(context: UnitOfWork) -> Hold:
+            holder = context.customers[customer]
+            draws, issued = self._draw(
+                context, request, holder, unit_, steps, transferable_only=False
+            )
+            expires_at = context.now + timedelta(seconds=timeout_seconds)
+            hold_id = repository.insert_account(
+                context.connection, "hold", unit, holder.id, context.now
+            )
+            transaction_id = repository.insert_transaction(
+                context.connection,
+                self.transaction_values(
+                    request,
+                    holder,
+                    unit,
+                    steps,
+                    context.now,
+                    action=action,
+                    hold_id=hold_id,
+                    metadata=metadata,
+                ),
+            )
+            repository.insert_hold(
+                context.connection,
+                {
+                    "account_id": hold_id,
+                    "customer_id": holder.id,
+                    "unit": unit,
+                    "amount_held": steps,
+                    "status": HoldStatus.ACTIVE.value,
+                    "action": action,
+                    "expires_at": expires_at,
+                    "created_at": context.now,
+                    "amount_committed": None,
+                    "reserve_transaction_id": transaction_id,
+                    "settle_transaction_id": None,
+                    "metadata": metadata,
+                },
+            )
+            self._post(
+                context.connection,
+                transaction_id,
+                unit,
+                [(grant.account_id, -part) for grant, part in draws]
+                + ([(self.system_account(ISSUANCE, unit), -issued)] if issued else [])
+                + [(hold_id, steps)],
+            )
+            repository.lower_next_due_at(context.connection, holder.id, expires_at)
+            return Hold(
+                id=hold_id,
+                customer=customer,
+                unit=unit,
+                amount=unit_.to_quantity(steps),
+                status=HoldStatus.ACTIVE,
+                expires_at=expires_at,
+                created_at=context.now,
+                draws=tuple(
+                    Draw(grant.account_id, unit_.to_quantity(part)) for grant, part in draws
+                ),
+                action=action,
+                metadata=metadata,
+            )
+
+        def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
+            assert recorded.hold_id is not None
+            hold = repository.read_hold(connection, recorded.hold_id)
+            assert hold is not None
+            return self._hold_as_reserved(connection, hold)
+
+        return self._write(request, lambda _connection: [customer], body, rebuild)
+
+    def _hold_as_reserved(self, connection: Connection, hold: HoldRow) -> Hold:
+        unit = self._units[hold.unit]
+        return Hold(
+            id=hold.account_id,
+            customer=hold.external_id,
+            unit=hold.unit,
+            amount=unit.to_quantity(hold.amount_held),
+            status=HoldStatus.ACTIVE,
+            expires_at=hold.expires_at,
+            created_at=hold.created_at,
+            draws=tuple(
+                Draw(grant_id, unit.to_quantity(part))
+                for grant_id, part in self._reserve_draws(connection, hold)
+            ),
+            action=hold.action,
+            metadata=hold.metadata,
+        )
+
+    def recorded(self, idempotency_key: str) -> bool:
+        check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+        with self.database.read() as connection:
+            return repository.find_transaction(connection, idempotency_key) is not None
+
+    def hold(self, hold_id: int) -> Hold:
+        """The hold as it stands now (its status after any commit, release or expiry)."""
+        with self.database.read() as connection:
+            hold = repository.read_hold(connection, hold_id)
+            if hold is None:
+                raise HoldNotFound(hold_id)
+            draws = self._reserve_draws(connection, hold)
+        return self._hold_now(hold, draws, self.now())
+
+    def holds(self, customer: str, status: str, limit: int) -> tuple[Hold, ...]:
+        """The customer's holds in ``status``, newest first, at most ``limit``."""
+        try:
+            wanted = HoldStatus(status)
+        except ValueError:
+            raise InvalidRequest(
+                "status", f"must be one of {', '.join(s.value for s in HoldStatus)}"
+            ) from None
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= HOLDS_PAGE_SIZE_MAX
+        ):
+            raise InvalidRequest("limit", f"must be an int from 1 to {HOLDS_PAGE_SIZE_MAX}")
+        # Holds past their timeout are swept first, so that a hold listed as active is one.
+        self.sweep_if_due(customer)
+        with self.database.read() as connection:
+            row = repository.read_customer(connection, customer)
+            found = repository.customer_holds(connection, row.id, wanted, limit)
+            legs = repository.entries_of(
+                connection, [hold.reserve_transaction_id for hold in found]
+            )
+        draws: dict[int, list[tuple[int, int]]] = {}
+        for leg in legs:
+            if leg.amount < 0 and leg.kind == "grant":
+                draws.setdefault(leg.transaction_id, []).append((leg.account_id, -leg.amount))
+        now = self.now()
+        return tuple(
+            self._hold_now(hold, draws.get(hold.reserve_transaction_id, []), now) for hold in found
+        )
+
+    def _hold_now(self, hold: HoldRow, draws: Sequence[tuple[int, int]], now: datetime) -> Hold:
+        """The hold as it stands at ``now``: one whose timeout has passed is expired, swept or
+        not. ``draws`` are (grant id, steps) its reserve took."""
+        unit = self._units[hold.unit]
+        status = hold.status
+        if status is HoldStatus.ACTIVE and hold.expires_at <= now:
+            status = HoldStatus.EXPIRED
+        committed = (
+            None if hold.amount_committed is None else unit.to_quantity(hold.amount_committed)
+        )
+        return Hold(
+            id=hold.account_id,
+            customer=hold.external_id,
+            unit=hold.unit,
+            amount=unit.to_quantity(hold.amount_held),
+            status=status,
+            expires_at=hold.expires_at,
+            created_at=hold.created_at,
+            draws=tuple(Draw(grant_id, unit.to_quantity(part)) for grant_id, part in draws),
+            action=hold.action,
+            amount_committed=committed,
+            metadata=hold.metadata,
+        )
+
+    def _hold_customer(self, hold_id: object) -> Callable[[Connection], Sequence[str]]:
+        if isinstance(hold_id, bool) or not isinstance(hold_id, int):
+            raise InvalidRequest("hold_id", "must be an int")
+
+        def customers(connection: Connection) -> Sequence[str]:
+            hold = repository.read_hold(connection, hold_id)
+            if hold is None:
+                raise HoldNotFound(hold_id)
+            return [hold.external_id]
+
+        return customers
+
+    def _settle(
+        self,
+        context: UnitOfWork,
+        request: Request,
+        hold_id: int,
+        steps_committed: int,
+    ) -> tuple[HoldRow, int, list[tuple[int, int]]]:
+        """Closes an active hold: ``steps_committed`` go to consumption, taken from the hold's
+        draws in burn-down order, and the rest returns to the grants it came from (to expiry
+        where a grant has expired since). Refuses a hold that is not active."""
+        hold = repository.read_hold(context.connection, hold_id)
+        assert hold is not None, "the hold's customer is locked; the hold cannot vanish"
+        holder = context.customers[hold.external_id]
+        unit = self._units[hold.unit]
+        refusal: CreditKitError | None = None
+        if hold.status is HoldStatus.COMMITTED:
+            refusal = HoldAlreadyCommitted(hold_id)
+        elif hold.status is HoldStatus.RELEASED:
+            refusal = HoldAlreadyReleased(hold_id)
+        elif hold.status is HoldStatus.EXPIRED:
+            refusal = HoldExpired(hold_id, hold.expires_at)
+        elif steps_committed > hold.amount_held:
+            refusal = HoldAmountExceeded(
+                hold_id, unit.to_quantity(hold.amount_held), unit.to_quantity(steps_committed)
+            )
+        if refusal is not None:
+            raise self._refuse(
+                context, request, holder, hold.unit, steps_committed, refusal, hold_id=hold_id
+            )
+        assert hold.expires_at > context.now, "the lock's sweep expires due holds first"
+        return hold, *self._settle_legs(context, hold, steps_committed)
+
+    def commit(
+        self, hold_id: int, amount: object, *, idempotency_key: str, metadata: dict[str, Any] | None
+    ) -> Charge:
+        customers = self._hold_customer(hold_id)
+        metadata = check_metadata(metadata)
+        request = Request(
+            idempotency_key,
+            TransactionKind.COMMIT,
+            {"hold_id": hold_id, "amount": canonical_quantity(amount), "metadata": metadata},
+        )
+
+        def body(context: UnitOfWork) -> Charge:
+            hold = repository.read_hold(context.connection, hold_id)
+            assert hold is not None
+            # The unit is the hold's, so the amount is checked once the hold is read. Zero is a
+            # valid commit: the work was done and cost nothing.
+            steps = 0 if amount == 0 else self._units[hold.unit].to_steps(amount)
+            hold, _headline, legs = self._settle(context, request, hold_id, steps)
+            holder = context.customers[hold.external_id]
+            transaction_id = repository.insert_transaction(
+                context.connection,
+                self.transaction_values(
+                    request,
+                    holder,
+                    hold.unit,
+                    steps,
+                    context.now,
+                    action=hold.action,
+                    hold_id=hold_id,
+                    metadata=metadata,
+                ),
+            )
+            self._post(context.connection, transaction_id, hold.unit, legs)
+            repository.settle_hold(
+                context.connection, hold_id, HoldStatus.COMMITTED, steps, transaction_id
+            )
+            return self._charge_from_commit(
+                context.connection, hold, steps, transaction_id, context.now, metadata
+            )
+
+        def rebuild(connection: Connection, recorded: TransactionRow) -> Charge:
+            hold = repository.read_hold(connection, hold_id)
+            assert hold is not None
+            return self._charge_from_commit(
+                connection,
+                hold,
+                recorded.amount,
+                recorded.id,
+                recorded.created_at,
+                recorded.metadata,
+            )
+
+        return self._write(request, customers, body, rebuild)
+
+    def _charge_from_commit(
+        self,
+        connection: Connection,
+        hold: HoldRow,
+        steps: int,
+        transaction_id: int,
+        created_at: datetime,
+        metadata: dict[str, Any],
+    ) -> Charge:
+        unit = self._units[hold.unit]
+        draws: list[Draw] = []
+        left = steps
+        for grant_id, part in self._reserve_draws(connection, hold):
+            consumed = min(part, left)
+            left -= consumed
+            if consumed:
+                draws.append(Draw(grant_id, unit.to_quantity(consumed)))
+        return Charge(
+            id=transaction_id,
+            customer=hold.external_id,
+            unit=hold.unit,
+            amount=unit.to_quantity(steps),
+            action=hold.action,
+            draws=tuple(draws),
+            created_at=created_at,
+            hold_id=hold.account_id,
+            metadata=metadata,
+        )
+
+    def release(self, hold_id: int, *, idempotency_key: str) -> Hold:
+        customers = self._hold_customer(hold_id)
+        request = Request(idempotency_key, TransactionKind.RELEASE, {"hold_id": hold_id})
+
+        def body(context: UnitOfWork) -> Hold:
+            hold, headline, legs = self._settle(context, request, hold_id, 0)
+            holder = context.customers[hold.external_id]
+            transaction_id = repository.insert_transaction(
+                context.connection,
+                self.transaction_values(
+                    request, holder, hold.unit, headline, context.now, hold_id=hold_id
+                ),
+            )
+            self._post(context.connection, transaction_id, hold.unit, legs)
+            repository.settle_hold(
+                context.connection, hold_id, HoldStatus.RELEASED, None, transaction_id
+            )
+            return self._released(context.connection, hold)
+
+        def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
+            hold = repository.read_hold(connection, hold_id)
+            assert hold is not None
+            return self._released(connection, hold)
+
+        return self._write(request, customers, body, rebuild)
+
+    def _released(self, connection: Connection, hold: HoldRow) -> Hold:
+        reserved = self._hold_as_reserved(connection, hold)
+        return Hold(
+            id=reserved.id,
+            customer=reserved.customer,
+            unit=reserved.unit,
+            amount=reserved.amount,
+            status=HoldStatus.RELEASED,
+            expires_at=reserved.expires_at,
+            created_at=reserved.created_at,
+            draws=reserved.draws,
+            action=reserved.action,
+            metadata=reserved.metadata,
+        )

@@ -1,0 +1,334 @@
+"""The ledger's kernel: the values a write is made of (its request, its unit of work, its legs)
+and the one place entries are posted, with the checks that must hold right before writing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Connection
+
+from creditkit.errors import (
+    CreditKitError,
+    IdempotencyConflict,
+    InvalidRequest,
+    UnitScaleConflict,
+    UnknownUnit,
+    require,
+)
+from creditkit.ledger import repository
+from creditkit.ledger.checks import (
+    check_text,
+)
+from creditkit.ledger.repository import CustomerRow, GrantRow
+from creditkit.ledger.schemas import (
+    AMOUNT_STEPS_MAX,
+    SCALE_MAX,
+    TransactionKind,
+    Unit,
+)
+from creditkit.store.database import Database
+
+T = TypeVar("T")
+
+Clock = Callable[[], datetime]
+
+#: Due work of another domain, run inside a customer's sweep under its lock: does what has
+#: fallen due at ``now`` and returns when it next falls due (None: never).
+DueHook = Callable[[Connection, CustomerRow, datetime], datetime | None]
+
+#: How many steps of a unit the customer's plan lets it spend beyond its grants at ``now``:
+#: None for no cap (an unlimited plan), else what overage allows (0: none).
+HeadroomCheck = Callable[[Connection, CustomerRow, str, datetime], int | None]
+
+#: How many steps of a unit a workspace member may still spend this period (None: no cap);
+#: raises InvalidRequest when the member is not one.
+MemberRoom = Callable[[Connection, CustomerRow, str, str, datetime], int | None]
+
+#: Told, inside the spending transaction, that a customer's available steps of a unit went from
+#: ``before`` to ``after`` (after < before): alerts and auto top-up watch thresholds with it.
+SpendHook = Callable[[Connection, CustomerRow, str, int, int, datetime], None]
+
+#: The format of a refusal stored as a write's outcome (code, message, fields).
+REFUSAL_FORMAT_VERSION = 2
+
+#: System accounts that every unit has, one each: where granted credits come from, where spent
+#: credits go, and where expired credits go (breakage).
+ISSUANCE, CONSUMPTION, EXPIRY = "issuance", "consumption", "expiry"
+
+SYSTEM_ACCOUNT_KINDS = (ISSUANCE, CONSUMPTION, EXPIRY)
+
+
+def burn_down_key(grant: GrantRow) -> tuple[int, bool, datetime, datetime, int]:
+    """DESIGN.md rule 4: lowest priority number first, then soonest expiry (never-expiring
+    last), then oldest, then the grant's id so that the order is total."""
+    never = grant.expires_at is None
+    expires_at = grant.effective_at if grant.expires_at is None else grant.expires_at
+    return (grant.priority, never, expires_at, grant.effective_at, grant.account_id)
+
+
+def take(grants: Sequence[GrantRow], steps: int) -> list[tuple[GrantRow, int]]:
+    """Draws ``steps`` from ``grants`` (already in burn-down order), spending their in-memory
+    ``remaining``. The caller has checked that they hold enough."""
+    draws: list[tuple[GrantRow, int]] = []
+    left = steps
+    for grant in grants:
+        if left == 0:
+            break
+        part = min(grant.remaining, left)
+        if part > 0:
+            grant.remaining -= part
+            left -= part
+            draws.append((grant, part))
+    require(left == 0, "take within what the grants hold", f"{left} steps short")
+    return draws
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A write as recorded under its idempotency key."""
+
+    key: str
+    operation: TransactionKind
+    fields: dict[str, Any]
+
+    def encode(self) -> str:
+        return repository.encode_json({"operation": self.operation.value, **self.fields})
+
+    def conflict_with(self, recorded: str) -> IdempotencyConflict | None:
+        """The first field in which ``recorded`` differs from this request, if any."""
+        first = json.loads(recorded)
+        second = json.loads(self.encode())
+        for name in dict.fromkeys([*second, *first]):
+            if first.get(name) != second.get(name):
+                return IdempotencyConflict(self.key, name, first.get(name), second.get(name))
+        return None
+
+
+@dataclass(slots=True)
+class UnitOfWork:
+    connection: Connection
+    now: datetime
+    customers: dict[str, CustomerRow]
+    #: True on the second run of a write whose key was already taken.
+    replay: bool
+
+
+@dataclass(slots=True)
+class SweepTally:
+    grants_expired: int = 0
+    holds_expired: int = 0
+
+
+class CatchingUp:
+    """The outcome of a transaction that spent its budget catching a customer's due work up and
+    did not run the write: it commits what it did, and the write is run again."""
+
+
+CATCHING_UP = CatchingUp()
+
+#: A transaction's legs: a hold's settlement touches the hold, consumption, expiry and each grant
+#: it drew from, so this bounds the grants one operation may draw from too.
+LEGS_PER_TRANSACTION_MAX = 10_000
+#: No single leg moves more than the largest amount, a transfer's two sides included.
+LEG_AMOUNT_MAX = 2 * AMOUNT_STEPS_MAX
+
+
+class Refused(Exception):
+    """A recorded refusal on its way out of the write that recorded it: raised from deep in an
+    operation, caught and returned by ``_attempt`` so that its transaction still commits."""
+
+    def __init__(self, error: CreditKitError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class LedgerKernel:
+    """Units, system accounts, the hooks other domains register, and posting."""
+
+    def __init__(self, database: Database, clock: Clock, units: Mapping[str, int]) -> None:
+        self.database = database
+        self._clock = clock
+        self._units: dict[str, Unit] = {}
+        self._system_accounts: dict[tuple[str, str], int] = {}
+        self._due_hooks: list[DueHook] = []
+        self._headroom_check: HeadroomCheck | None = None
+        self._member_room: MemberRoom | None = None
+        self._spend_hooks: list[SpendHook] = []
+        self._declare_units(units)
+
+    def add_due_hook(self, hook: DueHook) -> None:
+        self._due_hooks.append(hook)
+
+    def add_spend_hook(self, hook: SpendHook) -> None:
+        self._spend_hooks.append(hook)
+
+    def spent(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        unit: str,
+        available_before: int,
+        available_after: int,
+        now: datetime,
+    ) -> None:
+        """Tells the spend hooks that the customer's available steps of ``unit`` fell, in the
+        transaction that made them fall (so what a hook writes commits or rolls back with it)."""
+        require(
+            available_after < available_before,
+            "spending lowers the balance",
+            f"{available_before} -> {available_after}",
+        )
+        for hook in self._spend_hooks:
+            hook(connection, customer, unit, available_before, available_after, now)
+
+    def set_member_room(self, room: MemberRoom) -> None:
+        self._member_room = room
+
+    def member_room(
+        self, connection: Connection, customer: CustomerRow, member: str, unit: str, now: datetime
+    ) -> int | None:
+        """What the member may still spend of ``unit`` this period (None: uncapped)."""
+        if self._member_room is None:
+            raise InvalidRequest("member", "naming a member needs workspaces (a catalog)")
+        return self._member_room(connection, customer, member, unit, now)
+
+    def set_headroom_check(self, check: HeadroomCheck) -> None:
+        self._headroom_check = check
+
+    def headroom(
+        self, connection: Connection, customer: CustomerRow, unit: str, now: datetime
+    ) -> int | None:
+        """Steps the customer may spend beyond its grants (None: no cap). What is spent beyond
+        them is issued as it is spent (an unlimited plan, or pay-as-you-go overage billed at
+        the period's close). Asked only when grants fall short, off the hot path."""
+        if self._headroom_check is None:
+            return 0
+        return self._headroom_check(connection, customer, unit, now)
+
+    def now(self) -> datetime:
+        now = self._clock()
+        if not isinstance(now, datetime) or now.tzinfo is None:
+            raise InvalidRequest("clock", "must return a timezone-aware datetime")
+        return now.astimezone(UTC)
+
+    def _declare_units(self, declared: Mapping[str, int]) -> None:
+        for name, scale in declared.items():
+            check_text(name, "unit", 64)
+            if isinstance(scale, bool) or not isinstance(scale, int) or not 0 <= scale <= SCALE_MAX:
+                raise InvalidRequest(
+                    "scale", f"unit {name!r}: must be an int from 0 to {SCALE_MAX}"
+                )
+
+        def declare(connection: Connection) -> None:
+            now = self.now()
+            recorded = repository.read_units(connection)
+            for name, scale in declared.items():
+                if name not in recorded:
+                    repository.insert_unit(connection, name, scale, now)
+                elif recorded[name] != scale:
+                    raise UnitScaleConflict(name, recorded[name], scale)
+            system = repository.read_system_accounts(connection)
+            for name in {*recorded, *declared}:
+                for kind in SYSTEM_ACCOUNT_KINDS:
+                    if (kind, name) not in system:
+                        repository.insert_system_account(connection, kind, name, now)
+
+        self.database.write(declare)
+        self._refresh_units()
+
+    def _refresh_units(self) -> None:
+        with self.database.read() as connection:
+            self._units = {
+                name: Unit(name, scale) for name, scale in repository.read_units(connection).items()
+            }
+            self._system_accounts = repository.read_system_accounts(connection)
+
+    def unit(self, name: object, field_name: str = "unit") -> Unit:
+        if not isinstance(name, str):
+            raise InvalidRequest(field_name, "must be a unit name")
+        unit = self._units.get(name)
+        if unit is None:
+            # Another process may have declared it since this one started.
+            self._refresh_units()
+            unit = self._units.get(name)
+            if unit is None:
+                raise UnknownUnit(name, field_name)
+        return unit
+
+    def units(self) -> tuple[Unit, ...]:
+        return tuple(self._units.values())
+
+    def system_account(self, kind: str, unit: str) -> int:
+        return self._system_accounts[(kind, unit)]
+
+    def transaction_values(
+        self,
+        request: Request,
+        customer: CustomerRow,
+        unit: str,
+        steps: int,
+        now: datetime,
+        *,
+        status: str = "applied",
+        counterparty: CustomerRow | None = None,
+        action: str | None = None,
+        hold_id: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        member: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "idempotency_key": request.key,
+            "kind": request.operation.value,
+            "status": status,
+            "customer_id": customer.id,
+            "counterparty_id": None if counterparty is None else counterparty.id,
+            "unit": unit,
+            "amount": steps,
+            "action": action,
+            "hold_id": hold_id,
+            "member": member,
+            "request": request.encode(),
+            "outcome": None,
+            "metadata": metadata or {},
+            "created_at": now,
+        }
+
+    def _post(
+        self, connection: Connection, transaction_id: int, unit: str, legs: list[tuple[int, int]]
+    ) -> None:
+        """Writes one transaction's entries: the one place every movement is posted. Checked
+        here right before writing, in positive and negative space, and enforced again by the
+        database (PostgreSQL's balance trigger, the entries' checks): there are legs, at most
+        ``LEGS_PER_TRANSACTION_MAX``; per unit they sum to zero; none is zero; each amount is
+        within the ledger's limit; no account appears twice."""
+        require(0 < len(legs) <= LEGS_PER_TRANSACTION_MAX, "legs", f"{len(legs)} legs")
+        require(sum(amount for _account, amount in legs) == 0, "balanced", f"legs {legs}")
+        require(all(amount != 0 for _account, amount in legs), "no zero leg", f"legs {legs}")
+        require(
+            all(abs(amount) <= LEG_AMOUNT_MAX for _account, amount in legs),
+            "amount within limits",
+            f"legs {legs}",
+        )
+        require(
+            len({account for account, _amount in legs}) == len(legs),
+            "one leg per account",
+            f"legs {legs}",
+        )
+        require(unit in self._units, "known unit", unit)
+        repository.insert_entries(
+            connection,
+            [
+                {
+                    "transaction_id": transaction_id,
+                    "account_id": account,
+                    "unit": unit,
+                    "amount": amount,
+                }
+                for account, amount in legs
+            ],
+        )

@@ -1,0 +1,307 @@
+"""Due work as a timeline: a customer's hold timeouts, grant expiries and other domains' due
+work (renewals, grace periods) applied in the order of their due instants, each as of its own
+instant, so that applying them late writes exactly the ledger of applying them on time (no
+answer depends on when someone looks). Bounded: a backlog is caught up in transactions of at
+most ``SWEEP_ITEMS_PER_TRANSACTION_MAX`` items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Connection
+
+from creditkit.errors import LedgerBusy
+from creditkit.ledger import repository
+from creditkit.ledger.kernel import (
+    CATCHING_UP,
+    CONSUMPTION,
+    EXPIRY,
+    CatchingUp,
+    LedgerKernel,
+    Request,
+    SweepTally,
+    T,
+    UnitOfWork,
+)
+from creditkit.ledger.repository import CustomerRow, HoldRow
+from creditkit.ledger.schemas import (
+    HoldStatus,
+    SweepReport,
+    TransactionKind,
+)
+from creditkit.notify.outbox import emit
+from creditkit.notify.schemas import EventType
+
+SWEEP_CUSTOMERS_MAX = 10_000
+
+#: Due items (a hold timed out, a grant expired, a renewal) applied in one transaction: a
+#: backlog is caught up in transactions of this size, the lock released between them.
+SWEEP_ITEMS_PER_TRANSACTION_MAX = 256
+
+#: Instants of due work (boundaries) walked in one transaction, whatever their items.
+TIMELINE_STEPS_MAX = 64
+
+#: Transactions a write spends catching a customer's backlog up before it gives up (LedgerBusy):
+#: 14 months of daily boundaries and thousands of timed-out holds fit well within it.
+CATCH_UP_TRANSACTIONS_MAX = 1_000
+
+
+class LedgerTimeline(LedgerKernel):
+    """The kernel, plus the due timeline."""
+
+    def write_caught_up(self, attempt: Callable[[Connection], T | CatchingUp]) -> T:
+        """Runs ``attempt`` in a transaction until it does its work: each run that instead spent
+        its budget on a customer's backlog of due work commits that part, and frees the lock,
+        before the next (bounded work under a lock)."""
+        for _transaction in range(CATCH_UP_TRANSACTIONS_MAX):
+            outcome = self.database.write(attempt)
+            if not isinstance(outcome, CatchingUp):
+                return outcome
+        raise LedgerBusy(CATCH_UP_TRANSACTIONS_MAX, "a backlog of due work")
+
+    def _reserve_draws(
+        self, connection: Connection, hold: HoldRow, grants_only: bool = True
+    ) -> list[tuple[int, int]]:
+        """(account id, steps) the hold took, in burn-down order: its grants, then (with
+        ``grants_only`` false) what an unlimited plan issued for it."""
+        return [
+            (entry.account_id, -entry.amount)
+            for entry in repository.entries_of(connection, [hold.reserve_transaction_id])
+            if entry.amount < 0 and (entry.kind == "grant" or not grants_only)
+        ]
+
+    def _settle_legs(
+        self, context: UnitOfWork, hold: HoldRow, steps_committed: int
+    ) -> tuple[int, list[tuple[int, int]]]:
+        """The entries that close ``hold``, and the transaction's headline amount."""
+        draws = self._reserve_draws(context.connection, hold, grants_only=False)
+        expiries = repository.expiries_of(context.connection, [grant_id for grant_id, _ in draws])
+        legs: list[tuple[int, int]] = [(hold.account_id, -hold.amount_held)]
+        if steps_committed > 0:
+            legs.append((self.system_account(CONSUMPTION, hold.unit), steps_committed))
+        to_consume = steps_committed
+        expired_total = 0
+        for grant_id, part in draws:
+            consumed = min(part, to_consume)
+            to_consume -= consumed
+            returned = part - consumed
+            if returned == 0:
+                continue
+            expires_at = expiries.get(grant_id)  # none for issuance: it never expires
+            if expires_at is not None and expires_at <= context.now:
+                expired_total += returned
+            else:
+                legs.append((grant_id, returned))
+                if expires_at is not None:
+                    # The grant has credits again: its expiry is due work once more.
+                    repository.lower_next_due_at(context.connection, hold.customer_id, expires_at)
+        if expired_total:
+            legs.append((self.system_account(EXPIRY, hold.unit), expired_total))
+        return steps_committed if steps_committed else hold.amount_held, legs
+
+    def sweep_due(
+        self, connection: Connection, locked: Iterable[CustomerRow], now: datetime
+    ) -> tuple[set[int], bool]:
+        """Sweeps the locked customers that have something due; returns their ids, and False
+        when a sweep stopped at its budget with more due (the caller commits and sweeps again
+        before it writes)."""
+        swept: set[int] = set()
+        for customer in locked:
+            if customer.next_due_at is not None and customer.next_due_at <= now:
+                swept.add(customer.id)
+                if not self._sweep_customer(connection, customer, now).complete:
+                    return swept, False
+        return swept, True
+
+    def _sweep_customer(
+        self, connection: Connection, customer: CustomerRow, now: datetime
+    ) -> SweepReport:
+        """Under the customer's lock: applies the due work up to ``now`` as a timeline, in the
+        order of the due instants, each item as of its own instant (no answer depends on when
+        someone looks): held credits come back when their hold timed out, a renewal runs at its
+        boundary, and a grant expires when it expired. So applying them late writes exactly the
+        ledger of applying them on time. Each item is a transaction under a key derived from
+        what fell due, exactly-once like any other write. At most
+        ``SWEEP_ITEMS_PER_TRANSACTION_MAX`` items per call; the report says when more is due."""
+        budget = SWEEP_ITEMS_PER_TRANSACTION_MAX
+        # When each other domain's due work (a renewal, a grace period's end) falls due next. Not
+        # known until it is asked; asking at a moment before its own due changes nothing, so it
+        # is first asked at the earliest instant anything of this customer fell due.
+        first_due_at = now if customer.next_due_at is None else min(customer.next_due_at, now)
+        hook_dues: list[datetime | None] = [first_due_at] * len(self._due_hooks)
+        report = SweepTally()
+        complete = False
+        for _step in range(TIMELINE_STEPS_MAX):
+            hook_at = min((due for due in hook_dues if due is not None), default=None)
+            hook_is_due = hook_at is not None and hook_at <= now
+            until = hook_at if hook_at is not None and hook_is_due else now
+            # Holds that timed out at or before the next instant, before anything else due
+            # then: a hold that timed out at 23:51 gives its credits back before the renewal at
+            # midnight rolls the allowance over.
+            budget -= self._expire_holds(connection, customer, until, budget, report)
+            if budget <= 0:
+                break
+            # Grants that expired before the next renewal (strictly: a grant that ends at a
+            # boundary is first rolled over there); with no renewal due, up to now.
+            expired_before = until if hook_is_due else now + timedelta(microseconds=1)
+            budget -= self._expire_grants(connection, customer, expired_before, budget, report)
+            if budget <= 0:
+                break
+            if hook_at is None or not hook_is_due:
+                complete = True
+                break
+            for index, hook in enumerate(self._due_hooks):
+                hook_due = hook_dues[index]
+                if hook_due is not None and hook_due <= hook_at:
+                    next_due = hook(connection, customer, hook_at)
+                    if next_due is not None and next_due <= hook_at:
+                        # A hook that is due again at once would never let the timeline move.
+                        raise AssertionError(f"due work at {hook_at} is due again at {next_due}")
+                    hook_dues[index] = next_due
+            budget -= 1
+        due = [moment for moment in hook_dues if moment is not None]
+        for moment in (
+            repository.earliest_hold_expiry(connection, customer.id),
+            repository.earliest_grant_expiry(connection, customer.id),
+        ):
+            if moment is not None:
+                due.append(moment)
+        repository.set_next_due_at(connection, customer.id, min(due) if due else None)
+        return SweepReport(report.grants_expired, report.holds_expired, complete)
+
+    def _expire_holds(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        until: datetime,
+        budget: int,
+        report: SweepTally,
+    ) -> int:
+        """Closes the customer's holds that timed out at or before ``until`` (at most
+        ``budget``), each as of its own timeout; returns how many."""
+        due = repository.due_holds(connection, customer.id, until, budget)
+        for hold in due:
+            context = UnitOfWork(
+                connection, hold.expires_at, {customer.external_id: customer}, replay=False
+            )
+            request = Request(
+                f"creditkit:hold-expiry:{hold.account_id}",
+                TransactionKind.HOLD_EXPIRY,
+                {"hold_id": hold.account_id},
+            )
+            headline, legs = self._settle_legs(context, hold, 0)
+            transaction_id = repository.insert_transaction(
+                connection,
+                self.transaction_values(
+                    request, customer, hold.unit, headline, hold.expires_at,
+                    hold_id=hold.account_id,
+                ),
+            )  # fmt: skip
+            self._post(connection, transaction_id, hold.unit, legs)
+            repository.settle_hold(
+                connection, hold.account_id, HoldStatus.EXPIRED, None, transaction_id
+            )
+            unit = self.unit(hold.unit)
+            emit(
+                connection,
+                EventType.HOLD_EXPIRED,
+                customer.id,
+                {
+                    "hold_id": hold.account_id,
+                    "unit": hold.unit,
+                    "amount": str(unit.to_quantity(hold.amount_held)),
+                    "action": hold.action,
+                    "expired_at": hold.expires_at.isoformat(),
+                },
+                hold.expires_at,
+            )
+        report.holds_expired += len(due)
+        return len(due)
+
+    def _expire_grants(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        before: datetime,
+        budget: int,
+        report: SweepTally,
+    ) -> int:
+        """Moves what is left of the customer's grants that expired before ``before`` (at most
+        ``budget``) to the expiry account, each as of its expiry; returns how many."""
+        expired = repository.expired_grants_with_credits(connection, customer.id, before, budget)
+        for grant in expired:
+            request = Request(
+                f"creditkit:grant-expiry:{grant.id}",
+                TransactionKind.EXPIRY,
+                {"grant_id": grant.id},
+            )
+            transaction_id = repository.insert_transaction(
+                connection,
+                self.transaction_values(
+                    request,
+                    customer,
+                    grant.unit,
+                    grant.balance,
+                    grant.expires_at,
+                    metadata={"expired_at": grant.expires_at.isoformat()},
+                ),
+            )
+            self._post(
+                connection,
+                transaction_id,
+                grant.unit,
+                [
+                    (grant.id, -grant.balance),
+                    (self.system_account(EXPIRY, grant.unit), grant.balance),
+                ],
+            )
+        report.grants_expired += len(expired)
+        return len(expired)
+
+    def expire(self, customers_max: int = SWEEP_CUSTOMERS_MAX) -> SweepReport:
+        """Sweeps every customer that has something due, one transaction each (so that a sweep
+        holds no customer's lock for longer than its own work). Reads and writes also sweep the
+        customers they touch, so this is only needed to record breakage on time for customers
+        nobody touches."""
+        now = self.now()
+        with self.database.read() as connection:
+            due = repository.customers_due(connection, now, customers_max)
+        grants_expired = holds_expired = 0
+        for external_id in due:
+
+            def sweep(connection: Connection, external_id: str = external_id) -> SweepReport:
+                locked = repository.lock_customers(connection, [external_id])
+                customer = locked[external_id]
+                if customer.next_due_at is None or customer.next_due_at > now:
+                    return SweepReport(0, 0)
+                return self._sweep_customer(connection, customer, now)
+
+            for _transaction in range(CATCH_UP_TRANSACTIONS_MAX):
+                report = self.database.write(sweep)
+                grants_expired += report.grants_expired
+                holds_expired += report.holds_expired
+                if report.complete:
+                    break
+        return SweepReport(grants_expired, holds_expired)
+
+    def _sweep_if_due(self, customer: str) -> None:
+        now = self.now()
+
+        def sweep(connection: Connection) -> CatchingUp | None:
+            locked = repository.lock_customers(connection, [customer])
+            row = locked[customer]
+            due = row.next_due_at is not None and row.next_due_at <= now
+            if due and not self._sweep_customer(connection, row, now).complete:
+                return CATCHING_UP
+            return None
+
+        self.write_caught_up(sweep)
+
+    def sweep_if_due(self, customer: str) -> None:
+        now = self.now()
+        with self.database.read() as connection:
+            row = repository.read_customer(connection, customer)
+        if row.next_due_at is not None and row.next_due_at <= now:
+            self._sweep_if_due(customer)
