@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditkit import errors
-from creditkit.notify.errors import WebhookEndpointNotFound
+from creditkit.notify.errors import SecretKeyMissing, SecretKeyWrong, WebhookEndpointNotFound
 from creditkit.payments import errors as payment_errors
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -44,6 +44,9 @@ STATUS_BY_ERROR: Mapping[type[errors.CreditKitError], int] = {
     errors.MemberSpendCapReached: 403,
     errors.LedgerBusy: 503,
     WebhookEndpointNotFound: 404,
+    # The server's configuration, not the request: the operator sets the right secret key.
+    SecretKeyMissing: 503,
+    SecretKeyWrong: 503,
     payment_errors.UnknownProvider: 404,
     payment_errors.PaymentNotFound: 404,
     payment_errors.CheckoutNotFound: 404,
