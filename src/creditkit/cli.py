@@ -179,6 +179,7 @@ def work(settings: Settings, once: bool, poll_seconds: float) -> int:
         print(f"creditkit: --poll-seconds must be above 0 and at most {POLL_SECONDS_MAX}",
               file=sys.stderr)  # fmt: skip
         return 2
+    settings.require_secret_key()
     stop = threading.Event()
     if not once:
         # SIGTERM (a container stopping) ends the loop between rounds, as Ctrl-C does.

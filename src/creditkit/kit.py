@@ -114,7 +114,7 @@ class CreditKit:
             declared.update({name: spec.scale for name, spec in catalog.units.items()})
         self._database = Database(url)
         engine = self._database.engine
-        sealer = Sealer.open(
+        sealer = Sealer.of(
             secret_key, engine.url.database if self._database.dialect == "sqlite" else None
         )
         upgrade_to_head(engine, seal_secret=sealer.seal, unseal_secret=sealer.unseal)

@@ -61,9 +61,14 @@ def test_secret_key_prints_a_key_that_serve_accepts(capsys: pytest.CaptureFixtur
     assert Fernet(key)  # 32 url-safe base64 bytes
 
 
-def test_serve_refuses_postgresql_without_a_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_and_worker_refuse_postgresql_without_a_secret_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("CREDITKIT_SECRET_KEY")
-    settings = Settings.resolve({"database_url": "postgresql://nobody@127.0.0.1:1/none"}, {}, None)
+    unreachable = "postgresql://nobody@127.0.0.1:1/none"  # refused before any connection
+    settings = Settings.resolve({"database_url": unreachable}, {}, None)
     with pytest.raises(InvalidRequest, match="set CREDITKIT_SECRET_KEY") as refused:
         open_kit(settings)
     assert refused.value.field == "secret_key"
+    assert main(["worker", "--once", "--database-url", unreachable]) == 1
+    assert capsys.readouterr().err.startswith("creditkit: secret_key: set CREDITKIT_SECRET_KEY")

@@ -59,6 +59,16 @@ class Settings:
     def catalog_path(self) -> str:
         return self.catalog or example_catalog()
 
+    def require_secret_key(self) -> None:
+        """Refuses to serve or work PostgreSQL without a secret key: there is no file beside the
+        database to keep one in, and endpoints' secrets could be neither sealed nor opened."""
+        if self.secret_key is None and not self.database_url.startswith("sqlite"):
+            raise InvalidRequest(
+                "secret_key",
+                "set CREDITKIT_SECRET_KEY (or secret_key in the config file) to use PostgreSQL:"
+                " it encrypts webhook secrets; make one with `creditkit secret-key`",
+            )
+
     def public_address(self) -> str:
         """Where browsers reach the service, without a trailing slash."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
@@ -144,12 +154,7 @@ def open_kit(settings: Settings) -> CreditKit:
     that a first start is usable at once."""
     checkout_pages = f"{settings.public_address()}{SANDBOX_CHECKOUT_PATH}"
     sandbox = SandboxProvider(checkout_base_url=checkout_pages)
-    if settings.secret_key is None and not settings.database_url.startswith("sqlite"):
-        raise InvalidRequest(
-            "secret_key",
-            "set CREDITKIT_SECRET_KEY (or secret_key in the config file) to serve PostgreSQL:"
-            " it encrypts webhook secrets; make one with `creditkit secret-key`",
-        )
+    settings.require_secret_key()
     kit = CreditKit(
         settings.database_url,
         catalog=settings.catalog_path(),

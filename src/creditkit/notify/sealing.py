@@ -4,11 +4,11 @@ Deliveries are signed with the endpoint's secret, so creditkit needs it back in 
 stored encrypted with the server's secret key and opened only to sign. The key comes from
 ``CreditKit(secret_key=...)``, else ``CREDITKIT_SECRET_KEY`` (``creditkit serve`` also reads
 ``secret_key`` from its config file). Without one, an embedded ledger on a SQLite file keeps a
-key in a file beside it (``<database>.secret-key``, made on first use, readable by its owner
-only), so that a first start works; on PostgreSQL there is no file to put it in, and anything
-that needs a webhook secret refuses (``SecretKeyMissing``). A database copied without its key
-keeps its endpoints, but their secrets are unreadable: a stolen database does not give away
-the means to forge creditkit's webhooks.
+key in a file beside it (``<database>.secret-key``, made when a first secret is sealed,
+readable by its owner only), so that a first start works; on PostgreSQL there is no file to
+put it in, and anything that needs a webhook secret refuses (``SecretKeyMissing``). A database
+copied without its key keeps its endpoints, but their secrets are unreadable: a stolen
+database does not give away the means to forge creditkit's webhooks.
 """
 
 from __future__ import annotations
@@ -40,27 +40,24 @@ def new_secret_key() -> str:
 
 
 class Sealer:
-    """Seals and opens endpoint secrets with one key (or refuses, when there is none)."""
+    """Seals and opens endpoint secrets with one key: given, or read from (or first written to)
+    ``key_file`` when a secret is first sealed or opened; without either, it refuses."""
 
-    def __init__(self, fernet: Fernet | None, missing_reason: str) -> None:
+    def __init__(self, fernet: Fernet | None, key_file: Path | None = None) -> None:
         self._fernet = fernet
-        self._missing_reason = missing_reason
+        self._key_file = key_file
 
     @classmethod
-    def open(cls, secret_key: str | None, sqlite_path: str | None) -> Sealer:
+    def of(cls, secret_key: str | None, sqlite_path: str | None) -> Sealer:
         """The sealer of a ledger: ``secret_key``, else the environment's, else (on a SQLite
-        file) the key file beside the database, made now if need be."""
+        file) the key file beside the database."""
         key = secret_key or os.environ.get(SECRET_KEY_ENVIRONMENT) or None
         if key is not None:
             where = "secret_key" if secret_key else SECRET_KEY_ENVIRONMENT
-            return cls(_fernet(key, where), "")
+            return cls(_fernet(key, where))
         if sqlite_path is None:
-            return cls(
-                None,
-                f"webhook secrets are encrypted at rest: set {SECRET_KEY_ENVIRONMENT} (or pass"
-                " secret_key=); make one with `creditkit secret-key`",
-            )
-        return cls(_fernet(_key_file(Path(sqlite_path + KEY_FILE_SUFFIX)), sqlite_path), "")
+            return cls(None)
+        return cls(None, Path(sqlite_path + KEY_FILE_SUFFIX))
 
     def seal(self, secret: str) -> str:
         return self._required().encrypt(secret.encode("utf-8")).decode("ascii")
@@ -75,8 +72,14 @@ class Sealer:
             ) from None
 
     def _required(self) -> Fernet:
+        if self._fernet is None and self._key_file is not None:
+            # Two threads may both get here: they read the same file, whichever wrote it.
+            self._fernet = _fernet(_key_file(self._key_file), str(self._key_file))
         if self._fernet is None:
-            raise SecretKeyMissing(self._missing_reason)
+            raise SecretKeyMissing(
+                f"webhook secrets are encrypted at rest: set {SECRET_KEY_ENVIRONMENT} (or pass"
+                " secret_key=); make one with `creditkit secret-key`"
+            )
         return self._fernet
 
 
