@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from notify_helpers import Receiver
+from notify_helpers import Received, Receiver
 from standard_webhooks_helpers import node_verifies, python_verifies
 
 from creditkit import CreditKit, ManualClock
@@ -71,7 +71,7 @@ def test_a_tampered_delivery_or_another_secret_is_refused_by_both_packages(
     spend(now_kit, "ada")
     deliver(now_kit)
     [request, *_rest] = [r for r in receiver.received if r.path == "/hooks"]
-    tampered = type(request)(request.path, request.headers, request.body.replace(b"ada", b"bob"))
+    tampered = Received(request.path, request.headers, request.body.replace(b"ada", b"bob"))
     assert not python_verifies(tampered, registered.secret)
     assert not python_verifies(request, other.secret)
     results = node_verifies([(tampered, registered.secret), (request, other.secret)])

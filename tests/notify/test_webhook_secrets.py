@@ -183,7 +183,6 @@ def test_on_postgresql_without_a_key_secrets_are_refused(
         assert kit.webhook_endpoints() == []
 
 
-def test_a_malformed_key_is_refused_by_name() -> None:
+def test_a_malformed_key_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(SecretKeyWrong, match="secret_key is not a secret key"):
-        CreditKit("sqlite:///unused.db", secret_key="not a key")
-    assert not Path("unused.db").exists()
+        CreditKit(f"sqlite:///{tmp_path / 'ledger.db'}", secret_key="not a key")
