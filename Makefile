@@ -18,6 +18,12 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
 
+# The npm standardwebhooks package, that the webhook tests verify deliveries with under node.
+NODE_VERIFIER := tests/notify/node/node_modules/.package-lock.json
+
+$(NODE_VERIFIER): tests/notify/node/package.json tests/notify/node/package-lock.json
+	npm ci --prefix tests/notify/node --no-audit --no-fund --silent
+
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
 	  || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
@@ -29,7 +35,7 @@ demo: $(INSTALLED)
 serve: $(INSTALLED)
 	$(BIN)/creditkit serve
 
-test: $(INSTALLED) $(CHROMIUM)
+test: $(INSTALLED) $(CHROMIUM) $(NODE_VERIFIER)
 	$(BIN)/pytest
 
 # Rewrites docs/screenshots/*.png from the page tests (the README and docs/web.md show them).
@@ -45,4 +51,4 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) creditkit-demo.db creditkit-demo.db-wal creditkit-demo.db-shm creditkit.db creditkit.db-wal creditkit.db-shm
+	rm -rf $(VENV) tests/notify/node/node_modules creditkit-demo.db creditkit-demo.db-wal creditkit-demo.db-shm creditkit.db creditkit.db-wal creditkit.db-shm creditkit.db.secret-key creditkit-demo.db.secret-key

@@ -27,6 +27,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REQUIRE_POSTGRES = os.environ.get("CREDITKIT_REQUIRE_POSTGRES") == "1"
 _TEMPLATE = f"creditkit_template_{os.getpid()}"
+#: The secret key that encrypts webhook secrets, for every kit the tests open (and the servers
+#: they start, which inherit it); tests of the key's absence remove it.
+os.environ.setdefault("CREDITKIT_SECRET_KEY", "Y3JlZGl0a2l0LXRlc3RzLXNlY3JldC1rZXktMzJieXQ=")
 
 
 def _admin() -> psycopg.Connection[Any]:

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from creditkit.keys.service import SESSION_TTL_SECONDS_MAX
 from creditkit.kit import CreditKit
 from creditkit.ledger.schemas import Balance
 from creditkit.notify.schemas import WorkerReport
+from creditkit.notify.sealing import new_secret_key
 from creditkit.notify.worker import POLL_SECONDS_DEFAULT, POLL_SECONDS_MAX
 
 DEMO_DATABASE = "creditkit-demo.db"
@@ -136,6 +138,27 @@ def keys(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def webhooks(arguments: argparse.Namespace) -> int:
+    """``creditkit webhooks rotate ENDPOINT_ID``: a new signing secret, printed once; the old one
+    keeps signing beside it for 24 hours."""
+    settings = Settings.resolve(
+        {"database_url": arguments.database_url}, os.environ, arguments.config
+    )
+    with CreditKit(settings.database_url, secret_key=settings.secret_key) as ck:
+        rotated = ck.rotate_webhook_secret(
+            arguments.endpoint_id,
+            idempotency_key=arguments.idempotency_key or f"cli-rotate-{uuid.uuid4()}",
+        )
+    expires_at = rotated.endpoint.previous_secret_expires_at
+    print(f"endpoint {rotated.endpoint.id} ({rotated.endpoint.url}): {rotated.secret}")
+    print(
+        "the secret is shown this once; the previous one also signs until"
+        f" {expires_at:%F %H:%M} UTC",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def session_link(arguments: argparse.Namespace) -> int:
     """``creditkit link CUSTOMER``: the address that opens a customer's pages for an hour, as
     an app's backend makes with ``POST /v1/customers/{customer}/session-tokens``."""
@@ -149,18 +172,26 @@ def session_link(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def work(database_url: str, catalog: str | None, once: bool, poll_seconds: float) -> int:
+def work(settings: Settings, once: bool, poll_seconds: float) -> int:
     """``creditkit worker``: rounds until interrupted (Ctrl-C or SIGTERM), or one with
     ``--once``; each round's report is printed when it did something."""
     if not 0 < poll_seconds <= POLL_SECONDS_MAX:
         print(f"creditkit: --poll-seconds must be above 0 and at most {POLL_SECONDS_MAX}",
               file=sys.stderr)  # fmt: skip
         return 2
+    settings.require_secret_key()
     stop = threading.Event()
     if not once:
         # SIGTERM (a container stopping) ends the loop between rounds, as Ctrl-C does.
         signal.signal(signal.SIGTERM, lambda _signal, _frame: stop.set())
-    with CreditKit(database_url, catalog=catalog) as ck, ck.worker() as worker:
+    with (
+        CreditKit(
+            settings.database_url,
+            catalog=settings.catalog_path(),
+            secret_key=settings.secret_key,
+        ) as ck,
+        ck.worker() as worker,
+    ):
         while not stop.is_set():
             try:
                 report = worker.run_once()
@@ -249,6 +280,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             default=os.environ.get("CREDITKIT_DATABASE_URL", DEFAULT_DATABASE_URL),
             help="default: $CREDITKIT_DATABASE_URL, else the SQLite file serve uses",
         )
+    webhooks_parser = commands.add_parser("webhooks", help="manage outbound webhook endpoints")
+    webhooks_commands = webhooks_parser.add_subparsers(dest="webhooks_command", required=True)
+    rotate_parser = webhooks_commands.add_parser(
+        "rotate", help="a new signing secret (shown once); the old one signs for 24 hours more"
+    )
+    rotate_parser.add_argument("endpoint_id", type=int)
+    rotate_parser.add_argument(
+        "--idempotency-key", default=None, help="replays this rotation (default: a new one)"
+    )
+    rotate_parser.add_argument(
+        "--database-url", default=None, help="as serve: $CREDITKIT_DATABASE_URL, else SQLite"
+    )
+    rotate_parser.add_argument("--config", default=None, help="serve's TOML settings file")
+    commands.add_parser(
+        "secret-key", help="print a new secret key for CREDITKIT_SECRET_KEY (encrypts secrets)"
+    )
     link_parser = commands.add_parser(
         "link", help="print a link that opens a customer's usage, billing and credits pages"
     )
@@ -303,6 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return keys(arguments)
         elif arguments.command == "link":
             return session_link(arguments)
+        elif arguments.command == "webhooks":
+            return webhooks(arguments)
+        elif arguments.command == "secret-key":
+            print(new_secret_key())
         elif arguments.command == "worker":
             # The same settings as serve, so that a worker started beside it works its ledger.
             settings = Settings.resolve(
@@ -310,12 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 os.environ,
                 arguments.config,
             )
-            return work(
-                settings.database_url,
-                settings.catalog_path(),
-                arguments.once,
-                arguments.poll_seconds,
-            )
+            return work(settings, arguments.once, arguments.poll_seconds)
         else:
             CreditKit(arguments.database_url).close()
             print(f"{arguments.database_url}: schema is up to date")

@@ -51,6 +51,7 @@ from creditkit.notify.schemas import (
     RegisteredWebhookEndpoint,
     WebhookEndpoint,
 )
+from creditkit.notify.sealing import Sealer
 from creditkit.notify.webhooks import WebhookService
 from creditkit.notify.worker import Worker
 from creditkit.payments.sandbox import CARD_SUCCEEDS
@@ -87,6 +88,8 @@ class CreditKit:
     database stay declared. ``clock`` returns an aware UTC datetime and is read once per
     operation; tests pass a ``ManualClock``. ``payments`` chooses the payment provider (the
     offline sandbox by default) and the refund and grace periods; see docs/payments.md.
+    ``secret_key`` encrypts webhook endpoint secrets at rest (default: ``CREDITKIT_SECRET_KEY``,
+    else on a SQLite file a key file beside it); see docs/notify.md.
 
     One instance is safe to share between threads, and several processes may open one
     database at once. Every write takes an ``idempotency_key``: the same key with the same
@@ -102,6 +105,7 @@ class CreditKit:
         clock: Clock | None = None,
         units: Mapping[str, int] | None = None,
         payments: PaymentSettings | None = None,
+        secret_key: str | None = None,
     ) -> None:
         if catalog is not None and not isinstance(catalog, Catalog):
             catalog = load_catalog(catalog)
@@ -110,14 +114,18 @@ class CreditKit:
         if catalog is not None:
             declared.update({name: spec.scale for name, spec in catalog.units.items()})
         self._database = Database(url)
-        upgrade_to_head(self._database.engine)
+        engine = self._database.engine
+        sealer = Sealer.of(
+            secret_key, engine.url.database if self._database.dialect == "sqlite" else None
+        )
+        upgrade_to_head(engine, seal_secret=sealer.seal, unseal_secret=sealer.unseal)
         self._ledger = LedgerService(self._database, clock or system_clock, declared)
         self._subscriptions = (
             None if catalog is None else SubscriptionService(self._ledger, catalog)
         )
         self._entitlements = None if catalog is None else EntitlementService(self._ledger, catalog)
         self._alerts = AlertService(self._ledger, catalog, self._subscriptions)
-        self._webhooks = WebhookService(self._ledger)
+        self._webhooks = WebhookService(self._ledger, sealer)
         self._payments = None
         if catalog is not None and self._subscriptions is not None:
             self._payments = PaymentService(
@@ -703,6 +711,14 @@ class CreditKit:
         enabled. The answer holds the signing ``secret``: show it to the user now, nothing else
         returns it (a replay of the ``idempotency_key`` excepted). At most 100 endpoints."""
         return self._webhooks.register(url, event_types, idempotency_key)
+
+    def rotate_webhook_secret(
+        self, endpoint_id: int, *, idempotency_key: str
+    ) -> RegisteredWebhookEndpoint:
+        """Gives the endpoint a new signing ``secret`` (in the answer only). Deliveries are
+        signed with the old one too for 24 hours (``endpoint.previous_secret_expires_at``), so
+        the receiver can switch without refusing any. Raises ``WebhookEndpointNotFound``."""
+        return self._webhooks.rotate_secret(endpoint_id, idempotency_key)
 
     def webhook_endpoints(self) -> list[WebhookEndpoint]:
         """Every endpoint not deleted, oldest first (without secrets)."""

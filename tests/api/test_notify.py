@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from api_helpers import Api, assert_problem, write
 
 from creditkit.keys.schemas import Scope
@@ -68,4 +70,31 @@ def test_a_customers_own_thresholds_replace_the_plans(api: Api) -> None:
         api.client.put("/v1/customers/u1/alerts", json={"credits_left": 1.5}, headers=api.admin),
         422,
         "invalid_request",
+    )
+
+
+def test_an_admin_rotates_a_secret_once_per_key(api: Api) -> None:
+    registered = api.client.post(
+        "/v1/webhook-endpoints",
+        json={"url": "https://app.example/hooks"},
+        headers=write(api.admin, "hook-1"),
+    ).json()
+    path = f"/v1/webhook-endpoints/{registered['endpoint']['id']}/rotate-secret"
+    assert_problem(api.client.post(path, headers=api.admin), 422, "invalid_request")
+    rotated = api.client.post(path, headers=write(api.admin, "rotate-1"))
+    assert rotated.status_code == 200, rotated.text
+    body = rotated.json()
+    assert body["secret"].startswith("whsec_") and body["secret"] != registered["secret"]
+    expires_at = body["endpoint"]["previous_secret_expires_at"]
+    assert expires_at == (api.kit.now() + timedelta(hours=24)).isoformat().replace("+00:00", "Z")
+    assert api.client.post(path, headers=write(api.admin, "rotate-1")).json() == body
+    assert_problem(
+        api.client.post(path, headers=write(api.key(Scope.WRITE), "rotate-2")),
+        403,
+        "scope_insufficient",
+    )
+    assert_problem(
+        api.client.post("/v1/webhook-endpoints/999/rotate-secret", headers=write(api.admin, "r")),
+        404,
+        "webhook_endpoint_not_found",
     )

@@ -64,6 +64,11 @@ def test_webhook_endpoints_and_deliveries_equal_the_kits(
     assert endpoint.event_types == (EventType.CREDITS_DEPLETED,)
     assert client.webhook_endpoints() == kit.webhook_endpoints() == [endpoint]
     assert client.webhook_endpoint(endpoint.id) == endpoint
+    rotated = client.rotate_webhook_secret(endpoint.id, idempotency_key="rotate-1")
+    assert rotated == kit.rotate_webhook_secret(endpoint.id, idempotency_key="rotate-1")
+    assert rotated.secret != registered.secret
+    assert rotated.endpoint.previous_secret_expires_at is not None
+    endpoint = rotated.endpoint
 
     client.create_customer("ada")
     client.charge("ada", 100)

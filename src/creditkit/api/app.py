@@ -30,7 +30,7 @@ def create_app(kit: CreditKit) -> FastAPI:
         "takes an Idempotency-Key; every error is application/problem+json.",
     )
     service = Service.of(kit)
-    problems.install(app, service.enrich)
+    problems.install(app, service.enrich, service.access.refusal)
     metrics = observability.Metrics()
     for module in (ledger, customers, subscriptions, usage, payments, notify, catalog):
         app.include_router(module.router(service))

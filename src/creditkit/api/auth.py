@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
-from fastapi import Depends
+from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -43,9 +45,41 @@ def unauthorized(detail: str) -> ApiProblem:
     )
 
 
+#: Dependencies looked through for the bearer scheme, at most (a route has a handful).
+_DEPENDENCIES_WALKED_MAX = 256
+
+
+def takes_credentials(route: object) -> bool:
+    """Whether ``route`` authenticates its requests: some dependency of it reads the bearer
+    credentials (the same fact puts ``security`` on its operation in the OpenAPI document)."""
+    if not isinstance(route, APIRoute):
+        return False
+    waiting: list[Dependant] = [route.dependant]
+    for _walked in range(_DEPENDENCIES_WALKED_MAX):
+        if not waiting:
+            return False
+        dependant = waiting.pop()
+        if dependant.call is bearer:
+            return True
+        waiting.extend(dependant.dependencies)
+    raise RuntimeError(f"{route.path}: more than {_DEPENDENCIES_WALKED_MAX} dependencies")
+
+
 class Access:
     def __init__(self, kit: CreditKit) -> None:
         self._kit = kit
+
+    async def refusal(self, request: Request) -> ApiProblem | None:
+        """The 401 a request refused as invalid gets instead, when its route takes credentials
+        and the request has no valid ones; None otherwise (the validation error stands)."""
+        if not takes_credentials(request.scope.get("route")):
+            return None
+        credentials = await bearer(request)
+        try:
+            await run_in_threadpool(self.caller, credentials)
+        except ApiProblem as refused:
+            return refused
+        return None
 
     def caller(self, credentials: Credentials) -> Caller:
         if credentials is None:

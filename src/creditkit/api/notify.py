@@ -33,7 +33,8 @@ def router(service: Service) -> APIRouter:
         caller: Authenticated, body: WebhookEndpointCreate, key: IdempotencyKey
     ) -> RegisteredWebhookEndpoint:
         """Registers a URL for events (all, or ``event_types``). The answer holds the signing
-        ``secret`` (shown here only): verify each delivery's ``Creditkit-Signature`` with it."""
+        ``secret`` (shown here only): verify each delivery with it as Standard Webhooks
+        (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``)."""
         access.require_scope(caller, Scope.ADMIN)
         return kit.register_webhook_endpoint(
             body.url, idempotency_key=key, event_types=body.event_types
@@ -48,6 +49,19 @@ def router(service: Service) -> APIRouter:
     def endpoint(caller: Authenticated, endpoint_id: EndpointId) -> WebhookEndpoint:
         access.require_scope(caller, Scope.ADMIN)
         return kit.webhook_endpoint(endpoint_id)
+
+    @api.post(
+        "/webhook-endpoints/{endpoint_id}/rotate-secret", response_model=RegisteredWebhookEndpoint
+    )
+    def rotate_secret(
+        caller: Authenticated, endpoint_id: EndpointId, key: IdempotencyKey
+    ) -> RegisteredWebhookEndpoint:
+        """A new signing ``secret`` (shown here only). Deliveries are signed with the previous
+        one too until ``endpoint.previous_secret_expires_at`` (24 hours), so the receiver can
+        switch to the new one without refusing any. A replay of the key returns the same
+        secret."""
+        access.require_scope(caller, Scope.ADMIN)
+        return kit.rotate_webhook_secret(endpoint_id, idempotency_key=key)
 
     @api.post("/webhook-endpoints/{endpoint_id}/disable", response_model=WebhookEndpoint)
     def disable(caller: Authenticated, endpoint_id: EndpointId) -> WebhookEndpoint:

@@ -9,7 +9,7 @@ error's own facts (``available``, ``required``, ``upgrade_to``, …). Input erro
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditkit import errors
-from creditkit.notify.errors import WebhookEndpointNotFound
+from creditkit.notify.errors import SecretKeyMissing, SecretKeyWrong, WebhookEndpointNotFound
 from creditkit.payments import errors as payment_errors
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -44,6 +44,9 @@ STATUS_BY_ERROR: Mapping[type[errors.CreditKitError], int] = {
     errors.MemberSpendCapReached: 403,
     errors.LedgerBusy: 503,
     WebhookEndpointNotFound: 404,
+    # The server's configuration, not the request: the operator sets the right secret key.
+    SecretKeyMissing: 503,
+    SecretKeyWrong: 503,
     payment_errors.UnknownProvider: 404,
     payment_errors.PaymentNotFound: 404,
     payment_errors.CheckoutNotFound: 404,
@@ -151,6 +154,8 @@ def status_of(error: errors.CreditKitError) -> int:
 
 
 Enrich = Callable[[errors.CreditKitError], dict[str, Any]]
+#: The refusal (a 401) that answers a request found invalid, when it is not authenticated.
+AuthenticateFirst = Callable[[Request], Awaitable["ApiProblem | None"]]
 
 
 def _facts(error: errors.CreditKitError, enrich: Enrich) -> dict[str, Any]:
@@ -197,9 +202,17 @@ def _field_name(location: Sequence[Any]) -> str:
     return name or "body"
 
 
-def install(app: FastAPI, enrich: Enrich) -> None:
+def _problem_of(problem: ApiProblem) -> JSONResponse:
+    return problem_response(
+        problem.status, problem.code, problem.detail, headers=problem.headers, **problem.facts
+    )
+
+
+def install(app: FastAPI, enrich: Enrich, authenticate_first: AuthenticateFirst) -> None:
     """Makes every error of ``app`` a problem+json response; ``enrich`` adds facts to an
-    error's (a 402's packs and plan)."""
+    error's (a 402's packs and plan). A request found invalid is answered with
+    ``authenticate_first``'s refusal when there is one: authentication answers before
+    validation."""
 
     async def on_creditkit_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, errors.CreditKitError)
@@ -207,12 +220,13 @@ def install(app: FastAPI, enrich: Enrich) -> None:
 
     async def on_problem(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ApiProblem)
-        return problem_response(
-            error.status, error.code, error.detail, headers=error.headers, **error.facts
-        )
+        return _problem_of(error)
 
-    async def on_validation(_request: Request, error: Exception) -> JSONResponse:
+    async def on_validation(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
+        refused = await authenticate_first(request)
+        if refused is not None:
+            return _problem_of(refused)
         invalid = [
             {"name": _field_name(item["loc"]), "reason": item["msg"]} for item in error.errors()
         ]

@@ -1,7 +1,8 @@
 """``creditkit serve``: settings from flags, environment and a config file, then uvicorn.
 
 Precedence: a flag, then the environment (``CREDITKIT_DATABASE_URL``, ``CREDITKIT_CATALOG``,
-``CREDITKIT_HOST``, ``CREDITKIT_PORT``, ``CREDITKIT_WORKERS``, ``CREDITKIT_PUBLIC_URL``), then the
+``CREDITKIT_HOST``, ``CREDITKIT_PORT``, ``CREDITKIT_WORKERS``, ``CREDITKIT_PUBLIC_URL``,
+``CREDITKIT_SECRET_KEY``), then the
 config file (TOML, same names in lower case without the prefix), then the defaults: a SQLite file
 ``creditkit.db`` in the working directory and the bundled example catalog, on 127.0.0.1:8000.
 
@@ -51,9 +52,22 @@ class Settings:
     port: int = 8000
     workers: int = 1
     public_url: str | None = None
+    #: Encrypts webhook endpoint secrets at rest (notify/sealing.py; ``creditkit secret-key``
+    #: makes one). Required on PostgreSQL; on SQLite a key file beside the database serves.
+    secret_key: str | None = None
 
     def catalog_path(self) -> str:
         return self.catalog or example_catalog()
+
+    def require_secret_key(self) -> None:
+        """Refuses to serve or work PostgreSQL without a secret key: there is no file beside the
+        database to keep one in, and endpoints' secrets could be neither sealed nor opened."""
+        if self.secret_key is None and not self.database_url.startswith("sqlite"):
+            raise InvalidRequest(
+                "secret_key",
+                "set CREDITKIT_SECRET_KEY (or secret_key in the config file) to use PostgreSQL:"
+                " it encrypts webhook secrets; make one with `creditkit secret-key`",
+            )
 
     def public_address(self) -> str:
         """Where browsers reach the service, without a trailing slash."""
@@ -140,10 +154,12 @@ def open_kit(settings: Settings) -> CreditKit:
     that a first start is usable at once."""
     checkout_pages = f"{settings.public_address()}{SANDBOX_CHECKOUT_PATH}"
     sandbox = SandboxProvider(checkout_base_url=checkout_pages)
+    settings.require_secret_key()
     kit = CreditKit(
         settings.database_url,
         catalog=settings.catalog_path(),
         payments=PaymentSettings(provider=sandbox),
+        secret_key=settings.secret_key,
     )
     if not kit.keys.has_active_keys():
         created = kit.keys.create_key("bootstrap", Scope.ADMIN)

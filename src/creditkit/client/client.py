@@ -679,6 +679,14 @@ class Client:
         path = _path("webhook-endpoints")
         return self._write("POST", path, RegisteredWebhookEndpoint, body, idempotency_key)
 
+    def rotate_webhook_secret(
+        self, endpoint_id: int, *, idempotency_key: str | None = None
+    ) -> RegisteredWebhookEndpoint:
+        """A new signing ``secret`` for the endpoint (nothing else returns it). The previous one
+        keeps signing beside it until ``endpoint.previous_secret_expires_at`` (24 hours)."""
+        path = _endpoint_path(endpoint_id, "rotate-secret")
+        return self._write("POST", path, RegisteredWebhookEndpoint, None, idempotency_key)
+
     def webhook_endpoints(self) -> list[WebhookEndpoint]:
         """Every endpoint not deleted, oldest first (without secrets)."""
         return self._read_list(_path("webhook-endpoints"), WebhookEndpoint)

@@ -1,8 +1,14 @@
 """Outbound events (an outbox written with each change), webhooks and alerts (docs/notify.md).
 
-A receiver of creditkit's webhooks checks each one with ``verify_signature``."""
+A receiver of creditkit's webhooks checks each one with ``verify_signature`` (or any
+Standard Webhooks library)."""
 
-from creditkit.notify.errors import InvalidSignature, WebhookEndpointNotFound
+from creditkit.notify.errors import (
+    InvalidSignature,
+    SecretKeyMissing,
+    SecretKeyWrong,
+    WebhookEndpointNotFound,
+)
 from creditkit.notify.schemas import (
     Alerts,
     AlertSource,
@@ -14,11 +20,17 @@ from creditkit.notify.schemas import (
     WebhookEndpoint,
     WorkerReport,
 )
-from creditkit.notify.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
+from creditkit.notify.signing import (
+    ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    verify_signature,
+)
 
 __all__ = [
-    "EVENT_ID_HEADER",
+    "ID_HEADER",
     "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
     "AlertSource",
     "Alerts",
     "Delivery",
@@ -27,6 +39,8 @@ __all__ = [
     "EventType",
     "InvalidSignature",
     "RegisteredWebhookEndpoint",
+    "SecretKeyMissing",
+    "SecretKeyWrong",
     "WebhookEndpoint",
     "WebhookEndpointNotFound",
     "WorkerReport",

@@ -16,11 +16,31 @@ class WebhookEndpointNotFound(CreditKitError, LookupError):
 
 
 class InvalidSignature(CreditKitError):
-    """A webhook's ``Creditkit-Signature`` header does not prove that creditkit sent this body
+    """A webhook's Standard Webhooks headers do not prove that creditkit sent this body
     recently with the endpoint's secret; ``reason`` says which part failed."""
 
     code = "invalid_signature"
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"webhook signature: {reason}")
+        self.reason = reason
+
+
+class SecretKeyMissing(CreditKitError):
+    """Webhook secrets are encrypted at rest, and this ledger has no secret key to do it."""
+
+    code = "secret_key_missing"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SecretKeyWrong(CreditKitError):
+    """The secret key is malformed, or is not the one the stored secrets were sealed with."""
+
+    code = "secret_key_wrong"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
         self.reason = reason

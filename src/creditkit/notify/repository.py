@@ -22,6 +22,7 @@ from creditkit.store.tables import (
     outbox_events,
     webhook_deliveries,
     webhook_endpoints,
+    webhook_secret_rotations,
 )
 
 # -- endpoints ----------------------------------------------------------------------------------
@@ -40,13 +41,43 @@ def endpoint_by_key(connection: Connection, idempotency_key: str) -> Any | None:
     ).first()
 
 
-def read_endpoint(connection: Connection, endpoint_id: int) -> Any | None:
-    """The endpoint, unless it does not exist or was deleted."""
+def read_endpoint(connection: Connection, endpoint_id: int, *, lock: bool = False) -> Any | None:
+    """The endpoint, unless it does not exist or was deleted; ``lock``: locked until the
+    transaction ends (a rotation, so that two at once do not both keep the same previous
+    secret)."""
+    query = sa.select(webhook_endpoints).where(
+        webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.deleted_at.is_(None)
+    )
+    if lock:
+        query = query.with_for_update()
+    return connection.execute(query).first()
+
+
+def set_endpoint_secrets(connection: Connection, endpoint_id: int, values: dict[str, Any]) -> None:
+    connection.execute(
+        webhook_endpoints.update().where(webhook_endpoints.c.id == endpoint_id).values(**values)
+    )
+
+
+def rotation_by_key(connection: Connection, idempotency_key: str) -> Any | None:
     return connection.execute(
-        sa.select(webhook_endpoints).where(
-            webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.deleted_at.is_(None)
+        sa.select(webhook_secret_rotations).where(
+            webhook_secret_rotations.c.idempotency_key == idempotency_key
         )
     ).first()
+
+
+def latest_rotation_id(connection: Connection, endpoint_id: int) -> int | None:
+    latest: int | None = connection.execute(
+        sa.select(sa.func.max(webhook_secret_rotations.c.id)).where(
+            webhook_secret_rotations.c.endpoint_id == endpoint_id
+        )
+    ).scalar_one()
+    return latest
+
+
+def insert_rotation(connection: Connection, values: dict[str, Any]) -> None:
+    connection.execute(webhook_secret_rotations.insert().values(**values))
 
 
 def endpoints(connection: Connection, limit: int) -> Sequence[Any]:
@@ -141,7 +172,11 @@ class ClaimedDelivery:
     id: int
     attempt: int
     url: str
-    secret: str
+    #: The endpoint's secret, encrypted (notify/sealing.py).
+    secret_sealed: str
+    #: The secret a rotation replaced, and until when it signs too.
+    previous_secret_sealed: str | None
+    previous_secret_expires_at: datetime | None
     event_id: str
     event_type: str
     customer: str | None
@@ -180,7 +215,9 @@ def claim_due_deliveries(
             webhook_deliveries.c.id,
             webhook_deliveries.c.attempts,
             webhook_endpoints.c.url,
-            webhook_endpoints.c.secret,
+            webhook_endpoints.c.secret_sealed,
+            webhook_endpoints.c.previous_secret_sealed,
+            webhook_endpoints.c.previous_secret_expires_at,
             outbox_events.c.event_id,
             outbox_events.c.type,
             outbox_events.c.data,
@@ -202,7 +239,9 @@ def claim_due_deliveries(
             id=row.id,
             attempt=row.attempts,
             url=row.url,
-            secret=row.secret,
+            secret_sealed=row.secret_sealed,
+            previous_secret_sealed=row.previous_secret_sealed,
+            previous_secret_expires_at=row.previous_secret_expires_at,
             event_id=row.event_id,
             event_type=row.type,
             customer=row.external_id,

@@ -47,18 +47,22 @@ class DeliveryStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class WebhookEndpoint:
-    """Where events are posted. ``event_types`` None receives every type."""
+    """Where events are posted. ``event_types`` None receives every type. After a secret
+    rotation, deliveries are signed with the previous secret too until
+    ``previous_secret_expires_at``."""
 
     id: int
     url: str
     event_types: tuple[EventType, ...] | None
     enabled: bool
     created_at: datetime
+    previous_secret_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RegisteredWebhookEndpoint:
-    """A newly registered endpoint with its signing ``secret``: the one answer that shows it."""
+    """An endpoint with its signing ``secret`` in clear: the answer of its registration and of
+    each rotation of its secret, the only answers that show it."""
 
     endpoint: WebhookEndpoint
     secret: str

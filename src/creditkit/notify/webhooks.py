@@ -6,17 +6,19 @@ attempts, at most ``ATTEMPTS_MAX`` times (about three days), then marked failed.
 the deliveries it tries (``next_attempt_at`` moves past the attempt), so several workers never
 try one delivery at once, and one that dies mid-attempt leaves it due again. Delivery is
 therefore at least once: a worker that dies after the endpoint answered but before recording
-it sends the event again, which is why each carries ``Creditkit-Event-Id`` for receivers to
-dedupe on.
+it sends the event again, which is why each carries ``webhook-id`` for receivers to dedupe on.
+
+Deliveries are signed as Standard Webhooks (signing.py). An endpoint's secret is stored
+encrypted (sealing.py); rotating it keeps the previous secret signing beside the new one for
+``ROTATION_OVERLAP_SECONDS``, so a receiver updates its secret without refusing a delivery.
 """
 
 from __future__ import annotations
 
 import json
 import random
-import secrets
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -38,7 +40,8 @@ from creditkit.notify.schemas import (
     RegisteredWebhookEndpoint,
     WebhookEndpoint,
 )
-from creditkit.notify.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
+from creditkit.notify.sealing import Sealer
+from creditkit.notify.signing import new_secret, signed_headers
 
 URL_LENGTH_MAX = 2048
 #: Endpoints registered at once: each event is one delivery per endpoint.
@@ -61,6 +64,9 @@ LEASE_SECONDS = DELIVERIES_CLAIMED_MAX * TIMEOUT_SECONDS + 60
 LAST_ERROR_LENGTH_MAX = 1024
 DELIVERIES_PAGE_MAX = 500
 USER_AGENT = "creditkit-webhooks/1"
+#: How long the secret a rotation replaced keeps signing deliveries beside the new one: a day
+#: for the receiver to deploy the new secret.
+ROTATION_OVERLAP_SECONDS = 24 * 60 * 60
 
 assert LEASE_SECONDS > DELIVERIES_CLAIMED_MAX * TIMEOUT_SECONDS
 
@@ -113,12 +119,15 @@ def _check_event_types(event_types: Sequence[str] | None) -> list[str] | None:
 
 def _endpoint(row: Any) -> WebhookEndpoint:
     types = None if row.event_types is None else tuple(EventType(t) for t in row.event_types)
-    return WebhookEndpoint(row.id, row.url, types, row.enabled, row.created_at)
+    return WebhookEndpoint(
+        row.id, row.url, types, row.enabled, row.created_at, row.previous_secret_expires_at
+    )
 
 
 class WebhookService:
-    def __init__(self, ledger: LedgerService) -> None:
+    def __init__(self, ledger: LedgerService, sealer: Sealer) -> None:
         self._ledger = ledger
+        self._sealer = sealer
 
     # -- endpoints --------------------------------------------------------------------------------
 
@@ -139,7 +148,7 @@ class WebhookService:
                     {
                         "idempotency_key": idempotency_key,
                         "url": checked_url,
-                        "secret": f"whsec_{secrets.token_hex(32)}",
+                        "secret_sealed": self._sealer.seal(new_secret()),
                         "event_types": types,
                         "enabled": True,
                         "created_at": self._ledger.now(),
@@ -153,7 +162,52 @@ class WebhookService:
             ):
                 if first != second:
                     raise IdempotencyConflict(idempotency_key, name, first, second)
-            return RegisteredWebhookEndpoint(_endpoint(recorded), recorded.secret)
+            return RegisteredWebhookEndpoint(
+                _endpoint(recorded), self._sealer.unseal(recorded.secret_sealed)
+            )
+
+        return self._ledger.database.write(write)
+
+    def rotate_secret(self, endpoint_id: int, idempotency_key: str) -> RegisteredWebhookEndpoint:
+        """Gives the endpoint a new secret, returned here only. The one it replaces keeps
+        signing beside it for ``ROTATION_OVERLAP_SECONDS`` (a secret replaced before that by a
+        second rotation stops at once). A replay of the newest rotation returns its secret
+        again; a replay of an older one is refused, as its secret no longer signs alone."""
+        check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+
+        def write(connection: Connection) -> RegisteredWebhookEndpoint:
+            row = self._read(connection, endpoint_id, lock=True)
+            recorded = repository.rotation_by_key(connection, idempotency_key)
+            if recorded is not None:
+                if recorded.endpoint_id != endpoint_id:
+                    raise IdempotencyConflict(
+                        idempotency_key, "endpoint_id", recorded.endpoint_id, endpoint_id
+                    )
+                if repository.latest_rotation_id(connection, endpoint_id) != recorded.id:
+                    raise InvalidRequest(
+                        "idempotency_key",
+                        "names an earlier rotation of this endpoint's secret; a later one"
+                        " replaced it: rotate with a new key",
+                    )
+                return RegisteredWebhookEndpoint(
+                    _endpoint(row), self._sealer.unseal(row.secret_sealed)
+                )
+            now = self._ledger.now()
+            secret = new_secret()
+            repository.set_endpoint_secrets(
+                connection,
+                endpoint_id,
+                {
+                    "secret_sealed": self._sealer.seal(secret),
+                    "previous_secret_sealed": row.secret_sealed,
+                    "previous_secret_expires_at": now + timedelta(seconds=ROTATION_OVERLAP_SECONDS),
+                },
+            )
+            repository.insert_rotation(
+                connection,
+                {"endpoint_id": endpoint_id, "idempotency_key": idempotency_key, "created_at": now},
+            )
+            return RegisteredWebhookEndpoint(_endpoint(self._read(connection, endpoint_id)), secret)
 
         return self._ledger.database.write(write)
 
@@ -188,10 +242,10 @@ class WebhookService:
         self._ledger.database.write(write)
 
     @staticmethod
-    def _read(connection: Connection, endpoint_id: object) -> Any:
+    def _read(connection: Connection, endpoint_id: object, *, lock: bool = False) -> Any:
         if isinstance(endpoint_id, bool) or not isinstance(endpoint_id, int):
             raise InvalidRequest("endpoint_id", "must be an int")
-        row = repository.read_endpoint(connection, endpoint_id)
+        row = repository.read_endpoint(connection, endpoint_id, lock=lock)
         if row is None:
             raise WebhookEndpointNotFound(endpoint_id)
         return row
@@ -311,12 +365,13 @@ class WebhookService:
         """Posts the delivery's event once and records the outcome: the delivery's status
         after it, or None when the lease ran out and another worker owns it now."""
         body = event_body(delivery)
-        timestamp = int(self._ledger.now().timestamp())
+        now = self._ledger.now()
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            SIGNATURE_HEADER: sign(body, delivery.secret, timestamp),
-            EVENT_ID_HEADER: delivery.event_id,
+            **signed_headers(
+                delivery.event_id, int(now.timestamp()), body, self._signing_secrets(delivery, now)
+            ),
         }
         status_code: int | None = None
         error: str | None = None
@@ -330,6 +385,15 @@ class WebhookService:
         if status_code is not None and not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
         return self._record(delivery, status_code, error, rng)
+
+    def _signing_secrets(self, delivery: ClaimedDelivery, now: datetime) -> list[str]:
+        """The endpoint's secret, and the one it replaced while that still signs."""
+        signing = [self._sealer.unseal(delivery.secret_sealed)]
+        expires_at = delivery.previous_secret_expires_at
+        previous = delivery.previous_secret_sealed
+        if previous is not None and expires_at is not None and now < expires_at:
+            signing.append(self._sealer.unseal(previous))
+        return signing
 
     def _record(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -21,8 +22,21 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade_to_head(engine: Engine) -> None:
+def upgrade_to_head(
+    engine: Engine,
+    *,
+    seal_secret: Callable[[str], str] | None = None,
+    unseal_secret: Callable[[str], str] | None = None,
+) -> None:
+    """Migrates ``engine``'s database. ``seal_secret`` encrypts a webhook secret with the
+    ledger's secret key (and ``unseal_secret`` decrypts one): the migrations that move secrets
+    in or out of encryption need them, and refuse without them when there are secrets to
+    move."""
     config = alembic_config()
+    if seal_secret is not None:
+        config.attributes["seal_secret"] = seal_secret
+    if unseal_secret is not None:
+        config.attributes["unseal_secret"] = unseal_secret
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.exec_driver_sql(

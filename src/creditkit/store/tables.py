@@ -438,13 +438,29 @@ webhook_endpoints = sa.Table(
     # A replay of the registration returns the first endpoint (and its secret) again.
     sa.Column("idempotency_key", sa.String(255), nullable=False, unique=True),
     sa.Column("url", sa.String(2048), nullable=False),
-    # The signing secret: needed in clear to sign each delivery. Shown once, at registration.
-    sa.Column("secret", sa.String(80), nullable=False),
+    # The signing secret, encrypted with the server's secret key (notify/sealing.py): opened
+    # to sign each delivery, shown in clear only at registration and rotation. The empty
+    # default only filled the rows migration 0014 sealed at once; every insert sets it.
+    sa.Column("secret_sealed", sa.Text, nullable=False, server_default=""),
+    # The secret a rotation replaced, encrypted too: deliveries are signed with it as well until
+    # ``previous_secret_expires_at``, so receivers can move to the new one without a gap.
+    sa.Column("previous_secret_sealed", sa.Text, nullable=True),
+    sa.Column("previous_secret_expires_at", UtcDateTime, nullable=True),
     # The event types it receives, as a JSON list; NULL: every type.
     sa.Column("event_types", Json, nullable=True),
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("deleted_at", UtcDateTime, nullable=True),
+)
+
+webhook_secret_rotations = sa.Table(
+    "webhook_secret_rotations",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("endpoint_id", _ID, sa.ForeignKey("webhook_endpoints.id"), nullable=False),
+    # A replay of the newest rotation returns its secret again; an older one is refused.
+    sa.Column("idempotency_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 webhook_deliveries = sa.Table(
