@@ -19,10 +19,9 @@ from creditkit.catalog import Catalog, CountOrUnlimited, Plan, load_catalog
 from creditkit.clock import Clock, system_clock
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member, RateDecision
 from creditkit.entitlements.service import EntitlementService
-from creditkit.errors import CreditKitError, InvalidRequest, PurchaseLimitReached, Quantity
+from creditkit.errors import CreditKitError, InvalidRequest, Quantity
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
 from creditkit.keys.service import KeyService
-from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.audit import audit
 from creditkit.ledger.checks import check_history_filters
 from creditkit.ledger.repository import CustomerRow
@@ -240,12 +239,9 @@ class CreditKit:
         action = f"pack:{offer.id}"
 
         def within_limit(connection: Connection, holder: CustomerRow) -> CreditKitError | None:
-            if offer.purchase_limit is None:
-                return None
-            bought = ledger_repository.applied_count(connection, holder.id, "grant", action)
-            if bought < offer.purchase_limit:
-                return None
-            return PurchaseLimitReached(customer, offer.id, offer.purchase_limit)
+            return self._ledger.purchase_limit_refusal(
+                connection, holder, offer.id, offer.purchase_limit
+            )
 
         return self._ledger.grant(
             customer,

@@ -159,6 +159,21 @@ def test_a_pack_bought_up_to_its_limit_is_refused_at_checkout(kit: CreditKit) ->
         kit.checkout("alice", pack="once", idempotency_key="k2", **URLS)
 
 
+def test_two_checkouts_opened_before_either_was_paid_grant_the_limit_once(
+    kit: CreditKit,
+) -> None:
+    first = kit.checkout("alice", pack="once", idempotency_key="k1", **URLS)
+    second = kit.checkout("alice", pack="once", idempotency_key="k2", **URLS)
+    kit.complete_sandbox_checkout(first.session_id)
+    kit.complete_sandbox_checkout(second.session_id)
+    assert kit.balance("alice").available == 10 + 50  # one pack, not two
+    refused = kit.payment(second.payment_id)
+    assert refused.status is PaymentStatus.FAILED and refused.grant_id is None
+    assert "purchase_limit_reached" in (refused.failure_reason or "")
+    assert kit.payment(first.payment_id).status is PaymentStatus.SUCCEEDED
+    assert kit.audit().ok
+
+
 def test_the_plan_in_force_is_not_sold_again(kit: CreditKit) -> None:
     session = kit.checkout("alice", plan="pro", idempotency_key="k1", **URLS)
     kit.complete_sandbox_checkout(session.session_id)

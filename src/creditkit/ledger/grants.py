@@ -17,6 +17,7 @@ from creditkit.errors import (
     IdempotencyConflict,
     InsufficientCredits,
     InvalidRequest,
+    PurchaseLimitReached,
     UnknownCustomer,
     require,
 )
@@ -336,6 +337,20 @@ class LedgerGrants(LedgerWrites):
                 unit.to_quantity(steps),
             ),
         )
+
+    @staticmethod
+    def purchase_limit_refusal(
+        connection: Connection, holder: CustomerRow, pack: str, purchase_limit: int | None
+    ) -> PurchaseLimitReached | None:
+        """The one rule of a pack's purchase limit, asked under the customer's lock by every
+        path that sells or grants a pack (``grant_pack``, a checkout opening, a payment's
+        fulfilment): refused once the customer holds ``purchase_limit`` grants of it."""
+        if purchase_limit is None:
+            return None
+        bought = repository.applied_count(connection, holder.id, "grant", f"pack:{pack}")
+        if bought < purchase_limit:
+            return None
+        return PurchaseLimitReached(holder.external_id, pack, purchase_limit)
 
     def post_grant(
         self,

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog, Discount, DiscountKind, Interval
-from creditkit.errors import IdempotencyConflict, InvalidRequest, PurchaseLimitReached
+from creditkit.errors import IdempotencyConflict, InvalidRequest
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, check_text
 from creditkit.ledger.repository import CustomerRow
@@ -291,12 +291,11 @@ class PaymentService:
     def _check_purchasable(self, connection: Connection, holder: CustomerRow, item: _Item) -> None:
         if item.pack is not None:
             offer = self._catalog.pack(item.pack)
-            if offer.purchase_limit is not None:
-                bought = ledger_repository.applied_count(
-                    connection, holder.id, "grant", f"pack:{offer.id}"
-                )
-                if bought >= offer.purchase_limit:
-                    raise PurchaseLimitReached(holder.external_id, offer.id, offer.purchase_limit)
+            refusal = self._ledger.purchase_limit_refusal(
+                connection, holder, offer.id, offer.purchase_limit
+            )
+            if refusal is not None:
+                raise refusal
             return
         period = self._subscriptions.paid_period(connection, holder)
         if (
@@ -625,6 +624,16 @@ class PaymentService:
         if not (status is PaymentStatus.PENDING or self._in_grace(row, status)):
             return False
         grant_id = None
+        if kind is PaymentKind.PACK:
+            # Checked again here, under the lock: two checkouts opened before either was paid
+            # both passed the check at opening. The second payment grants nothing and is
+            # recorded failed, naming the limit (its money is the operator's to refund).
+            offer = self._catalog.pack(row.pack_id)
+            refusal = self._ledger.purchase_limit_refusal(
+                connection, holder, offer.id, offer.purchase_limit
+            )
+            if refusal is not None:
+                return self._fail(connection, holder, row, f"{refusal.code}: {refusal}", now)
         if kind in (PaymentKind.PACK, PaymentKind.TOP_UP):
             grant_id = self._grant_pack(connection, holder, row, now)
         elif kind is PaymentKind.PLAN:
