@@ -24,6 +24,7 @@ from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, 
 from creditkit.keys.service import KeyService
 from creditkit.ledger.audit import audit
 from creditkit.ledger.checks import check_history_filters
+from creditkit.ledger.kernel import DueHook, LedgerHooks, SpendHook
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import (
     Adjustment,
@@ -130,8 +131,25 @@ class CreditKit:
             self._payments = PaymentService(
                 self._ledger, catalog, self._subscriptions, payments or PaymentSettings()
             )
+        self._ledger.connect(self._hooks())
         self._usage = UsageService(self._ledger, catalog, self._subscriptions)
         self._analytics = AnalyticsService(self._ledger, catalog, self._subscriptions)
+
+    def _hooks(self) -> LedgerHooks:
+        """The ledger's follow-ups, in the order they run (see ``LedgerHooks``)."""
+        due: list[DueHook] = []
+        spend: list[SpendHook] = [self._alerts.spent]
+        if self._subscriptions is not None:
+            due.append(self._subscriptions.renew_due)
+        if self._payments is not None:
+            due.append(self._payments.due_work)
+            spend.append(self._payments.spent)
+        return LedgerHooks(
+            due=tuple(due),
+            spend=tuple(spend),
+            headroom=None if self._subscriptions is None else self._subscriptions.headroom,
+            member_room=None if self._entitlements is None else self._entitlements.member_room,
+        )
 
     @functools.cached_property
     def keys(self) -> KeyService:

@@ -8,11 +8,33 @@ from datetime import datetime
 import pytest
 from sqlalchemy.engine import Connection
 
-from creditkit import ChargeRequest, CreditKit, InsufficientCredits
+from creditkit import ChargeRequest, InsufficientCredits, ManualClock
+from creditkit.ledger.kernel import LedgerHooks, SpendHook
 from creditkit.ledger.repository import CustomerRow
+from creditkit.ledger.service import LedgerService
+from creditkit.store.database import Database
+from creditkit.store.migrate import upgrade_to_head
 
 
-def test_a_batch_tells_each_customer_and_unit_once(ck: CreditKit) -> None:
+def ledger_with(database_url: str, hook: SpendHook) -> LedgerService:
+    """A ledger with only ``hook`` connected (as ``CreditKit`` connects alerts and top-ups)."""
+    database = Database(database_url)
+    upgrade_to_head(database.engine)
+    ledger = LedgerService(database, ManualClock(), {"credits": 0})
+    ledger.connect(LedgerHooks(spend=(hook,)))
+    for customer in ("u1", "u2"):
+        ledger.create_customer(customer)
+    return ledger
+
+
+def grant(ledger: LedgerService, customer: str, amount: int, key: str) -> None:
+    ledger.grant(
+        customer, amount, unit="credits", source="purchase", idempotency_key=key, priority=None,
+        effective_at=None, expires_at=None, transferable=None, cost_basis=None, metadata=None,
+    )  # fmt: skip
+
+
+def test_a_batch_tells_each_customer_and_unit_once(database_url: str) -> None:
     told: list[tuple[str, str, int, int]] = []
 
     def hook(
@@ -25,10 +47,10 @@ def test_a_batch_tells_each_customer_and_unit_once(ck: CreditKit) -> None:
     ) -> None:
         told.append((customer.external_id, unit, before, after))
 
-    ck._ledger.add_spend_hook(hook)
-    ck.grant("u1", 10, idempotency_key="g1")
-    ck.grant("u2", 5, idempotency_key="g2")
-    ck.charge_many(
+    ledger = ledger_with(database_url, hook)
+    grant(ledger, "u1", 10, "g1")
+    grant(ledger, "u2", 5, "g2")
+    ledger.charge_many(
         [
             ChargeRequest("u1", 3, "c1"),
             ChargeRequest("u1", 4, "c2"),
@@ -36,17 +58,17 @@ def test_a_batch_tells_each_customer_and_unit_once(ck: CreditKit) -> None:
         ]
     )
     assert told == [("u1", "credits", 10, 3)]
-    ck.charge("u1", 3, idempotency_key="c1")  # a replay spends nothing
+    ledger.charge_many([ChargeRequest("u1", 3, "c1")])  # a replay spends nothing
     assert len(told) == 1
 
 
-def test_a_hook_that_raises_rolls_back_the_charge(ck: CreditKit) -> None:
+def test_a_hook_that_raises_rolls_back_the_charge(database_url: str) -> None:
     def hook(*_args: object) -> None:
         raise InsufficientCredits("u1", "credits", 0, 0)
 
-    ck.grant("u1", 10, idempotency_key="g1")
-    ck._ledger.add_spend_hook(hook)
+    ledger = ledger_with(database_url, hook)
+    grant(ledger, "u1", 10, "g1")
     with pytest.raises(InsufficientCredits):
-        ck.charge("u1", 3, idempotency_key="c1")
-    assert ck.balance("u1").available == 10
-    assert not ck.recorded("c1")
+        ledger.charge_many([ChargeRequest("u1", 3, "c1")])
+    assert ledger.balance("u1", "credits").available == 10
+    assert not ledger.recorded("c1")

@@ -83,7 +83,6 @@ class EntitlementService:
     def __init__(self, ledger: LedgerService, catalog: Catalog) -> None:
         self._ledger = ledger
         self._catalog = catalog
-        ledger.set_member_room(self._member_room)
         self._plans_by_version_id: dict[int, Plan] = {}
         #: customer -> (its plan's rate limit, when read); see ``_rate_limit_of``.
         self._rate_limits: dict[str, tuple[int | None, datetime]] = {}
@@ -386,7 +385,7 @@ class EntitlementService:
 
     # -- member spend caps ------------------------------------------------------------------
 
-    def _member_room(
+    def member_room(
         self, connection: Connection, workspace: CustomerRow, member: str, unit: str, now: datetime
     ) -> int | None:
         """The ledger's member hook, run under the workspace's lock: the member must be one;

@@ -16,6 +16,7 @@ from creditkit.errors import (
     CreditKitError,
     IdempotencyConflict,
     InvalidRequest,
+    InvariantViolation,
     UnitScaleConflict,
     UnknownUnit,
     require,
@@ -147,6 +148,21 @@ class Refused(Exception):
         self.error = error
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerHooks:
+    """What other domains add to the ledger's writes, declared in one place and run in this
+    order. Due work, at each instant of a customer's timeline: each ``due`` hook in turn (the
+    subscription's renewal first, so that a new period has started when payments look for what
+    it owes). After spending, in the spending transaction: each ``spend`` hook in turn (alerts,
+    then auto top-up). ``headroom`` and ``member_room`` are asked only when grants fall short or
+    a member is named."""
+
+    due: tuple[DueHook, ...] = ()
+    spend: tuple[SpendHook, ...] = ()
+    headroom: HeadroomCheck | None = None
+    member_room: MemberRoom | None = None
+
+
 class LedgerKernel:
     """Units, system accounts, the hooks other domains register, and posting."""
 
@@ -155,17 +171,15 @@ class LedgerKernel:
         self._clock = clock
         self._units: dict[str, Unit] = {}
         self._system_accounts: dict[tuple[str, str], int] = {}
-        self._due_hooks: list[DueHook] = []
-        self._headroom_check: HeadroomCheck | None = None
-        self._member_room: MemberRoom | None = None
-        self._spend_hooks: list[SpendHook] = []
+        self._hooks = LedgerHooks()
         self._declare_units(units)
 
-    def add_due_hook(self, hook: DueHook) -> None:
-        self._due_hooks.append(hook)
-
-    def add_spend_hook(self, hook: SpendHook) -> None:
-        self._spend_hooks.append(hook)
+    def connect(self, hooks: LedgerHooks) -> None:
+        """Connects the other domains' follow-ups, once, from the one place that composes them
+        (``CreditKit``): no service registers itself on the ledger."""
+        if self._hooks != LedgerHooks():
+            raise InvariantViolation("hooks connected once", "the ledger's hooks were connected")
+        self._hooks = hooks
 
     def spent(
         self,
@@ -183,22 +197,16 @@ class LedgerKernel:
             "spending lowers the balance",
             f"{available_before} -> {available_after}",
         )
-        for hook in self._spend_hooks:
+        for hook in self._hooks.spend:
             hook(connection, customer, unit, available_before, available_after, now)
-
-    def set_member_room(self, room: MemberRoom) -> None:
-        self._member_room = room
 
     def member_room(
         self, connection: Connection, customer: CustomerRow, member: str, unit: str, now: datetime
     ) -> int | None:
         """What the member may still spend of ``unit`` this period (None: uncapped)."""
-        if self._member_room is None:
+        if self._hooks.member_room is None:
             raise InvalidRequest("member", "naming a member needs workspaces (a catalog)")
-        return self._member_room(connection, customer, member, unit, now)
-
-    def set_headroom_check(self, check: HeadroomCheck) -> None:
-        self._headroom_check = check
+        return self._hooks.member_room(connection, customer, member, unit, now)
 
     def headroom(
         self, connection: Connection, customer: CustomerRow, unit: str, now: datetime
@@ -206,9 +214,9 @@ class LedgerKernel:
         """Steps the customer may spend beyond its grants (None: no cap). What is spent beyond
         them is issued as it is spent (an unlimited plan, or pay-as-you-go overage billed at
         the period's close). Asked only when grants fall short, off the hot path."""
-        if self._headroom_check is None:
+        if self._hooks.headroom is None:
             return 0
-        return self._headroom_check(connection, customer, unit, now)
+        return self._hooks.headroom(connection, customer, unit, now)
 
     def now(self) -> datetime:
         now = self._clock()

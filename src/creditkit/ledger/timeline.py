@@ -130,7 +130,7 @@ class LedgerTimeline(LedgerKernel):
         # known until it is asked; asking at a moment before its own due changes nothing, so it
         # is first asked at the earliest instant anything of this customer fell due.
         first_due_at = now if customer.next_due_at is None else min(customer.next_due_at, now)
-        hook_dues: list[datetime | None] = [first_due_at] * len(self._due_hooks)
+        hook_dues: list[datetime | None] = [first_due_at] * len(self._hooks.due)
         report = SweepTally()
         complete = False
         for _step in range(TIMELINE_STEPS_MAX):
@@ -152,7 +152,7 @@ class LedgerTimeline(LedgerKernel):
             if hook_at is None or not hook_is_due:
                 complete = True
                 break
-            for index, hook in enumerate(self._due_hooks):
+            for index, hook in enumerate(self._hooks.due):
                 hook_due = hook_dues[index]
                 if hook_due is not None and hook_due <= hook_at:
                     next_due = hook(connection, customer, hook_at)

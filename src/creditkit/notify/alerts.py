@@ -88,7 +88,6 @@ class AlertService:
             refresh_seconds=CUSTOMER_ALERTS_REFRESH_SECONDS,
             cached_max=CUSTOMER_ALERTS_CACHED_MAX,
         )
-        ledger.add_spend_hook(self._spent)
 
     # -- thresholds -------------------------------------------------------------------------------
 
@@ -153,7 +152,7 @@ class AlertService:
 
     # -- the spend hook ---------------------------------------------------------------------------
 
-    def _spent(
+    def spent(
         self,
         connection: Connection,
         customer: CustomerRow,

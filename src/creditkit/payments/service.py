@@ -164,12 +164,8 @@ class PaymentService:
         self._refund_window = timedelta(days=settings.refund_window_days)
         self._grace_period = timedelta(days=settings.grace_period_days)
         self._register_coupons()
-        # After the subscriptions' own due hook (registered first): a renewal's period has
-        # started by the time this one looks for what it owes.
-        ledger.add_due_hook(self._due)
         # Most customers have no auto top-up: known in memory, so their charges ask nothing more.
         self._with_top_up = ConfiguredCustomers(repository.customers_with_top_ups)
-        ledger.add_spend_hook(self._spent)
 
     def _register_coupons(self) -> None:
         """One redemption counter per coupon and discount of the catalog."""
@@ -749,7 +745,9 @@ class PaymentService:
 
     # -- renewals and grace ---------------------------------------------------------------------
 
-    def _due(self, connection: Connection, holder: CustomerRow, now: datetime) -> datetime | None:
+    def due_work(
+        self, connection: Connection, holder: CustomerRow, now: datetime
+    ) -> datetime | None:
         """The ledger's due hook, after the subscription's: receipts for new overage
         statements, the renewal payment a new period owes, and grace periods that ended.
         Returns the end of the next grace period."""
@@ -952,7 +950,7 @@ class PaymentService:
         self._with_top_up.forget()
         return removed
 
-    def _spent(
+    def spent(
         self,
         connection: Connection,
         holder: CustomerRow,

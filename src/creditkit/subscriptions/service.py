@@ -152,8 +152,6 @@ class SubscriptionService:
         self._catalog = catalog
         self._plans_by_version_id: dict[int, tuple[Plan, int]] = {}
         self._current_version_ids = self._register_versions()
-        ledger.add_due_hook(self._renew)
-        ledger.set_headroom_check(self._headroom)
 
     # -- plan versions --------------------------------------------------------------------------
 
@@ -751,7 +749,7 @@ class SubscriptionService:
             now, metadata,
         )  # fmt: skip
 
-    def _headroom(
+    def headroom(
         self, connection: Connection, holder: CustomerRow, unit: str, now: datetime
     ) -> int | None:
         """The ledger's headroom hook: an unlimited allowance lifts the cap of every unit
@@ -819,7 +817,9 @@ class SubscriptionService:
             f"creditkit:overage:{state.id}:{self._stamp(end)}", now,
         )  # fmt: skip
 
-    def _renew(self, connection: Connection, holder: CustomerRow, now: datetime) -> datetime | None:
+    def renew_due(
+        self, connection: Connection, holder: CustomerRow, now: datetime
+    ) -> datetime | None:
         """The due hook: advances the customer's subscription through every boundary up to
         ``now``, in order, and returns the next boundary."""
         row = repository.read_subscription(connection, holder.id)
