@@ -338,3 +338,32 @@ def test_the_posting_primitive_refuses_what_breaks_a_rule_even_under_python_o(
         "one leg per account",
         "amount within limits",
     ]
+
+
+def test_timed_out_holds_are_closed_in_statements_that_do_not_grow_with_them(
+    ck: CreditKit, clock: ManualClock
+) -> None:
+    """Set-based: closing 10 or 200 timed-out holds takes the same statements."""
+
+    def statements_to_close(holds: int) -> int:
+        customer = f"c{holds}"
+        ck.create_customer(customer)
+        ck.grant(customer, holds, idempotency_key=f"g-{customer}")
+        for index in range(holds):
+            ck.reserve(customer, 1, idempotency_key=f"h-{customer}-{index}", timeout_seconds=60)
+        clock.advance(minutes=5)
+        counted: list[object] = []
+
+        def count(*_arguments: object) -> None:
+            counted.append(1)
+
+        sa.event.listen(ck._database.engine, "before_cursor_execute", count)
+        try:
+            assert ck.tick().holds_expired == holds
+        finally:
+            sa.event.remove(ck._database.engine, "before_cursor_execute", count)
+        assert available(ck, customer) == holds
+        return len(counted)
+
+    assert statements_to_close(10) == statements_to_close(200)
+    assert ck.audit().ok

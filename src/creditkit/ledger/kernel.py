@@ -309,11 +309,33 @@ class LedgerKernel:
     def _post(
         self, connection: Connection, transaction_id: int, unit: str, legs: list[tuple[int, int]]
     ) -> None:
-        """Writes one transaction's entries: the one place every movement is posted. Checked
-        here right before writing, in positive and negative space, and enforced again by the
-        database (PostgreSQL's balance trigger, the entries' checks): there are legs, at most
-        ``LEGS_PER_TRANSACTION_MAX``; per unit they sum to zero; none is zero; each amount is
-        within the ledger's limit; no account appears twice."""
+        """Writes one transaction's entries (see ``_post_many``)."""
+        self._post_many(connection, [(transaction_id, unit, legs)])
+
+    def _post_many(
+        self, connection: Connection, transactions: list[tuple[int, str, list[tuple[int, int]]]]
+    ) -> None:
+        """Writes the entries of (transaction id, unit, legs), in one statement: the one place
+        every movement is posted. Each transaction is checked here right before writing, in
+        positive and negative space, and enforced again by the database (PostgreSQL's balance
+        trigger, the entries' checks)."""
+        rows: list[dict[str, Any]] = []
+        for transaction_id, unit, legs in transactions:
+            self._check_legs(unit, legs)
+            rows.extend(
+                {
+                    "transaction_id": transaction_id,
+                    "account_id": account,
+                    "unit": unit,
+                    "amount": amount,
+                }
+                for account, amount in legs
+            )
+        repository.insert_entries(connection, rows)
+
+    def _check_legs(self, unit: str, legs: list[tuple[int, int]]) -> None:
+        """There are legs, at most ``LEGS_PER_TRANSACTION_MAX``; they sum to zero; none is zero;
+        each amount is within the ledger's limit; no account appears twice; the unit is known."""
         require(0 < len(legs) <= LEGS_PER_TRANSACTION_MAX, "legs", f"{len(legs)} legs")
         require(sum(amount for _account, amount in legs) == 0, "balanced", f"legs {legs}")
         require(all(amount != 0 for _account, amount in legs), "no zero leg", f"legs {legs}")
@@ -328,15 +350,3 @@ class LedgerKernel:
             f"legs {legs}",
         )
         require(unit in self._units, "known unit", unit)
-        repository.insert_entries(
-            connection,
-            [
-                {
-                    "transaction_id": transaction_id,
-                    "account_id": account,
-                    "unit": unit,
-                    "amount": amount,
-                }
-                for account, amount in legs
-            ],
-        )

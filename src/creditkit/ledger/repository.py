@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from creditkit.errors import UnknownCustomer
+from creditkit.errors import InvariantViolation, UnknownCustomer
 from creditkit.ledger.schemas import GrantSource, HoldStatus, TransactionKind
 from creditkit.store.flavor import Flavor, flavor_of
 from creditkit.store.tables import (
@@ -501,7 +501,20 @@ def settle_hold(
         )
     )
     # The customer lock makes this the only writer of the hold: it must still be active.
-    assert result.rowcount == 1, f"hold {hold_id} was settled under a held customer lock"
+    if result.rowcount != 1:
+        raise InvariantViolation("a hold settled under the customer's lock", f"hold {hold_id}")
+
+
+def settle_holds_expired(connection: Connection, settled: list[tuple[int, int]]) -> None:
+    """Marks the (hold id, transaction id) holds expired, in one round trip."""
+    if not settled:
+        return
+    connection.execute(
+        holds.update()
+        .where(holds.c.account_id == sa.bindparam("hold_id"), holds.c.status == HoldStatus.ACTIVE)
+        .values(status=HoldStatus.EXPIRED, settle_transaction_id=sa.bindparam("transaction_id")),
+        [{"hold_id": hold, "transaction_id": transaction} for hold, transaction in settled],
+    )
 
 
 # -- transactions and entries -------------------------------------------------------------------

@@ -27,11 +27,10 @@ from creditkit.ledger.kernel import (
 )
 from creditkit.ledger.repository import CustomerRow, HoldRow
 from creditkit.ledger.schemas import (
-    HoldStatus,
     SweepReport,
     TransactionKind,
 )
-from creditkit.notify.outbox import emit
+from creditkit.notify.outbox import emit_many
 from creditkit.notify.schemas import EventType
 
 SWEEP_CUSTOMERS_MAX = 10_000
@@ -78,11 +77,31 @@ class LedgerTimeline(LedgerKernel):
         """The entries that close ``hold``, and the transaction's headline amount."""
         draws = self._reserve_draws(context.connection, hold, grants_only=False)
         expiries = repository.expiries_of(context.connection, [grant_id for grant_id, _ in draws])
+        headline, legs, refilled = self._closing_legs(
+            hold, draws, expiries, steps_committed, context.now
+        )
+        for expires_at in refilled:
+            # The grant has credits again: its expiry is due work once more.
+            repository.lower_next_due_at(context.connection, hold.customer_id, expires_at)
+        return headline, legs
+
+    def _closing_legs(
+        self,
+        hold: HoldRow,
+        draws: list[tuple[int, int]],
+        expiries: dict[int, datetime | None],
+        steps_committed: int,
+        moment: datetime,
+    ) -> tuple[int, list[tuple[int, int]], list[datetime]]:
+        """The legs that close ``hold`` at ``moment`` from what it drew: ``steps_committed`` to
+        consumption, the rest back to its grants, or to expiry for grants expired by then. Also
+        the expiries of the grants that got credits back."""
         legs: list[tuple[int, int]] = [(hold.account_id, -hold.amount_held)]
         if steps_committed > 0:
             legs.append((self.system_account(CONSUMPTION, hold.unit), steps_committed))
         to_consume = steps_committed
         expired_total = 0
+        refilled: list[datetime] = []
         for grant_id, part in draws:
             consumed = min(part, to_consume)
             to_consume -= consumed
@@ -90,16 +109,15 @@ class LedgerTimeline(LedgerKernel):
             if returned == 0:
                 continue
             expires_at = expiries.get(grant_id)  # none for issuance: it never expires
-            if expires_at is not None and expires_at <= context.now:
+            if expires_at is not None and expires_at <= moment:
                 expired_total += returned
             else:
                 legs.append((grant_id, returned))
                 if expires_at is not None:
-                    # The grant has credits again: its expiry is due work once more.
-                    repository.lower_next_due_at(context.connection, hold.customer_id, expires_at)
+                    refilled.append(expires_at)
         if expired_total:
             legs.append((self.system_account(EXPIRY, hold.unit), expired_total))
-        return steps_committed if steps_committed else hold.amount_held, legs
+        return steps_committed if steps_committed else hold.amount_held, legs, refilled
 
     def sweep_due(
         self, connection: Connection, locked: Iterable[CustomerRow], now: datetime
@@ -182,41 +200,76 @@ class LedgerTimeline(LedgerKernel):
         """Closes the customer's holds that timed out at or before ``until`` (at most
         ``budget``), each as of its own timeout; returns how many."""
         due = repository.due_holds(connection, customer.id, until, budget)
-        for hold in due:
-            context = UnitOfWork(
-                connection, hold.expires_at, {customer.external_id: customer}, replay=False
+        if not due:
+            return 0
+        # Set-based: the holds' draws, their grants' expiries, their transactions, entries,
+        # settlements and events each in one statement for the whole chunk. The sweep sets the
+        # customer's next due instant afterwards, so refilled grants need no lowering here.
+        draws: dict[int, list[tuple[int, int]]] = {}
+        for entry in repository.entries_of(connection, [h.reserve_transaction_id for h in due]):
+            if entry.amount < 0:
+                draws.setdefault(entry.transaction_id, []).append((entry.account_id, -entry.amount))
+        expiries = repository.expiries_of(
+            connection, [account for parts in draws.values() for account, _part in parts]
+        )
+        closings = [
+            self._closing_legs(
+                hold, draws.get(hold.reserve_transaction_id, []), expiries, 0, hold.expires_at
             )
-            request = Request(
-                f"creditkit:hold-expiry:{hold.account_id}",
-                TransactionKind.HOLD_EXPIRY,
-                {"hold_id": hold.account_id},
-            )
-            headline, legs = self._settle_legs(context, hold, 0)
-            transaction_id = repository.insert_transaction(
-                connection,
+            for hold in due
+        ]
+        transaction_ids = repository.insert_transactions(
+            connection,
+            [
                 self.transaction_values(
-                    request, customer, hold.unit, headline, hold.expires_at,
+                    Request(
+                        f"creditkit:hold-expiry:{hold.account_id}",
+                        TransactionKind.HOLD_EXPIRY,
+                        {"hold_id": hold.account_id},
+                    ),
+                    customer,
+                    hold.unit,
+                    headline,
+                    hold.expires_at,
                     hold_id=hold.account_id,
-                ),
-            )  # fmt: skip
-            self._post(connection, transaction_id, hold.unit, legs)
-            repository.settle_hold(
-                connection, hold.account_id, HoldStatus.EXPIRED, None, transaction_id
-            )
-            unit = self.unit(hold.unit)
-            emit(
-                connection,
-                EventType.HOLD_EXPIRED,
-                customer.id,
-                {
-                    "hold_id": hold.account_id,
-                    "unit": hold.unit,
-                    "amount": str(unit.to_quantity(hold.amount_held)),
-                    "action": hold.action,
-                    "expired_at": hold.expires_at.isoformat(),
-                },
-                hold.expires_at,
-            )
+                )
+                for hold, (headline, _legs, _refilled) in zip(due, closings, strict=True)
+            ],
+        )
+        self._post_many(
+            connection,
+            [
+                (transaction_id, hold.unit, legs)
+                for hold, transaction_id, (_headline, legs, _refilled) in zip(
+                    due, transaction_ids, closings, strict=True
+                )
+            ],
+        )
+        repository.settle_holds_expired(
+            connection,
+            [
+                (hold.account_id, transaction_id)
+                for hold, transaction_id in zip(due, transaction_ids, strict=True)
+            ],
+        )
+        emit_many(
+            connection,
+            EventType.HOLD_EXPIRED,
+            customer.id,
+            [
+                (
+                    {
+                        "hold_id": hold.account_id,
+                        "unit": hold.unit,
+                        "amount": str(self.unit(hold.unit).to_quantity(hold.amount_held)),
+                        "action": hold.action,
+                        "expired_at": hold.expires_at.isoformat(),
+                    },
+                    hold.expires_at,
+                )
+                for hold in due
+            ],
+        )
         report.holds_expired += len(due)
         return len(due)
 

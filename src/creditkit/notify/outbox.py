@@ -45,6 +45,30 @@ def emit(
     return event_id
 
 
+def emit_many(
+    connection: Connection,
+    type: EventType,
+    customer_id: int | None,
+    events: list[tuple[dict[str, Any], datetime]],
+) -> None:
+    """Writes (data, created_at) events of one type into the outbox in one statement."""
+    if not events:
+        return
+    connection.execute(
+        outbox_events.insert(),
+        [
+            {
+                "event_id": new_event_id(),
+                "type": type.value,
+                "customer_id": customer_id,
+                "data": data,
+                "created_at": created_at,
+            }
+            for data, created_at in events
+        ],
+    )
+
+
 def events_after(
     connection: Connection,
     after_id: int,
