@@ -1,5 +1,5 @@
-"""Time is an input (DESIGN.md rule 5): every operation reads ``now`` from a clock, so tests
-move time instead of sleeping."""
+"""Time is an input (the rule of that name, docs/rules.md): every operation reads ``now`` from a
+clock, so tests move time instead of sleeping."""
 
 from __future__ import annotations
 

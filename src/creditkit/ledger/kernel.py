@@ -65,7 +65,7 @@ SYSTEM_ACCOUNT_KINDS = (ISSUANCE, CONSUMPTION, EXPIRY)
 
 
 def burn_down_key(grant: GrantRow) -> tuple[int, bool, datetime, datetime, int]:
-    """DESIGN.md rule 4: lowest priority number first, then soonest expiry (never-expiring
+    """The burn-down order (docs/rules.md): lowest priority number first, then soonest expiry (never-expiring
     last), then oldest, then the grant's id so that the order is total."""
     never = grant.expires_at is None
     expires_at = grant.effective_at if grant.expires_at is None else grant.expires_at

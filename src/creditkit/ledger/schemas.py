@@ -39,7 +39,7 @@ class GrantSource(StrEnum):
 
 #: Burn-down priority by source when the caller names none (lower burns first). Credits that
 #: are free or expire soon go before credits the customer paid for, so allowances burn before
-#: purchased packs (DESIGN.md rule 4).
+#: purchased packs (the burn-down order, docs/rules.md).
 PRIORITY_DEFAULT_BY_SOURCE: dict[GrantSource, int] = {
     GrantSource.ALLOWANCE: 10,
     GrantSource.PROMO: 20,

@@ -264,7 +264,7 @@ class PaymentService:
     def _check_same(
         key: str, existing: Any, holder: CustomerRow, item: _Item, coupon: str | None
     ) -> None:
-        """A key used again must name the same checkout (rule 3 of DESIGN.md)."""
+        """A key used again must name the same checkout (the rule "exactly once", docs/rules.md)."""
         interval = None if item.interval is None else item.interval.value
         recorded = {
             "customer": existing.external_id,
