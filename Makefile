@@ -27,7 +27,7 @@ demo: $(INSTALLED)
 	$(BIN)/creditkit demo
 
 serve: $(INSTALLED)
-	$(BIN)/creditkit serve
+	$(BIN)/creditkit serve --payments sandbox
 
 test: $(INSTALLED) $(CHROMIUM)
 	$(BIN)/pytest

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from creditkit.api.serve import DEFAULT_DATABASE_URL, Settings, serve
+from creditkit.api.serve import DEFAULT_DATABASE_URL, PAYMENT_PROVIDERS, Settings, serve
 from creditkit.clock import ManualClock
 from creditkit.errors import CreditKitError, InsufficientCredits
 from creditkit.importer import COLUMNS, import_file, progress_bar
@@ -21,6 +21,7 @@ from creditkit.kit import CreditKit
 from creditkit.ledger.schemas import Balance
 from creditkit.notify.schemas import WorkerReport
 from creditkit.notify.worker import POLL_SECONDS_DEFAULT, POLL_SECONDS_MAX
+from creditkit.payments import PaymentSettings
 
 DEMO_DATABASE = "creditkit-demo.db"
 #: The demo's story starts at a fixed moment so that every run prints the same ledger.
@@ -149,7 +150,13 @@ def session_link(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def work(database_url: str, catalog: str | None, once: bool, poll_seconds: float) -> int:
+def work(
+    database_url: str,
+    catalog: str | None,
+    payments: PaymentSettings | None,
+    once: bool,
+    poll_seconds: float,
+) -> int:
     """``creditkit worker``: rounds until interrupted (Ctrl-C or SIGTERM), or one with
     ``--once``; each round's report is printed when it did something."""
     if not 0 < poll_seconds <= POLL_SECONDS_MAX:
@@ -160,7 +167,7 @@ def work(database_url: str, catalog: str | None, once: bool, poll_seconds: float
     if not once:
         # SIGTERM (a container stopping) ends the loop between rounds, as Ctrl-C does.
         signal.signal(signal.SIGTERM, lambda _signal, _frame: stop.set())
-    with CreditKit(database_url, catalog=catalog) as ck, ck.worker() as worker:
+    with CreditKit(database_url, catalog=catalog, payments=payments) as ck, ck.worker() as worker:
         while not stop.is_set():
             try:
                 report = worker.run_once()
@@ -232,6 +239,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where browsers reach the service (default http://HOST:PORT): the sandbox's"
         " checkout pages are served there",
     )
+    serve_parser.add_argument(
+        "--payments",
+        default=None,
+        choices=PAYMENT_PROVIDERS,
+        help="who takes payments (required: here, $CREDITKIT_PAYMENTS or the config file):"
+        " sandbox simulates them, stripe charges through Stripe",
+    )
     serve_parser.add_argument("--config", default=None, help="a TOML file of these settings")
     keys_parser = commands.add_parser("keys", help="create, list and revoke secret API keys")
     keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
@@ -296,7 +310,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif arguments.command == "serve":
             flags = {
                 name: getattr(arguments, name)
-                for name in ("host", "port", "workers", "database_url", "catalog", "public_url")
+                for name in (
+                    "host",
+                    "port",
+                    "workers",
+                    "database_url",
+                    "catalog",
+                    "public_url",
+                    "payments",
+                )
             }
             serve(Settings.resolve(flags, os.environ, arguments.config))
         elif arguments.command == "keys":
@@ -313,6 +335,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return work(
                 settings.database_url,
                 settings.catalog_path(),
+                # serve's provider, so that renewals and top-ups are charged where it takes
+                # payments (unset: the embedded kit's default, the sandbox).
+                None if settings.payments is None else settings.payment_settings(),
                 arguments.once,
                 arguments.poll_seconds,
             )

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from creditkit.analytics.schemas import Analytics, CustomerPage
 from creditkit.analytics.service import AnalyticsService
-from creditkit.catalog import Catalog, CountOrUnlimited, Plan, load_catalog
+from creditkit.catalog import Catalog, CountOrUnlimited, Pack, Plan, load_catalog
 from creditkit.clock import Clock, system_clock
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member, RateDecision
 from creditkit.entitlements.service import EntitlementService
@@ -618,6 +618,11 @@ class CreditKit:
         amount, whether it is paid) and where the customer goes back to. Raises
         ``CheckoutNotFound``. The sandbox's checkout page reads it."""
         return self._payments_required().checkout_session(session_id)
+
+    def packs_for_sale(self, customer: str) -> list[Pack]:
+        """The packs ``customer`` can buy through checkout now: priced, and under their
+        ``purchase_limit``."""
+        return self._payments_required().packs_for_sale(customer)
 
     def payment(self, payment_id: int) -> Payment:
         """Raises ``PaymentNotFound``."""

@@ -96,7 +96,16 @@ def server(database_url: str, log: Path) -> Iterator[str]:
     """A ``creditkit serve`` process, up (its /healthz answers 200) until the block ends; then
     stopped, and killed if it does not stop."""
     port = free_port()
-    command = [sys.executable, "-m", "creditkit.cli", "serve", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "creditkit.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--payments",
+        "sandbox",
+    ]
     with log.open("w") as output:
         process = subprocess.Popen(
             [*command, "--database-url", database_url, "--catalog", example_catalog()],

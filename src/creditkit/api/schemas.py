@@ -184,6 +184,9 @@ class SubscriptionCreate(Body):
     interval: Annotated[str, Field(pattern="^(month|year)$")] = "month"
     trial_days: Annotated[int, Field(ge=0, le=365)] = 0
     pay_with: Annotated[str, Field(pattern="^(money|credits)$")] = "money"
+    #: True when the app's own billing collects the plan's price: then the billing line is
+    #: recorded for it to collect. Otherwise a priced plan is refused: pay through checkout.
+    collected_elsewhere: bool = False
 
 
 class PlanChange(Body):

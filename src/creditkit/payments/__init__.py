@@ -6,6 +6,7 @@ top-ups, coupons and discounts, and numbered receipts. See docs/payments.md.
 fifth of a second to import, which an embedded kit on the sandbox should not pay."""
 
 from creditkit.payments.errors import (
+    CheckoutClosed,
     CheckoutNotFound,
     CouponNotApplicable,
     PaymentNotFound,
@@ -38,6 +39,7 @@ __all__ = [
     "CARD_DECLINED",
     "CARD_SUCCEEDS",
     "ChargeRunReport",
+    "CheckoutClosed",
     "CheckoutNotFound",
     "CheckoutSession",
     "CheckoutState",

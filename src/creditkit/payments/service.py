@@ -27,8 +27,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from creditkit.catalog import Catalog, Discount, DiscountKind, Interval
+from creditkit.catalog import Catalog, Discount, DiscountKind, Interval, Pack
 from creditkit.errors import IdempotencyConflict, InvalidRequest, PurchaseLimitReached
+from creditkit.keys import repository as keys_repository
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import CustomerKind, GrantSource, Money
@@ -42,6 +43,7 @@ from creditkit.notify.outbox import emit
 from creditkit.notify.schemas import EventType
 from creditkit.payments import pricing, repository
 from creditkit.payments.errors import (
+    CheckoutClosed,
     CheckoutNotFound,
     CouponNotApplicable,
     PaymentNotFound,
@@ -52,7 +54,12 @@ from creditkit.payments.errors import (
     WebhookRejected,
 )
 from creditkit.payments.providers import PaymentProvider
-from creditkit.payments.sandbox import CARD_SUCCEEDS, SandboxProvider
+from creditkit.payments.sandbox import (
+    CARD_SUCCEEDS,
+    WEBHOOK_SECRET_NAME,
+    SandboxProvider,
+    new_webhook_secret,
+)
 from creditkit.payments.schemas import (
     ChargeResult,
     ChargeRunReport,
@@ -164,7 +171,7 @@ class PaymentService:
         self._ledger = ledger
         self._catalog = catalog
         self._subscriptions = subscriptions
-        self._provider = settings.provider
+        self._provider = self._bound(settings.provider)
         self._refund_window = timedelta(days=settings.refund_window_days)
         self._grace_period = timedelta(days=settings.grace_period_days)
         self._register_coupons()
@@ -174,6 +181,19 @@ class PaymentService:
         # Most customers have no auto top-up: known in memory, so their charges ask nothing more.
         self._with_top_up = ConfiguredCustomers(repository.customers_with_top_ups)
         ledger.add_spend_hook(self._spent)
+
+    def _bound(self, provider: PaymentProvider) -> PaymentProvider:
+        """The sandbox signs with its database's own random secret, by the kit's clock: a
+        constant secret would let anyone who read the source forge a paid checkout."""
+        if not isinstance(provider, SandboxProvider):
+            return provider
+        ledger = self._ledger
+        stored = ledger.database.write(
+            lambda connection: keys_repository.shared_secret(
+                connection, WEBHOOK_SECRET_NAME, new_webhook_secret(), ledger.now()
+            )
+        )
+        return provider.for_database(stored, ledger.now)
 
     def _register_coupons(self) -> None:
         """One redemption counter per coupon and discount of the catalog."""
@@ -292,15 +312,31 @@ class PaymentService:
             if asked[name] != first:
                 raise IdempotencyConflict(key, name, first, asked[name])
 
+    @staticmethod
+    def _limit_reached(connection: Connection, holder: CustomerRow, offer: Pack) -> bool:
+        if offer.purchase_limit is None:
+            return False
+        bought = ledger_repository.applied_count(connection, holder.id, "grant", f"pack:{offer.id}")
+        return bought >= offer.purchase_limit
+
+    def packs_for_sale(self, customer: str) -> list[Pack]:
+        """The packs ``customer`` can buy through checkout now: priced, and under their
+        ``purchase_limit`` (a 402 offers only these)."""
+        with self._ledger.database.read() as connection:
+            holder = ledger_repository.read_customer(connection, customer)
+            return [
+                offer
+                for offer in self._catalog.packs.values()
+                if offer.price.amount_minor > 0
+                and not self._limit_reached(connection, holder, offer)
+            ]
+
     def _check_purchasable(self, connection: Connection, holder: CustomerRow, item: _Item) -> None:
         if item.pack is not None:
             offer = self._catalog.pack(item.pack)
-            if offer.purchase_limit is not None:
-                bought = ledger_repository.applied_count(
-                    connection, holder.id, "grant", f"pack:{offer.id}"
-                )
-                if bought >= offer.purchase_limit:
-                    raise PurchaseLimitReached(holder.external_id, offer.id, offer.purchase_limit)
+            if self._limit_reached(connection, holder, offer):
+                assert offer.purchase_limit is not None
+                raise PurchaseLimitReached(holder.external_id, offer.id, offer.purchase_limit)
             return
         period = self._subscriptions.paid_period(connection, holder)
         if (
@@ -465,6 +501,10 @@ class PaymentService:
             raise UnknownProvider("sandbox")
         check_text(session_id, "session_id", EXTERNAL_ID_LENGTH_MAX)
         check_text(card, "card", EXTERNAL_ID_LENGTH_MAX)
+        state = self.checkout_session(session_id)
+        if state.payment.status not in (PaymentStatus.PENDING, PaymentStatus.SUCCEEDED):
+            # A paid session answers as a replay; any other ended one took no money.
+            raise CheckoutClosed(session_id, state.payment.status, state.payment.failure_reason)
         payload, headers = self._provider.completion(session_id, card)
         return self.handle_webhook(self._provider.name, payload, headers)
 
@@ -506,8 +546,9 @@ class PaymentService:
                 connection, source.name, event.id, event.type, payment_id, now
             ):
                 return False  # seen before: a replay, or a duplicate that waited for our lock
-            self._apply(connection, locked[customer], event, payment_id, now)
-            return True
+            # Recorded either way (it is not applied later); ``applied`` says whether it
+            # changed anything, e.g. not a payment that had already failed.
+            return self._apply(connection, locked[customer], event, payment_id, now)
 
         applied = self._ledger.locked_write([customer], apply)
         return WebhookOutcome(source.name, event.id, event.type, applied, payment_id)
@@ -547,23 +588,29 @@ class PaymentService:
         event: ProviderEvent,
         payment_id: int | None,
         now: datetime,
-    ) -> None:
+    ) -> bool:
+        """Applies the event; False when it changed nothing."""
         kind = event.kind
         if kind in _INVOICE_EVENTS:
             self._apply_invoice(connection, holder, event, now)
-        elif kind in _SUBSCRIPTION_EVENTS:
+            return True
+        if kind in _SUBSCRIPTION_EVENTS:
             self._apply_subscription(connection, holder, event, now)
-        else:
-            assert payment_id is not None, event
-            row = repository.read_payment(connection, payment_id)
-            if kind is ProviderEventType.CHARGE_REFUNDED:
-                self._refunded_at_provider(connection, holder, row, event, now)
-            elif kind in _CHECKOUT_PAID and event.paid:
-                self._save_checkout_account(connection, holder, event, now)
-                self._succeed(connection, holder, row, event.payment_reference, now)
-            elif kind in _CHECKOUT_ENDED:
-                reason = event.failure_reason or kind.value
-                self._fail(connection, holder, row, reason, now)
+            return True
+        if payment_id is None:
+            raise WebhookRejected(self._provider.name, f"event {event.id} names no payment")
+        row = repository.read_payment(connection, payment_id)
+        if kind is ProviderEventType.CHARGE_REFUNDED:
+            self._refunded_at_provider(connection, holder, row, event, now)
+            return True
+        if kind in _CHECKOUT_PAID and event.paid:
+            if PaymentStatus(row.status) is not PaymentStatus.PENDING:
+                return False  # decided before: a paid event cannot revive a failed payment
+            self._save_checkout_account(connection, holder, event, now)
+            return self._succeed(connection, holder, row, event.payment_reference, now)
+        if kind in _CHECKOUT_ENDED:
+            return self._fail(connection, holder, row, event.failure_reason or kind.value, now)
+        return False
 
     def _save_checkout_account(
         self, connection: Connection, holder: CustomerRow, event: ProviderEvent, now: datetime
@@ -1022,10 +1069,14 @@ class PaymentService:
         return self._refund_view(row)
 
     def _check_refundable(self, row: Any, status: PaymentStatus, now: datetime) -> None:
-        if row.grant_id is None:
+        if PaymentKind(row.kind) not in (PaymentKind.PACK, PaymentKind.TOP_UP):
             raise RefundRefused(row.id, "only credit purchases (packs, top-ups) are refunded")
         if status is not PaymentStatus.SUCCEEDED:
-            raise RefundRefused(row.id, f"the payment is {status.value}")
+            reason = "" if row.failure_reason is None else f" ({row.failure_reason})"
+            raise RefundRefused(
+                row.id, f"the payment is {status.value}{reason}: nothing was paid to refund"
+            )
+        assert row.grant_id is not None, f"payment {row.id} succeeded without its grant"
         window_end = row.succeeded_at + self._refund_window
         if now > window_end:
             raise RefundRefused(row.id, f"the refund window ended at {window_end.isoformat()}")
