@@ -19,7 +19,7 @@ Two rules shape everything here:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,6 +54,12 @@ from creditkit.payments.errors import (
     WebhookRejected,
 )
 from creditkit.payments.providers import PaymentProvider
+from creditkit.payments.receipts import (
+    issue_receipt,
+    payment_view,
+    receipt_lines,
+    receipt_view,
+)
 from creditkit.payments.sandbox import (
     CARD_SUCCEEDS,
     WEBHOOK_SECRET_NAME,
@@ -263,7 +269,7 @@ class PaymentService:
             subtotal=Money(row.subtotal_minor, row.currency),
             discount=Money(row.discount_minor, row.currency),
             amount=Money(row.amount_minor, row.currency),
-            lines=_lines(row.lines),
+            lines=receipt_lines(row.lines),
         )
 
     def _item(self, pack: str | None, plan: str | None, interval: str) -> _Item:
@@ -796,7 +802,7 @@ class PaymentService:
         statements, the renewal payment a new period owes, and grace periods that ended.
         Returns the end of the next grace period."""
         for line in repository.overage_lines_without_receipt(connection, holder.id):
-            self._receipt(
+            issue_receipt(
                 connection, holder, f"overage:{line.id}", ReceiptKind.OVERAGE,
                 [ReceiptLine(line.description, line.amount_minor)], line.amount_minor, 0,
                 line.currency, None, line.id, now,
@@ -934,7 +940,7 @@ class PaymentService:
                 provider_customer=account.provider_customer_id or "",
                 payment_method=account.payment_method,
                 amount=Money(row.amount_minor, row.currency),
-                description=_lines(row.lines)[0].description,
+                description=receipt_lines(row.lines)[0].description,
                 idempotency_key=f"creditkit-charge-{row.id}-{row.attempts}",
             )
         )
@@ -1154,50 +1160,11 @@ class PaymentService:
     def _receipt_for_payment(
         self, connection: Connection, holder: CustomerRow, row: Any, now: datetime
     ) -> int:
-        return self._receipt(
+        return issue_receipt(
             connection, holder, f"payment:{row.id}", _RECEIPT_KINDS[PaymentKind(row.kind)],
-            list(_lines(row.lines)), row.subtotal_minor, row.discount_minor, row.currency,
+            list(receipt_lines(row.lines)), row.subtotal_minor, row.discount_minor, row.currency,
             row.id, None, now,
         )  # fmt: skip
-
-    @staticmethod
-    def _receipt(
-        connection: Connection,
-        holder: CustomerRow,
-        source_key: str,
-        kind: ReceiptKind,
-        lines: Sequence[ReceiptLine],
-        subtotal_minor: int,
-        discount_minor: int,
-        currency: str,
-        payment_id: int | None,
-        billing_line_id: int | None,
-        now: datetime,
-    ) -> int:
-        """Issues the next numbered receipt, once per ``source_key``; returns its number."""
-        assert sum(line.amount_minor for line in lines) == subtotal_minor - discount_minor
-        number = repository.next_receipt_number(connection)
-        repository.insert_receipt(
-            connection,
-            {
-                "number": number,
-                "source_key": source_key,
-                "customer_id": holder.id,
-                "kind": kind.value,
-                "payment_id": payment_id,
-                "billing_line_id": billing_line_id,
-                "lines": [
-                    {"description": line.description, "amount_minor": line.amount_minor}
-                    for line in lines
-                ],
-                "subtotal_minor": subtotal_minor,
-                "discount_minor": discount_minor,
-                "total_minor": subtotal_minor - discount_minor,
-                "currency": currency,
-                "created_at": now,
-            },
-        )
-        return number
 
     def receipts(self, customer: str, limit: int, cursor: str | None) -> ReceiptPage:
         if isinstance(limit, bool) or not isinstance(limit, int):
@@ -1220,7 +1187,7 @@ class PaymentService:
             rows = repository.receipts_of(connection, holder.id, before_id, limit + 1)
         page = rows[:limit]
         next_cursor = f"r{page[-1].id}" if len(rows) > limit else None
-        return ReceiptPage(tuple(_receipt_view(row) for row in page), next_cursor)
+        return ReceiptPage(tuple(receipt_view(row) for row in page), next_cursor)
 
     def receipt(self, receipt_id: int) -> Receipt:
         if isinstance(receipt_id, bool) or not isinstance(receipt_id, int):
@@ -1229,7 +1196,7 @@ class PaymentService:
             row = repository.receipt_by_id(connection, receipt_id)
         if row is None:
             raise ReceiptNotFound(receipt_id)
-        return _receipt_view(row)
+        return receipt_view(row)
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -1243,7 +1210,7 @@ class PaymentService:
         return row
 
     def payment(self, payment_id: int) -> Payment:
-        return _payment_view(self.payment_row(payment_id))
+        return payment_view(self.payment_row(payment_id))
 
     def checkout_session(self, session_id: str) -> CheckoutState:
         """The checkout session the provider knows as ``session_id``: its payment and return
@@ -1258,50 +1225,5 @@ class PaymentService:
             url=row.checkout_url,
             success_url=row.success_url,
             cancel_url=row.cancel_url,
-            payment=_payment_view(row),
+            payment=payment_view(row),
         )
-
-
-def _payment_view(row: Any) -> Payment:
-    return Payment(
-        id=row.id,
-        customer=row.external_id,
-        provider=row.provider,
-        kind=PaymentKind(row.kind),
-        status=PaymentStatus(row.status),
-        pack=row.pack_id,
-        plan=row.plan_id,
-        interval=None if row.interval is None else Interval(row.interval),
-        coupon=row.coupon_id,
-        subtotal=Money(row.subtotal_minor, row.currency),
-        discount=Money(row.discount_minor, row.currency),
-        amount=Money(row.amount_minor, row.currency),
-        lines=_lines(row.lines),
-        grant_id=row.grant_id,
-        provider_payment_id=row.provider_payment_id,
-        created_at=row.created_at,
-        succeeded_at=row.succeeded_at,
-        failure_reason=row.failure_reason,
-        grace_ends_at=row.grace_ends_at,
-        refunded=None if row.refunded_minor is None else Money(row.refunded_minor, row.currency),
-    )
-
-
-def _lines(stored: Sequence[dict[str, Any]]) -> tuple[ReceiptLine, ...]:
-    return tuple(ReceiptLine(line["description"], line["amount_minor"]) for line in stored)
-
-
-def _receipt_view(row: Any) -> Receipt:
-    return Receipt(
-        id=row.id,
-        number=row.number,
-        customer=row.external_id,
-        kind=ReceiptKind(row.kind),
-        lines=_lines(row.lines),
-        subtotal=Money(row.subtotal_minor, row.currency),
-        discount=Money(row.discount_minor, row.currency),
-        total=Money(row.total_minor, row.currency),
-        payment_id=row.payment_id,
-        billing_line_id=row.billing_line_id,
-        created_at=row.created_at,
-    )
