@@ -1,7 +1,8 @@
 """Two ``creditkit serve --payments stripe`` processes on one PostgreSQL database, through the
 official SDK against the local fake of Stripe's API (tests/payments/fake_stripe.py): a pack's
 checkout paid, its signed webhook sent to both processes at once, fulfils once; forged,
-unsigned and stale webhooks are refused with nothing written."""
+unsigned and stale webhooks are refused with nothing written; a refund takes back the unused
+credits and returns their share of the price through Stripe's refunds."""
 
 from __future__ import annotations
 
@@ -104,3 +105,24 @@ def test_a_pack_paid_on_stripe_is_granted_once_across_two_processes(
             payment = client.get(f"/v1/payments/{session['payment_id']}").json()
             assert payment["status"] == "succeeded"
             assert _events(postgres_url) == 1
+
+            # Half spent, then refunded: the unused half taken back, half the price returned
+            # through Stripe's refunds.
+            spent = client.post(
+                "/v1/charges",
+                json={"customer": "alice", "amount": before + 250},
+                headers={"Idempotency-Key": "spend"},
+            )
+            assert spent.status_code == 201, spent.text
+            refund = client.post(
+                f"/v1/payments/{session['payment_id']}/refund", headers={"Idempotency-Key": "r"}
+            )
+            assert refund.status_code == 200, refund.text
+            assert refund.json()["credits"] == 250
+            assert refund.json()["amount"] == {"amount_minor": 250, "currency": "USD"}
+            [sent] = fake.calls("POST", "/v1/refunds")
+            assert (sent.params["payment_intent"], sent.params["amount"]) == (
+                paid["payment_intent"],
+                "250",
+            )
+            assert client.get("/v1/customers/alice/balance").json()["available"] == 0
