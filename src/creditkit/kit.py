@@ -619,6 +619,11 @@ class CreditKit:
         ``CheckoutNotFound``. The sandbox's checkout page reads it."""
         return self._payments_required().checkout_session(session_id)
 
+    def billing_portal(self, customer: str, return_url: str) -> str:
+        """The provider's page (Stripe's billing portal) where the customer changes their
+        card or cancels; ``ProviderError`` on the sandbox, which has none."""
+        return self._payments_required().billing_portal(customer, return_url)
+
     def packs_for_sale(self, customer: str) -> list[Pack]:
         """The packs ``customer`` can buy through checkout now: priced, and under their
         ``purchase_limit``."""

@@ -241,6 +241,10 @@ class CheckoutCreate(Body):
     cancel_url: Annotated[str, Field(min_length=1, max_length=2_048)]
 
 
+class BillingPortalCreate(Body):
+    return_url: Annotated[str, Field(min_length=1, max_length=2_048)]
+
+
 class SandboxPayment(Body):
     card: Annotated[str, Field(min_length=12, max_length=19, pattern="^[0-9]+$")] = (
         "4242424242424242"

@@ -52,6 +52,11 @@ class PaymentProvider(Protocol):
         """Returns the provider's refund id."""
         ...
 
+    def portal(self, provider_customer: str, return_url: str) -> str:
+        """The address of a page where the customer changes their card or cancels; raises
+        ``ProviderError`` where the provider has none."""
+        ...
+
     def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """Verifies the webhook's signature and reads its event; raises ``WebhookRejected``."""
         ...

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from creditkit.ledger.schemas import Money
-from creditkit.payments.errors import WebhookRejected
+from creditkit.payments.errors import ProviderError, WebhookRejected
 from creditkit.payments.providers import (
     SIGNATURE_HEADER,
     header,
@@ -104,6 +104,11 @@ class SandboxProvider:
 
     def refund(self, payment_reference: str, amount: Money, idempotency_key: str) -> str:
         return f"re_sandbox_{_digest(idempotency_key)}"
+
+    def portal(self, provider_customer: str, return_url: str) -> str:
+        raise ProviderError(
+            self.name, "the sandbox has no billing portal: cards are chosen on each checkout"
+        )
 
     def completion(self, session_id: str, card: str) -> tuple[bytes, dict[str, str]]:
         """The signed webhook that completes a checkout paid with ``card``: completed and paid,

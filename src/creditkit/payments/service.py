@@ -514,6 +514,12 @@ class PaymentService:
         payload, headers = self._provider.completion(session_id, card)
         return self.handle_webhook(self._provider.name, payload, headers)
 
+    def billing_portal(self, customer: str, return_url: str) -> str:
+        """The provider's page where ``customer`` changes their card or cancels, returning to
+        ``return_url``."""
+        check_text(return_url, "return_url", URL_LENGTH_MAX)
+        return self._provider.portal(self._provider_customer(customer), return_url)
+
     def save_payment_method(self, customer: str, payment_method: str) -> None:
         """Records the payment method off-session charges use (a card the host app saved with
         the provider, e.g. through a Stripe SetupIntent); a checkout saves its own."""
