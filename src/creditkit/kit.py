@@ -621,7 +621,7 @@ class CreditKit:
 
     def billing_portal(self, customer: str, return_url: str) -> str:
         """The provider's page (Stripe's billing portal) where the customer changes their
-        card or cancels; ``ProviderError`` on the sandbox, which has none."""
+        card or cancels; ``PortalUnavailable`` on the sandbox, which has none."""
         return self._payments_required().billing_portal(customer, return_url)
 
     def packs_for_sale(self, customer: str) -> list[Pack]:

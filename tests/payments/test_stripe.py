@@ -18,7 +18,7 @@ from creditkit.payments import (
     ChargeRunReport,
     PaymentSettings,
     PaymentStatus,
-    ProviderError,
+    PortalUnavailable,
     ReceiptKind,
     UnknownProvider,
     WebhookRejected,
@@ -310,6 +310,6 @@ def test_the_billing_portal_is_a_stripe_portal_session_of_the_customer(
 
 
 def test_the_sandbox_has_no_billing_portal(kit: CreditKit) -> None:
-    with pytest.raises(ProviderError) as raised:
+    with pytest.raises(PortalUnavailable) as raised:
         kit.billing_portal("alice", "https://app.test/account")
-    assert "no billing portal" in raised.value.reason
+    assert raised.value.provider == "sandbox"

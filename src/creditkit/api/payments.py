@@ -92,7 +92,7 @@ def router(service: Service) -> APIRouter:
         caller: Authenticated, customer: CustomerId, body: BillingPortalCreate
     ) -> dict[str, str]:
         """A link to the provider's billing portal (Stripe's), where the customer changes
-        their card or cancels; 502 on the sandbox, which has none."""
+        their card or cancels; 409 ``portal_unavailable`` on the sandbox, which has none."""
         access.require_customer(caller, customer, Scope.WRITE, SessionPermission.BUY)
         return {"url": kit.billing_portal(customer, body.return_url)}
 

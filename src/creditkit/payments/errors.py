@@ -46,6 +46,16 @@ class CheckoutClosed(CreditKitError):
         self.failure_reason = failure_reason
 
 
+class PortalUnavailable(CreditKitError):
+    """The provider has no billing portal (the sandbox: cards are chosen on each checkout)."""
+
+    code = "portal_unavailable"
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(f"{provider} has no billing portal: cards are chosen on each checkout")
+        self.provider = provider
+
+
 class ReceiptNotFound(CreditKitError, LookupError):
     code = "receipt_not_found"
 

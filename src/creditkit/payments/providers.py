@@ -54,7 +54,7 @@ class PaymentProvider(Protocol):
 
     def portal(self, provider_customer: str, return_url: str) -> str:
         """The address of a page where the customer changes their card or cancels; raises
-        ``ProviderError`` where the provider has none."""
+        ``PortalUnavailable`` where the provider has none."""
         ...
 
     def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:

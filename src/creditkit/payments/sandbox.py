@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from creditkit.ledger.schemas import Money
-from creditkit.payments.errors import ProviderError, WebhookRejected
+from creditkit.payments.errors import PortalUnavailable, WebhookRejected
 from creditkit.payments.providers import (
     SIGNATURE_HEADER,
     header,
@@ -106,9 +106,7 @@ class SandboxProvider:
         return f"re_sandbox_{_digest(idempotency_key)}"
 
     def portal(self, provider_customer: str, return_url: str) -> str:
-        raise ProviderError(
-            self.name, "the sandbox has no billing portal: cards are chosen on each checkout"
-        )
+        raise PortalUnavailable(self.name)
 
     def completion(self, session_id: str, card: str) -> tuple[bytes, dict[str, str]]:
         """The signed webhook that completes a checkout paid with ``card``: completed and paid,
