@@ -33,7 +33,7 @@ demo: $(INSTALLED)
 	$(BIN)/creditkit demo
 
 serve: $(INSTALLED)
-	$(BIN)/creditkit serve
+	$(BIN)/creditkit serve --payments sandbox
 
 test: $(INSTALLED) $(CHROMIUM) $(NODE_VERIFIER)
 	$(BIN)/pytest

@@ -67,7 +67,7 @@ FLOOR_CONNECTIONS_MAX = 64
 LOOPBACK = "127.0.0.1"
 #: A plan's rate limit that no run reaches: requests are counted, never refused.
 UNREACHED_RATE_LIMIT_PER_MINUTE = 10**9
-CREDITKIT_SERVE = [sys.executable, "-m", "creditkit.cli", "serve"]
+CREDITKIT_SERVE = [sys.executable, "-m", "creditkit.cli", "serve", "--payments", "sandbox"]
 FLOOR_SERVE = [sys.executable, __file__, "--serve-floor"]
 COLUMNS = ["scenario", "side", "charges/s", "p50 ms", "p99 ms", "server CPU us", "client CPU us"]
 

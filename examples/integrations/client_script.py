@@ -3,7 +3,7 @@
 again changes nothing.
 
 Run:
-    creditkit serve            # prints an admin key the first time: ck_secret_…
+    creditkit serve --payments sandbox   # prints an admin key the first time: ck_secret_…
     CREDITKIT_API_KEY=ck_secret_… python examples/integrations/client_script.py
 """
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from creditkit.api.serve import DEFAULT_DATABASE_URL, Settings, serve
+from creditkit.api.serve import DEFAULT_DATABASE_URL, PAYMENT_PROVIDERS, Settings, serve
 from creditkit.clock import ManualClock
 from creditkit.errors import CreditKitError, InsufficientCredits
 from creditkit.importer import COLUMNS, import_file, progress_bar
@@ -23,6 +23,7 @@ from creditkit.ledger.schemas import Balance
 from creditkit.notify.schemas import WorkerReport
 from creditkit.notify.sealing import new_secret_key
 from creditkit.notify.worker import POLL_SECONDS_DEFAULT, POLL_SECONDS_MAX
+from creditkit.payments import PaymentSettings
 
 DEMO_DATABASE = "creditkit-demo.db"
 #: The demo's story starts at a fixed moment so that every run prints the same ledger.
@@ -172,7 +173,9 @@ def session_link(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def work(settings: Settings, once: bool, poll_seconds: float) -> int:
+def work(
+    settings: Settings, payments: PaymentSettings | None, once: bool, poll_seconds: float
+) -> int:
     """``creditkit worker``: rounds until interrupted (Ctrl-C or SIGTERM), or one with
     ``--once``; each round's report is printed when it did something."""
     if not 0 < poll_seconds <= POLL_SECONDS_MAX:
@@ -188,6 +191,7 @@ def work(settings: Settings, once: bool, poll_seconds: float) -> int:
         CreditKit(
             settings.database_url,
             catalog=settings.catalog_path(),
+            payments=payments,
             secret_key=settings.secret_key,
         ) as ck,
         ck.worker() as worker,
@@ -262,6 +266,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="where browsers reach the service (default http://HOST:PORT): the sandbox's"
         " checkout pages are served there",
+    )
+    serve_parser.add_argument(
+        "--payments",
+        default=None,
+        choices=PAYMENT_PROVIDERS,
+        help="who takes payments (required: here, $CREDITKIT_PAYMENTS or the config file):"
+        " sandbox simulates them, stripe charges through Stripe",
     )
     serve_parser.add_argument("--config", default=None, help="a TOML file of these settings")
     keys_parser = commands.add_parser("keys", help="create, list and revoke secret API keys")
@@ -343,7 +354,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif arguments.command == "serve":
             flags = {
                 name: getattr(arguments, name)
-                for name in ("host", "port", "workers", "database_url", "catalog", "public_url")
+                for name in (
+                    "host",
+                    "port",
+                    "workers",
+                    "database_url",
+                    "catalog",
+                    "public_url",
+                    "payments",
+                )
             }
             serve(Settings.resolve(flags, os.environ, arguments.config))
         elif arguments.command == "keys":
@@ -361,7 +380,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 os.environ,
                 arguments.config,
             )
-            return work(settings, arguments.once, arguments.poll_seconds)
+            return work(
+                settings,
+                # serve's provider, so that renewals and top-ups are charged where it takes
+                # payments (unset: the embedded kit's default, the sandbox).
+                None if settings.payments is None else settings.payment_settings(),
+                arguments.once,
+                arguments.poll_seconds,
+            )
         else:
             CreditKit(arguments.database_url).close()
             print(f"{arguments.database_url}: schema is up to date")

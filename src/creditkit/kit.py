@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from creditkit.analytics.schemas import Analytics, CustomerPage
 from creditkit.analytics.service import AnalyticsService
-from creditkit.catalog import Catalog, CountOrUnlimited, Plan, load_catalog
+from creditkit.catalog import Catalog, CountOrUnlimited, Pack, Plan, load_catalog
 from creditkit.clock import Clock, system_clock
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member, RateDecision
 from creditkit.entitlements.service import EntitlementService
@@ -641,6 +641,16 @@ class CreditKit:
         amount, whether it is paid) and where the customer goes back to. Raises
         ``CheckoutNotFound``. The sandbox's checkout page reads it."""
         return self._payments_required().checkout_session(session_id)
+
+    def billing_portal(self, customer: str, return_url: str) -> str:
+        """The provider's page (Stripe's billing portal) where the customer changes their
+        card or cancels; ``PortalUnavailable`` on the sandbox, which has none."""
+        return self._payments_required().billing_portal(customer, return_url)
+
+    def packs_for_sale(self, customer: str) -> list[Pack]:
+        """The packs ``customer`` can buy through checkout now: priced, and under their
+        ``purchase_limit``."""
+        return self._payments_required().packs_for_sale(customer)
 
     def payment(self, payment_id: int) -> Payment:
         """Raises ``PaymentNotFound``."""

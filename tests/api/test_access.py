@@ -20,7 +20,9 @@ def people(api: Api) -> Api:
         "/v1/customers", json={"id": "w1", "kind": "workspace"}, headers=write(admin, "c-w1")
     )
     api.client.post(
-        "/v1/customers/w1/subscription", json={"plan": "team"}, headers=write(admin, "s-w1")
+        "/v1/customers/w1/subscription",
+        json={"plan": "team", "collected_elsewhere": True},
+        headers=write(admin, "s-w1"),
     )
     for user, role in (("u1", "owner"), ("u2", "editor"), ("u3", "admin")):
         response = api.client.put(

@@ -98,3 +98,30 @@ def test_an_auto_top_up_is_set_and_read_back(api: Api) -> None:
     again = api.client.delete("/v1/customers/u1/auto-top-up", headers=api.admin)
     assert again.json() == {"removed": False}
     assert api.client.get("/v1/customers/u1/auto-top-up", headers=api.admin).json() is None
+
+
+def test_subscribing_to_a_priced_plan_points_at_checkout_and_bills_nothing(api: Api) -> None:
+    api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    body = assert_problem(
+        api.client.post(
+            "/v1/customers/u1/subscription", json={"plan": "pro"}, headers=write(api.admin, "s")
+        ),
+        409,
+        "checkout_required",
+    )
+    assert body["checkout"] == "/v1/customers/u1/checkout"
+    assert api.kit.plan_of("u1").id == "free"
+    lines = api.client.get("/v1/customers/u1/billing-lines", headers=api.admin)
+    assert (lines.status_code, lines.json()) == (200, [])
+    # Free plans need no checkout; a priced one the app collects itself is recorded for it.
+    free = api.client.post(
+        "/v1/customers/u1/subscription", json={"plan": "free"}, headers=write(api.admin, "f")
+    )
+    assert free.status_code == 200, free.text
+    elsewhere = api.client.post(
+        "/v1/customers/u1/subscription",
+        json={"plan": "pro", "collected_elsewhere": True},
+        headers=write(api.admin, "e"),
+    )
+    assert elsewhere.status_code == 200, elsewhere.text
+    assert api.kit.plan_of("u1").id == "pro"

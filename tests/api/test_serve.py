@@ -46,7 +46,9 @@ def test_the_sandbox_checkout_opens_on_the_served_checkout_page(tmp_path: Path) 
         ({"port": 9300}, "http://127.0.0.1:9300"),
         ({"public_url": "https://billing.example.com/"}, "https://billing.example.com"),
     ):
-        settings = Settings.resolve({"database_url": database_url, **flags}, {}, None)
+        settings = Settings.resolve(
+            {"database_url": database_url, "payments": "sandbox", **flags}, {}, None
+        )
         with open_kit(settings) as kit:
             kit.create_customer("alice")
             session = kit.checkout(

@@ -115,8 +115,8 @@ def creditkit_serve(database_url: str, tmp_path: Path) -> Iterator[tuple[str, st
     }
     with (tmp_path / "serve.log").open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "creditkit.cli", "serve", "--database-url", database_url,
-             "--port", str(port)],
+            [sys.executable, "-m", "creditkit.cli", "serve", "--payments", "sandbox",
+             "--database-url", database_url, "--port", str(port)],
             cwd=tmp_path, env=environment, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         base_url = f"http://127.0.0.1:{port}"

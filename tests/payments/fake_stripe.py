@@ -111,6 +111,15 @@ class FakeStripe:
                 }
                 return 402, error
             return 200, {"id": intent_id, "object": "payment_intent", "status": "succeeded"}
+        if (method, path) == ("POST", "/v1/billing_portal/sessions"):
+            session_id = self._new_id("bps")
+            return 200, {
+                "id": session_id,
+                "object": "billing_portal.session",
+                "customer": params["customer"],
+                "return_url": params["return_url"],
+                "url": f"https://billing.stripe.test/p/session/{session_id}",
+            }
         if (method, path) == ("POST", "/v1/refunds"):
             return 200, {
                 "id": self._new_id("re"),

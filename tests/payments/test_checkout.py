@@ -20,6 +20,7 @@ from creditkit.catalog import UnknownCoupon, UnknownPack
 from creditkit.notify.schemas import EventType
 from creditkit.payments import (
     CARD_DECLINED,
+    CheckoutClosed,
     CouponNotApplicable,
     PaymentKind,
     PaymentStatus,
@@ -88,8 +89,9 @@ def test_a_declined_card_fails_the_payment_and_says_so(kit: CreditKit) -> None:
     [event] = outbox(kit, EventType.PAYMENT_FAILED)
     assert event.data["reason"] == "card_declined"
     assert kit.receipts("alice").items == ()
-    # A later completion of the failed session pays nothing out.
-    assert kit.complete_sandbox_checkout(session.session_id).applied
+    # Paying the failed session again says it has ended, and pays nothing out.
+    with pytest.raises(CheckoutClosed):
+        kit.complete_sandbox_checkout(session.session_id)
     assert kit.balance("alice").available == 10
 
 

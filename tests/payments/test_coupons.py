@@ -10,7 +10,7 @@ from payments_support import URLS
 
 from creditkit import CreditKit, ManualClock, Money
 from creditkit.catalog import Catalog, Discount, DiscountKind, Interval
-from creditkit.payments import CARD_DECLINED, CouponNotApplicable, ReceiptLine
+from creditkit.payments import CARD_DECLINED, CheckoutClosed, CouponNotApplicable, ReceiptLine
 
 
 def _redeemed(kit: CreditKit, coupon: str) -> int:
@@ -90,9 +90,8 @@ def test_a_coupon_is_redeemed_once_per_checkout_and_given_back_on_failure(
     assert raised.value.coupon_reason == "is fully redeemed"
     kit.complete_sandbox_checkout(first.session_id, card=CARD_DECLINED)
     assert _redeemed(kit, "annual") == 0
-    kit.complete_sandbox_checkout(
-        first.session_id, card=CARD_DECLINED
-    )  # a replay gives nothing back
+    with pytest.raises(CheckoutClosed):  # paying it again gives nothing back
+        kit.complete_sandbox_checkout(first.session_id, card=CARD_DECLINED)
     assert _redeemed(kit, "annual") == 0
     second = kit.checkout(
         "bob", plan="pro", interval="year", coupon="annual", idempotency_key="k2", **URLS

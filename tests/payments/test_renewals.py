@@ -17,6 +17,7 @@ from creditkit.payments import (
     CARD_DECLINED,
     CARD_SUCCEEDS,
     ChargeRunReport,
+    CheckoutClosed,
     PaymentKind,
     PaymentSettings,
     PaymentStatus,
@@ -108,8 +109,9 @@ def test_the_grace_period_is_a_setting(
     kit.create_customer("alice")
     session = kit.checkout("alice", plan="pro", idempotency_key="k1", **URLS)
     kit.complete_sandbox_checkout(session.session_id, card=CARD_DECLINED)
-    kit.complete_sandbox_checkout(session.session_id)
-    assert kit.plan_of("alice").id == "free"  # a failed checkout cannot be completed later
+    with pytest.raises(CheckoutClosed):  # a failed checkout cannot be completed later
+        kit.complete_sandbox_checkout(session.session_id)
+    assert kit.plan_of("alice").id == "free"
     session = kit.checkout("alice", plan="pro", idempotency_key="k2", **URLS)
     kit.complete_sandbox_checkout(session.session_id)
     kit.save_payment_method("alice", CARD_DECLINED)

@@ -18,6 +18,7 @@ from creditkit.payments import (
     ChargeRunReport,
     PaymentSettings,
     PaymentStatus,
+    PortalUnavailable,
     ReceiptKind,
     UnknownProvider,
     WebhookRejected,
@@ -95,9 +96,9 @@ def test_a_replayed_webhook_grants_nothing_twice(
     payload, headers = stripe_event("checkout.session.completed", paid, "evt_1")
     assert stripe_kit.handle_webhook("stripe", payload, headers).applied
     assert not stripe_kit.handle_webhook("stripe", payload, headers).applied
-    # The same payment reported by another event id is fulfilled once too.
+    # The same payment reported by another event id is fulfilled once too, and says so.
     payload, headers = stripe_event("checkout.session.completed", paid, "evt_2")
-    assert stripe_kit.handle_webhook("stripe", payload, headers).applied
+    assert not stripe_kit.handle_webhook("stripe", payload, headers).applied
     assert stripe_kit.balance("alice").available == 310
     assert len(outbox(stripe_kit, EventType.PAYMENT_SUCCEEDED)) == 1
 
@@ -293,3 +294,22 @@ def test_a_delayed_payment_is_fulfilled_when_it_succeeds(
     assert stripe_kit.handle_webhook("stripe", *stripe_event(event, paid, "e2")).applied
     assert stripe_kit.payment(session.payment_id).status is PaymentStatus.SUCCEEDED
     assert stripe_kit.balance("alice").available == 310
+
+
+def test_the_billing_portal_is_a_stripe_portal_session_of_the_customer(
+    stripe_kit: CreditKit, stripe_fake: FakeStripe
+) -> None:
+    url = stripe_kit.billing_portal("alice", "https://app.test/account")
+    [sent] = stripe_fake.calls("POST", "/v1/billing_portal/sessions")
+    [customer] = stripe_fake.calls("POST", "/v1/customers")
+    assert sent.params["return_url"] == "https://app.test/account"
+    assert sent.params["customer"].startswith("cus_fake_")
+    assert customer.params["metadata[creditkit_customer]"] == "alice"
+    assert url.startswith("https://billing.stripe.test/p/session/bps_fake_")
+    assert stripe_kit.billing_portal("alice", "https://app.test/account") != url  # a new session
+
+
+def test_the_sandbox_has_no_billing_portal(kit: CreditKit) -> None:
+    with pytest.raises(PortalUnavailable) as raised:
+        kit.billing_portal("alice", "https://app.test/account")
+    assert raised.value.provider == "sandbox"

@@ -60,10 +60,11 @@ class Service:
             return {}
         catalog = kit.catalog
         shortfall = error.required - error.available
+        # Only what checkout would sell this customer now: no free pack, none past its limit.
         covering = sorted(
             (
                 pack
-                for pack in catalog.packs.values()
+                for pack in kit.packs_for_sale(error.customer)
                 if pack.unit == error.unit and pack.amount >= shortfall
             ),
             key=lambda pack: (pack.price.amount_minor, pack.amount),
@@ -88,6 +89,7 @@ class Service:
             "packs": [
                 {
                     "id": pack.id,
+                    "name": pack.name,
                     "amount": pack.amount,
                     "price": {
                         "amount_minor": pack.price.amount_minor,

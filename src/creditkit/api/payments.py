@@ -12,6 +12,7 @@ from creditkit.api.problems import ApiProblem
 from creditkit.api.schemas import (
     TEXT_PATTERN,
     AutoTopUpPut,
+    BillingPortalCreate,
     CheckoutCreate,
     PaymentMethodPut,
     SandboxPayment,
@@ -85,6 +86,15 @@ def router(service: Service) -> APIRouter:
         ``4000000000000002`` is declined). Idempotent: the session is paid once."""
         access.require_scope(caller, Scope.WRITE)
         return kit.complete_sandbox_checkout(session_id, card=body.card)
+
+    @api.post("/customers/{customer}/billing-portal", status_code=201)
+    def billing_portal(
+        caller: Authenticated, customer: CustomerId, body: BillingPortalCreate
+    ) -> dict[str, str]:
+        """A link to the provider's billing portal (Stripe's), where the customer changes
+        their card or cancels; 409 ``portal_unavailable`` on the sandbox, which has none."""
+        access.require_customer(caller, customer, Scope.WRITE, SessionPermission.BUY)
+        return {"url": kit.billing_portal(customer, body.return_url)}
 
     @api.get("/payments/{payment_id}", response_model=Payment)
     def payment(caller: Authenticated, payment_id: RowId) -> Payment:

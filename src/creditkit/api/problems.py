@@ -50,6 +50,8 @@ STATUS_BY_ERROR: Mapping[type[errors.CreditKitError], int] = {
     payment_errors.UnknownProvider: 404,
     payment_errors.PaymentNotFound: 404,
     payment_errors.CheckoutNotFound: 404,
+    payment_errors.CheckoutClosed: 409,
+    payment_errors.PortalUnavailable: 409,
     payment_errors.ReceiptNotFound: 404,
     payment_errors.RefundRefused: 409,
     payment_errors.WebhookRejected: 400,

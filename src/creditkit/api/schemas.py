@@ -184,6 +184,9 @@ class SubscriptionCreate(Body):
     interval: Annotated[str, Field(pattern="^(month|year)$")] = "month"
     trial_days: Annotated[int, Field(ge=0, le=365)] = 0
     pay_with: Annotated[str, Field(pattern="^(money|credits)$")] = "money"
+    #: True when the app's own billing collects the plan's price: then the billing line is
+    #: recorded for it to collect. Otherwise a priced plan is refused: pay through checkout.
+    collected_elsewhere: bool = False
 
 
 class PlanChange(Body):
@@ -236,6 +239,10 @@ class CheckoutCreate(Body):
     coupon: Name | None = None
     success_url: Annotated[str, Field(min_length=1, max_length=2_048)]
     cancel_url: Annotated[str, Field(min_length=1, max_length=2_048)]
+
+
+class BillingPortalCreate(Body):
+    return_url: Annotated[str, Field(min_length=1, max_length=2_048)]
 
 
 class SandboxPayment(Body):

@@ -2,7 +2,8 @@
 
 Precedence: a flag, then the environment (``CREDITKIT_DATABASE_URL``, ``CREDITKIT_CATALOG``,
 ``CREDITKIT_HOST``, ``CREDITKIT_PORT``, ``CREDITKIT_WORKERS``, ``CREDITKIT_PUBLIC_URL``,
-``CREDITKIT_SECRET_KEY``), then the
+``CREDITKIT_SECRET_KEY``, ``CREDITKIT_PAYMENTS``, ``CREDITKIT_STRIPE_SECRET_KEY``,
+``CREDITKIT_STRIPE_WEBHOOK_SECRET``, ``CREDITKIT_STRIPE_API_URL``), then the
 config file (TOML, same names in lower case without the prefix), then the defaults: a SQLite file
 ``creditkit.db`` in the working directory and the bundled example catalog, on 127.0.0.1:8000.
 
@@ -10,6 +11,12 @@ config file (TOML, same names in lower case without the prefix), then the defaul
 behind a proxy or when binding 0.0.0.0): the sandbox's checkout sessions link to the checkout
 page served there (``/checkout/sandbox/<id>``), so a checkout made through the API opens in a
 browser as a real provider's would.
+
+``payments`` chooses who takes the money, and ``serve`` refuses to start without a choice: a
+billing service that silently simulated payments would hand out credits for nothing.
+``sandbox`` simulates payments (no money moves; test cards decide); ``stripe`` charges through
+Stripe with ``stripe_secret_key`` and ``stripe_webhook_secret`` (``stripe_api_url`` points the SDK
+at another address, for tests). ``make serve`` and the demo choose the sandbox.
 """
 
 from __future__ import annotations
@@ -30,13 +37,14 @@ from creditkit.api.observability import JsonFormatter
 from creditkit.errors import InvalidRequest
 from creditkit.keys.schemas import Scope
 from creditkit.kit import CreditKit
-from creditkit.payments import PaymentSettings, SandboxProvider
+from creditkit.payments import PaymentProvider, PaymentSettings, SandboxProvider
 from creditkit.web.checkout import SANDBOX_CHECKOUT_PATH
 
 DEFAULT_DATABASE_URL = "sqlite:///creditkit.db"
 #: Processes serving at once, at most: each holds a pool of database connections.
 WORKERS_MAX = 32
 _ENVIRONMENT_PREFIX = "CREDITKIT_"
+PAYMENT_PROVIDERS = ("sandbox", "stripe")
 
 
 def example_catalog() -> str:
@@ -55,6 +63,10 @@ class Settings:
     #: Encrypts webhook endpoint secrets at rest (notify/sealing.py; ``creditkit secret-key``
     #: makes one). Required on PostgreSQL; on SQLite a key file beside the database serves.
     secret_key: str | None = None
+    payments: str | None = None
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_url: str | None = None
 
     def catalog_path(self) -> str:
         return self.catalog or example_catalog()
@@ -102,7 +114,53 @@ class Settings:
             ("http://", "https://")
         ):
             raise InvalidRequest("public_url", "must start with http:// or https://")
+        settings.check_payments()
         return settings
+
+    def check_payments(self) -> None:
+        if self.payments is not None and self.payments not in PAYMENT_PROVIDERS:
+            raise InvalidRequest("payments", f"must be one of {', '.join(PAYMENT_PROVIDERS)}")
+        if self.payments == "stripe":
+            if not (self.stripe_secret_key or "").startswith(("sk_", "rk_")):
+                raise InvalidRequest(
+                    "stripe_secret_key", "is required with payments stripe (sk_live_… or sk_test_…)"
+                )
+            if not (self.stripe_webhook_secret or "").startswith("whsec_"):
+                raise InvalidRequest(
+                    "stripe_webhook_secret",
+                    "is required with payments stripe (the endpoint's whsec_… signing secret)",
+                )
+        if self.stripe_api_url is not None and not self.stripe_api_url.startswith(
+            ("http://", "https://")
+        ):
+            raise InvalidRequest("stripe_api_url", "must start with http:// or https://")
+
+    def require_payments(self) -> str:
+        """The chosen provider; serving without one is refused."""
+        if self.payments is None:
+            raise InvalidRequest(
+                "payments",
+                "choose who takes payments: --payments sandbox (simulated, no money moves) or"
+                " --payments stripe (with stripe_secret_key and stripe_webhook_secret);"
+                " also CREDITKIT_PAYMENTS or payments in the config file",
+            )
+        return self.payments
+
+    def payment_settings(self) -> PaymentSettings:
+        """The provider these settings choose; the sandbox's checkouts served at
+        ``public_url``."""
+        provider: PaymentProvider
+        if self.payments == "stripe":
+            from creditkit.payments.stripe_provider import StripeProvider
+
+            assert self.stripe_secret_key is not None and self.stripe_webhook_secret is not None
+            provider = StripeProvider(
+                self.stripe_secret_key, self.stripe_webhook_secret, base_url=self.stripe_api_url
+            )
+        else:
+            checkout_pages = f"{self.public_address()}{SANDBOX_CHECKOUT_PATH}"
+            provider = SandboxProvider(checkout_base_url=checkout_pages)
+        return PaymentSettings(provider=provider)
 
     def environment(self) -> dict[str, str]:
         """These settings as the environment that worker processes read them from."""
@@ -149,16 +207,15 @@ def configure_logging() -> None:
 
 
 def open_kit(settings: Settings) -> CreditKit:
-    """Opens (creating or migrating) the database, with the sandbox's checkouts served at
-    ``public_url``; on a database with no key yet, creates an admin key and prints it once, so
-    that a first start is usable at once."""
-    checkout_pages = f"{settings.public_address()}{SANDBOX_CHECKOUT_PATH}"
-    sandbox = SandboxProvider(checkout_base_url=checkout_pages)
+    """Opens (creating or migrating) the database with the chosen payment provider; on a
+    database with no key yet, creates an admin key and prints it once, so that a first start
+    is usable at once."""
+    settings.require_payments()
     settings.require_secret_key()
     kit = CreditKit(
         settings.database_url,
         catalog=settings.catalog_path(),
-        payments=PaymentSettings(provider=sandbox),
+        payments=settings.payment_settings(),
         secret_key=settings.secret_key,
     )
     if not kit.keys.has_active_keys():
@@ -180,9 +237,23 @@ def app_from_environment() -> FastAPI:
 def serve(settings: Settings) -> None:
     import uvicorn
 
+    provider = settings.require_payments()
     os.environ.update(settings.environment())
     configure_logging()
     open_kit(settings).close()  # migrate (and make the first key) once, before the workers
+    if provider == "sandbox":
+        print(
+            "creditkit: payments: SANDBOX. Payments are simulated: no money moves, test cards"
+            " decide (4242 4242 4242 4242 pays). Use --payments stripe to take real money.",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            "creditkit: payments: Stripe"
+            f" ({'test mode' if '_test_' in (settings.stripe_secret_key or '') else 'LIVE'});"
+            " webhooks at /v1/payments/stripe/webhook",
+            file=sys.stderr,
+        )
     print(
         f"creditkit: serving {settings.database_url} with catalog {settings.catalog_path()}"
         f" on http://{settings.host}:{settings.port} (docs at /docs)",

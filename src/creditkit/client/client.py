@@ -326,10 +326,19 @@ class Client:
         interval: str = "month",
         trial_days: int = 0,
         pay_with: str = "money",
+        collected_elsewhere: bool = False,
         idempotency_key: str | None = None,
     ) -> Subscription:
-        """Puts the customer on ``plan`` (a change of plan when already subscribed)."""
-        body = {"plan": plan, "interval": interval, "trial_days": trial_days, "pay_with": pay_with}
+        """Puts the customer on ``plan`` (a change of plan when already subscribed). A priced
+        plan paid with money is refused (409 ``checkout_required``: use ``checkout``) unless
+        ``collected_elsewhere``: the app's own billing collects it."""
+        body = {
+            "plan": plan,
+            "interval": interval,
+            "trial_days": trial_days,
+            "pay_with": pay_with,
+            "collected_elsewhere": collected_elsewhere,
+        }
         path = _path("customers", customer, "subscription")
         return self._write("POST", path, Subscription, body, idempotency_key)
 

@@ -65,8 +65,8 @@ SYSTEM_ACCOUNT_KINDS = (ISSUANCE, CONSUMPTION, EXPIRY)
 
 
 def burn_down_key(grant: GrantRow) -> tuple[int, bool, datetime, datetime, int]:
-    """The burn-down order (docs/rules.md): lowest priority number first, then soonest expiry (never-expiring
-    last), then oldest, then the grant's id so that the order is total."""
+    """The burn-down order (docs/rules.md): lowest priority number first, then soonest expiry
+    (never-expiring last), then oldest, then the grant's id so that the order is total."""
     never = grant.expires_at is None
     expires_at = grant.effective_at if grant.expires_at is None else grant.expires_at
     return (grant.priority, never, expires_at, grant.effective_at, grant.account_id)

@@ -6,9 +6,11 @@ top-ups, coupons and discounts, and numbered receipts. See docs/payments.md.
 fifth of a second to import, which an embedded kit on the sandbox should not pay."""
 
 from creditkit.payments.errors import (
+    CheckoutClosed,
     CheckoutNotFound,
     CouponNotApplicable,
     PaymentNotFound,
+    PortalUnavailable,
     ProviderError,
     ReceiptNotFound,
     RefundRefused,
@@ -38,6 +40,7 @@ __all__ = [
     "CARD_DECLINED",
     "CARD_SUCCEEDS",
     "ChargeRunReport",
+    "CheckoutClosed",
     "CheckoutNotFound",
     "CheckoutSession",
     "CheckoutState",
@@ -48,6 +51,7 @@ __all__ = [
     "PaymentProvider",
     "PaymentSettings",
     "PaymentStatus",
+    "PortalUnavailable",
     "ProviderError",
     "Receipt",
     "ReceiptKind",

@@ -29,6 +29,33 @@ class CheckoutNotFound(CreditKitError, LookupError):
         self.session_id = session_id
 
 
+class CheckoutClosed(CreditKitError):
+    """The checkout's payment has ended without being paid (a declined card, an expired
+    session): paying it now takes nothing and grants nothing. Start a new checkout."""
+
+    code = "checkout_closed"
+
+    def __init__(self, session_id: str, status: object, failure_reason: str | None) -> None:
+        reason = "" if failure_reason is None else f" ({failure_reason})"
+        status_name = getattr(status, "value", status)
+        super().__init__(
+            f"checkout session {session_id!r} has ended: its payment is {status_name}{reason};"
+            " nothing was charged, start a new checkout"
+        )
+        self.session_id = session_id
+        self.failure_reason = failure_reason
+
+
+class PortalUnavailable(CreditKitError):
+    """The provider has no billing portal (the sandbox: cards are chosen on each checkout)."""
+
+    code = "portal_unavailable"
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(f"{provider} has no billing portal: cards are chosen on each checkout")
+        self.provider = provider
+
+
 class ReceiptNotFound(CreditKitError, LookupError):
     code = "receipt_not_found"
 

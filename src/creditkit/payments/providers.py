@@ -52,6 +52,11 @@ class PaymentProvider(Protocol):
         """Returns the provider's refund id."""
         ...
 
+    def portal(self, provider_customer: str, return_url: str) -> str:
+        """The address of a page where the customer changes their card or cancels; raises
+        ``PortalUnavailable`` where the provider has none."""
+        ...
+
     def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """Verifies the webhook's signature and reads its event; raises ``WebhookRejected``."""
         ...
@@ -74,9 +79,18 @@ def signature_header(payload: bytes, secret: str, timestamp: int) -> str:
     return f"t={timestamp},{SIGNATURE_SCHEME}={digest}"
 
 
+def signed_at(value: str) -> int:
+    """The ``t=`` timestamp of a signature header ``signature_matches`` accepted."""
+    return int(next(item for key, item in _parts(value) if key == "t"))
+
+
+def _parts(value: str) -> list[list[str]]:
+    return [part.split("=", 1) for part in value.split(",") if "=" in part]
+
+
 def signature_matches(payload: bytes, value: str, secret: str) -> bool:
     """Whether one of the header's ``v1`` signatures is the payload's under ``secret``."""
-    parts = [part.split("=", 1) for part in value.split(",") if "=" in part]
+    parts = _parts(value)
     timestamps = [item for key, item in parts if key == "t"]
     if len(timestamps) != 1 or not timestamps[0].isdigit():
         return False

@@ -19,7 +19,7 @@ Two rules shape everything here:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,8 +27,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from creditkit.catalog import Catalog, Discount, DiscountKind, Interval
+from creditkit.catalog import Catalog, Discount, DiscountKind, Interval, Pack
 from creditkit.errors import IdempotencyConflict, InvalidRequest
+from creditkit.keys import repository as keys_repository
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, check_text
 from creditkit.ledger.repository import CustomerRow
@@ -38,6 +39,7 @@ from creditkit.notify.outbox import emit
 from creditkit.notify.schemas import EventType
 from creditkit.payments import pricing, repository
 from creditkit.payments.errors import (
+    CheckoutClosed,
     CheckoutNotFound,
     CouponNotApplicable,
     PaymentNotFound,
@@ -48,7 +50,18 @@ from creditkit.payments.errors import (
     WebhookRejected,
 )
 from creditkit.payments.providers import PaymentProvider
-from creditkit.payments.sandbox import CARD_SUCCEEDS, SandboxProvider
+from creditkit.payments.receipts import (
+    issue_receipt,
+    payment_view,
+    receipt_lines,
+    receipt_view,
+)
+from creditkit.payments.sandbox import (
+    CARD_SUCCEEDS,
+    WEBHOOK_SECRET_NAME,
+    SandboxProvider,
+    new_webhook_secret,
+)
 from creditkit.payments.schemas import (
     ChargeResult,
     ChargeRunReport,
@@ -160,12 +173,25 @@ class PaymentService:
         self._ledger = ledger
         self._catalog = catalog
         self._subscriptions = subscriptions
-        self._provider = settings.provider
+        self._provider = self._bound(settings.provider)
         self._refund_window = timedelta(days=settings.refund_window_days)
         self._grace_period = timedelta(days=settings.grace_period_days)
         self._register_coupons()
         # Most customers have no auto top-up: known in memory, so their charges ask nothing more.
         self._with_top_up = ConfiguredCustomers(repository.customers_with_top_ups)
+
+    def _bound(self, provider: PaymentProvider) -> PaymentProvider:
+        """The sandbox signs with its database's own random secret, by the kit's clock: a
+        constant secret would let anyone who read the source forge a paid checkout."""
+        if not isinstance(provider, SandboxProvider):
+            return provider
+        ledger = self._ledger
+        stored = ledger.database.write(
+            lambda connection: keys_repository.shared_secret(
+                connection, WEBHOOK_SECRET_NAME, new_webhook_secret(), ledger.now()
+            )
+        )
+        return provider.for_database(stored, ledger.now)
 
     def _register_coupons(self) -> None:
         """One redemption counter per coupon and discount of the catalog."""
@@ -235,7 +261,7 @@ class PaymentService:
             subtotal=Money(row.subtotal_minor, row.currency),
             discount=Money(row.discount_minor, row.currency),
             amount=Money(row.amount_minor, row.currency),
-            lines=_lines(row.lines),
+            lines=receipt_lines(row.lines),
         )
 
     def _item(self, pack: str | None, plan: str | None, interval: str) -> _Item:
@@ -283,6 +309,24 @@ class PaymentService:
         for name, first in recorded.items():
             if asked[name] != first:
                 raise IdempotencyConflict(key, name, first, asked[name])
+
+    def _limit_reached(self, connection: Connection, holder: CustomerRow, offer: Pack) -> bool:
+        refusal = self._ledger.purchase_limit_refusal(
+            connection, holder, offer.id, offer.purchase_limit
+        )
+        return refusal is not None
+
+    def packs_for_sale(self, customer: str) -> list[Pack]:
+        """The packs ``customer`` can buy through checkout now: priced, and under their
+        ``purchase_limit`` (a 402 offers only these)."""
+        with self._ledger.database.read() as connection:
+            holder = ledger_repository.read_customer(connection, customer)
+            return [
+                offer
+                for offer in self._catalog.packs.values()
+                if offer.price.amount_minor > 0
+                and not self._limit_reached(connection, holder, offer)
+            ]
 
     def _check_purchasable(self, connection: Connection, holder: CustomerRow, item: _Item) -> None:
         if item.pack is not None:
@@ -456,8 +500,18 @@ class PaymentService:
             raise UnknownProvider("sandbox")
         check_text(session_id, "session_id", EXTERNAL_ID_LENGTH_MAX)
         check_text(card, "card", EXTERNAL_ID_LENGTH_MAX)
+        state = self.checkout_session(session_id)
+        if state.payment.status not in (PaymentStatus.PENDING, PaymentStatus.SUCCEEDED):
+            # A paid session answers as a replay; any other ended one took no money.
+            raise CheckoutClosed(session_id, state.payment.status, state.payment.failure_reason)
         payload, headers = self._provider.completion(session_id, card)
         return self.handle_webhook(self._provider.name, payload, headers)
+
+    def billing_portal(self, customer: str, return_url: str) -> str:
+        """The provider's page where ``customer`` changes their card or cancels, returning to
+        ``return_url``."""
+        check_text(return_url, "return_url", URL_LENGTH_MAX)
+        return self._provider.portal(self._provider_customer(customer), return_url)
 
     def save_payment_method(self, customer: str, payment_method: str) -> None:
         """Records the payment method off-session charges use (a card the host app saved with
@@ -497,8 +551,9 @@ class PaymentService:
                 connection, source.name, event.id, event.type, payment_id, now
             ):
                 return False  # seen before: a replay, or a duplicate that waited for our lock
-            self._apply(connection, locked[customer], event, payment_id, now)
-            return True
+            # Recorded either way (it is not applied later); ``applied`` says whether it
+            # changed anything, e.g. not a payment that had already failed.
+            return self._apply(connection, locked[customer], event, payment_id, now)
 
         applied = self._ledger.locked_write([customer], apply)
         return WebhookOutcome(source.name, event.id, event.type, applied, payment_id)
@@ -538,23 +593,29 @@ class PaymentService:
         event: ProviderEvent,
         payment_id: int | None,
         now: datetime,
-    ) -> None:
+    ) -> bool:
+        """Applies the event; False when it changed nothing."""
         kind = event.kind
         if kind in _INVOICE_EVENTS:
             self._apply_invoice(connection, holder, event, now)
-        elif kind in _SUBSCRIPTION_EVENTS:
+            return True
+        if kind in _SUBSCRIPTION_EVENTS:
             self._apply_subscription(connection, holder, event, now)
-        else:
-            assert payment_id is not None, event
-            row = repository.read_payment(connection, payment_id)
-            if kind is ProviderEventType.CHARGE_REFUNDED:
-                self._refunded_at_provider(connection, holder, row, event, now)
-            elif kind in _CHECKOUT_PAID and event.paid:
-                self._save_checkout_account(connection, holder, event, now)
-                self._succeed(connection, holder, row, event.payment_reference, now)
-            elif kind in _CHECKOUT_ENDED:
-                reason = event.failure_reason or kind.value
-                self._fail(connection, holder, row, reason, now)
+            return True
+        if payment_id is None:
+            raise WebhookRejected(self._provider.name, f"event {event.id} names no payment")
+        row = repository.read_payment(connection, payment_id)
+        if kind is ProviderEventType.CHARGE_REFUNDED:
+            self._refunded_at_provider(connection, holder, row, event, now)
+            return True
+        if kind in _CHECKOUT_PAID and event.paid:
+            if PaymentStatus(row.status) is not PaymentStatus.PENDING:
+                return False  # decided before: a paid event cannot revive a failed payment
+            self._save_checkout_account(connection, holder, event, now)
+            return self._succeed(connection, holder, row, event.payment_reference, now)
+        if kind in _CHECKOUT_ENDED:
+            return self._fail(connection, holder, row, event.failure_reason or kind.value, now)
+        return False
 
     def _save_checkout_account(
         self, connection: Connection, holder: CustomerRow, event: ProviderEvent, now: datetime
@@ -752,7 +813,7 @@ class PaymentService:
         statements, the renewal payment a new period owes, and grace periods that ended.
         Returns the end of the next grace period."""
         for line in repository.overage_lines_without_receipt(connection, holder.id):
-            self._receipt(
+            issue_receipt(
                 connection, holder, f"overage:{line.id}", ReceiptKind.OVERAGE,
                 [ReceiptLine(line.description, line.amount_minor)], line.amount_minor, 0,
                 line.currency, None, line.id, now,
@@ -890,7 +951,7 @@ class PaymentService:
                 provider_customer=account.provider_customer_id or "",
                 payment_method=account.payment_method,
                 amount=Money(row.amount_minor, row.currency),
-                description=_lines(row.lines)[0].description,
+                description=receipt_lines(row.lines)[0].description,
                 idempotency_key=f"creditkit-charge-{row.id}-{row.attempts}",
             )
         )
@@ -1025,10 +1086,14 @@ class PaymentService:
         return self._refund_view(row)
 
     def _check_refundable(self, row: Any, status: PaymentStatus, now: datetime) -> None:
-        if row.grant_id is None:
+        if PaymentKind(row.kind) not in (PaymentKind.PACK, PaymentKind.TOP_UP):
             raise RefundRefused(row.id, "only credit purchases (packs, top-ups) are refunded")
         if status is not PaymentStatus.SUCCEEDED:
-            raise RefundRefused(row.id, f"the payment is {status.value}")
+            reason = "" if row.failure_reason is None else f" ({row.failure_reason})"
+            raise RefundRefused(
+                row.id, f"the payment is {status.value}{reason}: nothing was paid to refund"
+            )
+        assert row.grant_id is not None, f"payment {row.id} succeeded without its grant"
         window_end = row.succeeded_at + self._refund_window
         if now > window_end:
             raise RefundRefused(row.id, f"the refund window ended at {window_end.isoformat()}")
@@ -1106,50 +1171,11 @@ class PaymentService:
     def _receipt_for_payment(
         self, connection: Connection, holder: CustomerRow, row: Any, now: datetime
     ) -> int:
-        return self._receipt(
+        return issue_receipt(
             connection, holder, f"payment:{row.id}", _RECEIPT_KINDS[PaymentKind(row.kind)],
-            list(_lines(row.lines)), row.subtotal_minor, row.discount_minor, row.currency,
+            list(receipt_lines(row.lines)), row.subtotal_minor, row.discount_minor, row.currency,
             row.id, None, now,
         )  # fmt: skip
-
-    @staticmethod
-    def _receipt(
-        connection: Connection,
-        holder: CustomerRow,
-        source_key: str,
-        kind: ReceiptKind,
-        lines: Sequence[ReceiptLine],
-        subtotal_minor: int,
-        discount_minor: int,
-        currency: str,
-        payment_id: int | None,
-        billing_line_id: int | None,
-        now: datetime,
-    ) -> int:
-        """Issues the next numbered receipt, once per ``source_key``; returns its number."""
-        assert sum(line.amount_minor for line in lines) == subtotal_minor - discount_minor
-        number = repository.next_receipt_number(connection)
-        repository.insert_receipt(
-            connection,
-            {
-                "number": number,
-                "source_key": source_key,
-                "customer_id": holder.id,
-                "kind": kind.value,
-                "payment_id": payment_id,
-                "billing_line_id": billing_line_id,
-                "lines": [
-                    {"description": line.description, "amount_minor": line.amount_minor}
-                    for line in lines
-                ],
-                "subtotal_minor": subtotal_minor,
-                "discount_minor": discount_minor,
-                "total_minor": subtotal_minor - discount_minor,
-                "currency": currency,
-                "created_at": now,
-            },
-        )
-        return number
 
     def receipts(self, customer: str, limit: int, cursor: str | None) -> ReceiptPage:
         if isinstance(limit, bool) or not isinstance(limit, int):
@@ -1172,7 +1198,7 @@ class PaymentService:
             rows = repository.receipts_of(connection, holder.id, before_id, limit + 1)
         page = rows[:limit]
         next_cursor = f"r{page[-1].id}" if len(rows) > limit else None
-        return ReceiptPage(tuple(_receipt_view(row) for row in page), next_cursor)
+        return ReceiptPage(tuple(receipt_view(row) for row in page), next_cursor)
 
     def receipt(self, receipt_id: int) -> Receipt:
         if isinstance(receipt_id, bool) or not isinstance(receipt_id, int):
@@ -1181,7 +1207,7 @@ class PaymentService:
             row = repository.receipt_by_id(connection, receipt_id)
         if row is None:
             raise ReceiptNotFound(receipt_id)
-        return _receipt_view(row)
+        return receipt_view(row)
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -1195,7 +1221,7 @@ class PaymentService:
         return row
 
     def payment(self, payment_id: int) -> Payment:
-        return _payment_view(self.payment_row(payment_id))
+        return payment_view(self.payment_row(payment_id))
 
     def checkout_session(self, session_id: str) -> CheckoutState:
         """The checkout session the provider knows as ``session_id``: its payment and return
@@ -1210,50 +1236,5 @@ class PaymentService:
             url=row.checkout_url,
             success_url=row.success_url,
             cancel_url=row.cancel_url,
-            payment=_payment_view(row),
+            payment=payment_view(row),
         )
-
-
-def _payment_view(row: Any) -> Payment:
-    return Payment(
-        id=row.id,
-        customer=row.external_id,
-        provider=row.provider,
-        kind=PaymentKind(row.kind),
-        status=PaymentStatus(row.status),
-        pack=row.pack_id,
-        plan=row.plan_id,
-        interval=None if row.interval is None else Interval(row.interval),
-        coupon=row.coupon_id,
-        subtotal=Money(row.subtotal_minor, row.currency),
-        discount=Money(row.discount_minor, row.currency),
-        amount=Money(row.amount_minor, row.currency),
-        lines=_lines(row.lines),
-        grant_id=row.grant_id,
-        provider_payment_id=row.provider_payment_id,
-        created_at=row.created_at,
-        succeeded_at=row.succeeded_at,
-        failure_reason=row.failure_reason,
-        grace_ends_at=row.grace_ends_at,
-        refunded=None if row.refunded_minor is None else Money(row.refunded_minor, row.currency),
-    )
-
-
-def _lines(stored: Sequence[dict[str, Any]]) -> tuple[ReceiptLine, ...]:
-    return tuple(ReceiptLine(line["description"], line["amount_minor"]) for line in stored)
-
-
-def _receipt_view(row: Any) -> Receipt:
-    return Receipt(
-        id=row.id,
-        number=row.number,
-        customer=row.external_id,
-        kind=ReceiptKind(row.kind),
-        lines=_lines(row.lines),
-        subtotal=Money(row.subtotal_minor, row.currency),
-        discount=Money(row.discount_minor, row.currency),
-        total=Money(row.total_minor, row.currency),
-        payment_id=row.payment_id,
-        billing_line_id=row.billing_line_id,
-        created_at=row.created_at,
-    )

@@ -142,6 +142,16 @@ class StripeProvider:
         )
         return str(refund.id)
 
+    def portal(self, provider_customer: str, return_url: str) -> str:
+        """A Stripe billing-portal session: card changes and cancellation, reported back as
+        ``customer.subscription.*`` webhooks."""
+        session = self._call(
+            lambda: self._client.v1.billing_portal.sessions.create(
+                {"customer": provider_customer, "return_url": return_url}
+            )
+        )
+        return str(session.url)
+
     def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         try:
             self._client.construct_event(
