@@ -138,3 +138,14 @@ def test_every_command_defaults_to_one_database(tmp_path: Path) -> None:
     assert run("migrate", cwd=tmp_path).stdout == "sqlite:///creditkit.db: schema is up to date\n"
     link = run("link", "ann", cwd=tmp_path, CREDITKIT_PORT="8123")
     assert link.stdout.startswith("http://127.0.0.1:8123/app/session?token=")
+
+
+def test_the_import_doc_runs_as_written(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "import.md").read_text(encoding="utf-8")
+    example = text.split("```\ncustomer,")[1].split("```")[0]
+    (tmp_path / "users.csv").write_text("customer," + example, encoding="utf-8")
+    first = run("import", "users.csv", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "2 rows: 2 customers created, 2 subscribed, 1 granted" in first.stdout
+    again = run("import", "users.csv", cwd=tmp_path)
+    assert "0 customers created, 0 subscribed, 0 granted, 2 already done" in again.stdout
