@@ -32,8 +32,9 @@ $(CHROMIUM):
 demo: $(INSTALLED)
 	$(BIN)/creditkit demo
 
+# `make serve PORT=8123`: the port (else $$CREDITKIT_PORT, else 8000), as `creditkit link` reads it.
 serve: $(INSTALLED)
-	$(BIN)/creditkit serve --payments sandbox
+	$(BIN)/creditkit serve --payments sandbox $(if $(PORT),--port $(PORT))
 
 test: $(INSTALLED) $(CHROMIUM) $(NODE_VERIFIER)
 	$(BIN)/pytest

@@ -10,6 +10,7 @@ Run:
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 
 from creditkit import InsufficientCredits
@@ -44,6 +45,11 @@ def run(base_url: str, api_key: str, say: Callable[[str], object] = print) -> No
 
 
 if __name__ == "__main__":
+    if not os.environ.get("CREDITKIT_API_KEY"):
+        sys.exit(
+            "creditkit: CREDITKIT_API_KEY is not set; export the key creditkit serve printed"
+            " (or make one: creditkit keys create --name script)"
+        )
     run(
         os.environ.get("CREDITKIT_URL", "http://127.0.0.1:8000"),
         os.environ["CREDITKIT_API_KEY"],

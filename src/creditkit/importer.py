@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TextIO
 
@@ -72,6 +73,7 @@ def _import_row(
     customer = row["customer"]
     if not customer:
         raise InvalidRequest("customer", "is empty")
+    expires_at = _check_row(ck, row)
     existed = _exists(ck, customer)
     ck.create_customer(customer, row.get("kind") or "user")
     if not existed:
@@ -84,12 +86,6 @@ def _import_row(
             summary.subscribed += 1
             changed = True
     if row.get("credits"):
-        expires_at = None
-        if row.get("expires_at"):
-            try:
-                expires_at = datetime.fromisoformat(row["expires_at"])
-            except ValueError:
-                raise InvalidRequest("expires_at", "is not an ISO 8601 datetime") from None
         key = f"{key_prefix}:{customer}"
         first_time = not ck.recorded(key)
         ck.grant(
@@ -105,6 +101,36 @@ def _import_row(
             changed = True
     if existed and not changed:
         summary.unchanged += 1
+
+
+def _check_row(ck: CreditKit, row: dict[str, str]) -> datetime | None:
+    """Checks what can be checked before anything is written, so that a row that fails
+    creates no customer; returns the grant's expiry."""
+    if row.get("plan"):
+        plans = ck.catalog.plans if ck.catalog is not None else {}
+        if row["plan"] not in plans:
+            raise InvalidRequest("plan", f"unknown plan {row['plan']!r}; known {sorted(plans)}")
+        if (row.get("interval") or "month") not in ("month", "year"):
+            raise InvalidRequest("interval", "must be month or year")
+    if row.get("credits"):
+        units = {unit.name for unit in ck.units}
+        if (row.get("unit") or "credits") not in units:
+            raise InvalidRequest("unit", f"unknown unit {row.get('unit')!r}; known {sorted(units)}")
+        try:
+            amount = Decimal(row["credits"])
+        except InvalidOperation:
+            raise InvalidRequest("credits", f"{row['credits']!r} is not a number") from None
+        if not amount > 0:
+            raise InvalidRequest("credits", "must be above zero")
+    if not row.get("expires_at"):
+        return None
+    try:
+        expires_at = datetime.fromisoformat(row["expires_at"])
+    except ValueError:
+        raise InvalidRequest("expires_at", "is not an ISO 8601 datetime") from None
+    if expires_at.tzinfo is None:
+        raise InvalidRequest("expires_at", "needs a timezone, e.g. 2026-12-31T00:00:00+00:00")
+    return expires_at
 
 
 def _exists(ck: CreditKit, customer: str) -> bool:

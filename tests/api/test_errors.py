@@ -163,3 +163,23 @@ def test_an_entitlement_refusal_is_403_with_upgrade_to(api: Api) -> None:
         "used": None,
         "limit": None,
     }
+
+
+def test_a_body_that_is_not_json_is_400_malformed_request(api: Api) -> None:
+    api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    response = api.client.post(
+        "/v1/charges",
+        content=b'{"customer": "u1", "amount": 1',
+        headers={**write(api.admin, "broken"), "Content-Type": "application/json"},
+    )
+    problem = assert_problem(response, 400, "malformed_request")
+    assert "JSON" in problem["detail"]
+
+
+def test_reasons_carry_no_library_prefix(api: Api) -> None:
+    api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    response = api.client.post(
+        "/v1/charges", json={"customer": "u1", "amount": 1.5}, headers=write(api.admin, "f")
+    )
+    assert response.status_code == 422
+    assert "Value error" not in response.text

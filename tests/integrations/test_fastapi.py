@@ -157,3 +157,11 @@ def test_a_commit_the_service_does_not_answer_is_a_503(
     assert app.state.ran == 1
     assert outage.paths[-1].endswith("/commit")
     assert kit.balance("ada").held == 1  # until the hold times out
+
+
+def test_an_unknown_customer_is_a_404_problem(ledger: Metering) -> None:
+    with TestClient(build(ledger)) as http:
+        response = http.post("/chat", headers={"X-User": "nobody"})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "unknown_customer"

@@ -130,3 +130,10 @@ def test_a_commit_the_service_does_not_answer_is_a_503(
         response = http.post("/api/chat", json={"message": "hi"}, headers={"X-User": "ada"})
     assert_problem(response, 503, "service_unreachable")
     assert kit.balance("ada").held == 5  # until the hold times out
+
+
+def test_an_unknown_customer_is_a_404_problem(http: FlaskClient) -> None:
+    response = http.post("/api/chat", json={"message": "hi"}, headers={"X-User": "nobody"})
+    assert response.status_code == 404
+    assert response.content_type == "application/problem+json"
+    assert response.get_json()["code"] == "unknown_customer"

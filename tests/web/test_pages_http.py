@@ -84,3 +84,13 @@ def test_creditkit_link_prints_a_working_session_link(
     with CreditKit(url, catalog=example_catalog()) as kit, TestClient(create_app(kit)) as http:
         page = http.get(link.removeprefix("http://x:1"))
         assert page.status_code == 200 and "Usage" in page.text
+
+
+def test_the_dashboard_says_no_action_as_the_console_does(
+    client: tuple[CreditKit, TestClient],
+) -> None:
+    kit, http = client
+    kit.charge("ana", 2, idempotency_key="no-action")  # a charge that names no action
+    http.get("/app/session", params={"token": kit.keys.issue_session("ana").token})
+    page = http.get("/app").text
+    assert "No action" in page and ">Other<" not in page

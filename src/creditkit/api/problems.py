@@ -229,8 +229,13 @@ def install(app: FastAPI, enrich: Enrich, authenticate_first: AuthenticateFirst)
         refused = await authenticate_first(request)
         if refused is not None:
             return _problem_of(refused)
+        if any(item["type"] == "json_invalid" for item in error.errors()):
+            # A body that is not JSON at all is malformed (400), not a JSON body with a bad field.
+            return problem_response(400, "malformed_request", "the body is not valid JSON")
         invalid = [
-            {"name": _field_name(item["loc"]), "reason": item["msg"]} for item in error.errors()
+            # A field validator's message, without pydantic's "Value error, " prefix.
+            {"name": _field_name(item["loc"]), "reason": item["msg"].removeprefix("Value error, ")}
+            for item in error.errors()
         ]
         first = invalid[0] if invalid else {"name": "body", "reason": "invalid"}
         return problem_response(

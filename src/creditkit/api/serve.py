@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -234,10 +235,29 @@ def app_from_environment() -> FastAPI:
     return create_app(open_kit(settings))
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Raises ``InvalidRequest`` naming ``port`` when another process listens there, before
+    serve says it is serving (uvicorn would only log the clash after)."""
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # As uvicorn binds: SO_REUSEADDR lets a port in TIME_WAIT be taken, not one listened on.
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind((host, port))
+    except OSError as error:
+        raise InvalidRequest(
+            "port",
+            f"cannot listen on {host}:{port} ({error.strerror}); stop what uses it or choose"
+            " another with --port or $CREDITKIT_PORT",
+        ) from None
+    finally:
+        probe.close()
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
     provider = settings.require_payments()
+    check_port_free(settings.host, settings.port)
     os.environ.update(settings.environment())
     configure_logging()
     open_kit(settings).close()  # migrate (and make the first key) once, before the workers

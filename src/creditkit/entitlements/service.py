@@ -441,12 +441,18 @@ class EntitlementService:
                 if current == role_:
                     return Decision(True, Reason.ALREADY_COUNTED, None, used, cap.value)
                 if Role.OWNER in (current, role_):
-                    raise InvalidRequest("role", "the owner changes with transfer_ownership")
+                    raise InvalidRequest(
+                        "role",
+                        "the owner changes only by an ownership transfer"
+                        " (PUT /v1/customers/{workspace}/owner)",
+                    )
                 repository.set_role(connection, holder.id, member.id, role_.value)
                 return Decision(True, Reason.ROLE_CHANGED, None, used, cap.value)
             if role_ is Role.OWNER and used:
                 raise InvalidRequest(
-                    "role", "the workspace has an owner already: use transfer_ownership"
+                    "role",
+                    "the workspace has an owner already; move ownership with"
+                    " PUT /v1/customers/{workspace}/owner",
                 )
             if role_ is not Role.OWNER and not used:
                 raise InvalidRequest("role", "a workspace's first member is its owner")

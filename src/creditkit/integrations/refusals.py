@@ -3,6 +3,7 @@ problem+json (RFC 9457) bodies the HTTP API answers, so one front end handles bo
 
 - credits short (``InsufficientCredits``): 402, with the packs and the plan that would cover it;
 - the plan's rate limit (``RateLimited``, from a ``Client``): 429 with ``Retry-After``;
+- a customer creditkit does not know (``UnknownCustomer``): 404 ``unknown_customer``;
 - the ledger busy (``LedgerBusy``) or the service unreachable (``ServiceUnreachable``, a 503
   after the client's retries): 503, so the app's client tries again later rather than
   reporting a server error.
@@ -26,7 +27,13 @@ from creditkit.client.errors import (
     RateLimited,
     ServiceUnreachable,
 )
-from creditkit.errors import CreditKitError, InsufficientCredits, LedgerBusy, Quantity
+from creditkit.errors import (
+    CreditKitError,
+    InsufficientCredits,
+    LedgerBusy,
+    Quantity,
+    UnknownCustomer,
+)
 from creditkit.integrations.metered import Metering
 from creditkit.kit import CreditKit
 from creditkit.ledger.schemas import Money
@@ -57,6 +64,10 @@ def refusal_of(ck: Metering, error: CreditKitError) -> Refusal | None:
     if isinstance(error, LedgerBusy):
         body = problem_body(503, error.code, str(error), attempts=error.attempts)
         return Refusal(503, body, {"Retry-After": str(LEDGER_BUSY_RETRY_AFTER_SECONDS)})
+    if isinstance(error, UnknownCustomer):
+        # The app's user has no customer yet (a signup that never reached creditkit): the
+        # same 404 the API answers, not the app's 500.
+        return Refusal(404, problem_body(404, error.code, str(error), customer=error.customer))
     if isinstance(error, ServiceUnreachable) or (
         isinstance(error, ApiError) and error.status == 503
     ):

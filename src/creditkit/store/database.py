@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from creditkit.errors import LedgerBusy
+from creditkit.errors import InvalidRequest, LedgerBusy
 
 T = TypeVar("T")
 
@@ -72,15 +72,20 @@ def create_engine(url: str) -> Engine:
         return sa.create_engine(
             url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True
         )
-    raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+    raise InvalidRequest(
+        "database_url",
+        f"{url!r} is not a database URL: use sqlite:///{url} for a SQLite file, or"
+        " postgresql://USER@HOST/DATABASE",
+    )
 
 
 def _create_sqlite_engine(url: str) -> Engine:
     parsed = sa.make_url(url)
     if parsed.database in (None, "", ":memory:"):
-        raise ValueError(
+        raise InvalidRequest(
+            "database_url",
             "in-memory SQLite is not supported: each connection would see its own empty ledger;"
-            " use a file, e.g. sqlite:///credits.db"
+            " use a file, e.g. sqlite:///credits.db",
         )
     Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(
