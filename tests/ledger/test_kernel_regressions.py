@@ -367,3 +367,16 @@ def test_timed_out_holds_are_closed_in_statements_that_do_not_grow_with_them(
 
     assert statements_to_close(10) == statements_to_close(200)
     assert ck.audit().ok
+
+
+def test_a_conflict_names_the_field_the_caller_changed(ck: CreditKit) -> None:
+    from creditkit import IdempotencyConflict
+
+    ck.grant("u1", 100, idempotency_key="g1")
+    ck.charge("u1", 10, idempotency_key="c1", action="generate")
+    with pytest.raises(IdempotencyConflict) as conflict:
+        ck.charge("u1", 1, idempotency_key="c1", action="chat")
+    assert conflict.value.field == "action"
+    with pytest.raises(IdempotencyConflict) as conflict:
+        ck.create_customer("u1", kind="workspace")
+    assert (conflict.value.field, conflict.value.idempotency_key) == ("kind", "u1")

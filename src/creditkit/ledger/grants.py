@@ -79,7 +79,8 @@ class LedgerGrants(LedgerWrites):
                 row = repository.read_customer_full(connection, customer)
                 assert row is not None
             elif row.kind != customer_kind:
-                raise IdempotencyConflict(f"customer:{customer}", "kind", row.kind, kind)
+                # The customer id is its own idempotency key: the conflict names it and the kind.
+                raise IdempotencyConflict(customer, "kind", row.kind, kind)
             return Customer(row.external_id, CustomerKind(row.kind), row.created_at, row.metadata)
 
         for attempt in (1, 2):

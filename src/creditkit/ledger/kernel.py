@@ -89,6 +89,10 @@ def take(grants: Sequence[GrantRow], steps: int) -> list[tuple[GrantRow, int]]:
     return draws
 
 
+#: The fields a conflict names first when several differ.
+CONFLICT_FIELDS_FIRST = ("operation", "customer", "action", "unit")
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """A write as recorded under its idempotency key."""
@@ -101,10 +105,12 @@ class Request:
         return repository.encode_json({"operation": self.operation.value, **self.fields})
 
     def conflict_with(self, recorded: str) -> IdempotencyConflict | None:
-        """The first field in which ``recorded`` differs from this request, if any."""
+        """The field in which ``recorded`` differs from this request, if any: the one the caller
+        changed, so what names the request (operation, customer, action, unit) before what
+        follows from it (an action's price is the amount)."""
         first = json.loads(recorded)
         second = json.loads(self.encode())
-        for name in dict.fromkeys([*second, *first]):
+        for name in dict.fromkeys([*CONFLICT_FIELDS_FIRST, *second, *first]):
             if first.get(name) != second.get(name):
                 return IdempotencyConflict(self.key, name, first.get(name), second.get(name))
         return None
