@@ -18,6 +18,11 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
 
+# The npm tools that check the OpenAPI contract (Redocly, openapi-typescript, tsc), from the lock.
+CONTRACT_TOOLS := contract/node_modules/.package-lock.json
+$(CONTRACT_TOOLS): contract/package-lock.json
+	npm ci --prefix contract --no-audit --no-fund --loglevel=error
+
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
 	  || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
@@ -29,7 +34,7 @@ demo: $(INSTALLED)
 serve: $(INSTALLED)
 	$(BIN)/creditkit serve
 
-test: $(INSTALLED) $(CHROMIUM)
+test: $(INSTALLED) $(CHROMIUM) $(CONTRACT_TOOLS)
 	$(BIN)/pytest
 
 # Rewrites docs/screenshots/*.png from the page tests (the README and docs/web.md show them).
