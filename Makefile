@@ -24,6 +24,11 @@ NODE_VERIFIER := tests/notify/node/node_modules/.package-lock.json
 $(NODE_VERIFIER): tests/notify/node/package.json tests/notify/node/package-lock.json
 	npm ci --prefix tests/notify/node --no-audit --no-fund --silent
 
+# The npm tools that check the OpenAPI contract (Redocly, openapi-typescript, tsc), from the lock.
+CONTRACT_TOOLS := contract/node_modules/.package-lock.json
+$(CONTRACT_TOOLS): contract/package-lock.json
+	npm ci --prefix contract --no-audit --no-fund --loglevel=error
+
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
 	  || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
@@ -36,7 +41,7 @@ demo: $(INSTALLED)
 serve: $(INSTALLED)
 	$(BIN)/creditkit serve --payments sandbox $(if $(PORT),--port $(PORT))
 
-test: $(INSTALLED) $(CHROMIUM) $(NODE_VERIFIER)
+test: $(INSTALLED) $(CHROMIUM) $(NODE_VERIFIER) $(CONTRACT_TOOLS)
 	$(BIN)/pytest
 
 # Rewrites docs/screenshots/*.png from the page tests (the README and docs/web.md show them).
@@ -52,4 +57,4 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) tests/notify/node/node_modules creditkit-demo.db creditkit-demo.db-wal creditkit-demo.db-shm creditkit.db creditkit.db-wal creditkit.db-shm creditkit.db.secret-key creditkit-demo.db.secret-key
+	rm -rf $(VENV) tests/notify/node/node_modules contract/node_modules creditkit-demo.db creditkit-demo.db-wal creditkit-demo.db-shm creditkit.db creditkit.db-wal creditkit.db-shm creditkit.db.secret-key creditkit-demo.db.secret-key

@@ -163,19 +163,23 @@ def test_an_expired_or_tampered_token_is_401(people: Api, clock: ManualClock) ->
 
 def test_a_backend_issues_tokens_and_a_token_cannot(people: Api) -> None:
     issued = people.client.post(
-        "/v1/customers/u1/session-tokens", json={"ttl_seconds": 120}, headers=people.admin
+        "/v1/customers/u1/session-tokens",
+        json={"ttl_seconds": 120},
+        headers=write(people.admin, "t1"),
     )
     assert issued.status_code == 201, issued.text
     token = {"Authorization": f"Bearer {issued.json()['token']}"}
     assert people.client.get("/v1/customers/u1/balance", headers=token).status_code == 200
     assert_problem(
-        people.client.post("/v1/customers/u1/session-tokens", json={}, headers=token),
+        people.client.post("/v1/customers/u1/session-tokens", json={}, headers=write(token, "t2")),
         403,
         "secret_key_required",
     )
     assert_problem(
         people.client.post(
-            "/v1/customers/u1/session-tokens", json={"ttl_seconds": 7200}, headers=people.admin
+            "/v1/customers/u1/session-tokens",
+            json={"ttl_seconds": 7200},
+            headers=write(people.admin, "t3"),
         ),
         422,
         "invalid_request",

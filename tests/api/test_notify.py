@@ -22,7 +22,9 @@ def test_an_admin_registers_an_endpoint_and_reads_it_back(api: Api) -> None:
     listed = api.client.get("/v1/webhook-endpoints", headers=api.admin).json()
     assert [item["id"] for item in listed] == [endpoint_id]
     assert "secret" not in listed[0]
-    disabled = api.client.post(f"/v1/webhook-endpoints/{endpoint_id}/disable", headers=api.admin)
+    disabled = api.client.post(
+        f"/v1/webhook-endpoints/{endpoint_id}/disable", headers=write(api.admin, "d")
+    )
     assert disabled.json()["enabled"] is False
     assert (
         api.client.delete(f"/v1/webhook-endpoints/{endpoint_id}", headers=api.admin).status_code

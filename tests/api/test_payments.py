@@ -18,7 +18,9 @@ def test_a_pack_bought_through_checkout_is_granted_once_and_refundable(api: Api)
     assert body["amount"] == {"amount_minor": 500, "currency": "USD"}
     for _attempt in range(2):  # paying twice pays once
         paid = api.client.post(
-            f"/v1/sandbox/checkouts/{body['session_id']}/pay", json={}, headers=api.admin
+            f"/v1/sandbox/checkouts/{body['session_id']}/pay",
+            json={},
+            headers=write(api.admin, "p"),
         )
         assert paid.status_code == 200, paid.text
     assert api.kit.balance("u1").available == 100 + 500

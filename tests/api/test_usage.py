@@ -17,19 +17,20 @@ def test_events_are_charged_one_outcome_each_and_replayed(api: Api) -> None:
         {"customer": "u1", "action": "teleport", "idempotency_key": "e3"},
         {"customer": "u1", "action": "image_generation", "quantity": 50, "idempotency_key": "e4"},
     ]
-    first = api.client.post("/v1/events", json={"events": events}, headers=api.admin)
+    first = api.client.post("/v1/events", json={"events": events}, headers=write(api.admin, "b1"))
     assert first.status_code == 200, first.text
     results = first.json()["results"]
     assert [result["status"] for result in results] == [201, 201, 422, 402]
     assert results[1]["charge"]["amount"] == 10
     assert results[2]["error"]["invalid_params"][0]["name"] == "events[2].action"
     assert results[3]["error"]["code"] == "insufficient_credits"
-    again = api.client.post("/v1/events", json={"events": events}, headers=api.admin)
+    # Another batch key: each event's own key makes the replay.
+    again = api.client.post("/v1/events", json={"events": events}, headers=write(api.admin, "b2"))
     assert again.json() == first.json()
     assert api.kit.balance("u1").available == 100 - 11
     too_many = [dict(events[0], idempotency_key=f"x{n}") for n in range(1_001)]
     assert_problem(
-        api.client.post("/v1/events", json={"events": too_many}, headers=api.admin),
+        api.client.post("/v1/events", json={"events": too_many}, headers=write(api.admin, "b3")),
         422,
         "invalid_request",
     )
@@ -41,7 +42,7 @@ def test_an_event_of_an_unknown_customer_fails_only_itself(api: Api) -> None:
         {"customer": "nobody", "action": "chat_message", "idempotency_key": "e1"},
         {"customer": "u1", "action": "chat_message", "idempotency_key": "e2"},
     ]
-    answer = api.client.post("/v1/events", json={"events": events}, headers=api.admin)
+    answer = api.client.post("/v1/events", json={"events": events}, headers=write(api.admin, "b"))
     assert answer.status_code == 200, answer.text
     first, second = answer.json()["results"]
     assert (first["status"], first["error"]["code"]) == (404, "unknown_customer")

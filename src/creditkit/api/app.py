@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from creditkit import __version__
 from creditkit.api import (
     catalog,
+    contract,
     customers,
     ledger,
     notify,
@@ -20,6 +21,18 @@ from creditkit.api.context import Service
 from creditkit.kit import CreditKit
 from creditkit.web import pages as web
 
+#: Operations that need no key: the public catalog, health and metrics, and the payment
+#: providers' webhook (its signature authenticates it).
+PUBLIC_OPERATIONS = {
+    "getCatalog",
+    "getPlans",
+    "getPacks",
+    "getActionCosts",
+    "getHealth",
+    "getMetrics",
+    "handlePaymentWebhook",
+}
+
 
 def create_app(kit: CreditKit) -> FastAPI:
     """The API over ``kit``. The kit's catalog gives the public catalog, plans and actions."""
@@ -28,6 +41,8 @@ def create_app(kit: CreditKit) -> FastAPI:
         version=__version__,
         description="Credits, subscriptions and entitlements for AI products. Every write "
         "takes an Idempotency-Key; every error is application/problem+json.",
+        license_info={"name": "MIT", "identifier": "MIT"},
+        generate_unique_id_function=contract.operation_id,
     )
     service = Service.of(kit)
     problems.install(app, service.enrich, service.access.refusal)
@@ -36,6 +51,6 @@ def create_app(kit: CreditKit) -> FastAPI:
         app.include_router(module.router(service))
     app.include_router(observability.router(service, metrics))
     app.add_middleware(observability.ObservedApp, metrics=metrics)
-    problems.document(app)
+    contract.document(app, PUBLIC_OPERATIONS)
     web.install(app, kit, service.access)
     return app

@@ -121,17 +121,29 @@ def router(service: Service) -> APIRouter:
         kit.set_member_spend_cap(customer, user, body.amount, unit=body.unit)
 
     @api.post("/customers/{customer}/session-tokens", status_code=201, response_model=SessionToken)
-    def create_session_token(
-        caller: Authenticated, customer: CustomerId, body: SessionTokenCreate
-    ) -> SessionToken:
+    async def create_session_token(
+        request: Request,
+        caller: Authenticated,
+        customer: CustomerId,
+        body: SessionTokenCreate,
+        key: IdempotencyKey,
+    ) -> JSONResponse:
         """A short-lived token for this customer's browser (at most an hour). For a
-        workspace, ``user`` names the member acting; their role decides what it may do."""
+        workspace, ``user`` names the member acting; their role decides what it may do. A
+        retry with the same key gets the same token."""
         access.require_scope(caller, Scope.WRITE)
-        kit.customer(customer)  # 404 for an unknown customer, not a token for nobody
-        if body.user is not None:
-            kit.customer(body.user)
-        return kit.keys.issue_session(
-            customer, user=body.user, permissions=body.permissions, ttl_seconds=body.ttl_seconds
-        )
+
+        def issue() -> SessionToken:
+            kit.customer(customer)  # 404 for an unknown customer, not a token for nobody
+            if body.user is not None:
+                kit.customer(body.user)
+            return kit.keys.issue_session(
+                customer,
+                user=body.user,
+                permissions=body.permissions,
+                ttl_seconds=body.ttl_seconds,
+            )
+
+        return await responses.once(request, key, issue, status_code=201)
 
     return api

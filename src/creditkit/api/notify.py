@@ -1,8 +1,9 @@
 """Webhook endpoints and their deliveries, the event log, and alert thresholds."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
 
 from creditkit.api.context import Service
 from creditkit.api.idempotency import IdempotencyKey
@@ -25,7 +26,7 @@ Unit = Annotated[str, Query(min_length=1, max_length=64, pattern=TEXT_PATTERN)]
 
 def router(service: Service) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["webhooks and alerts"])
-    kit, access = service.kit, service.access
+    kit, access, responses = service.kit, service.access, service.responses
     Authenticated = Annotated[Caller, Depends(access.caller)]
 
     @api.post("/webhook-endpoints", status_code=201, response_model=RegisteredWebhookEndpoint)
@@ -64,15 +65,19 @@ def router(service: Service) -> APIRouter:
         return kit.rotate_webhook_secret(endpoint_id, idempotency_key=key)
 
     @api.post("/webhook-endpoints/{endpoint_id}/disable", response_model=WebhookEndpoint)
-    def disable(caller: Authenticated, endpoint_id: EndpointId) -> WebhookEndpoint:
+    async def disable(
+        request: Request, caller: Authenticated, endpoint_id: EndpointId, key: IdempotencyKey
+    ) -> JSONResponse:
         """Stops deliveries to it (what it was owed waits until it is enabled again)."""
         access.require_scope(caller, Scope.ADMIN)
-        return kit.disable_webhook_endpoint(endpoint_id)
+        return await responses.once(request, key, lambda: kit.disable_webhook_endpoint(endpoint_id))
 
     @api.post("/webhook-endpoints/{endpoint_id}/enable", response_model=WebhookEndpoint)
-    def enable(caller: Authenticated, endpoint_id: EndpointId) -> WebhookEndpoint:
+    async def enable(
+        request: Request, caller: Authenticated, endpoint_id: EndpointId, key: IdempotencyKey
+    ) -> JSONResponse:
         access.require_scope(caller, Scope.ADMIN)
-        return kit.enable_webhook_endpoint(endpoint_id)
+        return await responses.once(request, key, lambda: kit.enable_webhook_endpoint(endpoint_id))
 
     @api.delete("/webhook-endpoints/{endpoint_id}", status_code=204)
     def delete(caller: Authenticated, endpoint_id: EndpointId) -> None:
@@ -85,7 +90,7 @@ def router(service: Service) -> APIRouter:
         after_id: AfterId = 0,
         limit: Limit = 100,
         endpoint_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-        status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
+        status: Literal["pending", "delivered", "failed"] | None = None,
     ) -> list[Delivery]:
         access.require_scope(caller, Scope.ADMIN)
         return kit.webhook_deliveries(

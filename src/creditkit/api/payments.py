@@ -77,15 +77,19 @@ def router(service: Service) -> APIRouter:
         return outcome
 
     @api.post("/sandbox/checkouts/{session_id}/pay", response_model=WebhookOutcome)
-    def pay_sandbox_checkout(
+    async def pay_sandbox_checkout(
+        request: Request,
         caller: Authenticated,
         session_id: Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)],
         body: SandboxPayment,
-    ) -> WebhookOutcome:
+        key: IdempotencyKey,
+    ) -> JSONResponse:
         """The sandbox's payment page, as an API: pays with a test card (``4242…`` succeeds,
         ``4000000000000002`` is declined). Idempotent: the session is paid once."""
         access.require_scope(caller, Scope.WRITE)
-        return kit.complete_sandbox_checkout(session_id, card=body.card)
+        return await responses.once(
+            request, key, lambda: kit.complete_sandbox_checkout(session_id, card=body.card)
+        )
 
     @api.post("/customers/{customer}/billing-portal", status_code=201)
     def billing_portal(

@@ -263,34 +263,3 @@ def install(app: FastAPI, enrich: Enrich, authenticate_first: AuthenticateFirst)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
-
-
-def document(app: FastAPI) -> None:
-    """Declares the errors in the app's OpenAPI document: every operation may answer with a
-    problem (its ``default`` response, ``application/problem+json``). FastAPI's own 422 body
-    (``HTTPValidationError``) is never sent, so it goes."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        schema = build()  # FastAPI builds it once and keeps it in app.openapi_schema
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        if "Problem" not in components:
-            components["Problem"] = dict(PROBLEM_SCHEMA)
-            for path_item in schema["paths"].values():
-                for operation in path_item.values():
-                    _document_operation(operation["responses"])
-            components.pop("HTTPValidationError", None)
-            components.pop("ValidationError", None)
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _document_operation(responses: dict[str, Any]) -> None:
-    validation = responses.get("422", {}).get("content", {}).get("application/json", {})
-    if validation.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
-        del responses["422"]
-    responses["default"] = {
-        "description": "An error: the request was refused, and ``code`` says why.",
-        "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }

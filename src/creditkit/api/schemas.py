@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -88,6 +88,8 @@ Amount = Annotated[
 CustomerId = Annotated[str, Field(min_length=1, max_length=255)]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 Metadata = Annotated[dict[str, Any], Field(default_factory=dict)]
+#: Request enums are enums in the document (not patterns), so that a typo does not compile.
+Interval = Literal["month", "year"]
 
 
 class Body(BaseModel):
@@ -103,13 +105,13 @@ class Body(BaseModel):
 
 class CustomerCreate(Body):
     id: CustomerId
-    kind: Annotated[str, Field(pattern="^(user|workspace)$")] = "user"
+    kind: Literal["user", "workspace"] = "user"
     subscribe: bool = True
     metadata: Metadata
 
 
 class MemberPut(Body):
-    role: Annotated[str, Field(pattern="^(owner|admin|editor|viewer)$")]
+    role: Literal["owner", "admin", "editor", "viewer"]
 
 
 class OwnerPut(Body):
@@ -181,9 +183,9 @@ class TransferCreate(Body):
 
 class SubscriptionCreate(Body):
     plan: Name
-    interval: Annotated[str, Field(pattern="^(month|year)$")] = "month"
+    interval: Interval = "month"
     trial_days: Annotated[int, Field(ge=0, le=365)] = 0
-    pay_with: Annotated[str, Field(pattern="^(money|credits)$")] = "money"
+    pay_with: Literal["money", "credits"] = "money"
     #: True when the app's own billing collects the plan's price: then the billing line is
     #: recorded for it to collect. Otherwise a priced plan is refused: pay through checkout.
     collected_elsewhere: bool = False
@@ -191,8 +193,8 @@ class SubscriptionCreate(Body):
 
 class PlanChange(Body):
     plan: Name
-    interval: Annotated[str, Field(pattern="^(month|year)$")] | None = None
-    allowance_on_upgrade: Annotated[str, Field(pattern="^(difference|full|none)$")] = "difference"
+    interval: Interval | None = None
+    allowance_on_upgrade: Literal["difference", "full", "none"] = "difference"
 
 
 class Cancellation(Body):
@@ -235,7 +237,7 @@ class AlertsPut(Body):
 class CheckoutCreate(Body):
     pack: Name | None = None
     plan: Name | None = None
-    interval: Annotated[str, Field(pattern="^(month|year)$")] = "month"
+    interval: Interval = "month"
     coupon: Name | None = None
     success_url: Annotated[str, Field(min_length=1, max_length=2_048)]
     cancel_url: Annotated[str, Field(min_length=1, max_length=2_048)]

@@ -1,12 +1,13 @@
 """Usage: the numbers behind a usage dashboard, and batch ingestion of usage events."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
 
 from creditkit.api.context import Service
-from creditkit.api.idempotency import encode
+from creditkit.api.idempotency import IdempotencyKey, encode
 from creditkit.api.problems import error_body
 from creditkit.api.schemas import TEXT_PATTERN, EventsIngest
 from creditkit.errors import CreditKitError, InvalidRequest, UnknownCustomer
@@ -28,7 +29,7 @@ def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, dat
 
 def router(service: Service) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["usage"])
-    kit, access = service.kit, service.access
+    kit, access, responses = service.kit, service.access, service.responses
     Authenticated = Annotated[Caller, Depends(access.caller)]
 
     @api.get("/customers/{customer}/usage/summary", response_model=UsageSummary)
@@ -48,7 +49,7 @@ def router(service: Service) -> APIRouter:
     def breakdown(
         caller: Authenticated,
         customer: CustomerId,
-        by: Annotated[str, Query(pattern="^(action|category|member|dimension)$")],
+        by: Annotated[Literal["action", "category", "member", "dimension"], Query()],
         start: datetime,
         end: datetime,
         unit: Unit = "credits",
@@ -82,19 +83,25 @@ def router(service: Service) -> APIRouter:
         start: datetime,
         end: datetime,
         unit: Unit = "credits",
-        granularity: Annotated[str, Query(pattern="^(day|hour)$")] = "day",
+        granularity: Literal["day", "hour"] = "day",
     ) -> UsageSeries:
         """What was spent per UTC day (or hour) in [start, end), zeros included."""
         access.require_customer(caller, customer, Scope.READ)
         return kit.usage_series(customer, start=start, end=end, unit=unit, granularity=granularity)
 
     @api.post("/events")
-    def ingest(caller: Authenticated, body: EventsIngest) -> dict[str, list[dict[str, Any]]]:
+    async def ingest(
+        request: Request, caller: Authenticated, body: EventsIngest, key: IdempotencyKey
+    ) -> JSONResponse:
         """Charges up to 1,000 usage events in one transaction, each priced by the catalog and
         keyed by its own ``idempotency_key``. One outcome per event, in order: ``{"status":
         201, "charge": …}`` or ``{"status": 402, "error": <problem>}``; one refusal fails
-        nothing else. Each event's customer counts against its plan's rate limit."""
+        nothing else. Each event's customer counts against its plan's rate limit. A retry of
+        the whole batch with the same ``Idempotency-Key`` gets the first answer."""
         access.require_scope(caller, Scope.CHARGE)
+        return await responses.once(request, key, lambda: ingest_batch(body))
+
+    def ingest_batch(body: EventsIngest) -> dict[str, list[dict[str, Any]]]:
         for customer in sorted({event.customer for event in body.events}):
             try:
                 service.count_request(customer)

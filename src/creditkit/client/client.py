@@ -562,7 +562,8 @@ class Client:
         if not events:
             return []
         body = {"events": [_event(event, index) for index, event in enumerate(events)]}
-        answer = self._call("POST", _path("events"), body)
+        # The batch's key (each event has its own too): a retry gets the first answer.
+        answer = self._call("POST", _path("events"), body, idempotency_key=str(uuid.uuid4()))
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list) or len(results) != len(events):
             raise ApiError(200, "response_invalid", "not one result per event", {})
@@ -601,10 +602,7 @@ class Client:
         """Pays a sandbox checkout with a test ``card`` (``4000000000000002`` is declined);
         ``applied`` is False when it was paid before."""
         path = _path("sandbox", "checkouts", session_id, "pay")
-        outcome: WebhookOutcome = self._decoded(
-            self._call("POST", path, {"card": card}), WebhookOutcome
-        )
-        return outcome
+        return self._write("POST", path, WebhookOutcome, {"card": card}, None)
 
     def payment(self, payment_id: int) -> Payment:
         return self._read(_path("payments", _row_id(payment_id, "payment_id")), Payment)
@@ -706,13 +704,11 @@ class Client:
     def disable_webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint:
         """Stops deliveries to the endpoint until it is enabled again."""
         path = _endpoint_path(endpoint_id, "disable")
-        endpoint: WebhookEndpoint = self._decoded(self._call("POST", path), WebhookEndpoint)
-        return endpoint
+        return self._write("POST", path, WebhookEndpoint, None, None)
 
     def enable_webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint:
         path = _endpoint_path(endpoint_id, "enable")
-        endpoint: WebhookEndpoint = self._decoded(self._call("POST", path), WebhookEndpoint)
-        return endpoint
+        return self._write("POST", path, WebhookEndpoint, None, None)
 
     def delete_webhook_endpoint(self, endpoint_id: int) -> None:
         """Deletes the endpoint; what it was still owed is marked failed."""
@@ -783,8 +779,8 @@ class Client:
             "ttl_seconds": ttl_seconds,
         }
         path = _path("customers", customer, "session-tokens")
-        token: SessionToken = self._decoded(self._call("POST", path, body), SessionToken)
-        return token
+        # A key per call, reused by its retries: a retried request gets the same token.
+        return self._write("POST", path, SessionToken, body, None)
 
     # -- the wire --
 

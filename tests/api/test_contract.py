@@ -1,0 +1,111 @@
+"""The OpenAPI document is a contract generators can use: it validates (openapi-spec-validator),
+passes Redocly's strict recommended ruleset, and the types openapi-typescript makes from it with
+its default flags compile under ``tsc --strict`` in a program that uses them (contract/usage.ts).
+
+The npm tools come from contract/package-lock.json (``npm ci``, run once: the Makefile's test
+target does it, and so does this module when they are missing)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+from creditkit import CreditKit
+from creditkit.api import create_app
+from creditkit.api.serve import example_catalog
+
+CONTRACT = Path(__file__).resolve().parents[2] / "contract"
+NPM_TIMEOUT_SECONDS = 600
+TOOL_TIMEOUT_SECONDS = 180
+#: POSTs that take no Idempotency-Key: the payment providers' own webhook (the provider's event
+#: id makes it exactly-once).
+POSTS_WITHOUT_KEY = {"handlePaymentWebhook"}
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    database = tmp_path_factory.mktemp("contract") / "contract.db"
+    kit = CreditKit(f"sqlite:///{database}", catalog=example_catalog())
+    yield create_app(kit).openapi()
+    kit.close()
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            yield method, path, operation
+
+
+def test_operation_ids_are_short_unique_camel_case(document: dict[str, Any]) -> None:
+    ids = [operation["operationId"] for _, _, operation in operations(document)]
+    assert len(ids) == len(set(ids))
+    for operation_id in ids:
+        assert re.fullmatch(r"[a-z]+([A-Z][a-z]+)*", operation_id), operation_id
+        assert len(operation_id) <= 24, operation_id
+    assert {"createCharge", "getBalance", "createHold", "commitHold"} <= set(ids)
+
+
+def test_every_post_declares_an_idempotency_key(document: dict[str, Any]) -> None:
+    missing = [
+        operation["operationId"]
+        for method, _, operation in operations(document)
+        if method == "post"
+        and operation["operationId"] not in POSTS_WITHOUT_KEY
+        and not any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
+    ]
+    assert missing == []
+
+
+def test_every_operation_declares_its_errors_and_security(document: dict[str, Any]) -> None:
+    for _, path, operation in operations(document):
+        responses = operation["responses"]
+        assert "security" in operation, path
+        if operation["security"]:
+            assert {"401", "403"} <= set(responses), path
+        if operation.get("parameters") or "requestBody" in operation:
+            assert "422" in responses, path
+    charge = document["paths"]["/v1/charges"]["post"]["responses"]
+    assert "InsufficientCreditsProblem" in json.dumps(charge["402"])
+    assert "Retry-After" in charge["429"]["headers"]
+    problem = document["components"]["schemas"]["Problem"]
+    assert "insufficient_credits" in problem["properties"]["code"]["enum"]
+
+
+def test_document_validates(document: dict[str, Any]) -> None:
+    validate(document)  # raises, naming the first error
+
+
+def _npm_tools() -> Path:
+    """contract/node_modules/.bin, installed from the lock file if it is not yet."""
+    stamp = CONTRACT / "node_modules" / ".package-lock.json"
+    lock = CONTRACT / "package-lock.json"
+    if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=CONTRACT,
+            check=True,
+            timeout=NPM_TIMEOUT_SECONDS,
+        )
+    return CONTRACT / "node_modules" / ".bin"
+
+
+def _run(command: list[str]) -> None:
+    result = subprocess.run(
+        command, cwd=CONTRACT, capture_output=True, text=True, timeout=TOOL_TIMEOUT_SECONDS
+    )
+    assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}\n{result.stderr}"
+
+
+def test_lints_and_its_types_compile_under_strict(document: dict[str, Any]) -> None:
+    tools = _npm_tools()
+    (CONTRACT / "openapi.json").write_text(json.dumps(document, indent=1))
+    _run([str(tools / "redocly"), "lint", "--config", "lint.yaml", "openapi.json"])
+    _run([str(tools / "openapi-typescript"), "openapi.json", "-o", "openapi.d.ts"])
+    _run([str(tools / "tsc"), "-p", "tsconfig.json"])
