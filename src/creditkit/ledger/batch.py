@@ -20,6 +20,7 @@ from creditkit.errors import (
     CreditKitError,
     InsufficientCredits,
     InvalidRequest,
+    InvariantViolation,
     MemberSpendCapReached,
     UnknownCustomer,
 )
@@ -251,41 +252,21 @@ class ChargeBatch:
         outcomes: dict[int, Outcome],
     ) -> None:
         ids = repository.insert_transactions(connection, [plan.row for plan in planned])
-        entries: list[dict[str, Any]] = []
+        postings: list[tuple[int, str, list[tuple[int, int]]]] = []
         for plan, transaction_id in zip(planned, ids, strict=True):
             item = plan.prepared
             if plan.draws is None:
-                assert plan.refusal is not None
+                if plan.refusal is None:
+                    raise InvariantViolation("a charge draws or is refused", f"item {item.index}")
                 outcomes[item.index] = plan.refusal
                 continue
             unit = item.unit.name
-            assert sum(part for _grant, part in plan.draws) + plan.issued == item.steps
+            legs: list[tuple[int, int]] = []
             if plan.issued:
-                entries.append(
-                    {
-                        "transaction_id": transaction_id,
-                        "account_id": self._ledger.system_account(ISSUANCE, unit),
-                        "unit": unit,
-                        "amount": -plan.issued,
-                    }
-                )
-            for grant, part in plan.draws:
-                entries.append(
-                    {
-                        "transaction_id": transaction_id,
-                        "account_id": grant.account_id,
-                        "unit": unit,
-                        "amount": -part,
-                    }
-                )
-            entries.append(
-                {
-                    "transaction_id": transaction_id,
-                    "account_id": self._ledger.system_account(CONSUMPTION, unit),
-                    "unit": unit,
-                    "amount": item.steps,
-                }
-            )
+                legs.append((self._ledger.system_account(ISSUANCE, unit), -plan.issued))
+            legs.extend((grant.account_id, -part) for grant, part in plan.draws)
+            legs.append((self._ledger.system_account(CONSUMPTION, unit), item.steps))
+            postings.append((transaction_id, unit, legs))
             outcomes[item.index] = Charge(
                 id=transaction_id,
                 customer=item.charge.customer,
@@ -300,7 +281,9 @@ class ChargeBatch:
                 metadata=item.request.fields["metadata"],
                 member=item.charge.member,
             )
-        repository.insert_entries(connection, entries)
+        # The one posting primitive, for the whole batch: each charge's legs are checked, then
+        # all entries go in one statement.
+        self._ledger.post_many(connection, postings)
 
     def _tell_spend_hooks(
         self,

@@ -315,10 +315,10 @@ class LedgerKernel:
     def _post(
         self, connection: Connection, transaction_id: int, unit: str, legs: list[tuple[int, int]]
     ) -> None:
-        """Writes one transaction's entries (see ``_post_many``)."""
-        self._post_many(connection, [(transaction_id, unit, legs)])
+        """Writes one transaction's entries (see ``post_many``)."""
+        self.post_many(connection, [(transaction_id, unit, legs)])
 
-    def _post_many(
+    def post_many(
         self, connection: Connection, transactions: list[tuple[int, str, list[tuple[int, int]]]]
     ) -> None:
         """Writes the entries of (transaction id, unit, legs), in one statement: the one place

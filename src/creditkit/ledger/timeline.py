@@ -236,7 +236,7 @@ class LedgerTimeline(LedgerKernel):
                 for hold, (headline, _legs, _refilled) in zip(due, closings, strict=True)
             ],
         )
-        self._post_many(
+        self.post_many(
             connection,
             [
                 (transaction_id, hold.unit, legs)
