@@ -92,13 +92,23 @@ def router(service: Service) -> APIRouter:
         )
 
     @api.post("/customers/{customer}/billing-portal", status_code=201)
-    def billing_portal(
-        caller: Authenticated, customer: CustomerId, body: BillingPortalCreate
-    ) -> dict[str, str]:
+    async def billing_portal(
+        request: Request,
+        caller: Authenticated,
+        customer: CustomerId,
+        body: BillingPortalCreate,
+        key: IdempotencyKey,
+    ) -> JSONResponse:
         """A link to the provider's billing portal (Stripe's), where the customer changes
-        their card or cancels; 409 ``portal_unavailable`` on the sandbox, which has none."""
+        their card or cancels; 409 ``portal_unavailable`` on the sandbox, which has none. A
+        retry with the same Idempotency-Key answers the same link."""
         access.require_customer(caller, customer, Scope.WRITE, SessionPermission.BUY)
-        return {"url": kit.billing_portal(customer, body.return_url)}
+        return await responses.once(
+            request,
+            access.key_of(caller, key),
+            lambda: {"url": kit.billing_portal(customer, body.return_url)},
+            status_code=201,
+        )
 
     @api.get("/payments/{payment_id}", response_model=Payment)
     def payment(caller: Authenticated, payment_id: RowId) -> Payment:
