@@ -92,7 +92,7 @@ def test_serve_on_a_taken_port_fails_before_serving(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run("serve", "--port", str(port), cwd=tmp_path)
+        result = run("serve", "--payments", "sandbox", "--port", str(port), cwd=tmp_path)
     line = one_line(result, str(port), "--port")
     assert "serving" not in line
 

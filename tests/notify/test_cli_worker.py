@@ -66,7 +66,7 @@ def test_serve_and_worker_refuse_postgresql_without_a_secret_key(
 ) -> None:
     monkeypatch.delenv("CREDITKIT_SECRET_KEY")
     unreachable = "postgresql://nobody@127.0.0.1:1/none"  # refused before any connection
-    settings = Settings.resolve({"database_url": unreachable}, {}, None)
+    settings = Settings.resolve({"database_url": unreachable, "payments": "sandbox"}, {}, None)
     with pytest.raises(InvalidRequest, match="set CREDITKIT_SECRET_KEY") as refused:
         open_kit(settings)
     assert refused.value.field == "secret_key"
