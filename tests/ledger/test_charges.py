@@ -1,6 +1,13 @@
 import pytest
 
-from creditkit import ChargeRequest, CreditKit, InsufficientCredits, InvalidAmount, UnknownCustomer
+from creditkit import (
+    Charge,
+    ChargeRequest,
+    CreditKit,
+    InsufficientCredits,
+    InvalidAmount,
+    UnknownCustomer,
+)
 
 
 def test_charge_spends_and_refuses_when_short(ck: CreditKit) -> None:
@@ -71,3 +78,17 @@ def test_batch_replays_and_repeats(ck: CreditKit) -> None:
 def test_batch_size_is_bounded(ck: CreditKit) -> None:
     with pytest.raises(ValueError, match="at most"):
         ck.charge_many([ChargeRequest("u1", 1, f"k{i}") for i in range(10_001)])
+
+
+def test_a_charge_answers_with_the_balance_left(ck: CreditKit) -> None:
+    ck.grant("u1", 10, idempotency_key="g1")
+    first = ck.charge("u1", 3, idempotency_key="k1")
+    assert first.available_after == 7
+    batch = ck.charge_many([ChargeRequest("u1", 2, "k2"), ChargeRequest("u1", 4, "k3")])
+    assert [c.available_after for c in batch if isinstance(c, Charge)] == [5, 1]
+    hold = ck.reserve("u1", 1, idempotency_key="r1")
+    committed = ck.commit(hold.id, 1, idempotency_key="c1")
+    assert committed.available_after == 0
+    # A retry is rebuilt from the rows: equal to the first answer, without a balance view.
+    again = ck.charge("u1", 3, idempotency_key="k1")
+    assert again == first and again.available_after is None

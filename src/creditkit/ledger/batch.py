@@ -33,7 +33,15 @@ from creditkit.ledger.checks import (
     check_text,
 )
 from creditkit.ledger.grants import LedgerGrants
-from creditkit.ledger.kernel import CATCHING_UP, CONSUMPTION, ISSUANCE, CatchingUp, Request, take
+from creditkit.ledger.kernel import (
+    CATCHING_UP,
+    CONSUMPTION,
+    ISSUANCE,
+    CatchingUp,
+    Request,
+    Spend,
+    take,
+)
 from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
 from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, TransactionKind, Unit
 from creditkit.store.database import DATABASE_ERRORS, is_unique_violation
@@ -62,6 +70,8 @@ class _Planned:
     refusal: CreditKitError | None
     #: Steps issued on demand beyond the grants (an unlimited plan).
     issued: int = 0
+    #: The customer's grants' steps left in the unit right after this charge.
+    available_after: int = 0
 
 
 class ChargeBatch:
@@ -202,9 +212,15 @@ class ChargeBatch:
         unit = item.unit.name
         member = item.charge.member
         row = ledger.transaction_values(
-            item.request, customer, unit, item.steps, now, action=item.charge.action,
-            metadata=item.request.fields["metadata"], member=member,
-        )  # fmt: skip
+            item.request,
+            customer,
+            unit,
+            item.steps,
+            now,
+            action=item.charge.action,
+            metadata=item.request.fields["metadata"],
+            member=member,
+        )
         refusal: CreditKitError | None = None
         if member is not None:
             room_key = (customer.id, member, unit)
@@ -216,9 +232,12 @@ class ChargeBatch:
             room = rooms[room_key]
             if room is not None and item.steps > room:
                 refusal = MemberSpendCapReached(
-                    customer.external_id, member, unit, item.unit.to_quantity(room),
+                    customer.external_id,
+                    member,
+                    unit,
+                    item.unit.to_quantity(room),
                     item.unit.to_quantity(item.steps),
-                )  # fmt: skip
+                )
         spendable = grants[(customer.id, unit)]
         available = sum(grant.remaining for grant in spendable)
         pair = (customer.id, unit)
@@ -229,9 +248,11 @@ class ChargeBatch:
             headroom = headrooms[pair]
             if headroom is not None and item.steps - available > headroom:
                 refusal = InsufficientCredits(
-                    customer.external_id, unit, item.unit.to_quantity(available + headroom),
+                    customer.external_id,
+                    unit,
+                    item.unit.to_quantity(available + headroom),
                     item.unit.to_quantity(item.steps),
-                )  # fmt: skip
+                )
         if refusal is not None:
             row["status"] = "refused"
             row["outcome"] = ledger.refusal_outcome(refusal)
@@ -242,7 +263,9 @@ class ChargeBatch:
         room_left = None if member is None else rooms[(customer.id, member, unit)]
         if member is not None and room_left is not None:
             rooms[(customer.id, member, unit)] = room_left - item.steps
-        return _Planned(item, row, take(spendable, item.steps - issued), None, issued=issued)
+        draws = take(spendable, item.steps - issued)
+        available_after = sum(grant.remaining for grant in spendable)
+        return _Planned(item, row, draws, None, issued=issued, available_after=available_after)
 
     def _write_rows(
         self,
@@ -253,6 +276,7 @@ class ChargeBatch:
     ) -> None:
         ids = repository.insert_transactions(connection, [plan.row for plan in planned])
         postings: list[tuple[int, str, list[tuple[int, int]]]] = []
+        spends: list[Spend] = []
         for plan, transaction_id in zip(planned, ids, strict=True):
             item = plan.prepared
             if plan.draws is None:
@@ -267,6 +291,18 @@ class ChargeBatch:
             legs.extend((grant.account_id, -part) for grant, part in plan.draws)
             legs.append((self._ledger.system_account(CONSUMPTION, unit), item.steps))
             postings.append((transaction_id, unit, legs))
+            spends.append(
+                Spend(
+                    transaction_id,
+                    plan.row["customer_id"],
+                    unit,
+                    item.steps,
+                    item.charge.action,
+                    item.charge.member,
+                    plan.row["metadata"],
+                    now,
+                )
+            )
             outcomes[item.index] = Charge(
                 id=transaction_id,
                 customer=item.charge.customer,
@@ -280,10 +316,12 @@ class ChargeBatch:
                 created_at=now,
                 metadata=item.request.fields["metadata"],
                 member=item.charge.member,
+                available_after=item.unit.to_quantity(plan.available_after),
             )
         # The one posting primitive, for the whole batch: each charge's legs are checked, then
         # all entries go in one statement.
         self._ledger.post_many(connection, postings)
+        self._ledger.record_spends(connection, spends)
 
     def _tell_spend_hooks(
         self,

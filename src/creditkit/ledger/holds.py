@@ -4,6 +4,7 @@ that times out releases itself on the timeline.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +34,7 @@ from creditkit.ledger.grants import LedgerGrants
 from creditkit.ledger.kernel import (
     ISSUANCE,
     Request,
+    Spend,
     UnitOfWork,
 )
 from creditkit.ledger.repository import HoldRow, TransactionRow
@@ -323,9 +325,30 @@ class LedgerHolds(LedgerGrants):
             repository.settle_hold(
                 context.connection, hold_id, HoldStatus.COMMITTED, steps, transaction_id
             )
-            return self._charge_from_commit(
+            self.record_spends(
+                context.connection,
+                [
+                    Spend(
+                        transaction_id,
+                        holder.id,
+                        hold.unit,
+                        steps,
+                        hold.action,
+                        None,
+                        metadata,
+                        context.now,
+                    )
+                ],
+            )
+            left = self.live_in_order(
+                repository.grants_with_credits(context.connection, holder.id, hold.unit),
+                context.now,
+            )
+            charge = self._charge_from_commit(
                 context.connection, hold, steps, transaction_id, context.now, metadata
             )
+            available_after = self._units[hold.unit].to_quantity(sum(g.remaining for g in left))
+            return dataclasses.replace(charge, available_after=available_after)
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Charge:
             hold = repository.read_hold(connection, hold_id)

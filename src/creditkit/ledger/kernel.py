@@ -54,6 +54,26 @@ MemberRoom = Callable[[Connection, CustomerRow, str, str, datetime], int | None]
 #: ``before`` to ``after`` (after < before): alerts and auto top-up watch thresholds with it.
 SpendHook = Callable[[Connection, CustomerRow, str, int, int, datetime], None]
 
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """One spending transaction (a charge, or a hold's commit) as its transaction posts it: what
+    usage rollups count, in the same transaction, so that a rollup never disagrees with the
+    ledger's rows."""
+
+    transaction_id: int
+    customer_id: int
+    unit: str
+    steps: int
+    action: str | None
+    member: str | None
+    metadata: Mapping[str, Any]
+    created_at: datetime
+
+
+#: Told, inside the spending transaction, of every charge or commit it posted (usage rollups).
+SpendRecorder = Callable[[Connection, Sequence[Spend]], None]
+
 #: The format of a refusal stored as a write's outcome (code, message, fields).
 REFUSAL_FORMAT_VERSION = 2
 
@@ -160,11 +180,14 @@ class LedgerHooks:
     order. Due work, at each instant of a customer's timeline: each ``due`` hook in turn (the
     subscription's renewal first, so that a new period has started when payments look for what
     it owes). After spending, in the spending transaction: each ``spend`` hook in turn (alerts,
-    then auto top-up). ``headroom`` and ``member_room`` are asked only when grants fall short or
+    then auto top-up), then each ``recorded`` hook with the charges and commits it posted.
+    ``headroom`` and ``member_room`` are asked only when grants fall short or
     a member is named."""
 
     due: tuple[DueHook, ...] = ()
     spend: tuple[SpendHook, ...] = ()
+    #: Each told of every charge and commit posted, in its transaction (usage rollups).
+    recorded: tuple[SpendRecorder, ...] = ()
     headroom: HeadroomCheck | None = None
     member_room: MemberRoom | None = None
 
@@ -205,6 +228,13 @@ class LedgerKernel:
         )
         for hook in self._hooks.spend:
             hook(connection, customer, unit, available_before, available_after, now)
+
+    def record_spends(self, connection: Connection, spends: Sequence[Spend]) -> None:
+        """Tells the ``recorded`` hooks of the charges and commits a transaction posted."""
+        if not spends:
+            return
+        for hook in self._hooks.recorded:
+            hook(connection, spends)
 
     def member_room(
         self, connection: Connection, customer: CustomerRow, member: str, unit: str, now: datetime

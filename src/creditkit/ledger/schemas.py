@@ -239,7 +239,12 @@ class Draw:
 
 @dataclass(frozen=True, slots=True)
 class Charge:
-    """Credits spent: by ``charge`` directly, or by ``commit`` of a hold (``hold_id`` set)."""
+    """Credits spent: by ``charge`` directly, or by ``commit`` of a hold (``hold_id`` set).
+
+    ``available_after`` is what the customer had left in the unit right after this charge (its
+    grants; overage beyond them is not counted), so that an app can warn at a low balance
+    without a second request. It is None on the answer to a retry of a recorded charge: that
+    answer is rebuilt from the ledger's rows, and later writes have moved the balance since."""
 
     id: int
     customer: str
@@ -251,6 +256,8 @@ class Charge:
     hold_id: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     member: str | None = None
+    #: Not part of the charge's identity: a replay equals the first answer without it.
+    available_after: Quantity | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
