@@ -24,6 +24,7 @@ from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, 
 from creditkit.keys.service import KeyService
 from creditkit.ledger.audit import audit
 from creditkit.ledger.checks import check_history_filters
+from creditkit.ledger.coalescing import GroupCommitStats
 from creditkit.ledger.kernel import DueHook, LedgerHooks, SpendHook
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import (
@@ -91,6 +92,9 @@ class CreditKit:
     ``secret_key`` encrypts webhook endpoint secrets at rest (default: ``CREDITKIT_SECRET_KEY``,
     else on a SQLite file a key file beside it); see docs/notify.md.
 
+    ``group_commit`` (on by default) lets the writes that threads ask for at once share one
+    database transaction, each with its own outcome; see docs/ledger.md.
+
     One instance is safe to share between threads, and several processes may open one
     database at once. Every write takes an ``idempotency_key``: the same key with the same
     request returns the first outcome (a refusal too); with a different request it raises
@@ -106,6 +110,7 @@ class CreditKit:
         units: Mapping[str, int] | None = None,
         payments: PaymentSettings | None = None,
         secret_key: str | None = None,
+        group_commit: bool = True,
     ) -> None:
         if catalog is not None and not isinstance(catalog, Catalog):
             catalog = load_catalog(catalog)
@@ -119,7 +124,9 @@ class CreditKit:
             secret_key, engine.url.database if self._database.dialect == "sqlite" else None
         )
         upgrade_to_head(engine, seal_secret=sealer.seal, unseal_secret=sealer.unseal)
-        self._ledger = LedgerService(self._database, clock or system_clock, declared)
+        self._ledger = LedgerService(
+            self._database, clock or system_clock, declared, group_commit=group_commit
+        )
         self._subscriptions = (
             None if catalog is None else SubscriptionService(self._ledger, catalog)
         )
@@ -863,6 +870,11 @@ class CreditKit:
         ``start``, ``end``, ``limit`` or ``cursor``."""
         filters = check_history_filters(kinds, action, start, end)
         return self._ledger.history(customer, unit, limit, cursor, filters)
+
+    def group_commit_stats(self) -> GroupCommitStats | None:
+        """How well this process's writes shared transactions (group commit): transactions
+        committed, the operations they held, the most in one. None with ``group_commit=False``."""
+        return self._ledger.group_commit_stats()
 
     def audit(self) -> AuditReport:
         """Checks every rule of the double entry against the rows; ``.ok`` or ``.problems``."""

@@ -8,6 +8,7 @@ SQLite, where a statement per charge would not.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -75,30 +76,71 @@ class _Planned:
 
 
 class ChargeBatch:
+    """Charges checked for input errors at construction, then run in one transaction: alone
+    (``run``), or inside the coalescing writer's shared transaction (``attempt``, several
+    callers' batches ``combined`` into one)."""
+
     def __init__(self, ledger: LedgerGrants, charges: Sequence[ChargeRequest]) -> None:
         self._ledger = ledger
         self._charges = charges
+        #: Charges that failed input checks: answered without touching the database.
+        self._invalid: dict[int, CreditKitError] = {}
+        self._prepared: list[_Prepared] = []
+        for index, charge in enumerate(charges):
+            try:
+                self._prepared.append(self._prepare(index, charge))
+            except CreditKitError as error:
+                self._invalid[index] = error
+
+    def __len__(self) -> int:
+        return len(self._charges)
+
+    @classmethod
+    def combined(cls, ledger: LedgerGrants, batches: Sequence[ChargeBatch]) -> ChargeBatch:
+        """One batch of the charges of ``batches``, in order, without checking them again;
+        ``split`` gives each batch its outcomes back."""
+        combined = cls(ledger, ())
+        offset = 0
+        charges: list[ChargeRequest] = []
+        for batch in batches:
+            charges.extend(batch._charges)
+            combined._invalid.update(
+                {offset + index: error for index, error in batch._invalid.items()}
+            )
+            combined._prepared.extend(
+                dataclasses.replace(item, index=offset + item.index) for item in batch._prepared
+            )
+            offset += len(batch)
+        combined._charges = charges
+        return combined
+
+    @staticmethod
+    def split(outcomes: list[Outcome], batches: Sequence[ChargeBatch]) -> list[list[Outcome]]:
+        parts: list[list[Outcome]] = []
+        offset = 0
+        for batch in batches:
+            parts.append(outcomes[offset : offset + len(batch)])
+            offset += len(batch)
+        return parts
 
     def run(self) -> list[Outcome]:
-        invalid: dict[int, CreditKitError] = {}
-        prepared: list[_Prepared] = []
-        for index, charge in enumerate(self._charges):
-            try:
-                prepared.append(self._prepare(index, charge))
-            except CreditKitError as error:
-                invalid[index] = error
+        """The batch in a transaction of its own."""
         for replay in (False, True):
             try:
-                outcomes = self._ledger.write_caught_up(
-                    partial(self._attempt, prepared=prepared, replay=replay)
-                )
+                outcomes = self._ledger.write_caught_up(partial(self.attempt, replay=replay))
             except DATABASE_ERRORS as error:
                 if replay or not is_unique_violation(error, "transactions", "idempotency_key"):
                     raise
                 continue
-            outcomes.update(invalid)
-            return [outcomes[index] for index in range(len(self._charges))]
+            return self.ordered(outcomes)
         raise AssertionError("unreachable: the replay run returns or raises")
+
+    def ordered(self, outcomes: dict[int, Outcome]) -> list[Outcome]:
+        """Every charge's outcome in the batch's order, input errors included."""
+        return [
+            outcomes[index] if index in outcomes else self._invalid[index]
+            for index in range(len(self._charges))
+        ]
 
     def _prepare(self, index: int, charge: ChargeRequest) -> _Prepared:
         if not isinstance(charge, ChargeRequest):
@@ -123,10 +165,11 @@ class ChargeBatch:
         request = Request(charge.idempotency_key, TransactionKind.CHARGE, fields)
         return _Prepared(index, charge, unit, steps, request)
 
-    def _attempt(
-        self, connection: Connection, prepared: list[_Prepared], replay: bool
-    ) -> dict[int, Outcome] | CatchingUp:
+    def attempt(self, connection: Connection, replay: bool) -> dict[int, Outcome] | CatchingUp:
+        """The batch's work inside ``connection``'s transaction; with ``replay``, keys already
+        recorded are answered with their first outcomes."""
         ledger = self._ledger
+        prepared = self._prepared
         now = ledger.now()
         outcomes: dict[int, Outcome] = {}
         locked, grants_read = repository.lock_customers_with_grants(

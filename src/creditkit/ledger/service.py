@@ -4,7 +4,8 @@ grants, holds, moves) and its reads (balances, history).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -20,7 +21,9 @@ from creditkit.ledger.checks import (
     BATCH_SIZE_MAX,
     HISTORY_PAGE_SIZE_MAX,
 )
+from creditkit.ledger.coalescing import CoalescingWriter, GroupCommitStats, Operation
 from creditkit.ledger.kernel import (
+    Clock,
     burn_down_key,
 )
 from creditkit.ledger.moves import LedgerMoves
@@ -37,18 +40,51 @@ from creditkit.ledger.schemas import (
     TransactionKind,
     Unit,
 )
+from creditkit.store.database import Database
 
 
 class LedgerService(LedgerMoves):
     """The credit ledger over one database. Safe to share between threads; several processes may
-    use one database at once."""
+    use one database at once.
+
+    With ``group_commit`` (the default), the writes that threads ask for while a transaction is
+    in flight share the next one (see ``coalescing``): charges, holds and every other write that
+    goes through the write path."""
+
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        units: Mapping[str, int],
+        *,
+        group_commit: bool = True,
+    ) -> None:
+        super().__init__(database, clock, units)
+        self._writer = CoalescingWriter(database, self) if group_commit else None
 
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[Charge | CreditKitError]:
         """Charges in one database transaction, in order; each has its own outcome (a Charge or
         the error it met), and one refusal does not fail the others."""
         if len(requests) > BATCH_SIZE_MAX:
             raise InvalidRequest("requests", f"at most {BATCH_SIZE_MAX} charges per batch")
-        return ChargeBatch(self, requests).run()
+        batch = ChargeBatch(self, requests)
+        if self._writer is None or not len(batch):
+            return batch.run()
+        outcomes: list[Charge | CreditKitError] = self._writer.submit(
+            Operation(charges=batch, alone=batch.run, weight=len(batch))
+        )
+        return outcomes
+
+    def group_commit_stats(self) -> GroupCommitStats | None:
+        """The coalescing writer's figures (None when group commit is off)."""
+        return None if self._writer is None else self._writer.stats()
+
+    def run_write(self, attempt: Callable[[Connection, bool], Any]) -> Any:
+        if self._writer is None:
+            return self.write_alone(attempt)
+        return self._writer.submit(
+            Operation(attempt=attempt, alone=partial(self.write_alone, attempt))
+        )
 
     def balance(self, customer: str, unit: str) -> Balance:
         unit_ = self.unit(unit)

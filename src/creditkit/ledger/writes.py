@@ -78,21 +78,34 @@ class LedgerWrites(LedgerTimeline):
     ) -> T:
         """Runs ``body`` once per idempotency key (see the module's docstring)."""
         check_text(request.key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+
+        def attempt(connection: Connection, replay: bool) -> T | Refused | CatchingUp:
+            return self._attempt(connection, request, customers, body, rebuild, replay)
+
+        outcome = self.run_write(attempt)
+        if isinstance(outcome, Refused):
+            raise outcome.error
+        # Not a refusal, so the body's own outcome (mypy cannot narrow a TypeVar's union).
+        return cast(T, outcome)
+
+    def run_write(self, attempt: Callable[[Connection, bool], Any]) -> Any:
+        """Runs a write's ``attempt`` in a transaction of its own; the ledger service sends it
+        through its coalescing writer instead, when group commit is on."""
+        return self.write_alone(attempt)
+
+    def write_alone(self, attempt: Callable[[Connection, bool], Any]) -> Any:
+        """``attempt`` in a transaction of its own, run again in replay mode when its key turns
+        out to be recorded already."""
         for replay in (False, True):
 
-            def attempt(connection: Connection, replay: bool = replay) -> T | Refused | CatchingUp:
-                return self._attempt(connection, request, customers, body, rebuild, replay)
+            def run(connection: Connection, replay: bool = replay) -> Any:
+                return attempt(connection, replay)
 
             try:
-                outcome = self.write_caught_up(attempt)
+                return self.write_caught_up(run)
             except DATABASE_ERRORS as error:
                 if replay or not is_unique_violation(error, "transactions", "idempotency_key"):
                     raise
-                continue
-            if isinstance(outcome, Refused):
-                raise outcome.error
-            # Not a refusal, so the body's own outcome (mypy cannot narrow a TypeVar's union).
-            return cast(T, outcome)
         raise AssertionError("unreachable: the replay run returns or raises")
 
     def _attempt(

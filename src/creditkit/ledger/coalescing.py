@@ -1,0 +1,342 @@
+"""Group commit: the ledger writes that threads of one process ask for while a write transaction
+is in flight go together into the next transaction.
+
+Why: a commit is the expensive part of a write (an fsync on SQLite, a round trip and a WAL flush
+on PostgreSQL), and on a hot customer every write waits for the row lock of the one before. One
+transaction for many writes pays both once. This is TigerBeetle's batching (many operations,
+one commit, each with its own result) in a leader/follower form:
+
+- A caller puts its operation on the queue. If no transaction is in flight, it becomes the
+  leader at once: it takes what is queued (its own operation, and any that arrived with it) and
+  runs them in one transaction, so an idle writer adds no wait. Otherwise it waits; when the
+  transaction in flight commits, one waiting caller leads the next one with everything queued.
+- A caller returns only after the transaction holding its write has committed (durability as a
+  transaction of its own: SQLite synchronous=FULL, PostgreSQL synchronous_commit on).
+- Operations run in arrival order, so a customer's writes apply in the order they were asked.
+  Neighbouring charges run as one ``ChargeBatch`` (one multi-row statement per table); any other
+  write runs in a savepoint of its own, so that what it wrote before failing is undone without
+  undoing the others.
+- Each operation has its own outcome and its own idempotency: a refusal is recorded and answered
+  to its caller alone; a key already recorded is replayed inside the shared transaction.
+- A database error that a savepoint cannot contain (a failed commit, an error in a batch of
+  charges) rolls the shared transaction back, and the operations are then run one at a time, each
+  in a transaction of its own, so every caller gets the outcome it would have had alone; nothing
+  is lost or applied twice, because nothing of the failed transaction was kept. Lock conflicts
+  and lost connections rerun the shared transaction from the start (``Database.write``).
+
+Several processes on one database keep working as before: each has its own writer, and their
+transactions meet at the database's locks.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from creditkit.errors import InvariantViolation, LedgerBusy
+from creditkit.ledger.batch import ChargeBatch, Outcome
+from creditkit.ledger.grants import LedgerGrants
+from creditkit.ledger.kernel import CatchingUp
+from creditkit.store.database import (
+    DATABASE_ERRORS,
+    Database,
+    is_connection_lost,
+    is_retryable,
+    is_unique_violation,
+)
+
+#: Operations one shared transaction takes, and charges (a ``charge_many`` counts each): a
+#: bound on the work one transaction does while it holds the locks it took.
+OPERATIONS_PER_TRANSACTION_MAX = 256
+CHARGES_PER_TRANSACTION_MAX = 10_000
+#: Callers waiting at once; past it a write is refused with LedgerBusy rather than queued.
+QUEUE_LENGTH_MAX = 10_000
+#: How long a caller waits for its operation to be taken into a transaction before it gives up
+#: (LedgerBusy): a writer that stalls for this long has a database that does not answer.
+QUEUED_SECONDS_MAX = 60.0
+#: Shared transactions one leader runs for a catching-up backlog before giving the rest up.
+CATCH_UP_TRANSACTIONS_MAX = 1_000
+
+#: One write's work inside a transaction: run again with ``replay`` True after its key turned
+#: out to be recorded already.
+Attempt = Callable[[Connection, bool], Any]
+
+
+@dataclass(eq=False, slots=True)
+class Operation:
+    """One caller's write on its way through the writer: charges, or another write's attempt."""
+
+    charges: ChargeBatch | None = None
+    attempt: Attempt | None = None
+    #: Runs the operation in a transaction of its own (when the shared one failed).
+    alone: Callable[[], Any] | None = None
+    result: Any = None
+    error: BaseException | None = None
+    done: bool = False
+    taken: bool = False
+    #: The charges this operation counts against ``CHARGES_PER_TRANSACTION_MAX``.
+    weight: int = field(default=1)
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class _Step(enum.Enum):
+    """How a segment of a shared transaction went."""
+
+    DONE = "done"
+    #: A customer's backlog of due work stopped it at its budget; the rest waits for the next
+    #: transaction.
+    CATCHING_UP = "catching_up"
+    #: Several operations failed together: each is to be tried on its own.
+    SPLIT = "split"
+
+
+@dataclass(slots=True)
+class _Settled:
+    """What one run of a shared transaction decided, published only once it has committed."""
+
+    results: dict[int, tuple[Any, BaseException | None]] = field(default_factory=dict)
+    #: Operations left for the next transaction: a customer's backlog of due work stopped this
+    #: one at its budget (their order is kept: nothing after them ran).
+    deferred: list[Operation] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCommitStats:
+    """What the writer has done since it started: shared transactions committed, the operations
+    they held, and the most one held (operations per transaction is the batching achieved)."""
+
+    transactions: int
+    operations: int
+    operations_in_one_transaction_max: int
+
+
+class CoalescingWriter:
+    """The queue and its leader. Thread-safe; one per ``LedgerService``."""
+
+    def __init__(self, database: Database, ledger: LedgerGrants) -> None:
+        self._database = database
+        self._ledger = ledger
+        self._condition = threading.Condition()
+        self._queue: deque[Operation] = deque()
+        self._leading = False
+        self._local = threading.local()
+        self._transactions = 0
+        self._operations = 0
+        self._operations_in_one_max = 0
+
+    def stats(self) -> GroupCommitStats:
+        with self._condition:
+            return GroupCommitStats(
+                self._transactions, self._operations, self._operations_in_one_max
+            )
+
+    def submit(self, operation: Operation) -> Any:
+        """Runs ``operation`` in the next shared transaction and returns its outcome (or raises
+        its error) once that transaction has committed."""
+        if getattr(self._local, "leading", False):
+            # A write asked from inside a write's transaction would wait for itself.
+            raise InvariantViolation("no write inside a write", "the writer's own thread asked")
+        deadline = time.monotonic() + QUEUED_SECONDS_MAX
+        with self._condition:
+            if len(self._queue) >= QUEUE_LENGTH_MAX:
+                raise LedgerBusy(len(self._queue), "a full write queue")
+            self._queue.append(operation)
+        while True:
+            with self._condition:
+                while self._leading and not operation.done:
+                    left = deadline - time.monotonic()
+                    if left <= 0 and not operation.taken:
+                        self._queue.remove(operation)
+                        raise LedgerBusy(1, "a write queue that did not move")
+                    self._condition.wait(max(left, 0.05))
+                if operation.done:
+                    return operation.outcome()
+                self._leading = True
+                batch = self._take()
+            try:
+                self._local.leading = True
+                self._lead(batch)
+            finally:
+                self._local.leading = False
+                with self._condition:
+                    self._leading = False
+                    self._condition.notify_all()
+
+    def _take(self) -> list[Operation]:
+        """The queue's head, up to the bounds (always at least one operation)."""
+        batch: list[Operation] = []
+        charges = 0
+        while self._queue and len(batch) < OPERATIONS_PER_TRANSACTION_MAX:
+            head = self._queue[0]
+            if batch and charges + head.weight > CHARGES_PER_TRANSACTION_MAX:
+                break
+            self._queue.popleft()
+            head.taken = True
+            batch.append(head)
+            charges += head.weight
+        return batch
+
+    def _lead(self, batch: list[Operation]) -> None:
+        """Runs ``batch`` in shared transactions until every operation has its outcome."""
+        pending = batch
+        try:
+            for _transaction in range(CATCH_UP_TRANSACTIONS_MAX):
+                try:
+                    settled = self._database.write(partial(self._apply, operations=pending))
+                except LedgerBusy as busy:
+                    self._publish_error(pending, busy)
+                    return
+                except DATABASE_ERRORS:
+                    # Nothing of the shared transaction was kept: each operation is run alone,
+                    # in order, and gets the outcome it would have had alone.
+                    self._run_alone(pending)
+                    return
+                self._publish(pending, settled)
+                if not settled.deferred:
+                    return
+                pending = settled.deferred
+            self._publish_error(pending, LedgerBusy(CATCH_UP_TRANSACTIONS_MAX, "a backlog"))
+        except BaseException as error:
+            # The leader's own failure (an interrupt) must not leave followers waiting.
+            self._publish_error([o for o in batch if not o.done], error)
+            raise
+
+    def _apply(self, connection: Connection, operations: list[Operation]) -> _Settled:
+        """Every operation in order, inside ``connection``'s transaction: neighbouring charges
+        as one segment, any other write as a segment of its own."""
+        settled = _Settled()
+        segments: deque[list[Operation]] = deque()
+        for operation in operations:
+            if operation.charges is not None and segments and segments[-1][0].charges is not None:
+                segments[-1].append(operation)
+            else:
+                segments.append([operation])
+        done = 0
+        while segments:
+            segment = segments.popleft()
+            if segment[0].charges is not None:
+                step = self._apply_charges(connection, segment, settled)
+            else:
+                step = self._apply_write(connection, segment[0], settled)
+            if step is _Step.SPLIT:
+                # One bad operation must not fail its neighbours: each is tried on its own.
+                segments.extendleft([operation] for operation in reversed(segment))
+                continue
+            if step is _Step.CATCHING_UP:
+                # Nothing after it ran, so the order holds in the next transaction.
+                settled.deferred = operations[done:]
+                return settled
+            done += len(segment)
+        return settled
+
+    def _apply_charges(
+        self, connection: Connection, segment: list[Operation], settled: _Settled
+    ) -> _Step:
+        """Neighbouring charge operations as one batch, in a savepoint."""
+        batches = [operation.charges for operation in segment if operation.charges is not None]
+        combined = ChargeBatch.combined(self._ledger, batches)
+        for replay in (False, True):
+            savepoint = connection.begin_nested()
+            try:
+                outcomes = combined.attempt(connection, replay)
+            except Exception as error:
+                if _is_whole_transaction_error(error):
+                    raise
+                savepoint.rollback()
+                if not replay and is_unique_violation(error, "transactions", "idempotency_key"):
+                    continue
+                if len(segment) > 1:
+                    return _Step.SPLIT
+                settled.results[id(segment[0])] = (None, error)
+                return _Step.DONE
+            savepoint.commit()
+            if isinstance(outcomes, CatchingUp):
+                return _Step.CATCHING_UP
+            parts = ChargeBatch.split(combined.ordered(outcomes), batches)
+            for operation, part in zip(segment, parts, strict=True):
+                settled.results[id(operation)] = (part, None)
+            return _Step.DONE
+        raise AssertionError("unreachable: the replay run returns or raises")
+
+    def _apply_write(
+        self, connection: Connection, operation: Operation, settled: _Settled
+    ) -> _Step:
+        """Another write, in a savepoint of its own. When it stops at a customer's backlog of
+        due work, what the catching up wrote is kept."""
+        attempt = operation.attempt
+        if attempt is None:
+            raise InvariantViolation("an operation has charges or an attempt", "neither")
+        for replay in (False, True):
+            savepoint = connection.begin_nested()
+            try:
+                outcome = attempt(connection, replay)
+            except Exception as error:
+                if _is_whole_transaction_error(error):
+                    raise
+                savepoint.rollback()
+                if not replay and is_unique_violation(error, "transactions", "idempotency_key"):
+                    continue
+                settled.results[id(operation)] = (None, error)
+                return _Step.DONE
+            savepoint.commit()
+            if isinstance(outcome, CatchingUp):
+                return _Step.CATCHING_UP
+            settled.results[id(operation)] = (outcome, None)
+            return _Step.DONE
+        raise AssertionError("unreachable: the replay run returns or raises")
+
+    def _run_alone(self, operations: Sequence[Operation]) -> None:
+        for operation in operations:
+            if operation.alone is None:
+                raise InvariantViolation("every operation can run alone", "no alone")
+            try:
+                result = operation.alone()
+            except Exception as error:
+                self._finish(operation, None, error)
+            else:
+                self._finish(operation, result, None)
+
+    def _publish(self, operations: Sequence[Operation], settled: _Settled) -> None:
+        deferred = {id(operation) for operation in settled.deferred}
+        with self._condition:
+            committed = len(operations) - len(deferred)
+            self._transactions += 1
+            self._operations += committed
+            self._operations_in_one_max = max(self._operations_in_one_max, committed)
+        for operation in operations:
+            if id(operation) in deferred:
+                continue
+            result, error = settled.results[id(operation)]
+            self._finish(operation, result, error)
+
+    def _publish_error(self, operations: Sequence[Operation], error: BaseException) -> None:
+        for operation in operations:
+            self._finish(operation, None, error)
+
+    def _finish(self, operation: Operation, result: Any, error: BaseException | None) -> None:
+        with self._condition:
+            operation.result = result
+            operation.error = error
+            operation.done = True
+            self._condition.notify_all()
+
+
+def _is_whole_transaction_error(error: BaseException) -> bool:
+    """Errors that the shared transaction as a whole must answer: rerun it (a lock conflict, a
+    lost connection) or give it up, never contained in one operation's savepoint."""
+    return isinstance(error, DATABASE_ERRORS) and (is_retryable(error) or is_connection_lost(error))
+
+
+__all__ = ["CoalescingWriter", "GroupCommitStats", "Operation", "Outcome"]
