@@ -8,7 +8,6 @@ PostgreSQL, and on PostgreSQL a deferred trigger that fails the shared transacti
 
 from __future__ import annotations
 
-
 import psycopg
 import pytest
 import sqlalchemy as sa
