@@ -308,6 +308,11 @@ def test_threads_hammering_one_customer_keep_the_ledger_exact(postgres_url: str)
 
         report = ck.audit()
         assert report.ok, report.problems
+        # The writes shared transactions (group commit is on by default): 16 threads on one
+        # customer queue behind each other, and the writer took them together.
+        stats = ck.group_commit_stats()
+        assert stats is not None and stats.operations_in_one_transaction_max > 1, stats
+        assert stats.operations > stats.transactions, stats
     finally:
         ck.close()
 

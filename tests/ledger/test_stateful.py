@@ -3,7 +3,9 @@
 ``ReferenceLedger`` below is a plain in-memory implementation of the ledger's rules, written
 from the specification and independent of creditkit's code (it shares only the value and error
 types). ``LedgerMachine`` runs grants, charges, holds (reserve, commit, release), transfers,
-clock moves, expiry sweeps and idempotent replays against a real ``CreditKit`` and the model,
+clock moves, expiry sweeps and idempotent replays against a real ``CreditKit`` and the model
+(with group commit on, and in bursts: several writes from threads of their own put into one
+shared transaction, each checked against the model applied alone in arrival order),
 and after every step compares each customer's available and held credits and the remaining
 credits of every grant, in burn-down order. At the end of each run the ledger must pass its own
 audit. Every example gets a fresh database: a SQLite file, or a PostgreSQL database cloned from
@@ -25,6 +27,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from group_commit_helpers import OneTransaction
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -458,6 +461,8 @@ spend_or_all = st.one_of(spend_amounts, st.none())
 spans = st.one_of(st.integers(1, 72).map(lambda hours: hours * HOUR), st.integers(1, 3 * DAY))
 advances = st.one_of(st.integers(0, 72).map(lambda hours: hours * HOUR), st.integers(0, 3 * DAY))
 customers = st.sampled_from(CUSTOMERS)
+#: The writes a burst mixes.
+BURST_KINDS = ("charge", "charge", "reserve", "commit", "release", "transfer")
 pairs = st.sampled_from(list(itertools.permutations(CUSTOMERS, 2)))
 
 
@@ -573,8 +578,14 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(customer=customers, amount=spend_or_all)
     def charge(self, customer: str, amount: int | None) -> None:
-        amount = self.everything(customer) if amount is None else amount
-        outcome = self.execute(ChargeOp(customer, amount))
+        op = self.charge_op(customer, amount)
+        self.check(op, self.execute(op))
+
+    def charge_op(self, customer: str, amount: int | None) -> ChargeOp:
+        return ChargeOp(customer, self.everything(customer) if amount is None else amount)
+
+    def check_charge(self, op: ChargeOp, outcome: Outcome) -> None:
+        customer, amount = op.customer, op.amount
         try:
             draws = self.model.charge(customer, amount)
         except InsufficientCredits as refusal:
@@ -584,11 +595,20 @@ class LedgerMachine(RuleBasedStateMachine):
         assert isinstance(outcome, Charge)
         assert (outcome.customer, outcome.amount, outcome.hold_id) == (customer, amount, None)
         assert draws_of(outcome) == draws
+        # The balance the charge answers with is the model's right after it.
+        assert outcome.available_after == self.model.view(customer).available
 
     @rule(customer=customers, amount=spend_or_all, timeout_seconds=spans)
     def reserve(self, customer: str, amount: int | None, timeout_seconds: int) -> None:
+        op = self.reserve_op(customer, amount, timeout_seconds)
+        self.check(op, self.execute(op))
+
+    def reserve_op(self, customer: str, amount: int | None, timeout_seconds: int) -> ReserveOp:
         amount = self.everything(customer) if amount is None else amount
-        outcome = self.execute(ReserveOp(customer, amount, timeout_seconds))
+        return ReserveOp(customer, amount, timeout_seconds)
+
+    def check_reserve(self, op: ReserveOp, outcome: Outcome) -> None:
+        customer, amount = op.customer, op.amount
         try:
             draws = self.model.reserve(customer, amount)
         except InsufficientCredits as refusal:
@@ -596,7 +616,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         not_error(outcome)
         assert isinstance(outcome, Hold)
-        expires_at = self.clock() + timedelta(seconds=timeout_seconds)
+        expires_at = self.clock() + timedelta(seconds=op.timeout_seconds)
         assert (outcome.customer, outcome.amount, outcome.status, outcome.expires_at) == (
             customer,
             amount,
@@ -622,12 +642,19 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.model.holds)
     @rule(data=st.data(), percent=st.integers(0, 120))
     def commit(self, data: st.DataObject, percent: int) -> None:
+        op = self.commit_op(data, percent)
+        self.check(op, self.execute(op))
+
+    def commit_op(self, data: st.DataObject, percent: int) -> CommitOp:
         """Commits ``percent`` of the hold; above 100, that many credits more than it holds."""
         hold = self.pick_hold(data)
         amount = hold.amount * percent // 100 if percent <= 100 else hold.amount + percent - 100
-        outcome = self.execute(CommitOp(hold.id, amount))
+        return CommitOp(hold.id, amount)
+
+    def check_commit(self, op: CommitOp, outcome: Outcome) -> None:
+        hold = self.model.holds[op.hold_id]
         try:
-            consumed = self.model.commit(hold.id, amount)
+            consumed = self.model.commit(hold.id, op.amount)
         except CreditKitError as refusal:
             assert_same_error(outcome, refusal)
             return
@@ -635,7 +662,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert isinstance(outcome, Charge)
         assert (outcome.customer, outcome.amount, outcome.hold_id) == (
             hold.customer,
-            amount,
+            op.amount,
             hold.id,
         )
         assert draws_of(outcome) == consumed
@@ -643,8 +670,11 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.model.holds)
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
-        hold = self.pick_hold(data)
-        outcome = self.execute(ReleaseOp(hold.id))
+        op = ReleaseOp(self.pick_hold(data).id)
+        self.check(op, self.execute(op))
+
+    def check_release(self, op: ReleaseOp, outcome: Outcome) -> None:
+        hold = self.model.holds[op.hold_id]
         try:
             self.model.release(hold.id)
         except CreditKitError as refusal:
@@ -661,8 +691,11 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(pair=pairs, amount=spend_amounts)
     def transfer(self, pair: tuple[str, str], amount: int) -> None:
-        sender, recipient = pair
-        outcome = self.execute(TransferOp(sender, recipient, amount))
+        op = TransferOp(*pair, amount)
+        self.check(op, self.execute(op))
+
+    def check_transfer(self, op: TransferOp, outcome: Outcome) -> None:
+        sender, recipient, amount = op.sender, op.recipient, op.amount
         try:
             draws, expires_at = self.model.transfer(sender, recipient, amount)
         except InsufficientCredits as refusal:
@@ -681,6 +714,51 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model.add_grant(
             outcome.grant_id, recipient, amount, GIFT_PRIORITY, now, expires_at, True, issued=False
         )
+
+    def check(self, op: Op, outcome: Outcome) -> None:
+        if isinstance(op, ChargeOp):
+            self.check_charge(op, outcome)
+        elif isinstance(op, ReserveOp):
+            self.check_reserve(op, outcome)
+        elif isinstance(op, CommitOp):
+            self.check_commit(op, outcome)
+        elif isinstance(op, ReleaseOp):
+            self.check_release(op, outcome)
+        elif isinstance(op, TransferOp):
+            self.check_transfer(op, outcome)
+        else:
+            raise AssertionError(f"no check for {op!r}")
+
+    # -- group commit --
+
+    @rule(data=st.data(), size=st.integers(2, 6))
+    def burst(self, data: st.DataObject, size: int) -> None:
+        """Several writes that arrive together share one transaction (group commit): each gets
+        the outcome the model gives it when applied alone, in arrival order."""
+        ops: list[Op] = []
+        for _index in range(size):
+            kind = data.draw(st.sampled_from(BURST_KINDS), label="kind")
+            if kind in ("commit", "release") and not self.model.holds:
+                kind = "charge"
+            if kind == "charge":
+                customer, amount = data.draw(customers), data.draw(spend_or_all)
+                ops.append(self.charge_op(customer, amount))
+            elif kind == "reserve":
+                customer, amount = data.draw(customers), data.draw(spend_or_all)
+                ops.append(self.reserve_op(customer, amount, data.draw(spans)))
+            elif kind == "commit":
+                ops.append(self.commit_op(data, data.draw(st.integers(0, 120))))
+            elif kind == "release":
+                ops.append(ReleaseOp(self.pick_hold(data).id))
+            else:
+                ops.append(TransferOp(*data.draw(pairs), data.draw(spend_amounts)))
+        keys = [f"key-{next(self.keys)}" for _op in ops]
+        with OneTransaction(self.ck) as batch:
+            for op, key in zip(ops, keys, strict=True):
+                batch.add(lambda op=op, key=key: run(op, self.ck, key))
+        for op, key, outcome in zip(ops, keys, batch.outcomes, strict=True):
+            self.recorded.append(Recorded(key, op, outcome))
+            self.check(op, outcome)
 
     # -- time --
 
