@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 #: An exact quantity of one unit: ``int`` for whole-credit units, ``Decimal`` for units with
 #: decimal places.
@@ -38,6 +38,9 @@ __all__ = [
     "UnknownCustomer",
     "UnknownUnit",
 ]
+
+
+T = TypeVar("T")
 
 
 class CreditKitError(Exception):
@@ -227,6 +230,20 @@ class MemberSpendCapReached(CreditKitError):
         self.required = required
 
 
+class RateLimited(CreditKitError):
+    """Past the plan's ``rate_limit_per_minute`` for this minute. Not recorded under the
+    request's idempotency key, so the same request may be made again after
+    ``retry_after_seconds``."""
+
+    code = "rate_limited"
+
+    def __init__(self, customer: str, limit_per_minute: int, retry_after_seconds: int) -> None:
+        super().__init__(f"the plan allows {limit_per_minute} requests a minute")
+        self.customer = customer
+        self.limit_per_minute = limit_per_minute
+        self.retry_after_seconds = retry_after_seconds
+
+
 class LedgerBusy(CreditKitError):
     """The database kept reporting lock conflicts after the bounded number of retries."""
 
@@ -248,6 +265,14 @@ class InvariantViolation(CreditKitError):
         super().__init__(f"{rule}: {detail}")
         self.rule = rule
         self.detail = detail
+
+
+def present(value: T | None, rule: str) -> T:
+    """``value``, which ``rule`` says is there; raises InvariantViolation naming the rule when
+    it is None (what ``assert value is not None`` would say, without ``python -O`` striping it)."""
+    if value is None:
+        raise InvariantViolation(rule, "missing")
+    return value
 
 
 def require(condition: bool, rule: str, detail: str = "") -> None:

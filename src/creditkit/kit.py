@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import random
@@ -156,6 +157,9 @@ class CreditKit:
             spend=tuple(spend),
             headroom=None if self._subscriptions is None else self._subscriptions.headroom,
             member_room=None if self._entitlements is None else self._entitlements.member_room,
+            count_requests=(
+                None if self._entitlements is None else self._entitlements.count_requests
+            ),
         )
 
     @functools.cached_property
@@ -295,20 +299,22 @@ class CreditKit:
         quantity: int = 1,
         metadata: dict[str, Any] | None = None,
         member: str | None = None,
+        rate_limited: bool = False,
     ) -> Charge:
         """Spends credits now, in burn-down order; raises ``InsufficientCredits`` (and writes
         nothing but the refusal) when the available balance is short.
 
         Give the ``amount`` (in ``unit``, default ``credits``), or leave it out and name a
         catalog ``action``: the amount is then its price times ``quantity``, in its unit.
-        ``member`` names the workspace member who spent, for per-member spend caps."""
-        outcome = self.charge_many(
-            [
-                self._priced(
-                    customer, amount, idempotency_key, unit, action, quantity, metadata, member
-                )
-            ]
-        )[0]
+        ``member`` names the workspace member who spent, for per-member spend caps.
+        ``rate_limited`` counts the call against the plan's ``rate_limit_per_minute`` in the
+        charge's own transaction, and raises ``RateLimited`` past it (as the HTTP API does)."""
+        request = self._priced(
+            customer, amount, idempotency_key, unit, action, quantity, metadata, member
+        )
+        if rate_limited:
+            request = dataclasses.replace(request, rate_limited=True)
+        outcome = self.charge_many([request])[0]
         if isinstance(outcome, CreditKitError):
             raise outcome
         return outcome

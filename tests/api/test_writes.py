@@ -3,6 +3,7 @@ shared through the database."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from api_helpers import Api, assert_problem, write
 from fastapi.testclient import TestClient
 
@@ -171,5 +172,42 @@ def test_a_retry_of_an_applied_charge_replays_past_the_rate_limit(
         "/v1/charges", json={"customer": "u1", "amount": 1}, headers=write(api.admin, "k0")
     )
     assert retry.status_code == 201
-    assert retry.json() == first.json()
+    # The first answer, but for the balance left, which says what is left at the retry.
+    assert retry.json() == first.json() | {"available_after": 70}
+    assert first.json()["available_after"] == 99
     assert api.kit.balance("u1").available == 100 - 30
+
+
+def test_a_rate_limited_charge_costs_one_commit(api: Api, clock: ManualClock) -> None:
+    """The plan's rate-limit count is written in the charge's own transaction: one commit per
+    request, the count included (and a refused charge counts too)."""
+    api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    clock.set(clock().replace(second=0))
+    commits: list[int] = []
+    engine = api.kit.database.engine
+
+    def listener(connection: sa.Connection) -> None:
+        # Write transactions only: reads (authentication, the 402's offers) commit nothing.
+        if not connection.get_execution_options().get("creditkit_read_only"):
+            commits.append(1)
+
+    sa.event.listen(engine, "commit", listener)
+    try:
+        charged = api.client.post(
+            "/v1/charges", json={"customer": "u1", "amount": 1}, headers=write(api.admin, "k1")
+        )
+        refused = api.client.post(
+            "/v1/charges", json={"customer": "u1", "amount": 500}, headers=write(api.admin, "k2")
+        )
+    finally:
+        sa.event.remove(engine, "commit", listener)
+    assert (charged.status_code, refused.status_code) == (201, 402)
+    assert len(commits) == 2
+    statuses = [
+        api.client.post(
+            "/v1/charges", json={"customer": "u1", "amount": 1}, headers=write(api.admin, f"n{n}")
+        ).status_code
+        for n in range(29)
+    ]
+    # 30 a minute: the two above counted, so the 29th of these is the 31st request.
+    assert statuses == [201] * 28 + [429]

@@ -144,7 +144,7 @@ def router(service: Service) -> APIRouter:
 
         def charge(caller: Caller) -> Charge:
             access.require_scope(caller, Scope.CHARGE)
-            service.count_request(body.customer, key)
+            # The plan's rate limit is counted in the charge's own transaction: one commit.
             return kit.charge(
                 body.customer,
                 body.amount,
@@ -154,6 +154,7 @@ def router(service: Service) -> APIRouter:
                 quantity=body.quantity,
                 metadata=body.metadata,
                 member=body.member,
+                rate_limited=service.rate_limited,
             )
 
         return await access.in_thread(credentials, charge)

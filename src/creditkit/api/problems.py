@@ -43,6 +43,7 @@ STATUS_BY_ERROR: Mapping[type[errors.CreditKitError], int] = {
     errors.PurchaseLimitReached: 403,
     errors.MemberSpendCapReached: 403,
     errors.LedgerBusy: 503,
+    errors.RateLimited: 429,
     WebhookEndpointNotFound: 404,
     # The server's configuration, not the request: the operator sets the right secret key.
     SecretKeyMissing: 503,
@@ -182,6 +183,8 @@ def error_response(error: errors.CreditKitError, enrich: Enrich) -> JSONResponse
     headers: dict[str, str] = {}
     if isinstance(error, errors.LedgerBusy):
         headers["Retry-After"] = str(LEDGER_BUSY_RETRY_AFTER_SECONDS)
+    if isinstance(error, errors.RateLimited):
+        headers["Retry-After"] = str(error.retry_after_seconds)
     return problem_response(
         status_of(error), error.code, str(error), headers=headers, **_facts(error, enrich)
     )

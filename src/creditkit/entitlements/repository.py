@@ -46,8 +46,10 @@ def customer_created_at(connection: Connection, customer_id: int) -> datetime:
 RATE_WINDOWS_KEPT_MINUTES = 5
 
 
-def count_request(connection: Connection, customer: str, window_start: datetime) -> int:
-    """Adds one request to the customer's window and returns the window's count."""
+def count_request(
+    connection: Connection, customer: str, window_start: datetime, requests: int
+) -> int:
+    """Adds ``requests`` to the customer's window and returns the window's count."""
     customer_id = sa.select(customers.c.id).where(customers.c.external_id == customer)
     count: int = connection.execute(
         upsert_adding(
@@ -56,12 +58,12 @@ def count_request(connection: Connection, customer: str, window_start: datetime)
             {
                 "customer_id": customer_id.scalar_subquery(),
                 "window_start": window_start,
-                "count": 1,
+                "count": requests,
             },
             "count",
         )
     ).scalar_one()
-    if count == 1:
+    if count == requests:
         connection.execute(
             rate_windows.delete().where(
                 rate_windows.c.customer_id == customer_id.scalar_subquery(),

@@ -41,6 +41,7 @@ from creditkit.entitlements.schemas import (
 from creditkit.errors import IdempotencyConflict, InvalidRequest
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, check_text
+from creditkit.ledger.kernel import RateWindow
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import AMOUNT_STEPS_MAX, CustomerKind
 from creditkit.ledger.service import LedgerService
@@ -126,26 +127,50 @@ class EntitlementService:
         minute (a fixed window, counted in the database so every process shares it). Refused
         requests count too: a client that keeps hammering stays refused until the window ends."""
         now = self._ledger.now()
-        limit = self._rate_limit_of(customer, now)
+        cached, limit = self._cached_rate_limit(customer, now)
+        if not cached:
+            limit = self._cache_rate_limit(customer, self._read_plan(customer), now)
         if limit is None:
             return RateDecision(True, None, 0, 0)
         window_start = now.replace(second=0, microsecond=0)
         count = self._ledger.database.write(
-            lambda connection: repository.count_request(connection, customer, window_start)
+            lambda connection: repository.count_request(connection, customer, window_start, 1)
         )
-        window_end = window_start + timedelta(minutes=1)
-        retry_after_seconds = max(1, math.ceil((window_end - now).total_seconds()))
+        retry_after_seconds = self._retry_after_seconds(window_start, now)
         allowed = count <= limit
         return RateDecision(allowed, limit, count, 0 if allowed else retry_after_seconds)
 
-    def _rate_limit_of(self, customer: str, now: datetime) -> int | None:
-        """The plan's rate limit, read at most every ``RATE_LIMIT_CACHE_SECONDS`` per customer:
-        counting a request must not cost reading the plan on every request; a plan change
-        applies to the rate limit within that time."""
+    def count_requests(
+        self, connection: Connection, customer: CustomerRow, requests: int, now: datetime
+    ) -> RateWindow | None:
+        """The ledger's request counter: counts ``requests`` charges' requests in the charges'
+        own transaction, with the customer locked and swept (so the plan is read from it)."""
+        cached, limit = self._cached_rate_limit(customer.external_id, now)
+        if not cached:
+            plan = self._plan_in_force(connection, customer.id)[0]
+            limit = self._cache_rate_limit(customer.external_id, plan, now)
+        if limit is None:
+            return None
+        window_start = now.replace(second=0, microsecond=0)
+        count = repository.count_request(connection, customer.external_id, window_start, requests)
+        return RateWindow(limit, count, self._retry_after_seconds(window_start, now))
+
+    @staticmethod
+    def _retry_after_seconds(window_start: datetime, now: datetime) -> int:
+        window_end = window_start + timedelta(minutes=1)
+        return max(1, math.ceil((window_end - now).total_seconds()))
+
+    def _cached_rate_limit(self, customer: str, now: datetime) -> tuple[bool, int | None]:
+        """(True, the plan's rate limit) as read at most ``RATE_LIMIT_CACHE_TTL`` ago, else
+        (False, None): counting a request must not cost reading the plan on every request; a
+        plan change applies to the rate limit within that time."""
         cached = self._rate_limits.get(customer)
         if cached is not None and cached[1] <= now < cached[1] + RATE_LIMIT_CACHE_TTL:
-            return cached[0]
-        limit = self._read_plan(customer).rate_limit_per_minute
+            return True, cached[0]
+        return False, None
+
+    def _cache_rate_limit(self, customer: str, plan: Plan, now: datetime) -> int | None:
+        limit = plan.rate_limit_per_minute
         if len(self._rate_limits) >= RATE_LIMITS_CACHED_MAX:
             self._rate_limits.clear()
         self._rate_limits[customer] = (limit, now)

@@ -23,6 +23,7 @@ from creditkit.errors import (
     InvalidRequest,
     InvariantViolation,
     MemberSpendCapReached,
+    RateLimited,
     UnknownCustomer,
 )
 from creditkit.ledger import repository
@@ -183,6 +184,7 @@ class ChargeBatch:
             if replay
             else {}
         )
+        limited = self._count_requests(connection, prepared, locked, recorded, now)
         grants: dict[tuple[int, str], list[GrantRow]] = {}
         for item in prepared:
             customer = locked.get(item.charge.customer)
@@ -223,6 +225,9 @@ class ChargeBatch:
             if customer is None:
                 outcomes[item.index] = UnknownCustomer(item.charge.customer)
                 continue
+            if item.index in limited:
+                outcomes[item.index] = limited[item.index]  # not recorded: the key stays free
+                continue
             decided = self._decide(connection, item, customer, grants, headrooms, rooms, now)
             if isinstance(decided, CreditKitError):
                 outcomes[item.index] = decided  # bad input: not recorded, the key stays free
@@ -235,8 +240,39 @@ class ChargeBatch:
         for index, first in repeats.items():
             outcomes[index] = outcomes[first.prepared.index]
         if replayed:
-            outcomes.update(self._rebuild(connection, prepared, replayed))
+            outcomes.update(self._rebuild(connection, prepared, replayed, locked, grants))
         return outcomes
+
+    def _count_requests(
+        self,
+        connection: Connection,
+        prepared: list[_Prepared],
+        locked: dict[str, CustomerRow],
+        recorded: dict[str, TransactionRow],
+        now: datetime,
+    ) -> dict[int, RateLimited]:
+        """Counts the ``rate_limited`` charges' requests, once per customer for the batch, in
+        this transaction; the charges past the plan's limit, by index. A refused charge whose
+        key is recorded already is a retry of one that went through: it joins ``recorded``, so
+        that it gets its first outcome rather than a 429."""
+        by_customer: dict[str, list[_Prepared]] = {}
+        for item in prepared:
+            if item.charge.rate_limited and item.charge.customer in locked:
+                by_customer.setdefault(item.charge.customer, []).append(item)
+        limited: dict[int, RateLimited] = {}
+        for external_id, items in by_customer.items():
+            window = self._ledger.count_requests(connection, locked[external_id], len(items), now)
+            if window is None:
+                continue
+            for position, item in enumerate(items):
+                if not window.allows(len(items), position):
+                    limited[item.index] = RateLimited(
+                        external_id, window.limit_per_minute, window.retry_after_seconds
+                    )
+        refused_keys = [p.request.key for p in prepared if p.index in limited]
+        retried = repository.find_transactions(connection, refused_keys) if refused_keys else {}
+        recorded.update(retried)
+        return limited
 
     def _decide(
         self,
@@ -400,7 +436,11 @@ class ChargeBatch:
         connection: Connection,
         prepared: list[_Prepared],
         replayed: dict[int, TransactionRow],
+        locked: dict[str, CustomerRow],
+        grants: dict[tuple[int, str], list[GrantRow]],
     ) -> dict[int, Outcome]:
+        """The recorded charges' first outcomes, rebuilt from their rows; what they say is left
+        is what is left now (later writes have moved the balance since)."""
         by_index = {item.index: item for item in prepared}
         unit_of = {row.id: by_index[index].unit for index, row in replayed.items()}
         legs: dict[int, list[Draw]] = {}
@@ -412,6 +452,7 @@ class ChargeBatch:
         rebuilt: dict[int, Outcome] = {}
         for index, row in replayed.items():
             unit = by_index[index].unit
+            row_customer = by_index[index].charge.customer
             rebuilt[index] = Charge(
                 id=row.id,
                 customer=by_index[index].charge.customer,
@@ -422,5 +463,8 @@ class ChargeBatch:
                 created_at=row.created_at,
                 metadata=row.metadata,
                 member=row.member,
+                available_after=unit.to_quantity(
+                    sum(g.remaining for g in grants[(locked[row_customer].id, row.unit)])
+                ),
             )
         return rebuilt

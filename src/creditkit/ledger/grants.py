@@ -19,6 +19,7 @@ from creditkit.errors import (
     InvalidRequest,
     PurchaseLimitReached,
     UnknownCustomer,
+    present,
     require,
 )
 from creditkit.ledger import repository
@@ -76,8 +77,9 @@ class LedgerGrants(LedgerWrites):
                 repository.insert_customer(
                     connection, customer, customer_kind, metadata, self.now()
                 )
-                row = repository.read_customer_full(connection, customer)
-                assert row is not None
+                row = present(
+                    repository.read_customer_full(connection, customer), "an inserted customer"
+                )
             elif row.kind != customer_kind:
                 # The customer id is its own idempotency key: the conflict names it and the kind.
                 raise IdempotencyConflict(customer, "kind", row.kind, kind)

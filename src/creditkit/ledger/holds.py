@@ -19,6 +19,8 @@ from creditkit.errors import (
     HoldExpired,
     HoldNotFound,
     InvalidRequest,
+    present,
+    require,
 )
 from creditkit.ledger import repository
 from creditkit.ledger.checks import (
@@ -151,9 +153,8 @@ class LedgerHolds(LedgerGrants):
             )
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
-            assert recorded.hold_id is not None
-            hold = repository.read_hold(connection, recorded.hold_id)
-            assert hold is not None
+            hold_id = present(recorded.hold_id, "a recorded reserve names its hold")
+            hold = present(repository.read_hold(connection, hold_id), "a recorded hold exists")
             return self._hold_as_reserved(connection, hold)
 
         return self._write(request, lambda _connection: [customer], body, rebuild)
@@ -267,8 +268,10 @@ class LedgerHolds(LedgerGrants):
         """Closes an active hold: ``steps_committed`` go to consumption, taken from the hold's
         draws in burn-down order, and the rest returns to the grants it came from (to expiry
         where a grant has expired since). Refuses a hold that is not active."""
-        hold = repository.read_hold(context.connection, hold_id)
-        assert hold is not None, "the hold's customer is locked; the hold cannot vanish"
+        hold = present(
+            repository.read_hold(context.connection, hold_id),
+            "the hold's customer is locked: the hold cannot vanish",
+        )
         holder = context.customers[hold.external_id]
         unit = self._units[hold.unit]
         refusal: CreditKitError | None = None
@@ -286,7 +289,11 @@ class LedgerHolds(LedgerGrants):
             raise self._refuse(
                 context, request, holder, hold.unit, steps_committed, refusal, hold_id=hold_id
             )
-        assert hold.expires_at > context.now, "the lock's sweep expires due holds first"
+        require(
+            hold.expires_at > context.now,
+            "the lock's sweep expires due holds first",
+            f"hold {hold_id} expires at {hold.expires_at}",
+        )
         return hold, *self._settle_legs(context, hold, steps_committed)
 
     def commit(
@@ -301,8 +308,9 @@ class LedgerHolds(LedgerGrants):
         )
 
         def body(context: UnitOfWork) -> Charge:
-            hold = repository.read_hold(context.connection, hold_id)
-            assert hold is not None
+            hold = present(
+                repository.read_hold(context.connection, hold_id), "a locked hold exists"
+            )
             # The unit is the hold's, so the amount is checked once the hold is read. Zero is a
             # valid commit: the work was done and cost nothing.
             steps = 0 if amount == 0 else self._units[hold.unit].to_steps(amount)
@@ -340,20 +348,14 @@ class LedgerHolds(LedgerGrants):
                     )
                 ],
             )
-            left = self.live_in_order(
-                repository.grants_with_credits(context.connection, holder.id, hold.unit),
-                context.now,
-            )
             charge = self._charge_from_commit(
                 context.connection, hold, steps, transaction_id, context.now, metadata
             )
-            available_after = self._units[hold.unit].to_quantity(sum(g.remaining for g in left))
-            return dataclasses.replace(charge, available_after=available_after)
+            return self._with_available_after(context.connection, charge, holder.id, context.now)
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Charge:
-            hold = repository.read_hold(connection, hold_id)
-            assert hold is not None
-            return self._charge_from_commit(
+            hold = present(repository.read_hold(connection, hold_id), "a committed hold exists")
+            charge = self._charge_from_commit(
                 connection,
                 hold,
                 recorded.amount,
@@ -361,8 +363,19 @@ class LedgerHolds(LedgerGrants):
                 recorded.created_at,
                 recorded.metadata,
             )
+            # What is left now: later writes have moved the balance since the commit.
+            return self._with_available_after(connection, charge, hold.customer_id, self.now())
 
         return self._write(request, customers, body, rebuild)
+
+    def _with_available_after(
+        self, connection: Connection, charge: Charge, customer_id: int, now: datetime
+    ) -> Charge:
+        left = self.live_in_order(
+            repository.grants_with_credits(connection, customer_id, charge.unit), now
+        )
+        available_after = self._units[charge.unit].to_quantity(sum(g.remaining for g in left))
+        return dataclasses.replace(charge, available_after=available_after)
 
     def _charge_from_commit(
         self,
@@ -413,8 +426,7 @@ class LedgerHolds(LedgerGrants):
             return self._released(context.connection, hold)
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
-            hold = repository.read_hold(connection, hold_id)
-            assert hold is not None
+            hold = present(repository.read_hold(connection, hold_id), "a released hold exists")
             return self._released(connection, hold)
 
         return self._write(request, customers, body, rebuild)

@@ -74,6 +74,27 @@ class Spend:
 #: Told, inside the spending transaction, of every charge or commit it posted (usage rollups).
 SpendRecorder = Callable[[Connection, Sequence[Spend]], None]
 
+
+@dataclass(frozen=True, slots=True)
+class RateWindow:
+    """A customer's rate-limit window after ``requests`` more were counted in it: the plan's
+    limit, the window's count, and when a refused request may be made again."""
+
+    limit_per_minute: int
+    count: int
+    retry_after_seconds: int
+
+    def allows(self, requests: int, index: int) -> bool:
+        """Whether the ``index``-th (from 0) of the ``requests`` just counted is within the
+        limit: they were counted in order, so the earlier ones go first."""
+        return self.count - requests + index + 1 <= self.limit_per_minute
+
+
+#: Counts ``requests`` metered requests of the customer against its plan's rate limit, in the
+#: transaction of the charges they are (so that a request costs one commit); None when the
+#: plan sets no limit.
+RequestCounter = Callable[[Connection, CustomerRow, int, datetime], RateWindow | None]
+
 #: The format of a refusal stored as a write's outcome (code, message, fields).
 REFUSAL_FORMAT_VERSION = 2
 
@@ -190,6 +211,8 @@ class LedgerHooks:
     recorded: tuple[SpendRecorder, ...] = ()
     headroom: HeadroomCheck | None = None
     member_room: MemberRoom | None = None
+    #: Asked only for charges made with ``rate_limited``.
+    count_requests: RequestCounter | None = None
 
 
 class LedgerKernel:
@@ -235,6 +258,14 @@ class LedgerKernel:
             return
         for hook in self._hooks.recorded:
             hook(connection, spends)
+
+    def count_requests(
+        self, connection: Connection, customer: CustomerRow, requests: int, now: datetime
+    ) -> RateWindow | None:
+        """Counts ``requests`` against the customer's plan rate limit (None: no limit)."""
+        if self._hooks.count_requests is None:
+            return None
+        return self._hooks.count_requests(connection, customer, requests, now)
 
     def member_room(
         self, connection: Connection, customer: CustomerRow, member: str, unit: str, now: datetime

@@ -243,8 +243,9 @@ class Charge:
 
     ``available_after`` is what the customer had left in the unit right after this charge (its
     grants; overage beyond them is not counted), so that an app can warn at a low balance
-    without a second request. It is None on the answer to a retry of a recorded charge: that
-    answer is rebuilt from the ledger's rows, and later writes have moved the balance since."""
+    without a second request. The answer to a retry of a recorded charge is rebuilt from the
+    ledger's rows and says what is left at the retry (later writes may have moved it); it is
+    therefore not part of the charge's equality."""
 
     id: int
     customer: str
@@ -320,6 +321,10 @@ class ChargeRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: The workspace member who spent, for the workspace's per-member caps.
     member: str | None = None
+    #: Counts the request against the plan's ``rate_limit_per_minute`` in the charge's own
+    #: transaction (the HTTP API's charges); past it the charge is refused with RateLimited,
+    #: unless its key is recorded already (a retry answers its first outcome).
+    rate_limited: bool = False
 
 
 @dataclass(frozen=True, slots=True)

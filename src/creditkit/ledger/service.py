@@ -14,6 +14,7 @@ from creditkit.errors import (
     CreditKitError,
     InvalidRequest,
     Quantity,
+    present,
 )
 from creditkit.ledger import repository
 from creditkit.ledger.batch import ChargeBatch
@@ -264,6 +265,5 @@ class LedgerService(LedgerMoves):
             return names
         external = repository.external_ids(connection, list(set(ids.values())))
         for transaction_id, other in ids.items():
-            assert other is not None
-            names[transaction_id] = external[other]
+            names[transaction_id] = external[present(other, "a counterparty")]
         return names
