@@ -183,6 +183,7 @@ class CreditKit:
 
     def close(self) -> None:
         """Closes the database connections."""
+        self._ledger.close()
         self._database.dispose()
 
     def __enter__(self) -> CreditKit:

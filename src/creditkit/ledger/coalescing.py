@@ -126,8 +126,9 @@ class CoalescingWriter:
     """The queue and its leader. Thread-safe; one per ``LedgerService``."""
 
     def __init__(self, database: Database, ledger: LedgerGrants) -> None:
-        self._database = database
         self._ledger = ledger
+        #: The leader's connection, kept between transactions (one leader at a time).
+        self._held = database.held()
         self._condition = threading.Condition()
         self._queue: deque[Operation] = deque()
         self._leading = False
@@ -135,6 +136,10 @@ class CoalescingWriter:
         self._transactions = 0
         self._operations = 0
         self._operations_in_one_max = 0
+
+    def close(self) -> None:
+        with self._condition:
+            self._held.close()
 
     def stats(self) -> GroupCommitStats:
         with self._condition:
@@ -193,14 +198,21 @@ class CoalescingWriter:
         pending = batch
         try:
             for _transaction in range(CATCH_UP_TRANSACTIONS_MAX):
+                alone = len(pending) == 1
+                apply = self._apply_one if alone else self._apply
                 try:
-                    settled = self._database.write(partial(self._apply, operations=pending))
+                    settled = self._held.write(partial(apply, operations=pending))
                 except LedgerBusy as busy:
                     self._publish_error(pending, busy)
                     return
-                except DATABASE_ERRORS:
+                except Exception as error:
+                    if alone and not is_unique_violation(error, "transactions", "idempotency_key"):
+                        # A transaction of its own: its error is its outcome, as without a writer.
+                        self._publish_error(pending, error)
+                        return
                     # Nothing of the shared transaction was kept: each operation is run alone,
-                    # in order, and gets the outcome it would have had alone.
+                    # in order, and gets the outcome it would have had alone (a key found
+                    # recorded is replayed there).
                     self._run_alone(pending)
                     return
                 self._publish(pending, settled)
@@ -212,6 +224,27 @@ class CoalescingWriter:
             # The leader's own failure (an interrupt) must not leave followers waiting.
             self._publish_error([o for o in batch if not o.done], error)
             raise
+
+    def _apply_one(self, connection: Connection, operations: list[Operation]) -> _Settled:
+        """A lone operation, as it would run without a writer: no savepoint, since there are no
+        neighbours to protect; whatever it raises rolls its transaction back."""
+        (operation,) = operations
+        settled = _Settled()
+        if operation.charges is not None:
+            outcomes = operation.charges.attempt(connection, False)
+            if isinstance(outcomes, CatchingUp):
+                settled.deferred = [operation]
+            else:
+                settled.results[id(operation)] = (operation.charges.ordered(outcomes), None)
+            return settled
+        if operation.attempt is None:
+            raise InvariantViolation("an operation has charges or an attempt", "neither")
+        outcome = operation.attempt(connection, False)
+        if isinstance(outcome, CatchingUp):
+            settled.deferred = [operation]
+        else:
+            settled.results[id(operation)] = (outcome, None)
+        return settled
 
     def _apply(self, connection: Connection, operations: list[Operation]) -> _Settled:
         """Every operation in order, inside ``connection``'s transaction: neighbouring charges

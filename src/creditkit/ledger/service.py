@@ -76,6 +76,11 @@ class LedgerService(LedgerMoves):
         )
         return outcomes
 
+    def close(self) -> None:
+        """Closes the writer's connection (the database's pool is the caller's)."""
+        if self._writer is not None:
+            self._writer.close()
+
     def group_commit_stats(self) -> GroupCommitStats | None:
         """The coalescing writer's figures (None when group commit is off)."""
         return None if self._writer is None else self._writer.stats()

@@ -226,17 +226,27 @@ class Database:
         """Runs ``work`` in one transaction, committed when it returns; retried from the start
         on lock conflicts. ``work`` must therefore only touch the database through its
         connection."""
+        return self._write_retried(work, self.engine.begin)
+
+    def held(self) -> HeldConnection:
+        """A connection kept open between transactions, for one writer at a time (the
+        coalescing writer's leader): no pool checkout and reset per write."""
+        return HeldConnection(self)
+
+    def _write_retried(self, work: Callable[[Connection], T], transaction: Callable[[], Any]) -> T:
+        """``work`` in ``transaction()`` (a context manager yielding a connection in a begun
+        transaction), rerun on lock conflicts and lost connections within their bounds."""
         connections_lost = 0
         for attempt in range(1, WRITE_ATTEMPTS_MAX + 1):
             try:
-                with self.engine.begin() as connection:
+                with transaction() as connection:
                     return work(connection)
             except DATABASE_ERRORS as error:
                 if is_connection_lost(error):
                     connections_lost += 1
                     if connections_lost > CONNECTION_RETRIES_MAX:
                         raise LedgerBusy(attempt, "lost connections") from error
-                    # The pool hands out a fresh connection next (the dead one was invalidated).
+                    # A fresh connection next (the dead one was invalidated).
                     continue
                 if not is_retryable(error) or attempt == WRITE_ATTEMPTS_MAX:
                     if is_retryable(error):
@@ -269,3 +279,37 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class HeldConnection:
+    """One connection kept open across transactions, used by one thread at a time. A
+    connection that fails is closed and replaced by a fresh one at the next transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._connection: Connection | None = None
+
+    def write(self, work: Callable[[Connection], T]) -> T:
+        """As ``Database.write``, on the held connection."""
+        return self._database._write_retried(work, self._transaction)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        if self._connection is None or self._connection.invalidated or self._connection.closed:
+            self._connection = self._database.engine.connect()
+        connection = self._connection
+        try:
+            with connection.begin():
+                yield connection
+        except BaseException:
+            # Whatever failed, the next transaction starts on a connection known to be sound.
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            try:
+                connection.close()
+            except DATABASE_ERRORS:
+                connection.invalidate()
