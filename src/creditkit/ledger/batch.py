@@ -25,6 +25,7 @@ from creditkit.errors import (
     MemberSpendCapReached,
     RateLimited,
     UnknownCustomer,
+    present,
 )
 from creditkit.ledger import repository
 from creditkit.ledger.checks import (
@@ -353,15 +354,13 @@ class ChargeBatch:
         now: datetime,
         outcomes: dict[int, Outcome],
     ) -> None:
-        ids = repository.insert_transactions(connection, [plan.row for plan in planned])
-        postings: list[tuple[int, str, list[tuple[int, int]]]] = []
-        spends: list[Spend] = []
-        for plan, transaction_id in zip(planned, ids, strict=True):
+        legs_of_rows: list[list[tuple[int, int]] | None] = []
+        for plan in planned:
             item = plan.prepared
             if plan.draws is None:
                 if plan.refusal is None:
                     raise InvariantViolation("a charge draws or is refused", f"item {item.index}")
-                outcomes[item.index] = plan.refusal
+                legs_of_rows.append(None)
                 continue
             unit = item.unit.name
             legs: list[tuple[int, int]] = []
@@ -369,7 +368,17 @@ class ChargeBatch:
                 legs.append((self._ledger.system_account(ISSUANCE, unit), -plan.issued))
             legs.extend((grant.account_id, -part) for grant, part in plan.draws)
             legs.append((self._ledger.system_account(CONSUMPTION, unit), item.steps))
-            postings.append((transaction_id, unit, legs))
+            legs_of_rows.append(legs)
+        # The one posting primitive, for the whole batch: each charge's legs are checked, then
+        # its row and its entries are written with the others' in as few statements as can be.
+        ids = self._ledger.post_new(connection, [plan.row for plan in planned], legs_of_rows)
+        spends: list[Spend] = []
+        for plan, transaction_id in zip(planned, ids, strict=True):
+            item = plan.prepared
+            if plan.draws is None:
+                outcomes[item.index] = present(plan.refusal, "a refused charge's refusal")
+                continue
+            unit = item.unit.name
             spends.append(
                 Spend(
                     transaction_id,
@@ -397,9 +406,6 @@ class ChargeBatch:
                 member=item.charge.member,
                 available_after=item.unit.to_quantity(plan.available_after),
             )
-        # The one posting primitive, for the whole batch: each charge's legs are checked, then
-        # all entries go in one statement.
-        self._ledger.post_many(connection, postings)
         self._ledger.record_spends(connection, spends)
 
     def _tell_spend_hooks(

@@ -617,28 +617,45 @@ def insert_transactions(connection: Connection, rows: list[dict[str, Any]]) -> l
     if not rows:
         return []
     flavor = flavor_of(connection)
-    return flavor.insert_transactions(
-        connection,
-        [
-            (
-                row["idempotency_key"],
-                row["kind"],
-                row["status"],
-                row["customer_id"],
-                row["counterparty_id"],
-                row["unit"],
-                row["amount"],
-                row["action"],
-                row["hold_id"],
-                row["member"],
-                row["request"],
-                row["outcome"],
-                encode_json(row["metadata"]),
-                flavor.time_in(row["created_at"]),
-            )
-            for row in rows
-        ],
+    return flavor.insert_transactions(connection, _transaction_tuples(flavor, rows))
+
+
+def insert_transactions_with_entries(
+    connection: Connection,
+    rows: list[dict[str, Any]],
+    entries_of_rows: list[list[tuple[int, str, int]]],
+) -> list[int]:
+    """Inserts transaction rows and each one's entries (account, unit, amount), returning the
+    transactions' ids in the order of ``rows``: in one statement where the database allows it
+    (PostgreSQL), so that a charge costs one round trip less."""
+    if not rows:
+        return []
+    flavor = flavor_of(connection)
+    return flavor.insert_transactions_with_entries(
+        connection, _transaction_tuples(flavor, rows), entries_of_rows
     )
+
+
+def _transaction_tuples(flavor: Any, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            row["idempotency_key"],
+            row["kind"],
+            row["status"],
+            row["customer_id"],
+            row["counterparty_id"],
+            row["unit"],
+            row["amount"],
+            row["action"],
+            row["hold_id"],
+            row["member"],
+            row["request"],
+            row["outcome"],
+            encode_json(row["metadata"]),
+            flavor.time_in(row["created_at"]),
+        )
+        for row in rows
+    ]
 
 
 def insert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:

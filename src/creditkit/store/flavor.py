@@ -27,6 +27,9 @@ _TRANSACTION_VALUES = 15
 #: 4 parameters a row: 1,000 rows stay far below SQLite's (32,766) and PostgreSQL's (65,535)
 #: limits on parameters in one statement.
 ENTRY_ROWS_PER_STATEMENT = 1_000
+#: Parameters of one combined transactions-and-entries statement: a bigger batch goes in the
+#: separate statements, which chunk themselves.
+COMBINED_PARAMETERS_MAX = 30_000
 
 _LOCK_COLUMNS = "c.id, c.external_id, c.kind, c.next_due_at"
 #: The grant columns the hot path reads, in the order ``repository._grant_from`` takes them.
@@ -153,6 +156,63 @@ class Flavor:
             [(transaction_id, *row) for transaction_id, row in zip(ids, rows, strict=True)],
         )
         return ids
+
+    def insert_transactions_with_entries(
+        self,
+        connection: Connection,
+        rows: list[tuple[Any, ...]],
+        entries_of_rows: list[list[tuple[int, str, int]]],
+    ) -> list[int]:
+        """``insert_transactions``, then each row's entries (account, unit, amount). On
+        PostgreSQL a small batch is one statement: the transactions' INSERT in a CTE, the
+        entries' INSERT joined to what it returned by idempotency key (unique in a batch), in
+        the order given, so that entry ids keep the burn-down order."""
+        entry_count = sum(len(legs) for legs in entries_of_rows)
+        parameters = len(rows) * (_TRANSACTION_VALUES - 1) + entry_count * 5
+        keys = [row[0] for row in rows]
+        if (
+            self.dialect != "postgresql"
+            or parameters > COMBINED_PARAMETERS_MAX
+            or len(set(keys)) != len(keys)
+        ):
+            ids = self.insert_transactions(connection, rows)
+            self.insert_entries(
+                connection,
+                [
+                    (transaction_id, *leg)
+                    for transaction_id, legs in zip(ids, entries_of_rows, strict=True)
+                    for leg in legs
+                ],
+            )
+            return ids
+        columns = _TRANSACTION_COLUMNS.removeprefix("id, ")
+        row_values = ", ".join([f"({self._values(_TRANSACTION_VALUES - 1)})"] * len(rows))
+        statement = (
+            f"WITH t AS (INSERT INTO transactions ({columns}) VALUES {row_values}"
+            " RETURNING id, idempotency_key)"
+        )
+        values: list[Any] = [value for row in rows for value in row]
+        if entry_count:
+            entry_values = ", ".join(
+                ["(%s::bigint, %s::bigint, %s::text, %s::text, %s::bigint)"] * entry_count
+            )
+            statement += (
+                ", e AS (INSERT INTO entries (transaction_id, account_id, unit, amount)"
+                " SELECT t.id, v.account_id, v.unit, v.amount"
+                f" FROM (VALUES {entry_values}) AS v(position, account_id, unit, key, amount)"
+                " JOIN t ON t.idempotency_key = v.key ORDER BY v.position)"
+            )
+            position = 0
+            for key, legs in zip(keys, entries_of_rows, strict=True):
+                for account_id, unit, amount in legs:
+                    values.extend((position, account_id, unit, key, amount))
+                    position += 1
+        statement += " SELECT id, idempotency_key FROM t"
+        id_of = {
+            key: transaction_id
+            for transaction_id, key in self.fetch(connection, statement, tuple(values))
+        }
+        return [id_of[key] for key in keys]
 
     def time_in(self, value: datetime | None) -> Any:
         if value is None or self.dialect != "sqlite":
