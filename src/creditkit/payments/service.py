@@ -177,6 +177,8 @@ class PaymentService:
         self._refund_window = timedelta(days=settings.refund_window_days)
         self._grace_period = timedelta(days=settings.grace_period_days)
         self._register_coupons()
+        if self._provider.bills_subscriptions:
+            subscriptions.collect_renewals_with(self._renewals_collected)
         # Most customers have no auto top-up: known in memory, so their charges ask nothing more.
         self._with_top_up = ConfiguredCustomers(repository.customers_with_top_ups)
 
@@ -209,6 +211,12 @@ class PaymentService:
                 # Another process registered them between our read and insert: read again.
                 if attempt == 2:
                     raise
+
+    def _renewals_collected(self, connection: Connection, holder: CustomerRow) -> bool:
+        """Whether the provider holds a live subscription of the customer (a plan's checkout
+        made it; its end clears it): then the provider collects the renewals."""
+        account = repository.account(connection, holder.id, self._provider.name)
+        return account is not None and account.provider_subscription_id is not None
 
     def _provider_named(self, name: object) -> PaymentProvider:
         if name != self._provider.name:
@@ -639,11 +647,21 @@ class PaymentService:
         times) and then paid, or paid. The first invoice is the checkout's, paid there."""
         if event.billing_reason == "subscription_create" or event.invoice_id is None:
             return
-        row = self._renewal(
-            connection, holder, f"creditkit:invoice:{self._provider.name}:{event.invoice_id}", now
-        )
+        if self._subscriptions.paid_period(connection, holder) is None:
+            return  # not on a paid plan any more (its grace period ended): nothing to renew
+        key = f"creditkit:invoice:{self._provider.name}:{event.invoice_id}"
+        period = None
+        if event.period_start is not None and event.period_end is not None:
+            period = (event.period_start, event.period_end)
+        recorded = repository.payment_by_key(connection, key)
+        paid_before = recorded is not None and recorded.status == PaymentStatus.SUCCEEDED
+        if event.kind is ProviderEventType.INVOICE_PAID and period is not None and not paid_before:
+            # The invoice's period starts now that it is paid (its allowance granted), before
+            # its payment is recorded: the payment and receipt name that period.
+            self._subscriptions.renew_collected(connection, holder, *period, now)
+        row = self._renewal(connection, holder, key, now, period=period)
         if row is None:
-            return  # not on a paid plan any more: nothing to renew
+            return
         if event.kind is ProviderEventType.INVOICE_PAID:
             self._succeed(connection, holder, row, event.payment_reference, now)
         else:
@@ -841,26 +859,27 @@ class PaymentService:
         key: str,
         now: datetime,
         next_attempt_at: datetime | None = None,
+        period: tuple[datetime, datetime] | None = None,
     ) -> Any:
-        """The renewal payment under ``key``, recorded pending for the billing period in
-        force if it is not yet; None when no paid period is in force."""
+        """The renewal payment under ``key``, recorded pending if it is not yet: for
+        ``period`` (a provider's invoice's), or else the billing period in force; None when no
+        paid period is in force."""
         existing = repository.payment_by_key(connection, key)
         if existing is not None:
             return existing
-        period = self._subscriptions.paid_period(connection, holder)
-        if period is None:
+        paid = self._subscriptions.paid_period(connection, holder)
+        if paid is None:
             return None
-        tier = self._catalog.plans.get(period.plan)
-        name = period.plan if tier is None else tier.name
+        start, end = (paid.start, paid.end) if period is None else period
+        tier = self._catalog.plans.get(paid.plan)
+        name = paid.plan if tier is None else tier.name
         item = _Item(
-            PaymentKind.RENEWAL, None, period.plan, period.interval,
-            f"{name}, {period.interval.value}ly, {period.start:%Y-%m-%d} to {period.end:%Y-%m-%d}",
-            period.price,
+            PaymentKind.RENEWAL, None, paid.plan, paid.interval,
+            f"{name}, {paid.interval.value}ly, {start:%Y-%m-%d} to {end:%Y-%m-%d}", paid.price,
         )  # fmt: skip
         priced = pricing.price(item.description, item.price, None, None)
         values = self._payment_values(
-            holder, item, priced, key, now, period_start=period.start,
-            next_attempt_at=next_attempt_at,
+            holder, item, priced, key, now, period_start=start, next_attempt_at=next_attempt_at,
         )  # fmt: skip
         return repository.read_payment(connection, repository.insert_payment(connection, values))
 
