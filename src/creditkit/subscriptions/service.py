@@ -886,23 +886,26 @@ class SubscriptionService:
         self,
         connection: Connection,
         holder: CustomerRow,
-        period_start: datetime,
-        period_end: datetime,
+        period: tuple[datetime, datetime] | None,
         now: datetime,
     ) -> bool:
         """Inside a write that holds the customer's lock: the provider's invoice for the
-        billing period ``period_start`` to ``period_end`` is paid, so that period starts: the
-        ending one's overage is billed and its allowance rolled over, the new one's fee line
-        recorded (the provider collected it) and its allowance granted, once. The period is
-        the next one of the run when its bounds are; otherwise a new run starts at
-        ``period_start`` (the provider's anchor differs from ours). False, with nothing
+        billing ``period`` (start, end) is paid, so that period starts: the ending one's
+        overage is billed and its allowance rolled over, the new one's fee line recorded (the
+        provider collected it) and its allowance granted, once. The period is the next one of
+        the run when its bounds are (or when the invoice names none); otherwise a new run
+        starts at its start (the provider's anchor differs from ours). False, with nothing
         written, when that period (or a later one) is in force already."""
-        if period_end <= period_start:
-            raise InvalidRequest("period_end", "must be after period_start")
         row = repository.read_subscription(connection, holder.id)
         if row is None:
             return False
         state = _State.from_row(row)
+        months = months_in(state.interval)
+        if period is None:
+            period = period_bounds(state.anchor_at, months, state.period_index + 1)
+        period_start, period_end = period
+        if period_end <= period_start:
+            raise InvalidRequest("period_end", "must be after period_start")
         if state.billing_bounds()[0] >= period_start:
             return False
         plan, _version = self._plan(connection, state.plan_version_id)
@@ -913,7 +916,6 @@ class SubscriptionService:
             if allowance_end == boundary:
                 self._roll_over(connection, holder, state, plan, boundary, now)
         previous = dataclasses.replace(state)
-        months = months_in(state.interval)
         index = (
             period_index_at(state.anchor_at, months, period_start)
             if period_start >= state.anchor_at
