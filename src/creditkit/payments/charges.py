@@ -14,17 +14,10 @@ from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Money
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
-from creditkit.payments.errors import (
-    ProviderError,
-)
+from creditkit.payments.errors import ProviderError
 from creditkit.payments.fulfilment import CHARGE_ATTEMPTS_MAX, Fulfilment
 from creditkit.payments.receipts import receipt_lines
-from creditkit.payments.schemas import (
-    ChargeResult,
-    ChargeRunReport,
-    OffSessionCharge,
-    PaymentKind,
-)
+from creditkit.payments.schemas import ChargeResult, ChargeRunReport, OffSessionCharge, PaymentKind
 
 #: One worker run charges at most this many due payments of a kind.
 CHARGES_PER_RUN_MAX = 500

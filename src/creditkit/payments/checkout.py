@@ -17,15 +17,9 @@ from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import CustomerKind, Money
 from creditkit.payments import pricing, repository
 from creditkit.payments.context import Item, PaymentContext, payment_values
-from creditkit.payments.errors import (
-    CouponNotApplicable,
-)
+from creditkit.payments.errors import CouponNotApplicable
 from creditkit.payments.receipts import receipt_lines
-from creditkit.payments.schemas import (
-    CheckoutRequest,
-    CheckoutSession,
-    PaymentKind,
-)
+from creditkit.payments.schemas import CheckoutRequest, CheckoutSession, PaymentKind
 from creditkit.subscriptions.schemas import SubscriptionStatus
 
 URL_LENGTH_MAX = 2048

@@ -18,11 +18,7 @@ from creditkit.notify.schemas import EventType
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
 from creditkit.payments.receipts import issue_receipt, receipt_lines
-from creditkit.payments.schemas import (
-    PaymentKind,
-    PaymentStatus,
-    ReceiptKind,
-)
+from creditkit.payments.schemas import PaymentKind, PaymentStatus, ReceiptKind
 from creditkit.subscriptions.schemas import SubscriptionStatus
 
 #: Off-session attempts of one payment, in all: a failing card is not charged forever.

@@ -14,15 +14,8 @@ from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Money
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext, read_payment_row
-from creditkit.payments.errors import (
-    RefundRefused,
-)
-from creditkit.payments.schemas import (
-    PaymentKind,
-    PaymentStatus,
-    ProviderEvent,
-    Refund,
-)
+from creditkit.payments.errors import RefundRefused
+from creditkit.payments.schemas import PaymentKind, PaymentStatus, ProviderEvent, Refund
 from creditkit.subscriptions.service import prorate
 
 

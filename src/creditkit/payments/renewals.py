@@ -14,12 +14,7 @@ from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import pricing, repository
 from creditkit.payments.context import Item, PaymentContext, payment_values
 from creditkit.payments.receipts import issue_receipt
-from creditkit.payments.schemas import (
-    PaymentKind,
-    PaymentStatus,
-    ReceiptKind,
-    ReceiptLine,
-)
+from creditkit.payments.schemas import PaymentKind, PaymentStatus, ReceiptKind, ReceiptLine
 from creditkit.store.tables import to_epoch_microseconds
 from creditkit.subscriptions.schemas import SubscriptionStatus
 

@@ -13,10 +13,7 @@ from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import pricing, repository
 from creditkit.payments.context import Item, PaymentContext, payment_values
-from creditkit.payments.schemas import (
-    PaymentKind,
-    TopUpSettings,
-)
+from creditkit.payments.schemas import PaymentKind, TopUpSettings
 from creditkit.store.configured import ConfiguredCustomers
 
 TOP_UPS_PER_DAY_MAX = 100

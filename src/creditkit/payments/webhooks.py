@@ -12,10 +12,7 @@ from sqlalchemy.engine import Connection
 from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
-from creditkit.payments.errors import (
-    UnknownProvider,
-    WebhookRejected,
-)
+from creditkit.payments.errors import UnknownProvider, WebhookRejected
 from creditkit.payments.fulfilment import Fulfilment
 from creditkit.payments.providers import PaymentProvider
 from creditkit.payments.refunds import Refunds
