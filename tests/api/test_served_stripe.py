@@ -34,7 +34,6 @@ from test_two_processes import create_admin_key, server, source_environment
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "payments"))
 import fake_stripe
 from payments_support import STRIPE_SECRET, stripe_event
-from test_stripe_billing import invoice
 
 from creditkit.api.serve import example_catalog
 from creditkit.payments.providers import SIGNATURE_HEADER, signature_header
@@ -255,7 +254,7 @@ def test_a_plan_renews_over_three_periods_through_paid_invoices(served: Served) 
             served.run_worker()
             assert len(served.fake.calls("POST", "/v1/payment_intents")) == intents_before
 
-        item = invoice(f"in_bob_{number}", subscription_id, start, end)
+        item = served.fake.invoice(subscription_id, start, end)
         assert served.webhook(served.first, "invoice.paid", item, f"evt_bob_{number}")["applied"]
         # The same invoice under another event id, to the other process: nothing twice.
         served.webhook(served.second, "invoice.paid", item, f"evt_bob_{number}_again")
@@ -277,7 +276,7 @@ def test_a_failed_invoice_is_past_due_then_the_default_plan_after_grace(served: 
     subscription_id = _subscribe_to_pro(served, "carol")
     period_end = datetime.fromisoformat(served.subscription("carol")["current_period_end"])
     served.set_clock(period_end + timedelta(hours=1))
-    item = invoice("in_carol_1", subscription_id, period_end, add_months(period_end, 1))
+    item = served.fake.invoice(subscription_id, period_end, add_months(period_end, 1), paid=False)
     served.webhook(served.first, "invoice.payment_failed", item, "evt_carol_failed")
     subscription = served.subscription("carol")
     assert (subscription["plan"], subscription["status"]) == ("pro", "past_due")

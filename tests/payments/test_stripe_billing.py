@@ -5,8 +5,7 @@ then the default plan."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 from fake_stripe import FakeStripe
@@ -15,19 +14,6 @@ from payments_support import URLS, count_rows, stripe_event
 from creditkit import CreditKit, ManualClock, SubscriptionStatus
 from creditkit.payments import PaymentKind, PaymentStatus, ReceiptKind
 from creditkit.subscriptions.periods import add_months
-
-
-def invoice(
-    invoice_id: str, subscription: str, start: datetime, end: datetime, **extra: Any
-) -> dict[str, Any]:
-    """A renewal invoice as Stripe sends it: the new period on its subscription line."""
-    line = {"type": "subscription", "period": {"start": int(start.timestamp()),
-            "end": int(end.timestamp())}}  # fmt: skip
-    return {
-        "id": invoice_id, "object": "invoice", "subscription": subscription,
-        "billing_reason": "subscription_cycle", "payment_intent": f"pi_{invoice_id}",
-        "amount_paid": 2900, "currency": "usd", "lines": {"data": [line]}, **extra,
-    }  # fmt: skip
 
 
 @pytest.fixture
@@ -40,7 +26,7 @@ def subscribed(stripe_kit: CreditKit, stripe_fake: FakeStripe) -> str:
 
 
 def test_three_periods_follow_the_paid_invoices(
-    stripe_kit: CreditKit, subscribed: str, clock: ManualClock
+    stripe_kit: CreditKit, stripe_fake: FakeStripe, subscribed: str, clock: ManualClock
 ) -> None:
     first = stripe_kit.subscription("alice")
     # The free plan's 10 credits stay until its period ends, with the first pro period.
@@ -53,7 +39,7 @@ def test_three_periods_follow_the_paid_invoices(
         # Before the invoice is paid the clock has passed the period's end: no renewal, no line.
         lines = len(stripe_kit.billing_lines("alice"))
         assert stripe_kit.balance("alice").available == 0
-        item = invoice(f"in_{number}", subscribed, start, end)
+        item = stripe_fake.invoice(subscribed, start, end)
         outcome = stripe_kit.handle_webhook(
             "stripe", *stripe_event("invoice.paid", item, f"evt_{number}")
         )
@@ -75,14 +61,14 @@ def test_three_periods_follow_the_paid_invoices(
 
 
 def test_a_failed_invoice_is_past_due_then_the_default_plan_after_grace(
-    stripe_kit: CreditKit, subscribed: str, clock: ManualClock
+    stripe_kit: CreditKit, stripe_fake: FakeStripe, subscribed: str, clock: ManualClock
 ) -> None:
     first = stripe_kit.subscription("alice")
     assert first is not None
     start = first.current_period_end
     clock.set(start + timedelta(hours=1))
-    item = invoice("in_1", subscribed, start, add_months(start, 1))
-    stripe_kit.handle_webhook("stripe", *stripe_event("invoice.payment_failed", item, "evt_f"))
+    failed = stripe_fake.invoice(subscribed, start, add_months(start, 1), paid=False)
+    stripe_kit.handle_webhook("stripe", *stripe_event("invoice.payment_failed", failed, "evt_f"))
     subscription = stripe_kit.subscription("alice")
     assert subscription is not None and subscription.status is SubscriptionStatus.PAST_DUE
     assert subscription.current_period_end == start  # the unpaid period has not started
@@ -100,22 +86,24 @@ def test_a_failed_invoice_is_past_due_then_the_default_plan_after_grace(
     assert stripe_kit.plan_of("alice").id == "free"
     assert stripe_kit.balance("alice").available == 10
     # Paid after the grace period: the customer is on the free plan, nothing is renewed.
-    stripe_kit.handle_webhook("stripe", *stripe_event("invoice.paid", item, "evt_late"))
+    paid = {**failed, "status": "paid", "amount_paid": failed["amount_due"]}
+    stripe_kit.handle_webhook("stripe", *stripe_event("invoice.paid", paid, "evt_late"))
     assert stripe_kit.plan_of("alice").id == "free"
     assert stripe_kit.balance("alice").available == 10
 
 
 def test_a_failed_invoice_paid_in_grace_starts_its_period(
-    stripe_kit: CreditKit, subscribed: str, clock: ManualClock
+    stripe_kit: CreditKit, stripe_fake: FakeStripe, subscribed: str, clock: ManualClock
 ) -> None:
     first = stripe_kit.subscription("alice")
     assert first is not None
     start = first.current_period_end
     clock.set(start + timedelta(hours=1))
-    item = invoice("in_1", subscribed, start, add_months(start, 1))
-    stripe_kit.handle_webhook("stripe", *stripe_event("invoice.payment_failed", item, "evt_f"))
+    failed = stripe_fake.invoice(subscribed, start, add_months(start, 1), paid=False)
+    stripe_kit.handle_webhook("stripe", *stripe_event("invoice.payment_failed", failed, "evt_f"))
     clock.advance(days=3)  # Stripe's retry succeeds
-    stripe_kit.handle_webhook("stripe", *stripe_event("invoice.paid", item, "evt_p"))
+    paid = {**failed, "status": "paid", "amount_paid": failed["amount_due"]}
+    stripe_kit.handle_webhook("stripe", *stripe_event("invoice.paid", paid, "evt_p"))
     subscription = stripe_kit.subscription("alice")
     assert subscription is not None and subscription.status is SubscriptionStatus.ACTIVE
     assert subscription.current_period_start == start
