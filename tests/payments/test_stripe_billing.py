@@ -1,18 +1,21 @@
 """A plan's renewals collected by Stripe Billing: each paid ``invoice.paid`` starts the period its
 subscription line names and grants that period's allowance once; creditkit's clock renews
 nothing and bills no line of its own; a failed invoice is past due until the grace period ends,
-then the default plan."""
+then the default plan. The period is read from the invoice's subscription line, in the API
+versions before and after 2025-03-31; a malformed one is refused."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fake_stripe import FakeStripe
-from payments_support import URLS, count_rows, stripe_event
+from payments_support import STRIPE_SECRET, URLS, count_rows, stripe_event
 
 from creditkit import CreditKit, ManualClock, SubscriptionStatus
-from creditkit.payments import PaymentKind, PaymentStatus, ReceiptKind
+from creditkit.payments import PaymentKind, PaymentStatus, ReceiptKind, WebhookRejected
+from creditkit.payments.schemas import ProviderEvent
+from creditkit.payments.stripe_provider import StripeProvider
 from creditkit.subscriptions.periods import add_months
 
 
@@ -110,3 +113,39 @@ def test_a_failed_invoice_paid_in_grace_starts_its_period(
     assert stripe_kit.balance("alice").available == 1000
     clock.advance(days=10)  # past where the grace period would have ended
     assert stripe_kit.plan_of("alice").id == "pro"
+
+
+def _parsed(item: dict[str, object]) -> ProviderEvent:
+    provider = StripeProvider("sk_test_fake", STRIPE_SECRET, base_url="http://127.0.0.1:9")
+    return provider.parse_event(*stripe_event("invoice.paid", item, "evt_parse"))
+
+
+def test_the_period_is_the_subscription_lines_in_either_api_version() -> None:
+    line = {"type": "subscription", "period": {"start": 1_767_225_600, "end": 1_769_904_000}}
+    older = _parsed({"id": "in_1", "subscription": "sub_1", "lines": {"data": [line]}})
+    newer_line = {
+        "parent": {"type": "subscription_item_details"},
+        "period": {"start": 1_767_225_600, "end": 1_769_904_000},
+    }
+    item_line = {"type": "invoiceitem", "period": {"start": 1, "end": 2}}
+    newer = _parsed({
+        "id": "in_1",
+        "parent": {"subscription_details": {"subscription": "sub_1"}},
+        "lines": {"data": [item_line, newer_line]},
+    })  # fmt: skip
+    for event in (older, newer):
+        assert event.subscription_reference == "sub_1"
+        assert (event.period_start, event.period_end) == (
+            datetime(2026, 1, 1, tzinfo=UTC),
+            datetime(2026, 2, 1, tzinfo=UTC),
+        )
+    assert _parsed({"id": "in_2", "subscription": "sub_1"}).period_start is None
+
+
+@pytest.mark.parametrize(
+    "period", [{"start": 10, "end": 10}, {"start": "soon", "end": 20}, {"start": 10}, "a month"]
+)
+def test_a_malformed_line_period_is_refused(period: object) -> None:
+    line = {"type": "subscription", "period": period}
+    with pytest.raises(WebhookRejected):
+        _parsed({"id": "in_1", "subscription": "sub_1", "lines": {"data": [line]}})
