@@ -62,15 +62,26 @@ def postgres_template() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{_TEMPLATE}" WITH (FORCE)')
 
 
-@pytest.fixture
-def postgres_url(postgres_template: str) -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+def _cloned_database(template: str) -> Iterator[str]:
     name = f"creditkit_test_{uuid.uuid4().hex[:12]}"
     with _admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield _url_for(name)
     with _admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+    yield from _cloned_database(postgres_template)
+
+
+@pytest.fixture(scope="module")
+def module_postgres_url(postgres_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database shared by one module's tests (those that share
+    served processes), dropped afterwards."""
+    yield from _cloned_database(postgres_template)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

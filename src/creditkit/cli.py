@@ -188,6 +188,7 @@ def work(
             catalog=settings.catalog_path(),
             payments=payments,
             secret_key=settings.secret_key,
+            clock=settings.clock(),
         ) as ck,
         ck.worker() as worker,
     ):

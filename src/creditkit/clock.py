@@ -6,6 +6,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from creditkit.errors import InvalidRequest
 
 Clock = Callable[[], datetime]
 
@@ -51,3 +54,45 @@ class ManualClock:
                 raise ValueError("time only moves forward")
             self._now = moment.astimezone(UTC)
             return self._now
+
+
+#: A clock file holds one ISO 8601 time; more than this is not one.
+CLOCK_FILE_BYTES_MAX = 64
+
+
+class FileClock:
+    """The time written in a file (ISO 8601 with its offset, e.g. ``2026-03-01T00:00:00+00:00``),
+    read at every call, never moving backward. For rehearsals and end-to-end tests of a served
+    creditkit (``clock_file``): its processes cannot share a ``ManualClock``, so time moves for
+    all of them when the file is rewritten. A file missing or not a time raises
+    ``InvalidRequest`` naming ``clock_file``, at construction too."""
+
+    def __init__(self, path: str) -> None:
+        self._path = Path(path)
+        self._last: datetime | None = None
+        self._lock = threading.Lock()
+        self()
+
+    def __call__(self) -> datetime:
+        try:
+            with self._path.open("rb") as file:
+                text = file.read(CLOCK_FILE_BYTES_MAX + 1)
+        except OSError as error:
+            raise InvalidRequest(
+                "clock_file", f"cannot read {self._path}: {error.strerror}"
+            ) from None
+        try:
+            if len(text) > CLOCK_FILE_BYTES_MAX:
+                raise ValueError(text)
+            moment = datetime.fromisoformat(text.decode().strip())
+        except (UnicodeDecodeError, ValueError):
+            raise InvalidRequest(
+                "clock_file", f"{self._path} must hold one ISO 8601 time with its offset"
+            ) from None
+        if moment.tzinfo is None:
+            raise InvalidRequest("clock_file", f"{self._path} must give the time's offset (+00:00)")
+        with self._lock:
+            if self._last is not None and moment < self._last:
+                return self._last  # time only moves forward, whatever the file says
+            self._last = moment.astimezone(UTC)
+            return self._last

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
@@ -33,6 +34,7 @@ class FakeStripe:
     url: str = ""
     requests: list[Recorded] = field(default_factory=list)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     _answers: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _counter: int = 0
@@ -52,8 +54,47 @@ class FakeStripe:
                 session["payment_intent"] = intent["id"]
                 session["_intent"] = intent
             else:
-                session["subscription"] = self._new_id("sub")
+                subscription_id = self._new_id("sub")
+                session["subscription"] = subscription_id
+                self.subscriptions[subscription_id] = {
+                    "customer": session["customer"],
+                    "amount": int(session["_amount"]),
+                    "currency": session["_currency"],
+                }
             return dict(session)
+
+    def invoice(
+        self, subscription_id: str, start: datetime, end: datetime, *, paid: bool = True
+    ) -> dict[str, Any]:
+        """A renewal invoice of the subscription, as Stripe bills it at a period's start: paid,
+        or open after a declined attempt; the new period on its subscription line."""
+        with self._lock:
+            subscription = self.subscriptions[subscription_id]
+            amount = subscription["amount"]
+            period = {"start": int(start.timestamp()), "end": int(end.timestamp())}
+            return {
+                "id": self._new_id("in"),
+                "object": "invoice",
+                "customer": subscription["customer"],
+                "subscription": subscription_id,
+                "billing_reason": "subscription_cycle",
+                "status": "paid" if paid else "open",
+                "payment_intent": self._new_id("pi"),
+                "amount_due": amount,
+                "amount_paid": amount if paid else 0,
+                "currency": subscription["currency"],
+                "lines": {
+                    "object": "list",
+                    "data": [
+                        {
+                            "object": "line_item",
+                            "type": "subscription",
+                            "amount": amount,
+                            "period": period,
+                        }
+                    ],
+                },
+            }
 
     def _new_id(self, prefix: str) -> str:
         self._counter += 1
@@ -89,6 +130,8 @@ class FakeStripe:
                 "payment_intent": None,
                 "subscription": None,
                 "metadata": {"creditkit_payment_id": params.get("metadata[creditkit_payment_id]")},
+                "_amount": params.get("line_items[0][price_data][unit_amount]"),
+                "_currency": params.get("line_items[0][price_data][currency]"),
             }
             self.sessions[session_id] = session
             return 200, _public(session)

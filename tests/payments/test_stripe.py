@@ -224,6 +224,8 @@ def test_a_plan_is_a_subscription_session_renewed_by_stripe_invoices(
     first = {"id": "in_0", "subscription": subscription_id, "billing_reason": "subscription_create"}
     stripe_kit.handle_webhook("stripe", *stripe_event("invoice.paid", first, "e2"))
     assert count_rows(stripe_kit, "payments") == 1
+    started = stripe_kit.subscription("alice")
+    assert started is not None
 
     clock.advance(days=31)
     invoice = {
@@ -237,6 +239,9 @@ def test_a_plan_is_a_subscription_session_renewed_by_stripe_invoices(
     stripe_kit.handle_webhook("stripe", *stripe_event("invoice.paid", invoice, "e4"))
     subscription = stripe_kit.subscription("alice")
     assert subscription is not None and subscription.status is SubscriptionStatus.ACTIVE
+    # An invoice without a subscription line starts the run's next period.
+    assert subscription.current_period_start == started.current_period_end
+    assert stripe_kit.balance("alice").available == 1000
     assert stripe_kit.receipts("alice").items[0].kind is ReceiptKind.SUBSCRIPTION
     assert count_rows(stripe_kit, "payments") == 2
 

@@ -3,9 +3,9 @@
 Precedence: a flag, then the environment (``CREDITKIT_DATABASE_URL``, ``CREDITKIT_CATALOG``,
 ``CREDITKIT_HOST``, ``CREDITKIT_PORT``, ``CREDITKIT_WORKERS``, ``CREDITKIT_PUBLIC_URL``,
 ``CREDITKIT_SECRET_KEY``, ``CREDITKIT_PAYMENTS``, ``CREDITKIT_STRIPE_SECRET_KEY``,
-``CREDITKIT_STRIPE_WEBHOOK_SECRET``, ``CREDITKIT_STRIPE_API_URL``), then the
-config file (TOML, same names in lower case without the prefix), then the defaults: a SQLite file
-``creditkit.db`` in the working directory and the bundled example catalog, on 127.0.0.1:8000.
+``CREDITKIT_STRIPE_WEBHOOK_SECRET``, ``CREDITKIT_STRIPE_API_URL``, ``CREDITKIT_CLOCK_FILE``), then
+the config file (TOML, same names in lower case without the prefix), then the defaults: a SQLite
+file ``creditkit.db`` in the working directory and the bundled example catalog, on 127.0.0.1:8000.
 
 ``public_url`` is the address browsers reach the service at (default ``http://host:port``; set it
 behind a proxy or when binding 0.0.0.0): the sandbox's checkout sessions link to the checkout
@@ -17,6 +17,10 @@ billing service that silently simulated payments would hand out credits for noth
 ``sandbox`` simulates payments (no money moves; test cards decide); ``stripe`` charges through
 Stripe with ``stripe_secret_key`` and ``stripe_webhook_secret`` (``stripe_api_url`` points the SDK
 at another address, for tests). ``make serve`` and the demo choose the sandbox.
+
+``clock_file`` reads the time from a file instead of the system clock (``creditkit.clock.
+FileClock``), for rehearsals and end-to-end tests: a renewal or a grace period's end happens when
+the file says so, in every process that reads it.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from fastapi import FastAPI
 
 from creditkit.api.app import create_app
 from creditkit.api.observability import JsonFormatter
+from creditkit.clock import Clock, FileClock
 from creditkit.errors import InvalidRequest
 from creditkit.keys.schemas import Scope
 from creditkit.kit import CreditKit
@@ -68,6 +73,11 @@ class Settings:
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_url: str | None = None
+    clock_file: str | None = None
+
+    def clock(self) -> Clock | None:
+        """The file's clock when ``clock_file`` is set; None for the system clock."""
+        return None if self.clock_file is None else FileClock(self.clock_file)
 
     def catalog_path(self) -> str:
         return self.catalog or example_catalog()
@@ -218,6 +228,7 @@ def open_kit(settings: Settings) -> CreditKit:
         catalog=settings.catalog_path(),
         payments=settings.payment_settings(),
         secret_key=settings.secret_key,
+        clock=settings.clock(),
     )
     if not kit.keys.has_active_keys():
         created = kit.keys.create_key("bootstrap", Scope.ADMIN)
@@ -272,6 +283,12 @@ def serve(settings: Settings) -> None:
             "creditkit: payments: Stripe"
             f" ({'test mode' if '_test_' in (settings.stripe_secret_key or '') else 'LIVE'});"
             " webhooks at /v1/payments/stripe/webhook",
+            file=sys.stderr,
+        )
+    if settings.clock_file is not None:
+        print(
+            f"creditkit: clock: SIMULATED, read from {settings.clock_file} (clock_file);"
+            " unset it to run on the system clock",
             file=sys.stderr,
         )
     print(

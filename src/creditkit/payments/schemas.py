@@ -255,3 +255,7 @@ class ProviderEvent:
     subscription_status: str | None = None
     amount_refunded_minor: int | None = None
     failure_reason: str | None = None
+    #: An invoice: the billing period its subscription line pays for (the provider's own
+    #: period, which the subscription's period in creditkit follows).
+    period_start: datetime | None = None
+    period_end: datetime | None = None

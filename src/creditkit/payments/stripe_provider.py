@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import stripe
@@ -34,6 +35,9 @@ NETWORK_RETRIES_MAX = 2
 #: A webhook signed longer ago than this is refused (Stripe's own default): a replayed old
 #: webhook could otherwise be sent again at will.
 SIGNATURE_TOLERANCE_SECONDS = 300
+#: An invoice's lines read for its subscription period: Stripe sends the first page of lines
+#: (ten) in the event; a subscription's own line is among them.
+INVOICE_LINES_READ_MAX = 100
 
 
 class StripeProvider:
@@ -184,15 +188,18 @@ class StripeProvider:
         ):
             return self._checkout_event(base, item)
         if kind in (ProviderEventType.INVOICE_PAID, ProviderEventType.INVOICE_PAYMENT_FAILED):
+            period = _subscription_line_period(item)
             return replace(
                 base,
                 invoice_id=item.get("id"),
                 customer_reference=item.get("customer"),
-                subscription_reference=_id_of(item.get("subscription")),
+                subscription_reference=_invoice_subscription(item),
                 payment_reference=_id_of(item.get("payment_intent")),
                 billing_reason=item.get("billing_reason"),
                 amount_minor=item.get("amount_paid") or item.get("amount_due"),
                 currency=(item.get("currency") or "").upper() or None,
+                period_start=None if period is None else period[0],
+                period_end=None if period is None else period[1],
             )
         if kind is ProviderEventType.CHARGE_REFUNDED:
             return replace(
@@ -239,6 +246,38 @@ class StripeProvider:
             return request()
         except stripe.StripeError as error:
             raise ProviderError(self.name, str(error.user_message or error)) from None
+
+
+def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
+    """The invoice's subscription: ``subscription`` before API version 2025-03-31, then
+    ``parent.subscription_details.subscription``."""
+    if invoice.get("subscription") is not None:
+        return _id_of(invoice["subscription"])
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return _id_of(details.get("subscription"))
+
+
+def _subscription_line_period(invoice: dict[str, Any]) -> tuple[datetime, datetime] | None:
+    """The period the invoice's subscription lines pay for (the latest, when an invoice
+    carries several): the lines' ``period``, not the invoice's own ``period_start`` and
+    ``period_end``, which for a renewal are the period that just ended. None when the invoice
+    has no subscription line."""
+    lines = (invoice.get("lines") or {}).get("data") or []
+    try:
+        periods = [
+            (int(line["period"]["start"]), int(line["period"]["end"]))
+            for line in lines[:INVOICE_LINES_READ_MAX]
+            if line.get("type") == "subscription"
+            or (line.get("parent") or {}).get("type") == "subscription_item_details"
+        ]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise WebhookRejected("stripe", "an invoice line's period is not two times") from None
+    if not periods:
+        return None
+    start, end = max(periods, key=lambda period: period[1])
+    if end <= start:
+        raise WebhookRejected("stripe", "an invoice line's period ends before it starts")
+    return datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
 
 
 def _id_of(value: Any) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -58,6 +59,9 @@ TRIAL_DAYS_MAX = 365
 PAY_WITH_MONEY = "money"
 PAY_WITH_CREDITS = "credits"
 BILLING_LINES_PAGE_MAX = 500
+
+#: Whether a provider collects the customer's renewals (payments tells, for Stripe Billing).
+RenewalsCollected = Callable[[Connection, CustomerRow], bool]
 
 
 def prorate(amount_minor: int, remaining_seconds: int, period_seconds: int) -> int:
@@ -152,6 +156,13 @@ class SubscriptionService:
         self._catalog = catalog
         self._plans_by_version_id: dict[int, tuple[Plan, int]] = {}
         self._current_version_ids = self._register_versions()
+        self._renewals_collected: RenewalsCollected | None = None
+
+    def collect_renewals_with(self, collected: RenewalsCollected) -> None:
+        """Payments names the subscriptions a provider collects (Stripe Billing): their next
+        billing period starts when the provider's invoice for it is paid (``renew_collected``),
+        never on this clock, so that no period is billed here that nobody collects."""
+        self._renewals_collected = collected
 
     # -- plan versions --------------------------------------------------------------------------
 
@@ -831,6 +842,11 @@ class SubscriptionService:
             boundary, billing_end, allowance_end = self._next_boundary(state, plan)
             if boundary > now:
                 break
+            if billing_end == boundary and self._awaits_invoice(connection, holder, state, plan):
+                # The provider's paid invoice starts the next period; until then nothing is due
+                # here (the period's allowance expires with its grants, at the period's end).
+                self._save(connection, holder, state, now, lower_due=False)
+                return None
             if allowance_end == boundary or (allowance_end is None and billing_end == boundary):
                 self._bill_overage(connection, holder, state, plan, boundary, now)
             if allowance_end == boundary:
@@ -848,6 +864,74 @@ class SubscriptionService:
         self._save(connection, holder, state, now, lower_due=False)
         plan, _version = self._plan(connection, state.plan_version_id)
         return self._next_boundary(state, plan)[0]
+
+    def _awaits_invoice(
+        self, connection: Connection, holder: CustomerRow, state: _State, plan: Plan
+    ) -> bool:
+        """Whether the billing period's end waits for a provider's invoice: a renewal of a
+        plan paid in money that the provider collects. A cancellation or a change scheduled
+        for the period's end takes effect on this clock, as it bills nothing."""
+        price = plan.prices.get(state.interval)
+        return (
+            self._renewals_collected is not None
+            and state.pay_with == PAY_WITH_MONEY
+            and price is not None
+            and price.amount_minor > 0
+            and not state.cancel_at_period_end
+            and state.scheduled_plan_version_id is None
+            and self._renewals_collected(connection, holder)
+        )
+
+    def renew_collected(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        period: tuple[datetime, datetime] | None,
+        now: datetime,
+    ) -> bool:
+        """Inside a write that holds the customer's lock: the provider's invoice for the
+        billing ``period`` (start, end) is paid, so that period starts: the ending one's
+        overage is billed and its allowance rolled over, the new one's fee line recorded (the
+        provider collected it) and its allowance granted, once. The period is the next one of
+        the run when its bounds are (or when the invoice names none); otherwise a new run
+        starts at its start (the provider's anchor differs from ours). False, with nothing
+        written, when that period (or a later one) is in force already."""
+        row = repository.read_subscription(connection, holder.id)
+        if row is None:
+            return False
+        state = _State.from_row(row)
+        months = months_in(state.interval)
+        if period is None:
+            period = period_bounds(state.anchor_at, months, state.period_index + 1)
+        period_start, period_end = period
+        if period_end <= period_start:
+            raise InvalidRequest("period_end", "must be after period_start")
+        if state.billing_bounds()[0] >= period_start:
+            return False
+        plan, _version = self._plan(connection, state.plan_version_id)
+        boundary, billing_end, allowance_end = self._next_boundary(state, plan)
+        if billing_end == boundary:
+            if allowance_end is None or allowance_end == boundary:
+                self._bill_overage(connection, holder, state, plan, boundary, now)
+            if allowance_end == boundary:
+                self._roll_over(connection, holder, state, plan, boundary, now)
+        previous = dataclasses.replace(state)
+        index = (
+            period_index_at(state.anchor_at, months, period_start)
+            if period_start >= state.anchor_at
+            else None
+        )
+        if index is not None and period_bounds(state.anchor_at, months, index) == (
+            period_start,
+            period_end,
+        ):
+            state.period_index = index
+        else:
+            state.rebase(period_start)
+        self._start_period(connection, holder, state, now, renewal=True)
+        self._announce_renewal(connection, holder, previous, state, now)
+        self._save(connection, holder, state, now)
+        return True
 
     @staticmethod
     def _next_boundary(state: _State, plan: Plan) -> tuple[datetime, datetime, datetime | None]:

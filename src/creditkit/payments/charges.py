@@ -1,0 +1,103 @@
+"""Off-session charges of due payments (auto top-ups, and the renewals creditkit bills itself):
+each claimed under a lease so that one worker makes it, charged outside any transaction with
+an idempotency key derived from the payment and its attempt, then recorded."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from creditkit.errors import InvalidRequest
+from creditkit.ledger.repository import CustomerRow
+from creditkit.ledger.schemas import Money
+from creditkit.payments import repository
+from creditkit.payments.context import PaymentContext
+from creditkit.payments.errors import ProviderError
+from creditkit.payments.fulfilment import CHARGE_ATTEMPTS_MAX, Fulfilment
+from creditkit.payments.receipts import receipt_lines
+from creditkit.payments.schemas import ChargeResult, ChargeRunReport, OffSessionCharge, PaymentKind
+
+#: One worker run charges at most this many due payments of a kind.
+CHARGES_PER_RUN_MAX = 500
+#: A worker holds a due charge this long; one that dies mid-charge leaves it to the next run.
+CHARGE_LEASE_SECONDS = 300
+
+
+class OffSessionCharges:
+    def __init__(self, context: PaymentContext, fulfilment: Fulfilment) -> None:
+        self._ledger = context.ledger
+        self._provider = context.provider
+        self._fulfilment = fulfilment
+
+    def run_due_renewals(self, limit: int = CHARGES_PER_RUN_MAX) -> ChargeRunReport:
+        """Charges the renewals creditkit bills itself (the sandbox's; Stripe bills its own),
+        and retries declined ones once a day in their grace period. Sweeps the customers with
+        due work first, so that a period that began for a customer nobody has touched since
+        owes its payment now."""
+        self._ledger.expire()
+        return self.run_due(PaymentKind.RENEWAL, limit)
+
+    def run_due(self, kind: PaymentKind, limit: int) -> ChargeRunReport:
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise InvalidRequest("limit", "must be an int")
+        if not 1 <= limit <= CHARGES_PER_RUN_MAX:
+            raise InvalidRequest("limit", f"must be from 1 to {CHARGES_PER_RUN_MAX}")
+        with self._ledger.database.read() as connection:
+            due = repository.due_payments(connection, kind.value, self._ledger.now(), limit)
+        outcomes = [self._charge_due(payment_id) for payment_id in due]
+        decided = [outcome for outcome in outcomes if outcome is not None]
+        return ChargeRunReport(len(decided), sum(decided), len(decided) - sum(decided))
+
+    def _charge_due(self, payment_id: int) -> bool | None:
+        """One due charge: claimed (so one worker makes it), charged, recorded. True or False
+        for what it did; None when another worker has it or the provider could not be asked."""
+        now = self._ledger.now()
+        lease_until = now + timedelta(seconds=CHARGE_LEASE_SECONDS)
+
+        def take(connection: Connection) -> tuple[Any, Any] | None:
+            if not repository.claim(connection, payment_id, now, lease_until):
+                return None
+            row = repository.read_payment(connection, payment_id)
+            return row, repository.account(connection, row.customer_id, row.provider)
+
+        claimed = self._ledger.database.write(take)
+        if claimed is None:
+            return None
+        row, account = claimed
+        try:
+            result = self._charge(row, account)
+        except ProviderError:
+            if row.attempts < CHARGE_ATTEMPTS_MAX:
+                return None  # the lease runs out and the next run asks again
+            result = ChargeResult(False, None, "provider_error")
+
+        def record(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> bool:
+            """Whether this run decided the payment (a concurrent one may have first)."""
+            current = repository.read_payment(connection, payment_id)
+            holder = locked[row.external_id]
+            if result.succeeded:
+                return self._fulfilment.succeed(
+                    connection, holder, current, result.provider_payment_id, now
+                )
+            reason = result.failure_reason or "declined"
+            return self._fulfilment.fail(connection, holder, current, reason, now)
+
+        decided = self._ledger.locked_write([row.external_id], record)
+        return result.succeeded if decided else None
+
+    def _charge(self, row: Any, account: Any) -> ChargeResult:
+        if account is None or account.payment_method is None:
+            return ChargeResult(False, None, "no_payment_method")
+        return self._provider.charge(
+            OffSessionCharge(
+                payment_id=row.id,
+                customer=row.external_id,
+                provider_customer=account.provider_customer_id or "",
+                payment_method=account.payment_method,
+                amount=Money(row.amount_minor, row.currency),
+                description=receipt_lines(row.lines)[0].description,
+                idempotency_key=f"creditkit-charge-{row.id}-{row.attempts}",
+            )
+        )

@@ -1,0 +1,290 @@
+"""Checkouts: a pack or plan priced (discounts, coupons and their redemptions counted in the
+checkout's transaction), recorded pending, then the provider's checkout page asked for outside
+any transaction; the customer's id and saved payment method at the provider."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from creditkit.catalog import Discount, DiscountKind, Interval, Pack
+from creditkit.errors import IdempotencyConflict, InvalidRequest
+from creditkit.ledger import repository as ledger_repository
+from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, check_text
+from creditkit.ledger.repository import CustomerRow
+from creditkit.ledger.schemas import CustomerKind, Money
+from creditkit.payments import pricing, repository
+from creditkit.payments.context import Item, PaymentContext, payment_values
+from creditkit.payments.errors import CouponNotApplicable
+from creditkit.payments.receipts import receipt_lines
+from creditkit.payments.schemas import CheckoutRequest, CheckoutSession, PaymentKind
+from creditkit.subscriptions.schemas import SubscriptionStatus
+
+URL_LENGTH_MAX = 2048
+
+
+class Checkouts:
+    def __init__(self, context: PaymentContext) -> None:
+        self._ledger = context.ledger
+        self._catalog = context.catalog
+        self._subscriptions = context.subscriptions
+        self._provider = context.provider
+
+    def checkout(
+        self,
+        customer: str,
+        *,
+        pack: str | None,
+        plan: str | None,
+        interval: str,
+        coupon: str | None,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+    ) -> CheckoutSession:
+        check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+        check_text(success_url, "success_url", URL_LENGTH_MAX)
+        check_text(cancel_url, "cancel_url", URL_LENGTH_MAX)
+        item = self._item(pack, plan, interval)
+        offer = None
+        if coupon is not None:
+            offer = self._catalog.coupon(check_text(coupon, "coupon", EXTERNAL_ID_LENGTH_MAX))
+
+        def start(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> Any:
+            holder = locked[customer]
+            existing = repository.payment_by_key(connection, idempotency_key)
+            if existing is not None:
+                self._check_same(idempotency_key, existing, holder, item, coupon)
+                return existing
+            self._check_purchasable(connection, holder, item)
+            priced = self._price(connection, holder, item, offer, now)
+            values = payment_values(self._provider.name, holder, item, priced, idempotency_key, now)
+            values.update(success_url=success_url, cancel_url=cancel_url)
+            payment_id = repository.insert_payment(connection, values)
+            return repository.read_payment(connection, payment_id)
+
+        row = self._ledger.locked_write([customer], start)
+        if row.provider_session_id is None:
+            row = self._open_session(row, item, success_url, cancel_url)
+        return CheckoutSession(
+            payment_id=row.id,
+            provider=row.provider,
+            session_id=row.provider_session_id,
+            url=row.checkout_url,
+            subtotal=Money(row.subtotal_minor, row.currency),
+            discount=Money(row.discount_minor, row.currency),
+            amount=Money(row.amount_minor, row.currency),
+            lines=receipt_lines(row.lines),
+        )
+
+    def _item(self, pack: str | None, plan: str | None, interval: str) -> Item:
+        if (pack is None) == (plan is None):
+            raise InvalidRequest("pack", "name a pack or a plan (one of them)")
+        if pack is not None:
+            offer = self._catalog.pack(pack)
+            if offer.price.amount_minor == 0:
+                raise InvalidRequest("pack", f"pack {pack!r} is free: grant it with grant_pack")
+            return Item(PaymentKind.PACK, pack, None, None, offer.name, offer.price)
+        assert plan is not None
+        tier = self._catalog.plan(plan)
+        try:
+            interval_ = Interval(interval)
+        except ValueError:
+            raise InvalidRequest("interval", "must be 'month' or 'year'") from None
+        price = tier.prices.get(interval_)
+        if price is None or price.amount_minor == 0:
+            raise InvalidRequest(
+                "interval", f"plan {plan!r} has no {interval_.value}ly price to pay"
+            )
+        description = f"{tier.name}, {interval_.value}ly"
+        return Item(PaymentKind.PLAN, None, plan, interval_, description, price)
+
+    @staticmethod
+    def _check_same(
+        key: str, existing: Any, holder: CustomerRow, item: Item, coupon: str | None
+    ) -> None:
+        """A key used again must name the same checkout (the rule "exactly once", docs/rules.md)."""
+        interval = None if item.interval is None else item.interval.value
+        recorded = {
+            "customer": existing.external_id,
+            "pack": existing.pack_id,
+            "plan": existing.plan_id,
+            "interval": existing.interval,
+            "coupon": existing.coupon_id,
+        }
+        asked = {
+            "customer": holder.external_id,
+            "pack": item.pack,
+            "plan": item.plan,
+            "interval": interval,
+            "coupon": coupon,
+        }
+        for name, first in recorded.items():
+            if asked[name] != first:
+                raise IdempotencyConflict(key, name, first, asked[name])
+
+    def _limit_reached(self, connection: Connection, holder: CustomerRow, offer: Pack) -> bool:
+        refusal = self._ledger.purchase_limit_refusal(
+            connection, holder, offer.id, offer.purchase_limit
+        )
+        return refusal is not None
+
+    def packs_for_sale(self, customer: str) -> list[Pack]:
+        """The packs ``customer`` can buy through checkout now: priced, and under their
+        ``purchase_limit`` (a 402 offers only these)."""
+        with self._ledger.database.read() as connection:
+            holder = ledger_repository.read_customer(connection, customer)
+            return [
+                offer
+                for offer in self._catalog.packs.values()
+                if offer.price.amount_minor > 0
+                and not self._limit_reached(connection, holder, offer)
+            ]
+
+    def _check_purchasable(self, connection: Connection, holder: CustomerRow, item: Item) -> None:
+        if item.pack is not None:
+            offer = self._catalog.pack(item.pack)
+            refusal = self._ledger.purchase_limit_refusal(
+                connection, holder, offer.id, offer.purchase_limit
+            )
+            if refusal is not None:
+                raise refusal
+            return
+        period = self._subscriptions.paid_period(connection, holder)
+        if (
+            period is not None
+            and (period.plan, period.interval) == (item.plan, item.interval)
+            and period.status is SubscriptionStatus.ACTIVE
+        ):
+            raise InvalidRequest("plan", f"plan {item.plan!r} is the plan in force")
+
+    def _price(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        item: Item,
+        coupon: Discount | None,
+        now: datetime,
+    ) -> pricing.Priced:
+        """Prices the item and counts the redemptions it uses, in the checkout's transaction
+        (so a checkout that fails to be recorded redeems nothing)."""
+        volume = pricing.best(
+            [
+                discount
+                for discount in self._catalog.discounts.values()
+                if self._eligible(connection, holder, discount, item, now)
+            ],
+            item.price,
+        )
+        if coupon is not None:
+            reason = self._coupon_refusal(connection, coupon, item, now)
+            if reason is not None:
+                raise CouponNotApplicable(coupon.id, reason)
+        priced = pricing.price(item.description, item.price, volume, coupon)
+        if priced.amount.amount_minor == 0:
+            raise InvalidRequest("coupon", "the discounts leave nothing to pay")
+        for used in (volume, coupon):
+            if used is not None and not repository.redeem(
+                connection, used.id, used.max_redemptions
+            ):
+                raise CouponNotApplicable(used.id, "is fully redeemed")
+        return priced
+
+    def _eligible(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        discount: Discount,
+        item: Item,
+        now: datetime,
+    ) -> bool:
+        assert discount.kind is DiscountKind.VOLUME and discount.min_owner_workspaces is not None
+        if self._coupon_refusal(connection, discount, item, now) is not None:
+            return False
+        if holder.kind != CustomerKind.WORKSPACE:
+            return False
+        owned = repository.owned_workspaces(connection, holder.id)
+        return owned >= discount.min_owner_workspaces
+
+    @staticmethod
+    def _coupon_refusal(
+        connection: Connection, discount: Discount, item: Item, now: datetime
+    ) -> str | None:
+        if not discount.applies_to(item.plan, item.pack, item.interval):
+            return "does not apply to this purchase"
+        if discount.amount_off is not None and discount.amount_off.currency != item.price.currency:
+            return f"is in {discount.amount_off.currency}, the price in {item.price.currency}"
+        if discount.expires_at is not None and now > discount.expires_at:
+            return f"expired at {discount.expires_at.isoformat()}"
+        limit = discount.max_redemptions
+        if limit is not None and repository.redeemed(connection, discount.id) >= limit:
+            return "is fully redeemed"
+        return None
+
+    def _open_session(self, row: Any, item: Item, success_url: str, cancel_url: str) -> Any:
+        """Asks the provider for the checkout page (outside any transaction), then records it.
+        A call that fails leaves the payment pending: the same checkout call resumes here."""
+        customer = row.external_id
+        session = self._provider.create_checkout(
+            CheckoutRequest(
+                payment_id=row.id,
+                customer=customer,
+                provider_customer=self._provider_customer(customer),
+                mode="subscription" if item.kind is PaymentKind.PLAN else "payment",
+                description=item.description,
+                subtotal=Money(row.subtotal_minor, row.currency),
+                discount=Money(row.discount_minor, row.currency),
+                interval=item.interval,
+                success_url=success_url,
+                cancel_url=cancel_url,
+                idempotency_key=f"creditkit-checkout-{row.id}",
+            )
+        )
+
+        def attach(connection: Connection, _locked: dict[str, CustomerRow], _now: datetime) -> Any:
+            repository.set_session(connection, row.id, session.session_id, session.url)
+            return repository.read_payment(connection, row.id)
+
+        return self._ledger.locked_write([customer], attach)
+
+    def _provider_customer(self, customer: str) -> str:
+        """The customer's id at the provider, created there once."""
+        with self._ledger.database.read() as connection:
+            holder = ledger_repository.read_customer(connection, customer)
+            found = repository.account(connection, holder.id, self._provider.name)
+        if found is not None and found.provider_customer_id is not None:
+            return str(found.provider_customer_id)
+        created = self._provider.create_customer(customer)
+
+        def save(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> str:
+            holder = locked[customer]
+            stored = repository.account(connection, holder.id, self._provider.name)
+            if stored is not None and stored.provider_customer_id is not None:
+                return str(stored.provider_customer_id)  # a concurrent call stored one first
+            values = {"provider_customer_id": created}
+            repository.save_account(connection, holder.id, self._provider.name, values, now)
+            return created
+
+        return self._ledger.locked_write([customer], save)
+
+    def billing_portal(self, customer: str, return_url: str) -> str:
+        """The provider's page where ``customer`` changes their card or cancels, returning to
+        ``return_url``."""
+        check_text(return_url, "return_url", URL_LENGTH_MAX)
+        return self._provider.portal(self._provider_customer(customer), return_url)
+
+    def save_payment_method(self, customer: str, payment_method: str) -> None:
+        """Records the payment method off-session charges use (a card the host app saved with
+        the provider, e.g. through a Stripe SetupIntent); a checkout saves its own."""
+        check_text(payment_method, "payment_method", EXTERNAL_ID_LENGTH_MAX)
+        self._provider_customer(customer)
+
+        def save(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> None:
+            values = {"payment_method": payment_method}
+            repository.save_account(
+                connection, locked[customer].id, self._provider.name, values, now
+            )
+
+        self._ledger.locked_write([customer], save)

@@ -1,0 +1,108 @@
+"""Renewals and their grace period: the renewal payment a new billing period owes (creditkit
+charges it off-session where the provider does not bill subscriptions; Stripe's invoices pay
+it where it does), and the fall back to the default plan when a failed renewal's grace period
+ends."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from creditkit.ledger.repository import CustomerRow
+from creditkit.payments import pricing, repository
+from creditkit.payments.context import Item, PaymentContext, payment_values
+from creditkit.payments.receipts import issue_receipt
+from creditkit.payments.schemas import PaymentKind, PaymentStatus, ReceiptKind, ReceiptLine
+from creditkit.store.tables import to_epoch_microseconds
+from creditkit.subscriptions.schemas import SubscriptionStatus
+
+
+class Renewals:
+    def __init__(self, context: PaymentContext) -> None:
+        self._ledger = context.ledger
+        self._catalog = context.catalog
+        self._subscriptions = context.subscriptions
+        self._provider = context.provider
+
+    def renewals_collected(self, connection: Connection, holder: CustomerRow) -> bool:
+        """Whether the provider holds a live subscription of the customer (a plan's checkout
+        made it; its end clears it): then the provider collects the renewals."""
+        account = repository.account(connection, holder.id, self._provider.name)
+        return account is not None and account.provider_subscription_id is not None
+
+    def due_work(
+        self, connection: Connection, holder: CustomerRow, now: datetime
+    ) -> datetime | None:
+        """The ledger's due hook, after the subscription's: receipts for new overage
+        statements, the renewal payment a new period owes, and grace periods that ended.
+        Returns the end of the next grace period."""
+        for line in repository.overage_lines_without_receipt(connection, holder.id):
+            issue_receipt(
+                connection, holder, f"overage:{line.id}", ReceiptKind.OVERAGE,
+                [ReceiptLine(line.description, line.amount_minor)], line.amount_minor, 0,
+                line.currency, None, line.id, now,
+            )  # fmt: skip
+        if not self._provider.bills_subscriptions:
+            self._open_renewal(connection, holder, now)
+        return self._end_graces(connection, holder, now)
+
+    def _open_renewal(self, connection: Connection, holder: CustomerRow, now: datetime) -> None:
+        """A billing period after the first of a run a checkout started owes a renewal
+        payment, charged off-session by ``run_due_renewals``."""
+        period = self._subscriptions.paid_period(connection, holder)
+        if period is None or period.start == period.anchor_at:
+            return
+        started = repository.latest_plan_payment(connection, holder.id)
+        if started is None or started.succeeded_at != period.anchor_at:
+            return  # this run of periods was not bought through a checkout
+        key = f"creditkit:renewal:{period.subscription_id}:{to_epoch_microseconds(period.start)}"
+        self.renewal(connection, holder, key, now, next_attempt_at=now)
+
+    def renewal(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        key: str,
+        now: datetime,
+        next_attempt_at: datetime | None = None,
+        period: tuple[datetime, datetime] | None = None,
+    ) -> Any:
+        """The renewal payment under ``key``, recorded pending if it is not yet: for
+        ``period`` (a provider's invoice's), or else the billing period in force; None when no
+        paid period is in force."""
+        existing = repository.payment_by_key(connection, key)
+        if existing is not None:
+            return existing
+        paid = self._subscriptions.paid_period(connection, holder)
+        if paid is None:
+            return None
+        start, end = (paid.start, paid.end) if period is None else period
+        tier = self._catalog.plans.get(paid.plan)
+        name = paid.plan if tier is None else tier.name
+        item = Item(
+            PaymentKind.RENEWAL, None, paid.plan, paid.interval,
+            f"{name}, {paid.interval.value}ly, {start:%Y-%m-%d} to {end:%Y-%m-%d}", paid.price,
+        )  # fmt: skip
+        priced = pricing.price(item.description, item.price, None, None)
+        values = payment_values(self._provider.name,
+            holder, item, priced, key, now, period_start=start, next_attempt_at=next_attempt_at,
+        )  # fmt: skip
+        return repository.read_payment(connection, repository.insert_payment(connection, values))
+
+    def _end_graces(
+        self, connection: Connection, holder: CustomerRow, now: datetime
+    ) -> datetime | None:
+        """Falls back to the default plan when a failed renewal's grace period has ended."""
+        upcoming: list[datetime] = []
+        for row in repository.renewals_in_grace(connection, holder.id):
+            if row.grace_ends_at > now:
+                upcoming.append(row.grace_ends_at)
+                continue
+            period = self._subscriptions.paid_period(connection, holder)
+            if period is not None and period.status is SubscriptionStatus.PAST_DUE:
+                self._subscriptions.fall_back(connection, holder, now)
+            values = {"grace_ends_at": None, "next_attempt_at": None, "updated_at": now}
+            repository.update_payment(connection, row.id, PaymentStatus.FAILED.value, values)
+        return min(upcoming) if upcoming else None
