@@ -94,7 +94,9 @@ class CreditKit:
     else on a SQLite file a key file beside it); see docs/notify.md.
 
     ``group_commit`` (on by default) lets the writes that threads ask for at once share one
-    database transaction, each with its own outcome; see docs/ledger.md.
+    database transaction, each with its own outcome; ``writer_lanes`` is how many such
+    transactions may be in flight at once (default 4 on PostgreSQL, where writers of different
+    customers do not wait for each other; 1 on SQLite); see docs/ledger.md.
 
     One instance is safe to share between threads, and several processes may open one
     database at once. Every write takes an ``idempotency_key``: the same key with the same
@@ -112,6 +114,7 @@ class CreditKit:
         payments: PaymentSettings | None = None,
         secret_key: str | None = None,
         group_commit: bool = True,
+        writer_lanes: int | None = None,
     ) -> None:
         if catalog is not None and not isinstance(catalog, Catalog):
             catalog = load_catalog(catalog)
@@ -126,7 +129,11 @@ class CreditKit:
         )
         upgrade_to_head(engine, seal_secret=sealer.seal, unseal_secret=sealer.unseal)
         self._ledger = LedgerService(
-            self._database, clock or system_clock, declared, group_commit=group_commit
+            self._database,
+            clock or system_clock,
+            declared,
+            group_commit=group_commit,
+            writer_lanes=writer_lanes,
         )
         self._subscriptions = (
             None if catalog is None else SubscriptionService(self._ledger, catalog)

@@ -1,10 +1,11 @@
 """Putting several callers' writes into one shared transaction, in a known order, for tests.
 
-The writer's leader runs whatever is queued when it starts a transaction. ``OneTransaction`` holds
-the writer busy with a write of its own that waits (inside its transaction, writing nothing) until
-the test has queued its callers one by one, each in a thread of its own; then it lets go, and the
-next leader takes them all, in that order, into one transaction. No test sleeps: every wait is on
-an event or a bounded check of the queue, with a generous timeout that turns a hang into a failure.
+The writer's leader runs whatever is queued when it starts a transaction. ``OneTransaction``
+needs a writer of one lane (``CreditKit(..., writer_lanes=1)``; SQLite's default) and holds it
+busy with a write of its own that waits (inside its transaction, writing nothing) until the test
+has queued its callers one by one, each in a thread of its own; then it lets go, and the next
+leader takes them all, in that order, into one transaction. No test sleeps: every wait is on an
+event or a bounded check of the queue, with a generous timeout that turns a hang into a failure.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ QUEUE_CHECKS_MAX = 10_000_000
 def writer_of(ck: CreditKit) -> CoalescingWriter:
     writer = ck._ledger._writer
     assert writer is not None, "group commit is off"
+    assert len(writer._lanes) == 1, "one transaction needs one lane: writer_lanes=1"
     return writer
 
 
@@ -68,12 +70,12 @@ class OneTransaction:
             except Exception as error:  # a database error reaches its caller as itself
                 self._results[index] = error
 
-        queued_before = len(self._writer._queue)
+        queued_before = self._writer.queued()
         thread = threading.Thread(target=run)
         thread.start()
         self._threads.append(thread)
         for _check in range(QUEUE_CHECKS_MAX):
-            if len(self._writer._queue) > queued_before:
+            if self._writer.queued() > queued_before:
                 return
             os.sched_yield()
         raise AssertionError("the call never reached the writer's queue")

@@ -8,6 +8,8 @@ PostgreSQL, and on PostgreSQL a deferred trigger that fails the shared transacti
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -24,6 +26,17 @@ from creditkit import (
 from creditkit.store.database import DATABASE_ERRORS
 
 POISON = "poison"
+
+
+@pytest.fixture
+def ck(make_kit: Any) -> CreditKit:
+    """The suite's ``ck`` (units credits and usd; customers u1, u2, w1), with a writer of one
+    lane, so that every caller of a test can share one transaction."""
+    kit: CreditKit = make_kit(units={"credits": 0, "usd": 2}, writer_lanes=1)
+    kit.create_customer("u1")
+    kit.create_customer("u2")
+    kit.create_customer("w1", kind="workspace")
+    return kit
 
 
 def stats_delta(ck: CreditKit, before: tuple[int, int]) -> tuple[int, int]:
@@ -140,7 +153,7 @@ def test_a_failed_commit_runs_every_caller_alone(postgres_url: str) -> None:
     """A deferred trigger fails the shared transaction at COMMIT, after every caller's work ran:
     the writer then runs each caller in a transaction of its own, so the others still apply and
     the poisoned caller alone gets the error."""
-    ck = CreditKit(postgres_url, clock=ManualClock())
+    ck = CreditKit(postgres_url, clock=ManualClock(), writer_lanes=1)
     try:
         ck.create_customer("u1")
         ck.grant("u1", 10, idempotency_key="g1")

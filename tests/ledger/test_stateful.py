@@ -478,7 +478,8 @@ class LedgerMachine(RuleBasedStateMachine):
         try:
             url = self.cleanup.enter_context(self.new_database())
             self.clock = ManualClock()
-            self.ck = CreditKit(url, clock=self.clock, units={UNIT: 0})
+            # One writer lane, so that a burst shares one transaction on either database.
+            self.ck = CreditKit(url, clock=self.clock, units={UNIT: 0}, writer_lanes=1)
             self.cleanup.callback(self.ck.close)
             for customer in CUSTOMERS:
                 self.ck.create_customer(customer)

@@ -41,13 +41,14 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from creditkit.errors import InvariantViolation, LedgerBusy
+from creditkit.errors import InvariantViolation, LedgerBusy, require
 from creditkit.ledger.batch import ChargeBatch, Outcome
 from creditkit.ledger.grants import LedgerGrants
 from creditkit.ledger.kernel import CatchingUp
 from creditkit.store.database import (
     DATABASE_ERRORS,
     Database,
+    HeldConnection,
     is_connection_lost,
     is_retryable,
     is_unique_violation,
@@ -57,7 +58,10 @@ from creditkit.store.database import (
 #: bound on the work one transaction does while it holds the locks it took.
 OPERATIONS_PER_TRANSACTION_MAX = 256
 CHARGES_PER_TRANSACTION_MAX = 10_000
-#: Callers waiting at once; past it a write is refused with LedgerBusy rather than queued.
+#: Lanes one writer may have (see ``CoalescingWriter``).
+LANES_MAX = 16
+#: Callers waiting at once in a lane; past it a write is refused with LedgerBusy rather than
+#: queued.
 QUEUE_LENGTH_MAX = 10_000
 #: How long a caller waits for its operation to be taken into a transaction before it gives up
 #: (LedgerBusy): a writer that stalls for this long has a database that does not answer.
@@ -122,16 +126,28 @@ class GroupCommitStats:
     operations_in_one_transaction_max: int
 
 
-class CoalescingWriter:
-    """The queue and its leader. Thread-safe; one per ``LedgerService``."""
+@dataclass(eq=False, slots=True)
+class _Lane:
+    """One queue, its leader's flag and the leader's connection, kept between transactions."""
 
-    def __init__(self, database: Database, ledger: LedgerGrants) -> None:
+    held: HeldConnection
+    queue: deque[Operation] = field(default_factory=deque)
+    leading: bool = False
+
+
+class CoalescingWriter:
+    """The queues and their leaders. Thread-safe; one per ``LedgerService``.
+
+    On PostgreSQL, where writers of different customers do not wait for each other, the writes
+    go into ``lanes`` queues by customer, so that several shared transactions can be in flight
+    at once (the database overlaps their commits); a customer's writes always take the same
+    lane, so they keep their order. On SQLite, which has one writer at a time, there is one."""
+
+    def __init__(self, database: Database, ledger: LedgerGrants, lanes: int) -> None:
+        require(1 <= lanes <= LANES_MAX, "lanes within bounds", str(lanes))
         self._ledger = ledger
-        #: The leader's connection, kept between transactions (one leader at a time).
-        self._held = database.held()
+        self._lanes = [_Lane(database.held()) for _lane in range(lanes)]
         self._condition = threading.Condition()
-        self._queue: deque[Operation] = deque()
-        self._leading = False
         self._local = threading.local()
         self._transactions = 0
         self._operations = 0
@@ -139,7 +155,8 @@ class CoalescingWriter:
 
     def close(self) -> None:
         with self._condition:
-            self._held.close()
+            for lane in self._lanes:
+                lane.held.close()
 
     def stats(self) -> GroupCommitStats:
         with self._condition:
@@ -147,53 +164,61 @@ class CoalescingWriter:
                 self._transactions, self._operations, self._operations_in_one_max
             )
 
-    def submit(self, operation: Operation) -> Any:
-        """Runs ``operation`` in the next shared transaction and returns its outcome (or raises
-        its error) once that transaction has committed."""
+    def queued(self) -> int:
+        """Operations waiting to be taken into a transaction, in every lane."""
+        with self._condition:
+            return sum(len(lane.queue) for lane in self._lanes)
+
+    def submit(self, operation: Operation, lane_key: str | None = None) -> Any:
+        """Runs ``operation`` in the next shared transaction of its lane (``lane_key``: the
+        customer it writes for, when it is known) and returns its outcome (or raises its error)
+        once that transaction has committed."""
         if getattr(self._local, "leading", False):
             # A write asked from inside a write's transaction would wait for itself.
             raise InvariantViolation("no write inside a write", "the writer's own thread asked")
+        lane = self._lanes[0 if lane_key is None else hash(lane_key) % len(self._lanes)]
         deadline = time.monotonic() + QUEUED_SECONDS_MAX
         with self._condition:
-            if len(self._queue) >= QUEUE_LENGTH_MAX:
-                raise LedgerBusy(len(self._queue), "a full write queue")
-            self._queue.append(operation)
+            if len(lane.queue) >= QUEUE_LENGTH_MAX:
+                raise LedgerBusy(len(lane.queue), "a full write queue")
+            lane.queue.append(operation)
         while True:
             with self._condition:
-                while self._leading and not operation.done:
+                while lane.leading and not operation.done:
                     left = deadline - time.monotonic()
                     if left <= 0 and not operation.taken:
-                        self._queue.remove(operation)
+                        lane.queue.remove(operation)
                         raise LedgerBusy(1, "a write queue that did not move")
                     self._condition.wait(max(left, 0.05))
                 if operation.done:
                     return operation.outcome()
-                self._leading = True
-                batch = self._take()
+                lane.leading = True
+                batch = self._take(lane)
             try:
                 self._local.leading = True
-                self._lead(batch)
+                self._lead(lane, batch)
             finally:
                 self._local.leading = False
                 with self._condition:
-                    self._leading = False
+                    lane.leading = False
                     self._condition.notify_all()
 
-    def _take(self) -> list[Operation]:
-        """The queue's head, up to the bounds (always at least one operation)."""
+    @staticmethod
+    def _take(lane: _Lane) -> list[Operation]:
+        """The lane's head, up to the bounds (always at least one operation)."""
         batch: list[Operation] = []
         charges = 0
-        while self._queue and len(batch) < OPERATIONS_PER_TRANSACTION_MAX:
-            head = self._queue[0]
+        while lane.queue and len(batch) < OPERATIONS_PER_TRANSACTION_MAX:
+            head = lane.queue[0]
             if batch and charges + head.weight > CHARGES_PER_TRANSACTION_MAX:
                 break
-            self._queue.popleft()
+            lane.queue.popleft()
             head.taken = True
             batch.append(head)
             charges += head.weight
         return batch
 
-    def _lead(self, batch: list[Operation]) -> None:
+    def _lead(self, lane: _Lane, batch: list[Operation]) -> None:
         """Runs ``batch`` in shared transactions until every operation has its outcome."""
         pending = batch
         try:
@@ -201,7 +226,7 @@ class CoalescingWriter:
                 alone = len(pending) == 1
                 apply = self._apply_one if alone else self._apply
                 try:
-                    settled = self._held.write(partial(apply, operations=pending))
+                    settled = lane.held.write(partial(apply, operations=pending))
                 except LedgerBusy as busy:
                     self._publish_error(pending, busy)
                     return

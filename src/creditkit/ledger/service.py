@@ -22,7 +22,12 @@ from creditkit.ledger.checks import (
     BATCH_SIZE_MAX,
     HISTORY_PAGE_SIZE_MAX,
 )
-from creditkit.ledger.coalescing import CoalescingWriter, GroupCommitStats, Operation
+from creditkit.ledger.coalescing import (
+    LANES_MAX,
+    CoalescingWriter,
+    GroupCommitStats,
+    Operation,
+)
 from creditkit.ledger.kernel import (
     Clock,
     burn_down_key,
@@ -43,6 +48,9 @@ from creditkit.ledger.schemas import (
 )
 from creditkit.store.database import Database
 
+#: Lanes of the coalescing writer on PostgreSQL: shared transactions in flight at once.
+WRITER_LANES_POSTGRESQL = 4
+
 
 class LedgerService(LedgerMoves):
     """The credit ledger over one database. Safe to share between threads; several processes may
@@ -50,7 +58,8 @@ class LedgerService(LedgerMoves):
 
     With ``group_commit`` (the default), the writes that threads ask for while a transaction is
     in flight share the next one (see ``coalescing``): charges, holds and every other write that
-    goes through the write path."""
+    goes through the write path. ``writer_lanes``: how many such transactions may be in flight
+    at once (default 4 on PostgreSQL, 1 on SQLite, which has one writer at a time)."""
 
     def __init__(
         self,
@@ -59,9 +68,15 @@ class LedgerService(LedgerMoves):
         units: Mapping[str, int],
         *,
         group_commit: bool = True,
+        writer_lanes: int | None = None,
     ) -> None:
         super().__init__(database, clock, units)
-        self._writer = CoalescingWriter(database, self) if group_commit else None
+        lanes = writer_lanes
+        if lanes is None:
+            lanes = WRITER_LANES_POSTGRESQL if database.dialect == "postgresql" else 1
+        if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= LANES_MAX:
+            raise InvalidRequest("writer_lanes", f"must be an int from 1 to {LANES_MAX}")
+        self._writer = CoalescingWriter(database, self, lanes) if group_commit else None
 
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[Charge | CreditKitError]:
         """Charges in one database transaction, in order; each has its own outcome (a Charge or
@@ -71,8 +86,15 @@ class LedgerService(LedgerMoves):
         batch = ChargeBatch(self, requests)
         if self._writer is None or not len(batch):
             return batch.run()
+        customers = {
+            request.customer
+            for request in requests
+            if isinstance(request, ChargeRequest) and isinstance(request.customer, str)
+        }
+        lane_key = next(iter(customers)) if len(customers) == 1 else None
         outcomes: list[Charge | CreditKitError] = self._writer.submit(
-            Operation(charges=batch, alone=batch.run, weight=len(batch))
+            Operation(charges=batch, alone=batch.run, weight=len(batch)),
+            lane_key if isinstance(lane_key, str) else None,
         )
         return outcomes
 
@@ -85,11 +107,13 @@ class LedgerService(LedgerMoves):
         """The coalescing writer's figures (None when group commit is off)."""
         return None if self._writer is None else self._writer.stats()
 
-    def run_write(self, attempt: Callable[[Connection, bool], Any]) -> Any:
+    def run_write(
+        self, attempt: Callable[[Connection, bool], Any], customer: str | None = None
+    ) -> Any:
         if self._writer is None:
             return self.write_alone(attempt)
         return self._writer.submit(
-            Operation(attempt=attempt, alone=partial(self.write_alone, attempt))
+            Operation(attempt=attempt, alone=partial(self.write_alone, attempt)), customer
         )
 
     def balance(self, customer: str, unit: str) -> Balance:

@@ -82,15 +82,19 @@ class LedgerWrites(LedgerTimeline):
         def attempt(connection: Connection, replay: bool) -> T | Refused | CatchingUp:
             return self._attempt(connection, request, customers, body, rebuild, replay)
 
-        outcome = self.run_write(attempt)
+        customer = request.fields.get("customer")
+        outcome = self.run_write(attempt, customer if isinstance(customer, str) else None)
         if isinstance(outcome, Refused):
             raise outcome.error
         # Not a refusal, so the body's own outcome (mypy cannot narrow a TypeVar's union).
         return cast(T, outcome)
 
-    def run_write(self, attempt: Callable[[Connection, bool], Any]) -> Any:
-        """Runs a write's ``attempt`` in a transaction of its own; the ledger service sends it
-        through its coalescing writer instead, when group commit is on."""
+    def run_write(
+        self, attempt: Callable[[Connection, bool], Any], customer: str | None = None
+    ) -> Any:
+        """Runs a write's ``attempt`` (for ``customer``, when the write names one) in a
+        transaction of its own; the ledger service sends it through its coalescing writer
+        instead, when group commit is on."""
         return self.write_alone(attempt)
 
     def write_alone(self, attempt: Callable[[Connection, bool], Any]) -> Any:
