@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import enum
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +65,8 @@ QUEUE_LENGTH_MAX = 10_000
 #: How long a caller waits for its operation to be taken into a transaction before it gives up
 #: (LedgerBusy): a writer that stalls for this long has a database that does not answer.
 QUEUED_SECONDS_MAX = 60.0
+#: Times a caller waits (each up to QUEUED_SECONDS_MAX) for its operation, leading included.
+WAITS_MAX = 10
 #: Shared transactions one leader runs for a catching-up backlog before giving the rest up.
 CATCH_UP_TRANSACTIONS_MAX = 1_000
 
@@ -86,6 +87,10 @@ class Operation:
     error: BaseException | None = None
     done: bool = False
     taken: bool = False
+    #: Told to lead the lane's next transaction.
+    lead: bool = False
+    #: Set when the operation is done, or when its caller is to lead.
+    wake: threading.Event = field(default_factory=threading.Event)
     #: The charges this operation counts against ``CHARGES_PER_TRANSACTION_MAX``.
     weight: int = field(default=1)
 
@@ -147,26 +152,26 @@ class CoalescingWriter:
         require(1 <= lanes <= LANES_MAX, "lanes within bounds", str(lanes))
         self._ledger = ledger
         self._lanes = [_Lane(database.held()) for _lane in range(lanes)]
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
         self._local = threading.local()
         self._transactions = 0
         self._operations = 0
         self._operations_in_one_max = 0
 
     def close(self) -> None:
-        with self._condition:
+        with self._lock:
             for lane in self._lanes:
                 lane.held.close()
 
     def stats(self) -> GroupCommitStats:
-        with self._condition:
+        with self._lock:
             return GroupCommitStats(
                 self._transactions, self._operations, self._operations_in_one_max
             )
 
     def queued(self) -> int:
         """Operations waiting to be taken into a transaction, in every lane."""
-        with self._condition:
+        with self._lock:
             return sum(len(lane.queue) for lane in self._lanes)
 
     def submit(self, operation: Operation, lane_key: str | None = None) -> Any:
@@ -177,31 +182,51 @@ class CoalescingWriter:
             # A write asked from inside a write's transaction would wait for itself.
             raise InvariantViolation("no write inside a write", "the writer's own thread asked")
         lane = self._lanes[0 if lane_key is None else hash(lane_key) % len(self._lanes)]
-        deadline = time.monotonic() + QUEUED_SECONDS_MAX
-        with self._condition:
+        with self._lock:
             if len(lane.queue) >= QUEUE_LENGTH_MAX:
                 raise LedgerBusy(len(lane.queue), "a full write queue")
             lane.queue.append(operation)
-        while True:
-            with self._condition:
-                while lane.leading and not operation.done:
-                    left = deadline - time.monotonic()
-                    if left <= 0 and not operation.taken:
-                        lane.queue.remove(operation)
-                        raise LedgerBusy(1, "a write queue that did not move")
-                    self._condition.wait(max(left, 0.05))
-                if operation.done:
-                    return operation.outcome()
+            if not lane.leading:
+                # An idle lane: this caller leads at once, so an idle writer adds no wait.
                 lane.leading = True
+                operation.lead = True
+        for _wait in range(WAITS_MAX):
+            if not operation.lead and not operation.done:
+                self._wait(lane, operation)
+                continue
+            if operation.done:
+                return operation.outcome()
+            with self._lock:
+                operation.lead = False
+                operation.wake.clear()
                 batch = self._take(lane)
             try:
                 self._local.leading = True
                 self._lead(lane, batch)
             finally:
                 self._local.leading = False
-                with self._condition:
-                    lane.leading = False
-                    self._condition.notify_all()
+                self._hand_over(lane)
+        raise LedgerBusy(WAITS_MAX, "a write that did not finish")
+
+    def _wait(self, lane: _Lane, operation: Operation) -> None:
+        """Waits to be told that the operation is done or that its caller leads next. One that
+        was not taken into a transaction in time is withdrawn (LedgerBusy): nothing of it ran."""
+        if operation.wake.wait(QUEUED_SECONDS_MAX):
+            return
+        with self._lock:
+            if not (operation.taken or operation.lead or operation.done):
+                lane.queue.remove(operation)
+                raise LedgerBusy(1, "a write queue that did not move")
+
+    def _hand_over(self, lane: _Lane) -> None:
+        """The lane to the caller at the head of its queue, or idle when nobody waits."""
+        with self._lock:
+            if lane.queue:
+                head = lane.queue[0]
+                head.lead = True
+                head.wake.set()
+            else:
+                lane.leading = False
 
     @staticmethod
     def _take(lane: _Lane) -> list[Operation]:
@@ -368,7 +393,7 @@ class CoalescingWriter:
 
     def _publish(self, operations: Sequence[Operation], settled: _Settled) -> None:
         deferred = {id(operation) for operation in settled.deferred}
-        with self._condition:
+        with self._lock:
             committed = len(operations) - len(deferred)
             self._transactions += 1
             self._operations += committed
@@ -383,12 +408,13 @@ class CoalescingWriter:
         for operation in operations:
             self._finish(operation, None, error)
 
-    def _finish(self, operation: Operation, result: Any, error: BaseException | None) -> None:
-        with self._condition:
-            operation.result = result
-            operation.error = error
-            operation.done = True
-            self._condition.notify_all()
+    @staticmethod
+    def _finish(operation: Operation, result: Any, error: BaseException | None) -> None:
+        operation.result = result
+        operation.error = error
+        operation.done = True
+        # The caller's own event, so that a batch's end wakes its callers, not every waiter.
+        operation.wake.set()
 
 
 def _is_whole_transaction_error(error: BaseException) -> bool:
