@@ -62,12 +62,6 @@ class _Threshold:
     data: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class _OwnAlerts:
-    credits_left: int | None
-    percent_used: tuple[int, ...]
-
-
 def _calendar_month(moment: datetime) -> tuple[datetime, datetime]:
     start = moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     end = (
