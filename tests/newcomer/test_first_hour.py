@@ -30,8 +30,9 @@ VENV = Path(sys.executable).parent.parent
 STEP_TIMEOUT_SECONDS = 40
 SERVE_START_SECONDS = 20
 ADMIN_KEY = re.compile(r"created an admin API key \(shown once, store it\): (\S+)")
-PYTHON_BLOCK = re.compile(r"```python\n(.*?)\n```", re.DOTALL)
-SHELL_BLOCK = re.compile(r"```sh\n(.*?)\n```", re.DOTALL)
+#: Fenced blocks at the start of a line (an indented one, in a list, is another's).
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)\n```$", re.DOTALL | re.MULTILINE)
+SHELL_BLOCK = re.compile(r"^```sh\n(.*?)\n```$", re.DOTALL | re.MULTILINE)
 
 pytestmark = pytest.mark.first_hour
 
