@@ -44,9 +44,10 @@ serve: $(INSTALLED)
 test: $(INSTALLED) $(CHROMIUM) $(NODE_VERIFIER) $(CONTRACT_TOOLS)
 	$(BIN)/pytest
 
-# Rewrites docs/screenshots/*.png from the page tests (the README and docs/web.md show them).
+# Rewrites docs/screenshots/*.png from the page tests (the README and docs/web.md show them):
+# desktop shots from the SQLite half of tests/web, phone-width (390 px) ones from test_phone_pages.
 screenshots: $(INSTALLED) $(CHROMIUM)
-	CREDITKIT_SCREENSHOTS=1 $(BIN)/pytest -q tests/web -k sqlite
+	CREDITKIT_SCREENSHOTS=1 $(BIN)/pytest -q tests/web -k "sqlite or test_phone_pages"
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench examples

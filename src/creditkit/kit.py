@@ -162,6 +162,7 @@ class CreditKit:
         return LedgerHooks(
             due=tuple(due),
             spend=tuple(spend),
+            recorded=(self._alerts.recorded,),
             headroom=None if self._subscriptions is None else self._subscriptions.headroom,
             member_room=None if self._entitlements is None else self._entitlements.member_room,
             count_requests=(

@@ -61,9 +61,10 @@ def test_percent_used_fires_each_threshold_crossed(kit: CreditKit) -> None:
     ]
     assert fired[0][1]["allowance"] == "100" and fired[0][1]["available"] == "15"
     kit.charge("ada", 15, idempotency_key="c3")
+    # The 100% used after the charge posted, the depletion as it spent: both in its transaction.
     assert [kind for kind, _ in alerts_of(kit, "ada")][2:] == [
-        "credits.depleted",
         "alert.triggered",
+        "credits.depleted",
     ]
 
 

@@ -34,7 +34,10 @@ def test_the_current_period_sums_what_happened_in_it(kit: CreditKit) -> None:
     assert summary.granted_by_source[GrantSource.PURCHASE] == 50
     assert summary.granted_by_source[GrantSource.GIFT] == 0
     assert (summary.expired, summary.transferred_out, summary.overage) == (0, 5, 0)
-    assert (summary.allowance, summary.allowance_used) == (100, Decimal("0.4"))
+    # 40 spent and 15 held, all from the allowance (it burns first; the gift came from the pack):
+    # held credits are out of the allowance until a release gives them back.
+    assert (summary.allowance, summary.allowance_spent) == (100, 55)
+    assert summary.allowance_used == Decimal("0.55")
     assert (summary.available, summary.held) == (90, 15)
     assert summary.available == kit.balance("u1").available
     received = kit.usage_summary("u2")
@@ -70,8 +73,10 @@ def test_an_unlimited_plan_issues_as_it_spends(kit: CreditKit) -> None:
     kit.charge("u1", available + 1_000, idempotency_key="big")
     summary = kit.usage_summary("u1")
     assert (summary.overage, summary.unlimited) == (1_000, True)
-    # Free's allowance was granted at this same moment, in the new period: 1,100 spent of it.
-    assert (summary.allowance, summary.allowance_used) == (100, Decimal("11"))
+    # Free's allowance was granted at this same moment, in the new period: all of it used, and
+    # the 1,000 beyond it is overage, not 1,100% of the allowance.
+    assert (summary.allowance, summary.allowance_spent, summary.spent) == (100, 100, 1_100)
+    assert summary.allowance_used == Decimal(1)
 
 
 def test_the_figures_account_for_every_credit(kit: CreditKit, clock: ManualClock) -> None:

@@ -87,10 +87,14 @@ def test_refused_gifts_name_the_field_and_change_nothing(site: Site, page: Page)
     expect(alert).to_have_text("Amount: enter a whole number above 0.")
     _give(page, "bob", "2.5")
     expect(alert).to_have_text("Amount: enter a whole number above 0.")
-    _give(page, "bob", "1000")
+    _give(page, "bob", "1000", note="For the review")
     expect(alert).to_have_text(
         "Amount: you can give 300 credits (bought or gifted ones), not 1,000."
     )
+    # What was typed is still there, to correct rather than type again.
+    expect(page.get_by_label("Recipient")).to_have_value("bob")
+    expect(page.get_by_label("Amount", exact=True)).to_have_value("1000")
+    expect(page.get_by_label("Note (optional)")).to_have_value("For the review")
     _give(page, "alice", "10")
     expect(alert).to_have_text("Recipient: must differ from from_customer.")
 
@@ -149,13 +153,14 @@ def test_a_viewer_may_move_credits_in_but_not_take_them_out(site: Site, page: Pa
     # A workspace the user is not a member of, posted by hand.
     site.kit.create_customer("other", kind="workspace")
     fields = fields_of(page.locator("form[action='/app/credits/move']"))
-    post(
+    refused = post(
         page,
         "/app/credits/move",
         {**fields, "workspace": "other", "direction": "in", "amount": "5"},
     )
-    page.reload()
-    expect(page.get_by_role("alert")).to_have_text("Workspace: you are not a member of other.")
+    assert refused.status == 422  # the form drawn again with its reason, as typed
+    assert "Workspace: you are not a member of other." in refused.text()
+    page.goto(f"{site.base_url}/app/credits")
 
     page.get_by_label("Into the workspace").check()
     page.locator("#move-amount").fill("100")

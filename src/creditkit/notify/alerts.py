@@ -1,7 +1,10 @@
 """Alerts: warnings that a customer's credits run low, and notices of grants about to expire.
 
-Alerts fire from the ledger's spend hook, inside the transaction that spent (a charge batch, a
-reserve, a transfer), so an alert's event commits exactly when the spending does. Each alert
+Low-balance alerts fire from the ledger's spend hook, inside the transaction that spent (a charge
+batch, a reserve, a transfer); percent-used alerts from its recorded hook, after the charges and
+commits a transaction posted, by the share of the allowance used that the dashboard's meter shows
+(``creditkit.usage.allowance``). Either way an alert's event commits exactly when the spending
+does. Each alert
 fires at most once per customer, unit and period: its firing is a row under a unique key, and
 the event is written only when that row is new, so a replay or a concurrent writer cannot fire
 it twice.
@@ -9,7 +12,8 @@ it twice.
 The hot path: most spending crosses no threshold. The plan's thresholds are in memory (the
 catalog); a customer's own thresholds are looked up only for customers known to have some (a set
 of ids refreshed every few seconds). So a customer without alerts costs no query, and one with
-alerts costs queries only when a threshold is crossed.
+alerts costs queries only when a threshold is crossed; a plan with percent-used alerts costs one
+read of the customer's grants per spending transaction.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from creditkit.catalog import Allowance, Catalog, PlanAlerts
+from creditkit.catalog import Allowance, Catalog, Plan
 from creditkit.errors import InvalidRequest, Quantity
 from creditkit.ledger import repository as ledger_repository
+from creditkit.ledger.kernel import Spend
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.service import LedgerService
 from creditkit.notify import repository
@@ -32,13 +37,13 @@ from creditkit.notify.outbox import emit, new_event_id
 from creditkit.notify.schemas import Alerts, AlertSource, EventType
 from creditkit.store.configured import ConfiguredCustomers
 from creditkit.subscriptions.service import SubscriptionService
+from creditkit.usage.allowance import PERCENT_MAX, allowance_left, allowance_spent, reached
 
 #: How long a process trusts its set of customers with thresholds of their own before reading it
 #: again: thresholds set through another process apply within this, through this one at once.
 CUSTOMER_ALERTS_REFRESH_SECONDS = 10
 #: Customers with thresholds of their own kept in memory; beyond it every spend looks them up.
 CUSTOMER_ALERTS_CACHED_MAX = 100_000
-PERCENT_MAX = 100
 #: grant.expiring is announced this long before the grant expires.
 GRANT_EXPIRING_NOTICE_DAYS = 3
 #: Grants announced per transaction of the worker's scan.
@@ -47,19 +52,14 @@ GRANT_EXPIRING_BATCH_MAX = 500
 
 @dataclass(frozen=True, slots=True)
 class _Threshold:
-    """An alert: it fires when the available steps fall from above ``level`` to ``level`` or
-    below. ``key`` names it in its firing row."""
+    """An alert: a low-balance one fires when the available steps fall from above ``level`` to
+    ``level`` or below (a percent-used one when the allowance used reaches its share, ``level``
+    unused). ``key`` names it in its firing row."""
 
     key: str
     level: int
     event: EventType
     data: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class _OwnAlerts:
-    credits_left: int | None
-    percent_used: tuple[int, ...]
 
 
 def _calendar_month(moment: datetime) -> tuple[datetime, datetime]:
@@ -83,6 +83,7 @@ class AlertService:
         self._catalog = catalog
         self._subscriptions = subscriptions
         self._plan_levels = self._levels_of_plans()
+        self._plan_percent_units = self._percent_units_of_plans()
         self._own = ConfiguredCustomers(
             repository.customers_with_alerts,
             refresh_seconds=CUSTOMER_ALERTS_REFRESH_SECONDS,
@@ -92,63 +93,37 @@ class AlertService:
     # -- thresholds -------------------------------------------------------------------------------
 
     def _levels_of_plans(self) -> dict[str, tuple[int, ...]]:
-        """Every plan's levels by unit, sorted: if a spend crosses none of them, no plan alert
-        can fire, whatever the customer's plan."""
+        """Every plan's low-balance levels by unit, sorted: if a spend crosses none of them, no
+        plan ``credits.low`` can fire, whatever the customer's plan."""
         levels: dict[str, set[int]] = {}
         if self._catalog is not None:
             for plan in self._catalog.plans.values():
-                if plan.alerts is not None:
-                    allowance = plan.allowance if isinstance(plan.allowance, Allowance) else None
-                    for threshold in self._plan_thresholds(plan.alerts, allowance):
-                        levels.setdefault(plan.alerts.unit, set()).add(threshold.level)
+                if plan.alerts is not None and plan.alerts.credits_left is not None:
+                    unit = self._ledger.unit(plan.alerts.unit)
+                    levels.setdefault(plan.alerts.unit, set()).add(
+                        unit.to_steps(plan.alerts.credits_left)
+                    )
         return {unit: tuple(sorted(found)) for unit, found in levels.items()}
 
-    def _plan_thresholds(self, alerts: PlanAlerts, allowance: Allowance | None) -> list[_Threshold]:
-        unit = self._ledger.unit(alerts.unit)
-        left = None if alerts.credits_left is None else unit.to_steps(alerts.credits_left)
-        allowance_steps = None
-        if allowance is not None and allowance.unit == alerts.unit:
-            allowance_steps = unit.to_steps(allowance.amount)
-        return self._thresholds(alerts.unit, left, alerts.percent_used, allowance_steps, "plan")
+    def _percent_units_of_plans(self) -> frozenset[str]:
+        """The units some plan has percent-used alerts in: spending of another unit fires none
+        but a customer's own."""
+        if self._catalog is None:
+            return frozenset()
+        return frozenset(
+            plan.alerts.unit
+            for plan in self._catalog.plans.values()
+            if plan.alerts is not None and plan.alerts.percent_used
+        )
 
-    def _thresholds(
-        self,
-        unit_name: str,
-        credits_left: int | None,
-        percent_used: Sequence[int],
-        allowance_steps: int | None,
-        source: str,
-    ) -> list[_Threshold]:
+    def _low_threshold(self, unit_name: str, credits_left: int, source: str) -> _Threshold:
         unit = self._ledger.unit(unit_name)
-        found: list[_Threshold] = []
-        if credits_left is not None:
-            found.append(
-                _Threshold(
-                    f"credits_left:{credits_left}",
-                    credits_left,
-                    EventType.CREDITS_LOW,
-                    {"credits_left": str(unit.to_quantity(credits_left)), "source": source},
-                )
-            )
-        if allowance_steps is not None:
-            for percent in percent_used:
-                # Used = allowance - available, so "percent or more used" is "available at most
-                # allowance * (100 - percent) / 100", floored: available is a whole step.
-                level = allowance_steps * (PERCENT_MAX - percent) // PERCENT_MAX
-                found.append(
-                    _Threshold(
-                        f"percent_used:{percent}",
-                        level,
-                        EventType.ALERT_TRIGGERED,
-                        {
-                            "alert": "percent_used",
-                            "percent_used": percent,
-                            "allowance": str(unit.to_quantity(allowance_steps)),
-                            "source": source,
-                        },
-                    )
-                )
-        return found
+        return _Threshold(
+            f"credits_left:{credits_left}",
+            credits_left,
+            EventType.CREDITS_LOW,
+            {"credits_left": str(unit.to_quantity(credits_left)), "source": source},
+        )
 
     # -- the spend hook ---------------------------------------------------------------------------
 
@@ -165,10 +140,9 @@ class AlertService:
         if self._own.may_include(connection, customer.id, now):
             own = repository.customer_alert_row(connection, customer.id, unit)
         if after > 0 and not self._crosses(self._plan_levels.get(unit, ()), before, after):
-            if own is None:
+            if own is None or own.credits_left is None:
                 return
-            own_levels = () if own.credits_left is None else (own.credits_left,)
-            if not own.percent_used and not self._crosses(own_levels, before, after):
+            if not self._crosses((own.credits_left,), before, after):
                 return
         self._fire(connection, customer, unit, before, after, now, own)
 
@@ -190,33 +164,119 @@ class AlertService:
     ) -> None:
         plan_id, period_start, period_end = self._period(connection, customer, now)
         thresholds = [_Threshold("depleted", 0, EventType.CREDITS_DEPLETED, {})]
-        thresholds += self._thresholds_in_force(unit_name, plan_id, own)
-        unit = self._ledger.unit(unit_name)
+        low = self._low_in_force(unit_name, plan_id, own)
+        if low is not None:
+            thresholds.append(low)
         # Highest level first: the order in which a falling balance crosses them.
         for threshold in sorted(thresholds, key=lambda threshold: -threshold.level):
-            if not after <= threshold.level < before:
+            if after <= threshold.level < before:
+                self._emit_once(
+                    connection,
+                    customer,
+                    unit_name,
+                    threshold,
+                    after,
+                    (period_start, period_end),
+                    now,
+                )
+
+    def _emit_once(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        unit_name: str,
+        threshold: _Threshold,
+        available: int,
+        period: tuple[datetime, datetime],
+        now: datetime,
+    ) -> None:
+        """The threshold's event, unless it fired already this period (its firing row is
+        unique)."""
+        event_id = new_event_id()
+        fired = repository.insert_firing(
+            connection,
+            {
+                "customer_id": customer.id,
+                "unit": unit_name,
+                "alert": threshold.key,
+                "period_start": period[0],
+                "event_id": event_id,
+                "created_at": now,
+            },
+        )
+        if fired:
+            data = {
+                "unit": unit_name,
+                "available": str(self._ledger.unit(unit_name).to_quantity(available)),
+                **threshold.data,
+                "period_start": period[0].isoformat(),
+                "period_end": period[1].isoformat(),
+            }
+            emit(connection, threshold.event, customer.id, data, now, event_id=event_id)
+
+    # -- the recorded hook: percent used ----------------------------------------------------------
+
+    def recorded(self, connection: Connection, spends: Sequence[Spend]) -> None:
+        """Percent-used alerts, after the charges and commits a transaction posted: the share of
+        the allowance used is ``creditkit.usage.allowance``'s, as the dashboard's meter shows it.
+        A threshold is looked at only when this spending may have reached it."""
+        steps_by_pair: dict[tuple[int, str], int] = {}
+        for spend in spends:
+            pair = (spend.customer_id, spend.unit)
+            steps_by_pair[pair] = steps_by_pair.get(pair, 0) + spend.steps
+        now = self._ledger.now()
+        for (customer_id, unit_name), steps in steps_by_pair.items():
+            own = None
+            if self._own.may_include(connection, customer_id, now):
+                own = repository.customer_alert_row(connection, customer_id, unit_name)
+            if unit_name not in self._plan_percent_units and (own is None or not own.percent_used):
                 continue
-            event_id = new_event_id()
-            fired = repository.insert_firing(
-                connection,
-                {
-                    "customer_id": customer.id,
-                    "unit": unit_name,
-                    "alert": threshold.key,
-                    "period_start": period_start,
-                    "event_id": event_id,
-                    "created_at": now,
-                },
-            )
-            if fired:
-                data = {
-                    "unit": unit_name,
-                    "available": str(unit.to_quantity(after)),
-                    **threshold.data,
-                    "period_start": period_start.isoformat(),
-                    "period_end": period_end.isoformat(),
-                }
-                emit(connection, threshold.event, customer.id, data, now, event_id=event_id)
+            external_id = ledger_repository.external_ids(connection, [customer_id])[customer_id]
+            customer = ledger_repository.read_customer(connection, external_id)
+            self._fire_percents(connection, customer, unit_name, steps, now, own)
+
+    def _fire_percents(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        unit_name: str,
+        steps: int,
+        now: datetime,
+        own: Any | None,
+    ) -> None:
+        plan_id, period_start, period_end = self._period(connection, customer, now)
+        percents = self._percents_in_force(unit_name, plan_id, own)
+        if percents is None:
+            return
+        allowance, chosen, source = percents
+        rows = ledger_repository.grants_with_credits(connection, customer.id, unit_name)
+        live = [grant for grant in rows if grant.is_live(now)]
+        used = allowance_spent(allowance, allowance_left(live, period_start, period_end))
+        unit = self._ledger.unit(unit_name)
+        for percent in chosen:
+            # Reached now, and not before this spending (which used at most ``steps`` of it).
+            if reached(allowance, used, percent) and not reached(allowance, used - steps, percent):
+                threshold = _Threshold(
+                    f"percent_used:{percent}",
+                    0,
+                    EventType.ALERT_TRIGGERED,
+                    {
+                        "alert": "percent_used",
+                        "percent_used": percent,
+                        "allowance": str(unit.to_quantity(allowance)),
+                        "source": source,
+                    },
+                )
+                available = sum(grant.remaining for grant in live)
+                self._emit_once(
+                    connection,
+                    customer,
+                    unit_name,
+                    threshold,
+                    available,
+                    (period_start, period_end),
+                    now,
+                )
 
     def _period(
         self, connection: Connection, customer: CustomerRow, now: datetime
@@ -231,28 +291,43 @@ class AlertService:
             return plan_id, *_calendar_month(now)
         return found
 
-    def _thresholds_in_force(
-        self, unit: str, plan_id: str | None, own: Any | None
-    ) -> list[_Threshold]:
-        """The customer's ``own`` thresholds for the unit (its row) if it has some, else its
-        plan's. A percentage is of the plan's allowance as the catalog declares it now, like
-        the plan's alerts themselves."""
-        plan = None
-        if self._catalog is not None and plan_id is not None:
-            plan = self._catalog.plans.get(plan_id)
-        allowance = None
-        if plan is not None and isinstance(plan.allowance, Allowance):
-            allowance = plan.allowance
+    def _plan_of(self, plan_id: str | None) -> Plan | None:
+        if self._catalog is None or plan_id is None:
+            return None
+        return self._catalog.plans.get(plan_id)
+
+    def _low_in_force(self, unit: str, plan_id: str | None, own: Any | None) -> _Threshold | None:
+        """The low-balance threshold in force for the unit: the customer's ``own`` (its row) if
+        it has some, else its plan's."""
         if own is not None:
-            allowance_steps = None
-            if allowance is not None and allowance.unit == unit:
-                allowance_steps = self._ledger.unit(unit).to_steps(allowance.amount)
-            return self._thresholds(
-                unit, own.credits_left, tuple(own.percent_used), allowance_steps, "customer"
-            )
+            if own.credits_left is None:
+                return None
+            return self._low_threshold(unit, own.credits_left, "customer")
+        plan = self._plan_of(plan_id)
         if plan is None or plan.alerts is None or plan.alerts.unit != unit:
-            return []
-        return self._plan_thresholds(plan.alerts, allowance)
+            return None
+        if plan.alerts.credits_left is None:
+            return None
+        credits_left = self._ledger.unit(unit).to_steps(plan.alerts.credits_left)
+        return self._low_threshold(unit, credits_left, "plan")
+
+    def _percents_in_force(
+        self, unit: str, plan_id: str | None, own: Any | None
+    ) -> tuple[int, tuple[int, ...], str] | None:
+        """The allowance (steps) and percent-used thresholds in force for the unit, and their
+        source: the customer's own if it has some, else its plan's. A percentage is of the
+        plan's allowance as the catalog declares it now; without one, none applies."""
+        plan = self._plan_of(plan_id)
+        if plan is None or not isinstance(plan.allowance, Allowance):
+            return None
+        if plan.allowance.unit != unit:
+            return None
+        allowance = self._ledger.unit(unit).to_steps(plan.allowance.amount)
+        if own is not None:
+            return (allowance, tuple(own.percent_used), "customer") if own.percent_used else None
+        if plan.alerts is None or plan.alerts.unit != unit or not plan.alerts.percent_used:
+            return None
+        return allowance, tuple(plan.alerts.percent_used), "plan"
 
     # -- a customer's own thresholds ------------------------------------------------------------
 

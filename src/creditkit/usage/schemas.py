@@ -65,8 +65,10 @@ class UsageSummary:
     grants gave in the period (a transfer received counts as the ``gift`` it became; a rollover
     moves credits and grants none), by source in ``granted_by_source``; ``expired`` is what stopped
     counting unspent; ``transferred_out`` what the customer gave to others. ``allowance`` is the
-    period's allowance grants and ``allowance_used`` ``spent / allowance`` (above 1 when the
-    customer spent more than its allowance; None without an allowance).
+    period's allowance grants, ``allowance_spent`` what of them is used (the allowance less what
+    its grants still hold: spending bought or gifted credits uses none of it) and
+    ``allowance_used`` ``allowance_spent / allowance``, from 0 to 1 (None without an allowance):
+    the share the percent-used alerts fire at (``creditkit.usage.allowance``).
 
     ``available``, ``held``, ``unlimited`` and ``overage_available`` are as ``balance`` gives them,
     read in the same snapshot as the period's figures.
@@ -84,6 +86,7 @@ class UsageSummary:
     transferred_out: Quantity
     overage: Quantity
     allowance: Quantity
+    allowance_spent: Quantity
     allowance_used: Decimal | None
     available: Quantity
     held: Quantity

@@ -37,6 +37,8 @@ from creditkit.ledger.service import LedgerService
 from creditkit.store.tables import from_epoch_microseconds, to_epoch_microseconds, transactions
 from creditkit.subscriptions.service import SubscriptionService
 from creditkit.usage import repository
+from creditkit.usage.allowance import allowance_left
+from creditkit.usage.allowance import allowance_spent as used_of_allowance
 from creditkit.usage.schemas import (
     BreakdownBy,
     Granularity,
@@ -206,6 +208,7 @@ class UsageService:
         spent = sum(by_kind.get(kind, (0, 0))[0] for kind in repository.SPEND_KINDS)
         charges = sum(by_kind.get(kind, (0, 0))[1] for kind in repository.SPEND_KINDS)
         allowance = granted.get(GrantSource.ALLOWANCE.value, 0)
+        allowance_spent = used_of_allowance(allowance, allowance_left(live, start, end))
         return UsageSummary(
             customer=customer,
             unit=unit.name,
@@ -223,7 +226,8 @@ class UsageService:
             ),
             overage=self._signed(unit, issued),
             allowance=unit.to_quantity(allowance),
-            allowance_used=share(spent, allowance),
+            allowance_spent=unit.to_quantity(allowance_spent),
+            allowance_used=share(allowance_spent, allowance),
             available=unit.to_quantity(sum(grant.remaining for grant in live)),
             held=unit.to_quantity(held),
             unlimited=headroom is None,

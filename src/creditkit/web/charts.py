@@ -12,9 +12,9 @@ from decimal import Decimal
 from creditkit.errors import Quantity
 
 CHART_WIDTH = 640
-CHART_HEIGHT = 160
-#: Room under the bars for the first and last day's labels.
-LABELS_HEIGHT = 18
+#: The bars' own height: the first and last day's labels are HTML under the chart, so that a
+#: phone, which draws the chart narrower, does not shrink them with it.
+CHART_HEIGHT = 142
 #: Bars drawn at most (a year of days); longer series are cut by the caller.
 BARS_MAX = 366
 #: Seed 003's meter colours: green under half, yellow to 80%, red beyond.
@@ -44,7 +44,7 @@ class BarChart:
 def bar_chart(points: Sequence[tuple[datetime, Quantity]]) -> BarChart:
     """Bars for (start, value) points, scaled so the largest fills the chart's height."""
     assert len(points) <= BARS_MAX, "a chart draws a year of days at most"
-    baseline = CHART_HEIGHT - LABELS_HEIGHT
+    baseline = CHART_HEIGHT
     peak = max((value for _start, value in points), default=0)
     slot = CHART_WIDTH // max(len(points), 1)
     # A gap between bars once they are wide enough to afford one.

@@ -201,6 +201,7 @@ def _customer_page(
         today=pages.kit.now().date().isoformat(),
         reason_length_max=REASON_LENGTH_MAX,
         customer_url=customer_url,
+        history_labels=pages.history_labels(),
         status_code=status_code,
     )
 

@@ -96,6 +96,18 @@ class Pages:
             return False
         return True
 
+    def history_labels(self) -> dict[str, str]:
+        """What a history row calls the action it names, on the customer's pages and the
+        console alike: the catalog's label of an action, a pack's and a plan's name for the
+        grants they gave (``pack:credits_500`` reads "500 credits pack")."""
+        catalog = self.kit.catalog
+        if catalog is None:
+            return {}
+        labels = {action_id: action.label for action_id, action in catalog.actions.items()}
+        labels.update({f"pack:{pack.id}": f"{pack.name} pack" for pack in catalog.packs.values()})
+        labels.update({f"plan:{plan.id}": f"{plan.name} plan" for plan in catalog.plans.values()})
+        return labels
+
     # -- forms --
 
     def form_tokens(self, request: Request, cookie: str) -> dict[str, str]:

@@ -112,6 +112,7 @@ def router(pages: Pages) -> APIRouter:
             filters=filters,
             kind_choices=KIND_CHOICES,
             action_labels=_action_labels(pages),
+            history_labels=pages.history_labels(),
         )
 
     return router

@@ -35,6 +35,11 @@ from creditkit.web.context import CUSTOMER_COOKIE, Notice, Pages
 from creditkit.web.rendering import credits
 
 PAGE = "/app/credits"
+#: A refused form is drawn again, with its reason, under this status.
+UNPROCESSABLE_STATUS = 422
+#: The fields of the gift and move forms a refusal keeps as typed.
+GIFT = ("recipient", "amount", "note")
+MOVE = ("workspace", "direction", "amount")
 CURSOR_LENGTH_MAX = 200
 CUSTOMER_ID_LENGTH_MAX = 255
 NOTE_LENGTH_MAX = 200
@@ -92,31 +97,58 @@ def router(pages: Pages) -> APIRouter:
         cursor: Annotated[str | None, Query(max_length=CURSOR_LENGTH_MAX)] = None,
     ) -> Response:
         caller = pages.customer_caller(request)
-        return pages.page(
-            request,
-            "customer/marketplace.html",
-            title="Credits",
-            section="credits",
-            caller=caller,
-            view=_view(pages, caller, cursor),
-            form=pages.form_tokens(request, CUSTOMER_COOKIE),
-            paid=request.query_params.get("paid") == "1",
-            canceled=request.query_params.get("canceled") == "1",
-        )
+        return _page(pages, request, caller, cursor)
 
     @router.post(f"{PAGE}/gift")
     async def gift(request: Request) -> Response:
         caller = pages.customer_caller(request)
         form = await pages.checked_form(request, CUSTOMER_COOKIE)
-        return await run_in_threadpool(_gift, pages, caller, form)
+        return await run_in_threadpool(_gift, pages, request, caller, form)
 
     @router.post(f"{PAGE}/move")
     async def move(request: Request) -> Response:
         caller = pages.customer_caller(request)
         form = await pages.checked_form(request, CUSTOMER_COOKIE)
-        return await run_in_threadpool(_move, pages, caller, form)
+        return await run_in_threadpool(_move, pages, request, caller, form)
 
     return router
+
+
+def _page(
+    pages: Pages,
+    request: Request,
+    caller: Caller,
+    cursor: str | None,
+    refused: Refused | None = None,
+) -> Response:
+    """The credits page; after a refused gift or move, with the reason beside its form and
+    what was typed still in it (a fresh idempotency key: the refusal is that key's answer)."""
+    return pages.page(
+        request,
+        "customer/marketplace.html",
+        title="Credits",
+        section="credits",
+        caller=caller,
+        view=_view(pages, caller, cursor),
+        form=pages.form_tokens(request, CUSTOMER_COOKIE),
+        paid=request.query_params.get("paid") == "1",
+        canceled=request.query_params.get("canceled") == "1",
+        refused=refused,
+        status_code=200 if refused is None else UNPROCESSABLE_STATUS,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A gift or move the ledger refused: which form, why, and the fields as typed."""
+
+    form: str
+    reason: str
+    typed: dict[str, str]
+
+
+def _typed(form: FormData, names: tuple[str, ...]) -> dict[str, str]:
+    return {name: value for name in names if isinstance(value := form.get(name, ""), str)}
 
 
 def _view(pages: Pages, caller: Caller, cursor: str | None) -> CreditsView:
@@ -165,7 +197,7 @@ def _gift_line(item: HistoryItem) -> GiftLine:
 # -- writes ----------------------------------------------------------------------------------
 
 
-def _gift(pages: Pages, caller: Caller, form: FormData) -> Response:
+def _gift(pages: Pages, request: Request, caller: Caller, form: FormData) -> Response:
     customer = caller.customer
     assert customer is not None
     key = forms.idempotency_key(form)
@@ -182,14 +214,16 @@ def _gift(pages: Pages, caller: Caller, form: FormData) -> Response:
             metadata={"note": note} if note else None,
         )
     except InsufficientCredits as error:
-        return pages.redirect(PAGE, Notice("error", _short("you can give", error)))
+        reason = _short("you can give", error)
+        return _page(pages, request, caller, None, Refused("gift", reason, _typed(form, GIFT)))
     except (CreditKitError, ApiProblem) as error:
-        return pages.redirect(PAGE, Notice("error", forms.problem(error, GIFT_LABELS)))
+        reason = forms.problem(error, GIFT_LABELS)
+        return _page(pages, request, caller, None, Refused("gift", reason, _typed(form, GIFT)))
     text = f"You gave {credits(amount)} credits to {recipient}."
     return pages.redirect(PAGE, Notice("success", text))
 
 
-def _move(pages: Pages, caller: Caller, form: FormData) -> Response:
+def _move(pages: Pages, request: Request, caller: Caller, form: FormData) -> Response:
     user = caller.customer
     assert user is not None
     key = forms.idempotency_key(form)
@@ -208,9 +242,11 @@ def _move(pages: Pages, caller: Caller, form: FormData) -> Response:
         )
     except InsufficientCredits as error:
         where = "you can move" if direction == "in" else f"{workspace} can give"
-        return pages.redirect(PAGE, Notice("error", _short(where, error)))
+        refused = Refused("move", _short(where, error), _typed(form, MOVE))
+        return _page(pages, request, caller, None, refused)
     except (CreditKitError, ApiProblem) as error:
-        return pages.redirect(PAGE, Notice("error", forms.problem(error, MOVE_LABELS)))
+        refused = Refused("move", forms.problem(error, MOVE_LABELS), _typed(form, MOVE))
+        return _page(pages, request, caller, None, refused)
     if direction == "in":
         text = f"You moved {credits(amount)} credits to {workspace}."
     else:

@@ -10,8 +10,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from creditkit.api.auth import Access
+from creditkit.errors import InvariantViolation
 from creditkit.kit import CreditKit
-from creditkit.web import analytics_page, billing, checkout, console, dashboard, marketplace
+from creditkit.web import (
+    analytics_page,
+    billing,
+    checkout,
+    console,
+    dashboard,
+    errors,
+    marketplace,
+)
 from creditkit.web.context import (
     CONSOLE_COOKIE,
     CUSTOMER_COOKIE,
@@ -33,16 +42,23 @@ def install(app: FastAPI, kit: CreditKit, access: Access) -> None:
         app.include_router(module.router(pages))
 
     async def sign_in_required(request: Request, error: Exception) -> Response:
-        assert isinstance(error, SignInRequired)
+        if not isinstance(error, SignInRequired):
+            raise InvariantViolation("a SignInRequired handler", type(error).__name__)
         if error.console:
             return pages.redirect("/console/login")
-        return pages.page(request, "signed_out.html", title="Session ended", status_code=401)
+        # "Ended" only when there was one: a session cookie, or a session link's token.
+        had_session = CUSTOMER_COOKIE in request.cookies or bool(request.query_params.get("token"))
+        title = "Session ended" if had_session else "Sign in from the app"
+        return pages.page(
+            request, "signed_out.html", title=title, had_session=had_session, status_code=401
+        )
 
     async def form_rejected(request: Request, error: Exception) -> Response:
         return pages.page(request, "form_rejected.html", title="Form expired", status_code=403)
 
     app.add_exception_handler(SignInRequired, sign_in_required)
     app.add_exception_handler(FormRejected, form_rejected)
+    errors.install(app, pages)
 
 
 def _sign_in_router(pages: Pages) -> APIRouter:
