@@ -104,9 +104,10 @@ def server(
     port = free_port()
     command = [sys.executable, "-m", "creditkit.cli", "serve", "--port", str(port)]
     chosen = payments or {"CREDITKIT_PAYMENTS": "sandbox"}
+    catalog_path = str(catalog or example_catalog())
     with log.open("w") as output:
         process = subprocess.Popen(
-            [*command, "--database-url", database_url, "--catalog", str(catalog or example_catalog())],
+            [*command, "--database-url", database_url, "--catalog", catalog_path],
             env={**source_environment(), **chosen},
             stdout=output,
             stderr=subprocess.STDOUT,

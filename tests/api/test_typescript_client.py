@@ -70,7 +70,8 @@ def test_node_tests_pass_against_a_served_sandbox(tmp_path: Path) -> None:
     _installed()
     database_url = f"sqlite:///{tmp_path / 'typescript.db'}"
     secret = create_admin_key(database_url)
-    with server(database_url, tmp_path / "serve.log", catalog=PACKAGE / "test" / "catalog.yaml") as url:
+    catalog = PACKAGE / "test" / "catalog.yaml"
+    with server(database_url, tmp_path / "serve.log", catalog=catalog) as url:
         finished = subprocess.run(
             [_npm(), "test"],
             cwd=PACKAGE,
@@ -80,5 +81,6 @@ def test_node_tests_pass_against_a_served_sandbox(tmp_path: Path) -> None:
             timeout=NODE_TESTS_TIMEOUT_SECONDS,
             check=False,
         )
-    assert finished.returncode == 0, f"npm test:\n{finished.stdout[-6000:]}\n{finished.stderr[-3000:]}"
+    output = f"{finished.stdout[-6000:]}\n{finished.stderr[-3000:]}"
+    assert finished.returncode == 0, f"npm test:\n{output}"
     assert "# fail 0" in finished.stdout
