@@ -1,8 +1,8 @@
 """The TypeScript client (clients/typescript, npm ``@creditkit/client``) against a live
 ``creditkit serve --payments sandbox`` on SQLite: its types are the ones openapi-typescript
 makes from today's OpenAPI document, it compiles under ``tsc --strict``, and its node tests
-(``npm test``: the seed 001 and seed 003 flows, retries, errors, middleware, webhooks) pass
-against one server started here for the whole run.
+(``npm test``: the seed 001 and seed 003 flows, retries, errors, middleware, webhooks) and the
+blocks of docs/typescript.md pass against one server started here for the whole run.
 
 Node and npm are part of the project's tooling (``make test`` installs the package's lock):
 without them these tests fail rather than skip."""
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,6 +22,18 @@ from creditkit import CreditKit
 from creditkit.api import create_app
 
 PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "typescript"
+DOCUMENT = PACKAGE.parents[1] / "docs" / "typescript.md"
+#: docs/typescript.md's blocks, written where ``npm test`` compiles and runs them.
+DOCS_TESTS = PACKAGE / "test" / "docs"
+BLOCK = re.compile(r"(?P<before>[^\n]*)\n```ts\n(?P<code>.*?)\n```", re.DOTALL)
+SKIP_MARKER = "<!-- skip: partial"
+#: The package's entry points as a reader imports them, and as its own tests reach its sources.
+IMPORTS = {
+    '"@creditkit/client"': '"../../src/index.js"',
+    '"@creditkit/client/express"': '"../../src/express.js"',
+    '"@creditkit/client/next"': '"../../src/next.js"',
+    '"@creditkit/client/webhooks"': '"../../src/webhooks.js"',
+}
 NPM_TIMEOUT_SECONDS = 600
 NODE_TESTS_TIMEOUT_SECONDS = 300
 
@@ -66,8 +79,27 @@ def test_its_types_are_generated_from_todays_document(tmp_path: Path) -> None:
     )
 
 
+def _write_document_blocks() -> int:
+    """Each block of docs/typescript.md not marked partial as a node test file of its own."""
+    shutil.rmtree(DOCS_TESTS, ignore_errors=True)
+    DOCS_TESTS.mkdir()
+    text = DOCUMENT.read_text(encoding="utf-8")
+    written = 0
+    for match in BLOCK.finditer(text):
+        if match["before"].startswith(SKIP_MARKER):
+            continue
+        code = match["code"]
+        for published, source in IMPORTS.items():
+            code = code.replace(f"from {published};", f"from {source};")
+        line = text.count("\n", 0, match.start("code")) + 1
+        (DOCS_TESTS / f"typescript_md_line_{line}.test.ts").write_text(code + "\n")
+        written += 1
+    return written
+
+
 def test_node_tests_pass_against_a_served_sandbox(tmp_path: Path) -> None:
     _installed()
+    assert _write_document_blocks() >= 3
     database_url = f"sqlite:///{tmp_path / 'typescript.db'}"
     secret = create_admin_key(database_url)
     catalog = PACKAGE / "test" / "catalog.yaml"
@@ -75,7 +107,12 @@ def test_node_tests_pass_against_a_served_sandbox(tmp_path: Path) -> None:
         finished = subprocess.run(
             [_npm(), "test"],
             cwd=PACKAGE,
-            env={**os.environ, "CREDITKIT_URL": url, "CREDITKIT_ADMIN_KEY": secret},
+            env={
+                **os.environ,
+                "CREDITKIT_URL": url,
+                "CREDITKIT_ADMIN_KEY": secret,
+                "CREDITKIT_API_KEY": secret,
+            },
             capture_output=True,
             text=True,
             timeout=NODE_TESTS_TIMEOUT_SECONDS,

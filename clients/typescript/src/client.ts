@@ -392,6 +392,37 @@ export class Client {
     return data(await this.api.GET("/v1/payments/{payment_id}", { params: { path: { payment_id: rowId(paymentId, "paymentId") } } }));
   }
 
+  /** Refunds a pack or top-up within the refund window; once per payment. */
+  async refund(paymentId: number, options: WriteOptions = {}): Promise<Record<string, unknown>> {
+    const answer = await this.api.POST("/v1/payments/{payment_id}/refund", {
+      params: { path: { payment_id: rowId(paymentId, "paymentId") }, header: key(options.idempotencyKey) },
+    });
+    return data(answer) as Record<string, unknown>;
+  }
+
+  async savePaymentMethod(customer: string, paymentMethod: string): Promise<void> {
+    noContent(await this.api.PUT("/v1/customers/{customer}/payment-method", { params: { path: { customer } }, body: { payment_method: paymentMethod } }));
+  }
+
+  /** Buys `pack` with the saved payment method when the balance falls to `threshold`. */
+  async setAutoTopUp(customer: string, pack: string, threshold: AmountLike, options: { readonly per_day_max?: number } = {}): Promise<TopUpSettings> {
+    return data(
+      await this.api.PUT("/v1/customers/{customer}/auto-top-up", {
+        params: { path: { customer } },
+        body: { ...options, pack, threshold: wireAmount(threshold, "threshold") },
+      }),
+    );
+  }
+
+  async autoTopUp(customer: string): Promise<TopUpSettings | null> {
+    return data(await this.api.GET("/v1/customers/{customer}/auto-top-up", { params: { path: { customer } } })) as TopUpSettings | null;
+  }
+
+  async disableAutoTopUp(customer: string): Promise<boolean> {
+    const answer = data(await this.api.DELETE("/v1/customers/{customer}/auto-top-up", { params: { path: { customer } } }));
+    return answer["removed"] === true;
+  }
+
   async receipts(customer: string, options: { readonly limit?: number; readonly cursor?: string } = {}): Promise<ReceiptPage> {
     return data(await this.api.GET("/v1/customers/{customer}/receipts", { params: { path: { customer }, query: options } }));
   }
@@ -401,6 +432,17 @@ export class Client {
   }
 
   // -- events, webhooks and alerts --
+
+  /** Usage events, each charged once by its own `idempotency_key`; one result per event, in
+   * order: its charge, or its problem. */
+  async ingest(events: Schemas["UsageEvent"][], options: WriteOptions = {}): Promise<unknown[]> {
+    const answer = data(await this.api.POST("/v1/events", { params: { header: key(options.idempotencyKey) }, body: { events } }));
+    const results = typeof answer === "object" && answer !== null ? (answer as { results?: unknown }).results : undefined;
+    if (!Array.isArray(results) || results.length !== events.length) {
+      throw new CreditKitError(200, "response_invalid", "not one result per event", {});
+    }
+    return results;
+  }
 
   async events(query: NonNullable<paths["/v1/events"]["get"]["parameters"]["query"]> = {}): Promise<Event[]> {
     return data(await this.api.GET("/v1/events", { params: { query } }));
@@ -414,6 +456,43 @@ export class Client {
 
   async webhookEndpoints(): Promise<WebhookEndpoint[]> {
     return data(await this.api.GET("/v1/webhook-endpoints", {}));
+  }
+
+  async webhookEndpoint(endpointId: number): Promise<WebhookEndpoint> {
+    return data(await this.api.GET("/v1/webhook-endpoints/{endpoint_id}", { params: { path: { endpoint_id: rowId(endpointId, "endpointId") } } }));
+  }
+
+  /** A new signing secret (in this answer only); the old one signs for 24 hours more. */
+  async rotateWebhookSecret(endpointId: number, options: WriteOptions = {}): Promise<RegisteredWebhookEndpoint> {
+    return data(
+      await this.api.POST("/v1/webhook-endpoints/{endpoint_id}/rotate-secret", {
+        params: { path: { endpoint_id: rowId(endpointId, "endpointId") }, header: key(options.idempotencyKey) },
+      }),
+    );
+  }
+
+  async disableWebhookEndpoint(endpointId: number, options: WriteOptions = {}): Promise<WebhookEndpoint> {
+    return data(
+      await this.api.POST("/v1/webhook-endpoints/{endpoint_id}/disable", {
+        params: { path: { endpoint_id: rowId(endpointId, "endpointId") }, header: key(options.idempotencyKey) },
+      }),
+    );
+  }
+
+  async enableWebhookEndpoint(endpointId: number, options: WriteOptions = {}): Promise<WebhookEndpoint> {
+    return data(
+      await this.api.POST("/v1/webhook-endpoints/{endpoint_id}/enable", {
+        params: { path: { endpoint_id: rowId(endpointId, "endpointId") }, header: key(options.idempotencyKey) },
+      }),
+    );
+  }
+
+  async deleteWebhookEndpoint(endpointId: number): Promise<void> {
+    noContent(await this.api.DELETE("/v1/webhook-endpoints/{endpoint_id}", { params: { path: { endpoint_id: rowId(endpointId, "endpointId") } } }));
+  }
+
+  async webhookDeliveries(query: NonNullable<paths["/v1/webhook-deliveries"]["get"]["parameters"]["query"]> = {}): Promise<Delivery[]> {
+    return data(await this.api.GET("/v1/webhook-deliveries", { params: { query } }));
   }
 
   async setAlerts(customer: string, alerts: Omit<Schemas["AlertsPut"], "credits_left"> & { readonly credits_left?: AmountLike | null }): Promise<Alerts> {
