@@ -71,8 +71,9 @@ from creditkit.store.database import Database
 from creditkit.store.migrate import upgrade_to_head
 from creditkit.subscriptions.schemas import BillingLine, Subscription
 from creditkit.subscriptions.service import SubscriptionService
+from creditkit.usage.checks import BREAKDOWN_GROUPS_DEFAULT
 from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
-from creditkit.usage.service import BREAKDOWN_GROUPS_DEFAULT, UsageService
+from creditkit.usage.service import UsageService
 
 DEFAULT_UNITS: Mapping[str, int] = {"credits": 0}
 

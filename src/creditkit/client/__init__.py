@@ -1,6 +1,7 @@
 """``Client``: creditkit's HTTP API with ``CreditKit``'s methods (docs/client.md)."""
 
 from creditkit.client.client import Client
+from creditkit.client.protocol import CreditsApi
 from creditkit.client.errors import (
     ApiError,
     PackOffer,
@@ -12,6 +13,7 @@ from creditkit.client.errors import (
 __all__ = [
     "ApiError",
     "Client",
+    "CreditsApi",
     "PackOffer",
     "PaymentRequired",
     "RateLimited",

@@ -34,7 +34,6 @@ from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, InvalidAmount, InvalidRequest, Quantity
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
 from creditkit.keys.schemas import SessionPermission, SessionToken
-from creditkit.ledger.checks import check_kinds
 from creditkit.ledger.schemas import (
     Balance,
     Charge,
@@ -64,12 +63,8 @@ from creditkit.payments.schemas import (
     WebhookOutcome,
 )
 from creditkit.subscriptions.schemas import BillingLine, Subscription
+from creditkit.usage.checks import BREAKDOWN_GROUPS_DEFAULT, INGEST_EVENTS_MAX, check_dimension
 from creditkit.usage.schemas import BreakdownBy, UsageBreakdown, UsageSeries, UsageSummary
-from creditkit.usage.service import (
-    BREAKDOWN_GROUPS_DEFAULT,
-    INGEST_EVENTS_MAX,
-    check_dimension,
-)
 
 #: Seconds one attempt may take (connect, send, wait, read), by default and at most.
 TIMEOUT_SECONDS_DEFAULT = 10.0
@@ -472,6 +467,10 @@ class Client:
         if cursor is not None:
             query["cursor"] = cursor
         if kinds is not None:
+            # Imported here: the ledger's checks load the store, which importing the client must
+            # not (tests/client/test_client_alone.py).
+            from creditkit.ledger.checks import check_kinds
+
             check_kinds(kinds)  # as the kit refuses them: the API would name ``kind[i]``
             query["kind"] = [str(kind) for kind in kinds]
         if action is not None:
