@@ -800,6 +800,16 @@ class CreditKit:
         """The alert thresholds in force for the customer and ``unit``, and their source."""
         return self._alerts.alerts(customer, unit)
 
+    def alert_crossed(self, charge: Charge) -> bool | None:
+        """Whether ``charge`` took its customer's credits across an alert threshold in force
+        (``AlertService.crossed``): from what its grants paid plus what was left, down to
+        what was left. None on a retry's answer, which carries no balance."""
+        if charge.available_after is None:
+            return None
+        paid = sum((draw.amount for draw in charge.draws), start=0)
+        before = charge.available_after + paid
+        return self._alerts.crossed(charge.customer, charge.unit, before, charge.available_after)
+
     def worker(
         self, *, http_client: httpx.Client | None = None, rng: random.Random | None = None
     ) -> Worker:

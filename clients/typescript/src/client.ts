@@ -12,7 +12,7 @@ import { ATTEMPT_TIMEOUT_SECONDS_DEFAULT, RETRIES_MAX_DEFAULT, type Sleep, realS
 
 type Schemas = components["schemas"];
 export type Balance = Schemas["Balance"];
-export type Charge = Schemas["Charge"];
+export type Charge = Schemas["ChargeAnswer"];
 export type Hold = Schemas["Hold"];
 export type Grant = Schemas["Grant"];
 export type Transfer = Schemas["Transfer"];

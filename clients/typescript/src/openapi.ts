@@ -1243,15 +1243,14 @@ export interface components {
             at_period_end?: boolean;
         };
         /**
-         * Charge
-         * @description Credits spent: by ``charge`` directly, or by ``commit`` of a hold (``hold_id`` set).
-         *
-         *     ``available_after`` is what the customer had left in the unit right after this charge (its
-         *     grants; overage beyond them is not counted), so that an app can warn at a low balance
-         *     without a second request. It is None on the answer to a retry of a recorded charge: that
-         *     answer is rebuilt from the ledger's rows, and later writes have moved the balance since.
+         * ChargeAnswer
+         * @description A charge as the HTTP API answers it: the ledger's ``Charge`` (with ``available_after``,
+         *     the balance left), and ``alert_crossed``: whether this charge took the balance across an
+         *     alert threshold in force for the customer (``credits_left`` or a ``percent_used`` share; its
+         *     own thresholds, else its plan's), so that an app can warn without reading its alerts. None
+         *     with ``available_after`` (the answer to a retry).
          */
-        Charge: {
+        ChargeAnswer: {
             /** Id */
             id: number;
             /** Customer */
@@ -1279,6 +1278,8 @@ export interface components {
             member: string | null;
             /** Available After */
             available_after: number | string | null;
+            /** Alert Crossed */
+            alert_crossed: boolean | null;
         };
         /** ChargeCreate */
         ChargeCreate: {
@@ -2366,7 +2367,7 @@ export interface components {
             status: number;
             detail: string;
             /** @enum {string} */
-            code: "api_error" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_not_found" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
+            code: "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_not_found" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
             invalid_params?: {
                 name: string;
                 reason: string;
@@ -2703,7 +2704,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Charge"];
+                    "application/json": components["schemas"]["ChargeAnswer"];
                 };
             };
             /** @description No key or token, or an unknown one. */
@@ -2978,7 +2979,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Charge"];
+                    "application/json": components["schemas"]["ChargeAnswer"];
                 };
             };
             /** @description No key or token, or an unknown one. */

@@ -1,6 +1,7 @@
 // Seed 001: an AI image proxy sold as credit packs. A user buys the Basic Pack (40 credits,
 // $9.99) through the sandbox's checkout, each generation costs 1 credit, the app warns at 5
-// credits left from the charge's own answer (no second request), and at 0 the 402 offers packs.
+// credits left from the charge's own answer (available_after, and alert_crossed for the
+// threshold it set; no second request), and at 0 the 402 offers packs.
 // Then: a session link for the user's billing pages, and a verified webhook.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -32,7 +33,10 @@ describe("seed 001: credit packs for an AI proxy", () => {
     assert.equal((await credits.completeSandboxCheckout(session.session_id)).applied, false);
     assert.equal(String((await credits.balance(user)).available), "40");
 
+    // The threshold the app warns at, set once: each charge's answer says whether it crossed it.
+    await credits.setAlerts(user, { credits_left: LOW_CREDITS });
     const warnings: string[] = [];
+    const crossings: string[] = [];
     let generations = 0;
     for (;;) {
       let charge;
@@ -55,11 +59,15 @@ describe("seed 001: credit packs for an AI proxy", () => {
       if (compareAmounts(left, LOW_CREDITS) <= 0) {
         warnings.push(`Low credits: ${left} remaining`);
       }
+      if (charge.alert_crossed === true) {
+        crossings.push(String(left));
+      }
       assert.ok(generations <= 40, "no more generations than credits");
     }
     assert.equal(generations, 40);
     assert.equal(warnings[0], "Low credits: 5 remaining");
     assert.equal(warnings.length, 6); // 5, 4, 3, 2, 1, 0
+    assert.deepEqual(crossings, ["5"]); // the one charge that went from above 5 to 5
   });
 
   test("a route handler mints the user's session link", async () => {

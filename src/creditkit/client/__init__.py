@@ -1,7 +1,6 @@
 """``Client``: creditkit's HTTP API with ``CreditKit``'s methods (docs/client.md)."""
 
 from creditkit.client.client import Client
-from creditkit.client.protocol import CreditsApi
 from creditkit.client.errors import (
     ApiError,
     PackOffer,
@@ -9,6 +8,7 @@ from creditkit.client.errors import (
     RateLimited,
     ServiceUnreachable,
 )
+from creditkit.client.protocol import CreditsApi
 
 __all__ = [
     "ApiError",

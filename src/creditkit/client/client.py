@@ -46,6 +46,7 @@ from creditkit.ledger.schemas import (
 )
 from creditkit.notify.schemas import (
     Alerts,
+    ChargeAnswer,
     Delivery,
     Event,
     EventType,
@@ -211,10 +212,11 @@ class Client:
         quantity: int = 1,
         metadata: dict[str, Any] | None = None,
         member: str | None = None,
-    ) -> Charge:
+    ) -> ChargeAnswer:
         """Spends credits now: an ``amount``, or a catalog ``action`` times ``quantity``.
         ``InsufficientCredits`` (a ``PaymentRequired``, with ``packs`` and ``upgrade_to``)
-        when the balance is short."""
+        when the balance is short. The answer says what is left (``available_after``) and
+        whether the charge crossed an alert threshold (``alert_crossed``)."""
         body = {
             "customer": customer,
             "amount": None if amount is None else _amount(amount),
@@ -224,7 +226,7 @@ class Client:
             "member": member,
             "metadata": metadata or {},
         }
-        return self._write("POST", _path("charges"), Charge, body, idempotency_key)
+        return self._write("POST", _path("charges"), ChargeAnswer, body, idempotency_key)
 
     def reserve(
         self,
@@ -255,11 +257,11 @@ class Client:
         *,
         idempotency_key: str | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> Charge:
+    ) -> ChargeAnswer:
         """Spends ``amount`` (at most what is held) of the hold; the rest goes back."""
         body = {"amount": _amount(amount), "metadata": metadata or {}}
         path = _path("holds", _row_id(hold_id, "hold_id"), "commit")
-        return self._write("POST", path, Charge, body, idempotency_key)
+        return self._write("POST", path, ChargeAnswer, body, idempotency_key)
 
     def release(self, hold_id: int, *, idempotency_key: str | None = None) -> Hold:
         """Gives everything the hold set aside back."""

@@ -254,6 +254,23 @@ class AlertService:
             return []
         return self._plan_thresholds(plan.alerts, allowance)
 
+    def crossed(self, customer: str, unit: str, before: Quantity, after: Quantity) -> bool:
+        """Whether a spend that took the customer's available credits from ``before`` down to
+        ``after`` crossed a threshold in force for it (its own, else its plan's: ``credits_left``
+        or a ``percent_used`` share of the allowance). Unlike the alert's event, which fires
+        once a period, this says it of every spend that crosses one."""
+        if not after < before:
+            return False
+        unit_ = self._ledger.unit(unit)
+        with self._ledger.database.read() as connection:
+            holder = ledger_repository.read_customer(connection, customer)
+            own = repository.customer_alert_row(connection, holder.id, unit)
+            plan_id, _start, _end = self._period(connection, holder, self._ledger.now())
+        return any(
+            after <= unit_.to_quantity(threshold.level) < before
+            for threshold in self._thresholds_in_force(unit, plan_id, own)
+        )
+
     # -- a customer's own thresholds ------------------------------------------------------------
 
     def set_alerts(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from creditkit.errors import Quantity
+from creditkit.ledger.schemas import Charge
 
 
 class EventType(StrEnum):
@@ -121,3 +122,19 @@ class WorkerReport:
     #: Some step stopped at its batch size with work left: the CLI runs the next round at once
     #: instead of sleeping.
     work_left: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeAnswer(Charge):
+    """A charge as the HTTP API answers it: the ledger's ``Charge`` (with ``available_after``,
+    the balance left), and ``alert_crossed``: whether this charge took the balance across an
+    alert threshold in force for the customer (``credits_left`` or a ``percent_used`` share; its
+    own thresholds, else its plan's), so that an app can warn without reading its alerts. None
+    with ``available_after`` (the answer to a retry)."""
+
+    alert_crossed: bool | None = field(default=None, compare=False)
+
+    @classmethod
+    def of(cls, charge: Charge, alert_crossed: bool | None) -> ChargeAnswer:
+        values = {item.name: getattr(charge, item.name) for item in fields(Charge)}
+        return cls(**values, alert_crossed=alert_crossed)
