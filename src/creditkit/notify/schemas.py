@@ -124,7 +124,7 @@ class WorkerReport:
     work_left: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ChargeAnswer(Charge):
     """A charge as the HTTP API answers it: the ledger's ``Charge`` (with ``available_after``,
     the balance left), and ``alert_crossed``: whether this charge took the balance across an
@@ -133,6 +133,19 @@ class ChargeAnswer(Charge):
     with ``available_after`` (the answer to a retry)."""
 
     alert_crossed: bool | None = field(default=None, compare=False)
+
+    # Equal to the kit's own ``Charge`` of the same charge, as ``Client`` answers equal the
+    # kit's: ``alert_crossed``, like ``available_after``, is not part of a charge's identity.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Charge):
+            return NotImplemented
+        return all(
+            getattr(self, item.name) == getattr(other, item.name)
+            for item in fields(Charge)
+            if item.compare
+        )
+
+    __hash__ = Charge.__hash__
 
     @classmethod
     def of(cls, charge: Charge, alert_crossed: bool | None) -> ChargeAnswer:
