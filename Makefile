@@ -29,6 +29,12 @@ CONTRACT_TOOLS := contract/node_modules/.package-lock.json
 $(CONTRACT_TOOLS): contract/package-lock.json
 	npm ci --prefix contract --no-audit --no-fund --loglevel=error
 
+# The TypeScript client's own dependencies (openapi-fetch, standardwebhooks; tsc, express and
+# openapi-typescript for its tests), from its lock.
+TYPESCRIPT_CLIENT := clients/typescript/node_modules/.package-lock.json
+$(TYPESCRIPT_CLIENT): clients/typescript/package-lock.json
+	npm ci --prefix clients/typescript --no-audit --no-fund --loglevel=error
+
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
 	  || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
@@ -41,7 +47,7 @@ demo: $(INSTALLED)
 serve: $(INSTALLED)
 	$(BIN)/creditkit serve --payments sandbox $(if $(PORT),--port $(PORT))
 
-test: $(INSTALLED) $(CHROMIUM) $(NODE_VERIFIER) $(CONTRACT_TOOLS)
+test: $(INSTALLED) $(CHROMIUM) $(NODE_VERIFIER) $(CONTRACT_TOOLS) $(TYPESCRIPT_CLIENT)
 	$(BIN)/pytest
 
 # Rewrites docs/screenshots/*.png from the page tests (the README and docs/web.md show them):
@@ -58,4 +64,4 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) tests/notify/node/node_modules contract/node_modules creditkit-demo.db creditkit-demo.db-wal creditkit-demo.db-shm creditkit.db creditkit.db-wal creditkit.db-shm creditkit.db.secret-key creditkit-demo.db.secret-key
+	rm -rf $(VENV) tests/notify/node/node_modules contract/node_modules clients/typescript/node_modules clients/typescript/dist clients/typescript/build creditkit-demo.db creditkit-demo.db-wal creditkit-demo.db-shm creditkit.db creditkit.db-wal creditkit.db-shm creditkit.db.secret-key creditkit-demo.db.secret-key

@@ -4,68 +4,153 @@
 >>> ck = CreditKit("sqlite:///credits.db")
 """
 
-from importlib.metadata import version
+from __future__ import annotations
 
-from creditkit.catalog import UNLIMITED, Catalog, CatalogInvalid, Plan, load_catalog
-from creditkit.client import Client
-from creditkit.clock import ManualClock, system_clock
-from creditkit.entitlements import Decision, LimitUsage, Member, Reason, Role
-from creditkit.errors import (
-    CreditKitError,
-    HoldAlreadyCommitted,
-    HoldAlreadyReleased,
-    HoldAmountExceeded,
-    HoldExpired,
-    HoldNotFound,
-    IdempotencyConflict,
-    InsufficientCredits,
-    InvalidAmount,
-    InvalidRequest,
-    InvariantViolation,
-    LedgerBusy,
-    MemberSpendCapReached,
-    PurchaseLimitReached,
-    Quantity,
-    RateLimited,
-    UnitScaleConflict,
-    UnknownCustomer,
-    UnknownUnit,
-)
-from creditkit.integrations import Meter
-from creditkit.kit import CreditKit
-from creditkit.ledger.schemas import (
-    Adjustment,
-    AuditProblem,
-    AuditReport,
-    Balance,
-    Charge,
-    ChargeRequest,
-    Customer,
-    CustomerKind,
-    Draw,
-    Expiry,
-    Grant,
-    GrantBalance,
-    GrantSource,
-    HistoryItem,
-    HistoryPage,
-    Hold,
-    HoldStatus,
-    Money,
-    SweepReport,
-    TransactionKind,
-    Transfer,
-    Unit,
-)
-from creditkit.subscriptions.schemas import (
-    AllowanceOnUpgrade,
-    BillingLine,
-    BillingLineKind,
-    Subscription,
-    SubscriptionStatus,
-)
+import importlib
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any
+
+# The names below are imported on first use (PEP 562), not with the package: so that
+# ``import creditkit.client`` (the HTTP client) loads neither SQLAlchemy nor the store.
+if TYPE_CHECKING:
+    from creditkit.catalog import UNLIMITED, Catalog, CatalogInvalid, Plan, load_catalog
+    from creditkit.client import Client
+    from creditkit.clock import ManualClock, system_clock
+    from creditkit.entitlements import Decision, LimitUsage, Member, Reason, Role
+    from creditkit.errors import (
+        CreditKitError,
+        HoldAlreadyCommitted,
+        HoldAlreadyReleased,
+        HoldAmountExceeded,
+        HoldExpired,
+        HoldNotFound,
+        IdempotencyConflict,
+        InsufficientCredits,
+        InvalidAmount,
+        InvalidRequest,
+        InvariantViolation,
+        LedgerBusy,
+        MemberSpendCapReached,
+        PurchaseLimitReached,
+        Quantity,
+        RateLimited,
+        UnitScaleConflict,
+        UnknownCustomer,
+        UnknownUnit,
+    )
+    from creditkit.integrations import Meter
+    from creditkit.kit import CreditKit
+    from creditkit.ledger.schemas import (
+        Adjustment,
+        AuditProblem,
+        AuditReport,
+        Balance,
+        Charge,
+        ChargeRequest,
+        Customer,
+        CustomerKind,
+        Draw,
+        Expiry,
+        Grant,
+        GrantBalance,
+        GrantSource,
+        HistoryItem,
+        HistoryPage,
+        Hold,
+        HoldStatus,
+        Money,
+        SweepReport,
+        TransactionKind,
+        Transfer,
+        Unit,
+    )
+    from creditkit.subscriptions.schemas import (
+        AllowanceOnUpgrade,
+        BillingLine,
+        BillingLineKind,
+        Subscription,
+        SubscriptionStatus,
+    )
+
+_EXPORTS = {
+    "Adjustment": "creditkit.ledger.schemas",
+    "AllowanceOnUpgrade": "creditkit.subscriptions.schemas",
+    "AuditProblem": "creditkit.ledger.schemas",
+    "AuditReport": "creditkit.ledger.schemas",
+    "Balance": "creditkit.ledger.schemas",
+    "BillingLine": "creditkit.subscriptions.schemas",
+    "BillingLineKind": "creditkit.subscriptions.schemas",
+    "Catalog": "creditkit.catalog",
+    "CatalogInvalid": "creditkit.catalog",
+    "Charge": "creditkit.ledger.schemas",
+    "ChargeRequest": "creditkit.ledger.schemas",
+    "Client": "creditkit.client",
+    "CreditKit": "creditkit.kit",
+    "CreditKitError": "creditkit.errors",
+    "Customer": "creditkit.ledger.schemas",
+    "CustomerKind": "creditkit.ledger.schemas",
+    "Decision": "creditkit.entitlements",
+    "Draw": "creditkit.ledger.schemas",
+    "Expiry": "creditkit.ledger.schemas",
+    "Grant": "creditkit.ledger.schemas",
+    "GrantBalance": "creditkit.ledger.schemas",
+    "GrantSource": "creditkit.ledger.schemas",
+    "HistoryItem": "creditkit.ledger.schemas",
+    "HistoryPage": "creditkit.ledger.schemas",
+    "Hold": "creditkit.ledger.schemas",
+    "HoldAlreadyCommitted": "creditkit.errors",
+    "HoldAlreadyReleased": "creditkit.errors",
+    "HoldAmountExceeded": "creditkit.errors",
+    "HoldExpired": "creditkit.errors",
+    "HoldNotFound": "creditkit.errors",
+    "HoldStatus": "creditkit.ledger.schemas",
+    "IdempotencyConflict": "creditkit.errors",
+    "InsufficientCredits": "creditkit.errors",
+    "InvalidAmount": "creditkit.errors",
+    "InvalidRequest": "creditkit.errors",
+    "InvariantViolation": "creditkit.errors",
+    "LedgerBusy": "creditkit.errors",
+    "LimitUsage": "creditkit.entitlements",
+    "ManualClock": "creditkit.clock",
+    "Member": "creditkit.entitlements",
+    "MemberSpendCapReached": "creditkit.errors",
+    "Meter": "creditkit.integrations",
+    "Money": "creditkit.ledger.schemas",
+    "Plan": "creditkit.catalog",
+    "PurchaseLimitReached": "creditkit.errors",
+    "Quantity": "creditkit.errors",
+    "RateLimited": "creditkit.errors",
+    "Reason": "creditkit.entitlements",
+    "Role": "creditkit.entitlements",
+    "Subscription": "creditkit.subscriptions.schemas",
+    "SubscriptionStatus": "creditkit.subscriptions.schemas",
+    "SweepReport": "creditkit.ledger.schemas",
+    "TransactionKind": "creditkit.ledger.schemas",
+    "Transfer": "creditkit.ledger.schemas",
+    "UNLIMITED": "creditkit.catalog",
+    "Unit": "creditkit.ledger.schemas",
+    "UnitScaleConflict": "creditkit.errors",
+    "UnknownCustomer": "creditkit.errors",
+    "UnknownUnit": "creditkit.errors",
+    "load_catalog": "creditkit.catalog",
+    "system_clock": "creditkit.clock",
+}
 
 __version__ = version("creditkit")
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'creditkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "UNLIMITED",

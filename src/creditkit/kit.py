@@ -73,8 +73,9 @@ from creditkit.store.database import Database
 from creditkit.store.migrate import upgrade_to_head
 from creditkit.subscriptions.schemas import BillingLine, Subscription
 from creditkit.subscriptions.service import SubscriptionService
+from creditkit.usage.checks import BREAKDOWN_GROUPS_DEFAULT
 from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
-from creditkit.usage.service import BREAKDOWN_GROUPS_DEFAULT, UsageService
+from creditkit.usage.service import UsageService
 
 DEFAULT_UNITS: Mapping[str, int] = {"credits": 0}
 
@@ -820,6 +821,16 @@ class CreditKit:
     def alerts(self, customer: str, *, unit: str = "credits") -> Alerts:
         """The alert thresholds in force for the customer and ``unit``, and their source."""
         return self._alerts.alerts(customer, unit)
+
+    def alert_crossed(self, charge: Charge) -> bool | None:
+        """Whether ``charge`` took its customer's credits across an alert threshold in force
+        (``AlertService.crossed``): from what its grants paid plus what was left, down to
+        what was left. None on a retry's answer: the first answer said it."""
+        if charge.available_after is None or charge.replayed:
+            return None
+        paid = sum((draw.amount for draw in charge.draws), start=0)
+        before = charge.available_after + paid
+        return self._alerts.crossed(charge.customer, charge.unit, before, charge.available_after)
 
     def worker(
         self, *, http_client: httpx.Client | None = None, rng: random.Random | None = None

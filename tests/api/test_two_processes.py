@@ -92,16 +92,22 @@ def create_admin_key(database_url: str) -> str:
 
 
 @contextmanager
-def server(database_url: str, log: Path, payments: dict[str, str] | None = None) -> Iterator[str]:
+def server(
+    database_url: str,
+    log: Path,
+    payments: dict[str, str] | None = None,
+    catalog: Path | str | None = None,
+) -> Iterator[str]:
     """A ``creditkit serve`` process, up (its /healthz answers 200) until the block ends; then
     stopped, and killed if it does not stop. ``payments``: the provider's settings as
-    environment (default: the sandbox)."""
+    environment (default: the sandbox); ``catalog``: default, the bundled example."""
     port = free_port()
     command = [sys.executable, "-m", "creditkit.cli", "serve", "--port", str(port)]
     chosen = payments or {"CREDITKIT_PAYMENTS": "sandbox"}
+    catalog_path = str(catalog or example_catalog())
     with log.open("w") as output:
         process = subprocess.Popen(
-            [*command, "--database-url", database_url, "--catalog", example_catalog()],
+            [*command, "--database-url", database_url, "--catalog", catalog_path],
             env={**source_environment(), **chosen},
             stdout=output,
             stderr=subprocess.STDOUT,

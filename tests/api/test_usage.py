@@ -30,8 +30,10 @@ def test_events_are_charged_one_outcome_each_and_replayed(api: Api) -> None:
     firsts, replays = first.json()["results"], again.json()["results"]
     assert [r["charge"]["available_after"] for r in firsts[:2]] == [99, 89]
     assert [r["charge"]["available_after"] for r in replays[:2]] == [89, 89]
+    assert [r["charge"]["replayed"] for r in firsts[:2] + replays[:2]] == [False] * 2 + [True] * 2
     for result in firsts[:2] + replays[:2]:
-        del result["charge"]["available_after"]
+        for name in ("available_after", "alert_crossed", "replayed"):
+            result["charge"].pop(name, None)
     assert replays == firsts
     assert api.kit.balance("u1").available == 100 - 11
     too_many = [dict(events[0], idempotency_key=f"x{n}") for n in range(1_001)]

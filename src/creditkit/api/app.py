@@ -9,6 +9,7 @@ from creditkit.api import (
     catalog,
     contract,
     customers,
+    docs_pages,
     ledger,
     notify,
     observability,
@@ -43,6 +44,8 @@ def create_app(kit: CreditKit) -> FastAPI:
         "takes an Idempotency-Key; every error is application/problem+json.",
         license_info={"name": "MIT", "identifier": "MIT"},
         generate_unique_id_function=contract.operation_id,
+        docs_url=None,
+        redoc_url=None,
     )
     service = Service.of(kit)
     problems.install(app, service.enrich, service.access.refusal)
@@ -52,5 +55,6 @@ def create_app(kit: CreditKit) -> FastAPI:
     app.include_router(observability.router(service, metrics))
     app.add_middleware(observability.ObservedApp, metrics=metrics)
     contract.document(app, PUBLIC_OPERATIONS)
+    docs_pages.install(app, app.openapi_url or "/openapi.json")
     web.install(app, kit, service.access)
     return app

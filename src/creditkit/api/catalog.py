@@ -20,6 +20,50 @@ def _quantity(value: Any) -> Any:
     return value if isinstance(value, int) else str(value)
 
 
+def _amount_text(text: Any) -> Any:
+    """A plan term's amount (a decimal string) as the API sends amounts: a JSON integer when it
+    is whole, else the exact decimal string."""
+    if isinstance(text, str) and text.lstrip("-").isdigit():
+        return int(text)
+    return text
+
+
+def _wire_terms(terms: dict[str, Any]) -> dict[str, Any]:
+    """A plan's terms spelled as the rest of the API spells money and amounts (docs/api.md,
+    "Amounts and money"): prices as Money (``amount_minor``), amounts as ``_amount_text``. The
+    catalog's own spelling stays as it is: a plan's fingerprint, its version, is made of it."""
+    wire = dict(terms)
+    wire["prices"] = {
+        interval: {"amount_minor": price["amount"], "currency": price["currency"]}
+        for interval, price in terms["prices"].items()
+    }
+    wire["prices_in_credits"] = {
+        interval: {**price, "amount": _amount_text(price["amount"])}
+        for interval, price in terms["prices_in_credits"].items()
+    }
+    allowance = terms["allowance"]
+    if isinstance(allowance, dict):
+        rollover = allowance["rollover"]
+        wire["allowance"] = {
+            **allowance,
+            "amount": _amount_text(allowance["amount"]),
+            "rollover": {**rollover, "cap": _amount_text(rollover["cap"])},
+        }
+    overage = terms["overage"]
+    if overage is not None:
+        price = overage["price"]
+        wire["overage"] = {
+            **overage,
+            "price": {
+                "amount_minor": price["amount"],
+                "currency": price["currency"],
+                "per": price["per"],
+            },
+            "spend_limit": _amount_text(overage["spend_limit"]),
+        }
+    return wire
+
+
 def plans(catalog: Catalog) -> list[dict[str, Any]]:
     return [
         {
@@ -28,7 +72,7 @@ def plans(catalog: Catalog) -> list[dict[str, Any]]:
             "rank": plan.rank,
             "default": plan.is_default,
             "description": plan.description,
-            **catalog.plan_terms(plan.id),
+            **_wire_terms(catalog.plan_terms(plan.id)),
         }
         for plan in catalog.plans_by_rank()
     ]

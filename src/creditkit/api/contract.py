@@ -18,6 +18,10 @@ from fastapi.routing import APIRoute
 
 from creditkit import errors
 from creditkit.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA
+from creditkit.catalog import errors as catalog_errors
+from creditkit.client import errors as client_errors
+from creditkit.notify import errors as notify_errors
+from creditkit.payments import errors as payment_errors
 
 #: Route functions whose names read badly as methods (``delete``, ``entitled``), renamed.
 _OPERATION_ID_BY_ROUTE = {
@@ -98,6 +102,11 @@ def operation_id(route: APIRoute) -> str:
         return _OPERATION_ID_BY_ROUTE[route.name]
     head, *rest = route.name.split("_")
     return head + "".join(part.capitalize() for part in rest)
+
+
+#: Every module that defines errors, imported here so that the walk of ``CreditKitError``'s
+#: subclasses finds the same codes whatever the program imported first.
+ERROR_MODULES = (catalog_errors, client_errors, notify_errors, payment_errors)
 
 
 def _codes() -> list[str]:

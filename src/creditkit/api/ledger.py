@@ -21,7 +21,6 @@ from creditkit.keys.schemas import Caller, Scope, SessionPermission
 from creditkit.ledger.checks import NAME_LENGTH_MAX
 from creditkit.ledger.schemas import (
     Balance,
-    Charge,
     Grant,
     HistoryPage,
     Hold,
@@ -29,6 +28,7 @@ from creditkit.ledger.schemas import (
     TransactionKind,
     Transfer,
 )
+from creditkit.notify.schemas import ChargeAnswer
 
 #: A page of history, at most.
 HISTORY_PAGE_MAX = 200
@@ -135,17 +135,17 @@ def router(service: Service) -> APIRouter:
             metadata=body.metadata,
         )
 
-    @api.post("/charges", response_model=Charge, status_code=201)
+    @api.post("/charges", response_model=ChargeAnswer, status_code=201)
     async def create_charge(
         credentials: Credentials, body: ChargeCreate, key: IdempotencyKey
-    ) -> Charge:
+    ) -> ChargeAnswer:
         """Spends credits now: an ``amount``, or a catalog ``action`` times ``quantity``. 402
         with what is available and what would cover it when the balance is short."""
 
-        def charge(caller: Caller) -> Charge:
+        def charge(caller: Caller) -> ChargeAnswer:
             access.require_scope(caller, Scope.CHARGE)
             # The plan's rate limit is counted in the charge's own transaction: one commit.
-            return kit.charge(
+            charged = kit.charge(
                 body.customer,
                 body.amount,
                 idempotency_key=key,
@@ -156,6 +156,7 @@ def router(service: Service) -> APIRouter:
                 member=body.member,
                 rate_limited=service.rate_limited,
             )
+            return ChargeAnswer.of(charged, kit.alert_crossed(charged))
 
         return await access.in_thread(credentials, charge)
 
@@ -184,15 +185,16 @@ def router(service: Service) -> APIRouter:
         access.require_scope(caller, Scope.READ)
         return kit.hold(hold_id)
 
-    @api.post("/holds/{hold_id}/commit", response_model=Charge)
+    @api.post("/holds/{hold_id}/commit", response_model=ChargeAnswer)
     async def commit_hold(
         credentials: Credentials, hold_id: HoldId, body: HoldCommit, key: IdempotencyKey
-    ) -> Charge:
+    ) -> ChargeAnswer:
         """Spends ``amount`` (at most what is held) of the hold; the rest goes back."""
 
-        def commit(caller: Caller) -> Charge:
+        def commit(caller: Caller) -> ChargeAnswer:
             access.require_scope(caller, Scope.CHARGE)
-            return kit.commit(hold_id, body.amount, idempotency_key=key, metadata=body.metadata)
+            charged = kit.commit(hold_id, body.amount, idempotency_key=key, metadata=body.metadata)
+            return ChargeAnswer.of(charged, kit.alert_crossed(charged))
 
         return await access.in_thread(credentials, commit)
 

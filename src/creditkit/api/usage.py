@@ -12,8 +12,8 @@ from creditkit.api.problems import error_body
 from creditkit.api.schemas import TEXT_PATTERN, EventsIngest
 from creditkit.errors import CreditKitError, InvalidRequest, UnknownCustomer
 from creditkit.keys.schemas import Caller, Scope
+from creditkit.usage.checks import BREAKDOWN_GROUPS_DEFAULT, DIMENSION_LENGTH_MAX
 from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
-from creditkit.usage.service import BREAKDOWN_GROUPS_DEFAULT, DIMENSION_LENGTH_MAX
 
 CustomerId = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
 Unit = Annotated[str, Query(min_length=1, max_length=64, pattern=TEXT_PATTERN)]

@@ -8,10 +8,12 @@ from creditkit.client.errors import (
     RateLimited,
     ServiceUnreachable,
 )
+from creditkit.client.protocol import CreditsApi
 
 __all__ = [
     "ApiError",
     "Client",
+    "CreditsApi",
     "PackOffer",
     "PaymentRequired",
     "RateLimited",

@@ -34,7 +34,6 @@ from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, InvalidAmount, InvalidRequest, Quantity
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
 from creditkit.keys.schemas import SessionPermission, SessionToken
-from creditkit.ledger.checks import check_kinds
 from creditkit.ledger.schemas import (
     Balance,
     Charge,
@@ -47,6 +46,7 @@ from creditkit.ledger.schemas import (
 )
 from creditkit.notify.schemas import (
     Alerts,
+    ChargeAnswer,
     Delivery,
     Event,
     EventType,
@@ -64,12 +64,8 @@ from creditkit.payments.schemas import (
     WebhookOutcome,
 )
 from creditkit.subscriptions.schemas import BillingLine, Subscription
+from creditkit.usage.checks import BREAKDOWN_GROUPS_DEFAULT, INGEST_EVENTS_MAX, check_dimension
 from creditkit.usage.schemas import BreakdownBy, UsageBreakdown, UsageSeries, UsageSummary
-from creditkit.usage.service import (
-    BREAKDOWN_GROUPS_DEFAULT,
-    INGEST_EVENTS_MAX,
-    check_dimension,
-)
 
 #: Seconds one attempt may take (connect, send, wait, read), by default and at most.
 TIMEOUT_SECONDS_DEFAULT = 10.0
@@ -216,10 +212,11 @@ class Client:
         quantity: int = 1,
         metadata: dict[str, Any] | None = None,
         member: str | None = None,
-    ) -> Charge:
+    ) -> ChargeAnswer:
         """Spends credits now: an ``amount``, or a catalog ``action`` times ``quantity``.
         ``InsufficientCredits`` (a ``PaymentRequired``, with ``packs`` and ``upgrade_to``)
-        when the balance is short."""
+        when the balance is short. The answer says what is left (``available_after``) and
+        whether the charge crossed an alert threshold (``alert_crossed``)."""
         body = {
             "customer": customer,
             "amount": None if amount is None else _amount(amount),
@@ -229,7 +226,7 @@ class Client:
             "member": member,
             "metadata": metadata or {},
         }
-        return self._write("POST", _path("charges"), Charge, body, idempotency_key)
+        return self._write("POST", _path("charges"), ChargeAnswer, body, idempotency_key)
 
     def reserve(
         self,
@@ -260,11 +257,11 @@ class Client:
         *,
         idempotency_key: str | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> Charge:
+    ) -> ChargeAnswer:
         """Spends ``amount`` (at most what is held) of the hold; the rest goes back."""
         body = {"amount": _amount(amount), "metadata": metadata or {}}
         path = _path("holds", _row_id(hold_id, "hold_id"), "commit")
-        return self._write("POST", path, Charge, body, idempotency_key)
+        return self._write("POST", path, ChargeAnswer, body, idempotency_key)
 
     def release(self, hold_id: int, *, idempotency_key: str | None = None) -> Hold:
         """Gives everything the hold set aside back."""
@@ -472,6 +469,10 @@ class Client:
         if cursor is not None:
             query["cursor"] = cursor
         if kinds is not None:
+            # Imported here: the ledger's checks load the store, which importing the client must
+            # not (tests/client/test_client_alone.py).
+            from creditkit.ledger.checks import check_kinds
+
             check_kinds(kinds)  # as the kit refuses them: the API would name ``kind[i]``
             query["kind"] = [str(kind) for kind in kinds]
         if action is not None:

@@ -472,5 +472,6 @@ class ChargeBatch:
                 available_after=unit.to_quantity(
                     sum(g.remaining for g in grants[(locked[row_customer].id, row.unit)])
                 ),
+                replayed=True,
             )
         return rebuilt

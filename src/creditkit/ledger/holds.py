@@ -364,6 +364,7 @@ class LedgerHolds(LedgerGrants):
                 recorded.metadata,
             )
             # What is left now: later writes have moved the balance since the commit.
+            charge = dataclasses.replace(charge, replayed=True)
             return self._with_available_after(connection, charge, hold.customer_id, self.now())
 
         return self._write(request, customers, body, rebuild)

@@ -259,6 +259,8 @@ class Charge:
     member: str | None = None
     #: Not part of the charge's identity: a replay equals the first answer without it.
     available_after: Quantity | None = field(default=None, compare=False)
+    #: True on the answer to a retry of a recorded charge (rebuilt from the ledger's rows).
+    replayed: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -329,6 +329,39 @@ class AlertService:
             return None
         return allowance, tuple(plan.alerts.percent_used), "plan"
 
+    def crossed(self, customer: str, unit: str, before: Quantity, after: Quantity) -> bool:
+        """Whether a spend that took the customer's available credits from ``before`` down to
+        ``after`` crossed a threshold in force for it (its own, else its plan's: ``credits_left``
+        or a ``percent_used`` share of the allowance). Unlike the alert's event, which fires
+        once a period, this says it of every spend that crosses one."""
+        if not after < before:
+            return False
+        unit_ = self._ledger.unit(unit)
+        # Balances, so zero is one (``to_steps`` takes amounts, which are positive).
+        before_steps = unit_.to_steps(before) if before else 0
+        after_steps = unit_.to_steps(after) if after else 0
+        now = self._ledger.now()
+        with self._ledger.database.read() as connection:
+            holder = ledger_repository.read_customer(connection, customer)
+            own = repository.customer_alert_row(connection, holder.id, unit)
+            plan_id, period_start, period_end = self._period(connection, holder, now)
+            low = self._low_in_force(unit, plan_id, own)
+            if low is not None and after_steps <= low.level < before_steps:
+                return True
+            percents = self._percents_in_force(unit, plan_id, own)
+            if percents is None:
+                return False
+            rows = ledger_repository.grants_with_credits(connection, holder.id, unit)
+        allowance, chosen, _source = percents
+        live = [grant for grant in rows if grant.is_live(now)]
+        # The share of the allowance used, as the meter and the percent alerts count it.
+        used = allowance_spent(allowance, allowance_left(live, period_start, period_end))
+        spent = before_steps - after_steps
+        return any(
+            reached(allowance, used, percent) and not reached(allowance, used - spent, percent)
+            for percent in chosen
+        )
+
     # -- a customer's own thresholds ------------------------------------------------------------
 
     def set_alerts(

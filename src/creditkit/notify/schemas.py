@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from creditkit.errors import Quantity
+from creditkit.ledger.schemas import Charge
 
 
 class EventType(StrEnum):
@@ -121,3 +122,32 @@ class WorkerReport:
     #: Some step stopped at its batch size with work left: the CLI runs the next round at once
     #: instead of sleeping.
     work_left: bool
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ChargeAnswer(Charge):
+    """A charge as the HTTP API answers it: the ledger's ``Charge`` (with ``available_after``,
+    the balance left), and ``alert_crossed``: whether this charge took the balance across an
+    alert threshold in force for the customer (``credits_left`` or a ``percent_used`` share; its
+    own thresholds, else its plan's), so that an app can warn without reading its alerts. None
+    on the answer to a retry (``replayed``): its first answer said it."""
+
+    alert_crossed: bool | None = field(default=None, compare=False)
+
+    # Equal to the kit's own ``Charge`` of the same charge, as ``Client`` answers equal the
+    # kit's: ``alert_crossed``, like ``available_after``, is not part of a charge's identity.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Charge):
+            return NotImplemented
+        return all(
+            getattr(self, item.name) == getattr(other, item.name)
+            for item in fields(Charge)
+            if item.compare
+        )
+
+    __hash__ = Charge.__hash__
+
+    @classmethod
+    def of(cls, charge: Charge, alert_crossed: bool | None) -> ChargeAnswer:
+        values = {item.name: getattr(charge, item.name) for item in fields(Charge)}
+        return cls(**values, alert_crossed=alert_crossed)

@@ -3,7 +3,13 @@ of packs and plans, webhooks applied exactly once, refunds, renewals with a grac
 top-ups, coupons and discounts, and numbered receipts. See docs/payments.md.
 
 ``StripeProvider`` is imported from ``creditkit.payments.stripe_provider``: the Stripe SDK takes a
-fifth of a second to import, which an embedded kit on the sandbox should not pay."""
+fifth of a second to import, which an embedded kit on the sandbox should not pay. Nor is
+``PaymentSettings`` imported with the package (it is on first use): its service needs the store,
+and the HTTP client, which reads this package's errors and schemas, must load without it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from creditkit.payments.errors import (
     CheckoutClosed,
@@ -34,7 +40,18 @@ from creditkit.payments.schemas import (
     TopUpSettings,
     WebhookOutcome,
 )
-from creditkit.payments.service import PaymentSettings
+
+if TYPE_CHECKING:
+    from creditkit.payments.service import PaymentSettings
+
+
+def __getattr__(name: str) -> Any:
+    if name != "PaymentSettings":
+        raise AttributeError(f"module 'creditkit.payments' has no attribute {name!r}")
+    from creditkit.payments.service import PaymentSettings
+
+    return PaymentSettings
+
 
 __all__ = [
     "CARD_DECLINED",

@@ -12,7 +12,6 @@ idempotency key (a replay gets the first outcome).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -39,6 +38,10 @@ from creditkit.subscriptions.service import SubscriptionService
 from creditkit.usage import repository
 from creditkit.usage.allowance import allowance_left
 from creditkit.usage.allowance import allowance_spent as used_of_allowance
+from creditkit.usage.checks import (
+    INGEST_EVENTS_MAX,
+    check_dimension,
+)
 from creditkit.usage.schemas import (
     BreakdownBy,
     Granularity,
@@ -50,19 +53,11 @@ from creditkit.usage.schemas import (
     share,
 )
 
-#: Events per ``ingest`` call: one database transaction holds them all, and holds every
-#: customer they name locked until it commits.
-INGEST_EVENTS_MAX: Final = 1_000
 #: The fields an event may have (``customer``, ``action`` and ``idempotency_key`` are required).
 EVENT_FIELDS: Final = ("customer", "action", "quantity", "idempotency_key", "metadata", "member")
 #: A series is a chart: a year of days at most.
 SERIES_POINTS_MAX: Final = 366
-BREAKDOWN_GROUPS_DEFAULT: Final = 20
 BREAKDOWN_GROUPS_MAX: Final = 500
-#: A dimension is a metadata key named in SQL (a JSON path on SQLite): a short identifier, so
-#: that no key needs quoting rules of its own.
-DIMENSION_LENGTH_MAX: Final = 64
-DIMENSION_PATTERN: Final = re.compile(rf"[A-Za-z0-9_]{{1,{DIMENSION_LENGTH_MAX}}}")
 #: A quantity times its action's price must stay within the ledger's amounts anyway; this
 #: bounds the product before it is computed.
 EVENT_QUANTITY_MAX: Final = 10**9
@@ -70,23 +65,6 @@ EVENT_QUANTITY_MAX: Final = 10**9
 SUMMARY_READ_ATTEMPTS_MAX: Final = 2
 
 SECONDS_PER_GRANULARITY: Final = {Granularity.HOUR: 3_600, Granularity.DAY: 86_400}
-
-
-def check_dimension(by: BreakdownBy, dimension: object) -> str | None:
-    """The metadata key a breakdown ``by="dimension"`` groups by: required with it, refused with
-    any other ``by`` (the client checks with it too, before sending)."""
-    if by is not BreakdownBy.DIMENSION:
-        if dimension is not None:
-            raise InvalidRequest("dimension", 'only with by="dimension"')
-        return None
-    if dimension is None:
-        raise InvalidRequest("dimension", 'required with by="dimension": the metadata key')
-    if not isinstance(dimension, str) or not DIMENSION_PATTERN.fullmatch(dimension):
-        raise InvalidRequest(
-            "dimension",
-            f"must be 1 to {DIMENSION_LENGTH_MAX} ASCII letters, digits or underscores",
-        )
-    return dimension
 
 
 def _check_period(period: object) -> tuple[datetime, datetime]:
