@@ -85,7 +85,10 @@ describe("seed 003: a tenant workspace on a plan with AI action costs", () => {
     const again = await credits.charge(tenant, { action: "daily_briefing", idempotencyKey });
     assert.equal(again.id, first.id);
     assert.equal(String(first.available_after), "495");
-    assert.equal(again.available_after, null); // a replay: the balance has moved on since
+    // A replay says what is left now, and that it is a replay.
+    assert.equal(String(again.available_after), "495");
+    assert.equal(again.replayed, true);
+    assert.equal(again.alert_crossed, null);
     assert.equal(String((await credits.balance(tenant)).available), "495");
     await assert.rejects(credits.charge(tenant, { action: "icp_analysis", idempotencyKey }), (error: unknown) => {
       assert.ok(error instanceof ConflictError);
