@@ -71,6 +71,7 @@ from creditkit.store.database import Database
 from creditkit.store.migrate import upgrade_to_head
 from creditkit.subscriptions.schemas import BillingLine, Subscription
 from creditkit.subscriptions.service import SubscriptionService
+from creditkit.usage.rollups import UsageRollups
 from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
 from creditkit.usage.service import BREAKDOWN_GROUPS_DEFAULT, UsageService
 
@@ -147,6 +148,7 @@ class CreditKit:
         return LedgerHooks(
             due=tuple(due),
             spend=tuple(spend),
+            recorded=(UsageRollups(self._ledger).record,),
             headroom=None if self._subscriptions is None else self._subscriptions.headroom,
             member_room=None if self._entitlements is None else self._entitlements.member_room,
         )

@@ -204,6 +204,29 @@ entries = sa.Table(
     sa.Index("ix_entries_transaction_id", "transaction_id"),
 )
 
+#: What spending is summed to: per customer, unit, hour (UTC, the bucket's start), action and
+#: member, the steps that charges and hold commits spent, how many they were, the steps they
+#: issued beyond the grants (net: a commit gives back what its hold issued and did not use) and
+#: the held steps they gave to the expiry account. Kept in each spending transaction by
+#: ``usage/rollups.py``, so that usage reads sum buckets instead of every charge. ``action`` and
+#: ``member`` are '' for none: a primary key column cannot be NULL, and '' is neither an action
+#: nor a member (both are checked to be non-empty).
+usage_rollups = sa.Table(
+    "usage_rollups",
+    metadata,
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), nullable=False),
+    sa.Column("bucket_start", UtcDateTime, nullable=False),
+    sa.Column("action", sa.String(128), nullable=False),
+    sa.Column("member", sa.String(255), nullable=False),
+    sa.Column("steps", sa.BigInteger, nullable=False),
+    sa.Column("charges", sa.BigInteger, nullable=False),
+    sa.Column("issued", sa.BigInteger, nullable=False),
+    sa.Column("expired", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("customer_id", "unit", "bucket_start", "action", "member"),
+    sa.CheckConstraint("steps >= 0 AND charges > 0 AND expired >= 0", name="sums_shape"),
+)
+
 grants = sa.Table(
     "grants",
     metadata,
