@@ -145,10 +145,13 @@ class CreditKit:
         if self._payments is not None:
             due.append(self._payments.due_work)
             spend.append(self._payments.spent)
+        dimensions = () if self.catalog is None else tuple(self.catalog.dimensions)
+        rollups = UsageRollups(self._ledger, dimensions)
+        rollups.fill_dimensions()
         return LedgerHooks(
             due=tuple(due),
             spend=tuple(spend),
-            recorded=(UsageRollups(self._ledger).record,),
+            recorded=(rollups.record,),
             headroom=None if self._subscriptions is None else self._subscriptions.headroom,
             member_room=None if self._entitlements is None else self._entitlements.member_room,
         )

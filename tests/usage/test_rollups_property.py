@@ -1,12 +1,13 @@
 """Rollup-based usage answers equal the sums over the ledger's own rows.
 
-Random charges (one at a time and in batches, by action and member, some refused, some
-replayed), hold commits, releases and timeouts, on a free plan, a capped overage plan and an
-unlimited one, with random clock moves; then usage_summary, usage_breakdown (by action, member,
-category), usage_series (hourly, daily) and analytics over random ranges, which seldom start on
-an hour, are compared with sums computed here straight from the transactions and entries
-tables. One kit per database serves every example: each example has customers of its own, and
-the analytics' expectations are computed over every customer's rows.
+Random charges (one at a time and in batches, by action, member and the catalog's dimension,
+some refused, some replayed), hold commits, releases and timeouts, on a free plan, a capped
+overage plan and an unlimited one, with random clock moves; then usage_summary,
+usage_breakdown (by action, member, category, dimension), usage_series (hourly, daily) and
+analytics over random ranges, which seldom start on an hour, are compared with sums computed
+here straight from the transactions, entries and holds tables. One kit per database serves
+every example: each example has customers of its own, and the analytics' expectations are
+computed over every customer's rows.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from creditkit import CreditKit, ManualClock
 from creditkit.catalog import parse_catalog
 from creditkit.errors import CreditKitError
 from creditkit.ledger.schemas import ChargeRequest
-from creditkit.store.tables import accounts, customers, entries, grants, transactions
+from creditkit.store.tables import accounts, customers, entries, grants, holds, transactions
 
 CATALOG = """
 units:
@@ -59,6 +60,8 @@ plans:
     rank: 2
     prices: {month: {amount: 9000, currency: USD}}
     allowance: unlimited
+dimensions:
+  agent: {label: agent}
 """
 CATEGORIES = {"ask": "chat", "image": "images", "agent": "agents"}
 SPEND_KINDS = ("charge", "commit")
@@ -74,14 +77,29 @@ DAY = 24 * HOUR
 # 2 a workspace on Metered (capped overage) whose members are 0 and 1.
 ROLES = (0, 1, 2)
 actions = st.sampled_from([None, "ask", "image", "agent", "translate"])
+#: Metadata with the ``agent`` dimension: none, strings, a number (grouped by its text), and a
+#: value that is neither (no value).
+agent_metadata = st.sampled_from(
+    [{}, {"agent": "Curie"}, {"agent": "Bohr"}, {"agent": 7}, {"agent": True}]
+)
 charge_specs = st.tuples(
-    st.sampled_from(ROLES), st.integers(1, 30), actions, st.sampled_from([None, 0, 1])
+    st.sampled_from(ROLES),
+    st.integers(1, 30),
+    actions,
+    st.sampled_from([None, 0, 1]),
+    agent_metadata,
 )
 operations = st.one_of(
     st.tuples(st.just("charge"), charge_specs),
     st.tuples(st.just("batch"), st.lists(charge_specs, min_size=1, max_size=6)),
     st.tuples(
-        st.just("commit"), st.sampled_from(ROLES), st.integers(1, 30), st.integers(0, 30), actions
+        st.just("commit"),
+        st.sampled_from(ROLES),
+        st.integers(1, 30),
+        st.integers(0, 30),
+        actions,
+        agent_metadata,
+        agent_metadata,
     ),
     st.tuples(st.just("release"), st.sampled_from(ROLES), st.integers(1, 30)),
     st.tuples(st.just("timeout"), st.sampled_from(ROLES), st.integers(1, 30), st.integers(1, 3)),
@@ -177,14 +195,17 @@ class Example:
     def key(self) -> str:
         return f"{self.names[0]}-{next(self.keys)}"
 
-    def request(self, spec: tuple[int, int, str | None, int | None]) -> ChargeRequest:
-        role, amount, action, member = spec
+    def request(
+        self, spec: tuple[int, int, str | None, int | None, dict[str, Any]]
+    ) -> ChargeRequest:
+        role, amount, action, member, metadata = spec
         chosen_member = None if role != 2 or member is None else self.names[member]
         return ChargeRequest(
             self.names[role],
             amount if action is None else amount * _price(action),
             self.key(),
             action=action,
+            metadata=metadata,
             member=chosen_member,
         )
 
@@ -197,6 +218,7 @@ class Example:
                 request.amount,
                 idempotency_key=request.idempotency_key,
                 action=request.action,
+                metadata=request.metadata,
                 member=request.member,
             )
 
@@ -211,7 +233,7 @@ class Example:
         elif kind in ("commit", "release", "timeout"):
             role, held = operation[1], operation[2]
             timeout_seconds = operation[3] * HOUR if kind == "timeout" else HOUR
-            action = operation[4] if kind == "commit" else None
+            action, hold_metadata = (operation[4], operation[5]) if kind == "commit" else (None, {})
             try:
                 hold = kit.reserve(
                     self.names[role],
@@ -219,11 +241,17 @@ class Example:
                     idempotency_key=self.key(),
                     action=action,
                     timeout_seconds=timeout_seconds,
+                    metadata=hold_metadata,
                 )
             except CreditKitError:
                 return
             if kind == "commit":
-                kit.commit(hold.id, min(operation[3], held), idempotency_key=self.key())
+                kit.commit(
+                    hold.id,
+                    min(operation[3], held),
+                    idempotency_key=self.key(),
+                    metadata=operation[6],
+                )
             elif kind == "release":
                 kit.release(hold.id, idempotency_key=self.key())
         elif kind == "replay" and self.last_charge is not None:
@@ -246,6 +274,15 @@ class Row:
     created_at: datetime
     issued: int
     expired: int
+    agent: str | None
+
+
+def _agent(metadata: dict[str, Any] | None) -> str | None:
+    """The ``agent`` dimension's value as text: a string, or an integer's decimal text."""
+    value = (metadata or {}).get("agent")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value)
 
 
 class Ledger:
@@ -270,7 +307,7 @@ class Ledger:
                 )
 
             self.rows = [
-                Row(*row[:6], -int(row[6]), int(row[7]))
+                Row(*row[:6], -int(row[6]), int(row[7]), _agent(row[8]) or _agent(row[9]))
                 for row in connection.execute(
                     sa.select(
                         transactions.c.customer_id,
@@ -281,7 +318,13 @@ class Ledger:
                         transactions.c.created_at,
                         leg("issuance"),
                         leg("expiry"),
-                    ).where(transactions.c.status == "applied", transactions.c.unit == "credits")
+                        transactions.c.metadata,
+                        holds.c.metadata,
+                    )
+                    .select_from(
+                        transactions.outerjoin(holds, holds.c.account_id == transactions.c.hold_id)
+                    )
+                    .where(transactions.c.status == "applied", transactions.c.unit == "credits")
                 )
             ]
             # Each grant expiry's steps with its grant's expires_at (an expiry moves one grant).
@@ -366,11 +409,15 @@ def _check_customer(
         "action": lambda row: row.action,
         "member": lambda row: row.member,
         "category": lambda row: CATEGORIES.get(row.action or ""),
+        "dimension": lambda row: row.agent,
     }
     for by, key in keys.items():
         expected = _groups(rows, key)
         limit = 3 if by == "action" else 500  # the top ones, and every group
-        breakdown = kit.usage_breakdown(name, by=by, start=start, end=end, limit=limit)
+        dimension = "agent" if by == "dimension" else None
+        breakdown = kit.usage_breakdown(
+            name, by=by, start=start, end=end, limit=limit, dimension=dimension
+        )
         got = [(group.key, group.spent, group.charges) for group in breakdown.groups]
         assert got == expected[:limit], by
         assert (breakdown.spent, breakdown.charges) == (summary.spent, summary.charges)

@@ -227,6 +227,34 @@ usage_rollups = sa.Table(
     sa.CheckConstraint("steps >= 0 AND charges > 0 AND expired >= 0", name="sums_shape"),
 )
 
+#: Spending by the value of a usage dimension the catalog declares (a key of the charges'
+#: ``metadata``, or for a hold's commit of the hold's), per customer, unit and hour: the steps
+#: and count of the spends that have a value (a string, or a number as its text); the others
+#: are the rest of ``usage_rollups``. Kept with ``usage_rollups``, for each dimension listed in
+#: ``usage_dimensions``.
+usage_dimension_rollups = sa.Table(
+    "usage_dimension_rollups",
+    metadata,
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), nullable=False),
+    sa.Column("bucket_start", UtcDateTime, nullable=False),
+    sa.Column("dimension", sa.String(64), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("steps", sa.BigInteger, nullable=False),
+    sa.Column("charges", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("customer_id", "unit", "bucket_start", "dimension", "value"),
+    sa.CheckConstraint("steps >= 0 AND charges > 0", name="sums_shape"),
+)
+
+#: The dimensions whose rollups are complete: filled from the ledger's rows when a kit whose
+#: catalog declares one first opened the database, and kept since by every write.
+usage_dimensions = sa.Table(
+    "usage_dimensions",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("filled_at", UtcDateTime, nullable=False),
+)
+
 grants = sa.Table(
     "grants",
     metadata,

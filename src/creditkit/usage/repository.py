@@ -2,7 +2,7 @@
 decides nothing.
 
 Spending (charges and hold commits) is read from ``usage_rollups`` for the whole hours of a
-range and from the ledger's rows for the partial hours at its edges (``rollups.split``): the
+range and from the ledger's rows for the partial hours at its edges (``buckets.split``): the
 answer is exact, and its cost is a row per hour and key plus at most two hours of charges,
 whatever the length of the customer's history. The rest (transfers, holds, expiries, grants)
 is read from the ledger's rows by ``ix_transactions_customer_usage`` (customer, unit, kind,
@@ -32,9 +32,11 @@ from creditkit.store.tables import (
     holds,
     to_epoch_microseconds,
     transactions,
+    usage_dimension_rollups,
+    usage_dimensions,
     usage_rollups,
 )
-from creditkit.usage import rollups
+from creditkit.usage import buckets
 
 #: What spending is: charges, and commits of holds (a reserve only sets credits aside).
 SPEND_KINDS = (TransactionKind.CHARGE.value, TransactionKind.COMMIT.value)
@@ -221,14 +223,14 @@ def spend_totals(
 ) -> SpendTotals:
     """The customer's spending in [start, end): the whole buckets' rollups, plus the ledger's
     rows at the partial edges."""
-    parts = rollups.split(start, end)
+    parts = buckets.split(start, end)
     totals = SpendTotals()
     if parts.rolled is not None:
         row = connection.execute(
             sa.select(
                 *(
                     sa.func.coalesce(sa.func.sum(usage_rollups.c[name]), 0)
-                    for name in rollups.SUM_COLUMNS
+                    for name in buckets.SUM_COLUMNS
                 )
             ).where(*_rolled(customer_id, unit, *parts.rolled))
         ).one()
@@ -348,13 +350,13 @@ SpendKey = Callable[[sa.ColumnElement[Any], sa.ColumnElement[Any]], sa.ColumnEle
 def _spending(customer_id: int | None, unit: str, start: datetime, end: datetime) -> sa.Subquery:
     """The customer's spending in [start, end) as (action, member, steps, charges) rows: one per
     rollup row of the whole buckets, one per charge or commit of the partial edges."""
-    parts = rollups.split(start, end)
+    parts = buckets.split(start, end)
     selects: list[sa.Select[Any]] = []
     if parts.rolled is not None:
         selects.append(
             sa.select(
-                sa.func.nullif(usage_rollups.c.action, rollups.NONE).label("action"),
-                sa.func.nullif(usage_rollups.c.member, rollups.NONE).label("member"),
+                sa.func.nullif(usage_rollups.c.action, buckets.NONE).label("action"),
+                sa.func.nullif(usage_rollups.c.member, buckets.NONE).label("member"),
                 usage_rollups.c.steps.label("steps"),
                 usage_rollups.c.charges.label("charges"),
             ).where(*_rolled(customer_id, unit, *parts.rolled))
@@ -407,6 +409,25 @@ def spend_by_key(
     return _top(connection, spending, key(spending.c.action, spending.c.member), limit)
 
 
+def dimension_filled(connection: Connection, name: str) -> bool:
+    """Whether ``usage_dimension_rollups`` holds dimension ``name`` (see ``usage_dimensions``)."""
+    row = connection.execute(
+        sa.select(usage_dimensions.c.name).where(usage_dimensions.c.name == name)
+    ).first()
+    return row is not None
+
+
+def bucket_of(connection: Connection, moment: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """The start of the rollup bucket that holds ``moment`` (a UtcDateTime column), as SQL."""
+    if connection.dialect.name == "sqlite":
+        # Integer microseconds after the epoch (positive): integer division floors them.
+        width = sa.literal(buckets.BUCKET_MICROSECONDS, sa.BigInteger)
+        since = sa.type_coerce(moment, sa.BigInteger).op("/")(width).self_group()
+        return sa.type_coerce(since.op("*")(width), moment.type)
+    utc = sa.func.timezone("UTC", moment)
+    return sa.type_coerce(sa.func.timezone("UTC", sa.func.date_trunc("hour", utc)), moment.type)
+
+
 def spend_by_dimension(
     connection: Connection,
     customer_id: int,
@@ -417,16 +438,60 @@ def spend_by_dimension(
     limit: int,
 ) -> list[tuple[str | None, int, int]]:
     """(value, steps, charges) of the customer's spending in [start, end) grouped by the value
-    of metadata key ``name``, the ``limit`` largest (see ``_top``). From the ledger's rows: a
-    metadata key may be any the caller names, so no rollup holds it."""
-    spending = (
+    of metadata key ``name``, the ``limit`` largest (see ``_top``). A declared dimension is read
+    from its rollups for the whole buckets (the spends without a value there are the rollups'
+    total less the valued ones) and from the ledger's rows at the edges; any other key the
+    caller names, from the ledger's rows over the whole range."""
+    parts = buckets.split(start, end)
+    if parts.rolled is None or not dimension_filled(connection, name):
+        raw = [(start, end)]
+        selects: list[sa.Select[Any]] = []
+    else:
+        raw = list(parts.raw)
+        rolled = _rolled(customer_id, unit, *parts.rolled)
+        valued_conditions = [
+            usage_dimension_rollups.c.unit == unit,
+            usage_dimension_rollups.c.customer_id == customer_id,
+            usage_dimension_rollups.c.dimension == name,
+            usage_dimension_rollups.c.bucket_start >= parts.rolled[0],
+            usage_dimension_rollups.c.bucket_start < parts.rolled[1],
+        ]
+        valued = sa.select(
+            usage_dimension_rollups.c.value.label("key"),
+            usage_dimension_rollups.c.steps.label("steps"),
+            usage_dimension_rollups.c.charges.label("charges"),
+        ).where(*valued_conditions)
+        total = sa.select(
+            sa.func.coalesce(sa.func.sum(usage_rollups.c.steps), 0),
+            sa.func.coalesce(sa.func.sum(usage_rollups.c.charges), 0),
+        ).where(*rolled)
+        valued_total = sa.select(
+            sa.func.coalesce(sa.func.sum(usage_dimension_rollups.c.steps), 0),
+            sa.func.coalesce(sa.func.sum(usage_dimension_rollups.c.charges), 0),
+        ).where(*valued_conditions)
+        all_steps, all_charges = connection.execute(total).one()
+        valued_steps, valued_charges = connection.execute(valued_total).one()
+        selects = [valued]
+        if all_charges > valued_charges:
+            # The whole buckets' spends without a value: one row, the NULL group's part.
+            unvalued: list[sa.ColumnElement[Any]] = [
+                sa.null().label("key"),
+                sa.literal(int(all_steps) - int(valued_steps), sa.BigInteger).label("steps"),
+                sa.literal(int(all_charges) - int(valued_charges), sa.BigInteger).label("charges"),
+            ]
+            selects.append(sa.select(*unvalued))
+    selects.extend(
         sa.select(
             dimension_of_spending(connection, name).label("key"),
             transactions.c.amount.label("steps"),
             sa.literal(1, sa.BigInteger).label("charges"),
-        )
-        .where(*_in_range(customer_id, unit, SPEND_KINDS, start, end))
-        .subquery("spending")
+        ).where(*_in_range(customer_id, unit, SPEND_KINDS, low, high))
+        for low, high in raw
+    )
+    spending = (
+        selects[0].subquery("spending")
+        if len(selects) == 1
+        else sa.union_all(*selects).subquery("spending")
     )
     return _top(connection, spending, spending.c.key, limit)
 
@@ -488,17 +553,17 @@ def spend_by_bucket(
     require(
         origin <= start
         and width_seconds > 0
-        and width_seconds % rollups.BUCKET_SECONDS == 0
-        and rollups.bucket_floor(origin) == origin,
+        and width_seconds % buckets.BUCKET_SECONDS == 0
+        and buckets.bucket_floor(origin) == origin,
         "series buckets are whole rollup buckets",
         f"{width_seconds} s from {origin}",
     )
-    parts = rollups.split(start, end)
-    buckets: dict[int, tuple[int, int]] = {}
+    parts = buckets.split(start, end)
+    sums: dict[int, tuple[int, int]] = {}
 
     def add(index: int, steps: int, charges: int) -> None:
-        steps_before, charges_before = buckets.get(index, (0, 0))
-        buckets[index] = (steps_before + steps, charges_before + charges)
+        steps_before, charges_before = sums.get(index, (0, 0))
+        sums[index] = (steps_before + steps, charges_before + charges)
 
     if parts.rolled is not None:
         rows = connection.execute(
@@ -517,4 +582,4 @@ def spend_by_bucket(
         raw = _raw_buckets(connection, customer_id, unit, low, high, origin, width_seconds)
         for index, (steps, charges) in raw.items():
             add(index, steps, charges)
-    return buckets
+    return sums

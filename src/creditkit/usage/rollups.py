@@ -1,17 +1,24 @@
-"""Usage rollups: the ledger's spending summed per customer, unit, hour, action and member, kept
-in each spending transaction (the ledger's ``recorded`` hook), so that usage reads sum a bucket
-per hour instead of a row per charge.
+"""Usage rollups: the ledger's spending summed per customer, unit, hour, action and member (and
+per value of each usage dimension the catalog declares), kept in each spending transaction (the
+ledger's ``recorded`` hook), so that usage reads sum a bucket per hour instead of a row per
+charge.
 
 The hook is told of every charge and hold commit a transaction posts. It sums the batch in
 Python first, so that each key is written once, then writes every key in one multi-row
-``INSERT … ON CONFLICT DO UPDATE`` (per ``ROWS_PER_STATEMENT_MAX``). A rollup row commits or rolls
-back with the spending it counts: it can never disagree with the ledger's rows.
+``INSERT … ON CONFLICT DO UPDATE`` per table (per ``ROWS_PER_STATEMENT_MAX``). A rollup row
+commits or rolls back with the spending it counts: it can never disagree with the ledger's rows.
+
+A dimension's values are read back from the rows just written, with the very SQL the reads of
+the ledger's rows use (``repository.dimension_of_spending``): the same text for a number, and a
+commit's value from its hold's metadata when its own has none. A dimension newly declared is
+filled from the ledger's rows once, when a kit first opens the database with it
+(``fill_dimensions``); every process sharing a database declares the same dimensions.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -22,51 +29,19 @@ from sqlalchemy.engine import Connection
 from creditkit.ledger.kernel import EXPIRY, ISSUANCE, LedgerKernel, Spend
 from creditkit.store.tables import (
     entries,
-    from_epoch_microseconds,
-    to_epoch_microseconds,
+    transactions,
+    usage_dimension_rollups,
+    usage_dimensions,
     usage_rollups,
 )
+from creditkit.usage import buckets, repository
 
-#: A bucket is one UTC hour: series points (an hour, a day) are whole buckets.
-BUCKET_SECONDS: Final = 3_600
-BUCKET_MICROSECONDS: Final = BUCKET_SECONDS * 1_000_000
-#: What a rollup row stores for no action or no member (a key column cannot be NULL).
-NONE: Final = ""
-#: Rows (9 parameters each) and transaction ids per statement: within SQLite's 32,766
+#: Rows (9 parameters each at most) and transaction ids per statement: within SQLite's 32,766
 #: parameters whatever the batch.
 ROWS_PER_STATEMENT_MAX: Final = 2_000
 KEY_COLUMNS: Final = ("customer_id", "unit", "bucket_start", "action", "member")
-SUM_COLUMNS: Final = ("steps", "charges", "issued", "expired")
-
-
-def bucket_floor(moment: datetime) -> datetime:
-    """The start of the bucket that holds ``moment``."""
-    microseconds = to_epoch_microseconds(moment)
-    return from_epoch_microseconds(microseconds - microseconds % BUCKET_MICROSECONDS)
-
-
-def bucket_ceiling(moment: datetime) -> datetime:
-    """The first bucket edge at or after ``moment``."""
-    microseconds = to_epoch_microseconds(moment)
-    return from_epoch_microseconds(-(-microseconds // BUCKET_MICROSECONDS) * BUCKET_MICROSECONDS)
-
-
-@dataclass(frozen=True, slots=True)
-class Split:
-    """A range [start, end) as the whole buckets inside it (``rolled``, None when there are
-    none) and the partial pieces at its edges (``raw``: at most two, each within one bucket, or
-    the whole range when it holds no whole bucket, then within two adjacent buckets)."""
-
-    rolled: tuple[datetime, datetime] | None
-    raw: tuple[tuple[datetime, datetime], ...]
-
-
-def split(start: datetime, end: datetime) -> Split:
-    first, last = bucket_ceiling(start), bucket_floor(end)
-    if first >= last:
-        return Split(None, ((start, end),))
-    edges = tuple((low, high) for low, high in ((start, first), (last, end)) if low < high)
-    return Split((first, last), edges)
+DIMENSION_KEY_COLUMNS: Final = ("customer_id", "unit", "bucket_start", "dimension", "value")
+DIMENSION_SUM_COLUMNS: Final = ("steps", "charges")
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -75,10 +50,11 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 
 class UsageRollups:
-    """The ledger's ``recorded`` hook (``CreditKit._hooks``)."""
+    """The ledger's ``recorded`` hook (``CreditKit._hooks``), for the catalog's ``dimensions``."""
 
-    def __init__(self, ledger: LedgerKernel) -> None:
+    def __init__(self, ledger: LedgerKernel, dimensions: Sequence[str]) -> None:
         self._ledger = ledger
+        self._dimensions = tuple(dimensions)
 
     def record(self, connection: Connection, spends: Sequence[Spend]) -> None:
         legs = self._system_legs(connection, spends)
@@ -87,9 +63,9 @@ class UsageRollups:
             key = (
                 spend.customer_id,
                 spend.unit,
-                bucket_floor(spend.created_at),
-                NONE if spend.action is None else spend.action,
-                NONE if spend.member is None else spend.member,
+                buckets.bucket_floor(spend.created_at),
+                buckets.NONE if spend.action is None else spend.action,
+                buckets.NONE if spend.member is None else spend.member,
             )
             issued, expired = legs.get(spend.transaction_id, (0, 0))
             total = sums.setdefault(key, [0, 0, 0, 0])
@@ -97,14 +73,9 @@ class UsageRollups:
             total[1] += 1
             total[2] += issued
             total[3] += expired
-        # In key order: two transactions upserting the same keys (several customers in each
-        # batch) take their row locks in one order, so they cannot deadlock on them.
-        rows = [
-            dict(zip(KEY_COLUMNS, key, strict=True)) | dict(zip(SUM_COLUMNS, total, strict=True))
-            for key, total in sorted(sums.items())
-        ]
-        for chunk in _chunks(rows):
-            connection.execute(_upsert(connection, chunk))
+        _upsert_all(connection, usage_rollups, KEY_COLUMNS, buckets.SUM_COLUMNS, sums)
+        if self._dimensions:
+            self._record_dimensions(connection, spends)
 
     def _system_legs(
         self, connection: Connection, spends: Sequence[Spend]
@@ -117,9 +88,8 @@ class UsageRollups:
         for unit in {spend.unit for spend in spends}:
             roles[self._ledger.system_account(ISSUANCE, unit)] = ISSUANCE
             roles[self._ledger.system_account(EXPIRY, unit)] = EXPIRY
-        ids = [spend.transaction_id for spend in spends]
         legs: dict[int, tuple[int, int]] = {}
-        for chunk in _chunks(ids):
+        for chunk in _chunks([spend.transaction_id for spend in spends]):
             rows = connection.execute(
                 sa.select(entries.c.transaction_id, entries.c.account_id, entries.c.amount).where(
                     entries.c.transaction_id.in_(chunk), entries.c.account_id.in_(list(roles))
@@ -134,20 +104,128 @@ class UsageRollups:
                 legs[transaction_id] = (issued, expired)
         return legs
 
+    def _record_dimensions(self, connection: Connection, spends: Sequence[Spend]) -> None:
+        by_id = {spend.transaction_id: spend for spend in spends}
+        values = [
+            repository.dimension_of_spending(connection, name).label(f"value_{index}")
+            for index, name in enumerate(self._dimensions)
+        ]
+        sums: dict[tuple[int, str, datetime, str, str], list[int]] = {}
+        for chunk in _chunks(list(by_id)):
+            rows = connection.execute(
+                sa.select(transactions.c.id, *values).where(transactions.c.id.in_(chunk))
+            )
+            for transaction_id, *texts in rows:
+                spend = by_id[transaction_id]
+                bucket = buckets.bucket_floor(spend.created_at)
+                for name, text in zip(self._dimensions, texts, strict=True):
+                    if text is None:
+                        continue  # counted in the rest: usage_rollups less the valued
+                    total = sums.setdefault(
+                        (spend.customer_id, spend.unit, bucket, name, text), [0, 0]
+                    )
+                    total[0] += spend.steps
+                    total[1] += 1
+        _upsert_all(
+            connection,
+            usage_dimension_rollups,
+            DIMENSION_KEY_COLUMNS,
+            DIMENSION_SUM_COLUMNS,
+            sums,
+        )
 
-def _upsert(connection: Connection, rows: Sequence[dict[str, Any]]) -> sa.Insert:
-    """One statement that adds ``rows`` to the rollups: a new key is inserted, a known one has
+    def fill_dimensions(self) -> None:
+        """Fills the rollups of each declared dimension not filled yet from the ledger's rows,
+        each in one write transaction that no spending can interleave with: on PostgreSQL the
+        table is locked against the recorders of other processes (which wait, then add to what
+        was filled), on SQLite every write is serialized anyway."""
+        for name in self._dimensions:
+            self._ledger.database.write(functools.partial(self._fill, name=name))
+
+    def _fill(self, connection: Connection, name: str) -> None:
+        if repository.dimension_filled(connection, name):
+            return  # the common case, without a lock
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("LOCK TABLE usage_dimension_rollups IN EXCLUSIVE MODE")
+            if repository.dimension_filled(connection, name):
+                return  # another process filled it while this one waited for the lock
+        # What a recorder of a process that declared it first may have added, before this
+        # fill counts the same spends again from the ledger's rows.
+        connection.execute(
+            sa.delete(usage_dimension_rollups).where(usage_dimension_rollups.c.dimension == name)
+        )
+        spending = (
+            sa.select(
+                transactions.c.customer_id,
+                transactions.c.unit,
+                repository.bucket_of(connection, transactions.c.created_at).label("bucket"),
+                repository.dimension_of_spending(connection, name).label("value"),
+                transactions.c.amount,
+            )
+            .where(
+                transactions.c.kind.in_(repository.SPEND_KINDS),
+                transactions.c.status == "applied",
+            )
+            .subquery("spending")
+        )
+        grouped = (
+            sa.select(
+                spending.c.customer_id,
+                spending.c.unit,
+                spending.c.bucket,
+                sa.literal(name, sa.String),
+                spending.c.value,
+                sa.func.sum(spending.c.amount),
+                sa.func.count(),
+            )
+            .where(spending.c.value.is_not(None))
+            .group_by(spending.c.customer_id, spending.c.unit, spending.c.bucket, spending.c.value)
+        )
+        connection.execute(
+            sa.insert(usage_dimension_rollups).from_select(
+                [*DIMENSION_KEY_COLUMNS, *DIMENSION_SUM_COLUMNS], grouped
+            )
+        )
+        connection.execute(
+            sa.insert(usage_dimensions).values(name=name, filled_at=self._ledger.now())
+        )
+
+
+def _upsert_all(
+    connection: Connection,
+    table: sa.Table,
+    key_columns: Sequence[str],
+    sum_columns: Sequence[str],
+    sums: dict[Any, list[int]],
+) -> None:
+    """Adds ``sums`` (key tuple: sums) to ``table``. In key order: two transactions upserting
+    the same keys (several customers in each batch) take their row locks in one order, so they
+    cannot deadlock on them."""
+    rows = [
+        dict(zip(key_columns, key, strict=True)) | dict(zip(sum_columns, total, strict=True))
+        for key, total in sorted(sums.items())
+    ]
+    for chunk in _chunks(rows):
+        connection.execute(_upsert(connection, table, key_columns, sum_columns, chunk))
+
+
+def _upsert(
+    connection: Connection,
+    table: sa.Table,
+    key_columns: Sequence[str],
+    sum_columns: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+) -> sa.Insert:
+    """One statement that adds ``rows`` to ``table``: a new key is inserted, a known one has
     each sum increased."""
     if connection.dialect.name == "postgresql":
-        pg_statement = postgresql.insert(usage_rollups).values(list(rows))
+        pg_statement = postgresql.insert(table).values(list(rows))
         return pg_statement.on_conflict_do_update(
-            index_elements=list(KEY_COLUMNS),
-            set_={
-                name: usage_rollups.c[name] + pg_statement.excluded[name] for name in SUM_COLUMNS
-            },
+            index_elements=list(key_columns),
+            set_={name: table.c[name] + pg_statement.excluded[name] for name in sum_columns},
         )
-    statement = sqlite.insert(usage_rollups).values(list(rows))
+    statement = sqlite.insert(table).values(list(rows))
     return statement.on_conflict_do_update(
-        index_elements=list(KEY_COLUMNS),
-        set_={name: usage_rollups.c[name] + statement.excluded[name] for name in SUM_COLUMNS},
+        index_elements=list(key_columns),
+        set_={name: table.c[name] + statement.excluded[name] for name in sum_columns},
     )

@@ -1,5 +1,6 @@
 """Usage rollups: spending summed per customer, unit, hour, action and member, kept in each
-spending transaction from now on, and filled here from the spending already in the ledger.
+spending transaction from now on, and filled here from the spending already in the ledger; and
+by the value of each usage dimension, filled by the kit (which knows the catalog's dimensions).
 
 The fill is one ``INSERT … SELECT`` grouped by the same key the write path uses (see
 ``usage/rollups.py``): applied charges and hold commits, their steps, their count, their legs on
@@ -82,7 +83,43 @@ def upgrade() -> None:
         ),
     )
     _fill()
+    # Filled by the kit, which knows the catalog's dimensions (usage/rollups.py).
+    op.create_table(
+        "usage_dimension_rollups",
+        sa.Column("customer_id", _ID, nullable=False),
+        sa.Column("unit", sa.String(length=64), nullable=False),
+        sa.Column("bucket_start", UtcDateTime(), nullable=False),
+        sa.Column("dimension", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("steps", sa.BigInteger(), nullable=False),
+        sa.Column("charges", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint(
+            "steps >= 0 AND charges > 0", name=op.f("ck_usage_dimension_rollups_sums_shape")
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_usage_dimension_rollups_customer_id")
+        ),
+        sa.ForeignKeyConstraint(
+            ["unit"], ["units.name"], name=op.f("fk_usage_dimension_rollups_unit")
+        ),
+        sa.PrimaryKeyConstraint(
+            "customer_id",
+            "unit",
+            "bucket_start",
+            "dimension",
+            "value",
+            name=op.f("pk_usage_dimension_rollups"),
+        ),
+    )
+    op.create_table(
+        "usage_dimensions",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("filled_at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_usage_dimensions")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("usage_dimensions")
+    op.drop_table("usage_dimension_rollups")
     op.drop_table("usage_rollups")
