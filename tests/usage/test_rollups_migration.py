@@ -9,14 +9,20 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from creditkit import CreditKit, ManualClock
-from creditkit.catalog import Catalog, Dimension
+from creditkit.catalog import Catalog, Dimension, parse_catalog
 from creditkit.ledger.schemas import ChargeRequest
 from creditkit.store.migrate import alembic_config, upgrade_to_head
-from creditkit.store.tables import usage_dimension_rollups, usage_dimensions, usage_rollups
+from creditkit.store.tables import (
+    transactions,
+    usage_dimension_rollups,
+    usage_dimensions,
+    usage_rollups,
+)
 
 
 def _rollups(kit: CreditKit) -> list[tuple[Any, ...]]:
@@ -129,3 +135,37 @@ def test_a_dimension_declared_later_is_filled_then_kept(
         expected = _from_ledger_rows(second, low, high)
         assert {key for key, _spent, _charges in expected} >= {"Einstein", "42", "1.5", None}
         assert _breakdown(second, low, high) == expected
+
+
+PAID_IN_CREDITS = """
+units: {credits: {scale: 0}}
+plans:
+  free: {name: Free, default: true, rank: 0, prices: {month: {amount: 0, currency: USD}},
+         allowance: {amount: 10, unit: credits}}
+  premium: {name: Premium, rank: 2, prices: {month: {amount: 1200, currency: USD}},
+            prices_in_credits: {month: {amount: 100, unit: credits}},
+            allowance: {amount: 500, unit: credits}}
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the ledger's post_charge (a plan paid in credits) posts a charge without telling"
+    " the recorded hooks (record_spends): a ledger change, the lead's",
+)
+def test_a_plan_paid_in_credits_is_spending_in_the_rollups(
+    make_kit: Callable[..., CreditKit], clock: ManualClock
+) -> None:
+    kit = make_kit(catalog=parse_catalog(PAID_IN_CREDITS))
+    kit.create_customer("ada")
+    kit.grant("ada", 1_000, idempotency_key="g1")
+    kit.subscribe("ada", "premium", pay_with="credits")
+    period = (clock() - timedelta(hours=2), clock() + timedelta(hours=2))
+    with kit.database.read() as connection:
+        paid = connection.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(transactions.c.amount), 0)).where(
+                transactions.c.kind == "charge", transactions.c.status == "applied"
+            )
+        ).scalar_one()
+    assert paid == 100
+    assert kit.usage_summary("ada", period=period).spent == paid
