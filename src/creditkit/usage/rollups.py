@@ -57,82 +57,74 @@ class UsageRollups:
         self._dimensions = tuple(dimensions)
 
     def record(self, connection: Connection, spends: Sequence[Spend]) -> None:
-        legs = self._system_legs(connection, spends)
+        read_back = self._read_back(connection, spends)
         sums: dict[tuple[int, str, datetime, str, str], list[int]] = {}
+        valued: dict[tuple[int, str, datetime, str, str], list[int]] = {}
         for spend in spends:
+            issued, expired, values = read_back[spend.transaction_id]
+            bucket = buckets.bucket_floor(spend.created_at)
             key = (
                 spend.customer_id,
                 spend.unit,
-                buckets.bucket_floor(spend.created_at),
+                bucket,
                 buckets.NONE if spend.action is None else spend.action,
                 buckets.NONE if spend.member is None else spend.member,
             )
-            issued, expired = legs.get(spend.transaction_id, (0, 0))
             total = sums.setdefault(key, [0, 0, 0, 0])
             total[0] += spend.steps
             total[1] += 1
             total[2] += issued
             total[3] += expired
+            for name, value in zip(self._dimensions, values, strict=True):
+                if value is None:
+                    continue  # counted in the rest: usage_rollups less the valued
+                valued_key = (spend.customer_id, spend.unit, bucket, name, value)
+                part = valued.setdefault(valued_key, [0, 0])
+                part[0] += spend.steps
+                part[1] += 1
         _upsert_all(connection, usage_rollups, KEY_COLUMNS, buckets.SUM_COLUMNS, sums)
-        if self._dimensions:
-            self._record_dimensions(connection, spends)
-
-    def _system_legs(
-        self, connection: Connection, spends: Sequence[Spend]
-    ) -> dict[int, tuple[int, int]]:
-        """(steps issued, steps expired) of each spend that has a leg on its unit's issuance
-        account (spent beyond the grants, or a commit giving issued steps back) or its expiry
-        account (a commit of credits whose grant expired while held). Most spends have
-        neither: they are absent."""
-        roles: dict[int, str] = {}
-        for unit in {spend.unit for spend in spends}:
-            roles[self._ledger.system_account(ISSUANCE, unit)] = ISSUANCE
-            roles[self._ledger.system_account(EXPIRY, unit)] = EXPIRY
-        legs: dict[int, tuple[int, int]] = {}
-        for chunk in _chunks([spend.transaction_id for spend in spends]):
-            rows = connection.execute(
-                sa.select(entries.c.transaction_id, entries.c.account_id, entries.c.amount).where(
-                    entries.c.transaction_id.in_(chunk), entries.c.account_id.in_(list(roles))
-                )
-            )
-            for transaction_id, account_id, amount in rows:
-                issued, expired = legs.get(transaction_id, (0, 0))
-                if roles[account_id] == ISSUANCE:
-                    issued -= amount
-                else:
-                    expired += amount
-                legs[transaction_id] = (issued, expired)
-        return legs
-
-    def _record_dimensions(self, connection: Connection, spends: Sequence[Spend]) -> None:
-        by_id = {spend.transaction_id: spend for spend in spends}
-        values = [
-            repository.dimension_of_spending(connection, name).label(f"value_{index}")
-            for index, name in enumerate(self._dimensions)
-        ]
-        sums: dict[tuple[int, str, datetime, str, str], list[int]] = {}
-        for chunk in _chunks(list(by_id)):
-            rows = connection.execute(
-                sa.select(transactions.c.id, *values).where(transactions.c.id.in_(chunk))
-            )
-            for transaction_id, *texts in rows:
-                spend = by_id[transaction_id]
-                bucket = buckets.bucket_floor(spend.created_at)
-                for name, text in zip(self._dimensions, texts, strict=True):
-                    if text is None:
-                        continue  # counted in the rest: usage_rollups less the valued
-                    total = sums.setdefault(
-                        (spend.customer_id, spend.unit, bucket, name, text), [0, 0]
-                    )
-                    total[0] += spend.steps
-                    total[1] += 1
         _upsert_all(
             connection,
             usage_dimension_rollups,
             DIMENSION_KEY_COLUMNS,
             DIMENSION_SUM_COLUMNS,
-            sums,
+            valued,
         )
+
+    def _read_back(
+        self, connection: Connection, spends: Sequence[Spend]
+    ) -> dict[int, tuple[int, int, tuple[str | None, ...]]]:
+        """Of each spend, from the rows its transaction just wrote, in one statement per
+        ``ROWS_PER_STATEMENT_MAX``: the steps it issued beyond the grants (its legs on its
+        unit's issuance account, negated: a commit may give issued steps back), the held steps
+        it expired (its legs on the expiry account: credits whose grant expired while held),
+        and its value of each dimension (None: none)."""
+        units = {spend.unit for spend in spends}
+        issuance = [self._ledger.system_account(ISSUANCE, unit) for unit in units]
+        expiry = [self._ledger.system_account(EXPIRY, unit) for unit in units]
+
+        def legs(accounts: list[int]) -> sa.ScalarSelect[Any]:
+            return (
+                sa.select(sa.func.coalesce(sa.func.sum(entries.c.amount), 0))
+                .where(
+                    entries.c.transaction_id == transactions.c.id,
+                    entries.c.account_id.in_(accounts),
+                )
+                .scalar_subquery()
+            )
+
+        columns = [
+            transactions.c.id,
+            legs(issuance),
+            legs(expiry),
+            *(repository.dimension_of_spending(connection, name) for name in self._dimensions),
+        ]
+        read_back: dict[int, tuple[int, int, tuple[str | None, ...]]] = {}
+        for chunk in _chunks([spend.transaction_id for spend in spends]):
+            rows = connection.execute(sa.select(*columns).where(transactions.c.id.in_(chunk)))
+            for transaction_id, issued, expired, *values in rows:
+                read_back[transaction_id] = (-int(issued), int(expired), tuple(values))
+        return read_back
 
     def fill_dimensions(self) -> None:
         """Fills the rollups of each declared dimension not filled yet from the ledger's rows,
