@@ -74,6 +74,7 @@ from creditkit.store.migrate import upgrade_to_head
 from creditkit.subscriptions.schemas import BillingLine, Subscription
 from creditkit.subscriptions.service import SubscriptionService
 from creditkit.usage.checks import BREAKDOWN_GROUPS_DEFAULT
+from creditkit.usage.rollups import UsageRollups
 from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
 from creditkit.usage.service import UsageService
 
@@ -160,10 +161,14 @@ class CreditKit:
         if self._payments is not None:
             due.append(self._payments.due_work)
             spend.append(self._payments.spent)
+        dimensions = () if self.catalog is None else tuple(self.catalog.dimensions)
+        rollups = UsageRollups(self._ledger, dimensions)
+        rollups.fill_dimensions()
         return LedgerHooks(
             due=tuple(due),
             spend=tuple(spend),
-            recorded=(self._alerts.recorded,),
+            # The usage rollups, then the percent-used alerts.
+            recorded=(rollups.record, self._alerts.recorded),
             headroom=None if self._subscriptions is None else self._subscriptions.headroom,
             member_room=None if self._entitlements is None else self._entitlements.member_room,
             count_requests=(

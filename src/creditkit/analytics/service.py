@@ -15,7 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
+
+import sqlalchemy as sa
 
 from creditkit.analytics import repository
 from creditkit.analytics.repository import RevenueGroup, SubscriptionGroup
@@ -33,7 +35,6 @@ from creditkit.ledger.kernel import EXPIRY, ISSUANCE
 from creditkit.ledger.schemas import CustomerKind, Money, Unit
 from creditkit.ledger.service import LedgerService
 from creditkit.payments.schemas import PaymentStatus
-from creditkit.store.tables import transactions
 from creditkit.subscriptions.schemas import SubscriptionStatus
 from creditkit.subscriptions.service import PAY_WITH_MONEY, SubscriptionService
 from creditkit.usage import repository as usage_repository
@@ -60,8 +61,13 @@ SUBSCRIBED_STATUSES: Final = (
 )
 REFUNDED_STATUSES: Final = (PaymentStatus.REFUNDING.value, PaymentStatus.REFUNDED.value)
 MONTHS_PER_INTERVAL: Final = {Interval.MONTH: 1, Interval.YEAR: MONTHS_PER_YEAR}
-#: What ``consumed_by_action`` groups spending by.
-ACTION: Final = transactions.c.action
+
+
+def _by_action(
+    action: sa.ColumnElement[Any], _member: sa.ColumnElement[Any]
+) -> sa.ColumnElement[Any]:
+    """What ``consumed_by_action`` groups spending by."""
+    return action
 
 
 def _divided_half_up(amount: int, divisor: int) -> int:
@@ -94,7 +100,8 @@ class _Sums:
     revenue: list[RevenueGroup]
     overage: dict[str, int]
     spent_by_action: list[tuple[str | None, int, int]]
-    spent_by_kind: dict[str, tuple[int, int]]
+    spent: int
+    charges: int
     expired: int
 
 
@@ -124,7 +131,7 @@ class AnalyticsService:
         revenue_by_plan = self._revenue_by_item(sums.revenue, plans=True)
         revenue_by_pack = self._revenue_by_item(sums.revenue, plans=False)
         revenue = _revenue_total((*revenue_by_plan, *revenue_by_pack), sums.overage)
-        consumed = sum(steps for steps, _count in sums.spent_by_kind.values())
+        consumed = sums.spent
         cost_of_consumed, margin, margin_share = self._margin(unit_, consumed, revenue)
         annual = self._annual_recurring(sums.subscriptions, sums.plans)
         return Analytics(
@@ -150,7 +157,7 @@ class AnalyticsService:
             },
             revenue=revenue,
             consumed=unit_.to_quantity(consumed),
-            charges=sum(count for _steps, count in sums.spent_by_kind.values()),
+            charges=sums.charges,
             consumed_by_action=tuple(
                 UsageGroup(
                     key=action,
@@ -188,11 +195,14 @@ class AnalyticsService:
                 connection, PAYING_STATUSES, paid_plans
             )
             available, held = repository.credits_outstanding(connection, unit.name, now)
-            _issued, expired_from_holds = usage_repository.issued_and_held_breakage(
-                connection, None, unit.name, start, end,
-                self._ledger.system_account(ISSUANCE, unit.name),
-                self._ledger.system_account(EXPIRY, unit.name),
-            )  # fmt: skip
+            issuance = self._ledger.system_account(ISSUANCE, unit.name)
+            expiry = self._ledger.system_account(EXPIRY, unit.name)
+            spending = usage_repository.spend_totals(
+                connection, None, unit.name, start, end, issuance, expiry
+            )
+            _issued, expired_from_holds = usage_repository.hold_issued_and_expired(
+                connection, None, unit.name, start, end, issuance, expiry
+            )
             return _Sums(
                 subscriptions=groups,
                 plans=plans,
@@ -203,12 +213,12 @@ class AnalyticsService:
                 revenue=repository.revenue_groups(connection, start, end, REFUNDED_STATUSES),
                 overage=repository.overage_billed(connection, start, end),
                 spent_by_action=usage_repository.spend_by_key(
-                    connection, None, unit.name, start, end, ACTION, ACTION_GROUPS_MAX
+                    connection, None, unit.name, start, end, _by_action, ACTION_GROUPS_MAX
                 ),
-                spent_by_kind=usage_repository.totals_by_kind(
-                    connection, None, unit.name, usage_repository.SPEND_KINDS, start, end
-                ),
-                expired=expired_from_holds
+                spent=spending.steps,
+                charges=spending.charges,
+                expired=spending.expired
+                + expired_from_holds
                 + usage_repository.grants_expired(connection, None, unit.name, start, end),
             )
 

@@ -36,6 +36,7 @@ from creditkit.ledger.kernel import (
     CONSUMPTION,
     ISSUANCE,
     Request,
+    Spend,
     UnitOfWork,
     burn_down_key,
     take,
@@ -431,6 +432,10 @@ class LedgerGrants(LedgerWrites):
             unit,
             [(grant.account_id, -part) for grant, part in draws]
             + [(self.system_account(CONSUMPTION, unit), steps)],
+        )
+        # Spending like any charge: the usage rollups count it in this transaction.
+        self.record_spends(
+            connection, [Spend(transaction_id, customer.id, unit, steps, action, None, {}, now)]
         )
         return True
 

@@ -204,6 +204,57 @@ entries = sa.Table(
     sa.Index("ix_entries_transaction_id", "transaction_id"),
 )
 
+#: What spending is summed to: per customer, unit, hour (UTC, the bucket's start), action and
+#: member, the steps that charges and hold commits spent, how many they were, the steps they
+#: issued beyond the grants (net: a commit gives back what its hold issued and did not use) and
+#: the held steps they gave to the expiry account. Kept in each spending transaction by
+#: ``usage/rollups.py``, so that usage reads sum buckets instead of every charge. ``action`` and
+#: ``member`` are '' for none: a primary key column cannot be NULL, and '' is neither an action
+#: nor a member (both are checked to be non-empty).
+usage_rollups = sa.Table(
+    "usage_rollups",
+    metadata,
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), nullable=False),
+    sa.Column("bucket_start", UtcDateTime, nullable=False),
+    sa.Column("action", sa.String(128), nullable=False),
+    sa.Column("member", sa.String(255), nullable=False),
+    sa.Column("steps", sa.BigInteger, nullable=False),
+    sa.Column("charges", sa.BigInteger, nullable=False),
+    sa.Column("issued", sa.BigInteger, nullable=False),
+    sa.Column("expired", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("customer_id", "unit", "bucket_start", "action", "member"),
+    sa.CheckConstraint("steps >= 0 AND charges > 0 AND expired >= 0", name="sums_shape"),
+)
+
+#: Spending by the value of a usage dimension the catalog declares (a key of the charges'
+#: ``metadata``, or for a hold's commit of the hold's), per customer, unit and hour: the steps
+#: and count of the spends that have a value (a string, or a number as its text); the others
+#: are the rest of ``usage_rollups``. Kept with ``usage_rollups``, for each dimension listed in
+#: ``usage_dimensions``.
+usage_dimension_rollups = sa.Table(
+    "usage_dimension_rollups",
+    metadata,
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), nullable=False),
+    sa.Column("bucket_start", UtcDateTime, nullable=False),
+    sa.Column("dimension", sa.String(64), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("steps", sa.BigInteger, nullable=False),
+    sa.Column("charges", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("customer_id", "unit", "bucket_start", "dimension", "value"),
+    sa.CheckConstraint("steps >= 0 AND charges > 0", name="sums_shape"),
+)
+
+#: The dimensions whose rollups are complete: filled from the ledger's rows when a kit whose
+#: catalog declares one first opened the database, and kept since by every write.
+usage_dimensions = sa.Table(
+    "usage_dimensions",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("filled_at", UtcDateTime, nullable=False),
+)
+
 grants = sa.Table(
     "grants",
     metadata,

@@ -1,23 +1,29 @@
-"""Usage's SQL: sums over the ledger's own rows. Read-only; decides nothing.
+"""Usage's SQL: sums over the ledger's own rows and the rollups kept with them. Read-only;
+decides nothing.
 
-Every query selects a customer's applied transactions of given kinds in a time range, which
-``ix_transactions_customer_usage`` (customer, unit, kind, created_at) serves as index ranges:
-its cost grows with the rows in the range, never with the customer's whole history.
+Spending (charges and hold commits) is read from ``usage_rollups`` for the whole hours of a
+range and from the ledger's rows for the partial hours at its edges (``buckets.split``): the
+answer is exact, and its cost is a row per hour and key plus at most two hours of charges,
+whatever the length of the customer's history. The rest (transfers, holds, expiries, grants)
+is read from the ledger's rows by ``ix_transactions_customer_usage`` (customer, unit, kind,
+created_at): its cost grows with those rows in the range, which charges do not add to.
 
-A ``customer_id`` of None selects every customer's transactions (the operator's analytics): a
-scan of the range's rows, read rarely, rather than one more index every ledger write would pay.
+A ``customer_id`` of None selects every customer's rows (the operator's analytics): a scan of
+the range's rows, read rarely, rather than one more index every ledger write would pay.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
+from creditkit.errors import require
 from creditkit.ledger.schemas import TransactionKind
 from creditkit.store.tables import (
     accounts,
@@ -26,17 +32,20 @@ from creditkit.store.tables import (
     holds,
     to_epoch_microseconds,
     transactions,
+    usage_dimension_rollups,
+    usage_dimensions,
+    usage_rollups,
 )
+from creditkit.usage import buckets
 
 #: What spending is: charges, and commits of holds (a reserve only sets credits aside).
 SPEND_KINDS = (TransactionKind.CHARGE.value, TransactionKind.COMMIT.value)
-#: Kinds whose entries may move credits from the issuance account (spending beyond the grants,
-#: and holds giving such credits back) or to the expiry account from a hold (credits held from a
-#: grant that expired while they were held).
-HOLD_AND_ISSUE_KINDS = (
-    TransactionKind.CHARGE.value,
+#: Kinds other than spending whose entries may move credits from the issuance account (a
+#: reserve beyond the grants, and a release or timeout giving such credits back) or to the
+#: expiry account (a release or timeout of credits held from a grant that expired while they
+#: were held). Spending's own such legs are in the rollups (``issued``, ``expired``).
+HOLD_KINDS = (
     TransactionKind.RESERVE.value,
-    TransactionKind.COMMIT.value,
     TransactionKind.RELEASE.value,
     TransactionKind.HOLD_EXPIRY.value,
 )
@@ -115,7 +124,41 @@ def totals_by_kind(
     return {row[0]: (int(row[1]), int(row[2])) for row in rows}
 
 
-def issued_and_held_breakage(
+def _leg(account_id: int) -> sa.ScalarSelect[Any]:
+    """The sum of a transaction's entries on ``account_id``, as a correlated subquery."""
+    # Each transaction's legs are looked up by ``ix_entries_transaction_id``: a join would let
+    # PostgreSQL scan all of ``entries`` for the system accounts' rows, which its statistics
+    # may expect to be few, at a cost that grows with the ledger.
+    return (
+        sa.select(sa.func.coalesce(sa.func.sum(entries.c.amount), 0))
+        .where(entries.c.transaction_id == transactions.c.id, entries.c.account_id == account_id)
+        .scalar_subquery()
+    )
+
+
+def _issued_and_expired(
+    connection: Connection,
+    conditions: list[sa.ColumnElement[bool]],
+    issuance_account_id: int,
+    expiry_account_id: int,
+) -> tuple[int, int]:
+    """(issued, expired) of the transactions that ``conditions`` pick: steps that left the
+    issuance account, net of what came back to it, and steps given to the expiry account."""
+    # Only a hold's settlement can give credits to the expiry account: the CASE spares every
+    # charge that second lookup.
+    expired = sa.case(
+        (transactions.c.kind.in_(HOLD_SETTLE_KINDS), _leg(expiry_account_id)), else_=0
+    )
+    row = connection.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(-_leg(issuance_account_id)), 0),
+            sa.func.coalesce(sa.func.sum(expired), 0),
+        ).where(*conditions)
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def hold_issued_and_expired(
     connection: Connection,
     customer_id: int | None,
     unit: str,
@@ -124,34 +167,86 @@ def issued_and_held_breakage(
     issuance_account_id: int,
     expiry_account_id: int,
 ) -> tuple[int, int]:
-    """(issued, expired) by the customer's transactions in [start, end): steps that left the
-    issuance account for anything but a grant, net of what holds gave back to it (the ledger's
-    ``issued_on_demand``), and steps that holds gave to the expiry account because the grant
-    they came from had expired while held."""
+    """(issued, expired) by the customer's reserves, releases and hold timeouts in [start,
+    end): what spending's rollups leave out of the ledger's ``issued_on_demand`` and of held
+    breakage."""
+    return _issued_and_expired(
+        connection,
+        _in_range(customer_id, unit, HOLD_KINDS, start, end),
+        issuance_account_id,
+        expiry_account_id,
+    )
 
-    # Each transaction's legs are looked up by ``ix_entries_transaction_id`` in a correlated
-    # subquery: a join would let PostgreSQL scan all of ``entries`` for the system accounts'
-    # rows, which its statistics may expect to be few, at a cost that grows with the ledger.
-    def leg(account_id: int) -> sa.ScalarSelect[Any]:
-        return (
-            sa.select(sa.func.coalesce(sa.func.sum(entries.c.amount), 0))
-            .where(
-                entries.c.transaction_id == transactions.c.id,
-                entries.c.account_id == account_id,
-            )
-            .scalar_subquery()
+
+@dataclass(frozen=True, slots=True)
+class SpendTotals:
+    """What charges and hold commits did over a range: the steps they spent, how many they
+    were, the steps they issued beyond the grants (net) and the held steps they expired."""
+
+    steps: int = 0
+    charges: int = 0
+    issued: int = 0
+    expired: int = 0
+
+    def __add__(self, other: SpendTotals) -> SpendTotals:
+        return SpendTotals(
+            self.steps + other.steps,
+            self.charges + other.charges,
+            self.issued + other.issued,
+            self.expired + other.expired,
         )
 
-    # Only a hold's settlement can give credits to the expiry account: the CASE spares every
-    # charge (most of the rows) that second lookup.
-    expired = sa.case((transactions.c.kind.in_(HOLD_SETTLE_KINDS), leg(expiry_account_id)), else_=0)
-    row = connection.execute(
-        sa.select(
-            sa.func.coalesce(sa.func.sum(-leg(issuance_account_id)), 0),
-            sa.func.coalesce(sa.func.sum(expired), 0),
-        ).where(*_in_range(customer_id, unit, HOLD_AND_ISSUE_KINDS, start, end))
-    ).one()
-    return int(row[0]), int(row[1])
+
+def _rolled(
+    customer_id: int | None, unit: str, start: datetime, end: datetime
+) -> list[sa.ColumnElement[bool]]:
+    """The rollup rows of the customer's (None: every customer's) buckets in [start, end),
+    two bucket edges."""
+    conditions = [
+        usage_rollups.c.unit == unit,
+        usage_rollups.c.bucket_start >= start,
+        usage_rollups.c.bucket_start < end,
+    ]
+    if customer_id is not None:
+        conditions.append(usage_rollups.c.customer_id == customer_id)
+    return conditions
+
+
+def spend_totals(
+    connection: Connection,
+    customer_id: int | None,
+    unit: str,
+    start: datetime,
+    end: datetime,
+    issuance_account_id: int,
+    expiry_account_id: int,
+) -> SpendTotals:
+    """The customer's spending in [start, end): the whole buckets' rollups, plus the ledger's
+    rows at the partial edges."""
+    parts = buckets.split(start, end)
+    totals = SpendTotals()
+    if parts.rolled is not None:
+        row = connection.execute(
+            sa.select(
+                *(
+                    sa.func.coalesce(sa.func.sum(usage_rollups.c[name]), 0)
+                    for name in buckets.SUM_COLUMNS
+                )
+            ).where(*_rolled(customer_id, unit, *parts.rolled))
+        ).one()
+        totals += SpendTotals(*(int(value) for value in row))
+    for low, high in parts.raw:
+        conditions = _in_range(customer_id, unit, SPEND_KINDS, low, high)
+        row = connection.execute(
+            sa.select(
+                sa.func.coalesce(sa.func.sum(transactions.c.amount), 0), sa.func.count()
+            ).where(*conditions)
+        ).one()
+        issued, expired = _issued_and_expired(
+            connection, conditions, issuance_account_id, expiry_account_id
+        )
+        totals += SpendTotals(int(row[0]), int(row[1]), issued, expired)
+    return totals
 
 
 def grants_expired(
@@ -202,11 +297,13 @@ def granted_by_source(
     return {row[0]: int(row[1]) for row in rows}
 
 
-def category_of_action(categories: Mapping[str, str]) -> sa.ColumnElement[Any]:
-    """The category of a transaction's action, as SQL (NULL for an action without one)."""
+def category_of_action(
+    categories: Mapping[str, str], action: sa.ColumnElement[Any]
+) -> sa.ColumnElement[Any]:
+    """The category of ``action``, as SQL (NULL for an action without one)."""
     if not categories:
         return sa.null()
-    return sa.case(categories, value=transactions.c.action, else_=sa.null())
+    return sa.case(categories, value=action, else_=sa.null())
 
 
 def metadata_text(
@@ -245,34 +342,161 @@ def dimension_of_spending(connection: Connection, name: str) -> sa.ColumnElement
     return sa.func.coalesce(metadata_text(connection, transactions.c.metadata, name), of_hold)
 
 
+#: A spending key as SQL over the spending's action and member columns (an action, a member, a
+#: category), which both the rollups and the ledger's rows have.
+SpendKey = Callable[[sa.ColumnElement[Any], sa.ColumnElement[Any]], sa.ColumnElement[Any]]
+
+
+def _spending(customer_id: int | None, unit: str, start: datetime, end: datetime) -> sa.Subquery:
+    """The customer's spending in [start, end) as (action, member, steps, charges) rows: one per
+    rollup row of the whole buckets, one per charge or commit of the partial edges."""
+    parts = buckets.split(start, end)
+    selects: list[sa.Select[Any]] = []
+    if parts.rolled is not None:
+        selects.append(
+            sa.select(
+                sa.func.nullif(usage_rollups.c.action, buckets.NONE).label("action"),
+                sa.func.nullif(usage_rollups.c.member, buckets.NONE).label("member"),
+                usage_rollups.c.steps.label("steps"),
+                usage_rollups.c.charges.label("charges"),
+            ).where(*_rolled(customer_id, unit, *parts.rolled))
+        )
+    selects.extend(
+        sa.select(
+            transactions.c.action.label("action"),
+            transactions.c.member.label("member"),
+            transactions.c.amount.label("steps"),
+            sa.literal(1, sa.BigInteger).label("charges"),
+        ).where(*_in_range(customer_id, unit, SPEND_KINDS, low, high))
+        for low, high in parts.raw
+    )
+    if len(selects) == 1:
+        return selects[0].subquery("spending")
+    return sa.union_all(*selects).subquery("spending")
+
+
+def _top(
+    connection: Connection, spending: sa.Subquery, key: sa.ColumnElement[Any], limit: int
+) -> list[tuple[str | None, int, int]]:
+    """(key, steps, charges) of ``spending`` grouped by ``key``, the ``limit`` largest: most
+    spent first, then most charges, then by key with NULL last."""
+    keyed = sa.select(
+        key.label("key"), spending.c.steps.label("steps"), spending.c.charges.label("charges")
+    ).subquery("keyed")
+    spent = sa.func.sum(keyed.c.steps)
+    charges = sa.func.sum(keyed.c.charges)
+    rows = connection.execute(
+        sa.select(keyed.c.key, spent, charges)
+        .group_by(keyed.c.key)
+        .order_by(spent.desc(), charges.desc(), keyed.c.key.is_(None), keyed.c.key)
+        .limit(limit)
+    )
+    return [(row[0], int(row[1]), int(row[2])) for row in rows]
+
+
 def spend_by_key(
     connection: Connection,
     customer_id: int | None,
     unit: str,
     start: datetime,
     end: datetime,
-    key: sa.ColumnElement[Any],
+    key: SpendKey,
     limit: int,
 ) -> list[tuple[str | None, int, int]]:
     """(key, steps, charges) of the customer's spending in [start, end) grouped by ``key``, the
-    ``limit`` largest: most spent first, then most charges, then by key with NULL last."""
+    ``limit`` largest (see ``_top``), from the rollups and the edges' rows."""
+    spending = _spending(customer_id, unit, start, end)
+    return _top(connection, spending, key(spending.c.action, spending.c.member), limit)
+
+
+def dimension_filled(connection: Connection, name: str) -> bool:
+    """Whether ``usage_dimension_rollups`` holds dimension ``name`` (see ``usage_dimensions``)."""
+    row = connection.execute(
+        sa.select(usage_dimensions.c.name).where(usage_dimensions.c.name == name)
+    ).first()
+    return row is not None
+
+
+def bucket_of(connection: Connection, moment: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """The start of the rollup bucket that holds ``moment`` (a UtcDateTime column), as SQL."""
+    if connection.dialect.name == "sqlite":
+        # Integer microseconds after the epoch (positive): integer division floors them.
+        width = sa.literal(buckets.BUCKET_MICROSECONDS, sa.BigInteger)
+        since = sa.type_coerce(moment, sa.BigInteger).op("/")(width).self_group()
+        return sa.type_coerce(since.op("*")(width), moment.type)
+    utc = sa.func.timezone("UTC", moment)
+    return sa.type_coerce(sa.func.timezone("UTC", sa.func.date_trunc("hour", utc)), moment.type)
+
+
+def spend_by_dimension(
+    connection: Connection,
+    customer_id: int,
+    unit: str,
+    start: datetime,
+    end: datetime,
+    name: str,
+    limit: int,
+) -> list[tuple[str | None, int, int]]:
+    """(value, steps, charges) of the customer's spending in [start, end) grouped by the value
+    of metadata key ``name``, the ``limit`` largest (see ``_top``). A declared dimension is read
+    from its rollups for the whole buckets (the spends without a value there are the rollups'
+    total less the valued ones) and from the ledger's rows at the edges; any other key the
+    caller names, from the ledger's rows over the whole range."""
+    parts = buckets.split(start, end)
+    if parts.rolled is None or not dimension_filled(connection, name):
+        raw = [(start, end)]
+        selects: list[sa.Select[Any]] = []
+    else:
+        raw = list(parts.raw)
+        rolled = _rolled(customer_id, unit, *parts.rolled)
+        valued_conditions = [
+            usage_dimension_rollups.c.unit == unit,
+            usage_dimension_rollups.c.customer_id == customer_id,
+            usage_dimension_rollups.c.dimension == name,
+            usage_dimension_rollups.c.bucket_start >= parts.rolled[0],
+            usage_dimension_rollups.c.bucket_start < parts.rolled[1],
+        ]
+        valued = sa.select(
+            usage_dimension_rollups.c.value.label("key"),
+            usage_dimension_rollups.c.steps.label("steps"),
+            usage_dimension_rollups.c.charges.label("charges"),
+        ).where(*valued_conditions)
+        total = sa.select(
+            sa.func.coalesce(sa.func.sum(usage_rollups.c.steps), 0),
+            sa.func.coalesce(sa.func.sum(usage_rollups.c.charges), 0),
+        ).where(*rolled)
+        valued_total = sa.select(
+            sa.func.coalesce(sa.func.sum(usage_dimension_rollups.c.steps), 0),
+            sa.func.coalesce(sa.func.sum(usage_dimension_rollups.c.charges), 0),
+        ).where(*valued_conditions)
+        all_steps, all_charges = connection.execute(total).one()
+        valued_steps, valued_charges = connection.execute(valued_total).one()
+        selects = [valued]
+        if all_charges > valued_charges:
+            # The whole buckets' spends without a value: one row, the NULL group's part.
+            unvalued: list[sa.ColumnElement[Any]] = [
+                sa.null().label("key"),
+                sa.literal(int(all_steps) - int(valued_steps), sa.BigInteger).label("steps"),
+                sa.literal(int(all_charges) - int(valued_charges), sa.BigInteger).label("charges"),
+            ]
+            selects.append(sa.select(*unvalued))
+    selects.extend(
+        sa.select(
+            dimension_of_spending(connection, name).label("key"),
+            transactions.c.amount.label("steps"),
+            sa.literal(1, sa.BigInteger).label("charges"),
+        ).where(*_in_range(customer_id, unit, SPEND_KINDS, low, high))
+        for low, high in raw
+    )
     spending = (
-        sa.select(key.label("key"), transactions.c.amount)
-        .where(*_in_range(customer_id, unit, SPEND_KINDS, start, end))
-        .subquery()
+        selects[0].subquery("spending")
+        if len(selects) == 1
+        else sa.union_all(*selects).subquery("spending")
     )
-    spent = sa.func.sum(spending.c.amount)
-    charges = sa.func.count()
-    rows = connection.execute(
-        sa.select(spending.c.key, spent, charges)
-        .group_by(spending.c.key)
-        .order_by(spent.desc(), charges.desc(), spending.c.key.is_(None), spending.c.key)
-        .limit(limit)
-    )
-    return [(row[0], int(row[1]), int(row[2])) for row in rows]
+    return _top(connection, spending, spending.c.key, limit)
 
 
-def spend_by_bucket(
+def _raw_buckets(
     connection: Connection,
     customer_id: int,
     unit: str,
@@ -281,10 +505,8 @@ def spend_by_bucket(
     origin: datetime,
     width_seconds: int,
 ) -> dict[int, tuple[int, int]]:
-    """(steps, charges) of the customer's spending in [start, end) by bucket: bucket ``i`` holds
-    [origin + i * width, origin + (i + 1) * width). ``origin`` <= ``start``, so no bucket is
-    negative. The bucket is computed in SQL so that only one row per bucket comes back."""
-    assert origin <= start and width_seconds > 0
+    """(steps, charges) by series bucket of the ledger's spending rows in [start, end). The
+    bucket is computed in SQL so that only one row per bucket comes back."""
     bucket: sa.ColumnElement[Any]
     if connection.dialect.name == "sqlite":
         # Times are integer microseconds there (tables.UtcDateTime): integer division floors.
@@ -313,3 +535,51 @@ def spend_by_bucket(
         )
     )
     return {int(row[0]): (int(row[1]), int(row[2])) for row in rows}
+
+
+def spend_by_bucket(
+    connection: Connection,
+    customer_id: int,
+    unit: str,
+    start: datetime,
+    end: datetime,
+    origin: datetime,
+    width_seconds: int,
+) -> dict[int, tuple[int, int]]:
+    """(steps, charges) of the customer's spending in [start, end) by series bucket: bucket
+    ``i`` holds [origin + i * width, origin + (i + 1) * width). ``origin`` <= ``start`` is a
+    rollup bucket edge and the width a whole number of rollup buckets, so each rollup bucket
+    lies in one series bucket."""
+    require(
+        origin <= start
+        and width_seconds > 0
+        and width_seconds % buckets.BUCKET_SECONDS == 0
+        and buckets.bucket_floor(origin) == origin,
+        "series buckets are whole rollup buckets",
+        f"{width_seconds} s from {origin}",
+    )
+    parts = buckets.split(start, end)
+    sums: dict[int, tuple[int, int]] = {}
+
+    def add(index: int, steps: int, charges: int) -> None:
+        steps_before, charges_before = sums.get(index, (0, 0))
+        sums[index] = (steps_before + steps, charges_before + charges)
+
+    if parts.rolled is not None:
+        rows = connection.execute(
+            sa.select(
+                usage_rollups.c.bucket_start,
+                sa.func.sum(usage_rollups.c.steps),
+                sa.func.sum(usage_rollups.c.charges),
+            )
+            .where(*_rolled(customer_id, unit, *parts.rolled))
+            .group_by(usage_rollups.c.bucket_start)
+        )
+        width = timedelta(seconds=width_seconds)
+        for bucket_start, steps, charges in rows:
+            add((bucket_start - origin) // width, int(steps), int(charges))
+    for low, high in parts.raw:
+        raw = _raw_buckets(connection, customer_id, unit, low, high, origin, width_seconds)
+        for index, (steps, charges) in raw.items():
+            add(index, steps, charges)
+    return sums

@@ -1,9 +1,10 @@
 """Usage: the numbers behind usage dashboards, and batch ingestion of usage events.
 
-Every figure is a sum over the ledger's own rows (transactions, entries, grants, holds), read in
-one snapshot; nothing is copied or cached, so a dashboard can never disagree with the ledger. The
-queries are index ranges over the asked period (see repository.py), so their cost follows the
-rows in the period, not the length of the customer's history.
+Every figure is a sum over the ledger's own rows (transactions, entries, grants, holds) and the
+usage rollups written in the same transactions as the spending they count (rollups.py), read in
+one snapshot, so a dashboard can never disagree with the ledger. Spending is read from the
+rollups' hourly buckets plus the rows of the partial hours at a period's edges (repository.py),
+so its cost does not grow with the charges a period holds.
 
 Ingestion prices each event by the catalog and charges the whole batch through the ledger's
 ``charge_many``: one database transaction, one outcome per event, each exactly once per
@@ -15,9 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog, UnknownAction
 from creditkit.errors import CreditKitError, InvalidRequest, Quantity
@@ -33,7 +31,7 @@ from creditkit.ledger.checks import (
 from creditkit.ledger.kernel import EXPIRY, ISSUANCE
 from creditkit.ledger.schemas import Charge, ChargeRequest, GrantSource, TransactionKind, Unit
 from creditkit.ledger.service import LedgerService
-from creditkit.store.tables import from_epoch_microseconds, to_epoch_microseconds, transactions
+from creditkit.store.tables import from_epoch_microseconds, to_epoch_microseconds
 from creditkit.subscriptions.service import SubscriptionService
 from creditkit.usage import repository
 from creditkit.usage.allowance import allowance_left
@@ -157,25 +155,21 @@ class UsageService:
             row = ledger_repository.read_customer(connection, customer)
             if row.next_due_at is not None and row.next_due_at <= now:
                 return None
-            by_kind = repository.totals_by_kind(
-                connection,
-                row.id,
-                unit.name,
-                (*repository.SPEND_KINDS, TransactionKind.TRANSFER.value),
-                start,
-                end,
+            issuance = ledger.system_account(ISSUANCE, unit.name)
+            expiry = ledger.system_account(EXPIRY, unit.name)
+            spending = repository.spend_totals(
+                connection, row.id, unit.name, start, end, issuance, expiry
             )
-            issued, expired_held = repository.issued_and_held_breakage(
-                connection,
-                row.id,
-                unit.name,
-                start,
-                end,
-                ledger.system_account(ISSUANCE, unit.name),
-                ledger.system_account(EXPIRY, unit.name),
+            transfers = repository.totals_by_kind(
+                connection, row.id, unit.name, (TransactionKind.TRANSFER.value,), start, end
             )
-            expired = expired_held + repository.grants_expired(
-                connection, row.id, unit.name, start, end
+            held_issued, held_expired = repository.hold_issued_and_expired(
+                connection, row.id, unit.name, start, end, issuance, expiry
+            )
+            expired = (
+                spending.expired
+                + held_expired
+                + repository.grants_expired(connection, row.id, unit.name, start, end)
             )
             granted = repository.granted_by_source(connection, row.id, unit.name, start, end)
             live = ledger.live_in_order(
@@ -183,8 +177,7 @@ class UsageService:
             )
             held = ledger_repository.held_total(connection, row.id, unit.name)
             headroom = ledger.headroom(connection, row, unit.name, now)
-        spent = sum(by_kind.get(kind, (0, 0))[0] for kind in repository.SPEND_KINDS)
-        charges = sum(by_kind.get(kind, (0, 0))[1] for kind in repository.SPEND_KINDS)
+        spent, charges = spending.steps, spending.charges
         allowance = granted.get(GrantSource.ALLOWANCE.value, 0)
         allowance_spent = used_of_allowance(allowance, allowance_left(live, start, end))
         return UsageSummary(
@@ -200,9 +193,9 @@ class UsageService:
             },
             expired=unit.to_quantity(expired),
             transferred_out=unit.to_quantity(
-                by_kind.get(TransactionKind.TRANSFER.value, (0, 0))[0]
+                transfers.get(TransactionKind.TRANSFER.value, (0, 0))[0]
             ),
-            overage=self._signed(unit, issued),
+            overage=self._signed(unit, spending.issued + held_issued),
             allowance=unit.to_quantity(allowance),
             allowance_spent=unit.to_quantity(allowance_spent),
             allowance_used=share(allowance_spent, allowance),
@@ -230,17 +223,14 @@ class UsageService:
             raise InvalidRequest("by", "categories come from the catalog: this kit has none")
         return by_
 
-    def _group_key(
-        self, connection: Connection, by: BreakdownBy, dimension: str | None
-    ) -> sa.ColumnElement[Any]:
+    def _group_key(self, by: BreakdownBy) -> repository.SpendKey:
+        """What ``by`` groups spending by, over its action and member (not a dimension)."""
         if by is BreakdownBy.ACTION:
-            return transactions.c.action
+            return lambda action, _member: action
         if by is BreakdownBy.MEMBER:
-            return transactions.c.member
-        if by is BreakdownBy.DIMENSION:
-            assert dimension is not None, "checked with by"
-            return repository.dimension_of_spending(connection, dimension)
-        return repository.category_of_action(self._categories)
+            return lambda _action, member: member
+        categories = self._categories
+        return lambda action, _member: repository.category_of_action(categories, action)
 
     def _label(self, by: BreakdownBy, key: str | None) -> str | None:
         if by is not BreakdownBy.ACTION or key is None or self._catalog is None:
@@ -271,13 +261,24 @@ class UsageService:
         self._ledger.sweep_if_due(customer)
         with self._ledger.database.read() as connection:
             row = ledger_repository.read_customer(connection, customer)
-            key = self._group_key(connection, by_, dimension)
-            top = repository.spend_by_key(connection, row.id, unit_.name, start, end, key, limit)
-            by_kind = repository.totals_by_kind(
-                connection, row.id, unit_.name, repository.SPEND_KINDS, start, end
+            if dimension is None:
+                top = repository.spend_by_key(
+                    connection, row.id, unit_.name, start, end, self._group_key(by_), limit
+                )
+            else:
+                top = repository.spend_by_dimension(
+                    connection, row.id, unit_.name, start, end, dimension, limit
+                )
+            totals = repository.spend_totals(
+                connection,
+                row.id,
+                unit_.name,
+                start,
+                end,
+                self._ledger.system_account(ISSUANCE, unit_.name),
+                self._ledger.system_account(EXPIRY, unit_.name),
             )
-        spent = sum(steps for steps, _count in by_kind.values())
-        charges = sum(count for _steps, count in by_kind.values())
+        spent, charges = totals.steps, totals.charges
         groups = tuple(
             UsageGroup(
                 key=group_key,

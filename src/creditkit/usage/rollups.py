@@ -1,0 +1,223 @@
+"""Usage rollups: the ledger's spending summed per customer, unit, hour, action and member (and
+per value of each usage dimension the catalog declares), kept in each spending transaction (the
+ledger's ``recorded`` hook), so that usage reads sum a bucket per hour instead of a row per
+charge.
+
+The hook is told of every charge and hold commit a transaction posts. It sums the batch in
+Python first, so that each key is written once, then writes every key in one multi-row
+``INSERT … ON CONFLICT DO UPDATE`` per table (per ``ROWS_PER_STATEMENT_MAX``). A rollup row
+commits or rolls back with the spending it counts: it can never disagree with the ledger's rows.
+
+A dimension's values are read back from the rows just written, with the very SQL the reads of
+the ledger's rows use (``repository.dimension_of_spending``): the same text for a number, and a
+commit's value from its hold's metadata when its own has none. A dimension newly declared is
+filled from the ledger's rows once, when a kit first opens the database with it
+(``fill_dimensions``); every process sharing a database declares the same dimensions.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from creditkit.ledger.kernel import EXPIRY, ISSUANCE, LedgerKernel, Spend
+from creditkit.store.tables import (
+    entries,
+    transactions,
+    usage_dimension_rollups,
+    usage_dimensions,
+    usage_rollups,
+)
+from creditkit.usage import buckets, repository
+
+#: Rows (9 parameters each at most) and transaction ids per statement: within SQLite's 32,766
+#: parameters whatever the batch.
+ROWS_PER_STATEMENT_MAX: Final = 2_000
+KEY_COLUMNS: Final = ("customer_id", "unit", "bucket_start", "action", "member")
+DIMENSION_KEY_COLUMNS: Final = ("customer_id", "unit", "bucket_start", "dimension", "value")
+DIMENSION_SUM_COLUMNS: Final = ("steps", "charges")
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for index in range(0, len(items), ROWS_PER_STATEMENT_MAX):
+        yield items[index : index + ROWS_PER_STATEMENT_MAX]
+
+
+class UsageRollups:
+    """The ledger's ``recorded`` hook (``CreditKit._hooks``), for the catalog's ``dimensions``."""
+
+    def __init__(self, ledger: LedgerKernel, dimensions: Sequence[str]) -> None:
+        self._ledger = ledger
+        self._dimensions = tuple(dimensions)
+
+    def record(self, connection: Connection, spends: Sequence[Spend]) -> None:
+        read_back = self._read_back(connection, spends)
+        sums: dict[tuple[int, str, datetime, str, str], list[int]] = {}
+        valued: dict[tuple[int, str, datetime, str, str], list[int]] = {}
+        for spend in spends:
+            issued, expired, values = read_back[spend.transaction_id]
+            bucket = buckets.bucket_floor(spend.created_at)
+            key = (
+                spend.customer_id,
+                spend.unit,
+                bucket,
+                buckets.NONE if spend.action is None else spend.action,
+                buckets.NONE if spend.member is None else spend.member,
+            )
+            total = sums.setdefault(key, [0, 0, 0, 0])
+            total[0] += spend.steps
+            total[1] += 1
+            total[2] += issued
+            total[3] += expired
+            for name, value in zip(self._dimensions, values, strict=True):
+                if value is None:
+                    continue  # counted in the rest: usage_rollups less the valued
+                valued_key = (spend.customer_id, spend.unit, bucket, name, value)
+                part = valued.setdefault(valued_key, [0, 0])
+                part[0] += spend.steps
+                part[1] += 1
+        _upsert_all(connection, usage_rollups, KEY_COLUMNS, buckets.SUM_COLUMNS, sums)
+        _upsert_all(
+            connection,
+            usage_dimension_rollups,
+            DIMENSION_KEY_COLUMNS,
+            DIMENSION_SUM_COLUMNS,
+            valued,
+        )
+
+    def _read_back(
+        self, connection: Connection, spends: Sequence[Spend]
+    ) -> dict[int, tuple[int, int, tuple[str | None, ...]]]:
+        """Of each spend, from the rows its transaction just wrote, in one statement per
+        ``ROWS_PER_STATEMENT_MAX``: the steps it issued beyond the grants (its legs on its
+        unit's issuance account, negated: a commit may give issued steps back), the held steps
+        it expired (its legs on the expiry account: credits whose grant expired while held),
+        and its value of each dimension (None: none)."""
+        units = {spend.unit for spend in spends}
+        issuance = [self._ledger.system_account(ISSUANCE, unit) for unit in units]
+        expiry = [self._ledger.system_account(EXPIRY, unit) for unit in units]
+
+        def legs(accounts: list[int]) -> sa.ScalarSelect[Any]:
+            return (
+                sa.select(sa.func.coalesce(sa.func.sum(entries.c.amount), 0))
+                .where(
+                    entries.c.transaction_id == transactions.c.id,
+                    entries.c.account_id.in_(accounts),
+                )
+                .scalar_subquery()
+            )
+
+        columns = [
+            transactions.c.id,
+            legs(issuance),
+            legs(expiry),
+            *(repository.dimension_of_spending(connection, name) for name in self._dimensions),
+        ]
+        read_back: dict[int, tuple[int, int, tuple[str | None, ...]]] = {}
+        for chunk in _chunks([spend.transaction_id for spend in spends]):
+            rows = connection.execute(sa.select(*columns).where(transactions.c.id.in_(chunk)))
+            for transaction_id, issued, expired, *values in rows:
+                read_back[transaction_id] = (-int(issued), int(expired), tuple(values))
+        return read_back
+
+    def fill_dimensions(self) -> None:
+        """Fills the rollups of each declared dimension not filled yet from the ledger's rows,
+        each in one write transaction that no spending can interleave with: on PostgreSQL the
+        table is locked against the recorders of other processes (which wait, then add to what
+        was filled), on SQLite every write is serialized anyway."""
+        for name in self._dimensions:
+            self._ledger.database.write(functools.partial(self._fill, name=name))
+
+    def _fill(self, connection: Connection, name: str) -> None:
+        if repository.dimension_filled(connection, name):
+            return  # the common case, without a lock
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("LOCK TABLE usage_dimension_rollups IN EXCLUSIVE MODE")
+            if repository.dimension_filled(connection, name):
+                return  # another process filled it while this one waited for the lock
+        # What a recorder of a process that declared it first may have added, before this
+        # fill counts the same spends again from the ledger's rows.
+        connection.execute(
+            sa.delete(usage_dimension_rollups).where(usage_dimension_rollups.c.dimension == name)
+        )
+        spending = (
+            sa.select(
+                transactions.c.customer_id,
+                transactions.c.unit,
+                repository.bucket_of(connection, transactions.c.created_at).label("bucket"),
+                repository.dimension_of_spending(connection, name).label("value"),
+                transactions.c.amount,
+            )
+            .where(
+                transactions.c.kind.in_(repository.SPEND_KINDS),
+                transactions.c.status == "applied",
+            )
+            .subquery("spending")
+        )
+        grouped = (
+            sa.select(
+                spending.c.customer_id,
+                spending.c.unit,
+                spending.c.bucket,
+                sa.literal(name, sa.String),
+                spending.c.value,
+                sa.func.sum(spending.c.amount),
+                sa.func.count(),
+            )
+            .where(spending.c.value.is_not(None))
+            .group_by(spending.c.customer_id, spending.c.unit, spending.c.bucket, spending.c.value)
+        )
+        connection.execute(
+            sa.insert(usage_dimension_rollups).from_select(
+                [*DIMENSION_KEY_COLUMNS, *DIMENSION_SUM_COLUMNS], grouped
+            )
+        )
+        connection.execute(
+            sa.insert(usage_dimensions).values(name=name, filled_at=self._ledger.now())
+        )
+
+
+def _upsert_all(
+    connection: Connection,
+    table: sa.Table,
+    key_columns: Sequence[str],
+    sum_columns: Sequence[str],
+    sums: dict[Any, list[int]],
+) -> None:
+    """Adds ``sums`` (key tuple: sums) to ``table``. In key order: two transactions upserting
+    the same keys (several customers in each batch) take their row locks in one order, so they
+    cannot deadlock on them."""
+    rows = [
+        dict(zip(key_columns, key, strict=True)) | dict(zip(sum_columns, total, strict=True))
+        for key, total in sorted(sums.items())
+    ]
+    for chunk in _chunks(rows):
+        connection.execute(_upsert(connection, table, key_columns, sum_columns, chunk))
+
+
+def _upsert(
+    connection: Connection,
+    table: sa.Table,
+    key_columns: Sequence[str],
+    sum_columns: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+) -> sa.Insert:
+    """One statement that adds ``rows`` to ``table``: a new key is inserted, a known one has
+    each sum increased."""
+    if connection.dialect.name == "postgresql":
+        pg_statement = postgresql.insert(table).values(list(rows))
+        return pg_statement.on_conflict_do_update(
+            index_elements=list(key_columns),
+            set_={name: table.c[name] + pg_statement.excluded[name] for name in sum_columns},
+        )
+    statement = sqlite.insert(table).values(list(rows))
+    return statement.on_conflict_do_update(
+        index_elements=list(key_columns),
+        set_={name: table.c[name] + statement.excluded[name] for name in sum_columns},
+    )
