@@ -20,7 +20,7 @@ from creditkit.catalog import Catalog, CountOrUnlimited, Pack, Plan, load_catalo
 from creditkit.clock import Clock, system_clock
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member, RateDecision
 from creditkit.entitlements.service import EntitlementService
-from creditkit.errors import CreditKitError, InvalidRequest, Quantity
+from creditkit.errors import CreditKitError, InvalidRequest, Quantity, present
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
 from creditkit.keys.service import KeyService
 from creditkit.ledger.audit import audit
@@ -542,8 +542,7 @@ class CreditKit:
 
     def _subscriptions_required(self) -> SubscriptionService:
         self._catalog_required()
-        assert self._subscriptions is not None
-        return self._subscriptions
+        return present(self._subscriptions, "a kit with a catalog has its subscriptions service")
 
     # -- entitlements (need a catalog; see docs/entitlements.md) --
 
@@ -621,8 +620,7 @@ class CreditKit:
 
     def _entitlements_required(self) -> EntitlementService:
         self._catalog_required()
-        assert self._entitlements is not None
-        return self._entitlements
+        return present(self._entitlements, "a kit with a catalog has its entitlements service")
 
     # -- payments (need a catalog; see docs/payments.md) --
 
@@ -729,8 +727,7 @@ class CreditKit:
 
     def _payments_required(self) -> PaymentService:
         self._catalog_required()
-        assert self._payments is not None
-        return self._payments
+        return present(self._payments, "a kit with a catalog has its payments service")
 
     def expire(self) -> SweepReport:
         """Records breakage for every grant and hold that has expired and nobody has touched

@@ -29,7 +29,7 @@ from creditkit.analytics.schemas import (
     ItemRevenue,
 )
 from creditkit.catalog import Catalog, Interval, Plan
-from creditkit.errors import InvalidRequest
+from creditkit.errors import InvalidRequest, present
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, check_range
 from creditkit.ledger.kernel import EXPIRY, ISSUANCE
 from creditkit.ledger.schemas import CustomerKind, Money, Unit
@@ -116,11 +116,19 @@ class AnalyticsService:
         self._catalog = catalog
         self._subscriptions = subscriptions
 
+    def _catalog_required(self) -> Catalog:
+        return present(self._catalog, "the operator's figures are read with a catalog")
+
+    def _subscriptions_required(self) -> SubscriptionService:
+        return present(self._subscriptions, "the operator's figures are read with subscriptions")
+
     # -- the operator's figures ---------------------------------------------------------------
 
     def analytics(self, start: datetime, end: datetime, unit: str) -> Analytics:
         """See ``CreditKit.analytics``; why each figure is what it is: ``Analytics``."""
-        assert self._catalog is not None and self._subscriptions is not None
+        # Both checked before any work (the due work of every customer) is done.
+        self._catalog_required()
+        self._subscriptions_required()
         start, end = check_range(start, end, RANGE_DAYS_MAX)
         unit_ = self._ledger.unit(unit)
         # Due work first (renewals, expiries, hold timeouts), as every read does it for its
@@ -177,11 +185,11 @@ class AnalyticsService:
     def _read_sums(self, unit: Unit, start: datetime, end: datetime, now: datetime) -> _Sums:
         """Every aggregate, in one snapshot: nine statements whatever the size of the ledger
         (and a read of each plan version in use, cached for the process's life)."""
-        assert self._subscriptions is not None
+        subscriptions = self._subscriptions_required()
         with self._ledger.database.read() as connection:
             groups = repository.subscription_groups(connection)
             plans = {
-                version_id: self._subscriptions.plan_at_version(connection, version_id)
+                version_id: subscriptions.plan_at_version(connection, version_id)
                 for version_id in {group.plan_version_id for group in groups}
             }
             paid_plans = sorted(
@@ -228,10 +236,8 @@ class AnalyticsService:
         """Minor units a year of every paying subscription brings, by currency, at the price of
         its plan version (grandfathered prices included); every currency of the catalog's
         plans present. Subscriptions paid in credits bring no money."""
-        assert self._catalog is not None
-        annual = {
-            plan.currency: 0 for plan in self._catalog.plans.values() if plan.currency is not None
-        }
+        catalog = self._catalog_required()
+        annual = {plan.currency: 0 for plan in catalog.plans.values() if plan.currency is not None}
         for group in groups:
             if group.status not in PAYING_STATUSES or group.pay_with != PAY_WITH_MONEY:
                 continue
@@ -245,8 +251,8 @@ class AnalyticsService:
     def _subscribers_by_plan(
         self, groups: Iterable[SubscriptionGroup], plans: dict[int, Plan]
     ) -> dict[str, int]:
-        assert self._catalog is not None
-        counts = dict.fromkeys(self._catalog.plans, 0)
+        catalog = self._catalog_required()
+        counts = dict.fromkeys(catalog.plans, 0)
         for group in groups:
             if group.status in SUBSCRIBED_STATUSES:
                 plan_id = plans[group.plan_version_id].id
@@ -259,14 +265,14 @@ class AnalyticsService:
         """Plans' (or packs') revenue: every priced catalog plan (every pack) in its currency
         first, in catalog order, zero included, then whatever else was sold (an item since
         removed from the catalog, another currency) by item and currency."""
-        assert self._catalog is not None
+        catalog = self._catalog_required()
         totals: dict[tuple[str, str], tuple[int, int, int]] = {}
         if plans:
-            for plan in self._catalog.plans.values():
+            for plan in catalog.plans.values():
                 if plan.currency is not None:
                     totals[(plan.id, plan.currency)] = (0, 0, 0)
         else:
-            for pack in self._catalog.packs.values():
+            for pack in catalog.packs.values():
                 totals[(pack.id, pack.price.currency)] = (0, 0, 0)
         catalog_order = list(totals)
         for group in groups:
@@ -295,8 +301,8 @@ class AnalyticsService:
     def _margin(
         self, unit: Unit, consumed: int, revenue: dict[str, Money]
     ) -> tuple[Money | None, Money | None, Decimal | None]:
-        assert self._catalog is not None
-        spec = self._catalog.units.get(unit.name)
+        catalog = self._catalog_required()
+        spec = catalog.units.get(unit.name)
         if spec is None or spec.cost is None:
             return None, None, None
         cost = spec.cost.amount_for(consumed, unit.scale)

@@ -336,7 +336,6 @@ def document(app: FastAPI, public: set[str]) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             _finish(build(), public)
-        assert app.openapi_schema is not None
-        return app.openapi_schema
+        return errors.present(app.openapi_schema, "a finished document is kept on the app")
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -16,7 +16,7 @@ from creditkit.api.schemas import (
     HoldCreate,
     TransferCreate,
 )
-from creditkit.errors import InvalidRequest
+from creditkit.errors import InvalidRequest, InvariantViolation
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
 from creditkit.ledger.checks import NAME_LENGTH_MAX
 from creditkit.ledger.schemas import (
@@ -117,7 +117,9 @@ def router(service: Service) -> APIRouter:
             if body.cost_basis is not None:
                 raise InvalidRequest("cost_basis", "a pack's cost basis is its catalog price")
             return kit.grant_pack(customer, body.pack, idempotency_key=key)
-        assert body.amount is not None
+        if body.amount is None:
+            # Exactly one of amount and pack was checked above, as the caller's input.
+            raise InvariantViolation("a grant that names no pack names an amount", "amount")
         cost_basis = None
         if body.cost_basis is not None:
             cost_basis = Money(body.cost_basis.amount_minor, body.cost_basis.currency)

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,6 +27,8 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://creditkit.dev/problems/"
 
 log = logging.getLogger("creditkit.api")
+
+HandledError = TypeVar("HandledError", bound=Exception)
 
 #: HTTP status of each error, by class; subclasses take their base's (an UnknownUnit is an
 #: InvalidRequest: 422). Looked up along the class's MRO.
@@ -207,6 +209,16 @@ def _field_name(location: Sequence[Any]) -> str:
     return name or "body"
 
 
+def handled_as(error: Exception, kind: type[HandledError]) -> HandledError:
+    """``error`` as the ``kind`` its exception handler was registered for: Starlette types
+    every handler's argument as ``Exception``, and calls it only with a ``kind``."""
+    if not isinstance(error, kind):
+        raise errors.InvariantViolation(
+            f"the handler of {kind.__name__} is called with one", type(error).__name__
+        )
+    return error
+
+
 def _problem_of(problem: ApiProblem) -> JSONResponse:
     return problem_response(
         problem.status, problem.code, problem.detail, headers=problem.headers, **problem.facts
@@ -219,16 +231,16 @@ def install(app: FastAPI, enrich: Enrich, authenticate_first: AuthenticateFirst)
     ``authenticate_first``'s refusal when there is one: authentication answers before
     validation."""
 
-    async def on_creditkit_error(_request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, errors.CreditKitError)
+    async def on_creditkit_error(_request: Request, raised: Exception) -> JSONResponse:
+        error = handled_as(raised, errors.CreditKitError)
         return error_response(error, enrich)
 
-    async def on_problem(_request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, ApiProblem)
+    async def on_problem(_request: Request, raised: Exception) -> JSONResponse:
+        error = handled_as(raised, ApiProblem)
         return _problem_of(error)
 
-    async def on_validation(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, RequestValidationError)
+    async def on_validation(request: Request, raised: Exception) -> JSONResponse:
+        error = handled_as(raised, RequestValidationError)
         refused = await authenticate_first(request)
         if refused is not None:
             return _problem_of(refused)
@@ -248,8 +260,8 @@ def install(app: FastAPI, enrich: Enrich, authenticate_first: AuthenticateFirst)
             invalid_params=invalid,
         )
 
-    async def on_http(_request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, StarletteHTTPException)
+    async def on_http(_request: Request, raised: Exception) -> JSONResponse:
+        error = handled_as(raised, StarletteHTTPException)
         code = {400: "malformed_request", 404: "not_found", 405: "method_not_allowed"}.get(
             error.status_code, "http_error"
         )

@@ -40,7 +40,7 @@ from fastapi import FastAPI
 from creditkit.api.app import create_app
 from creditkit.api.observability import JsonFormatter
 from creditkit.clock import Clock, FileClock
-from creditkit.errors import InvalidRequest
+from creditkit.errors import InvalidRequest, present
 from creditkit.keys.schemas import Scope
 from creditkit.kit import CreditKit
 from creditkit.payments import PaymentProvider, PaymentSettings, SandboxProvider
@@ -164,9 +164,14 @@ class Settings:
         if self.payments == "stripe":
             from creditkit.payments.stripe_provider import StripeProvider
 
-            assert self.stripe_secret_key is not None and self.stripe_webhook_secret is not None
+            # Settings made without ``load`` name their keys too: InvalidRequest on the missing one.
+            self.check_payments()
             provider = StripeProvider(
-                self.stripe_secret_key, self.stripe_webhook_secret, base_url=self.stripe_api_url
+                present(self.stripe_secret_key, "checked payments stripe have a secret key"),
+                present(
+                    self.stripe_webhook_secret, "checked payments stripe have a webhook secret"
+                ),
+                base_url=self.stripe_api_url,
             )
         else:
             checkout_pages = f"{self.public_address()}{SANDBOX_CHECKOUT_PATH}"

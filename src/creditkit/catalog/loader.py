@@ -55,7 +55,7 @@ from creditkit.catalog.schemas import (
     UnitSpec,
     Unlimited,
 )
-from creditkit.errors import InvalidAmount, Quantity
+from creditkit.errors import InvalidAmount, Quantity, present
 from creditkit.ledger.schemas import AMOUNT_STEPS_MAX, SCALE_MAX, Money
 
 __all__ = ["load_catalog", "parse_catalog"]
@@ -1021,7 +1021,9 @@ def _check_discount_currency(
 ) -> None:
     """An amount off is money of one currency: every purchase it is limited to is priced in
     it (a discount limited to nothing is checked against every plan and pack)."""
-    assert discount.amount_off is not None
+    amount_off = present(
+        discount.amount_off, "a discount checked for its currency has an amount off"
+    )
     everything = not discount.plans and not discount.packs
     named_plans = plans if everything else {i: plans[i] for i in discount.plans if i in plans}
     named_packs = packs if everything else {i: packs[i] for i in discount.packs if i in packs}
@@ -1031,10 +1033,10 @@ def _check_discount_currency(
     }
     # A currency that is itself wrong is reported where it is written, not again here.
     currencies = {code for code in currencies if CURRENCY.fullmatch(code)}
-    others = sorted(currencies - {discount.amount_off.currency})
+    others = sorted(currencies - {amount_off.currency})
     if others:
         r.report(
             _child(where, "currency") or where,
-            f"{discount.amount_off.currency} differs from {', '.join(others)}, the currency"
+            f"{amount_off.currency} differs from {', '.join(others)}, the currency"
             " of what the discount applies to",
         )

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from creditkit.catalog.errors import UnknownAction, UnknownCoupon, UnknownPack, UnknownPlan
-from creditkit.errors import InvalidRequest, Quantity, UnknownUnit
+from creditkit.errors import InvalidRequest, Quantity, UnknownUnit, present, require
 from creditkit.ledger.schemas import Money, Unit
 
 
@@ -314,7 +314,11 @@ class Discount:
     def applies_to(self, plan: str | None, pack: str | None, interval: Interval | None) -> bool:
         """Whether a checkout of ``plan`` by ``interval``, or of ``pack``, is one it is
         limited to."""
-        assert (plan is None) != (pack is None), "a checkout buys a plan or a pack"
+        require(
+            (plan is None) != (pack is None),
+            "a checkout buys a plan or a pack, exactly one",
+            f"discount {self.id!r}: plan {plan!r}, pack {pack!r}",
+        )
         if self.intervals and (plan is None or interval not in self.intervals):
             return False
         if not self.plans and not self.packs:
@@ -327,9 +331,15 @@ class Discount:
         if self.percent_off is not None:
             off = (2 * subtotal.amount_minor * self.percent_off + 100) // 200
         else:
-            assert self.amount_off is not None
-            assert self.amount_off.currency == subtotal.currency, (self.id, subtotal)
-            off = self.amount_off.amount_minor
+            amount_off = present(
+                self.amount_off, "a discount without a percent off has an amount off"
+            )
+            require(
+                amount_off.currency == subtotal.currency,
+                "an amount off is taken only from a price in its own currency",
+                f"discount {self.id!r} in {amount_off.currency}, price in {subtotal.currency}",
+            )
+            off = amount_off.amount_minor
         return min(off, subtotal.amount_minor)
 
 

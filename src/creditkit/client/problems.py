@@ -16,7 +16,7 @@ from typing import Any
 from creditkit.catalog import errors as catalog_errors
 from creditkit.client.decode import Mismatch, decode, type_hints
 from creditkit.client.errors import ApiError, PaymentRequired, RateLimited
-from creditkit.errors import CreditKitError
+from creditkit.errors import CreditKitError, require
 from creditkit.notify import errors as notify_errors
 from creditkit.payments import errors as payment_errors
 
@@ -61,7 +61,12 @@ def errors_by_code() -> Mapping[str, type[CreditKitError]]:
             "creditkit."
         ):
             continue
-        assert found.setdefault(cls.code, cls) is cls, f"two errors with code {cls.code!r}"
+        registered = found.setdefault(cls.code, cls)
+        require(
+            registered is cls,
+            "every error code names one error class",
+            f"{cls.code!r}: {registered.__qualname__} and {cls.__qualname__}",
+        )
     found[PaymentRequired.code] = PaymentRequired
     found[RateLimited.code] = RateLimited
     return found

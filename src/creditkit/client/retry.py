@@ -14,6 +14,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from creditkit.errors import require
+
 #: Retries after the first attempt, by default and at most.
 RETRIES_MAX_DEFAULT = 3
 RETRIES_MAX_LIMIT = 10
@@ -31,7 +33,7 @@ RETRIED_TRANSPORT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.Re
 def backoff_seconds(retry: int, chance: random.Random) -> float:
     """The wait before retry number ``retry`` (0 first): exponential, capped, and drawn from
     its upper half so that clients refused together do not come back together."""
-    assert retry >= 0
+    require(retry >= 0, "retries are counted from 0", f"retry {retry}")
     ceiling = min(BACKOFF_SECONDS_MAX, BACKOFF_SECONDS_FIRST * 2.0**retry)
     return ceiling / 2 + chance.uniform(0, ceiling / 2)
 

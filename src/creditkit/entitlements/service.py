@@ -38,7 +38,7 @@ from creditkit.entitlements.schemas import (
     Reason,
     Role,
 )
-from creditkit.errors import IdempotencyConflict, InvalidRequest
+from creditkit.errors import IdempotencyConflict, InvalidRequest, present, require
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, check_text
 from creditkit.ledger.kernel import RateWindow
@@ -308,7 +308,7 @@ class EntitlementService:
             start, end = self._period(cap, anchor, now)
             used = repository.period_usage(connection, holder.id, name, start)
             decision = self._count(plan, name, cap, used, quantity)
-            assert decision.used is not None
+            require(decision.used is not None, "a counted decision says how much is used", name)
             repository.insert_event(
                 connection,
                 {
@@ -519,8 +519,10 @@ class EntitlementService:
                     "new_owner", f"{new_owner!r} is not a member of the workspace: add them first"
                 )
             if role != Role.OWNER:
-                previous = repository.owner_of(connection, holder.id)
-                assert previous is not None, "a workspace with members has an owner"
+                previous = present(
+                    repository.owner_of(connection, holder.id),
+                    "a workspace with members has an owner",
+                )
                 # Demoted first: the one-owner index is checked at each statement.
                 repository.set_role(connection, holder.id, previous, Role.ADMIN.value)
                 repository.set_role(connection, holder.id, member.id, Role.OWNER.value)

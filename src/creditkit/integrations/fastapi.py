@@ -21,7 +21,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from creditkit.api.problems import PROBLEM_CONTENT_TYPE
+from creditkit.api.problems import PROBLEM_CONTENT_TYPE, handled_as
 from creditkit.errors import CreditKitError, Quantity
 from creditkit.integrations.metered import Meter, Metering
 from creditkit.integrations.refusals import Refusal, refusal_of
@@ -42,8 +42,8 @@ class CreditsRefused(HTTPException):
 def install(app: FastAPI) -> None:
     """Makes ``app`` answer a ``CreditsRefused`` with its whole problem+json body."""
 
-    async def on_credits_refused(_request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, CreditsRefused)
+    async def on_credits_refused(_request: Request, raised: Exception) -> JSONResponse:
+        error = handled_as(raised, CreditsRefused)
         return JSONResponse(
             error.problem,
             status_code=error.status_code,

@@ -30,6 +30,7 @@ from creditkit.errors import (
     HoldAmountExceeded,
     InvalidAmount,
     InvalidRequest,
+    InvariantViolation,
     Quantity,
 )
 from creditkit.ledger.schemas import Charge, Hold
@@ -103,7 +104,11 @@ def open_meter(
             raise UnknownAction(action)
         estimate = cost.price if estimate is None and cost is not None else estimate
         unit = unit or (cost.unit if cost is not None else "credits")
-    assert estimate is not None
+    if estimate is None:
+        # An explicit check, not ``present``: mypy cannot solve its type for this union.
+        raise InvariantViolation(
+            "a meter without an estimate reserves its action's catalog price", action
+        )
     return Meter(
         ledger,
         customer,

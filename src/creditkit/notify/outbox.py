@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from creditkit.errors import require
 from creditkit.notify.schemas import Event, EventType
 from creditkit.store.tables import customers, outbox_events
 
@@ -34,7 +35,7 @@ def emit(
     """Writes one event into the outbox on ``connection`` (inside the caller's transaction) and
     returns its ``event_id`` (``event_id``, when given, from ``new_event_id``). ``data`` must be
     JSON: ids, strings, ints, ISO times."""
-    assert isinstance(type, EventType), type
+    require(isinstance(type, EventType), "an event's type is an EventType", repr(type))
     if event_id is None:
         event_id = new_event_id()
     connection.execute(
@@ -78,7 +79,8 @@ def events_after(
     type: EventType | None = None,
 ) -> list[Event]:
     """Events with an id above ``after_id``, oldest first, at most ``limit``."""
-    assert 0 < limit <= EVENTS_PAGE_MAX, limit
+    # Callers check a requested limit as input first (the listing's InvalidRequest on "limit").
+    require(0 < limit <= EVENTS_PAGE_MAX, "an events page is bounded", f"limit {limit}")
     query = (
         sa.select(outbox_events, customers.c.external_id)
         .select_from(outbox_events.outerjoin(customers))

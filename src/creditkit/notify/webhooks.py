@@ -24,7 +24,13 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Connection
 
-from creditkit.errors import IdempotencyConflict, InvalidRequest
+from creditkit.errors import (
+    IdempotencyConflict,
+    InvalidRequest,
+    InvariantViolation,
+    present,
+    require,
+)
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text
 from creditkit.ledger.service import LedgerService
@@ -68,12 +74,23 @@ USER_AGENT = "creditkit-webhooks/1"
 #: for the receiver to deploy the new secret.
 ROTATION_OVERLAP_SECONDS = 24 * 60 * 60
 
-assert LEASE_SECONDS > DELIVERIES_CLAIMED_MAX * TIMEOUT_SECONDS
+if not LEASE_SECONDS > DELIVERIES_CLAIMED_MAX * TIMEOUT_SECONDS:
+    # Checked at import: a lease shorter than its deliveries can take lets a second worker
+    # claim deliveries the first is still sending.
+    raise InvariantViolation(
+        "a delivery lease outlasts trying every delivery it claims",
+        f"LEASE_SECONDS {LEASE_SECONDS}, deliveries take up to"
+        f" {DELIVERIES_CLAIMED_MAX * TIMEOUT_SECONDS}",
+    )
 
 
 def retry_delay_seconds(attempt: int, rng: random.Random) -> int:
     """The wait after failed attempt number ``attempt`` (1-based), with jitter."""
-    assert 1 <= attempt < ATTEMPTS_MAX, attempt
+    require(
+        1 <= attempt < ATTEMPTS_MAX,
+        "only a failed attempt before the last is retried",
+        f"attempt {attempt} of {ATTEMPTS_MAX}",
+    )
     delay = RETRY_DELAY_SECONDS_FIRST << (attempt - 1)
     jitter = delay * RETRY_JITTER_PERCENT // 100
     return delay + rng.randint(-jitter, jitter)
@@ -154,8 +171,15 @@ class WebhookService:
                         "created_at": self._ledger.now(),
                     },
                 )
-                recorded = repository.endpoint_by_key(connection, idempotency_key)
-                assert recorded is not None and recorded.id == endpoint_id
+                recorded = present(
+                    repository.endpoint_by_key(connection, idempotency_key),
+                    "an endpoint just inserted is found by its idempotency key",
+                )
+                require(
+                    recorded.id == endpoint_id,
+                    "an idempotency key finds the endpoint inserted under it",
+                    f"inserted {endpoint_id}, found {recorded.id}",
+                )
             for name, first, second in (
                 ("url", recorded.url, checked_url),
                 ("event_types", recorded.event_types, types),

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Discount, DiscountKind, Interval, Pack
-from creditkit.errors import IdempotencyConflict, InvalidRequest
+from creditkit.errors import IdempotencyConflict, InvalidRequest, present, require
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, check_text
 from creditkit.ledger.repository import CustomerRow
@@ -87,8 +87,7 @@ class Checkouts:
             if offer.price.amount_minor == 0:
                 raise InvalidRequest("pack", f"pack {pack!r} is free: grant it with grant_pack")
             return Item(PaymentKind.PACK, pack, None, None, offer.name, offer.price)
-        assert plan is not None
-        tier = self._catalog.plan(plan)
+        tier = self._catalog.plan(present(plan, "a checkout that names no pack names a plan"))
         try:
             interval_ = Interval(interval)
         except ValueError:
@@ -200,13 +199,18 @@ class Checkouts:
         item: Item,
         now: datetime,
     ) -> bool:
-        assert discount.kind is DiscountKind.VOLUME and discount.min_owner_workspaces is not None
+        require(
+            discount.kind is DiscountKind.VOLUME, "only a volume discount is eligible", discount.id
+        )
+        owned_min = present(
+            discount.min_owner_workspaces, "a volume discount names its minimum of owned workspaces"
+        )
         if self._coupon_refusal(connection, discount, item, now) is not None:
             return False
         if holder.kind != CustomerKind.WORKSPACE:
             return False
         owned = repository.owned_workspaces(connection, holder.id)
-        return owned >= discount.min_owner_workspaces
+        return owned >= owned_min
 
     @staticmethod
     def _coupon_refusal(

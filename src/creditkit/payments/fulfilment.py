@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from creditkit.errors import present
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
@@ -129,8 +130,8 @@ class Fulfilment:
             cost_basis=Money(row.amount_minor, row.currency),
             action=f"pack:{offer.id}",
         )
-        assert grant_id is not None, f"payment {row.id} was fulfilled before it succeeded"
-        return grant_id
+        # None when the grant's key is taken: this payment was fulfilled before it succeeded.
+        return present(grant_id, "a payment is fulfilled once, when it succeeds")
 
     def fail(
         self, connection: Connection, holder: CustomerRow, row: Any, reason: str, now: datetime

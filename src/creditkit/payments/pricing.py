@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from creditkit.catalog import Discount
+from creditkit.errors import present, require
 from creditkit.ledger.schemas import Money
 from creditkit.payments.schemas import ReceiptLine
 
@@ -28,10 +29,8 @@ class Priced:
 def describe(discount: Discount) -> str:
     if discount.percent_off is not None:
         return f"{discount.name} ({discount.percent_off}% off)"
-    assert discount.amount_off is not None
-    return (
-        f"{discount.name} ({discount.amount_off.amount_minor} {discount.amount_off.currency} off)"
-    )
+    amount_off = present(discount.amount_off, "a discount without a percent off has an amount off")
+    return f"{discount.name} ({amount_off.amount_minor} {amount_off.currency} off)"
 
 
 def best(discounts: Sequence[Discount], subtotal: Money) -> Discount | None:
@@ -48,7 +47,8 @@ def price(
 ) -> Priced:
     """The volume discount on the price first, then the coupon on what it leaves; each is a
     negative line, and together they never take more than the price."""
-    assert subtotal.amount_minor > 0, subtotal
+    # Free packs and plans are refused as input before pricing (nothing to pay).
+    require(subtotal.amount_minor > 0, "only a price above zero is paid", str(subtotal))
     lines = [ReceiptLine(description, subtotal.amount_minor)]
     left = subtotal
     for discount in (volume, coupon):
@@ -65,5 +65,9 @@ def price(
         discount_id=None if volume is None else volume.id,
         coupon_id=None if coupon is None else coupon.id,
     )
-    assert sum(line.amount_minor for line in priced.lines) == priced.amount.amount_minor
+    require(
+        sum(line.amount_minor for line in priced.lines) == priced.amount.amount_minor,
+        "a priced purchase's lines add up to its amount",
+        description,
+    )
     return priced

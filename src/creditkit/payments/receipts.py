@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Interval
+from creditkit.errors import require
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Money
 from creditkit.payments import repository
@@ -36,7 +37,12 @@ def issue_receipt(
     now: datetime,
 ) -> int:
     """Issues the next numbered receipt, once per ``source_key``; returns its number."""
-    assert sum(line.amount_minor for line in lines) == subtotal_minor - discount_minor
+    lines_minor = sum(line.amount_minor for line in lines)
+    require(
+        lines_minor == subtotal_minor - discount_minor,
+        "a receipt's lines add up to its subtotal less its discount",
+        f"lines {lines_minor}, subtotal {subtotal_minor}, discount {discount_minor}",
+    )
     number = repository.next_receipt_number(connection)
     repository.insert_receipt(
         connection,

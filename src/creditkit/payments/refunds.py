@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from creditkit.errors import present, require
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Money
@@ -45,8 +46,10 @@ class Refunds:
             )  # fmt: skip
             if taken == 0:
                 raise RefundRefused(payment_id, "every credit of the purchase is spent")
-            granted = ledger_repository.grant_holding(connection, current.grant_id)
-            assert granted is not None
+            granted = present(
+                ledger_repository.grant_holding(connection, current.grant_id),
+                "a succeeded purchase's grant is held",
+            )
             money = prorate(current.amount_minor, taken, granted.amount_granted)
             values = {
                 "status": PaymentStatus.REFUNDING.value,
@@ -69,7 +72,7 @@ class Refunds:
             raise RefundRefused(
                 row.id, f"the payment is {status.value}{reason}: nothing was paid to refund"
             )
-        assert row.grant_id is not None, f"payment {row.id} succeeded without its grant"
+        require(row.grant_id is not None, "a succeeded purchase has its grant", f"payment {row.id}")
         window_end = row.succeeded_at + self._refund_window
         if now > window_end:
             raise RefundRefused(row.id, f"the refund window ended at {window_end.isoformat()}")
@@ -78,7 +81,11 @@ class Refunds:
         """The provider's part of a refund, outside any transaction, then recorded."""
         refund_id = None
         if row.refunded_minor > 0:
-            assert row.provider_payment_id is not None, f"payment {row.id} has no provider id"
+            require(
+                row.provider_payment_id is not None,
+                "a payment refunded at its provider has the provider's id",
+                f"payment {row.id}",
+            )
             refund_id = self._provider.refund(
                 row.provider_payment_id,
                 Money(row.refunded_minor, row.currency),
@@ -130,8 +137,10 @@ class Refunds:
     def _refund_view(self, row: Any) -> Refund:
         with self._ledger.database.read() as connection:
             taken = ledger_repository.find_transaction(connection, f"creditkit:refund:{row.id}")
-            holding = ledger_repository.grant_holding(connection, row.grant_id)
-        assert holding is not None
+            holding = present(
+                ledger_repository.grant_holding(connection, row.grant_id),
+                "a refunded purchase's grant is held",
+            )
         unit = self._ledger.unit(holding.unit)
         credits = unit.to_quantity(0 if taken is None else taken.amount)
         return Refund(

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from creditkit.errors import require
 from creditkit.store.tables import (
     auto_top_ups,
     billing_lines,
@@ -84,7 +85,11 @@ def update_payment(
         .where(payments.c.id == payment_id, payments.c.status == status)
         .values(**values)
     )
-    assert result.rowcount == 1, f"payment {payment_id} left {status} under its customer's lock"
+    require(
+        result.rowcount == 1,
+        "a payment stays in its status under its customer's lock",
+        f"payment {payment_id} left {status}",
+    )
 
 
 def set_session(connection: Connection, payment_id: int, session_id: str, url: str) -> None:
@@ -272,7 +277,11 @@ def release(connection: Connection, coupon_id: str) -> None:
         .where(coupon_counters.c.coupon_id == coupon_id, coupon_counters.c.redeemed > 0)
         .values(redeemed=coupon_counters.c.redeemed - 1)
     )
-    assert result.rowcount == 1, f"coupon {coupon_id} released more often than redeemed"
+    require(
+        result.rowcount == 1,
+        "a coupon is released at most as often as it was redeemed",
+        f"coupon {coupon_id}",
+    )
 
 
 def redeemed(connection: Connection, coupon_id: str) -> int:

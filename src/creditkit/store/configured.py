@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
+from creditkit.errors import require
+
 #: How stale a process's view of another process's change may be.
 REFRESH_SECONDS_DEFAULT = 10
 #: Customers kept in memory, at most (eight bytes each, and a set lookup per charge).
@@ -32,7 +34,11 @@ class ConfiguredCustomers:
         refresh_seconds: int = REFRESH_SECONDS_DEFAULT,
         cached_max: int = CACHED_MAX_DEFAULT,
     ) -> None:
-        assert refresh_seconds > 0 and cached_max > 0
+        require(
+            refresh_seconds > 0 and cached_max > 0,
+            "configured customers are refreshed and cached in positive amounts",
+            f"refresh_seconds {refresh_seconds}, cached_max {cached_max}",
+        )
         self._read_ids = read_ids
         self._refresh = timedelta(seconds=refresh_seconds)
         self._cached_max = cached_max

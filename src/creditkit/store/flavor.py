@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from creditkit.errors import InvariantViolation
 from creditkit.store.tables import from_epoch_microseconds, to_epoch_microseconds
 
 _TRANSACTION_COLUMNS = (
@@ -225,7 +226,10 @@ class Flavor:
     def time_out(self, value: Any) -> datetime:
         if self.dialect == "sqlite":
             return from_epoch_microseconds(value)
-        assert isinstance(value, datetime)
+        if not isinstance(value, datetime):
+            raise InvariantViolation(
+                "a timestamp column reads back as a datetime", type(value).__name__
+            )
         return value.astimezone(UTC)
 
 

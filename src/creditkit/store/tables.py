@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
+from creditkit.errors import InvariantViolation
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -68,7 +70,10 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
             return None
         if dialect.name == "sqlite":
             return from_epoch_microseconds(value)
-        assert isinstance(value, datetime)
+        if not isinstance(value, datetime):
+            raise InvariantViolation(
+                "a timestamp column reads back as a datetime", type(value).__name__
+            )
         return value.astimezone(UTC)
 
 

@@ -11,6 +11,7 @@ import calendar
 from datetime import datetime
 
 from creditkit.catalog import Interval, Period
+from creditkit.errors import InvariantViolation
 
 #: Why a bound: a customer untouched for years catches up one period at a time; 1,200 monthly
 #: periods is a century, far past any real gap, and stops a clock bug from looping forever.
@@ -23,7 +24,10 @@ def months_in(period: Period | Interval) -> int:
 
 def add_months(anchor: datetime, months: int) -> datetime:
     """``anchor`` moved by whole months, its day clamped to the target month's last day."""
-    assert months >= 0, "periods only move forward"
+    # Checked with ``if`` rather than ``require``: catching up calls this once per period, and
+    # the detail is formatted only when the rule is broken.
+    if months < 0:
+        raise InvariantViolation("periods only move forward", f"{months} months")
     month_index = anchor.month - 1 + months
     year = anchor.year + month_index // 12
     month = month_index % 12 + 1
@@ -39,7 +43,10 @@ def period_bounds(anchor: datetime, months: int, index: int) -> tuple[datetime, 
 def period_index_at(anchor: datetime, months: int, moment: datetime) -> int:
     """The index of the period that contains ``moment`` (periods are half-open: a period's
     end belongs to the next one)."""
-    assert moment >= anchor, "no period before the anchor"
+    if moment < anchor:
+        raise InvariantViolation(
+            "no period before the anchor", f"{moment.isoformat()} is before {anchor.isoformat()}"
+        )
     # Start from the calendar estimate and correct it: clamping can shift a boundary by days.
     estimate = ((moment.year - anchor.year) * 12 + moment.month - anchor.month) // months
     index = max(estimate - 1, 0)

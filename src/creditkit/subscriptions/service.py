@@ -30,7 +30,13 @@ from creditkit.catalog import (
     RolloverKind,
 )
 from creditkit.catalog.schemas import plan_from_terms
-from creditkit.errors import InsufficientCredits, InvalidRequest, UnknownCustomer
+from creditkit.errors import (
+    InsufficientCredits,
+    InvalidRequest,
+    UnknownCustomer,
+    present,
+    require,
+)
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.kernel import ISSUANCE
 from creditkit.ledger.repository import CustomerRow
@@ -67,7 +73,11 @@ RenewalsCollected = Callable[[Connection, CustomerRow], bool]
 def prorate(amount_minor: int, remaining_seconds: int, period_seconds: int) -> int:
     """``amount_minor`` times remaining / period, to the whole second, rounded half up to the minor
     unit (half a cent and more bills a cent): the one rounding rule of proration."""
-    assert period_seconds > 0 and 0 <= remaining_seconds <= period_seconds
+    require(
+        period_seconds > 0 and 0 <= remaining_seconds <= period_seconds,
+        "a prorated part of a period lies within it",
+        f"{remaining_seconds} of {period_seconds} seconds",
+    )
     numerator = 2 * amount_minor * remaining_seconds + period_seconds
     return numerator // (2 * period_seconds)
 
@@ -186,8 +196,10 @@ class SubscriptionService:
                         self._catalog.plan_terms(plan.id),
                         now,
                     )
-                    row = repository.plan_version_by_fingerprint(connection, plan.id, fingerprint)
-                    assert row is not None
+                    row = present(
+                        repository.plan_version_by_fingerprint(connection, plan.id, fingerprint),
+                        "a plan version just inserted is found by its fingerprint",
+                    )
                 current[plan.id] = row.id
             return current
 
@@ -296,8 +308,10 @@ class SubscriptionService:
                 "pay_with": pay_with,
             },
         )
-        row = repository.read_subscription(connection, holder.id)
-        assert row is not None
+        row = present(
+            repository.read_subscription(connection, holder.id),
+            "a subscription just inserted is read back",
+        )
         return _State.from_row(row)
 
     # -- paid through a payment provider (payments/) --------------------------------------------
@@ -383,7 +397,9 @@ class SubscriptionService:
             SubscriptionStatus.PAST_DUE: SubscriptionStatus.ACTIVE,
             SubscriptionStatus.ACTIVE: SubscriptionStatus.PAST_DUE,
         }
-        assert status in moves, status
+        require(
+            status in moves, "a subscription's status is set to active or past_due", str(status)
+        )
         row = repository.read_subscription(connection, holder.id)
         if row is None or SubscriptionStatus(row.status) is not moves[status]:
             return False
@@ -534,8 +550,10 @@ class SubscriptionService:
         on_upgrade: AllowanceOnUpgrade,
         now: datetime,
     ) -> Subscription:
-        row = repository.read_subscription(connection, holder.id)
-        assert row is not None
+        row = present(
+            repository.read_subscription(connection, holder.id),
+            "a subscription changes plan only once it exists",
+        )
         state = _State.from_row(row)
         previous = _State.from_row(row)
         current, _version = self._plan(connection, state.plan_version_id)
@@ -816,7 +834,11 @@ class SubscriptionService:
         if overage is None:
             return
         start, end = self._overage_period(state, plan, boundary - timedelta(microseconds=1))
-        assert end == boundary, "an overage period closes at its own boundary"
+        require(
+            end == boundary,
+            "an overage period closes at its own boundary",
+            f"ends {end.isoformat()}, boundary {boundary.isoformat()}",
+        )
         used = self._overage_used(connection, holder, overage.unit, start, end)
         if used <= 0:
             return
@@ -954,8 +976,10 @@ class SubscriptionService:
                 state, self._version_for(self._catalog.default_plan.id), Interval.MONTH, boundary
             )
         elif state.scheduled_plan_version_id is not None:
-            assert state.scheduled_interval is not None
-            self._switch(state, state.scheduled_plan_version_id, state.scheduled_interval, boundary)
+            interval = present(
+                state.scheduled_interval, "a scheduled plan change has its scheduled interval"
+            )
+            self._switch(state, state.scheduled_plan_version_id, interval, boundary)
             state.scheduled_plan_version_id = None
             state.scheduled_interval = None
         else:
@@ -983,8 +1007,8 @@ class SubscriptionService:
         ]
         left = sum(grant.remaining for grant in ending)
         if allowance.rollover.kind is RolloverKind.CAPPED:
-            assert allowance.rollover.cap is not None
-            left = min(left, unit.to_steps(allowance.rollover.cap))
+            cap = present(allowance.rollover.cap, "a capped rollover has its cap")
+            left = min(left, unit.to_steps(cap))
         moves: list[tuple[int, int]] = []
         for grant in sorted(ending, key=lambda grant: grant.account_id):
             part = min(grant.remaining, left - sum(step for _grant, step in moves))
