@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from creditkit.catalog import Catalog, UnknownAction
-from creditkit.errors import CreditKitError, InvalidRequest, Quantity
+from creditkit.errors import CreditKitError, InvalidRequest, InvariantViolation, Quantity
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import (
     EXTERNAL_ID_LENGTH_MAX,
@@ -291,7 +291,8 @@ class UsageService:
         )
         others_spent = spent - sum(steps for _key, steps, _count in top)
         others_charges = charges - sum(count for _key, _steps, count in top)
-        assert others_spent >= 0 and others_charges >= 0, "the groups are part of the total"
+        if not (others_spent >= 0 and others_charges >= 0):
+            raise InvariantViolation("the groups are part of the total", "")
         return UsageBreakdown(
             customer=customer,
             unit=unit_.name,
@@ -334,7 +335,8 @@ class UsageService:
             buckets = repository.spend_by_bucket(
                 connection, row.id, unit_.name, start, end, origin, width_seconds
             )
-        assert all(0 <= bucket < points_count for bucket in buckets), "a bucket outside the range"
+        if not (all(0 <= bucket < points_count for bucket in buckets)):
+            raise InvariantViolation("a bucket outside the range", "")
         points = tuple(
             UsagePoint(
                 start=max(start, origin + index * width),
@@ -380,7 +382,8 @@ class UsageService:
             charged = self._ledger.charge_many(requests)
             for index, outcome in zip(positions, charged, strict=True):
                 outcomes[index] = _indexed(outcome, index)
-        assert len(outcomes) == len(events), "one outcome per event"
+        if not (len(outcomes) == len(events)):
+            raise InvariantViolation("one outcome per event", "")
         return [outcomes[index] for index in range(len(events))]
 
     def _priced(self, catalog: Catalog, index: int, event: object) -> ChargeRequest:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from creditkit.analytics.schemas import Analytics
 from creditkit.catalog.schemas import Price
-from creditkit.errors import InvalidRequest, Quantity
+from creditkit.errors import InvalidRequest, InvariantViolation, Quantity
 from creditkit.ledger.schemas import Money
 from creditkit.web import charts
 from creditkit.web.console import UNIT, FieldError
@@ -125,7 +125,8 @@ def _view(pages: Pages, asked: Range) -> AnalyticsView:
         label = _FIELD_LABELS.get(invalid.field, invalid.field)
         raise _BadRange(FieldError(invalid.field, f"{label}: {invalid.reason}."), asked) from None
     catalog = kit.catalog
-    assert catalog is not None, "analytics needs a catalog, and the service always has one"
+    if not (catalog is not None):
+        raise InvariantViolation("analytics needs a catalog, and the service always has one", "")
     plan_names = {plan.id: plan.name for plan in catalog.plans.values()}
     spec = catalog.units.get(UNIT)
     cost = None if spec is None else spec.cost

@@ -27,7 +27,7 @@ from creditkit.api import repository as api_repository
 from creditkit.api.auth import Access
 from creditkit.api.problems import ApiProblem
 from creditkit.catalog import UNLIMITED, Allowance, Catalog, Interval, LimitKind, Plan
-from creditkit.errors import CreditKitError, InvalidRequest
+from creditkit.errors import CreditKitError, InvalidRequest, InvariantViolation
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
 from creditkit.ledger.schemas import Money
 from creditkit.payments.errors import ReceiptNotFound
@@ -106,7 +106,8 @@ def router(pages: Pages) -> APIRouter:
         receipts: Annotated[str | None, Query(max_length=CURSOR_LENGTH_MAX)] = None,
     ) -> Response:
         caller = pages.customer_caller(request)
-        assert caller.customer is not None
+        if not (caller.customer is not None):
+            raise InvariantViolation("caller.customer is not None", "")
         view = _billing(pages, caller, interval, receipts)
         return pages.page(
             request,
@@ -199,7 +200,8 @@ def _not_found(pages: Pages, request: Request, caller: Caller, what: str) -> Res
 
 def _billing(pages: Pages, caller: Caller, interval: str | None, cursor: str | None) -> BillingView:
     kit = pages.kit
-    assert caller.customer is not None and kit.catalog is not None
+    if not (caller.customer is not None and kit.catalog is not None):
+        raise InvariantViolation("caller.customer is not None and kit.catalog is not None", "")
     catalog = kit.catalog
     subscription = kit.subscription(caller.customer)
     current = None if subscription is None else catalog.plans.get(subscription.plan)
@@ -290,7 +292,8 @@ def _action(
             return "downgrade", f"Downgrade to {plan.name}"
         return None, None
     if current is not None and plan.id == current.id:
-        assert interval is not None
+        if not (interval is not None):
+            raise InvariantViolation("interval is not None", "")
         return "checkout", f"Switch to {interval.value}ly billing"
     if current is None or plan.rank > current.rank:
         return "checkout", f"Upgrade to {plan.name}"
@@ -380,7 +383,8 @@ def _overage_text(plan: Plan) -> str:
 def _checkout(pages: Pages, caller: Caller, form: FormData, base_url: str) -> Response:
     """Starts a checkout of the plan (by its interval) or pack the form names, then sends the
     browser to the provider's page (the sandbox's is served here)."""
-    assert caller.customer is not None
+    if not (caller.customer is not None):
+        raise InvariantViolation("caller.customer is not None", "")
     named = form.get("return")
     back = RETURN_PAGES.get(named if isinstance(named, str) else "", RETURN_PAGES["billing"])
     key = forms.idempotency_key(form)
@@ -423,7 +427,10 @@ def _own_checkout(pages: Pages, caller: Caller, session_id: str) -> str | None:
 
 def _downgrade(pages: Pages, caller: Caller, form: FormData) -> Response:
     """Schedules the move to a free plan below the current one for the end of the period."""
-    assert caller.customer is not None and pages.kit.catalog is not None
+    if not (caller.customer is not None and pages.kit.catalog is not None):
+        raise InvariantViolation(
+            "caller.customer is not None and pages.kit.catalog is not None", ""
+        )
     kit, customer, catalog = pages.kit, caller.customer, pages.kit.catalog
     key = forms.idempotency_key(form)
     try:
@@ -452,7 +459,8 @@ def _downgrade(pages: Pages, caller: Caller, form: FormData) -> Response:
 
 def _keep(pages: Pages, caller: Caller, form: FormData) -> Response:
     """Takes back a scheduled change: the plan in force goes on."""
-    assert caller.customer is not None
+    if not (caller.customer is not None):
+        raise InvariantViolation("caller.customer is not None", "")
     kit, customer = pages.kit, caller.customer
     key = forms.idempotency_key(form)
     try:

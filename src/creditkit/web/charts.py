@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from creditkit.errors import Quantity
+from creditkit.errors import InvariantViolation, Quantity
 
 CHART_WIDTH = 640
 #: The bars' own height: the first and last day's labels are HTML under the chart, so that a
@@ -43,7 +43,8 @@ class BarChart:
 
 def bar_chart(points: Sequence[tuple[datetime, Quantity]]) -> BarChart:
     """Bars for (start, value) points, scaled so the largest fills the chart's height."""
-    assert len(points) <= BARS_MAX, "a chart draws a year of days at most"
+    if not (len(points) <= BARS_MAX):
+        raise InvariantViolation("a chart draws a year of days at most", "")
     baseline = CHART_HEIGHT
     peak = max((value for _start, value in points), default=0)
     slot = CHART_WIDTH // max(len(points), 1)
@@ -114,7 +115,8 @@ class RowChart:
 def row_chart(rows: Sequence[tuple[str, Quantity]]) -> RowChart:
     """Bars for (label, value) rows, in the given order, scaled so the largest fills the width
     left between the labels and the values."""
-    assert len(rows) <= ROWS_MAX, "a row chart draws at most ROWS_MAX rows"
+    if not (len(rows) <= ROWS_MAX):
+        raise InvariantViolation("a row chart draws at most ROWS_MAX rows", "")
     span = CHART_WIDTH - ROW_LABEL_WIDTH - ROW_VALUE_WIDTH
     peak = max((value for _label, value in rows), default=0)
     drawn = []

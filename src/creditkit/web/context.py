@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from creditkit.api.auth import Access
 from creditkit.api.problems import ApiProblem
+from creditkit.errors import InvariantViolation
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
 from creditkit.keys.service import SESSION_TOKEN_PREFIX
 from creditkit.kit import CreditKit
@@ -89,7 +90,8 @@ class Pages:
     def may(self, caller: Caller, permission: SessionPermission) -> bool:
         """Whether the customer's session may ``permission`` (in a workspace, by the member's
         role now): pages hide what the customer may not do."""
-        assert caller.customer is not None
+        if not (caller.customer is not None):
+            raise InvariantViolation("caller.customer is not None", "")
         try:
             self.access.require_customer(caller, caller.customer, Scope.READ, permission)
         except ApiProblem:

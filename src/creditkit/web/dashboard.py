@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
-from creditkit.errors import CreditKitError, Quantity
+from creditkit.errors import CreditKitError, InvariantViolation, Quantity
 from creditkit.ledger.schemas import Balance, GrantBalance, HistoryPage, TransactionKind
 from creditkit.usage.schemas import UsageBreakdown, UsageSummary
 from creditkit.web import charts
@@ -99,7 +99,8 @@ def router(pages: Pages) -> APIRouter:
         action: Annotated[str, Query(max_length=FILTER_LENGTH_MAX)] = "",
     ) -> Response:
         caller = pages.customer_caller(request)
-        assert caller.customer is not None
+        if not (caller.customer is not None):
+            raise InvariantViolation("caller.customer is not None", "")
         filters = _filters(pages, kind, action)
         view = dashboard_view(pages, caller.customer, cursor, filters)
         return pages.page(

@@ -27,7 +27,13 @@ from starlette.responses import Response
 from creditkit.api.auth import Access
 from creditkit.api.problems import ApiProblem
 from creditkit.entitlements.schemas import Member, Role
-from creditkit.errors import CreditKitError, InsufficientCredits, InvalidRequest, Quantity
+from creditkit.errors import (
+    CreditKitError,
+    InsufficientCredits,
+    InvalidRequest,
+    InvariantViolation,
+    Quantity,
+)
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
 from creditkit.ledger.schemas import Balance, CustomerKind, HistoryItem, TransactionKind
 from creditkit.web import forms, offers
@@ -154,7 +160,8 @@ def _typed(form: FormData, names: tuple[str, ...]) -> dict[str, str]:
 def _view(pages: Pages, caller: Caller, cursor: str | None) -> CreditsView:
     kit = pages.kit
     customer = caller.customer
-    assert customer is not None and kit.catalog is not None
+    if not (customer is not None and kit.catalog is not None):
+        raise InvariantViolation("customer is not None and kit.catalog is not None", "")
     balance = kit.balance(customer)
     transferable = sum((g.remaining for g in balance.grants if g.transferable), start=0)
     is_user = kit.customer(customer).kind is CustomerKind.USER
@@ -199,7 +206,8 @@ def _gift_line(item: HistoryItem) -> GiftLine:
 
 def _gift(pages: Pages, request: Request, caller: Caller, form: FormData) -> Response:
     customer = caller.customer
-    assert customer is not None
+    if not (customer is not None):
+        raise InvariantViolation("customer is not None", "")
     key = forms.idempotency_key(form)
     try:
         recipient = forms.required(form, "recipient", "Recipient", CUSTOMER_ID_LENGTH_MAX)
@@ -225,7 +233,8 @@ def _gift(pages: Pages, request: Request, caller: Caller, form: FormData) -> Res
 
 def _move(pages: Pages, request: Request, caller: Caller, form: FormData) -> Response:
     user = caller.customer
-    assert user is not None
+    if not (user is not None):
+        raise InvariantViolation("user is not None", "")
     key = forms.idempotency_key(form)
     try:
         workspace = forms.required(form, "workspace", "Workspace", CUSTOMER_ID_LENGTH_MAX)

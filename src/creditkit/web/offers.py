@@ -14,7 +14,7 @@ from fractions import Fraction
 from math import floor
 
 from creditkit.catalog import Interval, Pack, Plan
-from creditkit.errors import Quantity
+from creditkit.errors import InvariantViolation, Quantity
 from creditkit.ledger.schemas import Money
 
 #: "Price per N credits" is shown with N a power of ten up to this.
@@ -53,7 +53,8 @@ def _half_up(value: Fraction) -> int:
 
 def price_per(price: Money, amount: Quantity, per: int) -> Money:
     """``price`` for ``amount`` credits, as the price of ``per`` credits (rounded half up)."""
-    assert amount > 0 and per > 0, (amount, per)
+    if not (amount > 0 and per > 0):
+        raise InvariantViolation("amount > 0 and per > 0", repr((amount, per)))
     return Money(_half_up(Fraction(price.amount_minor * per) / Fraction(amount)), price.currency)
 
 
@@ -71,7 +72,8 @@ def readable_per(packs: Sequence[Pack]) -> int:
 def saving_percent(price: Money, amount: Quantity, base_price: Money, base_amount: Quantity) -> int:
     """The whole percent (rounded down) that ``price`` for ``amount`` saves per credit against
     ``base_price`` for ``base_amount``; 0 when it is not cheaper."""
-    assert price.currency == base_price.currency, (price, base_price)
+    if not (price.currency == base_price.currency):
+        raise InvariantViolation("price.currency == base_price.currency", repr((price, base_price)))
     if base_price.amount_minor <= 0:
         return 0
     unit_price = Fraction(price.amount_minor) / Fraction(amount)
