@@ -389,6 +389,7 @@ class ChargeBatch:
                     item.charge.member,
                     plan.row["metadata"],
                     now,
+                    issued=plan.issued,
                 )
             )
             outcomes[item.index] = Charge(

@@ -34,6 +34,7 @@ from creditkit.ledger.checks import (
 )
 from creditkit.ledger.grants import LedgerGrants
 from creditkit.ledger.kernel import (
+    EXPIRY,
     ISSUANCE,
     Request,
     Spend,
@@ -345,6 +346,16 @@ class LedgerHolds(LedgerGrants):
                         None,
                         metadata,
                         context.now,
+                        issued=-sum(
+                            amount
+                            for account, amount in legs
+                            if account == self.system_account(ISSUANCE, hold.unit)
+                        ),
+                        expired=sum(
+                            amount
+                            for account, amount in legs
+                            if account == self.system_account(EXPIRY, hold.unit)
+                        ),
                     )
                 ],
             )

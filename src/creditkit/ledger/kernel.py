@@ -69,6 +69,10 @@ class Spend:
     member: str | None
     metadata: Mapping[str, Any]
     created_at: datetime
+    #: Steps issued beyond the grants (its legs on the issuance account, negated: a commit may
+    #: give issued steps back), and held steps it expired (its legs on the expiry account).
+    issued: int = 0
+    expired: int = 0
 
 
 #: Told, inside the spending transaction, of every charge or commit it posted (usage rollups).
