@@ -130,7 +130,8 @@ def take(grants: Sequence[GrantRow], steps: int) -> list[tuple[GrantRow, int]]:
             grant.remaining -= part
             left -= part
             draws.append((grant, part))
-    require(left == 0, "take within what the grants hold", f"{left} steps short")
+    if left != 0:
+        raise InvariantViolation("take within what the grants hold", f"{left} steps short")
     return draws
 
 
@@ -426,18 +427,22 @@ class LedgerKernel:
 
     def _check_legs(self, unit: str, legs: list[tuple[int, int]]) -> None:
         """There are legs, at most ``LEGS_PER_TRANSACTION_MAX``; they sum to zero; none is zero;
-        each amount is within the ledger's limit; no account appears twice; the unit is known."""
-        require(0 < len(legs) <= LEGS_PER_TRANSACTION_MAX, "legs", f"{len(legs)} legs")
-        require(sum(amount for _account, amount in legs) == 0, "balanced", f"legs {legs}")
-        require(all(amount != 0 for _account, amount in legs), "no zero leg", f"legs {legs}")
-        require(
-            all(abs(amount) <= LEG_AMOUNT_MAX for _account, amount in legs),
-            "amount within limits",
-            f"legs {legs}",
-        )
-        require(
-            len({account for account, _amount in legs}) == len(legs),
-            "one leg per account",
-            f"legs {legs}",
-        )
-        require(unit in self._units, "known unit", unit)
+        each amount is within the ledger's limit; no account appears twice; the unit is known.
+        One pass, and a message built only when a rule breaks: this runs for every charge."""
+        if not 0 < len(legs) <= LEGS_PER_TRANSACTION_MAX:
+            raise InvariantViolation("legs", f"{len(legs)} legs")
+        total = 0
+        accounts = set()
+        for account, amount in legs:
+            if amount == 0:
+                raise InvariantViolation("no zero leg", f"legs {legs}")
+            if not -LEG_AMOUNT_MAX <= amount <= LEG_AMOUNT_MAX:
+                raise InvariantViolation("amount within limits", f"legs {legs}")
+            total += amount
+            accounts.add(account)
+        if total != 0:
+            raise InvariantViolation("balanced", f"legs {legs}")
+        if len(accounts) != len(legs):
+            raise InvariantViolation("one leg per account", f"legs {legs}")
+        if unit not in self._units:
+            raise InvariantViolation("known unit", unit)
