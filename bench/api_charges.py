@@ -54,7 +54,8 @@ import creditkit
 from creditkit import CreditKit
 from creditkit.keys.schemas import Scope
 
-GOAL_RATIO = 0.5
+#: The goal of issue "Group commit": at least the bare-FastAPI floor, with rate limits counted.
+GOAL_RATIO = 1.0
 START_BALANCE = 10**15
 AMOUNT = 1
 WARMUP_EACH = 50

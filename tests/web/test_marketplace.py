@@ -96,7 +96,7 @@ def test_refused_gifts_name_the_field_and_change_nothing(site: Site, page: Page)
     expect(page.get_by_label("Amount", exact=True)).to_have_value("1000")
     expect(page.get_by_label("Note (optional)")).to_have_value("For the review")
     _give(page, "alice", "10")
-    expect(alert).to_have_text("Recipient: must differ from from_customer.")
+    expect(alert).to_have_text("Recipient: must be another customer than the sender.")
 
     expect(page.get_by_test_id("balance")).to_have_text("400")
     assert site.kit.balance("bob").available == 400

@@ -52,7 +52,7 @@ class LedgerMoves(LedgerHolds):
         check_text(from_customer, "from_customer", EXTERNAL_ID_LENGTH_MAX)
         check_text(to_customer, "to_customer", EXTERNAL_ID_LENGTH_MAX)
         if from_customer == to_customer:
-            raise InvalidRequest("to_customer", "must differ from from_customer")
+            raise InvalidRequest("to_customer", "must be another customer than the sender")
         metadata = check_metadata(metadata)
         request = Request(
             idempotency_key,
