@@ -171,6 +171,9 @@ def _facts(error: errors.CreditKitError, enrich: Enrich) -> dict[str, Any]:
         facts.pop("reason", None)
         facts.pop("field", None)
         facts["invalid_params"] = [{"name": error.field, "reason": error.reason}]
+    elif isinstance(error, errors.HoldAmountExceeded):
+        # A 422 like every other: the field at fault is the commit's amount.
+        facts["invalid_params"] = [{"name": "amount", "reason": str(error)}]
     facts.update(enrich(error))
     return facts
 
