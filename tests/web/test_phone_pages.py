@@ -218,6 +218,13 @@ def test_session_ended_only_after_a_session(site: Site, browser: Browser) -> Non
         page.goto(f"{site.base_url}/app")  # never signed in
         expect(page.get_by_role("heading", level=1)).to_have_text("Open your account from the app")
         expect(page.get_by_text("Your session has ended")).to_have_count(0)
+        # Authentication answers before validation: a malformed query without a session is
+        # the sign-in page, not the malformed-address page.
+        response = page.goto(f"{site.base_url}/app?cursor={'x' * 300}")
+        assert response is not None and response.status == 401
+        expect(page.get_by_role("heading", level=1)).to_have_text("Open your account from the app")
+        page.goto(f"{site.base_url}/console?search={'x' * 300}")
+        assert page.url.endswith("/console/login")
         check_fits(page, "signed-out-phone")
         page.goto(f"{site.base_url}/app/session?token=cks_expired")  # a link that no longer works
         expect(page.get_by_role("heading", level=1)).to_have_text("Your session has ended")

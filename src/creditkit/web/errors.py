@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from creditkit.api.problems import ApiProblem
 from creditkit.errors import CreditKitError
-from creditkit.web.context import Pages
+from creditkit.web.context import Pages, SignInRequired
 
 #: An exception handler as Starlette keeps them: sync or async.
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
@@ -66,6 +66,25 @@ def page_error(pages: Pages, request: Request, status: int) -> Response:
     )
 
 
+#: Page addresses that need no session: where one signs in.
+SIGN_IN_PATHS = ("/app/session", "/console/login")
+
+
+def _sign_in_refusal(pages: Pages, request: Request) -> SignInRequired | None:
+    """The refusal a signed page gives a request without its session, if it has none."""
+    path = request.url.path
+    if path in SIGN_IN_PATHS:
+        return None
+    try:
+        if path == "/console" or path.startswith("/console/"):
+            pages.console_caller(request)
+        elif path == "/app" or path.startswith("/app/"):
+            pages.customer_caller(request)
+    except SignInRequired as refusal:
+        return refusal
+    return None
+
+
 def install(app: FastAPI, pages: Pages) -> None:
     """Wraps the API's handlers (installed before the pages: ``problems.install`` must have run
     first) so that the pages' addresses get a page, under the status the API would answer (the
@@ -75,6 +94,13 @@ def install(app: FastAPI, pages: Pages) -> None:
         api_handler: Handler = app.exception_handlers[kind]
 
         async def handle(request: Request, error: Exception) -> Response:
+            if isinstance(error, RequestValidationError) and is_page_path(request.url.path):
+                # Authentication answers before validation, on the pages as in the API.
+                refused = _sign_in_refusal(pages, request)
+                if refused is not None:
+                    sign_in = app.exception_handlers[SignInRequired]
+                    answered = sign_in(request, refused)
+                    return await answered if inspect.isawaitable(answered) else answered
             answer = api_handler(request, error)
             response = await answer if inspect.isawaitable(answer) else answer
             if not is_page_path(request.url.path):
