@@ -181,7 +181,7 @@ def dump(kit: CreditKit) -> dict[str, Any]:
     balance = kit.balance(CUSTOMER)
     subscription = kit.subscription(CUSTOMER)
     with kit._database.read() as connection:
-        grants = sorted(
+        rows = [
             (row.source, row.amount_granted, row.balance, row.effective_at, row.expires_at)
             for row in connection.execute(
                 sa.select(
@@ -192,6 +192,11 @@ def dump(kit: CreditKit) -> dict[str, Any]:
                     tables.grants.c.expires_at,
                 ).join(tables.accounts, tables.accounts.c.id == tables.grants.c.account_id)
             )
+        ]
+        # Never-expiring grants (expires_at None) sort after the others, without comparing
+        # None with a datetime.
+        grants = sorted(
+            rows, key=lambda grant: (*grant[:4], grant[4] is None, grant[4] or grant[3])
         )
         system = sorted(
             (row.kind, row.balance)
