@@ -301,8 +301,9 @@ class HeldConnection:
         try:
             with connection.begin():
                 yield connection
-        except BaseException:
-            # Whatever failed, the next transaction starts on a connection known to be sound.
+        except DATABASE_ERRORS:
+            # After a database error, the next transaction starts on a fresh connection known
+            # to be sound; any other error (a refusal, bad input) rolled back cleanly.
             self.close()
             raise
 
