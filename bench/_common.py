@@ -372,3 +372,12 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 def write_json(path: Path | None, results: dict[str, Any]) -> None:
     if path is not None:
         path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def vacuum(database: BenchDatabase) -> None:
+    """``VACUUM (ANALYZE)`` of the whole database (PostgreSQL), outside a transaction."""
+    raw = database.connect()
+    try:
+        raw.execute_outside_transaction("VACUUM (ANALYZE)")
+    finally:
+        raw.close()

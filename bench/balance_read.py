@@ -31,6 +31,7 @@ from _common import (
     format_number,
     header,
     print_table,
+    vacuum,
     write_json,
 )
 
@@ -98,14 +99,6 @@ def measure(ck: CreditKit, customers: list[str], reads: int) -> list[Timing]:
 
 def latencies(timing: Timing) -> dict[str, float]:
     return {"p50_ms": timing.latency_ms(0.5), "p99_ms": timing.latency_ms(0.99)}
-
-
-def vacuum(database: BenchDatabase) -> None:
-    raw = database.connect()
-    try:
-        raw.execute_outside_transaction("VACUUM (ANALYZE)")
-    finally:
-        raw.close()
 
 
 def main() -> int:
