@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo serve test screenshots lint bench clean
+.PHONY: demo serve test typescript screenshots lint bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,13 @@ serve: $(INSTALLED)
 
 test: $(INSTALLED) $(CHROMIUM) $(NODE_VERIFIER) $(CONTRACT_TOOLS) $(TYPESCRIPT_CLIENT)
 	$(BIN)/pytest
+
+# The TypeScript client on its own: its package build (tsc --strict, its dependencies' types
+# checked too), then its node tests against a creditkit it serves (the seed 001 and 003 flows;
+# `make test` runs them as well, in tests/api/test_typescript_client.py).
+typescript: $(INSTALLED) $(TYPESCRIPT_CLIENT)
+	npm run build --prefix clients/typescript --silent
+	$(BIN)/pytest -q tests/api/test_typescript_client.py
 
 # Rewrites docs/screenshots/*.png from the page tests (the README and docs/web.md show them):
 # desktop shots from the SQLite half of tests/web, phone-width (390 px) ones from test_phone_pages.
