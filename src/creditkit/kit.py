@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import random
@@ -325,10 +324,9 @@ class CreditKit:
         ``rate_limited`` counts the call against the plan's ``rate_limit_per_minute`` in the
         charge's own transaction, and raises ``RateLimited`` past it (as the HTTP API does)."""
         request = self._priced(
-            customer, amount, idempotency_key, unit, action, quantity, metadata, member
-        )
-        if rate_limited:
-            request = dataclasses.replace(request, rate_limited=True)
+            customer, amount, idempotency_key, unit, action, quantity, metadata, member,
+            rate_limited,
+        )  # fmt: skip
         outcome = self.charge_many([request])[0]
         if isinstance(outcome, CreditKitError):
             raise outcome
@@ -344,6 +342,7 @@ class CreditKit:
         quantity: int,
         metadata: dict[str, Any] | None,
         member: str | None = None,
+        rate_limited: bool = False,
     ) -> ChargeRequest:
         if amount is None:
             if action is None:
@@ -359,8 +358,9 @@ class CreditKit:
         elif quantity != 1:
             raise InvalidRequest("quantity", "goes with an action priced by the catalog")
         return ChargeRequest(
-            customer, amount, idempotency_key, unit or "credits", action, metadata or {}, member
-        )
+            customer, amount, idempotency_key, unit or "credits", action, metadata or {}, member,
+            rate_limited,
+        )  # fmt: skip
 
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[Charge | CreditKitError]:
         """Up to 10,000 charges in one database transaction, applied in order; each item of the

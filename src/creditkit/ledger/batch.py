@@ -12,7 +12,6 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -47,7 +46,6 @@ from creditkit.ledger.kernel import (
 )
 from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
 from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, TransactionKind, Unit
-from creditkit.store.database import DATABASE_ERRORS, is_unique_violation
 
 Outcome = Charge | CreditKitError
 
@@ -127,15 +125,8 @@ class ChargeBatch:
 
     def run(self) -> list[Outcome]:
         """The batch in a transaction of its own."""
-        for replay in (False, True):
-            try:
-                outcomes = self._ledger.write_caught_up(partial(self.attempt, replay=replay))
-            except DATABASE_ERRORS as error:
-                if replay or not is_unique_violation(error, "transactions", "idempotency_key"):
-                    raise
-                continue
-            return self.ordered(outcomes)
-        raise AssertionError("unreachable: the replay run returns or raises")
+        outcomes: dict[int, Outcome] = self._ledger.write_alone(self.attempt)
+        return self.ordered(outcomes)
 
     def ordered(self, outcomes: dict[int, Outcome]) -> list[Outcome]:
         """Every charge's outcome in the batch's order, input errors included."""

@@ -99,6 +99,16 @@ class Operation:
             raise self.error
         return self.result
 
+    def run(self, connection: Connection, replay: bool) -> Any:
+        """The operation's work inside ``connection``'s transaction: its outcome (for charges,
+        each one's in order), or ``CatchingUp``."""
+        if self.charges is not None:
+            outcomes = self.charges.attempt(connection, replay)
+            return outcomes if isinstance(outcomes, CatchingUp) else self.charges.ordered(outcomes)
+        if self.attempt is None:
+            raise InvariantViolation("an operation has charges or an attempt", "neither")
+        return self.attempt(connection, replay)
+
 
 class _Step(enum.Enum):
     """How a segment of a shared transaction went."""
@@ -280,16 +290,7 @@ class CoalescingWriter:
         neighbours to protect; whatever it raises rolls its transaction back."""
         (operation,) = operations
         settled = _Settled()
-        if operation.charges is not None:
-            outcomes = operation.charges.attempt(connection, False)
-            if isinstance(outcomes, CatchingUp):
-                settled.deferred = [operation]
-            else:
-                settled.results[id(operation)] = (operation.charges.ordered(outcomes), None)
-            return settled
-        if operation.attempt is None:
-            raise InvariantViolation("an operation has charges or an attempt", "neither")
-        outcome = operation.attempt(connection, False)
+        outcome = operation.run(connection, False)
         if isinstance(outcome, CatchingUp):
             settled.deferred = [operation]
         else:
@@ -330,55 +331,29 @@ class CoalescingWriter:
         """Neighbouring charge operations as one batch, in a savepoint."""
         batches = [operation.charges for operation in segment if operation.charges is not None]
         combined = ChargeBatch.combined(self._ledger, batches)
-        for replay in (False, True):
-            savepoint = connection.begin_nested()
-            try:
-                outcomes = combined.attempt(connection, replay)
-            except Exception as error:
-                if _is_whole_transaction_error(error):
-                    raise
-                savepoint.rollback()
-                if not replay and is_unique_violation(error, "transactions", "idempotency_key"):
-                    continue
-                if len(segment) > 1:
-                    return _Step.SPLIT
-                settled.results[id(segment[0])] = (None, error)
-                return _Step.DONE
-            savepoint.commit()
-            if isinstance(outcomes, CatchingUp):
-                return _Step.CATCHING_UP
-            parts = ChargeBatch.split(combined.ordered(outcomes), batches)
-            for operation, part in zip(segment, parts, strict=True):
-                settled.results[id(operation)] = (part, None)
+        outcomes, error = _savepointed(connection, combined.attempt)
+        if error is not None:
+            if len(segment) > 1:
+                return _Step.SPLIT
+            settled.results[id(segment[0])] = (None, error)
             return _Step.DONE
-        raise AssertionError("unreachable: the replay run returns or raises")
+        if isinstance(outcomes, CatchingUp):
+            return _Step.CATCHING_UP
+        parts = ChargeBatch.split(combined.ordered(outcomes), batches)
+        for operation, part in zip(segment, parts, strict=True):
+            settled.results[id(operation)] = (part, None)
+        return _Step.DONE
 
     def _apply_write(
         self, connection: Connection, operation: Operation, settled: _Settled
     ) -> _Step:
         """Another write, in a savepoint of its own. When it stops at a customer's backlog of
         due work, what the catching up wrote is kept."""
-        attempt = operation.attempt
-        if attempt is None:
-            raise InvariantViolation("an operation has charges or an attempt", "neither")
-        for replay in (False, True):
-            savepoint = connection.begin_nested()
-            try:
-                outcome = attempt(connection, replay)
-            except Exception as error:
-                if _is_whole_transaction_error(error):
-                    raise
-                savepoint.rollback()
-                if not replay and is_unique_violation(error, "transactions", "idempotency_key"):
-                    continue
-                settled.results[id(operation)] = (None, error)
-                return _Step.DONE
-            savepoint.commit()
-            if isinstance(outcome, CatchingUp):
-                return _Step.CATCHING_UP
-            settled.results[id(operation)] = (outcome, None)
-            return _Step.DONE
-        raise AssertionError("unreachable: the replay run returns or raises")
+        outcome, error = _savepointed(connection, operation.run)
+        if error is None and isinstance(outcome, CatchingUp):
+            return _Step.CATCHING_UP
+        settled.results[id(operation)] = (outcome, error)
+        return _Step.DONE
 
     def _run_alone(self, operations: Sequence[Operation]) -> None:
         for operation in operations:
@@ -415,6 +390,28 @@ class CoalescingWriter:
         operation.done = True
         # The caller's own event, so that a batch's end wakes its callers, not every waiter.
         operation.wake.set()
+
+
+def _savepointed(
+    connection: Connection, attempt: Callable[[Connection, bool], Any]
+) -> tuple[Any, Exception | None]:
+    """``attempt`` in a savepoint of its own: (its outcome, None), or (None, the error it met),
+    with what it wrote rolled back to the savepoint. A key found recorded runs it again in
+    replay mode; an error the whole transaction must answer is raised."""
+    for replay in (False, True):
+        savepoint = connection.begin_nested()
+        try:
+            outcome = attempt(connection, replay)
+        except Exception as error:
+            if _is_whole_transaction_error(error):
+                raise
+            savepoint.rollback()
+            if not replay and is_unique_violation(error, "transactions", "idempotency_key"):
+                continue
+            return None, error
+        savepoint.commit()
+        return outcome, None
+    raise AssertionError("unreachable: the replay run returns or raises")
 
 
 def _is_whole_transaction_error(error: BaseException) -> bool:

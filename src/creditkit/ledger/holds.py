@@ -334,6 +334,8 @@ class LedgerHolds(LedgerGrants):
             repository.settle_hold(
                 context.connection, hold_id, HoldStatus.COMMITTED, steps, transaction_id
             )
+            # Each account appears once in a transaction's legs.
+            moved = dict(legs)
             self.record_spends(
                 context.connection,
                 [
@@ -346,16 +348,8 @@ class LedgerHolds(LedgerGrants):
                         None,
                         metadata,
                         context.now,
-                        issued=-sum(
-                            amount
-                            for account, amount in legs
-                            if account == self.system_account(ISSUANCE, hold.unit)
-                        ),
-                        expired=sum(
-                            amount
-                            for account, amount in legs
-                            if account == self.system_account(EXPIRY, hold.unit)
-                        ),
+                        issued=-moved.get(self.system_account(ISSUANCE, hold.unit), 0),
+                        expired=moved.get(self.system_account(EXPIRY, hold.unit), 0),
                     )
                 ],
             )

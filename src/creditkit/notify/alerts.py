@@ -253,30 +253,28 @@ class AlertService:
         live = [grant for grant in rows if grant.is_live(now)]
         used = allowance_spent(allowance, allowance_left(live, period_start, period_end))
         unit = self._ledger.unit(unit_name)
-        for percent in chosen:
-            # Reached now, and not before this spending (which used at most ``steps`` of it).
-            if reached(allowance, used, percent) and not reached(allowance, used - steps, percent):
-                threshold = _Threshold(
-                    f"percent_used:{percent}",
-                    0,
-                    EventType.ALERT_TRIGGERED,
-                    {
-                        "alert": "percent_used",
-                        "percent_used": percent,
-                        "allowance": str(unit.to_quantity(allowance)),
-                        "source": source,
-                    },
-                )
-                available = sum(grant.remaining for grant in live)
-                self._emit_once(
-                    connection,
-                    customer,
-                    unit_name,
-                    threshold,
-                    available,
-                    (period_start, period_end),
-                    now,
-                )
+        for percent in _newly_reached(allowance, chosen, used, steps):
+            threshold = _Threshold(
+                f"percent_used:{percent}",
+                0,
+                EventType.ALERT_TRIGGERED,
+                {
+                    "alert": "percent_used",
+                    "percent_used": percent,
+                    "allowance": str(unit.to_quantity(allowance)),
+                    "source": source,
+                },
+            )
+            available = sum(grant.remaining for grant in live)
+            self._emit_once(
+                connection,
+                customer,
+                unit_name,
+                threshold,
+                available,
+                (period_start, period_end),
+                now,
+            )
 
     def _period(
         self, connection: Connection, customer: CustomerRow, now: datetime
@@ -356,11 +354,7 @@ class AlertService:
         live = [grant for grant in rows if grant.is_live(now)]
         # The share of the allowance used, as the meter and the percent alerts count it.
         used = allowance_spent(allowance, allowance_left(live, period_start, period_end))
-        spent = before_steps - after_steps
-        return any(
-            reached(allowance, used, percent) and not reached(allowance, used - spent, percent)
-            for percent in chosen
-        )
+        return bool(_newly_reached(allowance, chosen, used, before_steps - after_steps))
 
     # -- a customer's own thresholds ------------------------------------------------------------
 
@@ -468,3 +462,13 @@ class AlertService:
             return announced, len(found) == GRANT_EXPIRING_BATCH_MAX
 
         return self._ledger.database.write(scan)
+
+
+def _newly_reached(allowance: int, percents: Sequence[int], used: int, steps: int) -> list[int]:
+    """The percents of the allowance ``used`` reaches now and did not before a spending that
+    used at most ``steps`` of it."""
+    return [
+        percent
+        for percent in percents
+        if reached(allowance, used, percent) and not reached(allowance, used - steps, percent)
+    ]
