@@ -134,7 +134,12 @@ class EntitlementService:
             return RateDecision(True, None, 0, 0)
         window_start = now.replace(second=0, microsecond=0)
         count = self._ledger.database.write(
-            lambda connection: repository.count_request(connection, customer, window_start, 1)
+            lambda connection: repository.count_request(
+                connection,
+                ledger_repository.read_customer(connection, customer).id,
+                window_start,
+                1,
+            )
         )
         retry_after_seconds = self._retry_after_seconds(window_start, now)
         allowed = count <= limit
@@ -152,7 +157,7 @@ class EntitlementService:
         if limit is None:
             return None
         window_start = now.replace(second=0, microsecond=0)
-        count = repository.count_request(connection, customer.external_id, window_start, requests)
+        count = repository.count_request(connection, customer.id, window_start, requests)
         return RateWindow(limit, count, self._retry_after_seconds(window_start, now))
 
     @staticmethod

@@ -289,6 +289,16 @@ class AlertService:
             return plan_id, *_calendar_month(now)
         return found
 
+    def _some_plan_alerts(self, unit: str) -> bool:
+        """Whether any plan of the catalog sets alert thresholds in ``unit``: without one, only
+        a customer's own thresholds can be in force."""
+        if self._catalog is None:
+            return False
+        return any(
+            plan.alerts is not None and plan.alerts.unit == unit
+            for plan in self._catalog.plans.values()
+        )
+
     def _plan_of(self, plan_id: str | None) -> Plan | None:
         if self._catalog is None or plan_id is None:
             return None
@@ -342,6 +352,8 @@ class AlertService:
         with self._ledger.database.read() as connection:
             holder = ledger_repository.read_customer(connection, customer)
             own = repository.customer_alert_row(connection, holder.id, unit)
+            if own is None and not self._some_plan_alerts(unit):
+                return False  # the common case, without reading the plan and its period
             plan_id, period_start, period_end = self._period(connection, holder, now)
             low = self._low_in_force(unit, plan_id, own)
             if low is not None and after_steps <= low.level < before_steps:

@@ -202,18 +202,6 @@ def insert_once(connection: Connection, table: sa.Table, values: dict[str, Any])
     return inserted.first() is not None
 
 
-def upsert_adding(
-    connection: Connection, table: sa.Table, values: dict[str, Any], column: str
-) -> Any:
-    """``INSERT … ON CONFLICT (primary key) DO UPDATE SET column = column + excluded.column
-    RETURNING column``: a counter bumped in one statement, whoever inserted it first."""
-    insert = _dialect_insert(connection, table).values(**values)
-    keys = [key.name for key in table.primary_key.columns]
-    return insert.on_conflict_do_update(
-        index_elements=keys, set_={column: table.c[column] + insert.excluded[column]}
-    ).returning(table.c[column])
-
-
 class Database:
     """The ledger's database: an engine plus the transaction discipline every write follows."""
 
