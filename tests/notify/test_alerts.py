@@ -179,3 +179,25 @@ def test_a_spend_that_crosses_nothing_reads_no_alert_table(
     for table in ("customer_alerts", "alert_firings", "outbox_events"):
         assert table not in read
     kit.close()
+
+
+def test_a_charge_answer_crosses_the_customers_own_thresholds(kit: CreditKit) -> None:
+    """``alert_crossed`` reads the customer and its own thresholds in one statement: a share of
+    the plan's allowance and a credits-left level, on either database."""
+    kit.create_customer("ada")
+    kit.set_alerts("ada", credits_left=12, percent_used=[25])
+    crossed = [
+        kit.alert_crossed(kit.charge("ada", amount, idempotency_key=f"c{amount}"))
+        for amount in (4, 5, 7)  # 20 -> 16 (20% used), -> 11 (45%, under 12), -> 4
+    ]
+    assert crossed == [False, True, False]
+
+
+def test_without_plan_alerts_only_the_customers_own_thresholds_cross(make_kit: Any) -> None:
+    kit = make_kit()  # no catalog: no plan sets thresholds
+    for customer in ("ada", "bob"):
+        kit.create_customer(customer)
+        kit.grant(customer, 10, idempotency_key=f"g-{customer}")
+    kit.set_alerts("ada", credits_left=3)
+    assert kit.alert_crossed(kit.charge("ada", 7, idempotency_key="c1")) is True
+    assert kit.alert_crossed(kit.charge("bob", 7, idempotency_key="c2")) is False

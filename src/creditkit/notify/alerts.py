@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Allowance, Catalog, Plan
-from creditkit.errors import InvalidRequest, Quantity
+from creditkit.errors import InvalidRequest, Quantity, UnknownCustomer
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.kernel import Spend
 from creditkit.ledger.repository import CustomerRow
@@ -350,8 +350,10 @@ class AlertService:
         after_steps = unit_.to_steps(after) if after else 0
         now = self._ledger.now()
         with self._ledger.database.read() as connection:
-            holder = ledger_repository.read_customer(connection, customer)
-            own = repository.customer_alert_row(connection, holder.id, unit)
+            found = repository.customer_with_own_thresholds(connection, customer, unit)
+            if found is None:
+                raise UnknownCustomer(customer)
+            holder, own = found
             if own is None and not self._some_plan_alerts(unit):
                 return False  # the common case, without reading the plan and its period
             plan_id, period_start, period_end = self._period(connection, holder, now)

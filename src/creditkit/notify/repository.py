@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from creditkit.ledger.repository import CustomerRow
 from creditkit.store.database import insert_once
+from creditkit.store.flavor import flavor_of, flavor_of_dialect
 from creditkit.store.tables import (
     accounts,
     alert_firings,
@@ -299,6 +303,44 @@ def customer_alert_row(connection: Connection, customer_id: int, unit: str) -> A
             customer_alerts.c.customer_id == customer_id, customer_alerts.c.unit == unit
         )
     ).first()
+
+
+@dataclass(frozen=True, slots=True)
+class OwnThresholds:
+    """A customer's own alert thresholds in one unit (a ``customer_alerts`` row)."""
+
+    credits_left: int | None
+    percent_used: list[int]
+
+
+def customer_with_own_thresholds(
+    connection: Connection, external_id: str, unit: str
+) -> tuple[CustomerRow, OwnThresholds | None] | None:
+    """The customer (None when unknown) and its own thresholds in ``unit``, in one statement
+    through the driver: every charge's answer asks it (``alert_crossed``), and two statements
+    built by SQLAlchemy would cost more than the charge."""
+    flavor = flavor_of(connection)
+    rows = flavor.fetch(connection, _own_thresholds_statement(flavor.dialect), (unit, external_id))
+    if not rows:
+        return None
+    customer_id, external, kind, next_due_at, credits_left, percent_used = rows[0]
+    customer = CustomerRow(customer_id, external, kind, flavor.time_out_optional(next_due_at))
+    if percent_used is None:
+        return customer, None  # no row of its own: the LEFT JOIN found none
+    return customer, OwnThresholds(credits_left, json.loads(percent_used))
+
+
+@functools.cache
+def _own_thresholds_statement(dialect: str) -> str:
+    placeholder = flavor_of_dialect(dialect).placeholder
+    # As text on both databases, decoded once here (JSONB would come back decoded on one only).
+    percent_used = "a.percent_used::text" if dialect == "postgresql" else "a.percent_used"
+    return (
+        f"SELECT c.id, c.external_id, c.kind, c.next_due_at, a.credits_left, {percent_used}"
+        " FROM customers c LEFT JOIN customer_alerts a"
+        f" ON a.customer_id = c.id AND a.unit = {placeholder}"
+        f" WHERE c.external_id = {placeholder}"
+    )
 
 
 def customer_alert_rows(connection: Connection, customer_id: int) -> dict[str, Any]:

@@ -244,3 +244,7 @@ _FLAVORS = {"sqlite": Flavor("sqlite", "?"), "postgresql": Flavor("postgresql", 
 
 def flavor_of(connection: Connection) -> Flavor:
     return _FLAVORS[connection.dialect.name]
+
+
+def flavor_of_dialect(dialect: str) -> Flavor:
+    return _FLAVORS[dialect]
