@@ -1,5 +1,6 @@
 # The two commands a newcomer runs (see README.md): `make demo` and `make test`.
-# Everything is installed into .venv from this project's own files.
+# Everything is installed into .venv from this project's own files: the engine extra (the
+# embedded kit, the server, the CLI; `pip install creditkit` alone is the HTTP client) and dev.
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[engine,dev]'
 	touch $(INSTALLED)
 
 # The npm standardwebhooks package, that the webhook tests verify deliveries with under node.

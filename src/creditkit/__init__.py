@@ -10,6 +10,8 @@ import importlib
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
+from creditkit.engine_extra import engine_missing
+
 # The names below are imported on first use (PEP 562), not with the package: so that
 # ``import creditkit.client`` (the HTTP client) loads neither SQLAlchemy nor the store.
 if TYPE_CHECKING:
@@ -143,7 +145,14 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'creditkit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as error:
+        # A client-only install (no engine extra): the one error that names the extra.
+        line = engine_missing(error, name)
+        if line is None:
+            raise
+        raise ModuleNotFoundError(line, name=error.name) from error
     globals()[name] = value  # later lookups skip this function
     return value
 

@@ -9,8 +9,12 @@ The format is documented in docs/catalog.md and, for editors and CI, as a JSON S
 with the package (``SCHEMA_PATH``).
 """
 
+from __future__ import annotations
+
+import importlib
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from typing import TYPE_CHECKING, Any
 
 from creditkit.catalog.errors import (
     CatalogError,
@@ -21,7 +25,6 @@ from creditkit.catalog.errors import (
     UnknownPack,
     UnknownPlan,
 )
-from creditkit.catalog.loader import load_catalog, parse_catalog
 from creditkit.catalog.schemas import (
     PLAN_TERMS_FORMAT,
     UNLIMITED,
@@ -50,8 +53,28 @@ from creditkit.catalog.schemas import (
     Unlimited,
 )
 
+# The loader (and with it PyYAML, one of the engine's libraries) is imported on first use (PEP
+# 562): the HTTP client uses the catalog's types, not its YAML, and installs without PyYAML.
+if TYPE_CHECKING:
+    from creditkit.catalog.loader import load_catalog, parse_catalog
+
+_LOADER_EXPORTS = frozenset({"load_catalog", "parse_catalog"})
+
 #: The JSON Schema (draft 2020-12) of the catalog format, as package data.
 SCHEMA_PATH: Traversable = files(__package__).joinpath("schema.json")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LOADER_EXPORTS:
+        raise AttributeError(f"module 'creditkit.catalog' has no attribute {name!r}")
+    value = getattr(importlib.import_module("creditkit.catalog.loader"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LOADER_EXPORTS])
+
 
 __all__ = [
     "PLAN_TERMS_FORMAT",
