@@ -148,6 +148,27 @@ def test_a_database_error_mid_batch_fails_only_its_caller(ck: CreditKit) -> None
     assert ck.audit().ok
 
 
+def test_a_database_error_in_a_transaction_of_charges_alone_fails_only_its_caller(
+    ck: CreditKit,
+) -> None:
+    """Charges alone share a transaction without savepoints: one that the database refuses
+    rolls it back, and every caller is then run alone with the outcome it would have had."""
+    ck.grant("u1", 10, idempotency_key="g1")
+    install_poison(ck)
+    with OneTransaction(ck) as batch:
+        batch.add(lambda: ck.charge("u1", 1, idempotency_key="c1"))
+        batch.add(lambda: ck.charge("u1", 1, idempotency_key=f"{POISON}-charge"))
+        batch.add(lambda: ck.charge("u1", 2, idempotency_key="c2"))
+    first, poisoned, second = batch.outcomes
+    assert isinstance(poisoned, DATABASE_ERRORS)
+    assert isinstance(first, Charge) and isinstance(second, Charge)
+    assert [first.available_after, second.available_after] == [9, 7]
+    assert ck.balance("u1").available == 7
+    assert not ck.recorded(f"{POISON}-charge")
+    assert ck.charge("u1", 2, idempotency_key="c2") == second
+    assert ck.audit().ok
+
+
 @pytest.mark.postgres
 def test_a_failed_commit_runs_every_caller_alone(postgres_url: str) -> None:
     """A deferred trigger fails the shared transaction at COMMIT, after every caller's work ran:

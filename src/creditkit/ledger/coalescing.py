@@ -307,6 +307,14 @@ class CoalescingWriter:
                 segments[-1].append(operation)
             else:
                 segments.append([operation])
+        if len(segments) == 1 and operations[0].charges is not None:
+            # Charges alone: there is no neighbour to protect, so no savepoint (two round
+            # trips fewer). Should they fail, the transaction rolls back and each caller is run
+            # alone (``_lead``), with the outcome it would have had alone.
+            step = self._apply_charges(connection, operations, settled, savepointed=False)
+            if step is _Step.CATCHING_UP:
+                settled.deferred = operations  # nothing of them ran: all wait, in order
+            return settled
         done = 0
         while segments:
             segment = segments.popleft()
@@ -326,12 +334,21 @@ class CoalescingWriter:
         return settled
 
     def _apply_charges(
-        self, connection: Connection, segment: list[Operation], settled: _Settled
+        self,
+        connection: Connection,
+        segment: list[Operation],
+        settled: _Settled,
+        *,
+        savepointed: bool = True,
     ) -> _Step:
-        """Neighbouring charge operations as one batch, in a savepoint."""
+        """Neighbouring charge operations as one batch, in a savepoint unless they are the
+        whole transaction (then whatever they raise fails it)."""
         batches = [operation.charges for operation in segment if operation.charges is not None]
         combined = ChargeBatch.combined(self._ledger, batches)
-        outcomes, error = _savepointed(connection, combined.attempt)
+        if savepointed:
+            outcomes, error = _savepointed(connection, combined.attempt)
+        else:
+            outcomes, error = combined.attempt(connection, False), None
         if error is not None:
             if len(segment) > 1:
                 return _Step.SPLIT

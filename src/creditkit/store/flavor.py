@@ -28,9 +28,29 @@ _TRANSACTION_VALUES = 15
 #: 4 parameters a row: 1,000 rows stay far below SQLite's (32,766) and PostgreSQL's (65,535)
 #: limits on parameters in one statement.
 ENTRY_ROWS_PER_STATEMENT = 1_000
-#: Parameters of one combined transactions-and-entries statement: a bigger batch goes in the
-#: separate statements, which chunk themselves.
-COMBINED_PARAMETERS_MAX = 30_000
+#: Rows (transactions and entries) of one combined statement on PostgreSQL: a bigger batch
+#: goes in the separate statements, which chunk themselves.
+COMBINED_ROWS_MAX = 30_000
+
+#: PostgreSQL: a batch's transactions and their entries in one statement, each column passed as
+#: an array (in ``_TRANSACTION_COLUMNS`` order but ``id``; then the entries' account, unit,
+#: transaction key and amount), kept in the order given.
+_COMBINED_INSERT = (
+    "WITH v AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[],"
+    " %s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::text[],"
+    " %s::text[], %s::text[], %s::timestamptz[]) WITH ORDINALITY AS v(idempotency_key, kind,"
+    " status, customer_id, counterparty_id, unit, amount, action, hold_id, member, request,"
+    " outcome, metadata, created_at, position)),"
+    f" t AS (INSERT INTO transactions ({_TRANSACTION_COLUMNS.removeprefix('id, ')})"
+    " SELECT idempotency_key, kind, status, customer_id, counterparty_id, unit, amount, action,"
+    " hold_id, member, request, outcome, metadata::jsonb, created_at FROM v ORDER BY position"
+    " RETURNING id, idempotency_key),"
+    " e AS (INSERT INTO entries (transaction_id, account_id, unit, amount)"
+    " SELECT t.id, x.account_id, x.unit, x.amount FROM unnest(%s::bigint[], %s::text[],"
+    " %s::text[], %s::bigint[]) WITH ORDINALITY AS x(account_id, unit, key, amount, position)"
+    " JOIN t ON t.idempotency_key = x.key ORDER BY x.position)"
+    " SELECT id, idempotency_key FROM t"
+)
 
 _LOCK_COLUMNS = "c.id, c.external_id, c.kind, c.next_due_at"
 #: The grant columns the hot path reads, in the order ``repository._grant_from`` takes them.
@@ -145,6 +165,16 @@ class Flavor:
                 ids.append(cursor.fetchone()[0])
                 if not cursor.nextset():
                     return ids
+        if len(rows) == 1:
+            # One row (a single charge): SQLite gives an id column that is the rowid the
+            # largest id plus one, and says which; no read of the maximum first.
+            cursor = self.cursor(connection)
+            cursor.execute(f"INSERT INTO transactions ({columns}) VALUES ({values})", rows[0])
+            transaction_id = cursor.lastrowid
+            cursor.close()
+            if not isinstance(transaction_id, int):
+                raise InvariantViolation("SQLite names the row it inserted", repr(transaction_id))
+            return [transaction_id]
         # SQLite: BEGIN IMMEDIATE made this transaction the only writer, and transactions are
         # never deleted, so the ids above the current maximum are free.
         start = int(
@@ -165,15 +195,14 @@ class Flavor:
         entries_of_rows: list[list[tuple[int, str, int]]],
     ) -> list[int]:
         """``insert_transactions``, then each row's entries (account, unit, amount). On
-        PostgreSQL a small batch is one statement: the transactions' INSERT in a CTE, the
-        entries' INSERT joined to what it returned by idempotency key (unique in a batch), in
-        the order given, so that entry ids keep the burn-down order."""
+        PostgreSQL a batch is one statement (``_COMBINED_INSERT``): the transactions' INSERT in
+        a CTE, the entries' INSERT joined to what it returned by idempotency key (unique in a
+        batch), in the order given, so that entry ids keep the burn-down order."""
         entry_count = sum(len(legs) for legs in entries_of_rows)
-        parameters = len(rows) * (_TRANSACTION_VALUES - 1) + entry_count * 5
         keys = [row[0] for row in rows]
         if (
             self.dialect != "postgresql"
-            or parameters > COMBINED_PARAMETERS_MAX
+            or len(rows) + entry_count > COMBINED_ROWS_MAX
             or len(set(keys)) != len(keys)
         ):
             ids = self.insert_transactions(connection, rows)
@@ -186,32 +215,21 @@ class Flavor:
                 ],
             )
             return ids
-        columns = _TRANSACTION_COLUMNS.removeprefix("id, ")
-        row_values = ", ".join([f"({self._values(_TRANSACTION_VALUES - 1)})"] * len(rows))
-        statement = (
-            f"WITH t AS (INSERT INTO transactions ({columns}) VALUES {row_values}"
-            " RETURNING id, idempotency_key)"
-        )
-        values: list[Any] = [value for row in rows for value in row]
-        if entry_count:
-            entry_values = ", ".join(
-                ["(%s::bigint, %s::bigint, %s::text, %s::text, %s::bigint)"] * entry_count
-            )
-            statement += (
-                ", e AS (INSERT INTO entries (transaction_id, account_id, unit, amount)"
-                " SELECT t.id, v.account_id, v.unit, v.amount"
-                f" FROM (VALUES {entry_values}) AS v(position, account_id, unit, key, amount)"
-                " JOIN t ON t.idempotency_key = v.key ORDER BY v.position)"
-            )
-            position = 0
-            for key, legs in zip(keys, entries_of_rows, strict=True):
-                for account_id, unit, amount in legs:
-                    values.extend((position, account_id, unit, key, amount))
-                    position += 1
-        statement += " SELECT id, idempotency_key FROM t"
+        # A column of arrays: the statement's text is the same whatever the batch's size, so
+        # psycopg converts it once and PostgreSQL runs it prepared.
+        columns: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)]
+        entry_columns: list[list[Any]] = [[], [], [], []]
+        for key, legs in zip(keys, entries_of_rows, strict=True):
+            for account_id, unit, amount in legs:
+                entry_columns[0].append(account_id)
+                entry_columns[1].append(unit)
+                entry_columns[2].append(key)
+                entry_columns[3].append(amount)
         id_of = {
             key: transaction_id
-            for transaction_id, key in self.fetch(connection, statement, tuple(values))
+            for transaction_id, key in self.fetch(
+                connection, _COMBINED_INSERT, (*columns, *entry_columns)
+            )
         }
         return [id_of[key] for key in keys]
 
