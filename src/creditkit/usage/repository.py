@@ -277,20 +277,33 @@ def granted_by_source(
     """Steps granted to the customer in [start, end), by source. Read from the customer's grant
     accounts (``ix_accounts_customer_grants``): a customer has few grants however much it
     spends."""
-    rows = connection.execute(
-        sa.select(grants.c.source, sa.func.sum(grants.c.amount_granted))
-        .select_from(
-            accounts.join(grants, grants.c.account_id == accounts.c.id).join(
-                transactions, transactions.c.id == grants.c.transaction_id
+    # Each grant's transaction is looked up by its primary key in a correlated subquery, which
+    # PostgreSQL cannot turn into a join. As a join, the generic plan of the prepared statement
+    # (the driver prepares it from its fifth run) merged the grants, sorted by transaction id,
+    # with the whole of ``transactions`` in id order: it expected the merge to stop past the
+    # last grant, but the scan's filter passes no later row (they are charges), so every
+    # customer's summary read every transaction in the ledger. The kind is written into the
+    # statement, not bound, so that a generic plan too can use the partial index (a parameter
+    # does not prove its predicate).
+    made_in_range = (
+        sa.select(
+            sa.and_(
+                transactions.c.kind.in_(GRANTING_KINDS),
+                transactions.c.created_at >= start,
+                transactions.c.created_at < end,
             )
         )
+        .where(transactions.c.id == grants.c.transaction_id)
+        .scalar_subquery()
+    )
+    rows = connection.execute(
+        sa.select(grants.c.source, sa.func.sum(grants.c.amount_granted))
+        .select_from(accounts.join(grants, grants.c.account_id == accounts.c.id))
         .where(
             accounts.c.customer_id == customer_id,
             accounts.c.unit == unit,
-            accounts.c.kind == "grant",
-            transactions.c.kind.in_(GRANTING_KINDS),
-            transactions.c.created_at >= start,
-            transactions.c.created_at < end,
+            accounts.c.kind == sa.literal_column("'grant'"),
+            made_in_range,
         )
         .group_by(grants.c.source)
     )
