@@ -5,6 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from creditkit.amounts import wire_amount
 from creditkit.api.context import Service
 from creditkit.api.problems import ApiProblem
 from creditkit.catalog import Catalog
@@ -13,11 +14,6 @@ from creditkit.ledger.schemas import Money
 
 def _money(money: Money) -> dict[str, Any]:
     return {"amount_minor": money.amount_minor, "currency": money.currency}
-
-
-def _quantity(value: Any) -> Any:
-    """Whole amounts as JSON integers, others as exact decimal strings."""
-    return value if isinstance(value, int) else str(value)
 
 
 def _amount_text(text: Any) -> Any:
@@ -83,7 +79,7 @@ def packs(catalog: Catalog) -> list[dict[str, Any]]:
         {
             "id": pack.id,
             "name": pack.name,
-            "amount": _quantity(pack.amount),
+            "amount": wire_amount(pack.amount),
             "unit": pack.unit,
             "price": _money(pack.price),
             "expires_after_days": pack.expires_after_days,
@@ -99,7 +95,7 @@ def action_costs(catalog: Catalog) -> list[dict[str, Any]]:
     return [
         {
             "action": action.id,
-            "cost": _quantity(action.price),
+            "cost": wire_amount(action.price),
             "unit": action.unit,
             "label": action.label,
             "category": action.category,
