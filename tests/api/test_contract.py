@@ -109,3 +109,69 @@ def test_lints_and_its_types_compile_under_strict(document: dict[str, Any]) -> N
     _run([str(tools / "redocly"), "lint", "--config", "lint.yaml", "openapi.json"])
     _run([str(tools / "openapi-typescript"), "openapi.json", "-o", "openapi.d.ts"])
     _run([str(tools / "tsc"), "-p", "tsconfig.json"])
+
+
+#: Members whose values are the caller's own JSON, free-form by design: what it sent as a
+#: charge's or a customer's ``metadata`` comes back as sent.
+FREE_FORM_MEMBERS = {"metadata"}
+#: The problem body (RFC 9457) takes its error's facts as further members; each error's own
+#: schema (``InsufficientCreditsProblem`` …) types them.
+OPEN_SCHEMAS = {"Problem"}
+#: Keywords that say what a value is; a schema with none of them says nothing.
+TYPING_KEYWORDS = {"type", "$ref", "anyOf", "oneOf", "allOf", "enum", "const"}
+
+
+def _untyped(document: dict[str, Any], schema: dict[str, Any], where: str) -> Iterator[str]:
+    """Every place under ``schema`` that does not say what it holds: an empty schema, an object
+    with no properties and no typed ``additionalProperties``, or ``additionalProperties: true``."""
+    components = document["components"]["schemas"]
+    seen: set[str] = set()
+    pending = [(schema, where)]
+    while pending:
+        item, at = pending.pop()
+        reference = item.get("$ref")
+        if reference is not None:
+            name = reference.rsplit("/", 1)[-1]
+            if name not in seen and name not in OPEN_SCHEMAS:
+                seen.add(name)
+                pending.append((components[name], name))
+            continue
+        if not TYPING_KEYWORDS & set(item):
+            yield f"{at}: says nothing of its value"
+        extra = item.get("additionalProperties")
+        if extra is True or extra == {}:
+            yield f"{at}: additionalProperties: true"
+        if item.get("type") == "object" and not item.get("properties") and extra is None:
+            yield f"{at}: a bare object"
+        for keyword in ("anyOf", "oneOf", "allOf"):
+            pending.extend((option, f"{at}.{keyword}") for option in item.get(keyword, []))
+        for name, member in item.get("properties", {}).items():
+            if name not in FREE_FORM_MEMBERS:
+                pending.append((member, f"{at}.{name}"))
+        for keyword in ("items", "additionalProperties"):
+            if isinstance(item.get(keyword), dict):
+                pending.append((item[keyword], f"{at}.{keyword}"))
+
+
+def test_every_success_answer_is_typed(document: dict[str, Any]) -> None:
+    untyped: list[str] = []
+    for method, path, operation in operations(document):
+        for status, response in operation["responses"].items():
+            content = response.get("content", {})
+            if not status.startswith("2") or "application/json" not in content:
+                continue
+            schema = content["application/json"]["schema"]
+            untyped.extend(_untyped(document, schema, f"{method.upper()} {path} {status}"))
+    assert untyped == []
+
+
+def test_each_event_type_has_its_own_data_schema(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    mapping = schemas["Event"]["discriminator"]["mapping"]
+    assert set(mapping) == set(schemas["EventType"]["enum"])
+    low = schemas[mapping["credits.low"].rsplit("/", 1)[-1]]
+    assert low["properties"]["type"]["enum"] == ["credits.low"]
+    data = schemas[low["properties"]["data"]["$ref"].rsplit("/", 1)[-1]]
+    assert {"available", "credits_left", "unit"} <= set(data["required"])
+    failed = schemas["PaymentFailedData"]
+    assert "grace_ends_at" in failed["properties"] and "grace_ends_at" not in failed["required"]

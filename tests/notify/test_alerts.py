@@ -29,7 +29,7 @@ def test_the_plan_low_balance_alert_fires_once_when_crossed(kit: CreditKit) -> N
     kit.charge("ada", 1, idempotency_key="c2")  # a replay spends nothing
     [(kind, data)] = alerts_of(kit, "ada")
     assert kind == "credits.low"
-    assert data["available"] == "5" and data["credits_left"] == "5" and data["source"] == "plan"
+    assert data["available"] == 5 and data["credits_left"] == 5 and data["source"] == "plan"
     assert data["period_start"] == "2026-01-15T10:00:00+00:00"
     assert data["period_end"] == "2026-02-15T10:00:00+00:00"
 
@@ -60,7 +60,7 @@ def test_percent_used_fires_each_threshold_crossed(kit: CreditKit) -> None:
         ("alert.triggered", 50),
         ("alert.triggered", 80),
     ]
-    assert fired[0][1]["allowance"] == "100" and fired[0][1]["available"] == "15"
+    assert fired[0][1]["allowance"] == 100 and fired[0][1]["available"] == 15
     kit.charge("ada", 15, idempotency_key="c3")
     # The 100% used after the charge posted, the depletion as it spent: both in its transaction.
     assert [kind for kind, _ in alerts_of(kit, "ada")][2:] == [

@@ -91,7 +91,7 @@ def test_an_expired_hold_is_told_once(kit: CreditKit, start_clock: ManualClock) 
         "type": "hold.expired",
         "hold_id": hold.id,
         "unit": "credits",
-        "amount": "3",
+        "amount": 3,
         "action": "agent",
         "expired_at": "2026-01-15T10:01:00+00:00",
     }
@@ -112,7 +112,7 @@ def test_a_grant_about_to_expire_is_announced_once(
     assert worker.run_once().grants_expiring_announced == 1
     assert worker.run_once().grants_expiring_announced == 0
     [announced] = events_of(kit, "ada", EventType.GRANT_EXPIRING)
-    assert announced["grant_id"] == soon.id and announced["remaining"] == "7"
+    assert announced["grant_id"] == soon.id and announced["remaining"] == 7
     assert announced["source"] == "purchase"
     start_clock.advance(days=26)  # Feb 12: the allowance ends Feb 15, within 3 days...
     kit.charge("ada", 1000, idempotency_key="c1")  # ...but it is all spent: nothing to expire

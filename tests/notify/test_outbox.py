@@ -18,7 +18,7 @@ def test_an_event_written_in_a_transaction_is_read_back_in_order(
     database = Database(database_url)
 
     def write(connection: Connection) -> tuple[str, str]:
-        first = emit(connection, EventType.CREDITS_LOW, 1, {"available": "5"}, clock())
+        first = emit(connection, EventType.CREDITS_LOW, 1, {"available": 5}, clock())
         second = emit(connection, EventType.ALERT_TRIGGERED, None, {}, clock())
         return first, second
 
@@ -28,7 +28,7 @@ def test_an_event_written_in_a_transaction_is_read_back_in_order(
     assert [event.event_id for event in events] == [first, second]
     assert events[0].type is EventType.CREDITS_LOW
     assert events[0].customer == "u1"
-    assert events[0].data == {"available": "5"}
+    assert events[0].data == {"available": 5}
     assert events[1].customer is None
     with database.read() as connection:
         assert events_after(connection, events[0].id) == events[1:]

@@ -32,6 +32,12 @@ export type Receipt = Schemas["Receipt"];
 export type ReceiptPage = Schemas["ReceiptPage"];
 export type TopUpSettings = Schemas["TopUpSettings"];
 export type Event = Schemas["Event"];
+export type Refund = Schemas["Refund"];
+export type Quota = Schemas["Quota"];
+/** One usage event's outcome in `ingest`: its charge, or its problem. */
+export type IngestResult = Schemas["IngestResults"]["results"][number];
+/** A catalog action's price, as GET /v1/catalog/action-costs lists it. */
+export type ActionCost = Schemas["ActionCost"];
 export type WebhookEndpoint = Schemas["WebhookEndpoint"];
 export type RegisteredWebhookEndpoint = Schemas["RegisteredWebhookEndpoint"];
 export type Delivery = Schemas["Delivery"];
@@ -40,14 +46,6 @@ export type SessionToken = Schemas["SessionToken"];
 export type SessionPermission = Schemas["SessionPermission"];
 export type BillingLine = Schemas["BillingLine"];
 export type Metadata = Record<string, unknown>;
-
-/** A catalog action's price, as GET /v1/catalog/action-costs lists it. */
-export interface ActionCost {
-  readonly action: string;
-  readonly cost: number | string;
-  readonly unit: string;
-  readonly label: string | null;
-}
 
 /** What every write takes: the key that makes it exactly-once (default: a new one per call). */
 export interface WriteOptions {
@@ -307,7 +305,8 @@ export class Client {
     );
   }
 
-  async quota(customer: string, name: string): Promise<Record<string, number | string>> {
+  /** A number of the plan in force (`max_file_mb`), or `"unlimited"`. */
+  async quota(customer: string, name: string): Promise<Quota> {
     return data(await this.api.GET("/v1/customers/{customer}/quotas/{name}", { params: { path: { customer, name } } }));
   }
 
@@ -393,11 +392,12 @@ export class Client {
   }
 
   /** Refunds a pack or top-up within the refund window; once per payment. */
-  async refund(paymentId: number, options: WriteOptions = {}): Promise<Record<string, unknown>> {
-    const answer = await this.api.POST("/v1/payments/{payment_id}/refund", {
-      params: { path: { payment_id: rowId(paymentId, "paymentId") }, header: key(options.idempotencyKey) },
-    });
-    return data(answer) as Record<string, unknown>;
+  async refund(paymentId: number, options: WriteOptions = {}): Promise<Refund> {
+    return data(
+      await this.api.POST("/v1/payments/{payment_id}/refund", {
+        params: { path: { payment_id: rowId(paymentId, "paymentId") }, header: key(options.idempotencyKey) },
+      }),
+    );
   }
 
   async savePaymentMethod(customer: string, paymentMethod: string): Promise<void> {
@@ -415,7 +415,7 @@ export class Client {
   }
 
   async autoTopUp(customer: string): Promise<TopUpSettings | null> {
-    return data(await this.api.GET("/v1/customers/{customer}/auto-top-up", { params: { path: { customer } } })) as TopUpSettings | null;
+    return data(await this.api.GET("/v1/customers/{customer}/auto-top-up", { params: { path: { customer } } }));
   }
 
   async disableAutoTopUp(customer: string): Promise<boolean> {
@@ -435,9 +435,8 @@ export class Client {
 
   /** Usage events, each charged once by its own `idempotency_key`; one result per event, in
    * order: its charge, or its problem. */
-  async ingest(events: Schemas["UsageEvent"][], options: WriteOptions = {}): Promise<unknown[]> {
-    const answer = data(await this.api.POST("/v1/events", { params: { header: key(options.idempotencyKey) }, body: { events } }));
-    const results = typeof answer === "object" && answer !== null ? (answer as { results?: unknown }).results : undefined;
+  async ingest(events: Schemas["UsageEvent"][], options: WriteOptions = {}): Promise<IngestResult[]> {
+    const { results } = data(await this.api.POST("/v1/events", { params: { header: key(options.idempotencyKey) }, body: { events } }));
     if (!Array.isArray(results) || results.length !== events.length) {
       throw new CreditKitError(200, "response_invalid", "not one result per event", {});
     }
@@ -544,15 +543,7 @@ export class Client {
 
   /** Every catalog action's price (seed 003's seven AI actions, seed 001's generation). */
   async actionCosts(): Promise<ActionCost[]> {
-    const costs = data(await this.api.GET("/v1/catalog/action-costs", {}));
-    return costs.map((cost) => {
-      const { action, unit, label } = cost;
-      const price = cost["cost"];
-      if (typeof action !== "string" || typeof unit !== "string" || !(typeof price === "number" || typeof price === "string")) {
-        throw new CreditKitError(200, "response_invalid", `an action cost: ${JSON.stringify(cost)}`.slice(0, 300), {});
-      }
-      return { action, unit, cost: price, label: typeof label === "string" ? label : null };
-    });
+    return data(await this.api.GET("/v1/catalog/action-costs", {}));
   }
 }
 

@@ -1017,7 +1017,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Plans */
+        /**
+         * Get Plans
+         * @description The plans, by rank: how each is presented, and its terms.
+         */
         get: operations["getPlans"];
         put?: never;
         post?: never;
@@ -1034,7 +1037,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Packs */
+        /**
+         * Get Packs
+         * @description The credit packs for sale.
+         */
         get: operations["getPacks"];
         put?: never;
         post?: never;
@@ -1109,6 +1115,24 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * ActionCost
+         * @description What one catalog action costs: ``cost`` of ``unit`` per unit of quantity.
+         */
+        ActionCost: {
+            /** Action */
+            action: string;
+            /** Cost */
+            cost: number | string;
+            /** Unit */
+            unit: string;
+            /** Label */
+            label: string;
+            /** Category */
+            category: string | null;
+            /** Description */
+            description: string | null;
+        };
+        /**
          * AlertSource
          * @enum {string}
          */
@@ -1141,6 +1165,12 @@ export interface components {
             /** Percent Used */
             percent_used?: number[];
         };
+        /**
+         * AllowanceExpiry
+         * @description When a period's allowance credits stop counting.
+         * @enum {string}
+         */
+        AllowanceExpiry: "period_end" | "never";
         /** AutoTopUpPut */
         AutoTopUpPut: {
             /** Pack */
@@ -1229,6 +1259,14 @@ export interface components {
             return_url: string;
         };
         /**
+         * BillingPortalLink
+         * @description Where to send the customer: the provider's billing portal, for this customer.
+         */
+        BillingPortalLink: {
+            /** Url */
+            url: string;
+        };
+        /**
          * BreakdownBy
          * @description What ``usage_breakdown`` groups spending by.
          * @enum {string}
@@ -1241,6 +1279,128 @@ export interface components {
              * @description Default: true.
              */
             at_period_end?: boolean;
+        };
+        /**
+         * CatalogListing
+         * @description Plans (by rank), packs and action costs, in one read.
+         */
+        CatalogListing: {
+            /** Plans */
+            plans: components["schemas"]["CatalogPlan"][];
+            /** Packs */
+            packs: components["schemas"]["CatalogPack"][];
+            /** Action Costs */
+            action_costs: components["schemas"]["ActionCost"][];
+        };
+        /** CatalogPack */
+        CatalogPack: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Amount */
+            amount: number | string;
+            /** Unit */
+            unit: string;
+            price: components["schemas"]["Money"];
+            /** Expires After Days */
+            expires_after_days: number | null;
+            /** Popular */
+            popular: boolean;
+            /** Purchase Limit */
+            purchase_limit: number | null;
+            /** Description */
+            description: string | null;
+        };
+        /**
+         * CatalogPlan
+         * @description A plan as the public catalog lists it: how it is presented, and its terms (what a
+         *     subscriber pays and gets; ``format`` is the version of their spelling).
+         */
+        CatalogPlan: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Rank */
+            rank: number;
+            /** Default */
+            default: boolean;
+            /** Description */
+            description: string | null;
+            /** Format */
+            format: string;
+            /** Units */
+            units: {
+                [key: string]: number;
+            };
+            /** Prices */
+            prices: {
+                [key: string]: components["schemas"]["Money"];
+            };
+            /** Prices In Credits */
+            prices_in_credits: {
+                [key: string]: components["schemas"]["CreditsPrice"];
+            };
+            /** Allowance */
+            allowance: components["schemas"]["PlanAllowance"] | "unlimited" | null;
+            /** Features */
+            features: string[];
+            /** Limits */
+            limits: {
+                [key: string]: components["schemas"]["PlanLimit"];
+            };
+            /** Quotas */
+            quotas: {
+                [key: string]: number | "unlimited";
+            };
+            overage: components["schemas"]["PlanOverage"] | null;
+            /** Rate Limit Per Minute */
+            rate_limit_per_minute: number | null;
+        };
+        /**
+         * Charge
+         * @description Credits spent: by ``charge`` directly, or by ``commit`` of a hold (``hold_id`` set).
+         *
+         *     ``available_after`` is what the customer had left in the unit right after this charge (its
+         *     grants; overage beyond them is not counted), so that an app can warn at a low balance
+         *     without a second request. The answer to a retry of a recorded charge is rebuilt from the
+         *     ledger's rows and says what is left at the retry (later writes may have moved it); it is
+         *     therefore not part of the charge's equality.
+         */
+        Charge: {
+            /** Id */
+            id: number;
+            /** Customer */
+            customer: string;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /** Action */
+            action: string | null;
+            /** Draws */
+            draws: components["schemas"]["Draw"][];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Hold Id */
+            hold_id: number | null;
+            /** Metadata */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** Member */
+            member: string | null;
+            /** Available After */
+            available_after: number | string | null;
+            /**
+             * Replayed
+             * @default false
+             */
+            replayed: boolean;
         };
         /**
          * ChargeAnswer
@@ -1357,6 +1517,16 @@ export interface components {
             /** Currency */
             currency: string;
         };
+        /**
+         * CreditsPrice
+         * @description A plan's price paid from the credit balance.
+         */
+        CreditsPrice: {
+            /** Amount */
+            amount: number | string;
+            /** Unit */
+            unit: string;
+        };
         /** Customer */
         Customer: {
             /** Id */
@@ -1463,24 +1633,7 @@ export interface components {
          * Event
          * @description One outbound event. ``event_id`` is unique and stable: a receiver dedupes on it.
          */
-        Event: {
-            /** Id */
-            id: number;
-            /** Event Id */
-            event_id: string;
-            type: components["schemas"]["EventType"];
-            /** Customer */
-            customer: string | null;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /** Data */
-            data: {
-                [key: string]: unknown;
-            };
-        };
+        Event: components["schemas"]["CreditsLowEvent"] | components["schemas"]["CreditsDepletedEvent"] | components["schemas"]["GrantExpiringEvent"] | components["schemas"]["HoldExpiredEvent"] | components["schemas"]["SubscriptionRenewedEvent"] | components["schemas"]["SubscriptionChangedEvent"] | components["schemas"]["SubscriptionCanceledEvent"] | components["schemas"]["PaymentSucceededEvent"] | components["schemas"]["PaymentFailedEvent"] | components["schemas"]["AlertTriggeredEvent"];
         /**
          * EventType
          * @description Every event creditkit emits. The value is the wire name (``type`` in a webhook body).
@@ -1601,6 +1754,14 @@ export interface components {
          * @enum {string}
          */
         Granularity: "hour" | "day";
+        /** Health */
+        Health: {
+            /**
+             * Status
+             * @constant
+             */
+            status: "ok";
+        };
         /**
          * HistoryItem
          * @description One ledger transaction as seen by one customer. ``amount`` is the transaction's own
@@ -1720,6 +1881,36 @@ export interface components {
          */
         HoldStatus: "active" | "committed" | "released" | "expired";
         /**
+         * IngestCharged
+         * @description One usage event of a batch, charged.
+         */
+        IngestCharged: {
+            /**
+             * Status
+             * @constant
+             */
+            status: 201;
+            charge: components["schemas"]["Charge"];
+        };
+        /**
+         * IngestRefused
+         * @description One usage event of a batch, refused: ``status`` and the problem a lone charge would have
+         *     answered with (402 ``insufficient_credits`` with its facts, 404, 422 …).
+         */
+        IngestRefused: {
+            /** Status */
+            status: number;
+            error: components["schemas"]["Problem"];
+        };
+        /**
+         * IngestResults
+         * @description One result per event, in the order sent.
+         */
+        IngestResults: {
+            /** Results */
+            results: (components["schemas"]["IngestCharged"] | components["schemas"]["IngestRefused"])[];
+        };
+        /**
          * Interval
          * @description A billing interval: how often a subscription is paid.
          * @enum {string}
@@ -1787,6 +1978,18 @@ export interface components {
             /** Currency */
             currency: string;
         };
+        /**
+         * OveragePrice
+         * @description Money for every ``per`` whole units of overage.
+         */
+        OveragePrice: {
+            /** Amount Minor */
+            amount_minor: number;
+            /** Currency */
+            currency: string;
+            /** Per */
+            per: number;
+        };
         /** OwnerPut */
         OwnerPut: {
             /** User */
@@ -1846,6 +2049,23 @@ export interface components {
          * @enum {string}
          */
         PaymentStatus: "pending" | "succeeded" | "failed" | "refunding" | "refunded";
+        /**
+         * Period
+         * @description How often an allowance is granted or a per-period counter resets. Separate from the
+         *     billing interval: a yearly subscription may still get its credits month by month.
+         * @enum {string}
+         */
+        Period: "month" | "year";
+        /** PlanAllowance */
+        PlanAllowance: {
+            /** Amount */
+            amount: number | string;
+            /** Unit */
+            unit: string;
+            period: components["schemas"]["Period"];
+            rollover: components["schemas"]["PlanRollover"];
+            expires: components["schemas"]["AllowanceExpiry"];
+        };
         /** PlanChange */
         PlanChange: {
             /** Plan */
@@ -1858,6 +2078,37 @@ export interface components {
              * @enum {string}
              */
             allowance_on_upgrade?: "difference" | "full" | "none";
+        };
+        /** PlanLimit */
+        PlanLimit: {
+            kind: components["schemas"]["LimitKind"];
+            /** Value */
+            value: number | "unlimited";
+            period: components["schemas"]["Period"] | null;
+        };
+        /** PlanOverage */
+        PlanOverage: {
+            /** Unit */
+            unit: string;
+            price: components["schemas"]["OveragePrice"];
+            /** Spend Limit */
+            spend_limit: number | string | "unlimited";
+        };
+        /** PlanRollover */
+        PlanRollover: {
+            kind: components["schemas"]["RolloverKind"];
+            /** Cap */
+            cap: number | string | null;
+        };
+        /**
+         * Quota
+         * @description A number of the plan in force (``max_file_mb``), or ``"unlimited"``.
+         */
+        Quota: {
+            /** Name */
+            name: string;
+            /** Value */
+            value: number | "unlimited";
         };
         /** Receipt */
         Receipt: {
@@ -1906,6 +2157,21 @@ export interface components {
             next_cursor: string | null;
         };
         /**
+         * Refund
+         * @description A refund: ``credits`` of ``unit`` taken back (the purchase's unused part) and ``amount``
+         *     of money returned (the price times unused over granted, rounded half up).
+         */
+        Refund: {
+            /** Payment Id */
+            payment_id: number;
+            status: components["schemas"]["PaymentStatus"];
+            /** Unit */
+            unit: string;
+            /** Credits */
+            credits: number | string;
+            amount: components["schemas"]["Money"];
+        };
+        /**
          * RegisteredWebhookEndpoint
          * @description An endpoint with its signing ``secret`` in clear: the answer of its registration and of
          *     each rotation of its secret, the only answers that show it.
@@ -1914,6 +2180,14 @@ export interface components {
             endpoint: components["schemas"]["WebhookEndpoint"];
             /** Secret */
             secret: string;
+        };
+        /**
+         * Removed
+         * @description The answer of an idempotent ``DELETE``: whether there was something to remove.
+         */
+        Removed: {
+            /** Removed */
+            removed: boolean;
         };
         /** ResourceAcquire */
         ResourceAcquire: {
@@ -1926,6 +2200,11 @@ export interface components {
          * @enum {string}
          */
         Role: "owner" | "admin" | "editor" | "viewer";
+        /**
+         * RolloverKind
+         * @enum {string}
+         */
+        RolloverKind: "none" | "all" | "capped";
         /** SandboxPayment */
         SandboxPayment: {
             /**
@@ -2439,6 +2718,432 @@ export interface components {
         RateLimitedProblem: components["schemas"]["Problem"] & {
             limit_per_minute: number;
             retry_after_seconds: number;
+        };
+        /**
+         * AlertTriggeredData
+         * @description ``percent_used`` percent of the period's ``allowance`` is used.
+         */
+        AlertTriggeredData: {
+            /**
+             * Alert
+             * @constant
+             */
+            alert: "percent_used";
+            /** Percent Used */
+            percent_used: number;
+            /** Allowance */
+            allowance: number | string;
+            source: components["schemas"]["AlertSource"];
+            /** Unit */
+            unit: string;
+            /** Available */
+            available: number | string;
+            /**
+             * Period Start
+             * Format: date-time
+             */
+            period_start: string;
+            /**
+             * Period End
+             * Format: date-time
+             */
+            period_end: string;
+        };
+        /**
+         * CreditsDepletedData
+         * @description The available balance of ``unit`` reached 0 in the alert period [start, end).
+         */
+        CreditsDepletedData: {
+            /** Unit */
+            unit: string;
+            /** Available */
+            available: number | string;
+            /**
+             * Period Start
+             * Format: date-time
+             */
+            period_start: string;
+            /**
+             * Period End
+             * Format: date-time
+             */
+            period_end: string;
+        };
+        /**
+         * CreditsLowData
+         * @description The available balance fell to ``credits_left`` (the customer's threshold, or its
+         *     plan's: ``source``) or below.
+         */
+        CreditsLowData: {
+            /** Unit */
+            unit: string;
+            /** Available */
+            available: number | string;
+            /** Credits Left */
+            credits_left: number | string;
+            source: components["schemas"]["AlertSource"];
+            /**
+             * Period Start
+             * Format: date-time
+             */
+            period_start: string;
+            /**
+             * Period End
+             * Format: date-time
+             */
+            period_end: string;
+        };
+        /**
+         * GrantExpiringData
+         * @description A grant with ``remaining`` credits left expires at ``expires_at`` (within 3 days).
+         */
+        GrantExpiringData: {
+            /** Grant Id */
+            grant_id: number;
+            /** Unit */
+            unit: string;
+            /** Remaining */
+            remaining: number | string;
+            source: components["schemas"]["GrantSource"];
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+        };
+        /**
+         * HoldExpiredData
+         * @description A hold timed out: its ``amount`` went back to the balance.
+         */
+        HoldExpiredData: {
+            /** Hold Id */
+            hold_id: number;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /** Action */
+            action: string | null;
+            /**
+             * Expired At
+             * Format: date-time
+             */
+            expired_at: string;
+        };
+        /**
+         * PaymentFailedData
+         * @description A payment failed, and why. A renewal's carries ``grace_ends_at``: the subscription is
+         *     ``past_due`` until then.
+         */
+        PaymentFailedData: {
+            /** Payment Id */
+            payment_id: number;
+            kind: components["schemas"]["PaymentKind"];
+            /** Pack */
+            pack: string | null;
+            /** Plan */
+            plan: string | null;
+            /** Amount Minor */
+            amount_minor: number;
+            /** Currency */
+            currency: string;
+            /** Reason */
+            reason: string;
+            /** Grace Ends At */
+            grace_ends_at?: string | null;
+        };
+        /**
+         * PaymentSucceededData
+         * @description A payment went through: a pack's credits granted (``grant_id``), a plan started or
+         *     renewed; ``receipt_number`` is its receipt's.
+         */
+        PaymentSucceededData: {
+            /** Payment Id */
+            payment_id: number;
+            kind: components["schemas"]["PaymentKind"];
+            /** Pack */
+            pack: string | null;
+            /** Plan */
+            plan: string | null;
+            /** Amount Minor */
+            amount_minor: number;
+            /** Currency */
+            currency: string;
+            /** Grant Id */
+            grant_id: number | null;
+            /** Receipt Number */
+            receipt_number: number;
+        };
+        /**
+         * SubscriptionData
+         * @description The subscription as it now stands, the plan before it (``previous_plan``), and why.
+         */
+        SubscriptionData: {
+            /** Plan */
+            plan: string;
+            /** Plan Version */
+            plan_version: number;
+            /** Previous Plan */
+            previous_plan: string;
+            interval: components["schemas"]["Interval"];
+            status: components["schemas"]["SubscriptionStatus"];
+            /**
+             * Current Period Start
+             * Format: date-time
+             */
+            current_period_start: string;
+            /**
+             * Current Period End
+             * Format: date-time
+             */
+            current_period_end: string;
+            /** Cancel At Period End */
+            cancel_at_period_end: boolean;
+            /** Scheduled Plan */
+            scheduled_plan: string | null;
+            /**
+             * Pay With
+             * @enum {string}
+             */
+            pay_with: "money" | "credits";
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "upgrade" | "scheduled" | "restart" | "renewal" | "scheduled_change" | "canceled" | "unpaid" | "period_end" | "now";
+        };
+        /**
+         * CreditsLowEvent
+         * @description A ``credits.low`` event. The available balance fell to ``credits_left`` (the customer's threshold, or its
+         *     plan's: ``source``) or below.
+         */
+        CreditsLowEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "credits.low";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CreditsLowData"];
+        };
+        /**
+         * CreditsDepletedEvent
+         * @description A ``credits.depleted`` event. The available balance of ``unit`` reached 0 in the alert period [start, end).
+         */
+        CreditsDepletedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "credits.depleted";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CreditsDepletedData"];
+        };
+        /**
+         * GrantExpiringEvent
+         * @description A ``grant.expiring`` event. A grant with ``remaining`` credits left expires at ``expires_at`` (within 3 days).
+         */
+        GrantExpiringEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "grant.expiring";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["GrantExpiringData"];
+        };
+        /**
+         * HoldExpiredEvent
+         * @description A ``hold.expired`` event. A hold timed out: its ``amount`` went back to the balance.
+         */
+        HoldExpiredEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "hold.expired";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["HoldExpiredData"];
+        };
+        /**
+         * SubscriptionRenewedEvent
+         * @description A ``subscription.renewed`` event. The subscription as it now stands, the plan before it (``previous_plan``), and why.
+         */
+        SubscriptionRenewedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "subscription.renewed";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["SubscriptionData"];
+        };
+        /**
+         * SubscriptionChangedEvent
+         * @description A ``subscription.changed`` event. The subscription as it now stands, the plan before it (``previous_plan``), and why.
+         */
+        SubscriptionChangedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "subscription.changed";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["SubscriptionData"];
+        };
+        /**
+         * SubscriptionCanceledEvent
+         * @description A ``subscription.canceled`` event. The subscription as it now stands, the plan before it (``previous_plan``), and why.
+         */
+        SubscriptionCanceledEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "subscription.canceled";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["SubscriptionData"];
+        };
+        /**
+         * PaymentSucceededEvent
+         * @description A ``payment.succeeded`` event. A payment went through: a pack's credits granted (``grant_id``), a plan started or
+         *     renewed; ``receipt_number`` is its receipt's.
+         */
+        PaymentSucceededEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "payment.succeeded";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["PaymentSucceededData"];
+        };
+        /**
+         * PaymentFailedEvent
+         * @description A ``payment.failed`` event. A payment failed, and why. A renewal's carries ``grace_ends_at``: the subscription is
+         *     ``past_due`` until then.
+         */
+        PaymentFailedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "payment.failed";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["PaymentFailedData"];
+        };
+        /**
+         * AlertTriggeredEvent
+         * @description A ``alert.triggered`` event. ``percent_used`` percent of the period's ``allowance`` is used.
+         */
+        AlertTriggeredEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "alert.triggered";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["AlertTriggeredData"];
         };
     };
     responses: never;
@@ -3557,9 +4262,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: boolean;
-                    };
+                    "application/json": components["schemas"]["Removed"];
                 };
             };
             /** @description No key or token, or an unknown one. */
@@ -4468,9 +5171,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: boolean;
-                    };
+                    "application/json": components["schemas"]["Removed"];
                 };
             };
             /** @description No key or token, or an unknown one. */
@@ -4622,9 +5323,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: number | string;
-                    };
+                    "application/json": components["schemas"]["Quota"];
                 };
             };
             /** @description No key or token, or an unknown one. */
@@ -4975,7 +5674,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["IngestResults"];
                 };
             };
             /** @description No key or token, or an unknown one. */
@@ -5286,7 +5985,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["BillingPortalLink"];
                 };
             };
             /** @description No key or token, or an unknown one. */
@@ -5432,7 +6131,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Refund"];
                 };
             };
             /** @description No key or token, or an unknown one. */
@@ -5714,7 +6413,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["TopUpSettings"] | null;
                 };
             };
             /** @description No key or token, or an unknown one. */
@@ -5852,9 +6551,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: boolean;
-                    };
+                    "application/json": components["schemas"]["Removed"];
                 };
             };
             /** @description No key or token, or an unknown one. */
@@ -6677,11 +7374,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: {
-                            [key: string]: unknown;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["CatalogListing"];
                 };
             };
             /** @description What the path names does not exist. */
@@ -6719,9 +7412,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": components["schemas"]["CatalogPlan"][];
                 };
             };
             /** @description What the path names does not exist. */
@@ -6759,9 +7450,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": components["schemas"]["CatalogPack"][];
                 };
             };
             /** @description What the path names does not exist. */
@@ -6799,9 +7488,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": components["schemas"]["ActionCost"][];
                 };
             };
             /** @description What the path names does not exist. */
@@ -6839,7 +7526,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Health"];
                 };
             };
             /** @description Busy or unavailable: retry. */

@@ -3,32 +3,16 @@
 // npm standardwebhooks package, which also refuses a timestamp more than 5 minutes off.
 import { Webhook } from "standardwebhooks";
 
-import type { WireAmount } from "./amount.js";
 import type { components } from "./openapi.js";
 
 export type EventType = components["schemas"]["EventType"];
-type Period = { readonly period_start: string | null; readonly period_end: string | null };
+/** An event of the log, `GET /v1/events`: the union by `type` the OpenAPI document declares. */
+export type LoggedEvent = components["schemas"]["Event"];
 
-/** Each event type's `data` (docs/notify.md). */
-export interface EventData {
-  "credits.low": { readonly unit: string; readonly available: WireAmount; readonly credits_left: WireAmount; readonly source: string } & Period;
-  "credits.depleted": { readonly unit: string; readonly available: WireAmount } & Period;
-  "alert.triggered": {
-    readonly alert: "percent_used";
-    readonly percent_used: number;
-    readonly allowance: WireAmount;
-    readonly available: WireAmount;
-    readonly unit: string;
-    readonly source: string;
-  } & Period;
-  "grant.expiring": { readonly grant_id: number; readonly unit: string; readonly remaining: WireAmount; readonly source: string; readonly expires_at: string };
-  "hold.expired": { readonly hold_id: number; readonly unit: string; readonly amount: WireAmount; readonly action: string | null; readonly expired_at: string };
-  "subscription.renewed": Readonly<Record<string, unknown>>;
-  "subscription.changed": Readonly<Record<string, unknown>>;
-  "subscription.canceled": Readonly<Record<string, unknown>>;
-  "payment.succeeded": { readonly payment_id: number; readonly kind: string; readonly pack: string | null } & Readonly<Record<string, unknown>>;
-  "payment.failed": { readonly payment_id: number; readonly kind: string; readonly pack: string | null } & Readonly<Record<string, unknown>>;
-}
+/** Each event type's `data` (docs/notify.md), as the OpenAPI document declares it
+ * (`CreditsLowData`, …). Amounts are spelled as in every answer: an integer in a unit without
+ * decimal places, an exact decimal string in one with them. */
+export type EventData = { readonly [T in EventType]: Readonly<Extract<LoggedEvent, { type: T }>["data"]> };
 
 /** A delivered event: `switch (event.type)` narrows `event.data`. Dedupe on `id`. */
 export type WebhookEvent = {

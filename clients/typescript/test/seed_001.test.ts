@@ -101,12 +101,12 @@ describe("seed 001: credit packs for an AI proxy", () => {
     const event = verifyWebhook(body, signed, endpoint.secret);
     switch (event.type) {
       case "credits.depleted":
-        assert.equal(String(event.data.available), "0");
+        assert.strictEqual(event.data.available, 0); // a whole unit's amount: an integer, as in REST
         assert.equal(event.data.unit, "credits");
         break;
       default:
         assert.fail(`unexpected ${event.type}`);
     }
-    assert.throws(() => verifyWebhook(body.replace('"0"', '"40"'), signed, endpoint.secret), WebhookVerificationError);
+    assert.throws(() => verifyWebhook(body.replace('"available":0', '"available":40'), signed, endpoint.secret), WebhookVerificationError);
   });
 });

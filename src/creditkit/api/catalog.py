@@ -5,19 +5,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from creditkit.amounts import wire_amount
 from creditkit.api.context import Service
 from creditkit.api.problems import ApiProblem
+from creditkit.api.responses import ActionCost, CatalogListing, CatalogPack, CatalogPlan
 from creditkit.catalog import Catalog
-from creditkit.ledger.schemas import Money
-
-
-def _money(money: Money) -> dict[str, Any]:
-    return {"amount_minor": money.amount_minor, "currency": money.currency}
-
-
-def _quantity(value: Any) -> Any:
-    """Whole amounts as JSON integers, others as exact decimal strings."""
-    return value if isinstance(value, int) else str(value)
 
 
 def _amount_text(text: Any) -> Any:
@@ -64,47 +56,49 @@ def _wire_terms(terms: dict[str, Any]) -> dict[str, Any]:
     return wire
 
 
-def plans(catalog: Catalog) -> list[dict[str, Any]]:
+def plans(catalog: Catalog) -> list[CatalogPlan]:
     return [
-        {
-            "id": plan.id,
-            "name": plan.name,
-            "rank": plan.rank,
-            "default": plan.is_default,
-            "description": plan.description,
-            **_wire_terms(catalog.plan_terms(plan.id)),
-        }
+        CatalogPlan.model_validate(
+            {
+                "id": plan.id,
+                "name": plan.name,
+                "rank": plan.rank,
+                "default": plan.is_default,
+                "description": plan.description,
+                **_wire_terms(catalog.plan_terms(plan.id)),
+            }
+        )
         for plan in catalog.plans_by_rank()
     ]
 
 
-def packs(catalog: Catalog) -> list[dict[str, Any]]:
+def packs(catalog: Catalog) -> list[CatalogPack]:
     return [
-        {
-            "id": pack.id,
-            "name": pack.name,
-            "amount": _quantity(pack.amount),
-            "unit": pack.unit,
-            "price": _money(pack.price),
-            "expires_after_days": pack.expires_after_days,
-            "popular": pack.popular,
-            "purchase_limit": pack.purchase_limit,
-            "description": pack.description,
-        }
+        CatalogPack(
+            id=pack.id,
+            name=pack.name,
+            amount=wire_amount(pack.amount),
+            unit=pack.unit,
+            price=pack.price,
+            expires_after_days=pack.expires_after_days,
+            popular=pack.popular,
+            purchase_limit=pack.purchase_limit,
+            description=pack.description,
+        )
         for pack in catalog.packs.values()
     ]
 
 
-def action_costs(catalog: Catalog) -> list[dict[str, Any]]:
+def action_costs(catalog: Catalog) -> list[ActionCost]:
     return [
-        {
-            "action": action.id,
-            "cost": _quantity(action.price),
-            "unit": action.unit,
-            "label": action.label,
-            "category": action.category,
-            "description": action.description,
-        }
+        ActionCost(
+            action=action.id,
+            cost=wire_amount(action.price),
+            unit=action.unit,
+            label=action.label,
+            category=action.category,
+            description=action.description,
+        )
         for action in catalog.actions.values()
     ]
 
@@ -117,26 +111,26 @@ def router(service: Service) -> APIRouter:
             raise ApiProblem(404, "no_catalog", "this service runs without a catalog")
         return service.kit.catalog
 
-    @api.get("")
-    def get_catalog() -> dict[str, list[dict[str, Any]]]:
+    @api.get("", response_model=CatalogListing)
+    def get_catalog() -> CatalogListing:
         """Plans, packs and action costs, in one read."""
         loaded = catalog()
-        return {
-            "plans": plans(loaded),
-            "packs": packs(loaded),
-            "action_costs": action_costs(loaded),
-        }
+        return CatalogListing(
+            plans=plans(loaded), packs=packs(loaded), action_costs=action_costs(loaded)
+        )
 
-    @api.get("/plans")
-    def get_plans() -> list[dict[str, Any]]:
+    @api.get("/plans", response_model=list[CatalogPlan])
+    def get_plans() -> list[CatalogPlan]:
+        """The plans, by rank: how each is presented, and its terms."""
         return plans(catalog())
 
-    @api.get("/packs")
-    def get_packs() -> list[dict[str, Any]]:
+    @api.get("/packs", response_model=list[CatalogPack])
+    def get_packs() -> list[CatalogPack]:
+        """The credit packs for sale."""
         return packs(catalog())
 
-    @api.get("/action-costs")
-    def get_action_costs() -> list[dict[str, Any]]:
+    @api.get("/action-costs", response_model=list[ActionCost])
+    def get_action_costs() -> list[ActionCost]:
         """What each action costs, for "this will cost 3 credits" in the app."""
         return action_costs(catalog())
 

@@ -9,18 +9,23 @@ FastAPI builds the document from the routes; ``document(app)`` finishes it once,
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from pydantic import TypeAdapter
 
 from creditkit import errors
 from creditkit.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA
 from creditkit.catalog import errors as catalog_errors
 from creditkit.client import errors as client_errors
+from creditkit.errors import InvariantViolation
 from creditkit.notify import errors as notify_errors
+from creditkit.notify.schemas import EVENT_DATA, EventType
 from creditkit.payments import errors as payment_errors
 
 #: Route functions whose names read badly as methods (``delete``, ``entitled``), renamed.
@@ -309,6 +314,55 @@ def _describe_defaults(component: dict[str, Any]) -> None:
             field["description"] = f"{field.get('description', '')} Default: {default}.".strip()
 
 
+def _variant_name(event_type: EventType) -> str:
+    """``credits.low`` -> ``CreditsLowEvent``."""
+    return "".join(part.capitalize() for part in re.split(r"[._]", event_type.value)) + "Event"
+
+
+def _type_events(components: dict[str, Any]) -> None:
+    """``Event`` as the union, by ``type``, of one schema per event type whose ``data`` is that
+    type's (``notify.schemas.EVENT_DATA``): a generated ``switch (event.type)`` narrows
+    ``data``. The kit's ``Event`` holds ``data`` as a plain mapping, so FastAPI alone would say
+    "any object"."""
+    event = components["Event"]
+    data_types = sorted(set(EVENT_DATA.values()), key=lambda data_type: data_type.__name__)
+    _refs_by_key, definitions = TypeAdapter.json_schemas(
+        [(data_type.__name__, "serialization", TypeAdapter(data_type)) for data_type in data_types],
+        ref_template="#/components/schemas/{model}",
+    )
+    for name, definition in definitions.get("$defs", {}).items():
+        if name in components and components[name] != definition:
+            raise InvariantViolation("one schema per component name", f"{name}: two differ")
+        # A field with a default is one the emitter may leave out: not required, and no
+        # ``default`` that generators would read as "always present".
+        for field in definition.get("properties", {}).values():
+            field.pop("default", None)
+        components[name] = definition
+    variants: dict[str, str] = {}
+    for event_type, data_type in EVENT_DATA.items():
+        name = variants[event_type.value] = _variant_name(event_type)
+        components[name] = {
+            "type": "object",
+            "title": name,
+            "description": f"A ``{event_type.value}`` event. {inspect.getdoc(data_type)}",
+            "required": list(event["properties"]),
+            "properties": {
+                **event["properties"],
+                "type": {"type": "string", "enum": [event_type.value]},
+                "data": _ref(data_type.__name__),
+            },
+        }
+    components["Event"] = {
+        "title": "Event",
+        "description": event["description"],
+        "oneOf": [_ref(name) for name in variants.values()],
+        "discriminator": {
+            "propertyName": "type",
+            "mapping": {value: _ref(name)["$ref"] for value, name in variants.items()},
+        },
+    }
+
+
 def _finish(schema: dict[str, Any], public: set[str]) -> None:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     problem = dict(PROBLEM_SCHEMA)
@@ -327,6 +381,8 @@ def _finish(schema: dict[str, Any], public: set[str]) -> None:
         responses.update(_errors_of(operation))
         responses["default"] = _response("An error; ``code`` says which.", "Problem")
     _require_sent_fields(schema)
+    # After: an event's data says itself which of its fields the emitter may leave out.
+    _type_events(components)
 
 
 def document(app: FastAPI, public: set[str]) -> None:

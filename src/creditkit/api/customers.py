@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from creditkit.api.context import Service
 from creditkit.api.idempotency import IdempotencyKey
 from creditkit.api.problems import ApiProblem
+from creditkit.api.responses import Removed
 from creditkit.api.schemas import (
     TEXT_PATTERN,
     CustomerCreate,
@@ -89,14 +90,12 @@ def router(service: Service) -> APIRouter:
 
         return await responses.once(request, key, add)
 
-    @api.delete("/customers/{customer}/members/{user}")
-    def delete_member(
-        caller: Authenticated, customer: CustomerId, user: CustomerId
-    ) -> dict[str, bool]:
+    @api.delete("/customers/{customer}/members/{user}", response_model=Removed)
+    def delete_member(caller: Authenticated, customer: CustomerId, user: CustomerId) -> Removed:
         """Removes the member (the owner goes last: transfer ownership first). Idempotent:
         ``removed`` says whether the user was a member."""
         access.require_customer(caller, customer, Scope.WRITE, SessionPermission.MANAGE)
-        return {"removed": kit.remove_member(customer, user)}
+        return Removed(removed=kit.remove_member(customer, user))
 
     @api.put("/customers/{customer}/owner", response_model=list[Member])
     async def put_owner(

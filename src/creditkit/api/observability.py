@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditkit.api.context import Service
 from creditkit.api.problems import problem_response
+from creditkit.api.responses import Health
 
 access_log = logging.getLogger("creditkit.access")
 
@@ -112,7 +113,7 @@ def _request_id(scope: Scope) -> str:
 def router(service: Service, metrics: Metrics) -> APIRouter:
     api = APIRouter(tags=["operations"])
 
-    @api.get("/healthz")
+    @api.get("/healthz", response_model=Health)
     def healthz() -> JSONResponse:
         """200 when the database answers, 503 when it does not."""
         try:

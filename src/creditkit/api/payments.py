@@ -1,14 +1,15 @@
 """Checkout, payment webhooks, refunds, receipts, saved payment methods and auto top-up."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from creditkit.api.context import Service
-from creditkit.api.idempotency import IdempotencyKey, encode
+from creditkit.api.idempotency import IdempotencyKey
 from creditkit.api.problems import ApiProblem
+from creditkit.api.responses import BillingPortalLink, Removed
 from creditkit.api.schemas import (
     TEXT_PATTERN,
     AutoTopUpPut,
@@ -23,6 +24,7 @@ from creditkit.payments.schemas import (
     Payment,
     Receipt,
     ReceiptPage,
+    Refund,
     TopUpSettings,
     WebhookOutcome,
 )
@@ -91,7 +93,9 @@ def router(service: Service) -> APIRouter:
             request, key, lambda: kit.complete_sandbox_checkout(session_id, card=body.card)
         )
 
-    @api.post("/customers/{customer}/billing-portal", status_code=201)
+    @api.post(
+        "/customers/{customer}/billing-portal", status_code=201, response_model=BillingPortalLink
+    )
     async def billing_portal(
         request: Request,
         caller: Authenticated,
@@ -106,7 +110,7 @@ def router(service: Service) -> APIRouter:
         return await responses.once(
             request,
             access.key_of(caller, key),
-            lambda: {"url": kit.billing_portal(customer, body.return_url)},
+            lambda: BillingPortalLink(url=kit.billing_portal(customer, body.return_url)),
             status_code=201,
         )
 
@@ -116,7 +120,7 @@ def router(service: Service) -> APIRouter:
         access.require_customer(caller, found.customer, Scope.READ)
         return found
 
-    @api.post("/payments/{payment_id}/refund")
+    @api.post("/payments/{payment_id}/refund", response_model=Refund)
     async def refund(
         request: Request, caller: Authenticated, payment_id: RowId, key: IdempotencyKey
     ) -> JSONResponse:
@@ -150,11 +154,11 @@ def router(service: Service) -> APIRouter:
         access.require_scope(caller, Scope.WRITE)
         kit.save_payment_method(customer, body.payment_method)
 
-    @api.get("/customers/{customer}/auto-top-up")
-    def auto_top_up(caller: Authenticated, customer: CustomerId) -> Any:
+    @api.get("/customers/{customer}/auto-top-up", response_model=TopUpSettings | None)
+    def auto_top_up(caller: Authenticated, customer: CustomerId) -> TopUpSettings | None:
         """The customer's auto top-up, or null."""
         access.require_customer(caller, customer, Scope.READ)
-        return encode(kit.auto_top_up(customer))
+        return kit.auto_top_up(customer)
 
     @api.put("/customers/{customer}/auto-top-up", response_model=TopUpSettings)
     def set_auto_top_up(
@@ -167,10 +171,10 @@ def router(service: Service) -> APIRouter:
             customer, body.pack, threshold=body.threshold, per_day_max=body.per_day_max
         )
 
-    @api.delete("/customers/{customer}/auto-top-up")
-    def disable_auto_top_up(caller: Authenticated, customer: CustomerId) -> dict[str, bool]:
+    @api.delete("/customers/{customer}/auto-top-up", response_model=Removed)
+    def disable_auto_top_up(caller: Authenticated, customer: CustomerId) -> Removed:
         """Stops the auto top-up. Idempotent: ``removed`` says whether there was one."""
         access.require_customer(caller, customer, Scope.WRITE, SessionPermission.BUY)
-        return {"removed": kit.disable_auto_top_up(customer)}
+        return Removed(removed=kit.disable_auto_top_up(customer))
 
     return api

@@ -9,6 +9,7 @@ from creditkit.api.context import Service
 from creditkit.api.customers import refused
 from creditkit.api.idempotency import IdempotencyKey
 from creditkit.api.problems import ApiProblem
+from creditkit.api.responses import Quota, Removed
 from creditkit.api.schemas import (
     TEXT_PATTERN,
     Cancellation,
@@ -170,13 +171,13 @@ def router(service: Service) -> APIRouter:
 
         return await responses.once(request, key, take)
 
-    @api.delete("/limits/{limit}/resources/{resource_id}")
+    @api.delete("/limits/{limit}/resources/{resource_id}", response_model=Removed)
     def release_resource(
         caller: Authenticated, customer: CustomerId, limit: Name, resource_id: Name
-    ) -> dict[str, bool]:
+    ) -> Removed:
         """Stops counting the thing. Idempotent: ``removed`` says whether it was counted."""
         access.require_scope(caller, Scope.WRITE)
-        return {"removed": kit.release_resource(customer, limit, resource_id)}
+        return Removed(removed=kit.release_resource(customer, limit, resource_id))
 
     @api.post("/limits/{limit}/usage", response_model=Decision)
     def track(
@@ -194,11 +195,11 @@ def router(service: Service) -> APIRouter:
             raise refused(decision)
         return decision
 
-    @api.get("/quotas/{name}")
-    def quota(caller: Authenticated, customer: CustomerId, name: Name) -> dict[str, int | str]:
+    @api.get("/quotas/{name}", response_model=Quota)
+    def quota(caller: Authenticated, customer: CustomerId, name: Name) -> Quota:
         """A number of the plan in force (``max_file_mb``), or ``"unlimited"``."""
         access.require_customer(caller, customer, Scope.READ)
         value = kit.quota(customer, name)
-        return {"name": name, "value": value if isinstance(value, int) else value.value}
+        return Quota(name=name, value=value if isinstance(value, int) else value.value)
 
     return api

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from creditkit.api.context import Service
 from creditkit.api.idempotency import IdempotencyKey, encode
 from creditkit.api.problems import error_body
+from creditkit.api.responses import IngestResults
 from creditkit.api.schemas import TEXT_PATTERN, EventsIngest
 from creditkit.errors import CreditKitError, InvalidRequest, UnknownCustomer
 from creditkit.keys.schemas import Caller, Scope
@@ -89,7 +90,7 @@ def router(service: Service) -> APIRouter:
         access.require_customer(caller, customer, Scope.READ)
         return kit.usage_series(customer, start=start, end=end, unit=unit, granularity=granularity)
 
-    @api.post("/events")
+    @api.post("/events", response_model=IngestResults)
     async def ingest(
         request: Request, caller: Authenticated, body: EventsIngest, key: IdempotencyKey
     ) -> JSONResponse:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from creditkit.amounts import wire_amount
 from creditkit.api.context import Service
 from creditkit.api.problems import (
     LEDGER_BUSY_RETRY_AFTER_SECONDS,
@@ -31,7 +32,6 @@ from creditkit.errors import (
     CreditKitError,
     InsufficientCredits,
     LedgerBusy,
-    Quantity,
     UnknownCustomer,
 )
 from creditkit.integrations.metered import Metering
@@ -89,12 +89,12 @@ def payment_required_problem(ck: Metering, error: InsufficientCredits) -> dict[s
         "code": error.code,
         "customer": error.customer,
         "unit": error.unit,
-        "available": _json_amount(error.available),
-        "required": _json_amount(error.required),
+        "available": wire_amount(error.available),
+        "required": wire_amount(error.required),
         "packs": [
             {
                 "id": pack.id,
-                "amount": _json_amount(pack.amount),
+                "amount": wire_amount(pack.amount),
                 "price": {"amount_minor": pack.price.amount_minor, "currency": pack.price.currency},
             }
             for pack in packs
@@ -114,8 +114,3 @@ def _cover(ck: Metering, error: InsufficientCredits) -> tuple[tuple[PackOffer, .
         for pack in cover.get("packs", [])
     )
     return packs, cover.get("upgrade_to")
-
-
-def _json_amount(amount: Quantity) -> int | str:
-    """Whole-credit amounts as JSON integers, others as exact decimal strings."""
-    return amount if isinstance(amount, int) else str(amount)

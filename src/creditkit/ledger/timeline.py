@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
+from creditkit.amounts import wire_amount
 from creditkit.errors import LedgerBusy
 from creditkit.ledger import repository
 from creditkit.ledger.kernel import (
@@ -261,7 +262,7 @@ class LedgerTimeline(LedgerKernel):
                     {
                         "hold_id": hold.account_id,
                         "unit": hold.unit,
-                        "amount": str(self.unit(hold.unit).to_quantity(hold.amount_held)),
+                        "amount": wire_amount(self.unit(hold.unit).to_quantity(hold.amount_held)),
                         "action": hold.action,
                         "expired_at": hold.expires_at.isoformat(),
                     },

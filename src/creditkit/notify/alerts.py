@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from creditkit.amounts import wire_amount
 from creditkit.catalog import Allowance, Catalog, Plan
 from creditkit.errors import InvalidRequest, Quantity, UnknownCustomer
 from creditkit.ledger import repository as ledger_repository
@@ -122,7 +123,7 @@ class AlertService:
             f"credits_left:{credits_left}",
             credits_left,
             EventType.CREDITS_LOW,
-            {"credits_left": str(unit.to_quantity(credits_left)), "source": source},
+            {"credits_left": wire_amount(unit.to_quantity(credits_left)), "source": source},
         )
 
     # -- the spend hook ---------------------------------------------------------------------------
@@ -207,7 +208,7 @@ class AlertService:
         if fired:
             data = {
                 "unit": unit_name,
-                "available": str(self._ledger.unit(unit_name).to_quantity(available)),
+                "available": wire_amount(self._ledger.unit(unit_name).to_quantity(available)),
                 **threshold.data,
                 "period_start": period[0].isoformat(),
                 "period_end": period[1].isoformat(),
@@ -261,7 +262,7 @@ class AlertService:
                 {
                     "alert": "percent_used",
                     "percent_used": percent,
-                    "allowance": str(unit.to_quantity(allowance)),
+                    "allowance": wire_amount(unit.to_quantity(allowance)),
                     "source": source,
                 },
             )
@@ -466,7 +467,7 @@ class AlertService:
                 data = {
                     "grant_id": grant.grant_id,
                     "unit": grant.unit,
-                    "remaining": str(unit.to_quantity(grant.remaining)),
+                    "remaining": wire_amount(unit.to_quantity(grant.remaining)),
                     "source": grant.source,
                     "expires_at": grant.expires_at.isoformat(),
                 }

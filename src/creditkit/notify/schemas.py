@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Literal
 
+from creditkit.catalog import Interval
 from creditkit.errors import Quantity
-from creditkit.ledger.schemas import Charge
+from creditkit.ledger.schemas import Charge, GrantSource
+from creditkit.payments.schemas import PaymentKind
+from creditkit.subscriptions.schemas import SubscriptionStatus
 
 
 class EventType(StrEnum):
@@ -151,3 +156,142 @@ class ChargeAnswer(Charge):
     def of(cls, charge: Charge, alert_crossed: bool | None) -> ChargeAnswer:
         values = {item.name: getattr(charge, item.name) for item in fields(Charge)}
         return cls(**values, alert_crossed=alert_crossed)
+
+
+# Each event type's ``data``, as the emitters write it (times ISO 8601 with their offset, amounts
+# as ``creditkit.amounts.wire_amount`` spells them). ``Event.data`` stays a plain mapping, read as
+# it was written; these types document it: the OpenAPI document's ``Event`` is their union by
+# ``type`` (api/contract.py), and tests/notify/test_event_data.py holds each emitter to its own.
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsDepletedData:
+    """The available balance of ``unit`` reached 0 in the alert period [start, end)."""
+
+    unit: str
+    available: Quantity
+    period_start: datetime
+    period_end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsLowData:
+    """The available balance fell to ``credits_left`` (the customer's threshold, or its
+    plan's: ``source``) or below."""
+
+    unit: str
+    available: Quantity
+    credits_left: Quantity
+    source: AlertSource
+    period_start: datetime
+    period_end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertTriggeredData:
+    """``percent_used`` percent of the period's ``allowance`` is used."""
+
+    alert: Literal["percent_used"]
+    percent_used: int
+    allowance: Quantity
+    source: AlertSource
+    unit: str
+    available: Quantity
+    period_start: datetime
+    period_end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GrantExpiringData:
+    """A grant with ``remaining`` credits left expires at ``expires_at`` (within 3 days)."""
+
+    grant_id: int
+    unit: str
+    remaining: Quantity
+    source: GrantSource
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HoldExpiredData:
+    """A hold timed out: its ``amount`` went back to the balance."""
+
+    hold_id: int
+    unit: str
+    amount: Quantity
+    action: str | None
+    expired_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionData:
+    """The subscription as it now stands, the plan before it (``previous_plan``), and why."""
+
+    plan: str
+    plan_version: int
+    previous_plan: str
+    interval: Interval
+    status: SubscriptionStatus
+    current_period_start: datetime
+    current_period_end: datetime
+    cancel_at_period_end: bool
+    scheduled_plan: str | None
+    pay_with: Literal["money", "credits"]
+    reason: Literal[
+        "upgrade",
+        "scheduled",
+        "restart",
+        "renewal",
+        "scheduled_change",
+        "canceled",
+        "unpaid",
+        "period_end",
+        "now",
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentSucceededData:
+    """A payment went through: a pack's credits granted (``grant_id``), a plan started or
+    renewed; ``receipt_number`` is its receipt's."""
+
+    payment_id: int
+    kind: PaymentKind
+    pack: str | None
+    plan: str | None
+    amount_minor: int
+    currency: str
+    grant_id: int | None
+    receipt_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentFailedData:
+    """A payment failed, and why. A renewal's carries ``grace_ends_at``: the subscription is
+    ``past_due`` until then."""
+
+    payment_id: int
+    kind: PaymentKind
+    pack: str | None
+    plan: str | None
+    amount_minor: int
+    currency: str
+    reason: str
+    grace_ends_at: datetime | None = None
+
+
+#: The type of each event type's ``data``.
+EVENT_DATA: Mapping[EventType, type] = MappingProxyType(
+    {
+        EventType.CREDITS_LOW: CreditsLowData,
+        EventType.CREDITS_DEPLETED: CreditsDepletedData,
+        EventType.GRANT_EXPIRING: GrantExpiringData,
+        EventType.HOLD_EXPIRED: HoldExpiredData,
+        EventType.SUBSCRIPTION_RENEWED: SubscriptionData,
+        EventType.SUBSCRIPTION_CHANGED: SubscriptionData,
+        EventType.SUBSCRIPTION_CANCELED: SubscriptionData,
+        EventType.PAYMENT_SUCCEEDED: PaymentSucceededData,
+        EventType.PAYMENT_FAILED: PaymentFailedData,
+        EventType.ALERT_TRIGGERED: AlertTriggeredData,
+    }
+)

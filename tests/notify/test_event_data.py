@@ -1,0 +1,90 @@
+"""Each event type's ``data`` is what ``notify.schemas.EVENT_DATA`` (and so the OpenAPI
+document's ``Event`` union) says it is: every member the type declares without a default is
+there, nothing else is, and each value reads as its declared type."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from notify_helpers import START
+from pydantic import TypeAdapter
+
+from creditkit import CreditKit, ManualClock
+from creditkit.catalog import parse_catalog
+from creditkit.notify.schemas import EVENT_DATA, EventType
+from creditkit.payments import CARD_DECLINED
+
+CATALOG = """
+units:
+  credits: {scale: 0}
+plans:
+  free:
+    name: Free
+    default: true
+    rank: 0
+    allowance: {amount: 20, unit: credits}
+    alerts: {credits_left: 5}
+  pro:
+    name: Pro
+    rank: 1
+    prices: {month: {amount: 0, currency: USD}}
+    allowance: {amount: 100, unit: credits}
+    alerts: {percent_used: [50]}
+packs:
+  small: {name: "300 credits", amount: 300, unit: credits, price: {amount: 1000, currency: USD}}
+"""
+URLS = {"success_url": "https://app.test/paid", "cancel_url": "https://app.test/cancel"}
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def kit(database_url: str, clock: ManualClock) -> Iterator[CreditKit]:
+    catalog = parse_catalog(CATALOG, "events.yaml")
+    with CreditKit(database_url, catalog=catalog, clock=clock) as opened:
+        yield opened
+
+
+def test_every_event_type_sends_the_data_its_schema_declares(
+    kit: CreditKit, clock: ManualClock
+) -> None:
+    kit.create_customer("ada")
+    kit.charge("ada", 15, idempotency_key="low")  # credits.low at 5 left
+    kit.charge("ada", 5, idempotency_key="depleted")
+    kit.subscribe("ada", "pro")  # subscription.changed (an upgrade)
+    kit.charge("ada", 50, idempotency_key="half")  # alert.triggered at 50% used
+    kit.reserve("ada", 1, idempotency_key="hold", timeout_seconds=60)
+    kit.grant("ada", 7, idempotency_key="soon", expires_at=clock() + timedelta(days=2))
+    paid = kit.checkout("ada", pack="small", idempotency_key="paid", **URLS)
+    kit.complete_sandbox_checkout(paid.session_id)
+    declined = kit.checkout("ada", pack="small", idempotency_key="declined", **URLS)
+    kit.complete_sandbox_checkout(declined.session_id, card=CARD_DECLINED)
+    clock.advance(seconds=61)
+    with kit.worker() as worker:
+        worker.run_once()  # hold.expired, grant.expiring
+    clock.advance(days=31)
+    with kit.worker() as worker:
+        worker.run_once()  # subscription.renewed
+    kit.cancel("ada", at_period_end=False)  # subscription.canceled
+
+    events = kit.events(limit=500)
+    assert {event.type for event in events} == set(EventType)
+    for event in events:
+        data_type = EVENT_DATA[event.type]
+        members = dataclasses.fields(data_type)
+        required = {
+            member.name
+            for member in members
+            if member.default is dataclasses.MISSING
+            and member.default_factory is dataclasses.MISSING
+        }
+        assert required <= set(event.data) <= {member.name for member in members}, event.type
+        # As a receiver reads it: the JSON, strictly (an id sent as a string is refused).
+        TypeAdapter(data_type).validate_json(json.dumps(event.data), strict=True)
