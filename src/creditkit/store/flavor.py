@@ -52,6 +52,26 @@ _COMBINED_INSERT = (
     " SELECT id, idempotency_key FROM t"
 )
 
+
+@cache
+def _one_transaction_insert(entry_count: int) -> str:
+    """PostgreSQL: one transaction and its ``entry_count`` entries in one statement of scalar
+    parameters. A batch of one is the common case (a charge alone), and psycopg's array dumping
+    costs more than the round trip it saves there; the text depends only on the entry count, so
+    it is converted once and prepared by the server."""
+    values = ", ".join(
+        f"({position}, %s::bigint, %s::text, %s::bigint)" for position in range(entry_count)
+    )
+    return (
+        f"WITH t AS (INSERT INTO transactions ({_TRANSACTION_COLUMNS.removeprefix('id, ')})"
+        f" VALUES ({', '.join(['%s'] * (_TRANSACTION_VALUES - 3))}, %s::jsonb, %s) RETURNING id)"
+        " INSERT INTO entries (transaction_id, account_id, unit, amount)"
+        " SELECT t.id, x.account_id, x.unit, x.amount FROM t,"
+        f" (VALUES {values}) AS x(position, account_id, unit, amount) ORDER BY x.position"
+        " RETURNING transaction_id"
+    )
+
+
 _LOCK_COLUMNS = "c.id, c.external_id, c.kind, c.next_due_at"
 #: The grant columns the hot path reads, in the order ``repository._grant_from`` takes them.
 GRANT_COLUMNS = (
@@ -215,6 +235,14 @@ class Flavor:
                 ],
             )
             return ids
+        if len(rows) == 1 and entries_of_rows[0]:
+            legs = entries_of_rows[0]
+            returned = self.fetch(
+                connection,
+                _one_transaction_insert(len(legs)),
+                (*rows[0], *(value for leg in legs for value in leg)),
+            )
+            return [int(returned[0][0])]
         # A column of arrays: the statement's text is the same whatever the batch's size, so
         # psycopg converts it once and PostgreSQL runs it prepared.
         columns: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)]
