@@ -378,9 +378,12 @@ class CreditKit:
         timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
         action: str | None = None,
         metadata: dict[str, Any] | None = None,
+        rate_limited: bool = False,
     ) -> Hold:
         """Sets credits aside for work whose cost is not known yet. Commit or release the hold
-        before ``timeout_seconds``; after that it releases itself."""
+        before ``timeout_seconds``; after that it releases itself. ``rate_limited`` counts the
+        call against the plan's ``rate_limit_per_minute`` in the reserve's own transaction, and
+        raises ``RateLimited`` past it (as the HTTP API does)."""
         return self._ledger.reserve(
             customer,
             amount,
@@ -389,6 +392,7 @@ class CreditKit:
             idempotency_key=idempotency_key,
             action=action,
             metadata=metadata,
+            rate_limited=rate_limited,
         )
 
     def commit(

@@ -3,12 +3,14 @@ shared through the database."""
 
 from __future__ import annotations
 
+import httpx
 import sqlalchemy as sa
 from api_helpers import Api, assert_problem, write
 from fastapi.testclient import TestClient
 
 from creditkit import CreditKit, ManualClock, Money
 from creditkit.api import create_app
+from creditkit.store.tables import customers, rate_windows
 
 
 def test_customer_and_subscription_writes_replay_their_first_response(api: Api) -> None:
@@ -215,3 +217,61 @@ def test_a_rate_limited_charge_costs_one_commit(api: Api, clock: ManualClock) ->
     ]
     # 30 a minute: the two above counted, so the 29th of these is the 31st request.
     assert statuses == [201] * 28 + [429]
+
+
+def test_a_rate_limited_hold_costs_one_commit_and_keeps_its_key_free(
+    api: Api, clock: ManualClock
+) -> None:
+    """A reserve counts against the plan's rate limit in its own transaction, as a charge does:
+    one commit per request. Past the limit: 429 with Retry-After, the count kept and the key
+    left free (the same request goes through once the window has moved); a retry of a reserve
+    that went through gets its first answer, not a 429."""
+    api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+    clock.set(clock().replace(second=50))
+    commits: list[int] = []
+    engine = api.kit.database.engine
+
+    def listener(connection: sa.Connection) -> None:
+        if not connection.get_execution_options().get("creditkit_read_only"):
+            commits.append(1)
+
+    def reserve(key: str) -> httpx.Response:
+        return api.client.post(
+            "/v1/holds",
+            json={"customer": "u1", "amount": 1, "timeout_seconds": 600},
+            headers=write(api.admin, key),
+        )
+
+    sa.event.listen(engine, "commit", listener)
+    try:
+        first = reserve("h0")
+    finally:
+        sa.event.remove(engine, "commit", listener)
+    assert first.status_code == 201, first.text
+    assert len(commits) == 1
+    statuses = [reserve(f"h{n}").status_code for n in range(1, 31)]
+    assert statuses == [201] * 29 + [429]  # the free plan: 30 a minute
+    refused = reserve("late")
+    body = assert_problem(refused, 429, "rate_limited")
+    assert refused.headers["retry-after"] == "10"
+    assert body["limit_per_minute"] == 30
+    retry = reserve("h0")
+    assert (retry.status_code, retry.json()) == (201, first.json())
+    assert api.kit.balance("u1").held == 30
+    # Every request counted, the refused ones and the retry too.
+    assert counted_requests(api.kit, "u1") == 33
+    clock.advance(seconds=10)
+    again = reserve("late")
+    assert again.status_code == 201, again.text
+    assert api.kit.balance("u1").held == 31
+
+
+def counted_requests(kit: CreditKit, customer: str) -> int:
+    with kit.database.read() as connection:
+        return int(
+            connection.execute(
+                sa.select(sa.func.sum(rate_windows.c.count))
+                .join(customers, customers.c.id == rate_windows.c.customer_id)
+                .where(customers.c.external_id == customer)
+            ).scalar_one()
+        )

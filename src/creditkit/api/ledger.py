@@ -169,7 +169,7 @@ def router(service: Service) -> APIRouter:
 
         def reserve(caller: Caller) -> Hold:
             access.require_scope(caller, Scope.CHARGE)
-            service.count_request(body.customer, key)
+            # As a charge's: the rate-limit count in the reserve's own transaction.
             return kit.reserve(
                 body.customer,
                 body.amount,
@@ -178,6 +178,7 @@ def router(service: Service) -> APIRouter:
                 timeout_seconds=body.timeout_seconds,
                 action=body.action,
                 metadata=body.metadata,
+                rate_limited=service.rate_limited,
             )
 
         return await access.in_thread(credentials, reserve)

@@ -63,7 +63,10 @@ class LedgerHolds(LedgerGrants):
         idempotency_key: str,
         action: str | None,
         metadata: dict[str, Any] | None,
+        rate_limited: bool = False,
     ) -> Hold:
+        """``rate_limited``: the reserve counts against the plan's rate limit in its own
+        transaction (``_count_request``)."""
         unit_ = self.unit(unit)
         steps = unit_.to_steps(amount)
         if (
@@ -90,8 +93,17 @@ class LedgerHolds(LedgerGrants):
             },
         )
 
+        def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
+            hold_id = present(recorded.hold_id, "a recorded reserve names its hold")
+            hold = present(repository.read_hold(connection, hold_id), "a recorded hold exists")
+            return self._hold_as_reserved(connection, hold)
+
         def body(context: UnitOfWork) -> Hold:
             holder = context.customers[customer]
+            if rate_limited:
+                replayed = self._count_request(context, request, holder, rebuild)
+                if replayed is not None:
+                    return replayed
             draws, issued = self._draw(
                 context, request, holder, unit_, steps, transferable_only=False
             )
@@ -152,11 +164,6 @@ class LedgerHolds(LedgerGrants):
                 action=action,
                 metadata=metadata,
             )
-
-        def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
-            hold_id = present(recorded.hold_id, "a recorded reserve names its hold")
-            hold = present(repository.read_hold(connection, hold_id), "a recorded hold exists")
-            return self._hold_as_reserved(connection, hold)
 
         return self._write(request, lambda _connection: [customer], body, rebuild)
 

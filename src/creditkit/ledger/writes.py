@@ -25,6 +25,7 @@ from creditkit.errors import (
     RECORDED_ERRORS,
     CreditKitError,
     InvalidRequest,
+    RateLimited,
     RecordedRefusal,
     UnknownCustomer,
 )
@@ -173,6 +174,28 @@ class LedgerWrites(LedgerTimeline):
         if recorded.outcome is not None:
             raise Refused(self.recorded_refusal(recorded))
         return rebuild(connection, recorded)
+
+    def _count_request(
+        self,
+        context: UnitOfWork,
+        request: Request,
+        customer: CustomerRow,
+        rebuild: Callable[[Connection, TransactionRow], T],
+    ) -> T | None:
+        """Counts the write's request against the customer's plan rate limit in the write's own
+        transaction, so that a request costs one commit. Within the limit: None. Past it, the
+        write's first outcome when its key is recorded already (a retry of a write that went
+        through), else ``RateLimited``, raised as a refusal that records nothing under the key
+        (the same request may be made again once the window has moved) while the count commits."""
+        window = self.count_requests(context.connection, customer, 1, context.now)
+        if window is None or window.allows(1, 0):
+            return None
+        recorded = repository.find_transaction(context.connection, request.key)
+        if recorded is not None:
+            return self._replay(context.connection, request, recorded, rebuild)
+        raise Refused(
+            RateLimited(customer.external_id, window.limit_per_minute, window.retry_after_seconds)
+        )
 
     def _refuse(
         self,
