@@ -8,6 +8,7 @@ PostgreSQL, and on PostgreSQL a deferred trigger that fails the shared transacti
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import psycopg
@@ -23,6 +24,7 @@ from creditkit import (
     InsufficientCredits,
     ManualClock,
 )
+from creditkit.ledger.coalescing import _Wake
 from creditkit.store.database import DATABASE_ERRORS
 
 POISON = "poison"
@@ -248,3 +250,22 @@ def test_the_writer_counts_what_it_batched(ck: CreditKit) -> None:
         1,
         1,
     )
+
+
+def test_a_wake_up_set_twice_is_taken_once_and_set_from_another_thread() -> None:
+    """The caller's wake-up: unset until set; set twice before a wait is set once; a wait
+    that returns True has taken it; and it may be set from a thread other than the waiter's
+    (a leader wakes its callers)."""
+    wake = _Wake()
+    assert not wake.wait(0)
+    wake.set()
+    wake.set()
+    assert wake.wait(0)
+    assert not wake.wait(0)
+    wake.set()
+    wake.clear()
+    assert not wake.wait(0)
+    setter = threading.Thread(target=wake.set)
+    setter.start()
+    setter.join()
+    assert wake.wait(0)

@@ -30,6 +30,7 @@ transactions meet at the database's locks.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 from collections import deque
@@ -75,6 +76,30 @@ CATCH_UP_TRANSACTIONS_MAX = 1_000
 Attempt = Callable[[Connection, bool], Any]
 
 
+class _Wake:
+    """One caller's wake-up: set by whoever finishes its operation or hands it the lead, taken
+    by its caller's wait. A lock held while unset, so that a write costs one C lock instead of
+    a ``threading.Event`` (a Condition over a lock, and a waiter lock per wait); set twice
+    before a wait is set once, and a wait that returns True has taken it."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        # Set already and not taken yet (a release of an unheld lock): once is enough.
+        with contextlib.suppress(RuntimeError):
+            self._lock.release()
+
+    def wait(self, timeout_seconds: float) -> bool:
+        return self._lock.acquire(timeout=timeout_seconds)
+
+    def clear(self) -> None:
+        self._lock.acquire(blocking=False)
+
+
 @dataclass(eq=False, slots=True)
 class Operation:
     """One caller's write on its way through the writer: charges, or another write's attempt."""
@@ -90,7 +115,7 @@ class Operation:
     #: Told to lead the lane's next transaction.
     lead: bool = False
     #: Set when the operation is done, or when its caller is to lead.
-    wake: threading.Event = field(default_factory=threading.Event)
+    wake: _Wake = field(default_factory=_Wake)
     #: The charges this operation counts against ``CHARGES_PER_TRANSACTION_MAX``.
     weight: int = field(default=1)
 
@@ -405,7 +430,7 @@ class CoalescingWriter:
         operation.result = result
         operation.error = error
         operation.done = True
-        # The caller's own event, so that a batch's end wakes its callers, not every waiter.
+        # The caller's own wake-up, so that a batch's end wakes its callers, not every waiter.
         operation.wake.set()
 
 
