@@ -8,7 +8,6 @@ SQLite, where a statement per charge would not.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,8 +106,10 @@ class ChargeBatch:
             combined._invalid.update(
                 {offset + index: error for index, error in batch._invalid.items()}
             )
+            # Built directly: dataclasses.replace looks the fields up on every call.
             combined._prepared.extend(
-                dataclasses.replace(item, index=offset + item.index) for item in batch._prepared
+                _Prepared(offset + item.index, item.charge, item.unit, item.steps, item.request)
+                for item in batch._prepared
             )
             offset += len(batch)
         combined._charges = charges
