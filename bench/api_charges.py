@@ -53,6 +53,7 @@ from pydantic import BaseModel
 import creditkit
 from creditkit import CreditKit
 from creditkit.keys.schemas import Scope
+from creditkit.notify.sealing import new_secret_key
 
 #: The goal of issue "Group commit": at least the bare-FastAPI floor, with rate limits counted.
 GOAL_RATIO = 1.0
@@ -148,7 +149,13 @@ def free_port() -> int:
 
 def server_environment() -> dict[str, str]:
     source = str(Path(creditkit.__file__).resolve().parent.parent)
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
+    return {
+        # On PostgreSQL the service refuses to start without a key to seal webhook secrets
+        # with; the benchmark's database is thrown away, so a fresh key does.
+        "CREDITKIT_SECRET_KEY": new_secret_key(),
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")]),
+    }
 
 
 @contextmanager
