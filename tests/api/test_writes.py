@@ -3,14 +3,17 @@ shared through the database."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import httpx
 import sqlalchemy as sa
 from api_helpers import Api, assert_problem, write
 from fastapi.testclient import TestClient
+from test_two_processes import window_counts
 
 from creditkit import CreditKit, ManualClock, Money
 from creditkit.api import create_app
-from creditkit.store.tables import customers, rate_windows
 
 
 def test_customer_and_subscription_writes_replay_their_first_response(api: Api) -> None:
@@ -189,24 +192,13 @@ def test_a_rate_limited_charge_costs_one_commit(api: Api, clock: ManualClock) ->
     request, the count included (and a refused charge counts too)."""
     api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
     clock.set(clock().replace(second=0))
-    commits: list[int] = []
-    engine = api.kit.database.engine
-
-    def listener(connection: sa.Connection) -> None:
-        # Write transactions only: reads (authentication, the 402's offers) commit nothing.
-        if not connection.get_execution_options().get("creditkit_read_only"):
-            commits.append(1)
-
-    sa.event.listen(engine, "commit", listener)
-    try:
+    with write_commits(api.kit) as commits:
         charged = api.client.post(
             "/v1/charges", json={"customer": "u1", "amount": 1}, headers=write(api.admin, "k1")
         )
         refused = api.client.post(
             "/v1/charges", json={"customer": "u1", "amount": 500}, headers=write(api.admin, "k2")
         )
-    finally:
-        sa.event.remove(engine, "commit", listener)
     assert (charged.status_code, refused.status_code) == (201, 402)
     assert len(commits) == 2
     statuses = [
@@ -228,12 +220,6 @@ def test_a_rate_limited_hold_costs_one_commit_and_keeps_its_key_free(
     that went through gets its first answer, not a 429."""
     api.client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
     clock.set(clock().replace(second=50))
-    commits: list[int] = []
-    engine = api.kit.database.engine
-
-    def listener(connection: sa.Connection) -> None:
-        if not connection.get_execution_options().get("creditkit_read_only"):
-            commits.append(1)
 
     def reserve(key: str) -> httpx.Response:
         return api.client.post(
@@ -242,11 +228,8 @@ def test_a_rate_limited_hold_costs_one_commit_and_keeps_its_key_free(
             headers=write(api.admin, key),
         )
 
-    sa.event.listen(engine, "commit", listener)
-    try:
+    with write_commits(api.kit) as commits:
         first = reserve("h0")
-    finally:
-        sa.event.remove(engine, "commit", listener)
     assert first.status_code == 201, first.text
     assert len(commits) == 1
     statuses = [reserve(f"h{n}").status_code for n in range(1, 31)]
@@ -259,19 +242,25 @@ def test_a_rate_limited_hold_costs_one_commit_and_keeps_its_key_free(
     assert (retry.status_code, retry.json()) == (201, first.json())
     assert api.kit.balance("u1").held == 30
     # Every request counted, the refused ones and the retry too.
-    assert counted_requests(api.kit, "u1") == 33
+    assert sum(window_counts(api.kit, "u1")) == 33
     clock.advance(seconds=10)
     again = reserve("late")
     assert again.status_code == 201, again.text
     assert api.kit.balance("u1").held == 31
 
 
-def counted_requests(kit: CreditKit, customer: str) -> int:
-    with kit.database.read() as connection:
-        return int(
-            connection.execute(
-                sa.select(sa.func.sum(rate_windows.c.count))
-                .join(customers, customers.c.id == rate_windows.c.customer_id)
-                .where(customers.c.external_id == customer)
-            ).scalar_one()
-        )
+@contextmanager
+def write_commits(kit: CreditKit) -> Iterator[list[int]]:
+    """The write transactions committed while the block runs (one item each). Reads
+    (authentication, the 402's offers) commit nothing, so they are not counted."""
+    commits: list[int] = []
+
+    def listener(connection: sa.Connection) -> None:
+        if not connection.get_execution_options().get("creditkit_read_only"):
+            commits.append(1)
+
+    sa.event.listen(kit.database.engine, "commit", listener)
+    try:
+        yield commits
+    finally:
+        sa.event.remove(kit.database.engine, "commit", listener)

@@ -33,16 +33,14 @@ class Service:
         )
         return cls(kit, Access(kit), Responses(kit), rate_limited)
 
-    def count_request(self, customer: str, idempotency_key: str | None = None) -> None:
-        """Counts a metered request (a charge, a hold, an event) against the customer's plan
-        rate limit; 429 with ``Retry-After`` past it, unless ``idempotency_key`` is recorded
-        already: a retry of a write that went through gets its first outcome, not a 429."""
+    def count_request(self, customer: str) -> None:
+        """Counts a metered request against the customer's plan rate limit in a transaction of
+        its own; 429 with ``Retry-After`` past it. Only a batch of events uses it: charges and
+        holds count in their own write's transaction (``rate_limited``)."""
         if not self.rate_limited:
             return
         decision = self.kit.hit_rate_limit(customer)
-        if not decision.allowed and not (
-            idempotency_key is not None and self.kit.recorded(idempotency_key)
-        ):
+        if not decision.allowed:
             raise ApiProblem(
                 429,
                 "rate_limited",
