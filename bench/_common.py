@@ -273,16 +273,43 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     return sorted_values[rank - 1]
 
 
+def postgres_cpu_seconds() -> float:
+    """The CPU time (user and system) that this machine's PostgreSQL processes have spent so
+    far, in seconds: the server's share of a benchmark on a local server. Processes that start
+    or end in between count from their start or up to the last reading; 0 without /proc."""
+    ticks_per_second = os.sysconf("SC_CLK_TCK")
+    total_ticks = 0
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return 0.0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # the process ended while we looked
+        # The command name is in parentheses and may hold spaces: fields follow the last ")".
+        name = stat[stat.find("(") + 1 : stat.rfind(")")]
+        if name != "postgres" and not name.startswith("postgres:"):
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        # utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name.
+        total_ticks += int(fields[11]) + int(fields[12])
+    return total_ticks / ticks_per_second
+
+
 @dataclass
 class Timing:
     """Operations, their wall time, each operation's latency, and the CPU time this process
     spent on them (all threads; with SQLite that includes the database engine's own work),
-    in seconds."""
+    and the local PostgreSQL server's processes spent meanwhile, in seconds."""
 
     operations: int
     seconds: float
     latencies: list[float]
     cpu_seconds: float = 0.0
+    server_cpu_seconds: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -295,12 +322,17 @@ class Timing:
     def cpu_us_per_operation(self) -> float:
         return self.cpu_seconds / self.operations * 1e6
 
+    @property
+    def server_cpu_us_per_operation(self) -> float:
+        return self.server_cpu_seconds / self.operations * 1e6
+
     def merged(self, other: Timing) -> Timing:
         return Timing(
             self.operations + other.operations,
             self.seconds + other.seconds,
             self.latencies + other.latencies,
             self.cpu_seconds + other.cpu_seconds,
+            self.server_cpu_seconds + other.server_cpu_seconds,
         )
 
 
@@ -329,12 +361,14 @@ def run_threads(workers: Sequence[Callable[[int], None]], operations_each: int) 
     for thread in threads:
         thread.start()
     cpu = time.process_time()
+    server_cpu = postgres_cpu_seconds()
     started.wait()
     begin = time.perf_counter()
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - begin
     cpu = time.process_time() - cpu
+    server_cpu = postgres_cpu_seconds() - server_cpu
     if errors:
         raise RuntimeError(f"{len(errors)} worker(s) failed") from errors[0]
     return Timing(
@@ -342,6 +376,7 @@ def run_threads(workers: Sequence[Callable[[int], None]], operations_each: int) 
         seconds,
         [value for own in latencies for value in own],
         cpu,
+        server_cpu,
     )
 
 

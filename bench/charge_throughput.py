@@ -169,6 +169,7 @@ def summary(timing: Timing) -> dict[str, float]:
         "p50_ms": timing.latency_ms(0.50),
         "p99_ms": timing.latency_ms(0.99),
         "client_cpu_us": timing.cpu_us_per_operation,
+        "server_cpu_us": timing.server_cpu_us_per_operation,
     }
 
 
@@ -212,6 +213,9 @@ def main() -> int:
             f" rounds, {WARMUP_EACH} warm-up charges per thread"
         )
         results = run(database, thread_counts, args.operations, args.rounds)
+    # A local PostgreSQL server shares the machine's CPUs with the client: its CPU per charge
+    # says how much of the machine each side's charge takes in all.
+    on_postgres = database.dialect == "postgresql"
     rows = []
     for result in results:
         for side in ("floor", "creditkit"):
@@ -224,12 +228,23 @@ def main() -> int:
                     format_number(figures["p50_ms"], 3),
                     format_number(figures["p99_ms"], 3),
                     format_number(figures["client_cpu_us"]),
+                    *([format_number(figures["server_cpu_us"])] if on_postgres else []),
                     format_number(result["ratio"], 3) if side == "creditkit" else "",
                 ]
             )
     print()
+    server_column = ["server CPU us/charge"] if on_postgres else []
     print_table(
-        ["scenario", "side", "charges/s", "p50 ms", "p99 ms", "client CPU us/charge", "ratio"],
+        [
+            "scenario",
+            "side",
+            "charges/s",
+            "p50 ms",
+            "p99 ms",
+            "client CPU us/charge",
+            *server_column,
+            "ratio",
+        ],
         rows,
     )
     print()

@@ -167,30 +167,20 @@ def _lock(
     connection: Connection, external_ids: Sequence[str], with_grants: bool
 ) -> tuple[dict[str, CustomerRow], dict[tuple[int, str], list[GrantRow]]]:
     flavor = flavor_of(connection)
-    # SQLite reads the grants in the locking statement itself: it is the only writer already.
-    # PostgreSQL must read them after the lock is granted: a locking read that waited re-reads
-    # only the rows it locked, so grants joined into it would be as they were before the wait.
-    joined = with_grants and not flavor.locks_rows
     found: dict[str, CustomerRow] = {}
     grants_found: dict[tuple[int, str], list[GrantRow]] = {}
     for chunk in chunks(sorted(set(external_ids))):
         for row in flavor.fetch(
-            connection, flavor.lock_statement(len(chunk), joined), tuple(chunk)
+            connection, flavor.lock_statement(len(chunk), with_grants), tuple(chunk)
         ):
             customer = found.get(row[1])
             if customer is None:
                 customer = CustomerRow(row[0], row[1], row[2], flavor.time_out_optional(row[3]))
                 found[row[1]] = customer
-            if joined and row[4] is not None:
+            if with_grants and row[4] is not None:
                 grants_found.setdefault((customer.id, row[5]), []).append(
                     _grant_from(flavor, row[4:])
                 )
-    if with_grants and not joined:
-        customer_ids = [customer.id for customer in found.values()]
-        for chunk in chunks(customer_ids):
-            statement = flavor.grants_of_customers_statement(len(chunk))
-            for row in flavor.fetch(connection, statement, tuple(chunk)):
-                grants_found.setdefault((row[0], row[2]), []).append(_grant_from(flavor, row[1:]))
     return found, grants_found
 
 

@@ -129,39 +129,37 @@ class Flavor:
             " AND a.kind = 'grant' AND a.balance > 0"
         )
 
-    @property
-    def locks_rows(self) -> bool:
-        """True where writers lock rows (PostgreSQL); false where a write transaction excludes
-        every other writer (SQLite)."""
-        return self.dialect == "postgresql"
-
-    @cache  # noqa: B019 - one Flavor per dialect lives for the whole process
-    def grants_of_customers_statement(self, count: int) -> str:
-        return (
-            f"SELECT a.customer_id, {GRANT_COLUMNS} FROM accounts a"
-            " JOIN grants g ON g.account_id = a.id"
-            f" WHERE a.customer_id IN ({self._values(count)})"
-            " AND a.kind = 'grant' AND a.balance > 0"
-        )
-
     @cache  # noqa: B019 - one Flavor per dialect lives for the whole process
     def lock_statement(self, count: int, with_grants: bool) -> str:
+        """Locks ``count`` customers by external id, in id order; ``with_grants``: with every
+        grant of theirs that has credits left, a row per grant (the grant columns NULL for a
+        customer with none), in one round trip."""
         where = f"c.external_id IN ({self._values(count)})"
+        if self.dialect == "postgresql":
+            if with_grants:
+                # A function (migration 0016): the grants must be read after the lock is
+                # granted, by a statement of their own, to see what the writer before committed.
+                return (
+                    "SELECT * FROM creditkit_lock_customers_with_grants"
+                    f"(ARRAY[{self._values(count)}]::text[])"
+                )
+            # NO KEY UPDATE: conflicts with other ledger writers of these customers, not with
+            # foreign-key checks of rows that merely reference them.
+            return (
+                f"SELECT {_LOCK_COLUMNS} FROM customers c WHERE {where} ORDER BY c.id"
+                " FOR NO KEY UPDATE OF c"
+            )
         if with_grants:
-            statement = (
+            # SQLite: BEGIN IMMEDIATE made this the only writer, so the join reads the grants
+            # as they are.
+            return (
                 f"SELECT {_LOCK_COLUMNS}, {GRANT_COLUMNS} FROM customers c"
                 " LEFT JOIN accounts a"
                 " ON a.customer_id = c.id AND a.kind = 'grant' AND a.balance > 0"
                 " LEFT JOIN grants g ON g.account_id = a.id"
                 f" WHERE {where} ORDER BY c.id"
             )
-        else:
-            statement = f"SELECT {_LOCK_COLUMNS} FROM customers c WHERE {where} ORDER BY c.id"
-        if self.dialect == "postgresql":
-            # NO KEY UPDATE: conflicts with other ledger writers of these customers, not with
-            # foreign-key checks of rows that merely reference them.
-            statement += " FOR NO KEY UPDATE OF c"
-        return statement
+        return f"SELECT {_LOCK_COLUMNS} FROM customers c WHERE {where} ORDER BY c.id"
 
     def insert_transactions(self, connection: Connection, rows: list[tuple[Any, ...]]) -> list[int]:
         """Inserts transaction rows (every column but ``id``) and returns their new ids in the
