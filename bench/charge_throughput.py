@@ -84,7 +84,13 @@ def goal_of(threads: int) -> float:
     return GOAL_RATIO_ONE_THREAD if threads == 1 else GOAL_RATIO_THREADS
 
 
-def run(database: BenchDatabase, thread_counts: list[int], operations: int, rounds: int) -> Any:
+def run(
+    database: BenchDatabase,
+    thread_counts: list[int],
+    operations: int,
+    rounds: int,
+    writer_lanes: int | None,
+) -> Any:
     """Each thread count spread over customers of their own; and each count above 1 again with
     every thread on one hot customer."""
     scenarios = [(threads, False) for threads in thread_counts] + [
@@ -92,7 +98,7 @@ def run(database: BenchDatabase, thread_counts: list[int], operations: int, roun
     ]
     workers_max = max(thread_counts)
     customers = [f"customer-{index}" for index in range(workers_max)]
-    ck = CreditKit(database.url)
+    ck = CreditKit(database.url, writer_lanes=writer_lanes)
     setup = database.connect()
     create_floor_tables(setup)
     setup.begin()
@@ -201,6 +207,12 @@ def main() -> int:
         help="comma-separated thread counts (default 1,8; each count above 1 also hot)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="floor/creditkit alternations")
+    parser.add_argument(
+        "--writer-lanes",
+        type=int,
+        default=None,
+        help="creditkit's writer_lanes (default: creditkit's own, 1 on SQLite, 4 on PostgreSQL)",
+    )
     args = parser.parse_args()
     with bench_database(args.database_url, "charge") as database:
         if args.threads is None:
@@ -212,7 +224,7 @@ def main() -> int:
             f"  {args.operations:,} charges per side per thread count, {args.rounds} alternating"
             f" rounds, {WARMUP_EACH} warm-up charges per thread"
         )
-        results = run(database, thread_counts, args.operations, args.rounds)
+        results = run(database, thread_counts, args.operations, args.rounds, args.writer_lanes)
     # A local PostgreSQL server shares the machine's CPUs with the client: its CPU per charge
     # says how much of the machine each side's charge takes in all.
     on_postgres = database.dialect == "postgresql"

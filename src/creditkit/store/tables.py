@@ -112,7 +112,8 @@ accounts = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), nullable=False),
     sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=True),
-    # Cached sum of the account's entries, kept by a database trigger on every entry insert.
+    # Cached sum of the account's entries, kept by a database trigger on every entry insert
+    # (PostgreSQL: once per statement, by the sum of the statement's entries per account).
     # NULL for system accounts: a cached balance there would be one row every write in the
     # whole ledger updates, serializing all customers behind one lock.
     sa.Column("balance", sa.BigInteger, nullable=True),
