@@ -9,7 +9,9 @@ compromised service would, and checks that the database refuses to break the dou
 * entries and transactions cannot be updated, deleted or truncated;
 * a cached balance cannot be set directly, only moved by entries;
 * an entry in a unit other than its account's is refused (composite foreign key);
-* a balanced raw transaction is accepted and moves the cached balance, and ``audit()`` agrees.
+* a balanced raw transaction is accepted and moves the cached balance, and ``audit()`` agrees;
+* the balance trigger runs once per statement: many entries in one INSERT move each account by
+  their sum, and an overdraft among them fails the whole statement.
 """
 
 from __future__ import annotations
@@ -252,4 +254,58 @@ def test_a_balanced_raw_transaction_moves_the_cached_balance(ledger: Ledger) -> 
             (ledger.grant_id,),
         ).fetchone()
     assert row == (grant_before + 10,)
+    _assert_audit_ok(ledger)
+
+
+def _insert_entries(connection: psycopg.Connection[Any], rows: list[tuple[int, int, int]]) -> None:
+    """(transaction id, account, amount) rows in credits, in one INSERT statement."""
+    connection.execute(
+        "INSERT INTO entries (transaction_id, account_id, unit, amount) VALUES "
+        + ", ".join(["(%s, %s, 'credits', %s)"] * len(rows)),
+        tuple(value for row in rows for value in row),
+    )
+
+
+def test_one_statement_of_many_entries_moves_each_account_by_its_sum(ledger: Ledger) -> None:
+    """The balance trigger runs once per statement: two transactions, three entries on the
+    grant among them, written in one INSERT, move the grant by their sum."""
+    grant_before = _balance(ledger.url, ledger.grant_id)
+    with psycopg.connect(ledger.url) as connection:
+        first = _insert_transaction(connection, ledger, "raw-many-1", 10)
+        second = _insert_transaction(connection, ledger, "raw-many-2", 3)
+        _insert_entries(
+            connection,
+            [
+                (first, ledger.issuance_id, -10),
+                (first, ledger.grant_id, 4),
+                (first, ledger.grant_id, 6),
+                (second, ledger.grant_id, -3),
+                (second, ledger.issuance_id, 3),
+            ],
+        )
+        connection.commit()
+    assert _balance(ledger.url, ledger.grant_id) == grant_before + 7
+    _assert_audit_ok(ledger)
+
+
+def test_an_overdraft_among_many_entries_fails_the_whole_statement(ledger: Ledger) -> None:
+    """Several entries on the grant in one statement that together take it below zero are
+    refused, and nothing of the statement is kept."""
+    before = _state(ledger.url)
+    grant_balance = _balance(ledger.url, ledger.grant_id)
+    with psycopg.connect(ledger.url) as connection:
+        first = _insert_transaction(connection, ledger, "raw-many-over-1", grant_balance)
+        second = _insert_transaction(connection, ledger, "raw-many-over-2", 1)
+        with pytest.raises(errors.CheckViolation, match="ck_accounts_kind_shape"):
+            _insert_entries(
+                connection,
+                [
+                    (first, ledger.grant_id, -grant_balance),
+                    (first, ledger.issuance_id, grant_balance),
+                    (second, ledger.grant_id, -1),
+                    (second, ledger.issuance_id, 1),
+                ],
+            )
+        connection.rollback()
+    assert _state(ledger.url) == before
     _assert_audit_ok(ledger)
