@@ -70,7 +70,3 @@ class Caller:
     customer: str | None = None
     user: str | None = None
     permissions: tuple[SessionPermission, ...] = ()
-
-    @property
-    def is_session(self) -> bool:
-        return self.customer is not None

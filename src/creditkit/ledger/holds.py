@@ -22,7 +22,7 @@ from creditkit.errors import (
     present,
     require,
 )
-from creditkit.ledger import repository
+from creditkit.ledger import hold_repository, repository
 from creditkit.ledger.checks import (
     HOLD_TIMEOUT_SECONDS_MAX,
     HOLDS_PAGE_SIZE_MAX,
@@ -33,6 +33,7 @@ from creditkit.ledger.checks import (
     check_text,
 )
 from creditkit.ledger.grants import LedgerGrants
+from creditkit.ledger.hold_repository import HoldRow
 from creditkit.ledger.kernel import (
     EXPIRY,
     ISSUANCE,
@@ -40,7 +41,7 @@ from creditkit.ledger.kernel import (
     Spend,
     UnitOfWork,
 )
-from creditkit.ledger.repository import HoldRow, TransactionRow
+from creditkit.ledger.repository import TransactionRow
 from creditkit.ledger.schemas import (
     Charge,
     Draw,
@@ -95,7 +96,7 @@ class LedgerHolds(LedgerGrants):
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
             hold_id = present(recorded.hold_id, "a recorded reserve names its hold")
-            hold = present(repository.read_hold(connection, hold_id), "a recorded hold exists")
+            hold = present(hold_repository.read_hold(connection, hold_id), "a recorded hold exists")
             return self._hold_as_reserved(connection, hold)
 
         def body(context: UnitOfWork) -> Hold:
@@ -124,7 +125,7 @@ class LedgerHolds(LedgerGrants):
                     metadata=metadata,
                 ),
             )
-            repository.insert_hold(
+            hold_repository.insert_hold(
                 context.connection,
                 {
                     "account_id": hold_id,
@@ -193,7 +194,7 @@ class LedgerHolds(LedgerGrants):
     def hold(self, hold_id: int) -> Hold:
         """The hold as it stands now (its status after any commit, release or expiry)."""
         with self.database.read() as connection:
-            hold = repository.read_hold(connection, hold_id)
+            hold = hold_repository.read_hold(connection, hold_id)
             if hold is None:
                 raise HoldNotFound(hold_id)
             draws = self._reserve_draws(connection, hold)
@@ -217,7 +218,7 @@ class LedgerHolds(LedgerGrants):
         self.sweep_if_due(customer)
         with self.database.read() as connection:
             row = repository.read_customer(connection, customer)
-            found = repository.customer_holds(connection, row.id, wanted, limit)
+            found = hold_repository.customer_holds(connection, row.id, wanted, limit)
             legs = repository.entries_of(
                 connection, [hold.reserve_transaction_id for hold in found]
             )
@@ -259,7 +260,7 @@ class LedgerHolds(LedgerGrants):
             raise InvalidRequest("hold_id", "must be an int")
 
         def customers(connection: Connection) -> Sequence[str]:
-            hold = repository.read_hold(connection, hold_id)
+            hold = hold_repository.read_hold(connection, hold_id)
             if hold is None:
                 raise HoldNotFound(hold_id)
             return [hold.external_id]
@@ -277,7 +278,7 @@ class LedgerHolds(LedgerGrants):
         draws in burn-down order, and the rest returns to the grants it came from (to expiry
         where a grant has expired since). Refuses a hold that is not active."""
         hold = present(
-            repository.read_hold(context.connection, hold_id),
+            hold_repository.read_hold(context.connection, hold_id),
             "the hold's customer is locked: the hold cannot vanish",
         )
         holder = context.customers[hold.external_id]
@@ -317,7 +318,7 @@ class LedgerHolds(LedgerGrants):
 
         def body(context: UnitOfWork) -> Charge:
             hold = present(
-                repository.read_hold(context.connection, hold_id), "a locked hold exists"
+                hold_repository.read_hold(context.connection, hold_id), "a locked hold exists"
             )
             # The unit is the hold's, so the amount is checked once the hold is read. Zero is a
             # valid commit: the work was done and cost nothing.
@@ -338,7 +339,7 @@ class LedgerHolds(LedgerGrants):
                 ),
             )
             self._post(context.connection, transaction_id, hold.unit, legs)
-            repository.settle_hold(
+            hold_repository.settle_hold(
                 context.connection, hold_id, HoldStatus.COMMITTED, steps, transaction_id
             )
             # Each account appears once in a transaction's legs.
@@ -366,7 +367,9 @@ class LedgerHolds(LedgerGrants):
             return self._with_available_after(context.connection, charge, holder.id, context.now)
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Charge:
-            hold = present(repository.read_hold(connection, hold_id), "a committed hold exists")
+            hold = present(
+                hold_repository.read_hold(connection, hold_id), "a committed hold exists"
+            )
             charge = self._charge_from_commit(
                 connection,
                 hold,
@@ -433,13 +436,13 @@ class LedgerHolds(LedgerGrants):
                 ),
             )
             self._post(context.connection, transaction_id, hold.unit, legs)
-            repository.settle_hold(
+            hold_repository.settle_hold(
                 context.connection, hold_id, HoldStatus.RELEASED, None, transaction_id
             )
             return self._released(context.connection, hold)
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
-            hold = present(repository.read_hold(connection, hold_id), "a released hold exists")
+            hold = present(hold_repository.read_hold(connection, hold_id), "a released hold exists")
             return self._released(connection, hold)
 
         return self._write(request, customers, body, rebuild)

@@ -11,15 +11,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from creditkit.errors import InvariantViolation, UnknownCustomer
-from creditkit.ledger.schemas import GrantSource, HoldStatus, TransactionKind
+from creditkit.errors import UnknownCustomer
+from creditkit.ledger.schemas import GrantSource, TransactionKind
 from creditkit.store.flavor import Flavor, flavor_of
 from creditkit.store.tables import (
     accounts,
     customers,
     entries,
     grants,
-    holds,
     transactions,
     units,
 )
@@ -54,22 +53,6 @@ class GrantRow:
         """Counts towards the balance at ``now``: started, and not yet expired (a grant stops
         counting at ``expires_at`` exactly)."""
         return self.effective_at <= now and (self.expires_at is None or now < self.expires_at)
-
-
-@dataclass(frozen=True, slots=True)
-class HoldRow:
-    account_id: int
-    customer_id: int
-    external_id: str
-    unit: str
-    amount_held: int
-    status: HoldStatus
-    action: str | None
-    expires_at: datetime
-    created_at: datetime
-    amount_committed: int | None
-    reserve_transaction_id: int
-    metadata: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,15 +297,6 @@ def insert_grant(connection: Connection, values: dict[str, Any]) -> None:
     connection.execute(grants.insert().values(**values))
 
 
-def read_grant(connection: Connection, grant_id: int) -> sa.Row[Any] | None:
-    return connection.execute(
-        sa.select(grants, accounts.c.unit, accounts.c.customer_id, customers.c.external_id)
-        .join(accounts, accounts.c.id == grants.c.account_id)
-        .join(customers, customers.c.id == accounts.c.customer_id)
-        .where(grants.c.account_id == grant_id)
-    ).first()
-
-
 def read_grant_by_transaction(connection: Connection, transaction_id: int) -> sa.Row[Any]:
     return connection.execute(
         sa.select(grants, accounts.c.unit, customers.c.external_id)
@@ -365,146 +339,6 @@ def expiries_of(connection: Connection, account_ids: Sequence[int]) -> dict[int,
         ):
             found[row.account_id] = row.expires_at
     return found
-
-
-# -- holds --------------------------------------------------------------------------------------
-
-
-def _hold_row(row: sa.Row[Any]) -> HoldRow:
-    return HoldRow(
-        account_id=row.account_id,
-        customer_id=row.customer_id,
-        external_id=row.external_id,
-        unit=row.unit,
-        amount_held=row.amount_held,
-        status=HoldStatus(row.status),
-        action=row.action,
-        expires_at=row.expires_at,
-        created_at=row.created_at,
-        amount_committed=row.amount_committed,
-        reserve_transaction_id=row.reserve_transaction_id,
-        metadata=row.metadata,
-    )
-
-
-def _hold_query() -> sa.Select[Any]:
-    return sa.select(holds, customers.c.external_id).join(
-        customers, customers.c.id == holds.c.customer_id
-    )
-
-
-def read_hold(connection: Connection, hold_id: int) -> HoldRow | None:
-    row = connection.execute(_hold_query().where(holds.c.account_id == hold_id)).first()
-    return None if row is None else _hold_row(row)
-
-
-def read_holds(connection: Connection, hold_ids: Sequence[int]) -> dict[int, HoldRow]:
-    """The holds by id, in one statement (a history page's commits)."""
-    if not hold_ids:
-        return {}
-    rows = connection.execute(_hold_query().where(holds.c.account_id.in_(list(hold_ids))))
-    return {row.account_id: _hold_row(row) for row in rows}
-
-
-def active_holds(connection: Connection, customer_id: int) -> list[HoldRow]:
-    rows = connection.execute(
-        _hold_query()
-        .where(holds.c.customer_id == customer_id, holds.c.status == HoldStatus.ACTIVE)
-        .order_by(holds.c.account_id)
-    )
-    return [_hold_row(row) for row in rows]
-
-
-def due_holds(
-    connection: Connection, customer_id: int, until: datetime, limit: int
-) -> list[HoldRow]:
-    """The customer's active holds that time out at or before ``until``, in the order they time
-    out, at most ``limit``."""
-    rows = connection.execute(
-        _hold_query()
-        .where(
-            holds.c.customer_id == customer_id,
-            holds.c.status == HoldStatus.ACTIVE,
-            holds.c.expires_at <= until,
-        )
-        .order_by(holds.c.expires_at, holds.c.account_id)
-        .limit(limit)
-    )
-    return [_hold_row(row) for row in rows]
-
-
-def earliest_hold_expiry(connection: Connection, customer_id: int) -> datetime | None:
-    value: datetime | None = connection.execute(
-        sa.select(sa.func.min(holds.c.expires_at)).where(
-            holds.c.customer_id == customer_id, holds.c.status == HoldStatus.ACTIVE
-        )
-    ).scalar()
-    return value
-
-
-def customer_holds(
-    connection: Connection, customer_id: int, status: HoldStatus, limit: int
-) -> list[HoldRow]:
-    """The customer's holds in ``status``, newest first, at most ``limit``."""
-    query = _hold_query().where(holds.c.customer_id == customer_id, holds.c.status == status)
-    if status is not HoldStatus.ACTIVE:
-        # Only active holds are indexed by customer (``ix_holds_active``). Closed ones are
-        # found from the customer's reserve transactions (``ix_transactions_customer_usage``),
-        # each naming its hold's primary key, so that no query scans every customer's holds.
-        query = query.join(transactions, transactions.c.hold_id == holds.c.account_id).where(
-            transactions.c.customer_id == customer_id,
-            transactions.c.kind == TransactionKind.RESERVE.value,
-        )
-    rows = connection.execute(query.order_by(holds.c.account_id.desc()).limit(limit))
-    return [_hold_row(row) for row in rows]
-
-
-def held_total(connection: Connection, customer_id: int, unit: str) -> int:
-    total = connection.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(holds.c.amount_held), 0)).where(
-            holds.c.customer_id == customer_id,
-            holds.c.unit == unit,
-            holds.c.status == HoldStatus.ACTIVE,
-        )
-    ).scalar_one()
-    return int(total)
-
-
-def insert_hold(connection: Connection, values: dict[str, Any]) -> None:
-    connection.execute(holds.insert().values(**values))
-
-
-def settle_hold(
-    connection: Connection,
-    hold_id: int,
-    status: HoldStatus,
-    amount_committed: int | None,
-    settle_transaction_id: int,
-) -> None:
-    result = connection.execute(
-        holds.update()
-        .where(holds.c.account_id == hold_id, holds.c.status == HoldStatus.ACTIVE)
-        .values(
-            status=status,
-            amount_committed=amount_committed,
-            settle_transaction_id=settle_transaction_id,
-        )
-    )
-    # The customer lock makes this the only writer of the hold: it must still be active.
-    if result.rowcount != 1:
-        raise InvariantViolation("a hold settled under the customer's lock", f"hold {hold_id}")
-
-
-def settle_holds_expired(connection: Connection, settled: list[tuple[int, int]]) -> None:
-    """Marks the (hold id, transaction id) holds expired, in one round trip."""
-    if not settled:
-        return
-    connection.execute(
-        holds.update()
-        .where(holds.c.account_id == sa.bindparam("hold_id"), holds.c.status == HoldStatus.ACTIVE)
-        .values(status=HoldStatus.EXPIRED, settle_transaction_id=sa.bindparam("transaction_id")),
-        [{"hold_id": hold, "transaction_id": transaction} for hold, transaction in settled],
-    )
 
 
 # -- transactions and entries -------------------------------------------------------------------

@@ -16,7 +16,7 @@ from creditkit.errors import (
     Quantity,
     present,
 )
-from creditkit.ledger import repository
+from creditkit.ledger import hold_repository, repository
 from creditkit.ledger.batch import ChargeBatch
 from creditkit.ledger.checks import (
     BATCH_SIZE_MAX,
@@ -127,7 +127,7 @@ class LedgerService(LedgerMoves):
                 else:
                     due = False
                     grants = repository.grants_with_credits(connection, row.id, unit)
-                    held = repository.held_total(connection, row.id, unit)
+                    held = hold_repository.held_total(connection, row.id, unit)
                     headroom = self.headroom(connection, row, unit, now)
             if not due:
                 break
@@ -249,7 +249,7 @@ class LedgerService(LedgerMoves):
         hold_ids = [
             t.hold_id for t in page if t.kind is TransactionKind.COMMIT and t.hold_id is not None
         ]
-        holds = repository.read_holds(connection, hold_ids)
+        holds = hold_repository.read_holds(connection, hold_ids)
         entries = repository.entries_of(
             connection, [hold.reserve_transaction_id for hold in holds.values()]
         )

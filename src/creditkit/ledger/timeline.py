@@ -14,7 +14,8 @@ from sqlalchemy.engine import Connection
 
 from creditkit.amounts import wire_amount
 from creditkit.errors import LedgerBusy
-from creditkit.ledger import repository
+from creditkit.ledger import hold_repository, repository
+from creditkit.ledger.hold_repository import HoldRow
 from creditkit.ledger.kernel import (
     CATCHING_UP,
     CONSUMPTION,
@@ -26,7 +27,7 @@ from creditkit.ledger.kernel import (
     T,
     UnitOfWork,
 )
-from creditkit.ledger.repository import CustomerRow, HoldRow
+from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import (
     SweepReport,
     TransactionKind,
@@ -182,7 +183,7 @@ class LedgerTimeline(LedgerKernel):
             budget -= 1
         due = [moment for moment in hook_dues if moment is not None]
         for moment in (
-            repository.earliest_hold_expiry(connection, customer.id),
+            hold_repository.earliest_hold_expiry(connection, customer.id),
             repository.earliest_grant_expiry(connection, customer.id),
         ):
             if moment is not None:
@@ -200,7 +201,7 @@ class LedgerTimeline(LedgerKernel):
     ) -> int:
         """Closes the customer's holds that timed out at or before ``until`` (at most
         ``budget``), each as of its own timeout; returns how many."""
-        due = repository.due_holds(connection, customer.id, until, budget)
+        due = hold_repository.due_holds(connection, customer.id, until, budget)
         if not due:
             return 0
         # Set-based: the holds' draws, their grants' expiries, their transactions, entries,
@@ -246,7 +247,7 @@ class LedgerTimeline(LedgerKernel):
                 )
             ],
         )
-        repository.settle_holds_expired(
+        hold_repository.settle_holds_expired(
             connection,
             [
                 (hold.account_id, transaction_id)

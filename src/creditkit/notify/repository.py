@@ -343,16 +343,6 @@ def _own_thresholds_statement(dialect: str) -> str:
     )
 
 
-def customer_alert_rows(connection: Connection, customer_id: int) -> dict[str, Any]:
-    """The customer's own thresholds, by unit."""
-    rows = connection.execute(
-        sa.select(
-            customer_alerts.c.unit, customer_alerts.c.credits_left, customer_alerts.c.percent_used
-        ).where(customer_alerts.c.customer_id == customer_id)
-    )
-    return {row.unit: row for row in rows}
-
-
 def put_customer_alerts(connection: Connection, values: dict[str, Any]) -> None:
     key = (customer_alerts.c.customer_id == values["customer_id"]) & (
         customer_alerts.c.unit == values["unit"]

@@ -342,13 +342,6 @@ def delete_top_up(connection: Connection, customer_id: int) -> bool:
 # -- receipts -----------------------------------------------------------------------------------
 
 
-def receipt_issued(connection: Connection, source_key: str) -> bool:
-    found = connection.execute(
-        sa.select(receipts.c.id).where(receipts.c.source_key == source_key)
-    ).first()
-    return found is not None
-
-
 def next_receipt_number(connection: Connection) -> int:
     """The next number, taken in the caller's transaction: the row stays locked until it
     commits, so numbers are given in order and a rolled-back receipt gives its number back."""
@@ -373,10 +366,6 @@ def _receipt_query() -> sa.Select[Any]:
 
 def receipt_by_id(connection: Connection, receipt_id: int) -> sa.Row[Any] | None:
     return connection.execute(_receipt_query().where(receipts.c.id == receipt_id)).first()
-
-
-def receipt_by_payment(connection: Connection, payment_id: int) -> sa.Row[Any] | None:
-    return connection.execute(_receipt_query().where(receipts.c.payment_id == payment_id)).first()
 
 
 def receipts_of(

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from creditkit.store.tables import billing_lines, customers, plan_versions, subscriptions
+from creditkit.store.tables import billing_lines, plan_versions, subscriptions
 
 
 def plan_version_by_fingerprint(
@@ -56,16 +56,6 @@ def read_plan_version(connection: Connection, plan_version_id: int) -> sa.Row[An
 def read_subscription(connection: Connection, customer_id: int) -> sa.Row[Any] | None:
     return connection.execute(
         sa.select(subscriptions).where(subscriptions.c.customer_id == customer_id)
-    ).first()
-
-
-def read_subscription_by_external_id(
-    connection: Connection, external_id: str
-) -> sa.Row[Any] | None:
-    return connection.execute(
-        sa.select(subscriptions)
-        .join(customers, customers.c.id == subscriptions.c.customer_id)
-        .where(customers.c.external_id == external_id)
     ).first()
 
 

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from creditkit.catalog import Catalog, UnknownAction
 from creditkit.errors import CreditKitError, InvalidRequest, InvariantViolation, Quantity
+from creditkit.ledger import hold_repository
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import (
     EXTERNAL_ID_LENGTH_MAX,
@@ -175,7 +176,7 @@ class UsageService:
             live = ledger.live_in_order(
                 ledger_repository.grants_with_credits(connection, row.id, unit.name), now
             )
-            held = ledger_repository.held_total(connection, row.id, unit.name)
+            held = hold_repository.held_total(connection, row.id, unit.name)
             headroom = ledger.headroom(connection, row, unit.name, now)
         spent, charges = spending.steps, spending.charges
         allowance = granted.get(GrantSource.ALLOWANCE.value, 0)
