@@ -141,8 +141,9 @@ def lock_customers(connection: Connection, external_ids: Sequence[str]) -> dict[
 def lock_customers_with_grants(
     connection: Connection, external_ids: Sequence[str]
 ) -> tuple[dict[str, CustomerRow], dict[tuple[int, str], list[GrantRow]]]:
-    """``lock_customers``, and in the same statement every grant of theirs with credits left,
-    by (customer id, unit): a charge's whole read is one round trip."""
+    """``lock_customers``, and in the same round trip every grant of theirs with credits left,
+    by (customer id, unit), as committed by the writer that held the lock before (see
+    ``Flavor.lock_statement``): a charge's whole read is one round trip."""
     return _lock(connection, external_ids, with_grants=True)
 
 
