@@ -273,30 +273,41 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     return sorted_values[rank - 1]
 
 
+def _stat_fields(stat: str) -> tuple[str, list[str]]:
+    """A /proc/<pid>/stat line as (command name, the fields after it). The name is in
+    parentheses and may hold spaces, so the fields follow the last ")"."""
+    return stat[stat.find("(") + 1 : stat.rfind(")")], stat[stat.rfind(")") + 2 :].split()
+
+
+def _cpu_ticks(fields: list[str]) -> int:
+    # utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name.
+    return int(fields[11]) + int(fields[12])
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process (Linux /proc), in seconds."""
+    _name, fields = _stat_fields(Path(f"/proc/{pid}/stat").read_text())
+    return _cpu_ticks(fields) / os.sysconf("SC_CLK_TCK")
+
+
 def postgres_cpu_seconds() -> float:
     """The CPU time (user and system) that this machine's PostgreSQL processes have spent so
     far, in seconds: the server's share of a benchmark on a local server. Processes that start
     or end in between count from their start or up to the last reading; 0 without /proc."""
-    ticks_per_second = os.sysconf("SC_CLK_TCK")
-    total_ticks = 0
     proc = Path("/proc")
     if not proc.is_dir():
         return 0.0
+    total_ticks = 0
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            name, fields = _stat_fields((entry / "stat").read_text())
         except OSError:
             continue  # the process ended while we looked
-        # The command name is in parentheses and may hold spaces: fields follow the last ")".
-        name = stat[stat.find("(") + 1 : stat.rfind(")")]
-        if name != "postgres" and not name.startswith("postgres:"):
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        # utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name.
-        total_ticks += int(fields[11]) + int(fields[12])
-    return total_ticks / ticks_per_second
+        if name == "postgres" or name.startswith("postgres:"):
+            total_ticks += _cpu_ticks(fields)
+    return total_ticks / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -360,8 +371,9 @@ def run_threads(workers: Sequence[Callable[[int], None]], operations_each: int) 
     threads = [threading.Thread(target=body, args=(index,)) for index in range(len(workers))]
     for thread in threads:
         thread.start()
-    cpu = time.process_time()
+    # Read before the client's CPU clock starts: the scan of /proc is not the client's work.
     server_cpu = postgres_cpu_seconds()
+    cpu = time.process_time()
     started.wait()
     begin = time.perf_counter()
     for thread in threads:

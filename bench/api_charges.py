@@ -44,6 +44,7 @@ from _common import (
     format_number,
     header,
     print_table,
+    process_cpu_seconds,
     run_threads,
     write_json,
 )
@@ -184,13 +185,6 @@ def server(command: list[str], port: int, log: Path) -> Iterator[tuple[str, int]
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process (Linux /proc), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # -- measuring -----------------------------------------------------------------------------------

@@ -135,6 +135,7 @@ class Flavor:
         grant of theirs that has credits left, a row per grant (the grant columns NULL for a
         customer with none), in one round trip."""
         where = f"c.external_id IN ({self._values(count)})"
+        locking = f"SELECT {_LOCK_COLUMNS} FROM customers c WHERE {where} ORDER BY c.id"
         if self.dialect == "postgresql":
             if with_grants:
                 # A function (migration 0016): the grants must be read after the lock is
@@ -145,10 +146,7 @@ class Flavor:
                 )
             # NO KEY UPDATE: conflicts with other ledger writers of these customers, not with
             # foreign-key checks of rows that merely reference them.
-            return (
-                f"SELECT {_LOCK_COLUMNS} FROM customers c WHERE {where} ORDER BY c.id"
-                " FOR NO KEY UPDATE OF c"
-            )
+            return f"{locking} FOR NO KEY UPDATE OF c"
         if with_grants:
             # SQLite: BEGIN IMMEDIATE made this the only writer, so the join reads the grants
             # as they are.
@@ -159,7 +157,7 @@ class Flavor:
                 " LEFT JOIN grants g ON g.account_id = a.id"
                 f" WHERE {where} ORDER BY c.id"
             )
-        return f"SELECT {_LOCK_COLUMNS} FROM customers c WHERE {where} ORDER BY c.id"
+        return locking
 
     def insert_transactions(self, connection: Connection, rows: list[tuple[Any, ...]]) -> list[int]:
         """Inserts transaction rows (every column but ``id``) and returns their new ids in the
