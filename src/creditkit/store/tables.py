@@ -191,6 +191,13 @@ transactions = sa.Table(
         sqlite_where=sa.text("counterparty_id IS NOT NULL"),
         postgresql_where=sa.text("counterparty_id IS NOT NULL"),
     ),
+    # The extends of a hold: what it drew beyond its reserve, returned when it closes.
+    sa.Index(
+        "ix_transactions_hold_extend",
+        "hold_id",
+        sqlite_where=sa.text("kind = 'extend'"),
+        postgresql_where=sa.text("kind = 'extend'"),
+    ),
 )
 
 entries = sa.Table(

@@ -45,21 +45,32 @@ def upgrade() -> None:
         batch.add_column(sa.Column("parent_id", _ID, nullable=True))
         batch.add_column(sa.Column("root_id", _ID, nullable=True))
         batch.add_column(sa.Column("depth", sa.SmallInteger(), nullable=False, server_default="0"))
-        batch.create_foreign_key(
-            op.f("fk_holds_parent_id"), "holds", ["parent_id"], ["account_id"]
-        )
+        batch.create_foreign_key(op.f("fk_holds_parent_id"), "holds", ["parent_id"], ["account_id"])
         batch.create_foreign_key(op.f("fk_holds_root_id"), "holds", ["root_id"], ["account_id"])
         batch.drop_constraint(op.f("ck_holds_committed_shape"), type_="check")
         batch.create_check_constraint(op.f("ck_holds_committed_shape"), _COMMITTED_SHAPE_AFTER)
         batch.create_check_constraint(op.f("ck_holds_tree_shape"), _TREE_SHAPE)
-    for name, column in (("ix_holds_parent_active", "parent_id"), ("ix_holds_root_active", "root_id")):
+    for name, column in (
+        ("ix_holds_parent_active", "parent_id"),
+        ("ix_holds_root_active", "root_id"),
+    ):
         where = sa.text(f"status = 'active' AND {column} IS NOT NULL")
         op.create_index(
             name, "holds", [column], unique=False, sqlite_where=where, postgresql_where=where
         )
+    extend = sa.text("kind = 'extend'")
+    op.create_index(
+        "ix_transactions_hold_extend",
+        "transactions",
+        ["hold_id"],
+        unique=False,
+        sqlite_where=extend,
+        postgresql_where=extend,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_transactions_hold_extend", table_name="transactions")
     op.drop_index("ix_holds_root_active", table_name="holds")
     op.drop_index("ix_holds_parent_active", table_name="holds")
     with op.batch_alter_table("holds") as batch:
