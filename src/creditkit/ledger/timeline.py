@@ -66,8 +66,8 @@ class LedgerTimeline(LedgerKernel):
     def _funding_draws(
         self, connection: Connection, found: Sequence[HoldRow], grants_only: bool = True
     ) -> dict[int, list[tuple[int, int]]]:
-        """For each hold, (account id, steps) its reserve and its extends took, in that order
-        (each in burn-down order): its grants, then (with ``grants_only`` false) what an
+        """For each hold, (account id, steps) its reserve and its extends took, in the order
+        first drawn (each in burn-down order): its grants, then (with ``grants_only`` false) what an
         unlimited plan issued for it, or for a child the steps it took from its parent. Two
         statements for all of them."""
         hold_of: dict[int, int] = {hold.reserve_transaction_id: hold.account_id for hold in found}
@@ -75,11 +75,14 @@ class LedgerTimeline(LedgerKernel):
             connection, [hold.account_id for hold in found]
         ):
             hold_of[transaction_id] = hold_id
-        draws: dict[int, list[tuple[int, int]]] = {hold.account_id: [] for hold in found}
+        # Per hold, per account, in the order first drawn: an extend drawing from a grant the
+        # reserve drew from adds to that draw (each account is one leg when the hold closes).
+        drawn: dict[int, dict[int, int]] = {hold.account_id: {} for hold in found}
         for entry in repository.entries_of(connection, list(hold_of)):
             if entry.amount < 0 and (entry.kind == "grant" or not grants_only):
-                draws[hold_of[entry.transaction_id]].append((entry.account_id, -entry.amount))
-        return draws
+                parts = drawn[hold_of[entry.transaction_id]]
+                parts[entry.account_id] = parts.get(entry.account_id, 0) - entry.amount
+        return {hold_id: list(parts.items()) for hold_id, parts in drawn.items()}
 
     def _reserve_draws(
         self, connection: Connection, hold: HoldRow, grants_only: bool = True
