@@ -89,7 +89,7 @@ def _work(ck: CreditKit, worker: int, start: threading.Barrier, parents: list[in
             tally["refused_credits"] += 1
         except HoldAmountExceeded:
             tally["refused_amount"] += 1
-        except Exception as error:  # noqa: BLE001 - a closed hold is an expected race, others fail
+        except Exception as error:
             if getattr(error, "code", "") not in (
                 "hold_already_released",
                 "hold_has_open_children",
