@@ -172,23 +172,36 @@ def open_in_tree(connection: Connection, root_id: int) -> int:
 
 
 def extension_transactions(
-    connection: Connection, hold_ids: Sequence[int]
+    connection: Connection, hold_ids: Sequence[int], before: int | None = None
 ) -> list[tuple[int, int]]:
     """(transaction id, hold id) of the extends that raised the holds' amounts, oldest first
-    (through ``ix_transactions_hold_extend``, which holds only extends)."""
+    (through ``ix_transactions_hold_writes``); with ``before``, those before that transaction."""
     if not hold_ids:
         return []
-    rows = connection.execute(
-        sa.select(transactions.c.id, transactions.c.hold_id)
-        .where(
-            transactions.c.hold_id.in_(list(hold_ids)),
-            transactions.c.kind == TransactionKind.EXTEND.value,
-            transactions.c.status == "applied",
-            transactions.c.amount > 0,
-        )
-        .order_by(transactions.c.id)
+    query = sa.select(transactions.c.id, transactions.c.hold_id).where(
+        transactions.c.hold_id.in_(list(hold_ids)),
+        transactions.c.kind == TransactionKind.EXTEND.value,
+        transactions.c.status == "applied",
+        transactions.c.amount > 0,
     )
+    if before is not None:
+        query = query.where(transactions.c.id < before)
+    rows = connection.execute(query.order_by(transactions.c.id))
     return [(row.id, row.hold_id) for row in rows]
+
+
+def committed_before(connection: Connection, hold_id: int, transaction_id: int) -> int:
+    """What the hold's commits before ``transaction_id`` spent (through
+    ``ix_transactions_hold_writes``)."""
+    total = connection.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(transactions.c.amount), 0)).where(
+            transactions.c.hold_id == hold_id,
+            transactions.c.kind == TransactionKind.COMMIT.value,
+            transactions.c.status == "applied",
+            transactions.c.id < transaction_id,
+        )
+    ).scalar_one()
+    return int(total)
 
 
 def extend_hold(

@@ -17,6 +17,7 @@ reserve; ``commit(final=False)`` spends part of a hold and keeps the rest open.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -143,7 +144,7 @@ class LedgerHolds(LedgerGrants):
         def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
             hold_id = present(recorded.hold_id, "a recorded reserve names its hold")
             hold = present(hold_repository.read_hold(connection, hold_id), "a recorded hold exists")
-            return self._hold_as_reserved(connection, hold)
+            return self._hold_as_reserved(connection, hold, recorded)
 
         def body(context: UnitOfWork) -> Hold:
             holder = context.customers[customer]
@@ -378,24 +379,38 @@ class LedgerHolds(LedgerGrants):
         hold = present(hold_repository.read_hold(connection, hold_id), "the hold exists")
         return self._hold_now(hold, self._reserve_draws(connection, hold), now)
 
-    def _hold_as_reserved(self, connection: Connection, hold: HoldRow) -> Hold:
+    def _hold_as_reserved(
+        self, connection: Connection, hold: HoldRow, recorded: TransactionRow
+    ) -> Hold:
+        """The hold as its reserve answered (a replay of the reserve): its reserve's amount and
+        draws, not what extends and commits made of it since. Its timeout as reserved, capped
+        by its parent's (which extends only push later)."""
         unit = self._units[hold.unit]
+        timeout_seconds = json.loads(recorded.request)["timeout_seconds"]
+        expires_at = recorded.created_at + timedelta(seconds=timeout_seconds)
+        if hold.parent_id is not None:
+            above = present(
+                hold_repository.read_hold(connection, hold.parent_id), "a hold's parent exists"
+            )
+            expires_at = min(expires_at, above.expires_at)
+        draws = [
+            (entry.account_id, -entry.amount)
+            for entry in repository.entries_of(connection, [hold.reserve_transaction_id])
+            if entry.amount < 0 and entry.kind == "grant"
+        ]
         return Hold(
             id=hold.account_id,
             customer=hold.external_id,
             unit=hold.unit,
-            amount=unit.to_quantity(hold.amount_held),
+            amount=unit.to_quantity(recorded.amount),
             status=HoldStatus.ACTIVE,
-            expires_at=hold.expires_at,
+            expires_at=expires_at,
             created_at=hold.created_at,
-            draws=tuple(
-                Draw(grant_id, unit.to_quantity(part))
-                for grant_id, part in self._reserve_draws(connection, hold)
-            ),
+            draws=tuple(Draw(grant_id, unit.to_quantity(part)) for grant_id, part in draws),
             action=hold.action,
             metadata=hold.metadata,
             parent_id=hold.parent_id,
-            remaining=unit.to_quantity(hold.amount_held),
+            remaining=unit.to_quantity(recorded.amount),
         )
 
     def recorded(self, idempotency_key: str) -> bool:
@@ -561,7 +576,13 @@ class LedgerHolds(LedgerGrants):
                 ],
             )
             charge = self._charge_from_commit(
-                context.connection, hold, steps, transaction_id, context.now, metadata
+                context.connection,
+                hold,
+                steps,
+                hold.committed,
+                transaction_id,
+                context.now,
+                metadata,
             )
             return self._with_available_after(context.connection, charge, holder.id, context.now)
 
@@ -573,6 +594,7 @@ class LedgerHolds(LedgerGrants):
                 connection,
                 hold,
                 recorded.amount,
+                hold_repository.committed_before(connection, hold_id, recorded.id),
                 recorded.id,
                 recorded.created_at,
                 recorded.metadata,
@@ -625,15 +647,22 @@ class LedgerHolds(LedgerGrants):
         connection: Connection,
         hold: HoldRow,
         steps: int,
+        committed_before: int,
         transaction_id: int,
         created_at: datetime,
         metadata: dict[str, Any],
     ) -> Charge:
+        """The commit as a charge: its draws are the grants the hold drew from before it (in
+        their order), past what the hold's own earlier commits took. A child's have none: its
+        credits came from its parent."""
         unit = self._units[hold.unit]
         draws: list[Draw] = []
-        left = steps
-        for grant_id, part in self._reserve_draws(connection, hold):
-            consumed = min(part, left)
+        skip, left = committed_before, steps
+        drawn = self._funding_draws(connection, [hold], before=transaction_id)[hold.account_id]
+        for grant_id, part in drawn:
+            skipped = min(part, skip)
+            skip -= skipped
+            consumed = min(part - skipped, left)
             left -= consumed
             if consumed:
                 draws.append(Draw(grant_id, unit.to_quantity(consumed)))
@@ -753,16 +782,5 @@ class LedgerHolds(LedgerGrants):
         return len(below_all)
 
     def _released(self, connection: Connection, hold: HoldRow) -> Hold:
-        reserved = self._hold_as_reserved(connection, hold)
-        return Hold(
-            id=reserved.id,
-            customer=reserved.customer,
-            unit=reserved.unit,
-            amount=reserved.amount,
-            status=HoldStatus.RELEASED,
-            expires_at=reserved.expires_at,
-            created_at=reserved.created_at,
-            draws=reserved.draws,
-            action=reserved.action,
-            metadata=reserved.metadata,
-        )
+        held = self._hold_now(hold, self._reserve_draws(connection, hold), hold.created_at)
+        return dataclasses.replace(held, status=HoldStatus.RELEASED, remaining=None)

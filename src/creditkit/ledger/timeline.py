@@ -64,15 +64,19 @@ class LedgerTimeline(LedgerKernel):
         raise LedgerBusy(CATCH_UP_TRANSACTIONS_MAX, "a backlog of due work")
 
     def _funding_draws(
-        self, connection: Connection, found: Sequence[HoldRow], grants_only: bool = True
+        self,
+        connection: Connection,
+        found: Sequence[HoldRow],
+        grants_only: bool = True,
+        before: int | None = None,
     ) -> dict[int, list[tuple[int, int]]]:
         """For each hold, (account id, steps) its reserve and its extends took, in the order
         first drawn (each in burn-down order): its grants, then (with ``grants_only`` false) what an
-        unlimited plan issued for it, or for a child the steps it took from its parent. Two
-        statements for all of them."""
+        unlimited plan issued for it, or for a child the steps it took from its parent; with
+        ``before``, only what it drew before that transaction. Two statements for all of them."""
         hold_of: dict[int, int] = {hold.reserve_transaction_id: hold.account_id for hold in found}
         for transaction_id, hold_id in hold_repository.extension_transactions(
-            connection, [hold.account_id for hold in found]
+            connection, [hold.account_id for hold in found], before
         ):
             hold_of[transaction_id] = hold_id
         # Per hold, per account, in the order first drawn: an extend drawing from a grant the

@@ -191,12 +191,12 @@ transactions = sa.Table(
         sqlite_where=sa.text("counterparty_id IS NOT NULL"),
         postgresql_where=sa.text("counterparty_id IS NOT NULL"),
     ),
-    # The extends of a hold: what it drew beyond its reserve, returned when it closes.
+    # A hold's extends (what it drew beyond its reserve) and commits (what it spent in parts).
     sa.Index(
-        "ix_transactions_hold_extend",
+        "ix_transactions_hold_writes",
         "hold_id",
-        sqlite_where=sa.text("kind = 'extend'"),
-        postgresql_where=sa.text("kind = 'extend'"),
+        sqlite_where=sa.text("kind IN ('extend', 'commit')"),
+        postgresql_where=sa.text("kind IN ('extend', 'commit')"),
     ),
 )
 

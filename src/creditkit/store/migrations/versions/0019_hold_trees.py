@@ -58,9 +58,9 @@ def upgrade() -> None:
         op.create_index(
             name, "holds", [column], unique=False, sqlite_where=where, postgresql_where=where
         )
-    extend = sa.text("kind = 'extend'")
+    extend = sa.text("kind IN ('extend', 'commit')")
     op.create_index(
-        "ix_transactions_hold_extend",
+        "ix_transactions_hold_writes",
         "transactions",
         ["hold_id"],
         unique=False,
@@ -70,7 +70,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_transactions_hold_extend", table_name="transactions")
+    op.drop_index("ix_transactions_hold_writes", table_name="transactions")
     op.drop_index("ix_holds_root_active", table_name="holds")
     op.drop_index("ix_holds_parent_active", table_name="holds")
     with op.batch_alter_table("holds") as batch:
