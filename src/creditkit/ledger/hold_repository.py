@@ -190,6 +190,24 @@ def extension_transactions(
     return [(row.id, row.hold_id) for row in rows]
 
 
+def timeout_changes(
+    connection: Connection, hold_id: int, before: int
+) -> list[tuple[int, datetime, str]]:
+    """(transaction id, created at, request) of the hold's reserve and applied extends before
+    transaction ``before``, oldest first: what its timeout was made of."""
+    rows = connection.execute(
+        sa.select(transactions.c.id, transactions.c.created_at, transactions.c.request)
+        .where(
+            transactions.c.hold_id == hold_id,
+            transactions.c.kind.in_([TransactionKind.RESERVE.value, TransactionKind.EXTEND.value]),
+            transactions.c.status == "applied",
+            transactions.c.id < before,
+        )
+        .order_by(transactions.c.id)
+    )
+    return [(row.id, row.created_at, row.request) for row in rows]
+
+
 def committed_before(connection: Connection, hold_id: int, transaction_id: int) -> int:
     """What the hold's commits before ``transaction_id`` spent (through
     ``ix_transactions_hold_writes``)."""

@@ -382,17 +382,10 @@ class LedgerHolds(LedgerGrants):
     def _hold_as_reserved(
         self, connection: Connection, hold: HoldRow, recorded: TransactionRow
     ) -> Hold:
-        """The hold as its reserve answered (a replay of the reserve): its reserve's amount and
-        draws, not what extends and commits made of it since. Its timeout as reserved, capped
-        by its parent's (which extends only push later)."""
+        """The hold as its reserve answered (a replay of the reserve): its reserve's amount,
+        draws and timeout, not what extends and commits made of them since."""
         unit = self._units[hold.unit]
-        timeout_seconds = json.loads(recorded.request)["timeout_seconds"]
-        expires_at = recorded.created_at + timedelta(seconds=timeout_seconds)
-        if hold.parent_id is not None:
-            above = present(
-                hold_repository.read_hold(connection, hold.parent_id), "a hold's parent exists"
-            )
-            expires_at = min(expires_at, above.expires_at)
+        expires_at = self._expiry_as_of(connection, hold, recorded.id + 1)
         draws = [
             (entry.account_id, -entry.amount)
             for entry in repository.entries_of(connection, [hold.reserve_transaction_id])
@@ -412,6 +405,28 @@ class LedgerHolds(LedgerGrants):
             parent_id=hold.parent_id,
             remaining=unit.to_quantity(recorded.amount),
         )
+
+    def _expiry_as_of(self, connection: Connection, hold: HoldRow, before: int) -> datetime:
+        """When ``hold`` timed out as of transaction ``before``: its reserve's timeout, pushed by
+        its extends until then, each capped by its parent's timeout as of that write. Bounded:
+        a tree is at most ``HOLD_TREE_LEVELS_MAX`` deep."""
+        expires_at: datetime | None = None
+        above = None
+        if hold.parent_id is not None:
+            above = present(
+                hold_repository.read_hold(connection, hold.parent_id), "a hold's parent exists"
+            )
+        for transaction_id, created_at, request in hold_repository.timeout_changes(
+            connection, hold.account_id, before
+        ):
+            timeout_seconds = json.loads(request)["timeout_seconds"]
+            if timeout_seconds is None:
+                continue
+            pushed = created_at + timedelta(seconds=timeout_seconds)
+            expires_at = pushed if expires_at is None else max(expires_at, pushed)
+            if above is not None:
+                expires_at = min(expires_at, self._expiry_as_of(connection, above, transaction_id))
+        return present(expires_at, "a hold was reserved with a timeout")
 
     def recorded(self, idempotency_key: str) -> bool:
         check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
