@@ -39,6 +39,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from creditkit.ledger.checks import HOLD_LIFETIME_SECONDS_MAX, HOLD_TREE_LEVELS_MAX
+
 from creditkit import (
     Charge,
     CreditKit,
@@ -49,9 +51,12 @@ from creditkit import (
     HoldAlreadyReleased,
     HoldAmountExceeded,
     HoldExpired,
+    HoldHasOpenChildren,
+    HoldParentExceeded,
     HoldStatus,
     IdempotencyConflict,
     InsufficientCredits,
+    InvalidRequest,
     ManualClock,
     TransactionKind,
     Transfer,
@@ -109,10 +114,18 @@ class ModelGrant:
 class ModelHold:
     id: int
     customer: str
+    #: What it was given in all: its reserve and its extends.
     amount: int
-    #: (grant id, amount) in the order they were drawn.
+    #: (grant id, amount) in the order first drawn, an extend adding to a grant already drawn
+    #: from; none for a child, whose credits came from its parent.
     draws: GrantDraws
     expires_at: datetime
+    created_at: datetime
+    parent: int | None = None
+    depth: int = 0
+    #: What it holds now: its amount less what it committed and what its open children took.
+    balance: int = 0
+    committed: int = 0
     status: HoldStatus = HoldStatus.ACTIVE
 
 
@@ -171,7 +184,7 @@ class ReferenceLedger:
         return CustomerView(
             available=sum(grant.remaining for grant in counting),
             held=sum(
-                hold.amount
+                hold.balance
                 for hold in self.holds.values()
                 if hold.customer == customer and hold.status is HoldStatus.ACTIVE
             ),
@@ -186,13 +199,16 @@ class ReferenceLedger:
         credits back (as a release would), then expired grants lose what is left to breakage.
         Returns (grants expired, holds expired), as an expiry sweep would count them."""
         holds_expired = 0
-        for hold in sorted(self.holds.values(), key=lambda hold: hold.id):
+        # In the order they timed out; a child before its parent at the same instant.
+        for hold in sorted(
+            self.holds.values(), key=lambda hold: (hold.expires_at, -hold.depth, hold.id)
+        ):
             if (
                 hold.customer == customer
                 and hold.status is HoldStatus.ACTIVE
                 and hold.expires_at <= self.now
             ):
-                self._settle(hold, 0, HoldStatus.EXPIRED)
+                self._close(hold, 0, HoldStatus.EXPIRED)
                 holds_expired += 1
         grants_expired = 0
         for grant in self.grants.values():
@@ -231,7 +247,7 @@ class ReferenceLedger:
         """The model's own bookkeeping: no credit appears or vanishes."""
         in_grants = sum(grant.remaining for grant in self.grants.values())
         in_holds = sum(
-            hold.amount for hold in self.holds.values() if hold.status is HoldStatus.ACTIVE
+            hold.balance for hold in self.holds.values() if hold.status is HoldStatus.ACTIVE
         )
         assert self.issued == in_grants + in_holds + self.consumed + self.breakage
 
@@ -263,11 +279,74 @@ class ReferenceLedger:
         self.touch(customer)
         return self._take(customer, amount)
 
+    def reserve_under(self, parent_id: int, amount: int, timeout_seconds: int) -> datetime:
+        """A child's reserve: checks its parent and takes ``amount`` from it; returns the
+        child's timeout (capped by its parent's). ``add_hold`` records it."""
+        parent = self.holds[parent_id]
+        self.touch(parent.customer)
+        self._check_active(parent)
+        if parent.depth + 1 >= HOLD_TREE_LEVELS_MAX:
+            raise InvalidRequest(
+                "parent", f"holds nest at most {HOLD_TREE_LEVELS_MAX} levels deep"
+            )
+        if amount > parent.balance:
+            raise HoldParentExceeded(parent.id, parent.balance, amount)
+        parent.balance -= amount
+        return min(self.now + timedelta(seconds=timeout_seconds), parent.expires_at)
+
     def add_hold(
-        self, hold_id: int, customer: str, amount: int, draws: GrantDraws, expires_at: datetime
+        self,
+        hold_id: int,
+        customer: str,
+        amount: int,
+        draws: GrantDraws,
+        expires_at: datetime,
+        parent: int | None = None,
     ) -> None:
         assert hold_id not in self.holds, f"hold id {hold_id} given twice"
-        self.holds[hold_id] = ModelHold(hold_id, customer, amount, list(draws), expires_at)
+        depth = 0 if parent is None else self.holds[parent].depth + 1
+        self.holds[hold_id] = ModelHold(
+            hold_id, customer, amount, list(draws), expires_at, self.now, parent, depth, amount
+        )
+
+    def extend(self, hold_id: int, amount: int | None, timeout_seconds: int | None) -> ModelHold:
+        hold = self.holds[hold_id]
+        self.touch(hold.customer)
+        self._check_active(hold)
+        parent = None if hold.parent is None else self.holds[hold.parent]
+        expires_at = hold.expires_at
+        if timeout_seconds is not None:
+            expires_at = max(expires_at, self.now + timedelta(seconds=timeout_seconds))
+        if parent is not None:
+            expires_at = min(expires_at, parent.expires_at)
+        ends_at = hold.created_at + timedelta(seconds=HOLD_LIFETIME_SECONDS_MAX)
+        if expires_at > ends_at:
+            raise InvalidRequest(
+                "timeout_seconds",
+                f"hold {hold.id} lives at most {HOLD_LIFETIME_SECONDS_MAX} seconds,"
+                f" until {ends_at.isoformat()}",
+            )
+        if amount:
+            if parent is None:
+                drawn = dict(hold.draws)
+                for grant_id, part in self._take(hold.customer, amount):
+                    drawn[grant_id] = drawn.get(grant_id, 0) + part
+                hold.draws = list(drawn.items())
+            else:
+                if amount > parent.balance:
+                    raise HoldParentExceeded(parent.id, parent.balance, amount)
+                parent.balance -= amount
+            hold.amount += amount
+            hold.balance += amount
+        hold.expires_at = expires_at
+        return hold
+
+    def open_children(self, hold_id: int) -> list[ModelHold]:
+        return [
+            hold
+            for hold in sorted(self.holds.values(), key=lambda hold: hold.id)
+            if hold.parent == hold_id and hold.status is HoldStatus.ACTIVE
+        ]
 
     def _check_active(self, hold: ModelHold) -> None:
         if hold.status is HoldStatus.COMMITTED:
@@ -277,40 +356,81 @@ class ReferenceLedger:
         if hold.status is HoldStatus.EXPIRED:
             raise HoldExpired(hold.id, hold.expires_at)
 
-    def _settle(self, hold: ModelHold, amount: int, status: HoldStatus) -> GrantDraws:
-        """Consumes the first ``amount`` of the hold's draws, in the order drawn; returns the
-        rest to the grants it came from, except to grants expired by now (lost to breakage).
-        Returns the consumed draws."""
-        consumed: GrantDraws = []
-        left = amount
+    def _close(self, hold: ModelHold, amount: int, status: HoldStatus) -> None:
+        """Spends ``amount`` of what the hold holds and gives the rest back: a child's to its
+        parent; a root's to the grants it drew from, past what its tree consumed (taken from
+        its draws first, in their order), except to grants expired by now (breakage)."""
+        assert 0 <= amount <= hold.balance
+        rest = hold.balance - amount
+        self.consumed += amount
+        hold.committed += amount
+        hold.balance = 0
+        hold.status = status
+        if hold.parent is not None:
+            self.holds[hold.parent].balance += rest
+            return
+        skip = sum(part for _grant_id, part in hold.draws) - rest
         for grant_id, part in hold.draws:
-            used = min(part, left)
-            left -= used
-            if used:
-                consumed.append((grant_id, used))
+            used = min(part, skip)
+            skip -= used
             back = part - used
             grant = self.grants[grant_id]
             if grant.expired(self.now):
                 self.breakage += back
             else:
                 grant.remaining += back
-        self.consumed += amount
-        hold.status = status
+
+    @staticmethod
+    def commit_draws(hold: ModelHold, amount: int) -> GrantDraws:
+        """A commit's draws: the hold's own, past what its earlier commits took."""
+        consumed: GrantDraws = []
+        skip, left = hold.committed, amount
+        for grant_id, part in hold.draws:
+            skipped = min(part, skip)
+            skip -= skipped
+            used = min(part - skipped, left)
+            left -= used
+            if used:
+                consumed.append((grant_id, used))
         return consumed
 
-    def commit(self, hold_id: int, amount: int) -> GrantDraws:
+    def commit(self, hold_id: int, amount: int, final: bool = True) -> GrantDraws:
         hold = self.holds[hold_id]
         self.touch(hold.customer)
+        if not final and amount == 0:
+            raise InvalidRequest("amount", "a partial commit (final false) spends more than 0")
         self._check_active(hold)
-        if amount > hold.amount:
-            raise HoldAmountExceeded(hold_id, hold.amount, amount)
-        return self._settle(hold, amount, HoldStatus.COMMITTED)
+        if amount > hold.balance:
+            raise HoldAmountExceeded(hold_id, hold.balance, amount)
+        children = self.open_children(hold_id)
+        if final and children:
+            raise HoldHasOpenChildren(hold_id, [child.id for child in children[:10]])
+        draws = self.commit_draws(hold, amount)
+        if final:
+            self._close(hold, amount, HoldStatus.COMMITTED)
+        else:
+            hold.balance -= amount
+            hold.committed += amount
+            self.consumed += amount
+        return draws
 
     def release(self, hold_id: int) -> ModelHold:
         hold = self.holds[hold_id]
         self.touch(hold.customer)
         self._check_active(hold)
-        self._settle(hold, 0, HoldStatus.RELEASED)
+        # Its open holds first, deepest first, each giving back to its parent.
+        levels: list[list[ModelHold]] = []
+        above = [hold.id]
+        while above:
+            below = [child for parent in above for child in self.open_children(parent)]
+            below.sort(key=lambda child: child.id)
+            if below:
+                levels.append(below)
+            above = [child.id for child in below]
+        for level in reversed(levels):
+            for child in level:
+                self._close(child, 0, HoldStatus.RELEASED)
+        self._close(hold, 0, HoldStatus.RELEASED)
         return hold
 
     def transfer(

@@ -330,6 +330,13 @@ class LedgerHolds(LedgerGrants):
             sources: list[tuple[int, int]] = []
             if steps:
                 sources, _draws = self._hold_funds(context, request, holder, unit, steps, above)
+            # The hold as this extend leaves it, recorded with it: a replay answers the same.
+            after = {
+                "amount_held": hold.amount_held + steps,
+                "remaining": hold.balance + steps,
+                "amount_committed": hold.amount_committed,
+                "expires_at": expires_at.isoformat(),
+            }
             transaction_id = repository.insert_transaction(
                 context.connection,
                 self.transaction_values(
@@ -340,6 +347,7 @@ class LedgerHolds(LedgerGrants):
                     context.now,
                     action=hold.action,
                     hold_id=hold_id,
+                    metadata=after,
                 ),
             )
             if steps:
@@ -349,10 +357,13 @@ class LedgerHolds(LedgerGrants):
             hold_repository.extend_hold(
                 context.connection, hold_id, hold.amount_held + steps, expires_at
             )
-            return self._hold_read(context.connection, hold_id, context.now)
+            return self._hold_extended(context.connection, hold, transaction_id, after)
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
-            return self._hold_read(connection, hold_id, self.now())
+            hold = present(
+                hold_repository.read_hold(connection, hold_id), "an extended hold exists"
+            )
+            return self._hold_extended(connection, hold, recorded.id, recorded.metadata)
 
         return self._write(request, customers, body, rebuild)
 
@@ -375,9 +386,31 @@ class LedgerHolds(LedgerGrants):
             )
         return expires_at
 
-    def _hold_read(self, connection: Connection, hold_id: int, now: datetime) -> Hold:
-        hold = present(hold_repository.read_hold(connection, hold_id), "the hold exists")
-        return self._hold_now(hold, self._reserve_draws(connection, hold), now)
+    def _hold_extended(
+        self, connection: Connection, hold: HoldRow, transaction_id: int, after: dict[str, Any]
+    ) -> Hold:
+        """The hold as the extend ``transaction_id`` left it (``after``, recorded with it)."""
+        unit = self._units[hold.unit]
+        draws = self._funding_draws(connection, [hold], before=transaction_id + 1)
+        return Hold(
+            id=hold.account_id,
+            customer=hold.external_id,
+            unit=hold.unit,
+            amount=unit.to_quantity(after["amount_held"]),
+            status=HoldStatus.ACTIVE,
+            expires_at=datetime.fromisoformat(after["expires_at"]),
+            created_at=hold.created_at,
+            draws=tuple(Draw(g, unit.to_quantity(part)) for g, part in draws[hold.account_id]),
+            action=hold.action,
+            amount_committed=(
+                None
+                if after["amount_committed"] is None
+                else unit.to_quantity(after["amount_committed"])
+            ),
+            metadata=hold.metadata,
+            parent_id=hold.parent_id,
+            remaining=unit.to_quantity(after["remaining"]),
+        )
 
     def _hold_as_reserved(
         self, connection: Connection, hold: HoldRow, recorded: TransactionRow
