@@ -39,8 +39,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from creditkit.ledger.checks import HOLD_LIFETIME_SECONDS_MAX, HOLD_TREE_LEVELS_MAX
-
 from creditkit import (
     Charge,
     CreditKit,
@@ -61,6 +59,7 @@ from creditkit import (
     TransactionKind,
     Transfer,
 )
+from creditkit.ledger.checks import HOLD_LIFETIME_SECONDS_MAX, HOLD_TREE_LEVELS_MAX
 
 UNIT = "credits"
 CUSTOMERS = ("alice", "bob", "carol")
@@ -286,9 +285,7 @@ class ReferenceLedger:
         self.touch(parent.customer)
         self._check_active(parent)
         if parent.depth + 1 >= HOLD_TREE_LEVELS_MAX:
-            raise InvalidRequest(
-                "parent", f"holds nest at most {HOLD_TREE_LEVELS_MAX} levels deep"
-            )
+            raise InvalidRequest("parent", f"holds nest at most {HOLD_TREE_LEVELS_MAX} levels deep")
         if amount > parent.balance:
             raise HoldParentExceeded(parent.id, parent.balance, amount)
         parent.balance -= amount
@@ -489,20 +486,36 @@ class ReserveOp:
     customer: str
     amount: int
     timeout_seconds: int
+    parent: int | None = None
 
     def run(self, ck: CreditKit, key: str) -> Hold:
         return ck.reserve(
-            self.customer, self.amount, idempotency_key=key, timeout_seconds=self.timeout_seconds
+            self.customer,
+            self.amount,
+            idempotency_key=key,
+            timeout_seconds=self.timeout_seconds,
+            parent=self.parent,
         )
+
+
+@dataclass(frozen=True)
+class ExtendOp:
+    hold_id: int
+    amount: int | None
+    timeout_seconds: int | None
+
+    def run(self, ck: CreditKit, key: str) -> Hold:
+        return ck.extend(self.hold_id, self.amount, self.timeout_seconds, idempotency_key=key)
 
 
 @dataclass(frozen=True)
 class CommitOp:
     hold_id: int
     amount: int
+    final: bool = True
 
     def run(self, ck: CreditKit, key: str) -> Charge:
-        return ck.commit(self.hold_id, self.amount, idempotency_key=key)
+        return ck.commit(self.hold_id, self.amount, final=self.final, idempotency_key=key)
 
 
 @dataclass(frozen=True)
@@ -523,12 +536,14 @@ class TransferOp:
         return ck.transfer(self.sender, self.recipient, self.amount, idempotency_key=key)
 
 
-Op = GrantOp | ChargeOp | ReserveOp | CommitOp | ReleaseOp | TransferOp
+Op = GrantOp | ChargeOp | ReserveOp | ExtendOp | CommitOp | ReleaseOp | TransferOp
 Outcome = Grant | Charge | Hold | Transfer | CreditKitError
 
 
 def different_request(op: Op, how: str) -> Op:
     """A request that differs from ``op``: its amount plus one, or another operation."""
+    if how == "amount" and isinstance(op, ExtendOp):
+        return replace(op, amount=1 if op.amount is None else op.amount + 1)
     if how == "amount" and not isinstance(op, ReleaseOp):
         return replace(op, amount=op.amount + 1)
     if isinstance(op, ChargeOp):
@@ -582,7 +597,7 @@ spans = st.one_of(st.integers(1, 72).map(lambda hours: hours * HOUR), st.integer
 advances = st.one_of(st.integers(0, 72).map(lambda hours: hours * HOUR), st.integers(0, 3 * DAY))
 customers = st.sampled_from(CUSTOMERS)
 #: The writes a burst mixes.
-BURST_KINDS = ("charge", "charge", "reserve", "commit", "release", "transfer")
+BURST_KINDS = ("charge", "charge", "reserve", "nest", "extend", "commit", "release", "transfer")
 pairs = st.sampled_from(list(itertools.permutations(CUSTOMERS, 2)))
 
 
@@ -623,8 +638,14 @@ class LedgerMachine(RuleBasedStateMachine):
     def execute(self, op: Op) -> Outcome:
         key = f"key-{next(self.keys)}"
         outcome = run(op, self.ck, key)
-        self.recorded.append(Recorded(key, op, outcome))
+        self.record(key, op, outcome)
         return outcome
+
+    def record(self, key: str, op: Op, outcome: Outcome) -> None:
+        """Keeps what a replay must answer alike: not an input error (a hold nested too deep,
+        an extend past the lifetime), which writes nothing under its key."""
+        if not isinstance(outcome, InvalidRequest):
+            self.recorded.append(Recorded(key, op, outcome))
 
     # -- writes --
 
@@ -730,22 +751,73 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def check_reserve(self, op: ReserveOp, outcome: Outcome) -> None:
         customer, amount = op.customer, op.amount
+        draws: GrantDraws = []
         try:
-            draws = self.model.reserve(customer, amount)
-        except InsufficientCredits as refusal:
+            if op.parent is None:
+                draws = self.model.reserve(customer, amount)
+                expires_at = self.clock() + timedelta(seconds=op.timeout_seconds)
+            else:
+                expires_at = self.model.reserve_under(op.parent, amount, op.timeout_seconds)
+        except CreditKitError as refusal:
             assert_same_error(outcome, refusal)
             return
         not_error(outcome)
         assert isinstance(outcome, Hold)
-        expires_at = self.clock() + timedelta(seconds=op.timeout_seconds)
-        assert (outcome.customer, outcome.amount, outcome.status, outcome.expires_at) == (
-            customer,
-            amount,
-            HoldStatus.ACTIVE,
-            expires_at,
-        )
+        assert (
+            outcome.customer,
+            outcome.amount,
+            outcome.status,
+            outcome.expires_at,
+            outcome.parent_id,
+            outcome.remaining,
+        ) == (customer, amount, HoldStatus.ACTIVE, expires_at, op.parent, amount)
         assert draws_of(outcome) == draws
-        self.model.add_hold(outcome.id, customer, amount, draws, expires_at)
+        self.model.add_hold(outcome.id, customer, amount, draws, expires_at, op.parent)
+
+    @precondition(lambda self: self.model.holds)
+    @rule(data=st.data(), amount=spend_amounts, timeout_seconds=spans)
+    def nest(self, data: st.DataObject, amount: int, timeout_seconds: int) -> None:
+        """A hold under another (the same customer's): drawn from the parent's credits."""
+        op = self.nest_op(data, amount, timeout_seconds)
+        self.check(op, self.execute(op))
+
+    def nest_op(self, data: st.DataObject, amount: int, timeout_seconds: int) -> ReserveOp:
+        parent = self.pick_hold(data)
+        return ReserveOp(parent.customer, amount, timeout_seconds, parent.id)
+
+    @precondition(lambda self: self.model.holds)
+    @rule(
+        data=st.data(),
+        amount=st.one_of(st.none(), st.integers(1, 60)),
+        timeout_seconds=st.one_of(st.none(), spans),
+    )
+    def extend(self, data: st.DataObject, amount: int | None, timeout_seconds: int | None) -> None:
+        op = self.extend_op(data, amount, timeout_seconds)
+        self.check(op, self.execute(op))
+
+    def extend_op(
+        self, data: st.DataObject, amount: int | None, timeout_seconds: int | None
+    ) -> ExtendOp:
+        return ExtendOp(
+            self.pick_hold(data).id, amount if amount or timeout_seconds else 1, timeout_seconds
+        )
+
+    def check_extend(self, op: ExtendOp, outcome: Outcome) -> None:
+        try:
+            hold = self.model.extend(op.hold_id, op.amount, op.timeout_seconds)
+        except CreditKitError as refusal:
+            assert_same_error(outcome, refusal)
+            return
+        not_error(outcome)
+        assert isinstance(outcome, Hold)
+        assert (
+            outcome.id,
+            outcome.amount,
+            outcome.status,
+            outcome.expires_at,
+            outcome.remaining,
+        ) == (hold.id, hold.amount, HoldStatus.ACTIVE, hold.expires_at, hold.balance)
+        assert draws_of(outcome) == hold.draws
 
     def pick_hold(self, data: st.DataObject) -> ModelHold:
         """Any hold, but an active one three times out of four when there is one."""
@@ -761,21 +833,23 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.model.holds[data.draw(st.sampled_from(holds), label="hold")]
 
     @precondition(lambda self: self.model.holds)
-    @rule(data=st.data(), percent=st.integers(0, 120))
-    def commit(self, data: st.DataObject, percent: int) -> None:
-        op = self.commit_op(data, percent)
+    @rule(data=st.data(), percent=st.integers(0, 120), final=st.sampled_from([True, True, False]))
+    def commit(self, data: st.DataObject, percent: int, final: bool) -> None:
+        op = self.commit_op(data, percent, final)
         self.check(op, self.execute(op))
 
-    def commit_op(self, data: st.DataObject, percent: int) -> CommitOp:
-        """Commits ``percent`` of the hold; above 100, that many credits more than it holds."""
+    def commit_op(self, data: st.DataObject, percent: int, final: bool = True) -> CommitOp:
+        """Commits ``percent`` of what the hold has left; above 100, that many credits more
+        than it has. A partial commit (``final`` false) of at least 1."""
         hold = self.pick_hold(data)
-        amount = hold.amount * percent // 100 if percent <= 100 else hold.amount + percent - 100
-        return CommitOp(hold.id, amount)
+        left = hold.balance if hold.status is HoldStatus.ACTIVE else hold.amount
+        amount = left * percent // 100 if percent <= 100 else left + percent - 100
+        return CommitOp(hold.id, amount if final else max(amount, 1), final)
 
     def check_commit(self, op: CommitOp, outcome: Outcome) -> None:
         hold = self.model.holds[op.hold_id]
         try:
-            consumed = self.model.commit(hold.id, op.amount)
+            consumed = self.model.commit(hold.id, op.amount, op.final)
         except CreditKitError as refusal:
             assert_same_error(outcome, refusal)
             return
@@ -841,6 +915,8 @@ class LedgerMachine(RuleBasedStateMachine):
             self.check_charge(op, outcome)
         elif isinstance(op, ReserveOp):
             self.check_reserve(op, outcome)
+        elif isinstance(op, ExtendOp):
+            self.check_extend(op, outcome)
         elif isinstance(op, CommitOp):
             self.check_commit(op, outcome)
         elif isinstance(op, ReleaseOp):
@@ -859,7 +935,7 @@ class LedgerMachine(RuleBasedStateMachine):
         ops: list[Op] = []
         for _index in range(size):
             kind = data.draw(st.sampled_from(BURST_KINDS), label="kind")
-            if kind in ("commit", "release") and not self.model.holds:
+            if kind in ("nest", "extend", "commit", "release") and not self.model.holds:
                 kind = "charge"
             if kind == "charge":
                 customer, amount = data.draw(customers), data.draw(spend_or_all)
@@ -867,8 +943,14 @@ class LedgerMachine(RuleBasedStateMachine):
             elif kind == "reserve":
                 customer, amount = data.draw(customers), data.draw(spend_or_all)
                 ops.append(self.reserve_op(customer, amount, data.draw(spans)))
+            elif kind == "nest":
+                ops.append(self.nest_op(data, data.draw(spend_amounts), data.draw(spans)))
+            elif kind == "extend":
+                amount = data.draw(st.one_of(st.none(), st.integers(1, 60)))
+                ops.append(self.extend_op(data, amount, data.draw(st.one_of(st.none(), spans))))
             elif kind == "commit":
-                ops.append(self.commit_op(data, data.draw(st.integers(0, 120))))
+                final = data.draw(st.booleans(), label="final")
+                ops.append(self.commit_op(data, data.draw(st.integers(0, 120)), final))
             elif kind == "release":
                 ops.append(ReleaseOp(self.pick_hold(data).id))
             else:
@@ -878,7 +960,7 @@ class LedgerMachine(RuleBasedStateMachine):
             for op, key in zip(ops, keys, strict=True):
                 batch.add(lambda op=op, key=key: run(op, self.ck, key))
         for op, key, outcome in zip(ops, keys, batch.outcomes, strict=True):
-            self.recorded.append(Recorded(key, op, outcome))
+            self.record(key, op, outcome)
             self.check(op, outcome)
 
     # -- time --
