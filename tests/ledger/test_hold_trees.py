@@ -123,6 +123,10 @@ def test_a_final_commit_of_a_parent_with_open_children_is_refused(ck: CreditKit)
         ck.commit(parent.id, 5, idempotency_key="p-commit")
     assert refused.value.children == [first.id, second.id]
     assert str(first.id) in str(refused.value) and str(second.id) in str(refused.value)
+    # The refusal is the key's outcome: the same request gets it again.
+    with pytest.raises(HoldHasOpenChildren) as again:
+        ck.commit(parent.id, 5, idempotency_key="p-commit")
+    assert again.value.children == [first.id, second.id]
     # A partial commit of the parent is allowed: it spends only what the parent has left.
     with pytest.raises(HoldAmountExceeded):
         ck.commit(parent.id, 31, final=False, idempotency_key="p-part-too-much")
