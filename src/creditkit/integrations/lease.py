@@ -23,50 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Protocol
 
 from creditkit.errors import InvalidRequest, InvariantViolation, Quantity
+from creditkit.integrations.metered import HoldLedger
 from creditkit.ledger.schemas import Charge, Hold
 
 #: Reports (partial commits) and extends one lease makes at most: a lease that needs more is
 #: spending in steps too small for its batch, and should take a larger batch.
 LEASE_WRITES_MAX = 100_000
-
-
-class LeaseLedger(Protocol):
-    """What a lease needs of a ledger: ``CreditKit`` and ``Client`` both have it."""
-
-    def reserve(
-        self,
-        customer: str,
-        amount: Quantity | str,
-        *,
-        idempotency_key: str,
-        unit: str = ...,
-        timeout_seconds: int = ...,
-        action: str | None = ...,
-        metadata: dict[str, Any] | None = ...,
-        parent: int | None = ...,
-    ) -> Hold: ...
-
-    def extend(
-        self,
-        hold_id: int,
-        amount: Quantity | str | None = ...,
-        timeout_seconds: int | None = ...,
-        *,
-        idempotency_key: str,
-    ) -> Hold: ...
-
-    def commit(
-        self,
-        hold_id: int,
-        amount: Quantity | str,
-        *,
-        idempotency_key: str,
-        final: bool = ...,
-        metadata: dict[str, Any] | None = ...,
-    ) -> Charge: ...
 
 
 def _positive(value: object, field_name: str) -> Quantity:
@@ -88,7 +52,7 @@ class Lease:
     """An open lease: ``hold`` as last seen, what was ``counted`` and not reported yet, what
     was ``reported`` in all. Not thread-safe: one worker owns it."""
 
-    ledger: LeaseLedger
+    ledger: HoldLedger
     hold: Hold
     key: str
     batch: Quantity
@@ -102,7 +66,7 @@ class Lease:
     @classmethod
     def open(
         cls,
-        ledger: LeaseLedger,
+        ledger: HoldLedger,
         customer: str,
         amount: Quantity | str,
         *,
