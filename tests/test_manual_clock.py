@@ -3,6 +3,7 @@ never backward."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -32,10 +33,10 @@ def test_both_forms_move_alike() -> None:
 @pytest.mark.parametrize(
     "backward", [lambda c: c.advance(timedelta(days=-1)), lambda c: c.advance(days=-1)]
 )
-def test_time_never_moves_backward(backward: object) -> None:
+def test_time_never_moves_backward(backward: Callable[[ManualClock], object]) -> None:
     clock = ManualClock(START)
     with pytest.raises(ValueError, match="forward"):
-        backward(clock)  # type: ignore[operator]
+        backward(clock)
     assert clock() == START
 
 
