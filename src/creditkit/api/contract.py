@@ -84,7 +84,7 @@ API_CODES = (
 )
 
 #: Operations that spend credits: 402 when short.
-_SPENDING = {"createCharge", "createHold", "commitHold", "createTransfer"}
+_SPENDING = {"createCharge", "createHold", "extendHold", "commitHold", "createTransfer"}
 #: Operations counted against a plan's rate limit: 429 with Retry-After.
 _METERED = {"createCharge", "createHold", "ingestEvents"}
 #: The public catalog's reads: 404 when the service runs without a catalog.
@@ -95,6 +95,7 @@ _LEDGER_WRITES = {
     "createCharge",
     "createHold",
     "commitHold",
+    "extendHold",
     "releaseHold",
     "createTransfer",
     "ingestEvents",
@@ -187,8 +188,19 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
     "ConflictProblem": _problem_with(
         "ConflictProblem",
         "409: the idempotency key was used for another request (``field`` is the first that "
-        "differs), or the hold is committed, released or expired.",
-        {"field": {"type": "string"}, "idempotency_key": {"type": "string"}},
+        "differs); or the hold is committed, released or expired; or a hold taken under a "
+        "parent asks for more than the parent has left (``hold_parent_exceeded``: "
+        "``parent_id``, ``available``, ``requested``); or a final commit of a hold whose "
+        "children are open (``hold_has_open_children``: ``children``).",
+        {
+            "field": {"type": "string"},
+            "idempotency_key": {"type": "string"},
+            "hold_id": {"type": "integer"},
+            "parent_id": {"type": "integer"},
+            "available": _AMOUNT,
+            "requested": _AMOUNT,
+            "children": {"type": "array", "items": {"type": "integer"}},
+        },
         [],
     ),
     "ValidationProblem": _problem_with(

@@ -166,11 +166,22 @@ class HoldCreate(Body):
     timeout_seconds: Annotated[int, Field(ge=1, le=7 * 86_400)] = 300
     action: Name | None = None
     metadata: Metadata
+    #: A hold of the same customer and unit to draw from instead of the grants.
+    parent: Annotated[int, Field(ge=1)] | None = None
 
 
 class HoldCommit(Body):
     amount: Amount
     metadata: Metadata
+    #: False: spend ``amount`` and keep the rest of the hold open (several captures).
+    final: bool = True
+
+
+class HoldExtend(Body):
+    """Raise the hold by ``amount`` and/or push its timeout to ``timeout_seconds`` from now."""
+
+    amount: Amount | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=7 * 86_400)] | None = None
 
 
 class TransferCreate(Body):
