@@ -56,12 +56,14 @@ test: $(INSTALLED) $(CHROMIUM) $(NODE_VERIFIER) $(CONTRACT_TOOLS) $(TYPESCRIPT_C
 test-slow: $(INSTALLED)
 	$(BIN)/pytest -q -m slow || [ $$? -eq 5 ]
 
-# The TypeScript client on its own: its package build (tsc --strict, its dependencies' types
-# checked too), then its node tests against a creditkit it serves (the seed 001 and 003 flows;
-# `make test` runs them as well, in tests/api/test_typescript_client.py).
+# The TypeScript client on its own: its installable tarball (`npm pack`: tsc --strict builds its
+# ES module and CommonJS halves, with types for both) in clients/typescript/, then its node tests
+# against a creditkit it serves (the seed 001 and 003 flows) and the tarball installed into fresh
+# CommonJS and ES module projects (`make test` runs them as well, in tests/api).
+TYPESCRIPT_TARBALL := clients/typescript/creditkit-client-0.1.0.tgz
 typescript: $(INSTALLED) $(TYPESCRIPT_CLIENT)
-	npm run build --prefix clients/typescript --silent
-	$(BIN)/pytest -q tests/api/test_typescript_client.py
+	cd clients/typescript && npm pack --silent >/dev/null && echo "built $(TYPESCRIPT_TARBALL)"
+	$(BIN)/pytest -q tests/api/test_typescript_client.py tests/api/test_typescript_package.py
 
 # Rewrites docs/screenshots/*.png from the page tests (the README and docs/web.md show them):
 # desktop shots from the SQLite half of tests/web, phone-width (390 px) ones from test_phone_pages.
@@ -77,4 +79,4 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) tests/notify/node/node_modules contract/node_modules clients/typescript/node_modules clients/typescript/dist clients/typescript/build creditkit-demo.db creditkit-demo.db-wal creditkit-demo.db-shm creditkit.db creditkit.db-wal creditkit.db-shm creditkit.db.secret-key creditkit-demo.db.secret-key
+	rm -rf $(VENV) tests/notify/node/node_modules contract/node_modules clients/typescript/node_modules clients/typescript/dist clients/typescript/build $(TYPESCRIPT_TARBALL) creditkit-demo.db creditkit-demo.db-wal creditkit-demo.db-shm creditkit.db creditkit.db-wal creditkit.db-shm creditkit.db.secret-key creditkit-demo.db.secret-key
