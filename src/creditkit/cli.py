@@ -93,7 +93,7 @@ def run_import(arguments: argparse.Namespace) -> int:
 
 def run_serve(arguments: argparse.Namespace) -> int:
     names = ("host", "port", "workers", "database_url", "catalog", "public_url", "payments")
-    settings = _settings(arguments, *names)
+    settings = _settings(arguments, *names, "cors_origins")
     _catalog(settings)
     serve(settings)
     return 0
@@ -287,6 +287,16 @@ def _parser() -> argparse.ArgumentParser:
         choices=PAYMENT_PROVIDERS,
         help="who takes payments (required: here, $CREDITKIT_PAYMENTS or the config file):"
         " sandbox simulates them, stripe charges through Stripe",
+    )
+    serve_parser.add_argument(
+        "--cors-origin",
+        dest="cors_origins",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="a web origin whose pages may call the API with a customer's session token"
+        " (https://app.example; repeatable; also $CREDITKIT_CORS_ORIGINS, comma-separated, or"
+        " cors_origins in the config file); no others are allowed",
     )
     keys_parser = commands.add_parser("keys", help="create, list and revoke secret API keys")
     keys_commands = keys_parser.add_subparsers(
