@@ -2541,7 +2541,8 @@ export interface components {
          *     counting unspent; ``transferred_out`` what the customer gave to others. ``allowance`` is the
          *     period's allowance grants, ``allowance_spent`` what of them is used (the allowance less what
          *     its grants still hold: spending bought or gifted credits uses none of it) and
-         *     ``allowance_used`` ``allowance_spent / allowance``, from 0 to 1 (None without an allowance):
+         *     ``allowance_used`` ``allowance_spent / allowance``, from 0 to 1 (None without an allowance,
+         *     and None on an unlimited plan, whose customers have no share of anything to run out of):
          *     the share the percent-used alerts fire at (``creditkit.usage.allowance``).
          *
          *     ``available``, ``held``, ``unlimited`` and ``overage_available`` are as ``balance`` gives them,
@@ -2676,11 +2677,20 @@ export interface components {
             required: number | string;
             packs: {
                 id: string;
+                name: string;
                 /** @description An exact amount of the unit. */
                 amount: number | string;
                 price: components["schemas"]["Money"];
             }[];
             upgrade_to: string | null;
+            /** @description The plan to upgrade to: its id (as upgrade_to), name, and price per interval (monthly when sold monthly; null price: not sold self-serve). */
+            upgrade?: {
+                id: string;
+                name: string;
+                price: components["schemas"]["Money"] | null;
+                /** @enum {string|null} */
+                interval: "month" | "year" | null;
+            } | null;
         };
         /**
          * ForbiddenProblem
@@ -2689,6 +2699,14 @@ export interface components {
         ForbiddenProblem: components["schemas"]["Problem"] & {
             reason?: string;
             upgrade_to?: string | null;
+            /** @description The plan to upgrade to: its id (as upgrade_to), name, and price per interval (monthly when sold monthly; null price: not sold self-serve). */
+            upgrade?: {
+                id: string;
+                name: string;
+                price: components["schemas"]["Money"] | null;
+                /** @enum {string|null} */
+                interval: "month" | "year" | null;
+            } | null;
             required_scope?: string;
             required_permission?: string;
             role?: string;

@@ -195,7 +195,8 @@ def _insights(
         top = by_action.groups[0]
         name = top.label or top.key
         said.append(
-            f"Your most used action is {name}: {credits(top.charges)} times,"
+            f"Your most used action is {name}: {credits(top.charges)}"
+            f" {'time' if top.charges == 1 else 'times'},"
             f" {credits(top.spent)} credits."
         )
     pace = _pace(summary, now)
