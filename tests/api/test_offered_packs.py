@@ -86,9 +86,12 @@ plans:
     prices: {month: {amount: 7900, currency: USD}}
     allowance: {amount: 1000, unit: credits}
 packs:
-  credits_100: {name: "100 credits", amount: 100, unit: credits, price: {amount: 1000, currency: USD}}
-  credits_250: {name: "250 credits", amount: 250, unit: credits, price: {amount: 2000, currency: USD}}
-  credits_500: {name: "500 credits", amount: 500, unit: credits, price: {amount: 3500, currency: USD}}
+  credits_100: {name: "100 credits", amount: 100, unit: credits,
+    price: {amount: 1000, currency: USD}}
+  credits_250: {name: "250 credits", amount: 250, unit: credits,
+    price: {amount: 2000, currency: USD}}
+  credits_500: {name: "500 credits", amount: 500, unit: credits,
+    price: {amount: 3500, currency: USD}}
   credits_1000: {name: "1,000 credits", amount: 1000, unit: credits,
     price: {amount: 6000, currency: USD}}
 """

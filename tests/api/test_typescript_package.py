@@ -32,7 +32,8 @@ async function main(): Promise<void> {{
   await credits.grant(customer, 10);
   const charge = await credits.charge(customer, {{ amount: 3, action: "from_{kind}" }});
   const balance = await credits.balance(customer);
-  console.log(JSON.stringify({{ charged: String(charge.amount), available: String(balance.available) }}));
+  const available = String(balance.available);
+  console.log(JSON.stringify({{ charged: String(charge.amount), available }}));
 }}
 main().catch((error: unknown) => {{
   console.error(error);
