@@ -22,6 +22,13 @@ export function CreditBalance(props: CreditBalanceProps): ReactNode {
   const balance = useBalance(props.unit);
   const data = balance.data;
   const lowAt = props.lowAt ?? LOW_CREDITS_DEFAULT;
+  if (balance.error !== undefined) {
+    return (
+      <p className={classes("ck-balance", "ck-balance--error", props.className)} role="alert">
+        {`The balance is not available: ${balance.error.message}`}
+      </p>
+    );
+  }
   if (data === undefined) {
     return <div className={classes("ck-balance", props.className)} aria-busy={balance.loading} />;
   }

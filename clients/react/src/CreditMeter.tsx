@@ -44,6 +44,13 @@ export function CreditMeter(props: CreditMeterProps): ReactNode {
 function ConnectedMeter(props: CreditMeterProps): ReactNode {
   const usage = useUsage(props.unit);
   const summary = usage.data?.summary;
+  if (usage.error !== undefined) {
+    return (
+      <p className={classes("ck-meter", "ck-meter--error", props.className)} role="alert">
+        {`Credits are not available: ${usage.error.message}`}
+      </p>
+    );
+  }
   if (summary === undefined) {
     return <div className={classes("ck-meter", "ck-meter--loading", props.className)} aria-busy={usage.loading} />;
   }
