@@ -999,7 +999,7 @@ export interface paths {
         };
         /**
          * Get Catalog
-         * @description Plans, packs and action costs, in one read.
+         * @description Plans, packs, action costs and the labels of features and limits, in one read.
          */
         get: operations["getCatalog"];
         put?: never;
@@ -1281,8 +1281,24 @@ export interface components {
             at_period_end?: boolean;
         };
         /**
+         * CatalogLabels
+         * @description How customers' pages name each feature and limit (or quota) the plans use: the
+         *     catalog's label, else the id humanised ("icp_builder" → "Icp builder").
+         */
+        CatalogLabels: {
+            /** Features */
+            features: {
+                [key: string]: string;
+            };
+            /** Limits */
+            limits: {
+                [key: string]: string;
+            };
+        };
+        /**
          * CatalogListing
-         * @description Plans (by rank), packs and action costs, in one read.
+         * @description Plans (by rank), packs, action costs and the labels of the plans' features and limits,
+         *     in one read.
          */
         CatalogListing: {
             /** Plans */
@@ -1291,6 +1307,7 @@ export interface components {
             packs: components["schemas"]["CatalogPack"][];
             /** Action Costs */
             action_costs: components["schemas"]["ActionCost"][];
+            labels: components["schemas"]["CatalogLabels"];
         };
         /** CatalogPack */
         CatalogPack: {
