@@ -1227,7 +1227,7 @@ export interface components {
         /**
          * BillingLine
          * @description Money the customer owes: a period's fee, an upgrade's proration, a period's overage.
-         *     Payments (issue 4) turn these into invoices.
+         *     Payments (creditkit.payments) turn these into invoices.
          */
         BillingLine: {
             /** Id */
