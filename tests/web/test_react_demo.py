@@ -53,17 +53,23 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def installed() -> None:
-    """examples/react-seed-003's node_modules from its lock (``npm ci``), once."""
-    stamp = DEMO / "node_modules" / ".package-lock.json"
-    if not stamp.exists() or stamp.stat().st_mtime < (DEMO / "package-lock.json").stat().st_mtime:
+def _npm_ci(folder: Path) -> None:
+    """``folder``'s node_modules from its lock (``npm ci``), unless installed since the lock
+    changed."""
+    stamp = folder / "node_modules" / ".package-lock.json"
+    if not stamp.exists() or stamp.stat().st_mtime < (folder / "package-lock.json").stat().st_mtime:
         subprocess.run(
             [_npm(), "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=DEMO,
+            cwd=folder,
             check=True,
             timeout=NPM_TIMEOUT_SECONDS,
         )
+
+
+@pytest.fixture(scope="module")
+def installed() -> None:
+    """examples/react-seed-003's node_modules, once."""
+    _npm_ci(DEMO)
 
 
 @contextmanager
@@ -219,17 +225,7 @@ def test_the_package_compiles_strict_and_renders_on_a_server() -> None:
     """clients/react's ``npm test``: ``tsc --strict``, then its components rendered with
     react-dom/server (no window), their roles, labels, levels and exact prices."""
     package = ROOT / "clients" / "react"
-    stamp = package / "node_modules" / ".package-lock.json"
-    if (
-        not stamp.exists()
-        or stamp.stat().st_mtime < (package / "package-lock.json").stat().st_mtime
-    ):
-        subprocess.run(
-            [_npm(), "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=package,
-            check=True,
-            timeout=NPM_TIMEOUT_SECONDS,
-        )
+    _npm_ci(package)
     finished = subprocess.run(
         [_npm(), "test"], cwd=package, capture_output=True, text=True, timeout=NPM_TIMEOUT_SECONDS
     )
