@@ -1022,7 +1022,7 @@ export interface paths {
         };
         /**
          * Get Catalog
-         * @description Plans, packs and action costs, in one read.
+         * @description Plans, packs, action costs and the labels of features and limits, in one read.
          */
         get: operations["getCatalog"];
         put?: never;
@@ -1304,8 +1304,24 @@ export interface components {
             at_period_end?: boolean;
         };
         /**
+         * CatalogLabels
+         * @description How customers' pages name each feature and limit (or quota) the plans use: the
+         *     catalog's label, else the id humanised ("icp_builder" → "Icp builder").
+         */
+        CatalogLabels: {
+            /** Features */
+            features: {
+                [key: string]: string;
+            };
+            /** Limits */
+            limits: {
+                [key: string]: string;
+            };
+        };
+        /**
          * CatalogListing
-         * @description Plans (by rank), packs and action costs, in one read.
+         * @description Plans (by rank), packs, action costs and the labels of the plans' features and limits,
+         *     in one read.
          */
         CatalogListing: {
             /** Plans */
@@ -1314,6 +1330,7 @@ export interface components {
             packs: components["schemas"]["CatalogPack"][];
             /** Action Costs */
             action_costs: components["schemas"]["ActionCost"][];
+            labels: components["schemas"]["CatalogLabels"];
         };
         /** CatalogPack */
         CatalogPack: {
@@ -2585,7 +2602,8 @@ export interface components {
          *     counting unspent; ``transferred_out`` what the customer gave to others. ``allowance`` is the
          *     period's allowance grants, ``allowance_spent`` what of them is used (the allowance less what
          *     its grants still hold: spending bought or gifted credits uses none of it) and
-         *     ``allowance_used`` ``allowance_spent / allowance``, from 0 to 1 (None without an allowance):
+         *     ``allowance_used`` ``allowance_spent / allowance``, from 0 to 1 (None without an allowance,
+         *     and None on an unlimited plan, whose customers have no share of anything to run out of):
          *     the share the percent-used alerts fire at (``creditkit.usage.allowance``).
          *
          *     ``available``, ``held``, ``unlimited`` and ``overage_available`` are as ``balance`` gives them,
@@ -2720,11 +2738,20 @@ export interface components {
             required: number | string;
             packs: {
                 id: string;
+                name: string;
                 /** @description An exact amount of the unit. */
                 amount: number | string;
                 price: components["schemas"]["Money"];
             }[];
             upgrade_to: string | null;
+            /** @description The plan to upgrade to: its id (as upgrade_to), name, and price per interval (monthly when sold monthly; null price: not sold self-serve). */
+            upgrade?: {
+                id: string;
+                name: string;
+                price: components["schemas"]["Money"] | null;
+                /** @enum {string|null} */
+                interval: "month" | "year" | null;
+            } | null;
         };
         /**
          * ForbiddenProblem
@@ -2733,6 +2760,14 @@ export interface components {
         ForbiddenProblem: components["schemas"]["Problem"] & {
             reason?: string;
             upgrade_to?: string | null;
+            /** @description The plan to upgrade to: its id (as upgrade_to), name, and price per interval (monthly when sold monthly; null price: not sold self-serve). */
+            upgrade?: {
+                id: string;
+                name: string;
+                price: components["schemas"]["Money"] | null;
+                /** @enum {string|null} */
+                interval: "month" | "year" | null;
+            } | null;
             required_scope?: string;
             required_permission?: string;
             role?: string;

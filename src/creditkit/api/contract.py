@@ -145,6 +145,19 @@ def _problem_with(
 
 _AMOUNT = {"type": ["integer", "string"], "description": "An exact amount of the unit."}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
+#: The plan ``upgrade_to`` names, as a paywall shows it (null when no plan would do).
+_UPGRADE = {
+    "type": ["object", "null"],
+    "description": "The plan to upgrade to: its id (as upgrade_to), name, and price per interval"
+    " (monthly when sold monthly; null price: not sold self-serve).",
+    "required": ["id", "name", "price", "interval"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "price": {"oneOf": [{"$ref": "#/components/schemas/Money"}, {"type": "null"}]},
+        "interval": {"type": ["string", "null"], "enum": ["month", "year", None]},
+    },
+}
 
 PROBLEM_SCHEMAS: dict[str, Any] = {
     "InsufficientCreditsProblem": _problem_with(
@@ -160,15 +173,17 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["id", "amount", "price"],
+                    "required": ["id", "name", "amount", "price"],
                     "properties": {
                         "id": {"type": "string"},
+                        "name": {"type": "string"},
                         "amount": _AMOUNT,
                         "price": _ref("Money"),
                     },
                 },
             },
             "upgrade_to": _NULLABLE_TEXT,
+            "upgrade": _UPGRADE,
         },
         ["customer", "unit", "available", "required", "packs", "upgrade_to"],
     ),
@@ -179,6 +194,7 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
         {
             "reason": {"type": "string"},
             "upgrade_to": _NULLABLE_TEXT,
+            "upgrade": _UPGRADE,
             "required_scope": {"type": "string"},
             "required_permission": {"type": "string"},
             "role": {"type": "string"},
