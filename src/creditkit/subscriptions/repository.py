@@ -100,7 +100,7 @@ def last_overage_close(
 ) -> datetime | None:
     """The latest end of an overage line in (``after``, ``until``]: where the last stretch of
     an overage period billed so far closed."""
-    closed_at = connection.execute(
+    closed_at: datetime | None = connection.execute(
         sa.select(sa.func.max(billing_lines.c.period_end)).where(
             billing_lines.c.customer_id == customer_id,
             billing_lines.c.kind == "overage",
@@ -108,4 +108,4 @@ def last_overage_close(
             billing_lines.c.period_end <= until,
         )
     ).scalar_one()
-    return None if closed_at is None else closed_at  # type: ignore[no-any-return]
+    return closed_at
