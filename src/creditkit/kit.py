@@ -465,6 +465,38 @@ class CreditKit:
             customer, amount, unit=unit, idempotency_key=idempotency_key, metadata=metadata
         )
 
+    def void_grant(
+        self,
+        grant_id: int,
+        amount: Quantity | str | None = None,
+        *,
+        reason: str,
+        idempotency_key: str,
+    ) -> Adjustment:
+        """Takes ``amount`` of one chosen grant (None: all that is left of it) back to
+        issuance, as one ``void`` transaction in the customer's history with ``reason``. Un-issued,
+        not spent, like ``remove_credits``; unlike it, only this grant is touched. Raises
+        ``InsufficientCredits`` (recorded, nothing moved) when the grant holds less."""
+        return self._ledger.void_grant(
+            grant_id, amount, reason=reason, idempotency_key=idempotency_key
+        )
+
+    def change_grant_expiry(
+        self,
+        grant_id: int,
+        expires_at: datetime | None,
+        *,
+        reason: str,
+        idempotency_key: str,
+    ) -> Grant:
+        """Moves what is left of the grant into a new grant expiring at ``expires_at`` (None:
+        never; never in the past), as one ``expiry_change`` transaction in the customer's history
+        with ``reason``. Returns the new grant; the old one keeps its history and holds
+        nothing."""
+        return self._ledger.change_grant_expiry(
+            grant_id, expires_at, reason=reason, idempotency_key=idempotency_key
+        )
+
     def transfer(
         self,
         from_customer: str,
