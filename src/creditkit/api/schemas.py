@@ -173,6 +173,18 @@ class HoldCommit(Body):
     metadata: Metadata
 
 
+class GrantVoid(Body):
+    #: How much of the grant to void; all that is left of it when absent.
+    amount: Amount | None = None
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class GrantExpiryChange(Body):
+    #: The new expiry, in the future; null: never.
+    expires_at: datetime | None
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
 class TransferCreate(Body):
     from_customer: CustomerId
     to_customer: CustomerId

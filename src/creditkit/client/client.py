@@ -35,6 +35,7 @@ from creditkit.errors import CreditKitError, InvalidAmount, InvalidRequest, Quan
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
 from creditkit.keys.schemas import SessionPermission, SessionToken
 from creditkit.ledger.schemas import (
+    Adjustment,
     Balance,
     Charge,
     Customer,
@@ -267,6 +268,33 @@ class Client:
         """Gives everything the hold set aside back."""
         path = _path("holds", _row_id(hold_id, "hold_id"), "release")
         return self._write("POST", path, Hold, None, idempotency_key)
+
+    def void_grant(
+        self,
+        grant_id: int,
+        amount: Quantity | str | None = None,
+        *,
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> Adjustment:
+        """Takes ``amount`` of one grant (None: all that is left of it) back, with a reason."""
+        body = {"amount": None if amount is None else _amount(amount), "reason": reason}
+        path = _path("grants", _row_id(grant_id, "grant_id"), "void")
+        return self._write("POST", path, Adjustment, body, idempotency_key)
+
+    def change_grant_expiry(
+        self,
+        grant_id: int,
+        expires_at: datetime | None,
+        *,
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> Grant:
+        """Moves what is left of the grant into a new grant expiring at ``expires_at`` (None:
+        never); returns the new grant."""
+        body = {"expires_at": _time(expires_at, "expires_at"), "reason": reason}
+        path = _path("grants", _row_id(grant_id, "grant_id"), "expiry")
+        return self._write("POST", path, Grant, body, idempotency_key)
 
     def transfer(
         self,

@@ -16,6 +16,7 @@ from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, Quantity
 from creditkit.integrations.metered import Meter
 from creditkit.ledger.schemas import (
+    Adjustment,
     Balance,
     Charge,
     Customer,
@@ -64,6 +65,14 @@ class CreditsApi(Protocol):
         interval: str | None = ...,
         allowance_on_upgrade: str = ...,
     ) -> Subscription: ...
+    def change_grant_expiry(
+        self,
+        grant_id: int,
+        expires_at: datetime | None,
+        *,
+        reason: str,
+        idempotency_key: str,
+    ) -> Grant: ...
     def charge(
         self,
         customer: str,
@@ -252,6 +261,14 @@ class CreditsApi(Protocol):
     def usage_summary(
         self, customer: str, *, unit: str = ..., period: tuple[datetime, datetime] | None = ...
     ) -> UsageSummary: ...
+    def void_grant(
+        self,
+        grant_id: int,
+        amount: Quantity | str | None = ...,
+        *,
+        reason: str,
+        idempotency_key: str,
+    ) -> Adjustment: ...
     def webhook_deliveries(
         self,
         *,
