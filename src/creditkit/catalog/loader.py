@@ -48,6 +48,7 @@ from creditkit.catalog.schemas import (
     Period,
     Plan,
     PlanAlerts,
+    PlanRefund,
     Price,
     QuantityOrUnlimited,
     Rollover,
@@ -511,7 +512,11 @@ _PLAN_KEYS: Final = (
     "overage",
     "rate_limit_per_minute",
     "alerts",
+    "refund",
 )
+_REFUND_KEYS: Final = ("window_days", "first_purchase_only")
+#: A refund window longer than a year is no money-back guarantee anyone offers.
+REFUND_WINDOW_DAYS_MAX: Final = 365
 _ALLOWANCE_KEYS: Final = ("amount", "unit", "period", "rollover", "expires")
 _LIMIT_KEYS: Final = ("count", "per_period", "period")
 _OVERAGE_KEYS: Final = ("unit", "price", "spend_limit")
@@ -697,9 +702,22 @@ def _plan(
         overage=_overage(r, fields.get("overage"), units),
         rate_limit_per_minute=r.optional_integer(fields.get("rate_limit_per_minute"), 1),
         alerts=_alerts(r, fields.get("alerts"), units, allowance),
+        refund=_plan_refund(r, fields.get("refund")),
     )
     _check_one_currency(r, fields, plan)
     return plan, fields
+
+
+def _plan_refund(r: _Reader, where: _Field | None) -> PlanRefund | None:
+    """``{window_days, first_purchase_only}``: the plan's money-back guarantee."""
+    if where is None:
+        return None
+    fields = r.mapping(where, _REFUND_KEYS, required=("window_days",))
+    window_days = r.integer(fields.get("window_days"), 1, 1)
+    window = fields.get("window_days")
+    if window is not None and r.ok(window) and window_days > REFUND_WINDOW_DAYS_MAX:
+        r.report(window, f"must be at most {REFUND_WINDOW_DAYS_MAX} days")
+    return PlanRefund(window_days, r.boolean(fields.get("first_purchase_only"), False))
 
 
 def _per_interval(

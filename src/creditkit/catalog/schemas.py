@@ -210,6 +210,17 @@ def _frozen_empty() -> Mapping[Any, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanRefund:
+    """A plan's money-back guarantee: a payment for the plan is refunded in full within
+    ``window_days`` of succeeding; with ``first_purchase_only``, only the customer's first
+    payment for any plan (a guarantee for newcomers, not a way to pay for months and give them
+    back)."""
+
+    window_days: int
+    first_purchase_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """A tier.
 
@@ -236,6 +247,8 @@ class Plan:
     #: Not part of the plan's terms (what a subscriber pays and gets): editing alerts makes no
     #: new plan version, and every subscriber of the plan gets the catalog's alerts as loaded.
     alerts: PlanAlerts | None = None
+    #: Not part of the plan's terms either: the store's refund policy as loaded applies.
+    refund: PlanRefund | None = None
 
     @property
     def currency(self) -> str | None:
