@@ -274,7 +274,8 @@ class CreditKit:
         """Grants the catalog pack's credits as a purchase: its price is the grant's cost basis
         and its ``expires_after_days`` its expiry (none: never). Raises
         ``PurchaseLimitReached`` past the pack's ``purchase_limit``. Call it once the payment
-        has succeeded (payment providers call it for you)."""
+        has succeeded (payment providers call it for you). A pack's ``bonus`` is a second grant,
+        of source ``promo``, without cost basis, expiring with the first."""
         offer = self._catalog_required().pack(pack)
         expires_at = None
         if offer.expires_after_days is not None:
@@ -286,7 +287,7 @@ class CreditKit:
                 connection, holder, offer.id, offer.purchase_limit
             )
 
-        return self._ledger.grant(
+        paid = self._ledger.grant(
             customer,
             offer.amount,
             unit=offer.unit,
@@ -301,6 +302,16 @@ class CreditKit:
             action=action,
             guard=within_limit,
         )
+        if offer.bonus:
+            # Its own key, derived from the purchase's: a retry of the same key that replays
+            # the purchase grants a bonus the first run did not reach, and never a second one.
+            self._ledger.grant(
+                customer, offer.bonus, unit=offer.unit, source="promo",
+                idempotency_key=f"{idempotency_key}:bonus", priority=None, effective_at=None,
+                expires_at=paid.expires_at, transferable=None, cost_basis=None,
+                metadata={"pack": offer.id, "bonus": True, "grant_id": paid.id},
+            )  # fmt: skip
+        return paid
 
     def charge(
         self,

@@ -531,7 +531,9 @@ _PACK_KEYS: Final = (
     "popular",
     "purchase_limit",
     "description",
+    "bonus",
 )
+_BONUS_KEYS: Final = ("amount",)
 _INTERVALS: Final = tuple(str(interval) for interval in Interval)
 _COUPON_KEYS: Final = (
     "name",
@@ -616,6 +618,14 @@ def _action(r: _Reader, action_id: str, where: _Field, units: Mapping[str, UnitS
     )
 
 
+def _bonus(r: _Reader, where: _Field | None, unit: UnitSpec | None) -> Quantity | None:
+    """``{amount}``: promotional credits given with each purchase of the pack."""
+    if where is None:
+        return None
+    fields = r.mapping(where, _BONUS_KEYS, required=("amount",))
+    return r.quantity(fields.get("amount"), unit)
+
+
 def _pack(r: _Reader, pack_id: str, where: _Field, units: Mapping[str, UnitSpec]) -> Pack:
     fields = r.mapping(where, _PACK_KEYS, required=("name", "amount", "unit", "price"))
     unit = r.unit(fields.get("unit"), units)
@@ -629,6 +639,7 @@ def _pack(r: _Reader, pack_id: str, where: _Field, units: Mapping[str, UnitSpec]
         popular=r.boolean(fields.get("popular"), False),
         purchase_limit=r.optional_integer(fields.get("purchase_limit"), 1),
         description=r.optional_text(fields.get("description")),
+        bonus=_bonus(r, fields.get("bonus"), unit),
     )
     price_field = fields.get("price")
     if price_field is None or not r.ok(price_field) or pack.price.amount_minor > 0:

@@ -272,7 +272,8 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class Pack:
-    """A one-time purchase of ``amount`` credits of ``unit`` for ``price``.
+    """A one-time purchase of ``amount`` credits of ``unit`` for ``price``, plus ``bonus``
+    promotional credits when the catalog gives some.
 
     ``expires_after_days`` ``None`` means the credits never expire. ``purchase_limit`` is how
     many times one customer may buy the pack (``None``: no limit); a free pack must have one.
@@ -287,6 +288,10 @@ class Pack:
     popular: bool = False
     purchase_limit: int | None = None
     description: str | None = None
+    #: Credits given on top of ``amount`` with each purchase, as a promotion: a grant of its
+    #: own (source ``promo``, no cost basis, the same expiry), so the paid part keeps the
+    #: whole price as its cost basis.
+    bonus: Quantity | None = None
 
 
 class DiscountKind(StrEnum):

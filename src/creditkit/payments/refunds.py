@@ -21,6 +21,7 @@ from creditkit.ledger.schemas import GrantSource, Money
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext, read_payment_row
 from creditkit.payments.errors import RefundRefused
+from creditkit.payments.fulfilment import bonus_key
 from creditkit.payments.receipts import issue_receipt, receipt_lines
 from creditkit.payments.schemas import (
     PaymentKind,
@@ -68,6 +69,7 @@ class Refunds:
             )  # fmt: skip
             if taken == 0:
                 raise RefundRefused(payment_id, "every credit of the purchase is spent")
+            self._take_back_bonus(connection, locked[customer], payment_id, now)
             granted = present(
                 ledger_repository.grant_holding(connection, current.grant_id),
                 "a succeeded purchase's grant is held",
@@ -85,6 +87,20 @@ class Refunds:
         if row.status == PaymentStatus.REFUNDING:
             row = self._return_money(row)
         return self._refund_view(row)
+
+    def _take_back_bonus(
+        self, connection: Connection, holder: CustomerRow, payment_id: int, now: datetime
+    ) -> None:
+        """What is left of a pack's bonus goes with the refund: it was given for the purchase.
+        It returns no money (it cost nothing)."""
+        granted = ledger_repository.find_transaction(connection, bonus_key(payment_id))
+        if granted is None:
+            return
+        bonus = ledger_repository.read_grant_by_transaction(connection, granted.id)
+        self._ledger.post_refund(
+            connection, holder, f"creditkit:refund:{payment_id}:bonus", bonus.account_id, now,
+            {"payment_id": payment_id, "bonus": True},
+        )  # fmt: skip
 
     def _take_back_plan(
         self, connection: Connection, holder: CustomerRow, row: Any, status: PaymentStatus,
