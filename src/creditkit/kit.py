@@ -740,12 +740,21 @@ class CreditKit:
         self._payments_required().save_payment_method(customer, payment_method)
 
     def set_auto_top_up(
-        self, customer: str, pack: str, *, threshold: Quantity | str, per_day_max: int = 1
+        self,
+        customer: str,
+        pack: str,
+        *,
+        threshold: Quantity | str,
+        per_day_max: int = 1,
+        target: Quantity | str | None = None,
     ) -> TopUpSettings:
         """Buys ``pack`` with the saved payment method when the available balance of its unit
-        falls under ``threshold``, at most ``per_day_max`` times a UTC day. The charge is made
-        by ``run_due_top_ups`` (the worker), never inside the spending charge."""
-        return self._payments_required().set_auto_top_up(customer, pack, threshold, per_day_max)
+        falls under ``threshold``, at most ``per_day_max`` times a UTC day: one pack, or with
+        ``target`` as many packs as fill the balance to at least ``target`` (one payment). The
+        charge is made by ``run_due_top_ups`` (the worker), never inside the spending charge."""
+        return self._payments_required().set_auto_top_up(
+            customer, pack, threshold, per_day_max, target
+        )
 
     def auto_top_up(self, customer: str) -> TopUpSettings | None:
         return self._payments_required().auto_top_up(customer)

@@ -273,3 +273,5 @@ class AutoTopUpPut(Body):
     pack: Name
     threshold: Amount
     per_day_max: Annotated[int, Field(ge=1, le=100)] = 1
+    #: Fill the balance to at least this, buying as many packs as that takes; one pack if absent.
+    target: Amount | None = None

@@ -658,14 +658,22 @@ class Client:
         self._call("PUT", path, {"payment_method": payment_method})
 
     def set_auto_top_up(
-        self, customer: str, pack: str, *, threshold: Quantity | str, per_day_max: int = 1
+        self,
+        customer: str,
+        pack: str,
+        *,
+        threshold: Quantity | str,
+        per_day_max: int = 1,
+        target: Quantity | str | None = None,
     ) -> TopUpSettings:
         """Buys ``pack`` when the available balance falls under ``threshold``, at most
-        ``per_day_max`` times a UTC day."""
+        ``per_day_max`` times a UTC day; with ``target``, as many packs as fill the balance to
+        at least ``target``."""
         body = {
             "pack": pack,
             "threshold": _amount(threshold, "threshold"),
             "per_day_max": per_day_max,
+            "target": None if target is None else _amount(target, "target"),
         }
         path = _path("customers", customer, "auto-top-up")
         settings: TopUpSettings = self._decoded(self._call("PUT", path, body), TopUpSettings)

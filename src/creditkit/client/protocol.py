@@ -208,7 +208,13 @@ class CreditsApi(Protocol):
         percent_used: Sequence[int] = ...,
     ) -> Alerts: ...
     def set_auto_top_up(
-        self, customer: str, pack: str, *, threshold: Quantity | str, per_day_max: int = ...
+        self,
+        customer: str,
+        pack: str,
+        *,
+        threshold: Quantity | str,
+        per_day_max: int = ...,
+        target: Quantity | str | None = ...,
     ) -> TopUpSettings: ...
     def set_member_spend_cap(
         self, workspace: str, user: str, amount: Quantity | str | None, *, unit: str = ...

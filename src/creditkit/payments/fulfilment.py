@@ -121,7 +121,7 @@ class Fulfilment:
             connection,
             holder,
             f"creditkit:payment:{row.id}",
-            self._ledger.unit(offer.unit).to_steps(offer.amount),
+            self._ledger.unit(offer.unit).to_steps(offer.amount) * row.quantity,
             offer.unit,
             GrantSource.PURCHASE,
             expires_at,
@@ -135,7 +135,8 @@ class Fulfilment:
             # the whole price (refunds and revenue read it), and a refund takes it back.
             self._ledger.post_grant(
                 connection, holder, bonus_key(row.id),
-                self._ledger.unit(offer.unit).to_steps(offer.bonus), offer.unit, GrantSource.PROMO,
+                self._ledger.unit(offer.unit).to_steps(offer.bonus) * row.quantity, offer.unit,
+                GrantSource.PROMO,
                 expires_at, now, {"pack": offer.id, "payment_id": row.id, "bonus": True},
             )  # fmt: skip
         # None when the grant's key is taken: this payment was fulfilled before it succeeded.
