@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from creditkit.amounts import wire_amount
 from creditkit.errors import InsufficientCredits, InvalidRequest, Quantity, present
 from creditkit.ledger import repository
 from creditkit.ledger.checks import check_text, check_time, iso_or_none
@@ -31,6 +32,8 @@ from creditkit.ledger.schemas import (
     Money,
     TransactionKind,
 )
+from creditkit.notify.outbox import emit
+from creditkit.notify.schemas import EventType
 
 #: A reason is for people reading the history: a sentence, not a document.
 REASON_LENGTH_MAX = 500
@@ -85,6 +88,10 @@ class LedgerCorrections(LedgerMoves):
                 grant.unit,
                 [(grant_id, -steps), (self.system_account(ISSUANCE, grant.unit), steps)],
             )
+            emit(context.connection, EventType.CREDITS_VOIDED, holder.id, {
+                "grant_id": grant_id, "unit": grant.unit,
+                "amount": wire_amount(unit.to_quantity(steps)), "reason": reason,
+            }, context.now)  # fmt: skip
             return Adjustment(
                 id=transaction_id,
                 customer=holder.external_id,

@@ -12,12 +12,15 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from creditkit.amounts import wire_amount
 from creditkit.catalog import Allowance, Catalog, PlanRefund
 from creditkit.catalog.errors import UnknownPlan
 from creditkit.errors import present, require
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
+from creditkit.notify.outbox import emit
+from creditkit.notify.schemas import EventType
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext, read_payment_row
 from creditkit.payments.errors import RefundRefused
@@ -75,6 +78,8 @@ class Refunds:
                 "a succeeded purchase's grant is held",
             )
             money = prorate(current.amount_minor, taken, granted.amount_granted)
+            self._announce_credits(connection, locked[customer], payment_id, granted.unit,
+                                   taken, now)  # fmt: skip
             values = {
                 "status": PaymentStatus.REFUNDING.value,
                 "refunded_minor": money,
@@ -87,6 +92,15 @@ class Refunds:
         if row.status == PaymentStatus.REFUNDING:
             row = self._return_money(row)
         return self._refund_view(row)
+
+    def _announce_credits(
+        self, connection: Connection, holder: CustomerRow, payment_id: int, unit: str,
+        steps: int, now: datetime,
+    ) -> None:  # fmt: skip
+        emit(connection, EventType.CREDITS_REFUNDED, holder.id, {
+            "payment_id": payment_id, "unit": unit,
+            "amount": wire_amount(self._ledger.unit(unit).to_quantity(steps)),
+        }, now)  # fmt: skip
 
     def _take_back_bonus(
         self, connection: Connection, holder: CustomerRow, payment_id: int, now: datetime
@@ -166,11 +180,14 @@ class Refunds:
             "a plan refund takes back a bounded number of allowance grants",
             f"{len(grants)} grants",
         )
+        taken = 0
         for grant in sorted(grants, key=lambda grant: grant.account_id):
-            self._ledger.post_refund(
+            taken += self._ledger.post_refund(
                 connection, holder, f"creditkit:refund:{row.id}:{grant.account_id}",
                 grant.account_id, now, {"payment_id": row.id},
             )  # fmt: skip
+        if taken:
+            self._announce_credits(connection, holder, row.id, unit, taken, now)
 
     @staticmethod
     def _of_plan(connection: Connection, grant_id: int, row: Any) -> bool:
@@ -220,7 +237,7 @@ class Refunds:
                 f"creditkit-refund-{row.id}",
             )
 
-        def record(connection: Connection, _locked: dict[str, CustomerRow], now: datetime) -> Any:
+        def record(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> Any:
             current = repository.read_payment(connection, row.id)
             if current.status == PaymentStatus.REFUNDING:
                 values = {
@@ -229,6 +246,7 @@ class Refunds:
                     "updated_at": now,
                 }
                 repository.update_payment(connection, row.id, PaymentStatus.REFUNDING.value, values)
+                announce_payment_refunded(connection, locked[row.external_id].id, current, now)
             return repository.read_payment(connection, row.id)
 
         return self._ledger.locked_write([row.external_id], record)
@@ -261,6 +279,9 @@ class Refunds:
             row.amount_minor if refunded is None else min(refunded, row.amount_minor)
         )
         repository.update_payment(connection, row.id, status.value, values)
+        announce_payment_refunded(
+            connection, holder.id, repository.read_payment(connection, row.id), now
+        )
 
     def _refund_view(self, row: Any) -> Refund:
         if PaymentKind(row.kind) in PLAN_KINDS:
@@ -303,3 +324,24 @@ class Refunds:
         except UnknownPlan:
             return None
         return allowance.unit if isinstance(allowance, Allowance) else None
+
+
+def announce_payment_refunded(
+    connection: Connection, customer_id: int, row: Any, now: datetime
+) -> None:
+    """``payment.refunded``, once, as the refund is recorded (here or at the provider)."""
+    emit(
+        connection,
+        EventType.PAYMENT_REFUNDED,
+        customer_id,
+        {
+            "payment_id": row.id,
+            "kind": row.kind,
+            "pack": row.pack_id,
+            "plan": row.plan_id,
+            "amount_minor": row.amount_minor,
+            "refunded_minor": row.refunded_minor or 0,
+            "currency": row.currency,
+        },
+        now,
+    )

@@ -405,8 +405,14 @@ class SubscriptionService:
         if row is None or SubscriptionStatus(row.status) is not moves[status]:
             return False
         state = _State.from_row(row)
+        previous = _State.from_row(row)
         state.status = status
         self._save(connection, holder, state, now)
+        if status is SubscriptionStatus.PAST_DUE:
+            self._announce(
+                connection, holder, EventType.SUBSCRIPTION_PAST_DUE, previous, state, now,
+                "renewal_failed",
+            )  # fmt: skip
         return True
 
     def fall_back(self, connection: Connection, holder: CustomerRow, now: datetime) -> bool:
