@@ -22,12 +22,14 @@ def test_one_round_delivers_and_reports(
     catalog.write_text(ALERTS_CATALOG)
     with CreditKit(database_url, catalog=catalog) as ck:
         ck.register_webhook_endpoint(receiver.url, idempotency_key="e1")
-        ck.create_customer("ada")
+        ck.create_customer("ada")  # customer.created, credits.granted (the allowance)
         ck.charge("ada", 20, idempotency_key="c1")  # credits.low, then credits.depleted
     monkeypatch.setenv("CREDITKIT_DATABASE_URL", database_url)
     assert main(["worker", "--once", "--catalog", str(catalog)]) == 0
-    assert "2 events fanned out; deliveries: 2 delivered" in capsys.readouterr().out
+    assert "4 events fanned out; deliveries: 4 delivered" in capsys.readouterr().out
     assert [json.loads(r.body)["type"] for r in receiver.received] == [
+        "customer.created",
+        "credits.granted",
         "credits.low",
         "credits.depleted",
     ]

@@ -82,7 +82,7 @@ def test_a_whole_amount_is_an_integer_and_a_fractional_one_a_decimal_string(
     with kit.worker() as worker:
         worker.run_once()
     delivered = {
-        (body["type"], body["data"]["unit"]): body["data"]
+        (body["type"], body["data"].get("unit")): body["data"]
         for body in (json.loads(request.body) for request in receiver.received)
     }
     assert delivered[("credits.low", "credits")]["available"] == 5

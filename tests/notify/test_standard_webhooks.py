@@ -49,6 +49,8 @@ def test_deliveries_verify_with_the_python_and_npm_packages(
     spend(now_kit, "ada")
     deliver(now_kit)
     assert [json.loads(r.body)["type"] for r in receiver.received] == [
+        "customer.created",
+        "credits.granted",
         "credits.low",
         "credits.depleted",
     ]
@@ -56,8 +58,10 @@ def test_deliveries_verify_with_the_python_and_npm_packages(
         assert python_verifies(request, registered.secret)
         assert request.headers["webhook-id"] == json.loads(request.body)["id"]
     results = node_verifies([(request, registered.secret) for request in receiver.received])
-    assert [result["verified"] for result in results] == [True, True], results
+    assert [result["verified"] for result in results] == [True] * 4, results
     assert [result["payload"]["type"] for result in results] == [
+        "customer.created",
+        "credits.granted",
         "credits.low",
         "credits.depleted",
     ]

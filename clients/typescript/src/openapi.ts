@@ -68,6 +68,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/grants/{grant_id}/void": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Void Grant
+         * @description Takes ``amount`` of this one grant (all that is left when absent) back, with a
+         *     ``reason`` kept in the history. 402 when the grant holds less.
+         */
+        post: operations["voidGrant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/grants/{grant_id}/expiry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change Grant Expiry
+         * @description Moves what is left of the grant into a new grant expiring at ``expires_at`` (null:
+         *     never; never in the past), with a ``reason`` kept in the history.
+         */
+        post: operations["changeGrantExpiry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/charges": {
         parameters: {
             query?: never;
@@ -138,32 +180,9 @@ export interface paths {
         put?: never;
         /**
          * Commit Hold
-         * @description Spends ``amount`` (at most what the hold has left) of the hold. ``final`` (default):
-         *     the rest goes back and the hold closes (refused while holds taken under it are open);
-         *     ``final: false`` keeps the rest open for more commits.
+         * @description Spends ``amount`` (at most what is held) of the hold; the rest goes back.
          */
         post: operations["commitHold"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/holds/{hold_id}/extend": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Extend Hold
-         * @description Raises the hold by ``amount`` (checked as a new reserve is) and/or pushes its timeout
-         *     to ``timeout_seconds`` from now, within the hold's maximum lifetime.
-         */
-        post: operations["extendHold"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1022,7 +1041,7 @@ export interface paths {
         };
         /**
          * Get Catalog
-         * @description Plans, packs, action costs and the labels of features and limits, in one read.
+         * @description Plans, packs and action costs, in one read.
          */
         get: operations["getCatalog"];
         put?: never;
@@ -1156,6 +1175,32 @@ export interface components {
             description: string | null;
         };
         /**
+         * Adjustment
+         * @description Credits taken back from a customer by ``remove_credits``: ``draws`` are the grants they
+         *     came from, in burn-down order.
+         */
+        Adjustment: {
+            /** Id */
+            id: number;
+            /** Customer */
+            customer: string;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /** Draws */
+            draws: components["schemas"]["Draw"][];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Metadata */
+            metadata: {
+                [key: string]: unknown;
+            };
+        };
+        /**
          * AlertSource
          * @enum {string}
          */
@@ -1208,6 +1253,8 @@ export interface components {
              * @description Default: 1.
              */
             per_day_max?: number;
+            /** Target */
+            target?: (number | string) | null;
         };
         /**
          * Balance
@@ -1304,24 +1351,8 @@ export interface components {
             at_period_end?: boolean;
         };
         /**
-         * CatalogLabels
-         * @description How customers' pages name each feature and limit (or quota) the plans use: the
-         *     catalog's label, else the id humanised ("icp_builder" → "Icp builder").
-         */
-        CatalogLabels: {
-            /** Features */
-            features: {
-                [key: string]: string;
-            };
-            /** Limits */
-            limits: {
-                [key: string]: string;
-            };
-        };
-        /**
          * CatalogListing
-         * @description Plans (by rank), packs, action costs and the labels of the plans' features and limits,
-         *     in one read.
+         * @description Plans (by rank), packs and action costs, in one read.
          */
         CatalogListing: {
             /** Plans */
@@ -1330,7 +1361,6 @@ export interface components {
             packs: components["schemas"]["CatalogPack"][];
             /** Action Costs */
             action_costs: components["schemas"]["ActionCost"][];
-            labels: components["schemas"]["CatalogLabels"];
         };
         /** CatalogPack */
         CatalogPack: {
@@ -1673,13 +1703,13 @@ export interface components {
          * Event
          * @description One outbound event. ``event_id`` is unique and stable: a receiver dedupes on it.
          */
-        Event: components["schemas"]["CreditsLowEvent"] | components["schemas"]["CreditsDepletedEvent"] | components["schemas"]["GrantExpiringEvent"] | components["schemas"]["HoldExpiredEvent"] | components["schemas"]["SubscriptionRenewedEvent"] | components["schemas"]["SubscriptionChangedEvent"] | components["schemas"]["SubscriptionCanceledEvent"] | components["schemas"]["PaymentSucceededEvent"] | components["schemas"]["PaymentFailedEvent"] | components["schemas"]["AlertTriggeredEvent"];
+        Event: components["schemas"]["CreditsLowEvent"] | components["schemas"]["CreditsDepletedEvent"] | components["schemas"]["GrantExpiringEvent"] | components["schemas"]["HoldExpiredEvent"] | components["schemas"]["SubscriptionRenewedEvent"] | components["schemas"]["SubscriptionChangedEvent"] | components["schemas"]["SubscriptionCanceledEvent"] | components["schemas"]["PaymentSucceededEvent"] | components["schemas"]["PaymentFailedEvent"] | components["schemas"]["AlertTriggeredEvent"] | components["schemas"]["CustomerCreatedEvent"] | components["schemas"]["CreditsGrantedEvent"] | components["schemas"]["CreditsGiftedEvent"] | components["schemas"]["CreditsReceivedEvent"] | components["schemas"]["CreditsExpiredEvent"] | components["schemas"]["CreditsVoidedEvent"] | components["schemas"]["CreditsRefundedEvent"] | components["schemas"]["LimitReachedEvent"] | components["schemas"]["SubscriptionPastDueEvent"] | components["schemas"]["PaymentRefundedEvent"];
         /**
          * EventType
          * @description Every event creditkit emits. The value is the wire name (``type`` in a webhook body).
          * @enum {string}
          */
-        EventType: "credits.low" | "credits.depleted" | "grant.expiring" | "hold.expired" | "subscription.renewed" | "subscription.changed" | "subscription.canceled" | "payment.succeeded" | "payment.failed" | "alert.triggered";
+        EventType: "credits.low" | "credits.depleted" | "grant.expiring" | "hold.expired" | "subscription.renewed" | "subscription.changed" | "subscription.canceled" | "payment.succeeded" | "payment.failed" | "alert.triggered" | "customer.created" | "credits.granted" | "credits.gifted" | "credits.received" | "credits.expired" | "credits.voided" | "credits.refunded" | "limit.reached" | "subscription.past_due" | "payment.refunded";
         /** EventsIngest */
         EventsIngest: {
             /** Events */
@@ -1783,11 +1813,25 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** GrantExpiryChange */
+        GrantExpiryChange: {
+            /** Expires At */
+            expires_at: string | null;
+            /** Reason */
+            reason: string;
+        };
         /**
          * GrantSource
          * @enum {string}
          */
         GrantSource: "allowance" | "purchase" | "promo" | "earned" | "gift" | "refund" | "adjustment" | "migration";
+        /** GrantVoid */
+        GrantVoid: {
+            /** Amount */
+            amount?: (number | string) | null;
+            /** Reason */
+            reason: string;
+        };
         /**
          * Granularity
          * @description The width of a ``usage_series`` point: one UTC hour or one UTC day.
@@ -1876,10 +1920,6 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
-            /** Parent Id */
-            parent_id: number | null;
-            /** Remaining */
-            remaining: number | string | null;
         };
         /** HoldCommit */
         HoldCommit: {
@@ -1892,11 +1932,6 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
-            /**
-             * Final
-             * @description Default: true.
-             */
-            final?: boolean;
         };
         /** HoldCreate */
         HoldCreate: {
@@ -1923,18 +1958,6 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
-            /** Parent */
-            parent?: number | null;
-        };
-        /**
-         * HoldExtend
-         * @description Raise the hold by ``amount`` and/or push its timeout to ``timeout_seconds`` from now.
-         */
-        HoldExtend: {
-            /** Amount */
-            amount?: (number | string) | null;
-            /** Timeout Seconds */
-            timeout_seconds?: number | null;
         };
         /**
          * HoldStatus
@@ -2394,7 +2417,8 @@ export interface components {
         /**
          * TopUpSettings
          * @description Buy ``pack`` when the available balance of its unit falls under ``threshold``, at most
-         *     ``per_day_max`` times a UTC day.
+         *     ``per_day_max`` times a UTC day: one pack, or with ``target`` as many packs as fill the
+         *     balance to at least ``target``.
          */
         TopUpSettings: {
             /** Customer */
@@ -2407,12 +2431,14 @@ export interface components {
             threshold: number | string;
             /** Per Day Max */
             per_day_max: number;
+            /** Target */
+            target: number | string | null;
         };
         /**
          * TransactionKind
          * @enum {string}
          */
-        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "extend" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment";
+        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment" | "void" | "expiry_change";
         /**
          * Transfer
          * @description Transferable credits moved from one customer to another as one new ``gift`` grant that
@@ -2602,8 +2628,7 @@ export interface components {
          *     counting unspent; ``transferred_out`` what the customer gave to others. ``allowance`` is the
          *     period's allowance grants, ``allowance_spent`` what of them is used (the allowance less what
          *     its grants still hold: spending bought or gifted credits uses none of it) and
-         *     ``allowance_used`` ``allowance_spent / allowance``, from 0 to 1 (None without an allowance,
-         *     and None on an unlimited plan, whose customers have no share of anything to run out of):
+         *     ``allowance_used`` ``allowance_spent / allowance``, from 0 to 1 (None without an allowance):
          *     the share the percent-used alerts fire at (``creditkit.usage.allowance``).
          *
          *     ``available``, ``held``, ``unlimited`` and ``overage_available`` are as ``balance`` gives them,
@@ -2717,7 +2742,7 @@ export interface components {
             status: number;
             detail: string;
             /** @enum {string} */
-            code: "api_error" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_has_open_children" | "hold_not_found" | "hold_parent_exceeded" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
+            code: "api_error" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_not_found" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
             invalid_params?: {
                 name: string;
                 reason: string;
@@ -2738,20 +2763,11 @@ export interface components {
             required: number | string;
             packs: {
                 id: string;
-                name: string;
                 /** @description An exact amount of the unit. */
                 amount: number | string;
                 price: components["schemas"]["Money"];
             }[];
             upgrade_to: string | null;
-            /** @description The plan to upgrade to: its id (as upgrade_to), name, and price per interval (monthly when sold monthly; null price: not sold self-serve). */
-            upgrade?: {
-                id: string;
-                name: string;
-                price: components["schemas"]["Money"] | null;
-                /** @enum {string|null} */
-                interval: "month" | "year" | null;
-            } | null;
         };
         /**
          * ForbiddenProblem
@@ -2760,32 +2776,17 @@ export interface components {
         ForbiddenProblem: components["schemas"]["Problem"] & {
             reason?: string;
             upgrade_to?: string | null;
-            /** @description The plan to upgrade to: its id (as upgrade_to), name, and price per interval (monthly when sold monthly; null price: not sold self-serve). */
-            upgrade?: {
-                id: string;
-                name: string;
-                price: components["schemas"]["Money"] | null;
-                /** @enum {string|null} */
-                interval: "month" | "year" | null;
-            } | null;
             required_scope?: string;
             required_permission?: string;
             role?: string;
         };
         /**
          * ConflictProblem
-         * @description 409: the idempotency key was used for another request (``field`` is the first that differs); or the hold is committed, released or expired; or a hold taken under a parent asks for more than the parent has left (``hold_parent_exceeded``: ``parent_id``, ``available``, ``requested``); or a final commit of a hold whose children are open (``hold_has_open_children``: ``children``).
+         * @description 409: the idempotency key was used for another request (``field`` is the first that differs), or the hold is committed, released or expired.
          */
         ConflictProblem: components["schemas"]["Problem"] & {
             field?: string;
             idempotency_key?: string;
-            hold_id?: number;
-            parent_id?: number;
-            /** @description An exact amount of the unit. */
-            available?: number | string;
-            /** @description An exact amount of the unit. */
-            requested?: number | string;
-            children?: number[];
         };
         /**
          * ValidationProblem
@@ -2856,6 +2857,52 @@ export interface components {
             period_end: string;
         };
         /**
+         * CreditsExpiredData
+         * @description What was left of a grant, ``amount``, expired at ``expired_at``.
+         */
+        CreditsExpiredData: {
+            /** Grant Id */
+            grant_id: number;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /**
+             * Expired At
+             * Format: date-time
+             */
+            expired_at: string;
+        };
+        /**
+         * CreditsGiftedData
+         * @description The customer gave ``amount`` credits to ``to_customer`` (a transfer).
+         */
+        CreditsGiftedData: {
+            /** Transfer Id */
+            transfer_id: number;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /** To Customer */
+            to_customer: string;
+        };
+        /**
+         * CreditsGrantedData
+         * @description A grant was made: a grant, a pack bought, a plan's allowance, a bonus.
+         */
+        CreditsGrantedData: {
+            /** Grant Id */
+            grant_id: number;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            source: components["schemas"]["GrantSource"];
+            /** Expires At */
+            expires_at: string | null;
+        };
+        /**
          * CreditsLowData
          * @description The available balance fell to ``credits_left`` (the customer's threshold, or its
          *     plan's: ``source``) or below.
@@ -2878,6 +2925,57 @@ export interface components {
              * Format: date-time
              */
             period_end: string;
+        };
+        /**
+         * CreditsReceivedData
+         * @description The customer received ``amount`` credits from ``from_customer``, as the gift grant
+         *     ``grant_id``.
+         */
+        CreditsReceivedData: {
+            /** Transfer Id */
+            transfer_id: number;
+            /** Grant Id */
+            grant_id: number;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /** From Customer */
+            from_customer: string;
+        };
+        /**
+         * CreditsRefundedData
+         * @description A refund of ``payment_id`` took ``amount`` unused credits back.
+         */
+        CreditsRefundedData: {
+            /** Payment Id */
+            payment_id: number;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+        };
+        /**
+         * CreditsVoidedData
+         * @description ``amount`` of one grant was voided by an operator, for ``reason``.
+         */
+        CreditsVoidedData: {
+            /** Grant Id */
+            grant_id: number;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /** Reason */
+            reason: string;
+        };
+        /**
+         * CustomerCreatedData
+         * @description A customer was created (a user or a workspace).
+         */
+        CustomerCreatedData: {
+            /** Kind */
+            kind: string;
         };
         /**
          * GrantExpiringData
@@ -2917,6 +3015,21 @@ export interface components {
             expired_at: string;
         };
         /**
+         * LimitReachedData
+         * @description An ``acquire`` or ``track`` was refused at the plan's cap: ``used`` of ``limit_value``;
+         *     ``upgrade_to`` is the cheapest plan that allows it.
+         */
+        LimitReachedData: {
+            /** Limit */
+            limit: string;
+            /** Used */
+            used: number;
+            /** Limit Value */
+            limit_value: number;
+            /** Upgrade To */
+            upgrade_to: string | null;
+        };
+        /**
          * PaymentFailedData
          * @description A payment failed, and why. A renewal's carries ``grace_ends_at``: the subscription is
          *     ``past_due`` until then.
@@ -2937,6 +3050,26 @@ export interface components {
             reason: string;
             /** Grace Ends At */
             grace_ends_at?: string | null;
+        };
+        /**
+         * PaymentRefundedData
+         * @description A payment was refunded: ``refunded_minor`` went back to the customer (made here, or in
+         *     the provider's dashboard).
+         */
+        PaymentRefundedData: {
+            /** Payment Id */
+            payment_id: number;
+            kind: components["schemas"]["PaymentKind"];
+            /** Pack */
+            pack: string | null;
+            /** Plan */
+            plan: string | null;
+            /** Amount Minor */
+            amount_minor: number;
+            /** Refunded Minor */
+            refunded_minor: number;
+            /** Currency */
+            currency: string;
         };
         /**
          * PaymentSucceededData
@@ -2996,7 +3129,7 @@ export interface components {
              * Reason
              * @enum {string}
              */
-            reason: "upgrade" | "scheduled" | "restart" | "renewal" | "scheduled_change" | "canceled" | "unpaid" | "period_end" | "now";
+            reason: "upgrade" | "scheduled" | "restart" | "renewal" | "scheduled_change" | "canceled" | "unpaid" | "period_end" | "renewal_failed" | "now";
         };
         /**
          * CreditsLowEvent
@@ -3230,6 +3363,239 @@ export interface components {
              */
             created_at: string;
             data: components["schemas"]["AlertTriggeredData"];
+        };
+        /**
+         * CustomerCreatedEvent
+         * @description A ``customer.created`` event. A customer was created (a user or a workspace).
+         */
+        CustomerCreatedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "customer.created";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CustomerCreatedData"];
+        };
+        /**
+         * CreditsGrantedEvent
+         * @description A ``credits.granted`` event. A grant was made: a grant, a pack bought, a plan's allowance, a bonus.
+         */
+        CreditsGrantedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "credits.granted";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CreditsGrantedData"];
+        };
+        /**
+         * CreditsGiftedEvent
+         * @description A ``credits.gifted`` event. The customer gave ``amount`` credits to ``to_customer`` (a transfer).
+         */
+        CreditsGiftedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "credits.gifted";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CreditsGiftedData"];
+        };
+        /**
+         * CreditsReceivedEvent
+         * @description A ``credits.received`` event. The customer received ``amount`` credits from ``from_customer``, as the gift grant
+         *     ``grant_id``.
+         */
+        CreditsReceivedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "credits.received";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CreditsReceivedData"];
+        };
+        /**
+         * CreditsExpiredEvent
+         * @description A ``credits.expired`` event. What was left of a grant, ``amount``, expired at ``expired_at``.
+         */
+        CreditsExpiredEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "credits.expired";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CreditsExpiredData"];
+        };
+        /**
+         * CreditsVoidedEvent
+         * @description A ``credits.voided`` event. ``amount`` of one grant was voided by an operator, for ``reason``.
+         */
+        CreditsVoidedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "credits.voided";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CreditsVoidedData"];
+        };
+        /**
+         * CreditsRefundedEvent
+         * @description A ``credits.refunded`` event. A refund of ``payment_id`` took ``amount`` unused credits back.
+         */
+        CreditsRefundedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "credits.refunded";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CreditsRefundedData"];
+        };
+        /**
+         * LimitReachedEvent
+         * @description A ``limit.reached`` event. An ``acquire`` or ``track`` was refused at the plan's cap: ``used`` of ``limit_value``;
+         *     ``upgrade_to`` is the cheapest plan that allows it.
+         */
+        LimitReachedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "limit.reached";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["LimitReachedData"];
+        };
+        /**
+         * SubscriptionPastDueEvent
+         * @description A ``subscription.past_due`` event. The subscription as it now stands, the plan before it (``previous_plan``), and why.
+         */
+        SubscriptionPastDueEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "subscription.past_due";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["SubscriptionData"];
+        };
+        /**
+         * PaymentRefundedEvent
+         * @description A ``payment.refunded`` event. A payment was refunded: ``refunded_minor`` went back to the customer (made here, or in
+         *     the provider's dashboard).
+         */
+        PaymentRefundedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "payment.refunded";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["PaymentRefundedData"];
         };
     };
     responses: never;
@@ -3469,6 +3835,172 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    voidGrant: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                grant_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantVoid"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Adjustment"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    changeGrantExpiry: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                grant_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantExpiryChange"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Grant"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -3780,109 +4312,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ChargeAnswer"];
-                };
-            };
-            /** @description No key or token, or an unknown one. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not enough credits. */
-            402: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["InsufficientCreditsProblem"];
-                };
-            };
-            /** @description Not allowed for this key, token or plan. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
-                };
-            };
-            /** @description What the path names does not exist. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A conflict: the key's first request differs. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ConflictProblem"];
-                };
-            };
-            /** @description Invalid input, by field. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ValidationProblem"];
-                };
-            };
-            /** @description Busy or unavailable: retry. */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description An error; ``code`` says which. */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    extendHold: {
-        parameters: {
-            query?: never;
-            header: {
-                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
-                "Idempotency-Key": string;
-            };
-            path: {
-                hold_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["HoldExtend"];
-            };
-        };
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Hold"];
                 };
             };
             /** @description No key or token, or an unknown one. */

@@ -36,6 +36,7 @@ from creditkit.integrations.lease import Lease
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
 from creditkit.keys.schemas import SessionPermission, SessionToken
 from creditkit.ledger.schemas import (
+    Adjustment,
     Balance,
     Charge,
     Customer,
@@ -318,6 +319,33 @@ class Client:
         """Gives everything the hold set aside back."""
         path = _path("holds", _row_id(hold_id, "hold_id"), "release")
         return self._write("POST", path, Hold, None, idempotency_key)
+
+    def void_grant(
+        self,
+        grant_id: int,
+        amount: Quantity | str | None = None,
+        *,
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> Adjustment:
+        """Takes ``amount`` of one grant (None: all that is left of it) back, with a reason."""
+        body = {"amount": None if amount is None else _amount(amount), "reason": reason}
+        path = _path("grants", _row_id(grant_id, "grant_id"), "void")
+        return self._write("POST", path, Adjustment, body, idempotency_key)
+
+    def change_grant_expiry(
+        self,
+        grant_id: int,
+        expires_at: datetime | None,
+        *,
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> Grant:
+        """Moves what is left of the grant into a new grant expiring at ``expires_at`` (None:
+        never); returns the new grant."""
+        body = {"expires_at": _time(expires_at, "expires_at"), "reason": reason}
+        path = _path("grants", _row_id(grant_id, "grant_id"), "expiry")
+        return self._write("POST", path, Grant, body, idempotency_key)
 
     def transfer(
         self,
@@ -681,14 +709,22 @@ class Client:
         self._call("PUT", path, {"payment_method": payment_method})
 
     def set_auto_top_up(
-        self, customer: str, pack: str, *, threshold: Quantity | str, per_day_max: int = 1
+        self,
+        customer: str,
+        pack: str,
+        *,
+        threshold: Quantity | str,
+        per_day_max: int = 1,
+        target: Quantity | str | None = None,
     ) -> TopUpSettings:
         """Buys ``pack`` when the available balance falls under ``threshold``, at most
-        ``per_day_max`` times a UTC day."""
+        ``per_day_max`` times a UTC day; with ``target``, as many packs as fill the balance to
+        at least ``target``."""
         body = {
             "pack": pack,
             "threshold": _amount(threshold, "threshold"),
             "per_day_max": per_day_max,
+            "target": None if target is None else _amount(target, "target"),
         }
         path = _path("customers", customer, "auto-top-up")
         settings: TopUpSettings = self._decoded(self._call("PUT", path, body), TopUpSettings)

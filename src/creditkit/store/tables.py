@@ -744,6 +744,8 @@ payments = sa.Table(
     sa.Column("grace_ends_at", UtcDateTime, nullable=True),
     sa.Column("failure_reason", sa.String(255), nullable=True),
     sa.Column("refunded_minor", sa.BigInteger, nullable=True),
+    # How many of the pack the payment buys: 1, or more for a top-up to a target.
+    sa.Column("quantity", sa.Integer, nullable=False, server_default="1"),
     sa.Column("provider_refund_id", sa.String(255), nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
@@ -827,6 +829,8 @@ auto_top_ups = sa.Table(
     sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), nullable=False),
     sa.Column("threshold", sa.BigInteger, nullable=False),
     sa.Column("per_day_max", sa.Integer, nullable=False),
+    # The balance to fill to, buying as many packs as that takes; NULL: one pack.
+    sa.Column("target", sa.BigInteger, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.CheckConstraint("threshold > 0", name="threshold_positive"),
     sa.CheckConstraint("per_day_max >= 1", name="per_day_max_positive"),
