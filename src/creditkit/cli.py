@@ -178,6 +178,7 @@ def work(
               file=sys.stderr)  # fmt: skip
         return 2
     settings.require_secret_key()
+    settings.announce_webhook_policy()
     stop = threading.Event()
     if not once:
         # SIGTERM (a container stopping) ends the loop between rounds, as Ctrl-C does.
@@ -189,6 +190,7 @@ def work(
             payments=payments,
             secret_key=settings.secret_key,
             clock=settings.clock(),
+            webhook_policy=settings.webhook_policy(),
         ) as ck,
         ck.worker() as worker,
     ):

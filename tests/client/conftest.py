@@ -10,6 +10,7 @@ import pytest
 from waiting import Waits
 
 from creditkit import CreditKit, ManualClock
+from creditkit.notify.outbound import OutboundPolicy
 from creditkit.api import create_app
 from creditkit.client import Client
 from creditkit.client.testing import serve_in_thread
@@ -20,7 +21,9 @@ CATALOG = Path(__file__).with_name("catalog.yaml")
 
 @pytest.fixture
 def kit(database_url: str, clock: ManualClock) -> Iterator[CreditKit]:
-    kit = CreditKit(database_url, catalog=CATALOG, clock=clock)
+    kit = CreditKit(
+        database_url, catalog=CATALOG, clock=clock, webhook_policy=OutboundPolicy(allow_private=True)
+    )
     yield kit
     kit.close()
 

@@ -19,6 +19,8 @@ from creditkit.api import (
     usage,
 )
 from creditkit.api.context import Service
+from creditkit.api.limits import BODY_BYTES_MAX_DEFAULT, BodyLimit
+from creditkit.api.throttle import ClientAddress
 from creditkit.kit import CreditKit
 from creditkit.web import pages as web
 
@@ -35,8 +37,12 @@ PUBLIC_OPERATIONS = {
 }
 
 
-def create_app(kit: CreditKit) -> FastAPI:
-    """The API over ``kit``. The kit's catalog gives the public catalog, plans and actions."""
+def create_app(
+    kit: CreditKit, *, body_bytes_max: int = BODY_BYTES_MAX_DEFAULT, public_url: str | None = None
+) -> FastAPI:
+    """The API over ``kit``. The kit's catalog gives the public catalog, plans and actions.
+    Request bodies above ``body_bytes_max`` bytes are refused with 413 unread; pages' forms are
+    accepted from ``public_url``'s origin only (else the address the request came to)."""
     app = FastAPI(
         title="creditkit",
         version=__version__,
@@ -54,7 +60,10 @@ def create_app(kit: CreditKit) -> FastAPI:
         app.include_router(module.router(service))
     app.include_router(observability.router(service, metrics))
     app.add_middleware(observability.ObservedApp, metrics=metrics)
+    app.add_middleware(ClientAddress)
+    # Outermost: a body too large is refused before anything reads it.
+    app.add_middleware(BodyLimit, bytes_max=body_bytes_max)
     contract.document(app, PUBLIC_OPERATIONS)
     docs_pages.install(app, app.openapi_url or "/openapi.json")
-    web.install(app, kit, service.access)
+    web.install(app, kit, service.access, public_url)
     return app

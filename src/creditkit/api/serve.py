@@ -42,7 +42,9 @@ from creditkit.api.observability import JsonFormatter
 from creditkit.clock import Clock, FileClock
 from creditkit.errors import InvalidRequest, present
 from creditkit.keys.schemas import Scope
+from creditkit.api.limits import BODY_BYTES_MAX_DEFAULT, BODY_BYTES_MAX_LEAST, BODY_BYTES_MAX_MOST
 from creditkit.kit import CreditKit
+from creditkit.notify.outbound import OutboundPolicy
 from creditkit.payments import PaymentProvider, PaymentSettings, SandboxProvider
 from creditkit.web.checkout import SANDBOX_CHECKOUT_PATH
 
@@ -74,6 +76,25 @@ class Settings:
     stripe_webhook_secret: str | None = None
     stripe_api_url: str | None = None
     clock_file: str | None = None
+    #: Lets webhooks go to private and loopback addresses over plain http: for development
+    #: against a receiver on this machine only (notify/outbound.py). Announced at start.
+    allow_private_webhooks: bool = False
+    #: The largest request body read, in bytes; a larger one is refused with 413 unread.
+    body_bytes_max: int = BODY_BYTES_MAX_DEFAULT
+    #: Origins besides ``public_url`` that checkouts may return browsers to, comma-separated
+    #: (``https://app.example,https://www.app.example``).
+    return_origins: str | None = None
+
+    def webhook_policy(self) -> OutboundPolicy:
+        return OutboundPolicy(allow_private=self.allow_private_webhooks)
+
+    def announce_webhook_policy(self) -> None:
+        if self.allow_private_webhooks:
+            print(
+                "creditkit: webhooks: PRIVATE TARGETS ALLOWED (allow_private_webhooks): webhooks"
+                " may reach loopback and private addresses over plain http. Development only.",
+                file=sys.stderr,
+            )
 
     def clock(self) -> Clock | None:
         """The file's clock when ``clock_file`` is set; None for the system clock."""
@@ -119,6 +140,10 @@ class Settings:
             settings = replace(settings, **_typed(layer))
         if not 1 <= settings.port <= 65_535:
             raise InvalidRequest("port", "must be 1 to 65535")
+        if not BODY_BYTES_MAX_LEAST <= settings.body_bytes_max <= BODY_BYTES_MAX_MOST:
+            raise InvalidRequest(
+                "body_bytes_max", f"must be {BODY_BYTES_MAX_LEAST} to {BODY_BYTES_MAX_MOST}"
+            )
         if not 1 <= settings.workers <= WORKERS_MAX:
             raise InvalidRequest("workers", f"must be 1 to {WORKERS_MAX}")
         if settings.public_url is not None and not settings.public_url.startswith(
@@ -203,7 +228,12 @@ def _typed(layer: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in layer.items():
         if name not in known:
             raise InvalidRequest(name, f"unknown setting (known: {', '.join(sorted(known))})")
-        if name in {"port", "workers"}:
+        if name == "allow_private_webhooks" and not isinstance(value, bool):
+            flag = str(value).strip().lower()
+            if flag not in {"1", "true", "yes", "on", "0", "false", "no", "off", ""}:
+                raise InvalidRequest(name, f"must be true or false, not {value!r}")
+            value = flag in {"1", "true", "yes", "on"}
+        if name in {"port", "workers", "body_bytes_max"}:
             try:
                 value = int(value)
             except (TypeError, ValueError):
@@ -234,6 +264,7 @@ def open_kit(settings: Settings) -> CreditKit:
         payments=settings.payment_settings(),
         secret_key=settings.secret_key,
         clock=settings.clock(),
+        webhook_policy=settings.webhook_policy(),
     )
     if not kit.keys.has_active_keys():
         created = kit.keys.create_key("bootstrap", Scope.ADMIN)
@@ -248,7 +279,11 @@ def app_from_environment() -> FastAPI:
     """The app of one worker process, configured by ``Settings.environment()``."""
     configure_logging()
     settings = Settings.resolve({}, os.environ, None)
-    return create_app(open_kit(settings))
+    return create_app(
+        open_kit(settings),
+        body_bytes_max=settings.body_bytes_max,
+        public_url=settings.public_address(),
+    )
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -290,6 +325,7 @@ def serve(settings: Settings) -> None:
             " webhooks at /v1/payments/stripe/webhook",
             file=sys.stderr,
         )
+    settings.announce_webhook_policy()
     if settings.clock_file is not None:
         print(
             f"creditkit: clock: SIMULATED, read from {settings.clock_file} (clock_file);"

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from creditkit.store.database import insert_ignoring_duplicates
-from creditkit.store.tables import api_keys, service_secrets
+from creditkit.store.tables import api_keys, auth_failures, service_secrets
 
 #: Keys listed at once; an app has a handful.
 KEYS_LISTED_MAX = 1_000
@@ -70,15 +70,53 @@ def revoke(connection: Connection, key_id: str, now: datetime) -> bool:
     return True
 
 
-def shared_secret(connection: Connection, name: str, candidate: str, now: datetime) -> str:
-    """The secret stored under ``name``; the first caller's ``candidate`` becomes it. Two
-    processes starting at once both read the one that won the insert."""
+def shared_secret(connection: Connection, name: str, candidate_sealed: str, now: datetime) -> Any:
+    """The row of the secret stored under ``name`` (sealed); the first caller's candidate
+    becomes it. Two processes starting at once both read the one that won the insert."""
     connection.execute(
         insert_ignoring_duplicates(connection, service_secrets).values(
-            name=name, secret=candidate, created_at=now
+            name=name, secret_sealed=candidate_sealed, created_at=now
         )
     )
-    secret: str = connection.execute(
-        sa.select(service_secrets.c.secret).where(service_secrets.c.name == name)
-    ).scalar_one()
-    return secret
+    return connection.execute(
+        sa.select(service_secrets).where(service_secrets.c.name == name)
+    ).one()
+
+
+def rotate_shared_secret(
+    connection: Connection, name: str, new_sealed: str, previous_expires_at: datetime
+) -> bool:
+    """The secret under ``name`` becomes ``new_sealed``; the current one becomes the previous,
+    verifying until ``previous_expires_at``. False when there is no such secret."""
+    updated = connection.execute(
+        service_secrets.update()
+        .where(service_secrets.c.name == name)
+        .values(
+            previous_secret_sealed=service_secrets.c.secret_sealed,
+            previous_expires_at=previous_expires_at,
+            secret_sealed=new_sealed,
+        )
+    )
+    return updated.rowcount == 1
+
+
+def count_auth_failure(connection: Connection, client_address: str, window_start: datetime) -> int:
+    """Adds one failed authentication to the address's window; returns the window's count.
+    Windows before this one are deleted as they are passed (at most a few per address)."""
+    connection.execute(
+        auth_failures.delete().where(
+            auth_failures.c.client_address == client_address,
+            auth_failures.c.window_start < window_start,
+        )
+    )
+    connection.execute(
+        insert_ignoring_duplicates(connection, auth_failures).values(
+            client_address=client_address, window_start=window_start, count=0
+        )
+    )
+    key = (auth_failures.c.client_address == client_address) & (
+        auth_failures.c.window_start == window_start
+    )
+    connection.execute(auth_failures.update().where(key).values(count=auth_failures.c.count + 1))
+    count: int = connection.execute(sa.select(auth_failures.c.count).where(key)).scalar_one()
+    return count

@@ -22,6 +22,7 @@ from typing import Any
 from creditkit.clock import Clock
 from creditkit.errors import InvalidRequest
 from creditkit.keys import repository
+from creditkit.keys.secrets import ServiceSecrets
 from creditkit.keys.schemas import (
     ApiKey,
     Caller,
@@ -48,6 +49,14 @@ KEY_CACHE_ENTRIES_MAX = 1_024
 _SIGNING_SECRET_NAME = "session_tokens"
 
 
+def _new_signing_secret() -> str:
+    return secrets.token_hex(32)
+
+
+def _signature(key: str, body: str) -> str:
+    return _b64(hmac.new(key.encode(), body.encode(), hashlib.sha256).digest())
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -61,17 +70,19 @@ def _unb64(text: str) -> bytes:
 
 
 class KeyService:
-    def __init__(self, database: Database, clock: Clock) -> None:
+    def __init__(self, database: Database, clock: Clock, shared: ServiceSecrets) -> None:
         self._database = database
         self._clock = clock
         self._cache: dict[str, tuple[datetime, Caller | None]] = {}
         self._cache_lock = threading.Lock()
-        candidate = secrets.token_hex(32)
-        self._signing_key = database.write(
-            lambda connection: repository.shared_secret(
-                connection, _SIGNING_SECRET_NAME, candidate, clock()
-            )
-        ).encode()
+        self._shared = shared
+        self._shared.get(_SIGNING_SECRET_NAME, _new_signing_secret)  # sealed at first start
+
+    def rotate_signing_secret(self) -> datetime:
+        """A new secret signs session tokens, console cookies and forms' tokens from now on;
+        what the old one signed stays valid until the returned instant (longer than any of it
+        lives)."""
+        return self._shared.rotate(_SIGNING_SECRET_NAME, _new_signing_secret)
 
     # -- secret keys --
 
@@ -205,7 +216,7 @@ class KeyService:
         if not token.startswith(CONSOLE_SESSION_PREFIX):
             return None
         body, _, signature = token[len(CONSOLE_SESSION_PREFIX) :].partition(".")
-        if not hmac.compare_digest(signature, self._sign("console:" + body)):
+        if not self._signed("console:" + body, signature):
             return None
         try:
             payload = json.loads(_unb64(body))
@@ -230,11 +241,25 @@ class KeyService:
         return self._sign(f"{purpose}:{text}")
 
     def _sign(self, body: str) -> str:
-        return _b64(hmac.new(self._signing_key, body.encode(), hashlib.sha256).digest())
+        key = self._shared.get(_SIGNING_SECRET_NAME, _new_signing_secret).current
+        return _signature(key, body)
+
+    def _signed(self, body: str, signature: str) -> bool:
+        """Whether ``signature`` is ``body``'s with the signing secret, or with the one a
+        rotation replaced while that still verifies."""
+        shared = self._shared.get(_SIGNING_SECRET_NAME, _new_signing_secret)
+        return any(
+            hmac.compare_digest(signature, _signature(key, body))
+            for key in shared.verifying(self._clock())
+        )
+
+    def verify(self, purpose: str, text: str, signature: str) -> bool:
+        """Whether ``signature`` is ``sign(purpose, text)``'s, across a rotation's overlap."""
+        return self._signed(f"{purpose}:{text}", signature)
 
     def _verify_session(self, token: str) -> Caller | None:
         body, _, signature = token[len(SESSION_TOKEN_PREFIX) :].partition(".")
-        if not hmac.compare_digest(signature, self._sign(body)):
+        if not self._signed(body, signature):
             return None
         try:
             payload = json.loads(_unb64(body))

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog
 from creditkit.errors import InvalidRequest
-from creditkit.keys import repository as keys_repository
+from creditkit.keys.secrets import ServiceSecrets
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, check_text
 from creditkit.ledger.service import LedgerService
@@ -107,8 +107,10 @@ class PaymentService:
         catalog: Catalog,
         subscriptions: SubscriptionService,
         settings: PaymentSettings,
+        shared: ServiceSecrets,
     ) -> None:
         self._ledger = ledger
+        self._shared = shared
         self._catalog = catalog
         self._provider = self._bound(settings.provider)
         self._register_coupons()
@@ -141,13 +143,8 @@ class PaymentService:
         constant secret would let anyone who read the source forge a paid checkout."""
         if not isinstance(provider, SandboxProvider):
             return provider
-        ledger = self._ledger
-        stored = ledger.database.write(
-            lambda connection: keys_repository.shared_secret(
-                connection, WEBHOOK_SECRET_NAME, new_webhook_secret(), ledger.now()
-            )
-        )
-        return provider.for_database(stored, ledger.now)
+        stored = self._shared.get(WEBHOOK_SECRET_NAME, new_webhook_secret).current
+        return provider.for_database(stored, self._ledger.now)
 
     def _register_coupons(self) -> None:
         """One redemption counter per coupon and discount of the catalog."""

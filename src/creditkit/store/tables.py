@@ -620,9 +620,32 @@ service_secrets = sa.Table(
     metadata,
     # Secrets every API process must share (the key that signs customer session tokens): kept in
     # the database so that several processes agree without a config file in common.
+    # Sealed with the ledger's secret key (keys/secrets.py), as webhook secrets are: the
+    # database alone gives none of them away.
     sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("secret_sealed", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # The secret a rotation replaced, still verifying until ``previous_expires_at``.
+    sa.Column("previous_secret_sealed", sa.Text, nullable=True),
+    sa.Column("previous_expires_at", UtcDateTime, nullable=True),
+)
+
+auth_failures = sa.Table(
+    "auth_failures",
+    metadata,
+    # Failed authentications counted per client address per minute, in the database so that
+    # every serving process counts into the same window (api/throttle.py).
+    sa.Column("client_address", sa.String(64), primary_key=True),
+    sa.Column("window_start", UtcDateTime, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+session_revocations = sa.Table(
+    "session_revocations",
+    metadata,
+    # A customer's session tokens issued before ``revoked_at`` are refused (logout, revoke).
+    sa.Column("customer", sa.String(255), primary_key=True),
+    sa.Column("revoked_at", UtcDateTime, nullable=False),
 )
 
 rate_windows = sa.Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Form, Query
@@ -21,6 +22,7 @@ from creditkit.web import (
     errors,
     marketplace,
 )
+from creditkit.web.origin import SameOrigin
 from creditkit.web.context import (
     CONSOLE_COOKIE,
     CUSTOMER_COOKIE,
@@ -30,12 +32,15 @@ from creditkit.web.context import (
     SignInRequired,
 )
 
+#: The cookie binding the sign-in form's CSRF token to the browser that loaded the form.
+LOGIN_COOKIE = "creditkit_login"
 #: The longest a pasted admin key or session token may be (both are far shorter).
 TOKEN_LENGTH_MAX = 2_048
 
 
-def install(app: FastAPI, kit: CreditKit, access: Access) -> None:
+def install(app: FastAPI, kit: CreditKit, access: Access, public_url: str | None = None) -> None:
     pages = Pages(kit, access)
+    app.add_middleware(SameOrigin, public_url=public_url)
     app.mount("/static", StaticFiles(packages=[("creditkit.web", "static")]), name="static")
     app.include_router(_sign_in_router(pages))
     for module in (dashboard, billing, marketplace, checkout, console, analytics_page):
@@ -81,25 +86,42 @@ def _sign_in_router(pages: Pages) -> APIRouter:
         response.set_cookie(CUSTOMER_COOKIE, token, httponly=True, samesite="lax", path="/")
         return response
 
+    def login_page(request: Request, error: str | None = None, status_code: int = 200) -> Response:
+        """The sign-in form, with a login CSRF token bound to a cookie of this browser: a
+        form another site posts has neither, so it cannot sign this browser in as someone."""
+        nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(16)
+        response = pages.page(
+            request,
+            "console/login.html",
+            title="Operator sign-in",
+            csrf=pages.kit.keys.sign("login", nonce),
+            error=error,
+            status_code=status_code,
+        )
+        response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", path="/console")
+        return response
+
     @router.get("/console/login")
     def console_login(request: Request) -> Response:
-        return pages.page(request, "console/login.html", title="Operator sign-in")
+        return login_page(request)
 
     @router.post("/console/login")
     def console_sign_in(
-        request: Request, key: Annotated[str, Form(max_length=TOKEN_LENGTH_MAX)] = ""
+        request: Request,
+        key: Annotated[str, Form(max_length=TOKEN_LENGTH_MAX)] = "",
+        csrf: Annotated[str, Form(max_length=TOKEN_LENGTH_MAX)] = "",
     ) -> Response:
+        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        if not nonce or not pages.kit.keys.verify("login", nonce, csrf):
+            raise FormRejected()
+        pages.access.throttle.check()
         token = pages.kit.keys.issue_console_session(key.strip())
         if token is None:
-            return pages.page(
-                request,
-                "console/login.html",
-                title="Operator sign-in",
-                error="That is not an active admin key.",
-                status_code=401,
-            )
+            pages.access.throttle.failed()
+            return login_page(request, "That is not an active admin key.", 401)
         response = pages.redirect("/console", Notice("success", "Signed in."))
         response.set_cookie(CONSOLE_COOKIE, token, httponly=True, samesite="strict", path="/")
+        response.delete_cookie(LOGIN_COOKIE, path="/console")
         return response
 
     @router.post("/console/logout")

@@ -1,0 +1,97 @@
+"""Throttling of failed authentication per client address.
+
+Every refused key, session token or console sign-in counts into the address's one-minute window
+in the database (``auth_failures``), so that the count holds across every serving process.
+Past ``FAILURES_PER_MINUTE_MAX`` in a window, the address is answered 429 with ``Retry-After``
+until the window ends, before its credentials are looked at: guessing keys gains nothing, and a
+valid key is not told apart from a wrong one meanwhile. A process learns that an address is
+throttled from the count its own next failure reads back, so across N processes an address gets
+at most N failures more than the limit per window.
+
+The client address is the connection's peer (behind a proxy, run uvicorn with
+``--forwarded-allow-ips`` so that it is the client's)."""
+
+from __future__ import annotations
+
+import threading
+from contextvars import ContextVar
+from datetime import datetime, timedelta
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from creditkit.api.problems import ApiProblem
+from creditkit.keys import repository
+from creditkit.kit import CreditKit
+
+FAILURES_PER_MINUTE_MAX = 20
+WINDOW_SECONDS = 60
+#: Addresses this process remembers as throttled at once.
+THROTTLED_REMEMBERED_MAX = 10_000
+ADDRESS_LENGTH_MAX = 64
+
+#: The address of the request being served (set by ``ClientAddress``).
+client_address: ContextVar[str | None] = ContextVar("creditkit_client_address", default=None)
+
+
+class ClientAddress:
+    """ASGI middleware putting the connection's peer address in ``client_address``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        token = client_address.set(None if not client else str(client[0])[:ADDRESS_LENGTH_MAX])
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            client_address.reset(token)
+
+
+class FailedAuthThrottle:
+    def __init__(self, kit: CreditKit) -> None:
+        self._kit = kit
+        self._lock = threading.Lock()
+        self._throttled_until: dict[str, datetime] = {}
+
+    def check(self) -> None:
+        """Raises 429 when the current request's address is throttled."""
+        address = client_address.get()
+        if address is None:
+            return
+        now = self._kit.now()
+        with self._lock:
+            until = self._throttled_until.get(address)
+        if until is not None and now < until:
+            raise _too_many(until, now)
+
+    def failed(self) -> None:
+        """Counts a failed authentication of the current request's address; raises 429 when
+        that took it past the limit."""
+        address = client_address.get()
+        if address is None:
+            return
+        now = self._kit.now()
+        start = now.replace(second=0, microsecond=0)
+        count = self._kit.database.write(
+            lambda connection: repository.count_auth_failure(connection, address, start)
+        )
+        if count > FAILURES_PER_MINUTE_MAX:
+            until = start + timedelta(seconds=WINDOW_SECONDS)
+            with self._lock:
+                if len(self._throttled_until) >= THROTTLED_REMEMBERED_MAX:
+                    self._throttled_until.clear()
+                self._throttled_until[address] = until
+            raise _too_many(until, now)
+
+
+def _too_many(until: datetime, now: datetime) -> ApiProblem:
+    retry_after = max(1, int((until - now).total_seconds() + 0.999))
+    return ApiProblem(
+        429,
+        "authentication_throttled",
+        f"more than {FAILURES_PER_MINUTE_MAX} failed authentications from this address in a"
+        f" minute: retry in {retry_after} s",
+        headers={"Retry-After": str(retry_after)},
+        retry_after_seconds=retry_after,
+    )
