@@ -148,6 +148,22 @@ def webhooks(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def run_audit(arguments: argparse.Namespace) -> int:
+    """``creditkit audit``: one line per problem and exit status 1, else a summary and 0."""
+    settings = _settings(arguments, "database_url")
+    with CreditKit(settings.database_url, secret_key=settings.secret_key) as ck:
+        report = ck.audit()
+    for problem in report.problems:
+        print(f"creditkit: audit: {problem.rule}: {problem.detail}")
+    print(
+        f"{'ok' if report.ok else f'{len(report.problems)} problems'}:"
+        f" {report.transactions_checked} transactions, {report.entries_checked} entries,"
+        f" {report.accounts_checked} accounts checked",
+        file=sys.stderr,
+    )
+    return 0 if report.ok else 1
+
+
 def secret_key(_arguments: argparse.Namespace) -> int:
     print(new_secret_key())
     return 0
@@ -333,6 +349,10 @@ def _parser() -> argparse.ArgumentParser:
         help="where creditkit serve answers (default: serve's $CREDITKIT_PUBLIC_URL, else"
         " http://HOST:PORT as serve reads them)",
     )
+    audit_parser = commands.add_parser(
+        "audit", help="check the ledger's double entry; one line per problem, exit 1 if any"
+    )
+    _add_settings(audit_parser, "database_url", "config")
     worker_parser = commands.add_parser(
         "worker",
         help="run due work (renewals, expiries, hold timeouts), announce expiring grants and"
@@ -359,6 +379,7 @@ _COMMANDS: dict[str, Any] = {
     "webhooks": webhooks,
     "secret-key": secret_key,
     "worker": run_worker,
+    "audit": run_audit,
 }
 
 

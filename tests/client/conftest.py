@@ -22,7 +22,10 @@ CATALOG = Path(__file__).with_name("catalog.yaml")
 @pytest.fixture
 def kit(database_url: str, clock: ManualClock) -> Iterator[CreditKit]:
     kit = CreditKit(
-        database_url, catalog=CATALOG, clock=clock, webhook_policy=OutboundPolicy(allow_private=True)
+        database_url,
+        catalog=CATALOG,
+        clock=clock,
+        webhook_policy=OutboundPolicy(allow_private=True),
     )
     yield kit
     kit.close()

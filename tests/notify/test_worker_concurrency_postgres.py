@@ -39,9 +39,15 @@ def test_two_workers_deliver_every_event_exactly_once(
     assert len(events) == 2 * CUSTOMERS
     expected = 2 * len(events)  # two endpoints
 
-    kits = [CreditKit(
-        postgres_url, catalog=catalog, clock=start_clock, webhook_policy=RECEIVERS_ON_THIS_MACHINE
-    ) for _ in range(WORKERS)]
+    kits = [
+        CreditKit(
+            postgres_url,
+            catalog=catalog,
+            clock=start_clock,
+            webhook_policy=RECEIVERS_ON_THIS_MACHINE,
+        )
+        for _ in range(WORKERS)
+    ]
     reports: list[list[WorkerReport]] = [[] for _ in range(WORKERS)]
     start = threading.Barrier(WORKERS)
 

@@ -64,4 +64,6 @@ def post(page: Page, path: str, fields: dict[str, str]) -> APIResponse:
     base = page.url.split("/", 3)[:3]
     origin = "/".join(base)
     # The Origin a browser's form post carries (pages refuse writes from other origins).
-    return page.request.post(origin + path, form=fields, max_redirects=0, headers={"Origin": origin})
+    return page.request.post(
+        origin + path, form=fields, max_redirects=0, headers={"Origin": origin}
+    )

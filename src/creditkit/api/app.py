@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from creditkit import __version__
 from creditkit.api import (
+    audit,
     catalog,
     contract,
     customers,
@@ -56,7 +57,7 @@ def create_app(
     service = Service.of(kit)
     problems.install(app, service.enrich, service.access.refusal)
     metrics = observability.Metrics()
-    for module in (ledger, customers, subscriptions, usage, payments, notify, catalog):
+    for module in (ledger, customers, subscriptions, usage, payments, notify, catalog, audit):
         app.include_router(module.router(service))
     app.include_router(observability.router(service, metrics))
     app.add_middleware(observability.ObservedApp, metrics=metrics)

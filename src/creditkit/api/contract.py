@@ -248,8 +248,16 @@ def _errors_of(operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
         found["409"] = _response("A conflict: the key's first request differs.", "ConflictProblem")
     if parameters or "requestBody" in operation:
         found["422"] = _response("Invalid input, by field.", "ValidationProblem")
+    if "requestBody" in operation:
+        found["413"] = _response("The body is larger than the server's limit.", "Problem")
     if name in _METERED:
         found["429"] = _response("Rate limited.", "RateLimitedProblem", retry=True)
+    elif operation.get("security") != []:
+        found["429"] = _response(
+            "Too many failed authentications from this address: retry after Retry-After.",
+            "Problem",
+            retry=True,
+        )
     if name in _LEDGER_WRITES or name == "getHealth":
         found["503"] = _response("Busy or unavailable: retry.", "Problem", retry=True)
     return found

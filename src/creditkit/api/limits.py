@@ -40,29 +40,35 @@ class BodyLimit:
                     await self._refuse(scope, receive, send)
                     return
         received = 0
-        started = False
+        too_large = False
+        refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self._bytes_max:
+                    too_large = True
                     raise _BodyTooLarge()
             return message
 
         async def tracked_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+            nonlocal refused
+            # A body parser may turn the refusal into its own error response: the 413 is
+            # answered instead of it.
+            if too_large:
+                if not refused:
+                    refused = True
+                    await self._refuse(scope, receive, send)
+                return
             await send(message)
 
         try:
             await self._app(scope, limited_receive, tracked_send)
         except _BodyTooLarge:
-            if started:
-                raise
-            await self._refuse(scope, receive, send)
+            if not refused:
+                await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(

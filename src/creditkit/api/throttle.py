@@ -4,9 +4,10 @@ Every refused key, session token or console sign-in counts into the address's on
 in the database (``auth_failures``), so that the count holds across every serving process.
 Past ``FAILURES_PER_MINUTE_MAX`` in a window, the address is answered 429 with ``Retry-After``
 until the window ends, before its credentials are looked at: guessing keys gains nothing, and a
-valid key is not told apart from a wrong one meanwhile. A process learns that an address is
-throttled from the count its own next failure reads back, so across N processes an address gets
-at most N failures more than the limit per window.
+valid key is not told apart from a wrong one meanwhile. A process that saw an address fail in
+the current window reads the shared count before each of its requests (other addresses cost no
+read); one that has not learns it from its own first failure, so across N processes an address
+gets at most N attempts past the limit per window.
 
 The client address is the connection's peer (behind a proxy, run uvicorn with
 ``--forwarded-allow-ips`` so that it is the client's)."""
@@ -53,6 +54,8 @@ class FailedAuthThrottle:
         self._kit = kit
         self._lock = threading.Lock()
         self._throttled_until: dict[str, datetime] = {}
+        #: Addresses that failed here, by the window they failed in.
+        self._suspect: dict[str, datetime] = {}
 
     def check(self) -> None:
         """Raises 429 when the current request's address is throttled."""
@@ -60,10 +63,17 @@ class FailedAuthThrottle:
         if address is None:
             return
         now = self._kit.now()
+        start = now.replace(second=0, microsecond=0)
         with self._lock:
             until = self._throttled_until.get(address)
+            suspect = self._suspect.get(address) == start
         if until is not None and now < until:
             raise _too_many(until, now)
+        if suspect:
+            with self._kit.database.read() as connection:
+                count = repository.auth_failures_in(connection, address, start)
+            if count > FAILURES_PER_MINUTE_MAX:
+                raise self._throttled(address, start, now)
 
     def failed(self) -> None:
         """Counts a failed authentication of the current request's address; raises 429 when
@@ -76,13 +86,20 @@ class FailedAuthThrottle:
         count = self._kit.database.write(
             lambda connection: repository.count_auth_failure(connection, address, start)
         )
+        with self._lock:
+            if len(self._suspect) >= THROTTLED_REMEMBERED_MAX:
+                self._suspect.clear()
+            self._suspect[address] = start
         if count > FAILURES_PER_MINUTE_MAX:
-            until = start + timedelta(seconds=WINDOW_SECONDS)
-            with self._lock:
-                if len(self._throttled_until) >= THROTTLED_REMEMBERED_MAX:
-                    self._throttled_until.clear()
-                self._throttled_until[address] = until
-            raise _too_many(until, now)
+            raise self._throttled(address, start, now)
+
+    def _throttled(self, address: str, start: datetime, now: datetime) -> ApiProblem:
+        until = start + timedelta(seconds=WINDOW_SECONDS)
+        with self._lock:
+            if len(self._throttled_until) >= THROTTLED_REMEMBERED_MAX:
+                self._throttled_until.clear()
+            self._throttled_until[address] = until
+        return _too_many(until, now)
 
 
 def _too_many(until: datetime, now: datetime) -> ApiProblem:

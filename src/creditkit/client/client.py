@@ -35,6 +35,7 @@ from creditkit.errors import CreditKitError, InvalidAmount, InvalidRequest, Quan
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
 from creditkit.keys.schemas import SessionPermission, SessionToken
 from creditkit.ledger.schemas import (
+    AuditReport,
     Balance,
     Charge,
     Customer,
@@ -694,6 +695,10 @@ class Client:
         keeps signing beside it until ``endpoint.previous_secret_expires_at`` (24 hours)."""
         path = _endpoint_path(endpoint_id, "rotate-secret")
         return self._write("POST", path, RegisteredWebhookEndpoint, None, idempotency_key)
+
+    def audit(self) -> AuditReport:
+        """The ledger's audit (``GET /v1/audit``, an admin key): ``.ok`` or ``.problems``."""
+        return self._read(_path("audit"), AuditReport)
 
     def webhook_endpoints(self) -> list[WebhookEndpoint]:
         """Every endpoint not deleted, oldest first (without secrets)."""

@@ -16,6 +16,7 @@ from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, Quantity
 from creditkit.integrations.metered import Meter
 from creditkit.ledger.schemas import (
+    AuditReport,
     Balance,
     Charge,
     Customer,
@@ -262,6 +263,8 @@ class CreditsApi(Protocol):
     ) -> list[Delivery]: ...
     def webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint: ...
     def webhook_endpoints(self) -> list[WebhookEndpoint]: ...
+
+    def audit(self) -> AuditReport: ...
 
 
 if TYPE_CHECKING:

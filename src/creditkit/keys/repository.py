@@ -120,3 +120,13 @@ def count_auth_failure(connection: Connection, client_address: str, window_start
     connection.execute(auth_failures.update().where(key).values(count=auth_failures.c.count + 1))
     count: int = connection.execute(sa.select(auth_failures.c.count).where(key)).scalar_one()
     return count
+
+
+def auth_failures_in(connection: Connection, client_address: str, window_start: datetime) -> int:
+    count: int | None = connection.execute(
+        sa.select(auth_failures.c.count).where(
+            auth_failures.c.client_address == client_address,
+            auth_failures.c.window_start == window_start,
+        )
+    ).scalar_one_or_none()
+    return count or 0
