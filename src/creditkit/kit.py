@@ -45,6 +45,7 @@ from creditkit.ledger.schemas import (
 )
 from creditkit.ledger.service import LedgerService
 from creditkit.notify.alerts import AlertService
+from creditkit.notify.outbound import OutboundPolicy
 from creditkit.notify.schemas import (
     Alerts,
     Delivery,
@@ -53,7 +54,6 @@ from creditkit.notify.schemas import (
     RegisteredWebhookEndpoint,
     WebhookEndpoint,
 )
-from creditkit.notify.outbound import OutboundPolicy
 from creditkit.notify.sealing import Sealer
 from creditkit.notify.webhooks import WebhookService
 from creditkit.notify.worker import Worker

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 
 import pytest
-from notify_helpers import ALERTS_CATALOG, START, Receiver, handler, RECEIVERS_ON_THIS_MACHINE
+from notify_helpers import ALERTS_CATALOG, RECEIVERS_ON_THIS_MACHINE, START, Receiver, handler
 
 from creditkit import CreditKit, ManualClock
 from creditkit.catalog import Catalog, parse_catalog

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from notify_helpers import ALERTS_CATALOG, Receiver, RECEIVERS_ON_THIS_MACHINE
+from notify_helpers import ALERTS_CATALOG, RECEIVERS_ON_THIS_MACHINE, Receiver
 
 from creditkit import CreditKit, InvalidRequest
 from creditkit.api.serve import Settings, open_kit

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from notify_helpers import START, Receiver, RECEIVERS_ON_THIS_MACHINE
+from notify_helpers import RECEIVERS_ON_THIS_MACHINE, START, Receiver
 from pydantic import TypeAdapter
 
 from creditkit import CreditKit, ManualClock

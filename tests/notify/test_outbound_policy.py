@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 import pytest
-from notify_helpers import RECEIVERS_ON_THIS_MACHINE, Receiver
+from notify_helpers import Receiver
 
 from creditkit import CreditKit, InvalidRequest, ManualClock
 from creditkit.catalog import Catalog

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from notify_helpers import Received, Receiver, RECEIVERS_ON_THIS_MACHINE
+from notify_helpers import RECEIVERS_ON_THIS_MACHINE, Received, Receiver
 from standard_webhooks_helpers import node_verifies, python_verifies
 
 from creditkit import CreditKit, ManualClock

@@ -8,7 +8,7 @@ import threading
 from collections import Counter
 
 import pytest
-from notify_helpers import Receiver, RECEIVERS_ON_THIS_MACHINE
+from notify_helpers import RECEIVERS_ON_THIS_MACHINE, Receiver
 
 from creditkit import ChargeRequest, CreditKit, ManualClock
 from creditkit.catalog import Catalog

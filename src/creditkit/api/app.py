@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import FastAPI
 
 from creditkit import __version__
@@ -39,11 +41,16 @@ PUBLIC_OPERATIONS = {
 
 
 def create_app(
-    kit: CreditKit, *, body_bytes_max: int = BODY_BYTES_MAX_DEFAULT, public_url: str | None = None
+    kit: CreditKit,
+    *,
+    body_bytes_max: int = BODY_BYTES_MAX_DEFAULT,
+    public_url: str | None = None,
+    return_origins: Sequence[str] = (),
 ) -> FastAPI:
     """The API over ``kit``. The kit's catalog gives the public catalog, plans and actions.
     Request bodies above ``body_bytes_max`` bytes are refused with 413 unread; pages' forms are
-    accepted from ``public_url``'s origin only (else the address the request came to)."""
+    accepted from ``public_url``'s origin only (else the address the request came to), and its
+    links are built from it; checkout pages link back only to ``return_origins``."""
     app = FastAPI(
         title="creditkit",
         version=__version__,
@@ -66,5 +73,5 @@ def create_app(
     app.add_middleware(BodyLimit, bytes_max=body_bytes_max)
     contract.document(app, PUBLIC_OPERATIONS)
     docs_pages.install(app, app.openapi_url or "/openapi.json")
-    web.install(app, kit, service.access, public_url)
+    web.install(app, kit, service.access, public_url, tuple(return_origins))
     return app

@@ -38,14 +38,15 @@ from typing import Any
 from fastapi import FastAPI
 
 from creditkit.api.app import create_app
+from creditkit.api.limits import BODY_BYTES_MAX_DEFAULT, BODY_BYTES_MAX_LEAST, BODY_BYTES_MAX_MOST
 from creditkit.api.observability import JsonFormatter
 from creditkit.clock import Clock, FileClock
 from creditkit.errors import InvalidRequest, present
 from creditkit.keys.schemas import Scope
-from creditkit.api.limits import BODY_BYTES_MAX_DEFAULT, BODY_BYTES_MAX_LEAST, BODY_BYTES_MAX_MOST
 from creditkit.kit import CreditKit
 from creditkit.notify.outbound import OutboundPolicy
 from creditkit.payments import PaymentProvider, PaymentSettings, SandboxProvider
+from creditkit.payments.checkout import return_origins as payment_return_origins
 from creditkit.web.checkout import SANDBOX_CHECKOUT_PATH
 
 DEFAULT_DATABASE_URL = "sqlite:///creditkit.db"
@@ -53,6 +54,8 @@ DEFAULT_DATABASE_URL = "sqlite:///creditkit.db"
 WORKERS_MAX = 32
 _ENVIRONMENT_PREFIX = "CREDITKIT_"
 PAYMENT_PROVIDERS = ("sandbox", "stripe")
+#: Hosts only this machine reaches: serving there needs no public URL.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def example_catalog() -> str:
@@ -151,6 +154,7 @@ class Settings:
         ):
             raise InvalidRequest("public_url", "must start with http:// or https://")
         settings.check_payments()
+        settings.allowed_return_origins()  # InvalidRequest naming return_origins
         return settings
 
     def check_payments(self) -> None:
@@ -201,7 +205,23 @@ class Settings:
         else:
             checkout_pages = f"{self.public_address()}{SANDBOX_CHECKOUT_PATH}"
             provider = SandboxProvider(checkout_base_url=checkout_pages)
-        return PaymentSettings(provider=provider)
+        return PaymentSettings(provider=provider, return_origins=self.allowed_return_origins())
+
+    def allowed_return_origins(self) -> tuple[str, ...]:
+        """Where checkouts may send browsers back to: the public URL's origin and
+        ``return_origins``."""
+        configured = [o for o in (self.return_origins or "").split(",") if o.strip()]
+        return payment_return_origins([self.public_address(), *configured])
+
+    def require_public_url(self) -> None:
+        """Links, return URLs and the pages' Origin check are built from ``public_url``, never
+        from a request's ``Host``: serving beyond loopback without it is refused."""
+        if self.public_url is None and self.host not in LOOPBACK_HOSTS:
+            raise InvalidRequest(
+                "public_url",
+                f"is required when serving on {self.host} (not loopback): the address browsers"
+                " reach the service at, e.g. https://billing.example; also CREDITKIT_PUBLIC_URL",
+            )
 
     def environment(self) -> dict[str, str]:
         """These settings as the environment that worker processes read them from."""
@@ -283,6 +303,7 @@ def app_from_environment() -> FastAPI:
         open_kit(settings),
         body_bytes_max=settings.body_bytes_max,
         public_url=settings.public_address(),
+        return_origins=settings.allowed_return_origins(),
     )
 
 
@@ -308,6 +329,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     provider = settings.require_payments()
+    settings.require_public_url()
     check_port_free(settings.host, settings.port)
     os.environ.update(settings.environment())
     configure_logging()

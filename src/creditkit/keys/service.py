@@ -22,7 +22,6 @@ from typing import Any
 from creditkit.clock import Clock
 from creditkit.errors import InvalidRequest
 from creditkit.keys import repository
-from creditkit.keys.secrets import ServiceSecrets
 from creditkit.keys.schemas import (
     ApiKey,
     Caller,
@@ -31,6 +30,7 @@ from creditkit.keys.schemas import (
     SessionPermission,
     SessionToken,
 )
+from creditkit.keys.secrets import ServiceSecrets
 from creditkit.store.database import Database
 
 SECRET_KEY_PREFIX = "ck_secret_"

@@ -36,8 +36,8 @@ from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text
 from creditkit.ledger.service import LedgerService
 from creditkit.notify import repository
 from creditkit.notify.errors import WebhookEndpointNotFound
-from creditkit.notify.outbox import EVENTS_PAGE_MAX, events_after
 from creditkit.notify.outbound import AddressRefused, OutboundPolicy, error_category
+from creditkit.notify.outbox import EVENTS_PAGE_MAX, events_after
 from creditkit.notify.repository import ClaimedDelivery
 from creditkit.notify.schemas import (
     Delivery,

@@ -69,6 +69,15 @@ class Notice:
 class Pages:
     kit: CreditKit
     access: Access
+    #: Where browsers reach the service: links are built from it, never from ``Host``.
+    public_url: str | None = None
+    #: The origins a checkout may send a browser back to (none: any http(s) origin).
+    return_origins: tuple[str, ...] = ()
+
+    def base_url(self, request: Request) -> str:
+        """The service's address for links: the public URL, else (served on loopback, or in
+        tests) the address the request came to."""
+        return (self.public_url or str(request.base_url)).rstrip("/")
 
     # -- who is signed in --
 

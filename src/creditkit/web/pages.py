@@ -22,7 +22,6 @@ from creditkit.web import (
     errors,
     marketplace,
 )
-from creditkit.web.origin import SameOrigin
 from creditkit.web.context import (
     CONSOLE_COOKIE,
     CUSTOMER_COOKIE,
@@ -31,6 +30,7 @@ from creditkit.web.context import (
     Pages,
     SignInRequired,
 )
+from creditkit.web.origin import SameOrigin
 
 #: The cookie binding the sign-in form's CSRF token to the browser that loaded the form.
 LOGIN_COOKIE = "creditkit_login"
@@ -38,8 +38,14 @@ LOGIN_COOKIE = "creditkit_login"
 TOKEN_LENGTH_MAX = 2_048
 
 
-def install(app: FastAPI, kit: CreditKit, access: Access, public_url: str | None = None) -> None:
-    pages = Pages(kit, access)
+def install(
+    app: FastAPI,
+    kit: CreditKit,
+    access: Access,
+    public_url: str | None = None,
+    return_origins: tuple[str, ...] = (),
+) -> None:
+    pages = Pages(kit, access, public_url, return_origins)
     app.add_middleware(SameOrigin, public_url=public_url)
     app.mount("/static", StaticFiles(packages=[("creditkit.web", "static")]), name="static")
     app.include_router(_sign_in_router(pages))
