@@ -23,7 +23,7 @@ from creditkit.demo import DEMO_DATABASE, demo
 from creditkit.errors import InvalidRequest
 from creditkit.importer import COLUMNS, import_file, progress_bar
 from creditkit.keys.schemas import Scope
-from creditkit.keys.service import SESSION_TTL_SECONDS_MAX
+from creditkit.keys.service import SESSION_CODE_TTL_SECONDS_MAX, SESSION_TTL_SECONDS_MAX
 from creditkit.kit import CreditKit
 from creditkit.notify.schemas import WorkerReport
 from creditkit.notify.sealing import new_secret_key
@@ -148,6 +148,17 @@ def webhooks(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def revoke_sessions(arguments: argparse.Namespace) -> int:
+    """``creditkit revoke-sessions CUSTOMER [--user USER]``: signs the customer (or one member)
+    out everywhere; tokens issued until now stop working."""
+    settings = _settings(arguments, "database_url")
+    with CreditKit(settings.database_url, secret_key=settings.secret_key) as ck:
+        ck.customer(arguments.customer)  # raises UnknownCustomer
+        revoked_at = ck.keys.revoke_sessions(arguments.customer, user=arguments.user)
+    print(f"{arguments.customer}: sessions issued until {revoked_at:%F %H:%M:%S} UTC revoked")
+    return 0
+
+
 def run_audit(arguments: argparse.Namespace) -> int:
     """``creditkit audit``: one line per problem and exit status 1, else a summary and 0."""
     settings = _settings(arguments, "database_url")
@@ -170,17 +181,21 @@ def secret_key(_arguments: argparse.Namespace) -> int:
 
 
 def session_link(arguments: argparse.Namespace) -> int:
-    """``creditkit link CUSTOMER``: the address that opens a customer's pages for an hour, as
-    an app's backend makes with ``POST /v1/customers/{customer}/session-tokens``."""
+    """``creditkit link CUSTOMER``: a single-use address that opens a customer's pages (for an
+    hour once opened), as an app's backend makes with
+    ``POST /v1/customers/{customer}/session-codes``."""
     settings = _settings(arguments, "database_url", "host", "port", "public_url")
     base_url = arguments.base_url or settings.public_address()
-    with CreditKit(settings.database_url) as ck:
+    with CreditKit(settings.database_url, secret_key=settings.secret_key) as ck:
         ck.customer(arguments.customer)  # raises UnknownCustomer: no link to nobody's pages
-        token = ck.keys.issue_session(
-            arguments.customer, user=arguments.user, ttl_seconds=SESSION_TTL_SECONDS_MAX
+        code = ck.keys.issue_session_code(
+            arguments.customer,
+            user=arguments.user,
+            ttl_seconds=SESSION_TTL_SECONDS_MAX,
+            code_ttl_seconds=SESSION_CODE_TTL_SECONDS_MAX,
         )
-    print(f"{base_url.rstrip('/')}/app/session?token={token.token}")
-    print(f"valid until {token.expires_at:%F %H:%M} UTC", file=sys.stderr)
+    print(f"{base_url.rstrip('/')}/app/session?code={code.code}")
+    print(f"opens once, until {code.expires_at:%F %H:%M} UTC", file=sys.stderr)
     return 0
 
 
@@ -349,6 +364,12 @@ def _parser() -> argparse.ArgumentParser:
         help="where creditkit serve answers (default: serve's $CREDITKIT_PUBLIC_URL, else"
         " http://HOST:PORT as serve reads them)",
     )
+    revoke_parser = commands.add_parser(
+        "revoke-sessions", help="sign a customer (or one member) out everywhere"
+    )
+    revoke_parser.add_argument("customer", help="the customer's id")
+    revoke_parser.add_argument("--user", default=None, help="only this member's sessions")
+    _add_settings(revoke_parser, "database_url", "config")
     audit_parser = commands.add_parser(
         "audit", help="check the ledger's double entry; one line per problem, exit 1 if any"
     )
@@ -380,6 +401,7 @@ _COMMANDS: dict[str, Any] = {
     "secret-key": secret_key,
     "worker": run_worker,
     "audit": run_audit,
+    "revoke-sessions": revoke_sessions,
 }
 
 

@@ -29,7 +29,14 @@ def test_the_session_link_sets_an_http_only_cookie_and_drops_the_token(
 ) -> None:
     kit, http = client
     token = kit.keys.issue_session("ana").token
-    response = http.get("/app/session", params={"token": token}, follow_redirects=False)
+    asked = http.get("/app/session", params={"token": token}, follow_redirects=False)
+    assert asked.status_code == 200 and "set-cookie" not in asked.headers
+    response = http.post(
+        "/app/session",
+        data={"token": token},
+        headers={"Origin": "http://testserver"},
+        follow_redirects=False,
+    )
     assert response.status_code == 303 and response.headers["location"] == "/app"
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
@@ -38,7 +45,11 @@ def test_the_session_link_sets_an_http_only_cookie_and_drops_the_token(
 
 def test_pages_forbid_inline_code_and_framing(client: tuple[CreditKit, TestClient]) -> None:
     kit, http = client
-    http.get("/app/session", params={"token": kit.keys.issue_session("ana").token})
+    http.post(
+        "/app/session",
+        data={"token": kit.keys.issue_session("ana").token},
+        headers={"Origin": "http://testserver"},
+    )
     response = http.get("/app")
     assert response.status_code == 200
     policy = response.headers["content-security-policy"]
@@ -124,11 +135,16 @@ def test_creditkit_link_prints_a_working_session_link(
         kit.create_customer("ana")
     assert main(["link", "ana", "--database-url", url, "--base-url", "http://x:1/"]) == 0
     link = capsys.readouterr().out.strip()
-    assert link.startswith("http://x:1/app/session?token=cks_")
+    assert link.startswith("http://x:1/app/session?code=ckx_")
     assert main(["link", "nobody", "--database-url", url]) == 1
     with CreditKit(url, catalog=example_catalog()) as kit, TestClient(create_app(kit)) as http:
         page = http.get(link.removeprefix("http://x:1"))
-        assert page.status_code == 200 and "Usage" in page.text
+        assert page.status_code == 200 and "Continue to ana" in page.text
+        code = link.split("code=")[1]
+        opened = http.post(
+            "/app/session", data={"code": code}, headers={"Origin": "http://testserver"}
+        )
+        assert opened.status_code == 200 and "Usage" in opened.text
 
 
 def test_the_dashboard_says_no_action_as_the_console_does(
@@ -136,6 +152,10 @@ def test_the_dashboard_says_no_action_as_the_console_does(
 ) -> None:
     kit, http = client
     kit.charge("ana", 2, idempotency_key="no-action")  # a charge that names no action
-    http.get("/app/session", params={"token": kit.keys.issue_session("ana").token})
+    http.post(
+        "/app/session",
+        data={"token": kit.keys.issue_session("ana").token},
+        headers={"Origin": "http://testserver"},
+    )
     page = http.get("/app").text
     assert "No action" in page and ">Other<" not in page

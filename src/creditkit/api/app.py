@@ -18,6 +18,7 @@ from creditkit.api import (
     observability,
     payments,
     problems,
+    sessions,
     subscriptions,
     usage,
 )
@@ -64,7 +65,8 @@ def create_app(
     service = Service.of(kit)
     problems.install(app, service.enrich, service.access.refusal)
     metrics = observability.Metrics()
-    for module in (ledger, customers, subscriptions, usage, payments, notify, catalog, audit):
+    modules = (ledger, customers, sessions, subscriptions, usage, payments, notify, catalog, audit)
+    for module in modules:
         app.include_router(module.router(service))
     app.include_router(observability.router(service, metrics))
     app.add_middleware(observability.ObservedApp, metrics=metrics)

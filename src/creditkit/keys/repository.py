@@ -9,7 +9,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from creditkit.store.database import insert_ignoring_duplicates
-from creditkit.store.tables import api_keys, auth_failures, service_secrets
+from creditkit.store.tables import (
+    api_keys,
+    auth_failures,
+    service_secrets,
+    session_codes,
+    session_revocations,
+)
 
 #: Keys listed at once; an app has a handful.
 KEYS_LISTED_MAX = 1_000
@@ -130,3 +136,60 @@ def auth_failures_in(connection: Connection, client_address: str, window_start: 
         )
     ).scalar_one_or_none()
     return count or 0
+
+
+def revoke_sessions(connection: Connection, customer: str, user: str, now: datetime) -> None:
+    connection.execute(
+        insert_ignoring_duplicates(connection, session_revocations).values(
+            customer=customer, user=user, revoked_at=now
+        )
+    )
+    connection.execute(
+        session_revocations.update()
+        .where(session_revocations.c.customer == customer, session_revocations.c.user == user)
+        .values(revoked_at=now)
+    )
+
+
+def sessions_revoked_at(connection: Connection, customer: str, user: str) -> datetime | None:
+    """The latest revocation covering ``user``'s tokens of ``customer`` (theirs, or all)."""
+    revoked: datetime | None = connection.execute(
+        sa.select(sa.func.max(session_revocations.c.revoked_at)).where(
+            session_revocations.c.customer == customer,
+            session_revocations.c.user.in_(["", user]),
+        )
+    ).scalar_one_or_none()
+    return revoked
+
+
+def insert_session_code(connection: Connection, values: dict[str, Any]) -> None:
+    connection.execute(session_codes.insert().values(**values))
+
+
+def session_code(connection: Connection, code_sha256: str) -> Any | None:
+    return connection.execute(
+        sa.select(session_codes).where(session_codes.c.code_sha256 == code_sha256)
+    ).first()
+
+
+def use_session_code(connection: Connection, code_sha256: str, now: datetime) -> bool:
+    """Marks the code used; False when it was used already or has expired (one of two
+    browsers exchanging it at once wins)."""
+    updated = connection.execute(
+        session_codes.update()
+        .where(
+            session_codes.c.code_sha256 == code_sha256,
+            session_codes.c.used_at.is_(None),
+            session_codes.c.expires_at > now,
+        )
+        .values(used_at=now)
+    )
+    return updated.rowcount == 1
+
+
+def delete_expired_session_codes(connection: Connection, now: datetime, limit: int) -> None:
+    """Forgets up to ``limit`` codes past their expiry (bounded: called as codes are made)."""
+    expired = (
+        sa.select(session_codes.c.code_sha256).where(session_codes.c.expires_at <= now).limit(limit)
+    )
+    connection.execute(session_codes.delete().where(session_codes.c.code_sha256.in_(expired)))

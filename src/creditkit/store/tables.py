@@ -643,9 +643,24 @@ auth_failures = sa.Table(
 session_revocations = sa.Table(
     "session_revocations",
     metadata,
-    # A customer's session tokens issued before ``revoked_at`` are refused (logout, revoke).
+    # A customer's session tokens issued until ``revoked_at`` are refused (logout, revoke):
+    # those of one member (``user``), or of every member and the customer itself (``user`` '').
     sa.Column("customer", sa.String(255), primary_key=True),
+    sa.Column("user", sa.String(255), primary_key=True),
     sa.Column("revoked_at", UtcDateTime, nullable=False),
+)
+
+session_codes = sa.Table(
+    "session_codes",
+    metadata,
+    # Session links' exchange codes: single-use, short-lived, stored as their SHA-256 only.
+    sa.Column("code_sha256", sa.String(64), primary_key=True),
+    sa.Column("customer", sa.String(255), nullable=False),
+    sa.Column("user", sa.String(255), nullable=True),
+    sa.Column("permissions", sa.String(64), nullable=False),
+    sa.Column("ttl_seconds", sa.Integer, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime, nullable=True),
 )
 
 rate_windows = sa.Table(

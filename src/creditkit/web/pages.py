@@ -58,7 +58,9 @@ def install(
         if error.console:
             return pages.redirect("/console/login")
         # "Ended" only when there was one: a session cookie, or a session link's token.
-        had_session = CUSTOMER_COOKIE in request.cookies or bool(request.query_params.get("token"))
+        had_session = CUSTOMER_COOKIE in request.cookies or bool(
+            request.query_params.get("token") or request.query_params.get("code")
+        )
         title = "Session ended" if had_session else "Sign in from the app"
         return pages.page(
             request, "signed_out.html", title=title, had_session=had_session, status_code=401
@@ -80,9 +82,43 @@ def _sign_in_router(pages: Pages) -> APIRouter:
         return pages.page(request, "home.html", title="creditkit")
 
     @router.get("/app/session")
-    def open_session(token: Annotated[str, Query(max_length=TOKEN_LENGTH_MAX)] = "") -> Response:
-        """The session link an app sends its customer to: the token becomes a cookie (HttpOnly:
-        no script reads it) and leaves the address bar."""
+    def confirm_session(
+        request: Request,
+        token: Annotated[str, Query(max_length=TOKEN_LENGTH_MAX)] = "",
+        code: Annotated[str, Query(max_length=TOKEN_LENGTH_MAX)] = "",
+    ) -> Response:
+        """A session link asks first, naming whose account it opens: a link someone else made
+        (for their own account) cannot quietly sign this browser in as them."""
+        if code:
+            found = pages.kit.keys.session_code(code)
+            if found is None:
+                raise SignInRequired(console=False)
+            customer, user, field, credential = found.customer, found.user, "code", code
+        else:
+            caller = pages.kit.keys.authenticate(token) if token.startswith("cks_") else None
+            if caller is None or caller.customer is None:
+                raise SignInRequired(console=False)
+            customer, user, field, credential = caller.customer, caller.user, "token", token
+        return pages.page(
+            request,
+            "session_open.html",
+            title="Open account",
+            customer=customer,
+            user=user,
+            field=field,
+            credential=credential,
+        )
+
+    @router.post("/app/session")
+    def open_session(
+        token: Annotated[str, Form(max_length=TOKEN_LENGTH_MAX)] = "",
+        code: Annotated[str, Form(max_length=TOKEN_LENGTH_MAX)] = "",
+    ) -> Response:
+        """The confirmed link: a code is exchanged (once) for a session token; the token
+        becomes a cookie (HttpOnly: no script reads it) and leaves the address bar."""
+        if code:
+            issued = pages.kit.keys.exchange_session_code(code)
+            token = "" if issued is None else issued.token
         caller = pages.kit.keys.authenticate(token) if token.startswith("cks_") else None
         if caller is None or caller.customer is None:
             raise SignInRequired(console=False)
@@ -138,6 +174,12 @@ def _sign_in_router(pages: Pages) -> APIRouter:
 
     @router.post("/app/logout")
     def customer_sign_out(request: Request) -> Response:
+        """Signs this member out everywhere: the tokens issued to them until now stop
+        working, in this browser and any other (a copied cookie included)."""
+        token = request.cookies.get(CUSTOMER_COOKIE, "")
+        caller = pages.kit.keys.authenticate(token) if token.startswith("cks_") else None
+        if caller is not None and caller.customer is not None:
+            pages.kit.keys.revoke_sessions(caller.customer, user=caller.user)
         response = pages.page(request, "signed_out.html", title="Signed out", signed_out=True)
         response.delete_cookie(CUSTOMER_COOKIE, path="/")
         return response

@@ -1,5 +1,6 @@
 """Security: the service's shared secrets sealed at rest and rotatable, failed authentications
-counted per client address, and customers' session revocations.
+counted per client address, customers' session revocations, and session links' single-use
+exchange codes.
 
 The secrets in ``service_secrets`` (the key that signs session tokens and console cookies, the
 sandbox's webhook secret) were stored in clear; they are sealed here with the ledger's secret
@@ -62,12 +63,25 @@ def upgrade() -> None:
     op.create_table(
         "session_revocations",
         sa.Column("customer", sa.String(length=255), nullable=False),
+        sa.Column("user", sa.String(length=255), nullable=False),
         sa.Column("revoked_at", UtcDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("customer", name=op.f("pk_session_revocations")),
+        sa.PrimaryKeyConstraint("customer", "user", name=op.f("pk_session_revocations")),
+    )
+    op.create_table(
+        "session_codes",
+        sa.Column("code_sha256", sa.String(length=64), nullable=False),
+        sa.Column("customer", sa.String(length=255), nullable=False),
+        sa.Column("user", sa.String(length=255), nullable=True),
+        sa.Column("permissions", sa.String(length=64), nullable=False),
+        sa.Column("ttl_seconds", sa.Integer(), nullable=False),
+        sa.Column("expires_at", UtcDateTime(), nullable=False),
+        sa.Column("used_at", UtcDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("code_sha256", name=op.f("pk_session_codes")),
     )
 
 
 def downgrade() -> None:
+    op.drop_table("session_codes")
     op.drop_table("session_revocations")
     op.drop_table("auth_failures")
     op.execute("ALTER TABLE service_secrets DROP COLUMN previous_expires_at")
