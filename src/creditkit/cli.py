@@ -159,6 +159,16 @@ def revoke_sessions(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def rotate_signing_secret(arguments: argparse.Namespace) -> int:
+    """``creditkit rotate-signing-secret``: a new secret signs session tokens and console
+    cookies; what the old one signed stays valid through the overlap."""
+    settings = _settings(arguments, "database_url")
+    with CreditKit(settings.database_url, secret_key=settings.secret_key) as ck:
+        ends_at = ck.keys.rotate_signing_secret()
+    print(f"rotated; tokens signed before now stay valid until {ends_at:%F %H:%M} UTC")
+    return 0
+
+
 def run_audit(arguments: argparse.Namespace) -> int:
     """``creditkit audit``: one line per problem and exit status 1, else a summary and 0."""
     settings = _settings(arguments, "database_url")
@@ -370,6 +380,10 @@ def _parser() -> argparse.ArgumentParser:
     revoke_parser.add_argument("customer", help="the customer's id")
     revoke_parser.add_argument("--user", default=None, help="only this member's sessions")
     _add_settings(revoke_parser, "database_url", "config")
+    rotate_signing_parser = commands.add_parser(
+        "rotate-signing-secret", help="a new secret for session tokens and console cookies"
+    )
+    _add_settings(rotate_signing_parser, "database_url", "config")
     audit_parser = commands.add_parser(
         "audit", help="check the ledger's double entry; one line per problem, exit 1 if any"
     )
@@ -402,6 +416,7 @@ _COMMANDS: dict[str, Any] = {
     "worker": run_worker,
     "audit": run_audit,
     "revoke-sessions": revoke_sessions,
+    "rotate-signing-secret": rotate_signing_secret,
 }
 
 

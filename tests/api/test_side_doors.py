@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from api_helpers import Api, assert_problem
 from fastapi.testclient import TestClient
 
-from creditkit import CreditKit, ManualClock
+from creditkit import CreditKit, InvalidRequest, ManualClock
 from creditkit.api import create_app
-from creditkit.api.serve import example_catalog
+from creditkit.api.serve import Settings, example_catalog, serve
 from creditkit.api.throttle import FAILURES_PER_MINUTE_MAX
 from creditkit.keys.schemas import Scope
 from creditkit.notify.errors import SecretKeyWrong
@@ -135,3 +135,47 @@ def test_rotating_the_signing_secret_keeps_earlier_tokens_valid_until_the_overla
         assert kit.keys.authenticate(after) is not None
         clock.set(ends_at)
         assert kit.keys.authenticate(before) is None  # expired anyway, and no longer signed
+
+
+def test_serve_requires_a_public_url_beyond_loopback() -> None:
+    """Links were built from ``Host:``; serving where others reach the service now needs the
+    address they reach it at, and the check comes before anything binds."""
+    exposed = Settings.resolve({"host": "0.0.0.0", "payments": "sandbox"}, {}, None)
+    with pytest.raises(InvalidRequest) as refused:
+        serve(exposed)
+    assert refused.value.field == "public_url"
+    Settings.resolve({"payments": "sandbox"}, {}, None).require_public_url()  # loopback
+    public = Settings.resolve(
+        {"host": "0.0.0.0", "public_url": "https://billing.example"}, {}, None
+    )
+    public.require_public_url()
+    assert public.allowed_return_origins() == ("https://billing.example",)
+
+
+def test_security_settings_read_from_the_environment() -> None:
+    settings = Settings.resolve(
+        {},
+        {
+            "CREDITKIT_ALLOW_PRIVATE_WEBHOOKS": "true",
+            "CREDITKIT_BODY_BYTES_MAX": "65536",
+            "CREDITKIT_RETURN_ORIGINS": "https://app.example, https://www.app.example/",
+        },
+        None,
+    )
+    assert settings.allow_private_webhooks and settings.webhook_policy().allow_private
+    assert settings.body_bytes_max == 65536
+    assert settings.allowed_return_origins() == (
+        "http://127.0.0.1:8000",
+        "https://app.example",
+        "https://www.app.example",
+    )
+    assert Settings.resolve({}, settings.environment(), None) == settings
+    assert not Settings().webhook_policy().allow_private  # off by default
+    for name, value in (
+        ("CREDITKIT_BODY_BYTES_MAX", "10"),
+        ("CREDITKIT_RETURN_ORIGINS", "https://app.example/path"),
+        ("CREDITKIT_ALLOW_PRIVATE_WEBHOOKS", "perhaps"),
+    ):
+        with pytest.raises(InvalidRequest) as refused:
+            Settings.resolve({}, {name: value}, None)
+        assert refused.value.field == name.removeprefix("CREDITKIT_").lower()

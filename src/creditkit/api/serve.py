@@ -302,7 +302,9 @@ def app_from_environment() -> FastAPI:
     return create_app(
         open_kit(settings),
         body_bytes_max=settings.body_bytes_max,
-        public_url=settings.public_address(),
+        # Unset on loopback: forms are then accepted from the address the browser used
+        # (127.0.0.1 or localhost alike); beyond loopback serve requires it.
+        public_url=settings.public_url,
         return_origins=settings.allowed_return_origins(),
     )
 
