@@ -110,35 +110,42 @@ def test_the_default_policy_refuses_the_test_receivers(database_url: str) -> Non
         kit.register_webhook_endpoint("http://127.0.0.1:8080/hooks", idempotency_key="e1")
 
 
-#: httpx itself refuses a URL with a leading-zero octet, so no endpoint can hold one.
-@pytest.mark.parametrize("host", [host for host in REFUSED_HOSTS if host != "0177.0.0.1"])
 def test_delivery_refuses_every_internal_address_form_without_connecting(
     database_url: str,
     catalog: Catalog,
     start_clock: ManualClock,
     listener: tuple[int, list[int]],
-    host: str,
 ) -> None:
     """Endpoints written while the development setting was on, or whose name resolved
-    elsewhere then, are checked again at delivery: nothing connects to the listener."""
+    elsewhere then, are checked again at delivery: nothing connects to the listener. (httpx
+    itself refuses a URL with a leading-zero octet, so no endpoint can hold ``0177.0.0.1``.)"""
     port, accepted = listener
+    hosts = [host for host in REFUSED_HOSTS if host != "0177.0.0.1"]
     answers = {"rebound.example": ["127.0.0.1"], "localhost": ["127.0.0.1"]}
     loose = OutboundPolicy(allow_private=True, resolver=resolver(answers).resolver)
     with CreditKit(database_url, catalog=catalog, clock=start_clock, webhook_policy=loose) as kit:
-        kit.register_webhook_endpoint(f"https://{host}:{port}/hooks", idempotency_key="e1")
+        urls = {}
+        for host in hosts:
+            registered = kit.register_webhook_endpoint(
+                f"https://{host}:{port}/hooks", idempotency_key=host, event_types=["credits.low"]
+            )
+            urls[registered.endpoint.id] = host
         kit.create_customer("ada")
-        kit.charge("ada", 15, idempotency_key="low")  # a credits.low event
+        kit.charge("ada", 15, idempotency_key="low")  # one credits.low event
     with (
         CreditKit(
             database_url, catalog=catalog, clock=start_clock, webhook_policy=resolver(answers)
         ) as kit,
         kit.worker() as worker,
     ):
-        assert worker.run_once().deliveries_retried == 1
-        [delivery] = kit.webhook_deliveries(status="pending")
-    assert delivery.last_error is not None
-    assert delivery.last_error.split(":")[0] in {"address_refused", "internal_name"}
-    assert delivery.last_status_code is None
+        assert worker.run_once().deliveries_retried == len(hosts)
+        deliveries = kit.webhook_deliveries(status="pending")
+    assert sorted(urls[delivery.endpoint_id] for delivery in deliveries) == sorted(hosts)
+    for delivery in deliveries:
+        assert delivery.last_error is not None, urls[delivery.endpoint_id]
+        category = delivery.last_error.split(":")[0]
+        assert category in {"address_refused", "internal_name"}, urls[delivery.endpoint_id]
+        assert delivery.last_status_code is None
     assert accepted == []
 
 
