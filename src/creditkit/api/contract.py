@@ -208,7 +208,8 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
     ),
     "RateLimitedProblem": _problem_with(
         "RateLimitedProblem",
-        "429: over the plan's requests a minute; retry after ``Retry-After`` seconds.",
+        "429: over the plan's requests a minute, or over the failed authentications an address"
+        " may make a minute; retry after ``Retry-After`` seconds.",
         {"limit_per_minute": {"type": "integer"}, "retry_after_seconds": {"type": "integer"}},
         ["limit_per_minute", "retry_after_seconds"],
     ),
@@ -250,12 +251,11 @@ def _errors_of(operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
         found["422"] = _response("Invalid input, by field.", "ValidationProblem")
     if "requestBody" in operation:
         found["413"] = _response("The body is larger than the server's limit.", "Problem")
-    if name in _METERED:
-        found["429"] = _response("Rate limited.", "RateLimitedProblem", retry=True)
-    elif operation.get("security") != []:
+    if name in _METERED or operation.get("security") != []:
         found["429"] = _response(
-            "Too many failed authentications from this address: retry after Retry-After.",
-            "Problem",
+            "Rate limited (the plan's requests a minute), or too many failed authentications"
+            " from this address: retry after Retry-After.",
+            "RateLimitedProblem",
             retry=True,
         )
     if name in _LEDGER_WRITES or name == "getHealth":

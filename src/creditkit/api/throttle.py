@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from creditkit.api.problems import ApiProblem
+from creditkit.errors import InvalidRequest
 from creditkit.keys import repository
 from creditkit.kit import CreditKit
 
@@ -50,8 +51,16 @@ class ClientAddress:
 
 
 class FailedAuthThrottle:
-    def __init__(self, kit: CreditKit) -> None:
+    """``failures_per_minute_max`` failed authentications an address may make per minute
+    (``FAILURES_PER_MINUTE_MAX``: the documented number)."""
+
+    def __init__(
+        self, kit: CreditKit, failures_per_minute_max: int = FAILURES_PER_MINUTE_MAX
+    ) -> None:
+        if not 1 <= failures_per_minute_max <= 2**31 - 1:
+            raise InvalidRequest("auth_failures_per_minute_max", "must be 1 to 2147483647")
         self._kit = kit
+        self._failures_max = failures_per_minute_max
         self._lock = threading.Lock()
         self._throttled_until: dict[str, datetime] = {}
         #: Addresses that failed here, by the window they failed in.
@@ -68,11 +77,11 @@ class FailedAuthThrottle:
             until = self._throttled_until.get(address)
             suspect = self._suspect.get(address) == start
         if until is not None and now < until:
-            raise _too_many(until, now)
+            raise _too_many(until, now, self._failures_max)
         if suspect:
             with self._kit.database.read() as connection:
                 count = repository.auth_failures_in(connection, address, start)
-            if count > FAILURES_PER_MINUTE_MAX:
+            if count > self._failures_max:
                 raise self._throttled(address, start, now)
 
     def failed(self) -> None:
@@ -90,7 +99,7 @@ class FailedAuthThrottle:
             if len(self._suspect) >= THROTTLED_REMEMBERED_MAX:
                 self._suspect.clear()
             self._suspect[address] = start
-        if count > FAILURES_PER_MINUTE_MAX:
+        if count > self._failures_max:
             raise self._throttled(address, start, now)
 
     def _throttled(self, address: str, start: datetime, now: datetime) -> ApiProblem:
@@ -99,16 +108,19 @@ class FailedAuthThrottle:
             if len(self._throttled_until) >= THROTTLED_REMEMBERED_MAX:
                 self._throttled_until.clear()
             self._throttled_until[address] = until
-        return _too_many(until, now)
+        return _too_many(until, now, self._failures_max)
 
 
-def _too_many(until: datetime, now: datetime) -> ApiProblem:
+def _too_many(until: datetime, now: datetime, limit: int) -> ApiProblem:
+    """The 429, in the shape of a plan's rate limit (``limit_per_minute``,
+    ``retry_after_seconds``): a client handles both alike."""
     retry_after = max(1, int((until - now).total_seconds() + 0.999))
     return ApiProblem(
         429,
         "authentication_throttled",
-        f"more than {FAILURES_PER_MINUTE_MAX} failed authentications from this address in a"
-        f" minute: retry in {retry_after} s",
+        f"more than {limit} failed authentications from this address in a minute: retry in"
+        f" {retry_after} s",
         headers={"Retry-After": str(retry_after)},
+        limit_per_minute=limit,
         retry_after_seconds=retry_after,
     )

@@ -41,7 +41,6 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: Addresses of one name looked at, at most.
 ADDRESSES_CHECKED_MAX = 32
-ALLOW_PRIVATE_ENVIRONMENT = "CREDITKIT_ALLOW_PRIVATE_WEBHOOKS"
 #: Names that mean something only inside a network, refused without resolving them.
 _INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain", ".home.arpa", ".lan")
 #: A host made of digits, hex and dots is an IPv4 literal in one of inet_aton's forms.
@@ -218,13 +217,3 @@ def error_category(failure: httpx.HTTPError) -> str:
         if isinstance(failure, kind):
             return category
     return "request_failed"
-
-
-def from_environment(environment: dict[str, str] | None = None) -> bool:
-    """Whether the environment turns ``allow_private_webhooks`` on."""
-    import os
-
-    value = (environment if environment is not None else os.environ).get(
-        ALLOW_PRIVATE_ENVIRONMENT, ""
-    )
-    return value.strip().lower() in {"1", "true", "yes", "on"}
