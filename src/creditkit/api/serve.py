@@ -32,7 +32,6 @@ import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from importlib.resources import files
 from typing import Any
 
 from fastapi import FastAPI
@@ -40,6 +39,7 @@ from fastapi import FastAPI
 from creditkit.api.app import create_app
 from creditkit.api.limits import BODY_BYTES_MAX_DEFAULT, BODY_BYTES_MAX_LEAST, BODY_BYTES_MAX_MOST
 from creditkit.api.observability import JsonFormatter
+from creditkit.catalog.examples import example_catalog
 from creditkit.clock import Clock, FileClock
 from creditkit.errors import InvalidRequest, present
 from creditkit.keys.schemas import Scope
@@ -47,6 +47,7 @@ from creditkit.kit import CreditKit
 from creditkit.notify.outbound import OutboundPolicy
 from creditkit.payments import PaymentProvider, PaymentSettings, SandboxProvider
 from creditkit.payments.checkout import return_origins as payment_return_origins
+from creditkit.store.database import check_database_url
 from creditkit.web.checkout import SANDBOX_CHECKOUT_PATH
 
 DEFAULT_DATABASE_URL = "sqlite:///creditkit.db"
@@ -56,11 +57,6 @@ _ENVIRONMENT_PREFIX = "CREDITKIT_"
 PAYMENT_PROVIDERS = ("sandbox", "stripe")
 #: Hosts only this machine reaches: serving there needs no public URL.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def example_catalog() -> str:
-    """The path of the catalog bundled with the package (an AI assistant's tiers and packs)."""
-    return str(files("creditkit.catalog").joinpath("example.yaml"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,19 +124,10 @@ class Settings:
         config_file: str | None,
     ) -> Settings:
         settings = cls()
-        layers: list[Mapping[str, Any]] = []
-        if config_file is not None:
-            layers.append(_read_config(config_file))
-        layers.append(
-            {
-                field.name: environment[_ENVIRONMENT_PREFIX + field.name.upper()]
-                for field in fields(cls)
-                if _ENVIRONMENT_PREFIX + field.name.upper() in environment
-            }
-        )
-        layers.append({name: value for name, value in flags.items() if value is not None})
-        for layer in layers:
+        for layer in cls.layers(flags, environment, config_file):
             settings = replace(settings, **_typed(layer))
+        # The ledger's URL first: a bare file name is that mistake, not PostgreSQL's missing key.
+        check_database_url(settings.database_url)
         if not 1 <= settings.port <= 65_535:
             raise InvalidRequest("port", "must be 1 to 65535")
         if not BODY_BYTES_MAX_LEAST <= settings.body_bytes_max <= BODY_BYTES_MAX_MOST:
@@ -156,6 +143,28 @@ class Settings:
         settings.check_payments()
         settings.allowed_return_origins()  # InvalidRequest naming return_origins
         return settings
+
+    @classmethod
+    def layers(
+        cls,
+        flags: Mapping[str, Any],
+        environment: Mapping[str, str],
+        config_file: str | None,
+    ) -> list[Mapping[str, Any]]:
+        """The settings given, lowest precedence first: the config file, the environment, the
+        flags (a flag's ``None`` is not given)."""
+        layers: list[Mapping[str, Any]] = []
+        if config_file is not None:
+            layers.append(_read_config(config_file))
+        layers.append(
+            {
+                field.name: environment[_ENVIRONMENT_PREFIX + field.name.upper()]
+                for field in fields(cls)
+                if _ENVIRONMENT_PREFIX + field.name.upper() in environment
+            }
+        )
+        layers.append({name: value for name, value in flags.items() if value is not None})
+        return layers
 
     def check_payments(self) -> None:
         if self.payments is not None and self.payments not in PAYMENT_PROVIDERS:
@@ -335,7 +344,10 @@ def serve(settings: Settings) -> None:
     check_port_free(settings.host, settings.port)
     os.environ.update(settings.environment())
     configure_logging()
-    open_kit(settings).close()  # migrate (and make the first key) once, before the workers
+    # Migrate (and make the first key) once, before the workers; and say where this ledger is
+    # served, so that `creditkit link` on it makes links there whatever port serve was given.
+    with open_kit(settings) as kit:
+        kit.keys.record_served_at(settings.public_address())
     if provider == "sandbox":
         print(
             "creditkit: payments: SANDBOX. Payments are simulated: no money moves, test cards"

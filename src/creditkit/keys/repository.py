@@ -193,3 +193,19 @@ def delete_expired_session_codes(connection: Connection, now: datetime, limit: i
         sa.select(session_codes.c.code_sha256).where(session_codes.c.expires_at <= now).limit(limit)
     )
     connection.execute(session_codes.delete().where(session_codes.c.code_sha256.in_(expired)))
+
+
+def put_shared_value(connection: Connection, name: str, sealed: str, now: datetime) -> None:
+    """Stores ``sealed`` under ``name``, replacing what was there (the last writer wins)."""
+    connection.execute(service_secrets.delete().where(service_secrets.c.name == name))
+    connection.execute(
+        service_secrets.insert().values(name=name, secret_sealed=sealed, created_at=now)
+    )
+
+
+def shared_value(connection: Connection, name: str) -> str | None:
+    """The sealed value stored under ``name``, if any."""
+    value: str | None = connection.execute(
+        sa.select(service_secrets.c.secret_sealed).where(service_secrets.c.name == name)
+    ).scalar_one_or_none()
+    return value

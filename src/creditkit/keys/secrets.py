@@ -76,6 +76,22 @@ class ServiceSecrets:
             self._read[name] = (now + timedelta(seconds=REFRESH_SECONDS), secret)
         return secret
 
+    def put(self, name: str, value: str) -> None:
+        """Stores ``value`` (sealed) under ``name``, replacing what was there."""
+        now = self._clock()
+        sealed = self._sealer.seal(value)
+        self._database.write(
+            lambda connection: repository.put_shared_value(connection, name, sealed, now)
+        )
+        with self._lock:
+            self._read.pop(name, None)
+
+    def value(self, name: str) -> str | None:
+        """What ``put`` stored under ``name``, if anything, read now."""
+        with self._database.read() as connection:
+            sealed = repository.shared_value(connection, name)
+        return None if sealed is None else self._sealer.unseal(sealed)
+
     def rotate(self, name: str, make: Callable[[], str]) -> datetime:
         """Replaces the secret under ``name`` with ``make()``; returns when the replaced one
         stops verifying."""

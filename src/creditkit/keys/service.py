@@ -56,6 +56,10 @@ KEY_CACHE_SECONDS = 5
 CONSOLE_SESSION_TTL_SECONDS = 8 * 3_600
 KEY_CACHE_ENTRIES_MAX = 1_024
 _SIGNING_SECRET_NAME = "session_tokens"
+#: Where ``creditkit serve`` last said it answers, so that ``creditkit link`` makes links there.
+_SERVED_AT_NAME = "served_at"
+#: The column's width; a longer address is not recorded (links then need --base-url).
+SERVED_AT_LENGTH_MAX = 128
 
 
 def _milliseconds(moment: datetime) -> int:
@@ -97,6 +101,18 @@ class KeyService:
         what the old one signed stays valid until the returned instant (longer than any of it
         lives)."""
         return self._shared.rotate(_SIGNING_SECRET_NAME, _new_signing_secret)
+
+    # -- where the pages are served --
+
+    def record_served_at(self, address: str) -> None:
+        """Records where ``creditkit serve`` answers on this ledger (its public address)."""
+        if len(address) > SERVED_AT_LENGTH_MAX:
+            return
+        self._shared.put(_SERVED_AT_NAME, address)
+
+    def served_at(self) -> str | None:
+        """Where ``creditkit serve`` last started on this ledger, if it has."""
+        return self._shared.value(_SERVED_AT_NAME)
 
     # -- secret keys --
 

@@ -618,10 +618,10 @@ api_keys = sa.Table(
 service_secrets = sa.Table(
     "service_secrets",
     metadata,
-    # Secrets every API process must share (the key that signs customer session tokens): kept in
-    # the database so that several processes agree without a config file in common.
-    # Sealed with the ledger's secret key (keys/secrets.py), as webhook secrets are: the
-    # database alone gives none of them away.
+    # Secrets every API process must share (the key that signs customer session tokens), and
+    # where serve answers (for creditkit link): kept in the database so that several processes
+    # agree without a config file in common. Sealed with the ledger's secret key
+    # (keys/secrets.py), as webhook secrets are: the database alone gives none of them away.
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("secret_sealed", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
