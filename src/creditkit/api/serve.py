@@ -3,14 +3,18 @@
 Precedence: a flag, then the environment (``CREDITKIT_DATABASE_URL``, ``CREDITKIT_CATALOG``,
 ``CREDITKIT_HOST``, ``CREDITKIT_PORT``, ``CREDITKIT_WORKERS``, ``CREDITKIT_PUBLIC_URL``,
 ``CREDITKIT_SECRET_KEY``, ``CREDITKIT_PAYMENTS``, ``CREDITKIT_STRIPE_SECRET_KEY``,
-``CREDITKIT_STRIPE_WEBHOOK_SECRET``, ``CREDITKIT_STRIPE_API_URL``, ``CREDITKIT_CLOCK_FILE``), then
+``CREDITKIT_STRIPE_WEBHOOK_SECRET``, ``CREDITKIT_STRIPE_API_URL``, ``CREDITKIT_CLOCK_FILE``,
+``CREDITKIT_ALLOW_PRIVATE_WEBHOOKS``, ``CREDITKIT_BODY_BYTES_MAX``, ``CREDITKIT_RETURN_ORIGINS``), then
 the config file (TOML, same names in lower case without the prefix), then the defaults: a SQLite
 file ``creditkit.db`` in the working directory and the bundled example catalog, on 127.0.0.1:8000.
 
-``public_url`` is the address browsers reach the service at (default ``http://host:port``; set it
-behind a proxy or when binding 0.0.0.0): the sandbox's checkout sessions link to the checkout
+``public_url`` is the address browsers reach the service at (default ``http://host:port``;
+required when binding beyond loopback): the sandbox's checkout sessions link to the checkout
 page served there (``/checkout/sandbox/<id>``), so a checkout made through the API opens in a
-browser as a real provider's would.
+browser as a real provider's would; pages build their links from it, never from ``Host``, and
+accept forms from its origin only. ``return_origins`` adds origins checkouts may return
+browsers to; ``body_bytes_max`` bounds request bodies; ``allow_private_webhooks`` is for
+development only (docs/security.md).
 
 ``payments`` chooses who takes the money, and ``serve`` refuses to start without a choice: a
 billing service that silently simulated payments would hand out credits for nothing.
