@@ -50,6 +50,7 @@ POSITIONALS = {
     "keys revoke": ["key_1"],
     "keys create": ["--name", "app"],
     "webhooks rotate": ["7"],
+    "revoke-sessions": ["ann"],
 }
 #: ``demo`` writes a scripted month to a new ledger of its own: its --database-url is where,
 #: not the settings serve reads.
