@@ -40,7 +40,7 @@ def test_the_session_link_sets_an_http_only_cookie_and_drops_the_token(
     assert response.status_code == 303 and response.headers["location"] == "/app"
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["referrer-policy"] == "same-origin"
 
 
 def test_pages_forbid_inline_code_and_framing(client: tuple[CreditKit, TestClient]) -> None:
