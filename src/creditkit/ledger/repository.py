@@ -578,13 +578,7 @@ def history_transactions(
                 sa.literal(before, transactions.c.id.type),
             )
         )
-        query = sa.select(transactions).where(*conditions)
-        if filters.action is not None:
-            query = query.where(transactions.c.action == filters.action)
-        if filters.start is not None:
-            query = query.where(transactions.c.created_at >= filters.start)
-        if filters.end is not None:
-            query = query.where(transactions.c.created_at < filters.end)
+        query = sa.select(transactions).where(*conditions, *_filter_conditions(filters, False))
         return query.order_by(transactions.c.id.desc()).limit(limit).subquery()
 
     own = transactions.c.customer_id
@@ -611,3 +605,48 @@ def encode_json(value: Any) -> str:
     if not value and isinstance(value, dict):
         return "{}"
     return _ENCODE(value)
+
+
+def _filter_conditions(filters: HistoryFilters, with_kinds: bool) -> list[sa.ColumnElement[bool]]:
+    """``filters`` as SQL conditions (``kinds`` only when ``with_kinds``: the history's sides
+    read each kind as its own index range)."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    if with_kinds and filters.kinds is not None:
+        conditions.append(transactions.c.kind.in_(sorted(k.value for k in filters.kinds)))
+    if filters.action is not None:
+        conditions.append(transactions.c.action == filters.action)
+    if filters.start is not None:
+        conditions.append(transactions.c.created_at >= filters.start)
+    if filters.end is not None:
+        conditions.append(transactions.c.created_at < filters.end)
+    return conditions
+
+
+def newest_hold_transactions(
+    connection: Connection, hold_ids: Sequence[int], filters: HistoryFilters
+) -> dict[int, int]:
+    """For each hold, the id of its newest applied transaction that passes ``filters``: where
+    the history shows the hold's one line (through ``ix_transactions_hold_writes``)."""
+    if not hold_ids:
+        return {}
+    rows = connection.execute(
+        sa.select(transactions.c.hold_id, sa.func.max(transactions.c.id))
+        .where(
+            transactions.c.hold_id.in_(list(hold_ids)),
+            transactions.c.status == "applied",
+            *_filter_conditions(filters, True),
+        )
+        .group_by(transactions.c.hold_id)
+    )
+    return {int(row[0]): int(row[1]) for row in rows}
+
+
+def hold_transactions(connection: Connection, hold_id: int, limit: int) -> list[TransactionRow]:
+    """The hold's applied transactions, oldest first, at most ``limit`` (its reserve first)."""
+    rows = connection.execute(
+        sa.select(transactions)
+        .where(transactions.c.hold_id == hold_id, transactions.c.status == "applied")
+        .order_by(transactions.c.id)
+        .limit(limit)
+    )
+    return [_transaction_row(row) for row in rows]
