@@ -641,12 +641,29 @@ def newest_hold_transactions(
     return {int(row[0]): int(row[1]) for row in rows}
 
 
-def hold_transactions(connection: Connection, hold_id: int, limit: int) -> list[TransactionRow]:
-    """The hold's applied transactions, oldest first, at most ``limit`` (its reserve first)."""
-    rows = connection.execute(
-        sa.select(transactions)
-        .where(transactions.c.hold_id == hold_id, transactions.c.status == "applied")
-        .order_by(transactions.c.id)
-        .limit(limit)
+def hold_transactions(
+    connection: Connection, hold_ids: Sequence[int], limit: int
+) -> dict[int, list[TransactionRow]]:
+    """Each hold's applied transactions, oldest first, at most ``limit`` per hold (its reserve
+    first): one statement whatever the number of holds (a page's cost does not grow with it)."""
+    found: dict[int, list[TransactionRow]] = {hold_id: [] for hold_id in hold_ids}
+    if not hold_ids:
+        return found
+    rank = (
+        sa.func.row_number()
+        .over(partition_by=transactions.c.hold_id, order_by=transactions.c.id)
+        .label("rank")
     )
-    return [_transaction_row(row) for row in rows]
+    ranked = (
+        sa.select(transactions, rank)
+        .where(transactions.c.hold_id.in_(list(hold_ids)), transactions.c.status == "applied")
+        .subquery()
+    )
+    rows = connection.execute(
+        sa.select(*(ranked.c[column.name] for column in transactions.c))
+        .where(ranked.c.rank <= limit)
+        .order_by(ranked.c.hold_id, ranked.c.id)
+    )
+    for row in rows:
+        found[row.hold_id].append(_transaction_row(row))
+    return found

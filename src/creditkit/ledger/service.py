@@ -211,12 +211,9 @@ class LedgerService(LedgerMoves):
             holds = hold_repository.read_holds(
                 connection, [t.hold_id for t in shown if t.hold_id is not None]
             )
-            parts = {
-                hold_id: repository.hold_transactions(
-                    connection, hold_id, HISTORY_HOLD_PARTS_MAX + 1
-                )
-                for hold_id in holds
-            }
+            parts = repository.hold_transactions(
+                connection, sorted(holds), HISTORY_HOLD_PARTS_MAX + 1
+            )
             ids = {t.id for t in shown} | {p.id for rows in parts.values() for p in rows}
             legs = repository.entries_of(connection, sorted(ids))
             names = self._counterparty_names(connection, shown, row.id)
