@@ -40,7 +40,11 @@ EMBEDDED_ONLY = {
     "worker": "the background worker runs beside the engine",
 }
 #: What only the client offers, and why.
-CLIENT_ONLY = {"issue_session": "CreditKit.keys.issue_session on the kit"}
+CLIENT_ONLY = {
+    "issue_session": "CreditKit.keys.issue_session on the kit",
+    # The embedded kit acts with the database's own authority, not a token's.
+    "session": "who a session token's holder is: over HTTP only (the kit has no caller)",
+}
 #: On both, outside the protocol: whoever made the kit or the client closes it, not the code
 #: that is handed a ``CreditsApi``.
 LIFECYCLE = {"close"}

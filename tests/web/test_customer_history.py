@@ -1,6 +1,6 @@
-"""The customer's history on /app (grouped by the ledger's history read): a hold is ONE line with its final amount ("Charge: Ask
-anything -8"), its reserve and commit in a detail below it; a released hold is one line of 0;
-a plain charge stays a line of its own."""
+"""The customer's history on /app, as the ledger's history read groups it: a hold is ONE line
+with its final amount ("Charge: Ask anything -8"), its reserve and commit in a detail below it;
+a released hold is one line of 0; a plain charge stays a line of its own."""
 
 from __future__ import annotations
 

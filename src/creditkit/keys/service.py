@@ -16,7 +16,7 @@ import json
 import secrets
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from creditkit.clock import Clock
@@ -267,4 +267,9 @@ class KeyService:
             return None
         if expires_at <= self._clock().timestamp():
             return None
-        return Caller(customer=customer, user=user, permissions=permissions)
+        return Caller(
+            customer=customer,
+            user=user,
+            permissions=permissions,
+            expires_at=datetime.fromtimestamp(expires_at, UTC),
+        )
