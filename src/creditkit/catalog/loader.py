@@ -48,6 +48,7 @@ from creditkit.catalog.schemas import (
     Period,
     Plan,
     PlanAlerts,
+    PlanRefund,
     Price,
     QuantityOrUnlimited,
     Rollover,
@@ -521,7 +522,11 @@ _PLAN_KEYS: Final = (
     "overage",
     "rate_limit_per_minute",
     "alerts",
+    "refund",
 )
+_REFUND_KEYS: Final = ("window_days", "first_purchase_only")
+#: A refund window longer than a year is no money-back guarantee anyone offers.
+REFUND_WINDOW_DAYS_MAX: Final = 365
 _ALLOWANCE_KEYS: Final = ("amount", "unit", "period", "rollover", "expires")
 _LIMIT_KEYS: Final = ("count", "per_period", "period")
 _OVERAGE_KEYS: Final = ("unit", "price", "spend_limit")
@@ -536,7 +541,9 @@ _PACK_KEYS: Final = (
     "popular",
     "purchase_limit",
     "description",
+    "bonus",
 )
+_BONUS_KEYS: Final = ("amount",)
 _INTERVALS: Final = tuple(str(interval) for interval in Interval)
 _COUPON_KEYS: Final = (
     "name",
@@ -631,6 +638,14 @@ def _action(r: _Reader, action_id: str, where: _Field, units: Mapping[str, UnitS
     )
 
 
+def _bonus(r: _Reader, where: _Field | None, unit: UnitSpec | None) -> Quantity | None:
+    """``{amount}``: promotional credits given with each purchase of the pack."""
+    if where is None:
+        return None
+    fields = r.mapping(where, _BONUS_KEYS, required=("amount",))
+    return r.quantity(fields.get("amount"), unit)
+
+
 def _pack(r: _Reader, pack_id: str, where: _Field, units: Mapping[str, UnitSpec]) -> Pack:
     fields = r.mapping(where, _PACK_KEYS, required=("name", "amount", "unit", "price"))
     unit = r.unit(fields.get("unit"), units)
@@ -644,6 +659,7 @@ def _pack(r: _Reader, pack_id: str, where: _Field, units: Mapping[str, UnitSpec]
         popular=r.boolean(fields.get("popular"), False),
         purchase_limit=r.optional_integer(fields.get("purchase_limit"), 1),
         description=r.optional_text(fields.get("description")),
+        bonus=_bonus(r, fields.get("bonus"), unit),
     )
     price_field = fields.get("price")
     if price_field is None or not r.ok(price_field) or pack.price.amount_minor > 0:
@@ -717,9 +733,22 @@ def _plan(
         overage=_overage(r, fields.get("overage"), units),
         rate_limit_per_minute=r.optional_integer(fields.get("rate_limit_per_minute"), 1),
         alerts=_alerts(r, fields.get("alerts"), units, allowance),
+        refund=_plan_refund(r, fields.get("refund")),
     )
     _check_one_currency(r, fields, plan)
     return plan, fields
+
+
+def _plan_refund(r: _Reader, where: _Field | None) -> PlanRefund | None:
+    """``{window_days, first_purchase_only}``: the plan's money-back guarantee."""
+    if where is None:
+        return None
+    fields = r.mapping(where, _REFUND_KEYS, required=("window_days",))
+    window_days = r.integer(fields.get("window_days"), 1, 1)
+    window = fields.get("window_days")
+    if window is not None and r.ok(window) and window_days > REFUND_WINDOW_DAYS_MAX:
+        r.report(window, f"must be at most {REFUND_WINDOW_DAYS_MAX} days")
+    return PlanRefund(window_days, r.boolean(fields.get("first_purchase_only"), False))
 
 
 def _per_interval(

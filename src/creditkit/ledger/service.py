@@ -28,12 +28,12 @@ from creditkit.ledger.coalescing import (
     GroupCommitStats,
     Operation,
 )
+from creditkit.ledger.corrections import LedgerCorrections
 from creditkit.ledger.history_lines import HISTORY_HOLD_PARTS_MAX
 from creditkit.ledger.kernel import (
     Clock,
     burn_down_key,
 )
-from creditkit.ledger.moves import LedgerMoves
 from creditkit.ledger.repository import GrantRow, TransactionRow
 from creditkit.ledger.schemas import (
     Balance,
@@ -52,7 +52,7 @@ from creditkit.store.database import Database
 WRITER_LANES_POSTGRESQL = 4
 
 
-class LedgerService(LedgerMoves):
+class LedgerService(LedgerCorrections):
     """The credit ledger over one database. Safe to share between threads; several processes may
     use one database at once.
 
