@@ -36,7 +36,7 @@ def test_a_hold_is_one_line_with_its_final_amount(site: Site, page: Page) -> Non
         item.kind.value in {"reserve", "commit", "release"} for item in items if item.hold is None
     )
 
-    page.goto(site.session_link("alice"))
+    site.open(page, "alice")
     lines = page.locator("tr[data-hold]")
     expect(lines).to_have_count(2)
     charged = page.locator(f"tr[data-hold='{hold.id}']")
