@@ -34,7 +34,7 @@ from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, InvalidAmount, InvalidRequest, Quantity
 from creditkit.integrations.lease import Lease
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
-from creditkit.keys.schemas import SessionCode, SessionPermission, SessionToken
+from creditkit.keys.schemas import SessionCode, SessionInfo, SessionPermission, SessionToken
 from creditkit.ledger.schemas import (
     Adjustment,
     AuditReport,
@@ -875,6 +875,12 @@ class Client:
         path = _path("customers", customer, "session-tokens")
         # A key per call, reused by its retries: a retried request gets the same token.
         return self._write("POST", path, SessionToken, body, None)
+
+    def session(self) -> SessionInfo:
+        """Whose the client's session token is (``GET /v1/session``): its customer, member,
+        permissions and expiry. Refused (``ApiError``, 403
+        ``session_token_required``) when the client holds a secret key."""
+        return self._read("/v1/session", SessionInfo, {})
 
     def issue_session_code(
         self,
