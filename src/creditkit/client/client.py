@@ -295,7 +295,7 @@ class Client:
         customer: str,
         amount: Quantity | str,
         *,
-        idempotency_key: str,
+        idempotency_key: str | None = None,
         unit: str = "credits",
         timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
         batch: Quantity | str | None = None,
@@ -303,12 +303,13 @@ class Client:
         action: str | None = None,
         parent: int | None = None,
     ) -> Lease:
-        """A hold a worker spends against locally (see ``creditkit.Lease``)."""
+        """A hold a worker spends against locally (see ``creditkit.Lease``); given no key, one
+        made for this call roots the keys of its reports."""
         return Lease.open(
             self,
             customer,
             amount,
-            idempotency_key=idempotency_key,
+            idempotency_key=idempotency_key or str(uuid.uuid4()),
             unit=unit,
             timeout_seconds=timeout_seconds,
             batch=batch,
