@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from creditkit.clock import ManualClock, system_clock
     from creditkit.entitlements import Decision, LimitUsage, Member, Reason, Role
     from creditkit.errors import (
+        BudgetExceeded,
         CreditKitError,
         HoldAlreadyCommitted,
         HoldAlreadyReleased,
@@ -107,6 +108,7 @@ _EXPORTS = {
     "HoldNotFound": "creditkit.errors",
     "HoldStatus": "creditkit.ledger.schemas",
     "IdempotencyConflict": "creditkit.errors",
+    "BudgetExceeded": "creditkit.errors",
     "InsufficientCredits": "creditkit.errors",
     "InvalidAmount": "creditkit.errors",
     "InvalidRequest": "creditkit.errors",
@@ -170,6 +172,7 @@ __all__ = [
     "Balance",
     "BillingLine",
     "BillingLineKind",
+    "BudgetExceeded",
     "Catalog",
     "CatalogInvalid",
     "Charge",

@@ -169,7 +169,6 @@ class CreditKit:
             # The usage rollups, then the percent-used alerts.
             recorded=(rollups.record, self._alerts.recorded),
             headroom=None if self._subscriptions is None else self._subscriptions.headroom,
-            member_room=None if self._entitlements is None else self._entitlements.member_room,
             count_requests=(
                 None if self._entitlements is None else self._entitlements.count_requests
             ),

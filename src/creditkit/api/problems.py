@@ -44,6 +44,7 @@ STATUS_BY_ERROR: Mapping[type[errors.CreditKitError], int] = {
     errors.HoldAmountExceeded: 422,
     errors.PurchaseLimitReached: 403,
     errors.MemberSpendCapReached: 403,
+    errors.BudgetExceeded: 403,
     errors.LedgerBusy: 503,
     errors.RateLimited: 429,
     WebhookEndpointNotFound: 404,

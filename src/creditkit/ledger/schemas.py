@@ -34,6 +34,9 @@ class GrantSource(StrEnum):
     GIFT = "gift"
     REFUND = "refund"
     ADJUSTMENT = "adjustment"
+    #: Debt repaid from a new grant, in the grant's own database transaction: the grant pays
+    #: the customer's debt account back first.
+    DEBT_REPAYMENT = "debt_repayment"
     MIGRATION = "migration"
 
 
@@ -182,6 +185,10 @@ class Grant:
     cost_basis: Money | None
     transaction_id: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The actions or categories it pays for (None: any spending).
+    applies_to: tuple[str, ...] | None = None
+    #: Debt this grant repaid first, in its own transaction.
+    debt_repaid: Quantity = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +202,7 @@ class GrantBalance:
     effective_at: datetime
     expires_at: datetime | None
     transferable: bool
+    applies_to: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +235,17 @@ class Balance:
     #: What pay-as-you-go overage still allows beyond ``available`` this period (billed at the
     #: period's close).
     overage_available: Quantity = 0
+    #: What the customer owes: debt taken on purpose (``allow_debt``), repaid first by the next
+    #: grant.
+    debt: Quantity = 0
+    #: The action asked about (``balance(action=…)``): ``available`` counts only the credits
+    #: that may pay for it.
+    action: str | None = None
+    #: The spender asked about (``balance(spender=…)``): ``available`` is capped by what the
+    #: budgets on its path leave.
+    spender: str | None = None
+    #: What the budgets on the path leave, when one applies (None: no budget).
+    budget_left: Quantity | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +278,10 @@ class Charge:
     member: str | None = None
     #: Not part of the charge's identity: a replay equals the first answer without it.
     available_after: Quantity | None = field(default=None, compare=False)
+    #: Who spent (None: the customer itself).
+    spender: str | None = None
+    #: The part of ``amount`` taken as debt (``allow_debt``).
+    debt: Quantity = 0
     #: True on the answer to a retry of a recorded charge (rebuilt from the ledger's rows).
     replayed: bool = field(default=False, compare=False)
 
@@ -278,6 +301,8 @@ class Hold:
     action: str | None = None
     amount_committed: Quantity | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Who holds it (None: the customer itself).
+    spender: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,12 +346,16 @@ class ChargeRequest:
     unit: str = "credits"
     action: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    #: The workspace member who spent, for the workspace's per-member caps.
+    #: The workspace member who spent (the member's spender, of kind ``member``).
     member: str | None = None
     #: Counts the request against the plan's ``rate_limit_per_minute`` in the charge's own
     #: transaction (the HTTP API's charges); past it the charge is refused with RateLimited,
     #: unless its key is recorded already (a retry answers its first outcome).
     rate_limited: bool = False
+    #: The spender who spent (None: the customer itself); its budgets and its ancestors' apply.
+    spender: str | None = None
+    #: What the grants and the plan leave short may be taken as debt, within the debt limit.
+    allow_debt: bool = False
 
 
 @dataclass(frozen=True, slots=True)
