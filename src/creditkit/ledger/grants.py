@@ -54,6 +54,8 @@ from creditkit.ledger.schemas import (
     TransactionKind,
     Unit,
 )
+from creditkit.ledger.spender_repository import SpenderRow
+from creditkit.ledger.spending import SpendState, applies
 from creditkit.ledger.writes import LedgerWrites
 
 
@@ -308,39 +310,59 @@ class LedgerGrants(LedgerWrites):
         unit: Unit,
         steps: int,
         transferable_only: bool,
+        *,
+        action: str | None = None,
+        spender: SpenderRow | None = None,
+        state: SpendState | None = None,
     ) -> tuple[list[tuple[GrantRow, int]], int]:
         """Takes ``steps`` from the customer's live grants in burn-down order, or refuses (and
         records) the request with InsufficientCredits when they hold less. Returns the draws
         and the steps issued on demand beyond them (an unlimited plan; never for a transfer,
-        which moves only credits the customer holds). Tells the spend hooks what it took."""
+        which moves only credits the customer holds, and only unscoped ones: a gift has no
+        scope). With ``state`` it is a spend (a reserve): only grants that apply to ``action``
+        pay, and ``check_spend`` counts it against the budgets on ``spender``'s path. Tells
+        the spend hooks what it took."""
         rows = repository.grants_with_credits(context.connection, customer.id, unit.name)
-        grants = self.live_in_order(rows, context.now, transferable_only)
+        live = self.live_in_order(rows, context.now, transferable_only)
+        grants = live
+        if transferable_only:
+            grants = [grant for grant in live if grant.applies_to is None]
+        elif any(grant.applies_to is not None for grant in live):
+            scope = self.action_scope(action)
+            grants = [grant for grant in live if applies(grant, scope)]
         available = sum(grant.remaining for grant in grants)
         drawn = min(steps, available)
         headroom: int | None = 0
         if steps > available and not transferable_only:
             headroom = self.headroom(context.connection, customer, unit.name, context.now)
-        if steps <= available or headroom is None or steps - available <= headroom:
-            if drawn > 0:
-                # Of all live grants, not only the transferable ones a transfer draws from.
-                before = sum(grant.remaining for grant in rows if grant.is_live(context.now))
-                self.spent(
-                    context.connection, customer, unit.name, before, before - drawn, context.now
-                )
-            return take(grants, drawn), steps - drawn
-        raise self._refuse(
-            context,
-            request,
-            customer,
-            unit.name,
-            steps,
-            InsufficientCredits(
+        shortfall = 0 if headroom is None else max(0, steps - available - headroom)
+
+        def refusal(debt_room: int) -> CreditKitError:
+            return InsufficientCredits(
                 customer.external_id,
                 unit.name,
-                unit.to_quantity(available + headroom),
+                unit.to_quantity(available + (headroom or 0) + debt_room),
                 unit.to_quantity(steps),
-            ),
-        )
+                unit.to_quantity(sum(grant.remaining for grant in live) - available),
+            )
+
+        refused: CreditKitError | None = refusal(0) if shortfall else None
+        if state is not None:
+            checked = self.check_spend(
+                context.connection, state, customer, unit, steps, context.now,
+                spender=spender, shortfall=shortfall, allow_debt=False, refusal=refusal,
+            )  # fmt: skip
+            if isinstance(checked, InvalidRequest):
+                raise checked
+            refused = checked if isinstance(checked, CreditKitError) else None
+            state.flush(context.connection)
+        if refused is not None:
+            raise self._refuse(context, request, customer, unit.name, steps, refused)
+        if drawn > 0:
+            # Of all live grants, not only the transferable ones a transfer draws from.
+            before = sum(grant.remaining for grant in rows if grant.is_live(context.now))
+            self.spent(context.connection, customer, unit.name, before, before - drawn, context.now)
+        return take(grants, drawn), steps - drawn
 
     @staticmethod
     def purchase_limit_refusal(

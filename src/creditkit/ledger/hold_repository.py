@@ -30,6 +30,8 @@ class HoldRow:
     amount_committed: int | None
     reserve_transaction_id: int
     metadata: dict[str, Any]
+    #: Who holds it (its reserve's spender; None: the customer itself).
+    spender: str | None = None
 
 
 def _hold_row(row: sa.Row[Any]) -> HoldRow:
@@ -46,11 +48,19 @@ def _hold_row(row: sa.Row[Any]) -> HoldRow:
         amount_committed=row.amount_committed,
         reserve_transaction_id=row.reserve_transaction_id,
         metadata=row.metadata,
+        spender=row.spender,
     )
 
 
 def _hold_query() -> sa.Select[Any]:
-    return sa.select(holds, customers.c.external_id).join(
+    reserve = transactions.alias("reserve")
+    spender = (
+        sa.select(reserve.c.spender)
+        .where(reserve.c.id == holds.c.reserve_transaction_id)
+        .scalar_subquery()
+        .label("spender")
+    )
+    return sa.select(holds, customers.c.external_id, spender).join(
         customers, customers.c.id == holds.c.customer_id
     )
 

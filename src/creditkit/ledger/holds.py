@@ -18,6 +18,7 @@ from creditkit.errors import (
     HoldAmountExceeded,
     HoldExpired,
     HoldNotFound,
+    InsufficientCredits,
     InvalidRequest,
     present,
     require,
@@ -35,13 +36,15 @@ from creditkit.ledger.checks import (
 from creditkit.ledger.grants import LedgerGrants
 from creditkit.ledger.hold_repository import HoldRow
 from creditkit.ledger.kernel import (
+    CONSUMPTION,
     EXPIRY,
     ISSUANCE,
     Request,
     Spend,
     UnitOfWork,
+    take,
 )
-from creditkit.ledger.repository import TransactionRow
+from creditkit.ledger.repository import CustomerRow, TransactionRow
 from creditkit.ledger.schemas import (
     Charge,
     Draw,
@@ -49,6 +52,7 @@ from creditkit.ledger.schemas import (
     HoldStatus,
     TransactionKind,
 )
+from creditkit.ledger.spending import SpendState, applies, check_spender
 
 
 class LedgerHolds(LedgerGrants):
@@ -65,9 +69,11 @@ class LedgerHolds(LedgerGrants):
         action: str | None,
         metadata: dict[str, Any] | None,
         rate_limited: bool = False,
+        spender: str | None = None,
     ) -> Hold:
         """``rate_limited``: the reserve counts against the plan's rate limit in its own
-        transaction (``_count_request``)."""
+        transaction (``_count_request``). ``spender``: who holds; the hold counts against the
+        budgets on its path while it is open."""
         unit_ = self.unit(unit)
         steps = unit_.to_steps(amount)
         if (
@@ -91,7 +97,8 @@ class LedgerHolds(LedgerGrants):
                 "timeout_seconds": timeout_seconds,
                 "action": action,
                 "metadata": metadata,
-            },
+            }
+            | ({} if spender is None else {"spender": check_spender(spender)}),
         )
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
@@ -105,9 +112,16 @@ class LedgerHolds(LedgerGrants):
                 replayed = self._count_request(context, request, holder, rebuild)
                 if replayed is not None:
                     return replayed
-            draws, issued = self._draw(
-                context, request, holder, unit_, steps, transferable_only=False
+            state = SpendState()
+            holds_for = (
+                None
+                if spender is None
+                else self.spender_row(context.connection, state, holder, spender)
             )
+            draws, issued = self._draw(
+                context, request, holder, unit_, steps, False,
+                action=action, spender=holds_for, state=state,
+            )  # fmt: skip
             expires_at = context.now + timedelta(seconds=timeout_seconds)
             hold_id = repository.insert_account(
                 context.connection, "hold", unit, holder.id, context.now
@@ -123,6 +137,7 @@ class LedgerHolds(LedgerGrants):
                     action=action,
                     hold_id=hold_id,
                     metadata=metadata,
+                    spender=spender,
                 ),
             )
             hold_repository.insert_hold(
@@ -164,6 +179,7 @@ class LedgerHolds(LedgerGrants):
                 ),
                 action=action,
                 metadata=metadata,
+                spender=spender,
             )
 
         return self._write(request, lambda _connection: [customer], body, rebuild)
@@ -184,6 +200,7 @@ class LedgerHolds(LedgerGrants):
             ),
             action=hold.action,
             metadata=hold.metadata,
+            spender=hold.spender,
         )
 
     def recorded(self, idempotency_key: str) -> bool:
@@ -253,6 +270,7 @@ class LedgerHolds(LedgerGrants):
             action=hold.action,
             amount_committed=committed,
             metadata=hold.metadata,
+            spender=hold.spender,
         )
 
     def _hold_customer(self, hold_id: object) -> Callable[[Connection], Sequence[str]]:
@@ -306,14 +324,25 @@ class LedgerHolds(LedgerGrants):
         return hold, *self._settle_legs(context, hold, steps_committed)
 
     def commit(
-        self, hold_id: int, amount: object, *, idempotency_key: str, metadata: dict[str, Any] | None
+        self,
+        hold_id: int,
+        amount: object,
+        *,
+        idempotency_key: str,
+        metadata: dict[str, Any] | None,
+        allow_debt: bool = False,
     ) -> Charge:
+        """Settles the hold for ``amount``. Above the hold it is refused (HoldAmountExceeded)
+        unless ``allow_debt``: then the excess is a spend of its own (``_commit_excess``)."""
         customers = self._hold_customer(hold_id)
         metadata = check_metadata(metadata)
+        if not isinstance(allow_debt, bool):
+            raise InvalidRequest("allow_debt", "must be a bool")
         request = Request(
             idempotency_key,
             TransactionKind.COMMIT,
-            {"hold_id": hold_id, "amount": canonical_quantity(amount), "metadata": metadata},
+            {"hold_id": hold_id, "amount": canonical_quantity(amount), "metadata": metadata}
+            | ({"allow_debt": True} if allow_debt else {}),
         )
 
         def body(context: UnitOfWork) -> Charge:
@@ -323,8 +352,17 @@ class LedgerHolds(LedgerGrants):
             # The unit is the hold's, so the amount is checked once the hold is read. Zero is a
             # valid commit: the work was done and cost nothing.
             steps = 0 if amount == 0 else self._units[hold.unit].to_steps(amount)
-            hold, _headline, legs = self._settle(context, request, hold_id, steps)
+            excess = max(0, steps - hold.amount_held) if allow_debt else 0
+            hold, _headline, legs = self._settle(context, request, hold_id, steps - excess)
             holder = context.customers[hold.external_id]
+            debt = 0
+            if excess:
+                legs, debt = self._commit_excess(context, request, holder, hold, excess, legs)
+            else:
+                self.give_back_budgets(
+                    context.connection, holder, hold.unit, hold.spender, hold.created_at,
+                    hold.amount_held - steps,
+                )  # fmt: skip
             transaction_id = repository.insert_transaction(
                 context.connection,
                 self.transaction_values(
@@ -336,11 +374,12 @@ class LedgerHolds(LedgerGrants):
                     action=hold.action,
                     hold_id=hold_id,
                     metadata=metadata,
+                    spender=hold.spender,
                 ),
             )
             self._post(context.connection, transaction_id, hold.unit, legs)
             hold_repository.settle_hold(
-                context.connection, hold_id, HoldStatus.COMMITTED, steps, transaction_id
+                context.connection, hold_id, HoldStatus.COMMITTED, steps - excess, transaction_id
             )
             # Each account appears once in a transaction's legs.
             moved = dict(legs)
@@ -356,6 +395,7 @@ class LedgerHolds(LedgerGrants):
                         None,
                         metadata,
                         context.now,
+                        hold.spender,
                         issued=-moved.get(self.system_account(ISSUANCE, hold.unit), 0),
                         expired=moved.get(self.system_account(EXPIRY, hold.unit), 0),
                     )
@@ -364,6 +404,8 @@ class LedgerHolds(LedgerGrants):
             charge = self._charge_from_commit(
                 context.connection, hold, steps, transaction_id, context.now, metadata
             )
+            unit = self._units[hold.unit]
+            charge = dataclasses.replace(charge, debt=unit.to_quantity(debt) if debt else 0)
             return self._with_available_after(context.connection, charge, holder.id, context.now)
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Charge:
@@ -378,11 +420,77 @@ class LedgerHolds(LedgerGrants):
                 recorded.created_at,
                 recorded.metadata,
             )
+            debt = sum(
+                -leg.amount
+                for leg in repository.entries_of(connection, [recorded.id])
+                if leg.kind == "debt"
+            )
+            unit = self._units[hold.unit]
             # What is left now: later writes have moved the balance since the commit.
-            charge = dataclasses.replace(charge, replayed=True)
+            charge = dataclasses.replace(
+                charge, replayed=True, debt=unit.to_quantity(debt) if debt else 0
+            )
             return self._with_available_after(connection, charge, hold.customer_id, self.now())
 
         return self._write(request, customers, body, rebuild)
+
+    def _commit_excess(
+        self,
+        context: UnitOfWork,
+        request: Request,
+        holder: CustomerRow,
+        hold: HoldRow,
+        excess: int,
+        legs: list[tuple[int, int]],
+    ) -> tuple[list[tuple[int, int]], int]:
+        """A commit above its hold (``allow_debt``): the excess is spent like a charge for the
+        hold's action, through ``check_spend`` (the budgets on the hold's path, then debt for
+        what the grants that apply leave short, within the limit), its legs merged into the
+        settlement's. Refused and recorded as a charge would be. Returns the legs and the
+        steps taken as debt."""
+        unit = self._units[hold.unit]
+        state = SpendState()
+        spender = (
+            None
+            if hold.spender is None
+            else self.spender_row(context.connection, state, holder, hold.spender)
+        )
+        live = self.live_in_order(
+            repository.grants_with_credits(context.connection, holder.id, hold.unit), context.now
+        )
+        scope = self.action_scope(hold.action)
+        spendable = [grant for grant in live if applies(grant, scope)]
+        available = sum(grant.remaining for grant in spendable)
+        steps = hold.amount_held + excess
+
+        def refusal(debt_room: int) -> CreditKitError:
+            return InsufficientCredits(
+                holder.external_id,
+                hold.unit,
+                unit.to_quantity(hold.amount_held + available + debt_room),
+                unit.to_quantity(steps),
+                unit.to_quantity(sum(grant.remaining for grant in live) - available),
+            )
+
+        checked = self.check_spend(
+            context.connection, state, holder, unit, excess, context.now,
+            spender=spender, shortfall=max(0, excess - available), allow_debt=True,
+            refusal=refusal,
+        )  # fmt: skip
+        if isinstance(checked, CreditKitError):
+            raise self._refuse(
+                context, request, holder, hold.unit, steps, checked, hold_id=hold.account_id
+            )
+        state.flush(context.connection)
+        moved = dict(legs)
+        for grant, part in take(spendable, excess - checked.debt):
+            moved[grant.account_id] = moved.get(grant.account_id, 0) - part
+        if checked.debt:
+            account = present(checked.debt_account, "a debt's account")
+            moved[account] = moved.get(account, 0) - checked.debt
+        consumption = self.system_account(CONSUMPTION, hold.unit)
+        moved[consumption] = moved.get(consumption, 0) + excess
+        return [(account, part) for account, part in moved.items() if part], checked.debt
 
     def _with_available_after(
         self, connection: Connection, charge: Charge, customer_id: int, now: datetime
@@ -429,6 +537,10 @@ class LedgerHolds(LedgerGrants):
         def body(context: UnitOfWork) -> Hold:
             hold, headline, legs = self._settle(context, request, hold_id, 0)
             holder = context.customers[hold.external_id]
+            self.give_back_budgets(
+                context.connection, holder, hold.unit, hold.spender, hold.created_at,
+                hold.amount_held,
+            )  # fmt: skip
             transaction_id = repository.insert_transaction(
                 context.connection,
                 self.transaction_values(
@@ -460,4 +572,5 @@ class LedgerHolds(LedgerGrants):
             draws=reserved.draws,
             action=reserved.action,
             metadata=reserved.metadata,
+            spender=reserved.spender,
         )

@@ -34,7 +34,14 @@ from creditkit.ledger.schemas import (
     Unit,
 )
 from creditkit.ledger.spender_repository import SpenderRow
-from creditkit.ledger.spending import CUSTOMER, BudgetLine, SpendState, path_budgets
+from creditkit.ledger.spending import (
+    CUSTOMER,
+    PERIODS,
+    BudgetLine,
+    SpendState,
+    path_budgets,
+    period_bounds,
+)
 from creditkit.store.database import Database
 
 T = TypeVar("T")
@@ -585,3 +592,24 @@ class LedgerKernel:
         return SpendCheck(
             tuple(lines), debt, None if debt == 0 else state.debts[(customer.id, unit.name)][0]
         )
+
+    def give_back_budgets(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        unit: str,
+        spender: str | None,
+        reserved_at: datetime,
+        steps: int,
+    ) -> None:
+        """A hold counted ``steps`` it did not spend against the budgets on its path, in the
+        periods of its reserve (``reserved_at``): they get them back, as its commit, release
+        or expiry closes it."""
+        if steps <= 0 or (spender is None and not customer.budgeted):
+            return
+        path: tuple[str, ...] = (CUSTOMER,)
+        if spender is not None:
+            row = spender_repository.read_spender(connection, customer.id, spender)
+            path = (CUSTOMER,) if row is None else row.path_up
+        starts = [(period, period_bounds(period, reserved_at)[0]) for period in PERIODS]
+        spender_repository.give_back_usage(connection, customer.id, unit, path, starts, steps)

@@ -21,6 +21,7 @@ from creditkit.store.tables import (
     debt_limits,
     setting_writes,
     spenders,
+    transactions,
 )
 
 
@@ -292,3 +293,48 @@ def record_setting(
             idempotency_key=key, customer_id=customer_id, request=request, created_at=now
         )
     )
+
+
+def give_back_usage(
+    connection: Connection,
+    customer_id: int,
+    unit: str,
+    path: Sequence[str],
+    starts: Sequence[tuple[str, datetime]],
+    steps: int,
+) -> None:
+    """Gives ``steps`` back to the usage rows of ``path`` in the periods that start at
+    ``starts`` ((period, start) each): a hold's unused part, in the periods its reserve counted
+    it in. Only rows that exist are touched, and none goes below zero."""
+    period_matches = sa.or_(
+        *(
+            sa.and_(budget_usage.c.period == period, budget_usage.c.period_start == start)
+            for period, start in starts
+        )
+    )
+    connection.execute(
+        budget_usage.update()
+        .where(
+            budget_usage.c.customer_id == customer_id,
+            budget_usage.c.unit == unit,
+            budget_usage.c.spender.in_(list(path)),
+            period_matches,
+        )
+        .values(
+            used=sa.case(
+                (budget_usage.c.used > steps, budget_usage.c.used - steps), else_=sa.literal(0)
+            )
+        )
+    )
+
+
+def reserve_origins(
+    connection: Connection, transaction_ids: Sequence[int]
+) -> dict[int, tuple[str | None, datetime]]:
+    """The spender and moment of each reserve transaction given."""
+    rows = connection.execute(
+        sa.select(transactions.c.id, transactions.c.spender, transactions.c.created_at).where(
+            transactions.c.id.in_(list(transaction_ids))
+        )
+    )
+    return {row.id: (row.spender, row.created_at) for row in rows}

@@ -272,6 +272,11 @@ class LedgerTimeline(LedgerKernel):
                 for hold in due
             ],
         )
+        for hold in due:
+            # An expired hold spent nothing: the budgets it counted against get it all back.
+            self.give_back_budgets(
+                connection, customer, hold.unit, hold.spender, hold.created_at, hold.amount_held
+            )
         report.holds_expired += len(due)
         return len(due)
 
