@@ -167,6 +167,8 @@ class Allowance:
     period: Period = Period.MONTH
     rollover: Rollover = ROLLOVER_NONE
     expires: AllowanceExpiry = AllowanceExpiry.PERIOD_END
+    #: The actions or categories the allowance's credits may pay for (None: any spending).
+    applies_to: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +238,19 @@ class Plan:
     #: Not part of the plan's terms (what a subscriber pays and gets): editing alerts makes no
     #: new plan version, and every subscriber of the plan gets the catalog's alerts as loaded.
     alerts: PlanAlerts | None = None
+    #: How far below zero a subscriber may go on purpose (``allow_debt``), in the allowance's
+    #: unit (``credits`` without one); 0: no debt. A customer's own limit overrides it.
+    debt_limit: Quantity = 0
+    #: Default budgets per spender kind (every ``member``: 500 a month): kind -> (period,
+    #: amount) each, in the allowance's unit. A spender's own budget for a period overrides.
+    spender_budgets: Mapping[str, tuple[tuple[str, Quantity], ...]] = field(
+        default_factory=_frozen_empty
+    )
+
+    @property
+    def credit_unit(self) -> str:
+        """The unit the plan's debt limit and default budgets are written in."""
+        return self.allowance.unit if isinstance(self.allowance, Allowance) else "credits"
 
     @property
     def currency(self) -> str | None:
@@ -274,6 +289,8 @@ class Pack:
     popular: bool = False
     purchase_limit: int | None = None
     description: str | None = None
+    #: The actions or categories the pack's credits may pay for (None: any spending).
+    applies_to: tuple[str, ...] | None = None
 
 
 class DiscountKind(StrEnum):
@@ -438,7 +455,23 @@ class Catalog:
             "quotas": {name: _unlimited_or(value) for name, value in plan.quotas.items()},
             "overage": self._overage_terms(plan.overage),
             "rate_limit_per_minute": plan.rate_limit_per_minute,
-        }
+        } | self._spending_terms(plan)
+
+    def _spending_terms(self, plan: Plan) -> dict[str, Any]:
+        """Debt limit and default budgets, only when set: plans without them keep the terms
+        (and fingerprints) they had before these existed."""
+        terms: dict[str, Any] = {}
+        if plan.debt_limit:
+            terms["debt_limit"] = self._quantity_text(plan.debt_limit, plan.credit_unit)
+        if plan.spender_budgets:
+            terms["spender_budgets"] = {
+                kind: [
+                    [period, self._quantity_text(amount, plan.credit_unit)]
+                    for period, amount in caps
+                ]
+                for kind, caps in sorted(plan.spender_budgets.items())
+            }
+        return terms
 
     def fingerprint(self, plan_id: str) -> str:
         """SHA-256 (hex) of the plan's canonical terms: equal for equal terms whatever the
@@ -467,7 +500,7 @@ class Catalog:
                 "cap": None if cap is None else self._quantity_text(cap, allowance.unit),
             },
             "expires": str(allowance.expires),
-        }
+        } | ({} if allowance.applies_to is None else {"applies_to": list(allowance.applies_to)})
 
     def _overage_terms(self, overage: Overage | None) -> dict[str, Any] | None:
         if overage is None:

@@ -5,6 +5,7 @@ credits, refunds).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from creditkit.errors import (
     present,
     require,
 )
-from creditkit.ledger import repository
+from creditkit.ledger import repository, spender_repository
 from creditkit.ledger.checks import (
     EXTERNAL_ID_LENGTH_MAX,
     IDEMPOTENCY_KEY_LENGTH_MAX,
@@ -55,7 +56,12 @@ from creditkit.ledger.schemas import (
     Unit,
 )
 from creditkit.ledger.spender_repository import SpenderRow
-from creditkit.ledger.spending import SpendState, applies
+from creditkit.ledger.spending import (
+    SpendState,
+    applies,
+    check_applies_to,
+    encode_applies_to,
+)
 from creditkit.ledger.writes import LedgerWrites
 
 
@@ -120,10 +126,13 @@ class LedgerGrants(LedgerWrites):
         metadata: dict[str, Any] | None,
         action: str | None = None,
         guard: Callable[[Connection, CustomerRow], CreditKitError | None] | None = None,
+        applies_to: Sequence[str] | None = None,
     ) -> Grant:
         """``action`` names what the grant is for (``pack:<id>``); ``guard``, run under the
         customer's lock before anything is written, may refuse the grant with a recorded
-        error (a pack bought more often than its purchase limit allows)."""
+        error (a pack bought more often than its purchase limit allows). ``applies_to``: the
+        actions or categories it may pay for (None: any spending)."""
+        scope = check_applies_to(applies_to)
         unit_ = self.unit(unit)
         steps = unit_.to_steps(amount)
         try:
@@ -169,7 +178,8 @@ class LedgerGrants(LedgerWrites):
                 if cost_basis is None
                 else [cost_basis.amount_minor, cost_basis.currency.upper()],
                 "metadata": metadata,
-            },
+            }
+            | ({} if scope is None else {"applies_to": list(scope)}),
         )
 
         def body(context: UnitOfWork) -> Grant:
@@ -182,10 +192,11 @@ class LedgerGrants(LedgerWrites):
                 raise self._refuse(context, request, holder, unit, steps, refusal)
             transaction_id, _grant_id = self._issue(
                 context, request, holder, unit, steps, grant_source, priority, starts_at,
-                expires, bool(transferable), cost_basis, metadata, action,
+                expires, bool(transferable), cost_basis, metadata, action, scope,
             )  # fmt: skip
             return self._grant_from_row(
-                repository.read_grant_by_transaction(context.connection, transaction_id)
+                repository.read_grant_by_transaction(context.connection, transaction_id),
+                context.connection,
             )
 
         return self._write(
@@ -193,7 +204,7 @@ class LedgerGrants(LedgerWrites):
             lambda _connection: [customer],
             body,
             lambda connection, recorded: self._grant_from_row(
-                repository.read_grant_by_transaction(connection, recorded.id)
+                repository.read_grant_by_transaction(connection, recorded.id), connection
             ),
         )
 
@@ -212,9 +223,11 @@ class LedgerGrants(LedgerWrites):
         cost_basis: Money | None,
         metadata: dict[str, Any],
         action: str | None,
+        applies_to: tuple[str, ...] | None = None,
     ) -> tuple[int, int]:
-        """A grant's transaction: the grant account, credited from the unit's issuance account.
-        Returns the transaction's id and the grant's."""
+        """A grant's transaction: the grant account, credited from the unit's issuance account;
+        then, when the customer owes debt in the unit, the grant repays it first
+        (``_repay_debt``). Returns the transaction's id and the grant's."""
         transaction_id = repository.insert_transaction(
             context.connection,
             self.transaction_values(
@@ -223,7 +236,7 @@ class LedgerGrants(LedgerWrites):
         )
         grant_id = self._insert_grant(
             context, holder, unit, steps, source, priority, effective_at, expires_at,
-            transferable, cost_basis, transaction_id, metadata,
+            transferable, cost_basis, transaction_id, metadata, applies_to,
         )  # fmt: skip
         self._post(
             context.connection,
@@ -231,7 +244,37 @@ class LedgerGrants(LedgerWrites):
             unit,
             [(self.system_account(ISSUANCE, unit), -steps), (grant_id, steps)],
         )
+        self._repay_debt(context, request, holder, unit, grant_id, steps)
         return transaction_id, grant_id
+
+    def _repay_debt(
+        self,
+        context: UnitOfWork,
+        request: Request,
+        holder: CustomerRow,
+        unit: str,
+        grant_id: int,
+        steps: int,
+    ) -> None:
+        """Repays what the customer owes in ``unit`` from the new grant, first, in the grant's
+        own database transaction: a ``debt_repayment`` transaction of its own (seen in
+        history), from the grant to the debt account, whatever the grant's scope or start."""
+        debt = spender_repository.debt_account(context.connection, holder.id, unit)
+        if debt is None or debt[1] == 0:
+            return
+        repaid = min(steps, -debt[1])
+        repayment = Request(
+            f"creditkit:debt-repayment:{grant_id}",
+            TransactionKind.DEBT_REPAYMENT,
+            {"customer": holder.external_id, "unit": unit, "grant_key": request.key},
+        )
+        transaction_id = repository.insert_transaction(
+            context.connection,
+            self.transaction_values(repayment, holder, unit, repaid, context.now),
+        )
+        self._post(
+            context.connection, transaction_id, unit, [(grant_id, -repaid), (debt[0], repaid)]
+        )
 
     def _insert_grant(
         self,
@@ -247,6 +290,7 @@ class LedgerGrants(LedgerWrites):
         cost_basis: Money | None,
         transaction_id: int,
         metadata: dict[str, Any],
+        applies_to: tuple[str, ...] | None = None,
     ) -> int:
         grant_id = repository.insert_account(
             context.connection, "grant", unit, holder.id, context.now
@@ -265,14 +309,21 @@ class LedgerGrants(LedgerWrites):
                 "currency": None if cost_basis is None else cost_basis.currency.upper(),
                 "transaction_id": transaction_id,
                 "metadata": metadata,
+                "applies_to": encode_applies_to(applies_to),
             },
         )
         if expires_at is not None:
             repository.lower_next_due_at(context.connection, holder.id, expires_at)
         return grant_id
 
-    def _grant_from_row(self, row: Any) -> Grant:
+    def _grant_from_row(self, row: Any, connection: Connection | None = None) -> Grant:
+        """The grant as granted; with ``connection``, with the debt it repaid first."""
         unit = self._units[row.unit]
+        repaid = 0
+        if connection is not None:
+            repaid = spender_repository.debt_repaid(
+                connection, f"creditkit:debt-repayment:{row.account_id}"
+            )
         return Grant(
             id=row.account_id,
             customer=row.external_id,
@@ -288,6 +339,8 @@ class LedgerGrants(LedgerWrites):
             else Money(row.cost_basis_minor, row.currency),
             transaction_id=row.transaction_id,
             metadata=row.metadata,
+            applies_to=None if row.applies_to is None else tuple(json.loads(row.applies_to)),
+            debt_repaid=unit.to_quantity(repaid) if repaid else 0,
         )
 
     @staticmethod
@@ -392,6 +445,7 @@ class LedgerGrants(LedgerWrites):
         *,
         cost_basis: Money | None = None,
         action: str | None = None,
+        applies_to: tuple[str, ...] | None = None,
     ) -> int | None:
         """Inside a write that holds the customer's lock: grants under ``key`` unless the key is
         taken already (the work was done before). Returns the new grant's id, or None.
@@ -414,6 +468,7 @@ class LedgerGrants(LedgerWrites):
         _transaction_id, grant_id = self._issue(
             context, request, customer, unit, steps, source, PRIORITY_DEFAULT_BY_SOURCE[source],
             now, expires_at, source in TRANSFERABLE_DEFAULT_SOURCES, cost_basis, metadata, action,
+            applies_to,
         )  # fmt: skip
         return grant_id
 

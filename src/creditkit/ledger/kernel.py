@@ -503,6 +503,19 @@ class LedgerKernel:
             return frozenset((action,))
         return self._hooks.action_scope(action)
 
+    def default_budgets(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        spender: SpenderRow,
+        unit: Unit,
+        now: datetime,
+    ) -> Sequence[tuple[str, int]]:
+        """(period, cap) the customer's plan sets for spenders of this one's kind."""
+        if self._hooks.default_budgets is None:
+            return ()
+        return self._hooks.default_budgets(connection, customer, spender.kind, unit.name, now)
+
     def debt_position(
         self,
         connection: Connection,
@@ -557,9 +570,9 @@ class LedgerKernel:
         lines: list[BudgetLine] = []
         if spender is not None or customer.budgeted:
             defaults: dict[str, Sequence[tuple[str, int]]] = {}
-            if spender is not None and self._hooks.default_budgets is not None:
-                defaults[spender.external_id] = self._hooks.default_budgets(
-                    connection, customer, spender.kind, unit.name, now
+            if spender is not None:
+                defaults[spender.external_id] = self.default_budgets(
+                    connection, customer, spender, unit, now
                 )
             lines = path_budgets(connection, state, customer, unit.name, path, defaults, now)
             for line in lines:

@@ -34,9 +34,6 @@ class GrantSource(StrEnum):
     GIFT = "gift"
     REFUND = "refund"
     ADJUSTMENT = "adjustment"
-    #: Debt repaid from a new grant, in the grant's own database transaction: the grant pays
-    #: the customer's debt account back first.
-    DEBT_REPAYMENT = "debt_repayment"
     MIGRATION = "migration"
 
 
@@ -83,6 +80,12 @@ class TransactionKind(StrEnum):
     #: a correction down): un-issued like a refund, so not counted as spent, consumed or
     #: expired.
     ADJUSTMENT = "adjustment"
+    #: Debt repaid from a new grant, in the grant's own database transaction: the grant pays
+    #: the customer's debt account back first.
+    DEBT_REPAYMENT = "debt_repayment"
+    #: Settings kept under an idempotency key (in ``setting_writes``, never as ledger rows).
+    BUDGET = "budget"
+    DEBT_LIMIT = "debt_limit"
 
 
 #: Bounds checked before an amount's arithmetic: its text's length and its decimal exponent
@@ -413,3 +416,42 @@ class AuditReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class Spender:
+    """Who spends a customer's credits on its behalf (a member, an API key, an agent), in a
+    tree under the customer: ``parent`` None is right under it."""
+
+    customer: str
+    id: str
+    kind: str
+    parent: str | None
+    depth: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A cap on what a spender (None: the customer itself) may spend of ``unit`` per
+    ``period``, with what the current period has used (open holds included) and when it
+    resets (None: a lifetime budget never does)."""
+
+    customer: str
+    spender: str | None
+    unit: str
+    period: str
+    cap: Quantity
+    used: Quantity
+    resets_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DebtLimit:
+    """How far below zero the customer may go in ``unit`` on purpose (``allow_debt``), and
+    what it owes now."""
+
+    customer: str
+    unit: str
+    amount: Quantity
+    debt: Quantity

@@ -338,3 +338,11 @@ def reserve_origins(
         )
     )
     return {row.id: (row.spender, row.created_at) for row in rows}
+
+
+def debt_repaid(connection: Connection, repayment_key: str) -> int:
+    """The steps a grant's debt repayment (by its key) moved; 0 when it repaid none."""
+    value: int | None = connection.execute(
+        sa.select(transactions.c.amount).where(transactions.c.idempotency_key == repayment_key)
+    ).scalar()
+    return value or 0
