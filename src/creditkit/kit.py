@@ -995,6 +995,8 @@ class CreditKit:
         action: str | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        spender: str | None = None,
+        subtree: bool = False,
     ) -> HistoryPage:
         """The customer's transactions, newest first; pass ``next_cursor`` for older ones.
 
@@ -1003,9 +1005,10 @@ class CreditKit:
         filters (it marks a place in the history, not a result set). A transfer's item names
         the other customer in ``counterparty``; ``available_change`` is negative for the sender
         and positive for the recipient. Raises ``InvalidRequest`` naming ``kinds``, ``action``,
-        ``start``, ``end``, ``limit`` or ``cursor``."""
+        ``start``, ``end``, ``limit`` or ``cursor``. ``spender``: only its transactions;
+        ``subtree``: and those of every spender under it (up to 1,000 spenders)."""
         filters = check_history_filters(kinds, action, start, end)
-        return self._ledger.history(customer, unit, limit, cursor, filters)
+        return self._ledger.history(customer, unit, limit, cursor, filters, spender, subtree)
 
     def group_commit_stats(self) -> GroupCommitStats | None:
         """How well this process's writes shared transactions (group commit): transactions

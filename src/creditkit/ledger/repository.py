@@ -555,6 +555,8 @@ class HistoryFilters:
     action: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    #: Spent, held or moved by one of these spenders (None: by anyone).
+    spenders: tuple[str, ...] | None = None
 
 
 #: Every transaction: a history without filters.
@@ -606,6 +608,8 @@ def history_transactions(
         query = sa.select(transactions).where(*conditions)
         if filters.action is not None:
             query = query.where(transactions.c.action == filters.action)
+        if filters.spenders is not None:
+            query = query.where(transactions.c.spender.in_(filters.spenders))
         if filters.start is not None:
             query = query.where(transactions.c.created_at >= filters.start)
         if filters.end is not None:

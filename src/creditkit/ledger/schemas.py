@@ -378,6 +378,8 @@ class HistoryItem:
     counterparty: str | None
     hold_id: int | None
     metadata: dict[str, Any]
+    #: Who spent, held or moved (None: the customer itself).
+    spender: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

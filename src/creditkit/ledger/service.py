@@ -4,6 +4,7 @@ grants, holds, moves) and its reads (balances, history).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -51,6 +52,9 @@ from creditkit.ledger.schemas import (
 from creditkit.ledger.spenders import LedgerSpenders
 from creditkit.ledger.spending import CUSTOMER, SpendState, applies, check_spender, path_budgets
 from creditkit.store.database import Database
+
+#: Spenders a subtree filter may cover.
+SUBTREE_SPENDERS_MAX = 1_000
 
 #: Lanes of the coalescing writer on PostgreSQL: shared transactions in flight at once.
 WRITER_LANES_POSTGRESQL = 4
@@ -226,8 +230,14 @@ class LedgerService(LedgerSpenders):
         limit: int,
         cursor: str | None,
         filters: repository.HistoryFilters = repository.NO_HISTORY_FILTERS,
+        spender: str | None = None,
+        subtree: bool = False,
     ) -> HistoryPage:
+        """A page of history; with ``spender``, only its transactions (``subtree``: and those
+        of every spender under it)."""
         unit_ = self.unit(unit)
+        if spender is not None:
+            check_spender(spender)
         if (
             isinstance(limit, bool)
             or not isinstance(limit, int)
@@ -246,6 +256,10 @@ class LedgerService(LedgerSpenders):
         self.sweep_if_due(customer)
         with self.database.read() as connection:
             row = repository.read_customer(connection, customer)
+            if spender is not None:
+                filters = dataclasses.replace(
+                    filters, spenders=self._spenders_of(connection, row, spender, subtree)
+                )
             recorded = repository.history_transactions(
                 connection, row.id, unit, before_id, limit + 1, filters
             )
@@ -283,10 +297,28 @@ class LedgerService(LedgerSpenders):
                     counterparty=names.get(recorded_transaction.id),
                     hold_id=recorded_transaction.hold_id,
                     metadata=recorded_transaction.metadata,
+                    spender=recorded_transaction.spender,
                 )
             )
         next_cursor = f"t{page[-1].id}" if len(recorded) > limit else None
         return HistoryPage(tuple(items), next_cursor)
+
+    def _spenders_of(
+        self, connection: Connection, customer: CustomerRow, spender: str, subtree: bool
+    ) -> tuple[str, ...]:
+        """The spender, and with ``subtree`` every spender under it (at most
+        ``SUBTREE_SPENDERS_MAX``: a read beyond is refused, never cut short silently)."""
+        row = self.spender_row(connection, SpendState(), customer, spender)
+        if not subtree:
+            return (spender,)
+        found = spender_repository.subtree_ids(
+            connection, customer.id, row, SUBTREE_SPENDERS_MAX + 1
+        )
+        if len(found) > SUBTREE_SPENDERS_MAX:
+            raise InvalidRequest(
+                "subtree", f"more than {SUBTREE_SPENDERS_MAX} spenders: name a smaller subtree"
+            )
+        return tuple(found)
 
     @staticmethod
     def _commit_draws(

@@ -139,6 +139,8 @@ class LedgerSpenders(LedgerMoves):
         unit_ = self.unit(unit or "credits")
         if spender is not None:
             check_spender(spender)
+        # Holds past their timeout give back what they counted before the read.
+        self.sweep_if_due(customer)
         now = self.now()
         with self.database.read() as connection:
             holder = repository.read_customer(connection, customer)
