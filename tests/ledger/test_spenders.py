@@ -1,7 +1,7 @@
 """Spenders and budgets: a tree under each customer; every budget on the path from a spender up
 to the customer is checked and counted in the spend's own transaction."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
