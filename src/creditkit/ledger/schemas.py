@@ -245,7 +245,8 @@ class Balance:
     #: that may pay for it.
     action: str | None = None
     #: The spender asked about (``balance(spender=…)``): ``available`` is capped by what the
-    #: budgets on its path leave.
+    #: budgets on its path leave. Without one, ``available`` is the customer's credits, and
+    #: ``budget_left`` what its own budgets leave.
     spender: str | None = None
     #: What the budgets on the path leave, when one applies (None: no budget).
     budget_left: Quantity | None = None

@@ -182,7 +182,9 @@ class LedgerService(LedgerSpenders):
             )
 
         available = sum(g.remaining for g in live)
-        if budget_left is not None:
+        if spender is not None and budget_left is not None:
+            # What the spender may spend; the customer's own credits stay what they are, with
+            # its own budgets' room in ``budget_left``.
             available = min(available, budget_left)
 
         return Balance(
