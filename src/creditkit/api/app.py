@@ -15,6 +15,7 @@ from creditkit.api import (
     observability,
     payments,
     problems,
+    spenders,
     subscriptions,
     usage,
 )
@@ -50,7 +51,9 @@ def create_app(kit: CreditKit) -> FastAPI:
     service = Service.of(kit)
     problems.install(app, service.enrich, service.access.refusal)
     metrics = observability.Metrics()
-    for module in (ledger, customers, subscriptions, usage, payments, notify, catalog):
+    for module in (
+        ledger, customers, spenders, subscriptions, usage, payments, notify, catalog,
+    ):  # fmt: skip
         app.include_router(module.router(service))
     app.include_router(observability.router(service, metrics))
     app.add_middleware(observability.ObservedApp, metrics=metrics)

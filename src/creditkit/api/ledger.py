@@ -45,13 +45,34 @@ def router(service: Service) -> APIRouter:
 
     @api.get("/customers/{customer}/balance", response_model=Balance)
     async def get_balance(
-        credentials: Credentials, customer: Customer, unit: Unit = "credits"
+        credentials: Credentials,
+        customer: Customer,
+        unit: Unit = "credits",
+        action: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=NAME_LENGTH_MAX,
+                pattern=TEXT_PATTERN,
+                description="Only the credits that may pay for this action.",
+            ),
+        ] = None,
+        spender: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=255,
+                pattern=TEXT_PATTERN,
+                description="Capped by what the budgets on this spender's path leave.",
+            ),
+        ] = None,
     ) -> Balance:
-        """What the customer may spend now, what is held, and each grant's remaining credits."""
+        """What the customer may spend now, what is held, what it owes (``debt``), and each
+        grant's remaining credits."""
 
         def balance(caller: Caller) -> Balance:
             access.require_customer(caller, customer, Scope.READ)
-            return kit.balance(customer, unit=unit)
+            return kit.balance(customer, unit=unit, action=action, spender=spender)
 
         return await access.in_thread(credentials, balance)
 
@@ -87,6 +108,18 @@ def router(service: Service) -> APIRouter:
             datetime | None,
             Query(description="Only transactions created before this time (with a zone)."),
         ] = None,
+        spender: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=255,
+                pattern=TEXT_PATTERN,
+                description="Only transactions of this spender.",
+            ),
+        ] = None,
+        subtree: Annotated[
+            bool, Query(description="With ``spender``: and of every spender under it.")
+        ] = False,
     ) -> HistoryPage:
         """The customer's transactions, newest first; pass ``next_cursor`` for older ones (with
         any filters: a cursor marks a place in the history). A transfer names the other customer
@@ -101,6 +134,8 @@ def router(service: Service) -> APIRouter:
             action=action,
             start=start,
             end=end,
+            spender=spender,
+            subtree=subtree,
         )
 
     @api.post("/customers/{customer}/grants", response_model=Grant, status_code=201)
@@ -135,6 +170,7 @@ def router(service: Service) -> APIRouter:
             transferable=body.transferable,
             cost_basis=cost_basis,
             metadata=body.metadata,
+            applies_to=body.applies_to,
         )
 
     @api.post("/charges", response_model=ChargeAnswer, status_code=201)
@@ -157,6 +193,8 @@ def router(service: Service) -> APIRouter:
                 metadata=body.metadata,
                 member=body.member,
                 rate_limited=service.rate_limited,
+                spender=body.spender,
+                allow_debt=body.allow_debt,
             )
             return ChargeAnswer.of(charged, kit.alert_crossed(charged))
 
@@ -179,6 +217,7 @@ def router(service: Service) -> APIRouter:
                 action=body.action,
                 metadata=body.metadata,
                 rate_limited=service.rate_limited,
+                spender=body.spender,
             )
 
         return await access.in_thread(credentials, reserve)
@@ -196,7 +235,13 @@ def router(service: Service) -> APIRouter:
 
         def commit(caller: Caller) -> ChargeAnswer:
             access.require_scope(caller, Scope.CHARGE)
-            charged = kit.commit(hold_id, body.amount, idempotency_key=key, metadata=body.metadata)
+            charged = kit.commit(
+                hold_id,
+                body.amount,
+                idempotency_key=key,
+                metadata=body.metadata,
+                allow_debt=body.allow_debt,
+            )
             return ChargeAnswer.of(charged, kit.alert_crossed(charged))
 
         return await access.in_thread(credentials, commit)
