@@ -627,7 +627,7 @@ def test_threads_spending_through_a_spender_tree_never_pass_a_budget(postgres_ur
         def guarded(thread: int) -> None:
             try:
                 work(thread)
-            except BaseException as error:  # noqa: BLE001 - reported after the join
+            except BaseException as error:
                 errors.append(error)
 
         threads = [threading.Thread(target=guarded, args=(n,)) for n in range(THREADS)]

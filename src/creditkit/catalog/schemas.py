@@ -548,7 +548,17 @@ def plan_from_terms(
                 None if cap is None else quantity(cap, unit),
             ),
             expires=AllowanceExpiry(raw_allowance["expires"]),
+            applies_to=(
+                None
+                if raw_allowance.get("applies_to") is None
+                else tuple(raw_allowance["applies_to"])
+            ),
         )
+
+    def credit_quantity(text: str) -> Quantity:
+        # The plan's credit unit need not be among the units its other terms use.
+        return Decimal(text) if "." in text else int(text)
+
     overage = None
     if terms["overage"] is not None:
         raw = terms["overage"]
@@ -597,6 +607,13 @@ def plan_from_terms(
         ),
         overage=overage,
         rate_limit_per_minute=terms["rate_limit_per_minute"],
+        debt_limit=credit_quantity(terms.get("debt_limit", "0")),
+        spender_budgets=MappingProxyType(
+            {
+                kind: tuple((period, credit_quantity(amount)) for period, amount in caps)
+                for kind, caps in terms.get("spender_budgets", {}).items()
+            }
+        ),
     )
 
 
