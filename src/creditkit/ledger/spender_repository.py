@@ -63,12 +63,29 @@ def _spender(row: sa.Row[Any]) -> SpenderRow:
 
 
 def read_spender(connection: Connection, customer_id: int, external_id: str) -> SpenderRow | None:
-    row = connection.execute(
-        sa.select(spenders).where(
-            spenders.c.customer_id == customer_id, spenders.c.external_id == external_id
-        )
-    ).first()
-    return None if row is None else _spender(row)
+    """The spender with its whole path, in one raw statement (a spend's hot path)."""
+    flavor = flavor_of(connection)
+    mark = flavor.placeholder
+    rows = flavor.fetch(
+        connection,
+        "SELECT id, external_id, kind, depth, path, ancestors, created_at FROM spenders"
+        f" WHERE customer_id = {mark} AND external_id = {mark}",
+        (customer_id, external_id),
+    )
+    if not rows:
+        return None
+    spender_id, name, kind, depth, path, ancestors_text, created_at = rows[0]
+    ancestors = tuple(json.loads(ancestors_text))
+    return SpenderRow(
+        spender_id,
+        name,
+        kind,
+        ancestors[-1] if ancestors else None,
+        depth,
+        path,
+        ancestors,
+        flavor.time_out(created_at),
+    )
 
 
 def insert_spender(
@@ -144,6 +161,40 @@ def read_budgets(
     if unit is not None:
         query = query.where(budgets.c.unit == unit)
     return {(row.spender, row.unit, row.period): row.cap for row in connection.execute(query)}
+
+
+def read_budgets_with_usage(
+    connection: Connection,
+    customer_id: int,
+    unit: str,
+    spender_ids: Sequence[str],
+    starts: dict[str, datetime],
+) -> list[tuple[str, str, int, int]]:
+    """(spender, period, cap, used in the period starting at ``starts[period]``) of every
+    budget of the spenders given, in one raw statement (a spend's hot path)."""
+    flavor = flavor_of(connection)
+    mark = flavor.placeholder
+    periods = [period for period in starts if period != "lifetime"]
+    case = " ".join(f"WHEN '{period}' THEN {mark}" for period in periods)
+    statement = (
+        "SELECT b.spender, b.period, b.cap, COALESCE(u.used, 0) FROM budgets b"
+        " LEFT JOIN budget_usage u ON u.customer_id = b.customer_id AND u.spender = b.spender"
+        " AND u.unit = b.unit AND u.period = b.period"
+        f" AND u.period_start = CASE b.period {case} ELSE {mark} END"
+        f" WHERE b.customer_id = {mark} AND b.unit = {mark}"
+        f" AND b.spender IN ({', '.join([mark] * len(spender_ids))})"
+    )
+    parameters = (
+        *(flavor.time_in(starts[period]) for period in periods),
+        flavor.time_in(starts["lifetime"]),
+        customer_id,
+        unit,
+        *spender_ids,
+    )
+    return [
+        (spender, period, int(cap), int(used))
+        for spender, period, cap, used in flavor.fetch(connection, statement, parameters)
+    ]
 
 
 def read_budget_usage(

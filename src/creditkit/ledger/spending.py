@@ -160,37 +160,34 @@ def path_budgets(
     ``defaults``: by spender, (period, cap) the plan sets where it has no budget of its own."""
     missing = [spender for spender in path if (customer.id, unit, spender) not in state.lines]
     if missing:
-        caps = {
-            (spender, period): cap
-            for (spender, _unit, period), cap in spender_repository.read_budgets(
-                connection, customer.id, unit, missing
-            ).items()
-        }
-        for spender in missing:
-            for period, cap in defaults.get(spender, ()):
-                caps.setdefault((spender, period), cap)
-        bounds = {period: period_bounds(period, now) for _spender, period in caps}
-        used = spender_repository.read_budget_usage(
-            connection,
-            customer.id,
-            unit,
-            [(spender, period, bounds[period][0]) for spender, period in caps],
+        bounds = {period: period_bounds(period, now) for period in PERIODS}
+        starts = {period: bound[0] for period, bound in bounds.items()}
+        found = spender_repository.read_budgets_with_usage(
+            connection, customer.id, unit, missing, starts
         )
+        caps = {(spender, period): (cap, used) for spender, period, cap, used in found}
+        extra = [
+            (spender, period, cap)
+            for spender in missing
+            for period, cap in defaults.get(spender, ())
+            if (spender, period) not in caps
+        ]
+        if extra:
+            used_of = spender_repository.read_budget_usage(
+                connection,
+                customer.id,
+                unit,
+                [(spender, period, starts[period]) for spender, period, _cap in extra],
+            )
+            for spender, period, cap in extra:
+                caps[(spender, period)] = (cap, used_of.get((spender, period, starts[period]), 0))
         for spender in missing:
             state.lines[(customer.id, unit, spender)] = []
-        for (spender, period), cap in sorted(
+        for (spender, period), (cap, used) in sorted(
             caps.items(), key=lambda item: PERIODS.index(item[0][1])
         ):
             start, resets_at = bounds[period]
             state.lines[(customer.id, unit, spender)].append(
-                BudgetLine(
-                    spender,
-                    unit,
-                    period,
-                    cap,
-                    used.get((spender, period, start), 0),
-                    start,
-                    resets_at,
-                )
+                BudgetLine(spender, unit, period, cap, used, start, resets_at)
             )
     return [line for spender in path for line in state.lines[(customer.id, unit, spender)]]
