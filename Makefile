@@ -44,9 +44,11 @@ $(CHROMIUM):
 demo: $(INSTALLED)
 	$(BIN)/creditkit demo
 
-# `make serve PORT=8123`: the port (else $$CREDITKIT_PORT, else 8000), as `creditkit link` reads it.
+# `make serve PORT=8123 CATALOG=examples/seed_003_b2b_tenant/catalog.yaml`: the port (else
+# $$CREDITKIT_PORT, else 8000) and the catalog (else $$CREDITKIT_CATALOG, else the bundled example);
+# `creditkit link` then makes links to that port (serve records where it answers in the ledger).
 serve: $(INSTALLED)
-	$(BIN)/creditkit serve --payments sandbox $(if $(PORT),--port $(PORT))
+	$(BIN)/creditkit serve --payments sandbox $(if $(PORT),--port $(PORT)) $(if $(CATALOG),--catalog $(CATALOG))
 
 test: $(INSTALLED) $(CHROMIUM) $(NODE_VERIFIER) $(CONTRACT_TOOLS) $(TYPESCRIPT_CLIENT)
 	$(BIN)/pytest

@@ -18,8 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header
 
-from creditkit import CreditKit
-from creditkit.api.serve import example_catalog
+from creditkit import CreditKit, example_catalog
 from creditkit.client import Client
 from creditkit.integrations import Meter
 from creditkit.integrations.fastapi import credits_required, install

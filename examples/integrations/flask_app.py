@@ -1,5 +1,5 @@
 """Seed 002's Flask DevOps agent with creditkit: ``/api/chat`` costs 1 credit a message and 5 a
-deploy, and answers 402 when the credits run out, with one decorator.
+deploy, and answers 402 when the credits run out (at zero, for a message), with one decorator.
 
 Run (an embedded CreditKit on a SQLite file, the seed's own catalog: 20 free credits):
     python examples/integrations/flask_app.py
@@ -13,19 +13,14 @@ Run (an embedded CreditKit on a SQLite file, the seed's own catalog: 20 free cre
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from creditkit import CreditKit
+from creditkit import CreditKit, example_catalog
 from creditkit.client import Client
-from creditkit.integrations.flask import credits_required, current_meter
+from creditkit.integrations.flask import credits_required
 
-CATALOG = Path(__file__).parents[1] / "seed_002_devops_agent" / "catalog.yaml"
-#: What a message costs: the seed's "heavy operations cost more".
-MESSAGE_CREDITS = 1
-DEPLOY_CREDITS = 5
+CATALOG = example_catalog("seed_002_devops_agent")
 
 
 def current_user() -> str:
@@ -41,15 +36,23 @@ def build_app(ck: CreditKit | Client) -> Flask:
         ck.create_customer(current_user())  # the Free tier and its 20 credits
         return jsonify(credits=ck.balance(current_user()).available)
 
+    # What a message costs is known before the work: each kind reserves exactly its catalog
+    # price (1 credit, or 5 for a deploy), so a customer is refused at zero, as the seed is,
+    # and never by a larger estimate waiting in a hold.
+    @credits_required(ck, action="chat_message", customer=current_user)
+    def answer(message: str) -> ResponseReturnValue:
+        return jsonify(response=f"On it: {message}")  # the agent's call to Claude goes here
+
+    @credits_required(ck, action="deploy_message", customer=current_user)
+    def deploy(message: str) -> ResponseReturnValue:
+        return jsonify(response=f"Deploying: {message}")
+
     @app.post("/api/chat")
-    @credits_required(ck, action="chat_message", customer=current_user, estimate=DEPLOY_CREDITS)
     def chat() -> ResponseReturnValue:
         message = str((request.get_json(silent=True) or {}).get("message", ""))
         if not message:
-            return jsonify(error="message is required"), 400  # an error answer is not charged
-        heavy = "deploy" in message.lower()
-        current_meter().actual = DEPLOY_CREDITS if heavy else MESSAGE_CREDITS
-        return jsonify(response=f"On it: {message}")  # the agent's call to Claude goes here
+            return jsonify(error="message is required"), 400  # refused before any credit moves
+        return deploy(message) if "deploy" in message.lower() else answer(message)
 
     @app.get("/api/credits")
     def credits() -> ResponseReturnValue:

@@ -16,6 +16,7 @@ from creditkit.engine_extra import engine_missing
 # ``import creditkit.client`` (the HTTP client) loads neither SQLAlchemy nor the store.
 if TYPE_CHECKING:
     from creditkit.catalog import UNLIMITED, Catalog, CatalogInvalid, Plan, load_catalog
+    from creditkit.catalog.examples import example_catalog
     from creditkit.client import Client
     from creditkit.clock import ManualClock, system_clock
     from creditkit.entitlements import Decision, LimitUsage, Member, Reason, Role
@@ -136,6 +137,7 @@ _EXPORTS = {
     "UnitScaleConflict": "creditkit.errors",
     "UnknownCustomer": "creditkit.errors",
     "UnknownUnit": "creditkit.errors",
+    "example_catalog": "creditkit.catalog.examples",
     "load_catalog": "creditkit.catalog",
     "system_clock": "creditkit.clock",
 }
@@ -224,6 +226,7 @@ __all__ = [
     "UnitScaleConflict",
     "UnknownCustomer",
     "UnknownUnit",
+    "example_catalog",
     "load_catalog",
     "system_clock",
 ]

@@ -12,7 +12,8 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NoReturn
@@ -38,11 +39,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"creditkit: {message} (see {self.prog} --help)\n")
 
 
-def _settings(arguments: argparse.Namespace, *names: str) -> Settings:
-    """serve's settings (a flag, then $CREDITKIT_…, then --config, then the defaults), so that
-    every command finds the ledger, catalog and port serve uses."""
-    flags = {name: getattr(arguments, name, None) for name in names}
-    return Settings.resolve(flags, os.environ, getattr(arguments, "config", None))
+def _settings(arguments: argparse.Namespace) -> Settings:
+    """The settings of the running command, read as serve reads them (a flag, then
+    $CREDITKIT_…, then --config, then the defaults): every command finds the ledger, catalog and
+    port serve uses. The flags read are those ``_add_settings`` gave the command's parser."""
+    return Settings.resolve(_flags(arguments), os.environ, getattr(arguments, "config", None))
+
+
+def _flags(arguments: argparse.Namespace) -> dict[str, Any]:
+    names: tuple[str, ...] = getattr(arguments, "settings_names", ())
+    return {name: getattr(arguments, name, None) for name in names if name != "config"}
+
+
+def _given(arguments: argparse.Namespace, *names: str) -> bool:
+    """Whether any of these settings was given (by a flag, the environment or --config), not
+    left to its default."""
+    layers = Settings.layers(_flags(arguments), os.environ, getattr(arguments, "config", None))
+    return any(name in layer for layer in layers for name in names)
 
 
 def _existing_file(path: str, field: str, hint: str) -> str:
@@ -74,14 +87,14 @@ def migrate(arguments: argparse.Namespace) -> int:
     if arguments.database_url and arguments.url and arguments.database_url != arguments.url:
         raise InvalidRequest("--database-url", "given twice, with two different URLs")
     arguments.database_url = arguments.database_url or arguments.url
-    url = _settings(arguments, "database_url").database_url
+    url = _settings(arguments).database_url
     CreditKit(url).close()
     print(f"{url}: schema is up to date")
     return 0
 
 
 def run_import(arguments: argparse.Namespace) -> int:
-    settings = _settings(arguments, "database_url", "catalog")
+    settings = _settings(arguments)
     csv_file = _existing_file(
         arguments.csv_file, "csv_file", "give the CSV's path (columns: " + ", ".join(COLUMNS) + ")"
     )
@@ -92,8 +105,7 @@ def run_import(arguments: argparse.Namespace) -> int:
 
 
 def run_serve(arguments: argparse.Namespace) -> int:
-    names = ("host", "port", "workers", "database_url", "catalog", "public_url", "payments")
-    settings = _settings(arguments, *names)
+    settings = _settings(arguments)
     _catalog(settings)
     serve(settings)
     return 0
@@ -101,7 +113,7 @@ def run_serve(arguments: argparse.Namespace) -> int:
 
 def run_worker(arguments: argparse.Namespace) -> int:
     # The same settings as serve, so that a worker started beside it works its ledger.
-    settings = _settings(arguments, "database_url", "catalog")
+    settings = _settings(arguments)
     _catalog(settings)
     return work(
         settings,
@@ -114,7 +126,7 @@ def run_worker(arguments: argparse.Namespace) -> int:
 
 
 def keys(arguments: argparse.Namespace) -> int:
-    settings = _settings(arguments, "database_url")
+    settings = _settings(arguments)
     with CreditKit(settings.database_url, secret_key=settings.secret_key) as ck:
         if arguments.keys_command == "create":
             created = ck.keys.create_key(arguments.name, arguments.scope)
@@ -132,7 +144,7 @@ def keys(arguments: argparse.Namespace) -> int:
 def webhooks(arguments: argparse.Namespace) -> int:
     """``creditkit webhooks rotate ENDPOINT_ID``: a new signing secret, printed once; the old one
     keeps signing beside it for 24 hours."""
-    settings = _settings(arguments, "database_url")
+    settings = _settings(arguments)
     with CreditKit(settings.database_url, secret_key=settings.secret_key) as ck:
         rotated = ck.rotate_webhook_secret(
             arguments.endpoint_id,
@@ -156,10 +168,14 @@ def secret_key(_arguments: argparse.Namespace) -> int:
 def session_link(arguments: argparse.Namespace) -> int:
     """``creditkit link CUSTOMER``: the address that opens a customer's pages for an hour, as
     an app's backend makes with ``POST /v1/customers/{customer}/session-tokens``."""
-    settings = _settings(arguments, "database_url", "host", "port", "public_url")
+    settings = _settings(arguments)
     base_url = arguments.base_url or settings.public_address()
     with CreditKit(settings.database_url) as ck:
         ck.customer(arguments.customer)  # raises UnknownCustomer: no link to nobody's pages
+        if arguments.base_url is None and not _given(arguments, "host", "port", "public_url"):
+            # Left to its defaults: where serve said it answers on this ledger, on whatever
+            # port it was given (`make serve PORT=…`), else those defaults.
+            base_url = ck.keys.served_at() or base_url
         token = ck.keys.issue_session(
             arguments.customer, user=arguments.user, ttl_seconds=SESSION_TTL_SECONDS_MAX
         )
@@ -223,25 +239,52 @@ def _report_line(report: WorkerReport) -> str:
     )
 
 
-_DATABASE_HELP = "the ledger (default: $CREDITKIT_DATABASE_URL, else sqlite:///creditkit.db)"
-_CATALOG_HELP = "the catalog YAML (default: $CREDITKIT_CATALOG, else the bundled example)"
-_CONFIG_HELP = "serve's TOML settings file"
+@dataclass(frozen=True, slots=True)
+class _SettingFlag:
+    """One setting's flag: every command that takes it spells, types and explains it alike."""
+
+    help: str
+    type: Callable[[str], Any] = str
+    choices: tuple[str, ...] | None = None
+
+
+_DEFAULTS = Settings()
+#: Every setting a command can take as a flag (the names of ``Settings``' fields, and
+#: ``config``). A new setting is one line here, and its name in the commands that take it.
+_SETTING_FLAGS = {
+    "database_url": _SettingFlag(
+        "the ledger (default: $CREDITKIT_DATABASE_URL, else sqlite:///creditkit.db)"
+    ),
+    "catalog": _SettingFlag(
+        "the catalog YAML (default: $CREDITKIT_CATALOG, else the bundled example)"
+    ),
+    "host": _SettingFlag(
+        f"the address to listen on (default: $CREDITKIT_HOST, else {_DEFAULTS.host})"
+    ),
+    "port": _SettingFlag(f"the port (default: $CREDITKIT_PORT, else {_DEFAULTS.port})", int),
+    "workers": _SettingFlag("processes (default: $CREDITKIT_WORKERS, else 1)", int),
+    "public_url": _SettingFlag(
+        "where browsers reach the service (default: $CREDITKIT_PUBLIC_URL, else"
+        " http://HOST:PORT): the sandbox's checkout pages are served there"
+    ),
+    "payments": _SettingFlag(
+        "who takes payments (required: here, $CREDITKIT_PAYMENTS or the config file):"
+        " sandbox simulates them, stripe charges through Stripe",
+        choices=PAYMENT_PROVIDERS,
+    ),
+    "config": _SettingFlag("serve's TOML settings file (the settings' names in lower case)"),
+}
 
 
 def _add_settings(parser: argparse.ArgumentParser, *names: str) -> None:
-    """The settings flags every command spells and defaults alike."""
-    defaults = Settings()
-    helps = {
-        "database_url": _DATABASE_HELP,
-        "catalog": _CATALOG_HELP,
-        "host": f"the address to listen on (default: $CREDITKIT_HOST, else {defaults.host})",
-        "port": f"the port (default: $CREDITKIT_PORT, else {defaults.port})",
-        "config": _CONFIG_HELP,
-    }
+    """Gives a command the flags of these settings, and ``--config``; ``_settings`` then
+    reads exactly these, with the environment and the config file, for every command alike."""
+    names = (*names, "config")
     for name in names:
-        flag = "--" + name.replace("_", "-")
-        parser.add_argument(flag, default=None, type=int if name == "port" else str,
-                            help=helps[name])  # fmt: skip
+        flag = _SETTING_FLAGS[name]
+        parser.add_argument("--" + name.replace("_", "-"), default=None, type=flag.type,
+                            choices=flag.choices, help=flag.help)  # fmt: skip
+    parser.set_defaults(settings_names=names)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -261,32 +304,20 @@ def _parser() -> argparse.ArgumentParser:
         help=f"an empty ledger to write to (default: a new sqlite:///{DEMO_DATABASE})",
     )
     migrate_parser = commands.add_parser("migrate", help="create or upgrade a ledger's schema")
-    _add_settings(migrate_parser, "database_url", "config")
+    _add_settings(migrate_parser, "database_url")
     # The URL as a positional argument still works, as it did before --database-url.
     migrate_parser.add_argument("url", nargs="?", default=None, help=argparse.SUPPRESS)
     import_parser = commands.add_parser(
         "import", help="put existing users on plans or credit amounts from a CSV (rerunnable)"
     )
     import_parser.add_argument("csv_file", help="columns: " + ", ".join(COLUMNS))
-    _add_settings(import_parser, "database_url", "catalog", "config")
+    _add_settings(import_parser, "database_url", "catalog")
     serve_parser = commands.add_parser(
         "serve",
         help="run the HTTP API (default: SQLite creditkit.db here, the bundled example catalog)",
     )
-    _add_settings(serve_parser, "host", "port", "database_url", "catalog", "config")
-    serve_parser.add_argument("--workers", type=int, default=None, help="processes (default 1)")
-    serve_parser.add_argument(
-        "--public-url",
-        default=None,
-        help="where browsers reach the service (default http://HOST:PORT): the sandbox's"
-        " checkout pages are served there",
-    )
-    serve_parser.add_argument(
-        "--payments",
-        default=None,
-        choices=PAYMENT_PROVIDERS,
-        help="who takes payments (required: here, $CREDITKIT_PAYMENTS or the config file):"
-        " sandbox simulates them, stripe charges through Stripe",
+    _add_settings(
+        serve_parser, "host", "port", "database_url", "catalog", "workers", "public_url", "payments"
     )
     keys_parser = commands.add_parser("keys", help="create, list and revoke secret API keys")
     keys_commands = keys_parser.add_subparsers(
@@ -303,7 +334,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke_parser = keys_commands.add_parser("revoke", help="stop accepting a key")
     revoke_parser.add_argument("key_id")
     for keys_subparser in (create_parser, revoke_parser, list_parser):
-        _add_settings(keys_subparser, "database_url", "config")
+        _add_settings(keys_subparser, "database_url")
     webhooks_parser = commands.add_parser("webhooks", help="manage outbound webhook endpoints")
     webhooks_commands = webhooks_parser.add_subparsers(
         dest="webhooks_command", required=True, parser_class=_Parser
@@ -315,7 +346,7 @@ def _parser() -> argparse.ArgumentParser:
     rotate_parser.add_argument(
         "--idempotency-key", default=None, help="replays this rotation (default: a new one)"
     )
-    _add_settings(rotate_parser, "database_url", "config")
+    _add_settings(rotate_parser, "database_url")
     commands.add_parser(
         "secret-key", help="print a new secret key for CREDITKIT_SECRET_KEY (encrypts secrets)"
     )
@@ -324,19 +355,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     link_parser.add_argument("customer")
     link_parser.add_argument("--user", default=None, help="the member acting, in a workspace")
-    _add_settings(link_parser, "host", "port", "database_url", "config")
+    _add_settings(link_parser, "host", "port", "database_url")
     link_parser.add_argument(
         "--base-url",
         default=None,
-        help="where creditkit serve answers (default: serve's $CREDITKIT_PUBLIC_URL, else"
-        " http://HOST:PORT as serve reads them)",
+        help="where creditkit serve answers (default: $CREDITKIT_PUBLIC_URL or http://HOST:PORT"
+        " as serve reads them; when neither is set, where serve last started on this ledger)",
     )
     worker_parser = commands.add_parser(
         "worker",
         help="run due work (renewals, expiries, hold timeouts), announce expiring grants and"
         " deliver webhooks, in a loop",
     )
-    _add_settings(worker_parser, "database_url", "catalog", "config")
+    _add_settings(worker_parser, "database_url", "catalog")
     worker_parser.add_argument("--once", action="store_true", help="run one round, then exit")
     worker_parser.add_argument(
         "--poll-seconds",

@@ -23,6 +23,8 @@ class ManualClock:
     >>> clock = ManualClock(datetime(2026, 1, 31, tzinfo=UTC))
     >>> clock.advance(days=1)
     datetime.datetime(2026, 2, 1, 0, 0, tzinfo=datetime.timezone.utc)
+    >>> clock.advance(timedelta(hours=12))
+    datetime.datetime(2026, 2, 1, 12, 0, tzinfo=datetime.timezone.utc)
     """
 
     def __init__(self, start: datetime | None = None) -> None:
@@ -36,9 +38,14 @@ class ManualClock:
         with self._lock:
             return self._now
 
-    def advance(self, **delta: float) -> datetime:
-        """Moves forward by ``timedelta(**delta)`` (never backward) and returns the new now."""
-        step = timedelta(**delta)
+    def advance(self, delta: timedelta | None = None, /, **units: float) -> datetime:
+        """Moves forward by ``delta`` (``advance(timedelta(days=10))``) or by ``timedelta``'s
+        keywords (``advance(days=10)``), never backward, and returns the new now."""
+        if delta is not None and units:
+            raise TypeError("advance takes a timedelta or keywords, not both")
+        if delta is not None and not isinstance(delta, timedelta):
+            raise TypeError(f"advance takes a timedelta, not {type(delta).__name__}")
+        step = timedelta(**units) if delta is None else delta
         if step < timedelta(0):
             raise ValueError("time only moves forward")
         with self._lock:

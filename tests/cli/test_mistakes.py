@@ -10,34 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import TIMEOUT_SECONDS, one_line, run
 
-COMMAND = str(Path(sys.executable).with_name("creditkit"))
 CLIENT_SCRIPT = Path(__file__).parents[2] / "examples" / "integrations" / "client_script.py"
-TIMEOUT_SECONDS = 60
-
-
-def run(*arguments: str, cwd: Path, **environment: str) -> subprocess.CompletedProcess[str]:
-    clean = {name: value for name, value in os.environ.items() if not name.startswith("CREDITKIT")}
-    return subprocess.run(
-        [COMMAND, *arguments],
-        cwd=cwd,
-        env={**clean, **environment},
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_SECONDS,
-        check=False,
-    )
-
-
-def one_line(result: subprocess.CompletedProcess[str], *words: str) -> str:
-    assert result.returncode != 0, result.stdout
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("creditkit: ")
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in lines[0]
-    return lines[0]
 
 
 @pytest.mark.parametrize(

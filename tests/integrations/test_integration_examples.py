@@ -86,12 +86,37 @@ def test_the_flask_example(database_url: str, clock: ManualClock) -> None:
         assert (chat("deploy api"), chat("status?")) == (200, 200)
         assert http.get("/api/credits", headers=headers).get_json() == {"credits": 14}
         assert chat("") == 400  # an error answer is not charged
-        assert [chat("hi") for _message in range(10)] == [200] * 10  # the last holds 5 of 5
+        assert chat("deploy all") == 200
+        assert [chat("hi") for _message in range(5)] == [200] * 5
+        refused_deploy = http.post("/api/chat", json={"message": "deploy"}, headers=headers)
+        assert refused_deploy.status_code == 402  # 4 credits left: a deploy needs 5
+        assert [chat("hi") for _message in range(4)] == [200] * 4
+        assert http.get("/api/credits", headers=headers).get_json() == {"credits": 0}
         refused = http.post("/api/chat", json={"message": "hi"}, headers=headers)
+    # Seed 002: "Chat blocked at 0 credits", and not before: every credit was spent on messages.
     assert refused.status_code == 402
     problem = refused.get_json(force=True)
-    assert (problem["available"], problem["required"]) == (4, 5)
+    assert (problem["available"], problem["required"]) == (0, 1)
     assert problem["upgrade_to"] == "starter"
+    assert kit.balance("dev@example.com").held == 0
+    kit.close()
+
+
+def test_the_flask_example_charges_messages_until_exactly_zero(
+    database_url: str, clock: ManualClock
+) -> None:
+    """The seed's user sends 1-credit messages: 20 are answered, the 21st is the first 402."""
+    module = example("flask_app")
+    kit = CreditKit(database_url, catalog=module.CATALOG, clock=clock)
+    headers = {"X-User": "ops@example.com"}
+    with module.build_app(kit).test_client() as http:
+        http.post("/api/signup", headers=headers)
+        statuses = [
+            http.post("/api/chat", json={"message": f"m{n}"}, headers=headers).status_code
+            for n in range(21)
+        ]
+    assert statuses == [200] * 20 + [402]
+    assert kit.balance("ops@example.com").available == 0
     kit.close()
 
 

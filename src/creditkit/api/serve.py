@@ -32,18 +32,19 @@ import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from importlib.resources import files
 from typing import Any
 
 from fastapi import FastAPI
 
 from creditkit.api.app import create_app
 from creditkit.api.observability import JsonFormatter
+from creditkit.catalog.examples import example_catalog
 from creditkit.clock import Clock, FileClock
 from creditkit.errors import InvalidRequest, present
 from creditkit.keys.schemas import Scope
 from creditkit.kit import CreditKit
 from creditkit.payments import PaymentProvider, PaymentSettings, SandboxProvider
+from creditkit.store.database import check_database_url
 from creditkit.web.checkout import SANDBOX_CHECKOUT_PATH
 
 DEFAULT_DATABASE_URL = "sqlite:///creditkit.db"
@@ -51,11 +52,6 @@ DEFAULT_DATABASE_URL = "sqlite:///creditkit.db"
 WORKERS_MAX = 32
 _ENVIRONMENT_PREFIX = "CREDITKIT_"
 PAYMENT_PROVIDERS = ("sandbox", "stripe")
-
-
-def example_catalog() -> str:
-    """The path of the catalog bundled with the package (an AI assistant's tiers and packs)."""
-    return str(files("creditkit.catalog").joinpath("example.yaml"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +100,30 @@ class Settings:
         config_file: str | None,
     ) -> Settings:
         settings = cls()
+        for layer in cls.layers(flags, environment, config_file):
+            settings = replace(settings, **_typed(layer))
+        # The ledger's URL first: a bare file name is that mistake, not PostgreSQL's missing key.
+        check_database_url(settings.database_url)
+        if not 1 <= settings.port <= 65_535:
+            raise InvalidRequest("port", "must be 1 to 65535")
+        if not 1 <= settings.workers <= WORKERS_MAX:
+            raise InvalidRequest("workers", f"must be 1 to {WORKERS_MAX}")
+        if settings.public_url is not None and not settings.public_url.startswith(
+            ("http://", "https://")
+        ):
+            raise InvalidRequest("public_url", "must start with http:// or https://")
+        settings.check_payments()
+        return settings
+
+    @classmethod
+    def layers(
+        cls,
+        flags: Mapping[str, Any],
+        environment: Mapping[str, str],
+        config_file: str | None,
+    ) -> list[Mapping[str, Any]]:
+        """The settings given, lowest precedence first: the config file, the environment, the
+        flags (a flag's ``None`` is not given)."""
         layers: list[Mapping[str, Any]] = []
         if config_file is not None:
             layers.append(_read_config(config_file))
@@ -115,18 +135,7 @@ class Settings:
             }
         )
         layers.append({name: value for name, value in flags.items() if value is not None})
-        for layer in layers:
-            settings = replace(settings, **_typed(layer))
-        if not 1 <= settings.port <= 65_535:
-            raise InvalidRequest("port", "must be 1 to 65535")
-        if not 1 <= settings.workers <= WORKERS_MAX:
-            raise InvalidRequest("workers", f"must be 1 to {WORKERS_MAX}")
-        if settings.public_url is not None and not settings.public_url.startswith(
-            ("http://", "https://")
-        ):
-            raise InvalidRequest("public_url", "must start with http:// or https://")
-        settings.check_payments()
-        return settings
+        return layers
 
     def check_payments(self) -> None:
         if self.payments is not None and self.payments not in PAYMENT_PROVIDERS:
@@ -276,7 +285,10 @@ def serve(settings: Settings) -> None:
     check_port_free(settings.host, settings.port)
     os.environ.update(settings.environment())
     configure_logging()
-    open_kit(settings).close()  # migrate (and make the first key) once, before the workers
+    # Migrate (and make the first key) once, before the workers; and say where this ledger is
+    # served, so that `creditkit link` on it makes links there whatever port serve was given.
+    with open_kit(settings) as kit:
+        kit.keys.record_served_at(settings.public_address())
     if provider == "sandbox":
         print(
             "creditkit: payments: SANDBOX. Payments are simulated: no money moves, test cards"

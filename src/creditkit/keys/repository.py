@@ -82,3 +82,16 @@ def shared_secret(connection: Connection, name: str, candidate: str, now: dateti
         sa.select(service_secrets.c.secret).where(service_secrets.c.name == name)
     ).scalar_one()
     return secret
+
+
+def put_shared_value(connection: Connection, name: str, value: str, now: datetime) -> None:
+    """Stores ``value`` under ``name``, replacing what was there (the last writer wins)."""
+    connection.execute(service_secrets.delete().where(service_secrets.c.name == name))
+    connection.execute(service_secrets.insert().values(name=name, secret=value, created_at=now))
+
+
+def shared_value(connection: Connection, name: str) -> str | None:
+    value: str | None = connection.execute(
+        sa.select(service_secrets.c.secret).where(service_secrets.c.name == name)
+    ).scalar_one_or_none()
+    return value

@@ -46,6 +46,10 @@ KEY_CACHE_SECONDS = 5
 CONSOLE_SESSION_TTL_SECONDS = 8 * 3_600
 KEY_CACHE_ENTRIES_MAX = 1_024
 _SIGNING_SECRET_NAME = "session_tokens"
+#: Where ``creditkit serve`` last said it answers, so that ``creditkit link`` makes links there.
+_SERVED_AT_NAME = "served_at"
+#: The column's width; a longer address is not recorded (links then need --base-url).
+SERVED_AT_LENGTH_MAX = 128
 
 
 def _sha256(text: str) -> str:
@@ -72,6 +76,24 @@ class KeyService:
                 connection, _SIGNING_SECRET_NAME, candidate, clock()
             )
         ).encode()
+
+    # -- where the pages are served --
+
+    def record_served_at(self, address: str) -> None:
+        """Records where ``creditkit serve`` answers on this ledger (its public address)."""
+        if len(address) > SERVED_AT_LENGTH_MAX:
+            return
+        now = self._clock()
+        self._database.write(
+            lambda connection: repository.put_shared_value(
+                connection, _SERVED_AT_NAME, address, now
+            )
+        )
+
+    def served_at(self) -> str | None:
+        """Where ``creditkit serve`` last started on this ledger, if it has."""
+        with self._database.read() as connection:
+            return repository.shared_value(connection, _SERVED_AT_NAME)
 
     # -- secret keys --
 

@@ -64,19 +64,24 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def create_engine(url: str) -> Engine:
+def check_database_url(url: str) -> str:
+    """The URL in the driver's form; ``InvalidRequest`` naming ``database_url`` for anything
+    but SQLite or PostgreSQL (a bare file name: the ``sqlite:///`` it lacks)."""
     url = normalize_url(url)
-    if url.startswith("sqlite"):
-        return _create_sqlite_engine(url)
-    if url.startswith("postgresql+psycopg://"):
-        return sa.create_engine(
-            url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True
-        )
+    if url.startswith(("sqlite:", "sqlite+pysqlite:", "postgresql+psycopg://")):
+        return url
     raise InvalidRequest(
         "database_url",
         f"{url!r} is not a database URL: use sqlite:///{url} for a SQLite file, or"
         " postgresql://USER@HOST/DATABASE",
     )
+
+
+def create_engine(url: str) -> Engine:
+    url = check_database_url(url)
+    if url.startswith("sqlite"):
+        return _create_sqlite_engine(url)
+    return sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True)
 
 
 def _create_sqlite_engine(url: str) -> Engine:

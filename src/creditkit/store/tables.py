@@ -704,8 +704,9 @@ api_keys = sa.Table(
 service_secrets = sa.Table(
     "service_secrets",
     metadata,
-    # Secrets every API process must share (the key that signs customer session tokens): kept in
-    # the database so that several processes agree without a config file in common.
+    # Secrets every API process must share (the key that signs customer session tokens), and
+    # where serve answers (for creditkit link): kept in the database so that several processes
+    # agree without a config file in common.
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("secret", sa.String(128), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),

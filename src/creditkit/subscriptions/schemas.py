@@ -58,7 +58,7 @@ class Subscription:
 @dataclass(frozen=True, slots=True)
 class BillingLine:
     """Money the customer owes: a period's fee, an upgrade's proration, a period's overage.
-    Payments (issue 4) turn these into invoices."""
+    Payments (creditkit.payments) turn these into invoices."""
 
     id: int
     customer: str
