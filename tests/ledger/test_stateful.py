@@ -40,6 +40,7 @@ from hypothesis.stateful import (
 )
 
 from creditkit import (
+    BudgetExceeded,
     Charge,
     CreditKit,
     CreditKitError,
@@ -59,6 +60,12 @@ from creditkit import (
 
 UNIT = "credits"
 CUSTOMERS = ("alice", "bob", "carol")
+#: Each customer's spender tree (an agent under a team), their budgets (spender, period, cap),
+#: the action scoped grants pay for, and the debt limit every customer has.
+SPENDER_PATHS = {"team": ("team", ""), "agent": ("agent", "team", "")}
+BUDGETS = (("agent", "hour", 25), ("team", "day", 60))
+SCOPE = "image"
+DEBT_LIMIT = 25
 
 # -- the reference model --------------------------------------------------------------------------
 
@@ -89,6 +96,8 @@ class ModelGrant:
     effective_at: datetime
     expires_at: datetime | None
     transferable: bool
+    #: Pays only for the action ``SCOPE`` (``applies_to``).
+    scoped: bool = False
 
     def counts(self, now: datetime) -> bool:
         """Counts towards the balance: started and not expired (it stops at ``expires_at``)."""
@@ -126,6 +135,8 @@ class CustomerView:
     grants: tuple[tuple[int, int], ...]
     #: (grant id, remaining) of the grants that start counting later, in burn-down order.
     upcoming: tuple[tuple[int, int], ...]
+    #: What the customer owes.
+    debt: int = 0
 
 
 class ReferenceLedger:
@@ -144,6 +155,10 @@ class ReferenceLedger:
         #: Per customer, the credits that expired in their grants (not in holds): what the
         #: ledger records as ``expiry`` transactions.
         self.grant_expiries: dict[str, int] = {}
+        #: What each customer owes, and what each budget used per (customer, spender, period,
+        #: period start).
+        self.debts: dict[str, int] = dict.fromkeys(CUSTOMERS, 0)
+        self.budget_used: dict[tuple[str, str, str, datetime], int] = {}
 
     # -- reads --
 
@@ -177,6 +192,7 @@ class ReferenceLedger:
             ),
             grants=tuple((grant.id, grant.remaining) for grant in counting),
             upcoming=tuple((grant.id, grant.remaining) for grant in upcoming),
+            debt=self.debts[customer],
         )
 
     # -- expiry --
@@ -218,14 +234,22 @@ class ReferenceLedger:
         transferable: bool,
         *,
         issued: bool = True,
-    ) -> None:
-        """Records a grant; ``issued`` is False for a transfer's, whose credits already were."""
+        scoped: bool = False,
+    ) -> int:
+        """Records a grant; ``issued`` is False for a transfer's, whose credits already were.
+        An issued grant repays what the customer owes first; returns what it repaid."""
         assert grant_id not in self.grants, f"grant id {grant_id} given twice"
-        self.grants[grant_id] = ModelGrant(
-            grant_id, customer, amount, priority, effective_at, expires_at, transferable
+        grant = ModelGrant(
+            grant_id, customer, amount, priority, effective_at, expires_at, transferable, scoped
         )
-        if issued:
-            self.issued += amount
+        self.grants[grant_id] = grant
+        if not issued:
+            return 0
+        self.issued += amount
+        repaid = min(amount, self.debts[customer])
+        grant.remaining -= repaid
+        self.debts[customer] -= repaid
+        return repaid
 
     def check_conservation(self) -> None:
         """The model's own bookkeeping: no credit appears or vanishes."""
@@ -233,14 +257,29 @@ class ReferenceLedger:
         in_holds = sum(
             hold.amount for hold in self.holds.values() if hold.status is HoldStatus.ACTIVE
         )
-        assert self.issued == in_grants + in_holds + self.consumed + self.breakage
+        owed = sum(self.debts.values())
+        assert self.issued == in_grants + in_holds + self.consumed + self.breakage - owed
 
-    def _take(self, customer: str, amount: int, *, transferable_only: bool = False) -> GrantDraws:
-        """Draws ``amount`` in burn-down order, or raises InsufficientCredits."""
-        grants = self.counting(customer, transferable_only=transferable_only)
+    def _take(
+        self,
+        customer: str,
+        amount: int,
+        *,
+        transferable_only: bool = False,
+        action: str | None = None,
+        debt_room: int | None = None,
+    ) -> GrantDraws:
+        """Draws ``amount`` in burn-down order from the grants that apply to ``action``, or
+        raises InsufficientCredits; with ``debt_room``, a shortfall within it is owed."""
+        live = self.counting(customer, transferable_only=transferable_only)
+        grants = [grant for grant in live if not grant.scoped or action == SCOPE]
         have = sum(grant.remaining for grant in grants)
+        elsewhere = sum(grant.remaining for grant in live) - have
+        if amount > have and (debt_room is None or amount - have > debt_room):
+            raise InsufficientCredits(customer, UNIT, have + (debt_room or 0), amount, elsewhere)
         if amount > have:
-            raise InsufficientCredits(customer, UNIT, have, amount)
+            self.debts[customer] += amount - have
+            amount = have
         draws: GrantDraws = []
         left = amount
         for grant in grants:
@@ -255,6 +294,38 @@ class ReferenceLedger:
     def charge(self, customer: str, amount: int) -> GrantDraws:
         self.touch(customer)
         draws = self._take(customer, amount)
+        self.consumed += amount
+        return draws
+
+    def budget_lines(self, customer: str, spender: str) -> list[tuple[str, str, int, datetime]]:
+        """(spender, period, cap, period start) of the budgets on the spender's path, nearest
+        first: fixed UTC hours and days."""
+        hour = self.now.replace(minute=0, second=0, microsecond=0)
+        starts = {"hour": hour, "day": hour.replace(hour=0)}
+        return [
+            (owner, period, cap, starts[period])
+            for level in SPENDER_PATHS[spender]
+            for owner, period, cap in BUDGETS
+            if owner == level
+        ]
+
+    def charge_through(
+        self, customer: str, spender: str, amount: int, action: str | None, allow_debt: bool
+    ) -> GrantDraws:
+        """A charge through a spender: every budget on its path, then the grants that apply,
+        then (asked for) debt within the limit."""
+        self.touch(customer)
+        lines = self.budget_lines(customer, spender)
+        for owner, period, cap, start in lines:
+            used = self.budget_used.get((customer, owner, period, start), 0)
+            if amount > cap - used:
+                ends = start + timedelta(hours=1 if period == "hour" else 24)
+                raise BudgetExceeded(customer, owner, UNIT, period, cap, used, amount, ends)
+        room = DEBT_LIMIT - self.debts[customer] if allow_debt else None
+        draws = self._take(customer, amount, action=action, debt_room=room)
+        for owner, period, _cap, start in lines:
+            key = (customer, owner, period, start)
+            self.budget_used[key] = self.budget_used.get(key, 0) + amount
         self.consumed += amount
         return draws
 
@@ -365,6 +436,25 @@ class ChargeOp:
 
 
 @dataclass(frozen=True)
+class SpendThroughOp:
+    customer: str
+    spender: str
+    amount: int
+    action: str | None
+    allow_debt: bool
+
+    def run(self, ck: CreditKit, key: str) -> Charge:
+        return ck.charge(
+            self.customer,
+            self.amount,
+            idempotency_key=key,
+            action=self.action,
+            spender=self.spender,
+            allow_debt=self.allow_debt,
+        )
+
+
+@dataclass(frozen=True)
 class ReserveOp:
     customer: str
     amount: int
@@ -405,6 +495,13 @@ class TransferOp:
 
 Op = GrantOp | ChargeOp | ReserveOp | CommitOp | ReleaseOp | TransferOp
 Outcome = Grant | Charge | Hold | Transfer | CreditKitError
+
+
+def run_grant_scoped(ck: CreditKit, customer: str, amount: int, key: str) -> Outcome:
+    try:
+        return ck.grant(customer, amount, idempotency_key=key, source="promo", applies_to=[SCOPE])
+    except CreditKitError as error:
+        return error
 
 
 def different_request(op: Op, how: str) -> Op:
@@ -483,6 +580,14 @@ class LedgerMachine(RuleBasedStateMachine):
             self.cleanup.callback(self.ck.close)
             for customer in CUSTOMERS:
                 self.ck.create_customer(customer)
+                self.ck.create_spender(customer, "team", kind="project")
+                self.ck.create_spender(customer, "agent", kind="agent", parent="team")
+                for spender, period, cap in BUDGETS:
+                    self.ck.set_budget(
+                        customer, cap, spender=spender, period=period,
+                        idempotency_key=f"budget-{customer}-{spender}",
+                    )  # fmt: skip
+                self.ck.set_debt_limit(customer, DEBT_LIMIT, idempotency_key=f"debt-{customer}")
         except BaseException:
             self.cleanup.close()
             raise
@@ -563,7 +668,7 @@ class LedgerMachine(RuleBasedStateMachine):
             expires_at,
             expected_transferable,
         )
-        self.model.add_grant(
+        repaid = self.model.add_grant(
             outcome.id,
             customer,
             amount,
@@ -572,6 +677,47 @@ class LedgerMachine(RuleBasedStateMachine):
             expires_at,
             expected_transferable,
         )
+        assert outcome.debt_repaid == repaid
+
+    @rule(customer=customers, amount=amounts)
+    def grant_scoped(self, customer: str, amount: int) -> None:
+        """A promotion that pays only for ``SCOPE``."""
+        outcome = run_grant_scoped(self.ck, customer, amount, f"key-{next(self.keys)}")
+        self.model.touch(customer)
+        not_error(outcome)
+        assert isinstance(outcome, Grant) and outcome.applies_to == (SCOPE,)
+        repaid = self.model.add_grant(
+            outcome.id, customer, amount, DEFAULT_PRIORITY["promo"], self.clock(), None, False,
+            scoped=True,
+        )  # fmt: skip
+        assert outcome.debt_repaid == repaid
+
+    @rule(
+        customer=customers,
+        spender=st.sampled_from(sorted(SPENDER_PATHS)),
+        amount=spend_amounts,
+        action=st.sampled_from([None, SCOPE]),
+        allow_debt=st.booleans(),
+    )
+    def charge_through(
+        self, customer: str, spender: str, amount: int, action: str | None, allow_debt: bool
+    ) -> None:
+        """A charge through a spender under budgets, of a scoped action or not, maybe into
+        debt: checked against the model's budgets (which reset on their own periods as the
+        clock moves), scopes and debt."""
+        op = SpendThroughOp(customer, spender, amount, action, allow_debt)
+        outcome = run(op, self.ck, f"key-{next(self.keys)}")
+        debt_before = self.model.debts[customer]
+        try:
+            draws = self.model.charge_through(customer, spender, amount, action, allow_debt)
+        except (BudgetExceeded, InsufficientCredits) as refusal:
+            assert_same_error(outcome, refusal)
+            return
+        not_error(outcome)
+        assert isinstance(outcome, Charge)
+        assert (outcome.spender, outcome.amount) == (spender, amount)
+        assert draws_of(outcome) == draws
+        assert outcome.debt == self.model.debts[customer] - debt_before
 
     def everything(self, customer: str) -> int:
         self.model.touch(customer)
@@ -831,6 +977,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 held=int(balance.held),
                 grants=tuple((g.grant_id, int(g.remaining)) for g in balance.grants),
                 upcoming=tuple((g.grant_id, int(g.remaining)) for g in balance.upcoming),
+                debt=int(balance.debt),
             )
             expected = self.model.view(customer)
             assert actual == expected, (

@@ -36,6 +36,17 @@ HISTORY_PAGE_MAX = 200
 Customer = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
 HoldId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Unit = Annotated[str, Query(min_length=1, max_length=64, pattern=TEXT_PATTERN)]
+#: A balance for this spender (capped by its path's budgets), or a history of its spending.
+SpenderFilter = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=255,
+        pattern=TEXT_PATTERN,
+        description="A spender of the customer: a balance capped by what the budgets on its"
+        " path leave; a history of its transactions.",
+    ),
+]
 
 
 def router(service: Service) -> APIRouter:
@@ -57,15 +68,7 @@ def router(service: Service) -> APIRouter:
                 description="Only the credits that may pay for this action.",
             ),
         ] = None,
-        spender: Annotated[
-            str | None,
-            Query(
-                min_length=1,
-                max_length=255,
-                pattern=TEXT_PATTERN,
-                description="Capped by what the budgets on this spender's path leave.",
-            ),
-        ] = None,
+        spender: SpenderFilter = None,
     ) -> Balance:
         """What the customer may spend now, what is held, what it owes (``debt``), and each
         grant's remaining credits."""
@@ -108,15 +111,7 @@ def router(service: Service) -> APIRouter:
             datetime | None,
             Query(description="Only transactions created before this time (with a zone)."),
         ] = None,
-        spender: Annotated[
-            str | None,
-            Query(
-                min_length=1,
-                max_length=255,
-                pattern=TEXT_PATTERN,
-                description="Only transactions of this spender.",
-            ),
-        ] = None,
+        spender: SpenderFilter = None,
         subtree: Annotated[
             bool, Query(description="With ``spender``: and of every spender under it.")
         ] = False,
