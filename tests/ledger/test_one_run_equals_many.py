@@ -63,6 +63,8 @@ plans:
 """)
 
 PLANS = ("free", "saver", "capped", "forever")
+#: (spender, period, cap) of the budgets every run sets.
+BUDGETS = (("agent", "hour", 40), ("agent", "day", 70), ("team", "month", 150))
 
 # -- schedules --------------------------------------------------------------------------------
 
@@ -78,6 +80,10 @@ steps = st.one_of(
     st.tuples(st.just("grant"), st.integers(1, 80), st.none() | st.integers(1, 40)),
     st.tuples(st.just("pack"), st.sampled_from(["small", "brief"])),
     st.tuples(st.just("charge"), st.integers(1, 120)),
+    # Through a spender whose budgets (an hour's, a day's, and its team's month) reset on their
+    # own boundaries; a hold through it counts until it is settled or times out.
+    st.tuples(st.just("spend"), st.integers(1, 30)),
+    st.tuples(st.just("hold_through"), st.integers(1, 30), st.sampled_from([30, 600, 7200])),
     st.tuples(st.just("reserve"), st.integers(1, 60), st.sampled_from([30, 60, 600, 7200])),
     st.tuples(st.just("commit"), st.integers(0, 5), st.integers(1, 60)),
     st.tuples(st.just("release"), st.integers(0, 5)),
@@ -117,6 +123,13 @@ def apply(run: Run, step: tuple[Any, ...], index: int) -> None:
             kit.grant_pack(CUSTOMER, step[1], idempotency_key=key)
         elif name == "charge":
             kit.charge(CUSTOMER, step[1], idempotency_key=key)
+        elif name == "spend":
+            kit.charge(CUSTOMER, step[1], idempotency_key=key, spender="agent")
+        elif name == "hold_through":
+            hold = kit.reserve(
+                CUSTOMER, step[1], idempotency_key=key, timeout_seconds=step[2], spender="agent"
+            )
+            run.holds.append(hold.id)
         elif name == "reserve":
             hold = kit.reserve(CUSTOMER, step[1], idempotency_key=key, timeout_seconds=step[2])
             run.holds.append(hold.id)
@@ -206,6 +219,10 @@ def dump(kit: CreditKit) -> dict[str, Any]:
                 )
             )
         )
+        usage = sorted(
+            (row.spender, row.period, row.period_start, row.used)
+            for row in connection.execute(sa.select(tables.budget_usage))
+        )
         history = sorted(
             (row.created_at, row.kind, row.status, row.amount, row.action or "")
             for row in connection.execute(
@@ -225,6 +242,11 @@ def dump(kit: CreditKit) -> dict[str, Any]:
         "grants": grants,
         "system_accounts": system,
         "history": history,
+        "budget_usage": usage,
+        "budgets": [
+            kit.budgets(CUSTOMER, spender=spender.id) for spender in kit.spenders(CUSTOMER)
+        ],
+        "debt": balance.debt,
         "billing_lines": [
             (line.kind, line.description, line.amount, line.period_start, line.period_end)
             for line in kit.billing_lines(CUSTOMER, limit=500)
@@ -299,6 +321,16 @@ def run_three_ways(
         kit = CreditKit(fresh_url(), catalog=CATALOG, clock=clock)
         try:
             kit.create_customer(CUSTOMER)
+            kit.create_spender(CUSTOMER, "team", kind="project")
+            kit.create_spender(CUSTOMER, "agent", kind="agent", parent="team")
+            for spender, period, cap in BUDGETS:
+                kit.set_budget(
+                    CUSTOMER,
+                    cap,
+                    spender=spender,
+                    period=period,
+                    idempotency_key=f"b-{spender}-{period}",
+                )
             run = Run(kit, clock, [], [])
             play(run, schedule, mode, ticks)
             dumps[mode] = dump(kit)
