@@ -127,3 +127,54 @@ def test_nothing_else_goes_below_zero(ck: CreditKit) -> None:
     with pytest.raises(InsufficientCredits):
         ck.remove_credits("u1", 5, idempotency_key="a1")
     assert ck.balance("u1").debt == 0
+
+
+def test_the_database_lets_only_the_debt_account_below_zero(ck: CreditKit) -> None:
+    """What the posting primitive checks, the database enforces too: a debt account never
+    above zero, a grant never below it (an entry breaking either fails its statement)."""
+    import sqlalchemy as sa
+
+    from creditkit.store import tables
+
+    ck.set_debt_limit("u1", 10, idempotency_key="d1")
+    ck.charge("u1", 4, idempotency_key="c1", allow_debt=True)
+    with ck.database.read() as connection:
+        debt_id, issuance_id = (
+            connection.execute(
+                sa.select(tables.accounts.c.id).where(
+                    tables.accounts.c.kind == kind, tables.accounts.c.unit == "credits"
+                )
+            ).scalar_one()
+            for kind in ("debt", "issuance")
+        )
+    for account, amount in ((debt_id, 5), (debt_id, 4)):
+        with ck.database.engine.connect() as connection, connection.begin():
+            transaction_id = connection.execute(
+                tables.transactions.insert()
+                .values(
+                    idempotency_key=f"raw-{amount}",
+                    kind="adjustment",
+                    status="applied",
+                    customer_id=1,
+                    unit="credits",
+                    amount=amount,
+                    request="{}",
+                    metadata={},
+                    created_at=ck.now(),
+                )
+                .returning(tables.transactions.c.id)
+            ).scalar_one()
+            insert = tables.entries.insert()
+            rows = [
+                {"transaction_id": transaction_id, "account_id": account, "unit": "credits",
+                 "amount": amount},
+                {"transaction_id": transaction_id, "account_id": issuance_id, "unit": "credits",
+                 "amount": -amount},
+            ]  # fmt: skip
+            if amount == 5:
+                with pytest.raises(sa.exc.IntegrityError):
+                    connection.execute(insert, rows)
+                connection.rollback()
+            else:
+                connection.execute(insert, rows)  # repaying exactly what is owed is fine
+    assert ck.balance("u1").debt == 0
