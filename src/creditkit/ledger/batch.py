@@ -301,12 +301,16 @@ class ChargeBatch:
                     return InvalidRequest(
                         "workspace", f"{customer.external_id!r} is not a workspace"
                     )
-                member = ledger.spender_row(connection, state, customer, charge.member, "member")
+                member = ledger.spender_for_spend(
+                    connection, state, customer, charge.member, unit, now, "member"
+                )
                 if member.kind != "member":
                     return InvalidRequest("member", f"{charge.member!r} is not a member")
                 spender = member
             if charge.spender is not None:
-                spender = ledger.spender_row(connection, state, customer, charge.spender)
+                spender = ledger.spender_for_spend(
+                    connection, state, customer, charge.spender, unit, now
+                )
         except CreditKitError as error:
             return error
         row = ledger.transaction_values(

@@ -41,6 +41,7 @@ from creditkit.ledger.spending import (
     SpendState,
     path_budgets,
     period_bounds,
+    period_starts,
 )
 from creditkit.store.database import Database
 
@@ -495,6 +496,33 @@ class LedgerKernel:
             state.spenders[key] = row
         return row
 
+    def spender_for_spend(
+        self,
+        connection: Connection,
+        state: SpendState,
+        customer: CustomerRow,
+        spender: str,
+        unit: str,
+        now: datetime,
+        field_name: str = "spender",
+    ) -> SpenderRow:
+        """``spender_row`` for a spend in ``unit``: read with its path's budgets in one round
+        trip, kept for ``check_spend``."""
+        key = (customer.id, spender)
+        row = state.spenders.get(key)
+        if row is not None:
+            return row
+        row, budgets = spender_repository.read_spender_with_budgets(
+            connection, customer.id, spender, unit, period_starts(now)
+        )
+        if row is None:
+            raise InvalidRequest(
+                field_name, f"customer {customer.external_id!r} has no spender {spender!r}"
+            )
+        state.spenders[key] = row
+        state.prefetched[(customer.id, unit, spender)] = budgets
+        return row
+
     def action_scope(self, action: str | None) -> frozenset[str]:
         """The names a grant's scope may match for spending on ``action``."""
         if action is None:
@@ -574,7 +602,14 @@ class LedgerKernel:
                 defaults[spender.external_id] = self.default_budgets(
                     connection, customer, spender, unit, now
                 )
-            lines = path_budgets(connection, state, customer, unit.name, path, defaults, now)
+            prefetched = (
+                None
+                if spender is None
+                else state.prefetched.pop((customer.id, unit.name, spender.external_id), None)
+            )
+            lines = path_budgets(
+                connection, state, customer, unit.name, path, defaults, now, prefetched
+            )
             for line in lines:
                 if steps > line.left:
                     return BudgetExceeded(

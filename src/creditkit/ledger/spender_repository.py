@@ -197,6 +197,66 @@ def read_budgets_with_usage(
     ]
 
 
+def read_spender_with_budgets(
+    connection: Connection,
+    customer_id: int,
+    external_id: str,
+    unit: str,
+    starts: dict[str, datetime],
+) -> tuple[SpenderRow | None, list[tuple[str, str, int, int]]]:
+    """The spender, and the budgets with their use (as ``read_budgets_with_usage``) of every
+    level on its path up to the customer, in one raw statement: a spend through a spender
+    costs one round trip for both. Budgets are matched to ancestors by their JSON text, which
+    may match a name too many (never too few): the caller keeps those on the path only."""
+    flavor = flavor_of(connection)
+    mark = flavor.placeholder
+    periods = [period for period in starts if period != "lifetime"]
+    case = " ".join(f"WHEN '{period}' THEN {mark}" for period in periods)
+    quote = "'\"'"
+    statement = (
+        "SELECT s.id, s.external_id, s.kind, s.depth, s.path, s.ancestors, s.created_at,"
+        " b.spender, b.period, b.cap, COALESCE(u.used, 0) FROM spenders s"
+        f" LEFT JOIN budgets b ON b.customer_id = s.customer_id AND b.unit = {mark}"
+        " AND (b.spender = s.external_id OR b.spender = ''"
+        f" OR s.ancestors LIKE {mark} || {quote} || b.spender || {quote} || {mark})"
+        " LEFT JOIN budget_usage u ON u.customer_id = b.customer_id AND u.spender = b.spender"
+        " AND u.unit = b.unit AND u.period = b.period"
+        f" AND u.period_start = CASE b.period {case} ELSE {mark} END"
+        f" WHERE s.customer_id = {mark} AND s.external_id = {mark}"
+    )
+    parameters = (
+        unit,
+        "%",
+        "%",
+        *(flavor.time_in(starts[period]) for period in periods),
+        flavor.time_in(starts["lifetime"]),
+        customer_id,
+        external_id,
+    )
+    rows = flavor.fetch(connection, statement, parameters)
+    if not rows:
+        return None, []
+    spender_id, name, kind, depth, path, ancestors_text, created_at = rows[0][:7]
+    ancestors = tuple(json.loads(ancestors_text))
+    row = SpenderRow(
+        spender_id,
+        name,
+        kind,
+        ancestors[-1] if ancestors else None,
+        depth,
+        path,
+        ancestors,
+        flavor.time_out(created_at),
+    )
+    on_path = set(row.path_up)
+    budgets_found = [
+        (spender, period, int(cap), int(used))
+        for *_spender_columns, spender, period, cap, used in rows
+        if spender is not None and spender in on_path
+    ]
+    return row, budgets_found
+
+
 def read_budget_usage(
     connection: Connection,
     customer_id: int,

@@ -116,6 +116,11 @@ class BudgetLine:
         return max(0, self.cap - self.used)
 
 
+def period_starts(now: datetime) -> dict[str, datetime]:
+    """Where each kind of period that ``now`` falls in starts."""
+    return {period: period_bounds(period, now)[0] for period in PERIODS}
+
+
 @dataclass(slots=True)
 class SpendState:
     """One transaction's spenders, budgets and debt, read once per customer and counted in
@@ -128,6 +133,10 @@ class SpendState:
     lines: dict[tuple[int, str, str], list[BudgetLine]] = field(default_factory=dict)
     #: (customer id, spender, unit, period, period start) -> steps to add to its usage row.
     counted: dict[tuple[int, str, str, str, datetime], int] = field(default_factory=dict)
+    #: (customer id, unit, spender) -> its path's budgets as read with it (see ``path_budgets``).
+    prefetched: dict[tuple[int, str, str], list[tuple[str, str, int, int]]] = field(
+        default_factory=dict
+    )
     #: (customer id, unit) -> [debt account id or None, steps owed, limit in steps].
     debts: dict[tuple[int, str], list[int | None]] = field(default_factory=dict)
 
@@ -154,16 +163,23 @@ def path_budgets(
     path: tuple[str, ...],
     defaults: dict[str, Sequence[tuple[str, int]]],
     now: datetime,
+    prefetched: list[tuple[str, str, int, int]] | None = None,
 ) -> list[BudgetLine]:
     """The budgets on ``path`` (a spender up to the customer '') in ``unit`` at ``now``, with
     their use, from the nearest level to the customer; each level read once per transaction.
-    ``defaults``: by spender, (period, cap) the plan sets where it has no budget of its own."""
+    ``defaults``: by spender, (period, cap) the plan sets where it has no budget of its own.
+    ``prefetched``: the path's budgets with their use as read with the spender itself, used
+    when no level of the path was read before in this transaction."""
     missing = [spender for spender in path if (customer.id, unit, spender) not in state.lines]
     if missing:
         bounds = {period: period_bounds(period, now) for period in PERIODS}
         starts = {period: bound[0] for period, bound in bounds.items()}
-        found = spender_repository.read_budgets_with_usage(
-            connection, customer.id, unit, missing, starts
+        found = (
+            prefetched
+            if prefetched is not None and len(missing) == len(path)
+            else spender_repository.read_budgets_with_usage(
+                connection, customer.id, unit, missing, starts
+            )
         )
         caps = {(spender, period): (cap, used) for spender, period, cap, used in found}
         extra = [
