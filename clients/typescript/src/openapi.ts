@@ -138,9 +138,32 @@ export interface paths {
         put?: never;
         /**
          * Commit Hold
-         * @description Spends ``amount`` (at most what is held) of the hold; the rest goes back.
+         * @description Spends ``amount`` (at most what the hold has left) of the hold. ``final`` (default):
+         *     the rest goes back and the hold closes (refused while holds taken under it are open);
+         *     ``final: false`` keeps the rest open for more commits.
          */
         post: operations["commitHold"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/holds/{hold_id}/extend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Extend Hold
+         * @description Raises the hold by ``amount`` (checked as a new reserve is) and/or pushes its timeout
+         *     to ``timeout_seconds`` from now, within the hold's maximum lifetime.
+         */
+        post: operations["extendHold"];
         delete?: never;
         options?: never;
         head?: never;
@@ -999,7 +1022,7 @@ export interface paths {
         };
         /**
          * Get Catalog
-         * @description Plans, packs and action costs, in one read.
+         * @description Plans, packs, action costs and the labels of features and limits, in one read.
          */
         get: operations["getCatalog"];
         put?: never;
@@ -1227,7 +1250,7 @@ export interface components {
         /**
          * BillingLine
          * @description Money the customer owes: a period's fee, an upgrade's proration, a period's overage.
-         *     Payments (issue 4) turn these into invoices.
+         *     Payments (creditkit.payments) turn these into invoices.
          */
         BillingLine: {
             /** Id */
@@ -1281,8 +1304,24 @@ export interface components {
             at_period_end?: boolean;
         };
         /**
+         * CatalogLabels
+         * @description How customers' pages name each feature and limit (or quota) the plans use: the
+         *     catalog's label, else the id humanised ("icp_builder" → "Icp builder").
+         */
+        CatalogLabels: {
+            /** Features */
+            features: {
+                [key: string]: string;
+            };
+            /** Limits */
+            limits: {
+                [key: string]: string;
+            };
+        };
+        /**
          * CatalogListing
-         * @description Plans (by rank), packs and action costs, in one read.
+         * @description Plans (by rank), packs, action costs and the labels of the plans' features and limits,
+         *     in one read.
          */
         CatalogListing: {
             /** Plans */
@@ -1291,6 +1330,7 @@ export interface components {
             packs: components["schemas"]["CatalogPack"][];
             /** Action Costs */
             action_costs: components["schemas"]["ActionCost"][];
+            labels: components["schemas"]["CatalogLabels"];
         };
         /** CatalogPack */
         CatalogPack: {
@@ -1836,6 +1876,10 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
+            /** Parent Id */
+            parent_id: number | null;
+            /** Remaining */
+            remaining: number | string | null;
         };
         /** HoldCommit */
         HoldCommit: {
@@ -1848,6 +1892,11 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /**
+             * Final
+             * @description Default: true.
+             */
+            final?: boolean;
         };
         /** HoldCreate */
         HoldCreate: {
@@ -1874,6 +1923,18 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Parent */
+            parent?: number | null;
+        };
+        /**
+         * HoldExtend
+         * @description Raise the hold by ``amount`` and/or push its timeout to ``timeout_seconds`` from now.
+         */
+        HoldExtend: {
+            /** Amount */
+            amount?: (number | string) | null;
+            /** Timeout Seconds */
+            timeout_seconds?: number | null;
         };
         /**
          * HoldStatus
@@ -2351,7 +2412,7 @@ export interface components {
          * TransactionKind
          * @enum {string}
          */
-        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment";
+        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "extend" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment";
         /**
          * Transfer
          * @description Transferable credits moved from one customer to another as one new ``gift`` grant that
@@ -2541,7 +2602,8 @@ export interface components {
          *     counting unspent; ``transferred_out`` what the customer gave to others. ``allowance`` is the
          *     period's allowance grants, ``allowance_spent`` what of them is used (the allowance less what
          *     its grants still hold: spending bought or gifted credits uses none of it) and
-         *     ``allowance_used`` ``allowance_spent / allowance``, from 0 to 1 (None without an allowance):
+         *     ``allowance_used`` ``allowance_spent / allowance``, from 0 to 1 (None without an allowance,
+         *     and None on an unlimited plan, whose customers have no share of anything to run out of):
          *     the share the percent-used alerts fire at (``creditkit.usage.allowance``).
          *
          *     ``available``, ``held``, ``unlimited`` and ``overage_available`` are as ``balance`` gives them,
@@ -2655,7 +2717,7 @@ export interface components {
             status: number;
             detail: string;
             /** @enum {string} */
-            code: "api_error" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_not_found" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
+            code: "api_error" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_has_open_children" | "hold_not_found" | "hold_parent_exceeded" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
             invalid_params?: {
                 name: string;
                 reason: string;
@@ -2676,11 +2738,20 @@ export interface components {
             required: number | string;
             packs: {
                 id: string;
+                name: string;
                 /** @description An exact amount of the unit. */
                 amount: number | string;
                 price: components["schemas"]["Money"];
             }[];
             upgrade_to: string | null;
+            /** @description The plan to upgrade to: its id (as upgrade_to), name, and price per interval (monthly when sold monthly; null price: not sold self-serve). */
+            upgrade?: {
+                id: string;
+                name: string;
+                price: components["schemas"]["Money"] | null;
+                /** @enum {string|null} */
+                interval: "month" | "year" | null;
+            } | null;
         };
         /**
          * ForbiddenProblem
@@ -2689,17 +2760,32 @@ export interface components {
         ForbiddenProblem: components["schemas"]["Problem"] & {
             reason?: string;
             upgrade_to?: string | null;
+            /** @description The plan to upgrade to: its id (as upgrade_to), name, and price per interval (monthly when sold monthly; null price: not sold self-serve). */
+            upgrade?: {
+                id: string;
+                name: string;
+                price: components["schemas"]["Money"] | null;
+                /** @enum {string|null} */
+                interval: "month" | "year" | null;
+            } | null;
             required_scope?: string;
             required_permission?: string;
             role?: string;
         };
         /**
          * ConflictProblem
-         * @description 409: the idempotency key was used for another request (``field`` is the first that differs), or the hold is committed, released or expired.
+         * @description 409: the idempotency key was used for another request (``field`` is the first that differs); or the hold is committed, released or expired; or a hold taken under a parent asks for more than the parent has left (``hold_parent_exceeded``: ``parent_id``, ``available``, ``requested``); or a final commit of a hold whose children are open (``hold_has_open_children``: ``children``).
          */
         ConflictProblem: components["schemas"]["Problem"] & {
             field?: string;
             idempotency_key?: string;
+            hold_id?: number;
+            parent_id?: number;
+            /** @description An exact amount of the unit. */
+            available?: number | string;
+            /** @description An exact amount of the unit. */
+            requested?: number | string;
+            children?: number[];
         };
         /**
          * ValidationProblem
@@ -3694,6 +3780,109 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ChargeAnswer"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not enough credits. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InsufficientCreditsProblem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Busy or unavailable: retry. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    extendHold: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                hold_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HoldExtend"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Hold"];
                 };
             };
             /** @description No key or token, or an unknown one. */
