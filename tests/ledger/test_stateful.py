@@ -20,7 +20,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,13 @@ class ModelHold:
     balance: int = 0
     committed: int = 0
     status: HoldStatus = HoldStatus.ACTIVE
+    #: Who holds it (a child naming none holds as its parent's spender), the budget levels it
+    #: counts against (a child: its spender's levels no hold above it counts), and what its
+    #: reserve and extends counted there, when: what it did not spend goes back to those
+    #: periods, newest first.
+    spender: str | None = None
+    levels: tuple[str, ...] = ("",)
+    fundings: list[tuple[datetime, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -315,14 +322,60 @@ class ReferenceLedger:
     def budget_lines(self, customer: str, spender: str) -> list[tuple[str, str, int, datetime]]:
         """(spender, period, cap, period start) of the budgets on the spender's path, nearest
         first: fixed UTC hours and days."""
-        hour = self.now.replace(minute=0, second=0, microsecond=0)
+        return self.lines_at(SPENDER_PATHS[spender], self.now)
+
+    @staticmethod
+    def lines_at(levels: tuple[str, ...], at: datetime) -> list[tuple[str, str, int, datetime]]:
+        """(spender, period, cap, period start) of the budgets of ``levels`` in the periods
+        of ``at``."""
+        hour = at.replace(minute=0, second=0, microsecond=0)
         starts = {"hour": hour, "day": hour.replace(hour=0)}
         return [
             (owner, period, cap, starts[period])
-            for level in SPENDER_PATHS[spender]
+            for level in levels
             for owner, period, cap in BUDGETS
             if owner == level
         ]
+
+    def check_budgets(
+        self, customer: str, levels: tuple[str, ...], amount: int
+    ) -> list[tuple[str, str, int, datetime]]:
+        """The budgets of ``levels`` now, or BudgetExceeded from the nearest too small."""
+        lines = self.lines_at(levels, self.now)
+        for owner, period, cap, start in lines:
+            used = self.budget_used.get((customer, owner, period, start), 0)
+            if amount > cap - used:
+                ends = start + timedelta(hours=1 if period == "hour" else 24)
+                raise BudgetExceeded(customer, owner, UNIT, period, cap, used, amount, ends)
+        return lines
+
+    def count(
+        self, customer: str, lines: list[tuple[str, str, int, datetime]], amount: int
+    ) -> None:
+        for owner, period, _cap, start in lines:
+            key = (customer, owner, period, start)
+            self.budget_used[key] = self.budget_used.get(key, 0) + amount
+
+    def hold_levels(self, spender: str | None, parent: int | None) -> tuple[str, ...]:
+        """A root's spender's path; a child's levels no hold above it counts."""
+        path = ("",) if spender is None else SPENDER_PATHS[spender]
+        covered: set[str] = set()
+        while parent is not None:
+            above = self.holds[parent]
+            covered.update(("",) if above.spender is None else SPENDER_PATHS[above.spender])
+            parent = above.parent
+        return tuple(level for level in path if level not in covered)
+
+    def give_back(self, hold: ModelHold, amount: int) -> None:
+        """What the hold did not spend, back to its levels, newest funding first."""
+        for at, funded in reversed(hold.fundings):
+            if amount == 0:
+                break
+            part = min(amount, funded)
+            for owner, period, _cap, start in self.lines_at(hold.levels, at):
+                key = (hold.customer, owner, period, start)
+                self.budget_used[key] = max(0, self.budget_used.get(key, 0) - part)
+            amount -= part
 
     def charge_through(
         self, customer: str, spender: str, amount: int, action: str | None, allow_debt: bool
@@ -330,28 +383,28 @@ class ReferenceLedger:
         """A charge through a spender: every budget on its path, then the grants that apply,
         then (asked for) debt within the limit."""
         self.touch(customer)
-        lines = self.budget_lines(customer, spender)
-        for owner, period, cap, start in lines:
-            used = self.budget_used.get((customer, owner, period, start), 0)
-            if amount > cap - used:
-                ends = start + timedelta(hours=1 if period == "hour" else 24)
-                raise BudgetExceeded(customer, owner, UNIT, period, cap, used, amount, ends)
+        lines = self.check_budgets(customer, SPENDER_PATHS[spender], amount)
         room = DEBT_LIMIT - self.debts[customer] if allow_debt else None
         draws = self._take(customer, amount, action=action, debt_room=room)
-        for owner, period, _cap, start in lines:
-            key = (customer, owner, period, start)
-            self.budget_used[key] = self.budget_used.get(key, 0) + amount
+        self.count(customer, lines, amount)
         self.consumed += amount
         return draws
 
-    def reserve(self, customer: str, amount: int) -> GrantDraws:
-        """The draws of a new hold; ``add_hold`` records it once the ledger named it."""
+    def reserve(self, customer: str, amount: int, spender: str | None = None) -> GrantDraws:
+        """The draws of a new hold, counted against its spender's budgets; ``add_hold``
+        records it once the ledger named it."""
         self.touch(customer)
-        return self._take(customer, amount)
+        lines = self.check_budgets(customer, self.hold_levels(spender, None), amount)
+        draws = self._take(customer, amount)
+        self.count(customer, lines, amount)
+        return draws
 
-    def reserve_under(self, parent_id: int, amount: int, timeout_seconds: int) -> datetime:
-        """A child's reserve: checks its parent and takes ``amount`` from it; returns the
-        child's timeout (capped by its parent's). ``add_hold`` records it."""
+    def reserve_under(
+        self, parent_id: int, amount: int, timeout_seconds: int, spender: str | None = None
+    ) -> tuple[datetime, str | None]:
+        """A child's reserve: checks its parent, takes ``amount`` from it and counts it against
+        the child's own levels; returns the child's timeout (capped by its parent's) and its
+        spender (its parent's when it names none). ``add_hold`` records it."""
         parent = self.holds[parent_id]
         self.touch(parent.customer)
         self._check_active(parent)
@@ -359,8 +412,11 @@ class ReferenceLedger:
             raise InvalidRequest("parent", f"holds nest at most {HOLD_TREE_LEVELS_MAX} levels deep")
         if amount > parent.balance:
             raise HoldParentExceeded(parent.id, parent.balance, amount)
+        spender = parent.spender if spender is None else spender
+        levels = self.hold_levels(spender, parent_id)
+        self.count(parent.customer, self.check_budgets(parent.customer, levels, amount), amount)
         parent.balance -= amount
-        return min(self.now + timedelta(seconds=timeout_seconds), parent.expires_at)
+        return min(self.now + timedelta(seconds=timeout_seconds), parent.expires_at), spender
 
     def add_hold(
         self,
@@ -370,12 +426,15 @@ class ReferenceLedger:
         draws: GrantDraws,
         expires_at: datetime,
         parent: int | None = None,
+        spender: str | None = None,
     ) -> None:
         assert hold_id not in self.holds, f"hold id {hold_id} given twice"
         depth = 0 if parent is None else self.holds[parent].depth + 1
         self.holds[hold_id] = ModelHold(
-            hold_id, customer, amount, list(draws), expires_at, self.now, parent, depth, amount
-        )
+            hold_id, customer, amount, list(draws), expires_at, self.now, parent, depth, amount,
+            spender=spender, levels=self.hold_levels(spender, parent),
+            fundings=[(self.now, amount)],
+        )  # fmt: skip
 
     def extend(self, hold_id: int, amount: int | None, timeout_seconds: int | None) -> ModelHold:
         hold = self.holds[hold_id]
@@ -395,7 +454,10 @@ class ReferenceLedger:
                 f" until {ends_at.isoformat()}",
             )
         if amount:
+            # Every check a reserve gets: a root's budgets then grants, a child's parent then
+            # its own levels' budgets.
             if parent is None:
+                lines = self.check_budgets(hold.customer, hold.levels, amount)
                 drawn = dict(hold.draws)
                 for grant_id, part in self._take(hold.customer, amount):
                     drawn[grant_id] = drawn.get(grant_id, 0) + part
@@ -403,7 +465,10 @@ class ReferenceLedger:
             else:
                 if amount > parent.balance:
                     raise HoldParentExceeded(parent.id, parent.balance, amount)
+                lines = self.check_budgets(hold.customer, hold.levels, amount)
                 parent.balance -= amount
+            self.count(hold.customer, lines, amount)
+            hold.fundings.append((self.now, amount))
             hold.amount += amount
             hold.balance += amount
         hold.expires_at = expires_at
@@ -430,6 +495,7 @@ class ReferenceLedger:
         its draws first, in their order), except to grants expired by now (breakage)."""
         assert 0 <= amount <= hold.balance
         rest = hold.balance - amount
+        self.give_back(hold, rest)
         self.consumed += amount
         hold.committed += amount
         hold.balance = 0
@@ -462,25 +528,50 @@ class ReferenceLedger:
                 consumed.append((grant_id, used))
         return consumed
 
-    def commit(self, hold_id: int, amount: int, final: bool = True) -> GrantDraws:
+    def commit(
+        self, hold_id: int, amount: int, final: bool = True, allow_debt: bool = False
+    ) -> tuple[GrantDraws, int]:
+        """The commit's draws and the debt it took: with ``allow_debt``, what is above the
+        hold's balance is spent like a charge through the hold's spender (its whole path),
+        the hold's balance spent first."""
         hold = self.holds[hold_id]
         self.touch(hold.customer)
         if not final and amount == 0:
             raise InvalidRequest("amount", "a partial commit (final false) spends more than 0")
         self._check_active(hold)
-        if amount > hold.balance:
+        excess = max(0, amount - hold.balance) if allow_debt else 0
+        held = amount - excess
+        if held > hold.balance:
             raise HoldAmountExceeded(hold_id, hold.balance, amount)
         children = self.open_children(hold_id)
         if final and children:
             raise HoldHasOpenChildren(hold_id, [child.id for child in children[:10]])
         draws = self.commit_draws(hold, amount)
+        debt = 0
+        if excess:
+            customer = hold.customer
+            path = ("",) if hold.spender is None else SPENDER_PATHS[hold.spender]
+            lines = self.check_budgets(customer, path, excess)
+            live = self.counting(customer)
+            have = sum(grant.remaining for grant in live if not grant.scoped)
+            room = DEBT_LIMIT - self.debts[customer]
+            if excess - have > room:
+                elsewhere = sum(grant.remaining for grant in live) - have
+                raise InsufficientCredits(
+                    customer, UNIT, hold.balance + have + room, amount, elsewhere
+                )
+            debt_before = self.debts[customer]
+            self._take(customer, excess, debt_room=room)
+            debt = self.debts[customer] - debt_before
+            self.count(customer, lines, excess)
+            self.consumed += excess
         if final:
-            self._close(hold, amount, HoldStatus.COMMITTED)
+            self._close(hold, held, HoldStatus.COMMITTED)
         else:
-            hold.balance -= amount
-            hold.committed += amount
-            self.consumed += amount
-        return draws
+            hold.balance -= held
+            hold.committed += held
+            self.consumed += held
+        return draws, debt
 
     def release(self, hold_id: int) -> ModelHold:
         hold = self.holds[hold_id]
@@ -577,6 +668,7 @@ class ReserveOp:
     amount: int
     timeout_seconds: int
     parent: int | None = None
+    spender: str | None = None
 
     def run(self, ck: CreditKit, key: str) -> Hold:
         return ck.reserve(
@@ -585,6 +677,7 @@ class ReserveOp:
             idempotency_key=key,
             timeout_seconds=self.timeout_seconds,
             parent=self.parent,
+            spender=self.spender,
         )
 
 
@@ -603,9 +696,16 @@ class CommitOp:
     hold_id: int
     amount: int
     final: bool = True
+    allow_debt: bool = False
 
     def run(self, ck: CreditKit, key: str) -> Charge:
-        return ck.commit(self.hold_id, self.amount, final=self.final, idempotency_key=key)
+        return ck.commit(
+            self.hold_id,
+            self.amount,
+            final=self.final,
+            allow_debt=self.allow_debt,
+            idempotency_key=key,
+        )
 
 
 @dataclass(frozen=True)
@@ -693,6 +793,8 @@ spend_or_all = st.one_of(spend_amounts, st.none())
 spans = st.one_of(st.integers(1, 72).map(lambda hours: hours * HOUR), st.integers(1, 3 * DAY))
 advances = st.one_of(st.integers(0, 72).map(lambda hours: hours * HOUR), st.integers(0, 3 * DAY))
 customers = st.sampled_from(CUSTOMERS)
+#: Who holds: the customer itself, or a spender under budgets.
+hold_spenders = st.sampled_from([None, None, "team", "agent"])
 #: The writes a burst mixes.
 BURST_KINDS = ("charge", "charge", "reserve", "nest", "extend", "commit", "release", "transfer")
 pairs = st.sampled_from(list(itertools.permutations(CUSTOMERS, 2)))
@@ -886,24 +988,31 @@ class LedgerMachine(RuleBasedStateMachine):
         # The balance the charge answers with is the model's right after it.
         assert outcome.available_after == self.model.view(customer).available
 
-    @rule(customer=customers, amount=spend_or_all, timeout_seconds=spans)
-    def reserve(self, customer: str, amount: int | None, timeout_seconds: int) -> None:
-        op = self.reserve_op(customer, amount, timeout_seconds)
+    @rule(customer=customers, amount=spend_or_all, timeout_seconds=spans, spender=hold_spenders)
+    def reserve(
+        self, customer: str, amount: int | None, timeout_seconds: int, spender: str | None
+    ) -> None:
+        op = self.reserve_op(customer, amount, timeout_seconds, spender)
         self.check(op, self.execute(op))
 
-    def reserve_op(self, customer: str, amount: int | None, timeout_seconds: int) -> ReserveOp:
+    def reserve_op(
+        self, customer: str, amount: int | None, timeout_seconds: int, spender: str | None = None
+    ) -> ReserveOp:
         amount = self.everything(customer) if amount is None else amount
-        return ReserveOp(customer, amount, timeout_seconds)
+        return ReserveOp(customer, amount, timeout_seconds, spender=spender)
 
     def check_reserve(self, op: ReserveOp, outcome: Outcome) -> None:
         customer, amount = op.customer, op.amount
         draws: GrantDraws = []
+        spender = op.spender
         try:
             if op.parent is None:
-                draws = self.model.reserve(customer, amount)
+                draws = self.model.reserve(customer, amount, spender)
                 expires_at = self.clock() + timedelta(seconds=op.timeout_seconds)
             else:
-                expires_at = self.model.reserve_under(op.parent, amount, op.timeout_seconds)
+                expires_at, spender = self.model.reserve_under(
+                    op.parent, amount, op.timeout_seconds, spender
+                )
         except CreditKitError as refusal:
             assert_same_error(outcome, refusal)
             return
@@ -917,8 +1026,9 @@ class LedgerMachine(RuleBasedStateMachine):
             outcome.parent_id,
             outcome.remaining,
         ) == (customer, amount, HoldStatus.ACTIVE, expires_at, op.parent, amount)
+        assert outcome.spender == spender
         assert draws_of(outcome) == draws
-        self.model.add_hold(outcome.id, customer, amount, draws, expires_at, op.parent)
+        self.model.add_hold(outcome.id, customer, amount, draws, expires_at, op.parent, spender)
 
     @precondition(lambda self: self.model.holds)
     @rule(data=st.data(), amount=spend_amounts, timeout_seconds=spans)
@@ -928,8 +1038,10 @@ class LedgerMachine(RuleBasedStateMachine):
         self.check(op, self.execute(op))
 
     def nest_op(self, data: st.DataObject, amount: int, timeout_seconds: int) -> ReserveOp:
+        """Under any hold, held by the customer, its parent's spender, or a (sub-)agent."""
         parent = self.pick_hold(data)
-        return ReserveOp(parent.customer, amount, timeout_seconds, parent.id)
+        spender = data.draw(hold_spenders, label="spender")
+        return ReserveOp(parent.customer, amount, timeout_seconds, parent.id, spender)
 
     @precondition(lambda self: self.model.holds)
     @rule(
@@ -979,23 +1091,30 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.model.holds[data.draw(st.sampled_from(holds), label="hold")]
 
     @precondition(lambda self: self.model.holds)
-    @rule(data=st.data(), percent=st.integers(0, 120), final=st.sampled_from([True, True, False]))
-    def commit(self, data: st.DataObject, percent: int, final: bool) -> None:
-        op = self.commit_op(data, percent, final)
+    @rule(
+        data=st.data(),
+        percent=st.integers(0, 120),
+        final=st.sampled_from([True, True, False]),
+        allow_debt=st.booleans(),
+    )
+    def commit(self, data: st.DataObject, percent: int, final: bool, allow_debt: bool) -> None:
+        op = self.commit_op(data, percent, final, allow_debt)
         self.check(op, self.execute(op))
 
-    def commit_op(self, data: st.DataObject, percent: int, final: bool = True) -> CommitOp:
+    def commit_op(
+        self, data: st.DataObject, percent: int, final: bool = True, allow_debt: bool = False
+    ) -> CommitOp:
         """Commits ``percent`` of what the hold has left; above 100, that many credits more
         than it has. A partial commit (``final`` false) of at least 1."""
         hold = self.pick_hold(data)
         left = hold.balance if hold.status is HoldStatus.ACTIVE else hold.amount
         amount = left * percent // 100 if percent <= 100 else left + percent - 100
-        return CommitOp(hold.id, amount if final else max(amount, 1), final)
+        return CommitOp(hold.id, amount if final else max(amount, 1), final, allow_debt)
 
     def check_commit(self, op: CommitOp, outcome: Outcome) -> None:
         hold = self.model.holds[op.hold_id]
         try:
-            consumed = self.model.commit(hold.id, op.amount, op.final)
+            consumed, debt = self.model.commit(hold.id, op.amount, op.final, op.allow_debt)
         except CreditKitError as refusal:
             assert_same_error(outcome, refusal)
             return
@@ -1007,6 +1126,7 @@ class LedgerMachine(RuleBasedStateMachine):
             hold.id,
         )
         assert draws_of(outcome) == consumed
+        assert (outcome.spender, outcome.debt) == (hold.spender, debt)
 
     @precondition(lambda self: self.model.holds)
     @rule(data=st.data())
@@ -1096,7 +1216,9 @@ class LedgerMachine(RuleBasedStateMachine):
                 ops.append(self.extend_op(data, amount, data.draw(st.one_of(st.none(), spans))))
             elif kind == "commit":
                 final = data.draw(st.booleans(), label="final")
-                ops.append(self.commit_op(data, data.draw(st.integers(0, 120)), final))
+                allow_debt = data.draw(st.booleans(), label="allow_debt")
+                percent = data.draw(st.integers(0, 120))
+                ops.append(self.commit_op(data, percent, final, allow_debt))
             elif kind == "release":
                 ops.append(ReleaseOp(self.pick_hold(data).id))
             else:
@@ -1185,6 +1307,12 @@ class LedgerMachine(RuleBasedStateMachine):
             assert actual == expected, (
                 f"{customer} at {self.clock().isoformat()}:\n  ledger {actual}\n  model  {expected}"
             )
+            # What each budget's current period used, open holds included.
+            for spender, period, _cap in BUDGETS:
+                (budget,) = self.ck.budgets(customer, spender=spender)
+                ((*_line, start),) = self.model.lines_at((spender,), self.clock())
+                used = self.model.budget_used.get((customer, spender, period, start), 0)
+                assert int(budget.used) == used, (customer, spender, period, budget.used, used)
 
 
 # -- running it on each database ------------------------------------------------------------------

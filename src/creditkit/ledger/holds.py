@@ -489,11 +489,13 @@ class LedgerHolds(LedgerHoldExcess):
             ]
             if final:
                 _headline, legs = self._settle_legs(context, hold, held)
-                give_back_hold(context.connection, holder, hold, hold.balance - held)
             legs = [(account, part) for account, part in legs if part]
             debt = 0
             if excess:
+                # First: its refusal is recorded and commits, so nothing may be written before.
                 legs, debt = self._commit_excess(context, request, holder, hold, excess, legs)
+            if final:
+                give_back_hold(context.connection, holder, hold, hold.balance - held)
             transaction_id = repository.insert_transaction(
                 context.connection,
                 self.transaction_values(
