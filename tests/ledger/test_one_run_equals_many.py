@@ -85,11 +85,18 @@ steps = st.one_of(
     st.tuples(st.just("spend"), st.integers(1, 30)),
     st.tuples(st.just("hold_through"), st.integers(1, 30), st.sampled_from([30, 600, 7200])),
     st.tuples(st.just("reserve"), st.integers(1, 60), st.sampled_from([30, 60, 600, 7200])),
-    st.tuples(st.just("commit"), st.integers(0, 5), st.integers(1, 60)),
+    # A commit above what the hold has left spends the excess as a charge (allow_debt).
+    st.tuples(st.just("commit"), st.integers(0, 5), st.integers(1, 60), st.booleans()),
     # A hold under another (its timeout capped by its parent's, expiring first at the same
-    # instant), an extend of one (its amount and/or its timeout), and a partial commit.
+    # instant; held by its parent's spender, or by one whose own budgets it counts against),
+    # an extend of one (its amount and/or its timeout, within its budgets), and a partial
+    # commit.
     st.tuples(
-        st.just("nest"), st.integers(0, 5), st.integers(1, 40), st.sampled_from([30, 60, 600, 7200])
+        st.just("nest"),
+        st.integers(0, 5),
+        st.integers(1, 40),
+        st.sampled_from([30, 60, 600, 7200]),
+        st.sampled_from([None, "agent", "team"]),
     ),
     st.tuples(
         st.just("extend"),
@@ -151,13 +158,14 @@ def apply(run: Run, step: tuple[Any, ...], index: int) -> None:
                 return
             hold_id = run.holds[step[1]]
             if name == "commit":
-                kit.commit(hold_id, step[2], idempotency_key=key)
+                kit.commit(hold_id, step[2], allow_debt=step[3], idempotency_key=key)
             elif name == "capture":
                 kit.commit(hold_id, step[2], final=False, idempotency_key=key)
             elif name == "nest":
                 child = kit.reserve(
-                    CUSTOMER, step[2], parent=hold_id, timeout_seconds=step[3], idempotency_key=key
-                )
+                    CUSTOMER, step[2], parent=hold_id, timeout_seconds=step[3],
+                    spender=step[4], idempotency_key=key,
+                )  # fmt: skip
                 run.holds.append(child.id)
             elif name == "extend":
                 kit.extend(
@@ -376,6 +384,8 @@ def run_three_ways(
                     period=period,
                     idempotency_key=f"b-{spender}-{period}",
                 )
+            # Commits above their holds may go this far below zero; the next grant repays it.
+            kit.set_debt_limit(CUSTOMER, 30, idempotency_key="debt-limit")
             run = Run(kit, clock, [], [])
             play(run, schedule, mode, ticks)
             dumps[mode] = dump(kit)
