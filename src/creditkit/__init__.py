@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from creditkit.clock import ManualClock, system_clock
     from creditkit.entitlements import Decision, LimitUsage, Member, Reason, Role
     from creditkit.errors import (
+        BudgetExceeded,
         CreditKitError,
         HoldAlreadyCommitted,
         HoldAlreadyReleased,
@@ -119,6 +120,7 @@ _EXPORTS = {
     "HoldParentExceeded": "creditkit.errors",
     "HoldStatus": "creditkit.ledger.schemas",
     "IdempotencyConflict": "creditkit.errors",
+    "BudgetExceeded": "creditkit.errors",
     "InsufficientCredits": "creditkit.errors",
     "InvalidAmount": "creditkit.errors",
     "InvalidRequest": "creditkit.errors",
@@ -183,6 +185,7 @@ __all__ = [
     "Balance",
     "BillingLine",
     "BillingLineKind",
+    "BudgetExceeded",
     "Catalog",
     "CatalogInvalid",
     "Charge",

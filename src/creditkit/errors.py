@@ -19,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 Quantity = int | Decimal
 
 __all__ = [
+    "BudgetExceeded",
     "CreditKitError",
     "HoldAlreadyCommitted",
     "HoldAlreadyReleased",
@@ -124,14 +125,62 @@ class InsufficientCredits(CreditKitError):
 
     code = "insufficient_credits"
 
-    def __init__(self, customer: str, unit: str, available: Quantity, required: Quantity) -> None:
+    def __init__(
+        self,
+        customer: str,
+        unit: str,
+        available: Quantity,
+        required: Quantity,
+        not_applicable: Quantity = 0,
+    ) -> None:
+        also = (
+            f" ({not_applicable} more are held in credits that do not apply to this spending)"
+            if not_applicable
+            else ""
+        )
         super().__init__(
-            f"customer {customer!r} has {available} {unit} available, {required} required"
+            f"customer {customer!r} has {available} {unit} available, {required} required{also}"
         )
         self.customer = customer
         self.unit = unit
         self.available = available
         self.required = required
+        #: Live credits the customer holds that this spending may not use (scoped elsewhere).
+        self.not_applicable = not_applicable
+
+
+class BudgetExceeded(CreditKitError):
+    """A budget on the path from the spender to the customer does not leave room for this
+    spend. ``spender`` names whose budget refused (None: the customer's own); ``cap`` and
+    ``used`` are that budget's, in its current period, which ends at ``resets_at`` (None: a
+    lifetime budget)."""
+
+    code = "budget_exceeded"
+
+    def __init__(
+        self,
+        customer: str,
+        spender: str | None,
+        unit: str,
+        period: str,
+        cap: Quantity,
+        used: Quantity,
+        required: Quantity,
+        resets_at: datetime | None,
+    ) -> None:
+        who = "the customer's own" if spender is None else f"spender {spender!r}'s"
+        super().__init__(
+            f"{who} {period} budget of customer {customer!r} allows {cap} {unit}, {used} used,"
+            f" {required} required"
+        )
+        self.customer = customer
+        self.spender = spender
+        self.unit = unit
+        self.period = period
+        self.cap = cap
+        self.used = used
+        self.required = required
+        self.resets_at = resets_at
 
 
 class IdempotencyConflict(CreditKitError):
@@ -337,5 +386,6 @@ RECORDED_ERRORS: dict[str, type[CreditKitError]] = {
         HoldHasOpenChildren,
         PurchaseLimitReached,
         MemberSpendCapReached,
+        BudgetExceeded,
     )
 }

@@ -33,13 +33,16 @@ from creditkit.ledger.schemas import (
     Adjustment,
     AuditReport,
     Balance,
+    Budget,
     Charge,
     ChargeRequest,
     Customer,
+    DebtLimit,
     Grant,
     HistoryPage,
     Hold,
     Money,
+    Spender,
     SweepReport,
     Transfer,
     Unit,
@@ -181,11 +184,28 @@ class CreditKit:
             # The usage rollups, then the percent-used alerts.
             recorded=(rollups.record, self._alerts.recorded),
             headroom=None if self._subscriptions is None else self._subscriptions.headroom,
-            member_room=None if self._entitlements is None else self._entitlements.member_room,
             count_requests=(
                 None if self._entitlements is None else self._entitlements.count_requests
             ),
+            # Asked on every spend that names a spender: only when some plan sets defaults.
+            default_budgets=(
+                self._subscriptions.default_budgets
+                if self._subscriptions is not None
+                and any(plan.spender_budgets for plan in self._catalog_required().plans.values())
+                else None
+            ),
+            debt_limit=None if self._subscriptions is None else self._subscriptions.debt_limit,
+            action_scope=None if self.catalog is None else self._action_scope,
         )
+
+    def _action_scope(self, action: str) -> frozenset[str]:
+        """What a grant's ``applies_to`` may name to pay for ``action``: the action, and its
+        catalog category when it has one."""
+        catalog = self._catalog_required()
+        found = catalog.actions.get(action)
+        if found is None or found.category is None:
+            return frozenset((action,))
+        return frozenset((action, found.category))
 
     @functools.cached_property
     def keys(self) -> KeyService:
@@ -264,10 +284,13 @@ class CreditKit:
         transferable: bool | None = None,
         cost_basis: Money | None = None,
         metadata: dict[str, Any] | None = None,
+        applies_to: Sequence[str] | None = None,
     ) -> Grant:
         """Gives the customer a block of credits. ``priority`` defaults by source (allowances
         burn first, purchases last); ``transferable`` defaults to True for purchases and gifts;
-        ``expires_at=None`` never expires; ``effective_at`` (default now) may be in the future."""
+        ``expires_at=None`` never expires; ``effective_at`` (default now) may be in the future.
+        ``applies_to`` lists the actions or catalog categories the credits may pay for (None:
+        any). A customer in debt is repaid first from the new grant, in its transaction."""
         return self._ledger.grant(
             customer,
             amount,
@@ -280,6 +303,7 @@ class CreditKit:
             transferable=transferable,
             cost_basis=cost_basis,
             metadata=metadata,
+            applies_to=applies_to,
         )
 
     def grant_pack(self, customer: str, pack: str, *, idempotency_key: str) -> Grant:
@@ -313,6 +337,7 @@ class CreditKit:
             metadata={"pack": offer.id},
             action=action,
             guard=within_limit,
+            applies_to=offer.applies_to,
         )
         if offer.bonus:
             # Its own key, derived from the purchase's: a retry of the same key that replays
@@ -337,9 +362,14 @@ class CreditKit:
         metadata: dict[str, Any] | None = None,
         member: str | None = None,
         rate_limited: bool = False,
+        spender: str | None = None,
+        allow_debt: bool = False,
     ) -> Charge:
         """Spends credits now, in burn-down order; raises ``InsufficientCredits`` (and writes
-        nothing but the refusal) when the available balance is short.
+        nothing but the refusal) when the available balance is short. ``spender`` names who
+        spent (see ``create_spender``): every budget on its path must leave room, else
+        ``BudgetExceeded``. ``allow_debt`` lets what the credits leave short be owed, within
+        the debt limit (``set_debt_limit``, or the plan's ``debt_limit``).
 
         Give the ``amount`` (in ``unit``, default ``credits``), or leave it out and name a
         catalog ``action``: the amount is then its price times ``quantity``, in its unit.
@@ -348,7 +378,7 @@ class CreditKit:
         charge's own transaction, and raises ``RateLimited`` past it (as the HTTP API does)."""
         request = self._priced(
             customer, amount, idempotency_key, unit, action, quantity, metadata, member,
-            rate_limited,
+            rate_limited, spender, allow_debt,
         )  # fmt: skip
         outcome = self.charge_many([request])[0]
         if isinstance(outcome, CreditKitError):
@@ -366,6 +396,8 @@ class CreditKit:
         metadata: dict[str, Any] | None,
         member: str | None = None,
         rate_limited: bool = False,
+        spender: str | None = None,
+        allow_debt: bool = False,
     ) -> ChargeRequest:
         if amount is None:
             if action is None:
@@ -382,7 +414,7 @@ class CreditKit:
             raise InvalidRequest("quantity", "goes with an action priced by the catalog")
         return ChargeRequest(
             customer, amount, idempotency_key, unit or "credits", action, metadata or {}, member,
-            rate_limited,
+            rate_limited, spender, allow_debt,
         )  # fmt: skip
 
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[Charge | CreditKitError]:
@@ -402,19 +434,25 @@ class CreditKit:
         action: str | None = None,
         metadata: dict[str, Any] | None = None,
         rate_limited: bool = False,
+        spender: str | None = None,
         parent: int | None = None,
     ) -> Hold:
         """Sets credits aside for work whose cost is not known yet. Commit or release the hold
         before ``timeout_seconds``; after that it releases itself. ``rate_limited`` counts the
         call against the plan's ``rate_limit_per_minute`` in the reserve's own transaction, and
-        raises ``RateLimited`` past it (as the HTTP API does).
+        raises ``RateLimited`` past it (as the HTTP API does). ``spender``: who holds; the hold
+        counts against the budgets on its path while open, and gives back what it did not spend
+        when it closes.
 
         ``parent``: a hold of the same customer and unit to draw from instead of the grants (an
         orchestrator's hold funding its sub-agents'): never past what the parent has left
         (``HoldParentExceeded``), at most four levels deep, at most 256 open holds under one
         root. The child's timeout is capped by its parent's. Releasing the parent releases its
         open children; a final commit of a parent with open children is refused
-        (``HoldHasOpenChildren``)."""
+        (``HoldHasOpenChildren``). A child counts only against the budgets of its own
+        spender's path that its parent's path does not have (a sub-agent's own budgets: the
+        parent's were counted when the parent reserved); without a spender it holds as its
+        parent's spender."""
         return self._ledger.reserve(
             customer,
             amount,
@@ -424,6 +462,7 @@ class CreditKit:
             action=action,
             metadata=metadata,
             rate_limited=rate_limited,
+            spender=spender,
             parent=parent,
         )
 
@@ -436,7 +475,8 @@ class CreditKit:
         idempotency_key: str,
     ) -> Hold:
         """Raises an open hold by ``amount`` (with every check a new reserve gets: the
-        customer's available credits, or for a child its parent's remaining) and/or pushes its
+        budgets on the hold's path and the credits that apply to its action, or for a child
+        its parent's remaining and its own levels' budgets) and/or pushes its
         timeout to ``timeout_seconds`` from now (never earlier than it was; a child's no later
         than its parent's). A hold lives at most 30 days from its reserve, however extended:
         an extend past that is refused (``InvalidRequest`` naming ``timeout_seconds``)."""
@@ -452,16 +492,24 @@ class CreditKit:
         idempotency_key: str,
         final: bool = True,
         metadata: dict[str, Any] | None = None,
+        allow_debt: bool = False,
     ) -> Charge:
         """Spends ``amount`` (at most what the hold has left, zero allowed) of the hold.
         ``final`` (the default): the rest goes back to the grants it came from (a child's to
         its parent) and the hold closes; refused with ``HoldHasOpenChildren`` while holds taken
         under it are open (commit or release them first). ``final=False``: spends ``amount``
         (more than zero) and keeps the rest open for more commits, an extend, a final commit or
-        a release (several captures)."""
+        a release (several captures).
+
+        Above what the hold has left it raises ``HoldAmountExceeded``, unless ``allow_debt``:
+        final or partial, the hold's remaining credits are spent and the excess is spent like a
+        charge for the hold's action (the budgets on its spender's path, then the credits that
+        apply, then debt within the limit); a partial commit leaves the hold open with nothing
+        left."""
         return self._ledger.commit(
-            hold_id, amount, final=final, idempotency_key=idempotency_key, metadata=metadata
-        )
+            hold_id, amount, final=final, idempotency_key=idempotency_key, metadata=metadata,
+            allow_debt=allow_debt,
+        )  # fmt: skip
 
     def release(self, hold_id: int, *, idempotency_key: str) -> Hold:
         """Gives back everything the hold has left (what it committed in part stays spent):
@@ -990,8 +1038,73 @@ class CreditKit:
 
     # -- reads --
 
-    def balance(self, customer: str, *, unit: str = "credits") -> Balance:
-        return self._ledger.balance(customer, unit)
+    def balance(
+        self,
+        customer: str,
+        *,
+        unit: str = "credits",
+        action: str | None = None,
+        spender: str | None = None,
+    ) -> Balance:
+        """What the customer may spend of ``unit`` now, and what it owes (``.debt``). With
+        ``action``: only credits that may pay for it; with ``spender``: capped by what the
+        budgets on its path leave (``.budget_left``)."""
+        return self._ledger.balance(customer, unit, action, spender)
+
+    # -- spenders, budgets, debt --
+
+    def create_spender(
+        self, customer: str, spender: str, *, kind: str, parent: str | None = None
+    ) -> Spender:
+        """Adds a spender (a member, an API key, an agent, a project: ``kind`` is the host
+        app's word) under the customer, or under ``parent``, at most 8 levels deep. The
+        spender's id is its own idempotency key. A workspace member is one already, of kind
+        ``member``."""
+        return self._ledger.create_spender(customer, spender, kind=kind, parent=parent)
+
+    def spenders(self, customer: str, *, limit: int = 1_000) -> tuple[Spender, ...]:
+        """The customer's spenders, oldest first."""
+        return self._ledger.spenders(customer, limit)
+
+    def set_budget(
+        self,
+        customer: str,
+        amount: Quantity | str | None,
+        *,
+        idempotency_key: str,
+        spender: str | None = None,
+        unit: str | None = None,
+        period: str = "month",
+    ) -> Budget | None:
+        """Caps what ``spender`` (None: the customer itself) may spend of ``unit`` per
+        ``period`` (``hour``, ``day``, ``week``, ``month`` or ``lifetime``; UTC boundaries,
+        weeks from Monday). A spend must fit every budget from its spender up to the customer,
+        else ``BudgetExceeded``. ``amount`` None removes the budget."""
+        return self._ledger.set_budget(
+            customer, amount, spender=spender, unit=unit or "credits", period=period,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+
+    def budgets(
+        self, customer: str, *, spender: str | None = None, unit: str = "credits"
+    ) -> tuple[Budget, ...]:
+        """The budgets of ``spender`` (None: the customer's own), the plan's defaults for its
+        kind included, each with what its current period used (open holds included)."""
+        return self._ledger.budgets(customer, spender, unit)
+
+    def set_debt_limit(
+        self,
+        customer: str,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str,
+        unit: str | None = None,
+    ) -> DebtLimit:
+        """How far below zero the customer may go when a spend asks for it (``allow_debt``);
+        overrides the plan's ``debt_limit`` (default 0: no debt)."""
+        return self._ledger.set_debt_limit(
+            customer, amount, unit=unit or "credits", idempotency_key=idempotency_key
+        )
 
     def recorded(self, idempotency_key: str) -> bool:
         """Whether a write under this key has been recorded, applied or refused: a retry of it
@@ -1018,6 +1131,8 @@ class CreditKit:
         action: str | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        spender: str | None = None,
+        subtree: bool = False,
     ) -> HistoryPage:
         """The customer's transactions, newest first; pass ``next_cursor`` for older ones.
 
@@ -1026,9 +1141,10 @@ class CreditKit:
         filters (it marks a place in the history, not a result set). A transfer's item names
         the other customer in ``counterparty``; ``available_change`` is negative for the sender
         and positive for the recipient. Raises ``InvalidRequest`` naming ``kinds``, ``action``,
-        ``start``, ``end``, ``limit`` or ``cursor``."""
+        ``start``, ``end``, ``limit`` or ``cursor``. ``spender``: only its transactions;
+        ``subtree``: and those of every spender under it (up to 1,000 spenders)."""
         filters = check_history_filters(kinds, action, start, end)
-        return self._ledger.history(customer, unit, limit, cursor, filters)
+        return self._ledger.history(customer, unit, limit, cursor, filters, spender, subtree)
 
     def group_commit_stats(self) -> GroupCommitStats | None:
         """How well this process's writes shared transactions (group commit): transactions

@@ -12,13 +12,13 @@ from client_helpers import assert_same_error, raised
 
 from creditkit import (
     UNLIMITED,
+    BudgetExceeded,
     CreditKit,
     CustomerKind,
     Decision,
     HoldStatus,
     InvalidRequest,
     ManualClock,
-    MemberSpendCapReached,
     Money,
     Reason,
     Role,
@@ -193,9 +193,9 @@ def test_member_spend_caps_refuse_as_the_kit_does(client: Client, kit: CreditKit
     client.add_member("acme", "ada", "owner")
     client.set_member_spend_cap("acme", "ada", 5)
     client.charge("acme", 5, member="ada", idempotency_key="c1")
-    with pytest.raises(MemberSpendCapReached) as over:
+    with pytest.raises(BudgetExceeded) as over:
         client.charge("acme", 1, member="ada", idempotency_key="c2")
-    with pytest.raises(MemberSpendCapReached) as embedded:
+    with pytest.raises(BudgetExceeded) as embedded:
         kit.charge("acme", 1, member="ada", idempotency_key="c2")
     assert over.value.to_fields() == embedded.value.to_fields()
     assert str(over.value) == str(embedded.value)

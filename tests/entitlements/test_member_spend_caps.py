@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from creditkit import (
+    BudgetExceeded,
     ChargeRequest,
     CreditKit,
     InvalidRequest,
     ManualClock,
-    MemberSpendCapReached,
 )
 
 SEED_004 = Path(__file__).parents[2] / "examples" / "seed_004_orbit_workspaces" / "catalog.yaml"
@@ -37,13 +37,14 @@ def studio(make_kit: Callable[..., CreditKit]) -> CreditKit:
 
 def test_a_capped_member_is_refused_past_the_cap(studio: CreditKit) -> None:
     assert studio.charge("studio", 20, member="editor", idempotency_key="e1").member == "editor"
-    with pytest.raises(MemberSpendCapReached) as refused:
+    with pytest.raises(BudgetExceeded) as refused:
         studio.charge("studio", 15, member="editor", idempotency_key="e2")
-    assert (refused.value.remaining, refused.value.required) == (10, 15)
+    assert (refused.value.spender, refused.value.cap, refused.value.used) == ("editor", 30, 20)
+    assert refused.value.required == 15
     studio.charge("studio", 10, member="editor", idempotency_key="e3")
     studio.charge("studio", 500, member="owner", idempotency_key="o1")  # not capped
     studio.charge("studio", 5, idempotency_key="anon")  # no member named: no member cap
-    with pytest.raises(MemberSpendCapReached):  # the refusal is recorded under its key
+    with pytest.raises(BudgetExceeded):  # the refusal is recorded under its key
         studio.charge("studio", 15, member="editor", idempotency_key="e2")
     assert studio.audit().ok
 
@@ -63,7 +64,7 @@ def test_a_batch_shares_the_members_room(studio: CreditKit) -> None:
     assert [type(outcome).__name__ for outcome in outcomes] == [
         "Charge",
         "Charge",
-        "MemberSpendCapReached",
+        "BudgetExceeded",
     ]
 
 
@@ -96,7 +97,7 @@ def test_sixteen_threads_never_pass_the_cap(postgres_url: str, clock: ManualCloc
                 try:
                     kit.charge("studio", 1, member="editor", idempotency_key=f"t{worker}-{attempt}")
                     applied.append(1)
-                except MemberSpendCapReached:
+                except BudgetExceeded:
                     pass
         except BaseException as error:  # reported by the main thread
             errors.append(error)

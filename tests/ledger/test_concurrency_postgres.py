@@ -566,3 +566,87 @@ def test_a_write_that_waited_for_the_lock_sees_what_the_holder_committed(
         assert ck.balance("u1").available == 3
         report = ck.audit()
         assert report.ok, report.problems
+
+
+# -- 16 threads through a spender tree with budgets at three levels ------------------------------
+
+#: The tree: the customer's own budget, a team's, and each agent's; sub-agents under agents.
+TREE_BUDGETS = {"": 900, "team": 700, "agent_a": 300, "agent_b": 300}
+TREE_SPENDERS = ("agent_a", "agent_b", "sub_a", "sub_b", "loose")
+TREE_PATHS = {
+    "agent_a": ("agent_a", "team", ""),
+    "agent_b": ("agent_b", "team", ""),
+    "sub_a": ("sub_a", "agent_a", "team", ""),
+    "sub_b": ("sub_b", "agent_b", "team", ""),
+    "loose": ("loose", ""),
+}
+
+
+def test_threads_spending_through_a_spender_tree_never_pass_a_budget(postgres_url: str) -> None:
+    """16 threads charge and hold through sibling and nested spenders of one customer, each key
+    sent twice: no level's budget is ever passed, each key applies exactly once, audit clean."""
+    kit = CreditKit(postgres_url, clock=ManualClock())
+    try:
+        kit.create_customer("org")
+        kit.grant("org", 5_000, idempotency_key="grant")
+        kit.create_spender("org", "team", kind="project")
+        kit.create_spender("org", "agent_a", kind="agent", parent="team")
+        kit.create_spender("org", "agent_b", kind="agent", parent="team")
+        kit.create_spender("org", "sub_a", kind="sub_agent", parent="agent_a")
+        kit.create_spender("org", "sub_b", kind="sub_agent", parent="agent_b")
+        kit.create_spender("org", "loose", kind="api_key")
+        for spender, cap in TREE_BUDGETS.items():
+            kit.set_budget("org", cap, spender=spender or None, idempotency_key=f"b-{spender}")
+        barrier = threading.Barrier(THREADS)
+        applied: dict[str, tuple[str, int]] = {}
+        applied_lock = threading.Lock()
+        errors: list[BaseException] = []
+
+        def work(thread: int) -> None:
+            chooser = random.Random(SEED + thread)
+            barrier.wait(WAIT_TIMEOUT_SECONDS)
+            for step in range(20):
+                spender = chooser.choice(TREE_SPENDERS)
+                amount = chooser.randint(2, 9)
+                key = f"t{thread}-{step}"
+                held = chooser.random() < 0.3
+                for _attempt in range(2):  # each key twice: it applies once
+                    try:
+                        if held:
+                            hold = kit.reserve("org", amount, spender=spender, idempotency_key=key)
+                            kit.commit(hold.id, amount - 1, idempotency_key=f"{key}-c")
+                        else:
+                            kit.charge("org", amount, spender=spender, idempotency_key=key)
+                    except CreditKitError as error:
+                        if error.code != "budget_exceeded":
+                            raise
+                        break
+                    with applied_lock:
+                        applied[key] = (spender, amount - 1 if held else amount)
+
+        def guarded(thread: int) -> None:
+            try:
+                work(thread)
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=guarded, args=(n,)) for n in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT_TIMEOUT_SECONDS)
+        assert not errors, errors
+        spent: Counter[str] = Counter()
+        for spender, amount in applied.values():
+            for level in TREE_PATHS[spender]:
+                spent[level] += amount
+        for level, cap in TREE_BUDGETS.items():
+            assert spent[level] <= cap, (level, spent[level], cap)
+            budgets = kit.budgets("org", spender=level or None)
+            assert [budget.used for budget in budgets] == [spent[level]]
+        # Every thread's keys are in the ledger once: spending equals what was applied.
+        assert kit.balance("org").available == 5_000 - spent[""]
+        assert spent[""] > 600  # the budgets, not the traffic, stopped the spending
+        assert kit.audit().ok
+    finally:
+        kit.close()

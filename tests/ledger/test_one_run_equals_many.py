@@ -63,6 +63,8 @@ plans:
 """)
 
 PLANS = ("free", "saver", "capped", "forever")
+#: (spender, period, cap) of the budgets every run sets.
+BUDGETS = (("agent", "hour", 40), ("agent", "day", 70), ("team", "month", 150))
 
 # -- schedules --------------------------------------------------------------------------------
 
@@ -78,12 +80,23 @@ steps = st.one_of(
     st.tuples(st.just("grant"), st.integers(1, 80), st.none() | st.integers(1, 40)),
     st.tuples(st.just("pack"), st.sampled_from(["small", "brief"])),
     st.tuples(st.just("charge"), st.integers(1, 120)),
+    # Through a spender whose budgets (an hour's, a day's, and its team's month) reset on their
+    # own boundaries; a hold through it counts until it is settled or times out.
+    st.tuples(st.just("spend"), st.integers(1, 30)),
+    st.tuples(st.just("hold_through"), st.integers(1, 30), st.sampled_from([30, 600, 7200])),
     st.tuples(st.just("reserve"), st.integers(1, 60), st.sampled_from([30, 60, 600, 7200])),
-    st.tuples(st.just("commit"), st.integers(0, 5), st.integers(1, 60)),
+    # A commit above what the hold has left spends the excess as a charge (allow_debt).
+    st.tuples(st.just("commit"), st.integers(0, 5), st.integers(1, 60), st.booleans()),
     # A hold under another (its timeout capped by its parent's, expiring first at the same
-    # instant), an extend of one (its amount and/or its timeout), and a partial commit.
+    # instant; held by its parent's spender, or by one whose own budgets it counts against),
+    # an extend of one (its amount and/or its timeout, within its budgets), and a partial
+    # commit.
     st.tuples(
-        st.just("nest"), st.integers(0, 5), st.integers(1, 40), st.sampled_from([30, 60, 600, 7200])
+        st.just("nest"),
+        st.integers(0, 5),
+        st.integers(1, 40),
+        st.sampled_from([30, 60, 600, 7200]),
+        st.sampled_from([None, "agent", "team"]),
     ),
     st.tuples(
         st.just("extend"),
@@ -129,6 +142,13 @@ def apply(run: Run, step: tuple[Any, ...], index: int) -> None:
             kit.grant_pack(CUSTOMER, step[1], idempotency_key=key)
         elif name == "charge":
             kit.charge(CUSTOMER, step[1], idempotency_key=key)
+        elif name == "spend":
+            kit.charge(CUSTOMER, step[1], idempotency_key=key, spender="agent")
+        elif name == "hold_through":
+            hold = kit.reserve(
+                CUSTOMER, step[1], idempotency_key=key, timeout_seconds=step[2], spender="agent"
+            )
+            run.holds.append(hold.id)
         elif name == "reserve":
             hold = kit.reserve(CUSTOMER, step[1], idempotency_key=key, timeout_seconds=step[2])
             run.holds.append(hold.id)
@@ -138,13 +158,14 @@ def apply(run: Run, step: tuple[Any, ...], index: int) -> None:
                 return
             hold_id = run.holds[step[1]]
             if name == "commit":
-                kit.commit(hold_id, step[2], idempotency_key=key)
+                kit.commit(hold_id, step[2], allow_debt=step[3], idempotency_key=key)
             elif name == "capture":
                 kit.commit(hold_id, step[2], final=False, idempotency_key=key)
             elif name == "nest":
                 child = kit.reserve(
-                    CUSTOMER, step[2], parent=hold_id, timeout_seconds=step[3], idempotency_key=key
-                )
+                    CUSTOMER, step[2], parent=hold_id, timeout_seconds=step[3],
+                    spender=step[4], idempotency_key=key,
+                )  # fmt: skip
                 run.holds.append(child.id)
             elif name == "extend":
                 kit.extend(
@@ -230,6 +251,10 @@ def dump(kit: CreditKit) -> dict[str, Any]:
                 )
             )
         )
+        usage = sorted(
+            (row.spender, row.period, row.period_start, row.used)
+            for row in connection.execute(sa.select(tables.budget_usage))
+        )
         history = sorted(
             (row.created_at, row.kind, row.status, row.amount, row.action or "")
             for row in connection.execute(
@@ -270,6 +295,11 @@ def dump(kit: CreditKit) -> dict[str, Any]:
         "grants": grants,
         "system_accounts": system,
         "history": history,
+        "budget_usage": usage,
+        "budgets": [
+            kit.budgets(CUSTOMER, spender=spender.id) for spender in kit.spenders(CUSTOMER)
+        ],
+        "debt": balance.debt,
         "billing_lines": [
             (line.kind, line.description, line.amount, line.period_start, line.period_end)
             for line in kit.billing_lines(CUSTOMER, limit=500)
@@ -344,6 +374,18 @@ def run_three_ways(
         kit = CreditKit(fresh_url(), catalog=CATALOG, clock=clock)
         try:
             kit.create_customer(CUSTOMER)
+            kit.create_spender(CUSTOMER, "team", kind="project")
+            kit.create_spender(CUSTOMER, "agent", kind="agent", parent="team")
+            for spender, period, cap in BUDGETS:
+                kit.set_budget(
+                    CUSTOMER,
+                    cap,
+                    spender=spender,
+                    period=period,
+                    idempotency_key=f"b-{spender}-{period}",
+                )
+            # Commits above their holds may go this far below zero; the next grant repays it.
+            kit.set_debt_limit(CUSTOMER, 30, idempotency_key="debt-limit")
             run = Run(kit, clock, [], [])
             play(run, schedule, mode, ticks)
             dumps[mode] = dump(kit)

@@ -20,7 +20,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from hypothesis.stateful import (
 )
 
 from creditkit import (
+    BudgetExceeded,
     Charge,
     CreditKit,
     CreditKitError,
@@ -63,6 +64,12 @@ from creditkit.ledger.checks import HOLD_LIFETIME_SECONDS_MAX, HOLD_TREE_LEVELS_
 
 UNIT = "credits"
 CUSTOMERS = ("alice", "bob", "carol")
+#: Each customer's spender tree (an agent under a team), their budgets (spender, period, cap),
+#: the action scoped grants pay for, and the debt limit every customer has.
+SPENDER_PATHS = {"team": ("team", ""), "agent": ("agent", "team", "")}
+BUDGETS = (("agent", "hour", 25), ("team", "day", 60))
+SCOPE = "image"
+DEBT_LIMIT = 25
 
 # -- the reference model --------------------------------------------------------------------------
 
@@ -93,6 +100,8 @@ class ModelGrant:
     effective_at: datetime
     expires_at: datetime | None
     transferable: bool
+    #: Pays only for the action ``SCOPE`` (``applies_to``).
+    scoped: bool = False
 
     def counts(self, now: datetime) -> bool:
         """Counts towards the balance: started and not expired (it stops at ``expires_at``)."""
@@ -126,6 +135,13 @@ class ModelHold:
     balance: int = 0
     committed: int = 0
     status: HoldStatus = HoldStatus.ACTIVE
+    #: Who holds it (a child naming none holds as its parent's spender), the budget levels it
+    #: counts against (a child: its spender's levels no hold above it counts), and what its
+    #: reserve and extends counted there, when: what it did not spend goes back to those
+    #: periods, newest first.
+    spender: str | None = None
+    levels: tuple[str, ...] = ("",)
+    fundings: list[tuple[datetime, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -138,6 +154,8 @@ class CustomerView:
     grants: tuple[tuple[int, int], ...]
     #: (grant id, remaining) of the grants that start counting later, in burn-down order.
     upcoming: tuple[tuple[int, int], ...]
+    #: What the customer owes.
+    debt: int = 0
 
 
 class ReferenceLedger:
@@ -156,6 +174,10 @@ class ReferenceLedger:
         #: Per customer, the credits that expired in their grants (not in holds): what the
         #: ledger records as ``expiry`` transactions.
         self.grant_expiries: dict[str, int] = {}
+        #: What each customer owes, and what each budget used per (customer, spender, period,
+        #: period start).
+        self.debts: dict[str, int] = dict.fromkeys(CUSTOMERS, 0)
+        self.budget_used: dict[tuple[str, str, str, datetime], int] = {}
 
     # -- reads --
 
@@ -189,6 +211,7 @@ class ReferenceLedger:
             ),
             grants=tuple((grant.id, grant.remaining) for grant in counting),
             upcoming=tuple((grant.id, grant.remaining) for grant in upcoming),
+            debt=self.debts[customer],
         )
 
     # -- expiry --
@@ -233,14 +256,22 @@ class ReferenceLedger:
         transferable: bool,
         *,
         issued: bool = True,
-    ) -> None:
-        """Records a grant; ``issued`` is False for a transfer's, whose credits already were."""
+        scoped: bool = False,
+    ) -> int:
+        """Records a grant; ``issued`` is False for a transfer's, whose credits already were.
+        An issued grant repays what the customer owes first; returns what it repaid."""
         assert grant_id not in self.grants, f"grant id {grant_id} given twice"
-        self.grants[grant_id] = ModelGrant(
-            grant_id, customer, amount, priority, effective_at, expires_at, transferable
+        grant = ModelGrant(
+            grant_id, customer, amount, priority, effective_at, expires_at, transferable, scoped
         )
-        if issued:
-            self.issued += amount
+        self.grants[grant_id] = grant
+        if not issued:
+            return 0
+        self.issued += amount
+        repaid = min(amount, self.debts[customer])
+        grant.remaining -= repaid
+        self.debts[customer] -= repaid
+        return repaid
 
     def check_conservation(self) -> None:
         """The model's own bookkeeping: no credit appears or vanishes."""
@@ -248,14 +279,29 @@ class ReferenceLedger:
         in_holds = sum(
             hold.balance for hold in self.holds.values() if hold.status is HoldStatus.ACTIVE
         )
-        assert self.issued == in_grants + in_holds + self.consumed + self.breakage
+        owed = sum(self.debts.values())
+        assert self.issued == in_grants + in_holds + self.consumed + self.breakage - owed
 
-    def _take(self, customer: str, amount: int, *, transferable_only: bool = False) -> GrantDraws:
-        """Draws ``amount`` in burn-down order, or raises InsufficientCredits."""
-        grants = self.counting(customer, transferable_only=transferable_only)
+    def _take(
+        self,
+        customer: str,
+        amount: int,
+        *,
+        transferable_only: bool = False,
+        action: str | None = None,
+        debt_room: int | None = None,
+    ) -> GrantDraws:
+        """Draws ``amount`` in burn-down order from the grants that apply to ``action``, or
+        raises InsufficientCredits; with ``debt_room``, a shortfall within it is owed."""
+        live = self.counting(customer, transferable_only=transferable_only)
+        grants = [grant for grant in live if not grant.scoped or action == SCOPE]
         have = sum(grant.remaining for grant in grants)
+        elsewhere = sum(grant.remaining for grant in live) - have
+        if amount > have and (debt_room is None or amount - have > debt_room):
+            raise InsufficientCredits(customer, UNIT, have + (debt_room or 0), amount, elsewhere)
         if amount > have:
-            raise InsufficientCredits(customer, UNIT, have, amount)
+            self.debts[customer] += amount - have
+            amount = have
         draws: GrantDraws = []
         left = amount
         for grant in grants:
@@ -273,14 +319,92 @@ class ReferenceLedger:
         self.consumed += amount
         return draws
 
-    def reserve(self, customer: str, amount: int) -> GrantDraws:
-        """The draws of a new hold; ``add_hold`` records it once the ledger named it."""
-        self.touch(customer)
-        return self._take(customer, amount)
+    def budget_lines(self, customer: str, spender: str) -> list[tuple[str, str, int, datetime]]:
+        """(spender, period, cap, period start) of the budgets on the spender's path, nearest
+        first: fixed UTC hours and days."""
+        return self.lines_at(SPENDER_PATHS[spender], self.now)
 
-    def reserve_under(self, parent_id: int, amount: int, timeout_seconds: int) -> datetime:
-        """A child's reserve: checks its parent and takes ``amount`` from it; returns the
-        child's timeout (capped by its parent's). ``add_hold`` records it."""
+    @staticmethod
+    def lines_at(levels: tuple[str, ...], at: datetime) -> list[tuple[str, str, int, datetime]]:
+        """(spender, period, cap, period start) of the budgets of ``levels`` in the periods
+        of ``at``."""
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        starts = {"hour": hour, "day": hour.replace(hour=0)}
+        return [
+            (owner, period, cap, starts[period])
+            for level in levels
+            for owner, period, cap in BUDGETS
+            if owner == level
+        ]
+
+    def check_budgets(
+        self, customer: str, levels: tuple[str, ...], amount: int
+    ) -> list[tuple[str, str, int, datetime]]:
+        """The budgets of ``levels`` now, or BudgetExceeded from the nearest too small."""
+        lines = self.lines_at(levels, self.now)
+        for owner, period, cap, start in lines:
+            used = self.budget_used.get((customer, owner, period, start), 0)
+            if amount > cap - used:
+                ends = start + timedelta(hours=1 if period == "hour" else 24)
+                raise BudgetExceeded(customer, owner, UNIT, period, cap, used, amount, ends)
+        return lines
+
+    def count(
+        self, customer: str, lines: list[tuple[str, str, int, datetime]], amount: int
+    ) -> None:
+        for owner, period, _cap, start in lines:
+            key = (customer, owner, period, start)
+            self.budget_used[key] = self.budget_used.get(key, 0) + amount
+
+    def hold_levels(self, spender: str | None, parent: int | None) -> tuple[str, ...]:
+        """A root's spender's path; a child's levels no hold above it counts."""
+        path = ("",) if spender is None else SPENDER_PATHS[spender]
+        covered: set[str] = set()
+        while parent is not None:
+            above = self.holds[parent]
+            covered.update(("",) if above.spender is None else SPENDER_PATHS[above.spender])
+            parent = above.parent
+        return tuple(level for level in path if level not in covered)
+
+    def give_back(self, hold: ModelHold, amount: int) -> None:
+        """What the hold did not spend, back to its levels, newest funding first."""
+        for at, funded in reversed(hold.fundings):
+            if amount == 0:
+                break
+            part = min(amount, funded)
+            for owner, period, _cap, start in self.lines_at(hold.levels, at):
+                key = (hold.customer, owner, period, start)
+                self.budget_used[key] = max(0, self.budget_used.get(key, 0) - part)
+            amount -= part
+
+    def charge_through(
+        self, customer: str, spender: str, amount: int, action: str | None, allow_debt: bool
+    ) -> GrantDraws:
+        """A charge through a spender: every budget on its path, then the grants that apply,
+        then (asked for) debt within the limit."""
+        self.touch(customer)
+        lines = self.check_budgets(customer, SPENDER_PATHS[spender], amount)
+        room = DEBT_LIMIT - self.debts[customer] if allow_debt else None
+        draws = self._take(customer, amount, action=action, debt_room=room)
+        self.count(customer, lines, amount)
+        self.consumed += amount
+        return draws
+
+    def reserve(self, customer: str, amount: int, spender: str | None = None) -> GrantDraws:
+        """The draws of a new hold, counted against its spender's budgets; ``add_hold``
+        records it once the ledger named it."""
+        self.touch(customer)
+        lines = self.check_budgets(customer, self.hold_levels(spender, None), amount)
+        draws = self._take(customer, amount)
+        self.count(customer, lines, amount)
+        return draws
+
+    def reserve_under(
+        self, parent_id: int, amount: int, timeout_seconds: int, spender: str | None = None
+    ) -> tuple[datetime, str | None]:
+        """A child's reserve: checks its parent, takes ``amount`` from it and counts it against
+        the child's own levels; returns the child's timeout (capped by its parent's) and its
+        spender (its parent's when it names none). ``add_hold`` records it."""
         parent = self.holds[parent_id]
         self.touch(parent.customer)
         self._check_active(parent)
@@ -288,8 +412,11 @@ class ReferenceLedger:
             raise InvalidRequest("parent", f"holds nest at most {HOLD_TREE_LEVELS_MAX} levels deep")
         if amount > parent.balance:
             raise HoldParentExceeded(parent.id, parent.balance, amount)
+        spender = parent.spender if spender is None else spender
+        levels = self.hold_levels(spender, parent_id)
+        self.count(parent.customer, self.check_budgets(parent.customer, levels, amount), amount)
         parent.balance -= amount
-        return min(self.now + timedelta(seconds=timeout_seconds), parent.expires_at)
+        return min(self.now + timedelta(seconds=timeout_seconds), parent.expires_at), spender
 
     def add_hold(
         self,
@@ -299,12 +426,15 @@ class ReferenceLedger:
         draws: GrantDraws,
         expires_at: datetime,
         parent: int | None = None,
+        spender: str | None = None,
     ) -> None:
         assert hold_id not in self.holds, f"hold id {hold_id} given twice"
         depth = 0 if parent is None else self.holds[parent].depth + 1
         self.holds[hold_id] = ModelHold(
-            hold_id, customer, amount, list(draws), expires_at, self.now, parent, depth, amount
-        )
+            hold_id, customer, amount, list(draws), expires_at, self.now, parent, depth, amount,
+            spender=spender, levels=self.hold_levels(spender, parent),
+            fundings=[(self.now, amount)],
+        )  # fmt: skip
 
     def extend(self, hold_id: int, amount: int | None, timeout_seconds: int | None) -> ModelHold:
         hold = self.holds[hold_id]
@@ -324,7 +454,10 @@ class ReferenceLedger:
                 f" until {ends_at.isoformat()}",
             )
         if amount:
+            # Every check a reserve gets: a root's budgets then grants, a child's parent then
+            # its own levels' budgets.
             if parent is None:
+                lines = self.check_budgets(hold.customer, hold.levels, amount)
                 drawn = dict(hold.draws)
                 for grant_id, part in self._take(hold.customer, amount):
                     drawn[grant_id] = drawn.get(grant_id, 0) + part
@@ -332,7 +465,10 @@ class ReferenceLedger:
             else:
                 if amount > parent.balance:
                     raise HoldParentExceeded(parent.id, parent.balance, amount)
+                lines = self.check_budgets(hold.customer, hold.levels, amount)
                 parent.balance -= amount
+            self.count(hold.customer, lines, amount)
+            hold.fundings.append((self.now, amount))
             hold.amount += amount
             hold.balance += amount
         hold.expires_at = expires_at
@@ -359,6 +495,7 @@ class ReferenceLedger:
         its draws first, in their order), except to grants expired by now (breakage)."""
         assert 0 <= amount <= hold.balance
         rest = hold.balance - amount
+        self.give_back(hold, rest)
         self.consumed += amount
         hold.committed += amount
         hold.balance = 0
@@ -391,25 +528,50 @@ class ReferenceLedger:
                 consumed.append((grant_id, used))
         return consumed
 
-    def commit(self, hold_id: int, amount: int, final: bool = True) -> GrantDraws:
+    def commit(
+        self, hold_id: int, amount: int, final: bool = True, allow_debt: bool = False
+    ) -> tuple[GrantDraws, int]:
+        """The commit's draws and the debt it took: with ``allow_debt``, what is above the
+        hold's balance is spent like a charge through the hold's spender (its whole path),
+        the hold's balance spent first."""
         hold = self.holds[hold_id]
         self.touch(hold.customer)
         if not final and amount == 0:
             raise InvalidRequest("amount", "a partial commit (final false) spends more than 0")
         self._check_active(hold)
-        if amount > hold.balance:
+        excess = max(0, amount - hold.balance) if allow_debt else 0
+        held = amount - excess
+        if held > hold.balance:
             raise HoldAmountExceeded(hold_id, hold.balance, amount)
         children = self.open_children(hold_id)
         if final and children:
             raise HoldHasOpenChildren(hold_id, [child.id for child in children[:10]])
         draws = self.commit_draws(hold, amount)
+        debt = 0
+        if excess:
+            customer = hold.customer
+            path = ("",) if hold.spender is None else SPENDER_PATHS[hold.spender]
+            lines = self.check_budgets(customer, path, excess)
+            live = self.counting(customer)
+            have = sum(grant.remaining for grant in live if not grant.scoped)
+            room = DEBT_LIMIT - self.debts[customer]
+            if excess - have > room:
+                elsewhere = sum(grant.remaining for grant in live) - have
+                raise InsufficientCredits(
+                    customer, UNIT, hold.balance + have + room, amount, elsewhere
+                )
+            debt_before = self.debts[customer]
+            self._take(customer, excess, debt_room=room)
+            debt = self.debts[customer] - debt_before
+            self.count(customer, lines, excess)
+            self.consumed += excess
         if final:
-            self._close(hold, amount, HoldStatus.COMMITTED)
+            self._close(hold, held, HoldStatus.COMMITTED)
         else:
-            hold.balance -= amount
-            hold.committed += amount
-            self.consumed += amount
-        return draws
+            hold.balance -= held
+            hold.committed += held
+            self.consumed += held
+        return draws, debt
 
     def release(self, hold_id: int) -> ModelHold:
         hold = self.holds[hold_id]
@@ -482,11 +644,31 @@ class ChargeOp:
 
 
 @dataclass(frozen=True)
+class SpendThroughOp:
+    customer: str
+    spender: str
+    amount: int
+    action: str | None
+    allow_debt: bool
+
+    def run(self, ck: CreditKit, key: str) -> Charge:
+        return ck.charge(
+            self.customer,
+            self.amount,
+            idempotency_key=key,
+            action=self.action,
+            spender=self.spender,
+            allow_debt=self.allow_debt,
+        )
+
+
+@dataclass(frozen=True)
 class ReserveOp:
     customer: str
     amount: int
     timeout_seconds: int
     parent: int | None = None
+    spender: str | None = None
 
     def run(self, ck: CreditKit, key: str) -> Hold:
         return ck.reserve(
@@ -495,6 +677,7 @@ class ReserveOp:
             idempotency_key=key,
             timeout_seconds=self.timeout_seconds,
             parent=self.parent,
+            spender=self.spender,
         )
 
 
@@ -513,9 +696,16 @@ class CommitOp:
     hold_id: int
     amount: int
     final: bool = True
+    allow_debt: bool = False
 
     def run(self, ck: CreditKit, key: str) -> Charge:
-        return ck.commit(self.hold_id, self.amount, final=self.final, idempotency_key=key)
+        return ck.commit(
+            self.hold_id,
+            self.amount,
+            final=self.final,
+            allow_debt=self.allow_debt,
+            idempotency_key=key,
+        )
 
 
 @dataclass(frozen=True)
@@ -538,6 +728,13 @@ class TransferOp:
 
 Op = GrantOp | ChargeOp | ReserveOp | ExtendOp | CommitOp | ReleaseOp | TransferOp
 Outcome = Grant | Charge | Hold | Transfer | CreditKitError
+
+
+def run_grant_scoped(ck: CreditKit, customer: str, amount: int, key: str) -> Outcome:
+    try:
+        return ck.grant(customer, amount, idempotency_key=key, source="promo", applies_to=[SCOPE])
+    except CreditKitError as error:
+        return error
 
 
 def different_request(op: Op, how: str) -> Op:
@@ -596,6 +793,8 @@ spend_or_all = st.one_of(spend_amounts, st.none())
 spans = st.one_of(st.integers(1, 72).map(lambda hours: hours * HOUR), st.integers(1, 3 * DAY))
 advances = st.one_of(st.integers(0, 72).map(lambda hours: hours * HOUR), st.integers(0, 3 * DAY))
 customers = st.sampled_from(CUSTOMERS)
+#: Who holds: the customer itself, or a spender under budgets.
+hold_spenders = st.sampled_from([None, None, "team", "agent"])
 #: The writes a burst mixes.
 BURST_KINDS = ("charge", "charge", "reserve", "nest", "extend", "commit", "release", "transfer")
 pairs = st.sampled_from(list(itertools.permutations(CUSTOMERS, 2)))
@@ -618,6 +817,14 @@ class LedgerMachine(RuleBasedStateMachine):
             self.cleanup.callback(self.ck.close)
             for customer in CUSTOMERS:
                 self.ck.create_customer(customer)
+                self.ck.create_spender(customer, "team", kind="project")
+                self.ck.create_spender(customer, "agent", kind="agent", parent="team")
+                for spender, period, cap in BUDGETS:
+                    self.ck.set_budget(
+                        customer, cap, spender=spender, period=period,
+                        idempotency_key=f"budget-{customer}-{spender}",
+                    )  # fmt: skip
+                self.ck.set_debt_limit(customer, DEBT_LIMIT, idempotency_key=f"debt-{customer}")
         except BaseException:
             self.cleanup.close()
             raise
@@ -704,7 +911,7 @@ class LedgerMachine(RuleBasedStateMachine):
             expires_at,
             expected_transferable,
         )
-        self.model.add_grant(
+        repaid = self.model.add_grant(
             outcome.id,
             customer,
             amount,
@@ -713,6 +920,47 @@ class LedgerMachine(RuleBasedStateMachine):
             expires_at,
             expected_transferable,
         )
+        assert outcome.debt_repaid == repaid
+
+    @rule(customer=customers, amount=amounts)
+    def grant_scoped(self, customer: str, amount: int) -> None:
+        """A promotion that pays only for ``SCOPE``."""
+        outcome = run_grant_scoped(self.ck, customer, amount, f"key-{next(self.keys)}")
+        self.model.touch(customer)
+        not_error(outcome)
+        assert isinstance(outcome, Grant) and outcome.applies_to == (SCOPE,)
+        repaid = self.model.add_grant(
+            outcome.id, customer, amount, DEFAULT_PRIORITY["promo"], self.clock(), None, False,
+            scoped=True,
+        )  # fmt: skip
+        assert outcome.debt_repaid == repaid
+
+    @rule(
+        customer=customers,
+        spender=st.sampled_from(sorted(SPENDER_PATHS)),
+        amount=spend_amounts,
+        action=st.sampled_from([None, SCOPE]),
+        allow_debt=st.booleans(),
+    )
+    def charge_through(
+        self, customer: str, spender: str, amount: int, action: str | None, allow_debt: bool
+    ) -> None:
+        """A charge through a spender under budgets, of a scoped action or not, maybe into
+        debt: checked against the model's budgets (which reset on their own periods as the
+        clock moves), scopes and debt."""
+        op = SpendThroughOp(customer, spender, amount, action, allow_debt)
+        outcome = run(op, self.ck, f"key-{next(self.keys)}")
+        debt_before = self.model.debts[customer]
+        try:
+            draws = self.model.charge_through(customer, spender, amount, action, allow_debt)
+        except (BudgetExceeded, InsufficientCredits) as refusal:
+            assert_same_error(outcome, refusal)
+            return
+        not_error(outcome)
+        assert isinstance(outcome, Charge)
+        assert (outcome.spender, outcome.amount) == (spender, amount)
+        assert draws_of(outcome) == draws
+        assert outcome.debt == self.model.debts[customer] - debt_before
 
     def everything(self, customer: str) -> int:
         self.model.touch(customer)
@@ -740,24 +988,31 @@ class LedgerMachine(RuleBasedStateMachine):
         # The balance the charge answers with is the model's right after it.
         assert outcome.available_after == self.model.view(customer).available
 
-    @rule(customer=customers, amount=spend_or_all, timeout_seconds=spans)
-    def reserve(self, customer: str, amount: int | None, timeout_seconds: int) -> None:
-        op = self.reserve_op(customer, amount, timeout_seconds)
+    @rule(customer=customers, amount=spend_or_all, timeout_seconds=spans, spender=hold_spenders)
+    def reserve(
+        self, customer: str, amount: int | None, timeout_seconds: int, spender: str | None
+    ) -> None:
+        op = self.reserve_op(customer, amount, timeout_seconds, spender)
         self.check(op, self.execute(op))
 
-    def reserve_op(self, customer: str, amount: int | None, timeout_seconds: int) -> ReserveOp:
+    def reserve_op(
+        self, customer: str, amount: int | None, timeout_seconds: int, spender: str | None = None
+    ) -> ReserveOp:
         amount = self.everything(customer) if amount is None else amount
-        return ReserveOp(customer, amount, timeout_seconds)
+        return ReserveOp(customer, amount, timeout_seconds, spender=spender)
 
     def check_reserve(self, op: ReserveOp, outcome: Outcome) -> None:
         customer, amount = op.customer, op.amount
         draws: GrantDraws = []
+        spender = op.spender
         try:
             if op.parent is None:
-                draws = self.model.reserve(customer, amount)
+                draws = self.model.reserve(customer, amount, spender)
                 expires_at = self.clock() + timedelta(seconds=op.timeout_seconds)
             else:
-                expires_at = self.model.reserve_under(op.parent, amount, op.timeout_seconds)
+                expires_at, spender = self.model.reserve_under(
+                    op.parent, amount, op.timeout_seconds, spender
+                )
         except CreditKitError as refusal:
             assert_same_error(outcome, refusal)
             return
@@ -771,8 +1026,9 @@ class LedgerMachine(RuleBasedStateMachine):
             outcome.parent_id,
             outcome.remaining,
         ) == (customer, amount, HoldStatus.ACTIVE, expires_at, op.parent, amount)
+        assert outcome.spender == spender
         assert draws_of(outcome) == draws
-        self.model.add_hold(outcome.id, customer, amount, draws, expires_at, op.parent)
+        self.model.add_hold(outcome.id, customer, amount, draws, expires_at, op.parent, spender)
 
     @precondition(lambda self: self.model.holds)
     @rule(data=st.data(), amount=spend_amounts, timeout_seconds=spans)
@@ -782,8 +1038,10 @@ class LedgerMachine(RuleBasedStateMachine):
         self.check(op, self.execute(op))
 
     def nest_op(self, data: st.DataObject, amount: int, timeout_seconds: int) -> ReserveOp:
+        """Under any hold, held by the customer, its parent's spender, or a (sub-)agent."""
         parent = self.pick_hold(data)
-        return ReserveOp(parent.customer, amount, timeout_seconds, parent.id)
+        spender = data.draw(hold_spenders, label="spender")
+        return ReserveOp(parent.customer, amount, timeout_seconds, parent.id, spender)
 
     @precondition(lambda self: self.model.holds)
     @rule(
@@ -833,23 +1091,30 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.model.holds[data.draw(st.sampled_from(holds), label="hold")]
 
     @precondition(lambda self: self.model.holds)
-    @rule(data=st.data(), percent=st.integers(0, 120), final=st.sampled_from([True, True, False]))
-    def commit(self, data: st.DataObject, percent: int, final: bool) -> None:
-        op = self.commit_op(data, percent, final)
+    @rule(
+        data=st.data(),
+        percent=st.integers(0, 120),
+        final=st.sampled_from([True, True, False]),
+        allow_debt=st.booleans(),
+    )
+    def commit(self, data: st.DataObject, percent: int, final: bool, allow_debt: bool) -> None:
+        op = self.commit_op(data, percent, final, allow_debt)
         self.check(op, self.execute(op))
 
-    def commit_op(self, data: st.DataObject, percent: int, final: bool = True) -> CommitOp:
+    def commit_op(
+        self, data: st.DataObject, percent: int, final: bool = True, allow_debt: bool = False
+    ) -> CommitOp:
         """Commits ``percent`` of what the hold has left; above 100, that many credits more
         than it has. A partial commit (``final`` false) of at least 1."""
         hold = self.pick_hold(data)
         left = hold.balance if hold.status is HoldStatus.ACTIVE else hold.amount
         amount = left * percent // 100 if percent <= 100 else left + percent - 100
-        return CommitOp(hold.id, amount if final else max(amount, 1), final)
+        return CommitOp(hold.id, amount if final else max(amount, 1), final, allow_debt)
 
     def check_commit(self, op: CommitOp, outcome: Outcome) -> None:
         hold = self.model.holds[op.hold_id]
         try:
-            consumed = self.model.commit(hold.id, op.amount, op.final)
+            consumed, debt = self.model.commit(hold.id, op.amount, op.final, op.allow_debt)
         except CreditKitError as refusal:
             assert_same_error(outcome, refusal)
             return
@@ -861,6 +1126,7 @@ class LedgerMachine(RuleBasedStateMachine):
             hold.id,
         )
         assert draws_of(outcome) == consumed
+        assert (outcome.spender, outcome.debt) == (hold.spender, debt)
 
     @precondition(lambda self: self.model.holds)
     @rule(data=st.data())
@@ -950,7 +1216,9 @@ class LedgerMachine(RuleBasedStateMachine):
                 ops.append(self.extend_op(data, amount, data.draw(st.one_of(st.none(), spans))))
             elif kind == "commit":
                 final = data.draw(st.booleans(), label="final")
-                ops.append(self.commit_op(data, data.draw(st.integers(0, 120)), final))
+                allow_debt = data.draw(st.booleans(), label="allow_debt")
+                percent = data.draw(st.integers(0, 120))
+                ops.append(self.commit_op(data, percent, final, allow_debt))
             elif kind == "release":
                 ops.append(ReleaseOp(self.pick_hold(data).id))
             else:
@@ -1033,11 +1301,18 @@ class LedgerMachine(RuleBasedStateMachine):
                 held=int(balance.held),
                 grants=tuple((g.grant_id, int(g.remaining)) for g in balance.grants),
                 upcoming=tuple((g.grant_id, int(g.remaining)) for g in balance.upcoming),
+                debt=int(balance.debt),
             )
             expected = self.model.view(customer)
             assert actual == expected, (
                 f"{customer} at {self.clock().isoformat()}:\n  ledger {actual}\n  model  {expected}"
             )
+            # What each budget's current period used, open holds included.
+            for spender, period, _cap in BUDGETS:
+                (budget,) = self.ck.budgets(customer, spender=spender)
+                ((*_line, start),) = self.model.lines_at((spender,), self.clock())
+                used = self.model.budget_used.get((customer, spender, period, start), 0)
+                assert int(budget.used) == used, (customer, spender, period, budget.used, used)
 
 
 # -- running it on each database ------------------------------------------------------------------

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from creditkit import (
+    BudgetExceeded,
     Charge,
     CreditKit,
     InsufficientCredits,
     InvalidRequest,
-    MemberSpendCapReached,
 )
 from creditkit.catalog import Catalog, UnknownAction
 from creditkit.usage.service import INGEST_EVENTS_MAX
@@ -109,7 +109,7 @@ def test_a_member_is_checked_like_a_charge_naming_one(kit: CreditKit) -> None:
         ]
     )
     assert isinstance(outcomes[0], Charge) and outcomes[0].member == "u1"
-    assert isinstance(outcomes[1], MemberSpendCapReached)
+    assert isinstance(outcomes[1], BudgetExceeded)
     assert isinstance(outcomes[2], InvalidRequest) and outcomes[2].field == "events[2].member"
 
 

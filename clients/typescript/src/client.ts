@@ -167,17 +167,23 @@ export class Client {
 
   /**
    * Spends `amount` (at most what the hold has left) of the hold. `final` (default true): the rest
-   * goes back and the hold closes; `final: false` keeps the rest open for more commits.
+   * goes back and the hold closes; `final: false` keeps the rest open for more commits. Above what
+   * the hold has left only with `allow_debt`: the excess is spent as a charge, debt within the limit.
    */
   async commit(
     holdId: number,
     amount: AmountLike,
-    options: { readonly metadata?: Metadata; readonly final?: boolean } & WriteOptions = {},
+    options: { readonly metadata?: Metadata; readonly final?: boolean; readonly allow_debt?: boolean } & WriteOptions = {},
   ): Promise<Charge> {
     return data(
       await this.api.POST("/v1/holds/{hold_id}/commit", {
         params: { path: { hold_id: rowId(holdId, "holdId") }, header: key(options.idempotencyKey) },
-        body: { amount: wireAmount(amount), metadata: options.metadata ?? {}, final: options.final ?? true },
+        body: {
+          amount: wireAmount(amount),
+          metadata: options.metadata ?? {},
+          final: options.final ?? true,
+          allow_debt: options.allow_debt ?? false,
+        },
       }),
     );
   }

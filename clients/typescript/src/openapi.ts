@@ -13,7 +13,8 @@ export interface paths {
         };
         /**
          * Get Balance
-         * @description What the customer may spend now, what is held, and each grant's remaining credits.
+         * @description What the customer may spend now, what is held, what it owes (``debt``), and each
+         *     grant's remaining credits.
          */
         get: operations["getBalance"];
         put?: never;
@@ -405,7 +406,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/session": {
+    "/v1/customers/{customer}/spenders": {
         parameters: {
             query?: never;
             header?: never;
@@ -413,13 +414,64 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Get Session
-         * @description Whose this session token is: its customer, the member acting (workspaces), what it
-         *     may do and until when. A browser that holds only the token learns its customer here.
-         *     A secret key is refused (403 ``session_token_required``): it acts for no one customer.
+         * List Spenders
+         * @description The customer's spenders, oldest first (workspace members among them).
          */
-        get: operations["getSession"];
+        get: operations["listSpenders"];
         put?: never;
+        /**
+         * Create Spender
+         * @description Adds a spender (an API key, an agent, a project: ``kind`` is the app's word) under
+         *     the customer or under ``parent``, at most 8 deep. The same id again returns it; a
+         *     different kind or parent is a 409 naming the field.
+         */
+        post: operations["createSpender"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{customer}/budgets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Budgets
+         * @description The budgets of ``spender`` (absent: the customer's own), with their use.
+         */
+        get: operations["listBudgets"];
+        /**
+         * Put Budget
+         * @description Caps what ``spender`` (absent: the customer itself) may spend of ``unit`` per
+         *     ``period``; ``amount`` null removes it (and answers null). A spend past any budget on
+         *     its path is refused with 403 ``budget_exceeded``.
+         */
+        put: operations["putBudget"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{customer}/debt-limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Put Debt Limit
+         * @description How far below zero the customer may go when a charge or commit asks for it
+         *     (``allow_debt``); overrides the plan's ``debt_limit``.
+         */
+        put: operations["putDebtLimit"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1410,6 +1462,17 @@ export interface components {
              * @default 0
              */
             overage_available: number | string;
+            /**
+             * Debt
+             * @default 0
+             */
+            debt: number | string;
+            /** Action */
+            action: string | null;
+            /** Spender */
+            spender: string | null;
+            /** Budget Left */
+            budget_left: number | string | null;
         };
         /**
          * BillingLine
@@ -1459,6 +1522,46 @@ export interface components {
          * @enum {string}
          */
         BreakdownBy: "action" | "category" | "member" | "dimension";
+        /**
+         * Budget
+         * @description A cap on what a spender (None: the customer itself) may spend of ``unit`` per
+         *     ``period``, with what the current period has used (open holds included) and when it
+         *     resets (None: a lifetime budget never does).
+         */
+        Budget: {
+            /** Customer */
+            customer: string;
+            /** Spender */
+            spender: string | null;
+            /** Unit */
+            unit: string;
+            /** Period */
+            period: string;
+            /** Cap */
+            cap: number | string;
+            /** Used */
+            used: number | string;
+            /** Resets At */
+            resets_at: string | null;
+        };
+        /** BudgetPut */
+        BudgetPut: {
+            /** Amount */
+            amount: (number | string) | null;
+            /** Spender */
+            spender?: string | null;
+            /**
+             * Unit
+             * @description Default: "credits".
+             */
+            unit?: string;
+            /**
+             * Period
+             * @description Default: "month".
+             * @enum {string}
+             */
+            period?: "hour" | "day" | "week" | "month" | "lifetime";
+        };
         /** Cancellation */
         Cancellation: {
             /**
@@ -1600,6 +1703,13 @@ export interface components {
             member: string | null;
             /** Available After */
             available_after: number | string | null;
+            /** Spender */
+            spender: string | null;
+            /**
+             * Debt
+             * @default 0
+             */
+            debt: number | string;
             /**
              * Replayed
              * @default false
@@ -1642,6 +1752,13 @@ export interface components {
             member: string | null;
             /** Available After */
             available_after: number | string | null;
+            /** Spender */
+            spender: string | null;
+            /**
+             * Debt
+             * @default 0
+             */
+            debt: number | string;
             /**
              * Replayed
              * @default false
@@ -1671,6 +1788,13 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Spender */
+            spender?: string | null;
+            /**
+             * Allow Debt
+             * @description Default: false.
+             */
+            allow_debt?: boolean;
         };
         /** CheckoutCreate */
         CheckoutCreate: {
@@ -1771,6 +1895,34 @@ export interface components {
          * @enum {string}
          */
         CustomerKind: "user" | "workspace";
+        /**
+         * DebtLimit
+         * @description How far below zero the customer may go in ``unit`` on purpose (``allow_debt``), and
+         *     what it owes now.
+         */
+        DebtLimit: {
+            /** Customer */
+            customer: string;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /** Debt */
+            debt: number | string;
+        };
+        /** DebtLimitPut */
+        DebtLimitPut: {
+            /**
+             * Amount
+             * @description An exact amount in the unit's terms: an integer, or a decimal string ("12.50").
+             */
+            amount: number | string;
+            /**
+             * Unit
+             * @description Default: "credits".
+             */
+            unit?: string;
+        };
         /**
          * Decision
          * @description May the customer do it? ``reason`` is a ``Reason`` code. When refused, ``upgrade_to`` is
@@ -1894,6 +2046,13 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
+            /** Applies To */
+            applies_to: string[] | null;
+            /**
+             * Debt Repaid
+             * @default 0
+             */
+            debt_repaid: number | string;
         };
         /**
          * GrantBalance
@@ -1916,6 +2075,8 @@ export interface components {
             expires_at: string | null;
             /** Transferable */
             transferable: boolean;
+            /** Applies To */
+            applies_to: string[] | null;
         };
         /** GrantCreate */
         GrantCreate: {
@@ -1946,6 +2107,8 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Applies To */
+            applies_to?: string[] | null;
         };
         /** GrantExpiryChange */
         GrantExpiryChange: {
@@ -1981,37 +2144,11 @@ export interface components {
             status: "ok";
         };
         /**
-         * HistoryHold
-         * @description A hold's line in detail. ``amount`` is its final amount: what its commits spent in all
-         *     when committed; 0 when released or expired without a commit; what it holds while open.
-         *     ``parts`` are its transactions, oldest first (at most ``HISTORY_HOLD_PARTS_MAX``, its
-         *     oldest; ``parts_complete`` is false when it has more).
-         */
-        HistoryHold: {
-            /** Hold Id */
-            hold_id: number;
-            outcome: components["schemas"]["HoldOutcome"];
-            /** Amount */
-            amount: number | string;
-            /** Parts */
-            parts: components["schemas"]["HistoryPart"][];
-            /**
-             * Parts Complete
-             * @default true
-             */
-            parts_complete: boolean;
-        };
-        /**
          * HistoryItem
          * @description One ledger transaction as seen by one customer. ``amount`` is the transaction's own
          *     amount (charged, granted, reserved, committed, released, transferred, expired);
          *     ``available_change`` is what it did to the customer's grants, negative when credits left
          *     them; ``draws`` are the grants it touched (for a commit, the grants that paid).
-         *
-         *     A hold is ONE item, at the place of its newest transaction the history shows: ``hold``
-         *     holds its detail (its transactions), ``amount`` is its final amount (``hold.amount``),
-         *     ``available_change`` what its transactions did together, ``draws`` the grants its commits
-         *     took; its older transactions are not items of their own.
          */
         HistoryItem: {
             /** Transaction Id */
@@ -2038,7 +2175,8 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
-            hold: components["schemas"]["HistoryHold"] | null;
+            /** Spender */
+            spender: string | null;
         };
         /** HistoryPage */
         HistoryPage: {
@@ -2046,28 +2184,6 @@ export interface components {
             items: components["schemas"]["HistoryItem"][];
             /** Next Cursor */
             next_cursor: string | null;
-        };
-        /**
-         * HistoryPart
-         * @description One transaction of a hold's line (its reserve, an extend, a partial or final commit, its
-         *     release or expiry): ``draws`` are the grants that transaction touched, for a commit the
-         *     grants that paid for what it spent.
-         */
-        HistoryPart: {
-            /** Transaction Id */
-            transaction_id: number;
-            kind: components["schemas"]["TransactionKind"];
-            /** Amount */
-            amount: number | string;
-            /** Available Change */
-            available_change: number | string;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /** Draws */
-            draws: components["schemas"]["Draw"][];
         };
         /**
          * Hold
@@ -2103,6 +2219,8 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
+            /** Spender */
+            spender: string | null;
             /** Parent Id */
             parent_id: number | null;
             /** Remaining */
@@ -2124,6 +2242,11 @@ export interface components {
              * @description Default: true.
              */
             final?: boolean;
+            /**
+             * Allow Debt
+             * @description Default: false.
+             */
+            allow_debt?: boolean;
         };
         /** HoldCreate */
         HoldCreate: {
@@ -2150,6 +2273,8 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Spender */
+            spender?: string | null;
             /** Parent */
             parent?: number | null;
         };
@@ -2163,12 +2288,6 @@ export interface components {
             /** Timeout Seconds */
             timeout_seconds?: number | null;
         };
-        /**
-         * HoldOutcome
-         * @description Where a hold's history line stands: still holding, or how it ended.
-         * @enum {string}
-         */
-        HoldOutcome: "open" | "committed" | "released" | "expired";
         /**
          * HoldStatus
          * @enum {string}
@@ -2544,24 +2663,6 @@ export interface components {
             code_ttl_seconds?: number;
         };
         /**
-         * SessionInfo
-         * @description Whose a session token is (``GET /v1/session``): a browser holding only the token learns
-         *     its customer, the member acting (workspaces), what it may do and until when.
-         */
-        SessionInfo: {
-            /** Customer */
-            customer: string;
-            /** User */
-            user: string | null;
-            /** Permissions */
-            permissions: components["schemas"]["SessionPermission"][];
-            /**
-             * Expires At
-             * Format: date-time
-             */
-            expires_at: string;
-        };
-        /**
          * SessionPermission
          * @description What a customer session token may do, for its one customer.
          * @enum {string}
@@ -2604,6 +2705,37 @@ export interface components {
              * @description Default: "credits".
              */
             unit?: string;
+        };
+        /**
+         * Spender
+         * @description Who spends a customer's credits on its behalf (a member, an API key, an agent), in a
+         *     tree under the customer: ``parent`` None is right under it.
+         */
+        Spender: {
+            /** Customer */
+            customer: string;
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Parent */
+            parent: string | null;
+            /** Depth */
+            depth: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** SpenderCreate */
+        SpenderCreate: {
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Parent */
+            parent?: string | null;
         };
         /**
          * Subscription
@@ -2702,7 +2834,7 @@ export interface components {
          * TransactionKind
          * @enum {string}
          */
-        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "extend" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment" | "void" | "expiry_change";
+        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "extend" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment" | "debt_repayment" | "budget" | "debt_limit" | "void" | "expiry_change";
         /**
          * Transfer
          * @description Transferable credits moved from one customer to another as one new ``gift`` grant that
@@ -3007,7 +3139,7 @@ export interface components {
             status: number;
             detail: string;
             /** @enum {string} */
-            code: "api_error" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_has_open_children" | "hold_not_found" | "hold_parent_exceeded" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
+            code: "api_error" | "budget_exceeded" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_has_open_children" | "hold_not_found" | "hold_parent_exceeded" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
             invalid_params?: {
                 name: string;
                 reason: string;
@@ -3034,6 +3166,8 @@ export interface components {
                 price: components["schemas"]["Money"];
             }[];
             upgrade_to: string | null;
+            /** @description Credits the customer holds that may not pay for this spending (scoped to other actions or categories). */
+            not_applicable?: number | string;
             /** @description The plan to upgrade to: its id (as upgrade_to), name, and price per interval (monthly when sold monthly; null price: not sold self-serve). */
             upgrade?: {
                 id: string;
@@ -3042,6 +3176,25 @@ export interface components {
                 /** @enum {string|null} */
                 interval: "month" | "year" | null;
             } | null;
+        };
+        /**
+         * BudgetExceededProblem
+         * @description 403 ``budget_exceeded``: a budget on the path from the spender up to the customer does not leave room. ``spender`` names whose (null: the customer's own), with its ``period``, ``cap``, what is ``used`` and when it ``resets_at`` (null: lifetime).
+         */
+        BudgetExceededProblem: components["schemas"]["Problem"] & {
+            customer: string;
+            spender: string | null;
+            unit: string;
+            /** @enum {string} */
+            period: "hour" | "day" | "week" | "month" | "lifetime";
+            /** @description An exact amount of the unit. */
+            cap: number | string;
+            /** @description An exact amount of the unit. */
+            used: number | string;
+            /** @description An exact amount of the unit. */
+            required: number | string;
+            /** Format: date-time */
+            resets_at: string | null;
         };
         /**
          * ForbiddenProblem
@@ -3899,6 +4052,10 @@ export interface operations {
         parameters: {
             query?: {
                 unit?: string;
+                /** @description Only the credits that may pay for this action. */
+                action?: string | null;
+                /** @description A spender of the customer: a balance capped by what the budgets on its path leave; a history of its transactions. */
+                spender?: string | null;
             };
             header?: never;
             path: {
@@ -3989,6 +4146,10 @@ export interface operations {
                 start?: string | null;
                 /** @description Only transactions created before this time (with a zone). */
                 end?: string | null;
+                /** @description A spender of the customer: a balance capped by what the budgets on its path leave; a history of its transactions. */
+                spender?: string | null;
+                /** @description With ``spender``: and of every spender under it. */
+                subtree?: boolean;
             };
             header?: never;
             path: {
@@ -4428,13 +4589,13 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InsufficientCreditsProblem"];
                 };
             };
-            /** @description Not allowed for this key, token or plan. */
+            /** @description Not allowed for this key, token or plan, or past a budget. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"] | components["schemas"]["BudgetExceededProblem"];
                 };
             };
             /** @description A conflict: the key's first request differs. */
@@ -4540,13 +4701,13 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InsufficientCreditsProblem"];
                 };
             };
-            /** @description Not allowed for this key, token or plan. */
+            /** @description Not allowed for this key, token or plan, or past a budget. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"] | components["schemas"]["BudgetExceededProblem"];
                 };
             };
             /** @description A conflict: the key's first request differs. */
@@ -4732,13 +4893,13 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InsufficientCreditsProblem"];
                 };
             };
-            /** @description Not allowed for this key, token or plan. */
+            /** @description Not allowed for this key, token or plan, or past a budget. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"] | components["schemas"]["BudgetExceededProblem"];
                 };
             };
             /** @description What the path names does not exist. */
@@ -4855,13 +5016,13 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InsufficientCreditsProblem"];
                 };
             };
-            /** @description Not allowed for this key, token or plan. */
+            /** @description Not allowed for this key, token or plan, or past a budget. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"] | components["schemas"]["BudgetExceededProblem"];
                 };
             };
             /** @description What the path names does not exist. */
@@ -5951,11 +6112,13 @@ export interface operations {
             };
         };
     };
-    getSession: {
+    listSpenders: {
         parameters: {
             query?: never;
             header?: never;
-            path?: never;
+            path: {
+                customer: string;
+            };
             cookie?: never;
         };
         requestBody?: never;
@@ -5966,7 +6129,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SessionInfo"];
+                    "application/json": components["schemas"]["Spender"][];
                 };
             };
             /** @description No key or token, or an unknown one. */
@@ -5985,6 +6148,414 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSpender: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SpenderCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Spender"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listBudgets: {
+        parameters: {
+            query?: {
+                spender?: string | null;
+                unit?: string;
+            };
+            header?: never;
+            path: {
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Budget"][];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putBudget: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BudgetPut"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Budget"] | null;
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putDebtLimit: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DebtLimitPut"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DebtLimit"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
             /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */

@@ -19,6 +19,7 @@ from creditkit.api import (
     payments,
     problems,
     sessions,
+    spenders,
     subscriptions,
     usage,
 )
@@ -67,7 +68,10 @@ def create_app(
     service = Service.of(kit, auth_failures_per_minute_max)
     problems.install(app, service.enrich, service.access.refusal)
     metrics = observability.Metrics()
-    modules = (ledger, customers, sessions, subscriptions, usage, payments, notify, catalog, audit)
+    modules = (
+        ledger, customers, spenders, sessions, subscriptions, usage, payments, notify, catalog,
+        audit,
+    )  # fmt: skip
     for module in modules:
         app.include_router(module.router(service))
     app.include_router(observability.router(service, metrics))

@@ -85,6 +85,8 @@ API_CODES = (
 
 #: Operations that spend credits: 402 when short.
 _SPENDING = {"createCharge", "createHold", "extendHold", "commitHold", "createTransfer"}
+#: Operations that spend through a spender's budgets: 403 ``budget_exceeded`` past one.
+_BUDGETED = {"createCharge", "createHold", "extendHold", "commitHold"}
 #: Operations counted against a plan's rate limit: 429 with Retry-After.
 _METERED = {"createCharge", "createHold", "ingestEvents"}
 #: The public catalog's reads: 404 when the service runs without a catalog.
@@ -183,9 +185,31 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
                 },
             },
             "upgrade_to": _NULLABLE_TEXT,
+            "not_applicable": {
+                **_AMOUNT,
+                "description": "Credits the customer holds that may not pay for this spending "
+                "(scoped to other actions or categories).",
+            },
             "upgrade": _UPGRADE,
         },
         ["customer", "unit", "available", "required", "packs", "upgrade_to"],
+    ),
+    "BudgetExceededProblem": _problem_with(
+        "BudgetExceededProblem",
+        "403 ``budget_exceeded``: a budget on the path from the spender up to the customer "
+        "does not leave room. ``spender`` names whose (null: the customer's own), with its "
+        "``period``, ``cap``, what is ``used`` and when it ``resets_at`` (null: lifetime).",
+        {
+            "customer": {"type": "string"},
+            "spender": _NULLABLE_TEXT,
+            "unit": {"type": "string"},
+            "period": {"type": "string", "enum": ["hour", "day", "week", "month", "lifetime"]},
+            "cap": _AMOUNT,
+            "used": _AMOUNT,
+            "required": _AMOUNT,
+            "resets_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+        ["customer", "spender", "unit", "period", "cap", "used", "required", "resets_at"],
     ),
     "ForbiddenProblem": _problem_with(
         "ForbiddenProblem",
@@ -271,6 +295,15 @@ def _errors_of(operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
         found["403"] = _response("Not allowed for this key, token or plan.", "ForbiddenProblem")
     if name in _SPENDING:
         found["402"] = _response("Not enough credits.", "InsufficientCreditsProblem")
+    if name in _BUDGETED:
+        found["403"] = {
+            "description": "Not allowed for this key, token or plan, or past a budget.",
+            "content": {
+                PROBLEM_CONTENT_TYPE: {
+                    "schema": {"oneOf": [_ref("ForbiddenProblem"), _ref("BudgetExceededProblem")]}
+                }
+            },
+        }
     if name in _CATALOG_READS or any(parameter["in"] == "path" for parameter in parameters):
         found["404"] = _response("What the path names does not exist.", "Problem")
     if any(parameter["name"] == "Idempotency-Key" for parameter in parameters):

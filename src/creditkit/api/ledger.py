@@ -41,6 +41,17 @@ Customer = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTER
 HoldId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 GrantId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Unit = Annotated[str, Query(min_length=1, max_length=64, pattern=TEXT_PATTERN)]
+#: A balance for this spender (capped by its path's budgets), or a history of its spending.
+SpenderFilter = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=255,
+        pattern=TEXT_PATTERN,
+        description="A spender of the customer: a balance capped by what the budgets on its"
+        " path leave; a history of its transactions.",
+    ),
+]
 
 
 def router(service: Service) -> APIRouter:
@@ -50,13 +61,26 @@ def router(service: Service) -> APIRouter:
 
     @api.get("/customers/{customer}/balance", response_model=Balance)
     async def get_balance(
-        credentials: Credentials, customer: Customer, unit: Unit = "credits"
+        credentials: Credentials,
+        customer: Customer,
+        unit: Unit = "credits",
+        action: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=NAME_LENGTH_MAX,
+                pattern=TEXT_PATTERN,
+                description="Only the credits that may pay for this action.",
+            ),
+        ] = None,
+        spender: SpenderFilter = None,
     ) -> Balance:
-        """What the customer may spend now, what is held, and each grant's remaining credits."""
+        """What the customer may spend now, what is held, what it owes (``debt``), and each
+        grant's remaining credits."""
 
         def balance(caller: Caller) -> Balance:
             access.require_customer(caller, customer, Scope.READ)
-            return kit.balance(customer, unit=unit)
+            return kit.balance(customer, unit=unit, action=action, spender=spender)
 
         return await access.in_thread(credentials, balance)
 
@@ -92,6 +116,10 @@ def router(service: Service) -> APIRouter:
             datetime | None,
             Query(description="Only transactions created before this time (with a zone)."),
         ] = None,
+        spender: SpenderFilter = None,
+        subtree: Annotated[
+            bool, Query(description="With ``spender``: and of every spender under it.")
+        ] = False,
     ) -> HistoryPage:
         """The customer's transactions, newest first; pass ``next_cursor`` for older ones (with
         any filters: a cursor marks a place in the history). A transfer names the other customer
@@ -106,6 +134,8 @@ def router(service: Service) -> APIRouter:
             action=action,
             start=start,
             end=end,
+            spender=spender,
+            subtree=subtree,
         )
 
     @api.post("/customers/{customer}/grants", response_model=Grant, status_code=201)
@@ -140,6 +170,7 @@ def router(service: Service) -> APIRouter:
             transferable=body.transferable,
             cost_basis=cost_basis,
             metadata=body.metadata,
+            applies_to=body.applies_to,
         )
 
     @api.post("/grants/{grant_id}/void", response_model=Adjustment, status_code=201)
@@ -187,6 +218,8 @@ def router(service: Service) -> APIRouter:
                 metadata=body.metadata,
                 member=body.member,
                 rate_limited=service.rate_limited,
+                spender=body.spender,
+                allow_debt=body.allow_debt,
             )
             return ChargeAnswer.of(charged, kit.alert_crossed(charged))
 
@@ -209,6 +242,7 @@ def router(service: Service) -> APIRouter:
                 action=body.action,
                 metadata=body.metadata,
                 rate_limited=service.rate_limited,
+                spender=body.spender,
                 parent=body.parent,
             )
 
@@ -235,6 +269,7 @@ def router(service: Service) -> APIRouter:
                 idempotency_key=key,
                 final=body.final,
                 metadata=body.metadata,
+                allow_debt=body.allow_debt,
             )
             return ChargeAnswer.of(charged, kit.alert_crossed(charged))
 

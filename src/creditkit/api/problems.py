@@ -46,6 +46,7 @@ STATUS_BY_ERROR: Mapping[type[errors.CreditKitError], int] = {
     errors.HoldHasOpenChildren: 409,
     errors.PurchaseLimitReached: 403,
     errors.MemberSpendCapReached: 403,
+    errors.BudgetExceeded: 403,
     errors.LedgerBusy: 503,
     errors.RateLimited: 429,
     WebhookEndpointNotFound: 404,

@@ -152,6 +152,8 @@ class GrantCreate(Body):
     transferable: bool | None = None
     cost_basis: CostBasis | None = None
     metadata: Metadata
+    #: The actions or categories the credits may pay for (absent: any spending).
+    applies_to: Annotated[list[Name], Field(min_length=1, max_length=64)] | None = None
 
 
 class ChargeCreate(Body):
@@ -162,6 +164,10 @@ class ChargeCreate(Body):
     quantity: Annotated[int, Field(ge=1, le=1_000_000_000)] = 1
     member: CustomerId | None = None
     metadata: Metadata
+    #: Who spent (a spender of the customer); every budget on its path must leave room.
+    spender: CustomerId | None = None
+    #: What the credits leave short may be owed, within the debt limit.
+    allow_debt: bool = False
 
 
 class HoldCreate(Body):
@@ -171,6 +177,9 @@ class HoldCreate(Body):
     timeout_seconds: Annotated[int, Field(ge=1, le=7 * 86_400)] = 300
     action: Name | None = None
     metadata: Metadata
+    #: Who holds; the hold counts against the budgets on its path while open (a child, against
+    #: its own spender's levels its parent's path does not have; none: its parent's spender).
+    spender: CustomerId | None = None
     #: A hold of the same customer and unit to draw from instead of the grants.
     parent: Annotated[int, Field(ge=1)] | None = None
 
@@ -180,6 +189,28 @@ class HoldCommit(Body):
     metadata: Metadata
     #: False: spend ``amount`` and keep the rest of the hold open (several captures).
     final: bool = True
+    #: Above what the hold has left, the excess is spent as a charge would be, debt within the
+    #: limit.
+    allow_debt: bool = False
+
+
+class SpenderCreate(Body):
+    id: CustomerId
+    kind: Annotated[str, Field(min_length=1, max_length=32, pattern=TEXT_PATTERN)]
+    parent: CustomerId | None = None
+
+
+class BudgetPut(Body):
+    #: The cap per period; null removes the budget.
+    amount: Amount | None
+    spender: CustomerId | None = None
+    unit: Name = "credits"
+    period: Literal["hour", "day", "week", "month", "lifetime"] = "month"
+
+
+class DebtLimitPut(Body):
+    amount: Amount
+    unit: Name = "credits"
 
 
 class HoldExtend(Body):

@@ -10,6 +10,7 @@ default, ranks are unique, a plan has one currency) run after the fields they co
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -522,12 +523,16 @@ _PLAN_KEYS: Final = (
     "overage",
     "rate_limit_per_minute",
     "alerts",
+    "debt_limit",
+    "spender_budgets",
     "refund",
 )
 _REFUND_KEYS: Final = ("window_days", "first_purchase_only")
 #: A refund window longer than a year is no money-back guarantee anyone offers.
 REFUND_WINDOW_DAYS_MAX: Final = 365
-_ALLOWANCE_KEYS: Final = ("amount", "unit", "period", "rollover", "expires")
+_ALLOWANCE_KEYS: Final = ("amount", "unit", "period", "rollover", "expires", "applies_to")
+_BUDGET_KEYS: Final = ("amount", "period")
+_BUDGET_PERIODS: Final = ("hour", "day", "week", "month", "lifetime")
 _LIMIT_KEYS: Final = ("count", "per_period", "period")
 _OVERAGE_KEYS: Final = ("unit", "price", "spend_limit")
 _ALERT_KEYS: Final = ("unit", "credits_left", "percent_used")
@@ -541,6 +546,7 @@ _PACK_KEYS: Final = (
     "popular",
     "purchase_limit",
     "description",
+    "applies_to",
     "bonus",
 )
 _BONUS_KEYS: Final = ("amount",)
@@ -659,6 +665,7 @@ def _pack(r: _Reader, pack_id: str, where: _Field, units: Mapping[str, UnitSpec]
         popular=r.boolean(fields.get("popular"), False),
         purchase_limit=r.optional_integer(fields.get("purchase_limit"), 1),
         description=r.optional_text(fields.get("description")),
+        applies_to=_applies_to(r, fields.get("applies_to")),
         bonus=_bonus(r, fields.get("bonus"), unit),
     )
     price_field = fields.get("price")
@@ -735,8 +742,39 @@ def _plan(
         alerts=_alerts(r, fields.get("alerts"), units, allowance),
         refund=_plan_refund(r, fields.get("refund")),
     )
+    credit_unit = units.get(plan.credit_unit)
+    plan = dataclasses.replace(
+        plan,
+        debt_limit=0
+        if fields.get("debt_limit") is None
+        else r.quantity(fields.get("debt_limit"), credit_unit),
+        spender_budgets=_spender_budgets(r, fields.get("spender_budgets"), credit_unit),
+    )
     _check_one_currency(r, fields, plan)
     return plan, fields
+
+
+def _applies_to(r: _Reader, where: _Field | None) -> tuple[str, ...] | None:
+    """A list of the actions or categories credits may pay for; left out: any."""
+    names = r.identifiers(where, "action or category")
+    return tuple(sorted(names)) if names else None
+
+
+def _spender_budgets(
+    r: _Reader, where: _Field | None, unit: UnitSpec | None
+) -> Mapping[str, tuple[tuple[str, Quantity], ...]]:
+    """``{member: {amount: 500, period: month}}``, or a list of such per kind."""
+
+    def budgets(_kind: str, child: _Field) -> tuple[tuple[str, Quantity], ...]:
+        fields = r.mapping(child, _BUDGET_KEYS, required=("amount",))
+        period = r.text(fields.get("period"), "month") if fields.get("period") else "month"
+        if period not in _BUDGET_PERIODS and fields.get("period") is not None:
+            r.report(
+                fields["period"], f"expected one of {', '.join(_BUDGET_PERIODS)}, got {period!r}"
+            )
+        return ((period, r.quantity(fields.get("amount"), unit)),)
+
+    return _section(r, where, "spender kind", budgets)
 
 
 def _plan_refund(r: _Reader, where: _Field | None) -> PlanRefund | None:
@@ -828,6 +866,7 @@ def _allowance(
         period=r.choice(fields.get("period"), Period, Period.MONTH),
         rollover=_rollover(r, fields.get("rollover"), unit),
         expires=r.choice(fields.get("expires"), AllowanceExpiry, AllowanceExpiry.PERIOD_END),
+        applies_to=_applies_to(r, fields.get("applies_to")),
     )
     rollover_field = fields.get("rollover")
     never_expires = allowance.expires is AllowanceExpiry.NEVER

@@ -172,6 +172,8 @@ class Allowance:
     period: Period = Period.MONTH
     rollover: Rollover = ROLLOVER_NONE
     expires: AllowanceExpiry = AllowanceExpiry.PERIOD_END
+    #: The actions or categories the allowance's credits may pay for (None: any spending).
+    applies_to: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +256,19 @@ class Plan:
     alerts: PlanAlerts | None = None
     #: Not part of the plan's terms either: the store's refund policy as loaded applies.
     refund: PlanRefund | None = None
+    #: How far below zero a subscriber may go on purpose (``allow_debt``), in the allowance's
+    #: unit (``credits`` without one); 0: no debt. A customer's own limit overrides it.
+    debt_limit: Quantity = 0
+    #: Default budgets per spender kind (every ``member``: 500 a month): kind -> (period,
+    #: amount) each, in the allowance's unit. A spender's own budget for a period overrides.
+    spender_budgets: Mapping[str, tuple[tuple[str, Quantity], ...]] = field(
+        default_factory=_frozen_empty
+    )
+
+    @property
+    def credit_unit(self) -> str:
+        """The unit the plan's debt limit and default budgets are written in."""
+        return self.allowance.unit if isinstance(self.allowance, Allowance) else "credits"
 
     @property
     def currency(self) -> str | None:
@@ -293,6 +308,8 @@ class Pack:
     popular: bool = False
     purchase_limit: int | None = None
     description: str | None = None
+    #: The actions or categories the pack's credits may pay for (None: any spending).
+    applies_to: tuple[str, ...] | None = None
     #: Credits given on top of ``amount`` with each purchase, as a promotion: a grant of its
     #: own (source ``promo``, no cost basis, the same expiry), so the paid part keeps the
     #: whole price as its cost basis.
@@ -473,7 +490,23 @@ class Catalog:
             "quotas": {name: _unlimited_or(value) for name, value in plan.quotas.items()},
             "overage": self._overage_terms(plan.overage),
             "rate_limit_per_minute": plan.rate_limit_per_minute,
-        }
+        } | self._spending_terms(plan)
+
+    def _spending_terms(self, plan: Plan) -> dict[str, Any]:
+        """Debt limit and default budgets, only when set: plans without them keep the terms
+        (and fingerprints) they had before these existed."""
+        terms: dict[str, Any] = {}
+        if plan.debt_limit:
+            terms["debt_limit"] = self._quantity_text(plan.debt_limit, plan.credit_unit)
+        if plan.spender_budgets:
+            terms["spender_budgets"] = {
+                kind: [
+                    [period, self._quantity_text(amount, plan.credit_unit)]
+                    for period, amount in caps
+                ]
+                for kind, caps in sorted(plan.spender_budgets.items())
+            }
+        return terms
 
     def fingerprint(self, plan_id: str) -> str:
         """SHA-256 (hex) of the plan's canonical terms: equal for equal terms whatever the
@@ -502,7 +535,7 @@ class Catalog:
                 "cap": None if cap is None else self._quantity_text(cap, allowance.unit),
             },
             "expires": str(allowance.expires),
-        }
+        } | ({} if allowance.applies_to is None else {"applies_to": list(allowance.applies_to)})
 
     def _overage_terms(self, overage: Overage | None) -> dict[str, Any] | None:
         if overage is None:
@@ -550,7 +583,17 @@ def plan_from_terms(
                 None if cap is None else quantity(cap, unit),
             ),
             expires=AllowanceExpiry(raw_allowance["expires"]),
+            applies_to=(
+                None
+                if raw_allowance.get("applies_to") is None
+                else tuple(raw_allowance["applies_to"])
+            ),
         )
+
+    def credit_quantity(text: str) -> Quantity:
+        # The plan's credit unit need not be among the units its other terms use.
+        return Decimal(text) if "." in text else int(text)
+
     overage = None
     if terms["overage"] is not None:
         raw = terms["overage"]
@@ -599,6 +642,13 @@ def plan_from_terms(
         ),
         overage=overage,
         rate_limit_per_minute=terms["rate_limit_per_minute"],
+        debt_limit=credit_quantity(terms.get("debt_limit", "0")),
+        spender_budgets=MappingProxyType(
+            {
+                kind: tuple((period, credit_quantity(amount)) for period, amount in caps)
+                for kind, caps in terms.get("spender_budgets", {}).items()
+            }
+        ),
     )
 
 

@@ -39,12 +39,15 @@ from creditkit.ledger.schemas import (
     Adjustment,
     AuditReport,
     Balance,
+    Budget,
     Charge,
     Customer,
+    DebtLimit,
     Grant,
     HistoryPage,
     Hold,
     Money,
+    Spender,
     Transfer,
 )
 from creditkit.notify.schemas import (
@@ -183,9 +186,10 @@ class Client:
         transferable: bool | None = None,
         cost_basis: Money | None = None,
         metadata: dict[str, Any] | None = None,
+        applies_to: Sequence[str] | None = None,
     ) -> Grant:
         """Gives the customer a block of credits (``CreditKit.grant``); ``cost_basis`` is the
-        money paid for them."""
+        money paid for them; ``applies_to`` the actions or categories they may pay for."""
         body = {
             "amount": _amount(amount),
             "unit": unit,
@@ -196,6 +200,7 @@ class Client:
             "transferable": transferable,
             "cost_basis": None if cost_basis is None else _money(cost_basis, "cost_basis"),
             "metadata": metadata or {},
+            "applies_to": None if applies_to is None else list(applies_to),
         }
         path = _path("customers", customer, "grants")
         return self._write("POST", path, Grant, body, idempotency_key)
@@ -216,6 +221,8 @@ class Client:
         quantity: int = 1,
         metadata: dict[str, Any] | None = None,
         member: str | None = None,
+        spender: str | None = None,
+        allow_debt: bool = False,
     ) -> ChargeAnswer:
         """Spends credits now: an ``amount``, or a catalog ``action`` times ``quantity``.
         ``InsufficientCredits`` (a ``PaymentRequired``, with ``packs`` and ``upgrade_to``)
@@ -229,6 +236,8 @@ class Client:
             "quantity": quantity,
             "member": member,
             "metadata": metadata or {},
+            "spender": spender,
+            "allow_debt": allow_debt,
         }
         return self._write("POST", _path("charges"), ChargeAnswer, body, idempotency_key)
 
@@ -242,10 +251,11 @@ class Client:
         timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
         action: str | None = None,
         metadata: dict[str, Any] | None = None,
+        spender: str | None = None,
         parent: int | None = None,
     ) -> Hold:
-        """Sets credits aside for work whose cost is not known yet; ``parent``: a hold to draw
-        from instead of the grants."""
+        """Sets credits aside for work whose cost is not known yet; ``spender``: who holds;
+        ``parent``: a hold to draw from instead of the grants."""
         body: dict[str, Any] = {
             "customer": customer,
             "amount": _amount(amount),
@@ -253,6 +263,7 @@ class Client:
             "timeout_seconds": timeout_seconds,
             "action": action,
             "metadata": metadata or {},
+            "spender": spender,
         }
         if parent is not None:
             body["parent"] = _row_id(parent, "parent")
@@ -283,10 +294,17 @@ class Client:
         idempotency_key: str | None = None,
         final: bool = True,
         metadata: dict[str, Any] | None = None,
+        allow_debt: bool = False,
     ) -> ChargeAnswer:
-        """Spends ``amount`` (at most what the hold has left) of the hold; ``final``: the rest
-        goes back and the hold closes, else it stays open for more commits."""
-        body = {"amount": _amount(amount), "metadata": metadata or {}, "final": final}
+        """Spends ``amount`` of the hold; ``final``: the rest goes back and the hold closes,
+        else it stays open for more commits. Above what the hold has left only with
+        ``allow_debt`` (``CreditKit.commit``)."""
+        body = {
+            "amount": _amount(amount),
+            "metadata": metadata or {},
+            "final": final,
+            "allow_debt": allow_debt,
+        }
         path = _path("holds", _row_id(hold_id, "hold_id"), "commit")
         return self._write("POST", path, ChargeAnswer, body, idempotency_key)
 
@@ -527,8 +545,75 @@ class Client:
 
     # -- reads --
 
-    def balance(self, customer: str, *, unit: str = "credits") -> Balance:
-        return self._read(_path("customers", customer, "balance"), Balance, {"unit": unit})
+    def balance(
+        self,
+        customer: str,
+        *,
+        unit: str = "credits",
+        action: str | None = None,
+        spender: str | None = None,
+    ) -> Balance:
+        query = {"unit": unit}
+        if action is not None:
+            query["action"] = action
+        if spender is not None:
+            query["spender"] = spender
+        return self._read(_path("customers", customer, "balance"), Balance, query)
+
+    # -- spenders, budgets, debt --
+
+    def create_spender(
+        self, customer: str, spender: str, *, kind: str, parent: str | None = None
+    ) -> Spender:
+        """Adds a spender under the customer or under ``parent`` (``CreditKit.create_spender``);
+        its id is its own idempotency key."""
+        body = {"id": spender, "kind": kind, "parent": parent}
+        path = _path("customers", customer, "spenders")
+        return self._write("POST", path, Spender, body, f"spender:{customer}:{spender}")
+
+    def spenders(self, customer: str, *, limit: int = 1_000) -> tuple[Spender, ...]:
+        found = self._read_list(_path("customers", customer, "spenders"), Spender)
+        return tuple(found[:limit])
+
+    def set_budget(
+        self,
+        customer: str,
+        amount: Quantity | str | None,
+        *,
+        idempotency_key: str | None = None,
+        spender: str | None = None,
+        unit: str | None = None,
+        period: str = "month",
+    ) -> Budget | None:
+        """Caps what ``spender`` (None: the customer) may spend per ``period``; ``amount``
+        None removes the budget (``CreditKit.set_budget``)."""
+        body = {
+            "amount": None if amount is None else _amount(amount),
+            "spender": spender,
+            "unit": unit or "credits",
+            "period": period,
+        }
+        path = _path("customers", customer, "budgets")
+        return self._write("PUT", path, Budget | None, body, idempotency_key)  # type: ignore[arg-type]
+
+    def budgets(
+        self, customer: str, *, spender: str | None = None, unit: str = "credits"
+    ) -> tuple[Budget, ...]:
+        query = {"unit": unit} | ({} if spender is None else {"spender": spender})
+        return tuple(self._read_list(_path("customers", customer, "budgets"), Budget, query))
+
+    def set_debt_limit(
+        self,
+        customer: str,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str | None = None,
+        unit: str | None = None,
+    ) -> DebtLimit:
+        """How far below zero the customer may go on purpose (``CreditKit.set_debt_limit``)."""
+        body = {"amount": _amount(amount), "unit": unit or "credits"}
+        path = _path("customers", customer, "debt-limit")
+        return self._write("PUT", path, DebtLimit, body, idempotency_key)
 
     def hold(self, hold_id: int) -> Hold:
         return self._read(_path("holds", _row_id(hold_id, "hold_id")), Hold)
@@ -544,9 +629,12 @@ class Client:
         action: str | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        spender: str | None = None,
+        subtree: bool = False,
     ) -> HistoryPage:
         """The customer's transactions, newest first; pass ``next_cursor`` for older ones. Only
-        those of ``kinds``, of ``action``, created in [``start``, ``end``) when given."""
+        those of ``kinds``, of ``action``, created in [``start``, ``end``) when given; of
+        ``spender`` (``subtree``: and every spender under it)."""
         query: dict[str, Any] = {"unit": unit, "limit": limit}
         if cursor is not None:
             query["cursor"] = cursor
@@ -563,6 +651,9 @@ class Client:
             query["start"] = _time(start, "start")
         if end is not None:
             query["end"] = _time(end, "end")
+        if spender is not None:
+            query["spender"] = spender
+            query["subtree"] = "true" if subtree else "false"
         return self._read(_path("customers", customer, "history"), HistoryPage, query)
 
     # -- usage (docs/usage.md) --

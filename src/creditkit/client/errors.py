@@ -85,9 +85,10 @@ class PaymentRequired(InsufficientCredits):
         required: Quantity,
         packs: tuple[PackOffer, ...] = (),
         upgrade_to: str | None = None,
+        not_applicable: Quantity = 0,
         upgrade: UpgradeOffer | None = None,
     ) -> None:
-        super().__init__(customer, unit, available, required)
+        super().__init__(customer, unit, available, required, not_applicable)
         self.packs = packs
         self.upgrade_to = upgrade_to
         self.upgrade = upgrade

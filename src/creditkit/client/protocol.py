@@ -20,12 +20,15 @@ from creditkit.ledger.schemas import (
     Adjustment,
     AuditReport,
     Balance,
+    Budget,
     Charge,
     Customer,
+    DebtLimit,
     Grant,
     HistoryPage,
     Hold,
     Money,
+    Spender,
     Transfer,
 )
 from creditkit.notify.schemas import (
@@ -56,7 +59,17 @@ class CreditsApi(Protocol):
     def add_member(self, workspace: str, user: str, role: str) -> Decision: ...
     def alerts(self, customer: str, *, unit: str = ...) -> Alerts: ...
     def auto_top_up(self, customer: str) -> TopUpSettings | None: ...
-    def balance(self, customer: str, *, unit: str = ...) -> Balance: ...
+    def balance(
+        self,
+        customer: str,
+        *,
+        unit: str = ...,
+        action: str | None = ...,
+        spender: str | None = ...,
+    ) -> Balance: ...
+    def budgets(
+        self, customer: str, *, spender: str | None = ..., unit: str = ...
+    ) -> tuple[Budget, ...]: ...
     def billing_lines(self, customer: str, *, limit: int = ...) -> tuple[BillingLine, ...]: ...
     def cancel(self, customer: str, *, at_period_end: bool = ...) -> Subscription: ...
     def change_plan(
@@ -86,6 +99,8 @@ class CreditsApi(Protocol):
         quantity: int = ...,
         metadata: dict[str, Any] | None = ...,
         member: str | None = ...,
+        spender: str | None = ...,
+        allow_debt: bool = ...,
     ) -> Charge: ...
     def checkout(
         self,
@@ -108,6 +123,7 @@ class CreditsApi(Protocol):
         idempotency_key: str,
         final: bool = ...,
         metadata: dict[str, Any] | None = ...,
+        allow_debt: bool = ...,
     ) -> Charge: ...
     def complete_sandbox_checkout(self, session_id: str, *, card: str = ...) -> WebhookOutcome: ...
     def create_customer(
@@ -118,6 +134,9 @@ class CreditsApi(Protocol):
         subscribe: bool = ...,
         metadata: dict[str, Any] | None = ...,
     ) -> Customer: ...
+    def create_spender(
+        self, customer: str, spender: str, *, kind: str, parent: str | None = ...
+    ) -> Spender: ...
     def customer(self, customer: str) -> Customer: ...
     def delete_webhook_endpoint(self, endpoint_id: int) -> None: ...
     def disable_auto_top_up(self, customer: str) -> bool: ...
@@ -154,6 +173,7 @@ class CreditsApi(Protocol):
         transferable: bool | None = ...,
         cost_basis: Money | None = ...,
         metadata: dict[str, Any] | None = ...,
+        applies_to: Sequence[str] | None = ...,
     ) -> Grant: ...
     def grant_pack(self, customer: str, pack: str, *, idempotency_key: str) -> Grant: ...
     def history(
@@ -167,6 +187,8 @@ class CreditsApi(Protocol):
         action: str | None = ...,
         start: datetime | None = ...,
         end: datetime | None = ...,
+        spender: str | None = ...,
+        subtree: bool = ...,
     ) -> HistoryPage: ...
     def hold(self, hold_id: int) -> Hold: ...
     def ingest(self, events: Sequence[Mapping[str, Any]]) -> list[Charge | CreditKitError]: ...
@@ -218,6 +240,7 @@ class CreditsApi(Protocol):
         timeout_seconds: int = ...,
         action: str | None = ...,
         metadata: dict[str, Any] | None = ...,
+        spender: str | None = ...,
         parent: int | None = ...,
     ) -> Hold: ...
     def rotate_webhook_secret(
@@ -241,9 +264,28 @@ class CreditsApi(Protocol):
         per_day_max: int = ...,
         target: Quantity | str | None = ...,
     ) -> TopUpSettings: ...
+    def set_budget(
+        self,
+        customer: str,
+        amount: Quantity | str | None,
+        *,
+        idempotency_key: str,
+        spender: str | None = ...,
+        unit: str | None = ...,
+        period: str = ...,
+    ) -> Budget | None: ...
+    def set_debt_limit(
+        self,
+        customer: str,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str,
+        unit: str | None = ...,
+    ) -> DebtLimit: ...
     def set_member_spend_cap(
         self, workspace: str, user: str, amount: Quantity | str | None, *, unit: str = ...
     ) -> None: ...
+    def spenders(self, customer: str, *, limit: int = ...) -> tuple[Spender, ...]: ...
     def subscribe(
         self,
         customer: str,

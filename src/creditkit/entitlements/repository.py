@@ -14,10 +14,8 @@ from creditkit.store.tables import (
     customers,
     limit_events,
     limit_resources,
-    member_spend_caps,
     rate_windows,
     subscriptions,
-    transactions,
     workspace_members,
 )
 
@@ -272,56 +270,3 @@ def delete_member(connection: Connection, workspace_id: int, user_id: int) -> No
             workspace_members.c.user_id == user_id,
         )
     )
-
-
-# -- member spend caps --------------------------------------------------------------------------
-
-
-def spend_cap(connection: Connection, workspace_id: int, user_id: int, unit: str) -> int | None:
-    cap: int | None = connection.execute(
-        sa.select(member_spend_caps.c.cap).where(
-            member_spend_caps.c.workspace_id == workspace_id,
-            member_spend_caps.c.user_id == user_id,
-            member_spend_caps.c.unit == unit,
-        )
-    ).scalar()
-    return cap
-
-
-def set_spend_cap(
-    connection: Connection,
-    workspace_id: int,
-    user_id: int,
-    unit: str,
-    cap: int | None,
-    now: datetime,
-) -> None:
-    condition = (
-        (member_spend_caps.c.workspace_id == workspace_id)
-        & (member_spend_caps.c.user_id == user_id)
-        & (member_spend_caps.c.unit == unit)
-    )
-    connection.execute(member_spend_caps.delete().where(condition))
-    if cap is not None:
-        connection.execute(
-            member_spend_caps.insert().values(
-                workspace_id=workspace_id, user_id=user_id, unit=unit, cap=cap, updated_at=now
-            )
-        )
-
-
-def member_spent(
-    connection: Connection, workspace_id: int, member: str, unit: str, since: datetime
-) -> int:
-    """Steps the member's applied charges of the workspace took since ``since``."""
-    total = connection.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(transactions.c.amount), 0)).where(
-            transactions.c.customer_id == workspace_id,
-            transactions.c.member == member,
-            transactions.c.unit == unit,
-            transactions.c.kind == "charge",
-            transactions.c.status == "applied",
-            transactions.c.created_at >= since,
-        )
-    ).scalar_one()
-    return int(total)

@@ -40,11 +40,13 @@ from creditkit.entitlements.schemas import (
 )
 from creditkit.errors import IdempotencyConflict, InvalidRequest, present, require
 from creditkit.ledger import repository as ledger_repository
+from creditkit.ledger import spender_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, check_text
 from creditkit.ledger.kernel import RateWindow
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import AMOUNT_STEPS_MAX, CustomerKind
 from creditkit.ledger.service import LedgerService
+from creditkit.ledger.spending import FORMER_MEMBER, MEMBER
 from creditkit.notify.outbox import emit
 from creditkit.notify.schemas import EventType
 from creditkit.subscriptions import repository as subscriptions_repository
@@ -421,32 +423,9 @@ class EntitlementService:
 
     # -- member spend caps ------------------------------------------------------------------
 
-    def member_room(
-        self, connection: Connection, workspace: CustomerRow, member: str, unit: str, now: datetime
-    ) -> int | None:
-        """The ledger's member hook, run under the workspace's lock: the member must be one;
-        its cap (if any) less what it spent this month of the workspace's periods."""
-        self._require_workspace(workspace)
-        user = self._user(connection, member, "member")
-        if repository.member_role(connection, workspace.id, user.id) is None:
-            raise InvalidRequest(
-                "member", f"{member!r} is not a member of workspace {workspace.external_id!r}"
-            )
-        cap = repository.spend_cap(connection, workspace.id, user.id, unit)
-        if cap is None:
-            return None
-        _plan, anchor = self._plan_in_force(connection, workspace.id)
-        start, _end = self._spend_period(anchor, now)
-        return max(0, cap - repository.member_spent(connection, workspace.id, member, unit, start))
-
-    @staticmethod
-    def _spend_period(anchor: datetime, now: datetime) -> tuple[datetime, datetime]:
-        """Spend caps count per month of the workspace's subscription (its anchor)."""
-        index = period_index_at(anchor, 1, max(now, anchor))
-        return period_bounds(anchor, 1, index)
-
     def set_member_spend_cap(self, workspace: str, user: str, amount: object, unit: str) -> None:
-        """Caps what the member may spend of ``unit`` per month (``amount`` None: no cap)."""
+        """Caps what the member may spend of ``unit`` per calendar month (``amount`` None: no
+        cap): a month budget on the member's spender (see ``CreditKit.set_budget``)."""
         check_text(user, "user", EXTERNAL_ID_LENGTH_MAX)
         unit_ = self._ledger.unit(unit)
         steps = None
@@ -457,9 +436,21 @@ class EntitlementService:
             member = self._user(connection, user, "user")
             if repository.member_role(connection, holder.id, member.id) is None:
                 raise InvalidRequest("user", f"{user!r} is not a member of {workspace!r}")
-            repository.set_spend_cap(connection, holder.id, member.id, unit_.name, steps, now)
+            spender_repository.set_budget(
+                connection, holder.id, user, unit_.name, "month", steps, now
+            )
 
         self._workspace_write(workspace, work)
+
+    @staticmethod
+    def _member_spender(
+        connection: Connection, holder: CustomerRow, user: str, now: datetime
+    ) -> None:
+        """A member is a spender of kind ``member`` from the moment the membership is."""
+        if spender_repository.read_spender(connection, holder.id, user) is None:
+            spender_repository.insert_spender(connection, holder.id, user, MEMBER, None, now)
+        else:
+            spender_repository.set_spender_kind(connection, holder.id, user, MEMBER)
 
     def add_member(self, workspace: str, user: str, role: str) -> Decision:
         """Adds the user with ``role``, counted against the plan's ``team_members`` limit (the
@@ -495,6 +486,7 @@ class EntitlementService:
             decision = self._count(plan, TEAM_MEMBERS_LIMIT, cap, used, 1)
             if decision.allowed:
                 repository.insert_member(connection, holder.id, member.id, role_.value, now)
+                self._member_spender(connection, holder, user, now)
             return decision
 
         decision: Decision = self._workspace_write(workspace, work)
@@ -513,6 +505,8 @@ class EntitlementService:
             if role == Role.OWNER and repository.members_count(connection, holder.id) > 1:
                 raise InvalidRequest("user", f"{user!r} is the owner: transfer ownership first")
             repository.delete_member(connection, holder.id, member.id)
+            # Its spender stays (history names it), no longer a member: it spends no more.
+            spender_repository.set_spender_kind(connection, holder.id, user, FORMER_MEMBER)
             return True
 
         removed: bool = self._workspace_write(workspace, work)

@@ -41,6 +41,12 @@ _CHECKS: list[tuple[str, str, str]] = [
            WHERE kind IN ('grant', 'hold') AND (balance IS NULL OR balance < 0)""",
     ),
     (
+        "debt_not_positive",
+        "a debt account holds zero or less (what the customer owes), never more",
+        """SELECT id, balance FROM accounts
+           WHERE kind = 'debt' AND (balance IS NULL OR balance > 0)""",
+    ),
+    (
         "hold_balance",
         "an active hold's account holds its amount less what it committed, exactly when no hold"
         " was taken under it and at most otherwise (its children took the rest); a closed"

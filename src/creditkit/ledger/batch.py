@@ -20,7 +20,6 @@ from creditkit.errors import (
     InsufficientCredits,
     InvalidRequest,
     InvariantViolation,
-    MemberSpendCapReached,
     RateLimited,
     UnknownCustomer,
     present,
@@ -45,6 +44,7 @@ from creditkit.ledger.kernel import (
 )
 from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
 from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, TransactionKind, Unit
+from creditkit.ledger.spending import SpendState, applies, check_spender
 
 Outcome = Charge | CreditKitError
 
@@ -72,6 +72,9 @@ class _Planned:
     issued: int = 0
     #: The customer's grants' steps left in the unit right after this charge.
     available_after: int = 0
+    #: Steps taken as debt, on the customer's debt account.
+    debt: int = 0
+    debt_account: int | None = None
 
 
 class ChargeBatch:
@@ -156,6 +159,12 @@ class ChargeBatch:
         if charge.member is not None:
             # Only when named, so that charges recorded without members replay unchanged.
             fields["member"] = check_text(charge.member, "member", EXTERNAL_ID_LENGTH_MAX)
+        if charge.spender is not None:
+            fields["spender"] = check_spender(charge.spender)
+        if charge.allow_debt is not False:
+            if not isinstance(charge.allow_debt, bool):
+                raise InvalidRequest("allow_debt", "must be a bool")
+            fields["allow_debt"] = True
         request = Request(charge.idempotency_key, TransactionKind.CHARGE, fields)
         return _Prepared(index, charge, unit, steps, request)
 
@@ -195,7 +204,7 @@ class ChargeBatch:
         replayed: dict[int, TransactionRow] = {}
         repeats: dict[int, _Planned] = {}
         headrooms: dict[tuple[int, str], int | None] = {}
-        rooms: dict[tuple[int, str, str], int | None] = {}
+        state = SpendState()
         for item in prepared:
             key = item.request.key
             if key in recorded:
@@ -221,7 +230,7 @@ class ChargeBatch:
             if item.index in limited:
                 outcomes[item.index] = limited[item.index]  # not recorded: the key stays free
                 continue
-            decided = self._decide(connection, item, customer, grants, headrooms, rooms, now)
+            decided = self._decide(connection, item, customer, grants, headrooms, state, now)
             if isinstance(decided, CreditKitError):
                 outcomes[item.index] = decided  # bad input: not recorded, the key stays free
                 continue
@@ -229,6 +238,7 @@ class ChargeBatch:
             planned.append(plan)
             first_use[key] = plan
         self._write_rows(connection, planned, now, outcomes)
+        state.flush(connection)
         self._tell_spend_hooks(connection, planned, locked, grants, now)
         for index, first in repeats.items():
             outcomes[index] = outcomes[first.prepared.index]
@@ -274,70 +284,88 @@ class ChargeBatch:
         customer: CustomerRow,
         grants: dict[tuple[int, str], list[GrantRow]],
         headrooms: dict[tuple[int, str], int | None],
-        rooms: dict[tuple[int, str, str], int | None],
+        state: SpendState,
         now: datetime,
     ) -> _Planned | CreditKitError:
-        """Applies or refuses one charge against what this batch has left: the member's cap
-        first, then the grants, then the plan's headroom (each asked of the database once per
-        batch, then spent down in memory)."""
+        """Applies or refuses one charge against what this batch has left: the grants that
+        apply to its action, then the plan's headroom (each asked of the database once per
+        batch, then spent down in memory), then ``check_spend`` (budgets on the spender's path,
+        debt) for what they leave short."""
         ledger = self._ledger
         unit = item.unit.name
-        member = item.charge.member
+        charge = item.charge
+        spender = None
+        try:
+            if charge.member is not None:
+                if customer.kind != "workspace":
+                    return InvalidRequest(
+                        "workspace", f"{customer.external_id!r} is not a workspace"
+                    )
+                member = ledger.spender_for_spend(
+                    connection, state, customer, charge.member, unit, now, "member"
+                )
+                if member.kind != "member":
+                    return InvalidRequest("member", f"{charge.member!r} is not a member")
+                spender = member
+            if charge.spender is not None:
+                spender = ledger.spender_for_spend(
+                    connection, state, customer, charge.spender, unit, now
+                )
+        except CreditKitError as error:
+            return error
         row = ledger.transaction_values(
             item.request,
             customer,
             unit,
             item.steps,
             now,
-            action=item.charge.action,
+            action=charge.action,
             metadata=item.request.fields["metadata"],
-            member=member,
+            member=charge.member,
+            spender=None if spender is None else spender.external_id,
         )
-        refusal: CreditKitError | None = None
-        if member is not None:
-            room_key = (customer.id, member, unit)
-            if room_key not in rooms:
-                try:
-                    rooms[room_key] = ledger.member_room(connection, customer, member, unit, now)
-                except CreditKitError as error:
-                    return error
-            room = rooms[room_key]
-            if room is not None and item.steps > room:
-                refusal = MemberSpendCapReached(
-                    customer.external_id,
-                    member,
-                    unit,
-                    item.unit.to_quantity(room),
-                    item.unit.to_quantity(item.steps),
-                )
-        spendable = grants[(customer.id, unit)]
-        available = sum(grant.remaining for grant in spendable)
         pair = (customer.id, unit)
+        live = grants[pair]
+        spendable = live
+        if any(grant.applies_to is not None for grant in live):
+            scope = ledger.action_scope(charge.action)
+            spendable = [grant for grant in live if applies(grant, scope)]
+        available = sum(grant.remaining for grant in spendable)
         headroom: int | None = 0
-        if refusal is None and item.steps > available:
+        if item.steps > available:
             if pair not in headrooms:
                 headrooms[pair] = ledger.headroom(connection, customer, unit, now)
             headroom = headrooms[pair]
-            if headroom is not None and item.steps - available > headroom:
-                refusal = InsufficientCredits(
-                    customer.external_id,
-                    unit,
-                    item.unit.to_quantity(available + headroom),
-                    item.unit.to_quantity(item.steps),
-                )
-        if refusal is not None:
+        shortfall = 0 if headroom is None else max(0, item.steps - available - headroom)
+
+        def refusal(debt_room: int) -> CreditKitError:
+            return InsufficientCredits(
+                customer.external_id,
+                unit,
+                item.unit.to_quantity(available + (headroom or 0) + debt_room),
+                item.unit.to_quantity(item.steps),
+                item.unit.to_quantity(sum(g.remaining for g in live) - available),
+            )
+
+        checked = ledger.check_spend(
+            connection, state, customer, item.unit, item.steps, now,
+            spender=spender, shortfall=shortfall, allow_debt=charge.allow_debt, refusal=refusal,
+        )  # fmt: skip
+        if isinstance(checked, CreditKitError):
+            if isinstance(checked, InvalidRequest):
+                return checked
             row["status"] = "refused"
-            row["outcome"] = ledger.refusal_outcome(refusal)
-            return _Planned(item, row, None, refusal)
-        issued = max(0, item.steps - available)
+            row["outcome"] = ledger.refusal_outcome(checked)
+            return _Planned(item, row, None, checked)
+        issued = max(0, item.steps - available - checked.debt)
         if issued and headroom is not None:
             headrooms[pair] = headroom - issued
-        room_left = None if member is None else rooms[(customer.id, member, unit)]
-        if member is not None and room_left is not None:
-            rooms[(customer.id, member, unit)] = room_left - item.steps
-        draws = take(spendable, item.steps - issued)
-        available_after = sum(grant.remaining for grant in spendable)
-        return _Planned(item, row, draws, None, issued=issued, available_after=available_after)
+        draws = take(spendable, item.steps - issued - checked.debt)
+        available_after = sum(grant.remaining for grant in live)
+        return _Planned(
+            item, row, draws, None, issued=issued, available_after=available_after,
+            debt=checked.debt, debt_account=checked.debt_account,
+        )  # fmt: skip
 
     def _write_rows(
         self,
@@ -358,6 +386,8 @@ class ChargeBatch:
             legs: list[tuple[int, int]] = []
             if plan.issued:
                 legs.append((self._ledger.system_account(ISSUANCE, unit), -plan.issued))
+            if plan.debt:
+                legs.append((present(plan.debt_account, "a debt's account"), -plan.debt))
             legs.extend((grant.account_id, -part) for grant, part in plan.draws)
             legs.append((self._ledger.system_account(CONSUMPTION, unit), item.steps))
             legs_of_rows.append(legs)
@@ -381,6 +411,7 @@ class ChargeBatch:
                     item.charge.member,
                     plan.row["metadata"],
                     now,
+                    plan.row["spender"],
                     issued=plan.issued,
                 )
             )
@@ -398,6 +429,8 @@ class ChargeBatch:
                 metadata=item.request.fields["metadata"],
                 member=item.charge.member,
                 available_after=item.unit.to_quantity(plan.available_after),
+                spender=plan.row["spender"],
+                debt=item.unit.to_quantity(plan.debt) if plan.debt else 0,
             )
         self._ledger.record_spends(connection, spends)
 
@@ -462,6 +495,7 @@ class ChargeBatch:
                 created_at=row.created_at,
                 metadata=row.metadata,
                 member=row.member,
+                spender=row.spender,
                 available_after=unit.to_quantity(
                     sum(g.remaining for g in grants[(locked[row_customer].id, row.unit)])
                 ),

@@ -11,6 +11,7 @@ its entries never change after the fact. The old grant keeps its history and hol
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -168,6 +169,8 @@ class LedgerCorrections(LedgerMoves):
                 context, holder, grant.unit, grant.balance, GrantSource(grant.source),
                 grant.priority, grant.effective_at, expires_at, grant.transferable, cost_basis,
                 transaction_id, {**grant.metadata, "replaces": grant_id, "reason": reason},
+                # The credits keep their scope.
+                None if grant.applies_to is None else tuple(json.loads(grant.applies_to)),
             )  # fmt: skip
             self._post(
                 context.connection,

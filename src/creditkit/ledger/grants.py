@@ -5,6 +5,7 @@ credits, refunds).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,7 @@ from creditkit.errors import (
     present,
     require,
 )
-from creditkit.ledger import repository
+from creditkit.ledger import repository, spender_repository
 from creditkit.ledger.checks import (
     EXTERNAL_ID_LENGTH_MAX,
     IDEMPOTENCY_KEY_LENGTH_MAX,
@@ -54,6 +55,13 @@ from creditkit.ledger.schemas import (
     Money,
     TransactionKind,
     Unit,
+)
+from creditkit.ledger.spender_repository import SpenderRow
+from creditkit.ledger.spending import (
+    SpendState,
+    applies,
+    check_applies_to,
+    encode_applies_to,
 )
 from creditkit.ledger.writes import LedgerWrites
 from creditkit.notify.outbox import emit
@@ -128,10 +136,13 @@ class LedgerGrants(LedgerWrites):
         metadata: dict[str, Any] | None,
         action: str | None = None,
         guard: Callable[[Connection, CustomerRow], CreditKitError | None] | None = None,
+        applies_to: Sequence[str] | None = None,
     ) -> Grant:
         """``action`` names what the grant is for (``pack:<id>``); ``guard``, run under the
         customer's lock before anything is written, may refuse the grant with a recorded
-        error (a pack bought more often than its purchase limit allows)."""
+        error (a pack bought more often than its purchase limit allows). ``applies_to``: the
+        actions or categories it may pay for (None: any spending)."""
+        scope = check_applies_to(applies_to)
         unit_ = self.unit(unit)
         steps = unit_.to_steps(amount)
         try:
@@ -177,7 +188,8 @@ class LedgerGrants(LedgerWrites):
                 if cost_basis is None
                 else [cost_basis.amount_minor, cost_basis.currency.upper()],
                 "metadata": metadata,
-            },
+            }
+            | ({} if scope is None else {"applies_to": list(scope)}),
         )
 
         def body(context: UnitOfWork) -> Grant:
@@ -190,10 +202,11 @@ class LedgerGrants(LedgerWrites):
                 raise self._refuse(context, request, holder, unit, steps, refusal)
             transaction_id, _grant_id = self._issue(
                 context, request, holder, unit, steps, grant_source, priority, starts_at,
-                expires, bool(transferable), cost_basis, metadata, action,
+                expires, bool(transferable), cost_basis, metadata, action, scope,
             )  # fmt: skip
             return self._grant_from_row(
-                repository.read_grant_by_transaction(context.connection, transaction_id)
+                repository.read_grant_by_transaction(context.connection, transaction_id),
+                context.connection,
             )
 
         return self._write(
@@ -201,7 +214,7 @@ class LedgerGrants(LedgerWrites):
             lambda _connection: [customer],
             body,
             lambda connection, recorded: self._grant_from_row(
-                repository.read_grant_by_transaction(connection, recorded.id)
+                repository.read_grant_by_transaction(connection, recorded.id), connection
             ),
         )
 
@@ -220,9 +233,11 @@ class LedgerGrants(LedgerWrites):
         cost_basis: Money | None,
         metadata: dict[str, Any],
         action: str | None,
+        applies_to: tuple[str, ...] | None = None,
     ) -> tuple[int, int]:
-        """A grant's transaction: the grant account, credited from the unit's issuance account.
-        Returns the transaction's id and the grant's."""
+        """A grant's transaction: the grant account, credited from the unit's issuance account;
+        then, when the customer owes debt in the unit, the grant repays it first
+        (``_repay_debt``). Returns the transaction's id and the grant's."""
         transaction_id = repository.insert_transaction(
             context.connection,
             self.transaction_values(
@@ -231,7 +246,7 @@ class LedgerGrants(LedgerWrites):
         )
         grant_id = self._insert_grant(
             context, holder, unit, steps, source, priority, effective_at, expires_at,
-            transferable, cost_basis, transaction_id, metadata,
+            transferable, cost_basis, transaction_id, metadata, applies_to,
         )  # fmt: skip
         self._post(
             context.connection,
@@ -239,6 +254,7 @@ class LedgerGrants(LedgerWrites):
             unit,
             [(self.system_account(ISSUANCE, unit), -steps), (grant_id, steps)],
         )
+        self._repay_debt(context, request, holder, unit, grant_id, steps)
         emit(
             context.connection,
             EventType.CREDITS_GRANTED,
@@ -254,6 +270,35 @@ class LedgerGrants(LedgerWrites):
         )
         return transaction_id, grant_id
 
+    def _repay_debt(
+        self,
+        context: UnitOfWork,
+        request: Request,
+        holder: CustomerRow,
+        unit: str,
+        grant_id: int,
+        steps: int,
+    ) -> None:
+        """Repays what the customer owes in ``unit`` from the new grant, first, in the grant's
+        own database transaction: a ``debt_repayment`` transaction of its own (seen in
+        history), from the grant to the debt account, whatever the grant's scope or start."""
+        debt = spender_repository.debt_account(context.connection, holder.id, unit)
+        if debt is None or debt[1] == 0:
+            return
+        repaid = min(steps, -debt[1])
+        repayment = Request(
+            f"creditkit:debt-repayment:{grant_id}",
+            TransactionKind.DEBT_REPAYMENT,
+            {"customer": holder.external_id, "unit": unit, "grant_key": request.key},
+        )
+        transaction_id = repository.insert_transaction(
+            context.connection,
+            self.transaction_values(repayment, holder, unit, repaid, context.now),
+        )
+        self._post(
+            context.connection, transaction_id, unit, [(grant_id, -repaid), (debt[0], repaid)]
+        )
+
     def _insert_grant(
         self,
         context: UnitOfWork,
@@ -268,6 +313,7 @@ class LedgerGrants(LedgerWrites):
         cost_basis: Money | None,
         transaction_id: int,
         metadata: dict[str, Any],
+        applies_to: tuple[str, ...] | None = None,
     ) -> int:
         grant_id = repository.insert_account(
             context.connection, "grant", unit, holder.id, context.now
@@ -286,14 +332,21 @@ class LedgerGrants(LedgerWrites):
                 "currency": None if cost_basis is None else cost_basis.currency.upper(),
                 "transaction_id": transaction_id,
                 "metadata": metadata,
+                "applies_to": encode_applies_to(applies_to),
             },
         )
         if expires_at is not None:
             repository.lower_next_due_at(context.connection, holder.id, expires_at)
         return grant_id
 
-    def _grant_from_row(self, row: Any) -> Grant:
+    def _grant_from_row(self, row: Any, connection: Connection | None = None) -> Grant:
+        """The grant as granted; with ``connection``, with the debt it repaid first."""
         unit = self._units[row.unit]
+        repaid = 0
+        if connection is not None:
+            repaid = spender_repository.debt_repaid(
+                connection, f"creditkit:debt-repayment:{row.account_id}"
+            )
         return Grant(
             id=row.account_id,
             customer=row.external_id,
@@ -309,6 +362,8 @@ class LedgerGrants(LedgerWrites):
             else Money(row.cost_basis_minor, row.currency),
             transaction_id=row.transaction_id,
             metadata=row.metadata,
+            applies_to=None if row.applies_to is None else tuple(json.loads(row.applies_to)),
+            debt_repaid=unit.to_quantity(repaid) if repaid else 0,
         )
 
     @staticmethod
@@ -331,39 +386,59 @@ class LedgerGrants(LedgerWrites):
         unit: Unit,
         steps: int,
         transferable_only: bool,
+        *,
+        action: str | None = None,
+        spender: SpenderRow | None = None,
+        state: SpendState | None = None,
     ) -> tuple[list[tuple[GrantRow, int]], int]:
         """Takes ``steps`` from the customer's live grants in burn-down order, or refuses (and
         records) the request with InsufficientCredits when they hold less. Returns the draws
         and the steps issued on demand beyond them (an unlimited plan; never for a transfer,
-        which moves only credits the customer holds). Tells the spend hooks what it took."""
+        which moves only credits the customer holds, and only unscoped ones: a gift has no
+        scope). With ``state`` it is a spend (a reserve): only grants that apply to ``action``
+        pay, and ``check_spend`` counts it against the budgets on ``spender``'s path. Tells
+        the spend hooks what it took."""
         rows = repository.grants_with_credits(context.connection, customer.id, unit.name)
-        grants = self.live_in_order(rows, context.now, transferable_only)
+        live = self.live_in_order(rows, context.now, transferable_only)
+        grants = live
+        if transferable_only:
+            grants = [grant for grant in live if grant.applies_to is None]
+        elif any(grant.applies_to is not None for grant in live):
+            scope = self.action_scope(action)
+            grants = [grant for grant in live if applies(grant, scope)]
         available = sum(grant.remaining for grant in grants)
         drawn = min(steps, available)
         headroom: int | None = 0
         if steps > available and not transferable_only:
             headroom = self.headroom(context.connection, customer, unit.name, context.now)
-        if steps <= available or headroom is None or steps - available <= headroom:
-            if drawn > 0:
-                # Of all live grants, not only the transferable ones a transfer draws from.
-                before = sum(grant.remaining for grant in rows if grant.is_live(context.now))
-                self.spent(
-                    context.connection, customer, unit.name, before, before - drawn, context.now
-                )
-            return take(grants, drawn), steps - drawn
-        raise self._refuse(
-            context,
-            request,
-            customer,
-            unit.name,
-            steps,
-            InsufficientCredits(
+        shortfall = 0 if headroom is None else max(0, steps - available - headroom)
+
+        def refusal(debt_room: int) -> CreditKitError:
+            return InsufficientCredits(
                 customer.external_id,
                 unit.name,
-                unit.to_quantity(available + headroom),
+                unit.to_quantity(available + (headroom or 0) + debt_room),
                 unit.to_quantity(steps),
-            ),
-        )
+                unit.to_quantity(sum(grant.remaining for grant in live) - available),
+            )
+
+        refused: CreditKitError | None = refusal(0) if shortfall else None
+        if state is not None:
+            checked = self.check_spend(
+                context.connection, state, customer, unit, steps, context.now,
+                spender=spender, shortfall=shortfall, allow_debt=False, refusal=refusal,
+            )  # fmt: skip
+            if isinstance(checked, InvalidRequest):
+                raise checked
+            refused = checked if isinstance(checked, CreditKitError) else None
+            state.flush(context.connection)
+        if refused is not None:
+            raise self._refuse(context, request, customer, unit.name, steps, refused)
+        if drawn > 0:
+            # Of all live grants, not only the transferable ones a transfer draws from.
+            before = sum(grant.remaining for grant in rows if grant.is_live(context.now))
+            self.spent(context.connection, customer, unit.name, before, before - drawn, context.now)
+        return take(grants, drawn), steps - drawn
 
     @staticmethod
     def purchase_limit_refusal(
@@ -393,6 +468,7 @@ class LedgerGrants(LedgerWrites):
         *,
         cost_basis: Money | None = None,
         action: str | None = None,
+        applies_to: tuple[str, ...] | None = None,
     ) -> int | None:
         """Inside a write that holds the customer's lock: grants under ``key`` unless the key is
         taken already (the work was done before). Returns the new grant's id, or None.
@@ -415,6 +491,7 @@ class LedgerGrants(LedgerWrites):
         _transaction_id, grant_id = self._issue(
             context, request, customer, unit, steps, source, PRIORITY_DEFAULT_BY_SOURCE[source],
             now, expires_at, source in TRANSFERABLE_DEFAULT_SOURCES, cost_basis, metadata, action,
+            applies_to,
         )  # fmt: skip
         return grant_id
 

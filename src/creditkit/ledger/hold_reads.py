@@ -65,6 +65,7 @@ class LedgerHoldReads(LedgerGrants):
             ),
             metadata=hold.metadata,
             parent_id=hold.parent_id,
+            spender=hold.spender,
             remaining=unit.to_quantity(after["remaining"]),
         )
 
@@ -92,6 +93,7 @@ class LedgerHoldReads(LedgerGrants):
             action=hold.action,
             metadata=hold.metadata,
             parent_id=hold.parent_id,
+            spender=hold.spender,
             remaining=unit.to_quantity(recorded.amount),
         )
 
@@ -177,6 +179,7 @@ class LedgerHoldReads(LedgerGrants):
             amount_committed=committed,
             metadata=hold.metadata,
             parent_id=hold.parent_id,
+            spender=hold.spender,
             remaining=unit.to_quantity(hold.balance) if status is HoldStatus.ACTIVE else None,
         )
 
@@ -234,6 +237,7 @@ class LedgerHoldReads(LedgerGrants):
             created_at=created_at,
             hold_id=hold.account_id,
             metadata=metadata,
+            spender=hold.spender,
         )
 
     def _released(self, connection: Connection, hold: HoldRow) -> Hold:

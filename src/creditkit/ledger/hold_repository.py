@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from creditkit.errors import InvariantViolation
 from creditkit.ledger.schemas import HoldStatus, TransactionKind
-from creditkit.store.tables import accounts, customers, holds, transactions
+from creditkit.store.tables import accounts, customers, entries, holds, transactions
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,8 @@ class HoldRow:
     amount_committed: int | None
     reserve_transaction_id: int
     metadata: dict[str, Any]
+    #: Who holds it (its reserve's spender; None: the customer itself).
+    spender: str | None = None
     #: The hold it was taken under (None: a root), its tree's root, and its depth (0: a root).
     parent_id: int | None = None
     root_id: int | None = None
@@ -57,6 +59,7 @@ def _hold_row(row: sa.Row[Any]) -> HoldRow:
         amount_committed=row.amount_committed,
         reserve_transaction_id=row.reserve_transaction_id,
         metadata=row.metadata,
+        spender=row.spender,
         parent_id=row.parent_id,
         root_id=row.root_id,
         depth=row.depth,
@@ -65,8 +68,15 @@ def _hold_row(row: sa.Row[Any]) -> HoldRow:
 
 
 def _hold_query() -> sa.Select[Any]:
+    reserve = transactions.alias("reserve")
+    spender = (
+        sa.select(reserve.c.spender)
+        .where(reserve.c.id == holds.c.reserve_transaction_id)
+        .scalar_subquery()
+        .label("spender")
+    )
     return (
-        sa.select(holds, customers.c.external_id, accounts.c.balance)
+        sa.select(holds, customers.c.external_id, accounts.c.balance, spender)
         .join(customers, customers.c.id == holds.c.customer_id)
         .join(accounts, accounts.c.id == holds.c.account_id)
     )
@@ -209,10 +219,13 @@ def timeout_changes(
 
 
 def committed_before(connection: Connection, hold_id: int, transaction_id: int) -> int:
-    """What the hold's commits before ``transaction_id`` spent (through
-    ``ix_transactions_hold_writes``)."""
+    """What the hold's commits before ``transaction_id`` spent of the hold's own credits (their
+    legs on its account: a commit's excess above the hold, taken with ``allow_debt``, is not)."""
     total = connection.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(transactions.c.amount), 0)).where(
+        sa.select(sa.func.coalesce(sa.func.sum(-entries.c.amount), 0))
+        .select_from(entries.join(transactions, transactions.c.id == entries.c.transaction_id))
+        .where(
+            entries.c.account_id == hold_id,
             transactions.c.hold_id == hold_id,
             transactions.c.kind == TransactionKind.COMMIT.value,
             transactions.c.status == "applied",
@@ -284,3 +297,19 @@ def settle_holds_closed(
         .values(status=status, settle_transaction_id=sa.bindparam("transaction_id")),
         [{"hold_id": hold, "transaction_id": transaction} for hold, transaction in settled],
     )
+
+
+def extensions_newest_first(connection: Connection, hold_id: int) -> list[tuple[datetime, int]]:
+    """(created at, steps) of the applied extends that raised the hold's amount, newest first
+    (through ``ix_transactions_hold_writes``)."""
+    rows = connection.execute(
+        sa.select(transactions.c.created_at, transactions.c.amount)
+        .where(
+            transactions.c.hold_id == hold_id,
+            transactions.c.kind == TransactionKind.EXTEND.value,
+            transactions.c.status == "applied",
+            transactions.c.amount > 0,
+        )
+        .order_by(transactions.c.id.desc())
+    )
+    return [(row.created_at, int(row.amount)) for row in rows]

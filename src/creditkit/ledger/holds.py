@@ -12,6 +12,16 @@ knows whether their work was done.
 Holds stretch and settle in parts: ``extend`` raises a hold's amount (through the same checks
 a reserve's credits pass) and/or pushes its timeout, within ``HOLD_LIFETIME_SECONDS_MAX`` of its
 reserve; ``commit(final=False)`` spends part of a hold and keeps the rest open.
+
+Holds have spenders: a hold counts against budgets while it is open, and gives back what it did
+not spend when it closes (the rule, a child's levels included: hold_budgets.py). A child that
+names no spender holds as its parent's spender.
+
+A commit for more than the hold has left is refused (HoldAmountExceeded) unless the caller asks
+for ``allow_debt``: then, final or partial, the hold's remaining credits are spent and the excess
+above them is a spend of its own (``_commit_excess``: budgets, grants that apply, then debt
+within the limit). A partial commit that did so leaves the hold open with nothing left: it may
+be extended, committed final for 0, or released.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from creditkit.errors import (
     HoldHasOpenChildren,
     HoldParentExceeded,
     InvalidRequest,
+    InvariantViolation,
     present,
     require,
 )
@@ -45,7 +56,9 @@ from creditkit.ledger.checks import (
     check_metadata,
     check_text,
 )
-from creditkit.ledger.hold_reads import LedgerHoldReads, check_hold_id
+from creditkit.ledger.hold_budgets import give_back_hold, hold_levels
+from creditkit.ledger.hold_excess import LedgerHoldExcess
+from creditkit.ledger.hold_reads import check_hold_id
 from creditkit.ledger.hold_repository import HoldRow
 from creditkit.ledger.kernel import (
     CONSUMPTION,
@@ -65,6 +78,7 @@ from creditkit.ledger.schemas import (
     TransactionKind,
     Unit,
 )
+from creditkit.ledger.spending import SpendState, check_spender
 
 
 def _check_timeout(timeout_seconds: object) -> int:
@@ -79,6 +93,11 @@ def _check_timeout(timeout_seconds: object) -> int:
     return timeout_seconds
 
 
+def _no_shortfall(_debt_room: int) -> CreditKitError:
+    """A child's credits are its parent's, checked before: ``check_spend`` finds no shortfall."""
+    raise InvariantViolation("a child hold has no shortfall", "its parent's balance was checked")
+
+
 def _closed_refusal(hold: HoldRow) -> CreditKitError | None:
     """Why a write on ``hold`` is refused because it is closed, if it is."""
     if hold.status is HoldStatus.COMMITTED:
@@ -90,7 +109,7 @@ def _closed_refusal(hold: HoldRow) -> CreditKitError | None:
     return None
 
 
-class LedgerHolds(LedgerHoldReads):
+class LedgerHolds(LedgerHoldExcess):
     """Grants, plus holds."""
 
     def reserve(
@@ -105,10 +124,12 @@ class LedgerHolds(LedgerHoldReads):
         metadata: dict[str, Any] | None,
         rate_limited: bool = False,
         parent: int | None = None,
+        spender: str | None = None,
     ) -> Hold:
         """``rate_limited``: the reserve counts against the plan's rate limit in its own
         transaction (``_count_request``). ``parent``: the hold this one draws from (same
-        customer and unit); its timeout is capped by the parent's."""
+        customer and unit); its timeout is capped by the parent's. ``spender``: who holds;
+        the hold counts against its budgets while it is open (hold_budgets.py)."""
         unit_ = self.unit(unit)
         steps = unit_.to_steps(amount)
         _check_timeout(timeout_seconds)
@@ -128,6 +149,8 @@ class LedgerHolds(LedgerHoldReads):
         if parent is not None:
             # Only when named, so that a key recorded before holds nested replays unchanged.
             fields["parent"] = parent
+        if spender is not None:
+            fields["spender"] = check_spender(spender)
         request = Request(idempotency_key, TransactionKind.RESERVE, fields)
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
@@ -142,11 +165,16 @@ class LedgerHolds(LedgerHoldReads):
                 if replayed is not None:
                     return replayed
             above = None
+            holds_for = spender
             expires_at = context.now + timedelta(seconds=timeout_seconds)
             if parent is not None:
                 above = self._parent_of_new(context, request, holder, parent, unit, steps)
                 expires_at = min(expires_at, above.expires_at)
-            sources, draws = self._hold_funds(context, request, holder, unit_, steps, above)
+                if holds_for is None:
+                    holds_for = above.spender
+            sources, draws = self._hold_funds(
+                context, request, holder, unit_, steps, above, action=action, spender=holds_for
+            )
             hold_id = repository.insert_account(
                 context.connection, "hold", unit, holder.id, context.now
             )
@@ -161,6 +189,7 @@ class LedgerHolds(LedgerHoldReads):
                     action=action,
                     hold_id=hold_id,
                     metadata=metadata,
+                    spender=holds_for,
                 ),
             )
             hold_repository.insert_hold(
@@ -198,6 +227,7 @@ class LedgerHolds(LedgerHoldReads):
                 metadata=metadata,
                 parent_id=parent,
                 remaining=unit_.to_quantity(steps),
+                spender=holds_for,
             )
 
         return self._write(request, lambda _connection: [customer], body, rebuild)
@@ -243,16 +273,29 @@ class LedgerHolds(LedgerHoldReads):
         unit: Unit,
         steps: int,
         parent: HoldRow | None,
+        *,
+        action: str | None,
+        spender: str | None,
     ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """The one place a hold's new credits are checked and taken, for a reserve and an
         extend alike (an extend gets every check a new reserve gets). A root hold draws from
         the customer's grants (refused with InsufficientCredits); a child from its parent's
         account, never past what the parent has left (refused with HoldParentExceeded).
+        Either way through ``check_spend``: a root's steps against every budget on
+        ``spender``'s path (and only grants that apply to ``action`` pay), a child's against
+        the levels its parent's do not count (hold_budgets.py); refused with BudgetExceeded.
         Returns the source legs (negative) and the (grant id, steps) drawn."""
+        state = SpendState()
+        row = (
+            None
+            if spender is None
+            else self.spender_row(context.connection, state, holder, spender)
+        )
         if parent is None:
             draws, issued = self._draw(
-                context, request, holder, unit, steps, transferable_only=False
-            )
+                context, request, holder, unit, steps, False,
+                action=action, spender=row, state=state,
+            )  # fmt: skip
             legs = [(grant.account_id, -part) for grant, part in draws]
             if issued:
                 legs.append((self.system_account(ISSUANCE, unit.name), -issued))
@@ -264,6 +307,18 @@ class LedgerHolds(LedgerHoldReads):
             raise self._refuse(
                 context, request, holder, unit.name, steps, refusal, hold_id=parent.account_id
             )
+        levels = hold_levels(context.connection, holder, spender, parent.account_id)
+        checked = self.check_spend(
+            context.connection, state, holder, unit, steps, context.now,
+            spender=row, shortfall=0, allow_debt=False, refusal=_no_shortfall, levels=levels,
+        )  # fmt: skip
+        if isinstance(checked, InvalidRequest):
+            raise checked
+        if isinstance(checked, CreditKitError):
+            raise self._refuse(
+                context, request, holder, unit.name, steps, checked, hold_id=parent.account_id
+            )
+        state.flush(context.connection)
         return [(parent.account_id, -steps)], []
 
     def extend(
@@ -318,7 +373,10 @@ class LedgerHolds(LedgerHoldReads):
                 )
             sources: list[tuple[int, int]] = []
             if steps:
-                sources, _draws = self._hold_funds(context, request, holder, unit, steps, above)
+                sources, _draws = self._hold_funds(
+                    context, request, holder, unit, steps, above,
+                    action=hold.action, spender=hold.spender,
+                )  # fmt: skip
             # The hold as this extend leaves it, recorded with it: a replay answers the same.
             after = {
                 "amount_held": hold.amount_held + steps,
@@ -337,6 +395,7 @@ class LedgerHolds(LedgerHoldReads):
                     action=hold.action,
                     hold_id=hold_id,
                     metadata=after,
+                    spender=hold.spender,
                 ),
             )
             if steps:
@@ -383,14 +442,19 @@ class LedgerHolds(LedgerHoldReads):
         final: bool = True,
         idempotency_key: str,
         metadata: dict[str, Any] | None,
+        allow_debt: bool = False,
     ) -> Charge:
         """Spends ``amount`` of what the hold has left (zero allowed). ``final``: the rest goes
-        back where it came from and the hold closes; refused while it has open children.
-        Otherwise (more than zero) the hold stays open for further commits, an extend, or a
-        release of the rest."""
+        back where it came from (and to the budgets it counted against) and the hold closes;
+        refused while it has open children. Otherwise (more than zero) the hold stays open for
+        further commits, an extend, or a release of the rest. Above what the hold has left it
+        is refused (HoldAmountExceeded) unless ``allow_debt``: then the excess is a spend of
+        its own (``_commit_excess``)."""
         customers = self._hold_customer(hold_id)
         if not isinstance(final, bool):
             raise InvalidRequest("final", "must be true or false")
+        if not isinstance(allow_debt, bool):
+            raise InvalidRequest("allow_debt", "must be true or false")
         metadata = check_metadata(metadata)
         fields: dict[str, Any] = {
             "hold_id": hold_id,
@@ -400,6 +464,8 @@ class LedgerHolds(LedgerHoldReads):
         if not final:
             # Only when partial, so that a key recorded before partial commits replays as is.
             fields["final"] = False
+        if allow_debt:
+            fields["allow_debt"] = True
         request = Request(idempotency_key, TransactionKind.COMMIT, fields)
 
         def body(context: UnitOfWork) -> Charge:
@@ -412,13 +478,24 @@ class LedgerHolds(LedgerHoldReads):
             if not final and steps == 0:
                 raise InvalidRequest("amount", "a partial commit (final false) spends more than 0")
             holder = context.customers[hold.external_id]
-            self._check_settle(context, request, hold, steps, final)
+            excess = 0
+            if allow_debt and _closed_refusal(hold) is None:
+                excess = max(0, steps - hold.balance)
+            held = steps - excess
+            self._check_settle(context, request, hold, held, final)
             legs: list[tuple[int, int]] = [
-                (hold_id, -steps),
-                (self.system_account(CONSUMPTION, hold.unit), steps),
+                (hold_id, -held),
+                (self.system_account(CONSUMPTION, hold.unit), held),
             ]
             if final:
-                _headline, legs = self._settle_legs(context, hold, steps)
+                _headline, legs = self._settle_legs(context, hold, held)
+            legs = [(account, part) for account, part in legs if part]
+            debt = 0
+            if excess:
+                # First: its refusal is recorded and commits, so nothing may be written before.
+                legs, debt = self._commit_excess(context, request, holder, hold, excess, legs)
+            if final:
+                give_back_hold(context.connection, holder, hold, hold.balance - held)
             transaction_id = repository.insert_transaction(
                 context.connection,
                 self.transaction_values(
@@ -430,20 +507,22 @@ class LedgerHolds(LedgerHoldReads):
                     action=hold.action,
                     hold_id=hold_id,
                     metadata=metadata,
+                    spender=hold.spender,
                 ),
             )
             if legs:
                 self._post(context.connection, transaction_id, hold.unit, legs)
+            # What the hold itself spent: an excess is not the hold's.
             if final:
                 hold_repository.settle_hold(
                     context.connection,
                     hold_id,
                     HoldStatus.COMMITTED,
-                    hold.committed + steps,
+                    hold.committed + held,
                     transaction_id,
                 )
             else:
-                hold_repository.commit_part(context.connection, hold_id, hold.committed + steps)
+                hold_repository.commit_part(context.connection, hold_id, hold.committed + held)
             # Each account appears once in a transaction's legs.
             moved = dict(legs)
             self.record_spends(
@@ -458,6 +537,7 @@ class LedgerHolds(LedgerHoldReads):
                         None,
                         metadata,
                         context.now,
+                        hold.spender,
                         issued=-moved.get(self.system_account(ISSUANCE, hold.unit), 0),
                         expired=moved.get(self.system_account(EXPIRY, hold.unit), 0),
                     )
@@ -472,6 +552,8 @@ class LedgerHolds(LedgerHoldReads):
                 context.now,
                 metadata,
             )
+            unit = self._units[hold.unit]
+            charge = dataclasses.replace(charge, debt=unit.to_quantity(debt) if debt else 0)
             return self._with_available_after(context.connection, charge, holder.id, context.now)
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Charge:
@@ -487,8 +569,12 @@ class LedgerHolds(LedgerHoldReads):
                 recorded.created_at,
                 recorded.metadata,
             )
+            debt = self._commit_debt(connection, recorded.id)
+            unit = self._units[hold.unit]
             # What is left now: later writes have moved the balance since the commit.
-            charge = dataclasses.replace(charge, replayed=True)
+            charge = dataclasses.replace(
+                charge, replayed=True, debt=unit.to_quantity(debt) if debt else 0
+            )
             return self._with_available_after(connection, charge, hold.customer_id, self.now())
 
         return self._write(request, customers, body, rebuild)
@@ -539,6 +625,7 @@ class LedgerHolds(LedgerHoldReads):
                     hold_repository.read_hold(context.connection, hold_id), "a locked hold exists"
                 )
             headline, legs = self._settle_legs(context, hold, 0)
+            give_back_hold(context.connection, holder, hold, hold.balance)
             transaction_id = repository.insert_transaction(
                 context.connection,
                 self.transaction_values(
@@ -586,6 +673,9 @@ class LedgerHolds(LedgerHoldReads):
             closings.append((headline, legs))
             if child.parent_id in balances:
                 balances[child.parent_id] += balances[child.account_id]
+        for child in below_all:
+            # Each child's levels get back what it gave its parent.
+            give_back_hold(context.connection, holder, child, balances[child.account_id])
         transaction_ids = repository.insert_transactions(
             context.connection,
             [

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection
 
 from creditkit.errors import (
+    BudgetExceeded,
     CreditKitError,
     IdempotencyConflict,
     InvalidRequest,
@@ -21,7 +22,7 @@ from creditkit.errors import (
     UnknownUnit,
     require,
 )
-from creditkit.ledger import repository
+from creditkit.ledger import repository, spender_repository
 from creditkit.ledger.checks import (
     check_text,
 )
@@ -31,6 +32,14 @@ from creditkit.ledger.schemas import (
     SCALE_MAX,
     TransactionKind,
     Unit,
+)
+from creditkit.ledger.spender_repository import SpenderRow
+from creditkit.ledger.spending import (
+    CUSTOMER,
+    BudgetLine,
+    SpendState,
+    path_budgets,
+    period_starts,
 )
 from creditkit.store.database import Database
 
@@ -46,9 +55,15 @@ DueHook = Callable[[Connection, CustomerRow, datetime], datetime | None]
 #: None for no cap (an unlimited plan), else what overage allows (0: none).
 HeadroomCheck = Callable[[Connection, CustomerRow, str, datetime], int | None]
 
-#: How many steps of a unit a workspace member may still spend this period (None: no cap);
-#: raises InvalidRequest when the member is not one.
-MemberRoom = Callable[[Connection, CustomerRow, str, str, datetime], int | None]
+#: The plan's default budgets for spenders of a kind, in a unit: (period, cap in steps) each.
+DefaultBudgets = Callable[[Connection, CustomerRow, str, str, datetime], Sequence[tuple[str, int]]]
+
+#: The plan's debt limit in a unit, in steps (0: no debt).
+PlanDebtLimit = Callable[[Connection, CustomerRow, str, datetime], int]
+
+#: The names a grant's ``applies_to`` may match for spending on an action: the action and its
+#: category.
+ActionScope = Callable[[str], frozenset[str]]
 
 #: Told, inside the spending transaction, that a customer's available steps of a unit went from
 #: ``before`` to ``after`` (after < before): alerts and auto top-up watch thresholds with it.
@@ -69,6 +84,7 @@ class Spend:
     member: str | None
     metadata: Mapping[str, Any]
     created_at: datetime
+    spender: str | None = None
     #: Steps issued beyond the grants (its legs on the issuance account, negated: a commit may
     #: give issued steps back), and held steps it expired (its legs on the expiry account).
     issued: int = 0
@@ -77,6 +93,16 @@ class Spend:
 
 #: Told, inside the spending transaction, of every charge or commit it posted (usage rollups).
 SpendRecorder = Callable[[Connection, Sequence[Spend]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SpendCheck:
+    """A spend that passed ``check_spend``: the budgets it was counted against, and the steps
+    it takes as debt (on ``debt_account``)."""
+
+    lines: tuple[BudgetLine, ...]
+    debt: int
+    debt_account: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,17 +233,21 @@ class LedgerHooks:
     subscription's renewal first, so that a new period has started when payments look for what
     it owes). After spending, in the spending transaction: each ``spend`` hook in turn (alerts,
     then auto top-up), then each ``recorded`` hook with the charges and commits it posted.
-    ``headroom`` and ``member_room`` are asked only when grants fall short or
-    a member is named."""
+    ``headroom`` is asked only when grants fall short."""
 
     due: tuple[DueHook, ...] = ()
     spend: tuple[SpendHook, ...] = ()
     #: Each told of every charge and commit posted, in its transaction (usage rollups).
     recorded: tuple[SpendRecorder, ...] = ()
     headroom: HeadroomCheck | None = None
-    member_room: MemberRoom | None = None
     #: Asked only for charges made with ``rate_limited``.
     count_requests: RequestCounter | None = None
+    #: Asked only when a spend names a spender.
+    default_budgets: DefaultBudgets | None = None
+    #: Asked only when a spend asks for debt, or a customer without a limit of its own owes.
+    debt_limit: PlanDebtLimit | None = None
+    #: Asked only when a customer holds scoped grants.
+    action_scope: ActionScope | None = None
 
 
 class LedgerKernel:
@@ -271,14 +301,6 @@ class LedgerKernel:
         if self._hooks.count_requests is None:
             return None
         return self._hooks.count_requests(connection, customer, requests, now)
-
-    def member_room(
-        self, connection: Connection, customer: CustomerRow, member: str, unit: str, now: datetime
-    ) -> int | None:
-        """What the member may still spend of ``unit`` this period (None: uncapped)."""
-        if self._hooks.member_room is None:
-            raise InvalidRequest("member", "naming a member needs workspaces (a catalog)")
-        return self._hooks.member_room(connection, customer, member, unit, now)
 
     def headroom(
         self, connection: Connection, customer: CustomerRow, unit: str, now: datetime
@@ -360,6 +382,7 @@ class LedgerKernel:
         hold_id: int | None = None,
         metadata: dict[str, Any] | None = None,
         member: str | None = None,
+        spender: str | None = None,
     ) -> dict[str, Any]:
         return {
             "idempotency_key": request.key,
@@ -372,6 +395,7 @@ class LedgerKernel:
             "action": action,
             "hold_id": hold_id,
             "member": member,
+            "spender": spender,
             "request": request.encode(),
             "outcome": None,
             "metadata": metadata or {},
@@ -446,3 +470,178 @@ class LedgerKernel:
             raise InvariantViolation("one leg per account", f"legs {legs}")
         if unit not in self._units:
             raise InvariantViolation("known unit", unit)
+
+    # -- what governs a spend ---------------------------------------------------------------
+
+    def spender_row(
+        self,
+        connection: Connection,
+        state: SpendState,
+        customer: CustomerRow,
+        spender: str,
+        field_name: str = "spender",
+    ) -> SpenderRow:
+        """The spender, read once per transaction under the customer's lock; InvalidRequest
+        naming ``field_name`` when the customer has none of that id."""
+        key = (customer.id, spender)
+        row = state.spenders.get(key)
+        if row is None:
+            row = spender_repository.read_spender(connection, customer.id, spender)
+            if row is None:
+                raise InvalidRequest(
+                    field_name, f"customer {customer.external_id!r} has no spender {spender!r}"
+                )
+            state.spenders[key] = row
+        return row
+
+    def spender_for_spend(
+        self,
+        connection: Connection,
+        state: SpendState,
+        customer: CustomerRow,
+        spender: str,
+        unit: str,
+        now: datetime,
+        field_name: str = "spender",
+    ) -> SpenderRow:
+        """``spender_row`` for a spend in ``unit``: read with its path's budgets in one round
+        trip, kept for ``check_spend``."""
+        key = (customer.id, spender)
+        row = state.spenders.get(key)
+        if row is not None:
+            return row
+        row, budgets = spender_repository.read_spender_with_budgets(
+            connection, customer.id, spender, unit, period_starts(now)
+        )
+        if row is None:
+            raise InvalidRequest(
+                field_name, f"customer {customer.external_id!r} has no spender {spender!r}"
+            )
+        state.spenders[key] = row
+        state.prefetched[(customer.id, unit, spender)] = budgets
+        return row
+
+    def action_scope(self, action: str | None) -> frozenset[str]:
+        """The names a grant's scope may match for spending on ``action``."""
+        if action is None:
+            return frozenset()
+        if self._hooks.action_scope is None:
+            return frozenset((action,))
+        return self._hooks.action_scope(action)
+
+    def default_budgets(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        spender: SpenderRow,
+        unit: Unit,
+        now: datetime,
+    ) -> Sequence[tuple[str, int]]:
+        """(period, cap) the customer's plan sets for spenders of this one's kind."""
+        if self._hooks.default_budgets is None:
+            return ()
+        return self._hooks.default_budgets(connection, customer, spender.kind, unit.name, now)
+
+    def debt_position(
+        self,
+        connection: Connection,
+        state: SpendState,
+        customer: CustomerRow,
+        unit: str,
+        now: datetime,
+    ) -> list[int | None]:
+        """[debt account id or None, steps owed, limit in steps], read once per transaction:
+        the customer's own limit, else its plan's, else 0."""
+        key = (customer.id, unit)
+        position = state.debts.get(key)
+        if position is None:
+            account = spender_repository.debt_account(connection, customer.id, unit)
+            limit = spender_repository.debt_limit(connection, customer.id, unit)
+            if limit is None:
+                limit = (
+                    0
+                    if self._hooks.debt_limit is None
+                    else self._hooks.debt_limit(connection, customer, unit, now)
+                )
+            position = [
+                None if account is None else account[0],
+                0 if account is None else -account[1],
+                limit,
+            ]
+            state.debts[key] = position
+        return position
+
+    def check_spend(
+        self,
+        connection: Connection,
+        state: SpendState,
+        customer: CustomerRow,
+        unit: Unit,
+        steps: int,
+        now: datetime,
+        *,
+        spender: SpenderRow | None,
+        shortfall: int,
+        allow_debt: bool,
+        refusal: Callable[[int], CreditKitError],
+        levels: tuple[str, ...] | None = None,
+    ) -> SpendCheck | CreditKitError:
+        """The one check of a spend of ``steps`` (a charge, a reserve, a commit's excess, a hold
+        extended), made under the customer's lock in the spend's transaction: every budget on
+        the path from ``spender`` up to the customer, then what the grants and the plan's
+        headroom leave short (``shortfall``), which only debt the caller asked for may cover,
+        within the debt limit. ``refusal(debt_room)`` builds the caller's refusal for a
+        shortfall. On success the spend is counted against its budgets (in memory: ``flush``
+        writes it) and its debt taken from the position. ``levels``: only these levels of the
+        path are checked and counted (a child hold's: those no hold above it counts)."""
+        path = (CUSTOMER,) if spender is None else spender.path_up
+        if levels is not None:
+            path = tuple(level for level in path if level in levels)
+        lines: list[BudgetLine] = []
+        if path and (spender is not None or customer.budgeted):
+            defaults: dict[str, Sequence[tuple[str, int]]] = {}
+            if spender is not None:
+                defaults[spender.external_id] = self.default_budgets(
+                    connection, customer, spender, unit, now
+                )
+            prefetched = (
+                None
+                if spender is None
+                else state.prefetched.pop((customer.id, unit.name, spender.external_id), None)
+            )
+            if levels is not None:
+                # The prefetched budgets are the whole path's.
+                prefetched = None
+            lines = path_budgets(
+                connection, state, customer, unit.name, path, defaults, now, prefetched
+            )
+            for line in lines:
+                if steps > line.left:
+                    return BudgetExceeded(
+                        customer.external_id,
+                        line.spender or None,
+                        unit.name,
+                        line.period,
+                        unit.to_quantity(line.cap),
+                        unit.to_quantity(line.used),
+                        unit.to_quantity(steps),
+                        line.resets_at,
+                    )
+        debt = 0
+        if shortfall > 0:
+            if not allow_debt:
+                return refusal(0)
+            position = self.debt_position(connection, state, customer, unit.name, now)
+            room = max(0, int(position[2] or 0) - int(position[1] or 0))
+            if shortfall > room:
+                return refusal(room)
+            if position[0] is None:
+                position[0] = repository.insert_account(
+                    connection, "debt", unit.name, customer.id, now
+                )
+            position[1] = int(position[1] or 0) + shortfall
+            debt = shortfall
+        state.count(customer.id, lines, steps)
+        return SpendCheck(
+            tuple(lines), debt, None if debt == 0 else state.debts[(customer.id, unit.name)][0]
+        )

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +35,8 @@ class CustomerRow:
     external_id: str
     kind: str
     next_due_at: datetime | None
+    #: The customer has budgets of its own: every spend reads them.
+    budgeted: bool = False
 
 
 @dataclass(slots=True)
@@ -48,6 +51,8 @@ class GrantRow:
     effective_at: datetime
     expires_at: datetime | None
     transferable: bool
+    #: The actions or categories it pays for; None: any.
+    applies_to: frozenset[str] | None = None
 
     def is_live(self, now: datetime) -> bool:
         """Counts towards the balance at ``now``: started, and not yet expired (a grant stops
@@ -68,6 +73,7 @@ class TransactionRow:
     action: str | None
     hold_id: int | None
     member: str | None
+    spender: str | None
     request: str
     outcome: str | None
     metadata: dict[str, Any]
@@ -111,14 +117,22 @@ def insert_system_account(connection: Connection, kind: str, unit: str, now: dat
 
 
 def _customer_columns() -> list[sa.ColumnElement[Any]]:
-    return [customers.c.id, customers.c.external_id, customers.c.kind, customers.c.next_due_at]
+    return [
+        customers.c.id,
+        customers.c.external_id,
+        customers.c.kind,
+        customers.c.next_due_at,
+        customers.c.budgeted,
+    ]
 
 
 def find_customer(connection: Connection, external_id: str) -> CustomerRow | None:
     row = connection.execute(
         sa.select(*_customer_columns()).where(customers.c.external_id == external_id)
     ).first()
-    return None if row is None else CustomerRow(row.id, row.external_id, row.kind, row.next_due_at)
+    if row is None:
+        return None
+    return CustomerRow(row.id, row.external_id, row.kind, row.next_due_at, bool(row.budgeted))
 
 
 def read_customer(connection: Connection, external_id: str) -> CustomerRow:
@@ -159,11 +173,13 @@ def _lock(
         ):
             customer = found.get(row[1])
             if customer is None:
-                customer = CustomerRow(row[0], row[1], row[2], flavor.time_out_optional(row[3]))
+                customer = CustomerRow(
+                    row[0], row[1], row[2], flavor.time_out_optional(row[3]), bool(row[4])
+                )
                 found[row[1]] = customer
-            if with_grants and row[4] is not None:
-                grants_found.setdefault((customer.id, row[5]), []).append(
-                    _grant_from(flavor, row[4:])
+            if with_grants and row[5] is not None:
+                grants_found.setdefault((customer.id, row[6]), []).append(
+                    _grant_from(flavor, row[5:])
                 )
     return found, grants_found
 
@@ -178,7 +194,14 @@ def _grant_from(flavor: Flavor, row: Sequence[Any]) -> GrantRow:
         effective_at=flavor.time_out(row[5]),
         expires_at=flavor.time_out_optional(row[6]),
         transferable=bool(row[7]),
+        applies_to=None if row[8] is None else _scope(row[8]),
     )
+
+
+@lru_cache(maxsize=1024)
+def _scope(text: str) -> frozenset[str]:
+    """A grant's stored ``applies_to``: the same few scopes come back on every read."""
+    return frozenset(json.loads(text))
 
 
 def insert_customer(
@@ -358,6 +381,7 @@ def _transaction_row(row: sa.Row[Any]) -> TransactionRow:
         action=row.action,
         hold_id=row.hold_id,
         member=row.member,
+        spender=row.spender,
         request=row.request,
         outcome=row.outcome,
         metadata=row.metadata,
@@ -474,6 +498,7 @@ def _transaction_tuples(flavor: Any, rows: list[dict[str, Any]]) -> list[tuple[A
             row["action"],
             row["hold_id"],
             row["member"],
+            row.get("spender"),
             row["request"],
             row["outcome"],
             encode_json(row["metadata"]),
@@ -530,6 +555,8 @@ class HistoryFilters:
     action: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    #: Spent, held or moved by one of these spenders (None: by anyone).
+    spenders: tuple[str, ...] | None = None
 
 
 #: Every transaction: a history without filters.
@@ -615,6 +642,8 @@ def _filter_conditions(filters: HistoryFilters, with_kinds: bool) -> list[sa.Col
         conditions.append(transactions.c.kind.in_(sorted(k.value for k in filters.kinds)))
     if filters.action is not None:
         conditions.append(transactions.c.action == filters.action)
+    if filters.spenders is not None:
+        conditions.append(transactions.c.spender.in_(filters.spenders))
     if filters.start is not None:
         conditions.append(transactions.c.created_at >= filters.start)
     if filters.end is not None:

@@ -82,6 +82,12 @@ class TransactionKind(StrEnum):
     #: a correction down): un-issued like a refund, so not counted as spent, consumed or
     #: expired.
     ADJUSTMENT = "adjustment"
+    #: Debt repaid from a new grant, in the grant's own database transaction: the grant pays
+    #: the customer's debt account back first.
+    DEBT_REPAYMENT = "debt_repayment"
+    #: Settings kept under an idempotency key (in ``setting_writes``, never as ledger rows).
+    BUDGET = "budget"
+    DEBT_LIMIT = "debt_limit"
     #: Part or all of one chosen grant taken back to issuance (``void_grant``), with a reason:
     #: un-issued like an adjustment.
     VOID = "void"
@@ -190,6 +196,10 @@ class Grant:
     cost_basis: Money | None
     transaction_id: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The actions or categories it pays for (None: any spending).
+    applies_to: tuple[str, ...] | None = None
+    #: Debt this grant repaid first, in its own transaction.
+    debt_repaid: Quantity = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +213,7 @@ class GrantBalance:
     effective_at: datetime
     expires_at: datetime | None
     transferable: bool
+    applies_to: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +246,18 @@ class Balance:
     #: What pay-as-you-go overage still allows beyond ``available`` this period (billed at the
     #: period's close).
     overage_available: Quantity = 0
+    #: What the customer owes: debt taken on purpose (``allow_debt``), repaid first by the next
+    #: grant.
+    debt: Quantity = 0
+    #: The action asked about (``balance(action=…)``): ``available`` counts only the credits
+    #: that may pay for it.
+    action: str | None = None
+    #: The spender asked about (``balance(spender=…)``): ``available`` is capped by what the
+    #: budgets on its path leave. Without one, ``available`` is the customer's credits, and
+    #: ``budget_left`` what its own budgets leave.
+    spender: str | None = None
+    #: What the budgets on the path leave, when one applies (None: no budget).
+    budget_left: Quantity | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +290,10 @@ class Charge:
     member: str | None = None
     #: Not part of the charge's identity: a replay equals the first answer without it.
     available_after: Quantity | None = field(default=None, compare=False)
+    #: Who spent (None: the customer itself).
+    spender: str | None = None
+    #: The part of ``amount`` taken as debt (``allow_debt``).
+    debt: Quantity = 0
     #: True on the answer to a retry of a recorded charge (rebuilt from the ledger's rows).
     replayed: bool = field(default=False, compare=False)
 
@@ -287,6 +314,8 @@ class Hold:
     #: What the hold has committed so far (a hold settled in parts commits while still active).
     amount_committed: Quantity | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Who holds it (None: the customer itself).
+    spender: str | None = None
     #: The hold it was taken under (None: a root hold). A child draws from its parent only:
     #: its ``draws`` are empty (its credits came from the parent's draws).
     parent_id: int | None = None
@@ -336,12 +365,16 @@ class ChargeRequest:
     unit: str = "credits"
     action: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    #: The workspace member who spent, for the workspace's per-member caps.
+    #: The workspace member who spent (the member's spender, of kind ``member``).
     member: str | None = None
     #: Counts the request against the plan's ``rate_limit_per_minute`` in the charge's own
     #: transaction (the HTTP API's charges); past it the charge is refused with RateLimited,
     #: unless its key is recorded already (a retry answers its first outcome).
     rate_limited: bool = False
+    #: The spender who spent (None: the customer itself); its budgets and its ancestors' apply.
+    spender: str | None = None
+    #: What the grants and the plan leave short may be taken as debt, within the debt limit.
+    allow_debt: bool = False
 
 
 class HoldOutcome(StrEnum):
@@ -404,6 +437,8 @@ class HistoryItem:
     hold_id: int | None
     metadata: dict[str, Any]
     hold: HistoryHold | None = None
+    #: Who spent, held or moved (None: the customer itself).
+    spender: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,3 +479,42 @@ class AuditReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class Spender:
+    """Who spends a customer's credits on its behalf (a member, an API key, an agent), in a
+    tree under the customer: ``parent`` None is right under it."""
+
+    customer: str
+    id: str
+    kind: str
+    parent: str | None
+    depth: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A cap on what a spender (None: the customer itself) may spend of ``unit`` per
+    ``period``, with what the current period has used (open holds included) and when it
+    resets (None: a lifetime budget never does)."""
+
+    customer: str
+    spender: str | None
+    unit: str
+    period: str
+    cap: Quantity
+    used: Quantity
+    resets_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DebtLimit:
+    """How far below zero the customer may go in ``unit`` on purpose (``allow_debt``), and
+    what it owes now."""
+
+    customer: str
+    unit: str
+    amount: Quantity
+    debt: Quantity

@@ -4,7 +4,9 @@ grants, holds, moves) and its reads (balances, history).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -16,11 +18,13 @@ from creditkit.errors import (
     Quantity,
     present,
 )
-from creditkit.ledger import history_lines, hold_repository, repository
+from creditkit.ledger import history_lines, hold_repository, repository, spender_repository
 from creditkit.ledger.batch import ChargeBatch
 from creditkit.ledger.checks import (
     BATCH_SIZE_MAX,
     HISTORY_PAGE_SIZE_MAX,
+    NAME_LENGTH_MAX,
+    check_text,
 )
 from creditkit.ledger.coalescing import (
     LANES_MAX,
@@ -28,13 +32,12 @@ from creditkit.ledger.coalescing import (
     GroupCommitStats,
     Operation,
 )
-from creditkit.ledger.corrections import LedgerCorrections
 from creditkit.ledger.history_lines import HISTORY_HOLD_PARTS_MAX
 from creditkit.ledger.kernel import (
     Clock,
     burn_down_key,
 )
-from creditkit.ledger.repository import GrantRow, TransactionRow
+from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
 from creditkit.ledger.schemas import (
     Balance,
     Charge,
@@ -46,13 +49,18 @@ from creditkit.ledger.schemas import (
     HistoryPage,
     Unit,
 )
+from creditkit.ledger.spenders import LedgerSpenders
+from creditkit.ledger.spending import CUSTOMER, SpendState, applies, check_spender, path_budgets
 from creditkit.store.database import Database
+
+#: Spenders a subtree filter may cover.
+SUBTREE_SPENDERS_MAX = 1_000
 
 #: Lanes of the coalescing writer on PostgreSQL: shared transactions in flight at once.
 WRITER_LANES_POSTGRESQL = 4
 
 
-class LedgerService(LedgerCorrections):
+class LedgerService(LedgerSpenders):
     """The credit ledger over one database. Safe to share between threads; several processes may
     use one database at once.
 
@@ -116,9 +124,18 @@ class LedgerService(LedgerCorrections):
             Operation(attempt=attempt, alone=partial(self.write_alone, attempt)), customer
         )
 
-    def balance(self, customer: str, unit: str) -> Balance:
+    def balance(
+        self, customer: str, unit: str, action: str | None = None, spender: str | None = None
+    ) -> Balance:
+        """What the customer may spend of ``unit`` now; with ``action``, only the credits that
+        may pay for it; with ``spender``, capped by what the budgets on its path leave."""
         unit_ = self.unit(unit)
+        if action is not None:
+            check_text(action, "action", NAME_LENGTH_MAX)
+        if spender is not None:
+            check_spender(spender)
         now = self.now()
+        budget_left: int | None = None
         for _attempt in range(2):
             with self.database.read() as connection:
                 row = repository.read_customer(connection, customer)
@@ -129,6 +146,8 @@ class LedgerService(LedgerCorrections):
                     grants = repository.grants_with_credits(connection, row.id, unit)
                     held = hold_repository.held_total(connection, row.id, unit)
                     headroom = self.headroom(connection, row, unit, now)
+                    debt = spender_repository.debt_account(connection, row.id, unit)
+                    budget_left = self._budget_left(connection, row, unit_, spender, now)
             if not due:
                 break
             # Holds that timed out give their credits back at once, not at the next write;
@@ -136,6 +155,9 @@ class LedgerService(LedgerCorrections):
             self._sweep_if_due(customer)
         else:
             raise AssertionError("a sweep leaves nothing due at the moment it swept")
+        if action is not None:
+            scope = self.action_scope(action)
+            grants = [grant for grant in grants if applies(grant, scope)]
         live = self.live_in_order(grants, now)
         upcoming = sorted((g for g in grants if g.effective_at > now), key=burn_down_key)
         expiring = [g for g in live if g.expires_at is not None]
@@ -156,12 +178,19 @@ class LedgerService(LedgerCorrections):
                 effective_at=grant.effective_at,
                 expires_at=grant.expires_at,
                 transferable=grant.transferable,
+                applies_to=None if grant.applies_to is None else tuple(sorted(grant.applies_to)),
             )
+
+        available = sum(g.remaining for g in live)
+        if spender is not None and budget_left is not None:
+            # What the spender may spend; the customer's own credits stay what they are, with
+            # its own budgets' room in ``budget_left``.
+            available = min(available, budget_left)
 
         return Balance(
             customer=customer,
             unit=unit,
-            available=unit_.to_quantity(sum(g.remaining for g in live)),
+            available=unit_.to_quantity(available),
             held=unit_.to_quantity(held),
             grants=tuple(view(g) for g in live),
             upcoming=tuple(view(g) for g in upcoming),
@@ -169,7 +198,32 @@ class LedgerService(LedgerCorrections):
             as_of=now,
             unlimited=headroom is None,
             overage_available=unit_.to_quantity(headroom or 0),
+            debt=unit_.to_quantity(-debt[1]) if debt is not None and debt[1] else 0,
+            action=action,
+            spender=spender,
+            budget_left=None if budget_left is None else unit_.to_quantity(budget_left),
         )
+
+    def _budget_left(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        unit: Unit,
+        spender: str | None,
+        now: datetime,
+    ) -> int | None:
+        """What the budgets on the path from ``spender`` (None: the customer) leave at ``now``;
+        None when no budget applies."""
+        if spender is None and not customer.budgeted:
+            return None
+        state = SpendState()
+        row = None if spender is None else self.spender_row(connection, state, customer, spender)
+        defaults: dict[str, Sequence[tuple[str, int]]] = {}
+        if row is not None:
+            defaults[row.external_id] = self.default_budgets(connection, customer, row, unit, now)
+        path = (CUSTOMER,) if row is None else row.path_up
+        lines = path_budgets(connection, state, customer, unit.name, path, defaults, now)
+        return min((line.left for line in lines), default=None)
 
     def history(
         self,
@@ -178,8 +232,14 @@ class LedgerService(LedgerCorrections):
         limit: int,
         cursor: str | None,
         filters: repository.HistoryFilters = repository.NO_HISTORY_FILTERS,
+        spender: str | None = None,
+        subtree: bool = False,
     ) -> HistoryPage:
+        """A page of history; with ``spender``, only its transactions (``subtree``: and those
+        of every spender under it)."""
         unit_ = self.unit(unit)
+        if spender is not None:
+            check_spender(spender)
         if (
             isinstance(limit, bool)
             or not isinstance(limit, int)
@@ -198,6 +258,10 @@ class LedgerService(LedgerCorrections):
         self.sweep_if_due(customer)
         with self.database.read() as connection:
             row = repository.read_customer(connection, customer)
+            if spender is not None:
+                filters = dataclasses.replace(
+                    filters, spenders=self._spenders_of(connection, row, spender, subtree)
+                )
             recorded = repository.history_transactions(
                 connection, row.id, unit, before_id, limit + 1, filters
             )
@@ -255,10 +319,28 @@ class LedgerService(LedgerCorrections):
                     hold_id=hold_id,
                     metadata=recorded_transaction.metadata,
                     hold=detail,
+                    spender=recorded_transaction.spender,
                 )
             )
         next_cursor = f"t{page[-1].id}" if len(recorded) > limit else None
         return HistoryPage(tuple(items), next_cursor)
+
+    def _spenders_of(
+        self, connection: Connection, customer: CustomerRow, spender: str, subtree: bool
+    ) -> tuple[str, ...]:
+        """The spender, and with ``subtree`` every spender under it (at most
+        ``SUBTREE_SPENDERS_MAX``: a read beyond is refused, never cut short silently)."""
+        row = self.spender_row(connection, SpendState(), customer, spender)
+        if not subtree:
+            return (spender,)
+        found = spender_repository.subtree_ids(
+            connection, customer.id, row, SUBTREE_SPENDERS_MAX + 1
+        )
+        if len(found) > SUBTREE_SPENDERS_MAX:
+            raise InvalidRequest(
+                "subtree", f"more than {SUBTREE_SPENDERS_MAX} spenders: name a smaller subtree"
+            )
+        return tuple(found)
 
     @staticmethod
     def _signed_quantity(unit: Unit, steps: int) -> Quantity:

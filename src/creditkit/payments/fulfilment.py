@@ -129,6 +129,7 @@ class Fulfilment:
             {"pack": offer.id, "payment_id": row.id},
             cost_basis=Money(row.amount_minor, row.currency),
             action=f"pack:{offer.id}",
+            applies_to=offer.applies_to,
         )
         if offer.bonus:
             # The bonus is a promotion of its own: no cost basis, so the paid grant's basis is
@@ -138,6 +139,7 @@ class Fulfilment:
                 self._ledger.unit(offer.unit).to_steps(offer.bonus) * row.quantity, offer.unit,
                 GrantSource.PROMO,
                 expires_at, now, {"pack": offer.id, "payment_id": row.id, "bonus": True},
+                applies_to=offer.applies_to,
             )  # fmt: skip
         # None when the grant's key is taken: this payment was fulfilled before it succeeded.
         return present(grant_id, "a payment is fulfilled once, when it succeeds")

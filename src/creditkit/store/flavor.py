@@ -21,9 +21,9 @@ from creditkit.store.tables import from_epoch_microseconds, to_epoch_microsecond
 
 _TRANSACTION_COLUMNS = (
     "id, idempotency_key, kind, status, customer_id, counterparty_id, unit, amount, action,"
-    " hold_id, member, request, outcome, metadata, created_at"
+    " hold_id, member, spender, request, outcome, metadata, created_at"
 )
-_TRANSACTION_VALUES = 15
+_TRANSACTION_VALUES = 16
 
 #: 4 parameters a row: 1,000 rows stay far below SQLite's (32,766) and PostgreSQL's (65,535)
 #: limits on parameters in one statement.
@@ -38,12 +38,13 @@ COMBINED_ROWS_MAX = 30_000
 _COMBINED_INSERT = (
     "WITH v AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[],"
     " %s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::text[],"
-    " %s::text[], %s::text[], %s::timestamptz[]) WITH ORDINALITY AS v(idempotency_key, kind,"
-    " status, customer_id, counterparty_id, unit, amount, action, hold_id, member, request,"
-    " outcome, metadata, created_at, position)),"
+    " %s::text[], %s::text[], %s::text[], %s::timestamptz[]) WITH ORDINALITY AS"
+    " v(idempotency_key, kind, status, customer_id, counterparty_id, unit, amount, action,"
+    " hold_id, member, spender, request, outcome, metadata, created_at, position)),"
     f" t AS (INSERT INTO transactions ({_TRANSACTION_COLUMNS.removeprefix('id, ')})"
     " SELECT idempotency_key, kind, status, customer_id, counterparty_id, unit, amount, action,"
-    " hold_id, member, request, outcome, metadata::jsonb, created_at FROM v ORDER BY position"
+    " hold_id, member, spender, request, outcome, metadata::jsonb, created_at FROM v"
+    " ORDER BY position"
     " RETURNING id, idempotency_key),"
     " e AS (INSERT INTO entries (transaction_id, account_id, unit, amount)"
     " SELECT t.id, x.account_id, x.unit, x.amount FROM unnest(%s::bigint[], %s::text[],"
@@ -72,10 +73,11 @@ def _one_transaction_insert(entry_count: int) -> str:
     )
 
 
-_LOCK_COLUMNS = "c.id, c.external_id, c.kind, c.next_due_at"
+_LOCK_COLUMNS = "c.id, c.external_id, c.kind, c.next_due_at, c.budgeted"
 #: The grant columns the hot path reads, in the order ``repository._grant_from`` takes them.
 GRANT_COLUMNS = (
-    "a.id, a.unit, a.balance, g.source, g.priority, g.effective_at, g.expires_at, g.transferable"
+    "a.id, a.unit, a.balance, g.source, g.priority, g.effective_at, g.expires_at, g.transferable,"
+    " g.applies_to"
 )
 
 

@@ -100,6 +100,9 @@ customers = sa.Table(
     # reached it, which keeps the hot path to one customer lookup when nothing is due.
     sa.Column("next_due_at", UtcDateTime, nullable=True),
     sa.Column("metadata", Json, nullable=False),
+    # True once a budget is set on the customer itself: a charge that names no spender reads
+    # budgets only then, so that a customer without one pays nothing for them.
+    sa.Column("budgeted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.CheckConstraint("kind IN ('user', 'workspace')", name="kind_known"),
 )
 
@@ -119,11 +122,15 @@ accounts = sa.Table(
     sa.Column("balance", sa.BigInteger, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("id", "unit"),
+    # Only a customer's debt account may go below zero (and never above it): what the customer
+    # owes, taken on purpose within its debt limit, which the posting primitive checked.
     sa.CheckConstraint(
         "(kind IN ('grant', 'hold') AND customer_id IS NOT NULL"
         " AND balance IS NOT NULL AND balance >= 0)"
         " OR (kind IN ('issuance', 'consumption', 'expiry') AND customer_id IS NULL"
-        " AND balance IS NULL)",
+        " AND balance IS NULL)"
+        " OR (kind = 'debt' AND customer_id IS NOT NULL AND balance IS NOT NULL"
+        " AND balance <= 0)",
         name="kind_shape",
     ),
     sa.Index(
@@ -164,6 +171,9 @@ transactions = sa.Table(
     sa.Column("hold_id", _ID, nullable=True),
     # The workspace member who spent (a charge of a workspace may name one), by external id.
     sa.Column("member", sa.String(255), nullable=True),
+    # The spender (by external id, under the customer) that spent, moved or held; NULL: the
+    # customer itself.
+    sa.Column("spender", sa.String(255), nullable=True),
     # The request as canonical JSON, to tell a replay from a different request under one key.
     sa.Column("request", sa.Text, nullable=False),
     # A refusal's error as JSON, so a replay raises it again. NULL when applied: an applied
@@ -182,6 +192,14 @@ transactions = sa.Table(
         "id",
         sqlite_where=sa.text("member IS NOT NULL"),
         postgresql_where=sa.text("member IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_transactions_spender_history",
+        "customer_id",
+        "spender",
+        "id",
+        sqlite_where=sa.text("spender IS NOT NULL"),
+        postgresql_where=sa.text("spender IS NOT NULL"),
     ),
     sa.Index(
         "ix_transactions_counterparty_history",
@@ -282,6 +300,8 @@ grants = sa.Table(
     sa.Column("currency", sa.String(3), nullable=True),
     sa.Column("transaction_id", _ID, sa.ForeignKey("transactions.id"), nullable=False),
     sa.Column("metadata", Json, nullable=False),
+    # The actions or categories the grant pays for, as a sorted JSON list; NULL: any spending.
+    sa.Column("applies_to", sa.Text, nullable=True),
     sa.CheckConstraint("amount_granted > 0", name="amount_granted_positive"),
     sa.CheckConstraint(
         "expires_at IS NULL OR expires_at > effective_at", name="expires_after_start"
@@ -347,6 +367,84 @@ holds = sa.Table(
         sqlite_where=sa.text("status = 'active' AND root_id IS NOT NULL"),
         postgresql_where=sa.text("status = 'active' AND root_id IS NOT NULL"),
     ),
+)
+
+# -- spenders, budgets, debt ------------------------------------------------------------------
+
+#: Who spends a customer's credits on its behalf, as a tree under the customer. ``path`` is the
+#: ids of its ancestors as ``/1/7/`` ('/' for a spender right under the customer): a subtree is a
+#: prefix, read with one range condition.
+spenders = sa.Table(
+    "spenders",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("external_id", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("parent_id", _ID, sa.ForeignKey("spenders.id"), nullable=True),
+    sa.Column("depth", sa.SmallInteger, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    # The external ids of its ancestors, from the top, as a JSON list: a spend reads its whole
+    # path with the spender's own row.
+    sa.Column("ancestors", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("customer_id", "external_id"),
+    sa.CheckConstraint("depth BETWEEN 1 AND 8", name="depth_range"),
+)
+
+#: A cap per spender ('' for the customer itself), unit and period.
+budgets = sa.Table(
+    "budgets",
+    metadata,
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("spender", sa.String(255), nullable=False),
+    sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), nullable=False),
+    sa.Column("period", sa.String(8), nullable=False),
+    sa.Column("cap", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("customer_id", "spender", "unit", "period"),
+    sa.CheckConstraint("cap >= 0", name="cap_not_negative"),
+    sa.CheckConstraint(
+        "period IN ('hour', 'day', 'week', 'month', 'lifetime')", name="period_known"
+    ),
+)
+
+#: What a spender ('' the customer) spent of a unit in one period that starts at
+#: ``period_start``, counted in each spending transaction (open holds included).
+budget_usage = sa.Table(
+    "budget_usage",
+    metadata,
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("spender", sa.String(255), nullable=False),
+    sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), nullable=False),
+    sa.Column("period", sa.String(8), nullable=False),
+    sa.Column("period_start", UtcDateTime, nullable=False),
+    sa.Column("used", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("customer_id", "spender", "unit", "period", "period_start"),
+    sa.CheckConstraint("used >= 0", name="used_not_negative"),
+)
+
+#: How far below zero a customer may go in a unit, on purpose (``allow_debt``).
+debt_limits = sa.Table(
+    "debt_limits",
+    metadata,
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("customer_id", "unit"),
+    sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
+)
+
+#: Writes that set something rather than move credits (a budget, a debt limit), under their
+#: idempotency keys: the same key and request is answered again, a different request conflicts.
+setting_writes = sa.Table(
+    "setting_writes",
+    metadata,
+    sa.Column("idempotency_key", sa.String(255), primary_key=True),
+    sa.Column("customer_id", _ID, sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("request", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 # -- subscriptions ----------------------------------------------------------------------------
@@ -476,18 +574,6 @@ workspace_members = sa.Table(
         postgresql_where=sa.text("role = 'owner'"),
     ),
     sa.Index("ix_workspace_members_user_id", "user_id"),
-)
-
-member_spend_caps = sa.Table(
-    "member_spend_caps",
-    metadata,
-    sa.Column("workspace_id", _ID, sa.ForeignKey("customers.id"), primary_key=True),
-    sa.Column("user_id", _ID, sa.ForeignKey("customers.id"), primary_key=True),
-    sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), primary_key=True),
-    # Steps of the unit the member may spend per period of the workspace's subscription.
-    sa.Column("cap", sa.BigInteger, nullable=False),
-    sa.Column("updated_at", UtcDateTime, nullable=False),
-    sa.CheckConstraint("cap >= 0", name="cap_not_negative"),
 )
 
 # -- outbound events ------------------------------------------------------------------------------

@@ -793,8 +793,37 @@ class SubscriptionService:
         expires_at = period_end if allowance.expires is AllowanceExpiry.PERIOD_END else None
         self._ledger.post_grant(
             connection, holder, key, steps, allowance.unit, GrantSource.ALLOWANCE, expires_at,
-            now, metadata,
+            now, metadata, applies_to=allowance.applies_to,
         )  # fmt: skip
+
+    def _plan_now(self, connection: Connection, holder: CustomerRow) -> Plan:
+        row = repository.read_subscription(connection, holder.id)
+        if row is None:
+            return self._catalog.default_plan
+        plan, _version = self._plan(connection, _State.from_row(row).plan_version_id)
+        return plan
+
+    def debt_limit(
+        self, connection: Connection, holder: CustomerRow, unit: str, _now: datetime
+    ) -> int:
+        """The ledger's debt-limit hook: the plan's ``debt_limit``, in its credit unit."""
+        plan = self._plan_now(connection, holder)
+        if not plan.debt_limit or plan.credit_unit != unit:
+            return 0
+        return self._ledger.unit(unit).to_steps(plan.debt_limit)
+
+    def default_budgets(
+        self, connection: Connection, holder: CustomerRow, kind: str, unit: str, _now: datetime
+    ) -> tuple[tuple[str, int], ...]:
+        """The ledger's default-budgets hook: the plan's budgets for spenders of ``kind``."""
+        plan = self._plan_now(connection, holder)
+        if kind not in plan.spender_budgets or plan.credit_unit != unit:
+            return ()
+        unit_ = self._ledger.unit(unit)
+        return tuple(
+            (period, 0 if amount == 0 else unit_.to_steps(amount))
+            for period, amount in plan.spender_budgets[kind]
+        )
 
     def headroom(
         self, connection: Connection, holder: CustomerRow, unit: str, now: datetime

@@ -1,0 +1,243 @@
+"""Spenders, budgets and debt limits: the writes that shape what a spend may do (the checks
+themselves are ``LedgerKernel.check_spend``, under the customer's lock in each spend)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from creditkit.errors import IdempotencyConflict, InvalidRequest
+from creditkit.ledger import repository, spender_repository
+from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text
+from creditkit.ledger.corrections import LedgerCorrections
+from creditkit.ledger.kernel import Request, T
+from creditkit.ledger.repository import CustomerRow
+from creditkit.ledger.schemas import Budget, DebtLimit, Spender, TransactionKind, Unit
+from creditkit.ledger.spender_repository import SpenderRow
+from creditkit.ledger.spending import (
+    CUSTOMER,
+    PERIODS,
+    SPENDER_DEPTH_MAX,
+    SpendState,
+    check_period,
+    check_spender,
+    path_budgets,
+)
+
+#: A kind names what a spender is to the host app (member, api_key, agent, project).
+SPENDER_KIND_LENGTH_MAX = 32
+#: Spenders one listing returns, and budgets one read returns.
+SPENDERS_PAGE_SIZE_MAX = 1_000
+
+
+class LedgerSpenders(LedgerCorrections):
+    """Moves, plus spenders, budgets and debt limits."""
+
+    def create_spender(
+        self, customer: str, spender: str, *, kind: str, parent: str | None = None
+    ) -> Spender:
+        """Creates the spender under ``parent`` (None: right under the customer), or returns it
+        when it exists as asked: the spender's id is its own idempotency key, and a different
+        kind or parent is a conflict naming the field."""
+        check_spender(spender)
+        check_text(kind, "kind", SPENDER_KIND_LENGTH_MAX)
+        if parent is not None:
+            check_spender(parent, "parent")
+            if parent == spender:
+                raise InvalidRequest("parent", "a spender cannot be its own parent")
+
+        def work(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> Spender:
+            holder = locked[customer]
+            row = spender_repository.read_spender(connection, holder.id, spender)
+            if row is None:
+                above = None
+                if parent is not None:
+                    above = spender_repository.read_spender(connection, holder.id, parent)
+                    if above is None:
+                        raise InvalidRequest(
+                            "parent", f"customer {customer!r} has no spender {parent!r}"
+                        )
+                    if above.depth >= SPENDER_DEPTH_MAX:
+                        raise InvalidRequest(
+                            "parent", f"spenders nest at most {SPENDER_DEPTH_MAX} deep"
+                        )
+                spender_repository.insert_spender(connection, holder.id, spender, kind, above, now)
+                row = present_spender(connection, holder.id, spender)
+            elif row.kind != kind:
+                raise IdempotencyConflict(spender, "kind", row.kind, kind)
+            elif row.parent != parent:
+                raise IdempotencyConflict(spender, "parent", row.parent, parent)
+            return _spender_value(customer, row)
+
+        spender_value: Spender = self.locked_write([customer], work)
+        return spender_value
+
+    def spenders(self, customer: str, limit: int = SPENDERS_PAGE_SIZE_MAX) -> tuple[Spender, ...]:
+        """The customer's spenders, oldest first, at most ``limit``."""
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise InvalidRequest("limit", "must be an int")
+        if not 1 <= limit <= SPENDERS_PAGE_SIZE_MAX:
+            raise InvalidRequest("limit", f"must be from 1 to {SPENDERS_PAGE_SIZE_MAX}")
+        with self.database.read() as connection:
+            holder = repository.read_customer(connection, customer)
+            rows = spender_repository.list_spenders(connection, holder.id, limit)
+        return tuple(_spender_value(customer, row) for row in rows)
+
+    def set_budget(
+        self,
+        customer: str,
+        amount: object,
+        *,
+        spender: str | None,
+        unit: str,
+        period: str,
+        idempotency_key: str,
+    ) -> Budget | None:
+        """Caps what ``spender`` (None: the customer itself) may spend of ``unit`` per
+        ``period``; ``amount`` None removes the budget (and returns None). Checked, as every
+        budget on a spend's path, in the spend's transaction under the customer's lock."""
+        unit_ = self.unit(unit)
+        period_ = check_period(period)
+        if spender is not None:
+            check_spender(spender)
+        steps = None if amount is None else (0 if amount == 0 else unit_.to_steps(amount))
+        request = Request(
+            idempotency_key,
+            TransactionKind.BUDGET,
+            {
+                "customer": customer,
+                "spender": spender,
+                "unit": unit,
+                "period": period_,
+                "amount": steps,
+            },
+        )
+
+        def apply(connection: Connection, holder: CustomerRow, now: datetime) -> None:
+            if spender is not None:
+                self.spender_row(connection, SpendState(), holder, spender)
+            else:
+                spender_repository.mark_budgeted(connection, holder.id)
+            spender_repository.set_budget(
+                connection, holder.id, spender or CUSTOMER, unit, period_, steps, now
+            )
+
+        def answer(connection: Connection, holder: CustomerRow, now: datetime) -> Budget | None:
+            found = self._budgets_of(connection, holder, unit_, spender, now)
+            return next((budget for budget in found if budget.period == period_), None)
+
+        budget: Budget | None = self._set(request, customer, apply, answer)
+        return budget
+
+    def budgets(
+        self, customer: str, spender: str | None = None, unit: str | None = None
+    ) -> tuple[Budget, ...]:
+        """The budgets of ``spender`` (None: the customer's own) in ``unit``, the plan's
+        defaults for its kind included, with what each has used in its current period."""
+        unit_ = self.unit(unit or "credits")
+        if spender is not None:
+            check_spender(spender)
+        # Holds past their timeout give back what they counted before the read.
+        self.sweep_if_due(customer)
+        now = self.now()
+        with self.database.read() as connection:
+            holder = repository.read_customer(connection, customer)
+            return self._budgets_of(connection, holder, unit_, spender, now)
+
+    def _budgets_of(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        unit: Unit,
+        spender: str | None,
+        now: datetime,
+    ) -> tuple[Budget, ...]:
+        state = SpendState()
+        defaults = {}
+        if spender is not None:
+            row = self.spender_row(connection, state, holder, spender)
+            defaults[spender] = self.default_budgets(connection, holder, row, unit, now)
+        lines = path_budgets(
+            connection, state, holder, unit.name, (spender or CUSTOMER,), defaults, now
+        )
+        return tuple(
+            Budget(
+                holder.external_id,
+                spender,
+                unit.name,
+                line.period,
+                unit.to_quantity(line.cap),
+                unit.to_quantity(line.used),
+                line.resets_at,
+            )
+            for line in sorted(lines, key=lambda line: PERIODS.index(line.period))
+        )
+
+    def set_debt_limit(
+        self, customer: str, amount: object, *, unit: str, idempotency_key: str
+    ) -> DebtLimit:
+        """How far below zero the customer may go in ``unit`` when a spend asks for debt
+        (``allow_debt``); overrides the plan's ``debt_limit``. Lowering it below what is owed
+        takes nothing back: it only refuses new debt."""
+        unit_ = self.unit(unit)
+        steps = 0 if amount == 0 else unit_.to_steps(amount)
+        request = Request(
+            idempotency_key,
+            TransactionKind.DEBT_LIMIT,
+            {"customer": customer, "unit": unit, "amount": steps},
+        )
+
+        def apply(connection: Connection, holder: CustomerRow, now: datetime) -> None:
+            spender_repository.set_debt_limit(connection, holder.id, unit, steps, now)
+
+        def answer(connection: Connection, holder: CustomerRow, now: datetime) -> DebtLimit:
+            position = self.debt_position(connection, SpendState(), holder, unit, now)
+            return DebtLimit(
+                customer,
+                unit,
+                unit_.to_quantity(int(position[2] or 0)),
+                unit_.to_quantity(int(position[1] or 0)),
+            )
+
+        limit: DebtLimit = self._set(request, customer, apply, answer)
+        return limit
+
+    def _set(
+        self,
+        request: Request,
+        customer: str,
+        apply: Callable[[Connection, CustomerRow, datetime], None],
+        answer: Callable[[Connection, CustomerRow, datetime], T],
+    ) -> T:
+        """A setting written once per idempotency key, under the customer's lock: the same key
+        and request answers what is set now; a different request is a conflict."""
+        check_text(request.key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+
+        def work(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> T:
+            holder = locked[customer]
+            recorded = spender_repository.recorded_setting(connection, request.key)
+            if recorded is not None:
+                conflict = request.conflict_with(recorded)
+                if conflict is not None:
+                    raise conflict
+            else:
+                apply(connection, holder, now)
+                spender_repository.record_setting(
+                    connection, request.key, holder.id, request.encode(), now
+                )
+            return answer(connection, holder, now)
+
+        return self.locked_write([customer], work)
+
+
+def present_spender(connection: Connection, customer_id: int, spender: str) -> SpenderRow:
+    row = spender_repository.read_spender(connection, customer_id, spender)
+    if row is None:
+        raise InvalidRequest("spender", f"no spender {spender!r}")
+    return row
+
+
+def _spender_value(customer: str, row: SpenderRow) -> Spender:
+    return Spender(customer, row.external_id, row.kind, row.parent, row.depth, row.created_at)

@@ -1,0 +1,62 @@
+"""Spenders, budgets, scoped credits and debt over HTTP answer as the embedded kit does."""
+
+from __future__ import annotations
+
+import pytest
+
+from creditkit import BudgetExceeded, CreditKit, IdempotencyConflict, InsufficientCredits
+from creditkit.client import Client
+
+
+def test_spenders_and_budgets_equal_the_kits(client: Client, kit: CreditKit) -> None:
+    client.create_customer("org", subscribe=False)
+    client.grant("org", 100, idempotency_key="g1")
+    team = client.create_spender("org", "team", kind="project")
+    assert team == kit.create_spender("org", "team", kind="project")
+    agent = client.create_spender("org", "agent", kind="agent", parent="team")
+    assert (agent.parent, agent.depth) == ("team", 2)
+    with pytest.raises(IdempotencyConflict):
+        client.create_spender("org", "agent", kind="api_key", parent="team")
+    assert client.spenders("org") == kit.spenders("org")
+    budget = client.set_budget("org", 10, spender="team", period="day", idempotency_key="b1")
+    assert budget == kit.set_budget("org", 10, spender="team", period="day", idempotency_key="b1")
+    charge = client.charge("org", 8, spender="agent", idempotency_key="c1")
+    assert charge.spender == "agent"
+    with pytest.raises(BudgetExceeded) as over:
+        client.charge("org", 3, spender="agent", idempotency_key="c2")
+    with pytest.raises(BudgetExceeded) as embedded:
+        kit.charge("org", 3, spender="agent", idempotency_key="c2")
+    assert over.value.to_fields() == embedded.value.to_fields()
+    assert over.value.resets_at is not None
+    assert client.budgets("org", spender="team") == kit.budgets("org", spender="team")
+    assert client.balance("org", spender="agent") == kit.balance("org", spender="agent")
+    assert client.balance("org", spender="agent").available == 2
+    assert client.history("org", spender="team", subtree=True) == kit.history(
+        "org", spender="team", subtree=True
+    )
+    assert (
+        client.set_budget("org", None, spender="team", period="day", idempotency_key="b2") is None
+    )
+    hold = client.reserve("org", 5, spender="agent", idempotency_key="r1")
+    assert hold.spender == "agent"
+
+
+def test_scopes_and_debt_equal_the_kits(client: Client, kit: CreditKit) -> None:
+    client.create_customer("ada", subscribe=False)
+    grant = client.grant("ada", 10, idempotency_key="g1", applies_to=["image_generation"])
+    assert grant.applies_to == ("image_generation",)
+    assert client.balance("ada", action="chat_message").available == 0
+    with pytest.raises(InsufficientCredits) as short:
+        client.charge("ada", 1, action="chat_message", idempotency_key="c1")
+    assert short.value.not_applicable == 10
+    limit = client.set_debt_limit("ada", 5, idempotency_key="d1")
+    assert (limit.amount, limit.debt) == (5, 0)
+    owed = client.charge("ada", 3, action="chat_message", idempotency_key="c2", allow_debt=True)
+    assert owed.debt == 3
+    assert client.balance("ada") == kit.balance("ada")
+    assert client.balance("ada").debt == 3
+    hold = client.reserve("ada", 4, action="image_generation", idempotency_key="r1")
+    committed = client.commit(hold.id, 6, idempotency_key="k1", allow_debt=True)
+    assert committed == kit.commit(hold.id, 6, idempotency_key="k1", allow_debt=True)
+    repaid = client.grant("ada", 10, idempotency_key="g2")
+    assert repaid.debt_repaid == 3
