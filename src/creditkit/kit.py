@@ -1028,13 +1028,18 @@ class CreditKit:
         *,
         unit: str = "credits",
         period: tuple[datetime, datetime] | None = None,
+        spender: str | None = None,
+        subtree: bool = False,
     ) -> UsageSummary:
         """Spent, granted (by source), expired, transferred out, overage and allowance used over
         ``period`` = (start, end), end excluded; by default the subscription's current
         allowance period (its billing period for a plan without an allowance; the calendar
         month in UTC without a subscription). With the balance now (available, held) from the
-        same snapshot. Raises ``InvalidRequest`` (field ``period``) for a bad range."""
-        return self._usage.summary(customer, unit, period)
+        same snapshot. With ``spender``, spent, charges and overage are that spender's
+        (``subtree``: and every spender's under it, up to 1,000); the rest is the customer's.
+        Raises ``InvalidRequest`` (field ``period``) for a bad range, ``spender`` for one the
+        customer does not have."""
+        return self._usage.summary(customer, unit, period, spender, subtree)
 
     def usage_breakdown(
         self,
@@ -1046,16 +1051,22 @@ class CreditKit:
         unit: str = "credits",
         limit: int = BREAKDOWN_GROUPS_DEFAULT,
         dimension: str | None = None,
+        spender: str | None = None,
+        subtree: bool = False,
     ) -> UsageBreakdown:
         """What was spent in [start, end) per ``by`` = ``"action"``, ``"category"`` (the catalog
-        category of the action), ``"member"`` (of a workspace) or ``"dimension"`` (the value of
-        the charge's ``metadata[dimension]``, e.g. ``dimension="agent"``; a commit counts with
-        its hold's when its own metadata lacks it), with counts: the ``limit`` (at most 500)
-        largest groups, the rest totalled in ``others_spent``/``others_charges``. Raises
-        ``InvalidRequest`` naming ``by``, ``dimension`` (required with ``by="dimension"``,
-        refused otherwise; 1 to 64 letters, digits or underscores), ``start``, ``end`` or
-        ``limit``."""
-        return self._usage.breakdown(customer, by, start, end, unit, limit, dimension)
+        category of the action), ``"member"`` (of a workspace), ``"spender"`` (who spent; each
+        group with the spender's ``kind``) or ``"dimension"`` (the value of the charge's
+        ``metadata[dimension]``, e.g. ``dimension="agent"``; a commit counts with its hold's
+        when its own metadata lacks it), with counts: the ``limit`` (at most 500) largest
+        groups, the rest totalled in ``others_spent``/``others_charges``. With ``spender``, only
+        that spender's spending (``subtree``: and every spender's under it, up to 1,000).
+        Raises ``InvalidRequest`` naming ``by``, ``dimension`` (required with
+        ``by="dimension"``, refused otherwise; 1 to 64 letters, digits or underscores),
+        ``start``, ``end``, ``limit``, ``spender`` or ``subtree``."""
+        return self._usage.breakdown(
+            customer, by, start, end, unit, limit, dimension, spender, subtree
+        )
 
     def usage_series(
         self,

@@ -1,6 +1,6 @@
-"""Migration 0015 fills the usage rollups from the spending already in the ledger: the same rows
-the write path keeps, issued and expired legs included; and a usage dimension declared later is
-filled from the ledger's rows, then kept by the write path."""
+"""Migrations 0015 and 0023 fill the usage rollups (0023 per spender) from the spending already
+in the ledger: the same rows the write path keeps, issued and expired legs included; and a usage
+dimension declared later is filled from the ledger's rows, then kept by the write path."""
 
 from __future__ import annotations
 
@@ -24,14 +24,17 @@ from creditkit.store.tables import (
 )
 
 
-def _rollups(kit: CreditKit) -> list[tuple[Any, ...]]:
+def _rollups(kit: CreditKit) -> list[sa.Row[Any]]:
     with kit.database.read() as connection:
-        return [
-            tuple(row)
-            for row in connection.execute(
+        return list(
+            connection.execute(
                 sa.select(usage_rollups).order_by(*usage_rollups.primary_key.columns)
             )
-        ]
+        )
+
+
+def _without_spender(rows: list[sa.Row[Any]]) -> list[tuple[Any, ...]]:
+    return [tuple(v for k, v in row._mapping.items() if k != "spender") for row in rows]
 
 
 def test_the_migration_fills_the_rollups_the_write_path_keeps(
@@ -59,12 +62,42 @@ def test_the_migration_fills_the_rollups_the_write_path_keeps(
     clock.advance(minutes=90)
     kit.charge("u2", 1, idempotency_key="next-hour")
     kept = _rollups(kit)
-    assert any(row[7] > 0 for row in kept) and any(row[8] > 0 for row in kept), "legs seen"
+    legs = ("issued", "expired")
+    assert all(any(row._mapping[leg] > 0 for row in kept) for leg in legs), "legs seen"
     engine = kit.database.engine
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0014")
+    upgrade_to_head(engine)
+    # Below 0018 transactions record no spender: a member's spending comes back as nobody's.
+    assert _without_spender(_rollups(kit)) == _without_spender(kept)
+
+
+def test_the_spender_migration_fills_the_rollups_per_spender_as_the_write_path_keeps(
+    make_kit: Callable[..., CreditKit], usage_catalog: Catalog, clock: ManualClock
+) -> None:
+    kit = make_kit(catalog=usage_catalog)
+    kit.create_customer("u1")
+    kit.create_customer("w1", kind="workspace")
+    kit.add_member("w1", "u1", "owner")
+    kit.create_spender("u1", "einstein", kind="agent")
+    kit.create_spender("u1", "einstein-search", kind="sub_agent", parent="einstein")
+    kit.charge("u1", 2, spender="einstein", idempotency_key="by-einstein")
+    kit.charge("u1", 3, spender="einstein-search", idempotency_key="by-search")
+    hold = kit.reserve("u1", 9, spender="einstein", idempotency_key="h1")
+    kit.commit(hold.id, 4, idempotency_key="h1-commit")
+    kit.charge("w1", 5, member="u1", idempotency_key="by-member")
+    clock.advance(minutes=90)
+    kit.charge("u1", 1, idempotency_key="next-hour")
+    kept = _rollups(kit)
+    # u1 spends in w1 as its member: a spender of kind member.
+    assert {row.spender for row in kept} == {"", "u1", "einstein", "einstein-search"}
+    engine = kit.database.engine
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0018")
     upgrade_to_head(engine)
     assert _rollups(kit) == kept
 

@@ -64,7 +64,9 @@ MONTHS_PER_INTERVAL: Final = {Interval.MONTH: 1, Interval.YEAR: MONTHS_PER_YEAR}
 
 
 def _by_action(
-    action: sa.ColumnElement[Any], _member: sa.ColumnElement[Any]
+    action: sa.ColumnElement[Any],
+    _member: sa.ColumnElement[Any],
+    _spender: sa.ColumnElement[Any],
 ) -> sa.ColumnElement[Any]:
     """What ``consumed_by_action`` groups spending by."""
     return action

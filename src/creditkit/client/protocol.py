@@ -280,6 +280,8 @@ class CreditsApi(Protocol):
         unit: str = ...,
         limit: int = ...,
         dimension: str | None = ...,
+        spender: str | None = ...,
+        subtree: bool = ...,
     ) -> UsageBreakdown: ...
     def usage_of_limits(self, customer: str) -> list[LimitUsage]: ...
     def usage_series(
@@ -292,7 +294,13 @@ class CreditsApi(Protocol):
         granularity: str = ...,
     ) -> UsageSeries: ...
     def usage_summary(
-        self, customer: str, *, unit: str = ..., period: tuple[datetime, datetime] | None = ...
+        self,
+        customer: str,
+        *,
+        unit: str = ...,
+        period: tuple[datetime, datetime] | None = ...,
+        spender: str | None = ...,
+        subtree: bool = ...,
     ) -> UsageSummary: ...
     def webhook_deliveries(
         self,
