@@ -462,6 +462,7 @@ class CreditKit:
         unit: str | None = None,
         timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
         metadata: dict[str, Any] | None = None,
+        spender: str | None = None,
     ) -> Meter:
         """A hold around work whose cost is known once it is done::
 
@@ -471,7 +472,8 @@ class CreditKit:
         Reserves ``estimate`` (default: the action's catalog price, in its unit) on entry;
         commits ``meter.actual`` (default: the estimate) on a normal exit, releases the hold on
         an exception (which goes on). Writes are keyed ``<key>:reserve``, ``<key>:commit`` and
-        ``<key>:release`` from ``idempotency_key`` (default: a fresh uuid4)."""
+        ``<key>:release`` from ``idempotency_key`` (default: a fresh uuid4). With ``spender``
+        the hold is that spender's, within every budget on its path."""
         return open_meter(
             self,
             lambda name: None if self.catalog is None else self.catalog.actions.get(name),
@@ -482,6 +484,7 @@ class CreditKit:
             unit=unit,
             timeout_seconds=timeout_seconds,
             metadata=metadata,
+            spender=spender,
         )
 
     def remove_credits(

@@ -311,6 +311,7 @@ class Client:
         unit: str | None = None,
         timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
         metadata: dict[str, Any] | None = None,
+        spender: str | None = None,
     ) -> Meter:
         """A hold around work of unknown cost: ``with client.metered(...) as meter:``. See
         ``CreditKit.metered`` and docs/integrations.md."""
@@ -324,6 +325,7 @@ class Client:
             unit=unit,
             timeout_seconds=timeout_seconds,
             metadata=metadata,
+            spender=spender,
         )
 
     # -- subscriptions --

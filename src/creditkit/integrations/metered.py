@@ -53,6 +53,7 @@ class HoldLedger(Protocol):
         timeout_seconds: int = ...,
         action: str | None = ...,
         metadata: dict[str, Any] | None = ...,
+        spender: str | None = ...,
     ) -> Hold: ...
 
     def commit(
@@ -80,6 +81,7 @@ class Metering(Protocol):
         unit: str | None = None,
         timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
         metadata: dict[str, Any] | None = None,
+        spender: str | None = None,
     ) -> Meter: ...
 
 
@@ -94,10 +96,12 @@ def open_meter(
     unit: str | None,
     timeout_seconds: int,
     metadata: dict[str, Any] | None,
+    spender: str | None = None,
 ) -> Meter:
     """A meter (not started) for ``action``. Without an ``estimate`` it reserves the action's
     catalog price; without a ``unit``, the action's unit (``credits`` for an action the catalog
-    does not price, when an estimate is given). ``cost_of`` looks the action up."""
+    does not price, when an estimate is given). ``cost_of`` looks the action up. With a
+    ``spender``, the hold is that spender's: every budget on its path counts it."""
     if estimate is None or unit is None:
         cost = cost_of(action)
         if cost is None and estimate is None:
@@ -118,6 +122,7 @@ def open_meter(
         idempotency_key=idempotency_key or uuid.uuid4().hex,
         timeout_seconds=timeout_seconds,
         metadata=metadata,
+        spender=spender,
     )
 
 
@@ -136,8 +141,10 @@ class Meter:
         idempotency_key: str,
         timeout_seconds: int,
         metadata: dict[str, Any] | None,
+        spender: str | None = None,
     ) -> None:
         self._ledger = ledger
+        self.spender = spender
         self.customer = customer
         self.action = action
         self.estimate = estimate
@@ -182,6 +189,7 @@ class Meter:
             timeout_seconds=self._timeout_seconds,
             action=self.action,
             metadata=self._metadata,
+            spender=self.spender,
         )
         return self.hold
 
