@@ -11,7 +11,7 @@ INSTALLED := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo serve test test-slow typescript screenshots lint bench clean
+.PHONY: demo serve test test-slow typescript react screenshots lint bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,15 @@ TYPESCRIPT_CLIENT := clients/typescript/node_modules/.package-lock.json
 $(TYPESCRIPT_CLIENT): clients/typescript/package-lock.json
 	npm ci --prefix clients/typescript --no-audit --no-fund --loglevel=error
 
+# @creditkit/react's own dependencies (react, react-dom, their types, tsc), and the React demo's
+# (react, react-dom, esbuild), each from its lock.
+REACT_PACKAGE := clients/react/node_modules/.package-lock.json
+$(REACT_PACKAGE): clients/react/package-lock.json
+	npm ci --prefix clients/react --no-audit --no-fund --loglevel=error
+REACT_DEMO := examples/react-seed-003/node_modules/.package-lock.json
+$(REACT_DEMO): examples/react-seed-003/package-lock.json
+	npm ci --prefix examples/react-seed-003 --no-audit --no-fund --loglevel=error
+
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
 	  || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
@@ -50,7 +59,7 @@ demo: $(INSTALLED)
 serve: $(INSTALLED)
 	$(BIN)/creditkit serve --payments sandbox $(if $(PORT),--port $(PORT)) $(if $(CATALOG),--catalog $(CATALOG))
 
-test: $(INSTALLED) $(CHROMIUM) $(NODE_VERIFIER) $(CONTRACT_TOOLS) $(TYPESCRIPT_CLIENT)
+test: $(INSTALLED) $(CHROMIUM) $(NODE_VERIFIER) $(CONTRACT_TOOLS) $(TYPESCRIPT_CLIENT) $(REACT_PACKAGE) $(REACT_DEMO)
 	$(BIN)/pytest
 
 # The stress tests marked slow, left out of `make test`: CI runs them in a step of their own, each
@@ -58,17 +67,27 @@ test: $(INSTALLED) $(CHROMIUM) $(NODE_VERIFIER) $(CONTRACT_TOOLS) $(TYPESCRIPT_C
 test-slow: $(INSTALLED)
 	$(BIN)/pytest -q -m slow || [ $$? -eq 5 ]
 
-# The TypeScript client on its own: its package build (tsc --strict, its dependencies' types
-# checked too), then its node tests against a creditkit it serves (the seed 001 and 003 flows;
-# `make test` runs them as well, in tests/api/test_typescript_client.py).
+# The TypeScript client on its own: its installable tarball (`npm pack`: tsc --strict builds its
+# ES module and CommonJS halves, with types for both) in clients/typescript/, then its node tests
+# against a creditkit it serves (the seed 001 and 003 flows) and the tarball installed into fresh
+# CommonJS and ES module projects (`make test` runs them as well, in tests/api).
+TYPESCRIPT_TARBALL := clients/typescript/creditkit-client-0.1.0.tgz
 typescript: $(INSTALLED) $(TYPESCRIPT_CLIENT)
-	npm run build --prefix clients/typescript --silent
-	$(BIN)/pytest -q tests/api/test_typescript_client.py
+	cd clients/typescript && npm pack --silent >/dev/null && echo "built $(TYPESCRIPT_TARBALL)"
+	$(BIN)/pytest -q tests/api/test_typescript_client.py tests/api/test_typescript_package.py
+
+# @creditkit/react on its own: its tarball (tsc --strict) in clients/react/, its node tests (it
+# renders on a server), then the demo page (examples/react-seed-003) in Chromium against a served
+# creditkit (`make test` runs them as well, in tests/web/test_react_demo.py).
+REACT_TARBALL := clients/react/creditkit-react-0.1.0.tgz
+react: $(INSTALLED) $(CHROMIUM) $(REACT_PACKAGE) $(REACT_DEMO)
+	cd clients/react && npm pack --silent >/dev/null && echo "built $(REACT_TARBALL)"
+	$(BIN)/pytest -q tests/web/test_react_demo.py
 
 # Rewrites docs/screenshots/*.png from the page tests (the README and docs/web.md show them):
 # desktop shots from the SQLite half of tests/web, phone-width (390 px) ones from test_phone_pages.
-screenshots: $(INSTALLED) $(CHROMIUM)
-	CREDITKIT_SCREENSHOTS=1 $(BIN)/pytest -q tests/web -k "sqlite or test_phone_pages"
+screenshots: $(INSTALLED) $(CHROMIUM) $(REACT_DEMO)
+	CREDITKIT_SCREENSHOTS=1 $(BIN)/pytest -q tests/web -k "sqlite or test_phone_pages or test_react_demo"
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench examples
@@ -79,4 +98,4 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) tests/notify/node/node_modules contract/node_modules clients/typescript/node_modules clients/typescript/dist clients/typescript/build creditkit-demo.db creditkit-demo.db-wal creditkit-demo.db-shm creditkit.db creditkit.db-wal creditkit.db-shm creditkit.db.secret-key creditkit-demo.db.secret-key
+	rm -rf $(VENV) tests/notify/node/node_modules contract/node_modules clients/typescript/node_modules clients/typescript/dist clients/typescript/build $(TYPESCRIPT_TARBALL) clients/react/node_modules clients/react/dist clients/react/build $(REACT_TARBALL) examples/react-seed-003/node_modules examples/react-seed-003/public creditkit-demo.db creditkit-demo.db-wal creditkit-demo.db-shm creditkit.db creditkit.db-wal creditkit.db-shm creditkit.db.secret-key creditkit-demo.db.secret-key

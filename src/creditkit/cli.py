@@ -319,6 +319,20 @@ def _parser() -> argparse.ArgumentParser:
     _add_settings(
         serve_parser, "host", "port", "database_url", "catalog", "workers", "public_url", "payments"
     )
+    serve_parser.add_argument(
+        "--cors-origin",
+        dest="cors_origins",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="a web origin whose pages may call the API with a customer's session token"
+        " (https://app.example; repeatable; also $CREDITKIT_CORS_ORIGINS, comma-separated, or"
+        " cors_origins in the config file); no others are allowed",
+    )
+    # A repeatable flag, so not one of _add_settings's: read with the others all the same.
+    serve_parser.set_defaults(
+        settings_names=(*serve_parser.get_default("settings_names"), "cors_origins")
+    )
     keys_parser = commands.add_parser("keys", help="create, list and revoke secret API keys")
     keys_commands = keys_parser.add_subparsers(
         dest="keys_command", required=True, parser_class=_Parser

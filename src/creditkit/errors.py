@@ -248,6 +248,36 @@ class HoldAmountExceeded(CreditKitError):
         self.requested = requested
 
 
+class HoldParentExceeded(CreditKitError):
+    """A hold taken (or extended) under a parent hold asked for more than the parent still
+    holds: a child draws only from its parent's held credits, never past them."""
+
+    code = "hold_parent_exceeded"
+
+    def __init__(self, parent_id: int, available: Quantity, requested: Quantity) -> None:
+        super().__init__(
+            f"parent hold {parent_id} has {available} left to give, {requested} was asked"
+        )
+        self.parent_id = parent_id
+        self.available = available
+        self.requested = requested
+
+
+class HoldHasOpenChildren(CreditKitError):
+    """A final commit of a hold whose children are still open: commit or release them first
+    (releasing the parent releases them with it)."""
+
+    code = "hold_has_open_children"
+
+    def __init__(self, hold_id: int, children: list[int]) -> None:
+        named = ", ".join(str(child) for child in children)
+        super().__init__(
+            f"hold {hold_id} has open child holds ({named}): commit or release them first"
+        )
+        self.hold_id = hold_id
+        self.children = children
+
+
 class PurchaseLimitReached(CreditKitError):
     """The customer has bought this pack as many times as the catalog allows."""
 
@@ -352,6 +382,8 @@ RECORDED_ERRORS: dict[str, type[CreditKitError]] = {
         HoldExpired,
         HoldAmountExceeded,
         HoldNotFound,
+        HoldParentExceeded,
+        HoldHasOpenChildren,
         PurchaseLimitReached,
         MemberSpendCapReached,
         BudgetExceeded,

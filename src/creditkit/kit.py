@@ -20,6 +20,7 @@ from creditkit.clock import Clock, system_clock
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member, RateDecision
 from creditkit.entitlements.service import EntitlementService
 from creditkit.errors import CreditKitError, InvalidRequest, Quantity, present
+from creditkit.integrations.lease import Lease
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
 from creditkit.keys.service import KeyService
 from creditkit.ledger.audit import audit
@@ -412,12 +413,24 @@ class CreditKit:
         metadata: dict[str, Any] | None = None,
         rate_limited: bool = False,
         spender: str | None = None,
+        parent: int | None = None,
     ) -> Hold:
         """Sets credits aside for work whose cost is not known yet. Commit or release the hold
         before ``timeout_seconds``; after that it releases itself. ``rate_limited`` counts the
         call against the plan's ``rate_limit_per_minute`` in the reserve's own transaction, and
         raises ``RateLimited`` past it (as the HTTP API does). ``spender``: who holds; the hold
-        counts against the budgets on its path while open, its commit settles that."""
+        counts against the budgets on its path while open, and gives back what it did not spend
+        when it closes.
+
+        ``parent``: a hold of the same customer and unit to draw from instead of the grants (an
+        orchestrator's hold funding its sub-agents'): never past what the parent has left
+        (``HoldParentExceeded``), at most four levels deep, at most 256 open holds under one
+        root. The child's timeout is capped by its parent's. Releasing the parent releases its
+        open children; a final commit of a parent with open children is refused
+        (``HoldHasOpenChildren``). A child counts only against the budgets of its own
+        spender's path that its parent's path does not have (a sub-agent's own budgets: the
+        parent's were counted when the parent reserved); without a spender it holds as its
+        parent's spender."""
         return self._ledger.reserve(
             customer,
             amount,
@@ -428,6 +441,25 @@ class CreditKit:
             metadata=metadata,
             rate_limited=rate_limited,
             spender=spender,
+            parent=parent,
+        )
+
+    def extend(
+        self,
+        hold_id: int,
+        amount: Quantity | str | None = None,
+        timeout_seconds: int | None = None,
+        *,
+        idempotency_key: str,
+    ) -> Hold:
+        """Raises an open hold by ``amount`` (with every check a new reserve gets: the
+        budgets on the hold's path and the credits that apply to its action, or for a child
+        its parent's remaining and its own levels' budgets) and/or pushes its
+        timeout to ``timeout_seconds`` from now (never earlier than it was; a child's no later
+        than its parent's). A hold lives at most 30 days from its reserve, however extended:
+        an extend past that is refused (``InvalidRequest`` naming ``timeout_seconds``)."""
+        return self._ledger.extend(
+            hold_id, amount, timeout_seconds, idempotency_key=idempotency_key
         )
 
     def commit(
@@ -436,21 +468,62 @@ class CreditKit:
         amount: Quantity | str,
         *,
         idempotency_key: str,
+        final: bool = True,
         metadata: dict[str, Any] | None = None,
         allow_debt: bool = False,
     ) -> Charge:
-        """Spends ``amount`` (zero allowed) of the hold; the rest goes back to the grants it
-        came from. Above the hold it raises ``HoldAmountExceeded``, unless ``allow_debt``: the
-        excess is then spent like a charge for the hold's action (budgets, then the credits
-        that apply, then debt within the limit)."""
+        """Spends ``amount`` (at most what the hold has left, zero allowed) of the hold.
+        ``final`` (the default): the rest goes back to the grants it came from (a child's to
+        its parent) and the hold closes; refused with ``HoldHasOpenChildren`` while holds taken
+        under it are open (commit or release them first). ``final=False``: spends ``amount``
+        (more than zero) and keeps the rest open for more commits, an extend, a final commit or
+        a release (several captures).
+
+        Above what the hold has left it raises ``HoldAmountExceeded``, unless ``allow_debt``:
+        final or partial, the hold's remaining credits are spent and the excess is spent like a
+        charge for the hold's action (the budgets on its spender's path, then the credits that
+        apply, then debt within the limit); a partial commit leaves the hold open with nothing
+        left."""
         return self._ledger.commit(
-            hold_id, amount, idempotency_key=idempotency_key, metadata=metadata,
+            hold_id, amount, final=final, idempotency_key=idempotency_key, metadata=metadata,
             allow_debt=allow_debt,
         )  # fmt: skip
 
     def release(self, hold_id: int, *, idempotency_key: str) -> Hold:
-        """Gives everything the hold set aside back to the grants it came from."""
+        """Gives back everything the hold has left (what it committed in part stays spent):
+        its open children are released first, then its credits go back to the grants they
+        came from (a child's to its parent)."""
         return self._ledger.release(hold_id, idempotency_key=idempotency_key)
+
+    def lease(
+        self,
+        customer: str,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str,
+        unit: str = "credits",
+        timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
+        batch: Quantity | str | None = None,
+        extend_by: Quantity | str | None = None,
+        action: str | None = None,
+        parent: int | None = None,
+    ) -> Lease:
+        """A hold of ``amount`` a worker spends against locally: ``spend(n)`` counts in memory
+        and reports every ``batch`` through a partial commit, extending the hold by
+        ``extend_by`` when it runs short; the worker never counts past what the hold holds (see
+        ``creditkit.Lease``)."""
+        return Lease.open(
+            self,
+            customer,
+            amount,
+            idempotency_key=idempotency_key,
+            unit=unit,
+            timeout_seconds=timeout_seconds,
+            batch=batch,
+            extend_by=extend_by,
+            action=action,
+            parent=parent,
+        )
 
     def metered(
         self,

@@ -78,6 +78,22 @@ def test_every_operation_declares_its_errors_and_security(document: dict[str, An
     assert "insufficient_credits" in problem["properties"]["code"]["enum"]
 
 
+def test_holds_nest_stretch_and_settle_in_parts(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    extend = paths["/v1/holds/{hold_id}/extend"]["post"]
+    assert extend["operationId"] == "extendHold"
+    assert {"402", "404", "409", "422", "503"} <= set(extend["responses"])
+    schemas = document["components"]["schemas"]
+    assert {"amount", "timeout_seconds"} <= set(schemas["HoldExtend"]["properties"])
+    assert "parent" in schemas["HoldCreate"]["properties"]
+    assert "final" in schemas["HoldCommit"]["properties"]
+    assert {"parent_id", "remaining"} <= set(schemas["Hold"]["properties"])
+    codes = schemas["Problem"]["properties"]["code"]["enum"]
+    assert {"hold_parent_exceeded", "hold_has_open_children"} <= set(codes)
+    conflict = json.dumps(schemas["ConflictProblem"])
+    assert "children" in conflict and "parent_id" in conflict
+
+
 def test_document_validates(document: dict[str, Any]) -> None:
     validate(document)  # raises, naming the first error
 

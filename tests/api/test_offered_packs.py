@@ -68,3 +68,60 @@ def test_the_402_offers_only_packs_the_customer_can_buy_now(
         kit.charge("u1", 510, idempotency_key="spend")  # the allowance and the starter pack
         assert [pack["id"] for pack in _short(api, "k2")] == ["big"]
     kit.close()
+
+
+SEED_002_CATALOG = """\
+units:
+  credits: {scale: 0}
+plans:
+  free:
+    name: Free
+    default: true
+    rank: 0
+    prices: {month: {amount: 0, currency: USD}}
+    allowance: {amount: 20, unit: credits}
+  professional:
+    name: Professional
+    rank: 2
+    prices: {month: {amount: 7900, currency: USD}}
+    allowance: {amount: 1000, unit: credits}
+packs:
+  credits_100: {name: "100 credits", amount: 100, unit: credits,
+    price: {amount: 1000, currency: USD}}
+  credits_250: {name: "250 credits", amount: 250, unit: credits,
+    price: {amount: 2000, currency: USD}}
+  credits_500: {name: "500 credits", amount: 500, unit: credits,
+    price: {amount: 3500, currency: USD}}
+  credits_1000: {name: "1,000 credits", amount: 1000, unit: credits,
+    price: {amount: 6000, currency: USD}}
+"""
+
+
+def test_more_covering_packs_than_offered_keep_the_best_value_among_the_offers(
+    tmp_path: Path, database_url: str, clock: ManualClock
+) -> None:
+    """Seed 002's four packs all cover a small shortfall: the two cheapest are offered, and the
+    last place goes to the 1,000-credit pack, the lowest price per credit (40% off)."""
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(SEED_002_CATALOG)
+    kit = CreditKit(database_url, catalog=str(catalog), clock=clock)
+    with TestClient(create_app(kit), raise_server_exceptions=False) as client:
+        api = Api(kit, client)
+        client.post("/v1/customers", json={"id": "u1"}, headers=write(api.admin, "c"))
+        response = client.post(
+            "/v1/charges", json={"customer": "u1", "amount": 25}, headers=write(api.admin, "k")
+        )
+        problem = assert_problem(response, 402, "insufficient_credits")
+        assert [(pack["id"], pack["name"]) for pack in problem["packs"]] == [
+            ("credits_100", "100 credits"),
+            ("credits_250", "250 credits"),
+            ("credits_1000", "1,000 credits"),
+        ]
+        assert problem["upgrade_to"] == "professional"
+        assert problem["upgrade"] == {
+            "id": "professional",
+            "name": "Professional",
+            "price": {"amount_minor": 7900, "currency": "USD"},
+            "interval": "month",
+        }
+    kit.close()

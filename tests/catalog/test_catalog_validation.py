@@ -107,7 +107,7 @@ CASES = [
     # -- unknown keys: typos are errors, at every level --
     Case("unknown top-level key", "packs:\n", "extras: {}\npacks:\n", "extras", "extras:",
          "unknown key (expected one of: units, actions, plans, packs, coupons, discounts,"
-         " dimensions)"),
+         " dimensions, features, limits)"),
     Case("misspelt section", "packs:\n", "pack:\n", "pack", "pack:", "did you mean 'packs'?"),
     Case("unknown plan key", "    rate_limit_per_minute: 60", "    rate_limit_per_minut: 60",
          "plans.pro.rate_limit_per_minut", "rate_limit_per_minut", "did you mean"),

@@ -28,7 +28,7 @@ from creditkit import (
 )
 from creditkit.api.problems import error_body
 from creditkit.catalog import UnknownPlan
-from creditkit.client import ApiError, Client, PackOffer, PaymentRequired
+from creditkit.client import ApiError, Client, PackOffer, PaymentRequired, UpgradeOffer
 from creditkit.client.problems import error_from_problem
 from creditkit.keys.schemas import Scope
 from creditkit.notify import errors as notify_errors
@@ -44,10 +44,12 @@ def test_short_credits_are_insufficient_credits_with_what_would_cover_them(
     assert isinstance(short, PaymentRequired) and isinstance(short, InsufficientCredits)
     assert (short.available, short.required) == (100, 150)
     assert short.packs == (
-        PackOffer("credits_500", 500, Money(500, "USD")),
-        PackOffer("credits_2000", 2000, Money(1800, "USD")),
+        PackOffer("credits_500", 500, Money(500, "USD"), "500 credits"),
+        PackOffer("credits_2000", 2000, Money(1800, "USD"), "2,000 credits"),
     )
     assert short.upgrade_to == "pro"
+    # The plan's name and price come with its id: a paywall needs no second call.
+    assert short.upgrade == UpgradeOffer("pro", "Pro", Money(2000, "USD"), "month")
 
 
 def test_a_shortfall_in_a_decimal_unit_keeps_its_decimal_places(

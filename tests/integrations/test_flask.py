@@ -83,6 +83,7 @@ def test_short_credits_are_a_402_problem(http: FlaskClient, kit: CreditKit) -> N
     assert problem["upgrade_to"] == "pro"
     assert problem["packs"][0] == {
         "id": "credits_500",
+        "name": "500 credits",
         "amount": 500,
         "price": {"amount_minor": 500, "currency": "USD"},
     }

@@ -85,7 +85,26 @@ steps = st.one_of(
     st.tuples(st.just("spend"), st.integers(1, 30)),
     st.tuples(st.just("hold_through"), st.integers(1, 30), st.sampled_from([30, 600, 7200])),
     st.tuples(st.just("reserve"), st.integers(1, 60), st.sampled_from([30, 60, 600, 7200])),
-    st.tuples(st.just("commit"), st.integers(0, 5), st.integers(1, 60)),
+    # A commit above what the hold has left spends the excess as a charge (allow_debt).
+    st.tuples(st.just("commit"), st.integers(0, 5), st.integers(1, 60), st.booleans()),
+    # A hold under another (its timeout capped by its parent's, expiring first at the same
+    # instant; held by its parent's spender, or by one whose own budgets it counts against),
+    # an extend of one (its amount and/or its timeout, within its budgets), and a partial
+    # commit.
+    st.tuples(
+        st.just("nest"),
+        st.integers(0, 5),
+        st.integers(1, 40),
+        st.sampled_from([30, 60, 600, 7200]),
+        st.sampled_from([None, "agent", "team"]),
+    ),
+    st.tuples(
+        st.just("extend"),
+        st.integers(0, 5),
+        st.none() | st.integers(1, 40),
+        st.none() | st.sampled_from([30, 600, 7200]),
+    ),
+    st.tuples(st.just("capture"), st.integers(0, 5), st.integers(1, 30)),
     st.tuples(st.just("release"), st.integers(0, 5)),
     st.tuples(
         st.just("subscribe"),
@@ -133,14 +152,27 @@ def apply(run: Run, step: tuple[Any, ...], index: int) -> None:
         elif name == "reserve":
             hold = kit.reserve(CUSTOMER, step[1], idempotency_key=key, timeout_seconds=step[2])
             run.holds.append(hold.id)
-        elif name in ("commit", "release"):
+        elif name in ("commit", "release", "nest", "extend", "capture"):
             if step[1] >= len(run.holds):
                 run.outcomes.append("no hold")
                 return
+            hold_id = run.holds[step[1]]
             if name == "commit":
-                kit.commit(run.holds[step[1]], step[2], idempotency_key=key)
+                kit.commit(hold_id, step[2], allow_debt=step[3], idempotency_key=key)
+            elif name == "capture":
+                kit.commit(hold_id, step[2], final=False, idempotency_key=key)
+            elif name == "nest":
+                child = kit.reserve(
+                    CUSTOMER, step[2], parent=hold_id, timeout_seconds=step[3],
+                    spender=step[4], idempotency_key=key,
+                )  # fmt: skip
+                run.holds.append(child.id)
+            elif name == "extend":
+                kit.extend(
+                    hold_id, step[2], step[3] or (None if step[2] else 60), idempotency_key=key
+                )
             else:
-                kit.release(run.holds[step[1]], idempotency_key=key)
+                kit.release(hold_id, idempotency_key=key)
         elif name == "subscribe":
             kit.subscribe(CUSTOMER, step[1], pay_with=step[2], trial_days=step[3])
         elif name == "change":
@@ -235,9 +267,30 @@ def dump(kit: CreditKit) -> dict[str, Any]:
                 )
             )
         )
+        holds = sorted(
+            (
+                row.created_at,
+                row.depth,
+                row.status,
+                row.amount_held,
+                row.amount_committed or 0,
+                row.expires_at,
+            )
+            for row in connection.execute(
+                sa.select(
+                    tables.holds.c.created_at,
+                    tables.holds.c.depth,
+                    tables.holds.c.status,
+                    tables.holds.c.amount_held,
+                    tables.holds.c.amount_committed,
+                    tables.holds.c.expires_at,
+                )
+            )
+        )
     return {
         "available": balance.available,
         "held": balance.held,
+        "holds": holds,
         "overage_available": balance.overage_available,
         "grants": grants,
         "system_accounts": system,
@@ -331,6 +384,8 @@ def run_three_ways(
                     period=period,
                     idempotency_key=f"b-{spender}-{period}",
                 )
+            # Commits above their holds may go this far below zero; the next grant repays it.
+            kit.set_debt_limit(CUSTOMER, 30, idempotency_key="debt-limit")
             run = Run(kit, clock, [], [])
             play(run, schedule, mode, ticks)
             dumps[mode] = dump(kit)

@@ -20,7 +20,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,13 +50,17 @@ from creditkit import (
     HoldAlreadyReleased,
     HoldAmountExceeded,
     HoldExpired,
+    HoldHasOpenChildren,
+    HoldParentExceeded,
     HoldStatus,
     IdempotencyConflict,
     InsufficientCredits,
+    InvalidRequest,
     ManualClock,
     TransactionKind,
     Transfer,
 )
+from creditkit.ledger.checks import HOLD_LIFETIME_SECONDS_MAX, HOLD_TREE_LEVELS_MAX
 
 UNIT = "credits"
 CUSTOMERS = ("alice", "bob", "carol")
@@ -118,11 +122,26 @@ class ModelGrant:
 class ModelHold:
     id: int
     customer: str
+    #: What it was given in all: its reserve and its extends.
     amount: int
-    #: (grant id, amount) in the order they were drawn.
+    #: (grant id, amount) in the order first drawn, an extend adding to a grant already drawn
+    #: from; none for a child, whose credits came from its parent.
     draws: GrantDraws
     expires_at: datetime
+    created_at: datetime
+    parent: int | None = None
+    depth: int = 0
+    #: What it holds now: its amount less what it committed and what its open children took.
+    balance: int = 0
+    committed: int = 0
     status: HoldStatus = HoldStatus.ACTIVE
+    #: Who holds it (a child naming none holds as its parent's spender), the budget levels it
+    #: counts against (a child: its spender's levels no hold above it counts), and what its
+    #: reserve and extends counted there, when: what it did not spend goes back to those
+    #: periods, newest first.
+    spender: str | None = None
+    levels: tuple[str, ...] = ("",)
+    fundings: list[tuple[datetime, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -186,7 +205,7 @@ class ReferenceLedger:
         return CustomerView(
             available=sum(grant.remaining for grant in counting),
             held=sum(
-                hold.amount
+                hold.balance
                 for hold in self.holds.values()
                 if hold.customer == customer and hold.status is HoldStatus.ACTIVE
             ),
@@ -202,13 +221,16 @@ class ReferenceLedger:
         credits back (as a release would), then expired grants lose what is left to breakage.
         Returns (grants expired, holds expired), as an expiry sweep would count them."""
         holds_expired = 0
-        for hold in sorted(self.holds.values(), key=lambda hold: hold.id):
+        # In the order they timed out; a child before its parent at the same instant.
+        for hold in sorted(
+            self.holds.values(), key=lambda hold: (hold.expires_at, -hold.depth, hold.id)
+        ):
             if (
                 hold.customer == customer
                 and hold.status is HoldStatus.ACTIVE
                 and hold.expires_at <= self.now
             ):
-                self._settle(hold, 0, HoldStatus.EXPIRED)
+                self._close(hold, 0, HoldStatus.EXPIRED)
                 holds_expired += 1
         grants_expired = 0
         for grant in self.grants.values():
@@ -255,7 +277,7 @@ class ReferenceLedger:
         """The model's own bookkeeping: no credit appears or vanishes."""
         in_grants = sum(grant.remaining for grant in self.grants.values())
         in_holds = sum(
-            hold.amount for hold in self.holds.values() if hold.status is HoldStatus.ACTIVE
+            hold.balance for hold in self.holds.values() if hold.status is HoldStatus.ACTIVE
         )
         owed = sum(self.debts.values())
         assert self.issued == in_grants + in_holds + self.consumed + self.breakage - owed
@@ -300,14 +322,60 @@ class ReferenceLedger:
     def budget_lines(self, customer: str, spender: str) -> list[tuple[str, str, int, datetime]]:
         """(spender, period, cap, period start) of the budgets on the spender's path, nearest
         first: fixed UTC hours and days."""
-        hour = self.now.replace(minute=0, second=0, microsecond=0)
+        return self.lines_at(SPENDER_PATHS[spender], self.now)
+
+    @staticmethod
+    def lines_at(levels: tuple[str, ...], at: datetime) -> list[tuple[str, str, int, datetime]]:
+        """(spender, period, cap, period start) of the budgets of ``levels`` in the periods
+        of ``at``."""
+        hour = at.replace(minute=0, second=0, microsecond=0)
         starts = {"hour": hour, "day": hour.replace(hour=0)}
         return [
             (owner, period, cap, starts[period])
-            for level in SPENDER_PATHS[spender]
+            for level in levels
             for owner, period, cap in BUDGETS
             if owner == level
         ]
+
+    def check_budgets(
+        self, customer: str, levels: tuple[str, ...], amount: int
+    ) -> list[tuple[str, str, int, datetime]]:
+        """The budgets of ``levels`` now, or BudgetExceeded from the nearest too small."""
+        lines = self.lines_at(levels, self.now)
+        for owner, period, cap, start in lines:
+            used = self.budget_used.get((customer, owner, period, start), 0)
+            if amount > cap - used:
+                ends = start + timedelta(hours=1 if period == "hour" else 24)
+                raise BudgetExceeded(customer, owner, UNIT, period, cap, used, amount, ends)
+        return lines
+
+    def count(
+        self, customer: str, lines: list[tuple[str, str, int, datetime]], amount: int
+    ) -> None:
+        for owner, period, _cap, start in lines:
+            key = (customer, owner, period, start)
+            self.budget_used[key] = self.budget_used.get(key, 0) + amount
+
+    def hold_levels(self, spender: str | None, parent: int | None) -> tuple[str, ...]:
+        """A root's spender's path; a child's levels no hold above it counts."""
+        path = ("",) if spender is None else SPENDER_PATHS[spender]
+        covered: set[str] = set()
+        while parent is not None:
+            above = self.holds[parent]
+            covered.update(("",) if above.spender is None else SPENDER_PATHS[above.spender])
+            parent = above.parent
+        return tuple(level for level in path if level not in covered)
+
+    def give_back(self, hold: ModelHold, amount: int) -> None:
+        """What the hold did not spend, back to its levels, newest funding first."""
+        for at, funded in reversed(hold.fundings):
+            if amount == 0:
+                break
+            part = min(amount, funded)
+            for owner, period, _cap, start in self.lines_at(hold.levels, at):
+                key = (hold.customer, owner, period, start)
+                self.budget_used[key] = max(0, self.budget_used.get(key, 0) - part)
+            amount -= part
 
     def charge_through(
         self, customer: str, spender: str, amount: int, action: str | None, allow_debt: bool
@@ -315,30 +383,103 @@ class ReferenceLedger:
         """A charge through a spender: every budget on its path, then the grants that apply,
         then (asked for) debt within the limit."""
         self.touch(customer)
-        lines = self.budget_lines(customer, spender)
-        for owner, period, cap, start in lines:
-            used = self.budget_used.get((customer, owner, period, start), 0)
-            if amount > cap - used:
-                ends = start + timedelta(hours=1 if period == "hour" else 24)
-                raise BudgetExceeded(customer, owner, UNIT, period, cap, used, amount, ends)
+        lines = self.check_budgets(customer, SPENDER_PATHS[spender], amount)
         room = DEBT_LIMIT - self.debts[customer] if allow_debt else None
         draws = self._take(customer, amount, action=action, debt_room=room)
-        for owner, period, _cap, start in lines:
-            key = (customer, owner, period, start)
-            self.budget_used[key] = self.budget_used.get(key, 0) + amount
+        self.count(customer, lines, amount)
         self.consumed += amount
         return draws
 
-    def reserve(self, customer: str, amount: int) -> GrantDraws:
-        """The draws of a new hold; ``add_hold`` records it once the ledger named it."""
+    def reserve(self, customer: str, amount: int, spender: str | None = None) -> GrantDraws:
+        """The draws of a new hold, counted against its spender's budgets; ``add_hold``
+        records it once the ledger named it."""
         self.touch(customer)
-        return self._take(customer, amount)
+        lines = self.check_budgets(customer, self.hold_levels(spender, None), amount)
+        draws = self._take(customer, amount)
+        self.count(customer, lines, amount)
+        return draws
+
+    def reserve_under(
+        self, parent_id: int, amount: int, timeout_seconds: int, spender: str | None = None
+    ) -> tuple[datetime, str | None]:
+        """A child's reserve: checks its parent, takes ``amount`` from it and counts it against
+        the child's own levels; returns the child's timeout (capped by its parent's) and its
+        spender (its parent's when it names none). ``add_hold`` records it."""
+        parent = self.holds[parent_id]
+        self.touch(parent.customer)
+        self._check_active(parent)
+        if parent.depth + 1 >= HOLD_TREE_LEVELS_MAX:
+            raise InvalidRequest("parent", f"holds nest at most {HOLD_TREE_LEVELS_MAX} levels deep")
+        if amount > parent.balance:
+            raise HoldParentExceeded(parent.id, parent.balance, amount)
+        spender = parent.spender if spender is None else spender
+        levels = self.hold_levels(spender, parent_id)
+        self.count(parent.customer, self.check_budgets(parent.customer, levels, amount), amount)
+        parent.balance -= amount
+        return min(self.now + timedelta(seconds=timeout_seconds), parent.expires_at), spender
 
     def add_hold(
-        self, hold_id: int, customer: str, amount: int, draws: GrantDraws, expires_at: datetime
+        self,
+        hold_id: int,
+        customer: str,
+        amount: int,
+        draws: GrantDraws,
+        expires_at: datetime,
+        parent: int | None = None,
+        spender: str | None = None,
     ) -> None:
         assert hold_id not in self.holds, f"hold id {hold_id} given twice"
-        self.holds[hold_id] = ModelHold(hold_id, customer, amount, list(draws), expires_at)
+        depth = 0 if parent is None else self.holds[parent].depth + 1
+        self.holds[hold_id] = ModelHold(
+            hold_id, customer, amount, list(draws), expires_at, self.now, parent, depth, amount,
+            spender=spender, levels=self.hold_levels(spender, parent),
+            fundings=[(self.now, amount)],
+        )  # fmt: skip
+
+    def extend(self, hold_id: int, amount: int | None, timeout_seconds: int | None) -> ModelHold:
+        hold = self.holds[hold_id]
+        self.touch(hold.customer)
+        self._check_active(hold)
+        parent = None if hold.parent is None else self.holds[hold.parent]
+        expires_at = hold.expires_at
+        if timeout_seconds is not None:
+            expires_at = max(expires_at, self.now + timedelta(seconds=timeout_seconds))
+        if parent is not None:
+            expires_at = min(expires_at, parent.expires_at)
+        ends_at = hold.created_at + timedelta(seconds=HOLD_LIFETIME_SECONDS_MAX)
+        if expires_at > ends_at:
+            raise InvalidRequest(
+                "timeout_seconds",
+                f"hold {hold.id} lives at most {HOLD_LIFETIME_SECONDS_MAX} seconds,"
+                f" until {ends_at.isoformat()}",
+            )
+        if amount:
+            # Every check a reserve gets: a root's budgets then grants, a child's parent then
+            # its own levels' budgets.
+            if parent is None:
+                lines = self.check_budgets(hold.customer, hold.levels, amount)
+                drawn = dict(hold.draws)
+                for grant_id, part in self._take(hold.customer, amount):
+                    drawn[grant_id] = drawn.get(grant_id, 0) + part
+                hold.draws = list(drawn.items())
+            else:
+                if amount > parent.balance:
+                    raise HoldParentExceeded(parent.id, parent.balance, amount)
+                lines = self.check_budgets(hold.customer, hold.levels, amount)
+                parent.balance -= amount
+            self.count(hold.customer, lines, amount)
+            hold.fundings.append((self.now, amount))
+            hold.amount += amount
+            hold.balance += amount
+        hold.expires_at = expires_at
+        return hold
+
+    def open_children(self, hold_id: int) -> list[ModelHold]:
+        return [
+            hold
+            for hold in sorted(self.holds.values(), key=lambda hold: hold.id)
+            if hold.parent == hold_id and hold.status is HoldStatus.ACTIVE
+        ]
 
     def _check_active(self, hold: ModelHold) -> None:
         if hold.status is HoldStatus.COMMITTED:
@@ -348,40 +489,107 @@ class ReferenceLedger:
         if hold.status is HoldStatus.EXPIRED:
             raise HoldExpired(hold.id, hold.expires_at)
 
-    def _settle(self, hold: ModelHold, amount: int, status: HoldStatus) -> GrantDraws:
-        """Consumes the first ``amount`` of the hold's draws, in the order drawn; returns the
-        rest to the grants it came from, except to grants expired by now (lost to breakage).
-        Returns the consumed draws."""
-        consumed: GrantDraws = []
-        left = amount
+    def _close(self, hold: ModelHold, amount: int, status: HoldStatus) -> None:
+        """Spends ``amount`` of what the hold holds and gives the rest back: a child's to its
+        parent; a root's to the grants it drew from, past what its tree consumed (taken from
+        its draws first, in their order), except to grants expired by now (breakage)."""
+        assert 0 <= amount <= hold.balance
+        rest = hold.balance - amount
+        self.give_back(hold, rest)
+        self.consumed += amount
+        hold.committed += amount
+        hold.balance = 0
+        hold.status = status
+        if hold.parent is not None:
+            self.holds[hold.parent].balance += rest
+            return
+        skip = sum(part for _grant_id, part in hold.draws) - rest
         for grant_id, part in hold.draws:
-            used = min(part, left)
-            left -= used
-            if used:
-                consumed.append((grant_id, used))
+            used = min(part, skip)
+            skip -= used
             back = part - used
             grant = self.grants[grant_id]
             if grant.expired(self.now):
                 self.breakage += back
             else:
                 grant.remaining += back
-        self.consumed += amount
-        hold.status = status
+
+    @staticmethod
+    def commit_draws(hold: ModelHold, amount: int) -> GrantDraws:
+        """A commit's draws: the hold's own, past what its earlier commits took."""
+        consumed: GrantDraws = []
+        skip, left = hold.committed, amount
+        for grant_id, part in hold.draws:
+            skipped = min(part, skip)
+            skip -= skipped
+            used = min(part - skipped, left)
+            left -= used
+            if used:
+                consumed.append((grant_id, used))
         return consumed
 
-    def commit(self, hold_id: int, amount: int) -> GrantDraws:
+    def commit(
+        self, hold_id: int, amount: int, final: bool = True, allow_debt: bool = False
+    ) -> tuple[GrantDraws, int]:
+        """The commit's draws and the debt it took: with ``allow_debt``, what is above the
+        hold's balance is spent like a charge through the hold's spender (its whole path),
+        the hold's balance spent first."""
         hold = self.holds[hold_id]
         self.touch(hold.customer)
+        if not final and amount == 0:
+            raise InvalidRequest("amount", "a partial commit (final false) spends more than 0")
         self._check_active(hold)
-        if amount > hold.amount:
-            raise HoldAmountExceeded(hold_id, hold.amount, amount)
-        return self._settle(hold, amount, HoldStatus.COMMITTED)
+        excess = max(0, amount - hold.balance) if allow_debt else 0
+        held = amount - excess
+        if held > hold.balance:
+            raise HoldAmountExceeded(hold_id, hold.balance, amount)
+        children = self.open_children(hold_id)
+        if final and children:
+            raise HoldHasOpenChildren(hold_id, [child.id for child in children[:10]])
+        draws = self.commit_draws(hold, amount)
+        debt = 0
+        if excess:
+            customer = hold.customer
+            path = ("",) if hold.spender is None else SPENDER_PATHS[hold.spender]
+            lines = self.check_budgets(customer, path, excess)
+            live = self.counting(customer)
+            have = sum(grant.remaining for grant in live if not grant.scoped)
+            room = DEBT_LIMIT - self.debts[customer]
+            if excess - have > room:
+                elsewhere = sum(grant.remaining for grant in live) - have
+                raise InsufficientCredits(
+                    customer, UNIT, hold.balance + have + room, amount, elsewhere
+                )
+            debt_before = self.debts[customer]
+            self._take(customer, excess, debt_room=room)
+            debt = self.debts[customer] - debt_before
+            self.count(customer, lines, excess)
+            self.consumed += excess
+        if final:
+            self._close(hold, held, HoldStatus.COMMITTED)
+        else:
+            hold.balance -= held
+            hold.committed += held
+            self.consumed += held
+        return draws, debt
 
     def release(self, hold_id: int) -> ModelHold:
         hold = self.holds[hold_id]
         self.touch(hold.customer)
         self._check_active(hold)
-        self._settle(hold, 0, HoldStatus.RELEASED)
+        # Its open holds first, deepest first, each giving back to its parent.
+        levels: list[list[ModelHold]] = []
+        above = [hold.id]
+        while above:
+            below = [child for parent in above for child in self.open_children(parent)]
+            below.sort(key=lambda child: child.id)
+            if below:
+                levels.append(below)
+            above = [child.id for child in below]
+        for level in reversed(levels):
+            for child in level:
+                self._close(child, 0, HoldStatus.RELEASED)
+        self._close(hold, 0, HoldStatus.RELEASED)
         return hold
 
     def transfer(
@@ -459,20 +667,45 @@ class ReserveOp:
     customer: str
     amount: int
     timeout_seconds: int
+    parent: int | None = None
+    spender: str | None = None
 
     def run(self, ck: CreditKit, key: str) -> Hold:
         return ck.reserve(
-            self.customer, self.amount, idempotency_key=key, timeout_seconds=self.timeout_seconds
+            self.customer,
+            self.amount,
+            idempotency_key=key,
+            timeout_seconds=self.timeout_seconds,
+            parent=self.parent,
+            spender=self.spender,
         )
+
+
+@dataclass(frozen=True)
+class ExtendOp:
+    hold_id: int
+    amount: int | None
+    timeout_seconds: int | None
+
+    def run(self, ck: CreditKit, key: str) -> Hold:
+        return ck.extend(self.hold_id, self.amount, self.timeout_seconds, idempotency_key=key)
 
 
 @dataclass(frozen=True)
 class CommitOp:
     hold_id: int
     amount: int
+    final: bool = True
+    allow_debt: bool = False
 
     def run(self, ck: CreditKit, key: str) -> Charge:
-        return ck.commit(self.hold_id, self.amount, idempotency_key=key)
+        return ck.commit(
+            self.hold_id,
+            self.amount,
+            final=self.final,
+            allow_debt=self.allow_debt,
+            idempotency_key=key,
+        )
 
 
 @dataclass(frozen=True)
@@ -493,7 +726,7 @@ class TransferOp:
         return ck.transfer(self.sender, self.recipient, self.amount, idempotency_key=key)
 
 
-Op = GrantOp | ChargeOp | ReserveOp | CommitOp | ReleaseOp | TransferOp
+Op = GrantOp | ChargeOp | ReserveOp | ExtendOp | CommitOp | ReleaseOp | TransferOp
 Outcome = Grant | Charge | Hold | Transfer | CreditKitError
 
 
@@ -506,6 +739,8 @@ def run_grant_scoped(ck: CreditKit, customer: str, amount: int, key: str) -> Out
 
 def different_request(op: Op, how: str) -> Op:
     """A request that differs from ``op``: its amount plus one, or another operation."""
+    if how == "amount" and isinstance(op, ExtendOp):
+        return replace(op, amount=1 if op.amount is None else op.amount + 1)
     if how == "amount" and not isinstance(op, ReleaseOp):
         return replace(op, amount=op.amount + 1)
     if isinstance(op, ChargeOp):
@@ -558,8 +793,10 @@ spend_or_all = st.one_of(spend_amounts, st.none())
 spans = st.one_of(st.integers(1, 72).map(lambda hours: hours * HOUR), st.integers(1, 3 * DAY))
 advances = st.one_of(st.integers(0, 72).map(lambda hours: hours * HOUR), st.integers(0, 3 * DAY))
 customers = st.sampled_from(CUSTOMERS)
+#: Who holds: the customer itself, or a spender under budgets.
+hold_spenders = st.sampled_from([None, None, "team", "agent"])
 #: The writes a burst mixes.
-BURST_KINDS = ("charge", "charge", "reserve", "commit", "release", "transfer")
+BURST_KINDS = ("charge", "charge", "reserve", "nest", "extend", "commit", "release", "transfer")
 pairs = st.sampled_from(list(itertools.permutations(CUSTOMERS, 2)))
 
 
@@ -608,8 +845,14 @@ class LedgerMachine(RuleBasedStateMachine):
     def execute(self, op: Op) -> Outcome:
         key = f"key-{next(self.keys)}"
         outcome = run(op, self.ck, key)
-        self.recorded.append(Recorded(key, op, outcome))
+        self.record(key, op, outcome)
         return outcome
+
+    def record(self, key: str, op: Op, outcome: Outcome) -> None:
+        """Keeps what a replay must answer alike: not an input error (a hold nested too deep,
+        an extend past the lifetime), which writes nothing under its key."""
+        if not isinstance(outcome, InvalidRequest):
+            self.recorded.append(Recorded(key, op, outcome))
 
     # -- writes --
 
@@ -745,33 +988,94 @@ class LedgerMachine(RuleBasedStateMachine):
         # The balance the charge answers with is the model's right after it.
         assert outcome.available_after == self.model.view(customer).available
 
-    @rule(customer=customers, amount=spend_or_all, timeout_seconds=spans)
-    def reserve(self, customer: str, amount: int | None, timeout_seconds: int) -> None:
-        op = self.reserve_op(customer, amount, timeout_seconds)
+    @rule(customer=customers, amount=spend_or_all, timeout_seconds=spans, spender=hold_spenders)
+    def reserve(
+        self, customer: str, amount: int | None, timeout_seconds: int, spender: str | None
+    ) -> None:
+        op = self.reserve_op(customer, amount, timeout_seconds, spender)
         self.check(op, self.execute(op))
 
-    def reserve_op(self, customer: str, amount: int | None, timeout_seconds: int) -> ReserveOp:
+    def reserve_op(
+        self, customer: str, amount: int | None, timeout_seconds: int, spender: str | None = None
+    ) -> ReserveOp:
         amount = self.everything(customer) if amount is None else amount
-        return ReserveOp(customer, amount, timeout_seconds)
+        return ReserveOp(customer, amount, timeout_seconds, spender=spender)
 
     def check_reserve(self, op: ReserveOp, outcome: Outcome) -> None:
         customer, amount = op.customer, op.amount
+        draws: GrantDraws = []
+        spender = op.spender
         try:
-            draws = self.model.reserve(customer, amount)
-        except InsufficientCredits as refusal:
+            if op.parent is None:
+                draws = self.model.reserve(customer, amount, spender)
+                expires_at = self.clock() + timedelta(seconds=op.timeout_seconds)
+            else:
+                expires_at, spender = self.model.reserve_under(
+                    op.parent, amount, op.timeout_seconds, spender
+                )
+        except CreditKitError as refusal:
             assert_same_error(outcome, refusal)
             return
         not_error(outcome)
         assert isinstance(outcome, Hold)
-        expires_at = self.clock() + timedelta(seconds=op.timeout_seconds)
-        assert (outcome.customer, outcome.amount, outcome.status, outcome.expires_at) == (
-            customer,
-            amount,
-            HoldStatus.ACTIVE,
-            expires_at,
-        )
+        assert (
+            outcome.customer,
+            outcome.amount,
+            outcome.status,
+            outcome.expires_at,
+            outcome.parent_id,
+            outcome.remaining,
+        ) == (customer, amount, HoldStatus.ACTIVE, expires_at, op.parent, amount)
+        assert outcome.spender == spender
         assert draws_of(outcome) == draws
-        self.model.add_hold(outcome.id, customer, amount, draws, expires_at)
+        self.model.add_hold(outcome.id, customer, amount, draws, expires_at, op.parent, spender)
+
+    @precondition(lambda self: self.model.holds)
+    @rule(data=st.data(), amount=spend_amounts, timeout_seconds=spans)
+    def nest(self, data: st.DataObject, amount: int, timeout_seconds: int) -> None:
+        """A hold under another (the same customer's): drawn from the parent's credits."""
+        op = self.nest_op(data, amount, timeout_seconds)
+        self.check(op, self.execute(op))
+
+    def nest_op(self, data: st.DataObject, amount: int, timeout_seconds: int) -> ReserveOp:
+        """Under any hold, held by the customer, its parent's spender, or a (sub-)agent."""
+        parent = self.pick_hold(data)
+        spender = data.draw(hold_spenders, label="spender")
+        return ReserveOp(parent.customer, amount, timeout_seconds, parent.id, spender)
+
+    @precondition(lambda self: self.model.holds)
+    @rule(
+        data=st.data(),
+        amount=st.one_of(st.none(), st.integers(1, 60)),
+        timeout_seconds=st.one_of(st.none(), spans),
+    )
+    def extend(self, data: st.DataObject, amount: int | None, timeout_seconds: int | None) -> None:
+        op = self.extend_op(data, amount, timeout_seconds)
+        self.check(op, self.execute(op))
+
+    def extend_op(
+        self, data: st.DataObject, amount: int | None, timeout_seconds: int | None
+    ) -> ExtendOp:
+        return ExtendOp(
+            self.pick_hold(data).id, amount if amount or timeout_seconds else 1, timeout_seconds
+        )
+
+    def check_extend(self, op: ExtendOp, outcome: Outcome) -> None:
+        try:
+            hold = self.model.extend(op.hold_id, op.amount, op.timeout_seconds)
+        except CreditKitError as refusal:
+            assert_same_error(outcome, refusal)
+            return
+        not_error(outcome)
+        assert isinstance(outcome, Hold)
+        assert (
+            outcome.id,
+            outcome.amount,
+            outcome.status,
+            outcome.expires_at,
+            outcome.remaining,
+        ) == (hold.id, hold.amount, HoldStatus.ACTIVE, hold.expires_at, hold.balance)
+        assert draws_of(outcome) == hold.draws
 
     def pick_hold(self, data: st.DataObject) -> ModelHold:
         """Any hold, but an active one three times out of four when there is one."""
@@ -787,21 +1091,30 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.model.holds[data.draw(st.sampled_from(holds), label="hold")]
 
     @precondition(lambda self: self.model.holds)
-    @rule(data=st.data(), percent=st.integers(0, 120))
-    def commit(self, data: st.DataObject, percent: int) -> None:
-        op = self.commit_op(data, percent)
+    @rule(
+        data=st.data(),
+        percent=st.integers(0, 120),
+        final=st.sampled_from([True, True, False]),
+        allow_debt=st.booleans(),
+    )
+    def commit(self, data: st.DataObject, percent: int, final: bool, allow_debt: bool) -> None:
+        op = self.commit_op(data, percent, final, allow_debt)
         self.check(op, self.execute(op))
 
-    def commit_op(self, data: st.DataObject, percent: int) -> CommitOp:
-        """Commits ``percent`` of the hold; above 100, that many credits more than it holds."""
+    def commit_op(
+        self, data: st.DataObject, percent: int, final: bool = True, allow_debt: bool = False
+    ) -> CommitOp:
+        """Commits ``percent`` of what the hold has left; above 100, that many credits more
+        than it has. A partial commit (``final`` false) of at least 1."""
         hold = self.pick_hold(data)
-        amount = hold.amount * percent // 100 if percent <= 100 else hold.amount + percent - 100
-        return CommitOp(hold.id, amount)
+        left = hold.balance if hold.status is HoldStatus.ACTIVE else hold.amount
+        amount = left * percent // 100 if percent <= 100 else left + percent - 100
+        return CommitOp(hold.id, amount if final else max(amount, 1), final, allow_debt)
 
     def check_commit(self, op: CommitOp, outcome: Outcome) -> None:
         hold = self.model.holds[op.hold_id]
         try:
-            consumed = self.model.commit(hold.id, op.amount)
+            consumed, debt = self.model.commit(hold.id, op.amount, op.final, op.allow_debt)
         except CreditKitError as refusal:
             assert_same_error(outcome, refusal)
             return
@@ -813,6 +1126,7 @@ class LedgerMachine(RuleBasedStateMachine):
             hold.id,
         )
         assert draws_of(outcome) == consumed
+        assert (outcome.spender, outcome.debt) == (hold.spender, debt)
 
     @precondition(lambda self: self.model.holds)
     @rule(data=st.data())
@@ -867,6 +1181,8 @@ class LedgerMachine(RuleBasedStateMachine):
             self.check_charge(op, outcome)
         elif isinstance(op, ReserveOp):
             self.check_reserve(op, outcome)
+        elif isinstance(op, ExtendOp):
+            self.check_extend(op, outcome)
         elif isinstance(op, CommitOp):
             self.check_commit(op, outcome)
         elif isinstance(op, ReleaseOp):
@@ -885,7 +1201,7 @@ class LedgerMachine(RuleBasedStateMachine):
         ops: list[Op] = []
         for _index in range(size):
             kind = data.draw(st.sampled_from(BURST_KINDS), label="kind")
-            if kind in ("commit", "release") and not self.model.holds:
+            if kind in ("nest", "extend", "commit", "release") and not self.model.holds:
                 kind = "charge"
             if kind == "charge":
                 customer, amount = data.draw(customers), data.draw(spend_or_all)
@@ -893,8 +1209,16 @@ class LedgerMachine(RuleBasedStateMachine):
             elif kind == "reserve":
                 customer, amount = data.draw(customers), data.draw(spend_or_all)
                 ops.append(self.reserve_op(customer, amount, data.draw(spans)))
+            elif kind == "nest":
+                ops.append(self.nest_op(data, data.draw(spend_amounts), data.draw(spans)))
+            elif kind == "extend":
+                amount = data.draw(st.one_of(st.none(), st.integers(1, 60)))
+                ops.append(self.extend_op(data, amount, data.draw(st.one_of(st.none(), spans))))
             elif kind == "commit":
-                ops.append(self.commit_op(data, data.draw(st.integers(0, 120))))
+                final = data.draw(st.booleans(), label="final")
+                allow_debt = data.draw(st.booleans(), label="allow_debt")
+                percent = data.draw(st.integers(0, 120))
+                ops.append(self.commit_op(data, percent, final, allow_debt))
             elif kind == "release":
                 ops.append(ReleaseOp(self.pick_hold(data).id))
             else:
@@ -904,7 +1228,7 @@ class LedgerMachine(RuleBasedStateMachine):
             for op, key in zip(ops, keys, strict=True):
                 batch.add(lambda op=op, key=key: run(op, self.ck, key))
         for op, key, outcome in zip(ops, keys, batch.outcomes, strict=True):
-            self.recorded.append(Recorded(key, op, outcome))
+            self.record(key, op, outcome)
             self.check(op, outcome)
 
     # -- time --
@@ -983,6 +1307,12 @@ class LedgerMachine(RuleBasedStateMachine):
             assert actual == expected, (
                 f"{customer} at {self.clock().isoformat()}:\n  ledger {actual}\n  model  {expected}"
             )
+            # What each budget's current period used, open holds included.
+            for spender, period, _cap in BUDGETS:
+                (budget,) = self.ck.budgets(customer, spender=spender)
+                ((*_line, start),) = self.model.lines_at((spender,), self.clock())
+                used = self.model.budget_used.get((customer, spender, period, start), 0)
+                assert int(budget.used) == used, (customer, spender, period, budget.used, used)
 
 
 # -- running it on each database ------------------------------------------------------------------

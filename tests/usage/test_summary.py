@@ -76,7 +76,8 @@ def test_an_unlimited_plan_issues_as_it_spends(kit: CreditKit) -> None:
     # Free's allowance was granted at this same moment, in the new period: all of it used, and
     # the 1,000 beyond it is overage, not 1,100% of the allowance.
     assert (summary.allowance, summary.allowance_spent, summary.spent) == (100, 100, 1_100)
-    assert summary.allowance_used == Decimal(1)
+    # Unlimited is shown as unlimited: no share used (a meter would show a full, red bar).
+    assert summary.allowance_used is None
 
 
 def test_the_figures_account_for_every_credit(kit: CreditKit, clock: ManualClock) -> None:

@@ -162,12 +162,41 @@ export class Client {
     );
   }
 
-  /** Spends `amount` (at most what is held) of the hold; the rest goes back. */
-  async commit(holdId: number, amount: AmountLike, options: { readonly metadata?: Metadata } & WriteOptions = {}): Promise<Charge> {
+  /**
+   * Spends `amount` (at most what the hold has left) of the hold. `final` (default true): the rest
+   * goes back and the hold closes; `final: false` keeps the rest open for more commits. Above what
+   * the hold has left only with `allow_debt`: the excess is spent as a charge, debt within the limit.
+   */
+  async commit(
+    holdId: number,
+    amount: AmountLike,
+    options: { readonly metadata?: Metadata; readonly final?: boolean; readonly allow_debt?: boolean } & WriteOptions = {},
+  ): Promise<Charge> {
     return data(
       await this.api.POST("/v1/holds/{hold_id}/commit", {
         params: { path: { hold_id: rowId(holdId, "holdId") }, header: key(options.idempotencyKey) },
-        body: { amount: wireAmount(amount), metadata: options.metadata ?? {} },
+        body: {
+          amount: wireAmount(amount),
+          metadata: options.metadata ?? {},
+          final: options.final ?? true,
+          allow_debt: options.allow_debt ?? false,
+        },
+      }),
+    );
+  }
+
+  /** Raises the hold by `amount` and/or pushes its timeout to `timeout_seconds` from now. */
+  async extend(
+    holdId: number,
+    options: { readonly amount?: AmountLike; readonly timeout_seconds?: number } & WriteOptions,
+  ): Promise<Hold> {
+    return data(
+      await this.api.POST("/v1/holds/{hold_id}/extend", {
+        params: { path: { hold_id: rowId(holdId, "holdId") }, header: key(options.idempotencyKey) },
+        body: {
+          ...(options.amount === undefined ? {} : { amount: wireAmount(options.amount) }),
+          ...(options.timeout_seconds === undefined ? {} : { timeout_seconds: options.timeout_seconds }),
+        },
       }),
     );
   }

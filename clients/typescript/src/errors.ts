@@ -10,8 +10,31 @@ export type Money = Schemas["Money"];
 /** A pack that would cover a shortfall, as a 402 offers it (cheapest first). */
 export interface PackOffer {
   readonly id: string;
+  /** The pack's catalog name ("1,000 credits"), for a paywall to show. */
+  readonly name: string;
   readonly amount: Amount;
   readonly price: Money;
+}
+
+/** The plan `upgradeTo` names, as a paywall shows it: its price per `interval` (monthly when
+ * sold monthly; null for a plan not sold self-serve). */
+export interface UpgradeOffer {
+  readonly id: string;
+  readonly name: string;
+  readonly price: Money | null;
+  readonly interval: "month" | "year" | null;
+}
+
+function upgradeOffer(value: unknown): UpgradeOffer | null {
+  if (typeof value !== "object" || value === null) {
+    return null;
+  }
+  const offer = value as Record<string, unknown>;
+  if (typeof offer["id"] !== "string" || typeof offer["name"] !== "string") {
+    return null;
+  }
+  const interval = offer["interval"] === "month" || offer["interval"] === "year" ? offer["interval"] : null;
+  return { id: offer["id"], name: offer["name"], price: (offer["price"] as Money | null | undefined) ?? null, interval };
 }
 
 /** A refusal of the API: the HTTP `status`, the problem's `code` and `detail`, and its body. */
@@ -35,15 +58,18 @@ export class InsufficientCreditsError extends CreditKitError {
   readonly available: Amount;
   readonly required: Amount;
   readonly packs: readonly PackOffer[];
+  /** The plan's id; its name and price are in `upgrade`. */
   readonly upgradeTo: string | null;
+  readonly upgrade: UpgradeOffer | null;
   constructor(status: number, body: Schemas["InsufficientCreditsProblem"]) {
     super(status, body.code, body.detail, body);
     this.customer = body.customer;
     this.unit = body.unit;
     this.available = amount(body.available, "available");
     this.required = amount(body.required, "required");
-    this.packs = body.packs.map((pack) => ({ id: pack.id, amount: amount(pack.amount), price: pack.price }));
+    this.packs = body.packs.map((pack) => ({ id: pack.id, name: pack.name, amount: amount(pack.amount), price: pack.price }));
     this.upgradeTo = body.upgrade_to;
+    this.upgrade = upgradeOffer(body.upgrade);
   }
 }
 
@@ -52,10 +78,12 @@ export class ForbiddenError extends CreditKitError {
   override readonly name = "ForbiddenError";
   readonly reason: string | null;
   readonly upgradeTo: string | null;
+  readonly upgrade: UpgradeOffer | null;
   constructor(status: number, body: Schemas["ForbiddenProblem"]) {
     super(status, body.code, body.detail, body);
     this.reason = body.reason ?? null;
     this.upgradeTo = body.upgrade_to ?? null;
+    this.upgrade = upgradeOffer(body.upgrade);
   }
 }
 

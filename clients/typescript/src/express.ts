@@ -1,11 +1,13 @@
 // Express middleware that makes a route cost credits: it reserves the action's price before the
 // handler runs (402 problem+json, with the packs and the plan that would cover it, when the
 // balance is short), commits it when the response succeeds and releases it when it fails.
-// Express is a peer dependency: only its types are imported here.
+// Every failure is answered as problem+json (see problems.ts): 404 for a customer creditkit does
+// not know, 503 when creditkit does not answer. Express is a peer dependency: only its types are
+// imported here.
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 
-import { InsufficientCreditsError } from "./errors.js";
 import type { Charge, Client, Hold } from "./client.js";
+import { PROBLEM_CONTENT_TYPE, problemAnswer } from "./problems.js";
 
 export interface RequireCreditsOptions {
   /** The customer the request spends for (your session's user or workspace); undefined: 401. */
@@ -21,8 +23,6 @@ export type Settled =
   | { readonly outcome: "released"; readonly hold: Hold }
   | { readonly outcome: "failed"; readonly hold: Hold; readonly error: unknown };
 
-const PROBLEM = "application/problem+json";
-
 /** `app.post("/api/ask-anything", requireCredits(client, "ask_anything", { customer }), handler)`;
  * the handler finds the hold in `res.locals.creditHold`. */
 export function requireCredits(client: Client, action: string, options: RequireCreditsOptions): RequestHandler {
@@ -30,22 +30,24 @@ export function requireCredits(client: Client, action: string, options: RequireC
     void (async () => {
       const customer = options.customer(request);
       if (customer === undefined) {
-        response.status(401).type(PROBLEM).json({ type: "about:blank", title: "Unauthorized", status: 401, detail: "no customer for this request", code: "unauthorized" });
+        response.status(401).type(PROBLEM_CONTENT_TYPE).json({ type: "about:blank", title: "Unauthorized", status: 401, detail: "no customer for this request", code: "unauthorized" });
         return;
-      }
-      const amount = options.amount ?? (await client.actionCost(action))?.cost;
-      if (amount === undefined) {
-        throw new TypeError(`requireCredits: the catalog prices no action ${JSON.stringify(action)}; pass amount`);
       }
       let hold: Hold;
       try {
+        const amount = options.amount ?? (await client.actionCost(action))?.cost;
+        if (amount === undefined) {
+          throw new TypeError(`requireCredits: the catalog prices no action ${JSON.stringify(action)}; pass amount`);
+        }
         hold = await client.reserve(customer, amount, { action });
       } catch (error) {
-        if (error instanceof InsufficientCreditsError) {
-          response.status(402).type(PROBLEM).json(error.problem);
-          return;
+        const answer = problemAnswer(error);
+        if (answer.status === 500) {
+          // A bug or a misconfiguration (the API key, the action's name): the server's log says which.
+          console.error("requireCredits:", error);
         }
-        throw error;
+        response.status(answer.status).set(answer.headers).send(JSON.stringify(answer.body));
+        return;
       }
       response.locals["creditHold"] = hold;
       response.once("finish", () => {

@@ -1,8 +1,8 @@
 // A route handler on web-standard Request and Response (a Next.js App Router `route.ts`, or any
 // runtime with fetch): it mints a session link that opens the signed-in customer's usage,
 // billing and credits pages. No dependency on next.
-import { CreditKitError } from "./errors.js";
 import type { Client } from "./client.js";
+import { PROBLEM_CONTENT_TYPE, problemResponse } from "./problems.js";
 
 export interface SessionLinkHandlerOptions {
   /** Who is signed in (your session): the customer, and for a workspace the member acting.
@@ -14,7 +14,7 @@ export interface SessionLinkHandlerOptions {
   readonly redirect?: boolean;
 }
 
-const PROBLEM = { "Content-Type": "application/problem+json" };
+const PROBLEM = { "Content-Type": PROBLEM_CONTENT_TYPE };
 
 /** `export const POST = sessionLinkHandler(client, { identify })` in app/billing/link/route.ts. */
 export function sessionLinkHandler(client: Client, options: SessionLinkHandlerOptions): (request: Request) => Promise<Response> {
@@ -34,10 +34,8 @@ export function sessionLinkHandler(client: Client, options: SessionLinkHandlerOp
       }
       return Response.json(link, { headers: { "Cache-Control": "no-store" } });
     } catch (error) {
-      if (error instanceof CreditKitError && error.status < 500) {
-        return new Response(JSON.stringify(error.problem), { status: error.status, headers: PROBLEM });
-      }
-      throw error;
+      // Every failure is problem+json: 404 for an unknown customer, 503 when creditkit is down.
+      return problemResponse(error);
     }
   };
 }

@@ -13,7 +13,8 @@ export interface paths {
         };
         /**
          * Get Balance
-         * @description What the customer may spend now, what is held, and each grant's remaining credits.
+         * @description What the customer may spend now, what is held, what it owes (``debt``), and each
+         *     grant's remaining credits.
          */
         get: operations["getBalance"];
         put?: never;
@@ -138,9 +139,32 @@ export interface paths {
         put?: never;
         /**
          * Commit Hold
-         * @description Spends ``amount`` (at most what is held) of the hold; the rest goes back.
+         * @description Spends ``amount`` (at most what the hold has left) of the hold. ``final`` (default):
+         *     the rest goes back and the hold closes (refused while holds taken under it are open);
+         *     ``final: false`` keeps the rest open for more commits.
          */
         post: operations["commitHold"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/holds/{hold_id}/extend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Extend Hold
+         * @description Raises the hold by ``amount`` (checked as a new reserve is) and/or pushes its timeout
+         *     to ``timeout_seconds`` from now, within the hold's maximum lifetime.
+         */
+        post: operations["extendHold"];
         delete?: never;
         options?: never;
         head?: never;
@@ -328,6 +352,79 @@ export interface paths {
          *     retry with the same key gets the same token.
          */
         post: operations["createSessionToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{customer}/spenders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Spenders
+         * @description The customer's spenders, oldest first (workspace members among them).
+         */
+        get: operations["listSpenders"];
+        put?: never;
+        /**
+         * Create Spender
+         * @description Adds a spender (an API key, an agent, a project: ``kind`` is the app's word) under
+         *     the customer or under ``parent``, at most 8 deep. The same id again returns it; a
+         *     different kind or parent is a 409 naming the field.
+         */
+        post: operations["createSpender"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{customer}/budgets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Budgets
+         * @description The budgets of ``spender`` (absent: the customer's own), with their use.
+         */
+        get: operations["listBudgets"];
+        /**
+         * Put Budget
+         * @description Caps what ``spender`` (absent: the customer itself) may spend of ``unit`` per
+         *     ``period``; ``amount`` null removes it (and answers null). A spend past any budget on
+         *     its path is refused with 403 ``budget_exceeded``.
+         */
+        put: operations["putBudget"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{customer}/debt-limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Put Debt Limit
+         * @description How far below zero the customer may go when a charge or commit asks for it
+         *     (``allow_debt``); overrides the plan's ``debt_limit``.
+         */
+        put: operations["putDebtLimit"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -999,7 +1096,7 @@ export interface paths {
         };
         /**
          * Get Catalog
-         * @description Plans, packs and action costs, in one read.
+         * @description Plans, packs, action costs and the labels of features and limits, in one read.
          */
         get: operations["getCatalog"];
         put?: never;
@@ -1223,11 +1320,22 @@ export interface components {
              * @default 0
              */
             overage_available: number | string;
+            /**
+             * Debt
+             * @default 0
+             */
+            debt: number | string;
+            /** Action */
+            action: string | null;
+            /** Spender */
+            spender: string | null;
+            /** Budget Left */
+            budget_left: number | string | null;
         };
         /**
          * BillingLine
          * @description Money the customer owes: a period's fee, an upgrade's proration, a period's overage.
-         *     Payments (issue 4) turn these into invoices.
+         *     Payments (creditkit.payments) turn these into invoices.
          */
         BillingLine: {
             /** Id */
@@ -1272,6 +1380,46 @@ export interface components {
          * @enum {string}
          */
         BreakdownBy: "action" | "category" | "member" | "dimension";
+        /**
+         * Budget
+         * @description A cap on what a spender (None: the customer itself) may spend of ``unit`` per
+         *     ``period``, with what the current period has used (open holds included) and when it
+         *     resets (None: a lifetime budget never does).
+         */
+        Budget: {
+            /** Customer */
+            customer: string;
+            /** Spender */
+            spender: string | null;
+            /** Unit */
+            unit: string;
+            /** Period */
+            period: string;
+            /** Cap */
+            cap: number | string;
+            /** Used */
+            used: number | string;
+            /** Resets At */
+            resets_at: string | null;
+        };
+        /** BudgetPut */
+        BudgetPut: {
+            /** Amount */
+            amount: (number | string) | null;
+            /** Spender */
+            spender?: string | null;
+            /**
+             * Unit
+             * @description Default: "credits".
+             */
+            unit?: string;
+            /**
+             * Period
+             * @description Default: "month".
+             * @enum {string}
+             */
+            period?: "hour" | "day" | "week" | "month" | "lifetime";
+        };
         /** Cancellation */
         Cancellation: {
             /**
@@ -1281,8 +1429,24 @@ export interface components {
             at_period_end?: boolean;
         };
         /**
+         * CatalogLabels
+         * @description How customers' pages name each feature and limit (or quota) the plans use: the
+         *     catalog's label, else the id humanised ("icp_builder" → "Icp builder").
+         */
+        CatalogLabels: {
+            /** Features */
+            features: {
+                [key: string]: string;
+            };
+            /** Limits */
+            limits: {
+                [key: string]: string;
+            };
+        };
+        /**
          * CatalogListing
-         * @description Plans (by rank), packs and action costs, in one read.
+         * @description Plans (by rank), packs, action costs and the labels of the plans' features and limits,
+         *     in one read.
          */
         CatalogListing: {
             /** Plans */
@@ -1291,6 +1455,7 @@ export interface components {
             packs: components["schemas"]["CatalogPack"][];
             /** Action Costs */
             action_costs: components["schemas"]["ActionCost"][];
+            labels: components["schemas"]["CatalogLabels"];
         };
         /** CatalogPack */
         CatalogPack: {
@@ -1396,6 +1561,13 @@ export interface components {
             member: string | null;
             /** Available After */
             available_after: number | string | null;
+            /** Spender */
+            spender: string | null;
+            /**
+             * Debt
+             * @default 0
+             */
+            debt: number | string;
             /**
              * Replayed
              * @default false
@@ -1438,6 +1610,13 @@ export interface components {
             member: string | null;
             /** Available After */
             available_after: number | string | null;
+            /** Spender */
+            spender: string | null;
+            /**
+             * Debt
+             * @default 0
+             */
+            debt: number | string;
             /**
              * Replayed
              * @default false
@@ -1467,6 +1646,13 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Spender */
+            spender?: string | null;
+            /**
+             * Allow Debt
+             * @description Default: false.
+             */
+            allow_debt?: boolean;
         };
         /** CheckoutCreate */
         CheckoutCreate: {
@@ -1567,6 +1753,34 @@ export interface components {
          * @enum {string}
          */
         CustomerKind: "user" | "workspace";
+        /**
+         * DebtLimit
+         * @description How far below zero the customer may go in ``unit`` on purpose (``allow_debt``), and
+         *     what it owes now.
+         */
+        DebtLimit: {
+            /** Customer */
+            customer: string;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /** Debt */
+            debt: number | string;
+        };
+        /** DebtLimitPut */
+        DebtLimitPut: {
+            /**
+             * Amount
+             * @description An exact amount in the unit's terms: an integer, or a decimal string ("12.50").
+             */
+            amount: number | string;
+            /**
+             * Unit
+             * @description Default: "credits".
+             */
+            unit?: string;
+        };
         /**
          * Decision
          * @description May the customer do it? ``reason`` is a ``Reason`` code. When refused, ``upgrade_to`` is
@@ -1690,6 +1904,13 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
+            /** Applies To */
+            applies_to: string[] | null;
+            /**
+             * Debt Repaid
+             * @default 0
+             */
+            debt_repaid: number | string;
         };
         /**
          * GrantBalance
@@ -1712,6 +1933,8 @@ export interface components {
             expires_at: string | null;
             /** Transferable */
             transferable: boolean;
+            /** Applies To */
+            applies_to: string[] | null;
         };
         /** GrantCreate */
         GrantCreate: {
@@ -1742,6 +1965,8 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Applies To */
+            applies_to?: string[] | null;
         };
         /**
          * GrantSource
@@ -1794,6 +2019,8 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
+            /** Spender */
+            spender: string | null;
         };
         /** HistoryPage */
         HistoryPage: {
@@ -1836,6 +2063,12 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
+            /** Spender */
+            spender: string | null;
+            /** Parent Id */
+            parent_id: number | null;
+            /** Remaining */
+            remaining: number | string | null;
         };
         /** HoldCommit */
         HoldCommit: {
@@ -1848,6 +2081,16 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /**
+             * Final
+             * @description Default: true.
+             */
+            final?: boolean;
+            /**
+             * Allow Debt
+             * @description Default: false.
+             */
+            allow_debt?: boolean;
         };
         /** HoldCreate */
         HoldCreate: {
@@ -1874,6 +2117,20 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Spender */
+            spender?: string | null;
+            /** Parent */
+            parent?: number | null;
+        };
+        /**
+         * HoldExtend
+         * @description Raise the hold by ``amount`` and/or push its timeout to ``timeout_seconds`` from now.
+         */
+        HoldExtend: {
+            /** Amount */
+            amount?: (number | string) | null;
+            /** Timeout Seconds */
+            timeout_seconds?: number | null;
         };
         /**
          * HoldStatus
@@ -2258,6 +2515,37 @@ export interface components {
             unit?: string;
         };
         /**
+         * Spender
+         * @description Who spends a customer's credits on its behalf (a member, an API key, an agent), in a
+         *     tree under the customer: ``parent`` None is right under it.
+         */
+        Spender: {
+            /** Customer */
+            customer: string;
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Parent */
+            parent: string | null;
+            /** Depth */
+            depth: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** SpenderCreate */
+        SpenderCreate: {
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Parent */
+            parent?: string | null;
+        };
+        /**
          * Subscription
          * @description A customer on a plan version. ``plan_version`` stays what the customer signed up for
          *     while the catalog changes (grandfathering), until the customer changes plan.
@@ -2351,7 +2639,7 @@ export interface components {
          * TransactionKind
          * @enum {string}
          */
-        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment";
+        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "extend" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment" | "debt_repayment" | "budget" | "debt_limit";
         /**
          * Transfer
          * @description Transferable credits moved from one customer to another as one new ``gift`` grant that
@@ -2541,7 +2829,8 @@ export interface components {
          *     counting unspent; ``transferred_out`` what the customer gave to others. ``allowance`` is the
          *     period's allowance grants, ``allowance_spent`` what of them is used (the allowance less what
          *     its grants still hold: spending bought or gifted credits uses none of it) and
-         *     ``allowance_used`` ``allowance_spent / allowance``, from 0 to 1 (None without an allowance):
+         *     ``allowance_used`` ``allowance_spent / allowance``, from 0 to 1 (None without an allowance,
+         *     and None on an unlimited plan, whose customers have no share of anything to run out of):
          *     the share the percent-used alerts fire at (``creditkit.usage.allowance``).
          *
          *     ``available``, ``held``, ``unlimited`` and ``overage_available`` are as ``balance`` gives them,
@@ -2655,7 +2944,7 @@ export interface components {
             status: number;
             detail: string;
             /** @enum {string} */
-            code: "api_error" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_not_found" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
+            code: "api_error" | "budget_exceeded" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_has_open_children" | "hold_not_found" | "hold_parent_exceeded" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
             invalid_params?: {
                 name: string;
                 reason: string;
@@ -2676,11 +2965,41 @@ export interface components {
             required: number | string;
             packs: {
                 id: string;
+                name: string;
                 /** @description An exact amount of the unit. */
                 amount: number | string;
                 price: components["schemas"]["Money"];
             }[];
             upgrade_to: string | null;
+            /** @description Credits the customer holds that may not pay for this spending (scoped to other actions or categories). */
+            not_applicable?: number | string;
+            /** @description The plan to upgrade to: its id (as upgrade_to), name, and price per interval (monthly when sold monthly; null price: not sold self-serve). */
+            upgrade?: {
+                id: string;
+                name: string;
+                price: components["schemas"]["Money"] | null;
+                /** @enum {string|null} */
+                interval: "month" | "year" | null;
+            } | null;
+        };
+        /**
+         * BudgetExceededProblem
+         * @description 403 ``budget_exceeded``: a budget on the path from the spender up to the customer does not leave room. ``spender`` names whose (null: the customer's own), with its ``period``, ``cap``, what is ``used`` and when it ``resets_at`` (null: lifetime).
+         */
+        BudgetExceededProblem: components["schemas"]["Problem"] & {
+            customer: string;
+            spender: string | null;
+            unit: string;
+            /** @enum {string} */
+            period: "hour" | "day" | "week" | "month" | "lifetime";
+            /** @description An exact amount of the unit. */
+            cap: number | string;
+            /** @description An exact amount of the unit. */
+            used: number | string;
+            /** @description An exact amount of the unit. */
+            required: number | string;
+            /** Format: date-time */
+            resets_at: string | null;
         };
         /**
          * ForbiddenProblem
@@ -2689,17 +3008,32 @@ export interface components {
         ForbiddenProblem: components["schemas"]["Problem"] & {
             reason?: string;
             upgrade_to?: string | null;
+            /** @description The plan to upgrade to: its id (as upgrade_to), name, and price per interval (monthly when sold monthly; null price: not sold self-serve). */
+            upgrade?: {
+                id: string;
+                name: string;
+                price: components["schemas"]["Money"] | null;
+                /** @enum {string|null} */
+                interval: "month" | "year" | null;
+            } | null;
             required_scope?: string;
             required_permission?: string;
             role?: string;
         };
         /**
          * ConflictProblem
-         * @description 409: the idempotency key was used for another request (``field`` is the first that differs), or the hold is committed, released or expired.
+         * @description 409: the idempotency key was used for another request (``field`` is the first that differs); or the hold is committed, released or expired; or a hold taken under a parent asks for more than the parent has left (``hold_parent_exceeded``: ``parent_id``, ``available``, ``requested``); or a final commit of a hold whose children are open (``hold_has_open_children``: ``children``).
          */
         ConflictProblem: components["schemas"]["Problem"] & {
             field?: string;
             idempotency_key?: string;
+            hold_id?: number;
+            parent_id?: number;
+            /** @description An exact amount of the unit. */
+            available?: number | string;
+            /** @description An exact amount of the unit. */
+            requested?: number | string;
+            children?: number[];
         };
         /**
          * ValidationProblem
@@ -3158,6 +3492,10 @@ export interface operations {
         parameters: {
             query?: {
                 unit?: string;
+                /** @description Only the credits that may pay for this action. */
+                action?: string | null;
+                /** @description A spender of the customer: a balance capped by what the budgets on its path leave; a history of its transactions. */
+                spender?: string | null;
             };
             header?: never;
             path: {
@@ -3237,6 +3575,10 @@ export interface operations {
                 start?: string | null;
                 /** @description Only transactions created before this time (with a zone). */
                 end?: string | null;
+                /** @description A spender of the customer: a balance capped by what the budgets on its path leave; a history of its transactions. */
+                spender?: string | null;
+                /** @description With ``spender``: and of every spender under it. */
+                subtree?: boolean;
             };
             header?: never;
             path: {
@@ -3439,13 +3781,13 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InsufficientCreditsProblem"];
                 };
             };
-            /** @description Not allowed for this key, token or plan. */
+            /** @description Not allowed for this key, token or plan, or past a budget. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"] | components["schemas"]["BudgetExceededProblem"];
                 };
             };
             /** @description A conflict: the key's first request differs. */
@@ -3542,13 +3884,13 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InsufficientCreditsProblem"];
                 };
             };
-            /** @description Not allowed for this key, token or plan. */
+            /** @description Not allowed for this key, token or plan, or past a budget. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"] | components["schemas"]["BudgetExceededProblem"];
                 };
             };
             /** @description A conflict: the key's first request differs. */
@@ -3714,13 +4056,116 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InsufficientCreditsProblem"];
                 };
             };
-            /** @description Not allowed for this key, token or plan. */
+            /** @description Not allowed for this key, token or plan, or past a budget. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"] | components["schemas"]["BudgetExceededProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Busy or unavailable: retry. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    extendHold: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                hold_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HoldExtend"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Hold"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not enough credits. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InsufficientCreditsProblem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan, or past a budget. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"] | components["schemas"]["BudgetExceededProblem"];
                 };
             };
             /** @description What the path names does not exist. */
@@ -4490,6 +4935,392 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SessionToken"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSpenders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Spender"][];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSpender: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SpenderCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Spender"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listBudgets: {
+        parameters: {
+            query?: {
+                spender?: string | null;
+                unit?: string;
+            };
+            header?: never;
+            path: {
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Budget"][];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putBudget: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BudgetPut"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Budget"] | null;
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putDebtLimit: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DebtLimitPut"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DebtLimit"];
                 };
             };
             /** @description No key or token, or an unknown one. */

@@ -68,10 +68,13 @@ describe("seed 003: a tenant workspace on a plan with AI action costs", () => {
     assert.equal(refused.available, "10");
     assert.equal(refused.required, "15");
     assert.equal(refused.upgradeTo, "growth");
+    // The plan's name and price come with the refusal: a paywall needs no second call.
+    assert.deepEqual(refused.upgrade, { id: "growth", name: "Growth", price: { amount_minor: 240000, currency: "USD" }, interval: "month" });
     assert.ok(refused.packs.length > 0);
     for (const pack of refused.packs) {
       assert.ok(compareAmounts(pack.amount, 5) >= 0, `${pack.id} covers the 5 missing`);
       assert.equal(pack.price.currency, "USD");
+      assert.ok(pack.name.length > 0, `${pack.id} has its catalog name`);
     }
     assert.equal(String((await credits.balance(tenant)).available), "10");
   });

@@ -176,8 +176,13 @@ def _live_grant_credits(unit: str, now: datetime) -> sa.Select[Any]:
 def credits_outstanding(connection: Connection, unit: str, now: datetime) -> tuple[int, int]:
     """(steps available in live grants, steps held by active holds) of ``unit``, all customers
     together: the sums ``balance`` makes per customer."""
-    held = sa.select(sa.func.coalesce(sa.func.sum(holds.c.amount_held), 0)).where(
-        holds.c.unit == unit, holds.c.status == HoldStatus.ACTIVE.value
+    # What the holds' accounts hold: a child's credits left its parent's account, and what a
+    # hold committed in part left it, so neither is counted twice.
+    held = (
+        sa.select(sa.func.coalesce(sa.func.sum(accounts.c.balance), 0))
+        .select_from(holds)
+        .join(accounts, accounts.c.id == holds.c.account_id)
+        .where(holds.c.unit == unit, holds.c.status == HoldStatus.ACTIVE.value)
     )
     row = connection.execute(
         sa.select(_live_grant_credits(unit, now).scalar_subquery(), held.scalar_subquery())

@@ -8,7 +8,13 @@ from fastapi import APIRouter
 from creditkit.amounts import wire_amount
 from creditkit.api.context import Service
 from creditkit.api.problems import ApiProblem
-from creditkit.api.responses import ActionCost, CatalogListing, CatalogPack, CatalogPlan
+from creditkit.api.responses import (
+    ActionCost,
+    CatalogLabels,
+    CatalogListing,
+    CatalogPack,
+    CatalogPlan,
+)
 from creditkit.catalog import Catalog
 
 
@@ -103,6 +109,16 @@ def action_costs(catalog: Catalog) -> list[ActionCost]:
     ]
 
 
+def labels(catalog: Catalog) -> CatalogLabels:
+    plans = catalog.plans_by_rank()
+    features = dict.fromkeys(name for plan in plans for name in plan.features)
+    limits = dict.fromkeys(name for plan in plans for name in (*plan.limits, *plan.quotas))
+    return CatalogLabels(
+        features={name: catalog.feature_label(name) for name in features},
+        limits={name: catalog.limit_label(name) for name in limits},
+    )
+
+
 def router(service: Service) -> APIRouter:
     api = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 
@@ -113,10 +129,13 @@ def router(service: Service) -> APIRouter:
 
     @api.get("", response_model=CatalogListing)
     def get_catalog() -> CatalogListing:
-        """Plans, packs and action costs, in one read."""
+        """Plans, packs, action costs and the labels of features and limits, in one read."""
         loaded = catalog()
         return CatalogListing(
-            plans=plans(loaded), packs=packs(loaded), action_costs=action_costs(loaded)
+            plans=plans(loaded),
+            packs=packs(loaded),
+            action_costs=action_costs(loaded),
+            labels=labels(loaded),
         )
 
     @api.get("/plans", response_model=list[CatalogPlan])

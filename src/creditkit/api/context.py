@@ -3,17 +3,54 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from creditkit.api.auth import Access
 from creditkit.api.idempotency import Responses
 from creditkit.api.problems import ApiProblem
-from creditkit.catalog import UNLIMITED, Allowance
+from creditkit.catalog import UNLIMITED, Allowance, Catalog, Interval, Pack
 from creditkit.errors import CreditKitError, InsufficientCredits
 from creditkit.kit import CreditKit
 
-#: Packs offered in a 402, at most (the cheapest that cover the shortfall).
+#: Packs offered in a 402, at most: the cheapest that cover the shortfall, and when more cover
+#: it, the last place goes to the best value (the lowest price per credit), so that a
+#: catalog's biggest discount is always one of the offers (docs/api.md).
 PACKS_OFFERED_MAX = 3
+
+
+def offered(covering: list[Pack]) -> list[Pack]:
+    """``covering`` (cheapest first) cut to ``PACKS_OFFERED_MAX``, keeping the best value."""
+    if len(covering) <= PACKS_OFFERED_MAX:
+        return covering
+    # Price per credit compared exactly, as fractions (never floats); a tie: the cheaper pack.
+    best = min(
+        covering[PACKS_OFFERED_MAX - 1 :],
+        key=lambda pack: (
+            Fraction(pack.price.amount_minor) / Fraction(pack.amount),
+            pack.price.amount_minor,
+        ),
+    )
+    cheapest = covering[: PACKS_OFFERED_MAX - 1]
+    return [*cheapest, best]
+
+
+def upgrade_offer(catalog: Catalog | None, plan_id: str | None) -> dict[str, Any] | None:
+    """The plan to upgrade to as a paywall shows it: its id, name, and price (monthly when
+    sold monthly, else its first interval's; None for a plan not sold self-serve)."""
+    if catalog is None or plan_id is None or plan_id not in catalog.plans:
+        return None
+    plan = catalog.plans[plan_id]
+    interval = Interval.MONTH if Interval.MONTH in plan.prices else next(iter(plan.prices), None)
+    price = None if interval is None else plan.prices[interval]
+    return {
+        "id": plan.id,
+        "name": plan.name,
+        "price": None
+        if price is None
+        else {"amount_minor": price.amount_minor, "currency": price.currency},
+        "interval": None if interval is None else interval.value,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +96,16 @@ class Service:
         catalog = kit.catalog
         shortfall = error.required - error.available
         # Only what checkout would sell this customer now: no free pack, none past its limit.
-        covering = sorted(
-            (
-                pack
-                for pack in kit.packs_for_sale(error.customer)
-                if pack.unit == error.unit and pack.amount >= shortfall
-            ),
-            key=lambda pack: (pack.price.amount_minor, pack.amount),
-        )[:PACKS_OFFERED_MAX]
+        covering = offered(
+            sorted(
+                (
+                    pack
+                    for pack in kit.packs_for_sale(error.customer)
+                    if pack.unit == error.unit and pack.amount >= shortfall
+                ),
+                key=lambda pack: (pack.price.amount_minor, pack.amount),
+            )
+        )
         try:
             current_rank = kit.plan_of(error.customer).rank
         except CreditKitError:
@@ -97,4 +136,5 @@ class Service:
                 for pack in covering
             ],
             "upgrade_to": upgrade_to,
+            "upgrade": upgrade_offer(catalog, upgrade_to),
         }

@@ -84,9 +84,9 @@ API_CODES = (
 )
 
 #: Operations that spend credits: 402 when short.
-_SPENDING = {"createCharge", "createHold", "commitHold", "createTransfer"}
+_SPENDING = {"createCharge", "createHold", "extendHold", "commitHold", "createTransfer"}
 #: Operations that spend through a spender's budgets: 403 ``budget_exceeded`` past one.
-_BUDGETED = {"createCharge", "createHold", "commitHold"}
+_BUDGETED = {"createCharge", "createHold", "extendHold", "commitHold"}
 #: Operations counted against a plan's rate limit: 429 with Retry-After.
 _METERED = {"createCharge", "createHold", "ingestEvents"}
 #: The public catalog's reads: 404 when the service runs without a catalog.
@@ -97,6 +97,7 @@ _LEDGER_WRITES = {
     "createCharge",
     "createHold",
     "commitHold",
+    "extendHold",
     "releaseHold",
     "createTransfer",
     "ingestEvents",
@@ -146,6 +147,19 @@ def _problem_with(
 
 _AMOUNT = {"type": ["integer", "string"], "description": "An exact amount of the unit."}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
+#: The plan ``upgrade_to`` names, as a paywall shows it (null when no plan would do).
+_UPGRADE = {
+    "type": ["object", "null"],
+    "description": "The plan to upgrade to: its id (as upgrade_to), name, and price per interval"
+    " (monthly when sold monthly; null price: not sold self-serve).",
+    "required": ["id", "name", "price", "interval"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "price": {"oneOf": [{"$ref": "#/components/schemas/Money"}, {"type": "null"}]},
+        "interval": {"type": ["string", "null"], "enum": ["month", "year", None]},
+    },
+}
 
 PROBLEM_SCHEMAS: dict[str, Any] = {
     "InsufficientCreditsProblem": _problem_with(
@@ -161,9 +175,10 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["id", "amount", "price"],
+                    "required": ["id", "name", "amount", "price"],
                     "properties": {
                         "id": {"type": "string"},
+                        "name": {"type": "string"},
                         "amount": _AMOUNT,
                         "price": _ref("Money"),
                     },
@@ -175,6 +190,7 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
                 "description": "Credits the customer holds that may not pay for this spending "
                 "(scoped to other actions or categories).",
             },
+            "upgrade": _UPGRADE,
         },
         ["customer", "unit", "available", "required", "packs", "upgrade_to"],
     ),
@@ -202,6 +218,7 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
         {
             "reason": {"type": "string"},
             "upgrade_to": _NULLABLE_TEXT,
+            "upgrade": _UPGRADE,
             "required_scope": {"type": "string"},
             "required_permission": {"type": "string"},
             "role": {"type": "string"},
@@ -211,8 +228,19 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
     "ConflictProblem": _problem_with(
         "ConflictProblem",
         "409: the idempotency key was used for another request (``field`` is the first that "
-        "differs), or the hold is committed, released or expired.",
-        {"field": {"type": "string"}, "idempotency_key": {"type": "string"}},
+        "differs); or the hold is committed, released or expired; or a hold taken under a "
+        "parent asks for more than the parent has left (``hold_parent_exceeded``: "
+        "``parent_id``, ``available``, ``requested``); or a final commit of a hold whose "
+        "children are open (``hold_has_open_children``: ``children``).",
+        {
+            "field": {"type": "string"},
+            "idempotency_key": {"type": "string"},
+            "hold_id": {"type": "integer"},
+            "parent_id": {"type": "integer"},
+            "available": _AMOUNT,
+            "requested": _AMOUNT,
+            "children": {"type": "array", "items": {"type": "integer"}},
+        },
         [],
     ),
     "ValidationProblem": _problem_with(

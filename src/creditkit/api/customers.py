@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
-from creditkit.api.context import Service
+from creditkit.api.context import Service, upgrade_offer
 from creditkit.api.idempotency import IdempotencyKey
 from creditkit.api.problems import ApiProblem
 from creditkit.api.responses import Removed
@@ -17,6 +17,7 @@ from creditkit.api.schemas import (
     SessionTokenCreate,
     SpendCapPut,
 )
+from creditkit.catalog import Catalog
 from creditkit.entitlements.schemas import Decision, Member
 from creditkit.keys.schemas import Caller, Scope, SessionPermission, SessionToken
 from creditkit.ledger.schemas import Customer
@@ -24,14 +25,16 @@ from creditkit.ledger.schemas import Customer
 CustomerId = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
 
 
-def refused(decision: Decision) -> ApiProblem:
-    """A limit's refusal as a 403 that says which plan would allow it."""
+def refused(decision: Decision, catalog: Catalog | None) -> ApiProblem:
+    """A limit's refusal as a 403 that says which plan would allow it (its id in
+    ``upgrade_to``; its name and price in ``upgrade``)."""
     return ApiProblem(
         403,
         "limit_reached",
         f"the plan does not allow it ({decision.reason})",
         reason=decision.reason,
         upgrade_to=decision.upgrade_to,
+        upgrade=upgrade_offer(catalog, decision.upgrade_to),
         used=decision.used,
         limit=decision.limit if isinstance(decision.limit, int | None) else decision.limit.value,
     )
@@ -85,7 +88,7 @@ def router(service: Service) -> APIRouter:
         def add() -> Decision:
             decision = kit.add_member(customer, user, body.role)
             if not decision.allowed:
-                raise refused(decision)
+                raise refused(decision, kit.catalog)
             return decision
 
         return await responses.once(request, key, add)

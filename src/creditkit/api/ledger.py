@@ -14,6 +14,7 @@ from creditkit.api.schemas import (
     GrantCreate,
     HoldCommit,
     HoldCreate,
+    HoldExtend,
     TransferCreate,
 )
 from creditkit.errors import InvalidRequest, InvariantViolation
@@ -213,6 +214,7 @@ def router(service: Service) -> APIRouter:
                 metadata=body.metadata,
                 rate_limited=service.rate_limited,
                 spender=body.spender,
+                parent=body.parent,
             )
 
         return await access.in_thread(credentials, reserve)
@@ -226,7 +228,9 @@ def router(service: Service) -> APIRouter:
     async def commit_hold(
         credentials: Credentials, hold_id: HoldId, body: HoldCommit, key: IdempotencyKey
     ) -> ChargeAnswer:
-        """Spends ``amount`` (at most what is held) of the hold; the rest goes back."""
+        """Spends ``amount`` (at most what the hold has left) of the hold. ``final`` (default):
+        the rest goes back and the hold closes (refused while holds taken under it are open);
+        ``final: false`` keeps the rest open for more commits."""
 
         def commit(caller: Caller) -> ChargeAnswer:
             access.require_scope(caller, Scope.CHARGE)
@@ -234,12 +238,26 @@ def router(service: Service) -> APIRouter:
                 hold_id,
                 body.amount,
                 idempotency_key=key,
+                final=body.final,
                 metadata=body.metadata,
                 allow_debt=body.allow_debt,
             )
             return ChargeAnswer.of(charged, kit.alert_crossed(charged))
 
         return await access.in_thread(credentials, commit)
+
+    @api.post("/holds/{hold_id}/extend", response_model=Hold)
+    async def extend_hold(
+        credentials: Credentials, hold_id: HoldId, body: HoldExtend, key: IdempotencyKey
+    ) -> Hold:
+        """Raises the hold by ``amount`` (checked as a new reserve is) and/or pushes its timeout
+        to ``timeout_seconds`` from now, within the hold's maximum lifetime."""
+
+        def extend(caller: Caller) -> Hold:
+            access.require_scope(caller, Scope.CHARGE)
+            return kit.extend(hold_id, body.amount, body.timeout_seconds, idempotency_key=key)
+
+        return await access.in_thread(credentials, extend)
 
     @api.post("/holds/{hold_id}/release", response_model=Hold)
     async def release_hold(credentials: Credentials, hold_id: HoldId, key: IdempotencyKey) -> Hold:

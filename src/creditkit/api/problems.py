@@ -42,6 +42,8 @@ STATUS_BY_ERROR: Mapping[type[errors.CreditKitError], int] = {
     errors.HoldAlreadyReleased: 409,
     errors.HoldExpired: 409,
     errors.HoldAmountExceeded: 422,
+    errors.HoldParentExceeded: 409,
+    errors.HoldHasOpenChildren: 409,
     errors.PurchaseLimitReached: 403,
     errors.MemberSpendCapReached: 403,
     errors.BudgetExceeded: 403,

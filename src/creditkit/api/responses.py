@@ -158,9 +158,19 @@ class CatalogPlan(BaseModel):
     rate_limit_per_minute: int | None
 
 
+class CatalogLabels(BaseModel):
+    """How customers' pages name each feature and limit (or quota) the plans use: the
+    catalog's label, else the id humanised ("icp_builder" → "Icp builder")."""
+
+    features: dict[str, str]
+    limits: dict[str, str]
+
+
 class CatalogListing(BaseModel):
-    """Plans (by rank), packs and action costs, in one read."""
+    """Plans (by rank), packs, action costs and the labels of the plans' features and limits,
+    in one read."""
 
     plans: list[CatalogPlan]
     packs: list[CatalogPack]
     action_costs: list[ActionCost]
+    labels: CatalogLabels

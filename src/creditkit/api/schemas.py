@@ -172,14 +172,20 @@ class HoldCreate(Body):
     timeout_seconds: Annotated[int, Field(ge=1, le=7 * 86_400)] = 300
     action: Name | None = None
     metadata: Metadata
-    #: Who holds; the hold counts against the budgets on its path while open.
+    #: Who holds; the hold counts against the budgets on its path while open (a child, against
+    #: its own spender's levels its parent's path does not have; none: its parent's spender).
     spender: CustomerId | None = None
+    #: A hold of the same customer and unit to draw from instead of the grants.
+    parent: Annotated[int, Field(ge=1)] | None = None
 
 
 class HoldCommit(Body):
     amount: Amount
     metadata: Metadata
-    #: Above the hold, the excess is spent as a charge would be, debt within the limit.
+    #: False: spend ``amount`` and keep the rest of the hold open (several captures).
+    final: bool = True
+    #: Above what the hold has left, the excess is spent as a charge would be, debt within the
+    #: limit.
     allow_debt: bool = False
 
 
@@ -200,6 +206,13 @@ class BudgetPut(Body):
 class DebtLimitPut(Body):
     amount: Amount
     unit: Name = "credits"
+
+
+class HoldExtend(Body):
+    """Raise the hold by ``amount`` and/or push its timeout to ``timeout_seconds`` from now."""
+
+    amount: Amount | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=7 * 86_400)] | None = None
 
 
 class TransferCreate(Body):

@@ -3,7 +3,8 @@
 Precedence: a flag, then the environment (``CREDITKIT_DATABASE_URL``, ``CREDITKIT_CATALOG``,
 ``CREDITKIT_HOST``, ``CREDITKIT_PORT``, ``CREDITKIT_WORKERS``, ``CREDITKIT_PUBLIC_URL``,
 ``CREDITKIT_SECRET_KEY``, ``CREDITKIT_PAYMENTS``, ``CREDITKIT_STRIPE_SECRET_KEY``,
-``CREDITKIT_STRIPE_WEBHOOK_SECRET``, ``CREDITKIT_STRIPE_API_URL``, ``CREDITKIT_CLOCK_FILE``), then
+``CREDITKIT_STRIPE_WEBHOOK_SECRET``, ``CREDITKIT_STRIPE_API_URL``, ``CREDITKIT_CLOCK_FILE``,
+``CREDITKIT_CORS_ORIGINS``), then
 the config file (TOML, same names in lower case without the prefix), then the defaults: a SQLite
 file ``creditkit.db`` in the working directory and the bundled example catalog, on 127.0.0.1:8000.
 
@@ -21,12 +22,19 @@ at another address, for tests). ``make serve`` and the demo choose the sandbox.
 ``clock_file`` reads the time from a file instead of the system clock (``creditkit.clock.
 FileClock``), for rehearsals and end-to-end tests: a renewal or a grace period's end happens when
 the file says so, in every process that reads it.
+
+``cors_origins`` are the web origins (``https://app.example``) whose pages may call the API from
+the browser, with a customer's session token (``@creditkit/react``): CORS answers name those
+origins and no others, and never allow credentials (cookies): the token is a bearer header.
+``--cors-origin`` is repeatable; the environment separates origins with commas; the config file
+takes a list. None by default: no page of another origin may call the API.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import sys
 import tomllib
@@ -35,6 +43,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from creditkit.api.app import create_app
 from creditkit.api.observability import JsonFormatter
@@ -52,6 +61,14 @@ DEFAULT_DATABASE_URL = "sqlite:///creditkit.db"
 WORKERS_MAX = 32
 _ENVIRONMENT_PREFIX = "CREDITKIT_"
 PAYMENT_PROVIDERS = ("sandbox", "stripe")
+#: Origins a browser may call the API from, at most: each is compared on every request.
+CORS_ORIGINS_MAX = 64
+#: A web origin as a browser sends it: scheme, host, optional port; no path, no wildcard.
+_ORIGIN = re.compile(r"https?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
+#: What a browser's page sends the API: its bearer token, JSON, an idempotency key.
+CORS_HEADERS_ALLOWED = ("Authorization", "Content-Type", "Idempotency-Key")
+#: What a page may read of an answer beyond the safe headers: when to retry.
+CORS_HEADERS_EXPOSED = ("Retry-After",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +87,7 @@ class Settings:
     stripe_webhook_secret: str | None = None
     stripe_api_url: str | None = None
     clock_file: str | None = None
+    cors_origins: tuple[str, ...] = ()
 
     def clock(self) -> Clock | None:
         """The file's clock when ``clock_file`` is set; None for the system clock."""
@@ -189,11 +207,14 @@ class Settings:
 
     def environment(self) -> dict[str, str]:
         """These settings as the environment that worker processes read them from."""
-        return {
-            _ENVIRONMENT_PREFIX + field.name.upper(): str(getattr(self, field.name))
-            for field in fields(self)
-            if getattr(self, field.name) is not None
-        }
+        environment: dict[str, str] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, tuple):
+                value = ",".join(value) or None  # the origins, as $CREDITKIT_CORS_ORIGINS
+            if value is not None:
+                environment[_ENVIRONMENT_PREFIX + field.name.upper()] = str(value)
+        return environment
 
 
 def _read_config(path: str) -> dict[str, Any]:
@@ -217,8 +238,49 @@ def _typed(layer: Mapping[str, Any]) -> dict[str, Any]:
                 value = int(value)
             except (TypeError, ValueError):
                 raise InvalidRequest(name, f"must be an integer, not {value!r}") from None
+        if name == "cors_origins":
+            value = _origins(value)
         typed[name] = value
     return typed
+
+
+def _origins(value: object) -> tuple[str, ...]:
+    """Origins from a flag's list, a config file's list or the environment's comma-separated
+    text; each exactly as a browser's Origin header spells it."""
+    if isinstance(value, str):
+        listed: list[object] = [part.strip() for part in value.split(",") if part.strip()]
+    elif isinstance(value, list | tuple):
+        listed = list(value)
+    else:
+        raise InvalidRequest("cors_origins", "must be a list of origins")
+    if len(listed) > CORS_ORIGINS_MAX:
+        raise InvalidRequest("cors_origins", f"at most {CORS_ORIGINS_MAX} origins")
+    origins: list[str] = []
+    for origin in listed:
+        if not isinstance(origin, str) or _ORIGIN.fullmatch(origin) is None:
+            raise InvalidRequest(
+                "cors_origins",
+                f"{origin!r} is not an origin: scheme and host, with a port if any"
+                " (https://app.example, http://localhost:3000), no path, no wildcard",
+            )
+        origins.append(origin)
+    return tuple(dict.fromkeys(origins))
+
+
+def allow_origins(app: FastAPI, origins: tuple[str, ...]) -> None:
+    """Lets pages of ``origins`` call the API with a bearer token; other origins get no CORS
+    headers, so their browsers refuse the answer."""
+    if not origins:
+        return
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(origins),
+        allow_credentials=False,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=list(CORS_HEADERS_ALLOWED),
+        expose_headers=list(CORS_HEADERS_EXPOSED),
+        max_age=600,
+    )
 
 
 def configure_logging() -> None:
@@ -257,7 +319,9 @@ def app_from_environment() -> FastAPI:
     """The app of one worker process, configured by ``Settings.environment()``."""
     configure_logging()
     settings = Settings.resolve({}, os.environ, None)
-    return create_app(open_kit(settings))
+    app = create_app(open_kit(settings))
+    allow_origins(app, settings.cors_origins)
+    return app
 
 
 def check_port_free(host: str, port: int) -> None:

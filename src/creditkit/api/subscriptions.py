@@ -166,7 +166,7 @@ def router(service: Service) -> APIRouter:
         def take() -> Decision:
             decision = kit.acquire(customer, limit, body.resource_id)
             if not decision.allowed:
-                raise refused(decision)
+                raise refused(decision, kit.catalog)
             return decision
 
         return await responses.once(request, key, take)
@@ -192,7 +192,7 @@ def router(service: Service) -> APIRouter:
         access.require_scope(caller, Scope.WRITE)
         decision = kit.track(customer, limit, body.quantity, idempotency_key=key)
         if not decision.allowed:
-            raise refused(decision)
+            raise refused(decision, kit.catalog)
         return decision
 
     @api.get("/quotas/{name}", response_model=Quota)

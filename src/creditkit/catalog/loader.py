@@ -494,7 +494,17 @@ def _minor_units_hint(source: str) -> str:
 
 # -- the format, section by section --
 
-_TOP_KEYS: Final = ("units", "actions", "plans", "packs", "coupons", "discounts", "dimensions")
+_TOP_KEYS: Final = (
+    "units",
+    "actions",
+    "plans",
+    "packs",
+    "coupons",
+    "discounts",
+    "dimensions",
+    "features",
+    "limits",
+)
 _DIMENSION_KEYS: Final = ("label",)
 _UNIT_KEYS: Final = ("scale", "label", "cost")
 _ACTION_KEYS: Final = ("price", "unit", "label", "category", "description")
@@ -562,6 +572,8 @@ def _catalog(r: _Reader, root: _Field) -> Catalog:
     dimensions = _section(
         r, fields.get("dimensions"), "dimension", lambda i, f: _dimension(r, i, f)
     )
+    feature_labels = _section(r, fields.get("features"), "feature", lambda i, f: _label(r, f))
+    limit_labels = _section(r, fields.get("limits"), "limit", lambda i, f: _label(r, f))
     return Catalog(
         units=units,
         plans=plans,
@@ -570,7 +582,15 @@ def _catalog(r: _Reader, root: _Field) -> Catalog:
         coupons=coupons,
         discounts=discounts,
         dimensions=dimensions,
+        feature_labels=feature_labels,
+        limit_labels=limit_labels,
     )
+
+
+def _label(r: _Reader, where: _Field) -> str:
+    """A feature's or a limit's ``label``, as customers read it."""
+    fields = r.mapping(where, _DIMENSION_KEYS, required=("label",))
+    return r.text(fields.get("label"), "")
 
 
 def _dimension(r: _Reader, dimension_id: str, where: _Field) -> Dimension:

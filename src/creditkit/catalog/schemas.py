@@ -75,6 +75,11 @@ class LimitKind(StrEnum):
     PER_PERIOD = "per_period"
 
 
+def humanised(identifier: str) -> str:
+    """An id as words, for a label the catalog does not give: "icp_builder" → "Icp builder"."""
+    return identifier.replace("_", " ").capitalize()
+
+
 @dataclass(frozen=True, slots=True)
 class Dimension:
     """A usage dimension: a key of charges' ``metadata`` (``agent``, ``community``) that the
@@ -379,6 +384,18 @@ class Catalog:
     discounts: Mapping[str, Discount] = field(default_factory=_frozen_empty)
     #: Usage dimensions the dashboard summarizes, by metadata key.
     dimensions: Mapping[str, Dimension] = field(default_factory=_frozen_empty)
+    #: How pages name plans' features and limits to customers ("ICP builder"), by id.
+    feature_labels: Mapping[str, str] = field(default_factory=_frozen_empty)
+    limit_labels: Mapping[str, str] = field(default_factory=_frozen_empty)
+
+    def feature_label(self, feature: str) -> str:
+        """The catalog's label of ``feature``, else its id humanised ("ai_gap_analysis" →
+        "Ai gap analysis")."""
+        return self.feature_labels.get(feature) or humanised(feature)
+
+    def limit_label(self, limit: str) -> str:
+        """The catalog's label of a limit or quota, else its id humanised."""
+        return self.limit_labels.get(limit) or humanised(limit)
 
     def unit(self, name: str) -> UnitSpec:
         try:

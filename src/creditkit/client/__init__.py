@@ -7,6 +7,7 @@ from creditkit.client.errors import (
     PaymentRequired,
     RateLimited,
     ServiceUnreachable,
+    UpgradeOffer,
 )
 from creditkit.client.protocol import CreditsApi
 
@@ -18,4 +19,5 @@ __all__ = [
     "PaymentRequired",
     "RateLimited",
     "ServiceUnreachable",
+    "UpgradeOffer",
 ]

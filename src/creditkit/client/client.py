@@ -32,6 +32,7 @@ from creditkit.client.retry import (
 from creditkit.clock import Clock, system_clock
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, InvalidAmount, InvalidRequest, Quantity
+from creditkit.integrations.lease import Lease
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
 from creditkit.keys.schemas import SessionPermission, SessionToken
 from creditkit.ledger.schemas import (
@@ -248,9 +249,11 @@ class Client:
         action: str | None = None,
         metadata: dict[str, Any] | None = None,
         spender: str | None = None,
+        parent: int | None = None,
     ) -> Hold:
-        """Sets credits aside for work whose cost is not known yet; ``spender``: who holds."""
-        body = {
+        """Sets credits aside for work whose cost is not known yet; ``spender``: who holds;
+        ``parent``: a hold to draw from instead of the grants."""
+        body: dict[str, Any] = {
             "customer": customer,
             "amount": _amount(amount),
             "unit": unit,
@@ -259,7 +262,26 @@ class Client:
             "metadata": metadata or {},
             "spender": spender,
         }
+        if parent is not None:
+            body["parent"] = _row_id(parent, "parent")
         return self._write("POST", _path("holds"), Hold, body, idempotency_key)
+
+    def extend(
+        self,
+        hold_id: int,
+        amount: Quantity | str | None = None,
+        timeout_seconds: int | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Hold:
+        """Raises the hold by ``amount`` and/or pushes its timeout to ``timeout_seconds`` from
+        now."""
+        body = {
+            "amount": None if amount is None else _amount(amount),
+            "timeout_seconds": timeout_seconds,
+        }
+        path = _path("holds", _row_id(hold_id, "hold_id"), "extend")
+        return self._write("POST", path, Hold, body, idempotency_key)
 
     def commit(
         self,
@@ -267,14 +289,48 @@ class Client:
         amount: Quantity | str,
         *,
         idempotency_key: str | None = None,
+        final: bool = True,
         metadata: dict[str, Any] | None = None,
         allow_debt: bool = False,
     ) -> ChargeAnswer:
-        """Spends ``amount`` of the hold; the rest goes back. Above the hold only with
+        """Spends ``amount`` of the hold; ``final``: the rest goes back and the hold closes,
+        else it stays open for more commits. Above what the hold has left only with
         ``allow_debt`` (``CreditKit.commit``)."""
-        body = {"amount": _amount(amount), "metadata": metadata or {}, "allow_debt": allow_debt}
+        body = {
+            "amount": _amount(amount),
+            "metadata": metadata or {},
+            "final": final,
+            "allow_debt": allow_debt,
+        }
         path = _path("holds", _row_id(hold_id, "hold_id"), "commit")
         return self._write("POST", path, ChargeAnswer, body, idempotency_key)
+
+    def lease(
+        self,
+        customer: str,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str,
+        unit: str = "credits",
+        timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
+        batch: Quantity | str | None = None,
+        extend_by: Quantity | str | None = None,
+        action: str | None = None,
+        parent: int | None = None,
+    ) -> Lease:
+        """A hold a worker spends against locally (see ``creditkit.Lease``)."""
+        return Lease.open(
+            self,
+            customer,
+            amount,
+            idempotency_key=idempotency_key,
+            unit=unit,
+            timeout_seconds=timeout_seconds,
+            batch=batch,
+            extend_by=extend_by,
+            action=action,
+            parent=parent,
+        )
 
     def release(self, hold_id: int, *, idempotency_key: str | None = None) -> Hold:
         """Gives everything the hold set aside back."""

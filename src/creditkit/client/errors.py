@@ -57,12 +57,25 @@ class PackOffer:
     id: str
     amount: Quantity
     price: Money
+    #: The pack's catalog name, for a paywall to show ("Pro Pack").
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeOffer:
+    """The plan ``upgrade_to`` names, as a paywall shows it: its price per ``interval``
+    (monthly when it is sold monthly; None for a plan not sold self-serve)."""
+
+    id: str
+    name: str
+    price: Money | None = None
+    interval: str | None = None
 
 
 class PaymentRequired(InsufficientCredits):
     """``InsufficientCredits`` as the HTTP API answers it (402): with what would cover the
     shortfall, ``packs`` (cheapest first) and ``upgrade_to`` (the plan whose allowance covers
-    the whole request; None when none does)."""
+    the whole request; None when none does), with its name and price in ``upgrade``."""
 
     def __init__(
         self,
@@ -73,7 +86,9 @@ class PaymentRequired(InsufficientCredits):
         packs: tuple[PackOffer, ...] = (),
         upgrade_to: str | None = None,
         not_applicable: Quantity = 0,
+        upgrade: UpgradeOffer | None = None,
     ) -> None:
         super().__init__(customer, unit, available, required, not_applicable)
         self.packs = packs
         self.upgrade_to = upgrade_to
+        self.upgrade = upgrade

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from creditkit.catalog import CountOrUnlimited
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, Quantity
+from creditkit.integrations.lease import Lease
 from creditkit.integrations.metered import Meter
 from creditkit.ledger.schemas import (
     Balance,
@@ -110,6 +111,7 @@ class CreditsApi(Protocol):
         amount: Quantity | str,
         *,
         idempotency_key: str,
+        final: bool = ...,
         metadata: dict[str, Any] | None = ...,
         allow_debt: bool = ...,
     ) -> Charge: ...
@@ -131,6 +133,14 @@ class CreditsApi(Protocol):
     def disable_webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint: ...
     def enable_webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint: ...
     def entitled(self, customer: str, feature: str) -> Decision: ...
+    def extend(
+        self,
+        hold_id: int,
+        amount: Quantity | str | None = ...,
+        timeout_seconds: int | None = ...,
+        *,
+        idempotency_key: str,
+    ) -> Hold: ...
     def events(
         self,
         after_id: int = ...,
@@ -173,6 +183,19 @@ class CreditsApi(Protocol):
     def hold(self, hold_id: int) -> Hold: ...
     def ingest(self, events: Sequence[Mapping[str, Any]]) -> list[Charge | CreditKitError]: ...
     def members(self, workspace: str) -> list[Member]: ...
+    def lease(
+        self,
+        customer: str,
+        amount: Quantity | str,
+        *,
+        idempotency_key: str,
+        unit: str = ...,
+        timeout_seconds: int = ...,
+        batch: Quantity | str | None = ...,
+        extend_by: Quantity | str | None = ...,
+        action: str | None = ...,
+        parent: int | None = ...,
+    ) -> Lease: ...
     def metered(
         self,
         customer: str,
@@ -209,6 +232,7 @@ class CreditsApi(Protocol):
         action: str | None = ...,
         metadata: dict[str, Any] | None = ...,
         spender: str | None = ...,
+        parent: int | None = ...,
     ) -> Hold: ...
     def rotate_webhook_secret(
         self, endpoint_id: int, *, idempotency_key: str

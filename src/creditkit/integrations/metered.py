@@ -41,7 +41,7 @@ HOLD_TIMEOUT_SECONDS_DEFAULT = 300
 
 
 class HoldLedger(Protocol):
-    """What a meter needs of a ledger: ``CreditKit`` and ``Client`` both have it."""
+    """What a meter and a lease need of a ledger: ``CreditKit`` and ``Client`` both have it."""
 
     def reserve(
         self,
@@ -53,7 +53,17 @@ class HoldLedger(Protocol):
         timeout_seconds: int = ...,
         action: str | None = ...,
         metadata: dict[str, Any] | None = ...,
+        parent: int | None = ...,
         spender: str | None = ...,
+    ) -> Hold: ...
+
+    def extend(
+        self,
+        hold_id: int,
+        amount: Quantity | str | None = ...,
+        timeout_seconds: int | None = ...,
+        *,
+        idempotency_key: str,
     ) -> Hold: ...
 
     def commit(
@@ -62,6 +72,7 @@ class HoldLedger(Protocol):
         amount: Quantity | str,
         *,
         idempotency_key: str,
+        final: bool = ...,
         metadata: dict[str, Any] | None = ...,
     ) -> Charge: ...
 

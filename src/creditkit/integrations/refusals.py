@@ -85,7 +85,7 @@ def refusal_of(ck: Metering, error: CreditKitError) -> Refusal | None:
 def payment_required_problem(ck: Metering, error: InsufficientCredits) -> dict[str, Any]:
     """The body of a 402: the shortfall, and the packs and the plan that would cover it (as the
     service offered them, for a ``Client``; from the catalog, for a ``CreditKit``)."""
-    packs, upgrade_to = _cover(ck, error)
+    packs, upgrade_to, upgrade = _cover(ck, error)
     return {
         "type": PROBLEM_TYPE_BASE + error.code,
         "title": "Insufficient credits",
@@ -99,23 +99,39 @@ def payment_required_problem(ck: Metering, error: InsufficientCredits) -> dict[s
         "packs": [
             {
                 "id": pack.id,
+                "name": pack.name or pack.id,
                 "amount": wire_amount(pack.amount),
                 "price": {"amount_minor": pack.price.amount_minor, "currency": pack.price.currency},
             }
             for pack in packs
         ],
         "upgrade_to": upgrade_to,
+        "upgrade": upgrade,
     }
 
 
-def _cover(ck: Metering, error: InsufficientCredits) -> tuple[tuple[PackOffer, ...], str | None]:
+def _cover(
+    ck: Metering, error: InsufficientCredits
+) -> tuple[tuple[PackOffer, ...], str | None, dict[str, Any] | None]:
     if isinstance(error, PaymentRequired):
-        return error.packs, error.upgrade_to
+        upgrade = error.upgrade
+        offer = None
+        if upgrade is not None:
+            price = upgrade.price
+            offer = {
+                "id": upgrade.id,
+                "name": upgrade.name,
+                "price": None
+                if price is None
+                else {"amount_minor": price.amount_minor, "currency": price.currency},
+                "interval": upgrade.interval,
+            }
+        return error.packs, error.upgrade_to, offer
     if not isinstance(ck, CreditKit):
-        return (), None
+        return (), None, None
     cover = Service.of(ck).enrich(error)
     packs = tuple(
-        PackOffer(pack["id"], pack["amount"], Money(**pack["price"]))
+        PackOffer(pack["id"], pack["amount"], Money(**pack["price"]), pack["name"])
         for pack in cover.get("packs", [])
     )
-    return packs, cover.get("upgrade_to")
+    return packs, cover.get("upgrade_to"), cover.get("upgrade")

@@ -48,11 +48,27 @@ _CHECKS: list[tuple[str, str, str]] = [
     ),
     (
         "hold_balance",
-        "an active hold's account holds exactly its amount; a closed hold's holds nothing",
+        "an active hold's account holds its amount less what it committed, exactly when no hold"
+        " was taken under it and at most otherwise (its children took the rest); a closed"
+        " hold's holds nothing",
         """SELECT h.account_id, h.status, a.balance FROM holds h
            JOIN accounts a ON a.id = h.account_id
-           WHERE (h.status = 'active' AND a.balance <> h.amount_held)
+           WHERE (h.status = 'active'
+                  AND a.balance > h.amount_held - COALESCE(h.amount_committed, 0))
+              OR (h.status = 'active'
+                  AND a.balance <> h.amount_held - COALESCE(h.amount_committed, 0)
+                  AND NOT EXISTS (SELECT 1 FROM holds c WHERE c.parent_id = h.account_id))
               OR (h.status <> 'active' AND a.balance <> 0)""",
+    ),
+    (
+        "hold_tree",
+        "a hold taken under another has its parent's customer and unit, is one level below it,"
+        " times out no later than it, and is closed when its parent is",
+        """SELECT c.account_id, c.parent_id FROM holds c
+           JOIN holds p ON p.account_id = c.parent_id
+           WHERE c.customer_id <> p.customer_id OR c.unit <> p.unit
+              OR c.depth <> p.depth + 1 OR c.expires_at > p.expires_at
+              OR (p.status <> 'active' AND c.status = 'active')""",
     ),
     (
         "grant_issued",
@@ -64,11 +80,15 @@ _CHECKS: list[tuple[str, str, str]] = [
     ),
     (
         "applied_has_entries",
-        "an applied transaction wrote entries; a refused one wrote none",
+        "an applied transaction wrote entries (but one of a hold that moved nothing: an extend"
+        " of its timeout only, or the close of a hold committed in full in parts); a refused"
+        " one wrote none",
         """SELECT t.id, t.status, COUNT(e.id) FROM transactions t
            LEFT JOIN entries e ON e.transaction_id = t.id
-           GROUP BY t.id, t.status
-           HAVING (t.status = 'applied' AND COUNT(e.id) = 0)
+           GROUP BY t.id, t.status, t.kind, t.amount
+           HAVING (t.status = 'applied' AND COUNT(e.id) = 0
+                   AND NOT (t.amount = 0
+                            AND t.kind IN ('extend', 'commit', 'release', 'hold_expiry')))
                OR (t.status = 'refused' AND COUNT(e.id) > 0)""",
     ),
 ]

@@ -26,6 +26,15 @@ EXTERNAL_ID_LENGTH_MAX = 255
 NAME_LENGTH_MAX = 128
 
 HOLD_TIMEOUT_SECONDS_MAX = 7 * 24 * 3600
+#: How long a hold may live, from its reserve to its last timeout, however often it is extended:
+#: a lease a worker keeps extending still ends.
+HOLD_LIFETIME_SECONDS_MAX = 30 * 24 * 3600
+#: Levels of a tree of holds: a root and up to three levels of holds taken under it (the
+#: database checks depth 0 to 3 as well).
+HOLD_TREE_LEVELS_MAX = 4
+#: Open holds below one root at once: releasing the root closes them all in its transaction,
+#: so this bounds the work a release does under the customer's lock.
+HOLD_TREE_OPEN_MAX = 256
 
 HISTORY_PAGE_SIZE_MAX = 500
 

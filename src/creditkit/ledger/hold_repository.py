@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from creditkit.errors import InvariantViolation
 from creditkit.ledger.schemas import HoldStatus, TransactionKind
-from creditkit.store.tables import customers, holds, transactions
+from creditkit.store.tables import accounts, customers, entries, holds, transactions
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,17 @@ class HoldRow:
     metadata: dict[str, Any]
     #: Who holds it (its reserve's spender; None: the customer itself).
     spender: str | None = None
+    #: The hold it was taken under (None: a root), its tree's root, and its depth (0: a root).
+    parent_id: int | None = None
+    root_id: int | None = None
+    depth: int = 0
+    #: Steps in the hold's account now: what it holds less what it committed and what its
+    #: open children took from it (each child's account holds those).
+    balance: int = 0
+
+    @property
+    def committed(self) -> int:
+        return self.amount_committed or 0
 
 
 def _hold_row(row: sa.Row[Any]) -> HoldRow:
@@ -49,6 +60,10 @@ def _hold_row(row: sa.Row[Any]) -> HoldRow:
         reserve_transaction_id=row.reserve_transaction_id,
         metadata=row.metadata,
         spender=row.spender,
+        parent_id=row.parent_id,
+        root_id=row.root_id,
+        depth=row.depth,
+        balance=row.balance,
     )
 
 
@@ -60,8 +75,10 @@ def _hold_query() -> sa.Select[Any]:
         .scalar_subquery()
         .label("spender")
     )
-    return sa.select(holds, customers.c.external_id, spender).join(
-        customers, customers.c.id == holds.c.customer_id
+    return (
+        sa.select(holds, customers.c.external_id, accounts.c.balance, spender)
+        .join(customers, customers.c.id == holds.c.customer_id)
+        .join(accounts, accounts.c.id == holds.c.account_id)
     )
 
 
@@ -82,7 +99,9 @@ def due_holds(
     connection: Connection, customer_id: int, until: datetime, limit: int
 ) -> list[HoldRow]:
     """The customer's active holds that time out at or before ``until``, in the order they time
-    out, at most ``limit``."""
+    out, at most ``limit``: a child before its parent when they time out at the same instant
+    (deepest first), so that the child's credits are back in its parent when the parent
+    closes."""
     rows = connection.execute(
         _hold_query()
         .where(
@@ -90,7 +109,7 @@ def due_holds(
             holds.c.status == HoldStatus.ACTIVE,
             holds.c.expires_at <= until,
         )
-        .order_by(holds.c.expires_at, holds.c.account_id)
+        .order_by(holds.c.expires_at, holds.c.depth.desc(), holds.c.account_id)
         .limit(limit)
     )
     return [_hold_row(row) for row in rows]
@@ -123,14 +142,120 @@ def customer_holds(
 
 
 def held_total(connection: Connection, customer_id: int, unit: str) -> int:
+    """What the customer's active holds of ``unit`` hold now: the sum of their accounts, so
+    that a child's credits (moved out of its parent's account) and what a hold committed in
+    part are not counted twice."""
     total = connection.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(holds.c.amount_held), 0)).where(
+        sa.select(sa.func.coalesce(sa.func.sum(accounts.c.balance), 0))
+        .select_from(holds)
+        .join(accounts, accounts.c.id == holds.c.account_id)
+        .where(
             holds.c.customer_id == customer_id,
             holds.c.unit == unit,
             holds.c.status == HoldStatus.ACTIVE,
         )
     ).scalar_one()
     return int(total)
+
+
+def open_children(connection: Connection, parent_ids: Sequence[int], limit: int) -> list[HoldRow]:
+    """The active holds taken directly under ``parent_ids``, at most ``limit``, oldest first."""
+    if not parent_ids:
+        return []
+    rows = connection.execute(
+        _hold_query()
+        .where(holds.c.parent_id.in_(list(parent_ids)), holds.c.status == HoldStatus.ACTIVE)
+        .order_by(holds.c.account_id)
+        .limit(limit)
+    )
+    return [_hold_row(row) for row in rows]
+
+
+def open_in_tree(connection: Connection, root_id: int) -> int:
+    """How many active holds are below the root ``root_id``."""
+    count = connection.execute(
+        sa.select(sa.func.count()).where(
+            holds.c.root_id == root_id, holds.c.status == HoldStatus.ACTIVE
+        )
+    ).scalar_one()
+    return int(count)
+
+
+def extension_transactions(
+    connection: Connection, hold_ids: Sequence[int], before: int | None = None
+) -> list[tuple[int, int]]:
+    """(transaction id, hold id) of the extends that raised the holds' amounts, oldest first
+    (through ``ix_transactions_hold_writes``); with ``before``, those before that transaction."""
+    if not hold_ids:
+        return []
+    query = sa.select(transactions.c.id, transactions.c.hold_id).where(
+        transactions.c.hold_id.in_(list(hold_ids)),
+        transactions.c.kind == TransactionKind.EXTEND.value,
+        transactions.c.status == "applied",
+        transactions.c.amount > 0,
+    )
+    if before is not None:
+        query = query.where(transactions.c.id < before)
+    rows = connection.execute(query.order_by(transactions.c.id))
+    return [(row.id, row.hold_id) for row in rows]
+
+
+def timeout_changes(
+    connection: Connection, hold_id: int, before: int
+) -> list[tuple[int, datetime, str]]:
+    """(transaction id, created at, request) of the hold's reserve and applied extends before
+    transaction ``before``, oldest first: what its timeout was made of."""
+    rows = connection.execute(
+        sa.select(transactions.c.id, transactions.c.created_at, transactions.c.request)
+        .where(
+            transactions.c.hold_id == hold_id,
+            transactions.c.kind.in_([TransactionKind.RESERVE.value, TransactionKind.EXTEND.value]),
+            transactions.c.status == "applied",
+            transactions.c.id < before,
+        )
+        .order_by(transactions.c.id)
+    )
+    return [(row.id, row.created_at, row.request) for row in rows]
+
+
+def committed_before(connection: Connection, hold_id: int, transaction_id: int) -> int:
+    """What the hold's commits before ``transaction_id`` spent of the hold's own credits (their
+    legs on its account: a commit's excess above the hold, taken with ``allow_debt``, is not)."""
+    total = connection.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(-entries.c.amount), 0))
+        .select_from(entries.join(transactions, transactions.c.id == entries.c.transaction_id))
+        .where(
+            entries.c.account_id == hold_id,
+            transactions.c.hold_id == hold_id,
+            transactions.c.kind == TransactionKind.COMMIT.value,
+            transactions.c.status == "applied",
+            transactions.c.id < transaction_id,
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def extend_hold(
+    connection: Connection, hold_id: int, amount_held: int, expires_at: datetime
+) -> None:
+    result = connection.execute(
+        holds.update()
+        .where(holds.c.account_id == hold_id, holds.c.status == HoldStatus.ACTIVE)
+        .values(amount_held=amount_held, expires_at=expires_at)
+    )
+    if result.rowcount != 1:
+        raise InvariantViolation("a hold extended under the customer's lock", f"hold {hold_id}")
+
+
+def commit_part(connection: Connection, hold_id: int, amount_committed: int) -> None:
+    """Records what an active hold has committed so far; it stays active."""
+    result = connection.execute(
+        holds.update()
+        .where(holds.c.account_id == hold_id, holds.c.status == HoldStatus.ACTIVE)
+        .values(amount_committed=amount_committed)
+    )
+    if result.rowcount != 1:
+        raise InvariantViolation("a hold committed under the customer's lock", f"hold {hold_id}")
 
 
 def insert_hold(connection: Connection, values: dict[str, Any]) -> None:
@@ -158,13 +283,33 @@ def settle_hold(
         raise InvariantViolation("a hold settled under the customer's lock", f"hold {hold_id}")
 
 
-def settle_holds_expired(connection: Connection, settled: list[tuple[int, int]]) -> None:
+def settle_holds_closed(
+    connection: Connection, status: HoldStatus, settled: list[tuple[int, int]]
+) -> None:
+    """Marks the (hold id, transaction id) holds closed with ``status`` (expired, or released
+    with their parent), in one round trip."""
     """Marks the (hold id, transaction id) holds expired, in one round trip."""
     if not settled:
         return
     connection.execute(
         holds.update()
         .where(holds.c.account_id == sa.bindparam("hold_id"), holds.c.status == HoldStatus.ACTIVE)
-        .values(status=HoldStatus.EXPIRED, settle_transaction_id=sa.bindparam("transaction_id")),
+        .values(status=status, settle_transaction_id=sa.bindparam("transaction_id")),
         [{"hold_id": hold, "transaction_id": transaction} for hold, transaction in settled],
     )
+
+
+def extensions_newest_first(connection: Connection, hold_id: int) -> list[tuple[datetime, int]]:
+    """(created at, steps) of the applied extends that raised the hold's amount, newest first
+    (through ``ix_transactions_hold_writes``)."""
+    rows = connection.execute(
+        sa.select(transactions.c.created_at, transactions.c.amount)
+        .where(
+            transactions.c.hold_id == hold_id,
+            transactions.c.kind == TransactionKind.EXTEND.value,
+            transactions.c.status == "applied",
+            transactions.c.amount > 0,
+        )
+        .order_by(transactions.c.id.desc())
+    )
+    return [(row.created_at, int(row.amount)) for row in rows]

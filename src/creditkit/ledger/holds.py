@@ -1,11 +1,32 @@
 """Holds (two-phase spending): reserve, then commit for the actual amount or release; a hold
 that times out releases itself on the timeline.
+
+Holds nest: a hold taken under a parent hold (``parent``) draws from the parent's account, never
+past what it has left (the database keeps every hold account at or above zero), down to
+``HOLD_TREE_LEVELS_MAX`` levels. A child never outlives its parent: its timeout is capped by the
+parent's, and at the same instant it times out first. Releasing a parent releases its open
+children first, in its transaction. A final commit of a parent with open children is refused
+(``HoldHasOpenChildren``, naming them): the caller decides what each child cost, since only it
+knows whether their work was done.
+
+Holds stretch and settle in parts: ``extend`` raises a hold's amount (through the same checks
+a reserve's credits pass) and/or pushes its timeout, within ``HOLD_LIFETIME_SECONDS_MAX`` of its
+reserve; ``commit(final=False)`` spends part of a hold and keeps the rest open.
+
+Holds have spenders: a hold counts against budgets while it is open, and gives back what it did
+not spend when it closes (the rule, a child's levels included: hold_budgets.py). A child that
+names no spender holds as its parent's spender.
+
+A commit for more than the hold has left is refused (HoldAmountExceeded) unless the caller asks
+for ``allow_debt``: then, final or partial, the hold's remaining credits are spent and the excess
+above them is a spend of its own (``_commit_excess``: budgets, grants that apply, then debt
+within the limit). A partial commit that did so leaves the hold open with nothing left: it may
+be extended, committed final for 0, or released.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,23 +38,27 @@ from creditkit.errors import (
     HoldAlreadyReleased,
     HoldAmountExceeded,
     HoldExpired,
-    HoldNotFound,
-    InsufficientCredits,
+    HoldHasOpenChildren,
+    HoldParentExceeded,
     InvalidRequest,
+    InvariantViolation,
     present,
     require,
 )
 from creditkit.ledger import hold_repository, repository
 from creditkit.ledger.checks import (
+    HOLD_LIFETIME_SECONDS_MAX,
     HOLD_TIMEOUT_SECONDS_MAX,
-    HOLDS_PAGE_SIZE_MAX,
-    IDEMPOTENCY_KEY_LENGTH_MAX,
+    HOLD_TREE_LEVELS_MAX,
+    HOLD_TREE_OPEN_MAX,
     NAME_LENGTH_MAX,
     canonical_quantity,
     check_metadata,
     check_text,
 )
-from creditkit.ledger.grants import LedgerGrants
+from creditkit.ledger.hold_budgets import give_back_hold, hold_levels
+from creditkit.ledger.hold_excess import LedgerHoldExcess
+from creditkit.ledger.hold_reads import check_hold_id
 from creditkit.ledger.hold_repository import HoldRow
 from creditkit.ledger.kernel import (
     CONSUMPTION,
@@ -42,20 +67,49 @@ from creditkit.ledger.kernel import (
     Request,
     Spend,
     UnitOfWork,
-    take,
 )
 from creditkit.ledger.repository import CustomerRow, TransactionRow
 from creditkit.ledger.schemas import (
+    AMOUNT_STEPS_MAX,
     Charge,
     Draw,
     Hold,
     HoldStatus,
     TransactionKind,
+    Unit,
 )
-from creditkit.ledger.spending import SpendState, applies, check_spender
+from creditkit.ledger.spending import SpendState, check_spender
 
 
-class LedgerHolds(LedgerGrants):
+def _check_timeout(timeout_seconds: object) -> int:
+    if (
+        isinstance(timeout_seconds, bool)
+        or not isinstance(timeout_seconds, int)
+        or not 1 <= timeout_seconds <= HOLD_TIMEOUT_SECONDS_MAX
+    ):
+        raise InvalidRequest(
+            "timeout_seconds", f"must be an int from 1 to {HOLD_TIMEOUT_SECONDS_MAX}"
+        )
+    return timeout_seconds
+
+
+def _no_shortfall(_debt_room: int) -> CreditKitError:
+    """A child's credits are its parent's, checked before: ``check_spend`` finds no shortfall."""
+    raise InvariantViolation("a child hold has no shortfall", "its parent's balance was checked")
+
+
+def _closed_refusal(hold: HoldRow) -> CreditKitError | None:
+    """Why a write on ``hold`` is refused because it is closed, if it is."""
+    if hold.status is HoldStatus.COMMITTED:
+        return HoldAlreadyCommitted(hold.account_id)
+    if hold.status is HoldStatus.RELEASED:
+        return HoldAlreadyReleased(hold.account_id)
+    if hold.status is HoldStatus.EXPIRED:
+        return HoldExpired(hold.account_id, hold.expires_at)
+    return None
+
+
+class LedgerHolds(LedgerHoldExcess):
     """Grants, plus holds."""
 
     def reserve(
@@ -69,42 +123,40 @@ class LedgerHolds(LedgerGrants):
         action: str | None,
         metadata: dict[str, Any] | None,
         rate_limited: bool = False,
+        parent: int | None = None,
         spender: str | None = None,
     ) -> Hold:
         """``rate_limited``: the reserve counts against the plan's rate limit in its own
-        transaction (``_count_request``). ``spender``: who holds; the hold counts against the
-        budgets on its path while it is open."""
+        transaction (``_count_request``). ``parent``: the hold this one draws from (same
+        customer and unit); its timeout is capped by the parent's. ``spender``: who holds;
+        the hold counts against its budgets while it is open (hold_budgets.py)."""
         unit_ = self.unit(unit)
         steps = unit_.to_steps(amount)
-        if (
-            isinstance(timeout_seconds, bool)
-            or not isinstance(timeout_seconds, int)
-            or not 1 <= timeout_seconds <= HOLD_TIMEOUT_SECONDS_MAX
-        ):
-            raise InvalidRequest(
-                "timeout_seconds", f"must be an int from 1 to {HOLD_TIMEOUT_SECONDS_MAX}"
-            )
+        _check_timeout(timeout_seconds)
+        if parent is not None:
+            check_hold_id(parent, "parent")
         if action is not None:
             check_text(action, "action", NAME_LENGTH_MAX)
         metadata = check_metadata(metadata)
-        request = Request(
-            idempotency_key,
-            TransactionKind.RESERVE,
-            {
-                "customer": customer,
-                "unit": unit,
-                "amount": steps,
-                "timeout_seconds": timeout_seconds,
-                "action": action,
-                "metadata": metadata,
-            }
-            | ({} if spender is None else {"spender": check_spender(spender)}),
-        )
+        fields: dict[str, Any] = {
+            "customer": customer,
+            "unit": unit,
+            "amount": steps,
+            "timeout_seconds": timeout_seconds,
+            "action": action,
+            "metadata": metadata,
+        }
+        if parent is not None:
+            # Only when named, so that a key recorded before holds nested replays unchanged.
+            fields["parent"] = parent
+        if spender is not None:
+            fields["spender"] = check_spender(spender)
+        request = Request(idempotency_key, TransactionKind.RESERVE, fields)
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
             hold_id = present(recorded.hold_id, "a recorded reserve names its hold")
             hold = present(hold_repository.read_hold(connection, hold_id), "a recorded hold exists")
-            return self._hold_as_reserved(connection, hold)
+            return self._hold_as_reserved(connection, hold, recorded)
 
         def body(context: UnitOfWork) -> Hold:
             holder = context.customers[customer]
@@ -112,17 +164,17 @@ class LedgerHolds(LedgerGrants):
                 replayed = self._count_request(context, request, holder, rebuild)
                 if replayed is not None:
                     return replayed
-            state = SpendState()
-            holds_for = (
-                None
-                if spender is None
-                else self.spender_row(context.connection, state, holder, spender)
-            )
-            draws, issued = self._draw(
-                context, request, holder, unit_, steps, False,
-                action=action, spender=holds_for, state=state,
-            )  # fmt: skip
+            above = None
+            holds_for = spender
             expires_at = context.now + timedelta(seconds=timeout_seconds)
+            if parent is not None:
+                above = self._parent_of_new(context, request, holder, parent, unit, steps)
+                expires_at = min(expires_at, above.expires_at)
+                if holds_for is None:
+                    holds_for = above.spender
+            sources, draws = self._hold_funds(
+                context, request, holder, unit_, steps, above, action=action, spender=holds_for
+            )
             hold_id = repository.insert_account(
                 context.connection, "hold", unit, holder.id, context.now
             )
@@ -137,7 +189,7 @@ class LedgerHolds(LedgerGrants):
                     action=action,
                     hold_id=hold_id,
                     metadata=metadata,
-                    spender=spender,
+                    spender=holds_for,
                 ),
             )
             hold_repository.insert_hold(
@@ -155,16 +207,12 @@ class LedgerHolds(LedgerGrants):
                     "reserve_transaction_id": transaction_id,
                     "settle_transaction_id": None,
                     "metadata": metadata,
+                    "parent_id": parent,
+                    "root_id": None if above is None else (above.root_id or above.account_id),
+                    "depth": 0 if above is None else above.depth + 1,
                 },
             )
-            self._post(
-                context.connection,
-                transaction_id,
-                unit,
-                [(grant.account_id, -part) for grant, part in draws]
-                + ([(self.system_account(ISSUANCE, unit), -issued)] if issued else [])
-                + [(hold_id, steps)],
-            )
+            self._post(context.connection, transaction_id, unit, [*sources, (hold_id, steps)])
             repository.lower_next_due_at(context.connection, holder.id, expires_at)
             return Hold(
                 id=hold_id,
@@ -174,195 +222,280 @@ class LedgerHolds(LedgerGrants):
                 status=HoldStatus.ACTIVE,
                 expires_at=expires_at,
                 created_at=context.now,
-                draws=tuple(
-                    Draw(grant.account_id, unit_.to_quantity(part)) for grant, part in draws
-                ),
+                draws=tuple(Draw(grant_id, unit_.to_quantity(part)) for grant_id, part in draws),
                 action=action,
                 metadata=metadata,
-                spender=spender,
+                parent_id=parent,
+                remaining=unit_.to_quantity(steps),
+                spender=holds_for,
             )
 
         return self._write(request, lambda _connection: [customer], body, rebuild)
 
-    def _hold_as_reserved(self, connection: Connection, hold: HoldRow) -> Hold:
-        unit = self._units[hold.unit]
-        return Hold(
-            id=hold.account_id,
-            customer=hold.external_id,
-            unit=hold.unit,
-            amount=unit.to_quantity(hold.amount_held),
-            status=HoldStatus.ACTIVE,
-            expires_at=hold.expires_at,
-            created_at=hold.created_at,
-            draws=tuple(
-                Draw(grant_id, unit.to_quantity(part))
-                for grant_id, part in self._reserve_draws(connection, hold)
-            ),
-            action=hold.action,
-            metadata=hold.metadata,
-            spender=hold.spender,
-        )
-
-    def recorded(self, idempotency_key: str) -> bool:
-        check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
-        with self.database.read() as connection:
-            return repository.find_transaction(connection, idempotency_key) is not None
-
-    def hold(self, hold_id: int) -> Hold:
-        """The hold as it stands now (its status after any commit, release or expiry)."""
-        with self.database.read() as connection:
-            hold = hold_repository.read_hold(connection, hold_id)
-            if hold is None:
-                raise HoldNotFound(hold_id)
-            draws = self._reserve_draws(connection, hold)
-        return self._hold_now(hold, draws, self.now())
-
-    def holds(self, customer: str, status: str, limit: int) -> tuple[Hold, ...]:
-        """The customer's holds in ``status``, newest first, at most ``limit``."""
-        try:
-            wanted = HoldStatus(status)
-        except ValueError:
-            raise InvalidRequest(
-                "status", f"must be one of {', '.join(s.value for s in HoldStatus)}"
-            ) from None
-        if (
-            isinstance(limit, bool)
-            or not isinstance(limit, int)
-            or not 1 <= limit <= HOLDS_PAGE_SIZE_MAX
-        ):
-            raise InvalidRequest("limit", f"must be an int from 1 to {HOLDS_PAGE_SIZE_MAX}")
-        # Holds past their timeout are swept first, so that a hold listed as active is one.
-        self.sweep_if_due(customer)
-        with self.database.read() as connection:
-            row = repository.read_customer(connection, customer)
-            found = hold_repository.customer_holds(connection, row.id, wanted, limit)
-            legs = repository.entries_of(
-                connection, [hold.reserve_transaction_id for hold in found]
-            )
-        draws: dict[int, list[tuple[int, int]]] = {}
-        for leg in legs:
-            if leg.amount < 0 and leg.kind == "grant":
-                draws.setdefault(leg.transaction_id, []).append((leg.account_id, -leg.amount))
-        now = self.now()
-        return tuple(
-            self._hold_now(hold, draws.get(hold.reserve_transaction_id, []), now) for hold in found
-        )
-
-    def _hold_now(self, hold: HoldRow, draws: Sequence[tuple[int, int]], now: datetime) -> Hold:
-        """The hold as it stands at ``now``: one whose timeout has passed is expired, swept or
-        not. ``draws`` are (grant id, steps) its reserve took."""
-        unit = self._units[hold.unit]
-        status = hold.status
-        if status is HoldStatus.ACTIVE and hold.expires_at <= now:
-            status = HoldStatus.EXPIRED
-        committed = (
-            None if hold.amount_committed is None else unit.to_quantity(hold.amount_committed)
-        )
-        return Hold(
-            id=hold.account_id,
-            customer=hold.external_id,
-            unit=hold.unit,
-            amount=unit.to_quantity(hold.amount_held),
-            status=status,
-            expires_at=hold.expires_at,
-            created_at=hold.created_at,
-            draws=tuple(Draw(grant_id, unit.to_quantity(part)) for grant_id, part in draws),
-            action=hold.action,
-            amount_committed=committed,
-            metadata=hold.metadata,
-            spender=hold.spender,
-        )
-
-    def _hold_customer(self, hold_id: object) -> Callable[[Connection], Sequence[str]]:
-        if isinstance(hold_id, bool) or not isinstance(hold_id, int):
-            raise InvalidRequest("hold_id", "must be an int")
-
-        def customers(connection: Connection) -> Sequence[str]:
-            hold = hold_repository.read_hold(connection, hold_id)
-            if hold is None:
-                raise HoldNotFound(hold_id)
-            return [hold.external_id]
-
-        return customers
-
-    def _settle(
+    def _parent_of_new(
         self,
         context: UnitOfWork,
         request: Request,
-        hold_id: int,
-        steps_committed: int,
-    ) -> tuple[HoldRow, int, list[tuple[int, int]]]:
-        """Closes an active hold: ``steps_committed`` go to consumption, taken from the hold's
-        draws in burn-down order, and the rest returns to the grants it came from (to expiry
-        where a grant has expired since). Refuses a hold that is not active."""
-        hold = present(
-            hold_repository.read_hold(context.connection, hold_id),
-            "the hold's customer is locked: the hold cannot vanish",
-        )
-        holder = context.customers[hold.external_id]
-        unit = self._units[hold.unit]
-        refusal: CreditKitError | None = None
-        if hold.status is HoldStatus.COMMITTED:
-            refusal = HoldAlreadyCommitted(hold_id)
-        elif hold.status is HoldStatus.RELEASED:
-            refusal = HoldAlreadyReleased(hold_id)
-        elif hold.status is HoldStatus.EXPIRED:
-            refusal = HoldExpired(hold_id, hold.expires_at)
-        elif steps_committed > hold.amount_held:
-            refusal = HoldAmountExceeded(
-                hold_id, unit.to_quantity(hold.amount_held), unit.to_quantity(steps_committed)
+        holder: CustomerRow,
+        parent_id: int,
+        unit: str,
+        steps: int,
+    ) -> HoldRow:
+        """The parent a new hold is taken under, checked under the customer's lock: the
+        customer's, in the same unit, open, and with room for one more level and one more
+        open hold in its tree."""
+        above = hold_repository.read_hold(context.connection, parent_id)
+        if above is None or above.customer_id != holder.id:
+            # Another customer's hold is not found either: ids do not leak across customers.
+            raise InvalidRequest(
+                "parent", f"no hold {parent_id} of customer {holder.external_id!r}"
             )
+        if above.unit != unit:
+            raise InvalidRequest("unit", f"must be the parent hold's unit {above.unit!r}")
+        refusal = _closed_refusal(above)
         if refusal is not None:
-            raise self._refuse(
-                context, request, holder, hold.unit, steps_committed, refusal, hold_id=hold_id
+            raise self._refuse(context, request, holder, unit, steps, refusal, hold_id=parent_id)
+        if above.depth + 1 >= HOLD_TREE_LEVELS_MAX:
+            raise InvalidRequest("parent", f"holds nest at most {HOLD_TREE_LEVELS_MAX} levels deep")
+        root_id = above.root_id or above.account_id
+        if hold_repository.open_in_tree(context.connection, root_id) >= HOLD_TREE_OPEN_MAX:
+            raise InvalidRequest(
+                "parent",
+                f"a tree of holds has at most {HOLD_TREE_OPEN_MAX} open holds below its root",
             )
-        require(
-            hold.expires_at > context.now,
-            "the lock's sweep expires due holds first",
-            f"hold {hold_id} expires at {hold.expires_at}",
+        return above
+
+    def _hold_funds(
+        self,
+        context: UnitOfWork,
+        request: Request,
+        holder: CustomerRow,
+        unit: Unit,
+        steps: int,
+        parent: HoldRow | None,
+        *,
+        action: str | None,
+        spender: str | None,
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The one place a hold's new credits are checked and taken, for a reserve and an
+        extend alike (an extend gets every check a new reserve gets). A root hold draws from
+        the customer's grants (refused with InsufficientCredits); a child from its parent's
+        account, never past what the parent has left (refused with HoldParentExceeded).
+        Either way through ``check_spend``: a root's steps against every budget on
+        ``spender``'s path (and only grants that apply to ``action`` pay), a child's against
+        the levels its parent's do not count (hold_budgets.py); refused with BudgetExceeded.
+        Returns the source legs (negative) and the (grant id, steps) drawn."""
+        state = SpendState()
+        row = (
+            None
+            if spender is None
+            else self.spender_row(context.connection, state, holder, spender)
         )
-        return hold, *self._settle_legs(context, hold, steps_committed)
+        if parent is None:
+            draws, issued = self._draw(
+                context, request, holder, unit, steps, False,
+                action=action, spender=row, state=state,
+            )  # fmt: skip
+            legs = [(grant.account_id, -part) for grant, part in draws]
+            if issued:
+                legs.append((self.system_account(ISSUANCE, unit.name), -issued))
+            return legs, [(grant.account_id, part) for grant, part in draws]
+        if steps > parent.balance:
+            refusal = HoldParentExceeded(
+                parent.account_id, unit.to_quantity(parent.balance), unit.to_quantity(steps)
+            )
+            raise self._refuse(
+                context, request, holder, unit.name, steps, refusal, hold_id=parent.account_id
+            )
+        levels = hold_levels(context.connection, holder, spender, parent.account_id)
+        checked = self.check_spend(
+            context.connection, state, holder, unit, steps, context.now,
+            spender=row, shortfall=0, allow_debt=False, refusal=_no_shortfall, levels=levels,
+        )  # fmt: skip
+        if isinstance(checked, InvalidRequest):
+            raise checked
+        if isinstance(checked, CreditKitError):
+            raise self._refuse(
+                context, request, holder, unit.name, steps, checked, hold_id=parent.account_id
+            )
+        state.flush(context.connection)
+        return [(parent.account_id, -steps)], []
+
+    def extend(
+        self,
+        hold_id: int,
+        amount: object = None,
+        timeout_seconds: int | None = None,
+        *,
+        idempotency_key: str,
+    ) -> Hold:
+        """Raises an active hold by ``amount`` (taken as a reserve takes it: from the grants,
+        or for a child from its parent) and/or pushes its timeout to ``timeout_seconds`` from
+        now (never earlier than it was; a child's capped by its parent's). Refused with
+        InvalidRequest past ``HOLD_LIFETIME_SECONDS_MAX`` from the hold's reserve."""
+        customers = self._hold_customer(hold_id)
+        if amount is None and timeout_seconds is None:
+            raise InvalidRequest("amount", "give an amount, a timeout_seconds, or both")
+        if timeout_seconds is not None:
+            _check_timeout(timeout_seconds)
+        request = Request(
+            idempotency_key,
+            TransactionKind.EXTEND,
+            {
+                "hold_id": hold_id,
+                "amount": None if amount is None else canonical_quantity(amount),
+                "timeout_seconds": timeout_seconds,
+            },
+        )
+
+        def body(context: UnitOfWork) -> Hold:
+            hold = present(
+                hold_repository.read_hold(context.connection, hold_id), "a locked hold exists"
+            )
+            holder = context.customers[hold.external_id]
+            unit = self._units[hold.unit]
+            steps = 0 if amount is None else unit.to_steps(amount)
+            refusal = _closed_refusal(hold)
+            if refusal is not None:
+                raise self._refuse(
+                    context, request, holder, hold.unit, steps, refusal, hold_id=hold_id
+                )
+            above = None
+            if hold.parent_id is not None:
+                above = present(
+                    hold_repository.read_hold(context.connection, hold.parent_id),
+                    "a hold's parent exists",
+                )
+            expires_at = self._extended_expiry(context.now, hold, above, timeout_seconds)
+            if hold.amount_held + steps > AMOUNT_STEPS_MAX:
+                raise InvalidRequest(
+                    "amount", f"hold {hold_id} would hold more than the largest amount"
+                )
+            sources: list[tuple[int, int]] = []
+            if steps:
+                sources, _draws = self._hold_funds(
+                    context, request, holder, unit, steps, above,
+                    action=hold.action, spender=hold.spender,
+                )  # fmt: skip
+            # The hold as this extend leaves it, recorded with it: a replay answers the same.
+            after = {
+                "amount_held": hold.amount_held + steps,
+                "remaining": hold.balance + steps,
+                "amount_committed": hold.amount_committed,
+                "expires_at": expires_at.isoformat(),
+            }
+            transaction_id = repository.insert_transaction(
+                context.connection,
+                self.transaction_values(
+                    request,
+                    holder,
+                    hold.unit,
+                    steps,
+                    context.now,
+                    action=hold.action,
+                    hold_id=hold_id,
+                    metadata=after,
+                    spender=hold.spender,
+                ),
+            )
+            if steps:
+                self._post(
+                    context.connection, transaction_id, hold.unit, [*sources, (hold_id, steps)]
+                )
+            hold_repository.extend_hold(
+                context.connection, hold_id, hold.amount_held + steps, expires_at
+            )
+            return self._hold_extended(context.connection, hold, transaction_id, after)
+
+        def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
+            hold = present(
+                hold_repository.read_hold(connection, hold_id), "an extended hold exists"
+            )
+            return self._hold_extended(connection, hold, recorded.id, recorded.metadata)
+
+        return self._write(request, customers, body, rebuild)
+
+    @staticmethod
+    def _extended_expiry(
+        now: datetime, hold: HoldRow, parent: HoldRow | None, timeout_seconds: int | None
+    ) -> datetime:
+        expires_at = hold.expires_at
+        if timeout_seconds is not None:
+            expires_at = max(expires_at, now + timedelta(seconds=timeout_seconds))
+        if parent is not None:
+            # A child never outlives its parent.
+            expires_at = min(expires_at, parent.expires_at)
+        lifetime_ends_at = hold.created_at + timedelta(seconds=HOLD_LIFETIME_SECONDS_MAX)
+        if expires_at > lifetime_ends_at:
+            raise InvalidRequest(
+                "timeout_seconds",
+                f"hold {hold.account_id} lives at most {HOLD_LIFETIME_SECONDS_MAX} seconds,"
+                f" until {lifetime_ends_at.isoformat()}",
+            )
+        return expires_at
 
     def commit(
         self,
         hold_id: int,
         amount: object,
         *,
+        final: bool = True,
         idempotency_key: str,
         metadata: dict[str, Any] | None,
         allow_debt: bool = False,
     ) -> Charge:
-        """Settles the hold for ``amount``. Above the hold it is refused (HoldAmountExceeded)
-        unless ``allow_debt``: then the excess is a spend of its own (``_commit_excess``)."""
+        """Spends ``amount`` of what the hold has left (zero allowed). ``final``: the rest goes
+        back where it came from (and to the budgets it counted against) and the hold closes;
+        refused while it has open children. Otherwise (more than zero) the hold stays open for
+        further commits, an extend, or a release of the rest. Above what the hold has left it
+        is refused (HoldAmountExceeded) unless ``allow_debt``: then the excess is a spend of
+        its own (``_commit_excess``)."""
         customers = self._hold_customer(hold_id)
-        metadata = check_metadata(metadata)
+        if not isinstance(final, bool):
+            raise InvalidRequest("final", "must be true or false")
         if not isinstance(allow_debt, bool):
-            raise InvalidRequest("allow_debt", "must be a bool")
-        request = Request(
-            idempotency_key,
-            TransactionKind.COMMIT,
-            {"hold_id": hold_id, "amount": canonical_quantity(amount), "metadata": metadata}
-            | ({"allow_debt": True} if allow_debt else {}),
-        )
+            raise InvalidRequest("allow_debt", "must be true or false")
+        metadata = check_metadata(metadata)
+        fields: dict[str, Any] = {
+            "hold_id": hold_id,
+            "amount": canonical_quantity(amount),
+            "metadata": metadata,
+        }
+        if not final:
+            # Only when partial, so that a key recorded before partial commits replays as is.
+            fields["final"] = False
+        if allow_debt:
+            fields["allow_debt"] = True
+        request = Request(idempotency_key, TransactionKind.COMMIT, fields)
 
         def body(context: UnitOfWork) -> Charge:
             hold = present(
                 hold_repository.read_hold(context.connection, hold_id), "a locked hold exists"
             )
             # The unit is the hold's, so the amount is checked once the hold is read. Zero is a
-            # valid commit: the work was done and cost nothing.
+            # valid final commit: the work was done and cost nothing.
             steps = 0 if amount == 0 else self._units[hold.unit].to_steps(amount)
-            excess = max(0, steps - hold.amount_held) if allow_debt else 0
-            hold, _headline, legs = self._settle(context, request, hold_id, steps - excess)
+            if not final and steps == 0:
+                raise InvalidRequest("amount", "a partial commit (final false) spends more than 0")
             holder = context.customers[hold.external_id]
+            excess = 0
+            if allow_debt and _closed_refusal(hold) is None:
+                excess = max(0, steps - hold.balance)
+            held = steps - excess
+            self._check_settle(context, request, hold, held, final)
+            legs: list[tuple[int, int]] = [
+                (hold_id, -held),
+                (self.system_account(CONSUMPTION, hold.unit), held),
+            ]
+            if final:
+                _headline, legs = self._settle_legs(context, hold, held)
+            legs = [(account, part) for account, part in legs if part]
             debt = 0
             if excess:
+                # First: its refusal is recorded and commits, so nothing may be written before.
                 legs, debt = self._commit_excess(context, request, holder, hold, excess, legs)
-            else:
-                self.give_back_budgets(
-                    context.connection, holder, hold.unit, hold.spender, hold.created_at,
-                    hold.amount_held - steps,
-                )  # fmt: skip
+            if final:
+                give_back_hold(context.connection, holder, hold, hold.balance - held)
             transaction_id = repository.insert_transaction(
                 context.connection,
                 self.transaction_values(
@@ -377,10 +510,19 @@ class LedgerHolds(LedgerGrants):
                     spender=hold.spender,
                 ),
             )
-            self._post(context.connection, transaction_id, hold.unit, legs)
-            hold_repository.settle_hold(
-                context.connection, hold_id, HoldStatus.COMMITTED, steps - excess, transaction_id
-            )
+            if legs:
+                self._post(context.connection, transaction_id, hold.unit, legs)
+            # What the hold itself spent: an excess is not the hold's.
+            if final:
+                hold_repository.settle_hold(
+                    context.connection,
+                    hold_id,
+                    HoldStatus.COMMITTED,
+                    hold.committed + held,
+                    transaction_id,
+                )
+            else:
+                hold_repository.commit_part(context.connection, hold_id, hold.committed + held)
             # Each account appears once in a transaction's legs.
             moved = dict(legs)
             self.record_spends(
@@ -402,7 +544,13 @@ class LedgerHolds(LedgerGrants):
                 ],
             )
             charge = self._charge_from_commit(
-                context.connection, hold, steps, transaction_id, context.now, metadata
+                context.connection,
+                hold,
+                steps,
+                hold.committed,
+                transaction_id,
+                context.now,
+                metadata,
             )
             unit = self._units[hold.unit]
             charge = dataclasses.replace(charge, debt=unit.to_quantity(debt) if debt else 0)
@@ -416,15 +564,12 @@ class LedgerHolds(LedgerGrants):
                 connection,
                 hold,
                 recorded.amount,
+                hold_repository.committed_before(connection, hold_id, recorded.id),
                 recorded.id,
                 recorded.created_at,
                 recorded.metadata,
             )
-            debt = sum(
-                -leg.amount
-                for leg in repository.entries_of(connection, [recorded.id])
-                if leg.kind == "debt"
-            )
+            debt = self._commit_debt(connection, recorded.id)
             unit = self._units[hold.unit]
             # What is left now: later writes have moved the balance since the commit.
             charge = dataclasses.replace(
@@ -434,122 +579,67 @@ class LedgerHolds(LedgerGrants):
 
         return self._write(request, customers, body, rebuild)
 
-    def _commit_excess(
-        self,
-        context: UnitOfWork,
-        request: Request,
-        holder: CustomerRow,
-        hold: HoldRow,
-        excess: int,
-        legs: list[tuple[int, int]],
-    ) -> tuple[list[tuple[int, int]], int]:
-        """A commit above its hold (``allow_debt``): the excess is spent like a charge for the
-        hold's action, through ``check_spend`` (the budgets on the hold's path, then debt for
-        what the grants that apply leave short, within the limit), its legs merged into the
-        settlement's. Refused and recorded as a charge would be. Returns the legs and the
-        steps taken as debt."""
+    def _check_settle(
+        self, context: UnitOfWork, request: Request, hold: HoldRow, steps: int, final: bool
+    ) -> None:
+        """Refuses (and records) a commit or release of ``hold`` that is closed, asks for more
+        than it has left, or (a final commit) has open children."""
+        holder = context.customers[hold.external_id]
         unit = self._units[hold.unit]
-        state = SpendState()
-        spender = (
-            None
-            if hold.spender is None
-            else self.spender_row(context.connection, state, holder, hold.spender)
-        )
-        live = self.live_in_order(
-            repository.grants_with_credits(context.connection, holder.id, hold.unit), context.now
-        )
-        scope = self.action_scope(hold.action)
-        spendable = [grant for grant in live if applies(grant, scope)]
-        available = sum(grant.remaining for grant in spendable)
-        steps = hold.amount_held + excess
-
-        def refusal(debt_room: int) -> CreditKitError:
-            return InsufficientCredits(
-                holder.external_id,
-                hold.unit,
-                unit.to_quantity(hold.amount_held + available + debt_room),
-                unit.to_quantity(steps),
-                unit.to_quantity(sum(grant.remaining for grant in live) - available),
+        refusal = _closed_refusal(hold)
+        if refusal is None and steps > hold.balance:
+            refusal = HoldAmountExceeded(
+                hold.account_id, unit.to_quantity(hold.balance), unit.to_quantity(steps)
             )
-
-        checked = self.check_spend(
-            context.connection, state, holder, unit, excess, context.now,
-            spender=spender, shortfall=max(0, excess - available), allow_debt=True,
-            refusal=refusal,
-        )  # fmt: skip
-        if isinstance(checked, CreditKitError):
+        if refusal is None and final:
+            children = hold_repository.open_children(context.connection, [hold.account_id], 10)
+            if children:
+                refusal = HoldHasOpenChildren(
+                    hold.account_id, [child.account_id for child in children]
+                )
+        if refusal is not None:
             raise self._refuse(
-                context, request, holder, hold.unit, steps, checked, hold_id=hold.account_id
+                context, request, holder, hold.unit, steps, refusal, hold_id=hold.account_id
             )
-        state.flush(context.connection)
-        moved = dict(legs)
-        for grant, part in take(spendable, excess - checked.debt):
-            moved[grant.account_id] = moved.get(grant.account_id, 0) - part
-        if checked.debt:
-            account = present(checked.debt_account, "a debt's account")
-            moved[account] = moved.get(account, 0) - checked.debt
-        consumption = self.system_account(CONSUMPTION, hold.unit)
-        moved[consumption] = moved.get(consumption, 0) + excess
-        return [(account, part) for account, part in moved.items() if part], checked.debt
-
-    def _with_available_after(
-        self, connection: Connection, charge: Charge, customer_id: int, now: datetime
-    ) -> Charge:
-        left = self.live_in_order(
-            repository.grants_with_credits(connection, customer_id, charge.unit), now
-        )
-        available_after = self._units[charge.unit].to_quantity(sum(g.remaining for g in left))
-        return dataclasses.replace(charge, available_after=available_after)
-
-    def _charge_from_commit(
-        self,
-        connection: Connection,
-        hold: HoldRow,
-        steps: int,
-        transaction_id: int,
-        created_at: datetime,
-        metadata: dict[str, Any],
-    ) -> Charge:
-        unit = self._units[hold.unit]
-        draws: list[Draw] = []
-        left = steps
-        for grant_id, part in self._reserve_draws(connection, hold):
-            consumed = min(part, left)
-            left -= consumed
-            if consumed:
-                draws.append(Draw(grant_id, unit.to_quantity(consumed)))
-        return Charge(
-            id=transaction_id,
-            customer=hold.external_id,
-            unit=hold.unit,
-            amount=unit.to_quantity(steps),
-            action=hold.action,
-            draws=tuple(draws),
-            created_at=created_at,
-            hold_id=hold.account_id,
-            metadata=metadata,
+        require(
+            hold.expires_at > context.now,
+            "the lock's sweep expires due holds first",
+            f"hold {hold.account_id} expires at {hold.expires_at}",
         )
 
     def release(self, hold_id: int, *, idempotency_key: str) -> Hold:
+        """Gives back what the hold has left: its open children are released first (each to
+        its parent, deepest first), then the hold's credits go back where they came from."""
         customers = self._hold_customer(hold_id)
         request = Request(idempotency_key, TransactionKind.RELEASE, {"hold_id": hold_id})
 
         def body(context: UnitOfWork) -> Hold:
-            hold, headline, legs = self._settle(context, request, hold_id, 0)
+            hold = present(
+                hold_repository.read_hold(context.connection, hold_id), "a locked hold exists"
+            )
+            self._check_settle(context, request, hold, 0, final=False)
             holder = context.customers[hold.external_id]
-            self.give_back_budgets(
-                context.connection, holder, hold.unit, hold.spender, hold.created_at,
-                hold.amount_held,
-            )  # fmt: skip
+            if self._release_children(context, holder, hold):
+                # Its children's credits are back in its account.
+                hold = present(
+                    hold_repository.read_hold(context.connection, hold_id), "a locked hold exists"
+                )
+            headline, legs = self._settle_legs(context, hold, 0)
+            give_back_hold(context.connection, holder, hold, hold.balance)
             transaction_id = repository.insert_transaction(
                 context.connection,
                 self.transaction_values(
                     request, holder, hold.unit, headline, context.now, hold_id=hold_id
                 ),
             )
-            self._post(context.connection, transaction_id, hold.unit, legs)
+            if legs:
+                self._post(context.connection, transaction_id, hold.unit, legs)
             hold_repository.settle_hold(
-                context.connection, hold_id, HoldStatus.RELEASED, None, transaction_id
+                context.connection,
+                hold_id,
+                HoldStatus.RELEASED,
+                hold.amount_committed,
+                transaction_id,
             )
             return self._released(context.connection, hold)
 
@@ -559,18 +649,67 @@ class LedgerHolds(LedgerGrants):
 
         return self._write(request, customers, body, rebuild)
 
-    def _released(self, connection: Connection, hold: HoldRow) -> Hold:
-        reserved = self._hold_as_reserved(connection, hold)
-        return Hold(
-            id=reserved.id,
-            customer=reserved.customer,
-            unit=reserved.unit,
-            amount=reserved.amount,
-            status=HoldStatus.RELEASED,
-            expires_at=reserved.expires_at,
-            created_at=reserved.created_at,
-            draws=reserved.draws,
-            action=reserved.action,
-            metadata=reserved.metadata,
-            spender=reserved.spender,
+    def _release_children(self, context: UnitOfWork, holder: CustomerRow, hold: HoldRow) -> int:
+        """Releases the open holds below ``hold``, deepest first, each giving what it has left
+        to its parent, in one statement per step; returns how many. Bounded: a tree has at
+        most ``HOLD_TREE_LEVELS_MAX`` levels and ``HOLD_TREE_OPEN_MAX`` open holds."""
+        levels: list[list[HoldRow]] = []
+        above = [hold.account_id]
+        for _level in range(HOLD_TREE_LEVELS_MAX):
+            below = hold_repository.open_children(context.connection, above, HOLD_TREE_OPEN_MAX)
+            if not below:
+                break
+            levels.append(below)
+            above = [child.account_id for child in below]
+        below_all = [child for level in reversed(levels) for child in level]
+        if not below_all:
+            return 0
+        balances = {child.account_id: child.balance for child in below_all}
+        closings: list[tuple[int, list[tuple[int, int]]]] = []
+        for child in below_all:
+            headline, legs, _refilled = self._closing_legs(
+                child, [], {}, 0, context.now, balances[child.account_id]
+            )
+            closings.append((headline, legs))
+            if child.parent_id in balances:
+                balances[child.parent_id] += balances[child.account_id]
+        for child in below_all:
+            # Each child's levels get back what it gave its parent.
+            give_back_hold(context.connection, holder, child, balances[child.account_id])
+        transaction_ids = repository.insert_transactions(
+            context.connection,
+            [
+                self.transaction_values(
+                    Request(
+                        f"creditkit:hold-release:{child.account_id}",
+                        TransactionKind.RELEASE,
+                        {"hold_id": child.account_id, "with_parent": hold.account_id},
+                    ),
+                    holder,
+                    child.unit,
+                    headline,
+                    context.now,
+                    hold_id=child.account_id,
+                )
+                for child, (headline, _legs) in zip(below_all, closings, strict=True)
+            ],
         )
+        self.post_many(
+            context.connection,
+            [
+                (transaction_id, child.unit, legs)
+                for child, transaction_id, (_headline, legs) in zip(
+                    below_all, transaction_ids, closings, strict=True
+                )
+                if legs
+            ],
+        )
+        hold_repository.settle_holds_closed(
+            context.connection,
+            HoldStatus.RELEASED,
+            [
+                (child.account_id, tid)
+                for child, tid in zip(below_all, transaction_ids, strict=True)
+            ],
+        )
+        return len(below_all)

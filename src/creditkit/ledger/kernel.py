@@ -36,11 +36,9 @@ from creditkit.ledger.schemas import (
 from creditkit.ledger.spender_repository import SpenderRow
 from creditkit.ledger.spending import (
     CUSTOMER,
-    PERIODS,
     BudgetLine,
     SpendState,
     path_budgets,
-    period_bounds,
     period_starts,
 )
 from creditkit.store.database import Database
@@ -586,6 +584,7 @@ class LedgerKernel:
         shortfall: int,
         allow_debt: bool,
         refusal: Callable[[int], CreditKitError],
+        levels: tuple[str, ...] | None = None,
     ) -> SpendCheck | CreditKitError:
         """The one check of a spend of ``steps`` (a charge, a reserve, a commit's excess, a hold
         extended), made under the customer's lock in the spend's transaction: every budget on
@@ -593,10 +592,13 @@ class LedgerKernel:
         headroom leave short (``shortfall``), which only debt the caller asked for may cover,
         within the debt limit. ``refusal(debt_room)`` builds the caller's refusal for a
         shortfall. On success the spend is counted against its budgets (in memory: ``flush``
-        writes it) and its debt taken from the position."""
+        writes it) and its debt taken from the position. ``levels``: only these levels of the
+        path are checked and counted (a child hold's: those no hold above it counts)."""
         path = (CUSTOMER,) if spender is None else spender.path_up
+        if levels is not None:
+            path = tuple(level for level in path if level in levels)
         lines: list[BudgetLine] = []
-        if spender is not None or customer.budgeted:
+        if path and (spender is not None or customer.budgeted):
             defaults: dict[str, Sequence[tuple[str, int]]] = {}
             if spender is not None:
                 defaults[spender.external_id] = self.default_budgets(
@@ -607,6 +609,9 @@ class LedgerKernel:
                 if spender is None
                 else state.prefetched.pop((customer.id, unit.name, spender.external_id), None)
             )
+            if levels is not None:
+                # The prefetched budgets are the whole path's.
+                prefetched = None
             lines = path_budgets(
                 connection, state, customer, unit.name, path, defaults, now, prefetched
             )
@@ -640,24 +645,3 @@ class LedgerKernel:
         return SpendCheck(
             tuple(lines), debt, None if debt == 0 else state.debts[(customer.id, unit.name)][0]
         )
-
-    def give_back_budgets(
-        self,
-        connection: Connection,
-        customer: CustomerRow,
-        unit: str,
-        spender: str | None,
-        reserved_at: datetime,
-        steps: int,
-    ) -> None:
-        """A hold counted ``steps`` it did not spend against the budgets on its path, in the
-        periods of its reserve (``reserved_at``): they get them back, as its commit, release
-        or expiry closes it."""
-        if steps <= 0 or (spender is None and not customer.budgeted):
-            return
-        path: tuple[str, ...] = (CUSTOMER,)
-        if spender is not None:
-            row = spender_repository.read_spender(connection, customer.id, spender)
-            path = (CUSTOMER,) if row is None else row.path_up
-        starts = [(period, period_bounds(period, reserved_at)[0]) for period in PERIODS]
-        spender_repository.give_back_usage(connection, customer.id, unit, path, starts, steps)

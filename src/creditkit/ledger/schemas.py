@@ -69,6 +69,8 @@ class TransactionKind(StrEnum):
     RESERVE = "reserve"
     COMMIT = "commit"
     RELEASE = "release"
+    #: A hold raised (credits moved into it) and/or its timeout pushed.
+    EXTEND = "extend"
     HOLD_EXPIRY = "hold_expiry"
     TRANSFER = "transfer"
     EXPIRY = "expiry"
@@ -303,10 +305,17 @@ class Hold:
     created_at: datetime
     draws: tuple[Draw, ...]
     action: str | None = None
+    #: What the hold has committed so far (a hold settled in parts commits while still active).
     amount_committed: Quantity | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     #: Who holds it (None: the customer itself).
     spender: str | None = None
+    #: The hold it was taken under (None: a root hold). A child draws from its parent only:
+    #: its ``draws`` are empty (its credits came from the parent's draws).
+    parent_id: int | None = None
+    #: What the hold may still commit: its amount less what it committed and what its open
+    #: children took from it. None once closed.
+    remaining: Quantity | None = None
 
 
 @dataclass(frozen=True, slots=True)

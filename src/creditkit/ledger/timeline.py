@@ -7,14 +7,15 @@ most ``SWEEP_ITEMS_PER_TRANSACTION_MAX`` items.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
 from creditkit.amounts import wire_amount
-from creditkit.errors import LedgerBusy
+from creditkit.errors import LedgerBusy, require
 from creditkit.ledger import hold_repository, repository
+from creditkit.ledger.hold_budgets import give_back_hold
 from creditkit.ledger.hold_repository import HoldRow
 from creditkit.ledger.kernel import (
     CATCHING_UP,
@@ -29,6 +30,7 @@ from creditkit.ledger.kernel import (
 )
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import (
+    HoldStatus,
     SweepReport,
     TransactionKind,
 )
@@ -62,16 +64,36 @@ class LedgerTimeline(LedgerKernel):
                 return outcome
         raise LedgerBusy(CATCH_UP_TRANSACTIONS_MAX, "a backlog of due work")
 
+    def _funding_draws(
+        self,
+        connection: Connection,
+        found: Sequence[HoldRow],
+        grants_only: bool = True,
+        before: int | None = None,
+    ) -> dict[int, list[tuple[int, int]]]:
+        """For each hold, (account id, steps) its reserve and its extends took, in the order
+        first drawn (each in burn-down order): its grants, then (with ``grants_only`` false) what an
+        unlimited plan issued for it, or for a child the steps it took from its parent; with
+        ``before``, only what it drew before that transaction. Two statements for all of them."""
+        hold_of: dict[int, int] = {hold.reserve_transaction_id: hold.account_id for hold in found}
+        for transaction_id, hold_id in hold_repository.extension_transactions(
+            connection, [hold.account_id for hold in found], before
+        ):
+            hold_of[transaction_id] = hold_id
+        # Per hold, per account, in the order first drawn: an extend drawing from a grant the
+        # reserve drew from adds to that draw (each account is one leg when the hold closes).
+        drawn: dict[int, dict[int, int]] = {hold.account_id: {} for hold in found}
+        for entry in repository.entries_of(connection, list(hold_of)):
+            if entry.amount < 0 and (entry.kind == "grant" or not grants_only):
+                parts = drawn[hold_of[entry.transaction_id]]
+                parts[entry.account_id] = parts.get(entry.account_id, 0) - entry.amount
+        return {hold_id: list(parts.items()) for hold_id, parts in drawn.items()}
+
     def _reserve_draws(
         self, connection: Connection, hold: HoldRow, grants_only: bool = True
     ) -> list[tuple[int, int]]:
-        """(account id, steps) the hold took, in burn-down order: its grants, then (with
-        ``grants_only`` false) what an unlimited plan issued for it."""
-        return [
-            (entry.account_id, -entry.amount)
-            for entry in repository.entries_of(connection, [hold.reserve_transaction_id])
-            if entry.amount < 0 and (entry.kind == "grant" or not grants_only)
-        ]
+        """(account id, steps) the hold took (see ``_funding_draws``)."""
+        return self._funding_draws(connection, [hold], grants_only)[hold.account_id]
 
     def _settle_legs(
         self, context: UnitOfWork, hold: HoldRow, steps_committed: int
@@ -80,7 +102,7 @@ class LedgerTimeline(LedgerKernel):
         draws = self._reserve_draws(context.connection, hold, grants_only=False)
         expiries = repository.expiries_of(context.connection, [grant_id for grant_id, _ in draws])
         headline, legs, refilled = self._closing_legs(
-            hold, draws, expiries, steps_committed, context.now
+            hold, draws, expiries, steps_committed, context.now, hold.balance
         )
         for expires_at in refilled:
             # The grant has credits again: its expiry is due work once more.
@@ -94,14 +116,36 @@ class LedgerTimeline(LedgerKernel):
         expiries: dict[int, datetime | None],
         steps_committed: int,
         moment: datetime,
+        balance: int,
     ) -> tuple[int, list[tuple[int, int]], list[datetime]]:
-        """The legs that close ``hold`` at ``moment`` from what it drew: ``steps_committed`` to
-        consumption, the rest back to its grants, or to expiry for grants expired by then. Also
-        the expiries of the grants that got credits back."""
-        legs: list[tuple[int, int]] = [(hold.account_id, -hold.amount_held)]
+        """The legs that close ``hold`` at ``moment``, its account holding ``balance``:
+        ``steps_committed`` to consumption, and the rest back where it came from: a child's to
+        its parent; a root's to its grants, or to expiry for grants expired by then. What the
+        tree consumed before (partial commits, children's commits) is taken from the root's
+        draws first, in their order, so only what no one consumed goes back. Also the expiries
+        of the grants that got credits back. No legs when the account is empty (a hold fully
+        committed in parts)."""
+        require(
+            0 <= steps_committed <= balance,
+            "a hold closes with at most what its account holds",
+            f"hold {hold.account_id}: {steps_committed} of {balance}",
+        )
+        legs: list[tuple[int, int]] = [(hold.account_id, -balance)] if balance else []
         if steps_committed > 0:
             legs.append((self.system_account(CONSUMPTION, hold.unit), steps_committed))
-        to_consume = steps_committed
+        headline = steps_committed if steps_committed else balance
+        returned_total = balance - steps_committed
+        if hold.parent_id is not None:
+            if returned_total:
+                legs.append((hold.parent_id, returned_total))
+            return headline, legs, []
+        drawn_total = sum(part for _account, part in draws)
+        require(
+            drawn_total >= balance,
+            "a root hold holds at most what it drew",
+            f"hold {hold.account_id}: {balance} of {drawn_total}",
+        )
+        to_consume = drawn_total - returned_total
         expired_total = 0
         refilled: list[datetime] = []
         for grant_id, part in draws:
@@ -119,7 +163,7 @@ class LedgerTimeline(LedgerKernel):
                     refilled.append(expires_at)
         if expired_total:
             legs.append((self.system_account(EXPIRY, hold.unit), expired_total))
-        return steps_committed if steps_committed else hold.amount_held, legs, refilled
+        return headline, legs, refilled
 
     def sweep_due(
         self, connection: Connection, locked: Iterable[CustomerRow], now: datetime
@@ -207,19 +251,26 @@ class LedgerTimeline(LedgerKernel):
         # Set-based: the holds' draws, their grants' expiries, their transactions, entries,
         # settlements and events each in one statement for the whole chunk. The sweep sets the
         # customer's next due instant afterwards, so refilled grants need no lowering here.
-        draws: dict[int, list[tuple[int, int]]] = {}
-        for entry in repository.entries_of(connection, [h.reserve_transaction_id for h in due]):
-            if entry.amount < 0:
-                draws.setdefault(entry.transaction_id, []).append((entry.account_id, -entry.amount))
+        draws = self._funding_draws(connection, due, grants_only=False)
         expiries = repository.expiries_of(
             connection, [account for parts in draws.values() for account, _part in parts]
         )
-        closings = [
-            self._closing_legs(
-                hold, draws.get(hold.reserve_transaction_id, []), expiries, 0, hold.expires_at
+        # A child times out no later than its parent, and before it at the same instant: what
+        # it gives back is in the parent's account when the parent closes, in this chunk too.
+        balances = {hold.account_id: hold.balance for hold in due}
+        closings: list[tuple[int, list[tuple[int, int]], list[datetime]]] = []
+        for hold in due:
+            closing = self._closing_legs(
+                hold,
+                draws[hold.account_id],
+                expiries,
+                0,
+                hold.expires_at,
+                balances[hold.account_id],
             )
-            for hold in due
-        ]
+            closings.append(closing)
+            if hold.parent_id in balances:
+                balances[hold.parent_id] += balances[hold.account_id]
         transaction_ids = repository.insert_transactions(
             connection,
             [
@@ -245,10 +296,12 @@ class LedgerTimeline(LedgerKernel):
                 for hold, transaction_id, (_headline, legs, _refilled) in zip(
                     due, transaction_ids, closings, strict=True
                 )
+                if legs
             ],
         )
-        hold_repository.settle_holds_expired(
+        hold_repository.settle_holds_closed(
             connection,
+            HoldStatus.EXPIRED,
             [
                 (hold.account_id, transaction_id)
                 for hold, transaction_id in zip(due, transaction_ids, strict=True)
@@ -273,10 +326,9 @@ class LedgerTimeline(LedgerKernel):
             ],
         )
         for hold in due:
-            # An expired hold spent nothing: the budgets it counted against get it all back.
-            self.give_back_budgets(
-                connection, customer, hold.unit, hold.spender, hold.created_at, hold.amount_held
-            )
+            # What an expired hold had left (its expired children's included) was not spent:
+            # the budgets it counted it against get it back.
+            give_back_hold(connection, customer, hold, balances[hold.account_id])
         report.holds_expired += len(due)
         return len(due)
 

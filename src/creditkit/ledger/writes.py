@@ -255,6 +255,11 @@ class LedgerWrites(LedgerTimeline):
         for name, value in fields.items():
             if isinstance(value, datetime):
                 encoded[name] = {"datetime": value.isoformat()}
+            elif isinstance(value, list) and all(
+                isinstance(item, int) and not isinstance(item, bool) for item in value
+            ):
+                # Ids (the open children a refused commit names): JSON keeps them as they are.
+                encoded[name] = list(value)
             elif not isinstance(value, int | str | None) or isinstance(value, bool):
                 encoded[name] = {"decimal": str(value)}
             else:

@@ -209,6 +209,13 @@ transactions = sa.Table(
         sqlite_where=sa.text("counterparty_id IS NOT NULL"),
         postgresql_where=sa.text("counterparty_id IS NOT NULL"),
     ),
+    # A hold's extends (what it drew beyond its reserve) and commits (what it spent in parts).
+    sa.Index(
+        "ix_transactions_hold_writes",
+        "hold_id",
+        sqlite_where=sa.text("kind IN ('extend', 'commit')"),
+        postgresql_where=sa.text("kind IN ('extend', 'commit')"),
+    ),
 )
 
 entries = sa.Table(
@@ -323,20 +330,44 @@ holds = sa.Table(
     sa.Column("reserve_transaction_id", _ID, sa.ForeignKey("transactions.id"), nullable=False),
     sa.Column("settle_transaction_id", _ID, sa.ForeignKey("transactions.id"), nullable=True),
     sa.Column("metadata", Json, nullable=False),
+    # A hold taken under another draws from it (a tree of at most HOLD_TREE_LEVELS_MAX levels):
+    # its parent, the tree's root (none for a root) and its depth (0 for a root).
+    sa.Column("parent_id", _ID, sa.ForeignKey("holds.account_id"), nullable=True),
+    sa.Column("root_id", _ID, sa.ForeignKey("holds.account_id"), nullable=True),
+    sa.Column("depth", sa.SmallInteger, nullable=False, server_default="0"),
     sa.CheckConstraint("amount_held > 0", name="amount_held_positive"),
     sa.CheckConstraint(
         "status IN ('active', 'committed', 'released', 'expired')", name="status_known"
     ),
+    # A hold settled in parts has committed some while still active; a committed one always has.
     sa.CheckConstraint(
-        "(status = 'committed') = (amount_committed IS NOT NULL)"
+        "(status <> 'committed' OR amount_committed IS NOT NULL)"
         " AND (amount_committed IS NULL OR amount_committed BETWEEN 0 AND amount_held)",
         name="committed_shape",
+    ),
+    sa.CheckConstraint(
+        "depth BETWEEN 0 AND 3 AND (parent_id IS NULL) = (depth = 0)"
+        " AND (parent_id IS NULL) = (root_id IS NULL)"
+        " AND (parent_id IS NULL OR parent_id <> account_id)",
+        name="tree_shape",
     ),
     sa.Index(
         "ix_holds_active",
         "customer_id",
         sqlite_where=sa.text("status = 'active'"),
         postgresql_where=sa.text("status = 'active'"),
+    ),
+    sa.Index(
+        "ix_holds_parent_active",
+        "parent_id",
+        sqlite_where=sa.text("status = 'active' AND parent_id IS NOT NULL"),
+        postgresql_where=sa.text("status = 'active' AND parent_id IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_holds_root_active",
+        "root_id",
+        sqlite_where=sa.text("status = 'active' AND root_id IS NOT NULL"),
+        postgresql_where=sa.text("status = 'active' AND root_id IS NOT NULL"),
     ),
 )
 

@@ -47,6 +47,7 @@ SPEND_KINDS = (TransactionKind.CHARGE.value, TransactionKind.COMMIT.value)
 #: were held). Spending's own such legs are in the rollups (``issued``, ``expired``).
 HOLD_KINDS = (
     TransactionKind.RESERVE.value,
+    TransactionKind.EXTEND.value,
     TransactionKind.RELEASE.value,
     TransactionKind.HOLD_EXPIRY.value,
 )

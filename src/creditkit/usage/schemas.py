@@ -70,7 +70,8 @@ class UsageSummary:
     counting unspent; ``transferred_out`` what the customer gave to others. ``allowance`` is the
     period's allowance grants, ``allowance_spent`` what of them is used (the allowance less what
     its grants still hold: spending bought or gifted credits uses none of it) and
-    ``allowance_used`` ``allowance_spent / allowance``, from 0 to 1 (None without an allowance):
+    ``allowance_used`` ``allowance_spent / allowance``, from 0 to 1 (None without an allowance,
+    and None on an unlimited plan, whose customers have no share of anything to run out of):
     the share the percent-used alerts fire at (``creditkit.usage.allowance``).
 
     ``available``, ``held``, ``unlimited`` and ``overage_available`` are as ``balance`` gives them,

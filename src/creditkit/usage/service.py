@@ -248,7 +248,8 @@ class UsageService:
             overage=self._signed(unit, spent_by.issued + held_issued_by),
             allowance=unit.to_quantity(allowance),
             allowance_spent=unit.to_quantity(allowance_spent),
-            allowance_used=share(allowance_spent, allowance),
+            # Unlimited has no share used: a meter of it would show a full (red) bar.
+            allowance_used=None if headroom is None else share(allowance_spent, allowance),
             available=unit.to_quantity(sum(grant.remaining for grant in live)),
             held=unit.to_quantity(held),
             unlimited=headroom is None,

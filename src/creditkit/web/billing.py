@@ -225,8 +225,8 @@ def _billing(pages: Pages, caller: Caller, interval: str | None, cursor: str | N
         intervals=offered,
         yearly_saving_percent=max(savings) if savings else None,
         cards=cards,
-        features=_feature_rows(plans),
-        terms=_term_rows(plans),
+        features=_feature_rows(catalog, plans),
+        terms=_term_rows(catalog, plans),
         subscription=subscription,
         current_plan=current,
         next_plan=next_plan,
@@ -300,27 +300,24 @@ def _action(
     return "checkout", f"Switch to {plan.name}"
 
 
-def _label(name: str) -> str:
-    return name.replace("_", " ").capitalize()
-
-
-def _feature_rows(plans: tuple[Plan, ...]) -> tuple[FeatureRow, ...]:
+def _feature_rows(catalog: Catalog, plans: tuple[Plan, ...]) -> tuple[FeatureRow, ...]:
     names = list(dict.fromkeys(name for plan in plans for name in plan.features))
     return tuple(
-        FeatureRow(_label(name), tuple(plan.has_feature(name) for plan in plans)) for name in names
+        FeatureRow(catalog.feature_label(name), tuple(plan.has_feature(name) for plan in plans))
+        for name in names
     )
 
 
-def _term_rows(plans: tuple[Plan, ...]) -> tuple[TermRow, ...]:
+def _term_rows(catalog: Catalog, plans: tuple[Plan, ...]) -> tuple[TermRow, ...]:
     rows = [TermRow("Credits included", tuple(_allowance_text(plan) for plan in plans))]
     limit_names = dict.fromkeys(name for plan in plans for name in plan.limits)
     rows += [
-        TermRow(_label(name), tuple(_limit_text(plan, name) for plan in plans))
+        TermRow(catalog.limit_label(name), tuple(_limit_text(plan, name) for plan in plans))
         for name in limit_names
     ]
     quota_names = dict.fromkeys(name for plan in plans for name in plan.quotas)
     rows += [
-        TermRow(_label(name), tuple(_quota_text(plan, name) for plan in plans))
+        TermRow(catalog.limit_label(name), tuple(_quota_text(plan, name) for plan in plans))
         for name in quota_names
     ]
     rows.append(TermRow("Rate limit", tuple(_rate_text(plan) for plan in plans)))

@@ -19,6 +19,7 @@ from creditkit.ledger.schemas import Balance, GrantBalance, HistoryPage, Transac
 from creditkit.usage.schemas import UsageBreakdown, UsageSummary
 from creditkit.web import charts
 from creditkit.web.context import Pages
+from creditkit.web.history_rows import HistoryRow, history_rows
 from creditkit.web.rendering import credits, day, percent
 from creditkit.web.spending import SpendingView, spender_insights, spending_view
 
@@ -85,6 +86,8 @@ class Dashboard:
     insights: tuple[str, ...]
     expiring: tuple[GrantBalance, ...]
     history: HistoryPage
+    #: The page's history as lines: a hold is one line with its final amount.
+    history_rows: tuple[HistoryRow, ...]
     low: bool
     out: bool
     #: Spending by spender and the budgets with their use (empty without spenders or budgets).
@@ -171,6 +174,7 @@ def dashboard_view(
         ),
         expiring=tuple(grant for grant in balance.grants if grant.expires_at is not None),
         history=history,
+        history_rows=history_rows(history.items),
         low=not balance.unlimited and 0 < spendable <= low_threshold,
         out=not balance.unlimited and spendable <= 0,
         spending=spending_view(kit, customer, start, end),
@@ -200,7 +204,8 @@ def _insights(
         top = by_action.groups[0]
         name = top.label or top.key
         said.append(
-            f"Your most used action is {name}: {credits(top.charges)} times,"
+            f"Your most used action is {name}: {credits(top.charges)}"
+            f" {'time' if top.charges == 1 else 'times'},"
             f" {credits(top.spent)} credits."
         )
     pace = _pace(summary, now)

@@ -1,0 +1,17 @@
+export { ProblemError, call, customerPath } from "./api.js";
+export type { Amount, CreditKitConfig, Money } from "./api.js";
+export { CreditKitProvider, useCreditKitConfig } from "./context.js";
+export { useBalance, useCheckout, usePlans, useUsage } from "./hooks.js";
+export type { Checkout, CheckoutItem, CheckoutOptions, Loaded, Usage } from "./hooks.js";
+export { CreditMeter, METER_THRESHOLDS_DEFAULT, meterLevel } from "./CreditMeter.js";
+export type { CreditMeterProps, MeterLevel, MeterThresholds } from "./CreditMeter.js";
+export { CreditBalance, LOW_CREDITS_DEFAULT } from "./CreditBalance.js";
+export type { CreditBalanceProps } from "./CreditBalance.js";
+export { PlanTable } from "./PlanTable.js";
+export type { PlanTableProps } from "./PlanTable.js";
+export { Paywall } from "./Paywall.js";
+export type { PaywallProps } from "./Paywall.js";
+export { UsageBreakdown } from "./UsageBreakdown.js";
+export type { UsageBreakdownProps } from "./UsageBreakdown.js";
+export { formatAmount, formatMoney, humanise, percentOf, plural } from "./format.js";
+export type * from "./types.js";

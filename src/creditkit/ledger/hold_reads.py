@@ -1,0 +1,245 @@
+"""Holds as they are read and answered: a hold now, as its reserve or an extend answered,
+its commits as charges, a customer's holds by status. Decides nothing (holds.py writes)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from creditkit.errors import (
+    HoldNotFound,
+    InvalidRequest,
+    present,
+)
+from creditkit.ledger import hold_repository, repository
+from creditkit.ledger.checks import (
+    HOLDS_PAGE_SIZE_MAX,
+    IDEMPOTENCY_KEY_LENGTH_MAX,
+    check_text,
+)
+from creditkit.ledger.grants import LedgerGrants
+from creditkit.ledger.hold_repository import HoldRow
+from creditkit.ledger.repository import TransactionRow
+from creditkit.ledger.schemas import (
+    Charge,
+    Draw,
+    Hold,
+    HoldStatus,
+)
+
+
+def check_hold_id(hold_id: object, field_name: str) -> int:
+    if isinstance(hold_id, bool) or not isinstance(hold_id, int):
+        raise InvalidRequest(field_name, "must be an int (a hold's id)")
+    return hold_id
+
+
+class LedgerHoldReads(LedgerGrants):
+    """Grants, plus the reads and answers of holds."""
+
+    def _hold_extended(
+        self, connection: Connection, hold: HoldRow, transaction_id: int, after: dict[str, Any]
+    ) -> Hold:
+        """The hold as the extend ``transaction_id`` left it (``after``, recorded with it)."""
+        unit = self._units[hold.unit]
+        draws = self._funding_draws(connection, [hold], before=transaction_id + 1)
+        return Hold(
+            id=hold.account_id,
+            customer=hold.external_id,
+            unit=hold.unit,
+            amount=unit.to_quantity(after["amount_held"]),
+            status=HoldStatus.ACTIVE,
+            expires_at=datetime.fromisoformat(after["expires_at"]),
+            created_at=hold.created_at,
+            draws=tuple(Draw(g, unit.to_quantity(part)) for g, part in draws[hold.account_id]),
+            action=hold.action,
+            amount_committed=(
+                None
+                if after["amount_committed"] is None
+                else unit.to_quantity(after["amount_committed"])
+            ),
+            metadata=hold.metadata,
+            parent_id=hold.parent_id,
+            spender=hold.spender,
+            remaining=unit.to_quantity(after["remaining"]),
+        )
+
+    def _hold_as_reserved(
+        self, connection: Connection, hold: HoldRow, recorded: TransactionRow
+    ) -> Hold:
+        """The hold as its reserve answered (a replay of the reserve): its reserve's amount,
+        draws and timeout, not what extends and commits made of them since."""
+        unit = self._units[hold.unit]
+        expires_at = self._expiry_as_of(connection, hold, recorded.id + 1)
+        draws = [
+            (entry.account_id, -entry.amount)
+            for entry in repository.entries_of(connection, [hold.reserve_transaction_id])
+            if entry.amount < 0 and entry.kind == "grant"
+        ]
+        return Hold(
+            id=hold.account_id,
+            customer=hold.external_id,
+            unit=hold.unit,
+            amount=unit.to_quantity(recorded.amount),
+            status=HoldStatus.ACTIVE,
+            expires_at=expires_at,
+            created_at=hold.created_at,
+            draws=tuple(Draw(grant_id, unit.to_quantity(part)) for grant_id, part in draws),
+            action=hold.action,
+            metadata=hold.metadata,
+            parent_id=hold.parent_id,
+            spender=hold.spender,
+            remaining=unit.to_quantity(recorded.amount),
+        )
+
+    def _expiry_as_of(self, connection: Connection, hold: HoldRow, before: int) -> datetime:
+        """When ``hold`` timed out as of transaction ``before``: its reserve's timeout, pushed by
+        its extends until then, each capped by its parent's timeout as of that write. Bounded:
+        a tree is at most ``HOLD_TREE_LEVELS_MAX`` deep."""
+        expires_at: datetime | None = None
+        above = None
+        if hold.parent_id is not None:
+            above = present(
+                hold_repository.read_hold(connection, hold.parent_id), "a hold's parent exists"
+            )
+        for transaction_id, created_at, request in hold_repository.timeout_changes(
+            connection, hold.account_id, before
+        ):
+            timeout_seconds = json.loads(request)["timeout_seconds"]
+            if timeout_seconds is None:
+                continue
+            pushed = created_at + timedelta(seconds=timeout_seconds)
+            expires_at = pushed if expires_at is None else max(expires_at, pushed)
+            if above is not None:
+                expires_at = min(expires_at, self._expiry_as_of(connection, above, transaction_id))
+        return present(expires_at, "a hold was reserved with a timeout")
+
+    def recorded(self, idempotency_key: str) -> bool:
+        check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+        with self.database.read() as connection:
+            return repository.find_transaction(connection, idempotency_key) is not None
+
+    def hold(self, hold_id: int) -> Hold:
+        """The hold as it stands now (its status after any commit, release or expiry)."""
+        with self.database.read() as connection:
+            hold = hold_repository.read_hold(connection, hold_id)
+            if hold is None:
+                raise HoldNotFound(hold_id)
+            draws = self._reserve_draws(connection, hold)
+        return self._hold_now(hold, draws, self.now())
+
+    def holds(self, customer: str, status: str, limit: int) -> tuple[Hold, ...]:
+        """The customer's holds in ``status``, newest first, at most ``limit``."""
+        try:
+            wanted = HoldStatus(status)
+        except ValueError:
+            raise InvalidRequest(
+                "status", f"must be one of {', '.join(s.value for s in HoldStatus)}"
+            ) from None
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= HOLDS_PAGE_SIZE_MAX
+        ):
+            raise InvalidRequest("limit", f"must be an int from 1 to {HOLDS_PAGE_SIZE_MAX}")
+        # Holds past their timeout are swept first, so that a hold listed as active is one.
+        self.sweep_if_due(customer)
+        with self.database.read() as connection:
+            row = repository.read_customer(connection, customer)
+            found = hold_repository.customer_holds(connection, row.id, wanted, limit)
+            draws = self._funding_draws(connection, found)
+        now = self.now()
+        return tuple(self._hold_now(hold, draws[hold.account_id], now) for hold in found)
+
+    def _hold_now(self, hold: HoldRow, draws: Sequence[tuple[int, int]], now: datetime) -> Hold:
+        """The hold as it stands at ``now``: one whose timeout has passed is expired, swept or
+        not. ``draws`` are (grant id, steps) its reserve and extends took."""
+        unit = self._units[hold.unit]
+        status = hold.status
+        if status is HoldStatus.ACTIVE and hold.expires_at <= now:
+            status = HoldStatus.EXPIRED
+        committed = (
+            None if hold.amount_committed is None else unit.to_quantity(hold.amount_committed)
+        )
+        return Hold(
+            id=hold.account_id,
+            customer=hold.external_id,
+            unit=hold.unit,
+            amount=unit.to_quantity(hold.amount_held),
+            status=status,
+            expires_at=hold.expires_at,
+            created_at=hold.created_at,
+            draws=tuple(Draw(grant_id, unit.to_quantity(part)) for grant_id, part in draws),
+            action=hold.action,
+            amount_committed=committed,
+            metadata=hold.metadata,
+            parent_id=hold.parent_id,
+            spender=hold.spender,
+            remaining=unit.to_quantity(hold.balance) if status is HoldStatus.ACTIVE else None,
+        )
+
+    def _hold_customer(self, hold_id: object) -> Callable[[Connection], Sequence[str]]:
+        checked = check_hold_id(hold_id, "hold_id")
+
+        def customers(connection: Connection) -> Sequence[str]:
+            hold = hold_repository.read_hold(connection, checked)
+            if hold is None:
+                raise HoldNotFound(checked)
+            return [hold.external_id]
+
+        return customers
+
+    def _with_available_after(
+        self, connection: Connection, charge: Charge, customer_id: int, now: datetime
+    ) -> Charge:
+        left = self.live_in_order(
+            repository.grants_with_credits(connection, customer_id, charge.unit), now
+        )
+        available_after = self._units[charge.unit].to_quantity(sum(g.remaining for g in left))
+        return dataclasses.replace(charge, available_after=available_after)
+
+    def _charge_from_commit(
+        self,
+        connection: Connection,
+        hold: HoldRow,
+        steps: int,
+        committed_before: int,
+        transaction_id: int,
+        created_at: datetime,
+        metadata: dict[str, Any],
+    ) -> Charge:
+        """The commit as a charge: its draws are the grants the hold drew from before it (in
+        their order), past what the hold's own earlier commits took. A child's have none: its
+        credits came from its parent."""
+        unit = self._units[hold.unit]
+        draws: list[Draw] = []
+        skip, left = committed_before, steps
+        drawn = self._funding_draws(connection, [hold], before=transaction_id)[hold.account_id]
+        for grant_id, part in drawn:
+            skipped = min(part, skip)
+            skip -= skipped
+            consumed = min(part - skipped, left)
+            left -= consumed
+            if consumed:
+                draws.append(Draw(grant_id, unit.to_quantity(consumed)))
+        return Charge(
+            id=transaction_id,
+            customer=hold.external_id,
+            unit=hold.unit,
+            amount=unit.to_quantity(steps),
+            action=hold.action,
+            draws=tuple(draws),
+            created_at=created_at,
+            hold_id=hold.account_id,
+            metadata=metadata,
+            spender=hold.spender,
+        )
+
+    def _released(self, connection: Connection, hold: HoldRow) -> Hold:
+        held = self._hold_now(hold, self._reserve_draws(connection, hold), hold.created_at)
+        return dataclasses.replace(held, status=HoldStatus.RELEASED, remaining=None)
