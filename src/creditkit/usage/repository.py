@@ -394,6 +394,7 @@ def _spending(
                 sa.func.nullif(usage_rollups.c.action, buckets.NONE).label("action"),
                 sa.func.nullif(usage_rollups.c.member, buckets.NONE).label("member"),
                 sa.func.nullif(usage_rollups.c.spender, buckets.NONE).label("spender"),
+                usage_rollups.c.customer_id.label("customer_id"),
                 usage_rollups.c.steps.label("steps"),
                 usage_rollups.c.charges.label("charges"),
             ).where(*_rolled(customer_id, unit, *parts.rolled, spenders))
@@ -403,6 +404,7 @@ def _spending(
             transactions.c.action.label("action"),
             transactions.c.member.label("member"),
             transactions.c.spender.label("spender"),
+            transactions.c.customer_id.label("customer_id"),
             transactions.c.amount.label("steps"),
             sa.literal(1, sa.BigInteger).label("charges"),
         ).where(*_in_range(customer_id, unit, SPEND_KINDS, low, high, spenders))
@@ -448,6 +450,24 @@ def spend_by_key(
     spending = _spending(customer_id, unit, start, end, spenders)
     key_ = key(spending.c.action, spending.c.member, spending.c.spender)
     return _top(connection, spending, key_, limit)
+
+
+def spend_by_spender_kind(
+    connection: Connection, unit: str, start: datetime, end: datetime, limit: int
+) -> list[tuple[str | None, int, int]]:
+    """(kind, steps, charges) of every customer's spending in [start, end) grouped by the kind
+    of spender that spent (None: customers spending for themselves), the ``limit`` largest: the
+    spender is looked up by its key per rollup row, which an operator's read can afford."""
+    spending = _spending(None, unit, start, end, None)
+    kind = (
+        sa.select(spenders_table.c.kind)
+        .where(
+            spenders_table.c.customer_id == spending.c.customer_id,
+            spenders_table.c.external_id == spending.c.spender,
+        )
+        .scalar_subquery()
+    )
+    return _top(connection, spending, kind, limit)
 
 
 def spender_kinds(
