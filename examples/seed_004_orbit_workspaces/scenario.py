@@ -1,6 +1,6 @@
 """Seed 004, Orbit, on creditkit: workspace subscriptions with per-tier limits, team members
-and roles, a downgrade that keeps what exists, and Pixel tokens held by users beside the
-workspace's AI credits.
+and roles, a downgrade that keeps what exists, Pixel tokens held by users beside the
+workspace's AI credits, and the 14-day money-back guarantee on a first PRO purchase.
 
 Run: python examples/seed_004_orbit_workspaces/scenario.py
 """
@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from creditkit import CreditKit, ManualClock
+from creditkit.payments import RefundRefused
 
 CATALOG = Path(__file__).with_name("catalog.yaml")
+URLS = {"success_url": "https://orbit.example/paid", "cancel_url": "https://orbit.example/plans"}
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 
 
@@ -74,6 +76,21 @@ def run(database_url: str, say: Callable[[str], object] = print) -> CreditKit:
     clock.advance(days=400)
     say(f"   sam: {ck.balance('sam', unit='pixel_tokens').available} Pixel token(s) a year later;"
         f" AI credits are the workspace's ({ck.balance('sam').available} of his own)")  # fmt: skip
+    say("7. The money-back guarantee: 14 days on a first PRO purchase (the plan's refund).")
+    for workspace in ("noor-agency", "kai-labs"):
+        ck.create_customer(workspace, kind="workspace")
+        paid = ck.checkout(workspace, plan="pro", idempotency_key=f"{workspace}-pro", **URLS)
+        ck.complete_sandbox_checkout(paid.session_id)  # the sandbox's card pays
+    clock.advance(days=10)
+    refund = ck.refund(ck.receipts("noor-agency").items[0].payment_id or 0)
+    plan = ck.plan_of("noor-agency").id
+    say(f"   day 10, noor-agency: ${refund.amount.amount_minor / 100:.2f} back,"
+        f" {refund.credits} unused credits taken back, now on {plan}")  # fmt: skip
+    clock.advance(days=5)
+    try:
+        ck.refund(ck.receipts("kai-labs").items[0].payment_id or 0)
+    except RefundRefused as refused:
+        say(f"   day 15, kai-labs: refused, {refused.reason}")
     say(f"audit: {'ok' if ck.audit().ok else 'FAILED'}")
     return ck
 

@@ -22,6 +22,7 @@ from creditkit.entitlements.service import EntitlementService
 from creditkit.errors import CreditKitError, InvalidRequest, Quantity, present
 from creditkit.integrations.lease import Lease
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
+from creditkit.keys.secrets import ServiceSecrets
 from creditkit.keys.service import KeyService
 from creditkit.ledger.audit import audit
 from creditkit.ledger.checks import check_history_filters
@@ -48,6 +49,7 @@ from creditkit.ledger.schemas import (
 )
 from creditkit.ledger.service import LedgerService
 from creditkit.notify.alerts import AlertService
+from creditkit.notify.outbound import OutboundPolicy
 from creditkit.notify.schemas import (
     Alerts,
     Delivery,
@@ -96,7 +98,10 @@ class CreditKit:
     operation; tests pass a ``ManualClock``. ``payments`` chooses the payment provider (the
     offline sandbox by default) and the refund and grace periods; see docs/payments.md.
     ``secret_key`` encrypts webhook endpoint secrets at rest (default: ``CREDITKIT_SECRET_KEY``,
-    else on a SQLite file a key file beside it); see docs/notify.md.
+    else on a SQLite file a key file beside it), and every secret the service keeps in its
+    database; see docs/notify.md and docs/security.md. ``webhook_policy`` is where webhooks may
+    go (``OutboundPolicy``: public https addresses only, unless ``allow_private`` is on for
+    development).
 
     ``group_commit`` (on by default) lets the writes that threads ask for at once share one
     database transaction, each with its own outcome; ``writer_lanes`` is how many such
@@ -120,6 +125,7 @@ class CreditKit:
         secret_key: str | None = None,
         group_commit: bool = True,
         writer_lanes: int | None = None,
+        webhook_policy: OutboundPolicy | None = None,
     ) -> None:
         if catalog is not None and not isinstance(catalog, Catalog):
             catalog = load_catalog(catalog)
@@ -145,11 +151,16 @@ class CreditKit:
         )
         self._entitlements = None if catalog is None else EntitlementService(self._ledger, catalog)
         self._alerts = AlertService(self._ledger, catalog, self._subscriptions)
-        self._webhooks = WebhookService(self._ledger, sealer)
+        self._shared_secrets = ServiceSecrets(self._database, self._ledger.now, sealer)
+        self._webhooks = WebhookService(self._ledger, sealer, webhook_policy or OutboundPolicy())
         self._payments = None
         if catalog is not None and self._subscriptions is not None:
             self._payments = PaymentService(
-                self._ledger, catalog, self._subscriptions, payments or PaymentSettings()
+                self._ledger,
+                catalog,
+                self._subscriptions,
+                payments or PaymentSettings(),
+                self._shared_secrets,
             )
         self._ledger.connect(self._hooks())
         self._usage = UsageService(self._ledger, catalog, self._subscriptions)
@@ -199,7 +210,7 @@ class CreditKit:
     @functools.cached_property
     def keys(self) -> KeyService:
         """Secret API keys and customer session tokens, for the HTTP service."""
-        return KeyService(self._database, self._ledger.now)
+        return KeyService(self._database, self._ledger.now, self._shared_secrets)
 
     @property
     def database(self) -> Database:
@@ -299,7 +310,8 @@ class CreditKit:
         """Grants the catalog pack's credits as a purchase: its price is the grant's cost basis
         and its ``expires_after_days`` its expiry (none: never). Raises
         ``PurchaseLimitReached`` past the pack's ``purchase_limit``. Call it once the payment
-        has succeeded (payment providers call it for you)."""
+        has succeeded (payment providers call it for you). A pack's ``bonus`` is a second grant,
+        of source ``promo``, without cost basis, expiring with the first."""
         offer = self._catalog_required().pack(pack)
         expires_at = None
         if offer.expires_after_days is not None:
@@ -311,7 +323,7 @@ class CreditKit:
                 connection, holder, offer.id, offer.purchase_limit
             )
 
-        return self._ledger.grant(
+        paid = self._ledger.grant(
             customer,
             offer.amount,
             unit=offer.unit,
@@ -327,6 +339,16 @@ class CreditKit:
             guard=within_limit,
             applies_to=offer.applies_to,
         )
+        if offer.bonus:
+            # Its own key, derived from the purchase's: a retry of the same key that replays
+            # the purchase grants a bonus the first run did not reach, and never a second one.
+            self._ledger.grant(
+                customer, offer.bonus, unit=offer.unit, source="promo",
+                idempotency_key=f"{idempotency_key}:bonus", priority=None, effective_at=None,
+                expires_at=paid.expires_at, transferable=None, cost_basis=None,
+                metadata={"pack": offer.id, "bonus": True, "grant_id": paid.id},
+            )  # fmt: skip
+        return paid
 
     def charge(
         self,
@@ -580,6 +602,38 @@ class CreditKit:
             customer, amount, unit=unit, idempotency_key=idempotency_key, metadata=metadata
         )
 
+    def void_grant(
+        self,
+        grant_id: int,
+        amount: Quantity | str | None = None,
+        *,
+        reason: str,
+        idempotency_key: str,
+    ) -> Adjustment:
+        """Takes ``amount`` of one chosen grant (None: all that is left of it) back to
+        issuance, as one ``void`` transaction in the customer's history with ``reason``. Un-issued,
+        not spent, like ``remove_credits``; unlike it, only this grant is touched. Raises
+        ``InsufficientCredits`` (recorded, nothing moved) when the grant holds less."""
+        return self._ledger.void_grant(
+            grant_id, amount, reason=reason, idempotency_key=idempotency_key
+        )
+
+    def change_grant_expiry(
+        self,
+        grant_id: int,
+        expires_at: datetime | None,
+        *,
+        reason: str,
+        idempotency_key: str,
+    ) -> Grant:
+        """Moves what is left of the grant into a new grant expiring at ``expires_at`` (None:
+        never; never in the past), as one ``expiry_change`` transaction in the customer's history
+        with ``reason``. Returns the new grant; the old one keeps its history and holds
+        nothing."""
+        return self._ledger.change_grant_expiry(
+            grant_id, expires_at, reason=reason, idempotency_key=idempotency_key
+        )
+
     def transfer(
         self,
         from_customer: str,
@@ -812,12 +866,21 @@ class CreditKit:
         self._payments_required().save_payment_method(customer, payment_method)
 
     def set_auto_top_up(
-        self, customer: str, pack: str, *, threshold: Quantity | str, per_day_max: int = 1
+        self,
+        customer: str,
+        pack: str,
+        *,
+        threshold: Quantity | str,
+        per_day_max: int = 1,
+        target: Quantity | str | None = None,
     ) -> TopUpSettings:
         """Buys ``pack`` with the saved payment method when the available balance of its unit
-        falls under ``threshold``, at most ``per_day_max`` times a UTC day. The charge is made
-        by ``run_due_top_ups`` (the worker), never inside the spending charge."""
-        return self._payments_required().set_auto_top_up(customer, pack, threshold, per_day_max)
+        falls under ``threshold``, at most ``per_day_max`` times a UTC day: one pack, or with
+        ``target`` as many packs as fill the balance to at least ``target`` (one payment). The
+        charge is made by ``run_due_top_ups`` (the worker), never inside the spending charge."""
+        return self._payments_required().set_auto_top_up(
+            customer, pack, threshold, per_day_max, target
+        )
 
     def auto_top_up(self, customer: str) -> TopUpSettings | None:
         return self._payments_required().auto_top_up(customer)

@@ -18,9 +18,14 @@ def test_every_seed_plan_round_trips_through_its_terms(path: Path) -> None:
         rebuilt = plan_from_terms(
             plan.id, plan.name, plan.rank, catalog.plan_terms(plan.id), plan.is_default
         )
-        # Description and alerts are not terms: a plan version does not keep them.
+        # Description, alerts and the refund policy are not terms: a plan version does not
+        # keep them.
         expected = dataclasses.replace(
-            plan, description=None, alerts=None, features=tuple(sorted(set(plan.features)))
+            plan,
+            description=None,
+            alerts=None,
+            refund=None,
+            features=tuple(sorted(set(plan.features))),
         )
         assert rebuilt == expected
 

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 from creditkit import CreditKit, ManualClock
 from creditkit.catalog import parse_catalog
 from creditkit.notify.schemas import EVENT_DATA, EventType
-from creditkit.payments import CARD_DECLINED
+from creditkit.payments import CARD_DECLINED, CARD_SUCCEEDS
 
 CATALOG = """
 units:
@@ -28,12 +28,17 @@ plans:
     rank: 0
     allowance: {amount: 20, unit: credits}
     alerts: {credits_left: 5}
+    limits: {seats: {count: 1}}
   pro:
     name: Pro
     rank: 1
     prices: {month: {amount: 0, currency: USD}}
     allowance: {amount: 100, unit: credits}
     alerts: {percent_used: [50]}
+  team:
+    name: Team
+    rank: 2
+    prices: {month: {amount: 1000, currency: USD}}
 packs:
   small: {name: "300 credits", amount: 300, unit: credits, price: {amount: 1000, currency: USD}}
 """
@@ -71,8 +76,23 @@ def test_every_event_type_sends_the_data_its_schema_declares(
         worker.run_once()  # hold.expired, grant.expiring
     clock.advance(days=31)
     with kit.worker() as worker:
-        worker.run_once()  # subscription.renewed
+        worker.run_once()  # subscription.renewed, credits.expired
     kit.cancel("ada", at_period_end=False)  # subscription.canceled
+    kit.acquire("ada", "seats", "s1")
+    kit.acquire("ada", "seats", "s2")  # limit.reached
+    kit.create_customer("bo")  # customer.created
+    kit.transfer("ada", "bo", 10, idempotency_key="gift")  # credits.gifted, credits.received
+    grant = kit.grant("bo", 5, idempotency_key="oops")  # credits.granted
+    kit.void_grant(grant.id, reason="granted twice", idempotency_key="void")  # credits.voided
+    bought = kit.checkout("bo", pack="small", idempotency_key="bo-pack", **URLS)
+    kit.complete_sandbox_checkout(bought.session_id)
+    kit.refund(bought.payment_id)  # credits.refunded, payment.refunded
+    team = kit.checkout("bo", plan="team", idempotency_key="bo-team", **URLS)
+    kit.complete_sandbox_checkout(team.session_id, card=CARD_SUCCEEDS)
+    kit.save_payment_method("bo", CARD_DECLINED)
+    clock.advance(days=32)
+    kit.tick()
+    kit.run_due_renewals()  # payment.failed, subscription.past_due
 
     events = kit.events(limit=500)
     assert {event.type for event in events} == set(EventType)

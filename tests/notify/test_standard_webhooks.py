@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from notify_helpers import Received, Receiver
+from notify_helpers import RECEIVERS_ON_THIS_MACHINE, Received, Receiver
 from standard_webhooks_helpers import node_verifies, python_verifies
 
 from creditkit import CreditKit, ManualClock
@@ -26,7 +26,9 @@ def now_clock() -> ManualClock:
 
 @pytest.fixture
 def now_kit(database_url: str, now_clock: ManualClock, catalog: Catalog) -> Iterator[CreditKit]:
-    with CreditKit(database_url, catalog=catalog, clock=now_clock) as opened:
+    with CreditKit(
+        database_url, catalog=catalog, clock=now_clock, webhook_policy=RECEIVERS_ON_THIS_MACHINE
+    ) as opened:
         yield opened
 
 
@@ -49,6 +51,8 @@ def test_deliveries_verify_with_the_python_and_npm_packages(
     spend(now_kit, "ada")
     deliver(now_kit)
     assert [json.loads(r.body)["type"] for r in receiver.received] == [
+        "customer.created",
+        "credits.granted",
         "credits.low",
         "credits.depleted",
     ]
@@ -56,8 +60,10 @@ def test_deliveries_verify_with_the_python_and_npm_packages(
         assert python_verifies(request, registered.secret)
         assert request.headers["webhook-id"] == json.loads(request.body)["id"]
     results = node_verifies([(request, registered.secret) for request in receiver.received])
-    assert [result["verified"] for result in results] == [True, True], results
+    assert [result["verified"] for result in results] == [True] * 4, results
     assert [result["payload"]["type"] for result in results] == [
+        "customer.created",
+        "credits.granted",
         "credits.low",
         "credits.depleted",
     ]

@@ -69,6 +69,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/grants/{grant_id}/void": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Void Grant
+         * @description Takes ``amount`` of this one grant (all that is left when absent) back, with a
+         *     ``reason`` kept in the history. 402 when the grant holds less.
+         */
+        post: operations["voidGrant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/grants/{grant_id}/expiry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change Grant Expiry
+         * @description Moves what is left of the grant into a new grant expiring at ``expires_at`` (null:
+         *     never; never in the past), with a ``reason`` kept in the history.
+         */
+        post: operations["changeGrantExpiry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/charges": {
         parameters: {
             query?: never;
@@ -352,7 +394,13 @@ export interface paths {
          *     retry with the same key gets the same token.
          */
         post: operations["createSessionToken"];
-        delete?: never;
+        /**
+         * Revoke Sessions
+         * @description Signs the customer out everywhere: its session tokens (only ``user``'s, when given)
+         *     issued until now stop working, within seconds in every process. A session token may
+         *     revoke its own member's sessions (signing out through the API).
+         */
+        delete: operations["revokeSessions"];
         options?: never;
         head?: never;
         patch?: never;
@@ -425,6 +473,29 @@ export interface paths {
          */
         put: operations["putDebtLimit"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{customer}/session-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Session Code
+         * @description A session link's code: send the customer's browser to
+         *     ``/app/session?code=<code>``. It opens once, within ``code_ttl_seconds``, after the
+         *     page names the account it opens; the browser then holds a session of
+         *     ``ttl_seconds``. A retry with the same key gets the same code.
+         */
+        post: operations["createSessionCode"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1169,6 +1240,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Audit
+         * @description Checks that every transaction balances per unit and every cached balance equals the
+         *     sum of its entries; ``problems`` names each violation (empty when all hold). It reads
+         *     the whole ledger: run it from monitoring every few minutes, not per request.
+         */
+        get: operations["audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -1232,6 +1325,32 @@ export interface components {
             description: string | null;
         };
         /**
+         * Adjustment
+         * @description Credits taken back from a customer by ``remove_credits``: ``draws`` are the grants they
+         *     came from, in burn-down order.
+         */
+        Adjustment: {
+            /** Id */
+            id: number;
+            /** Customer */
+            customer: string;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /** Draws */
+            draws: components["schemas"]["Draw"][];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Metadata */
+            metadata: {
+                [key: string]: unknown;
+            };
+        };
+        /**
          * AlertSource
          * @enum {string}
          */
@@ -1270,6 +1389,27 @@ export interface components {
          * @enum {string}
          */
         AllowanceExpiry: "period_end" | "never";
+        /** AuditProblem */
+        AuditProblem: {
+            /** Rule */
+            rule: string;
+            /** Detail */
+            detail: string;
+        };
+        /**
+         * AuditReport
+         * @description ``ok`` when every rule holds; otherwise ``problems`` names each violation.
+         */
+        AuditReport: {
+            /** Problems */
+            problems: components["schemas"]["AuditProblem"][];
+            /** Transactions Checked */
+            transactions_checked: number;
+            /** Entries Checked */
+            entries_checked: number;
+            /** Accounts Checked */
+            accounts_checked: number;
+        };
         /** AutoTopUpPut */
         AutoTopUpPut: {
             /** Pack */
@@ -1284,6 +1424,8 @@ export interface components {
              * @description Default: 1.
              */
             per_day_max?: number;
+            /** Target */
+            target?: (number | string) | null;
         };
         /**
          * Balance
@@ -1849,13 +1991,13 @@ export interface components {
          * Event
          * @description One outbound event. ``event_id`` is unique and stable: a receiver dedupes on it.
          */
-        Event: components["schemas"]["CreditsLowEvent"] | components["schemas"]["CreditsDepletedEvent"] | components["schemas"]["GrantExpiringEvent"] | components["schemas"]["HoldExpiredEvent"] | components["schemas"]["SubscriptionRenewedEvent"] | components["schemas"]["SubscriptionChangedEvent"] | components["schemas"]["SubscriptionCanceledEvent"] | components["schemas"]["PaymentSucceededEvent"] | components["schemas"]["PaymentFailedEvent"] | components["schemas"]["AlertTriggeredEvent"];
+        Event: components["schemas"]["CreditsLowEvent"] | components["schemas"]["CreditsDepletedEvent"] | components["schemas"]["GrantExpiringEvent"] | components["schemas"]["HoldExpiredEvent"] | components["schemas"]["SubscriptionRenewedEvent"] | components["schemas"]["SubscriptionChangedEvent"] | components["schemas"]["SubscriptionCanceledEvent"] | components["schemas"]["PaymentSucceededEvent"] | components["schemas"]["PaymentFailedEvent"] | components["schemas"]["AlertTriggeredEvent"] | components["schemas"]["CustomerCreatedEvent"] | components["schemas"]["CreditsGrantedEvent"] | components["schemas"]["CreditsGiftedEvent"] | components["schemas"]["CreditsReceivedEvent"] | components["schemas"]["CreditsExpiredEvent"] | components["schemas"]["CreditsVoidedEvent"] | components["schemas"]["CreditsRefundedEvent"] | components["schemas"]["LimitReachedEvent"] | components["schemas"]["SubscriptionPastDueEvent"] | components["schemas"]["PaymentRefundedEvent"];
         /**
          * EventType
          * @description Every event creditkit emits. The value is the wire name (``type`` in a webhook body).
          * @enum {string}
          */
-        EventType: "credits.low" | "credits.depleted" | "grant.expiring" | "hold.expired" | "subscription.renewed" | "subscription.changed" | "subscription.canceled" | "payment.succeeded" | "payment.failed" | "alert.triggered";
+        EventType: "credits.low" | "credits.depleted" | "grant.expiring" | "hold.expired" | "subscription.renewed" | "subscription.changed" | "subscription.canceled" | "payment.succeeded" | "payment.failed" | "alert.triggered" | "customer.created" | "credits.granted" | "credits.gifted" | "credits.received" | "credits.expired" | "credits.voided" | "credits.refunded" | "limit.reached" | "subscription.past_due" | "payment.refunded";
         /** EventsIngest */
         EventsIngest: {
             /** Events */
@@ -1970,11 +2112,25 @@ export interface components {
             /** Applies To */
             applies_to?: string[] | null;
         };
+        /** GrantExpiryChange */
+        GrantExpiryChange: {
+            /** Expires At */
+            expires_at: string | null;
+            /** Reason */
+            reason: string;
+        };
         /**
          * GrantSource
          * @enum {string}
          */
         GrantSource: "allowance" | "purchase" | "promo" | "earned" | "gift" | "refund" | "adjustment" | "migration";
+        /** GrantVoid */
+        GrantVoid: {
+            /** Amount */
+            amount?: (number | string) | null;
+            /** Reason */
+            reason: string;
+        };
         /**
          * Granularity
          * @description The width of a ``usage_series`` point: one UTC hour or one UTC day.
@@ -2473,6 +2629,42 @@ export interface components {
             card?: string;
         };
         /**
+         * SessionCode
+         * @description A session link's exchange code: opens ``customer``'s pages once (``/app/session?code=``),
+         *     until ``expires_at``; the browser that exchanges it gets a session token of
+         *     ``ttl_seconds``.
+         */
+        SessionCode: {
+            /** Code */
+            code: string;
+            /** Customer */
+            customer: string;
+            /** User */
+            user: string | null;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+        };
+        /** SessionCodeCreate */
+        SessionCodeCreate: {
+            /** User */
+            user?: string | null;
+            /** Permissions */
+            permissions?: components["schemas"]["SessionPermission"][];
+            /**
+             * Ttl Seconds
+             * @description Default: 900.
+             */
+            ttl_seconds?: number;
+            /**
+             * Code Ttl Seconds
+             * @description Default: 300.
+             */
+            code_ttl_seconds?: number;
+        };
+        /**
          * SessionPermission
          * @description What a customer session token may do, for its one customer.
          * @enum {string}
@@ -2623,7 +2815,8 @@ export interface components {
         /**
          * TopUpSettings
          * @description Buy ``pack`` when the available balance of its unit falls under ``threshold``, at most
-         *     ``per_day_max`` times a UTC day.
+         *     ``per_day_max`` times a UTC day: one pack, or with ``target`` as many packs as fill the
+         *     balance to at least ``target``.
          */
         TopUpSettings: {
             /** Customer */
@@ -2636,12 +2829,14 @@ export interface components {
             threshold: number | string;
             /** Per Day Max */
             per_day_max: number;
+            /** Target */
+            target: number | string | null;
         };
         /**
          * TransactionKind
          * @enum {string}
          */
-        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "extend" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment" | "debt_repayment" | "budget" | "debt_limit";
+        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "extend" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment" | "debt_repayment" | "budget" | "debt_limit" | "void" | "expiry_change";
         /**
          * Transfer
          * @description Transferable credits moved from one customer to another as one new ``gift`` grant that
@@ -3070,7 +3265,7 @@ export interface components {
         };
         /**
          * RateLimitedProblem
-         * @description 429: over the plan's requests a minute; retry after ``Retry-After`` seconds.
+         * @description 429: over the plan's requests a minute, or over the failed authentications an address may make a minute; retry after ``Retry-After`` seconds.
          */
         RateLimitedProblem: components["schemas"]["Problem"] & {
             limit_per_minute: number;
@@ -3127,6 +3322,52 @@ export interface components {
             period_end: string;
         };
         /**
+         * CreditsExpiredData
+         * @description What was left of a grant, ``amount``, expired at ``expired_at``.
+         */
+        CreditsExpiredData: {
+            /** Grant Id */
+            grant_id: number;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /**
+             * Expired At
+             * Format: date-time
+             */
+            expired_at: string;
+        };
+        /**
+         * CreditsGiftedData
+         * @description The customer gave ``amount`` credits to ``to_customer`` (a transfer).
+         */
+        CreditsGiftedData: {
+            /** Transfer Id */
+            transfer_id: number;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /** To Customer */
+            to_customer: string;
+        };
+        /**
+         * CreditsGrantedData
+         * @description A grant was made: a grant, a pack bought, a plan's allowance, a bonus.
+         */
+        CreditsGrantedData: {
+            /** Grant Id */
+            grant_id: number;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            source: components["schemas"]["GrantSource"];
+            /** Expires At */
+            expires_at: string | null;
+        };
+        /**
          * CreditsLowData
          * @description The available balance fell to ``credits_left`` (the customer's threshold, or its
          *     plan's: ``source``) or below.
@@ -3149,6 +3390,57 @@ export interface components {
              * Format: date-time
              */
             period_end: string;
+        };
+        /**
+         * CreditsReceivedData
+         * @description The customer received ``amount`` credits from ``from_customer``, as the gift grant
+         *     ``grant_id``.
+         */
+        CreditsReceivedData: {
+            /** Transfer Id */
+            transfer_id: number;
+            /** Grant Id */
+            grant_id: number;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /** From Customer */
+            from_customer: string;
+        };
+        /**
+         * CreditsRefundedData
+         * @description A refund of ``payment_id`` took ``amount`` unused credits back.
+         */
+        CreditsRefundedData: {
+            /** Payment Id */
+            payment_id: number;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+        };
+        /**
+         * CreditsVoidedData
+         * @description ``amount`` of one grant was voided by an operator, for ``reason``.
+         */
+        CreditsVoidedData: {
+            /** Grant Id */
+            grant_id: number;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /** Reason */
+            reason: string;
+        };
+        /**
+         * CustomerCreatedData
+         * @description A customer was created (a user or a workspace).
+         */
+        CustomerCreatedData: {
+            /** Kind */
+            kind: string;
         };
         /**
          * GrantExpiringData
@@ -3188,6 +3480,21 @@ export interface components {
             expired_at: string;
         };
         /**
+         * LimitReachedData
+         * @description An ``acquire`` or ``track`` was refused at the plan's cap: ``used`` of ``limit_value``;
+         *     ``upgrade_to`` is the cheapest plan that allows it.
+         */
+        LimitReachedData: {
+            /** Limit */
+            limit: string;
+            /** Used */
+            used: number;
+            /** Limit Value */
+            limit_value: number;
+            /** Upgrade To */
+            upgrade_to: string | null;
+        };
+        /**
          * PaymentFailedData
          * @description A payment failed, and why. A renewal's carries ``grace_ends_at``: the subscription is
          *     ``past_due`` until then.
@@ -3208,6 +3515,26 @@ export interface components {
             reason: string;
             /** Grace Ends At */
             grace_ends_at?: string | null;
+        };
+        /**
+         * PaymentRefundedData
+         * @description A payment was refunded: ``refunded_minor`` went back to the customer (made here, or in
+         *     the provider's dashboard).
+         */
+        PaymentRefundedData: {
+            /** Payment Id */
+            payment_id: number;
+            kind: components["schemas"]["PaymentKind"];
+            /** Pack */
+            pack: string | null;
+            /** Plan */
+            plan: string | null;
+            /** Amount Minor */
+            amount_minor: number;
+            /** Refunded Minor */
+            refunded_minor: number;
+            /** Currency */
+            currency: string;
         };
         /**
          * PaymentSucceededData
@@ -3267,7 +3594,7 @@ export interface components {
              * Reason
              * @enum {string}
              */
-            reason: "upgrade" | "scheduled" | "restart" | "renewal" | "scheduled_change" | "canceled" | "unpaid" | "period_end" | "now";
+            reason: "upgrade" | "scheduled" | "restart" | "renewal" | "scheduled_change" | "canceled" | "unpaid" | "period_end" | "renewal_failed" | "now";
         };
         /**
          * CreditsLowEvent
@@ -3502,6 +3829,239 @@ export interface components {
             created_at: string;
             data: components["schemas"]["AlertTriggeredData"];
         };
+        /**
+         * CustomerCreatedEvent
+         * @description A ``customer.created`` event. A customer was created (a user or a workspace).
+         */
+        CustomerCreatedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "customer.created";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CustomerCreatedData"];
+        };
+        /**
+         * CreditsGrantedEvent
+         * @description A ``credits.granted`` event. A grant was made: a grant, a pack bought, a plan's allowance, a bonus.
+         */
+        CreditsGrantedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "credits.granted";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CreditsGrantedData"];
+        };
+        /**
+         * CreditsGiftedEvent
+         * @description A ``credits.gifted`` event. The customer gave ``amount`` credits to ``to_customer`` (a transfer).
+         */
+        CreditsGiftedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "credits.gifted";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CreditsGiftedData"];
+        };
+        /**
+         * CreditsReceivedEvent
+         * @description A ``credits.received`` event. The customer received ``amount`` credits from ``from_customer``, as the gift grant
+         *     ``grant_id``.
+         */
+        CreditsReceivedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "credits.received";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CreditsReceivedData"];
+        };
+        /**
+         * CreditsExpiredEvent
+         * @description A ``credits.expired`` event. What was left of a grant, ``amount``, expired at ``expired_at``.
+         */
+        CreditsExpiredEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "credits.expired";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CreditsExpiredData"];
+        };
+        /**
+         * CreditsVoidedEvent
+         * @description A ``credits.voided`` event. ``amount`` of one grant was voided by an operator, for ``reason``.
+         */
+        CreditsVoidedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "credits.voided";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CreditsVoidedData"];
+        };
+        /**
+         * CreditsRefundedEvent
+         * @description A ``credits.refunded`` event. A refund of ``payment_id`` took ``amount`` unused credits back.
+         */
+        CreditsRefundedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "credits.refunded";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["CreditsRefundedData"];
+        };
+        /**
+         * LimitReachedEvent
+         * @description A ``limit.reached`` event. An ``acquire`` or ``track`` was refused at the plan's cap: ``used`` of ``limit_value``;
+         *     ``upgrade_to`` is the cheapest plan that allows it.
+         */
+        LimitReachedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "limit.reached";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["LimitReachedData"];
+        };
+        /**
+         * SubscriptionPastDueEvent
+         * @description A ``subscription.past_due`` event. The subscription as it now stands, the plan before it (``previous_plan``), and why.
+         */
+        SubscriptionPastDueEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "subscription.past_due";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["SubscriptionData"];
+        };
+        /**
+         * PaymentRefundedEvent
+         * @description A ``payment.refunded`` event. A payment was refunded: ``refunded_minor`` went back to the customer (made here, or in
+         *     the provider's dashboard).
+         */
+        PaymentRefundedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "payment.refunded";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["PaymentRefundedData"];
+        };
     };
     responses: never;
     parameters: never;
@@ -3571,6 +4131,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -3656,6 +4227,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -3730,6 +4312,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -3737,6 +4328,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description Busy or unavailable: retry. */
@@ -3748,6 +4350,212 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    voidGrant: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                grant_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantVoid"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Adjustment"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    changeGrantExpiry: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                grant_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantExpiryChange"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Grant"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -3822,6 +4630,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -3831,7 +4648,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited. */
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -3925,6 +4742,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -3934,7 +4760,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited. */
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -4023,6 +4849,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -4106,6 +4943,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -4113,6 +4959,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description Busy or unavailable: retry. */
@@ -4209,6 +5066,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -4216,6 +5082,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description Busy or unavailable: retry. */
@@ -4308,6 +5185,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description Busy or unavailable: retry. */
             503: {
                 headers: {
@@ -4391,6 +5279,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -4398,6 +5295,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description Busy or unavailable: retry. */
@@ -4474,6 +5382,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -4481,6 +5398,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -4550,6 +5478,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -4615,6 +5554,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -4692,6 +5642,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -4699,6 +5658,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -4767,6 +5737,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -4843,6 +5824,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -4850,6 +5840,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -4913,6 +5914,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -4920,6 +5930,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -4996,6 +6017,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -5003,6 +6033,95 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeSessions: {
+        parameters: {
+            query?: {
+                user?: string | null;
+            };
+            header?: never;
+            path: {
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -5070,6 +6189,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -5146,6 +6276,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -5153,6 +6292,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -5223,6 +6373,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -5299,6 +6460,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -5306,6 +6476,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -5382,6 +6563,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -5389,6 +6579,120 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSessionCode: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionCodeCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionCode"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -5456,6 +6760,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -5532,6 +6847,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -5539,6 +6863,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -5615,6 +6950,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -5622,6 +6966,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -5698,6 +7053,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -5705,6 +7069,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -5776,6 +7151,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -5844,6 +7230,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -5909,6 +7306,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -5986,6 +7394,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -5993,6 +7410,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -6062,6 +7490,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -6139,6 +7578,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -6146,6 +7594,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -6214,6 +7673,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -6289,6 +7759,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -6370,6 +7851,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -6442,6 +7934,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -6501,6 +8004,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -6566,6 +8080,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -6575,7 +8098,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Rate limited. */
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -6671,6 +8194,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -6678,6 +8210,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -6803,6 +8346,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -6810,6 +8362,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -6886,6 +8449,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -6893,6 +8465,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -6960,6 +8543,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -7041,6 +8635,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -7111,6 +8716,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -7178,6 +8794,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -7238,6 +8865,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -7245,6 +8881,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -7314,6 +8961,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -7376,6 +9034,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -7383,6 +9050,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -7452,6 +9130,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -7497,6 +9186,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -7562,6 +9262,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -7569,6 +9278,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -7638,6 +9358,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -7701,6 +9432,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -7782,6 +9524,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -7859,6 +9612,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -7940,6 +9704,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -7999,6 +9774,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -8070,6 +9856,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
             /** @description An error; ``code`` says which. */
             default: {
                 headers: {
@@ -8132,6 +9929,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input, by field. */
             422: {
                 headers: {
@@ -8139,6 +9945,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -8208,6 +10025,17 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -8360,6 +10188,64 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    audit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditReport"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */

@@ -12,6 +12,8 @@ from creditkit.api.schemas import (
     TEXT_PATTERN,
     ChargeCreate,
     GrantCreate,
+    GrantExpiryChange,
+    GrantVoid,
     HoldCommit,
     HoldCreate,
     HoldExtend,
@@ -21,6 +23,7 @@ from creditkit.errors import InvalidRequest, InvariantViolation
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
 from creditkit.ledger.checks import NAME_LENGTH_MAX
 from creditkit.ledger.schemas import (
+    Adjustment,
     Balance,
     Grant,
     HistoryPage,
@@ -36,6 +39,7 @@ HISTORY_PAGE_MAX = 200
 
 Customer = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
 HoldId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+GrantId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Unit = Annotated[str, Query(min_length=1, max_length=64, pattern=TEXT_PATTERN)]
 #: A balance for this spender (capped by its path's budgets), or a history of its spending.
 SpenderFilter = Annotated[
@@ -167,6 +171,31 @@ def router(service: Service) -> APIRouter:
             cost_basis=cost_basis,
             metadata=body.metadata,
             applies_to=body.applies_to,
+        )
+
+    @api.post("/grants/{grant_id}/void", response_model=Adjustment, status_code=201)
+    def void_grant(
+        caller: Authenticated, grant_id: GrantId, body: GrantVoid, key: IdempotencyKey
+    ) -> Adjustment:
+        """Takes ``amount`` of this one grant (all that is left when absent) back, with a
+        ``reason`` kept in the history. 402 when the grant holds less."""
+        access.require_scope(caller, Scope.WRITE)
+        return kit.void_grant(
+            grant_id, body.amount, reason=body.reason, idempotency_key=access.key_of(caller, key)
+        )
+
+    @api.post("/grants/{grant_id}/expiry", response_model=Grant, status_code=201)
+    def change_grant_expiry(
+        caller: Authenticated, grant_id: GrantId, body: GrantExpiryChange, key: IdempotencyKey
+    ) -> Grant:
+        """Moves what is left of the grant into a new grant expiring at ``expires_at`` (null:
+        never; never in the past), with a ``reason`` kept in the history."""
+        access.require_scope(caller, Scope.WRITE)
+        return kit.change_grant_expiry(
+            grant_id,
+            body.expires_at,
+            reason=body.reason,
+            idempotency_key=access.key_of(caller, key),
         )
 
     @api.post("/charges", response_model=ChargeAnswer, status_code=201)

@@ -168,7 +168,11 @@ def router(service: Service) -> APIRouter:
         times a day, with the saved payment method. Idempotent."""
         access.require_customer(caller, customer, Scope.WRITE, SessionPermission.BUY)
         return kit.set_auto_top_up(
-            customer, body.pack, threshold=body.threshold, per_day_max=body.per_day_max
+            customer,
+            body.pack,
+            threshold=body.threshold,
+            per_day_max=body.per_day_max,
+            target=body.target,
         )
 
     @api.delete("/customers/{customer}/auto-top-up", response_model=Removed)

@@ -129,6 +129,11 @@ class SessionTokenCreate(Body):
     ttl_seconds: Annotated[int, Field(ge=1, le=3_600)] = 900
 
 
+class SessionCodeCreate(SessionTokenCreate):
+    #: How long the link opens, once: minutes, not the token's hour.
+    code_ttl_seconds: Annotated[int, Field(ge=1, le=3_600)] = 300
+
+
 class CostBasis(Body):
     """Money paid for a grant: integer minor units (cents), never a float."""
 
@@ -213,6 +218,18 @@ class HoldExtend(Body):
 
     amount: Amount | None = None
     timeout_seconds: Annotated[int, Field(ge=1, le=7 * 86_400)] | None = None
+
+
+class GrantVoid(Body):
+    #: How much of the grant to void; all that is left of it when absent.
+    amount: Amount | None = None
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class GrantExpiryChange(Body):
+    #: The new expiry, in the future; null: never.
+    expires_at: datetime | None
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class TransferCreate(Body):
@@ -303,3 +320,5 @@ class AutoTopUpPut(Body):
     pack: Name
     threshold: Amount
     per_day_max: Annotated[int, Field(ge=1, le=100)] = 1
+    #: Fill the balance to at least this, buying as many packs as that takes; one pack if absent.
+    target: Amount | None = None

@@ -49,6 +49,7 @@ from creditkit.catalog.schemas import (
     Period,
     Plan,
     PlanAlerts,
+    PlanRefund,
     Price,
     QuantityOrUnlimited,
     Rollover,
@@ -524,7 +525,11 @@ _PLAN_KEYS: Final = (
     "alerts",
     "debt_limit",
     "spender_budgets",
+    "refund",
 )
+_REFUND_KEYS: Final = ("window_days", "first_purchase_only")
+#: A refund window longer than a year is no money-back guarantee anyone offers.
+REFUND_WINDOW_DAYS_MAX: Final = 365
 _ALLOWANCE_KEYS: Final = ("amount", "unit", "period", "rollover", "expires", "applies_to")
 _BUDGET_KEYS: Final = ("amount", "period")
 _BUDGET_PERIODS: Final = ("hour", "day", "week", "month", "lifetime")
@@ -542,7 +547,9 @@ _PACK_KEYS: Final = (
     "purchase_limit",
     "description",
     "applies_to",
+    "bonus",
 )
+_BONUS_KEYS: Final = ("amount",)
 _INTERVALS: Final = tuple(str(interval) for interval in Interval)
 _COUPON_KEYS: Final = (
     "name",
@@ -637,6 +644,14 @@ def _action(r: _Reader, action_id: str, where: _Field, units: Mapping[str, UnitS
     )
 
 
+def _bonus(r: _Reader, where: _Field | None, unit: UnitSpec | None) -> Quantity | None:
+    """``{amount}``: promotional credits given with each purchase of the pack."""
+    if where is None:
+        return None
+    fields = r.mapping(where, _BONUS_KEYS, required=("amount",))
+    return r.quantity(fields.get("amount"), unit)
+
+
 def _pack(r: _Reader, pack_id: str, where: _Field, units: Mapping[str, UnitSpec]) -> Pack:
     fields = r.mapping(where, _PACK_KEYS, required=("name", "amount", "unit", "price"))
     unit = r.unit(fields.get("unit"), units)
@@ -651,6 +666,7 @@ def _pack(r: _Reader, pack_id: str, where: _Field, units: Mapping[str, UnitSpec]
         purchase_limit=r.optional_integer(fields.get("purchase_limit"), 1),
         description=r.optional_text(fields.get("description")),
         applies_to=_applies_to(r, fields.get("applies_to")),
+        bonus=_bonus(r, fields.get("bonus"), unit),
     )
     price_field = fields.get("price")
     if price_field is None or not r.ok(price_field) or pack.price.amount_minor > 0:
@@ -724,6 +740,7 @@ def _plan(
         overage=_overage(r, fields.get("overage"), units),
         rate_limit_per_minute=r.optional_integer(fields.get("rate_limit_per_minute"), 1),
         alerts=_alerts(r, fields.get("alerts"), units, allowance),
+        refund=_plan_refund(r, fields.get("refund")),
     )
     credit_unit = units.get(plan.credit_unit)
     plan = dataclasses.replace(
@@ -758,6 +775,18 @@ def _spender_budgets(
         return ((period, r.quantity(fields.get("amount"), unit)),)
 
     return _section(r, where, "spender kind", budgets)
+
+
+def _plan_refund(r: _Reader, where: _Field | None) -> PlanRefund | None:
+    """``{window_days, first_purchase_only}``: the plan's money-back guarantee."""
+    if where is None:
+        return None
+    fields = r.mapping(where, _REFUND_KEYS, required=("window_days",))
+    window_days = r.integer(fields.get("window_days"), 1, 1)
+    window = fields.get("window_days")
+    if window is not None and r.ok(window) and window_days > REFUND_WINDOW_DAYS_MAX:
+        r.report(window, f"must be at most {REFUND_WINDOW_DAYS_MAX} days")
+    return PlanRefund(window_days, r.boolean(fields.get("first_purchase_only"), False))
 
 
 def _per_interval(

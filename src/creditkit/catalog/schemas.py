@@ -217,6 +217,17 @@ def _frozen_empty() -> Mapping[Any, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanRefund:
+    """A plan's money-back guarantee: a payment for the plan is refunded in full within
+    ``window_days`` of succeeding; with ``first_purchase_only``, only the customer's first
+    payment for any plan (a guarantee for newcomers, not a way to pay for months and give them
+    back)."""
+
+    window_days: int
+    first_purchase_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """A tier.
 
@@ -243,6 +254,8 @@ class Plan:
     #: Not part of the plan's terms (what a subscriber pays and gets): editing alerts makes no
     #: new plan version, and every subscriber of the plan gets the catalog's alerts as loaded.
     alerts: PlanAlerts | None = None
+    #: Not part of the plan's terms either: the store's refund policy as loaded applies.
+    refund: PlanRefund | None = None
     #: How far below zero a subscriber may go on purpose (``allow_debt``), in the allowance's
     #: unit (``credits`` without one); 0: no debt. A customer's own limit overrides it.
     debt_limit: Quantity = 0
@@ -279,7 +292,8 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class Pack:
-    """A one-time purchase of ``amount`` credits of ``unit`` for ``price``.
+    """A one-time purchase of ``amount`` credits of ``unit`` for ``price``, plus ``bonus``
+    promotional credits when the catalog gives some.
 
     ``expires_after_days`` ``None`` means the credits never expire. ``purchase_limit`` is how
     many times one customer may buy the pack (``None``: no limit); a free pack must have one.
@@ -296,6 +310,10 @@ class Pack:
     description: str | None = None
     #: The actions or categories the pack's credits may pay for (None: any spending).
     applies_to: tuple[str, ...] | None = None
+    #: Credits given on top of ``amount`` with each purchase, as a promotion: a grant of its
+    #: own (source ``promo``, no cost basis, the same expiry), so the paid part keeps the
+    #: whole price as its cost basis.
+    bonus: Quantity | None = None
 
 
 class DiscountKind(StrEnum):

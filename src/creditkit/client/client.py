@@ -34,8 +34,10 @@ from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, InvalidAmount, InvalidRequest, Quantity
 from creditkit.integrations.lease import Lease
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
-from creditkit.keys.schemas import SessionPermission, SessionToken
+from creditkit.keys.schemas import SessionCode, SessionPermission, SessionToken
 from creditkit.ledger.schemas import (
+    Adjustment,
+    AuditReport,
     Balance,
     Budget,
     Charge,
@@ -76,6 +78,7 @@ TIMEOUT_SECONDS_DEFAULT = 10.0
 TIMEOUT_SECONDS_MAX = 300.0
 #: The session token lifetime the API gives when the caller names none.
 SESSION_TTL_SECONDS_DEFAULT = 900
+SESSION_CODE_TTL_SECONDS_DEFAULT = 300
 #: How long the catalog's action costs read for ``metered`` are used before being read again:
 #: metering a request should not cost a second request, and a catalog changes only when the
 #: service restarts with a new one.
@@ -336,6 +339,33 @@ class Client:
         """Gives everything the hold set aside back."""
         path = _path("holds", _row_id(hold_id, "hold_id"), "release")
         return self._write("POST", path, Hold, None, idempotency_key)
+
+    def void_grant(
+        self,
+        grant_id: int,
+        amount: Quantity | str | None = None,
+        *,
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> Adjustment:
+        """Takes ``amount`` of one grant (None: all that is left of it) back, with a reason."""
+        body = {"amount": None if amount is None else _amount(amount), "reason": reason}
+        path = _path("grants", _row_id(grant_id, "grant_id"), "void")
+        return self._write("POST", path, Adjustment, body, idempotency_key)
+
+    def change_grant_expiry(
+        self,
+        grant_id: int,
+        expires_at: datetime | None,
+        *,
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> Grant:
+        """Moves what is left of the grant into a new grant expiring at ``expires_at`` (None:
+        never); returns the new grant."""
+        body = {"expires_at": _time(expires_at, "expires_at"), "reason": reason}
+        path = _path("grants", _row_id(grant_id, "grant_id"), "expiry")
+        return self._write("POST", path, Grant, body, idempotency_key)
 
     def transfer(
         self,
@@ -779,14 +809,22 @@ class Client:
         self._call("PUT", path, {"payment_method": payment_method})
 
     def set_auto_top_up(
-        self, customer: str, pack: str, *, threshold: Quantity | str, per_day_max: int = 1
+        self,
+        customer: str,
+        pack: str,
+        *,
+        threshold: Quantity | str,
+        per_day_max: int = 1,
+        target: Quantity | str | None = None,
     ) -> TopUpSettings:
         """Buys ``pack`` when the available balance falls under ``threshold``, at most
-        ``per_day_max`` times a UTC day."""
+        ``per_day_max`` times a UTC day; with ``target``, as many packs as fill the balance to
+        at least ``target``."""
         body = {
             "pack": pack,
             "threshold": _amount(threshold, "threshold"),
             "per_day_max": per_day_max,
+            "target": None if target is None else _amount(target, "target"),
         }
         path = _path("customers", customer, "auto-top-up")
         settings: TopUpSettings = self._decoded(self._call("PUT", path, body), TopUpSettings)
@@ -843,6 +881,10 @@ class Client:
         keeps signing beside it until ``endpoint.previous_secret_expires_at`` (24 hours)."""
         path = _endpoint_path(endpoint_id, "rotate-secret")
         return self._write("POST", path, RegisteredWebhookEndpoint, None, idempotency_key)
+
+    def audit(self) -> AuditReport:
+        """The ledger's audit (``GET /v1/audit``, an admin key): ``.ok`` or ``.problems``."""
+        return self._read(_path("audit"), AuditReport)
 
     def webhook_endpoints(self) -> list[WebhookEndpoint]:
         """Every endpoint not deleted, oldest first (without secrets)."""
@@ -931,6 +973,32 @@ class Client:
         path = _path("customers", customer, "session-tokens")
         # A key per call, reused by its retries: a retried request gets the same token.
         return self._write("POST", path, SessionToken, body, None)
+
+    def issue_session_code(
+        self,
+        customer: str,
+        *,
+        user: str | None = None,
+        permissions: Sequence[SessionPermission | str] = tuple(SessionPermission),
+        ttl_seconds: int = SESSION_TTL_SECONDS_DEFAULT,
+        code_ttl_seconds: int = SESSION_CODE_TTL_SECONDS_DEFAULT,
+    ) -> SessionCode:
+        """A session link's single-use code (``CreditKit.keys.issue_session_code``): send the
+        browser to ``/app/session?code=<code>``."""
+        body = {
+            "user": user,
+            "permissions": [str(permission) for permission in permissions],
+            "ttl_seconds": ttl_seconds,
+            "code_ttl_seconds": code_ttl_seconds,
+        }
+        path = _path("customers", customer, "session-codes")
+        return self._write("POST", path, SessionCode, body, None)
+
+    def revoke_sessions(self, customer: str, *, user: str | None = None) -> None:
+        """Signs the customer (or its member ``user``) out everywhere
+        (``CreditKit.keys.revoke_sessions``)."""
+        query = None if user is None else {"user": user}
+        self._call("DELETE", _path("customers", customer, "session-tokens"), query=query)
 
     # -- the wire --
 

@@ -17,6 +17,8 @@ from creditkit.errors import CreditKitError, Quantity
 from creditkit.integrations.lease import Lease
 from creditkit.integrations.metered import Meter
 from creditkit.ledger.schemas import (
+    Adjustment,
+    AuditReport,
     Balance,
     Budget,
     Charge,
@@ -78,6 +80,14 @@ class CreditsApi(Protocol):
         interval: str | None = ...,
         allowance_on_upgrade: str = ...,
     ) -> Subscription: ...
+    def change_grant_expiry(
+        self,
+        grant_id: int,
+        expires_at: datetime | None,
+        *,
+        reason: str,
+        idempotency_key: str,
+    ) -> Grant: ...
     def charge(
         self,
         customer: str,
@@ -247,7 +257,13 @@ class CreditsApi(Protocol):
         percent_used: Sequence[int] = ...,
     ) -> Alerts: ...
     def set_auto_top_up(
-        self, customer: str, pack: str, *, threshold: Quantity | str, per_day_max: int = ...
+        self,
+        customer: str,
+        pack: str,
+        *,
+        threshold: Quantity | str,
+        per_day_max: int = ...,
+        target: Quantity | str | None = ...,
     ) -> TopUpSettings: ...
     def set_budget(
         self,
@@ -327,6 +343,14 @@ class CreditsApi(Protocol):
         spender: str | None = ...,
         subtree: bool = ...,
     ) -> UsageSummary: ...
+    def void_grant(
+        self,
+        grant_id: int,
+        amount: Quantity | str | None = ...,
+        *,
+        reason: str,
+        idempotency_key: str,
+    ) -> Adjustment: ...
     def webhook_deliveries(
         self,
         *,
@@ -337,6 +361,8 @@ class CreditsApi(Protocol):
     ) -> list[Delivery]: ...
     def webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint: ...
     def webhook_endpoints(self) -> list[WebhookEndpoint]: ...
+
+    def audit(self) -> AuditReport: ...
 
 
 if TYPE_CHECKING:

@@ -47,6 +47,8 @@ from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import AMOUNT_STEPS_MAX, CustomerKind
 from creditkit.ledger.service import LedgerService
 from creditkit.ledger.spending import FORMER_MEMBER, MEMBER
+from creditkit.notify.outbox import emit
+from creditkit.notify.schemas import EventType
 from creditkit.subscriptions import repository as subscriptions_repository
 from creditkit.subscriptions.periods import months_in, period_bounds, period_index_at
 
@@ -279,6 +281,8 @@ class EntitlementService:
             decision = self._count(plan, name, cap, used, 1)
             if decision.allowed:
                 repository.insert_resource(connection, holder.id, name, resource_id, now)
+            else:
+                _announce_refusal(connection, holder, name, decision, now)
             return decision
 
         return self._ledger.locked_write([customer], work)
@@ -333,6 +337,8 @@ class EntitlementService:
                     "created_at": now,
                 },
             )
+            if not decision.allowed:
+                _announce_refusal(connection, holder, name, decision, now)
             return decision
 
         return self._ledger.locked_write([customer], work)
@@ -558,3 +564,21 @@ class EntitlementService:
             for row in repository.members_of(connection, holder.id)
         ]
         return sorted(members, key=lambda member: ROLE_ORDER.index(member.role))
+
+
+def _announce_refusal(
+    connection: Connection, holder: CustomerRow, name: str, decision: Decision, now: datetime
+) -> None:
+    """``limit.reached``, in the refusal's transaction: the host app may offer the upgrade."""
+    emit(
+        connection,
+        EventType.LIMIT_REACHED,
+        holder.id,
+        {
+            "limit": name,
+            "used": decision.used,
+            "limit_value": decision.limit,
+            "upgrade_to": decision.upgrade_to,
+        },
+        now,
+    )

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from creditkit.amounts import wire_amount
 from creditkit.errors import (
     CreditKitError,
     IdempotencyConflict,
@@ -63,6 +64,8 @@ from creditkit.ledger.spending import (
     encode_applies_to,
 )
 from creditkit.ledger.writes import LedgerWrites
+from creditkit.notify.outbox import emit
+from creditkit.notify.schemas import EventType
 
 
 class LedgerGrants(LedgerWrites):
@@ -88,6 +91,13 @@ class LedgerGrants(LedgerWrites):
                 )
                 row = present(
                     repository.read_customer_full(connection, customer), "an inserted customer"
+                )
+                emit(
+                    connection,
+                    EventType.CUSTOMER_CREATED,
+                    row.id,
+                    {"kind": row.kind},
+                    row.created_at,
                 )
             elif row.kind != customer_kind:
                 # The customer id is its own idempotency key: the conflict names it and the kind.
@@ -245,6 +255,19 @@ class LedgerGrants(LedgerWrites):
             [(self.system_account(ISSUANCE, unit), -steps), (grant_id, steps)],
         )
         self._repay_debt(context, request, holder, unit, grant_id, steps)
+        emit(
+            context.connection,
+            EventType.CREDITS_GRANTED,
+            holder.id,
+            {
+                "grant_id": grant_id,
+                "unit": unit,
+                "amount": wire_amount(self._units[unit].to_quantity(steps)),
+                "source": source.value,
+                "expires_at": iso_or_none(expires_at),
+            },
+            context.now,
+        )
         return transaction_id, grant_id
 
     def _repay_debt(

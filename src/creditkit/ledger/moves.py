@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from creditkit.amounts import wire_amount
 from creditkit.errors import (
     InsufficientCredits,
     InvalidRequest,
@@ -32,6 +33,8 @@ from creditkit.ledger.schemas import (
     TransactionKind,
     Transfer,
 )
+from creditkit.notify.outbox import emit
+from creditkit.notify.schemas import EventType
 
 
 class LedgerMoves(LedgerHolds):
@@ -108,6 +111,13 @@ class LedgerMoves(LedgerHolds):
                 unit,
                 [(grant.account_id, -part) for grant, part in draws] + [(grant_id, steps)],
             )
+            amount = wire_amount(unit_.to_quantity(steps))
+            gift = {"transfer_id": transaction_id, "unit": unit, "amount": amount}
+            emit(context.connection, EventType.CREDITS_GIFTED, sender.id,
+                 gift | {"to_customer": to_customer}, context.now)  # fmt: skip
+            emit(context.connection, EventType.CREDITS_RECEIVED, recipient.id,
+                 gift | {"grant_id": grant_id, "from_customer": from_customer},
+                 context.now)  # fmt: skip
             return Transfer(
                 id=transaction_id,
                 from_customer=from_customer,

@@ -640,3 +640,24 @@ def encode_json(value: Any) -> str:
     if not value and isinstance(value, dict):
         return "{}"
     return _ENCODE(value)
+
+
+def grant_owner(connection: Connection, grant_id: int) -> str | None:
+    """The external id of the customer holding the grant; None when there is no such grant."""
+    owner: str | None = connection.execute(
+        sa.select(customers.c.external_id)
+        .select_from(accounts.join(customers, customers.c.id == accounts.c.customer_id))
+        .where(accounts.c.id == grant_id, accounts.c.kind == "grant")
+    ).scalar_one_or_none()
+    return owner
+
+
+def read_grant_for_correction(connection: Connection, grant_id: int) -> sa.Row[Any] | None:
+    """The grant's terms with its owner, unit and what it holds now (a void or an expiry
+    change reads it under its owner's lock)."""
+    return connection.execute(
+        sa.select(grants, accounts.c.unit, accounts.c.balance, customers.c.external_id)
+        .join(accounts, accounts.c.id == grants.c.account_id)
+        .join(customers, customers.c.id == accounts.c.customer_id)
+        .where(grants.c.account_id == grant_id)
+    ).first()

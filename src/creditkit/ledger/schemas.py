@@ -88,6 +88,12 @@ class TransactionKind(StrEnum):
     #: Settings kept under an idempotency key (in ``setting_writes``, never as ledger rows).
     BUDGET = "budget"
     DEBT_LIMIT = "debt_limit"
+    #: Part or all of one chosen grant taken back to issuance (``void_grant``), with a reason:
+    #: un-issued like an adjustment.
+    VOID = "void"
+    #: What is left of a grant moved into a new grant with another expiry
+    #: (``change_grant_expiry``).
+    EXPIRY_CHANGE = "expiry_change"
 
 
 #: Bounds checked before an amount's arithmetic: its text's length and its decimal exponent

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection
 from creditkit.errors import IdempotencyConflict, InvalidRequest
 from creditkit.ledger import repository, spender_repository
 from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text
+from creditkit.ledger.corrections import LedgerCorrections
 from creditkit.ledger.kernel import Request, T
-from creditkit.ledger.moves import LedgerMoves
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Budget, DebtLimit, Spender, TransactionKind, Unit
 from creditkit.ledger.spender_repository import SpenderRow
@@ -32,7 +32,7 @@ SPENDER_KIND_LENGTH_MAX = 32
 SPENDERS_PAGE_SIZE_MAX = 1_000
 
 
-class LedgerSpenders(LedgerMoves):
+class LedgerSpenders(LedgerCorrections):
     """Moves, plus spenders, budgets and debt limits."""
 
     def create_spender(

@@ -369,6 +369,23 @@ class LedgerTimeline(LedgerKernel):
                     (self.system_account(EXPIRY, grant.unit), grant.balance),
                 ],
             )
+        emit_many(
+            connection,
+            EventType.CREDITS_EXPIRED,
+            customer.id,
+            [
+                (
+                    {
+                        "grant_id": grant.id,
+                        "unit": grant.unit,
+                        "amount": wire_amount(self._units[grant.unit].to_quantity(grant.balance)),
+                        "expired_at": grant.expires_at.isoformat(),
+                    },
+                    grant.expires_at,
+                )
+                for grant in expired
+            ],
+        )
         report.grants_expired += len(expired)
         return len(expired)
 

@@ -29,6 +29,16 @@ class EventType(StrEnum):
     PAYMENT_SUCCEEDED = "payment.succeeded"
     PAYMENT_FAILED = "payment.failed"
     ALERT_TRIGGERED = "alert.triggered"
+    CUSTOMER_CREATED = "customer.created"
+    CREDITS_GRANTED = "credits.granted"
+    CREDITS_GIFTED = "credits.gifted"
+    CREDITS_RECEIVED = "credits.received"
+    CREDITS_EXPIRED = "credits.expired"
+    CREDITS_VOIDED = "credits.voided"
+    CREDITS_REFUNDED = "credits.refunded"
+    LIMIT_REACHED = "limit.reached"
+    SUBSCRIPTION_PAST_DUE = "subscription.past_due"
+    PAYMENT_REFUNDED = "payment.refunded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +256,7 @@ class SubscriptionData:
         "canceled",
         "unpaid",
         "period_end",
+        "renewal_failed",
         "now",
     ]
 
@@ -280,6 +291,100 @@ class PaymentFailedData:
     grace_ends_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerCreatedData:
+    """A customer was created (a user or a workspace)."""
+
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsGrantedData:
+    """A grant was made: a grant, a pack bought, a plan's allowance, a bonus."""
+
+    grant_id: int
+    unit: str
+    amount: Quantity
+    source: GrantSource
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsGiftedData:
+    """The customer gave ``amount`` credits to ``to_customer`` (a transfer)."""
+
+    transfer_id: int
+    unit: str
+    amount: Quantity
+    to_customer: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsReceivedData:
+    """The customer received ``amount`` credits from ``from_customer``, as the gift grant
+    ``grant_id``."""
+
+    transfer_id: int
+    grant_id: int
+    unit: str
+    amount: Quantity
+    from_customer: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsExpiredData:
+    """What was left of a grant, ``amount``, expired at ``expired_at``."""
+
+    grant_id: int
+    unit: str
+    amount: Quantity
+    expired_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsVoidedData:
+    """``amount`` of one grant was voided by an operator, for ``reason``."""
+
+    grant_id: int
+    unit: str
+    amount: Quantity
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsRefundedData:
+    """A refund of ``payment_id`` took ``amount`` unused credits back."""
+
+    payment_id: int
+    unit: str
+    amount: Quantity
+
+
+@dataclass(frozen=True, slots=True)
+class LimitReachedData:
+    """An ``acquire`` or ``track`` was refused at the plan's cap: ``used`` of ``limit_value``;
+    ``upgrade_to`` is the cheapest plan that allows it."""
+
+    limit: str
+    used: int
+    limit_value: int
+    upgrade_to: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRefundedData:
+    """A payment was refunded: ``refunded_minor`` went back to the customer (made here, or in
+    the provider's dashboard)."""
+
+    payment_id: int
+    kind: PaymentKind
+    pack: str | None
+    plan: str | None
+    amount_minor: int
+    refunded_minor: int
+    currency: str
+
+
 #: The type of each event type's ``data``.
 EVENT_DATA: Mapping[EventType, type] = MappingProxyType(
     {
@@ -293,5 +398,15 @@ EVENT_DATA: Mapping[EventType, type] = MappingProxyType(
         EventType.PAYMENT_SUCCEEDED: PaymentSucceededData,
         EventType.PAYMENT_FAILED: PaymentFailedData,
         EventType.ALERT_TRIGGERED: AlertTriggeredData,
+        EventType.CUSTOMER_CREATED: CustomerCreatedData,
+        EventType.CREDITS_GRANTED: CreditsGrantedData,
+        EventType.CREDITS_GIFTED: CreditsGiftedData,
+        EventType.CREDITS_RECEIVED: CreditsReceivedData,
+        EventType.CREDITS_EXPIRED: CreditsExpiredData,
+        EventType.CREDITS_VOIDED: CreditsVoidedData,
+        EventType.CREDITS_REFUNDED: CreditsRefundedData,
+        EventType.LIMIT_REACHED: LimitReachedData,
+        EventType.SUBSCRIPTION_PAST_DUE: SubscriptionData,
+        EventType.PAYMENT_REFUNDED: PaymentRefundedData,
     }
 )

@@ -121,7 +121,7 @@ class Fulfilment:
             connection,
             holder,
             f"creditkit:payment:{row.id}",
-            self._ledger.unit(offer.unit).to_steps(offer.amount),
+            self._ledger.unit(offer.unit).to_steps(offer.amount) * row.quantity,
             offer.unit,
             GrantSource.PURCHASE,
             expires_at,
@@ -129,7 +129,18 @@ class Fulfilment:
             {"pack": offer.id, "payment_id": row.id},
             cost_basis=Money(row.amount_minor, row.currency),
             action=f"pack:{offer.id}",
+            applies_to=offer.applies_to,
         )
+        if offer.bonus:
+            # The bonus is a promotion of its own: no cost basis, so the paid grant's basis is
+            # the whole price (refunds and revenue read it), and a refund takes it back.
+            self._ledger.post_grant(
+                connection, holder, bonus_key(row.id),
+                self._ledger.unit(offer.unit).to_steps(offer.bonus) * row.quantity, offer.unit,
+                GrantSource.PROMO,
+                expires_at, now, {"pack": offer.id, "payment_id": row.id, "bonus": True},
+                applies_to=offer.applies_to,
+            )  # fmt: skip
         # None when the grant's key is taken: this payment was fulfilled before it succeeded.
         return present(grant_id, "a payment is fulfilled once, when it succeeds")
 
@@ -189,3 +200,8 @@ class Fulfilment:
             list(receipt_lines(row.lines)), row.subtotal_minor, row.discount_minor, row.currency,
             row.id, None, now,
         )  # fmt: skip
+
+
+def bonus_key(payment_id: int) -> str:
+    """The ledger key of the bonus grant of a pack's payment."""
+    return f"creditkit:payment:{payment_id}:bonus"

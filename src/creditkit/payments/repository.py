@@ -19,6 +19,7 @@ from creditkit.store.tables import (
     provider_events,
     receipt_numbers,
     receipts,
+    transactions,
     workspace_members,
 )
 
@@ -390,3 +391,33 @@ def overage_lines_without_receipt(connection: Connection, customer_id: int) -> l
             .order_by(billing_lines.c.id)
         )
     )
+
+
+def earlier_plan_payment(connection: Connection, customer_id: int, payment_id: int) -> int | None:
+    """The id of a plan payment (a checkout or a renewal) the customer paid before
+    ``payment_id``, refunded or not; None when that one was its first."""
+    earlier: int | None = connection.execute(
+        sa.select(sa.func.min(payments.c.id)).where(
+            payments.c.customer_id == customer_id,
+            payments.c.id < payment_id,
+            payments.c.kind.in_(("plan", "renewal")),
+            payments.c.succeeded_at.is_not(None),
+        )
+    ).scalar_one()
+    return earlier
+
+
+def taken_back_under(connection: Connection, customer_id: int, unit: str, key_prefix: str) -> int:
+    """The steps the customer's applied refunds in ``unit`` whose keys start with ``key_prefix``
+    took back: what a plan refund took back, grant by grant."""
+    pattern = key_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    total = connection.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(transactions.c.amount), 0)).where(
+            transactions.c.customer_id == customer_id,
+            transactions.c.unit == unit,
+            transactions.c.kind == "refund",
+            transactions.c.idempotency_key.like(pattern, escape="\\"),
+            transactions.c.status == "applied",
+        )
+    ).scalar_one()
+    return int(total)

@@ -155,13 +155,15 @@ class ReceiptPage:
 @dataclass(frozen=True, slots=True)
 class TopUpSettings:
     """Buy ``pack`` when the available balance of its unit falls under ``threshold``, at most
-    ``per_day_max`` times a UTC day."""
+    ``per_day_max`` times a UTC day: one pack, or with ``target`` as many packs as fill the
+    balance to at least ``target``."""
 
     customer: str
     pack: str
     unit: str
     threshold: Quantity
     per_day_max: int
+    target: Quantity | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,15 @@ from sqlalchemy.engine import Connection
 from creditkit.errors import InvalidRequest
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
+from creditkit.ledger.schemas import Money
 from creditkit.payments import pricing, repository
 from creditkit.payments.context import Item, PaymentContext, payment_values
 from creditkit.payments.schemas import PaymentKind, TopUpSettings
 from creditkit.store.configured import ConfiguredCustomers
 
 TOP_UPS_PER_DAY_MAX = 100
+#: Packs one top-up to a target buys, at most: a target is a balance to keep, not a bulk order.
+TOP_UP_PACKS_MAX = 100
 
 
 class TopUps:
@@ -28,7 +31,12 @@ class TopUps:
         self._with_top_up = ConfiguredCustomers(repository.customers_with_top_ups)
 
     def set_auto_top_up(
-        self, customer: str, pack: str, threshold: object, per_day_max: int
+        self,
+        customer: str,
+        pack: str,
+        threshold: object,
+        per_day_max: int,
+        target: object = None,
     ) -> TopUpSettings:
         offer = self._catalog.pack(pack)
         if offer.price.amount_minor == 0:
@@ -39,6 +47,14 @@ class TopUps:
             raise InvalidRequest("per_day_max", "must be an int")
         if not 1 <= per_day_max <= TOP_UPS_PER_DAY_MAX:
             raise InvalidRequest("per_day_max", f"must be from 1 to {TOP_UPS_PER_DAY_MAX}")
+        target_steps = None if target is None else unit.to_steps(target, "target")
+        if target_steps is not None and target_steps <= steps:
+            raise InvalidRequest("target", "must be above the threshold")
+        pack_steps = unit.to_steps(offer.amount)
+        if target_steps is not None and -(-target_steps // pack_steps) > TOP_UP_PACKS_MAX:
+            raise InvalidRequest(
+                "target", f"needs more than {TOP_UP_PACKS_MAX} packs of {offer.amount} to fill"
+            )
 
         def save(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> None:
             holder = locked[customer]
@@ -53,13 +69,17 @@ class TopUps:
                 "unit": unit.name,
                 "threshold": steps,
                 "per_day_max": per_day_max,
+                "target": target_steps,
                 "updated_at": now,
             }
             repository.save_top_up(connection, holder.id, values)
 
         self._ledger.locked_write([customer], save)
         self._with_top_up.forget()
-        return TopUpSettings(customer, offer.id, unit.name, unit.to_quantity(steps), per_day_max)
+        return TopUpSettings(
+            customer, offer.id, unit.name, unit.to_quantity(steps), per_day_max,
+            None if target_steps is None else unit.to_quantity(target_steps),
+        )  # fmt: skip
 
     def auto_top_up(self, customer: str) -> TopUpSettings | None:
         with self._ledger.database.read() as connection:
@@ -69,8 +89,9 @@ class TopUps:
             return None
         unit = self._ledger.unit(row.unit)
         return TopUpSettings(
-            customer, row.pack_id, row.unit, unit.to_quantity(row.threshold), row.per_day_max
-        )
+            customer, row.pack_id, row.unit, unit.to_quantity(row.threshold), row.per_day_max,
+            None if row.target is None else unit.to_quantity(row.target),
+        )  # fmt: skip
 
     def disable_auto_top_up(self, customer: str) -> bool:
         def delete(connection: Connection, locked: dict[str, CustomerRow], _now: datetime) -> bool:
@@ -109,12 +130,23 @@ class TopUps:
         )
         if made >= settings.per_day_max:
             return
-        item = Item(PaymentKind.TOP_UP, offer.id, None, None, offer.name, offer.price)
+        quantity = self._packs_to_target(settings.target, after, offer.amount, unit)
+        description = offer.name if quantity == 1 else f"{quantity} x {offer.name}"
+        price = Money(offer.price.amount_minor * quantity, offer.price.currency)
+        item = Item(PaymentKind.TOP_UP, offer.id, None, None, description, price)
         priced = pricing.price(item.description, item.price, None, None)
         key = f"creditkit:top-up:{holder.id}:{day:%Y-%m-%d}:{made + 1}"
         repository.insert_payment(
             connection,
-            payment_values(
-                self._provider.name, holder, item, priced, key, now, next_attempt_at=now
-            ),
+            payment_values(self._provider.name, holder, item, priced, key, now, next_attempt_at=now)
+            | {"quantity": quantity},
         )
+
+    def _packs_to_target(self, target: int | None, after: int, amount: object, unit: str) -> int:
+        """How many packs fill the balance from ``after`` to at least ``target`` (one without
+        a target), within the limit checked when the target was set."""
+        if target is None:
+            return 1
+        pack_steps = self._ledger.unit(unit).to_steps(amount)
+        needed = -(-(target - after) // pack_steps)  # rounded up: at least the target
+        return max(1, min(needed, TOP_UP_PACKS_MAX))

@@ -739,10 +739,47 @@ service_secrets = sa.Table(
     metadata,
     # Secrets every API process must share (the key that signs customer session tokens), and
     # where serve answers (for creditkit link): kept in the database so that several processes
-    # agree without a config file in common.
+    # agree without a config file in common. Sealed with the ledger's secret key
+    # (keys/secrets.py), as webhook secrets are: the database alone gives none of them away.
     sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("secret_sealed", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # The secret a rotation replaced, still verifying until ``previous_expires_at``.
+    sa.Column("previous_secret_sealed", sa.Text, nullable=True),
+    sa.Column("previous_expires_at", UtcDateTime, nullable=True),
+)
+
+auth_failures = sa.Table(
+    "auth_failures",
+    metadata,
+    # Failed authentications counted per client address per minute, in the database so that
+    # every serving process counts into the same window (api/throttle.py).
+    sa.Column("client_address", sa.String(64), primary_key=True),
+    sa.Column("window_start", UtcDateTime, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+session_revocations = sa.Table(
+    "session_revocations",
+    metadata,
+    # A customer's session tokens issued until ``revoked_at`` are refused (logout, revoke):
+    # those of one member (``user``), or of every member and the customer itself (``user`` '').
+    sa.Column("customer", sa.String(255), primary_key=True),
+    sa.Column("user", sa.String(255), primary_key=True),
+    sa.Column("revoked_at", UtcDateTime, nullable=False),
+)
+
+session_codes = sa.Table(
+    "session_codes",
+    metadata,
+    # Session links' exchange codes: single-use, short-lived, stored as their SHA-256 only.
+    sa.Column("code_sha256", sa.String(64), primary_key=True),
+    sa.Column("customer", sa.String(255), nullable=False),
+    sa.Column("user", sa.String(255), nullable=True),
+    sa.Column("permissions", sa.String(64), nullable=False),
+    sa.Column("ttl_seconds", sa.Integer, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime, nullable=True),
 )
 
 rate_windows = sa.Table(
@@ -832,6 +869,8 @@ payments = sa.Table(
     sa.Column("grace_ends_at", UtcDateTime, nullable=True),
     sa.Column("failure_reason", sa.String(255), nullable=True),
     sa.Column("refunded_minor", sa.BigInteger, nullable=True),
+    # How many of the pack the payment buys: 1, or more for a top-up to a target.
+    sa.Column("quantity", sa.Integer, nullable=False, server_default="1"),
     sa.Column("provider_refund_id", sa.String(255), nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
@@ -915,6 +954,8 @@ auto_top_ups = sa.Table(
     sa.Column("unit", sa.String(64), sa.ForeignKey("units.name"), nullable=False),
     sa.Column("threshold", sa.BigInteger, nullable=False),
     sa.Column("per_day_max", sa.Integer, nullable=False),
+    # The balance to fill to, buying as many packs as that takes; NULL: one pack.
+    sa.Column("target", sa.BigInteger, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.CheckConstraint("threshold > 0", name="threshold_positive"),
     sa.CheckConstraint("per_day_max >= 1", name="per_day_max_positive"),

@@ -93,3 +93,19 @@ def billing_lines_of(connection: Connection, customer_id: int, limit: int) -> li
             .limit(limit)
         )
     )
+
+
+def last_overage_close(
+    connection: Connection, customer_id: int, after: datetime, until: datetime
+) -> datetime | None:
+    """The latest end of an overage line in (``after``, ``until``]: where the last stretch of
+    an overage period billed so far closed."""
+    closed_at: datetime | None = connection.execute(
+        sa.select(sa.func.max(billing_lines.c.period_end)).where(
+            billing_lines.c.customer_id == customer_id,
+            billing_lines.c.kind == "overage",
+            billing_lines.c.period_end > after,
+            billing_lines.c.period_end <= until,
+        )
+    ).scalar_one()
+    return closed_at

@@ -335,6 +335,7 @@ class SubscriptionService:
             state = self._insert(connection, holder, version_id, interval_, now, 0, PAY_WITH_MONEY)
         else:
             state = _State.from_row(row)
+            self._close_stretch(connection, holder, state, now)
             self._credit_unused_time(connection, holder, state, version_id, now)
             self._switch(state, version_id, interval_, now)
         state.pay_with = PAY_WITH_MONEY
@@ -404,8 +405,14 @@ class SubscriptionService:
         if row is None or SubscriptionStatus(row.status) is not moves[status]:
             return False
         state = _State.from_row(row)
+        previous = _State.from_row(row)
         state.status = status
         self._save(connection, holder, state, now)
+        if status is SubscriptionStatus.PAST_DUE:
+            self._announce(
+                connection, holder, EventType.SUBSCRIPTION_PAST_DUE, previous, state, now,
+                "renewal_failed",
+            )  # fmt: skip
         return True
 
     def fall_back(self, connection: Connection, holder: CustomerRow, now: datetime) -> bool:
@@ -417,6 +424,7 @@ class SubscriptionService:
         if row is None or row.plan_version_id == default_version_id:
             return False
         state = _State.from_row(row)
+        self._close_stretch(connection, holder, state, now)
         state.status = SubscriptionStatus.ACTIVE
         state.pay_with = PAY_WITH_MONEY
         state.trial_ends_at = None
@@ -453,6 +461,7 @@ class SubscriptionService:
             field_name = "trial_days" if trial_days else "pay_with"
             raise InvalidRequest(field_name, "starts only from the default plan")
         previous = _State.from_row(existing)
+        self._close_stretch(connection, holder, state, now)
         self._switch(state, version_id, interval, now)
         state.pay_with = pay_with
         state.status = SubscriptionStatus.TRIALING if trial_days else SubscriptionStatus.ACTIVE
@@ -518,6 +527,7 @@ class SubscriptionService:
                 state.cancel_at_period_end = state.plan_version_id != default_version_id
             else:
                 state.cancel_at_period_end = False
+                self._close_stretch(connection, holder, state, now)
                 self._switch(state, default_version_id, Interval.MONTH, now)
                 self._start_period(connection, holder, state, now)
             self._save(connection, holder, state, now)
@@ -600,6 +610,8 @@ class SubscriptionService:
         state.scheduled_plan_version_id = None
         state.scheduled_interval = None
         state.cancel_at_period_end = False
+        # The usage so far is billed at the terms it was used under.
+        self._close_stretch(connection, holder, state, now)
         if interval != state.interval:
             # A new interval starts a new billing period now: the unused part of the old one is
             # credited, the new one billed in full.
@@ -612,7 +624,10 @@ class SubscriptionService:
                     now,
                 )  # fmt: skip
             self._switch(state, version_id, interval, now)
-            self._start_period(connection, holder, state, now)
+            # The new run's first allowance follows allowance_on_upgrade, as without the change
+            # of interval: what is left of the old allowance stays until it expires.
+            self._start_period(connection, holder, state, now, grant_allowance=False)
+            self._raise_allowance(connection, holder, state, old_allowance, target, on_upgrade, now)
             return
         state.plan_version_id = version_id
         difference = (new_price.amount_minor if new_price else 0) - (
@@ -672,11 +687,13 @@ class SubscriptionService:
         state: _State,
         now: datetime,
         renewal: bool = False,
+        grant_allowance: bool = True,
     ) -> None:
         """Bills the current billing period (unless in trial) and grants the allowance of the
-        current allowance period, each once. A plan paid in credits is charged first, so the
-        period's own allowance never pays for it; if the balance cannot pay, a new subscription
-        is refused and a renewal falls back to the default plan."""
+        current allowance period (unless ``grant_allowance`` is False), each once. A plan paid in
+        credits is charged first, so the period's own allowance never pays for it; if the
+        balance cannot pay, a new subscription is refused and a renewal falls back to the
+        default plan."""
         plan, _version = self._plan(connection, state.plan_version_id)
         start, end = state.billing_bounds()
         price = plan.prices.get(state.interval)
@@ -717,7 +734,8 @@ class SubscriptionService:
                 f"{self._stamp(state.anchor_at)}:{state.period_index}",
                 now,
             )  # fmt: skip
-        self._grant_allowance(connection, holder, state, plan, start, now)
+        if grant_allowance:
+            self._grant_allowance(connection, holder, state, plan, start, now)
 
     def _pay_in_credits(
         self, connection: Connection, holder: CustomerRow, state: _State, plan: Plan, now: datetime
@@ -827,6 +845,7 @@ class SubscriptionService:
         if overage.spend_limit is UNLIMITED:
             return None
         start, end = self._overage_period(state, plan, now)
+        start = self._stretch_start(connection, holder, start, end)
         used = self._overage_used(connection, holder, unit, start, end)
         return max(0, self._ledger.unit(unit).to_steps(overage.spend_limit) - used)
 
@@ -859,8 +878,7 @@ class SubscriptionService:
     ) -> None:
         """At the close of an overage period: one billing line for the overage it used, priced
         once on the total (``price`` per ``per`` credits, rounded half up to the minor unit)."""
-        overage = plan.overage
-        if overage is None:
+        if plan.overage is None:
             return
         start, end = self._overage_period(state, plan, boundary - timedelta(microseconds=1))
         require(
@@ -868,6 +886,41 @@ class SubscriptionService:
             "an overage period closes at its own boundary",
             f"ends {end.isoformat()}, boundary {boundary.isoformat()}",
         )
+        self._bill_stretch(connection, holder, state, plan, start, end, now)
+
+    def _close_stretch(
+        self, connection: Connection, holder: CustomerRow, state: _State, now: datetime
+    ) -> None:
+        """Before the plan in force changes now (an upgrade, a cancel now, a fall back, a new
+        run): the overage used since the overage period (or the last stretch) began is billed at
+        the terms it was used under, so the next plan's close prices only its own stretch."""
+        plan, _version = self._plan(connection, state.plan_version_id)
+        if plan.overage is None:
+            return
+        start, _end = self._overage_period(state, plan, now)
+        self._bill_stretch(connection, holder, state, plan, start, now, now)
+
+    def _stretch_start(
+        self, connection: Connection, holder: CustomerRow, start: datetime, end: datetime
+    ) -> datetime:
+        """Where the stretch ending by ``end`` began: the overage period's ``start``, or a
+        later plan change whose stretch was billed then. A stretch that closed with no overage
+        wrote no line; counting from ``start`` then adds nothing, as it used none."""
+        closed_at = repository.last_overage_close(connection, holder.id, start, end)
+        return start if closed_at is None else max(start, closed_at)
+
+    def _bill_stretch(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        state: _State,
+        plan: Plan,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+    ) -> None:
+        overage = present(plan.overage, "a stretch is billed only on a plan with overage")
+        start = self._stretch_start(connection, holder, start, end)
         used = self._overage_used(connection, holder, overage.unit, start, end)
         if used <= 0:
             return
@@ -888,6 +941,7 @@ class SubscriptionService:
         if row is None:
             return None
         state = _State.from_row(row)
+        self._end_trial(state, now)
         for _step in range(PERIODS_CAUGHT_UP_MAX):
             plan, _version = self._plan(connection, state.plan_version_id)
             boundary, billing_end, allowance_end = self._next_boundary(state, plan)
@@ -912,9 +966,27 @@ class SubscriptionService:
                 self._grant_allowance(connection, holder, state, plan, boundary, now)
         else:
             raise AssertionError(f"subscription {state.id} did not catch up to {now}")
+        self._end_trial(state, now)
         self._save(connection, holder, state, now, lower_due=False)
         plan, _version = self._plan(connection, state.plan_version_id)
-        return self._next_boundary(state, plan)[0]
+        return self._due_at(state, plan)
+
+    @staticmethod
+    def _end_trial(state: _State, now: datetime) -> None:
+        """A trial is over at its end, whatever the billing period: the status says so."""
+        if (
+            state.status is SubscriptionStatus.TRIALING
+            and state.trial_ends_at is not None
+            and state.trial_ends_at <= now
+        ):
+            state.status = SubscriptionStatus.ACTIVE
+
+    def _due_at(self, state: _State, plan: Plan) -> datetime:
+        """When the subscription next has work: its next boundary, or its trial's end."""
+        boundary = self._next_boundary(state, plan)[0]
+        if state.status is SubscriptionStatus.TRIALING and state.trial_ends_at is not None:
+            return min(boundary, state.trial_ends_at)
+        return boundary
 
     def _awaits_invoice(
         self, connection: Connection, holder: CustomerRow, state: _State, plan: Plan
@@ -1185,9 +1257,7 @@ class SubscriptionService:
         repository.update_subscription(connection, state.id, state.values(now))
         if lower_due:
             plan, _version = self._plan(connection, state.plan_version_id)
-            ledger_repository.lower_next_due_at(
-                connection, holder.id, self._next_boundary(state, plan)[0]
-            )
+            ledger_repository.lower_next_due_at(connection, holder.id, self._due_at(state, plan))
 
     @staticmethod
     def _stamp(moment: datetime) -> int:
