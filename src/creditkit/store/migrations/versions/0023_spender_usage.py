@@ -8,7 +8,7 @@ A rebuild rather than an ALTER: SQLite cannot change a primary key in place, and
 the old table would have to be split by spender anyway.
 
 Revision ID: 0023
-Revises: 0019
+Revises: 0021
 Create Date: 2026-12-07
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from creditkit.store.tables import UtcDateTime
 
 revision: str = "0023"
-down_revision: str | Sequence[str] | None = "0019"
+down_revision: str | Sequence[str] | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
