@@ -15,6 +15,7 @@ from alembic import command
 from creditkit import CreditKit, ManualClock
 from creditkit.catalog import Catalog, Dimension, parse_catalog
 from creditkit.ledger.schemas import ChargeRequest
+from creditkit.notify.sealing import Sealer
 from creditkit.store.migrate import alembic_config, upgrade_to_head
 from creditkit.store.tables import (
     transactions,
@@ -31,6 +32,20 @@ def _rollups(kit: CreditKit) -> list[sa.Row[Any]]:
                 sa.select(usage_rollups).order_by(*usage_rollups.primary_key.columns)
             )
         )
+
+
+def _down_and_up(kit: CreditKit, revision: str) -> None:
+    """Migrates the kit's database down to ``revision`` and back to the head, with the ledger's
+    secret key (the migrations that seal service secrets need it both ways)."""
+    sealer = Sealer.of(None, None)  # the tests' CREDITKIT_SECRET_KEY (tests/conftest.py)
+    engine = kit.database.engine
+    config = alembic_config()
+    config.attributes["seal_secret"] = sealer.seal
+    config.attributes["unseal_secret"] = sealer.unseal
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+    upgrade_to_head(engine, seal_secret=sealer.seal, unseal_secret=sealer.unseal)
 
 
 def _without_spender(rows: list[sa.Row[Any]]) -> list[tuple[Any, ...]]:
@@ -64,12 +79,7 @@ def test_the_migration_fills_the_rollups_the_write_path_keeps(
     kept = _rollups(kit)
     legs = ("issued", "expired")
     assert all(any(row._mapping[leg] > 0 for row in kept) for leg in legs), "legs seen"
-    engine = kit.database.engine
-    config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0014")
-    upgrade_to_head(engine)
+    _down_and_up(kit, "0014")
     # Below 0018 transactions record no spender: a member's spending comes back as nobody's.
     assert _without_spender(_rollups(kit)) == _without_spender(kept)
 
@@ -93,12 +103,7 @@ def test_the_spender_migration_fills_the_rollups_per_spender_as_the_write_path_k
     kept = _rollups(kit)
     # u1 spends in w1 as its member: a spender of kind member.
     assert {row.spender for row in kept} == {"", "u1", "einstein", "einstein-search"}
-    engine = kit.database.engine
-    config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0018")
-    upgrade_to_head(engine)
+    _down_and_up(kit, "0018")
     assert _rollups(kit) == kept
 
 
