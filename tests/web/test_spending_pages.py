@@ -34,7 +34,7 @@ def test_the_dashboard_shows_spending_by_spender_budgets_and_the_top_agent(
     site: Site, page: Page
 ) -> None:
     _agents(site, "lab")
-    page.goto(site.session_link("lab"))
+    site.open(page, "lab")
     insights = page.get_by_test_id("insights")
     expect(insights).to_contain_text("Your top sub-agent this week is einstein: 30 credits, 50%")
     expect(insights).to_contain_text("Your top API key this week is ci-key: 15 credits, 25%")
@@ -53,7 +53,7 @@ def test_a_customer_without_spenders_sees_no_spender_sections(site: Site, page: 
     site.kit.create_customer("solo")
     site.kit.subscribe("solo", "pro")
     site.kit.charge("solo", action="document_summary", idempotency_key="c1")
-    page.goto(site.session_link("solo"))
+    site.open(page, "solo")
     expect(page.locator("#insights-heading")).to_be_visible()
     expect(page.locator("#by-spender-heading")).to_have_count(0)
     expect(page.locator("#budgets-heading")).to_have_count(0)

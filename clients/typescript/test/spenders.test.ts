@@ -1,8 +1,12 @@
 // Spenders, budgets, scoped credits and debt through the client: a typed BudgetExceededError,
 // balances by action and spender, usage by spender and subtree.
 import assert from "node:assert/strict";
+import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
 
+import express from "express";
+
+import { requireCredits } from "../src/express.js";
 import { BudgetExceededError, InsufficientCreditsError } from "../src/index.js";
 import { client, unique } from "./served.js";
 
@@ -59,5 +63,34 @@ describe("spenders, budgets, scopes and debt", () => {
     await credits.grant(customer, 20, { idempotencyKey: `${customer}:top-up` });
     const balance = await credits.balance(customer);
     assert.equal(String(balance.debt), "0");
+  });
+
+  test("Express: requireCredits holds as the request's spender; a full budget is a 403 problem", async () => {
+    const customer = unique("api");
+    await credits.createCustomer(customer);
+    await credits.grant(customer, 100, { idempotencyKey: `${customer}:grant` });
+    await credits.createSpender(customer, "ci-key", { kind: "api_key" });
+    await credits.setBudget(customer, 4, { spender: "ci-key", period: "hour" });
+    const app = express();
+    const gate = requireCredits(credits, "ask_anything", {
+      customer: () => customer,
+      spender: (request) => request.header("x-api-key-id"),
+    });
+    app.post("/api/ask-anything", gate, (_request, response) => {
+      response.json({ answer: 42 });
+    });
+    const listening = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => listening.once("listening", resolve));
+    try {
+      const url = `http://127.0.0.1:${(listening.address() as AddressInfo).port}/api/ask-anything`;
+      const ask = () => fetch(url, { method: "POST", headers: { "x-api-key-id": "ci-key" } });
+      assert.deepEqual([(await ask()).status, (await ask()).status], [200, 200]); // 2 credits each
+      const refused = await ask();
+      assert.equal(refused.status, 403);
+      const problem = (await refused.json()) as { code: string; spender: string };
+      assert.deepEqual([problem.code, problem.spender], ["budget_exceeded", "ci-key"]);
+    } finally {
+      listening.close();
+    }
   });
 });
