@@ -557,6 +557,7 @@ class CreditKit:
         unit: str | None = None,
         timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
         metadata: dict[str, Any] | None = None,
+        spender: str | None = None,
     ) -> Meter:
         """A hold around work whose cost is known once it is done::
 
@@ -566,7 +567,8 @@ class CreditKit:
         Reserves ``estimate`` (default: the action's catalog price, in its unit) on entry;
         commits ``meter.actual`` (default: the estimate) on a normal exit, releases the hold on
         an exception (which goes on). Writes are keyed ``<key>:reserve``, ``<key>:commit`` and
-        ``<key>:release`` from ``idempotency_key`` (default: a fresh uuid4)."""
+        ``<key>:release`` from ``idempotency_key`` (default: a fresh uuid4). With ``spender``
+        the hold is that spender's, within every budget on its path."""
         return open_meter(
             self,
             lambda name: None if self.catalog is None else self.catalog.actions.get(name),
@@ -577,6 +579,7 @@ class CreditKit:
             unit=unit,
             timeout_seconds=timeout_seconds,
             metadata=metadata,
+            spender=spender,
         )
 
     def remove_credits(
@@ -1164,13 +1167,18 @@ class CreditKit:
         *,
         unit: str = "credits",
         period: tuple[datetime, datetime] | None = None,
+        spender: str | None = None,
+        subtree: bool = False,
     ) -> UsageSummary:
         """Spent, granted (by source), expired, transferred out, overage and allowance used over
         ``period`` = (start, end), end excluded; by default the subscription's current
         allowance period (its billing period for a plan without an allowance; the calendar
         month in UTC without a subscription). With the balance now (available, held) from the
-        same snapshot. Raises ``InvalidRequest`` (field ``period``) for a bad range."""
-        return self._usage.summary(customer, unit, period)
+        same snapshot. With ``spender``, spent, charges and overage are that spender's
+        (``subtree``: and every spender's under it, up to 1,000); the rest is the customer's.
+        Raises ``InvalidRequest`` (field ``period``) for a bad range, ``spender`` for one the
+        customer does not have."""
+        return self._usage.summary(customer, unit, period, spender, subtree)
 
     def usage_breakdown(
         self,
@@ -1182,16 +1190,22 @@ class CreditKit:
         unit: str = "credits",
         limit: int = BREAKDOWN_GROUPS_DEFAULT,
         dimension: str | None = None,
+        spender: str | None = None,
+        subtree: bool = False,
     ) -> UsageBreakdown:
         """What was spent in [start, end) per ``by`` = ``"action"``, ``"category"`` (the catalog
-        category of the action), ``"member"`` (of a workspace) or ``"dimension"`` (the value of
-        the charge's ``metadata[dimension]``, e.g. ``dimension="agent"``; a commit counts with
-        its hold's when its own metadata lacks it), with counts: the ``limit`` (at most 500)
-        largest groups, the rest totalled in ``others_spent``/``others_charges``. Raises
-        ``InvalidRequest`` naming ``by``, ``dimension`` (required with ``by="dimension"``,
-        refused otherwise; 1 to 64 letters, digits or underscores), ``start``, ``end`` or
-        ``limit``."""
-        return self._usage.breakdown(customer, by, start, end, unit, limit, dimension)
+        category of the action), ``"member"`` (of a workspace), ``"spender"`` (who spent; each
+        group with the spender's ``kind``) or ``"dimension"`` (the value of the charge's
+        ``metadata[dimension]``, e.g. ``dimension="agent"``; a commit counts with its hold's
+        when its own metadata lacks it), with counts: the ``limit`` (at most 500) largest
+        groups, the rest totalled in ``others_spent``/``others_charges``. With ``spender``, only
+        that spender's spending (``subtree``: and every spender's under it, up to 1,000).
+        Raises ``InvalidRequest`` naming ``by``, ``dimension`` (required with
+        ``by="dimension"``, refused otherwise; 1 to 64 letters, digits or underscores),
+        ``start``, ``end``, ``limit``, ``spender`` or ``subtree``."""
+        return self._usage.breakdown(
+            customer, by, start, end, unit, limit, dimension, spender, subtree
+        )
 
     def usage_series(
         self,

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from creditkit import BudgetExceeded, CreditKit, IdempotencyConflict, InsufficientCredits
+from creditkit import (
+    BudgetExceeded,
+    CreditKit,
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidRequest,
+)
 from creditkit.client import Client
 
 
@@ -60,3 +68,32 @@ def test_scopes_and_debt_equal_the_kits(client: Client, kit: CreditKit) -> None:
     assert committed == kit.commit(hold.id, 6, idempotency_key="k1", allow_debt=True)
     repaid = client.grant("ada", 10, idempotency_key="g2")
     assert repaid.debt_repaid == 3
+
+
+def test_usage_by_spender_and_subtree_equals_the_kits(client: Client, kit: CreditKit) -> None:
+    client.create_customer("lab", subscribe=False)
+    client.grant("lab", 100, idempotency_key="g1")
+    client.create_spender("lab", "einstein", kind="agent")
+    client.create_spender("lab", "search", kind="sub_agent", parent="einstein")
+    client.charge("lab", 4, spender="einstein", idempotency_key="c1")
+    client.charge("lab", 6, spender="search", idempotency_key="c2")
+    client.charge("lab", 1, idempotency_key="c3")
+    now = kit.now()
+    start, end = now - timedelta(hours=1), now + timedelta(hours=1)
+    by_spender = client.usage_breakdown("lab", by="spender", start=start, end=end)
+    assert by_spender == kit.usage_breakdown("lab", by="spender", start=start, end=end)
+    assert [(g.key, g.kind, g.spent) for g in by_spender.groups] == [
+        ("search", "sub_agent", 6),
+        ("einstein", "agent", 4),
+        (None, None, 1),
+    ]
+    subtree = client.usage_breakdown(
+        "lab", by="action", start=start, end=end, spender="einstein", subtree=True
+    )
+    assert subtree.spent == 10
+    summary = client.usage_summary("lab", period=(start, end), spender="search")
+    assert summary == kit.usage_summary("lab", period=(start, end), spender="search")
+    assert summary.spent == 6
+    with pytest.raises(InvalidRequest) as refused:
+        client.usage_breakdown("lab", by="spender", start=start, end=end, subtree=True)
+    assert refused.value.field == "subtree"

@@ -1,6 +1,6 @@
-"""Migration 0015 fills the usage rollups from the spending already in the ledger: the same rows
-the write path keeps, issued and expired legs included; and a usage dimension declared later is
-filled from the ledger's rows, then kept by the write path."""
+"""Migrations 0015 and 0023 fill the usage rollups (0023 per spender) from the spending already
+in the ledger: the same rows the write path keeps, issued and expired legs included; and a usage
+dimension declared later is filled from the ledger's rows, then kept by the write path."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from alembic import command
 from creditkit import CreditKit, ManualClock
 from creditkit.catalog import Catalog, Dimension, parse_catalog
 from creditkit.ledger.schemas import ChargeRequest
+from creditkit.notify.sealing import Sealer
 from creditkit.store.migrate import alembic_config, upgrade_to_head
 from creditkit.store.tables import (
     transactions,
@@ -24,14 +25,31 @@ from creditkit.store.tables import (
 )
 
 
-def _rollups(kit: CreditKit) -> list[tuple[Any, ...]]:
+def _rollups(kit: CreditKit) -> list[sa.Row[Any]]:
     with kit.database.read() as connection:
-        return [
-            tuple(row)
-            for row in connection.execute(
+        return list(
+            connection.execute(
                 sa.select(usage_rollups).order_by(*usage_rollups.primary_key.columns)
             )
-        ]
+        )
+
+
+def _down_and_up(kit: CreditKit, revision: str) -> None:
+    """Migrates the kit's database down to ``revision`` and back to the head, with the ledger's
+    secret key (the migrations that seal service secrets need it both ways)."""
+    sealer = Sealer.of(None, None)  # the tests' CREDITKIT_SECRET_KEY (tests/conftest.py)
+    engine = kit.database.engine
+    config = alembic_config()
+    config.attributes["seal_secret"] = sealer.seal
+    config.attributes["unseal_secret"] = sealer.unseal
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+    upgrade_to_head(engine, seal_secret=sealer.seal, unseal_secret=sealer.unseal)
+
+
+def _without_spender(rows: list[sa.Row[Any]]) -> list[tuple[Any, ...]]:
+    return [tuple(v for k, v in row._mapping.items() if k != "spender") for row in rows]
 
 
 def test_the_migration_fills_the_rollups_the_write_path_keeps(
@@ -59,13 +77,33 @@ def test_the_migration_fills_the_rollups_the_write_path_keeps(
     clock.advance(minutes=90)
     kit.charge("u2", 1, idempotency_key="next-hour")
     kept = _rollups(kit)
-    assert any(row[7] > 0 for row in kept) and any(row[8] > 0 for row in kept), "legs seen"
-    engine = kit.database.engine
-    config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0014")
-    upgrade_to_head(engine)
+    legs = ("issued", "expired")
+    assert all(any(row._mapping[leg] > 0 for row in kept) for leg in legs), "legs seen"
+    _down_and_up(kit, "0014")
+    # Below 0018 transactions record no spender: a member's spending comes back as nobody's.
+    assert _without_spender(_rollups(kit)) == _without_spender(kept)
+
+
+def test_the_spender_migration_fills_the_rollups_per_spender_as_the_write_path_keeps(
+    make_kit: Callable[..., CreditKit], usage_catalog: Catalog, clock: ManualClock
+) -> None:
+    kit = make_kit(catalog=usage_catalog)
+    kit.create_customer("u1")
+    kit.create_customer("w1", kind="workspace")
+    kit.add_member("w1", "u1", "owner")
+    kit.create_spender("u1", "einstein", kind="agent")
+    kit.create_spender("u1", "einstein-search", kind="sub_agent", parent="einstein")
+    kit.charge("u1", 2, spender="einstein", idempotency_key="by-einstein")
+    kit.charge("u1", 3, spender="einstein-search", idempotency_key="by-search")
+    hold = kit.reserve("u1", 9, spender="einstein", idempotency_key="h1")
+    kit.commit(hold.id, 4, idempotency_key="h1-commit")
+    kit.charge("w1", 5, member="u1", idempotency_key="by-member")
+    clock.advance(minutes=90)
+    kit.charge("u1", 1, idempotency_key="next-hour")
+    kept = _rollups(kit)
+    # u1 spends in w1 as its member: a spender of kind member.
+    assert {row.spender for row in kept} == {"", "u1", "einstein", "einstein-search"}
+    _down_and_up(kit, "0018")
     assert _rollups(kit) == kept
 
 

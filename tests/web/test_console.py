@@ -294,3 +294,28 @@ def test_console_pages_fit_a_phone(site: Site, phone: Page) -> None:
         expect(phone.get_by_role("heading", level=1)).to_be_visible()
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{path} scrolls sideways: {width}px"
+
+
+def test_the_customer_page_shows_the_spender_tree_budgets_and_debt(site: Site, page: Page) -> None:
+    kit = site.kit
+    kit.create_customer("lab")
+    kit.subscribe("lab", "pro")
+    kit.create_spender("lab", "orchestrator", kind="agent")
+    kit.create_spender("lab", "einstein", kind="sub_agent", parent="orchestrator")
+    kit.create_spender("lab", "ci-key", kind="api_key")
+    kit.set_budget("lab", 300, spender="einstein", period="week", idempotency_key="b1")
+    kit.charge("lab", 40, spender="einstein", idempotency_key="c1")
+    kit.set_debt_limit("lab", 100, idempotency_key="d1")
+    available = kit.balance("lab").available
+    kit.charge("lab", available + 25, spender="ci-key", allow_debt=True, idempotency_key="c2")
+    _sign_in(site, page)
+    _open_customer(site, page, "lab")
+    tree = page.get_by_test_id("spenders").locator("tbody tr")
+    expect(tree).to_have_count(3)
+    # Each spender after its parent: the orchestrator, its sub-agent, then the API key.
+    expect(tree.nth(0)).to_contain_text("orchestrator")
+    expect(tree.nth(1)).to_contain_text("einstein (under orchestrator)")
+    expect(tree.nth(2)).to_contain_text("ci-key")
+    expect(page.get_by_test_id("budgets").locator("tr", has_text="einstein")).to_contain_text("40")
+    expect(page.get_by_test_id("debt")).to_have_text("25")
+    screenshot(page, "console-spenders")

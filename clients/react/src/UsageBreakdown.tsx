@@ -1,6 +1,7 @@
 // Seed 003's usage page: this period's spending by action (how many times, how many credits,
-// what share). `by` is the API's breakdown key: "action" today, "spender" once the API groups
-// by spenders; the table is the same.
+// what share). `by` is the API's breakdown key: "action", "category", "member" or "spender"
+// (who spent: agents, API keys, members; the customer's own spending is "You"); the table is
+// the same.
 import type { ReactNode } from "react";
 
 import { classes } from "./CreditMeter.js";
@@ -40,8 +41,8 @@ export function UsageBreakdown(props: UsageBreakdownProps): ReactNode {
       </thead>
       <tbody>
         {breakdown.groups.map((group) => (
-          <tr key={group.key ?? "(none)"} data-key={group.key ?? ""}>
-            <th scope="row">{group.label ?? (group.key === null ? "Other" : humanise(group.key))}</th>
+          <tr key={group.key ?? "(none)"} data-key={group.key ?? ""} data-kind={group.kind ?? undefined}>
+            <th scope="row">{group.label ?? (group.key === null ? (by === "spender" ? "You" : "Other") : humanise(group.key))}</th>
             <td>{plural(group.charges, "time", "times")}</td>
             <td>{formatAmount(group.spent)}</td>
             <td>{group.share === null ? "" : `${percentOf(group.share)}%`}</td>

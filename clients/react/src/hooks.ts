@@ -52,7 +52,7 @@ export interface Usage {
 }
 
 /** The current period's usage and its spending by `by`: "action" (default), "category",
- * "member"; "spender" once the API groups by spenders. */
+ * "member" or "spender". */
 export function useUsage(unit = "credits", by = "action"): Loaded<Usage> {
   return useLoaded(async (config) => {
     const summary = await call<UsageSummary>(config, customerPath(config, `/usage/summary?unit=${encodeURIComponent(unit)}`));

@@ -33,6 +33,8 @@ export interface UsageGroup {
   readonly spent: Amount;
   readonly charges: number;
   readonly share: string | number | null;
+  /** The spender's kind ("agent", "member"…) in a breakdown by spender; null otherwise. */
+  readonly kind?: string | null;
 }
 
 export interface UsageBreakdownAnswer {

@@ -48,6 +48,10 @@ export type SessionInfo = Schemas["SessionInfo"];
 export type HistoryItem = Schemas["HistoryItem"];
 export type HistoryHold = Schemas["HistoryHold"];
 export type BillingLine = Schemas["BillingLine"];
+export type Spender = Schemas["Spender"];
+export type Budget = Schemas["Budget"];
+export type DebtLimit = Schemas["DebtLimit"];
+export type BudgetPeriod = "hour" | "day" | "week" | "month" | "lifetime";
 export type Metadata = Record<string, unknown>;
 
 /** What every write takes: the key that makes it exactly-once (default: a new one per call). */
@@ -239,8 +243,65 @@ export class Client {
     );
   }
 
-  async balance(customer: string, options: { readonly unit?: string } = {}): Promise<Balance> {
+  /** The customer's balance; with `action`, only the credits that may pay for it (scoped
+   * grants); with `spender`, capped by what the budgets on its path leave. `debt` is what the
+   * customer owes. */
+  async balance(
+    customer: string,
+    options: { readonly unit?: string; readonly action?: string; readonly spender?: string } = {},
+  ): Promise<Balance> {
     return data(await this.api.GET("/v1/customers/{customer}/balance", { params: { path: { customer }, query: options } }));
+  }
+
+  // -- spenders, budgets, debt (docs/spenders.md) --
+
+  /** Adds a spender (a member, an API key, an agent: `kind` is your word) under the customer,
+   * or under `parent`. Its id is its own idempotency key. */
+  async createSpender(customer: string, spender: string, options: { readonly kind: string; readonly parent?: string | null }): Promise<Spender> {
+    return data(
+      await this.api.POST("/v1/customers/{customer}/spenders", {
+        params: { path: { customer }, header: { "Idempotency-Key": `spender:${customer}:${spender}` } },
+        body: { id: spender, kind: options.kind, parent: options.parent ?? null },
+      }),
+    );
+  }
+
+  /** The customer's spenders, oldest first (workspace members among them). */
+  async spenders(customer: string): Promise<Spender[]> {
+    return data(await this.api.GET("/v1/customers/{customer}/spenders", { params: { path: { customer } } }));
+  }
+
+  /** Caps what `spender` (absent: the customer itself) may spend of `unit` per `period`;
+   * `amount` null removes the budget (and answers null). A spend past any budget on its path
+   * is refused with a `BudgetExceededError` (403). */
+  async setBudget(
+    customer: string,
+    amount: AmountLike | null,
+    options: { readonly spender?: string; readonly unit?: string; readonly period?: BudgetPeriod } & WriteOptions = {},
+  ): Promise<Budget | null> {
+    const { idempotencyKey, ...rest } = options;
+    return data(
+      await this.api.PUT("/v1/customers/{customer}/budgets", {
+        params: { path: { customer }, header: key(idempotencyKey) },
+        body: { ...rest, amount: amount === null ? null : wireAmount(amount) },
+      }),
+    );
+  }
+
+  /** The budgets of `spender` (absent: the customer's own), each with what its period used. */
+  async budgets(customer: string, options: { readonly spender?: string; readonly unit?: string } = {}): Promise<Budget[]> {
+    return data(await this.api.GET("/v1/customers/{customer}/budgets", { params: { path: { customer }, query: options } }));
+  }
+
+  /** How far below zero the customer may go when a spend asks for it (`allow_debt`). */
+  async setDebtLimit(customer: string, amount: AmountLike, options: { readonly unit?: string } & WriteOptions = {}): Promise<DebtLimit> {
+    const { idempotencyKey, ...rest } = options;
+    return data(
+      await this.api.PUT("/v1/customers/{customer}/debt-limit", {
+        params: { path: { customer }, header: key(idempotencyKey) },
+        body: { ...rest, amount: wireAmount(amount) },
+      }),
+    );
   }
 
   /** Grants, charges, holds and transfers, newest first; pass `next_cursor` for older ones. */

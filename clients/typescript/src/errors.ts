@@ -87,6 +87,32 @@ export class ForbiddenError extends CreditKitError {
   }
 }
 
+/** 403 `budget_exceeded`: a budget on the path from the spender up to the customer does not leave
+ * room for the spend. `spender` names whose budget refused (null: the customer's own); `cap` and
+ * `used` are that budget's in its current `period`, which ends at `resetsAt` (null: lifetime). */
+export class BudgetExceededError extends CreditKitError {
+  override readonly name = "BudgetExceededError";
+  readonly customer: string;
+  readonly spender: string | null;
+  readonly unit: string;
+  readonly period: Schemas["BudgetExceededProblem"]["period"];
+  readonly cap: Amount;
+  readonly used: Amount;
+  readonly required: Amount;
+  readonly resetsAt: string | null;
+  constructor(status: number, body: Schemas["BudgetExceededProblem"]) {
+    super(status, body.code, body.detail, body);
+    this.customer = body.customer;
+    this.spender = body.spender;
+    this.unit = body.unit;
+    this.period = body.period;
+    this.cap = amount(body.cap, "cap");
+    this.used = amount(body.used, "used");
+    this.required = amount(body.required, "required");
+    this.resetsAt = body.resets_at;
+  }
+}
+
 /** 409: a conflict, e.g. an Idempotency-Key reused with another request; `field` names what differs. */
 export class ConflictError extends CreditKitError {
   override readonly name = "ConflictError";
@@ -144,6 +170,9 @@ export function errorFromProblem(status: number, body: unknown, text: string): C
   }
   if (body.code === "insufficient_credits") {
     return new InsufficientCreditsError(status, body as Schemas["InsufficientCreditsProblem"]);
+  }
+  if (body.code === "budget_exceeded") {
+    return new BudgetExceededError(status, body as Schemas["BudgetExceededProblem"]);
   }
   if (body.code === "rate_limited") {
     return new RateLimitedError(status, body as Schemas["RateLimitedProblem"]);

@@ -12,6 +12,9 @@ import { PROBLEM_CONTENT_TYPE, problemAnswer } from "./problems.js";
 export interface RequireCreditsOptions {
   /** The customer the request spends for (your session's user or workspace); undefined: 401. */
   readonly customer: (request: Request) => string | undefined;
+  /** The spender spending for the customer (an API key, an agent, a member); undefined: the
+   * customer itself. The hold must fit every budget on its path: 403 `budget_exceeded` if not. */
+  readonly spender?: (request: Request) => string | undefined;
   /** Credits to reserve (default: the catalog's price of the action). */
   readonly amount?: number | string;
   /** Told how each request's hold ended: the charge, nothing (released) or the failure. */
@@ -39,7 +42,8 @@ export function requireCredits(client: Client, action: string, options: RequireC
         if (amount === undefined) {
           throw new TypeError(`requireCredits: the catalog prices no action ${JSON.stringify(action)}; pass amount`);
         }
-        hold = await client.reserve(customer, amount, { action });
+        const spender = options.spender?.(request);
+        hold = await client.reserve(customer, amount, { action, ...(spender === undefined ? {} : { spender }) });
       } catch (error) {
         const answer = problemAnswer(error);
         if (answer.status === 500) {

@@ -719,7 +719,8 @@ export interface paths {
         /**
          * Summary
          * @description Spent, granted by source, expired, overage and allowance used over [start, end)
-         *     (default: the current allowance period), with the balance now.
+         *     (default: the current allowance period), with the balance now. With ``spender``, spent,
+         *     charges and overage are that spender's (``subtree``: and its subtree's).
          */
         get: operations["getUsageSummary"];
         put?: never;
@@ -739,8 +740,9 @@ export interface paths {
         };
         /**
          * Breakdown
-         * @description What was spent in [start, end) per action, catalog category, workspace member or
-         *     value of a metadata key (``by=dimension&dimension=agent``).
+         * @description What was spent in [start, end) per action, catalog category, workspace member,
+         *     spender or value of a metadata key (``by=dimension&dimension=agent``); with
+         *     ``spender``, only its spending (``subtree``: and that of every spender under it).
          */
         get: operations["getUsageBreakdown"];
         put?: never;
@@ -1521,7 +1523,7 @@ export interface components {
          * @description What ``usage_breakdown`` groups spending by.
          * @enum {string}
          */
-        BreakdownBy: "action" | "category" | "member" | "dimension";
+        BreakdownBy: "action" | "category" | "member" | "dimension" | "spender";
         /**
          * Budget
          * @description A cap on what a spender (None: the customer itself) may spend of ``unit`` per
@@ -2894,7 +2896,8 @@ export interface components {
          *     charges first, then by key, None last), at most ``limit`` groups; ``others_spent`` and
          *     ``others_charges`` total the groups left out, so the groups and the others add up to
          *     ``spent`` and ``charges``. ``dimension`` is the metadata key grouped by when ``by`` is
-         *     ``dimension`` (None otherwise).
+         *     ``dimension`` (None otherwise). With ``spender``, only that spender's spending is counted
+         *     (``subtree``: and that of every spender under it), groups and totals alike.
          */
         UsageBreakdown: {
             /** Customer */
@@ -2924,6 +2927,13 @@ export interface components {
             charges: number;
             /** Dimension */
             dimension: string | null;
+            /** Spender */
+            spender: string | null;
+            /**
+             * Subtree
+             * @default false
+             */
+            subtree: boolean;
         };
         /** UsageEvent */
         UsageEvent: {
@@ -2947,9 +2957,10 @@ export interface components {
         };
         /**
          * UsageGroup
-         * @description Spending of one action, category, member or dimension value. ``key`` None gathers the
-         *     charges that name none; ``label`` is the catalog's label of an action (None otherwise);
-         *     ``share`` is this group's part of the breakdown's total spending.
+         * @description Spending of one action, category, member, dimension value or spender. ``key`` None
+         *     gathers the charges that name none; ``label`` is the catalog's label of an action (None
+         *     otherwise); ``share`` is this group's part of the breakdown's total spending; ``kind`` is
+         *     the spender's kind (``agent``, ``member``…) in a breakdown by spender (None otherwise).
          */
         UsageGroup: {
             /** Key */
@@ -2962,6 +2973,8 @@ export interface components {
             charges: number;
             /** Share */
             share: string | null;
+            /** Kind */
+            kind: string | null;
         };
         /**
          * UsagePoint
@@ -3030,6 +3043,9 @@ export interface components {
          *
          *     ``available``, ``held``, ``unlimited`` and ``overage_available`` are as ``balance`` gives them,
          *     read in the same snapshot as the period's figures.
+         *
+         *     With ``spender``, ``spent``, ``charges`` and ``overage`` count that spender's spending only
+         *     (``subtree``: and that of every spender under it); every other figure is the customer's.
          */
         UsageSummary: {
             /** Customer */
@@ -3081,6 +3097,13 @@ export interface components {
              * Format: date-time
              */
             as_of: string;
+            /** Spender */
+            spender: string | null;
+            /**
+             * Subtree
+             * @default false
+             */
+            subtree: boolean;
         };
         /**
          * WebhookEndpoint
@@ -7680,6 +7703,10 @@ export interface operations {
                 unit?: string;
                 start?: string | null;
                 end?: string | null;
+                /** @description A spender of the customer: only its spending is counted. */
+                spender?: string | null;
+                /** @description With ``spender``: and the spending of every spender under it. */
+                subtree?: boolean;
             };
             header?: never;
             path: {
@@ -7759,13 +7786,17 @@ export interface operations {
     getUsageBreakdown: {
         parameters: {
             query: {
-                by: "action" | "category" | "member" | "dimension";
+                by: "action" | "category" | "member" | "dimension" | "spender";
                 start: string;
                 end: string;
                 unit?: string;
                 limit?: number;
                 /** @description With ``by=dimension`` (and only then): the key of the charges' metadata to group by, such as ``agent``. */
                 dimension?: string | null;
+                /** @description A spender of the customer: only its spending is counted. */
+                spender?: string | null;
+                /** @description With ``spender``: and the spending of every spender under it. */
+                subtree?: boolean;
             };
             header?: never;
             path: {

@@ -109,6 +109,9 @@ class Analytics:
     #: ``consumed`` per action, largest first, the ``ACTION_GROUPS_MAX`` largest (``consumed``
     #: counts every action): where the credits, and the cost of serving them, went.
     consumed_by_action: tuple[UsageGroup, ...]
+    #: ``consumed`` per kind of spender that spent (``agent``, ``api_key``, ``member``…; key
+    #: None: customers spending for themselves), largest first: how much goes through agents.
+    consumed_by_spender_kind: tuple[UsageGroup, ...]
     #: Breakage: credits that stopped counting unspent, as ``usage_summary`` counts ``expired``
     #: (a grant's remainder at its ``expires_at`` in ``(start, end]``, and credits held from a
     #: grant that expired while held): revenue kept for nothing served.

@@ -44,6 +44,8 @@ from creditkit.usage.schemas import UsageGroup, share
 RANGE_DAYS_MAX: Final = 366
 #: Actions listed in ``consumed_by_action``; the totals count every action.
 ACTION_GROUPS_MAX: Final = 500
+#: Kinds of spender listed in ``consumed_by_spender_kind`` (kinds are the host app's few words).
+SPENDER_KIND_GROUPS_MAX: Final = 50
 CUSTOMER_PAGE_MAX: Final = 200
 CUSTOMER_CURSOR_PREFIX: Final = "c"
 #: The largest id a table holds (a signed 64-bit integer): a larger one in a cursor is no id.
@@ -64,7 +66,9 @@ MONTHS_PER_INTERVAL: Final = {Interval.MONTH: 1, Interval.YEAR: MONTHS_PER_YEAR}
 
 
 def _by_action(
-    action: sa.ColumnElement[Any], _member: sa.ColumnElement[Any]
+    action: sa.ColumnElement[Any],
+    _member: sa.ColumnElement[Any],
+    _spender: sa.ColumnElement[Any],
 ) -> sa.ColumnElement[Any]:
     """What ``consumed_by_action`` groups spending by."""
     return action
@@ -100,6 +104,7 @@ class _Sums:
     revenue: list[RevenueGroup]
     overage: dict[str, int]
     spent_by_action: list[tuple[str | None, int, int]]
+    spent_by_spender_kind: list[tuple[str | None, int, int]]
     spent: int
     charges: int
     expired: int
@@ -176,6 +181,16 @@ class AnalyticsService:
                 )
                 for action, steps, count in sums.spent_by_action
             ),
+            consumed_by_spender_kind=tuple(
+                UsageGroup(
+                    key=kind,
+                    label=None,
+                    spent=unit_.to_quantity(steps),
+                    charges=count,
+                    share=share(steps, consumed),
+                )
+                for kind, steps, count in sums.spent_by_spender_kind
+            ),
             expired=unit_.to_quantity(sums.expired),
             cost_of_consumed=cost_of_consumed,
             margin=margin,
@@ -222,6 +237,9 @@ class AnalyticsService:
                 overage=repository.overage_billed(connection, start, end),
                 spent_by_action=usage_repository.spend_by_key(
                     connection, None, unit.name, start, end, _by_action, ACTION_GROUPS_MAX
+                ),
+                spent_by_spender_kind=usage_repository.spend_by_spender_kind(
+                    connection, unit.name, start, end, SPENDER_KIND_GROUPS_MAX
                 ),
                 spent=spending.steps,
                 charges=spending.charges,

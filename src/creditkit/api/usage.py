@@ -18,6 +18,19 @@ from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
 
 CustomerId = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
 Unit = Annotated[str, Query(min_length=1, max_length=64, pattern=TEXT_PATTERN)]
+#: Usage of one spender only (with ``subtree``: and of every spender under it).
+SpenderFilter = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=255,
+        pattern=TEXT_PATTERN,
+        description="A spender of the customer: only its spending is counted.",
+    ),
+]
+SubtreeFilter = Annotated[
+    bool, Query(description="With ``spender``: and the spending of every spender under it.")
+]
 
 
 def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime] | None:
@@ -40,17 +53,22 @@ def router(service: Service) -> APIRouter:
         unit: Unit = "credits",
         start: datetime | None = None,
         end: datetime | None = None,
+        spender: SpenderFilter = None,
+        subtree: SubtreeFilter = False,
     ) -> UsageSummary:
         """Spent, granted by source, expired, overage and allowance used over [start, end)
-        (default: the current allowance period), with the balance now."""
+        (default: the current allowance period), with the balance now. With ``spender``, spent,
+        charges and overage are that spender's (``subtree``: and its subtree's)."""
         access.require_customer(caller, customer, Scope.READ)
-        return kit.usage_summary(customer, unit=unit, period=_period(start, end))
+        return kit.usage_summary(
+            customer, unit=unit, period=_period(start, end), spender=spender, subtree=subtree
+        )
 
     @api.get("/customers/{customer}/usage/breakdown", response_model=UsageBreakdown)
     def breakdown(
         caller: Authenticated,
         customer: CustomerId,
-        by: Annotated[Literal["action", "category", "member", "dimension"], Query()],
+        by: Annotated[Literal["action", "category", "member", "dimension", "spender"], Query()],
         start: datetime,
         end: datetime,
         unit: Unit = "credits",
@@ -63,9 +81,12 @@ def router(service: Service) -> APIRouter:
                 "metadata to group by, such as ``agent``.",
             ),
         ] = None,
+        spender: SpenderFilter = None,
+        subtree: SubtreeFilter = False,
     ) -> UsageBreakdown:
-        """What was spent in [start, end) per action, catalog category, workspace member or
-        value of a metadata key (``by=dimension&dimension=agent``)."""
+        """What was spent in [start, end) per action, catalog category, workspace member,
+        spender or value of a metadata key (``by=dimension&dimension=agent``); with
+        ``spender``, only its spending (``subtree``: and that of every spender under it)."""
         access.require_customer(caller, customer, Scope.READ)
         return kit.usage_breakdown(
             customer,
@@ -75,6 +96,8 @@ def router(service: Service) -> APIRouter:
             unit=unit,
             limit=limit,
             dimension=dimension,
+            spender=spender,
+            subtree=subtree,
         )
 
     @api.get("/customers/{customer}/usage/series", response_model=UsageSeries)

@@ -398,6 +398,7 @@ class Client:
         unit: str | None = None,
         timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
         metadata: dict[str, Any] | None = None,
+        spender: str | None = None,
     ) -> Meter:
         """A hold around work of unknown cost: ``with client.metered(...) as meter:``. See
         ``CreditKit.metered`` and docs/integrations.md."""
@@ -411,6 +412,7 @@ class Client:
             unit=unit,
             timeout_seconds=timeout_seconds,
             metadata=metadata,
+            spender=spender,
         )
 
     # -- subscriptions --
@@ -651,9 +653,7 @@ class Client:
             query["start"] = _time(start, "start")
         if end is not None:
             query["end"] = _time(end, "end")
-        if spender is not None:
-            query["spender"] = spender
-            query["subtree"] = "true" if subtree else "false"
+        query.update(_spender_query(spender, subtree))
         return self._read(_path("customers", customer, "history"), HistoryPage, query)
 
     # -- usage (docs/usage.md) --
@@ -664,6 +664,8 @@ class Client:
         *,
         unit: str = "credits",
         period: tuple[datetime, datetime] | None = None,
+        spender: str | None = None,
+        subtree: bool = False,
     ) -> UsageSummary:
         """Spent, granted (by source), expired, transferred out, overage and allowance used over
         ``period`` = (start, end), end excluded (default: the current allowance period), with
@@ -674,6 +676,7 @@ class Client:
                 raise InvalidRequest("period", "must be a (start, end) tuple")
             query["start"] = _time(period[0], "period")
             query["end"] = _time(period[1], "period")
+        query.update(_spender_query(spender, subtree))
         path = _path("customers", customer, "usage", "summary")
         return self._read(path, UsageSummary, query)
 
@@ -687,13 +690,16 @@ class Client:
         unit: str = "credits",
         limit: int = BREAKDOWN_GROUPS_DEFAULT,
         dimension: str | None = None,
+        spender: str | None = None,
+        subtree: bool = False,
     ) -> UsageBreakdown:
         """What was spent in [start, end) per ``by`` = ``"action"``, ``"category"``,
-        ``"member"`` or ``"dimension"`` (the value of ``metadata[dimension]``): the ``limit``
-        largest groups, the rest in ``others_spent``."""
+        ``"member"``, ``"spender"`` or ``"dimension"`` (the value of ``metadata[dimension]``):
+        the ``limit`` largest groups, the rest in ``others_spent``; with ``spender``, only its
+        spending (``subtree``: and its subtree's)."""
         if by in {known.value for known in BreakdownBy}:
             check_dimension(BreakdownBy(by), dimension)  # as the kit refuses it
-        query = {
+        query: dict[str, Any] = {
             "by": str(by),
             "start": _time(start, "start"),
             "end": _time(end, "end"),
@@ -702,6 +708,7 @@ class Client:
         }
         if dimension is not None:
             query["dimension"] = dimension
+        query.update(_spender_query(spender, subtree))
         path = _path("customers", customer, "usage", "breakdown")
         return self._read(path, UsageBreakdown, query)
 
@@ -1183,6 +1190,17 @@ def _amount(amount: object, field: str = "amount") -> int | str:
             " (floats are not exact)",
         )
     return amount if isinstance(amount, int | str) else str(amount)
+
+
+def _spender_query(spender: str | None, subtree: bool) -> dict[str, str]:
+    """A read's spender filter as query parameters (``subtree`` alone is sent, so that the
+    server names it in its refusal)."""
+    query: dict[str, str] = {}
+    if spender is not None:
+        query["spender"] = spender
+    if spender is not None or subtree:
+        query["subtree"] = "true" if subtree else "false"
+    return query
 
 
 def _time(moment: datetime | None, field: str) -> str | None:

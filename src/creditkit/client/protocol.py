@@ -216,6 +216,7 @@ class CreditsApi(Protocol):
         unit: str | None = ...,
         timeout_seconds: int = ...,
         metadata: dict[str, Any] | None = ...,
+        spender: str | None = ...,
     ) -> Meter: ...
     def payment(self, payment_id: int) -> Payment: ...
     def quota(self, customer: str, name: str) -> CountOrUnlimited: ...
@@ -320,6 +321,8 @@ class CreditsApi(Protocol):
         unit: str = ...,
         limit: int = ...,
         dimension: str | None = ...,
+        spender: str | None = ...,
+        subtree: bool = ...,
     ) -> UsageBreakdown: ...
     def usage_of_limits(self, customer: str) -> list[LimitUsage]: ...
     def usage_series(
@@ -332,7 +335,13 @@ class CreditsApi(Protocol):
         granularity: str = ...,
     ) -> UsageSeries: ...
     def usage_summary(
-        self, customer: str, *, unit: str = ..., period: tuple[datetime, datetime] | None = ...
+        self,
+        customer: str,
+        *,
+        unit: str = ...,
+        period: tuple[datetime, datetime] | None = ...,
+        spender: str | None = ...,
+        subtree: bool = ...,
     ) -> UsageSummary: ...
     def void_grant(
         self,

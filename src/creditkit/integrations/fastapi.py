@@ -60,19 +60,26 @@ def credits_required(
     action: str,
     customer: Callable[..., str],
     estimate: Quantity | str | None = None,
+    spender: Callable[..., str | None] | None = None,
 ) -> Any:
     """A dependency (``Depends``) that meters the route: ``ck`` is a ``CreditKit`` or a
     ``Client``; ``customer`` is itself a dependency giving the customer's id (it may take a
-    header, the request, your current-user dependency). Declared as a parameter
-    (``meter: Annotated[Meter, credits_required(...)]``) it gives the handler its ``Meter``."""
+    header, the request, your current-user dependency); ``spender``, when given, a dependency
+    giving the spender spending for it (an API key, an agent, a member: None for the customer
+    itself), whose budgets the hold must fit (403 ``BudgetExceeded`` when it does not).
+    Declared as a parameter (``meter: Annotated[Meter, credits_required(...)]``) it gives the
+    handler its ``Meter``."""
 
-    def start(customer_id: str) -> Meter:
-        meter = ck.metered(customer_id, action, estimate)
+    def start(customer_id: str, spender_id: str | None) -> Meter:
+        meter = ck.metered(customer_id, action, estimate, spender=spender_id)
         meter.start()
         return meter
 
-    def gate(customer_id: Annotated[str, Depends(customer)]) -> Iterator[Meter]:
-        meter = _answered(ck, lambda: start(customer_id))
+    def gate(
+        customer_id: Annotated[str, Depends(customer)],
+        spender_id: Annotated[str | None, Depends(spender or _no_spender)],
+    ) -> Iterator[Meter]:
+        meter = _answered(ck, lambda: start(customer_id, spender_id))
         try:
             yield meter
         except BaseException as error:
@@ -83,6 +90,11 @@ def credits_required(
     # "function": settle the hold when the handler returns, before the response is sent, so a
     # commit that fails is the request's error rather than lost after a 200.
     return Depends(gate, scope="function")
+
+
+def _no_spender() -> None:
+    """The spender of a route that names none: the customer itself."""
+    return None
 
 
 def _answered(ck: Metering, call: Callable[[], T]) -> T:

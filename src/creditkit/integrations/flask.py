@@ -38,15 +38,19 @@ def credits_required(
     action: str,
     customer: Callable[[], str],
     estimate: Quantity | str | None = None,
+    spender: Callable[[], str | None] | None = None,
 ) -> Callable[[View], View]:
     """Meters the decorated view. ``ck`` is a ``CreditKit`` or a ``Client``; ``customer``
-    returns the id of the customer paying (called in the request)."""
+    returns the id of the customer paying (called in the request); ``spender``, when given, the
+    spender spending for it (an API key, an agent, a member; None: the customer itself), whose
+    budgets the hold must fit (403 problem+json ``BudgetExceeded`` when it does not)."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def metered_view(*args: Any, **kwargs: Any) -> ResponseReturnValue:
             try:
-                meter = ck.metered(customer(), action, estimate)
+                spender_id = None if spender is None else spender()
+                meter = ck.metered(customer(), action, estimate, spender=spender_id)
                 meter.start()
             except CreditKitError as error:
                 return _refused(ck, error)

@@ -54,6 +54,7 @@ class HoldLedger(Protocol):
         action: str | None = ...,
         metadata: dict[str, Any] | None = ...,
         parent: int | None = ...,
+        spender: str | None = ...,
     ) -> Hold: ...
 
     def extend(
@@ -91,6 +92,7 @@ class Metering(Protocol):
         unit: str | None = None,
         timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
         metadata: dict[str, Any] | None = None,
+        spender: str | None = None,
     ) -> Meter: ...
 
 
@@ -105,10 +107,12 @@ def open_meter(
     unit: str | None,
     timeout_seconds: int,
     metadata: dict[str, Any] | None,
+    spender: str | None = None,
 ) -> Meter:
     """A meter (not started) for ``action``. Without an ``estimate`` it reserves the action's
     catalog price; without a ``unit``, the action's unit (``credits`` for an action the catalog
-    does not price, when an estimate is given). ``cost_of`` looks the action up."""
+    does not price, when an estimate is given). ``cost_of`` looks the action up. With a
+    ``spender``, the hold is that spender's: every budget on its path counts it."""
     if estimate is None or unit is None:
         cost = cost_of(action)
         if cost is None and estimate is None:
@@ -129,6 +133,7 @@ def open_meter(
         idempotency_key=idempotency_key or uuid.uuid4().hex,
         timeout_seconds=timeout_seconds,
         metadata=metadata,
+        spender=spender,
     )
 
 
@@ -147,8 +152,10 @@ class Meter:
         idempotency_key: str,
         timeout_seconds: int,
         metadata: dict[str, Any] | None,
+        spender: str | None = None,
     ) -> None:
         self._ledger = ledger
+        self.spender = spender
         self.customer = customer
         self.action = action
         self.estimate = estimate
@@ -193,6 +200,7 @@ class Meter:
             timeout_seconds=self._timeout_seconds,
             action=self.action,
             metadata=self._metadata,
+            spender=self.spender,
         )
         return self.hold
 

@@ -2,6 +2,8 @@
 problem+json (RFC 9457) bodies the HTTP API answers, so one front end handles both.
 
 - credits short (``InsufficientCredits``): 402, with the packs and the plan that would cover it;
+- a budget on the spender's path full (``BudgetExceeded``): 403, naming the spender, the cap,
+  what is used and when it resets;
 - the plan's rate limit (``RateLimited``, from a ``Client``): 429 with ``Retry-After``;
 - a customer creditkit does not know (``UnknownCustomer``): 404 ``unknown_customer``;
 - the ledger busy (``LedgerBusy``) or the service unreachable (``ServiceUnreachable``, a 503
@@ -29,6 +31,7 @@ from creditkit.client.errors import (
     ServiceUnreachable,
 )
 from creditkit.errors import (
+    BudgetExceeded,
     CreditKitError,
     InsufficientCredits,
     LedgerBusy,
@@ -57,6 +60,8 @@ def refusal_of(ck: Metering, error: CreditKitError) -> Refusal | None:
     """The answer that stands for ``error``; None for an error that is the app's own 500."""
     if isinstance(error, InsufficientCredits):
         return Refusal(402, payment_required_problem(ck, error))
+    if isinstance(error, BudgetExceeded):
+        return Refusal(403, problem_body(403, error.code, str(error), **error.to_fields()))
     if isinstance(error, RateLimited):
         wait = error.retry_after_seconds or RATE_LIMIT_RETRY_AFTER_SECONDS_DEFAULT
         body = problem_body(429, error.problem, error.detail, **error.facts)

@@ -260,7 +260,7 @@ class LedgerService(LedgerSpenders):
             row = repository.read_customer(connection, customer)
             if spender is not None:
                 filters = dataclasses.replace(
-                    filters, spenders=self._spenders_of(connection, row, spender, subtree)
+                    filters, spenders=self.spenders_of(connection, row, spender, subtree)
                 )
             recorded = repository.history_transactions(
                 connection, row.id, unit, before_id, limit + 1, filters
@@ -325,7 +325,7 @@ class LedgerService(LedgerSpenders):
         next_cursor = f"t{page[-1].id}" if len(recorded) > limit else None
         return HistoryPage(tuple(items), next_cursor)
 
-    def _spenders_of(
+    def spenders_of(
         self, connection: Connection, customer: CustomerRow, spender: str, subtree: bool
     ) -> tuple[str, ...]:
         """The spender, and with ``subtree`` every spender under it (at most

@@ -235,13 +235,13 @@ entries = sa.Table(
     sa.Index("ix_entries_transaction_id", "transaction_id"),
 )
 
-#: What spending is summed to: per customer, unit, hour (UTC, the bucket's start), action and
-#: member, the steps that charges and hold commits spent, how many they were, the steps they
-#: issued beyond the grants (net: a commit gives back what its hold issued and did not use) and
-#: the held steps they gave to the expiry account. Kept in each spending transaction by
-#: ``usage/rollups.py``, so that usage reads sum buckets instead of every charge. ``action`` and
-#: ``member`` are '' for none: a primary key column cannot be NULL, and '' is neither an action
-#: nor a member (both are checked to be non-empty).
+#: What spending is summed to: per customer, unit, hour (UTC, the bucket's start), action,
+#: member and spender, the steps that charges and hold commits spent, how many they were, the
+#: steps they issued beyond the grants (net: a commit gives back what its hold issued and did not
+#: use) and the held steps they gave to the expiry account. Kept in each spending transaction by
+#: ``usage/rollups.py``, so that usage reads sum buckets instead of every charge. ``action``,
+#: ``member`` and ``spender`` are '' for none: a primary key column cannot be NULL, and '' is
+#: neither an action, a member nor a spender (all are checked to be non-empty).
 usage_rollups = sa.Table(
     "usage_rollups",
     metadata,
@@ -250,11 +250,13 @@ usage_rollups = sa.Table(
     sa.Column("bucket_start", UtcDateTime, nullable=False),
     sa.Column("action", sa.String(128), nullable=False),
     sa.Column("member", sa.String(255), nullable=False),
+    # The spender that spent ('' for the customer itself): usage by spender and by subtree.
+    sa.Column("spender", sa.String(255), nullable=False),
     sa.Column("steps", sa.BigInteger, nullable=False),
     sa.Column("charges", sa.BigInteger, nullable=False),
     sa.Column("issued", sa.BigInteger, nullable=False),
     sa.Column("expired", sa.BigInteger, nullable=False),
-    sa.PrimaryKeyConstraint("customer_id", "unit", "bucket_start", "action", "member"),
+    sa.PrimaryKeyConstraint("customer_id", "unit", "bucket_start", "action", "member", "spender"),
     sa.CheckConstraint("steps >= 0 AND charges > 0 AND expired >= 0", name="sums_shape"),
 )
 

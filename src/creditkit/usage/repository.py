@@ -36,6 +36,7 @@ from creditkit.store.tables import (
     usage_dimensions,
     usage_rollups,
 )
+from creditkit.store.tables import spenders as spenders_table
 from creditkit.usage import buckets
 
 #: What spending is: charges, and commits of holds (a reserve only sets credits aside).
@@ -63,15 +64,21 @@ GRANTING_KINDS = (TransactionKind.GRANT.value, TransactionKind.TRANSFER.value)
 MICROSECONDS_PER_SECOND = 1_000_000
 
 
+#: The spenders (external ids) a read is limited to: None reads every spender's and the
+#: customer's own.
+Spenders = Sequence[str] | None
+
+
 def _in_range(
     customer_id: int | None,
     unit: str,
     kinds: Sequence[str],
     start: datetime,
     end: datetime | None,
+    spenders: Spenders = None,
 ) -> list[sa.ColumnElement[bool]]:
     """The customer's (None: every customer's) applied transactions of ``kinds`` made in
-    [start, end) (end None: since start)."""
+    [start, end) (end None: since start), of ``spenders`` only when given."""
     conditions = [
         transactions.c.unit == unit,
         transactions.c.kind.in_(kinds),
@@ -82,6 +89,8 @@ def _in_range(
         conditions.append(transactions.c.customer_id == customer_id)
     if end is not None:
         conditions.append(transactions.c.created_at < end)
+    if spenders is not None:
+        conditions.append(transactions.c.spender.in_(spenders))
     return conditions
 
 
@@ -167,13 +176,14 @@ def hold_issued_and_expired(
     end: datetime,
     issuance_account_id: int,
     expiry_account_id: int,
+    spenders: Spenders = None,
 ) -> tuple[int, int]:
     """(issued, expired) by the customer's reserves, releases and hold timeouts in [start,
     end): what spending's rollups leave out of the ledger's ``issued_on_demand`` and of held
     breakage."""
     return _issued_and_expired(
         connection,
-        _in_range(customer_id, unit, HOLD_KINDS, start, end),
+        _in_range(customer_id, unit, HOLD_KINDS, start, end, spenders),
         issuance_account_id,
         expiry_account_id,
     )
@@ -199,10 +209,14 @@ class SpendTotals:
 
 
 def _rolled(
-    customer_id: int | None, unit: str, start: datetime, end: datetime
+    customer_id: int | None,
+    unit: str,
+    start: datetime,
+    end: datetime,
+    spenders: Spenders = None,
 ) -> list[sa.ColumnElement[bool]]:
     """The rollup rows of the customer's (None: every customer's) buckets in [start, end),
-    two bucket edges."""
+    two bucket edges, of ``spenders`` only when given."""
     conditions = [
         usage_rollups.c.unit == unit,
         usage_rollups.c.bucket_start >= start,
@@ -210,6 +224,8 @@ def _rolled(
     ]
     if customer_id is not None:
         conditions.append(usage_rollups.c.customer_id == customer_id)
+    if spenders is not None:
+        conditions.append(usage_rollups.c.spender.in_(spenders))
     return conditions
 
 
@@ -221,9 +237,10 @@ def spend_totals(
     end: datetime,
     issuance_account_id: int,
     expiry_account_id: int,
+    spenders: Spenders = None,
 ) -> SpendTotals:
-    """The customer's spending in [start, end): the whole buckets' rollups, plus the ledger's
-    rows at the partial edges."""
+    """The customer's spending in [start, end) (of ``spenders`` only, when given): the whole
+    buckets' rollups, plus the ledger's rows at the partial edges."""
     parts = buckets.split(start, end)
     totals = SpendTotals()
     if parts.rolled is not None:
@@ -233,11 +250,11 @@ def spend_totals(
                     sa.func.coalesce(sa.func.sum(usage_rollups.c[name]), 0)
                     for name in buckets.SUM_COLUMNS
                 )
-            ).where(*_rolled(customer_id, unit, *parts.rolled))
+            ).where(*_rolled(customer_id, unit, *parts.rolled, spenders))
         ).one()
         totals += SpendTotals(*(int(value) for value in row))
     for low, high in parts.raw:
-        conditions = _in_range(customer_id, unit, SPEND_KINDS, low, high)
+        conditions = _in_range(customer_id, unit, SPEND_KINDS, low, high, spenders)
         row = connection.execute(
             sa.select(
                 sa.func.coalesce(sa.func.sum(transactions.c.amount), 0), sa.func.count()
@@ -356,14 +373,19 @@ def dimension_of_spending(connection: Connection, name: str) -> sa.ColumnElement
     return sa.func.coalesce(metadata_text(connection, transactions.c.metadata, name), of_hold)
 
 
-#: A spending key as SQL over the spending's action and member columns (an action, a member, a
-#: category), which both the rollups and the ledger's rows have.
-SpendKey = Callable[[sa.ColumnElement[Any], sa.ColumnElement[Any]], sa.ColumnElement[Any]]
+#: A spending key as SQL over the spending's action, member and spender columns (an action, a
+#: member, a category, a spender), which both the rollups and the ledger's rows have.
+SpendKey = Callable[
+    [sa.ColumnElement[Any], sa.ColumnElement[Any], sa.ColumnElement[Any]], sa.ColumnElement[Any]
+]
 
 
-def _spending(customer_id: int | None, unit: str, start: datetime, end: datetime) -> sa.Subquery:
-    """The customer's spending in [start, end) as (action, member, steps, charges) rows: one per
-    rollup row of the whole buckets, one per charge or commit of the partial edges."""
+def _spending(
+    customer_id: int | None, unit: str, start: datetime, end: datetime, spenders: Spenders
+) -> sa.Subquery:
+    """The customer's spending in [start, end) (of ``spenders`` only, when given) as (action,
+    member, spender, steps, charges) rows: one per rollup row of the whole buckets, one per
+    charge or commit of the partial edges."""
     parts = buckets.split(start, end)
     selects: list[sa.Select[Any]] = []
     if parts.rolled is not None:
@@ -371,17 +393,21 @@ def _spending(customer_id: int | None, unit: str, start: datetime, end: datetime
             sa.select(
                 sa.func.nullif(usage_rollups.c.action, buckets.NONE).label("action"),
                 sa.func.nullif(usage_rollups.c.member, buckets.NONE).label("member"),
+                sa.func.nullif(usage_rollups.c.spender, buckets.NONE).label("spender"),
+                usage_rollups.c.customer_id.label("customer_id"),
                 usage_rollups.c.steps.label("steps"),
                 usage_rollups.c.charges.label("charges"),
-            ).where(*_rolled(customer_id, unit, *parts.rolled))
+            ).where(*_rolled(customer_id, unit, *parts.rolled, spenders))
         )
     selects.extend(
         sa.select(
             transactions.c.action.label("action"),
             transactions.c.member.label("member"),
+            transactions.c.spender.label("spender"),
+            transactions.c.customer_id.label("customer_id"),
             transactions.c.amount.label("steps"),
             sa.literal(1, sa.BigInteger).label("charges"),
-        ).where(*_in_range(customer_id, unit, SPEND_KINDS, low, high))
+        ).where(*_in_range(customer_id, unit, SPEND_KINDS, low, high, spenders))
         for low, high in parts.raw
     )
     if len(selects) == 1:
@@ -416,11 +442,47 @@ def spend_by_key(
     end: datetime,
     key: SpendKey,
     limit: int,
+    spenders: Spenders = None,
 ) -> list[tuple[str | None, int, int]]:
-    """(key, steps, charges) of the customer's spending in [start, end) grouped by ``key``, the
-    ``limit`` largest (see ``_top``), from the rollups and the edges' rows."""
-    spending = _spending(customer_id, unit, start, end)
-    return _top(connection, spending, key(spending.c.action, spending.c.member), limit)
+    """(key, steps, charges) of the customer's spending in [start, end) (of ``spenders`` only,
+    when given) grouped by ``key``, the ``limit`` largest (see ``_top``), from the rollups and
+    the edges' rows."""
+    spending = _spending(customer_id, unit, start, end, spenders)
+    key_ = key(spending.c.action, spending.c.member, spending.c.spender)
+    return _top(connection, spending, key_, limit)
+
+
+def spend_by_spender_kind(
+    connection: Connection, unit: str, start: datetime, end: datetime, limit: int
+) -> list[tuple[str | None, int, int]]:
+    """(kind, steps, charges) of every customer's spending in [start, end) grouped by the kind
+    of spender that spent (None: customers spending for themselves), the ``limit`` largest: the
+    spender is looked up by its key per rollup row, which an operator's read can afford."""
+    spending = _spending(None, unit, start, end, None)
+    kind = (
+        sa.select(spenders_table.c.kind)
+        .where(
+            spenders_table.c.customer_id == spending.c.customer_id,
+            spenders_table.c.external_id == spending.c.spender,
+        )
+        .scalar_subquery()
+    )
+    return _top(connection, spending, kind, limit)
+
+
+def spender_kinds(
+    connection: Connection, customer_id: int, external_ids: Sequence[str]
+) -> dict[str, str]:
+    """The kind of each of the customer's spenders named (one statement; a breakdown's page)."""
+    if not external_ids:
+        return {}
+    rows = connection.execute(
+        sa.select(spenders_table.c.external_id, spenders_table.c.kind).where(
+            spenders_table.c.customer_id == customer_id,
+            spenders_table.c.external_id.in_(external_ids),
+        )
+    )
+    return {row.external_id: row.kind for row in rows}
 
 
 def dimension_filled(connection: Connection, name: str) -> bool:
@@ -450,6 +512,7 @@ def spend_by_dimension(
     end: datetime,
     name: str,
     limit: int,
+    spenders: Spenders = None,
 ) -> list[tuple[str | None, int, int]]:
     """(value, steps, charges) of the customer's spending in [start, end) grouped by the value
     of metadata key ``name``, the ``limit`` largest (see ``_top``). A declared dimension is read
@@ -457,7 +520,8 @@ def spend_by_dimension(
     total less the valued ones) and from the ledger's rows at the edges; any other key the
     caller names, from the ledger's rows over the whole range."""
     parts = buckets.split(start, end)
-    if parts.rolled is None or not dimension_filled(connection, name):
+    # The dimensions' rollups are not kept per spender: a spender's are read from its rows.
+    if parts.rolled is None or spenders is not None or not dimension_filled(connection, name):
         raw = [(start, end)]
         selects: list[sa.Select[Any]] = []
     else:
@@ -499,7 +563,7 @@ def spend_by_dimension(
             dimension_of_spending(connection, name).label("key"),
             transactions.c.amount.label("steps"),
             sa.literal(1, sa.BigInteger).label("charges"),
-        ).where(*_in_range(customer_id, unit, SPEND_KINDS, low, high))
+        ).where(*_in_range(customer_id, unit, SPEND_KINDS, low, high, spenders))
         for low, high in raw
     )
     spending = (

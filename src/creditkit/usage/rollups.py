@@ -1,7 +1,7 @@
-"""Usage rollups: the ledger's spending summed per customer, unit, hour, action and member (and
-per value of each usage dimension the catalog declares), kept in each spending transaction (the
-ledger's ``recorded`` hook), so that usage reads sum a bucket per hour instead of a row per
-charge.
+"""Usage rollups: the ledger's spending summed per customer, unit, hour, action, member and
+spender (and per value of each usage dimension the catalog declares), kept in each spending
+transaction (the ledger's ``recorded`` hook), so that usage reads sum a bucket per hour instead
+of a row per charge.
 
 The hook is told of every charge and hold commit a transaction posts. It sums the batch in
 Python first, so that each key is written once, then writes every key in one multi-row
@@ -35,10 +35,10 @@ from creditkit.store.tables import (
 )
 from creditkit.usage import buckets, repository
 
-#: Rows (9 parameters each at most) and transaction ids per statement: within SQLite's 32,766
+#: Rows (10 parameters each at most) and transaction ids per statement: within SQLite's 32,766
 #: parameters whatever the batch.
 ROWS_PER_STATEMENT_MAX: Final = 2_000
-KEY_COLUMNS: Final = ("customer_id", "unit", "bucket_start", "action", "member")
+KEY_COLUMNS: Final = ("customer_id", "unit", "bucket_start", "action", "member", "spender")
 DIMENSION_KEY_COLUMNS: Final = ("customer_id", "unit", "bucket_start", "dimension", "value")
 DIMENSION_SUM_COLUMNS: Final = ("steps", "charges")
 
@@ -59,7 +59,7 @@ class UsageRollups:
         # The dimensions' values are read back from the rows just written; without declared
         # dimensions the spends themselves say everything (the hot path: no read).
         read_back = self._read_back(connection, spends) if self._dimensions else {}
-        sums: dict[tuple[int, str, datetime, str, str], list[int]] = {}
+        sums: dict[tuple[int, str, datetime, str, str, str], list[int]] = {}
         valued: dict[tuple[int, str, datetime, str, str], list[int]] = {}
         for spend in spends:
             issued, expired = spend.issued, spend.expired
@@ -71,6 +71,7 @@ class UsageRollups:
                 bucket,
                 buckets.NONE if spend.action is None else spend.action,
                 buckets.NONE if spend.member is None else spend.member,
+                buckets.NONE if spend.spender is None else spend.spender,
             )
             total = sums.setdefault(key, [0, 0, 0, 0])
             total[0] += spend.steps

@@ -45,6 +45,9 @@ class BreakdownBy(StrEnum):
     #: group. A hold's commit counts with its own metadata's value, else the hold's (what
     #: ``reserve`` was given).
     DIMENSION = "dimension"
+    #: The spender that spent (a member, an API key, an agent: ``create_spender``); spending by
+    #: the customer itself is the ``None`` group. Each group carries the spender's ``kind``.
+    SPENDER = "spender"
 
 
 class Granularity(StrEnum):
@@ -73,6 +76,9 @@ class UsageSummary:
 
     ``available``, ``held``, ``unlimited`` and ``overage_available`` are as ``balance`` gives them,
     read in the same snapshot as the period's figures.
+
+    With ``spender``, ``spent``, ``charges`` and ``overage`` count that spender's spending only
+    (``subtree``: and that of every spender under it); every other figure is the customer's.
     """
 
     customer: str
@@ -94,19 +100,23 @@ class UsageSummary:
     unlimited: bool
     overage_available: Quantity
     as_of: datetime
+    spender: str | None = None
+    subtree: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class UsageGroup:
-    """Spending of one action, category, member or dimension value. ``key`` None gathers the
-    charges that name none; ``label`` is the catalog's label of an action (None otherwise);
-    ``share`` is this group's part of the breakdown's total spending."""
+    """Spending of one action, category, member, dimension value or spender. ``key`` None
+    gathers the charges that name none; ``label`` is the catalog's label of an action (None
+    otherwise); ``share`` is this group's part of the breakdown's total spending; ``kind`` is
+    the spender's kind (``agent``, ``member``…) in a breakdown by spender (None otherwise)."""
 
     key: str | None
     label: str | None
     spent: Quantity
     charges: int
     share: Decimal | None
+    kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +125,8 @@ class UsageBreakdown:
     charges first, then by key, None last), at most ``limit`` groups; ``others_spent`` and
     ``others_charges`` total the groups left out, so the groups and the others add up to
     ``spent`` and ``charges``. ``dimension`` is the metadata key grouped by when ``by`` is
-    ``dimension`` (None otherwise)."""
+    ``dimension`` (None otherwise). With ``spender``, only that spender's spending is counted
+    (``subtree``: and that of every spender under it), groups and totals alike."""
 
     customer: str
     unit: str
@@ -128,6 +139,8 @@ class UsageBreakdown:
     spent: Quantity
     charges: int
     dimension: str | None = None
+    spender: str | None = None
+    subtree: bool = False
 
 
 @dataclass(frozen=True, slots=True)

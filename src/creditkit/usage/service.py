@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from sqlalchemy.engine import Connection
+
 from creditkit.catalog import Catalog, UnknownAction
 from creditkit.errors import CreditKitError, InvalidRequest, InvariantViolation, Quantity
 from creditkit.ledger import hold_repository
@@ -30,8 +32,10 @@ from creditkit.ledger.checks import (
     check_text,
 )
 from creditkit.ledger.kernel import EXPIRY, ISSUANCE
+from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Charge, ChargeRequest, GrantSource, TransactionKind, Unit
 from creditkit.ledger.service import LedgerService
+from creditkit.ledger.spending import check_spender
 from creditkit.store.tables import from_epoch_microseconds, to_epoch_microseconds
 from creditkit.subscriptions.service import SubscriptionService
 from creditkit.usage import repository
@@ -89,6 +93,18 @@ def _floor(moment: datetime, width_seconds: int) -> datetime:
     return from_epoch_microseconds(microseconds - microseconds % (width_seconds * 1_000_000))
 
 
+def _check_spender_filter(spender: object, subtree: object) -> str | None:
+    """A read's spender filter: the spender (None: everyone's spending), ``subtree`` a bool
+    that only means something with a spender."""
+    if not isinstance(subtree, bool):
+        raise InvalidRequest("subtree", "must be true or false")
+    if spender is None:
+        if subtree:
+            raise InvalidRequest("subtree", "only with spender: the subtree of which spender")
+        return None
+    return check_spender(spender)
+
+
 def _indexed(outcome: Charge | CreditKitError, index: int) -> Charge | CreditKitError:
     """A plain InvalidRequest the ledger raised for an event (a member that is not one), with
     the event's position in its field."""
@@ -132,21 +148,42 @@ class UsageService:
                 return subscription.current_period_start, subscription.current_period_end
         return _calendar_month(self._ledger.now())
 
+    def _spenders(
+        self, connection: Connection, row: CustomerRow, spender: str | None, subtree: bool
+    ) -> tuple[str, ...] | None:
+        """The spenders a read counts (None: every spending); InvalidRequest naming ``spender``
+        for one the customer does not have, ``subtree`` for one too large."""
+        if spender is None:
+            return None
+        return self._ledger.spenders_of(connection, row, spender, subtree)
+
     def summary(
-        self, customer: str, unit: str, period: tuple[datetime, datetime] | None
+        self,
+        customer: str,
+        unit: str,
+        period: tuple[datetime, datetime] | None,
+        spender: str | None = None,
+        subtree: bool = False,
     ) -> UsageSummary:
         check_text(customer, "customer", EXTERNAL_ID_LENGTH_MAX)
+        spender = _check_spender_filter(spender, subtree)
         unit_ = self._ledger.unit(unit)
         start, end = self._current_period(customer) if period is None else _check_period(period)
         for _attempt in range(SUMMARY_READ_ATTEMPTS_MAX):
             self._ledger.sweep_if_due(customer)
-            summary = self._read_summary(customer, unit_, start, end)
+            summary = self._read_summary(customer, unit_, start, end, spender, subtree)
             if summary is not None:
                 return summary
         raise AssertionError("a sweep leaves nothing due at the moment it swept")
 
     def _read_summary(
-        self, customer: str, unit: Unit, start: datetime, end: datetime
+        self,
+        customer: str,
+        unit: Unit,
+        start: datetime,
+        end: datetime,
+        spender: str | None,
+        subtree: bool,
     ) -> UsageSummary | None:
         """The summary in one snapshot; None when something fell due since the last sweep (the
         caller sweeps and reads again)."""
@@ -161,12 +198,24 @@ class UsageService:
             spending = repository.spend_totals(
                 connection, row.id, unit.name, start, end, issuance, expiry
             )
+            spenders = self._spenders(connection, row, spender, subtree)
+            # A spender's spending: what it spent, and what its spending and holds issued.
+            spent_by = spending
+            if spenders is not None:
+                spent_by = repository.spend_totals(
+                    connection, row.id, unit.name, start, end, issuance, expiry, spenders
+                )
             transfers = repository.totals_by_kind(
                 connection, row.id, unit.name, (TransactionKind.TRANSFER.value,), start, end
             )
             held_issued, held_expired = repository.hold_issued_and_expired(
                 connection, row.id, unit.name, start, end, issuance, expiry
             )
+            held_issued_by = held_issued
+            if spenders is not None:
+                held_issued_by, _expired = repository.hold_issued_and_expired(
+                    connection, row.id, unit.name, start, end, issuance, expiry, spenders
+                )
             expired = (
                 spending.expired
                 + held_expired
@@ -178,7 +227,7 @@ class UsageService:
             )
             held = hold_repository.held_total(connection, row.id, unit.name)
             headroom = ledger.headroom(connection, row, unit.name, now)
-        spent, charges = spending.steps, spending.charges
+        spent, charges = spent_by.steps, spent_by.charges
         allowance = granted.get(GrantSource.ALLOWANCE.value, 0)
         allowance_spent = used_of_allowance(allowance, allowance_left(live, start, end))
         return UsageSummary(
@@ -196,7 +245,7 @@ class UsageService:
             transferred_out=unit.to_quantity(
                 transfers.get(TransactionKind.TRANSFER.value, (0, 0))[0]
             ),
-            overage=self._signed(unit, spending.issued + held_issued),
+            overage=self._signed(unit, spent_by.issued + held_issued_by),
             allowance=unit.to_quantity(allowance),
             allowance_spent=unit.to_quantity(allowance_spent),
             # Unlimited has no share used: a meter of it would show a full (red) bar.
@@ -206,6 +255,8 @@ class UsageService:
             unlimited=headroom is None,
             overage_available=unit.to_quantity(headroom or 0),
             as_of=now,
+            spender=spender,
+            subtree=subtree,
         )
 
     @staticmethod
@@ -228,11 +279,13 @@ class UsageService:
     def _group_key(self, by: BreakdownBy) -> repository.SpendKey:
         """What ``by`` groups spending by, over its action and member (not a dimension)."""
         if by is BreakdownBy.ACTION:
-            return lambda action, _member: action
+            return lambda action, _member, _spender: action
         if by is BreakdownBy.MEMBER:
-            return lambda _action, member: member
+            return lambda _action, member, _spender: member
+        if by is BreakdownBy.SPENDER:
+            return lambda _action, _member, spender: spender
         categories = self._categories
-        return lambda action, _member: repository.category_of_action(categories, action)
+        return lambda action, _member, _spender: repository.category_of_action(categories, action)
 
     def _label(self, by: BreakdownBy, key: str | None) -> str | None:
         if by is not BreakdownBy.ACTION or key is None or self._catalog is None:
@@ -249,8 +302,11 @@ class UsageService:
         unit: str,
         limit: int,
         dimension: str | None = None,
+        spender: str | None = None,
+        subtree: bool = False,
     ) -> UsageBreakdown:
         check_text(customer, "customer", EXTERNAL_ID_LENGTH_MAX)
+        spender = _check_spender_filter(spender, subtree)
         by_ = self._check_by(by)
         dimension = check_dimension(by_, dimension)
         start, end = check_range(start, end)
@@ -263,14 +319,26 @@ class UsageService:
         self._ledger.sweep_if_due(customer)
         with self._ledger.database.read() as connection:
             row = ledger_repository.read_customer(connection, customer)
+            spenders = self._spenders(connection, row, spender, subtree)
             if dimension is None:
                 top = repository.spend_by_key(
-                    connection, row.id, unit_.name, start, end, self._group_key(by_), limit
+                    connection,
+                    row.id,
+                    unit_.name,
+                    start,
+                    end,
+                    self._group_key(by_),
+                    limit,
+                    spenders,
                 )
             else:
                 top = repository.spend_by_dimension(
-                    connection, row.id, unit_.name, start, end, dimension, limit
+                    connection, row.id, unit_.name, start, end, dimension, limit, spenders
                 )
+            kinds: dict[str, str] = {}
+            if by_ is BreakdownBy.SPENDER:
+                named = [key for key, _steps, _count in top if key is not None]
+                kinds = repository.spender_kinds(connection, row.id, named)
             totals = repository.spend_totals(
                 connection,
                 row.id,
@@ -279,6 +347,7 @@ class UsageService:
                 end,
                 self._ledger.system_account(ISSUANCE, unit_.name),
                 self._ledger.system_account(EXPIRY, unit_.name),
+                spenders,
             )
         spent, charges = totals.steps, totals.charges
         groups = tuple(
@@ -288,6 +357,7 @@ class UsageService:
                 spent=unit_.to_quantity(steps),
                 charges=count,
                 share=share(steps, spent),
+                kind=None if group_key is None else kinds.get(group_key),
             )
             for group_key, steps, count in top
         )
@@ -307,6 +377,8 @@ class UsageService:
             spent=unit_.to_quantity(spent),
             charges=charges,
             dimension=dimension,
+            spender=spender,
+            subtree=subtree,
         )
 
     # -- series ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from creditkit.ledger.schemas import Balance, Customer, CustomerKind, HistoryPag
 from creditkit.subscriptions.schemas import Subscription
 from creditkit.usage.schemas import UsageBreakdown, UsageSummary
 from creditkit.web.context import CONSOLE_COOKIE, FormRejected, Notice, Pages
+from creditkit.web.spending import SpendingView, spending_view
 
 #: Customers on one page of the list; transactions on one page of a customer's history.
 CUSTOMERS_PAGE_SIZE = 25
@@ -81,6 +82,8 @@ class CustomerView:
     by_action: UsageBreakdown
     members: tuple[Member, ...] | None
     history: HistoryPage
+    #: The spender tree, spending by spender and budgets (empty without spenders or budgets).
+    spending: SpendingView | None = None
 
 
 def customer_url(customer: str) -> str:
@@ -257,6 +260,7 @@ def _customer_view(pages: Pages, customer_id: str, cursor: str | None) -> Custom
         ),
         members=members,
         history=history,
+        spending=spending_view(kit, customer_id, summary.period_start, summary.period_end, UNIT),
     )
 
 

@@ -20,6 +20,7 @@ from creditkit.usage.schemas import UsageBreakdown, UsageSummary
 from creditkit.web import charts
 from creditkit.web.context import Pages
 from creditkit.web.rendering import credits, day, percent
+from creditkit.web.spending import SpendingView, spender_insights, spending_view
 
 #: Transactions on one page of the history.
 HISTORY_PAGE_SIZE = 20
@@ -86,6 +87,8 @@ class Dashboard:
     history: HistoryPage
     low: bool
     out: bool
+    #: Spending by spender and the budgets with their use (empty without spenders or budgets).
+    spending: SpendingView | None = None
 
 
 def router(pages: Pages) -> APIRouter:
@@ -164,11 +167,13 @@ def dashboard_view(
         insights=(
             *_insights(summary, by_category, by_action, kit.now()),
             *_dimension_insights(pages, customer, kit.now()),
+            *spender_insights(kit, customer, kit.now()),
         ),
         expiring=tuple(grant for grant in balance.grants if grant.expires_at is not None),
         history=history,
         low=not balance.unlimited and 0 < spendable <= low_threshold,
         out=not balance.unlimited and spendable <= 0,
+        spending=spending_view(kit, customer, start, end),
     )
 
 
