@@ -1,4 +1,4 @@
-"""Migrations 0015 and 0023 fill the usage rollups (0023 per spender) from the spending already
+"""Migrations 0015 and 0022 fill the usage rollups (0022 per spender) from the spending already
 in the ledger: the same rows the write path keeps, issued and expired legs included; and a usage
 dimension declared later is filled from the ledger's rows, then kept by the write path."""
 

@@ -7,7 +7,7 @@ count, legs on the issuance account (negated) and on the expiry account, now per
 A rebuild rather than an ALTER: SQLite cannot change a primary key in place, and every row of
 the old table would have to be split by spender anyway.
 
-Revision ID: 0023
+Revision ID: 0022
 Revises: 0021
 Create Date: 2026-12-07
 """
@@ -19,7 +19,7 @@ from alembic import op
 
 from creditkit.store.tables import UtcDateTime
 
-revision: str = "0023"
+revision: str = "0022"
 down_revision: str | Sequence[str] | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
