@@ -12,6 +12,7 @@ from payments_support import STRIPE_SECRET
 from creditkit import CreditKit
 from creditkit.catalog import Catalog, parse_catalog
 from creditkit.payments import PaymentSettings
+from creditkit.payments.stripe_prices import plan_prices
 from creditkit.payments.stripe_provider import StripeProvider
 
 CATALOG = """\
@@ -78,5 +79,6 @@ def stripe_kit(
 ) -> CreditKit:
     provider = StripeProvider("sk_test_fake", STRIPE_SECRET, base_url=stripe_fake.url)
     ck = make_kit(catalog=catalog, payments=PaymentSettings(provider=provider))
+    provider.sync_prices(plan_prices(ck.database, catalog))
     ck.create_customer("alice")
     return ck
