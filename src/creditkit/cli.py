@@ -25,7 +25,7 @@ from creditkit.demo import DEMO_DATABASE, demo
 from creditkit.errors import InvalidRequest, present
 from creditkit.importer import COLUMNS, import_file, progress_bar
 from creditkit.keys.schemas import Scope
-from creditkit.keys.service import SESSION_TTL_SECONDS_MAX
+from creditkit.keys.service import SESSION_CODE_TTL_SECONDS_MAX, SESSION_TTL_SECONDS_MAX
 from creditkit.kit import CreditKit
 from creditkit.notify.schemas import WorkerReport
 from creditkit.notify.sealing import new_secret_key
@@ -212,27 +212,68 @@ def webhooks(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def revoke_sessions(arguments: argparse.Namespace) -> int:
+    """``creditkit revoke-sessions CUSTOMER [--user USER]``: signs the customer (or one member)
+    out everywhere; tokens issued until now stop working."""
+    settings = _settings(arguments)
+    with CreditKit(settings.database_url, secret_key=settings.secret_key) as ck:
+        ck.customer(arguments.customer)  # raises UnknownCustomer
+        revoked_at = ck.keys.revoke_sessions(arguments.customer, user=arguments.user)
+    print(f"{arguments.customer}: sessions issued until {revoked_at:%F %H:%M:%S} UTC revoked")
+    return 0
+
+
+def rotate_signing_secret(arguments: argparse.Namespace) -> int:
+    """``creditkit rotate-signing-secret``: a new secret signs session tokens and console
+    cookies; what the old one signed stays valid through the overlap."""
+    settings = _settings(arguments)
+    with CreditKit(settings.database_url, secret_key=settings.secret_key) as ck:
+        ends_at = ck.keys.rotate_signing_secret()
+    print(f"rotated; tokens signed before now stay valid until {ends_at:%F %H:%M} UTC")
+    return 0
+
+
+def run_audit(arguments: argparse.Namespace) -> int:
+    """``creditkit audit``: one line per problem and exit status 1, else a summary and 0."""
+    settings = _settings(arguments)
+    with CreditKit(settings.database_url, secret_key=settings.secret_key) as ck:
+        report = ck.audit()
+    for problem in report.problems:
+        print(f"creditkit: audit: {problem.rule}: {problem.detail}")
+    print(
+        f"{'ok' if report.ok else f'{len(report.problems)} problems'}:"
+        f" {report.transactions_checked} transactions, {report.entries_checked} entries,"
+        f" {report.accounts_checked} accounts checked",
+        file=sys.stderr,
+    )
+    return 0 if report.ok else 1
+
+
 def secret_key(_arguments: argparse.Namespace) -> int:
     print(new_secret_key())
     return 0
 
 
 def session_link(arguments: argparse.Namespace) -> int:
-    """``creditkit link CUSTOMER``: the address that opens a customer's pages for an hour, as
-    an app's backend makes with ``POST /v1/customers/{customer}/session-tokens``."""
+    """``creditkit link CUSTOMER``: a single-use address that opens a customer's pages (for an
+    hour once opened), as an app's backend makes with
+    ``POST /v1/customers/{customer}/session-codes``."""
     settings = _settings(arguments)
     base_url = arguments.base_url or settings.public_address()
-    with CreditKit(settings.database_url) as ck:
+    with CreditKit(settings.database_url, secret_key=settings.secret_key) as ck:
         ck.customer(arguments.customer)  # raises UnknownCustomer: no link to nobody's pages
         if arguments.base_url is None and not _given(arguments, "host", "port", "public_url"):
             # Left to its defaults: where serve said it answers on this ledger, on whatever
             # port it was given (`make serve PORT=…`), else those defaults.
             base_url = ck.keys.served_at() or base_url
-        token = ck.keys.issue_session(
-            arguments.customer, user=arguments.user, ttl_seconds=SESSION_TTL_SECONDS_MAX
+        code = ck.keys.issue_session_code(
+            arguments.customer,
+            user=arguments.user,
+            ttl_seconds=SESSION_TTL_SECONDS_MAX,
+            code_ttl_seconds=SESSION_CODE_TTL_SECONDS_MAX,
         )
-    print(f"{base_url.rstrip('/')}/app/session?token={token.token}")
-    print(f"valid until {token.expires_at:%F %H:%M} UTC", file=sys.stderr)
+    print(f"{base_url.rstrip('/')}/app/session?code={code.code}")
+    print(f"opens once, until {code.expires_at:%F %H:%M} UTC", file=sys.stderr)
     return 0
 
 
@@ -246,6 +287,7 @@ def work(
               file=sys.stderr)  # fmt: skip
         return 2
     settings.require_secret_key()
+    settings.announce_webhook_policy()
     stop = threading.Event()
     if not once:
         # SIGTERM (a container stopping) ends the loop between rounds, as Ctrl-C does.
@@ -257,6 +299,7 @@ def work(
             payments=payments,
             secret_key=settings.secret_key,
             clock=settings.clock(),
+            webhook_policy=settings.webhook_policy(),
         ) as ck,
         ck.worker() as worker,
     ):
@@ -428,6 +471,20 @@ def _parser() -> argparse.ArgumentParser:
         help="where creditkit serve answers (default: $CREDITKIT_PUBLIC_URL or http://HOST:PORT"
         " as serve reads them; when neither is set, where serve last started on this ledger)",
     )
+    revoke_parser = commands.add_parser(
+        "revoke-sessions", help="sign a customer (or one member) out everywhere"
+    )
+    revoke_parser.add_argument("customer", help="the customer's id")
+    revoke_parser.add_argument("--user", default=None, help="only this member's sessions")
+    _add_settings(revoke_parser, "database_url")
+    rotate_signing_parser = commands.add_parser(
+        "rotate-signing-secret", help="a new secret for session tokens and console cookies"
+    )
+    _add_settings(rotate_signing_parser, "database_url")
+    audit_parser = commands.add_parser(
+        "audit", help="check the ledger's double entry; one line per problem, exit 1 if any"
+    )
+    _add_settings(audit_parser, "database_url")
     stripe_parser = commands.add_parser(
         "stripe", help="the catalog's plans as Stripe Products and Prices (by lookup key)"
     )
@@ -465,6 +522,9 @@ _COMMANDS: dict[str, Any] = {
     "webhooks": webhooks,
     "secret-key": secret_key,
     "worker": run_worker,
+    "audit": run_audit,
+    "revoke-sessions": revoke_sessions,
+    "rotate-signing-secret": rotate_signing_secret,
     "stripe": stripe_command,
 }
 

@@ -22,6 +22,7 @@ from creditkit.entitlements.service import EntitlementService
 from creditkit.errors import CreditKitError, InvalidRequest, Quantity, present
 from creditkit.integrations.lease import Lease
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
+from creditkit.keys.secrets import ServiceSecrets
 from creditkit.keys.service import KeyService
 from creditkit.ledger.audit import audit
 from creditkit.ledger.checks import check_history_filters
@@ -45,6 +46,7 @@ from creditkit.ledger.schemas import (
 )
 from creditkit.ledger.service import LedgerService
 from creditkit.notify.alerts import AlertService
+from creditkit.notify.outbound import OutboundPolicy
 from creditkit.notify.schemas import (
     Alerts,
     Delivery,
@@ -93,7 +95,10 @@ class CreditKit:
     operation; tests pass a ``ManualClock``. ``payments`` chooses the payment provider (the
     offline sandbox by default) and the refund and grace periods; see docs/payments.md.
     ``secret_key`` encrypts webhook endpoint secrets at rest (default: ``CREDITKIT_SECRET_KEY``,
-    else on a SQLite file a key file beside it); see docs/notify.md.
+    else on a SQLite file a key file beside it), and every secret the service keeps in its
+    database; see docs/notify.md and docs/security.md. ``webhook_policy`` is where webhooks may
+    go (``OutboundPolicy``: public https addresses only, unless ``allow_private`` is on for
+    development).
 
     ``group_commit`` (on by default) lets the writes that threads ask for at once share one
     database transaction, each with its own outcome; ``writer_lanes`` is how many such
@@ -117,6 +122,7 @@ class CreditKit:
         secret_key: str | None = None,
         group_commit: bool = True,
         writer_lanes: int | None = None,
+        webhook_policy: OutboundPolicy | None = None,
     ) -> None:
         if catalog is not None and not isinstance(catalog, Catalog):
             catalog = load_catalog(catalog)
@@ -142,11 +148,16 @@ class CreditKit:
         )
         self._entitlements = None if catalog is None else EntitlementService(self._ledger, catalog)
         self._alerts = AlertService(self._ledger, catalog, self._subscriptions)
-        self._webhooks = WebhookService(self._ledger, sealer)
+        self._shared_secrets = ServiceSecrets(self._database, self._ledger.now, sealer)
+        self._webhooks = WebhookService(self._ledger, sealer, webhook_policy or OutboundPolicy())
         self._payments = None
         if catalog is not None and self._subscriptions is not None:
             self._payments = PaymentService(
-                self._ledger, catalog, self._subscriptions, payments or PaymentSettings()
+                self._ledger,
+                catalog,
+                self._subscriptions,
+                payments or PaymentSettings(),
+                self._shared_secrets,
             )
         self._ledger.connect(self._hooks())
         self._usage = UsageService(self._ledger, catalog, self._subscriptions)
@@ -179,7 +190,7 @@ class CreditKit:
     @functools.cached_property
     def keys(self) -> KeyService:
         """Secret API keys and customer session tokens, for the HTTP service."""
-        return KeyService(self._database, self._ledger.now)
+        return KeyService(self._database, self._ledger.now, self._shared_secrets)
 
     @property
     def database(self) -> Database:

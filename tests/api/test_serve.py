@@ -47,7 +47,14 @@ def test_the_sandbox_checkout_opens_on_the_served_checkout_page(tmp_path: Path) 
         ({"public_url": "https://billing.example.com/"}, "https://billing.example.com"),
     ):
         settings = Settings.resolve(
-            {"database_url": database_url, "payments": "sandbox", **flags}, {}, None
+            {
+                "database_url": database_url,
+                "payments": "sandbox",
+                "return_origins": "https://app.test",
+                **flags,
+            },
+            {},
+            None,
         )
         with open_kit(settings) as kit:
             kit.create_customer("alice")

@@ -108,6 +108,8 @@ def server(
     port = free_port()
     command = [sys.executable, "-m", "creditkit.cli", "serve", "--port", str(port)]
     chosen = dict(payments or {"CREDITKIT_PAYMENTS": "sandbox"})
+    # The apps whose pages these tests' checkouts return to (the TypeScript client's too).
+    chosen.setdefault("CREDITKIT_RETURN_ORIGINS", "https://app.test,https://proxy.test")
     if clock_file is not None:
         chosen["CREDITKIT_CLOCK_FILE"] = str(clock_file)
     catalog_path = str(catalog or example_catalog())

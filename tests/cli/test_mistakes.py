@@ -112,7 +112,7 @@ def test_every_command_defaults_to_one_database(tmp_path: Path) -> None:
     assert not (tmp_path / "credits.db").exists()
     assert run("migrate", cwd=tmp_path).stdout == "sqlite:///creditkit.db: schema is up to date\n"
     link = run("link", "ann", cwd=tmp_path, CREDITKIT_PORT="8123")
-    assert link.stdout.startswith("http://127.0.0.1:8123/app/session?token=")
+    assert link.stdout.startswith("http://127.0.0.1:8123/app/session?code=ckx_")
 
 
 def test_the_import_doc_runs_as_written(tmp_path: Path) -> None:

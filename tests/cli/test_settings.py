@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,7 @@ POSITIONALS = {
     "keys revoke": ["key_1"],
     "keys create": ["--name", "app"],
     "webhooks rotate": ["7"],
+    "revoke-sessions": ["ann"],
 }
 #: ``demo`` writes a scripted month to a new ledger of its own: its --database-url is where,
 #: not the settings serve reads.
@@ -129,10 +131,19 @@ def test_link_makes_links_to_the_port_serve_was_given(served: int, tmp_path: Pat
         kit.create_customer("ann")
     link = run("link", "ann", cwd=tmp_path)
     assert link.returncode == 0, link.stderr
-    assert link.stdout.startswith(f"http://127.0.0.1:{served}/app/session?token=")
+    assert link.stdout.startswith(f"http://127.0.0.1:{served}/app/session?code=")
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
     with browser.open(link.stdout.strip(), timeout=10) as page:
-        # The link opens the customer's pages at that serve (its session cookie, then /app).
+        # The link names the account it opens at that serve, and asks first.
+        assert page.status == 200 and b"Continue to ann" in page.read()
+    origin = f"http://127.0.0.1:{served}"
+    confirmed = urllib.request.Request(
+        f"{origin}/app/session",
+        data=urllib.parse.urlencode({"code": link.stdout.strip().split("code=")[1]}).encode(),
+        headers={"Origin": origin},
+    )
+    with browser.open(confirmed, timeout=10) as page:
+        # Confirmed: the customer's pages (its session cookie, then /app).
         assert page.status == 200 and page.url.endswith("/app")
     # A port given to link itself (its flag, $CREDITKIT_PORT, --config) is still the one used.
     assert run("link", "ann", cwd=tmp_path, CREDITKIT_PORT="8123").stdout.startswith(

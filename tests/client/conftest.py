@@ -14,13 +14,19 @@ from creditkit.api import create_app
 from creditkit.client import Client
 from creditkit.client.testing import serve_in_thread
 from creditkit.keys.schemas import Scope
+from creditkit.notify.outbound import OutboundPolicy
 
 CATALOG = Path(__file__).with_name("catalog.yaml")
 
 
 @pytest.fixture
 def kit(database_url: str, clock: ManualClock) -> Iterator[CreditKit]:
-    kit = CreditKit(database_url, catalog=CATALOG, clock=clock)
+    kit = CreditKit(
+        database_url,
+        catalog=CATALOG,
+        clock=clock,
+        webhook_policy=OutboundPolicy(allow_private=True),
+    )
     yield kit
     kit.close()
 

@@ -16,7 +16,6 @@ from creditkit.engine_extra import ENGINE_MODULES
 EMBEDDED_ONLY = {
     "alert_crossed": "the API puts it in a charge's answer (ChargeAnswer.alert_crossed)",
     "analytics": "the operator's console reads it in-process (no public route)",
-    "audit": "checks the ledger's own rows: an operator's tool, run where the database is",
     "billing_portal": "a Stripe billing-portal link: the HTTP route exists, the client lacks it",
     "charge_many": "the batch behind POST /v1/events: the client's ingest sends it",
     "checkout_session": "the sandbox checkout page's own read, served by creditkit itself",
@@ -40,7 +39,11 @@ EMBEDDED_ONLY = {
     "worker": "the background worker runs beside the engine",
 }
 #: What only the client offers, and why.
-CLIENT_ONLY = {"issue_session": "CreditKit.keys.issue_session on the kit"}
+CLIENT_ONLY = {
+    "issue_session": "CreditKit.keys.issue_session on the kit",
+    "issue_session_code": "CreditKit.keys.issue_session_code on the kit",
+    "revoke_sessions": "CreditKit.keys.revoke_sessions on the kit",
+}
 #: On both, outside the protocol: whoever made the kit or the client closes it, not the code
 #: that is handed a ``CreditsApi``.
 LIFECYCLE = {"close"}

@@ -263,4 +263,4 @@ def test_make_serve_takes_a_catalog_and_link_follows_its_port(
             clone, separate,
         )  # fmt: skip
         link = _run([".venv/bin/creditkit", "link", "dev"], clone, separate)
-    assert link.startswith(f"http://127.0.0.1:{port}/app/session?token="), link
+    assert link.startswith(f"http://127.0.0.1:{port}/app/session?code="), link

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 
 import pytest
-from notify_helpers import ALERTS_CATALOG, START, Receiver, handler
+from notify_helpers import ALERTS_CATALOG, RECEIVERS_ON_THIS_MACHINE, START, Receiver, handler
 
 from creditkit import CreditKit, ManualClock
 from creditkit.catalog import Catalog, parse_catalog
@@ -26,7 +26,9 @@ def start_clock() -> ManualClock:
 
 @pytest.fixture
 def kit(database_url: str, start_clock: ManualClock, catalog: Catalog) -> Iterator[CreditKit]:
-    with CreditKit(database_url, catalog=catalog, clock=start_clock) as opened:
+    with CreditKit(
+        database_url, catalog=catalog, clock=start_clock, webhook_policy=RECEIVERS_ON_THIS_MACHINE
+    ) as opened:
         yield opened
 
 

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 
+from creditkit.notify.outbound import OutboundPolicy
+
 START = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
+#: The receivers of these tests listen on 127.0.0.1 over plain http, which the default policy
+#: refuses (tests/notify/test_outbound_policy.py): they turn the development setting on.
+RECEIVERS_ON_THIS_MACHINE = OutboundPolicy(allow_private=True)
 
 #: free warns at 5 credits left (seed 002); pro at 50%, 80% and 100% of its 100-credit allowance.
 ALERTS_CATALOG = """

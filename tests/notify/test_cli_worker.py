@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from notify_helpers import ALERTS_CATALOG, Receiver
+from notify_helpers import ALERTS_CATALOG, RECEIVERS_ON_THIS_MACHINE, Receiver
 
 from creditkit import CreditKit, InvalidRequest
 from creditkit.api.serve import Settings, open_kit
@@ -20,13 +20,17 @@ def test_one_round_delivers_and_reports(
 ) -> None:  # fmt: skip
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(ALERTS_CATALOG)
-    with CreditKit(database_url, catalog=catalog) as ck:
+    with CreditKit(database_url, catalog=catalog, webhook_policy=RECEIVERS_ON_THIS_MACHINE) as ck:
         ck.register_webhook_endpoint(receiver.url, idempotency_key="e1")
         ck.create_customer("ada")  # customer.created, credits.granted (the allowance)
         ck.charge("ada", 20, idempotency_key="c1")  # credits.low, then credits.depleted
     monkeypatch.setenv("CREDITKIT_DATABASE_URL", database_url)
+    # The receiver is on this machine: the development setting, announced on stderr.
+    monkeypatch.setenv("CREDITKIT_ALLOW_PRIVATE_WEBHOOKS", "true")
     assert main(["worker", "--once", "--catalog", str(catalog)]) == 0
-    assert "4 events fanned out; deliveries: 4 delivered" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "4 events fanned out; deliveries: 4 delivered" in printed.out
+    assert "PRIVATE TARGETS ALLOWED" in printed.err
     assert [json.loads(r.body)["type"] for r in receiver.received] == [
         "customer.created",
         "credits.granted",

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from notify_helpers import START, Receiver
+from notify_helpers import RECEIVERS_ON_THIS_MACHINE, START, Receiver
 from pydantic import TypeAdapter
 
 from creditkit import CreditKit, ManualClock
@@ -39,7 +39,9 @@ def clock() -> ManualClock:
 @pytest.fixture
 def kit(database_url: str, clock: ManualClock) -> Iterator[CreditKit]:
     catalog = parse_catalog(CATALOG, "amounts.yaml")
-    with CreditKit(database_url, catalog=catalog, clock=clock) as opened:
+    with CreditKit(
+        database_url, catalog=catalog, clock=clock, webhook_policy=RECEIVERS_ON_THIS_MACHINE
+    ) as opened:
         yield opened
 
 

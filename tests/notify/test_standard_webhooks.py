@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from notify_helpers import Received, Receiver
+from notify_helpers import RECEIVERS_ON_THIS_MACHINE, Received, Receiver
 from standard_webhooks_helpers import node_verifies, python_verifies
 
 from creditkit import CreditKit, ManualClock
@@ -26,7 +26,9 @@ def now_clock() -> ManualClock:
 
 @pytest.fixture
 def now_kit(database_url: str, now_clock: ManualClock, catalog: Catalog) -> Iterator[CreditKit]:
-    with CreditKit(database_url, catalog=catalog, clock=now_clock) as opened:
+    with CreditKit(
+        database_url, catalog=catalog, clock=now_clock, webhook_policy=RECEIVERS_ON_THIS_MACHINE
+    ) as opened:
         yield opened
 
 

@@ -8,7 +8,7 @@ import threading
 from collections import Counter
 
 import pytest
-from notify_helpers import Receiver
+from notify_helpers import RECEIVERS_ON_THIS_MACHINE, Receiver
 
 from creditkit import ChargeRequest, CreditKit, ManualClock
 from creditkit.catalog import Catalog
@@ -24,7 +24,9 @@ ROUNDS_MAX = 200
 def test_two_workers_deliver_every_event_exactly_once(
     postgres_url: str, start_clock: ManualClock, catalog: Catalog, receiver: Receiver
 ) -> None:
-    setup = CreditKit(postgres_url, catalog=catalog, clock=start_clock)
+    setup = CreditKit(
+        postgres_url, catalog=catalog, clock=start_clock, webhook_policy=RECEIVERS_ON_THIS_MACHINE
+    )
     customers = [f"u{index}" for index in range(CUSTOMERS)]
     for customer in customers:
         setup.create_customer(customer)
@@ -45,7 +47,15 @@ def test_two_workers_deliver_every_event_exactly_once(
     assert len(events) == 2 * CUSTOMERS
     expected = 2 * len(events)  # two endpoints
 
-    kits = [CreditKit(postgres_url, catalog=catalog, clock=start_clock) for _ in range(WORKERS)]
+    kits = [
+        CreditKit(
+            postgres_url,
+            catalog=catalog,
+            clock=start_clock,
+            webhook_policy=RECEIVERS_ON_THIS_MACHINE,
+        )
+        for _ in range(WORKERS)
+    ]
     reports: list[list[WorkerReport]] = [[] for _ in range(WORKERS)]
     start = threading.Barrier(WORKERS)
 

@@ -44,7 +44,11 @@ def test_meter_and_alerts_agree_with_a_bought_pack(kit: CreditKit) -> None:
     kit.create_customer("alice")  # on the free plan: a 100-credit allowance
     kit.grant_pack("alice", "credits_500", idempotency_key="pack")  # burns after the allowance
     with TestClient(create_app(kit)) as http:
-        http.get("/app/session", params={"token": kit.keys.issue_session("alice").token})
+        http.post(
+            "/app/session",
+            data={"token": kit.keys.issue_session("alice").token},
+            headers={"Origin": "http://testserver"},
+        )
         spent = 0
         for index, amount in enumerate([30, 19, 1, 29, 1, 19, 1, 427]):
             kit.charge("alice", amount, idempotency_key=f"c{index}")

@@ -15,7 +15,7 @@ from creditkit.web.context import CUSTOMER_COOKIE
 
 
 def _sign_in(site: Site, page: Page, customer: str = "alice", user: str | None = None) -> None:
-    page.goto(site.session_link(customer, user=user))
+    site.open(page, customer, user=user)
     expect(page).to_have_url(f"{site.base_url}/app")
 
 

@@ -20,7 +20,7 @@ def test_dashboard_shows_balance_meter_breakdown_and_history(site: Site, page: P
     site.kit.subscribe("alice", "pro")
     _spend(site, "alice", ["document_summary"] * 20 + ["image_generation"] * 10)
     balance = site.kit.balance("alice").available
-    page.goto(site.session_link("alice"))
+    site.open(page, "alice")
     expect(page).to_have_url(f"{site.base_url}/app")  # the token left the address bar
     expect(page.get_by_test_id("balance")).to_have_text(f"{balance:,}")
     # 200 of 2,000 credits: 10%, green.
@@ -41,7 +41,7 @@ def test_low_balance_turns_the_meter_red_and_shows_a_banner(site: Site, page: Pa
     site.kit.create_customer("bob")
     site.kit.subscribe("bob", "free")  # 100 credits; the plan's alert is at 10 left
     _spend(site, "bob", ["document_summary"] * 19)  # 95 used
-    page.goto(site.session_link("bob"))
+    site.open(page, "bob")
     banner = page.get_by_role("status").filter(has_text="Your balance is low")
     expect(banner).to_contain_text("5 credits left")
     expect(page.locator("svg.meter rect[data-colour]")).to_have_attribute("data-colour", "red")
@@ -52,7 +52,7 @@ def test_out_of_credits_says_so_and_offers_packs_and_plans(site: Site, page: Pag
     site.kit.create_customer("carol")
     site.kit.subscribe("carol", "free")
     _spend(site, "carol", ["image_generation"] * 10)
-    page.goto(site.session_link("carol"))
+    site.open(page, "carol")
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("You are out of credits.")
     expect(alert.get_by_role("link", name="buy credits")).to_have_attribute(
@@ -65,7 +65,7 @@ def test_meter_is_yellow_from_half_the_allowance(site: Site, page: Page) -> None
     site.kit.create_customer("dan")
     site.kit.subscribe("dan", "free")
     _spend(site, "dan", ["document_summary"] * 10)  # 50 of 100
-    page.goto(site.session_link("dan"))
+    site.open(page, "dan")
     expect(page.locator("svg.meter rect[data-colour]")).to_have_attribute("data-colour", "yellow")
     expect(page.get_by_role("img", name="50% of this period's 100 credits used")).to_be_visible()
 
@@ -95,7 +95,7 @@ def test_an_unlimited_plan_shows_unlimited(
     site.kit.create_customer("erin")
     site.kit.subscribe("erin", "enterprise")
     _spend(site, "erin", ["chat_message"] * 3)
-    page.goto(site.session_link("erin"))
+    site.open(page, "erin")
     expect(page.get_by_test_id("balance")).to_have_text("Unlimited")
     expect(page.get_by_text("6 credits used so far; your plan sets no cap.")).to_be_visible()
     expect(page.locator(".banner")).to_have_count(0)
@@ -105,7 +105,7 @@ def test_the_dashboard_fits_a_phone(site: Site, phone: Page) -> None:
     site.kit.create_customer("fay")
     site.kit.subscribe("fay", "pro")
     _spend(site, "fay", ["document_summary", "image_generation"] * 5)
-    phone.goto(site.session_link("fay"))
+    site.open(phone, "fay")
     expect(phone.get_by_test_id("balance")).to_be_visible()
     overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
@@ -125,7 +125,7 @@ def test_an_expired_or_missing_session_asks_for_a_new_link(site: Site, page: Pag
 
 def test_signing_out_forgets_the_session(site: Site, page: Page) -> None:
     site.kit.create_customer("hal")
-    page.goto(site.session_link("hal"))
+    site.open(page, "hal")
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
     response = page.goto(f"{site.base_url}/app")
@@ -138,7 +138,7 @@ def test_history_filters_by_kind_and_action_and_keeps_them_across_pages(
     site.kit.create_customer("ivy")
     site.kit.subscribe("ivy", "pro")
     _spend(site, "ivy", ["chat_message"] * 25 + ["image_generation"] * 3)
-    page.goto(site.session_link("ivy"))
+    site.open(page, "ivy")
     page.get_by_label("Show").select_option(label="Credits added")
     page.get_by_role("button", name="Filter").click()
     rows = page.locator("#history tbody tr")
@@ -164,7 +164,7 @@ def test_insights_name_the_top_value_of_a_usage_dimension(site: Site, page: Page
             metadata={"agent": agent},
         )  # fmt: skip
         site.clock.advance(hours=3)
-    page.goto(site.session_link("jon"))
+    site.open(page, "jon")
     expect(page.get_by_test_id("insights")).to_contain_text(
         "Your top agent this week is Einstein: 15 credits, 75% of the week's use."
     )

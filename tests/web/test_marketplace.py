@@ -12,7 +12,7 @@ from creditkit.ledger.schemas import TransactionKind
 
 
 def _sign_in(site: Site, page: Page, customer: str) -> None:
-    page.goto(site.session_link(customer))
+    site.open(page, customer)
     expect(page).to_have_url(f"{site.base_url}/app")
     page.get_by_role("link", name="Credits").click()
     expect(page).to_have_url(f"{site.base_url}/app/credits")

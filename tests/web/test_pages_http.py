@@ -29,16 +29,27 @@ def test_the_session_link_sets_an_http_only_cookie_and_drops_the_token(
 ) -> None:
     kit, http = client
     token = kit.keys.issue_session("ana").token
-    response = http.get("/app/session", params={"token": token}, follow_redirects=False)
+    asked = http.get("/app/session", params={"token": token}, follow_redirects=False)
+    assert asked.status_code == 200 and "set-cookie" not in asked.headers
+    response = http.post(
+        "/app/session",
+        data={"token": token},
+        headers={"Origin": "http://testserver"},
+        follow_redirects=False,
+    )
     assert response.status_code == 303 and response.headers["location"] == "/app"
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["referrer-policy"] == "same-origin"
 
 
 def test_pages_forbid_inline_code_and_framing(client: tuple[CreditKit, TestClient]) -> None:
     kit, http = client
-    http.get("/app/session", params={"token": kit.keys.issue_session("ana").token})
+    http.post(
+        "/app/session",
+        data={"token": kit.keys.issue_session("ana").token},
+        headers={"Origin": "http://testserver"},
+    )
     response = http.get("/app")
     assert response.status_code == 200
     policy = response.headers["content-security-policy"]
@@ -60,8 +71,53 @@ def test_the_console_asks_for_an_admin_key_and_refuses_any_other(
     response = http.get("/console", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/console/login"
     write = kit.keys.create_key("backend").secret
-    assert http.post("/console/login", data={"key": write}).status_code == 401
-    assert http.post("/console/login", data={"key": "ck_secret_nope"}).status_code == 401
+    csrf = login_csrf(http)
+    same_site = {"Origin": "http://testserver"}
+    for key in (write, "ck_secret_nope"):
+        posted = http.post("/console/login", data={"key": key, "csrf": csrf}, headers=same_site)
+        assert posted.status_code == 401
+
+
+def login_csrf(http: TestClient) -> str:
+    """The sign-in form's CSRF token (its cookie now in ``http``)."""
+    page = http.get("/console/login").text
+    return page.split('name="csrf" value="')[1].split('"')[0]
+
+
+def test_login_csrf_a_form_from_another_site_cannot_sign_a_browser_in(
+    client: tuple[CreditKit, TestClient],
+) -> None:
+    """Login CSRF: another site's form posting the attacker's admin key would sign the victim's
+    browser in as the attacker. Without the form's token (bound to this browser's cookie), or
+    with the other site's Origin, nothing is signed in."""
+    kit, http = client
+    attacker = kit.keys.create_key("attacker", "admin").secret
+    same_site = {"Origin": "http://testserver"}
+    no_token = http.post("/console/login", data={"key": attacker}, headers=same_site)
+    assert no_token.status_code == 403 and "creditkit_console" not in no_token.cookies
+    csrf = login_csrf(http)
+    cross_site = http.post(
+        "/console/login",
+        data={"key": attacker, "csrf": csrf},
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert cross_site.status_code == 403 and cross_site.json()["code"] == "origin_refused"
+    signed_in = http.post(
+        "/console/login", data={"key": attacker, "csrf": csrf}, headers=same_site,
+        follow_redirects=False,
+    )  # fmt: skip
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/console"
+
+
+def test_a_state_changing_page_request_without_a_same_origin_is_refused(
+    client: tuple[CreditKit, TestClient],
+) -> None:
+    _kit, http = client
+    for headers in ({}, {"Origin": "https://evil.example"}, {"Referer": "https://evil.example/"}):
+        refused = http.post("/app/logout", headers=headers)
+        assert refused.status_code == 403, headers
+    assert http.post("/app/logout", headers={"Referer": "http://testserver/app"}).status_code == 200
 
 
 def test_pages_are_not_in_the_api_document(client: tuple[CreditKit, TestClient]) -> None:
@@ -79,11 +135,16 @@ def test_creditkit_link_prints_a_working_session_link(
         kit.create_customer("ana")
     assert main(["link", "ana", "--database-url", url, "--base-url", "http://x:1/"]) == 0
     link = capsys.readouterr().out.strip()
-    assert link.startswith("http://x:1/app/session?token=cks_")
+    assert link.startswith("http://x:1/app/session?code=ckx_")
     assert main(["link", "nobody", "--database-url", url]) == 1
     with CreditKit(url, catalog=example_catalog()) as kit, TestClient(create_app(kit)) as http:
         page = http.get(link.removeprefix("http://x:1"))
-        assert page.status_code == 200 and "Usage" in page.text
+        assert page.status_code == 200 and "Continue to ana" in page.text
+        code = link.split("code=")[1]
+        opened = http.post(
+            "/app/session", data={"code": code}, headers={"Origin": "http://testserver"}
+        )
+        assert opened.status_code == 200 and "Usage" in opened.text
 
 
 def test_the_dashboard_says_no_action_as_the_console_does(
@@ -91,6 +152,10 @@ def test_the_dashboard_says_no_action_as_the_console_does(
 ) -> None:
     kit, http = client
     kit.charge("ana", 2, idempotency_key="no-action")  # a charge that names no action
-    http.get("/app/session", params={"token": kit.keys.issue_session("ana").token})
+    http.post(
+        "/app/session",
+        data={"token": kit.keys.issue_session("ana").token},
+        headers={"Origin": "http://testserver"},
+    )
     page = http.get("/app").text
     assert "No action" in page and ">Other<" not in page

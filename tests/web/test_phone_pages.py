@@ -96,7 +96,7 @@ def phone_context(browser: Browser) -> Iterator[BrowserContext]:
 def customer(site: Site, phone_context: BrowserContext) -> Iterator[Page]:
     """alice's pages on a phone, signed in once."""
     page = phone_context.new_page()
-    page.goto(site.session_link("alice"))
+    site.open(page, "alice")
     expect(page).to_have_url(f"{site.base_url}/app")
     yield page
     page.close()
@@ -184,7 +184,7 @@ def test_a_new_customer_chart_says_in_words_there_is_no_usage(site: Site, browse
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     try:
         page = context.new_page()
-        page.goto(site.session_link("nova"))
+        site.open(page, "nova")
         empty = page.get_by_test_id("chart-empty")
         expect(empty).to_contain_text("No usage yet this period.")
         expect(page.locator("svg.chart")).to_have_count(0)  # no empty box
@@ -205,7 +205,10 @@ def test_unknown_page_paths_are_html_pages(site: Site, customer: Page) -> None:
     response = customer.goto(f"{site.base_url}/app?cursor={'x' * 300}")
     assert response is not None and response.status == 422
     expect(customer.get_by_role("heading", level=1)).to_have_text("That address is not right")
-    wrong_method = customer.request.delete(f"{site.base_url}/app")
+    # Same-origin, as a page's own request would be (another site's gets 403 before this).
+    wrong_method = customer.request.delete(
+        f"{site.base_url}/app", headers={"Origin": site.base_url}
+    )
     assert wrong_method.status == 405 and "<h1>Page not found</h1>" in wrong_method.text()
     api = customer.request.get(f"{site.base_url}/v1/nope")
     assert api.status == 404 and api.headers["content-type"] == "application/problem+json"
@@ -228,7 +231,7 @@ def test_session_ended_only_after_a_session(site: Site, browser: Browser) -> Non
         check_fits(page, "signed-out-phone")
         page.goto(f"{site.base_url}/app/session?token=cks_expired")  # a link that no longer works
         expect(page.get_by_role("heading", level=1)).to_have_text("Your session has ended")
-        page.goto(site.session_link("bob"))
+        site.open(page, "bob")
         context.clear_cookies()
         context.add_cookies(
             [{"name": "creditkit_session", "value": "cks_revoked", "url": site.base_url}]
@@ -278,7 +281,7 @@ def test_the_billing_hint_is_not_shown_where_the_comparison_fits(
     context = browser.new_context(viewport=DESKTOP)
     try:
         page = context.new_page()
-        page.goto(site.session_link("alice"))
+        site.open(page, "alice")
         page.goto(f"{site.base_url}/app/billing")
         expect(page.get_by_test_id("scroll-hint")).to_be_hidden()
         frame = page.locator("#compare .table-wrap")

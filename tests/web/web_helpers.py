@@ -30,8 +30,15 @@ class Site:
     base_url: str
 
     def session_link(self, customer: str, user: str | None = None) -> str:
-        token = self.kit.keys.issue_session(customer, user=user, ttl_seconds=3_600).token
-        return f"{self.base_url}/app/session?token={token}"
+        """A session link as an app makes one: a single-use exchange code."""
+        code = self.kit.keys.issue_session_code(customer, user=user, ttl_seconds=3_600).code
+        return f"{self.base_url}/app/session?code={code}"
+
+    def open(self, page: Page, customer: str, user: str | None = None) -> None:
+        """Follows a session link and confirms the account it names, as a customer does."""
+        page.goto(self.session_link(customer, user))
+        page.get_by_role("button", name=f"Continue to {customer}").click()
+        page.wait_for_url(f"{self.base_url}/app")
 
     def admin_key(self) -> str:
         return self.kit.keys.create_key("console test", Scope.ADMIN).secret
@@ -62,4 +69,8 @@ def fields_of(form: Locator) -> dict[str, str]:
 def post(page: Page, path: str, fields: dict[str, str]) -> APIResponse:
     """Posts ``fields`` with the page's cookies (its session), not following the redirect."""
     base = page.url.split("/", 3)[:3]
-    return page.request.post("/".join(base) + path, form=fields, max_redirects=0)
+    origin = "/".join(base)
+    # The Origin a browser's form post carries (pages refuse writes from other origins).
+    return page.request.post(
+        origin + path, form=fields, max_redirects=0, headers={"Origin": origin}
+    )

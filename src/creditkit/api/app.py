@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import FastAPI
 
 from creditkit import __version__
 from creditkit.api import (
+    audit,
     catalog,
     contract,
     customers,
@@ -15,10 +18,13 @@ from creditkit.api import (
     observability,
     payments,
     problems,
+    sessions,
     subscriptions,
     usage,
 )
 from creditkit.api.context import Service
+from creditkit.api.limits import BODY_BYTES_MAX_DEFAULT, BodyLimit
+from creditkit.api.throttle import FAILURES_PER_MINUTE_MAX, ClientAddress
 from creditkit.kit import CreditKit
 from creditkit.web import pages as web
 
@@ -35,8 +41,19 @@ PUBLIC_OPERATIONS = {
 }
 
 
-def create_app(kit: CreditKit) -> FastAPI:
-    """The API over ``kit``. The kit's catalog gives the public catalog, plans and actions."""
+def create_app(
+    kit: CreditKit,
+    *,
+    body_bytes_max: int = BODY_BYTES_MAX_DEFAULT,
+    public_url: str | None = None,
+    return_origins: Sequence[str] = (),
+    auth_failures_per_minute_max: int = FAILURES_PER_MINUTE_MAX,
+) -> FastAPI:
+    """The API over ``kit``. The kit's catalog gives the public catalog, plans and actions.
+    Request bodies above ``body_bytes_max`` bytes are refused with 413 unread; pages' forms are
+    accepted from ``public_url``'s origin only (else the address the request came to), and its
+    links are built from it; checkout pages link back only to ``return_origins``. An address
+    past ``auth_failures_per_minute_max`` failed authentications in a minute gets 429."""
     app = FastAPI(
         title="creditkit",
         version=__version__,
@@ -47,14 +64,18 @@ def create_app(kit: CreditKit) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    service = Service.of(kit)
+    service = Service.of(kit, auth_failures_per_minute_max)
     problems.install(app, service.enrich, service.access.refusal)
     metrics = observability.Metrics()
-    for module in (ledger, customers, subscriptions, usage, payments, notify, catalog):
+    modules = (ledger, customers, sessions, subscriptions, usage, payments, notify, catalog, audit)
+    for module in modules:
         app.include_router(module.router(service))
     app.include_router(observability.router(service, metrics))
     app.add_middleware(observability.ObservedApp, metrics=metrics)
+    app.add_middleware(ClientAddress)
+    # Outermost: a body too large is refused before anything reads it.
+    app.add_middleware(BodyLimit, bytes_max=body_bytes_max)
     contract.document(app, PUBLIC_OPERATIONS)
     docs_pages.install(app, app.openapi_url or "/openapi.json")
-    web.install(app, kit, service.access)
+    web.install(app, kit, service.access, public_url, tuple(return_origins))
     return app

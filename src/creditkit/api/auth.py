@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from creditkit.api.problems import ApiProblem
+from creditkit.api.throttle import FAILURES_PER_MINUTE_MAX, FailedAuthThrottle
 from creditkit.entitlements.schemas import Role
 from creditkit.errors import CreditKitError
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
@@ -66,8 +67,11 @@ def takes_credentials(route: object) -> bool:
 
 
 class Access:
-    def __init__(self, kit: CreditKit) -> None:
+    def __init__(
+        self, kit: CreditKit, failures_per_minute_max: int = FAILURES_PER_MINUTE_MAX
+    ) -> None:
         self._kit = kit
+        self.throttle = FailedAuthThrottle(kit, failures_per_minute_max)
 
     async def refusal(self, request: Request) -> ApiProblem | None:
         """The 401 a request refused as invalid gets instead, when its route takes credentials
@@ -82,10 +86,12 @@ class Access:
         return None
 
     def caller(self, credentials: Credentials) -> Caller:
+        self.throttle.check()
         if credentials is None:
             raise unauthorized("send Authorization: Bearer <secret key or session token>")
         caller = self._kit.keys.authenticate(credentials.credentials)
         if caller is None:
+            self.throttle.failed()
             raise unauthorized("the key or token is unknown, revoked or expired")
         return caller
 

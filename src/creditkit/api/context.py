@@ -9,6 +9,7 @@ from typing import Any
 from creditkit.api.auth import Access
 from creditkit.api.idempotency import Responses
 from creditkit.api.problems import ApiProblem
+from creditkit.api.throttle import FAILURES_PER_MINUTE_MAX
 from creditkit.catalog import UNLIMITED, Allowance, Catalog, Interval, Pack
 from creditkit.errors import CreditKitError, InsufficientCredits
 from creditkit.kit import CreditKit
@@ -63,12 +64,15 @@ class Service:
     rate_limited: bool
 
     @classmethod
-    def of(cls, kit: CreditKit) -> Service:
+    def of(
+        cls, kit: CreditKit, auth_failures_per_minute_max: int = FAILURES_PER_MINUTE_MAX
+    ) -> Service:
         catalog = kit.catalog
         rate_limited = catalog is not None and any(
             plan.rate_limit_per_minute is not None for plan in catalog.plans.values()
         )
-        return cls(kit, Access(kit), Responses(kit), rate_limited)
+        access = Access(kit, auth_failures_per_minute_max)
+        return cls(kit, access, Responses(kit), rate_limited)
 
     def count_request(self, customer: str) -> None:
         """Counts a metered request against the customer's plan rate limit in a transaction of

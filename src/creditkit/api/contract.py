@@ -236,7 +236,8 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
     ),
     "RateLimitedProblem": _problem_with(
         "RateLimitedProblem",
-        "429: over the plan's requests a minute; retry after ``Retry-After`` seconds.",
+        "429: over the plan's requests a minute, or over the failed authentications an address"
+        " may make a minute; retry after ``Retry-After`` seconds.",
         {"limit_per_minute": {"type": "integer"}, "retry_after_seconds": {"type": "integer"}},
         ["limit_per_minute", "retry_after_seconds"],
     ),
@@ -276,8 +277,15 @@ def _errors_of(operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
         found["409"] = _response("A conflict: the key's first request differs.", "ConflictProblem")
     if parameters or "requestBody" in operation:
         found["422"] = _response("Invalid input, by field.", "ValidationProblem")
-    if name in _METERED:
-        found["429"] = _response("Rate limited.", "RateLimitedProblem", retry=True)
+    if "requestBody" in operation:
+        found["413"] = _response("The body is larger than the server's limit.", "Problem")
+    if name in _METERED or operation.get("security") != []:
+        found["429"] = _response(
+            "Rate limited (the plan's requests a minute), or too many failed authentications"
+            " from this address: retry after Retry-After.",
+            "RateLimitedProblem",
+            retry=True,
+        )
     if name in _LEDGER_WRITES or name == "getHealth":
         found["503"] = _response("Busy or unavailable: retry.", "Problem", retry=True)
     return found

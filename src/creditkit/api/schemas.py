@@ -129,6 +129,11 @@ class SessionTokenCreate(Body):
     ttl_seconds: Annotated[int, Field(ge=1, le=3_600)] = 900
 
 
+class SessionCodeCreate(SessionTokenCreate):
+    #: How long the link opens, once: minutes, not the token's hour.
+    code_ttl_seconds: Annotated[int, Field(ge=1, le=3_600)] = 300
+
+
 class CostBasis(Body):
     """Money paid for a grant: integer minor units (cents), never a float."""
 

@@ -4,14 +4,18 @@ Precedence: a flag, then the environment (``CREDITKIT_DATABASE_URL``, ``CREDITKI
 ``CREDITKIT_HOST``, ``CREDITKIT_PORT``, ``CREDITKIT_WORKERS``, ``CREDITKIT_PUBLIC_URL``,
 ``CREDITKIT_SECRET_KEY``, ``CREDITKIT_PAYMENTS``, ``CREDITKIT_STRIPE_SECRET_KEY``,
 ``CREDITKIT_STRIPE_WEBHOOK_SECRET``, ``CREDITKIT_STRIPE_API_URL``, ``CREDITKIT_CLOCK_FILE``,
-``CREDITKIT_CORS_ORIGINS``), then
-the config file (TOML, same names in lower case without the prefix), then the defaults: a SQLite
-file ``creditkit.db`` in the working directory and the bundled example catalog, on 127.0.0.1:8000.
+``CREDITKIT_CORS_ORIGINS``, ``CREDITKIT_ALLOW_PRIVATE_WEBHOOKS``, ``CREDITKIT_BODY_BYTES_MAX``,
+``CREDITKIT_RETURN_ORIGINS``), then the config file (TOML, same names in lower case without the
+prefix), then the defaults: a SQLite file ``creditkit.db`` in the working directory and the
+bundled example catalog, on 127.0.0.1:8000.
 
-``public_url`` is the address browsers reach the service at (default ``http://host:port``; set it
-behind a proxy or when binding 0.0.0.0): the sandbox's checkout sessions link to the checkout
+``public_url`` is the address browsers reach the service at (default ``http://host:port``;
+required when binding beyond loopback): the sandbox's checkout sessions link to the checkout
 page served there (``/checkout/sandbox/<id>``), so a checkout made through the API opens in a
-browser as a real provider's would.
+browser as a real provider's would; pages build their links from it, never from ``Host``, and
+accept forms from its origin only. ``return_origins`` adds origins checkouts may return
+browsers to; ``body_bytes_max`` bounds request bodies; ``allow_private_webhooks`` is for
+development only (docs/security.md).
 
 ``payments`` chooses who takes the money, and ``serve`` refuses to start without a choice: a
 billing service that silently simulated payments would hand out credits for nothing.
@@ -46,13 +50,16 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from creditkit.api.app import create_app
+from creditkit.api.limits import BODY_BYTES_MAX_DEFAULT, BODY_BYTES_MAX_LEAST, BODY_BYTES_MAX_MOST
 from creditkit.api.observability import JsonFormatter
 from creditkit.catalog.examples import example_catalog
 from creditkit.clock import Clock, FileClock
 from creditkit.errors import InvalidRequest, present
 from creditkit.keys.schemas import Scope
 from creditkit.kit import CreditKit
+from creditkit.notify.outbound import OutboundPolicy
 from creditkit.payments import PaymentProvider, PaymentSettings, SandboxProvider
+from creditkit.payments.checkout import return_origins as payment_return_origins
 from creditkit.store.database import check_database_url
 from creditkit.web.checkout import SANDBOX_CHECKOUT_PATH
 
@@ -69,6 +76,8 @@ _ORIGIN = re.compile(r"https?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})
 CORS_HEADERS_ALLOWED = ("Authorization", "Content-Type", "Idempotency-Key")
 #: What a page may read of an answer beyond the safe headers: when to retry.
 CORS_HEADERS_EXPOSED = ("Retry-After",)
+#: Hosts only this machine reaches: serving there needs no public URL.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +97,25 @@ class Settings:
     stripe_api_url: str | None = None
     clock_file: str | None = None
     cors_origins: tuple[str, ...] = ()
+    #: Lets webhooks go to private and loopback addresses over plain http: for development
+    #: against a receiver on this machine only (notify/outbound.py). Announced at start.
+    allow_private_webhooks: bool = False
+    #: The largest request body read, in bytes; a larger one is refused with 413 unread.
+    body_bytes_max: int = BODY_BYTES_MAX_DEFAULT
+    #: Origins besides ``public_url`` that checkouts may return browsers to, comma-separated
+    #: (``https://app.example,https://www.app.example``).
+    return_origins: str | None = None
+
+    def webhook_policy(self) -> OutboundPolicy:
+        return OutboundPolicy(allow_private=self.allow_private_webhooks)
+
+    def announce_webhook_policy(self) -> None:
+        if self.allow_private_webhooks:
+            print(
+                "creditkit: webhooks: PRIVATE TARGETS ALLOWED (allow_private_webhooks): webhooks"
+                " may reach loopback and private addresses over plain http. Development only.",
+                file=sys.stderr,
+            )
 
     def clock(self) -> Clock | None:
         """The file's clock when ``clock_file`` is set; None for the system clock."""
@@ -124,6 +152,10 @@ class Settings:
         check_database_url(settings.database_url)
         if not 1 <= settings.port <= 65_535:
             raise InvalidRequest("port", "must be 1 to 65535")
+        if not BODY_BYTES_MAX_LEAST <= settings.body_bytes_max <= BODY_BYTES_MAX_MOST:
+            raise InvalidRequest(
+                "body_bytes_max", f"must be {BODY_BYTES_MAX_LEAST} to {BODY_BYTES_MAX_MOST}"
+            )
         if not 1 <= settings.workers <= WORKERS_MAX:
             raise InvalidRequest("workers", f"must be 1 to {WORKERS_MAX}")
         if settings.public_url is not None and not settings.public_url.startswith(
@@ -131,6 +163,7 @@ class Settings:
         ):
             raise InvalidRequest("public_url", "must start with http:// or https://")
         settings.check_payments()
+        settings.allowed_return_origins()  # InvalidRequest naming return_origins
         return settings
 
     @classmethod
@@ -203,7 +236,23 @@ class Settings:
         else:
             checkout_pages = f"{self.public_address()}{SANDBOX_CHECKOUT_PATH}"
             provider = SandboxProvider(checkout_base_url=checkout_pages)
-        return PaymentSettings(provider=provider)
+        return PaymentSettings(provider=provider, return_origins=self.allowed_return_origins())
+
+    def allowed_return_origins(self) -> tuple[str, ...]:
+        """Where checkouts may send browsers back to: the public URL's origin and
+        ``return_origins``."""
+        configured = [o for o in (self.return_origins or "").split(",") if o.strip()]
+        return payment_return_origins([self.public_address(), *configured])
+
+    def require_public_url(self) -> None:
+        """Links, return URLs and the pages' Origin check are built from ``public_url``, never
+        from a request's ``Host``: serving beyond loopback without it is refused."""
+        if self.public_url is None and self.host not in LOOPBACK_HOSTS:
+            raise InvalidRequest(
+                "public_url",
+                f"is required when serving on {self.host} (not loopback): the address browsers"
+                " reach the service at, e.g. https://billing.example; also CREDITKIT_PUBLIC_URL",
+            )
 
     def environment(self) -> dict[str, str]:
         """These settings as the environment that worker processes read them from."""
@@ -233,7 +282,12 @@ def _typed(layer: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in layer.items():
         if name not in known:
             raise InvalidRequest(name, f"unknown setting (known: {', '.join(sorted(known))})")
-        if name in {"port", "workers"}:
+        if name == "allow_private_webhooks" and not isinstance(value, bool):
+            flag = str(value).strip().lower()
+            if flag not in {"1", "true", "yes", "on", "0", "false", "no", "off", ""}:
+                raise InvalidRequest(name, f"must be true or false, not {value!r}")
+            value = flag in {"1", "true", "yes", "on"}
+        if name in {"port", "workers", "body_bytes_max"}:
             try:
                 value = int(value)
             except (TypeError, ValueError):
@@ -305,6 +359,7 @@ def open_kit(settings: Settings) -> CreditKit:
         payments=settings.payment_settings(),
         secret_key=settings.secret_key,
         clock=settings.clock(),
+        webhook_policy=settings.webhook_policy(),
     )
     if not kit.keys.has_active_keys():
         created = kit.keys.create_key("bootstrap", Scope.ADMIN)
@@ -319,7 +374,14 @@ def app_from_environment() -> FastAPI:
     """The app of one worker process, configured by ``Settings.environment()``."""
     configure_logging()
     settings = Settings.resolve({}, os.environ, None)
-    app = create_app(open_kit(settings))
+    app = create_app(
+        open_kit(settings),
+        body_bytes_max=settings.body_bytes_max,
+        # Unset on loopback: forms are then accepted from the address the browser used
+        # (127.0.0.1 or localhost alike); beyond loopback serve requires it.
+        public_url=settings.public_url,
+        return_origins=settings.allowed_return_origins(),
+    )
     allow_origins(app, settings.cors_origins)
     return app
 
@@ -346,6 +408,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     provider = settings.require_payments()
+    settings.require_public_url()
     check_port_free(settings.host, settings.port)
     os.environ.update(settings.environment())
     configure_logging()
@@ -366,6 +429,7 @@ def serve(settings: Settings) -> None:
             " webhooks at /v1/payments/stripe/webhook",
             file=sys.stderr,
         )
+    settings.announce_webhook_policy()
     if settings.clock_file is not None:
         print(
             f"creditkit: clock: SIMULATED, read from {settings.clock_file} (clock_file);"

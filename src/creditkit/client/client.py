@@ -34,9 +34,10 @@ from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, InvalidAmount, InvalidRequest, Quantity
 from creditkit.integrations.lease import Lease
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
-from creditkit.keys.schemas import SessionPermission, SessionToken
+from creditkit.keys.schemas import SessionCode, SessionPermission, SessionToken
 from creditkit.ledger.schemas import (
     Adjustment,
+    AuditReport,
     Balance,
     Charge,
     Customer,
@@ -74,6 +75,7 @@ TIMEOUT_SECONDS_DEFAULT = 10.0
 TIMEOUT_SECONDS_MAX = 300.0
 #: The session token lifetime the API gives when the caller names none.
 SESSION_TTL_SECONDS_DEFAULT = 900
+SESSION_CODE_TTL_SECONDS_DEFAULT = 300
 #: How long the catalog's action costs read for ``metered`` are used before being read again:
 #: metering a request should not cost a second request, and a catalog changes only when the
 #: service restarts with a new one.
@@ -782,6 +784,10 @@ class Client:
         path = _endpoint_path(endpoint_id, "rotate-secret")
         return self._write("POST", path, RegisteredWebhookEndpoint, None, idempotency_key)
 
+    def audit(self) -> AuditReport:
+        """The ledger's audit (``GET /v1/audit``, an admin key): ``.ok`` or ``.problems``."""
+        return self._read(_path("audit"), AuditReport)
+
     def webhook_endpoints(self) -> list[WebhookEndpoint]:
         """Every endpoint not deleted, oldest first (without secrets)."""
         return self._read_list(_path("webhook-endpoints"), WebhookEndpoint)
@@ -869,6 +875,32 @@ class Client:
         path = _path("customers", customer, "session-tokens")
         # A key per call, reused by its retries: a retried request gets the same token.
         return self._write("POST", path, SessionToken, body, None)
+
+    def issue_session_code(
+        self,
+        customer: str,
+        *,
+        user: str | None = None,
+        permissions: Sequence[SessionPermission | str] = tuple(SessionPermission),
+        ttl_seconds: int = SESSION_TTL_SECONDS_DEFAULT,
+        code_ttl_seconds: int = SESSION_CODE_TTL_SECONDS_DEFAULT,
+    ) -> SessionCode:
+        """A session link's single-use code (``CreditKit.keys.issue_session_code``): send the
+        browser to ``/app/session?code=<code>``."""
+        body = {
+            "user": user,
+            "permissions": [str(permission) for permission in permissions],
+            "ttl_seconds": ttl_seconds,
+            "code_ttl_seconds": code_ttl_seconds,
+        }
+        path = _path("customers", customer, "session-codes")
+        return self._write("POST", path, SessionCode, body, None)
+
+    def revoke_sessions(self, customer: str, *, user: str | None = None) -> None:
+        """Signs the customer (or its member ``user``) out everywhere
+        (``CreditKit.keys.revoke_sessions``)."""
+        query = None if user is None else {"user": user}
+        self._call("DELETE", _path("customers", customer, "session-tokens"), query=query)
 
     # -- the wire --
 

@@ -18,6 +18,7 @@ from creditkit.integrations.lease import Lease
 from creditkit.integrations.metered import Meter
 from creditkit.ledger.schemas import (
     Adjustment,
+    AuditReport,
     Balance,
     Charge,
     Customer,
@@ -309,6 +310,8 @@ class CreditsApi(Protocol):
     ) -> list[Delivery]: ...
     def webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint: ...
     def webhook_endpoints(self) -> list[WebhookEndpoint]: ...
+
+    def audit(self) -> AuditReport: ...
 
 
 if TYPE_CHECKING:

@@ -61,6 +61,18 @@ class SessionToken:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionCode:
+    """A session link's exchange code: opens ``customer``'s pages once (``/app/session?code=``),
+    until ``expires_at``; the browser that exchanges it gets a session token of
+    ``ttl_seconds``."""
+
+    code: str
+    customer: str
+    user: str | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Caller:
     """An authenticated caller: a secret key (``scope`` set, any customer) or a session token
     (``customer`` set: that customer only; ``user``: the member acting for a workspace)."""

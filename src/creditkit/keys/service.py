@@ -27,14 +27,24 @@ from creditkit.keys.schemas import (
     Caller,
     CreatedApiKey,
     Scope,
+    SessionCode,
     SessionPermission,
     SessionToken,
 )
+from creditkit.keys.secrets import ServiceSecrets
+from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, check_text
 from creditkit.store.database import Database
 
 SECRET_KEY_PREFIX = "ck_secret_"
 SESSION_TOKEN_PREFIX = "cks_"
 CONSOLE_SESSION_PREFIX = "ckc_"
+SESSION_CODE_PREFIX = "ckx_"
+#: A session link is followed at once (the app redirects to it): five minutes is plenty, and a
+#: link found later in a history opens nothing.
+SESSION_CODE_TTL_SECONDS_DEFAULT = 300
+SESSION_CODE_TTL_SECONDS_MAX = 3_600
+#: Expired codes forgotten per code made.
+SESSION_CODES_SWEPT_MAX = 100
 NAME_LENGTH_MAX = 255
 #: A browser token is short-lived: a leaked one is useless within the hour.
 SESSION_TTL_SECONDS_DEFAULT = 900
@@ -52,6 +62,18 @@ _SERVED_AT_NAME = "served_at"
 SERVED_AT_LENGTH_MAX = 128
 
 
+def _milliseconds(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _new_signing_secret() -> str:
+    return secrets.token_hex(32)
+
+
+def _signature(key: str, body: str) -> str:
+    return _b64(hmac.new(key.encode(), body.encode(), hashlib.sha256).digest())
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -65,17 +87,20 @@ def _unb64(text: str) -> bytes:
 
 
 class KeyService:
-    def __init__(self, database: Database, clock: Clock) -> None:
+    def __init__(self, database: Database, clock: Clock, shared: ServiceSecrets) -> None:
         self._database = database
         self._clock = clock
         self._cache: dict[str, tuple[datetime, Caller | None]] = {}
         self._cache_lock = threading.Lock()
-        candidate = secrets.token_hex(32)
-        self._signing_key = database.write(
-            lambda connection: repository.shared_secret(
-                connection, _SIGNING_SECRET_NAME, candidate, clock()
-            )
-        ).encode()
+        self._shared = shared
+        self._revocations: dict[tuple[str, str], tuple[datetime, int]] = {}
+        self._shared.get(_SIGNING_SECRET_NAME, _new_signing_secret)  # sealed at first start
+
+    def rotate_signing_secret(self) -> datetime:
+        """A new secret signs session tokens, console cookies and forms' tokens from now on;
+        what the old one signed stays valid until the returned instant (longer than any of it
+        lives)."""
+        return self._shared.rotate(_SIGNING_SECRET_NAME, _new_signing_secret)
 
     # -- where the pages are served --
 
@@ -83,17 +108,11 @@ class KeyService:
         """Records where ``creditkit serve`` answers on this ledger (its public address)."""
         if len(address) > SERVED_AT_LENGTH_MAX:
             return
-        now = self._clock()
-        self._database.write(
-            lambda connection: repository.put_shared_value(
-                connection, _SERVED_AT_NAME, address, now
-            )
-        )
+        self._shared.put(_SERVED_AT_NAME, address)
 
     def served_at(self) -> str | None:
         """Where ``creditkit serve`` last started on this ledger, if it has."""
-        with self._database.read() as connection:
-            return repository.shared_value(connection, _SERVED_AT_NAME)
+        return self._shared.value(_SERVED_AT_NAME)
 
     # -- secret keys --
 
@@ -200,6 +219,8 @@ class KeyService:
             "u": user,
             "p": [p.value for p in granted],
             "exp": int(expires_at.timestamp()),
+            # Issued at, in milliseconds: a revocation refuses the tokens issued until it.
+            "iat": _milliseconds(self._clock()),
         }
         body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
         token = f"{SESSION_TOKEN_PREFIX}{body}.{self._sign(body)}"
@@ -227,7 +248,7 @@ class KeyService:
         if not token.startswith(CONSOLE_SESSION_PREFIX):
             return None
         body, _, signature = token[len(CONSOLE_SESSION_PREFIX) :].partition(".")
-        if not hmac.compare_digest(signature, self._sign("console:" + body)):
+        if not self._signed("console:" + body, signature):
             return None
         try:
             payload = json.loads(_unb64(body))
@@ -252,11 +273,25 @@ class KeyService:
         return self._sign(f"{purpose}:{text}")
 
     def _sign(self, body: str) -> str:
-        return _b64(hmac.new(self._signing_key, body.encode(), hashlib.sha256).digest())
+        key = self._shared.get(_SIGNING_SECRET_NAME, _new_signing_secret).current
+        return _signature(key, body)
+
+    def _signed(self, body: str, signature: str) -> bool:
+        """Whether ``signature`` is ``body``'s with the signing secret, or with the one a
+        rotation replaced while that still verifies."""
+        shared = self._shared.get(_SIGNING_SECRET_NAME, _new_signing_secret)
+        return any(
+            hmac.compare_digest(signature, _signature(key, body))
+            for key in shared.verifying(self._clock())
+        )
+
+    def verify(self, purpose: str, text: str, signature: str) -> bool:
+        """Whether ``signature`` is ``sign(purpose, text)``'s, across a rotation's overlap."""
+        return self._signed(f"{purpose}:{text}", signature)
 
     def _verify_session(self, token: str) -> Caller | None:
         body, _, signature = token[len(SESSION_TOKEN_PREFIX) :].partition(".")
-        if not hmac.compare_digest(signature, self._sign(body)):
+        if not self._signed(body, signature):
             return None
         try:
             payload = json.loads(_unb64(body))
@@ -267,4 +302,121 @@ class KeyService:
             return None
         if expires_at <= self._clock().timestamp():
             return None
+        # A token from before revocations existed counts as issued at the longest lifetime's
+        # start: a revocation after it refuses it too.
+        issued_ms = payload.get("iat", (expires_at - SESSION_TTL_SECONDS_MAX) * 1000)
+        if not isinstance(issued_ms, int) or issued_ms <= self._revoked_ms(customer, user):
+            return None
         return Caller(customer=customer, user=user, permissions=permissions)
+
+    # -- revocation --
+
+    def revoke_sessions(self, customer: str, *, user: str | None = None) -> datetime:
+        """Refuses every session token of ``customer`` issued until now (of its member
+        ``user`` only, when given): sign-out everywhere. Other processes refuse them within
+        ``KEY_CACHE_SECONDS``; this one at once. Returns the revocation's instant."""
+        check_text(customer, "customer", EXTERNAL_ID_LENGTH_MAX)
+        if user is not None:
+            check_text(user, "user", EXTERNAL_ID_LENGTH_MAX)
+        now = self._clock()
+        self._database.write(
+            lambda connection: repository.revoke_sessions(connection, customer, user or "", now)
+        )
+        with self._cache_lock:
+            self._revocations.clear()
+        return now
+
+    def _revoked_ms(self, customer: str, user: str | None) -> int:
+        """When ``user``'s tokens of ``customer`` were last revoked (ms; -1: never), read at
+        most every ``KEY_CACHE_SECONDS`` per customer and member."""
+        cache_key = (customer, user or "")
+        now = self._clock()
+        with self._cache_lock:
+            cached = self._revocations.get(cache_key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        with self._database.read() as connection:
+            revoked_at = repository.sessions_revoked_at(connection, customer, user or "")
+        revoked_ms = -1 if revoked_at is None else _milliseconds(revoked_at)
+        with self._cache_lock:
+            if len(self._revocations) >= KEY_CACHE_ENTRIES_MAX:
+                self._revocations.clear()
+            self._revocations[cache_key] = (now + timedelta(seconds=KEY_CACHE_SECONDS), revoked_ms)
+        return revoked_ms
+
+    # -- session links' exchange codes --
+
+    def issue_session_code(
+        self,
+        customer: str,
+        *,
+        user: str | None = None,
+        permissions: Sequence[SessionPermission | str] = tuple(SessionPermission),
+        ttl_seconds: int = SESSION_TTL_SECONDS_DEFAULT,
+        code_ttl_seconds: int = SESSION_CODE_TTL_SECONDS_DEFAULT,
+    ) -> SessionCode:
+        """A code for a session link (``/app/session?code=…``): exchanged once, within
+        ``code_ttl_seconds``, for a session token of ``ttl_seconds``. A link is seen in
+        browser histories and proxies' logs: a used or stale one opens nothing."""
+        if isinstance(code_ttl_seconds, bool) or not isinstance(code_ttl_seconds, int):
+            raise InvalidRequest("code_ttl_seconds", "must be an int")
+        if not 0 < code_ttl_seconds <= SESSION_CODE_TTL_SECONDS_MAX:
+            raise InvalidRequest("code_ttl_seconds", f"must be 1 to {SESSION_CODE_TTL_SECONDS_MAX}")
+        # Checked as a token would be: the exchange then cannot fail on them.
+        template = self.issue_session(
+            customer, user=user, permissions=permissions, ttl_seconds=ttl_seconds
+        )
+        code = SESSION_CODE_PREFIX + secrets.token_urlsafe(32)
+        now = self._clock()
+        expires_at = now.replace(microsecond=0) + timedelta(seconds=code_ttl_seconds)
+
+        def write(connection: Any) -> None:
+            repository.delete_expired_session_codes(connection, now, SESSION_CODES_SWEPT_MAX)
+            repository.insert_session_code(
+                connection,
+                {
+                    "code_sha256": _sha256(code),
+                    "customer": customer,
+                    "user": user,
+                    "permissions": ",".join(p.value for p in template.permissions),
+                    "ttl_seconds": ttl_seconds,
+                    "expires_at": expires_at,
+                },
+            )
+
+        self._database.write(write)
+        return SessionCode(code, customer, user, expires_at)
+
+    def session_code(self, code: str) -> SessionCode | None:
+        """Whose pages ``code`` opens, without using it (for the page that asks first); None
+        when it is unknown, used or expired."""
+        if not code.startswith(SESSION_CODE_PREFIX):
+            return None
+        with self._database.read() as connection:
+            row = repository.session_code(connection, _sha256(code))
+        if row is None or row.used_at is not None or row.expires_at <= self._clock():
+            return None
+        return SessionCode(code, row.customer, row.user, row.expires_at)
+
+    def exchange_session_code(self, code: str) -> SessionToken | None:
+        """The session token ``code`` stands for, once: None when it is unknown, used or
+        expired."""
+        if not code.startswith(SESSION_CODE_PREFIX):
+            return None
+        digest = _sha256(code)
+        now = self._clock()
+
+        def write(connection: Any) -> Any | None:
+            if not repository.use_session_code(connection, digest, now):
+                return None
+            return repository.session_code(connection, digest)
+
+        row = self._database.write(write)
+        if row is None:
+            return None
+        return self.issue_session(
+            row.customer,
+            user=row.user,
+            permissions=[p for p in row.permissions.split(",") if p],
+            ttl_seconds=row.ttl_seconds,
+        )

@@ -36,6 +36,7 @@ from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text
 from creditkit.ledger.service import LedgerService
 from creditkit.notify import repository
 from creditkit.notify.errors import WebhookEndpointNotFound
+from creditkit.notify.outbound import AddressRefused, OutboundPolicy, error_category
 from creditkit.notify.outbox import EVENTS_PAGE_MAX, events_after
 from creditkit.notify.repository import ClaimedDelivery
 from creditkit.notify.schemas import (
@@ -108,17 +109,6 @@ def event_body(delivery: ClaimedDelivery) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def _check_url(url: object) -> str:
-    text = check_text(url, "url", URL_LENGTH_MAX)
-    try:
-        parsed = httpx.URL(text)
-    except (httpx.InvalidURL, ValueError) as error:
-        raise InvalidRequest("url", f"is not a URL: {error}") from None
-    if parsed.scheme not in ("https", "http") or not parsed.host:
-        raise InvalidRequest("url", "must be an http(s) URL with a host")
-    return text
-
-
 def _check_event_types(event_types: Sequence[str] | None) -> list[str] | None:
     if event_types is None:
         return None
@@ -142,16 +132,18 @@ def _endpoint(row: Any) -> WebhookEndpoint:
 
 
 class WebhookService:
-    def __init__(self, ledger: LedgerService, sealer: Sealer) -> None:
+    def __init__(self, ledger: LedgerService, sealer: Sealer, policy: OutboundPolicy) -> None:
         self._ledger = ledger
         self._sealer = sealer
+        self._policy = policy
 
     # -- endpoints --------------------------------------------------------------------------------
 
     def register(
         self, url: str, event_types: Sequence[str] | None, idempotency_key: str
     ) -> RegisteredWebhookEndpoint:
-        checked_url = _check_url(url)
+        checked_url = check_text(url, "url", URL_LENGTH_MAX)
+        self._policy.check_url(checked_url)
         types = _check_event_types(event_types)
         check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
 
@@ -400,12 +392,26 @@ class WebhookService:
         status_code: int | None = None
         error: str | None = None
         try:
+            # Checked again now: the name may resolve elsewhere than at registration, and the
+            # connection goes to the address checked here, not to a second lookup's answer.
+            target = self._policy.target(delivery.url)
+            headers["Host"] = target.host_header
             # Streamed and closed unread: a receiver's answer body is of no use, and reading it
-            # would let a large one cost the worker memory.
-            with client.stream("POST", delivery.url, content=body, headers=headers) as response:
+            # would let a large one cost the worker memory. Never redirected: a redirect would
+            # lead the worker past the policy.
+            with client.stream(
+                "POST",
+                target.url,
+                content=body,
+                headers=headers,
+                extensions={"sni_hostname": target.server_name},
+                follow_redirects=False,
+            ) as response:
                 status_code = response.status_code
+        except AddressRefused as refused:
+            error = f"{refused.category}: {refused.reason}"
         except httpx.HTTPError as failure:
-            error = f"{type(failure).__name__}: {failure}"
+            error = error_category(failure)
         if status_code is not None and not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
         return self._record(delivery, status_code, error, rng)

@@ -4,8 +4,10 @@ any transaction; the customer's id and saved payment method at the provider."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Connection
 
@@ -24,10 +26,76 @@ from creditkit.payments.stripe_prices import plan_price
 from creditkit.subscriptions.schemas import SubscriptionStatus
 
 URL_LENGTH_MAX = 2048
+#: Return origins a service may allow, at most.
+RETURN_ORIGINS_MAX = 32
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of an absolute http(s) URL, lower-cased, the default port
+    dropped; None when ``url`` is not one (or carries a user name, or a backslash, or spaces,
+    which browsers read otherwise than a parser does)."""
+    if any(c in url for c in "\\ \t\r\n") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
+        return None
+    scheme = parts.scheme.lower()
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    shown_port = "" if port is None or port == _DEFAULT_PORTS[scheme] else f":{port}"
+    return f"{scheme}://{host}{shown_port}"
+
+
+def return_url_refusal(url: str, origins: Sequence[str]) -> str | None:
+    """Why a browser may not be sent to ``url`` after a checkout, or None. A path on this site
+    (``/app``) always may; an absolute URL only on one of ``origins`` (when none are set, as
+    for an embedded ledger whose app chooses its own URLs, any http(s) origin). Backslashes,
+    scheme-relative forms (``//evil``, ``/\\evil``), other schemes and user names are refused:
+    browsers resolve them to another site."""
+    if url.startswith("/"):
+        if url.startswith("//") or any(c in url for c in "\\\t\r\n ") or not url.isprintable():
+            return "must be a path on this site or an absolute URL, not a scheme-relative one"
+        return None
+    origin = url_origin(url)
+    if origin is None:
+        return "must be an absolute http(s) URL without a user name, or a path on this site"
+    if origins and origin not in origins:
+        return f"must be on an allowed origin ({', '.join(origins)}), not {origin}"
+    return None
+
+
+def check_return_url(url: object, field: str, origins: Sequence[str]) -> str:
+    text = check_text(url, field, URL_LENGTH_MAX)
+    reason = return_url_refusal(text, origins)
+    if reason is not None:
+        raise InvalidRequest(field, reason)
+    return text
+
+
+def return_origins(origins: Sequence[str]) -> tuple[str, ...]:
+    """``origins`` normalised as ``url_origin`` writes them; ``InvalidRequest`` naming
+    ``return_origins`` for one that is not an http(s) origin (``scheme://host[:port]``)."""
+    if len(origins) > RETURN_ORIGINS_MAX:
+        raise InvalidRequest("return_origins", f"at most {RETURN_ORIGINS_MAX}")
+    normalised = []
+    for origin in origins:
+        found = url_origin(origin.strip())
+        rest = urlsplit(origin.strip())
+        if found is None or rest.path not in ("", "/") or rest.query or rest.fragment:
+            raise InvalidRequest(
+                "return_origins", f"{origin!r} is not an origin (scheme://host[:port])"
+            )
+        normalised.append(found)
+    return tuple(dict.fromkeys(normalised))
 
 
 class Checkouts:
-    def __init__(self, context: PaymentContext) -> None:
+    def __init__(self, context: PaymentContext, origins: Sequence[str] = ()) -> None:
+        self._origins = tuple(origins)
         self._ledger = context.ledger
         self._catalog = context.catalog
         self._subscriptions = context.subscriptions
@@ -46,8 +114,8 @@ class Checkouts:
         idempotency_key: str,
     ) -> CheckoutSession:
         check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
-        check_text(success_url, "success_url", URL_LENGTH_MAX)
-        check_text(cancel_url, "cancel_url", URL_LENGTH_MAX)
+        check_return_url(success_url, "success_url", self._origins)
+        check_return_url(cancel_url, "cancel_url", self._origins)
         item = self._item(pack, plan, interval)
         offer = None
         if coupon is not None:
@@ -287,7 +355,7 @@ class Checkouts:
     def billing_portal(self, customer: str, return_url: str) -> str:
         """The provider's page where ``customer`` changes their card or cancels, returning to
         ``return_url``."""
-        check_text(return_url, "return_url", URL_LENGTH_MAX)
+        check_return_url(return_url, "return_url", self._origins)
         return self._provider.portal(self._provider_customer(customer), return_url)
 
     def save_payment_method(self, customer: str, payment_method: str) -> None:

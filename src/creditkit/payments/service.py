@@ -30,13 +30,13 @@ from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog
 from creditkit.errors import InvalidRequest
-from creditkit.keys import repository as keys_repository
+from creditkit.keys.secrets import ServiceSecrets
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, check_text
 from creditkit.ledger.service import LedgerService
 from creditkit.payments import repository
 from creditkit.payments.charges import CHARGES_PER_RUN_MAX, OffSessionCharges
-from creditkit.payments.checkout import Checkouts
+from creditkit.payments.checkout import Checkouts, return_origins
 from creditkit.payments.context import PaymentContext, read_payment_row
 from creditkit.payments.errors import (
     CheckoutClosed,
@@ -89,15 +89,19 @@ class PaymentSettings:
     """``provider`` takes checkouts and charges (the offline sandbox by default). Refunds are
     allowed for ``refund_window_days`` after a payment succeeds (seed 004: 14); a failed
     renewal leaves the subscription ``past_due`` for ``grace_period_days`` before it falls back
-    to the catalog's default plan."""
+    to the catalog's default plan. A checkout's return URLs must be on one of
+    ``return_origins`` (``https://app.example``) or paths on this site; with none (an embedded
+    ledger, whose app chooses its own URLs) any http(s) origin passes."""
 
     provider: PaymentProvider = field(default_factory=SandboxProvider)
     refund_window_days: int = REFUND_WINDOW_DAYS_DEFAULT
     grace_period_days: int = GRACE_PERIOD_DAYS_DEFAULT
+    return_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_days(self.refund_window_days, "refund_window_days")
         _check_days(self.grace_period_days, "grace_period_days")
+        object.__setattr__(self, "return_origins", return_origins(self.return_origins))
 
 
 class PaymentService:
@@ -107,14 +111,16 @@ class PaymentService:
         catalog: Catalog,
         subscriptions: SubscriptionService,
         settings: PaymentSettings,
+        shared: ServiceSecrets,
     ) -> None:
         self._ledger = ledger
+        self._shared = shared
         self._catalog = catalog
         self._provider = self._bound(settings.provider)
         self._register_coupons()
         context = PaymentContext(ledger, catalog, subscriptions, self._provider)
         fulfilment = Fulfilment(context, timedelta(days=settings.grace_period_days))
-        checkouts = Checkouts(context)
+        checkouts = Checkouts(context, settings.return_origins)
         renewals = Renewals(context)
         refunds = Refunds(context, timedelta(days=settings.refund_window_days))
         self._charges = OffSessionCharges(context, fulfilment)
@@ -141,13 +147,8 @@ class PaymentService:
         constant secret would let anyone who read the source forge a paid checkout."""
         if not isinstance(provider, SandboxProvider):
             return provider
-        ledger = self._ledger
-        stored = ledger.database.write(
-            lambda connection: keys_repository.shared_secret(
-                connection, WEBHOOK_SECRET_NAME, new_webhook_secret(), ledger.now()
-            )
-        )
-        return provider.for_database(stored, ledger.now)
+        stored = self._shared.get(WEBHOOK_SECRET_NAME, new_webhook_secret).current
+        return provider.for_database(stored, self._ledger.now)
 
     def _register_coupons(self) -> None:
         """One redemption counter per coupon and discount of the catalog."""

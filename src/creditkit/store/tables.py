@@ -651,10 +651,47 @@ service_secrets = sa.Table(
     metadata,
     # Secrets every API process must share (the key that signs customer session tokens), and
     # where serve answers (for creditkit link): kept in the database so that several processes
-    # agree without a config file in common.
+    # agree without a config file in common. Sealed with the ledger's secret key
+    # (keys/secrets.py), as webhook secrets are: the database alone gives none of them away.
     sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("secret_sealed", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # The secret a rotation replaced, still verifying until ``previous_expires_at``.
+    sa.Column("previous_secret_sealed", sa.Text, nullable=True),
+    sa.Column("previous_expires_at", UtcDateTime, nullable=True),
+)
+
+auth_failures = sa.Table(
+    "auth_failures",
+    metadata,
+    # Failed authentications counted per client address per minute, in the database so that
+    # every serving process counts into the same window (api/throttle.py).
+    sa.Column("client_address", sa.String(64), primary_key=True),
+    sa.Column("window_start", UtcDateTime, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+session_revocations = sa.Table(
+    "session_revocations",
+    metadata,
+    # A customer's session tokens issued until ``revoked_at`` are refused (logout, revoke):
+    # those of one member (``user``), or of every member and the customer itself (``user`` '').
+    sa.Column("customer", sa.String(255), primary_key=True),
+    sa.Column("user", sa.String(255), primary_key=True),
+    sa.Column("revoked_at", UtcDateTime, nullable=False),
+)
+
+session_codes = sa.Table(
+    "session_codes",
+    metadata,
+    # Session links' exchange codes: single-use, short-lived, stored as their SHA-256 only.
+    sa.Column("code_sha256", sa.String(64), primary_key=True),
+    sa.Column("customer", sa.String(255), nullable=False),
+    sa.Column("user", sa.String(255), nullable=True),
+    sa.Column("permissions", sa.String(64), nullable=False),
+    sa.Column("ttl_seconds", sa.Integer, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime, nullable=True),
 )
 
 rate_windows = sa.Table(

@@ -125,7 +125,7 @@ def router(pages: Pages) -> APIRouter:
     async def checkout(request: Request) -> Response:
         caller = pages.customer_caller(request)
         form = await pages.checked_form(request, CUSTOMER_COOKIE)
-        base_url = str(request.base_url).rstrip("/")
+        base_url = pages.base_url(request)
         return await run_in_threadpool(_checkout, pages, caller, form, base_url)
 
     @router.post("/app/billing/downgrade")
@@ -419,7 +419,7 @@ def _own_checkout(pages: Pages, caller: Caller, session_id: str) -> str | None:
         return None
     if state.payment.provider == SANDBOX:
         return f"{SANDBOX_CHECKOUT_PATH}{state.session_id}"
-    return browsable(state.url)
+    return browsable(state.url, ())  # the provider's own page, wherever it is
 
 
 def _downgrade(pages: Pages, caller: Caller, form: FormData) -> Response:

@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from creditkit.errors import CreditKitError
 from creditkit.ledger.schemas import Money
+from creditkit.payments.checkout import return_url_refusal
 from creditkit.payments.errors import CheckoutNotFound, UnknownProvider
 from creditkit.payments.sandbox import CARD_DECLINED, CARD_SUCCEEDS
 from creditkit.payments.schemas import CheckoutState, PaymentStatus
@@ -65,10 +66,10 @@ def router(pages: Pages) -> APIRouter:
             csrf=_csrf(pages, session_id),
             card_succeeds=_grouped(CARD_SUCCEEDS),
             card_declined=_grouped(CARD_DECLINED),
-            back_url=browsable(state.cancel_url),
-            continue_url=browsable(state.success_url),
+            back_url=browsable(state.cancel_url, pages.return_origins),
+            continue_url=browsable(state.success_url, pages.return_origins),
         )
-        response.headers["Content-Security-Policy"] = _policy(state)
+        response.headers["Content-Security-Policy"] = _policy(state, pages.return_origins)
         return response
 
     @router.post("/checkout/sandbox/{session_id}")
@@ -122,7 +123,7 @@ def _pay(pages: Pages, session_id: str, form: FormData) -> Response:
         reason = (payment.failure_reason or "declined").replace("_", " ")
         text = f"The payment failed ({reason}): nothing was charged."
         return pages.redirect(page, Notice("error", text))
-    success = browsable(state.success_url)
+    success = browsable(state.success_url, pages.return_origins)
     if payment.status is PaymentStatus.SUCCEEDED and success is not None:
         return pages.redirect(success)
     return pages.redirect(page)
@@ -133,30 +134,30 @@ def _grouped(card: str) -> str:
     return " ".join(card[start : start + 4] for start in range(0, len(card), 4))
 
 
-def browsable(url: str | None) -> str | None:
-    """``url`` when a browser may be sent there: an http(s) URL or a path on this site (never
-    ``javascript:`` or the like); else None."""
-    if url is None:
+def browsable(url: str | None, origins: tuple[str, ...]) -> str | None:
+    """``url`` when a browser may be sent there, checked again as it is rendered (a row
+    written before the policy, or by hand, passes nothing): a path on this site or an http(s)
+    URL on one of ``origins`` (never ``javascript:``, ``/\\host`` or the like); else None."""
+    if url is None or return_url_refusal(url, origins) is not None:
         return None
-    if url.startswith("/") and not url.startswith("//"):
+    if url.startswith("/"):
         return url
-    parts = urlsplit(url)
-    if parts.scheme in ("http", "https") and _CSP_HOST.fullmatch(parts.netloc):
+    if _CSP_HOST.fullmatch(urlsplit(url).netloc):
         return url
     return None
 
 
-def _policy(state: CheckoutState) -> str:
+def _policy(state: CheckoutState, allowed_origins: tuple[str, ...]) -> str:
     """The pages' policy, with the checkout's return origins allowed as form targets: Chromium
     applies ``form-action`` to the redirect that follows a form, and paying redirects there."""
-    origins = []
+    targets = []
     for url in (state.success_url, state.cancel_url):
-        address = browsable(url)
+        address = browsable(url, allowed_origins)
         if address is not None and not address.startswith("/"):
             parts = urlsplit(address)
-            origins.append(f"{parts.scheme}://{parts.netloc}")
+            targets.append(f"{parts.scheme}://{parts.netloc}")
     policy = SECURITY_HEADERS["Content-Security-Policy"]
-    if not origins:
+    if not targets:
         return policy
-    allowed = " ".join(dict.fromkeys(origins))
+    allowed = " ".join(dict.fromkeys(targets))
     return policy.replace("form-action 'self'", f"form-action 'self' {allowed}")

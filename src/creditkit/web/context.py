@@ -40,7 +40,10 @@ SECURITY_HEADERS = {
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     # The session link carries a token: no other site may see it in a Referer header.
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: under no-referrer browsers send ``Origin: null`` with a form,
+    # and the pages' Origin check (web/origin.py) could not tell this site's forms from
+    # another's. Nothing leaves for another site either way.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
@@ -69,6 +72,15 @@ class Notice:
 class Pages:
     kit: CreditKit
     access: Access
+    #: Where browsers reach the service: links are built from it, never from ``Host``.
+    public_url: str | None = None
+    #: The origins a checkout may send a browser back to (none: any http(s) origin).
+    return_origins: tuple[str, ...] = ()
+
+    def base_url(self, request: Request) -> str:
+        """The service's address for links: the public URL, else (served on loopback, or in
+        tests) the address the request came to."""
+        return (self.public_url or str(request.base_url)).rstrip("/")
 
     # -- who is signed in --
 
