@@ -4,13 +4,14 @@ and a plan checkout sells the synced Price."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CATALOG, KitFactory
 from fake_stripe import FakeStripe
-from payments_support import STRIPE_SECRET, URLS
+from payments_support import CATALOG, STRIPE_SECRET, URLS
 
+from creditkit import CreditKit
 from creditkit.catalog import parse_catalog
 from creditkit.cli import main
 from creditkit.payments import PaymentSettings
@@ -84,7 +85,7 @@ def test_the_stripe_commands_need_stripes_keys(
 
 
 def test_a_plan_checkout_without_its_price_is_refused_naming_the_sync(
-    make_kit: KitFactory, stripe_fake: FakeStripe
+    make_kit: Callable[..., CreditKit], stripe_fake: FakeStripe
 ) -> None:
     provider = StripeProvider("sk_test_fake", STRIPE_SECRET, base_url=stripe_fake.url)
     catalog = parse_catalog(CATALOG, "payments.yaml")
