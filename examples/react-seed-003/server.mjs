@@ -21,13 +21,26 @@ function required(name) {
 const port = Number(process.env.PORT ?? "3000");
 const host = process.env.HOST ?? "127.0.0.1";
 const creditkit = required("CREDITKIT_URL").replace(/\/+$/, "");
+// The page learns its customer from the token itself (GET /v1/session), and reads its plan.
 const config = {
   baseUrl: creditkit,
   token: required("CREDITKIT_SESSION_TOKEN"),
-  customer: required("CREDITKIT_CUSTOMER"),
-  currentPlan: process.env.CREDITKIT_PLAN ?? null,
   actions: Boolean(process.env.CREDITKIT_API_KEY),
 };
+
+let sessionCustomer = null;
+
+/** Whose the session token is, asked of creditkit once (the actions charge that customer). */
+async function customer() {
+  if (sessionCustomer === null) {
+    const answer = await fetch(`${creditkit}/v1/session`, { headers: { Authorization: `Bearer ${config.token}` } });
+    if (!answer.ok) {
+      throw new Error(`GET /v1/session answered ${answer.status}`);
+    }
+    sessionCustomer = (await answer.json()).customer;
+  }
+  return sessionCustomer;
+}
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const files = {
   "/app.js": [here("./public/app.js"), "text/javascript"],
@@ -58,15 +71,19 @@ function page() {
 }
 
 async function runAction(action, response) {
-  const answer = await fetch(`${creditkit}/v1/charges`, {
-    method: "POST",
-    headers: {
-      Authorization: `Bearer ${process.env.CREDITKIT_API_KEY}`,
-      "Content-Type": "application/json",
-      "Idempotency-Key": globalThis.crypto.randomUUID(),
-    },
-    body: JSON.stringify({ customer: config.customer, action }),
-  }).catch(() => null);
+  const answer = await customer()
+    .then((id) =>
+      fetch(`${creditkit}/v1/charges`, {
+        method: "POST",
+        headers: {
+          Authorization: `Bearer ${process.env.CREDITKIT_API_KEY}`,
+          "Content-Type": "application/json",
+          "Idempotency-Key": globalThis.crypto.randomUUID(),
+        },
+        body: JSON.stringify({ customer: id, action }),
+      }),
+    )
+    .catch(() => null);
   if (answer === null) {
     const problem = { type: "about:blank", title: "Service Unavailable", status: 503, code: "credits_unavailable", detail: "the credits service did not answer" };
     response.writeHead(503, { "Content-Type": "application/problem+json" }).end(JSON.stringify(problem));

@@ -65,8 +65,10 @@ def test_a_bad_origin_stops_serve_with_one_line() -> None:
     assert len(finished.stderr.strip().splitlines()) == 1
 
 
-def test_a_served_creditkit_answers_cors_for_its_origins_only(tmp_path: Path) -> None:
-    database_url = f"sqlite:///{tmp_path / 'cors.db'}"
+def test_a_served_creditkit_answers_cors_for_its_origins_only(
+    tmp_path: Path, database_url: str
+) -> None:
+    """On either database (CORS is the HTTP layer's, but serve is run as shipped)."""
     settings = {"CREDITKIT_PAYMENTS": "sandbox", "CREDITKIT_CORS_ORIGINS": f"{APP},{LOCAL}"}
     with server(database_url, tmp_path / "serve.log", payments=settings) as url:
         for origin in (APP, LOCAL):

@@ -24,6 +24,7 @@ from creditkit import (
     Role,
 )
 from creditkit.client import Client
+from creditkit.client.errors import ApiError
 
 
 def test_customers_and_reads_equal_the_kits(client: Client, kit: CreditKit) -> None:
@@ -211,6 +212,12 @@ def test_a_session_token_reads_its_own_customer(
     assert token.expires_at == kit.now().replace(microsecond=0) + timedelta(seconds=600)
     with Client(base_url, token.token) as browser:
         assert browser.balance("ada") == kit.balance("ada")
+        # Whose the token is, as a browser holding only the token asks (GET /v1/session).
+        session = browser.session()
+    assert (session.customer, session.expires_at) == ("ada", token.expires_at)
+    with pytest.raises(ApiError) as refused:
+        client.session()
+    assert (refused.value.status, refused.value.problem) == (403, "session_token_required")
 
 
 def test_a_filtered_history_equals_the_kits(

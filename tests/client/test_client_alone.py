@@ -43,6 +43,8 @@ CLIENT_ONLY = {
     "issue_session": "CreditKit.keys.issue_session on the kit",
     "issue_session_code": "CreditKit.keys.issue_session_code on the kit",
     "revoke_sessions": "CreditKit.keys.revoke_sessions on the kit",
+    # The embedded kit acts with the database's own authority, not a token's.
+    "session": "who a session token's holder is: over HTTP only (the kit has no caller)",
 }
 #: On both, outside the protocol: whoever made the kit or the client closes it, not the code
 #: that is handed a ``CreditsApi``.

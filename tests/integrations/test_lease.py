@@ -16,12 +16,10 @@ class WorkFailed(Exception):
 
 
 def _commits(kit: CreditKit, hold_id: int) -> list[int]:
+    """The lease's hold's commits, oldest first: the parts of the hold's one history line."""
     items = kit.history("ada", limit=100).items
-    return [
-        int(item.amount)
-        for item in reversed(items)
-        if item.kind == TransactionKind.COMMIT and item.hold_id == hold_id
-    ]
+    (line,) = [item.hold for item in items if item.hold_id == hold_id and item.hold is not None]
+    return [int(part.amount) for part in line.parts if part.kind == TransactionKind.COMMIT]
 
 
 def test_spending_is_counted_locally_and_reported_in_batches(ledger: Any, kit: CreditKit) -> None:

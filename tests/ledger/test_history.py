@@ -58,9 +58,9 @@ def _all_pages(ck: CreditKit, limit: int, **filters: Any) -> list[HistoryItem]:
 
 def test_without_filters_every_transaction_newest_first(ck: CreditKit, clock: ManualClock) -> None:
     _spend(ck, clock)
+    # The hold is one line, at its commit: its reserve is in the line's detail.
     assert _kinds(ck.history("u1").items) == [
         "commit",
-        "reserve",
         "transfer",
         "charge",
         "transfer",
@@ -95,7 +95,7 @@ def test_kinds_keep_only_those_kinds_sent_and_received(ck: CreditKit, clock: Man
 def test_action_and_time_range(ck: CreditKit, clock: ManualClock) -> None:
     _spend(ck, clock)
     asks = ck.history("u1", action="ask").items
-    assert _kinds(asks) == ["commit", "reserve", "charge", "charge", "charge"]
+    assert _kinds(asks) == ["commit", "charge", "charge", "charge"]
     assert _kinds(ck.history("u1", action="ask", kinds=["charge"]).items) == ["charge"] * 3
     # [hour 2, hour 5): the second and third ask, and the gift sent; start included, end not.
     window = ck.history("u1", start=START + timedelta(hours=2), end=START + timedelta(hours=5))
@@ -105,7 +105,7 @@ def test_action_and_time_range(ck: CreditKit, clock: ManualClock) -> None:
         START + timedelta(hours=2),
     ]
     since = ck.history("u1", start=START + timedelta(hours=7))
-    assert _kinds(since.items) == ["commit", "reserve"]
+    assert _kinds(since.items) == ["commit"]
     until = ck.history("u1", end=START + timedelta(hours=1))
     assert _kinds(until.items) == ["grant"]
     # The same moment in another zone is the same bound.

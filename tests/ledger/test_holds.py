@@ -96,7 +96,13 @@ def test_an_expired_hold_releases_itself_and_cannot_be_committed(
         ck.commit(hold.id, 10, idempotency_key="c1")
     assert refused.value.expires_at == hold.expires_at
     item = ck.history("u1").items[0]
-    assert (item.kind, item.available_change) == ("hold_expiry", 60)
+    # One line for the hold: its expiry gave the 60 back, so together they moved nothing.
+    assert (item.kind, item.available_change, item.amount) == ("hold_expiry", 0, 0)
+    assert item.hold is not None and item.hold.outcome == "expired"
+    assert [(p.kind, p.available_change) for p in item.hold.parts] == [
+        ("reserve", -60),
+        ("hold_expiry", 60),
+    ]
     assert ck.audit().ok
 
 

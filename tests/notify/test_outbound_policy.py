@@ -149,6 +149,14 @@ def test_delivery_refuses_every_internal_address_form_without_connecting(
     assert accepted == []
 
 
+def _created_before_any_endpoint(kit: CreditKit, customer: str) -> None:
+    """The customer and its creation's events (customer.created, credits.granted), fanned out
+    while no endpoint exists: the one delivery the test then reads is its charge's alert."""
+    kit.create_customer(customer)
+    with kit.worker() as worker:
+        worker.run_once()
+
+
 def test_a_name_that_rebinds_to_loopback_after_registration_is_refused_at_delivery(
     database_url: str, catalog: Catalog, start_clock: ManualClock, receiver: Receiver
 ) -> None:
@@ -156,9 +164,9 @@ def test_a_name_that_rebinds_to_loopback_after_registration_is_refused_at_delive
     answers = {"hooks.example": ["93.184.216.34"]}
     policy = OutboundPolicy(resolver=lambda host, _port: answers[host])
     with CreditKit(database_url, catalog=catalog, clock=start_clock, webhook_policy=policy) as kit:
+        _created_before_any_endpoint(kit, "ada")
         kit.register_webhook_endpoint(f"https://hooks.example:{port}/hooks", idempotency_key="e1")
         answers["hooks.example"] = ["127.0.0.1"]  # the attacker's DNS answers anew
-        kit.create_customer("ada")
         kit.charge("ada", 15, idempotency_key="low")
         with kit.worker() as worker:
             worker.run_once()
@@ -182,8 +190,8 @@ def test_the_worker_connects_to_the_checked_address_and_follows_no_redirect(
     policy = OutboundPolicy(allow_private=True, resolver=resolve)
     receiver.statuses = [302]
     with CreditKit(database_url, catalog=catalog, clock=start_clock, webhook_policy=policy) as kit:
+        _created_before_any_endpoint(kit, "ada")
         kit.register_webhook_endpoint(f"http://hooks.test:{port}/hooks", idempotency_key="e1")
-        kit.create_customer("ada")
         kit.charge("ada", 15, idempotency_key="low")
         lookups.clear()
         with kit.worker() as worker:

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from creditkit import CreditKit, ManualClock
+from creditkit.notify.sealing import Sealer
 from creditkit.payments import (
     CARD_DECLINED,
     CARD_SUCCEEDS,
@@ -49,17 +50,20 @@ def _completed(session_id: str) -> bytes:
 
 
 def _stored_secret(database_url: str) -> str:
+    """The sandbox's webhook secret as the database keeps it, opened with the ledger's key (the
+    environment's, or the key file beside a SQLite database): it is sealed at rest."""
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as connection:
-            secret: str = connection.execute(
-                sa.select(service_secrets.c.secret).where(
+            sealed: str = connection.execute(
+                sa.select(service_secrets.c.secret_sealed).where(
                     service_secrets.c.name == WEBHOOK_SECRET_NAME
                 )
             ).scalar_one()
+        sqlite_path = engine.url.database if engine.dialect.name == "sqlite" else None
     finally:
         engine.dispose()
-    return secret
+    return Sealer.of(None, sqlite_path).unseal(sealed)
 
 
 def test_forged_and_unsigned_webhooks_grant_nothing(kit: CreditKit) -> None:

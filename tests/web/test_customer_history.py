@@ -1,13 +1,13 @@
-"""The customer's history on /app: a hold is ONE line with its final amount ("Charge: Ask
-anything -8"), its reserve and commit in a detail below it; a released hold is one line of 0;
-a plain charge stays a line of its own."""
+"""The customer's history on /app, as the ledger's history read groups it: a hold is ONE line
+with its final amount ("Charge: Ask anything -8"), its reserve and commit in a detail below it;
+a released hold is one line of 0; a plain charge stays a line of its own."""
 
 from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 from web_helpers import Site
 
-from creditkit.web.history_rows import history_rows
+from creditkit.ledger.schemas import HoldOutcome
 
 
 def test_a_hold_is_one_line_with_its_final_amount(site: Site, page: Page) -> None:
@@ -20,18 +20,23 @@ def test_a_hold_is_one_line_with_its_final_amount(site: Site, page: Page) -> Non
     released = kit.reserve("alice", 4, idempotency_key="r2", action=action)
     kit.release(released.id, idempotency_key="x2")
     kit.charge("alice", 2, idempotency_key="plain")
-    rows = history_rows(kit.history("alice", limit=20).items)
-    holds = [row for row in rows if row.parts]
-    assert [(row.title, row.change, len(row.parts)) for row in holds] == [
-        ("Released", 0, 2),
-        ("Charge", -5, 2),
+    items = kit.history("alice", limit=20).items
+    holds = [item for item in items if item.hold is not None]
+    assert [
+        (item.hold.outcome, item.available_change, len(item.hold.parts))
+        for item in holds
+        if item.hold
+    ] == [
+        (HoldOutcome.RELEASED, 0, 2),
+        (HoldOutcome.COMMITTED, -5, 2),
     ]
-    assert [part.kind.value for part in holds[1].parts] == ["reserve", "commit"]
+    assert holds[1].hold is not None
+    assert [part.kind.value for part in holds[1].hold.parts] == ["reserve", "commit"]
     assert not any(
-        row.item.kind.value in {"reserve", "commit", "release"} for row in rows if not row.parts
+        item.kind.value in {"reserve", "commit", "release"} for item in items if item.hold is None
     )
 
-    page.goto(site.session_link("alice"))
+    site.open(page, "alice")
     lines = page.locator("tr[data-hold]")
     expect(lines).to_have_count(2)
     charged = page.locator(f"tr[data-hold='{hold.id}']")

@@ -10,6 +10,7 @@ the same page at 390 px wide."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -73,14 +74,14 @@ def installed() -> None:
 
 
 @contextmanager
-def demo(port: int, creditkit_url: str, token: str, customer: str, **extra: str) -> Iterator[str]:
-    """``npm start`` (build, then serve) on ``port``; stopped when the block ends."""
+def demo(port: int, creditkit_url: str, token: str, **extra: str) -> Iterator[str]:
+    """``npm start`` (build, then serve) on ``port``; stopped when the block ends. No customer
+    is given: the demo learns it from the token (GET /v1/session)."""
     environment = {
         **os.environ,
         "PORT": str(port),
         "CREDITKIT_URL": creditkit_url,
         "CREDITKIT_SESSION_TOKEN": token,
-        "CREDITKIT_CUSTOMER": customer,
         **extra,
     }
     process = subprocess.Popen(
@@ -155,9 +156,7 @@ def test_the_meter_the_paywall_and_a_pack_bought_through_the_sandbox(
     token = kit.keys.issue_session("acme").token
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
-    with demo(
-        port, creditkit_url, token, "acme", CREDITKIT_API_KEY=secret, CREDITKIT_PLAN="growth"
-    ) as url:
+    with demo(port, creditkit_url, token, CREDITKIT_API_KEY=secret) as url:
         # 200, 300 then 450 of the 500 credits: Ask Anything at 2, then ICP Analysis at 15.
         steps = ((40, "green", "ask_anything", 100), (60, "yellow", "ask_anything", 50))
         for percent, level, action, times in (*steps, (90, "red", "icp_analysis", 10)):
@@ -206,19 +205,63 @@ def test_unlimited_and_the_phone_width(
     token = kit.keys.issue_session("globex").token
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     page = context.new_page()
-    with demo(port, creditkit_url, token, "globex", CREDITKIT_PLAN="enterprise") as url:
+    with demo(port, creditkit_url, token) as url:
         page.goto(url)
         meter = page.locator(".ck-meter")
         expect(meter).to_have_attribute("data-level", "unlimited")
         expect(meter).to_contain_text("Unlimited")
         expect(page.get_by_role("meter")).to_have_count(0)
         expect(page.get_by_test_id("ck-balance")).to_have_text("Unlimited")
-        expect(page.get_by_role("table", name="Compare plans")).to_be_visible()
+        plans = page.get_by_role("table", name="Compare plans")
+        # The table read the plan itself (no prop): Enterprise is current, nothing above it.
+        expect(plans.locator("th[data-plan='enterprise']")).to_have_attribute(
+            "aria-current", "true"
+        )
+        expect(plans.get_by_role("button", name=re.compile("^Upgrade"))).to_have_count(0)
         # Nothing wider than the phone: the plan table scrolls inside its own box.
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], width
         screenshot(page, "react-phone-unlimited")
     context.close()
+
+
+def _pay_and_return(page: Page, creditkit_url: str, url: str, price: str) -> None:
+    page.wait_for_url(f"{creditkit_url}/checkout/sandbox/**")
+    page.get_by_role("button", name=f"Pay {price}").click()
+    page.wait_for_url(f"{url}/?paid=1")
+
+
+@pytest.mark.parametrize("start", ["plan_table", "paywall"])
+def test_a_plan_upgrade_through_the_sandbox_shows_the_new_plan(
+    served: tuple[CreditKit, str, int], browser: Browser, start: str
+) -> None:
+    """From the PlanTable's Upgrade button, or the Paywall's plan offer (a 403 for a feature
+    the plan lacks): the sandbox checkout, then the page shows Scale as the current plan."""
+    kit, creditkit_url, port = served
+    kit.create_customer("initech")
+    kit.subscribe("initech", "growth")
+    secret = kit.keys.create_key("demo backend", KeyScope.ADMIN).secret
+    token = kit.keys.issue_session("initech").token
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    with demo(port, creditkit_url, token, CREDITKIT_API_KEY=secret) as url:
+        page.goto(url)
+        plans = page.get_by_role("table", name="Compare plans")
+        expect(plans.locator("th[data-plan='growth']")).to_have_attribute("aria-current", "true")
+        if start == "plan_table":
+            plans.get_by_role("button", name="Upgrade to Scale").click()
+        else:
+            kit.charge("initech", 500, idempotency_key="spent")
+            page.get_by_role("button", name="Account Dossier · 8 credits").click()
+            paywall = page.get_by_role("region", name="You are out of credits")
+            paywall.get_by_role("button", name="Upgrade to Scale for $5,000.00 a month").click()
+        _pay_and_return(page, creditkit_url, url, "$5,000.00")
+        plans = page.get_by_role("table", name="Compare plans")
+        expect(plans.locator("th[data-plan='scale']")).to_have_attribute("aria-current", "true")
+        expect(plans.get_by_role("button", name="Upgrade to Scale")).to_have_count(0)
+    context.close()
+    subscription = kit.subscription("initech")
+    assert subscription is not None and subscription.plan == "scale"
 
 
 def test_the_package_compiles_strict_and_renders_on_a_server() -> None:

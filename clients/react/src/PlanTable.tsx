@@ -5,11 +5,12 @@ import type { ReactNode } from "react";
 
 import { classes } from "./CreditMeter.js";
 import { formatAmount, formatMoney, humanise } from "./format.js";
-import { useCheckout, usePlans, type CheckoutOptions } from "./hooks.js";
+import { useCheckout, usePlans, useSubscription, type CheckoutOptions } from "./hooks.js";
 import type { Catalog, CatalogPlan } from "./types.js";
 
 export interface PlanTableProps {
-  /** The customer's plan: plans ranked above it get an Upgrade button. */
+  /** The customer's plan, to override the one the table reads (`useSubscription`): plans
+   * ranked above it get an Upgrade button. */
   readonly currentPlan?: string;
   readonly interval?: "month" | "year";
   readonly checkout?: CheckoutOptions;
@@ -30,14 +31,16 @@ function allowanceText(plan: CatalogPlan): string {
 
 export function PlanTable(props: PlanTableProps): ReactNode {
   const plans = usePlans();
+  const subscription = useSubscription();
   const { checkout, pending, error } = useCheckout(props.checkout);
   const catalog = plans.data;
+  const currentPlan = props.currentPlan ?? subscription.data?.plan;
   if (catalog === undefined) {
     return <div className={classes("ck-plans", props.className)} aria-busy={plans.loading} />;
   }
   const interval = props.interval ?? "month";
   const ordered = [...catalog.plans].sort((a, b) => a.rank - b.rank);
-  const currentRank = ordered.find((plan) => plan.id === props.currentPlan)?.rank ?? Number.NEGATIVE_INFINITY;
+  const currentRank = ordered.find((plan) => plan.id === currentPlan)?.rank ?? Number.NEGATIVE_INFINITY;
   const features = [...new Set(ordered.flatMap((plan) => plan.features))];
   const limits = [...new Set(ordered.flatMap((plan) => Object.keys(plan.limits)))];
   return (
@@ -48,7 +51,7 @@ export function PlanTable(props: PlanTableProps): ReactNode {
           <tr>
             <td />
             {ordered.map((plan) => (
-              <th key={plan.id} scope="col" data-plan={plan.id} aria-current={plan.id === props.currentPlan ? "true" : undefined}>
+              <th key={plan.id} scope="col" data-plan={plan.id} aria-current={plan.id === currentPlan ? "true" : undefined}>
                 <span className="ck-plans__name">{plan.name}</span>
                 <span className="ck-plans__price">
                   {plan.prices[interval] === undefined ? "" : `${formatMoney(plan.prices[interval])} a ${interval}`}
@@ -93,7 +96,7 @@ export function PlanTable(props: PlanTableProps): ReactNode {
             <td />
             {ordered.map((plan) => (
               <td key={plan.id}>
-                {plan.id === props.currentPlan ? (
+                {plan.id === currentPlan ? (
                   <span className="ck-plans__current">Current plan</span>
                 ) : plan.rank > currentRank && plan.prices[interval] !== undefined ? (
                   <button type="button" className="ck-button ck-button--primary" disabled={pending} onClick={() => void checkout({ plan: plan.id, interval })}>

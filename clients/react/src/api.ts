@@ -9,8 +9,8 @@ export interface CreditKitConfig {
   readonly baseUrl: string;
   /** The customer session token your server issued (`client.issueSession(customer)`). */
   readonly token: string;
-  /** The customer the token is for. */
-  readonly customer: string;
+  /** The customer the token is for; left out, the provider asks creditkit (`GET /v1/session`). */
+  readonly customer?: string;
   /** The fetch to send with (default: the global one). */
   readonly fetch?: typeof fetch;
 }
@@ -56,7 +56,11 @@ export async function call<T>(config: CreditKitConfig, path: string, init: Reque
   return body as T;
 }
 
-/** `/v1/customers/{customer}…`, the customer's id escaped. */
+/** `/v1/customers/{customer}…`, the customer's id escaped. The customer is known by then: the
+ * hooks wait for the provider to learn it when the config leaves it out. */
 export function customerPath(config: CreditKitConfig, rest: string): string {
+  if (config.customer === undefined) {
+    throw new Error("@creditkit/react: the customer is not known yet (GET /v1/session pending)");
+  }
   return `/v1/customers/${encodeURIComponent(config.customer)}${rest}`;
 }

@@ -4,7 +4,8 @@ import { useCallback, useEffect, useRef, useState } from "react";
 
 import { call, customerPath, type CreditKitConfig } from "./api.js";
 import { useCreditKitConfig } from "./context.js";
-import type { Balance, Catalog, CheckoutSession, UsageBreakdownAnswer, UsageSummary } from "./types.js";
+import { ProblemError } from "./api.js";
+import type { Balance, Catalog, CheckoutSession, SubscriptionAnswer, UsageBreakdownAnswer, UsageSummary } from "./types.js";
 
 export interface Loaded<T> {
   readonly data: T | undefined;
@@ -13,13 +14,18 @@ export interface Loaded<T> {
   readonly refresh: () => void;
 }
 
-function useLoaded<T>(load: (config: CreditKitConfig) => Promise<T>, key: string): Loaded<T> {
+function useLoaded<T>(load: (config: CreditKitConfig) => Promise<T>, key: string, perCustomer = true): Loaded<T> {
   const config = useCreditKitConfig();
+  // Until the provider knows the customer (GET /v1/session), a customer's read waits.
+  const waiting = perCustomer && config.customer === undefined;
   const [state, setState] = useState<{ data?: T; error?: Error; loading: boolean }>({ loading: true });
   const [round, setRound] = useState(0);
   const loadRef = useRef(load);
   loadRef.current = load;
   useEffect(() => {
+    if (waiting) {
+      return;
+    }
     let current = true;
     setState((previous) => ({ ...previous, loading: true }));
     loadRef.current(config).then(
@@ -29,7 +35,7 @@ function useLoaded<T>(load: (config: CreditKitConfig) => Promise<T>, key: string
     return () => {
       current = false;
     };
-  }, [config, key, round]);
+  }, [config, key, round, waiting]);
   const refresh = useCallback(() => setRound((value) => value + 1), []);
   return { data: state.data, error: state.error, loading: state.loading, refresh };
 }
@@ -61,7 +67,21 @@ export function useUsage(unit = "credits", by = "action"): Loaded<Usage> {
 
 /** The catalog: plans (features, limits, prices), packs, and the labels of features and limits. */
 export function usePlans(): Loaded<Catalog> {
-  return useLoaded((config) => call<Catalog>(config, "/v1/catalog"), "catalog");
+  return useLoaded((config) => call<Catalog>(config, "/v1/catalog"), "catalog", false);
+}
+
+/** The customer's subscription (its `plan`), null when it has none. */
+export function useSubscription(): Loaded<SubscriptionAnswer | null> {
+  return useLoaded(async (config) => {
+    try {
+      return await call<SubscriptionAnswer>(config, customerPath(config, "/subscription"));
+    } catch (failure) {
+      if (failure instanceof ProblemError && failure.status === 404) {
+        return null;
+      }
+      throw failure;
+    }
+  }, "subscription");
 }
 
 export type CheckoutItem = { readonly pack: string } | { readonly plan: string; readonly interval?: "month" | "year" };

@@ -1,7 +1,7 @@
 export { ProblemError, call, customerPath } from "./api.js";
 export type { Amount, CreditKitConfig, Money } from "./api.js";
-export { CreditKitProvider, useCreditKitConfig } from "./context.js";
-export { useBalance, useCheckout, usePlans, useUsage } from "./hooks.js";
+export { CreditKitProvider, useCreditKitConfig, useSession } from "./context.js";
+export { useBalance, useCheckout, usePlans, useSubscription, useUsage } from "./hooks.js";
 export type { Checkout, CheckoutItem, CheckoutOptions, Loaded, Usage } from "./hooks.js";
 export { CreditMeter, METER_THRESHOLDS_DEFAULT, meterLevel } from "./CreditMeter.js";
 export type { CreditMeterProps, MeterLevel, MeterThresholds } from "./CreditMeter.js";

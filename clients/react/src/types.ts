@@ -113,3 +113,18 @@ export interface CheckoutSession {
   readonly session_id: string | null;
   readonly url: string;
 }
+
+/** Whose a session token is (`GET /v1/session`). */
+export interface SessionInfo {
+  readonly customer: string;
+  readonly user: string | null;
+  readonly permissions: readonly string[];
+  readonly expires_at: string;
+}
+
+/** The customer's subscription, as far as the components read it. */
+export interface SubscriptionAnswer {
+  readonly customer: string;
+  readonly plan: string;
+  readonly status: string;
+}

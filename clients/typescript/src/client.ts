@@ -44,6 +44,9 @@ export type Delivery = Schemas["Delivery"];
 export type Alerts = Schemas["Alerts"];
 export type SessionToken = Schemas["SessionToken"];
 export type SessionPermission = Schemas["SessionPermission"];
+export type SessionInfo = Schemas["SessionInfo"];
+export type HistoryItem = Schemas["HistoryItem"];
+export type HistoryHold = Schemas["HistoryHold"];
 export type BillingLine = Schemas["BillingLine"];
 export type Metadata = Record<string, unknown>;
 
@@ -542,6 +545,15 @@ export class Client {
         body,
       }),
     );
+  }
+
+  /**
+   * Whose this client's session token is: its customer, the member acting, what it may do and
+   * until when (a browser holding only the token learns its customer here). A secret key is
+   * refused: 403 `session_token_required`.
+   */
+  async session(): Promise<SessionInfo> {
+    return data(await this.api.GET("/v1/session", {}));
   }
 
   /** The address that opens the customer's usage, billing and credits pages until `expires_at`. */

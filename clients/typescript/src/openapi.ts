@@ -405,6 +405,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Session
+         * @description Whose this session token is: its customer, the member acting (workspaces), what it
+         *     may do and until when. A browser that holds only the token learns its customer here.
+         *     A secret key is refused (403 ``session_token_required``): it acts for no one customer.
+         */
+        get: operations["getSession"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/customers/{customer}/session-codes": {
         parameters: {
             query?: never;
@@ -1959,11 +1981,37 @@ export interface components {
             status: "ok";
         };
         /**
+         * HistoryHold
+         * @description A hold's line in detail. ``amount`` is its final amount: what its commits spent in all
+         *     when committed; 0 when released or expired without a commit; what it holds while open.
+         *     ``parts`` are its transactions, oldest first (at most ``HISTORY_HOLD_PARTS_MAX``, its
+         *     oldest; ``parts_complete`` is false when it has more).
+         */
+        HistoryHold: {
+            /** Hold Id */
+            hold_id: number;
+            outcome: components["schemas"]["HoldOutcome"];
+            /** Amount */
+            amount: number | string;
+            /** Parts */
+            parts: components["schemas"]["HistoryPart"][];
+            /**
+             * Parts Complete
+             * @default true
+             */
+            parts_complete: boolean;
+        };
+        /**
          * HistoryItem
          * @description One ledger transaction as seen by one customer. ``amount`` is the transaction's own
          *     amount (charged, granted, reserved, committed, released, transferred, expired);
          *     ``available_change`` is what it did to the customer's grants, negative when credits left
          *     them; ``draws`` are the grants it touched (for a commit, the grants that paid).
+         *
+         *     A hold is ONE item, at the place of its newest transaction the history shows: ``hold``
+         *     holds its detail (its transactions), ``amount`` is its final amount (``hold.amount``),
+         *     ``available_change`` what its transactions did together, ``draws`` the grants its commits
+         *     took; its older transactions are not items of their own.
          */
         HistoryItem: {
             /** Transaction Id */
@@ -1990,6 +2038,7 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
+            hold: components["schemas"]["HistoryHold"] | null;
         };
         /** HistoryPage */
         HistoryPage: {
@@ -1997,6 +2046,28 @@ export interface components {
             items: components["schemas"]["HistoryItem"][];
             /** Next Cursor */
             next_cursor: string | null;
+        };
+        /**
+         * HistoryPart
+         * @description One transaction of a hold's line (its reserve, an extend, a partial or final commit, its
+         *     release or expiry): ``draws`` are the grants that transaction touched, for a commit the
+         *     grants that paid for what it spent.
+         */
+        HistoryPart: {
+            /** Transaction Id */
+            transaction_id: number;
+            kind: components["schemas"]["TransactionKind"];
+            /** Amount */
+            amount: number | string;
+            /** Available Change */
+            available_change: number | string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Draws */
+            draws: components["schemas"]["Draw"][];
         };
         /**
          * Hold
@@ -2092,6 +2163,12 @@ export interface components {
             /** Timeout Seconds */
             timeout_seconds?: number | null;
         };
+        /**
+         * HoldOutcome
+         * @description Where a hold's history line stands: still holding, or how it ended.
+         * @enum {string}
+         */
+        HoldOutcome: "open" | "committed" | "released" | "expired";
         /**
          * HoldStatus
          * @enum {string}
@@ -2465,6 +2542,24 @@ export interface components {
              * @description Default: 300.
              */
             code_ttl_seconds?: number;
+        };
+        /**
+         * SessionInfo
+         * @description Whose a session token is (``GET /v1/session``): a browser holding only the token learns
+         *     its customer, the member acting (workspaces), what it may do and until when.
+         */
+        SessionInfo: {
+            /** Customer */
+            customer: string;
+            /** User */
+            user: string | null;
+            /** Permissions */
+            permissions: components["schemas"]["SessionPermission"][];
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
         };
         /**
          * SessionPermission
@@ -5875,6 +5970,64 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionInfo"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */

@@ -9,13 +9,12 @@ import { CreditBalance, CreditKitProvider, CreditMeter, Paywall, PlanTable, Usag
 interface Settings {
   readonly baseUrl: string;
   readonly token: string;
-  readonly customer: string;
-  readonly currentPlan: string | null;
   readonly actions: boolean;
 }
 
 const settings = JSON.parse(document.getElementById("settings")?.textContent ?? "{}") as Settings;
-const config = { baseUrl: settings.baseUrl, token: settings.token, customer: settings.customer };
+// No customer: the provider asks creditkit whose the token is (GET /v1/session).
+const config = { baseUrl: settings.baseUrl, token: settings.token };
 
 const ACTIONS = [
   { id: "ask_anything", label: "Ask Anything", credits: 2 },
@@ -77,7 +76,7 @@ function App() {
             <UsageBreakdown />
           </section>
           <section className="demo-card">
-            <PlanTable currentPlan={settings.currentPlan ?? undefined} checkout={checkout} />
+            <PlanTable checkout={checkout} />
           </section>
         </main>
       </div>

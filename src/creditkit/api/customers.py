@@ -19,7 +19,13 @@ from creditkit.api.schemas import (
 )
 from creditkit.catalog import Catalog
 from creditkit.entitlements.schemas import Decision, Member
-from creditkit.keys.schemas import Caller, Scope, SessionPermission, SessionToken
+from creditkit.keys.schemas import (
+    Caller,
+    Scope,
+    SessionInfo,
+    SessionPermission,
+    SessionToken,
+)
 from creditkit.ledger.schemas import Customer
 
 CustomerId = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
@@ -147,5 +153,23 @@ def router(service: Service) -> APIRouter:
             )
 
         return await responses.once(request, key, issue, status_code=201)
+
+    @api.get("/session", response_model=SessionInfo)
+    def get_session(caller: Authenticated) -> SessionInfo:
+        """Whose this session token is: its customer, the member acting (workspaces), what it
+        may do and until when. A browser that holds only the token learns its customer here.
+        A secret key is refused (403 ``session_token_required``): it acts for no one customer."""
+        if caller.customer is None or caller.expires_at is None:
+            raise ApiProblem(
+                403,
+                "session_token_required",
+                "this needs a customer session token: a secret key acts for no one customer",
+            )
+        return SessionInfo(
+            customer=caller.customer,
+            user=caller.user,
+            permissions=caller.permissions,
+            expires_at=caller.expires_at,
+        )
 
     return api

@@ -34,7 +34,7 @@ from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, InvalidAmount, InvalidRequest, Quantity
 from creditkit.integrations.lease import Lease
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
-from creditkit.keys.schemas import SessionCode, SessionPermission, SessionToken
+from creditkit.keys.schemas import SessionCode, SessionInfo, SessionPermission, SessionToken
 from creditkit.ledger.schemas import (
     Adjustment,
     AuditReport,
@@ -295,7 +295,7 @@ class Client:
         customer: str,
         amount: Quantity | str,
         *,
-        idempotency_key: str,
+        idempotency_key: str | None = None,
         unit: str = "credits",
         timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
         batch: Quantity | str | None = None,
@@ -303,12 +303,13 @@ class Client:
         action: str | None = None,
         parent: int | None = None,
     ) -> Lease:
-        """A hold a worker spends against locally (see ``creditkit.Lease``)."""
+        """A hold a worker spends against locally (see ``creditkit.Lease``); given no key, one
+        made for this call roots the keys of its reports."""
         return Lease.open(
             self,
             customer,
             amount,
-            idempotency_key=idempotency_key,
+            idempotency_key=idempotency_key or str(uuid.uuid4()),
             unit=unit,
             timeout_seconds=timeout_seconds,
             batch=batch,
@@ -875,6 +876,12 @@ class Client:
         path = _path("customers", customer, "session-tokens")
         # A key per call, reused by its retries: a retried request gets the same token.
         return self._write("POST", path, SessionToken, body, None)
+
+    def session(self) -> SessionInfo:
+        """Whose the client's session token is (``GET /v1/session``): its customer, member,
+        permissions and expiry. Refused (``ApiError``, 403
+        ``session_token_required``) when the client holds a secret key."""
+        return self._read("/v1/session", SessionInfo, {})
 
     def issue_session_code(
         self,

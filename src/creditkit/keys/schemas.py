@@ -82,3 +82,16 @@ class Caller:
     customer: str | None = None
     user: str | None = None
     permissions: tuple[SessionPermission, ...] = ()
+    #: When a session token stops working (None for a secret key).
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """Whose a session token is (``GET /v1/session``): a browser holding only the token learns
+    its customer, the member acting (workspaces), what it may do and until when."""
+
+    customer: str
+    user: str | None
+    permissions: tuple[SessionPermission, ...]
+    expires_at: datetime

@@ -16,7 +16,7 @@ import json
 import secrets
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from creditkit.clock import Clock
@@ -307,7 +307,12 @@ class KeyService:
         issued_ms = payload.get("iat", (expires_at - SESSION_TTL_SECONDS_MAX) * 1000)
         if not isinstance(issued_ms, int) or issued_ms <= self._revoked_ms(customer, user):
             return None
-        return Caller(customer=customer, user=user, permissions=permissions)
+        return Caller(
+            customer=customer,
+            user=user,
+            permissions=permissions,
+            expires_at=datetime.fromtimestamp(expires_at, UTC),
+        )
 
     # -- revocation --
 

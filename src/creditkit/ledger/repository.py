@@ -578,13 +578,7 @@ def history_transactions(
                 sa.literal(before, transactions.c.id.type),
             )
         )
-        query = sa.select(transactions).where(*conditions)
-        if filters.action is not None:
-            query = query.where(transactions.c.action == filters.action)
-        if filters.start is not None:
-            query = query.where(transactions.c.created_at >= filters.start)
-        if filters.end is not None:
-            query = query.where(transactions.c.created_at < filters.end)
+        query = sa.select(transactions).where(*conditions, *_filter_conditions(filters, False))
         return query.order_by(transactions.c.id.desc()).limit(limit).subquery()
 
     own = transactions.c.customer_id
@@ -611,6 +605,68 @@ def encode_json(value: Any) -> str:
     if not value and isinstance(value, dict):
         return "{}"
     return _ENCODE(value)
+
+
+def _filter_conditions(filters: HistoryFilters, with_kinds: bool) -> list[sa.ColumnElement[bool]]:
+    """``filters`` as SQL conditions (``kinds`` only when ``with_kinds``: the history's sides
+    read each kind as its own index range)."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    if with_kinds and filters.kinds is not None:
+        conditions.append(transactions.c.kind.in_(sorted(k.value for k in filters.kinds)))
+    if filters.action is not None:
+        conditions.append(transactions.c.action == filters.action)
+    if filters.start is not None:
+        conditions.append(transactions.c.created_at >= filters.start)
+    if filters.end is not None:
+        conditions.append(transactions.c.created_at < filters.end)
+    return conditions
+
+
+def newest_hold_transactions(
+    connection: Connection, hold_ids: Sequence[int], filters: HistoryFilters
+) -> dict[int, int]:
+    """For each hold, the id of its newest applied transaction that passes ``filters``: where
+    the history shows the hold's one line (through ``ix_transactions_hold_writes``)."""
+    if not hold_ids:
+        return {}
+    rows = connection.execute(
+        sa.select(transactions.c.hold_id, sa.func.max(transactions.c.id))
+        .where(
+            transactions.c.hold_id.in_(list(hold_ids)),
+            transactions.c.status == "applied",
+            *_filter_conditions(filters, True),
+        )
+        .group_by(transactions.c.hold_id)
+    )
+    return {int(row[0]): int(row[1]) for row in rows}
+
+
+def hold_transactions(
+    connection: Connection, hold_ids: Sequence[int], limit: int
+) -> dict[int, list[TransactionRow]]:
+    """Each hold's applied transactions, oldest first, at most ``limit`` per hold (its reserve
+    first): one statement whatever the number of holds (a page's cost does not grow with it)."""
+    found: dict[int, list[TransactionRow]] = {hold_id: [] for hold_id in hold_ids}
+    if not hold_ids:
+        return found
+    rank = (
+        sa.func.row_number()
+        .over(partition_by=transactions.c.hold_id, order_by=transactions.c.id)
+        .label("rank")
+    )
+    ranked = (
+        sa.select(transactions, rank)
+        .where(transactions.c.hold_id.in_(list(hold_ids)), transactions.c.status == "applied")
+        .subquery()
+    )
+    rows = connection.execute(
+        sa.select(*(ranked.c[column.name] for column in transactions.c))
+        .where(ranked.c.rank <= limit)
+        .order_by(ranked.c.hold_id, ranked.c.id)
+    )
+    for row in rows:
+        found[row.hold_id].append(_transaction_row(row))
+    return found
 
 
 def grant_owner(connection: Connection, grant_id: int) -> str | None:

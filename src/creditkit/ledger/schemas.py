@@ -344,12 +344,54 @@ class ChargeRequest:
     rate_limited: bool = False
 
 
+class HoldOutcome(StrEnum):
+    """Where a hold's history line stands: still holding, or how it ended."""
+
+    OPEN = "open"
+    COMMITTED = "committed"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPart:
+    """One transaction of a hold's line (its reserve, an extend, a partial or final commit, its
+    release or expiry): ``draws`` are the grants that transaction touched, for a commit the
+    grants that paid for what it spent."""
+
+    transaction_id: int
+    kind: TransactionKind
+    amount: Quantity
+    available_change: Quantity
+    created_at: datetime
+    draws: tuple[Draw, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryHold:
+    """A hold's line in detail. ``amount`` is its final amount: what its commits spent in all
+    when committed; 0 when released or expired without a commit; what it holds while open.
+    ``parts`` are its transactions, oldest first (at most ``HISTORY_HOLD_PARTS_MAX``, its
+    oldest; ``parts_complete`` is false when it has more)."""
+
+    hold_id: int
+    outcome: HoldOutcome
+    amount: Quantity
+    parts: tuple[HistoryPart, ...]
+    parts_complete: bool = True
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryItem:
     """One ledger transaction as seen by one customer. ``amount`` is the transaction's own
     amount (charged, granted, reserved, committed, released, transferred, expired);
     ``available_change`` is what it did to the customer's grants, negative when credits left
-    them; ``draws`` are the grants it touched (for a commit, the grants that paid)."""
+    them; ``draws`` are the grants it touched (for a commit, the grants that paid).
+
+    A hold is ONE item, at the place of its newest transaction the history shows: ``hold``
+    holds its detail (its transactions), ``amount`` is its final amount (``hold.amount``),
+    ``available_change`` what its transactions did together, ``draws`` the grants its commits
+    took; its older transactions are not items of their own."""
 
     transaction_id: int
     kind: TransactionKind
@@ -361,10 +403,13 @@ class HistoryItem:
     counterparty: str | None
     hold_id: int | None
     metadata: dict[str, Any]
+    hold: HistoryHold | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class HistoryPage:
+    #: At most ``limit`` items; fewer when some transactions read for the page belong to holds
+    #: whose line is higher up (a hold's line is never split across pages).
     items: tuple[HistoryItem, ...]
     #: Pass as ``cursor`` to get the next (older) page; ``None`` on the last page.
     next_cursor: str | None

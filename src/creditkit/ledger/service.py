@@ -16,7 +16,7 @@ from creditkit.errors import (
     Quantity,
     present,
 )
-from creditkit.ledger import hold_repository, repository
+from creditkit.ledger import history_lines, hold_repository, repository
 from creditkit.ledger.batch import ChargeBatch
 from creditkit.ledger.checks import (
     BATCH_SIZE_MAX,
@@ -29,6 +29,7 @@ from creditkit.ledger.coalescing import (
     Operation,
 )
 from creditkit.ledger.corrections import LedgerCorrections
+from creditkit.ledger.history_lines import HISTORY_HOLD_PARTS_MAX
 from creditkit.ledger.kernel import (
     Clock,
     burn_down_key,
@@ -43,7 +44,6 @@ from creditkit.ledger.schemas import (
     GrantBalance,
     HistoryItem,
     HistoryPage,
-    TransactionKind,
     Unit,
 )
 from creditkit.store.database import Database
@@ -202,30 +202,49 @@ class LedgerService(LedgerCorrections):
                 connection, row.id, unit, before_id, limit + 1, filters
             )
             page = recorded[:limit]
-            legs = repository.entries_of(connection, [t.id for t in page])
-            names = self._counterparty_names(connection, page, row.id)
-            commit_draws = self._commit_draws(connection, page)
+            hold_ids = sorted({t.hold_id for t in page if t.hold_id is not None})
+            # A hold's line stands at its newest transaction the history shows (on this page
+            # or an earlier one): its older transactions are in that line, not lines of their
+            # own, so a hold is never split across pages.
+            newest = repository.newest_hold_transactions(connection, hold_ids, filters)
+            shown = [t for t in page if t.hold_id is None or newest.get(t.hold_id) == t.id]
+            holds = hold_repository.read_holds(
+                connection, [t.hold_id for t in shown if t.hold_id is not None]
+            )
+            parts = repository.hold_transactions(
+                connection, sorted(holds), HISTORY_HOLD_PARTS_MAX + 1
+            )
+            ids = {t.id for t in shown} | {p.id for rows in parts.values() for p in rows}
+            legs = repository.entries_of(connection, sorted(ids))
+            names = self._counterparty_names(connection, shown, row.id)
         by_transaction: dict[int, list[Any]] = {}
         for leg in legs:
             by_transaction.setdefault(leg.transaction_id, []).append(leg)
+        now = self.now()
         items = []
-        for recorded_transaction in page:
-            own = [
-                leg
-                for leg in by_transaction.get(recorded_transaction.id, [])
-                if leg.customer_id == row.id and leg.kind == "grant"
-            ]
-            change = sum(leg.amount for leg in own)
+        for recorded_transaction in shown:
+            moved = history_lines.movement(by_transaction.get(recorded_transaction.id, []), row.id)
+            amount = unit_.to_quantity(recorded_transaction.amount)
+            change, draws = moved.change, moved.draws
+            detail = None
             hold_id = recorded_transaction.hold_id
-            if recorded_transaction.kind is TransactionKind.COMMIT and hold_id is not None:
-                draws = self._consumed(commit_draws.get(hold_id, []), recorded_transaction.amount)
-            else:
-                draws = [(leg.account_id, abs(leg.amount)) for leg in own]
+            if hold_id is not None:
+                rows = parts[hold_id]
+                detail, change, draws = history_lines.hold_detail(
+                    unit_,
+                    holds[hold_id],
+                    rows[:HISTORY_HOLD_PARTS_MAX],
+                    by_transaction,
+                    row.id,
+                    len(rows) <= HISTORY_HOLD_PARTS_MAX,
+                    now,
+                )
+                amount = detail.amount
             items.append(
                 HistoryItem(
                     transaction_id=recorded_transaction.id,
                     kind=recorded_transaction.kind,
-                    amount=unit_.to_quantity(recorded_transaction.amount),
+                    amount=amount,
                     available_change=self._signed_quantity(unit_, change),
                     created_at=recorded_transaction.created_at,
                     action=recorded_transaction.action,
@@ -233,52 +252,19 @@ class LedgerService(LedgerCorrections):
                         Draw(grant_id, unit_.to_quantity(part)) for grant_id, part in draws
                     ),
                     counterparty=names.get(recorded_transaction.id),
-                    hold_id=recorded_transaction.hold_id,
+                    hold_id=hold_id,
                     metadata=recorded_transaction.metadata,
+                    hold=detail,
                 )
             )
         next_cursor = f"t{page[-1].id}" if len(recorded) > limit else None
         return HistoryPage(tuple(items), next_cursor)
 
     @staticmethod
-    def _commit_draws(
-        connection: Connection, page: Sequence[TransactionRow]
-    ) -> dict[int, list[tuple[int, int]]]:
-        """For each commit on a history page, the grants its hold drew from, in burn-down order:
-        two statements for the whole page, whatever it holds."""
-        hold_ids = [
-            t.hold_id for t in page if t.kind is TransactionKind.COMMIT and t.hold_id is not None
-        ]
-        holds = hold_repository.read_holds(connection, hold_ids)
-        entries = repository.entries_of(
-            connection, [hold.reserve_transaction_id for hold in holds.values()]
-        )
-        by_reserve: dict[int, list[tuple[int, int]]] = {}
-        for entry in entries:
-            if entry.amount < 0 and entry.kind == "grant":
-                by_reserve.setdefault(entry.transaction_id, []).append(
-                    (entry.account_id, -entry.amount)
-                )
-        return {
-            hold_id: by_reserve.get(hold.reserve_transaction_id, [])
-            for hold_id, hold in holds.items()
-        }
-
-    @staticmethod
     def _signed_quantity(unit: Unit, steps: int) -> Quantity:
         if steps >= 0:
             return unit.to_quantity(steps)
         return -unit.to_quantity(-steps)
-
-    @staticmethod
-    def _consumed(draws: list[tuple[int, int]], steps: int) -> list[tuple[int, int]]:
-        consumed: list[tuple[int, int]] = []
-        for grant_id, part in draws:
-            used = min(part, steps)
-            steps -= used
-            if used:
-                consumed.append((grant_id, used))
-        return consumed
 
     @staticmethod
     def _counterparty_names(

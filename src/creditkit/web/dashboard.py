@@ -19,7 +19,6 @@ from creditkit.ledger.schemas import Balance, GrantBalance, HistoryPage, Transac
 from creditkit.usage.schemas import UsageBreakdown, UsageSummary
 from creditkit.web import charts
 from creditkit.web.context import Pages
-from creditkit.web.history_rows import HistoryRow, history_rows
 from creditkit.web.rendering import credits, day, percent
 
 #: Transactions on one page of the history.
@@ -85,8 +84,6 @@ class Dashboard:
     insights: tuple[str, ...]
     expiring: tuple[GrantBalance, ...]
     history: HistoryPage
-    #: The page's history as lines: a hold is one line with its final amount.
-    history_rows: tuple[HistoryRow, ...]
     low: bool
     out: bool
 
@@ -170,7 +167,6 @@ def dashboard_view(
         ),
         expiring=tuple(grant for grant in balance.grants if grant.expires_at is not None),
         history=history,
-        history_rows=history_rows(history.items),
         low=not balance.unlimited and 0 < spendable <= low_threshold,
         out=not balance.unlimited and spendable <= 0,
     )
