@@ -7,6 +7,7 @@ do, and a non-zero exit; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -16,12 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from creditkit.api.serve import PAYMENT_PROVIDERS, Settings, serve
 from creditkit.cli_errors import explain
 from creditkit.demo import DEMO_DATABASE, demo
-from creditkit.errors import InvalidRequest
+from creditkit.errors import InvalidRequest, present
 from creditkit.importer import COLUMNS, import_file, progress_bar
 from creditkit.keys.schemas import Scope
 from creditkit.keys.service import SESSION_CODE_TTL_SECONDS_MAX, SESSION_TTL_SECONDS_MAX
@@ -30,6 +31,11 @@ from creditkit.notify.schemas import WorkerReport
 from creditkit.notify.sealing import new_secret_key
 from creditkit.notify.worker import POLL_SECONDS_DEFAULT, POLL_SECONDS_MAX
 from creditkit.payments import PaymentSettings
+from creditkit.payments.errors import ProviderError
+from creditkit.payments.stripe_prices import PlanPrice, plan_prices
+
+if TYPE_CHECKING:
+    from creditkit.payments.stripe_provider import StripeProvider
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,7 +113,53 @@ def run_import(arguments: argparse.Namespace) -> int:
 def run_serve(arguments: argparse.Namespace) -> int:
     settings = _settings(arguments)
     _catalog(settings)
+    if settings.payments == "stripe":
+        _warn_of_missing_prices(settings)
     serve(settings)
+    return 0
+
+
+def _stripe_prices(settings: Settings) -> tuple[StripeProvider, tuple[PlanPrice, ...]]:
+    """Stripe (from the settings' keys) and the catalog's plan prices at their versions."""
+    # Imported here, as serve does: the SDK loads only for the commands that talk to Stripe.
+    from creditkit.payments.stripe_provider import StripeProvider
+
+    provider = dataclasses.replace(settings, payments="stripe").payment_settings().provider
+    if not isinstance(provider, StripeProvider):
+        raise InvalidRequest("payments", "the Stripe commands take Stripe's keys")
+    with CreditKit(settings.database_url, catalog=_catalog(settings)) as ck:
+        catalog = present(ck.catalog, "a kit opened with a catalog has it")
+        return provider, plan_prices(ck.database, catalog)
+
+
+def _warn_of_missing_prices(settings: Settings) -> None:
+    """Serve starts without them (packs, portals and webhooks work), but says which plans
+    cannot be checked out until ``creditkit stripe sync`` makes their Prices."""
+    try:
+        provider, prices = _stripe_prices(settings)
+        missing = provider.missing_prices(prices)
+    except ProviderError as error:
+        print(f"creditkit: WARNING: cannot check Stripe's Prices: {error}", file=sys.stderr)
+        return
+    if missing:
+        print(
+            f"creditkit: WARNING: Stripe has no Price with lookup key {', '.join(missing)}:"
+            " checkouts of those plans fail until you run `creditkit stripe sync`",
+            file=sys.stderr,
+        )
+
+
+def stripe_command(arguments: argparse.Namespace) -> int:
+    settings = _settings(arguments)
+    provider, prices = _stripe_prices(settings)
+    if arguments.stripe_command == "check":
+        missing = provider.missing_prices(prices)
+        for lookup_key in missing:
+            print(f"{lookup_key}: missing")
+        print(f"{len(prices) - len(missing)} of {len(prices)} plan prices are in Stripe")
+        return 1 if missing else 0
+    for line in provider.sync_prices(prices):
+        print(line)
     return 0
 
 
@@ -433,6 +485,17 @@ def _parser() -> argparse.ArgumentParser:
         "audit", help="check the ledger's double entry; one line per problem, exit 1 if any"
     )
     _add_settings(audit_parser, "database_url")
+    stripe_parser = commands.add_parser(
+        "stripe", help="the catalog's plans as Stripe Products and Prices (by lookup key)"
+    )
+    stripe_commands = stripe_parser.add_subparsers(
+        dest="stripe_command", required=True, parser_class=_Parser
+    )
+    for name, helped in (
+        ("sync", "create the Products and Prices Stripe lacks; check the others"),
+        ("check", "list the plan prices Stripe lacks (exit 1 if any)"),
+    ):
+        _add_settings(stripe_commands.add_parser(name, help=helped), "database_url", "catalog")
     worker_parser = commands.add_parser(
         "worker",
         help="run due work (renewals, expiries, hold timeouts), announce expiring grants and"
@@ -462,6 +525,7 @@ _COMMANDS: dict[str, Any] = {
     "audit": run_audit,
     "revoke-sessions": revoke_sessions,
     "rotate-signing-secret": rotate_signing_secret,
+    "stripe": stripe_command,
 }
 
 

@@ -121,6 +121,17 @@ def served(module_postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -
             "CREDITKIT_STRIPE_API_URL": fake.url,
             "CREDITKIT_CLOCK_FILE": str(clock_file),
         }
+        # The plans' Products and Prices first, as docs/payments.md's going live says.
+        synced = subprocess.run(
+            [sys.executable, "-m", "creditkit.cli", "stripe", "sync", "--database-url",
+             module_postgres_url, "--catalog", example_catalog()],
+            env={**source_environment(), **environment},
+            capture_output=True, text=True, timeout=WORKER_SECONDS_MAX,
+        )  # fmt: skip
+        assert synced.returncode == 0, synced.stderr
+        assert synced.stdout and all(
+            line.endswith(": created") for line in synced.stdout.splitlines()
+        )
         with (
             server(module_postgres_url, logs / "one.log", environment) as first,
             server(module_postgres_url, logs / "two.log", environment) as second,
@@ -130,6 +141,7 @@ def served(module_postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -
         ):
             started = (logs / "one.log").read_text()
             assert "payments: Stripe (test mode)" in started
+            assert "WARNING" not in started  # every plan's Price is there
             assert f"clock: SIMULATED, read from {clock_file}" in started
             yield Served(first, second, client, fake, module_postgres_url, clock_file, environment)
 

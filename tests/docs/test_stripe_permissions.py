@@ -18,6 +18,8 @@ PERMISSIONS = {
     "payment_intents": "PaymentIntents",
     "refunds": "Refunds",
     "billing_portal.sessions": "Customer portal",
+    "products": "Products",
+    "prices": "Prices",
 }
 RESOURCE = re.compile(r"\._client\.v1\.([a-z_]+(?:\.[a-z_]+)*)\.[a-z_]+\(")
 RESTRICTED_KEY = re.compile(r"a restricted key `rk_…` allowed to write (.*?)\)", re.DOTALL)

@@ -35,6 +35,8 @@ class FakeStripe:
     requests: list[Recorded] = field(default_factory=list)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    products: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prices: dict[str, dict[str, Any]] = field(default_factory=dict)
     _answers: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _counter: int = 0
@@ -117,8 +119,11 @@ class FakeStripe:
             return 200, {"id": self._new_id("cus"), "object": "customer"}
         if (method, path) == ("POST", "/v1/coupons"):
             return 200, {"id": self._new_id("co"), "object": "coupon", **params}
+        if path.startswith(("/v1/products", "/v1/prices")):
+            return self._catalog_route(method, path, params)
         if (method, path) == ("POST", "/v1/checkout/sessions"):
             session_id = self._new_id("cs")
+            price = self.prices.get(params.get("line_items[0][price]", ""))
             session = {
                 "id": session_id,
                 "object": "checkout.session",
@@ -130,8 +135,13 @@ class FakeStripe:
                 "payment_intent": None,
                 "subscription": None,
                 "metadata": {"creditkit_payment_id": params.get("metadata[creditkit_payment_id]")},
-                "_amount": params.get("line_items[0][price_data][unit_amount]"),
-                "_currency": params.get("line_items[0][price_data][currency]"),
+                "_amount": price["unit_amount"]
+                if price
+                else params.get("line_items[0][price_data][unit_amount]"),
+                "_currency": price["currency"]
+                if price
+                else params.get("line_items[0][price_data][currency]"),
+                "_price": None if price is None else price["id"],
             }
             self.sessions[session_id] = session
             return 200, _public(session)
@@ -171,6 +181,54 @@ class FakeStripe:
                 "payment_intent": params["payment_intent"],
                 "status": "succeeded",
             }
+        return 404, _error("invalid_request_error", "resource_missing", f"no {method} {path}")
+
+    def _catalog_route(
+        self, method: str, path: str, params: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        """Products (made with the caller's id) and Prices (found by lookup key)."""
+        if (method, path) == ("POST", "/v1/products"):
+            product_id = params.get("id") or self._new_id("prod")
+            if product_id in self.products:
+                return 400, _error("invalid_request_error", "resource_already_exists", product_id)
+            product = {"id": product_id, "object": "product", "name": params["name"]}
+            self.products[product_id] = product
+            return 200, product
+        if method == "GET" and path.startswith("/v1/products/"):
+            found = self.products.get(path.rsplit("/", 1)[1])
+            if found is None:
+                return 404, _error("invalid_request_error", "resource_missing", "No such product")
+            return 200, found
+        if (method, path) == ("POST", "/v1/prices"):
+            if params["product"] not in self.products:
+                return 400, _error("invalid_request_error", "resource_missing", "No such product")
+            taken = [
+                price
+                for price in self.prices.values()
+                if price["lookup_key"] == params["lookup_key"]
+            ]
+            if taken:  # Stripe refuses a taken lookup key unless transfer_lookup_key is set
+                return 400, _error("invalid_request_error", "lookup_key_exists", "taken")
+            price = {
+                "id": self._new_id("price"),
+                "object": "price",
+                "active": True,
+                "product": params["product"],
+                "unit_amount": int(params["unit_amount"]),
+                "currency": params["currency"],
+                "recurring": {"interval": params["recurring[interval]"]},
+                "lookup_key": params["lookup_key"],
+            }
+            self.prices[price["id"]] = price
+            return 200, price
+        if (method, path) == ("GET", "/v1/prices"):
+            keys = {value for name, value in params.items() if name.startswith("lookup_keys[")}
+            data = [
+                price
+                for price in self.prices.values()
+                if price["lookup_key"] in keys and price["active"]
+            ]
+            return 200, {"object": "list", "data": data, "has_more": False, "url": "/v1/prices"}
         return 404, _error("invalid_request_error", "resource_missing", f"no {method} {path}")
 
 

@@ -216,7 +216,14 @@ def test_a_plan_is_a_subscription_session_renewed_by_stripe_invoices(
     session = stripe_kit.checkout("alice", plan="pro", idempotency_key="k1", **URLS)
     [created] = stripe_fake.calls("POST", "/v1/checkout/sessions")
     assert created.params["mode"] == "subscription"
-    assert created.params["line_items[0][price_data][recurring][interval]"] == "month"
+    # The plan's synced Price, found by its lookup key: the one the billing portal sells.
+    [price] = [
+        price
+        for price in stripe_fake.prices.values()
+        if price["id"] == created.params["line_items[0][price]"]
+    ]
+    assert (price["lookup_key"], price["unit_amount"]) == ("creditkit_pro_v1_month", 2900)
+    assert "line_items[0][price_data][unit_amount]" not in created.params
     paid = stripe_fake.pay(session.session_id)
     stripe_kit.handle_webhook("stripe", *stripe_event("checkout.session.completed", paid, "e1"))
     subscription_id = paid["subscription"]

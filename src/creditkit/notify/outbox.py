@@ -3,6 +3,7 @@ event exists exactly when its change committed) and read back in id order for de
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,18 @@ EVENTS_PAGE_MAX = 500
 def new_event_id() -> str:
     """A fresh, unique ``event_id``, for a caller that records it before emitting."""
     return f"evt_{uuid.uuid4().hex}"
+
+
+def derived_event_id(key: str) -> str:
+    """The ``event_id`` of an event that exists once per ``key`` (a fact on the due-work
+    timeline, such as a trial's end drawing near): emitting it twice is refused by the outbox's
+    unique ``event_id``, and ``event_exists`` tells whether it was emitted."""
+    return f"evt_{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
+def event_exists(connection: Connection, event_id: str) -> bool:
+    query = sa.select(outbox_events.c.id).where(outbox_events.c.event_id == event_id)
+    return connection.execute(query).first() is not None
 
 
 def emit(

@@ -39,6 +39,7 @@ class EventType(StrEnum):
     LIMIT_REACHED = "limit.reached"
     SUBSCRIPTION_PAST_DUE = "subscription.past_due"
     PAYMENT_REFUNDED = "payment.refunded"
+    SUBSCRIPTION_TRIAL_ENDING = "subscription.trial_ending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,6 +386,18 @@ class PaymentRefundedData:
     currency: str
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriptionTrialEndingData:
+    """The trial on ``plan`` ends at ``trial_ends_at``, ``days_before`` days after this event
+    (fewer for a trial shorter than that: then it fires when the trial starts)."""
+
+    plan: str
+    plan_version: int
+    interval: Interval
+    trial_ends_at: datetime
+    days_before: int
+
+
 #: The type of each event type's ``data``.
 EVENT_DATA: Mapping[EventType, type] = MappingProxyType(
     {
@@ -408,5 +421,6 @@ EVENT_DATA: Mapping[EventType, type] = MappingProxyType(
         EventType.LIMIT_REACHED: LimitReachedData,
         EventType.SUBSCRIPTION_PAST_DUE: SubscriptionData,
         EventType.PAYMENT_REFUNDED: PaymentRefundedData,
+        EventType.SUBSCRIPTION_TRIAL_ENDING: SubscriptionTrialEndingData,
     }
 )

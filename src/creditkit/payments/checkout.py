@@ -22,6 +22,7 @@ from creditkit.payments.context import Item, PaymentContext, payment_values
 from creditkit.payments.errors import CouponNotApplicable
 from creditkit.payments.receipts import receipt_lines
 from creditkit.payments.schemas import CheckoutRequest, CheckoutSession, PaymentKind
+from creditkit.payments.stripe_prices import plan_price
 from creditkit.subscriptions.schemas import SubscriptionStatus
 
 URL_LENGTH_MAX = 2048
@@ -299,6 +300,15 @@ class Checkouts:
         """Asks the provider for the checkout page (outside any transaction), then records it.
         A call that fails leaves the payment pending: the same checkout call resumes here."""
         customer = row.external_id
+        price = None
+        if item.kind is PaymentKind.PLAN:
+            with self._ledger.database.read() as connection:
+                price = plan_price(
+                    connection,
+                    self._catalog,
+                    present(item.plan, "a plan's checkout names its plan"),
+                    present(item.interval, "a plan's checkout names its interval"),
+                )
         session = self._provider.create_checkout(
             CheckoutRequest(
                 payment_id=row.id,
@@ -312,6 +322,7 @@ class Checkouts:
                 success_url=success_url,
                 cancel_url=cancel_url,
                 idempotency_key=f"creditkit-checkout-{row.id}",
+                plan_price=price,
             )
         )
 

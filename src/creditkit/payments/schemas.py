@@ -10,6 +10,7 @@ from enum import StrEnum
 from creditkit.catalog import Interval
 from creditkit.errors import Quantity
 from creditkit.ledger.schemas import Money
+from creditkit.payments.stripe_prices import PlanPrice
 
 
 class PaymentKind(StrEnum):
@@ -205,6 +206,9 @@ class CheckoutRequest:
     success_url: str
     cancel_url: str
     idempotency_key: str
+    #: A plan's Price at the provider, by its lookup key (plan, version, interval): what
+    #: Stripe's checkout and billing portal sell. None for a pack (priced inline).
+    plan_price: PlanPrice | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ payment method it saved. ``base_url`` points the client elsewhere (tests run a l
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,7 @@ from creditkit.payments.schemas import (
     ProviderEvent,
     ProviderEventType,
 )
+from creditkit.payments.stripe_prices import PlanPrice
 
 #: The SDK retries a failed request this many times (with the same idempotency key).
 NETWORK_RETRIES_MAX = 2
@@ -38,6 +39,8 @@ SIGNATURE_TOLERANCE_SECONDS = 300
 #: An invoice's lines read for its subscription period: Stripe sends the first page of lines
 #: (ten) in the event; a subscription's own line is among them.
 INVOICE_LINES_READ_MAX = 100
+#: Prices one sync creates or checks: a catalog's plans by two intervals, with room to spare.
+PRICES_SYNCED_MAX = 200
 
 
 class StripeProvider:
@@ -70,19 +73,27 @@ class StripeProvider:
         return str(created.id)
 
     def create_checkout(self, request: CheckoutRequest) -> ProviderCheckout:
-        price_data: dict[str, Any] = {
-            "currency": request.subtotal.currency.lower(),
-            "unit_amount": request.subtotal.amount_minor,
-            "product_data": {"name": request.description},
-        }
-        if request.interval is not None:
-            price_data["recurring"] = {"interval": request.interval.value}
+        line_item: dict[str, Any]
+        if request.plan_price is not None:
+            # The plan's synced Price: the one the billing portal switches between.
+            if request.plan_price.amount != request.subtotal:
+                raise ProviderError(self.name, "the plan's price is not the checkout's subtotal")
+            line_item = {"price": self._price_id(request.plan_price), "quantity": 1}
+        else:
+            price_data: dict[str, Any] = {
+                "currency": request.subtotal.currency.lower(),
+                "unit_amount": request.subtotal.amount_minor,
+                "product_data": {"name": request.description},
+            }
+            if request.interval is not None:
+                price_data["recurring"] = {"interval": request.interval.value}
+            line_item = {"price_data": price_data, "quantity": 1}
         metadata = {"creditkit_payment_id": str(request.payment_id)}
         params: dict[str, Any] = {
             "mode": request.mode,
             "customer": request.provider_customer,
             "client_reference_id": request.customer,
-            "line_items": [{"price_data": price_data, "quantity": 1}],
+            "line_items": [line_item],
             "success_url": request.success_url,
             "cancel_url": request.cancel_url,
             "metadata": metadata,
@@ -111,6 +122,102 @@ class StripeProvider:
             )
         )
         return ProviderCheckout(str(session.id), str(session.url))
+
+    # -- the catalog's plans as Products and Prices ---------------------------------------------
+
+    def _find_price(self, price: PlanPrice) -> Any | None:
+        """The active Price with the plan price's lookup key; one whose terms differ is refused
+        (Stripe's Prices never change amount, so it was made by hand)."""
+        found = self._call(
+            lambda: self._client.v1.prices.list(
+                {"lookup_keys": [price.lookup_key], "active": True, "limit": 1}
+            )
+        )
+        if not found.data:
+            return None
+        existing = found.data[0]
+        recurring = existing.recurring
+        terms = (
+            existing.unit_amount,
+            str(existing.currency).upper(),
+            None if recurring is None else recurring.interval,
+        )
+        wanted = (price.amount.amount_minor, price.amount.currency, price.interval.value)
+        if terms != wanted:
+            raise ProviderError(
+                self.name,
+                f"the Price with lookup key {price.lookup_key} is {terms[0]} {terms[1]} a"
+                f" {terms[2]}, the catalog says {wanted[0]} {wanted[1]} a {wanted[2]}:"
+                " archive it in Stripe's dashboard, then run `creditkit stripe sync`",
+            )
+        return existing
+
+    def _price_id(self, price: PlanPrice) -> str:
+        existing = self._find_price(price)
+        if existing is None:
+            raise ProviderError(
+                self.name,
+                f"no Price with lookup key {price.lookup_key} (plan {price.plan!r}):"
+                " run `creditkit stripe sync`",
+            )
+        return str(existing.id)
+
+    def missing_prices(self, prices: Sequence[PlanPrice]) -> tuple[str, ...]:
+        """The lookup keys of the prices Stripe has no Price for (read only)."""
+        return tuple(price.lookup_key for price in prices if self._find_price(price) is None)
+
+    def sync_prices(self, prices: Sequence[PlanPrice]) -> tuple[str, ...]:
+        """Creates each plan's Product and each price's Price that Stripe lacks (idempotency keys
+        from the lookup keys: a sync run twice, or by two operators at once, creates each once)
+        and checks the ones it has; one line per price saying which."""
+        lines: list[str] = []
+        products: set[str] = set()
+        for price in prices[:PRICES_SYNCED_MAX]:
+            if price.product_id not in products:
+                self._ensure_product(price)
+                products.add(price.product_id)
+            if self._find_price(price) is not None:
+                lines.append(f"{price.lookup_key}: present")
+                continue
+            self._call(
+                lambda price=price: self._client.v1.prices.create(
+                    {
+                        "product": price.product_id,
+                        "unit_amount": price.amount.amount_minor,
+                        "currency": price.amount.currency.lower(),
+                        "recurring": {"interval": price.interval.value},
+                        "lookup_key": price.lookup_key,
+                        "nickname": f"{price.name}, {price.interval.value}ly (v{price.version})",
+                        "metadata": {
+                            "creditkit_plan": price.plan,
+                            "creditkit_plan_version": str(price.version),
+                        },
+                    },
+                    {"idempotency_key": f"creditkit-price-{price.lookup_key}"},
+                )
+            )
+            lines.append(f"{price.lookup_key}: created")
+        return tuple(lines)
+
+    def _ensure_product(self, price: PlanPrice) -> None:
+        try:
+            self._client.v1.products.retrieve(price.product_id)
+            return
+        except stripe.InvalidRequestError as error:
+            if error.http_status != 404:
+                raise ProviderError(self.name, str(error.user_message or error)) from None
+        except stripe.StripeError as error:
+            raise ProviderError(self.name, str(error.user_message or error)) from None
+        self._call(
+            lambda: self._client.v1.products.create(
+                {
+                    "id": price.product_id,
+                    "name": price.name,
+                    "metadata": {"creditkit_plan": price.plan},
+                },
+                {"idempotency_key": f"creditkit-product-{price.product_id}"},
+            )
+        )
 
     def charge(self, request: OffSessionCharge) -> ChargeResult:
         try:

@@ -42,7 +42,7 @@ from creditkit.ledger.kernel import ISSUANCE
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
 from creditkit.ledger.service import LedgerService
-from creditkit.notify.outbox import emit
+from creditkit.notify.outbox import derived_event_id, emit, event_exists
 from creditkit.notify.schemas import EventType
 from creditkit.store.tables import to_epoch_microseconds
 from creditkit.subscriptions import repository
@@ -62,6 +62,9 @@ from creditkit.subscriptions.schemas import (
 )
 
 TRIAL_DAYS_MAX = 365
+#: ``subscription.trial_ending`` fires this many days before a trial ends (as Stripe's
+#: ``customer.subscription.trial_will_end``), or when a shorter trial starts.
+TRIAL_ENDING_NOTICE_DAYS = 3
 PAY_WITH_MONEY = "money"
 PAY_WITH_CREDITS = "credits"
 BILLING_LINES_PAGE_MAX = 500
@@ -527,6 +530,10 @@ class SubscriptionService:
                 state.cancel_at_period_end = state.plan_version_id != default_version_id
             else:
                 state.cancel_at_period_end = False
+                if state.status is SubscriptionStatus.TRIALING:
+                    # The trial ends with the plan it tried: nothing left to announce or end.
+                    state.status = SubscriptionStatus.ACTIVE
+                    state.trial_ends_at = None
                 self._close_stretch(connection, holder, state, now)
                 self._switch(state, default_version_id, Interval.MONTH, now)
                 self._start_period(connection, holder, state, now)
@@ -941,6 +948,7 @@ class SubscriptionService:
         if row is None:
             return None
         state = _State.from_row(row)
+        self._announce_trial_ending(connection, holder, state, now)
         self._end_trial(state, now)
         for _step in range(PERIODS_CAUGHT_UP_MAX):
             plan, _version = self._plan(connection, state.plan_version_id)
@@ -969,7 +977,7 @@ class SubscriptionService:
         self._end_trial(state, now)
         self._save(connection, holder, state, now, lower_due=False)
         plan, _version = self._plan(connection, state.plan_version_id)
-        return self._due_at(state, plan)
+        return self._due_at(connection, state, plan)
 
     @staticmethod
     def _end_trial(state: _State, now: datetime) -> None:
@@ -981,12 +989,55 @@ class SubscriptionService:
         ):
             state.status = SubscriptionStatus.ACTIVE
 
-    def _due_at(self, state: _State, plan: Plan) -> datetime:
-        """When the subscription next has work: its next boundary, or its trial's end."""
-        boundary = self._next_boundary(state, plan)[0]
+    def _due_at(self, connection: Connection, state: _State, plan: Plan) -> datetime:
+        """When the subscription next has work: its next boundary, its trial's end, or the
+        moment its trial's end is announced."""
+        moments = [self._next_boundary(state, plan)[0]]
         if state.status is SubscriptionStatus.TRIALING and state.trial_ends_at is not None:
-            return min(boundary, state.trial_ends_at)
-        return boundary
+            moments.append(state.trial_ends_at)
+            if not event_exists(connection, self._trial_ending_event_id(state)):
+                moments.append(self._trial_ending_at(state))
+        return min(moments)
+
+    @staticmethod
+    def _trial_ending_at(state: _State) -> datetime:
+        """The instant ``subscription.trial_ending`` belongs to: the notice before the trial's
+        end, or the trial's start (its run's anchor) for a trial shorter than the notice."""
+        trial_ends_at = present(state.trial_ends_at, "a trial that ends has its end")
+        return max(trial_ends_at - timedelta(days=TRIAL_ENDING_NOTICE_DAYS), state.anchor_at)
+
+    def _trial_ending_event_id(self, state: _State) -> str:
+        # One per subscription and trial end: a trial restarted with another end is announced
+        # again; the same one never twice, however many processes sweep.
+        trial_ends_at = present(state.trial_ends_at, "a trial that ends has its end")
+        return derived_event_id(f"trial_ending:{state.id}:{self._stamp(trial_ends_at)}")
+
+    def _announce_trial_ending(
+        self, connection: Connection, holder: CustomerRow, state: _State, now: datetime
+    ) -> None:
+        """``subscription.trial_ending`` once, written at its own instant (not when a sweep
+        happens to look), for a trial still running at that instant."""
+        if state.status is not SubscriptionStatus.TRIALING or state.trial_ends_at is None:
+            return
+        announced_at = self._trial_ending_at(state)
+        event_id = self._trial_ending_event_id(state)
+        if announced_at > now or event_exists(connection, event_id):
+            return
+        plan, version = self._plan(connection, state.plan_version_id)
+        emit(
+            connection,
+            EventType.SUBSCRIPTION_TRIAL_ENDING,
+            holder.id,
+            {
+                "plan": plan.id,
+                "plan_version": version,
+                "interval": state.interval.value,
+                "trial_ends_at": state.trial_ends_at.isoformat(),
+                "days_before": (state.trial_ends_at - announced_at).days,
+            },
+            announced_at,
+            event_id=event_id,
+        )
 
     def _awaits_invoice(
         self, connection: Connection, holder: CustomerRow, state: _State, plan: Plan
@@ -1255,9 +1306,12 @@ class SubscriptionService:
         lower_due: bool = True,
     ) -> None:
         repository.update_subscription(connection, state.id, state.values(now))
+        self._announce_trial_ending(connection, holder, state, now)
         if lower_due:
             plan, _version = self._plan(connection, state.plan_version_id)
-            ledger_repository.lower_next_due_at(connection, holder.id, self._due_at(state, plan))
+            ledger_repository.lower_next_due_at(
+                connection, holder.id, self._due_at(connection, state, plan)
+            )
 
     @staticmethod
     def _stamp(moment: datetime) -> int:
