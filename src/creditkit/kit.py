@@ -529,6 +529,7 @@ class CreditKit:
         extend_by: Quantity | str | None = None,
         action: str | None = None,
         parent: int | None = None,
+        spender: str | None = None,
     ) -> Lease:
         """A hold of ``amount`` a worker spends against locally: ``spend(n)`` counts in memory
         and reports every ``batch`` through a partial commit, extending the hold by
@@ -545,6 +546,7 @@ class CreditKit:
             extend_by=extend_by,
             action=action,
             parent=parent,
+            spender=spender,
         )
 
     def metered(

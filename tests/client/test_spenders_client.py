@@ -97,3 +97,16 @@ def test_usage_by_spender_and_subtree_equals_the_kits(client: Client, kit: Credi
     with pytest.raises(InvalidRequest) as refused:
         client.usage_breakdown("lab", by="spender", start=start, end=end, subtree=True)
     assert refused.value.field == "subtree"
+
+
+def test_a_commit_answers_with_its_holds_spender(client: Client, kit: CreditKit) -> None:
+    client.create_customer("org", subscribe=False)
+    client.grant("org", 100, idempotency_key="g1")
+    client.create_spender("org", "agent", kind="agent")
+    hold = client.reserve("org", 10, spender="agent", idempotency_key="r1")
+    part = client.commit(hold.id, 3, final=False, idempotency_key="k1")
+    assert part.spender == "agent"
+    done = client.commit(hold.id, 4, idempotency_key="k2")
+    assert done.spender == "agent"
+    assert client.commit(hold.id, 4, idempotency_key="k2").spender == "agent"
+    assert kit.commit(hold.id, 4, idempotency_key="k2").spender == "agent"

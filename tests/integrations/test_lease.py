@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from creditkit import CreditKit, HoldStatus, InsufficientCredits, Lease, TransactionKind
+from creditkit import (
+    BudgetExceeded,
+    CreditKit,
+    HoldStatus,
+    InsufficientCredits,
+    Lease,
+    TransactionKind,
+)
 
 
 class WorkFailed(Exception):
@@ -95,3 +102,27 @@ def test_a_lease_keeps_its_hold_alive(ledger: Any, kit: CreditKit, clock: Any) -
     lease.spend(2)  # the hold would have timed out at 60 s
     assert lease.close().amount == 2
     assert kit.balance("ada").available == 98
+
+
+def test_a_lease_spends_for_its_spender(ledger: Any, kit: CreditKit) -> None:
+    """A lease for a spender holds against the budgets on its path (its reserve and its
+    extends alike), and its reports are that spender's spending."""
+    kit.create_spender("ada", "bot", kind="agent")
+    kit.set_budget("ada", 30, spender="bot", period="day", idempotency_key="b1")
+    with pytest.raises(BudgetExceeded) as refused:
+        ledger.lease("ada", 40, spender="bot", idempotency_key="job-too-big")
+    assert (refused.value.spender, refused.value.cap) == ("bot", 30)
+    lease = ledger.lease("ada", 20, batch=10, extend_by=10, spender="bot", idempotency_key="job")
+    assert lease.hold.spender == "bot"
+    lease.spend(12)
+    lease.spend(13)  # past the 20 held: the hold extends to 30, the budget's whole day
+    assert [int(budget.used) for budget in kit.budgets("ada", spender="bot")] == [30]
+    with pytest.raises(BudgetExceeded) as refused:
+        lease.spend(6)  # a second extend would pass the budget
+    assert refused.value.spender == "bot"
+    charge = lease.close()
+    assert charge.spender == "bot"
+    assert [int(budget.used) for budget in kit.budgets("ada", spender="bot")] == [25]
+    lines = kit.history("ada", spender="bot", limit=10).items
+    assert [item.hold_id for item in lines] == [lease.hold.id]
+    assert kit.audit().ok

@@ -164,3 +164,23 @@ def test_a_partial_commit_above_the_hold_takes_debt_only_when_asked(ck: CreditKi
     assert (balance.available, balance.debt) == (0, 10)
     assert _used(ck, "agent") == {"day": 110}
     assert ck.audit().ok
+
+
+def test_a_commit_answers_with_its_holds_spender(ck: CreditKit) -> None:
+    """A commit's answer names the hold's spender (a child's: its own, or its parent's when it
+    named none), as its history line and usage do; a replay answers the same."""
+    _agents(ck)
+    parent = ck.reserve("u1", 100, spender="orch", idempotency_key="r-orch")
+    child = ck.reserve("u1", 20, spender="sub", parent=parent.id, idempotency_key="r-sub")
+    plain = ck.reserve("u1", 10, parent=parent.id, idempotency_key="r-plain")
+    assert ck.commit(child.id, 5, final=False, idempotency_key="c1").spender == "sub"
+    assert ck.commit(child.id, 5, idempotency_key="c2").spender == "sub"
+    assert ck.commit(plain.id, 10, idempotency_key="c3").spender == "orch"
+    assert ck.commit(parent.id, 30, idempotency_key="c4").spender == "orch"
+    assert ck.commit(child.id, 5, idempotency_key="c2").spender == "sub"
+    assert ck.commit(parent.id, 30, idempotency_key="c4").spender == "orch"
+    solo = ck.reserve("u1", 10, spender="key", idempotency_key="r-key")
+    assert ck.commit(solo.id, 7, idempotency_key="c5").spender == "key"
+    assert ck.commit(solo.id, 7, idempotency_key="c5").spender == "key"
+    above = ck.reserve("u1", 5, spender="key", idempotency_key="r-above")
+    assert ck.commit(above.id, 8, idempotency_key="c6", allow_debt=True).spender == "key"

@@ -132,3 +132,33 @@ def test_openmeter_overage_is_paid_by_a_later_grant(kit: CreditKit) -> None:
     balance = kit.balance("acme")
     assert (balance.debt, balance.available) == (0, 15)
     assert kit.audit().ok
+
+
+def test_a_plans_default_budget_counts_the_spending_of_a_members_agents(kit: CreditKit) -> None:
+    """A default budget is a budget on the path: a member's agents spend within the member's
+    plan budget (40 a month) by charges, reserves, extends and commits above a hold alike,
+    and each refusal names the member."""
+    kit.subscribe("acme", "team")
+    kit.create_customer("ann", subscribe=False)
+    kit.add_member("acme", "ann", "owner")
+    kit.create_spender("acme", "ann-bot", kind="agent", parent="ann")
+    kit.create_spender("acme", "ann-bot-2", kind="agent", parent="ann-bot")
+    kit.charge("acme", action="chat", quantity=30, spender="ann-bot", idempotency_key="c1")
+    with pytest.raises(BudgetExceeded) as refused:
+        kit.charge("acme", action="chat", quantity=11, spender="ann-bot-2", idempotency_key="c2")
+    assert (refused.value.spender, refused.value.cap, refused.value.used) == ("ann", 40, 30)
+    assert kit.balance("acme", spender="ann-bot-2").available == 10
+    with pytest.raises(BudgetExceeded) as refused:
+        kit.reserve("acme", 11, action="chat", spender="ann-bot", idempotency_key="r0")
+    assert refused.value.spender == "ann"
+    hold = kit.reserve("acme", 6, action="chat", spender="ann-bot-2", idempotency_key="r1")
+    with pytest.raises(BudgetExceeded) as refused:
+        kit.extend(hold.id, 5, idempotency_key="e1")
+    assert (refused.value.spender, refused.value.used) == ("ann", 36)
+    with pytest.raises(BudgetExceeded) as refused:
+        kit.commit(hold.id, 11, idempotency_key="k1", allow_debt=True)
+    assert refused.value.spender == "ann"
+    assert kit.commit(hold.id, 10, idempotency_key="k2", allow_debt=True).amount == 10
+    with pytest.raises(BudgetExceeded):
+        kit.charge("acme", action="chat", spender="ann", idempotency_key="c3")
+    assert kit.audit().ok

@@ -26,6 +26,9 @@ export interface LeaseOptions {
   readonly action?: string;
   /** A hold to draw from instead of the customer's grants. */
   readonly parent?: number;
+  /** Who spends (an API key, an agent, a member): the hold counts against the budgets on its
+   * path, and its reports are its spending. */
+  readonly spender?: string;
 }
 
 export class Lease {
@@ -53,6 +56,7 @@ export class Lease {
       ...(options.timeout_seconds === undefined ? {} : { timeout_seconds: options.timeout_seconds }),
       ...(options.action === undefined ? {} : { action: options.action }),
       ...(options.parent === undefined ? {} : { parent: options.parent }),
+      ...(options.spender === undefined ? {} : { spender: options.spender }),
     });
     const whole = BigInt(amount(hold.amount).split(".")[0] ?? "0");
     const batch = options.batch === undefined ? (whole / 10n > 1n ? whole / 10n : 1n) : options.batch;

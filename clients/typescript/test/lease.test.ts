@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { ConflictError, InsufficientCreditsError, Lease, withLease } from "../src/index.js";
+import { BudgetExceededError, ConflictError, InsufficientCreditsError, Lease, withLease } from "../src/index.js";
 import { client, unique } from "./served.js";
 
 describe("holds for agent trees and workers", () => {
@@ -67,5 +67,25 @@ describe("holds for agent trees and workers", () => {
     assert.equal(outcome.result, "5");
     assert.equal(String(outcome.charge.amount), "35");
     assert.equal(String((await credits.balance(customer)).available), "15");
+  });
+
+  test("a lease for a spender holds against its budgets and reports its spending", async () => {
+    const customer = await customerWith(100);
+    await credits.createSpender(customer, "bot", { kind: "agent" });
+    await credits.setBudget(customer, 30, { spender: "bot", period: "day" });
+    const options = { idempotencyKey: unique("job"), batch: 10, extendBy: 10, spender: "bot" };
+    const outcome = await withLease(credits, customer, 20, options, async (lease) => {
+      assert.equal(lease.hold.spender, "bot");
+      await lease.spend(25); // past the 20 held: the hold extends to 30, the budget's whole day
+      await assert.rejects(lease.spend(6), (error: unknown) => {
+        assert.ok(error instanceof BudgetExceededError);
+        assert.equal(error.spender, "bot");
+        return true;
+      });
+      return lease.reported;
+    });
+    assert.equal(outcome.result, "25");
+    assert.equal(outcome.charge.spender, "bot");
+    assert.deepEqual((await credits.budgets(customer, { spender: "bot" })).map((budget) => String(budget.used)), ["25"]);
   });
 });

@@ -320,6 +320,7 @@ class Client:
         extend_by: Quantity | str | None = None,
         action: str | None = None,
         parent: int | None = None,
+        spender: str | None = None,
     ) -> Lease:
         """A hold a worker spends against locally (see ``creditkit.Lease``); given no key, one
         made for this call roots the keys of its reports."""
@@ -334,6 +335,7 @@ class Client:
             extend_by=extend_by,
             action=action,
             parent=parent,
+            spender=spender,
         )
 
     def release(self, hold_id: int, *, idempotency_key: str | None = None) -> Hold:

@@ -205,6 +205,7 @@ class CreditsApi(Protocol):
         extend_by: Quantity | str | None = ...,
         action: str | None = ...,
         parent: int | None = ...,
+        spender: str | None = ...,
     ) -> Lease: ...
     def metered(
         self,

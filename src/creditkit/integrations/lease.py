@@ -77,8 +77,10 @@ class Lease:
         extend_by: Quantity | str | None = None,
         action: str | None = None,
         parent: int | None = None,
+        spender: str | None = None,
     ) -> Lease:
-        """Reserves ``amount`` (under ``parent``, when given) and returns the lease. ``batch``:
+        """Reserves ``amount`` (under ``parent``, when given; for ``spender``, whose budgets it
+        counts against and whose spending its reports are) and returns the lease. ``batch``:
         how much is counted before it is reported (default: a tenth of the amount)."""
         hold = ledger.reserve(
             customer,
@@ -88,6 +90,7 @@ class Lease:
             timeout_seconds=timeout_seconds,
             action=action,
             parent=parent,
+            spender=spender,
         )
         size = hold.amount
         default_batch = max(size // 10, 1) if isinstance(size, int) else size / 10

@@ -510,7 +510,7 @@ class LedgerKernel:
         row = state.spenders.get(key)
         if row is not None:
             return row
-        row, budgets = spender_repository.read_spender_with_budgets(
+        row, budgets, kinds = spender_repository.read_spender_with_budgets(
             connection, customer.id, spender, unit, period_starts(now)
         )
         if row is None:
@@ -519,6 +519,8 @@ class LedgerKernel:
             )
         state.spenders[key] = row
         state.prefetched[(customer.id, unit, spender)] = budgets
+        for ancestor, kind in kinds.items():
+            state.kinds[(customer.id, ancestor)] = kind
         return row
 
     def action_scope(self, action: str | None) -> frozenset[str]:
@@ -541,6 +543,40 @@ class LedgerKernel:
         if self._hooks.default_budgets is None:
             return ()
         return self._hooks.default_budgets(connection, customer, spender.kind, unit.name, now)
+
+    def path_defaults(
+        self,
+        connection: Connection,
+        state: SpendState,
+        customer: CustomerRow,
+        spender: SpenderRow,
+        unit: Unit,
+        now: datetime,
+    ) -> dict[str, Sequence[tuple[str, int]]]:
+        """By level of the path from ``spender`` up to (not including) the customer, the
+        (period, cap) its plan sets for that level's kind: a default budget is a budget on the
+        path, so an agent's spend counts against its member's default as against its own.
+        Ancestors' kinds come with the spender's read on a spend's hot path; read once
+        otherwise."""
+        kinds = {spender.external_id: spender.kind}
+        unknown = [a for a in spender.ancestors if (customer.id, a) not in state.kinds]
+        if unknown:
+            for ancestor, kind in spender_repository.read_kinds(
+                connection, customer.id, unknown
+            ).items():
+                state.kinds[(customer.id, ancestor)] = kind
+        for ancestor in spender.ancestors:
+            level_kind = state.kinds.get((customer.id, ancestor))
+            if level_kind is None:
+                raise InvariantViolation("every level of a path is a spender", repr(ancestor))
+            kinds[ancestor] = level_kind
+        by_kind: dict[str, Sequence[tuple[str, int]]] = {}
+        if self._hooks.default_budgets is not None:
+            for kind in set(kinds.values()):
+                by_kind[kind] = self._hooks.default_budgets(
+                    connection, customer, kind, unit.name, now
+                )
+        return {level: by_kind[kind] for level, kind in kinds.items() if by_kind.get(kind)}
 
     def debt_position(
         self,
@@ -599,11 +635,11 @@ class LedgerKernel:
             path = tuple(level for level in path if level in levels)
         lines: list[BudgetLine] = []
         if path and (spender is not None or customer.budgeted):
-            defaults: dict[str, Sequence[tuple[str, int]]] = {}
-            if spender is not None:
-                defaults[spender.external_id] = self.default_budgets(
-                    connection, customer, spender, unit, now
-                )
+            defaults: dict[str, Sequence[tuple[str, int]]] = (
+                {}
+                if spender is None
+                else self.path_defaults(connection, state, customer, spender, unit, now)
+            )
             prefetched = (
                 None
                 if spender is None

@@ -218,9 +218,9 @@ class LedgerService(LedgerSpenders):
             return None
         state = SpendState()
         row = None if spender is None else self.spender_row(connection, state, customer, spender)
-        defaults: dict[str, Sequence[tuple[str, int]]] = {}
-        if row is not None:
-            defaults[row.external_id] = self.default_budgets(connection, customer, row, unit, now)
+        defaults: dict[str, Sequence[tuple[str, int]]] = (
+            {} if row is None else self.path_defaults(connection, state, customer, row, unit, now)
+        )
         path = (CUSTOMER,) if row is None else row.path_up
         lines = path_budgets(connection, state, customer, unit.name, path, defaults, now)
         return min((line.left for line in lines), default=None)

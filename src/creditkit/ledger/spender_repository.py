@@ -203,25 +203,31 @@ def read_spender_with_budgets(
     external_id: str,
     unit: str,
     starts: dict[str, datetime],
-) -> tuple[SpenderRow | None, list[tuple[str, str, int, int]]]:
-    """The spender, and the budgets with their use (as ``read_budgets_with_usage``) of every
-    level on its path up to the customer, in one raw statement: a spend through a spender
-    costs one round trip for both. Budgets are matched to ancestors by their JSON text, which
-    may match a name too many (never too few): the caller keeps those on the path only."""
+) -> tuple[SpenderRow | None, list[tuple[str, str, int, int]], dict[str, str]]:
+    """The spender, the budgets with their use (as ``read_budgets_with_usage``) of every level
+    on its path up to the customer, and the kind of each of its ancestors (a plan's default
+    budgets go by kind), in one raw statement: a spend through a spender costs one round trip
+    for all. Budgets are matched to ancestors by their JSON text, which may match a name too
+    many (never too few): the caller keeps those on the path only."""
     flavor = flavor_of(connection)
     mark = flavor.placeholder
     periods = [period for period in starts if period != "lifetime"]
     case = " ".join(f"WHEN '{period}' THEN {mark}" for period in periods)
     quote = "'\"'"
+    columns = "s.id, s.external_id, s.kind, s.depth, s.path, s.ancestors, s.created_at"
     statement = (
-        "SELECT s.id, s.external_id, s.kind, s.depth, s.path, s.ancestors, s.created_at,"
-        " b.spender, b.period, b.cap, COALESCE(u.used, 0) FROM spenders s"
+        f"SELECT {columns}, b.spender, b.period, b.cap, COALESCE(u.used, 0), NULL FROM spenders s"
         f" LEFT JOIN budgets b ON b.customer_id = s.customer_id AND b.unit = {mark}"
         " AND (b.spender = s.external_id OR b.spender = ''"
         f" OR s.ancestors LIKE {mark} || {quote} || b.spender || {quote} || {mark})"
         " LEFT JOIN budget_usage u ON u.customer_id = b.customer_id AND u.spender = b.spender"
         " AND u.unit = b.unit AND u.period = b.period"
         f" AND u.period_start = CASE b.period {case} ELSE {mark} END"
+        f" WHERE s.customer_id = {mark} AND s.external_id = {mark}"
+        # Each ancestor's kind, found by its (customer, external id) key.
+        f" UNION ALL SELECT {columns}, a.external_id, NULL, NULL, NULL, a.kind FROM spenders s"
+        " JOIN spenders a ON a.customer_id = s.customer_id"
+        f" AND a.external_id IN {flavor.json_texts('s.ancestors')}"
         f" WHERE s.customer_id = {mark} AND s.external_id = {mark}"
     )
     parameters = (
@@ -232,10 +238,12 @@ def read_spender_with_budgets(
         flavor.time_in(starts["lifetime"]),
         customer_id,
         external_id,
+        customer_id,
+        external_id,
     )
     rows = flavor.fetch(connection, statement, parameters)
     if not rows:
-        return None, []
+        return None, [], {}
     spender_id, name, kind, depth, path, ancestors_text, created_at = rows[0][:7]
     ancestors = tuple(json.loads(ancestors_text))
     row = SpenderRow(
@@ -251,10 +259,27 @@ def read_spender_with_budgets(
     on_path = set(row.path_up)
     budgets_found = [
         (spender, period, int(cap), int(used))
-        for *_spender_columns, spender, period, cap, used in rows
-        if spender is not None and spender in on_path
+        for *_spender_columns, spender, period, cap, used, level_kind in rows
+        if spender is not None and level_kind is None and spender in on_path
     ]
-    return row, budgets_found
+    kinds = {
+        spender: level_kind
+        for *_spender_columns, spender, _period, _cap, _used, level_kind in rows
+        if level_kind is not None
+    }
+    return row, budgets_found, kinds
+
+
+def read_kinds(
+    connection: Connection, customer_id: int, external_ids: Sequence[str]
+) -> dict[str, str]:
+    """External id -> kind of the spenders given."""
+    if not external_ids:
+        return {}
+    query = sa.select(spenders.c.external_id, spenders.c.kind).where(
+        spenders.c.customer_id == customer_id, spenders.c.external_id.in_(list(external_ids))
+    )
+    return {row.external_id: row.kind for row in connection.execute(query)}
 
 
 def read_budget_usage(

@@ -137,6 +137,8 @@ class SpendState:
     prefetched: dict[tuple[int, str, str], list[tuple[str, str, int, int]]] = field(
         default_factory=dict
     )
+    #: (customer id, spender) -> its kind, for the ancestors of the spenders read.
+    kinds: dict[tuple[int, str], str] = field(default_factory=dict)
     #: (customer id, unit) -> [debt account id or None, steps owed, limit in steps].
     debts: dict[tuple[int, str], list[int | None]] = field(default_factory=dict)
 

@@ -107,6 +107,12 @@ class Flavor:
         cursor.executemany(statement, rows)
         cursor.close()
 
+    def json_texts(self, column: str) -> str:
+        """A subquery of the strings in ``column``, a JSON list of strings."""
+        if self.dialect == "postgresql":
+            return f"(SELECT json_array_elements_text({column}::json))"
+        return f"(SELECT value FROM json_each({column}))"
+
     def _values(self, count: int) -> str:
         return ", ".join([self.placeholder] * count)
 
