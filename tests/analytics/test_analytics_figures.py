@@ -168,14 +168,15 @@ def test_past_due_counts_in_mrr_until_the_grace_period_ends(
     subscription = scenario.subscription("bob")
     assert subscription is not None and subscription.status == "past_due"
 
-    # bob is still expected to pay; heidi's trial covers her period until May 5.
-    assert scenario.analytics(start=START, end=clock()).arr == {"USD": usd(139_990)}
+    # bob is still expected to pay; heidi's trial ended on Apr 19 (14 days from Apr 5): she is
+    # an active Pro subscriber since, to pay at her period's end (+ 24000).
+    assert scenario.analytics(start=START, end=clock()).arr == {"USD": usd(139_990 + 24_000)}
 
     clock.set(datetime(2026, 5, 9, tzinfo=UTC))  # bob's grace period ended on May 8
     figures = scenario.analytics(start=START, end=clock())
 
-    # bob fell back to Free (- 24000); heidi's first paid period began on May 5 (+ 24000).
-    assert figures.arr == {"USD": usd(139_990 - 24_000 + 24_000)}
+    # bob fell back to Free (- 24000); heidi stays on Pro.
+    assert figures.arr == {"USD": usd(139_990 + 24_000 - 24_000)}
     assert figures.subscribers_by_plan == {"free": 4, "pro": 2, "team": 1}
     # bob paid before, so he stays converted; heidi is now on a paid plan.
     assert figures.conversion == Conversion(customers=7, paying=6, share=Decimal("0.8571"))

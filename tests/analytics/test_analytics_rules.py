@@ -202,5 +202,6 @@ def test_the_statements_do_not_grow_with_the_ledger(kit: CreditKit, clock: Manua
         kit.analytics(start=START, end=clock())
 
     assert len(many) == len(few)
-    # The sweep's look for due customers, then the nine aggregates of the figures.
-    assert len(few) == 1 + 9
+    # The sweep's look for due customers, then the ten aggregates of the figures (the tenth:
+    # consumption by spender kind).
+    assert len(few) == 1 + 10
