@@ -87,6 +87,7 @@ def test_an_auto_top_up_is_set_and_read_back(api: Api) -> None:
         "unit": "credits",
         "threshold": 20,
         "per_day_max": 2,
+        "target": None,  # one pack a top-up (no balance to fill to)
     }
     api.client.post(
         "/v1/charges", json={"customer": "u1", "amount": 90}, headers=write(api.admin, "k")

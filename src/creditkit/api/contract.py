@@ -80,6 +80,7 @@ API_CODES = (
     "role_insufficient",
     "scope_insufficient",
     "secret_key_required",
+    "session_token_required",
     "unauthorized",
 )
 
