@@ -12,7 +12,7 @@ from fastapi import FastAPI, Header, HTTPException
 from fastapi.testclient import TestClient
 from outages import Outage, ledger_busy, refused
 
-from creditkit import CreditKit, ManualClock, TransactionKind
+from creditkit import CreditKit, HoldOutcome, ManualClock, TransactionKind
 from creditkit.client import Client
 from creditkit.integrations import Meter, Metering
 from creditkit.integrations.fastapi import credits_required, install
@@ -82,8 +82,13 @@ def test_a_handler_that_raises_is_not_charged(http: TestClient, kit: CreditKit) 
     response = http.post("/summarize", params={"pages": 30}, headers={"X-User": "ada"})
     assert response.status_code == 413
     assert kit.balance("ada").available == 100
-    kinds = [item.kind for item in kit.history("ada").items]
-    assert kinds[:2] == [TransactionKind.RELEASE, TransactionKind.RESERVE]
+    # The hold is one history line, released: its reserve and release are its parts.
+    line = kit.history("ada").items[0]
+    assert line.hold is not None and line.hold.outcome is HoldOutcome.RELEASED
+    assert [part.kind for part in line.hold.parts] == [
+        TransactionKind.RESERVE,
+        TransactionKind.RELEASE,
+    ]
 
 
 def test_short_credits_are_a_402_problem_and_the_handler_does_not_run(
