@@ -32,7 +32,8 @@ from creditkit.notify.sealing import new_secret_key
 from creditkit.notify.worker import POLL_SECONDS_DEFAULT, POLL_SECONDS_MAX
 from creditkit.payments import PaymentSettings
 from creditkit.payments.errors import ProviderError
-from creditkit.payments.stripe_prices import PlanPrice, plan_prices
+from creditkit.payments.schemas import PlanPrice
+from creditkit.payments.stripe_prices import plan_prices
 
 if TYPE_CHECKING:
     from creditkit.payments.stripe_provider import StripeProvider

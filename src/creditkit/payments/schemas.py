@@ -10,7 +10,6 @@ from enum import StrEnum
 from creditkit.catalog import Interval
 from creditkit.errors import Quantity
 from creditkit.ledger.schemas import Money
-from creditkit.payments.stripe_prices import PlanPrice
 
 
 class PaymentKind(StrEnum):
@@ -189,6 +188,26 @@ class ChargeRunReport:
 
 
 # -- between the service and a provider --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlanPrice:
+    """A plan's price by one interval, at one version of its terms."""
+
+    plan: str
+    name: str
+    version: int
+    interval: Interval
+    amount: Money
+
+    @property
+    def lookup_key(self) -> str:
+        return f"creditkit_{self.plan}_v{self.version}_{self.interval.value}"
+
+    @property
+    def product_id(self) -> str:
+        """The plan's Product: one per plan, whatever its versions and intervals."""
+        return f"creditkit_{self.plan}"
 
 
 @dataclass(frozen=True, slots=True)

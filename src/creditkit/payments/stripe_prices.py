@@ -5,34 +5,12 @@ old one stays for the subscriptions that keep the old terms."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog, Interval
-from creditkit.ledger.schemas import Money
+from creditkit.payments.schemas import PlanPrice
 from creditkit.store.database import Database
 from creditkit.subscriptions import repository as subscriptions_repository
-
-
-@dataclass(frozen=True, slots=True)
-class PlanPrice:
-    """A plan's price by one interval, at one version of its terms."""
-
-    plan: str
-    name: str
-    version: int
-    interval: Interval
-    amount: Money
-
-    @property
-    def lookup_key(self) -> str:
-        return f"creditkit_{self.plan}_v{self.version}_{self.interval.value}"
-
-    @property
-    def product_id(self) -> str:
-        """The plan's Product: one per plan, whatever its versions and intervals."""
-        return f"creditkit_{self.plan}"
 
 
 def plan_price(

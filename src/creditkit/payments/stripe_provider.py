@@ -25,11 +25,11 @@ from creditkit.payments.schemas import (
     ChargeResult,
     CheckoutRequest,
     OffSessionCharge,
+    PlanPrice,
     ProviderCheckout,
     ProviderEvent,
     ProviderEventType,
 )
-from creditkit.payments.stripe_prices import PlanPrice
 
 #: The SDK retries a failed request this many times (with the same idempotency key).
 NETWORK_RETRIES_MAX = 2
