@@ -152,7 +152,11 @@ def _anthropic_events(
         ("message_start", {"type": "message_start", "message": message}),
         (
             "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
         ),
     ]
     for position, word in enumerate(words):
@@ -180,7 +184,7 @@ def _handler_for(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802 (the name http.server calls)
+        def do_POST(self) -> None:
             route = ROUTES.get(self.path)
             if route is None:
                 self._refuse(404, f"no route {self.path}")
@@ -218,7 +222,7 @@ def _handler_for(server: FakeModelServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload.encode())
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             """Quiet: a test's output shows no request lines."""
 
     return Handler

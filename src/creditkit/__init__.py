@@ -44,7 +44,7 @@ if TYPE_CHECKING:
         UnknownCustomer,
         UnknownUnit,
     )
-    from creditkit.integrations import Meter
+    from creditkit.integrations import Meter, TokenMeter
     from creditkit.kit import CreditKit
     from creditkit.ledger.schemas import (
         Adjustment,
@@ -141,6 +141,7 @@ _EXPORTS = {
     "Subscription": "creditkit.subscriptions.schemas",
     "SubscriptionStatus": "creditkit.subscriptions.schemas",
     "SweepReport": "creditkit.ledger.schemas",
+    "TokenMeter": "creditkit.integrations",
     "TransactionKind": "creditkit.ledger.schemas",
     "Transfer": "creditkit.ledger.schemas",
     "UNLIMITED": "creditkit.catalog",
@@ -237,6 +238,7 @@ __all__ = [
     "Subscription",
     "SubscriptionStatus",
     "SweepReport",
+    "TokenMeter",
     "TransactionKind",
     "Transfer",
     "Unit",

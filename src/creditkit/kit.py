@@ -22,6 +22,7 @@ from creditkit.entitlements.service import EntitlementService
 from creditkit.errors import CreditKitError, InvalidRequest, Quantity, present
 from creditkit.integrations.lease import Lease
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
+from creditkit.integrations.metered_tokens import TokenMeter
 from creditkit.keys.secrets import ServiceSecrets
 from creditkit.keys.service import KeyService
 from creditkit.ledger.audit import audit
@@ -579,6 +580,48 @@ class CreditKit:
             estimate,
             idempotency_key=idempotency_key,
             unit=unit,
+            timeout_seconds=timeout_seconds,
+            metadata=metadata,
+            spender=spender,
+        )
+
+    def metered_tokens(
+        self,
+        customer: str,
+        action: str,
+        usage: Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        extend_tokens: int | None = None,
+        allow_debt: bool = False,
+        timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
+        metadata: dict[str, Any] | None = None,
+        spender: str | None = None,
+    ) -> TokenMeter:
+        """A hold around a model call of an action priced by tokens, grown while it streams::
+
+            request = {"model": "gpt-4o", "input_tokens": 900, "output_tokens": 1024}
+            with ck.metered_tokens("alice", "chat", request) as meter:
+                for chunk in stream:
+                    meter.seen(1)
+                meter.usage = final_usage
+
+        Reserves the price of ``usage`` (the request's input tokens and its max_tokens, or an
+        estimate) on entry; extends the hold by the price of ``extend_tokens`` more output
+        tokens (default: the request's) once the tokens ``seen`` reach what it holds; commits
+        ``meter.usage`` (the provider's, as it comes; default: the request's input and the
+        output seen) on exit. Usage above what the customer can cover is owed only with
+        ``allow_debt``; without it the commit takes the hold and ``meter.uncovered`` says the
+        rest. An exception before any output releases the hold; after, what streamed is
+        committed. See docs/streams.md."""
+        return TokenMeter(
+            self,
+            customer,
+            action,
+            usage,
+            idempotency_key=idempotency_key,
+            extend_tokens=extend_tokens,
+            allow_debt=allow_debt,
             timeout_seconds=timeout_seconds,
             metadata=metadata,
             spender=spender,

@@ -9,12 +9,14 @@ without them these tests fail rather than skip."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from types import ModuleType
 
 from test_two_processes import create_admin_key, server
 
@@ -36,6 +38,10 @@ IMPORTS = {
 }
 NPM_TIMEOUT_SECONDS = 600
 NODE_TESTS_TIMEOUT_SECONDS = 300
+#: The fake model provider the streaming tests (test/metered_tokens.test.ts) call, and the
+#: answer it streams them: ten words, ten output tokens.
+FAKE_MODEL_SERVER = PACKAGE.parents[1] / "examples" / "llm_streams" / "fake_model_server.py"
+FAKE_MODEL_REPLY = "The fake model streams ten words of answer for you."
 
 
 def _npm() -> str:
@@ -56,6 +62,14 @@ def _installed() -> Path:
             timeout=NPM_TIMEOUT_SECONDS,
         )
     return PACKAGE / "node_modules" / ".bin"
+
+
+def _fake_model_server() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("fake_model_server", FAKE_MODEL_SERVER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_its_types_are_generated_from_todays_document(tmp_path: Path) -> None:
@@ -103,7 +117,10 @@ def test_node_tests_pass_against_a_served_sandbox(tmp_path: Path) -> None:
     database_url = f"sqlite:///{tmp_path / 'typescript.db'}"
     secret = create_admin_key(database_url)
     catalog = PACKAGE / "test" / "catalog.yaml"
-    with server(database_url, tmp_path / "serve.log", catalog=catalog) as url:
+    with (
+        server(database_url, tmp_path / "serve.log", catalog=catalog) as url,
+        _fake_model_server().FakeModelServer(FAKE_MODEL_REPLY) as model,
+    ):
         finished = subprocess.run(
             [_npm(), "test"],
             cwd=PACKAGE,
@@ -112,6 +129,7 @@ def test_node_tests_pass_against_a_served_sandbox(tmp_path: Path) -> None:
                 "CREDITKIT_URL": url,
                 "CREDITKIT_ADMIN_KEY": secret,
                 "CREDITKIT_API_KEY": secret,
+                "MODEL_URL": model.url,
             },
             capture_output=True,
             text=True,

@@ -7,6 +7,7 @@ import createClient from "openapi-fetch";
 import { type AmountLike, wireAmount } from "./amount.js";
 import { CreditKitError, errorFromProblem } from "./errors.js";
 import { type Metered, type MeteredOptions, type Meter, metered } from "./metered.js";
+import { type MeteredTokens, type MeteredTokensOptions, type TokenMeter, type Usage, meteredTokens } from "./metered_tokens.js";
 import type { components, paths } from "./openapi.js";
 import { ATTEMPT_TIMEOUT_SECONDS_DEFAULT, RETRIES_MAX_DEFAULT, type Sleep, realSleep, retryingFetch } from "./retry.js";
 
@@ -225,6 +226,19 @@ export class Client {
    * releases the hold when `work` throws. */
   async metered<T>(customer: string, action: string, work: (meter: Meter) => Promise<T>, options: MeteredOptions = {}): Promise<Metered<T>> {
     return metered(this, customer, action, work, options);
+  }
+
+  /** Reserves the price of a model call's request `usage` (its input tokens and max_tokens, or a
+   * guess), runs `work`, which tells the meter the tokens it streams (`seen`, which grows the
+   * hold) and the provider's final usage, then commits that usage; see docs/streams.md. */
+  async meteredTokens<T>(
+    customer: string,
+    action: string,
+    usage: Usage,
+    work: (meter: TokenMeter) => Promise<T>,
+    options: MeteredTokensOptions = {},
+  ): Promise<MeteredTokens<T>> {
+    return meteredTokens(this, customer, action, usage, work, options);
   }
 
   /** Gifts transferable credits to another customer. */

@@ -34,6 +34,7 @@ from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, InvalidAmount, InvalidRequest, Quantity
 from creditkit.integrations.lease import Lease
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
+from creditkit.integrations.metered_tokens import TokenMeter
 from creditkit.keys.schemas import SessionCode, SessionInfo, SessionPermission, SessionToken
 from creditkit.ledger.schemas import (
     Adjustment,
@@ -412,6 +413,35 @@ class Client:
             estimate,
             idempotency_key=idempotency_key,
             unit=unit,
+            timeout_seconds=timeout_seconds,
+            metadata=metadata,
+            spender=spender,
+        )
+
+    def metered_tokens(
+        self,
+        customer: str,
+        action: str,
+        usage: Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        extend_tokens: int | None = None,
+        allow_debt: bool = False,
+        timeout_seconds: int = HOLD_TIMEOUT_SECONDS_DEFAULT,
+        metadata: dict[str, Any] | None = None,
+        spender: str | None = None,
+    ) -> TokenMeter:
+        """A hold around a model call priced by tokens, grown while it streams: ``with
+        client.metered_tokens(...) as meter:``. See ``CreditKit.metered_tokens`` and
+        docs/streams.md."""
+        return TokenMeter(
+            self,
+            customer,
+            action,
+            usage,
+            idempotency_key=idempotency_key,
+            extend_tokens=extend_tokens,
+            allow_debt=allow_debt,
             timeout_seconds=timeout_seconds,
             metadata=metadata,
             spender=spender,
