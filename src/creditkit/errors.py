@@ -37,6 +37,7 @@ __all__ = [
     "RecordedRefusal",
     "UnitScaleConflict",
     "UnknownCustomer",
+    "UnknownModel",
     "UnknownUnit",
 ]
 
@@ -110,6 +111,25 @@ class UnitScaleConflict(InvalidRequest):
         self.unit = unit
         self.scale_recorded = scale_recorded
         self.scale_declared = scale_declared
+
+
+class UnknownModel(InvalidRequest, LookupError):
+    """A usage names a model that neither the price table (genai-prices) nor the action's
+    catalog entry prices, and the action gives no ``fallback`` price (HTTP 422, field
+    ``usage.model``)."""
+
+    code = "unknown_model"
+
+    def __init__(self, model: str, provider: str | None = None, action: str | None = None) -> None:
+        where = f" (provider {provider!r})" if provider else ""
+        super().__init__(
+            "usage.model",
+            f"no price for model {model!r}{where}: neither the price table nor the catalog's"
+            f" action {action!r} prices it, and the action has no fallback price",
+        )
+        self.model = model
+        self.provider = provider
+        self.action = action
 
 
 class UnknownCustomer(CreditKitError, LookupError):

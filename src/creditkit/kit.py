@@ -75,6 +75,9 @@ from creditkit.payments.schemas import (
     WebhookOutcome,
 )
 from creditkit.payments.service import PaymentService, PaymentSettings
+from creditkit.pricing.charging import quote_for_key, with_price
+from creditkit.pricing.schemas import Quote
+from creditkit.pricing.service import PricingService
 from creditkit.store.database import Database
 from creditkit.store.migrate import upgrade_to_head
 from creditkit.subscriptions.schemas import BillingLine, Subscription
@@ -165,6 +168,7 @@ class CreditKit:
             )
         self._ledger.connect(self._hooks())
         self._usage = UsageService(self._ledger, catalog, self._subscriptions)
+        self._pricing = PricingService(catalog, self._ledger.unit)
         self._analytics = AnalyticsService(self._ledger, catalog, self._subscriptions)
 
     def _hooks(self) -> LedgerHooks:
@@ -365,6 +369,7 @@ class CreditKit:
         rate_limited: bool = False,
         spender: str | None = None,
         allow_debt: bool = False,
+        usage: object | None = None,
     ) -> Charge:
         """Spends credits now, in burn-down order; raises ``InsufficientCredits`` (and writes
         nothing but the refusal) when the available balance is short. ``spender`` names who
@@ -376,10 +381,16 @@ class CreditKit:
         catalog ``action``: the amount is then its price times ``quantity``, in its unit.
         ``member`` names the workspace member who spent, for per-member spend caps.
         ``rate_limited`` counts the call against the plan's ``rate_limit_per_minute`` in the
-        charge's own transaction, and raises ``RateLimited`` past it (as the HTTP API does)."""
+        charge's own transaction, and raises ``RateLimited`` past it (as the HTTP API does).
+
+        ``usage``: a model call's usage (``{"model", "provider", "input_tokens",
+        "output_tokens", "cache_read_tokens", "cache_write_tokens"}``, or an OpenAI- or
+        Anthropic-style usage object as it comes) for an ``action`` the catalog prices by
+        tokens: the amount is its price (see ``quote``), recorded in the charge's metadata
+        under ``token_price``. ``UnknownModel`` when nothing prices the model."""
         request = self._priced(
             customer, amount, idempotency_key, unit, action, quantity, metadata, member,
-            rate_limited, spender, allow_debt,
+            rate_limited, spender, allow_debt, usage,
         )  # fmt: skip
         outcome = self.charge_many([request])[0]
         if isinstance(outcome, CreditKitError):
@@ -399,13 +410,31 @@ class CreditKit:
         rate_limited: bool = False,
         spender: str | None = None,
         allow_debt: bool = False,
+        usage: object | None = None,
     ) -> ChargeRequest:
+        if usage is not None:
+            if amount is not None or quantity != 1:
+                field = "amount" if amount is not None else "quantity"
+                raise InvalidRequest(field, "a usage prices the charge: leave it out")
+            if action is None:
+                raise InvalidRequest("action", "name the action that prices the usage")
+            quote = quote_for_key(self._pricing, self._ledger, action, usage, idempotency_key)
+            if unit is not None and unit != quote.unit:
+                raise InvalidRequest("unit", f"action {action!r} is priced in {quote.unit!r}")
+            if quote.amount == 0:
+                raise InvalidRequest("usage", "costs nothing (no tokens, or a free model)")
+            return ChargeRequest(
+                customer, quote.amount, idempotency_key, quote.unit, action,
+                with_price(metadata, quote), member, rate_limited, spender, allow_debt,
+            )  # fmt: skip
         if amount is None:
             if action is None:
                 raise InvalidRequest("amount", "give an amount, or an action to price from")
             if self.catalog is None:
                 raise InvalidRequest("action", "pricing by action needs a catalog")
             priced = self.catalog.action(action)
+            if priced.tokens is not None:
+                raise InvalidRequest("usage", f"action {action!r} is priced by tokens: pass usage")
             if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
                 raise InvalidRequest("quantity", "must be a positive int")
             if unit is not None and unit != priced.unit:
@@ -423,6 +452,15 @@ class CreditKit:
         result is that charge's ``Charge`` or the error it met (one refusal fails nothing
         else)."""
         return self._ledger.charge_many(requests)
+
+    def quote(self, action: str, usage: object, *, at: datetime | None = None) -> Quote:
+        """What ``usage`` would cost under the token-priced ``action`` at ``at`` (default now):
+        the credits (``amount`` of ``unit``, rounded up to the unit's scale) and the price
+        record a charge would carry. Writes nothing. Raises ``UnknownAction``,
+        ``InvalidRequest`` naming the usage's field, ``UnknownModel``."""
+        if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
+            raise InvalidRequest("at", "must be an aware datetime")
+        return self._pricing.quote(action, usage, self.now() if at is None else at)
 
     def reserve(
         self,
@@ -488,12 +526,13 @@ class CreditKit:
     def commit(
         self,
         hold_id: int,
-        amount: Quantity | str,
+        amount: Quantity | str | None = None,
         *,
         idempotency_key: str,
         final: bool = True,
         metadata: dict[str, Any] | None = None,
         allow_debt: bool = False,
+        usage: object | None = None,
     ) -> Charge:
         """Spends ``amount`` (at most what the hold has left, zero allowed) of the hold.
         ``final`` (the default): the rest goes back to the grants it came from (a child's to
@@ -506,7 +545,20 @@ class CreditKit:
         final or partial, the hold's remaining credits are spent and the excess is spent like a
         charge for the hold's action (the budgets on its spender's path, then the credits that
         apply, then debt within the limit); a partial commit leaves the hold open with nothing
-        left."""
+        left.
+
+        ``usage`` instead of ``amount``: the hold's action must be priced by tokens; the amount
+        is the usage's price (``quote``), recorded in the commit's metadata as a charge's."""
+        if usage is not None:
+            if amount is not None:
+                raise InvalidRequest("amount", "a usage prices the commit: leave it out")
+            action = self._ledger.hold(hold_id).action
+            if action is None:
+                raise InvalidRequest("usage", f"hold {hold_id} names no action to price it")
+            quote = quote_for_key(self._pricing, self._ledger, action, usage, idempotency_key)
+            amount, metadata = quote.amount, with_price(metadata, quote)
+        if amount is None:
+            raise InvalidRequest("amount", "give the amount to commit, or the usage to price")
         return self._ledger.commit(
             hold_id, amount, final=final, idempotency_key=idempotency_key, metadata=metadata,
             allow_debt=allow_debt,

@@ -17,6 +17,7 @@ from creditkit.api.schemas import (
     HoldCommit,
     HoldCreate,
     HoldExtend,
+    QuoteCreate,
     TransferCreate,
 )
 from creditkit.errors import InvalidRequest, InvariantViolation
@@ -33,6 +34,7 @@ from creditkit.ledger.schemas import (
     Transfer,
 )
 from creditkit.notify.schemas import ChargeAnswer
+from creditkit.pricing.schemas import Quote
 
 #: A page of history, at most.
 HISTORY_PAGE_MAX = 200
@@ -220,10 +222,22 @@ def router(service: Service) -> APIRouter:
                 rate_limited=service.rate_limited,
                 spender=body.spender,
                 allow_debt=body.allow_debt,
+                usage=body.usage,
             )
             return ChargeAnswer.of(charged, kit.alert_crossed(charged))
 
         return await access.in_thread(credentials, charge)
+
+    @api.post("/quotes", response_model=Quote)
+    async def create_quote(credentials: Credentials, body: QuoteCreate) -> Quote:
+        """What a model call's ``usage`` would cost under a token-priced ``action``: the
+        credits (rounded up to the unit's scale) and the price record. Writes nothing."""
+
+        def quote(caller: Caller) -> Quote:
+            access.require_scope(caller, Scope.READ)
+            return kit.quote(body.action, body.usage, at=body.at)
+
+        return await access.in_thread(credentials, quote)
 
     @api.post("/holds", response_model=Hold, status_code=201)
     async def create_hold(credentials: Credentials, body: HoldCreate, key: IdempotencyKey) -> Hold:
@@ -270,6 +284,7 @@ def router(service: Service) -> APIRouter:
                 final=body.final,
                 metadata=body.metadata,
                 allow_debt=body.allow_debt,
+                usage=body.usage,
             )
             return ChargeAnswer.of(charged, kit.alert_crossed(charged))
 

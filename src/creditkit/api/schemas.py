@@ -88,6 +88,29 @@ Amount = Annotated[
 CustomerId = Annotated[str, Field(min_length=1, max_length=255)]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 Metadata = Annotated[dict[str, Any], Field(default_factory=dict)]
+_TOKEN_COUNT_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 0}
+#: A model call's usage, as creditkit's own shape or an OpenAI- or Anthropic-style usage
+#: object as it comes (the engine reads it; docs/tokens.md).
+Usage = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": "A model call's usage: creditkit's own counts, or an OpenAI-"
+            " (prompt_tokens, completion_tokens, prompt_tokens_details) or Anthropic-style"
+            " (cache_read_input_tokens, cache_creation_input_tokens) usage object as it comes.",
+            "properties": {
+                "model": {"type": "string", "minLength": 1, "maxLength": 255},
+                "provider": {"type": ["string", "null"], "maxLength": 64},
+                "input_tokens": _TOKEN_COUNT_SCHEMA,
+                "output_tokens": _TOKEN_COUNT_SCHEMA,
+                "cache_read_tokens": _TOKEN_COUNT_SCHEMA,
+                "cache_write_tokens": _TOKEN_COUNT_SCHEMA,
+            },
+            "additionalProperties": True,
+        }
+    ),
+]
 #: Request enums are enums in the document (not patterns), so that a typo does not compile.
 Interval = Literal["month", "year"]
 
@@ -168,6 +191,16 @@ class ChargeCreate(Body):
     spender: CustomerId | None = None
     #: What the credits leave short may be owed, within the debt limit.
     allow_debt: bool = False
+    #: A model call's usage, priced by the token-priced ``action`` (instead of an amount).
+    usage: Usage | None = None
+
+
+class QuoteCreate(Body):
+    """What a usage would cost under a token-priced action, at ``at`` (default now)."""
+
+    action: Name
+    usage: Usage
+    at: datetime | None = None
 
 
 class HoldCreate(Body):
@@ -185,13 +218,16 @@ class HoldCreate(Body):
 
 
 class HoldCommit(Body):
-    amount: Amount
+    #: Required unless ``usage`` prices the commit.
+    amount: Amount | None = None
     metadata: Metadata
     #: False: spend ``amount`` and keep the rest of the hold open (several captures).
     final: bool = True
     #: Above what the hold has left, the excess is spent as a charge would be, debt within the
     #: limit.
     allow_debt: bool = False
+    #: A model call's usage, priced by the hold's token-priced action (instead of an amount).
+    usage: Usage | None = None
 
 
 class SpenderCreate(Body):

@@ -57,6 +57,7 @@ from creditkit.catalog.schemas import (
     UnitSpec,
     Unlimited,
 )
+from creditkit.catalog.tokens import token_pricing
 from creditkit.errors import InvalidAmount, Quantity, present
 from creditkit.ledger.schemas import AMOUNT_STEPS_MAX, SCALE_MAX, Money
 
@@ -508,7 +509,7 @@ _TOP_KEYS: Final = (
 )
 _DIMENSION_KEYS: Final = ("label",)
 _UNIT_KEYS: Final = ("scale", "label", "cost")
-_ACTION_KEYS: Final = ("price", "unit", "label", "category", "description")
+_ACTION_KEYS: Final = ("price", "unit", "label", "category", "description", "tokens")
 _PLAN_KEYS: Final = (
     "name",
     "description",
@@ -632,15 +633,20 @@ def _units(r: _Reader, where: _Field | None) -> Mapping[str, UnitSpec]:
 
 
 def _action(r: _Reader, action_id: str, where: _Field, units: Mapping[str, UnitSpec]) -> Action:
-    fields = r.mapping(where, _ACTION_KEYS, required=("price", "unit"))
+    fields = r.mapping(where, _ACTION_KEYS, required=("unit",))
     unit = r.unit(fields.get("unit"), units)
+    price_field, tokens_field = fields.get("price"), fields.get("tokens")
+    if (price_field is None) == (tokens_field is None) and r.ok(where):
+        r.report(where, "write price (credits per call) or tokens (priced by model usage),"
+                 " exactly one of them")  # fmt: skip
     return Action(
         id=action_id,
-        price=r.quantity(fields.get("price"), unit),
+        price=0 if price_field is None else r.quantity(price_field, unit),
         unit=unit.name if unit else "",
         label=r.text(fields.get("label"), action_id),
         category=r.optional_text(fields.get("category")),
         description=r.optional_text(fields.get("description")),
+        tokens=None if tokens_field is None else token_pricing(r, tokens_field),
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any, Final, Literal
 from creditkit.catalog.errors import UnknownAction, UnknownCoupon, UnknownPack, UnknownPlan
 from creditkit.errors import InvalidRequest, Quantity, UnknownUnit, present, require
 from creditkit.ledger.schemas import Money, Unit
+from creditkit.pricing.schemas import TokenPricing
 
 
 class Unlimited(Enum):
@@ -112,7 +113,9 @@ class UnitSpec:
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """Something the host app charges for: ``price`` credits of ``unit`` per unit of quantity."""
+    """Something the host app charges for: ``price`` credits of ``unit`` per unit of quantity,
+    or, with ``tokens``, priced from a model call's usage (``price`` is then 0: the usage
+    prices each call; see docs/tokens.md)."""
 
     id: str
     price: Quantity
@@ -120,6 +123,7 @@ class Action:
     label: str
     category: str | None = None
     description: str | None = None
+    tokens: TokenPricing | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,8 @@ from creditkit.payments.schemas import (
     TopUpSettings,
     WebhookOutcome,
 )
+from creditkit.pricing.schemas import Quote
+from creditkit.pricing.usage import usage_body
 from creditkit.subscriptions.schemas import BillingLine, Subscription
 from creditkit.usage.checks import BREAKDOWN_GROUPS_DEFAULT, INGEST_EVENTS_MAX, check_dimension
 from creditkit.usage.schemas import BreakdownBy, UsageBreakdown, UsageSeries, UsageSummary
@@ -224,8 +226,11 @@ class Client:
         member: str | None = None,
         spender: str | None = None,
         allow_debt: bool = False,
+        usage: object | None = None,
     ) -> ChargeAnswer:
-        """Spends credits now: an ``amount``, or a catalog ``action`` times ``quantity``.
+        """Spends credits now: an ``amount``, or a catalog ``action`` times ``quantity``, or
+        a token-priced ``action``'s price of a model call's ``usage`` (any shape
+        ``CreditKit.charge`` takes; sent as its token counts).
         ``InsufficientCredits`` (a ``PaymentRequired``, with ``packs`` and ``upgrade_to``)
         when the balance is short. The answer says what is left (``available_after``) and
         whether the charge crossed an alert threshold (``alert_crossed``)."""
@@ -240,7 +245,20 @@ class Client:
             "spender": spender,
             "allow_debt": allow_debt,
         }
+        if usage is not None:
+            body["usage"] = usage_body(usage)
         return self._write("POST", _path("charges"), ChargeAnswer, body, idempotency_key)
+
+    def quote(self, action: str, usage: object, *, at: datetime | None = None) -> Quote:
+        """What ``usage`` would cost under the token-priced ``action`` (``CreditKit.quote``):
+        the credits and the price record. Writes nothing."""
+        body = {
+            "action": action,
+            "usage": usage_body(usage),
+            "at": None if at is None else at.isoformat(),
+        }
+        answer: Quote = self._decoded(self._call("POST", _path("quotes"), body), Quote)
+        return answer
 
     def reserve(
         self,
@@ -290,22 +308,26 @@ class Client:
     def commit(
         self,
         hold_id: int,
-        amount: Quantity | str,
+        amount: Quantity | str | None = None,
         *,
         idempotency_key: str | None = None,
         final: bool = True,
         metadata: dict[str, Any] | None = None,
         allow_debt: bool = False,
+        usage: object | None = None,
     ) -> ChargeAnswer:
         """Spends ``amount`` of the hold; ``final``: the rest goes back and the hold closes,
         else it stays open for more commits. Above what the hold has left only with
-        ``allow_debt`` (``CreditKit.commit``)."""
-        body = {
-            "amount": _amount(amount),
+        ``allow_debt`` (``CreditKit.commit``). ``usage`` instead of ``amount``: what it costs
+        under the hold's token-priced action."""
+        body: dict[str, Any] = {
+            "amount": None if amount is None else _amount(amount),
             "metadata": metadata or {},
             "final": final,
             "allow_debt": allow_debt,
         }
+        if usage is not None:
+            body["usage"] = usage_body(usage)
         path = _path("holds", _row_id(hold_id, "hold_id"), "commit")
         return self._write("POST", path, ChargeAnswer, body, idempotency_key)
 

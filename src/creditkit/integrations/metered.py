@@ -69,11 +69,12 @@ class HoldLedger(Protocol):
     def commit(
         self,
         hold_id: int,
-        amount: Quantity | str,
+        amount: Quantity | str | None = ...,
         *,
         idempotency_key: str,
         final: bool = ...,
         metadata: dict[str, Any] | None = ...,
+        usage: object | None = ...,
     ) -> Charge: ...
 
     def release(self, hold_id: int, *, idempotency_key: str) -> Hold: ...
@@ -117,6 +118,10 @@ def open_meter(
         cost = cost_of(action)
         if cost is None and estimate is None:
             raise UnknownAction(action)
+        if cost is not None and cost.tokens is not None and estimate is None:
+            raise InvalidRequest(
+                "estimate", f"action {action!r} is priced by tokens: reserve an estimate"
+            )
         estimate = cost.price if estimate is None and cost is not None else estimate
         unit = unit or (cost.unit if cost is not None else "credits")
     if estimate is None:
@@ -164,6 +169,9 @@ class Meter:
         self._timeout_seconds = timeout_seconds
         self._metadata = metadata
         self._actual: Quantity | str | None = None
+        #: A model call's usage to commit instead of ``actual``: priced by the hold's action
+        #: (see ``CreditKit.quote``) when the meter commits.
+        self.usage: object | None = None
         self.hold: Hold | None = None
         self.charge: Charge | None = None
         self.released = False
@@ -204,14 +212,24 @@ class Meter:
         )
         return self.hold
 
-    def commit(self, amount: Quantity | str | None = None) -> Charge:
-        """Spends ``amount`` (default: ``actual``) of the hold now; the rest goes back."""
+    def commit(
+        self, amount: Quantity | str | None = None, *, usage: object | None = None
+    ) -> Charge:
+        """Spends ``amount`` (default: ``actual``) of the hold now; the rest goes back. With
+        ``usage`` (or ``usage`` set on the meter), spends what the usage costs under the
+        hold's token-priced action instead (``HoldAmountExceeded`` above what it holds)."""
+        if amount is not None and (usage is not None or self.usage is not None):
+            raise InvalidRequest("amount", "a usage prices the commit: leave it out")
         if amount is not None:
             self.actual = amount
+        if usage is not None:
+            self.usage = usage
         hold = self._open()
-        self.charge = self._ledger.commit(
-            hold.id, self.actual, idempotency_key=f"{self.idempotency_key}:commit"
-        )
+        key = f"{self.idempotency_key}:commit"
+        if self.usage is not None:
+            self.charge = self._ledger.commit(hold.id, usage=self.usage, idempotency_key=key)
+        else:
+            self.charge = self._ledger.commit(hold.id, self.actual, idempotency_key=key)
         return self.charge
 
     def release(self) -> Hold:

@@ -124,6 +124,14 @@ class LedgerHoldReads(LedgerGrants):
         with self.database.read() as connection:
             return repository.find_transaction(connection, idempotency_key) is not None
 
+    def recorded_metadata(self, idempotency_key: str) -> dict[str, Any] | None:
+        """The metadata recorded under the key (None: nothing recorded): a retry of a charge
+        priced from usage prices at the moment its first attempt did."""
+        check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+        with self.database.read() as connection:
+            found = repository.find_transaction(connection, idempotency_key)
+        return None if found is None else found.metadata
+
     def hold(self, hold_id: int) -> Hold:
         """The hold as it stands now (its status after any commit, release or expiry)."""
         with self.database.read() as connection:
