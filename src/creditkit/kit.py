@@ -641,7 +641,7 @@ class CreditKit:
         self,
         customer: str,
         action: str,
-        usage: Mapping[str, Any],
+        usage: object,
         *,
         idempotency_key: str | None = None,
         extend_tokens: int | None = None,

@@ -226,10 +226,11 @@ def test_extends_are_bounded(ledger: TokenLedger, kit: CreditKit) -> None:
 @pytest.mark.parametrize(
     ("request_usage", "field"),
     [
-        ({"input_tokens": 1, "output_tokens": 2}, "usage"),
+        ({"input_tokens": 1, "output_tokens": 2}, "usage.model"),
         ({"model": "house-model", "input_tokens": 1}, "usage.output_tokens"),
+        ({"model": "house-model", "input_tokens": 1, "output_tokens": 0}, "usage.output_tokens"),
         ({"model": "house-model", "input_tokens": -1, "output_tokens": 2}, "usage.input_tokens"),
-        ({"model": "house-model", "output_tokens": 2.5}, "usage.output_tokens"),
+        ({"model": "house-model", "input_tokens": 1, "output_tokens": 2.5}, "usage.output_tokens"),
     ],
 )
 def test_a_bad_request_usage_names_its_field(

@@ -444,7 +444,7 @@ class Client:
         self,
         customer: str,
         action: str,
-        usage: Mapping[str, Any],
+        usage: object,
         *,
         idempotency_key: str | None = None,
         extend_tokens: int | None = None,

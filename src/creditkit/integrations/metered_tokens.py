@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -46,6 +47,8 @@ from creditkit.errors import (
 )
 from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, HoldLedger
 from creditkit.ledger.schemas import Charge, Hold
+from creditkit.pricing.schemas import PRICE_METADATA_KEY, Quote, TokenUsage
+from creditkit.pricing.usage import token_usage
 
 #: Extends one metered call makes at most while it streams: a call that needs more should take
 #: a larger ``extend_tokens``.
@@ -54,45 +57,53 @@ TOKEN_METER_EXTENDS_MAX = 100
 #: The refusals of an extend: the customer (or a budget, or a parent hold) cannot cover more.
 REFUSALS = (InsufficientCredits, BudgetExceeded, HoldParentExceeded)
 
-#: The request usage's fields a meter reads (the rest, such as cache tokens, are priced as given).
-MODEL_FIELD, INPUT_FIELD, OUTPUT_FIELD = "model", "input_tokens", "output_tokens"
+#: The metadata key of a commit that took less than its usage's price: the credits unbilled.
+UNCOVERED_METADATA_KEY = "uncovered"
 
 
 class TokenLedger(HoldLedger, Protocol):
-    """What a token meter needs of a ledger: holds, and pricing from usage."""
+    """What a token meter needs of a ledger (``CreditKit`` and ``Client`` both have it): holds,
+    pricing a usage, and commits by usage or above the hold."""
 
-    def quote(self, action: str, usage: Mapping[str, Any]) -> Quantity: ...
+    def quote(self, action: str, usage: object) -> Quote: ...
 
-    def commit_usage(
+    def commit(
         self,
         hold_id: int,
-        usage: Mapping[str, Any],
+        amount: Quantity | str | None = ...,
         *,
         idempotency_key: str,
-        amount: Quantity | None = None,
-        allow_debt: bool = False,
-        metadata: dict[str, Any] | None = None,
+        final: bool = ...,
+        metadata: dict[str, Any] | None = ...,
+        allow_debt: bool = ...,
+        usage: object | None = ...,
     ) -> Charge: ...
 
 
-def _tokens(value: object, field_name: str, *, least: int) -> int:
+def _named(usage: object, name: str) -> object:
+    """The usage's own ``model`` or ``provider`` (a mapping's key, an SDK object's attribute)."""
+    return usage.get(name) if isinstance(usage, Mapping) else getattr(usage, name, None)
+
+
+def _count(value: object, field_name: str, *, least: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise InvalidRequest(field_name, f"must be a whole number of tokens, {least} or more")
     return value
 
 
 class TokenMeter:
-    """A hold around one model call. ``hold`` is the hold as last seen, ``charge`` what was
-    committed, ``output_tokens_seen`` what the stream reported, ``extends`` how many times the
-    hold grew, ``uncovered`` what the commit could not take (credits, 0 unless the customer
-    could not cover the actual usage and no debt was allowed)."""
+    """A hold around one model call. ``request`` is the request's usage as priced, ``hold`` the
+    hold as last seen, ``charge`` what was committed, ``output_tokens_seen`` what the stream
+    reported, ``output_tokens_held`` what the hold is priced for, ``extends`` how many times it
+    grew, ``uncovered`` what the commit could not take (credits; 0 unless the customer could
+    not cover the actual usage and no debt was allowed or the debt limit was reached)."""
 
     def __init__(
         self,
         ledger: TokenLedger,
         customer: str,
         action: str,
-        request: Mapping[str, Any],
+        request: object,
         *,
         idempotency_key: str | None = None,
         extend_tokens: int | None = None,
@@ -101,27 +112,29 @@ class TokenMeter:
         metadata: dict[str, Any] | None = None,
         spender: str | None = None,
     ) -> None:
-        if not isinstance(request, Mapping) or not isinstance(request.get(MODEL_FIELD), str):
-            raise InvalidRequest("usage", "the request's usage must name its model")
-        _tokens(request.get(INPUT_FIELD, 0), f"usage.{INPUT_FIELD}", least=0)
-        requested = _tokens(request.get(OUTPUT_FIELD), f"usage.{OUTPUT_FIELD}", least=1)
+        self.request: TokenUsage = token_usage(request)
+        if self.request.output_tokens < 1:
+            raise InvalidRequest(
+                "usage.output_tokens", "the request's max_tokens, or a guess: 1 or more"
+            )
         self._ledger = ledger
         self.customer = customer
         self.action = action
-        self.request = dict(request)
         self.idempotency_key = idempotency_key or uuid.uuid4().hex
-        self.extend_tokens = _tokens(
-            requested if extend_tokens is None else extend_tokens, "extend_tokens", least=1
+        self.extend_tokens = _count(
+            self.request.output_tokens if extend_tokens is None else extend_tokens,
+            "extend_tokens",
+            least=1,
         )
         self.allow_debt = allow_debt
         self.spender = spender
         self._timeout_seconds = timeout_seconds
         self._metadata = metadata
-        #: The output tokens the hold is priced for (it grows by ``extend_tokens``).
-        self.output_tokens_held = requested
+        self.output_tokens_held = self.request.output_tokens
         self.output_tokens_seen = 0
         self.extends = 0
-        self.usage: Mapping[str, Any] | None = None
+        #: The provider's usage of the call, as it comes: what is committed.
+        self.usage: object | None = None
         self.hold: Hold | None = None
         self.charge: Charge | None = None
         self.released = False
@@ -129,6 +142,7 @@ class TokenMeter:
 
     @property
     def settled(self) -> bool:
+        """Committed or released: nothing more to do."""
         return self.charge is not None or self.released
 
     def start(self) -> Hold:
@@ -136,10 +150,12 @@ class TokenMeter:
         ``BudgetExceeded``) when the customer cannot cover it."""
         if self.hold is not None:
             raise InvalidRequest("meter", "already started: a meter holds once")
+        quote = self._ledger.quote(self.action, self.request)
         self.hold = self._ledger.reserve(
             self.customer,
-            self._ledger.quote(self.action, self.request),
+            quote.amount,
             idempotency_key=f"{self.idempotency_key}:reserve",
+            unit=quote.unit,
             timeout_seconds=self._timeout_seconds,
             action=self.action,
             metadata=self._metadata,
@@ -149,22 +165,22 @@ class TokenMeter:
 
     def seen(self, output_tokens: int = 1) -> None:
         """Counts ``output_tokens`` more streamed; once what is seen reaches what the hold is
-        priced for, extends it by ``extend_tokens`` (or as many steps as the count needs, in
-        one extend). Raises the ledger's refusal when the customer cannot cover the extend:
-        stop the stream, and leave the block (the tokens seen are committed)."""
+        priced for, extends it by ``extend_tokens`` (as many steps as the count needs, in one
+        extend). Raises the ledger's refusal when the customer cannot cover the extend: stop
+        the stream and leave the block (the tokens seen are committed)."""
         hold = self._open()
-        self.output_tokens_seen += _tokens(output_tokens, "output_tokens", least=0)
+        self.output_tokens_seen += _count(output_tokens, "output_tokens", least=0)
         if self.output_tokens_seen < self.output_tokens_held:
             return
-        steps = (self.output_tokens_seen - self.output_tokens_held) // self.extend_tokens + 1
         if self.extends >= TOKEN_METER_EXTENDS_MAX:
             raise InvalidRequest(
                 "extend_tokens",
                 f"a metered call extends its hold at most {TOKEN_METER_EXTENDS_MAX} times:"
                 " take a larger extend_tokens",
             )
+        steps = (self.output_tokens_seen - self.output_tokens_held) // self.extend_tokens + 1
         held = self.output_tokens_held + steps * self.extend_tokens
-        price = self._ledger.quote(self.action, {**self.request, OUTPUT_FIELD: held})
+        price = self._ledger.quote(self.action, replace(self.request, output_tokens=held)).amount
         self.extends += 1
         if price > hold.amount:
             self.hold = self._ledger.extend(
@@ -174,56 +190,33 @@ class TokenMeter:
             )
         self.output_tokens_held = held
 
-    def commit(self, usage: Mapping[str, Any] | None = None) -> Charge:
+    def commit(self, usage: object | None = None) -> Charge:
         """Commits ``usage`` (default: ``meter.usage``; without one, the request's input tokens
-        and the output tokens seen), priced by the catalog, and gives the rest of the hold
-        back. Above what is held, extends first; see the module's notes on debt."""
+        and the output tokens seen), priced by the catalog and recorded on the charge; the
+        rest of the hold goes back. Above what is held, extends first (see the module's notes
+        on what happens when the customer cannot cover it)."""
         if usage is not None:
             self.usage = usage
         hold = self._open()
         actual = self._actual_usage()
-        price = self._ledger.quote(self.action, actual)
-        amount: Quantity | None = None
-        allow_debt = False
-        if price > hold.amount:
+        quote = self._ledger.quote(self.action, actual)
+        if quote.amount > hold.amount:
             try:
                 self.hold = hold = self._ledger.extend(
                     hold.id,
-                    price - hold.amount,
+                    quote.amount - hold.amount,
                     idempotency_key=f"{self.idempotency_key}:extend:actual",
                 )
             except REFUSALS:
-                if self.allow_debt:
-                    allow_debt = True
-                else:
-                    amount = hold.amount
-                    self.uncovered = price - hold.amount
-        try:
-            self.charge = self._commit(hold, actual, amount, allow_debt, "commit")
-        except REFUSALS:
-            if not allow_debt:
-                raise
-            # Past the debt limit: the commit takes what the hold holds, the rest is unbilled.
-            self.uncovered = price - hold.amount
-            self.charge = self._commit(hold, actual, hold.amount, False, "commit:held")
-        return self.charge
-
-    def _commit(
-        self,
-        hold: Hold,
-        usage: Mapping[str, Any],
-        amount: Quantity | None,
-        allow_debt: bool,
-        key: str,
-    ) -> Charge:
-        return self._ledger.commit_usage(
+                self.charge = self._commit_above(hold, actual, quote)
+                return self.charge
+        self.charge = self._ledger.commit(
             hold.id,
-            usage,
-            amount=amount,
-            allow_debt=allow_debt,
-            idempotency_key=f"{self.idempotency_key}:{key}",
+            usage=actual,
+            idempotency_key=f"{self.idempotency_key}:commit",
             metadata=self._metadata,
         )
+        return self.charge
 
     def release(self) -> Hold:
         """Gives the whole hold back (the call failed before the model produced anything)."""
@@ -262,18 +255,45 @@ class TokenMeter:
     ) -> None:
         self.finish(error)
 
-    def _actual_usage(self) -> dict[str, Any]:
-        """The usage to commit: the provider's (with the request's model and provider when it
-        does not name them, as OpenAI's and Anthropic's usage objects do not), else what the
-        meter saw."""
-        named = {key: self.request[key] for key in (MODEL_FIELD, "provider") if key in self.request}
-        if self.usage is not None:
-            return {**named, **self.usage}
-        return {
-            **named,
-            INPUT_FIELD: self.request.get(INPUT_FIELD, 0),
-            OUTPUT_FIELD: self.output_tokens_seen,
+    def _commit_above(self, hold: Hold, actual: TokenUsage, quote: Quote) -> Charge:
+        """The actual usage costs more than the hold could be extended to: owed with
+        ``allow_debt`` (within the debt limit); else, or past the limit, the hold is committed
+        whole with the usage's price and what went unbilled (``uncovered``) in its metadata."""
+        if self.allow_debt:
+            try:
+                return self._ledger.commit(
+                    hold.id,
+                    usage=actual,
+                    allow_debt=True,
+                    idempotency_key=f"{self.idempotency_key}:commit",
+                    metadata=self._metadata,
+                )
+            except REFUSALS:
+                pass  # past the debt limit: what the hold holds, as without debt
+        self.uncovered = quote.amount - hold.amount
+        metadata = {
+            **(self._metadata or {}),
+            PRICE_METADATA_KEY: quote.price.as_json(),
+            UNCOVERED_METADATA_KEY: str(self.uncovered),
         }
+        return self._ledger.commit(
+            hold.id,
+            hold.amount,
+            idempotency_key=f"{self.idempotency_key}:commit:held",
+            metadata=metadata,
+        )
+
+    def _actual_usage(self) -> TokenUsage:
+        """The usage to commit: the provider's (of the request's model and provider unless it
+        names its own: OpenAI's and Anthropic's usage objects do not), else what was seen."""
+        if self.usage is None:
+            return replace(self.request, output_tokens=self.output_tokens_seen)
+        model, provider = _named(self.usage, "model"), _named(self.usage, "provider")
+        return token_usage(
+            self.usage,
+            model=model if isinstance(model, str) else self.request.model,
+            provider=provider if isinstance(provider, str) else self.request.provider,
+        )
 
     def _started(self) -> Hold:
         if self.hold is None:
