@@ -171,6 +171,9 @@ def test_usage_the_customer_cannot_cover_takes_the_hold_without_debt(
     assert meter.uncovered == 60
     assert kit.balance("ada").available == 30
     assert kit.balance("ada").debt == 0
+    [commit] = [i for i in kit.history("ada").items if i.kind is TransactionKind.COMMIT]
+    assert Decimal(commit.metadata["uncovered"]) == 60
+    assert commit.metadata["token_price"]["tokens"]["output"] == 50  # what it would have cost
 
 
 def test_usage_the_customer_cannot_cover_is_owed_when_debt_is_allowed(

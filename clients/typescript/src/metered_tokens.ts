@@ -13,7 +13,7 @@
 // Writes are keyed `<key>:reserve`, `<key>:extend:<n>`, `<key>:commit` or `<key>:release`.
 import { type Amount, amount, compareAmounts, subtractAmounts } from "./amount.js";
 import { CreditKitError } from "./errors.js";
-import type { Charge, Client, Hold, Metadata } from "./client.js";
+import type { Charge, Client, Hold, Metadata, Quote } from "./client.js";
 
 /** Extends one metered call makes at most while it streams. */
 export const TOKEN_METER_EXTENDS_MAX = 100;
@@ -80,8 +80,10 @@ export async function meteredTokens<T>(
   const step = tokens(options.extendTokens ?? requested, "extendTokens", 1);
   const baseKey = options.idempotencyKey ?? globalThis.crypto.randomUUID();
   const metadata = options.metadata ?? {};
-  let hold = await client.reserve(customer, await client.quote(action, request), {
+  const quoted = await client.quote({ action, usage: request });
+  let hold = await client.reserve(customer, quoted.amount, {
     action,
+    unit: quoted.unit,
     metadata,
     ...(options.timeout_seconds === undefined ? {} : { timeout_seconds: options.timeout_seconds }),
     ...(options.spender === undefined ? {} : { spender: options.spender }),
@@ -107,7 +109,7 @@ export async function meteredTokens<T>(
         throw new RangeError(`extendTokens: a metered call extends its hold at most ${TOKEN_METER_EXTENDS_MAX} times: take a larger extendTokens`);
       }
       const next = held + (Math.floor((seen - held) / step) + 1) * step;
-      const price = await client.quote(action, { ...request, output_tokens: next });
+      const price = (await client.quote({ action, usage: { ...request, output_tokens: next } })).amount;
       extends_ += 1;
       if (compareAmounts(price, hold.amount) > 0) {
         hold = await client.extend(hold.id, { amount: subtractAmounts(price, hold.amount), idempotencyKey: `${baseKey}:extend:${extends_}` });
@@ -118,34 +120,39 @@ export async function meteredTokens<T>(
       final = usage;
     },
   };
+  // The provider's usage names no model (OpenAI's and Anthropic's do not): the request's.
   const named: Usage = Object.fromEntries(["model", "provider"].filter((name) => name in request).map((name) => [name, request[name]]));
   const settle = async (): Promise<{ charge: Charge; uncovered: Amount }> => {
-    const actual: Usage = final === undefined ? { ...named, input_tokens: request["input_tokens"] ?? 0, output_tokens: seen } : { ...named, ...final };
-    const price = await client.quote(action, actual);
-    let capped: Amount | undefined;
-    let allowDebt = false;
-    if (compareAmounts(price, hold.amount) > 0) {
+    const actual: Usage = final === undefined ? { ...request, output_tokens: seen } : { ...named, ...final };
+    const quote = await client.quote({ action, usage: actual });
+    if (compareAmounts(quote.amount, hold.amount) > 0) {
       try {
-        hold = await client.extend(hold.id, { amount: subtractAmounts(price, hold.amount), idempotencyKey: `${baseKey}:extend:actual` });
+        hold = await client.extend(hold.id, { amount: subtractAmounts(quote.amount, hold.amount), idempotencyKey: `${baseKey}:extend:actual` });
       } catch (error) {
         if (!isRefusal(error)) {
           throw error;
         }
-        allowDebt = options.allow_debt ?? false;
-        capped = allowDebt ? undefined : amount(hold.amount);
+        return commitAbove(actual, quote);
       }
     }
-    try {
-      const charge = await client.commitUsage(hold.id, actual, { amount: capped, allow_debt: allowDebt, metadata, idempotencyKey: `${baseKey}:commit` });
-      return { charge, uncovered: capped === undefined ? "0" : subtractAmounts(price, capped) };
-    } catch (error) {
-      if (!allowDebt || !isRefusal(error)) {
-        throw error;
+    return { charge: await client.commit(hold.id, { usage: actual, metadata, idempotencyKey: `${baseKey}:commit` }), uncovered: "0" };
+  };
+  // The usage costs more than the hold could be extended to: owed with allow_debt (within the
+  // debt limit); else, or past the limit, the hold is committed whole, the usage's price and
+  // what went unbilled recorded in its metadata.
+  const commitAbove = async (actual: Usage, quote: Quote): Promise<{ charge: Charge; uncovered: Amount }> => {
+    if (options.allow_debt === true) {
+      try {
+        return { charge: await client.commit(hold.id, { usage: actual, allow_debt: true, metadata, idempotencyKey: `${baseKey}:commit` }), uncovered: "0" };
+      } catch (error) {
+        if (!isRefusal(error)) {
+          throw error;
+        }
       }
-      // Past the debt limit: the commit takes what the hold holds, the rest is unbilled.
-      const charge = await client.commitUsage(hold.id, actual, { amount: hold.amount, metadata, idempotencyKey: `${baseKey}:commit:held` });
-      return { charge, uncovered: subtractAmounts(price, hold.amount) };
     }
+    const uncovered = subtractAmounts(quote.amount, hold.amount);
+    const recorded = { ...metadata, token_price: quote.price, uncovered };
+    return { charge: await client.commit(hold.id, amount(hold.amount), { metadata: recorded, idempotencyKey: `${baseKey}:commit:held` }), uncovered };
   };
   let result: T;
   try {
