@@ -68,8 +68,14 @@ def kit(tmp_path: Path, clock: ManualClock) -> Iterator[CreditKit]:
 
 
 def test_a_usage_is_charged_at_the_table_price_and_recorded(kit: CreditKit) -> None:
-    usage = {"model": "claude-sonnet-4-5", "provider": "anthropic", "input_tokens": 1000,
-             "output_tokens": 500, "cache_read_tokens": 2000, "cache_write_tokens": 100}  # fmt: skip
+    usage = {
+        "model": "claude-sonnet-4-5",
+        "provider": "anthropic",
+        "input_tokens": 1000,
+        "output_tokens": 500,
+        "cache_read_tokens": 2000,
+        "cache_write_tokens": 100,
+    }
     charge = kit.charge("ada", action="chat", usage=usage, idempotency_key="c1")
     # $3/M in, $15/M out, $0.30/M cache read, $3.75/M cache write:
     cost = Decimal("0.003") + Decimal("0.0075") + Decimal("0.0006") + Decimal("0.000375")
