@@ -7,6 +7,7 @@ The catalog prices ``house-model`` at 1 credit an input token and 2 an output to
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -89,6 +90,21 @@ def test_the_hold_grows_as_the_stream_passes_it(ledger: TokenLedger, kit: Credit
         meter.usage = {"input_tokens": 10, "output_tokens": 45}
     assert meter.charge is not None and meter.charge.amount == 100
     assert kit.balance("ada").available == 100
+
+
+def test_each_growth_pushes_the_timeout(
+    ledger: TokenLedger, kit: CreditKit, clock: ManualClock
+) -> None:
+    with ledger.metered_tokens(
+        "ada", "chat", REQUEST, extend_tokens=10, timeout_seconds=60
+    ) as meter:
+        clock.advance(seconds=50)
+        meter.seen(20)
+        assert meter.hold is not None
+        assert meter.hold.expires_at == clock() + timedelta(seconds=60)
+        clock.advance(seconds=50)  # 100 s into a hold first timed for 60
+        meter.usage = {"input_tokens": 10, "output_tokens": 25}
+    assert meter.charge is not None and meter.charge.amount == 60
 
 
 def test_openai_and_anthropic_usage_objects_are_taken_as_they_come(

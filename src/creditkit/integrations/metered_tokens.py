@@ -9,7 +9,8 @@
 On entry the request's usage (its input tokens and its ``max_tokens``, or an estimate of them)
 is priced by the catalog (``quote``) and reserved. While the stream runs, once the output tokens
 seen reach what the hold was priced for, the hold is extended by the price of ``extend_tokens``
-more (at most ``TOKEN_METER_EXTENDS_MAX`` times); an extend the customer cannot cover raises
+more and its timeout pushed to ``timeout_seconds`` from then (at most
+``TOKEN_METER_EXTENDS_MAX`` times); an extend the customer cannot cover raises
 the ledger's refusal from ``seen``: stop the stream there. On exit the actual usage is committed
 (the provider's final usage; without one, the request's input tokens and the output tokens
 seen), priced by the catalog and recorded on the charge; what the hold kept over goes back.
@@ -182,12 +183,13 @@ class TokenMeter:
         held = self.output_tokens_held + steps * self.extend_tokens
         price = self._ledger.quote(self.action, replace(self.request, output_tokens=held)).amount
         self.extends += 1
-        if price > hold.amount:
-            self.hold = self._ledger.extend(
-                hold.id,
-                price - hold.amount,
-                idempotency_key=f"{self.idempotency_key}:extend:{self.extends}",
-            )
+        # Each growth also pushes the timeout: a long answer outlives the first one.
+        self.hold = self._ledger.extend(
+            hold.id,
+            price - hold.amount if price > hold.amount else None,
+            self._timeout_seconds,
+            idempotency_key=f"{self.idempotency_key}:extend:{self.extends}",
+        )
         self.output_tokens_held = held
 
     def commit(self, usage: object | None = None) -> Charge:
