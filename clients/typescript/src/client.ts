@@ -52,6 +52,11 @@ export type BillingLine = Schemas["BillingLine"];
 export type Spender = Schemas["Spender"];
 export type Budget = Schemas["Budget"];
 export type DebtLimit = Schemas["DebtLimit"];
+/** A model call's usage: creditkit's own counts, or an OpenAI- or Anthropic-style usage object. */
+export type TokenUsage = Schemas["QuoteCreate"]["usage"];
+/** What a usage costs under a token-priced action, and the price record it was computed at. */
+export type Quote = Schemas["Quote"];
+export type TokenPrice = Schemas["TokenPrice"];
 export type BudgetPeriod = "hour" | "day" | "week" | "month" | "lifetime";
 export type Metadata = Record<string, unknown>;
 
@@ -139,7 +144,8 @@ export class Client {
 
   // -- the ledger --
 
-  /** Spends credits now: an `amount`, or a catalog `action` times `quantity`. An
+  /** Spends credits now: an `amount`, a catalog `action` times `quantity`, or a token-priced
+   * `action`'s price of a model call's `usage` (recorded in the answer's `metadata.token_price`). An
    * `InsufficientCreditsError` (with `packs` and `upgradeTo`) when the balance is short. The
    * answer's `available_after` is the balance left. */
   async charge(
@@ -177,20 +183,33 @@ export class Client {
    */
   async commit(
     holdId: number,
-    amount: AmountLike,
-    options: { readonly metadata?: Metadata; readonly final?: boolean; readonly allow_debt?: boolean } & WriteOptions = {},
+    amount: AmountLike | undefined,
+    options: {
+      readonly metadata?: Metadata;
+      readonly final?: boolean;
+      readonly allow_debt?: boolean;
+      /** Instead of `amount`: a model call's usage, priced by the hold's token-priced action. */
+      readonly usage?: TokenUsage;
+    } & WriteOptions = {},
   ): Promise<Charge> {
     return data(
       await this.api.POST("/v1/holds/{hold_id}/commit", {
         params: { path: { hold_id: rowId(holdId, "holdId") }, header: key(options.idempotencyKey) },
         body: {
-          amount: wireAmount(amount),
+          ...(amount === undefined ? {} : { amount: wireAmount(amount) }),
+          ...(options.usage === undefined ? {} : { usage: options.usage }),
           metadata: options.metadata ?? {},
           final: options.final ?? true,
           allow_debt: options.allow_debt ?? false,
         },
       }),
     );
+  }
+
+  /** What a model call's `usage` would cost under the token-priced `action` at `at` (default
+   * now): the credits, rounded up to the unit's scale, and the price record. Writes nothing. */
+  async quote(action: string, usage: TokenUsage, options: { readonly at?: string } = {}): Promise<Quote> {
+    return data(await this.api.POST("/v1/quotes", { body: { action, usage, at: options.at ?? null } }));
   }
 
   /** Raises the hold by `amount` and/or pushes its timeout to `timeout_seconds` from now. */

@@ -132,6 +132,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/quotes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Quote
+         * @description What a model call's ``usage`` would cost under a token-priced ``action``: the
+         *     credits (rounded up to the unit's scale) and the price record. Writes nothing.
+         */
+        post: operations["createQuote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/holds": {
         parameters: {
             query?: never;
@@ -1819,6 +1840,17 @@ export interface components {
              * @description Default: false.
              */
             allow_debt?: boolean;
+            /** Usage */
+            usage?: ({
+                model?: string;
+                provider?: string | null;
+                input_tokens?: number;
+                output_tokens?: number;
+                cache_read_tokens?: number;
+                cache_write_tokens?: number;
+            } & {
+                [key: string]: unknown;
+            }) | null;
         };
         /** CheckoutCreate */
         CheckoutCreate: {
@@ -2301,11 +2333,8 @@ export interface components {
         };
         /** HoldCommit */
         HoldCommit: {
-            /**
-             * Amount
-             * @description An exact amount in the unit's terms: an integer, or a decimal string ("12.50").
-             */
-            amount: number | string;
+            /** Amount */
+            amount?: (number | string) | null;
             /** Metadata */
             metadata?: {
                 [key: string]: unknown;
@@ -2320,6 +2349,17 @@ export interface components {
              * @description Default: false.
              */
             allow_debt?: boolean;
+            /** Usage */
+            usage?: ({
+                model?: string;
+                provider?: string | null;
+                input_tokens?: number;
+                output_tokens?: number;
+                cache_read_tokens?: number;
+                cache_write_tokens?: number;
+            } & {
+                [key: string]: unknown;
+            }) | null;
         };
         /** HoldCreate */
         HoldCreate: {
@@ -2593,6 +2633,12 @@ export interface components {
             cap: number | string | null;
         };
         /**
+         * PriceSource
+         * @description Where a model's rates came from.
+         * @enum {string}
+         */
+        PriceSource: "genai-prices" | "catalog" | "fallback";
+        /**
          * Quota
          * @description A number of the plan in force (``max_file_mb``), or ``"unlimited"``.
          */
@@ -2601,6 +2647,44 @@ export interface components {
             name: string;
             /** Value */
             value: number | "unlimited";
+        };
+        /**
+         * Quote
+         * @description What a usage costs under an action: ``amount`` of ``unit`` (rounded up to the unit's
+         *     scale; see docs/tokens.md), and the ``price`` it was computed at.
+         */
+        Quote: {
+            /** Action */
+            action: string;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            price: components["schemas"]["TokenPrice"];
+        };
+        /**
+         * QuoteCreate
+         * @description What a usage would cost under a token-priced action, at ``at`` (default now).
+         */
+        QuoteCreate: {
+            /** Action */
+            action: string;
+            /**
+             * Usage
+             * @description A model call's usage: creditkit's own counts, or an OpenAI- (prompt_tokens, completion_tokens, prompt_tokens_details) or Anthropic-style (cache_read_input_tokens, cache_creation_input_tokens) usage object as it comes.
+             */
+            usage: {
+                model?: string;
+                provider?: string | null;
+                input_tokens?: number;
+                output_tokens?: number;
+                cache_read_tokens?: number;
+                cache_write_tokens?: number;
+            } & {
+                [key: string]: unknown;
+            };
+            /** At */
+            at?: string | null;
         };
         /** Receipt */
         Receipt: {
@@ -2907,6 +2991,49 @@ export interface components {
          * @enum {string}
          */
         SubscriptionStatus: "trialing" | "active" | "past_due" | "canceled";
+        /**
+         * TokenPrice
+         * @description The price a usage was charged at: recorded on its transaction (under the metadata key
+         *     ``token_price``), so history, replays and audits show what was charged and why.
+         *
+         *     ``rates`` are USD per million tokens of each kind as applied (a tier resolved, a missing
+         *     cache rate as the input rate); ``requests_per_thousand`` the per-request part, if any.
+         *     ``cost_usd`` is exact: sum of tokens * rate / 1,000,000 (+ the request price / 1,000).
+         *     ``version`` is the genai-prices package version for its source, else None; ``priced_at``
+         *     the moment whose prices applied.
+         */
+        TokenPrice: {
+            source: components["schemas"]["PriceSource"];
+            /** Version */
+            version: string | null;
+            /**
+             * Priced At
+             * Format: date-time
+             */
+            priced_at: string;
+            /** Model */
+            model: string;
+            /** Provider */
+            provider: string | null;
+            /** Rates */
+            rates: {
+                [key: string]: string;
+            };
+            /** Tokens */
+            tokens: {
+                [key: string]: number;
+            };
+            /** Cost Usd */
+            cost_usd: string;
+            /** Markup */
+            markup: string;
+            /** Credits Per Usd */
+            credits_per_usd: string;
+            /** Requests Per Thousand */
+            requests_per_thousand: string | null;
+            /** Table Model */
+            table_model: string | null;
+        };
         /**
          * TopUpSettings
          * @description Buy ``pack`` when the available balance of its unit falls under ``threshold``, at most
@@ -3257,7 +3384,7 @@ export interface components {
             status: number;
             detail: string;
             /** @enum {string} */
-            code: "api_error" | "budget_exceeded" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_has_open_children" | "hold_not_found" | "hold_parent_exceeded" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "session_token_required" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
+            code: "api_error" | "budget_exceeded" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_has_open_children" | "hold_not_found" | "hold_parent_exceeded" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "session_token_required" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_model" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
             invalid_params?: {
                 name: string;
                 reason: string;
@@ -4806,6 +4933,86 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createQuote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuoteCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quote"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */

@@ -1,7 +1,7 @@
 // A model call billed by its tokens through the client: an OpenAI-style and an Anthropic-style
 // stream from the fake model provider (examples/llm_streams/fake_model_server.py, served by
 // tests/api/test_typescript_client.py at MODEL_URL) on a hold that grows as the answer streams.
-// `chat` is priced by tokens at 1 credit an input token and 2 an output token (catalog.yaml).
+// `streamed_chat` is priced by tokens at 1 credit an input token and 2 an output token (catalog.yaml).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
@@ -42,7 +42,7 @@ describe("meteredTokens", () => {
     const body = { model: "house-model", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: PROMPT }] };
     const { result, charge, uncovered, extends: grown } = await credits.meteredTokens(
       customer,
-      "chat",
+      "streamed_chat",
       request,
       async (meter) => {
         assert.equal(String(meter.hold.amount), "13");
@@ -71,7 +71,7 @@ describe("meteredTokens", () => {
   test("an Anthropic-style stream holding max_tokens: nothing extended, the rest goes back", async () => {
     const customer = await customerWith(100);
     const body = { model: "house-model", stream: true, max_tokens: 30, messages: [{ role: "user", content: PROMPT }] };
-    const { charge, extends: grown } = await credits.meteredTokens(customer, "chat", { model: "house-model", input_tokens: 5, output_tokens: 30 }, async (meter) => {
+    const { charge, extends: grown } = await credits.meteredTokens(customer, "streamed_chat", { model: "house-model", input_tokens: 5, output_tokens: 30 }, async (meter) => {
       assert.equal(String((await credits.balance(customer)).available), String(100 - 65));
       const usage: Record<string, unknown> = {};
       for await (const [event, data] of events("/v1/messages", body)) {
@@ -90,7 +90,7 @@ describe("meteredTokens", () => {
     const customer = await customerWith(20);
     const request = { model: "house-model", input_tokens: 5, output_tokens: 4 }; // 13 held, 7 left
     await assert.rejects(
-      credits.meteredTokens(customer, "chat", request, async (meter) => {
+      credits.meteredTokens(customer, "streamed_chat", request, async (meter) => {
         for (let token = 0; token < 10; token += 1) await meter.seen(1); // at 4: 8 more needed
       }),
       (error: unknown) => error instanceof InsufficientCreditsError,
@@ -101,7 +101,7 @@ describe("meteredTokens", () => {
   test("a call that fails before any output is released", async () => {
     const customer = await customerWith(20);
     await assert.rejects(
-      credits.meteredTokens(customer, "chat", { model: "house-model", input_tokens: 5, output_tokens: 4 }, async () => {
+      credits.meteredTokens(customer, "streamed_chat", { model: "house-model", input_tokens: 5, output_tokens: 4 }, async () => {
         throw new Error("the provider is down");
       }),
       /the provider is down/,
@@ -113,11 +113,11 @@ describe("meteredTokens", () => {
     const request = { model: "house-model", input_tokens: 5, output_tokens: 4 }; // 13 held
     const usage = { input_tokens: 5, output_tokens: 10 }; // 25
     const plain = await customerWith(20);
-    const capped = await credits.meteredTokens(plain, "chat", request, async (meter) => meter.usage(usage));
+    const capped = await credits.meteredTokens(plain, "streamed_chat", request, async (meter) => meter.usage(usage));
     assert.deepEqual([String(capped.charge.amount), capped.uncovered], ["13", "12"]);
     const owing = await customerWith(20);
     await credits.setDebtLimit(owing, 10);
-    const owed = await credits.meteredTokens(owing, "chat", request, async (meter) => meter.usage(usage), { allow_debt: true });
+    const owed = await credits.meteredTokens(owing, "streamed_chat", request, async (meter) => meter.usage(usage), { allow_debt: true });
     assert.deepEqual([String(owed.charge.amount), owed.uncovered], ["25", "0"]);
     assert.equal(String((await credits.balance(owing)).debt), "5");
   });
@@ -127,11 +127,11 @@ describe("meteredTokens", () => {
     const request = { model: "house-model", input_tokens: 5, output_tokens: 4 };
     const key = unique("call");
     for (let run = 0; run < 2; run += 1) {
-      await credits.meteredTokens(customer, "chat", request, async (meter) => meter.seen(6), { idempotencyKey: key });
+      await credits.meteredTokens(customer, "streamed_chat", request, async (meter) => meter.seen(6), { idempotencyKey: key });
     }
     assert.equal(String((await credits.balance(customer)).available), String(1000 - 17));
     await assert.rejects(
-      credits.meteredTokens(customer, "chat", { ...request, output_tokens: 1 }, async (meter) => {
+      credits.meteredTokens(customer, "streamed_chat", { ...request, output_tokens: 1 }, async (meter) => {
         for (let token = 0; token <= TOKEN_METER_EXTENDS_MAX + 1; token += 1) await meter.seen(1);
       }),
       /extendTokens/,
