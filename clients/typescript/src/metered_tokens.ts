@@ -1,8 +1,8 @@
 // A hold around a model call priced by tokens, grown while it streams (Python's `metered_tokens`).
 // The request's usage (its input tokens and its max_tokens, or an estimate) is priced by the
 // catalog and reserved; while the stream runs, once the output tokens seen reach what the hold is
-// priced for, the hold is extended by the price of `extendTokens` more (at most
-// TOKEN_METER_EXTENDS_MAX times; an extend the customer cannot cover throws from `seen`: stop the
+// priced for, the hold is extended by the price of `extendTokens` more and its timeout pushed to
+// `timeout_seconds` from then (at most TOKEN_METER_EXTENDS_MAX times; an extend the customer cannot cover throws from `seen`: stop the
 // stream there). Then the actual usage is committed, priced and recorded on the charge; what the
 // hold kept over goes back. Above what is held the hold is extended by the difference first;
 // when the customer cannot cover that: with `allow_debt` the rest is owed (within the debt limit),
@@ -10,17 +10,23 @@
 // When `work` throws: a call that produced nothing is released; one that streamed tokens is
 // committed for them (the provider bills them), and the error is rethrown.
 //
-// Writes are keyed `<key>:reserve`, `<key>:extend:<n>`, `<key>:commit` or `<key>:release`.
+// The request is in creditkit's own usage shape (`model`, `provider`, `input_tokens`,
+// `output_tokens`); the final usage in any shape the API takes. Writes are keyed `<key>:reserve`,
+// `<key>:extend:<n>`, `<key>:commit` or `<key>:release`: a rerun with the same key and the same
+// tokens reserves, extends and commits nothing twice.
 import { type Amount, amount, compareAmounts, subtractAmounts } from "./amount.js";
 import { CreditKitError } from "./errors.js";
-import type { Charge, Client, Hold, Metadata, Quote } from "./client.js";
+import type { Charge, Client, Hold, Metadata, Quote, TokenUsage } from "./client.js";
+
+/** How long the hold lives (and, after each growth, lives on) when the caller does not say. */
+const HOLD_TIMEOUT_SECONDS_DEFAULT = 300;
 
 /** Extends one metered call makes at most while it streams. */
 export const TOKEN_METER_EXTENDS_MAX = 100;
 
 /** A model call's usage: the request's (`output_tokens` its max_tokens) or the provider's final
  * usage object, OpenAI- or Anthropic-style, as it comes. */
-export type Usage = Record<string, unknown>;
+export type Usage = TokenUsage;
 
 export interface TokenMeter {
   readonly hold: Hold;
@@ -80,7 +86,7 @@ export async function meteredTokens<T>(
   const step = tokens(options.extendTokens ?? requested, "extendTokens", 1);
   const baseKey = options.idempotencyKey ?? globalThis.crypto.randomUUID();
   const metadata = options.metadata ?? {};
-  const quoted = await client.quote({ action, usage: request });
+  const quoted = await client.quote(action, request);
   let hold = await client.reserve(customer, quoted.amount, {
     action,
     unit: quoted.unit,
@@ -109,11 +115,14 @@ export async function meteredTokens<T>(
         throw new RangeError(`extendTokens: a metered call extends its hold at most ${TOKEN_METER_EXTENDS_MAX} times: take a larger extendTokens`);
       }
       const next = held + (Math.floor((seen - held) / step) + 1) * step;
-      const price = (await client.quote({ action, usage: { ...request, output_tokens: next } })).amount;
+      const price = (await client.quote(action, { ...request, output_tokens: next })).amount;
       extends_ += 1;
-      if (compareAmounts(price, hold.amount) > 0) {
-        hold = await client.extend(hold.id, { amount: subtractAmounts(price, hold.amount), idempotencyKey: `${baseKey}:extend:${extends_}` });
-      }
+      // Each growth also pushes the timeout: a long answer outlives the first one.
+      hold = await client.extend(hold.id, {
+        ...(compareAmounts(price, hold.amount) > 0 ? { amount: subtractAmounts(price, hold.amount) } : {}),
+        timeout_seconds: options.timeout_seconds ?? HOLD_TIMEOUT_SECONDS_DEFAULT,
+        idempotencyKey: `${baseKey}:extend:${extends_}`,
+      });
       held = next;
     },
     usage(usage: Usage) {
@@ -124,7 +133,7 @@ export async function meteredTokens<T>(
   const named: Usage = Object.fromEntries(["model", "provider"].filter((name) => name in request).map((name) => [name, request[name]]));
   const settle = async (): Promise<{ charge: Charge; uncovered: Amount }> => {
     const actual: Usage = final === undefined ? { ...request, output_tokens: seen } : { ...named, ...final };
-    const quote = await client.quote({ action, usage: actual });
+    const quote = await client.quote(action, actual);
     if (compareAmounts(quote.amount, hold.amount) > 0) {
       try {
         hold = await client.extend(hold.id, { amount: subtractAmounts(quote.amount, hold.amount), idempotencyKey: `${baseKey}:extend:actual` });
@@ -135,7 +144,7 @@ export async function meteredTokens<T>(
         return commitAbove(actual, quote);
       }
     }
-    return { charge: await client.commit(hold.id, { usage: actual, metadata, idempotencyKey: `${baseKey}:commit` }), uncovered: "0" };
+    return { charge: await client.commit(hold.id, undefined, { usage: actual, metadata, idempotencyKey: `${baseKey}:commit` }), uncovered: "0" };
   };
   // The usage costs more than the hold could be extended to: owed with allow_debt (within the
   // debt limit); else, or past the limit, the hold is committed whole, the usage's price and
@@ -143,7 +152,7 @@ export async function meteredTokens<T>(
   const commitAbove = async (actual: Usage, quote: Quote): Promise<{ charge: Charge; uncovered: Amount }> => {
     if (options.allow_debt === true) {
       try {
-        return { charge: await client.commit(hold.id, { usage: actual, allow_debt: true, metadata, idempotencyKey: `${baseKey}:commit` }), uncovered: "0" };
+        return { charge: await client.commit(hold.id, undefined, { usage: actual, allow_debt: true, metadata, idempotencyKey: `${baseKey}:commit` }), uncovered: "0" };
       } catch (error) {
         if (!isRefusal(error)) {
           throw error;
