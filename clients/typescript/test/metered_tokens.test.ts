@@ -62,7 +62,7 @@ describe("meteredTokens", () => {
       { extendTokens: 3 },
     );
     assert.equal(result, "The fake model streams ten words of answer for you.");
-    assert.equal(grown, 2); // 4 held, then 7, then 10
+    assert.equal(grown, 3); // 4 held; at 4 seen 7, at 7 seen 10, at 10 seen 13
     assert.equal(String(charge.amount), String(5 + 2 * 10));
     assert.equal(uncovered, "0");
     assert.equal(String((await credits.balance(customer)).available), String(100 - 25));
