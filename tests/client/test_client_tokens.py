@@ -55,6 +55,8 @@ def test_a_charge_by_usage_over_the_client_equals_the_kits(kit: CreditKit, clien
     assert answer.metadata["token_price"] == kit.quote("chat", USAGE).price.as_json()
     line = client.history("ada").items[0]
     assert line.metadata["token_price"]["cost_usd"] == "0.05"
+    assert line.token_price == kit.history("ada").items[0].token_price
+    assert line.token_price is not None and line.token_price.cost_usd == Decimal("0.05")
 
 
 def test_an_sdk_usage_object_crosses_the_wire_as_its_counts(client: Client) -> None:
