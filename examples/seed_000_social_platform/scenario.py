@@ -11,7 +11,7 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from creditkit import CreditKit, ManualClock
@@ -47,6 +47,19 @@ def run(database_url: str, say: Callable[[str], object] = print) -> CreditKit:
             spent[str(item.metadata.get("agent"))] += int(item.amount)
     top, _credits = spent.most_common(1)[0]
     say(f"   insight: Your top agent this week is {top}.")
+    say("   Einstein and Confucius also reply through models priced by their tokens.")
+    for name in ("Einstein", "Confucius"):
+        ck.create_spender("ada", name, kind="agent")
+    for number in range(30):
+        agent = "Einstein" if number % 3 else "Confucius"
+        model = "claude-sonnet-4-5" if agent == "Einstein" else "gpt-4o-mini"
+        usage = {"model": model, "input_tokens": 2_000, "output_tokens": 500}
+        ck.charge("ada", action="agent_chat", usage=usage, spender=agent,
+                  idempotency_key=f"reply-{number}")  # fmt: skip
+    week = ck.usage_by_model("ada", start=START, end=clock() + timedelta(seconds=1))
+    costliest = week.models[0]
+    say(f"   insight: Your costliest model this week is {costliest.model},"
+        f" most of it spent by your agent {costliest.top_spender}.")  # fmt: skip
 
     say("4. Credits ran out mid-week: Premium goes pay-as-you-go ($5 per 1,000 credits).")
     balance = ck.balance("ada")

@@ -83,8 +83,9 @@ from creditkit.store.migrate import upgrade_to_head
 from creditkit.subscriptions.schemas import BillingLine, Subscription
 from creditkit.subscriptions.service import SubscriptionService
 from creditkit.usage.checks import BREAKDOWN_GROUPS_DEFAULT
+from creditkit.usage.models import ModelUsageService
 from creditkit.usage.rollups import UsageRollups
-from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
+from creditkit.usage.schemas import ModelUsage, UsageBreakdown, UsageSeries, UsageSummary
 from creditkit.usage.service import UsageService
 
 DEFAULT_UNITS: Mapping[str, int] = {"credits": 0}
@@ -169,6 +170,7 @@ class CreditKit:
         self._ledger.connect(self._hooks())
         self._usage = UsageService(self._ledger, catalog, self._subscriptions)
         self._pricing = PricingService(catalog, self._ledger.unit)
+        self._model_usage = ModelUsageService(self._ledger, catalog)
         self._analytics = AnalyticsService(self._ledger, catalog, self._subscriptions)
 
     def _hooks(self) -> LedgerHooks:
@@ -1303,6 +1305,14 @@ class CreditKit:
         return self._usage.breakdown(
             customer, by, start, end, unit, limit, dimension, spender, subtree
         )
+
+    def usage_by_model(
+        self, customer: str, *, start: datetime, end: datetime, unit: str = "credits"
+    ) -> ModelUsage:
+        """Tokens, the model's cost in USD and the credits spent per model in [start, end),
+        over the charges and commits priced from model usage; costliest model first, each
+        with the spender that spent most on it."""
+        return self._model_usage.by_model(customer, start, end, unit)
 
     def usage_series(
         self,

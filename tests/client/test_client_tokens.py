@@ -5,6 +5,7 @@ problem naming ``usage.model``."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -55,6 +56,13 @@ def test_a_charge_by_usage_over_the_client_equals_the_kits(kit: CreditKit, clien
     assert answer.metadata["token_price"] == kit.quote("chat", USAGE).price.as_json()
     line = client.history("ada").items[0]
     assert line.metadata["token_price"]["cost_usd"] == "0.05"
+    assert line.token_price == kit.history("ada").items[0].token_price
+    assert line.token_price is not None and line.token_price.cost_usd == Decimal("0.05")
+    end = kit.now() + timedelta(seconds=1)
+    by_model = client.usage_by_model("ada", start=kit.now() - timedelta(days=1), end=end)
+    assert by_model == kit.usage_by_model("ada", start=kit.now() - timedelta(days=1), end=end)
+    (line_of_model,) = by_model.models
+    assert (line_of_model.model, line_of_model.calls, line_of_model.spent) == ("my-model", 1, 63)
 
 
 def test_an_sdk_usage_object_crosses_the_wire_as_its_counts(client: Client) -> None:

@@ -65,4 +65,6 @@ def test_the_scenario_runs(database_url: str) -> None:
     lines: list[str] = []
     module.run(database_url, say=lines.append).close()
     assert "   insight: Your top agent this week is Einstein." in lines
+    costliest = "   insight: Your costliest model this week is claude-sonnet-4-5, most of it spent"
+    assert f"{costliest} by your agent Einstein." in lines
     assert lines[-1] == "audit: ok"

@@ -89,6 +89,7 @@ def test_a_usage_is_charged_at_the_table_price_and_recorded(kit: CreditKit) -> N
     assert price.rates["cache_read"] == Decimal("0.3")
     line = kit.history("ada").items[0]
     assert line.metadata["token_price"] == charge.metadata["token_price"]
+    assert line.token_price == price
     assert kit.quote("chat", usage).price == price
 
 
@@ -225,6 +226,11 @@ def test_a_hold_commits_what_its_usage_costs(kit: CreditKit) -> None:
     assert charge.metadata["token_price"]["source"] == "catalog"
     line = kit.history("ada").items[0]
     assert line.hold is not None and line.metadata["token_price"]["cost_usd"] == "0.05"
+    commit_part = line.hold.parts[-1]
+    assert commit_part.token_price is not None and commit_part.token_price.cost_usd == Decimal(
+        "0.05"
+    )
+    assert line.hold.parts[0].token_price is None  # the reserve priced nothing
     small = kit.reserve("ada", 10, action="chat", idempotency_key="r2")
     with pytest.raises(HoldAmountExceeded):
         kit.commit(small.id, usage=usage, idempotency_key="m2")

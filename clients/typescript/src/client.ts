@@ -57,6 +57,7 @@ export type TokenUsage = Schemas["QuoteCreate"]["usage"];
 /** What a usage costs under a token-priced action, and the price record it was computed at. */
 export type Quote = Schemas["Quote"];
 export type TokenPrice = Schemas["TokenPrice"];
+export type ModelUsage = Schemas["ModelUsage"];
 export type BudgetPeriod = "hour" | "day" | "week" | "month" | "lifetime";
 export type Metadata = Record<string, unknown>;
 
@@ -483,6 +484,12 @@ export class Client {
 
   async usageBreakdown(customer: string, query: paths["/v1/customers/{customer}/usage/breakdown"]["get"]["parameters"]["query"]): Promise<UsageBreakdown> {
     return data(await this.api.GET("/v1/customers/{customer}/usage/breakdown", { params: { path: { customer }, query } }));
+  }
+
+  /** Tokens, cost in USD and credits per model in [start, end), costliest first, each with the
+   * spender that spent most on it. */
+  async usageByModel(customer: string, query: paths["/v1/customers/{customer}/usage/models"]["get"]["parameters"]["query"]): Promise<ModelUsage> {
+    return data(await this.api.GET("/v1/customers/{customer}/usage/models", { params: { path: { customer }, query } }));
   }
 
   async usageSeries(customer: string, query: paths["/v1/customers/{customer}/usage/series"]["get"]["parameters"]["query"]): Promise<UsageSeries> {

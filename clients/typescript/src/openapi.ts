@@ -796,6 +796,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/customers/{customer}/usage/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * By Model
+         * @description Tokens, the model's cost in USD and the credits spent per model in [start, end),
+         *     over the charges and commits priced from model usage; costliest model first.
+         */
+        get: operations["byModel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/customers/{customer}/usage/series": {
         parameters: {
             query?: never;
@@ -2260,6 +2281,7 @@ export interface components {
             hold: components["schemas"]["HistoryHold"] | null;
             /** Spender */
             spender: string | null;
+            token_price: components["schemas"]["TokenPrice"] | null;
         };
         /** HistoryPage */
         HistoryPage: {
@@ -2289,6 +2311,7 @@ export interface components {
             created_at: string;
             /** Draws */
             draws: components["schemas"]["Draw"][];
+            token_price: components["schemas"]["TokenPrice"] | null;
         };
         /**
          * Hold
@@ -2499,6 +2522,60 @@ export interface components {
              * @enum {string}
              */
             role: "owner" | "admin" | "editor" | "viewer";
+        };
+        /**
+         * ModelUsage
+         * @description Usage by model in [start, end) of one unit, the costliest model (most credits spent)
+         *     first. ``complete`` is false when the range held more priced calls than one read sums.
+         */
+        ModelUsage: {
+            /** Unit */
+            unit: string;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /** Models */
+            models: components["schemas"]["ModelUsageLine"][];
+            /**
+             * Complete
+             * @default true
+             */
+            complete: boolean;
+        };
+        /**
+         * ModelUsageLine
+         * @description One model's calls in a range: their tokens by kind, the model's cost in USD (exact, as
+         *     priced), the credits spent on them, and the spender that spent most on it (None: the
+         *     customer itself).
+         */
+        ModelUsageLine: {
+            /** Model */
+            model: string;
+            /** Provider */
+            provider: string | null;
+            /** Calls */
+            calls: number;
+            /** Input Tokens */
+            input_tokens: number;
+            /** Output Tokens */
+            output_tokens: number;
+            /** Cache Read Tokens */
+            cache_read_tokens: number;
+            /** Cache Write Tokens */
+            cache_write_tokens: number;
+            /** Cost Usd */
+            cost_usd: string;
+            /** Spent */
+            spent: number | string;
+            /** Top Spender */
+            top_spender: string | null;
         };
         /**
          * Money
@@ -8216,6 +8293,88 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UsageBreakdown"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    byModel: {
+        parameters: {
+            query: {
+                start: string;
+                end: string;
+                unit?: string;
+            };
+            header?: never;
+            path: {
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelUsage"];
                 };
             };
             /** @description No key or token, or an unknown one. */

@@ -30,6 +30,10 @@ describe("charges priced by tokens", () => {
     const committed = await credits.commit(hold.id, undefined, { usage: openai });
     assert.equal(String(committed.amount), "69"); // $0.055 * 1250 = 68.75, rounded up
     assert.equal(String((await credits.balance(customer)).available), String(1000 - 63 - 69));
+    const start = new Date(Date.now() - 3_600_000).toISOString();
+    const end = new Date(Date.now() + 3_600_000).toISOString();
+    const byModel = await credits.usageByModel(customer, { start, end });
+    assert.deepEqual(byModel.models.map((line) => [line.model, line.calls, String(line.spent), line.cost_usd]), [["my-model", 2, "132", "0.105"]]);
   });
 
   test("an unknown model is a 422 naming usage.model", async () => {

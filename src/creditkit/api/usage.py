@@ -14,7 +14,7 @@ from creditkit.api.schemas import TEXT_PATTERN, EventsIngest
 from creditkit.errors import CreditKitError, InvalidRequest, UnknownCustomer
 from creditkit.keys.schemas import Caller, Scope
 from creditkit.usage.checks import BREAKDOWN_GROUPS_DEFAULT, DIMENSION_LENGTH_MAX
-from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
+from creditkit.usage.schemas import ModelUsage, UsageBreakdown, UsageSeries, UsageSummary
 
 CustomerId = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
 Unit = Annotated[str, Query(min_length=1, max_length=64, pattern=TEXT_PATTERN)]
@@ -99,6 +99,19 @@ def router(service: Service) -> APIRouter:
             spender=spender,
             subtree=subtree,
         )
+
+    @api.get("/customers/{customer}/usage/models", response_model=ModelUsage)
+    def by_model(
+        caller: Authenticated,
+        customer: CustomerId,
+        start: datetime,
+        end: datetime,
+        unit: Unit = "credits",
+    ) -> ModelUsage:
+        """Tokens, the model's cost in USD and the credits spent per model in [start, end),
+        over the charges and commits priced from model usage; costliest model first."""
+        access.require_customer(caller, customer, Scope.READ)
+        return kit.usage_by_model(customer, start=start, end=end, unit=unit)
 
     @api.get("/customers/{customer}/usage/series", response_model=UsageSeries)
     def series(

@@ -74,7 +74,13 @@ from creditkit.pricing.schemas import Quote
 from creditkit.pricing.usage import usage_body
 from creditkit.subscriptions.schemas import BillingLine, Subscription
 from creditkit.usage.checks import BREAKDOWN_GROUPS_DEFAULT, INGEST_EVENTS_MAX, check_dimension
-from creditkit.usage.schemas import BreakdownBy, UsageBreakdown, UsageSeries, UsageSummary
+from creditkit.usage.schemas import (
+    BreakdownBy,
+    ModelUsage,
+    UsageBreakdown,
+    UsageSeries,
+    UsageSummary,
+)
 
 #: Seconds one attempt may take (connect, send, wait, read), by default and at most.
 TIMEOUT_SECONDS_DEFAULT = 10.0
@@ -733,6 +739,14 @@ class Client:
         query.update(_spender_query(spender, subtree))
         path = _path("customers", customer, "usage", "summary")
         return self._read(path, UsageSummary, query)
+
+    def usage_by_model(
+        self, customer: str, *, start: datetime, end: datetime, unit: str = "credits"
+    ) -> ModelUsage:
+        """Tokens, cost in USD and credits per model in [start, end), costliest first
+        (``CreditKit.usage_by_model``)."""
+        query = {"start": _time(start, "start"), "end": _time(end, "end"), "unit": unit}
+        return self._read(_path("customers", customer, "usage", "models"), ModelUsage, query)
 
     def usage_breakdown(
         self,

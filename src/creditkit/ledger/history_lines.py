@@ -22,6 +22,7 @@ from creditkit.ledger.schemas import (
     TransactionKind,
     Unit,
 )
+from creditkit.pricing.schemas import PRICE_METADATA_KEY, TokenPrice
 
 #: A hold's transactions listed in its line, at most (the oldest: its reserve first); a hold
 #: with more (many partial commits) says so with ``parts_complete`` false.
@@ -87,6 +88,7 @@ def hold_detail(
                 available_change=signed(unit, moved.change),
                 created_at=part.created_at,
                 draws=tuple(Draw(grant_id, unit.to_quantity(steps)) for grant_id, steps in draws),
+                token_price=token_price(part.metadata),
             )
         )
     outcome = _outcome(hold, now)
@@ -101,6 +103,13 @@ def hold_detail(
         parts_complete=complete,
     )
     return detail, change, list(line_draws.items())
+
+
+def token_price(metadata: Mapping[str, Any]) -> TokenPrice | None:
+    """The price a charge or commit priced from usage recorded in its metadata (None for
+    others)."""
+    recorded = metadata.get(PRICE_METADATA_KEY)
+    return TokenPrice.from_json(recorded) if isinstance(recorded, dict) else None
 
 
 def _outcome(hold: HoldRow, now: datetime) -> HoldOutcome:

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from creditkit.errors import InvalidAmount, Quantity
+from creditkit.pricing.schemas import TokenPrice
 
 #: Why there is an upper bound: amounts are stored as signed 64-bit integers, and sums of many
 #: of them must not overflow either. 10^15 steps leaves room for 9,000 such sums.
@@ -398,6 +399,8 @@ class HistoryPart:
     available_change: Quantity
     created_at: datetime
     draws: tuple[Draw, ...]
+    #: For a commit priced from a model call's usage: the price it was charged at.
+    token_price: TokenPrice | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +442,9 @@ class HistoryItem:
     hold: HistoryHold | None = None
     #: Who spent, held or moved (None: the customer itself).
     spender: str | None = None
+    #: For a charge or commit priced from a model call's usage: the price it was charged at
+    #: (model, tokens, rates, their source and version), as its metadata records it.
+    token_price: TokenPrice | None = None
 
 
 @dataclass(frozen=True, slots=True)

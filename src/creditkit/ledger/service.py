@@ -320,6 +320,7 @@ class LedgerService(LedgerSpenders):
                     metadata=recorded_transaction.metadata,
                     hold=detail,
                     spender=recorded_transaction.spender,
+                    token_price=history_lines.token_price(recorded_transaction.metadata),
                 )
             )
         next_cursor = f"t{page[-1].id}" if len(recorded) > limit else None

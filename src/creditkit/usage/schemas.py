@@ -166,3 +166,33 @@ class UsageSeries:
     points: tuple[UsagePoint, ...]
     spent: Quantity
     charges: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUsageLine:
+    """One model's calls in a range: their tokens by kind, the model's cost in USD (exact, as
+    priced), the credits spent on them, and the spender that spent most on it (None: the
+    customer itself)."""
+
+    model: str
+    provider: str | None
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost_usd: Decimal
+    spent: Quantity
+    top_spender: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUsage:
+    """Usage by model in [start, end) of one unit, the costliest model (most credits spent)
+    first. ``complete`` is false when the range held more priced calls than one read sums."""
+
+    unit: str
+    start: datetime
+    end: datetime
+    models: tuple[ModelUsageLine, ...]
+    complete: bool = True

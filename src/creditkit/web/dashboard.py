@@ -16,11 +16,11 @@ from starlette.responses import Response
 
 from creditkit.errors import CreditKitError, InvariantViolation, Quantity
 from creditkit.ledger.schemas import Balance, GrantBalance, HistoryPage, TransactionKind
-from creditkit.usage.schemas import UsageBreakdown, UsageSummary
+from creditkit.usage.schemas import ModelUsage, UsageBreakdown, UsageSummary
 from creditkit.web import charts
 from creditkit.web.context import Pages
 from creditkit.web.rendering import credits, day, percent
-from creditkit.web.spending import SpendingView, spender_insights, spending_view
+from creditkit.web.spending import SpendingView, kind_word, spender_insights, spending_view
 
 #: Transactions on one page of the history.
 HISTORY_PAGE_SIZE = 20
@@ -89,6 +89,8 @@ class Dashboard:
     out: bool
     #: Spending by spender and the budgets with their use (empty without spenders or budgets).
     spending: SpendingView | None = None
+    #: Tokens and credits per model this period (None: no action is priced by tokens).
+    by_model: ModelUsage | None = None
 
 
 def router(pages: Pages) -> APIRouter:
@@ -168,13 +170,49 @@ def dashboard_view(
             *_insights(summary, by_category, by_action, kit.now()),
             *_dimension_insights(pages, customer, kit.now()),
             *spender_insights(kit, customer, kit.now()),
+            *_model_insights(pages, customer, kit.now()),
         ),
         expiring=tuple(grant for grant in balance.grants if grant.expires_at is not None),
         history=history,
         low=not balance.unlimited and 0 < spendable <= low_threshold,
         out=not balance.unlimited and spendable <= 0,
         spending=spending_view(kit, customer, start, end),
+        by_model=_by_model(pages, customer, start, end),
     )
+
+
+def _token_priced(pages: Pages) -> bool:
+    catalog = pages.kit.catalog
+    return catalog is not None and any(a.tokens is not None for a in catalog.actions.values())
+
+
+def _by_model(pages: Pages, customer: str, start: datetime, end: datetime) -> ModelUsage | None:
+    if not _token_priced(pages):
+        return None
+    return pages.kit.usage_by_model(customer, start=start, end=end)
+
+
+def _model_insights(pages: Pages, customer: str, now: datetime) -> tuple[str, ...]:
+    """The week's costliest model, and the spender (an agent) that spent most on it."""
+    if not _token_priced(pages):
+        return ()
+    week = pages.kit.usage_by_model(
+        customer, start=now - timedelta(days=DIMENSION_INSIGHT_DAYS), end=now
+    )
+    if not week.models:
+        return ()
+    top = week.models[0]
+    tokens = top.input_tokens + top.output_tokens + top.cache_read_tokens + top.cache_write_tokens
+    said = (
+        f"Your costliest model this week is {top.model}: {credits(top.spent)} credits"
+        f" for {credits(tokens)} tokens in {credits(top.calls)}"
+        f" {'call' if top.calls == 1 else 'calls'}"
+    )
+    if top.top_spender is None:
+        return (f"{said}.",)
+    kinds = {spender.id: spender.kind for spender in pages.kit.spenders(customer)}
+    kind = kind_word(kinds.get(top.top_spender, "spender"))
+    return (f"{said}, most of them by your {kind} {top.top_spender}.",)
 
 
 def _low_threshold(pages: Pages, customer: str, summary: UsageSummary) -> Quantity:
