@@ -22,6 +22,16 @@ def plan_version_by_fingerprint(
     ).first()
 
 
+def plan_version_by_number(
+    connection: Connection, plan_id: str, version: int
+) -> sa.Row[Any] | None:
+    return connection.execute(
+        sa.select(plan_versions).where(
+            plan_versions.c.plan_id == plan_id, plan_versions.c.version == version
+        )
+    ).first()
+
+
 def insert_plan_version(
     connection: Connection,
     plan_id: str,
