@@ -35,7 +35,9 @@ PERIODS_ADVANCED_MAX = 48
 def stripe_months_after(anchor: datetime, months: int) -> datetime:
     total = anchor.month - 1 + months
     year, month = anchor.year + total // 12, total % 12 + 1
-    return anchor.replace(year=year, month=month, day=min(anchor.day, calendar.monthrange(year, month)[1]))
+    return anchor.replace(
+        year=year, month=month, day=min(anchor.day, calendar.monthrange(year, month)[1])
+    )
 
 
 def _months(interval: str) -> int:
@@ -48,6 +50,11 @@ def _stamp(moment: datetime) -> int:
 
 def _moment(stamp: int) -> datetime:
     return datetime.fromtimestamp(stamp, UTC)
+
+
+def _proration(amount: int, description: str, start: datetime, end: datetime) -> dict[str, Any]:
+    period = {"start": _stamp(start), "end": _stamp(end)}
+    return {"amount": amount, "proration": True, "description": description, "period": period}
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
@@ -174,10 +181,8 @@ class Billing:
         total, remaining = _stamp(end) - _stamp(start), _stamp(end) - _stamp(now)
         lines = []
         if behavior != "none" and old is not None:
-            lines.append(
-                {"amount": -(old["unit_amount"] * remaining // total), "proration": True,
-                 "description": "Unused time", "period": {"start": _stamp(now), "end": _stamp(end)}}
-            )  # fmt: skip
+            credit = -(old["unit_amount"] * remaining // total)
+            lines.append(_proration(credit, "Unused time", now, end))
         subscription["_price"] = price
         subscription["amount"] = price["unit_amount"]
         if old is not None and old["recurring"]["interval"] != price["recurring"]["interval"]:
@@ -185,10 +190,8 @@ class Billing:
             subscription["_anchor"], subscription["_period"] = now, 0
             lines.append(self._line(subscription, proration=False))
         elif behavior != "none":
-            lines.append(
-                {"amount": price["unit_amount"] * remaining // total, "proration": True,
-                 "description": "Remaining time", "period": {"start": _stamp(now), "end": _stamp(end)}}
-            )  # fmt: skip
+            charge = price["unit_amount"] * remaining // total
+            lines.append(_proration(charge, "Remaining time", now, end))
         if lines and behavior == "always_invoice":
             self._invoice(subscription, "subscription_update", lines)
 
@@ -246,9 +249,12 @@ class Billing:
                 "status": "active",
                 "end_behavior": "release",
                 "phases": [
-                    {"items": [{"price": subscription["_price"]["id"], "quantity": 1}],
-                     "start_date": _stamp(start), "end_date": _stamp(end)}
-                ],  # fmt: skip
+                    {
+                        "items": [{"price": subscription["_price"]["id"], "quantity": 1}],
+                        "start_date": _stamp(start),
+                        "end_date": _stamp(end),
+                    }
+                ],
             }
             self.schedules[schedule["id"]] = schedule
             subscription["schedule"] = schedule["id"]
@@ -257,7 +263,9 @@ class Billing:
         if schedule is None:
             return 404, _error("resource_missing", "No such subscription schedule")
         if schedule["status"] != "active":
-            return 400, _error("schedule_unexpected_status", f"the schedule is {schedule['status']}")
+            return 400, _error(
+                "schedule_unexpected_status", f"the schedule is {schedule['status']}"
+            )
         if len(parts) == 4 and parts[3] == "release":
             schedule["status"] = "released"
             self.subscriptions[schedule["subscription"]]["schedule"] = None
@@ -307,7 +315,9 @@ class Billing:
                 return made
             self._next_phase(subscription, end)
             made.append(
-                self._invoice(subscription, "subscription_cycle", [self._line(subscription, proration=False)])
+                self._invoice(
+                    subscription, "subscription_cycle", [self._line(subscription, proration=False)]
+                )
             )
         raise AssertionError("advance moved more periods than a test needs")
 
@@ -325,7 +335,9 @@ class Billing:
                 else:
                     phases[0]["start_date"] = _stamp(end)
                     price = self.prices[phases[0]["items"][0]["price"]]
-                    interval_changed = price["recurring"]["interval"] != self._interval(subscription)
+                    interval_changed = price["recurring"]["interval"] != self._interval(
+                        subscription
+                    )
                     subscription["_price"], subscription["amount"] = price, price["unit_amount"]
                     if interval_changed:
                         subscription["_anchor"], subscription["_period"] = end, 0

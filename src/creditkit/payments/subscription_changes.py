@@ -1,7 +1,8 @@
 """Plan changes of a subscription the provider bills (Stripe Billing), made on both sides.
 
 The provider is changed first, outside any transaction, under an idempotency key derived from
-the subscription's row as it stood (its id, last update and the change asked for), then
+the subscription as it stood (its revision: its id and its latest event's) and the change asked
+for, then
 creditkit's subscription in its own write. A provider that refuses (a declined proration)
 leaves both unchanged; a crash between the two leaves the provider changed, and the same call
 again (same row, same key) gets the provider's first answer and makes creditkit's change. The
@@ -34,7 +35,6 @@ from creditkit.payments.context import PaymentContext
 from creditkit.payments.providers import SubscriptionBilling
 from creditkit.payments.schemas import ProviderSubscription
 from creditkit.payments.stripe_prices import plan_price
-from creditkit.store.tables import to_epoch_microseconds
 from creditkit.subscriptions.schemas import Subscription
 
 #: Subscriptions ``end_ended`` cancels at the provider per run; the next run takes the rest.
@@ -68,8 +68,8 @@ class SubscriptionChanges:
         subscription_id = self._provider_subscription(customer)
         planned = self._subscriptions.planned_change(customer, plan_id, interval)
         if self._billing is not None and subscription_id is not None and planned is not None:
-            row, target_interval, step = planned
-            key = _key("change", row, f"{plan_id}:{target_interval.value}")
+            revision, target_interval, step = planned
+            key = f"creditkit-change-{revision}-{plan_id}-{target_interval.value}"
             price = self._price(plan_id, target_interval)
             if step == "same":
                 self._billing.cancel_subscription_at_period_end(subscription_id, False, key)
@@ -81,20 +81,16 @@ class SubscriptionChanges:
                 self._billing.change_subscription_now(subscription_id, price, key)
             else:
                 self._billing.change_subscription_at_period_end(subscription_id, price, key)
-        return self._subscriptions.change_plan(
-            customer, plan_id, interval, allowance_on_upgrade
-        )
+        return self._subscriptions.change_plan(customer, plan_id, interval, allowance_on_upgrade)
 
     def cancel(self, customer: str, at_period_end: bool) -> Subscription:
         subscription_id = self._provider_subscription(customer)
         if self._billing is None or subscription_id is None:
             return self._subscriptions.cancel(customer, at_period_end)
-        planned = self._subscriptions.planned_change(
-            customer, self._catalog.default_plan.id, None
-        )
+        planned = self._subscriptions.planned_change(customer, self._catalog.default_plan.id, None)
         if planned is None:
             return self._subscriptions.cancel(customer, at_period_end)  # refused: none to cancel
-        key = _key("cancel", planned[0], str(at_period_end))
+        key = f"creditkit-cancel-{planned[0]}-{'period-end' if at_period_end else 'now'}"
         if at_period_end:
             self._billing.cancel_subscription_at_period_end(subscription_id, True, key)
             return self._subscriptions.cancel(customer, at_period_end)
@@ -183,11 +179,3 @@ class SubscriptionChanges:
 
             self._ledger.locked_write([customer], work)
         return len(found)
-
-
-def _key(action: str, row: Any, detail: str) -> str:
-    """The provider's idempotency key of a change from the subscription row as it stands: a
-    retry from the same state is the same change, any later change another one."""
-    stamp = to_epoch_microseconds(row.updated_at)
-    return f"creditkit-{action}-{row.id}-{stamp}-{detail}"
-

@@ -17,13 +17,13 @@ from creditkit.payments.fulfilment import Fulfilment
 from creditkit.payments.providers import PaymentProvider
 from creditkit.payments.refunds import Refunds
 from creditkit.payments.renewals import Renewals
-from creditkit.payments.subscription_changes import SubscriptionChanges
 from creditkit.payments.schemas import (
     PaymentStatus,
     ProviderEvent,
     ProviderEventType,
     WebhookOutcome,
 )
+from creditkit.payments.subscription_changes import SubscriptionChanges
 from creditkit.subscriptions.schemas import SubscriptionStatus
 
 #: Stripe's webhook bodies are far smaller; a larger body is not a provider's.

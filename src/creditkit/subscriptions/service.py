@@ -447,9 +447,10 @@ class SubscriptionService:
 
     def planned_change(
         self, customer: str, plan_id: str, interval: str | None
-    ) -> tuple[Any, Interval, str] | None:
+    ) -> tuple[str, Interval, str] | None:
         """What ``change_plan`` would do now, read without a lock, for a provider to follow
-        first: the subscription row, the target interval and ``"same"`` (the plan in force:
+        first: the subscription's revision (its id and its last event's: every change that
+        changed something wrote one), the target interval, and ``"same"`` (the plan in force:
         a scheduled change or cancellation is off), ``"upgrade"`` (now) or ``"later"`` (at the
         period's end). None when the customer has no subscription."""
         version_id = self._version_for(plan_id)
@@ -461,9 +462,10 @@ class SubscriptionService:
             target_interval = self._interval(plan_id, interval or row.interval)
             current, _version = self._plan(connection, row.plan_version_id)
             target, _target_version = self._plan(connection, version_id)
+            revision = f"{row.id}.{repository.last_event_id(connection, holder.id)}"
         if (version_id, target_interval.value) == (row.plan_version_id, row.interval):
-            return row, target_interval, "same"
-        return row, target_interval, "upgrade" if target.rank > current.rank else "later"
+            return revision, target_interval, "same"
+        return revision, target_interval, "upgrade" if target.rank > current.rank else "later"
 
     def on_default_plan(self, connection: Connection, holder: CustomerRow) -> bool:
         row = repository.read_subscription(connection, holder.id)
