@@ -32,6 +32,7 @@ from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
+from creditkit.payments.errors import ProviderError
 from creditkit.payments.providers import SubscriptionBilling
 from creditkit.payments.schemas import ProviderSubscription
 from creditkit.payments.stripe_prices import plan_price
@@ -163,10 +164,14 @@ class SubscriptionChanges:
             found = repository.subscriptions_on_plan(
                 connection, self._provider_name, self._catalog.default_plan.id, limit
             )
+        ended = 0
         for customer, subscription_id in found:
-            self._billing.cancel_subscription_now(
-                subscription_id, f"creditkit-end-{subscription_id}"
-            )
+            try:
+                self._billing.cancel_subscription_now(
+                    subscription_id, f"creditkit-end-{subscription_id}"
+                )
+            except ProviderError:
+                continue  # Stripe unreachable or refusing: the next run tries again
 
             def work(
                 connection: Connection,
@@ -178,4 +183,5 @@ class SubscriptionChanges:
                 self._forget(connection, locked[customer], subscription_id, now)
 
             self._ledger.locked_write([customer], work)
-        return len(found)
+            ended += 1
+        return ended
