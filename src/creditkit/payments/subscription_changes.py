@@ -67,7 +67,11 @@ class SubscriptionChanges:
         self, customer: str, plan_id: str, interval: str | None, allowance_on_upgrade: str
     ) -> Subscription:
         subscription_id = self._provider_subscription(customer)
-        planned = self._subscriptions.planned_change(customer, plan_id, interval)
+        planned = (
+            None
+            if subscription_id is None
+            else self._subscriptions.planned_change(customer, plan_id, interval)
+        )
         if self._billing is not None and subscription_id is not None and planned is not None:
             revision, target_interval, step = planned
             key = f"creditkit-change-{revision}-{plan_id}-{target_interval.value}"
