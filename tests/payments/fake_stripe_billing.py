@@ -23,6 +23,7 @@ compares two implementations of Stripe's rule.
 from __future__ import annotations
 
 import calendar
+import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -151,7 +152,7 @@ class Billing:
                 return 200, self.public(subscription)
             return self._update(subscription, params)
         if parts[1] == "subscription_schedules":
-            return self._schedule_route(parts, params)
+            return self._schedule_route(method, parts, params)
         return None
 
     def _update(self, subscription: dict[str, Any], params: dict[str, str]) -> Answer:
@@ -234,7 +235,7 @@ class Billing:
 
     # -- schedules ------------------------------------------------------------------------------
 
-    def _schedule_route(self, parts: list[str], params: dict[str, str]) -> Answer:
+    def _schedule_route(self, method: str, parts: list[str], params: dict[str, str]) -> Answer:
         if len(parts) == 2:
             subscription = self.subscriptions.get(params.get("from_subscription", ""))
             if subscription is None:
@@ -262,6 +263,8 @@ class Billing:
         schedule = self.schedules.get(parts[2])
         if schedule is None:
             return 404, _error("resource_missing", "No such subscription schedule")
+        if method == "GET":
+            return 200, schedule
         if schedule["status"] != "active":
             return 400, _error(
                 "schedule_unexpected_status", f"the schedule is {schedule['status']}"
@@ -277,6 +280,13 @@ class Billing:
         start, _end = self.bounds(subscription)
         if phases[0].get("start_date") != _stamp(start):
             return 400, _error("parameter_invalid", "the first phase must start as the current one")
+        for previous, phase in itertools.pairwise(phases):
+            # As Stripe shows a schedule: each phase starts where the one before ends.
+            phase.setdefault("start_date", self._phase_end(previous))
+        for phase in phases:
+            end = self._phase_end(phase)
+            if end is not None:
+                phase["end_date"] = end
         schedule["phases"] = phases
         schedule["end_behavior"] = params.get("end_behavior", schedule["end_behavior"])
         return 200, schedule

@@ -143,6 +143,12 @@ def test_a_downgrade_waits_for_the_period_end_through_a_schedule(
     # The same call again (a retry): the same schedule, nothing more at Stripe.
     stripe_kit.change_plan("alice", "pro")
     assert len(fake.calls("POST", "/v1/subscription_schedules")) == 1
+    # Stripe's webhook of the schedule: read back, the same change at the period's end.
+    body = fake.subscription(subscription_id)
+    stripe_kit.handle_webhook("stripe", *stripe_event("customer.subscription.updated", body, "s"))
+    subscription = stripe_kit.subscription("alice")
+    assert subscription is not None
+    assert (subscription.plan, subscription.scheduled_plan) == ("business", "pro")
 
     end = _periods(stripe_kit, fake, subscription_id)[1][1]
     clock.set(end + timedelta(hours=1))
