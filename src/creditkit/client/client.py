@@ -133,7 +133,9 @@ class Client:
             raise InvalidRequest("timeout_seconds", f"must be 0 < t <= {TIMEOUT_SECONDS_MAX}")
         if isinstance(retries_max, bool) or not 0 <= retries_max <= RETRIES_MAX_LIMIT:
             raise InvalidRequest("retries_max", f"must be 0 to {RETRIES_MAX_LIMIT}")
-        if not 0 <= retry_wait_seconds_max <= RETRY_WAIT_SECONDS_MAX_LIMIT:
+        if isinstance(retry_wait_seconds_max, bool) or not (
+            0 <= retry_wait_seconds_max <= RETRY_WAIT_SECONDS_MAX_LIMIT
+        ):
             raise InvalidRequest(
                 "retry_wait_seconds_max", f"must be 0 to {RETRY_WAIT_SECONDS_MAX_LIMIT:g}"
             )
