@@ -25,8 +25,9 @@ CONTRACT = Path(__file__).resolve().parents[2] / "contract"
 NPM_TIMEOUT_SECONDS = 600
 TOOL_TIMEOUT_SECONDS = 180
 #: POSTs that take no Idempotency-Key: the payment providers' own webhook (the provider's event
-#: id makes it exactly-once).
-POSTS_WITHOUT_KEY = {"handlePaymentWebhook"}
+#: id makes it exactly-once), and a quote (a read: its body is a usage object, but it writes
+#: nothing).
+POSTS_WITHOUT_KEY = {"handlePaymentWebhook", "createQuote"}
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from creditkit.payments.schemas import (
     ProviderEventType,
     WebhookOutcome,
 )
+from creditkit.payments.subscription_changes import SubscriptionChanges
 from creditkit.subscriptions.schemas import SubscriptionStatus
 
 #: Stripe's webhook bodies are far smaller; a larger body is not a provider's.
@@ -49,6 +50,7 @@ class Webhooks:
         fulfilment: Fulfilment,
         renewals: Renewals,
         refunds: Refunds,
+        changes: SubscriptionChanges,
     ) -> None:
         self._ledger = context.ledger
         self._subscriptions = context.subscriptions
@@ -56,6 +58,7 @@ class Webhooks:
         self._fulfilment = fulfilment
         self._renewals = renewals
         self._refunds = refunds
+        self._changes = changes
 
     def _provider_named(self, name: object) -> PaymentProvider:
         if name != self._provider.name:
@@ -145,7 +148,10 @@ class Webhooks:
             if PaymentStatus(row.status) is not PaymentStatus.PENDING:
                 return False  # decided before: a paid event cannot revive a failed payment
             self._save_checkout_account(connection, holder, event, now)
-            return self._fulfilment.succeed(connection, holder, row, event.payment_reference, now)
+            period_start = None if event.subscription is None else event.subscription.period_start
+            return self._fulfilment.succeed(
+                connection, holder, row, event.payment_reference, now, period_start=period_start
+            )
         if kind in _CHECKOUT_ENDED:
             return self._fulfilment.fail(
                 connection, holder, row, event.failure_reason or kind.value, now
@@ -208,5 +214,10 @@ class Webhooks:
             self._subscriptions.fall_back(connection, holder, now)
             values = {"provider_subscription_id": None}
             repository.save_account(connection, holder.id, self._provider.name, values, now)
-        elif event.subscription_status == "active":
+            return
+        if event.subscription is not None:
+            # Plan, interval, period end and cancellation as the provider holds them now (the
+            # billing portal's changes, or creditkit's own coming back).
+            self._changes.follow(connection, holder, event.subscription, now)
+        if event.subscription_status == "active":
             self._subscriptions.set_status(connection, holder, SubscriptionStatus.ACTIVE, now)

@@ -12,12 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from importlib.metadata import version
-
-from genai_prices import data_snapshot
-from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
+from typing import TYPE_CHECKING
 
 from creditkit.errors import InvariantViolation
 from creditkit.pricing.schemas import ModelRates, Rate, Tier
+
+if TYPE_CHECKING:
+    from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
+
+# genai-prices is imported where first used: loading it (and its table) takes about a second,
+# which a kit without token-priced actions never pays.
 
 #: The genai-prices price keys this module reads: the four token kinds and a per-request part.
 _TOKEN_KEYS = {
@@ -48,6 +52,8 @@ def table_rates(model: str, provider: str | None, at: datetime) -> TableRates | 
     """The rates in force at ``at`` for ``model`` (of ``provider``, else the provider the
     table matches from the model's name); None when the table does not price the model by
     tokens (unknown, or priced by other units only)."""
+    from genai_prices import data_snapshot
+
     snapshot = data_snapshot.get_snapshot()
     try:
         found_provider, info = snapshot.find_provider_model(model, None, provider, None)
@@ -62,6 +68,8 @@ def table_rates(model: str, provider: str | None, at: datetime) -> TableRates | 
 def rates_of(price: ModelPrice) -> ModelRates | None:
     """One set of genai-prices prices as ``ModelRates``; None without an input or an output
     token price (a model priced by images, seconds or requests only)."""
+    from genai_prices.types import TieredPrices
+
     rates = {kind: _rate(getattr(price, key)) for kind, key in _TOKEN_KEYS.items()}
     if rates["input"] is None and rates["output"] is None:
         return None
@@ -79,6 +87,8 @@ def rates_of(price: ModelPrice) -> ModelRates | None:
 
 
 def _rate(value: Decimal | TieredPrices | None) -> Rate | None:
+    from genai_prices.types import TieredPrices
+
     if value is None:
         return None
     if isinstance(value, TieredPrices):
@@ -92,5 +102,7 @@ def _rate(value: Decimal | TieredPrices | None) -> Rate | None:
 def every_model() -> list[tuple[str, ModelInfo]]:
     """(provider id, model) for every model of the bundled table (the property test's
     domain)."""
+    from genai_prices import data_snapshot
+
     snapshot = data_snapshot.get_snapshot()
     return [(provider.id, info) for provider in snapshot.providers for info in provider.models]
