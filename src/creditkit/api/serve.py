@@ -6,8 +6,8 @@ Precedence: a flag, then the environment (``CREDITKIT_DATABASE_URL``, ``CREDITKI
 ``CREDITKIT_STRIPE_WEBHOOK_SECRET``, ``CREDITKIT_STRIPE_API_URL``, ``CREDITKIT_CLOCK_FILE``,
 ``CREDITKIT_CORS_ORIGINS``, ``CREDITKIT_ALLOW_PRIVATE_WEBHOOKS``, ``CREDITKIT_BODY_BYTES_MAX``,
 ``CREDITKIT_RETURN_ORIGINS``, ``CREDITKIT_EVENTS_URL``), then the config file (TOML, same names
-in lower case without the prefix), then the defaults: a SQLite file ``creditkit.db`` in the working directory and the
-bundled example catalog, on 127.0.0.1:8000.
+in lower case without the prefix), then the defaults: a SQLite file ``creditkit.db`` in the
+working directory and the bundled example catalog, on 127.0.0.1:8000.
 
 ``public_url`` is the address browsers reach the service at (default ``http://host:port``;
 required when binding beyond loopback): the sandbox's checkout sessions link to the checkout

@@ -129,8 +129,9 @@ def router(service: Service) -> APIRouter:
         ``{"status": 202, "idempotency_key": …}`` for each; a worker charges them later and
         sends ``event.refused`` for one it cannot charge. Otherwise one outcome per event, in
         order: ``{"status": 201, "charge": …}`` or ``{"status": 402, "error": <problem>}``; one
-        refusal fails nothing else. Each event's customer counts against its plan's rate limit. A retry of
-        the whole batch with the same ``Idempotency-Key`` gets the first answer."""
+        refusal fails nothing else. Each event's customer counts against its plan's rate
+        limit. A retry of the whole batch with the same ``Idempotency-Key`` gets the first
+        answer."""
         access.require_scope(caller, Scope.CHARGE)
         if service.publisher is not None:
             return await publish(service.publisher, body)
