@@ -19,6 +19,7 @@ from creditkit.events.stream import STREAM, SUBJECT, connect, ensure_stream
 #: How long a batch's events may wait for their acknowledgements, in seconds: past it the
 #: caller gets 503 and retries (with the same keys: nothing is charged twice).
 PUBLISH_TIMEOUT_SECONDS = 5.0
+PUBLISH_TIMEOUT_SECONDS_MAX = 60.0
 #: Events published at once and not yet acknowledged, per process, at most.
 PUBLISHES_PENDING_MAX = 4_000
 
@@ -27,8 +28,11 @@ class EventPublisher:
     """Publishes events to the stream from one event loop (a server process's). Connects on
     first use; reconnects on its own while open."""
 
-    def __init__(self, servers: tuple[str, ...]) -> None:
+    def __init__(
+        self, servers: tuple[str, ...], timeout_seconds: float = PUBLISH_TIMEOUT_SECONDS
+    ) -> None:
         self._servers = servers
+        self._timeout_seconds = min(max(timeout_seconds, 0.05), PUBLISH_TIMEOUT_SECONDS_MAX)
         self._connection: Nats | None = None
         self._js: JetStreamContext | None = None
         self._opening = asyncio.Lock()
@@ -55,7 +59,7 @@ class EventPublisher:
         been stored: a retry with the same keys charges each once)."""
         js = await self._stream()
         try:
-            async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+            async with asyncio.timeout(self._timeout_seconds):
                 pending = [
                     await js.publish_async(
                         SUBJECT,
@@ -68,7 +72,7 @@ class EventPublisher:
                 await asyncio.gather(*pending)
         except TimeoutError:
             raise EventsUnavailable(
-                f"no acknowledgement within {PUBLISH_TIMEOUT_SECONDS:g} s"
+                f"no acknowledgement within {self._timeout_seconds:g} s"
             ) from None
         except (NatsError, JetStreamError) as error:
             raise EventsUnavailable(repr(error)) from None

@@ -74,7 +74,6 @@ async def connect(servers: tuple[str, ...], name: str) -> Nats:
         reconnect_time_wait=0.25,
         allow_reconnect=True,
         error_cb=_report,
-        disconnected_cb=_disconnected,
     )
 
 
@@ -82,9 +81,6 @@ async def _report(error: Exception) -> None:
     """A connection's trouble (a node gone, a reconnect refused), logged once per event."""
     logger.warning("events server: %r", error)
 
-
-async def _disconnected() -> None:
-    logger.warning("events server: disconnected; reconnecting to another node")
 
 
 def _replicas(connection: Nats) -> int:

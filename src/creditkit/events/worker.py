@@ -113,7 +113,8 @@ class IngestWorker:
                     logged_at = time.monotonic()
                     await self._log_lag(subscription)
         finally:
-            await connection.drain()
+            # Every batch's acknowledgements were flushed after it: nothing is left to drain.
+            await connection.close()
 
     async def _log_lag(self, subscription: JetStreamContext.PullSubscription) -> None:
         try:
