@@ -114,7 +114,9 @@ def test_events_answer_503_with_retry_after_when_the_stream_does_not_acknowledge
 def test_without_events_the_synchronous_path_charges_at_once(kit: CreditKit) -> None:
     kit.create_customer("u1")
     with TestClient(create_app(kit), raise_server_exceptions=False) as client:
-        answer = client.post("/v1/events", json={"events": [_event("a")]}, headers=_headers(kit, "1"))
+        answer = client.post(
+            "/v1/events", json={"events": [_event("a")]}, headers=_headers(kit, "1")
+        )
     assert answer.status_code == 200, answer.text
     assert answer.json()["results"][0]["status"] == 201
     assert kit.balance("u1").available == 99

@@ -46,6 +46,8 @@ DELIVERIES_MAX = 10
 #: last, in seconds.
 RETRY_DELAY_SECONDS_FIRST = 0.5
 RETRY_DELAY_SECONDS_MAX = 30.0
+#: Attempts to reach the stream's consumer at start, at most (about five minutes in all).
+SUBSCRIBE_ATTEMPTS_MAX = 15
 #: How often the worker logs its lag, in seconds.
 LAG_LOG_SECONDS = 10.0
 #: Errors of one event that a later delivery may not meet again: it is retried, not parked.
@@ -81,19 +83,43 @@ class IngestWorker:
 
     async def _subscribe(self) -> tuple[Nats, JetStreamContext.PullSubscription]:
         connection = await connect(self._servers, "creditkit-ingest-worker")
-        js = connection.jetstream()
-        await ensure_stream(connection, js)
-        subscription = await js.pull_subscribe(
-            SUBJECT, durable=CONSUMER, stream=STREAM, config=consumer_config()
-        )
+        try:
+            js = connection.jetstream()
+            await ensure_stream(connection, js)
+            subscription = await js.pull_subscribe(
+                SUBJECT, durable=CONSUMER, stream=STREAM, config=consumer_config()
+            )
+        except BaseException:
+            await connection.close()
+            raise
         return connection, subscription
 
     def run(self, stop: threading.Event) -> None:
         """Works until ``stop`` is set, then finishes its batch and disconnects."""
         asyncio.run(self._run(stop))
 
+    async def _subscribed(
+        self, stop: threading.Event
+    ) -> tuple[Nats, JetStreamContext.PullSubscription] | None:
+        """The consumer, once the stream answers (a cluster starting or electing a leader may
+        not yet); None when stopped first. Raises after ``SUBSCRIBE_ATTEMPTS_MAX`` attempts."""
+        for attempt in range(1, SUBSCRIBE_ATTEMPTS_MAX + 1):
+            if stop.is_set():
+                return None
+            try:
+                return await self._subscribe()
+            except (OSError, NatsError, JetStreamError, TimeoutError) as error:
+                if attempt == SUBSCRIBE_ATTEMPTS_MAX:
+                    raise
+                logger.warning("events stream not ready (attempt %d): %r", attempt, error)
+                await asyncio.sleep(retry_delay_seconds(attempt))
+        return None
+
     async def _run(self, stop: threading.Event) -> None:
-        connection, subscription = await self._subscribe()
+        subscribed = await self._subscribed(stop)
+        if subscribed is None:
+            return
+        connection, subscription = subscribed
         logged_at = time.monotonic()
         try:
             while not stop.is_set():
