@@ -82,7 +82,6 @@ async def _report(error: Exception) -> None:
     logger.warning("events server: %r", error)
 
 
-
 def _replicas(connection: Nats) -> int:
     """3 when the server is one of a cluster of 3 or more (its peers announced), else 1."""
     return CLUSTER_REPLICAS if len(connection.servers) >= CLUSTER_REPLICAS else 1

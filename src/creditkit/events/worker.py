@@ -132,8 +132,11 @@ class IngestWorker:
                     logger.warning("events fetch failed: %r", error)
                     await asyncio.sleep(FETCH_SECONDS)
                     continue
+                # A fetch may hand over more than asked (messages left by an earlier request
+                # that timed out): charged in batches of the bound all the same.
+                for start in range(0, len(messages), self._batch_max):
+                    await self._apply(messages[start : start + self._batch_max])
                 if messages:
-                    await self._apply(messages)
                     await connection.flush()
                 if time.monotonic() - logged_at >= LAG_LOG_SECONDS:
                     logged_at = time.monotonic()
@@ -176,7 +179,9 @@ class IngestWorker:
         if events:
             try:
                 outcomes = await asyncio.to_thread(self._kit.ingest, events)
-            except TRANSIENT_ERRORS as error:
+            except (*TRANSIENT_ERRORS, CreditKitError) as error:
+                # The whole batch failed (the database away, ...): each event is retried later,
+                # and parked with the error once its deliveries are spent.
                 logger.warning("events batch not charged, retried later: %r", error)
                 outcomes = [_as_error(error)] * len(events)
             for message, event, outcome in zip(readable, events, outcomes, strict=True):
