@@ -117,27 +117,29 @@ def end_to_end(
 ) -> dict[str, float]:
     """Events per second from the first publish to the last charge committed, and the
     publishing rate alone (202s a client would have had)."""
-    with tempfile.TemporaryDirectory(prefix="bench_nats_") as directory:
-        with LocalNodes(Path(directory), nodes_count) as nodes:
-            processes = start_workers(database, nodes.setting, workers, Path(directory))
-            try:
-                before = {name: int(ck.balance(name).available) for name in names}
-                started = time.perf_counter()
-                asyncio.run(publish(nodes.urls, names, operations, f"n{nodes_count}"))
-                published = time.perf_counter() - started
-                deadline = started + DRAIN_SECONDS_MAX
-                while charged_count(ck, names, before) < operations:
-                    if time.perf_counter() > deadline:
-                        raise SystemExit("the workers did not charge every event in time")
-                    time.sleep(0.05)
-                seconds = time.perf_counter() - started
-                if charged_count(ck, names, before) != operations:
-                    raise AssertionError("an event charged twice")
-            finally:
-                for process in processes:
-                    process.terminate()
-                for process in processes:
-                    process.wait(30)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench_nats_") as directory,
+        LocalNodes(Path(directory), nodes_count) as nodes,
+    ):
+        processes = start_workers(database, nodes.setting, workers, Path(directory))
+        try:
+            before = {name: int(ck.balance(name).available) for name in names}
+            started = time.perf_counter()
+            asyncio.run(publish(nodes.urls, names, operations, f"n{nodes_count}"))
+            published = time.perf_counter() - started
+            deadline = started + DRAIN_SECONDS_MAX
+            while charged_count(ck, names, before) < operations:
+                if time.perf_counter() > deadline:
+                    raise SystemExit("the workers did not charge every event in time")
+                time.sleep(0.05)
+            seconds = time.perf_counter() - started
+            if charged_count(ck, names, before) != operations:
+                raise AssertionError("an event charged twice")
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(30)
     return {"per_second": operations / seconds, "published_per_second": operations / published}
 
 

@@ -52,6 +52,8 @@ SUBSCRIBE_ATTEMPTS_MAX = 15
 LAG_LOG_SECONDS = 10.0
 #: Errors of one event that a later delivery may not meet again: it is retried, not parked.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (LedgerBusy, *DATABASE_ERRORS)
+#: Errors of a whole batch (the database away, ...): each of its events is retried later.
+BATCH_RETRIED_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, CreditKitError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +156,12 @@ class IngestWorker:
         logger.info(
             "events lag",
             extra={
-                "pending": info.num_pending,
-                "unacknowledged": info.num_ack_pending,
-                "charged": self.charged,
-                "parked": self.parked,
+                "fields": {
+                    "pending": info.num_pending,
+                    "unacknowledged": info.num_ack_pending,
+                    "charged": self.charged,
+                    "parked": self.parked,
+                }
             },
         )
 
@@ -179,7 +183,7 @@ class IngestWorker:
         if events:
             try:
                 outcomes = await asyncio.to_thread(self._kit.ingest, events)
-            except (*TRANSIENT_ERRORS, CreditKitError) as error:
+            except BATCH_RETRIED_ERRORS as error:
                 # The whole batch failed (the database away, ...): each event is retried later,
                 # and parked with the error once its deliveries are spent.
                 logger.warning("events batch not charged, retried later: %r", error)
