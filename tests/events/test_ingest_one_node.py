@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from creditkit import CreditKit, ManualClock
 from creditkit.api import create_app
 from creditkit.api.serve import example_catalog
+from creditkit.cli import main
 from creditkit.events.nodes import LocalNodes
 from creditkit.events.publisher import EventPublisher
 from creditkit.events.repository import parked
@@ -120,3 +121,18 @@ def test_without_events_the_synchronous_path_charges_at_once(kit: CreditKit) -> 
     assert answer.status_code == 200, answer.text
     assert answer.json()["results"][0]["status"] == 201
     assert kit.balance("u1").available == 99
+
+
+def test_the_ingest_worker_prints_its_lag(
+    nodes: LocalNodes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with CreditKit(url, catalog=example_catalog()) as kit:
+        kit.create_customer("u1")
+        app = create_app(kit, events=EventPublisher(nodes.urls))
+        with TestClient(app, raise_server_exceptions=False) as client:
+            events = [_event("a"), _event("b")]
+            sent = client.post("/v1/events", json={"events": events}, headers=_headers(kit, "1"))
+            assert sent.status_code == 202, sent.text
+    assert main(["ingest-worker", "--lag", "--database-url", url, "--events", nodes.setting]) == 0
+    assert capsys.readouterr().out == "pending 2, unacknowledged 0, parked 0\n"
