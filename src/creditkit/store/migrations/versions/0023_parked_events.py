@@ -1,7 +1,7 @@
 """Usage events parked by the ingest worker: events that came through JetStream and could not be
 charged, each with its reason (``creditkit ingest-worker``, docs/events.md).
 
-Revision ID: 0026
+Revision ID: 0023
 Revises: 0022
 Create Date: 2026-12-07
 """
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 
 from creditkit.store.tables import UtcDateTime
 
-revision: str = "0026"
+revision: str = "0023"
 down_revision: str | Sequence[str] | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
