@@ -79,8 +79,8 @@ from creditkit.subscriptions.schemas import BillingLine, Subscription
 from creditkit.usage.checks import BREAKDOWN_GROUPS_DEFAULT, INGEST_EVENTS_MAX, check_dimension
 from creditkit.usage.schemas import (
     BreakdownBy,
-    ModelUsage,
     EventAccepted,
+    ModelUsage,
     UsageBreakdown,
     UsageSeries,
     UsageSummary,
