@@ -29,6 +29,7 @@ from creditkit.ledger.checks import check_history_filters
 from creditkit.ledger.coalescing import GroupCommitStats
 from creditkit.ledger.kernel import DueHook, LedgerHooks, SpendHook
 from creditkit.ledger.repository import CustomerRow
+from creditkit.ledger.reversals import REVERSAL_WINDOW_DEFAULT, check_reversal_window
 from creditkit.ledger.schemas import (
     Adjustment,
     AuditReport,
@@ -42,6 +43,7 @@ from creditkit.ledger.schemas import (
     HistoryPage,
     Hold,
     Money,
+    Reversal,
     Spender,
     SweepReport,
     Transfer,
@@ -126,6 +128,7 @@ class CreditKit:
         group_commit: bool = True,
         writer_lanes: int | None = None,
         webhook_policy: OutboundPolicy | None = None,
+        reversal_window: timedelta = REVERSAL_WINDOW_DEFAULT,
     ) -> None:
         if catalog is not None and not isinstance(catalog, Catalog):
             catalog = load_catalog(catalog)
@@ -146,6 +149,7 @@ class CreditKit:
             group_commit=group_commit,
             writer_lanes=writer_lanes,
         )
+        self._ledger.reversal_window = check_reversal_window(reversal_window)
         self._subscriptions = (
             None if catalog is None else SubscriptionService(self._ledger, catalog)
         )
@@ -618,6 +622,27 @@ class CreditKit:
         ``InsufficientCredits`` (recorded, nothing moved) when the grant holds less."""
         return self._ledger.void_grant(
             grant_id, amount, reason=reason, idempotency_key=idempotency_key
+        )
+
+    def reverse_charge(
+        self,
+        charge_key: str,
+        amount: Quantity | str | None = None,
+        *,
+        reason: str,
+        idempotency_key: str,
+    ) -> Reversal:
+        """Gives back ``amount`` (None: all that is not reversed yet) of the charge recorded
+        under the idempotency key ``charge_key``, as one ``reversal`` transaction in the
+        customer's history, linked to the charge, with ``reason``. The credits go back the way
+        the charge took them, in the reverse of the burn-down (debt, then overage, then the
+        grants, last drawn first); the part of a grant that expired since goes to breakage.
+        Usage counts it in the charge's period; the budgets that counted the charge count it
+        less. Partial reversals accumulate. Raises ``InvalidRequest`` naming ``charge_key`` (no
+        such charge, a refused charge, not a charge, past the reversal window) or ``amount``
+        (more than is left to reverse)."""
+        return self._ledger.reverse_charge(
+            charge_key, amount, reason=reason, idempotency_key=idempotency_key
         )
 
     def change_grant_expiry(

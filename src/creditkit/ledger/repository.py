@@ -78,6 +78,15 @@ class TransactionRow:
     outcome: str | None
     metadata: dict[str, Any]
     created_at: datetime
+    #: When the usage it counts for happened (late usage, a reversal); None: at ``created_at``.
+    occurred_at: datetime | None = None
+    #: The charge a reversal gives back.
+    reverses_id: int | None = None
+
+    @property
+    def counted_at(self) -> datetime:
+        """The moment usage reads and rollups count it at."""
+        return self.created_at if self.occurred_at is None else self.occurred_at
 
 
 def chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -386,6 +395,8 @@ def _transaction_row(row: sa.Row[Any]) -> TransactionRow:
         outcome=row.outcome,
         metadata=row.metadata,
         created_at=row.created_at,
+        occurred_at=row.occurred_at,
+        reverses_id=row.reverses_id,
     )
 
 
@@ -503,6 +514,8 @@ def _transaction_tuples(flavor: Any, rows: list[dict[str, Any]]) -> list[tuple[A
             row["outcome"],
             encode_json(row["metadata"]),
             flavor.time_in(row["created_at"]),
+            None if row.get("occurred_at") is None else flavor.time_in(row["occurred_at"]),
+            row.get("reverses_id"),
         )
         for row in rows
     ]
