@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import random
@@ -28,6 +29,7 @@ from creditkit.ledger.audit import audit
 from creditkit.ledger.checks import check_history_filters
 from creditkit.ledger.coalescing import GroupCommitStats
 from creditkit.ledger.kernel import DueHook, LedgerHooks, SpendHook
+from creditkit.ledger.late_usage import LATE_USAGE_WINDOW_DEFAULT, check_late_usage_window
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.reversals import REVERSAL_WINDOW_DEFAULT, check_reversal_window
 from creditkit.ledger.schemas import (
@@ -129,6 +131,7 @@ class CreditKit:
         writer_lanes: int | None = None,
         webhook_policy: OutboundPolicy | None = None,
         reversal_window: timedelta = REVERSAL_WINDOW_DEFAULT,
+        late_usage_window: timedelta = LATE_USAGE_WINDOW_DEFAULT,
     ) -> None:
         if catalog is not None and not isinstance(catalog, Catalog):
             catalog = load_catalog(catalog)
@@ -150,6 +153,7 @@ class CreditKit:
             writer_lanes=writer_lanes,
         )
         self._ledger.reversal_window = check_reversal_window(reversal_window)
+        self._ledger.late_usage_window = check_late_usage_window(late_usage_window)
         self._subscriptions = (
             None if catalog is None else SubscriptionService(self._ledger, catalog)
         )
@@ -368,6 +372,7 @@ class CreditKit:
         rate_limited: bool = False,
         spender: str | None = None,
         allow_debt: bool = False,
+        occurred_at: datetime | None = None,
     ) -> Charge:
         """Spends credits now, in burn-down order; raises ``InsufficientCredits`` (and writes
         nothing but the refusal) when the available balance is short. ``spender`` names who
@@ -379,11 +384,16 @@ class CreditKit:
         catalog ``action``: the amount is then its price times ``quantity``, in its unit.
         ``member`` names the workspace member who spent, for per-member spend caps.
         ``rate_limited`` counts the call against the plan's ``rate_limit_per_minute`` in the
-        charge's own transaction, and raises ``RateLimited`` past it (as the HTTP API does)."""
+        charge's own transaction, and raises ``RateLimited`` past it (as the HTTP API does).
+        ``occurred_at``: when the usage happened, for usage reported late, within the kit's
+        ``late_usage_window`` (default one hour): it spends now, and counts in the usage of
+        the moment it happened; ``InvalidRequest`` naming ``occurred_at`` outside it."""
         request = self._priced(
             customer, amount, idempotency_key, unit, action, quantity, metadata, member,
             rate_limited, spender, allow_debt,
         )  # fmt: skip
+        if occurred_at is not None:
+            request = dataclasses.replace(request, occurred_at=occurred_at)
         outcome = self.charge_many([request])[0]
         if isinstance(outcome, CreditKitError):
             raise outcome
