@@ -25,7 +25,6 @@ from creditkit.ledger import repository, reversal_repository, spender_repository
 from creditkit.ledger.checks import check_text
 from creditkit.ledger.corrections import REASON_LENGTH_MAX
 from creditkit.ledger.kernel import CONSUMPTION, EXPIRY, ISSUANCE, Request, Spend, UnitOfWork
-from creditkit.ledger.late_usage import LATE_USAGE_WINDOW_DEFAULT
 from creditkit.ledger.repository import CustomerRow, TransactionRow
 from creditkit.ledger.schemas import (
     PRIORITY_DEFAULT_BY_SOURCE,
@@ -68,7 +67,6 @@ class LedgerReversals(LedgerSpenders):
     """Spenders, plus reversals of charges."""
 
     reversal_window: timedelta = REVERSAL_WINDOW_DEFAULT
-    late_usage_window: timedelta = LATE_USAGE_WINDOW_DEFAULT
 
     def reverse_charge(
         self,
