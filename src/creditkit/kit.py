@@ -190,7 +190,8 @@ class CreditKit:
             due=tuple(due),
             spend=tuple(spend),
             # The usage rollups, then the percent-used alerts.
-            recorded=(rollups.record, self._alerts.recorded),
+            recorded=(rollups.record, self._alerts.recorded)
+            + (() if self._subscriptions is None else (self._subscriptions.recorded,)),
             headroom=None if self._subscriptions is None else self._subscriptions.headroom,
             count_requests=(
                 None if self._entitlements is None else self._entitlements.count_requests

@@ -418,6 +418,7 @@ def applied_count(connection: Connection, customer_id: int, kind: str, action: s
 #: back from grants: counting them would lower what overage has used.
 ON_DEMAND_KINDS = (
     TransactionKind.CHARGE.value,
+    TransactionKind.REVERSAL.value,
     TransactionKind.RESERVE.value,
     TransactionKind.COMMIT.value,
     TransactionKind.RELEASE.value,
@@ -443,8 +444,16 @@ def issued_on_demand(
             transactions.c.customer_id == customer_id,
             transactions.c.unit == unit,
             transactions.c.kind.in_(ON_DEMAND_KINDS),
-            transactions.c.created_at >= since,
-            transactions.c.created_at < until,
+            # At the moment the usage happened (late usage, a reversal with its charge): a
+            # period is billed for the usage in it.
+            sa.or_(
+                sa.and_(
+                    transactions.c.occurred_at.is_(None),
+                    transactions.c.created_at >= since,
+                    transactions.c.created_at < until,
+                ),
+                sa.and_(transactions.c.occurred_at >= since, transactions.c.occurred_at < until),
+            ),
             entries.c.account_id == issuance_account_id,
         )
     ).scalar_one()
