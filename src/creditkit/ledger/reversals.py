@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from creditkit.errors import InvalidRequest, Quantity, present
+from creditkit.errors import InvalidRequest, InvariantViolation, Quantity, present
 from creditkit.ledger import repository, reversal_repository, spender_repository
 from creditkit.ledger.checks import check_text
 from creditkit.ledger.corrections import REASON_LENGTH_MAX
@@ -253,7 +253,7 @@ class LedgerReversals(LedgerSpenders):
             if left == 0:
                 break
         if left != 0:
-            raise InvalidRequest("amount", "is more than the charge took")
+            raise InvariantViolation("a reversal within what its charge took", f"{left} short")
         return list(by_account.items()), returned, expired, issued
 
     def _debt_back(
