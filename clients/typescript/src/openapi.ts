@@ -90,6 +90,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reversals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reverse Charge
+         * @description Gives back ``amount`` (all not reversed yet when absent) of the charge made with the
+         *     idempotency key ``charge_key``, with a ``reason`` kept in the history: to the grants
+         *     that paid, in the reverse of the burn-down (breakage for those expired since). 422
+         *     naming ``charge_key`` (no such charge, refused, not a charge, past the reversal window)
+         *     or ``amount`` (more than is left to reverse).
+         */
+        post: operations["reverseCharge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/grants/{grant_id}/expiry": {
         parameters: {
             query?: never;
@@ -1824,6 +1848,8 @@ export interface components {
              * @description Default: false.
              */
             allow_debt?: boolean;
+            /** Occurred At */
+            occurred_at?: string | null;
         };
         /** CheckoutCreate */
         CheckoutCreate: {
@@ -2704,6 +2730,55 @@ export interface components {
             resource_id: string;
         };
         /**
+         * Reversal
+         * @description Part or all of a charge given back by ``reverse_charge``. ``returned``: the grants the
+         *     credits went back to, in the order they went (the reverse of the burn-down); ``expired``:
+         *     what went to breakage instead (grants that expired since the charge). The rest went back
+         *     where the charge took it beyond the grants: to issuance (overage, an unlimited plan) and to
+         *     the debt still owed.
+         */
+        Reversal: {
+            /** Id */
+            id: number;
+            /** Charge Id */
+            charge_id: number;
+            /** Charge Key */
+            charge_key: string;
+            /** Customer */
+            customer: string;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /** Reason */
+            reason: string;
+            /** Returned */
+            returned: components["schemas"]["Draw"][];
+            /** Expired */
+            expired: number | string;
+            /** Remaining */
+            remaining: number | string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Replayed
+             * @default false
+             */
+            replayed: boolean;
+        };
+        /** ReversalCreate */
+        ReversalCreate: {
+            /** Charge Key */
+            charge_key: string;
+            /** Amount */
+            amount?: (number | string) | null;
+            /** Reason */
+            reason: string;
+        };
+        /**
          * Role
          * @description A member's role in a workspace. A workspace with members has exactly one owner.
          * @enum {string}
@@ -2948,7 +3023,7 @@ export interface components {
          * TransactionKind
          * @enum {string}
          */
-        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "extend" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment" | "debt_repayment" | "budget" | "debt_limit" | "void" | "expiry_change";
+        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "extend" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment" | "debt_repayment" | "budget" | "debt_limit" | "void" | "expiry_change" | "reversal";
         /**
          * Transfer
          * @description Transferable credits moved from one customer to another as one new ``gift`` grant that
@@ -3066,6 +3141,8 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Occurred At */
+            occurred_at?: string | null;
         };
         /**
          * UsageGroup
@@ -4615,6 +4692,98 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reverseCharge: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReversalCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reversal"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description A conflict: the key's first request differs. */

@@ -168,6 +168,16 @@ class ChargeCreate(Body):
     spender: CustomerId | None = None
     #: What the credits leave short may be owed, within the debt limit.
     allow_debt: bool = False
+    #: When the usage happened, if earlier (within the service's late-usage window).
+    occurred_at: datetime | None = None
+
+
+class ReversalCreate(Body):
+    #: The idempotency key the charge was made with.
+    charge_key: Annotated[str, Field(min_length=1, max_length=255)]
+    #: How much of the charge to give back; all that is not reversed yet when absent.
+    amount: Amount | None = None
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class HoldCreate(Body):
@@ -275,6 +285,8 @@ class UsageEvent(Body):
     idempotency_key: Annotated[str, Field(min_length=1, max_length=255)]
     member: CustomerId | None = None
     metadata: Metadata
+    #: When the usage happened, if earlier (within the service's late-usage window).
+    occurred_at: datetime | None = None
 
 
 class EventsIngest(Body):
