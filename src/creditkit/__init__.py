@@ -83,6 +83,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "Adjustment": "creditkit.ledger.schemas",
+    "Reversal": "creditkit.ledger.schemas",
     "AllowanceOnUpgrade": "creditkit.subscriptions.schemas",
     "AuditProblem": "creditkit.ledger.schemas",
     "AuditReport": "creditkit.ledger.schemas",
@@ -234,6 +235,7 @@ __all__ = [
     "Quantity",
     "RateLimited",
     "Reason",
+    "Reversal",
     "Role",
     "Subscription",
     "SubscriptionStatus",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import random
@@ -29,7 +30,9 @@ from creditkit.ledger.audit import audit
 from creditkit.ledger.checks import check_history_filters
 from creditkit.ledger.coalescing import GroupCommitStats
 from creditkit.ledger.kernel import DueHook, LedgerHooks, SpendHook
+from creditkit.ledger.late_usage import LATE_USAGE_WINDOW_DEFAULT, check_late_usage_window
 from creditkit.ledger.repository import CustomerRow
+from creditkit.ledger.reversals import REVERSAL_WINDOW_DEFAULT, check_reversal_window
 from creditkit.ledger.schemas import (
     Adjustment,
     AuditReport,
@@ -43,6 +46,7 @@ from creditkit.ledger.schemas import (
     HistoryPage,
     Hold,
     Money,
+    Reversal,
     Spender,
     SweepReport,
     Transfer,
@@ -131,6 +135,8 @@ class CreditKit:
         group_commit: bool = True,
         writer_lanes: int | None = None,
         webhook_policy: OutboundPolicy | None = None,
+        reversal_window: timedelta = REVERSAL_WINDOW_DEFAULT,
+        late_usage_window: timedelta = LATE_USAGE_WINDOW_DEFAULT,
     ) -> None:
         if catalog is not None and not isinstance(catalog, Catalog):
             catalog = load_catalog(catalog)
@@ -151,6 +157,8 @@ class CreditKit:
             group_commit=group_commit,
             writer_lanes=writer_lanes,
         )
+        self._ledger.reversal_window = check_reversal_window(reversal_window)
+        self._ledger.late_usage_window = check_late_usage_window(late_usage_window)
         self._subscriptions = (
             None if catalog is None else SubscriptionService(self._ledger, catalog)
         )
@@ -189,7 +197,8 @@ class CreditKit:
             due=tuple(due),
             spend=tuple(spend),
             # The usage rollups, then the percent-used alerts.
-            recorded=(rollups.record, self._alerts.recorded),
+            recorded=(rollups.record, self._alerts.recorded)
+            + (() if self._subscriptions is None else (self._subscriptions.recorded,)),
             headroom=None if self._subscriptions is None else self._subscriptions.headroom,
             count_requests=(
                 None if self._entitlements is None else self._entitlements.count_requests
@@ -372,6 +381,7 @@ class CreditKit:
         spender: str | None = None,
         allow_debt: bool = False,
         usage: object | None = None,
+        occurred_at: datetime | None = None,
     ) -> Charge:
         """Spends credits now, in burn-down order; raises ``InsufficientCredits`` (and writes
         nothing but the refusal) when the available balance is short. ``spender`` names who
@@ -389,11 +399,17 @@ class CreditKit:
         "output_tokens", "cache_read_tokens", "cache_write_tokens"}``, or an OpenAI- or
         Anthropic-style usage object as it comes) for an ``action`` the catalog prices by
         tokens: the amount is its price (see ``quote``), recorded in the charge's metadata
-        under ``token_price``. ``UnknownModel`` when nothing prices the model."""
+        under ``token_price``. ``UnknownModel`` when nothing prices the model.
+
+        ``occurred_at``: when the usage happened, for usage reported late, within the kit's
+        ``late_usage_window`` (default one hour): it spends now, and counts in the usage of
+        the moment it happened; ``InvalidRequest`` naming ``occurred_at`` outside it."""
         request = self._priced(
             customer, amount, idempotency_key, unit, action, quantity, metadata, member,
             rate_limited, spender, allow_debt, usage,
         )  # fmt: skip
+        if occurred_at is not None:
+            request = dataclasses.replace(request, occurred_at=occurred_at)
         outcome = self.charge_many([request])[0]
         if isinstance(outcome, CreditKitError):
             raise outcome
@@ -715,6 +731,27 @@ class CreditKit:
         ``InsufficientCredits`` (recorded, nothing moved) when the grant holds less."""
         return self._ledger.void_grant(
             grant_id, amount, reason=reason, idempotency_key=idempotency_key
+        )
+
+    def reverse_charge(
+        self,
+        charge_key: str,
+        amount: Quantity | str | None = None,
+        *,
+        reason: str,
+        idempotency_key: str,
+    ) -> Reversal:
+        """Gives back ``amount`` (None: all that is not reversed yet) of the charge recorded
+        under the idempotency key ``charge_key``, as one ``reversal`` transaction in the
+        customer's history, linked to the charge, with ``reason``. The credits go back the way
+        the charge took them, in the reverse of the burn-down (debt, then overage, then the
+        grants, last drawn first); the part of a grant that expired since goes to breakage.
+        Usage counts it in the charge's period; the budgets that counted the charge count it
+        less. Partial reversals accumulate. Raises ``InvalidRequest`` naming ``charge_key`` (no
+        such charge, a refused charge, not a charge, past the reversal window) or ``amount``
+        (more than is left to reverse)."""
+        return self._ledger.reverse_charge(
+            charge_key, amount, reason=reason, idempotency_key=idempotency_key
         )
 
     def change_grant_expiry(

@@ -72,3 +72,21 @@ def test_a_public_url_is_an_http_address() -> None:
     with pytest.raises(InvalidRequest) as raised:
         Settings.resolve({"public_url": "billing.example.com"}, {}, None)
     assert raised.value.field == "public_url"
+
+
+def test_the_late_usage_and_reversal_windows_are_settings(tmp_path: Path) -> None:
+    environment = {
+        "CREDITKIT_LATE_USAGE_WINDOW_SECONDS": "86400",
+        "CREDITKIT_REVERSAL_WINDOW_SECONDS": "3600",
+    }
+    settings = Settings.resolve({}, environment, None)
+    assert (settings.late_usage_window_seconds, settings.reversal_window_seconds) == (86400, 3600)
+    for name, seconds in (
+        ("late_usage_window_seconds", 36 * 86400),
+        ("reversal_window_seconds", 0),
+    ):
+        config = tmp_path / f"{name}.toml"
+        config.write_text(f"{name} = {seconds}\n")
+        with pytest.raises(InvalidRequest) as raised:
+            Settings.resolve({}, {}, str(config))
+        assert raised.value.field == name

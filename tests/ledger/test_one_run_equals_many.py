@@ -80,6 +80,10 @@ steps = st.one_of(
     st.tuples(st.just("grant"), st.integers(1, 80), st.none() | st.integers(1, 40)),
     st.tuples(st.just("pack"), st.sampled_from(["small", "brief"])),
     st.tuples(st.just("charge"), st.integers(1, 120)),
+    # Usage reported late (within the default hour's window), and a reversal of an earlier
+    # step's charge, wholly or in part.
+    st.tuples(st.just("late"), st.integers(1, 120), st.integers(0, 3_600)),
+    st.tuples(st.just("reverse"), st.integers(0, 17), st.none() | st.integers(1, 60)),
     # Through a spender whose budgets (an hour's, a day's, and its team's month) reset on their
     # own boundaries; a hold through it counts until it is settled or times out.
     st.tuples(st.just("spend"), st.integers(1, 30)),
@@ -144,6 +148,11 @@ def apply(run: Run, step: tuple[Any, ...], index: int) -> None:
             kit.charge(CUSTOMER, step[1], idempotency_key=key)
         elif name == "spend":
             kit.charge(CUSTOMER, step[1], idempotency_key=key, spender="agent")
+        elif name == "late":
+            occurred_at = run.clock() - timedelta(seconds=step[2])
+            kit.charge(CUSTOMER, step[1], idempotency_key=key, occurred_at=occurred_at)
+        elif name == "reverse":
+            kit.reverse_charge(f"step-{step[1]}", step[2], reason="corrected", idempotency_key=key)
         elif name == "hold_through":
             hold = kit.reserve(
                 CUSTOMER, step[1], idempotency_key=key, timeout_seconds=step[2], spender="agent"

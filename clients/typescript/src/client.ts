@@ -40,6 +40,7 @@ export type Receipt = Schemas["Receipt"];
 export type ReceiptPage = Schemas["ReceiptPage"];
 export type TopUpSettings = Schemas["TopUpSettings"];
 export type Event = Schemas["Event"];
+export type Reversal = Schemas["Reversal"];
 export type Refund = Schemas["Refund"];
 export type Quota = Schemas["Quota"];
 /** One usage event's outcome in `ingest`: its charge, or its problem; from a server with an
@@ -169,6 +170,24 @@ export class Client {
       await this.api.POST("/v1/charges", {
         params: { header: key(idempotencyKey) },
         body: { ...body, customer, ...(amount === undefined ? {} : { amount: wireAmount(amount) }) },
+      }),
+    );
+  }
+
+  /**
+   * Gives back `amount` (all not reversed yet when absent) of the charge made with the idempotency
+   * key `chargeKey`, with a `reason` kept in the history: to the grants that paid, in the reverse of
+   * the burn-down (breakage for those expired since).
+   */
+  async reverseCharge(
+    chargeKey: string,
+    options: { readonly amount?: AmountLike; readonly reason: string } & WriteOptions,
+  ): Promise<Reversal> {
+    const { idempotencyKey, amount, reason } = options;
+    return data(
+      await this.api.POST("/v1/reversals", {
+        params: { header: key(idempotencyKey) },
+        body: { charge_key: chargeKey, reason, ...(amount === undefined ? {} : { amount: wireAmount(amount) }) },
       }),
     );
   }

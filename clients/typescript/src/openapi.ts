@@ -90,6 +90,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reversals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reverse Charge
+         * @description Gives back ``amount`` (all not reversed yet when absent) of the charge made with the
+         *     idempotency key ``charge_key``, with a ``reason`` kept in the history: to the grants
+         *     that paid, in the reverse of the burn-down (breakage for those expired since). 422
+         *     naming ``charge_key`` (no such charge, refused, not a charge, past the reversal window)
+         *     or ``amount`` (more than is left to reverse).
+         */
+        post: operations["reverseCharge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/grants/{grant_id}/expiry": {
         parameters: {
             query?: never;
@@ -126,27 +150,6 @@ export interface paths {
          *     with what is available and what would cover it when the balance is short.
          */
         post: operations["createCharge"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/quotes": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Create Quote
-         * @description What a model call's ``usage`` would cost under a token-priced ``action``: the
-         *     credits (rounded up to the unit's scale) and the price record. Writes nothing.
-         */
-        post: operations["createQuote"];
         delete?: never;
         options?: never;
         head?: never;
@@ -788,27 +791,6 @@ export interface paths {
          *     ``spender``, only its spending (``subtree``: and that of every spender under it).
          */
         get: operations["getUsageBreakdown"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/customers/{customer}/usage/models": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * By Model
-         * @description Tokens, the model's cost in USD and the credits spent per model in [start, end),
-         *     over the charges and commits priced from model usage; costliest model first.
-         */
-        get: operations["byModel"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1866,17 +1848,8 @@ export interface components {
              * @description Default: false.
              */
             allow_debt?: boolean;
-            /** Usage */
-            usage?: ({
-                model?: string;
-                provider?: string | null;
-                input_tokens?: number;
-                output_tokens?: number;
-                cache_read_tokens?: number;
-                cache_write_tokens?: number;
-            } & {
-                [key: string]: unknown;
-            }) | null;
+            /** Occurred At */
+            occurred_at?: string | null;
         };
         /** CheckoutCreate */
         CheckoutCreate: {
@@ -2286,7 +2259,6 @@ export interface components {
             hold: components["schemas"]["HistoryHold"] | null;
             /** Spender */
             spender: string | null;
-            token_price: components["schemas"]["TokenPrice"] | null;
         };
         /** HistoryPage */
         HistoryPage: {
@@ -2316,7 +2288,6 @@ export interface components {
             created_at: string;
             /** Draws */
             draws: components["schemas"]["Draw"][];
-            token_price: components["schemas"]["TokenPrice"] | null;
         };
         /**
          * Hold
@@ -2361,8 +2332,11 @@ export interface components {
         };
         /** HoldCommit */
         HoldCommit: {
-            /** Amount */
-            amount?: (number | string) | null;
+            /**
+             * Amount
+             * @description An exact amount in the unit's terms: an integer, or a decimal string ("12.50").
+             */
+            amount: number | string;
             /** Metadata */
             metadata?: {
                 [key: string]: unknown;
@@ -2377,17 +2351,6 @@ export interface components {
              * @description Default: false.
              */
             allow_debt?: boolean;
-            /** Usage */
-            usage?: ({
-                model?: string;
-                provider?: string | null;
-                input_tokens?: number;
-                output_tokens?: number;
-                cache_read_tokens?: number;
-                cache_write_tokens?: number;
-            } & {
-                [key: string]: unknown;
-            }) | null;
         };
         /** HoldCreate */
         HoldCreate: {
@@ -2541,60 +2504,6 @@ export interface components {
             role: "owner" | "admin" | "editor" | "viewer";
         };
         /**
-         * ModelUsage
-         * @description Usage by model in [start, end) of one unit, the costliest model (most credits spent)
-         *     first. ``complete`` is false when the range held more priced calls than one read sums.
-         */
-        ModelUsage: {
-            /** Unit */
-            unit: string;
-            /**
-             * Start
-             * Format: date-time
-             */
-            start: string;
-            /**
-             * End
-             * Format: date-time
-             */
-            end: string;
-            /** Models */
-            models: components["schemas"]["ModelUsageLine"][];
-            /**
-             * Complete
-             * @default true
-             */
-            complete: boolean;
-        };
-        /**
-         * ModelUsageLine
-         * @description One model's calls in a range: their tokens by kind, the model's cost in USD (exact, as
-         *     priced), the credits spent on them, and the spender that spent most on it (None: the
-         *     customer itself).
-         */
-        ModelUsageLine: {
-            /** Model */
-            model: string;
-            /** Provider */
-            provider: string | null;
-            /** Calls */
-            calls: number;
-            /** Input Tokens */
-            input_tokens: number;
-            /** Output Tokens */
-            output_tokens: number;
-            /** Cache Read Tokens */
-            cache_read_tokens: number;
-            /** Cache Write Tokens */
-            cache_write_tokens: number;
-            /** Cost Usd */
-            cost_usd: string;
-            /** Spent */
-            spent: number | string;
-            /** Top Spender */
-            top_spender: string | null;
-        };
-        /**
          * Money
          * @description A price or cost: integer minor units (cents) of an ISO 4217 currency.
          */
@@ -2727,12 +2636,6 @@ export interface components {
             cap: number | string | null;
         };
         /**
-         * PriceSource
-         * @description Where a model's rates came from.
-         * @enum {string}
-         */
-        PriceSource: "genai-prices" | "catalog" | "fallback";
-        /**
          * Quota
          * @description A number of the plan in force (``max_file_mb``), or ``"unlimited"``.
          */
@@ -2741,44 +2644,6 @@ export interface components {
             name: string;
             /** Value */
             value: number | "unlimited";
-        };
-        /**
-         * Quote
-         * @description What a usage costs under an action: ``amount`` of ``unit`` (rounded up to the unit's
-         *     scale; see docs/tokens.md), and the ``price`` it was computed at.
-         */
-        Quote: {
-            /** Action */
-            action: string;
-            /** Unit */
-            unit: string;
-            /** Amount */
-            amount: number | string;
-            price: components["schemas"]["TokenPrice"];
-        };
-        /**
-         * QuoteCreate
-         * @description What a usage would cost under a token-priced action, at ``at`` (default now).
-         */
-        QuoteCreate: {
-            /** Action */
-            action: string;
-            /**
-             * Usage
-             * @description A model call's usage: creditkit's own counts, or an OpenAI- (prompt_tokens, completion_tokens, prompt_tokens_details) or Anthropic-style (cache_read_input_tokens, cache_creation_input_tokens) usage object as it comes.
-             */
-            usage: {
-                model?: string;
-                provider?: string | null;
-                input_tokens?: number;
-                output_tokens?: number;
-                cache_read_tokens?: number;
-                cache_write_tokens?: number;
-            } & {
-                [key: string]: unknown;
-            };
-            /** At */
-            at?: string | null;
         };
         /** Receipt */
         Receipt: {
@@ -2863,6 +2728,55 @@ export interface components {
         ResourceAcquire: {
             /** Resource Id */
             resource_id: string;
+        };
+        /**
+         * Reversal
+         * @description Part or all of a charge given back by ``reverse_charge``. ``returned``: the grants the
+         *     credits went back to, in the order they went (the reverse of the burn-down); ``expired``:
+         *     what went to breakage instead (grants that expired since the charge). The rest went back
+         *     where the charge took it beyond the grants: to issuance (overage, an unlimited plan) and to
+         *     the debt still owed.
+         */
+        Reversal: {
+            /** Id */
+            id: number;
+            /** Charge Id */
+            charge_id: number;
+            /** Charge Key */
+            charge_key: string;
+            /** Customer */
+            customer: string;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            /** Reason */
+            reason: string;
+            /** Returned */
+            returned: components["schemas"]["Draw"][];
+            /** Expired */
+            expired: number | string;
+            /** Remaining */
+            remaining: number | string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Replayed
+             * @default false
+             */
+            replayed: boolean;
+        };
+        /** ReversalCreate */
+        ReversalCreate: {
+            /** Charge Key */
+            charge_key: string;
+            /** Amount */
+            amount?: (number | string) | null;
+            /** Reason */
+            reason: string;
         };
         /**
          * Role
@@ -3086,49 +3000,6 @@ export interface components {
          */
         SubscriptionStatus: "trialing" | "active" | "past_due" | "canceled";
         /**
-         * TokenPrice
-         * @description The price a usage was charged at: recorded on its transaction (under the metadata key
-         *     ``token_price``), so history, replays and audits show what was charged and why.
-         *
-         *     ``rates`` are USD per million tokens of each kind as applied (a tier resolved, a missing
-         *     cache rate as the input rate); ``requests_per_thousand`` the per-request part, if any.
-         *     ``cost_usd`` is exact: sum of tokens * rate / 1,000,000 (+ the request price / 1,000).
-         *     ``version`` is the genai-prices package version for its source, else None; ``priced_at``
-         *     the moment whose prices applied.
-         */
-        TokenPrice: {
-            source: components["schemas"]["PriceSource"];
-            /** Version */
-            version: string | null;
-            /**
-             * Priced At
-             * Format: date-time
-             */
-            priced_at: string;
-            /** Model */
-            model: string;
-            /** Provider */
-            provider: string | null;
-            /** Rates */
-            rates: {
-                [key: string]: string;
-            };
-            /** Tokens */
-            tokens: {
-                [key: string]: number;
-            };
-            /** Cost Usd */
-            cost_usd: string;
-            /** Markup */
-            markup: string;
-            /** Credits Per Usd */
-            credits_per_usd: string;
-            /** Requests Per Thousand */
-            requests_per_thousand: string | null;
-            /** Table Model */
-            table_model: string | null;
-        };
-        /**
          * TopUpSettings
          * @description Buy ``pack`` when the available balance of its unit falls under ``threshold``, at most
          *     ``per_day_max`` times a UTC day: one pack, or with ``target`` as many packs as fill the
@@ -3152,7 +3023,7 @@ export interface components {
          * TransactionKind
          * @enum {string}
          */
-        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "extend" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment" | "debt_repayment" | "budget" | "debt_limit" | "void" | "expiry_change";
+        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "extend" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment" | "debt_repayment" | "budget" | "debt_limit" | "void" | "expiry_change" | "reversal";
         /**
          * Transfer
          * @description Transferable credits moved from one customer to another as one new ``gift`` grant that
@@ -3270,6 +3141,8 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Occurred At */
+            occurred_at?: string | null;
         };
         /**
          * UsageGroup
@@ -3478,7 +3351,7 @@ export interface components {
             status: number;
             detail: string;
             /** @enum {string} */
-            code: "api_error" | "budget_exceeded" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "events_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_has_open_children" | "hold_not_found" | "hold_parent_exceeded" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "session_token_required" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_model" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
+            code: "api_error" | "budget_exceeded" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "events_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_has_open_children" | "hold_not_found" | "hold_parent_exceeded" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "session_token_required" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
             invalid_params?: {
                 name: string;
                 reason: string;
@@ -4870,6 +4743,98 @@ export interface operations {
             };
         };
     };
+    reverseCharge: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReversalCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reversal"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     changeGrantExpiry: {
         parameters: {
             query?: never;
@@ -5072,86 +5037,6 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description An error; ``code`` says which. */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    createQuote: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["QuoteCreate"];
-            };
-        };
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Quote"];
-                };
-            };
-            /** @description No key or token, or an unknown one. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not allowed for this key, token or plan. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
-                };
-            };
-            /** @description The body is larger than the server's limit. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Invalid input, by field. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ValidationProblem"];
-                };
-            };
-            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -8355,88 +8240,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UsageBreakdown"];
-                };
-            };
-            /** @description No key or token, or an unknown one. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not allowed for this key, token or plan. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
-                };
-            };
-            /** @description What the path names does not exist. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Invalid input, by field. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ValidationProblem"];
-                };
-            };
-            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
-                };
-            };
-            /** @description An error; ``code`` says which. */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    byModel: {
-        parameters: {
-            query: {
-                start: string;
-                end: string;
-                unit?: string;
-            };
-            header?: never;
-            path: {
-                customer: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ModelUsage"];
                 };
             };
             /** @description No key or token, or an unknown one. */

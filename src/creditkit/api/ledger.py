@@ -18,6 +18,7 @@ from creditkit.api.schemas import (
     HoldCreate,
     HoldExtend,
     QuoteCreate,
+    ReversalCreate,
     TransferCreate,
 )
 from creditkit.errors import InvalidRequest, InvariantViolation
@@ -30,6 +31,7 @@ from creditkit.ledger.schemas import (
     HistoryPage,
     Hold,
     Money,
+    Reversal,
     TransactionKind,
     Transfer,
 )
@@ -186,6 +188,21 @@ def router(service: Service) -> APIRouter:
             grant_id, body.amount, reason=body.reason, idempotency_key=access.key_of(caller, key)
         )
 
+    @api.post("/reversals", response_model=Reversal, status_code=201)
+    def reverse_charge(
+        caller: Authenticated, body: ReversalCreate, key: IdempotencyKey
+    ) -> Reversal:
+        """Gives back ``amount`` (all not reversed yet when absent) of the charge made with the
+        idempotency key ``charge_key``, with a ``reason`` kept in the history: to the grants
+        that paid, in the reverse of the burn-down (breakage for those expired since). 422
+        naming ``charge_key`` (no such charge, refused, not a charge, past the reversal window)
+        or ``amount`` (more than is left to reverse)."""
+        access.require_scope(caller, Scope.WRITE)
+        return kit.reverse_charge(
+            access.key_of(caller, body.charge_key), body.amount, reason=body.reason,
+            idempotency_key=access.key_of(caller, key),
+        )  # fmt: skip
+
     @api.post("/grants/{grant_id}/expiry", response_model=Grant, status_code=201)
     def change_grant_expiry(
         caller: Authenticated, grant_id: GrantId, body: GrantExpiryChange, key: IdempotencyKey
@@ -223,6 +240,7 @@ def router(service: Service) -> APIRouter:
                 spender=body.spender,
                 allow_debt=body.allow_debt,
                 usage=body.usage,
+                occurred_at=body.occurred_at,
             )
             return ChargeAnswer.of(charged, kit.alert_crossed(charged))
 

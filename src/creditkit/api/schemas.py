@@ -193,6 +193,8 @@ class ChargeCreate(Body):
     allow_debt: bool = False
     #: A model call's usage, priced by the token-priced ``action`` (instead of an amount).
     usage: Usage | None = None
+    #: When the usage happened, if earlier (within the service's late-usage window).
+    occurred_at: datetime | None = None
 
 
 class QuoteCreate(Body):
@@ -201,6 +203,14 @@ class QuoteCreate(Body):
     action: Name
     usage: Usage
     at: datetime | None = None
+
+
+class ReversalCreate(Body):
+    #: The idempotency key the charge was made with.
+    charge_key: Annotated[str, Field(min_length=1, max_length=255)]
+    #: How much of the charge to give back; all that is not reversed yet when absent.
+    amount: Amount | None = None
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class HoldCreate(Body):
@@ -311,6 +321,8 @@ class UsageEvent(Body):
     idempotency_key: Annotated[str, Field(min_length=1, max_length=255)]
     member: CustomerId | None = None
     metadata: Metadata
+    #: When the usage happened, if earlier (within the service's late-usage window).
+    occurred_at: datetime | None = None
 
 
 class EventsIngest(Body):

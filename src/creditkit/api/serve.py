@@ -15,7 +15,9 @@ page served there (``/checkout/sandbox/<id>``), so a checkout made through the A
 browser as a real provider's would; pages build their links from it, never from ``Host``, and
 accept forms from its origin only. ``return_origins`` adds origins checkouts may return
 browsers to; ``body_bytes_max`` bounds request bodies; ``allow_private_webhooks`` is for
-development only (docs/security.md).
+development only (docs/security.md). ``late_usage_window_seconds`` (default an hour) and
+``reversal_window_seconds`` (default 35 days) are the kit's windows for late usage and reversals
+(docs/ledger.md).
 
 ``payments`` chooses who takes the money, and ``serve`` refuses to start without a choice: a
 billing service that silently simulated payments would hand out credits for nothing.
@@ -48,6 +50,7 @@ import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -63,6 +66,8 @@ from creditkit.events.publisher import EventPublisher
 from creditkit.events.stream import events_servers
 from creditkit.keys.schemas import Scope
 from creditkit.kit import CreditKit
+from creditkit.ledger.late_usage import LATE_USAGE_WINDOW_DEFAULT, check_late_usage_window
+from creditkit.ledger.reversals import REVERSAL_WINDOW_DEFAULT, check_reversal_window
 from creditkit.notify.outbound import OutboundPolicy
 from creditkit.payments import PaymentProvider, PaymentSettings, SandboxProvider
 from creditkit.payments.checkout import return_origins as payment_return_origins
@@ -108,6 +113,10 @@ class Settings:
     allow_private_webhooks: bool = False
     #: The largest request body read, in bytes; a larger one is refused with 413 unread.
     body_bytes_max: int = BODY_BYTES_MAX_DEFAULT
+    #: How far back a charge's or an event's ``occurred_at`` may be (0 to 35 days).
+    late_usage_window_seconds: int = int(LATE_USAGE_WINDOW_DEFAULT.total_seconds())
+    #: How long after a charge it may be reversed (up to 366 days).
+    reversal_window_seconds: int = int(REVERSAL_WINDOW_DEFAULT.total_seconds())
     #: Origins besides ``public_url`` that checkouts may return browsers to, comma-separated
     #: (``https://app.example,https://www.app.example``).
     return_origins: str | None = None
@@ -165,6 +174,13 @@ class Settings:
             raise InvalidRequest(
                 "body_bytes_max", f"must be {BODY_BYTES_MAX_LEAST} to {BODY_BYTES_MAX_MOST}"
             )
+        for name in ("late_usage_window_seconds", "reversal_window_seconds"):
+            seconds = getattr(settings, name)
+            checked = check_late_usage_window if name.startswith("late") else check_reversal_window
+            try:
+                checked(timedelta(seconds=seconds))
+            except InvalidRequest as error:
+                raise InvalidRequest(name, error.reason) from None
         if not 1 <= settings.workers <= WORKERS_MAX:
             raise InvalidRequest("workers", f"must be 1 to {WORKERS_MAX}")
         if settings.public_url is not None and not settings.public_url.startswith(
@@ -304,7 +320,13 @@ def _typed(layer: Mapping[str, Any]) -> dict[str, Any]:
             if flag not in {"1", "true", "yes", "on", "0", "false", "no", "off", ""}:
                 raise InvalidRequest(name, f"must be true or false, not {value!r}")
             value = flag in {"1", "true", "yes", "on"}
-        if name in {"port", "workers", "body_bytes_max"}:
+        if name in {
+            "port",
+            "workers",
+            "body_bytes_max",
+            "late_usage_window_seconds",
+            "reversal_window_seconds",
+        }:
             try:
                 value = int(value)
             except (TypeError, ValueError):
@@ -377,6 +399,8 @@ def open_kit(settings: Settings) -> CreditKit:
         secret_key=settings.secret_key,
         clock=settings.clock(),
         webhook_policy=settings.webhook_policy(),
+        late_usage_window=timedelta(seconds=settings.late_usage_window_seconds),
+        reversal_window=timedelta(seconds=settings.reversal_window_seconds),
     )
     if not kit.keys.has_active_keys():
         created = kit.keys.create_key("bootstrap", Scope.ADMIN)

@@ -51,6 +51,7 @@ from creditkit.ledger.schemas import (
     HistoryPage,
     Hold,
     Money,
+    Reversal,
     Spender,
     Transfer,
 )
@@ -246,10 +247,13 @@ class Client:
         spender: str | None = None,
         allow_debt: bool = False,
         usage: object | None = None,
+        occurred_at: datetime | None = None,
     ) -> ChargeAnswer:
         """Spends credits now: an ``amount``, or a catalog ``action`` times ``quantity``, or
         a token-priced ``action``'s price of a model call's ``usage`` (any shape
         ``CreditKit.charge`` takes; sent as its token counts).
+        ``occurred_at``: when the usage happened, if earlier (within the service's late-usage
+        window): it spends now and counts in the usage of that moment.
         ``InsufficientCredits`` (a ``PaymentRequired``, with ``packs`` and ``upgrade_to``)
         when the balance is short. The answer says what is left (``available_after``) and
         whether the charge crossed an alert threshold (``alert_crossed``)."""
@@ -266,6 +270,8 @@ class Client:
         }
         if usage is not None:
             body["usage"] = usage_body(usage)
+        if occurred_at is not None:
+            body["occurred_at"] = _time(occurred_at, "occurred_at")
         return self._write("POST", _path("charges"), ChargeAnswer, body, idempotency_key)
 
     def quote(self, action: str, usage: object, *, at: datetime | None = None) -> Quote:
@@ -397,6 +403,23 @@ class Client:
         body = {"amount": None if amount is None else _amount(amount), "reason": reason}
         path = _path("grants", _row_id(grant_id, "grant_id"), "void")
         return self._write("POST", path, Adjustment, body, idempotency_key)
+
+    def reverse_charge(
+        self,
+        charge_key: str,
+        amount: Quantity | str | None = None,
+        *,
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> Reversal:
+        """Gives back ``amount`` (None: all not reversed yet) of the charge recorded under
+        ``charge_key``, with a reason kept in the history."""
+        body = {
+            "charge_key": charge_key,
+            "amount": None if amount is None else _amount(amount),
+            "reason": reason,
+        }
+        return self._write("POST", _path("reversals"), Reversal, body, idempotency_key)
 
     def change_grant_expiry(
         self,

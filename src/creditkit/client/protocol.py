@@ -28,6 +28,7 @@ from creditkit.ledger.schemas import (
     HistoryPage,
     Hold,
     Money,
+    Reversal,
     Spender,
     Transfer,
 )
@@ -101,6 +102,7 @@ class CreditsApi(Protocol):
         member: str | None = ...,
         spender: str | None = ...,
         allow_debt: bool = ...,
+        occurred_at: datetime | None = ...,
     ) -> Charge: ...
     def checkout(
         self,
@@ -348,6 +350,14 @@ class CreditsApi(Protocol):
         spender: str | None = ...,
         subtree: bool = ...,
     ) -> UsageSummary: ...
+    def reverse_charge(
+        self,
+        charge_key: str,
+        amount: Quantity | str | None = ...,
+        *,
+        reason: str,
+        idempotency_key: str,
+    ) -> Reversal: ...
     def void_grant(
         self,
         grant_id: int,

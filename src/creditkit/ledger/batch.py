@@ -31,6 +31,7 @@ from creditkit.ledger.checks import (
     NAME_LENGTH_MAX,
     check_metadata,
     check_text,
+    check_time,
 )
 from creditkit.ledger.grants import LedgerGrants
 from creditkit.ledger.kernel import (
@@ -42,6 +43,7 @@ from creditkit.ledger.kernel import (
     Spend,
     take,
 )
+from creditkit.ledger.late_usage import counted_moment
 from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
 from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, TransactionKind, Unit
 from creditkit.ledger.spending import SpendState, applies, check_spender
@@ -161,6 +163,9 @@ class ChargeBatch:
             fields["member"] = check_text(charge.member, "member", EXTERNAL_ID_LENGTH_MAX)
         if charge.spender is not None:
             fields["spender"] = check_spender(charge.spender)
+        if charge.occurred_at is not None:
+            # Only when given, so that charges recorded before late usage replay unchanged.
+            fields["occurred_at"] = check_time(charge.occurred_at, "occurred_at").isoformat()
         if charge.allow_debt is not False:
             if not isinstance(charge.allow_debt, bool):
                 raise InvalidRequest("allow_debt", "must be a bool")
@@ -295,7 +300,12 @@ class ChargeBatch:
         unit = item.unit.name
         charge = item.charge
         spender = None
+        occurred_at = None
         try:
+            if charge.occurred_at is not None:
+                occurred_at = counted_moment(
+                    check_time(charge.occurred_at, "occurred_at"), now, ledger.late_usage_window
+                )
             if charge.member is not None:
                 if customer.kind != "workspace":
                     return InvalidRequest(
@@ -323,6 +333,7 @@ class ChargeBatch:
             metadata=item.request.fields["metadata"],
             member=charge.member,
             spender=None if spender is None else spender.external_id,
+            occurred_at=occurred_at,
         )
         pair = (customer.id, unit)
         live = grants[pair]
@@ -413,6 +424,7 @@ class ChargeBatch:
                     now,
                     plan.row["spender"],
                     issued=plan.issued,
+                    counted_at=plan.row["occurred_at"],
                 )
             )
             outcomes[item.index] = Charge(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -43,6 +43,7 @@ from creditkit.ledger.kernel import (
     burn_down_key,
     take,
 )
+from creditkit.ledger.late_usage import LATE_USAGE_WINDOW_DEFAULT
 from creditkit.ledger.repository import CustomerRow, GrantRow
 from creditkit.ledger.schemas import (
     AMOUNT_STEPS_MAX,
@@ -70,6 +71,9 @@ from creditkit.notify.schemas import EventType
 
 class LedgerGrants(LedgerWrites):
     """The write path, plus customers, grants and spending from them."""
+
+    #: How far back a charge's ``occurred_at`` may be (the kit's ``late_usage_window``).
+    late_usage_window: timedelta = LATE_USAGE_WINDOW_DEFAULT
 
     def create_customer(
         self, customer: str, kind: str = "user", metadata: dict[str, Any] | None = None

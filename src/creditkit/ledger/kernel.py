@@ -89,6 +89,11 @@ class Spend:
     #: give issued steps back), and held steps it expired (its legs on the expiry account).
     issued: int = 0
     expired: int = 0
+    #: How many charges it counts as: a reversal gives steps back (``steps`` < 0) and leaves
+    #: the count of charges as it was.
+    charges: int = 1
+    #: The moment its usage counts at, when not ``created_at`` (late usage, a reversal).
+    counted_at: datetime | None = None
 
 
 #: Told, inside the spending transaction, of every charge or commit it posted (usage rollups).
@@ -383,6 +388,8 @@ class LedgerKernel:
         metadata: dict[str, Any] | None = None,
         member: str | None = None,
         spender: str | None = None,
+        occurred_at: datetime | None = None,
+        reverses_id: int | None = None,
     ) -> dict[str, Any]:
         return {
             "idempotency_key": request.key,
@@ -400,6 +407,8 @@ class LedgerKernel:
             "outcome": None,
             "metadata": metadata or {},
             "created_at": now,
+            "occurred_at": occurred_at,
+            "reverses_id": reverses_id,
         }
 
     def _post(

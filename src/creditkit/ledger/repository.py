@@ -78,6 +78,15 @@ class TransactionRow:
     outcome: str | None
     metadata: dict[str, Any]
     created_at: datetime
+    #: When the usage it counts for happened (late usage, a reversal); None: at ``created_at``.
+    occurred_at: datetime | None = None
+    #: The charge a reversal gives back.
+    reverses_id: int | None = None
+
+    @property
+    def counted_at(self) -> datetime:
+        """The moment usage reads and rollups count it at."""
+        return self.created_at if self.occurred_at is None else self.occurred_at
 
 
 def chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -386,6 +395,8 @@ def _transaction_row(row: sa.Row[Any]) -> TransactionRow:
         outcome=row.outcome,
         metadata=row.metadata,
         created_at=row.created_at,
+        occurred_at=row.occurred_at,
+        reverses_id=row.reverses_id,
     )
 
 
@@ -407,6 +418,7 @@ def applied_count(connection: Connection, customer_id: int, kind: str, action: s
 #: back from grants: counting them would lower what overage has used.
 ON_DEMAND_KINDS = (
     TransactionKind.CHARGE.value,
+    TransactionKind.REVERSAL.value,
     TransactionKind.RESERVE.value,
     TransactionKind.COMMIT.value,
     TransactionKind.RELEASE.value,
@@ -432,8 +444,16 @@ def issued_on_demand(
             transactions.c.customer_id == customer_id,
             transactions.c.unit == unit,
             transactions.c.kind.in_(ON_DEMAND_KINDS),
-            transactions.c.created_at >= since,
-            transactions.c.created_at < until,
+            # At the moment the usage happened (late usage, a reversal with its charge): a
+            # period is billed for the usage in it.
+            sa.or_(
+                sa.and_(
+                    transactions.c.occurred_at.is_(None),
+                    transactions.c.created_at >= since,
+                    transactions.c.created_at < until,
+                ),
+                sa.and_(transactions.c.occurred_at >= since, transactions.c.occurred_at < until),
+            ),
             entries.c.account_id == issuance_account_id,
         )
     ).scalar_one()
@@ -503,6 +523,8 @@ def _transaction_tuples(flavor: Any, rows: list[dict[str, Any]]) -> list[tuple[A
             row["outcome"],
             encode_json(row["metadata"]),
             flavor.time_in(row["created_at"]),
+            None if row.get("occurred_at") is None else flavor.time_in(row["occurred_at"]),
+            row.get("reverses_id"),
         )
         for row in rows
     ]

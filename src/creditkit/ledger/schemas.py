@@ -95,6 +95,9 @@ class TransactionKind(StrEnum):
     #: What is left of a grant moved into a new grant with another expiry
     #: (``change_grant_expiry``).
     EXPIRY_CHANGE = "expiry_change"
+    #: Part or all of a recorded charge given back (``reverse_charge``), with a reason: the
+    #: credits go back to the grants that paid (to breakage for those expired since).
+    REVERSAL = "reversal"
 
 
 #: Bounds checked before an amount's arithmetic: its text's length and its decimal exponent
@@ -357,6 +360,29 @@ class Adjustment:
 
 
 @dataclass(frozen=True, slots=True)
+class Reversal:
+    """Part or all of a charge given back by ``reverse_charge``. ``returned``: the grants the
+    credits went back to, in the order they went (the reverse of the burn-down); ``expired``:
+    what went to breakage instead (grants that expired since the charge). The rest went back
+    where the charge took it beyond the grants: to issuance (overage, an unlimited plan) and to
+    the debt still owed."""
+
+    id: int
+    charge_id: int
+    charge_key: str
+    customer: str
+    unit: str
+    amount: Quantity
+    reason: str
+    returned: tuple[Draw, ...]
+    expired: Quantity
+    #: What the charge has left to reverse after this one.
+    remaining: Quantity
+    created_at: datetime
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ChargeRequest:
     """One charge of a batch (``CreditKit.charge_many``)."""
 
@@ -376,6 +402,9 @@ class ChargeRequest:
     spender: str | None = None
     #: What the grants and the plan leave short may be taken as debt, within the debt limit.
     allow_debt: bool = False
+    #: When the usage happened, if earlier than now (late usage): it spends now, and counts in
+    #: the usage of the period it happened in. None: now.
+    occurred_at: datetime | None = None
 
 
 class HoldOutcome(StrEnum):

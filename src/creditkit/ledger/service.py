@@ -38,6 +38,7 @@ from creditkit.ledger.kernel import (
     burn_down_key,
 )
 from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
+from creditkit.ledger.reversals import LedgerReversals
 from creditkit.ledger.schemas import (
     Balance,
     Charge,
@@ -49,7 +50,6 @@ from creditkit.ledger.schemas import (
     HistoryPage,
     Unit,
 )
-from creditkit.ledger.spenders import LedgerSpenders
 from creditkit.ledger.spending import CUSTOMER, SpendState, applies, check_spender, path_budgets
 from creditkit.store.database import Database
 
@@ -60,7 +60,7 @@ SUBTREE_SPENDERS_MAX = 1_000
 WRITER_LANES_POSTGRESQL = 4
 
 
-class LedgerService(LedgerSpenders):
+class LedgerService(LedgerReversals):
     """The credit ledger over one database. Safe to share between threads; several processes may
     use one database at once.
 

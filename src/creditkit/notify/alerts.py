@@ -223,6 +223,8 @@ class AlertService:
         A threshold is looked at only when this spending may have reached it."""
         steps_by_pair: dict[tuple[int, str], int] = {}
         for spend in spends:
+            if spend.steps <= 0:
+                continue  # a reversal gives credits back: no threshold is reached by it
             pair = (spend.customer_id, spend.unit)
             steps_by_pair[pair] = steps_by_pair.get(pair, 0) + spend.steps
         now = self._ledger.now()

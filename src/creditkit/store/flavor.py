@@ -21,9 +21,9 @@ from creditkit.store.tables import from_epoch_microseconds, to_epoch_microsecond
 
 _TRANSACTION_COLUMNS = (
     "id, idempotency_key, kind, status, customer_id, counterparty_id, unit, amount, action,"
-    " hold_id, member, spender, request, outcome, metadata, created_at"
+    " hold_id, member, spender, request, outcome, metadata, created_at, occurred_at, reverses_id"
 )
-_TRANSACTION_VALUES = 16
+_TRANSACTION_VALUES = 18
 
 #: 4 parameters a row: 1,000 rows stay far below SQLite's (32,766) and PostgreSQL's (65,535)
 #: limits on parameters in one statement.
@@ -38,12 +38,15 @@ COMBINED_ROWS_MAX = 30_000
 _COMBINED_INSERT = (
     "WITH v AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[],"
     " %s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::text[],"
-    " %s::text[], %s::text[], %s::text[], %s::timestamptz[]) WITH ORDINALITY AS"
+    " %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[])"
+    " WITH ORDINALITY AS"
     " v(idempotency_key, kind, status, customer_id, counterparty_id, unit, amount, action,"
-    " hold_id, member, spender, request, outcome, metadata, created_at, position)),"
+    " hold_id, member, spender, request, outcome, metadata, created_at, occurred_at,"
+    " reverses_id, position)),"
     f" t AS (INSERT INTO transactions ({_TRANSACTION_COLUMNS.removeprefix('id, ')})"
     " SELECT idempotency_key, kind, status, customer_id, counterparty_id, unit, amount, action,"
-    " hold_id, member, spender, request, outcome, metadata::jsonb, created_at FROM v"
+    " hold_id, member, spender, request, outcome, metadata::jsonb, created_at, occurred_at,"
+    " reverses_id FROM v"
     " ORDER BY position"
     " RETURNING id, idempotency_key),"
     " e AS (INSERT INTO entries (transaction_id, account_id, unit, amount)"
@@ -65,7 +68,8 @@ def _one_transaction_insert(entry_count: int) -> str:
     )
     return (
         f"WITH t AS (INSERT INTO transactions ({_TRANSACTION_COLUMNS.removeprefix('id, ')})"
-        f" VALUES ({', '.join(['%s'] * (_TRANSACTION_VALUES - 3))}, %s::jsonb, %s) RETURNING id)"
+        f" VALUES ({', '.join(['%s'] * (_TRANSACTION_VALUES - 5))}, %s::jsonb, %s,"
+        " %s::timestamptz, %s::bigint) RETURNING id)"
         " INSERT INTO entries (transaction_id, account_id, unit, amount)"
         " SELECT t.id, x.account_id, x.unit, x.amount FROM t,"
         f" (VALUES {values}) AS x(position, account_id, unit, amount) ORDER BY x.position"

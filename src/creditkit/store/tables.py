@@ -181,6 +181,11 @@ transactions = sa.Table(
     sa.Column("outcome", sa.Text, nullable=True),
     sa.Column("metadata", Json, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # When the usage a charge (late usage) or a reversal counts for happened, when that is not
+    # ``created_at``: usage rollups and reads count it there. NULL: at ``created_at``.
+    sa.Column("occurred_at", UtcDateTime, nullable=True),
+    # The charge a reversal gives back (by transaction id; no foreign key, see migration 0024).
+    sa.Column("reverses_id", _ID, nullable=True),
     sa.CheckConstraint("status IN ('applied', 'refused')", name="status_known"),
     sa.CheckConstraint("(status = 'refused') = (outcome IS NOT NULL)", name="outcome_shape"),
     sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
@@ -200,6 +205,20 @@ transactions = sa.Table(
         "id",
         sqlite_where=sa.text("spender IS NOT NULL"),
         postgresql_where=sa.text("spender IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_transactions_occurred",
+        "customer_id",
+        "unit",
+        "occurred_at",
+        sqlite_where=sa.text("occurred_at IS NOT NULL"),
+        postgresql_where=sa.text("occurred_at IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_transactions_reversals",
+        "reverses_id",
+        sqlite_where=sa.text("reverses_id IS NOT NULL"),
+        postgresql_where=sa.text("reverses_id IS NOT NULL"),
     ),
     sa.Index(
         "ix_transactions_counterparty_history",

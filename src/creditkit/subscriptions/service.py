@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,14 +38,14 @@ from creditkit.errors import (
     require,
 )
 from creditkit.ledger import repository as ledger_repository
-from creditkit.ledger.kernel import ISSUANCE
+from creditkit.ledger.kernel import ISSUANCE, Spend
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
 from creditkit.ledger.service import LedgerService
 from creditkit.notify.outbox import derived_event_id, emit, event_exists
 from creditkit.notify.schemas import EventType
 from creditkit.store.tables import to_epoch_microseconds
-from creditkit.subscriptions import repository
+from creditkit.subscriptions import overage_corrections, repository
 from creditkit.subscriptions.periods import (
     PERIODS_CAUGHT_UP_MAX,
     months_in,
@@ -982,6 +982,10 @@ class SubscriptionService:
         start = self._stretch_start(connection, holder, start, end)
         used = self._overage_used(connection, holder, unit, start, end)
         return max(0, self._ledger.unit(unit).to_steps(overage.spend_limit) - used)
+
+    def recorded(self, connection: Connection, spends: Sequence[Spend]) -> None:
+        """The ledger's ``recorded`` hook: overage corrections for periods already billed."""
+        overage_corrections.correct(self, connection, spends)
 
     def _overage_period(
         self, state: _State, plan: Plan, moment: datetime

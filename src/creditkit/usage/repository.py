@@ -39,8 +39,27 @@ from creditkit.store.tables import (
 from creditkit.store.tables import spenders as spenders_table
 from creditkit.usage import buckets
 
-#: What spending is: charges, and commits of holds (a reserve only sets credits aside).
-SPEND_KINDS = (TransactionKind.CHARGE.value, TransactionKind.COMMIT.value)
+#: What spending is: charges, and commits of holds (a reserve only sets credits aside), less
+#: the reversals of charges.
+SPEND_KINDS = (
+    TransactionKind.CHARGE.value,
+    TransactionKind.COMMIT.value,
+    TransactionKind.REVERSAL.value,
+)
+#: The moment spending counts at: when its usage happened (late usage, a reversal counted with
+#: its charge), else when it was made.
+COUNTED_AT: sa.ColumnElement[Any] = sa.func.coalesce(
+    transactions.c.occurred_at, transactions.c.created_at
+)
+#: Spending's steps: a reversal's give steps back.
+SIGNED_STEPS: sa.ColumnElement[Any] = sa.case(
+    (transactions.c.kind == TransactionKind.REVERSAL.value, -transactions.c.amount),
+    else_=transactions.c.amount,
+)
+#: How many charges spending counts as: a reversal leaves the count as it was.
+CHARGE_COUNT: sa.ColumnElement[Any] = sa.case(
+    (transactions.c.kind == TransactionKind.REVERSAL.value, 0), else_=1
+)
 #: Kinds other than spending whose entries may move credits from the issuance account (a
 #: reserve beyond the grants, and a release or timeout giving such credits back) or to the
 #: expiry account (a release or timeout of credits held from a grant that expired while they
@@ -83,12 +102,22 @@ def _in_range(
         transactions.c.unit == unit,
         transactions.c.kind.in_(kinds),
         transactions.c.status == "applied",
-        transactions.c.created_at >= start,
     ]
+    if TransactionKind.REVERSAL.value in kinds:
+        # Spending counts at the moment its usage happened (``COUNTED_AT``); written as two
+        # ranges so that each may use its own index.
+        made = [transactions.c.occurred_at.is_(None), transactions.c.created_at >= start]
+        happened = [transactions.c.occurred_at >= start]
+        if end is not None:
+            made.append(transactions.c.created_at < end)
+            happened.append(transactions.c.occurred_at < end)
+        conditions.append(sa.or_(sa.and_(*made), sa.and_(*happened)))
+    else:
+        conditions.append(transactions.c.created_at >= start)
+        if end is not None:
+            conditions.append(transactions.c.created_at < end)
     if customer_id is not None:
         conditions.append(transactions.c.customer_id == customer_id)
-    if end is not None:
-        conditions.append(transactions.c.created_at < end)
     if spenders is not None:
         conditions.append(transactions.c.spender.in_(spenders))
     return conditions
@@ -154,10 +183,14 @@ def _issued_and_expired(
 ) -> tuple[int, int]:
     """(issued, expired) of the transactions that ``conditions`` pick: steps that left the
     issuance account, net of what came back to it, and steps given to the expiry account."""
-    # Only a hold's settlement can give credits to the expiry account: the CASE spares every
-    # charge that second lookup.
+    # Only a hold's settlement and a reversal (the part of an expired grant) can give credits
+    # to the expiry account: the CASE spares every charge that second lookup.
     expired = sa.case(
-        (transactions.c.kind.in_(HOLD_SETTLE_KINDS), _leg(expiry_account_id)), else_=0
+        (
+            transactions.c.kind.in_((*HOLD_SETTLE_KINDS, TransactionKind.REVERSAL.value)),
+            _leg(expiry_account_id),
+        ),
+        else_=0,
     )
     row = connection.execute(
         sa.select(
@@ -257,7 +290,8 @@ def spend_totals(
         conditions = _in_range(customer_id, unit, SPEND_KINDS, low, high, spenders)
         row = connection.execute(
             sa.select(
-                sa.func.coalesce(sa.func.sum(transactions.c.amount), 0), sa.func.count()
+                sa.func.coalesce(sa.func.sum(SIGNED_STEPS), 0),
+                sa.func.coalesce(sa.func.sum(CHARGE_COUNT), 0),
             ).where(*conditions)
         ).one()
         issued, expired = _issued_and_expired(
@@ -405,8 +439,8 @@ def _spending(
             transactions.c.member.label("member"),
             transactions.c.spender.label("spender"),
             transactions.c.customer_id.label("customer_id"),
-            transactions.c.amount.label("steps"),
-            sa.literal(1, sa.BigInteger).label("charges"),
+            SIGNED_STEPS.label("steps"),
+            CHARGE_COUNT.label("charges"),
         ).where(*_in_range(customer_id, unit, SPEND_KINDS, low, high, spenders))
         for low, high in parts.raw
     )
@@ -561,8 +595,8 @@ def spend_by_dimension(
     selects.extend(
         sa.select(
             dimension_of_spending(connection, name).label("key"),
-            transactions.c.amount.label("steps"),
-            sa.literal(1, sa.BigInteger).label("charges"),
+            SIGNED_STEPS.label("steps"),
+            CHARGE_COUNT.label("charges"),
         ).where(*_in_range(customer_id, unit, SPEND_KINDS, low, high, spenders))
         for low, high in raw
     )
@@ -588,7 +622,7 @@ def _raw_buckets(
     bucket: sa.ColumnElement[Any]
     if connection.dialect.name == "sqlite":
         # Times are integer microseconds there (tables.UtcDateTime): integer division floors.
-        since_origin = sa.type_coerce(transactions.c.created_at, sa.BigInteger) - sa.literal(
+        since_origin = sa.type_coerce(COUNTED_AT, sa.BigInteger) - sa.literal(
             to_epoch_microseconds(origin), sa.BigInteger
         )
         bucket = since_origin.self_group().op("/")(
@@ -598,19 +632,23 @@ def _raw_buckets(
         # extract(epoch) is an exact numeric on PostgreSQL 14 and later.
         seconds = sa.extract(
             "epoch",
-            sa.type_coerce(transactions.c.created_at, sa.DateTime(timezone=True))
+            sa.type_coerce(COUNTED_AT, sa.DateTime(timezone=True))
             - sa.literal(origin, sa.DateTime(timezone=True)),
         )
         bucket = sa.cast(sa.func.floor(seconds / width_seconds), sa.BigInteger)
     spending = (
-        sa.select(bucket.label("bucket"), transactions.c.amount)
+        sa.select(
+            bucket.label("bucket"),
+            SIGNED_STEPS.label("amount"),
+            CHARGE_COUNT.label("charges"),
+        )
         .where(*_in_range(customer_id, unit, SPEND_KINDS, start, end))
         .subquery()
     )
     rows = connection.execute(
-        sa.select(spending.c.bucket, sa.func.sum(spending.c.amount), sa.func.count()).group_by(
-            spending.c.bucket
-        )
+        sa.select(
+            spending.c.bucket, sa.func.sum(spending.c.amount), sa.func.sum(spending.c.charges)
+        ).group_by(spending.c.bucket)
     )
     return {int(row[0]): (int(row[1]), int(row[2])) for row in rows}
 

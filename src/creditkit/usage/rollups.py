@@ -25,6 +25,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from creditkit.errors import InvariantViolation
 from creditkit.ledger.kernel import LedgerKernel, Spend
 from creditkit.store.flavor import flavor_of
 from creditkit.store.tables import (
@@ -64,7 +65,8 @@ class UsageRollups:
         for spend in spends:
             issued, expired = spend.issued, spend.expired
             values = read_back[spend.transaction_id] if self._dimensions else ()
-            bucket = buckets.bucket_floor(spend.created_at)
+            moment = spend.created_at if spend.counted_at is None else spend.counted_at
+            bucket = buckets.bucket_floor(moment)
             key = (
                 spend.customer_id,
                 spend.unit,
@@ -75,7 +77,7 @@ class UsageRollups:
             )
             total = sums.setdefault(key, [0, 0, 0, 0])
             total[0] += spend.steps
-            total[1] += 1
+            total[1] += spend.charges
             total[2] += issued
             total[3] += expired
             for name, value in zip(self._dimensions, values, strict=True):
@@ -84,15 +86,20 @@ class UsageRollups:
                 valued_key = (spend.customer_id, spend.unit, bucket, name, value)
                 part = valued.setdefault(valued_key, [0, 0])
                 part[0] += spend.steps
-                part[1] += 1
-        _upsert_all(connection, usage_rollups, KEY_COLUMNS, buckets.SUM_COLUMNS, sums)
-        _upsert_all(
-            connection,
-            usage_dimension_rollups,
-            DIMENSION_KEY_COLUMNS,
-            DIMENSION_SUM_COLUMNS,
-            valued,
-        )
+                part[1] += spend.charges
+        for table, key_columns, sum_columns, totals in (
+            (usage_rollups, KEY_COLUMNS, buckets.SUM_COLUMNS, sums),
+            (usage_dimension_rollups, DIMENSION_KEY_COLUMNS, DIMENSION_SUM_COLUMNS, valued),
+        ):
+            # A reversal counts no charge and gives steps back: it changes the row its charge
+            # counted in, which a new row's checks (a charge or more, steps not negative)
+            # would refuse to insert.
+            given_back = {key: total for key, total in totals.items() if total[1] <= 0}
+            _upsert_all(
+                connection, table, key_columns, sum_columns,
+                {key: total for key, total in totals.items() if total[1] > 0},
+            )  # fmt: skip
+            _add_to_rows(connection, table, key_columns, sum_columns, given_back)
 
     def _read_back(
         self, connection: Connection, spends: Sequence[Spend]
@@ -134,9 +141,10 @@ class UsageRollups:
             sa.select(
                 transactions.c.customer_id,
                 transactions.c.unit,
-                repository.bucket_of(connection, transactions.c.created_at).label("bucket"),
+                repository.bucket_of(connection, repository.COUNTED_AT).label("bucket"),
                 repository.dimension_of_spending(connection, name).label("value"),
-                transactions.c.amount,
+                repository.SIGNED_STEPS.label("amount"),
+                repository.CHARGE_COUNT.label("charges"),
             )
             .where(
                 transactions.c.kind.in_(repository.SPEND_KINDS),
@@ -152,7 +160,7 @@ class UsageRollups:
                 sa.literal(name, sa.String),
                 spending.c.value,
                 sa.func.sum(spending.c.amount),
-                sa.func.count(),
+                sa.func.sum(spending.c.charges),
             )
             .where(spending.c.value.is_not(None))
             .group_by(spending.c.customer_id, spending.c.unit, spending.c.bucket, spending.c.value)
@@ -165,6 +173,26 @@ class UsageRollups:
         connection.execute(
             sa.insert(usage_dimensions).values(name=name, filled_at=self._ledger.now())
         )
+
+
+def _add_to_rows(
+    connection: Connection,
+    table: sa.Table,
+    key_columns: Sequence[str],
+    sum_columns: Sequence[str],
+    sums: dict[Any, list[int]],
+) -> None:
+    """Adds ``sums`` to rows that exist (the rows the reversed charges counted in)."""
+    for key, total in sorted(sums.items()):
+        changed = connection.execute(
+            sa.update(table)
+            .where(*(table.c[name] == value for name, value in zip(key_columns, key, strict=True)))
+            .values(
+                {name: table.c[name] + part for name, part in zip(sum_columns, total, strict=True)}
+            )
+        ).rowcount
+        if changed != 1:
+            raise InvariantViolation("a reversal counts in its charge's rollup", repr(key))
 
 
 def _upsert_all(

@@ -30,6 +30,7 @@ from creditkit.ledger.checks import (
     check_metadata,
     check_range,
     check_text,
+    check_time,
 )
 from creditkit.ledger.kernel import EXPIRY, ISSUANCE
 from creditkit.ledger.repository import CustomerRow
@@ -57,7 +58,15 @@ from creditkit.usage.schemas import (
 )
 
 #: The fields an event may have (``customer``, ``action`` and ``idempotency_key`` are required).
-EVENT_FIELDS: Final = ("customer", "action", "quantity", "idempotency_key", "metadata", "member")
+EVENT_FIELDS: Final = (
+    "customer",
+    "action",
+    "quantity",
+    "idempotency_key",
+    "metadata",
+    "member",
+    "occurred_at",
+)
 #: A series is a chart: a year of days at most.
 SERIES_POINTS_MAX: Final = 366
 BREAKDOWN_GROUPS_MAX: Final = 500
@@ -501,4 +510,16 @@ class UsageService:
         member = event.get("member")
         if member is not None:
             check_text(member, field("member"), EXTERNAL_ID_LENGTH_MAX)
-        return ChargeRequest(customer, amount, key, unit.name, action.id, metadata, member)
+        occurred_at = event.get("occurred_at")
+        if isinstance(occurred_at, str):
+            # As JSON brings it: an ISO 8601 moment with its offset.
+            try:
+                occurred_at = datetime.fromisoformat(occurred_at)
+            except ValueError:
+                raise InvalidRequest(field("occurred_at"), "must be an ISO 8601 moment") from None
+        if occurred_at is not None:
+            occurred_at = check_time(occurred_at, field("occurred_at"))
+        return ChargeRequest(
+            customer, amount, key, unit.name, action.id, metadata, member,
+            occurred_at=occurred_at,
+        )  # fmt: skip

@@ -44,7 +44,7 @@ KIND_CHOICES: Mapping[str, tuple[str, tuple[TransactionKind, ...]]] = {
         (TransactionKind.RESERVE, TransactionKind.RELEASE, TransactionKind.HOLD_EXPIRY),
     ),
     "refunds": ("Refunds", (TransactionKind.REFUND,)),
-    "corrections": ("Corrections", (TransactionKind.ADJUSTMENT,)),
+    "corrections": ("Corrections", (TransactionKind.ADJUSTMENT, TransactionKind.REVERSAL)),
 }
 
 
