@@ -3,7 +3,7 @@ a reversal counts for happened, when not at ``created_at``) and ``reverses_id`` 
 reversal gives back), each with a partial index: few rows carry them.
 
 Revision ID: 0024
-Revises: 0022
+Revises: 0023
 Create Date: 2026-12-07
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from creditkit.store.tables import UtcDateTime
 
 revision: str = "0024"
-down_revision: str | Sequence[str] | None = "0022"
+down_revision: str | Sequence[str] | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
