@@ -156,6 +156,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/quotes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Quote
+         * @description What a model call's ``usage`` would cost under a token-priced ``action``: the
+         *     credits (rounded up to the unit's scale) and the price record. Writes nothing.
+         */
+        post: operations["createQuote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/holds": {
         parameters: {
             query?: never;
@@ -791,6 +812,27 @@ export interface paths {
          *     ``spender``, only its spending (``subtree``: and that of every spender under it).
          */
         get: operations["getUsageBreakdown"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{customer}/usage/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * By Model
+         * @description Tokens, the model's cost in USD and the credits spent per model in [start, end),
+         *     over the charges and commits priced from model usage; costliest model first.
+         */
+        get: operations["byModel"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1848,6 +1890,17 @@ export interface components {
              * @description Default: false.
              */
             allow_debt?: boolean;
+            /** Usage */
+            usage?: ({
+                model?: string;
+                provider?: string | null;
+                input_tokens?: number;
+                output_tokens?: number;
+                cache_read_tokens?: number;
+                cache_write_tokens?: number;
+            } & {
+                [key: string]: unknown;
+            }) | null;
             /** Occurred At */
             occurred_at?: string | null;
         };
@@ -2259,6 +2312,7 @@ export interface components {
             hold: components["schemas"]["HistoryHold"] | null;
             /** Spender */
             spender: string | null;
+            token_price: components["schemas"]["TokenPrice"] | null;
         };
         /** HistoryPage */
         HistoryPage: {
@@ -2288,6 +2342,7 @@ export interface components {
             created_at: string;
             /** Draws */
             draws: components["schemas"]["Draw"][];
+            token_price: components["schemas"]["TokenPrice"] | null;
         };
         /**
          * Hold
@@ -2332,11 +2387,8 @@ export interface components {
         };
         /** HoldCommit */
         HoldCommit: {
-            /**
-             * Amount
-             * @description An exact amount in the unit's terms: an integer, or a decimal string ("12.50").
-             */
-            amount: number | string;
+            /** Amount */
+            amount?: (number | string) | null;
             /** Metadata */
             metadata?: {
                 [key: string]: unknown;
@@ -2351,6 +2403,17 @@ export interface components {
              * @description Default: false.
              */
             allow_debt?: boolean;
+            /** Usage */
+            usage?: ({
+                model?: string;
+                provider?: string | null;
+                input_tokens?: number;
+                output_tokens?: number;
+                cache_read_tokens?: number;
+                cache_write_tokens?: number;
+            } & {
+                [key: string]: unknown;
+            }) | null;
         };
         /** HoldCreate */
         HoldCreate: {
@@ -2504,6 +2567,60 @@ export interface components {
             role: "owner" | "admin" | "editor" | "viewer";
         };
         /**
+         * ModelUsage
+         * @description Usage by model in [start, end) of one unit, the costliest model (most credits spent)
+         *     first. ``complete`` is false when the range held more priced calls than one read sums.
+         */
+        ModelUsage: {
+            /** Unit */
+            unit: string;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /** Models */
+            models: components["schemas"]["ModelUsageLine"][];
+            /**
+             * Complete
+             * @default true
+             */
+            complete: boolean;
+        };
+        /**
+         * ModelUsageLine
+         * @description One model's calls in a range: their tokens by kind, the model's cost in USD (exact, as
+         *     priced), the credits spent on them, and the spender that spent most on it (None: the
+         *     customer itself).
+         */
+        ModelUsageLine: {
+            /** Model */
+            model: string;
+            /** Provider */
+            provider: string | null;
+            /** Calls */
+            calls: number;
+            /** Input Tokens */
+            input_tokens: number;
+            /** Output Tokens */
+            output_tokens: number;
+            /** Cache Read Tokens */
+            cache_read_tokens: number;
+            /** Cache Write Tokens */
+            cache_write_tokens: number;
+            /** Cost Usd */
+            cost_usd: string;
+            /** Spent */
+            spent: number | string;
+            /** Top Spender */
+            top_spender: string | null;
+        };
+        /**
          * Money
          * @description A price or cost: integer minor units (cents) of an ISO 4217 currency.
          */
@@ -2636,6 +2753,12 @@ export interface components {
             cap: number | string | null;
         };
         /**
+         * PriceSource
+         * @description Where a model's rates came from.
+         * @enum {string}
+         */
+        PriceSource: "genai-prices" | "catalog" | "fallback";
+        /**
          * Quota
          * @description A number of the plan in force (``max_file_mb``), or ``"unlimited"``.
          */
@@ -2644,6 +2767,44 @@ export interface components {
             name: string;
             /** Value */
             value: number | "unlimited";
+        };
+        /**
+         * Quote
+         * @description What a usage costs under an action: ``amount`` of ``unit`` (rounded up to the unit's
+         *     scale; see docs/tokens.md), and the ``price`` it was computed at.
+         */
+        Quote: {
+            /** Action */
+            action: string;
+            /** Unit */
+            unit: string;
+            /** Amount */
+            amount: number | string;
+            price: components["schemas"]["TokenPrice"];
+        };
+        /**
+         * QuoteCreate
+         * @description What a usage would cost under a token-priced action, at ``at`` (default now).
+         */
+        QuoteCreate: {
+            /** Action */
+            action: string;
+            /**
+             * Usage
+             * @description A model call's usage: creditkit's own counts, or an OpenAI- (prompt_tokens, completion_tokens, prompt_tokens_details) or Anthropic-style (cache_read_input_tokens, cache_creation_input_tokens) usage object as it comes.
+             */
+            usage: {
+                model?: string;
+                provider?: string | null;
+                input_tokens?: number;
+                output_tokens?: number;
+                cache_read_tokens?: number;
+                cache_write_tokens?: number;
+            } & {
+                [key: string]: unknown;
+            };
+            /** At */
+            at?: string | null;
         };
         /** Receipt */
         Receipt: {
@@ -3000,6 +3161,49 @@ export interface components {
          */
         SubscriptionStatus: "trialing" | "active" | "past_due" | "canceled";
         /**
+         * TokenPrice
+         * @description The price a usage was charged at: recorded on its transaction (under the metadata key
+         *     ``token_price``), so history, replays and audits show what was charged and why.
+         *
+         *     ``rates`` are USD per million tokens of each kind as applied (a tier resolved, a missing
+         *     cache rate as the input rate); ``requests_per_thousand`` the per-request part, if any.
+         *     ``cost_usd`` is exact: sum of tokens * rate / 1,000,000 (+ the request price / 1,000).
+         *     ``version`` is the genai-prices package version for its source, else None; ``priced_at``
+         *     the moment whose prices applied.
+         */
+        TokenPrice: {
+            source: components["schemas"]["PriceSource"];
+            /** Version */
+            version: string | null;
+            /**
+             * Priced At
+             * Format: date-time
+             */
+            priced_at: string;
+            /** Model */
+            model: string;
+            /** Provider */
+            provider: string | null;
+            /** Rates */
+            rates: {
+                [key: string]: string;
+            };
+            /** Tokens */
+            tokens: {
+                [key: string]: number;
+            };
+            /** Cost Usd */
+            cost_usd: string;
+            /** Markup */
+            markup: string;
+            /** Credits Per Usd */
+            credits_per_usd: string;
+            /** Requests Per Thousand */
+            requests_per_thousand: string | null;
+            /** Table Model */
+            table_model: string | null;
+        };
+        /**
          * TopUpSettings
          * @description Buy ``pack`` when the available balance of its unit falls under ``threshold``, at most
          *     ``per_day_max`` times a UTC day: one pack, or with ``target`` as many packs as fill the
@@ -3351,7 +3555,7 @@ export interface components {
             status: number;
             detail: string;
             /** @enum {string} */
-            code: "api_error" | "budget_exceeded" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "events_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_has_open_children" | "hold_not_found" | "hold_parent_exceeded" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "session_token_required" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
+            code: "api_error" | "budget_exceeded" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "events_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_has_open_children" | "hold_not_found" | "hold_parent_exceeded" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "session_token_required" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_model" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
             invalid_params?: {
                 name: string;
                 reason: string;
@@ -5037,6 +5241,86 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createQuote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuoteCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quote"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description An error; ``code`` says which. */
@@ -8240,6 +8524,88 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UsageBreakdown"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    byModel: {
+        parameters: {
+            query: {
+                start: string;
+                end: string;
+                unit?: string;
+            };
+            header?: never;
+            path: {
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelUsage"];
                 };
             };
             /** @description No key or token, or an unknown one. */
