@@ -94,6 +94,12 @@ class TransactionKind(StrEnum):
     #: What is left of a grant moved into a new grant with another expiry
     #: (``change_grant_expiry``).
     EXPIRY_CHANGE = "expiry_change"
+    #: A period's overage owed into the next period (a plan's ``overage: {carry: debt}``): the
+    #: credits issued on demand become debt, which the next allowance repays first.
+    OVERAGE_CARRY = "overage_carry"
+    #: An operator ended a customer's allowance period early (``reset_period``), with a
+    #: reason: what the rollover did not carry expired then.
+    PERIOD_RESET = "period_reset"
 
 
 #: Bounds checked before an amount's arithmetic: its text's length and its decimal exponent

@@ -26,6 +26,7 @@ from creditkit.catalog import (
     AllowanceExpiry,
     Catalog,
     Interval,
+    OverageCarry,
     Plan,
     RolloverKind,
 )
@@ -48,10 +49,12 @@ from creditkit.store.tables import to_epoch_microseconds
 from creditkit.subscriptions import repository
 from creditkit.subscriptions.periods import (
     PERIODS_CAUGHT_UP_MAX,
+    Cadence,
     months_in,
     period_bounds,
     period_index_at,
 )
+from creditkit.subscriptions.rollover import EndingGrant, carried, post_overage_carry
 from creditkit.subscriptions.schemas import (
     AllowanceOnUpgrade,
     BillingLine,
@@ -101,6 +104,9 @@ class _State:
     scheduled_plan_version_id: int | None
     scheduled_interval: Interval | None
     pay_with: str = "money"
+    #: Where allowance periods are counted from when an operator reset them mid-run; None:
+    #: from the run's anchor.
+    allowance_anchor_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> _State:
@@ -119,6 +125,7 @@ class _State:
             scheduled_interval=None
             if row.scheduled_interval is None
             else Interval(row.scheduled_interval),
+            allowance_anchor_at=row.allowance_anchor_at,
         )
 
     def values(self, now: datetime) -> dict[str, Any]:
@@ -132,6 +139,7 @@ class _State:
             "trial_ends_at": self.trial_ends_at,
             "cancel_at_period_end": self.cancel_at_period_end,
             "pay_with": self.pay_with,
+            "allowance_anchor_at": self.allowance_anchor_at,
             "scheduled_plan_version_id": self.scheduled_plan_version_id,
             "scheduled_interval": None
             if self.scheduled_interval is None
@@ -148,6 +156,18 @@ class _State:
         self.anchor_at = anchor_at
         self.period_index = 0
         self.allowance_index = None
+        self.allowance_anchor_at = None
+
+    def allowance_bounds(self, allowance: Allowance, index: int) -> tuple[datetime, datetime]:
+        return Cadence.of(allowance).bounds(self.allowance_anchor_at or self.anchor_at, index)
+
+    def allowance_index_at(self, allowance: Allowance, moment: datetime) -> int:
+        return Cadence.of(allowance).index_at(self.allowance_anchor_at or self.anchor_at, moment)
+
+    def allowance_bounds_at(
+        self, allowance: Allowance, moment: datetime
+    ) -> tuple[datetime, datetime]:
+        return self.allowance_bounds(allowance, self.allowance_index_at(allowance, moment))
 
 
 def _allowance_of(plan: Plan) -> Allowance | None:
@@ -158,9 +178,8 @@ def _allowance_period(
     state: _State, allowance: Allowance, moment: datetime
 ) -> tuple[int, datetime]:
     """The index and end of the allowance period that contains ``moment``."""
-    months = months_in(allowance.period)
-    index = period_index_at(state.anchor_at, months, moment)
-    return index, period_bounds(state.anchor_at, months, index)[1]
+    index = state.allowance_index_at(allowance, moment)
+    return index, state.allowance_bounds(allowance, index)[1]
 
 
 class SubscriptionService:
@@ -782,7 +801,7 @@ class SubscriptionService:
             # The version is part of the key: a plan change that starts a new run of periods at
             # the very moment of the last one must still grant its own allowance.
             f"creditkit:allowance:{state.id}:{state.plan_version_id}:"
-            f"{self._stamp(state.anchor_at)}:{index}",
+            f"{self._stamp(state.allowance_anchor_at or state.anchor_at)}:{index}",
             {"allowance_period_end": end.isoformat(), "plan": plan.id},
         )  # fmt: skip
 
@@ -863,10 +882,7 @@ class SubscriptionService:
         allowance = _allowance_of(plan)
         if allowance is None:
             return state.billing_bounds()
-        months = months_in(allowance.period)
-        return period_bounds(
-            state.anchor_at, months, period_index_at(state.anchor_at, months, moment)
-        )
+        return state.allowance_bounds_at(allowance, moment)
 
     def _overage_used(
         self, connection: Connection, holder: CustomerRow, unit: str, start: datetime, end: datetime
@@ -914,7 +930,9 @@ class SubscriptionService:
         later plan change whose stretch was billed then. A stretch that closed with no overage
         wrote no line; counting from ``start`` then adds nothing, as it used none."""
         closed_at = repository.last_overage_close(connection, holder.id, start, end)
-        return start if closed_at is None else max(start, closed_at)
+        carried_at = repository.last_overage_carry(connection, holder.id, start, end)
+        closes = [moment for moment in (closed_at, carried_at) if moment is not None]
+        return max([start, *closes])
 
     def _bill_stretch(
         self,
@@ -932,10 +950,18 @@ class SubscriptionService:
         if used <= 0:
             return
         unit = self._ledger.unit(overage.unit)
+        if overage.carry is OverageCarry.DEBT:
+            post_overage_carry(
+                self._ledger, connection, holder,
+                f"creditkit:overage-carry:{state.id}:{self._stamp(end)}", used, unit.name, now,
+                {"plan": plan.id, "period_start": start.isoformat(), "period_end": end.isoformat()},
+            )  # fmt: skip
+            return
+        price = present(overage.price, "overage billed in money has its price")
         self._bill(
             connection, holder, state, BillingLineKind.OVERAGE,
             f"{unit.to_quantity(used)} {unit.name} of overage on {plan.name}",
-            overage.price.amount_for(used, unit.scale), start, end,
+            price.amount_for(used, unit.scale), start, end,
             f"creditkit:overage:{state.id}:{self._stamp(end)}", now,
         )  # fmt: skip
 
@@ -1113,9 +1139,7 @@ class SubscriptionService:
         allowance = _allowance_of(plan)
         allowance_end = None
         if allowance is not None and state.allowance_index is not None:
-            allowance_end = period_bounds(
-                state.anchor_at, months_in(allowance.period), state.allowance_index
-            )[1]
+            allowance_end = state.allowance_bounds(allowance, state.allowance_index)[1]
         boundary = billing_end if allowance_end is None else min(billing_end, allowance_end)
         return boundary, billing_end, allowance_end
 
@@ -1153,34 +1177,29 @@ class SubscriptionService:
             return
         unit = self._ledger.unit(allowance.unit)
         ending = [
-            grant
-            for grant in ledger_repository.grants_with_credits(connection, holder.id, unit.name)
-            if grant.source is GrantSource.ALLOWANCE and grant.expires_at == boundary
+            EndingGrant(account_id, remaining, rolled)
+            for account_id, remaining, rolled in repository.allowance_grants_ending(
+                connection, holder.id, unit.name, boundary
+            )
         ]
-        left = sum(grant.remaining for grant in ending)
-        if allowance.rollover.kind is RolloverKind.CAPPED:
-            cap = present(allowance.rollover.cap, "a capped rollover has its cap")
-            left = min(left, unit.to_steps(cap))
-        moves: list[tuple[int, int]] = []
-        for grant in sorted(ending, key=lambda grant: grant.account_id):
-            part = min(grant.remaining, left - sum(step for _grant, step in moves))
-            if part > 0:
-                moves.append((grant.account_id, part))
-        if not moves:
-            return
-        months = months_in(allowance.period)
-        next_end = period_bounds(
-            state.anchor_at, months, period_index_at(state.anchor_at, months, boundary)
+        carry = carried(allowance.rollover, unit, ending)
+        # Rolled credits last ``expires_after_periods`` periods (one by default, rolling again).
+        lasting = allowance.rollover.expires_after_periods or 1
+        expires_at = state.allowance_bounds(
+            allowance, state.allowance_index_at(allowance, boundary) + lasting - 1
         )[1]
-        self._ledger.post_rollover(
-            connection,
-            holder,
-            f"creditkit:rollover:{state.id}:{self._stamp(boundary)}",
-            moves,
-            unit.name,
-            next_end,
-            now,
-        )
+        stamp = self._stamp(boundary)
+        if carry.moves:
+            self._ledger.post_rollover(
+                connection, holder, f"creditkit:rollover:{state.id}:{stamp}",
+                list(carry.moves), unit.name, expires_at, now,
+            )  # fmt: skip
+        if carry.top_up:
+            self._ledger.post_grant(
+                connection, holder, f"creditkit:rollover-top-up:{state.id}:{stamp}",
+                carry.top_up, unit.name, GrantSource.ALLOWANCE, expires_at, now,
+                {"rollover": True}, applies_to=allowance.applies_to,
+            )  # fmt: skip
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -1258,10 +1277,7 @@ class SubscriptionService:
         if allowance is None:
             start, end = state.billing_bounds()
         else:
-            months = months_in(allowance.period)
-            start, end = period_bounds(
-                state.anchor_at, months, period_index_at(state.anchor_at, months, moment)
-            )
+            start, end = state.allowance_bounds_at(allowance, moment)
         return plan.id, start, end
 
     # -- rows -----------------------------------------------------------------------------------
@@ -1370,8 +1386,8 @@ class SubscriptionService:
         allowance = _allowance_of(plan)
         allowance_start = allowance_end = None
         if allowance is not None and state.allowance_index is not None:
-            allowance_start, allowance_end = period_bounds(
-                state.anchor_at, months_in(allowance.period), state.allowance_index
+            allowance_start, allowance_end = state.allowance_bounds(
+                allowance, state.allowance_index
             )
         scheduled = None
         if state.scheduled_plan_version_id is not None:
