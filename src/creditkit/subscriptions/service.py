@@ -32,6 +32,7 @@ from creditkit.catalog import (
 )
 from creditkit.catalog.schemas import plan_from_terms
 from creditkit.errors import (
+    IdempotencyConflict,
     InsufficientCredits,
     InvalidRequest,
     UnknownCustomer,
@@ -39,9 +40,11 @@ from creditkit.errors import (
     require,
 )
 from creditkit.ledger import repository as ledger_repository
+from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text
+from creditkit.ledger.corrections import REASON_LENGTH_MAX
 from creditkit.ledger.kernel import ISSUANCE
 from creditkit.ledger.repository import CustomerRow
-from creditkit.ledger.schemas import GrantSource, Money
+from creditkit.ledger.schemas import GrantSource, Money, TransactionKind
 from creditkit.ledger.service import LedgerService
 from creditkit.notify.outbox import derived_event_id, emit, event_exists
 from creditkit.notify.schemas import EventType
@@ -54,7 +57,12 @@ from creditkit.subscriptions.periods import (
     period_bounds,
     period_index_at,
 )
-from creditkit.subscriptions.rollover import EndingGrant, carried, post_overage_carry
+from creditkit.subscriptions.rollover import (
+    EndingGrant,
+    carried,
+    post_overage_carry,
+    post_period_reset,
+)
 from creditkit.subscriptions.schemas import (
     AllowanceOnUpgrade,
     BillingLine,
@@ -1169,9 +1177,12 @@ class SubscriptionService:
         plan: Plan,
         boundary: datetime,
         now: datetime,
+        ends_at: datetime | None = None,
+        key_kind: str = "rollover",
     ) -> None:
-        """Carries what is left of the allowance period ending at ``boundary`` into the next one,
-        per the plan's rule; the rest expires with its grants."""
+        """Carries what is left of the allowance period ending at ``boundary`` (its grants
+        expiring at ``ends_at``, the boundary unless a reset ends the period early) into the
+        next one, per the plan's rule; the rest expires with its grants."""
         allowance = _allowance_of(plan)
         if allowance is None or allowance.rollover.kind is RolloverKind.NONE:
             return
@@ -1179,7 +1190,7 @@ class SubscriptionService:
         ending = [
             EndingGrant(account_id, remaining, rolled)
             for account_id, remaining, rolled in repository.allowance_grants_ending(
-                connection, holder.id, unit.name, boundary
+                connection, holder.id, unit.name, ends_at or boundary
             )
         ]
         carry = carried(allowance.rollover, unit, ending)
@@ -1191,15 +1202,69 @@ class SubscriptionService:
         stamp = self._stamp(boundary)
         if carry.moves:
             self._ledger.post_rollover(
-                connection, holder, f"creditkit:rollover:{state.id}:{stamp}",
+                connection, holder, f"creditkit:{key_kind}:{state.id}:{stamp}",
                 list(carry.moves), unit.name, expires_at, now,
             )  # fmt: skip
         if carry.top_up:
             self._ledger.post_grant(
-                connection, holder, f"creditkit:rollover-top-up:{state.id}:{stamp}",
+                connection, holder, f"creditkit:{key_kind}-top-up:{state.id}:{stamp}",
                 carry.top_up, unit.name, GrantSource.ALLOWANCE, expires_at, now,
                 {"rollover": True}, applies_to=allowance.applies_to,
             )  # fmt: skip
+
+    def reset_period(self, customer: str, reason: str, idempotency_key: str) -> Subscription:
+        """Ends the customer's allowance period now and starts a new one (an operator's manual
+        reset): the overage used so far is billed or carried, the rollover applies as at a
+        boundary, what it does not carry expires now, and the new period's allowance is
+        granted; its per-period counters start again. One ``period_reset`` transaction, with
+        ``reason``, in the customer's history. The billing period is left as it is.
+        Idempotent: the same key again changes nothing and returns the subscription."""
+        check_text(reason, "reason", REASON_LENGTH_MAX)
+        check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+
+        def work(
+            connection: Connection, locked: dict[str, CustomerRow], now: datetime
+        ) -> Subscription:
+            holder = locked[customer]
+            row = repository.read_subscription(connection, holder.id)
+            if row is None:
+                raise InvalidRequest("customer", "has no subscription whose period to reset")
+            state = _State.from_row(row)
+            done = ledger_repository.find_transaction(connection, idempotency_key)
+            if done is not None:
+                if done.kind is not TransactionKind.PERIOD_RESET or done.customer_id != holder.id:
+                    raise IdempotencyConflict(
+                        idempotency_key, "operation", done.kind, "period_reset"
+                    )
+                return self._view(connection, holder.external_id, state)
+            plan, _version = self._plan(connection, state.plan_version_id)
+            allowance = _allowance_of(plan)
+            if allowance is None or state.allowance_index is None:
+                raise InvalidRequest("customer", f"plan {plan.id!r} has no allowance period")
+            start, end = state.allowance_bounds(allowance, state.allowance_index)
+            self._close_stretch(connection, holder, state, now)
+            state.allowance_anchor_at = now
+            self._roll_over(
+                connection, holder, state, plan, now, now, ends_at=end, key_kind="reset-rollover"
+            )
+            unit = allowance.unit
+            expiring = [
+                (account_id, remaining)
+                for account_id, remaining, _rolled in repository.allowance_grants_ending(
+                    connection, holder.id, unit, end
+                )
+                if remaining > 0
+            ]
+            post_period_reset(
+                self._ledger, connection, holder, idempotency_key, expiring, unit, now,
+                {"reason": reason, "period_start": start.isoformat(),
+                 "period_end": end.isoformat()},
+            )  # fmt: skip
+            self._grant_allowance(connection, holder, state, plan, now, now)
+            self._save(connection, holder, state, now)
+            return self._view(connection, holder.external_id, state)
+
+        return self._ledger.locked_write([customer], work)
 
     # -- events ---------------------------------------------------------------------------------
 

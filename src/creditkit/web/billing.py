@@ -368,7 +368,10 @@ def _overage_text(plan: Plan) -> str:
     if overage is None:
         return "Not available"
     unit = _unit(overage.unit)
-    price = f"{money(overage.price.money)} per {credits(overage.price.per)} {unit}"
+    if overage.price is None:
+        price = "Owed into the next period"
+    else:
+        price = f"{money(overage.price.money)} per {credits(overage.price.per)} {unit}"
     if overage.spend_limit is UNLIMITED:
         return f"{price}, no cap"
     return f"{price}, up to {credits(overage.spend_limit)} {unit} a period"
