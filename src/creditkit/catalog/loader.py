@@ -942,7 +942,11 @@ def _rollover(r: _Reader, where: _Field | None, unit: UnitSpec | None) -> Rollov
     if value in (RolloverKind.NONE.value, RolloverKind.ALL.value):
         return Rollover(RolloverKind(value))
     if value is not _MAPPING:
-        r.report(where, f"expected none, all or {{cap: N, fraction: …}}, got {_describe(value)}")
+        r.report(
+            where,
+            f"expected none, all or {{cap: N}} (a mapping of {', '.join(_ROLLOVER_KEYS)}), got"
+            f" {_describe(value)}",
+        )
         return ROLLOVER_NONE
     fields = r.mapping(where, _ROLLOVER_KEYS)
     if not fields:
@@ -994,6 +998,10 @@ def _limit(r: _Reader, where: _Field) -> Limit:
     count, per_period, period = (fields.get(key) for key in ("count", "per_period", "period"))
     if count is not None and per_period is not None:
         r.report(where, "count and per_period exclude each other: a limit is one or the other")
+    if per_period is None:
+        for key in ("anchor", "time_zone"):
+            if fields.get(key) is not None:
+                r.report(fields[key], "only a per_period limit has periods to anchor")
     if count is not None:
         if period is not None:
             r.report(period, "a count has no period (only per_period has)")
@@ -1005,9 +1013,6 @@ def _limit(r: _Reader, where: _Field) -> Limit:
         chosen = r.choice(period, Period, Period.MONTH)
         anchor, time_zone = _cadence(r, fields, chosen)
         return Limit(LimitKind.PER_PERIOD, value, chosen, anchor, time_zone)
-    for key in ("anchor", "time_zone"):
-        if fields.get(key) is not None:
-            r.report(fields[key], "only a per_period limit has periods to anchor")
     if r.ok(where):
         r.report(where, "write {count: N} or {per_period: N, period: month}")
     return Limit(LimitKind.COUNT, 0)
