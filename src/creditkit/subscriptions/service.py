@@ -800,6 +800,10 @@ class SubscriptionService:
             state.allowance_index = None
             return
         index, end = _allowance_period(state, allowance, moment)
+        if index == state.allowance_index:
+            # A billing renewal inside an allowance period in force (a quarter's allowance on
+            # monthly billing): granted already, at its start or by an upgrade's raise.
+            return
         state.allowance_index = index
         if end <= now:
             return  # a period wholly in the past while catching up: nothing left to spend
@@ -1260,6 +1264,7 @@ class SubscriptionService:
                 {"reason": reason, "period_start": start.isoformat(),
                  "period_end": end.isoformat()},
             )  # fmt: skip
+            state.allowance_index = None
             self._grant_allowance(connection, holder, state, plan, now, now)
             self._save(connection, holder, state, now)
             return self._view(connection, holder.external_id, state)
