@@ -238,7 +238,9 @@ def reset_period(arguments: argparse.Namespace) -> int:
     """``creditkit reset-period CUSTOMER --reason TEXT --idempotency-key KEY``: ends the
     customer's allowance period now and starts a new one; the same key again changes nothing."""
     settings = _settings(arguments)
-    with CreditKit(settings.database_url, catalog=_catalog(settings)) as ck:
+    with CreditKit(
+        settings.database_url, catalog=_catalog(settings), secret_key=settings.secret_key
+    ) as ck:
         subscription = ck.reset_period(
             arguments.customer, reason=arguments.reason, idempotency_key=arguments.idempotency_key
         )
