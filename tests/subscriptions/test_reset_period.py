@@ -109,3 +109,17 @@ def test_refusals_name_the_field(make_kit: Callable[..., CreditKit]) -> None:
         kit.reset_period("d", reason="", idempotency_key="k2")
     assert blank.value.field == "reason"
     assert [item.kind.value for item in kit.history("d").items].count("period_reset") == 0
+
+
+def test_a_reset_at_the_instant_the_period_began(kit: CreditKit, clock: ManualClock) -> None:
+    """Right after subscribing, the clock unmoved: the new period's allowance is its own grant;
+    a second reset at that same instant is refused, naming the customer."""
+    kit.charge("c", 10, idempotency_key="c1")
+    kit.reset_period("c", reason="r", idempotency_key="reset-1")
+    assert kit.balance("c").available == 100 + 45  # new 100; half of 90 rolled over
+    with pytest.raises(InvalidRequest) as again:
+        kit.reset_period("c", reason="r", idempotency_key="reset-2")
+    assert again.value.field == "customer"
+    clock.advance(seconds=1)
+    kit.reset_period("c", reason="r", idempotency_key="reset-3")
+    assert kit.audit().ok

@@ -812,8 +812,8 @@ class SubscriptionService:
             self._ledger.unit(allowance.unit).to_steps(allowance.amount), end, now,
             # The version is part of the key: a plan change that starts a new run of periods at
             # the very moment of the last one must still grant its own allowance.
-            f"creditkit:allowance:{state.id}:{state.plan_version_id}:"
-            f"{self._stamp(state.allowance_anchor_at or state.anchor_at)}:{index}",
+            f"creditkit:allowance:{state.id}:{state.plan_version_id}:{self._run_stamp(state)}:"
+            f"{index}",
             {"allowance_period_end": end.isoformat(), "plan": plan.id},
         )  # fmt: skip
 
@@ -1245,19 +1245,29 @@ class SubscriptionService:
             allowance = _allowance_of(plan)
             if allowance is None or state.allowance_index is None:
                 raise InvalidRequest("customer", f"plan {plan.id!r} has no allowance period")
+            if state.allowance_anchor_at == now:
+                raise InvalidRequest("customer", "its period was reset at this instant already")
             start, end = state.allowance_bounds(allowance, state.allowance_index)
             self._close_stretch(connection, holder, state, now)
+            unit = allowance.unit
+            # Read before the rollover: a period reset at its very start ends when the new one
+            # does, and the rollover's grant must not expire with the grants it came from.
+            ended = {
+                account_id
+                for account_id, _left, _rolled in repository.allowance_grants_ending(
+                    connection, holder.id, unit, end
+                )
+            }
             state.allowance_anchor_at = now
             self._roll_over(
                 connection, holder, state, plan, now, now, ends_at=end, key_kind="reset-rollover"
             )
-            unit = allowance.unit
             expiring = [
                 (account_id, remaining)
                 for account_id, remaining, _rolled in repository.allowance_grants_ending(
                     connection, holder.id, unit, end
                 )
-                if remaining > 0
+                if remaining > 0 and account_id in ended
             ]
             post_period_reset(
                 self._ledger, connection, holder, idempotency_key, expiring, unit, now,
@@ -1402,6 +1412,14 @@ class SubscriptionService:
     @staticmethod
     def _stamp(moment: datetime) -> int:
         return to_epoch_microseconds(moment)
+
+    @classmethod
+    def _run_stamp(cls, state: _State) -> str:
+        """Names the run of allowance periods: its anchor's, or (marked apart, as a reset may
+        come at the very instant a run started) where an operator last reset it."""
+        if state.allowance_anchor_at is None:
+            return str(cls._stamp(state.anchor_at))
+        return f"reset-{cls._stamp(state.allowance_anchor_at)}"
 
     # -- reads ----------------------------------------------------------------------------------
 
