@@ -21,10 +21,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("subscriptions") as batch:
-        batch.add_column(sa.Column("allowance_anchor_at", UtcDateTime, nullable=True))
+    # A plain ADD COLUMN on both: a batch rebuild of SQLite's table would drop a table that
+    # billing lines point at.
+    op.add_column("subscriptions", sa.Column("allowance_anchor_at", UtcDateTime, nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("subscriptions") as batch:
-        batch.drop_column("allowance_anchor_at")
+    # A plain DROP COLUMN (SQLite has it since 3.35), for the same reason.
+    op.drop_column("subscriptions", "allowance_anchor_at")
