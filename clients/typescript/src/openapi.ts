@@ -1315,7 +1315,8 @@ export interface paths {
         };
         /**
          * Healthz
-         * @description 200 when the database answers, 503 when it does not.
+         * @description 200 when the database answers, 503 with ``Retry-After`` when it does not (a standby
+         *     taking over answers within seconds: a load balancer should ask again, not give up).
          */
         get: operations["getHealth"];
         put?: never;
