@@ -332,7 +332,7 @@ def test_an_operator_resets_a_customers_period_with_a_reason(site: Site, page: P
     form = page.locator("#reset-period")
     form.get_by_role("button", name="Reset period").click()  # no reason: the browser refuses
     assert site.kit.subscription("carol") == before
-    form.get_by_label("Reason for a reset").fill("Charged twice by a retry storm")
+    form.get_by_label("Why reset the period").fill("Charged twice by a retry storm")
     form.get_by_role("button", name="Reset period").click()
     expect(page.get_by_role("status")).to_have_text("Reset carol's period.")
     expect(page.get_by_test_id("available")).to_have_text(credits(allowance))
