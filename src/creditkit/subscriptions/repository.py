@@ -13,6 +13,7 @@ from creditkit.store.tables import (
     accounts,
     billing_lines,
     grants,
+    outbox_events,
     plan_versions,
     subscriptions,
     transactions,
@@ -27,6 +28,27 @@ def plan_version_by_fingerprint(
             plan_versions.c.plan_id == plan_id, plan_versions.c.fingerprint == fingerprint
         )
     ).first()
+
+
+def plan_version_by_number(
+    connection: Connection, plan_id: str, version: int
+) -> sa.Row[Any] | None:
+    return connection.execute(
+        sa.select(plan_versions).where(
+            plan_versions.c.plan_id == plan_id, plan_versions.c.version == version
+        )
+    ).first()
+
+
+def last_event_id(connection: Connection, customer_id: int) -> int:
+    """The id of the customer's latest ``subscription.*`` event (0: none yet)."""
+    found = connection.execute(
+        sa.select(sa.func.max(outbox_events.c.id)).where(
+            outbox_events.c.customer_id == customer_id,
+            outbox_events.c.type.like("subscription.%"),
+        )
+    ).scalar()
+    return int(found or 0)
 
 
 def insert_plan_version(

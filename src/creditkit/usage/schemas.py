@@ -166,3 +166,11 @@ class UsageSeries:
     points: tuple[UsagePoint, ...]
     spent: Quantity
     charges: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventAccepted:
+    """A usage event the events stream acknowledged (``serve --events``): it will be charged
+    once by an ingest worker, or parked and announced by an ``event.refused`` webhook."""
+
+    idempotency_key: str
