@@ -243,6 +243,21 @@ def rotate_signing_secret(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def reset_period(arguments: argparse.Namespace) -> int:
+    """``creditkit reset-period CUSTOMER --reason TEXT --idempotency-key KEY``: ends the
+    customer's allowance period now and starts a new one; the same key again changes nothing."""
+    settings = _settings(arguments)
+    with CreditKit(
+        settings.database_url, catalog=_catalog(settings), secret_key=settings.secret_key
+    ) as ck:
+        subscription = ck.reset_period(
+            arguments.customer, reason=arguments.reason, idempotency_key=arguments.idempotency_key
+        )
+    start, end = subscription.allowance_period_start, subscription.allowance_period_end
+    print(f"{arguments.customer}: allowance period {start:%F %H:%M:%S} to {end:%F %H:%M:%S} UTC")
+    return 0
+
+
 def run_audit(arguments: argparse.Namespace) -> int:
     """``creditkit audit``: one line per problem and exit status 1, else a summary and 0."""
     settings = _settings(arguments)
@@ -503,6 +518,15 @@ def _parser() -> argparse.ArgumentParser:
         "rotate-signing-secret", help="a new secret for session tokens and console cookies"
     )
     _add_settings(rotate_signing_parser, "database_url")
+    reset_parser = commands.add_parser(
+        "reset-period", help="end a customer's allowance period now and start a new one"
+    )
+    reset_parser.add_argument("customer", help="the customer's id")
+    reset_parser.add_argument("--reason", required=True, help="why (kept in the history)")
+    reset_parser.add_argument(
+        "--idempotency-key", required=True, help="the same key again changes nothing"
+    )
+    _add_settings(reset_parser, "database_url", "catalog")
     audit_parser = commands.add_parser(
         "audit", help="check the ledger's double entry; one line per problem, exit 1 if any"
     )
@@ -557,6 +581,7 @@ _COMMANDS: dict[str, Any] = {
     "worker": run_worker,
     "ingest-worker": run_ingest_worker,
     "audit": run_audit,
+    "reset-period": reset_period,
     "revoke-sessions": revoke_sessions,
     "rotate-signing-secret": rotate_signing_secret,
     "stripe": stripe_command,

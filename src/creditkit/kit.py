@@ -834,6 +834,13 @@ class CreditKit:
             return self._payments.cancel(customer, at_period_end)
         return subscriptions.cancel(customer, at_period_end)
 
+    def reset_period(self, customer: str, *, reason: str, idempotency_key: str) -> Subscription:
+        """Ends the customer's allowance period now and starts a new one: overage billed or
+        carried, the rollover applied, the rest expired, the new allowance granted and the
+        per-period counters restarted; a ``period_reset`` with ``reason`` in its history. The
+        billing period is unchanged. The same ``idempotency_key`` again changes nothing."""
+        return self._subscriptions_required().reset_period(customer, reason, idempotency_key)
+
     def subscription(self, customer: str) -> Subscription | None:
         return self._subscriptions_required().subscription(customer)
 

@@ -319,3 +319,29 @@ def test_the_customer_page_shows_the_spender_tree_budgets_and_debt(site: Site, p
     expect(page.get_by_test_id("budgets").locator("tr", has_text="einstein")).to_contain_text("40")
     expect(page.get_by_test_id("debt")).to_have_text("25")
     screenshot(page, "console-spenders")
+
+
+def test_an_operator_resets_a_customers_period_with_a_reason(site: Site, page: Page) -> None:
+    site.kit.create_customer("carol")
+    site.kit.charge("carol", 3, idempotency_key="c1")
+    before = site.kit.subscription("carol")
+    assert before is not None and before.allowance_period_start is not None
+    allowance = site.kit.balance("carol").available + 3
+    _sign_in(site, page)
+    _open_customer(site, page, "carol")
+    form = page.locator("#reset-period")
+    form.get_by_role("button", name="Reset period").click()  # no reason: the browser refuses
+    assert site.kit.subscription("carol") == before
+    form.get_by_label("Why reset the period").fill("Charged twice by a retry storm")
+    form.get_by_role("button", name="Reset period").click()
+    expect(page.get_by_role("status")).to_have_text("Reset carol's period.")
+    expect(page.get_by_test_id("available")).to_have_text(credits(allowance))
+    newest = page.get_by_test_id("history").locator("tbody tr")
+    expect(newest.filter(has_text="Charged twice by a retry storm")).to_have_count(1)
+    after = site.kit.subscription("carol")
+    assert after is not None and after.allowance_period_start == site.kit.now()
+    page.reload()  # a reload posts nothing
+    resets = [i for i in site.kit.history("carol").items if i.kind.value == "period_reset"]
+    assert len(resets) == 1
+    report = site.kit.audit()
+    assert report.ok, report.problems

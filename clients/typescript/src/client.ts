@@ -408,6 +408,18 @@ export class Client {
     );
   }
 
+  /** Ends the customer's allowance period now and starts a new one, with `reason` kept in the
+   *  history; the billing period is unchanged. The same idempotency key again changes nothing. */
+  async resetPeriod(customer: string, options: Schemas["PeriodReset"] & WriteOptions): Promise<Subscription> {
+    const { idempotencyKey, ...body } = options;
+    return data(
+      await this.api.POST("/v1/customers/{customer}/period-reset", {
+        params: { path: { customer }, header: key(idempotencyKey) },
+        body,
+      }),
+    );
+  }
+
   /** The customer's subscription; null when they have none. */
   async subscription(customer: string): Promise<Subscription | null> {
     try {

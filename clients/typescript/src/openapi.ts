@@ -635,6 +635,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/customers/{customer}/period-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset Period
+         * @description Ends the customer's allowance period now and starts a new one (an operator's reset,
+         *     with a ``reason`` kept in the history); the billing period is unchanged. The same key
+         *     again changes nothing.
+         */
+        post: operations["resetPeriod"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/customers/{customer}/billing-lines": {
         parameters: {
             query?: never;
@@ -1482,6 +1504,14 @@ export interface components {
          * @enum {string}
          */
         AllowanceExpiry: "period_end" | "never";
+        /**
+         * Anchor
+         * @description Where an allowance's or a counter's periods start: on the subscription's anniversary
+         *     (its start, then every period after it), or on the calendar (each hour, midnight, Monday,
+         *     the 1st of a month, of a quarter, of a year, in the stated time zone).
+         * @enum {string}
+         */
+        Anchor: "anniversary" | "calendar";
         /** AuditProblem */
         AuditProblem: {
             /** Rule */
@@ -2631,6 +2661,13 @@ export interface components {
             currency: string;
         };
         /**
+         * OverageCarry
+         * @description What a period's overage becomes at the period's end: billed in money (no carry), or
+         *     owed as debt that the next period's allowance repays first.
+         * @enum {string}
+         */
+        OverageCarry: "debt";
+        /**
          * OveragePrice
          * @description Money for every ``per`` whole units of overage.
          */
@@ -2704,10 +2741,16 @@ export interface components {
         /**
          * Period
          * @description How often an allowance is granted or a per-period counter resets. Separate from the
-         *     billing interval: a yearly subscription may still get its credits month by month.
+         *     billing interval: a yearly subscription may still get its credits month by month, or a
+         *     monthly one hour by hour.
          * @enum {string}
          */
-        Period: "month" | "year";
+        Period: "hour" | "day" | "week" | "month" | "quarter" | "year";
+        /** PeriodReset */
+        PeriodReset: {
+            /** Reason */
+            reason: string;
+        };
         /** PlanAllowance */
         PlanAllowance: {
             /** Amount */
@@ -2717,6 +2760,10 @@ export interface components {
             period: components["schemas"]["Period"];
             rollover: components["schemas"]["PlanRollover"];
             expires: components["schemas"]["AllowanceExpiry"];
+            /** @default anniversary */
+            anchor: components["schemas"]["Anchor"];
+            /** Time Zone */
+            time_zone: string | null;
         };
         /** PlanChange */
         PlanChange: {
@@ -2737,20 +2784,33 @@ export interface components {
             /** Value */
             value: number | "unlimited";
             period: components["schemas"]["Period"] | null;
+            /** @default anniversary */
+            anchor: components["schemas"]["Anchor"];
+            /** Time Zone */
+            time_zone: string | null;
         };
         /** PlanOverage */
         PlanOverage: {
             /** Unit */
             unit: string;
-            price: components["schemas"]["OveragePrice"];
+            price: components["schemas"]["OveragePrice"] | null;
             /** Spend Limit */
             spend_limit: number | string | "unlimited";
+            carry: components["schemas"]["OverageCarry"] | null;
         };
         /** PlanRollover */
         PlanRollover: {
             kind: components["schemas"]["RolloverKind"];
             /** Cap */
             cap: number | string | null;
+            /** Fraction */
+            fraction: string | null;
+            /** Expires After Periods */
+            expires_after_periods: number | null;
+            /** Min Per Grant */
+            min_per_grant: number | string | null;
+            /** Max Per Grant */
+            max_per_grant: number | string | null;
         };
         /**
          * PriceSource
@@ -3227,7 +3287,7 @@ export interface components {
          * TransactionKind
          * @enum {string}
          */
-        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "extend" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment" | "debt_repayment" | "budget" | "debt_limit" | "void" | "expiry_change" | "reversal";
+        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "extend" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment" | "debt_repayment" | "budget" | "debt_limit" | "void" | "expiry_change" | "reversal" | "overage_carry" | "period_reset";
         /**
          * Transfer
          * @description Transferable credits moved from one customer to another as one new ``gift`` grant that
@@ -7716,6 +7776,109 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["Cancellation"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description The body is larger than the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resetPeriod: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PeriodReset"];
             };
         };
         responses: {

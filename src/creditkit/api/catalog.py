@@ -45,14 +45,23 @@ def _wire_terms(terms: dict[str, Any]) -> dict[str, Any]:
         wire["allowance"] = {
             **allowance,
             "amount": _amount_text(allowance["amount"]),
-            "rollover": {**rollover, "cap": _amount_text(rollover["cap"])},
+            "rollover": {
+                **rollover,
+                **{
+                    name: _amount_text(rollover[name])
+                    for name in ("cap", "min_per_grant", "max_per_grant")
+                    if name in rollover
+                },
+            },
         }
     overage = terms["overage"]
     if overage is not None:
         price = overage["price"]
         wire["overage"] = {
             **overage,
-            "price": {
+            "price": None
+            if price is None
+            else {
                 "amount_minor": price["amount"],
                 "currency": price["currency"],
                 "per": price["per"],

@@ -13,7 +13,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from creditkit.catalog import AllowanceExpiry, Interval, LimitKind, Period, RolloverKind
+from creditkit.catalog import (
+    AllowanceExpiry,
+    Anchor,
+    Interval,
+    LimitKind,
+    OverageCarry,
+    Period,
+    RolloverKind,
+)
 from creditkit.ledger.schemas import Charge, Money
 
 #: An amount as sent: an integer in a unit without decimal places, else its decimal string.
@@ -115,6 +123,12 @@ class CreditsPrice(BaseModel):
 class PlanRollover(BaseModel):
     kind: RolloverKind
     cap: WireAmount | None
+    #: The share of each ending grant's remainder that carries ("0.5"); None: all of it.
+    fraction: str | None = None
+    #: Rolled credits last this many periods and never roll again; None: they roll again.
+    expires_after_periods: int | None = None
+    min_per_grant: WireAmount | None = None
+    max_per_grant: WireAmount | None = None
 
 
 class PlanAllowance(BaseModel):
@@ -123,12 +137,16 @@ class PlanAllowance(BaseModel):
     period: Period
     rollover: PlanRollover
     expires: AllowanceExpiry
+    anchor: Anchor = Anchor.ANNIVERSARY
+    time_zone: str | None = None
 
 
 class PlanLimit(BaseModel):
     kind: LimitKind
     value: int | UnlimitedValue
     period: Period | None
+    anchor: Anchor = Anchor.ANNIVERSARY
+    time_zone: str | None = None
 
 
 class OveragePrice(BaseModel):
@@ -141,8 +159,10 @@ class OveragePrice(BaseModel):
 
 class PlanOverage(BaseModel):
     unit: str
-    price: OveragePrice
+    #: None when the overage is carried as debt (never billed).
+    price: OveragePrice | None
     spend_limit: WireAmount | UnlimitedValue
+    carry: OverageCarry | None = None
 
 
 class CatalogPlan(BaseModel):

@@ -306,6 +306,11 @@ class Cancellation(Body):
     at_period_end: bool = True
 
 
+class PeriodReset(Body):
+    #: Why the operator reset the period: kept in the customer's history.
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
 class ResourceAcquire(Body):
     resource_id: Annotated[str, Field(min_length=1, max_length=255)]
 

@@ -14,6 +14,7 @@ from creditkit.api.schemas import (
     TEXT_PATTERN,
     Cancellation,
     LimitTrack,
+    PeriodReset,
     PlanChange,
     ResourceAcquire,
     SubscriptionCreate,
@@ -127,6 +128,18 @@ def router(service: Service) -> APIRouter:
         access.require_customer(caller, customer, Scope.WRITE, SessionPermission.BUY)
         return await responses.once(
             request, key, lambda: kit.cancel(customer, at_period_end=body.at_period_end)
+        )
+
+    @api.post("/period-reset", response_model=Subscription)
+    def reset_period(
+        caller: Authenticated, customer: CustomerId, body: PeriodReset, key: IdempotencyKey
+    ) -> Subscription:
+        """Ends the customer's allowance period now and starts a new one (an operator's reset,
+        with a ``reason`` kept in the history); the billing period is unchanged. The same key
+        again changes nothing."""
+        access.require_scope(caller, Scope.WRITE)
+        return kit.reset_period(
+            customer, reason=body.reason, idempotency_key=access.key_of(caller, key)
         )
 
     @api.get("/billing-lines", response_model=list[BillingLine])

@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Final, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -35,6 +36,7 @@ from creditkit.catalog.schemas import (
     Action,
     Allowance,
     AllowanceExpiry,
+    Anchor,
     Catalog,
     CountOrUnlimited,
     Credits,
@@ -45,6 +47,7 @@ from creditkit.catalog.schemas import (
     Limit,
     LimitKind,
     Overage,
+    OverageCarry,
     Pack,
     Period,
     Plan,
@@ -531,11 +534,27 @@ _PLAN_KEYS: Final = (
 _REFUND_KEYS: Final = ("window_days", "first_purchase_only")
 #: A refund window longer than a year is no money-back guarantee anyone offers.
 REFUND_WINDOW_DAYS_MAX: Final = 365
-_ALLOWANCE_KEYS: Final = ("amount", "unit", "period", "rollover", "expires", "applies_to")
+_ALLOWANCE_KEYS: Final = (
+    "amount",
+    "unit",
+    "period",
+    "anchor",
+    "time_zone",
+    "rollover",
+    "expires",
+    "applies_to",
+)
+_ROLLOVER_KEYS: Final = (
+    "cap",
+    "fraction",
+    "expires_after_periods",
+    "min_per_grant",
+    "max_per_grant",
+)
 _BUDGET_KEYS: Final = ("amount", "period")
 _BUDGET_PERIODS: Final = ("hour", "day", "week", "month", "lifetime")
-_LIMIT_KEYS: Final = ("count", "per_period", "period")
-_OVERAGE_KEYS: Final = ("unit", "price", "spend_limit")
+_LIMIT_KEYS: Final = ("count", "per_period", "period", "anchor", "time_zone")
+_OVERAGE_KEYS: Final = ("unit", "price", "spend_limit", "carry")
 _ALERT_KEYS: Final = ("unit", "credits_left", "percent_used")
 PERCENT_MAX: Final = 100
 _PACK_KEYS: Final = (
@@ -757,6 +776,7 @@ def _plan(
         spender_budgets=_spender_budgets(r, fields.get("spender_budgets"), credit_unit),
     )
     _check_one_currency(r, fields, plan)
+    _check_carried_overage(r, fields, plan)
     return plan, fields
 
 
@@ -828,8 +848,9 @@ def _check_one_currency(r: _Reader, fields: Mapping[str, _Field], plan: Plan) ->
     for interval, money in plan.prices.items():
         priced.append((prices_field and _child(prices_field, str(interval)), money.currency))
     overage_field = fields.get("overage")
-    if plan.overage is not None and overage_field is not None:
-        priced.append((_child(overage_field, "price"), plan.overage.price.money.currency))
+    overage_price = None if plan.overage is None else plan.overage.price
+    if overage_price is not None and overage_field is not None:
+        priced.append((_child(overage_field, "price"), overage_price.money.currency))
     checked = [(f, currency) for f, currency in priced if f is not None and r.ok(f)]
     for money_field, currency in checked[1:]:
         first_field, first_currency = checked[0]
@@ -866,13 +887,17 @@ def _allowance(
         expected="a mapping or `unlimited`",
     )
     unit = r.unit(fields.get("unit"), units)
+    period = r.choice(fields.get("period"), Period, Period.MONTH)
+    anchor, time_zone = _cadence(r, fields, period)
     allowance = Allowance(
         amount=r.quantity(fields.get("amount"), unit),
         unit=unit.name if unit else "",
-        period=r.choice(fields.get("period"), Period, Period.MONTH),
+        period=period,
         rollover=_rollover(r, fields.get("rollover"), unit),
         expires=r.choice(fields.get("expires"), AllowanceExpiry, AllowanceExpiry.PERIOD_END),
         applies_to=_applies_to(r, fields.get("applies_to")),
+        anchor=anchor,
+        time_zone=time_zone,
     )
     rollover_field = fields.get("rollover")
     never_expires = allowance.expires is AllowanceExpiry.NEVER
@@ -885,18 +910,88 @@ def _allowance(
     return allowance
 
 
+def _cadence(r: _Reader, fields: Mapping[str, _Field], period: Period) -> tuple[Anchor, str | None]:
+    """``anchor`` and ``time_zone`` beside a ``period``: a zone the IANA database knows, and
+    none for hours (they are counted in UTC: every zone's hours would start on the hour but
+    half-hour zones', and a daylight-saving change makes an hour of two or none)."""
+    anchor = r.choice(fields.get("anchor"), Anchor, Anchor.ANNIVERSARY)
+    zone_field = fields.get("time_zone")
+    if zone_field is None:
+        return anchor, None
+    name = r.text(zone_field, "")
+    if not name:
+        return anchor, None
+    if period is Period.HOUR:
+        r.report(zone_field, "hour periods are counted in UTC: leave time_zone out")
+        return anchor, None
+    if not zone_known(name):
+        r.report(zone_field, f"unknown time zone {name!r} (an IANA name: Europe/Paris, UTC)")
+        return anchor, None
+    return anchor, name
+
+
+def zone_known(name: str) -> bool:
+    """Whether the IANA database (the system's, else the ``tzdata`` package) has the zone."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def _rollover(r: _Reader, where: _Field | None, unit: UnitSpec | None) -> Rollover:
-    """``none`` | ``all`` | ``{cap: N}``."""
+    """``none`` | ``all`` | ``{cap, fraction, expires_after_periods, min_per_grant,
+    max_per_grant}`` (any of them, at least one)."""
     if where is None:
         return ROLLOVER_NONE
     value = r.plain(where)
     if value in (RolloverKind.NONE.value, RolloverKind.ALL.value):
         return Rollover(RolloverKind(value))
     if value is not _MAPPING:
-        r.report(where, f"expected none, all or {{cap: N}}, got {_describe(value)}")
+        r.report(
+            where,
+            f"expected none, all or {{cap: N}} (a mapping of {', '.join(_ROLLOVER_KEYS)}), got"
+            f" {_describe(value)}",
+        )
         return ROLLOVER_NONE
-    fields = r.mapping(where, ("cap",), required=("cap",))
-    return Rollover(RolloverKind.CAPPED, r.quantity(fields.get("cap"), unit))
+    fields = r.mapping(where, _ROLLOVER_KEYS)
+    if not fields:
+        if r.ok(where):
+            r.report(where, f"name at least one of {', '.join(_ROLLOVER_KEYS)}")
+        return ROLLOVER_NONE
+
+    def bound(name: str) -> Quantity | None:
+        field = fields.get(name)
+        return None if field is None else r.quantity(field, unit)
+
+    cap = bound("cap")
+    rollover = Rollover(
+        RolloverKind.ALL if cap is None else RolloverKind.CAPPED,
+        cap,
+        fraction=_fraction(r, fields.get("fraction")),
+        expires_after_periods=r.optional_integer(fields.get("expires_after_periods"), 1),
+        min_per_grant=bound("min_per_grant"),
+        max_per_grant=bound("max_per_grant"),
+    )
+    low, high = rollover.min_per_grant, rollover.max_per_grant
+    if low is not None and high is not None and low > high:
+        r.report(fields["min_per_grant"], f"is more than max_per_grant ({high}): nothing fits")
+    return rollover
+
+
+def _fraction(r: _Reader, where: _Field | None) -> Decimal | None:
+    """A decimal in quotes, more than 0 and at most 1 ("0.5": half of what is left)."""
+    if where is None:
+        return None
+    value = r.plain(where)
+    if not isinstance(value, str) or not DECIMAL_TEXT.fullmatch(value):
+        r.report(where, f'expected a decimal in quotes ("0.5"), got {_describe(value)}')
+        return None
+    fraction = Decimal(value)
+    if not 0 < fraction <= 1:
+        r.report(where, f"must be more than 0 and at most 1, got {value}")
+        return None
+    return fraction
 
 
 def _limits(r: _Reader, where: _Field | None) -> Mapping[str, Limit]:
@@ -906,9 +1001,13 @@ def _limits(r: _Reader, where: _Field | None) -> Mapping[str, Limit]:
 def _limit(r: _Reader, where: _Field) -> Limit:
     """``{count: N}`` (live things) or ``{per_period: N, period: month}`` (a counter)."""
     fields = r.mapping(where, _LIMIT_KEYS, expected="{count: N} or {per_period: N, period: …}")
-    count, per_period, period = (fields.get(key) for key in _LIMIT_KEYS)
+    count, per_period, period = (fields.get(key) for key in ("count", "per_period", "period"))
     if count is not None and per_period is not None:
         r.report(where, "count and per_period exclude each other: a limit is one or the other")
+    if per_period is None:
+        for key in ("anchor", "time_zone"):
+            if fields.get(key) is not None:
+                r.report(fields[key], "only a per_period limit has periods to anchor")
     if count is not None:
         if period is not None:
             r.report(period, "a count has no period (only per_period has)")
@@ -917,7 +1016,9 @@ def _limit(r: _Reader, where: _Field) -> Limit:
         if period is None:
             r.report_at(f"{where.path}.period", where.line, "missing (per_period needs it)")
         value = r.count_or_unlimited(per_period)
-        return Limit(LimitKind.PER_PERIOD, value, r.choice(period, Period, Period.MONTH))
+        chosen = r.choice(period, Period, Period.MONTH)
+        anchor, time_zone = _cadence(r, fields, chosen)
+        return Limit(LimitKind.PER_PERIOD, value, chosen, anchor, time_zone)
     if r.ok(where):
         r.report(where, "write {count: N} or {per_period: N, period: month}")
     return Limit(LimitKind.COUNT, 0)
@@ -930,13 +1031,38 @@ def _quotas(r: _Reader, where: _Field | None) -> Mapping[str, CountOrUnlimited]:
 def _overage(r: _Reader, where: _Field | None, units: Mapping[str, UnitSpec]) -> Overage | None:
     if where is None:
         return None
-    fields = r.mapping(where, _OVERAGE_KEYS, required=_OVERAGE_KEYS)
+    fields = r.mapping(where, _OVERAGE_KEYS, required=("unit", "spend_limit"))
     unit = r.unit(fields.get("unit"), units)
+    carry = (
+        None
+        if fields.get("carry") is None
+        else r.choice(fields["carry"], OverageCarry, OverageCarry.DEBT)
+    )
+    price_field = fields.get("price")
+    if carry is OverageCarry.DEBT and price_field is not None:
+        r.report(price_field, "overage carried as debt is owed in credits, never billed: leave"
+                 " price out")  # fmt: skip
+    elif carry is None and price_field is None and r.ok(where):
+        r.report_at(f"{where.path}.price", where.line, "missing (or carry: debt)")
     return Overage(
         unit=unit.name if unit else "",
-        price=_metered_price(r, fields.get("price")),
+        price=None if price_field is None else _metered_price(r, price_field),
         spend_limit=r.quantity_or_unlimited(fields.get("spend_limit"), unit),
+        carry=carry,
     )
+
+
+def _check_carried_overage(r: _Reader, fields: Mapping[str, _Field], plan: Plan) -> None:
+    """Carried overage is repaid by the next period's allowance: it needs one in its unit."""
+    overage = plan.overage
+    if overage is None or overage.carry is None:
+        return
+    allowance = plan.allowance
+    if not (isinstance(allowance, Allowance) and allowance.unit == overage.unit):
+        r.report(
+            _child(fields["overage"], "carry") or fields["overage"],
+            f"carrying overage as debt needs an allowance of {overage.unit!r} to repay it",
+        )
 
 
 def _metered_price(r: _Reader, where: _Field | None) -> Price:

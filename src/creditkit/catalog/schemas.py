@@ -50,10 +50,31 @@ class Interval(StrEnum):
 
 class Period(StrEnum):
     """How often an allowance is granted or a per-period counter resets. Separate from the
-    billing interval: a yearly subscription may still get its credits month by month."""
+    billing interval: a yearly subscription may still get its credits month by month, or a
+    monthly one hour by hour."""
 
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
     MONTH = "month"
+    QUARTER = "quarter"
     YEAR = "year"
+
+
+class Anchor(StrEnum):
+    """Where an allowance's or a counter's periods start: on the subscription's anniversary
+    (its start, then every period after it), or on the calendar (each hour, midnight, Monday,
+    the 1st of a month, of a quarter, of a year, in the stated time zone)."""
+
+    ANNIVERSARY = "anniversary"
+    CALENDAR = "calendar"
+
+
+class OverageCarry(StrEnum):
+    """What a period's overage becomes at the period's end: billed in money (no carry), or
+    owed as debt that the next period's allowance repays first."""
+
+    DEBT = "debt"
 
 
 class RolloverKind(StrEnum):
@@ -158,10 +179,30 @@ class Credits:
 @dataclass(frozen=True, slots=True)
 class Rollover:
     """What happens to a period's unused allowance at the period's end: nothing carries over,
-    all of it does, or at most ``cap`` (in the allowance's unit)."""
+    all of it does, or at most ``cap`` (in the allowance's unit).
+
+    The mapping form refines it: ``fraction`` (in (0, 1]) of each ending grant's remainder
+    carries, rounded down to the unit's step; ``max_per_grant`` bounds what one grant carries,
+    ``min_per_grant`` tops each of the period's own allowance grants up to at least that much;
+    ``cap`` bounds the total; ``expires_after_periods`` (K) makes rolled credits last K periods
+    and never roll again (None: they roll again, as the allowance's own credits do)."""
 
     kind: RolloverKind
     cap: Quantity | None = None
+    fraction: Decimal | None = None
+    expires_after_periods: int | None = None
+    min_per_grant: Quantity | None = None
+    max_per_grant: Quantity | None = None
+
+    @property
+    def is_refined(self) -> bool:
+        """Whether it uses any of the mapping form's refinements beyond a cap."""
+        return (
+            self.fraction is not None
+            or self.expires_after_periods is not None
+            or self.min_per_grant is not None
+            or self.max_per_grant is not None
+        )
 
 
 ROLLOVER_NONE: Final = Rollover(RolloverKind.NONE)
@@ -175,6 +216,10 @@ class Allowance:
     unit: str
     period: Period = Period.MONTH
     rollover: Rollover = ROLLOVER_NONE
+    anchor: Anchor = Anchor.ANNIVERSARY
+    #: An IANA zone ("Europe/Paris") that days, weeks and calendar periods are counted in;
+    #: None: UTC.
+    time_zone: str | None = None
     expires: AllowanceExpiry = AllowanceExpiry.PERIOD_END
     #: The actions or categories the allowance's credits may pay for (None: any spending).
     applies_to: tuple[str, ...] | None = None
@@ -188,6 +233,8 @@ class Limit:
     kind: LimitKind
     value: CountOrUnlimited
     period: Period | None = None
+    anchor: Anchor = Anchor.ANNIVERSARY
+    time_zone: str | None = None
 
     @property
     def is_unlimited(self) -> bool:
@@ -200,8 +247,11 @@ class Overage:
     ``spend_limit`` credits of overage per allowance period."""
 
     unit: str
-    price: Price
+    #: None only with ``carry: debt``: carried overage is owed in credits, never billed.
+    price: Price | None
     spend_limit: QuantityOrUnlimited
+    #: None: the period's overage is billed in money; DEBT: it is owed into the next period.
+    carry: OverageCarry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,29 +581,49 @@ class Catalog:
         if not isinstance(allowance, Allowance):
             return _unlimited_or(allowance)
         cap = allowance.rollover.cap
-        return {
-            **self._credits_terms(allowance.amount, allowance.unit),
-            "period": str(allowance.period),
-            "rollover": {
-                "kind": str(allowance.rollover.kind),
-                "cap": None if cap is None else self._quantity_text(cap, allowance.unit),
-            },
-            "expires": str(allowance.expires),
-        } | ({} if allowance.applies_to is None else {"applies_to": list(allowance.applies_to)})
+        return (
+            {
+                **self._credits_terms(allowance.amount, allowance.unit),
+                "period": str(allowance.period),
+                "rollover": {
+                    "kind": str(allowance.rollover.kind),
+                    "cap": None if cap is None else self._quantity_text(cap, allowance.unit),
+                }
+                | self._rollover_refinements(allowance),
+                "expires": str(allowance.expires),
+            }
+            | ({} if allowance.applies_to is None else {"applies_to": list(allowance.applies_to)})
+            | (_cadence_terms(allowance.anchor, allowance.time_zone))
+        )
+
+    def _rollover_refinements(self, allowance: Allowance) -> dict[str, Any]:
+        """Only the refinements a plan uses: plans without them keep their fingerprints."""
+        rollover = allowance.rollover
+        terms: dict[str, Any] = {}
+        if rollover.fraction is not None:
+            terms["fraction"] = str(rollover.fraction)
+        if rollover.expires_after_periods is not None:
+            terms["expires_after_periods"] = rollover.expires_after_periods
+        for name in ("min_per_grant", "max_per_grant"):
+            bound = getattr(rollover, name)
+            if bound is not None:
+                terms[name] = self._quantity_text(bound, allowance.unit)
+        return terms
 
     def _overage_terms(self, overage: Overage | None) -> dict[str, Any] | None:
         if overage is None:
             return None
         spend_limit = overage.spend_limit
+        price = overage.price
         return {
             "unit": overage.unit,
-            "price": {**_money_terms(overage.price.money), "per": overage.price.per},
+            "price": None if price is None else {**_money_terms(price.money), "per": price.per},
             "spend_limit": (
                 UNLIMITED.value
                 if spend_limit is UNLIMITED
                 else self._quantity_text(spend_limit, overage.unit)
             ),
-        }
+        } | ({} if overage.carry is None else {"carry": str(overage.carry)})
 
 
 def plan_from_terms(
@@ -577,15 +647,27 @@ def plan_from_terms(
         allowance = limit_value(raw_allowance)
     else:
         unit = raw_allowance["unit"]
-        cap = raw_allowance["rollover"]["cap"]
+        raw_rollover = raw_allowance["rollover"]
+
+        def optional(name: str) -> Quantity | None:
+            text = raw_rollover.get(name)
+            return None if text is None else quantity(text, unit)
+
+        fraction = raw_rollover.get("fraction")
         allowance = Allowance(
             amount=quantity(raw_allowance["amount"], unit),
             unit=unit,
             period=Period(raw_allowance["period"]),
             rollover=Rollover(
-                RolloverKind(raw_allowance["rollover"]["kind"]),
-                None if cap is None else quantity(cap, unit),
+                RolloverKind(raw_rollover["kind"]),
+                optional("cap"),
+                fraction=None if fraction is None else Decimal(fraction),
+                expires_after_periods=raw_rollover.get("expires_after_periods"),
+                min_per_grant=optional("min_per_grant"),
+                max_per_grant=optional("max_per_grant"),
             ),
+            anchor=Anchor(raw_allowance.get("anchor", Anchor.ANNIVERSARY.value)),
+            time_zone=raw_allowance.get("time_zone"),
             expires=AllowanceExpiry(raw_allowance["expires"]),
             applies_to=(
                 None
@@ -601,11 +683,13 @@ def plan_from_terms(
     overage = None
     if terms["overage"] is not None:
         raw = terms["overage"]
+        raw_price = raw["price"]
         overage = Overage(
             unit=raw["unit"],
-            price=Price(
-                Money(raw["price"]["amount"], raw["price"]["currency"]), raw["price"]["per"]
-            ),
+            price=None
+            if raw_price is None
+            else Price(Money(raw_price["amount"], raw_price["currency"]), raw_price["per"]),
+            carry=None if raw.get("carry") is None else OverageCarry(raw["carry"]),
             spend_limit=(
                 UNLIMITED
                 if raw["spend_limit"] == UNLIMITED.value
@@ -637,6 +721,8 @@ def plan_from_terms(
                     LimitKind(raw["kind"]),
                     limit_value(raw["value"]),
                     None if raw["period"] is None else Period(raw["period"]),
+                    Anchor(raw.get("anchor", Anchor.ANNIVERSARY.value)),
+                    raw.get("time_zone"),
                 )
                 for limit_name, raw in terms["limits"].items()
             }
@@ -662,7 +748,19 @@ def _money_terms(money: Money) -> dict[str, Any]:
 
 def _limit_terms(limit: Limit) -> dict[str, Any]:
     period = None if limit.period is None else str(limit.period)
-    return {"kind": str(limit.kind), "value": _unlimited_or(limit.value), "period": period}
+    return {"kind": str(limit.kind), "value": _unlimited_or(limit.value), "period": period} | (
+        _cadence_terms(limit.anchor, limit.time_zone)
+    )
+
+
+def _cadence_terms(anchor: Anchor, time_zone: str | None) -> dict[str, Any]:
+    """Anchor and time zone only when not the defaults: older plans keep their fingerprints."""
+    terms: dict[str, Any] = {}
+    if anchor is not Anchor.ANNIVERSARY:
+        terms["anchor"] = str(anchor)
+    if time_zone is not None:
+        terms["time_zone"] = time_zone
+    return terms
 
 
 def _unlimited_or(value: object) -> Any:

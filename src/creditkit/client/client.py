@@ -559,6 +559,14 @@ class Client:
         body = {"at_period_end": at_period_end}
         return self._write("POST", path, Subscription, body, idempotency_key)
 
+    def reset_period(
+        self, customer: str, *, reason: str, idempotency_key: str | None = None
+    ) -> Subscription:
+        """Ends the customer's allowance period now and starts a new one, with ``reason`` kept
+        in the history; the billing period is unchanged."""
+        path = _path("customers", customer, "period-reset")
+        return self._write("POST", path, Subscription, {"reason": reason}, idempotency_key)
+
     def subscription(self, customer: str) -> Subscription | None:
         try:
             return self._read(_path("customers", customer, "subscription"), Subscription)

@@ -23,11 +23,14 @@ from creditkit.store.tables import (
 
 
 def subscription_terms(connection: Connection, customer_id: int) -> Any | None:
-    """The customer's plan version and period anchor, or None without a subscription."""
+    """The customer's plan version and period anchors (its run's, and where an operator reset
+    its periods), or None without a subscription."""
     return connection.execute(
-        sa.select(subscriptions.c.plan_version_id, subscriptions.c.anchor_at).where(
-            subscriptions.c.customer_id == customer_id
-        )
+        sa.select(
+            subscriptions.c.plan_version_id,
+            subscriptions.c.anchor_at,
+            subscriptions.c.allowance_anchor_at,
+        ).where(subscriptions.c.customer_id == customer_id)
     ).first()
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from creditkit.catalog import UNLIMITED, Catalog, CountOrUnlimited, Limit, LimitKind, Period, Plan
+from creditkit.catalog import UNLIMITED, Catalog, CountOrUnlimited, Limit, LimitKind, Plan
 from creditkit.catalog.schemas import plan_from_terms
 from creditkit.entitlements import repository
 from creditkit.entitlements.schemas import (
@@ -50,7 +50,7 @@ from creditkit.ledger.spending import FORMER_MEMBER, MEMBER
 from creditkit.notify.outbox import emit
 from creditkit.notify.schemas import EventType
 from creditkit.subscriptions import repository as subscriptions_repository
-from creditkit.subscriptions.periods import months_in, period_bounds, period_index_at
+from creditkit.subscriptions.periods import Cadence
 
 #: Names of features, limits and quotas: longer ones cannot be in a catalog (ids are at most 64
 #: characters), but they are reported as unknown names rather than as too long.
@@ -104,12 +104,14 @@ class EntitlementService:
 
     def _plan_in_force(self, connection: Connection, customer_id: int) -> tuple[Plan, datetime]:
         """The plan whose terms apply, and the anchor its periods count from (the subscription's,
-        or the customer's creation without a subscription)."""
+        or where an operator last reset its periods, or the customer's creation without a
+        subscription)."""
         row = repository.subscription_terms(connection, customer_id)
         if row is None:
             created_at = repository.customer_created_at(connection, customer_id)
             return self._catalog.default_plan, created_at
-        return self._plan(connection, row.plan_version_id), row.anchor_at
+        anchor: datetime = row.allowance_anchor_at or row.anchor_at
+        return self._plan(connection, row.plan_version_id), anchor
 
     def _plan(self, connection: Connection, plan_version_id: int) -> Plan:
         """The plan as sold at that version. Versions never change: cached for the process."""
@@ -229,10 +231,9 @@ class EntitlementService:
     def _period(limit: Limit, anchor: datetime, now: datetime) -> tuple[datetime, datetime]:
         """The period of a per-period limit that contains now: periods of the limit's length,
         anchored on the subscription's anchor (so a monthly limit on a monthly subscription
-        resets with its billing period)."""
-        months = months_in(limit.period or Period.MONTH)
-        index = period_index_at(anchor, months, max(now, anchor))
-        return period_bounds(anchor, months, index)
+        resets with its billing period) or on the calendar, as the limit says."""
+        cadence = Cadence.of(limit)
+        return cadence.bounds(anchor, cadence.index_at(anchor, max(now, anchor)))
 
     # -- features and quotas --------------------------------------------------------------------
 

@@ -81,14 +81,15 @@ _CHECKS: list[tuple[str, str, str]] = [
     (
         "applied_has_entries",
         "an applied transaction wrote entries (but one of a hold that moved nothing: an extend"
-        " of its timeout only, or the close of a hold committed in full in parts); a refused"
-        " one wrote none",
+        " of its timeout only, or the close of a hold committed in full in parts; or a period"
+        " reset with nothing left to expire); a refused one wrote none",
         """SELECT t.id, t.status, COUNT(e.id) FROM transactions t
            LEFT JOIN entries e ON e.transaction_id = t.id
            GROUP BY t.id, t.status, t.kind, t.amount
            HAVING (t.status = 'applied' AND COUNT(e.id) = 0
                    AND NOT (t.amount = 0
-                            AND t.kind IN ('extend', 'commit', 'release', 'hold_expiry')))
+                            AND t.kind IN ('extend', 'commit', 'release', 'hold_expiry',
+                                           'period_reset')))
                OR (t.status = 'refused' AND COUNT(e.id) > 0)""",
     ),
 ]

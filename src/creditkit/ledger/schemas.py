@@ -98,6 +98,12 @@ class TransactionKind(StrEnum):
     #: Part or all of a recorded charge given back (``reverse_charge``), with a reason: the
     #: credits go back to the grants that paid (to breakage for those expired since).
     REVERSAL = "reversal"
+    #: A period's overage owed into the next period (a plan's ``overage: {carry: debt}``): the
+    #: credits issued on demand become debt, which the next allowance repays first.
+    OVERAGE_CARRY = "overage_carry"
+    #: An operator ended a customer's allowance period early (``reset_period``), with a
+    #: reason: what the rollover did not carry expired then.
+    PERIOD_RESET = "period_reset"
 
 
 #: Bounds checked before an amount's arithmetic: its text's length and its decimal exponent

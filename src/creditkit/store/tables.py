@@ -508,6 +508,9 @@ subscriptions = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     # 'money': each period's fee is a billing line; 'credits': it is charged from the balance.
     sa.Column("pay_with", sa.String(8), nullable=False, server_default="money"),
+    # Where allowance periods are counted from after an operator's ``reset_period``; NULL: from
+    # ``anchor_at``.
+    sa.Column("allowance_anchor_at", UtcDateTime, nullable=True),
     sa.CheckConstraint("interval IN ('month', 'year')", name="interval_known"),
     sa.CheckConstraint(
         "status IN ('trialing', 'active', 'past_due', 'canceled')", name="status_known"

@@ -47,6 +47,10 @@ def _correct_one(service: SubscriptionService, connection: Connection, spend: Sp
     overage = plan.overage
     if overage is None or overage.unit != spend.unit or spend.counted_at is None:
         return
+    if overage.price is None:
+        # Carried as debt (``carry: debt``): overage is owed in credits, never billed in money,
+        # and the late spend's own credits are owed now: nothing to correct in money.
+        return
     now = spend.created_at
     external_id = ledger_repository.external_ids(connection, [spend.customer_id])
     holder = ledger_repository.read_customer(connection, external_id[spend.customer_id])

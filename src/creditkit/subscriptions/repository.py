@@ -9,7 +9,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from creditkit.store.tables import billing_lines, outbox_events, plan_versions, subscriptions
+from creditkit.store.tables import (
+    accounts,
+    billing_lines,
+    grants,
+    outbox_events,
+    plan_versions,
+    subscriptions,
+    transactions,
+)
 
 
 def plan_version_by_fingerprint(
@@ -130,3 +138,39 @@ def last_overage_close(
         )
     ).scalar_one()
     return closed_at
+
+
+def allowance_grants_ending(
+    connection: Connection, customer_id: int, unit: str, expires_at: datetime
+) -> list[tuple[int, int, bool]]:
+    """(account id, credits left, whether rolled over) of each allowance grant of ``unit``
+    expiring at ``expires_at``, spent or not, in account order: what a rollover there reads."""
+    rows = connection.execute(
+        sa.select(accounts.c.id, accounts.c.balance, grants.c.metadata)
+        .join(grants, grants.c.account_id == accounts.c.id)
+        .where(
+            accounts.c.customer_id == customer_id,
+            accounts.c.unit == unit,
+            accounts.c.kind == "grant",
+            grants.c.source == "allowance",
+            grants.c.expires_at == expires_at,
+        )
+        .order_by(accounts.c.id)
+    )
+    return [(row.id, row.balance, bool((row.metadata or {}).get("rollover"))) for row in rows]
+
+
+def last_overage_carry(
+    connection: Connection, customer_id: int, after: datetime, until: datetime
+) -> datetime | None:
+    """When overage was last carried as debt in (``after``, ``until``]: where the stretch of
+    the overage period carried so far closed."""
+    carried_at: datetime | None = connection.execute(
+        sa.select(sa.func.max(transactions.c.created_at)).where(
+            transactions.c.customer_id == customer_id,
+            transactions.c.kind == "overage_carry",
+            transactions.c.created_at > after,
+            transactions.c.created_at <= until,
+        )
+    ).scalar_one()
+    return carried_at

@@ -26,11 +26,13 @@ from creditkit.catalog import (
     AllowanceExpiry,
     Catalog,
     Interval,
+    OverageCarry,
     Plan,
     RolloverKind,
 )
 from creditkit.catalog.schemas import plan_from_terms
 from creditkit.errors import (
+    IdempotencyConflict,
     InsufficientCredits,
     InvalidRequest,
     UnknownCustomer,
@@ -38,9 +40,11 @@ from creditkit.errors import (
     require,
 )
 from creditkit.ledger import repository as ledger_repository
+from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text
+from creditkit.ledger.corrections import REASON_LENGTH_MAX
 from creditkit.ledger.kernel import ISSUANCE, Spend
 from creditkit.ledger.repository import CustomerRow
-from creditkit.ledger.schemas import GrantSource, Money
+from creditkit.ledger.schemas import GrantSource, Money, TransactionKind
 from creditkit.ledger.service import LedgerService
 from creditkit.notify.outbox import derived_event_id, emit, event_exists
 from creditkit.notify.schemas import EventType
@@ -48,9 +52,16 @@ from creditkit.store.tables import to_epoch_microseconds
 from creditkit.subscriptions import overage_corrections, repository
 from creditkit.subscriptions.periods import (
     PERIODS_CAUGHT_UP_MAX,
+    Cadence,
     months_in,
     period_bounds,
     period_index_at,
+)
+from creditkit.subscriptions.rollover import (
+    EndingGrant,
+    carried,
+    post_overage_carry,
+    post_period_reset,
 )
 from creditkit.subscriptions.schemas import (
     AllowanceOnUpgrade,
@@ -101,6 +112,9 @@ class _State:
     scheduled_plan_version_id: int | None
     scheduled_interval: Interval | None
     pay_with: str = "money"
+    #: Where allowance periods are counted from when an operator reset them mid-run; None:
+    #: from the run's anchor.
+    allowance_anchor_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> _State:
@@ -119,6 +133,7 @@ class _State:
             scheduled_interval=None
             if row.scheduled_interval is None
             else Interval(row.scheduled_interval),
+            allowance_anchor_at=row.allowance_anchor_at,
         )
 
     def values(self, now: datetime) -> dict[str, Any]:
@@ -132,6 +147,7 @@ class _State:
             "trial_ends_at": self.trial_ends_at,
             "cancel_at_period_end": self.cancel_at_period_end,
             "pay_with": self.pay_with,
+            "allowance_anchor_at": self.allowance_anchor_at,
             "scheduled_plan_version_id": self.scheduled_plan_version_id,
             "scheduled_interval": None
             if self.scheduled_interval is None
@@ -148,6 +164,18 @@ class _State:
         self.anchor_at = anchor_at
         self.period_index = 0
         self.allowance_index = None
+        self.allowance_anchor_at = None
+
+    def allowance_bounds(self, allowance: Allowance, index: int) -> tuple[datetime, datetime]:
+        return Cadence.of(allowance).bounds(self.allowance_anchor_at or self.anchor_at, index)
+
+    def allowance_index_at(self, allowance: Allowance, moment: datetime) -> int:
+        return Cadence.of(allowance).index_at(self.allowance_anchor_at or self.anchor_at, moment)
+
+    def allowance_bounds_at(
+        self, allowance: Allowance, moment: datetime
+    ) -> tuple[datetime, datetime]:
+        return self.allowance_bounds(allowance, self.allowance_index_at(allowance, moment))
 
 
 def _allowance_of(plan: Plan) -> Allowance | None:
@@ -158,9 +186,8 @@ def _allowance_period(
     state: _State, allowance: Allowance, moment: datetime
 ) -> tuple[int, datetime]:
     """The index and end of the allowance period that contains ``moment``."""
-    months = months_in(allowance.period)
-    index = period_index_at(state.anchor_at, months, moment)
-    return index, period_bounds(state.anchor_at, months, index)[1]
+    index = state.allowance_index_at(allowance, moment)
+    return index, state.allowance_bounds(allowance, index)[1]
 
 
 class SubscriptionService:
@@ -900,6 +927,10 @@ class SubscriptionService:
             state.allowance_index = None
             return
         index, end = _allowance_period(state, allowance, moment)
+        if index == state.allowance_index:
+            # A billing renewal inside an allowance period in force (a quarter's allowance on
+            # monthly billing): granted already, at its start or by an upgrade's raise.
+            return
         state.allowance_index = index
         if end <= now:
             return  # a period wholly in the past while catching up: nothing left to spend
@@ -908,8 +939,8 @@ class SubscriptionService:
             self._ledger.unit(allowance.unit).to_steps(allowance.amount), end, now,
             # The version is part of the key: a plan change that starts a new run of periods at
             # the very moment of the last one must still grant its own allowance.
-            f"creditkit:allowance:{state.id}:{state.plan_version_id}:"
-            f"{self._stamp(state.anchor_at)}:{index}",
+            f"creditkit:allowance:{state.id}:{state.plan_version_id}:{self._run_stamp(state)}:"
+            f"{index}",
             {"allowance_period_end": end.isoformat(), "plan": plan.id},
         )  # fmt: skip
 
@@ -994,10 +1025,7 @@ class SubscriptionService:
         allowance = _allowance_of(plan)
         if allowance is None:
             return state.billing_bounds()
-        months = months_in(allowance.period)
-        return period_bounds(
-            state.anchor_at, months, period_index_at(state.anchor_at, months, moment)
-        )
+        return state.allowance_bounds_at(allowance, moment)
 
     def _overage_used(
         self, connection: Connection, holder: CustomerRow, unit: str, start: datetime, end: datetime
@@ -1045,7 +1073,9 @@ class SubscriptionService:
         later plan change whose stretch was billed then. A stretch that closed with no overage
         wrote no line; counting from ``start`` then adds nothing, as it used none."""
         closed_at = repository.last_overage_close(connection, holder.id, start, end)
-        return start if closed_at is None else max(start, closed_at)
+        carried_at = repository.last_overage_carry(connection, holder.id, start, end)
+        closes = [moment for moment in (closed_at, carried_at) if moment is not None]
+        return max([start, *closes])
 
     def _bill_stretch(
         self,
@@ -1063,10 +1093,18 @@ class SubscriptionService:
         if used <= 0:
             return
         unit = self._ledger.unit(overage.unit)
+        if overage.carry is OverageCarry.DEBT:
+            post_overage_carry(
+                self._ledger, connection, holder,
+                f"creditkit:overage-carry:{state.id}:{self._stamp(end)}", used, unit.name, now,
+                {"plan": plan.id, "period_start": start.isoformat(), "period_end": end.isoformat()},
+            )  # fmt: skip
+            return
+        price = present(overage.price, "overage billed in money has its price")
         self._bill(
             connection, holder, state, BillingLineKind.OVERAGE,
             f"{unit.to_quantity(used)} {unit.name} of overage on {plan.name}",
-            overage.price.amount_for(used, unit.scale), start, end,
+            price.amount_for(used, unit.scale), start, end,
             f"creditkit:overage:{state.id}:{self._stamp(end)}", now,
         )  # fmt: skip
 
@@ -1244,9 +1282,7 @@ class SubscriptionService:
         allowance = _allowance_of(plan)
         allowance_end = None
         if allowance is not None and state.allowance_index is not None:
-            allowance_end = period_bounds(
-                state.anchor_at, months_in(allowance.period), state.allowance_index
-            )[1]
+            allowance_end = state.allowance_bounds(allowance, state.allowance_index)[1]
         boundary = billing_end if allowance_end is None else min(billing_end, allowance_end)
         return boundary, billing_end, allowance_end
 
@@ -1276,42 +1312,105 @@ class SubscriptionService:
         plan: Plan,
         boundary: datetime,
         now: datetime,
+        ends_at: datetime | None = None,
+        key_kind: str = "rollover",
     ) -> None:
-        """Carries what is left of the allowance period ending at ``boundary`` into the next one,
-        per the plan's rule; the rest expires with its grants."""
+        """Carries what is left of the allowance period ending at ``boundary`` (its grants
+        expiring at ``ends_at``, the boundary unless a reset ends the period early) into the
+        next one, per the plan's rule; the rest expires with its grants."""
         allowance = _allowance_of(plan)
         if allowance is None or allowance.rollover.kind is RolloverKind.NONE:
             return
         unit = self._ledger.unit(allowance.unit)
         ending = [
-            grant
-            for grant in ledger_repository.grants_with_credits(connection, holder.id, unit.name)
-            if grant.source is GrantSource.ALLOWANCE and grant.expires_at == boundary
+            EndingGrant(account_id, remaining, rolled)
+            for account_id, remaining, rolled in repository.allowance_grants_ending(
+                connection, holder.id, unit.name, ends_at or boundary
+            )
         ]
-        left = sum(grant.remaining for grant in ending)
-        if allowance.rollover.kind is RolloverKind.CAPPED:
-            cap = present(allowance.rollover.cap, "a capped rollover has its cap")
-            left = min(left, unit.to_steps(cap))
-        moves: list[tuple[int, int]] = []
-        for grant in sorted(ending, key=lambda grant: grant.account_id):
-            part = min(grant.remaining, left - sum(step for _grant, step in moves))
-            if part > 0:
-                moves.append((grant.account_id, part))
-        if not moves:
-            return
-        months = months_in(allowance.period)
-        next_end = period_bounds(
-            state.anchor_at, months, period_index_at(state.anchor_at, months, boundary)
+        carry = carried(allowance.rollover, unit, ending)
+        # Rolled credits last ``expires_after_periods`` periods (one by default, rolling again).
+        lasting = allowance.rollover.expires_after_periods or 1
+        expires_at = state.allowance_bounds(
+            allowance, state.allowance_index_at(allowance, boundary) + lasting - 1
         )[1]
-        self._ledger.post_rollover(
-            connection,
-            holder,
-            f"creditkit:rollover:{state.id}:{self._stamp(boundary)}",
-            moves,
-            unit.name,
-            next_end,
-            now,
-        )
+        stamp = self._stamp(boundary)
+        if carry.moves:
+            self._ledger.post_rollover(
+                connection, holder, f"creditkit:{key_kind}:{state.id}:{stamp}",
+                list(carry.moves), unit.name, expires_at, now,
+            )  # fmt: skip
+        if carry.top_up:
+            self._ledger.post_grant(
+                connection, holder, f"creditkit:{key_kind}-top-up:{state.id}:{stamp}",
+                carry.top_up, unit.name, GrantSource.ALLOWANCE, expires_at, now,
+                {"rollover": True}, applies_to=allowance.applies_to,
+            )  # fmt: skip
+
+    def reset_period(self, customer: str, reason: str, idempotency_key: str) -> Subscription:
+        """Ends the customer's allowance period now and starts a new one (an operator's manual
+        reset): the overage used so far is billed or carried, the rollover applies as at a
+        boundary, what it does not carry expires now, and the new period's allowance is
+        granted; its per-period counters start again. One ``period_reset`` transaction, with
+        ``reason``, in the customer's history. The billing period is left as it is.
+        Idempotent: the same key again changes nothing and returns the subscription."""
+        check_text(reason, "reason", REASON_LENGTH_MAX)
+        check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+
+        def work(
+            connection: Connection, locked: dict[str, CustomerRow], now: datetime
+        ) -> Subscription:
+            holder = locked[customer]
+            row = repository.read_subscription(connection, holder.id)
+            if row is None:
+                raise InvalidRequest("customer", "has no subscription whose period to reset")
+            state = _State.from_row(row)
+            done = ledger_repository.find_transaction(connection, idempotency_key)
+            if done is not None:
+                if done.kind is not TransactionKind.PERIOD_RESET or done.customer_id != holder.id:
+                    raise IdempotencyConflict(
+                        idempotency_key, "operation", done.kind, "period_reset"
+                    )
+                return self._view(connection, holder.external_id, state)
+            plan, _version = self._plan(connection, state.plan_version_id)
+            allowance = _allowance_of(plan)
+            if allowance is None or state.allowance_index is None:
+                raise InvalidRequest("customer", f"plan {plan.id!r} has no allowance period")
+            if state.allowance_anchor_at == now:
+                raise InvalidRequest("customer", "its period was reset at this instant already")
+            start, end = state.allowance_bounds(allowance, state.allowance_index)
+            self._close_stretch(connection, holder, state, now)
+            unit = allowance.unit
+            # Read before the rollover: a period reset at its very start ends when the new one
+            # does, and the rollover's grant must not expire with the grants it came from.
+            ended = {
+                account_id
+                for account_id, _left, _rolled in repository.allowance_grants_ending(
+                    connection, holder.id, unit, end
+                )
+            }
+            state.allowance_anchor_at = now
+            self._roll_over(
+                connection, holder, state, plan, now, now, ends_at=end, key_kind="reset-rollover"
+            )
+            expiring = [
+                (account_id, remaining)
+                for account_id, remaining, _rolled in repository.allowance_grants_ending(
+                    connection, holder.id, unit, end
+                )
+                if remaining > 0 and account_id in ended
+            ]
+            post_period_reset(
+                self._ledger, connection, holder, idempotency_key, expiring, unit, now,
+                {"reason": reason, "period_start": start.isoformat(),
+                 "period_end": end.isoformat()},
+            )  # fmt: skip
+            state.allowance_index = None
+            self._grant_allowance(connection, holder, state, plan, now, now)
+            self._save(connection, holder, state, now)
+            return self._view(connection, holder.external_id, state)
+
+        return self._ledger.locked_write([customer], work)
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -1389,10 +1488,7 @@ class SubscriptionService:
         if allowance is None:
             start, end = state.billing_bounds()
         else:
-            months = months_in(allowance.period)
-            start, end = period_bounds(
-                state.anchor_at, months, period_index_at(state.anchor_at, months, moment)
-            )
+            start, end = state.allowance_bounds_at(allowance, moment)
         return plan.id, start, end
 
     # -- rows -----------------------------------------------------------------------------------
@@ -1448,6 +1544,14 @@ class SubscriptionService:
     def _stamp(moment: datetime) -> int:
         return to_epoch_microseconds(moment)
 
+    @classmethod
+    def _run_stamp(cls, state: _State) -> str:
+        """Names the run of allowance periods: its anchor's, or (marked apart, as a reset may
+        come at the very instant a run started) where an operator last reset it."""
+        if state.allowance_anchor_at is None:
+            return str(cls._stamp(state.anchor_at))
+        return f"reset-{cls._stamp(state.allowance_anchor_at)}"
+
     # -- reads ----------------------------------------------------------------------------------
 
     def subscription(self, customer: str) -> Subscription | None:
@@ -1501,8 +1605,8 @@ class SubscriptionService:
         allowance = _allowance_of(plan)
         allowance_start = allowance_end = None
         if allowance is not None and state.allowance_index is not None:
-            allowance_start, allowance_end = period_bounds(
-                state.anchor_at, months_in(allowance.period), state.allowance_index
+            allowance_start, allowance_end = state.allowance_bounds(
+                allowance, state.allowance_index
             )
         scheduled = None
         if state.scheduled_plan_version_id is not None:

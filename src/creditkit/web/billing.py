@@ -26,7 +26,7 @@ from starlette.responses import Response
 from creditkit.api import repository as api_repository
 from creditkit.api.auth import Access
 from creditkit.api.problems import ApiProblem
-from creditkit.catalog import UNLIMITED, Allowance, Catalog, Interval, LimitKind, Plan
+from creditkit.catalog import UNLIMITED, Allowance, Catalog, Interval, LimitKind, Period, Plan
 from creditkit.errors import CreditKitError, InvalidRequest, InvariantViolation
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
 from creditkit.ledger.schemas import Money
@@ -335,7 +335,8 @@ def _allowance_text(plan: Plan) -> str:
         return "Unlimited"
     if not isinstance(allowance, Allowance):
         return "None"
-    return f"{credits(allowance.amount)} {_unit(allowance.unit)} a {allowance.period.value}"
+    article = "an" if allowance.period is Period.HOUR else "a"
+    return f"{credits(allowance.amount)} {_unit(allowance.unit)} {article} {allowance.period.value}"
 
 
 def _limit_text(plan: Plan, name: str) -> str:
@@ -346,7 +347,8 @@ def _limit_text(plan: Plan, name: str) -> str:
     if limit.value == 0:
         return "Not included"
     if limit.kind is LimitKind.PER_PERIOD and limit.period is not None:
-        return f"{limit.value:,} a {limit.period.value}"
+        article = "an" if limit.period is Period.HOUR else "a"
+        return f"{limit.value:,} {article} {limit.period.value}"
     return f"{limit.value:,}"
 
 
@@ -368,7 +370,10 @@ def _overage_text(plan: Plan) -> str:
     if overage is None:
         return "Not available"
     unit = _unit(overage.unit)
-    price = f"{money(overage.price.money)} per {credits(overage.price.per)} {unit}"
+    if overage.price is None:
+        price = "Owed into the next period"
+    else:
+        price = f"{money(overage.price.money)} per {credits(overage.price.per)} {unit}"
     if overage.spend_limit is UNLIMITED:
         return f"{price}, no cap"
     return f"{price}, up to {credits(overage.spend_limit)} {unit} a period"

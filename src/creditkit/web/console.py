@@ -154,7 +154,43 @@ def router(pages: Pages) -> APIRouter:
             )
         return pages.redirect(customer_url(customer_id), notice)
 
+    @router.post("/console/period-resets")
+    async def reset_period(request: Request) -> Response:
+        caller = pages.console_caller(request)
+        form = await pages.checked_form(request, CONSOLE_COOKIE)
+        customer_id = _text(form, "customer")
+        key = _text(form, "idempotency_key")
+        if not customer_id or not _FORM_KEY.fullmatch(key):
+            raise FormRejected()  # not a form this console drew
+        typed = _text(form, "reset_reason").strip()
+        try:
+            _reset(pages, customer_id, typed, f"console:period-reset:{key}")
+        except UnknownCustomer:
+            return _not_found(pages, request, caller, customer_id)
+        except _Refused as refused:
+            return _customer_page(
+                pages, request, caller, customer_id, None, None, refused.error, status_code=400,
+                reset_reason=typed,
+            )  # fmt: skip
+        return pages.redirect(
+            customer_url(customer_id), Notice("success", f"Reset {customer_id}'s period.")
+        )
+
     return router
+
+
+def _reset(pages: Pages, customer_id: str, typed: str, key: str) -> None:
+    """Ends the customer's allowance period now, or raises ``_Refused`` naming the field."""
+    try:
+        reason = _reason(typed)
+    except _Refused as refused:
+        raise _Refused(FieldError("reset_reason", refused.error.text)) from None
+    try:
+        pages.kit.reset_period(customer_id, reason=reason, idempotency_key=key)
+    except UnknownCustomer:
+        raise
+    except CreditKitError as error:  # a plan without an allowance, a key reused, a busy ledger
+        raise _Refused(FieldError("reset_reason", f"Not reset: {error}.")) from None
 
 
 def _customers(pages: Pages, search: str, cursor: str | None) -> CustomerPage:
@@ -186,6 +222,7 @@ def _customer_page(
     typed: Correction | None = None,
     error: FieldError | None = None,
     status_code: int = 200,
+    reset_reason: str = "",
 ) -> Response:
     try:
         view = _customer_view(pages, customer_id, cursor)
@@ -203,6 +240,7 @@ def _customer_page(
         tokens=pages.form_tokens(request, CONSOLE_COOKIE),
         today=pages.kit.now().date().isoformat(),
         reason_length_max=REASON_LENGTH_MAX,
+        reset_reason=reset_reason,
         customer_url=customer_url,
         history_labels=pages.history_labels(),
         status_code=status_code,
