@@ -23,6 +23,8 @@ from creditkit.api.serve import PAYMENT_PROVIDERS, Settings, serve
 from creditkit.cli_errors import explain
 from creditkit.demo import DEMO_DATABASE, demo
 from creditkit.errors import InvalidRequest, present
+from creditkit.events.command import run_ingest_worker as ingest_worker
+from creditkit.events.worker import BATCH_MAX
 from creditkit.importer import COLUMNS, import_file, progress_bar
 from creditkit.keys.schemas import Scope
 from creditkit.keys.service import SESSION_CODE_TTL_SECONDS_MAX, SESSION_TTL_SECONDS_MAX
@@ -177,6 +179,12 @@ def run_worker(arguments: argparse.Namespace) -> int:
         arguments.once,
         arguments.poll_seconds,
     )
+
+
+def run_ingest_worker(arguments: argparse.Namespace) -> int:
+    settings = _settings(arguments)
+    _catalog(settings)
+    return ingest_worker(settings, arguments.lag, arguments.batch_max)
 
 
 def keys(arguments: argparse.Namespace) -> int:
@@ -369,6 +377,10 @@ _SETTING_FLAGS = {
         " sandbox simulates them, stripe charges through Stripe",
         choices=PAYMENT_PROVIDERS,
     ),
+    "events": _SettingFlag(
+        "the events stream's NATS servers, nats://h1:4222[,nats://…] (default:"
+        " $CREDITKIT_EVENTS_URL; none: POST /v1/events charges at once)"
+    ),
     "config": _SettingFlag("serve's TOML settings file (the settings' names in lower case)"),
 }
 
@@ -414,7 +426,15 @@ def _parser() -> argparse.ArgumentParser:
         help="run the HTTP API (default: SQLite creditkit.db here, the bundled example catalog)",
     )
     _add_settings(
-        serve_parser, "host", "port", "database_url", "catalog", "workers", "public_url", "payments"
+        serve_parser,
+        "host",
+        "port",
+        "database_url",
+        "catalog",
+        "workers",
+        "public_url",
+        "payments",
+        "events",
     )
     serve_parser.add_argument(
         "--cors-origin",
@@ -511,6 +531,17 @@ def _parser() -> argparse.ArgumentParser:
         default=POLL_SECONDS_DEFAULT,
         help=f"the pause after a round that left nothing to do (default {POLL_SECONDS_DEFAULT})",
     )
+    ingest_parser = commands.add_parser(
+        "ingest-worker",
+        help="charge the usage events serve --events published to JetStream, until stopped",
+    )
+    _add_settings(ingest_parser, "database_url", "catalog", "events")
+    ingest_parser.add_argument(
+        "--lag", action="store_true", help="print the events left to charge and parked, then exit"
+    )
+    ingest_parser.add_argument(
+        "--batch-max", type=int, default=BATCH_MAX, help=f"events a batch (default {BATCH_MAX})"
+    )
     return parser
 
 
@@ -524,6 +555,7 @@ _COMMANDS: dict[str, Any] = {
     "webhooks": webhooks,
     "secret-key": secret_key,
     "worker": run_worker,
+    "ingest-worker": run_ingest_worker,
     "audit": run_audit,
     "revoke-sessions": revoke_sessions,
     "rotate-signing-secret": rotate_signing_secret,

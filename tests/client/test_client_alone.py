@@ -57,8 +57,16 @@ CLIENT_EXTRA_PARAMETERS = {"idempotency_key", "collected_elsewhere"}
 #: against the plan's rate limit, which the HTTP API does for every charge it serves.
 KIT_EXTRA_PARAMETERS = {"idempotency_key", "rate_limited"}
 #: The client's answers that say more than the kit's: a ``ChargeAnswer`` is a ``Charge`` with
-#: ``alert_crossed``, which the HTTP layer works out (the kit's ``alert_crossed``).
-CLIENT_RICHER_ANSWERS = {"charge": ("Charge", "ChargeAnswer"), "commit": ("Charge", "ChargeAnswer")}
+#: ``alert_crossed``, which the HTTP layer works out (the kit's ``alert_crossed``); a server with
+#: an events stream answers ``ingest`` with ``EventAccepted`` events, charged later.
+CLIENT_RICHER_ANSWERS = {
+    "charge": ("Charge", "ChargeAnswer"),
+    "commit": ("Charge", "ChargeAnswer"),
+    "ingest": (
+        "list[Charge | CreditKitError]",
+        "list[Charge | EventAccepted | CreditKitError]",
+    ),
+}
 
 
 def _public(cls: type) -> set[str]:

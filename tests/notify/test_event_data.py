@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 
 from creditkit import CreditKit, ManualClock
 from creditkit.catalog import parse_catalog
+from creditkit.events.repository import ParkedEvent, park
 from creditkit.notify.schemas import EVENT_DATA, EventType
 from creditkit.payments import CARD_DECLINED, CARD_SUCCEEDS
 
@@ -95,6 +96,10 @@ def test_every_event_type_sends_the_data_its_schema_declares(
     clock.advance(days=32)
     kit.tick()
     kit.run_due_renewals()  # payment.failed, subscription.past_due
+    # event.refused: what the ingest worker parks for an event it could not charge.
+    refusal = {"customer": "bo", "action": "chat", "idempotency_key": "late", "quantity": 999}
+    refused = ParkedEvent("late", "bo", refusal, "insufficient_credits", "not enough credits")
+    park(kit.database, [refused], kit.now())
 
     events = kit.events(limit=500)
     assert {event.type for event in events} == set(EventType)

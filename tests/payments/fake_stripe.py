@@ -43,6 +43,9 @@ class FakeStripe:
     _answers: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _counter: int = 0
+    #: Run once, outside the lock, after the next answer to (method, path) and before it is
+    #: sent: what happens at Stripe while a caller is between its read and its next step.
+    _after: list[tuple[str, str, Callable[[], None]]] = field(default_factory=list)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     billing: Billing = field(init=False)
 
@@ -123,6 +126,17 @@ class FakeStripe:
     def _new_id(self, prefix: str) -> str:
         self._counter += 1
         return f"{prefix}_fake_{self._counter}"
+
+    def after_next(self, method: str, path: str, hook: Callable[[], None]) -> None:
+        with self._lock:
+            self._after.append((method, path, hook))
+
+    def run_after(self, method: str, path: str) -> None:
+        with self._lock:
+            due = [entry for entry in self._after if entry[:2] == (method, path)]
+            self._after = [entry for entry in self._after if entry[:2] != (method, path)]
+        for _method, _path, hook in due:
+            hook()
 
     def answer(
         self, method: str, path: str, params: dict[str, str], key: str | None
@@ -286,6 +300,7 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
             status, answer = fake.answer(
                 method, parsed.path, params, self.headers.get("Idempotency-Key")
             )
+            fake.run_after(method, parsed.path)
             encoded = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -243,6 +243,31 @@ def test_a_portal_change_arrives_by_webhook_and_an_older_event_undoes_nothing(
     assert mine == theirs
 
 
+def test_two_deliveries_at_once_end_on_stripes_newest_state(
+    stripe_kit: CreditKit, on_stripe_clock: FakeStripe, clock: ManualClock
+) -> None:
+    """An event's state is read before the customer's lock: a portal change made right after
+    that read, and its own event applied first, must not be undone by the older read
+    committing last."""
+    fake = on_stripe_clock
+    subscription_id = _subscribe(stripe_kit, fake)
+    body = fake.subscription(subscription_id)
+    clock.advance(days=3)
+
+    def portal_change_applied_meanwhile() -> None:
+        _portal_change(fake, subscription_id, "creditkit_business_v1_month")
+        newer = fake.subscription(subscription_id)
+        event = stripe_event("customer.subscription.updated", newer, "newer")
+        stripe_kit.handle_webhook("stripe", *event)
+        assert stripe_kit.plan_of("alice").id == "business"
+
+    fake.after_next("GET", f"/v1/subscriptions/{subscription_id}", portal_change_applied_meanwhile)
+    stripe_kit.handle_webhook("stripe", *stripe_event("customer.subscription.updated", body, "old"))
+    assert stripe_kit.plan_of("alice").id == "business"
+    mine, theirs = _periods(stripe_kit, fake, subscription_id)
+    assert mine == theirs
+
+
 def test_a_plan_bought_on_january_31_has_stripes_periods(
     stripe_kit: CreditKit, on_stripe_clock: FakeStripe, clock: ManualClock
 ) -> None:

@@ -41,7 +41,8 @@ export type TopUpSettings = Schemas["TopUpSettings"];
 export type Event = Schemas["Event"];
 export type Refund = Schemas["Refund"];
 export type Quota = Schemas["Quota"];
-/** One usage event's outcome in `ingest`: its charge, or its problem. */
+/** One usage event's outcome in `ingest`: its charge, or its problem; from a server with an
+ * events stream, `{status: 202, idempotency_key}` (charged later by an ingest worker). */
 export type IngestResult = Schemas["IngestResults"]["results"][number];
 /** A catalog action's price, as GET /v1/catalog/action-costs lists it. */
 export type ActionCost = Schemas["ActionCost"];
@@ -563,7 +564,7 @@ export class Client {
   // -- events, webhooks and alerts --
 
   /** Usage events, each charged once by its own `idempotency_key`; one result per event, in
-   * order: its charge, or its problem. */
+   * order: its charge, or its problem (status 202: accepted by the events stream). */
   async ingest(events: Schemas["UsageEvent"][], options: WriteOptions = {}): Promise<IngestResult[]> {
     const { results } = data(await this.api.POST("/v1/events", { params: { header: key(options.idempotencyKey) }, body: { events } }));
     if (!Array.isArray(results) || results.length !== events.length) {

@@ -853,10 +853,14 @@ export interface paths {
         /**
          * Ingest
          * @description Charges up to 1,000 usage events in one transaction, each priced by the catalog and
-         *     keyed by its own ``idempotency_key``. One outcome per event, in order: ``{"status":
-         *     201, "charge": …}`` or ``{"status": 402, "error": <problem>}``; one refusal fails
-         *     nothing else. Each event's customer counts against its plan's rate limit. A retry of
-         *     the whole batch with the same ``Idempotency-Key`` gets the first answer.
+         *     keyed by its own ``idempotency_key``. On a server with an events stream (``serve
+         *     --events``) the events are published to it instead: 202 once it acknowledged them all,
+         *     ``{"status": 202, "idempotency_key": …}`` for each; a worker charges them later and
+         *     sends ``event.refused`` for one it cannot charge. Otherwise one outcome per event, in
+         *     order: ``{"status": 201, "charge": …}`` or ``{"status": 402, "error": <problem>}``; one
+         *     refusal fails nothing else. Each event's customer counts against its plan's rate
+         *     limit. A retry of the whole batch with the same ``Idempotency-Key`` gets the first
+         *     answer.
          */
         post: operations["ingestEvents"];
         delete?: never;
@@ -2067,13 +2071,13 @@ export interface components {
          * Event
          * @description One outbound event. ``event_id`` is unique and stable: a receiver dedupes on it.
          */
-        Event: components["schemas"]["CreditsLowEvent"] | components["schemas"]["CreditsDepletedEvent"] | components["schemas"]["GrantExpiringEvent"] | components["schemas"]["HoldExpiredEvent"] | components["schemas"]["SubscriptionRenewedEvent"] | components["schemas"]["SubscriptionChangedEvent"] | components["schemas"]["SubscriptionCanceledEvent"] | components["schemas"]["PaymentSucceededEvent"] | components["schemas"]["PaymentFailedEvent"] | components["schemas"]["AlertTriggeredEvent"] | components["schemas"]["CustomerCreatedEvent"] | components["schemas"]["CreditsGrantedEvent"] | components["schemas"]["CreditsGiftedEvent"] | components["schemas"]["CreditsReceivedEvent"] | components["schemas"]["CreditsExpiredEvent"] | components["schemas"]["CreditsVoidedEvent"] | components["schemas"]["CreditsRefundedEvent"] | components["schemas"]["LimitReachedEvent"] | components["schemas"]["SubscriptionPastDueEvent"] | components["schemas"]["PaymentRefundedEvent"] | components["schemas"]["SubscriptionTrialEndingEvent"];
+        Event: components["schemas"]["CreditsLowEvent"] | components["schemas"]["CreditsDepletedEvent"] | components["schemas"]["GrantExpiringEvent"] | components["schemas"]["HoldExpiredEvent"] | components["schemas"]["SubscriptionRenewedEvent"] | components["schemas"]["SubscriptionChangedEvent"] | components["schemas"]["SubscriptionCanceledEvent"] | components["schemas"]["PaymentSucceededEvent"] | components["schemas"]["PaymentFailedEvent"] | components["schemas"]["AlertTriggeredEvent"] | components["schemas"]["CustomerCreatedEvent"] | components["schemas"]["CreditsGrantedEvent"] | components["schemas"]["CreditsGiftedEvent"] | components["schemas"]["CreditsReceivedEvent"] | components["schemas"]["CreditsExpiredEvent"] | components["schemas"]["CreditsVoidedEvent"] | components["schemas"]["CreditsRefundedEvent"] | components["schemas"]["LimitReachedEvent"] | components["schemas"]["SubscriptionPastDueEvent"] | components["schemas"]["PaymentRefundedEvent"] | components["schemas"]["SubscriptionTrialEndingEvent"] | components["schemas"]["EventRefusedEvent"];
         /**
          * EventType
          * @description Every event creditkit emits. The value is the wire name (``type`` in a webhook body).
          * @enum {string}
          */
-        EventType: "credits.low" | "credits.depleted" | "grant.expiring" | "hold.expired" | "subscription.renewed" | "subscription.changed" | "subscription.canceled" | "payment.succeeded" | "payment.failed" | "alert.triggered" | "customer.created" | "credits.granted" | "credits.gifted" | "credits.received" | "credits.expired" | "credits.voided" | "credits.refunded" | "limit.reached" | "subscription.past_due" | "payment.refunded" | "subscription.trial_ending";
+        EventType: "credits.low" | "credits.depleted" | "grant.expiring" | "hold.expired" | "subscription.renewed" | "subscription.changed" | "subscription.canceled" | "payment.succeeded" | "payment.failed" | "alert.triggered" | "customer.created" | "credits.granted" | "credits.gifted" | "credits.received" | "credits.expired" | "credits.voided" | "credits.refunded" | "limit.reached" | "subscription.past_due" | "payment.refunded" | "subscription.trial_ending" | "event.refused";
         /** EventsIngest */
         EventsIngest: {
             /** Events */
@@ -2437,6 +2441,18 @@ export interface components {
          */
         HoldStatus: "active" | "committed" | "released" | "expired";
         /**
+         * IngestAccepted
+         * @description One usage event of a batch, acknowledged by the events stream (``serve --events``; the
+         *     whole answer is then 202): a worker charges it later, or parks it and sends an
+         *     ``event.refused`` webhook.
+         */
+        IngestAccepted: {
+            /** Status */
+            status: number;
+            /** Idempotency Key */
+            idempotency_key: string;
+        };
+        /**
          * IngestCharged
          * @description One usage event of a batch, charged.
          */
@@ -2464,7 +2480,7 @@ export interface components {
          */
         IngestResults: {
             /** Results */
-            results: (components["schemas"]["IngestCharged"] | components["schemas"]["IngestRefused"])[];
+            results: (components["schemas"]["IngestCharged"] | components["schemas"]["IngestRefused"] | components["schemas"]["IngestAccepted"])[];
         };
         /**
          * Interval
@@ -3462,7 +3478,7 @@ export interface components {
             status: number;
             detail: string;
             /** @enum {string} */
-            code: "api_error" | "budget_exceeded" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_has_open_children" | "hold_not_found" | "hold_parent_exceeded" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "session_token_required" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_model" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
+            code: "api_error" | "budget_exceeded" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "events_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_has_open_children" | "hold_not_found" | "hold_parent_exceeded" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "invariant_violation" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "session_token_required" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_model" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
             invalid_params?: {
                 name: string;
                 reason: string;
@@ -3741,6 +3757,25 @@ export interface components {
         CustomerCreatedData: {
             /** Kind */
             kind: string;
+        };
+        /**
+         * EventRefusedData
+         * @description A usage event accepted through the events stream (202) could not be charged and was
+         *     parked: ``reason`` is a stable code (``insufficient_credits``, ``unknown_customer``,
+         *     ``malformed_event``, ...), ``detail`` says what was wrong. ``customer`` and ``action`` are
+         *     None when the event named none that could be read.
+         */
+        EventRefusedData: {
+            /** Idempotency Key */
+            idempotency_key: string;
+            /** Customer */
+            customer: string | null;
+            /** Action */
+            action: string | null;
+            /** Reason */
+            reason: string;
+            /** Detail */
+            detail: string;
         };
         /**
          * GrantExpiringData
@@ -4404,6 +4439,32 @@ export interface components {
              */
             created_at: string;
             data: components["schemas"]["SubscriptionTrialEndingData"];
+        };
+        /**
+         * EventRefusedEvent
+         * @description A ``event.refused`` event. A usage event accepted through the events stream (202) could not be charged and was
+         *     parked: ``reason`` is a stable code (``insufficient_credits``, ``unknown_customer``,
+         *     ``malformed_event``, ...), ``detail`` says what was wrong. ``customer`` and ``action`` are
+         *     None when the event named none that could be read.
+         */
+        EventRefusedEvent: {
+            /** Id */
+            id: number;
+            /** Event Id */
+            event_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "event.refused";
+            /** Customer */
+            customer: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            data: components["schemas"]["EventRefusedData"];
         };
     };
     responses: never;
@@ -8609,6 +8670,15 @@ export interface operations {
         responses: {
             /** @description Successful Response */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestResults"];
+                };
+            };
+            /** @description Published to the events stream */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };

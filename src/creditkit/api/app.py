@@ -26,6 +26,7 @@ from creditkit.api import (
 from creditkit.api.context import Service
 from creditkit.api.limits import BODY_BYTES_MAX_DEFAULT, BodyLimit
 from creditkit.api.throttle import FAILURES_PER_MINUTE_MAX, ClientAddress
+from creditkit.events.publisher import EventPublisher
 from creditkit.kit import CreditKit
 from creditkit.web import pages as web
 
@@ -49,12 +50,14 @@ def create_app(
     public_url: str | None = None,
     return_origins: Sequence[str] = (),
     auth_failures_per_minute_max: int = FAILURES_PER_MINUTE_MAX,
+    events: EventPublisher | None = None,
 ) -> FastAPI:
     """The API over ``kit``. The kit's catalog gives the public catalog, plans and actions.
     Request bodies above ``body_bytes_max`` bytes are refused with 413 unread; pages' forms are
     accepted from ``public_url``'s origin only (else the address the request came to), and its
     links are built from it; checkout pages link back only to ``return_origins``. An address
-    past ``auth_failures_per_minute_max`` failed authentications in a minute gets 429."""
+    past ``auth_failures_per_minute_max`` failed authentications in a minute gets 429. With
+    ``events``, ``POST /v1/events`` publishes to the events stream and answers 202."""
     app = FastAPI(
         title="creditkit",
         version=__version__,
@@ -65,7 +68,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    service = Service.of(kit, auth_failures_per_minute_max)
+    service = Service.of(kit, auth_failures_per_minute_max, events)
     problems.install(app, service.enrich, service.access.refusal)
     metrics = observability.Metrics()
     modules = (

@@ -12,6 +12,7 @@ from creditkit.api.problems import ApiProblem
 from creditkit.api.throttle import FAILURES_PER_MINUTE_MAX
 from creditkit.catalog import UNLIMITED, Allowance, Catalog, Interval, Pack
 from creditkit.errors import CreditKitError, InsufficientCredits
+from creditkit.events.publisher import EventPublisher
 from creditkit.kit import CreditKit
 
 #: Packs offered in a 402, at most: the cheapest that cover the shortfall, and when more cover
@@ -62,17 +63,22 @@ class Service:
     #: Whether any plan sets a rate limit (if none does, requests are not counted). The catalog
     #: is fixed for the process, so it is decided once, not on every request.
     rate_limited: bool
+    #: Where ``POST /v1/events`` publishes (``serve --events``); None: it charges at once.
+    publisher: EventPublisher | None = None
 
     @classmethod
     def of(
-        cls, kit: CreditKit, auth_failures_per_minute_max: int = FAILURES_PER_MINUTE_MAX
+        cls,
+        kit: CreditKit,
+        auth_failures_per_minute_max: int = FAILURES_PER_MINUTE_MAX,
+        publisher: EventPublisher | None = None,
     ) -> Service:
         catalog = kit.catalog
         rate_limited = catalog is not None and any(
             plan.rate_limit_per_minute is not None for plan in catalog.plans.values()
         )
         access = Access(kit, auth_failures_per_minute_max)
-        return cls(kit, access, Responses(kit), rate_limited)
+        return cls(kit, access, Responses(kit), rate_limited, publisher)
 
     def count_request(self, customer: str) -> None:
         """Counts a metered request against the customer's plan rate limit in a transaction of

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditkit import errors
+from creditkit.events.errors import EVENTS_RETRY_AFTER_SECONDS, EventsUnavailable
 from creditkit.notify.errors import SecretKeyMissing, SecretKeyWrong, WebhookEndpointNotFound
 from creditkit.payments import errors as payment_errors
 
@@ -48,6 +49,7 @@ STATUS_BY_ERROR: Mapping[type[errors.CreditKitError], int] = {
     errors.MemberSpendCapReached: 403,
     errors.BudgetExceeded: 403,
     errors.LedgerBusy: 503,
+    EventsUnavailable: 503,
     errors.RateLimited: 429,
     WebhookEndpointNotFound: 404,
     # The server's configuration, not the request: the operator sets the right secret key.
@@ -191,6 +193,8 @@ def error_response(error: errors.CreditKitError, enrich: Enrich) -> JSONResponse
     headers: dict[str, str] = {}
     if isinstance(error, errors.LedgerBusy):
         headers["Retry-After"] = str(LEDGER_BUSY_RETRY_AFTER_SECONDS)
+    if isinstance(error, EventsUnavailable):
+        headers["Retry-After"] = str(EVENTS_RETRY_AFTER_SECONDS)
     if isinstance(error, errors.RateLimited):
         headers["Retry-After"] = str(error.retry_after_seconds)
     return problem_response(

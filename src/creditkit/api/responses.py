@@ -67,10 +67,19 @@ class IngestRefused(BaseModel):
     error: dict[str, Any]
 
 
+class IngestAccepted(BaseModel):
+    """One usage event of a batch, acknowledged by the events stream (``serve --events``; the
+    whole answer is then 202): a worker charges it later, or parks it and sends an
+    ``event.refused`` webhook."""
+
+    status: int
+    idempotency_key: str
+
+
 class IngestResults(BaseModel):
     """One result per event, in the order sent."""
 
-    results: list[IngestCharged | IngestRefused]
+    results: list[IngestCharged | IngestRefused | IngestAccepted]
 
 
 class ActionCost(BaseModel):

@@ -5,9 +5,9 @@ Precedence: a flag, then the environment (``CREDITKIT_DATABASE_URL``, ``CREDITKI
 ``CREDITKIT_SECRET_KEY``, ``CREDITKIT_PAYMENTS``, ``CREDITKIT_STRIPE_SECRET_KEY``,
 ``CREDITKIT_STRIPE_WEBHOOK_SECRET``, ``CREDITKIT_STRIPE_API_URL``, ``CREDITKIT_CLOCK_FILE``,
 ``CREDITKIT_CORS_ORIGINS``, ``CREDITKIT_ALLOW_PRIVATE_WEBHOOKS``, ``CREDITKIT_BODY_BYTES_MAX``,
-``CREDITKIT_RETURN_ORIGINS``), then the config file (TOML, same names in lower case without the
-prefix), then the defaults: a SQLite file ``creditkit.db`` in the working directory and the
-bundled example catalog, on 127.0.0.1:8000.
+``CREDITKIT_RETURN_ORIGINS``, ``CREDITKIT_EVENTS_URL``), then the config file (TOML, same names
+in lower case without the prefix), then the defaults: a SQLite file ``creditkit.db`` in the
+working directory and the bundled example catalog, on 127.0.0.1:8000.
 
 ``public_url`` is the address browsers reach the service at (default ``http://host:port``;
 required when binding beyond loopback): the sandbox's checkout sessions link to the checkout
@@ -32,6 +32,10 @@ the browser, with a customer's session token (``@creditkit/react``): CORS answer
 origins and no others, and never allow credentials (cookies): the token is a bearer header.
 ``--cors-origin`` is repeatable; the environment separates origins with commas; the config file
 takes a list. None by default: no page of another origin may call the API.
+
+``events`` (``--events``, ``CREDITKIT_EVENTS_URL``, ``events`` in the config file) names the NATS
+servers of a JetStream stream, ``nats://h1:4222,nats://h2:4222``: ``POST /v1/events`` then
+publishes there and answers 202, and ``creditkit ingest-worker`` charges them (docs/events.md).
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ from creditkit.api.observability import JsonFormatter
 from creditkit.catalog.examples import example_catalog
 from creditkit.clock import Clock, FileClock
 from creditkit.errors import InvalidRequest, present
+from creditkit.events.publisher import EventPublisher
+from creditkit.events.stream import events_servers
 from creditkit.keys.schemas import Scope
 from creditkit.kit import CreditKit
 from creditkit.notify.outbound import OutboundPolicy
@@ -105,6 +111,9 @@ class Settings:
     #: Origins besides ``public_url`` that checkouts may return browsers to, comma-separated
     #: (``https://app.example,https://www.app.example``).
     return_origins: str | None = None
+    #: The events stream's NATS servers (docs/events.md); None: ``POST /v1/events`` charges at
+    #: once.
+    events: str | None = None
 
     def webhook_policy(self) -> OutboundPolicy:
         return OutboundPolicy(allow_private=self.allow_private_webhooks)
@@ -163,6 +172,8 @@ class Settings:
         ):
             raise InvalidRequest("public_url", "must start with http:// or https://")
         settings.check_payments()
+        if settings.events is not None:
+            events_servers(settings.events)  # InvalidRequest naming events
         settings.allowed_return_origins()  # InvalidRequest naming return_origins
         return settings
 
@@ -180,9 +191,9 @@ class Settings:
             layers.append(_read_config(config_file))
         layers.append(
             {
-                field.name: environment[_ENVIRONMENT_PREFIX + field.name.upper()]
+                field.name: environment[_environment_name(field.name)]
                 for field in fields(cls)
-                if _ENVIRONMENT_PREFIX + field.name.upper() in environment
+                if _environment_name(field.name) in environment
             }
         )
         layers.append({name: value for name, value in flags.items() if value is not None})
@@ -262,8 +273,14 @@ class Settings:
             if isinstance(value, tuple):
                 value = ",".join(value) or None  # the origins, as $CREDITKIT_CORS_ORIGINS
             if value is not None:
-                environment[_ENVIRONMENT_PREFIX + field.name.upper()] = str(value)
+                environment[_environment_name(field.name)] = str(value)
         return environment
+
+
+def _environment_name(setting: str) -> str:
+    """``CREDITKIT_`` and the setting's name in capitals; the events' servers are URLs, so
+    ``CREDITKIT_EVENTS_URL``."""
+    return _ENVIRONMENT_PREFIX + ("EVENTS_URL" if setting == "events" else setting.upper())
 
 
 def _read_config(path: str) -> dict[str, Any]:
@@ -381,6 +398,7 @@ def app_from_environment() -> FastAPI:
         # (127.0.0.1 or localhost alike); beyond loopback serve requires it.
         public_url=settings.public_url,
         return_origins=settings.allowed_return_origins(),
+        events=None if settings.events is None else EventPublisher(events_servers(settings.events)),
     )
     allow_origins(app, settings.cors_origins)
     return app
@@ -442,6 +460,12 @@ def serve(settings: Settings) -> None:
         f" on http://{settings.host}:{settings.port} (docs at /docs)",
         file=sys.stderr,
     )
+    if settings.events is not None:
+        print(
+            f"creditkit: events: POST /v1/events publishes to JetStream at {settings.events};"
+            " run `creditkit ingest-worker` beside it to charge them",
+            file=sys.stderr,
+        )
     print(
         f"creditkit: operator console at http://{settings.host}:{settings.port}/console"
         " (sign in with an admin key); a customer's pages: creditkit link CUSTOMER",

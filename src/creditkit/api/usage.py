@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from creditkit.api.context import Service
 from creditkit.api.idempotency import IdempotencyKey, encode
@@ -12,6 +13,7 @@ from creditkit.api.problems import error_body
 from creditkit.api.responses import IngestResults
 from creditkit.api.schemas import TEXT_PATTERN, EventsIngest
 from creditkit.errors import CreditKitError, InvalidRequest, UnknownCustomer
+from creditkit.events.publisher import EventPublisher
 from creditkit.keys.schemas import Caller, Scope
 from creditkit.usage.checks import BREAKDOWN_GROUPS_DEFAULT, DIMENSION_LENGTH_MAX
 from creditkit.usage.schemas import ModelUsage, UsageBreakdown, UsageSeries, UsageSummary
@@ -126,17 +128,40 @@ def router(service: Service) -> APIRouter:
         access.require_customer(caller, customer, Scope.READ)
         return kit.usage_series(customer, start=start, end=end, unit=unit, granularity=granularity)
 
-    @api.post("/events", response_model=IngestResults)
+    @api.post(
+        "/events",
+        response_model=IngestResults,
+        responses={202: {"model": IngestResults, "description": "Published to the events stream"}},
+    )
     async def ingest(
         request: Request, caller: Authenticated, body: EventsIngest, key: IdempotencyKey
     ) -> JSONResponse:
         """Charges up to 1,000 usage events in one transaction, each priced by the catalog and
-        keyed by its own ``idempotency_key``. One outcome per event, in order: ``{"status":
-        201, "charge": …}`` or ``{"status": 402, "error": <problem>}``; one refusal fails
-        nothing else. Each event's customer counts against its plan's rate limit. A retry of
-        the whole batch with the same ``Idempotency-Key`` gets the first answer."""
+        keyed by its own ``idempotency_key``. On a server with an events stream (``serve
+        --events``) the events are published to it instead: 202 once it acknowledged them all,
+        ``{"status": 202, "idempotency_key": …}`` for each; a worker charges them later and
+        sends ``event.refused`` for one it cannot charge. Otherwise one outcome per event, in
+        order: ``{"status": 201, "charge": …}`` or ``{"status": 402, "error": <problem>}``; one
+        refusal fails nothing else. Each event's customer counts against its plan's rate
+        limit. A retry of the whole batch with the same ``Idempotency-Key`` gets the first
+        answer."""
         access.require_scope(caller, Scope.CHARGE)
+        if service.publisher is not None:
+            return await publish(service.publisher, body)
         return await responses.once(request, key, lambda: ingest_batch(body))
+
+    async def publish(publisher: EventPublisher, body: EventsIngest) -> JSONResponse:
+        """The events published to the stream: 202 once JetStream acknowledged every one (503
+        with Retry-After otherwise: a retry with the same keys charges each once)."""
+        if service.rate_limited:
+            for customer in sorted({event.customer for event in body.events}):
+                try:
+                    await run_in_threadpool(service.count_request, customer)
+                except UnknownCustomer:
+                    continue  # the worker parks its events and sends event.refused
+        await publisher.publish([event.model_dump(exclude_none=True) for event in body.events])
+        results = [{"status": 202, "idempotency_key": e.idempotency_key} for e in body.events]
+        return JSONResponse({"results": results}, status_code=202)
 
     def ingest_batch(body: EventsIngest) -> dict[str, list[dict[str, Any]]]:
         for customer in sorted({event.customer for event in body.events}):

@@ -78,6 +78,7 @@ from creditkit.subscriptions.schemas import BillingLine, Subscription
 from creditkit.usage.checks import BREAKDOWN_GROUPS_DEFAULT, INGEST_EVENTS_MAX, check_dimension
 from creditkit.usage.schemas import (
     BreakdownBy,
+    EventAccepted,
     ModelUsage,
     UsageBreakdown,
     UsageSeries,
@@ -780,12 +781,16 @@ class Client:
         }
         return self._read(_path("customers", customer, "usage", "series"), UsageSeries, query)
 
-    def ingest(self, events: Sequence[Mapping[str, Any]]) -> list[Charge | CreditKitError]:
+    def ingest(
+        self, events: Sequence[Mapping[str, Any]]
+    ) -> list[Charge | EventAccepted | CreditKitError]:
         """Charges up to 1,000 usage events (``customer``, ``action``, ``quantity``,
         ``idempotency_key``, ``metadata``, ``member``), each priced by the catalog. One outcome
         per event, in order: its ``Charge`` or the error it met (one refusal fails nothing
-        else). Unlike ``CreditKit``'s, an event the API cannot read (a missing key, an unknown
-        field) fails the whole call with ``InvalidRequest`` naming ``events[i].<field>``."""
+        else); from a server with an events stream (``serve --events``), an ``EventAccepted``
+        for each (charged later by a worker; ``event.refused`` webhooks tell of refusals).
+        Unlike ``CreditKit``'s, an event the API cannot read (a missing key, an unknown field)
+        fails the whole call with ``InvalidRequest`` naming ``events[i].<field>``."""
         if not isinstance(events, Sequence) or isinstance(events, str | bytes):
             raise InvalidRequest("events", "must be a list of events")
         if len(events) > INGEST_EVENTS_MAX:
@@ -1095,8 +1100,11 @@ class Client:
         )
         return removed
 
-    def _outcome(self, result: Any) -> Charge | CreditKitError:
-        """One event's result of ``POST /v1/events``: its charge, or its error rebuilt."""
+    def _outcome(self, result: Any) -> Charge | EventAccepted | CreditKitError:
+        """One event's result of ``POST /v1/events``: its charge, its acceptance by the events
+        stream, or its error rebuilt."""
+        if isinstance(result, dict) and result.get("status") == 202:
+            return EventAccepted(str(result.get("idempotency_key")))
         if isinstance(result, dict) and "charge" in result:
             charge: Charge = self._decoded(result["charge"], Charge)
             return charge

@@ -17,12 +17,13 @@ from creditkit.catalog import errors as catalog_errors
 from creditkit.client.decode import Mismatch, decode, type_hints
 from creditkit.client.errors import ApiError, PaymentRequired, RateLimited
 from creditkit.errors import CreditKitError, require
+from creditkit.events import errors as events_errors
 from creditkit.notify import errors as notify_errors
 from creditkit.payments import errors as payment_errors
 
 #: The domains' error modules, imported here so that the walk of ``CreditKitError``'s
 #: subclasses finds their classes whatever the program imported first.
-ERROR_MODULES = (catalog_errors, payment_errors, notify_errors)
+ERROR_MODULES = (catalog_errors, payment_errors, notify_errors, events_errors)
 
 #: The members every problem body has; the rest are the error's facts.
 _PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "code", "invalid_params"})

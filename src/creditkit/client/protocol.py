@@ -49,7 +49,7 @@ from creditkit.payments.schemas import (
     WebhookOutcome,
 )
 from creditkit.subscriptions.schemas import BillingLine, Subscription
-from creditkit.usage.schemas import UsageBreakdown, UsageSeries, UsageSummary
+from creditkit.usage.schemas import EventAccepted, UsageBreakdown, UsageSeries, UsageSummary
 
 
 class CreditsApi(Protocol):
@@ -191,7 +191,11 @@ class CreditsApi(Protocol):
         subtree: bool = ...,
     ) -> HistoryPage: ...
     def hold(self, hold_id: int) -> Hold: ...
-    def ingest(self, events: Sequence[Mapping[str, Any]]) -> list[Charge | CreditKitError]: ...
+    # A Sequence: the kit's answers are charges and errors; a server with an events stream
+    # answers EventAccepted too.
+    def ingest(
+        self, events: Sequence[Mapping[str, Any]]
+    ) -> Sequence[Charge | EventAccepted | CreditKitError]: ...
     def members(self, workspace: str) -> list[Member]: ...
     def lease(
         self,

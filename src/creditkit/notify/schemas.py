@@ -40,6 +40,7 @@ class EventType(StrEnum):
     SUBSCRIPTION_PAST_DUE = "subscription.past_due"
     PAYMENT_REFUNDED = "payment.refunded"
     SUBSCRIPTION_TRIAL_ENDING = "subscription.trial_ending"
+    EVENT_REFUSED = "event.refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,6 +374,20 @@ class LimitReachedData:
 
 
 @dataclass(frozen=True, slots=True)
+class EventRefusedData:
+    """A usage event accepted through the events stream (202) could not be charged and was
+    parked: ``reason`` is a stable code (``insufficient_credits``, ``unknown_customer``,
+    ``malformed_event``, ...), ``detail`` says what was wrong. ``customer`` and ``action`` are
+    None when the event named none that could be read."""
+
+    idempotency_key: str
+    customer: str | None
+    action: str | None
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentRefundedData:
     """A payment was refunded: ``refunded_minor`` went back to the customer (made here, or in
     the provider's dashboard)."""
@@ -422,5 +437,6 @@ EVENT_DATA: Mapping[EventType, type] = MappingProxyType(
         EventType.SUBSCRIPTION_PAST_DUE: SubscriptionData,
         EventType.PAYMENT_REFUNDED: PaymentRefundedData,
         EventType.SUBSCRIPTION_TRIAL_ENDING: SubscriptionTrialEndingData,
+        EventType.EVENT_REFUSED: EventRefusedData,
     }
 )

@@ -14,13 +14,14 @@ from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
 from creditkit.payments.errors import UnknownProvider, WebhookRejected
 from creditkit.payments.fulfilment import Fulfilment
-from creditkit.payments.providers import PaymentProvider
+from creditkit.payments.providers import PaymentProvider, SubscriptionBilling
 from creditkit.payments.refunds import Refunds
 from creditkit.payments.renewals import Renewals
 from creditkit.payments.schemas import (
     PaymentStatus,
     ProviderEvent,
     ProviderEventType,
+    ProviderSubscription,
     WebhookOutcome,
 )
 from creditkit.payments.subscription_changes import SubscriptionChanges
@@ -41,6 +42,9 @@ _SUBSCRIPTION_EVENTS = (
     ProviderEventType.SUBSCRIPTION_UPDATED,
     ProviderEventType.SUBSCRIPTION_DELETED,
 )
+#: Rounds of reading the provider's subscription again after applying an update (see
+#: ``Webhooks._converge``): each round follows one change made while the round before ran.
+CONVERGE_ROUNDS_MAX = 3
 
 
 class Webhooks:
@@ -92,7 +96,36 @@ class Webhooks:
             return self._apply(connection, locked[customer], event, payment_id, now)
 
         applied = self._ledger.locked_write([customer], apply)
+        updated = event.kind is ProviderEventType.SUBSCRIPTION_UPDATED
+        if updated and event.subscription is not None and isinstance(source, SubscriptionBilling):
+            self._converge(source, customer, event.subscription)
         return WebhookOutcome(source.name, event.id, event.type, applied, payment_id)
+
+    def _converge(
+        self, source: SubscriptionBilling, customer: str, applied: ProviderSubscription
+    ) -> None:
+        """The provider's state was read before the customer's lock was taken, so two
+        deliveries at once may commit in the other order, the older state last. Reading it
+        again after the commit and applying it when it moved makes the last write the newest
+        state: whoever commits last reads after it."""
+        for _round in range(CONVERGE_ROUNDS_MAX):
+            current = source.subscription_state(applied.id)
+            if current == applied:
+                return
+
+            def follow(
+                connection: Connection,
+                locked: dict[str, CustomerRow],
+                now: datetime,
+                state: ProviderSubscription = current,
+            ) -> None:
+                holder = locked[customer]
+                if state.status in ENDED_SUBSCRIPTION_STATES:
+                    return  # its ``deleted`` event ends it, recorded as its own event
+                self._changes.follow(connection, holder, state, now)
+
+            self._ledger.locked_write([customer], follow)
+            applied = current
 
     def _subject(self, event: ProviderEvent) -> tuple[str, int | None] | None:
         """Whose event it is: the customer (and payment) it concerns, or None when it is not

@@ -1032,3 +1032,21 @@ sa.Index(
     transactions.c.kind,
     transactions.c.id,
 )
+
+# -- usage events parked by the ingest worker ---------------------------------------------------
+
+parked_events = sa.Table(
+    "parked_events",
+    metadata,
+    # A usage event that came through JetStream and could not be charged (an unknown customer, a
+    # malformed event, insufficient credits, ...), kept with its reason for the operator: the
+    # worker acknowledged it, so nothing else holds it. One row per event key: a redelivery parks
+    # nothing twice.
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("idempotency_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("customer", sa.String(255), nullable=True),
+    sa.Column("event", Json, nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("parked_at", UtcDateTime, nullable=False),
+)

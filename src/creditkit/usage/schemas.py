@@ -196,3 +196,11 @@ class ModelUsage:
     end: datetime
     models: tuple[ModelUsageLine, ...]
     complete: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class EventAccepted:
+    """A usage event the events stream acknowledged (``serve --events``): it will be charged
+    once by an ingest worker, or parked and announced by an ``event.refused`` webhook."""
+
+    idempotency_key: str

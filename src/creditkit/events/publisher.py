@@ -1,0 +1,83 @@
+"""Publishing usage events to the stream, each acknowledged by JetStream (its PubAck: stored on
+a majority of the replicas) before ``POST /v1/events`` answers 202."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nats.aio.client import Client as Nats
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+from nats.js.errors import Error as JetStreamError
+
+from creditkit.events.errors import EventsUnavailable
+from creditkit.events.stream import STREAM, SUBJECT, connect, ensure_stream
+
+#: How long a batch's events may wait for their acknowledgements, in seconds: past it the
+#: caller gets 503 and retries (with the same keys: nothing is charged twice).
+PUBLISH_TIMEOUT_SECONDS = 5.0
+PUBLISH_TIMEOUT_SECONDS_MAX = 60.0
+#: Events published at once and not yet acknowledged, per process, at most.
+PUBLISHES_PENDING_MAX = 4_000
+
+
+class EventPublisher:
+    """Publishes events to the stream from one event loop (a server process's). Connects on
+    first use; reconnects on its own while open."""
+
+    def __init__(
+        self, servers: tuple[str, ...], timeout_seconds: float = PUBLISH_TIMEOUT_SECONDS
+    ) -> None:
+        self._servers = servers
+        self._timeout_seconds = min(max(timeout_seconds, 0.05), PUBLISH_TIMEOUT_SECONDS_MAX)
+        self._connection: Nats | None = None
+        self._js: JetStreamContext | None = None
+        self._opening = asyncio.Lock()
+
+    async def _stream(self) -> JetStreamContext:
+        async with self._opening:
+            if self._js is None:
+                try:
+                    connection = await connect(self._servers, "creditkit-publisher")
+                except (OSError, NatsError, TimeoutError) as error:
+                    raise EventsUnavailable(f"no server answered ({error!r})") from None
+                js = connection.jetstream(publish_async_max_pending=PUBLISHES_PENDING_MAX)
+                try:
+                    await ensure_stream(connection, js)
+                except (NatsError, JetStreamError, TimeoutError) as error:
+                    await connection.close()
+                    raise EventsUnavailable(f"the stream is not ready ({error!r})") from None
+                self._connection, self._js = connection, js
+            return self._js
+
+    async def publish(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Publishes every event with ``Nats-Msg-Id`` its idempotency key and returns once
+        JetStream acknowledged them all; raises ``EventsUnavailable`` otherwise (some may have
+        been stored: a retry with the same keys charges each once)."""
+        js = await self._stream()
+        try:
+            async with asyncio.timeout(self._timeout_seconds):
+                pending = [
+                    await js.publish_async(
+                        SUBJECT,
+                        json.dumps(dict(event), separators=(",", ":")).encode(),
+                        stream=STREAM,
+                        headers={"Nats-Msg-Id": str(event["idempotency_key"])},
+                    )
+                    for event in events
+                ]
+                await asyncio.gather(*pending)
+        except TimeoutError:
+            raise EventsUnavailable(
+                f"no acknowledgement within {self._timeout_seconds:g} s"
+            ) from None
+        except (NatsError, JetStreamError) as error:
+            raise EventsUnavailable(repr(error)) from None
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection, self._js = None, None

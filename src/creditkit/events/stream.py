@@ -1,0 +1,118 @@
+"""The JetStream stream usage events go through: its name, subject and configuration, the
+servers' URLs as the ``events`` setting gives them, and a connection to them."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import nats
+from nats.aio.client import Client as Nats
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+
+from creditkit.errors import InvalidRequest
+
+STREAM = "CREDITKIT_EVENTS"
+SUBJECT = "creditkit.events.usage"
+#: The durable pull consumer every ingest worker shares: each message goes to one of them.
+CONSUMER = "creditkit-ingest"
+#: How long JetStream remembers a ``Nats-Msg-Id`` to drop a republished event, in seconds. Short
+#: on purpose: the ledger's unique idempotency key is what charges an event once, whenever it
+#: comes back; this only spares the workers most retried publishes.
+DUPLICATE_WINDOW_SECONDS = 120
+#: Replicas of the stream on a cluster (a majority of 3 survives one node lost); 1 on one node.
+CLUSTER_REPLICAS = 3
+#: Servers in the ``events`` setting, at most.
+SERVERS_MAX = 16
+#: Events the stream holds at most, waiting for workers: past it a publish is refused (503),
+#: never an old event dropped.
+STREAM_MESSAGES_MAX = 10_000_000
+#: How long a worker may hold a delivered event before JetStream delivers it again, in seconds.
+ACK_WAIT_SECONDS = 60
+#: Events delivered and not yet acknowledged, at most, across all workers.
+ACK_PENDING_MAX = 20_000
+#: Connecting to the servers: how long one attempt may take, and how many.
+CONNECT_TIMEOUT_SECONDS = 2
+CONNECT_ATTEMPTS_MAX = 5
+logger = logging.getLogger("creditkit.events")
+_URL = re.compile(r"nats://[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}")
+
+
+def events_servers(setting: str) -> tuple[str, ...]:
+    """The servers' URLs of the ``events`` setting (``nats://h1:4222,nats://h2:4222``); raises
+    ``InvalidRequest`` naming ``events``."""
+    servers = tuple(part.strip() for part in setting.split(",") if part.strip())
+    if not servers:
+        raise InvalidRequest("events", "give at least one server: nats://host:port")
+    if len(servers) > SERVERS_MAX:
+        raise InvalidRequest("events", f"at most {SERVERS_MAX} servers")
+    for server in servers:
+        if _URL.fullmatch(server) is None:
+            raise InvalidRequest(
+                "events", f"{server!r} is not a server's URL: nats://host:port, comma-separated"
+            )
+    return servers
+
+
+async def connect(servers: tuple[str, ...], name: str) -> Nats:
+    """A connection to the first server that answers; it follows the cluster's other nodes (the
+    servers announce them) and reconnects without end while it stays open."""
+    return await nats.connect(
+        servers=list(servers),
+        name=name,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.25,
+        allow_reconnect=True,
+        error_cb=_report,
+    )
+
+
+async def _report(error: Exception) -> None:
+    """A connection's trouble (a node gone, a reconnect refused), logged once per event."""
+    logger.warning("events server: %r", error)
+
+
+def _replicas(connection: Nats) -> int:
+    """3 when the server is one of a cluster of 3 or more (its peers announced), else 1."""
+    return CLUSTER_REPLICAS if len(connection.servers) >= CLUSTER_REPLICAS else 1
+
+
+async def ensure_stream(connection: Nats, js: JetStreamContext) -> None:
+    """Creates the stream when it does not exist yet (one that exists is left as it is)."""
+    try:
+        await js.stream_info(STREAM)
+        return
+    except NotFoundError:
+        pass
+    await js.add_stream(
+        StreamConfig(
+            name=STREAM,
+            subjects=[SUBJECT],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            num_replicas=_replicas(connection),
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            max_msgs=STREAM_MESSAGES_MAX,
+            discard=DiscardPolicy.NEW,
+        )
+    )
+
+
+def consumer_config() -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=CONSUMER,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ACK_WAIT_SECONDS,
+        max_ack_pending=ACK_PENDING_MAX,
+        filter_subject=SUBJECT,
+    )

@@ -1,0 +1,256 @@
+"""``creditkit ingest-worker``: a pull consumer of the events stream that charges each batch
+through the ledger and acknowledges it after the commit. Several can run: each message goes to
+one of them, and a message redelivered (a worker died before its acknowledgement) is charged
+once all the same, by the ledger's unique idempotency key."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.client import Client as Nats
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.errors import Error as JetStreamError
+
+from creditkit.errors import CreditKitError, LedgerBusy
+from creditkit.events.repository import ParkedEvent, park, parked_count
+from creditkit.events.stream import (
+    CONSUMER,
+    STREAM,
+    SUBJECT,
+    connect,
+    consumer_config,
+    ensure_stream,
+)
+from creditkit.kit import CreditKit
+from creditkit.store.database import DATABASE_ERRORS
+
+logger = logging.getLogger("creditkit.events")
+
+#: Events fetched and charged together, at most: one ledger transaction (``ingest``'s bound).
+BATCH_MAX = 1_000
+#: How long one fetch waits for events, in seconds: also how soon a stop is noticed when idle.
+FETCH_SECONDS = 0.5
+#: Deliveries of one event at most: past them a failure that looked transient parks it.
+DELIVERIES_MAX = 10
+#: The delay before a redelivery after a transient failure: doubling from the first, at most the
+#: last, in seconds.
+RETRY_DELAY_SECONDS_FIRST = 0.5
+RETRY_DELAY_SECONDS_MAX = 30.0
+#: Attempts to reach the stream's consumer at start, at most (about five minutes in all).
+SUBSCRIBE_ATTEMPTS_MAX = 15
+#: How often the worker logs its lag, in seconds.
+LAG_LOG_SECONDS = 10.0
+#: Errors of one event that a later delivery may not meet again: it is retried, not parked.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (LedgerBusy, *DATABASE_ERRORS)
+#: Errors of a whole batch (the database away, ...): each of its events is retried later.
+BATCH_RETRIED_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, CreditKitError)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerLag:
+    """What the workers have still to do: ``pending`` events not delivered yet,
+    ``unacknowledged`` delivered and not yet charged (or redelivered), ``parked`` refused."""
+
+    pending: int
+    unacknowledged: int
+    parked: int
+
+
+def retry_delay_seconds(deliveries: int) -> float:
+    """The delay before the next delivery of an event delivered ``deliveries`` times."""
+    exponent = max(0, min(deliveries - 1, 16))
+    delay: float = RETRY_DELAY_SECONDS_FIRST * 2**exponent
+    return min(delay, RETRY_DELAY_SECONDS_MAX)
+
+
+class IngestWorker:
+    """Charges the stream's events through ``kit`` (which needs the catalog that prices them)."""
+
+    def __init__(self, kit: CreditKit, servers: tuple[str, ...], batch_max: int = BATCH_MAX):
+        self._kit = kit
+        self._servers = servers
+        self._batch_max = max(1, min(batch_max, BATCH_MAX))
+        self.charged = 0
+        self.parked = 0
+
+    async def _subscribe(self) -> tuple[Nats, JetStreamContext.PullSubscription]:
+        connection = await connect(self._servers, "creditkit-ingest-worker")
+        try:
+            js = connection.jetstream()
+            await ensure_stream(connection, js)
+            subscription = await js.pull_subscribe(
+                SUBJECT, durable=CONSUMER, stream=STREAM, config=consumer_config()
+            )
+        except BaseException:
+            await connection.close()
+            raise
+        return connection, subscription
+
+    def run(self, stop: threading.Event) -> None:
+        """Works until ``stop`` is set, then finishes its batch and disconnects."""
+        asyncio.run(self._run(stop))
+
+    async def _subscribed(
+        self, stop: threading.Event
+    ) -> tuple[Nats, JetStreamContext.PullSubscription] | None:
+        """The consumer, once the stream answers (a cluster starting or electing a leader may
+        not yet); None when stopped first. Raises after ``SUBSCRIBE_ATTEMPTS_MAX`` attempts."""
+        for attempt in range(1, SUBSCRIBE_ATTEMPTS_MAX + 1):
+            if stop.is_set():
+                return None
+            try:
+                return await self._subscribe()
+            except (OSError, NatsError, JetStreamError, TimeoutError) as error:
+                if attempt == SUBSCRIBE_ATTEMPTS_MAX:
+                    raise
+                logger.warning("events stream not ready (attempt %d): %r", attempt, error)
+                await asyncio.sleep(retry_delay_seconds(attempt))
+        return None
+
+    async def _run(self, stop: threading.Event) -> None:
+        subscribed = await self._subscribed(stop)
+        if subscribed is None:
+            return
+        connection, subscription = subscribed
+        logged_at = time.monotonic()
+        try:
+            while not stop.is_set():
+                try:
+                    messages = await subscription.fetch(self._batch_max, timeout=FETCH_SECONDS)
+                except (NatsTimeoutError, TimeoutError):
+                    messages = []
+                except (NatsError, JetStreamError) as error:
+                    # A node lost or a leader being elected: the connection finds another.
+                    logger.warning("events fetch failed: %r", error)
+                    await asyncio.sleep(FETCH_SECONDS)
+                    continue
+                # A fetch may hand over more than asked (messages left by an earlier request
+                # that timed out): charged in batches of the bound all the same.
+                for start in range(0, len(messages), self._batch_max):
+                    await self._apply(messages[start : start + self._batch_max])
+                if messages:
+                    await connection.flush()
+                if time.monotonic() - logged_at >= LAG_LOG_SECONDS:
+                    logged_at = time.monotonic()
+                    await self._log_lag(subscription)
+        finally:
+            # Every batch's acknowledgements were flushed after it: nothing is left to drain.
+            await connection.close()
+
+    async def _log_lag(self, subscription: JetStreamContext.PullSubscription) -> None:
+        try:
+            info = await subscription.consumer_info()
+        except (NatsError, JetStreamError, TimeoutError) as error:
+            logger.warning("events lag unknown: %r", error)
+            return
+        logger.info(
+            "events lag",
+            extra={
+                "fields": {
+                    "pending": info.num_pending,
+                    "unacknowledged": info.num_ack_pending,
+                    "charged": self.charged,
+                    "parked": self.parked,
+                }
+            },
+        )
+
+    async def _apply(self, messages: Sequence[Msg]) -> None:
+        """Charges the batch's events in one transaction, then acknowledges each charged or
+        parked one; a transient failure is retried later (a delayed redelivery)."""
+        events: list[dict[str, Any]] = []
+        readable: list[Msg] = []
+        to_park: list[tuple[Msg, ParkedEvent]] = []
+        for message in messages:
+            event = _decoded(message)
+            if isinstance(event, ParkedEvent):
+                to_park.append((message, event))
+            else:
+                events.append(event)
+                readable.append(message)
+        retry: list[Msg] = []
+        charged: list[Msg] = []
+        if events:
+            try:
+                outcomes = await asyncio.to_thread(self._kit.ingest, events)
+            except BATCH_RETRIED_ERRORS as error:
+                # The whole batch failed (the database away, ...): each event is retried later,
+                # and parked with the error once its deliveries are spent.
+                logger.warning("events batch not charged, retried later: %r", error)
+                outcomes = [_as_error(error)] * len(events)
+            for message, event, outcome in zip(readable, events, outcomes, strict=True):
+                if not isinstance(outcome, CreditKitError):
+                    charged.append(message)
+                elif isinstance(outcome, LedgerBusy) and _deliveries(message) < DELIVERIES_MAX:
+                    retry.append(message)
+                else:
+                    to_park.append((message, _refused(event, outcome)))
+        if to_park:
+            now = self._kit.now()
+            self.parked += await asyncio.to_thread(
+                park, self._kit.database, [parked for _message, parked in to_park], now
+            )
+        for message in [*charged, *(message for message, _parked in to_park)]:
+            await message.ack()
+        for message in retry:
+            await message.nak(delay=retry_delay_seconds(_deliveries(message)))
+        self.charged += len(charged)
+
+    def lag(self) -> WorkerLag:
+        """The consumer's lag as JetStream counts it, and the events parked so far."""
+        return asyncio.run(self._lag())
+
+    async def _lag(self) -> WorkerLag:
+        connection, subscription = await self._subscribe()
+        try:
+            info = await subscription.consumer_info()
+        finally:
+            await connection.close()
+        parked = await asyncio.to_thread(parked_count, self._kit.database)
+        return WorkerLag(info.num_pending or 0, info.num_ack_pending or 0, parked)
+
+
+def _deliveries(message: Msg) -> int:
+    return int(message.metadata.num_delivered or 1)
+
+
+def _as_error(error: BaseException) -> CreditKitError:
+    """A whole batch's transient failure, as each event's outcome (retried as ``LedgerBusy``)."""
+    return error if isinstance(error, LedgerBusy) else LedgerBusy(1, repr(error))
+
+
+def _decoded(message: Msg) -> dict[str, Any] | ParkedEvent:
+    """The event a message holds, or its parking when it holds none that can be read."""
+    key = (message.headers or {}).get("Nats-Msg-Id") or f"seq:{message.metadata.sequence.stream}"
+    try:
+        event = json.loads(message.data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return ParkedEvent(key, None, {}, "malformed_event", f"not JSON: {error}")
+    if not isinstance(event, dict):
+        return ParkedEvent(key, None, {}, "malformed_event", "not a JSON object")
+    if event.get("idempotency_key") != key:
+        return ParkedEvent(
+            key, _customer(event), event, "malformed_event", "idempotency_key is not Nats-Msg-Id"
+        )
+    return event
+
+
+def _refused(event: dict[str, Any], error: CreditKitError) -> ParkedEvent:
+    return ParkedEvent(
+        str(event["idempotency_key"]), _customer(event), event, error.code, str(error)
+    )
+
+
+def _customer(event: dict[str, Any]) -> str | None:
+    customer = event.get("customer")
+    return customer if isinstance(customer, str) else None
