@@ -218,21 +218,72 @@ def timeout_changes(
     return [(row.id, row.created_at, row.request) for row in rows]
 
 
-def committed_before(connection: Connection, hold_id: int, transaction_id: int) -> int:
-    """What the hold's commits before ``transaction_id`` spent of the hold's own credits (their
-    legs on its account: a commit's excess above the hold, taken with ``allow_debt``, is not)."""
-    total = connection.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(-entries.c.amount), 0))
-        .select_from(entries.join(transactions, transactions.c.id == entries.c.transaction_id))
-        .where(
-            entries.c.account_id == hold_id,
-            transactions.c.hold_id == hold_id,
-            transactions.c.kind == TransactionKind.COMMIT.value,
-            transactions.c.status == "applied",
-            transactions.c.id < transaction_id,
+def _tree(root_id: int) -> sa.Select[Any]:
+    """The account ids of the holds in the tree under ``root_id`` (the root's included)."""
+    return sa.select(holds.c.account_id).where(
+        sa.or_(holds.c.account_id == root_id, holds.c.root_id == root_id)
+    )
+
+
+def funding_entries(connection: Connection, root_id: int) -> list[tuple[int, int, int, str]]:
+    """(transaction id, account id, steps, account kind) the root hold's reserve and extends
+    drew (grants, or what an unlimited plan issued), in the order drawn."""
+    rows = connection.execute(
+        sa.select(entries.c.transaction_id, entries.c.account_id, entries.c.amount, accounts.c.kind)
+        .select_from(
+            entries.join(transactions, transactions.c.id == entries.c.transaction_id).join(
+                accounts, accounts.c.id == entries.c.account_id
+            )
         )
-    ).scalar_one()
-    return int(total)
+        .where(
+            transactions.c.hold_id == root_id,
+            transactions.c.kind.in_([TransactionKind.RESERVE.value, TransactionKind.EXTEND.value]),
+            transactions.c.status == "applied",
+            entries.c.amount < 0,
+        )
+        .order_by(entries.c.id)
+    )
+    return [(row.transaction_id, row.account_id, -row.amount, row.kind) for row in rows]
+
+
+def tree_commits(
+    connection: Connection, root_id: int, transaction_ids: Sequence[int]
+) -> dict[int, tuple[int, int, int]]:
+    """For each of the commits ``transaction_ids`` in the tree under ``root_id``: its amount,
+    the steps it moved out of the tree's holds, and the steps the tree's commits before it
+    moved out of them (a child's final commit giving the rest to its parent moves only what it
+    spent; a commit's excess above its hold never passes through a hold). One statement."""
+    if not transaction_ids:
+        return {}
+    tree = _tree(root_id)
+    later = transactions.alias("later")
+    earlier = transactions.alias("earlier")
+    moved = -entries.c.amount
+    rows = connection.execute(
+        sa.select(
+            later.c.id,
+            later.c.amount,
+            sa.func.coalesce(sa.func.sum(sa.case((earlier.c.id == later.c.id, moved), else_=0)), 0),
+            sa.func.coalesce(sa.func.sum(sa.case((earlier.c.id < later.c.id, moved), else_=0)), 0),
+        )
+        .select_from(
+            later.outerjoin(
+                earlier,
+                sa.and_(
+                    earlier.c.id <= later.c.id,
+                    earlier.c.hold_id.in_(tree),
+                    earlier.c.kind == TransactionKind.COMMIT.value,
+                    earlier.c.status == "applied",
+                ),
+            ).outerjoin(
+                entries,
+                sa.and_(entries.c.transaction_id == earlier.c.id, entries.c.account_id.in_(tree)),
+            )
+        )
+        .where(later.c.id.in_(list(transaction_ids)))
+        .group_by(later.c.id, later.c.amount)
+    )
+    return {row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in rows}
 
 
 def extend_hold(
