@@ -34,6 +34,7 @@ from creditkit.payments import PaymentSettings
 from creditkit.payments.errors import ProviderError
 from creditkit.payments.schemas import PlanPrice
 from creditkit.payments.stripe_prices import plan_prices
+from creditkit.store.database import display_url
 
 if TYPE_CHECKING:
     from creditkit.payments.stripe_provider import StripeProvider
@@ -96,7 +97,7 @@ def migrate(arguments: argparse.Namespace) -> int:
     arguments.database_url = arguments.database_url or arguments.url
     url = _settings(arguments).database_url
     CreditKit(url).close()
-    print(f"{url}: schema is up to date")
+    print(f"{display_url(url)}: schema is up to date")
     return 0
 
 

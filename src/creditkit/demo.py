@@ -8,6 +8,7 @@ from creditkit.clock import ManualClock
 from creditkit.errors import InsufficientCredits, InvalidRequest
 from creditkit.kit import CreditKit
 from creditkit.ledger.schemas import Balance
+from creditkit.store.database import display_url
 
 DEMO_DATABASE = "creditkit-demo.db"
 #: The demo's story starts at a fixed moment so that every run prints the same ledger.
@@ -34,11 +35,11 @@ def demo(database_url: str) -> None:
         if ck.customers(limit=1).items:
             raise InvalidRequest(
                 "--database-url",
-                f"{database_url} already holds customers; the demo writes only to an empty"
-                " ledger (leave --database-url out for a fresh creditkit-demo.db)",
+                f"{display_url(database_url)} already holds customers; the demo writes only to"
+                " an empty ledger (leave --database-url out for a fresh creditkit-demo.db)",
             )
         say = print
-        say(f"ledger: {database_url}\n")
+        say(f"ledger: {display_url(database_url)}\n")
         ck.create_customer("alice")
         ck.create_customer("bob")
         ck.create_customer("acme", kind="workspace")

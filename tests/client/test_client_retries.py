@@ -10,12 +10,21 @@ import httpx
 import pytest
 from waiting import Waits
 
-from creditkit import CreditKit, InsufficientCredits, InvalidRequest, ManualClock, TransactionKind
+from creditkit import (
+    CreditKit,
+    InsufficientCredits,
+    InvalidRequest,
+    LedgerBusy,
+    ManualClock,
+    TransactionKind,
+)
 from creditkit.client import Client, RateLimited, ServiceUnreachable
 from creditkit.client.retry import (
     BACKOFF_SECONDS_FIRST,
     BACKOFF_SECONDS_MAX,
+    RETRIES_MAX_DEFAULT,
     RETRIES_MAX_LIMIT,
+    RETRY_WAIT_SECONDS_MAX_LIMIT,
     retry_after_seconds,
 )
 
@@ -144,6 +153,47 @@ def test_retries_are_bounded_and_back_off(base_url: str, secret: str, waits: Wai
         assert backoff_ceiling(retry) / 2 <= wait <= backoff_ceiling(retry)
 
 
+def test_a_database_failover_of_several_seconds_is_ridden_through_by_default(
+    kit: CreditKit, base_url: str, secret: str, waits: Waits
+) -> None:
+    """A server whose database switches to its standby answers 503 with Retry-After: 1 until
+    the standby is promoted; with its defaults the client waits that out, one key throughout."""
+    kit.create_customer("ada")
+    faults = Faults(*[LEDGER_BUSY] * RETRIES_MAX_DEFAULT)
+    with Client(base_url, secret, transport=faults, sleep=waits) as client:
+        charge = client.charge("ada", 5, idempotency_key="during-failover")
+    assert waits == [1.0] * RETRIES_MAX_DEFAULT
+    assert faults.keys() == {"during-failover"}
+    charges = [i for i in kit.history("ada").items if i.kind is TransactionKind.CHARGE]
+    assert [item.transaction_id for item in charges] == [charge.id]
+
+
+def test_the_seconds_waited_are_bounded_beside_the_retries(
+    kit: CreditKit, base_url: str, secret: str, waits: Waits
+) -> None:
+    kit.create_customer("ada")
+    faults = Faults(*[LEDGER_BUSY] * 5)
+    budgeted = Client(
+        base_url, secret, transport=faults, retries_max=10, retry_wait_seconds_max=2.5, sleep=waits
+    )
+    with budgeted, pytest.raises(LedgerBusy):
+        budgeted.charge("ada", 5)
+    assert waits == [1.0, 1.0]  # a third second would pass the 2.5 s budget
+    assert len(faults.requests) == 3
+    assert kit.balance("ada").available == 100
+
+
+def test_no_wait_budget_means_no_wait_after_a_failed_connection(
+    base_url: str, secret: str, waits: Waits
+) -> None:
+    faults = Faults(*[REFUSED] * 3)
+    client = Client(base_url, secret, transport=faults, retry_wait_seconds_max=0, sleep=waits)
+    with client, pytest.raises(ServiceUnreachable) as unreachable:
+        client.balance("ada")
+    assert unreachable.value.attempts == 1
+    assert waits == []
+
+
 def test_a_server_that_is_not_there_is_unreachable(waits: Waits) -> None:
     with socket.create_server(("127.0.0.1", 0)) as placeholder:
         port = placeholder.getsockname()[1]  # free, and closed once the block ends
@@ -168,6 +218,8 @@ def test_retry_after_is_seconds_or_an_http_date() -> None:
     ("options", "field"),
     [
         ({"retries_max": RETRIES_MAX_LIMIT + 1}, "retries_max"),
+        ({"retry_wait_seconds_max": -1}, "retry_wait_seconds_max"),
+        ({"retry_wait_seconds_max": RETRY_WAIT_SECONDS_MAX_LIMIT + 1}, "retry_wait_seconds_max"),
         ({"timeout_seconds": 0}, "timeout_seconds"),
         ({"base_url": "localhost:8000"}, "base_url"),
     ],

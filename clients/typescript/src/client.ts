@@ -8,7 +8,14 @@ import { type AmountLike, wireAmount } from "./amount.js";
 import { CreditKitError, errorFromProblem } from "./errors.js";
 import { type Metered, type MeteredOptions, type Meter, metered } from "./metered.js";
 import type { components, paths } from "./openapi.js";
-import { ATTEMPT_TIMEOUT_SECONDS_DEFAULT, RETRIES_MAX_DEFAULT, type Sleep, realSleep, retryingFetch } from "./retry.js";
+import {
+  ATTEMPT_TIMEOUT_SECONDS_DEFAULT,
+  RETRIES_MAX_DEFAULT,
+  RETRY_WAIT_SECONDS_MAX_DEFAULT,
+  type Sleep,
+  realSleep,
+  retryingFetch,
+} from "./retry.js";
 
 type Schemas = components["schemas"];
 export type Balance = Schemas["Balance"];
@@ -60,8 +67,10 @@ export interface WriteOptions {
 }
 
 export interface ClientOptions {
-  /** Retries after the first attempt (0 to 10; default 3). */
+  /** Retries after the first attempt (0 to 10; default 6). */
   readonly retriesMax?: number;
+  /** The seconds one call may wait between its attempts, in all (0 to 300; default 30). */
+  readonly retryWaitSecondsMax?: number;
   readonly attemptTimeoutSeconds?: number;
   /** The fetch to send with (default: the global one). */
   readonly fetch?: typeof fetch;
@@ -91,6 +100,7 @@ export class Client {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
     const send = retryingFetch(this.baseUrl, options.fetch ?? globalThis.fetch, {
       retriesMax: options.retriesMax ?? RETRIES_MAX_DEFAULT,
+      retryWaitSecondsMax: options.retryWaitSecondsMax ?? RETRY_WAIT_SECONDS_MAX_DEFAULT,
       attemptTimeoutSeconds: options.attemptTimeoutSeconds ?? ATTEMPT_TIMEOUT_SECONDS_DEFAULT,
       sleep: options.sleep ?? realSleep,
       random: options.random ?? Math.random,

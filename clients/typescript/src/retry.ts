@@ -1,14 +1,20 @@
 // When and how long the client waits before sending a request again.
 //
 // Retried: a request that got no answer (a refused connection, a reset, a timeout), a 429 (the
-// plan's rate limit) and a 503 (the ledger busy, a restarting server). Never another status: a
-// 4xx is an answer, and asking again gets the same one. Retrying a write is safe because every
-// attempt carries the same Idempotency-Key, so the server applies it once.
+// plan's rate limit) and a 503 (the ledger busy, a restarting server, a database switching to
+// its standby). Never another status: a 4xx is an answer, and asking again gets the same one.
+// Retrying a write is safe because every attempt carries the same Idempotency-Key, so the server
+// applies it once. Two bounds hold together: the number of retries, and the seconds waited
+// between attempts in all; whichever is reached first hands the last answer to the caller.
 import { ServiceUnreachableError } from "./errors.js";
 
-/** Retries after the first attempt, by default and at most. */
-export const RETRIES_MAX_DEFAULT = 3;
+/** Retries after the first attempt, by default and at most. Six ride through a database failover
+ * of several seconds (each 503 says to come back in a second). */
+export const RETRIES_MAX_DEFAULT = 6;
 export const RETRIES_MAX_LIMIT = 10;
+/** The seconds one call may wait between its attempts, in all, by default and at most. */
+export const RETRY_WAIT_SECONDS_MAX_DEFAULT = 30;
+export const RETRY_WAIT_SECONDS_MAX_LIMIT = 300;
 /** The first wait of the exponential backoff, doubled at each retry up to the ceiling. */
 export const BACKOFF_SECONDS_FIRST = 0.25;
 export const BACKOFF_SECONDS_MAX = 8;
@@ -25,6 +31,7 @@ export const realSleep: Sleep = (seconds) => new Promise((resolve) => setTimeout
 
 export interface RetryOptions {
   readonly retriesMax: number;
+  readonly retryWaitSecondsMax: number;
   readonly sleep: Sleep;
   /** A number in [0, 1): the jitter of the backoff. */
   readonly random: () => number;
@@ -59,7 +66,12 @@ export function retryingFetch(baseUrl: string, send: typeof fetch, options: Retr
   if (!Number.isInteger(options.retriesMax) || options.retriesMax < 0 || options.retriesMax > RETRIES_MAX_LIMIT) {
     throw new RangeError(`retriesMax: must be an integer from 0 to ${RETRIES_MAX_LIMIT}`);
   }
+  const waitMax = options.retryWaitSecondsMax;
+  if (!(waitMax >= 0 && waitMax <= RETRY_WAIT_SECONDS_MAX_LIMIT)) {
+    throw new RangeError(`retryWaitSecondsMax: must be a number from 0 to ${RETRY_WAIT_SECONDS_MAX_LIMIT}`);
+  }
   return async (request: Request): Promise<Response> => {
+    let waitLeft = waitMax;
     for (let retry = 0; ; retry += 1) {
       const last = retry >= options.retriesMax;
       let response: Response;
@@ -67,21 +79,28 @@ export function retryingFetch(baseUrl: string, send: typeof fetch, options: Retr
         // A fresh copy per attempt: a request's body can be read once.
         response = await send(request.clone(), { signal: AbortSignal.timeout(options.attemptTimeoutSeconds * 1000) });
       } catch (failure) {
-        if (last) {
+        const wait = backoffSeconds(retry, options.random);
+        if (last || wait > waitLeft) {
           throw new ServiceUnreachableError(baseUrl, retry + 1, String(failure));
         }
-        await options.sleep(backoffSeconds(retry, options.random));
+        waitLeft -= wait;
+        await options.sleep(wait);
         continue;
       }
       if (!RETRIED_STATUSES.has(response.status) || last) {
         return response;
       }
-      const wait = retryAfterSeconds(response, options.now());
-      if (wait !== null && wait > RETRY_AFTER_SECONDS_MAX) {
+      const told = retryAfterSeconds(response, options.now());
+      if (told !== null && told > RETRY_AFTER_SECONDS_MAX) {
         return response;
       }
+      const wait = told ?? backoffSeconds(retry, options.random);
+      if (wait > waitLeft) {
+        return response;
+      }
+      waitLeft -= wait;
       await response.body?.cancel();
-      await options.sleep(wait ?? backoffSeconds(retry, options.random));
+      await options.sleep(wait);
     }
   };
 }

@@ -7,7 +7,7 @@ import { type IncomingMessage, type ServerResponse, createServer } from "node:ht
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 
-import { BACKOFF_SECONDS_FIRST, RateLimitedError, ServiceUnreachableError } from "../src/index.js";
+import { BACKOFF_SECONDS_FIRST, CreditKitError, RETRIES_MAX_DEFAULT, RateLimitedError, ServiceUnreachableError } from "../src/index.js";
 import { baseUrl, client, unique } from "./served.js";
 
 type Refusal = "503" | "429-short" | "429-long" | "drop";
@@ -106,5 +106,31 @@ describe("retries", () => {
     assert.equal(waits.length, 2);
     assert.equal(String((await client().balance(customer)).available), "97");
     assert.throws(() => client([], { retriesMax: 11 }), RangeError);
+  });
+
+  test("a failover's 503s are ridden through by default, the same key each time, one charge", async () => {
+    const waits: number[] = [];
+    proxy.refusals.push(...Array<Refusal>(RETRIES_MAX_DEFAULT).fill("503"));
+    proxy.keys.length = 0;
+    const charge = await client(waits, {}, proxy.url).charge(customer, { amount: 2 });
+    assert.equal(proxy.keys.length, RETRIES_MAX_DEFAULT + 1);
+    assert.deepEqual(new Set(proxy.keys), new Set([proxy.keys[0]]));
+    assert.deepEqual(waits, Array<number>(RETRIES_MAX_DEFAULT).fill(2));
+    assert.equal(String(charge.available_after), "95");
+  });
+
+  test("the seconds waited are bounded beside the retries: past the budget, the 503 goes back", async () => {
+    const waits: number[] = [];
+    proxy.refusals.push("503", "503", "503");
+    await assert.rejects(client(waits, { retriesMax: 10, retryWaitSecondsMax: 5 }, proxy.url).charge(customer, { amount: 1 }), (error: unknown) => {
+      assert.ok(error instanceof CreditKitError);
+      assert.equal(error.status, 503);
+      return true;
+    });
+    assert.deepEqual(waits, [2, 2], "a third wait of 2 s would pass the 5 s budget");
+    proxy.refusals.length = 0;
+    assert.equal(String((await client().balance(customer)).available), "95");
+    assert.throws(() => client([], { retryWaitSecondsMax: 301 }), RangeError);
+    assert.throws(() => client([], { retryWaitSecondsMax: -1 }), RangeError);
   });
 });

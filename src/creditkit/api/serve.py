@@ -60,7 +60,7 @@ from creditkit.kit import CreditKit
 from creditkit.notify.outbound import OutboundPolicy
 from creditkit.payments import PaymentProvider, PaymentSettings, SandboxProvider
 from creditkit.payments.checkout import return_origins as payment_return_origins
-from creditkit.store.database import check_database_url
+from creditkit.store.database import check_database_url, display_url
 from creditkit.web.checkout import SANDBOX_CHECKOUT_PATH
 
 DEFAULT_DATABASE_URL = "sqlite:///creditkit.db"
@@ -437,7 +437,8 @@ def serve(settings: Settings) -> None:
             file=sys.stderr,
         )
     print(
-        f"creditkit: serving {settings.database_url} with catalog {settings.catalog_path()}"
+        f"creditkit: serving {display_url(settings.database_url)}"
+        f" with catalog {settings.catalog_path()}"
         f" on http://{settings.host}:{settings.port} (docs at /docs)",
         file=sys.stderr,
     )

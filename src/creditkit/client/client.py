@@ -26,6 +26,9 @@ from creditkit.client.retry import (
     RETRIES_MAX_DEFAULT,
     RETRIES_MAX_LIMIT,
     RETRY_AFTER_SECONDS_MAX,
+    RETRY_WAIT_SECONDS_MAX_DEFAULT,
+    RETRY_WAIT_SECONDS_MAX_LIMIT,
+    RetryBudget,
     backoff_seconds,
     retry_after_seconds,
 )
@@ -103,10 +106,11 @@ class Client:
     Each method is ``CreditKit``'s: the same arguments (every write's ``idempotency_key`` is
     optional here: the client makes one per call), the same frozen dataclasses with exact
     amounts, the same ``CreditKitError`` subclasses. A failed connection, a 429 and a 503 are
-    tried again, at most ``retries_max`` times, with the same Idempotency-Key: a write is
-    applied once however often it is sent. ``sleep`` waits between attempts (tests pass their
-    own); ``transport`` is httpx's (tests, proxies); ``clock`` dates the catalog's action costs
-    the client keeps (tests pass a ``ManualClock``).
+    tried again, at most ``retries_max`` times and waiting at most ``retry_wait_seconds_max`` in
+    all, with the same Idempotency-Key: a write is applied once however often it is sent.
+    ``sleep`` waits between attempts (tests pass their own); ``transport`` is httpx's (tests,
+    proxies); ``clock`` dates the catalog's action costs the client keeps (tests pass a
+    ``ManualClock``).
     """
 
     def __init__(
@@ -116,6 +120,7 @@ class Client:
         *,
         timeout_seconds: float = TIMEOUT_SECONDS_DEFAULT,
         retries_max: int = RETRIES_MAX_DEFAULT,
+        retry_wait_seconds_max: float = RETRY_WAIT_SECONDS_MAX_DEFAULT,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Clock = system_clock,
@@ -128,8 +133,15 @@ class Client:
             raise InvalidRequest("timeout_seconds", f"must be 0 < t <= {TIMEOUT_SECONDS_MAX}")
         if isinstance(retries_max, bool) or not 0 <= retries_max <= RETRIES_MAX_LIMIT:
             raise InvalidRequest("retries_max", f"must be 0 to {RETRIES_MAX_LIMIT}")
+        if isinstance(retry_wait_seconds_max, bool) or not (
+            0 <= retry_wait_seconds_max <= RETRY_WAIT_SECONDS_MAX_LIMIT
+        ):
+            raise InvalidRequest(
+                "retry_wait_seconds_max", f"must be 0 to {RETRY_WAIT_SECONDS_MAX_LIMIT:g}"
+            )
         self.base_url = base_url.rstrip("/")
         self._retries_max = retries_max
+        self._retry_wait_seconds_max = retry_wait_seconds_max
         self._sleep = sleep
         self._clock = clock
         self._chance = random.Random()
@@ -1134,6 +1146,7 @@ class Client:
         """Sends, and sends again (the same request, the same key) after a failed connection,
         a 429 or a 503, waiting ``Retry-After`` or a backoff in between."""
         headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
+        budget = RetryBudget(self._retry_wait_seconds_max)
         for retry in range(self._retries_max + 1):
             last = retry == self._retries_max
             try:
@@ -1141,16 +1154,20 @@ class Client:
                     method, path, json=body, params=query, headers=headers
                 )
             except RETRIED_TRANSPORT_ERRORS as failure:
-                if last:
+                wait = backoff_seconds(retry, self._chance)
+                if last or not budget.take(wait):
                     raise ServiceUnreachable(self.base_url, retry + 1, repr(failure)) from failure
-                self._sleep(backoff_seconds(retry, self._chance))
+                self._sleep(wait)
                 continue
             if response.status_code not in RETRIED_STATUSES or last:
                 return response
-            wait = retry_after_seconds(response)
-            if wait is not None and wait > RETRY_AFTER_SECONDS_MAX:
+            told = retry_after_seconds(response)
+            if told is not None and told > RETRY_AFTER_SECONDS_MAX:
                 return response
-            self._sleep(backoff_seconds(retry, self._chance) if wait is None else wait)
+            wait = backoff_seconds(retry, self._chance) if told is None else told
+            if not budget.take(wait):
+                return response
+            self._sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
 

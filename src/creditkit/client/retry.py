@@ -1,9 +1,12 @@
 """When and how long the client waits before trying a call again.
 
 Retried: a connection that failed or timed out, a 429 (the plan's rate limit) and a 503 (the
-ledger busy, a restarting server). Never any other status: a 4xx is an answer, and asking again
-gets the same one. Retrying a write is safe because every attempt carries the same
-Idempotency-Key, so the server applies it once.
+ledger busy, a restarting server, a database switching to its standby). Never any other status:
+a 4xx is an answer, and asking again gets the same one. Retrying a write is safe because every
+attempt carries the same Idempotency-Key, so the server applies it once.
+
+Two bounds hold together: the number of retries, and the seconds waited between attempts in
+all; whichever is reached first hands the last answer (or failure) to the caller.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ import httpx
 
 from creditkit.errors import require
 
-#: Retries after the first attempt, by default and at most.
-RETRIES_MAX_DEFAULT = 3
+#: Retries after the first attempt, by default and at most. Six rides through a database
+#: failover of several seconds (each 503 says to come back in a second).
+RETRIES_MAX_DEFAULT = 6
 RETRIES_MAX_LIMIT = 10
+#: The seconds one call may spend waiting between its attempts, in all, by default and at most.
+RETRY_WAIT_SECONDS_MAX_DEFAULT = 30.0
+RETRY_WAIT_SECONDS_MAX_LIMIT = 300.0
 #: The first wait of the exponential backoff, doubled at each retry up to the ceiling.
 BACKOFF_SECONDS_FIRST = 0.25
 BACKOFF_SECONDS_MAX = 8.0
@@ -28,6 +35,21 @@ RETRY_AFTER_SECONDS_MAX = 30.0
 RETRIED_STATUSES = frozenset({429, 503})
 #: Transport failures worth another attempt (not, e.g., a malformed URL).
 RETRIED_TRANSPORT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+class RetryBudget:
+    """What one call may still wait between its attempts: ``take`` a wait before sleeping it."""
+
+    def __init__(self, wait_seconds_max: float) -> None:
+        require(wait_seconds_max >= 0, "a wait budget is not negative", str(wait_seconds_max))
+        self._left_seconds = wait_seconds_max
+
+    def take(self, wait_seconds: float) -> bool:
+        """True (and the wait counted) when ``wait_seconds`` fits in what is left."""
+        if wait_seconds > self._left_seconds:
+            return False
+        self._left_seconds -= wait_seconds
+        return True
 
 
 def backoff_seconds(retry: int, chance: random.Random) -> float:

@@ -64,11 +64,25 @@ def normalize_url(url: str) -> str:
     return url
 
 
+#: How several PostgreSQL hosts are written (a primary and its standby): libpq tries them in
+#: order and keeps the first that accepts writes.
+MULTI_HOST_FORM = (
+    "postgresql://USER@/DATABASE?host=H1:PORT&host=H2:PORT&target_session_attrs=read-write"
+)
+
+
 def check_database_url(url: str) -> str:
     """The URL in the driver's form; ``InvalidRequest`` naming ``database_url`` for anything
-    but SQLite or PostgreSQL (a bare file name: the ``sqlite:///`` it lacks)."""
+    but SQLite or PostgreSQL (a bare file name: the ``sqlite:///`` it lacks), or a PostgreSQL URL
+    that does not parse (libpq's ``h1:5432,h2:5433`` list in the host part, for one)."""
     url = normalize_url(url)
-    if url.startswith(("sqlite:", "sqlite+pysqlite:", "postgresql+psycopg://")):
+    if url.startswith(("sqlite:", "sqlite+pysqlite:")):
+        return url
+    if url.startswith("postgresql+psycopg://"):
+        try:
+            sa.make_url(url)
+        except (sa.exc.ArgumentError, ValueError) as error:
+            raise _unparsed(error) from error
         return url
     raise InvalidRequest(
         "database_url",
@@ -77,11 +91,35 @@ def check_database_url(url: str) -> str:
     )
 
 
+def _unparsed(error: Exception) -> InvalidRequest:
+    return InvalidRequest(
+        "database_url",
+        f"not a PostgreSQL URL ({error}); one host: postgresql://USER@HOST:PORT/DATABASE;"
+        f" several: {MULTI_HOST_FORM}",
+    )
+
+
+def display_url(url: str) -> str:
+    """``url`` as printed to a console or log: its password as ``***``."""
+    try:
+        shown = sa.make_url(normalize_url(url)).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        return "(a database URL that does not parse)"
+    # The hosts of a multi-host URL read as written (``host=h1:5432``), not escaped.
+    return shown.replace("%3A", ":")
+
+
 def create_engine(url: str) -> Engine:
     url = check_database_url(url)
     if url.startswith("sqlite"):
         return _create_sqlite_engine(url)
-    return sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True)
+    try:
+        return sa.create_engine(
+            url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True
+        )
+    except sa.exc.ArgumentError as error:
+        # The driver's reading of the query: two multi-host forms mixed, for one.
+        raise _unparsed(error) from error
 
 
 def _create_sqlite_engine(url: str) -> Engine:
