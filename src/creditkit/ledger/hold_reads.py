@@ -204,24 +204,25 @@ class LedgerHoldReads(LedgerGrants):
         return dataclasses.replace(charge, available_after=available_after)
 
     def _commit_draws(
-        self, connection: Connection, root_id: int, commit_ids: Sequence[int]
+        self, connection: Connection, commit_ids: Sequence[int]
     ) -> dict[int, list[tuple[int, int]]]:
-        """For each of the commits ``commit_ids`` in the tree under ``root_id`` (the root's own
-        or any child's): (grant id, steps) it spent. The tree's credits were all drawn by its
-        root, so it is the rule ``_closing_legs`` closes the tree by: the root's reserve and
-        extends drew (before the commit, in the order first drawn), past what the tree's
-        commits before it took. What it took is what it moved out of the tree's holds, at most
-        its amount (a root's final commit moves the rest back too; an excess above the hold,
-        taken with ``allow_debt``, is a spend of its own). Two statements for all of them."""
-        funding = hold_repository.funding_entries(connection, root_id)
-        grants = {account for _t, account, _steps, kind in funding if kind == "grant"}
+        """For each of the commits ``commit_ids`` (a root's own or any child's): (grant id,
+        steps) it spent. A tree's credits were all drawn by its root, so it is the rule
+        ``_closing_legs`` closes the tree by: the root's reserve and extends drew (before the
+        commit, in the order first drawn), past what the tree's commits before it took. What it
+        took is what it moved out of the tree's holds, at most its amount (a root's final commit
+        moves the rest back too; an excess above the hold, taken with ``allow_debt``, is a spend
+        of its own). Two statements, whatever the number of commits and trees."""
+        commits = hold_repository.tree_commits(connection, commit_ids)
+        funding = hold_repository.funding_entries(
+            connection, sorted({root_id for root_id, *_rest in commits.values()})
+        )
+        grants = {account for *_r, account, _steps, kind in funding if kind == "grant"}
         found: dict[int, list[tuple[int, int]]] = {}
-        for commit_id, (amount, moved, before) in hold_repository.tree_commits(
-            connection, root_id, commit_ids
-        ).items():
+        for commit_id, (root_id, amount, moved, before) in commits.items():
             drawn: dict[int, int] = {}
-            for transaction_id, account, steps, _kind in funding:
-                if transaction_id < commit_id:
+            for funded_root, transaction_id, account, steps, _kind in funding:
+                if funded_root == root_id and transaction_id < commit_id:
                     drawn[account] = drawn.get(account, 0) + steps
             taken = burn_down(drawn, before, min(amount, moved))
             found[commit_id] = [(account, steps) for account, steps in taken if account in grants]
@@ -238,8 +239,7 @@ class LedgerHoldReads(LedgerGrants):
     ) -> Charge:
         """The commit as a charge, with the grants it spent (``_commit_draws``)."""
         unit = self._units[hold.unit]
-        root_id = hold.root_id or hold.account_id
-        drawn = self._commit_draws(connection, root_id, [transaction_id])[transaction_id]
+        drawn = self._commit_draws(connection, [transaction_id])[transaction_id]
         return Charge(
             id=transaction_id,
             customer=hold.external_id,

@@ -335,20 +335,16 @@ class LedgerService(LedgerSpenders):
         holds: Mapping[int, HoldRow],
         parts: Mapping[int, Sequence[TransactionRow]],
     ) -> dict[int, list[tuple[int, int]]]:
-        """The grants each commit the page's hold lines show spent, per tree (a page's lines
-        are at most its limit, so are the trees)."""
-        commits: dict[int, list[int]] = {}
-        for hold_id, hold in holds.items():
-            commits.setdefault(hold.root_id or hold_id, []).extend(
+        """The grants each commit the page's hold lines show spent."""
+        return self._commit_draws(
+            connection,
+            [
                 part.id
+                for hold_id in holds
                 for part in parts[hold_id][:HISTORY_HOLD_PARTS_MAX]
                 if part.kind is TransactionKind.COMMIT
-            )
-        found: dict[int, list[tuple[int, int]]] = {}
-        for root_id, commit_ids in commits.items():
-            if commit_ids:
-                found.update(self._commit_draws(connection, root_id, commit_ids))
-        return found
+            ],
+        )
 
     def spenders_of(
         self, connection: Connection, customer: CustomerRow, spender: str, subtree: bool

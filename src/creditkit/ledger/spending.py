@@ -160,7 +160,7 @@ class SpendState:
 
     def flush(self, connection: Connection) -> None:
         """Writes what this transaction counted, in one statement."""
-        flavor_of(connection).add_budget_usage(connection, list(self.drain()))
+        flavor_of(connection).add_budget_usage(connection, self.drain())
 
 
 def path_budgets(
