@@ -685,14 +685,20 @@ class CreditKit:
         allowance_on_upgrade: str = "difference",
     ) -> Subscription:
         """Upgrades now (prorated to the second; the allowance raised by the difference, or
-        ``"full"``, or ``"none"``); downgrades at the end of the billing period."""
-        return self._subscriptions_required().change_plan(
-            customer, plan, interval, allowance_on_upgrade
-        )
+        ``"full"``, or ``"none"``); downgrades at the end of the billing period. A plan that
+        Stripe bills changes there too (see docs/payments.md)."""
+        subscriptions = self._subscriptions_required()
+        if self._payments is not None:
+            return self._payments.change_plan(customer, plan, interval, allowance_on_upgrade)
+        return subscriptions.change_plan(customer, plan, interval, allowance_on_upgrade)
 
     def cancel(self, customer: str, *, at_period_end: bool = True) -> Subscription:
-        """Back to the default plan at the end of the billing period, or now."""
-        return self._subscriptions_required().cancel(customer, at_period_end)
+        """Back to the default plan at the end of the billing period, or now (and the Stripe
+        subscription of a plan Stripe bills with it)."""
+        subscriptions = self._subscriptions_required()
+        if self._payments is not None:
+            return self._payments.cancel(customer, at_period_end)
+        return subscriptions.cancel(customer, at_period_end)
 
     def subscription(self, customer: str) -> Subscription | None:
         return self._subscriptions_required().subscription(customer)
@@ -1035,6 +1041,8 @@ class CreditKit:
     def _charge_due_payments(self) -> ChargeRunReport:
         renewals = self.run_due_renewals()
         top_ups = self.run_due_top_ups()
+        # Plans creditkit ended by itself (grace period over, refunded) end at the provider.
+        self._payments_required().end_ended_subscriptions()
         return ChargeRunReport(
             attempted=renewals.attempted + top_ups.attempted,
             succeeded=renewals.succeeded + top_ups.succeeded,

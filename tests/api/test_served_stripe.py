@@ -143,7 +143,12 @@ def served(module_postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -
             assert "payments: Stripe (test mode)" in started
             assert "WARNING" not in started  # every plan's Price is there
             assert f"clock: SIMULATED, read from {clock_file}" in started
-            yield Served(first, second, client, fake, module_postgres_url, clock_file, environment)
+            served = Served(
+                first, second, client, fake, module_postgres_url, clock_file, environment
+            )
+            # Stripe's test clock is the processes' clock: a subscription starts at their now.
+            fake.clock = served.now
+            yield served
 
 
 def _count(database_url: str, table: str) -> int:

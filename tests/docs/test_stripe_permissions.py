@@ -20,6 +20,8 @@ PERMISSIONS = {
     "billing_portal.sessions": "Customer portal",
     "products": "Products",
     "prices": "Prices",
+    "subscriptions": "Subscriptions",
+    "subscription_schedules": "Subscription schedules",
 }
 RESOURCE = re.compile(r"\._client\.v1\.([a-z_]+(?:\.[a-z_]+)*)\.[a-z_]+\(")
 RESTRICTED_KEY = re.compile(r"a restricted key `rk_…` allowed to write (.*?)\)", re.DOTALL)

@@ -2,20 +2,24 @@
 on 127.0.0.1 in a thread, speaking Stripe's form-encoded requests and JSON answers, recording
 every request so that tests can assert what was sent. Nothing leaves the machine.
 
-An idempotency key sent again gets the first answer, as Stripe's do.
+An idempotency key sent again gets the first answer, as Stripe's do. Subscriptions and their
+schedules are in fake_stripe_billing.py; the fake's time is ``clock`` (a Stripe test clock), the
+wall clock unless a test sets it.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
+
+from fake_stripe_billing import Billing
 
 #: Payment methods the fake declines off-session, with Stripe's decline codes.
 DECLINED_PAYMENT_METHODS = {"pm_card_chargeDeclined": "card_declined"}
@@ -34,12 +38,34 @@ class FakeStripe:
     url: str = ""
     requests: list[Recorded] = field(default_factory=list)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
     prices: dict[str, dict[str, Any]] = field(default_factory=dict)
     _answers: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _counter: int = 0
+    #: Run once, outside the lock, after the next answer to (method, path) and before it is
+    #: sent: what happens at Stripe while a caller is between its read and its next step.
+    _after: list[tuple[str, str, Callable[[], None]]] = field(default_factory=list)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    billing: Billing = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.billing = Billing(self.prices, self._new_id, lambda: self.clock())
+
+    @property
+    def subscriptions(self) -> dict[str, dict[str, Any]]:
+        return self.billing.subscriptions
+
+    def subscription(self, subscription_id: str) -> dict[str, Any]:
+        """The subscription as Stripe's API shows it now (what its webhooks carry)."""
+        with self._lock:
+            return self.billing.public(self.billing.subscriptions[subscription_id])
+
+    def advance(self, subscription_id: str, to: datetime) -> list[dict[str, Any]]:
+        """The test clock moved to ``to``: the renewal invoices the subscription's period ends
+        made (see ``Billing.advance``)."""
+        with self._lock:
+            return self.billing.advance(subscription_id, to)
 
     def calls(self, method: str, path: str) -> list[Recorded]:
         return [call for call in self.requests if (call.method, call.path) == (method, path)]
@@ -56,13 +82,12 @@ class FakeStripe:
                 session["payment_intent"] = intent["id"]
                 session["_intent"] = intent
             else:
-                subscription_id = self._new_id("sub")
-                session["subscription"] = subscription_id
-                self.subscriptions[subscription_id] = {
-                    "customer": session["customer"],
-                    "amount": int(session["_amount"]),
-                    "currency": session["_currency"],
-                }
+                session["subscription"] = self.billing.create(
+                    session["customer"],
+                    session["_price"],
+                    int(session["_amount"]),
+                    session["_currency"],
+                )
             return dict(session)
 
     def invoice(
@@ -71,7 +96,7 @@ class FakeStripe:
         """A renewal invoice of the subscription, as Stripe bills it at a period's start: paid,
         or open after a declined attempt; the new period on its subscription line."""
         with self._lock:
-            subscription = self.subscriptions[subscription_id]
+            subscription = self.billing.subscriptions[subscription_id]
             amount = subscription["amount"]
             period = {"start": int(start.timestamp()), "end": int(end.timestamp())}
             return {
@@ -102,6 +127,17 @@ class FakeStripe:
         self._counter += 1
         return f"{prefix}_fake_{self._counter}"
 
+    def after_next(self, method: str, path: str, hook: Callable[[], None]) -> None:
+        with self._lock:
+            self._after.append((method, path, hook))
+
+    def run_after(self, method: str, path: str) -> None:
+        with self._lock:
+            due = [entry for entry in self._after if entry[:2] == (method, path)]
+            self._after = [entry for entry in self._after if entry[:2] != (method, path)]
+        for _method, _path, hook in due:
+            hook()
+
     def answer(
         self, method: str, path: str, params: dict[str, str], key: str | None
     ) -> tuple[int, dict[str, Any]]:
@@ -121,6 +157,10 @@ class FakeStripe:
             return 200, {"id": self._new_id("co"), "object": "coupon", **params}
         if path.startswith(("/v1/products", "/v1/prices")):
             return self._catalog_route(method, path, params)
+        if path.startswith(("/v1/subscriptions/", "/v1/subscription_schedules")):
+            answer = self.billing.route(method, path, params)
+            if answer is not None:
+                return answer
         if (method, path) == ("POST", "/v1/checkout/sessions"):
             session_id = self._new_id("cs")
             price = self.prices.get(params.get("line_items[0][price]", ""))
@@ -194,6 +234,11 @@ class FakeStripe:
             product = {"id": product_id, "object": "product", "name": params["name"]}
             self.products[product_id] = product
             return 200, product
+        if method == "GET" and path.startswith("/v1/prices/"):
+            found = self.prices.get(path.rsplit("/", 1)[1])
+            if found is None:
+                return 404, _error("invalid_request_error", "resource_missing", "No such price")
+            return 200, found
         if method == "GET" and path.startswith("/v1/products/"):
             found = self.products.get(path.rsplit("/", 1)[1])
             if found is None:
@@ -218,6 +263,11 @@ class FakeStripe:
                 "currency": params["currency"],
                 "recurring": {"interval": params["recurring[interval]"]},
                 "lookup_key": params["lookup_key"],
+                "metadata": {
+                    name[len("metadata[") : -1]: value
+                    for name, value in params.items()
+                    if name.startswith("metadata[")
+                },
             }
             self.prices[price["id"]] = price
             return 200, price
@@ -250,6 +300,7 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
             status, answer = fake.answer(
                 method, parsed.path, params, self.headers.get("Idempotency-Key")
             )
+            fake.run_after(method, parsed.path)
             encoded = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -263,6 +314,9 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             self._serve("POST")
+
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
 
         def log_message(self, *_args: object) -> None:
             return  # quiet: pytest shows the requests through ``fake.requests``

@@ -18,7 +18,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditkit.api.context import Service
-from creditkit.api.problems import problem_response
+from creditkit.api.problems import LEDGER_BUSY_RETRY_AFTER_SECONDS, problem_response
 from creditkit.api.responses import Health
 
 access_log = logging.getLogger("creditkit.access")
@@ -115,11 +115,17 @@ def router(service: Service, metrics: Metrics) -> APIRouter:
 
     @api.get("/healthz", response_model=Health)
     def healthz() -> JSONResponse:
-        """200 when the database answers, 503 when it does not."""
+        """200 when the database answers, 503 with ``Retry-After`` when it does not (a standby
+        taking over answers within seconds: a load balancer should ask again, not give up)."""
         try:
             service.kit.ping()
         except Exception as error:  # any failure to reach the database is "not healthy"
-            return problem_response(503, "database_unavailable", f"the database: {error}")
+            return problem_response(
+                503,
+                "database_unavailable",
+                f"the database: {error}",
+                headers={"Retry-After": str(LEDGER_BUSY_RETRY_AFTER_SECONDS)},
+            )
         return JSONResponse({"status": "ok"})
 
     @api.get("/metrics", response_class=PlainTextResponse)

@@ -51,8 +51,10 @@ class Fulfilment:
         row: Any,
         payment_reference: str | None,
         now: datetime,
+        period_start: datetime | None = None,
     ) -> bool:
-        """Fulfils a payment once: grants the pack, starts the plan, or reactivates the
+        """Fulfils a payment once: grants the pack, starts the plan (its periods from
+        ``period_start``, the provider's subscription's, when given), or reactivates the
         subscription; then its receipt and ``payment.succeeded``. False when already decided."""
         status, kind = PaymentStatus(row.status), PaymentKind(row.kind)
         if not (status is PaymentStatus.PENDING or self._in_grace(row, status)):
@@ -71,7 +73,9 @@ class Fulfilment:
         if kind in (PaymentKind.PACK, PaymentKind.TOP_UP):
             grant_id = self._grant_pack(connection, holder, row, now)
         elif kind is PaymentKind.PLAN:
-            self._subscriptions.start_paid(connection, holder, row.plan_id, row.interval, now)
+            self._subscriptions.start_paid(
+                connection, holder, row.plan_id, row.interval, now, period_start
+            )
         else:
             self._subscriptions.set_status(connection, holder, SubscriptionStatus.ACTIVE, now)
         repository.update_payment(

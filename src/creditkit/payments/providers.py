@@ -11,15 +11,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from creditkit.ledger.schemas import Money
 from creditkit.payments.schemas import (
     ChargeResult,
     CheckoutRequest,
     OffSessionCharge,
+    PlanPrice,
     ProviderCheckout,
     ProviderEvent,
+    ProviderSubscription,
 )
 
 #: The header Stripe signs webhooks in; the sandbox signs its own the same way.
@@ -60,6 +62,32 @@ class PaymentProvider(Protocol):
     def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         """Verifies the webhook's signature and reads its event; raises ``WebhookRejected``."""
         ...
+
+
+@runtime_checkable
+class SubscriptionBilling(Protocol):
+    """What a provider that bills subscriptions itself (Stripe) does when creditkit changes a
+    plan: each write takes an idempotency key; a subscription ended already stays ended."""
+
+    def subscription_state(self, subscription_id: str) -> ProviderSubscription: ...
+
+    def change_subscription_now(
+        self, subscription_id: str, price: PlanPrice, idempotency_key: str
+    ) -> ProviderSubscription:
+        """To ``price`` now, the rest of the period prorated and charged."""
+        ...
+
+    def change_subscription_at_period_end(
+        self, subscription_id: str, price: PlanPrice, idempotency_key: str
+    ) -> None: ...
+
+    def cancel_subscription_at_period_end(
+        self, subscription_id: str, cancel: bool, idempotency_key: str
+    ) -> None:
+        """Ends it at the period's end (``cancel``) or resumes it; a scheduled change is off."""
+        ...
+
+    def cancel_subscription_now(self, subscription_id: str, idempotency_key: str) -> None: ...
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:

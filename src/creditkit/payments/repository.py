@@ -16,9 +16,11 @@ from creditkit.store.tables import (
     customers,
     payment_accounts,
     payments,
+    plan_versions,
     provider_events,
     receipt_numbers,
     receipts,
+    subscriptions,
     transactions,
     workspace_members,
 )
@@ -220,6 +222,27 @@ def customer_by_subscription(connection: Connection, provider: str, reference: s
         )
     ).scalar()
     return external_id
+
+
+def subscriptions_on_plan(
+    connection: Connection, provider: str, plan_id: str, limit: int
+) -> list[tuple[str, str]]:
+    """(customer, provider subscription) of customers on ``plan_id`` (any version) whose
+    account still names a provider subscription."""
+    rows = connection.execute(
+        sa.select(customers.c.external_id, payment_accounts.c.provider_subscription_id)
+        .join(payment_accounts, payment_accounts.c.customer_id == customers.c.id)
+        .join(subscriptions, subscriptions.c.customer_id == customers.c.id)
+        .join(plan_versions, plan_versions.c.id == subscriptions.c.plan_version_id)
+        .where(
+            payment_accounts.c.provider == provider,
+            payment_accounts.c.provider_subscription_id.is_not(None),
+            plan_versions.c.plan_id == plan_id,
+        )
+        .order_by(customers.c.id)
+        .limit(limit)
+    ).all()
+    return [(str(row[0]), str(row[1])) for row in rows]
 
 
 def record_event(

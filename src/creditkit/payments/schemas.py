@@ -211,6 +211,30 @@ class PlanPrice:
 
 
 @dataclass(frozen=True, slots=True)
+class ProviderPlan:
+    """A plan version by one interval, as a provider's Price names it (its metadata)."""
+
+    plan: str
+    version: int
+    interval: Interval
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSubscription:
+    """A provider's subscription as it stands now: the plan its price is (None for a price
+    creditkit did not make), its current billing period, whether it ends at that period's end,
+    and the plan a schedule moves it to at that end (None when nothing is scheduled)."""
+
+    id: str
+    status: str
+    plan: ProviderPlan | None
+    period_start: datetime
+    period_end: datetime
+    cancel_at_period_end: bool
+    scheduled: ProviderPlan | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CheckoutRequest:
     payment_id: int
     customer: str
@@ -284,3 +308,7 @@ class ProviderEvent:
     #: period, which the subscription's period in creditkit follows).
     period_start: datetime | None = None
     period_end: datetime | None = None
+    #: A subscription's event (or a plan's completed checkout): the subscription as the
+    #: provider holds it when the event is read, not as the event's body was when sent, so
+    #: that events applied late or out of order apply the newest state.
+    subscription: ProviderSubscription | None = None

@@ -65,6 +65,7 @@ from creditkit.payments.schemas import (
     ReceiptPage,
     WebhookOutcome,
 )
+from creditkit.payments.subscription_changes import SubscriptionChanges
 from creditkit.payments.top_ups import TopUps
 from creditkit.payments.webhooks import Webhooks
 from creditkit.subscriptions.service import SubscriptionService
@@ -125,7 +126,8 @@ class PaymentService:
         refunds = Refunds(context, timedelta(days=settings.refund_window_days))
         self._charges = OffSessionCharges(context, fulfilment)
         top_ups = TopUps(context)
-        webhooks = Webhooks(context, fulfilment, renewals, refunds)
+        changes = SubscriptionChanges(context)
+        webhooks = Webhooks(context, fulfilment, renewals, refunds, changes)
         if self._provider.bills_subscriptions:
             subscriptions.collect_renewals_with(renewals.renewals_collected)
         # The operations, each of the part that does it.
@@ -141,6 +143,9 @@ class PaymentService:
         self.auto_top_up = top_ups.auto_top_up
         self.disable_auto_top_up = top_ups.disable_auto_top_up
         self.spent = top_ups.spent
+        self.change_plan = changes.change_plan
+        self.cancel = changes.cancel
+        self.end_ended_subscriptions = changes.end_ended
 
     def _bound(self, provider: PaymentProvider) -> PaymentProvider:
         """The sandbox signs with its database's own random secret, by the kit's clock: a

@@ -29,7 +29,9 @@ from creditkit.payments.schemas import (
     ProviderCheckout,
     ProviderEvent,
     ProviderEventType,
+    ProviderSubscription,
 )
+from creditkit.payments.stripe_subscriptions import StripeSubscriptions
 
 #: The SDK retries a failed request this many times (with the same idempotency key).
 NETWORK_RETRIES_MAX = 2
@@ -62,6 +64,7 @@ class StripeProvider:
             base_addresses={} if base_url is None else {"api": base_url},
             max_network_retries=NETWORK_RETRIES_MAX,
         )
+        self._subscriptions = StripeSubscriptions(self._client, self._call)
 
     def create_customer(self, customer: str) -> str:
         created = self._call(
@@ -219,6 +222,33 @@ class StripeProvider:
             )
         )
 
+    # -- subscriptions following creditkit's plan changes (stripe_subscriptions.py) -------------
+
+    def subscription_state(self, subscription_id: str) -> ProviderSubscription:
+        return self._subscriptions.state(subscription_id)
+
+    def change_subscription_now(
+        self, subscription_id: str, price: PlanPrice, idempotency_key: str
+    ) -> ProviderSubscription:
+        return self._subscriptions.change_now(
+            subscription_id, self._price_id(price), idempotency_key
+        )
+
+    def change_subscription_at_period_end(
+        self, subscription_id: str, price: PlanPrice, idempotency_key: str
+    ) -> None:
+        self._subscriptions.change_at_period_end(
+            subscription_id, price, self._price_id(price), idempotency_key
+        )
+
+    def cancel_subscription_at_period_end(
+        self, subscription_id: str, cancel: bool, idempotency_key: str
+    ) -> None:
+        self._subscriptions.cancel_at_period_end(subscription_id, cancel, idempotency_key)
+
+    def cancel_subscription_now(self, subscription_id: str, idempotency_key: str) -> None:
+        self._subscriptions.cancel_now(subscription_id, idempotency_key)
+
     def charge(self, request: OffSessionCharge) -> ChargeResult:
         try:
             intent = self._client.v1.payment_intents.create(
@@ -315,11 +345,15 @@ class StripeProvider:
                 amount_refunded_minor=item.get("amount_refunded"),
                 currency=(item.get("currency") or "").upper() or None,
             )
+        # The subscription as Stripe holds it now: an older event read late applies the newer
+        # state, never its own stale body.
+        state = self._subscriptions.state(str(item["id"]))
         return replace(
             base,
-            subscription_reference=item.get("id"),
+            subscription_reference=state.id,
             customer_reference=item.get("customer"),
-            subscription_status=item.get("status"),
+            subscription_status=state.status,
+            subscription=state,
         )
 
     def _checkout_event(self, base: ProviderEvent, item: dict[str, Any]) -> ProviderEvent:
@@ -338,8 +372,14 @@ class StripeProvider:
             )
             intent = session.payment_intent
             payment_method = _id_of(getattr(intent, "payment_method", None))
+        subscription_reference = _id_of(item.get("subscription"))
+        state = None
+        if base.kind in paid_kinds and subscription_reference is not None:
+            # The periods of the plan a checkout bought are the Stripe subscription's.
+            state = self._subscriptions.state(subscription_reference)
         return replace(
             base,
+            subscription=state,
             session_id=item.get("id"),
             paid=item.get("payment_status") == "paid",
             payment_reference=_id_of(item.get("payment_intent")),

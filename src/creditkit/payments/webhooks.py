@@ -14,15 +14,17 @@ from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
 from creditkit.payments.errors import UnknownProvider, WebhookRejected
 from creditkit.payments.fulfilment import Fulfilment
-from creditkit.payments.providers import PaymentProvider
+from creditkit.payments.providers import PaymentProvider, SubscriptionBilling
 from creditkit.payments.refunds import Refunds
 from creditkit.payments.renewals import Renewals
 from creditkit.payments.schemas import (
     PaymentStatus,
     ProviderEvent,
     ProviderEventType,
+    ProviderSubscription,
     WebhookOutcome,
 )
+from creditkit.payments.subscription_changes import SubscriptionChanges
 from creditkit.subscriptions.schemas import SubscriptionStatus
 
 #: Stripe's webhook bodies are far smaller; a larger body is not a provider's.
@@ -40,6 +42,9 @@ _SUBSCRIPTION_EVENTS = (
     ProviderEventType.SUBSCRIPTION_UPDATED,
     ProviderEventType.SUBSCRIPTION_DELETED,
 )
+#: Rounds of reading the provider's subscription again after applying an update (see
+#: ``Webhooks._converge``): each round follows one change made while the round before ran.
+CONVERGE_ROUNDS_MAX = 3
 
 
 class Webhooks:
@@ -49,6 +54,7 @@ class Webhooks:
         fulfilment: Fulfilment,
         renewals: Renewals,
         refunds: Refunds,
+        changes: SubscriptionChanges,
     ) -> None:
         self._ledger = context.ledger
         self._subscriptions = context.subscriptions
@@ -56,6 +62,7 @@ class Webhooks:
         self._fulfilment = fulfilment
         self._renewals = renewals
         self._refunds = refunds
+        self._changes = changes
 
     def _provider_named(self, name: object) -> PaymentProvider:
         if name != self._provider.name:
@@ -89,7 +96,36 @@ class Webhooks:
             return self._apply(connection, locked[customer], event, payment_id, now)
 
         applied = self._ledger.locked_write([customer], apply)
+        updated = event.kind is ProviderEventType.SUBSCRIPTION_UPDATED
+        if updated and event.subscription is not None and isinstance(source, SubscriptionBilling):
+            self._converge(source, customer, event.subscription)
         return WebhookOutcome(source.name, event.id, event.type, applied, payment_id)
+
+    def _converge(
+        self, source: SubscriptionBilling, customer: str, applied: ProviderSubscription
+    ) -> None:
+        """The provider's state was read before the customer's lock was taken, so two
+        deliveries at once may commit in the other order, the older state last. Reading it
+        again after the commit and applying it when it moved makes the last write the newest
+        state: whoever commits last reads after it."""
+        for _round in range(CONVERGE_ROUNDS_MAX):
+            current = source.subscription_state(applied.id)
+            if current == applied:
+                return
+
+            def follow(
+                connection: Connection,
+                locked: dict[str, CustomerRow],
+                now: datetime,
+                state: ProviderSubscription = current,
+            ) -> None:
+                holder = locked[customer]
+                if state.status in ENDED_SUBSCRIPTION_STATES:
+                    return  # its ``deleted`` event ends it, recorded as its own event
+                self._changes.follow(connection, holder, state, now)
+
+            self._ledger.locked_write([customer], follow)
+            applied = current
 
     def _subject(self, event: ProviderEvent) -> tuple[str, int | None] | None:
         """Whose event it is: the customer (and payment) it concerns, or None when it is not
@@ -145,7 +181,10 @@ class Webhooks:
             if PaymentStatus(row.status) is not PaymentStatus.PENDING:
                 return False  # decided before: a paid event cannot revive a failed payment
             self._save_checkout_account(connection, holder, event, now)
-            return self._fulfilment.succeed(connection, holder, row, event.payment_reference, now)
+            period_start = None if event.subscription is None else event.subscription.period_start
+            return self._fulfilment.succeed(
+                connection, holder, row, event.payment_reference, now, period_start=period_start
+            )
         if kind in _CHECKOUT_ENDED:
             return self._fulfilment.fail(
                 connection, holder, row, event.failure_reason or kind.value, now
@@ -208,5 +247,10 @@ class Webhooks:
             self._subscriptions.fall_back(connection, holder, now)
             values = {"provider_subscription_id": None}
             repository.save_account(connection, holder.id, self._provider.name, values, now)
-        elif event.subscription_status == "active":
+            return
+        if event.subscription is not None:
+            # Plan, interval, period end and cancellation as the provider holds them now (the
+            # billing portal's changes, or creditkit's own coming back).
+            self._changes.follow(connection, holder, event.subscription, now)
+        if event.subscription_status == "active":
             self._subscriptions.set_status(connection, holder, SubscriptionStatus.ACTIVE, now)

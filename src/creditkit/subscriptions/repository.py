@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from creditkit.store.tables import billing_lines, plan_versions, subscriptions
+from creditkit.store.tables import billing_lines, outbox_events, plan_versions, subscriptions
 
 
 def plan_version_by_fingerprint(
@@ -20,6 +20,27 @@ def plan_version_by_fingerprint(
             plan_versions.c.plan_id == plan_id, plan_versions.c.fingerprint == fingerprint
         )
     ).first()
+
+
+def plan_version_by_number(
+    connection: Connection, plan_id: str, version: int
+) -> sa.Row[Any] | None:
+    return connection.execute(
+        sa.select(plan_versions).where(
+            plan_versions.c.plan_id == plan_id, plan_versions.c.version == version
+        )
+    ).first()
+
+
+def last_event_id(connection: Connection, customer_id: int) -> int:
+    """The id of the customer's latest ``subscription.*`` event (0: none yet)."""
+    found = connection.execute(
+        sa.select(sa.func.max(outbox_events.c.id)).where(
+            outbox_events.c.customer_id == customer_id,
+            outbox_events.c.type.like("subscription.%"),
+        )
+    ).scalar()
+    return int(found or 0)
 
 
 def insert_plan_version(

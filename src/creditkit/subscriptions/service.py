@@ -326,21 +326,27 @@ class SubscriptionService:
         plan_id: str,
         interval: str,
         now: datetime,
+        period_start: datetime | None = None,
     ) -> Subscription:
         """Inside a write that holds the customer's lock: a checkout has paid the first billing
-        period of ``plan_id`` by ``interval``, so a new run of periods starts now, active and
-        paid in money (its fee line is what the checkout paid). The unused part of a paid
-        period in force is credited, as a change of interval credits it."""
+        period of ``plan_id`` by ``interval``, so a new run of periods starts now (or at
+        ``period_start``, the provider's subscription's start, so that the periods are the
+        provider's), active and paid in money (its fee line is what the checkout paid). The
+        unused part of a paid period in force is credited, as a change of interval credits
+        it."""
         version_id = self._version_for(plan_id)
         interval_ = self._interval(plan_id, interval)
+        anchor_at = now if period_start is None or period_start > now else period_start
         row = repository.read_subscription(connection, holder.id)
         if row is None:
-            state = self._insert(connection, holder, version_id, interval_, now, 0, PAY_WITH_MONEY)
+            state = self._insert(
+                connection, holder, version_id, interval_, anchor_at, 0, PAY_WITH_MONEY
+            )
         else:
             state = _State.from_row(row)
             self._close_stretch(connection, holder, state, now)
             self._credit_unused_time(connection, holder, state, version_id, now)
-            self._switch(state, version_id, interval_, now)
+            self._switch(state, version_id, interval_, anchor_at)
         state.pay_with = PAY_WITH_MONEY
         state.status = SubscriptionStatus.ACTIVE
         state.trial_ends_at = None
@@ -439,6 +445,122 @@ class SubscriptionService:
         self._save(connection, holder, state, now)
         return True
 
+    def planned_change(
+        self, customer: str, plan_id: str, interval: str | None
+    ) -> tuple[str, Interval, str] | None:
+        """What ``change_plan`` would do now, read without a lock, for a provider to follow
+        first: the subscription's revision (its id and its last event's: every change that
+        changed something wrote one), the target interval, and ``"same"`` (the plan in force:
+        a scheduled change or cancellation is off), ``"upgrade"`` (now) or ``"later"`` (at the
+        period's end). None when the customer has no subscription."""
+        version_id = self._version_for(plan_id)
+        with self._ledger.database.read() as connection:
+            holder = ledger_repository.read_customer(connection, customer)
+            row = repository.read_subscription(connection, holder.id)
+            if row is None:
+                return None
+            target_interval = self._interval(plan_id, interval or row.interval)
+            current, _version = self._plan(connection, row.plan_version_id)
+            target, _target_version = self._plan(connection, version_id)
+            revision = f"{row.id}.{repository.last_event_id(connection, holder.id)}"
+        if (version_id, target_interval.value) == (row.plan_version_id, row.interval):
+            return revision, target_interval, "same"
+        return revision, target_interval, "upgrade" if target.rank > current.rank else "later"
+
+    def on_default_plan(self, connection: Connection, holder: CustomerRow) -> bool:
+        row = repository.read_subscription(connection, holder.id)
+        default_version_id = self._version_for(self._catalog.default_plan.id)
+        return row is not None and row.plan_version_id == default_version_id
+
+    def view(self, connection: Connection, holder: CustomerRow) -> Subscription:
+        row = present(
+            repository.read_subscription(connection, holder.id), "a viewed subscription exists"
+        )
+        return self._view(connection, holder.external_id, _State.from_row(row))
+
+    def plan_version_id(self, connection: Connection, plan_id: str, version: int) -> int | None:
+        """The id of ``plan_id``'s version ``version``; None when there is no such version."""
+        row = repository.plan_version_by_number(connection, plan_id, version)
+        return None if row is None else int(row.id)
+
+    def follow_provider(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        in_force: tuple[int, Interval] | None,
+        period: tuple[datetime, datetime],
+        cancel_at_period_end: bool,
+        scheduled: tuple[int, Interval] | None,
+        now: datetime,
+    ) -> bool:
+        """Inside a write that holds the customer's lock: the provider's subscription as it
+        stands now (a change made in its billing portal, or one creditkit made there) becomes
+        creditkit's. ``in_force`` is the plan version and interval of its price (None: not a
+        price of this catalog, left alone); a price in force from a period that starts after
+        this billing period is a change at the period's end, like ``scheduled``; one within it
+        is a change now (an upgrade as ``change_plan`` makes it). Applying the same state again
+        changes nothing: False, nothing written."""
+        row = repository.read_subscription(connection, holder.id)
+        if row is None:
+            return False
+        state = _State.from_row(row)
+        previous = _State.from_row(row)
+        _start, end = state.billing_bounds()
+        if in_force is not None and in_force != (state.plan_version_id, state.interval):
+            if period[0] >= end:
+                scheduled = in_force  # the provider's next period: creditkit's boundary applies it
+            else:
+                self._follow_now(connection, holder, state, in_force, period[0], now)
+        if cancel_at_period_end:
+            # The provider ends it at the period's end (a change to the default plan is that,
+            # there): the default plan then, nothing else scheduled.
+            default_version_id = self._version_for(self._catalog.default_plan.id)
+            state.cancel_at_period_end = state.plan_version_id != default_version_id
+            scheduled = None
+        else:
+            state.cancel_at_period_end = False
+        state.scheduled_plan_version_id, state.scheduled_interval = (
+            (None, None) if scheduled is None else scheduled
+        )
+        if previous.values(now) == state.values(now):
+            return False
+        self._save(connection, holder, state, now)
+        kind = (
+            EventType.SUBSCRIPTION_CANCELED
+            if state.cancel_at_period_end and not previous.cancel_at_period_end
+            else EventType.SUBSCRIPTION_CHANGED
+        )
+        self._announce(connection, holder, kind, previous, state, now, "provider")
+        return True
+
+    def _follow_now(
+        self,
+        connection: Connection,
+        holder: CustomerRow,
+        state: _State,
+        in_force: tuple[int, Interval],
+        period_start: datetime,
+        now: datetime,
+    ) -> None:
+        """The provider's price changed within the billing period: an upgrade is one (its
+        allowance raised by the difference); a downgrade takes effect now, the period's
+        allowance kept. A change of interval starts the provider's new period."""
+        version_id, interval = in_force
+        current, _version = self._plan(connection, state.plan_version_id)
+        target, _target_version = self._plan(connection, version_id)
+        if target.rank > current.rank:
+            self._upgrade(
+                connection, holder, state, current, version_id, interval,
+                AllowanceOnUpgrade.DIFFERENCE, now,
+            )  # fmt: skip
+            return
+        self._close_stretch(connection, holder, state, now)
+        if interval != state.interval:
+            self._switch(state, version_id, interval, min(period_start, now))
+            self._start_period(connection, holder, state, now)
+        else:
+            state.plan_version_id = version_id
+
     def _restart(
         self,
         connection: Connection,
@@ -513,38 +635,43 @@ class SubscriptionService:
     def cancel(self, customer: str, at_period_end: bool = True) -> Subscription:
         """Moves the customer to the default plan: at the end of the billing period (the paid
         plan stands until then), or now. Credits already granted stay until they expire."""
-        default_version_id = self._version_for(self._catalog.default_plan.id)
 
         def work(
             connection: Connection, locked: dict[str, CustomerRow], now: datetime
         ) -> Subscription:
-            holder = locked[customer]
-            row = repository.read_subscription(connection, holder.id)
-            if row is None:
-                raise InvalidRequest("customer", "has no subscription to cancel")
-            state = _State.from_row(row)
-            previous = _State.from_row(row)
-            state.scheduled_plan_version_id = None
-            state.scheduled_interval = None
-            if at_period_end:
-                state.cancel_at_period_end = state.plan_version_id != default_version_id
-            else:
-                state.cancel_at_period_end = False
-                if state.status is SubscriptionStatus.TRIALING:
-                    # The trial ends with the plan it tried: nothing left to announce or end.
-                    state.status = SubscriptionStatus.ACTIVE
-                    state.trial_ends_at = None
-                self._close_stretch(connection, holder, state, now)
-                self._switch(state, default_version_id, Interval.MONTH, now)
-                self._start_period(connection, holder, state, now)
-            self._save(connection, holder, state, now)
-            reason = "period_end" if at_period_end else "now"
-            self._announce(
-                connection, holder, EventType.SUBSCRIPTION_CANCELED, previous, state, now, reason
-            )
-            return self._view(connection, holder.external_id, state)
+            return self.cancel_locked(connection, locked[customer], at_period_end, now)
 
         return self._ledger.locked_write([customer], work)
+
+    def cancel_locked(
+        self, connection: Connection, holder: CustomerRow, at_period_end: bool, now: datetime
+    ) -> Subscription:
+        """``cancel`` inside a write that holds the customer's lock."""
+        default_version_id = self._version_for(self._catalog.default_plan.id)
+        row = repository.read_subscription(connection, holder.id)
+        if row is None:
+            raise InvalidRequest("customer", "has no subscription to cancel")
+        state = _State.from_row(row)
+        previous = _State.from_row(row)
+        state.scheduled_plan_version_id = None
+        state.scheduled_interval = None
+        if at_period_end:
+            state.cancel_at_period_end = state.plan_version_id != default_version_id
+        else:
+            state.cancel_at_period_end = False
+            if state.status is SubscriptionStatus.TRIALING:
+                # The trial ends with the plan it tried: nothing left to announce or end.
+                state.status = SubscriptionStatus.ACTIVE
+                state.trial_ends_at = None
+            self._close_stretch(connection, holder, state, now)
+            self._switch(state, default_version_id, Interval.MONTH, now)
+            self._start_period(connection, holder, state, now)
+        self._save(connection, holder, state, now)
+        reason = "period_end" if at_period_end else "now"
+        self._announce(
+            connection, holder, EventType.SUBSCRIPTION_CANCELED, previous, state, now, reason
+        )
+        return self._view(connection, holder.external_id, state)
 
     def _interval(self, plan_id: str, interval: str) -> Interval:
         try:
