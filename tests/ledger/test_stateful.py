@@ -134,6 +134,8 @@ class ModelHold:
     #: What it holds now: its amount less what it committed and what its open children took.
     balance: int = 0
     committed: int = 0
+    #: A root's: what the commits in its tree (its own and its children's) took of its draws.
+    tree_committed: int = 0
     status: HoldStatus = HoldStatus.ACTIVE
     #: Who holds it (a child naming none holds as its parent's spender), the budget levels it
     #: counts against (a child: its spender's levels no hold above it counts), and what its
@@ -515,11 +517,12 @@ class ReferenceLedger:
                 grant.remaining += back
 
     @staticmethod
-    def commit_draws(hold: ModelHold, amount: int) -> GrantDraws:
-        """A commit's draws: the hold's own, past what its earlier commits took."""
+    def commit_draws(root: ModelHold, amount: int) -> GrantDraws:
+        """A commit's draws (in the tree under ``root``): the root's draws, past what the
+        tree's earlier commits took."""
         consumed: GrantDraws = []
-        skip, left = hold.committed, amount
-        for grant_id, part in hold.draws:
+        skip, left = root.tree_committed, amount
+        for grant_id, part in root.draws:
             skipped = min(part, skip)
             skip -= skipped
             used = min(part - skipped, left)
@@ -546,7 +549,11 @@ class ReferenceLedger:
         children = self.open_children(hold_id)
         if final and children:
             raise HoldHasOpenChildren(hold_id, [child.id for child in children[:10]])
-        draws = self.commit_draws(hold, amount)
+        root = hold
+        while root.parent is not None:
+            root = self.holds[root.parent]
+        draws = self.commit_draws(root, held)
+        root.tree_committed += held
         debt = 0
         if excess:
             customer = hold.customer

@@ -242,8 +242,8 @@ class ChargeBatch:
             plan = decided
             planned.append(plan)
             first_use[key] = plan
-        self._write_rows(connection, planned, now, outcomes)
-        state.flush(connection)
+        # The budgets the charges counted are written with their rows.
+        self._write_rows(connection, planned, now, outcomes, state)
         self._tell_spend_hooks(connection, planned, locked, grants, now)
         for index, first in repeats.items():
             outcomes[index] = outcomes[first.prepared.index]
@@ -384,6 +384,7 @@ class ChargeBatch:
         planned: list[_Planned],
         now: datetime,
         outcomes: dict[int, Outcome],
+        state: SpendState,
     ) -> None:
         legs_of_rows: list[list[tuple[int, int]] | None] = []
         for plan in planned:
@@ -404,7 +405,9 @@ class ChargeBatch:
             legs_of_rows.append(legs)
         # The one posting primitive, for the whole batch: each charge's legs are checked, then
         # its row and its entries are written with the others' in as few statements as can be.
-        ids = self._ledger.post_new(connection, [plan.row for plan in planned], legs_of_rows)
+        ids = self._ledger.post_new(
+            connection, [plan.row for plan in planned], legs_of_rows, state.drain()
+        )
         spends: list[Spend] = []
         for plan, transaction_id in zip(planned, ids, strict=True):
             item = plan.prepared

@@ -54,15 +54,14 @@ def hold_detail(
     hold: HoldRow,
     parts: Sequence[TransactionRow],
     legs: Mapping[int, Sequence[Any]],
+    commit_draws: Mapping[int, Sequence[tuple[int, int]]],
     customer_id: int,
     complete: bool,
     now: datetime,
 ) -> tuple[HistoryHold, int, list[tuple[int, int]]]:
     """The hold's detail, what its transactions did to the grants together, and the grants its
-    commits took. A commit's draws are exact: the grants the hold drew from before it (in the
-    order first drawn), past what its earlier commits took, as the commit's own answer says."""
-    funded: dict[int, int] = {}
-    committed = 0
+    commits took. A commit's draws are ``commit_draws``' (the ledger's ``_commit_draws``): a
+    child's too, though its tree's credits were drawn by its root."""
     change = 0
     line_draws: dict[int, int] = {}
     built: list[HistoryPart] = []
@@ -70,14 +69,8 @@ def hold_detail(
         moved = movement(legs.get(part.id, ()), customer_id)
         change += moved.change
         draws = moved.draws
-        if part.kind in (TransactionKind.RESERVE, TransactionKind.EXTEND):
-            # What it took from grants funds the hold (a lowering extend gives back instead).
-            for leg in legs.get(part.id, ()):
-                if leg.customer_id == customer_id and leg.kind == "grant" and leg.amount < 0:
-                    funded[leg.account_id] = funded.get(leg.account_id, 0) - leg.amount
         if part.kind is TransactionKind.COMMIT:
-            draws = _burn_down(funded, committed, part.amount)
-            committed += part.amount
+            draws = list(commit_draws.get(part.id, ()))
             for grant_id, steps in draws:
                 line_draws[grant_id] = line_draws.get(grant_id, 0) + steps
         built.append(
@@ -121,17 +114,3 @@ def _outcome(hold: HoldRow, now: datetime) -> HoldOutcome:
         HoldStatus.RELEASED: HoldOutcome.RELEASED,
         HoldStatus.EXPIRED: HoldOutcome.EXPIRED,
     }[hold.status]
-
-
-def _burn_down(funded: Mapping[int, int], skip: int, steps: int) -> list[tuple[int, int]]:
-    """The grants ``steps`` took from what the hold drew (``funded``, in the order first drawn),
-    past the ``skip`` steps earlier commits took."""
-    taken: list[tuple[int, int]] = []
-    for grant_id, part in funded.items():
-        skipped = min(part, skip)
-        skip -= skipped
-        consumed = min(part - skipped, steps)
-        steps -= consumed
-        if consumed:
-            taken.append((grant_id, consumed))
-    return taken

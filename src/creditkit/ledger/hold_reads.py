@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -211,37 +211,50 @@ class LedgerHoldReads(LedgerGrants):
         available_after = self._units[charge.unit].to_quantity(sum(g.remaining for g in left))
         return dataclasses.replace(charge, available_after=available_after)
 
+    def _commit_draws(
+        self, connection: Connection, commit_ids: Sequence[int]
+    ) -> dict[int, list[tuple[int, int]]]:
+        """For each of the commits ``commit_ids`` (a root's own or any child's): (grant id,
+        steps) it spent. A tree's credits were all drawn by its root, so it is the rule
+        ``_closing_legs`` closes the tree by: the root's reserve and extends drew (before the
+        commit, in the order first drawn), past what the tree's commits before it took. What it
+        took is what it moved out of the tree's holds, at most its amount (a root's final commit
+        moves the rest back too; an excess above the hold, taken with ``allow_debt``, is a spend
+        of its own). Two statements, whatever the number of commits and trees."""
+        commits = hold_repository.tree_commits(connection, commit_ids)
+        funding = hold_repository.funding_entries(
+            connection, sorted({root_id for root_id, *_rest in commits.values()})
+        )
+        grants = {account for *_r, account, _steps, kind in funding if kind == "grant"}
+        found: dict[int, list[tuple[int, int]]] = {}
+        for commit_id, (root_id, amount, moved, before) in commits.items():
+            drawn: dict[int, int] = {}
+            for funded_root, transaction_id, account, steps, _kind in funding:
+                if funded_root == root_id and transaction_id < commit_id:
+                    drawn[account] = drawn.get(account, 0) + steps
+            taken = burn_down(drawn, before, min(amount, moved))
+            found[commit_id] = [(account, steps) for account, steps in taken if account in grants]
+        return found
+
     def _charge_from_commit(
         self,
         connection: Connection,
         hold: HoldRow,
         steps: int,
-        committed_before: int,
         transaction_id: int,
         created_at: datetime,
         metadata: dict[str, Any],
     ) -> Charge:
-        """The commit as a charge: its draws are the grants the hold drew from before it (in
-        their order), past what the hold's own earlier commits took. A child's have none: its
-        credits came from its parent."""
+        """The commit as a charge, with the grants it spent (``_commit_draws``)."""
         unit = self._units[hold.unit]
-        draws: list[Draw] = []
-        skip, left = committed_before, steps
-        drawn = self._funding_draws(connection, [hold], before=transaction_id)[hold.account_id]
-        for grant_id, part in drawn:
-            skipped = min(part, skip)
-            skip -= skipped
-            consumed = min(part - skipped, left)
-            left -= consumed
-            if consumed:
-                draws.append(Draw(grant_id, unit.to_quantity(consumed)))
+        drawn = self._commit_draws(connection, [transaction_id])[transaction_id]
         return Charge(
             id=transaction_id,
             customer=hold.external_id,
             unit=hold.unit,
             amount=unit.to_quantity(steps),
             action=hold.action,
-            draws=tuple(draws),
+            draws=tuple(Draw(grant_id, unit.to_quantity(part)) for grant_id, part in drawn),
             created_at=created_at,
             hold_id=hold.account_id,
             metadata=metadata,
@@ -251,3 +264,17 @@ class LedgerHoldReads(LedgerGrants):
     def _released(self, connection: Connection, hold: HoldRow) -> Hold:
         held = self._hold_now(hold, self._reserve_draws(connection, hold), hold.created_at)
         return dataclasses.replace(held, status=HoldStatus.RELEASED, remaining=None)
+
+
+def burn_down(drawn: Mapping[int, int], skip: int, steps: int) -> list[tuple[int, int]]:
+    """The accounts ``steps`` took from what a hold drew (``drawn``, in the order first drawn),
+    past the ``skip`` steps taken before."""
+    taken: list[tuple[int, int]] = []
+    for account, part in drawn.items():
+        skipped = min(part, skip)
+        skip -= skipped
+        consumed = min(part - skipped, steps)
+        steps -= consumed
+        if consumed:
+            taken.append((account, consumed))
+    return taken

@@ -218,21 +218,105 @@ def timeout_changes(
     return [(row.id, row.created_at, row.request) for row in rows]
 
 
-def committed_before(connection: Connection, hold_id: int, transaction_id: int) -> int:
-    """What the hold's commits before ``transaction_id`` spent of the hold's own credits (their
-    legs on its account: a commit's excess above the hold, taken with ``allow_debt``, is not)."""
-    total = connection.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(-entries.c.amount), 0))
-        .select_from(entries.join(transactions, transactions.c.id == entries.c.transaction_id))
+def _root_of(hold: sa.FromClause) -> sa.ColumnElement[Any]:
+    """The root of the tree the hold is in (a root is its own)."""
+    return sa.func.coalesce(hold.c.root_id, hold.c.account_id)
+
+
+def funding_entries(
+    connection: Connection, root_ids: Sequence[int]
+) -> list[tuple[int, int, int, int, str]]:
+    """(root id, transaction id, account id, steps, account kind) the root holds' reserves and
+    extends drew (grants, or what an unlimited plan issued), in the order drawn."""
+    if not root_ids:
+        return []
+    rows = connection.execute(
+        sa.select(
+            transactions.c.hold_id,
+            entries.c.transaction_id,
+            entries.c.account_id,
+            entries.c.amount,
+            accounts.c.kind,
+        )
+        .select_from(
+            entries.join(transactions, transactions.c.id == entries.c.transaction_id).join(
+                accounts, accounts.c.id == entries.c.account_id
+            )
+        )
         .where(
-            entries.c.account_id == hold_id,
-            transactions.c.hold_id == hold_id,
+            transactions.c.hold_id.in_(list(root_ids)),
+            transactions.c.kind.in_([TransactionKind.RESERVE.value, TransactionKind.EXTEND.value]),
+            transactions.c.status == "applied",
+            entries.c.amount < 0,
+        )
+        .order_by(entries.c.id)
+    )
+    return [
+        (row.hold_id, row.transaction_id, row.account_id, -row.amount, row.kind) for row in rows
+    ]
+
+
+def tree_commits(
+    connection: Connection, transaction_ids: Sequence[int]
+) -> dict[int, tuple[int, int, int, int]]:
+    """For each of the commits ``transaction_ids`` (of holds in any trees): the root of its
+    tree, its amount, the steps it moved out of the tree's holds, and the steps the tree's
+    commits before it moved out of them (a child's final commit giving the rest to its parent
+    moves only what it spent; a commit's excess above its hold never passes through a hold).
+    One statement, whatever the number of commits and trees."""
+    if not transaction_ids:
+        return {}
+    own, drawn_from = holds.alias("own"), holds.alias("drawn_from")
+    asked, asked_hold = transactions.alias("asked"), holds.alias("asked_hold")
+    roots = (
+        sa.select(_root_of(asked_hold))
+        .select_from(asked.join(asked_hold, asked_hold.c.account_id == asked.c.hold_id))
+        .where(asked.c.id.in_(list(transaction_ids)))
+    )
+    # Each commit in those trees, with what it moved out of its tree's holds.
+    moved = (
+        sa.select(
+            transactions.c.id.label("id"),
+            _root_of(own).label("root_id"),
+            sa.func.sum(-entries.c.amount).label("steps"),
+        )
+        .select_from(
+            transactions.join(own, own.c.account_id == transactions.c.hold_id)
+            .join(entries, entries.c.transaction_id == transactions.c.id)
+            .join(drawn_from, drawn_from.c.account_id == entries.c.account_id)
+        )
+        .where(
             transactions.c.kind == TransactionKind.COMMIT.value,
             transactions.c.status == "applied",
-            transactions.c.id < transaction_id,
+            _root_of(own).in_(roots),
+            _root_of(drawn_from) == _root_of(own),
         )
-    ).scalar_one()
-    return int(total)
+        .group_by(transactions.c.id, _root_of(own))
+        .subquery("moved")
+    )
+    later, later_hold = transactions.alias("later"), holds.alias("later_hold")
+    rows = connection.execute(
+        sa.select(
+            later.c.id,
+            _root_of(later_hold),
+            later.c.amount,
+            sa.func.coalesce(
+                sa.func.sum(sa.case((moved.c.id == later.c.id, moved.c.steps), else_=0)), 0
+            ),
+            sa.func.coalesce(
+                sa.func.sum(sa.case((moved.c.id < later.c.id, moved.c.steps), else_=0)), 0
+            ),
+        )
+        .select_from(
+            later.join(later_hold, later_hold.c.account_id == later.c.hold_id).outerjoin(
+                moved,
+                sa.and_(moved.c.root_id == _root_of(later_hold), moved.c.id <= later.c.id),
+            )
+        )
+        .where(later.c.id.in_(list(transaction_ids)))
+        .group_by(later.c.id, _root_of(later_hold), later.c.amount)
+    )
+    return {row[0]: (int(row[1]), int(row[2]), int(row[3]), int(row[4])) for row in rows}
 
 
 def extend_hold(

@@ -443,10 +443,13 @@ class LedgerKernel:
         connection: Connection,
         rows: list[dict[str, Any]],
         legs_of_rows: list[list[tuple[int, int]] | None],
+        budget_usage: list[tuple[int, str, str, str, datetime, int]],
     ) -> list[int]:
         """Inserts new transaction rows with their legs (None: a refusal, which moves nothing)
         and returns the rows' ids: ``post_many`` for transactions not written yet, in fewer
-        round trips. Each transaction's legs are checked first, as ``post_many`` checks them."""
+        round trips; and adds the steps they counted against budgets (``SpendState.drain``),
+        in the same statement where it can. Each transaction's legs are checked first, as
+        ``post_many`` checks them."""
         require(len(rows) == len(legs_of_rows), "a row per posting", f"{len(rows)} rows")
         entries_of_rows: list[list[tuple[int, str, int]]] = []
         for row, legs in zip(rows, legs_of_rows, strict=True):
@@ -456,7 +459,9 @@ class LedgerKernel:
                 continue
             self._check_legs(row["unit"], legs)
             entries_of_rows.append([(account, row["unit"], amount) for account, amount in legs])
-        return repository.insert_transactions_with_entries(connection, rows, entries_of_rows)
+        return repository.insert_transactions_with_entries(
+            connection, rows, entries_of_rows, budget_usage
+        )
 
     def _check_legs(self, unit: str, legs: list[tuple[int, int]]) -> None:
         """There are legs, at most ``LEGS_PER_TRANSACTION_MAX``; they sum to zero; none is zero;

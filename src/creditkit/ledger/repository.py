@@ -493,15 +493,18 @@ def insert_transactions_with_entries(
     connection: Connection,
     rows: list[dict[str, Any]],
     entries_of_rows: list[list[tuple[int, str, int]]],
+    budget_usage: list[tuple[int, str, str, str, datetime, int]],
 ) -> list[int]:
-    """Inserts transaction rows and each one's entries (account, unit, amount), returning the
-    transactions' ids in the order of ``rows``: in one statement where the database allows it
-    (PostgreSQL), so that a charge costs one round trip less."""
-    if not rows:
-        return []
+    """Inserts transaction rows and each one's entries (account, unit, amount), and adds the
+    budget usage rows' steps, returning the transactions' ids in the order of ``rows``: in one
+    statement where the database allows it (PostgreSQL), so that a charge costs one round
+    trip less."""
     flavor = flavor_of(connection)
+    if not rows:
+        flavor.add_budget_usage(connection, list(budget_usage))
+        return []
     return flavor.insert_transactions_with_entries(
-        connection, _transaction_tuples(flavor, rows), entries_of_rows
+        connection, _transaction_tuples(flavor, rows), entries_of_rows, list(budget_usage)
     )
 
 

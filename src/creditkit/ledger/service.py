@@ -33,6 +33,7 @@ from creditkit.ledger.coalescing import (
     Operation,
 )
 from creditkit.ledger.history_lines import HISTORY_HOLD_PARTS_MAX
+from creditkit.ledger.hold_repository import HoldRow
 from creditkit.ledger.kernel import (
     Clock,
     burn_down_key,
@@ -48,6 +49,7 @@ from creditkit.ledger.schemas import (
     GrantBalance,
     HistoryItem,
     HistoryPage,
+    TransactionKind,
     Unit,
 )
 from creditkit.ledger.spending import CUSTOMER, SpendState, applies, check_spender, path_budgets
@@ -281,6 +283,7 @@ class LedgerService(LedgerReversals):
             ids = {t.id for t in shown} | {p.id for rows in parts.values() for p in rows}
             legs = repository.entries_of(connection, sorted(ids))
             names = self._counterparty_names(connection, shown, row.id)
+            commit_draws = self._history_commit_draws(connection, holds, parts)
         by_transaction: dict[int, list[Any]] = {}
         for leg in legs:
             by_transaction.setdefault(leg.transaction_id, []).append(leg)
@@ -299,6 +302,7 @@ class LedgerService(LedgerReversals):
                     holds[hold_id],
                     rows[:HISTORY_HOLD_PARTS_MAX],
                     by_transaction,
+                    commit_draws,
                     row.id,
                     len(rows) <= HISTORY_HOLD_PARTS_MAX,
                     now,
@@ -325,6 +329,23 @@ class LedgerService(LedgerReversals):
             )
         next_cursor = f"t{page[-1].id}" if len(recorded) > limit else None
         return HistoryPage(tuple(items), next_cursor)
+
+    def _history_commit_draws(
+        self,
+        connection: Connection,
+        holds: Mapping[int, HoldRow],
+        parts: Mapping[int, Sequence[TransactionRow]],
+    ) -> dict[int, list[tuple[int, int]]]:
+        """The grants each commit the page's hold lines show spent."""
+        return self._commit_draws(
+            connection,
+            [
+                part.id
+                for hold_id in holds
+                for part in parts[hold_id][:HISTORY_HOLD_PARTS_MAX]
+                if part.kind is TransactionKind.COMMIT
+            ],
+        )
 
     def spenders_of(
         self, connection: Connection, customer: CustomerRow, spender: str, subtree: bool

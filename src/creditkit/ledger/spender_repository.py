@@ -313,29 +313,6 @@ def read_budget_usage(
     return found
 
 
-def add_budget_usage(
-    connection: Connection, rows: Sequence[tuple[tuple[int, str, str, str, datetime], int]]
-) -> None:
-    """Adds steps to usage rows (negative: given back), creating them at need, in one
-    statement. A give-back never takes a row below zero."""
-    flavor = flavor_of(connection)
-    mark = flavor.placeholder
-    statement = (
-        "INSERT INTO budget_usage (customer_id, spender, unit, period, period_start, used)"
-        f" VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark})"
-        " ON CONFLICT (customer_id, spender, unit, period, period_start) DO UPDATE SET used ="
-        f" CASE WHEN budget_usage.used + {mark} > 0 THEN budget_usage.used + {mark} ELSE 0 END"
-    )
-    flavor.execute_many(
-        connection,
-        statement,
-        [
-            (customer_id, spender, unit, period, flavor.time_in(start), max(0, steps), steps, steps)
-            for (customer_id, spender, unit, period, start), steps in rows
-        ],
-    )
-
-
 def set_budget(
     connection: Connection,
     customer_id: int,

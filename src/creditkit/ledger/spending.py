@@ -19,6 +19,7 @@ from creditkit.errors import InvalidRequest
 from creditkit.ledger import spender_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, NAME_LENGTH_MAX, check_text
 from creditkit.ledger.repository import CustomerRow, GrantRow
+from creditkit.store.flavor import flavor_of
 
 #: The periods a budget may count over, each resetting at its own UTC boundary (weeks start on
 #: Monday); ``lifetime`` never resets.
@@ -149,12 +150,17 @@ class SpendState:
             key = (customer_id, line.spender, line.unit, line.period, line.period_start)
             self.counted[key] = self.counted.get(key, 0) + steps
 
+    def drain(self) -> list[tuple[int, str, str, str, datetime, int]]:
+        """What this transaction counted and has not written yet, as budget usage rows
+        (customer id, spender, unit, period, period start, steps), forgotten here: the caller
+        writes them (a charge with its own rows, in one statement)."""
+        rows = [(*key, steps) for key, steps in self.counted.items() if steps]
+        self.counted.clear()
+        return rows
+
     def flush(self, connection: Connection) -> None:
         """Writes what this transaction counted, in one statement."""
-        rows = [(key, steps) for key, steps in self.counted.items() if steps]
-        self.counted.clear()
-        if rows:
-            spender_repository.add_budget_usage(connection, rows)
+        flavor_of(connection).add_budget_usage(connection, self.drain())
 
 
 def path_budgets(

@@ -32,6 +32,10 @@ ENTRY_ROWS_PER_STATEMENT = 1_000
 #: goes in the separate statements, which chunk themselves.
 COMBINED_ROWS_MAX = 30_000
 
+#: Budget usage rows a charge alone counts in its insert statement (one per budget on its path:
+#: a deep path beyond this writes them in a statement of their own).
+BUDGET_USAGE_ROWS_FOLDED_MAX = 32
+
 #: PostgreSQL: a batch's transactions and their entries in one statement, each column passed as
 #: an array (in ``_TRANSACTION_COLUMNS`` order but ``id``; then the entries' account, unit,
 #: transaction key and amount), kept in the order given.
@@ -57,19 +61,44 @@ _COMBINED_INSERT = (
 )
 
 
+#: The upsert of budget usage rows, each adding its steps (negative: given back, never below
+#: zero) to its period's row.
+_BUDGET_USAGE_UPSERT = (
+    "INSERT INTO budget_usage (customer_id, spender, unit, period, period_start, used)"
+    " VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark})"
+    " ON CONFLICT (customer_id, spender, unit, period, period_start) DO UPDATE SET used ="
+    " CASE WHEN budget_usage.used + {mark} > 0 THEN budget_usage.used + {mark} ELSE 0 END"
+)
+
+
 @cache
-def _one_transaction_insert(entry_count: int) -> str:
+def _one_transaction_insert(entry_count: int, usage_count: int = 0) -> str:
     """PostgreSQL: one transaction and its ``entry_count`` entries in one statement of scalar
     parameters. A batch of one is the common case (a charge alone), and psycopg's array dumping
-    costs more than the round trip it saves there; the text depends only on the entry count, so
-    it is converted once and prepared by the server."""
+    costs more than the round trip it saves there; the text depends only on the counts, so
+    it is converted once and prepared by the server. With ``usage_count``, the statement also
+    adds that many budget usage rows' steps (all positive: a spend's), so that a charge through
+    a spender under budgets costs no round trip more for counting them."""
     values = ", ".join(
         f"({position}, %s::bigint, %s::text, %s::bigint)" for position in range(entry_count)
     )
+    usage = ""
+    if usage_count:
+        rows = ", ".join(
+            ["(%s::bigint, %s::text, %s::text, %s::text, %s::timestamptz, %s::bigint)"]
+            * usage_count
+        )
+        usage = (
+            ", b AS (INSERT INTO budget_usage"
+            " (customer_id, spender, unit, period, period_start, used)"
+            f" VALUES {rows} ON CONFLICT (customer_id, spender, unit, period, period_start)"
+            " DO UPDATE SET used = budget_usage.used + EXCLUDED.used)"
+        )
     return (
         f"WITH t AS (INSERT INTO transactions ({_TRANSACTION_COLUMNS.removeprefix('id, ')})"
         f" VALUES ({', '.join(['%s'] * (_TRANSACTION_VALUES - 5))}, %s::jsonb, %s,"
         " %s::timestamptz, %s::bigint) RETURNING id)"
+        f"{usage}"
         " INSERT INTO entries (transaction_id, account_id, unit, amount)"
         " SELECT t.id, x.account_id, x.unit, x.amount FROM t,"
         f" (VALUES {values}) AS x(position, account_id, unit, amount) ORDER BY x.position"
@@ -216,16 +245,41 @@ class Flavor:
         )
         return ids
 
+    def add_budget_usage(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Adds each row's steps (customer id, spender, unit, period, period start, steps;
+        negative: given back, never below zero) to its usage row, creating it at need."""
+        if not rows:
+            return
+        self.execute_many(
+            connection,
+            _BUDGET_USAGE_UPSERT.format(mark=self.placeholder),
+            [
+                (
+                    customer_id,
+                    spender,
+                    unit,
+                    period,
+                    self.time_in(start),
+                    max(0, steps),
+                    steps,
+                    steps,
+                )
+                for customer_id, spender, unit, period, start, steps in rows
+            ],
+        )
+
     def insert_transactions_with_entries(
         self,
         connection: Connection,
         rows: list[tuple[Any, ...]],
         entries_of_rows: list[list[tuple[int, str, int]]],
+        budget_usage: list[tuple[Any, ...]],
     ) -> list[int]:
-        """``insert_transactions``, then each row's entries (account, unit, amount). On
-        PostgreSQL a batch is one statement (``_COMBINED_INSERT``): the transactions' INSERT in
-        a CTE, the entries' INSERT joined to what it returned by idempotency key (unique in a
-        batch), in the order given, so that entry ids keep the burn-down order."""
+        """``insert_transactions``, then each row's entries (account, unit, amount), and
+        ``add_budget_usage``. On PostgreSQL a batch is one statement (``_COMBINED_INSERT``):
+        the transactions' INSERT in a CTE, the entries' INSERT joined to what it returned by
+        idempotency key (unique in a batch), in the order given, so that entry ids keep the
+        burn-down order; a charge alone counts its budgets in that statement too."""
         entry_count = sum(len(legs) for legs in entries_of_rows)
         keys = [row[0] for row in rows]
         if (
@@ -242,15 +296,26 @@ class Flavor:
                     for leg in legs
                 ],
             )
+            self.add_budget_usage(connection, budget_usage)
             return ids
-        if len(rows) == 1 and entries_of_rows[0]:
+        if (
+            len(rows) == 1
+            and entries_of_rows[0]
+            and all(usage[-1] > 0 for usage in budget_usage)
+            and len(budget_usage) <= BUDGET_USAGE_ROWS_FOLDED_MAX
+        ):
             legs = entries_of_rows[0]
             returned = self.fetch(
                 connection,
-                _one_transaction_insert(len(legs)),
-                (*rows[0], *(value for leg in legs for value in leg)),
+                _one_transaction_insert(len(legs), len(budget_usage)),
+                (
+                    *rows[0],
+                    *(value for usage in budget_usage for value in usage),
+                    *(value for leg in legs for value in leg),
+                ),
             )
             return [int(returned[0][0])]
+        self.add_budget_usage(connection, budget_usage)
         # A column of arrays: the statement's text is the same whatever the batch's size, so
         # psycopg converts it once and PostgreSQL runs it prepared.
         columns: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)]
