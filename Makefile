@@ -60,7 +60,7 @@ serve: $(INSTALLED)
 	$(BIN)/creditkit serve --payments sandbox $(if $(PORT),--port $(PORT)) $(if $(CATALOG),--catalog $(CATALOG))
 
 test: $(INSTALLED) $(CHROMIUM) $(NODE_VERIFIER) $(CONTRACT_TOOLS) $(TYPESCRIPT_CLIENT) $(REACT_PACKAGE) $(REACT_DEMO)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # The stress tests marked slow, left out of `make test`: CI runs them in a step of their own, each
 # bounded by its own count and time limits (none marked yet is not a failure: pytest's exit 5).
