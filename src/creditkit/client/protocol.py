@@ -16,6 +16,7 @@ from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, Quantity
 from creditkit.integrations.lease import Lease
 from creditkit.integrations.metered import Meter
+from creditkit.integrations.metered_tokens import TokenMeter
 from creditkit.ledger.schemas import (
     Adjustment,
     AuditReport,
@@ -49,8 +50,15 @@ from creditkit.payments.schemas import (
     TopUpSettings,
     WebhookOutcome,
 )
+from creditkit.pricing.schemas import Quote
 from creditkit.subscriptions.schemas import BillingLine, Subscription
-from creditkit.usage.schemas import EventAccepted, UsageBreakdown, UsageSeries, UsageSummary
+from creditkit.usage.schemas import (
+    EventAccepted,
+    ModelUsage,
+    UsageBreakdown,
+    UsageSeries,
+    UsageSummary,
+)
 
 
 class CreditsApi(Protocol):
@@ -104,6 +112,7 @@ class CreditsApi(Protocol):
         spender: str | None = ...,
         allow_debt: bool = ...,
         occurred_at: datetime | None = ...,
+        usage: object | None = ...,
     ) -> Charge: ...
     def checkout(
         self,
@@ -121,12 +130,13 @@ class CreditsApi(Protocol):
     def commit(
         self,
         hold_id: int,
-        amount: Quantity | str,
+        amount: Quantity | str | None = ...,
         *,
         idempotency_key: str,
         final: bool = ...,
         metadata: dict[str, Any] | None = ...,
         allow_debt: bool = ...,
+        usage: object | None = ...,
     ) -> Charge: ...
     def complete_sandbox_checkout(self, session_id: str, *, card: str = ...) -> WebhookOutcome: ...
     def create_customer(
@@ -226,8 +236,22 @@ class CreditsApi(Protocol):
         metadata: dict[str, Any] | None = ...,
         spender: str | None = ...,
     ) -> Meter: ...
+    def metered_tokens(
+        self,
+        customer: str,
+        action: str,
+        usage: object,
+        *,
+        idempotency_key: str | None = ...,
+        extend_tokens: int | None = ...,
+        allow_debt: bool = ...,
+        timeout_seconds: int = ...,
+        metadata: dict[str, Any] | None = ...,
+        spender: str | None = ...,
+    ) -> TokenMeter: ...
     def payment(self, payment_id: int) -> Payment: ...
     def quota(self, customer: str, name: str) -> CountOrUnlimited: ...
+    def quote(self, action: str, usage: object, *, at: datetime | None = ...) -> Quote: ...
     def receipt(self, receipt_id: int) -> Receipt: ...
     def receipts(
         self, customer: str, *, limit: int = ..., cursor: str | None = ...
@@ -332,6 +356,9 @@ class CreditsApi(Protocol):
         spender: str | None = ...,
         subtree: bool = ...,
     ) -> UsageBreakdown: ...
+    def usage_by_model(
+        self, customer: str, *, start: datetime, end: datetime, unit: str = ...
+    ) -> ModelUsage: ...
     def usage_of_limits(self, customer: str) -> list[LimitUsage]: ...
     def usage_series(
         self,
