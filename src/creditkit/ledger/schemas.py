@@ -188,6 +188,9 @@ class Customer:
     kind: CustomerKind
     created_at: datetime
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The IANA zone the customer states (None: none): its calendar-anchored allowance and
+    #: counter periods follow it rather than the plan's.
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
