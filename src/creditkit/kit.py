@@ -286,11 +286,14 @@ class CreditKit:
     def customer(self, customer: str) -> Customer:
         return self._ledger.customer(customer)
 
-    def set_time_zone(self, customer: str, time_zone: str | None) -> Customer:
+    def set_time_zone(
+        self, customer: str, time_zone: str | None, *, idempotency_key: str
+    ) -> Customer:
         """States the customer's IANA time zone (``None`` clears it: the plan's applies). The
         allowance period in force keeps its end; from it on, calendar-anchored periods follow
-        the new zone. Setting the zone it states already changes nothing."""
-        return self._ledger.set_time_zone(customer, time_zone)
+        the new zone. Idempotent: the same key again changes nothing (a setting, like a debt
+        limit: kept under its key, not a ledger transaction)."""
+        return self._ledger.set_time_zone(customer, time_zone, idempotency_key=idempotency_key)
 
     # -- writes --
 

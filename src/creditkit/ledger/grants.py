@@ -114,7 +114,7 @@ class LedgerGrants(LedgerWrites):
                 raise IdempotencyConflict(customer, "kind", row.kind, kind)
             elif zone is not None and row.time_zone != zone:
                 raise IdempotencyConflict(customer, "time_zone", row.time_zone, zone)
-            return _customer_of(row)
+            return customer_of(row)
 
         for attempt in (1, 2):
             try:
@@ -130,28 +130,7 @@ class LedgerGrants(LedgerWrites):
             row = repository.read_customer_full(connection, customer)
         if row is None:
             raise UnknownCustomer(customer)
-        return _customer_of(row)
-
-    def set_time_zone(self, customer: str, time_zone: str | None) -> Customer:
-        """States the customer's IANA time zone (None: clears it). Its calendar-anchored
-        allowance and counter periods follow it from the end of the period in force (see
-        ``SubscriptionService.renew_due``). Setting the zone it states already changes
-        nothing: the call is idempotent by its value."""
-        zone = check_time_zone(time_zone)
-
-        def write(connection: Connection) -> Customer:
-            row = repository.read_customer_full(connection, customer)
-            if row is None:
-                raise UnknownCustomer(customer)
-            if row.time_zone != zone:
-                repository.update_customer_time_zone(connection, row.id, zone)
-            return _customer_of(
-                present(
-                    repository.read_customer_full(connection, customer), "a customer just updated"
-                )
-            )
-
-        return self.locked_write([customer], lambda connection, _locked, _now: write(connection))
+        return customer_of(row)
 
     def grant(
         self,
@@ -671,7 +650,7 @@ class LedgerGrants(LedgerWrites):
         return holding.remaining
 
 
-def _customer_of(row: Any) -> Customer:
+def customer_of(row: Any) -> Customer:
     return Customer(
         row.external_id, CustomerKind(row.kind), row.created_at, row.metadata, row.time_zone
     )

@@ -89,6 +89,7 @@ class TransactionKind(StrEnum):
     #: Settings kept under an idempotency key (in ``setting_writes``, never as ledger rows).
     BUDGET = "budget"
     DEBT_LIMIT = "debt_limit"
+    TIME_ZONE = "time_zone"
     #: Part or all of one chosen grant taken back to issuance (``void_grant``), with a reason:
     #: un-issued like an adjustment.
     VOID = "void"

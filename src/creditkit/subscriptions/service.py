@@ -1277,8 +1277,8 @@ class SubscriptionService:
         if billing_end == boundary:
             if allowance_end is None or allowance_end == boundary:
                 self._bill_overage(connection, holder, state, plan, boundary, now)
-            if allowance_end == boundary:
                 self._follow_time_zone(connection, holder, state, boundary)
+            if allowance_end == boundary:
                 self._roll_over(connection, holder, state, plan, boundary, now)
         previous = dataclasses.replace(state)
         index = (
