@@ -266,13 +266,15 @@ class CreditKit:
         *,
         subscribe: bool = True,
         metadata: dict[str, Any] | None = None,
+        time_zone: str | None = None,
     ) -> Customer:
         """Creates a customer (``kind`` ``"user"`` or ``"workspace"``); returns the existing one
         when called again with the same kind. With a catalog, a new customer starts on its
         default plan and gets its allowance; ``subscribe=False`` leaves it without a
         subscription (a user whose plan is its workspace's: it still reads the default plan's
-        terms, but is granted nothing)."""
-        created = self._ledger.create_customer(customer, kind, metadata)
+        terms, but is granted nothing). ``time_zone`` (an IANA name) is the zone its
+        calendar-anchored periods follow instead of the plan's."""
+        created = self._ledger.create_customer(customer, kind, metadata, time_zone)
         if (
             subscribe
             and self._subscriptions is not None
@@ -283,6 +285,15 @@ class CreditKit:
 
     def customer(self, customer: str) -> Customer:
         return self._ledger.customer(customer)
+
+    def set_time_zone(
+        self, customer: str, time_zone: str | None, *, idempotency_key: str
+    ) -> Customer:
+        """States the customer's IANA time zone (``None`` clears it: the plan's applies). The
+        allowance period in force keeps its end; from it on, calendar-anchored periods follow
+        the new zone. Idempotent: the same key again changes nothing (a setting, like a debt
+        limit: kept under its key, not a ledger transaction)."""
+        return self._ledger.set_time_zone(customer, time_zone, idempotency_key=idempotency_key)
 
     # -- writes --
 

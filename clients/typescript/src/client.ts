@@ -130,6 +130,17 @@ export class Client {
     return data(await this.api.GET("/v1/customers/{customer}", { params: { path: { customer } } }));
   }
 
+  /** States the customer's IANA time zone (`null` clears it: the plan's applies again); its
+   * calendar-anchored periods follow it from the end of the period in force. */
+  async setTimeZone(customer: string, timeZone: string | null, options: WriteOptions = {}): Promise<Customer> {
+    return data(
+      await this.api.PUT("/v1/customers/{customer}/time-zone", {
+        params: { path: { customer }, header: key(options.idempotencyKey) },
+        body: { time_zone: timeZone },
+      }),
+    );
+  }
+
   /** Grants `amount` credits (a purchase by default; a promotion, a refund… by `source`). */
   async grant(
     customer: string,

@@ -337,6 +337,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/customers/{customer}/time-zone": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Put Time Zone
+         * @description States the customer's IANA time zone (null clears it): its calendar-anchored
+         *     allowance and counter periods follow it from the end of the period in force.
+         */
+        put: operations["putTimeZone"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/customers/{customer}/members": {
         parameters: {
             query?: never;
@@ -2007,6 +2028,8 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
+            /** Time Zone */
+            time_zone: string | null;
         };
         /** CustomerCreate */
         CustomerCreate: {
@@ -2027,6 +2050,8 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Time Zone */
+            time_zone?: string | null;
         };
         /**
          * CustomerKind
@@ -3220,6 +3245,11 @@ export interface components {
          * @enum {string}
          */
         SubscriptionStatus: "trialing" | "active" | "past_due" | "canceled";
+        /** TimeZonePut */
+        TimeZonePut: {
+            /** Time Zone */
+            time_zone: string | null;
+        };
         /**
          * TokenPrice
          * @description The price a usage was charged at: recorded on its transaction (under the metadata key
@@ -3287,7 +3317,7 @@ export interface components {
          * TransactionKind
          * @enum {string}
          */
-        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "extend" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment" | "debt_repayment" | "budget" | "debt_limit" | "void" | "expiry_change" | "reversal" | "overage_carry" | "period_reset";
+        TransactionKind: "grant" | "charge" | "reserve" | "commit" | "release" | "extend" | "hold_expiry" | "transfer" | "expiry" | "rollover" | "refund" | "adjustment" | "debt_repayment" | "budget" | "debt_limit" | "time_zone" | "void" | "expiry_change" | "reversal" | "overage_carry" | "period_reset";
         /**
          * Transfer
          * @description Transferable credits moved from one customer to another as one new ``gift`` grant that
@@ -6175,6 +6205,109 @@ export interface operations {
             };
             /** @description What the path names does not exist. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putTimeZone: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Makes the write exactly-once: a retry with the same key and request gets the first outcome; with another request, 409. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                customer: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TimeZonePut"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Customer"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description What the path names does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict: the key's first request differs. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description The body is larger than the server's limit. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -16,6 +16,7 @@ from creditkit.api.schemas import (
     OwnerPut,
     SessionTokenCreate,
     SpendCapPut,
+    TimeZonePut,
 )
 from creditkit.catalog import Catalog
 from creditkit.entitlements.schemas import Decision, Member
@@ -62,7 +63,11 @@ def router(service: Service) -> APIRouter:
             request,
             key,
             lambda: kit.create_customer(
-                body.id, body.kind, subscribe=body.subscribe, metadata=body.metadata
+                body.id,
+                body.kind,
+                subscribe=body.subscribe,
+                metadata=body.metadata,
+                time_zone=body.time_zone,
             ),
             status_code=201,
         )
@@ -71,6 +76,15 @@ def router(service: Service) -> APIRouter:
     def get_customer(caller: Authenticated, customer: CustomerId) -> Customer:
         access.require_customer(caller, customer, Scope.READ)
         return kit.customer(customer)
+
+    @api.put("/customers/{customer}/time-zone", response_model=Customer)
+    def put_time_zone(
+        caller: Authenticated, customer: CustomerId, body: TimeZonePut, key: IdempotencyKey
+    ) -> Customer:
+        """States the customer's IANA time zone (null clears it): its calendar-anchored
+        allowance and counter periods follow it from the end of the period in force."""
+        access.require_scope(caller, Scope.WRITE)
+        return kit.set_time_zone(customer, body.time_zone, idempotency_key=key)
 
     @api.get("/customers/{customer}/members", response_model=list[Member])
     def list_members(caller: Authenticated, customer: CustomerId) -> list[Member]:

@@ -126,11 +126,22 @@ class Body(BaseModel):
         return storable(value)
 
 
+#: An IANA time zone name (checked against the zone database by the kit).
+TimeZone = Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class CustomerCreate(Body):
     id: CustomerId
     kind: Literal["user", "workspace"] = "user"
     subscribe: bool = True
     metadata: Metadata
+    #: The zone its calendar-anchored periods follow instead of the plan's.
+    time_zone: TimeZone | None = None
+
+
+class TimeZonePut(Body):
+    #: An IANA name (``Asia/Tokyo``); null clears it, and the plan's zone applies again.
+    time_zone: TimeZone | None
 
 
 class MemberPut(Body):

@@ -183,15 +183,30 @@ class Client:
         *,
         subscribe: bool = True,
         metadata: dict[str, Any] | None = None,
+        time_zone: str | None = None,
         idempotency_key: str | None = None,
     ) -> Customer:
         """Creates a customer (``"user"`` or ``"workspace"``), or returns the existing one; with
-        a catalog it starts on the default plan unless ``subscribe=False``."""
-        body = {"id": customer, "kind": kind, "subscribe": subscribe, "metadata": metadata or {}}
+        a catalog it starts on the default plan unless ``subscribe=False``. ``time_zone`` (an
+        IANA name) is the zone its calendar-anchored periods follow instead of the plan's."""
+        body = {
+            "id": customer,
+            "kind": kind,
+            "subscribe": subscribe,
+            "metadata": metadata or {},
+            "time_zone": time_zone,
+        }
         return self._write("POST", _path("customers"), Customer, body, idempotency_key)
 
     def customer(self, customer: str) -> Customer:
         return self._read(_path("customers", customer), Customer)
+
+    def set_time_zone(
+        self, customer: str, time_zone: str | None, *, idempotency_key: str | None = None
+    ) -> Customer:
+        """States the customer's IANA time zone, None clears it (``CreditKit.set_time_zone``)."""
+        path = _path("customers", customer, "time-zone")
+        return self._write("PUT", path, Customer, {"time_zone": time_zone}, idempotency_key)
 
     # -- writes --
 

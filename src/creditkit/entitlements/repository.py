@@ -30,6 +30,7 @@ def subscription_terms(connection: Connection, customer_id: int) -> Any | None:
             subscriptions.c.plan_version_id,
             subscriptions.c.anchor_at,
             subscriptions.c.allowance_anchor_at,
+            subscriptions.c.allowance_time_zone,
         ).where(subscriptions.c.customer_id == customer_id)
     ).first()
 

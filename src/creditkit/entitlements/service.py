@@ -50,7 +50,7 @@ from creditkit.ledger.spending import FORMER_MEMBER, MEMBER
 from creditkit.notify.outbox import emit
 from creditkit.notify.schemas import EventType
 from creditkit.subscriptions import repository as subscriptions_repository
-from creditkit.subscriptions.periods import Cadence
+from creditkit.subscriptions.periods import Cadence, PeriodRun
 
 #: Names of features, limits and quotas: longer ones cannot be in a catalog (ids are at most 64
 #: characters), but they are reported as unknown names rather than as too long.
@@ -102,16 +102,19 @@ class EntitlementService:
 
     # -- the plan in force ----------------------------------------------------------------------
 
-    def _plan_in_force(self, connection: Connection, customer_id: int) -> tuple[Plan, datetime]:
-        """The plan whose terms apply, and the anchor its periods count from (the subscription's,
-        or where an operator last reset its periods, or the customer's creation without a
-        subscription)."""
+    def _plan_in_force(self, connection: Connection, customer_id: int) -> tuple[Plan, PeriodRun]:
+        """The plan whose terms apply, and the run its periods count in: from the
+        subscription's anchor (or where its periods were last started again: an operator's
+        reset, a change of the customer's zone), in the customer's zone its allowance run
+        follows; without a subscription, from the customer's creation, in its zone."""
         row = repository.subscription_terms(connection, customer_id)
         if row is None:
             created_at = repository.customer_created_at(connection, customer_id)
-            return self._catalog.default_plan, created_at
+            zone = ledger_repository.customer_time_zone(connection, customer_id)
+            return self._catalog.default_plan, PeriodRun(created_at, zone)
         anchor: datetime = row.allowance_anchor_at or row.anchor_at
-        return self._plan(connection, row.plan_version_id), anchor
+        run = PeriodRun(anchor, row.allowance_time_zone)
+        return self._plan(connection, row.plan_version_id), run
 
     def _plan(self, connection: Connection, plan_version_id: int) -> Plan:
         """The plan as sold at that version. Versions never change: cached for the process."""
@@ -228,11 +231,13 @@ class EntitlementService:
         return Decision(False, Reason.LIMIT_REACHED, upgrade_to, used, limit.value)
 
     @staticmethod
-    def _period(limit: Limit, anchor: datetime, now: datetime) -> tuple[datetime, datetime]:
+    def _period(limit: Limit, run: PeriodRun, now: datetime) -> tuple[datetime, datetime]:
         """The period of a per-period limit that contains now: periods of the limit's length,
         anchored on the subscription's anchor (so a monthly limit on a monthly subscription
-        resets with its billing period) or on the calendar, as the limit says."""
-        cadence = Cadence.of(limit)
+        resets with its billing period) or on the calendar, as the limit says (in the
+        customer's zone when it states one)."""
+        cadence = Cadence.of(limit, run.time_zone)
+        anchor = run.anchor_at
         return cadence.bounds(anchor, cadence.index_at(anchor, max(now, anchor)))
 
     # -- features and quotas --------------------------------------------------------------------
@@ -274,7 +279,7 @@ class EntitlementService:
 
         def work(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> Decision:
             holder = locked[customer]
-            plan, _anchor = self._plan_in_force(connection, holder.id)
+            plan, _run = self._plan_in_force(connection, holder.id)
             cap = self._limit(plan, name, LimitKind.COUNT)
             used = repository.resources_count(connection, holder.id, name)
             if repository.resource_held(connection, holder.id, name, resource_id):
@@ -295,7 +300,7 @@ class EntitlementService:
 
         def work(connection: Connection, locked: dict[str, CustomerRow], _now: datetime) -> bool:
             holder = locked[customer]
-            plan, _anchor = self._plan_in_force(connection, holder.id)
+            plan, _run = self._plan_in_force(connection, holder.id)
             self._limit(plan, name, LimitKind.COUNT)
             return repository.delete_resource(connection, holder.id, name, resource_id)
 
@@ -315,9 +320,9 @@ class EntitlementService:
             recorded = repository.find_event(connection, holder.id, key)
             if recorded is not None:
                 return self._replayed(recorded, key, name, quantity)
-            plan, anchor = self._plan_in_force(connection, holder.id)
+            plan, run = self._plan_in_force(connection, holder.id)
             cap = self._limit(plan, name, LimitKind.PER_PERIOD)
-            start, end = self._period(cap, anchor, now)
+            start, end = self._period(cap, run, now)
             used = repository.period_usage(connection, holder.id, name, start)
             decision = self._count(plan, name, cap, used, quantity)
             require(decision.used is not None, "a counted decision says how much is used", name)
@@ -367,7 +372,7 @@ class EntitlementService:
         now = self._ledger.now()
         with self._ledger.database.read() as connection:
             holder = ledger_repository.read_customer(connection, customer)
-            plan, anchor = self._plan_in_force(connection, holder.id)
+            plan, run = self._plan_in_force(connection, holder.id)
             counts = repository.resources_counts(connection, holder.id)
             # Stored plan versions keep their limits sorted: the catalog's order reads better.
             names = [*self._limit_specs, *(n for n in plan.limits if n not in self._limit_specs)]
@@ -378,7 +383,7 @@ class EntitlementService:
                     spec = self._limit_specs[name]
                     cap = Limit(spec.kind, UNLIMITED, spec.period)
                 if cap.kind is LimitKind.PER_PERIOD:
-                    start, end = self._period(cap, anchor, now)
+                    start, end = self._period(cap, run, now)
                     used = repository.period_usage(connection, holder.id, name, start)
                     usages.append(LimitUsage(name, cap.kind, used, cap.value, start, end))
                     continue
@@ -461,7 +466,7 @@ class EntitlementService:
 
         def work(connection: Connection, holder: CustomerRow, now: datetime) -> Decision:
             member = self._user(connection, user, "user")
-            plan, _anchor = self._plan_in_force(connection, holder.id)
+            plan, _run = self._plan_in_force(connection, holder.id)
             cap = self._limit(plan, TEAM_MEMBERS_LIMIT, LimitKind.COUNT)
             used = repository.members_count(connection, holder.id)
             current = repository.member_role(connection, holder.id, member.id)

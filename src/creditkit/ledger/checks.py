@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from creditkit.errors import (
     InvalidAmount,
@@ -62,6 +63,24 @@ def check_text(value: object, field_name: str, length_max: int) -> str:
         # PostgreSQL text cannot hold NUL: refused here, by name, not as a database error.
         raise InvalidRequest(field_name, "must not contain NUL (U+0000)")
     return value
+
+
+#: The longest IANA zone name is 32 characters; the column holds 64.
+TIME_ZONE_LENGTH_MAX = 64
+
+
+def check_time_zone(value: object, field_name: str = "time_zone") -> str | None:
+    """None, or a zone the IANA database (the system's, else the ``tzdata`` package) knows."""
+    if value is None:
+        return None
+    name = check_text(value, field_name, TIME_ZONE_LENGTH_MAX)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidRequest(
+            field_name, f"unknown time zone {name!r} (an IANA name: Europe/Paris, UTC)"
+        ) from None
+    return name
 
 
 def check_metadata(metadata: object) -> dict[str, Any]:

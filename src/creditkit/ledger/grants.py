@@ -32,6 +32,7 @@ from creditkit.ledger.checks import (
     check_metadata,
     check_text,
     check_time,
+    check_time_zone,
     iso_or_none,
 )
 from creditkit.ledger.kernel import (
@@ -76,22 +77,27 @@ class LedgerGrants(LedgerWrites):
     late_usage_window: timedelta = LATE_USAGE_WINDOW_DEFAULT
 
     def create_customer(
-        self, customer: str, kind: str = "user", metadata: dict[str, Any] | None = None
+        self,
+        customer: str,
+        kind: str = "user",
+        metadata: dict[str, Any] | None = None,
+        time_zone: str | None = None,
     ) -> Customer:
         """Creates the customer, or returns it if it exists with the same kind (the customer id
-        is its own idempotency key)."""
+        is its own idempotency key; a ``time_zone`` given again must be the one it states)."""
         check_text(customer, "customer", EXTERNAL_ID_LENGTH_MAX)
         try:
             customer_kind = CustomerKind(kind)
         except ValueError:
             raise InvalidRequest("kind", "must be 'user' or 'workspace'") from None
         metadata = check_metadata(metadata)
+        zone = check_time_zone(time_zone)
 
         def create(connection: Connection) -> Customer:
             row = repository.read_customer_full(connection, customer)
             if row is None:
                 repository.insert_customer(
-                    connection, customer, customer_kind, metadata, self.now()
+                    connection, customer, customer_kind, metadata, self.now(), zone
                 )
                 row = present(
                     repository.read_customer_full(connection, customer), "an inserted customer"
@@ -106,7 +112,9 @@ class LedgerGrants(LedgerWrites):
             elif row.kind != customer_kind:
                 # The customer id is its own idempotency key: the conflict names it and the kind.
                 raise IdempotencyConflict(customer, "kind", row.kind, kind)
-            return Customer(row.external_id, CustomerKind(row.kind), row.created_at, row.metadata)
+            elif zone is not None and row.time_zone != zone:
+                raise IdempotencyConflict(customer, "time_zone", row.time_zone, zone)
+            return customer_of(row)
 
         for attempt in (1, 2):
             try:
@@ -122,7 +130,7 @@ class LedgerGrants(LedgerWrites):
             row = repository.read_customer_full(connection, customer)
         if row is None:
             raise UnknownCustomer(customer)
-        return Customer(row.external_id, CustomerKind(row.kind), row.created_at, row.metadata)
+        return customer_of(row)
 
     def grant(
         self,
@@ -640,3 +648,9 @@ class LedgerGrants(LedgerWrites):
             ],
         )
         return holding.remaining
+
+
+def customer_of(row: Any) -> Customer:
+    return Customer(
+        row.external_id, CustomerKind(row.kind), row.created_at, row.metadata, row.time_zone
+    )

@@ -214,13 +214,38 @@ def _scope(text: str) -> frozenset[str]:
 
 
 def insert_customer(
-    connection: Connection, external_id: str, kind: str, metadata: dict[str, Any], now: datetime
+    connection: Connection,
+    external_id: str,
+    kind: str,
+    metadata: dict[str, Any],
+    now: datetime,
+    time_zone: str | None = None,
 ) -> None:
     connection.execute(
         customers.insert().values(
-            external_id=external_id, kind=kind, created_at=now, next_due_at=None, metadata=metadata
+            external_id=external_id,
+            kind=kind,
+            created_at=now,
+            next_due_at=None,
+            metadata=metadata,
+            time_zone=time_zone,
         )
     )
+
+
+def update_customer_time_zone(
+    connection: Connection, customer_id: int, time_zone: str | None
+) -> None:
+    connection.execute(
+        customers.update().where(customers.c.id == customer_id).values(time_zone=time_zone)
+    )
+
+
+def customer_time_zone(connection: Connection, customer_id: int) -> str | None:
+    zone: str | None = connection.execute(
+        sa.select(customers.c.time_zone).where(customers.c.id == customer_id)
+    ).scalar_one()
+    return zone
 
 
 def read_customer_full(connection: Connection, external_id: str) -> sa.Row[Any] | None:

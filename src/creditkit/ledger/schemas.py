@@ -89,6 +89,7 @@ class TransactionKind(StrEnum):
     #: Settings kept under an idempotency key (in ``setting_writes``, never as ledger rows).
     BUDGET = "budget"
     DEBT_LIMIT = "debt_limit"
+    TIME_ZONE = "time_zone"
     #: Part or all of one chosen grant taken back to issuance (``void_grant``), with a reason:
     #: un-issued like an adjustment.
     VOID = "void"
@@ -188,6 +189,9 @@ class Customer:
     kind: CustomerKind
     created_at: datetime
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The IANA zone the customer states (None: none): its calendar-anchored allowance and
+    #: counter periods follow it rather than the plan's.
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

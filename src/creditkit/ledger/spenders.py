@@ -8,13 +8,21 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from creditkit.errors import IdempotencyConflict, InvalidRequest
+from creditkit.errors import IdempotencyConflict, InvalidRequest, present
 from creditkit.ledger import repository, spender_repository
-from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text
+from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text, check_time_zone
 from creditkit.ledger.corrections import LedgerCorrections
+from creditkit.ledger.grants import customer_of
 from creditkit.ledger.kernel import Request, T
 from creditkit.ledger.repository import CustomerRow
-from creditkit.ledger.schemas import Budget, DebtLimit, Spender, TransactionKind, Unit
+from creditkit.ledger.schemas import (
+    Budget,
+    Customer,
+    DebtLimit,
+    Spender,
+    TransactionKind,
+    Unit,
+)
 from creditkit.ledger.spender_repository import SpenderRow
 from creditkit.ledger.spending import (
     CUSTOMER,
@@ -203,6 +211,27 @@ class LedgerSpenders(LedgerCorrections):
 
         limit: DebtLimit = self._set(request, customer, apply, answer)
         return limit
+
+    def set_time_zone(
+        self, customer: str, time_zone: str | None, *, idempotency_key: str
+    ) -> Customer:
+        """States the customer's IANA time zone (None clears it). Its calendar-anchored
+        allowance and counter periods follow it from the end of the period in force (see
+        ``SubscriptionService.renew_due``); the write sweeps the customer first, so periods
+        already due end in the zone they started in."""
+        zone = check_time_zone(time_zone)
+        request = Request(
+            idempotency_key, TransactionKind.TIME_ZONE, {"customer": customer, "time_zone": zone}
+        )
+
+        def apply(connection: Connection, holder: CustomerRow, _now: datetime) -> None:
+            repository.update_customer_time_zone(connection, holder.id, zone)
+
+        def answer(connection: Connection, _holder: CustomerRow, _now: datetime) -> Customer:
+            row = present(repository.read_customer_full(connection, customer), "a locked customer")
+            return customer_of(row)
+
+        return self._set(request, customer, apply, answer)
 
     def _set(
         self,

@@ -103,6 +103,8 @@ customers = sa.Table(
     # True once a budget is set on the customer itself: a charge that names no spender reads
     # budgets only then, so that a customer without one pays nothing for them.
     sa.Column("budgeted", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The IANA zone the customer states: its calendar-anchored periods follow it (NULL: none).
+    sa.Column("time_zone", sa.String(64), nullable=True),
     sa.CheckConstraint("kind IN ('user', 'workspace')", name="kind_known"),
 )
 
@@ -511,6 +513,9 @@ subscriptions = sa.Table(
     # Where allowance periods are counted from after an operator's ``reset_period``; NULL: from
     # ``anchor_at``.
     sa.Column("allowance_anchor_at", UtcDateTime, nullable=True),
+    # The customer's zone the current run of allowance periods is counted in (NULL: the
+    # plan's); a change of the customer's zone starts a new run at the next boundary.
+    sa.Column("allowance_time_zone", sa.String(64), nullable=True),
     sa.CheckConstraint("interval IN ('month', 'year')", name="interval_known"),
     sa.CheckConstraint(
         "status IN ('trialing', 'active', 'past_due', 'canceled')", name="status_known"

@@ -77,6 +77,15 @@ _INDEX_CORRECTIONS_MAX: Final = 4
 
 
 @dataclass(frozen=True, slots=True)
+class PeriodRun:
+    """Where a run of allowance or counter periods is counted from, and the customer's zone
+    it is counted in (None: the terms' own)."""
+
+    anchor_at: datetime
+    time_zone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Cadence:
     """How an allowance's or a per-period counter's periods follow each other, apart from the
     billing interval: every ``period`` from the run's anchor (``ANNIVERSARY``), or on the
@@ -94,8 +103,12 @@ class Cadence:
     time_zone: str | None = None
 
     @classmethod
-    def of(cls, terms: Allowance | Limit) -> Cadence:
-        return cls(terms.period or Period.MONTH, terms.anchor, terms.time_zone)
+    def of(cls, terms: Allowance | Limit, customer_time_zone: str | None = None) -> Cadence:
+        """The terms' cadence, on the wall clock of the customer's zone when it states one,
+        else of the terms' own ``time_zone`` (hours stay UTC hours whatever the zone)."""
+        period = terms.period or Period.MONTH
+        zone = terms.time_zone if customer_time_zone is None else customer_time_zone
+        return cls(period, terms.anchor, None if period is Period.HOUR else zone)
 
     def bounds(self, anchor_at: datetime, index: int) -> tuple[datetime, datetime]:
         """Start and end of the ``index``-th period of the run anchored at ``anchor_at``."""

@@ -115,6 +115,8 @@ class _State:
     #: Where allowance periods are counted from when an operator reset them mid-run; None:
     #: from the run's anchor.
     allowance_anchor_at: datetime | None = None
+    #: The customer's zone this run of allowance periods is counted in; None: the plan's.
+    allowance_time_zone: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> _State:
@@ -134,6 +136,7 @@ class _State:
             if row.scheduled_interval is None
             else Interval(row.scheduled_interval),
             allowance_anchor_at=row.allowance_anchor_at,
+            allowance_time_zone=row.allowance_time_zone,
         )
 
     def values(self, now: datetime) -> dict[str, Any]:
@@ -148,6 +151,7 @@ class _State:
             "cancel_at_period_end": self.cancel_at_period_end,
             "pay_with": self.pay_with,
             "allowance_anchor_at": self.allowance_anchor_at,
+            "allowance_time_zone": self.allowance_time_zone,
             "scheduled_plan_version_id": self.scheduled_plan_version_id,
             "scheduled_interval": None
             if self.scheduled_interval is None
@@ -167,10 +171,25 @@ class _State:
         self.allowance_anchor_at = None
 
     def allowance_bounds(self, allowance: Allowance, index: int) -> tuple[datetime, datetime]:
-        return Cadence.of(allowance).bounds(self.allowance_anchor_at or self.anchor_at, index)
+        return Cadence.of(allowance, self.allowance_time_zone).bounds(
+            self.allowance_anchor_at or self.anchor_at, index
+        )
 
     def allowance_index_at(self, allowance: Allowance, moment: datetime) -> int:
-        return Cadence.of(allowance).index_at(self.allowance_anchor_at or self.anchor_at, moment)
+        return Cadence.of(allowance, self.allowance_time_zone).index_at(
+            self.allowance_anchor_at or self.anchor_at, moment
+        )
+
+    def follow_time_zone(self, time_zone: str | None, boundary: datetime) -> None:
+        """At an allowance boundary: when the customer's zone is no longer the one this run is
+        counted in, the next periods follow the new zone, as a new run from ``boundary`` (the
+        period that just ended kept its end; none is skipped or granted twice, as the new run's
+        first period starts where the last one ended)."""
+        if time_zone == self.allowance_time_zone:
+            return
+        self.allowance_time_zone = time_zone
+        self.allowance_anchor_at = boundary
+        self.allowance_index = None
 
     def allowance_bounds_at(
         self, allowance: Allowance, moment: datetime
@@ -336,6 +355,7 @@ class SubscriptionService:
                 "created_at": now,
                 "updated_at": now,
                 "pay_with": pay_with,
+                "allowance_time_zone": ledger_repository.customer_time_zone(connection, holder.id),
             },
         )
         row = present(
@@ -1131,6 +1151,7 @@ class SubscriptionService:
                 return None
             if allowance_end == boundary or (allowance_end is None and billing_end == boundary):
                 self._bill_overage(connection, holder, state, plan, boundary, now)
+                self._follow_time_zone(connection, holder, state, boundary)
             if allowance_end == boundary:
                 self._roll_over(connection, holder, state, plan, boundary, now)
             if billing_end == boundary:
@@ -1256,6 +1277,7 @@ class SubscriptionService:
         if billing_end == boundary:
             if allowance_end is None or allowance_end == boundary:
                 self._bill_overage(connection, holder, state, plan, boundary, now)
+                self._follow_time_zone(connection, holder, state, boundary)
             if allowance_end == boundary:
                 self._roll_over(connection, holder, state, plan, boundary, now)
         previous = dataclasses.replace(state)
@@ -1275,6 +1297,15 @@ class SubscriptionService:
         self._announce_renewal(connection, holder, previous, state, now)
         self._save(connection, holder, state, now)
         return True
+
+    @staticmethod
+    def _follow_time_zone(
+        connection: Connection, holder: CustomerRow, state: _State, boundary: datetime
+    ) -> None:
+        """Before the ending period rolls over: its rolled credits last the new run's period."""
+        state.follow_time_zone(
+            ledger_repository.customer_time_zone(connection, holder.id), boundary
+        )
 
     @staticmethod
     def _next_boundary(state: _State, plan: Plan) -> tuple[datetime, datetime, datetime | None]:
@@ -1390,6 +1421,8 @@ class SubscriptionService:
                 )
             }
             state.allowance_anchor_at = now
+            # A reset starts a new run: it counts in the zone the customer states now.
+            state.allowance_time_zone = ledger_repository.customer_time_zone(connection, holder.id)
             self._roll_over(
                 connection, holder, state, plan, now, now, ends_at=end, key_kind="reset-rollover"
             )
