@@ -51,6 +51,7 @@ POSITIONALS = {
     "keys create": ["--name", "app"],
     "webhooks rotate": ["7"],
     "revoke-sessions": ["ann"],
+    "reset-period": ["ann", "--reason", "support", "--idempotency-key", "reset-1"],
 }
 #: ``demo`` writes a scripted month to a new ledger of its own: its --database-url is where,
 #: not the settings serve reads.

@@ -124,6 +124,9 @@ def _charge_busy(kit: CreditKit, first: int, count: int) -> None:
         )
 
 
+# Counted alone (``make test-slow`` runs its tests one at a time): the pages a plan touches also
+# depend on what else the server runs, and `make test`'s second worker runs other tests beside it.
+@pytest.mark.slow
 def test_usage_reads_touch_the_customers_rows_however_many_charges_others_made(
     postgres_url: str, usage_catalog: Catalog
 ) -> None:
@@ -147,10 +150,11 @@ def test_usage_reads_touch_the_customers_rows_however_many_charges_others_made(
         _analyze(postgres_url)
         beside = {name: _pages_of(kit, read, "u1") for name, read in READS.items()}
     # The ledger grew by hundreds of pages; a read bounded by the customer's rows and buckets
-    # may only descend a level deeper in an index here and there.
+    # may only descend a level deeper in an index here and there (each partial hour's range is
+    # read through two indexes, one for spending counted when it was made, one for late usage).
     for name in READS:
         pages_alone, _ = alone[name]
         pages_beside, statements = beside[name]
-        assert pages_beside <= pages_alone + 10, f"{name}: {pages_alone} pages, then\n" + (
+        assert pages_beside <= pages_alone + 20, f"{name}: {pages_alone} pages, then\n" + (
             "\n".join(statements)
         )

@@ -19,6 +19,7 @@ from nats.errors import Error as NatsError
 from nats.js.errors import Error as JetStreamError
 
 from creditkit.errors import InvalidRequest
+from creditkit.events.running import run_to_end
 
 #: Nodes of one local cluster at most.
 NODES_MAX = 5
@@ -134,7 +135,7 @@ class LocalNodes:
 
     def wait_ready(self) -> None:
         """Returns once JetStream answers on every running node (its meta leader elected)."""
-        asyncio.run(self._wait_ready())
+        run_to_end(self._wait_ready())
 
     async def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_SECONDS_MAX

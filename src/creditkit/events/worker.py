@@ -23,6 +23,7 @@ from nats.js.errors import Error as JetStreamError
 
 from creditkit.errors import CreditKitError, LedgerBusy
 from creditkit.events.repository import ParkedEvent, park, parked_count
+from creditkit.events.running import run_to_end
 from creditkit.events.stream import (
     CONSUMER,
     STREAM,
@@ -98,7 +99,7 @@ class IngestWorker:
 
     def run(self, stop: threading.Event) -> None:
         """Works until ``stop`` is set, then finishes its batch and disconnects."""
-        asyncio.run(self._run(stop))
+        run_to_end(self._run(stop))
 
     async def _subscribed(
         self, stop: threading.Event
@@ -208,7 +209,7 @@ class IngestWorker:
 
     def lag(self) -> WorkerLag:
         """The consumer's lag as JetStream counts it, and the events parked so far."""
-        return asyncio.run(self._lag())
+        return run_to_end(self._lag())
 
     async def _lag(self) -> WorkerLag:
         connection, subscription = await self._subscribe()
