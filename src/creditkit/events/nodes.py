@@ -91,9 +91,15 @@ class LocalNodes:
         return ",".join(self.urls)
 
     def start(self) -> LocalNodes:
-        for index in range(len(self.ports)):
-            self.start_node(index)
-        self.wait_ready()
+        """Starts every node and waits for JetStream; on any failure, stops what it started
+        (a ``with`` block whose start fails never reaches its exit)."""
+        try:
+            for index in range(len(self.ports)):
+                self.start_node(index)
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def start_node(self, index: int) -> None:
