@@ -31,7 +31,7 @@ def run(database_url: str, say: Callable[[str], object] = print) -> CreditKit:
     say(f"   second agent: {second.reason} -> upgrade to {second.upgrade_to}")
 
     say("2. She upgrades to Premium ($12/month): 2,000 credits, unlimited agents.")
-    ck.subscribe("ada", "premium")
+    ck.subscribe("ada", "premium", collected_elsewhere=True)
     ck.acquire("ada", "agents", "confucius")
     dashboard = ck.entitled("ada", "usage_dashboard").allowed
     say(f"   balance {ck.balance('ada').available}; usage dashboard: {dashboard}")

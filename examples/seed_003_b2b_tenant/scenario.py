@@ -62,7 +62,7 @@ def run(database_url: str, say: Callable[[str], object] = print) -> CreditKit:
 
     say("5. 'globex' is on Enterprise: unlimited.")
     ck.create_customer("globex", kind="workspace")
-    ck.subscribe("globex", "enterprise")
+    ck.subscribe("globex", "enterprise", collected_elsewhere=True)
     for number in range(40):
         ck.charge("globex", action="generate_playbook", idempotency_key=f"globex-{number}")
     say(f"   400 credits of playbooks later: unlimited={ck.balance('globex').unlimited}")

@@ -45,7 +45,7 @@ def run(database_url: str, say: Callable[[str], object] = print) -> CreditKit:
     say(f"   post 31 this month: {last.reason} ({last.used}/{last.limit})")
 
     say("3. Maya upgrades to PRO, billed annually ($278/year, 20% off).")
-    ck.subscribe("maya-studio", "pro", interval="year")
+    ck.subscribe("maya-studio", "pro", interval="year", collected_elsewhere=True)
     say(f"   billed ${ck.billing_lines('maya-studio')[0].amount.amount_minor / 100:.2f};"
         f" AI credits {ck.balance('maya-studio').available}")  # fmt: skip
     for account in ("linkedin", "youtube", "threads"):

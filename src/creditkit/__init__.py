@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from creditkit.entitlements import Decision, LimitUsage, Member, Reason, Role
     from creditkit.errors import (
         BudgetExceeded,
+        CheckoutRequired,
         CreditKitError,
         HoldAlreadyCommitted,
         HoldAlreadyReleased,
@@ -122,6 +123,7 @@ _EXPORTS = {
     "HoldStatus": "creditkit.ledger.schemas",
     "IdempotencyConflict": "creditkit.errors",
     "BudgetExceeded": "creditkit.errors",
+    "CheckoutRequired": "creditkit.errors",
     "InsufficientCredits": "creditkit.errors",
     "InvalidAmount": "creditkit.errors",
     "InvalidRequest": "creditkit.errors",
@@ -192,6 +194,7 @@ __all__ = [
     "CatalogInvalid",
     "Charge",
     "ChargeRequest",
+    "CheckoutRequired",
     "Client",
     "CreditKit",
     "CreditKitError",

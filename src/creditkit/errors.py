@@ -20,6 +20,7 @@ Quantity = int | Decimal
 
 __all__ = [
     "BudgetExceeded",
+    "CheckoutRequired",
     "CreditKitError",
     "HoldAlreadyCommitted",
     "HoldAlreadyReleased",
@@ -327,6 +328,30 @@ class MemberSpendCapReached(CreditKitError):
         self.unit = unit
         self.remaining = remaining
         self.required = required
+
+
+class CheckoutRequired(CreditKitError):
+    """A plan with a price in money, started without collecting it: nobody would collect the
+    periods it bills. Start it through ``checkout`` (the payment provider collects, and the plan
+    starts when paid), or subscribe with ``collected_elsewhere=True`` when the app's own billing
+    collects it."""
+
+    code = "checkout_required"
+
+    def __init__(
+        self, customer: str, plan: str, interval: str, amount_minor: int, currency: str
+    ) -> None:
+        super().__init__(
+            f"plan {plan!r} costs {amount_minor} {currency} minor units a {interval}: start it"
+            f" for {customer!r} through checkout (plan {plan!r}), which collects through the"
+            " payment provider and starts the plan when paid; or pass collected_elsewhere=True"
+            " when your own billing collects it"
+        )
+        self.customer = customer
+        self.plan = plan
+        self.interval = interval
+        self.amount_minor = amount_minor
+        self.currency = currency
 
 
 class RateLimited(CreditKitError):

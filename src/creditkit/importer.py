@@ -81,7 +81,13 @@ def _import_row(
     changed = False
     if row.get("plan"):
         before = ck.subscription(customer)
-        after = ck.subscribe(customer, row["plan"], interval=row.get("interval") or "month")
+        # The system imported from collects the plans it sold.
+        after = ck.subscribe(
+            customer,
+            row["plan"],
+            interval=row.get("interval") or "month",
+            collected_elsewhere=True,
+        )
         if before is None or (before.plan, before.interval) != (after.plan, after.interval):
             summary.subscribed += 1
             changed = True

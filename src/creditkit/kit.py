@@ -84,6 +84,7 @@ from creditkit.pricing.schemas import Quote
 from creditkit.pricing.service import PricingService
 from creditkit.store.database import Database
 from creditkit.store.migrate import upgrade_to_head
+from creditkit.subscriptions.collection import check_collected
 from creditkit.subscriptions.schemas import BillingLine, Subscription
 from creditkit.subscriptions.service import SubscriptionService
 from creditkit.usage.checks import BREAKDOWN_GROUPS_DEFAULT
@@ -812,14 +813,19 @@ class CreditKit:
         interval: str = "month",
         trial_days: int = 0,
         pay_with: str = "money",
+        collected_elsewhere: bool = False,
     ) -> Subscription:
         """Puts the customer on ``plan``, billed every ``interval`` (``"month"`` or ``"year"``);
         periods are anchored on today (anniversary). For a customer already subscribed (every
         customer starts on the default plan) this is ``change_plan``. ``pay_with="credits"``
-        pays each period from the balance at the plan's price in credits."""
-        return self._subscriptions_required().subscribe(
-            customer, plan, interval, trial_days, pay_with
+        pays each period from the balance at the plan's price in credits. A plan priced in
+        money raises ``CheckoutRequired`` (start it with ``checkout``, which collects it)
+        unless ``collected_elsewhere``: the app's own billing collects its billing lines."""
+        subscriptions = self._subscriptions_required()
+        check_collected(
+            self._catalog_required(), customer, plan, interval, pay_with, collected_elsewhere
         )
+        return subscriptions.subscribe(customer, plan, interval, trial_days, pay_with)
 
     def change_plan(
         self,

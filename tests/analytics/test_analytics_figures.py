@@ -72,7 +72,7 @@ def scenario(kit: CreditKit, clock: ManualClock) -> CreditKit:
     assert (report.attempted, report.succeeded) == (2, 2)
 
     clock.set(datetime(2026, 4, 5, tzinfo=UTC))
-    kit.subscribe("heidi", "pro", trial_days=14)
+    kit.subscribe("heidi", "pro", trial_days=14, collected_elsewhere=True)
 
     clock.set(NOW)
     kit.reserve("carol", 40, timeout_seconds=3600, idempotency_key="carol-hold-2")

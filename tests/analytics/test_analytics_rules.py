@@ -148,11 +148,11 @@ def test_mrr_is_at_the_price_each_subscriber_was_sold(
     """A price change makes a new plan version; subscribers of the old one keep its price."""
     kit = make_kit(catalog=parse_catalog(CATALOG, "v1.yaml"))
     kit.create_customer("early")
-    kit.subscribe("early", "pro")
+    kit.subscribe("early", "pro", collected_elsewhere=True)
     repriced = CATALOG.replace("month: {amount: 2000,", "month: {amount: 2500,")
     later = make_kit(catalog=parse_catalog(repriced, "v2.yaml"))
     later.create_customer("late")
-    later.subscribe("late", "pro")
+    later.subscribe("late", "pro", collected_elsewhere=True)
     clock.advance(hours=1)
 
     figures = later.analytics(start=START, end=clock())
@@ -183,7 +183,10 @@ def _populate(kit: CreditKit, prefix: str, customers: int) -> None:
         customer = f"{prefix}-{index}"
         kit.create_customer(customer)
         kit.subscribe(
-            customer, ("pro", "team")[index % 2], interval=("month", "year")[index % 3 % 2]
+            customer,
+            ("pro", "team")[index % 2],
+            interval=("month", "year")[index % 3 % 2],
+            collected_elsewhere=True,
         )
         kit.charge(customer, action="chat_message", quantity=index + 1, idempotency_key=customer)
         kit.grant_pack(customer, "credits_500", idempotency_key=f"{customer}-pack")

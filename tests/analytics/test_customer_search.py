@@ -36,7 +36,7 @@ def test_every_customer_newest_first_with_kind_plan_and_credits(
     kit.create_customer("user-1")
     clock.advance(minutes=1)
     kit.create_customer("team-1", "workspace")
-    kit.subscribe("team-1", "team")
+    kit.subscribe("team-1", "team", collected_elsewhere=True)
     kit.grant_pack("team-1", "credits_500", idempotency_key="pack")
     clock.advance(minutes=1)
     kit.create_customer("member-1", subscribe=False)

@@ -83,9 +83,9 @@ def served(database_url: str) -> Iterator[Served]:
     secret = kit.keys.create_key("schemathesis", Scope.ADMIN).secret
     for user in USERS:
         kit.create_customer(user)
-    kit.subscribe("bob", "pro")
+    kit.subscribe("bob", "pro", collected_elsewhere=True)
     kit.create_customer("acme", "workspace")
-    kit.subscribe("acme", "team")
+    kit.subscribe("acme", "team", collected_elsewhere=True)
     kit.add_member("acme", "alice", "owner")
     kit.add_member("acme", "carol", "editor")
     kit.grant("bob", 500, idempotency_key="grant-bob")

@@ -236,7 +236,7 @@ def test_two_servers_apply_each_key_once_and_share_the_rate_limit(
         for index in range(PRO_CUSTOMERS):
             customer = f"pro-{index}"
             kit.create_customer(customer)
-            kit.subscribe(customer, "pro")
+            kit.subscribe(customer, "pro", collected_elsewhere=True)
             before[customer] = kit.balance(customer).available
         secret = create_admin_key(postgres_url)
         # Written after the subscriptions, so the servers' time is inside their periods.

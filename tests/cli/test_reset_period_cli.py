@@ -26,7 +26,7 @@ def test_reset_period_from_the_shell(tmp_path: Path) -> None:
     secret = new_secret_key()
     with CreditKit(url, catalog=catalog, secret_key=secret) as kit:
         kit.create_customer("ada")
-        kit.subscribe("ada", "pro")
+        kit.subscribe("ada", "pro", collected_elsewhere=True)
         kit.charge("ada", 60, idempotency_key="c1")
     arguments = ("--reason", "support", "--idempotency-key", "r1", "--database-url", url,
                  "--catalog", str(catalog))  # fmt: skip

@@ -13,6 +13,7 @@ from client_helpers import assert_same_error, raised
 from creditkit import (
     UNLIMITED,
     BudgetExceeded,
+    CheckoutRequired,
     CreditKit,
     CustomerKind,
     Decision,
@@ -129,6 +130,11 @@ def test_subscriptions_equal_the_kits(client: Client, kit: CreditKit) -> None:
     canceled = client.cancel("ada")
     assert canceled.cancel_at_period_end
     assert canceled == kit.subscription("ada")
+    # The engine's rule, raised as the kit raises it: a priced plan nobody collects.
+    remote = raised(lambda: client.subscribe("cy", "pro", interval="year"))
+    embedded = raised(lambda: kit.subscribe("cy", "pro", interval="year"))
+    assert isinstance(embedded, CheckoutRequired)
+    assert_same_error(remote, embedded)
     subscribed = client.subscribe("cy", "pro", interval="year", collected_elsewhere=True)
     assert subscribed == kit.subscription("cy")
 

@@ -49,13 +49,14 @@ CLIENT_ONLY = {
 #: On both, outside the protocol: whoever made the kit or the client closes it, not the code
 #: that is handed a ``CreditsApi``.
 LIFECYCLE = {"close"}
-#: The client's extra keyword arguments: every write may take an Idempotency-Key over HTTP (a
-#: new one per call when none is given, reused by its retries), and subscribe's
-#: collected_elsewhere is the HTTP layer's flag that the app bills the plan itself.
-CLIENT_EXTRA_PARAMETERS = {"idempotency_key", "collected_elsewhere"}
+#: The client's extra keyword argument: every write may take an Idempotency-Key over HTTP (a
+#: new one per call when none is given, reused by its retries).
+CLIENT_EXTRA_PARAMETERS = {"idempotency_key"}
 #: The kit's parameters the client has no use for: ``rate_limited`` counts an embedded charge
 #: against the plan's rate limit, which the HTTP API does for every charge it serves.
 KIT_EXTRA_PARAMETERS = {"idempotency_key", "rate_limited"}
+#: The kit's parameters the protocol leaves out (each has a default, so the kit satisfies it).
+KIT_ONLY_PARAMETERS = frozenset({"rate_limited"})
 #: The client's answers that say more than the kit's: a ``ChargeAnswer`` is a ``Charge`` with
 #: ``alert_crossed``, which the HTTP layer works out (the kit's ``alert_crossed``); a server with
 #: an events stream answers ``ingest`` with ``EventAccepted`` events, charged later.
@@ -68,6 +69,11 @@ CLIENT_RICHER_ANSWERS = {
     ),
 }
 
+#: The protocol's answers wider than the kit's, so that the client's richer ones fit too.
+PROTOCOL_WIDER_ANSWERS = {
+    "ingest": ("Sequence[Charge | EventAccepted | CreditKitError]", "list[Charge | CreditKitError]")
+}
+
 
 def _public(cls: type) -> set[str]:
     return {
@@ -77,13 +83,31 @@ def _public(cls: type) -> set[str]:
     }
 
 
-def _normalized(signature: inspect.Signature, extra: set[str]) -> list[tuple[str, object, object]]:
-    """The parameters' names, kinds and types, without the ``extra`` ones."""
+def _normalized(
+    signature: inspect.Signature, extra: set[str]
+) -> list[tuple[str, object, object, object]]:
+    """The parameters' names, kinds (keyword-only or not), types and defaults, without the
+    ``extra`` ones."""
     return [
-        (parameter.name, parameter.kind, parameter.annotation)
+        (parameter.name, parameter.kind, parameter.annotation, parameter.default)
         for parameter in signature.parameters.values()
         if parameter.name not in extra
     ]
+
+
+def _declared(
+    signature: inspect.Signature, extra: frozenset[str] = frozenset()
+) -> list[tuple[str, object, object, bool]]:
+    """As ``_normalized``, with whether a parameter has a default instead of its value: the
+    protocol declares a default as ``...``; the kit and the client agree on its value."""
+    return [
+        (parameter.name, parameter.kind, parameter.annotation, parameter.default is not _EMPTY)
+        for parameter in signature.parameters.values()
+        if parameter.name not in extra
+    ]
+
+
+_EMPTY = inspect.Parameter.empty
 
 
 def test_importing_the_client_loads_no_engine_library() -> None:
@@ -127,3 +151,15 @@ def test_shared_methods_have_the_same_signature() -> None:
         if "idempotency_key" in embedded.parameters:
             # The kit requires a key; the client makes one per call when given none.
             assert remote.parameters["idempotency_key"].default is None, name
+
+
+def test_the_protocol_declares_the_kits_signatures() -> None:
+    """The one declaration: every method of ``CreditsApi`` has the kit's parameters (names,
+    order, keyword-only-ness, types, which have defaults) and answer; the test above holds the
+    client to the kit, so all three agree."""
+    for name in sorted(_public(CreditsApi)):
+        declared = inspect.signature(getattr(CreditsApi, name))
+        embedded = inspect.signature(getattr(CreditKit, name))
+        assert _declared(declared) == _declared(embedded, KIT_ONLY_PARAMETERS), name
+        answers = (declared.return_annotation, embedded.return_annotation)
+        assert answers[0] == answers[1] or PROTOCOL_WIDER_ANSWERS.get(name) == answers, name

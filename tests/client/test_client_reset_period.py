@@ -11,7 +11,7 @@ from creditkit.client import Client
 
 def test_a_reset_over_http_equals_the_kits_replay(client: Client, kit: CreditKit) -> None:
     client.create_customer("ada")
-    kit.subscribe("ada", "pro")
+    kit.subscribe("ada", "pro", collected_elsewhere=True)
     client.charge("ada", 500, idempotency_key="c1")
     reset = client.reset_period("ada", reason="billing dispute", idempotency_key="r1")
     assert reset == kit.reset_period("ada", reason="billing dispute", idempotency_key="r1")

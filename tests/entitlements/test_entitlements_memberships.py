@@ -13,7 +13,7 @@ def test_a_users_workspaces_in_the_order_it_joined_them(kit: CreditKit, clock: M
     clock.advance(minutes=1)
     kit.add_member("w1", "u2", "owner")
     clock.advance(minutes=1)
-    kit.subscribe("w1", "plus")  # room for a second member
+    kit.subscribe("w1", "plus", collected_elsewhere=True)  # room for a second member
     kit.add_member("w1", "u1", "viewer")
 
     assert [(m.workspace, m.user, m.role) for m in kit.memberships("u1")] == [
@@ -26,7 +26,7 @@ def test_a_users_workspaces_in_the_order_it_joined_them(kit: CreditKit, clock: M
 
 def test_a_role_change_and_a_removal_show_at_once(kit: CreditKit) -> None:
     kit.add_member("w1", "u1", "owner")
-    kit.subscribe("w1", "plus")
+    kit.subscribe("w1", "plus", collected_elsewhere=True)
     kit.add_member("w1", "u2", "editor")
     kit.transfer_ownership("w1", "u2")
     assert [(m.workspace, m.role) for m in kit.memberships("u1")] == [("w1", Role.ADMIN)]

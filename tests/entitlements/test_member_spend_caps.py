@@ -23,7 +23,7 @@ def _team(kit: CreditKit) -> CreditKit:
     for user in ("owner", "editor", "outsider"):
         kit.create_customer(user, subscribe=False)
     kit.create_customer("studio", kind="workspace")
-    kit.subscribe("studio", "pro")  # 1,000 AI credits a month, 3 seats
+    kit.subscribe("studio", "pro", collected_elsewhere=True)  # 1,000 AI credits a month, 3 seats
     kit.add_member("studio", "owner", "owner")
     kit.add_member("studio", "editor", "editor")
     kit.set_member_spend_cap("studio", "editor", 30)

@@ -31,8 +31,8 @@ def test_free_is_fifty_credits_and_one_of_each(social: CreditKit) -> None:
 
 
 def test_premium_and_pro_credits_and_prices(social: CreditKit) -> None:
-    social.subscribe("ada", "premium")
-    social.subscribe("grace", "pro", interval="year")
+    social.subscribe("ada", "premium", collected_elsewhere=True)
+    social.subscribe("grace", "pro", interval="year", collected_elsewhere=True)
     assert social.billing_lines("ada")[0].amount == Money(1200, "USD")
     assert social.billing_lines("grace")[0].amount == Money(29000, "USD")
     # An upgrade adds the allowances' difference, with a change of interval or without.
@@ -40,7 +40,7 @@ def test_premium_and_pro_credits_and_prices(social: CreditKit) -> None:
 
 
 def test_pay_as_you_go_after_the_credits_run_out(social: CreditKit, clock: ManualClock) -> None:
-    social.subscribe("ada", "premium")
+    social.subscribe("ada", "premium", collected_elsewhere=True)
     social.charge("ada", 2000 + 3000, idempotency_key="heavy-use")
     subscription = social.subscription("ada")
     assert subscription is not None

@@ -64,7 +64,7 @@ def test_the_four_tiers_and_four_packs(agent: CreditKit, clock: ManualClock) -> 
     for number, tier in enumerate(["starter", "professional", "business"]):
         customer = f"buyer{number}"
         agent.create_customer(customer)
-        agent.subscribe(customer, tier)
+        agent.subscribe(customer, tier, collected_elsewhere=True)
         clock.advance(seconds=1)
         fees[tier] = agent.billing_lines(customer)[0].amount
     assert all(fee.currency == "USD" for fee in fees.values())

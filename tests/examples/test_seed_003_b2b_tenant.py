@@ -38,7 +38,7 @@ def test_the_seven_action_costs(sales: CreditKit) -> None:
     catalog = sales.catalog
     assert catalog is not None
     assert {action.id: action.price for action in catalog.actions.values()} == COSTS
-    sales.subscribe("acme", "scale")
+    sales.subscribe("acme", "scale", collected_elsewhere=True)
     for action, cost in COSTS.items():
         before = sales.balance("acme").available
         assert sales.charge("acme", action=action, idempotency_key=action).amount == cost
@@ -65,7 +65,7 @@ def test_mid_period_upgrade(sales: CreditKit, clock: ManualClock) -> None:
 
 
 def test_unlimited_plan(sales: CreditKit) -> None:
-    sales.subscribe("acme", "enterprise")
+    sales.subscribe("acme", "enterprise", collected_elsewhere=True)
     for number in range(20):
         sales.charge("acme", action="icp_analysis", idempotency_key=f"i{number}")
     assert sales.balance("acme").unlimited
@@ -75,7 +75,7 @@ def test_unlimited_plan(sales: CreditKit) -> None:
 
 def test_paid_plans_bill_their_monthly_price(sales: CreditKit) -> None:
     sales.create_customer("new", kind="workspace")
-    sales.subscribe("new", "scale")
+    sales.subscribe("new", "scale", collected_elsewhere=True)
     assert sales.billing_lines("new")[0].amount == Money(500000, "USD")
 
 

@@ -28,7 +28,7 @@ def orbit(make_kit: Callable[..., CreditKit]) -> CreditKit:
 @pytest.mark.parametrize("plan", ["free", "pro"])
 def test_limits_per_tier(orbit: CreditKit, plan: str) -> None:
     if plan != "free":
-        orbit.subscribe("studio", plan)
+        orbit.subscribe("studio", plan, collected_elsewhere=True)
     for limit in ("social_accounts", "ab_tests"):
         cap = LIMITS[plan][limit]
         for number in range(cap):
@@ -40,7 +40,7 @@ def test_limits_per_tier(orbit: CreditKit, plan: str) -> None:
 def test_downgrade_keeps_resources_and_refuses_new_ones(
     orbit: CreditKit, clock: ManualClock
 ) -> None:
-    orbit.subscribe("studio", "pro")
+    orbit.subscribe("studio", "pro", collected_elsewhere=True)
     for number in range(7):
         orbit.acquire("studio", "social_accounts", f"account-{number}")
     orbit.change_plan("studio", "free")
@@ -65,8 +65,8 @@ def test_ai_credits_do_not_roll_over(orbit: CreditKit, clock: ManualClock) -> No
 
 def test_annual_prices(orbit: CreditKit) -> None:
     orbit.create_customer("big", kind="workspace")
-    orbit.subscribe("studio", "pro", interval="year")
-    orbit.subscribe("big", "business", interval="year")
+    orbit.subscribe("studio", "pro", interval="year", collected_elsewhere=True)
+    orbit.subscribe("big", "business", interval="year", collected_elsewhere=True)
     assert orbit.billing_lines("studio")[0].amount == Money(27800, "USD")
     assert orbit.billing_lines("big")[0].amount == Money(95000, "USD")
 

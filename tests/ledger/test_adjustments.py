@@ -128,7 +128,7 @@ def test_overage_is_not_there_to_remove_and_a_removal_leaves_it_as_it_was(
 ) -> None:
     kit = make_kit(catalog=parse_catalog(OVERAGE))
     kit.create_customer("m")
-    kit.subscribe("m", "metered")
+    kit.subscribe("m", "metered", collected_elsewhere=True)
     kit.charge("m", kit.balance("m").available + 30, idempotency_key="into-overage")
     assert kit.balance("m").overage_available == 70
     with pytest.raises(InsufficientCredits) as short:

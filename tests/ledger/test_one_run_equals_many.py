@@ -183,7 +183,9 @@ def apply(run: Run, step: tuple[Any, ...], index: int) -> None:
             else:
                 kit.release(hold_id, idempotency_key=key)
         elif name == "subscribe":
-            kit.subscribe(CUSTOMER, step[1], pay_with=step[2], trial_days=step[3])
+            kit.subscribe(
+                CUSTOMER, step[1], pay_with=step[2], trial_days=step[3], collected_elsewhere=True
+            )
         elif name == "change":
             kit.change_plan(CUSTOMER, step[1])
         elif name == "cancel":

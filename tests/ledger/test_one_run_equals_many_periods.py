@@ -118,7 +118,7 @@ def run_three_ways(
         kit = CreditKit(fresh_url(), catalog=CATALOG, clock=clock)
         try:
             kit.create_customer(CUSTOMER)
-            kit.subscribe(CUSTOMER, plan)
+            kit.subscribe(CUSTOMER, plan, collected_elsewhere=True)
             run = Run(kit, clock, [], [])
             play(run, plan, schedule, mode, ticks)
             dumps[mode] = dump(kit)

@@ -84,7 +84,7 @@ def test_lago_wallet_applies_to_skips_wallets_in_burn_down(kit: CreditKit) -> No
 
 
 def test_a_plans_allowance_may_be_scoped(kit: CreditKit) -> None:
-    kit.subscribe("acme", "team")
+    kit.subscribe("acme", "team", collected_elsewhere=True)
     assert kit.balance("acme", action="chat").available == 100
     assert kit.balance("acme", action="image").available == 0
 
@@ -92,7 +92,7 @@ def test_a_plans_allowance_may_be_scoped(kit: CreditKit) -> None:
 def test_autumn_entity_balances_are_member_budgets(kit: CreditKit) -> None:
     """Autumn: each entity (a seat) has its own balance of a feature. Here every member of a
     Team workspace gets the plan's 40 a month, each its own, from the workspace's credits."""
-    kit.subscribe("acme", "team")
+    kit.subscribe("acme", "team", collected_elsewhere=True)
     for user, role in (("owner", "owner"), ("ann", "editor"), ("bo", "editor")):
         kit.create_customer(user, subscribe=False)
         kit.add_member("acme", user, role)
@@ -121,7 +121,7 @@ def test_autumn_commit_above_a_lock_takes_the_difference(kit: CreditKit) -> None
 def test_openmeter_overage_is_paid_by_a_later_grant(kit: CreditKit) -> None:
     """OpenMeter: usage beyond the grants is overage, paid off by the next grant. Here it is
     debt within the plan's ``debt_limit`` (30), repaid first by the next grant."""
-    kit.subscribe("acme", "team")
+    kit.subscribe("acme", "team", collected_elsewhere=True)
     kit.charge("acme", action="chat", quantity=100, idempotency_key="c1")
     charge = kit.charge("acme", action="chat", quantity=25, idempotency_key="c2", allow_debt=True)
     assert charge.debt == 25
@@ -138,7 +138,7 @@ def test_a_plans_default_budget_counts_the_spending_of_a_members_agents(kit: Cre
     """A default budget is a budget on the path: a member's agents spend within the member's
     plan budget (40 a month) by charges, reserves, extends and commits above a hold alike,
     and each refusal names the member."""
-    kit.subscribe("acme", "team")
+    kit.subscribe("acme", "team", collected_elsewhere=True)
     kit.create_customer("ann", subscribe=False)
     kit.add_member("acme", "ann", "owner")
     kit.create_spender("acme", "ann-bot", kind="agent", parent="ann")

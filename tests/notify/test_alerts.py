@@ -38,7 +38,8 @@ def test_depletion_fires_for_every_customer_once_per_period(
     kit: CreditKit, start_clock: ManualClock
 ) -> None:
     kit.create_customer("ada")
-    kit.subscribe("ada", "quiet")  # no plan alerts; depletion is told all the same
+    # No plan alerts; depletion is told all the same
+    kit.subscribe("ada", "quiet", collected_elsewhere=True)
     kit.charge("ada", 1000, idempotency_key="c1")
     assert [kind for kind, _ in alerts_of(kit, "ada")] == ["credits.depleted"]
     kit.grant("ada", 5, idempotency_key="g1")
@@ -51,7 +52,8 @@ def test_depletion_fires_for_every_customer_once_per_period(
 
 def test_percent_used_fires_each_threshold_crossed(kit: CreditKit) -> None:
     kit.create_customer("ada")
-    kit.subscribe("ada", "pro")  # an upgrade: the allowance is raised to 100 for this period
+    # An upgrade: the allowance is raised to 100 for this period
+    kit.subscribe("ada", "pro", collected_elsewhere=True)
     kit.charge("ada", 49, idempotency_key="c1")  # 51 left: 49% used
     assert alerts_of(kit, "ada") == []
     kit.charge("ada", 36, idempotency_key="c2")  # 15 left: 85% used
@@ -158,7 +160,7 @@ def test_a_spend_that_crosses_nothing_reads_no_alert_table(
     """The hot path: SQLite's trace of every statement a plain charge runs."""
     kit = CreditKit(f"sqlite:///{tmp_path / 'hot.db'}", catalog=catalog, clock=start_clock)
     kit.create_customer("ada")
-    kit.subscribe("ada", "quiet")
+    kit.subscribe("ada", "quiet", collected_elsewhere=True)
     kit.charge("ada", 1, idempotency_key="warm")  # reads the set of customers with thresholds
     statements: list[str] = []
 

@@ -48,7 +48,7 @@ def test_renewals_one_per_period_and_a_cancellation(
     kit: CreditKit, start_clock: ManualClock
 ) -> None:
     kit.create_customer("ada")
-    kit.subscribe("ada", "pro")
+    kit.subscribe("ada", "pro", collected_elsewhere=True)
     start_clock.advance(days=62)  # two periods pass untouched
     kit.tick()
     kit.cancel("ada")
@@ -69,7 +69,7 @@ def test_renewals_one_per_period_and_a_cancellation(
 
 def test_an_immediate_cancellation(kit: CreditKit) -> None:
     kit.create_customer("ada")
-    kit.subscribe("ada", "pro")
+    kit.subscribe("ada", "pro", collected_elsewhere=True)
     kit.cancel("ada", at_period_end=False)
     [canceled] = events_of(kit, "ada", EventType.SUBSCRIPTION_CANCELED)
     assert (canceled["reason"], canceled["previous_plan"], canceled["plan"]) == (
@@ -101,7 +101,7 @@ def test_a_grant_about_to_expire_is_announced_once(
     kit: CreditKit, start_clock: ManualClock
 ) -> None:
     kit.create_customer("ada")
-    kit.subscribe("ada", "quiet")
+    kit.subscribe("ada", "quiet", collected_elsewhere=True)
     now = start_clock()
     soon = kit.grant("ada", 7, idempotency_key="g1", expires_at=now + timedelta(days=5))
     kit.grant("ada", 9, idempotency_key="g2", expires_at=now + timedelta(days=40))

@@ -64,9 +64,10 @@ def test_every_event_type_sends_the_data_its_schema_declares(
     kit.create_customer("ada")
     kit.charge("ada", 15, idempotency_key="low")  # credits.low at 5 left
     kit.charge("ada", 5, idempotency_key="depleted")
-    kit.subscribe("ada", "pro")  # subscription.changed (an upgrade)
+    kit.subscribe("ada", "pro", collected_elsewhere=True)  # subscription.changed (an upgrade)
     kit.create_customer("cy")
-    kit.subscribe("cy", "team", trial_days=14)  # subscription.trial_ending on day 11
+    # subscription.trial_ending on day 11
+    kit.subscribe("cy", "team", trial_days=14, collected_elsewhere=True)
     kit.charge("ada", 50, idempotency_key="half")  # alert.triggered at 50% used
     kit.reserve("ada", 1, idempotency_key="hold", timeout_seconds=60)
     kit.grant("ada", 7, idempotency_key="soon", expires_at=clock() + timedelta(days=2))

@@ -26,7 +26,7 @@ def test_fires_once_three_days_before_the_end_at_that_instant(
     kit: CreditKit, start_clock: ManualClock
 ) -> None:
     kit.create_customer("ada")
-    kit.subscribe("ada", "pro", trial_days=14)
+    kit.subscribe("ada", "pro", trial_days=14, collected_elsewhere=True)
     ends_at = START + timedelta(days=14)
     announced_at = ends_at - timedelta(days=TRIAL_ENDING_NOTICE_DAYS)
 
@@ -62,7 +62,7 @@ def test_a_late_look_writes_it_at_its_own_instant_not_when_looked(
     kit: CreditKit, start_clock: ManualClock
 ) -> None:
     kit.create_customer("ada")
-    kit.subscribe("ada", "pro", trial_days=14)
+    kit.subscribe("ada", "pro", trial_days=14, collected_elsewhere=True)
     start_clock.advance(days=40)  # nobody looked until long after the trial ended
     subscription = kit.subscription("ada")
     assert subscription is not None and subscription.status.value == "active"
@@ -75,7 +75,7 @@ def test_a_trial_shorter_than_the_notice_is_announced_when_it_starts(
     kit: CreditKit, start_clock: ManualClock
 ) -> None:
     kit.create_customer("ada")
-    kit.subscribe("ada", "pro", trial_days=2)
+    kit.subscribe("ada", "pro", trial_days=2, collected_elsewhere=True)
     [(_customer, created_at, data)] = _trial_endings(kit)
     assert created_at == START
     assert data["days_before"] == 2
@@ -88,7 +88,7 @@ def test_a_trial_left_before_the_notice_is_not_announced(
     kit: CreditKit, start_clock: ManualClock
 ) -> None:
     kit.create_customer("ada")
-    kit.subscribe("ada", "pro", trial_days=14)
+    kit.subscribe("ada", "pro", trial_days=14, collected_elsewhere=True)
     start_clock.advance(days=5)
     kit.cancel("ada", at_period_end=False)
     start_clock.advance(days=20)

@@ -41,7 +41,7 @@ def pro_kit(make_kit: KitFactory) -> CreditKit:
 
 def subscribed(kit: CreditKit, customer: str, time_zone: str | None = None) -> None:
     kit.create_customer(customer, time_zone=time_zone)
-    kit.subscribe(customer, "pro")
+    kit.subscribe(customer, "pro", collected_elsewhere=True)
 
 
 def allowance_end(kit: CreditKit, customer: str) -> datetime:

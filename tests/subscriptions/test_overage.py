@@ -34,7 +34,7 @@ def clock() -> ManualClock:
 def metered(make_kit: Callable[..., CreditKit]) -> CreditKit:
     kit = make_kit(catalog=parse_catalog(CAPPED))
     kit.create_customer("m")
-    kit.subscribe("m", "metered")
+    kit.subscribe("m", "metered", collected_elsewhere=True)
     kit.charge("m", kit.balance("m").available, idempotency_key="use-grants")
     return kit
 
@@ -84,7 +84,7 @@ def test_the_period_close_bills_the_overage_once(metered: CreditKit, clock: Manu
 def test_uncapped_pay_as_you_go(make_kit: Callable[..., CreditKit], clock: ManualClock) -> None:
     kit = make_kit(catalog=SEED_000)
     kit.create_customer("creator")
-    kit.subscribe("creator", "premium")
+    kit.subscribe("creator", "premium", collected_elsewhere=True)
     kit.charge("creator", 2000 + 5000, idempotency_key="big")  # 2,000 allowance + 5,000 post-pay
     assert kit.balance("creator").unlimited
     subscription = kit.subscription("creator")

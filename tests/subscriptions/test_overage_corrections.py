@@ -32,7 +32,7 @@ def clock() -> ManualClock:
 def metered(make_kit: Callable[..., CreditKit]) -> CreditKit:
     kit = make_kit(catalog=parse_catalog(CAPPED), late_usage_window=timedelta(days=35))
     kit.create_customer("m")
-    kit.subscribe("m", "metered")
+    kit.subscribe("m", "metered", collected_elsewhere=True)
     kit.charge("m", kit.balance("m").available, idempotency_key="use-grants")
     return kit
 

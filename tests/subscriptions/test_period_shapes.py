@@ -36,7 +36,7 @@ plans:
 """)
     )
     kit.create_customer("c")
-    kit.subscribe("c", "pro")
+    kit.subscribe("c", "pro", collected_elsewhere=True)
     return kit
 
 
@@ -167,7 +167,7 @@ plans:
 """)
     )
     kit.create_customer("c")
-    kit.subscribe("c", "pro", interval="year")
+    kit.subscribe("c", "pro", interval="year", collected_elsewhere=True)
     clock.set(START + timedelta(days=60))
     assert available(kit) == 50
     lines = kit.billing_lines("c")

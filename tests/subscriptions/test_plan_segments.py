@@ -119,7 +119,7 @@ def test_an_upgrade_with_an_interval_change_honours_allowance_on_upgrade(
 
 
 def test_a_trial_is_over_when_it_ends(kit: CreditKit, clock: ManualClock) -> None:
-    subscription = kit.subscribe("c", "pro", trial_days=14)
+    subscription = kit.subscribe("c", "pro", trial_days=14, collected_elsewhere=True)
     assert subscription.status == "trialing"
     assert subscription.trial_ends_at == datetime(2026, 1, 29, tzinfo=UTC)
     clock.set(datetime(2026, 1, 28, 23, 59, tzinfo=UTC))

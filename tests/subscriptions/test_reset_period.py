@@ -33,7 +33,7 @@ def clock() -> ManualClock:
 def kit(make_kit: Callable[..., CreditKit]) -> CreditKit:
     kit = make_kit(catalog=parse_catalog(CATALOG))
     kit.create_customer("c")
-    kit.subscribe("c", "pro")
+    kit.subscribe("c", "pro", collected_elsewhere=True)
     return kit
 
 
@@ -104,7 +104,7 @@ def test_refusals_name_the_field(make_kit: Callable[..., CreditKit]) -> None:
     with pytest.raises(InvalidRequest) as no_allowance:
         kit.reset_period("d", reason="r", idempotency_key="k1")
     assert no_allowance.value.field == "customer"
-    kit.subscribe("d", "pro")
+    kit.subscribe("d", "pro", collected_elsewhere=True)
     with pytest.raises(InvalidRequest) as blank:
         kit.reset_period("d", reason="", idempotency_key="k2")
     assert blank.value.field == "reason"

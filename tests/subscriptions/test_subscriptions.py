@@ -91,7 +91,7 @@ def test_upgrade_is_immediate_prorated_and_adds_the_allowance_difference(
 
 
 def test_downgrade_waits_for_the_end_of_the_period(devops: CreditKit, clock: ManualClock) -> None:
-    devops.subscribe("dev", "professional")
+    devops.subscribe("dev", "professional", collected_elsewhere=True)
     clock.advance(days=3)
     subscription = devops.change_plan("dev", "starter")
     assert (subscription.plan, subscription.scheduled_plan) == ("professional", "starter")
@@ -106,7 +106,7 @@ def test_downgrade_waits_for_the_end_of_the_period(devops: CreditKit, clock: Man
 def test_cancel_at_period_end_returns_to_the_default_plan(
     devops: CreditKit, clock: ManualClock
 ) -> None:
-    devops.subscribe("dev", "business")
+    devops.subscribe("dev", "business", collected_elsewhere=True)
     assert devops.cancel("dev").cancel_at_period_end
     assert devops.plan_of("dev").id == "business"
     clock.set(datetime(2026, 2, 28, 10, tzinfo=UTC))
@@ -116,14 +116,14 @@ def test_cancel_at_period_end_returns_to_the_default_plan(
 
 
 def test_changing_back_undoes_a_scheduled_change(devops: CreditKit) -> None:
-    devops.subscribe("dev", "business")
+    devops.subscribe("dev", "business", collected_elsewhere=True)
     devops.change_plan("dev", "starter")
     subscription = devops.change_plan("dev", "business")
     assert subscription.scheduled_plan is None
 
 
 def test_periods_are_anniversaries(devops: CreditKit, clock: ManualClock) -> None:
-    devops.subscribe("dev", "starter")
+    devops.subscribe("dev", "starter", collected_elsewhere=True)
     ends = []
     for _month in range(3):
         subscription = devops.subscription("dev")
@@ -134,7 +134,7 @@ def test_periods_are_anniversaries(devops: CreditKit, clock: ManualClock) -> Non
 
 
 def test_tick_renews_customers_nobody_touches(devops: CreditKit, clock: ManualClock) -> None:
-    devops.subscribe("dev", "starter")
+    devops.subscribe("dev", "starter", collected_elsewhere=True)
     clock.advance(days=62)
     devops.tick()
     lines = devops.billing_lines("dev")
@@ -146,7 +146,7 @@ def test_an_annual_plan_still_grants_its_allowance_every_month(
 ) -> None:
     kit = make_kit(catalog=SEED_004)
     kit.create_customer("team", kind="workspace")
-    kit.subscribe("team", "pro", interval="year")
+    kit.subscribe("team", "pro", interval="year", collected_elsewhere=True)
     assert kit.billing_lines("team")[0].amount == Money(27800, "USD")
     # A new interval starts a new run of periods; the free month's 100 stay until they expire,
     # and the upgrade adds the difference (allowance_on_upgrade's default), as without it.
@@ -159,7 +159,7 @@ def test_an_annual_plan_still_grants_its_allowance_every_month(
 
 def test_a_trial_bills_nothing_until_it_ends(devops: CreditKit, clock: ManualClock) -> None:
     devops.create_customer("trial")
-    subscription = devops.subscribe("trial", "starter", trial_days=14)
+    subscription = devops.subscribe("trial", "starter", trial_days=14, collected_elsewhere=True)
     assert subscription.status == "trialing"
     assert devops.billing_lines("trial") == ()
     assert available(devops, "trial") == 20 + 200  # the free month's credits stay theirs
@@ -171,7 +171,7 @@ def test_a_trial_bills_nothing_until_it_ends(devops: CreditKit, clock: ManualClo
     assert devops.billing_lines("trial")[0].amount == Money(1900, "USD")
     assert devops.subscription("trial").status == "active"  # type: ignore[union-attr]
     with pytest.raises(InvalidRequest) as refused:
-        devops.subscribe("trial", "business", trial_days=7)
+        devops.subscribe("trial", "business", trial_days=7, collected_elsewhere=True)
     assert refused.value.field == "trial_days"
 
 
@@ -190,11 +190,11 @@ def test_edited_plans_are_new_versions_and_subscribers_keep_theirs(
 ) -> None:
     first = make_kit(catalog=parse_catalog(CATALOG_V1))
     first.create_customer("early")
-    first.subscribe("early", "pro")
+    first.subscribe("early", "pro", collected_elsewhere=True)
     edited = parse_catalog(CATALOG_V1.replace("amount: 1000", "amount: 1500"))
     second = make_kit(catalog=edited)
     second.create_customer("late")
-    second.subscribe("late", "pro")
+    second.subscribe("late", "pro", collected_elsewhere=True)
     early, late = second.subscription("early"), second.subscription("late")
     assert early is not None and late is not None
     assert (early.plan_version, late.plan_version) == (1, 2)
@@ -206,7 +206,7 @@ def test_edited_plans_are_new_versions_and_subscribers_keep_theirs(
 def test_capped_rollover_carries_at_most_the_cap(make_kit: MakeKit, clock: ManualClock) -> None:
     kit = make_kit(catalog=parse_catalog(CATALOG_V1))
     kit.create_customer("saver")
-    kit.subscribe("saver", "pro")
+    kit.subscribe("saver", "pro", collected_elsewhere=True)
     kit.charge("saver", kit.balance("saver").available - 50, idempotency_key="c1")
     assert available(kit, "saver") == 50
     subscription = kit.subscription("saver")
@@ -230,12 +230,12 @@ def test_plan_and_interval_errors_name_the_field(devops: CreditKit) -> None:
 
 def test_subscriptions_need_a_catalog(ck: CreditKit) -> None:
     with pytest.raises(InvalidRequest) as refused:
-        ck.subscribe("u1", "pro")
+        ck.subscribe("u1", "pro", collected_elsewhere=True)
     assert refused.value.field == "catalog"
 
 
 def test_renewals_keep_the_ledger_balanced(devops: CreditKit, clock: ManualClock) -> None:
-    devops.subscribe("dev", "starter")
+    devops.subscribe("dev", "starter", collected_elsewhere=True)
     for day in range(0, 120, 9):
         devops.charge("dev", 3, idempotency_key=f"c{day}")
         clock.advance(days=9)

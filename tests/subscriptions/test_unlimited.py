@@ -16,7 +16,7 @@ def tenant(make_kit: Callable[..., CreditKit]) -> CreditKit:
     kit = make_kit(catalog=SEED_003)
     kit.create_customer("bigco", kind="workspace")
     kit.create_customer("other", kind="workspace")
-    kit.subscribe("bigco", "enterprise")
+    kit.subscribe("bigco", "enterprise", collected_elsewhere=True)
     return kit
 
 

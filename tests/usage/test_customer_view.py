@@ -9,7 +9,7 @@ from creditkit.web.dashboard import _insights
 
 
 def test_an_unlimited_plan_has_no_share_used(kit: CreditKit) -> None:
-    kit.subscribe("u1", "infinite")
+    kit.subscribe("u1", "infinite", collected_elsewhere=True)
     kit.charge("u1", 30, idempotency_key="some")
     summary = kit.usage_summary("u1")
     assert summary.unlimited is True

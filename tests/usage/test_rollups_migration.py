@@ -72,7 +72,7 @@ def test_the_migration_fills_the_rollups_the_write_path_keeps(
             ChargeRequest("u2", 1, "b3"),
         ]
     )
-    kit.subscribe("u1", "infinite")
+    kit.subscribe("u1", "infinite", collected_elsewhere=True)
     kit.charge("u1", kit.balance("u1").available + 7, idempotency_key="beyond")
     clock.advance(minutes=90)
     kit.charge("u2", 1, idempotency_key="next-hour")

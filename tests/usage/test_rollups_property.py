@@ -182,9 +182,9 @@ class Example:
         kit = self.kit
         kit.create_customer(self.names[0])
         kit.create_customer(self.names[1])
-        kit.subscribe(self.names[1], "infinite")
+        kit.subscribe(self.names[1], "infinite", collected_elsewhere=True)
         kit.create_customer(self.names[2], kind="workspace")
-        kit.subscribe(self.names[2], "metered")
+        kit.subscribe(self.names[2], "metered", collected_elsewhere=True)
         kit.add_member(self.names[2], self.names[0], "owner")
         kit.add_member(self.names[2], self.names[1], "editor")
         self.keys = itertools.count()

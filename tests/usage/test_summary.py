@@ -59,7 +59,8 @@ def test_a_period_counts_its_allowance_expiry_though_recorded_in_the_next(
 
 
 def test_overage_is_what_was_spent_beyond_the_grants(kit: CreditKit) -> None:
-    kit.subscribe("u1", "metered")  # an upgrade: 20 - 100 is no raise, so no new allowance
+    # An upgrade: 20 - 100 is no raise, so no new allowance
+    kit.subscribe("u1", "metered", collected_elsewhere=True)
     available = kit.balance("u1").available
     kit.charge("u1", available + 35, idempotency_key="into-overage")
     summary = kit.usage_summary("u1")
@@ -68,7 +69,7 @@ def test_overage_is_what_was_spent_beyond_the_grants(kit: CreditKit) -> None:
 
 
 def test_an_unlimited_plan_issues_as_it_spends(kit: CreditKit) -> None:
-    kit.subscribe("u1", "infinite")
+    kit.subscribe("u1", "infinite", collected_elsewhere=True)
     available = kit.balance("u1").available
     kit.charge("u1", available + 1_000, idempotency_key="big")
     summary = kit.usage_summary("u1")
@@ -95,7 +96,7 @@ def test_the_figures_account_for_every_credit(kit: CreditKit, clock: ManualClock
     released = kit.reserve("u1", 10, idempotency_key="h2")
     kit.release(released.id, idempotency_key="h2-release")
     kit.reserve("u1", 3, idempotency_key="h3", timeout_seconds=60)
-    kit.subscribe("u1", "infinite")
+    kit.subscribe("u1", "infinite", collected_elsewhere=True)
     kit.charge("u1", kit.balance("u1").available + 7, idempotency_key="beyond")
     kit.reserve("u1", 4, idempotency_key="h4")
     clock.advance(days=40)

@@ -135,7 +135,7 @@ def test_a_downgrade_to_free_waits_for_the_period_end_and_can_be_taken_back(
     site: Site, page: Page
 ) -> None:
     site.kit.create_customer("alice")
-    site.kit.subscribe("alice", "pro")
+    site.kit.subscribe("alice", "pro", collected_elsewhere=True)
     _sign_in(site, page)
     page.goto(f"{site.base_url}/app/billing")
     downgrade = _plan_card(page, "free").locator("form")
@@ -163,7 +163,7 @@ def test_a_downgrade_to_free_waits_for_the_period_end_and_can_be_taken_back(
 
 def test_the_billing_and_credits_pages_fit_a_phone(site: Site, phone: Page) -> None:
     site.kit.create_customer("alice")
-    site.kit.subscribe("alice", "pro")
+    site.kit.subscribe("alice", "pro", collected_elsewhere=True)
     _sign_in(site, phone)
     phone.goto(f"{site.base_url}/app/billing")
     expect(phone.get_by_role("heading", name="Plans", exact=True)).to_be_visible()
@@ -223,7 +223,7 @@ def test_a_workspace_editor_sees_no_buy_buttons_and_may_not_buy(site: Site, page
     site.kit.create_customer("owner")
     site.kit.create_customer("eve")
     site.kit.create_customer("acme", kind="workspace")
-    site.kit.subscribe("acme", "team")
+    site.kit.subscribe("acme", "team", collected_elsewhere=True)
     site.kit.add_member("acme", "owner", "owner")
     site.kit.add_member("acme", "eve", "editor")
     _sign_in(site, page, "acme", user="eve")

@@ -63,7 +63,7 @@ def test_search_finds_a_customer_by_part_of_its_id(site: Site, page: Page) -> No
     site.kit.create_customer("acme-corp", kind="workspace")
     site.kit.create_customer("alice-0017")
     site.kit.create_customer("bob-0042")
-    site.kit.subscribe("alice-0017", "pro")
+    site.kit.subscribe("alice-0017", "pro", collected_elsewhere=True)
     _sign_in(site, page)
     rows = page.get_by_test_id("customers").locator("tbody tr")
     expect(rows).to_have_count(3)
@@ -90,7 +90,7 @@ def test_search_finds_a_customer_by_part_of_its_id(site: Site, page: Page) -> No
 def test_the_customer_page_shows_grants_holds_members_and_history(site: Site, page: Page) -> None:
     kit = site.kit
     kit.create_customer("acme", kind="workspace", metadata={"crm": "A-17"})
-    kit.subscribe("acme", "team")
+    kit.subscribe("acme", "team", collected_elsewhere=True)
     for user in ("ann", "raj"):
         kit.create_customer(user, subscribe=False)
     kit.add_member("acme", "ann", "owner")
@@ -299,7 +299,7 @@ def test_console_pages_fit_a_phone(site: Site, phone: Page) -> None:
 def test_the_customer_page_shows_the_spender_tree_budgets_and_debt(site: Site, page: Page) -> None:
     kit = site.kit
     kit.create_customer("lab")
-    kit.subscribe("lab", "pro")
+    kit.subscribe("lab", "pro", collected_elsewhere=True)
     kit.create_spender("lab", "orchestrator", kind="agent")
     kit.create_spender("lab", "einstein", kind="sub_agent", parent="orchestrator")
     kit.create_spender("lab", "ci-key", kind="api_key")

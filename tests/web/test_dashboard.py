@@ -17,7 +17,7 @@ def _spend(site: Site, customer: str, actions: list[str]) -> None:
 
 def test_dashboard_shows_balance_meter_breakdown_and_history(site: Site, page: Page) -> None:
     site.kit.create_customer("alice")
-    site.kit.subscribe("alice", "pro")
+    site.kit.subscribe("alice", "pro", collected_elsewhere=True)
     _spend(site, "alice", ["document_summary"] * 20 + ["image_generation"] * 10)
     balance = site.kit.balance("alice").available
     site.open(page, "alice")
@@ -93,7 +93,7 @@ def test_an_unlimited_plan_shows_unlimited(
     catalog.write_text(UNLIMITED_CATALOG)
     site = make_site(catalog)
     site.kit.create_customer("erin")
-    site.kit.subscribe("erin", "enterprise")
+    site.kit.subscribe("erin", "enterprise", collected_elsewhere=True)
     _spend(site, "erin", ["chat_message"] * 3)
     site.open(page, "erin")
     expect(page.get_by_test_id("balance")).to_have_text("Unlimited")
@@ -103,7 +103,7 @@ def test_an_unlimited_plan_shows_unlimited(
 
 def test_the_dashboard_fits_a_phone(site: Site, phone: Page) -> None:
     site.kit.create_customer("fay")
-    site.kit.subscribe("fay", "pro")
+    site.kit.subscribe("fay", "pro", collected_elsewhere=True)
     _spend(site, "fay", ["document_summary", "image_generation"] * 5)
     site.open(phone, "fay")
     expect(phone.get_by_test_id("balance")).to_be_visible()
@@ -136,7 +136,7 @@ def test_history_filters_by_kind_and_action_and_keeps_them_across_pages(
     site: Site, page: Page
 ) -> None:
     site.kit.create_customer("ivy")
-    site.kit.subscribe("ivy", "pro")
+    site.kit.subscribe("ivy", "pro", collected_elsewhere=True)
     _spend(site, "ivy", ["chat_message"] * 25 + ["image_generation"] * 3)
     site.open(page, "ivy")
     page.get_by_label("Show").select_option(label="Credits added")
@@ -157,7 +157,7 @@ def test_history_filters_by_kind_and_action_and_keeps_them_across_pages(
 
 def test_insights_name_the_top_value_of_a_usage_dimension(site: Site, page: Page) -> None:
     site.kit.create_customer("jon")
-    site.kit.subscribe("jon", "pro")
+    site.kit.subscribe("jon", "pro", collected_elsewhere=True)
     for index, agent in enumerate(["Einstein", "Einstein", "Curie", "Einstein"]):
         site.kit.charge(
             "jon", action="document_summary", idempotency_key=f"jon-{index}",

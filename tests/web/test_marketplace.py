@@ -135,7 +135,7 @@ def test_credits_move_into_a_workspace_and_back_out(site: Site, page: Page) -> N
 def test_a_viewer_may_move_credits_in_but_not_take_them_out(site: Site, page: Page) -> None:
     _users(site, "owner", "bob")
     site.kit.create_customer("acme", kind="workspace")
-    site.kit.subscribe("acme", "team")
+    site.kit.subscribe("acme", "team", collected_elsewhere=True)
     site.kit.add_member("acme", "owner", "owner")
     site.kit.add_member("acme", "bob", "viewer")
     site.kit.grant("acme", 500, idempotency_key="acme-bought")

@@ -62,7 +62,7 @@ def _seed(kit: CreditKit, clock: ManualClock) -> None:
     correction and a charge without an action; nova: new, nothing used; acme: alice's team."""
     for customer in ("alice", "bob", "nova"):
         kit.create_customer(customer)
-    kit.subscribe("alice", "pro")
+    kit.subscribe("alice", "pro", collected_elsewhere=True)
     actions = ["chat_message", "document_summary", "image_generation"]
     for index in range(24):
         kit.charge("alice", action=actions[index % 3], idempotency_key=f"alice-{index}")
@@ -81,7 +81,7 @@ def _seed(kit: CreditKit, clock: ManualClock) -> None:
     kit.complete_sandbox_checkout(session.session_id)
     kit.transfer("alice", "bob", 25, idempotency_key="gift-1", metadata={"note": "Thanks"})
     kit.create_customer("acme", kind="workspace")
-    kit.subscribe("acme", "team")
+    kit.subscribe("acme", "team", collected_elsewhere=True)
     kit.add_member("acme", "alice", "owner")
 
 

@@ -151,7 +151,7 @@ def test_the_meter_the_paywall_and_a_pack_bought_through_the_sandbox(
 ) -> None:
     kit, creditkit_url, port = served
     kit.create_customer("acme")
-    kit.subscribe("acme", "growth")
+    kit.subscribe("acme", "growth", collected_elsewhere=True)
     secret = kit.keys.create_key("demo backend", KeyScope.ADMIN).secret
     token = kit.keys.issue_session("acme").token
     context = browser.new_context(viewport=DESKTOP)
@@ -200,7 +200,7 @@ def test_unlimited_and_the_phone_width(
 ) -> None:
     kit, creditkit_url, port = served
     kit.create_customer("globex")
-    kit.subscribe("globex", "enterprise")
+    kit.subscribe("globex", "enterprise", collected_elsewhere=True)
     kit.charge("globex", 1_000, idempotency_key="big")
     token = kit.keys.issue_session("globex").token
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
@@ -239,7 +239,7 @@ def test_a_plan_upgrade_through_the_sandbox_shows_the_new_plan(
     the plan lacks): the sandbox checkout, then the page shows Scale as the current plan."""
     kit, creditkit_url, port = served
     kit.create_customer("initech")
-    kit.subscribe("initech", "growth")
+    kit.subscribe("initech", "growth", collected_elsewhere=True)
     secret = kit.keys.create_key("demo backend", KeyScope.ADMIN).secret
     token = kit.keys.issue_session("initech").token
     context = browser.new_context(viewport=DESKTOP)

@@ -11,7 +11,7 @@ def _agents(site: Site, customer: str) -> None:
     """An orchestrator with two sub-agents and an API key under ``customer``, each spending."""
     kit = site.kit
     kit.create_customer(customer)
-    kit.subscribe(customer, "pro")
+    kit.subscribe(customer, "pro", collected_elsewhere=True)
     kit.create_spender(customer, "orchestrator", kind="agent")
     kit.create_spender(customer, "einstein", kind="sub_agent", parent="orchestrator")
     kit.create_spender(customer, "curie", kind="sub_agent", parent="orchestrator")
@@ -51,7 +51,7 @@ def test_the_dashboard_shows_spending_by_spender_budgets_and_the_top_agent(
 
 def test_a_customer_without_spenders_sees_no_spender_sections(site: Site, page: Page) -> None:
     site.kit.create_customer("solo")
-    site.kit.subscribe("solo", "pro")
+    site.kit.subscribe("solo", "pro", collected_elsewhere=True)
     site.kit.charge("solo", action="document_summary", idempotency_key="c1")
     site.open(page, "solo")
     expect(page.locator("#insights-heading")).to_be_visible()

@@ -35,8 +35,9 @@ from creditkit.ledger.kernel import EXPIRY, ISSUANCE
 from creditkit.ledger.schemas import CustomerKind, Money, Unit
 from creditkit.ledger.service import LedgerService
 from creditkit.payments.schemas import PaymentStatus
+from creditkit.subscriptions.collection import PAY_WITH_MONEY
 from creditkit.subscriptions.schemas import SubscriptionStatus
-from creditkit.subscriptions.service import PAY_WITH_MONEY, SubscriptionService
+from creditkit.subscriptions.service import SubscriptionService
 from creditkit.usage import repository as usage_repository
 from creditkit.usage.schemas import UsageGroup, share
 

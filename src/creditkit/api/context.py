@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
+from urllib.parse import quote
 
 from creditkit.api.auth import Access
 from creditkit.api.idempotency import Responses
 from creditkit.api.problems import ApiProblem
 from creditkit.api.throttle import FAILURES_PER_MINUTE_MAX
 from creditkit.catalog import UNLIMITED, Allowance, Catalog, Interval, Pack
-from creditkit.errors import CreditKitError, InsufficientCredits
+from creditkit.errors import CheckoutRequired, CreditKitError, InsufficientCredits
 from creditkit.events.publisher import EventPublisher
 from creditkit.kit import CreditKit
 
@@ -99,7 +100,10 @@ class Service:
 
     def enrich(self, error: CreditKitError) -> dict[str, Any]:
         """For a 402: the packs that would cover the shortfall (cheapest first) and the plan to
-        upgrade to whose allowance covers the whole charge."""
+        upgrade to whose allowance covers the whole charge. For a 409 ``checkout_required``:
+        the route that starts the plan through checkout."""
+        if isinstance(error, CheckoutRequired):
+            return {"checkout": f"/v1/customers/{quote(error.customer, safe='')}/checkout"}
         kit = self.kit
         if not isinstance(error, InsufficientCredits) or kit.catalog is None:
             return {}

@@ -62,7 +62,6 @@ _OPERATION_ID_BY_ROUTE = {
 
 #: Codes the HTTP layer answers with itself (the engine's come from its error classes).
 API_CODES = (
-    "checkout_required",
     "customer_forbidden",
     "database_unavailable",
     "http_error",

@@ -48,6 +48,7 @@ STATUS_BY_ERROR: Mapping[type[errors.CreditKitError], int] = {
     errors.PurchaseLimitReached: 403,
     errors.MemberSpendCapReached: 403,
     errors.BudgetExceeded: 403,
+    errors.CheckoutRequired: 409,
     errors.LedgerBusy: 503,
     EventsUnavailable: 503,
     errors.RateLimited: 429,

@@ -19,7 +19,6 @@ from creditkit.api.schemas import (
     ResourceAcquire,
     SubscriptionCreate,
 )
-from creditkit.catalog import Interval
 from creditkit.entitlements.schemas import Decision, LimitUsage
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
 from creditkit.subscriptions.schemas import BillingLine, Subscription
@@ -28,29 +27,6 @@ CustomerId = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATT
 Name = Annotated[str, Path(min_length=1, max_length=255, pattern=TEXT_PATTERN)]
 #: Billing lines listed at once, at most.
 BILLING_LINES_PAGE_MAX = 200
-
-
-def refuse_uncollected(service: Service, customer: str, plan: str, interval: str) -> None:
-    """A priced plan started here would bill a line nobody collects: refused, pointing at the
-    checkout that does collect."""
-    catalog = service.kit.catalog
-    tier = None if catalog is None else catalog.plans.get(plan)
-    if tier is None:
-        return  # the kit's own refusal (unknown plan) answers
-    price = tier.prices.get(Interval(interval))
-    if price is None or price.amount_minor == 0:
-        return
-    raise ApiProblem(
-        409,
-        "checkout_required",
-        f"plan {plan!r} costs {price.amount_minor} {price.currency} minor units a {interval}:"
-        f" start it through POST /v1/customers/{customer}/checkout (plan {plan!r}), which"
-        " collects through the payment provider and starts the plan when paid; or pass"
-        " collected_elsewhere: true when your own billing collects it",
-        checkout=f"/v1/customers/{customer}/checkout",
-        plan=plan,
-        interval=interval,
-    )
 
 
 def router(service: Service) -> APIRouter:
@@ -76,12 +52,10 @@ def router(service: Service) -> APIRouter:
     ) -> JSONResponse:
         """Puts the customer on ``plan`` (a change of plan when already subscribed): a free
         plan, one paid with credits, or one whose price the app collects itself
-        (``collected_elsewhere``). A priced plan paid with money is refused with 409
+        (``collected_elsewhere``). A plan priced in money is refused otherwise with 409
         ``checkout_required``: start it with ``POST /v1/customers/{customer}/checkout``, which
         collects through the payment provider and starts the plan when paid."""
         access.require_scope(caller, Scope.WRITE)
-        if body.pay_with == "money" and not body.collected_elsewhere:
-            refuse_uncollected(service, customer, body.plan, body.interval)
         return await responses.once(
             request,
             key,
@@ -91,6 +65,7 @@ def router(service: Service) -> APIRouter:
                 interval=body.interval,
                 trial_days=body.trial_days,
                 pay_with=body.pay_with,
+                collected_elsewhere=body.collected_elsewhere,
             ),
         )
 

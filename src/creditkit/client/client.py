@@ -539,8 +539,8 @@ class Client:
         collected_elsewhere: bool = False,
         idempotency_key: str | None = None,
     ) -> Subscription:
-        """Puts the customer on ``plan`` (a change of plan when already subscribed). A priced
-        plan paid with money is refused (409 ``checkout_required``: use ``checkout``) unless
+        """Puts the customer on ``plan`` (a change of plan when already subscribed). A plan
+        priced in money raises ``CheckoutRequired`` (start it with ``checkout``) unless
         ``collected_elsewhere``: the app's own billing collects it."""
         body = {
             "plan": plan,

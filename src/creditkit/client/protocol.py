@@ -111,8 +111,8 @@ class CreditsApi(Protocol):
         member: str | None = ...,
         spender: str | None = ...,
         allow_debt: bool = ...,
-        occurred_at: datetime | None = ...,
         usage: object | None = ...,
+        occurred_at: datetime | None = ...,
     ) -> Charge: ...
     def checkout(
         self,
@@ -331,6 +331,7 @@ class CreditsApi(Protocol):
         interval: str = ...,
         trial_days: int = ...,
         pay_with: str = ...,
+        collected_elsewhere: bool = ...,
     ) -> Subscription: ...
     def subscription(self, customer: str) -> Subscription | None: ...
     def track(

@@ -50,6 +50,7 @@ from creditkit.notify.outbox import derived_event_id, emit, event_exists
 from creditkit.notify.schemas import EventType
 from creditkit.store.tables import to_epoch_microseconds
 from creditkit.subscriptions import overage_corrections, repository
+from creditkit.subscriptions.collection import PAY_WITH_MONEY
 from creditkit.subscriptions.periods import (
     PERIODS_CAUGHT_UP_MAX,
     Cadence,
@@ -76,7 +77,6 @@ TRIAL_DAYS_MAX = 365
 #: ``subscription.trial_ending`` fires this many days before a trial ends (as Stripe's
 #: ``customer.subscription.trial_will_end``), or when a shorter trial starts.
 TRIAL_ENDING_NOTICE_DAYS = 3
-PAY_WITH_MONEY = "money"
 PAY_WITH_CREDITS = "credits"
 BILLING_LINES_PAGE_MAX = 500
 
