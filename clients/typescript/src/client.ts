@@ -6,6 +6,7 @@ import createClient from "openapi-fetch";
 
 import { type AmountLike, wireAmount } from "./amount.js";
 import { CreditKitError, errorFromProblem } from "./errors.js";
+import { Lease, type LeaseOptions } from "./lease.js";
 import { type Metered, type MeteredOptions, type Meter, metered } from "./metered.js";
 import { type MeteredTokens, type MeteredTokensOptions, type TokenMeter, type Usage, meteredTokens } from "./metered_tokens.js";
 import type { components, paths } from "./openapi.js";
@@ -41,6 +42,8 @@ export type ReceiptPage = Schemas["ReceiptPage"];
 export type TopUpSettings = Schemas["TopUpSettings"];
 export type Event = Schemas["Event"];
 export type Reversal = Schemas["Reversal"];
+export type Adjustment = Schemas["Adjustment"];
+export type AuditReport = Schemas["AuditReport"];
 export type Refund = Schemas["Refund"];
 export type Quota = Schemas["Quota"];
 /** One usage event's outcome in `ingest`: its charge, or its problem; from a server with an
@@ -203,6 +206,36 @@ export class Client {
     );
   }
 
+  /** Takes back `amount` (all that is left when absent) of a grant, with a `reason` kept in the
+   * history: an operator's correction. */
+  async voidGrant(
+    grantId: number,
+    options: { readonly amount?: AmountLike; readonly reason: string } & WriteOptions,
+  ): Promise<Adjustment> {
+    const { idempotencyKey, amount, reason } = options;
+    return data(
+      await this.api.POST("/v1/grants/{grant_id}/void", {
+        params: { path: { grant_id: rowId(grantId, "grantId") }, header: key(idempotencyKey) },
+        body: { reason, ...(amount === undefined ? {} : { amount: wireAmount(amount) }) },
+      }),
+    );
+  }
+
+  /** Moves a grant's expiry to `expiresAt` (an ISO 8601 instant; `null`: never), with a `reason`
+   * kept in the history; returns the new grant. */
+  async changeGrantExpiry(
+    grantId: number,
+    expiresAt: string | null,
+    options: { readonly reason: string } & WriteOptions,
+  ): Promise<Grant> {
+    return data(
+      await this.api.POST("/v1/grants/{grant_id}/expiry", {
+        params: { path: { grant_id: rowId(grantId, "grantId") }, header: key(options.idempotencyKey) },
+        body: { expires_at: expiresAt, reason: options.reason },
+      }),
+    );
+  }
+
   /** Sets credits aside for work whose cost is not known yet. */
   async reserve(
     customer: string,
@@ -281,6 +314,12 @@ export class Client {
 
   async hold(holdId: number): Promise<Hold> {
     return data(await this.api.GET("/v1/holds/{hold_id}", { params: { path: { hold_id: rowId(holdId, "holdId") } } }));
+  }
+
+  /** Reserves `size` for a worker that spends against it locally, reporting in batches; see
+   * `Lease`. */
+  async lease(customer: string, size: AmountLike, options: LeaseOptions): Promise<Lease> {
+    return Lease.open(this, customer, size, options);
   }
 
   /** Reserves the action's price (or `estimate`), runs `work`, then commits what it `use`d, or
@@ -454,8 +493,13 @@ export class Client {
   }
 
   /** Every limit of the customer's plan with what is used of it. */
-  async limits(customer: string): Promise<LimitUsage[]> {
+  async usageOfLimits(customer: string): Promise<LimitUsage[]> {
     return data(await this.api.GET("/v1/customers/{customer}/limits", { params: { path: { customer } } }));
+  }
+
+  /** @deprecated The same as `usageOfLimits`, under the name the other clients do not use. */
+  async limits(customer: string): Promise<LimitUsage[]> {
+    return this.usageOfLimits(customer);
   }
 
   async acquire(customer: string, limit: string, resourceId: string, options: WriteOptions = {}): Promise<Decision> {
@@ -637,6 +681,12 @@ export class Client {
   async registerWebhookEndpoint(url: string, options: { readonly event_types?: string[] | null } & WriteOptions = {}): Promise<RegisteredWebhookEndpoint> {
     const { idempotencyKey, ...rest } = options;
     return data(await this.api.POST("/v1/webhook-endpoints", { params: { header: key(idempotencyKey) }, body: { ...rest, url } }));
+  }
+
+  /** Checks that every transaction balances and every cached balance equals its entries;
+   * `problems` names each violation. It reads the whole ledger: for monitoring, not per request. */
+  async audit(): Promise<AuditReport> {
+    return data(await this.api.GET("/v1/audit"));
   }
 
   async webhookEndpoints(): Promise<WebhookEndpoint[]> {

@@ -604,7 +604,7 @@ export interface paths {
          * Subscribe
          * @description Puts the customer on ``plan`` (a change of plan when already subscribed): a free
          *     plan, one paid with credits, or one whose price the app collects itself
-         *     (``collected_elsewhere``). A priced plan paid with money is refused with 409
+         *     (``collected_elsewhere``). A plan priced in money is refused otherwise with 409
          *     ``checkout_required``: start it with ``POST /v1/customers/{customer}/checkout``, which
          *     collects through the payment provider and starts the plan when paid.
          */
