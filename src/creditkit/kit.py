@@ -66,6 +66,7 @@ from creditkit.notify.schemas import (
 from creditkit.notify.sealing import Sealer
 from creditkit.notify.webhooks import WebhookService
 from creditkit.notify.worker import Worker
+from creditkit.payments.renewals import RenewalCollector
 from creditkit.payments.sandbox import CARD_SUCCEEDS
 from creditkit.payments.schemas import (
     ChargeRunReport,
@@ -160,8 +161,14 @@ class CreditKit:
         )
         self._ledger.reversal_window = check_reversal_window(reversal_window)
         self._ledger.late_usage_window = check_late_usage_window(late_usage_window)
+        settings = payments or PaymentSettings()
+        # Subscriptions renew; payments collects the renewals (the one place they are joined).
         self._subscriptions = (
-            None if catalog is None else SubscriptionService(self._ledger, catalog)
+            None
+            if catalog is None
+            else SubscriptionService(
+                self._ledger, catalog, RenewalCollector(settings.provider, catalog)
+            )
         )
         self._entitlements = None if catalog is None else EntitlementService(self._ledger, catalog)
         self._alerts = AlertService(self._ledger, catalog, self._subscriptions)
@@ -173,7 +180,7 @@ class CreditKit:
                 self._ledger,
                 catalog,
                 self._subscriptions,
-                payments or PaymentSettings(),
+                settings,
                 self._shared_secrets,
             )
         self._ledger.connect(self._hooks())

@@ -1,7 +1,11 @@
 """Renewals and their grace period: the renewal payment a new billing period owes (creditkit
 charges it off-session where the provider does not bill subscriptions; Stripe's invoices pay
 it where it does), and the fall back to the default plan when a failed renewal's grace period
-ends."""
+ends.
+
+``RenewalCollector`` is payments' side of subscriptions' ``Collector`` port: subscriptions
+renews and asks it to collect; it records the renewal payment that ``run_due_renewals``
+charges."""
 
 from __future__ import annotations
 
@@ -10,13 +14,81 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from creditkit.catalog import Catalog
 from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import pricing, repository
 from creditkit.payments.context import Item, PaymentContext, payment_values
+from creditkit.payments.providers import PaymentProvider
 from creditkit.payments.receipts import issue_receipt
 from creditkit.payments.schemas import PaymentKind, PaymentStatus, ReceiptKind, ReceiptLine
 from creditkit.store.tables import to_epoch_microseconds
-from creditkit.subscriptions.schemas import SubscriptionStatus
+from creditkit.subscriptions.schemas import PaidPeriod, SubscriptionStatus
+
+
+class RenewalCollector:
+    """Subscriptions' ``Collector``, by ``provider``: its name and whether it bills
+    subscriptions itself are all this reads of it (the same before and after the kit binds the
+    sandbox to its database)."""
+
+    def __init__(self, provider: PaymentProvider, catalog: Catalog) -> None:
+        self._provider = provider
+        self._catalog = catalog
+
+    def collects_by_invoice(self, connection: Connection, holder: CustomerRow) -> bool:
+        """Whether the provider bills subscriptions and holds a live one of the customer (a
+        plan's checkout made it; its end clears it): then its invoices collect the renewals."""
+        if not self._provider.bills_subscriptions:
+            return False
+        account = repository.account(connection, holder.id, self._provider.name)
+        return account is not None and account.provider_subscription_id is not None
+
+    def collect(
+        self, connection: Connection, holder: CustomerRow, period: PaidPeriod, now: datetime
+    ) -> None:
+        """A billing period after the first of a run a checkout started owes a renewal
+        payment, recorded pending here and charged off-session by ``run_due_renewals``. A run
+        not bought through a checkout is the app's to collect (its billing lines); a provider
+        that bills subscriptions collects through its invoices."""
+        if self._provider.bills_subscriptions or period.start == period.anchor_at:
+            return
+        started = repository.latest_plan_payment(connection, holder.id)
+        if started is None or started.succeeded_at != period.anchor_at:
+            return  # this run of periods was not bought through a checkout
+        key = f"creditkit:renewal:{period.subscription_id}:{to_epoch_microseconds(period.start)}"
+        if repository.payment_by_key(connection, key) is None:
+            insert_renewal(
+                connection, self._provider.name, self._catalog, holder, period, key, now,
+                next_attempt_at=now,
+            )  # fmt: skip
+
+
+def insert_renewal(
+    connection: Connection,
+    provider_name: str,
+    catalog: Catalog,
+    holder: CustomerRow,
+    paid: PaidPeriod,
+    key: str,
+    now: datetime,
+    *,
+    next_attempt_at: datetime | None = None,
+    period: tuple[datetime, datetime] | None = None,
+) -> Any:
+    """The renewal payment of ``paid`` (for ``period``, a provider's invoice's, when given),
+    recorded pending under ``key``; returns its row."""
+    start, end = (paid.start, paid.end) if period is None else period
+    tier = catalog.plans.get(paid.plan)
+    name = paid.plan if tier is None else tier.name
+    item = Item(
+        PaymentKind.RENEWAL, None, paid.plan, paid.interval,
+        f"{name}, {paid.interval.value}ly, {start:%Y-%m-%d} to {end:%Y-%m-%d}", paid.price,
+    )  # fmt: skip
+    priced = pricing.price(item.description, item.price, None, None)
+    values = payment_values(
+        provider_name, holder, item, priced, key, now, period_start=start,
+        next_attempt_at=next_attempt_at,
+    )  # fmt: skip
+    return repository.read_payment(connection, repository.insert_payment(connection, values))
 
 
 class Renewals:
@@ -26,39 +98,18 @@ class Renewals:
         self._subscriptions = context.subscriptions
         self._provider = context.provider
 
-    def renewals_collected(self, connection: Connection, holder: CustomerRow) -> bool:
-        """Whether the provider holds a live subscription of the customer (a plan's checkout
-        made it; its end clears it): then the provider collects the renewals."""
-        account = repository.account(connection, holder.id, self._provider.name)
-        return account is not None and account.provider_subscription_id is not None
-
     def due_work(
         self, connection: Connection, holder: CustomerRow, now: datetime
     ) -> datetime | None:
         """The ledger's due hook, after the subscription's: receipts for new overage
-        statements, the renewal payment a new period owes, and grace periods that ended.
-        Returns the end of the next grace period."""
+        statements, and grace periods that ended. Returns the end of the next grace period."""
         for line in repository.overage_lines_without_receipt(connection, holder.id):
             issue_receipt(
                 connection, holder, f"overage:{line.id}", ReceiptKind.OVERAGE,
                 [ReceiptLine(line.description, line.amount_minor)], line.amount_minor, 0,
                 line.currency, None, line.id, now,
             )  # fmt: skip
-        if not self._provider.bills_subscriptions:
-            self._open_renewal(connection, holder, now)
         return self._end_graces(connection, holder, now)
-
-    def _open_renewal(self, connection: Connection, holder: CustomerRow, now: datetime) -> None:
-        """A billing period after the first of a run a checkout started owes a renewal
-        payment, charged off-session by ``run_due_renewals``."""
-        period = self._subscriptions.paid_period(connection, holder)
-        if period is None or period.start == period.anchor_at:
-            return
-        started = repository.latest_plan_payment(connection, holder.id)
-        if started is None or started.succeeded_at != period.anchor_at:
-            return  # this run of periods was not bought through a checkout
-        key = f"creditkit:renewal:{period.subscription_id}:{to_epoch_microseconds(period.start)}"
-        self.renewal(connection, holder, key, now, next_attempt_at=now)
 
     def renewal(
         self,
@@ -78,18 +129,10 @@ class Renewals:
         paid = self._subscriptions.paid_period(connection, holder)
         if paid is None:
             return None
-        start, end = (paid.start, paid.end) if period is None else period
-        tier = self._catalog.plans.get(paid.plan)
-        name = paid.plan if tier is None else tier.name
-        item = Item(
-            PaymentKind.RENEWAL, None, paid.plan, paid.interval,
-            f"{name}, {paid.interval.value}ly, {start:%Y-%m-%d} to {end:%Y-%m-%d}", paid.price,
+        return insert_renewal(
+            connection, self._provider.name, self._catalog, holder, paid, key, now,
+            next_attempt_at=next_attempt_at, period=period,
         )  # fmt: skip
-        priced = pricing.price(item.description, item.price, None, None)
-        values = payment_values(self._provider.name,
-            holder, item, priced, key, now, period_start=start, next_attempt_at=next_attempt_at,
-        )  # fmt: skip
-        return repository.read_payment(connection, repository.insert_payment(connection, values))
 
     def _end_graces(
         self, connection: Connection, holder: CustomerRow, now: datetime

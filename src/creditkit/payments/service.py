@@ -128,8 +128,6 @@ class PaymentService:
         top_ups = TopUps(context)
         changes = SubscriptionChanges(context)
         webhooks = Webhooks(context, fulfilment, renewals, refunds, changes)
-        if self._provider.bills_subscriptions:
-            subscriptions.collect_renewals_with(renewals.renewals_collected)
         # The operations, each of the part that does it.
         self.checkout = checkouts.checkout
         self.packs_for_sale = checkouts.packs_for_sale

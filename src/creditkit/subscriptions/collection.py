@@ -1,12 +1,44 @@
-"""Who collects a plan's price: the rule that a plan priced in money is started only where
-someone collects it (the kit and the HTTP API both apply it, so they agree)."""
+"""Who collects a plan's price.
+
+- The rule that a plan priced in money is started only where someone collects it (the kit and
+  the HTTP API both apply it, so they agree): ``check_collected``.
+- ``Collector``, the port through which a renewal collects its price: subscriptions owns the
+  renewal and calls it; payments implements it; the kit wires one into ``SubscriptionService``
+  when it builds it.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.engine import Connection
+
 from creditkit.catalog import Catalog, Interval
 from creditkit.errors import CheckoutRequired, InvalidRequest
+from creditkit.ledger.repository import CustomerRow
+from creditkit.subscriptions.schemas import PaidPeriod
 
 PAY_WITH_MONEY = "money"
+
+
+class Collector(Protocol):
+    """Collects the price of billing periods paid in money. Both are called inside the
+    subscription's write, under the customer's lock, on its connection."""
+
+    def collects_by_invoice(self, connection: Connection, holder: CustomerRow) -> bool:
+        """Whether the provider bills this customer's renewals itself (Stripe Billing): the next
+        billing period then starts when the provider's invoice for it is paid
+        (``SubscriptionService.renew_collected``), never on this clock, so that no period is
+        billed that nobody collects."""
+        ...
+
+    def collect(
+        self, connection: Connection, holder: CustomerRow, period: PaidPeriod, now: datetime
+    ) -> None:
+        """A billing period paid in money has started by renewal (``period``): collect its
+        price, once however often it is asked for the same period."""
+        ...
 
 
 def check_collected(

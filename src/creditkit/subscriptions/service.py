@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,7 +50,7 @@ from creditkit.notify.outbox import derived_event_id, emit, event_exists
 from creditkit.notify.schemas import EventType
 from creditkit.store.tables import to_epoch_microseconds
 from creditkit.subscriptions import overage_corrections, repository
-from creditkit.subscriptions.collection import PAY_WITH_MONEY
+from creditkit.subscriptions.collection import PAY_WITH_MONEY, Collector
 from creditkit.subscriptions.periods import (
     PERIODS_CAUGHT_UP_MAX,
     Cadence,
@@ -79,9 +79,6 @@ TRIAL_DAYS_MAX = 365
 TRIAL_ENDING_NOTICE_DAYS = 3
 PAY_WITH_CREDITS = "credits"
 BILLING_LINES_PAGE_MAX = 500
-
-#: Whether a provider collects the customer's renewals (payments tells, for Stripe Billing).
-RenewalsCollected = Callable[[Connection, CustomerRow], bool]
 
 
 def prorate(amount_minor: int, remaining_seconds: int, period_seconds: int) -> int:
@@ -210,18 +207,17 @@ def _allowance_period(
 
 
 class SubscriptionService:
-    def __init__(self, ledger: LedgerService, catalog: Catalog) -> None:
+    """``collector`` collects the price of each billing period a renewal starts (payments'; see
+    ``Collector``); without one, renewals bill their lines for the app to collect."""
+
+    def __init__(
+        self, ledger: LedgerService, catalog: Catalog, collector: Collector | None = None
+    ) -> None:
         self._ledger = ledger
         self._catalog = catalog
+        self._collector = collector
         self._plans_by_version_id: dict[int, tuple[Plan, int]] = {}
         self._current_version_ids = self._register_versions()
-        self._renewals_collected: RenewalsCollected | None = None
-
-    def collect_renewals_with(self, collected: RenewalsCollected) -> None:
-        """Payments names the subscriptions a provider collects (Stripe Billing): their next
-        billing period starts when the provider's invoice for it is paid (``renew_collected``),
-        never on this clock, so that no period is billed here that nobody collects."""
-        self._renewals_collected = collected
 
     # -- plan versions --------------------------------------------------------------------------
 
@@ -431,9 +427,9 @@ class SubscriptionService:
         """The billing period in force, when it is paid in money at a price above zero and
         not in trial: what a renewal payment pays for. None otherwise."""
         row = repository.read_subscription(connection, holder.id)
-        if row is None:
-            return None
-        state = _State.from_row(row)
+        return None if row is None else self._paid_period(connection, _State.from_row(row))
+
+    def _paid_period(self, connection: Connection, state: _State) -> PaidPeriod | None:
         plan, _version = self._plan(connection, state.plan_version_id)
         price = plan.prices.get(state.interval)
         start, end = state.billing_bounds()
@@ -1139,6 +1135,7 @@ class SubscriptionService:
         state = _State.from_row(row)
         self._announce_trial_ending(connection, holder, state, now)
         self._end_trial(state, now)
+        renewed = False
         for _step in range(PERIODS_CAUGHT_UP_MAX):
             plan, _version = self._plan(connection, state.plan_version_id)
             boundary, billing_end, allowance_end = self._next_boundary(state, plan)
@@ -1159,6 +1156,7 @@ class SubscriptionService:
                 self._close_billing_period(state, boundary)
                 self._start_period(connection, holder, state, now, renewal=True)
                 self._announce_renewal(connection, holder, previous, state, now)
+                renewed = True
             else:
                 plan, _version = self._plan(connection, state.plan_version_id)
                 self._grant_allowance(connection, holder, state, plan, boundary, now)
@@ -1166,8 +1164,22 @@ class SubscriptionService:
             raise AssertionError(f"subscription {state.id} did not catch up to {now}")
         self._end_trial(state, now)
         self._save(connection, holder, state, now, lower_due=False)
+        if renewed:
+            self._collect(connection, holder, state, now)
         plan, _version = self._plan(connection, state.plan_version_id)
         return self._due_at(connection, state, plan)
+
+    def _collect(
+        self, connection: Connection, holder: CustomerRow, state: _State, now: datetime
+    ) -> None:
+        """After a sweep that renewed: the billing period now in force, when it is paid in
+        money, is collected (the last of the periods a sweep caught up: one payment, not one
+        per period nobody was there to charge)."""
+        if self._collector is None:
+            return
+        period = self._paid_period(connection, state)
+        if period is not None:
+            self._collector.collect(connection, holder, period, now)
 
     @staticmethod
     def _end_trial(state: _State, now: datetime) -> None:
@@ -1237,13 +1249,13 @@ class SubscriptionService:
         for the period's end takes effect on this clock, as it bills nothing."""
         price = plan.prices.get(state.interval)
         return (
-            self._renewals_collected is not None
+            self._collector is not None
             and state.pay_with == PAY_WITH_MONEY
             and price is not None
             and price.amount_minor > 0
             and not state.cancel_at_period_end
             and state.scheduled_plan_version_id is None
-            and self._renewals_collected(connection, holder)
+            and self._collector.collects_by_invoice(connection, holder)
         )
 
     def renew_collected(

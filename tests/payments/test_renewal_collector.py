@@ -1,0 +1,49 @@
+"""Subscriptions renews and collects through its ``Collector`` port, which payments implements
+(``RenewalCollector``) and the kit wires in: the renewal payment is recorded by the sweep that
+renews, once, for the period in force; a run the app collects itself is left to its billing
+lines."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from payments_support import URLS
+
+from creditkit import BillingLineKind, CreditKit, ManualClock
+from creditkit.payments import ChargeRunReport, ReceiptKind
+
+
+def test_periods_caught_up_in_one_sweep_owe_one_payment_for_the_period_in_force(
+    kit: CreditKit, clock: ManualClock
+) -> None:
+    session = kit.checkout("alice", plan="pro", idempotency_key="k1", **URLS)
+    kit.complete_sandbox_checkout(session.session_id)
+    first = kit.subscription("alice")
+    assert first is not None
+    # Nobody touches the customer for three billing periods.
+    clock.set(first.current_period_end + timedelta(days=62))
+    renewed = kit.subscription("alice")  # the read sweeps, catching up
+    assert renewed is not None
+    assert renewed.current_period_start > first.current_period_end
+    assert kit.run_due_renewals() == ChargeRunReport(1, 1, 0)
+    assert kit.run_due_renewals() == ChargeRunReport(0, 0, 0)
+    kinds = [receipt.kind for receipt in kit.receipts("alice").items]
+    assert kinds == [ReceiptKind.SUBSCRIPTION] * 2
+
+
+@pytest.mark.parametrize("months", [1, 3])
+def test_a_plan_the_app_collects_itself_owes_no_payment_here(
+    kit: CreditKit, clock: ManualClock, months: int
+) -> None:
+    kit.create_customer("bob")
+    kit.subscribe("bob", "pro", collected_elsewhere=True)
+    first = kit.subscription("bob")
+    assert first is not None
+    clock.set(first.current_period_end + timedelta(days=31 * (months - 1)))
+    assert kit.subscription("bob") != first  # renewed
+    assert kit.run_due_renewals() == ChargeRunReport(0, 0, 0)
+    assert kit.receipts("bob").items == ()
+    lines = kit.billing_lines("bob", limit=50)
+    fees = [line for line in lines if line.kind is BillingLineKind.SUBSCRIPTION]
+    assert len(fees) == 1 + months
