@@ -17,6 +17,19 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+def checked_clock(clock: Clock) -> Clock:
+    """``clock`` as every part of the engine reads it: an aware datetime, in UTC. A clock that
+    returns anything else raises ``InvalidRequest`` naming ``clock``, at the read."""
+
+    def now() -> datetime:
+        moment = clock()
+        if not isinstance(moment, datetime) or moment.tzinfo is None:
+            raise InvalidRequest("clock", "must return a timezone-aware datetime")
+        return moment.astimezone(UTC)
+
+    return now
+
+
 class ManualClock:
     """A clock that stands still until told to move; for tests and simulations.
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from creditkit.analytics.schemas import Analytics, CustomerPage
 from creditkit.analytics.service import AnalyticsService
 from creditkit.catalog import Catalog, CountOrUnlimited, Pack, Plan, load_catalog
-from creditkit.clock import Clock, system_clock
+from creditkit.clock import Clock, checked_clock, system_clock
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member, RateDecision
 from creditkit.entitlements.service import EntitlementService
 from creditkit.errors import CreditKitError, InvalidRequest, Quantity, present
@@ -152,9 +152,11 @@ class CreditKit:
             secret_key, engine.url.database if self._database.dialect == "sqlite" else None
         )
         upgrade_to_head(engine, seal_secret=sealer.seal, unseal_secret=sealer.unseal)
+        # Every part is handed the database and the clock it uses, not reached through another.
+        database, self._clock = self._database, checked_clock(clock or system_clock)
         self._ledger = LedgerService(
-            self._database,
-            clock or system_clock,
+            database,
+            self._clock,
             declared,
             group_commit=group_commit,
             writer_lanes=writer_lanes,
@@ -167,27 +169,45 @@ class CreditKit:
             None
             if catalog is None
             else SubscriptionService(
-                self._ledger, catalog, RenewalCollector(settings.provider, catalog)
+                self._ledger,
+                database,
+                self._clock,
+                catalog,
+                RenewalCollector(settings.provider, catalog),
             )
         )
-        self._entitlements = None if catalog is None else EntitlementService(self._ledger, catalog)
-        self._alerts = AlertService(self._ledger, catalog, self._subscriptions)
-        self._shared_secrets = ServiceSecrets(self._database, self._ledger.now, sealer)
-        self._webhooks = WebhookService(self._ledger, sealer, webhook_policy or OutboundPolicy())
+        self._entitlements = (
+            None
+            if catalog is None
+            else EntitlementService(self._ledger, database, self._clock, catalog)
+        )
+        self._alerts = AlertService(
+            self._ledger, database, self._clock, catalog, self._subscriptions
+        )
+        self._shared_secrets = ServiceSecrets(database, self._clock, sealer)
+        self._webhooks = WebhookService(
+            database, self._clock, sealer, webhook_policy or OutboundPolicy()
+        )
         self._payments = None
         if catalog is not None and self._subscriptions is not None:
             self._payments = PaymentService(
                 self._ledger,
+                database,
+                self._clock,
                 catalog,
                 self._subscriptions,
                 settings,
                 self._shared_secrets,
             )
         self._ledger.connect(self._hooks())
-        self._usage = UsageService(self._ledger, catalog, self._subscriptions)
+        self._usage = UsageService(
+            self._ledger, database, self._clock, catalog, self._subscriptions
+        )
         self._pricing = PricingService(catalog, self._ledger.unit)
-        self._model_usage = ModelUsageService(self._ledger, catalog)
-        self._analytics = AnalyticsService(self._ledger, catalog, self._subscriptions)
+        self._model_usage = ModelUsageService(self._ledger, database, catalog)
+        self._analytics = AnalyticsService(
+            self._ledger, database, self._clock, catalog, self._subscriptions
+        )
 
     def _hooks(self) -> LedgerHooks:
         """The ledger's follow-ups, in the order they run (see ``LedgerHooks``)."""
@@ -199,7 +219,7 @@ class CreditKit:
             due.append(self._payments.due_work)
             spend.append(self._payments.spent)
         dimensions = () if self.catalog is None else tuple(self.catalog.dimensions)
-        rollups = UsageRollups(self._ledger, dimensions)
+        rollups = UsageRollups(self._database, self._clock, dimensions)
         rollups.fill_dimensions()
         return LedgerHooks(
             due=tuple(due),
@@ -234,7 +254,7 @@ class CreditKit:
     @functools.cached_property
     def keys(self) -> KeyService:
         """Secret API keys and customer session tokens, for the HTTP service."""
-        return KeyService(self._database, self._ledger.now, self._shared_secrets)
+        return KeyService(self._database, self._clock, self._shared_secrets)
 
     @property
     def database(self) -> Database:
@@ -243,7 +263,7 @@ class CreditKit:
 
     def now(self) -> datetime:
         """The kit's clock, read once."""
-        return self._ledger.now()
+        return self._clock()
 
     def ping(self) -> None:
         """Raises when the database does not answer (a health check)."""
@@ -350,7 +370,7 @@ class CreditKit:
         offer = self._catalog_required().pack(pack)
         expires_at = None
         if offer.expires_after_days is not None:
-            expires_at = self._ledger.now() + timedelta(days=offer.expires_after_days)
+            expires_at = self._clock() + timedelta(days=offer.expires_after_days)
         action = f"pack:{offer.id}"
 
         def within_limit(connection: Connection, holder: CustomerRow) -> CreditKitError | None:
@@ -455,7 +475,9 @@ class CreditKit:
                 raise InvalidRequest(field, "a usage prices the charge: leave it out")
             if action is None:
                 raise InvalidRequest("action", "name the action that prices the usage")
-            quote = quote_for_key(self._pricing, self._ledger, action, usage, idempotency_key)
+            quote = quote_for_key(
+                self._pricing, self._ledger, self._clock, action, usage, idempotency_key
+            )
             if unit is not None and unit != quote.unit:
                 raise InvalidRequest("unit", f"action {action!r} is priced in {quote.unit!r}")
             if quote.amount == 0:
@@ -592,7 +614,9 @@ class CreditKit:
             action = self._ledger.hold(hold_id).action
             if action is None:
                 raise InvalidRequest("usage", f"hold {hold_id} names no action to price it")
-            quote = quote_for_key(self._pricing, self._ledger, action, usage, idempotency_key)
+            quote = quote_for_key(
+                self._pricing, self._ledger, self._clock, action, usage, idempotency_key
+            )
             amount, metadata = quote.amount, with_price(metadata, quote)
         if amount is None:
             raise InvalidRequest("amount", "give the amount to commit, or the usage to price")

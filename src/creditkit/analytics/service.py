@@ -29,12 +29,14 @@ from creditkit.analytics.schemas import (
     ItemRevenue,
 )
 from creditkit.catalog import Catalog, Interval, Plan
+from creditkit.clock import Clock
 from creditkit.errors import InvalidRequest, present
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, check_range
 from creditkit.ledger.kernel import EXPIRY, ISSUANCE
 from creditkit.ledger.schemas import CustomerKind, Money, Unit
 from creditkit.ledger.service import LedgerService
 from creditkit.payments.schemas import PaymentStatus
+from creditkit.store.database import Database
 from creditkit.subscriptions.collection import PAY_WITH_MONEY
 from creditkit.subscriptions.schemas import SubscriptionStatus
 from creditkit.subscriptions.service import SubscriptionService
@@ -115,10 +117,14 @@ class AnalyticsService:
     def __init__(
         self,
         ledger: LedgerService,
+        database: Database,
+        clock: Clock,
         catalog: Catalog | None,
         subscriptions: SubscriptionService | None,
     ) -> None:
         self._ledger = ledger
+        self._database = database
+        self._now = clock
         self._catalog = catalog
         self._subscriptions = subscriptions
 
@@ -140,7 +146,7 @@ class AnalyticsService:
         # Due work first (renewals, expiries, hold timeouts), as every read does it for its
         # customer: the liability then agrees with the customers' balances.
         self._ledger.expire()
-        now = self._ledger.now()
+        now = self._now()
         sums = self._read_sums(unit_, start, end, now)
         revenue_by_plan = self._revenue_by_item(sums.revenue, plans=True)
         revenue_by_pack = self._revenue_by_item(sums.revenue, plans=False)
@@ -202,7 +208,7 @@ class AnalyticsService:
         """Every aggregate, in one snapshot: nine statements whatever the size of the ledger
         (and a read of each plan version in use, cached for the process's life)."""
         subscriptions = self._subscriptions_required()
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             groups = repository.subscription_groups(connection)
             plans = {
                 version_id: subscriptions.plan_at_version(connection, version_id)
@@ -372,8 +378,8 @@ class AnalyticsService:
         """The page, read again once its customers with due work (a renewal, a hold timed out)
         have done it, as ``balance`` does for one customer: what they list is what ``balance``
         and ``subscription`` would say of each."""
-        now = self._ledger.now()
-        with self._ledger.database.read() as connection:
+        now = self._now()
+        with self._database.read() as connection:
             rows = repository.customer_page(connection, search, before_id, limit, unit, now)
         due = [
             row.external_id
@@ -384,8 +390,8 @@ class AnalyticsService:
             return rows
         for external_id in due:
             self._ledger.sweep_if_due(external_id)
-        now = self._ledger.now()
-        with self._ledger.database.read() as connection:
+        now = self._now()
+        with self._database.read() as connection:
             return repository.customer_page(connection, search, before_id, limit, unit, now)
 
 

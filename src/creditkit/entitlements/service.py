@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from creditkit.catalog import UNLIMITED, Catalog, CountOrUnlimited, Limit, LimitKind, Plan
 from creditkit.catalog.schemas import plan_from_terms
+from creditkit.clock import Clock
 from creditkit.entitlements import repository
 from creditkit.entitlements.schemas import (
     ROLE_ORDER,
@@ -49,6 +50,7 @@ from creditkit.ledger.service import LedgerService
 from creditkit.ledger.spending import FORMER_MEMBER, MEMBER
 from creditkit.notify.outbox import emit
 from creditkit.notify.schemas import EventType
+from creditkit.store.database import Database
 from creditkit.subscriptions import repository as subscriptions_repository
 from creditkit.subscriptions.periods import Cadence, PeriodRun
 
@@ -85,8 +87,12 @@ def _limit_value(stored: int | None) -> CountOrUnlimited:
 
 
 class EntitlementService:
-    def __init__(self, ledger: LedgerService, catalog: Catalog) -> None:
+    def __init__(
+        self, ledger: LedgerService, database: Database, clock: Clock, catalog: Catalog
+    ) -> None:
         self._ledger = ledger
+        self._database = database
+        self._now = clock
         self._catalog = catalog
         self._plans_by_version_id: dict[int, Plan] = {}
         #: customer -> (its plan's rate limit, when read); see ``_rate_limit_of``.
@@ -127,7 +133,7 @@ class EntitlementService:
 
     def _read_plan(self, customer: str) -> Plan:
         self._ledger.sweep_if_due(customer)
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             holder = ledger_repository.read_customer(connection, customer)
             return self._plan_in_force(connection, holder.id)[0]
 
@@ -135,14 +141,14 @@ class EntitlementService:
         """Counts one request against the plan's ``rate_limit_per_minute`` in the current
         minute (a fixed window, counted in the database so every process shares it). Refused
         requests count too: a client that keeps hammering stays refused until the window ends."""
-        now = self._ledger.now()
+        now = self._now()
         cached, limit = self._cached_rate_limit(customer, now)
         if not cached:
             limit = self._cache_rate_limit(customer, self._read_plan(customer), now)
         if limit is None:
             return RateDecision(True, None, 0, 0)
         window_start = now.replace(second=0, microsecond=0)
-        count = self._ledger.database.write(
+        count = self._database.write(
             lambda connection: repository.count_request(
                 connection,
                 ledger_repository.read_customer(connection, customer).id,
@@ -369,8 +375,8 @@ class EntitlementService:
         """Every limit some plan names (those the plan in force does not name are uncapped),
         in the catalog's order, then any only the customer's plan version still names."""
         self._ledger.sweep_if_due(customer)
-        now = self._ledger.now()
-        with self._ledger.database.read() as connection:
+        now = self._now()
+        with self._database.read() as connection:
             holder = ledger_repository.read_customer(connection, customer)
             plan, run = self._plan_in_force(connection, holder.id)
             counts = repository.resources_counts(connection, holder.id)
@@ -544,7 +550,7 @@ class EntitlementService:
 
     def members(self, workspace: str) -> list[Member]:
         """The owner first, then admins, editors and viewers, each in the order they joined."""
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             holder = ledger_repository.read_customer(connection, workspace)
             self._require_workspace(holder)
             return self._members(connection, holder)
@@ -556,7 +562,7 @@ class EntitlementService:
             raise InvalidRequest("limit", "must be an int")
         if not 1 <= limit <= MEMBERSHIPS_LISTED_MAX:
             raise InvalidRequest("limit", f"must be from 1 to {MEMBERSHIPS_LISTED_MAX}")
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             holder = ledger_repository.read_customer(connection, user)
             if holder.kind != CustomerKind.USER:
                 raise InvalidRequest("user", f"{user!r} is a workspace: only users are members")

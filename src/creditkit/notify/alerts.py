@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 
 from creditkit.amounts import wire_amount
 from creditkit.catalog import Allowance, Catalog, Plan
+from creditkit.clock import Clock
 from creditkit.errors import InvalidRequest, Quantity, UnknownCustomer
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.kernel import Spend
@@ -37,6 +38,7 @@ from creditkit.notify import repository
 from creditkit.notify.outbox import emit, new_event_id
 from creditkit.notify.schemas import Alerts, AlertSource, EventType
 from creditkit.store.configured import ConfiguredCustomers
+from creditkit.store.database import Database
 from creditkit.subscriptions.service import SubscriptionService
 from creditkit.usage.allowance import PERCENT_MAX, allowance_left, allowance_spent, reached
 
@@ -77,10 +79,14 @@ class AlertService:
     def __init__(
         self,
         ledger: LedgerService,
+        database: Database,
+        clock: Clock,
         catalog: Catalog | None,
         subscriptions: SubscriptionService | None,
     ) -> None:
         self._ledger = ledger
+        self._database = database
+        self._now = clock
         self._catalog = catalog
         self._subscriptions = subscriptions
         self._plan_levels = self._levels_of_plans()
@@ -227,7 +233,7 @@ class AlertService:
                 continue  # a reversal gives credits back: no threshold is reached by it
             pair = (spend.customer_id, spend.unit)
             steps_by_pair[pair] = steps_by_pair.get(pair, 0) + spend.steps
-        now = self._ledger.now()
+        now = self._now()
         for (customer_id, unit_name), steps in steps_by_pair.items():
             own = None
             if self._own.may_include(connection, customer_id, now):
@@ -351,8 +357,8 @@ class AlertService:
         # Balances, so zero is one (``to_steps`` takes amounts, which are positive).
         before_steps = unit_.to_steps(before) if before else 0
         after_steps = unit_.to_steps(after) if after else 0
-        now = self._ledger.now()
-        with self._ledger.database.read() as connection:
+        now = self._now()
+        with self._database.read() as connection:
             found = repository.customer_with_own_thresholds(connection, customer, unit)
             if found is None:
                 raise UnknownCustomer(customer)
@@ -419,10 +425,10 @@ class AlertService:
         """The thresholds in force for the customer and unit, and where they come from."""
         unit_ = self._ledger.unit(unit)
         self._ledger.sweep_if_due(customer)
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             holder = ledger_repository.read_customer(connection, customer)
             own = repository.customer_alert_row(connection, holder.id, unit)
-            plan_id, _start, _end = self._period(connection, holder, self._ledger.now())
+            plan_id, _start, _end = self._period(connection, holder, self._now())
         if own is not None:
             left = None if own.credits_left is None else unit_.to_quantity(own.credits_left)
             return Alerts(customer, unit, left, tuple(own.percent_used), AlertSource.CUSTOMER)
@@ -456,7 +462,7 @@ class AlertService:
         how many it announced and whether it stopped at the batch size."""
 
         def scan(connection: Connection) -> tuple[int, bool]:
-            now = self._ledger.now()
+            now = self._now()
             until = now + timedelta(days=GRANT_EXPIRING_NOTICE_DAYS)
             found = repository.expiring_grants(connection, now, until, GRANT_EXPIRING_BATCH_MAX)
             announced = 0
@@ -478,7 +484,7 @@ class AlertService:
                 announced += 1
             return announced, len(found) == GRANT_EXPIRING_BATCH_MAX
 
-        return self._ledger.database.write(scan)
+        return self._database.write(scan)
 
 
 def _newly_reached(allowance: int, percents: Sequence[int], used: int, steps: int) -> list[int]:

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Connection
 
+from creditkit.clock import Clock
 from creditkit.errors import (
     IdempotencyConflict,
     InvalidRequest,
@@ -33,7 +34,6 @@ from creditkit.errors import (
 )
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text
-from creditkit.ledger.service import LedgerService
 from creditkit.notify import repository
 from creditkit.notify.errors import WebhookEndpointNotFound
 from creditkit.notify.outbound import AddressRefused, OutboundPolicy, error_category
@@ -49,6 +49,7 @@ from creditkit.notify.schemas import (
 )
 from creditkit.notify.sealing import Sealer
 from creditkit.notify.signing import new_secret, signed_headers
+from creditkit.store.database import Database
 
 URL_LENGTH_MAX = 2048
 #: Endpoints registered at once: each event is one delivery per endpoint.
@@ -132,8 +133,11 @@ def _endpoint(row: Any) -> WebhookEndpoint:
 
 
 class WebhookService:
-    def __init__(self, ledger: LedgerService, sealer: Sealer, policy: OutboundPolicy) -> None:
-        self._ledger = ledger
+    def __init__(
+        self, database: Database, clock: Clock, sealer: Sealer, policy: OutboundPolicy
+    ) -> None:
+        self._database = database
+        self._now = clock
         self._sealer = sealer
         self._policy = policy
 
@@ -160,7 +164,7 @@ class WebhookService:
                         "secret_sealed": self._sealer.seal(new_secret()),
                         "event_types": types,
                         "enabled": True,
-                        "created_at": self._ledger.now(),
+                        "created_at": self._now(),
                     },
                 )
                 recorded = present(
@@ -182,7 +186,7 @@ class WebhookService:
                 _endpoint(recorded), self._sealer.unseal(recorded.secret_sealed)
             )
 
-        return self._ledger.database.write(write)
+        return self._database.write(write)
 
     def rotate_secret(self, endpoint_id: int, idempotency_key: str) -> RegisteredWebhookEndpoint:
         """Gives the endpoint a new secret, returned here only. The one it replaces keeps
@@ -208,7 +212,7 @@ class WebhookService:
                 return RegisteredWebhookEndpoint(
                     _endpoint(row), self._sealer.unseal(row.secret_sealed)
                 )
-            now = self._ledger.now()
+            now = self._now()
             secret = new_secret()
             repository.set_endpoint_secrets(
                 connection,
@@ -225,14 +229,14 @@ class WebhookService:
             )
             return RegisteredWebhookEndpoint(_endpoint(self._read(connection, endpoint_id)), secret)
 
-        return self._ledger.database.write(write)
+        return self._database.write(write)
 
     def endpoints(self) -> list[WebhookEndpoint]:
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             return [_endpoint(row) for row in repository.endpoints(connection, ENDPOINTS_MAX)]
 
     def endpoint(self, endpoint_id: int) -> WebhookEndpoint:
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             return _endpoint(self._read(connection, endpoint_id))
 
     def set_enabled(self, endpoint_id: int, enabled: bool) -> WebhookEndpoint:
@@ -246,16 +250,16 @@ class WebhookService:
             repository.set_endpoint_enabled(connection, endpoint_id, enabled)
             return _endpoint(self._read(connection, endpoint_id))
 
-        return self._ledger.database.write(write)
+        return self._database.write(write)
 
     def delete(self, endpoint_id: int) -> None:
         """Deletes the endpoint; the deliveries it was still owed are marked failed."""
 
         def write(connection: Connection) -> None:
             self._read(connection, endpoint_id)
-            repository.delete_endpoint(connection, endpoint_id, self._ledger.now())
+            repository.delete_endpoint(connection, endpoint_id, self._now())
 
-        self._ledger.database.write(write)
+        self._database.write(write)
 
     @staticmethod
     def _read(connection: Connection, endpoint_id: object, *, lock: bool = False) -> Any:
@@ -284,7 +288,7 @@ class WebhookService:
             status_value = None if status is None else DeliveryStatus(status).value
         except ValueError:
             raise InvalidRequest("status", "must be pending, delivered or failed") from None
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             rows = repository.deliveries(connection, after_id, limit, endpoint_id, status_value)
         return [
             Delivery(
@@ -321,7 +325,7 @@ class WebhookService:
                 event_type = EventType(type)
             except ValueError:
                 raise InvalidRequest("type", f"unknown event type {type!r}") from None
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             customer_id = None
             if customer is not None:
                 customer_id = ledger_repository.read_customer(connection, customer).id
@@ -337,7 +341,7 @@ class WebhookService:
         the batch size."""
 
         def write(connection: Connection) -> tuple[int, bool]:
-            now = self._ledger.now()
+            now = self._now()
             events = repository.events_to_fan_out(connection, FAN_OUT_EVENTS_MAX)
             if not events:
                 return 0, False
@@ -359,7 +363,7 @@ class WebhookService:
             repository.mark_fanned_out(connection, [event_id for event_id, _type in events], now)
             return len(events), len(events) == FAN_OUT_EVENTS_MAX
 
-        return self._ledger.database.write(write)
+        return self._database.write(write)
 
     # -- delivery ---------------------------------------------------------------------------------
 
@@ -367,13 +371,13 @@ class WebhookService:
         """Leases up to ``DELIVERIES_CLAIMED_MAX`` due deliveries for this worker."""
 
         def write(connection: Connection) -> list[ClaimedDelivery]:
-            now = self._ledger.now()
+            now = self._now()
             lease_until = now + timedelta(seconds=LEASE_SECONDS)
             return repository.claim_due_deliveries(
                 connection, now, lease_until, DELIVERIES_CLAIMED_MAX
             )
 
-        return self._ledger.database.write(write)
+        return self._database.write(write)
 
     def attempt(
         self, client: httpx.Client, delivery: ClaimedDelivery, rng: random.Random
@@ -381,7 +385,7 @@ class WebhookService:
         """Posts the delivery's event once and records the outcome: the delivery's status
         after it, or None when the lease ran out and another worker owns it now."""
         body = event_body(delivery)
-        now = self._ledger.now()
+        now = self._now()
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
@@ -432,7 +436,7 @@ class WebhookService:
         error: str | None,
         rng: random.Random,
     ) -> DeliveryStatus | None:
-        now = self._ledger.now()
+        now = self._now()
         values: dict[str, Any] = {"last_status_code": status_code}
         if error is None:
             status = DeliveryStatus.DELIVERED
@@ -451,4 +455,4 @@ class WebhookService:
         def write(connection: Connection) -> bool:
             return repository.record_attempt(connection, delivery.id, delivery.attempt, values)
 
-        return status if self._ledger.database.write(write) else None
+        return status if self._database.write(write) else None

@@ -28,6 +28,8 @@ CHARGE_LEASE_SECONDS = 300
 class OffSessionCharges:
     def __init__(self, context: PaymentContext, fulfilment: Fulfilment) -> None:
         self._ledger = context.ledger
+        self._database = context.database
+        self._now = context.clock
         self._provider = context.provider
         self._fulfilment = fulfilment
 
@@ -44,8 +46,8 @@ class OffSessionCharges:
             raise InvalidRequest("limit", "must be an int")
         if not 1 <= limit <= CHARGES_PER_RUN_MAX:
             raise InvalidRequest("limit", f"must be from 1 to {CHARGES_PER_RUN_MAX}")
-        with self._ledger.database.read() as connection:
-            due = repository.due_payments(connection, kind.value, self._ledger.now(), limit)
+        with self._database.read() as connection:
+            due = repository.due_payments(connection, kind.value, self._now(), limit)
         outcomes = [self._charge_due(payment_id) for payment_id in due]
         decided = [outcome for outcome in outcomes if outcome is not None]
         return ChargeRunReport(len(decided), sum(decided), len(decided) - sum(decided))
@@ -53,7 +55,7 @@ class OffSessionCharges:
     def _charge_due(self, payment_id: int) -> bool | None:
         """One due charge: claimed (so one worker makes it), charged, recorded. True or False
         for what it did; None when another worker has it or the provider could not be asked."""
-        now = self._ledger.now()
+        now = self._now()
         lease_until = now + timedelta(seconds=CHARGE_LEASE_SECONDS)
 
         def take(connection: Connection) -> tuple[Any, Any] | None:
@@ -62,7 +64,7 @@ class OffSessionCharges:
             row = repository.read_payment(connection, payment_id)
             return row, repository.account(connection, row.customer_id, row.provider)
 
-        claimed = self._ledger.database.write(take)
+        claimed = self._database.write(take)
         if claimed is None:
             return None
         row, account = claimed

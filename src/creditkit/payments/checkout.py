@@ -97,6 +97,7 @@ class Checkouts:
     def __init__(self, context: PaymentContext, origins: Sequence[str] = ()) -> None:
         self._origins = tuple(origins)
         self._ledger = context.ledger
+        self._database = context.database
         self._catalog = context.catalog
         self._subscriptions = context.subscriptions
         self._provider = context.provider
@@ -202,7 +203,7 @@ class Checkouts:
     def packs_for_sale(self, customer: str) -> list[Pack]:
         """The packs ``customer`` can buy through checkout now: priced, and under their
         ``purchase_limit`` (a 402 offers only these)."""
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             holder = ledger_repository.read_customer(connection, customer)
             return [
                 offer
@@ -302,7 +303,7 @@ class Checkouts:
         customer = row.external_id
         price = None
         if item.kind is PaymentKind.PLAN:
-            with self._ledger.database.read() as connection:
+            with self._database.read() as connection:
                 price = plan_price(
                     connection,
                     self._catalog,
@@ -334,7 +335,7 @@ class Checkouts:
 
     def _provider_customer(self, customer: str) -> str:
         """The customer's id at the provider, created there once."""
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             holder = ledger_repository.read_customer(connection, customer)
             found = repository.account(connection, holder.id, self._provider.name)
         if found is not None and found.provider_customer_id is not None:

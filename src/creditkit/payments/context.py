@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from creditkit.catalog import Catalog, Interval
+from creditkit.clock import Clock
 from creditkit.errors import InvalidRequest
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Money
@@ -16,12 +17,15 @@ from creditkit.payments import pricing, repository
 from creditkit.payments.errors import PaymentNotFound
 from creditkit.payments.providers import PaymentProvider
 from creditkit.payments.schemas import PaymentKind, PaymentStatus
+from creditkit.store.database import Database
 from creditkit.subscriptions.service import SubscriptionService
 
 
 @dataclass(frozen=True, slots=True)
 class PaymentContext:
     ledger: LedgerService
+    database: Database
+    clock: Clock
     catalog: Catalog
     subscriptions: SubscriptionService
     provider: PaymentProvider
@@ -78,12 +82,12 @@ def payment_values(
     }
 
 
-def read_payment_row(ledger: LedgerService, payment_id: int) -> Any:
+def read_payment_row(database: Database, payment_id: int) -> Any:
     """The payment's row; raises ``PaymentNotFound``, or ``InvalidRequest`` for an id that is
     not an int."""
     if isinstance(payment_id, bool) or not isinstance(payment_id, int):
         raise InvalidRequest("payment_id", "must be an int")
-    with ledger.database.read() as connection:
+    with database.read() as connection:
         row = repository.payment_by_id(connection, payment_id)
     if row is None:
         raise PaymentNotFound(payment_id)

@@ -45,6 +45,7 @@ PLAN_REFUND_GRANTS_MAX = 64
 class Refunds:
     def __init__(self, context: PaymentContext, refund_window: timedelta) -> None:
         self._ledger = context.ledger
+        self._database = context.database
         self._provider = context.provider
         self._catalog: Catalog = context.catalog
         self._subscriptions: SubscriptionService = context.subscriptions
@@ -55,7 +56,7 @@ class Refunds:
         credits (what was spent stays spent) and returns the price times unused over granted,
         rounded half up to the minor unit (see docs/payments.md). Once per payment: calling it
         again returns the same refund, and finishes one whose provider call failed."""
-        row = read_payment_row(self._ledger, payment_id)
+        row = read_payment_row(self._database, payment_id)
         customer = row.external_id
 
         def take_back(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> Any:
@@ -286,7 +287,7 @@ class Refunds:
     def _refund_view(self, row: Any) -> Refund:
         if PaymentKind(row.kind) in PLAN_KINDS:
             return self._plan_refund_view(row)
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             taken = ledger_repository.find_transaction(connection, f"creditkit:refund:{row.id}")
             holding = present(
                 ledger_repository.grant_holding(connection, row.grant_id),
@@ -303,7 +304,7 @@ class Refunds:
         )
 
     def _plan_refund_view(self, row: Any) -> Refund:
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             unit = self._allowance_unit(row.plan_id)
             taken = repository.taken_back_under(
                 connection, row.customer_id, unit or "credits", f"creditkit:refund:{row.id}:"

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog
+from creditkit.clock import Clock
 from creditkit.errors import InvalidRequest
 from creditkit.keys.secrets import ServiceSecrets
 from creditkit.ledger import repository as ledger_repository
@@ -68,6 +69,7 @@ from creditkit.payments.schemas import (
 from creditkit.payments.subscription_changes import SubscriptionChanges
 from creditkit.payments.top_ups import TopUps
 from creditkit.payments.webhooks import Webhooks
+from creditkit.store.database import Database
 from creditkit.subscriptions.service import SubscriptionService
 
 REFUND_WINDOW_DAYS_DEFAULT = 14
@@ -109,17 +111,21 @@ class PaymentService:
     def __init__(
         self,
         ledger: LedgerService,
+        database: Database,
+        clock: Clock,
         catalog: Catalog,
         subscriptions: SubscriptionService,
         settings: PaymentSettings,
         shared: ServiceSecrets,
     ) -> None:
         self._ledger = ledger
+        self._database = database
+        self._now = clock
         self._shared = shared
         self._catalog = catalog
         self._provider = self._bound(settings.provider)
         self._register_coupons()
-        context = PaymentContext(ledger, catalog, subscriptions, self._provider)
+        context = PaymentContext(ledger, database, clock, catalog, subscriptions, self._provider)
         fulfilment = Fulfilment(context, timedelta(days=settings.grace_period_days))
         checkouts = Checkouts(context, settings.return_origins)
         renewals = Renewals(context)
@@ -151,7 +157,7 @@ class PaymentService:
         if not isinstance(provider, SandboxProvider):
             return provider
         stored = self._shared.get(WEBHOOK_SECRET_NAME, new_webhook_secret).current
-        return provider.for_database(stored, self._ledger.now)
+        return provider.for_database(stored, self._now)
 
     def _register_coupons(self) -> None:
         """One redemption counter per coupon and discount of the catalog."""
@@ -163,7 +169,7 @@ class PaymentService:
 
         for attempt in (1, 2):
             try:
-                self._ledger.database.write(register)
+                self._database.write(register)
                 return
             except sa.exc.IntegrityError:
                 # Another process registered them between our read and insert: read again.
@@ -207,7 +213,7 @@ class PaymentService:
             before_id = int(cursor[1:])
         # Due work first: an overage statement a renewal is owed shows at once.
         self._ledger.sweep_if_due(customer)
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             holder = ledger_repository.read_customer(connection, customer)
             rows = repository.receipts_of(connection, holder.id, before_id, limit + 1)
         page = rows[:limit]
@@ -217,14 +223,14 @@ class PaymentService:
     def receipt(self, receipt_id: int) -> Receipt:
         if isinstance(receipt_id, bool) or not isinstance(receipt_id, int):
             raise InvalidRequest("receipt_id", "must be an int")
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             row = repository.receipt_by_id(connection, receipt_id)
         if row is None:
             raise ReceiptNotFound(receipt_id)
         return receipt_view(row)
 
     def payment_row(self, payment_id: int) -> Any:
-        return read_payment_row(self._ledger, payment_id)
+        return read_payment_row(self._database, payment_id)
 
     def payment(self, payment_id: int) -> Payment:
         return payment_view(self.payment_row(payment_id))
@@ -233,7 +239,7 @@ class PaymentService:
         """The checkout session the provider knows as ``session_id``: its payment and return
         addresses. Raises ``CheckoutNotFound``."""
         check_text(session_id, "session_id", EXTERNAL_ID_LENGTH_MAX)
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             row = repository.payment_by_session(connection, self._provider.name, session_id)
         if row is None:
             raise CheckoutNotFound(session_id)

@@ -45,6 +45,7 @@ ENDED_PER_RUN_MAX = 100
 class SubscriptionChanges:
     def __init__(self, context: PaymentContext) -> None:
         self._ledger = context.ledger
+        self._database = context.database
         self._catalog = context.catalog
         self._subscriptions = context.subscriptions
         provider = context.provider
@@ -58,7 +59,7 @@ class SubscriptionChanges:
     def _provider_subscription(self, customer: str) -> str | None:
         if self._billing is None:
             return None
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             holder = ledger_repository.read_customer(connection, customer)
             account = repository.account(connection, holder.id, self._provider_name)
         return None if account is None else account.provider_subscription_id
@@ -114,7 +115,7 @@ class SubscriptionChanges:
         return self._ledger.locked_write([customer], work)
 
     def _price(self, plan_id: str, interval: Interval) -> Any:
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             return plan_price(connection, self._catalog, plan_id, interval)
 
     def _forget(
@@ -164,7 +165,7 @@ class SubscriptionChanges:
         and a subscription ended already is left as it is."""
         if self._billing is None or self._price(self._catalog.default_plan.id, Interval.MONTH):
             return 0  # (a default plan the provider collects is never "ended" by moving to it)
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             found = repository.subscriptions_on_plan(
                 connection, self._provider_name, self._catalog.default_plan.id, limit
             )

@@ -25,6 +25,7 @@ TOP_UP_PACKS_MAX = 100
 class TopUps:
     def __init__(self, context: PaymentContext) -> None:
         self._ledger = context.ledger
+        self._database = context.database
         self._catalog = context.catalog
         self._provider = context.provider
         # Most customers have no auto top-up: known in memory, so their charges ask nothing more.
@@ -82,7 +83,7 @@ class TopUps:
         )  # fmt: skip
 
     def auto_top_up(self, customer: str) -> TopUpSettings | None:
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             holder = ledger_repository.read_customer(connection, customer)
             row = repository.top_up(connection, holder.id)
         if row is None:

@@ -57,6 +57,7 @@ class Webhooks:
         changes: SubscriptionChanges,
     ) -> None:
         self._ledger = context.ledger
+        self._database = context.database
         self._subscriptions = context.subscriptions
         self._provider = context.provider
         self._fulfilment = fulfilment
@@ -131,7 +132,7 @@ class Webhooks:
         """Whose event it is: the customer (and payment) it concerns, or None when it is not
         about a payment of this app (another app may share the provider's account)."""
         provider = self._provider.name
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             if event.kind in _INVOICE_EVENTS or event.kind in _SUBSCRIPTION_EVENTS:
                 if event.subscription_reference is None:
                     return None

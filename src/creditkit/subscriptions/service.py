@@ -31,6 +31,7 @@ from creditkit.catalog import (
     RolloverKind,
 )
 from creditkit.catalog.schemas import plan_from_terms
+from creditkit.clock import Clock
 from creditkit.errors import (
     IdempotencyConflict,
     InsufficientCredits,
@@ -48,6 +49,7 @@ from creditkit.ledger.schemas import GrantSource, Money, TransactionKind
 from creditkit.ledger.service import LedgerService
 from creditkit.notify.outbox import derived_event_id, emit, event_exists
 from creditkit.notify.schemas import EventType
+from creditkit.store.database import Database
 from creditkit.store.tables import to_epoch_microseconds
 from creditkit.subscriptions import overage_corrections, repository
 from creditkit.subscriptions.collection import PAY_WITH_MONEY, Collector
@@ -211,9 +213,16 @@ class SubscriptionService:
     ``Collector``); without one, renewals bill their lines for the app to collect."""
 
     def __init__(
-        self, ledger: LedgerService, catalog: Catalog, collector: Collector | None = None
+        self,
+        ledger: LedgerService,
+        database: Database,
+        clock: Clock,
+        catalog: Catalog,
+        collector: Collector | None = None,
     ) -> None:
         self._ledger = ledger
+        self._database = database
+        self._now = clock
         self._catalog = catalog
         self._collector = collector
         self._plans_by_version_id: dict[int, tuple[Plan, int]] = {}
@@ -226,7 +235,7 @@ class SubscriptionService:
         and subscriptions on older versions keep theirs (grandfathering)."""
 
         def register(connection: Connection) -> dict[str, int]:
-            now = self._ledger.now()
+            now = self._now()
             current: dict[str, int] = {}
             for plan in self._catalog.plans.values():
                 fingerprint = self._catalog.fingerprint(plan.id)
@@ -248,7 +257,7 @@ class SubscriptionService:
                 current[plan.id] = row.id
             return current
 
-        return self._ledger.database.write(register)
+        return self._database.write(register)
 
     def _plan(self, connection: Connection, plan_version_id: int) -> tuple[Plan, int]:
         """The plan as sold at that version, and the version number. Versions never change, so
@@ -497,7 +506,7 @@ class SubscriptionService:
         a scheduled change or cancellation is off), ``"upgrade"`` (now) or ``"later"`` (at the
         period's end). None when the customer has no subscription."""
         version_id = self._version_for(plan_id)
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             holder = ledger_repository.read_customer(connection, customer)
             row = repository.read_subscription(connection, holder.id)
             if row is None:
@@ -1601,7 +1610,7 @@ class SubscriptionService:
 
     def subscription(self, customer: str) -> Subscription | None:
         self._ledger.sweep_if_due(customer)
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             holder = ledger_repository.find_customer(connection, customer)
             if holder is None:
                 raise UnknownCustomer(customer)
@@ -1614,7 +1623,7 @@ class SubscriptionService:
         """The plan whose terms apply to the customer now: its subscription's version, or the
         catalog's default plan."""
         self._ledger.sweep_if_due(customer)
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             holder = ledger_repository.read_customer(connection, customer)
             row = repository.read_subscription(connection, holder.id)
             if row is None:
@@ -1627,7 +1636,7 @@ class SubscriptionService:
         if not 1 <= limit <= BILLING_LINES_PAGE_MAX:
             raise InvalidRequest("limit", f"must be from 1 to {BILLING_LINES_PAGE_MAX}")
         self._ledger.sweep_if_due(customer)
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             holder = ledger_repository.read_customer(connection, customer)
             rows = repository.billing_lines_of(connection, holder.id, limit)
         return tuple(

@@ -18,6 +18,7 @@ from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, check_range, check_t
 from creditkit.ledger.history_lines import token_price
 from creditkit.ledger.service import LedgerService
 from creditkit.pricing.schemas import TOKEN_KINDS
+from creditkit.store.database import Database
 from creditkit.usage import model_repository
 from creditkit.usage.schemas import ModelUsage, ModelUsageLine
 
@@ -36,8 +37,9 @@ class _Sums:
 
 
 class ModelUsageService:
-    def __init__(self, ledger: LedgerService, catalog: Catalog | None) -> None:
+    def __init__(self, ledger: LedgerService, database: Database, catalog: Catalog | None) -> None:
         self._ledger = ledger
+        self._database = database
         self._actions = (
             ()
             if catalog is None
@@ -48,7 +50,7 @@ class ModelUsageService:
         check_text(customer, "customer", EXTERNAL_ID_LENGTH_MAX)
         start, end = check_range(start, end)
         unit_ = self._ledger.unit(unit)
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             row = ledger_repository.read_customer(connection, customer)
             spends = model_repository.priced_spends(
                 connection, row.id, unit_.name, start, end, self._actions,

@@ -25,8 +25,10 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from creditkit.clock import Clock
 from creditkit.errors import InvariantViolation
-from creditkit.ledger.kernel import LedgerKernel, Spend
+from creditkit.ledger.kernel import Spend
+from creditkit.store.database import Database
 from creditkit.store.flavor import flavor_of
 from creditkit.store.tables import (
     transactions,
@@ -52,8 +54,9 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 class UsageRollups:
     """The ledger's ``recorded`` hook (``CreditKit._hooks``), for the catalog's ``dimensions``."""
 
-    def __init__(self, ledger: LedgerKernel, dimensions: Sequence[str]) -> None:
-        self._ledger = ledger
+    def __init__(self, database: Database, clock: Clock, dimensions: Sequence[str]) -> None:
+        self._database = database
+        self._now = clock
         self._dimensions = tuple(dimensions)
 
     def record(self, connection: Connection, spends: Sequence[Spend]) -> None:
@@ -123,7 +126,7 @@ class UsageRollups:
         table is locked against the recorders of other processes (which wait, then add to what
         was filled), on SQLite every write is serialized anyway."""
         for name in self._dimensions:
-            self._ledger.database.write(functools.partial(self._fill, name=name))
+            self._database.write(functools.partial(self._fill, name=name))
 
     def _fill(self, connection: Connection, name: str) -> None:
         if repository.dimension_filled(connection, name):
@@ -170,9 +173,7 @@ class UsageRollups:
                 [*DIMENSION_KEY_COLUMNS, *DIMENSION_SUM_COLUMNS], grouped
             )
         )
-        connection.execute(
-            sa.insert(usage_dimensions).values(name=name, filled_at=self._ledger.now())
-        )
+        connection.execute(sa.insert(usage_dimensions).values(name=name, filled_at=self._now()))
 
 
 def _add_to_rows(

@@ -20,6 +20,7 @@ from typing import Any, Final
 from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog, UnknownAction
+from creditkit.clock import Clock
 from creditkit.errors import CreditKitError, InvalidRequest, InvariantViolation, Quantity
 from creditkit.ledger import hold_repository
 from creditkit.ledger import repository as ledger_repository
@@ -37,6 +38,7 @@ from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Charge, ChargeRequest, GrantSource, TransactionKind, Unit
 from creditkit.ledger.service import LedgerService
 from creditkit.ledger.spending import check_spender
+from creditkit.store.database import Database
 from creditkit.store.tables import from_epoch_microseconds, to_epoch_microseconds
 from creditkit.subscriptions.service import SubscriptionService
 from creditkit.usage import repository
@@ -126,10 +128,14 @@ class UsageService:
     def __init__(
         self,
         ledger: LedgerService,
+        database: Database,
+        clock: Clock,
         catalog: Catalog | None,
         subscriptions: SubscriptionService | None,
     ) -> None:
         self._ledger = ledger
+        self._database = database
+        self._now = clock
         self._catalog = catalog
         self._subscriptions = subscriptions
         self._categories: dict[str, str] = {}
@@ -155,7 +161,7 @@ class UsageService:
                 ):
                     return subscription.allowance_period_start, subscription.allowance_period_end
                 return subscription.current_period_start, subscription.current_period_end
-        return _calendar_month(self._ledger.now())
+        return _calendar_month(self._now())
 
     def _spenders(
         self, connection: Connection, row: CustomerRow, spender: str | None, subtree: bool
@@ -197,8 +203,8 @@ class UsageService:
         """The summary in one snapshot; None when something fell due since the last sweep (the
         caller sweeps and reads again)."""
         ledger = self._ledger
-        now = ledger.now()
-        with ledger.database.read() as connection:
+        now = self._now()
+        with self._database.read() as connection:
             row = ledger_repository.read_customer(connection, customer)
             if row.next_due_at is not None and row.next_due_at <= now:
                 return None
@@ -326,7 +332,7 @@ class UsageService:
             raise InvalidRequest("limit", f"must be from 1 to {BREAKDOWN_GROUPS_MAX}")
         # Due work may spend (a renewal paid in credits): it is done before the read.
         self._ledger.sweep_if_due(customer)
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             row = ledger_repository.read_customer(connection, customer)
             spenders = self._spenders(connection, row, spender, subtree)
             if dimension is None:
@@ -413,7 +419,7 @@ class UsageService:
                 f" {SERIES_POINTS_MAX} points",
             )
         self._ledger.sweep_if_due(customer)
-        with self._ledger.database.read() as connection:
+        with self._database.read() as connection:
             row = ledger_repository.read_customer(connection, customer)
             buckets = repository.spend_by_bucket(
                 connection, row.id, unit_.name, start, end, origin, width_seconds
