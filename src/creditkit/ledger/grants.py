@@ -66,8 +66,8 @@ from creditkit.ledger.spending import (
     encode_applies_to,
 )
 from creditkit.ledger.writes import LedgerWrites
-from creditkit.notify.outbox import emit
-from creditkit.notify.schemas import EventType
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import emit
 
 
 class LedgerGrants(LedgerWrites):

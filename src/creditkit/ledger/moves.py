@@ -33,8 +33,8 @@ from creditkit.ledger.schemas import (
     TransactionKind,
     Transfer,
 )
-from creditkit.notify.outbox import emit
-from creditkit.notify.schemas import EventType
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import emit
 
 
 class LedgerMoves(LedgerHolds):

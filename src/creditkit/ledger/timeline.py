@@ -34,8 +34,8 @@ from creditkit.ledger.schemas import (
     SweepReport,
     TransactionKind,
 )
-from creditkit.notify.outbox import emit_many
-from creditkit.notify.schemas import EventType
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import emit_many
 
 SWEEP_CUSTOMERS_MAX = 10_000
 

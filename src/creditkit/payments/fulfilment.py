@@ -14,8 +14,8 @@ from creditkit.errors import present
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
-from creditkit.notify.outbox import emit
-from creditkit.notify.schemas import EventType
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import emit
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
 from creditkit.payments.receipts import issue_receipt, receipt_lines

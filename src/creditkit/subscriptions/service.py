@@ -46,8 +46,8 @@ from creditkit.ledger.kernel import ISSUANCE, Spend
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money, TransactionKind
 from creditkit.ledger.service import LedgerService
-from creditkit.notify.outbox import derived_event_id, emit, event_exists
-from creditkit.notify.schemas import EventType
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import derived_event_id, emit, event_exists
 from creditkit.store.tables import to_epoch_microseconds
 from creditkit.subscriptions import overage_corrections, repository
 from creditkit.subscriptions.periods import (
