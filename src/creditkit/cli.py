@@ -19,7 +19,6 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from creditkit.api.serve import PAYMENT_PROVIDERS, Settings, serve
 from creditkit.cli_errors import explain
 from creditkit.demo import DEMO_DATABASE, demo
 from creditkit.errors import InvalidRequest, present
@@ -36,6 +35,7 @@ from creditkit.payments import PaymentSettings
 from creditkit.payments.errors import ProviderError
 from creditkit.payments.schemas import PlanPrice
 from creditkit.payments.stripe_prices import plan_prices
+from creditkit.server.serve import PAYMENT_PROVIDERS, Settings, serve
 from creditkit.store.database import display_url
 
 if TYPE_CHECKING:
