@@ -44,7 +44,6 @@ if TYPE_CHECKING:
         UnknownCustomer,
         UnknownUnit,
     )
-    from creditkit.integrations import Meter, TokenMeter
     from creditkit.kit import CreditKit
     from creditkit.ledger.schemas import (
         Adjustment,
@@ -73,6 +72,7 @@ if TYPE_CHECKING:
         Transfer,
         Unit,
     )
+    from creditkit.metering import Meter, TokenMeter
     from creditkit.subscriptions.schemas import (
         AllowanceOnUpgrade,
         BillingLine,
@@ -111,7 +111,7 @@ _EXPORTS = {
     "HistoryPart": "creditkit.ledger.schemas",
     "HoldOutcome": "creditkit.ledger.schemas",
     "Hold": "creditkit.ledger.schemas",
-    "Lease": "creditkit.integrations.lease",
+    "Lease": "creditkit.metering.lease",
     "HoldAlreadyCommitted": "creditkit.errors",
     "HoldAlreadyReleased": "creditkit.errors",
     "HoldAmountExceeded": "creditkit.errors",
@@ -131,7 +131,7 @@ _EXPORTS = {
     "ManualClock": "creditkit.clock",
     "Member": "creditkit.entitlements",
     "MemberSpendCapReached": "creditkit.errors",
-    "Meter": "creditkit.integrations",
+    "Meter": "creditkit.metering",
     "Money": "creditkit.ledger.schemas",
     "Plan": "creditkit.catalog",
     "PurchaseLimitReached": "creditkit.errors",
@@ -142,7 +142,7 @@ _EXPORTS = {
     "Subscription": "creditkit.subscriptions.schemas",
     "SubscriptionStatus": "creditkit.subscriptions.schemas",
     "SweepReport": "creditkit.ledger.schemas",
-    "TokenMeter": "creditkit.integrations",
+    "TokenMeter": "creditkit.metering",
     "TransactionKind": "creditkit.ledger.schemas",
     "Transfer": "creditkit.ledger.schemas",
     "UNLIMITED": "creditkit.catalog",

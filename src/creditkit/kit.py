@@ -21,9 +21,6 @@ from creditkit.clock import Clock, system_clock
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member, RateDecision
 from creditkit.entitlements.service import EntitlementService
 from creditkit.errors import CreditKitError, InvalidRequest, Quantity, present
-from creditkit.integrations.lease import Lease
-from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
-from creditkit.integrations.metered_tokens import TokenMeter
 from creditkit.keys.secrets import ServiceSecrets
 from creditkit.keys.service import KeyService
 from creditkit.ledger.audit import audit
@@ -53,6 +50,9 @@ from creditkit.ledger.schemas import (
     Unit,
 )
 from creditkit.ledger.service import LedgerService
+from creditkit.metering.lease import Lease
+from creditkit.metering.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
+from creditkit.metering.metered_tokens import TokenMeter
 from creditkit.notify.alerts import AlertService
 from creditkit.notify.outbound import OutboundPolicy
 from creditkit.notify.schemas import (

@@ -23,8 +23,8 @@ from creditkit import (
 )
 from creditkit.client import Client
 from creditkit.client.testing import serve_in_thread
-from creditkit.integrations.metered_tokens import TOKEN_METER_EXTENDS_MAX, TokenLedger
 from creditkit.keys.schemas import Scope
+from creditkit.metering.metered_tokens import TOKEN_METER_EXTENDS_MAX, TokenLedger
 from creditkit.server import create_app
 
 CATALOG = Path(__file__).with_name("tokens_catalog.yaml")

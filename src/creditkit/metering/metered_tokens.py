@@ -46,8 +46,8 @@ from creditkit.errors import (
     InvalidRequest,
     Quantity,
 )
-from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, HoldLedger
 from creditkit.ledger.schemas import Charge, Hold
+from creditkit.metering.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, HoldLedger
 from creditkit.pricing.schemas import PRICE_METADATA_KEY, Quote, TokenUsage
 from creditkit.pricing.usage import token_usage
 

@@ -25,8 +25,8 @@ from decimal import Decimal
 from types import TracebackType
 
 from creditkit.errors import InvalidRequest, InvariantViolation, Quantity
-from creditkit.integrations.metered import HoldLedger
 from creditkit.ledger.schemas import Charge, Hold
+from creditkit.metering.metered import HoldLedger
 
 #: Reports (partial commits) and extends one lease makes at most: a lease that needs more is
 #: spending in steps too small for its batch, and should take a larger batch.
