@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 from creditkit.engine_extra import engine_missing
+from creditkit.version import __version__ as __version__
 
 # The names below are imported on first use (PEP 562), not with the package: so that
 # ``import creditkit.client`` (the HTTP client) loads neither SQLAlchemy nor the store.
@@ -154,8 +154,6 @@ _EXPORTS = {
     "load_catalog": "creditkit.catalog",
     "system_clock": "creditkit.clock",
 }
-
-__version__ = version("creditkit")
 
 
 def __getattr__(name: str) -> Any:
