@@ -41,6 +41,7 @@ LAYERS: dict[str, int] = {
     "creditkit.clock": 0,
     "creditkit.engine_extra": 0,
     "creditkit.version": 0,
+    "creditkit.derived_keys": 0,
     "creditkit.store": 0,
     "creditkit.outbox": 0,
     # The value types of token pricing, that a charge records (TokenPrice) and the catalog

@@ -18,6 +18,7 @@ from creditkit.analytics.schemas import Analytics, CustomerPage
 from creditkit.analytics.service import AnalyticsService
 from creditkit.catalog import Catalog, CountOrUnlimited, Pack, Plan, load_catalog
 from creditkit.clock import Clock, system_clock
+from creditkit.derived_keys import bonus_key
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member, RateDecision
 from creditkit.entitlements.service import EntitlementService
 from creditkit.errors import CreditKitError, InvalidRequest, Quantity, present
@@ -371,7 +372,7 @@ class CreditKit:
             # the purchase grants a bonus the first run did not reach, and never a second one.
             self._ledger.grant(
                 customer, offer.bonus, unit=offer.unit, source="promo",
-                idempotency_key=f"{idempotency_key}:bonus", priority=None, effective_at=None,
+                idempotency_key=bonus_key(idempotency_key), priority=None, effective_at=None,
                 expires_at=paid.expires_at, transferable=None, cost_basis=None,
                 metadata={"pack": offer.id, "bonus": True, "grant_id": paid.id},
             )  # fmt: skip

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from creditkit.amounts import wire_amount
+from creditkit.derived_keys import debt_repayment_key
 from creditkit.errors import (
     CreditKitError,
     IdempotencyConflict,
@@ -299,7 +300,7 @@ class LedgerGrants(LedgerWrites):
             return
         repaid = min(steps, -debt[1])
         repayment = Request(
-            f"creditkit:debt-repayment:{grant_id}",
+            debt_repayment_key(grant_id),
             TransactionKind.DEBT_REPAYMENT,
             {"customer": holder.external_id, "unit": unit, "grant_key": request.key},
         )
@@ -356,9 +357,7 @@ class LedgerGrants(LedgerWrites):
         unit = self._units[row.unit]
         repaid = 0
         if connection is not None:
-            repaid = spender_repository.debt_repaid(
-                connection, f"creditkit:debt-repayment:{row.account_id}"
-            )
+            repaid = spender_repository.debt_repaid(connection, debt_repayment_key(row.account_id))
         return Grant(
             id=row.account_id,
             customer=row.external_id,

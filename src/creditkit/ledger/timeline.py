@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Connection
 
 from creditkit.amounts import wire_amount
+from creditkit.derived_keys import grant_expiry_key, hold_expiry_key
 from creditkit.errors import LedgerBusy, require
 from creditkit.ledger import hold_repository, repository
 from creditkit.ledger.hold_budgets import give_back_hold
@@ -276,7 +277,7 @@ class LedgerTimeline(LedgerKernel):
             [
                 self.transaction_values(
                     Request(
-                        f"creditkit:hold-expiry:{hold.account_id}",
+                        hold_expiry_key(hold.account_id),
                         TransactionKind.HOLD_EXPIRY,
                         {"hold_id": hold.account_id},
                     ),
@@ -345,7 +346,7 @@ class LedgerTimeline(LedgerKernel):
         expired = repository.expired_grants_with_credits(connection, customer.id, before, budget)
         for grant in expired:
             request = Request(
-                f"creditkit:grant-expiry:{grant.id}",
+                grant_expiry_key(grant.id),
                 TransactionKind.EXPIRY,
                 {"grant_id": grant.id},
             )

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from creditkit.derived_keys import collection_key
 from creditkit.errors import InvalidRequest
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Money
@@ -98,6 +99,6 @@ class OffSessionCharges:
                 payment_method=account.payment_method,
                 amount=Money(row.amount_minor, row.currency),
                 description=receipt_lines(row.lines)[0].description,
-                idempotency_key=f"creditkit-charge-{row.id}-{row.attempts}",
+                idempotency_key=collection_key(row.id, row.attempts),
             )
         )

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from creditkit.analytics.schemas import CustomerPage
+from creditkit.derived_keys import console_key
 from creditkit.entitlements.schemas import Member
 from creditkit.errors import CreditKitError, InsufficientCredits, InvalidRequest, UnknownCustomer
 from creditkit.keys.schemas import Caller
@@ -145,7 +146,7 @@ def router(pages: Pages) -> APIRouter:
             expires_on=_text(form, "expires_on").strip(),
         )
         try:
-            notice = _apply(pages, caller, customer_id, typed, f"console:adjustment:{key}")
+            notice = _apply(pages, caller, customer_id, typed, console_key("adjustment", key))
         except UnknownCustomer:
             return _not_found(pages, request, caller, customer_id)
         except _Refused as refused:
@@ -164,7 +165,7 @@ def router(pages: Pages) -> APIRouter:
             raise FormRejected()  # not a form this console drew
         typed = _text(form, "reset_reason").strip()
         try:
-            _reset(pages, customer_id, typed, f"console:period-reset:{key}")
+            _reset(pages, customer_id, typed, console_key("period-reset", key))
         except UnknownCustomer:
             return _not_found(pages, request, caller, customer_id)
         except _Refused as refused:
