@@ -718,7 +718,7 @@ class CreditKit:
         unit: str = "credits",
         metadata: dict[str, Any] | None = None,
     ) -> Adjustment:
-        """Takes credits back from the customer (an operator's correction down; there is no
+        """Takes credits back from the customer (an operator's adjustment down; there is no
         negative grant): from its live grants in burn-down order, back to issuance, as one
         ``adjustment`` transaction in its history. Un-issued, not spent: usage and consumption
         figures do not count it, and it sets off no alert or automatic top-up. Raises

@@ -1,4 +1,4 @@
-"""The operator's console in a browser: sign-in, customers, one customer in full, corrections of
+"""The operator's console in a browser: sign-in, customers, one customer in full, adjustments of
 its credits with a reason, analytics, and every page at a phone's width."""
 
 from __future__ import annotations
