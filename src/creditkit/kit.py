@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import os
 import random
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -867,7 +868,7 @@ class CreditKit:
     def tick(self) -> SweepReport:
         """Runs everything that has fallen due: renewals, expiries, hold timeouts. Optional:
         every read or write of a customer does that customer's due work first."""
-        return self._ledger.expire()
+        return self._ledger.tick()
 
     def _catalog_required(self) -> Catalog:
         if self.catalog is None:
@@ -1073,9 +1074,10 @@ class CreditKit:
         return present(self._payments, "a kit with a catalog has its payments service")
 
     def expire(self) -> SweepReport:
-        """Records breakage for every grant and hold that has expired and nobody has touched
-        since. Optional: reads and writes sweep the customers they touch."""
-        return self._ledger.expire()
+        """Deprecated: ``tick``, under the name it had too. It runs the same due work (of which
+        expiries are a part); it warns, and goes in a later release."""
+        warnings.warn("CreditKit.expire() is deprecated: call tick()", DeprecationWarning, 2)
+        return self.tick()
 
     # -- events, webhooks and alerts (see docs/notify.md) --
 

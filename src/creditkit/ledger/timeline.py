@@ -390,7 +390,7 @@ class LedgerTimeline(LedgerKernel):
         report.grants_expired += len(expired)
         return len(expired)
 
-    def expire(self, customers_max: int = SWEEP_CUSTOMERS_MAX) -> SweepReport:
+    def tick(self, customers_max: int = SWEEP_CUSTOMERS_MAX) -> SweepReport:
         """Sweeps every customer that has something due, one transaction each (so that a sweep
         holds no customer's lock for longer than its own work). Reads and writes also sweep the
         customers they touch, so this is only needed to record breakage on time for customers

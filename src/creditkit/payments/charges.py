@@ -37,7 +37,7 @@ class OffSessionCharges:
         and retries declined ones once a day in their grace period. Sweeps the customers with
         due work first, so that a period that began for a customer nobody has touched since
         owes its payment now."""
-        self._ledger.expire()
+        self._ledger.tick()
         return self.run_due(PaymentKind.RENEWAL, limit)
 
     def run_due(self, kind: PaymentKind, limit: int) -> ChargeRunReport:
