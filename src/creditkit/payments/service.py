@@ -1,6 +1,6 @@
 """Payments: checkouts of packs and plans, provider webhooks, refunds, renewals and their grace
 period, auto top-ups, and numbered receipts. ``PaymentService`` puts together the parts, one
-module each: checkout.py, webhooks.py, fulfilment.py, refunds.py, renewals.py, charges.py
+module each: checkout.py, webhooks.py, fulfilment.py, refunds.py, renewals.py, collections.py
 (off-session charges) and top_ups.py; it reads payments and receipts itself.
 
 Two rules shape everything here:
@@ -35,8 +35,8 @@ from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, check_text
 from creditkit.ledger.service import LedgerService
 from creditkit.payments import repository
-from creditkit.payments.charges import CHARGES_PER_RUN_MAX, OffSessionCharges
 from creditkit.payments.checkout import Checkouts, return_origins
+from creditkit.payments.collections import CHARGES_PER_RUN_MAX, OffSessionCharges
 from creditkit.payments.context import PaymentContext, read_payment_row
 from creditkit.payments.errors import (
     CheckoutClosed,
