@@ -1188,12 +1188,12 @@ class CreditKit:
             self.tick,
             self._alerts,
             self._webhooks,
-            charges=None if self._payments is None else self._charge_due_payments,
+            collections=None if self._payments is None else self._collect_due_payments,
             http_client=http_client,
             rng=rng,
         )
 
-    def _charge_due_payments(self) -> ChargeRunReport:
+    def _collect_due_payments(self) -> ChargeRunReport:
         renewals = self.run_due_renewals()
         top_ups = self.run_due_top_ups()
         # Plans creditkit ended by itself (grace period over, refunded) end at the provider.

@@ -96,7 +96,7 @@ class WorkerReport:
     deliveries_delivered: int
     deliveries_retried: int
     deliveries_failed: int
-    #: Renewals and auto top-ups charged through the payment provider (payments/).
+    #: Renewals and auto top-ups collected through the payment provider (payments/).
     payments_succeeded: int
     payments_failed: int
     #: Some step stopped at its batch size with work left: the CLI runs the next round at once
