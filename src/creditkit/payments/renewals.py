@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog
+from creditkit.derived_keys import renewal_key
 from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import pricing, repository
 from creditkit.payments.context import Item, PaymentContext, payment_values
@@ -54,7 +55,7 @@ class RenewalCollector:
         started = repository.latest_plan_payment(connection, holder.id)
         if started is None or started.succeeded_at != period.anchor_at:
             return  # this run of periods was not bought through a checkout
-        key = f"creditkit:renewal:{period.subscription_id}:{to_epoch_microseconds(period.start)}"
+        key = renewal_key(period.subscription_id, to_epoch_microseconds(period.start))
         if repository.payment_by_key(connection, key) is None:
             insert_renewal(
                 connection, self._provider.name, self._catalog, holder, period, key, now,
