@@ -1195,9 +1195,9 @@ class SubscriptionService:
     def _collect(
         self, connection: Connection, holder: CustomerRow, state: _State, now: datetime
     ) -> None:
-        """After a sweep that renewed: the billing period now in force, when it is paid in
-        money, is collected (the last of the periods a sweep caught up: one payment, not one
-        per period nobody was there to charge)."""
+        """After a renewal: the billing period now in force, when it is paid in money, is
+        collected. The ledger runs due work at each boundary's own instant, so each period a
+        late sweep catches up is renewed, and collected, in turn."""
         if self._collector is None:
             return
         period = self._paid_period(connection, state)
