@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import Error as JetStreamError
 
 from creditkit.errors import CreditKitError, LedgerBusy
+from creditkit.events.lag import read_lag
 from creditkit.events.repository import ParkedEvent, park, parked_count
 from creditkit.events.running import run_to_end
 from creditkit.events.stream import (
@@ -208,17 +209,14 @@ class IngestWorker:
         self.charged += len(charged)
 
     def lag(self) -> WorkerLag:
-        """The consumer's lag as JetStream counts it, and the events parked so far."""
-        return run_to_end(self._lag())
-
-    async def _lag(self) -> WorkerLag:
-        connection, subscription = await self._subscribe()
-        try:
-            info = await subscription.consumer_info()
-        finally:
-            await connection.close()
-        parked = await asyncio.to_thread(parked_count, self._kit.database)
-        return WorkerLag(info.num_pending or 0, info.num_ack_pending or 0, parked)
+        """The shared consumer's lag as JetStream counts it (every event of the stream pending
+        while no worker has created the consumer yet), and the events parked so far."""
+        found = run_to_end(read_lag(self._servers, self._kit.now()))
+        mine = [lag for lag in found.consumers if lag.consumer == CONSUMER]
+        pending, unacknowledged = (
+            (mine[0].pending, mine[0].unacknowledged) if mine else (found.events, 0)
+        )
+        return WorkerLag(pending, unacknowledged, parked_count(self._kit.database))
 
 
 def _deliveries(message: Msg) -> int:
