@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -189,7 +190,8 @@ def test_parked_events_are_listed_newest_first_a_bounded_page_at_a_time(
     assert newest["reason"] == "insufficient_credits"
     assert newest["detail"] == "short by 4"
     assert newest["customer"] == "u1"
-    assert newest["event"] == _event("p4")
+    assert newest["action"] == "chat_message"
+    assert json.loads(newest["event_json"]) == _event("p4")
     assert newest["parked_at"] > first["items"][1]["parked_at"]
     assert too_many.status_code == 422
     assert too_many.json()["invalid_params"][0]["name"] == "limit"

@@ -3,6 +3,7 @@ workers' lag, from JetStream, through the server's ``--events``) and ``GET
 /v1/ingest/parked-events`` (what the workers could not charge, with the reason). The reads
 themselves live in events/lag.py and events/repository.py."""
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -50,7 +51,11 @@ class ParkedEventOut(BaseModel):
     reason: str = Field(description="A stable code: insufficient_credits, unknown_customer, ...")
     detail: str
     parked_at: datetime
-    event: dict[str, Any] = Field(description="The event as published.")
+    action: str | None = Field(description="The event's action; null when it named none.")
+    event_json: str = Field(
+        description="The event as published, as JSON text (a malformed one as {}): what to"
+        " publish again, under a new key, once its reason is dealt with."
+    )
 
 
 class ParkedEventsPage(BaseModel):
@@ -102,7 +107,8 @@ def _parked(record: ParkedRecord) -> ParkedEventOut:
         reason=event.reason,
         detail=event.detail,
         parked_at=record.parked_at,
-        event=event.event,
+        action=action if isinstance(action := event.event.get("action"), str) else None,
+        event_json=json.dumps(event.event, separators=(",", ":"), sort_keys=True),
     )
 
 
