@@ -36,12 +36,21 @@ from _common import (
     print_table,
     write_json,
 )
+from nats.errors import Error as NatsError
+from nats.js.errors import Error as JetStreamError
 
 from creditkit import ChargeRequest, CreditKit
 from creditkit.api.serve import example_catalog
 from creditkit.events.nodes import LocalNodes
 from creditkit.events.publisher import EventPublisher
-from creditkit.events.stream import CONSUMER, STREAM, SUBJECT, connect, consumer_config
+from creditkit.events.stream import (
+    CONSUMER,
+    STREAM,
+    SUBJECT,
+    connect,
+    consumer_config,
+    ensure_stream,
+)
 from creditkit.events.worker import BATCH_MAX, FETCH_SECONDS
 from creditkit.notify.sealing import new_secret_key
 
@@ -93,6 +102,26 @@ async def publish(servers: tuple[str, ...], names: list[str], operations: int, r
         await publisher.close()
 
 
+#: Attempts to subscribe while a new cluster places its stream, at most (one every FETCH_SECONDS).
+SUBSCRIBE_ATTEMPTS_MAX = 40
+
+
+async def subscribed(connection: Any, js: Any) -> Any:
+    """The shared consumer, once the stream exists (the publisher may not have made it yet, and
+    a cluster just started may not place it yet: "no suitable peers")."""
+    for attempt in range(SUBSCRIBE_ATTEMPTS_MAX):
+        try:
+            await ensure_stream(connection, js)
+            return await js.pull_subscribe(
+                SUBJECT, durable=CONSUMER, stream=STREAM, config=consumer_config()
+            )
+        except (NatsError, JetStreamError):
+            if attempt == SUBSCRIBE_ATTEMPTS_MAX - 1:
+                raise
+            await asyncio.sleep(FETCH_SECONDS)
+    raise AssertionError("unreachable")
+
+
 async def drain(servers: tuple[str, ...], consumers: int, operations: int) -> None:
     """Pulls and acknowledges ``operations`` events with ``consumers`` pull consumers, each
     decoding every event as a worker does, charging none: the stream's share of the work."""
@@ -102,13 +131,15 @@ async def drain(servers: tuple[str, ...], consumers: int, operations: int) -> No
         connection = await connect(servers, "bench-drain")
         try:
             js = connection.jetstream()
-            subscription = await js.pull_subscribe(
-                SUBJECT, durable=CONSUMER, stream=STREAM, config=consumer_config()
-            )
+            subscription = await subscribed(connection, js)
             while taken[0] < operations:
                 try:
                     messages = await subscription.fetch(BATCH_MAX, timeout=FETCH_SECONDS)
                 except TimeoutError:
+                    continue
+                except (NatsError, JetStreamError):
+                    # The consumer's leader being elected (a new cluster): as the worker does.
+                    await asyncio.sleep(FETCH_SECONDS)
                     continue
                 for message in messages:
                     json.loads(message.data)
