@@ -1,6 +1,6 @@
 """The ingest workers' lag, as JetStream counts it: for each consumer of the events stream, the
 events not delivered yet, those delivered and not yet acknowledged (not yet charged), and the
-oldest event not acknowledged with its age. Read only: it creates neither stream nor consumer."""
+oldest event not acknowledged with its age. ``read_lag`` creates neither stream nor consumer."""
 
 from __future__ import annotations
 
