@@ -40,7 +40,6 @@ from nats.errors import Error as NatsError
 from nats.js.errors import Error as JetStreamError
 
 from creditkit import ChargeRequest, CreditKit
-from creditkit.api.serve import example_catalog
 from creditkit.events.nodes import LocalNodes
 from creditkit.events.publisher import EventPublisher
 from creditkit.events.stream import (
@@ -53,6 +52,7 @@ from creditkit.events.stream import (
 )
 from creditkit.events.worker import BATCH_MAX, FETCH_SECONDS
 from creditkit.notify.sealing import new_secret_key
+from creditkit.server.serve import example_catalog
 
 GOAL_PER_SECOND = 20_000
 BATCH = 1_000

@@ -15,8 +15,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from creditkit import CreditKit, ManualClock
-from creditkit.api import create_app
-from creditkit.api.serve import example_catalog
 from creditkit.cli import main
 from creditkit.events.lag import StreamLag, read_lag
 from creditkit.events.nodes import LocalNodes, _free_port
@@ -25,6 +23,8 @@ from creditkit.events.repository import ParkedEvent, park
 from creditkit.events.running import run_to_end
 from creditkit.events.stream import CONSUMER, STREAM, SUBJECT, consumer_config
 from creditkit.keys.schemas import Scope
+from creditkit.server import create_app
+from creditkit.server.serve import example_catalog
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import signal
 import sys
 import threading
 
-from creditkit.api.serve import Settings, configure_logging
 from creditkit.errors import InvalidRequest
 from creditkit.events.lag import ConsumerLag, StreamLag, read_lag
 from creditkit.events.repository import PARKED_PAGE_MAX, ParkedRecord, parked_count, parked_page
@@ -16,6 +15,7 @@ from creditkit.events.running import run_to_end
 from creditkit.events.stream import events_servers
 from creditkit.events.worker import BATCH_MAX, IngestWorker
 from creditkit.kit import CreditKit
+from creditkit.server.serve import Settings, configure_logging
 
 
 def run_ingest_worker(settings: Settings, lag: bool, batch_max: int) -> int:
