@@ -11,8 +11,8 @@ import pytest
 
 from creditkit.cli import main
 from creditkit.errors import InvalidRequest
-from creditkit.events.stream import events_servers
 from creditkit.events.nodes import _free_port
+from creditkit.events.stream import events_servers
 from creditkit.events.worker import BATCH_MAX, retry_delay_seconds
 from creditkit.server.serve import Settings
 
