@@ -10,7 +10,13 @@ import threading
 
 from creditkit.errors import InvalidRequest
 from creditkit.events.lag import ConsumerLag, StreamLag, read_lag
-from creditkit.events.repository import PARKED_PAGE_MAX, ParkedRecord, parked_count, parked_page
+from creditkit.events.repository import (
+    PARKED_PAGE_MAX,
+    ParkedCount,
+    ParkedRecord,
+    parked_count,
+    parked_page,
+)
 from creditkit.events.running import run_to_end
 from creditkit.events.stream import events_servers
 from creditkit.events.worker import (
@@ -67,8 +73,9 @@ def run_ingest_worker(
     return 0
 
 
-def lag_lines(lag: StreamLag, parked: int) -> list[str]:
-    """One line per consumer of the stream (or one saying there is none), then the parked."""
+def lag_lines(lag: StreamLag, parked: ParkedCount) -> list[str]:
+    """One line per consumer of the stream (or one saying there is none), then the parked
+    (``parked at least 10000`` past the count's bound)."""
     if not lag.exists:
         lines = [f"no stream {lag.stream} yet: nothing was published"]
     elif not lag.consumers:

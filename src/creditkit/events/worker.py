@@ -24,7 +24,7 @@ from nats.js.errors import Error as JetStreamError
 from creditkit.errors import CreditKitError, InvariantViolation, LedgerBusy
 from creditkit.events.errors import EventsUnavailable
 from creditkit.events.lag import read_lag
-from creditkit.events.repository import ParkedEvent, park, parked_count
+from creditkit.events.repository import ParkedCount, ParkedEvent, park, parked_count
 from creditkit.events.running import run_to_end
 from creditkit.events.stream import (
     ACK_PENDING_MAX,
@@ -87,11 +87,12 @@ if 2 * BATCH_MAX > ACK_PENDING_MAX:
 @dataclass(frozen=True, slots=True)
 class WorkerLag:
     """What the workers have still to do: ``pending`` events not delivered yet,
-    ``unacknowledged`` delivered and not yet charged (or redelivered), ``parked`` refused."""
+    ``unacknowledged`` delivered and not yet charged (or redelivered), ``parked`` refused
+    (counted up to ``PARKED_COUNT_MAX``)."""
 
     pending: int
     unacknowledged: int
-    parked: int
+    parked: ParkedCount
 
 
 def retry_delay_seconds(deliveries: int) -> float:
