@@ -77,7 +77,8 @@ async def connect(servers: tuple[str, ...], name: str, seconds: float) -> Nats:
                 name=name,
                 connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 max_reconnect_attempts=-1,
-                reconnect_time_wait=0.25,
+                # Seconds, a float: nats-py annotates it int but sleeps it as given.
+                reconnect_time_wait=0.25,  # type: ignore[arg-type]
                 allow_reconnect=True,
                 error_cb=_report,
             )
