@@ -50,7 +50,7 @@ from creditkit.events.stream import (
     consumer_config,
     ensure_stream,
 )
-from creditkit.events.worker import BATCH_MAX, FETCH_SECONDS
+from creditkit.events.worker import BATCH_DEFAULT, FETCH_SECONDS
 from creditkit.notify.sealing import new_secret_key
 from creditkit.server.serve import example_catalog
 
@@ -128,13 +128,13 @@ async def drain(servers: tuple[str, ...], consumers: int, operations: int) -> No
     taken = [0]
 
     async def consume() -> None:
-        connection = await connect(servers, "bench-drain")
+        connection = await connect(servers, "bench-drain", DRAIN_SECONDS_MAX)
         try:
             js = connection.jetstream()
             subscription = await subscribed(connection, js)
             while taken[0] < operations:
                 try:
-                    messages = await subscription.fetch(BATCH_MAX, timeout=FETCH_SECONDS)
+                    messages = await subscription.fetch(BATCH_DEFAULT, timeout=FETCH_SECONDS)
                 except TimeoutError:
                     continue
                 except (NatsError, JetStreamError):

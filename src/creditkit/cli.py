@@ -24,7 +24,7 @@ from creditkit.demo import DEMO_DATABASE, demo
 from creditkit.errors import InvalidRequest, present
 from creditkit.events.command import run_ingest_worker as ingest_worker
 from creditkit.events.command import run_parked_events
-from creditkit.events.worker import BATCH_MAX
+from creditkit.events.worker import BATCH_DEFAULT, BATCH_MAX, START_SECONDS_DEFAULT
 from creditkit.importer import COLUMNS, import_file, progress_bar
 from creditkit.keys.schemas import Scope
 from creditkit.keys.service import SESSION_CODE_TTL_SECONDS_MAX, SESSION_TTL_SECONDS_MAX
@@ -185,7 +185,7 @@ def run_worker(arguments: argparse.Namespace) -> int:
 def run_ingest_worker(arguments: argparse.Namespace) -> int:
     settings = _settings(arguments)
     _catalog(settings)
-    return ingest_worker(settings, arguments.lag, arguments.batch_max)
+    return ingest_worker(settings, arguments.lag, arguments.batch_max, arguments.start_seconds)
 
 
 def parked_events(arguments: argparse.Namespace) -> int:
@@ -569,7 +569,17 @@ def _parser() -> argparse.ArgumentParser:
         "--lag", action="store_true", help="print each consumer's lag and the parked, then exit"
     )
     ingest_parser.add_argument(
-        "--batch-max", type=int, default=BATCH_MAX, help=f"events a batch (default {BATCH_MAX})"
+        "--batch-max",
+        type=int,
+        default=BATCH_DEFAULT,
+        help=f"events a batch, 1 to {BATCH_MAX:,} (default {BATCH_DEFAULT:,})",
+    )
+    ingest_parser.add_argument(
+        "--start-seconds",
+        type=float,
+        default=START_SECONDS_DEFAULT,
+        help="give up (exit 1) if the events stream is not reached within this many seconds"
+        f" at start (default {START_SECONDS_DEFAULT:g})",
     )
     parked_parser = commands.add_parser(
         "parked-events", help="list the events the ingest workers parked, newest first, and why"

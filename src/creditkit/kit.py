@@ -1395,12 +1395,12 @@ class CreditKit:
         return self._usage.series(customer, start, end, unit, granularity)
 
     def ingest(self, events: Sequence[Mapping[str, Any]]) -> list[Charge | CreditKitError]:
-        """Charges up to 1,000 usage events in one database transaction, each priced by the
-        catalog: ``{"customer", "action", "quantity" (default 1), "idempotency_key",
-        "metadata" (optional), "member" (optional)}``. Returns one outcome per event, in order:
-        its ``Charge``, or the error it met (``InvalidRequest`` naming ``events[i].action`` for
-        an action not in the catalog, ``InsufficientCredits``, ...); one refusal fails nothing
-        else. A replayed key returns its first outcome."""
+        """Charges up to 10,000 usage events (as many as ``charge_many``) in one database
+        transaction, each priced by the catalog: ``{"customer", "action", "quantity" (default
+        1), "idempotency_key", "metadata" (optional), "member" (optional)}``. Returns one
+        outcome per event, in order: its ``Charge``, or the error it met (``InvalidRequest``
+        naming ``events[i].action`` for an action not in the catalog, ``InsufficientCredits``,
+        ...); one refusal fails nothing else. A replayed key returns its first outcome."""
         return self._usage.ingest(events)
 
     # -- the operator's reads (for its console; see docs/analytics.md) --

@@ -16,10 +16,17 @@ from fastapi.testclient import TestClient
 
 from creditkit import CreditKit, ManualClock
 from creditkit.cli import main
+from creditkit.events.command import lag_lines
 from creditkit.events.lag import StreamLag, read_lag
 from creditkit.events.nodes import LocalNodes, _free_port
 from creditkit.events.publisher import EventPublisher
-from creditkit.events.repository import ParkedEvent, park
+from creditkit.events.repository import (
+    PARKED_COUNT_MAX,
+    ParkedCount,
+    ParkedEvent,
+    park,
+    parked_count,
+)
 from creditkit.events.running import run_to_end
 from creditkit.events.stream import CONSUMER, STREAM, SUBJECT, consumer_config
 from creditkit.keys.schemas import Scope
@@ -85,6 +92,7 @@ def test_the_lag_counts_pending_and_unacknowledged_and_ages_the_oldest(
             "events": 3,
             "consumers": [],
             "parked": 0,
+            "parked_capped": False,
         }
         # A worker took "a" and has not acknowledged it yet: it is the oldest.
         assert run_to_end(_take_one_unacknowledged(nodes, acknowledge=False)) == "a"
@@ -246,3 +254,19 @@ def test_a_publisher_whose_servers_are_all_down_answers_503_in_time(kit: CreditK
         lag = client.get("/v1/ingest/lag", headers=_auth(kit))
     assert lag.status_code == 503, lag.text
     assert lag.json()["code"] == "events_unavailable"
+
+
+def test_the_parked_count_stops_at_its_bound_and_says_at_least(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with CreditKit(f"sqlite:///{tmp_path / 'ledger.db'}", clock=clock) as kit:
+        kit.create_customer("u1")
+        _park(kit, clock, 3)
+        exact = parked_count(kit.database, limit=3)
+        capped = parked_count(kit.database, limit=2)
+        by_default = parked_count(kit.database)
+    assert exact == ParkedCount(3, False)
+    assert capped == ParkedCount(2, True)
+    assert by_default == ParkedCount(3, False) and PARKED_COUNT_MAX >= 3
+    nothing = StreamLag(STREAM, False, 0, ())
+    assert lag_lines(nothing, capped)[-1] == "parked at least 2"
+    assert lag_lines(nothing, exact)[-1] == "parked 3"

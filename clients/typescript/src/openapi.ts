@@ -1408,7 +1408,8 @@ export interface paths {
          * Get Ingest Lag
          * @description The ingest workers' lag, read from JetStream through this server's events stream:
          *     per consumer, the events not delivered yet, those not acknowledged, and the age of the
-         *     oldest not acknowledged; with the events parked so far. For monitoring (an alert on the
+         *     oldest not acknowledged; with the events parked so far (counted up to a bound, so that
+         *     each call reads a bounded number of rows). For monitoring (an alert on the
          *     oldest event's age); 404 ``events_not_configured`` on a server without ``--events``.
          */
         get: operations["getIngestLag"];
@@ -2638,9 +2639,14 @@ export interface components {
             consumers: components["schemas"]["ConsumerLagOut"][];
             /**
              * Parked
-             * @description Events parked so far (GET /v1/ingest/parked-events).
+             * @description Events parked so far (GET /v1/ingest/parked-events), counted up to 10,000: at least this many when parked_capped.
              */
             parked: number;
+            /**
+             * Parked Capped
+             * @description True when the count stopped at 10,000: more may be parked.
+             */
+            parked_capped: boolean;
         };
         /**
          * IngestRefused

@@ -15,7 +15,13 @@ from creditkit.api.context import Service
 from creditkit.api.problems import PROBLEM_CONTENT_TYPE, ApiProblem
 from creditkit.events.errors import EventsNotConfigured
 from creditkit.events.lag import ConsumerLag
-from creditkit.events.repository import PARKED_PAGE_MAX, ParkedRecord, parked_count, parked_page
+from creditkit.events.repository import (
+    PARKED_COUNT_MAX,
+    PARKED_PAGE_MAX,
+    ParkedRecord,
+    parked_count,
+    parked_page,
+)
 from creditkit.keys.schemas import Caller, Scope
 
 
@@ -41,7 +47,13 @@ class IngestLag(BaseModel):
     stream_exists: bool = Field(description="False until the first publish or worker made it.")
     events: int = Field(description="Events the stream holds: not yet acknowledged by a worker.")
     consumers: list[ConsumerLagOut]
-    parked: int = Field(description="Events parked so far (GET /v1/ingest/parked-events).")
+    parked: int = Field(
+        description="Events parked so far (GET /v1/ingest/parked-events), counted up to"
+        f" {PARKED_COUNT_MAX:,}: at least this many when parked_capped."
+    )
+    parked_capped: bool = Field(
+        description=f"True when the count stopped at {PARKED_COUNT_MAX:,}: more may be parked."
+    )
 
 
 class ParkedEventOut(BaseModel):
@@ -121,7 +133,8 @@ def router(service: Service) -> APIRouter:
     async def get_ingest_lag(caller: Authenticated) -> IngestLag:
         """The ingest workers' lag, read from JetStream through this server's events stream:
         per consumer, the events not delivered yet, those not acknowledged, and the age of the
-        oldest not acknowledged; with the events parked so far. For monitoring (an alert on the
+        oldest not acknowledged; with the events parked so far (counted up to a bound, so that
+        each call reads a bounded number of rows). For monitoring (an alert on the
         oldest event's age); 404 ``events_not_configured`` on a server without ``--events``."""
         access.require_scope(caller, Scope.ADMIN)
         if publisher is None:
@@ -134,7 +147,8 @@ def router(service: Service) -> APIRouter:
             stream_exists=lag.exists,
             events=lag.events,
             consumers=[_consumer(consumer) for consumer in lag.consumers],
-            parked=parked,
+            parked=parked.count,
+            parked_capped=parked.capped,
         )
 
     @api.get("/parked-events", response_model=ParkedEventsPage)

@@ -10,15 +10,28 @@ import threading
 
 from creditkit.errors import InvalidRequest
 from creditkit.events.lag import ConsumerLag, StreamLag, read_lag
-from creditkit.events.repository import PARKED_PAGE_MAX, ParkedRecord, parked_count, parked_page
+from creditkit.events.repository import (
+    PARKED_PAGE_MAX,
+    ParkedCount,
+    ParkedRecord,
+    parked_count,
+    parked_page,
+)
 from creditkit.events.running import run_to_end
 from creditkit.events.stream import events_servers
-from creditkit.events.worker import BATCH_MAX, IngestWorker
+from creditkit.events.worker import (
+    BATCH_MAX,
+    START_SECONDS_DEFAULT,
+    START_SECONDS_MAX,
+    IngestWorker,
+)
 from creditkit.kit import CreditKit
 from creditkit.server.serve import Settings, configure_logging
 
 
-def run_ingest_worker(settings: Settings, lag: bool, batch_max: int) -> int:
+def run_ingest_worker(
+    settings: Settings, lag: bool, batch_max: int, start_seconds: float = START_SECONDS_DEFAULT
+) -> int:
     if settings.events is None:
         raise InvalidRequest(
             "events",
@@ -27,6 +40,10 @@ def run_ingest_worker(settings: Settings, lag: bool, batch_max: int) -> int:
         )
     if not 1 <= batch_max <= BATCH_MAX:
         raise InvalidRequest("--batch-max", f"must be 1 to {BATCH_MAX}")
+    if not 0 < start_seconds <= START_SECONDS_MAX:
+        raise InvalidRequest(
+            "--start-seconds", f"must be above 0 and at most {START_SECONDS_MAX:g}"
+        )
     servers = events_servers(settings.events)
     settings.require_secret_key()
     with CreditKit(
@@ -40,7 +57,7 @@ def run_ingest_worker(settings: Settings, lag: bool, batch_max: int) -> int:
             for line in lag_lines(found, parked_count(ck.database)):
                 print(line)
             return 0
-        worker = IngestWorker(ck, servers, batch_max)
+        worker = IngestWorker(ck, servers, batch_max, start_seconds)
         configure_logging()
         stop = threading.Event()
         # SIGTERM (a container stopping) and Ctrl-C: the batch in hand is charged and
@@ -56,8 +73,9 @@ def run_ingest_worker(settings: Settings, lag: bool, batch_max: int) -> int:
     return 0
 
 
-def lag_lines(lag: StreamLag, parked: int) -> list[str]:
-    """One line per consumer of the stream (or one saying there is none), then the parked."""
+def lag_lines(lag: StreamLag, parked: ParkedCount) -> list[str]:
+    """One line per consumer of the stream (or one saying there is none), then the parked
+    (``parked at least 10000`` past the count's bound)."""
     if not lag.exists:
         lines = [f"no stream {lag.stream} yet: nothing was published"]
     elif not lag.consumers:

@@ -45,8 +45,9 @@ class EventPublisher:
                 try:
                     # Bounded: the connection retries its servers without end, and a request
                     # waits no longer than its publish would.
-                    async with asyncio.timeout(self._timeout_seconds):
-                        connection = await connect(self._servers, "creditkit-publisher")
+                    connection = await connect(
+                        self._servers, "creditkit-publisher", self._timeout_seconds
+                    )
                 except (OSError, NatsError, TimeoutError) as error:
                     raise EventsUnavailable(f"no server answered ({error!r})") from None
                 js = connection.jetstream(publish_async_max_pending=PUBLISHES_PENDING_MAX)
