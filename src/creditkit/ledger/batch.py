@@ -46,11 +46,24 @@ from creditkit.ledger.kernel import (
 from creditkit.ledger.late_usage import counted_moment
 from creditkit.ledger.outcomes import ChargeOutcomes
 from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
-from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, TransactionKind, Unit
+from creditkit.ledger.schemas import (
+    AMOUNT_STEPS_MAX,
+    Charge,
+    ChargeRequest,
+    Draw,
+    TransactionKind,
+    Unit,
+)
 from creditkit.ledger.spending import SpendState, applies, check_spender
 from creditkit.store.flavor import flavor_of
 
 Outcome = Charge | CreditKitError
+
+
+def _plain_text(value: object, length_max: int) -> bool:
+    """Passes ``check_text`` for sure (the common case, checked without a call); False: let
+    ``check_text`` look, and name what is wrong."""
+    return type(value) is str and 0 < len(value) <= length_max and "\x00" not in value
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,13 +159,19 @@ class ChargeBatch:
     def _prepare(self, index: int, charge: ChargeRequest) -> _Prepared:
         if not isinstance(charge, ChargeRequest):
             raise InvalidRequest("requests", f"item {index} is not a ChargeRequest")
-        check_text(charge.customer, "customer", EXTERNAL_ID_LENGTH_MAX)
-        check_text(charge.idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+        if not _plain_text(charge.customer, EXTERNAL_ID_LENGTH_MAX):
+            check_text(charge.customer, "customer", EXTERNAL_ID_LENGTH_MAX)
+        if not _plain_text(charge.idempotency_key, IDEMPOTENCY_KEY_LENGTH_MAX):
+            check_text(charge.idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
         if charge.action is not None:
             check_text(charge.action, "action", NAME_LENGTH_MAX)
         unit = self._ledger.unit(charge.unit)
-        steps = unit.to_steps(charge.amount)
-        metadata = check_metadata(charge.metadata)
+        amount = charge.amount
+        if type(amount) is int and unit.scale == 0 and 0 < amount <= AMOUNT_STEPS_MAX:
+            steps = amount  # the common case, without to_steps' general checks
+        else:
+            steps = unit.to_steps(amount)
+        metadata = {} if charge.metadata == {} else check_metadata(charge.metadata)
         fields: dict[str, Any] = {
             "customer": charge.customer,
             "unit": charge.unit,

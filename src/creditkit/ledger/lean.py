@@ -50,15 +50,19 @@ _INSERT_ENTRIES = (
 )
 
 
-def request_text(customer: str, unit: str, steps: int, action: str | None, metadata: str) -> str:
+def request_prefix(customer: str, unit: str) -> str:
+    """The start of ``request_text``, the same for a customer's charges in a unit."""
+    return (
+        f'{{"operation":"charge","customer":{encode_basestring(customer)},'
+        f'"unit":{encode_basestring(unit)},"amount":'
+    )
+
+
+def request_text(prefix: str, steps: int, action: str | None, metadata: str) -> str:
     """``Request.encode()`` of a plain charge (``repository.encode_json`` of its fields, in
     their order), without building the dict: the same text, byte for byte."""
     action_text = "null" if action is None else encode_basestring(action)
-    return (
-        f'{{"operation":"charge","customer":{encode_basestring(customer)},'
-        f'"unit":{encode_basestring(unit)},"amount":{steps},"action":{action_text},'
-        f'"metadata":{metadata}}}'
-    )
+    return f'{prefix}{steps},"action":{action_text},"metadata":{metadata}}}'
 
 
 def is_plain(item: _Prepared) -> bool:
@@ -177,6 +181,7 @@ def write(
         start = int(cursor.fetchone()[0]) + 1
         created_at = flavor.time_in(now)
         consumption: dict[str, int] = {}
+        prefixes: dict[tuple[str, str], str] = {}
         transactions: list[tuple[Any, ...]] = []
         entries: list[tuple[int, int, str, int]] = []
         spends: list[Spend] = []
@@ -188,7 +193,10 @@ def write(
             unit = item.unit.name
             steps = item.steps
             metadata = item.request.fields["metadata"]
-            metadata_text = repository.encode_json(metadata)
+            metadata_text = "{}" if not metadata else repository.encode_json(metadata)
+            prefix = prefixes.get((charge.customer, unit))
+            if prefix is None:
+                prefix = prefixes[(charge.customer, unit)] = request_prefix(charge.customer, unit)
             transactions.append(
                 (
                     transaction_id,
@@ -197,7 +205,7 @@ def write(
                     unit,
                     steps,
                     charge.action,
-                    request_text(charge.customer, unit, steps, charge.action, metadata_text),
+                    request_text(prefix, steps, charge.action, metadata_text),
                     metadata_text,
                     created_at,
                 )
