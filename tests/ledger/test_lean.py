@@ -23,7 +23,7 @@ from creditkit.ledger import lean
 from creditkit.ledger.kernel import Request
 from creditkit.ledger.schemas import TransactionKind
 
-TABLES = ("transactions", "entries", "accounts", "usage_rollups", "grants")
+TABLES = ("transactions", "entries", "accounts", "usage_rollups", "grants", "budget_usage")
 
 
 def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -46,6 +46,13 @@ def _run(path: Path, schedule: list[list[ChargeRequest]], reference: bool) -> li
                     expires_at=None if days is None else clock() + timedelta(days=days),
                 )  # fmt: skip
             kit.grant(customer, "3.50", unit="usd", idempotency_key=f"g-{customer}-usd")
+        # Budgets: the customer's own on "b"; on "c", a team and an agent under it, each with
+        # one, so that some charges are refused by one level or another.
+        kit.set_budget("b", 150, period="hour", idempotency_key="budget-b")
+        kit.create_spender("c", "team", kind="project")
+        kit.create_spender("c", "agent", kind="agent", parent="team")
+        kit.set_budget("c", 30, spender="team", period="day", idempotency_key="budget-team")
+        kit.set_budget("c", 12, spender="agent", period="hour", idempotency_key="budget-agent")
         with pytest.MonkeyPatch.context() as patch:
             if reference:
                 patch.setattr(lean, "plan", lambda *_args: None)
@@ -73,14 +80,16 @@ def _schedule(seed: int) -> list[list[ChargeRequest]]:
         requests = []
         for index in range(size):
             usd = rng.random() < 0.2
+            customer = rng.choice(["a", "b", "c"])
             requests.append(
                 ChargeRequest(
-                    rng.choice(["a", "b", "c"]),
+                    customer,
                     rng.choice(["0.25", "1.10"]) if usd else rng.randint(1, 13),
                     f"k{batch}-{index}" if rng.random() < 0.9 else f"k{batch}-0",
                     unit="usd" if usd else "credits",
                     action=rng.choice([None, "ask", 'q"uote ü']),
                     metadata=rng.choice([{}, {"n": index, "é": "x"}]),
+                    spender=rng.choice([None, "team", "agent"]) if customer == "c" else None,
                 )
             )
         batches.append(requests)
@@ -110,20 +119,27 @@ def test_lean_path_takes_plain_batches(tmp_path: Path, monkeypatch: pytest.Monke
     with CreditKit(f"sqlite:///{tmp_path / 'k.db'}") as kit:
         kit.create_customer("a")
         kit.grant("a", 10, idempotency_key="g")
-        kit.charge_many([ChargeRequest("a", 2, "k1"), ChargeRequest("a", 3, "k2")])
+        kit.create_spender("a", "agent", kind="agent")
+        kit.set_budget("a", 5, spender="agent", idempotency_key="b")
+        kit.charge_many([ChargeRequest("a", 2, "k1", spender="agent"), ChargeRequest("a", 3, "k2")])
         kit.charge_many([ChargeRequest("a", 9, "k3")])  # short: the reference path refuses it
-    assert taken == [2, 0]
+        refused = kit.charge_many([ChargeRequest("a", 4, "k4", spender="agent")])  # over budget
+        assert type(refused[0]).__name__ == "BudgetExceeded"
+        assert [budget.used for budget in kit.budgets("a", spender="agent")] == [2]
+    assert taken == [2, 0, 0]
 
 
 def test_request_text_is_the_reference_encoding() -> None:
-    for customer, unit, action, metadata in [
-        ("a", "credits", None, {}),
-        ('q"uote\\ü\n', "usd", "ask ✓", {"n": 1, "é": [1, None]}),
+    for customer, unit, action, metadata, spender in [
+        ("a", "credits", None, {}, None),
+        ('q"uote\\ü\n', "usd", "ask ✓", {"n": 1, "é": [1, None]}, 'a"gent ✓'),
     ]:
         fields = {"customer": customer, "unit": unit, "amount": 7, "action": action}
-        reference = Request("k", TransactionKind.CHARGE, fields | {"metadata": metadata}).encode()
+        fields |= {"metadata": metadata} | ({} if spender is None else {"spender": spender})
+        reference = Request("k", TransactionKind.CHARGE, fields).encode()
         text = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
-        assert lean.request_text(lean.request_prefix(customer, unit), 7, action, text) == reference
+        prefix = lean.request_prefix(customer, unit)
+        assert lean.request_text(prefix, 7, action, text, spender) == reference
 
 
 def test_batch_outcomes_behave_as_a_list(ck: CreditKit) -> None:

@@ -227,7 +227,7 @@ class ChargeBatch:
             grants[pair] = ledger.live_in_order(rows, now)
         if not recorded and not limited and flavor_of(connection).dialect == "sqlite":
             # Plain charges all paid by their grants: decided and written in columns.
-            plain = lean.plan(prepared, locked, grants)
+            plain = lean.plan(ledger, connection, prepared, locked, grants, now)
             if plain is not None:
                 return lean.write(ledger, connection, flavor_of(connection), plain, now)
         planned: list[_Planned] = []

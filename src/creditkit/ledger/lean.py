@@ -1,7 +1,8 @@
 """The lean charge path on SQLite: a batch of plain charges, decided and written in columns.
 
-Most charges are plain: no spender, member or late usage, a customer without budgets, grants
-without scopes, and enough credits in them. For a batch made only of such charges (after the
+Most charges are plain: no member, late usage or debt, grants without scopes and enough
+credits in them, and room in every budget on the spender's path (checked and counted by the
+reference rule, ``check_spend``). For a batch made only of such charges (after the
 batch's lock, catch-up, rate-limit count and replay lookups, which the reference path in
 ``batch.py`` runs as for any batch), this module decides every charge on integer columns (one
 list of what each grant has left per customer and unit) and writes the rows with one
@@ -9,11 +10,11 @@ list of what each grant has left per customer and unit) and writes the rows with
 row dict, legs list or ``Charge`` object. The answers are built only when a caller reads them
 (``LazyOutcomes``).
 
-Anything else (a refusal, overage, debt, budgets, scopes, replays, a key used twice in the
-batch) is the reference path's: ``plan`` answers None and ``ChargeBatch`` runs the batch the
-reference way, inside the same transaction, since nothing was written here yet. The reference
-path is what every rule is written in; this one is proven equal to it for the charges it takes
-(tests/ledger/test_lean.py).
+Anything else (a refusal, overage, debt, scopes, members, late usage, replays, a key used
+twice in the batch) is the reference path's: ``plan`` answers None and ``ChargeBatch`` runs the
+batch the reference way, inside the same transaction, since nothing was written here yet. The
+reference path is what every rule is written in; this one is proven equal to it for the charges
+it takes (tests/ledger/test_lean.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from creditkit.ledger import repository
 from creditkit.ledger.kernel import CONSUMPTION, LEG_AMOUNT_MAX, Spend
 from creditkit.ledger.repository import CustomerRow, GrantRow
 from creditkit.ledger.schemas import Charge, Draw
+from creditkit.ledger.spending import SpendState
 from creditkit.store.flavor import Flavor
 
 if TYPE_CHECKING:
@@ -43,7 +45,7 @@ _INSERT_TRANSACTIONS = (
     "INSERT INTO transactions (id, idempotency_key, kind, status, customer_id, counterparty_id,"
     " unit, amount, action, hold_id, member, spender, request, outcome, metadata, created_at,"
     " occurred_at, reverses_id) VALUES (?, ?, 'charge', 'applied', ?, NULL, ?, ?, ?, NULL, NULL,"
-    " NULL, ?, NULL, ?, ?, NULL, NULL)"
+    " ?, ?, NULL, ?, ?, NULL, NULL)"
 )
 _INSERT_ENTRIES = (
     "INSERT INTO entries (transaction_id, account_id, unit, amount) VALUES (?, ?, ?, ?)"
@@ -58,23 +60,25 @@ def request_prefix(customer: str, unit: str) -> str:
     )
 
 
-def request_text(prefix: str, steps: int, action: str | None, metadata: str) -> str:
+def request_text(
+    prefix: str, steps: int, action: str | None, metadata: str, spender: str | None = None
+) -> str:
     """``Request.encode()`` of a plain charge (``repository.encode_json`` of its fields, in
     their order), without building the dict: the same text, byte for byte."""
     action_text = "null" if action is None else encode_basestring(action)
-    return f'{prefix}{steps},"action":{action_text},"metadata":{metadata}}}'
+    if spender is None:
+        return f'{prefix}{steps},"action":{action_text},"metadata":{metadata}}}'
+    return (
+        f'{prefix}{steps},"action":{action_text},"metadata":{metadata},'
+        f'"spender":{encode_basestring(spender)}}}'
+    )
 
 
 def is_plain(item: _Prepared) -> bool:
     """A charge this path may take, by what it asks (its customer and grants are looked at in
     ``plan``)."""
     charge = item.charge
-    return (
-        charge.member is None
-        and charge.spender is None
-        and charge.occurred_at is None
-        and charge.allow_debt is False
-    )
+    return charge.member is None and charge.occurred_at is None and charge.allow_debt is False
 
 
 @dataclass(slots=True)
@@ -89,16 +93,27 @@ class LeanPlan:
     available_after: list[int]
     #: By (customer id, unit): steps available before the batch and after it.
     spent: dict[tuple[int, str], tuple[CustomerRow, int, int]]
+    #: Each charge's spender (None: the customer itself).
+    spenders: list[str | None]
+    #: The budget usage the charges counted (``SpendState.drain``), written with their rows.
+    budget_usage: list[tuple[int, str, str, str, datetime, int]]
 
 
 def plan(
+    ledger: LedgerGrants,
+    connection: Connection,
     prepared: Sequence[_Prepared],
     locked: Mapping[str, CustomerRow],
     grants: Mapping[tuple[int, str], list[GrantRow]],
+    now: datetime,
 ) -> LeanPlan | None:
     """Every charge of ``prepared`` decided on columns of integers, or None as soon as one of
-    them is not plain or would not be fully paid by its customer's grants (the reference path
-    then decides the batch). ``grants`` are live and in burn-down order; they are not changed."""
+    them is not plain, would not be fully paid by its customer's grants or is refused by a
+    budget (the reference path then decides the batch: nothing was written here, and what was
+    counted is in a ``SpendState`` of this plan's own). ``grants`` are live and in burn-down
+    order; they are not changed."""
+    state = SpendState()
+    spenders: list[str | None] = []
     left: dict[tuple[int, str], list[int]] = {}
     first_live: dict[tuple[int, str], int] = {}
     keys: set[str] = set()
@@ -110,7 +125,7 @@ def plan(
     for item in prepared:
         customer = locked.get(item.charge.customer)
         key = item.request.key
-        if customer is None or customer.budgeted or key in keys or not is_plain(item):
+        if customer is None or key in keys or not is_plain(item):
             return None
         keys.add(key)
         pair = (customer.id, item.unit.name)
@@ -128,6 +143,11 @@ def plan(
         pair_totals = totals[pair]
         if steps > pair_totals[1]:
             return None  # a refusal, overage or debt: the reference path's
+        spender = item.charge.spender
+        if (spender is not None or customer.budgeted) and not _budgets_allow(
+            ledger, connection, state, customer, item, now
+        ):
+            return None
         pair_totals[1] -= steps
         rows = grants[pair]
         position = first_live[pair]
@@ -141,6 +161,7 @@ def plan(
             position += 1
         first_live[pair] = position
         customers.append(customer)
+        spenders.append(spender)
         draws.append(drawn)
         available_after.append(pair_totals[1])
     spent = {
@@ -148,7 +169,38 @@ def plan(
         for pair, (before, after) in totals.items()
         if after < before
     }
-    return LeanPlan(list(prepared), customers, draws, available_after, spent)
+    return LeanPlan(
+        list(prepared), customers, draws, available_after, spent, spenders, state.drain()
+    )
+
+
+def _budgets_allow(
+    ledger: LedgerGrants,
+    connection: Connection,
+    state: SpendState,
+    customer: CustomerRow,
+    item: _Prepared,
+    now: datetime,
+) -> bool:
+    """The reference rule for a spend the grants pay in full: every budget on the path from
+    the charge's spender (or the customer's own) has room, and counts it in ``state``."""
+    spender = None
+    if item.charge.spender is not None:
+        try:
+            spender = ledger.spender_for_spend(
+                connection, state, customer, item.charge.spender, item.unit.name, now
+            )
+        except CreditKitError:
+            return False  # not a spender of the customer: the reference path answers it
+    checked = ledger.check_spend(
+        connection, state, customer, item.unit, item.steps, now,
+        spender=spender, shortfall=0, allow_debt=False, refusal=_no_shortfall,
+    )  # fmt: skip
+    return not isinstance(checked, CreditKitError)
+
+
+def _no_shortfall(_debt_room: int) -> CreditKitError:
+    raise InvariantViolation("a lean charge is paid by its grants", "a shortfall was refused")
 
 
 def _take(
@@ -185,8 +237,8 @@ def write(
         transactions: list[tuple[Any, ...]] = []
         entries: list[tuple[int, int, str, int]] = []
         spends: list[Spend] = []
-        for position, (item, customer, drawn) in enumerate(
-            zip(lean.items, lean.customers, lean.draws, strict=True)
+        for position, (item, customer, drawn, spender) in enumerate(
+            zip(lean.items, lean.customers, lean.draws, lean.spenders, strict=True)
         ):
             transaction_id = start + position
             charge = item.charge
@@ -205,7 +257,8 @@ def write(
                     unit,
                     steps,
                     charge.action,
-                    request_text(prefix, steps, charge.action, metadata_text),
+                    spender,
+                    request_text(prefix, steps, charge.action, metadata_text, spender),
                     metadata_text,
                     created_at,
                 )
@@ -223,12 +276,16 @@ def write(
                 account = consumption[unit] = ledger.system_account(CONSUMPTION, unit)
             entries.append((transaction_id, account, unit, steps))
             spends.append(
-                Spend(transaction_id, customer.id, unit, steps, charge.action, None, metadata, now)
-            )
+                Spend(
+                    transaction_id, customer.id, unit, steps, charge.action, None, metadata, now,
+                    spender,
+                )
+            )  # fmt: skip
         cursor.executemany(_INSERT_TRANSACTIONS, transactions)
         cursor.executemany(_INSERT_ENTRIES, entries)
     finally:
         cursor.close()
+    flavor.add_budget_usage(connection, lean.budget_usage)
     ledger.record_spends(connection, spends)
     for (_customer_id, unit), (customer, before, after) in lean.spent.items():
         ledger.spent(connection, customer, unit, before, after, now)
@@ -282,6 +339,6 @@ class LazyOutcomes(Mapping[int, Outcome]):
             metadata=item.request.fields["metadata"],
             member=None,
             available_after=unit.to_quantity(lean.available_after[position]),
-            spender=None,
+            spender=lean.spenders[position],
             debt=0,
         )
