@@ -19,11 +19,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from creditkit.api.serve import PAYMENT_PROVIDERS, Settings, serve
-from creditkit.cli_errors import explain
+from creditkit.cli_errors import defect, explain
 from creditkit.demo import DEMO_DATABASE, demo
 from creditkit.errors import InvalidRequest, present
 from creditkit.events.command import run_ingest_worker as ingest_worker
+from creditkit.events.command import run_parked_events
 from creditkit.events.worker import BATCH_MAX
 from creditkit.importer import COLUMNS, import_file, progress_bar
 from creditkit.keys.schemas import Scope
@@ -36,6 +36,7 @@ from creditkit.payments import PaymentSettings
 from creditkit.payments.errors import ProviderError
 from creditkit.payments.schemas import PlanPrice
 from creditkit.payments.stripe_prices import plan_prices
+from creditkit.server.serve import PAYMENT_PROVIDERS, Settings, serve
 from creditkit.store.database import display_url
 
 if TYPE_CHECKING:
@@ -185,6 +186,10 @@ def run_ingest_worker(arguments: argparse.Namespace) -> int:
     settings = _settings(arguments)
     _catalog(settings)
     return ingest_worker(settings, arguments.lag, arguments.batch_max)
+
+
+def parked_events(arguments: argparse.Namespace) -> int:
+    return run_parked_events(_settings(arguments), arguments.limit, arguments.before_id)
 
 
 def keys(arguments: argparse.Namespace) -> int:
@@ -561,11 +566,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_settings(ingest_parser, "database_url", "catalog", "events")
     ingest_parser.add_argument(
-        "--lag", action="store_true", help="print the events left to charge and parked, then exit"
+        "--lag", action="store_true", help="print each consumer's lag and the parked, then exit"
     )
     ingest_parser.add_argument(
         "--batch-max", type=int, default=BATCH_MAX, help=f"events a batch (default {BATCH_MAX})"
     )
+    parked_parser = commands.add_parser(
+        "parked-events", help="list the events the ingest workers parked, newest first, and why"
+    )
+    _add_settings(parked_parser, "database_url")
+    parked_parser.add_argument("--limit", type=int, default=20, help="events (default 20)")
+    parked_parser.add_argument("--before-id", type=int, default=None, help="only older ones")
     return parser
 
 
@@ -580,6 +591,7 @@ _COMMANDS: dict[str, Any] = {
     "secret-key": secret_key,
     "worker": run_worker,
     "ingest-worker": run_ingest_worker,
+    "parked-events": parked_events,
     "audit": run_audit,
     "reset-period": reset_period,
     "revoke-sessions": revoke_sessions,
@@ -597,6 +609,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         line = explain(error, arguments)
         if arguments.debug or line is None:
+            if (said := defect(error)) is not None:
+                print(f"creditkit: {said}", file=sys.stderr)
             raise
         print(f"creditkit: {line}", file=sys.stderr)
         return 1

@@ -14,8 +14,6 @@ from events_helpers import charged_keys, running, wait_until
 from fastapi.testclient import TestClient
 
 from creditkit import CreditKit, ManualClock
-from creditkit.api import create_app
-from creditkit.api.serve import example_catalog
 from creditkit.cli import main
 from creditkit.events.nodes import LocalNodes
 from creditkit.events.publisher import EventPublisher
@@ -23,6 +21,8 @@ from creditkit.events.repository import parked
 from creditkit.events.worker import IngestWorker
 from creditkit.keys.schemas import Scope
 from creditkit.notify.schemas import EventType
+from creditkit.server import create_app
+from creditkit.server.serve import example_catalog
 
 
 @pytest.fixture
@@ -135,4 +135,6 @@ def test_the_ingest_worker_prints_its_lag(
             sent = client.post("/v1/events", json={"events": events}, headers=_headers(kit, "1"))
             assert sent.status_code == 202, sent.text
     assert main(["ingest-worker", "--lag", "--database-url", url, "--events", nodes.setting]) == 0
-    assert capsys.readouterr().out == "pending 2, unacknowledged 0, parked 0\n"
+    assert capsys.readouterr().out == (
+        "no consumer yet: 2 events in CREDITKIT_EVENTS wait for an ingest-worker\nparked 0\n"
+    )

@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from creditkit.notify.outbox import derived_event_id, emit, event_exists
-from creditkit.notify.schemas import EventType
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import derived_event_id, emit, event_exists
 from creditkit.store.database import Database
 from creditkit.store.tables import customers, parked_events
 
@@ -75,17 +75,46 @@ def park(database: Database, parked: list[ParkedEvent], now: datetime) -> int:
     return database.write(work)
 
 
+@dataclass(frozen=True, slots=True)
+class ParkedRecord:
+    """A parked event as listed: its row ``id`` (the listing's cursor) and when it was parked."""
+
+    id: int
+    parked_at: datetime
+    event: ParkedEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedPage:
+    """Parked events newest first; ``next_before_id`` lists the older ones (None: no more)."""
+
+    items: tuple[ParkedRecord, ...]
+    next_before_id: int | None
+
+
+def parked_page(database: Database, limit: int = 100, before_id: int | None = None) -> ParkedPage:
+    """The newest parked events (below ``before_id`` when given), ``limit`` (1 to 500) of
+    them."""
+    limit = max(1, min(limit, PARKED_PAGE_MAX))
+    query = sa.select(parked_events).order_by(parked_events.c.id.desc()).limit(limit + 1)
+    if before_id is not None:
+        query = query.where(parked_events.c.id < before_id)
+    with database.read() as connection:
+        rows = connection.execute(query).all()
+    items = tuple(
+        ParkedRecord(
+            int(row.id),
+            row.parked_at,
+            ParkedEvent(row.idempotency_key, row.customer, dict(row.event), row.reason, row.detail),
+        )
+        for row in rows[:limit]
+    )
+    return ParkedPage(items, items[-1].id if len(rows) > limit else None)
+
+
 def parked(database: Database, limit: int = 100) -> list[ParkedEvent]:
     """The newest parked events, ``limit`` (1 to 500) of them."""
-    limit = max(1, min(limit, PARKED_PAGE_MAX))
-    with database.read() as connection:
-        rows = connection.execute(
-            sa.select(parked_events).order_by(parked_events.c.id.desc()).limit(limit)
-        ).all()
-    return [
-        ParkedEvent(row.idempotency_key, row.customer, dict(row.event), row.reason, row.detail)
-        for row in rows
-    ]
+    return [record.event for record in parked_page(database, limit).items]
 
 
 def parked_count(database: Database) -> int:

@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import Error as JetStreamError
 
 from creditkit.errors import CreditKitError, LedgerBusy
+from creditkit.events.lag import read_lag
 from creditkit.events.repository import ParkedEvent, park, parked_count
 from creditkit.events.running import run_to_end
 from creditkit.events.stream import (
@@ -124,17 +125,14 @@ class IngestWorker:
             return
         connection, subscription = subscribed
         logged_at = time.monotonic()
+        # The next batch is fetched while the one in hand is charged (the ledger's transaction
+        # runs in a thread): at most two batches held, one charging and one arriving.
+        fetching: asyncio.Task[list[Msg]] | None = asyncio.create_task(self._fetch(subscription))
         try:
-            while not stop.is_set():
-                try:
-                    messages = await subscription.fetch(self._batch_max, timeout=FETCH_SECONDS)
-                except (NatsTimeoutError, TimeoutError):
-                    messages = []
-                except (NatsError, JetStreamError) as error:
-                    # A node lost or a leader being elected: the connection finds another.
-                    logger.warning("events fetch failed: %r", error)
-                    await asyncio.sleep(FETCH_SECONDS)
-                    continue
+            while fetching is not None:
+                messages = await fetching
+                # Stopped: the batch in hand is charged and acknowledged, none fetched after it.
+                fetching = None if stop.is_set() else asyncio.create_task(self._fetch(subscription))
                 # A fetch may hand over more than asked (messages left by an earlier request
                 # that timed out): charged in batches of the bound all the same.
                 for start in range(0, len(messages), self._batch_max):
@@ -145,8 +143,24 @@ class IngestWorker:
                     logged_at = time.monotonic()
                     await self._log_lag(subscription)
         finally:
+            if fetching is not None:
+                # Left by an error: what it brought is delivered again after ACK_WAIT_SECONDS.
+                fetching.cancel()
             # Every batch's acknowledgements were flushed after it: nothing is left to drain.
             await connection.close()
+
+    async def _fetch(self, subscription: JetStreamContext.PullSubscription) -> list[Msg]:
+        """The next batch: what the stream holds for this worker, up to the bound; empty when
+        nothing came within ``FETCH_SECONDS`` or the stream is away for a moment."""
+        try:
+            return await subscription.fetch(self._batch_max, timeout=FETCH_SECONDS)
+        except (NatsTimeoutError, TimeoutError):
+            return []
+        except (NatsError, JetStreamError) as error:
+            # A node lost or a leader being elected: the connection finds another.
+            logger.warning("events fetch failed: %r", error)
+            await asyncio.sleep(FETCH_SECONDS)
+            return []
 
     async def _log_lag(self, subscription: JetStreamContext.PullSubscription) -> None:
         try:
@@ -208,17 +222,14 @@ class IngestWorker:
         self.charged += len(charged)
 
     def lag(self) -> WorkerLag:
-        """The consumer's lag as JetStream counts it, and the events parked so far."""
-        return run_to_end(self._lag())
-
-    async def _lag(self) -> WorkerLag:
-        connection, subscription = await self._subscribe()
-        try:
-            info = await subscription.consumer_info()
-        finally:
-            await connection.close()
-        parked = await asyncio.to_thread(parked_count, self._kit.database)
-        return WorkerLag(info.num_pending or 0, info.num_ack_pending or 0, parked)
+        """The shared consumer's lag as JetStream counts it (every event of the stream pending
+        while no worker has created the consumer yet), and the events parked so far."""
+        found = run_to_end(read_lag(self._servers, self._kit.now()))
+        mine = [lag for lag in found.consumers if lag.consumer == CONSUMER]
+        pending, unacknowledged = (
+            (mine[0].pending, mine[0].unacknowledged) if mine else (found.events, 0)
+        )
+        return WorkerLag(pending, unacknowledged, parked_count(self._kit.database))
 
 
 def _deliveries(message: Msg) -> int:

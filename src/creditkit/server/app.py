@@ -6,13 +6,13 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from creditkit import __version__
 from creditkit.api import (
     audit,
     catalog,
     contract,
     customers,
     docs_pages,
+    ingest,
     ledger,
     notify,
     observability,
@@ -28,6 +28,7 @@ from creditkit.api.limits import BODY_BYTES_MAX_DEFAULT, BodyLimit
 from creditkit.api.throttle import FAILURES_PER_MINUTE_MAX, ClientAddress
 from creditkit.events.publisher import EventPublisher
 from creditkit.kit import CreditKit
+from creditkit.version import __version__
 from creditkit.web import pages as web
 
 #: Operations that need no key: the public catalog, health and metrics, and the payment
@@ -73,7 +74,7 @@ def create_app(
     metrics = observability.Metrics()
     modules = (
         ledger, customers, spenders, sessions, subscriptions, usage, payments, notify, catalog,
-        audit,
+        audit, ingest,
     )  # fmt: skip
     for module in modules:
         app.include_router(module.router(service))
