@@ -292,6 +292,11 @@ class LedgerKernel:
         for hook in self._hooks.spend:
             hook(connection, customer, unit, available_before, available_after, now)
 
+    def has_default_budgets(self) -> bool:
+        """Whether some plan sets default budgets for spender kinds (asked on every spend
+        that names a spender)."""
+        return self._hooks.default_budgets is not None
+
     def record_spends(self, connection: Connection, spends: Sequence[Spend]) -> None:
         """Tells the ``recorded`` hooks of the charges and commits a transaction posted."""
         if not spends:
