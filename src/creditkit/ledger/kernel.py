@@ -94,6 +94,9 @@ class Spend:
     charges: int = 1
     #: The moment its usage counts at, when not ``created_at`` (late usage, a reversal).
     counted_at: datetime | None = None
+    #: Counted in ``usage_rollups`` already, by the database function that posted it
+    #: (``pg_charge``): the rollups' hook counts only the catalog's dimensions for it.
+    rolled_up: bool = False
 
 
 #: Told, inside the spending transaction, of every charge or commit it posted (usage rollups).

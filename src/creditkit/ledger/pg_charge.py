@@ -5,7 +5,7 @@ round trips, for the charges whose rules it implements, and the Python path does
 What the function decides: the customers locked (all of the batch's, in id order), nothing due
 for any of them, no key of the batch recorded already, then for each charge in turn the
 spender's path and its budgets, the grants that apply to the action in burn-down order, the
-transaction, its entries and the budgets' use. It stops at the first charge it would not apply
+transaction, its entries, the budgets' use and the usage rollup. It stops at the first charge it would not apply
 (a shortfall, a budget that would refuse, an unknown customer or spender) and returns the ones
 it applied. Everything else stays the Python path's, which remains the reference:
 
@@ -119,7 +119,7 @@ def charge_in_database(
                 [ledger.system_account(CONSUMPTION, item.unit.name) for item in items],
             ),
         )
-        rows: list[Any] = cursor.fetchall()
+        rows: list[Any] = list(cursor.fetchall())
     finally:
         cursor.close()
     if rows and rows[0][0] == 0:
@@ -182,7 +182,7 @@ def _applied(
         spends.append(
             Spend(
                 transaction_id, customer_id, unit.name, item.steps, charge.action, None,
-                metadata, now, spender, counted_at=eligible[position - 1][1],
+                metadata, now, spender, counted_at=eligible[position - 1][1], rolled_up=True,
             )
         )  # fmt: skip
         outcomes[item.index] = Charge(

@@ -6,7 +6,8 @@ customers (in id order, NO KEY UPDATE, as every ledger writer does), and, when n
 anything due and none of the batch's keys is recorded, applies the charges in order: the
 spender's path and its budgets, the grants that apply to the action in burn-down order (read
 after the lock, by a statement of their own, so that they are what the writer before
-committed), the transaction row, its entries (grants, then consumption) and the budgets' use.
+committed), the transaction row, its entries (grants, then consumption), the budgets' use and the usage
+rollup.
 It stops at the first charge it does not decide itself (a shortfall, a budget that would
 refuse, an unknown customer or spender) and says so; the Python path runs the rest in the same
 database transaction. So it never refuses: every refusal is the Python path's, recorded as it
@@ -172,6 +173,18 @@ BEGIN
             ON CONFLICT (customer_id, spender, unit, period, period_start)
                 DO UPDATE SET used = budget_usage.used + EXCLUDED.used;
         END IF;
+        -- The usage rollup (creditkit.usage.rollups) of the charge's hour, action and spender;
+        -- a catalog's dimensions are still counted by the rollups' hook. Buckets are hours from
+        -- the epoch (creditkit.usage.buckets.BUCKET_SECONDS), at the moment the usage counts.
+        INSERT INTO usage_rollups (customer_id, unit, bucket_start, action, member, spender,
+                steps, charges, issued, expired)
+            VALUES (c.id, p_units[i],
+                date_bin(interval '3600 seconds', coalesce(p_occurred[i], p_now),
+                    timestamptz '1970-01-01 00:00:00+00'), coalesce(p_actions[i], ''), '',
+                coalesce(p_spenders[i], ''), p_amounts[i], 1, 0, 0)
+        ON CONFLICT (customer_id, unit, bucket_start, action, member, spender) DO UPDATE SET
+            steps = usage_rollups.steps + EXCLUDED.steps,
+            charges = usage_rollups.charges + EXCLUDED.charges;
         charge_position := i;
         status := 'applied';
         transaction_id := tid;
