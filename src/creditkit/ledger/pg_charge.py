@@ -5,9 +5,9 @@ round trips, for the charges whose rules it implements, and the Python path does
 What the function decides: the customers locked (all of the batch's, in id order), nothing due
 for any of them, no key of the batch recorded already, then for each charge in turn the
 spender's path and its budgets, the grants that apply to the action in burn-down order, the
-transaction, its entries, the budgets' use and the usage rollup. It stops at the first charge it would not apply
-(a shortfall, a budget that would refuse, an unknown customer or spender) and returns the ones
-it applied. Everything else stays the Python path's, which remains the reference:
+transaction, its entries, the budgets' use and the usage rollup. It stops at the first charge
+it would not apply (a shortfall, a budget that would refuse, an unknown customer or spender)
+and returns the ones it applied. Everything else stays the Python path's, the reference:
 
 - the charges from the first the function did not apply, run by ``ChargeBatch`` in the same
   database transaction (they see the function's rows), refusals and debt included;
