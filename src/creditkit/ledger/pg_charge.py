@@ -3,21 +3,23 @@
 round trips, for the charges whose rules it implements, and the Python path does the rest.
 
 What the function decides: the customers locked (all of the batch's, in id order), nothing due
-for any of them, no key of the batch recorded already, then for each charge in turn the
-spender's path and its budgets, the grants that apply to the action in burn-down order, the
-transaction, its entries, the budgets' use and the usage rollup. It stops at the first charge
+for any of them, then for each charge in turn the spender's path and its budgets, the grants
+that apply to the action in burn-down order, the transaction, its entries, the budgets' use and
+the usage rollup. A key recorded already fails the transaction's insert, and the batch is run
+again in replay mode (the Python path), as for any write. It stops at the first charge
 it would not apply (a shortfall, a budget that would refuse, an unknown customer or spender)
 and returns the ones it applied. Everything else stays the Python path's, the reference:
 
 - the charges from the first the function did not apply, run by ``ChargeBatch`` in the same
   database transaction (they see the function's rows), refusals and debt included;
-- a whole batch with due work, a recorded key, a key twice, a replay run, a member, a
-  rate-limited charge, or a spender where a plan sets default budgets.
+- a whole batch with due work, a key twice, a replay run, more than ``CHARGES_MAX`` charges,
+  a member, a rate-limited charge, or a spender where a plan sets default budgets.
 
 Results are identical either way (tests/ledger/test_pg_charge_equivalence.py): the same rows,
-entries, balances and outcomes. The hooks other domains register (usage rollups, alerts, auto
-top-up) are told by Python after the call, in the same transaction, exactly as the Python path
-tells them.
+entries, balances and outcomes. The hooks other domains register (alerts, auto top-up, the
+usage rollups of the catalog's dimensions) are told by Python after the call, in the same
+transaction, as the Python path tells them; the function counts the plain usage rollup itself
+(``Spend.rolled_up``).
 
 Off with ``CREDITKIT_PG_CHARGE_FUNCTION=0`` in the environment, or ``set_enabled(False)``.
 """
@@ -52,6 +54,12 @@ _STATEMENT = (
 
 _enabled = os.environ.get("CREDITKIT_PG_CHARGE_FUNCTION", "1") != "0"
 
+#: The most charges a batch may have to go through the function. The function decides its
+#: charges one at a time (a few statements each on the server), while the Python path writes a
+#: batch's rows in one multi-row statement per table: measured (bench/pg_charge_paths.py), a
+#: hot customer's combined batches of tens of charges are faster through the Python path.
+CHARGES_MAX = int(os.environ.get("CREDITKIT_PG_CHARGE_FUNCTION_BATCH_MAX", "4"))
+
 
 def set_enabled(enabled: bool) -> None:
     """Turns the fast path on or off for this process (tests run both paths with it)."""
@@ -83,7 +91,12 @@ def charge_in_database(
 ) -> tuple[dict[int, Outcome], list[Prepared]] | None:
     """The outcomes of the charges the function applied, by index, and the charges left for
     the Python path (in order); None when the whole batch is the Python path's."""
-    if not _enabled or replay or not prepared or connection.dialect.name != "postgresql":
+    if (
+        not _enabled
+        or replay
+        or not 0 < len(prepared) <= CHARGES_MAX
+        or connection.dialect.name != "postgresql"
+    ):
         return None
     now = ledger.now()
     eligible = _eligible_prefix(ledger, prepared, now)
@@ -123,7 +136,7 @@ def charge_in_database(
     finally:
         cursor.close()
     if rows and rows[0][0] == 0:
-        return None  # due work or a recorded key: nothing was written
+        return None  # due work: nothing was written
     outcomes = _applied(ledger, connection, items, rows, eligible, now)
     return outcomes, list(prepared[len(rows) :])
 

@@ -3,12 +3,12 @@ check once per ledger transaction instead of once per entry.
 
 ``creditkit_charge`` is the fast path of ``creditkit.ledger.pg_charge``: it locks the batch's
 customers (in id order, NO KEY UPDATE, as every ledger writer does), and, when none of them has
-anything due and none of the batch's keys is recorded, applies the charges in order: the
-spender's path and its budgets, the grants that apply to the action in burn-down order (read
-after the lock, by a statement of their own, so that they are what the writer before
-committed), the transaction row, its entries (grants, then consumption), the budgets' use and the usage
-rollup.
-It stops at the first charge it does not decide itself (a shortfall, a budget that would
+anything due, applies the charges in order: the spender's path and its budgets, the grants that
+apply to the action in burn-down order (read after the lock, by a statement of their own, so
+that they are what the writer before committed), the transaction row, its entries (grants,
+then consumption), the budgets' use and the usage rollup. A key recorded already fails the
+row's insert (its unique index), and the caller runs the batch again in replay mode, as it does
+for the Python path. It stops at the first charge it does not decide itself (a shortfall, a budget that would
 refuse, an unknown customer or spender) and says so; the Python path runs the rest in the same
 database transaction. So it never refuses: every refusal is the Python path's, recorded as it
 records it.
@@ -37,7 +37,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # One OUT row per charge applied, in order; a single row with position 0 when nothing ran
-# ('due': a customer has due work; 'recorded': a key of the batch is recorded already).
+# ('due': a customer has due work).
 _CHARGE = """CREATE FUNCTION creditkit_charge(
     p_now timestamptz, p_starts timestamptz[], p_locked text[], p_keys text[],
     p_customers text[], p_units text[], p_amounts bigint[], p_actions text[], p_spenders text[],
@@ -52,7 +52,6 @@ DECLARE
     n integer := coalesce(array_length(p_keys, 1), 0);
     i integer;
     j integer;
-    c record;
     ancestors_text text;
     budget_path text[];
     scope text[];
@@ -64,38 +63,46 @@ DECLARE
     left_steps bigint;
     part bigint;
     tid bigint;
+    k integer;
+    c_id bigint;
+    any_due boolean;
+    locked_ids text[];
+    locked_keys bigint[];
+    locked_kinds text[];
+    locked_dues timestamptz[];
+    locked_budgeted boolean[];
 BEGIN
-    PERFORM 1 FROM customers x WHERE x.external_id = ANY(p_locked)
-        ORDER BY x.id FOR NO KEY UPDATE OF x;
-    IF EXISTS (SELECT 1 FROM customers x WHERE x.external_id = ANY(p_locked)
-            AND x.next_due_at <= p_now) THEN
+    -- Locked in id order, and read as locked (the latest version of each row).
+    SELECT array_agg(l.external_id), array_agg(l.id), array_agg(l.kind),
+            array_agg(l.next_due_at), array_agg(l.budgeted), bool_or(l.next_due_at <= p_now)
+        INTO locked_ids, locked_keys, locked_kinds, locked_dues, locked_budgeted, any_due
+        FROM (SELECT x.external_id, x.id, x.kind, x.next_due_at, x.budgeted FROM customers x
+            WHERE x.external_id = ANY(p_locked) ORDER BY x.id FOR NO KEY UPDATE OF x) l;
+    IF any_due THEN
         RETURN QUERY SELECT 0, 'due'::text, NULL::bigint, NULL::bigint, NULL::text,
             NULL::timestamptz, NULL::boolean, NULL::bigint[], NULL::bigint[], NULL::bigint;
         RETURN;
     END IF;
-    IF EXISTS (SELECT 1 FROM transactions t WHERE t.idempotency_key = ANY(p_keys)) THEN
-        RETURN QUERY SELECT 0, 'recorded'::text, NULL::bigint, NULL::bigint, NULL::text,
-            NULL::timestamptz, NULL::boolean, NULL::bigint[], NULL::bigint[], NULL::bigint;
-        RETURN;
-    END IF;
+    -- A key recorded already fails the transaction row's insert (its unique index): the
+    -- caller then runs the batch again in replay mode, through the Python path.
     FOR i IN 1 .. n LOOP
-        SELECT x.id, x.kind, x.next_due_at, x.budgeted INTO c
-            FROM customers x WHERE x.external_id = p_customers[i];
-        IF NOT FOUND OR p_amounts[i] <= 0 THEN
+        k := array_position(locked_ids, p_customers[i]);
+        IF k IS NULL OR p_amounts[i] <= 0 THEN
             RETURN;
         END IF;
+        c_id := locked_keys[k];
         -- The budgets on the spender's path up to the customer (''), as check_spend reads them.
         budget_path := NULL;
         IF p_spenders[i] IS NOT NULL THEN
             SELECT s.ancestors INTO ancestors_text FROM spenders s
-                WHERE s.customer_id = c.id AND s.external_id = p_spenders[i];
+                WHERE s.customer_id = c_id AND s.external_id = p_spenders[i];
             IF NOT FOUND THEN
                 RETURN;
             END IF;
             budget_path := ARRAY[p_spenders[i]] || ARRAY(
                 SELECT a.name FROM json_array_elements_text(ancestors_text::json)
                     WITH ORDINALITY AS a(name, level) ORDER BY a.level DESC) || ARRAY[''];
-        ELSIF c.budgeted THEN
+        ELSIF locked_budgeted[k] THEN
             budget_path := ARRAY[''];
         END IF;
         IF budget_path IS NOT NULL AND EXISTS (
@@ -104,7 +111,7 @@ BEGIN
                 AND u.period_start = CASE b.period WHEN 'hour' THEN p_starts[1]
                     WHEN 'day' THEN p_starts[2] WHEN 'week' THEN p_starts[3]
                     WHEN 'month' THEN p_starts[4] ELSE p_starts[5] END
-            WHERE b.customer_id = c.id AND b.unit = p_units[i] AND b.spender = ANY(budget_path)
+            WHERE b.customer_id = c_id AND b.unit = p_units[i] AND b.spender = ANY(budget_path)
                 AND p_amounts[i] > greatest(0, b.cap - coalesce(u.used, 0))) THEN
             RETURN;
         END IF;
@@ -121,7 +128,7 @@ BEGIN
                     coalesce(g.expires_at, g.effective_at), g.effective_at, a.id), '{}')
             INTO accounts_live, balances_live, applying
             FROM accounts a JOIN grants g ON g.account_id = a.id
-            WHERE a.customer_id = c.id AND a.unit = p_units[i] AND a.kind = 'grant'
+            WHERE a.customer_id = c_id AND a.unit = p_units[i] AND a.kind = 'grant'
                 AND a.balance > 0 AND g.effective_at <= p_now
                 AND (g.expires_at IS NULL OR p_now < g.expires_at);
         spendable := 0;
@@ -150,7 +157,7 @@ BEGIN
         INSERT INTO transactions (idempotency_key, kind, status, customer_id, counterparty_id,
                 unit, amount, action, hold_id, member, spender, request, outcome, metadata,
                 created_at, occurred_at, reverses_id)
-            VALUES (p_keys[i], 'charge', 'applied', c.id, NULL, p_units[i], p_amounts[i],
+            VALUES (p_keys[i], 'charge', 'applied', c_id, NULL, p_units[i], p_amounts[i],
                 p_actions[i], NULL, NULL, p_spenders[i], p_requests[i], NULL,
                 p_metadata[i]::jsonb, p_now, p_occurred[i], NULL)
             RETURNING id INTO tid;
@@ -167,7 +174,7 @@ BEGIN
                         WHEN 'week' THEN p_starts[3] WHEN 'month' THEN p_starts[4]
                         ELSE p_starts[5] END, p_amounts[i]
                 FROM budgets b
-                WHERE b.customer_id = c.id AND b.unit = p_units[i]
+                WHERE b.customer_id = c_id AND b.unit = p_units[i]
                     AND b.spender = ANY(budget_path)
                 ORDER BY b.spender, b.period
             ON CONFLICT (customer_id, spender, unit, period, period_start)
@@ -178,7 +185,7 @@ BEGIN
         -- the epoch (creditkit.usage.buckets.BUCKET_SECONDS), at the moment the usage counts.
         INSERT INTO usage_rollups (customer_id, unit, bucket_start, action, member, spender,
                 steps, charges, issued, expired)
-            VALUES (c.id, p_units[i],
+            VALUES (c_id, p_units[i],
                 date_bin(interval '3600 seconds', coalesce(p_occurred[i], p_now),
                     timestamptz '1970-01-01 00:00:00+00'), coalesce(p_actions[i], ''), '',
                 coalesce(p_spenders[i], ''), p_amounts[i], 1, 0, 0)
@@ -188,10 +195,10 @@ BEGIN
         charge_position := i;
         status := 'applied';
         transaction_id := tid;
-        customer_id := c.id;
-        customer_kind := c.kind;
-        next_due_at := c.next_due_at;
-        budgeted := c.budgeted;
+        customer_id := c_id;
+        customer_kind := locked_kinds[k];
+        next_due_at := locked_dues[k];
+        budgeted := locked_budgeted[k];
         available_after := total - p_amounts[i];
         RETURN NEXT;
     END LOOP;
