@@ -22,6 +22,13 @@ every posted entry is still summed at commit.
 
 SQLite gets neither: its writer is the only one, and ``audit()`` checks balance there.
 
+Both drop ``ix_transactions_member_spend``: it served the member spend caps' sums, which budgets
+replaced (migration 0018); no query filters transactions by member since, and every charge by a
+workspace member paid for its entry. The other indexes on ``transactions`` each serve a read:
+the key (idempotency), history by customer, by spender and by counterparty, late usage by
+moment, a charge's reversals, a hold's extends and commits; all but the customer's history are
+partial, so a plain charge writes three (the primary key, the key, the history).
+
 Revision ID: 0027
 Revises: 0026
 Create Date: 2026-12-07
@@ -29,6 +36,7 @@ Create Date: 2026-12-07
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0027"
@@ -253,6 +261,7 @@ _BALANCED_PER_ENTRY = [
 
 
 def upgrade() -> None:
+    op.drop_index("ix_transactions_member_spend", table_name="transactions")
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(_CHARGE)
@@ -261,6 +270,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.create_index(
+        "ix_transactions_member_spend",
+        "transactions",
+        ["customer_id", "member", "id"],
+        sqlite_where=sa.text("member IS NOT NULL"),
+        postgresql_where=sa.text("member IS NOT NULL"),
+    )
     if op.get_bind().dialect.name != "postgresql":
         return
     for statement in _BALANCED_PER_ENTRY:
