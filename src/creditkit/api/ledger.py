@@ -4,7 +4,9 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response
 
+from creditkit.api.answers import answer
 from creditkit.api.auth import Credentials
 from creditkit.api.context import Service
 from creditkit.api.idempotency import IdempotencyKey
@@ -220,11 +222,11 @@ def router(service: Service) -> APIRouter:
     @api.post("/charges", response_model=ChargeAnswer, status_code=201)
     async def create_charge(
         credentials: Credentials, body: ChargeCreate, key: IdempotencyKey
-    ) -> ChargeAnswer:
+    ) -> Response:
         """Spends credits now: an ``amount``, or a catalog ``action`` times ``quantity``. 402
         with what is available and what would cover it when the balance is short."""
 
-        def charge(caller: Caller) -> ChargeAnswer:
+        def charge(caller: Caller) -> Response:
             access.require_scope(caller, Scope.CHARGE)
             # The plan's rate limit is counted in the charge's own transaction: one commit.
             charged = kit.charge(
@@ -242,7 +244,7 @@ def router(service: Service) -> APIRouter:
                 usage=body.usage,
                 occurred_at=body.occurred_at,
             )
-            return ChargeAnswer.of(charged, kit.alert_crossed(charged))
+            return answer(ChargeAnswer.of(charged, kit.alert_crossed(charged)), 201)
 
         return await access.in_thread(credentials, charge)
 
