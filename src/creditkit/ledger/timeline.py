@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from creditkit.amounts import wire_amount
 from creditkit.errors import LedgerBusy, require
 from creditkit.ledger import hold_repository, repository
-from creditkit.ledger.hold_budgets import give_back_hold
+from creditkit.ledger.hold_budgets import give_back_holds
 from creditkit.ledger.hold_repository import HoldRow
 from creditkit.ledger.kernel import (
     CATCHING_UP,
@@ -325,10 +325,11 @@ class LedgerTimeline(LedgerKernel):
                 for hold in due
             ],
         )
-        for hold in due:
-            # What an expired hold had left (its expired children's included) was not spent:
-            # the budgets it counted it against get it back.
-            give_back_hold(connection, customer, hold, balances[hold.account_id])
+        # What an expired hold had left (its expired children's included) was not spent: the
+        # budgets it counted it against get it back.
+        give_back_holds(
+            connection, customer, [(hold, balances[hold.account_id]) for hold in due]
+        )
         report.holds_expired += len(due)
         return len(due)
 
