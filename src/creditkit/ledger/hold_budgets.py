@@ -117,11 +117,12 @@ def _levels_of_holds(
         missing = [hold_id for hold_id in wanted if hold_id not in known]
         if missing:
             known.update(hold_repository.read_holds(connection, missing))
-        wanted = {
-            known[hold_id].parent_id
-            for hold_id in wanted
-            if present(known.get(hold_id), "a hold's parent exists").parent_id is not None
-        }
+        parents: set[int] = set()
+        for hold_id in wanted:
+            parent_id = present(known.get(hold_id), "a hold's parent exists").parent_id
+            if parent_id is not None:
+                parents.add(parent_id)
+        wanted = parents
         if not wanted:
             break
     paths: dict[str | None, tuple[str, ...]] = {}
