@@ -18,7 +18,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from _common import base_parser, bench_database, format_number, header, print_table, write_json

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from creditkit import CreditKit, ManualClock
-from creditkit.ledger.timeline import CHARGE_SWEEP_ITEMS_MAX
+from creditkit.ledger.timeline import CHARGE_SWEEP_ITEMS_MAX, SWEEP_ITEMS_PER_TRANSACTION_MAX
 from creditkit.store import tables
 
 CUSTOMERS = ("ontime", "late")
@@ -27,9 +27,11 @@ def _both(action: Any) -> None:
         action(customer)
 
 
-def _build(ck: CreditKit, clock: ManualClock, soon_amount: int, keep_amount: int) -> None:
+def _build(
+    ck: CreditKit, clock: ManualClock, soon_amount: int, keep_amount: int, holds: int = HOLDS
+) -> None:
     """Grants ``soon`` (expires in 90 s, spent first) and ``keep``, a spender with a budget, and
-    ``HOLDS`` holds timing out from 20 s on: roots, trees with a partly committed child,
+    ``holds`` holds timing out from 20 s on: roots, trees with a partly committed child,
     extended spender holds. Then the clock passes every timeout and the expiry of ``soon``."""
     start = clock()
     _both(lambda c: ck.create_customer(c))
@@ -46,7 +48,7 @@ def _build(ck: CreditKit, clock: ManualClock, soon_amount: int, keep_amount: int
             c, 10_000, spender="agent", period="day", idempotency_key=f"{c}-budget"
         )
     )
-    for index in range(HOLDS):
+    for index in range(holds):
         clock.advance(timedelta(milliseconds=200))
         timeout = 20 + index % 97
         if index % 15 == 0:
@@ -191,8 +193,17 @@ def test_a_charge_whose_credits_are_still_in_the_backlog_waits_for_them(
 
 
 def test_the_worker_catches_a_backlog_up_in_bounded_runs(ck: CreditKit, clock: ManualClock) -> None:
-    _build(ck, clock, soon_amount=150, keep_amount=10_000)
-    ck.expire()
+    holds = 2 * SWEEP_ITEMS_PER_TRANSACTION_MAX + 50
+    _build(ck, clock, soon_amount=150, keep_amount=10_000, holds=holds)
+    # What the worker's round does, one transaction per customer per round here.
+    report = ck._ledger.expire(transactions_per_customer_max=1)
+    assert 0 < report.holds_expired <= SWEEP_ITEMS_PER_TRANSACTION_MAX
+    assert _timed_out_left(ck, "late", clock()) > 0
+    for _run in range(holds):
+        if ck._ledger.expire(transactions_per_customer_max=1).holds_expired == 0:
+            break
     assert _timed_out_left(ck, "late", clock()) == 0
     assert _ledger(ck, "late") == _ledger(ck, "ontime")
+    with ck.worker() as worker:
+        assert worker.run_once().holds_expired == 0
     assert ck.audit().ok

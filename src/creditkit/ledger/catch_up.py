@@ -170,7 +170,7 @@ def pending_returns(connection: Connection, customer_id: int, now: datetime) -> 
             entries.c.id,
             entries.c.account_id,
             entries.c.amount,
-        )  # fmt: skip
+        )
         .select_from(
             transactions.join(entries, entries.c.transaction_id == transactions.c.id).join(
                 roots, roots.c.root_id == transactions.c.hold_id

@@ -51,6 +51,10 @@ CHARGE_SWEEP_ITEMS_MAX = 64
 #: Instants of due work (boundaries) walked in one transaction, whatever their items.
 TIMELINE_STEPS_MAX = 64
 
+#: Transactions the worker's run spends on one customer's backlog (2,048 due items) before it
+#: moves on to the next customer; the rest is the next run's (see ``expire``).
+WORKER_TRANSACTIONS_PER_CUSTOMER_MAX = 8
+
 #: Transactions a write spends catching a customer's backlog up before it gives up (LedgerBusy):
 #: 14 months of daily boundaries and thousands of timed-out holds fit well within it.
 CATCH_UP_TRANSACTIONS_MAX = 1_000
@@ -455,11 +459,18 @@ class LedgerTimeline(LedgerKernel):
         report.grants_expired += len(expired)
         return len(expired)
 
-    def expire(self, customers_max: int = SWEEP_CUSTOMERS_MAX) -> SweepReport:
-        """Sweeps every customer that has something due, one transaction each (so that a sweep
-        holds no customer's lock for longer than its own work). Reads and writes also sweep the
-        customers they touch, so this is only needed to record breakage on time for customers
-        nobody touches."""
+    def expire(
+        self,
+        customers_max: int = SWEEP_CUSTOMERS_MAX,
+        transactions_per_customer_max: int = CATCH_UP_TRANSACTIONS_MAX,
+    ) -> SweepReport:
+        """Sweeps every customer that has something due (at most ``customers_max``, the
+        longest due first), in transactions of at most ``SWEEP_ITEMS_PER_TRANSACTION_MAX``
+        items (so that a sweep holds no customer's lock for longer than its own work), at most
+        ``transactions_per_customer_max`` per customer: a customer with more stays due, first
+        in line for the next run, and one large backlog does not hold up everyone else's. Reads
+        and writes also sweep the customers they touch; this records breakage on time for
+        customers nobody touches, and catches customers up before their next charge does."""
         now = self.now()
         with self.database.read() as connection:
             due = repository.customers_due(connection, now, customers_max)
@@ -473,7 +484,9 @@ class LedgerTimeline(LedgerKernel):
                     return SweepReport(0, 0)
                 return self._sweep_customer(connection, customer, now)
 
-            for _transaction in range(CATCH_UP_TRANSACTIONS_MAX):
+            for _transaction in range(
+                min(transactions_per_customer_max, CATCH_UP_TRANSACTIONS_MAX)
+            ):
                 report = self.database.write(sweep)
                 grants_expired += report.grants_expired
                 holds_expired += report.holds_expired
