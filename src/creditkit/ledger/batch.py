@@ -25,7 +25,7 @@ from creditkit.errors import (
     present,
 )
 from creditkit.ledger import repository
-from creditkit.ledger.catch_up import demand_of
+from creditkit.ledger.catch_up import Demand, demand_of
 from creditkit.ledger.checks import (
     EXTERNAL_ID_LENGTH_MAX,
     IDEMPOTENCY_KEY_LENGTH_MAX,
@@ -183,17 +183,20 @@ class ChargeBatch:
         locked, grants_read = repository.lock_customers_with_grants(
             connection, [p.charge.customer for p in prepared]
         )
+
         # A backlog of timed-out holds is swept in part; the rest counts as given back
         # (catch_up.py), or the batch runs again once more of it is swept.
-        demand = demand_of(
-            (
-                p.charge.customer,
-                p.unit.name,
-                p.steps,
-                p.charge.spender is not None or p.charge.member is not None,
+        def demand() -> dict[str, Demand]:
+            return demand_of(
+                (
+                    p.charge.customer,
+                    p.unit.name,
+                    p.steps,
+                    p.charge.spender is not None or p.charge.member is not None,
+                )
+                for p in prepared
             )
-            for p in prepared
-        )
+
         sweep = ledger.sweep_for_charges(connection, locked, now, demand)
         if isinstance(sweep, CatchingUp):
             return sweep

@@ -193,15 +193,18 @@ class LedgerTimeline(LedgerKernel):
         connection: Connection,
         locked: dict[str, CustomerRow],
         now: datetime,
-        demand: dict[str, Demand],
+        demand_of_batch: Callable[[], dict[str, Demand]],
     ) -> tuple[set[int], dict[int, Backlog]] | CatchingUp:
-        """``sweep_due`` for a batch of charges that take ``demand``: a customer whose sweep
-        stops at its budget with only timed-out holds (and expired grants) left does not hold
-        the charges back when the backlog allows them (catch_up.py); its ``Backlog`` is
-        returned for the charges' read. Otherwise ``CatchingUp``: the caller commits the sweep
-        and runs again."""
+        """``sweep_due`` for a batch of charges that take ``demand_of_batch()`` (asked only when
+        a customer has a backlog: the common charge pays nothing for it). A customer whose sweep
+        stops at ``CHARGE_SWEEP_ITEMS_MAX`` items with only timed-out holds (and expired
+        grants) left does not hold the charges back when the backlog allows them
+        (catch_up.py): its ``Backlog`` is returned for the charges' read. Otherwise the
+        customer gets a whole chunk more, and ``CatchingUp``: the caller commits the sweep and
+        runs again."""
         swept: set[int] = set()
         backlogs: dict[int, Backlog] = {}
+        demand: dict[str, Demand] | None = None
         for external_id, customer in locked.items():
             if customer.next_due_at is None or customer.next_due_at > now:
                 continue
@@ -212,6 +215,8 @@ class LedgerTimeline(LedgerKernel):
             if report.complete:
                 continue
             backlog = None
+            if demand is None:
+                demand = demand_of_batch()
             if external_id in demand and (
                 timeouts_only or self._hooks_idle(connection, customer, now)
             ):
