@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -44,7 +45,11 @@ from sqlalchemy.engine import Connection
 from creditkit.ledger.repository import CustomerRow, GrantRow, _grant_from
 from creditkit.ledger.schemas import HoldStatus, TransactionKind
 from creditkit.store.flavor import GRANT_COLUMNS, flavor_of
-from creditkit.store.tables import accounts, entries, grants, holds, transactions
+from creditkit.store.tables import UtcDateTime, accounts, entries, grants, holds, transactions
+
+#: Grants a backlog may give back to for a charge to run ahead of it (their rows are read in one
+#: statement); past that, the charge waits for the backlog.
+PENDING_GRANTS_MAX = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,13 +130,8 @@ class _Grant:
         return self.row.remaining
 
 
-def pending_returns(connection: Connection, customer_id: int, now: datetime) -> Backlog:
-    """What the customer's active holds that timed out at or before ``now`` give back when they
-    are released, in three statements whatever their number: per root hold, what its tree
-    holds (every hold below a timed-out root timed out too: a child never outlives its
-    parent) goes back to what the root drew, in the order drawn, what the tree consumed taken
-    from the first draws (as ``LedgerTimeline._closing_legs`` does). A timed-out child of a
-    live parent gives back to its parent: nothing a charge reads."""
+def _returns_statement() -> sa.Select[Any]:
+    """The statement of ``pending_returns``, built once (parameters ``customer_id``, ``now``)."""
     child = holds.alias("child")
     child_account = accounts.alias("child_account")
     # What each timed-out root's tree holds: the root's account and its active children's
@@ -151,10 +151,10 @@ def pending_returns(connection: Connection, customer_id: int, now: datetime) -> 
         )
         .select_from(holds.join(accounts, accounts.c.id == holds.c.account_id))
         .where(
-            holds.c.customer_id == customer_id,
+            holds.c.customer_id == sa.bindparam("customer_id"),
             holds.c.status == HoldStatus.ACTIVE,
             holds.c.parent_id.is_(None),
-            holds.c.expires_at <= now,
+            holds.c.expires_at <= sa.bindparam("now", type_=UtcDateTime),
         )
         .cte("roots")
     )
@@ -217,7 +217,7 @@ def pending_returns(connection: Connection, customer_id: int, now: datetime) -> 
         (ordered.c.upto - consumed >= ordered.c.part, ordered.c.part),
         else_=ordered.c.upto - consumed,
     )
-    rows = connection.execute(
+    return (
         sa.select(
             ordered.c.account_id,
             accounts.c.kind,
@@ -230,7 +230,20 @@ def pending_returns(connection: Connection, customer_id: int, now: datetime) -> 
             )
         )
         .group_by(ordered.c.account_id, accounts.c.kind, grants.c.expires_at)
-    ).all()
+    )
+
+
+_RETURNS = _returns_statement()
+
+
+def pending_returns(connection: Connection, customer_id: int, now: datetime) -> Backlog:
+    """What the customer's active holds that timed out at or before ``now`` give back when they
+    are released, in three statements whatever their number: per root hold, what its tree
+    holds (every hold below a timed-out root timed out too: a child never outlives its
+    parent) goes back to what the root drew, in the order drawn, what the tree consumed taken
+    from the first draws (as ``LedgerTimeline._closing_legs`` does). A timed-out child of a
+    live parent gives back to its parent: nothing a charge reads."""
+    rows = connection.execute(_RETURNS, {"customer_id": customer_id, "now": now}).all()
     returns: dict[int, int] = {}
     to_issuance = False
     for row in rows:
@@ -253,6 +266,9 @@ def pending_returns(connection: Connection, customer_id: int, now: datetime) -> 
             holds.c.expires_at <= now,
         )
     ).one()
+    if len(returns) > PENDING_GRANTS_MAX:
+        # Read no more grants than that in one statement: the charge waits for the backlog.
+        return Backlog({}, {}, True, True, True)
     return Backlog(
         returns, _grants_by_id(connection, list(returns)), to_issuance, left[0] > 0, left[1] > 0
     )
