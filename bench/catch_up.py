@@ -5,7 +5,7 @@ nothing due, in the same database and the same run.
 Each round builds a fresh customer: a grant, ``--operations`` holds of one credit (a third of
 them spent by a spender with a budget, a tenth taken under a parent hold), the clock moved past
 their timeout, then the charge, timed. The plain charges are timed in between (20 per round,
-the median kept). Also timed: the worker's ``ck.expire()`` over the same backlog (the ahead of
+the median kept). Also timed: the worker's ``ck.tick()`` over the same backlog (the ahead of
 time catch-up a charge should rarely have to share). Every round checks the balance and the
 audit afterwards.
 
@@ -105,7 +105,7 @@ def main() -> int:
                 worker_customer = f"worker-{round_}"
                 build_backlog(ck, clock, worker_customer, args.operations)
                 begin = time.perf_counter()
-                ck.expire()
+                ck.tick()
                 worker = time.perf_counter() - begin
                 check(ck, customer, 1)
                 check(ck, worker_customer, 0)
@@ -133,7 +133,7 @@ def main() -> int:
                 format_number(charge / floor, 1),
             ],
             [
-                f"{database.label} worker ck.expire() of {args.operations:,} holds",
+                f"{database.label} worker ck.tick() of {args.operations:,} holds",
                 format_number(worker, 4),
                 format_number(worker / floor, 1),
             ],

@@ -33,10 +33,10 @@ from _common import (
 )
 
 from creditkit import ChargeRequest, CreditKit
-from creditkit.api.serve import example_catalog
 from creditkit.events.nodes import LocalNodes
 from creditkit.events.publisher import EventPublisher
 from creditkit.notify.sealing import new_secret_key
+from creditkit.server.serve import example_catalog
 
 GOAL_PER_SECOND = 20_000
 BATCH = 1_000

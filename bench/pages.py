@@ -29,10 +29,10 @@ from _common import (
 )
 
 from creditkit import ChargeRequest, CreditKit, ManualClock
-from creditkit.api import create_app
 from creditkit.api.auth import Access
-from creditkit.api.serve import example_catalog
 from creditkit.client.testing import serve_in_thread
+from creditkit.server import create_app
+from creditkit.server.serve import example_catalog
 from creditkit.web.context import Pages
 from creditkit.web.dashboard import HistoryFilters, dashboard_view
 

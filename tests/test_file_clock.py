@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from creditkit.api.serve import Settings
 from creditkit.clock import FileClock
 from creditkit.errors import InvalidRequest
+from creditkit.server.serve import Settings
 
 
 def test_the_time_is_the_files_and_never_goes_back(tmp_path: Path) -> None:

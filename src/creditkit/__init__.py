@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 from creditkit.engine_extra import engine_missing
+from creditkit.version import __version__ as __version__
 
 # The names below are imported on first use (PEP 562), not with the package: so that
 # ``import creditkit.client`` (the HTTP client) loads neither SQLAlchemy nor the store.
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
         UnknownCustomer,
         UnknownUnit,
     )
-    from creditkit.integrations import Meter, TokenMeter
     from creditkit.kit import CreditKit
     from creditkit.ledger.schemas import (
         Adjustment,
@@ -73,6 +72,7 @@ if TYPE_CHECKING:
         Transfer,
         Unit,
     )
+    from creditkit.metering import Meter, TokenMeter
     from creditkit.subscriptions.schemas import (
         AllowanceOnUpgrade,
         BillingLine,
@@ -111,7 +111,7 @@ _EXPORTS = {
     "HistoryPart": "creditkit.ledger.schemas",
     "HoldOutcome": "creditkit.ledger.schemas",
     "Hold": "creditkit.ledger.schemas",
-    "Lease": "creditkit.integrations.lease",
+    "Lease": "creditkit.metering.lease",
     "HoldAlreadyCommitted": "creditkit.errors",
     "HoldAlreadyReleased": "creditkit.errors",
     "HoldAmountExceeded": "creditkit.errors",
@@ -131,7 +131,7 @@ _EXPORTS = {
     "ManualClock": "creditkit.clock",
     "Member": "creditkit.entitlements",
     "MemberSpendCapReached": "creditkit.errors",
-    "Meter": "creditkit.integrations",
+    "Meter": "creditkit.metering",
     "Money": "creditkit.ledger.schemas",
     "Plan": "creditkit.catalog",
     "PurchaseLimitReached": "creditkit.errors",
@@ -142,7 +142,7 @@ _EXPORTS = {
     "Subscription": "creditkit.subscriptions.schemas",
     "SubscriptionStatus": "creditkit.subscriptions.schemas",
     "SweepReport": "creditkit.ledger.schemas",
-    "TokenMeter": "creditkit.integrations",
+    "TokenMeter": "creditkit.metering",
     "TransactionKind": "creditkit.ledger.schemas",
     "Transfer": "creditkit.ledger.schemas",
     "UNLIMITED": "creditkit.catalog",
@@ -154,8 +154,6 @@ _EXPORTS = {
     "load_catalog": "creditkit.catalog",
     "system_clock": "creditkit.clock",
 }
-
-__version__ = version("creditkit")
 
 
 def __getattr__(name: str) -> Any:

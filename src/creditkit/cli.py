@@ -19,8 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from creditkit.api.serve import PAYMENT_PROVIDERS, Settings, serve
-from creditkit.cli_errors import explain
+from creditkit.cli_errors import defect, explain
 from creditkit.demo import DEMO_DATABASE, demo
 from creditkit.errors import InvalidRequest, present
 from creditkit.events.command import run_ingest_worker as ingest_worker
@@ -36,6 +35,7 @@ from creditkit.payments import PaymentSettings
 from creditkit.payments.errors import ProviderError
 from creditkit.payments.schemas import PlanPrice
 from creditkit.payments.stripe_prices import plan_prices
+from creditkit.server.serve import PAYMENT_PROVIDERS, Settings, serve
 from creditkit.store.database import display_url
 
 if TYPE_CHECKING:
@@ -597,6 +597,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         line = explain(error, arguments)
         if arguments.debug or line is None:
+            if (said := defect(error)) is not None:
+                print(f"creditkit: {said}", file=sys.stderr)
             raise
         print(f"creditkit: {line}", file=sys.stderr)
         return 1

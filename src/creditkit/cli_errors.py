@@ -11,7 +11,7 @@ import os
 
 import sqlalchemy as sa
 
-from creditkit.errors import CreditKitError
+from creditkit.errors import CreditKitError, InvariantViolation
 
 _DATABASE_HINTS = (
     ("does not exist", "create it (createdb NAME) or fix --database-url"),
@@ -34,6 +34,14 @@ def explain(error: BaseException, arguments: argparse.Namespace) -> str | None:
         return f"--database-url: not a database URL ({error}); use sqlite:///FILE or postgresql://"
     if isinstance(error, OSError) and error.filename is not None:
         return f"cannot use {error.filename}: {error.strerror}"
+    return None
+
+
+def defect(error: BaseException) -> str | None:
+    """The line printed above the traceback of a defect in creditkit (``InvariantViolation``),
+    so that it is not read as the user's mistake; ``None`` for any other error."""
+    if isinstance(error, InvariantViolation):
+        return f"a defect in creditkit, not in what you asked (please report it): {error}"
     return None
 
 

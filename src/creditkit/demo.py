@@ -97,7 +97,7 @@ def demo(database_url: str) -> None:
             idempotency_key="alice-promo",
         )
         clock.advance(days=30)
-        swept = ck.expire()
+        swept = ck.tick()
         say(f"   sweep: {swept.grants_expired} grant(s) expired; " + _show(ck.balance("alice")))
 
         say("\nAlice's history, newest first:")

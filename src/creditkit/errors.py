@@ -354,11 +354,14 @@ class LedgerBusy(CreditKitError):
         self.reason = reason
 
 
-class InvariantViolation(CreditKitError):
+class InvariantViolation(Exception):
     """A rule that must always hold did not, right before a write: a defect in creditkit, never
-    the caller's input. Raised (not asserted, which ``python -O`` strips) and nothing is written."""
+    the caller's input. Raised (not asserted, which ``python -O`` strips) and nothing is written.
 
-    code = "invariant_violation"
+    Not a ``CreditKitError``: an ``except CreditKitError`` handles what a caller did or can fix
+    (an answer of 4xx, an item of a batch refused, a line of the CLI), and a defect is none of
+    these. The server answers it as it answers any bug (a 500 ``internal_error``, logged), a
+    batch stops at it, and the CLI names it a defect above its traceback."""
 
     def __init__(self, rule: str, detail: str) -> None:
         super().__init__(f"{rule}: {detail}")

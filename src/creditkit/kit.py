@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import os
 import random
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,12 +19,10 @@ from creditkit.analytics.schemas import Analytics, CustomerPage
 from creditkit.analytics.service import AnalyticsService
 from creditkit.catalog import Catalog, CountOrUnlimited, Pack, Plan, load_catalog
 from creditkit.clock import Clock, system_clock
+from creditkit.derived_keys import bonus_key
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member, RateDecision
 from creditkit.entitlements.service import EntitlementService
 from creditkit.errors import CreditKitError, InvalidRequest, Quantity, present
-from creditkit.integrations.lease import Lease
-from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
-from creditkit.integrations.metered_tokens import TokenMeter
 from creditkit.keys.secrets import ServiceSecrets
 from creditkit.keys.service import KeyService
 from creditkit.ledger.audit import audit
@@ -54,6 +53,9 @@ from creditkit.ledger.schemas import (
 )
 from creditkit.ledger.service import LedgerService
 from creditkit.ledger.timeline import WORKER_TRANSACTIONS_PER_CUSTOMER_MAX
+from creditkit.metering.lease import Lease
+from creditkit.metering.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
+from creditkit.metering.metered_tokens import TokenMeter
 from creditkit.notify.alerts import AlertService
 from creditkit.notify.outbound import OutboundPolicy
 from creditkit.notify.schemas import (
@@ -372,7 +374,7 @@ class CreditKit:
             # the purchase grants a bonus the first run did not reach, and never a second one.
             self._ledger.grant(
                 customer, offer.bonus, unit=offer.unit, source="promo",
-                idempotency_key=f"{idempotency_key}:bonus", priority=None, effective_at=None,
+                idempotency_key=bonus_key(idempotency_key), priority=None, effective_at=None,
                 expires_at=paid.expires_at, transferable=None, cost_basis=None,
                 metadata={"pack": offer.id, "bonus": True, "grant_id": paid.id},
             )  # fmt: skip
@@ -718,7 +720,7 @@ class CreditKit:
         unit: str = "credits",
         metadata: dict[str, Any] | None = None,
     ) -> Adjustment:
-        """Takes credits back from the customer (an operator's correction down; there is no
+        """Takes credits back from the customer (an operator's adjustment down; there is no
         negative grant): from its live grants in burn-down order, back to issuance, as one
         ``adjustment`` transaction in its history. Un-issued, not spent: usage and consumption
         figures do not count it, and it sets off no alert or automatic top-up. Raises
@@ -867,7 +869,7 @@ class CreditKit:
     def tick(self) -> SweepReport:
         """Runs everything that has fallen due: renewals, expiries, hold timeouts. Optional:
         every read or write of a customer does that customer's due work first."""
-        return self._ledger.expire()
+        return self._ledger.tick()
 
     def _catalog_required(self) -> Catalog:
         if self.catalog is None:
@@ -1073,9 +1075,10 @@ class CreditKit:
         return present(self._payments, "a kit with a catalog has its payments service")
 
     def expire(self) -> SweepReport:
-        """Records breakage for every grant and hold that has expired and nobody has touched
-        since. Optional: reads and writes sweep the customers they touch."""
-        return self._ledger.expire()
+        """Deprecated: ``tick``, under the name it had too. It runs the same due work (of which
+        expiries are a part); it warns, and goes in a later release."""
+        warnings.warn("CreditKit.expire() is deprecated: call tick()", DeprecationWarning, 2)
+        return self.tick()
 
     # -- events, webhooks and alerts (see docs/notify.md) --
 
@@ -1186,7 +1189,7 @@ class CreditKit:
             self._worker_tick,
             self._alerts,
             self._webhooks,
-            charges=None if self._payments is None else self._charge_due_payments,
+            collections=None if self._payments is None else self._collect_due_payments,
             http_client=http_client,
             rng=rng,
         )
@@ -1194,11 +1197,9 @@ class CreditKit:
     def _worker_tick(self) -> SweepReport:
         """The worker's sweep: every due customer each round, a bounded share of each backlog
         (``WORKER_TRANSACTIONS_PER_CUSTOMER_MAX`` transactions), the rest in the next rounds."""
-        return self._ledger.expire(
-            transactions_per_customer_max=WORKER_TRANSACTIONS_PER_CUSTOMER_MAX
-        )
+        return self._ledger.tick(transactions_per_customer_max=WORKER_TRANSACTIONS_PER_CUSTOMER_MAX)
 
-    def _charge_due_payments(self) -> ChargeRunReport:
+    def _collect_due_payments(self) -> ChargeRunReport:
         renewals = self.run_due_renewals()
         top_ups = self.run_due_top_ups()
         # Plans creditkit ended by itself (grace period over, refunded) end at the provider.

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from creditkit import CreditKit
-from creditkit.api.app import create_app
 from creditkit.catalog import load_catalog
 from creditkit.catalog.errors import CatalogError
+from creditkit.server.app import create_app
 
 CATALOG = """\
 units:

@@ -9,8 +9,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from creditkit import CreditKit
-from creditkit.api import create_app
-from creditkit.api.serve import example_catalog
+from creditkit.server import create_app
+from creditkit.server.serve import example_catalog
 
 
 def test_plans_and_packs_share_one_money_and_amount_shape(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ import pytest
 from openapi_spec_validator import validate
 
 from creditkit import CreditKit
-from creditkit.api import create_app
-from creditkit.api.serve import example_catalog
+from creditkit.server import create_app
+from creditkit.server.serve import example_catalog
 
 CONTRACT = Path(__file__).resolve().parents[2] / "contract"
 NPM_TIMEOUT_SECONDS = 600

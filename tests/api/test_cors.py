@@ -12,9 +12,9 @@ import httpx
 import pytest
 from test_two_processes import server
 
-from creditkit.api.serve import Settings
 from creditkit.cli import _parser
 from creditkit.errors import InvalidRequest
+from creditkit.server.serve import Settings
 
 APP = "https://app.example"
 LOCAL = "http://localhost:3000"

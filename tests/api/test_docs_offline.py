@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from creditkit import CreditKit
-from creditkit.api import create_app
+from creditkit.server import create_app
 
 #: Where a page names another resource: src, href, Swagger UI's url and ReDoc's spec-url.
 REFERENCE = re.compile(r"""(?:src|href|spec-url)=["']([^"']+)["']|\burl: *'([^']+)'""")

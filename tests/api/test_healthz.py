@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from creditkit import CreditKit, ManualClock
-from creditkit.api import create_app
+from creditkit.server import create_app
 
 pytestmark = pytest.mark.postgres
 

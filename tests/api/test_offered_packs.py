@@ -9,7 +9,7 @@ from api_helpers import Api, assert_problem, write
 from fastapi.testclient import TestClient
 
 from creditkit import CreditKit, ManualClock
-from creditkit.api.app import create_app
+from creditkit.server.app import create_app
 
 CATALOG = """\
 units:

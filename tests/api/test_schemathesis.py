@@ -31,10 +31,10 @@ from schemathesis.config import PositiveDataAcceptanceConfig
 from schemathesis.core.failures import FailureGroup
 
 from creditkit import CreditKit, ManualClock
-from creditkit.api.app import create_app
 from creditkit.api.problems import PROBLEM_CONTENT_TYPE
-from creditkit.api.serve import example_catalog
 from creditkit.keys.schemas import Scope
+from creditkit.server.app import create_app
+from creditkit.server.serve import example_catalog
 
 #: Generated cases per operation and generation mode, at most (an operation whose inputs allow
 #: fewer distinct requests gets fewer).

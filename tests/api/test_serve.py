@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from creditkit.api.serve import DEFAULT_DATABASE_URL, Settings, example_catalog, open_kit
 from creditkit.catalog import load_catalog
 from creditkit.errors import InvalidRequest
+from creditkit.server.serve import DEFAULT_DATABASE_URL, Settings, example_catalog, open_kit
 
 
 def test_no_arguments_mean_sqlite_here_and_the_bundled_catalog() -> None:

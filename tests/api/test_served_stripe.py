@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "payments"))
 import fake_stripe
 from payments_support import STRIPE_SECRET, stripe_event
 
-from creditkit.api.serve import example_catalog
 from creditkit.payments.providers import SIGNATURE_HEADER, signature_header
+from creditkit.server.serve import example_catalog
 from creditkit.subscriptions.periods import add_months
 
 pytestmark = pytest.mark.postgres

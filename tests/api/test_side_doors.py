@@ -9,12 +9,12 @@ from api_helpers import Api, assert_problem
 from fastapi.testclient import TestClient
 
 from creditkit import CreditKit, InvalidRequest, ManualClock
-from creditkit.api import create_app
-from creditkit.api.serve import Settings, example_catalog, serve
 from creditkit.api.throttle import FAILURES_PER_MINUTE_MAX
 from creditkit.keys.schemas import Scope
 from creditkit.notify.errors import SecretKeyWrong
 from creditkit.notify.sealing import new_secret_key
+from creditkit.server import create_app
+from creditkit.server.serve import Settings, example_catalog, serve
 
 
 def test_a_body_past_the_limit_is_refused_with_413_unread(api: Api) -> None:

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 import creditkit
 from creditkit import CreditKit
 from creditkit.api.problems import PROBLEM_CONTENT_TYPE
-from creditkit.api.serve import example_catalog
+from creditkit.server.serve import example_catalog
 from creditkit.store.tables import customers, rate_windows
 
 pytestmark = pytest.mark.postgres

@@ -21,7 +21,7 @@ from types import ModuleType
 from test_two_processes import create_admin_key, server
 
 from creditkit import CreditKit
-from creditkit.api import create_app
+from creditkit.server import create_app
 
 PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "typescript"
 DOCUMENT = PACKAGE.parents[1] / "docs" / "typescript.md"

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from test_two_processes import window_counts
 
 from creditkit import CreditKit, ManualClock, Money
-from creditkit.api import create_app
+from creditkit.server import create_app
 
 
 def test_customer_and_subscription_writes_replay_their_first_response(api: Api) -> None:

@@ -10,11 +10,11 @@ import pytest
 from waiting import Waits
 
 from creditkit import CreditKit, ManualClock
-from creditkit.api import create_app
 from creditkit.client import Client
 from creditkit.client.testing import serve_in_thread
 from creditkit.keys.schemas import Scope
 from creditkit.notify.outbound import OutboundPolicy
+from creditkit.server import create_app
 
 CATALOG = Path(__file__).with_name("catalog.yaml")
 

@@ -17,12 +17,12 @@ import pytest
 from events_helpers import WAIT_SECONDS_MAX, charged_keys, running, wait_until
 
 from creditkit import CreditKit
-from creditkit.api.serve import example_catalog
 from creditkit.events.errors import EventsUnavailable
 from creditkit.events.nodes import LocalNodes
 from creditkit.events.publisher import EventPublisher
 from creditkit.events.stream import STREAM
 from creditkit.events.worker import IngestWorker
+from creditkit.server.serve import example_catalog
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

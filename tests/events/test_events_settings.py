@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from creditkit.api.serve import Settings
 from creditkit.cli import main
 from creditkit.errors import InvalidRequest
 from creditkit.events.stream import events_servers
 from creditkit.events.worker import retry_delay_seconds
+from creditkit.server.serve import Settings
 
 TWO = "nats://127.0.0.1:4301,nats://127.0.0.1:4302"
 

@@ -14,8 +14,6 @@ from events_helpers import charged_keys, running, wait_until
 from fastapi.testclient import TestClient
 
 from creditkit import CreditKit, ManualClock
-from creditkit.api import create_app
-from creditkit.api.serve import example_catalog
 from creditkit.cli import main
 from creditkit.events.nodes import LocalNodes
 from creditkit.events.publisher import EventPublisher
@@ -23,6 +21,8 @@ from creditkit.events.repository import parked
 from creditkit.events.worker import IngestWorker
 from creditkit.keys.schemas import Scope
 from creditkit.notify.schemas import EventType
+from creditkit.server import create_app
+from creditkit.server.serve import example_catalog
 
 
 @pytest.fixture

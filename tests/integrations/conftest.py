@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from creditkit import CreditKit, ManualClock
-from creditkit.api import create_app
 from creditkit.client import Client
 from creditkit.client.testing import serve_in_thread
 from creditkit.integrations import Metering
 from creditkit.keys.schemas import Scope
+from creditkit.server import create_app
 
 #: The client tests' catalog: chat_message 1 credit, image_generation 10, gpu_second 0.05 usd.
 CATALOG = Path(__file__).parents[1] / "client" / "catalog.yaml"

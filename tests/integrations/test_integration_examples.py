@@ -18,9 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from creditkit import CreditKit, ManualClock
-from creditkit.api.serve import example_catalog
 from creditkit.integrations import Metering
 from creditkit.keys.schemas import Scope
+from creditkit.server.serve import example_catalog
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = ROOT / "examples" / "integrations"

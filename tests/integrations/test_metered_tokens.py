@@ -21,11 +21,11 @@ from creditkit import (
     ManualClock,
     TransactionKind,
 )
-from creditkit.api import create_app
 from creditkit.client import Client
 from creditkit.client.testing import serve_in_thread
-from creditkit.integrations.metered_tokens import TOKEN_METER_EXTENDS_MAX, TokenLedger
 from creditkit.keys.schemas import Scope
+from creditkit.metering.metered_tokens import TOKEN_METER_EXTENDS_MAX, TokenLedger
+from creditkit.server import create_app
 
 CATALOG = Path(__file__).with_name("tokens_catalog.yaml")
 REQUEST = {"model": "house-model", "input_tokens": 10, "output_tokens": 20}  # 10 + 40 credits

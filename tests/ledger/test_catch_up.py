@@ -196,11 +196,11 @@ def test_the_worker_catches_a_backlog_up_in_bounded_runs(ck: CreditKit, clock: M
     holds = 2 * SWEEP_ITEMS_PER_TRANSACTION_MAX + 50
     _build(ck, clock, soon_amount=150, keep_amount=10_000, holds=holds)
     # What the worker's round does, one transaction per customer per round here.
-    report = ck._ledger.expire(transactions_per_customer_max=1)
+    report = ck._ledger.tick(transactions_per_customer_max=1)
     assert 0 < report.holds_expired <= SWEEP_ITEMS_PER_TRANSACTION_MAX
     assert _timed_out_left(ck, "late", clock()) > 0
     for _run in range(holds):
-        if ck._ledger.expire(transactions_per_customer_max=1).holds_expired == 0:
+        if ck._ledger.tick(transactions_per_customer_max=1).holds_expired == 0:
             break
     assert _timed_out_left(ck, "late", clock()) == 0
     assert _ledger(ck, "late") == _ledger(ck, "ontime")

@@ -1,5 +1,7 @@
 from datetime import timedelta
 
+import pytest
+
 from creditkit import CreditKit, ManualClock
 
 
@@ -24,9 +26,9 @@ def test_sweep_writes_the_remainder_to_breakage_once(ck: CreditKit, clock: Manua
     ck.grant("u2", 20, source="promo", expires_at=clock() + timedelta(days=2), idempotency_key="g2")
     ck.charge("u1", 15, idempotency_key="c1")
     clock.advance(days=3)
-    report = ck.expire()
+    report = ck.tick()
     assert (report.grants_expired, report.holds_expired) == (1 + 1, 0)
-    assert ck.expire().grants_expired == 0
+    assert ck.tick().grants_expired == 0
     item = ck.history("u1").items[0]
     assert (item.kind, item.amount, item.available_change) == ("expiry", 35, -35)
     assert ck.audit().ok
@@ -54,3 +56,12 @@ def test_history_pages_newest_first(ck: CreditKit) -> None:
     last = ck.history("u1", limit=3, cursor=second.next_cursor)
     assert [item.amount for item in last.items] == [1]
     assert last.next_cursor is None
+
+
+def test_expire_is_tick_under_its_deprecated_name(ck: CreditKit, clock: ManualClock) -> None:
+    ck.grant("u1", 5, source="promo", expires_at=clock() + timedelta(days=1), idempotency_key="g")
+    clock.advance(days=2)
+    with pytest.warns(DeprecationWarning, match=r"call tick\(\)"):
+        report = ck.expire()
+    assert report.grants_expired == 1
+    assert ck.tick().grants_expired == 0

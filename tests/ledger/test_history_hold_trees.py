@@ -107,7 +107,7 @@ def test_a_tree_that_times_out_after_commits_shows_what_they_spent(
     child = ck.reserve("u1", 9, parent=root.id, idempotency_key="child")
     part = ck.commit(child.id, 7, final=False, idempotency_key="child-1")
     clock.advance(timedelta(hours=2))
-    ck.expire()
+    ck.tick()
     line = next(i for i in ck.history("u1").items if i.hold_id == child.id)
     assert line.hold is not None
     commits = [p for p in line.hold.parts if p.kind.value == "commit"]

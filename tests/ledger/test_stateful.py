@@ -1250,7 +1250,7 @@ class LedgerMachine(RuleBasedStateMachine):
         """The balance checks after each step touch every customer, so what a sweep right after
         the clock moves finds is exactly what fell due in the move."""
         self.model.now = self.clock.advance(seconds=seconds)
-        report = self.ck.expire()
+        report = self.ck.tick()
         counts = [self.model.touch(customer) for customer in CUSTOMERS]
         expected = (sum(g for g, _h in counts), sum(h for _g, h in counts))
         assert (report.grants_expired, report.holds_expired) == expected

@@ -93,7 +93,7 @@ def test_expire_records_a_grant_refilled_by_a_release(ck: CreditKit, clock: Manu
     )
     hold = ck.reserve("u1", 11, timeout_seconds=10 * 3600, idempotency_key="r")  # empties both
     clock.advance(hours=2)
-    ck.expire()  # the promo is due: the sweep recomputes next_due_at while the allowance is empty
+    ck.tick()  # the promo is due: the sweep recomputes next_due_at while the allowance is empty
     ck.release(hold.id, idempotency_key="x")  # the allowance has 10 again, expiring at 5h
     clock.advance(hours=4)
-    assert ck.expire() == SweepReport(grants_expired=1, holds_expired=0)
+    assert ck.tick() == SweepReport(grants_expired=1, holds_expired=0)

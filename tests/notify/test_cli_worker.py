@@ -10,8 +10,8 @@ from cryptography.fernet import Fernet
 from notify_helpers import ALERTS_CATALOG, RECEIVERS_ON_THIS_MACHINE, Receiver
 
 from creditkit import CreditKit, InvalidRequest
-from creditkit.api.serve import Settings, open_kit
 from creditkit.cli import main
+from creditkit.server.serve import Settings, open_kit
 
 
 def test_one_round_delivers_and_reports(

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy.engine import Connection
 
 from creditkit import CreditKit, ManualClock
-from creditkit.notify.outbox import emit, events_after
 from creditkit.notify.schemas import EventType
+from creditkit.outbox.writer import emit, events_after
 from creditkit.store.database import Database
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from creditkit import CreditKit
-from creditkit.notify.outbox import events_after
 from creditkit.notify.schemas import Event, EventType
+from creditkit.outbox.writer import events_after
 from creditkit.payments.providers import SIGNATURE_HEADER, signature_header
 
 STRIPE_SECRET = "whsec_test_secret"

@@ -12,7 +12,7 @@ from typing import cast
 
 import pytest
 
-import creditkit.api.app  # noqa: F401  (the web modules load through the app, in its order)
+import creditkit.server.app  # noqa: F401  (the web modules load through the app, in its order)
 from creditkit import CreditKit, ManualClock
 from creditkit.catalog import parse_catalog
 from creditkit.web.context import Pages

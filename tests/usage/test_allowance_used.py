@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from creditkit import CreditKit, ManualClock
-from creditkit.api import create_app
-from creditkit.api.serve import example_catalog
 from creditkit.notify import EventType
+from creditkit.server import create_app
+from creditkit.server.serve import example_catalog
 
 #: The example catalog's free plan: 100 credits a month, alerts at 50%, 80% and 100% used.
 FREE_PERCENTS = (50, 80, 100)

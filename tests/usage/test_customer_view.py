@@ -4,7 +4,7 @@ used, which a meter would show as a full red bar), and the dashboard's insight c
 from __future__ import annotations
 
 from creditkit import CreditKit
-from creditkit.api import create_app  # noqa: F401  (loads creditkit.web in its order)
+from creditkit.server import create_app  # noqa: F401  (loads creditkit.web in its order)
 from creditkit.web.dashboard import _insights
 
 

@@ -13,9 +13,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from web_helpers import CHROMIUM, CHROMIUM_FLAGS, DESKTOP, PHONE, Site, SiteFactory
 
 from creditkit import CreditKit, ManualClock
-from creditkit.api import create_app
-from creditkit.api.serve import example_catalog
 from creditkit.client.testing import serve_in_thread
+from creditkit.server import create_app
+from creditkit.server.serve import example_catalog
 
 
 @pytest.fixture(scope="session")

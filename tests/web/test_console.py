@@ -1,4 +1,4 @@
-"""The operator's console in a browser: sign-in, customers, one customer in full, corrections of
+"""The operator's console in a browser: sign-in, customers, one customer in full, adjustments of
 its credits with a reason, analytics, and every page at a phone's width."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from playwright.sync_api import Page, expect
 from web_helpers import PHONE, Site, screenshot
 
 from creditkit import CreditKit, ManualClock, load_catalog
-from creditkit.api import create_app
-from creditkit.api.serve import example_catalog
 from creditkit.client.testing import serve_in_thread
 from creditkit.keys.schemas import Scope
+from creditkit.server import create_app
+from creditkit.server.serve import example_catalog
 from creditkit.web.rendering import credits, money, percent
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from creditkit.api.serve import example_catalog
 from creditkit.catalog import Interval, Pack, Plan, load_catalog
 from creditkit.ledger.schemas import Money
+from creditkit.server.serve import example_catalog
 from creditkit.web.offers import (
     AnnualSaving,
     annual_saving,

@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from creditkit import CreditKit, ManualClock
-from creditkit.api import create_app
-from creditkit.api.serve import example_catalog
 from creditkit.cli import main
+from creditkit.server import create_app
+from creditkit.server.serve import example_catalog
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from web_helpers import DESKTOP, PHONE, Site, screenshot
 
 from creditkit import CreditKit, ManualClock
-from creditkit.api import create_app
-from creditkit.api.serve import example_catalog
 from creditkit.client.testing import serve_in_thread
+from creditkit.server import create_app
+from creditkit.server.serve import example_catalog
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 #: The smallest text a phone page may draw, in CSS pixels as rendered (an SVG's text scaled).

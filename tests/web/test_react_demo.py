@@ -25,11 +25,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from web_helpers import DESKTOP, PHONE, screenshot
 
 from creditkit import CreditKit, ManualClock
-from creditkit.api import create_app
-from creditkit.api.serve import allow_origins
 from creditkit.client.testing import serve_in_thread
 from creditkit.keys.schemas import Scope as KeyScope
 from creditkit.payments import PaymentSettings, SandboxProvider
+from creditkit.server import create_app
+from creditkit.server.serve import allow_origins
 from creditkit.web.checkout import SANDBOX_CHECKOUT_PATH
 
 ROOT = Path(__file__).resolve().parents[2]

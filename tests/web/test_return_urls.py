@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from creditkit import CreditKit, InvalidRequest, ManualClock
-from creditkit.api import create_app
-from creditkit.api.serve import example_catalog
 from creditkit.payments import PaymentSettings
 from creditkit.payments.checkout import return_url_refusal
+from creditkit.server import create_app
+from creditkit.server.serve import example_catalog
 
 PUBLIC_URL = "https://billing.example"
 ORIGINS = ("https://billing.example", "https://app.example")

@@ -10,12 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from creditkit import CreditKit, ManualClock
-from creditkit.api import create_app
-from creditkit.api.serve import example_catalog
 from creditkit.cli import main
 from creditkit.client import Client
 from creditkit.client.testing import serve_in_thread
 from creditkit.keys.schemas import Scope
+from creditkit.server import create_app
+from creditkit.server.serve import example_catalog
 from creditkit.web.context import CUSTOMER_COOKIE
 
 SAME_SITE = {"Origin": "http://testserver"}

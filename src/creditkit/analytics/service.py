@@ -138,7 +138,7 @@ class AnalyticsService:
         unit_ = self._ledger.unit(unit)
         # Due work first (renewals, expiries, hold timeouts), as every read does it for its
         # customer: the liability then agrees with the customers' balances.
-        self._ledger.expire()
+        self._ledger.tick()
         now = self._ledger.now()
         sums = self._read_sums(unit_, start, end, now)
         revenue_by_plan = self._revenue_by_item(sums.revenue, plans=True)

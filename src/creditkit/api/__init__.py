@@ -1,5 +1,2 @@
-"""The HTTP service (``creditkit serve``): thin routers over ``CreditKit``."""
-
-from creditkit.api.app import create_app
-
-__all__ = ["create_app"]
+"""The HTTP API's routers: thin routers over ``CreditKit``. The server's assembly, that mounts
+them beside the pages, is ``creditkit.server``."""

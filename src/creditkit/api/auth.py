@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from creditkit.api.problems import ApiProblem
 from creditkit.api.throttle import FAILURES_PER_MINUTE_MAX, FailedAuthThrottle
+from creditkit.derived_keys import session_key
 from creditkit.entitlements.schemas import Role
 from creditkit.errors import CreditKitError
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
@@ -108,7 +109,7 @@ class Access:
         key can never replay (or, in a 409, reveal) another customer's write."""
         if caller.customer is None:
             return idempotency_key
-        return f"session:{caller.customer}:{idempotency_key}"
+        return session_key(caller.customer, idempotency_key)
 
     @staticmethod
     def require_scope(caller: Caller, scope: Scope) -> None:

@@ -35,9 +35,6 @@ from creditkit.client.retry import (
 from creditkit.clock import Clock, system_clock
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, InvalidAmount, InvalidRequest, Quantity
-from creditkit.integrations.lease import Lease
-from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
-from creditkit.integrations.metered_tokens import TokenMeter
 from creditkit.keys.schemas import SessionCode, SessionInfo, SessionPermission, SessionToken
 from creditkit.ledger.schemas import (
     Adjustment,
@@ -55,6 +52,9 @@ from creditkit.ledger.schemas import (
     Spender,
     Transfer,
 )
+from creditkit.metering.lease import Lease
+from creditkit.metering.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
+from creditkit.metering.metered_tokens import TokenMeter
 from creditkit.notify.schemas import (
     Alerts,
     ChargeAnswer,

@@ -14,9 +14,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from creditkit.catalog import CountOrUnlimited
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, Quantity
-from creditkit.integrations.lease import Lease
-from creditkit.integrations.metered import Meter
-from creditkit.integrations.metered_tokens import TokenMeter
 from creditkit.ledger.schemas import (
     Adjustment,
     AuditReport,
@@ -33,6 +30,9 @@ from creditkit.ledger.schemas import (
     Spender,
     Transfer,
 )
+from creditkit.metering.lease import Lease
+from creditkit.metering.metered import Meter
+from creditkit.metering.metered_tokens import TokenMeter
 from creditkit.notify.schemas import (
     Alerts,
     Delivery,

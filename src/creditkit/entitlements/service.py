@@ -47,8 +47,8 @@ from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import AMOUNT_STEPS_MAX, CustomerKind
 from creditkit.ledger.service import LedgerService
 from creditkit.ledger.spending import FORMER_MEMBER, MEMBER
-from creditkit.notify.outbox import emit
-from creditkit.notify.schemas import EventType
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import emit
 from creditkit.subscriptions import repository as subscriptions_repository
 from creditkit.subscriptions.periods import Cadence, PeriodRun
 

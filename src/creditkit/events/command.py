@@ -7,11 +7,11 @@ import signal
 import sys
 import threading
 
-from creditkit.api.serve import Settings, configure_logging
 from creditkit.errors import InvalidRequest
 from creditkit.events.stream import events_servers
 from creditkit.events.worker import BATCH_MAX, IngestWorker
 from creditkit.kit import CreditKit
+from creditkit.server.serve import Settings, configure_logging
 
 
 def run_ingest_worker(settings: Settings, lag: bool, batch_max: int) -> int:

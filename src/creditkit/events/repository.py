@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from creditkit.notify.outbox import derived_event_id, emit, event_exists
-from creditkit.notify.schemas import EventType
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import derived_event_id, emit, event_exists
 from creditkit.store.database import Database
 from creditkit.store.tables import customers, parked_events
 

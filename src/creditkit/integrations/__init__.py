@@ -1,9 +1,8 @@
-"""Putting credits around an app's work: ``metered`` (a hold around one piece of work),
-``metered_tokens`` (one around a model call priced by tokens, grown while it streams), a
-FastAPI dependency (``creditkit.integrations.fastapi``) and a Flask decorator
-(``creditkit.integrations.flask``). See docs/integrations.md and docs/streams.md."""
+"""Putting credits around an app's routes: a FastAPI dependency
+(``creditkit.integrations.fastapi``) and a Flask decorator (``creditkit.integrations.flask``),
+built on ``metered`` (``creditkit.metering``, whose ``Meter``, ``Metering`` and ``TokenMeter``
+are importable from here too). See docs/integrations.md and docs/streams.md."""
 
-from creditkit.integrations.metered import Meter, Metering
-from creditkit.integrations.metered_tokens import TokenMeter
+from creditkit.metering import Meter, Metering, TokenMeter
 
 __all__ = ["Meter", "Metering", "TokenMeter"]

@@ -23,8 +23,8 @@ from fastapi.responses import JSONResponse
 
 from creditkit.api.problems import PROBLEM_CONTENT_TYPE, handled_as
 from creditkit.errors import CreditKitError, Quantity
-from creditkit.integrations.metered import Meter, Metering
 from creditkit.integrations.refusals import Refusal, refusal_of
+from creditkit.metering.metered import Meter, Metering
 
 T = TypeVar("T")
 

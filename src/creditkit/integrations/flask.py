@@ -23,8 +23,8 @@ from flask.typing import ResponseReturnValue
 
 from creditkit.api.problems import PROBLEM_CONTENT_TYPE
 from creditkit.errors import CreditKitError, InvalidRequest, Quantity
-from creditkit.integrations.metered import Meter, Metering
 from creditkit.integrations.refusals import Refusal, refusal_of
+from creditkit.metering.metered import Meter, Metering
 
 #: Where the running view's meter is kept in ``flask.g``.
 _METER = "creditkit_meter"

@@ -37,9 +37,9 @@ from creditkit.errors import (
     LedgerBusy,
     UnknownCustomer,
 )
-from creditkit.integrations.metered import Metering
 from creditkit.kit import CreditKit
 from creditkit.ledger.schemas import Money
+from creditkit.metering.metered import Metering
 
 #: A rate limit's window is one minute: a 429 that does not say when to come back (a
 #: service older than this client) is told to wait that long.

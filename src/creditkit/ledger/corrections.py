@@ -33,8 +33,8 @@ from creditkit.ledger.schemas import (
     Money,
     TransactionKind,
 )
-from creditkit.notify.outbox import emit
-from creditkit.notify.schemas import EventType
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import emit
 
 #: A reason is for people reading the history: a sentence, not a document.
 REASON_LENGTH_MAX = 500

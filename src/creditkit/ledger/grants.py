@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from creditkit.amounts import wire_amount
+from creditkit.derived_keys import debt_repayment_key
 from creditkit.errors import (
     CreditKitError,
     IdempotencyConflict,
@@ -66,8 +67,8 @@ from creditkit.ledger.spending import (
     encode_applies_to,
 )
 from creditkit.ledger.writes import LedgerWrites
-from creditkit.notify.outbox import emit
-from creditkit.notify.schemas import EventType
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import emit
 
 
 class LedgerGrants(LedgerWrites):
@@ -299,7 +300,7 @@ class LedgerGrants(LedgerWrites):
             return
         repaid = min(steps, -debt[1])
         repayment = Request(
-            f"creditkit:debt-repayment:{grant_id}",
+            debt_repayment_key(grant_id),
             TransactionKind.DEBT_REPAYMENT,
             {"customer": holder.external_id, "unit": unit, "grant_key": request.key},
         )
@@ -356,9 +357,7 @@ class LedgerGrants(LedgerWrites):
         unit = self._units[row.unit]
         repaid = 0
         if connection is not None:
-            repaid = spender_repository.debt_repaid(
-                connection, f"creditkit:debt-repayment:{row.account_id}"
-            )
+            repaid = spender_repository.debt_repaid(connection, debt_repayment_key(row.account_id))
         return Grant(
             id=row.account_id,
             customer=row.external_id,

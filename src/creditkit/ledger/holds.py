@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from creditkit.derived_keys import hold_release_key
 from creditkit.errors import (
     CreditKitError,
     HoldAlreadyCommitted,
@@ -682,7 +683,7 @@ class LedgerHolds(LedgerHoldExcess):
             [
                 self.transaction_values(
                     Request(
-                        f"creditkit:hold-release:{child.account_id}",
+                        hold_release_key(child.account_id),
                         TransactionKind.RELEASE,
                         {"hold_id": child.account_id, "with_parent": hold.account_id},
                     ),

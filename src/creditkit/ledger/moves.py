@@ -1,4 +1,4 @@
-"""Moves between customers (transfers) and an operator's corrections down (adjustments)."""
+"""Moves between customers (transfers) and an operator's adjustments down."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ from creditkit.ledger.schemas import (
     TransactionKind,
     Transfer,
 )
-from creditkit.notify.outbox import emit
-from creditkit.notify.schemas import EventType
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import emit
 
 
 class LedgerMoves(LedgerHolds):
@@ -193,7 +193,7 @@ class LedgerMoves(LedgerHolds):
                         customer, unit, unit_.to_quantity(available), unit_.to_quantity(steps)
                     ),
                 )
-            # No spend hooks: a correction is not spending, and must not set off an automatic
+            # No spend hooks: an adjustment is not spending, and must not set off an automatic
             # top-up (a payment) or a low-balance alert the customer did not cause.
             draws = take(grants, steps)
             transaction_id = repository.insert_transaction(

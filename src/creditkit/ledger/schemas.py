@@ -80,7 +80,7 @@ class TransactionKind(StrEnum):
     #: un-issued, not spent and not expired.
     REFUND = "refund"
     #: Credits an operator took back from a customer's grants to issuance (``remove_credits``:
-    #: a correction down): un-issued like a refund, so not counted as spent, consumed or
+    #: an adjustment down): un-issued like a refund, so not counted as spent, consumed or
     #: expired.
     ADJUSTMENT = "adjustment"
     #: Debt repaid from a new grant, in the grant's own database transaction: the grant pays

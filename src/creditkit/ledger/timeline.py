@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Connection
 
 from creditkit.amounts import wire_amount
+from creditkit.derived_keys import grant_expiry_key, hold_expiry_key
 from creditkit.errors import LedgerBusy, require
 from creditkit.ledger import hold_repository, repository
 from creditkit.ledger.catch_up import Backlog, Demand, pending_returns
@@ -35,8 +36,8 @@ from creditkit.ledger.schemas import (
     SweepReport,
     TransactionKind,
 )
-from creditkit.notify.outbox import emit_many
-from creditkit.notify.schemas import EventType
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import emit_many
 
 SWEEP_CUSTOMERS_MAX = 10_000
 
@@ -352,7 +353,7 @@ class LedgerTimeline(LedgerKernel):
             [
                 self.transaction_values(
                     Request(
-                        f"creditkit:hold-expiry:{hold.account_id}",
+                        hold_expiry_key(hold.account_id),
                         TransactionKind.HOLD_EXPIRY,
                         {"hold_id": hold.account_id},
                     ),
@@ -420,7 +421,7 @@ class LedgerTimeline(LedgerKernel):
         expired = repository.expired_grants_with_credits(connection, customer.id, before, budget)
         for grant in expired:
             request = Request(
-                f"creditkit:grant-expiry:{grant.id}",
+                grant_expiry_key(grant.id),
                 TransactionKind.EXPIRY,
                 {"grant_id": grant.id},
             )
@@ -464,7 +465,7 @@ class LedgerTimeline(LedgerKernel):
         report.grants_expired += len(expired)
         return len(expired)
 
-    def expire(
+    def tick(
         self,
         customers_max: int = SWEEP_CUSTOMERS_MAX,
         transactions_per_customer_max: int = CATCH_UP_TRANSACTIONS_MAX,

@@ -34,8 +34,9 @@ from creditkit.ledger.kernel import Spend
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.service import LedgerService
 from creditkit.notify import repository
-from creditkit.notify.outbox import emit, new_event_id
-from creditkit.notify.schemas import Alerts, AlertSource, EventType
+from creditkit.notify.schemas import Alerts, AlertSource
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import emit, new_event_id
 from creditkit.store.configured import ConfiguredCustomers
 from creditkit.subscriptions.service import SubscriptionService
 from creditkit.usage.allowance import PERCENT_MAX, allowance_left, allowance_spent, reached

@@ -7,52 +7,15 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Literal
 
 from creditkit.catalog import Interval
 from creditkit.errors import Quantity
 from creditkit.ledger.schemas import Charge, GrantSource
+from creditkit.outbox.types import Event as Event
+from creditkit.outbox.types import EventType as EventType
 from creditkit.payments.schemas import PaymentKind
 from creditkit.subscriptions.schemas import SubscriptionStatus
-
-
-class EventType(StrEnum):
-    """Every event creditkit emits. The value is the wire name (``type`` in a webhook body)."""
-
-    CREDITS_LOW = "credits.low"
-    CREDITS_DEPLETED = "credits.depleted"
-    GRANT_EXPIRING = "grant.expiring"
-    HOLD_EXPIRED = "hold.expired"
-    SUBSCRIPTION_RENEWED = "subscription.renewed"
-    SUBSCRIPTION_CHANGED = "subscription.changed"
-    SUBSCRIPTION_CANCELED = "subscription.canceled"
-    PAYMENT_SUCCEEDED = "payment.succeeded"
-    PAYMENT_FAILED = "payment.failed"
-    ALERT_TRIGGERED = "alert.triggered"
-    CUSTOMER_CREATED = "customer.created"
-    CREDITS_GRANTED = "credits.granted"
-    CREDITS_GIFTED = "credits.gifted"
-    CREDITS_RECEIVED = "credits.received"
-    CREDITS_EXPIRED = "credits.expired"
-    CREDITS_VOIDED = "credits.voided"
-    CREDITS_REFUNDED = "credits.refunded"
-    LIMIT_REACHED = "limit.reached"
-    SUBSCRIPTION_PAST_DUE = "subscription.past_due"
-    PAYMENT_REFUNDED = "payment.refunded"
-    SUBSCRIPTION_TRIAL_ENDING = "subscription.trial_ending"
-    EVENT_REFUSED = "event.refused"
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One outbound event. ``event_id`` is unique and stable: a receiver dedupes on it."""
-
-    id: int
-    event_id: str
-    type: EventType
-    customer: str | None
-    created_at: datetime
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 class DeliveryStatus(StrEnum):
@@ -133,7 +96,7 @@ class WorkerReport:
     deliveries_delivered: int
     deliveries_retried: int
     deliveries_failed: int
-    #: Renewals and auto top-ups charged through the payment provider (payments/).
+    #: Renewals and auto top-ups collected through the payment provider (payments/).
     payments_succeeded: int
     payments_failed: int
     #: Some step stopped at its batch size with work left: the CLI runs the next round at once

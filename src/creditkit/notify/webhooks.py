@@ -37,7 +37,6 @@ from creditkit.ledger.service import LedgerService
 from creditkit.notify import repository
 from creditkit.notify.errors import WebhookEndpointNotFound
 from creditkit.notify.outbound import AddressRefused, OutboundPolicy, error_category
-from creditkit.notify.outbox import EVENTS_PAGE_MAX, events_after
 from creditkit.notify.repository import ClaimedDelivery
 from creditkit.notify.schemas import (
     Delivery,
@@ -49,6 +48,7 @@ from creditkit.notify.schemas import (
 )
 from creditkit.notify.sealing import Sealer
 from creditkit.notify.signing import new_secret, signed_headers
+from creditkit.outbox.writer import EVENTS_PAGE_MAX, events_after
 
 URL_LENGTH_MAX = 2048
 #: Endpoints registered at once: each event is one delivery per endpoint.

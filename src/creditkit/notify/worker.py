@@ -1,7 +1,7 @@
 """The background worker: ``creditkit worker`` runs ``Worker.run_once`` in a loop (cli.py).
 
 Each round: the ledger's due work (renewals, grant expiry, hold timeouts: ``CreditKit.tick``),
-the payments due (renewals creditkit bills itself, auto top-ups: ``charges``), the scan for
+the payments due (renewals creditkit bills itself, auto top-ups: ``collections``), the scan for
 grants about to expire, the fan-out of new outbox events into webhook deliveries, and the
 delivery of what is due. Every step is bounded per round and safe with any number of workers at
 once (leases and ``SKIP LOCKED`` on PostgreSQL; SQLite has one writer), so a round never needs
@@ -46,14 +46,14 @@ class Worker:
         alerts: AlertService,
         webhooks: WebhookService,
         *,
-        charges: Callable[[], ChargeRunReport] | None = None,
+        collections: Callable[[], ChargeRunReport] | None = None,
         http_client: httpx.Client | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._tick = tick
         self._alerts = alerts
         self._webhooks = webhooks
-        self._charges = charges
+        self._collections = collections
         self._owns_client = http_client is None
         self._client = http_client or httpx.Client(
             timeout=httpx.Timeout(TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
@@ -74,7 +74,7 @@ class Worker:
     def run_once(self) -> WorkerReport:
         """One round of everything due; returns what it did."""
         sweep = self._tick()
-        charged = ChargeRunReport(0, 0, 0) if self._charges is None else self._charges()
+        collected = ChargeRunReport(0, 0, 0) if self._collections is None else self._collections()
         announced, announce_full = self._alerts.announce_expiring_grants()
         fanned_out, fan_out_full = 0, False
         for _batch in range(FAN_OUT_BATCHES_PER_ROUND_MAX):
@@ -101,7 +101,7 @@ class Worker:
             deliveries_delivered=outcomes[DeliveryStatus.DELIVERED],
             deliveries_retried=outcomes[DeliveryStatus.PENDING],
             deliveries_failed=outcomes[DeliveryStatus.FAILED],
-            payments_succeeded=charged.succeeded,
-            payments_failed=charged.failed,
+            payments_succeeded=collected.succeeded,
+            payments_failed=collected.failed,
             work_left=announce_full or fan_out_full or claimed_full,
         )

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Discount, DiscountKind, Interval, Pack
+from creditkit.derived_keys import checkout_session_key
 from creditkit.errors import IdempotencyConflict, InvalidRequest, present, require
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, check_text
@@ -321,7 +322,7 @@ class Checkouts:
                 interval=item.interval,
                 success_url=success_url,
                 cancel_url=cancel_url,
-                idempotency_key=f"creditkit-checkout-{row.id}",
+                idempotency_key=checkout_session_key(row.id),
                 plan_price=price,
             )
         )

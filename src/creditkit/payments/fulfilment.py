@@ -10,12 +10,13 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from creditkit.derived_keys import payment_bonus_key, payment_key
 from creditkit.errors import present
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
-from creditkit.notify.outbox import emit
-from creditkit.notify.schemas import EventType
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import emit
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
 from creditkit.payments.receipts import issue_receipt, receipt_lines
@@ -124,7 +125,7 @@ class Fulfilment:
         grant_id = self._ledger.post_grant(
             connection,
             holder,
-            f"creditkit:payment:{row.id}",
+            payment_key(row.id),
             self._ledger.unit(offer.unit).to_steps(offer.amount) * row.quantity,
             offer.unit,
             GrantSource.PURCHASE,
@@ -208,4 +209,4 @@ class Fulfilment:
 
 def bonus_key(payment_id: int) -> str:
     """The ledger key of the bonus grant of a pack's payment."""
-    return f"creditkit:payment:{payment_id}:bonus"
+    return payment_bonus_key(payment_id)

@@ -15,12 +15,19 @@ from sqlalchemy.engine import Connection
 from creditkit.amounts import wire_amount
 from creditkit.catalog import Allowance, Catalog, PlanRefund
 from creditkit.catalog.errors import UnknownPlan
+from creditkit.derived_keys import (
+    provider_refund_key,
+    refund_bonus_key,
+    refund_grant_key,
+    refund_grants_prefix,
+    refund_key,
+)
 from creditkit.errors import present, require
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
-from creditkit.notify.outbox import emit
-from creditkit.notify.schemas import EventType
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import emit
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext, read_payment_row
 from creditkit.payments.errors import RefundRefused
@@ -67,7 +74,7 @@ class Refunds:
                 return self._take_back_plan(connection, locked[customer], current, status, now)
             self._check_refundable(current, status, now)
             taken = self._ledger.post_refund(
-                connection, locked[customer], f"creditkit:refund:{payment_id}", current.grant_id,
+                connection, locked[customer], refund_key(payment_id), current.grant_id,
                 now, {"payment_id": payment_id},
             )  # fmt: skip
             if taken == 0:
@@ -112,7 +119,7 @@ class Refunds:
             return
         bonus = ledger_repository.read_grant_by_transaction(connection, granted.id)
         self._ledger.post_refund(
-            connection, holder, f"creditkit:refund:{payment_id}:bonus", bonus.account_id, now,
+            connection, holder, refund_bonus_key(payment_id), bonus.account_id, now,
             {"payment_id": payment_id, "bonus": True},
         )  # fmt: skip
 
@@ -183,7 +190,7 @@ class Refunds:
         taken = 0
         for grant in sorted(grants, key=lambda grant: grant.account_id):
             taken += self._ledger.post_refund(
-                connection, holder, f"creditkit:refund:{row.id}:{grant.account_id}",
+                connection, holder, refund_grant_key(row.id, grant.account_id),
                 grant.account_id, now, {"payment_id": row.id},
             )  # fmt: skip
         if taken:
@@ -234,7 +241,7 @@ class Refunds:
             refund_id = self._provider.refund(
                 row.provider_payment_id,
                 Money(row.refunded_minor, row.currency),
-                f"creditkit-refund-{row.id}",
+                provider_refund_key(row.id),
             )
 
         def record(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> Any:
@@ -271,7 +278,7 @@ class Refunds:
             return
         if row.grant_id is not None:
             self._ledger.post_refund(
-                connection, holder, f"creditkit:refund:{row.id}", row.grant_id, now,
+                connection, holder, refund_key(row.id), row.grant_id, now,
                 {"payment_id": row.id, "refunded_at_provider": True},
             )  # fmt: skip
         refunded = event.amount_refunded_minor
@@ -287,7 +294,7 @@ class Refunds:
         if PaymentKind(row.kind) in PLAN_KINDS:
             return self._plan_refund_view(row)
         with self._ledger.database.read() as connection:
-            taken = ledger_repository.find_transaction(connection, f"creditkit:refund:{row.id}")
+            taken = ledger_repository.find_transaction(connection, refund_key(row.id))
             holding = present(
                 ledger_repository.grant_holding(connection, row.grant_id),
                 "a refunded purchase's grant is held",
@@ -306,7 +313,7 @@ class Refunds:
         with self._ledger.database.read() as connection:
             unit = self._allowance_unit(row.plan_id)
             taken = repository.taken_back_under(
-                connection, row.customer_id, unit or "credits", f"creditkit:refund:{row.id}:"
+                connection, row.customer_id, unit or "credits", refund_grants_prefix(row.id)
             )
         unit_ = self._ledger.unit(unit or "credits")
         return Refund(

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from creditkit.derived_keys import renewal_key
 from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import pricing, repository
 from creditkit.payments.context import Item, PaymentContext, payment_values
@@ -57,7 +58,7 @@ class Renewals:
         started = repository.latest_plan_payment(connection, holder.id)
         if started is None or started.succeeded_at != period.anchor_at:
             return  # this run of periods was not bought through a checkout
-        key = f"creditkit:renewal:{period.subscription_id}:{to_epoch_microseconds(period.start)}"
+        key = renewal_key(period.subscription_id, to_epoch_microseconds(period.start))
         self.renewal(connection, holder, key, now, next_attempt_at=now)
 
     def renewal(

@@ -1,7 +1,7 @@
 """Payments: checkouts of packs and plans, provider webhooks, refunds, renewals and their grace
 period, auto top-ups, and numbered receipts. ``PaymentService`` puts together the parts, one
-module each: checkout.py, webhooks.py, fulfilment.py, refunds.py, renewals.py, charges.py
-(off-session charges) and top_ups.py; it reads payments and receipts itself.
+module each: checkout.py, webhooks.py, fulfilment.py, refunds.py, renewals.py, collections.py
+(off-session collections) and top_ups.py; it reads payments and receipts itself.
 
 Two rules shape everything here:
 
@@ -35,8 +35,8 @@ from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, check_text
 from creditkit.ledger.service import LedgerService
 from creditkit.payments import repository
-from creditkit.payments.charges import CHARGES_PER_RUN_MAX, OffSessionCharges
 from creditkit.payments.checkout import Checkouts, return_origins
+from creditkit.payments.collections import COLLECTIONS_PER_RUN_MAX, OffSessionCollections
 from creditkit.payments.context import PaymentContext, read_payment_row
 from creditkit.payments.errors import (
     CheckoutClosed,
@@ -124,7 +124,7 @@ class PaymentService:
         checkouts = Checkouts(context, settings.return_origins)
         renewals = Renewals(context)
         refunds = Refunds(context, timedelta(days=settings.refund_window_days))
-        self._charges = OffSessionCharges(context, fulfilment)
+        self._collections = OffSessionCollections(context, fulfilment)
         top_ups = TopUps(context)
         changes = SubscriptionChanges(context)
         webhooks = Webhooks(context, fulfilment, renewals, refunds, changes)
@@ -138,7 +138,7 @@ class PaymentService:
         self.handle_webhook = webhooks.handle_webhook
         self.refund = refunds.refund
         self.due_work = renewals.due_work
-        self.run_due_renewals = self._charges.run_due_renewals
+        self.run_due_renewals = self._collections.run_due_renewals
         self.set_auto_top_up = top_ups.set_auto_top_up
         self.auto_top_up = top_ups.auto_top_up
         self.disable_auto_top_up = top_ups.disable_auto_top_up
@@ -188,10 +188,10 @@ class PaymentService:
         payload, headers = self._provider.completion(session_id, card)
         return self.handle_webhook(self._provider.name, payload, headers)
 
-    def run_due_top_ups(self, limit: int = CHARGES_PER_RUN_MAX) -> ChargeRunReport:
+    def run_due_top_ups(self, limit: int = COLLECTIONS_PER_RUN_MAX) -> ChargeRunReport:
         """Charges the saved payment method for every pending auto top-up and grants each
         pack once. Safe to run from several workers at once."""
-        return self._charges.run_due(PaymentKind.TOP_UP, limit)
+        return self._collections.run_due(PaymentKind.TOP_UP, limit)
 
     def receipts(self, customer: str, limit: int, cursor: str | None) -> ReceiptPage:
         if isinstance(limit, bool) or not isinstance(limit, int):

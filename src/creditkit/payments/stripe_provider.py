@@ -18,6 +18,12 @@ from typing import Any
 
 import stripe
 
+from creditkit.derived_keys import (
+    provider_customer_key,
+    provider_price_key,
+    provider_product_key,
+    provider_step_key,
+)
 from creditkit.ledger.schemas import Money
 from creditkit.payments.errors import ProviderError, WebhookRejected
 from creditkit.payments.providers import SIGNATURE_HEADER, header
@@ -70,7 +76,7 @@ class StripeProvider:
         created = self._call(
             lambda: self._client.v1.customers.create(
                 {"metadata": {"creditkit_customer": customer}},
-                {"idempotency_key": f"creditkit-customer-{customer}"},
+                {"idempotency_key": provider_customer_key(customer)},
             )
         )
         return str(created.id)
@@ -114,7 +120,7 @@ class StripeProvider:
                         "currency": request.discount.currency.lower(),
                         "duration": "once",
                     },
-                    {"idempotency_key": f"{request.idempotency_key}-coupon"},
+                    {"idempotency_key": provider_step_key(request.idempotency_key, "coupon")},
                 )
             )
             params["discounts"] = [{"coupon": coupon.id}]
@@ -196,7 +202,7 @@ class StripeProvider:
                             "creditkit_plan_version": str(price.version),
                         },
                     },
-                    {"idempotency_key": f"creditkit-price-{price.lookup_key}"},
+                    {"idempotency_key": provider_price_key(price.lookup_key)},
                 )
             )
             lines.append(f"{price.lookup_key}: created")
@@ -218,7 +224,7 @@ class StripeProvider:
                     "name": price.name,
                     "metadata": {"creditkit_plan": price.plan},
                 },
-                {"idempotency_key": f"creditkit-product-{price.product_id}"},
+                {"idempotency_key": provider_product_key(price.product_id)},
             )
         )
 

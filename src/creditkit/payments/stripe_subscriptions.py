@@ -24,6 +24,7 @@ from typing import Any
 import stripe
 
 from creditkit.catalog import Interval
+from creditkit.derived_keys import provider_step_key
 from creditkit.payments.errors import ProviderError
 from creditkit.payments.schemas import PlanPrice, ProviderPlan, ProviderSubscription
 
@@ -51,7 +52,7 @@ class StripeSubscriptions:
         self, subscription_id: str, price_id: str, idempotency_key: str
     ) -> ProviderSubscription:
         found = self._retrieve(subscription_id)
-        self._release_schedule(found, f"{idempotency_key}-release")
+        self._release_schedule(found, provider_step_key(idempotency_key, "release"))
         item = _item(found)
         updated = self._call(
             lambda: self._client.v1.subscriptions.update(
@@ -72,13 +73,13 @@ class StripeSubscriptions:
     ) -> None:
         found = self._retrieve(subscription_id)
         if found.get("cancel_at_period_end"):
-            self._set_cancel(subscription_id, False, f"{idempotency_key}-resume")
+            self._set_cancel(subscription_id, False, provider_step_key(idempotency_key, "resume"))
         schedule_id = _id_of(found.get("schedule"))
         if schedule_id is None:
             created = self._call(
                 lambda: self._client.v1.subscription_schedules.create(
                     {"from_subscription": subscription_id},
-                    {"idempotency_key": f"{idempotency_key}-schedule"},
+                    {"idempotency_key": provider_step_key(idempotency_key, "schedule")},
                 )
             )
             schedule_id = str(created.id)
@@ -111,7 +112,7 @@ class StripeSubscriptions:
         """Sets (or, ``cancel`` False, clears) the end at the period's end; either way a
         scheduled change is released: the plan in force stands."""
         found = self._retrieve(subscription_id)
-        self._release_schedule(found, f"{idempotency_key}-release")
+        self._release_schedule(found, provider_step_key(idempotency_key, "release"))
         if bool(found.get("cancel_at_period_end")) != cancel:
             self._set_cancel(subscription_id, cancel, idempotency_key)
 

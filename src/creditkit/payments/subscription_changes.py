@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Interval
+from creditkit.derived_keys import provider_cancel_key, provider_change_key, provider_end_key
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import repository
@@ -74,7 +75,7 @@ class SubscriptionChanges:
         )
         if self._billing is not None and subscription_id is not None and planned is not None:
             revision, target_interval, step = planned
-            key = f"creditkit-change-{revision}-{plan_id}-{target_interval.value}"
+            key = provider_change_key(revision, plan_id, target_interval.value)
             price = self._price(plan_id, target_interval)
             if step == "same":
                 self._billing.cancel_subscription_at_period_end(subscription_id, False, key)
@@ -95,7 +96,7 @@ class SubscriptionChanges:
         planned = self._subscriptions.planned_change(customer, self._catalog.default_plan.id, None)
         if planned is None:
             return self._subscriptions.cancel(customer, at_period_end)  # refused: none to cancel
-        key = f"creditkit-cancel-{planned[0]}-{'period-end' if at_period_end else 'now'}"
+        key = provider_cancel_key(planned[0], at_period_end)
         if at_period_end:
             self._billing.cancel_subscription_at_period_end(subscription_id, True, key)
             return self._subscriptions.cancel(customer, at_period_end)
@@ -172,7 +173,7 @@ class SubscriptionChanges:
         for customer, subscription_id in found:
             try:
                 self._billing.cancel_subscription_now(
-                    subscription_id, f"creditkit-end-{subscription_id}"
+                    subscription_id, provider_end_key(subscription_id)
                 )
             except ProviderError:
                 continue  # Stripe unreachable or refusing: the next run tries again

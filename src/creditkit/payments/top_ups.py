@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
+from creditkit.derived_keys import top_up_key
 from creditkit.errors import InvalidRequest
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.repository import CustomerRow
@@ -135,7 +136,7 @@ class TopUps:
         price = Money(offer.price.amount_minor * quantity, offer.price.currency)
         item = Item(PaymentKind.TOP_UP, offer.id, None, None, description, price)
         priced = pricing.price(item.description, item.price, None, None)
-        key = f"creditkit:top-up:{holder.id}:{day:%Y-%m-%d}:{made + 1}"
+        key = top_up_key(holder.id, day, made + 1)
         repository.insert_payment(
             connection,
             payment_values(self._provider.name, holder, item, priced, key, now, next_attempt_at=now)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
+from creditkit.derived_keys import invoice_key
 from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
@@ -215,7 +216,7 @@ class Webhooks:
             return
         if self._subscriptions.paid_period(connection, holder) is None:
             return  # not on a paid plan any more (its grace period ended): nothing to renew
-        key = f"creditkit:invoice:{self._provider.name}:{event.invoice_id}"
+        key = invoice_key(self._provider.name, event.invoice_id)
         period = None
         if event.period_start is not None and event.period_end is not None:
             period = (event.period_start, event.period_end)

@@ -2,8 +2,8 @@
 migrations and this module never drift apart.
 
 Shape of the double entry: every balance lives in an ``accounts`` row. A customer's credits are
-``grant`` accounts (one per grant) and ``hold`` accounts (one per hold, the escrow of a
-reservation); ``issuance``, ``consumption`` and ``expiry`` are system accounts, one of each per
+``grant`` accounts (one per grant) and ``hold`` accounts (one per hold: the credits it sets
+aside); ``issuance``, ``consumption`` and ``expiry`` are system accounts, one of each per
 unit. Every movement is a ``transactions`` row with ``entries`` that sum to zero per unit.
 """
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection
 
+from creditkit.derived_keys import overage_correction_key
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.kernel import Spend
 from creditkit.ledger.schemas import Money
@@ -72,5 +73,5 @@ def _correct_one(service: SubscriptionService, connection: Connection, spend: Sp
         f"correction: {'' if sign > 0 else '-'}{unit.to_quantity(steps)} {unit.name} of overage"
         f" on {plan.name}, usage of a billed period",
         Money(sign * price.amount_minor, price.currency), bounds[0], bounds[1],
-        f"creditkit:overage-correction:{spend.transaction_id}", now,
+        overage_correction_key(spend.transaction_id), now,
     )  # fmt: skip

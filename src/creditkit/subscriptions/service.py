@@ -31,6 +31,17 @@ from creditkit.catalog import (
     RolloverKind,
 )
 from creditkit.catalog.schemas import plan_from_terms
+from creditkit.derived_keys import (
+    allowance_key,
+    fee_credits_key,
+    fee_key,
+    overage_carry_key,
+    overage_key,
+    proration_key,
+    rollover_key,
+    rollover_top_up_key,
+    upgrade_allowance_key,
+)
 from creditkit.errors import (
     IdempotencyConflict,
     InsufficientCredits,
@@ -46,8 +57,8 @@ from creditkit.ledger.kernel import ISSUANCE, Spend
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money, TransactionKind
 from creditkit.ledger.service import LedgerService
-from creditkit.notify.outbox import derived_event_id, emit, event_exists
-from creditkit.notify.schemas import EventType
+from creditkit.outbox.types import EventType
+from creditkit.outbox.writer import derived_event_id, emit, event_exists
 from creditkit.store.tables import to_epoch_microseconds
 from creditkit.subscriptions import overage_corrections, repository
 from creditkit.subscriptions.periods import (
@@ -424,7 +435,7 @@ class SubscriptionService:
         self._bill(
             connection, holder, state, BillingLineKind.PRORATION,
             f"unused time on {current.name}", Money(-credit, price.currency), now, end,
-            f"creditkit:proration:{state.id}:{version_id}:{self._stamp(now)}", now,
+            proration_key(state.id, version_id, self._stamp(now)), now,
         )  # fmt: skip
 
     def paid_period(self, connection: Connection, holder: CustomerRow) -> PaidPeriod | None:
@@ -801,7 +812,7 @@ class SubscriptionService:
                 self._bill(
                     connection, holder, state, BillingLineKind.PRORATION,
                     f"unused time on {current.name}", Money(-credit, old_price.currency),
-                    now, end, f"creditkit:proration:{state.id}:{version_id}:{self._stamp(now)}",
+                    now, end, proration_key(state.id, version_id, self._stamp(now)),
                     now,
                 )  # fmt: skip
             self._switch(state, version_id, interval, now)
@@ -820,7 +831,7 @@ class SubscriptionService:
             self._bill(
                 connection, holder, state, BillingLineKind.PRORATION,
                 f"upgrade to {target.name}, prorated", Money(amount, currency), now, end,
-                f"creditkit:proration:{state.id}:{version_id}:{self._stamp(now)}", now,
+                proration_key(state.id, version_id, self._stamp(now)), now,
             )  # fmt: skip
         self._raise_allowance(connection, holder, state, old_allowance, target, on_upgrade, now)
 
@@ -846,8 +857,9 @@ class SubscriptionService:
         if on_upgrade is not AllowanceOnUpgrade.NONE and steps > 0:
             self._post_allowance(
                 connection, holder, new, steps, end, now,
-                f"creditkit:upgrade-allowance:{state.id}:{state.plan_version_id}:"
-                f"{self._stamp(state.anchor_at)}:{index}",
+                upgrade_allowance_key(
+                    state.id, state.plan_version_id, self._stamp(state.anchor_at), index
+                ),
                 {"allowance_period_end": end.isoformat(), "upgrade": True},
             )  # fmt: skip
         # This period's allowance counts as given: the next one comes at renewal.
@@ -911,8 +923,10 @@ class SubscriptionService:
             self._bill(
                 connection, holder, state, BillingLineKind.SUBSCRIPTION,
                 f"{plan.name}, {state.interval.value}ly", price, start, end,
-                f"creditkit:fee:{state.id}:{state.plan_version_id}:"
-                f"{self._stamp(state.anchor_at)}:{state.period_index}",
+                fee_key(
+                    state.id, state.plan_version_id, self._stamp(state.anchor_at),
+                    state.period_index,
+                ),
                 now,
             )  # fmt: skip
         if grant_allowance:
@@ -925,8 +939,9 @@ class SubscriptionService:
         return self._ledger.post_charge(
             connection,
             holder,
-            f"creditkit:fee-credits:{state.id}:{state.plan_version_id}:"
-            f"{self._stamp(state.anchor_at)}:{state.period_index}",
+            fee_credits_key(
+                state.id, state.plan_version_id, self._stamp(state.anchor_at), state.period_index
+            ),
             self._ledger.unit(price.unit).to_steps(price.amount),
             price.unit,
             f"plan:{plan.id}",
@@ -959,8 +974,7 @@ class SubscriptionService:
             self._ledger.unit(allowance.unit).to_steps(allowance.amount), end, now,
             # The version is part of the key: a plan change that starts a new run of periods at
             # the very moment of the last one must still grant its own allowance.
-            f"creditkit:allowance:{state.id}:{state.plan_version_id}:{self._run_stamp(state)}:"
-            f"{index}",
+            allowance_key(state.id, state.plan_version_id, self._run_stamp(state), index),
             {"allowance_period_end": end.isoformat(), "plan": plan.id},
         )  # fmt: skip
 
@@ -1116,7 +1130,7 @@ class SubscriptionService:
         if overage.carry is OverageCarry.DEBT:
             post_overage_carry(
                 self._ledger, connection, holder,
-                f"creditkit:overage-carry:{state.id}:{self._stamp(end)}", used, unit.name, now,
+                overage_carry_key(state.id, self._stamp(end)), used, unit.name, now,
                 {"plan": plan.id, "period_start": start.isoformat(), "period_end": end.isoformat()},
             )  # fmt: skip
             return
@@ -1125,7 +1139,7 @@ class SubscriptionService:
             connection, holder, state, BillingLineKind.OVERAGE,
             f"{unit.to_quantity(used)} {unit.name} of overage on {plan.name}",
             price.amount_for(used, unit.scale), start, end,
-            f"creditkit:overage:{state.id}:{self._stamp(end)}", now,
+            overage_key(state.id, self._stamp(end)), now,
         )  # fmt: skip
 
     def renew_due(
@@ -1368,12 +1382,12 @@ class SubscriptionService:
         stamp = self._stamp(boundary)
         if carry.moves:
             self._ledger.post_rollover(
-                connection, holder, f"creditkit:{key_kind}:{state.id}:{stamp}",
+                connection, holder, rollover_key(key_kind, state.id, stamp),
                 list(carry.moves), unit.name, expires_at, now,
             )  # fmt: skip
         if carry.top_up:
             self._ledger.post_grant(
-                connection, holder, f"creditkit:{key_kind}-top-up:{state.id}:{stamp}",
+                connection, holder, rollover_top_up_key(key_kind, state.id, stamp),
                 carry.top_up, unit.name, GrantSource.ALLOWANCE, expires_at, now,
                 {"rollover": True}, applies_to=allowance.applies_to,
             )  # fmt: skip

@@ -27,6 +27,7 @@ from creditkit.api import repository as api_repository
 from creditkit.api.auth import Access
 from creditkit.api.problems import ApiProblem
 from creditkit.catalog import UNLIMITED, Allowance, Catalog, Interval, LimitKind, Period, Plan
+from creditkit.derived_keys import page_key
 from creditkit.errors import CreditKitError, InvalidRequest, InvariantViolation
 from creditkit.keys.schemas import Caller, Scope, SessionPermission
 from creditkit.ledger.schemas import Money
@@ -488,7 +489,7 @@ def _once(pages: Pages, caller: Caller, key: str, change: str, work: Callable[[]
     """Runs ``work`` once per form: a form posted again (a double click, a resubmission from
     the browser's history) is recorded already and changes nothing. Plan changes are not
     ledger writes, so they are keyed as the API keys them (in its stored responses)."""
-    ledger_key = Access.key_of(caller, f"web:{key}")
+    ledger_key = Access.key_of(caller, page_key(key))
     fingerprint = hashlib.sha256(change.encode()).hexdigest()
     database = pages.kit.database
     with database.read() as connection:

@@ -1,6 +1,6 @@
 """The operator's console: customers (``/console``: search and list), one customer in full
 (``/console/customers/{id}``: subscription, balance, grants, holds, usage, members, history),
-and corrections of its credits with a reason (``POST /console/adjustments``). Every page needs a
+and adjustments of its credits with a reason (``POST /console/adjustments``). Every page needs a
 console session (an admin key, ``/console/login``); the analytics page is
 ``analytics_page.py``."""
 
@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from creditkit.analytics.schemas import CustomerPage
+from creditkit.derived_keys import console_key
 from creditkit.entitlements.schemas import Member
 from creditkit.errors import CreditKitError, InsufficientCredits, InvalidRequest, UnknownCustomer
 from creditkit.keys.schemas import Caller
@@ -48,7 +49,7 @@ UNIT = "credits"
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
-    """What is wrong with one field of the correction form, as the operator reads it."""
+    """What is wrong with one field of the adjustment form, as the operator reads it."""
 
     field: str
     text: str
@@ -61,8 +62,8 @@ class _Refused(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Correction:
-    """The correction form's fields as typed (shown again when it is refused)."""
+class AdjustmentForm:
+    """The adjustment form's fields as typed (shown again when it is refused)."""
 
     direction: str = "add"
     amount: str = ""
@@ -138,14 +139,14 @@ def router(pages: Pages) -> APIRouter:
         key = _text(form, "idempotency_key")
         if not customer_id or not _FORM_KEY.fullmatch(key):
             raise FormRejected()  # not a form this console drew
-        typed = Correction(
+        typed = AdjustmentForm(
             direction=_text(form, "direction"),
             amount=_text(form, "amount").strip(),
             reason=_text(form, "reason").strip(),
             expires_on=_text(form, "expires_on").strip(),
         )
         try:
-            notice = _apply(pages, caller, customer_id, typed, f"console:adjustment:{key}")
+            notice = _apply(pages, caller, customer_id, typed, console_key("adjustment", key))
         except UnknownCustomer:
             return _not_found(pages, request, caller, customer_id)
         except _Refused as refused:
@@ -164,7 +165,7 @@ def router(pages: Pages) -> APIRouter:
             raise FormRejected()  # not a form this console drew
         typed = _text(form, "reset_reason").strip()
         try:
-            _reset(pages, customer_id, typed, f"console:period-reset:{key}")
+            _reset(pages, customer_id, typed, console_key("period-reset", key))
         except UnknownCustomer:
             return _not_found(pages, request, caller, customer_id)
         except _Refused as refused:
@@ -219,7 +220,7 @@ def _customer_page(
     caller: Caller,
     customer_id: str,
     cursor: str | None,
-    typed: Correction | None = None,
+    typed: AdjustmentForm | None = None,
     error: FieldError | None = None,
     status_code: int = 200,
     reset_reason: str = "",
@@ -235,7 +236,7 @@ def _customer_page(
         section="customers",
         caller=caller,
         view=view,
-        correction=typed or Correction(),
+        adjustment=typed or AdjustmentForm(),
         error=error,
         tokens=pages.form_tokens(request, CONSOLE_COOKIE),
         today=pages.kit.now().date().isoformat(),
@@ -302,7 +303,7 @@ def _customer_view(pages: Pages, customer_id: str, cursor: str | None) -> Custom
     )
 
 
-# -- corrections --------------------------------------------------------------------------------
+# -- adjustments --------------------------------------------------------------------------------
 
 _FIELD_LABELS = {
     "amount": "Amount",
@@ -313,7 +314,9 @@ _FIELD_LABELS = {
 }
 
 
-def _apply(pages: Pages, caller: Caller, customer_id: str, typed: Correction, key: str) -> Notice:
+def _apply(
+    pages: Pages, caller: Caller, customer_id: str, typed: AdjustmentForm, key: str
+) -> Notice:
     """Grants or removes the credits the form asks for, or raises ``_Refused`` naming the field
     at fault (nothing written but a ledger refusal, which moves nothing)."""
     amount = _amount(typed.amount)

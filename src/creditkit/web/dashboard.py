@@ -40,7 +40,7 @@ KIND_CHOICES: Mapping[str, tuple[str, tuple[TransactionKind, ...]]] = {
     "gifts": ("Gifts and moves", (TransactionKind.TRANSFER,)),
     "expired": ("Expired", (TransactionKind.EXPIRY,)),
     "reserved": (
-        "Reservations",
+        "Holds",
         (TransactionKind.RESERVE, TransactionKind.RELEASE, TransactionKind.HOLD_EXPIRY),
     ),
     "refunds": ("Refunds", (TransactionKind.REFUND,)),

@@ -1,5 +1,6 @@
-"""Off-session charges of due payments (auto top-ups, and the renewals creditkit bills itself):
-each claimed under a lease so that one worker makes it, charged outside any transaction with
+"""Off-session collections of due payments (auto top-ups, and the renewals creditkit bills
+itself): each claimed under a lease so that one worker makes it, collected from the provider
+(its ``charge`` of the saved card) outside any transaction with
 an idempotency key derived from the payment and its attempt, then recorded."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from creditkit.derived_keys import collection_key
 from creditkit.errors import InvalidRequest
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Money
@@ -19,42 +21,43 @@ from creditkit.payments.fulfilment import CHARGE_ATTEMPTS_MAX, Fulfilment
 from creditkit.payments.receipts import receipt_lines
 from creditkit.payments.schemas import ChargeResult, ChargeRunReport, OffSessionCharge, PaymentKind
 
-#: One worker run charges at most this many due payments of a kind.
-CHARGES_PER_RUN_MAX = 500
-#: A worker holds a due charge this long; one that dies mid-charge leaves it to the next run.
-CHARGE_LEASE_SECONDS = 300
+#: One worker run collects at most this many due payments of a kind.
+COLLECTIONS_PER_RUN_MAX = 500
+#: A worker keeps a due payment this long; one that dies mid-collection leaves it to the next
+#: run.
+COLLECTION_LEASE_SECONDS = 300
 
 
-class OffSessionCharges:
+class OffSessionCollections:
     def __init__(self, context: PaymentContext, fulfilment: Fulfilment) -> None:
         self._ledger = context.ledger
         self._provider = context.provider
         self._fulfilment = fulfilment
 
-    def run_due_renewals(self, limit: int = CHARGES_PER_RUN_MAX) -> ChargeRunReport:
-        """Charges the renewals creditkit bills itself (the sandbox's; Stripe bills its own),
+    def run_due_renewals(self, limit: int = COLLECTIONS_PER_RUN_MAX) -> ChargeRunReport:
+        """Collects the renewals creditkit bills itself (the sandbox's; Stripe bills its own),
         and retries declined ones once a day in their grace period. Sweeps the customers with
         due work first, so that a period that began for a customer nobody has touched since
         owes its payment now."""
-        self._ledger.expire()
+        self._ledger.tick()
         return self.run_due(PaymentKind.RENEWAL, limit)
 
     def run_due(self, kind: PaymentKind, limit: int) -> ChargeRunReport:
         if isinstance(limit, bool) or not isinstance(limit, int):
             raise InvalidRequest("limit", "must be an int")
-        if not 1 <= limit <= CHARGES_PER_RUN_MAX:
-            raise InvalidRequest("limit", f"must be from 1 to {CHARGES_PER_RUN_MAX}")
+        if not 1 <= limit <= COLLECTIONS_PER_RUN_MAX:
+            raise InvalidRequest("limit", f"must be from 1 to {COLLECTIONS_PER_RUN_MAX}")
         with self._ledger.database.read() as connection:
             due = repository.due_payments(connection, kind.value, self._ledger.now(), limit)
-        outcomes = [self._charge_due(payment_id) for payment_id in due]
+        outcomes = [self._collect_due(payment_id) for payment_id in due]
         decided = [outcome for outcome in outcomes if outcome is not None]
         return ChargeRunReport(len(decided), sum(decided), len(decided) - sum(decided))
 
-    def _charge_due(self, payment_id: int) -> bool | None:
-        """One due charge: claimed (so one worker makes it), charged, recorded. True or False
+    def _collect_due(self, payment_id: int) -> bool | None:
+        """One due payment: claimed (so one worker makes it), collected, recorded. True or False
         for what it did; None when another worker has it or the provider could not be asked."""
         now = self._ledger.now()
-        lease_until = now + timedelta(seconds=CHARGE_LEASE_SECONDS)
+        lease_until = now + timedelta(seconds=COLLECTION_LEASE_SECONDS)
 
         def take(connection: Connection) -> tuple[Any, Any] | None:
             if not repository.claim(connection, payment_id, now, lease_until):
@@ -67,7 +70,7 @@ class OffSessionCharges:
             return None
         row, account = claimed
         try:
-            result = self._charge(row, account)
+            result = self._collect(row, account)
         except ProviderError:
             if row.attempts < CHARGE_ATTEMPTS_MAX:
                 return None  # the lease runs out and the next run asks again
@@ -87,7 +90,7 @@ class OffSessionCharges:
         decided = self._ledger.locked_write([row.external_id], record)
         return result.succeeded if decided else None
 
-    def _charge(self, row: Any, account: Any) -> ChargeResult:
+    def _collect(self, row: Any, account: Any) -> ChargeResult:
         if account is None or account.payment_method is None:
             return ChargeResult(False, None, "no_payment_method")
         return self._provider.charge(
@@ -98,6 +101,6 @@ class OffSessionCharges:
                 payment_method=account.payment_method,
                 amount=Money(row.amount_minor, row.currency),
                 description=receipt_lines(row.lines)[0].description,
-                idempotency_key=f"creditkit-charge-{row.id}-{row.attempts}",
+                idempotency_key=collection_key(row.id, row.attempts),
             )
         )

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from creditkit.errors import require
-from creditkit.notify.schemas import Event, EventType
+from creditkit.outbox.types import Event, EventType
 from creditkit.store.tables import customers, outbox_events
 
 #: A page of events read at once; delivery and listings never read the outbox unbounded.

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from creditkit.catalog import Action
 from creditkit.catalog.errors import UnknownAction
+from creditkit.derived_keys import commit_key, release_key, reserve_key
 from creditkit.errors import (
     HoldAlreadyCommitted,
     HoldAlreadyReleased,
@@ -203,7 +204,7 @@ class Meter:
         self.hold = self._ledger.reserve(
             self.customer,
             self.estimate,
-            idempotency_key=f"{self.idempotency_key}:reserve",
+            idempotency_key=reserve_key(self.idempotency_key),
             unit=self.unit,
             timeout_seconds=self._timeout_seconds,
             action=self.action,
@@ -225,7 +226,7 @@ class Meter:
         if usage is not None:
             self.usage = usage
         hold = self._open()
-        key = f"{self.idempotency_key}:commit"
+        key = commit_key(self.idempotency_key)
         if self.usage is not None:
             self.charge = self._ledger.commit(hold.id, usage=self.usage, idempotency_key=key)
         else:
@@ -235,7 +236,7 @@ class Meter:
     def release(self) -> Hold:
         """Gives the whole hold back (the work failed, or cost nothing)."""
         hold = self._open()
-        self.hold = self._ledger.release(hold.id, idempotency_key=f"{self.idempotency_key}:release")
+        self.hold = self._ledger.release(hold.id, idempotency_key=release_key(self.idempotency_key))
         self.released = True
         return self.hold
 

@@ -56,7 +56,6 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from creditkit.api.app import create_app
 from creditkit.api.limits import BODY_BYTES_MAX_DEFAULT, BODY_BYTES_MAX_LEAST, BODY_BYTES_MAX_MOST
 from creditkit.api.observability import JsonFormatter
 from creditkit.catalog.examples import example_catalog
@@ -71,6 +70,7 @@ from creditkit.ledger.reversals import REVERSAL_WINDOW_DEFAULT, check_reversal_w
 from creditkit.notify.outbound import OutboundPolicy
 from creditkit.payments import PaymentProvider, PaymentSettings, SandboxProvider
 from creditkit.payments.checkout import return_origins as payment_return_origins
+from creditkit.server.app import create_app
 from creditkit.store.database import check_database_url, display_url
 from creditkit.web.checkout import SANDBOX_CHECKOUT_PATH
 
@@ -496,7 +496,7 @@ def serve(settings: Settings) -> None:
         file=sys.stderr,
     )
     uvicorn.run(
-        "creditkit.api.serve:app_from_environment",
+        "creditkit.server.serve:app_from_environment",
         factory=True,
         host=settings.host,
         port=settings.port,

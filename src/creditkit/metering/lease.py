@@ -24,9 +24,10 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from types import TracebackType
 
+from creditkit.derived_keys import extend_key, final_commit_key, partial_commit_key, reserve_key
 from creditkit.errors import InvalidRequest, InvariantViolation, Quantity
-from creditkit.integrations.metered import HoldLedger
 from creditkit.ledger.schemas import Charge, Hold
+from creditkit.metering.metered import HoldLedger
 
 #: Reports (partial commits) and extends one lease makes at most: a lease that needs more is
 #: spending in steps too small for its batch, and should take a larger batch.
@@ -85,7 +86,7 @@ class Lease:
         hold = ledger.reserve(
             customer,
             amount,
-            idempotency_key=f"{idempotency_key}:reserve",
+            idempotency_key=reserve_key(idempotency_key),
             unit=unit,
             timeout_seconds=timeout_seconds,
             action=action,
@@ -131,7 +132,7 @@ class Lease:
         charge = self.ledger.commit(
             self.hold.id,
             self.counted,
-            idempotency_key=f"{self.key}:commit:{self._next_write()}",
+            idempotency_key=partial_commit_key(self.key, self._next_write()),
             final=False,
         )
         self._reported(self.counted)
@@ -142,7 +143,7 @@ class Lease:
         self.hold = self.ledger.extend(
             self.hold.id,
             timeout_seconds=self.timeout_seconds,
-            idempotency_key=f"{self.key}:extend:{self._next_write()}",
+            idempotency_key=extend_key(self.key, self._next_write()),
         )
         return self.hold
 
@@ -150,7 +151,7 @@ class Lease:
         """Reports what is counted with a final commit: the hold closes and the rest goes back.
         Closing twice returns the first close's outcome (it is keyed)."""
         charge = self.ledger.commit(
-            self.hold.id, self.counted, idempotency_key=f"{self.key}:final", final=True
+            self.hold.id, self.counted, idempotency_key=final_commit_key(self.key), final=True
         )
         if not self.closed:
             self.reported += self.counted
@@ -175,7 +176,7 @@ class Lease:
         self.hold = self.ledger.extend(
             self.hold.id,
             amount,
-            idempotency_key=f"{self.key}:extend:{self._next_write()}",
+            idempotency_key=extend_key(self.key, self._next_write()),
         )
 
     def _reported(self, amount: Quantity) -> None:

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from creditkit import __version__
 from creditkit.api import (
     audit,
     catalog,
@@ -28,6 +27,7 @@ from creditkit.api.limits import BODY_BYTES_MAX_DEFAULT, BodyLimit
 from creditkit.api.throttle import FAILURES_PER_MINUTE_MAX, ClientAddress
 from creditkit.events.publisher import EventPublisher
 from creditkit.kit import CreditKit
+from creditkit.version import __version__
 from creditkit.web import pages as web
 
 #: Operations that need no key: the public catalog, health and metrics, and the payment

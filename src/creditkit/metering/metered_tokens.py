@@ -37,6 +37,7 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any, Protocol
 
+from creditkit.derived_keys import commit_key, extend_key, held_commit_key, release_key, reserve_key
 from creditkit.errors import (
     BudgetExceeded,
     HoldAlreadyCommitted,
@@ -46,8 +47,8 @@ from creditkit.errors import (
     InvalidRequest,
     Quantity,
 )
-from creditkit.integrations.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, HoldLedger
 from creditkit.ledger.schemas import Charge, Hold
+from creditkit.metering.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, HoldLedger
 from creditkit.pricing.schemas import PRICE_METADATA_KEY, Quote, TokenUsage
 from creditkit.pricing.usage import token_usage
 
@@ -155,7 +156,7 @@ class TokenMeter:
         self.hold = self._ledger.reserve(
             self.customer,
             quote.amount,
-            idempotency_key=f"{self.idempotency_key}:reserve",
+            idempotency_key=reserve_key(self.idempotency_key),
             unit=quote.unit,
             timeout_seconds=self._timeout_seconds,
             action=self.action,
@@ -188,7 +189,7 @@ class TokenMeter:
             hold.id,
             price - hold.amount if price > hold.amount else None,
             self._timeout_seconds,
-            idempotency_key=f"{self.idempotency_key}:extend:{self.extends}",
+            idempotency_key=extend_key(self.idempotency_key, self.extends),
         )
         self.output_tokens_held = held
 
@@ -207,7 +208,7 @@ class TokenMeter:
                 self.hold = hold = self._ledger.extend(
                     hold.id,
                     quote.amount - hold.amount,
-                    idempotency_key=f"{self.idempotency_key}:extend:actual",
+                    idempotency_key=extend_key(self.idempotency_key, "actual"),
                 )
             except REFUSALS:
                 self.charge = self._commit_above(hold, actual, quote)
@@ -215,7 +216,7 @@ class TokenMeter:
         self.charge = self._ledger.commit(
             hold.id,
             usage=actual,
-            idempotency_key=f"{self.idempotency_key}:commit",
+            idempotency_key=commit_key(self.idempotency_key),
             metadata=self._metadata,
         )
         return self.charge
@@ -223,7 +224,7 @@ class TokenMeter:
     def release(self) -> Hold:
         """Gives the whole hold back (the call failed before the model produced anything)."""
         hold = self._open()
-        self.hold = self._ledger.release(hold.id, idempotency_key=f"{self.idempotency_key}:release")
+        self.hold = self._ledger.release(hold.id, idempotency_key=release_key(self.idempotency_key))
         self.released = True
         return self.hold
 
@@ -267,7 +268,7 @@ class TokenMeter:
                     hold.id,
                     usage=actual,
                     allow_debt=True,
-                    idempotency_key=f"{self.idempotency_key}:commit",
+                    idempotency_key=commit_key(self.idempotency_key),
                     metadata=self._metadata,
                 )
             except REFUSALS:
@@ -281,7 +282,7 @@ class TokenMeter:
         return self._ledger.commit(
             hold.id,
             hold.amount,
-            idempotency_key=f"{self.idempotency_key}:commit:held",
+            idempotency_key=held_commit_key(self.idempotency_key),
             metadata=metadata,
         )
 
