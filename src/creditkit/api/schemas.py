@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from creditkit.keys.schemas import SessionPermission
+from creditkit.usage.checks import INGEST_REQUEST_EVENTS_MAX
 
 #: Text that every database stores: PostgreSQL refuses NUL (U+0000) in text and in JSON, so the
 #: API refuses it up front (422, naming the field) instead of failing at the database (500).
@@ -342,8 +343,9 @@ class UsageEvent(Body):
 
 
 class EventsIngest(Body):
-    #: At most 1,000 events a request: one database transaction holds them all.
-    events: Annotated[list[UsageEvent], Field(min_length=1, max_length=1_000)]
+    #: At most 1,000 events a request (fewer than ingest takes: the body one request parses and
+    #: answers stays small); one database transaction holds them all.
+    events: Annotated[list[UsageEvent], Field(min_length=1, max_length=INGEST_REQUEST_EVENTS_MAX)]
 
 
 class WebhookEndpointCreate(Body):

@@ -77,7 +77,11 @@ from creditkit.payments.schemas import (
 from creditkit.pricing.schemas import Quote
 from creditkit.pricing.usage import usage_body
 from creditkit.subscriptions.schemas import BillingLine, Subscription
-from creditkit.usage.checks import BREAKDOWN_GROUPS_DEFAULT, INGEST_EVENTS_MAX, check_dimension
+from creditkit.usage.checks import (
+    BREAKDOWN_GROUPS_DEFAULT,
+    INGEST_REQUEST_EVENTS_MAX,
+    check_dimension,
+)
 from creditkit.usage.schemas import (
     BreakdownBy,
     EventAccepted,
@@ -869,8 +873,8 @@ class Client:
         fails the whole call with ``InvalidRequest`` naming ``events[i].<field>``."""
         if not isinstance(events, Sequence) or isinstance(events, str | bytes):
             raise InvalidRequest("events", "must be a list of events")
-        if len(events) > INGEST_EVENTS_MAX:
-            raise InvalidRequest("events", f"at most {INGEST_EVENTS_MAX} events per call")
+        if len(events) > INGEST_REQUEST_EVENTS_MAX:
+            raise InvalidRequest("events", f"at most {INGEST_REQUEST_EVENTS_MAX} events per call")
         if not events:
             return []
         body = {"events": [_event(event, index) for index, event in enumerate(events)]}

@@ -15,6 +15,18 @@ class EventsUnavailable(CreditKitError):
 
     code = "events_unavailable"
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"the events stream did not acknowledge: {reason}")
+    def __init__(self, reason: str, doing: str = "acknowledge") -> None:
+        super().__init__(f"the events stream did not {doing}: {reason}")
         self.reason = reason
+
+
+class EventsNotConfigured(CreditKitError):
+    """A read of the events stream (the workers' lag) on a server started without one."""
+
+    code = "events_not_configured"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this server has no events stream: start it with --events nats://host:4222[,…]"
+            " (or CREDITKIT_EVENTS_URL, or events in the config file)"
+        )

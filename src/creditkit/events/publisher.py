@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from nats.aio.client import Client as Nats
@@ -14,6 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import Error as JetStreamError
 
 from creditkit.events.errors import EventsUnavailable
+from creditkit.events.lag import StreamLag, lag_through
 from creditkit.events.stream import STREAM, SUBJECT, connect, ensure_stream
 
 #: How long a batch's events may wait for their acknowledgements, in seconds: past it the
@@ -41,7 +43,11 @@ class EventPublisher:
         async with self._opening:
             if self._js is None:
                 try:
-                    connection = await connect(self._servers, "creditkit-publisher")
+                    # Bounded: the connection retries its servers without end, and a request
+                    # waits no longer than its publish would.
+                    connection = await connect(
+                        self._servers, "creditkit-publisher", self._timeout_seconds
+                    )
                 except (OSError, NatsError, TimeoutError) as error:
                     raise EventsUnavailable(f"no server answered ({error!r})") from None
                 js = connection.jetstream(publish_async_max_pending=PUBLISHES_PENDING_MAX)
@@ -76,6 +82,11 @@ class EventPublisher:
             ) from None
         except (NatsError, JetStreamError) as error:
             raise EventsUnavailable(repr(error)) from None
+
+    async def lag(self, now: datetime) -> StreamLag:
+        """The stream's consumers' lag (events/lag.py), read on this publisher's connection;
+        ``EventsUnavailable`` when the stream does not answer."""
+        return await lag_through(await self._stream(), now)
 
     async def close(self) -> None:
         if self._connection is not None:

@@ -19,6 +19,10 @@ from creditkit.store.tables import customers, parked_events
 PARKED_PAGE_MAX = 500
 #: The longest detail kept with a parked event, in characters.
 DETAIL_LENGTH_MAX = 1_000
+#: Parked events counted at most by a lag read (``GET /v1/ingest/lag``, ``--lag``, each
+#: worker's): the count stops there and says "at least", so that a read made on every poll of a
+#: monitor reads a bounded number of rows however many were parked.
+PARKED_COUNT_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,23 +79,68 @@ def park(database: Database, parked: list[ParkedEvent], now: datetime) -> int:
     return database.write(work)
 
 
+@dataclass(frozen=True, slots=True)
+class ParkedRecord:
+    """A parked event as listed: its row ``id`` (the listing's cursor) and when it was parked."""
+
+    id: int
+    parked_at: datetime
+    event: ParkedEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedPage:
+    """Parked events newest first; ``next_before_id`` lists the older ones (None: no more)."""
+
+    items: tuple[ParkedRecord, ...]
+    next_before_id: int | None
+
+
+def parked_page(database: Database, limit: int = 100, before_id: int | None = None) -> ParkedPage:
+    """The newest parked events (below ``before_id`` when given), ``limit`` (1 to 500) of
+    them."""
+    limit = max(1, min(limit, PARKED_PAGE_MAX))
+    query = sa.select(parked_events).order_by(parked_events.c.id.desc()).limit(limit + 1)
+    if before_id is not None:
+        query = query.where(parked_events.c.id < before_id)
+    with database.read() as connection:
+        rows = connection.execute(query).all()
+    items = tuple(
+        ParkedRecord(
+            int(row.id),
+            row.parked_at,
+            ParkedEvent(row.idempotency_key, row.customer, dict(row.event), row.reason, row.detail),
+        )
+        for row in rows[:limit]
+    )
+    return ParkedPage(items, items[-1].id if len(rows) > limit else None)
+
+
 def parked(database: Database, limit: int = 100) -> list[ParkedEvent]:
     """The newest parked events, ``limit`` (1 to 500) of them."""
-    limit = max(1, min(limit, PARKED_PAGE_MAX))
-    with database.read() as connection:
-        rows = connection.execute(
-            sa.select(parked_events).order_by(parked_events.c.id.desc()).limit(limit)
-        ).all()
-    return [
-        ParkedEvent(row.idempotency_key, row.customer, dict(row.event), row.reason, row.detail)
-        for row in rows
-    ]
+    return [record.event for record in parked_page(database, limit).items]
 
 
-def parked_count(database: Database) -> int:
+@dataclass(frozen=True, slots=True)
+class ParkedCount:
+    """Events parked: ``count`` of them, or at least that many when ``capped`` (the count stops
+    at ``PARKED_COUNT_MAX``)."""
+
+    count: int
+    capped: bool
+
+    def __str__(self) -> str:
+        return f"at least {self.count}" if self.capped else str(self.count)
+
+
+def parked_count(database: Database, limit: int = PARKED_COUNT_MAX) -> ParkedCount:
+    """The events parked, counted up to ``limit`` (1 to ``PARKED_COUNT_MAX``): at most
+    ``limit + 1`` rows of the primary key's index are read, never the whole table."""
+    limit = max(1, min(limit, PARKED_COUNT_MAX))
+    first = sa.select(parked_events.c.id).limit(limit + 1).subquery()
     with database.read() as connection:
-        count = connection.execute(sa.select(sa.func.count()).select_from(parked_events))
-        return int(count.scalar_one())
+        found = int(connection.execute(sa.select(sa.func.count()).select_from(first)).scalar_one())
+    return ParkedCount(min(found, limit), found > limit)
 
 
 def _customer_id(connection: Connection, customer: str | None) -> int | None:

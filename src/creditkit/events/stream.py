@@ -3,10 +3,10 @@ servers' URLs as the ``events`` setting gives them, and a connection to them."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
-import nats
 from nats.aio.client import Client as Nats
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -40,9 +40,9 @@ STREAM_MESSAGES_MAX = 10_000_000
 ACK_WAIT_SECONDS = 60
 #: Events delivered and not yet acknowledged, at most, across all workers.
 ACK_PENDING_MAX = 20_000
-#: Connecting to the servers: how long one attempt may take, and how many.
+#: Connecting to the servers: how long one server's attempt may take (``connect`` bounds them
+#: all together by its caller's seconds).
 CONNECT_TIMEOUT_SECONDS = 2
-CONNECT_ATTEMPTS_MAX = 5
 logger = logging.getLogger("creditkit.events")
 _URL = re.compile(r"nats://[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}")
 
@@ -63,18 +63,29 @@ def events_servers(setting: str) -> tuple[str, ...]:
     return servers
 
 
-async def connect(servers: tuple[str, ...], name: str) -> Nats:
-    """A connection to the first server that answers; it follows the cluster's other nodes (the
-    servers announce them) and reconnects without end while it stays open."""
-    return await nats.connect(
-        servers=list(servers),
-        name=name,
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.25,
-        allow_reconnect=True,
-        error_cb=_report,
-    )
+async def connect(servers: tuple[str, ...], name: str, seconds: float) -> Nats:
+    """A connection to the first server that answers within ``seconds``; it follows the
+    cluster's other nodes (the servers announce them) and reconnects without end while it stays
+    open. Raises ``TimeoutError`` when none answered in time: the client retries its servers
+    without end until its first connection too, so the bound is the caller's, and the client
+    is closed before the error leaves (no socket or task left behind)."""
+    connection = Nats()
+    try:
+        async with asyncio.timeout(seconds):
+            await connection.connect(
+                servers=list(servers),
+                name=name,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                max_reconnect_attempts=-1,
+                # Seconds, a float: nats-py annotates it int but sleeps it as given.
+                reconnect_time_wait=0.25,  # type: ignore[arg-type]
+                allow_reconnect=True,
+                error_cb=_report,
+            )
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
 
 
 async def _report(error: Exception) -> None:

@@ -21,10 +21,13 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import Error as JetStreamError
 
-from creditkit.errors import CreditKitError, LedgerBusy
-from creditkit.events.repository import ParkedEvent, park, parked_count
+from creditkit.errors import CreditKitError, InvariantViolation, LedgerBusy
+from creditkit.events.errors import EventsUnavailable
+from creditkit.events.lag import read_lag
+from creditkit.events.repository import ParkedCount, ParkedEvent, park, parked_count
 from creditkit.events.running import run_to_end
 from creditkit.events.stream import (
+    ACK_PENDING_MAX,
     CONSUMER,
     STREAM,
     SUBJECT,
@@ -34,11 +37,16 @@ from creditkit.events.stream import (
 )
 from creditkit.kit import CreditKit
 from creditkit.store.database import DATABASE_ERRORS
+from creditkit.usage.checks import INGEST_EVENTS_MAX
 
 logger = logging.getLogger("creditkit.events")
 
-#: Events fetched and charged together, at most: one ledger transaction (``ingest``'s bound).
-BATCH_MAX = 1_000
+#: Events fetched and charged together (``--batch-max``): one ledger transaction, one
+#: ``ingest`` call, so at most ``INGEST_EVENTS_MAX`` (as many as ``charge_many`` takes). The
+#: default keeps each transaction's customer locks short; larger batches trade that for fewer
+#: commits.
+BATCH_MAX = INGEST_EVENTS_MAX
+BATCH_DEFAULT = 1_000
 #: How long one fetch waits for events, in seconds: also how soon a stop is noticed when idle.
 FETCH_SECONDS = 0.5
 #: Deliveries of one event at most: past them a failure that looked transient parks it.
@@ -47,8 +55,14 @@ DELIVERIES_MAX = 10
 #: last, in seconds.
 RETRY_DELAY_SECONDS_FIRST = 0.5
 RETRY_DELAY_SECONDS_MAX = 30.0
-#: Attempts to reach the stream's consumer at start, at most (about five minutes in all).
+#: Attempts to reach the stream's consumer at start, at most.
 SUBSCRIBE_ATTEMPTS_MAX = 15
+#: How long the worker tries to reach the stream at start, in seconds, at most (connecting
+#: included: a connection retries its servers without end): past it, it gives up with
+#: ``EventsUnavailable`` (``creditkit ingest-worker`` prints one line and exits 1) rather than
+#: wait on servers that are all down. ``--start-seconds`` sets it.
+START_SECONDS_DEFAULT = 300.0
+START_SECONDS_MAX = 3_600.0
 #: How often the worker logs its lag, in seconds.
 LAG_LOG_SECONDS = 10.0
 #: Errors of one event that a later delivery may not meet again: it is retried, not parked.
@@ -56,15 +70,29 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (LedgerBusy, *DATABASE_ERROR
 #: Errors of a whole batch (the database away, ...): each of its events is retried later.
 BATCH_RETRIED_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, CreditKitError)
 
+# A batch is one ingest call; a worker holds two at once (one charging, one arriving), and
+# those must fit in what JetStream lets the consumer hold unacknowledged.
+if not 1 <= BATCH_DEFAULT <= BATCH_MAX <= INGEST_EVENTS_MAX:
+    raise InvariantViolation(
+        "a worker's batch fits in one ingest call",
+        f"{BATCH_DEFAULT} <= {BATCH_MAX} <= {INGEST_EVENTS_MAX}",
+    )
+if 2 * BATCH_MAX > ACK_PENDING_MAX:
+    raise InvariantViolation(
+        "a worker's two batches fit in the consumer's unacknowledged bound",
+        f"2 * {BATCH_MAX} > {ACK_PENDING_MAX}",
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerLag:
     """What the workers have still to do: ``pending`` events not delivered yet,
-    ``unacknowledged`` delivered and not yet charged (or redelivered), ``parked`` refused."""
+    ``unacknowledged`` delivered and not yet charged (or redelivered), ``parked`` refused
+    (counted up to ``PARKED_COUNT_MAX``)."""
 
     pending: int
     unacknowledged: int
-    parked: int
+    parked: ParkedCount
 
 
 def retry_delay_seconds(deliveries: int) -> float:
@@ -77,15 +105,22 @@ def retry_delay_seconds(deliveries: int) -> float:
 class IngestWorker:
     """Charges the stream's events through ``kit`` (which needs the catalog that prices them)."""
 
-    def __init__(self, kit: CreditKit, servers: tuple[str, ...], batch_max: int = BATCH_MAX):
+    def __init__(
+        self,
+        kit: CreditKit,
+        servers: tuple[str, ...],
+        batch_max: int = BATCH_DEFAULT,
+        start_seconds: float = START_SECONDS_DEFAULT,
+    ):
         self._kit = kit
         self._servers = servers
         self._batch_max = max(1, min(batch_max, BATCH_MAX))
+        self._start_seconds = min(max(start_seconds, 0.05), START_SECONDS_MAX)
         self.charged = 0
         self.parked = 0
 
-    async def _subscribe(self) -> tuple[Nats, JetStreamContext.PullSubscription]:
-        connection = await connect(self._servers, "creditkit-ingest-worker")
+    async def _subscribe(self, seconds: float) -> tuple[Nats, JetStreamContext.PullSubscription]:
+        connection = await connect(self._servers, "creditkit-ingest-worker", seconds)
         try:
             js = connection.jetstream()
             await ensure_stream(connection, js)
@@ -105,18 +140,35 @@ class IngestWorker:
         self, stop: threading.Event
     ) -> tuple[Nats, JetStreamContext.PullSubscription] | None:
         """The consumer, once the stream answers (a cluster starting or electing a leader may
-        not yet); None when stopped first. Raises after ``SUBSCRIBE_ATTEMPTS_MAX`` attempts."""
+        not yet); None when stopped first. Raises ``EventsUnavailable`` after
+        ``SUBSCRIBE_ATTEMPTS_MAX`` attempts or the start's seconds, whichever comes first."""
+        deadline = time.monotonic() + self._start_seconds
+        error: BaseException | None = None
         for attempt in range(1, SUBSCRIBE_ATTEMPTS_MAX + 1):
+            left = deadline - time.monotonic()
             if stop.is_set():
                 return None
+            if left <= 0:
+                break
             try:
-                return await self._subscribe()
-            except (OSError, NatsError, JetStreamError, TimeoutError) as error:
-                if attempt == SUBSCRIBE_ATTEMPTS_MAX:
-                    raise
+                # The whole attempt bounded: the stream's requests too, not only the connect.
+                async with asyncio.timeout(left):
+                    return await self._subscribe(left)
+            except (OSError, NatsError, JetStreamError, TimeoutError) as failed:
+                error = failed
                 logger.warning("events stream not ready (attempt %d): %r", attempt, error)
-                await asyncio.sleep(retry_delay_seconds(attempt))
-        return None
+            # The last attempt's failure is final: no wait after it.
+            if attempt < SUBSCRIBE_ATTEMPTS_MAX:
+                left = deadline - time.monotonic()
+                await asyncio.sleep(max(0.0, min(retry_delay_seconds(attempt), left)))
+        why = (
+            "no server answered"
+            if error is None or isinstance(error, TimeoutError)
+            else repr(error)
+        )
+        raise EventsUnavailable(
+            f"{why} within {self._start_seconds:g} s ({', '.join(self._servers)})", doing="answer"
+        )
 
     async def _run(self, stop: threading.Event) -> None:
         subscribed = await self._subscribed(stop)
@@ -124,17 +176,14 @@ class IngestWorker:
             return
         connection, subscription = subscribed
         logged_at = time.monotonic()
+        # The next batch is fetched while the one in hand is charged (the ledger's transaction
+        # runs in a thread): at most two batches held, one charging and one arriving.
+        fetching: asyncio.Task[list[Msg]] | None = asyncio.create_task(self._fetch(subscription))
         try:
-            while not stop.is_set():
-                try:
-                    messages = await subscription.fetch(self._batch_max, timeout=FETCH_SECONDS)
-                except (NatsTimeoutError, TimeoutError):
-                    messages = []
-                except (NatsError, JetStreamError) as error:
-                    # A node lost or a leader being elected: the connection finds another.
-                    logger.warning("events fetch failed: %r", error)
-                    await asyncio.sleep(FETCH_SECONDS)
-                    continue
+            while fetching is not None:
+                messages = await fetching
+                # Stopped: the batch in hand is charged and acknowledged, none fetched after it.
+                fetching = None if stop.is_set() else asyncio.create_task(self._fetch(subscription))
                 # A fetch may hand over more than asked (messages left by an earlier request
                 # that timed out): charged in batches of the bound all the same.
                 for start in range(0, len(messages), self._batch_max):
@@ -145,8 +194,24 @@ class IngestWorker:
                     logged_at = time.monotonic()
                     await self._log_lag(subscription)
         finally:
+            if fetching is not None:
+                # Left by an error: what it brought is delivered again after ACK_WAIT_SECONDS.
+                fetching.cancel()
             # Every batch's acknowledgements were flushed after it: nothing is left to drain.
             await connection.close()
+
+    async def _fetch(self, subscription: JetStreamContext.PullSubscription) -> list[Msg]:
+        """The next batch: what the stream holds for this worker, up to the bound; empty when
+        nothing came within ``FETCH_SECONDS`` or the stream is away for a moment."""
+        try:
+            return await subscription.fetch(self._batch_max, timeout=FETCH_SECONDS)
+        except (NatsTimeoutError, TimeoutError):
+            return []
+        except (NatsError, JetStreamError) as error:
+            # A node lost or a leader being elected: the connection finds another.
+            logger.warning("events fetch failed: %r", error)
+            await asyncio.sleep(FETCH_SECONDS)
+            return []
 
     async def _log_lag(self, subscription: JetStreamContext.PullSubscription) -> None:
         try:
@@ -208,17 +273,14 @@ class IngestWorker:
         self.charged += len(charged)
 
     def lag(self) -> WorkerLag:
-        """The consumer's lag as JetStream counts it, and the events parked so far."""
-        return run_to_end(self._lag())
-
-    async def _lag(self) -> WorkerLag:
-        connection, subscription = await self._subscribe()
-        try:
-            info = await subscription.consumer_info()
-        finally:
-            await connection.close()
-        parked = await asyncio.to_thread(parked_count, self._kit.database)
-        return WorkerLag(info.num_pending or 0, info.num_ack_pending or 0, parked)
+        """The shared consumer's lag as JetStream counts it (every event of the stream pending
+        while no worker has created the consumer yet), and the events parked so far."""
+        found = run_to_end(read_lag(self._servers, self._kit.now()))
+        mine = [lag for lag in found.consumers if lag.consumer == CONSUMER]
+        pending, unacknowledged = (
+            (mine[0].pending, mine[0].unacknowledged) if mine else (found.events, 0)
+        )
+        return WorkerLag(pending, unacknowledged, parked_count(self._kit.database))
 
 
 def _deliveries(message: Msg) -> int:

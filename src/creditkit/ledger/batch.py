@@ -8,7 +8,7 @@ SQLite, where a statement per charge would not.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,7 +24,7 @@ from creditkit.errors import (
     UnknownCustomer,
     present,
 )
-from creditkit.ledger import repository
+from creditkit.ledger import lean, repository
 from creditkit.ledger.catch_up import Demand, demand_of
 from creditkit.ledger.checks import (
     EXTERNAL_ID_LENGTH_MAX,
@@ -44,11 +44,26 @@ from creditkit.ledger.kernel import (
     take,
 )
 from creditkit.ledger.late_usage import counted_moment
+from creditkit.ledger.outcomes import ChargeOutcomes
 from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
-from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, TransactionKind, Unit
+from creditkit.ledger.schemas import (
+    AMOUNT_STEPS_MAX,
+    Charge,
+    ChargeRequest,
+    Draw,
+    TransactionKind,
+    Unit,
+)
 from creditkit.ledger.spending import SpendState, applies, check_spender
+from creditkit.store.flavor import flavor_of
 
 Outcome = Charge | CreditKitError
+
+
+def _plain_text(value: object, length_max: int) -> bool:
+    """Passes ``check_text`` for sure (the common case, checked without a call); False: let
+    ``check_text`` look, and name what is wrong."""
+    return type(value) is str and 0 < len(value) <= length_max and "\x00" not in value
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,36 +136,42 @@ class ChargeBatch:
         return combined
 
     @staticmethod
-    def split(outcomes: list[Outcome], batches: Sequence[ChargeBatch]) -> list[list[Outcome]]:
-        parts: list[list[Outcome]] = []
+    def split(
+        outcomes: Sequence[Outcome], batches: Sequence[ChargeBatch]
+    ) -> list[Sequence[Outcome]]:
+        parts: list[Sequence[Outcome]] = []
         offset = 0
         for batch in batches:
             parts.append(outcomes[offset : offset + len(batch)])
             offset += len(batch)
         return parts
 
-    def run(self) -> list[Outcome]:
+    def run(self) -> ChargeOutcomes:
         """The batch in a transaction of its own."""
-        outcomes: dict[int, Outcome] = self._ledger.write_alone(self.attempt)
+        outcomes: Mapping[int, Outcome] = self._ledger.write_alone(self.attempt)
         return self.ordered(outcomes)
 
-    def ordered(self, outcomes: dict[int, Outcome]) -> list[Outcome]:
-        """Every charge's outcome in the batch's order, input errors included."""
-        return [
-            outcomes[index] if index in outcomes else self._invalid[index]
-            for index in range(len(self._charges))
-        ]
+    def ordered(self, outcomes: Mapping[int, Outcome]) -> ChargeOutcomes:
+        """Every charge's outcome in the batch's order, input errors included: read from
+        ``outcomes`` when asked, not copied (a lean batch builds its answers lazily)."""
+        return ChargeOutcomes(self._invalid, outcomes, len(self._charges))
 
     def _prepare(self, index: int, charge: ChargeRequest) -> _Prepared:
         if not isinstance(charge, ChargeRequest):
             raise InvalidRequest("requests", f"item {index} is not a ChargeRequest")
-        check_text(charge.customer, "customer", EXTERNAL_ID_LENGTH_MAX)
-        check_text(charge.idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
+        if not _plain_text(charge.customer, EXTERNAL_ID_LENGTH_MAX):
+            check_text(charge.customer, "customer", EXTERNAL_ID_LENGTH_MAX)
+        if not _plain_text(charge.idempotency_key, IDEMPOTENCY_KEY_LENGTH_MAX):
+            check_text(charge.idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
         if charge.action is not None:
             check_text(charge.action, "action", NAME_LENGTH_MAX)
         unit = self._ledger.unit(charge.unit)
-        steps = unit.to_steps(charge.amount)
-        metadata = check_metadata(charge.metadata)
+        amount = charge.amount
+        if type(amount) is int and unit.scale == 0 and 0 < amount <= AMOUNT_STEPS_MAX:
+            steps = amount  # the common case, without to_steps' general checks
+        else:
+            steps = unit.to_steps(amount)
+        metadata = {} if charge.metadata == {} else check_metadata(charge.metadata)
         fields: dict[str, Any] = {
             "customer": charge.customer,
             "unit": charge.unit,
@@ -173,7 +194,7 @@ class ChargeBatch:
         request = Request(charge.idempotency_key, TransactionKind.CHARGE, fields)
         return _Prepared(index, charge, unit, steps, request)
 
-    def attempt(self, connection: Connection, replay: bool) -> dict[int, Outcome] | CatchingUp:
+    def attempt(self, connection: Connection, replay: bool) -> Mapping[int, Outcome] | CatchingUp:
         """The batch's work inside ``connection``'s transaction; with ``replay``, keys already
         recorded are answered with their first outcomes."""
         ledger = self._ledger
@@ -221,6 +242,11 @@ class ChargeBatch:
             if customer.id in backlogs:
                 rows = backlogs[customer.id].effective(item.unit.name, rows)
             grants[pair] = ledger.live_in_order(rows, now)
+        if not recorded and not limited and flavor_of(connection).dialect == "sqlite":
+            # Plain charges all paid by their grants: decided and written in columns.
+            plain = lean.plan(ledger, connection, prepared, locked, grants, now)
+            if plain is not None:
+                return lean.write(ledger, connection, flavor_of(connection), plain, now)
         planned: list[_Planned] = []
         first_use: dict[str, _Planned] = {}
         replayed: dict[int, TransactionRow] = {}

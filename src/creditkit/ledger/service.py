@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from creditkit.errors import (
-    CreditKitError,
     InvalidRequest,
     Quantity,
     present,
@@ -38,11 +37,11 @@ from creditkit.ledger.kernel import (
     Clock,
     burn_down_key,
 )
+from creditkit.ledger.outcomes import ChargeOutcomes
 from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
 from creditkit.ledger.reversals import LedgerReversals
 from creditkit.ledger.schemas import (
     Balance,
-    Charge,
     ChargeRequest,
     Draw,
     Expiry,
@@ -88,9 +87,10 @@ class LedgerService(LedgerReversals):
             raise InvalidRequest("writer_lanes", f"must be an int from 1 to {LANES_MAX}")
         self._writer = CoalescingWriter(database, self, lanes) if group_commit else None
 
-    def charge_many(self, requests: Sequence[ChargeRequest]) -> list[Charge | CreditKitError]:
+    def charge_many(self, requests: Sequence[ChargeRequest]) -> ChargeOutcomes:
         """Charges in one database transaction, in order; each has its own outcome (a Charge or
-        the error it met), and one refusal does not fail the others."""
+        the error it met), and one refusal does not fail the others. The outcomes behave as a
+        list; each ``Charge`` is built when it is read."""
         if len(requests) > BATCH_SIZE_MAX:
             raise InvalidRequest("requests", f"at most {BATCH_SIZE_MAX} charges per batch")
         batch = ChargeBatch(self, requests)
@@ -102,7 +102,7 @@ class LedgerService(LedgerReversals):
             if isinstance(request, ChargeRequest) and isinstance(request.customer, str)
         }
         lane_key = next(iter(customers)) if len(customers) == 1 else None
-        outcomes: list[Charge | CreditKitError] = self._writer.submit(
+        outcomes: ChargeOutcomes = self._writer.submit(
             Operation(charges=batch, alone=batch.run, weight=len(batch)),
             lane_key if isinstance(lane_key, str) else None,
         )

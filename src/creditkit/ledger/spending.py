@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy.engine import Connection
 
@@ -35,10 +36,12 @@ CUSTOMER = ""
 _LIFETIME_START = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@lru_cache(maxsize=64)
 def period_bounds(period: str, moment: datetime) -> tuple[datetime, datetime | None]:
     """The period of kind ``period`` that ``moment`` falls in: its start, and its end (when it
     resets; None for ``lifetime``). Fixed UTC boundaries, so that the answer depends only on
-    the moment, never on when someone asks."""
+    the moment, never on when someone asks. Cached: a spend asks for the same moment's periods
+    once for its path's budgets and again for each budget's reset."""
     at = moment.astimezone(UTC)
     if period == "hour":
         start = at.replace(minute=0, second=0, microsecond=0)

@@ -12,6 +12,7 @@ from creditkit.api import (
     contract,
     customers,
     docs_pages,
+    ingest,
     ledger,
     notify,
     observability,
@@ -73,7 +74,7 @@ def create_app(
     metrics = observability.Metrics()
     modules = (
         ledger, customers, spenders, sessions, subscriptions, usage, payments, notify, catalog,
-        audit,
+        audit, ingest,
     )  # fmt: skip
     for module in modules:
         app.include_router(module.router(service))

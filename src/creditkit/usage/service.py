@@ -24,6 +24,7 @@ from creditkit.errors import CreditKitError, InvalidRequest, InvariantViolation,
 from creditkit.ledger import hold_repository
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import (
+    BATCH_SIZE_MAX,
     EXTERNAL_ID_LENGTH_MAX,
     IDEMPOTENCY_KEY_LENGTH_MAX,
     NAME_LENGTH_MAX,
@@ -75,6 +76,12 @@ BREAKDOWN_GROUPS_MAX: Final = 500
 EVENT_QUANTITY_MAX: Final = 10**9
 #: Two reads at most: a sweep may fall due between the sweep and the read that follows it.
 SUMMARY_READ_ATTEMPTS_MAX: Final = 2
+
+# One ingest call is one ``charge_many`` batch: it may not take more than the ledger does.
+if INGEST_EVENTS_MAX > BATCH_SIZE_MAX:
+    raise InvariantViolation(
+        "an ingest call fits in one charge_many batch", f"{INGEST_EVENTS_MAX} > {BATCH_SIZE_MAX}"
+    )
 
 SECONDS_PER_GRANULARITY: Final = {Granularity.HOUR: 3_600, Granularity.DAY: 86_400}
 
