@@ -533,7 +533,7 @@ class LedgerKernel:
         if row is not None:
             return row
         row, budgets, kinds = spender_repository.read_spender_with_budgets(
-            connection, customer.id, spender, unit, period_starts(now)
+            connection, customer.id, spender, unit, period_starts(now), self.has_default_budgets()
         )
         if row is None:
             raise InvalidRequest(
@@ -579,7 +579,9 @@ class LedgerKernel:
         (period, cap) its plan sets for that level's kind: a default budget is a budget on the
         path, so an agent's spend counts against its member's default as against its own.
         Ancestors' kinds come with the spender's read on a spend's hot path; read once
-        otherwise."""
+        otherwise; not at all when no plan sets defaults."""
+        if self._hooks.default_budgets is None:
+            return {}
         kinds = {spender.external_id: spender.kind}
         unknown = [a for a in spender.ancestors if (customer.id, a) not in state.kinds]
         if unknown:

@@ -4,15 +4,16 @@ nothing (``spending.py`` and the ledger's operations do)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache, lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from creditkit.store.flavor import flavor_of
+from creditkit.store.flavor import Flavor, flavor_of
 from creditkit.store.tables import (
     accounts,
     budget_usage,
@@ -75,7 +76,7 @@ def read_spender(connection: Connection, customer_id: int, external_id: str) -> 
     if not rows:
         return None
     spender_id, name, kind, depth, path, ancestors_text, created_at = rows[0]
-    ancestors = tuple(json.loads(ancestors_text))
+    ancestors = _ancestors(ancestors_text)
     return SpenderRow(
         spender_id,
         name,
@@ -168,7 +169,7 @@ def read_budgets_with_usage(
     customer_id: int,
     unit: str,
     spender_ids: Sequence[str],
-    starts: dict[str, datetime],
+    starts: Mapping[str, datetime],
 ) -> list[tuple[str, str, int, int]]:
     """(spender, period, cap, used in the period starting at ``starts[period]``) of every
     budget of the spenders given, in one raw statement (a spend's hot path)."""
@@ -202,34 +203,18 @@ def read_spender_with_budgets(
     customer_id: int,
     external_id: str,
     unit: str,
-    starts: dict[str, datetime],
+    starts: Mapping[str, datetime],
+    with_kinds: bool = True,
 ) -> tuple[SpenderRow | None, list[tuple[str, str, int, int]], dict[str, str]]:
     """The spender, the budgets with their use (as ``read_budgets_with_usage``) of every level
     on its path up to the customer, and the kind of each of its ancestors (a plan's default
     budgets go by kind), in one raw statement: a spend through a spender costs one round trip
     for all. Budgets are matched to ancestors by their JSON text, which may match a name too
-    many (never too few): the caller keeps those on the path only."""
+    many (never too few): the caller keeps those on the path only. ``with_kinds`` False: the
+    ancestors' kinds are not read (no plan sets default budgets), and none is answered."""
     flavor = flavor_of(connection)
-    mark = flavor.placeholder
     periods = [period for period in starts if period != "lifetime"]
-    case = " ".join(f"WHEN '{period}' THEN {mark}" for period in periods)
-    quote = "'\"'"
-    columns = "s.id, s.external_id, s.kind, s.depth, s.path, s.ancestors, s.created_at"
-    statement = (
-        f"SELECT {columns}, b.spender, b.period, b.cap, COALESCE(u.used, 0), NULL FROM spenders s"
-        f" LEFT JOIN budgets b ON b.customer_id = s.customer_id AND b.unit = {mark}"
-        " AND (b.spender = s.external_id OR b.spender = ''"
-        f" OR s.ancestors LIKE {mark} || {quote} || b.spender || {quote} || {mark})"
-        " LEFT JOIN budget_usage u ON u.customer_id = b.customer_id AND u.spender = b.spender"
-        " AND u.unit = b.unit AND u.period = b.period"
-        f" AND u.period_start = CASE b.period {case} ELSE {mark} END"
-        f" WHERE s.customer_id = {mark} AND s.external_id = {mark}"
-        # Each ancestor's kind, found by its (customer, external id) key.
-        f" UNION ALL SELECT {columns}, a.external_id, NULL, NULL, NULL, a.kind FROM spenders s"
-        " JOIN spenders a ON a.customer_id = s.customer_id"
-        f" AND a.external_id IN {flavor.json_texts('s.ancestors')}"
-        f" WHERE s.customer_id = {mark} AND s.external_id = {mark}"
-    )
+    statement = _spender_with_budgets_statement(flavor, tuple(periods), with_kinds)
     parameters = (
         unit,
         "%",
@@ -238,14 +223,13 @@ def read_spender_with_budgets(
         flavor.time_in(starts["lifetime"]),
         customer_id,
         external_id,
-        customer_id,
-        external_id,
+        *((customer_id, external_id) if with_kinds else ()),
     )
     rows = flavor.fetch(connection, statement, parameters)
     if not rows:
         return None, [], {}
     spender_id, name, kind, depth, path, ancestors_text, created_at = rows[0][:7]
-    ancestors = tuple(json.loads(ancestors_text))
+    ancestors = _ancestors(ancestors_text)
     row = SpenderRow(
         spender_id,
         name,
@@ -268,6 +252,42 @@ def read_spender_with_budgets(
         if level_kind is not None
     }
     return row, budgets_found, kinds
+
+
+@cache
+def _spender_with_budgets_statement(
+    flavor: Flavor, periods: tuple[str, ...], with_kinds: bool
+) -> str:
+    """``read_spender_with_budgets``'s statement, built once per shape."""
+    mark = flavor.placeholder
+    case = " ".join(f"WHEN '{period}' THEN {mark}" for period in periods)
+    quote = "'\"'"
+    columns = "s.id, s.external_id, s.kind, s.depth, s.path, s.ancestors, s.created_at"
+    statement = (
+        f"SELECT {columns}, b.spender, b.period, b.cap, COALESCE(u.used, 0), NULL FROM spenders s"
+        f" LEFT JOIN budgets b ON b.customer_id = s.customer_id AND b.unit = {mark}"
+        " AND (b.spender = s.external_id OR b.spender = ''"
+        f" OR s.ancestors LIKE {mark} || {quote} || b.spender || {quote} || {mark})"
+        " LEFT JOIN budget_usage u ON u.customer_id = b.customer_id AND u.spender = b.spender"
+        " AND u.unit = b.unit AND u.period = b.period"
+        f" AND u.period_start = CASE b.period {case} ELSE {mark} END"
+        f" WHERE s.customer_id = {mark} AND s.external_id = {mark}"
+    )
+    if with_kinds:
+        # Each ancestor's kind, found by its (customer, external id) key.
+        statement += (
+            f" UNION ALL SELECT {columns}, a.external_id, NULL, NULL, NULL, a.kind FROM spenders s"
+            " JOIN spenders a ON a.customer_id = s.customer_id"
+            f" AND a.external_id IN {flavor.json_texts('s.ancestors')}"
+            f" WHERE s.customer_id = {mark} AND s.external_id = {mark}"
+        )
+    return statement
+
+
+@lru_cache(maxsize=1024)
+def _ancestors(text: str) -> tuple[str, ...]:
+    """A spender's ancestors from their JSON text (a spend parses its spender's each time)."""
+    return tuple(json.loads(text))
 
 
 def read_kinds(

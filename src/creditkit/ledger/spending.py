@@ -9,10 +9,11 @@ once (``flush``) in one statement, so a batch of charges pays for them once.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from types import MappingProxyType
 
 from sqlalchemy.engine import Connection
 
@@ -36,34 +37,59 @@ CUSTOMER = ""
 _LIFETIME_START = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@lru_cache(maxsize=64)
+_HOUR = timedelta(hours=1)
+#: Every period's bounds, keyed by their name, at some moment.
+Bounds = Mapping[str, tuple[datetime, datetime | None]]
+
+
 def period_bounds(period: str, moment: datetime) -> tuple[datetime, datetime | None]:
     """The period of kind ``period`` that ``moment`` falls in: its start, and its end (when it
     resets; None for ``lifetime``). Fixed UTC boundaries, so that the answer depends only on
-    the moment, never on when someone asks. Cached: a spend asks for the same moment's periods
-    once for its path's budgets and again for each budget's reset."""
-    at = moment.astimezone(UTC)
-    if period == "hour":
-        start = at.replace(minute=0, second=0, microsecond=0)
-        return start, start + timedelta(hours=1)
-    if period == "day":
-        start = at.replace(hour=0, minute=0, second=0, microsecond=0)
-        return start, start + timedelta(days=1)
-    if period == "week":
-        day = at.replace(hour=0, minute=0, second=0, microsecond=0)
-        start = day - timedelta(days=day.weekday())
-        return start, start + timedelta(days=7)
-    if period == "month":
-        start = at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        end = (
-            start.replace(year=start.year + 1, month=1)
-            if start.month == 12
-            else (start.replace(month=start.month + 1))
-        )
-        return start, end
-    if period == "lifetime":
-        return _LIFETIME_START, None
-    raise InvalidRequest("period", f"must be one of {', '.join(PERIODS)}")
+    the moment, never on when someone asks."""
+    bounds = bounds_at(moment).get(period)
+    if bounds is None:
+        raise InvalidRequest("period", f"must be one of {', '.join(PERIODS)}")
+    return bounds
+
+
+def bounds_at(moment: datetime) -> Bounds:
+    """Every period's bounds at ``moment`` (shared: not to be changed). Every boundary is a
+    UTC hour's, so the answer is computed once per hour: each spend has its own moment, and
+    a spend through budgets asks for these on its hot path."""
+    return _bounds_of_hour((moment.astimezone(UTC) - _LIFETIME_START) // _HOUR)
+
+
+def period_starts(now: datetime) -> Mapping[str, datetime]:
+    """Where each kind of period that ``now`` falls in starts (shared: not to be changed)."""
+    return _starts_of_hour((now.astimezone(UTC) - _LIFETIME_START) // _HOUR)
+
+
+@lru_cache(maxsize=64)
+def _starts_of_hour(hour: int) -> Mapping[str, datetime]:
+    return MappingProxyType({period: bound[0] for period, bound in _bounds_of_hour(hour).items()})
+
+
+@lru_cache(maxsize=64)
+def _bounds_of_hour(hour: int) -> Bounds:
+    """The bounds of every period that the UTC hour ``hour`` (counted from the epoch) is in."""
+    start = _LIFETIME_START + hour * _HOUR
+    day = start.replace(hour=0)
+    week = day - timedelta(days=day.weekday())
+    month = day.replace(day=1)
+    month_end = (
+        month.replace(year=month.year + 1, month=1)
+        if month.month == 12
+        else month.replace(month=month.month + 1)
+    )
+    return MappingProxyType(
+        {
+            "hour": (start, start + _HOUR),
+            "day": (day, day + timedelta(days=1)),
+            "week": (week, week + timedelta(days=7)),
+            "month": (month, month_end),
+            "lifetime": (_LIFETIME_START, None),
+        }
+    )
 
 
 def check_period(period: object) -> str:
@@ -118,11 +144,6 @@ class BudgetLine:
     @property
     def left(self) -> int:
         return max(0, self.cap - self.used)
-
-
-def period_starts(now: datetime) -> dict[str, datetime]:
-    """Where each kind of period that ``now`` falls in starts."""
-    return {period: period_bounds(period, now)[0] for period in PERIODS}
 
 
 @dataclass(slots=True)
@@ -183,8 +204,8 @@ def path_budgets(
     when no level of the path was read before in this transaction."""
     missing = [spender for spender in path if (customer.id, unit, spender) not in state.lines]
     if missing:
-        bounds = {period: period_bounds(period, now) for period in PERIODS}
-        starts = {period: bound[0] for period, bound in bounds.items()}
+        bounds = bounds_at(now)
+        starts = period_starts(now)
         found = (
             prefetched
             if prefetched is not None and len(missing) == len(path)

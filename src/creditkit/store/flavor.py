@@ -72,6 +72,30 @@ _BUDGET_USAGE_UPSERT = (
 
 
 @cache
+def _budget_usage_upsert(mark: str) -> str:
+    return _BUDGET_USAGE_UPSERT.format(mark=mark)
+
+
+#: SQLite: the most budget usage rows added in one multi-row statement (more: one execution each).
+_USAGE_ROWS_PER_STATEMENT_MAX = 16
+
+
+@cache
+def _budget_usage_added(count: int) -> str:
+    """SQLite: ``count`` usage rows added in one statement, each adding what it would insert
+    (so only for positive steps): a spend through budgets at several levels costs one step of
+    the statement instead of one per level. SQLite applies the rows in order, each seeing the
+    ones before it, as separate executions would."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * count)
+    return (
+        "INSERT INTO budget_usage (customer_id, spender, unit, period, period_start, used)"
+        f" VALUES {values}"
+        " ON CONFLICT (customer_id, spender, unit, period, period_start) DO UPDATE SET used ="
+        " budget_usage.used + excluded.used"
+    )
+
+
+@cache
 def _one_transaction_insert(entry_count: int, usage_count: int = 0) -> str:
     """PostgreSQL: one transaction and its ``entry_count`` entries in one statement of scalar
     parameters. A batch of one is the common case (a charge alone), and psycopg's array dumping
@@ -250,9 +274,25 @@ class Flavor:
         negative: given back, never below zero) to its usage row, creating it at need."""
         if not rows:
             return
+        if (
+            self.dialect == "sqlite"
+            and len(rows) <= _USAGE_ROWS_PER_STATEMENT_MAX
+            and all(row[-1] > 0 for row in rows)
+        ):
+            cursor = self.cursor(connection)
+            cursor.execute(
+                _budget_usage_added(len(rows)),
+                [
+                    value
+                    for customer_id, spender, unit, period, start, steps in rows
+                    for value in (customer_id, spender, unit, period, self.time_in(start), steps)
+                ],
+            )
+            cursor.close()
+            return
         self.execute_many(
             connection,
-            _BUDGET_USAGE_UPSERT.format(mark=self.placeholder),
+            _budget_usage_upsert(self.placeholder),
             [
                 (
                     customer_id,
