@@ -53,6 +53,7 @@ from creditkit.ledger.schemas import (
     Unit,
 )
 from creditkit.ledger.service import LedgerService
+from creditkit.ledger.timeline import WORKER_TRANSACTIONS_PER_CUSTOMER_MAX
 from creditkit.metering.lease import Lease
 from creditkit.metering.metered import HOLD_TIMEOUT_SECONDS_DEFAULT, Meter, open_meter
 from creditkit.metering.metered_tokens import TokenMeter
@@ -1225,13 +1226,18 @@ class CreditKit:
         """The background worker of this kit (``creditkit worker`` runs it): ``run_once()``
         does one round of due work and webhook delivery."""
         return Worker(
-            self.tick,
+            self._worker_tick,
             self._alerts,
             self._webhooks,
             collections=None if self._payments is None else self._collect_due_payments,
             http_client=http_client,
             rng=rng,
         )
+
+    def _worker_tick(self) -> SweepReport:
+        """The worker's sweep: every due customer each round, a bounded share of each backlog
+        (``WORKER_TRANSACTIONS_PER_CUSTOMER_MAX`` transactions), the rest in the next rounds."""
+        return self._ledger.tick(transactions_per_customer_max=WORKER_TRANSACTIONS_PER_CUSTOMER_MAX)
 
     def _collect_due_payments(self) -> ChargeRunReport:
         renewals = self.run_due_renewals()

@@ -152,13 +152,14 @@ def test_an_unrepresentable_amount_is_its_own_items_invalid_amount(ck: CreditKit
 
 
 # 7. A backlog of timed-out holds was swept in the request's one transaction, holding the
-#    write lock throughout: now it is caught up in bounded transactions before the write.
+#    write lock throughout: now it is caught up in bounded transactions, and a charge takes
+#    only its own share of it (catch_up.py).
 
 
 def test_a_backlog_of_timed_out_holds_is_caught_up_in_bounded_transactions(
     ck: CreditKit, clock: ManualClock
 ) -> None:
-    from creditkit.ledger.timeline import SWEEP_ITEMS_PER_TRANSACTION_MAX
+    from creditkit.ledger.timeline import CHARGE_SWEEP_ITEMS_MAX, SWEEP_ITEMS_PER_TRANSACTION_MAX
 
     holds = SWEEP_ITEMS_PER_TRANSACTION_MAX * 2 + 7
     ck.grant("u1", holds + 10, idempotency_key="g1")
@@ -172,12 +173,16 @@ def test_a_backlog_of_timed_out_holds_is_caught_up_in_bounded_transactions(
     engine = ck._database.engine
     sa.event.listen(engine, "commit", count)
     clock.advance(minutes=5)
-    ck.charge("u1", 10, idempotency_key="after")
-    sa.event.remove(engine, "commit", count)
+    charge = ck.charge("u1", 10, idempotency_key="after")
+    # The charge swept its share and counted the rest as given back, in one transaction.
+    assert (len(commits), charge.available_after) == (1, holds)
+    commits.clear()
     assert available(ck, "u1") == holds
-    # Two transactions of SWEEP_ITEMS_PER_TRANSACTION_MAX timeouts each, committed before the
-    # charge; the last 7 and the charge in a third.
-    assert len(commits) == 3
+    sa.event.remove(engine, "commit", count)
+    # The read caught the rest up in transactions of SWEEP_ITEMS_PER_TRANSACTION_MAX timeouts
+    # (and committed its own two reads: the one that found the backlog, the balance).
+    rest = holds - CHARGE_SWEEP_ITEMS_MAX
+    assert len(commits) == -(-rest // SWEEP_ITEMS_PER_TRANSACTION_MAX) + 2
     assert ck.balance("u1").held == 0
     assert ck.audit().ok
 

@@ -15,6 +15,9 @@ period gets back more than it was counted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 from sqlalchemy.engine import Connection
 
 from creditkit.errors import present
@@ -56,18 +59,90 @@ def give_back_hold(
 ) -> None:
     """``steps`` the hold counted and did not spend go back to its budget levels, in the
     periods they were counted in, newest funding first."""
-    if steps <= 0:
+    give_back_holds(connection, customer, [(hold, steps)])
+
+
+def give_back_holds(
+    connection: Connection, customer: CustomerRow, closing: Sequence[tuple[HoldRow, int]]
+) -> None:
+    """``give_back_hold`` for many holds of ``customer`` (a sweep's chunk of timed-out holds, a
+    parent's released children) in a few statements whatever their number: the spenders'
+    paths and the holds' ancestors read once each, every hold's extends in one statement, and
+    one update per usage row. Summing what goes back to a row before the update writes the same
+    as giving each hold back in turn, since each give-back stops at zero and none is negative:
+    ``max(0, max(0, used - a) - b) = max(0, used - a - b)``."""
+    closing = [(hold, steps) for hold, steps in closing if steps > 0]
+    if not closing:
         return
-    levels = hold_levels(connection, customer, hold.spender, hold.parent_id)
-    if not levels or (levels == (CUSTOMER,) and not customer.budgeted):
+    levels_of = _levels_of_holds(connection, customer, [hold for hold, _steps in closing])
+    counted = [
+        (hold, steps)
+        for hold, steps in closing
+        if levels_of[hold.account_id]
+        and not (levels_of[hold.account_id] == (CUSTOMER,) and not customer.budgeted)
+    ]
+    if not counted:
         return
-    extensions = hold_repository.extensions_newest_first(connection, hold.account_id)
-    # The reserve's own steps: what the hold holds less what its extends added.
-    reserved = (hold.created_at, hold.amount_held - sum(amount for _at, amount in extensions))
-    for created_at, amount in [*extensions, reserved]:
-        part = min(steps, amount)
-        starts = [(period, period_bounds(period, created_at)[0]) for period in PERIODS]
-        spender_repository.give_back_usage(connection, customer.id, hold.unit, levels, starts, part)
-        steps -= part
-        if steps == 0:
+    extensions = hold_repository.extensions_newest_first_of(
+        connection, [hold.account_id for hold, _steps in counted]
+    )
+    returned: dict[str, dict[tuple[str, str, datetime], int]] = {}
+    for hold, steps in counted:
+        of_unit = returned.setdefault(hold.unit, {})
+        raised = extensions.get(hold.account_id, [])
+        # The reserve's own steps: what the hold holds less what its extends added.
+        reserved = (hold.created_at, hold.amount_held - sum(amount for _at, amount in raised))
+        for created_at, amount in [*raised, reserved]:
+            part = min(steps, amount)
+            for period in PERIODS:
+                start = period_bounds(period, created_at)[0]
+                for level in levels_of[hold.account_id]:
+                    key = (level, period, start)
+                    of_unit[key] = of_unit.get(key, 0) + part
+            steps -= part
+            if steps == 0:
+                break
+    for unit, of_unit in returned.items():
+        spender_repository.give_back_usage_many(connection, customer.id, unit, of_unit)
+
+
+def _levels_of_holds(
+    connection: Connection, customer: CustomerRow, found: Sequence[HoldRow]
+) -> dict[int, tuple[str, ...]]:
+    """``hold_levels`` of each hold: each spender's path read once, and the holds' ancestors
+    one statement per tree level (at most ``HOLD_TREE_LEVELS_MAX``)."""
+    known: dict[int, HoldRow] = {hold.account_id: hold for hold in found}
+    wanted = {hold.parent_id for hold in found if hold.parent_id is not None}
+    for _level in range(HOLD_TREE_LEVELS_MAX):
+        missing = [hold_id for hold_id in wanted if hold_id not in known]
+        if missing:
+            known.update(hold_repository.read_holds(connection, missing))
+        parents: set[int] = set()
+        for hold_id in wanted:
+            parent_id = present(known.get(hold_id), "a hold's parent exists").parent_id
+            if parent_id is not None:
+                parents.add(parent_id)
+        wanted = parents
+        if not wanted:
             break
+    paths: dict[str | None, tuple[str, ...]] = {}
+
+    def path_of(spender: str | None) -> tuple[str, ...]:
+        if spender not in paths:
+            paths[spender] = _spender_path(connection, customer, spender)
+        return paths[spender]
+
+    levels: dict[int, tuple[str, ...]] = {}
+    for hold in found:
+        covered: set[str] = set()
+        above = hold.parent_id
+        for _level in range(HOLD_TREE_LEVELS_MAX):
+            if above is None:
+                break
+            row = known[above]
+            covered.update(path_of(row.spender))
+            above = row.parent_id
+        levels[hold.account_id] = tuple(
+            level for level in path_of(hold.spender) if level not in covered
+        )
+    return levels

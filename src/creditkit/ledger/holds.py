@@ -57,7 +57,7 @@ from creditkit.ledger.checks import (
     check_metadata,
     check_text,
 )
-from creditkit.ledger.hold_budgets import give_back_hold, hold_levels
+from creditkit.ledger.hold_budgets import give_back_hold, give_back_holds, hold_levels
 from creditkit.ledger.hold_excess import LedgerHoldExcess
 from creditkit.ledger.hold_reads import check_hold_id
 from creditkit.ledger.hold_repository import HoldRow
@@ -672,9 +672,12 @@ class LedgerHolds(LedgerHoldExcess):
             closings.append((headline, legs))
             if child.parent_id in balances:
                 balances[child.parent_id] += balances[child.account_id]
-        for child in below_all:
-            # Each child's levels get back what it gave its parent.
-            give_back_hold(context.connection, holder, child, balances[child.account_id])
+        # Each child's levels get back what it gave its parent.
+        give_back_holds(
+            context.connection,
+            holder,
+            [(child, balances[child.account_id]) for child in below_all],
+        )
         transaction_ids = repository.insert_transactions(
             context.connection,
             [

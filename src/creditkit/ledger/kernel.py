@@ -94,6 +94,9 @@ class Spend:
     charges: int = 1
     #: The moment its usage counts at, when not ``created_at`` (late usage, a reversal).
     counted_at: datetime | None = None
+    #: Counted in ``usage_rollups`` already, by the database function that posted it
+    #: (``pg_charge``): the rollups' hook counts only the catalog's dimensions for it.
+    rolled_up: bool = False
 
 
 #: Told, inside the spending transaction, of every charge or commit it posted (usage rollups).
@@ -291,6 +294,11 @@ class LedgerKernel:
         )
         for hook in self._hooks.spend:
             hook(connection, customer, unit, available_before, available_after, now)
+
+    def has_default_budgets(self) -> bool:
+        """Whether some plan sets default budgets for spender kinds (asked on every spend
+        that names a spender)."""
+        return self._hooks.default_budgets is not None
 
     def record_spends(self, connection: Connection, spends: Sequence[Spend]) -> None:
         """Tells the ``recorded`` hooks of the charges and commits a transaction posted."""

@@ -441,6 +441,42 @@ def give_back_usage(
     )
 
 
+def give_back_usage_many(
+    connection: Connection,
+    customer_id: int,
+    unit: str,
+    returned: dict[tuple[str, str, datetime], int],
+) -> None:
+    """Gives steps back to many usage rows, one parameter set per row in one round trip:
+    ``returned`` maps (spender level, period, period start) to the steps it gets back. As
+    ``give_back_usage``: only rows that exist are touched, and none goes below zero."""
+    if not returned:
+        return
+    connection.execute(
+        budget_usage.update()
+        .where(
+            budget_usage.c.customer_id == customer_id,
+            budget_usage.c.unit == unit,
+            budget_usage.c.spender == sa.bindparam("level"),
+            budget_usage.c.period == sa.bindparam("usage_period"),
+            budget_usage.c.period_start == sa.bindparam("start"),
+        )
+        .values(
+            used=sa.case(
+                (
+                    budget_usage.c.used > sa.bindparam("steps"),
+                    budget_usage.c.used - sa.bindparam("steps"),
+                ),
+                else_=sa.literal(0),
+            )
+        ),
+        [
+            {"level": level, "usage_period": period, "start": start, "steps": steps}
+            for (level, period, start), steps in returned.items()
+        ],
+    )
+
+
 def reserve_origins(
     connection: Connection, transaction_ids: Sequence[int]
 ) -> dict[int, tuple[str | None, datetime]]:

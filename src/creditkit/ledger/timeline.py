@@ -16,7 +16,8 @@ from creditkit.amounts import wire_amount
 from creditkit.derived_keys import grant_expiry_key, hold_expiry_key
 from creditkit.errors import LedgerBusy, require
 from creditkit.ledger import hold_repository, repository
-from creditkit.ledger.hold_budgets import give_back_hold
+from creditkit.ledger.catch_up import Backlog, Demand, pending_returns
+from creditkit.ledger.hold_budgets import give_back_holds
 from creditkit.ledger.hold_repository import HoldRow
 from creditkit.ledger.kernel import (
     CATCHING_UP,
@@ -44,8 +45,16 @@ SWEEP_CUSTOMERS_MAX = 10_000
 #: backlog is caught up in transactions of this size, the lock released between them.
 SWEEP_ITEMS_PER_TRANSACTION_MAX = 256
 
+#: Due items a charge sweeps in its own transaction before it runs ahead of a backlog of
+#: timed-out holds (catch_up.py): its bounded share of the catching up.
+CHARGE_SWEEP_ITEMS_MAX = 64
+
 #: Instants of due work (boundaries) walked in one transaction, whatever their items.
 TIMELINE_STEPS_MAX = 64
+
+#: Transactions the worker's run spends on one customer's backlog (2,048 due items) before it
+#: moves on to the next customer; the rest is the next run's (see ``expire``).
+WORKER_TRANSACTIONS_PER_CUSTOMER_MAX = 8
 
 #: Transactions a write spends catching a customer's backlog up before it gives up (LedgerBusy):
 #: 14 months of daily boundaries and thousands of timed-out holds fit well within it.
@@ -180,17 +189,80 @@ class LedgerTimeline(LedgerKernel):
                     return swept, False
         return swept, True
 
+    def sweep_for_charges(
+        self,
+        connection: Connection,
+        locked: dict[str, CustomerRow],
+        now: datetime,
+        demand_of_batch: Callable[[], dict[str, Demand]],
+    ) -> tuple[set[int], dict[int, Backlog]] | CatchingUp:
+        """``sweep_due`` for a batch of charges that take ``demand_of_batch()`` (asked only when
+        a customer has a backlog: the common charge pays nothing for it). A customer whose sweep
+        stops at ``CHARGE_SWEEP_ITEMS_MAX`` items with only timed-out holds (and expired
+        grants) left does not hold the charges back when the backlog allows them
+        (catch_up.py): its ``Backlog`` is returned for the charges' read. Otherwise the
+        customer gets a whole chunk more, and ``CatchingUp``: the caller commits the sweep and
+        runs again."""
+        swept: set[int] = set()
+        backlogs: dict[int, Backlog] = {}
+        demand: dict[str, Demand] | None = None
+        for external_id, customer in locked.items():
+            if customer.next_due_at is None or customer.next_due_at > now:
+                continue
+            swept.add(customer.id)
+            report, timeouts_only = self._sweep_customer_steps(
+                connection, customer, now, CHARGE_SWEEP_ITEMS_MAX
+            )
+            if report.complete:
+                continue
+            backlog = None
+            if demand is None:
+                demand = demand_of_batch()
+            if external_id in demand and (
+                timeouts_only or self._hooks_idle(connection, customer, now)
+            ):
+                backlog = pending_returns(connection, customer.id, now)
+            if backlog is None or not backlog.allows(customer, demand[external_id]):
+                # The charges wait for the backlog: this transaction sweeps a whole chunk more.
+                self._sweep_customer(connection, customer, now)
+                return CATCHING_UP
+            backlogs[customer.id] = backlog
+        return swept, backlogs
+
+    def _hooks_idle(self, connection: Connection, customer: CustomerRow, now: datetime) -> bool:
+        """No other domain's work of the customer falls due at or before ``now``. Each is asked
+        when it falls due, at a moment just before the customer's first due instant as the
+        sweep found it: nothing of theirs was due before that instant (it is the earliest of
+        every due instant, theirs included), and asking at a moment before its own due changes
+        nothing but answers it."""
+        first_due_at = now if customer.next_due_at is None else min(customer.next_due_at, now)
+        moment = first_due_at - timedelta(microseconds=1)
+        for hook in self._hooks.due:
+            next_due = hook(connection, customer, moment)
+            if next_due is not None and next_due <= now:
+                return False
+        return True
+
     def _sweep_customer(
         self, connection: Connection, customer: CustomerRow, now: datetime
     ) -> SweepReport:
+        return self._sweep_customer_steps(connection, customer, now)[0]
+
+    def _sweep_customer_steps(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        now: datetime,
+        budget: int = SWEEP_ITEMS_PER_TRANSACTION_MAX,
+    ) -> tuple[SweepReport, bool]:
         """Under the customer's lock: applies the due work up to ``now`` as a timeline, in the
         order of the due instants, each item as of its own instant (no answer depends on when
         someone looks): held credits come back when their hold timed out, a renewal runs at its
         boundary, and a grant expires when it expired. So applying them late writes exactly the
         ledger of applying them on time. Each item is a transaction under a key derived from
         what fell due, exactly-once like any other write. At most
-        ``SWEEP_ITEMS_PER_TRANSACTION_MAX`` items per call; the report says when more is due."""
-        budget = SWEEP_ITEMS_PER_TRANSACTION_MAX
+        ``budget`` items per call; the report says when more is due, and the flag whether
+        what is left is timed-out holds and expired grants alone."""
         # When each other domain's due work (a renewal, a grace period's end) falls due next. Not
         # known until it is asked; asking at a moment before its own due changes nothing, so it
         # is first asked at the earliest instant anything of this customer fell due.
@@ -198,10 +270,14 @@ class LedgerTimeline(LedgerKernel):
         hook_dues: list[datetime | None] = [first_due_at] * len(self._hooks.due)
         report = SweepTally()
         complete = False
+        # True once the walk is in its last step: no other domain's work is due before now,
+        # so what is left (when the budget runs out) is timed-out holds and expired grants.
+        timeouts_only = False
         for _step in range(TIMELINE_STEPS_MAX):
             hook_at = min((due for due in hook_dues if due is not None), default=None)
             hook_is_due = hook_at is not None and hook_at <= now
             until = hook_at if hook_at is not None and hook_is_due else now
+            timeouts_only = not hook_is_due
             # Holds that timed out at or before the next instant, before anything else due
             # then: a hold that timed out at 23:51 gives its credits back before the renewal at
             # midnight rolls the allowance over.
@@ -234,7 +310,7 @@ class LedgerTimeline(LedgerKernel):
             if moment is not None:
                 due.append(moment)
         repository.set_next_due_at(connection, customer.id, min(due) if due else None)
-        return SweepReport(report.grants_expired, report.holds_expired, complete)
+        return SweepReport(report.grants_expired, report.holds_expired, complete), timeouts_only
 
     def _expire_holds(
         self,
@@ -326,10 +402,9 @@ class LedgerTimeline(LedgerKernel):
                 for hold in due
             ],
         )
-        for hold in due:
-            # What an expired hold had left (its expired children's included) was not spent:
-            # the budgets it counted it against get it back.
-            give_back_hold(connection, customer, hold, balances[hold.account_id])
+        # What an expired hold had left (its expired children's included) was not spent: the
+        # budgets it counted it against get it back.
+        give_back_holds(connection, customer, [(hold, balances[hold.account_id]) for hold in due])
         report.holds_expired += len(due)
         return len(due)
 
@@ -390,11 +465,18 @@ class LedgerTimeline(LedgerKernel):
         report.grants_expired += len(expired)
         return len(expired)
 
-    def tick(self, customers_max: int = SWEEP_CUSTOMERS_MAX) -> SweepReport:
-        """Sweeps every customer that has something due, one transaction each (so that a sweep
-        holds no customer's lock for longer than its own work). Reads and writes also sweep the
-        customers they touch, so this is only needed to record breakage on time for customers
-        nobody touches."""
+    def tick(
+        self,
+        customers_max: int = SWEEP_CUSTOMERS_MAX,
+        transactions_per_customer_max: int = CATCH_UP_TRANSACTIONS_MAX,
+    ) -> SweepReport:
+        """Sweeps every customer that has something due (at most ``customers_max``, the
+        longest due first), in transactions of at most ``SWEEP_ITEMS_PER_TRANSACTION_MAX``
+        items (so that a sweep holds no customer's lock for longer than its own work), at most
+        ``transactions_per_customer_max`` per customer: a customer with more stays due, first
+        in line for the next run, and one large backlog does not hold up everyone else's. Reads
+        and writes also sweep the customers they touch; this records breakage on time for
+        customers nobody touches, and catches customers up before their next charge does."""
         now = self.now()
         with self.database.read() as connection:
             due = repository.customers_due(connection, now, customers_max)
@@ -408,7 +490,9 @@ class LedgerTimeline(LedgerKernel):
                     return SweepReport(0, 0)
                 return self._sweep_customer(connection, customer, now)
 
-            for _transaction in range(CATCH_UP_TRANSACTIONS_MAX):
+            for _transaction in range(
+                min(transactions_per_customer_max, CATCH_UP_TRANSACTIONS_MAX)
+            ):
                 report = self.database.write(sweep)
                 grants_expired += report.grants_expired
                 holds_expired += report.holds_expired

@@ -193,14 +193,6 @@ transactions = sa.Table(
     sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
     sa.Index("ix_transactions_customer_history", "customer_id", "unit", "id"),
     sa.Index(
-        "ix_transactions_member_spend",
-        "customer_id",
-        "member",
-        "id",
-        sqlite_where=sa.text("member IS NOT NULL"),
-        postgresql_where=sa.text("member IS NOT NULL"),
-    ),
-    sa.Index(
         "ix_transactions_spender_history",
         "customer_id",
         "spender",

@@ -78,11 +78,12 @@ class UsageRollups:
                 buckets.NONE if spend.member is None else spend.member,
                 buckets.NONE if spend.spender is None else spend.spender,
             )
-            total = sums.setdefault(key, [0, 0, 0, 0])
-            total[0] += spend.steps
-            total[1] += spend.charges
-            total[2] += issued
-            total[3] += expired
+            if not spend.rolled_up:
+                total = sums.setdefault(key, [0, 0, 0, 0])
+                total[0] += spend.steps
+                total[1] += spend.charges
+                total[2] += issued
+                total[3] += expired
             for name, value in zip(self._dimensions, values, strict=True):
                 if value is None:
                     continue  # counted in the rest: usage_rollups less the valued

@@ -1,0 +1,228 @@
+"""PostgreSQL's fast path for a batch of charges: one call of the database function
+``creditkit_charge`` (migration 0027) does what the Python path (``ChargeBatch``) does in several
+round trips, for the charges whose rules it implements, and the Python path does the rest.
+
+What the function decides: the customers locked (all of the batch's, in id order), nothing due
+for any of them, then for each charge in turn the spender's path and its budgets, the grants
+that apply to the action in burn-down order, the transaction, its entries, the budgets' use and
+the usage rollup. A key recorded already fails the transaction's insert, and the batch is run
+again in replay mode (the Python path), as for any write. It stops at the first charge
+it would not apply (a shortfall, a budget that would refuse, an unknown customer or spender)
+and returns the ones it applied. Everything else stays the Python path's, the reference:
+
+- the charges from the first the function did not apply, run by ``ChargeBatch`` in the same
+  database transaction (they see the function's rows), refusals and debt included;
+- a whole batch with due work, a key twice, a replay run, more than ``CHARGES_MAX`` charges,
+  a member, a rate-limited charge, or a spender where a plan sets default budgets.
+
+Results are identical either way (tests/ledger/test_pg_charge_equivalence.py): the same rows,
+entries, balances and outcomes. The hooks other domains register (alerts, auto top-up, the
+usage rollups of the catalog's dimensions) are told by Python after the call, in the same
+transaction, as the Python path tells them; the function counts the plain usage rollup itself
+(``Spend.rolled_up``).
+
+Off with ``CREDITKIT_PG_CHARGE_FUNCTION=0`` in the environment, or ``set_enabled(False)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Connection
+
+from creditkit.errors import CreditKitError, InvariantViolation
+from creditkit.ledger.checks import check_time
+from creditkit.ledger.grants import LedgerGrants
+from creditkit.ledger.kernel import CONSUMPTION, Request, Spend
+from creditkit.ledger.late_usage import counted_moment
+from creditkit.ledger.repository import CustomerRow, encode_json
+from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, Unit
+from creditkit.ledger.spending import PERIODS, period_starts
+
+Outcome = Charge | CreditKitError
+
+_STATEMENT = (
+    "SELECT charge_position, status, transaction_id, customer_id, customer_kind, next_due_at,"
+    " budgeted, draw_accounts, draw_amounts, available_after FROM creditkit_charge("
+    "%s::timestamptz, %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[],"
+    " %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[],"
+    " %s::text[], %s::bigint[])"
+)
+
+_enabled = os.environ.get("CREDITKIT_PG_CHARGE_FUNCTION", "1") != "0"
+
+#: The most charges a batch may have to go through the function. The function decides its
+#: charges one at a time (a few statements each on the server), while the Python path writes a
+#: batch's rows in one multi-row statement per table: measured (bench/pg_charge_paths.py), a
+#: hot customer's combined batches of tens of charges are faster through the Python path.
+CHARGES_MAX = int(os.environ.get("CREDITKIT_PG_CHARGE_FUNCTION_BATCH_MAX", "4"))
+
+
+def set_enabled(enabled: bool) -> None:
+    """Turns the fast path on or off for this process (tests run both paths with it)."""
+    global _enabled
+    _enabled = enabled
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+class Prepared(Protocol):
+    """A charge that passed input checks (``batch._Prepared``)."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def charge(self) -> ChargeRequest: ...
+    @property
+    def unit(self) -> Unit: ...
+    @property
+    def steps(self) -> int: ...
+    @property
+    def request(self) -> Request: ...
+
+
+def charge_in_database(
+    ledger: LedgerGrants, prepared: Sequence[Prepared], connection: Connection, replay: bool
+) -> tuple[dict[int, Outcome], list[Prepared]] | None:
+    """The outcomes of the charges the function applied, by index, and the charges left for
+    the Python path (in order); None when the whole batch is the Python path's."""
+    if (
+        not _enabled
+        or replay
+        or not 0 < len(prepared) <= CHARGES_MAX
+        or connection.dialect.name != "postgresql"
+    ):
+        return None
+    now = ledger.now()
+    eligible = _eligible_prefix(ledger, prepared, now)
+    if not eligible:
+        return None
+    items = [item for item, _occurred in eligible]
+    scopes: dict[str | None, str] = {}
+    for item in items:
+        action = item.charge.action
+        if action not in scopes:
+            scopes[action] = (
+                "[]" if action is None else encode_json(sorted(ledger.action_scope(action)))
+            )
+    starts = period_starts(now)
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            _STATEMENT,
+            (
+                now,
+                [starts[period] for period in PERIODS],
+                sorted({item.charge.customer for item in prepared}),
+                [item.request.key for item in items],
+                [item.charge.customer for item in items],
+                [item.unit.name for item in items],
+                [item.steps for item in items],
+                [item.charge.action for item in items],
+                [item.request.fields.get("spender") for item in items],
+                [item.request.encode() for item in items],
+                [encode_json(item.request.fields["metadata"]) for item in items],
+                [occurred for _item, occurred in eligible],
+                [scopes[item.charge.action] for item in items],
+                [ledger.system_account(CONSUMPTION, item.unit.name) for item in items],
+            ),
+        )
+        rows: list[Any] = list(cursor.fetchall())
+    finally:
+        cursor.close()
+    if rows and rows[0][0] == 0:
+        return None  # due work: nothing was written
+    outcomes = _applied(ledger, connection, items, rows, eligible, now)
+    return outcomes, list(prepared[len(rows) :])
+
+
+def _eligible_prefix(
+    ledger: LedgerGrants, prepared: Sequence[Prepared], now: datetime
+) -> list[tuple[Prepared, datetime | None]]:
+    """The batch's first charges whose rules the function implements, each with the moment
+    its usage counts at; empty when the batch has a key twice (a repeat's answer is the
+    first's, which the Python path keeps)."""
+    keys = {item.request.key for item in prepared}
+    if len(keys) != len(prepared):
+        return []
+    spenders_allowed = not ledger.has_default_budgets()
+    eligible: list[tuple[Prepared, datetime | None]] = []
+    for item in prepared:
+        charge = item.charge
+        if charge.member is not None or charge.rate_limited:
+            break
+        if charge.spender is not None and not spenders_allowed:
+            break
+        occurred: datetime | None = None
+        if charge.occurred_at is not None:
+            try:
+                occurred = counted_moment(
+                    check_time(charge.occurred_at, "occurred_at"), now, ledger.late_usage_window
+                )
+            except CreditKitError:
+                break  # the Python path answers it (an input error, not recorded)
+        eligible.append((item, occurred))
+    return eligible
+
+
+def _applied(
+    ledger: LedgerGrants,
+    connection: Connection,
+    items: list[Prepared],
+    rows: list[Any],
+    eligible: list[tuple[Prepared, datetime | None]],
+    now: datetime,
+) -> dict[int, Outcome]:
+    """The applied charges' outcomes, with the hooks told as ``ChargeBatch`` tells them: the
+    ``recorded`` hooks of every charge, then the ``spend`` hooks once per customer and unit."""
+    outcomes: dict[int, Outcome] = {}
+    spends: list[Spend] = []
+    spent: dict[tuple[str, str], list[Any]] = {}
+    for position, row in enumerate(rows, start=1):
+        (at, status, transaction_id, customer_id, kind, next_due_at, budgeted) = row[:7]
+        accounts, amounts, available_after = row[7], row[8], row[9]
+        if at != position or status != "applied":
+            raise InvariantViolation("the function applies charges in order", f"{at} {status}")
+        item = items[position - 1]
+        charge, unit = item.charge, item.unit
+        spender = item.request.fields.get("spender")
+        metadata = item.request.fields["metadata"]
+        spends.append(
+            Spend(
+                transaction_id, customer_id, unit.name, item.steps, charge.action, None,
+                metadata, now, spender, counted_at=eligible[position - 1][1], rolled_up=True,
+            )
+        )  # fmt: skip
+        outcomes[item.index] = Charge(
+            id=transaction_id,
+            customer=charge.customer,
+            unit=unit.name,
+            amount=unit.to_quantity(item.steps),
+            action=charge.action,
+            draws=tuple(
+                Draw(account, unit.to_quantity(part))
+                for account, part in zip(accounts, amounts, strict=True)
+            ),
+            created_at=now,
+            metadata=metadata,
+            member=None,
+            available_after=unit.to_quantity(available_after),
+            spender=spender,
+            debt=0,
+        )
+        customer = CustomerRow(customer_id, charge.customer, kind, next_due_at, bool(budgeted))
+        pair = (charge.customer, unit.name)
+        drawn = sum(amounts)
+        if drawn:
+            totals = spent.setdefault(pair, [customer, 0, 0])
+            totals[1] += drawn
+            totals[2] = available_after
+    ledger.record_spends(connection, spends)
+    for (_external_id, unit_name), (customer, drawn, after) in spent.items():
+        ledger.spent(connection, customer, unit_name, after + drawn, after, now)
+    return outcomes
