@@ -3,18 +3,17 @@ customer's lock, balanced, with the audit clean."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
-from sqlalchemy.engine import Connection
 
 from creditkit import CreditKit, IdempotencyConflict, InvalidRequest, TransactionKind
-from creditkit.ledger.repository import CustomerRow
+from creditkit.ledger.kernel import UnitOfWork
 
 
 def _refund(ck: CreditKit, customer: str, key: str, grant_id: int) -> int:
-    def work(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> int:
-        return ck._ledger.post_refund(connection, locked[customer], key, grant_id, now, {})
+    def work(context: UnitOfWork) -> int:
+        return ck._ledger.post_refund(
+            context.connection, context.customers[customer], key, grant_id, context.now, {}
+        )
 
     return ck._ledger.locked_write([customer], work)
 

@@ -43,7 +43,7 @@ from creditkit.errors import IdempotencyConflict, InvalidRequest, present, requi
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger import spender_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, check_text
-from creditkit.ledger.kernel import RateWindow
+from creditkit.ledger.kernel import RateWindow, UnitOfWork
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import AMOUNT_STEPS_MAX, CustomerKind
 from creditkit.ledger.service import LedgerService
@@ -283,18 +283,20 @@ class EntitlementService:
         name = self._check_resource_limit(limit)
         check_text(resource_id, "resource_id", EXTERNAL_ID_LENGTH_MAX)
 
-        def work(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> Decision:
-            holder = locked[customer]
-            plan, _run = self._plan_in_force(connection, holder.id)
+        def work(context: UnitOfWork) -> Decision:
+            holder = context.customers[customer]
+            plan, _run = self._plan_in_force(context.connection, holder.id)
             cap = self._limit(plan, name, LimitKind.COUNT)
-            used = repository.resources_count(connection, holder.id, name)
-            if repository.resource_held(connection, holder.id, name, resource_id):
+            used = repository.resources_count(context.connection, holder.id, name)
+            if repository.resource_held(context.connection, holder.id, name, resource_id):
                 return Decision(True, Reason.ALREADY_COUNTED, None, used, cap.value)
             decision = self._count(plan, name, cap, used, 1)
             if decision.allowed:
-                repository.insert_resource(connection, holder.id, name, resource_id, now)
+                repository.insert_resource(
+                    context.connection, holder.id, name, resource_id, context.now
+                )
             else:
-                _announce_refusal(connection, holder, name, decision, now)
+                _announce_refusal(context.connection, holder, name, decision, context.now)
             return decision
 
         return self._ledger.locked_write([customer], work)
@@ -304,11 +306,11 @@ class EntitlementService:
         name = self._check_resource_limit(limit)
         check_text(resource_id, "resource_id", EXTERNAL_ID_LENGTH_MAX)
 
-        def work(connection: Connection, locked: dict[str, CustomerRow], _now: datetime) -> bool:
-            holder = locked[customer]
-            plan, _run = self._plan_in_force(connection, holder.id)
+        def work(context: UnitOfWork) -> bool:
+            holder = context.customers[customer]
+            plan, _run = self._plan_in_force(context.connection, holder.id)
             self._limit(plan, name, LimitKind.COUNT)
-            return repository.delete_resource(connection, holder.id, name, resource_id)
+            return repository.delete_resource(context.connection, holder.id, name, resource_id)
 
         return self._ledger.locked_write([customer], work)
 
@@ -321,19 +323,19 @@ class EntitlementService:
         quantity = _check_quantity(quantity)
         key = check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
 
-        def work(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> Decision:
-            holder = locked[customer]
-            recorded = repository.find_event(connection, holder.id, key)
+        def work(context: UnitOfWork) -> Decision:
+            holder = context.customers[customer]
+            recorded = repository.find_event(context.connection, holder.id, key)
             if recorded is not None:
                 return self._replayed(recorded, key, name, quantity)
-            plan, run = self._plan_in_force(connection, holder.id)
+            plan, run = self._plan_in_force(context.connection, holder.id)
             cap = self._limit(plan, name, LimitKind.PER_PERIOD)
-            start, end = self._period(cap, run, now)
-            used = repository.period_usage(connection, holder.id, name, start)
+            start, end = self._period(cap, run, context.now)
+            used = repository.period_usage(context.connection, holder.id, name, start)
             decision = self._count(plan, name, cap, used, quantity)
             require(decision.used is not None, "a counted decision says how much is used", name)
             repository.insert_event(
-                connection,
+                context.connection,
                 {
                     "customer_id": holder.id,
                     "limit_name": name,
@@ -346,11 +348,11 @@ class EntitlementService:
                     "upgrade_to": decision.upgrade_to,
                     "period_start": start,
                     "period_end": end,
-                    "created_at": now,
+                    "created_at": context.now,
                 },
             )
             if not decision.allowed:
-                _announce_refusal(connection, holder, name, decision, now)
+                _announce_refusal(context.connection, holder, name, decision, context.now)
             return decision
 
         return self._ledger.locked_write([customer], work)
@@ -424,12 +426,10 @@ class EntitlementService:
     def _workspace_write(
         self, workspace: str, work: Callable[[Connection, CustomerRow, datetime], Any]
     ) -> Any:
-        def locked_work(
-            connection: Connection, locked: dict[str, CustomerRow], now: datetime
-        ) -> Any:
-            holder = locked[workspace]
+        def locked_work(context: UnitOfWork) -> Any:
+            holder = context.customers[workspace]
             self._require_workspace(holder)
-            return work(connection, holder, now)
+            return work(context.connection, holder, context.now)
 
         return self._ledger.locked_write([workspace], locked_work)
 

@@ -13,7 +13,7 @@ from creditkit.ledger import repository, spender_repository
 from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text, check_time_zone
 from creditkit.ledger.corrections import LedgerCorrections
 from creditkit.ledger.grants import customer_of
-from creditkit.ledger.kernel import Request, T
+from creditkit.ledger.kernel import Request, T, UnitOfWork
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import (
     Budget,
@@ -56,13 +56,13 @@ class LedgerSpenders(LedgerCorrections):
             if parent == spender:
                 raise InvalidRequest("parent", "a spender cannot be its own parent")
 
-        def work(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> Spender:
-            holder = locked[customer]
-            row = spender_repository.read_spender(connection, holder.id, spender)
+        def work(context: UnitOfWork) -> Spender:
+            holder = context.customers[customer]
+            row = spender_repository.read_spender(context.connection, holder.id, spender)
             if row is None:
                 above = None
                 if parent is not None:
-                    above = spender_repository.read_spender(connection, holder.id, parent)
+                    above = spender_repository.read_spender(context.connection, holder.id, parent)
                     if above is None:
                         raise InvalidRequest(
                             "parent", f"customer {customer!r} has no spender {parent!r}"
@@ -71,8 +71,10 @@ class LedgerSpenders(LedgerCorrections):
                         raise InvalidRequest(
                             "parent", f"spenders nest at most {SPENDER_DEPTH_MAX} deep"
                         )
-                spender_repository.insert_spender(connection, holder.id, spender, kind, above, now)
-                row = present_spender(connection, holder.id, spender)
+                spender_repository.insert_spender(
+                    context.connection, holder.id, spender, kind, above, context.now
+                )
+                row = present_spender(context.connection, holder.id, spender)
             elif row.kind != kind:
                 raise IdempotencyConflict(spender, "kind", row.kind, kind)
             elif row.parent != parent:
@@ -244,19 +246,19 @@ class LedgerSpenders(LedgerCorrections):
         and request answers what is set now; a different request is a conflict."""
         check_text(request.key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
 
-        def work(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> T:
-            holder = locked[customer]
-            recorded = spender_repository.recorded_setting(connection, request.key)
+        def work(context: UnitOfWork) -> T:
+            holder = context.customers[customer]
+            recorded = spender_repository.recorded_setting(context.connection, request.key)
             if recorded is not None:
                 conflict = request.conflict_with(recorded)
                 if conflict is not None:
                     raise conflict
             else:
-                apply(connection, holder, now)
+                apply(context.connection, holder, context.now)
                 spender_repository.record_setting(
-                    connection, request.key, holder.id, request.encode(), now
+                    context.connection, request.key, holder.id, request.encode(), context.now
                 )
-            return answer(connection, holder, now)
+            return answer(context.connection, holder, context.now)
 
         return self.locked_write([customer], work)
 

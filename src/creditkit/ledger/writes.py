@@ -56,17 +56,18 @@ class LedgerWrites(LedgerTimeline):
     def locked_write(
         self,
         customers: Sequence[str],
-        work: Callable[[Connection, dict[str, CustomerRow], datetime], T],
+        work: Callable[[UnitOfWork], T],
     ) -> T:
         """Runs ``work`` in one transaction, with the customers locked and swept, as every write
-        that changes what a customer holds must."""
+        that changes what a customer holds must. It gets the same unit of work as the ledger's
+        own write bodies; it is never a replay, since it records no idempotency key here."""
 
         def attempt(connection: Connection) -> T | CatchingUp:
             now = self.now()
             locked = self._lock(connection, customers, now)
             if locked is None:
                 return CATCHING_UP
-            return work(connection, locked, now)
+            return work(UnitOfWork(connection, now, locked, replay=False))
 
         return self.write_caught_up(attempt)
 

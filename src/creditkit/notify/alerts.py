@@ -31,7 +31,7 @@ from creditkit.catalog import Allowance, Catalog, Plan
 from creditkit.clock import Clock
 from creditkit.errors import InvalidRequest, Quantity, UnknownCustomer
 from creditkit.ledger import repository as ledger_repository
-from creditkit.ledger.kernel import Spend
+from creditkit.ledger.kernel import Spend, UnitOfWork
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.service import LedgerService
 from creditkit.notify import repository
@@ -395,15 +395,15 @@ class AlertService:
         left = None if credits_left is None else unit_.to_steps(credits_left, "credits_left")
         percents = self._check_percents(percent_used)
 
-        def write(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> None:
+        def write(context: UnitOfWork) -> None:
             repository.put_customer_alerts(
-                connection,
+                context.connection,
                 {
-                    "customer_id": locked[customer].id,
+                    "customer_id": context.customers[customer].id,
                     "unit": unit,
                     "credits_left": left,
                     "percent_used": list(percents),
-                    "updated_at": now,
+                    "updated_at": context.now,
                 },
             )
 
@@ -415,8 +415,10 @@ class AlertService:
         """Removes the customer's own thresholds for ``unit``: its plan's apply again."""
         self._ledger.unit(unit)
 
-        def write(connection: Connection, locked: dict[str, CustomerRow], _now: datetime) -> None:
-            repository.delete_customer_alerts(connection, locked[customer].id, unit)
+        def write(context: UnitOfWork) -> None:
+            repository.delete_customer_alerts(
+                context.connection, context.customers[customer].id, unit
+            )
 
         self._ledger.locked_write([customer], write)
         self._own.forget()

@@ -16,6 +16,7 @@ from creditkit.derived_keys import checkout_session_key
 from creditkit.errors import IdempotencyConflict, InvalidRequest, present, require
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, check_text
+from creditkit.ledger.kernel import UnitOfWork
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import CustomerKind, Money
 from creditkit.payments import pricing, repository
@@ -123,18 +124,20 @@ class Checkouts:
         if coupon is not None:
             offer = self._catalog.coupon(check_text(coupon, "coupon", EXTERNAL_ID_LENGTH_MAX))
 
-        def start(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> Any:
-            holder = locked[customer]
-            existing = repository.payment_by_key(connection, idempotency_key)
+        def start(context: UnitOfWork) -> Any:
+            holder = context.customers[customer]
+            existing = repository.payment_by_key(context.connection, idempotency_key)
             if existing is not None:
                 self._check_same(idempotency_key, existing, holder, item, coupon)
                 return existing
-            self._check_purchasable(connection, holder, item)
-            priced = self._price(connection, holder, item, offer, now)
-            values = payment_values(self._provider.name, holder, item, priced, idempotency_key, now)
+            self._check_purchasable(context.connection, holder, item)
+            priced = self._price(context.connection, holder, item, offer, context.now)
+            values = payment_values(
+                self._provider.name, holder, item, priced, idempotency_key, context.now
+            )
             values.update(success_url=success_url, cancel_url=cancel_url)
-            payment_id = repository.insert_payment(connection, values)
-            return repository.read_payment(connection, payment_id)
+            payment_id = repository.insert_payment(context.connection, values)
+            return repository.read_payment(context.connection, payment_id)
 
         row = self._ledger.locked_write([customer], start)
         if row.provider_session_id is None:
@@ -328,9 +331,9 @@ class Checkouts:
             )
         )
 
-        def attach(connection: Connection, _locked: dict[str, CustomerRow], _now: datetime) -> Any:
-            repository.set_session(connection, row.id, session.session_id, session.url)
-            return repository.read_payment(connection, row.id)
+        def attach(context: UnitOfWork) -> Any:
+            repository.set_session(context.connection, row.id, session.session_id, session.url)
+            return repository.read_payment(context.connection, row.id)
 
         return self._ledger.locked_write([customer], attach)
 
@@ -343,13 +346,15 @@ class Checkouts:
             return str(found.provider_customer_id)
         created = self._provider.create_customer(customer)
 
-        def save(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> str:
-            holder = locked[customer]
-            stored = repository.account(connection, holder.id, self._provider.name)
+        def save(context: UnitOfWork) -> str:
+            holder = context.customers[customer]
+            stored = repository.account(context.connection, holder.id, self._provider.name)
             if stored is not None and stored.provider_customer_id is not None:
                 return str(stored.provider_customer_id)  # a concurrent call stored one first
             values = {"provider_customer_id": created}
-            repository.save_account(connection, holder.id, self._provider.name, values, now)
+            repository.save_account(
+                context.connection, holder.id, self._provider.name, values, context.now
+            )
             return created
 
         return self._ledger.locked_write([customer], save)
@@ -366,10 +371,14 @@ class Checkouts:
         check_text(payment_method, "payment_method", EXTERNAL_ID_LENGTH_MAX)
         self._provider_customer(customer)
 
-        def save(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> None:
+        def save(context: UnitOfWork) -> None:
             values = {"payment_method": payment_method}
             repository.save_account(
-                connection, locked[customer].id, self._provider.name, values, now
+                context.connection,
+                context.customers[customer].id,
+                self._provider.name,
+                values,
+                context.now,
             )
 
         self._ledger.locked_write([customer], save)

@@ -5,14 +5,14 @@ an idempotency key derived from the payment and its attempt, then recorded."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from creditkit.derived_keys import collection_key
 from creditkit.errors import InvalidRequest
-from creditkit.ledger.repository import CustomerRow
+from creditkit.ledger.kernel import UnitOfWork
 from creditkit.ledger.schemas import Money
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
@@ -78,16 +78,16 @@ class OffSessionCollections:
                 return None  # the lease runs out and the next run asks again
             result = ChargeResult(False, None, "provider_error")
 
-        def record(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> bool:
+        def record(context: UnitOfWork) -> bool:
             """Whether this run decided the payment (a concurrent one may have first)."""
-            current = repository.read_payment(connection, payment_id)
-            holder = locked[row.external_id]
+            current = repository.read_payment(context.connection, payment_id)
+            holder = context.customers[row.external_id]
             if result.succeeded:
                 return self._fulfilment.succeed(
-                    connection, holder, current, result.provider_payment_id, now
+                    context.connection, holder, current, result.provider_payment_id, context.now
                 )
             reason = result.failure_reason or "declined"
-            return self._fulfilment.fail(connection, holder, current, reason, now)
+            return self._fulfilment.fail(context.connection, holder, current, reason, context.now)
 
         decided = self._ledger.locked_write([row.external_id], record)
         return result.succeeded if decided else None

@@ -24,6 +24,7 @@ from creditkit.derived_keys import (
 )
 from creditkit.errors import present, require
 from creditkit.ledger import repository as ledger_repository
+from creditkit.ledger.kernel import UnitOfWork
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
 from creditkit.outbox.types import EventType
@@ -66,35 +67,38 @@ class Refunds:
         row = read_payment_row(self._database, payment_id)
         customer = row.external_id
 
-        def take_back(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> Any:
-            current = repository.read_payment(connection, payment_id)
+        def take_back(context: UnitOfWork) -> Any:
+            holder = context.customers[customer]
+            current = repository.read_payment(context.connection, payment_id)
             status = PaymentStatus(current.status)
             if status in (PaymentStatus.REFUNDING, PaymentStatus.REFUNDED):
                 return current
             if PaymentKind(current.kind) in PLAN_KINDS:
-                return self._take_back_plan(connection, locked[customer], current, status, now)
-            self._check_refundable(current, status, now)
+                return self._take_back_plan(
+                    context.connection, holder, current, status, context.now
+                )
+            self._check_refundable(current, status, context.now)
             taken = self._ledger.post_refund(
-                connection, locked[customer], refund_key(payment_id), current.grant_id,
-                now, {"payment_id": payment_id},
+                context.connection, holder, refund_key(payment_id), current.grant_id, context.now,
+                {"payment_id": payment_id},
             )  # fmt: skip
             if taken == 0:
                 raise RefundRefused(payment_id, "every credit of the purchase is spent")
-            self._take_back_bonus(connection, locked[customer], payment_id, now)
+            self._take_back_bonus(context.connection, holder, payment_id, context.now)
             granted = present(
-                ledger_repository.grant_holding(connection, current.grant_id),
+                ledger_repository.grant_holding(context.connection, current.grant_id),
                 "a succeeded purchase's grant is held",
             )
             money = prorate(current.amount_minor, taken, granted.amount_granted)
-            self._announce_credits(connection, locked[customer], payment_id, granted.unit,
-                                   taken, now)  # fmt: skip
+            self._announce_credits(context.connection, holder, payment_id, granted.unit, taken,
+                                   context.now)  # fmt: skip
             values = {
                 "status": PaymentStatus.REFUNDING.value,
                 "refunded_minor": money,
-                "updated_at": now,
+                "updated_at": context.now,
             }
-            repository.update_payment(connection, payment_id, status.value, values)
-            return repository.read_payment(connection, payment_id)
+            repository.update_payment(context.connection, payment_id, status.value, values)
+            return repository.read_payment(context.connection, payment_id)
 
         row = self._ledger.locked_write([customer], take_back)
         if row.status == PaymentStatus.REFUNDING:
@@ -245,17 +249,21 @@ class Refunds:
                 provider_refund_key(row.id),
             )
 
-        def record(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> Any:
-            current = repository.read_payment(connection, row.id)
+        def record(context: UnitOfWork) -> Any:
+            current = repository.read_payment(context.connection, row.id)
             if current.status == PaymentStatus.REFUNDING:
                 values = {
                     "status": PaymentStatus.REFUNDED.value,
                     "provider_refund_id": refund_id,
-                    "updated_at": now,
+                    "updated_at": context.now,
                 }
-                repository.update_payment(connection, row.id, PaymentStatus.REFUNDING.value, values)
-                announce_payment_refunded(connection, locked[row.external_id].id, current, now)
-            return repository.read_payment(connection, row.id)
+                repository.update_payment(
+                    context.connection, row.id, PaymentStatus.REFUNDING.value, values
+                )
+                announce_payment_refunded(
+                    context.connection, context.customers[row.external_id].id, current, context.now
+                )
+            return repository.read_payment(context.connection, row.id)
 
         return self._ledger.locked_write([row.external_id], record)
 

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 from creditkit.catalog import Interval
 from creditkit.derived_keys import provider_cancel_key, provider_change_key, provider_end_key
 from creditkit.ledger import repository as ledger_repository
+from creditkit.ledger.kernel import UnitOfWork
 from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
@@ -103,15 +104,13 @@ class SubscriptionChanges:
             return self._subscriptions.cancel(customer, at_period_end)
         self._billing.cancel_subscription_now(subscription_id, key)
 
-        def work(
-            connection: Connection, locked: dict[str, CustomerRow], now: datetime
-        ) -> Subscription:
-            holder = locked[customer]
-            self._forget(connection, holder, subscription_id, now)
-            if self._subscriptions.on_default_plan(connection, holder):
+        def work(context: UnitOfWork) -> Subscription:
+            holder = context.customers[customer]
+            self._forget(context.connection, holder, subscription_id, context.now)
+            if self._subscriptions.on_default_plan(context.connection, holder):
                 # The provider's ``deleted`` webhook came first and moved it there already.
-                return self._subscriptions.view(connection, holder)
-            return self._subscriptions.cancel_locked(connection, holder, False, now)
+                return self._subscriptions.view(context.connection, holder)
+            return self._subscriptions.cancel_locked(context.connection, holder, False, context.now)
 
         return self._ledger.locked_write([customer], work)
 
@@ -180,13 +179,13 @@ class SubscriptionChanges:
                 continue  # Stripe unreachable or refusing: the next run tries again
 
             def work(
-                connection: Connection,
-                locked: dict[str, CustomerRow],
-                now: datetime,
+                context: UnitOfWork,
                 customer: str = customer,
                 subscription_id: str = subscription_id,
             ) -> None:
-                self._forget(connection, locked[customer], subscription_id, now)
+                self._forget(
+                    context.connection, context.customers[customer], subscription_id, context.now
+                )
 
             self._ledger.locked_write([customer], work)
             ended += 1

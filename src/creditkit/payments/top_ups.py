@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from creditkit.derived_keys import top_up_key
 from creditkit.errors import InvalidRequest
 from creditkit.ledger import repository as ledger_repository
+from creditkit.ledger.kernel import UnitOfWork
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Money
 from creditkit.payments import pricing, repository
@@ -58,9 +59,9 @@ class TopUps:
                 "target", f"needs more than {TOP_UP_PACKS_MAX} packs of {offer.amount} to fill"
             )
 
-        def save(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> None:
-            holder = locked[customer]
-            account = repository.account(connection, holder.id, self._provider.name)
+        def save(context: UnitOfWork) -> None:
+            holder = context.customers[customer]
+            account = repository.account(context.connection, holder.id, self._provider.name)
             if account is None or account.payment_method is None:
                 raise InvalidRequest(
                     "customer",
@@ -72,9 +73,9 @@ class TopUps:
                 "threshold": steps,
                 "per_day_max": per_day_max,
                 "target": target_steps,
-                "updated_at": now,
+                "updated_at": context.now,
             }
-            repository.save_top_up(connection, holder.id, values)
+            repository.save_top_up(context.connection, holder.id, values)
 
         self._ledger.locked_write([customer], save)
         self._with_top_up.forget()
@@ -96,8 +97,8 @@ class TopUps:
         )  # fmt: skip
 
     def disable_auto_top_up(self, customer: str) -> bool:
-        def delete(connection: Connection, locked: dict[str, CustomerRow], _now: datetime) -> bool:
-            return repository.delete_top_up(connection, locked[customer].id)
+        def delete(context: UnitOfWork) -> bool:
+            return repository.delete_top_up(context.connection, context.customers[customer].id)
 
         removed = self._ledger.locked_write([customer], delete)
         self._with_top_up.forget()

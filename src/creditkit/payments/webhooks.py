@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from creditkit.derived_keys import invoice_key
+from creditkit.ledger.kernel import UnitOfWork
 from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
@@ -88,14 +89,16 @@ class Webhooks:
             return WebhookOutcome(source.name, event.id, event.type, applied=False)
         customer, payment_id = subject
 
-        def apply(connection: Connection, locked: dict[str, CustomerRow], now: datetime) -> bool:
+        def apply(context: UnitOfWork) -> bool:
             if not repository.record_event(
-                connection, source.name, event.id, event.type, payment_id, now
+                context.connection, source.name, event.id, event.type, payment_id, context.now
             ):
                 return False  # seen before: a replay, or a duplicate that waited for our lock
             # Recorded either way (it is not applied later); ``applied`` says whether it
             # changed anything, e.g. not a payment that had already failed.
-            return self._apply(connection, locked[customer], event, payment_id, now)
+            return self._apply(
+                context.connection, context.customers[customer], event, payment_id, context.now
+            )
 
         applied = self._ledger.locked_write([customer], apply)
         updated = event.kind is ProviderEventType.SUBSCRIPTION_UPDATED
@@ -116,15 +119,13 @@ class Webhooks:
                 return
 
             def follow(
-                connection: Connection,
-                locked: dict[str, CustomerRow],
-                now: datetime,
+                context: UnitOfWork,
                 state: ProviderSubscription = current,
             ) -> None:
-                holder = locked[customer]
+                holder = context.customers[customer]
                 if state.status in ENDED_SUBSCRIPTION_STATES:
                     return  # its ``deleted`` event ends it, recorded as its own event
-                self._changes.follow(connection, holder, state, now)
+                self._changes.follow(context.connection, holder, state, context.now)
 
             self._ledger.locked_write([customer], follow)
             applied = current

@@ -54,7 +54,7 @@ from creditkit.errors import (
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text
 from creditkit.ledger.corrections import REASON_LENGTH_MAX
-from creditkit.ledger.kernel import ISSUANCE, Spend
+from creditkit.ledger.kernel import ISSUANCE, Spend, UnitOfWork
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money, TransactionKind
 from creditkit.ledger.service import LedgerService
@@ -319,10 +319,9 @@ class SubscriptionService:
             if trial_days:
                 raise InvalidRequest("trial_days", "a plan paid in credits has no trial")
 
-        def work(
-            connection: Connection, locked: dict[str, CustomerRow], now: datetime
-        ) -> Subscription:
-            holder = locked[customer]
+        def work(context: UnitOfWork) -> Subscription:
+            connection, now = context.connection, context.now
+            holder = context.customers[customer]
             existing = repository.read_subscription(connection, holder.id)
             if existing is not None and (trial_days or pay_with == PAY_WITH_CREDITS):
                 return self._restart(
@@ -683,15 +682,15 @@ class SubscriptionService:
                 "allowance_on_upgrade", "must be 'difference', 'full' or 'none'"
             ) from None
 
-        def work(
-            connection: Connection, locked: dict[str, CustomerRow], now: datetime
-        ) -> Subscription:
-            holder = locked[customer]
-            row = repository.read_subscription(connection, holder.id)
+        def work(context: UnitOfWork) -> Subscription:
+            holder = context.customers[customer]
+            row = repository.read_subscription(context.connection, holder.id)
             if row is None:
                 raise InvalidRequest("customer", "has no subscription: subscribe first")
             target_interval = self._interval(plan_id, interval or row.interval)
-            return self._change(connection, holder, version_id, target_interval, on_upgrade, now)
+            return self._change(
+                context.connection, holder, version_id, target_interval, on_upgrade, context.now
+            )
 
         return self._ledger.locked_write([customer], work)
 
@@ -699,10 +698,10 @@ class SubscriptionService:
         """Moves the customer to the default plan: at the end of the billing period (the paid
         plan stands until then), or now. Credits already granted stay until they expire."""
 
-        def work(
-            connection: Connection, locked: dict[str, CustomerRow], now: datetime
-        ) -> Subscription:
-            return self.cancel_locked(connection, locked[customer], at_period_end, now)
+        def work(context: UnitOfWork) -> Subscription:
+            return self.cancel_locked(
+                context.connection, context.customers[customer], at_period_end, context.now
+            )
 
         return self._ledger.locked_write([customer], work)
 
@@ -1423,10 +1422,9 @@ class SubscriptionService:
         check_text(reason, "reason", REASON_LENGTH_MAX)
         check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
 
-        def work(
-            connection: Connection, locked: dict[str, CustomerRow], now: datetime
-        ) -> Subscription:
-            holder = locked[customer]
+        def work(context: UnitOfWork) -> Subscription:
+            connection, now = context.connection, context.now
+            holder = context.customers[customer]
             row = repository.read_subscription(connection, holder.id)
             if row is None:
                 raise InvalidRequest("customer", "has no subscription whose period to reset")
