@@ -34,7 +34,6 @@ from creditkit.ledger.checks import (
     check_text,
     check_time,
 )
-from creditkit.ledger.grants import LedgerGrants
 from creditkit.ledger.kernel import (
     CONSUMPTION,
     ISSUANCE,
@@ -55,6 +54,7 @@ from creditkit.ledger.schemas import (
     Unit,
 )
 from creditkit.ledger.spending import SpendState, applies, check_spender
+from creditkit.ledger.writes import LedgerWrites as LedgerGrants
 from creditkit.store.flavor import flavor_of
 
 Outcome = Charge | CreditKitError

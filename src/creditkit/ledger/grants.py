@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -42,10 +42,9 @@ from creditkit.ledger.kernel import (
     Request,
     Spend,
     UnitOfWork,
-    burn_down_key,
     take,
 )
-from creditkit.ledger.late_usage import LATE_USAGE_WINDOW_DEFAULT
+from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
 from creditkit.ledger.repository import CustomerRow, GrantRow
 from creditkit.ledger.schemas import (
     AMOUNT_STEPS_MAX,
@@ -66,16 +65,21 @@ from creditkit.ledger.spending import (
     check_applies_to,
     encode_applies_to,
 )
-from creditkit.ledger.writes import LedgerWrites
 from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit
+from creditkit.store.database import Database
 
 
-class LedgerGrants(LedgerWrites):
-    """The write path, plus customers, grants and spending from them."""
+class Grants:
+    """Customers, grants and spending from them, on the posting and read ports."""
 
-    #: How far back a charge's ``occurred_at`` may be (the kit's ``late_usage_window``).
-    late_usage_window: timedelta = LATE_USAGE_WINDOW_DEFAULT
+    def __init__(
+        self, database: Database, reads: LedgerReads, postings: Postings, rules: SpendRules
+    ) -> None:
+        self._database = database
+        self._reads = reads
+        self._postings = postings
+        self._rules = rules
 
     def create_customer(
         self,
@@ -98,7 +102,7 @@ class LedgerGrants(LedgerWrites):
             row = repository.read_customer_full(connection, customer)
             if row is None:
                 repository.insert_customer(
-                    connection, customer, customer_kind, metadata, self.now(), zone
+                    connection, customer, customer_kind, metadata, self._reads.now(), zone
                 )
                 row = present(
                     repository.read_customer_full(connection, customer), "an inserted customer"
@@ -119,7 +123,7 @@ class LedgerGrants(LedgerWrites):
 
         for attempt in (1, 2):
             try:
-                return self.database.write(create)
+                return self._database.write(create)
             except IntegrityError:
                 # Created by a concurrent call between our read and insert: read it again.
                 if attempt == 2:
@@ -127,7 +131,7 @@ class LedgerGrants(LedgerWrites):
         raise AssertionError("unreachable")
 
     def customer(self, customer: str) -> Customer:
-        with self.database.read() as connection:
+        with self._database.read() as connection:
             row = repository.read_customer_full(connection, customer)
         if row is None:
             raise UnknownCustomer(customer)
@@ -156,7 +160,7 @@ class LedgerGrants(LedgerWrites):
         error (a pack bought more often than its purchase limit allows). ``applies_to``: the
         actions or categories it may pay for (None: any spending)."""
         scope = check_applies_to(applies_to)
-        unit_ = self.unit(unit)
+        unit_ = self._reads.unit(unit)
         steps = unit_.to_steps(amount)
         try:
             grant_source = GrantSource(source)
@@ -212,21 +216,21 @@ class LedgerGrants(LedgerWrites):
                 raise InvalidRequest("expires_at", "must be after the grant starts counting")
             refusal = None if guard is None else guard(context.connection, holder)
             if refusal is not None:
-                raise self._refuse(context, request, holder, unit, steps, refusal)
+                raise self._postings.refuse(context, request, holder, unit, steps, refusal)
             transaction_id, _grant_id = self._issue(
                 context, request, holder, unit, steps, grant_source, priority, starts_at,
                 expires, bool(transferable), cost_basis, metadata, action, scope,
             )  # fmt: skip
-            return self._grant_from_row(
+            return self.grant_from_row(
                 repository.read_grant_by_transaction(context.connection, transaction_id),
                 context.connection,
             )
 
-        return self._write(
+        return self._postings.write_once(
             request,
             lambda _connection: [customer],
             body,
-            lambda connection, recorded: self._grant_from_row(
+            lambda connection, recorded: self.grant_from_row(
                 repository.read_grant_by_transaction(connection, recorded.id), connection
             ),
         )
@@ -253,19 +257,19 @@ class LedgerGrants(LedgerWrites):
         (``_repay_debt``). Returns the transaction's id and the grant's."""
         transaction_id = repository.insert_transaction(
             context.connection,
-            self.transaction_values(
+            self._postings.transaction_values(
                 request, holder, unit, steps, context.now, action=action, metadata=metadata
             ),
         )
-        grant_id = self._insert_grant(
+        grant_id = self.insert_grant(
             context, holder, unit, steps, source, priority, effective_at, expires_at,
             transferable, cost_basis, transaction_id, metadata, applies_to,
         )  # fmt: skip
-        self._post(
+        self._postings.post(
             context.connection,
             transaction_id,
             unit,
-            [(self.system_account(ISSUANCE, unit), -steps), (grant_id, steps)],
+            [(self._postings.system_account(ISSUANCE, unit), -steps), (grant_id, steps)],
         )
         self._repay_debt(context, request, holder, unit, grant_id, steps)
         emit(
@@ -275,7 +279,7 @@ class LedgerGrants(LedgerWrites):
             {
                 "grant_id": grant_id,
                 "unit": unit,
-                "amount": wire_amount(self._units[unit].to_quantity(steps)),
+                "amount": wire_amount(self._reads.unit(unit).to_quantity(steps)),
                 "source": source.value,
                 "expires_at": iso_or_none(expires_at),
             },
@@ -306,13 +310,13 @@ class LedgerGrants(LedgerWrites):
         )
         transaction_id = repository.insert_transaction(
             context.connection,
-            self.transaction_values(repayment, holder, unit, repaid, context.now),
+            self._postings.transaction_values(repayment, holder, unit, repaid, context.now),
         )
-        self._post(
+        self._postings.post(
             context.connection, transaction_id, unit, [(grant_id, -repaid), (debt[0], repaid)]
         )
 
-    def _insert_grant(
+    def insert_grant(
         self,
         context: UnitOfWork,
         holder: CustomerRow,
@@ -352,9 +356,9 @@ class LedgerGrants(LedgerWrites):
             repository.lower_next_due_at(context.connection, holder.id, expires_at)
         return grant_id
 
-    def _grant_from_row(self, row: Any, connection: Connection | None = None) -> Grant:
+    def grant_from_row(self, row: Any, connection: Connection | None = None) -> Grant:
         """The grant as granted; with ``connection``, with the debt it repaid first."""
-        unit = self._units[row.unit]
+        unit = self._reads.unit(row.unit)
         repaid = 0
         if connection is not None:
             repaid = spender_repository.debt_repaid(connection, debt_repayment_key(row.account_id))
@@ -377,19 +381,7 @@ class LedgerGrants(LedgerWrites):
             debt_repaid=unit.to_quantity(repaid) if repaid else 0,
         )
 
-    @staticmethod
-    def live_in_order(
-        grants: Sequence[GrantRow], now: datetime, transferable_only: bool = False
-    ) -> list[GrantRow]:
-        live = [
-            grant
-            for grant in grants
-            if grant.is_live(now) and (grant.transferable or not transferable_only)
-        ]
-        live.sort(key=burn_down_key)
-        return live
-
-    def _draw(
+    def draw(
         self,
         context: UnitOfWork,
         request: Request,
@@ -410,18 +402,18 @@ class LedgerGrants(LedgerWrites):
         pay, and ``check_spend`` counts it against the budgets on ``spender``'s path. Tells
         the spend hooks what it took."""
         rows = repository.grants_with_credits(context.connection, customer.id, unit.name)
-        live = self.live_in_order(rows, context.now, transferable_only)
+        live = self._reads.live_in_order(rows, context.now, transferable_only)
         grants = live
         if transferable_only:
             grants = [grant for grant in live if grant.applies_to is None]
         elif any(grant.applies_to is not None for grant in live):
-            scope = self.action_scope(action)
+            scope = self._rules.action_scope(action)
             grants = [grant for grant in live if applies(grant, scope)]
         available = sum(grant.remaining for grant in grants)
         drawn = min(steps, available)
         headroom: int | None = 0
         if steps > available and not transferable_only:
-            headroom = self.headroom(context.connection, customer, unit.name, context.now)
+            headroom = self._rules.headroom(context.connection, customer, unit.name, context.now)
         shortfall = 0 if headroom is None else max(0, steps - available - headroom)
 
         def refusal(debt_room: int) -> CreditKitError:
@@ -435,7 +427,7 @@ class LedgerGrants(LedgerWrites):
 
         refused: CreditKitError | None = refusal(0) if shortfall else None
         if state is not None:
-            checked = self.check_spend(
+            checked = self._rules.check_spend(
                 context.connection, state, customer, unit, steps, context.now,
                 spender=spender, shortfall=shortfall, allow_debt=False, refusal=refusal,
             )  # fmt: skip
@@ -444,11 +436,13 @@ class LedgerGrants(LedgerWrites):
             refused = checked if isinstance(checked, CreditKitError) else None
             state.flush(context.connection)
         if refused is not None:
-            raise self._refuse(context, request, customer, unit.name, steps, refused)
+            raise self._postings.refuse(context, request, customer, unit.name, steps, refused)
         if drawn > 0:
             # Of all live grants, not only the transferable ones a transfer draws from.
             before = sum(grant.remaining for grant in rows if grant.is_live(context.now))
-            self.spent(context.connection, customer, unit.name, before, before - drawn, context.now)
+            self._rules.spent(
+                context.connection, customer, unit.name, before, before - drawn, context.now
+            )
         return take(grants, drawn), steps - drawn
 
     @staticmethod
@@ -523,7 +517,7 @@ class LedgerGrants(LedgerWrites):
         require(0 < steps <= AMOUNT_STEPS_MAX, "a charge within limits", f"{steps} steps")
         if repository.find_transaction(connection, key) is not None:
             return True
-        grants = self.live_in_order(
+        grants = self._reads.live_in_order(
             repository.grants_with_credits(connection, customer.id, unit), now
         )
         if sum(grant.remaining for grant in grants) < steps:
@@ -535,17 +529,18 @@ class LedgerGrants(LedgerWrites):
             {"customer": customer.external_id, "unit": unit, "amount": steps, "action": action},
         )
         transaction_id = repository.insert_transaction(
-            connection, self.transaction_values(request, customer, unit, steps, now, action=action)
+            connection,
+            self._postings.transaction_values(request, customer, unit, steps, now, action=action),
         )
-        self._post(
+        self._postings.post(
             connection,
             transaction_id,
             unit,
             [(grant.account_id, -part) for grant, part in draws]
-            + [(self.system_account(CONSUMPTION, unit), steps)],
+            + [(self._postings.system_account(CONSUMPTION, unit), steps)],
         )
         # Spending like any charge: the usage rollups count it in this transaction.
-        self.record_spends(
+        self._rules.record_spends(
             connection, [Spend(transaction_id, customer.id, unit, steps, action, None, {}, now)]
         )
         return True
@@ -574,10 +569,10 @@ class LedgerGrants(LedgerWrites):
             key, TransactionKind.ROLLOVER, {"customer": customer.external_id, "unit": unit}
         )
         transaction_id = repository.insert_transaction(
-            connection, self.transaction_values(request, customer, unit, steps, now)
+            connection, self._postings.transaction_values(request, customer, unit, steps, now)
         )
         context = UnitOfWork(connection, now, {customer.external_id: customer}, replay=False)
-        grant_id = self._insert_grant(
+        grant_id = self.insert_grant(
             context,
             customer,
             unit,
@@ -592,7 +587,7 @@ class LedgerGrants(LedgerWrites):
             {"rollover": True},
         )
         legs = [(grant_id_from, -part) for grant_id_from, part in moves] + [(grant_id, steps)]
-        self._post(connection, transaction_id, unit, legs)
+        self._postings.post(connection, transaction_id, unit, legs)
         return grant_id
 
     def post_refund(
@@ -633,17 +628,17 @@ class LedgerGrants(LedgerWrites):
         )
         transaction_id = repository.insert_transaction(
             connection,
-            self.transaction_values(
+            self._postings.transaction_values(
                 request, customer, holding.unit, holding.remaining, now, metadata=metadata
             ),
         )
-        self._post(
+        self._postings.post(
             connection,
             transaction_id,
             holding.unit,
             [
                 (grant_id, -holding.remaining),
-                (self.system_account(ISSUANCE, holding.unit), holding.remaining),
+                (self._postings.system_account(ISSUANCE, holding.unit), holding.remaining),
             ],
         )
         return holding.remaining

@@ -37,7 +37,7 @@ from creditkit.store.flavor import Flavor
 
 if TYPE_CHECKING:
     from creditkit.ledger.batch import _Prepared
-    from creditkit.ledger.grants import LedgerGrants
+    from creditkit.ledger.writes import LedgerWrites as LedgerGrants
 
 Outcome = Charge | CreditKitError
 
