@@ -238,7 +238,10 @@ class LedgerTimeline(LedgerKernel):
         first_due_at = now if customer.next_due_at is None else min(customer.next_due_at, now)
         moment = first_due_at - timedelta(microseconds=1)
         for hook in self._hooks.due:
-            next_due = hook(connection, customer, moment)
+            next_due = hook(
+                UnitOfWork(connection, moment, {customer.external_id: customer}, replay=False),
+                customer,
+            )
             if next_due is not None and next_due <= now:
                 return False
         return True
@@ -296,7 +299,12 @@ class LedgerTimeline(LedgerKernel):
             for index, hook in enumerate(self._hooks.due):
                 hook_due = hook_dues[index]
                 if hook_due is not None and hook_due <= hook_at:
-                    next_due = hook(connection, customer, hook_at)
+                    next_due = hook(
+                        UnitOfWork(
+                            connection, hook_at, {customer.external_id: customer}, replay=False
+                        ),
+                        customer,
+                    )
                     if next_due is not None and next_due <= hook_at:
                         # A hook that is due again at once would never let the timeline move.
                         raise AssertionError(f"due work at {hook_at} is due again at {next_due}")
