@@ -15,9 +15,11 @@ import pytest
 import creditkit.ledger
 from creditkit.ledger import ports
 from creditkit.ledger.corrections import Corrections
+from creditkit.ledger.grant_postings import GrantPostings
 from creditkit.ledger.grants import Grants
 from creditkit.ledger.hold_excess import HoldExcess
 from creditkit.ledger.hold_reads import HoldReads
+from creditkit.ledger.hold_settlements import HoldSettlements
 from creditkit.ledger.holds import Holds
 from creditkit.ledger.moves import Moves
 from creditkit.ledger.postings import LedgerPostings
@@ -29,9 +31,11 @@ from creditkit.ledger.statements import Statements
 LEDGER = Path(creditkit.ledger.__file__).parent
 COLLABORATORS: tuple[type[Any], ...] = (
     Grants,
+    GrantPostings,
     HoldReads,
     HoldExcess,
     Holds,
+    HoldSettlements,
     Moves,
     Corrections,
     Spenders,
@@ -69,9 +73,7 @@ def _private_reaches(path: Path) -> list[str]:
 
 def _parameters(function: Any) -> list[tuple[str, Any, Any]]:
     signature = inspect.signature(function)
-    return [
-        (p.name, p.kind, p.default) for p in signature.parameters.values() if p.name != "self"
-    ]
+    return [(p.name, p.kind, p.default) for p in signature.parameters.values() if p.name != "self"]
 
 
 def test_the_service_inherits_nothing() -> None:
@@ -118,9 +120,7 @@ def test_the_core_answers_each_port_as_declared(port: type[Any]) -> None:
     ]
     assert declared
     for name in declared:
-        assert _parameters(getattr(LedgerPostings, name)) == _parameters(getattr(port, name)), (
-            name
-        )
+        assert _parameters(getattr(LedgerPostings, name)) == _parameters(getattr(port, name)), name
 
 
 def test_the_service_delegates_with_the_parts_signatures() -> None:

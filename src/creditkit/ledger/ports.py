@@ -2,8 +2,9 @@
 (``LedgerPostings``), and nothing more.
 
 The ledger is the posting core (units, the due timeline, the write path, posting) plus
-collaborators, one per domain part: grants, holds, moves, corrections, spenders, reversals and
-the reads (balances, history). A collaborator receives these ports, and the other collaborators
+collaborators, one per domain part: grants and the grant postings other domains make, holds
+(taken, settled, their reads), moves, corrections, spenders, reversals and the reads (balances,
+history). A collaborator receives these ports, and the other collaborators
 it needs, in its constructor; it never reaches into the core's internals or another
 collaborator's. ``LedgerService`` composes them.
 

@@ -3,9 +3,11 @@ the due timeline, the write path, posting) with the collaborators of each domain
 built on the narrow ports of ``ports.py`` and handed the other collaborators it needs:
 
     LedgerPostings ── LedgerReads, Postings, SpendRules ──┬─ Grants
+                                                          ├─ GrantPostings (Grants)
                                                           ├─ HoldReads
                                                           ├─ HoldExcess
-                                                          ├─ Holds (Grants, HoldReads, HoldExcess)
+                                                          ├─ Holds (Grants, HoldReads)
+                                                          ├─ HoldSettlements (HoldReads, HoldExcess)
                                                           ├─ Moves (Grants)
                                                           ├─ Corrections (Grants)
                                                           ├─ Spenders
@@ -28,9 +30,11 @@ from creditkit.errors import CreditKitError, PurchaseLimitReached, Quantity
 from creditkit.ledger import repository
 from creditkit.ledger.coalescing import GroupCommitStats
 from creditkit.ledger.corrections import Corrections
+from creditkit.ledger.grant_postings import GrantPostings
 from creditkit.ledger.grants import Grants
 from creditkit.ledger.hold_excess import HoldExcess
 from creditkit.ledger.hold_reads import HoldReads
+from creditkit.ledger.hold_settlements import HoldSettlements
 from creditkit.ledger.holds import Holds
 from creditkit.ledger.kernel import Clock, LedgerHooks, Request, T, UnitOfWork
 from creditkit.ledger.moves import Moves
@@ -81,9 +85,11 @@ class LedgerService:
         )
         self._postings = core
         self._grants = Grants(database, core, core, core)
+        self._grant_postings = GrantPostings(core, core, core, self._grants)
         self._hold_reads = HoldReads(database, core)
         excess = HoldExcess(core, core, core)
-        self._holds = Holds(core, core, core, self._grants, self._hold_reads, excess)
+        self._holds = Holds(core, core, core, self._grants, self._hold_reads)
+        self._settlements = HoldSettlements(core, core, core, self._hold_reads, excess)
         self._moves = Moves(core, core, self._grants)
         self._corrections = Corrections(core, core, self._grants)
         self._spenders = Spenders(database, core, core, core)
@@ -165,7 +171,7 @@ class LedgerService:
     def purchase_limit_refusal(
         self, connection: Connection, holder: CustomerRow, pack: str, purchase_limit: int | None
     ) -> PurchaseLimitReached | None:
-        return self._grants.purchase_limit_refusal(connection, holder, pack, purchase_limit)
+        return self._grant_postings.purchase_limit_refusal(connection, holder, pack, purchase_limit)
 
     def post_grant(
         self,
@@ -183,7 +189,7 @@ class LedgerService:
         action: str | None = None,
         applies_to: tuple[str, ...] | None = None,
     ) -> int | None:
-        return self._grants.post_grant(
+        return self._grant_postings.post_grant(
             connection,
             customer,
             key,
@@ -208,7 +214,7 @@ class LedgerService:
         action: str,
         now: datetime,
     ) -> bool:
-        return self._grants.post_charge(connection, customer, key, steps, unit, action, now)
+        return self._grant_postings.post_charge(connection, customer, key, steps, unit, action, now)
 
     def post_rollover(
         self,
@@ -220,7 +226,9 @@ class LedgerService:
         expires_at: datetime | None,
         now: datetime,
     ) -> int | None:
-        return self._grants.post_rollover(connection, customer, key, moves, unit, expires_at, now)
+        return self._grant_postings.post_rollover(
+            connection, customer, key, moves, unit, expires_at, now
+        )
 
     def post_refund(
         self,
@@ -231,7 +239,7 @@ class LedgerService:
         now: datetime,
         metadata: dict[str, Any],
     ) -> int:
-        return self._grants.post_refund(connection, customer, key, grant_id, now, metadata)
+        return self._grant_postings.post_refund(connection, customer, key, grant_id, now, metadata)
 
     # -- HoldReads (hold_reads.py) --------------------------------------------
 
@@ -247,7 +255,7 @@ class LedgerService:
     def holds(self, customer: str, status: str, limit: int) -> tuple[Hold, ...]:
         return self._hold_reads.holds(customer, status, limit)
 
-    # -- Holds (holds.py) -----------------------------------------------------
+    # -- Holds (holds.py) and HoldSettlements (hold_settlements.py) --------------------
 
     def reserve(
         self,
@@ -296,7 +304,7 @@ class LedgerService:
         metadata: dict[str, Any] | None,
         allow_debt: bool = False,
     ) -> Charge:
-        return self._holds.commit(
+        return self._settlements.commit(
             hold_id,
             amount,
             final=final,
@@ -306,7 +314,7 @@ class LedgerService:
         )
 
     def release(self, hold_id: int, *, idempotency_key: str) -> Hold:
-        return self._holds.release(hold_id, idempotency_key=idempotency_key)
+        return self._settlements.release(hold_id, idempotency_key=idempotency_key)
 
     # -- Moves (moves.py) -----------------------------------------------------
 
