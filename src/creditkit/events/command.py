@@ -10,6 +10,7 @@ import threading
 
 from creditkit.errors import InvalidRequest
 from creditkit.events.lag import ConsumerLag, StreamLag, read_lag
+from creditkit.events.messages import EVENTS_PER_MESSAGE_MAX
 from creditkit.events.repository import (
     PARKED_PAGE_MAX,
     ParkedCount,
@@ -75,11 +76,15 @@ def run_ingest_worker(
 
 def lag_lines(lag: StreamLag, parked: ParkedCount) -> list[str]:
     """One line per consumer of the stream (or one saying there is none), then the parked
-    (``parked at least 10000`` past the count's bound)."""
+    (``parked at least 10000`` past the count's bound). JetStream counts messages, each one
+    request's chunk of events (events/messages.py)."""
     if not lag.exists:
         lines = [f"no stream {lag.stream} yet: nothing was published"]
     elif not lag.consumers:
-        lines = [f"no consumer yet: {lag.events} events in {lag.stream} wait for an ingest-worker"]
+        lines = [
+            f"no consumer yet: {lag.events} messages (of 1 to {EVENTS_PER_MESSAGE_MAX} events)"
+            f" in {lag.stream} wait for an ingest-worker"
+        ]
     else:
         lines = [_consumer_line(consumer) for consumer in lag.consumers]
     return [*lines, f"parked {parked}"]

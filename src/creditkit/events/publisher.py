@@ -4,7 +4,6 @@ a majority of the replicas) before ``POST /v1/events`` answers 202."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,13 +15,14 @@ from nats.js.errors import Error as JetStreamError
 
 from creditkit.events.errors import EventsUnavailable
 from creditkit.events.lag import StreamLag, lag_through
+from creditkit.events.messages import chunks, message_bytes_max
 from creditkit.events.stream import STREAM, SUBJECT, connect, ensure_stream
 
 #: How long a batch's events may wait for their acknowledgements, in seconds: past it the
 #: caller gets 503 and retries (with the same keys: nothing is charged twice).
 PUBLISH_TIMEOUT_SECONDS = 5.0
 PUBLISH_TIMEOUT_SECONDS_MAX = 60.0
-#: Events published at once and not yet acknowledged, per process, at most.
+#: Messages (chunks of events) published at once and not yet acknowledged, per process, at most.
 PUBLISHES_PENDING_MAX = 4_000
 
 
@@ -60,20 +60,26 @@ class EventPublisher:
             return self._js
 
     async def publish(self, events: Sequence[Mapping[str, Any]]) -> None:
-        """Publishes every event with ``Nats-Msg-Id`` its idempotency key and returns once
-        JetStream acknowledged them all; raises ``EventsUnavailable`` otherwise (some may have
-        been stored: a retry with the same keys charges each once)."""
+        """Publishes the events as few messages as fit (events/messages.py), each with
+        ``Nats-Msg-Id`` derived from its events' idempotency keys, and returns once JetStream
+        acknowledged them all; raises ``EventsUnavailable`` otherwise (some may have been
+        stored: a retry with the same keys charges each once), and ``InvalidRequest`` before
+        publishing anything when an event is too large for a message."""
         js = await self._stream()
+        connection = self._connection
+        if connection is None:
+            raise EventsUnavailable("the connection closed")
+        found = chunks(events, message_bytes_max(connection.max_payload))
         try:
             async with asyncio.timeout(self._timeout_seconds):
                 pending = [
                     await js.publish_async(
                         SUBJECT,
-                        json.dumps(dict(event), separators=(",", ":")).encode(),
+                        chunk.body,
                         stream=STREAM,
-                        headers={"Nats-Msg-Id": str(event["idempotency_key"])},
+                        headers={"Nats-Msg-Id": chunk.message_id},
                     )
-                    for event in events
+                    for chunk in found
                 ]
                 await asyncio.gather(*pending)
         except TimeoutError:

@@ -6,7 +6,6 @@ once all the same, by the ledger's unique idempotency key."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
@@ -24,6 +23,7 @@ from nats.js.errors import Error as JetStreamError
 from creditkit.errors import CreditKitError, InvariantViolation, LedgerBusy
 from creditkit.events.errors import EventsUnavailable
 from creditkit.events.lag import read_lag
+from creditkit.events.messages import EVENTS_PER_MESSAGE_MAX, Unreadable, decoded
 from creditkit.events.repository import ParkedCount, ParkedEvent, park, parked_count
 from creditkit.events.running import run_to_end
 from creditkit.events.stream import (
@@ -47,6 +47,9 @@ logger = logging.getLogger("creditkit.events")
 #: commits.
 BATCH_MAX = INGEST_EVENTS_MAX
 BATCH_DEFAULT = 1_000
+#: Messages fetched at once, at most: a message holds 1 to ``EVENTS_PER_MESSAGE_MAX`` events,
+#: so each fetch asks for as many messages as the last ones' events per message make a batch.
+FETCH_MESSAGES_MAX = BATCH_DEFAULT
 #: How long one fetch waits for events, in seconds: also how soon a stop is noticed when idle.
 FETCH_SECONDS = 0.5
 #: Deliveries of one event at most: past them a failure that looked transient parks it.
@@ -77,10 +80,15 @@ if not 1 <= BATCH_DEFAULT <= BATCH_MAX <= INGEST_EVENTS_MAX:
         "a worker's batch fits in one ingest call",
         f"{BATCH_DEFAULT} <= {BATCH_MAX} <= {INGEST_EVENTS_MAX}",
     )
-if 2 * BATCH_MAX > ACK_PENDING_MAX:
+if 2 * FETCH_MESSAGES_MAX > ACK_PENDING_MAX:
     raise InvariantViolation(
-        "a worker's two batches fit in the consumer's unacknowledged bound",
-        f"2 * {BATCH_MAX} > {ACK_PENDING_MAX}",
+        "a worker's two fetches fit in the consumer's unacknowledged bound",
+        f"2 * {FETCH_MESSAGES_MAX} > {ACK_PENDING_MAX}",
+    )
+if EVENTS_PER_MESSAGE_MAX > BATCH_MAX:
+    raise InvariantViolation(
+        "a message's events fit in one ingest call",
+        f"{EVENTS_PER_MESSAGE_MAX} > {BATCH_MAX}",
     )
 
 
@@ -118,6 +126,8 @@ class IngestWorker:
         self._start_seconds = min(max(start_seconds, 0.05), START_SECONDS_MAX)
         self.charged = 0
         self.parked = 0
+        #: Events per message in the last fetch: how many messages the next one asks for.
+        self._events_per_message = 1.0
 
     async def _subscribe(self, seconds: float) -> tuple[Nats, JetStreamContext.PullSubscription]:
         connection = await connect(self._servers, "creditkit-ingest-worker", seconds)
@@ -186,8 +196,8 @@ class IngestWorker:
                 fetching = None if stop.is_set() else asyncio.create_task(self._fetch(subscription))
                 # A fetch may hand over more than asked (messages left by an earlier request
                 # that timed out): charged in batches of the bound all the same.
-                for start in range(0, len(messages), self._batch_max):
-                    await self._apply(messages[start : start + self._batch_max])
+                for batch in self._batches(messages):
+                    await self._apply(batch)
                 if messages:
                     await connection.flush()
                 if time.monotonic() - logged_at >= LAG_LOG_SECONDS:
@@ -203,8 +213,9 @@ class IngestWorker:
     async def _fetch(self, subscription: JetStreamContext.PullSubscription) -> list[Msg]:
         """The next batch: what the stream holds for this worker, up to the bound; empty when
         nothing came within ``FETCH_SECONDS`` or the stream is away for a moment."""
+        wanted = max(1, min(FETCH_MESSAGES_MAX, int(self._batch_max / self._events_per_message)))
         try:
-            return await subscription.fetch(self._batch_max, timeout=FETCH_SECONDS)
+            return await subscription.fetch(wanted, timeout=FETCH_SECONDS)
         except (NatsTimeoutError, TimeoutError):
             return []
         except (NatsError, JetStreamError) as error:
@@ -231,46 +242,72 @@ class IngestWorker:
             },
         )
 
-    async def _apply(self, messages: Sequence[Msg]) -> None:
-        """Charges the batch's events in one transaction, then acknowledges each charged or
-        parked one; a transient failure is retried later (a delayed redelivery)."""
-        events: list[dict[str, Any]] = []
-        readable: list[Msg] = []
-        to_park: list[tuple[Msg, ParkedEvent]] = []
+    def _batches(self, messages: list[Msg]) -> list[list[tuple[Msg, Decoded]]]:
+        """The fetched messages decoded (one parse each) and grouped into batches of whole
+        messages of at most ``batch_max`` events (a message larger than the bound alone)."""
+        batches: list[list[tuple[Msg, Decoded]]] = []
+        batch: list[tuple[Msg, Decoded]] = []
+        size = total = 0
         for message in messages:
-            event = _decoded(message)
-            if isinstance(event, ParkedEvent):
-                to_park.append((message, event))
+            found = _decoded(message)
+            count = len(found) if isinstance(found, list) else 1
+            total += count
+            if batch and size + count > self._batch_max:
+                batches.append(batch)
+                batch, size = [], 0
+            batch.append((message, found))
+            size += count
+        if batch:
+            batches.append(batch)
+        if messages:
+            self._events_per_message = total / len(messages)
+        return batches
+
+    async def _apply(self, batch: Sequence[tuple[Msg, Decoded]]) -> None:
+        """Charges the batch's events in one ingest call (in slices of the bound when one message
+        holds more), parks those that cannot be charged, then acknowledges each message whose
+        events are all charged or parked; a message with an event that failed transiently is
+        delivered again later (its charged events are not charged twice: their keys)."""
+        events: list[dict[str, Any]] = []
+        owners: list[Msg] = []
+        to_park: list[ParkedEvent] = []
+        for message, found in batch:
+            if isinstance(found, ParkedEvent):
+                to_park.append(found)
+                continue
+            events.extend(found)
+            owners.extend([message] * len(found))
+        outcomes: list[object] = []
+        for start in range(0, len(events), self._batch_max):
+            outcomes.extend(await self._charged(events[start : start + self._batch_max]))
+        retry: dict[int, Msg] = {}
+        charged = 0
+        for message, event, outcome in zip(owners, events, outcomes, strict=True):
+            if not isinstance(outcome, CreditKitError):
+                charged += 1
+            elif isinstance(outcome, LedgerBusy) and _deliveries(message) < DELIVERIES_MAX:
+                retry[id(message)] = message
             else:
-                events.append(event)
-                readable.append(message)
-        retry: list[Msg] = []
-        charged: list[Msg] = []
-        if events:
-            try:
-                outcomes = await asyncio.to_thread(self._kit.ingest, events)
-            except BATCH_RETRIED_ERRORS as error:
-                # The whole batch failed (the database away, ...): each event is retried later,
-                # and parked with the error once its deliveries are spent.
-                logger.warning("events batch not charged, retried later: %r", error)
-                outcomes = [_as_error(error)] * len(events)
-            for message, event, outcome in zip(readable, events, outcomes, strict=True):
-                if not isinstance(outcome, CreditKitError):
-                    charged.append(message)
-                elif isinstance(outcome, LedgerBusy) and _deliveries(message) < DELIVERIES_MAX:
-                    retry.append(message)
-                else:
-                    to_park.append((message, _refused(event, outcome)))
+                to_park.append(_refused(event, outcome))
         if to_park:
             now = self._kit.now()
-            self.parked += await asyncio.to_thread(
-                park, self._kit.database, [parked for _message, parked in to_park], now
-            )
-        for message in [*charged, *(message for message, _parked in to_park)]:
-            await message.ack()
-        for message in retry:
+            self.parked += await asyncio.to_thread(park, self._kit.database, to_park, now)
+        for message, _found in batch:
+            if id(message) not in retry:
+                await message.ack()
+        for message in retry.values():
             await message.nak(delay=retry_delay_seconds(_deliveries(message)))
-        self.charged += len(charged)
+        self.charged += charged
+
+    async def _charged(self, events: list[dict[str, Any]]) -> Sequence[object]:
+        """Each event's outcome of one ingest call (one transaction): its charge or its error;
+        a failure of the whole call (the database away, ...) as each event's, retried later and
+        parked with the error once its deliveries are spent."""
+        try:
+            return await asyncio.to_thread(self._kit.ingest, events)
+        except BATCH_RETRIED_ERRORS as error:
+            logger.warning("events batch not charged, retried later: %r", error)
+            return [_as_error(error)] * len(events)
 
     def lag(self) -> WorkerLag:
         """The shared consumer's lag as JetStream counts it (every event of the stream pending
@@ -292,20 +329,19 @@ def _as_error(error: BaseException) -> CreditKitError:
     return error if isinstance(error, LedgerBusy) else LedgerBusy(1, repr(error))
 
 
-def _decoded(message: Msg) -> dict[str, Any] | ParkedEvent:
-    """The event a message holds, or its parking when it holds none that can be read."""
+#: A message decoded: its events, or its parking when it holds none that can be read.
+Decoded = list[dict[str, Any]] | ParkedEvent
+
+
+def _decoded(message: Msg) -> Decoded:
+    """The events a message holds, or its parking (under its ``Nats-Msg-Id``) when none can be
+    read."""
     key = (message.headers or {}).get("Nats-Msg-Id") or f"seq:{message.metadata.sequence.stream}"
-    try:
-        event = json.loads(message.data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        return ParkedEvent(key, None, {}, "malformed_event", f"not JSON: {error}")
-    if not isinstance(event, dict):
-        return ParkedEvent(key, None, {}, "malformed_event", "not a JSON object")
-    if event.get("idempotency_key") != key:
-        return ParkedEvent(
-            key, _customer(event), event, "malformed_event", "idempotency_key is not Nats-Msg-Id"
-        )
-    return event
+    found = decoded(key, message.data)
+    if isinstance(found, Unreadable):
+        event = found.event
+        return ParkedEvent(key, _customer(event), event, "malformed_event", found.detail)
+    return found
 
 
 def _refused(event: dict[str, Any], error: CreditKitError) -> ParkedEvent:
