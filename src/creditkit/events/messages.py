@@ -74,11 +74,9 @@ def chunk_id(keys: Sequence[str]) -> str:
     return CHUNK_ID_PREFIX + digest.hexdigest()
 
 
-def chunks(events: Sequence[Mapping[str, Any]], bytes_max: int) -> list[Chunk]:
-    """``events`` as messages, in order: as many events each as fit ``bytes_max`` and
-    ``EVENTS_PER_MESSAGE_MAX``. The same events give the same chunks. Raises
-    ``InvalidRequest`` naming ``events[i]`` when one event alone is larger than a message may
-    be (before anything is published)."""
+def encoded_events(events: Sequence[Mapping[str, Any]], bytes_max: int) -> list[bytes]:
+    """Each event as JSON; raises ``InvalidRequest`` naming ``events[i]`` when one alone is
+    larger than a message may be (before anything is published)."""
     encoded = [json.dumps(dict(event), separators=(",", ":")).encode() for event in events]
     for index, body in enumerate(encoded):
         if len(body) > bytes_max:
@@ -87,6 +85,21 @@ def chunks(events: Sequence[Mapping[str, Any]], bytes_max: int) -> list[Chunk]:
                 f"encodes to {len(body)} bytes, more than a message takes ({bytes_max});"
                 f" its metadata may take at most {METADATA_BYTES_MAX} bytes",
             )
+    return encoded
+
+
+def chunks(
+    events: Sequence[Mapping[str, Any]],
+    bytes_max: int,
+    encoded: Sequence[bytes] | None = None,
+) -> list[Chunk]:
+    """``events`` as messages, in order: as many events each as fit ``bytes_max`` and
+    ``EVENTS_PER_MESSAGE_MAX``. The same events give the same chunks. ``encoded``: the events
+    as ``encoded_events`` gave them (encoded here otherwise, with its refusal)."""
+    if encoded is None:
+        encoded = encoded_events(events, bytes_max)
+    if len(encoded) != len(events) or any(len(body) > bytes_max for body in encoded):
+        raise InvariantViolation("each event encoded within the bound", f"{len(events)} events")
     found: list[Chunk] = []
     start = 0
     while start < len(encoded):
@@ -103,7 +116,7 @@ def chunks(events: Sequence[Mapping[str, Any]], bytes_max: int) -> list[Chunk]:
     return found
 
 
-def _chunk(events: Sequence[Mapping[str, Any]], encoded: list[bytes]) -> Chunk:
+def _chunk(events: Sequence[Mapping[str, Any]], encoded: Sequence[bytes]) -> Chunk:
     keys = [str(event["idempotency_key"]) for event in events]
     body = encoded[0] if len(encoded) == 1 else b'{"events":[' + b",".join(encoded) + b"]}"
     return Chunk(chunk_id(keys), body, len(encoded))
