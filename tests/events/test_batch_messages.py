@@ -13,6 +13,7 @@ from typing import Any
 import nats
 import pytest
 from events_helpers import charged_keys, running, wait_until
+from fastapi.testclient import TestClient
 
 from creditkit import CreditKit, ManualClock
 from creditkit.errors import InvalidRequest
@@ -35,6 +36,8 @@ from creditkit.events.repository import parked
 from creditkit.events.running import run_to_end
 from creditkit.events.stream import STREAM, SUBJECT
 from creditkit.events.worker import IngestWorker
+from creditkit.keys.schemas import Scope
+from creditkit.server import create_app
 from creditkit.server.serve import example_catalog
 
 
@@ -180,3 +183,18 @@ def test_a_bad_event_in_a_chunk_is_parked_alone_and_the_rest_charged(
     assert reasons == {"ghost": "unknown_customer", "big": "insufficient_credits"}
     assert worker.charged == 2
     assert kit.audit().ok
+
+
+def test_a_request_with_an_event_too_large_for_a_message_publishes_nothing(
+    kit: CreditKit, nodes: LocalNodes
+) -> None:
+    kit.create_customer("u1")
+    secret = kit.keys.create_key("publisher", Scope.CHARGE).secret
+    headers = {"Authorization": f"Bearer {secret}", "Idempotency-Key": "too-large"}
+    events = [_event("fine"), _event("huge", metadata={"note": "x" * MESSAGE_BYTES_MAX})]
+    app = create_app(kit, events=EventPublisher(nodes.urls))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        refused = client.post("/v1/events", json={"events": events}, headers=headers)
+    assert refused.status_code in {400, 422}, refused.text
+    assert "events[1]" in refused.text
+    assert run_to_end(read_lag(nodes.urls, kit.now())).events == 0
