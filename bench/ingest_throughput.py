@@ -93,8 +93,10 @@ def direct(ck: CreditKit, names: list[str], operations: int, run: str) -> float:
     return operations / (time.perf_counter() - started)
 
 
-async def publish(servers: tuple[str, ...], names: list[str], operations: int, run: str) -> None:
-    publisher = EventPublisher(servers, timeout_seconds=30)
+async def publish(
+    servers: tuple[str, ...], names: list[str], operations: int, run: str, partitions: int = 1
+) -> None:
+    publisher = EventPublisher(servers, timeout_seconds=30, partitions=partitions)
     slots = asyncio.Semaphore(PUBLISHES_IN_FLIGHT)
 
     async def one(start: int) -> None:
@@ -205,10 +207,11 @@ async def drain(
 READY_SECONDS_MAX = 120.0
 
 
-async def ready(servers: tuple[str, ...], pulling: int) -> None:
+async def ready(servers: tuple[str, ...], pulling: int, consumers: int = 1) -> None:
     """Returns once the stream exists and ``pulling`` consumers' pull requests wait on it (the
     workers or drains connected and idle), so that a measurement times the events' path, not a
-    cluster placing its stream or processes starting; raises ``SystemExit`` past the bound."""
+    cluster placing its stream or processes starting; raises ``SystemExit`` past the bound.
+    ``consumers``: how many of the workers' consumers must exist (one per partition)."""
     connection = await connect(servers, "bench-ready", READY_SECONDS_MAX)
     deadline = time.perf_counter() + READY_SECONDS_MAX
     try:
@@ -216,8 +219,13 @@ async def ready(servers: tuple[str, ...], pulling: int) -> None:
         while time.perf_counter() < deadline:
             try:
                 await ensure_stream(connection, js)
-                info = await js.consumer_info(STREAM, CONSUMER)
-                if (info.num_waiting or 0) >= pulling:
+                found = [
+                    info
+                    for info in await js.consumers_info(STREAM)
+                    if info.name == CONSUMER or info.name.startswith(CONSUMER + "-")
+                ]
+                waiting = sum(info.num_waiting or 0 for info in found)
+                if len(found) >= consumers and waiting >= pulling:
                     return
             except (NatsError, JetStreamError):
                 pass  # no consumer yet, or the stream being placed
@@ -249,18 +257,26 @@ def stream_only(nodes_count: int, consumers: int, operations: int, write: bool =
 
 
 def start_workers(
-    database: BenchDatabase, servers: str, count: int, directory: Path
+    database: BenchDatabase, servers: str, count: int, directory: Path, partitions: int = 1
 ) -> list[subprocess.Popen[bytes]]:
+    """``count`` workers; with several partitions, worker i owns those equal to i modulo
+    ``count`` (each partition one worker's)."""
     environment = dict(
         os.environ,
         CREDITKIT_DATABASE_URL=database.url,
         CREDITKIT_EVENTS_URL=servers,
         CREDITKIT_SECRET_KEY=SECRET_KEY,
+        CREDITKIT_EVENTS_PARTITIONS=str(partitions),
     )
     command = [str(Path(sys.executable).parent / "creditkit"), "ingest-worker"]
+    owned = [
+        [] if partitions == 1 else
+        ["--partitions", ",".join(str(p) for p in range(index, partitions, count))]
+        for index in range(count)
+    ]  # fmt: skip
     return [
         subprocess.Popen(
-            command,
+            [*command, *owned[index]],
             env=environment,
             stdout=subprocess.DEVNULL,
             stderr=(directory / f"worker{index}.log").open("wb"),
@@ -276,6 +292,7 @@ def end_to_end(
     nodes_count: int,
     workers: int,
     operations: int,
+    partitions: int = 1,
 ) -> dict[str, float]:
     """Events per second from the first publish to the last charge committed, and the
     publishing rate alone (202s a client would have had)."""
@@ -283,12 +300,12 @@ def end_to_end(
         tempfile.TemporaryDirectory(prefix="bench_nats_") as directory,
         LocalNodes(Path(directory), nodes_count) as nodes,
     ):
-        processes = start_workers(database, nodes.setting, workers, Path(directory))
+        processes = start_workers(database, nodes.setting, workers, Path(directory), partitions)
         try:
-            asyncio.run(ready(nodes.urls, workers))
+            asyncio.run(ready(nodes.urls, workers, partitions))
             before = {name: int(ck.balance(name).available) for name in names}
             started = time.perf_counter()
-            asyncio.run(publish(nodes.urls, names, operations, f"n{nodes_count}"))
+            asyncio.run(publish(nodes.urls, names, operations, f"n{nodes_count}", partitions))
             published = time.perf_counter() - started
             deadline = started + DRAIN_SECONDS_MAX
             while charged_count(ck, names, before) < operations:
@@ -315,8 +332,17 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="ingest-worker processes (2)")
     parser.add_argument("--customers", type=int, default=100, help="customers (default 100)")
     parser.add_argument("--nodes", default="1,3", help="JetStream nodes to measure (1,3)")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=1,
+        help="events partitions by customer, the end-to-end run's (default 1); at least"
+        " --workers, each worker owning its share",
+    )
     args = parser.parse_args()
     node_counts = [int(count) for count in args.nodes.split(",")]
+    if args.partitions > 1 and args.partitions < args.workers:
+        raise SystemExit("--partitions: at least --workers (each worker owns one or more)")
     with bench_database(args.database_url, "ingest") as database:
         info = header("ingest_throughput", database)
         ck = CreditKit(database.url, catalog=example_catalog(), secret_key=SECRET_KEY)
@@ -329,7 +355,9 @@ def main() -> int:
         results: dict[str, Any] = {**info, "operations": args.operations}
         for nodes_count in node_counts:
             floor = direct(ck, names, args.operations, f"floor{nodes_count}")
-            measured = end_to_end(database, ck, names, nodes_count, args.workers, args.operations)
+            measured = end_to_end(
+                database, ck, names, nodes_count, args.workers, args.operations, args.partitions
+            )
             alone = stream_only(nodes_count, args.workers, args.operations)
             written = stream_only(nodes_count, args.workers, args.operations, write=True)
             ratio = measured["per_second"] / floor
@@ -358,7 +386,7 @@ def main() -> int:
         rows,
     )  # fmt: skip
     print(f"goal: {GOAL_PER_SECOND:,} events/s end to end with 3 replicas;"
-          f" {args.workers} worker processes;"
+          f" {args.workers} worker processes; {args.partitions} partition(s);"
           f" load average {load_average():.2f} at the end")  # fmt: skip
     write_json(args.json, results)
     return 0
