@@ -32,10 +32,6 @@ idempotency check), the history (history pages), the usage index (usage sums of 
 hours at a range's edges, and holds' reserves) and the primary key; the others are partial and
 a plain charge skips them.
 
-The tables whose rows a charge updates (a grant's cached balance, the usage rollup, the budget
-usage) leave a fifth of each page free, so that an update can put the row's new version on the
-same page (a HOT update: no index entry written) until a vacuum reclaims the old ones.
-
 SQLite is untouched: its foreign keys take no locks.
 
 Revision ID: 0029
@@ -53,11 +49,8 @@ down_revision: str | Sequence[str] | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Tables a charge updates in place, and the share of each page a new version may fill.
-_HOT_TABLES = ("accounts", "usage_rollups", "budget_usage")
 _KIND_INDEX = "ix_transactions_customer_kind_history"
 _KIND_INDEX_COLUMNS = ["customer_id", "unit", "kind", "id"]
-_FILLFACTOR = 80
 
 _ENTRIES_APPLY = """CREATE OR REPLACE FUNCTION creditkit_entries_apply() RETURNS trigger
     LANGUAGE plpgsql AS $$
@@ -181,8 +174,6 @@ def upgrade() -> None:
     op.drop_constraint("fk_entries_account_id_unit", "entries", type_="foreignkey")
     op.drop_constraint("fk_entries_transaction_id", "entries", type_="foreignkey")
     op.drop_constraint("fk_transactions_unit", "transactions", type_="foreignkey")
-    for table in _HOT_TABLES:
-        op.execute(f"ALTER TABLE {table} SET (fillfactor = {_FILLFACTOR})")
     op.drop_index(_KIND_INDEX, table_name="transactions")
     op.create_index(
         _KIND_INDEX,
@@ -198,8 +189,6 @@ def downgrade() -> None:
         return
     op.drop_index(_KIND_INDEX, table_name="transactions")
     op.create_index(_KIND_INDEX, "transactions", _KIND_INDEX_COLUMNS, unique=False)
-    for table in _HOT_TABLES:
-        op.execute(f"ALTER TABLE {table} RESET (fillfactor)")
     op.create_foreign_key("fk_transactions_unit", "transactions", "units", ["unit"], ["name"])
     op.create_foreign_key(
         "fk_entries_transaction_id", "entries", "transactions", ["transaction_id"], ["id"]
