@@ -33,7 +33,7 @@ from creditkit.ledger.kernel import CONSUMPTION, LEG_AMOUNT_MAX, Spend
 from creditkit.ledger.repository import CustomerRow, GrantRow
 from creditkit.ledger.schemas import Charge, Draw
 from creditkit.ledger.spending import SpendState
-from creditkit.store.flavor import Flavor
+from creditkit.store.flavor import ENTRY_IDS_PER_TRANSACTION, Flavor
 
 if TYPE_CHECKING:
     from creditkit.ledger.batch import _Prepared
@@ -48,7 +48,7 @@ _INSERT_TRANSACTIONS = (
     " ?, ?, NULL, ?, ?, NULL, NULL)"
 )
 _INSERT_ENTRIES = (
-    "INSERT INTO entries (transaction_id, account_id, unit, amount) VALUES (?, ?, ?, ?)"
+    "INSERT INTO entries (id, transaction_id, account_id, unit, amount) VALUES (?, ?, ?, ?, ?)"
 )
 
 
@@ -235,7 +235,8 @@ def write(
         consumption: dict[str, int] = {}
         prefixes: dict[tuple[str, str], str] = {}
         transactions: list[tuple[Any, ...]] = []
-        entries: list[tuple[int, int, str, int]] = []
+        # Each entry's id: its transaction's new id's first, then one per leg (migration 0032).
+        entries: list[tuple[int, int, int, str, int]] = []
         spends: list[Spend] = []
         for position, (item, customer, drawn, spender) in enumerate(
             zip(lean.items, lean.customers, lean.draws, lean.spenders, strict=True)
@@ -264,17 +265,19 @@ def write(
                 )
             )
             drawn_total = 0
+            entry_id = transaction_id * ENTRY_IDS_PER_TRANSACTION
             for account_id, part in drawn:
                 if not 0 < part <= LEG_AMOUNT_MAX:
                     raise InvariantViolation("amount within limits", f"a draw of {part}")
                 drawn_total += part
-                entries.append((transaction_id, account_id, unit, -part))
+                entries.append((entry_id, transaction_id, account_id, unit, -part))
+                entry_id += 1
             if drawn_total != steps:
                 raise InvariantViolation("balanced", f"{drawn_total} drawn for {steps}")
             account = consumption.get(unit)
             if account is None:
                 account = consumption[unit] = ledger.system_account(CONSUMPTION, unit)
-            entries.append((transaction_id, account, unit, steps))
+            entries.append((entry_id, transaction_id, account, unit, steps))
             spends.append(
                 Spend(
                     transaction_id, customer.id, unit, steps, charge.action, None, metadata, now,
