@@ -133,8 +133,7 @@ def _insert_entry(
             (transaction_id, ENTRY_IDS_PER_TRANSACTION),
         ).fetchone()[0]
     connection.execute(
-        "INSERT INTO entries (id, transaction_id, account_id, unit, amount)"
-        " VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO entries (id, transaction_id, account_id, unit, amount) VALUES (?, ?, ?, ?, ?)",
         (entry_id, transaction_id, account, unit, amount),
     )
 
