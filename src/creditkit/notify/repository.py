@@ -372,6 +372,17 @@ def customers_with_alerts(connection: Connection, limit: int) -> list[int]:
     return [row.customer_id for row in connection.execute(query)]
 
 
+def external_ids_with_alerts(connection: Connection, limit: int) -> list[str]:
+    """External ids of customers with thresholds of their own, at most ``limit``."""
+    query = (
+        sa.select(customers.c.external_id)
+        .where(customers.c.id.in_(sa.select(customer_alerts.c.customer_id).scalar_subquery()))
+        .order_by(customers.c.external_id)
+        .limit(limit)
+    )
+    return [row.external_id for row in connection.execute(query)]
+
+
 def insert_firing(connection: Connection, values: dict[str, Any]) -> bool:
     return insert_once(connection, alert_firings, values)
 
