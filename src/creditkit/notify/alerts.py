@@ -13,7 +13,9 @@ The hot path: most spending crosses no threshold. The plan's thresholds are in m
 catalog); a customer's own thresholds are looked up only for customers known to have some (a set
 of ids refreshed every few seconds). So a customer without alerts costs no query, and one with
 alerts costs queries only when a threshold is crossed; a plan with percent-used alerts costs one
-read of the customer's grants per spending transaction.
+read of the customer's grants per spending transaction. A charge's answer (``crossed``) asks the
+same set, by external id: without plan thresholds in the unit, a customer without thresholds of
+its own is answered without a query.
 """
 
 from __future__ import annotations

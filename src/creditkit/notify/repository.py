@@ -317,8 +317,8 @@ def customer_with_own_thresholds(
     connection: Connection, external_id: str, unit: str
 ) -> tuple[CustomerRow, OwnThresholds | None] | None:
     """The customer (None when unknown) and its own thresholds in ``unit``, in one statement
-    through the driver: every charge's answer asks it (``alert_crossed``), and two statements
-    built by SQLAlchemy would cost more than the charge."""
+    through the driver: a charge's answer (``alert_crossed``) asks it whenever thresholds may be
+    in force, and two statements built by SQLAlchemy would cost more than the charge."""
     flavor = flavor_of(connection)
     rows = flavor.fetch(connection, _own_thresholds_statement(flavor.dialect), (unit, external_id))
     if not rows:
