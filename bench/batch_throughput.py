@@ -120,7 +120,8 @@ def mixed(
     requests: list[ChargeRequest], previous: list[ChargeRequest], share: float, batch: int
 ) -> list[int]:
     """Mixes into ``requests``, in place, replays of ``previous`` (the last batch's charges, as a
-    redelivered message brings them) and short charges (more than any balance holds: refused),
+    redelivered message brings them) and short charges (more than any balance holds after the
+    warm-up batch: refused),
     alternately, spread evenly: ``share`` of the batch in all. Returns the positions replaced
     (they charge nothing)."""
     every = round(1 / share) if share > 0 else 0
@@ -133,7 +134,7 @@ def mixed(
             requests[index] = previous[index + 1]
         else:
             requests[index] = ChargeRequest(
-                requests[index].customer, START_BALANCE * 2, f"short-{batch}-{index}"
+                requests[index].customer, START_BALANCE, f"short-{batch}-{index}"
             )
     return replaced
 

@@ -24,7 +24,7 @@ from creditkit.errors import (
     UnknownCustomer,
     present,
 )
-from creditkit.ledger import lean, pg_charge, repository
+from creditkit.ledger import batch_replays, lean, pg_charge, repository
 from creditkit.ledger.catch_up import Demand, demand_of
 from creditkit.ledger.checks import (
     check_time,
@@ -113,6 +113,8 @@ class ChargeBatch:
         #: The charges that passed input checks, in columns; those that did not, answered
         #: without touching the database.
         self._columns, self._invalid = ChargeColumns.checked(ledger, charges)
+        #: The times ``attempt`` ran (a transaction that did not commit runs it again).
+        self._tries = 0
 
     def __len__(self) -> int:
         return len(self._charges)
@@ -159,8 +161,12 @@ class ChargeBatch:
         """The batch's work inside ``connection``'s transaction; with ``replay``, keys already
         recorded are answered with their first outcomes. On PostgreSQL the charges the database
         function applies go in one call (``pg_charge``), the rest through ``_attempt``."""
+        self._tries += 1
         if connection.dialect.name != "postgresql":
-            return self._attempt(connection, replay)
+            # A batch run again lost its first transaction, most often to a key recorded
+            # already: its keys are looked up first this time, so that the lean path answers
+            # replays from their records rather than failing on them once more.
+            return self._attempt(connection, replay or self._tries > 1)
         prepared = self._columns.prepared()
         fast = pg_charge.charge_in_database(self._ledger, prepared, connection, replay)
         if fast is None:
@@ -309,7 +315,7 @@ class ChargeBatch:
                 run.outcomes[index] = UnknownCustomer(charge.customer)
             elif key in run.recorded:
                 item = columns.prepared_at(position)
-                outcome = self._replay(item, run.recorded[key])
+                outcome = batch_replays.replay_outcome(self._ledger, item, run.recorded[key])
                 if outcome is None:
                     run.replayed[index] = (item, run.recorded[key])
                 else:
@@ -338,7 +344,7 @@ class ChargeBatch:
                 outcomes[item.index] = UnknownCustomer(item.charge.customer)
                 continue
             if key in run.recorded:
-                outcome = self._replay(item, run.recorded[key])
+                outcome = batch_replays.replay_outcome(self._ledger, item, run.recorded[key])
                 if outcome is None:
                     run.replayed[item.index] = (item, run.recorded[key])
                 else:
@@ -380,7 +386,9 @@ class ChargeBatch:
         for index, first in run.repeats.items():
             run.outcomes[index] = outcomes[first]
         if run.replayed:
-            run.outcomes.update(self._rebuild(run.connection, run.replayed, run.locked, run.grants))
+            run.outcomes.update(
+                batch_replays.rebuild(run.connection, run.replayed, run.locked, run.grants)
+            )
         return outcomes
 
     def _count_requests(
@@ -599,52 +607,3 @@ class ChargeBatch:
             customer = locked[external_id]
             after = sum(grant.remaining for grant in grants[(customer.id, unit)])
             self._ledger.spent(connection, customer, unit, after + steps, after, now)
-
-    def _replay(self, item: Prepared, recorded: TransactionRow) -> CreditKitError | None:
-        """The outcome of a key recorded before this batch: a conflict, the recorded refusal, or
-        None when the charge it recorded is to be rebuilt."""
-        conflict = item.request.conflict_with(recorded.request)
-        if conflict is not None:
-            return conflict
-        if recorded.outcome is not None:
-            return self._ledger.recorded_refusal(recorded)
-        return None
-
-    def _rebuild(
-        self,
-        connection: Connection,
-        replayed: dict[int, tuple[Prepared, TransactionRow]],
-        locked: dict[str, CustomerRow],
-        grants: dict[tuple[int, str], list[GrantRow]],
-    ) -> dict[int, Outcome]:
-        """The recorded charges' first outcomes, rebuilt from their rows; what they say is left
-        is what is left now (later writes have moved the balance since)."""
-        by_index = {index: item for index, (item, _row) in replayed.items()}
-        unit_of = {row.id: by_index[index].unit for index, (_item, row) in replayed.items()}
-        legs: dict[int, list[Draw]] = {}
-        for leg in repository.entries_of(connection, list(unit_of)):
-            if leg.kind == "grant":
-                legs.setdefault(leg.transaction_id, []).append(
-                    Draw(leg.account_id, unit_of[leg.transaction_id].to_quantity(-leg.amount))
-                )
-        rebuilt: dict[int, Outcome] = {}
-        for index, (_item, row) in replayed.items():
-            unit = by_index[index].unit
-            row_customer = by_index[index].charge.customer
-            rebuilt[index] = Charge(
-                id=row.id,
-                customer=by_index[index].charge.customer,
-                unit=row.unit,
-                amount=unit.to_quantity(row.amount),
-                action=row.action,
-                draws=tuple(legs.get(row.id, [])),
-                created_at=row.created_at,
-                metadata=row.metadata,
-                member=row.member,
-                spender=row.spender,
-                available_after=unit.to_quantity(
-                    sum(g.remaining for g in grants[(locked[row_customer].id, row.unit)])
-                ),
-                replayed=True,
-            )
-        return rebuilt

@@ -164,6 +164,7 @@ def plan(
     accounts: list[int] = []
     split: dict[int, tuple[tuple[int, int], ...]] = {}
     available_after: list[int] = []
+    left_after: dict[tuple[int, str], list[int]] = {}
     end = count
     for position in range(start, count):
         if passed and position in passed:
@@ -189,6 +190,7 @@ def plan(
             while first < len(left) - 1 and left[first] == 0:
                 first += 1  # grants an earlier run of the batch emptied
             held = by_pair[pair] = _Grants(customer, rows, left, first, total, total)
+            left_after[(customer.id, unit.name)] = left
         if steps > held.after or not is_plain(charge):
             end = position  # a refusal, overage or debt, or a rule of the reference path's
             break
@@ -218,9 +220,6 @@ def plan(
         (held.customer.id, unit_name): (held.customer, held.before, held.after)
         for (_external_id, unit_name), held in by_pair.items()
         if held.after < held.before
-    }
-    left_after = {
-        (held.customer.id, unit_name): held.left for (_c, unit_name), held in by_pair.items()
     }
     return LeanPlan(
         columns if len(taken) == count else columns.subset(taken),
