@@ -1,11 +1,13 @@
 """PostgreSQL's fast path for a batch of charges: one call of the database function
-``creditkit_charge`` (migration 0027) does what the Python path (``ChargeBatch``) does in several
-round trips, for the charges whose rules it implements, and the Python path does the rest.
+``creditkit_charge`` (migrations 0027, 0031) does what the Python path (``ChargeBatch``) does
+in several round trips, for the charges whose rules it implements, and the Python path does the
+rest.
 
 What the function decides: the customers locked (all of the batch's, in id order), nothing due
 for any of them, then for each charge in turn the spender's path and its budgets, the grants
 that apply to the action in burn-down order, the transaction, its entries, the budgets' use and
-the usage rollup. A key recorded already fails the transaction's insert, and the batch is run
+the usage rollup; it reads each customer's grants once and writes the batch's rows in one
+statement per table. A key recorded already fails the transaction's insert, and the batch is run
 again in replay mode (the Python path), as for any write. It stops at the first charge
 it would not apply (a shortfall, a budget that would refuse, an unknown customer or spender)
 and returns the ones it applied. Everything else stays the Python path's, the reference:
@@ -54,11 +56,12 @@ _STATEMENT = (
 
 _enabled = os.environ.get("CREDITKIT_PG_CHARGE_FUNCTION", "1") != "0"
 
-#: The most charges a batch may have to go through the function. The function decides its
-#: charges one at a time (a few statements each on the server), while the Python path writes a
-#: batch's rows in one multi-row statement per table: measured (bench/pg_charge_paths.py), a
-#: hot customer's combined batches of tens of charges are faster through the Python path.
-CHARGES_MAX = int(os.environ.get("CREDITKIT_PG_CHARGE_FUNCTION_BATCH_MAX", "4"))
+#: The most charges a batch may have to go through the function. It decides them in memory
+#: (each customer's grants read once) and writes them in one multi-row statement per table, so
+#: a hot customer's coalesced batch is one call however many callers it holds: the writer's
+#: bound on the operations of one transaction is within it (a check in ``coalescing``). A
+#: ``charge_many`` past it goes through the Python path, which writes in columns too.
+CHARGES_MAX = 256
 
 
 def set_enabled(enabled: bool) -> None:
