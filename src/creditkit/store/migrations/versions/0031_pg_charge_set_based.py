@@ -82,6 +82,7 @@ DECLARE
     read_balances bigint[];
     read_applies text[];
     read_applying boolean[];
+    scope_names text[];
     spendable bigint;
     total bigint;
     left_steps bigint;
@@ -126,26 +127,38 @@ BEGIN
         ELSIF locked_budgeted[k] THEN
             budget_path := ARRAY[''];
         END IF;
-        EXIT WHEN budget_path IS NOT NULL AND EXISTS (
-            SELECT 1 FROM budgets b LEFT JOIN budget_usage u ON u.customer_id = b.customer_id
-                AND u.spender = b.spender AND u.unit = b.unit AND u.period = b.period
-                AND u.period_start = CASE b.period WHEN 'hour' THEN p_starts[1]
-                    WHEN 'day' THEN p_starts[2] WHEN 'week' THEN p_starts[3]
-                    WHEN 'month' THEN p_starts[4] ELSE p_starts[5] END
-            WHERE b.customer_id = c_id AND b.unit = p_units[i] AND b.spender = ANY(budget_path)
-                AND p_amounts[i] > greatest(0, b.cap - coalesce(u.used, 0)));
+        -- Apart from the test, so that an unbudgeted charge runs no query for it.
+        IF budget_path IS NOT NULL THEN
+            EXIT WHEN EXISTS (
+                SELECT 1 FROM budgets b LEFT JOIN budget_usage u
+                    ON u.customer_id = b.customer_id AND u.spender = b.spender
+                    AND u.unit = b.unit AND u.period = b.period
+                    AND u.period_start = CASE b.period WHEN 'hour' THEN p_starts[1]
+                        WHEN 'day' THEN p_starts[2] WHEN 'week' THEN p_starts[3]
+                        WHEN 'month' THEN p_starts[4] ELSE p_starts[5] END
+                WHERE b.customer_id = c_id AND b.unit = p_units[i]
+                    AND b.spender = ANY(budget_path)
+                    AND p_amounts[i] > greatest(0, b.cap - coalesce(u.used, 0)));
+        END IF;
         -- The live grants in burn-down order (kernel.burn_down_key), read after the lock, once
-        -- per customer and unit.
+        -- per customer and unit, with which of them apply to this charge's scope.
         pair := array_position(pair_keys, c_id::text || '/' || p_units[i]);
         IF pair IS NULL THEN
+            scope_names := CASE WHEN p_scopes[i] = '[]' THEN '{}'::text[]
+                ELSE ARRAY(SELECT json_array_elements_text(p_scopes[i]::json)) END;
             SELECT coalesce(array_agg(a.id ORDER BY g.priority, g.expires_at IS NULL,
                         coalesce(g.expires_at, g.effective_at), g.effective_at, a.id), '{}'),
                     coalesce(array_agg(a.balance ORDER BY g.priority, g.expires_at IS NULL,
                         coalesce(g.expires_at, g.effective_at), g.effective_at, a.id), '{}'),
                     coalesce(array_agg(g.applies_to::text ORDER BY g.priority,
                         g.expires_at IS NULL, coalesce(g.expires_at, g.effective_at),
-                        g.effective_at, a.id), '{}')
-                INTO read_accounts, read_balances, read_applies
+                        g.effective_at, a.id), '{}'),
+                    coalesce(array_agg(g.applies_to IS NULL OR EXISTS (
+                            SELECT 1 FROM json_array_elements_text(g.applies_to::json) AS s(name)
+                            WHERE s.name = ANY(scope_names))
+                        ORDER BY g.priority, g.expires_at IS NULL,
+                        coalesce(g.expires_at, g.effective_at), g.effective_at, a.id), '{}')
+                INTO read_accounts, read_balances, read_applies, read_applying
                 FROM accounts a JOIN grants g ON g.account_id = a.id
                 WHERE a.customer_id = c_id AND a.unit = p_units[i] AND a.kind = 'grant'
                     AND a.balance > 0 AND g.effective_at <= p_now
@@ -157,15 +170,20 @@ BEGIN
             grant_balances := grant_balances || read_balances;
             grant_applies := grant_applies || read_applies;
             pair := array_length(pair_keys, 1);
+            scope_keys := scope_keys || (pair::text || '/' || p_scopes[i]);
+            scope_from := scope_from || (coalesce(array_length(scope_applying, 1), 0) + 1);
+            scope_applying := scope_applying || read_applying;
         END IF;
         first_grant := pair_from[pair];
         grants_n := pair_count[pair];
-        -- Which of them apply to the action, once per pair and scope.
+        -- Another scope on grants read already: which of them apply, once per pair and scope.
         scope_at := array_position(scope_keys, pair::text || '/' || p_scopes[i]);
         IF scope_at IS NULL THEN
+            scope_names := CASE WHEN p_scopes[i] = '[]' THEN '{}'::text[]
+                ELSE ARRAY(SELECT json_array_elements_text(p_scopes[i]::json)) END;
             SELECT coalesce(array_agg(r.applies IS NULL OR EXISTS (
                         SELECT 1 FROM json_array_elements_text(r.applies::json) AS s(name)
-                        WHERE s.name IN (SELECT json_array_elements_text(p_scopes[i]::json)))
+                        WHERE s.name = ANY(scope_names))
                     ORDER BY r.ordinal), '{}')
                 INTO read_applying
                 FROM unnest(grant_applies[first_grant : first_grant + grants_n - 1])
@@ -270,15 +288,23 @@ BEGIN
     ON CONFLICT (customer_id, unit, bucket_start, action, member, spender) DO UPDATE SET
         steps = usage_rollups.steps + EXCLUDED.steps,
         charges = usage_rollups.charges + EXCLUDED.charges;
-    RETURN QUERY SELECT t.at, 'applied'::text, ids[t.at], charge_customers[t.at],
-            locked_kinds[charge_locked[t.at]], locked_dues[charge_locked[t.at]],
-            locked_budgeted[charge_locked[t.at]],
-            drawn_accounts[charge_draw_from[t.at] :
-                charge_draw_from[t.at] + charge_draw_count[t.at] - 1],
-            drawn_amounts[charge_draw_from[t.at] :
-                charge_draw_from[t.at] + charge_draw_count[t.at] - 1],
-            charge_available[t.at]
-        FROM generate_series(1, applied) AS t(at) ORDER BY t.at;
+    -- Row by row rather than by a query: plain expressions, no statement to plan.
+    FOR i IN 1 .. applied LOOP
+        k := charge_locked[i];
+        charge_position := i;
+        status := 'applied';
+        transaction_id := ids[i];
+        customer_id := charge_customers[i];
+        customer_kind := locked_kinds[k];
+        next_due_at := locked_dues[k];
+        budgeted := locked_budgeted[k];
+        draw_accounts := drawn_accounts[charge_draw_from[i] :
+            charge_draw_from[i] + charge_draw_count[i] - 1];
+        draw_amounts := drawn_amounts[charge_draw_from[i] :
+            charge_draw_from[i] + charge_draw_count[i] - 1];
+        available_after := charge_available[i];
+        RETURN NEXT;
+    END LOOP;
 END $$"""
 
 
