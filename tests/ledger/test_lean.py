@@ -112,7 +112,7 @@ def test_lean_path_takes_plain_batches(tmp_path: Path, monkeypatch: pytest.Monke
 
     def spy(*args: Any) -> Any:
         decided = plan(*args)
-        taken.append(0 if decided is None else len(decided.items))
+        taken.append(0 if decided is None else len(decided.columns))
         return decided
 
     monkeypatch.setattr(lean, "plan", spy)

@@ -27,11 +27,6 @@ from creditkit.errors import (
 from creditkit.ledger import lean, pg_charge, repository
 from creditkit.ledger.catch_up import Demand, demand_of
 from creditkit.ledger.checks import (
-    EXTERNAL_ID_LENGTH_MAX,
-    IDEMPOTENCY_KEY_LENGTH_MAX,
-    NAME_LENGTH_MAX,
-    check_metadata,
-    check_text,
     check_time,
 )
 from creditkit.ledger.grants import LedgerGrants
@@ -39,49 +34,29 @@ from creditkit.ledger.kernel import (
     CONSUMPTION,
     ISSUANCE,
     CatchingUp,
-    Request,
     Spend,
     take,
 )
 from creditkit.ledger.late_usage import counted_moment
 from creditkit.ledger.outcomes import ChargeOutcomes
+from creditkit.ledger.prepared import ChargeColumns, Prepared
 from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
 from creditkit.ledger.schemas import (
-    AMOUNT_STEPS_MAX,
     Charge,
     ChargeRequest,
     Draw,
-    TransactionKind,
-    Unit,
 )
-from creditkit.ledger.spending import SpendState, applies, check_spender
+from creditkit.ledger.spending import SpendState, applies
 from creditkit.store.flavor import flavor_of
 
 Outcome = Charge | CreditKitError
-
-
-def _plain_text(value: object, length_max: int) -> bool:
-    """Passes ``check_text`` for sure (the common case, checked without a call); False: let
-    ``check_text`` look, and name what is wrong."""
-    return type(value) is str and 0 < len(value) <= length_max and "\x00" not in value
-
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """A charge that passed input checks: what it asks, in steps."""
-
-    index: int
-    charge: ChargeRequest
-    unit: Unit
-    steps: int
-    request: Request
 
 
 @dataclass(slots=True)
 class _Planned:
     """A charge decided in this transaction: its row, and its draws if it was applied."""
 
-    prepared: _Prepared
+    prepared: Prepared
     row: dict[str, Any]
     draws: list[tuple[GrantRow, int]] | None
     refusal: CreditKitError | None
@@ -102,14 +77,9 @@ class ChargeBatch:
     def __init__(self, ledger: LedgerGrants, charges: Sequence[ChargeRequest]) -> None:
         self._ledger = ledger
         self._charges = charges
-        #: Charges that failed input checks: answered without touching the database.
-        self._invalid: dict[int, CreditKitError] = {}
-        self._prepared: list[_Prepared] = []
-        for index, charge in enumerate(charges):
-            try:
-                self._prepared.append(self._prepare(index, charge))
-            except CreditKitError as error:
-                self._invalid[index] = error
+        #: The charges that passed input checks, in columns; those that did not, answered
+        #: without touching the database.
+        self._columns, self._invalid = ChargeColumns.checked(ledger, charges)
 
     def __len__(self) -> int:
         return len(self._charges)
@@ -126,11 +96,7 @@ class ChargeBatch:
             combined._invalid.update(
                 {offset + index: error for index, error in batch._invalid.items()}
             )
-            # Built directly: dataclasses.replace looks the fields up on every call.
-            combined._prepared.extend(
-                _Prepared(offset + item.index, item.charge, item.unit, item.steps, item.request)
-                for item in batch._prepared
-            )
+            combined._columns.extend(batch._columns, offset)
             offset += len(batch)
         combined._charges = charges
         return combined
@@ -156,55 +122,20 @@ class ChargeBatch:
         ``outcomes`` when asked, not copied (a lean batch builds its answers lazily)."""
         return ChargeOutcomes(self._invalid, outcomes, len(self._charges))
 
-    def _prepare(self, index: int, charge: ChargeRequest) -> _Prepared:
-        if not isinstance(charge, ChargeRequest):
-            raise InvalidRequest("requests", f"item {index} is not a ChargeRequest")
-        if not _plain_text(charge.customer, EXTERNAL_ID_LENGTH_MAX):
-            check_text(charge.customer, "customer", EXTERNAL_ID_LENGTH_MAX)
-        if not _plain_text(charge.idempotency_key, IDEMPOTENCY_KEY_LENGTH_MAX):
-            check_text(charge.idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
-        if charge.action is not None:
-            check_text(charge.action, "action", NAME_LENGTH_MAX)
-        unit = self._ledger.unit(charge.unit)
-        amount = charge.amount
-        if type(amount) is int and unit.scale == 0 and 0 < amount <= AMOUNT_STEPS_MAX:
-            steps = amount  # the common case, without to_steps' general checks
-        else:
-            steps = unit.to_steps(amount)
-        metadata = {} if charge.metadata == {} else check_metadata(charge.metadata)
-        fields: dict[str, Any] = {
-            "customer": charge.customer,
-            "unit": charge.unit,
-            "amount": steps,
-            "action": charge.action,
-            "metadata": metadata,
-        }
-        if charge.member is not None:
-            # Only when named, so that charges recorded without members replay unchanged.
-            fields["member"] = check_text(charge.member, "member", EXTERNAL_ID_LENGTH_MAX)
-        if charge.spender is not None:
-            fields["spender"] = check_spender(charge.spender)
-        if charge.occurred_at is not None:
-            # Only when given, so that charges recorded before late usage replay unchanged.
-            fields["occurred_at"] = check_time(charge.occurred_at, "occurred_at").isoformat()
-        if charge.allow_debt is not False:
-            if not isinstance(charge.allow_debt, bool):
-                raise InvalidRequest("allow_debt", "must be a bool")
-            fields["allow_debt"] = True
-        request = Request(charge.idempotency_key, TransactionKind.CHARGE, fields)
-        return _Prepared(index, charge, unit, steps, request)
-
     def attempt(self, connection: Connection, replay: bool) -> Mapping[int, Outcome] | CatchingUp:
         """The batch's work inside ``connection``'s transaction; with ``replay``, keys already
         recorded are answered with their first outcomes. On PostgreSQL the charges the database
         function applies go in one call (``pg_charge``), the rest through ``_attempt``."""
-        fast = pg_charge.charge_in_database(self._ledger, self._prepared, connection, replay)
+        if connection.dialect.name != "postgresql":
+            return self._attempt(connection, replay)
+        prepared = self._columns.prepared()
+        fast = pg_charge.charge_in_database(self._ledger, prepared, connection, replay)
         if fast is None:
             return self._attempt(connection, replay)
         outcomes, rest = fast
         if rest:
             remainder = ChargeBatch(self._ledger, ())
-            remainder._prepared = self._prepared[len(self._prepared) - len(rest) :]  # a suffix
+            remainder._columns = ChargeColumns.of(prepared[len(prepared) - len(rest) :])  # a suffix
             more = remainder._attempt(connection, replay)
             if isinstance(more, CatchingUp):
                 # Due work fell due between the function's check and this (a clock that
@@ -215,24 +146,25 @@ class ChargeBatch:
 
     def _attempt(self, connection: Connection, replay: bool) -> Mapping[int, Outcome] | CatchingUp:
         ledger = self._ledger
-        prepared = self._prepared
+        columns = self._columns
         now = ledger.now()
         outcomes: dict[int, Outcome] = {}
-        locked, grants_read = repository.lock_customers_with_grants(
-            connection, [p.charge.customer for p in prepared]
-        )
+        customers = [charge.customer for charge in columns.charges]
+        locked, grants_read = repository.lock_customers_with_grants(connection, customers)
 
         # A backlog of timed-out holds is swept in part; the rest counts as given back
         # (catch_up.py), or the batch runs again once more of it is swept.
         def demand() -> dict[str, Demand]:
             return demand_of(
                 (
-                    p.charge.customer,
-                    p.unit.name,
-                    p.steps,
-                    p.charge.spender is not None or p.charge.member is not None,
+                    charge.customer,
+                    unit.name,
+                    steps,
+                    charge.spender is not None or charge.member is not None,
                 )
-                for p in prepared
+                for charge, unit, steps in zip(
+                    columns.charges, columns.units, columns.steps, strict=True
+                )
             )
 
         sweep = ledger.sweep_for_charges(connection, locked, now, demand)
@@ -240,30 +172,37 @@ class ChargeBatch:
             return sweep
         swept, backlogs = sweep
         recorded = (
-            repository.find_transactions(connection, [p.request.key for p in prepared])
+            repository.find_transactions(
+                connection, [charge.idempotency_key for charge in columns.charges]
+            )
             if replay
             else {}
         )
-        limited = self._count_requests(connection, prepared, locked, recorded, now)
+        limited = (
+            self._count_requests(connection, columns.prepared(), locked, recorded, now)
+            if any(charge.rate_limited for charge in columns.charges)
+            else {}
+        )
         grants: dict[tuple[int, str], list[GrantRow]] = {}
-        for item in prepared:
-            customer = locked.get(item.charge.customer)
-            if customer is None or (customer.id, item.unit.name) in grants:
+        for external_id, unit in dict.fromkeys(zip(customers, columns.units, strict=True)):
+            customer = locked.get(external_id)
+            if customer is None:
                 continue
-            pair = (customer.id, item.unit.name)
+            pair = (customer.id, unit.name)
             rows = (
                 repository.grants_with_credits(connection, *pair)
                 if customer.id in swept  # the sweep changed them since they were read
                 else grants_read.get(pair, [])
             )
             if customer.id in backlogs:
-                rows = backlogs[customer.id].effective(item.unit.name, rows)
+                rows = backlogs[customer.id].effective(unit.name, rows)
             grants[pair] = ledger.live_in_order(rows, now)
         if not recorded and not limited and flavor_of(connection).dialect == "sqlite":
             # Plain charges all paid by their grants: decided and written in columns.
-            plain = lean.plan(ledger, connection, prepared, locked, grants, now)
+            plain = lean.plan(ledger, connection, columns, locked, grants, now)
             if plain is not None:
                 return lean.write(ledger, connection, flavor_of(connection), plain, now)
+        prepared = columns.prepared()
         planned: list[_Planned] = []
         first_use: dict[str, _Planned] = {}
         replayed: dict[int, TransactionRow] = {}
@@ -272,6 +211,11 @@ class ChargeBatch:
         state = SpendState()
         for item in prepared:
             key = item.request.key
+            customer = locked.get(item.charge.customer)
+            if customer is None:
+                # First, as a lone charge answers it: no key is looked up for no customer.
+                outcomes[item.index] = UnknownCustomer(item.charge.customer)
+                continue
             if key in recorded:
                 outcome = self._replay(item, recorded[key])
                 if outcome is None:
@@ -287,10 +231,6 @@ class ChargeBatch:
                     repeats[item.index] = first_use[key]
                 else:
                     outcomes[item.index] = conflict
-                continue
-            customer = locked.get(item.charge.customer)
-            if customer is None:
-                outcomes[item.index] = UnknownCustomer(item.charge.customer)
                 continue
             if item.index in limited:
                 outcomes[item.index] = limited[item.index]  # not recorded: the key stays free
@@ -314,7 +254,7 @@ class ChargeBatch:
     def _count_requests(
         self,
         connection: Connection,
-        prepared: list[_Prepared],
+        prepared: list[Prepared],
         locked: dict[str, CustomerRow],
         recorded: dict[str, TransactionRow],
         now: datetime,
@@ -323,7 +263,7 @@ class ChargeBatch:
         this transaction; the charges past the plan's limit, by index. A refused charge whose
         key is recorded already is a retry of one that went through: it joins ``recorded``, so
         that it gets its first outcome rather than a 429."""
-        by_customer: dict[str, list[_Prepared]] = {}
+        by_customer: dict[str, list[Prepared]] = {}
         for item in prepared:
             if item.charge.rate_limited and item.charge.customer in locked:
                 by_customer.setdefault(item.charge.customer, []).append(item)
@@ -345,7 +285,7 @@ class ChargeBatch:
     def _decide(
         self,
         connection: Connection,
-        item: _Prepared,
+        item: Prepared,
         customer: CustomerRow,
         grants: dict[tuple[int, str], list[GrantRow]],
         headrooms: dict[tuple[int, str], int | None],
@@ -528,7 +468,7 @@ class ChargeBatch:
             after = sum(grant.remaining for grant in grants[(customer.id, unit)])
             self._ledger.spent(connection, customer, unit, after + steps, after, now)
 
-    def _replay(self, item: _Prepared, recorded: TransactionRow) -> CreditKitError | None:
+    def _replay(self, item: Prepared, recorded: TransactionRow) -> CreditKitError | None:
         """The outcome of a key recorded before this batch: a conflict, the recorded refusal, or
         None when the charge it recorded is to be rebuilt."""
         conflict = item.request.conflict_with(recorded.request)
@@ -541,7 +481,7 @@ class ChargeBatch:
     def _rebuild(
         self,
         connection: Connection,
-        prepared: list[_Prepared],
+        prepared: list[Prepared],
         replayed: dict[int, TransactionRow],
         locked: dict[str, CustomerRow],
         grants: dict[tuple[int, str], list[GrantRow]],

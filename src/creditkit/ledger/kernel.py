@@ -70,11 +70,12 @@ ActionScope = Callable[[str], frozenset[str]]
 SpendHook = Callable[[Connection, CustomerRow, str, int, int, datetime], None]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Spend:
     """One spending transaction (a charge, or a hold's commit) as its transaction posts it: what
     usage rollups count, in the same transaction, so that a rollup never disagrees with the
-    ledger's rows."""
+    ledger's rows. Not frozen: a batch builds one per charge, and a frozen dataclass's
+    constructor costs several times a plain one's; the hooks it is told to only read it."""
 
     transaction_id: int
     customer_id: int

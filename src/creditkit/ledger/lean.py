@@ -31,13 +31,13 @@ from creditkit.errors import CreditKitError, InvariantViolation
 from creditkit.ledger import repository
 from creditkit.ledger.kernel import CONSUMPTION, LEG_AMOUNT_MAX, Spend
 from creditkit.ledger.repository import CustomerRow, GrantRow
-from creditkit.ledger.schemas import Charge, Draw
+from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, Unit
 from creditkit.ledger.spending import SpendState
 from creditkit.store.flavor import Flavor
 
 if TYPE_CHECKING:
-    from creditkit.ledger.batch import _Prepared
     from creditkit.ledger.grants import LedgerGrants
+    from creditkit.ledger.prepared import ChargeColumns
 
 Outcome = Charge | CreditKitError
 
@@ -74,104 +74,120 @@ def request_text(
     )
 
 
-def is_plain(item: _Prepared) -> bool:
+def is_plain(charge: ChargeRequest) -> bool:
     """A charge this path may take, by what it asks (its customer and grants are looked at in
     ``plan``)."""
-    charge = item.charge
     return charge.member is None and charge.occurred_at is None and charge.allow_debt is False
 
 
 @dataclass(slots=True)
 class LeanPlan:
-    """A batch of plain charges decided, in columns (one position per charge, in order)."""
+    """A batch of plain charges decided, in columns (one position per charge of ``columns``,
+    in order)."""
 
-    items: list[_Prepared]
+    columns: ChargeColumns
     customers: list[CustomerRow]
-    #: Each charge's draws: (grant account id, steps), in burn-down order.
-    draws: list[tuple[tuple[int, int], ...]]
+    #: The grant account each charge draws all its steps from: the common case. 0 for a charge
+    #: that draws from several grants (its draws in ``split``).
+    accounts: list[int]
+    #: The draws of the charges that take from several grants, by position: (grant account id,
+    #: steps), in burn-down order.
+    split: dict[int, tuple[tuple[int, int], ...]]
     #: The customer's grants' steps left in the unit right after each charge.
     available_after: list[int]
     #: By (customer id, unit): steps available before the batch and after it.
     spent: dict[tuple[int, str], tuple[CustomerRow, int, int]]
-    #: Each charge's spender (None: the customer itself).
-    spenders: list[str | None]
     #: The budget usage the charges counted (``SpendState.drain``), written with their rows.
     budget_usage: list[tuple[int, str, str, str, datetime, int]]
+
+    def draws(self, position: int) -> tuple[tuple[int, int], ...]:
+        """The charge's draws: (grant account id, steps), in burn-down order."""
+        account = self.accounts[position]
+        if account:
+            return ((account, self.columns.steps[position]),)
+        return self.split[position]
+
+
+@dataclass(slots=True)
+class _Grants:
+    """What a customer's grants in a unit have left while the batch is decided."""
+
+    customer: CustomerRow
+    rows: list[GrantRow]
+    #: Steps left in each grant, in burn-down order.
+    left: list[int]
+    #: The first grant with steps left.
+    first: int
+    before: int
+    after: int
 
 
 def plan(
     ledger: LedgerGrants,
     connection: Connection,
-    prepared: Sequence[_Prepared],
+    columns: ChargeColumns,
     locked: Mapping[str, CustomerRow],
     grants: Mapping[tuple[int, str], list[GrantRow]],
     now: datetime,
 ) -> LeanPlan | None:
-    """Every charge of ``prepared`` decided on columns of integers, or None as soon as one of
+    """Every charge of ``columns`` decided on columns of integers, or None as soon as one of
     them is not plain, would not be fully paid by its customer's grants or is refused by a
     budget (the reference path then decides the batch: nothing was written here, and what was
     counted is in a ``SpendState`` of this plan's own). ``grants`` are live and in burn-down
     order; they are not changed."""
+    charges = columns.charges
+    keys = {charge.idempotency_key for charge in charges}
+    if len(keys) != len(charges):
+        return None  # a key used twice in the batch: the second answers the first's outcome
     state = SpendState()
-    spenders: list[str | None] = []
-    left: dict[tuple[int, str], list[int]] = {}
-    first_live: dict[tuple[int, str], int] = {}
-    keys: set[str] = set()
+    by_pair: dict[tuple[str, str], _Grants] = {}
     customers: list[CustomerRow] = []
-    draws: list[tuple[tuple[int, int], ...]] = []
+    accounts: list[int] = []
+    split: dict[int, tuple[tuple[int, int], ...]] = {}
     available_after: list[int] = []
-    totals: dict[tuple[int, str], list[int]] = {}
-    owners: dict[tuple[int, str], CustomerRow] = {}
-    for item in prepared:
-        customer = locked.get(item.charge.customer)
-        key = item.request.key
-        if customer is None or key in keys or not is_plain(item):
-            return None
-        keys.add(key)
-        pair = (customer.id, item.unit.name)
-        column = left.get(pair)
-        if column is None:
-            rows = grants[pair]
+    for position, (charge, unit, steps) in enumerate(
+        zip(charges, columns.units, columns.steps, strict=True)
+    ):
+        pair = (charge.customer, unit.name)
+        held = by_pair.get(pair)
+        if held is None:
+            customer = locked.get(charge.customer)
+            if customer is None:
+                return None
+            rows = grants[(customer.id, unit.name)]
             if any(grant.applies_to is not None for grant in rows):
                 return None
-            column = left[pair] = [grant.remaining for grant in rows]
-            first_live[pair] = 0
-            total = sum(column)
-            totals[pair] = [total, total]
-            owners[pair] = customer
-        steps = item.steps
-        pair_totals = totals[pair]
-        if steps > pair_totals[1]:
-            return None  # a refusal, overage or debt: the reference path's
-        spender = item.charge.spender
-        if (spender is not None or customer.budgeted) and not _budgets_allow(
-            ledger, connection, state, customer, item, now
+            left = [grant.remaining for grant in rows]
+            total = sum(left)
+            held = by_pair[pair] = _Grants(customer, rows, left, 0, total, total)
+        if steps > held.after or not is_plain(charge):
+            return None  # a refusal, overage or debt, or a rule of the reference path's
+        customer = held.customer
+        if (charge.spender is not None or customer.budgeted) and not _budgets_allow(
+            ledger, connection, state, customer, charge.spender, unit, steps, now
         ):
             return None
-        pair_totals[1] -= steps
-        rows = grants[pair]
-        position = first_live[pair]
-        if column[position] >= steps:
+        held.after -= steps
+        left = held.left
+        first = held.first
+        if left[first] >= steps:
             # The common case: the first grant with credits pays it all.
-            column[position] -= steps
-            drawn: tuple[tuple[int, int], ...] = ((rows[position].account_id, steps),)
+            left[first] -= steps
+            accounts.append(held.rows[first].account_id)
         else:
-            drawn = _take(column, rows, position, steps)
-        while position < len(column) - 1 and column[position] == 0:
-            position += 1
-        first_live[pair] = position
+            accounts.append(0)
+            split[position] = _take(left, held.rows, first, steps)
+        while first < len(left) - 1 and left[first] == 0:
+            first += 1
+        held.first = first
         customers.append(customer)
-        spenders.append(spender)
-        draws.append(drawn)
-        available_after.append(pair_totals[1])
+        available_after.append(held.after)
     spent = {
-        pair: (owners[pair], before, after)
-        for pair, (before, after) in totals.items()
-        if after < before
+        (held.customer.id, unit_name): (held.customer, held.before, held.after)
+        for (_external_id, unit_name), held in by_pair.items()
+        if held.after < held.before
     }
-    return LeanPlan(
-        list(prepared), customers, draws, available_after, spent, spenders, state.drain()
-    )
+    return LeanPlan(columns, customers, accounts, split, available_after, spent, state.drain())
 
 
 def _budgets_allow(
@@ -179,21 +195,23 @@ def _budgets_allow(
     connection: Connection,
     state: SpendState,
     customer: CustomerRow,
-    item: _Prepared,
+    spender_name: str | None,
+    unit: Unit,
+    steps: int,
     now: datetime,
 ) -> bool:
     """The reference rule for a spend the grants pay in full: every budget on the path from
     the charge's spender (or the customer's own) has room, and counts it in ``state``."""
     spender = None
-    if item.charge.spender is not None:
+    if spender_name is not None:
         try:
             spender = ledger.spender_for_spend(
-                connection, state, customer, item.charge.spender, item.unit.name, now
+                connection, state, customer, spender_name, unit.name, now
             )
         except CreditKitError:
             return False  # not a spender of the customer: the reference path answers it
     checked = ledger.check_spend(
-        connection, state, customer, item.unit, item.steps, now,
+        connection, state, customer, unit, steps, now,
         spender=spender, shortfall=0, allow_debt=False, refusal=_no_shortfall,
     )  # fmt: skip
     return not isinstance(checked, CreditKitError)
@@ -204,20 +222,38 @@ def _no_shortfall(_debt_room: int) -> CreditKitError:
 
 
 def _take(
-    column: list[int], rows: Sequence[GrantRow], start: int, steps: int
+    left: list[int], rows: Sequence[GrantRow], start: int, steps: int
 ) -> tuple[tuple[int, int], ...]:
     """Draws ``steps`` over several grants from ``start`` on, in burn-down order."""
     drawn: list[tuple[int, int]] = []
     need = steps
-    for position in range(start, len(column)):
-        part = min(column[position], need)
+    for position in range(start, len(left)):
+        part = min(left[position], need)
         if part > 0:
-            column[position] -= part
+            left[position] -= part
             need -= part
             drawn.append((rows[position].account_id, part))
             if need == 0:
                 return tuple(drawn)
     raise InvariantViolation("a lean charge within what its grants hold", f"{need} steps short")
+
+
+def _check_plan(lean: LeanPlan) -> None:
+    """The batch's invariants, once for the batch: every leg within limits, every charge's
+    draws summing to its steps, and what the grants lost equal to what the charges took."""
+    steps = lean.columns.steps
+    if not steps:
+        return
+    if min(steps) <= 0 or max(steps) > LEG_AMOUNT_MAX:
+        raise InvariantViolation("amount within limits", f"{min(steps)} to {max(steps)} steps")
+    for position, drawn in lean.split.items():
+        if sum(part for _account, part in drawn) != steps[position] or not all(
+            0 < part <= LEG_AMOUNT_MAX for _account, part in drawn
+        ):
+            raise InvariantViolation("balanced", f"draws {drawn} for {steps[position]} steps")
+    lost = sum(before - after for _customer, before, after in lean.spent.values())
+    if lost != sum(steps):
+        raise InvariantViolation("balanced", f"grants lost {lost} for {sum(steps)} charged")
 
 
 def write(
@@ -227,6 +263,8 @@ def write(
     writer, and transactions are never deleted, so the ids above the largest are free), then
     what every spending transaction tells: the ``recorded`` hooks (usage rollups) and the spend
     hooks, in the reference path's order."""
+    _check_plan(lean)
+    columns = lean.columns
     cursor = flavor.cursor(connection)
     try:
         cursor.execute("SELECT COALESCE(MAX(id), 0) FROM transactions")
@@ -237,47 +275,50 @@ def write(
         transactions: list[tuple[Any, ...]] = []
         entries: list[tuple[int, int, str, int]] = []
         spends: list[Spend] = []
-        for position, (item, customer, drawn, spender) in enumerate(
-            zip(lean.items, lean.customers, lean.draws, lean.spenders, strict=True)
-        ):
-            transaction_id = start + position
-            charge = item.charge
-            unit = item.unit.name
-            steps = item.steps
-            metadata = item.request.fields["metadata"]
-            metadata_text = "{}" if not metadata else repository.encode_json(metadata)
-            prefix = prefixes.get((charge.customer, unit))
-            if prefix is None:
-                prefix = prefixes[(charge.customer, unit)] = request_prefix(charge.customer, unit)
-            transactions.append(
-                (
-                    transaction_id,
-                    item.request.key,
-                    customer.id,
-                    unit,
-                    steps,
-                    charge.action,
-                    spender,
-                    request_text(prefix, steps, charge.action, metadata_text, spender),
-                    metadata_text,
-                    created_at,
-                )
+        add_transaction, add_entries, add_spend = transactions.append, entries.extend, spends.append
+        for position, (charge, unit, steps, customer, account) in enumerate(
+            zip(
+                columns.charges, columns.units, columns.steps, lean.customers, lean.accounts,
+                strict=True,
             )
-            drawn_total = 0
-            for account_id, part in drawn:
-                if not 0 < part <= LEG_AMOUNT_MAX:
-                    raise InvariantViolation("amount within limits", f"a draw of {part}")
-                drawn_total += part
-                entries.append((transaction_id, account_id, unit, -part))
-            if drawn_total != steps:
-                raise InvariantViolation("balanced", f"{drawn_total} drawn for {steps}")
-            account = consumption.get(unit)
-            if account is None:
-                account = consumption[unit] = ledger.system_account(CONSUMPTION, unit)
-            entries.append((transaction_id, account, unit, steps))
-            spends.append(
+        ):  # fmt: skip
+            transaction_id = start + position
+            unit_name = unit.name
+            metadata = columns.metadata(position)
+            metadata_text = "{}" if not metadata else repository.encode_json(metadata)
+            spender = charge.spender
+            action = charge.action
+            prefix = prefixes.get((charge.customer, unit_name))
+            if prefix is None:
+                prefix = prefixes[(charge.customer, unit_name)] = request_prefix(
+                    charge.customer, unit_name
+                )
+            add_transaction(
+                (
+                    transaction_id, charge.idempotency_key, customer.id, unit_name, steps,
+                    action, spender, request_text(prefix, steps, action, metadata_text, spender),
+                    metadata_text, created_at,
+                )
+            )  # fmt: skip
+            into = consumption.get(unit_name)
+            if into is None:
+                into = consumption[unit_name] = ledger.system_account(CONSUMPTION, unit_name)
+            if account:
+                add_entries(
+                    (
+                        (transaction_id, account, unit_name, -steps),
+                        (transaction_id, into, unit_name, steps),
+                    )
+                )
+            else:
+                add_entries(
+                    (transaction_id, grant, unit_name, -part)
+                    for grant, part in lean.split[position]
+                )
+                add_entries(((transaction_id, into, unit_name, steps),))
+            add_spend(
                 Spend(
-                    transaction_id, customer.id, unit, steps, charge.action, None, metadata, now,
+                    transaction_id, customer.id, unit_name, steps, action, None, metadata, now,
                     spender,
                 )
             )  # fmt: skip
@@ -287,8 +328,8 @@ def write(
         cursor.close()
     flavor.add_budget_usage(connection, lean.budget_usage)
     ledger.record_spends(connection, spends)
-    for (_customer_id, unit), (customer, before, after) in lean.spent.items():
-        ledger.spent(connection, customer, unit, before, after, now)
+    for (_customer_id, unit_name), (customer, before, after) in lean.spent.items():
+        ledger.spent(connection, customer, unit_name, before, after, now)
     return LazyOutcomes(lean, start, now)
 
 
@@ -302,7 +343,8 @@ class LazyOutcomes(Mapping[int, Outcome]):
         self._lean = lean
         self._start = start
         self._now = now
-        self._position_of = {item.index: position for position, item in enumerate(lean.items)}
+        indexes = lean.columns.indexes
+        self._position_of = dict(zip(indexes, range(len(indexes)), strict=True))
         self._built: dict[int, Charge] = {}
 
     def __getitem__(self, index: int) -> Charge:
@@ -322,23 +364,23 @@ class LazyOutcomes(Mapping[int, Outcome]):
 
     def _charge(self, position: int) -> Charge:
         lean = self._lean
-        item = lean.items[position]
-        unit = item.unit
-        charge = item.charge
+        columns = lean.columns
+        unit = columns.units[position]
+        charge = columns.charges[position]
         return Charge(
             id=self._start + position,
             customer=charge.customer,
             unit=unit.name,
-            amount=unit.to_quantity(item.steps),
+            amount=unit.to_quantity(columns.steps[position]),
             action=charge.action,
             draws=tuple(
                 Draw(account_id, unit.to_quantity(part))
-                for account_id, part in lean.draws[position]
+                for account_id, part in lean.draws(position)
             ),
             created_at=self._now,
-            metadata=item.request.fields["metadata"],
+            metadata=columns.metadata(position),
             member=None,
             available_after=unit.to_quantity(lean.available_after[position]),
-            spender=lean.spenders[position],
+            spender=charge.spender,
             debt=0,
         )

@@ -65,11 +65,15 @@ class UsageRollups:
         read_back = self._read_back(connection, spends) if self._dimensions else {}
         sums: dict[tuple[int, str, datetime, str, str, str], list[int]] = {}
         valued: dict[tuple[int, str, datetime, str, str], list[int]] = {}
+        # A batch's spends share their moment: its bucket is worked out once.
+        last_moment: datetime | None = None
+        bucket = datetime.min
         for spend in spends:
             issued, expired = spend.issued, spend.expired
             values = read_back[spend.transaction_id] if self._dimensions else ()
             moment = spend.created_at if spend.counted_at is None else spend.counted_at
-            bucket = buckets.bucket_floor(moment)
+            if moment is not last_moment:
+                bucket, last_moment = buckets.bucket_floor(moment), moment
             key = (
                 spend.customer_id,
                 spend.unit,
