@@ -44,7 +44,12 @@ _CHARGE = """CREATE OR REPLACE FUNCTION creditkit_charge(
 RETURNS TABLE (charge_position integer, status text, transaction_id bigint, customer_id bigint,
     customer_kind text, next_due_at timestamptz, budgeted boolean, draw_accounts bigint[],
     draw_amounts bigint[], available_after bigint)
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE
+-- Its statements' plans are made once per connection: with a custom plan (the planner's
+-- choice while a batch's row counts look cheaper than a generic plan's guess) each call would
+-- plan them again.
+SET plan_cache_mode = force_generic_plan
+AS $$
 #variable_conflict use_column
 DECLARE
     n integer := coalesce(array_length(p_keys, 1), 0);
