@@ -10,7 +10,9 @@ bench's own database, and the order alternates by round so that the machine's dr
 hits all alike. Reported per way and batch size: charges per second, and the server CPU per
 charge of this run's own backends (``/proc``), which other work on the machine does not
 inflate. One thread, ``charge_many`` of the batch size; the customer has three grants (the
-batch burns down across them) and, as in charge_throughput's hot case, no budget.
+batch burns down across them) and, as in charge_throughput's hot case, no budget. A lone
+charge goes to ``creditkit_charge_one`` (0027's body) either way: its row is the noise's
+measure.
 
     python bench/pg_charge_batch.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
 """
@@ -30,7 +32,7 @@ from creditkit import ChargeRequest, CreditKit
 from creditkit.ledger import pg_charge
 
 START_BALANCE = 10**15
-BATCH_SIZES = (1, 4, 8, 16, 32, 64)
+BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 WAYS = ("0027", "current", "python")
 
 

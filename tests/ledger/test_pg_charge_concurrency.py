@@ -97,6 +97,8 @@ def test_a_hot_customer_charged_from_threads_overshoots_nothing(
         return found
 
     monkeypatch.setattr(pg_charge, "charge_in_database", spy)
+    # Past the function's bound, so that it decides whole coalesced batches under contention.
+    monkeypatch.setattr(pg_charge, "CHARGES_MAX", 256)
     ck = CreditKit(postgres_url, clock=ManualClock())
     try:
         ck.create_customer("hot")

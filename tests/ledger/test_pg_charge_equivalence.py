@@ -231,7 +231,7 @@ def test_the_function_and_the_python_path_leave_identical_ledgers(
 def test_hot_batches_leave_identical_ledgers(
     two_databases: tuple[str, str], seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Batches of tens of charges, mostly on one customer, within the function's own bound."""
+    """Batches of tens of charges, mostly on one customer, through the function."""
     calls: list[tuple[int, int]] = []
     real: Callable[..., Any] = pg_charge.charge_in_database
 
@@ -242,6 +242,8 @@ def test_hot_batches_leave_identical_ledgers(
         return found
 
     monkeypatch.setattr(pg_charge, "charge_in_database", spy)
+    # Past the function's bound, so that its batch rules are compared on tens of charges.
+    monkeypatch.setattr(pg_charge, "CHARGES_MAX", 256)
     answers_on, dumps_on = _run(two_databases[0], seed, function_on=True, schedule=HOT)
     assert max(applied for applied, _rest in calls) >= 10, "the function applied a hot batch"
     assert any(applied and rest for applied, rest in calls), "a batch stopped mid-way"

@@ -58,12 +58,12 @@ from creditkit.store.database import (
 #: bound on the work one transaction does while it holds the locks it took.
 OPERATIONS_PER_TRANSACTION_MAX = 256
 CHARGES_PER_TRANSACTION_MAX = 10_000
-# On PostgreSQL a shared transaction's charges go to the database function in one call only
-# when they are within its bound: a hot customer's callers, one charge each, always are.
-if OPERATIONS_PER_TRANSACTION_MAX > pg_charge.CHARGES_MAX:
+# On PostgreSQL a shared transaction's charges go to the database function in one call when
+# they are within its bound; the bound is a batch the writer can gather.
+if not 1 <= pg_charge.CHARGES_MAX <= OPERATIONS_PER_TRANSACTION_MAX:
     raise InvariantViolation(
-        "a shared transaction of single charges fits in one call of the charge function",
-        f"{OPERATIONS_PER_TRANSACTION_MAX} > {pg_charge.CHARGES_MAX}",
+        "the charge function's batch bound is one the writer can gather",
+        f"1 <= {pg_charge.CHARGES_MAX} <= {OPERATIONS_PER_TRANSACTION_MAX}",
     )
 #: Lanes one writer may have (see ``CoalescingWriter``).
 LANES_MAX = 16

@@ -65,11 +65,13 @@ _STATEMENT_ONE = _statement("creditkit_charge_one")
 _enabled = os.environ.get("CREDITKIT_PG_CHARGE_FUNCTION", "1") != "0"
 
 #: The most charges a batch may have to go through the function. It decides them in memory
-#: (each customer's grants read once) and writes them in one multi-row statement per table, so
-#: a hot customer's coalesced batch is one call however many callers it holds: the writer's
-#: bound on the operations of one transaction is within it (a check in ``coalescing``). A
-#: ``charge_many`` past it goes through the Python path, which writes in columns too.
-CHARGES_MAX = 256
+#: (each customer's grants read once) and writes them in one statement per table, which beats
+#: 0027's statement per charge from two charges on; but from about eight the Python path's
+#: multi-row statements cost the server less (bench/pg_charge_batch.py), and with 8 threads on
+#: one hot customer, client and server sharing the cores, they measured faster in
+#: charge_throughput (hot 1.21 against 1.67 in one run with every batch through the function).
+#: The writer's bound on one transaction's operations is above it (a check in ``coalescing``).
+CHARGES_MAX = 4
 
 
 def set_enabled(enabled: bool) -> None:
