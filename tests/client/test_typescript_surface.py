@@ -25,8 +25,6 @@ TYPESCRIPT_ONLY = {
     "session": "who a session token's holder is: over HTTP only (the kit has no caller)",
     "sessionLink": "a session token as a link to the hosted pages: over HTTP only",
     "limits": "usageOfLimits's former name, kept (deprecated) for existing callers",
-    "ingestLag": "the events stream's ingest workers (a server run with --events): HTTP only",
-    "parkedEvents": "the events stream's parked usage events (a server run with --events)",
 }
 
 

@@ -85,3 +85,22 @@ def test_the_start_bound_is_checked(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert capsys.readouterr().err.startswith("creditkit: --start-seconds")
     assert main([*arguments, "--batch-max", str(BATCH_MAX + 1)]) == 1
     assert capsys.readouterr().err.startswith("creditkit: --batch-max")
+
+
+def test_the_partitions_come_from_the_settings_and_the_workers_own_some(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert Settings.resolve({}, {}, None).events_partitions == 1
+    environment = {"CREDITKIT_EVENTS_PARTITIONS": "4"}
+    resolved = Settings.resolve({}, environment, None)
+    assert resolved.events_partitions == 4
+    assert Settings.resolve({}, resolved.environment(), None).events_partitions == 4
+    with pytest.raises(InvalidRequest) as refused:
+        Settings.resolve({"events_partitions": 0}, {}, None)
+    assert refused.value.field == "events_partitions"
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    arguments = ["ingest-worker", "--database-url", url, "--events", "nats://127.0.0.1:4999"]
+    assert main([*arguments, "--events-partitions", "2", "--partitions", "2"]) == 1
+    assert capsys.readouterr().err.startswith("creditkit: --partitions: each must be 0 to 1")
+    assert main([*arguments, "--partitions", "zero"]) == 1
+    assert capsys.readouterr().err.startswith("creditkit: --partitions")

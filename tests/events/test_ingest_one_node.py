@@ -135,6 +135,8 @@ def test_the_ingest_worker_prints_its_lag(
             sent = client.post("/v1/events", json={"events": events}, headers=_headers(kit, "1"))
             assert sent.status_code == 202, sent.text
     assert main(["ingest-worker", "--lag", "--database-url", url, "--events", nodes.setting]) == 0
+    # One request's two events: one message.
     assert capsys.readouterr().out == (
-        "no consumer yet: 2 events in CREDITKIT_EVENTS wait for an ingest-worker\nparked 0\n"
+        "no consumer yet: 1 messages (of 1 to 1000 events) in CREDITKIT_EVENTS wait for an"
+        " ingest-worker\nparked 0\n"
     )

@@ -56,9 +56,11 @@ def _event(key: str, customer: str = "u1") -> dict[str, Any]:
 
 
 def _publish(kit: CreditKit, client: TestClient, keys: list[str]) -> None:
-    headers = {**_auth(kit), "Idempotency-Key": f"batch-{keys[0]}"}
-    sent = client.post("/v1/events", json={"events": [_event(k) for k in keys]}, headers=headers)
-    assert sent.status_code == 202, sent.text
+    """Each key by a request of its own: one message each (a request's events go as one)."""
+    for key in keys:
+        headers = {**_auth(kit), "Idempotency-Key": f"batch-{key}"}
+        sent = client.post("/v1/events", json={"events": [_event(key)]}, headers=headers)
+        assert sent.status_code == 202, sent.text
 
 
 async def _take_one_unacknowledged(nodes: LocalNodes, acknowledge: bool) -> str:
@@ -136,7 +138,8 @@ def _oldest(lag: StreamLag) -> Any:
 async def _publish_direct(nodes: LocalNodes, keys: list[str]) -> None:
     publisher = EventPublisher(nodes.urls)
     try:
-        await publisher.publish([_event(key) for key in keys])
+        for key in keys:  # one message each
+            await publisher.publish([_event(key)])
     finally:
         await publisher.close()
 
@@ -222,7 +225,10 @@ def test_the_cli_prints_each_consumers_lag_and_the_parked_events(
     lines = capsys.readouterr().out.splitlines()
     assert main(["parked-events", "--limit", "2", "--database-url", url]) == 0
     parked_lines = capsys.readouterr().out.splitlines()
-    assert before == f"no consumer yet: 2 events in {STREAM} wait for an ingest-worker\nparked 3\n"
+    assert before == (
+        f"no consumer yet: 2 messages (of 1 to 1000 events) in {STREAM} wait for an"
+        " ingest-worker\nparked 3\n"
+    )
     assert lines[0].startswith(
         f"{CONSUMER}: pending 1, unacknowledged 1, redelivered 0, waiting 0, oldest unacknowledged "
     )

@@ -10,7 +10,7 @@ balance set by hand: it has no deferred constraints and no trigger depth) ``audi
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from creditkit import CreditKit, ManualClock
+from creditkit.store.flavor import ENTRY_IDS_PER_TRANSACTION
 
 GRANTED = 100
 HELD = 30
@@ -117,11 +118,23 @@ def _insert_transaction(
 
 
 def _insert_entry(
-    connection: sqlite3.Connection, transaction_id: int, account: int, unit: str, amount: int
+    connection: sqlite3.Connection,
+    transaction_id: int,
+    account: int,
+    unit: str,
+    amount: int,
+    entry_id: int | None = None,
 ) -> None:
+    """An entry; its id the next of its transaction's unless ``entry_id`` says (SQLite's
+    entries are clustered by transaction and give no id of their own)."""
+    if entry_id is None:
+        entry_id = connection.execute(
+            "SELECT COALESCE(MAX(id) + 1, ?1 * ?2) FROM entries WHERE transaction_id = ?1",
+            (transaction_id, ENTRY_IDS_PER_TRANSACTION),
+        ).fetchone()[0]
     connection.execute(
-        "INSERT INTO entries (transaction_id, account_id, unit, amount) VALUES (?, ?, ?, ?)",
-        (transaction_id, account, unit, amount),
+        "INSERT INTO entries (id, transaction_id, account_id, unit, amount) VALUES (?, ?, ?, ?, ?)",
+        (entry_id, transaction_id, account, unit, amount),
     )
 
 
@@ -198,6 +211,63 @@ def test_a_balanced_raw_transaction_moves_the_cached_balance(ledger: Ledger) -> 
     assert _balance(ledger.path, ledger.grant_id) == grant_before + 10
     assert ledger.ck.balance("u1").available == available_before + 10
     assert ledger.ck.audit().ok
+
+
+@pytest.mark.parametrize(
+    "entry_id",
+    [
+        pytest.param(lambda t: (t + 1) * ENTRY_IDS_PER_TRANSACTION, id="another transaction's"),
+        pytest.param(lambda t: t * ENTRY_IDS_PER_TRANSACTION - 1, id="below its transaction's"),
+        pytest.param(lambda t: t, id="a rowid"),
+    ],
+)
+def test_an_entry_id_not_of_its_transaction_is_refused(
+    ledger: Ledger, entry_id: Callable[[int], int]
+) -> None:
+    # Entries are clustered by (transaction_id, id): the CHECK keeps each id within its
+    # transaction's range, so ids stay unique across the table and in insert order.
+    before = _state(ledger.path)
+    with _connect(ledger.path) as connection:
+        transaction_id = _insert_transaction(connection, ledger, "raw-wrong-id", 5)
+        with pytest.raises(sqlite3.IntegrityError, match="id_of_transaction"):
+            _insert_entry(
+                connection, transaction_id, ledger.grant_id, "credits", 5,
+                entry_id(transaction_id),
+            )  # fmt: skip
+        connection.execute("ROLLBACK")
+    assert _state(ledger.path) == before
+    assert ledger.ck.audit().ok
+
+
+def test_an_entry_id_given_twice_is_refused(ledger: Ledger) -> None:
+    before = _state(ledger.path)
+    with _connect(ledger.path) as connection:
+        transaction_id = _insert_transaction(connection, ledger, "raw-twice", 5)
+        first = transaction_id * ENTRY_IDS_PER_TRANSACTION
+        _insert_entry(connection, transaction_id, ledger.issuance_id, "credits", -5, first)
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint failed"):
+            _insert_entry(connection, transaction_id, ledger.grant_id, "credits", 5, first)
+        connection.execute("ROLLBACK")
+    assert _state(ledger.path) == before
+
+
+def test_entries_are_clustered_by_transaction(ledger: Ledger) -> None:
+    # A transaction's entries are read by its primary key (no index of their own), in id
+    # order, which is the order they were written in.
+    with _connect(ledger.path) as connection:
+        plan = connection.execute(
+            "EXPLAIN QUERY PLAN SELECT id, amount FROM entries WHERE transaction_id = ?"
+            " ORDER BY id",
+            (1,),
+        ).fetchall()
+        ids = [row[0] for row in connection.execute("SELECT id FROM entries ORDER BY id")]
+        by_transaction = [
+            row[0] for row in connection.execute("SELECT id FROM entries ORDER BY transaction_id")
+        ]
+        connection.execute("ROLLBACK")
+    assert "USING PRIMARY KEY (transaction_id=?)" in plan[0][3]
+    assert ids == by_transaction
+    assert len(ids) > 2
 
 
 # -- what SQLite cannot refuse, audit() reports --------------------------------------------------

@@ -2049,7 +2049,7 @@ export interface components {
             consumer: string;
             /**
              * Pending
-             * @description Events not delivered to a worker yet.
+             * @description Messages not delivered to a worker yet (each one request's chunk of events).
              */
             pending: number;
             /**
@@ -2632,7 +2632,7 @@ export interface components {
             stream_exists: boolean;
             /**
              * Events
-             * @description Events the stream holds: not yet acknowledged by a worker.
+             * @description Messages the stream holds, not yet acknowledged by a worker: each one request's chunk of 1 to 1,000 events.
              */
             events: number;
             /** Consumers */

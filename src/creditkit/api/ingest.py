@@ -33,7 +33,9 @@ class OldestUnacknowledgedEvent(BaseModel):
 
 class ConsumerLagOut(BaseModel):
     consumer: str = Field(description="The consumer's name (the workers share creditkit-ingest).")
-    pending: int = Field(description="Events not delivered to a worker yet.")
+    pending: int = Field(
+        description="Messages not delivered to a worker yet (each one request's chunk of events)."
+    )
     unacknowledged: int = Field(description="Delivered and not yet acknowledged (not charged).")
     redelivered: int = Field(description="Of those, delivered more than once.")
     waiting: int = Field(description="Pull requests waiting: workers idle, asking for more.")
@@ -45,7 +47,10 @@ class ConsumerLagOut(BaseModel):
 class IngestLag(BaseModel):
     stream: str
     stream_exists: bool = Field(description="False until the first publish or worker made it.")
-    events: int = Field(description="Events the stream holds: not yet acknowledged by a worker.")
+    events: int = Field(
+        description="Messages the stream holds, not yet acknowledged by a worker: each one"
+        " request's chunk of 1 to 1,000 events."
+    )
     consumers: list[ConsumerLagOut]
     parked: int = Field(
         description="Events parked so far (GET /v1/ingest/parked-events), counted up to"

@@ -35,6 +35,7 @@ from creditkit.client.retry import (
 from creditkit.clock import Clock, system_clock
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, InvalidAmount, InvalidRequest, Quantity
+from creditkit.events.schemas import IngestLag, ParkedEventsPage
 from creditkit.keys.schemas import SessionCode, SessionInfo, SessionPermission, SessionToken
 from creditkit.ledger.schemas import (
     Adjustment,
@@ -884,6 +885,22 @@ class Client:
         if not isinstance(results, list) or len(results) != len(events):
             raise ApiError(200, "response_invalid", "not one result per event", {})
         return [self._outcome(result) for result in results]
+
+    def ingest_lag(self) -> IngestLag:
+        """The ingest workers' lag, read from JetStream through the server's events stream
+        (an admin key): per consumer, the messages not delivered yet, those not acknowledged,
+        and the oldest one's age; with the events parked so far. A server without ``--events``
+        refuses with ``EventsNotConfigured``; one whose stream does not answer, with
+        ``EventsUnavailable`` (after the client's retries)."""
+        return self._read(_path("ingest", "lag"), IngestLag)
+
+    def parked_events(self, *, limit: int = 100, before_id: int | None = None) -> ParkedEventsPage:
+        """The usage events the ingest workers parked (could not charge), newest first, each
+        with its reason (an admin key); pass ``next_before_id`` as ``before_id`` for older."""
+        query: dict[str, Any] = {"limit": limit}
+        if before_id is not None:
+            query["before_id"] = _row_id(before_id, "before_id")
+        return self._read(_path("ingest", "parked-events"), ParkedEventsPage, query)
 
     # -- payments (docs/payments.md) --
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from creditkit.catalog import CountOrUnlimited
 from creditkit.entitlements.schemas import Decision, LimitUsage, Member
 from creditkit.errors import CreditKitError, Quantity
+from creditkit.events.schemas import IngestLag, ParkedEventsPage
 from creditkit.ledger.schemas import (
     Adjustment,
     AuditReport,
@@ -210,6 +211,10 @@ class CreditsApi(Protocol):
     def ingest(
         self, events: Sequence[Mapping[str, Any]]
     ) -> Sequence[Charge | EventAccepted | CreditKitError]: ...
+    def ingest_lag(self) -> IngestLag: ...
+    def parked_events(
+        self, *, limit: int = ..., before_id: int | None = ...
+    ) -> ParkedEventsPage: ...
     def members(self, workspace: str) -> list[Member]: ...
     def lease(
         self,

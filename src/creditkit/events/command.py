@@ -10,6 +10,7 @@ import threading
 
 from creditkit.errors import InvalidRequest
 from creditkit.events.lag import ConsumerLag, StreamLag, read_lag
+from creditkit.events.messages import EVENTS_PER_MESSAGE_MAX
 from creditkit.events.repository import (
     PARKED_PAGE_MAX,
     ParkedCount,
@@ -24,14 +25,21 @@ from creditkit.events.worker import (
     START_SECONDS_DEFAULT,
     START_SECONDS_MAX,
     IngestWorker,
+    owned_partitions,
 )
 from creditkit.kit import CreditKit
 from creditkit.server.serve import Settings, configure_logging
 
 
 def run_ingest_worker(
-    settings: Settings, lag: bool, batch_max: int, start_seconds: float = START_SECONDS_DEFAULT
+    settings: Settings,
+    lag: bool,
+    batch_max: int,
+    start_seconds: float = START_SECONDS_DEFAULT,
+    owned: str | None = None,
 ) -> int:
+    """``owned``: the partitions this worker consumes, comma-separated (``0,2``); all when
+    None."""
     if settings.events is None:
         raise InvalidRequest(
             "events",
@@ -45,6 +53,7 @@ def run_ingest_worker(
             "--start-seconds", f"must be above 0 and at most {START_SECONDS_MAX:g}"
         )
     servers = events_servers(settings.events)
+    partitions = owned_partitions(settings.events_partitions, _partitions_listed(owned))
     settings.require_secret_key()
     with CreditKit(
         settings.database_url,
@@ -57,14 +66,21 @@ def run_ingest_worker(
             for line in lag_lines(found, parked_count(ck.database)):
                 print(line)
             return 0
-        worker = IngestWorker(ck, servers, batch_max, start_seconds)
+        worker = IngestWorker(
+            ck, servers, batch_max, start_seconds, settings.events_partitions, partitions
+        )
         configure_logging()
         stop = threading.Event()
         # SIGTERM (a container stopping) and Ctrl-C: the batch in hand is charged and
         # acknowledged, then the worker disconnects.
         signal.signal(signal.SIGTERM, lambda _signal, _frame: stop.set())
         signal.signal(signal.SIGINT, lambda _signal, _frame: stop.set())
-        print(f"creditkit: ingest-worker: charging events from {settings.events}", file=sys.stderr)
+        print(
+            f"creditkit: ingest-worker: charging events from {settings.events}, partitions"
+            f" {','.join(str(partition) for partition in partitions)}"
+            f" of {settings.events_partitions}",
+            file=sys.stderr,
+        )
         worker.run(stop)
         print(
             f"creditkit: ingest-worker: stopped; {worker.charged} charged, {worker.parked} parked",
@@ -73,13 +89,27 @@ def run_ingest_worker(
     return 0
 
 
+def _partitions_listed(owned: str | None) -> tuple[int, ...] | None:
+    """``--partitions 0,2`` as numbers; raises ``InvalidRequest`` naming it."""
+    if owned is None:
+        return None
+    parts = [part.strip() for part in owned.split(",")]
+    if not all(part.isdigit() and len(part) <= 3 for part in parts):
+        raise InvalidRequest("--partitions", "give partition numbers, comma-separated: 0,2")
+    return tuple(int(part) for part in parts)
+
+
 def lag_lines(lag: StreamLag, parked: ParkedCount) -> list[str]:
     """One line per consumer of the stream (or one saying there is none), then the parked
-    (``parked at least 10000`` past the count's bound)."""
+    (``parked at least 10000`` past the count's bound). JetStream counts messages, each one
+    request's chunk of events (events/messages.py)."""
     if not lag.exists:
         lines = [f"no stream {lag.stream} yet: nothing was published"]
     elif not lag.consumers:
-        lines = [f"no consumer yet: {lag.events} events in {lag.stream} wait for an ingest-worker"]
+        lines = [
+            f"no consumer yet: {lag.events} messages (of 1 to {EVENTS_PER_MESSAGE_MAX} events)"
+            f" in {lag.stream} wait for an ingest-worker"
+        ]
     else:
         lines = [_consumer_line(consumer) for consumer in lag.consumers]
     return [*lines, f"parked {parked}"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import zlib
 
 from nats.aio.client import Client as Nats
 from nats.js import JetStreamContext
@@ -23,8 +24,15 @@ from creditkit.errors import InvalidRequest
 
 STREAM = "CREDITKIT_EVENTS"
 SUBJECT = "creditkit.events.usage"
+#: The subjects of the partitions (``creditkit.events.usage.0``, ``.1``, ...), when there are
+#: several: the stream holds them all, beside ``SUBJECT`` (one partition, and what earlier
+#: versions published).
+PARTITION_SUBJECTS = SUBJECT + ".*"
 #: The durable pull consumer every ingest worker shares: each message goes to one of them.
+#: With several partitions each has its own, ``creditkit-ingest-0``, ``-1``, ...
 CONSUMER = "creditkit-ingest"
+#: Partitions of the events by customer (the ``events_partitions`` setting), at most.
+PARTITIONS_MAX = 64
 #: How long JetStream remembers a ``Nats-Msg-Id`` to drop a republished event, in seconds. Short
 #: on purpose: the ledger's unique idempotency key is what charges an event once, whenever it
 #: comes back; this only spares the workers most retried publishes.
@@ -93,22 +101,52 @@ async def _report(error: Exception) -> None:
     logger.warning("events server: %r", error)
 
 
+def partition_of(customer: str, partitions: int) -> int:
+    """The partition of ``customer``'s events, 0 to ``partitions - 1``: a checksum of its id,
+    the same in every process (unlike Python's ``hash``)."""
+    return zlib.crc32(customer.encode()) % partitions
+
+
+def partition_subject(partition: int, partitions: int) -> str:
+    """The subject of one partition's events (``SUBJECT`` itself when there is one)."""
+    return SUBJECT if partitions == 1 else f"{SUBJECT}.{partition}"
+
+
+def partition_consumer(partition: int, partitions: int) -> str:
+    """The durable consumer of one partition (``CONSUMER`` itself when there is one)."""
+    return CONSUMER if partitions == 1 else f"{CONSUMER}-{partition}"
+
+
+def check_partitions(partitions: int) -> int:
+    """``partitions`` when it is 1 to ``PARTITIONS_MAX``; raises ``InvalidRequest`` naming
+    ``events_partitions`` otherwise."""
+    if not 1 <= partitions <= PARTITIONS_MAX:
+        raise InvalidRequest("events_partitions", f"must be 1 to {PARTITIONS_MAX}")
+    return partitions
+
+
 def _replicas(connection: Nats) -> int:
     """3 when the server is one of a cluster of 3 or more (its peers announced), else 1."""
     return CLUSTER_REPLICAS if len(connection.servers) >= CLUSTER_REPLICAS else 1
 
 
 async def ensure_stream(connection: Nats, js: JetStreamContext) -> None:
-    """Creates the stream when it does not exist yet (one that exists is left as it is)."""
+    """Creates the stream when it does not exist yet; one that exists is left as it is, bar the
+    partitions' subjects added to one made before there were partitions."""
     try:
-        await js.stream_info(STREAM)
-        return
+        info = await js.stream_info(STREAM)
     except NotFoundError:
-        pass
+        info = None
+    if info is not None:
+        subjects = list(info.config.subjects or [])
+        if PARTITION_SUBJECTS not in subjects:
+            info.config.subjects = [*subjects, PARTITION_SUBJECTS]
+            await js.update_stream(info.config)
+        return
     await js.add_stream(
         StreamConfig(
             name=STREAM,
-            subjects=[SUBJECT],
+            subjects=[SUBJECT, PARTITION_SUBJECTS],
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
             num_replicas=_replicas(connection),
@@ -119,11 +157,12 @@ async def ensure_stream(connection: Nats, js: JetStreamContext) -> None:
     )
 
 
-def consumer_config() -> ConsumerConfig:
+def consumer_config(partition: int = 0, partitions: int = 1) -> ConsumerConfig:
+    """The durable consumer of one partition (of the one subject by default)."""
     return ConsumerConfig(
-        durable_name=CONSUMER,
+        durable_name=partition_consumer(partition, partitions),
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=ACK_WAIT_SECONDS,
         max_ack_pending=ACK_PENDING_MAX,
-        filter_subject=SUBJECT,
+        filter_subject=partition_subject(partition, partitions),
     )

@@ -6,7 +6,6 @@ once all the same, by the ledger's unique idempotency key."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
@@ -21,19 +20,21 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import Error as JetStreamError
 
-from creditkit.errors import CreditKitError, InvariantViolation, LedgerBusy
+from creditkit.errors import CreditKitError, InvalidRequest, InvariantViolation, LedgerBusy
 from creditkit.events.errors import EventsUnavailable
 from creditkit.events.lag import read_lag
+from creditkit.events.messages import EVENTS_PER_MESSAGE_MAX, Unreadable, decoded
 from creditkit.events.repository import ParkedCount, ParkedEvent, park, parked_count
 from creditkit.events.running import run_to_end
 from creditkit.events.stream import (
     ACK_PENDING_MAX,
     CONSUMER,
     STREAM,
-    SUBJECT,
+    check_partitions,
     connect,
     consumer_config,
     ensure_stream,
+    partition_subject,
 )
 from creditkit.kit import CreditKit
 from creditkit.store.database import DATABASE_ERRORS
@@ -47,6 +48,11 @@ logger = logging.getLogger("creditkit.events")
 #: commits.
 BATCH_MAX = INGEST_EVENTS_MAX
 BATCH_DEFAULT = 1_000
+#: Messages fetched at once, at most: a message holds 1 to ``EVENTS_PER_MESSAGE_MAX`` events,
+#: so each fetch asks for as many messages as make a batch at the last fetch's events per
+#: message (the first asks for one full message's worth, so that workers starting on a backlog
+#: share it). This bounds what one fetch may bring when small messages give way to large ones.
+FETCH_MESSAGES_MAX = 256
 #: How long one fetch waits for events, in seconds: also how soon a stop is noticed when idle.
 FETCH_SECONDS = 0.5
 #: Deliveries of one event at most: past them a failure that looked transient parks it.
@@ -77,10 +83,15 @@ if not 1 <= BATCH_DEFAULT <= BATCH_MAX <= INGEST_EVENTS_MAX:
         "a worker's batch fits in one ingest call",
         f"{BATCH_DEFAULT} <= {BATCH_MAX} <= {INGEST_EVENTS_MAX}",
     )
-if 2 * BATCH_MAX > ACK_PENDING_MAX:
+if 2 * FETCH_MESSAGES_MAX > ACK_PENDING_MAX:
     raise InvariantViolation(
-        "a worker's two batches fit in the consumer's unacknowledged bound",
-        f"2 * {BATCH_MAX} > {ACK_PENDING_MAX}",
+        "a worker's two fetches fit in the consumer's unacknowledged bound",
+        f"2 * {FETCH_MESSAGES_MAX} > {ACK_PENDING_MAX}",
+    )
+if EVENTS_PER_MESSAGE_MAX > BATCH_MAX:
+    raise InvariantViolation(
+        "a message's events fit in one ingest call",
+        f"{EVENTS_PER_MESSAGE_MAX} > {BATCH_MAX}",
     )
 
 
@@ -102,8 +113,27 @@ def retry_delay_seconds(deliveries: int) -> float:
     return min(delay, RETRY_DELAY_SECONDS_MAX)
 
 
+Subscription = JetStreamContext.PullSubscription
+
+
+def owned_partitions(partitions: int, owned: tuple[int, ...] | None) -> tuple[int, ...]:
+    """The partitions a worker consumes: ``owned`` (each 0 to ``partitions - 1``, named once),
+    or all of them; raises ``InvalidRequest`` naming ``--partitions``."""
+    check_partitions(partitions)
+    if owned is None:
+        return tuple(range(partitions))
+    if not owned or len(set(owned)) != len(owned):
+        raise InvalidRequest("--partitions", "name each partition once, at least one")
+    if not all(0 <= partition < partitions for partition in owned):
+        raise InvalidRequest("--partitions", f"each must be 0 to {partitions - 1}")
+    return tuple(sorted(owned))
+
+
 class IngestWorker:
-    """Charges the stream's events through ``kit`` (which needs the catalog that prices them)."""
+    """Charges the stream's events through ``kit`` (which needs the catalog that prices them):
+    of every partition, or of those ``owned`` (``partitions`` of them: the ``events_partitions``
+    setting that the publishers share). Workers owning different partitions never charge the
+    same customers."""
 
     def __init__(
         self,
@@ -111,34 +141,54 @@ class IngestWorker:
         servers: tuple[str, ...],
         batch_max: int = BATCH_DEFAULT,
         start_seconds: float = START_SECONDS_DEFAULT,
+        partitions: int = 1,
+        owned: tuple[int, ...] | None = None,
     ):
         self._kit = kit
         self._servers = servers
+        self._partitions = partitions
+        self._owned = owned_partitions(partitions, owned)
         self._batch_max = max(1, min(batch_max, BATCH_MAX))
         self._start_seconds = min(max(start_seconds, 0.05), START_SECONDS_MAX)
         self.charged = 0
         self.parked = 0
+        #: Events per message in the last fetch: how many messages the next one asks for.
+        self._events_per_message = float(EVENTS_PER_MESSAGE_MAX)
 
-    async def _subscribe(self, seconds: float) -> tuple[Nats, JetStreamContext.PullSubscription]:
+    def _consumers(self) -> list[tuple[int, int]]:
+        """The (partition, partitions) of each consumer this worker pulls from: its partitions',
+        and with several partitions, the owner of partition 0 also drains the one subject (what
+        was published before there were partitions)."""
+        found = [(partition, self._partitions) for partition in self._owned]
+        if self._partitions > 1 and 0 in self._owned:
+            found.append((0, 1))
+        return found
+
+    async def _subscribe(self, seconds: float) -> tuple[Nats, list[Subscription]]:
         connection = await connect(self._servers, "creditkit-ingest-worker", seconds)
         try:
             js = connection.jetstream()
             await ensure_stream(connection, js)
-            subscription = await js.pull_subscribe(
-                SUBJECT, durable=CONSUMER, stream=STREAM, config=consumer_config()
-            )
+            subscriptions = [
+                await js.pull_subscribe(
+                    partition_subject(partition, partitions),
+                    durable=config.durable_name,
+                    stream=STREAM,
+                    config=config,
+                )
+                for partition, partitions in self._consumers()
+                for config in [consumer_config(partition, partitions)]
+            ]
         except BaseException:
             await connection.close()
             raise
-        return connection, subscription
+        return connection, subscriptions
 
     def run(self, stop: threading.Event) -> None:
         """Works until ``stop`` is set, then finishes its batch and disconnects."""
         run_to_end(self._run(stop))
 
-    async def _subscribed(
-        self, stop: threading.Event
-    ) -> tuple[Nats, JetStreamContext.PullSubscription] | None:
+    async def _subscribed(self, stop: threading.Event) -> tuple[Nats, list[Subscription]] | None:
         """The consumer, once the stream answers (a cluster starting or electing a leader may
         not yet); None when stopped first. Raises ``EventsUnavailable`` after
         ``SUBSCRIBE_ATTEMPTS_MAX`` attempts or the start's seconds, whichever comes first."""
@@ -174,37 +224,45 @@ class IngestWorker:
         subscribed = await self._subscribed(stop)
         if subscribed is None:
             return
-        connection, subscription = subscribed
+        connection, subscriptions = subscribed
         logged_at = time.monotonic()
-        # The next batch is fetched while the one in hand is charged (the ledger's transaction
-        # runs in a thread): at most two batches held, one charging and one arriving.
-        fetching: asyncio.Task[list[Msg]] | None = asyncio.create_task(self._fetch(subscription))
+        # Each consumer's next fetch runs while the one in hand is charged (the ledger's
+        # transaction runs in a thread): at most one fetch held per consumer, and one charging.
+        fetching: dict[asyncio.Task[list[Msg]], Subscription] = {
+            asyncio.create_task(self._fetch(subscription)): subscription
+            for subscription in subscriptions
+        }
         try:
-            while fetching is not None:
-                messages = await fetching
-                # Stopped: the batch in hand is charged and acknowledged, none fetched after it.
-                fetching = None if stop.is_set() else asyncio.create_task(self._fetch(subscription))
+            while fetching:
+                done, _waiting = await asyncio.wait(fetching, return_when=asyncio.FIRST_COMPLETED)
+                task = done.pop()
+                subscription = fetching.pop(task)
+                messages = task.result()
+                # Stopped: the fetches in hand are charged and acknowledged, none after them.
+                if not stop.is_set():
+                    fetching[asyncio.create_task(self._fetch(subscription))] = subscription
                 # A fetch may hand over more than asked (messages left by an earlier request
                 # that timed out): charged in batches of the bound all the same.
-                for start in range(0, len(messages), self._batch_max):
-                    await self._apply(messages[start : start + self._batch_max])
+                for batch in self._batches(messages):
+                    await self._apply(batch)
                 if messages:
                     await connection.flush()
                 if time.monotonic() - logged_at >= LAG_LOG_SECONDS:
                     logged_at = time.monotonic()
                     await self._log_lag(subscription)
         finally:
-            if fetching is not None:
+            for left in fetching:
                 # Left by an error: what it brought is delivered again after ACK_WAIT_SECONDS.
-                fetching.cancel()
+                left.cancel()
             # Every batch's acknowledgements were flushed after it: nothing is left to drain.
             await connection.close()
 
-    async def _fetch(self, subscription: JetStreamContext.PullSubscription) -> list[Msg]:
+    async def _fetch(self, subscription: Subscription) -> list[Msg]:
         """The next batch: what the stream holds for this worker, up to the bound; empty when
         nothing came within ``FETCH_SECONDS`` or the stream is away for a moment."""
+        wanted = max(1, min(FETCH_MESSAGES_MAX, int(self._batch_max / self._events_per_message)))
         try:
-            return await subscription.fetch(self._batch_max, timeout=FETCH_SECONDS)
+            return await subscription.fetch(wanted, timeout=FETCH_SECONDS)
         except (NatsTimeoutError, TimeoutError):
             return []
         except (NatsError, JetStreamError) as error:
@@ -213,7 +271,7 @@ class IngestWorker:
             await asyncio.sleep(FETCH_SECONDS)
             return []
 
-    async def _log_lag(self, subscription: JetStreamContext.PullSubscription) -> None:
+    async def _log_lag(self, subscription: Subscription) -> None:
         try:
             info = await subscription.consumer_info()
         except (NatsError, JetStreamError, TimeoutError) as error:
@@ -231,54 +289,87 @@ class IngestWorker:
             },
         )
 
-    async def _apply(self, messages: Sequence[Msg]) -> None:
-        """Charges the batch's events in one transaction, then acknowledges each charged or
-        parked one; a transient failure is retried later (a delayed redelivery)."""
-        events: list[dict[str, Any]] = []
-        readable: list[Msg] = []
-        to_park: list[tuple[Msg, ParkedEvent]] = []
+    def _batches(self, messages: list[Msg]) -> list[list[tuple[Msg, Decoded]]]:
+        """The fetched messages decoded (one parse each) and grouped into batches of whole
+        messages of at most ``batch_max`` events (a message larger than the bound alone)."""
+        batches: list[list[tuple[Msg, Decoded]]] = []
+        batch: list[tuple[Msg, Decoded]] = []
+        size = total = 0
         for message in messages:
-            event = _decoded(message)
-            if isinstance(event, ParkedEvent):
-                to_park.append((message, event))
+            found = _decoded(message)
+            count = len(found) if isinstance(found, list) else 1
+            total += count
+            if batch and size + count > self._batch_max:
+                batches.append(batch)
+                batch, size = [], 0
+            batch.append((message, found))
+            size += count
+        if batch:
+            batches.append(batch)
+        if messages:
+            self._events_per_message = total / len(messages)
+        return batches
+
+    async def _apply(self, batch: Sequence[tuple[Msg, Decoded]]) -> None:
+        """Charges the batch's events in one ingest call (in slices of the bound when one message
+        holds more), parks those that cannot be charged, then acknowledges each message whose
+        events are all charged or parked; a message with an event that failed transiently is
+        delivered again later (its charged events are not charged twice: their keys)."""
+        events: list[dict[str, Any]] = []
+        owners: list[Msg] = []
+        to_park: list[ParkedEvent] = []
+        for message, found in batch:
+            if isinstance(found, ParkedEvent):
+                to_park.append(found)
+                continue
+            events.extend(found)
+            owners.extend([message] * len(found))
+        outcomes: list[object] = []
+        for start in range(0, len(events), self._batch_max):
+            outcomes.extend(await self._charged(events[start : start + self._batch_max]))
+        retry: dict[int, Msg] = {}
+        charged = 0
+        for message, event, outcome in zip(owners, events, outcomes, strict=True):
+            if not isinstance(outcome, CreditKitError):
+                charged += 1
+            elif isinstance(outcome, LedgerBusy) and _deliveries(message) < DELIVERIES_MAX:
+                retry[id(message)] = message
             else:
-                events.append(event)
-                readable.append(message)
-        retry: list[Msg] = []
-        charged: list[Msg] = []
-        if events:
-            try:
-                outcomes = await asyncio.to_thread(self._kit.ingest, events)
-            except BATCH_RETRIED_ERRORS as error:
-                # The whole batch failed (the database away, ...): each event is retried later,
-                # and parked with the error once its deliveries are spent.
-                logger.warning("events batch not charged, retried later: %r", error)
-                outcomes = [_as_error(error)] * len(events)
-            for message, event, outcome in zip(readable, events, outcomes, strict=True):
-                if not isinstance(outcome, CreditKitError):
-                    charged.append(message)
-                elif isinstance(outcome, LedgerBusy) and _deliveries(message) < DELIVERIES_MAX:
-                    retry.append(message)
-                else:
-                    to_park.append((message, _refused(event, outcome)))
+                to_park.append(_refused(event, outcome))
         if to_park:
             now = self._kit.now()
-            self.parked += await asyncio.to_thread(
-                park, self._kit.database, [parked for _message, parked in to_park], now
-            )
-        for message in [*charged, *(message for message, _parked in to_park)]:
-            await message.ack()
-        for message in retry:
+            self.parked += await asyncio.to_thread(park, self._kit.database, to_park, now)
+        for message, _found in batch:
+            if id(message) not in retry:
+                await message.ack()
+        for message in retry.values():
             await message.nak(delay=retry_delay_seconds(_deliveries(message)))
-        self.charged += len(charged)
+        self.charged += charged
+
+    async def _charged(self, events: list[dict[str, Any]]) -> Sequence[object]:
+        """Each event's outcome of one ingest call (one transaction): its charge or its error;
+        a failure of the whole call (the database away, ...) as each event's, retried later and
+        parked with the error once its deliveries are spent."""
+        try:
+            return await asyncio.to_thread(self._kit.ingest, events)
+        except BATCH_RETRIED_ERRORS as error:
+            logger.warning("events batch not charged, retried later: %r", error)
+            return [_as_error(error)] * len(events)
 
     def lag(self) -> WorkerLag:
-        """The shared consumer's lag as JetStream counts it (every event of the stream pending
-        while no worker has created the consumer yet), and the events parked so far."""
+        """The workers' consumers' lag as JetStream counts it, in messages, all partitions
+        together (every message of the stream pending while no worker has created a consumer
+        yet), and the events parked so far."""
         found = run_to_end(read_lag(self._servers, self._kit.now()))
-        mine = [lag for lag in found.consumers if lag.consumer == CONSUMER]
+        mine = [
+            lag
+            for lag in found.consumers
+            if lag.consumer == CONSUMER or lag.consumer.startswith(CONSUMER + "-")
+        ]
         pending, unacknowledged = (
-            (mine[0].pending, mine[0].unacknowledged) if mine else (found.events, 0)
+            (sum(lag.pending for lag in mine), sum(lag.unacknowledged for lag in mine))
+            if mine
+            else (found.events, 0)
         )
         return WorkerLag(pending, unacknowledged, parked_count(self._kit.database))
 
@@ -292,20 +383,19 @@ def _as_error(error: BaseException) -> CreditKitError:
     return error if isinstance(error, LedgerBusy) else LedgerBusy(1, repr(error))
 
 
-def _decoded(message: Msg) -> dict[str, Any] | ParkedEvent:
-    """The event a message holds, or its parking when it holds none that can be read."""
+#: A message decoded: its events, or its parking when it holds none that can be read.
+Decoded = list[dict[str, Any]] | ParkedEvent
+
+
+def _decoded(message: Msg) -> Decoded:
+    """The events a message holds, or its parking (under its ``Nats-Msg-Id``) when none can be
+    read."""
     key = (message.headers or {}).get("Nats-Msg-Id") or f"seq:{message.metadata.sequence.stream}"
-    try:
-        event = json.loads(message.data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        return ParkedEvent(key, None, {}, "malformed_event", f"not JSON: {error}")
-    if not isinstance(event, dict):
-        return ParkedEvent(key, None, {}, "malformed_event", "not a JSON object")
-    if event.get("idempotency_key") != key:
-        return ParkedEvent(
-            key, _customer(event), event, "malformed_event", "idempotency_key is not Nats-Msg-Id"
-        )
-    return event
+    found = decoded(key, message.data)
+    if isinstance(found, Unreadable):
+        event = found.event
+        return ParkedEvent(key, _customer(event), event, "malformed_event", found.detail)
+    return found
 
 
 def _refused(event: dict[str, Any], error: CreditKitError) -> ParkedEvent:

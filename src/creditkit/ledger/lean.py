@@ -33,7 +33,7 @@ from creditkit.ledger.kernel import CONSUMPTION, LEG_AMOUNT_MAX, Spend
 from creditkit.ledger.repository import CustomerRow, GrantRow
 from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, Unit
 from creditkit.ledger.spending import SpendState
-from creditkit.store.flavor import Flavor
+from creditkit.store.flavor import ENTRY_IDS_PER_TRANSACTION, Flavor
 
 if TYPE_CHECKING:
     from creditkit.ledger.grants import LedgerGrants
@@ -48,7 +48,7 @@ _INSERT_TRANSACTIONS = (
     " ?, ?, NULL, ?, ?, NULL, NULL)"
 )
 _INSERT_ENTRIES = (
-    "INSERT INTO entries (transaction_id, account_id, unit, amount) VALUES (?, ?, ?, ?)"
+    "INSERT INTO entries (id, transaction_id, account_id, unit, amount) VALUES (?, ?, ?, ?, ?)"
 )
 
 
@@ -273,7 +273,8 @@ def write(
         consumption: dict[str, int] = {}
         prefixes: dict[tuple[str, str], str] = {}
         transactions: list[tuple[Any, ...]] = []
-        entries: list[tuple[int, int, str, int]] = []
+        # Each entry's id: its transaction's new id's first, then one per leg (migration 0030).
+        entries: list[tuple[int, int, int, str, int]] = []
         spends: list[Spend] = []
         add_transaction, add_entries, add_spend = transactions.append, entries.extend, spends.append
         for position, (charge, unit, steps, customer, account) in enumerate(
@@ -303,19 +304,21 @@ def write(
             into = consumption.get(unit_name)
             if into is None:
                 into = consumption[unit_name] = ledger.system_account(CONSUMPTION, unit_name)
+            first = transaction_id * ENTRY_IDS_PER_TRANSACTION
             if account:
                 add_entries(
                     (
-                        (transaction_id, account, unit_name, -steps),
-                        (transaction_id, into, unit_name, steps),
+                        (first, transaction_id, account, unit_name, -steps),
+                        (first + 1, transaction_id, into, unit_name, steps),
                     )
                 )
             else:
+                split = lean.split[position]
                 add_entries(
-                    (transaction_id, grant, unit_name, -part)
-                    for grant, part in lean.split[position]
+                    (first + leg, transaction_id, grant, unit_name, -part)
+                    for leg, (grant, part) in enumerate(split)
                 )
-                add_entries(((transaction_id, into, unit_name, steps),))
+                add_entries(((first + len(split), transaction_id, into, unit_name, steps),))
             add_spend(
                 Spend(
                     transaction_id, customer.id, unit_name, steps, action, None, metadata, now,

@@ -643,16 +643,20 @@ def history_transactions(
             transactions.c.status == "applied",
             transactions.c.id < before,
         ]
-        if sqlite and kind is TransactionKind.CHARGE and column is transactions.c.customer_id:
-            # SQLite's kind index leaves charges out (migration 0028): a page of charges walks
-            # the history index, where nearly every row is one (the unary + keeps the planner
-            # off the indexes that lead with the kind).
-            conditions.append(sa.text("+transactions.kind = 'charge'"))
+        if kind is TransactionKind.CHARGE and column is transactions.c.customer_id:
+            # The kind index leaves charges out (migrations 0028 and 0029): a page of charges
+            # walks the history index, where nearly every row is one (on SQLite, the unary +
+            # keeps the planner off the indexes that lead with the kind; on PostgreSQL, the row
+            # comparison below, which only the history index can take).
+            conditions.append(
+                sa.text("+transactions.kind = 'charge'")
+                if sqlite
+                else transactions.c.kind == kind.value
+            )
         elif kind is not None and column is transactions.c.customer_id:
             equal[transactions.c.kind] = kind.value
-            if sqlite:
-                # SQLite takes a partial index only for a query that states its condition.
-                conditions.append(sa.text(f"transactions.{CHARGES_LEFT_OUT}"))
+            # The planner takes a partial index only for a query that states its condition.
+            conditions.append(sa.text(f"transactions.{CHARGES_LEFT_OUT}"))
         elif kind is not None:
             conditions.append(transactions.c.kind == kind.value)
         conditions += [key == value for key, value in equal.items()]

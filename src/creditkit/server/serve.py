@@ -5,9 +5,10 @@ Precedence: a flag, then the environment (``CREDITKIT_DATABASE_URL``, ``CREDITKI
 ``CREDITKIT_SECRET_KEY``, ``CREDITKIT_PAYMENTS``, ``CREDITKIT_STRIPE_SECRET_KEY``,
 ``CREDITKIT_STRIPE_WEBHOOK_SECRET``, ``CREDITKIT_STRIPE_API_URL``, ``CREDITKIT_CLOCK_FILE``,
 ``CREDITKIT_CORS_ORIGINS``, ``CREDITKIT_ALLOW_PRIVATE_WEBHOOKS``, ``CREDITKIT_BODY_BYTES_MAX``,
-``CREDITKIT_RETURN_ORIGINS``, ``CREDITKIT_EVENTS_URL``), then the config file (TOML, same names
-in lower case without the prefix), then the defaults: a SQLite file ``creditkit.db`` in the
-working directory and the bundled example catalog, on 127.0.0.1:8000.
+``CREDITKIT_RETURN_ORIGINS``, ``CREDITKIT_EVENTS_URL``, ``CREDITKIT_EVENTS_PARTITIONS``), then
+the config file (TOML, same names in lower case without the prefix), then the defaults: a
+SQLite file ``creditkit.db`` in the working directory and the bundled example catalog, on
+127.0.0.1:8000.
 
 ``public_url`` is the address browsers reach the service at (default ``http://host:port``;
 required when binding beyond loopback): the sandbox's checkout sessions link to the checkout
@@ -37,7 +38,9 @@ takes a list. None by default: no page of another origin may call the API.
 
 ``events`` (``--events``, ``CREDITKIT_EVENTS_URL``, ``events`` in the config file) names the NATS
 servers of a JetStream stream, ``nats://h1:4222,nats://h2:4222``: ``POST /v1/events`` then
-publishes there and answers 202, and ``creditkit ingest-worker`` charges them (docs/events.md).
+publishes there and answers 202, and ``creditkit ingest-worker`` charges them (docs/events.md);
+``events_partitions`` splits them by customer into that many partitions (serve and the workers
+alike).
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ from creditkit.catalog.examples import example_catalog
 from creditkit.clock import Clock, FileClock
 from creditkit.errors import InvalidRequest, present
 from creditkit.events.publisher import EventPublisher
-from creditkit.events.stream import events_servers
+from creditkit.events.stream import check_partitions, events_servers
 from creditkit.keys.schemas import Scope
 from creditkit.kit import CreditKit
 from creditkit.ledger.late_usage import LATE_USAGE_WINDOW_DEFAULT, check_late_usage_window
@@ -123,6 +126,10 @@ class Settings:
     #: The events stream's NATS servers (docs/events.md); None: ``POST /v1/events`` charges at
     #: once.
     events: str | None = None
+    #: Partitions of the events by customer (docs/events.md): each has its own subject and
+    #: consumer, so that workers owning different partitions never charge the same customers.
+    #: ``serve`` and every ``ingest-worker`` must share it.
+    events_partitions: int = 1
 
     def webhook_policy(self) -> OutboundPolicy:
         return OutboundPolicy(allow_private=self.allow_private_webhooks)
@@ -190,6 +197,7 @@ class Settings:
         settings.check_payments()
         if settings.events is not None:
             events_servers(settings.events)  # InvalidRequest naming events
+        check_partitions(settings.events_partitions)  # InvalidRequest naming events_partitions
         settings.allowed_return_origins()  # InvalidRequest naming return_origins
         return settings
 
@@ -326,6 +334,7 @@ def _typed(layer: Mapping[str, Any]) -> dict[str, Any]:
             "body_bytes_max",
             "late_usage_window_seconds",
             "reversal_window_seconds",
+            "events_partitions",
         }:
             try:
                 value = int(value)
@@ -422,7 +431,9 @@ def app_from_environment() -> FastAPI:
         # (127.0.0.1 or localhost alike); beyond loopback serve requires it.
         public_url=settings.public_url,
         return_origins=settings.allowed_return_origins(),
-        events=None if settings.events is None else EventPublisher(events_servers(settings.events)),
+        events=None
+        if settings.events is None
+        else EventPublisher(events_servers(settings.events), partitions=settings.events_partitions),
     )
     allow_origins(app, settings.cors_origins)
     return app

@@ -28,6 +28,21 @@ _TRANSACTION_VALUES = 18
 #: 4 parameters a row: 1,000 rows stay far below SQLite's (32,766) and PostgreSQL's (65,535)
 #: limits on parameters in one statement.
 ENTRY_ROWS_PER_STATEMENT = 1_000
+#: SQLite: an entry's id is its transaction's id times this, plus its leg (0, 1, ...) within
+#: the transaction. ``entries`` is clustered by ``(transaction_id, id)`` there (migration 0030),
+#: which gives no automatic id; a CHECK refuses any other id, so ids stay unique and in insert
+#: order. So many legs a transaction may have on SQLite.
+ENTRY_IDS_PER_TRANSACTION = 1 << 20
+
+#: SQLite: one entry, its id the next of its transaction's (the first: the transaction's own
+#: times ``ENTRY_IDS_PER_TRANSACTION``), found by a seek of the primary key. Executed once per
+#: row, so each row sees the ones before it.
+_SQLITE_INSERT_ENTRY = (
+    "INSERT INTO entries (id, transaction_id, account_id, unit, amount) VALUES"
+    " (COALESCE((SELECT MAX(id) + 1 FROM entries WHERE transaction_id = ?1),"
+    f" ?1 * {ENTRY_IDS_PER_TRANSACTION}), ?1, ?2, ?3, ?4)"
+)
+
 #: Rows (transactions and entries) of one combined statement on PostgreSQL: a bigger batch
 #: goes in the separate statements, which chunk themselves.
 COMBINED_ROWS_MAX = 30_000
@@ -175,7 +190,10 @@ class Flavor:
 
     def insert_entries(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
         """Entries go in multi-row INSERTs of up to ENTRY_ROWS_PER_STATEMENT rows: one statement
-        per charge, and few per batch."""
+        per charge, and few per batch. SQLite: one execution per row, which gives its id."""
+        if self.dialect == "sqlite":
+            self.execute_many(connection, _SQLITE_INSERT_ENTRY, rows)
+            return
         for start in range(0, len(rows), ENTRY_ROWS_PER_STATEMENT):
             chunk = rows[start : start + ENTRY_ROWS_PER_STATEMENT]
             values = ", ".join([f"({self._values(4)})"] * len(chunk))

@@ -231,6 +231,16 @@ transactions = sa.Table(
     ),
 )
 
+#: On PostgreSQL these foreign keys are not constraints but checks in the ledger's triggers
+#: (migration 0029): every charge's entries point at a system account, and its transaction at its
+#: unit, which the constraints' ``FOR KEY SHARE`` locks turned into rows every charge locks. The
+#: triggers read the same rows without locking them, which holds because accounts, units and
+#: transactions can be neither deleted nor re-keyed there. SQLite keeps the constraints (they
+#: take no locks).
+FOREIGN_KEYS_CHECKED_BY_TRIGGERS = frozenset(
+    {"fk_entries_account_id_unit", "fk_entries_transaction_id", "fk_transactions_unit"}
+)
+
 entries = sa.Table(
     "entries",
     metadata,
@@ -241,11 +251,15 @@ entries = sa.Table(
     sa.Column("amount", sa.BigInteger, nullable=False),
     # The unit is repeated from the account so that balance checks group by it without a join;
     # the composite key makes the database refuse an entry whose unit is not its account's.
+    # (PostgreSQL checks both keys in a trigger instead: ``FOREIGN_KEYS_CHECKED_BY_TRIGGERS``.)
     sa.ForeignKeyConstraint(["account_id", "unit"], ["accounts.id", "accounts.unit"]),
     sa.CheckConstraint("amount <> 0", name="amount_not_zero"),
     # No index on account_id: nothing reads one account's entries but the audit, which scans
     # them all anyway, and every index is paid for on every entry insert.
-    sa.Index("ix_entries_transaction_id", "transaction_id"),
+    # SQLite has no such index: there the table is clustered by (transaction_id, id) (WITHOUT
+    # ROWID, migration 0030), so a transaction's entries are its key's range, and a charge's
+    # commit writes one page for its entries instead of two.
+    sa.Index("ix_entries_transaction_id", "transaction_id").ddl_if(dialect="postgresql"),
 )
 
 #: What spending is summed to: per customer, unit, hour (UTC, the bucket's start), action,
@@ -1039,8 +1053,8 @@ sa.Index(
     transactions.c.created_at,
 )
 
-#: The condition of ``ix_transactions_customer_kind_history`` on SQLite, as the history query
-#: writes it (SQLite uses a partial index only for a query that states its condition).
+#: The condition of ``ix_transactions_customer_kind_history``, as the history query writes it
+#: (SQLite uses a partial index only for a query that states its condition).
 CHARGES_LEFT_OUT = "kind <> 'charge'"
 
 # History pages filtered by kind (a "gifts sent and received" list, a customer's grants) read
@@ -1054,9 +1068,10 @@ sa.Index(
     transactions.c.unit,
     transactions.c.kind,
     transactions.c.id,
-    # SQLite: charges, nearly every row, are left out (a page of charges walks the history
-    # index), so that a charge writes one index fewer (migration 0028).
+    # Charges, nearly every row, are left out (a page of charges walks the history index), so
+    # that a charge writes one index fewer (migrations 0028 on SQLite, 0029 on PostgreSQL).
     sqlite_where=sa.text(CHARGES_LEFT_OUT),
+    postgresql_where=sa.text(CHARGES_LEFT_OUT),
 )
 
 # -- usage events parked by the ingest worker ---------------------------------------------------
