@@ -21,7 +21,7 @@ rows' insert. Its signature and result are 0027's. A lone charge, for which a st
 table and charge is the least work, goes to 0027's body, kept as ``creditkit_charge_one``.
 
 Revision ID: 0031
-Revises: 0028
+Revises: 0030
 Create Date: 2026-12-07
 """
 
@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0031"
-down_revision: str | Sequence[str] | None = "0028"
+down_revision: str | Sequence[str] | None = "0030"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
