@@ -14,6 +14,7 @@ builds no ``Charge``; ``--read-answers`` reads every answer instead (each ``Char
 when it is first read), as a caller that uses them all would.
 
     python bench/batch_throughput.py
+    python bench/batch_throughput.py --replay-share 0.01   # a redelivery's replays, refusals
     python bench/batch_throughput.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
 """
 
@@ -115,8 +116,35 @@ def timed(work: Callable[[], None]) -> float:
     return time.perf_counter() - begin
 
 
+def mixed(
+    requests: list[ChargeRequest], previous: list[ChargeRequest], share: float, batch: int
+) -> list[int]:
+    """Mixes into ``requests``, in place, replays of ``previous`` (the last batch's charges, as a
+    redelivered message brings them) and short charges (more than any balance holds after the
+    warm-up batch: refused),
+    alternately, spread evenly: ``share`` of the batch in all. Returns the positions replaced
+    (they charge nothing)."""
+    every = round(1 / share) if share > 0 else 0
+    if every < 2 or not previous:
+        return []
+    replaced = list(range(every // 2, len(requests) - 1, every))
+    for turn, index in enumerate(replaced):
+        if turn % 2 == 0:
+            # The next position's charge of the last batch: one that was charged, not mixed.
+            requests[index] = previous[index + 1]
+        else:
+            requests[index] = ChargeRequest(
+                requests[index].customer, START_BALANCE, f"short-{batch}-{index}"
+            )
+    return replaced
+
+
 def run(
-    database: BenchDatabase, customer_count: int, operations: int, read_answers: bool
+    database: BenchDatabase,
+    customer_count: int,
+    operations: int,
+    read_answers: bool,
+    replay_share: float = 0.0,
 ) -> dict[str, Any]:
     names = [f"customer-{index}" for index in range(customer_count)]
     raw = database.connect()
@@ -139,12 +167,20 @@ def run(
         batches = max(1, operations // BATCH)
         sides: dict[str, list[float]] = {side: [] for side in SIDES}
         transaction_id = 1
+        previous: list[ChargeRequest] = []
+        not_charged: Counter[int] = Counter()
         # One warm-up batch each (index -1), not measured.
         for batch in range(-1, batches):
             requests = [
                 ChargeRequest(names[customer], AMOUNT, f"b{batch}-{index}")
                 for index, customer in enumerate(order)
             ]
+            fresh = list(requests)
+            if replay_share:
+                not_charged.update(
+                    order[index] for index in mixed(requests, previous, replay_share, batch)
+                )
+            previous = fresh
             seconds = {
                 "floor (minimal)": timed(partial(floor_minimal, raw, order)),
                 "floor (same rows)": timed(
@@ -157,7 +193,7 @@ def run(
                 for side, value in seconds.items():
                     sides[side].append(value)
         charged = Counter(order * (batches + 1))
-        check_balances(ck, raw, names, charged)
+        check_balances(ck, raw, names, charged - not_charged, charged)
     finally:
         raw.close()
         ck.close()
@@ -175,18 +211,24 @@ def run(
 def charge_many(ck: CreditKit, requests: list[ChargeRequest], read_answers: bool) -> None:
     outcomes = ck.charge_many(requests)
     if read_answers:
-        for outcome in outcomes:
-            if isinstance(outcome, Exception):
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if isinstance(outcome, Exception) and not request.idempotency_key.startswith("short-"):
                 raise outcome
         return
-    for error in outcomes.errors().values():
-        raise error
+    for index, error in outcomes.errors().items():
+        if not requests[index].idempotency_key.startswith("short-"):
+            raise error
 
 
 def check_balances(
-    ck: CreditKit, raw: RawConnection, names: list[str], charged: Counter[int]
+    ck: CreditKit,
+    raw: RawConnection,
+    names: list[str],
+    charged: Counter[int],
+    floor_charged: Counter[int],
 ) -> None:
-    """Every side really charged: each balance is down by what was charged from it."""
+    """Every side really charged: each balance is down by what was charged from it (the
+    floors charge every position; creditkit not the replays and short charges mixed in)."""
     for index, name in enumerate(names):
         expected = START_BALANCE - charged[index] * AMOUNT
         available = ck.balance(name).available
@@ -195,7 +237,8 @@ def check_balances(
         )
         raw.rollback()
         # Two floors charge the same rows, so the floor balance went down twice as far.
-        if available != expected or floor_balance != START_BALANCE - 2 * charged[index] * AMOUNT:
+        floor_expected = START_BALANCE - 2 * floor_charged[index] * AMOUNT
+        if available != expected or floor_balance != floor_expected:
             raise AssertionError(f"{name}: creditkit {available}, floor {floor_balance}")
 
 
@@ -207,13 +250,26 @@ def main() -> int:
     )
     parser.add_argument("--customers", type=int, default=1_000, help="customers (default 1,000)")
     parser.add_argument(
+        "--replay-share",
+        type=float,
+        default=0.0,
+        help="share of each batch replaced by replays of the last batch's keys and short"
+        " (refused) charges, half each, at most 0.5 (default 0: every charge plain and new)",
+    )
+    parser.add_argument(
         "--read-answers", action="store_true", help="read every answer (builds every Charge)"
     )
     args = parser.parse_args()
+    if not 0 <= args.replay_share <= 0.5:
+        parser.error("--replay-share: from 0 to 0.5")
     with bench_database(args.database_url, "batch") as database:
         info = header("batch_throughput", database)
         print(f"  answers: {'every one read' if args.read_answers else 'errors() only'}")
-        results = info | run(database, args.customers, args.operations, args.read_answers)
+        print(f"  replays and short charges: {args.replay_share:.2%} of each batch")
+        results = info | run(
+            database, args.customers, args.operations, args.read_answers, args.replay_share
+        )
+        results["replay_share"] = args.replay_share
     kit = results["creditkit"]["per_second"]
     rows = []
     for side in SIDES:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from creditkit import ChargeRequest, CreditKit, ManualClock
 from creditkit.errors import InvalidRequest
 from creditkit.notify import AlertSource, Event, EventType
+from creditkit.notify.alerts import CUSTOMER_ALERTS_REFRESH_SECONDS
 
 ALERT_TYPES = (EventType.CREDITS_LOW, EventType.CREDITS_DEPLETED, EventType.ALERT_TRIGGERED)
 
@@ -193,6 +194,39 @@ def test_a_charge_answer_crosses_the_customers_own_thresholds(kit: CreditKit) ->
         for amount in (4, 5, 7)  # 20 -> 16 (20% used), -> 11 (45%, under 12), -> 4
     ]
     assert crossed == [False, True, False]
+
+
+def test_an_answer_without_thresholds_in_force_reads_nothing(
+    tmp_path: Any, start_clock: ManualClock
+) -> None:
+    """Without plan alerts, a customer known to have no thresholds of its own is answered
+    without a query; thresholds set through another process count within the refresh."""
+    url = f"sqlite:///{tmp_path / 'answer.db'}"
+    kit = CreditKit(url, clock=start_clock)
+    other = CreditKit(url, clock=start_clock)  # another process on the same ledger
+    kit.create_customer("ada")
+    kit.grant("ada", 100, idempotency_key="g")
+    assert kit.alert_crossed(kit.charge("ada", 1, idempotency_key="warm")) is False
+    statements: list[str] = []
+
+    def trace(driver: Any, _record: Any) -> None:
+        driver.set_trace_callback(statements.append)
+
+    engine = kit._database.engine
+    sa.event.listen(engine, "connect", trace)
+    engine.dispose()  # every pooled connection from here on is traced
+    charged = kit.charge("ada", 1, idempotency_key="hot")
+    statements.clear()
+    assert kit.alert_crossed(charged) is False
+    assert statements == []
+    other.set_alerts("ada", credits_left=90)
+    crossing = kit.charge("ada", 8, idempotency_key="crosses")  # 90 left
+    start_clock.advance(seconds=CUSTOMER_ALERTS_REFRESH_SECONDS)
+    assert kit.alert_crossed(crossing) is True
+    assert any("customer_alerts" in statement for statement in statements)
+    sa.event.remove(engine, "connect", trace)
+    other.close()
+    kit.close()
 
 
 def test_without_plan_alerts_only_the_customers_own_thresholds_cross(make_kit: Any) -> None:

@@ -51,3 +51,21 @@ def test_a_change_here_is_seen_at_once_and_a_clock_going_back_reads_again() -> N
 def test_past_the_cap_every_customer_may_be_configured() -> None:
     configured = ConfiguredCustomers(Reads([1, 2, 3]), cached_max=2)
     assert configured.may_include(CONNECTION, 99, NOW)
+
+
+def test_surely_excludes_only_from_a_fresh_complete_set_and_never_reads() -> None:
+    reads = Reads([3])
+    configured = ConfiguredCustomers(reads, refresh_seconds=10, cached_max=2)
+    assert not configured.surely_excludes(1, NOW)  # never read: unknown, so not sure
+    configured.may_include(CONNECTION, 1, NOW)
+    assert reads.count == 1
+    assert configured.surely_excludes(1, NOW + timedelta(seconds=9))
+    assert not configured.surely_excludes(3, NOW)  # configured
+    assert not configured.surely_excludes(1, NOW + timedelta(seconds=10))  # stale
+    assert not configured.surely_excludes(1, NOW - timedelta(seconds=1))  # clock went back
+    configured.forget()
+    assert not configured.surely_excludes(1, NOW)
+    reads.ids = [4, 5, 6]  # past the cap: the set is not kept, nobody is surely without
+    configured.may_include(CONNECTION, 1, NOW)
+    assert not configured.surely_excludes(1, NOW)
+    assert reads.count == 2

@@ -9,7 +9,7 @@ SQLite, where a statement per charge would not.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from creditkit.errors import (
     UnknownCustomer,
     present,
 )
-from creditkit.ledger import lean, pg_charge, repository
+from creditkit.ledger import batch_replays, lean, pg_charge, repository
 from creditkit.ledger.catch_up import Demand, demand_of
 from creditkit.ledger.checks import (
     check_time,
@@ -34,11 +34,12 @@ from creditkit.ledger.kernel import (
     CONSUMPTION,
     ISSUANCE,
     CatchingUp,
+    Request,
     Spend,
     take,
 )
 from creditkit.ledger.late_usage import counted_moment
-from creditkit.ledger.outcomes import ChargeOutcomes
+from creditkit.ledger.outcomes import ChargeOutcomes, SegmentedOutcomes
 from creditkit.ledger.prepared import ChargeColumns, Prepared
 from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
 from creditkit.ledger.schemas import (
@@ -69,6 +70,38 @@ class _Planned:
     debt_account: int | None = None
 
 
+#: The most runs (a lean run, then the reference charges it stopped at) one batch is cut into;
+#: past it the reference path decides the rest of the batch at once. Each run costs a few
+#: statements, so a batch where nearly every charge stops the lean path costs at most this
+#: many runs more than the reference path alone would.
+RUNS_MAX = 256
+
+
+@dataclass(slots=True)
+class _Run:
+    """What the charges of one batch share while they are decided, run after run, in one
+    transaction: the locked customers, their grants in memory as the runs leave them, the
+    budgets counted, the keys used, and the outcomes found so far."""
+
+    connection: Connection
+    locked: dict[str, CustomerRow]
+    grants: dict[tuple[int, str], list[GrantRow]]
+    #: Keys recorded before the batch (looked up in replay mode only).
+    recorded: dict[str, TransactionRow]
+    limited: dict[int, RateLimited]
+    now: datetime
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    #: Key -> (its request, the index of the charge that used it first in the batch).
+    first_use: dict[str, tuple[Request, int]] = field(default_factory=dict)
+    #: Index -> the index of the charge whose outcome it repeats.
+    repeats: dict[int, int] = field(default_factory=dict)
+    #: Index -> the charge and the row recorded under its key, to rebuild its first outcome.
+    replayed: dict[int, tuple[Prepared, TransactionRow]] = field(default_factory=dict)
+    headrooms: dict[tuple[int, str], int | None] = field(default_factory=dict)
+    state: SpendState = field(default_factory=SpendState)
+    lean_runs: list[lean.LazyOutcomes] = field(default_factory=list)
+
+
 class ChargeBatch:
     """Charges checked for input errors at construction, then run in one transaction: alone
     (``run``), or inside the coalescing writer's shared transaction (``attempt``, several
@@ -80,6 +113,8 @@ class ChargeBatch:
         #: The charges that passed input checks, in columns; those that did not, answered
         #: without touching the database.
         self._columns, self._invalid = ChargeColumns.checked(ledger, charges)
+        #: The times ``attempt`` ran (a transaction that did not commit runs it again).
+        self._tries = 0
 
     def __len__(self) -> int:
         return len(self._charges)
@@ -126,8 +161,12 @@ class ChargeBatch:
         """The batch's work inside ``connection``'s transaction; with ``replay``, keys already
         recorded are answered with their first outcomes. On PostgreSQL the charges the database
         function applies go in one call (``pg_charge``), the rest through ``_attempt``."""
+        self._tries += 1
         if connection.dialect.name != "postgresql":
-            return self._attempt(connection, replay)
+            # A batch run again lost its first transaction, most often to a key recorded
+            # already: its keys are looked up first this time, so that the lean path answers
+            # replays from their records rather than failing on them once more.
+            return self._attempt(connection, replay or self._tries > 1)
         prepared = self._columns.prepared()
         fast = pg_charge.charge_in_database(self._ledger, prepared, connection, replay)
         if fast is None:
@@ -148,7 +187,6 @@ class ChargeBatch:
         ledger = self._ledger
         columns = self._columns
         now = ledger.now()
-        outcomes: dict[int, Outcome] = {}
         customers = [charge.customer for charge in columns.charges]
         locked, grants_read = repository.lock_customers_with_grants(connection, customers)
 
@@ -197,58 +235,160 @@ class ChargeBatch:
             if customer.id in backlogs:
                 rows = backlogs[customer.id].effective(unit.name, rows)
             grants[pair] = ledger.live_in_order(rows, now)
-        if not recorded and not limited and flavor_of(connection).dialect == "sqlite":
-            # Plain charges all paid by their grants: decided and written in columns.
-            plain = lean.plan(ledger, connection, columns, locked, grants, now)
-            if plain is not None:
-                return lean.write(ledger, connection, flavor_of(connection), plain, now)
-        prepared = columns.prepared()
+        run = _Run(connection, locked, grants, recorded, limited, now)
+        if flavor_of(connection).dialect == "sqlite":
+            self._in_runs(run)
+        else:
+            self._decide(run, columns.prepared())
+        return self._finish(run)
+
+    def _in_runs(self, run: _Run) -> None:
+        """The batch in runs, in order: the lean path takes every charge it can, up to the first
+        it cannot (a short charge, one that is not plain, a key used before in the batch); the
+        reference path decides that charge and those right after it that the lean path would
+        stop at too; then the lean path goes on. Each run is written before the next is decided,
+        and the grants in memory are kept as the runs leave them, so every charge sees the
+        balances left by the charges before it, as charging one by one would."""
+        ledger, columns, connection = self._ledger, self._columns, run.connection
+        passed, stops = self._classify(run)
+        repeated_keys = {columns.charges[position].idempotency_key for position in stops}
+        count = len(columns)
+        position = 0
+        for runs in range(1, count + 1):  # each run takes one charge at least
+            if position >= count:
+                return
+            if runs > RUNS_MAX:
+                break
+            plain = lean.plan(
+                ledger, connection, columns, run.locked, run.grants, run.now, run.state,
+                position, passed, stops,
+            )  # fmt: skip
+            if plain is None:
+                break  # the lean path declines the rest (no plan without ``stops``)
+            if len(plain.columns):
+                run.lean_runs.append(
+                    lean.write(ledger, connection, flavor_of(connection), plain, run.now)
+                )
+                lean.settle(plain, run.grants)
+                if repeated_keys:
+                    taken = plain.columns
+                    for at, charge in enumerate(taken.charges):
+                        if charge.idempotency_key in repeated_keys:
+                            run.first_use[charge.idempotency_key] = (
+                                taken.request(at),
+                                taken.indexes[at],
+                            )
+            position = plain.end
+            if position >= count:
+                return
+            stop = position + 1
+            while stop < count and (
+                stop in passed or stop in stops or not lean.is_plain(columns.charges[stop])
+            ):
+                stop += 1
+            self._decide(
+                run, [columns.prepared_at(at) for at in range(position, stop) if at not in passed]
+            )
+            position = stop
+        # Past ``RUNS_MAX`` runs: the rest of the batch at once.
+        self._decide(
+            run, [columns.prepared_at(at) for at in range(position, count) if at not in passed]
+        )
+
+    def _classify(self, run: _Run) -> tuple[set[int], set[int]]:
+        """Answers the charges whose outcome needs no decision (an unknown customer, a key
+        recorded before the batch, a rate limit), in the reference path's order of rules; the
+        positions of those (passed over by every run), and of the charges whose key an earlier
+        charge of the batch used (the reference path answers them with its outcome)."""
+        columns = self._columns
+        charges, indexes = columns.charges, columns.indexes
+        passed: set[int] = set()
+        stops: set[int] = set()
+        keys = {charge.idempotency_key for charge in charges}
+        unknown = not run.locked.keys() >= {charge.customer for charge in charges}
+        if len(keys) == len(charges) and not (run.recorded or run.limited or unknown):
+            return passed, stops  # the common case: every charge is decided
+        seen: set[str] = set()
+        for position, charge in enumerate(charges):
+            index, key = indexes[position], charge.idempotency_key
+            if charge.customer not in run.locked:
+                run.outcomes[index] = UnknownCustomer(charge.customer)
+            elif key in run.recorded:
+                item = columns.prepared_at(position)
+                outcome = batch_replays.replay_outcome(self._ledger, item, run.recorded[key])
+                if outcome is None:
+                    run.replayed[index] = (item, run.recorded[key])
+                else:
+                    run.outcomes[index] = outcome
+            elif key in seen:
+                stops.add(position)
+                continue
+            elif index in run.limited:
+                run.outcomes[index] = run.limited[index]  # not recorded: the key stays free
+            else:
+                seen.add(key)
+                continue
+            passed.add(position)
+        return passed, stops
+
+    def _decide(self, run: _Run, items: Sequence[Prepared]) -> None:
+        """The reference path for ``items`` (in order), written before it returns."""
+        connection, locked, now = run.connection, run.locked, run.now
+        outcomes = run.outcomes
         planned: list[_Planned] = []
-        first_use: dict[str, _Planned] = {}
-        replayed: dict[int, TransactionRow] = {}
-        repeats: dict[int, _Planned] = {}
-        headrooms: dict[tuple[int, str], int | None] = {}
-        state = SpendState()
-        for item in prepared:
+        for item in items:
             key = item.request.key
             customer = locked.get(item.charge.customer)
             if customer is None:
                 # First, as a lone charge answers it: no key is looked up for no customer.
                 outcomes[item.index] = UnknownCustomer(item.charge.customer)
                 continue
-            if key in recorded:
-                outcome = self._replay(item, recorded[key])
+            if key in run.recorded:
+                outcome = batch_replays.replay_outcome(self._ledger, item, run.recorded[key])
                 if outcome is None:
-                    replayed[item.index] = recorded[key]
+                    run.replayed[item.index] = (item, run.recorded[key])
                 else:
                     outcomes[item.index] = outcome
                 continue
-            if key in first_use:
+            if key in run.first_use:
                 # A key used twice in one batch: the second gets the first's outcome, or a
                 # conflict when it asks for something else.
-                conflict = item.request.conflict_with(first_use[key].prepared.request.encode())
+                request, first = run.first_use[key]
+                conflict = item.request.conflict_with(request.encode())
                 if conflict is None:
-                    repeats[item.index] = first_use[key]
+                    run.repeats[item.index] = first
                 else:
                     outcomes[item.index] = conflict
                 continue
-            if item.index in limited:
-                outcomes[item.index] = limited[item.index]  # not recorded: the key stays free
+            if item.index in run.limited:
+                outcomes[item.index] = run.limited[item.index]  # not recorded: the key stays free
                 continue
-            decided = self._decide(connection, item, customer, grants, headrooms, state, now)
+            decided = self._decide_one(
+                connection, item, customer, run.grants, run.headrooms, run.state, now
+            )
             if isinstance(decided, CreditKitError):
                 outcomes[item.index] = decided  # bad input: not recorded, the key stays free
                 continue
-            plan = decided
-            planned.append(plan)
-            first_use[key] = plan
+            planned.append(decided)
+            run.first_use[key] = (item.request, item.index)
         # The budgets the charges counted are written with their rows.
-        self._write_rows(connection, planned, now, outcomes, state)
-        self._tell_spend_hooks(connection, planned, locked, grants, now)
-        for index, first in repeats.items():
-            outcomes[index] = outcomes[first.prepared.index]
-        if replayed:
-            outcomes.update(self._rebuild(connection, prepared, replayed, locked, grants))
+        self._write_rows(connection, planned, now, outcomes, run.state)
+        self._tell_spend_hooks(connection, planned, locked, run.grants, now)
+
+    def _finish(self, run: _Run) -> Mapping[int, Outcome]:
+        """Every charge's outcome: the lean runs' (lazy) and the rest; a key used again in the
+        batch answered with its first use's outcome, a replay rebuilt from its record."""
+        if not run.outcomes and not run.repeats and not run.replayed and len(run.lean_runs) == 1:
+            return run.lean_runs[0]  # the common case: one lean run took the whole batch
+        outcomes: Mapping[int, Outcome] = (
+            SegmentedOutcomes(run.lean_runs, run.outcomes) if run.lean_runs else run.outcomes
+        )
+        for index, first in run.repeats.items():
+            run.outcomes[index] = outcomes[first]
+        if run.replayed:
+            run.outcomes.update(
+                batch_replays.rebuild(run.connection, run.replayed, run.locked, run.grants)
+            )
         return outcomes
 
     def _count_requests(
@@ -282,7 +422,7 @@ class ChargeBatch:
         recorded.update(retried)
         return limited
 
-    def _decide(
+    def _decide_one(
         self,
         connection: Connection,
         item: Prepared,
@@ -467,53 +607,3 @@ class ChargeBatch:
             customer = locked[external_id]
             after = sum(grant.remaining for grant in grants[(customer.id, unit)])
             self._ledger.spent(connection, customer, unit, after + steps, after, now)
-
-    def _replay(self, item: Prepared, recorded: TransactionRow) -> CreditKitError | None:
-        """The outcome of a key recorded before this batch: a conflict, the recorded refusal, or
-        None when the charge it recorded is to be rebuilt."""
-        conflict = item.request.conflict_with(recorded.request)
-        if conflict is not None:
-            return conflict
-        if recorded.outcome is not None:
-            return self._ledger.recorded_refusal(recorded)
-        return None
-
-    def _rebuild(
-        self,
-        connection: Connection,
-        prepared: list[Prepared],
-        replayed: dict[int, TransactionRow],
-        locked: dict[str, CustomerRow],
-        grants: dict[tuple[int, str], list[GrantRow]],
-    ) -> dict[int, Outcome]:
-        """The recorded charges' first outcomes, rebuilt from their rows; what they say is left
-        is what is left now (later writes have moved the balance since)."""
-        by_index = {item.index: item for item in prepared}
-        unit_of = {row.id: by_index[index].unit for index, row in replayed.items()}
-        legs: dict[int, list[Draw]] = {}
-        for leg in repository.entries_of(connection, list(unit_of)):
-            if leg.kind == "grant":
-                legs.setdefault(leg.transaction_id, []).append(
-                    Draw(leg.account_id, unit_of[leg.transaction_id].to_quantity(-leg.amount))
-                )
-        rebuilt: dict[int, Outcome] = {}
-        for index, row in replayed.items():
-            unit = by_index[index].unit
-            row_customer = by_index[index].charge.customer
-            rebuilt[index] = Charge(
-                id=row.id,
-                customer=by_index[index].charge.customer,
-                unit=row.unit,
-                amount=unit.to_quantity(row.amount),
-                action=row.action,
-                draws=tuple(legs.get(row.id, [])),
-                created_at=row.created_at,
-                metadata=row.metadata,
-                member=row.member,
-                spender=row.spender,
-                available_after=unit.to_quantity(
-                    sum(g.remaining for g in grants[(locked[row_customer].id, row.unit)])
-                ),
-                replayed=True,
-            )
-        return rebuilt

@@ -10,16 +10,18 @@ list of what each grant has left per customer and unit) and writes the rows with
 row dict, legs list or ``Charge`` object. The answers are built only when a caller reads them
 (``LazyOutcomes``).
 
-Anything else (a refusal, overage, debt, scopes, members, late usage, replays, a key used
-twice in the batch) is the reference path's: ``plan`` answers None and ``ChargeBatch`` runs the
-batch the reference way, inside the same transaction, since nothing was written here yet. The
-reference path is what every rule is written in; this one is proven equal to it for the charges
-it takes (tests/ledger/test_lean.py).
+Anything else (a refusal, overage, debt, scopes, members, late usage, a key used twice in the
+batch) is the reference path's: ``plan`` stops at that charge, ``ChargeBatch`` writes what the
+plan took, decides that charge the reference way in the same transaction, and asks ``plan`` to
+go on after it (keys recorded before the batch are answered from their records, passed over
+here). The reference path is what every rule is written in; this one is proven equal to it for
+the charges it takes (tests/ledger/test_lean.py, tests/ledger/test_batch_equivalence.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring
@@ -99,6 +101,11 @@ class LeanPlan:
     spent: dict[tuple[int, str], tuple[CustomerRow, int, int]]
     #: The budget usage the charges counted (``SpendState.drain``), written with their rows.
     budget_usage: list[tuple[int, str, str, str, datetime, int]]
+    #: The position in the batch's columns of the first charge not taken (their count when
+    #: every charge from the start was).
+    end: int
+    #: By (customer id, unit): the steps left in each of ``grants``' rows after the plan.
+    left: dict[tuple[int, str], list[int]]
 
     def draws(self, position: int) -> tuple[tuple[int, int], ...]:
         """The charge's draws: (grant account id, steps), in burn-down order."""
@@ -129,44 +136,70 @@ def plan(
     locked: Mapping[str, CustomerRow],
     grants: Mapping[tuple[int, str], list[GrantRow]],
     now: datetime,
+    state: SpendState | None = None,
+    start: int = 0,
+    passed: AbstractSet[int] = frozenset(),
+    stops: AbstractSet[int] | None = None,
 ) -> LeanPlan | None:
-    """Every charge of ``columns`` decided on columns of integers, or None as soon as one of
-    them is not plain, would not be fully paid by its customer's grants or is refused by a
-    budget (the reference path then decides the batch: nothing was written here, and what was
-    counted is in a ``SpendState`` of this plan's own). ``grants`` are live and in burn-down
-    order; they are not changed."""
-    charges = columns.charges
-    keys = {charge.idempotency_key for charge in charges}
-    if len(keys) != len(charges):
-        return None  # a key used twice in the batch: the second answers the first's outcome
-    state = SpendState()
+    """The charges of ``columns`` from position ``start`` on decided on columns of integers, up
+    to the first one this path cannot take (``LeanPlan.end``): one that is not plain, would not
+    be fully paid by its customer's grants, is refused by a budget or names an unknown spender,
+    or is at a position of ``stops`` (a key already used in the batch). Positions in ``passed``
+    were answered without a decision (replays, unknown customers, rate limits) and are skipped.
+    The reference path decides the charge it stopped at, in the same transaction, once this
+    plan is written (nothing was written here). ``grants`` are live and in burn-down order; they
+    are not changed (``settle`` writes back what the written plan left). Budgets are counted in
+    ``state`` (the batch's, so that each run of the batch sees what the runs before counted).
+    None: without ``stops``, when the batch uses a key twice (the reference path decides it)."""
+    charges, units, steps_column = columns.charges, columns.units, columns.steps
+    count = len(charges)
+    if stops is None:
+        if len({charge.idempotency_key for charge in charges}) != count:
+            return None
+        stops = frozenset()  # a key used twice in the batch: the second answers the first's outcome
+    state = SpendState() if state is None else state
     by_pair: dict[tuple[str, str], _Grants] = {}
+    taken: list[int] = []
     customers: list[CustomerRow] = []
     accounts: list[int] = []
     split: dict[int, tuple[tuple[int, int], ...]] = {}
     available_after: list[int] = []
-    for position, (charge, unit, steps) in enumerate(
-        zip(charges, columns.units, columns.steps, strict=True)
-    ):
+    left_after: dict[tuple[int, str], list[int]] = {}
+    end = count
+    for position in range(start, count):
+        if passed and position in passed:
+            continue
+        charge, unit, steps = charges[position], units[position], steps_column[position]
+        if stops and position in stops:
+            end = position
+            break
         pair = (charge.customer, unit.name)
         held = by_pair.get(pair)
         if held is None:
             customer = locked.get(charge.customer)
             if customer is None:
-                return None
+                end = position
+                break
             rows = grants[(customer.id, unit.name)]
             if any(grant.applies_to is not None for grant in rows):
-                return None
+                end = position
+                break
             left = [grant.remaining for grant in rows]
             total = sum(left)
-            held = by_pair[pair] = _Grants(customer, rows, left, 0, total, total)
+            first = 0
+            while first < len(left) - 1 and left[first] == 0:
+                first += 1  # grants an earlier run of the batch emptied
+            held = by_pair[pair] = _Grants(customer, rows, left, first, total, total)
+            left_after[(customer.id, unit.name)] = left
         if steps > held.after or not is_plain(charge):
-            return None  # a refusal, overage or debt, or a rule of the reference path's
+            end = position  # a refusal, overage or debt, or a rule of the reference path's
+            break
         customer = held.customer
         if (charge.spender is not None or customer.budgeted) and not _budgets_allow(
             ledger, connection, state, customer, charge.spender, unit, steps, now
         ):
-            return None
+            end = position
+            break
         held.after -= steps
         left = held.left
         first = held.first
@@ -175,19 +208,32 @@ def plan(
             left[first] -= steps
             accounts.append(held.rows[first].account_id)
         else:
+            split[len(accounts)] = _take(left, held.rows, first, steps)
             accounts.append(0)
-            split[position] = _take(left, held.rows, first, steps)
         while first < len(left) - 1 and left[first] == 0:
             first += 1
         held.first = first
         customers.append(customer)
         available_after.append(held.after)
+        taken.append(position)
     spent = {
         (held.customer.id, unit_name): (held.customer, held.before, held.after)
         for (_external_id, unit_name), held in by_pair.items()
         if held.after < held.before
     }
-    return LeanPlan(columns, customers, accounts, split, available_after, spent, state.drain())
+    return LeanPlan(
+        columns if len(taken) == count else columns.subset(taken),
+        customers, accounts, split, available_after, spent, state.drain(), end, left_after,
+    )  # fmt: skip
+
+
+def settle(lean: LeanPlan, grants: Mapping[tuple[int, str], list[GrantRow]]) -> None:
+    """Writes what the plan's charges left in each grant back to ``grants``, the batch's rows
+    in memory, once the plan is written: the charges after it (the reference path's, or the
+    next run's) draw from what this run left."""
+    for pair, left in lean.left.items():
+        for grant, remaining in zip(grants[pair], left, strict=True):
+            grant.remaining = remaining
 
 
 def _budgets_allow(

@@ -3,7 +3,9 @@ order, read from the columns the batch kept instead of built for every charge up
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import chain
 from typing import Any, overload
 
 from creditkit.errors import CreditKitError, InvariantViolation
@@ -71,9 +73,12 @@ class ChargeOutcomes(Sequence[Outcome]):
         for at, error in self._invalid.items():
             if self._offset <= at < end:
                 found[at - self._offset] = error
-        for at in self._outcomes.keys() if isinstance(self._outcomes, dict) else ():
+        decided = self._outcomes
+        if isinstance(decided, SegmentedOutcomes):
+            decided = decided.decided  # the lean runs' outcomes are all charges
+        for at in decided.keys() if isinstance(decided, dict) else ():
             if self._offset <= at < end:
-                outcome = self._outcomes[at]
+                outcome = decided[at]
                 if isinstance(outcome, CreditKitError):
                     found[at - self._offset] = outcome
         return dict(sorted(found.items()))
@@ -97,3 +102,32 @@ class _Listed(ChargeOutcomes):
 
     def __init__(self, outcomes: list[Outcome]) -> None:
         super().__init__({}, dict(enumerate(outcomes)), len(outcomes))
+
+
+class SegmentedOutcomes(Mapping[int, Outcome]):
+    """A batch's outcomes by index when the lean path took it in several runs: each run's
+    outcomes (charges, built when read), and the rest (the reference path's charges, replays,
+    refusals and errors) in ``decided``."""
+
+    __slots__ = ("_firsts", "_runs", "decided")
+
+    def __init__(self, runs: Sequence[Mapping[int, Outcome]], decided: dict[int, Outcome]) -> None:
+        #: The runs in the batch's order, each with the index of its first charge.
+        self._runs = list(runs)
+        self._firsts = [next(iter(run)) for run in self._runs]
+        self.decided = decided
+
+    def __getitem__(self, index: int) -> Outcome:
+        outcome = self.decided.get(index)
+        if outcome is not None:
+            return outcome
+        at = bisect_right(self._firsts, index) - 1
+        if at >= 0 and index in self._runs[at]:
+            return self._runs[at][index]
+        raise KeyError(index)
+
+    def __iter__(self) -> Iterator[int]:
+        return chain(self.decided, *self._runs)
+
+    def __len__(self) -> int:
+        return len(self.decided) + sum(len(run) for run in self._runs)

@@ -194,6 +194,28 @@ class ChargeColumns:
         self._requests.extend(other._requests)
         self._prepared = None
 
+    def subset(self, positions: Sequence[int]) -> ChargeColumns:
+        """The charges at ``positions`` (in that order), with their indexes in the batch."""
+        columns = ChargeColumns()
+        requests = self._requests
+        for position in positions:
+            columns.indexes.append(self.indexes[position])
+            columns.charges.append(self.charges[position])
+            columns.units.append(self.units[position])
+            columns.steps.append(self.steps[position])
+            columns._requests.append(requests[position])
+        return columns
+
+    def prepared_at(self, position: int) -> Prepared:
+        """One charge as a ``Prepared`` record."""
+        return Prepared(
+            self.indexes[position],
+            self.charges[position],
+            self.units[position],
+            self.steps[position],
+            self.request(position),
+        )
+
     def request(self, position: int) -> Request:
         request = self._requests[position]
         if request is None:

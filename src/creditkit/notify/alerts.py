@@ -13,7 +13,9 @@ The hot path: most spending crosses no threshold. The plan's thresholds are in m
 catalog); a customer's own thresholds are looked up only for customers known to have some (a set
 of ids refreshed every few seconds). So a customer without alerts costs no query, and one with
 alerts costs queries only when a threshold is crossed; a plan with percent-used alerts costs one
-read of the customer's grants per spending transaction.
+read of the customer's grants per spending transaction. A charge's answer (``crossed``) asks the
+same set, by external id: without plan thresholds in the unit, a customer without thresholds of
+its own is answered without a query.
 """
 
 from __future__ import annotations
@@ -96,6 +98,18 @@ class AlertService:
             repository.customers_with_alerts,
             refresh_seconds=CUSTOMER_ALERTS_REFRESH_SECONDS,
             cached_max=CUSTOMER_ALERTS_CACHED_MAX,
+        )
+        # The same set by external id: a charge's answer (``crossed``) names its customer so,
+        # and would otherwise need a read of its own on every charge to learn it has none.
+        self._own_external = ConfiguredCustomers(
+            repository.external_ids_with_alerts,
+            refresh_seconds=CUSTOMER_ALERTS_REFRESH_SECONDS,
+            cached_max=CUSTOMER_ALERTS_CACHED_MAX,
+        )
+        self._units_with_plan_alerts = frozenset(
+            plan.alerts.unit
+            for plan in (catalog.plans.values() if catalog is not None else ())
+            if plan.alerts is not None
         )
 
     # -- thresholds -------------------------------------------------------------------------------
@@ -302,12 +316,7 @@ class AlertService:
     def _some_plan_alerts(self, unit: str) -> bool:
         """Whether any plan of the catalog sets alert thresholds in ``unit``: without one, only
         a customer's own thresholds can be in force."""
-        if self._catalog is None:
-            return False
-        return any(
-            plan.alerts is not None and plan.alerts.unit == unit
-            for plan in self._catalog.plans.values()
-        )
+        return unit in self._units_with_plan_alerts
 
     def _plan_of(self, plan_id: str | None) -> Plan | None:
         if self._catalog is None or plan_id is None:
@@ -351,15 +360,20 @@ class AlertService:
         """Whether a spend that took the customer's available credits from ``before`` down to
         ``after`` crossed a threshold in force for it (its own, else its plan's: ``credits_left``
         or a ``percent_used`` share of the allowance). Unlike the alert's event, which fires
-        once a period, this says it of every spend that crosses one."""
+        once a period, this says it of every spend that crosses one. A customer's own
+        thresholds count as the spend hook sees them: set through this process at once, through
+        another within ``CUSTOMER_ALERTS_REFRESH_SECONDS``."""
         if not after < before:
             return False
+        now = self._now()
+        if not self._some_plan_alerts(unit) and self._own_external.surely_excludes(customer, now):
+            return False  # the common case: no thresholds in force, and no query to learn it
         unit_ = self._ledger.unit(unit)
         # Balances, so zero is one (``to_steps`` takes amounts, which are positive).
         before_steps = unit_.to_steps(before) if before else 0
         after_steps = unit_.to_steps(after) if after else 0
-        now = self._now()
         with self._database.read() as connection:
+            self._own_external.may_include(connection, customer, now)  # refreshed when due
             found = repository.customer_with_own_thresholds(connection, customer, unit)
             if found is None:
                 raise UnknownCustomer(customer)
@@ -409,6 +423,7 @@ class AlertService:
 
         self._ledger.locked_write([customer], write)
         self._own.forget()
+        self._own_external.forget()
         return self.alerts(customer, unit)
 
     def clear_alerts(self, customer: str, unit: str) -> Alerts:
@@ -422,6 +437,7 @@ class AlertService:
 
         self._ledger.locked_write([customer], write)
         self._own.forget()
+        self._own_external.forget()
         return self.alerts(customer, unit)
 
     def alerts(self, customer: str, unit: str) -> Alerts:

@@ -317,8 +317,8 @@ def customer_with_own_thresholds(
     connection: Connection, external_id: str, unit: str
 ) -> tuple[CustomerRow, OwnThresholds | None] | None:
     """The customer (None when unknown) and its own thresholds in ``unit``, in one statement
-    through the driver: every charge's answer asks it (``alert_crossed``), and two statements
-    built by SQLAlchemy would cost more than the charge."""
+    through the driver: a charge's answer (``alert_crossed``) asks it whenever thresholds may be
+    in force, and two statements built by SQLAlchemy would cost more than the charge."""
     flavor = flavor_of(connection)
     rows = flavor.fetch(connection, _own_thresholds_statement(flavor.dialect), (unit, external_id))
     if not rows:
@@ -370,6 +370,17 @@ def customers_with_alerts(connection: Connection, limit: int) -> list[int]:
         .limit(limit)
     )
     return [row.customer_id for row in connection.execute(query)]
+
+
+def external_ids_with_alerts(connection: Connection, limit: int) -> list[str]:
+    """External ids of customers with thresholds of their own, at most ``limit``."""
+    query = (
+        sa.select(customers.c.external_id)
+        .where(customers.c.id.in_(sa.select(customer_alerts.c.customer_id).scalar_subquery()))
+        .order_by(customers.c.external_id)
+        .limit(limit)
+    )
+    return [row.external_id for row in connection.execute(query)]
 
 
 def insert_firing(connection: Connection, values: dict[str, Any]) -> bool:

@@ -129,8 +129,12 @@ class ChargeAnswer(Charge):
 
     @classmethod
     def of(cls, charge: Charge, alert_crossed: bool | None) -> ChargeAnswer:
-        values = {item.name: getattr(charge, item.name) for item in fields(Charge)}
+        # Every charge's answer is built here: the field names are listed once, not per answer.
+        values = {name: getattr(charge, name) for name in _CHARGE_FIELD_NAMES}
         return cls(**values, alert_crossed=alert_crossed)
+
+
+_CHARGE_FIELD_NAMES = tuple(item.name for item in fields(Charge))
 
 
 # Each event type's ``data``, as the emitters write it (times ISO 8601 with their offset, amounts

@@ -11,8 +11,9 @@ and every customer may have it (the hook then asks the database).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from sqlalchemy.engine import Connection
 
@@ -23,13 +24,15 @@ REFRESH_SECONDS_DEFAULT = 10
 #: Customers kept in memory, at most (eight bytes each, and a set lookup per charge).
 CACHED_MAX_DEFAULT = 100_000
 
-ReadIds = Callable[[Connection, int], list[int]]
+#: What names a customer in the set: its row id (spend hooks), or its external id (a charge's
+#: answer, which has no row id).
+Key = TypeVar("Key", bound=Hashable)
 
 
-class ConfiguredCustomers:
+class ConfiguredCustomers(Generic[Key]):
     def __init__(
         self,
-        read_ids: ReadIds,
+        read_ids: Callable[[Connection, int], list[Key]],
         *,
         refresh_seconds: int = REFRESH_SECONDS_DEFAULT,
         cached_max: int = CACHED_MAX_DEFAULT,
@@ -43,11 +46,11 @@ class ConfiguredCustomers:
         self._refresh = timedelta(seconds=refresh_seconds)
         self._cached_max = cached_max
         self._lock = threading.Lock()
-        self._ids: frozenset[int] = frozenset()
+        self._ids: frozenset[Key] = frozenset()
         self._complete = False
         self._read_at: datetime | None = None
 
-    def may_include(self, connection: Connection, customer_id: int, now: datetime) -> bool:
+    def may_include(self, connection: Connection, customer_id: Key, now: datetime) -> bool:
         """False only when the customer surely has nothing configured."""
         with self._lock:
             read_at = self._read_at
@@ -59,6 +62,14 @@ class ConfiguredCustomers:
                 self._read_at = now
         with self._lock:
             return not self._complete or customer_id in self._ids
+
+    def surely_excludes(self, customer_id: Key, now: datetime) -> bool:
+        """True only when the set, read within ``refresh_seconds`` and complete, lacks the
+        customer: a check without a query (False: ask ``may_include`` in a transaction)."""
+        with self._lock:
+            read_at = self._read_at
+            fresh = read_at is not None and read_at <= now < read_at + self._refresh
+            return fresh and self._complete and customer_id not in self._ids
 
     def forget(self) -> None:
         """This process changed someone's configuration: read the set again at the next spend."""
