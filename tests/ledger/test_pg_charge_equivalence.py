@@ -8,6 +8,9 @@ with the database function on, one with it off. Every outcome, and the transacti
 accounts, budget usage and usage rollups, must be the same, row for row. A spy checks that the
 function did apply charges in the first run, so that the comparison is not of the Python path
 with itself.
+
+A second schedule leans on one hot customer with batches of tens of charges, as the writer
+coalesces them: shortfalls, refusals, replays and budgets mid-batch, scoped grants among them.
 """
 
 from __future__ import annotations
@@ -69,18 +72,43 @@ def two_databases(postgres_template: str) -> Iterator[tuple[str, str]]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _request(rng: random.Random, keys: list[tuple[str, dict[str, Any]]], n: int) -> ChargeRequest:
-    """A new charge, or (one time in eight) a key used before: the same request (a replay) or
-    another amount under it (a conflict)."""
-    if keys and rng.random() < 0.125:
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """How a random schedule leans: the share of its steps that are batches, their sizes, the
+    share of charges on c0, the share that reuse a key, the largest charge and the grants'
+    sizes."""
+
+    batch_share: float
+    batch_sizes: tuple[int, int]
+    hot_share: float
+    reuse_share: float
+    amount_max: int = 40
+    grant_sizes: tuple[int, int] = (10, 120)
+    budget_share: float = 0.02
+    budget_caps: tuple[int, int] = (20, 200)
+
+
+MIXED = Schedule(batch_share=0.15, batch_sizes=(2, 8), hot_share=0.5, reuse_share=0.125)
+HOT = Schedule(
+    batch_share=0.5, batch_sizes=(10, 60), hot_share=0.9, reuse_share=0.005, amount_max=6,
+    grant_sizes=(100, 800), budget_share=0.04, budget_caps=(100, 600),
+)  # fmt: skip
+
+
+def _request(
+    rng: random.Random, keys: list[tuple[str, dict[str, Any]]], n: int, schedule: Schedule
+) -> ChargeRequest:
+    """A new charge, or (``reuse_share`` of the time) a key used before: the same request (a
+    replay) or another amount under it (a conflict)."""
+    if keys and rng.random() < schedule.reuse_share:
         key, fields = rng.choice(keys)
         if rng.random() < 0.5:
             fields = fields | {"amount": fields["amount"] + 1}
         return ChargeRequest(idempotency_key=key, **fields)
-    customer = rng.choice(CUSTOMERS)
+    customer = "c0" if rng.random() < schedule.hot_share else "c1"
     fields: dict[str, Any] = {
         "customer": customer,
-        "amount": rng.randint(1, 40),
+        "amount": rng.randint(1, schedule.amount_max),
         "action": rng.choice(ACTIONS),
         "spender": rng.choice(SPENDERS) if customer == "c0" else None,
         "allow_debt": rng.random() < 0.2,
@@ -106,7 +134,10 @@ def _setup(ck: CreditKit) -> None:
     ck.set_debt_limit("c0", 25, idempotency_key="debt-c0")
 
 
-def _step(ck: CreditKit, clock: ManualClock, rng: random.Random, n: int, keys: list[Any]) -> str:
+def _step(
+    ck: CreditKit, clock: ManualClock, rng: random.Random, n: int, keys: list[Any],
+    schedule: Schedule,
+) -> str:  # fmt: skip
     """One step of the schedule; what it answered, as text."""
     roll = rng.random()
     try:
@@ -115,27 +146,28 @@ def _step(ck: CreditKit, clock: ManualClock, rng: random.Random, n: int, keys: l
             expires = clock() + timedelta(hours=rng.randint(1, 30)) if rng.random() < 0.4 else None
             scope = rng.choice([None, None, ["text"], ["image"]])
             grant = ck.grant(
-                customer, rng.randint(10, 120), idempotency_key=f"grant-{n}",
+                customer, rng.randint(*schedule.grant_sizes), idempotency_key=f"grant-{n}",
                 priority=rng.randint(0, 2), expires_at=expires, applies_to=scope,
             )  # fmt: skip
             return f"grant {grant!r}"
-        if roll < 0.22:
+        if roll < 0.2 + schedule.budget_share:
             spender = rng.choice(SPENDERS)
             period = rng.choice(["hour", "day", "month", "lifetime"])
             ck.set_budget(
-                "c0", rng.randint(20, 200), spender=spender, period=period,
+                "c0", rng.randint(*schedule.budget_caps), spender=spender, period=period,
                 idempotency_key=f"budget-{n}",
             )  # fmt: skip
             return "budget"
-        if roll < 0.30:
+        if roll < 0.28 + schedule.budget_share:
             clock.advance(timedelta(minutes=rng.randint(5, 400)))
             return "tick"
-        if roll < 0.45:
-            batch = [_request(rng, keys, n * 100 + i) for i in range(rng.randint(2, 8))]
+        if roll < 0.28 + schedule.budget_share + schedule.batch_share:
+            size = rng.randint(*schedule.batch_sizes)
+            batch = [_request(rng, keys, n * 100 + i, schedule) for i in range(size)]
             if rng.random() < 0.2:
                 batch.append(batch[0])  # a key twice in one batch
             return " | ".join(_outcome(outcome) for outcome in ck.charge_many(batch))
-        request = _request(rng, keys, n * 100)
+        request = _request(rng, keys, n * 100, schedule)
         if rng.random() < 0.1:
             late = clock() - timedelta(minutes=rng.randint(1, 50))
             request = dataclasses.replace(request, occurred_at=late)
@@ -144,7 +176,9 @@ def _step(ck: CreditKit, clock: ManualClock, rng: random.Random, n: int, keys: l
         return f"{type(error).__name__}: {error}"
 
 
-def _run(url: str, seed: int, function_on: bool) -> tuple[list[str], dict[str, list[Any]]]:
+def _run(
+    url: str, seed: int, function_on: bool, schedule: Schedule = MIXED
+) -> tuple[list[str], dict[str, list[Any]]]:
     pg_charge.set_enabled(function_on)
     clock = ManualClock(START)
     ck = CreditKit(url, units={"credits": 0}, clock=clock)
@@ -152,7 +186,7 @@ def _run(url: str, seed: int, function_on: bool) -> tuple[list[str], dict[str, l
         _setup(ck)
         rng = random.Random(seed)
         keys: list[Any] = []
-        answers = [_step(ck, clock, rng, n, keys) for n in range(STEPS)]
+        answers = [_step(ck, clock, rng, n, keys, schedule) for n in range(STEPS)]
     finally:
         with suppress(Exception):
             ck.close()
@@ -191,3 +225,34 @@ def test_the_function_and_the_python_path_leave_identical_ledgers(
         assert dumps_on[name] == dumps_off[name], name
     refusals = sum("Insufficient" in answer or "Budget" in answer for answer in answers_on)
     assert refusals > 0, "the schedule met refusals"
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_hot_batches_leave_identical_ledgers(
+    two_databases: tuple[str, str], seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of tens of charges, mostly on one customer, through the function."""
+    calls: list[tuple[int, int]] = []
+    real: Callable[..., Any] = pg_charge.charge_in_database
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        found = real(*args, **kwargs)
+        if found is not None:
+            calls.append((len(found[0]), len(found[1])))
+        return found
+
+    monkeypatch.setattr(pg_charge, "charge_in_database", spy)
+    # Past the function's bound, so that its batch rules are compared on tens of charges.
+    monkeypatch.setattr(pg_charge, "CHARGES_MAX", 256)
+    answers_on, dumps_on = _run(two_databases[0], seed, function_on=True, schedule=HOT)
+    assert max(applied for applied, _rest in calls) >= 10, "the function applied a hot batch"
+    assert any(applied and rest for applied, rest in calls), "a batch stopped mid-way"
+    calls_with_function = len(calls)
+    answers_off, dumps_off = _run(two_databases[1], seed, function_on=False, schedule=HOT)
+    assert len(calls) == calls_with_function, "the second run is the Python path's alone"
+    for n, (on, off) in enumerate(zip(answers_on, answers_off, strict=True)):
+        assert on == off, f"step {n}"
+    for name in _DUMPS:
+        assert dumps_on[name] == dumps_off[name], name
+    assert any("Insufficient" in answer for answer in answers_on), "shortfalls met"
+    assert any("Budget" in answer for answer in answers_on), "budgets refused"

@@ -41,6 +41,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from creditkit.errors import InvariantViolation, LedgerBusy, require
+from creditkit.ledger import pg_charge
 from creditkit.ledger.batch import ChargeBatch, Outcome
 from creditkit.ledger.kernel import CatchingUp
 from creditkit.ledger.writes import LedgerWrites as LedgerGrants
@@ -57,6 +58,13 @@ from creditkit.store.database import (
 #: bound on the work one transaction does while it holds the locks it took.
 OPERATIONS_PER_TRANSACTION_MAX = 256
 CHARGES_PER_TRANSACTION_MAX = 10_000
+# On PostgreSQL a shared transaction's charges go to the database function in one call when
+# they are within its bound; the bound is a batch the writer can gather.
+if not 1 <= pg_charge.CHARGES_MAX <= OPERATIONS_PER_TRANSACTION_MAX:
+    raise InvariantViolation(
+        "the charge function's batch bound is one the writer can gather",
+        f"1 <= {pg_charge.CHARGES_MAX} <= {OPERATIONS_PER_TRANSACTION_MAX}",
+    )
 #: Lanes one writer may have (see ``CoalescingWriter``).
 LANES_MAX = 16
 #: Callers waiting at once in a lane; past it a write is refused with LedgerBusy rather than

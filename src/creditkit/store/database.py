@@ -160,6 +160,10 @@ def _create_sqlite_engine(url: str) -> Engine:
         # waiting. A read starts a snapshot and takes no lock (DEFERRED).
         # Straight to the driver: this runs once per transaction, on the hot path.
         driver_connection: Any = connection.connection.driver_connection
+        if driver_connection.in_transaction:
+            # Begun already on the driver (``HeldConnection``): a statement sent through
+            # SQLAlchemy joins that transaction, which SQLAlchemy then commits or rolls back.
+            return
         if connection.get_execution_options().get(_READ_ONLY_OPTION):
             driver_connection.execute("BEGIN DEFERRED")
         else:
@@ -322,16 +326,50 @@ class HeldConnection:
 
     def write(self, work: Callable[[Connection], T]) -> T:
         """As ``Database.write``, on the held connection."""
+        if self._database.dialect == "sqlite":
+            return self._database._write_retried(work, self._driver_transaction)
         return self._database._write_retried(work, self._transaction)
+
+    def _connected(self) -> Connection:
+        if self._connection is None or self._connection.invalidated or self._connection.closed:
+            self._connection = self._database.engine.connect()
+        return self._connection
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        if self._connection is None or self._connection.invalidated or self._connection.closed:
-            self._connection = self._database.engine.connect()
-        connection = self._connection
+        connection = self._connected()
         try:
             with connection.begin():
                 yield connection
+        except DATABASE_ERRORS:
+            # After a database error, the next transaction starts on a fresh connection known
+            # to be sound; any other error (a refusal, bad input) rolled back cleanly.
+            self.close()
+            raise
+
+    @contextmanager
+    def _driver_transaction(self) -> Iterator[Connection]:
+        """As ``_transaction``, begun and ended on the driver (SQLite): SQLAlchemy's begin and
+        commit, with their events, cost more than a lone charge's own Python, whose statements
+        go to the driver anyway. The same single transaction whatever the work sends: a
+        statement through SQLAlchemy (or a savepoint) joins it (``_on_begin`` sees it begun),
+        and SQLAlchemy then ends it."""
+        connection = self._connected()
+        try:
+            driver: Any = connection.connection.driver_connection
+            driver.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                if connection.in_transaction():
+                    connection.rollback()
+                else:
+                    driver.rollback()
+                raise
+            if connection.in_transaction():
+                connection.commit()
+            else:
+                driver.commit()
         except DATABASE_ERRORS:
             # After a database error, the next transaction starts on a fresh connection known
             # to be sound; any other error (a refusal, bad input) rolled back cleanly.

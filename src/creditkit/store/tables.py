@@ -9,7 +9,7 @@ unit. Every movement is a ``transactions`` row with ``entries`` that sum to zero
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,8 +39,9 @@ def to_epoch_microseconds(value: datetime) -> int:
 
 
 def from_epoch_microseconds(value: int) -> datetime:
-    seconds, microseconds = divmod(int(value), 1_000_000)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=microseconds)
+    # Integer arithmetic on a timedelta: exact, and a third of the cost of fromtimestamp and
+    # replace (a charge reads a few of these per grant).
+    return _EPOCH + timedelta(microseconds=int(value))
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):

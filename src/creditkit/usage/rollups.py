@@ -100,6 +100,8 @@ class UsageRollups:
             (usage_rollups, KEY_COLUMNS, buckets.SUM_COLUMNS, sums),
             (usage_dimension_rollups, DIMENSION_KEY_COLUMNS, DIMENSION_SUM_COLUMNS, valued),
         ):
+            if not totals:
+                continue  # no dimension declared, or spends all rolled up: nothing to write
             # A reversal counts no charge and gives steps back: it changes the row its charge
             # counted in, which a new row's checks (a charge or more, steps not negative)
             # would refuse to insert.
