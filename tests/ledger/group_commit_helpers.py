@@ -24,7 +24,7 @@ QUEUE_CHECKS_MAX = 10_000_000
 
 
 def writer_of(ck: CreditKit) -> CoalescingWriter:
-    writer = ck._ledger._writer
+    writer = ck._ledger.postings._writer
     assert writer is not None, "group commit is off"
     assert len(writer._lanes) == 1, "one transaction needs one lane: writer_lanes=1"
     return writer

@@ -316,7 +316,7 @@ for legs in ([], [(grant, -1), (issuance, 2)], [(grant, 0), (issuance, 0)],
              [(grant, -1), (grant, 1)], [(grant, -10**16), (issuance, 10**16)]):
     try:
         with kit._database.engine.begin() as connection:
-            ledger._post(connection, 1, "credits", legs)
+            ledger.post_many(connection, [(1, "credits", legs)])
     except InvariantViolation as error:
         refused.append(error.rule)
 print(",".join(refused))

@@ -3,13 +3,10 @@ transaction, with the available steps before and after."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
-from sqlalchemy.engine import Connection
 
 from creditkit import ChargeRequest, InsufficientCredits, ManualClock
-from creditkit.ledger.kernel import LedgerHooks, SpendHook
+from creditkit.ledger.kernel import LedgerHooks, SpendHook, UnitOfWork
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.service import LedgerService
 from creditkit.store.database import Database
@@ -36,16 +33,13 @@ def grant(ledger: LedgerService, customer: str, amount: int, key: str) -> None:
 
 def test_a_batch_tells_each_customer_and_unit_once(database_url: str) -> None:
     told: list[tuple[str, str, int, int]] = []
+    units_of_work: list[UnitOfWork] = []
 
     def hook(
-        _connection: Connection,
-        customer: CustomerRow,
-        unit: str,
-        before: int,
-        after: int,
-        _now: datetime,
+        context: UnitOfWork, customer: CustomerRow, unit: str, before: int, after: int
     ) -> None:
         told.append((customer.external_id, unit, before, after))
+        units_of_work.append(context)
 
     ledger = ledger_with(database_url, hook)
     grant(ledger, "u1", 10, "g1")
@@ -58,6 +52,12 @@ def test_a_batch_tells_each_customer_and_unit_once(database_url: str) -> None:
         ]
     )
     assert told == [("u1", "credits", 10, 3)]
+    # The hook gets the spending transaction's unit of work: the customer it spent for, at the
+    # ledger's now, never a replay.
+    (context,) = units_of_work
+    assert list(context.customers) == ["u1"]
+    assert context.now == ledger.now()
+    assert not context.replay
     ledger.charge_many([ChargeRequest("u1", 3, "c1")])  # a replay spends nothing
     assert len(told) == 1
 

@@ -65,10 +65,10 @@ def stripe_event(
 
 
 def outbox(ck: CreditKit, type: EventType | None = None) -> list[Event]:
-    with ck._ledger.database.read() as connection:
+    with ck._database.read() as connection:
         return events_after(connection, 0, type=type)
 
 
 def count_rows(ck: CreditKit, table: str) -> int:
-    with ck._ledger.database.read() as connection:
+    with ck._database.read() as connection:
         return int(connection.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one())

@@ -63,7 +63,7 @@ def test_the_grant_keeps_the_amount_paid_as_its_cost_basis(kit: CreditKit) -> No
     session = kit.checkout("alice", pack="small", coupon="dollar", idempotency_key="k1", **URLS)
     kit.complete_sandbox_checkout(session.session_id)
     grant_id = kit.payment(session.payment_id).grant_id
-    with kit._ledger.database.read() as connection:
+    with kit._database.read() as connection:
         row = connection.exec_driver_sql(
             f"SELECT cost_basis_minor, currency FROM grants WHERE account_id = {grant_id}"
         ).one()

@@ -14,7 +14,7 @@ from creditkit.payments import CARD_DECLINED, CheckoutClosed, CouponNotApplicabl
 
 
 def _redeemed(kit: CreditKit, coupon: str) -> int:
-    with kit._ledger.database.read() as connection:
+    with kit._database.read() as connection:
         return int(
             connection.exec_driver_sql(
                 f"SELECT redeemed FROM coupon_counters WHERE coupon_id = '{coupon}'"

@@ -33,7 +33,7 @@ def topped(kit: CreditKit) -> CreditKit:
 
 
 def _top_ups(kit: CreditKit) -> int:
-    with kit._ledger.database.read() as connection:
+    with kit._database.read() as connection:
         return int(
             connection.exec_driver_sql(
                 "SELECT COUNT(*) FROM payments WHERE kind = 'top_up'"

@@ -161,10 +161,11 @@ class EntitlementService:
         return RateDecision(allowed, limit, count, 0 if allowed else retry_after_seconds)
 
     def count_requests(
-        self, connection: Connection, customer: CustomerRow, requests: int, now: datetime
+        self, context: UnitOfWork, customer: CustomerRow, requests: int
     ) -> RateWindow | None:
         """The ledger's request counter: counts ``requests`` charges' requests in the charges'
         own transaction, with the customer locked and swept (so the plan is read from it)."""
+        connection, now = context.connection, context.now
         cached, limit = self._cached_rate_limit(customer.external_id, now)
         if not cached:
             plan = self._plan_in_force(connection, customer.id)[0]

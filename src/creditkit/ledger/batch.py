@@ -29,7 +29,6 @@ from creditkit.ledger.catch_up import Demand, demand_of
 from creditkit.ledger.checks import (
     check_time,
 )
-from creditkit.ledger.grants import LedgerGrants
 from creditkit.ledger.kernel import (
     CONSUMPTION,
     ISSUANCE,
@@ -48,6 +47,7 @@ from creditkit.ledger.schemas import (
     Draw,
 )
 from creditkit.ledger.spending import SpendState, applies
+from creditkit.ledger.writes import LedgerWrites as LedgerGrants
 from creditkit.store.flavor import flavor_of
 
 Outcome = Charge | CreditKitError

@@ -15,7 +15,7 @@ from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
 from creditkit.ledger.schemas import Charge, Draw
 
 if TYPE_CHECKING:
-    from creditkit.ledger.grants import LedgerGrants
+    from creditkit.ledger.writes import LedgerWrites as LedgerGrants
 
 Outcome = Charge | CreditKitError
 

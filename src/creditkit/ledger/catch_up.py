@@ -241,7 +241,7 @@ def pending_returns(connection: Connection, customer_id: int, now: datetime) -> 
     are released, in three statements whatever their number: per root hold, what its tree
     holds (every hold below a timed-out root timed out too: a child never outlives its
     parent) goes back to what the root drew, in the order drawn, what the tree consumed taken
-    from the first draws (as ``LedgerTimeline._closing_legs`` does). A timed-out child of a
+    from the first draws (as ``LedgerTimeline.closing_legs`` does). A timed-out child of a
     live parent gives back to its parent: nothing a charge reads."""
     rows = connection.execute(_RETURNS, {"customer_id": customer_id, "now": now}).all()
     returns: dict[int, int] = {}

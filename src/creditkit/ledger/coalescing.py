@@ -43,8 +43,8 @@ from sqlalchemy.engine import Connection
 from creditkit.errors import InvariantViolation, LedgerBusy, require
 from creditkit.ledger import pg_charge
 from creditkit.ledger.batch import ChargeBatch, Outcome
-from creditkit.ledger.grants import LedgerGrants
 from creditkit.ledger.kernel import CatchingUp
+from creditkit.ledger.writes import LedgerWrites as LedgerGrants
 from creditkit.store.database import (
     DATABASE_ERRORS,
     Database,

@@ -22,8 +22,9 @@ from creditkit.amounts import wire_amount
 from creditkit.errors import InsufficientCredits, InvalidRequest, Quantity, present
 from creditkit.ledger import repository
 from creditkit.ledger.checks import check_text, check_time, iso_or_none
+from creditkit.ledger.grants import Grants
 from creditkit.ledger.kernel import ISSUANCE, Request, UnitOfWork
-from creditkit.ledger.moves import LedgerMoves
+from creditkit.ledger.ports import LedgerReads, Postings
 from creditkit.ledger.repository import TransactionRow
 from creditkit.ledger.schemas import (
     Adjustment,
@@ -40,8 +41,13 @@ from creditkit.outbox.writer import emit
 REASON_LENGTH_MAX = 500
 
 
-class LedgerCorrections(LedgerMoves):
+class Corrections:
     """Voids and expiry changes of one grant."""
+
+    def __init__(self, reads: LedgerReads, postings: Postings, grants: Grants) -> None:
+        self._reads = reads
+        self._postings = postings
+        self._grants = grants
 
     def void_grant(
         self,
@@ -64,12 +70,12 @@ class LedgerCorrections(LedgerMoves):
 
         def body(context: UnitOfWork) -> Adjustment:
             holder, grant = self._locked_grant(context, grant_id)
-            unit = self.unit(grant.unit)
+            unit = self._reads.unit(grant.unit)
             steps = grant.balance if amount is None else unit.to_steps(amount)
             if steps <= 0 and amount is None:
                 raise InvalidRequest("grant_id", f"grant {grant_id} has nothing left to void")
             if steps > grant.balance:
-                raise self._refuse(
+                raise self._postings.refuse(
                     context, request, holder, grant.unit, steps,
                     InsufficientCredits(
                         holder.external_id, grant.unit, unit.to_quantity(grant.balance),
@@ -79,15 +85,15 @@ class LedgerCorrections(LedgerMoves):
             metadata = {"grant_id": grant_id, "reason": reason}
             transaction_id = repository.insert_transaction(
                 context.connection,
-                self.transaction_values(
+                self._postings.transaction_values(
                     request, holder, grant.unit, steps, context.now, metadata=metadata
                 ),
             )
-            self._post(
+            self._postings.post(
                 context.connection,
                 transaction_id,
                 grant.unit,
-                [(grant_id, -steps), (self.system_account(ISSUANCE, grant.unit), steps)],
+                [(grant_id, -steps), (self._postings.system_account(ISSUANCE, grant.unit), steps)],
             )
             emit(context.connection, EventType.CREDITS_VOIDED, holder.id, {
                 "grant_id": grant_id, "unit": grant.unit,
@@ -104,7 +110,7 @@ class LedgerCorrections(LedgerMoves):
             )
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Adjustment:
-            unit = self.unit(recorded.unit)
+            unit = self._reads.unit(recorded.unit)
             owner = present(
                 repository.grant_owner(connection, grant_id), "a voided grant has its owner"
             )
@@ -118,7 +124,7 @@ class LedgerCorrections(LedgerMoves):
                 metadata=recorded.metadata,
             )
 
-        return self._write(request, self._grant_customer(grant_id), body, rebuild)
+        return self._postings.write_once(request, self._grant_customer(grant_id), body, rebuild)
 
     def change_grant_expiry(
         self,
@@ -154,7 +160,7 @@ class LedgerCorrections(LedgerMoves):
             metadata = {"grant_id": grant_id, "reason": reason}
             transaction_id = repository.insert_transaction(
                 context.connection,
-                self.transaction_values(
+                self._postings.transaction_values(
                     request, holder, grant.unit, grant.balance, context.now, metadata=metadata
                 ),
             )
@@ -165,29 +171,29 @@ class LedgerCorrections(LedgerMoves):
                 cost_basis = Money(
                     grant.cost_basis_minor * grant.balance // grant.amount_granted, grant.currency
                 )
-            new_grant_id = self._insert_grant(
+            new_grant_id = self._grants.insert_grant(
                 context, holder, grant.unit, grant.balance, GrantSource(grant.source),
                 grant.priority, grant.effective_at, expires_at, grant.transferable, cost_basis,
                 transaction_id, {**grant.metadata, "replaces": grant_id, "reason": reason},
                 # The credits keep their scope.
                 None if grant.applies_to is None else tuple(json.loads(grant.applies_to)),
             )  # fmt: skip
-            self._post(
+            self._postings.post(
                 context.connection,
                 transaction_id,
                 grant.unit,
                 [(grant_id, -grant.balance), (new_grant_id, grant.balance)],
             )
-            return self._grant_from_row(
+            return self._grants.grant_from_row(
                 repository.read_grant_by_transaction(context.connection, transaction_id)
             )
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Grant:
-            return self._grant_from_row(
+            return self._grants.grant_from_row(
                 repository.read_grant_by_transaction(connection, recorded.id)
             )
 
-        return self._write(request, self._grant_customer(grant_id), body, rebuild)
+        return self._postings.write_once(request, self._grant_customer(grant_id), body, rebuild)
 
     @staticmethod
     def _grant_customer(grant_id: int) -> Callable[[Connection], Sequence[str]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -20,15 +20,12 @@ from creditkit.errors import (
     IdempotencyConflict,
     InsufficientCredits,
     InvalidRequest,
-    PurchaseLimitReached,
     UnknownCustomer,
     present,
-    require,
 )
 from creditkit.ledger import repository, spender_repository
 from creditkit.ledger.checks import (
     EXTERNAL_ID_LENGTH_MAX,
-    IDEMPOTENCY_KEY_LENGTH_MAX,
     PRIORITY_MAX,
     check_metadata,
     check_text,
@@ -37,18 +34,14 @@ from creditkit.ledger.checks import (
     iso_or_none,
 )
 from creditkit.ledger.kernel import (
-    CONSUMPTION,
     ISSUANCE,
     Request,
-    Spend,
     UnitOfWork,
-    burn_down_key,
     take,
 )
-from creditkit.ledger.late_usage import LATE_USAGE_WINDOW_DEFAULT
+from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
 from creditkit.ledger.repository import CustomerRow, GrantRow
 from creditkit.ledger.schemas import (
-    AMOUNT_STEPS_MAX,
     PRIORITY_DEFAULT_BY_SOURCE,
     TRANSFERABLE_DEFAULT_SOURCES,
     Customer,
@@ -66,16 +59,21 @@ from creditkit.ledger.spending import (
     check_applies_to,
     encode_applies_to,
 )
-from creditkit.ledger.writes import LedgerWrites
 from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit
+from creditkit.store.database import Database
 
 
-class LedgerGrants(LedgerWrites):
-    """The write path, plus customers, grants and spending from them."""
+class Grants:
+    """Customers, grants and spending from them, on the posting and read ports."""
 
-    #: How far back a charge's ``occurred_at`` may be (the kit's ``late_usage_window``).
-    late_usage_window: timedelta = LATE_USAGE_WINDOW_DEFAULT
+    def __init__(
+        self, database: Database, reads: LedgerReads, postings: Postings, rules: SpendRules
+    ) -> None:
+        self._database = database
+        self._reads = reads
+        self._postings = postings
+        self._rules = rules
 
     def create_customer(
         self,
@@ -98,7 +96,7 @@ class LedgerGrants(LedgerWrites):
             row = repository.read_customer_full(connection, customer)
             if row is None:
                 repository.insert_customer(
-                    connection, customer, customer_kind, metadata, self.now(), zone
+                    connection, customer, customer_kind, metadata, self._reads.now(), zone
                 )
                 row = present(
                     repository.read_customer_full(connection, customer), "an inserted customer"
@@ -119,7 +117,7 @@ class LedgerGrants(LedgerWrites):
 
         for attempt in (1, 2):
             try:
-                return self.database.write(create)
+                return self._database.write(create)
             except IntegrityError:
                 # Created by a concurrent call between our read and insert: read it again.
                 if attempt == 2:
@@ -127,7 +125,7 @@ class LedgerGrants(LedgerWrites):
         raise AssertionError("unreachable")
 
     def customer(self, customer: str) -> Customer:
-        with self.database.read() as connection:
+        with self._database.read() as connection:
             row = repository.read_customer_full(connection, customer)
         if row is None:
             raise UnknownCustomer(customer)
@@ -156,7 +154,7 @@ class LedgerGrants(LedgerWrites):
         error (a pack bought more often than its purchase limit allows). ``applies_to``: the
         actions or categories it may pay for (None: any spending)."""
         scope = check_applies_to(applies_to)
-        unit_ = self.unit(unit)
+        unit_ = self._reads.unit(unit)
         steps = unit_.to_steps(amount)
         try:
             grant_source = GrantSource(source)
@@ -212,26 +210,26 @@ class LedgerGrants(LedgerWrites):
                 raise InvalidRequest("expires_at", "must be after the grant starts counting")
             refusal = None if guard is None else guard(context.connection, holder)
             if refusal is not None:
-                raise self._refuse(context, request, holder, unit, steps, refusal)
-            transaction_id, _grant_id = self._issue(
+                raise self._postings.refuse(context, request, holder, unit, steps, refusal)
+            transaction_id, _grant_id = self.issue(
                 context, request, holder, unit, steps, grant_source, priority, starts_at,
                 expires, bool(transferable), cost_basis, metadata, action, scope,
             )  # fmt: skip
-            return self._grant_from_row(
+            return self.grant_from_row(
                 repository.read_grant_by_transaction(context.connection, transaction_id),
                 context.connection,
             )
 
-        return self._write(
+        return self._postings.write_once(
             request,
             lambda _connection: [customer],
             body,
-            lambda connection, recorded: self._grant_from_row(
+            lambda connection, recorded: self.grant_from_row(
                 repository.read_grant_by_transaction(connection, recorded.id), connection
             ),
         )
 
-    def _issue(
+    def issue(
         self,
         context: UnitOfWork,
         request: Request,
@@ -253,19 +251,19 @@ class LedgerGrants(LedgerWrites):
         (``_repay_debt``). Returns the transaction's id and the grant's."""
         transaction_id = repository.insert_transaction(
             context.connection,
-            self.transaction_values(
+            self._postings.transaction_values(
                 request, holder, unit, steps, context.now, action=action, metadata=metadata
             ),
         )
-        grant_id = self._insert_grant(
+        grant_id = self.insert_grant(
             context, holder, unit, steps, source, priority, effective_at, expires_at,
             transferable, cost_basis, transaction_id, metadata, applies_to,
         )  # fmt: skip
-        self._post(
+        self._postings.post(
             context.connection,
             transaction_id,
             unit,
-            [(self.system_account(ISSUANCE, unit), -steps), (grant_id, steps)],
+            [(self._postings.system_account(ISSUANCE, unit), -steps), (grant_id, steps)],
         )
         self._repay_debt(context, request, holder, unit, grant_id, steps)
         emit(
@@ -275,7 +273,7 @@ class LedgerGrants(LedgerWrites):
             {
                 "grant_id": grant_id,
                 "unit": unit,
-                "amount": wire_amount(self._units[unit].to_quantity(steps)),
+                "amount": wire_amount(self._reads.unit(unit).to_quantity(steps)),
                 "source": source.value,
                 "expires_at": iso_or_none(expires_at),
             },
@@ -306,13 +304,13 @@ class LedgerGrants(LedgerWrites):
         )
         transaction_id = repository.insert_transaction(
             context.connection,
-            self.transaction_values(repayment, holder, unit, repaid, context.now),
+            self._postings.transaction_values(repayment, holder, unit, repaid, context.now),
         )
-        self._post(
+        self._postings.post(
             context.connection, transaction_id, unit, [(grant_id, -repaid), (debt[0], repaid)]
         )
 
-    def _insert_grant(
+    def insert_grant(
         self,
         context: UnitOfWork,
         holder: CustomerRow,
@@ -352,9 +350,9 @@ class LedgerGrants(LedgerWrites):
             repository.lower_next_due_at(context.connection, holder.id, expires_at)
         return grant_id
 
-    def _grant_from_row(self, row: Any, connection: Connection | None = None) -> Grant:
+    def grant_from_row(self, row: Any, connection: Connection | None = None) -> Grant:
         """The grant as granted; with ``connection``, with the debt it repaid first."""
-        unit = self._units[row.unit]
+        unit = self._reads.unit(row.unit)
         repaid = 0
         if connection is not None:
             repaid = spender_repository.debt_repaid(connection, debt_repayment_key(row.account_id))
@@ -377,19 +375,7 @@ class LedgerGrants(LedgerWrites):
             debt_repaid=unit.to_quantity(repaid) if repaid else 0,
         )
 
-    @staticmethod
-    def live_in_order(
-        grants: Sequence[GrantRow], now: datetime, transferable_only: bool = False
-    ) -> list[GrantRow]:
-        live = [
-            grant
-            for grant in grants
-            if grant.is_live(now) and (grant.transferable or not transferable_only)
-        ]
-        live.sort(key=burn_down_key)
-        return live
-
-    def _draw(
+    def draw(
         self,
         context: UnitOfWork,
         request: Request,
@@ -410,18 +396,18 @@ class LedgerGrants(LedgerWrites):
         pay, and ``check_spend`` counts it against the budgets on ``spender``'s path. Tells
         the spend hooks what it took."""
         rows = repository.grants_with_credits(context.connection, customer.id, unit.name)
-        live = self.live_in_order(rows, context.now, transferable_only)
+        live = self._reads.live_in_order(rows, context.now, transferable_only)
         grants = live
         if transferable_only:
             grants = [grant for grant in live if grant.applies_to is None]
         elif any(grant.applies_to is not None for grant in live):
-            scope = self.action_scope(action)
+            scope = self._rules.action_scope(action)
             grants = [grant for grant in live if applies(grant, scope)]
         available = sum(grant.remaining for grant in grants)
         drawn = min(steps, available)
         headroom: int | None = 0
         if steps > available and not transferable_only:
-            headroom = self.headroom(context.connection, customer, unit.name, context.now)
+            headroom = self._rules.headroom(context.connection, customer, unit.name, context.now)
         shortfall = 0 if headroom is None else max(0, steps - available - headroom)
 
         def refusal(debt_room: int) -> CreditKitError:
@@ -435,7 +421,7 @@ class LedgerGrants(LedgerWrites):
 
         refused: CreditKitError | None = refusal(0) if shortfall else None
         if state is not None:
-            checked = self.check_spend(
+            checked = self._rules.check_spend(
                 context.connection, state, customer, unit, steps, context.now,
                 spender=spender, shortfall=shortfall, allow_debt=False, refusal=refusal,
             )  # fmt: skip
@@ -444,209 +430,14 @@ class LedgerGrants(LedgerWrites):
             refused = checked if isinstance(checked, CreditKitError) else None
             state.flush(context.connection)
         if refused is not None:
-            raise self._refuse(context, request, customer, unit.name, steps, refused)
+            raise self._postings.refuse(context, request, customer, unit.name, steps, refused)
         if drawn > 0:
             # Of all live grants, not only the transferable ones a transfer draws from.
             before = sum(grant.remaining for grant in rows if grant.is_live(context.now))
-            self.spent(context.connection, customer, unit.name, before, before - drawn, context.now)
-        return take(grants, drawn), steps - drawn
-
-    @staticmethod
-    def purchase_limit_refusal(
-        connection: Connection, holder: CustomerRow, pack: str, purchase_limit: int | None
-    ) -> PurchaseLimitReached | None:
-        """The one rule of a pack's purchase limit, asked under the customer's lock by every
-        path that sells or grants a pack (``grant_pack``, a checkout opening, a payment's
-        fulfilment): refused once the customer holds ``purchase_limit`` grants of it."""
-        if purchase_limit is None:
-            return None
-        bought = repository.applied_count(connection, holder.id, "grant", f"pack:{pack}")
-        if bought < purchase_limit:
-            return None
-        return PurchaseLimitReached(holder.external_id, pack, purchase_limit)
-
-    def post_grant(
-        self,
-        connection: Connection,
-        customer: CustomerRow,
-        key: str,
-        steps: int,
-        unit: str,
-        source: GrantSource,
-        expires_at: datetime | None,
-        now: datetime,
-        metadata: dict[str, Any],
-        *,
-        cost_basis: Money | None = None,
-        action: str | None = None,
-        applies_to: tuple[str, ...] | None = None,
-    ) -> int | None:
-        """Inside a write that holds the customer's lock: grants under ``key`` unless the key is
-        taken already (the work was done before). Returns the new grant's id, or None.
-        ``cost_basis`` is the money paid for it; ``action`` names what it is for
-        (``pack:<id>``, counted against the pack's purchase limit)."""
-        require(0 < steps <= AMOUNT_STEPS_MAX, "a grant within limits", f"{steps} steps")
-        if repository.find_transaction(connection, key) is not None:
-            return None
-        request = Request(
-            key,
-            TransactionKind.GRANT,
-            {
-                "customer": customer.external_id,
-                "unit": unit,
-                "amount": steps,
-                "source": source.value,
-            },
-        )
-        context = UnitOfWork(connection, now, {customer.external_id: customer}, replay=False)
-        _transaction_id, grant_id = self._issue(
-            context, request, customer, unit, steps, source, PRIORITY_DEFAULT_BY_SOURCE[source],
-            now, expires_at, source in TRANSFERABLE_DEFAULT_SOURCES, cost_basis, metadata, action,
-            applies_to,
-        )  # fmt: skip
-        return grant_id
-
-    def post_charge(
-        self,
-        connection: Connection,
-        customer: CustomerRow,
-        key: str,
-        steps: int,
-        unit: str,
-        action: str,
-        now: datetime,
-    ) -> bool:
-        """Inside a write that holds the customer's lock: spends ``steps`` from its live grants,
-        in burn-down order, under ``key`` unless the key is taken (then it was paid before).
-        Never from headroom: what pays for a plan must be credits the customer holds. False,
-        with nothing written, when the grants hold less."""
-        require(0 < steps <= AMOUNT_STEPS_MAX, "a charge within limits", f"{steps} steps")
-        if repository.find_transaction(connection, key) is not None:
-            return True
-        grants = self.live_in_order(
-            repository.grants_with_credits(connection, customer.id, unit), now
-        )
-        if sum(grant.remaining for grant in grants) < steps:
-            return False
-        draws = take(grants, steps)
-        request = Request(
-            key,
-            TransactionKind.CHARGE,
-            {"customer": customer.external_id, "unit": unit, "amount": steps, "action": action},
-        )
-        transaction_id = repository.insert_transaction(
-            connection, self.transaction_values(request, customer, unit, steps, now, action=action)
-        )
-        self._post(
-            connection,
-            transaction_id,
-            unit,
-            [(grant.account_id, -part) for grant, part in draws]
-            + [(self.system_account(CONSUMPTION, unit), steps)],
-        )
-        # Spending like any charge: the usage rollups count it in this transaction.
-        self.record_spends(
-            connection, [Spend(transaction_id, customer.id, unit, steps, action, None, {}, now)]
-        )
-        return True
-
-    def post_rollover(
-        self,
-        connection: Connection,
-        customer: CustomerRow,
-        key: str,
-        moves: Sequence[tuple[int, int]],
-        unit: str,
-        expires_at: datetime | None,
-        now: datetime,
-    ) -> int | None:
-        """Inside a write that holds the customer's lock: moves (grant id, steps) into one new
-        allowance grant expiring at ``expires_at``, under ``key`` unless it is taken."""
-        steps = sum(part for _grant, part in moves)
-        require(
-            steps > 0 and all(part > 0 for _grant, part in moves),
-            "a rollover of credits",
-            f"{moves}",
-        )
-        if repository.find_transaction(connection, key) is not None:
-            return None
-        request = Request(
-            key, TransactionKind.ROLLOVER, {"customer": customer.external_id, "unit": unit}
-        )
-        transaction_id = repository.insert_transaction(
-            connection, self.transaction_values(request, customer, unit, steps, now)
-        )
-        context = UnitOfWork(connection, now, {customer.external_id: customer}, replay=False)
-        grant_id = self._insert_grant(
-            context,
-            customer,
-            unit,
-            steps,
-            GrantSource.ALLOWANCE,
-            PRIORITY_DEFAULT_BY_SOURCE[GrantSource.ALLOWANCE],
-            now,
-            expires_at,
-            False,
-            None,
-            transaction_id,
-            {"rollover": True},
-        )
-        legs = [(grant_id_from, -part) for grant_id_from, part in moves] + [(grant_id, steps)]
-        self._post(connection, transaction_id, unit, legs)
-        return grant_id
-
-    def post_refund(
-        self,
-        connection: Connection,
-        customer: CustomerRow,
-        key: str,
-        grant_id: int,
-        now: datetime,
-        metadata: dict[str, Any],
-    ) -> int:
-        """Inside a write that holds the customer's lock: takes what is left of the grant back
-        to its unit's issuance account under ``key`` (a purchase refunded: its unused credits
-        are un-issued; what was spent stays spent). Returns the steps taken back; when the key
-        is taken already, the steps its transaction took then. 0, with nothing written, when the
-        grant holds nothing (credits out in a hold are in use, not left)."""
-        check_text(key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
-        request = Request(
-            key, TransactionKind.REFUND, {"customer": customer.external_id, "grant_id": grant_id}
-        )
-        recorded = repository.find_transaction(connection, key)
-        if recorded is not None:
-            conflict = request.conflict_with(recorded.request)
-            if conflict is not None:
-                raise conflict
-            return recorded.amount
-        holding = repository.grant_holding(connection, grant_id)
-        if holding is None or holding.customer_id != customer.id:
-            raise InvalidRequest(
-                "grant_id", f"no grant {grant_id} of customer {customer.external_id!r}"
+            self._rules.spent(
+                context.connection, customer, unit.name, before, before - drawn, context.now
             )
-        if holding.remaining == 0:
-            return 0
-        require(
-            0 < holding.remaining <= holding.amount_granted,
-            "a refund within the grant",
-            f"{holding}",
-        )
-        transaction_id = repository.insert_transaction(
-            connection,
-            self.transaction_values(
-                request, customer, holding.unit, holding.remaining, now, metadata=metadata
-            ),
-        )
-        self._post(
-            connection,
-            transaction_id,
-            holding.unit,
-            [
-                (grant_id, -holding.remaining),
-                (self.system_account(ISSUANCE, holding.unit), holding.remaining),
-            ],
-        )
-        return holding.remaining
+        return take(grants, drawn), steps - drawn
 
 
 def customer_of(row: Any) -> Customer:

@@ -60,7 +60,7 @@ def hold_detail(
     now: datetime,
 ) -> tuple[HistoryHold, int, list[tuple[int, int]]]:
     """The hold's detail, what its transactions did to the grants together, and the grants its
-    commits took. A commit's draws are ``commit_draws``' (the ledger's ``_commit_draws``): a
+    commits took. A commit's draws are ``commit_draws``' (the ledger's ``commit_draws``): a
     child's too, though its tree's credits were drawn by its root."""
     change = 0
     line_draws: dict[int, int] = {}

@@ -7,17 +7,22 @@ from sqlalchemy.engine import Connection
 
 from creditkit.errors import CreditKitError, InsufficientCredits, present
 from creditkit.ledger import repository
-from creditkit.ledger.hold_reads import LedgerHoldReads
 from creditkit.ledger.hold_repository import HoldRow
 from creditkit.ledger.kernel import CONSUMPTION, Request, UnitOfWork, take
+from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.spending import SpendState, applies
 
 
-class LedgerHoldExcess(LedgerHoldReads):
-    """Hold reads, plus the excess of a commit above its hold."""
+class HoldExcess:
+    """The excess of a commit above its hold, spent as a charge is."""
 
-    def _commit_excess(
+    def __init__(self, reads: LedgerReads, postings: Postings, rules: SpendRules) -> None:
+        self._reads = reads
+        self._postings = postings
+        self._rules = rules
+
+    def commit_excess(
         self,
         context: UnitOfWork,
         request: Request,
@@ -32,17 +37,17 @@ class LedgerHoldExcess(LedgerHoldReads):
         no hold; then debt for what the grants that apply leave short, within the limit), its
         legs merged into the settlement's. Refused and recorded as a charge would be. Returns
         the legs and the steps taken as debt."""
-        unit = self._units[hold.unit]
+        unit = self._reads.unit(hold.unit)
         state = SpendState()
         spender = (
             None
             if hold.spender is None
-            else self.spender_row(context.connection, state, holder, hold.spender)
+            else self._rules.spender_row(context.connection, state, holder, hold.spender)
         )
-        live = self.live_in_order(
+        live = self._reads.live_in_order(
             repository.grants_with_credits(context.connection, holder.id, hold.unit), context.now
         )
-        scope = self.action_scope(hold.action)
+        scope = self._rules.action_scope(hold.action)
         spendable = [grant for grant in live if applies(grant, scope)]
         available = sum(grant.remaining for grant in spendable)
         steps = hold.balance + excess
@@ -56,13 +61,13 @@ class LedgerHoldExcess(LedgerHoldReads):
                 unit.to_quantity(sum(grant.remaining for grant in live) - available),
             )
 
-        checked = self.check_spend(
+        checked = self._rules.check_spend(
             context.connection, state, holder, unit, excess, context.now,
             spender=spender, shortfall=max(0, excess - available), allow_debt=True,
             refusal=refusal,
         )  # fmt: skip
         if isinstance(checked, CreditKitError):
-            raise self._refuse(
+            raise self._postings.refuse(
                 context, request, holder, hold.unit, steps, checked, hold_id=hold.account_id
             )
         state.flush(context.connection)
@@ -72,12 +77,12 @@ class LedgerHoldExcess(LedgerHoldReads):
         if checked.debt:
             account = present(checked.debt_account, "a debt's account")
             moved[account] = moved.get(account, 0) - checked.debt
-        consumption = self.system_account(CONSUMPTION, hold.unit)
+        consumption = self._postings.system_account(CONSUMPTION, hold.unit)
         moved[consumption] = moved.get(consumption, 0) + excess
         return [(account, part) for account, part in moved.items() if part], checked.debt
 
     @staticmethod
-    def _commit_debt(connection: Connection, transaction_id: int) -> int:
+    def commit_debt(connection: Connection, transaction_id: int) -> int:
         """The steps a recorded commit took as debt (its legs on the debt account)."""
         return sum(
             -leg.amount

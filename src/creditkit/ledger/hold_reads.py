@@ -22,8 +22,8 @@ from creditkit.ledger.checks import (
     IDEMPOTENCY_KEY_LENGTH_MAX,
     check_text,
 )
-from creditkit.ledger.grants import LedgerGrants
 from creditkit.ledger.hold_repository import HoldRow
+from creditkit.ledger.ports import LedgerReads
 from creditkit.ledger.repository import TransactionRow
 from creditkit.ledger.schemas import (
     Charge,
@@ -31,6 +31,7 @@ from creditkit.ledger.schemas import (
     Hold,
     HoldStatus,
 )
+from creditkit.store.database import Database
 
 
 def check_hold_id(hold_id: object, field_name: str) -> int:
@@ -39,15 +40,19 @@ def check_hold_id(hold_id: object, field_name: str) -> int:
     return hold_id
 
 
-class LedgerHoldReads(LedgerGrants):
-    """Grants, plus the reads and answers of holds."""
+class HoldReads:
+    """The reads and answers of holds (a hold as it stands, as a write left it)."""
 
-    def _hold_extended(
+    def __init__(self, database: Database, reads: LedgerReads) -> None:
+        self._database = database
+        self._reads = reads
+
+    def hold_extended(
         self, connection: Connection, hold: HoldRow, transaction_id: int, after: dict[str, Any]
     ) -> Hold:
         """The hold as the extend ``transaction_id`` left it (``after``, recorded with it)."""
-        unit = self._units[hold.unit]
-        draws = self._funding_draws(connection, [hold], before=transaction_id + 1)
+        unit = self._reads.unit(hold.unit)
+        draws = self._reads.funding_draws(connection, [hold], before=transaction_id + 1)
         return Hold(
             id=hold.account_id,
             customer=hold.external_id,
@@ -69,12 +74,12 @@ class LedgerHoldReads(LedgerGrants):
             remaining=unit.to_quantity(after["remaining"]),
         )
 
-    def _hold_as_reserved(
+    def hold_as_reserved(
         self, connection: Connection, hold: HoldRow, recorded: TransactionRow
     ) -> Hold:
         """The hold as its reserve answered (a replay of the reserve): its reserve's amount,
         draws and timeout, not what extends and commits made of them since."""
-        unit = self._units[hold.unit]
+        unit = self._reads.unit(hold.unit)
         expires_at = self._expiry_as_of(connection, hold, recorded.id + 1)
         draws = [
             (entry.account_id, -entry.amount)
@@ -121,25 +126,25 @@ class LedgerHoldReads(LedgerGrants):
 
     def recorded(self, idempotency_key: str) -> bool:
         check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
-        with self.database.read() as connection:
+        with self._database.read() as connection:
             return repository.find_transaction(connection, idempotency_key) is not None
 
     def recorded_metadata(self, idempotency_key: str) -> dict[str, Any] | None:
         """The metadata recorded under the key (None: nothing recorded): a retry of a charge
         priced from usage prices at the moment its first attempt did."""
         check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
-        with self.database.read() as connection:
+        with self._database.read() as connection:
             found = repository.find_transaction(connection, idempotency_key)
         return None if found is None else found.metadata
 
     def hold(self, hold_id: int) -> Hold:
         """The hold as it stands now (its status after any commit, release or expiry)."""
-        with self.database.read() as connection:
+        with self._database.read() as connection:
             hold = hold_repository.read_hold(connection, hold_id)
             if hold is None:
                 raise HoldNotFound(hold_id)
-            draws = self._reserve_draws(connection, hold)
-        return self._hold_now(hold, draws, self.now())
+            draws = self._reads.reserve_draws(connection, hold)
+        return self._hold_now(hold, draws, self._reads.now())
 
     def holds(self, customer: str, status: str, limit: int) -> tuple[Hold, ...]:
         """The customer's holds in ``status``, newest first, at most ``limit``."""
@@ -156,18 +161,18 @@ class LedgerHoldReads(LedgerGrants):
         ):
             raise InvalidRequest("limit", f"must be an int from 1 to {HOLDS_PAGE_SIZE_MAX}")
         # Holds past their timeout are swept first, so that a hold listed as active is one.
-        self.sweep_if_due(customer)
-        with self.database.read() as connection:
+        self._reads.sweep_if_due(customer)
+        with self._database.read() as connection:
             row = repository.read_customer(connection, customer)
             found = hold_repository.customer_holds(connection, row.id, wanted, limit)
-            draws = self._funding_draws(connection, found)
-        now = self.now()
+            draws = self._reads.funding_draws(connection, found)
+        now = self._reads.now()
         return tuple(self._hold_now(hold, draws[hold.account_id], now) for hold in found)
 
     def _hold_now(self, hold: HoldRow, draws: Sequence[tuple[int, int]], now: datetime) -> Hold:
         """The hold as it stands at ``now``: one whose timeout has passed is expired, swept or
         not. ``draws`` are (grant id, steps) its reserve and extends took."""
-        unit = self._units[hold.unit]
+        unit = self._reads.unit(hold.unit)
         status = hold.status
         if status is HoldStatus.ACTIVE and hold.expires_at <= now:
             status = HoldStatus.EXPIRED
@@ -191,7 +196,7 @@ class LedgerHoldReads(LedgerGrants):
             remaining=unit.to_quantity(hold.balance) if status is HoldStatus.ACTIVE else None,
         )
 
-    def _hold_customer(self, hold_id: object) -> Callable[[Connection], Sequence[str]]:
+    def hold_customer(self, hold_id: object) -> Callable[[Connection], Sequence[str]]:
         checked = check_hold_id(hold_id, "hold_id")
 
         def customers(connection: Connection) -> Sequence[str]:
@@ -202,21 +207,21 @@ class LedgerHoldReads(LedgerGrants):
 
         return customers
 
-    def _with_available_after(
+    def with_available_after(
         self, connection: Connection, charge: Charge, customer_id: int, now: datetime
     ) -> Charge:
-        left = self.live_in_order(
+        left = self._reads.live_in_order(
             repository.grants_with_credits(connection, customer_id, charge.unit), now
         )
-        available_after = self._units[charge.unit].to_quantity(sum(g.remaining for g in left))
+        available_after = self._reads.unit(charge.unit).to_quantity(sum(g.remaining for g in left))
         return dataclasses.replace(charge, available_after=available_after)
 
-    def _commit_draws(
+    def commit_draws(
         self, connection: Connection, commit_ids: Sequence[int]
     ) -> dict[int, list[tuple[int, int]]]:
         """For each of the commits ``commit_ids`` (a root's own or any child's): (grant id,
         steps) it spent. A tree's credits were all drawn by its root, so it is the rule
-        ``_closing_legs`` closes the tree by: the root's reserve and extends drew (before the
+        ``closing_legs`` closes the tree by: the root's reserve and extends drew (before the
         commit, in the order first drawn), past what the tree's commits before it took. What it
         took is what it moved out of the tree's holds, at most its amount (a root's final commit
         moves the rest back too; an excess above the hold, taken with ``allow_debt``, is a spend
@@ -236,7 +241,7 @@ class LedgerHoldReads(LedgerGrants):
             found[commit_id] = [(account, steps) for account, steps in taken if account in grants]
         return found
 
-    def _charge_from_commit(
+    def charge_from_commit(
         self,
         connection: Connection,
         hold: HoldRow,
@@ -245,9 +250,9 @@ class LedgerHoldReads(LedgerGrants):
         created_at: datetime,
         metadata: dict[str, Any],
     ) -> Charge:
-        """The commit as a charge, with the grants it spent (``_commit_draws``)."""
-        unit = self._units[hold.unit]
-        drawn = self._commit_draws(connection, [transaction_id])[transaction_id]
+        """The commit as a charge, with the grants it spent (``commit_draws``)."""
+        unit = self._reads.unit(hold.unit)
+        drawn = self.commit_draws(connection, [transaction_id])[transaction_id]
         return Charge(
             id=transaction_id,
             customer=hold.external_id,
@@ -261,8 +266,8 @@ class LedgerHoldReads(LedgerGrants):
             spender=hold.spender,
         )
 
-    def _released(self, connection: Connection, hold: HoldRow) -> Hold:
-        held = self._hold_now(hold, self._reserve_draws(connection, hold), hold.created_at)
+    def released(self, connection: Connection, hold: HoldRow) -> Hold:
+        held = self._hold_now(hold, self._reads.reserve_draws(connection, hold), hold.created_at)
         return dataclasses.replace(held, status=HoldStatus.RELEASED, remaining=None)
 
 

@@ -19,32 +19,27 @@ names no spender holds as its parent's spender.
 
 A commit for more than the hold has left is refused (HoldAmountExceeded) unless the caller asks
 for ``allow_debt``: then, final or partial, the hold's remaining credits are spent and the excess
-above them is a spend of its own (``_commit_excess``: budgets, grants that apply, then debt
+above them is a spend of its own (``commit_excess``: budgets, grants that apply, then debt
 within the limit). A partial commit that did so leaves the hold open with nothing left: it may
 be extended, committed final for 0, or released.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from creditkit.derived_keys import hold_release_key
 from creditkit.errors import (
     CreditKitError,
     HoldAlreadyCommitted,
     HoldAlreadyReleased,
-    HoldAmountExceeded,
     HoldExpired,
-    HoldHasOpenChildren,
     HoldParentExceeded,
     InvalidRequest,
     InvariantViolation,
     present,
-    require,
 )
 from creditkit.ledger import hold_repository, repository
 from creditkit.ledger.checks import (
@@ -57,22 +52,19 @@ from creditkit.ledger.checks import (
     check_metadata,
     check_text,
 )
-from creditkit.ledger.hold_budgets import give_back_hold, give_back_holds, hold_levels
-from creditkit.ledger.hold_excess import LedgerHoldExcess
-from creditkit.ledger.hold_reads import check_hold_id
+from creditkit.ledger.grants import Grants
+from creditkit.ledger.hold_budgets import hold_levels
+from creditkit.ledger.hold_reads import HoldReads, check_hold_id
 from creditkit.ledger.hold_repository import HoldRow
 from creditkit.ledger.kernel import (
-    CONSUMPTION,
-    EXPIRY,
     ISSUANCE,
     Request,
-    Spend,
     UnitOfWork,
 )
+from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
 from creditkit.ledger.repository import CustomerRow, TransactionRow
 from creditkit.ledger.schemas import (
     AMOUNT_STEPS_MAX,
-    Charge,
     Draw,
     Hold,
     HoldStatus,
@@ -99,7 +91,7 @@ def _no_shortfall(_debt_room: int) -> CreditKitError:
     raise InvariantViolation("a child hold has no shortfall", "its parent's balance was checked")
 
 
-def _closed_refusal(hold: HoldRow) -> CreditKitError | None:
+def closed_refusal(hold: HoldRow) -> CreditKitError | None:
     """Why a write on ``hold`` is refused because it is closed, if it is."""
     if hold.status is HoldStatus.COMMITTED:
         return HoldAlreadyCommitted(hold.account_id)
@@ -110,8 +102,23 @@ def _closed_refusal(hold: HoldRow) -> CreditKitError | None:
     return None
 
 
-class LedgerHolds(LedgerHoldExcess):
-    """Grants, plus holds."""
+class Holds:
+    """Holds taken and stretched: reserve and extend, drawing through ``Grants`` and answering
+    through ``HoldReads`` (commits and releases: ``HoldSettlements``)."""
+
+    def __init__(
+        self,
+        reads: LedgerReads,
+        postings: Postings,
+        rules: SpendRules,
+        grants: Grants,
+        hold_reads: HoldReads,
+    ) -> None:
+        self._reads = reads
+        self._postings = postings
+        self._rules = rules
+        self._grants = grants
+        self._hold_reads = hold_reads
 
     def reserve(
         self,
@@ -128,10 +135,10 @@ class LedgerHolds(LedgerHoldExcess):
         spender: str | None = None,
     ) -> Hold:
         """``rate_limited``: the reserve counts against the plan's rate limit in its own
-        transaction (``_count_request``). ``parent``: the hold this one draws from (same
+        transaction (``count_request``). ``parent``: the hold this one draws from (same
         customer and unit); its timeout is capped by the parent's. ``spender``: who holds;
         the hold counts against its budgets while it is open (hold_budgets.py)."""
-        unit_ = self.unit(unit)
+        unit_ = self._reads.unit(unit)
         steps = unit_.to_steps(amount)
         _check_timeout(timeout_seconds)
         if parent is not None:
@@ -157,12 +164,12 @@ class LedgerHolds(LedgerHoldExcess):
         def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
             hold_id = present(recorded.hold_id, "a recorded reserve names its hold")
             hold = present(hold_repository.read_hold(connection, hold_id), "a recorded hold exists")
-            return self._hold_as_reserved(connection, hold, recorded)
+            return self._hold_reads.hold_as_reserved(connection, hold, recorded)
 
         def body(context: UnitOfWork) -> Hold:
             holder = context.customers[customer]
             if rate_limited:
-                replayed = self._count_request(context, request, holder, rebuild)
+                replayed = self._postings.count_request(context, request, holder, rebuild)
                 if replayed is not None:
                     return replayed
             above = None
@@ -181,7 +188,7 @@ class LedgerHolds(LedgerHoldExcess):
             )
             transaction_id = repository.insert_transaction(
                 context.connection,
-                self.transaction_values(
+                self._postings.transaction_values(
                     request,
                     holder,
                     unit,
@@ -213,7 +220,9 @@ class LedgerHolds(LedgerHoldExcess):
                     "depth": 0 if above is None else above.depth + 1,
                 },
             )
-            self._post(context.connection, transaction_id, unit, [*sources, (hold_id, steps)])
+            self._postings.post(
+                context.connection, transaction_id, unit, [*sources, (hold_id, steps)]
+            )
             repository.lower_next_due_at(context.connection, holder.id, expires_at)
             return Hold(
                 id=hold_id,
@@ -231,7 +240,7 @@ class LedgerHolds(LedgerHoldExcess):
                 spender=holds_for,
             )
 
-        return self._write(request, lambda _connection: [customer], body, rebuild)
+        return self._postings.write_once(request, lambda _connection: [customer], body, rebuild)
 
     def _parent_of_new(
         self,
@@ -253,9 +262,11 @@ class LedgerHolds(LedgerHoldExcess):
             )
         if above.unit != unit:
             raise InvalidRequest("unit", f"must be the parent hold's unit {above.unit!r}")
-        refusal = _closed_refusal(above)
+        refusal = closed_refusal(above)
         if refusal is not None:
-            raise self._refuse(context, request, holder, unit, steps, refusal, hold_id=parent_id)
+            raise self._postings.refuse(
+                context, request, holder, unit, steps, refusal, hold_id=parent_id
+            )
         if above.depth + 1 >= HOLD_TREE_LEVELS_MAX:
             raise InvalidRequest("parent", f"holds nest at most {HOLD_TREE_LEVELS_MAX} levels deep")
         root_id = above.root_id or above.account_id
@@ -290,33 +301,33 @@ class LedgerHolds(LedgerHoldExcess):
         row = (
             None
             if spender is None
-            else self.spender_row(context.connection, state, holder, spender)
+            else self._rules.spender_row(context.connection, state, holder, spender)
         )
         if parent is None:
-            draws, issued = self._draw(
+            draws, issued = self._grants.draw(
                 context, request, holder, unit, steps, False,
                 action=action, spender=row, state=state,
             )  # fmt: skip
             legs = [(grant.account_id, -part) for grant, part in draws]
             if issued:
-                legs.append((self.system_account(ISSUANCE, unit.name), -issued))
+                legs.append((self._postings.system_account(ISSUANCE, unit.name), -issued))
             return legs, [(grant.account_id, part) for grant, part in draws]
         if steps > parent.balance:
             refusal = HoldParentExceeded(
                 parent.account_id, unit.to_quantity(parent.balance), unit.to_quantity(steps)
             )
-            raise self._refuse(
+            raise self._postings.refuse(
                 context, request, holder, unit.name, steps, refusal, hold_id=parent.account_id
             )
         levels = hold_levels(context.connection, holder, spender, parent.account_id)
-        checked = self.check_spend(
+        checked = self._rules.check_spend(
             context.connection, state, holder, unit, steps, context.now,
             spender=row, shortfall=0, allow_debt=False, refusal=_no_shortfall, levels=levels,
         )  # fmt: skip
         if isinstance(checked, InvalidRequest):
             raise checked
         if isinstance(checked, CreditKitError):
-            raise self._refuse(
+            raise self._postings.refuse(
                 context, request, holder, unit.name, steps, checked, hold_id=parent.account_id
             )
         state.flush(context.connection)
@@ -334,7 +345,7 @@ class LedgerHolds(LedgerHoldExcess):
         or for a child from its parent) and/or pushes its timeout to ``timeout_seconds`` from
         now (never earlier than it was; a child's capped by its parent's). Refused with
         InvalidRequest past ``HOLD_LIFETIME_SECONDS_MAX`` from the hold's reserve."""
-        customers = self._hold_customer(hold_id)
+        customers = self._hold_reads.hold_customer(hold_id)
         if amount is None and timeout_seconds is None:
             raise InvalidRequest("amount", "give an amount, a timeout_seconds, or both")
         if timeout_seconds is not None:
@@ -354,11 +365,11 @@ class LedgerHolds(LedgerHoldExcess):
                 hold_repository.read_hold(context.connection, hold_id), "a locked hold exists"
             )
             holder = context.customers[hold.external_id]
-            unit = self._units[hold.unit]
+            unit = self._reads.unit(hold.unit)
             steps = 0 if amount is None else unit.to_steps(amount)
-            refusal = _closed_refusal(hold)
+            refusal = closed_refusal(hold)
             if refusal is not None:
-                raise self._refuse(
+                raise self._postings.refuse(
                     context, request, holder, hold.unit, steps, refusal, hold_id=hold_id
                 )
             above = None
@@ -387,7 +398,7 @@ class LedgerHolds(LedgerHoldExcess):
             }
             transaction_id = repository.insert_transaction(
                 context.connection,
-                self.transaction_values(
+                self._postings.transaction_values(
                     request,
                     holder,
                     hold.unit,
@@ -400,21 +411,21 @@ class LedgerHolds(LedgerHoldExcess):
                 ),
             )
             if steps:
-                self._post(
+                self._postings.post(
                     context.connection, transaction_id, hold.unit, [*sources, (hold_id, steps)]
                 )
             hold_repository.extend_hold(
                 context.connection, hold_id, hold.amount_held + steps, expires_at
             )
-            return self._hold_extended(context.connection, hold, transaction_id, after)
+            return self._hold_reads.hold_extended(context.connection, hold, transaction_id, after)
 
         def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
             hold = present(
                 hold_repository.read_hold(connection, hold_id), "an extended hold exists"
             )
-            return self._hold_extended(connection, hold, recorded.id, recorded.metadata)
+            return self._hold_reads.hold_extended(connection, hold, recorded.id, recorded.metadata)
 
-        return self._write(request, customers, body, rebuild)
+        return self._postings.write_once(request, customers, body, rebuild)
 
     @staticmethod
     def _extended_expiry(
@@ -434,284 +445,3 @@ class LedgerHolds(LedgerHoldExcess):
                 f" until {lifetime_ends_at.isoformat()}",
             )
         return expires_at
-
-    def commit(
-        self,
-        hold_id: int,
-        amount: object,
-        *,
-        final: bool = True,
-        idempotency_key: str,
-        metadata: dict[str, Any] | None,
-        allow_debt: bool = False,
-    ) -> Charge:
-        """Spends ``amount`` of what the hold has left (zero allowed). ``final``: the rest goes
-        back where it came from (and to the budgets it counted against) and the hold closes;
-        refused while it has open children. Otherwise (more than zero) the hold stays open for
-        further commits, an extend, or a release of the rest. Above what the hold has left it
-        is refused (HoldAmountExceeded) unless ``allow_debt``: then the excess is a spend of
-        its own (``_commit_excess``)."""
-        customers = self._hold_customer(hold_id)
-        if not isinstance(final, bool):
-            raise InvalidRequest("final", "must be true or false")
-        if not isinstance(allow_debt, bool):
-            raise InvalidRequest("allow_debt", "must be true or false")
-        metadata = check_metadata(metadata)
-        fields: dict[str, Any] = {
-            "hold_id": hold_id,
-            "amount": canonical_quantity(amount),
-            "metadata": metadata,
-        }
-        if not final:
-            # Only when partial, so that a key recorded before partial commits replays as is.
-            fields["final"] = False
-        if allow_debt:
-            fields["allow_debt"] = True
-        request = Request(idempotency_key, TransactionKind.COMMIT, fields)
-
-        def body(context: UnitOfWork) -> Charge:
-            hold = present(
-                hold_repository.read_hold(context.connection, hold_id), "a locked hold exists"
-            )
-            # The unit is the hold's, so the amount is checked once the hold is read. Zero is a
-            # valid final commit: the work was done and cost nothing.
-            steps = 0 if amount == 0 else self._units[hold.unit].to_steps(amount)
-            if not final and steps == 0:
-                raise InvalidRequest("amount", "a partial commit (final false) spends more than 0")
-            holder = context.customers[hold.external_id]
-            excess = 0
-            if allow_debt and _closed_refusal(hold) is None:
-                excess = max(0, steps - hold.balance)
-            held = steps - excess
-            self._check_settle(context, request, hold, held, final)
-            legs: list[tuple[int, int]] = [
-                (hold_id, -held),
-                (self.system_account(CONSUMPTION, hold.unit), held),
-            ]
-            if final:
-                _headline, legs = self._settle_legs(context, hold, held)
-            legs = [(account, part) for account, part in legs if part]
-            debt = 0
-            if excess:
-                # First: its refusal is recorded and commits, so nothing may be written before.
-                legs, debt = self._commit_excess(context, request, holder, hold, excess, legs)
-            if final:
-                give_back_hold(context.connection, holder, hold, hold.balance - held)
-            transaction_id = repository.insert_transaction(
-                context.connection,
-                self.transaction_values(
-                    request,
-                    holder,
-                    hold.unit,
-                    steps,
-                    context.now,
-                    action=hold.action,
-                    hold_id=hold_id,
-                    metadata=metadata,
-                    spender=hold.spender,
-                ),
-            )
-            if legs:
-                self._post(context.connection, transaction_id, hold.unit, legs)
-            # What the hold itself spent: an excess is not the hold's.
-            if final:
-                hold_repository.settle_hold(
-                    context.connection,
-                    hold_id,
-                    HoldStatus.COMMITTED,
-                    hold.committed + held,
-                    transaction_id,
-                )
-            else:
-                hold_repository.commit_part(context.connection, hold_id, hold.committed + held)
-            # Each account appears once in a transaction's legs.
-            moved = dict(legs)
-            self.record_spends(
-                context.connection,
-                [
-                    Spend(
-                        transaction_id,
-                        holder.id,
-                        hold.unit,
-                        steps,
-                        hold.action,
-                        None,
-                        metadata,
-                        context.now,
-                        hold.spender,
-                        issued=-moved.get(self.system_account(ISSUANCE, hold.unit), 0),
-                        expired=moved.get(self.system_account(EXPIRY, hold.unit), 0),
-                    )
-                ],
-            )
-            charge = self._charge_from_commit(
-                context.connection,
-                hold,
-                steps,
-                transaction_id,
-                context.now,
-                metadata,
-            )
-            unit = self._units[hold.unit]
-            charge = dataclasses.replace(charge, debt=unit.to_quantity(debt) if debt else 0)
-            return self._with_available_after(context.connection, charge, holder.id, context.now)
-
-        def rebuild(connection: Connection, recorded: TransactionRow) -> Charge:
-            hold = present(
-                hold_repository.read_hold(connection, hold_id), "a committed hold exists"
-            )
-            charge = self._charge_from_commit(
-                connection,
-                hold,
-                recorded.amount,
-                recorded.id,
-                recorded.created_at,
-                recorded.metadata,
-            )
-            debt = self._commit_debt(connection, recorded.id)
-            unit = self._units[hold.unit]
-            # What is left now: later writes have moved the balance since the commit.
-            charge = dataclasses.replace(
-                charge, replayed=True, debt=unit.to_quantity(debt) if debt else 0
-            )
-            return self._with_available_after(connection, charge, hold.customer_id, self.now())
-
-        return self._write(request, customers, body, rebuild)
-
-    def _check_settle(
-        self, context: UnitOfWork, request: Request, hold: HoldRow, steps: int, final: bool
-    ) -> None:
-        """Refuses (and records) a commit or release of ``hold`` that is closed, asks for more
-        than it has left, or (a final commit) has open children."""
-        holder = context.customers[hold.external_id]
-        unit = self._units[hold.unit]
-        refusal = _closed_refusal(hold)
-        if refusal is None and steps > hold.balance:
-            refusal = HoldAmountExceeded(
-                hold.account_id, unit.to_quantity(hold.balance), unit.to_quantity(steps)
-            )
-        if refusal is None and final:
-            children = hold_repository.open_children(context.connection, [hold.account_id], 10)
-            if children:
-                refusal = HoldHasOpenChildren(
-                    hold.account_id, [child.account_id for child in children]
-                )
-        if refusal is not None:
-            raise self._refuse(
-                context, request, holder, hold.unit, steps, refusal, hold_id=hold.account_id
-            )
-        require(
-            hold.expires_at > context.now,
-            "the lock's sweep expires due holds first",
-            f"hold {hold.account_id} expires at {hold.expires_at}",
-        )
-
-    def release(self, hold_id: int, *, idempotency_key: str) -> Hold:
-        """Gives back what the hold has left: its open children are released first (each to
-        its parent, deepest first), then the hold's credits go back where they came from."""
-        customers = self._hold_customer(hold_id)
-        request = Request(idempotency_key, TransactionKind.RELEASE, {"hold_id": hold_id})
-
-        def body(context: UnitOfWork) -> Hold:
-            hold = present(
-                hold_repository.read_hold(context.connection, hold_id), "a locked hold exists"
-            )
-            self._check_settle(context, request, hold, 0, final=False)
-            holder = context.customers[hold.external_id]
-            if self._release_children(context, holder, hold):
-                # Its children's credits are back in its account.
-                hold = present(
-                    hold_repository.read_hold(context.connection, hold_id), "a locked hold exists"
-                )
-            headline, legs = self._settle_legs(context, hold, 0)
-            give_back_hold(context.connection, holder, hold, hold.balance)
-            transaction_id = repository.insert_transaction(
-                context.connection,
-                self.transaction_values(
-                    request, holder, hold.unit, headline, context.now, hold_id=hold_id
-                ),
-            )
-            if legs:
-                self._post(context.connection, transaction_id, hold.unit, legs)
-            hold_repository.settle_hold(
-                context.connection,
-                hold_id,
-                HoldStatus.RELEASED,
-                hold.amount_committed,
-                transaction_id,
-            )
-            return self._released(context.connection, hold)
-
-        def rebuild(connection: Connection, recorded: TransactionRow) -> Hold:
-            hold = present(hold_repository.read_hold(connection, hold_id), "a released hold exists")
-            return self._released(connection, hold)
-
-        return self._write(request, customers, body, rebuild)
-
-    def _release_children(self, context: UnitOfWork, holder: CustomerRow, hold: HoldRow) -> int:
-        """Releases the open holds below ``hold``, deepest first, each giving what it has left
-        to its parent, in one statement per step; returns how many. Bounded: a tree has at
-        most ``HOLD_TREE_LEVELS_MAX`` levels and ``HOLD_TREE_OPEN_MAX`` open holds."""
-        levels: list[list[HoldRow]] = []
-        above = [hold.account_id]
-        for _level in range(HOLD_TREE_LEVELS_MAX):
-            below = hold_repository.open_children(context.connection, above, HOLD_TREE_OPEN_MAX)
-            if not below:
-                break
-            levels.append(below)
-            above = [child.account_id for child in below]
-        below_all = [child for level in reversed(levels) for child in level]
-        if not below_all:
-            return 0
-        balances = {child.account_id: child.balance for child in below_all}
-        closings: list[tuple[int, list[tuple[int, int]]]] = []
-        for child in below_all:
-            headline, legs, _refilled = self._closing_legs(
-                child, [], {}, 0, context.now, balances[child.account_id]
-            )
-            closings.append((headline, legs))
-            if child.parent_id in balances:
-                balances[child.parent_id] += balances[child.account_id]
-        # Each child's levels get back what it gave its parent.
-        give_back_holds(
-            context.connection,
-            holder,
-            [(child, balances[child.account_id]) for child in below_all],
-        )
-        transaction_ids = repository.insert_transactions(
-            context.connection,
-            [
-                self.transaction_values(
-                    Request(
-                        hold_release_key(child.account_id),
-                        TransactionKind.RELEASE,
-                        {"hold_id": child.account_id, "with_parent": hold.account_id},
-                    ),
-                    holder,
-                    child.unit,
-                    headline,
-                    context.now,
-                    hold_id=child.account_id,
-                )
-                for child, (headline, _legs) in zip(below_all, closings, strict=True)
-            ],
-        )
-        self.post_many(
-            context.connection,
-            [
-                (transaction_id, child.unit, legs)
-                for child, transaction_id, (_headline, legs) in zip(
-                    below_all, transaction_ids, closings, strict=True
-                )
-                if legs
-            ],
-        )
-        hold_repository.settle_holds_closed(
-            context.connection,
-            HoldStatus.RELEASED,
-            [
-                (child.account_id, tid)
-                for child, tid in zip(below_all, transaction_ids, strict=True)
-            ],
-        )
-        return len(below_all)

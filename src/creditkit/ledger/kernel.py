@@ -49,17 +49,17 @@ Clock = Callable[[], datetime]
 
 #: Due work of another domain, run inside a customer's sweep under its lock: does what has
 #: fallen due at ``now`` and returns when it next falls due (None: never).
-DueHook = Callable[[Connection, CustomerRow, datetime], datetime | None]
+DueHook = Callable[["UnitOfWork", CustomerRow], datetime | None]
 
 #: How many steps of a unit the customer's plan lets it spend beyond its grants at ``now``:
 #: None for no cap (an unlimited plan), else what overage allows (0: none).
-HeadroomCheck = Callable[[Connection, CustomerRow, str, datetime], int | None]
+HeadroomCheck = Callable[["UnitOfWork", CustomerRow, str], int | None]
 
 #: The plan's default budgets for spenders of a kind, in a unit: (period, cap in steps) each.
-DefaultBudgets = Callable[[Connection, CustomerRow, str, str, datetime], Sequence[tuple[str, int]]]
+DefaultBudgets = Callable[["UnitOfWork", CustomerRow, str, str], Sequence[tuple[str, int]]]
 
 #: The plan's debt limit in a unit, in steps (0: no debt).
-PlanDebtLimit = Callable[[Connection, CustomerRow, str, datetime], int]
+PlanDebtLimit = Callable[["UnitOfWork", CustomerRow, str], int]
 
 #: The names a grant's ``applies_to`` may match for spending on an action: the action and its
 #: category.
@@ -67,7 +67,7 @@ ActionScope = Callable[[str], frozenset[str]]
 
 #: Told, inside the spending transaction, that a customer's available steps of a unit went from
 #: ``before`` to ``after`` (after < before): alerts and auto top-up watch thresholds with it.
-SpendHook = Callable[[Connection, CustomerRow, str, int, int, datetime], None]
+SpendHook = Callable[["UnitOfWork", CustomerRow, str, int, int], None]
 
 
 @dataclass(slots=True)
@@ -100,8 +100,9 @@ class Spend:
     rolled_up: bool = False
 
 
-#: Told, inside the spending transaction, of every charge or commit it posted (usage rollups).
-SpendRecorder = Callable[[Connection, Sequence[Spend]], None]
+#: Told, inside the spending transaction, of every charge or commit it posted (usage rollups): its
+#: unit of work is at the moment they were posted, and names no customer (they may be many).
+SpendRecorder = Callable[["UnitOfWork", Sequence[Spend]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +133,7 @@ class RateWindow:
 #: Counts ``requests`` metered requests of the customer against its plan's rate limit, in the
 #: transaction of the charges they are (so that a request costs one commit); None when the
 #: plan sets no limit.
-RequestCounter = Callable[[Connection, CustomerRow, int, datetime], RateWindow | None]
+RequestCounter = Callable[["UnitOfWork", CustomerRow, int], RateWindow | None]
 
 #: The format of a refusal stored as a write's outcome (code, message, fields).
 REFUSAL_FORMAT_VERSION = 2
@@ -294,7 +295,13 @@ class LedgerKernel:
             f"{available_before} -> {available_after}",
         )
         for hook in self._hooks.spend:
-            hook(connection, customer, unit, available_before, available_after, now)
+            hook(
+                UnitOfWork(connection, now, {customer.external_id: customer}, replay=False),
+                customer,
+                unit,
+                available_before,
+                available_after,
+            )
 
     def has_default_budgets(self) -> bool:
         """Whether some plan sets default budgets for spender kinds (asked on every spend
@@ -306,7 +313,7 @@ class LedgerKernel:
         if not spends:
             return
         for hook in self._hooks.recorded:
-            hook(connection, spends)
+            hook(UnitOfWork(connection, spends[0].created_at, {}, replay=False), spends)
 
     def count_requests(
         self, connection: Connection, customer: CustomerRow, requests: int, now: datetime
@@ -314,7 +321,11 @@ class LedgerKernel:
         """Counts ``requests`` against the customer's plan rate limit (None: no limit)."""
         if self._hooks.count_requests is None:
             return None
-        return self._hooks.count_requests(connection, customer, requests, now)
+        return self._hooks.count_requests(
+            UnitOfWork(connection, now, {customer.external_id: customer}, replay=False),
+            customer,
+            requests,
+        )
 
     def headroom(
         self, connection: Connection, customer: CustomerRow, unit: str, now: datetime
@@ -324,7 +335,11 @@ class LedgerKernel:
         the period's close). Asked only when grants fall short, off the hot path."""
         if self._hooks.headroom is None:
             return 0
-        return self._hooks.headroom(connection, customer, unit, now)
+        return self._hooks.headroom(
+            UnitOfWork(connection, now, {customer.external_id: customer}, replay=False),
+            customer,
+            unit,
+        )
 
     def now(self) -> datetime:
         now = self._clock()
@@ -565,7 +580,12 @@ class LedgerKernel:
         """(period, cap) the customer's plan sets for spenders of this one's kind."""
         if self._hooks.default_budgets is None:
             return ()
-        return self._hooks.default_budgets(connection, customer, spender.kind, unit.name, now)
+        return self._hooks.default_budgets(
+            UnitOfWork(connection, now, {customer.external_id: customer}, replay=False),
+            customer,
+            spender.kind,
+            unit.name,
+        )
 
     def path_defaults(
         self,
@@ -599,7 +619,10 @@ class LedgerKernel:
         if self._hooks.default_budgets is not None:
             for kind in set(kinds.values()):
                 by_kind[kind] = self._hooks.default_budgets(
-                    connection, customer, kind, unit.name, now
+                    UnitOfWork(connection, now, {customer.external_id: customer}, replay=False),
+                    customer,
+                    kind,
+                    unit.name,
                 )
         return {level: by_kind[kind] for level, kind in kinds.items() if by_kind.get(kind)}
 
@@ -622,7 +645,11 @@ class LedgerKernel:
                 limit = (
                     0
                     if self._hooks.debt_limit is None
-                    else self._hooks.debt_limit(connection, customer, unit, now)
+                    else self._hooks.debt_limit(
+                        UnitOfWork(connection, now, {customer.external_id: customer}, replay=False),
+                        customer,
+                        unit,
+                    )
                 )
             position = [
                 None if account is None else account[0],

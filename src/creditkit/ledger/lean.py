@@ -38,8 +38,8 @@ from creditkit.ledger.spending import SpendState
 from creditkit.store.flavor import ENTRY_IDS_PER_TRANSACTION, Flavor
 
 if TYPE_CHECKING:
-    from creditkit.ledger.grants import LedgerGrants
     from creditkit.ledger.prepared import ChargeColumns
+    from creditkit.ledger.writes import LedgerWrites as LedgerGrants
 
 Outcome = Charge | CreditKitError
 

@@ -17,13 +17,14 @@ from creditkit.ledger.checks import (
     check_metadata,
     check_text,
 )
-from creditkit.ledger.holds import LedgerHolds
+from creditkit.ledger.grants import Grants
 from creditkit.ledger.kernel import (
     ISSUANCE,
     Request,
     UnitOfWork,
     take,
 )
+from creditkit.ledger.ports import LedgerReads, Postings
 from creditkit.ledger.repository import TransactionRow
 from creditkit.ledger.schemas import (
     PRIORITY_DEFAULT_BY_SOURCE,
@@ -37,8 +38,13 @@ from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit
 
 
-class LedgerMoves(LedgerHolds):
-    """Holds, plus transfers and adjustments."""
+class Moves:
+    """Transfers between customers and removals of credits, drawing through ``Grants``."""
+
+    def __init__(self, reads: LedgerReads, postings: Postings, grants: Grants) -> None:
+        self._reads = reads
+        self._postings = postings
+        self._grants = grants
 
     def transfer(
         self,
@@ -50,7 +56,7 @@ class LedgerMoves(LedgerHolds):
         idempotency_key: str,
         metadata: dict[str, Any] | None,
     ) -> Transfer:
-        unit_ = self.unit(unit)
+        unit_ = self._reads.unit(unit)
         steps = unit_.to_steps(amount)
         check_text(from_customer, "from_customer", EXTERNAL_ID_LENGTH_MAX)
         check_text(to_customer, "to_customer", EXTERNAL_ID_LENGTH_MAX)
@@ -72,7 +78,7 @@ class LedgerMoves(LedgerHolds):
         def body(context: UnitOfWork) -> Transfer:
             sender = context.customers[from_customer]
             recipient = context.customers[to_customer]
-            draws, _issued = self._draw(
+            draws, _issued = self._grants.draw(
                 context, request, sender, unit_, steps, transferable_only=True
             )
             # Gifting never extends a credit's life: the new grant expires with the soonest of
@@ -81,7 +87,7 @@ class LedgerMoves(LedgerHolds):
             expires_at = min(expiries) if expiries else None
             transaction_id = repository.insert_transaction(
                 context.connection,
-                self.transaction_values(
+                self._postings.transaction_values(
                     request,
                     sender,
                     unit,
@@ -91,7 +97,7 @@ class LedgerMoves(LedgerHolds):
                     metadata=metadata,
                 ),
             )
-            grant_id = self._insert_grant(
+            grant_id = self._grants.insert_grant(
                 context,
                 recipient,
                 unit,
@@ -105,7 +111,7 @@ class LedgerMoves(LedgerHolds):
                 transaction_id,
                 {"from_customer": from_customer},
             )
-            self._post(
+            self._postings.post(
                 context.connection,
                 transaction_id,
                 unit,
@@ -153,7 +159,9 @@ class LedgerMoves(LedgerHolds):
                 metadata=recorded.metadata,
             )
 
-        return self._write(request, lambda _connection: [from_customer, to_customer], body, rebuild)
+        return self._postings.write_once(
+            request, lambda _connection: [from_customer, to_customer], body, rebuild
+        )
 
     def remove(
         self,
@@ -168,7 +176,7 @@ class LedgerMoves(LedgerHolds):
         (see ``CreditKit.remove_credits``). Refused, and recorded, with InsufficientCredits when
         its grants hold less: credits in holds are in use, and overage or an unlimited plan
         give nothing to take back."""
-        unit_ = self.unit(unit)
+        unit_ = self._reads.unit(unit)
         steps = unit_.to_steps(amount)
         metadata = check_metadata(metadata)
         request = Request(
@@ -180,10 +188,10 @@ class LedgerMoves(LedgerHolds):
         def body(context: UnitOfWork) -> Adjustment:
             holder = context.customers[customer]
             rows = repository.grants_with_credits(context.connection, holder.id, unit)
-            grants = self.live_in_order(rows, context.now)
+            grants = self._reads.live_in_order(rows, context.now)
             available = sum(grant.remaining for grant in grants)
             if available < steps:
-                raise self._refuse(
+                raise self._postings.refuse(
                     context,
                     request,
                     holder,
@@ -198,16 +206,16 @@ class LedgerMoves(LedgerHolds):
             draws = take(grants, steps)
             transaction_id = repository.insert_transaction(
                 context.connection,
-                self.transaction_values(
+                self._postings.transaction_values(
                     request, holder, unit, steps, context.now, metadata=metadata
                 ),
             )
-            self._post(
+            self._postings.post(
                 context.connection,
                 transaction_id,
                 unit,
                 [(grant.account_id, -part) for grant, part in draws]
-                + [(self.system_account(ISSUANCE, unit), steps)],
+                + [(self._postings.system_account(ISSUANCE, unit), steps)],
             )
             return Adjustment(
                 id=transaction_id,
@@ -237,4 +245,4 @@ class LedgerMoves(LedgerHolds):
                 metadata=recorded.metadata,
             )
 
-        return self._write(request, lambda _connection: [customer], body, rebuild)
+        return self._postings.write_once(request, lambda _connection: [customer], body, rebuild)

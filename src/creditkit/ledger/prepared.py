@@ -29,7 +29,7 @@ from creditkit.ledger.schemas import AMOUNT_STEPS_MAX, ChargeRequest, Transactio
 from creditkit.ledger.spending import check_spender
 
 if TYPE_CHECKING:
-    from creditkit.ledger.grants import LedgerGrants
+    from creditkit.ledger.writes import LedgerWrites as LedgerGrants
 
 
 def _plain_text(value: object, length_max: int) -> bool:

@@ -24,7 +24,9 @@ from creditkit.errors import InvalidRequest, InvariantViolation, Quantity, prese
 from creditkit.ledger import repository, reversal_repository, spender_repository
 from creditkit.ledger.checks import check_text
 from creditkit.ledger.corrections import REASON_LENGTH_MAX
+from creditkit.ledger.grants import Grants
 from creditkit.ledger.kernel import CONSUMPTION, EXPIRY, ISSUANCE, Request, Spend, UnitOfWork
+from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
 from creditkit.ledger.repository import CustomerRow, TransactionRow
 from creditkit.ledger.schemas import (
     PRIORITY_DEFAULT_BY_SOURCE,
@@ -34,7 +36,6 @@ from creditkit.ledger.schemas import (
     TransactionKind,
     Unit,
 )
-from creditkit.ledger.spenders import LedgerSpenders
 from creditkit.ledger.spending import CUSTOMER, SpendState, path_budgets
 
 #: How long after a charge it may be reversed, unless the kit sets another window: Stripe's
@@ -63,8 +64,16 @@ class _Source:
     steps: int
 
 
-class LedgerReversals(LedgerSpenders):
-    """Spenders, plus reversals of charges."""
+class Reversals:
+    """Reversals of charges: credits back where they came from, budgets and debt given back."""
+
+    def __init__(
+        self, reads: LedgerReads, postings: Postings, rules: SpendRules, grants: Grants
+    ) -> None:
+        self._reads = reads
+        self._postings = postings
+        self._rules = rules
+        self._grants = grants
 
     reversal_window: timedelta = REVERSAL_WINDOW_DEFAULT
 
@@ -100,7 +109,7 @@ class LedgerReversals(LedgerSpenders):
                     f"the charge {charge_key!r} is past the reversal window"
                     f" ({self.reversal_window.days} days after it was made)",
                 )
-            unit = self.unit(charge.unit)
+            unit = self._reads.unit(charge.unit)
             done = reversal_repository.reversed_steps(context.connection, charge.id)
             left = charge.amount - done
             if amount is None:
@@ -122,7 +131,7 @@ class LedgerReversals(LedgerSpenders):
             charge = present(
                 repository.find_transaction(connection, charge_key), "a reversal's charge"
             )
-            unit = self.unit(recorded.unit)
+            unit = self._reads.unit(recorded.unit)
             owner = repository.external_ids(connection, [recorded.customer_id])
             returned: list[Draw] = []
             expired = 0
@@ -141,7 +150,7 @@ class LedgerReversals(LedgerSpenders):
                 replayed=True,
             )  # fmt: skip
 
-        return self._write(request, customers, body, rebuild)
+        return self._postings.write_once(request, customers, body, rebuild)
 
     @staticmethod
     def _charge_of(connection: Connection, charge_key: str) -> TransactionRow:
@@ -181,7 +190,7 @@ class LedgerReversals(LedgerSpenders):
         }
         transaction_id = repository.insert_transaction(
             connection,
-            self.transaction_values(
+            self._postings.transaction_values(
                 request, holder, unit.name, steps, context.now, action=charge.action,
                 metadata=metadata, member=charge.member, spender=charge.spender,
                 occurred_at=charge.counted_at, reverses_id=charge.id,
@@ -190,10 +199,10 @@ class LedgerReversals(LedgerSpenders):
         legs, returned, expired, issued = self._legs(
             context, holder, charge, unit, steps, done, transaction_id
         )
-        legs.append((self.system_account(CONSUMPTION, unit.name), -steps))
-        self._post(connection, transaction_id, unit.name, legs)
+        legs.append((self._postings.system_account(CONSUMPTION, unit.name), -steps))
+        self._postings.post(connection, transaction_id, unit.name, legs)
         self._give_back_budgets(connection, holder, charge, unit, steps)
-        self.record_spends(connection, [Spend(
+        self._rules.record_spends(connection, [Spend(
             transaction_id, holder.id, unit.name, -steps, charge.action, charge.member,
             metadata, context.now, charge.spender, issued=-issued, expired=expired, charges=0,
             counted_at=charge.counted_at,
@@ -236,7 +245,7 @@ class LedgerReversals(LedgerSpenders):
                 expires_at = expiries.get(source.account_id)
                 if expires_at is not None and expires_at <= context.now:
                     expired += part
-                    account = self.system_account(EXPIRY, unit.name)
+                    account = self._postings.system_account(EXPIRY, unit.name)
                 else:
                     returned.append(Draw(source.account_id, unit.to_quantity(part)))
                     account = source.account_id
@@ -248,7 +257,7 @@ class LedgerReversals(LedgerSpenders):
                     continue
             else:
                 issued += part
-                account = self.system_account(ISSUANCE, unit.name)
+                account = self._postings.system_account(ISSUANCE, unit.name)
             by_account[account] = by_account.get(account, 0) + part
             if left == 0:
                 break
@@ -277,7 +286,7 @@ class LedgerReversals(LedgerSpenders):
         to_debt = min(part, owed)
         repaid = part - to_debt
         if repaid:
-            grant_id = self._insert_grant(
+            grant_id = self._grants.insert_grant(
                 context, holder, unit.name, repaid, GrantSource.ADJUSTMENT,
                 PRIORITY_DEFAULT_BY_SOURCE[GrantSource.ADJUSTMENT], context.now, None, False,
                 None, transaction_id, {"reverses": charge.id},
@@ -300,7 +309,7 @@ class LedgerReversals(LedgerSpenders):
         path: tuple[str, ...]
         spender = None
         if charge.spender is not None:
-            spender = self.spender_row(connection, state, holder, charge.spender)
+            spender = self._rules.spender_row(connection, state, holder, charge.spender)
             path = spender.path_up
         elif holder.budgeted:
             path = (CUSTOMER,)
@@ -309,7 +318,9 @@ class LedgerReversals(LedgerSpenders):
         defaults = (
             {}
             if spender is None
-            else self.path_defaults(connection, state, holder, spender, unit, charge.created_at)
+            else self._rules.path_defaults(
+                connection, state, holder, spender, unit, charge.created_at
+            )
         )
         lines = path_budgets(
             connection, state, holder, unit.name, path, defaults, charge.created_at

@@ -1,74 +1,75 @@
-"""The credit ledger: ``LedgerService`` over its layers (kernel, timeline, write path,
-grants, holds, moves) and its reads (balances, history).
+"""The credit ledger: ``LedgerService`` composes the posting core (``LedgerPostings``: units,
+the due timeline, the write path, posting) with the collaborators of each domain part, each
+built on the narrow ports of ``ports.py`` and handed the other collaborators it needs:
+
+    LedgerPostings ── LedgerReads, Postings, SpendRules ──┬─ Grants
+                                                          ├─ GrantPostings (Grants)
+                                                          ├─ HoldReads
+                                                          ├─ HoldExcess
+                                                          ├─ Holds (Grants, HoldReads)
+                                                          ├─ HoldSettlements (HoldReads, HoldExcess)
+                                                          ├─ Moves (Grants)
+                                                          ├─ Corrections (Grants)
+                                                          ├─ Spenders
+                                                          ├─ Reversals (Grants)
+                                                          └─ Statements (HoldReads)
+
+Its public methods are the ledger's interface to the rest of creditkit; each delegates,
+explicitly, to the one part that does it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
-from functools import partial
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from creditkit.errors import (
-    InvalidRequest,
-    Quantity,
-    present,
-)
-from creditkit.ledger import history_lines, hold_repository, repository, spender_repository
-from creditkit.ledger.batch import ChargeBatch
-from creditkit.ledger.checks import (
-    BATCH_SIZE_MAX,
-    HISTORY_PAGE_SIZE_MAX,
-    NAME_LENGTH_MAX,
-    check_text,
-)
-from creditkit.ledger.coalescing import (
-    LANES_MAX,
-    CoalescingWriter,
-    GroupCommitStats,
-    Operation,
-)
-from creditkit.ledger.history_lines import HISTORY_HOLD_PARTS_MAX
-from creditkit.ledger.hold_repository import HoldRow
-from creditkit.ledger.kernel import (
-    Clock,
-    burn_down_key,
-)
+from creditkit.errors import CreditKitError, PurchaseLimitReached, Quantity
+from creditkit.ledger import repository
+from creditkit.ledger.coalescing import GroupCommitStats
+from creditkit.ledger.corrections import Corrections
+from creditkit.ledger.grant_postings import GrantPostings
+from creditkit.ledger.grants import Grants
+from creditkit.ledger.hold_excess import HoldExcess
+from creditkit.ledger.hold_reads import HoldReads
+from creditkit.ledger.hold_settlements import HoldSettlements
+from creditkit.ledger.holds import Holds
+from creditkit.ledger.kernel import Clock, LedgerHooks, Request, T, UnitOfWork
+from creditkit.ledger.moves import Moves
 from creditkit.ledger.outcomes import ChargeOutcomes
-from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
-from creditkit.ledger.reversals import LedgerReversals
+from creditkit.ledger.postings import LedgerPostings
+from creditkit.ledger.repository import CustomerRow, GrantRow
+from creditkit.ledger.reversals import Reversals
 from creditkit.ledger.schemas import (
+    Adjustment,
     Balance,
+    Budget,
+    Charge,
     ChargeRequest,
-    Draw,
-    Expiry,
-    GrantBalance,
-    HistoryItem,
+    Customer,
+    DebtLimit,
+    Grant,
+    GrantSource,
     HistoryPage,
-    TransactionKind,
+    Hold,
+    Money,
+    Reversal,
+    Spender,
+    SweepReport,
+    Transfer,
     Unit,
 )
-from creditkit.ledger.spending import CUSTOMER, SpendState, applies, check_spender, path_budgets
+from creditkit.ledger.spenders import SPENDERS_PAGE_SIZE_MAX, Spenders
+from creditkit.ledger.statements import Statements
+from creditkit.ledger.timeline import CATCH_UP_TRANSACTIONS_MAX, SWEEP_CUSTOMERS_MAX
 from creditkit.store.database import Database
 
-#: Spenders a subtree filter may cover.
-SUBTREE_SPENDERS_MAX = 1_000
 
-#: Lanes of the coalescing writer on PostgreSQL: shared transactions in flight at once.
-WRITER_LANES_POSTGRESQL = 4
-
-
-class LedgerService(LedgerReversals):
+class LedgerService:
     """The credit ledger over one database. Safe to share between threads; several processes may
-    use one database at once.
-
-    With ``group_commit`` (the default), the writes that threads ask for while a transaction is
-    in flight share the next one (see ``coalescing``): charges, holds and every other write that
-    goes through the write path. ``writer_lanes``: how many such transactions may be in flight
-    at once (default 4 on PostgreSQL, 1 on SQLite, which has one writer at a time)."""
+    use one database at once. ``group_commit`` and ``writer_lanes``: see ``LedgerPostings``."""
 
     def __init__(
         self,
@@ -79,153 +80,368 @@ class LedgerService(LedgerReversals):
         group_commit: bool = True,
         writer_lanes: int | None = None,
     ) -> None:
-        super().__init__(database, clock, units)
-        lanes = writer_lanes
-        if lanes is None:
-            lanes = WRITER_LANES_POSTGRESQL if database.dialect == "postgresql" else 1
-        if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= LANES_MAX:
-            raise InvalidRequest("writer_lanes", f"must be an int from 1 to {LANES_MAX}")
-        self._writer = CoalescingWriter(database, self, lanes) if group_commit else None
-
-    def charge_many(self, requests: Sequence[ChargeRequest]) -> ChargeOutcomes:
-        """Charges in one database transaction, in order; each has its own outcome (a Charge or
-        the error it met), and one refusal does not fail the others. The outcomes behave as a
-        list; each ``Charge`` is built when it is read."""
-        if len(requests) > BATCH_SIZE_MAX:
-            raise InvalidRequest("requests", f"at most {BATCH_SIZE_MAX} charges per batch")
-        batch = ChargeBatch(self, requests)
-        if self._writer is None or not len(batch):
-            return batch.run()
-        customers = {
-            request.customer
-            for request in requests
-            if isinstance(request, ChargeRequest) and isinstance(request.customer, str)
-        }
-        lane_key = next(iter(customers)) if len(customers) == 1 else None
-        outcomes: ChargeOutcomes = self._writer.submit(
-            Operation(charges=batch, alone=batch.run, weight=len(batch)),
-            lane_key if isinstance(lane_key, str) else None,
+        core = LedgerPostings(
+            database, clock, units, group_commit=group_commit, writer_lanes=writer_lanes
         )
-        return outcomes
+        self._postings = core
+        self._grants = Grants(database, core, core, core)
+        self._grant_postings = GrantPostings(core, core, core, self._grants)
+        self._hold_reads = HoldReads(database, core)
+        excess = HoldExcess(core, core, core)
+        self._holds = Holds(core, core, core, self._grants, self._hold_reads)
+        self._settlements = HoldSettlements(core, core, core, self._hold_reads, excess)
+        self._moves = Moves(core, core, self._grants)
+        self._corrections = Corrections(core, core, self._grants)
+        self._spenders = Spenders(database, core, core, core)
+        self._reversals = Reversals(core, core, core, self._grants)
+        self._statements = Statements(database, core, core, self._hold_reads)
 
-    def close(self) -> None:
-        """Closes the writer's connection (the database's pool is the caller's)."""
-        if self._writer is not None:
-            self._writer.close()
+    @property
+    def postings(self) -> LedgerPostings:
+        """The posting core (the charge path and the write path run on it)."""
+        return self._postings
 
-    def group_commit_stats(self) -> GroupCommitStats | None:
-        """The coalescing writer's figures (None when group commit is off)."""
-        return None if self._writer is None else self._writer.stats()
+    @property
+    def late_usage_window(self) -> timedelta:
+        """How far back a charge's ``occurred_at`` may be."""
+        return self._postings.late_usage_window
 
-    def run_write(
-        self, attempt: Callable[[Connection, bool], Any], customer: str | None = None
-    ) -> Any:
-        if self._writer is None:
-            return self.write_alone(attempt)
-        return self._writer.submit(
-            Operation(attempt=attempt, alone=partial(self.write_alone, attempt)), customer
+    @late_usage_window.setter
+    def late_usage_window(self, window: timedelta) -> None:
+        self._postings.late_usage_window = window
+
+    @property
+    def reversal_window(self) -> timedelta:
+        """How long after a charge it may be reversed."""
+        return self._reversals.reversal_window
+
+    @reversal_window.setter
+    def reversal_window(self, window: timedelta) -> None:
+        self._reversals.reversal_window = window
+
+    # -- Grants (grants.py) ---------------------------------------------------
+
+    def create_customer(
+        self,
+        customer: str,
+        kind: str = "user",
+        metadata: dict[str, Any] | None = None,
+        time_zone: str | None = None,
+    ) -> Customer:
+        return self._grants.create_customer(customer, kind, metadata, time_zone)
+
+    def customer(self, customer: str) -> Customer:
+        return self._grants.customer(customer)
+
+    def grant(
+        self,
+        customer: str,
+        amount: object,
+        *,
+        unit: str,
+        source: str,
+        idempotency_key: str,
+        priority: int | None,
+        effective_at: datetime | None,
+        expires_at: datetime | None,
+        transferable: bool | None,
+        cost_basis: Money | None,
+        metadata: dict[str, Any] | None,
+        action: str | None = None,
+        guard: Callable[[Connection, CustomerRow], CreditKitError | None] | None = None,
+        applies_to: Sequence[str] | None = None,
+    ) -> Grant:
+        return self._grants.grant(
+            customer,
+            amount,
+            unit=unit,
+            source=source,
+            idempotency_key=idempotency_key,
+            priority=priority,
+            effective_at=effective_at,
+            expires_at=expires_at,
+            transferable=transferable,
+            cost_basis=cost_basis,
+            metadata=metadata,
+            action=action,
+            guard=guard,
+            applies_to=applies_to,
         )
+
+    def purchase_limit_refusal(
+        self, connection: Connection, holder: CustomerRow, pack: str, purchase_limit: int | None
+    ) -> PurchaseLimitReached | None:
+        return self._grant_postings.purchase_limit_refusal(connection, holder, pack, purchase_limit)
+
+    def post_grant(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        key: str,
+        steps: int,
+        unit: str,
+        source: GrantSource,
+        expires_at: datetime | None,
+        now: datetime,
+        metadata: dict[str, Any],
+        *,
+        cost_basis: Money | None = None,
+        action: str | None = None,
+        applies_to: tuple[str, ...] | None = None,
+    ) -> int | None:
+        return self._grant_postings.post_grant(
+            connection,
+            customer,
+            key,
+            steps,
+            unit,
+            source,
+            expires_at,
+            now,
+            metadata,
+            cost_basis=cost_basis,
+            action=action,
+            applies_to=applies_to,
+        )
+
+    def post_charge(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        key: str,
+        steps: int,
+        unit: str,
+        action: str,
+        now: datetime,
+    ) -> bool:
+        return self._grant_postings.post_charge(connection, customer, key, steps, unit, action, now)
+
+    def post_rollover(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        key: str,
+        moves: Sequence[tuple[int, int]],
+        unit: str,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> int | None:
+        return self._grant_postings.post_rollover(
+            connection, customer, key, moves, unit, expires_at, now
+        )
+
+    def post_refund(
+        self,
+        connection: Connection,
+        customer: CustomerRow,
+        key: str,
+        grant_id: int,
+        now: datetime,
+        metadata: dict[str, Any],
+    ) -> int:
+        return self._grant_postings.post_refund(connection, customer, key, grant_id, now, metadata)
+
+    # -- HoldReads (hold_reads.py) --------------------------------------------
+
+    def recorded(self, idempotency_key: str) -> bool:
+        return self._hold_reads.recorded(idempotency_key)
+
+    def recorded_metadata(self, idempotency_key: str) -> dict[str, Any] | None:
+        return self._hold_reads.recorded_metadata(idempotency_key)
+
+    def hold(self, hold_id: int) -> Hold:
+        return self._hold_reads.hold(hold_id)
+
+    def holds(self, customer: str, status: str, limit: int) -> tuple[Hold, ...]:
+        return self._hold_reads.holds(customer, status, limit)
+
+    # -- Holds (holds.py) and HoldSettlements (hold_settlements.py) --------------------
+
+    def reserve(
+        self,
+        customer: str,
+        amount: object,
+        *,
+        unit: str,
+        timeout_seconds: int,
+        idempotency_key: str,
+        action: str | None,
+        metadata: dict[str, Any] | None,
+        rate_limited: bool = False,
+        parent: int | None = None,
+        spender: str | None = None,
+    ) -> Hold:
+        return self._holds.reserve(
+            customer,
+            amount,
+            unit=unit,
+            timeout_seconds=timeout_seconds,
+            idempotency_key=idempotency_key,
+            action=action,
+            metadata=metadata,
+            rate_limited=rate_limited,
+            parent=parent,
+            spender=spender,
+        )
+
+    def extend(
+        self,
+        hold_id: int,
+        amount: object = None,
+        timeout_seconds: int | None = None,
+        *,
+        idempotency_key: str,
+    ) -> Hold:
+        return self._holds.extend(hold_id, amount, timeout_seconds, idempotency_key=idempotency_key)
+
+    def commit(
+        self,
+        hold_id: int,
+        amount: object,
+        *,
+        final: bool = True,
+        idempotency_key: str,
+        metadata: dict[str, Any] | None,
+        allow_debt: bool = False,
+    ) -> Charge:
+        return self._settlements.commit(
+            hold_id,
+            amount,
+            final=final,
+            idempotency_key=idempotency_key,
+            metadata=metadata,
+            allow_debt=allow_debt,
+        )
+
+    def release(self, hold_id: int, *, idempotency_key: str) -> Hold:
+        return self._settlements.release(hold_id, idempotency_key=idempotency_key)
+
+    # -- Moves (moves.py) -----------------------------------------------------
+
+    def transfer(
+        self,
+        from_customer: str,
+        to_customer: str,
+        amount: object,
+        *,
+        unit: str,
+        idempotency_key: str,
+        metadata: dict[str, Any] | None,
+    ) -> Transfer:
+        return self._moves.transfer(
+            from_customer,
+            to_customer,
+            amount,
+            unit=unit,
+            idempotency_key=idempotency_key,
+            metadata=metadata,
+        )
+
+    def remove(
+        self,
+        customer: str,
+        amount: object,
+        *,
+        unit: str,
+        idempotency_key: str,
+        metadata: dict[str, Any] | None,
+    ) -> Adjustment:
+        return self._moves.remove(
+            customer, amount, unit=unit, idempotency_key=idempotency_key, metadata=metadata
+        )
+
+    # -- Corrections (corrections.py) -----------------------------------------
+
+    def void_grant(
+        self,
+        grant_id: int,
+        amount: Quantity | str | None,
+        *,
+        reason: str,
+        idempotency_key: str,
+    ) -> Adjustment:
+        return self._corrections.void_grant(
+            grant_id, amount, reason=reason, idempotency_key=idempotency_key
+        )
+
+    def change_grant_expiry(
+        self,
+        grant_id: int,
+        expires_at: datetime | None,
+        *,
+        reason: str,
+        idempotency_key: str,
+    ) -> Grant:
+        return self._corrections.change_grant_expiry(
+            grant_id, expires_at, reason=reason, idempotency_key=idempotency_key
+        )
+
+    # -- Spenders (spenders.py) -----------------------------------------------
+
+    def create_spender(
+        self, customer: str, spender: str, *, kind: str, parent: str | None = None
+    ) -> Spender:
+        return self._spenders.create_spender(customer, spender, kind=kind, parent=parent)
+
+    def spenders(self, customer: str, limit: int = SPENDERS_PAGE_SIZE_MAX) -> tuple[Spender, ...]:
+        return self._spenders.spenders(customer, limit)
+
+    def set_budget(
+        self,
+        customer: str,
+        amount: object,
+        *,
+        spender: str | None,
+        unit: str,
+        period: str,
+        idempotency_key: str,
+    ) -> Budget | None:
+        return self._spenders.set_budget(
+            customer,
+            amount,
+            spender=spender,
+            unit=unit,
+            period=period,
+            idempotency_key=idempotency_key,
+        )
+
+    def budgets(
+        self, customer: str, spender: str | None = None, unit: str | None = None
+    ) -> tuple[Budget, ...]:
+        return self._spenders.budgets(customer, spender, unit)
+
+    def set_debt_limit(
+        self, customer: str, amount: object, *, unit: str, idempotency_key: str
+    ) -> DebtLimit:
+        return self._spenders.set_debt_limit(
+            customer, amount, unit=unit, idempotency_key=idempotency_key
+        )
+
+    def set_time_zone(
+        self, customer: str, time_zone: str | None, *, idempotency_key: str
+    ) -> Customer:
+        return self._spenders.set_time_zone(customer, time_zone, idempotency_key=idempotency_key)
+
+    # -- Reversals (reversals.py) ---------------------------------------------
+
+    def reverse_charge(
+        self,
+        charge_key: str,
+        amount: Quantity | str | None,
+        *,
+        reason: str,
+        idempotency_key: str,
+    ) -> Reversal:
+        return self._reversals.reverse_charge(
+            charge_key, amount, reason=reason, idempotency_key=idempotency_key
+        )
+
+    # -- Statements (statements.py) -------------------------------------------
 
     def balance(
         self, customer: str, unit: str, action: str | None = None, spender: str | None = None
     ) -> Balance:
-        """What the customer may spend of ``unit`` now; with ``action``, only the credits that
-        may pay for it; with ``spender``, capped by what the budgets on its path leave."""
-        unit_ = self.unit(unit)
-        if action is not None:
-            check_text(action, "action", NAME_LENGTH_MAX)
-        if spender is not None:
-            check_spender(spender)
-        now = self.now()
-        budget_left: int | None = None
-        for _attempt in range(2):
-            with self.database.read() as connection:
-                row = repository.read_customer(connection, customer)
-                if row.next_due_at is not None and row.next_due_at <= now:
-                    due = True
-                else:
-                    due = False
-                    grants = repository.grants_with_credits(connection, row.id, unit)
-                    held = hold_repository.held_total(connection, row.id, unit)
-                    headroom = self.headroom(connection, row, unit, now)
-                    debt = spender_repository.debt_account(connection, row.id, unit)
-                    budget_left = self._budget_left(connection, row, unit_, spender, now)
-            if not due:
-                break
-            # Holds that timed out give their credits back at once, not at the next write;
-            # then the read is made again on the swept ledger.
-            self._sweep_if_due(customer)
-        else:
-            raise AssertionError("a sweep leaves nothing due at the moment it swept")
-        if action is not None:
-            scope = self.action_scope(action)
-            grants = [grant for grant in grants if applies(grant, scope)]
-        live = self.live_in_order(grants, now)
-        upcoming = sorted((g for g in grants if g.effective_at > now), key=burn_down_key)
-        expiring = [g for g in live if g.expires_at is not None]
-        next_expiry = None
-        if expiring:
-            soonest = min(g.expires_at for g in expiring if g.expires_at is not None)
-            next_expiry = Expiry(
-                soonest,
-                unit_.to_quantity(sum(g.remaining for g in expiring if g.expires_at == soonest)),
-            )
-
-        def view(grant: GrantRow) -> GrantBalance:
-            return GrantBalance(
-                grant_id=grant.account_id,
-                source=grant.source,
-                priority=grant.priority,
-                remaining=unit_.to_quantity(grant.remaining),
-                effective_at=grant.effective_at,
-                expires_at=grant.expires_at,
-                transferable=grant.transferable,
-                applies_to=None if grant.applies_to is None else tuple(sorted(grant.applies_to)),
-            )
-
-        available = sum(g.remaining for g in live)
-        if spender is not None and budget_left is not None:
-            # What the spender may spend; the customer's own credits stay what they are, with
-            # its own budgets' room in ``budget_left``.
-            available = min(available, budget_left)
-
-        return Balance(
-            customer=customer,
-            unit=unit,
-            available=unit_.to_quantity(available),
-            held=unit_.to_quantity(held),
-            grants=tuple(view(g) for g in live),
-            upcoming=tuple(view(g) for g in upcoming),
-            next_expiry=next_expiry,
-            as_of=now,
-            unlimited=headroom is None,
-            overage_available=unit_.to_quantity(headroom or 0),
-            debt=unit_.to_quantity(-debt[1]) if debt is not None and debt[1] else 0,
-            action=action,
-            spender=spender,
-            budget_left=None if budget_left is None else unit_.to_quantity(budget_left),
-        )
-
-    def _budget_left(
-        self,
-        connection: Connection,
-        customer: CustomerRow,
-        unit: Unit,
-        spender: str | None,
-        now: datetime,
-    ) -> int | None:
-        """What the budgets on the path from ``spender`` (None: the customer) leave at ``now``;
-        None when no budget applies."""
-        if spender is None and not customer.budgeted:
-            return None
-        state = SpendState()
-        row = None if spender is None else self.spender_row(connection, state, customer, spender)
-        defaults: dict[str, Sequence[tuple[str, int]]] = (
-            {} if row is None else self.path_defaults(connection, state, customer, row, unit, now)
-        )
-        path = (CUSTOMER,) if row is None else row.path_up
-        lines = path_budgets(connection, state, customer, unit.name, path, defaults, now)
-        return min((line.left for line in lines), default=None)
+        return self._statements.balance(customer, unit, action, spender)
 
     def history(
         self,
@@ -237,152 +453,108 @@ class LedgerService(LedgerReversals):
         spender: str | None = None,
         subtree: bool = False,
     ) -> HistoryPage:
-        """A page of history; with ``spender``, only its transactions (``subtree``: and those
-        of every spender under it)."""
-        unit_ = self.unit(unit)
-        if spender is not None:
-            check_spender(spender)
-        if (
-            isinstance(limit, bool)
-            or not isinstance(limit, int)
-            or not 1 <= limit <= HISTORY_PAGE_SIZE_MAX
-        ):
-            raise InvalidRequest("limit", f"must be an int from 1 to {HISTORY_PAGE_SIZE_MAX}")
-        before_id = None
-        if cursor is not None:
-            if (
-                not isinstance(cursor, str)
-                or not cursor.startswith("t")
-                or not cursor[1:].isdigit()
-            ):
-                raise InvalidRequest("cursor", "is not a cursor this ledger returned")
-            before_id = int(cursor[1:])
-        self.sweep_if_due(customer)
-        with self.database.read() as connection:
-            row = repository.read_customer(connection, customer)
-            if spender is not None:
-                filters = dataclasses.replace(
-                    filters, spenders=self.spenders_of(connection, row, spender, subtree)
-                )
-            recorded = repository.history_transactions(
-                connection, row.id, unit, before_id, limit + 1, filters
-            )
-            page = recorded[:limit]
-            hold_ids = sorted({t.hold_id for t in page if t.hold_id is not None})
-            # A hold's line stands at its newest transaction the history shows (on this page
-            # or an earlier one): its older transactions are in that line, not lines of their
-            # own, so a hold is never split across pages.
-            newest = repository.newest_hold_transactions(connection, hold_ids, filters)
-            shown = [t for t in page if t.hold_id is None or newest.get(t.hold_id) == t.id]
-            holds = hold_repository.read_holds(
-                connection, [t.hold_id for t in shown if t.hold_id is not None]
-            )
-            parts = repository.hold_transactions(
-                connection, sorted(holds), HISTORY_HOLD_PARTS_MAX + 1
-            )
-            ids = {t.id for t in shown} | {p.id for rows in parts.values() for p in rows}
-            legs = repository.entries_of(connection, sorted(ids))
-            names = self._counterparty_names(connection, shown, row.id)
-            commit_draws = self._history_commit_draws(connection, holds, parts)
-        by_transaction: dict[int, list[Any]] = {}
-        for leg in legs:
-            by_transaction.setdefault(leg.transaction_id, []).append(leg)
-        now = self.now()
-        items = []
-        for recorded_transaction in shown:
-            moved = history_lines.movement(by_transaction.get(recorded_transaction.id, []), row.id)
-            amount = unit_.to_quantity(recorded_transaction.amount)
-            change, draws = moved.change, moved.draws
-            detail = None
-            hold_id = recorded_transaction.hold_id
-            if hold_id is not None:
-                rows = parts[hold_id]
-                detail, change, draws = history_lines.hold_detail(
-                    unit_,
-                    holds[hold_id],
-                    rows[:HISTORY_HOLD_PARTS_MAX],
-                    by_transaction,
-                    commit_draws,
-                    row.id,
-                    len(rows) <= HISTORY_HOLD_PARTS_MAX,
-                    now,
-                )
-                amount = detail.amount
-            items.append(
-                HistoryItem(
-                    transaction_id=recorded_transaction.id,
-                    kind=recorded_transaction.kind,
-                    amount=amount,
-                    available_change=self._signed_quantity(unit_, change),
-                    created_at=recorded_transaction.created_at,
-                    action=recorded_transaction.action,
-                    draws=tuple(
-                        Draw(grant_id, unit_.to_quantity(part)) for grant_id, part in draws
-                    ),
-                    counterparty=names.get(recorded_transaction.id),
-                    hold_id=hold_id,
-                    metadata=recorded_transaction.metadata,
-                    hold=detail,
-                    spender=recorded_transaction.spender,
-                    token_price=history_lines.token_price(recorded_transaction.metadata),
-                )
-            )
-        next_cursor = f"t{page[-1].id}" if len(recorded) > limit else None
-        return HistoryPage(tuple(items), next_cursor)
-
-    def _history_commit_draws(
-        self,
-        connection: Connection,
-        holds: Mapping[int, HoldRow],
-        parts: Mapping[int, Sequence[TransactionRow]],
-    ) -> dict[int, list[tuple[int, int]]]:
-        """The grants each commit the page's hold lines show spent."""
-        return self._commit_draws(
-            connection,
-            [
-                part.id
-                for hold_id in holds
-                for part in parts[hold_id][:HISTORY_HOLD_PARTS_MAX]
-                if part.kind is TransactionKind.COMMIT
-            ],
-        )
+        return self._statements.history(customer, unit, limit, cursor, filters, spender, subtree)
 
     def spenders_of(
         self, connection: Connection, customer: CustomerRow, spender: str, subtree: bool
     ) -> tuple[str, ...]:
-        """The spender, and with ``subtree`` every spender under it (at most
-        ``SUBTREE_SPENDERS_MAX``: a read beyond is refused, never cut short silently)."""
-        row = self.spender_row(connection, SpendState(), customer, spender)
-        if not subtree:
-            return (spender,)
-        found = spender_repository.subtree_ids(
-            connection, customer.id, row, SUBTREE_SPENDERS_MAX + 1
+        return self._statements.spenders_of(connection, customer, spender, subtree)
+
+    # -- LedgerKernel (kernel.py) ---------------------------------------------
+
+    def connect(self, hooks: LedgerHooks) -> None:
+        return self._postings.connect(hooks)
+
+    def now(self) -> datetime:
+        return self._postings.now()
+
+    def unit(self, name: object, field_name: str = "unit") -> Unit:
+        return self._postings.unit(name, field_name)
+
+    def units(self) -> tuple[Unit, ...]:
+        return self._postings.units()
+
+    def system_account(self, kind: str, unit: str) -> int:
+        return self._postings.system_account(kind, unit)
+
+    def transaction_values(
+        self,
+        request: Request,
+        customer: CustomerRow,
+        unit: str,
+        steps: int,
+        now: datetime,
+        *,
+        status: str = "applied",
+        counterparty: CustomerRow | None = None,
+        action: str | None = None,
+        hold_id: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        member: str | None = None,
+        spender: str | None = None,
+        occurred_at: datetime | None = None,
+        reverses_id: int | None = None,
+    ) -> dict[str, Any]:
+        return self._postings.transaction_values(
+            request,
+            customer,
+            unit,
+            steps,
+            now,
+            status=status,
+            counterparty=counterparty,
+            action=action,
+            hold_id=hold_id,
+            metadata=metadata,
+            member=member,
+            spender=spender,
+            occurred_at=occurred_at,
+            reverses_id=reverses_id,
         )
-        if len(found) > SUBTREE_SPENDERS_MAX:
-            raise InvalidRequest(
-                "subtree", f"more than {SUBTREE_SPENDERS_MAX} spenders: name a smaller subtree"
-            )
-        return tuple(found)
 
-    @staticmethod
-    def _signed_quantity(unit: Unit, steps: int) -> Quantity:
-        if steps >= 0:
-            return unit.to_quantity(steps)
-        return -unit.to_quantity(-steps)
+    def post_many(
+        self, connection: Connection, transactions: list[tuple[int, str, list[tuple[int, int]]]]
+    ) -> None:
+        return self._postings.post_many(connection, transactions)
 
-    @staticmethod
-    def _counterparty_names(
-        connection: Connection, page: Sequence[TransactionRow], customer_id: int
-    ) -> dict[int, str]:
-        names: dict[int, str] = {}
-        ids = {
-            t.id: (t.counterparty_id if t.customer_id == customer_id else t.customer_id)
-            for t in page
-            if t.counterparty_id is not None
-        }
-        if not ids:
-            return names
-        external = repository.external_ids(connection, list(set(ids.values())))
-        for transaction_id, other in ids.items():
-            names[transaction_id] = external[present(other, "a counterparty")]
-        return names
+    def headroom(
+        self, connection: Connection, customer: CustomerRow, unit: str, now: datetime
+    ) -> int | None:
+        return self._postings.headroom(connection, customer, unit, now)
+
+    # -- LedgerTimeline (timeline.py) -----------------------------------------
+
+    def tick(
+        self,
+        customers_max: int = SWEEP_CUSTOMERS_MAX,
+        transactions_per_customer_max: int = CATCH_UP_TRANSACTIONS_MAX,
+    ) -> SweepReport:
+        return self._postings.tick(customers_max, transactions_per_customer_max)
+
+    def sweep_if_due(self, customer: str) -> None:
+        return self._postings.sweep_if_due(customer)
+
+    # -- LedgerWrites (writes.py) ---------------------------------------------
+
+    def locked_write(
+        self,
+        customers: Sequence[str],
+        work: Callable[[UnitOfWork], T],
+    ) -> T:
+        return self._postings.locked_write(customers, work)
+
+    def live_in_order(
+        self, grants: Sequence[GrantRow], now: datetime, transferable_only: bool = False
+    ) -> list[GrantRow]:
+        return self._postings.live_in_order(grants, now, transferable_only)
+
+    # -- LedgerPostings (postings.py) -----------------------------------------
+
+    def charge_many(self, requests: Sequence[ChargeRequest]) -> ChargeOutcomes:
+        return self._postings.charge_many(requests)
+
+    def close(self) -> None:
+        return self._postings.close()
+
+    def group_commit_stats(self) -> GroupCommitStats | None:
+        return self._postings.group_commit_stats()

@@ -11,9 +11,9 @@ from sqlalchemy.engine import Connection
 from creditkit.errors import IdempotencyConflict, InvalidRequest, present
 from creditkit.ledger import repository, spender_repository
 from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text, check_time_zone
-from creditkit.ledger.corrections import LedgerCorrections
 from creditkit.ledger.grants import customer_of
 from creditkit.ledger.kernel import Request, T, UnitOfWork
+from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
 from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import (
     Budget,
@@ -33,6 +33,7 @@ from creditkit.ledger.spending import (
     check_spender,
     path_budgets,
 )
+from creditkit.store.database import Database
 
 #: A kind names what a spender is to the host app (member, api_key, agent, project).
 SPENDER_KIND_LENGTH_MAX = 32
@@ -40,8 +41,16 @@ SPENDER_KIND_LENGTH_MAX = 32
 SPENDERS_PAGE_SIZE_MAX = 1_000
 
 
-class LedgerSpenders(LedgerCorrections):
-    """Moves, plus spenders, budgets and debt limits."""
+class Spenders:
+    """Spenders, budgets, debt limits and a customer's time zone."""
+
+    def __init__(
+        self, database: Database, reads: LedgerReads, postings: Postings, rules: SpendRules
+    ) -> None:
+        self._database = database
+        self._reads = reads
+        self._postings = postings
+        self._rules = rules
 
     def create_spender(
         self, customer: str, spender: str, *, kind: str, parent: str | None = None
@@ -81,7 +90,7 @@ class LedgerSpenders(LedgerCorrections):
                 raise IdempotencyConflict(spender, "parent", row.parent, parent)
             return _spender_value(customer, row)
 
-        spender_value: Spender = self.locked_write([customer], work)
+        spender_value: Spender = self._postings.locked_write([customer], work)
         return spender_value
 
     def spenders(self, customer: str, limit: int = SPENDERS_PAGE_SIZE_MAX) -> tuple[Spender, ...]:
@@ -90,7 +99,7 @@ class LedgerSpenders(LedgerCorrections):
             raise InvalidRequest("limit", "must be an int")
         if not 1 <= limit <= SPENDERS_PAGE_SIZE_MAX:
             raise InvalidRequest("limit", f"must be from 1 to {SPENDERS_PAGE_SIZE_MAX}")
-        with self.database.read() as connection:
+        with self._database.read() as connection:
             holder = repository.read_customer(connection, customer)
             rows = spender_repository.list_spenders(connection, holder.id, limit)
         return tuple(_spender_value(customer, row) for row in rows)
@@ -108,7 +117,7 @@ class LedgerSpenders(LedgerCorrections):
         """Caps what ``spender`` (None: the customer itself) may spend of ``unit`` per
         ``period``; ``amount`` None removes the budget (and returns None). Checked, as every
         budget on a spend's path, in the spend's transaction under the customer's lock."""
-        unit_ = self.unit(unit)
+        unit_ = self._reads.unit(unit)
         period_ = check_period(period)
         if spender is not None:
             check_spender(spender)
@@ -127,7 +136,7 @@ class LedgerSpenders(LedgerCorrections):
 
         def apply(connection: Connection, holder: CustomerRow, now: datetime) -> None:
             if spender is not None:
-                self.spender_row(connection, SpendState(), holder, spender)
+                self._rules.spender_row(connection, SpendState(), holder, spender)
             else:
                 spender_repository.mark_budgeted(connection, holder.id)
             spender_repository.set_budget(
@@ -146,13 +155,13 @@ class LedgerSpenders(LedgerCorrections):
     ) -> tuple[Budget, ...]:
         """The budgets of ``spender`` (None: the customer's own) in ``unit``, the plan's
         defaults for its kind included, with what each has used in its current period."""
-        unit_ = self.unit(unit or "credits")
+        unit_ = self._reads.unit(unit or "credits")
         if spender is not None:
             check_spender(spender)
         # Holds past their timeout give back what they counted before the read.
-        self.sweep_if_due(customer)
-        now = self.now()
-        with self.database.read() as connection:
+        self._reads.sweep_if_due(customer)
+        now = self._reads.now()
+        with self._database.read() as connection:
             holder = repository.read_customer(connection, customer)
             return self._budgets_of(connection, holder, unit_, spender, now)
 
@@ -167,8 +176,8 @@ class LedgerSpenders(LedgerCorrections):
         state = SpendState()
         defaults = {}
         if spender is not None:
-            row = self.spender_row(connection, state, holder, spender)
-            defaults[spender] = self.default_budgets(connection, holder, row, unit, now)
+            row = self._rules.spender_row(connection, state, holder, spender)
+            defaults[spender] = self._rules.default_budgets(connection, holder, row, unit, now)
         lines = path_budgets(
             connection, state, holder, unit.name, (spender or CUSTOMER,), defaults, now
         )
@@ -191,7 +200,7 @@ class LedgerSpenders(LedgerCorrections):
         """How far below zero the customer may go in ``unit`` when a spend asks for debt
         (``allow_debt``); overrides the plan's ``debt_limit``. Lowering it below what is owed
         takes nothing back: it only refuses new debt."""
-        unit_ = self.unit(unit)
+        unit_ = self._reads.unit(unit)
         steps = 0 if amount == 0 else unit_.to_steps(amount)
         request = Request(
             idempotency_key,
@@ -203,7 +212,7 @@ class LedgerSpenders(LedgerCorrections):
             spender_repository.set_debt_limit(connection, holder.id, unit, steps, now)
 
         def answer(connection: Connection, holder: CustomerRow, now: datetime) -> DebtLimit:
-            position = self.debt_position(connection, SpendState(), holder, unit, now)
+            position = self._rules.debt_position(connection, SpendState(), holder, unit, now)
             return DebtLimit(
                 customer,
                 unit,
@@ -260,7 +269,7 @@ class LedgerSpenders(LedgerCorrections):
                 )
             return answer(context.connection, holder, context.now)
 
-        return self.locked_write([customer], work)
+        return self._postings.locked_write([customer], work)
 
 
 def present_spender(connection: Connection, customer_id: int, spender: str) -> SpenderRow:

@@ -74,7 +74,7 @@ class LedgerTimeline(LedgerKernel):
                 return outcome
         raise LedgerBusy(CATCH_UP_TRANSACTIONS_MAX, "a backlog of due work")
 
-    def _funding_draws(
+    def funding_draws(
         self,
         connection: Connection,
         found: Sequence[HoldRow],
@@ -99,19 +99,19 @@ class LedgerTimeline(LedgerKernel):
                 parts[entry.account_id] = parts.get(entry.account_id, 0) - entry.amount
         return {hold_id: list(parts.items()) for hold_id, parts in drawn.items()}
 
-    def _reserve_draws(
+    def reserve_draws(
         self, connection: Connection, hold: HoldRow, grants_only: bool = True
     ) -> list[tuple[int, int]]:
-        """(account id, steps) the hold took (see ``_funding_draws``)."""
-        return self._funding_draws(connection, [hold], grants_only)[hold.account_id]
+        """(account id, steps) the hold took (see ``funding_draws``)."""
+        return self.funding_draws(connection, [hold], grants_only)[hold.account_id]
 
-    def _settle_legs(
+    def settle_legs(
         self, context: UnitOfWork, hold: HoldRow, steps_committed: int
     ) -> tuple[int, list[tuple[int, int]]]:
         """The entries that close ``hold``, and the transaction's headline amount."""
-        draws = self._reserve_draws(context.connection, hold, grants_only=False)
+        draws = self.reserve_draws(context.connection, hold, grants_only=False)
         expiries = repository.expiries_of(context.connection, [grant_id for grant_id, _ in draws])
-        headline, legs, refilled = self._closing_legs(
+        headline, legs, refilled = self.closing_legs(
             hold, draws, expiries, steps_committed, context.now, hold.balance
         )
         for expires_at in refilled:
@@ -119,7 +119,7 @@ class LedgerTimeline(LedgerKernel):
             repository.lower_next_due_at(context.connection, hold.customer_id, expires_at)
         return headline, legs
 
-    def _closing_legs(
+    def closing_legs(
         self,
         hold: HoldRow,
         draws: list[tuple[int, int]],
@@ -238,7 +238,10 @@ class LedgerTimeline(LedgerKernel):
         first_due_at = now if customer.next_due_at is None else min(customer.next_due_at, now)
         moment = first_due_at - timedelta(microseconds=1)
         for hook in self._hooks.due:
-            next_due = hook(connection, customer, moment)
+            next_due = hook(
+                UnitOfWork(connection, moment, {customer.external_id: customer}, replay=False),
+                customer,
+            )
             if next_due is not None and next_due <= now:
                 return False
         return True
@@ -296,7 +299,12 @@ class LedgerTimeline(LedgerKernel):
             for index, hook in enumerate(self._hooks.due):
                 hook_due = hook_dues[index]
                 if hook_due is not None and hook_due <= hook_at:
-                    next_due = hook(connection, customer, hook_at)
+                    next_due = hook(
+                        UnitOfWork(
+                            connection, hook_at, {customer.external_id: customer}, replay=False
+                        ),
+                        customer,
+                    )
                     if next_due is not None and next_due <= hook_at:
                         # A hook that is due again at once would never let the timeline move.
                         raise AssertionError(f"due work at {hook_at} is due again at {next_due}")
@@ -328,7 +336,7 @@ class LedgerTimeline(LedgerKernel):
         # Set-based: the holds' draws, their grants' expiries, their transactions, entries,
         # settlements and events each in one statement for the whole chunk. The sweep sets the
         # customer's next due instant afterwards, so refilled grants need no lowering here.
-        draws = self._funding_draws(connection, due, grants_only=False)
+        draws = self.funding_draws(connection, due, grants_only=False)
         expiries = repository.expiries_of(
             connection, [account for parts in draws.values() for account, _part in parts]
         )
@@ -337,7 +345,7 @@ class LedgerTimeline(LedgerKernel):
         balances = {hold.account_id: hold.balance for hold in due}
         closings: list[tuple[int, list[tuple[int, int]], list[datetime]]] = []
         for hold in due:
-            closing = self._closing_legs(
+            closing = self.closing_legs(
                 hold,
                 draws[hold.account_id],
                 expiries,
@@ -500,7 +508,7 @@ class LedgerTimeline(LedgerKernel):
                     break
         return SweepReport(grants_expired, holds_expired)
 
-    def _sweep_if_due(self, customer: str) -> None:
+    def sweep_now(self, customer: str) -> None:
         now = self.now()
 
         def sweep(connection: Connection) -> CatchingUp | None:
@@ -518,4 +526,4 @@ class LedgerTimeline(LedgerKernel):
         with self.database.read() as connection:
             row = repository.read_customer(connection, customer)
         if row.next_due_at is not None and row.next_due_at <= now:
-            self._sweep_if_due(customer)
+            self.sweep_now(customer)

@@ -1,7 +1,7 @@
 """The write path.
 
-Every write follows one path (``_write``): lock the customers it touches, sweep what fell due for
-them, run the operation, record it under its idempotency key, commit. A refusal (not enough
+Every write follows one path (``write_once``): lock the customers it touches, sweep what fell
+due for them, run the operation, record it under its idempotency key, commit. A refusal (not enough
 credits, a hold in the wrong state) is recorded too, so a replay of the key gives the same
 refusal; input errors (unknown unit, bad amount) are raised before anything is written.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -42,8 +42,10 @@ from creditkit.ledger.kernel import (
     Request,
     T,
     UnitOfWork,
+    burn_down_key,
 )
-from creditkit.ledger.repository import CustomerRow, TransactionRow
+from creditkit.ledger.late_usage import LATE_USAGE_WINDOW_DEFAULT
+from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
 from creditkit.ledger.timeline import (
     LedgerTimeline,
 )
@@ -52,6 +54,23 @@ from creditkit.store.database import DATABASE_ERRORS, is_unique_violation
 
 class LedgerWrites(LedgerTimeline):
     """The timeline, plus the write path: locking, catching up, idempotency."""
+
+    #: How far back a charge's ``occurred_at`` may be (the kit's ``late_usage_window``).
+    late_usage_window: timedelta = LATE_USAGE_WINDOW_DEFAULT
+
+    @staticmethod
+    def live_in_order(
+        grants: Sequence[GrantRow], now: datetime, transferable_only: bool = False
+    ) -> list[GrantRow]:
+        """The grants live at ``now`` (only the transferable ones with ``transferable_only``), in
+        burn-down order: the order every spend draws them in."""
+        live = [
+            grant
+            for grant in grants
+            if grant.is_live(now) and (grant.transferable or not transferable_only)
+        ]
+        live.sort(key=burn_down_key)
+        return live
 
     def locked_write(
         self,
@@ -71,7 +90,7 @@ class LedgerWrites(LedgerTimeline):
 
         return self.write_caught_up(attempt)
 
-    def _write(
+    def write_once(
         self,
         request: Request,
         customers: Callable[[Connection], Sequence[str]],
@@ -176,7 +195,7 @@ class LedgerWrites(LedgerTimeline):
             raise Refused(self.recorded_refusal(recorded))
         return rebuild(connection, recorded)
 
-    def _count_request(
+    def count_request(
         self,
         context: UnitOfWork,
         request: Request,
@@ -198,7 +217,7 @@ class LedgerWrites(LedgerTimeline):
             RateLimited(customer.external_id, window.limit_per_minute, window.retry_after_seconds)
         )
 
-    def _refuse(
+    def refuse(
         self,
         context: UnitOfWork,
         request: Request,

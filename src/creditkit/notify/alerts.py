@@ -150,14 +150,9 @@ class AlertService:
     # -- the spend hook ---------------------------------------------------------------------------
 
     def spent(
-        self,
-        connection: Connection,
-        customer: CustomerRow,
-        unit: str,
-        before: int,
-        after: int,
-        now: datetime,
+        self, context: UnitOfWork, customer: CustomerRow, unit: str, before: int, after: int
     ) -> None:
+        connection, now = context.connection, context.now
         own = None
         if self._own.may_include(connection, customer.id, now):
             own = repository.customer_alert_row(connection, customer.id, unit)
@@ -238,17 +233,17 @@ class AlertService:
 
     # -- the recorded hook: percent used ----------------------------------------------------------
 
-    def recorded(self, connection: Connection, spends: Sequence[Spend]) -> None:
+    def recorded(self, context: UnitOfWork, spends: Sequence[Spend]) -> None:
         """Percent-used alerts, after the charges and commits a transaction posted: the share of
         the allowance used is ``creditkit.usage.allowance``'s, as the dashboard's meter shows it.
         A threshold is looked at only when this spending may have reached it."""
+        connection, now = context.connection, context.now
         steps_by_pair: dict[tuple[int, str], int] = {}
         for spend in spends:
             if spend.steps <= 0:
                 continue  # a reversal gives credits back: no threshold is reached by it
             pair = (spend.customer_id, spend.unit)
             steps_by_pair[pair] = steps_by_pair.get(pair, 0) + spend.steps
-        now = self._now()
         for (customer_id, unit_name), steps in steps_by_pair.items():
             own = None
             if self._own.may_include(connection, customer_id, now):

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog
 from creditkit.derived_keys import renewal_key
+from creditkit.ledger.kernel import UnitOfWork
 from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import pricing, repository
 from creditkit.payments.context import Item, PaymentContext, payment_values
@@ -99,11 +100,10 @@ class Renewals:
         self._subscriptions = context.subscriptions
         self._provider = context.provider
 
-    def due_work(
-        self, connection: Connection, holder: CustomerRow, now: datetime
-    ) -> datetime | None:
+    def due_work(self, context: UnitOfWork, holder: CustomerRow) -> datetime | None:
         """The ledger's due hook, after the subscription's: receipts for new overage
         statements, and grace periods that ended. Returns the end of the next grace period."""
+        connection, now = context.connection, context.now
         for line in repository.overage_lines_without_receipt(connection, holder.id):
             issue_receipt(
                 connection, holder, f"overage:{line.id}", ReceiptKind.OVERAGE,

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.engine import Connection
-
 from creditkit.derived_keys import top_up_key
 from creditkit.errors import InvalidRequest
 from creditkit.ledger import repository as ledger_repository
@@ -105,17 +103,12 @@ class TopUps:
         return removed
 
     def spent(
-        self,
-        connection: Connection,
-        holder: CustomerRow,
-        unit: str,
-        before: int,
-        after: int,
-        now: datetime,
+        self, context: UnitOfWork, holder: CustomerRow, unit: str, before: int, after: int
     ) -> None:
         """The ledger's spend hook, inside the charge's transaction: when the balance falls
         under the customer's threshold, a pending top-up is recorded (never charged here: no
         provider call inside a transaction), at most ``per_day_max`` a UTC day."""
+        connection, now = context.connection, context.now
         if not self._with_top_up.may_include(connection, holder.id, now):
             return
         settings = repository.top_up(connection, holder.id)

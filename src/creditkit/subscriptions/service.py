@@ -1006,19 +1006,19 @@ class SubscriptionService:
         plan, _version = self._plan(connection, _State.from_row(row).plan_version_id)
         return plan
 
-    def debt_limit(
-        self, connection: Connection, holder: CustomerRow, unit: str, _now: datetime
-    ) -> int:
+    def debt_limit(self, context: UnitOfWork, holder: CustomerRow, unit: str) -> int:
         """The ledger's debt-limit hook: the plan's ``debt_limit``, in its credit unit."""
+        connection = context.connection
         plan = self._plan_now(connection, holder)
         if not plan.debt_limit or plan.credit_unit != unit:
             return 0
         return self._ledger.unit(unit).to_steps(plan.debt_limit)
 
     def default_budgets(
-        self, connection: Connection, holder: CustomerRow, kind: str, unit: str, _now: datetime
+        self, context: UnitOfWork, holder: CustomerRow, kind: str, unit: str
     ) -> tuple[tuple[str, int], ...]:
         """The ledger's default-budgets hook: the plan's budgets for spenders of ``kind``."""
+        connection = context.connection
         plan = self._plan_now(connection, holder)
         if kind not in plan.spender_budgets or plan.credit_unit != unit:
             return ()
@@ -1028,12 +1028,11 @@ class SubscriptionService:
             for period, amount in plan.spender_budgets[kind]
         )
 
-    def headroom(
-        self, connection: Connection, holder: CustomerRow, unit: str, now: datetime
-    ) -> int | None:
+    def headroom(self, context: UnitOfWork, holder: CustomerRow, unit: str) -> int | None:
         """The ledger's headroom hook: an unlimited allowance lifts the cap of every unit
         (catalog rule); pay-as-you-go overage allows its spend limit per overage period, less
         what this period has used; otherwise nothing beyond the grants."""
+        connection, now = context.connection, context.now
         row = repository.read_subscription(connection, holder.id)
         if row is None:
             plan = self._catalog.default_plan
@@ -1052,8 +1051,9 @@ class SubscriptionService:
         used = self._overage_used(connection, holder, unit, start, end)
         return max(0, self._ledger.unit(unit).to_steps(overage.spend_limit) - used)
 
-    def recorded(self, connection: Connection, spends: Sequence[Spend]) -> None:
+    def recorded(self, context: UnitOfWork, spends: Sequence[Spend]) -> None:
         """The ledger's ``recorded`` hook: overage corrections for periods already billed."""
+        connection = context.connection
         overage_corrections.correct(self, connection, spends)
 
     def _overage_period(
@@ -1146,11 +1146,10 @@ class SubscriptionService:
             overage_key(state.id, self._stamp(end)), now,
         )  # fmt: skip
 
-    def renew_due(
-        self, connection: Connection, holder: CustomerRow, now: datetime
-    ) -> datetime | None:
+    def renew_due(self, context: UnitOfWork, holder: CustomerRow) -> datetime | None:
         """The due hook: advances the customer's subscription through every boundary up to
         ``now``, in order, and returns the next boundary."""
+        connection, now = context.connection, context.now
         row = repository.read_subscription(connection, holder.id)
         if row is None:
             return None

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from creditkit.clock import Clock
 from creditkit.errors import InvariantViolation
-from creditkit.ledger.kernel import Spend
+from creditkit.ledger.kernel import Spend, UnitOfWork
 from creditkit.store.database import Database
 from creditkit.store.flavor import flavor_of
 from creditkit.store.tables import (
@@ -59,7 +59,8 @@ class UsageRollups:
         self._now = clock
         self._dimensions = tuple(dimensions)
 
-    def record(self, connection: Connection, spends: Sequence[Spend]) -> None:
+    def record(self, context: UnitOfWork, spends: Sequence[Spend]) -> None:
+        connection = context.connection
         # The dimensions' values are read back from the rows just written; without declared
         # dimensions the spends themselves say everything (the hot path: no read).
         read_back = self._read_back(connection, spends) if self._dimensions else {}
