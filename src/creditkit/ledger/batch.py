@@ -47,7 +47,7 @@ from creditkit.ledger.schemas import (
     Draw,
 )
 from creditkit.ledger.spending import SpendState, applies
-from creditkit.ledger.writes import LedgerWrites as LedgerGrants
+from creditkit.ledger.writes import LedgerWrites
 from creditkit.store.flavor import flavor_of
 
 Outcome = Charge | CreditKitError
@@ -107,7 +107,7 @@ class ChargeBatch:
     (``run``), or inside the coalescing writer's shared transaction (``attempt``, several
     callers' batches ``combined`` into one)."""
 
-    def __init__(self, ledger: LedgerGrants, charges: Sequence[ChargeRequest]) -> None:
+    def __init__(self, ledger: LedgerWrites, charges: Sequence[ChargeRequest]) -> None:
         self._ledger = ledger
         self._charges = charges
         #: The charges that passed input checks, in columns; those that did not, answered
@@ -120,7 +120,7 @@ class ChargeBatch:
         return len(self._charges)
 
     @classmethod
-    def combined(cls, ledger: LedgerGrants, batches: Sequence[ChargeBatch]) -> ChargeBatch:
+    def combined(cls, ledger: LedgerWrites, batches: Sequence[ChargeBatch]) -> ChargeBatch:
         """One batch of the charges of ``batches``, in order, without checking them again;
         ``split`` gives each batch its outcomes back."""
         combined = cls(ledger, ())

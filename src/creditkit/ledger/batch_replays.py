@@ -15,13 +15,13 @@ from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
 from creditkit.ledger.schemas import Charge, Draw
 
 if TYPE_CHECKING:
-    from creditkit.ledger.writes import LedgerWrites as LedgerGrants
+    from creditkit.ledger.writes import LedgerWrites
 
 Outcome = Charge | CreditKitError
 
 
 def replay_outcome(
-    ledger: LedgerGrants, item: Prepared, recorded: TransactionRow
+    ledger: LedgerWrites, item: Prepared, recorded: TransactionRow
 ) -> CreditKitError | None:
     """The outcome of a key recorded before this batch: a conflict, the recorded refusal, or
     None when the charge it recorded is to be rebuilt."""

@@ -44,7 +44,7 @@ from creditkit.errors import InvariantViolation, LedgerBusy, require
 from creditkit.ledger import pg_charge
 from creditkit.ledger.batch import ChargeBatch, Outcome
 from creditkit.ledger.kernel import CatchingUp
-from creditkit.ledger.writes import LedgerWrites as LedgerGrants
+from creditkit.ledger.writes import LedgerWrites
 from creditkit.store.database import (
     DATABASE_ERRORS,
     Database,
@@ -193,7 +193,7 @@ class CoalescingWriter:
     at once (the database overlaps their commits); a customer's writes always take the same
     lane, so they keep their order. On SQLite, which has one writer at a time, there is one."""
 
-    def __init__(self, database: Database, ledger: LedgerGrants, lanes: int) -> None:
+    def __init__(self, database: Database, ledger: LedgerWrites, lanes: int) -> None:
         require(1 <= lanes <= LANES_MAX, "lanes within bounds", str(lanes))
         self._ledger = ledger
         self._lanes = [_Lane(database.held()) for _lane in range(lanes)]

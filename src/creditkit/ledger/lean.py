@@ -39,7 +39,7 @@ from creditkit.store.flavor import ENTRY_IDS_PER_TRANSACTION, Flavor
 
 if TYPE_CHECKING:
     from creditkit.ledger.prepared import ChargeColumns
-    from creditkit.ledger.writes import LedgerWrites as LedgerGrants
+    from creditkit.ledger.writes import LedgerWrites
 
 Outcome = Charge | CreditKitError
 
@@ -130,7 +130,7 @@ class _Grants:
 
 
 def plan(
-    ledger: LedgerGrants,
+    ledger: LedgerWrites,
     connection: Connection,
     columns: ChargeColumns,
     locked: Mapping[str, CustomerRow],
@@ -237,7 +237,7 @@ def settle(lean: LeanPlan, grants: Mapping[tuple[int, str], list[GrantRow]]) -> 
 
 
 def _budgets_allow(
-    ledger: LedgerGrants,
+    ledger: LedgerWrites,
     connection: Connection,
     state: SpendState,
     customer: CustomerRow,
@@ -303,7 +303,7 @@ def _check_plan(lean: LeanPlan) -> None:
 
 
 def write(
-    ledger: LedgerGrants, connection: Connection, flavor: Flavor, lean: LeanPlan, now: datetime
+    ledger: LedgerWrites, connection: Connection, flavor: Flavor, lean: LeanPlan, now: datetime
 ) -> LazyOutcomes:
     """The plan's transactions and entries in one ``executemany`` each (SQLite: this is the only
     writer, and transactions are never deleted, so the ids above the largest are free), then

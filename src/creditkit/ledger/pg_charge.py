@@ -42,7 +42,7 @@ from creditkit.ledger.late_usage import counted_moment
 from creditkit.ledger.repository import CustomerRow, encode_json
 from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, Unit
 from creditkit.ledger.spending import PERIODS, period_starts
-from creditkit.ledger.writes import LedgerWrites as LedgerGrants
+from creditkit.ledger.writes import LedgerWrites
 
 Outcome = Charge | CreditKitError
 
@@ -100,7 +100,7 @@ class Prepared(Protocol):
 
 
 def charge_in_database(
-    ledger: LedgerGrants, prepared: Sequence[Prepared], connection: Connection, replay: bool
+    ledger: LedgerWrites, prepared: Sequence[Prepared], connection: Connection, replay: bool
 ) -> tuple[dict[int, Outcome], list[Prepared]] | None:
     """The outcomes of the charges the function applied, by index, and the charges left for
     the Python path (in order); None when the whole batch is the Python path's."""
@@ -155,7 +155,7 @@ def charge_in_database(
 
 
 def _eligible_prefix(
-    ledger: LedgerGrants, prepared: Sequence[Prepared], now: datetime
+    ledger: LedgerWrites, prepared: Sequence[Prepared], now: datetime
 ) -> list[tuple[Prepared, datetime | None]]:
     """The batch's first charges whose rules the function implements, each with the moment
     its usage counts at; empty when the batch has a key twice (a repeat's answer is the
@@ -184,7 +184,7 @@ def _eligible_prefix(
 
 
 def _applied(
-    ledger: LedgerGrants,
+    ledger: LedgerWrites,
     connection: Connection,
     items: list[Prepared],
     rows: list[Any],

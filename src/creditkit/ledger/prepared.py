@@ -29,7 +29,7 @@ from creditkit.ledger.schemas import AMOUNT_STEPS_MAX, ChargeRequest, Transactio
 from creditkit.ledger.spending import check_spender
 
 if TYPE_CHECKING:
-    from creditkit.ledger.writes import LedgerWrites as LedgerGrants
+    from creditkit.ledger.writes import LedgerWrites
 
 
 def _plain_text(value: object, length_max: int) -> bool:
@@ -49,7 +49,7 @@ class Prepared:
     request: Request
 
 
-def check_charge(ledger: LedgerGrants, index: int, charge: ChargeRequest) -> Prepared:
+def check_charge(ledger: LedgerWrites, index: int, charge: ChargeRequest) -> Prepared:
     """Every input check of one charge; raises the error naming the field and the reason."""
     if not isinstance(charge, ChargeRequest):
         raise InvalidRequest("requests", f"item {index} is not a ChargeRequest")
@@ -121,7 +121,7 @@ class ChargeColumns:
 
     @classmethod
     def checked(
-        cls, ledger: LedgerGrants, charges: Sequence[ChargeRequest]
+        cls, ledger: LedgerWrites, charges: Sequence[ChargeRequest]
     ) -> tuple[ChargeColumns, dict[int, CreditKitError]]:
         """The charges that pass their input checks, and the errors of those that do not, by
         index. Plain charges are checked here, in one pass, with the tests ``check_charge``
