@@ -232,16 +232,6 @@ transactions = sa.Table(
     ),
 )
 
-#: On PostgreSQL these foreign keys are not constraints but checks in the ledger's triggers
-#: (migration 0029): every charge's entries point at a system account, and its transaction at its
-#: unit, which the constraints' ``FOR KEY SHARE`` locks turned into rows every charge locks. The
-#: triggers read the same rows without locking them, which holds because accounts, units and
-#: transactions can be neither deleted nor re-keyed there. SQLite keeps the constraints (they
-#: take no locks).
-FOREIGN_KEYS_CHECKED_BY_TRIGGERS = frozenset(
-    {"fk_entries_account_id_unit", "fk_entries_transaction_id", "fk_transactions_unit"}
-)
-
 entries = sa.Table(
     "entries",
     metadata,
@@ -252,7 +242,6 @@ entries = sa.Table(
     sa.Column("amount", sa.BigInteger, nullable=False),
     # The unit is repeated from the account so that balance checks group by it without a join;
     # the composite key makes the database refuse an entry whose unit is not its account's.
-    # (PostgreSQL checks both keys in a trigger instead: ``FOREIGN_KEYS_CHECKED_BY_TRIGGERS``.)
     sa.ForeignKeyConstraint(["account_id", "unit"], ["accounts.id", "accounts.unit"]),
     sa.CheckConstraint("amount <> 0", name="amount_not_zero"),
     # No index on account_id: nothing reads one account's entries but the audit, which scans
