@@ -52,16 +52,6 @@ _UNIQUE_VIOLATION_SQLSTATE = "23505"
 #: power loss, which a ledger of paid credits must not. Benchmarks compare at this same setting.
 SQLITE_SYNCHRONOUS = "FULL"
 
-#: The page size of a SQLite database creditkit creates. A WAL commit writes every page it
-#: changed whole, and a lone charge changes one page in each of seven b-trees (the transaction,
-#: its three indexes, its entries, the grant's balance, the usage rollup): at 4 KiB, SQLite's
-#: default, a charge's commit writes 28 KiB for under 1 KiB of rows. Smaller pages make each
-#: commit write, checksum and sync that many fewer bytes (bench/README.md, "Fewer bytes per
-#: commit on SQLite"). 2 KiB, not less: an index entry longer than about a quarter of a page
-#: spills to overflow pages, and idempotency keys run to 255 characters. SQLite fixes the page
-#: size when the first page is written, so a database created before keeps its own.
-SQLITE_PAGE_SIZE_BYTES = 2048
-
 _READ_ONLY_OPTION = "creditkit_read_only"
 
 
@@ -157,9 +147,6 @@ def _create_sqlite_engine(url: str) -> Engine:
         # how a transaction starts.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # Before WAL mode, which writes the new file's first page: a no-op on a database that
-        # exists.
-        cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE_BYTES}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
         cursor.execute("PRAGMA foreign_keys=ON")
