@@ -3,8 +3,9 @@
 Empties the WAL (a TRUNCATE checkpoint), runs ``--operations`` charges (alternating between two
 customers, each charge its own commit; or one ``charge_many`` batch with ``--mode batch``), then
 reads the page number of every frame in the WAL and names the b-tree the page belongs to
-(SQLite's ``dbstat`` table). A frame is one page written by one commit, so the count is what
-each commit's fsync carries; the floor of ``charge_throughput.py`` writes 2 (its balance row
+(SQLite's ``dbstat`` table). A frame is one page written by one commit, whole, so the count
+times the page size is what each commit's fsync carries (printed in KiB with the frames'
+headers); the floor of ``charge_throughput.py`` writes 2 (its balance row
 and its entry). Every table or index listed is written by every charge (about 1.00 a charge);
 fractions are page splits and the schema page of a growing file.
 
@@ -62,8 +63,9 @@ def _charge(ck: CreditKit, mode: str, operations: int) -> None:
             ck.charge("ab"[index % 2], 1, idempotency_key=f"k-{index}")
 
 
-def frames_by_btree(path: Path) -> tuple[int, int, Counter[str]]:
-    """The WAL's frames, its commits, and its frames by the b-tree their page belongs to."""
+def frames_by_btree(path: Path) -> tuple[int, int, int, Counter[str]]:
+    """The WAL's frames, its commits, its page size, and its frames by the b-tree their page
+    belongs to."""
     wal = Path(f"{path}-wal").read_bytes()
     page_size = struct.unpack(">I", wal[8:12])[0]
     frame_bytes = FRAME_HEADER_BYTES + page_size
@@ -79,7 +81,7 @@ def frames_by_btree(path: Path) -> tuple[int, int, Counter[str]]:
         page, size_after_commit = struct.unpack(">II", wal[offset : offset + 8])
         commits += size_after_commit != 0
         by_btree[names.get(page, f"page {page} (free)")] += 1
-    return frames, commits, by_btree
+    return frames, commits, page_size, by_btree
 
 
 def main() -> None:
@@ -98,13 +100,14 @@ def main() -> None:
             if os.path.getsize(f"{path}-wal") != 0:
                 raise SystemExit("the WAL was not emptied: another connection reads it")
             _charge(ck, arguments.mode, arguments.operations)
-            frames, commits, by_btree = frames_by_btree(path)
+            frames, commits, page_size, by_btree = frames_by_btree(path)
         finally:
             ck.close()
     operations = arguments.operations
     print(
         f"{arguments.mode}: {operations} charges, {commits} commits, {frames} WAL frames:"
-        f" {frames / operations:.2f} a charge"
+        f" {frames / operations:.2f} a charge; {page_size:,}-byte pages:"
+        f" {frames * (FRAME_HEADER_BYTES + page_size) / operations / 1024:.1f} KiB a charge"
     )
     for name, count in by_btree.most_common():
         print(f"  {name:42s} {count / operations:5.2f}")

@@ -43,11 +43,21 @@ if TYPE_CHECKING:
 
 Outcome = Charge | CreditKitError
 
+#: A plain charge's row, past its id.
+_TRANSACTION_COLUMNS = (
+    "idempotency_key, kind, status, customer_id, counterparty_id, unit, amount, action, hold_id,"
+    " member, spender, request, outcome, metadata, created_at, occurred_at, reverses_id"
+)
+_TRANSACTION_VALUES = (
+    "?, 'charge', 'applied', ?, NULL, ?, ?, ?, NULL, NULL, ?, ?, NULL, ?, ?, NULL, NULL"
+)
 _INSERT_TRANSACTIONS = (
-    "INSERT INTO transactions (id, idempotency_key, kind, status, customer_id, counterparty_id,"
-    " unit, amount, action, hold_id, member, spender, request, outcome, metadata, created_at,"
-    " occurred_at, reverses_id) VALUES (?, ?, 'charge', 'applied', ?, NULL, ?, ?, ?, NULL, NULL,"
-    " ?, ?, NULL, ?, ?, NULL, NULL)"
+    f"INSERT INTO transactions (id, {_TRANSACTION_COLUMNS}) VALUES (?, {_TRANSACTION_VALUES})"
+)
+#: The same row, its id the table's next (SQLite's rowid: the largest plus one, as
+#: ``_next_transaction_id`` reads it).
+_INSERT_TRANSACTION_NEXT_ID = (
+    f"INSERT INTO transactions ({_TRANSACTION_COLUMNS}) VALUES ({_TRANSACTION_VALUES})"
 )
 _INSERT_ENTRIES = (
     "INSERT INTO entries (id, transaction_id, account_id, unit, amount) VALUES (?, ?, ?, ?, ?)"
@@ -313,8 +323,10 @@ def write(
     columns = lean.columns
     cursor = flavor.cursor(connection)
     try:
-        cursor.execute("SELECT COALESCE(MAX(id), 0) FROM transactions")
-        start = int(cursor.fetchone()[0]) + 1
+        # A lone charge takes its id from its insert (one statement fewer); a batch needs its
+        # first id before its rows are built.
+        alone = len(columns) == 1
+        start = 0 if alone else _next_transaction_id(cursor)
         created_at = flavor.time_in(now)
         consumption: dict[str, int] = {}
         prefixes: dict[tuple[str, str], str] = {}
@@ -329,7 +341,6 @@ def write(
                 strict=True,
             )
         ):  # fmt: skip
-            transaction_id = start + position
             unit_name = unit.name
             metadata = columns.metadata(position)
             metadata_text = "{}" if not metadata else repository.encode_json(metadata)
@@ -340,13 +351,18 @@ def write(
                 prefix = prefixes[(charge.customer, unit_name)] = request_prefix(
                     charge.customer, unit_name
                 )
-            add_transaction(
-                (
-                    transaction_id, charge.idempotency_key, customer.id, unit_name, steps,
-                    action, spender, request_text(prefix, steps, action, metadata_text, spender),
-                    metadata_text, created_at,
-                )
+            values = (
+                charge.idempotency_key, customer.id, unit_name, steps, action, spender,
+                request_text(prefix, steps, action, metadata_text, spender), metadata_text,
+                created_at,
             )  # fmt: skip
+            if alone:
+                cursor.execute(_INSERT_TRANSACTION_NEXT_ID, values)
+                start = int(cursor.lastrowid)
+                transaction_id = start
+            else:
+                transaction_id = start + position
+                add_transaction((transaction_id, *values))
             into = consumption.get(unit_name)
             if into is None:
                 into = consumption[unit_name] = ledger.system_account(CONSUMPTION, unit_name)
@@ -371,7 +387,8 @@ def write(
                     spender,
                 )
             )  # fmt: skip
-        cursor.executemany(_INSERT_TRANSACTIONS, transactions)
+        if transactions:
+            cursor.executemany(_INSERT_TRANSACTIONS, transactions)
         cursor.executemany(_INSERT_ENTRIES, entries)
     finally:
         cursor.close()
@@ -380,6 +397,12 @@ def write(
     for (_customer_id, unit_name), (customer, before, after) in lean.spent.items():
         ledger.spent(connection, customer, unit_name, before, after, now)
     return LazyOutcomes(lean, start, now)
+
+
+def _next_transaction_id(cursor: Any) -> int:
+    """The id SQLite gives the next row of ``transactions``: the largest plus one."""
+    cursor.execute("SELECT COALESCE(MAX(id), 0) FROM transactions")
+    return int(cursor.fetchone()[0]) + 1
 
 
 class LazyOutcomes(Mapping[int, Outcome]):
