@@ -48,12 +48,14 @@ Outcome = Charge | CreditKitError
 
 
 def _statement(function: str) -> str:
+    # The arrays in binary (%b): psycopg dumps a text array's elements with a regex each in the
+    # text format, about twice the client CPU of the binary one for a batch of 2.
     return (
         "SELECT charge_position, status, transaction_id, customer_id, customer_kind,"
         f" next_due_at, budgeted, draw_accounts, draw_amounts, available_after FROM {function}("
-        "%s::timestamptz, %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[],"
-        " %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[],"
-        " %s::text[], %s::bigint[])"
+        "%s::timestamptz, %b::timestamptz[], %b::text[], %b::text[], %b::text[], %b::text[],"
+        " %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[],"
+        " %b::text[], %b::bigint[])"
     )
 
 
