@@ -201,12 +201,17 @@ def test_the_function_and_the_python_path_leave_identical_ledgers(
     two_databases: tuple[str, str], seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     applied: list[int] = []
+    #: Charges alone that the function (``creditkit_charge_lone``) applied.
+    lone_applied: list[int] = []
     real: Callable[..., Any] = pg_charge.charge_in_database
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         found = real(*args, **kwargs)
         if found is not None:
             applied.append(len(found[0]))
+            prepared = args[1]
+            if len(prepared) == 1 and found[0]:
+                lone_applied.append(prepared[0].index)
         return found
 
     monkeypatch.setattr(pg_charge, "charge_in_database", spy)
@@ -214,6 +219,7 @@ def test_the_function_and_the_python_path_leave_identical_ledgers(
     monkeypatch.setattr(pg_charge, "CHARGES_MAX", 10_000)
     with_function = _run(two_databases[0], seed, function_on=True)
     assert sum(applied) >= 5, "the function applied charges"
+    assert len(lone_applied) >= 5, "the function for a charge alone applied charges"
     applied_by_function = sum(applied)
     without_function = _run(two_databases[1], seed, function_on=False)
     assert sum(applied) == applied_by_function, "the second run is the Python path's alone"
