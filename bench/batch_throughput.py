@@ -1,5 +1,6 @@
-"""Batch charge throughput: ``ck.charge_many`` with batches of 10,000 charges spread over 1,000
-customers (10 charges each per batch), against two raw-driver floors in the same database:
+"""Batch charge throughput: ``ck.charge_many`` with batches of 10,000 charges (``--batch``)
+spread round robin over 1,000 customers (10 charges each per batch; ``--customers``), each batch
+going on where the last stopped, against two raw-driver floors in the same database:
 
 * ``floor (minimal)``: per batch one transaction of ``executemany`` of the conditional
   ``UPDATE floor_balances SET balance = balance - x WHERE id = ? AND balance >= x`` and
@@ -15,6 +16,7 @@ when it is first read), as a caller that uses them all would.
 
     python bench/batch_throughput.py
     python bench/batch_throughput.py --replay-share 0.01   # a redelivery's replays, refusals
+    python bench/batch_throughput.py --batch 256 --customers 2000   # the events ingest's shape
     python bench/batch_throughput.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
 """
 
@@ -145,6 +147,7 @@ def run(
     operations: int,
     read_answers: bool,
     replay_share: float = 0.0,
+    batch_size: int = BATCH,
 ) -> dict[str, Any]:
     names = [f"customer-{index}" for index in range(customer_count)]
     raw = database.connect()
@@ -163,14 +166,19 @@ def run(
             ck.grant(name, START_BALANCE, idempotency_key=f"grant-{name}")
         setup_seconds = time.perf_counter() - begin
         print(f"  {customer_count:,} customers with a grant each in {setup_seconds:.1f} s")
-        order = [index % customer_count for index in range(BATCH)]
-        batches = max(1, operations // BATCH)
+        batches = max(1, operations // batch_size)
         sides: dict[str, list[float]] = {side: [] for side in SIDES}
         transaction_id = 1
         previous: list[ChargeRequest] = []
         not_charged: Counter[int] = Counter()
+        charged: Counter[int] = Counter()
         # One warm-up batch each (index -1), not measured.
         for batch in range(-1, batches):
+            # Round robin over the customers, each batch going on where the last stopped: with
+            # more customers than a batch holds, a customer's charges spread over many batches.
+            first = (batch + 1) * batch_size
+            order = [(first + index) % customer_count for index in range(batch_size)]
+            charged.update(order)
             requests = [
                 ChargeRequest(names[customer], AMOUNT, f"b{batch}-{index}")
                 for index, customer in enumerate(order)
@@ -188,18 +196,21 @@ def run(
                 ),
                 "creditkit": timed(partial(charge_many, ck, requests, read_answers)),
             }
-            transaction_id += BATCH
+            transaction_id += batch_size
             if batch >= 0:
                 for side, value in seconds.items():
                     sides[side].append(value)
-        charged = Counter(order * (batches + 1))
         check_balances(ck, raw, names, charged - not_charged, charged)
     finally:
         raw.close()
         ck.close()
-    results: dict[str, Any] = {"batch": BATCH, "customers": customer_count, "batches": batches}
+    results: dict[str, Any] = {
+        "batch": batch_size,
+        "customers": customer_count,
+        "batches": batches,
+    }
     for side, values in sides.items():
-        timing = Timing(batches * BATCH, sum(values), values)
+        timing = Timing(batches * batch_size, sum(values), values)
         results[side] = {
             "per_second": timing.per_second,
             "batch_p50_ms": timing.latency_ms(0.5),
@@ -246,7 +257,13 @@ def main() -> int:
     parser = base_parser(
         __doc__.splitlines()[0] if __doc__ else "",
         operations=200_000,
-        operations_help=f"charges per side, in batches of {BATCH:,} (default 200,000)",
+        operations_help="charges per side (default 200,000)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=BATCH,
+        help=f"charges per batch (default {BATCH:,}; the events ingest worker's are about 256)",
     )
     parser.add_argument("--customers", type=int, default=1_000, help="customers (default 1,000)")
     parser.add_argument(
@@ -262,12 +279,19 @@ def main() -> int:
     args = parser.parse_args()
     if not 0 <= args.replay_share <= 0.5:
         parser.error("--replay-share: from 0 to 0.5")
+    if not 1 <= args.batch <= BATCH:
+        parser.error(f"--batch: from 1 to {BATCH:,}")
     with bench_database(args.database_url, "batch") as database:
         info = header("batch_throughput", database)
         print(f"  answers: {'every one read' if args.read_answers else 'errors() only'}")
         print(f"  replays and short charges: {args.replay_share:.2%} of each batch")
         results = info | run(
-            database, args.customers, args.operations, args.read_answers, args.replay_share
+            database,
+            args.customers,
+            args.operations,
+            args.read_answers,
+            args.replay_share,
+            args.batch,
         )
         results["replay_share"] = args.replay_share
     kit = results["creditkit"]["per_second"]
@@ -292,7 +316,7 @@ def main() -> int:
     verdict = "meets" if kit >= GOAL_PER_SECOND else "MISSES"
     print(
         f"{database.label}: creditkit charge_many {kit:,.0f} charges/s over"
-        f" {results['batches']} batches of {BATCH:,} on {args.customers:,} customers"
+        f" {results['batches']} batches of {args.batch:,} on {args.customers:,} customers"
         + (f" ({verdict} the goal >= {GOAL_PER_SECOND:,})" if database.dialect == "sqlite" else "")
     )
     write_json(args.json, results)

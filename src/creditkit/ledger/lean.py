@@ -20,10 +20,11 @@ the charges it takes (tests/ledger/test_lean.py, tests/ledger/test_batch_equival
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain, repeat
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
@@ -318,82 +319,61 @@ def write(
     """The plan's transactions and entries in one ``executemany`` each (SQLite: this is the only
     writer, and transactions are never deleted, so the ids above the largest are free), then
     what every spending transaction tells: the ``recorded`` hooks (usage rollups) and the spend
-    hooks, in the reference path's order."""
+    hooks, in the reference path's order. The rows are built column by column (one pass of a
+    comprehension or ``zip`` per column, no Python statement per charge): at tens of thousands
+    of charges a batch, a statement per charge was a fifth of the batch's time."""
     _check_plan(lean)
     columns = lean.columns
+    charges, steps = columns.charges, columns.steps
     cursor = flavor.cursor(connection)
     try:
-        # A lone charge takes its id from its insert (one statement fewer); a batch needs its
-        # first id before its rows are built.
-        alone = len(columns) == 1
-        start = 0 if alone else _next_transaction_id(cursor)
+        names = [unit.name for unit in columns.units]
+        customer_ids = [customer.id for customer in lean.customers]
+        actions = [charge.action for charge in charges]
+        spenders = [charge.spender for charge in charges]
+        metadata = columns.metadata_column()
+        metadata_texts = [
+            "{}" if not fields else repository.encode_json(fields) for fields in metadata
+        ]
+        keys = [charge.idempotency_key for charge in charges]
+        texts = _request_texts(charges, names, steps, metadata_texts)
         created_at = flavor.time_in(now)
-        consumption: dict[str, int] = {}
-        prefixes: dict[tuple[str, str], str] = {}
-        transactions: list[tuple[Any, ...]] = []
-        # Each entry's id: its transaction's new id's first, then one per leg (migration 0030).
-        entries: list[tuple[int, int, int, str, int]] = []
-        spends: list[Spend] = []
-        add_transaction, add_entries, add_spend = transactions.append, entries.extend, spends.append
-        for position, (charge, unit, steps, customer, account) in enumerate(
-            zip(
-                columns.charges, columns.units, columns.steps, lean.customers, lean.accounts,
-                strict=True,
-            )
-        ):  # fmt: skip
-            unit_name = unit.name
-            metadata = columns.metadata(position)
-            metadata_text = "{}" if not metadata else repository.encode_json(metadata)
-            spender = charge.spender
-            action = charge.action
-            prefix = prefixes.get((charge.customer, unit_name))
-            if prefix is None:
-                prefix = prefixes[(charge.customer, unit_name)] = request_prefix(
-                    charge.customer, unit_name
-                )
-            values = (
-                charge.idempotency_key, customer.id, unit_name, steps, action, spender,
-                request_text(prefix, steps, action, metadata_text, spender), metadata_text,
-                created_at,
+        if len(charges) == 1:
+            # A lone charge takes its id from its insert (one statement fewer); a batch needs
+            # its first id before its rows are built.
+            cursor.execute(
+                _INSERT_TRANSACTION_NEXT_ID,
+                (
+                    keys[0], customer_ids[0], names[0], steps[0], actions[0], spenders[0],
+                    texts[0], metadata_texts[0], created_at,
+                ),
             )  # fmt: skip
-            if alone:
-                cursor.execute(_INSERT_TRANSACTION_NEXT_ID, values)
-                start = int(cursor.lastrowid)
-                transaction_id = start
-            else:
-                transaction_id = start + position
-                add_transaction((transaction_id, *values))
-            into = consumption.get(unit_name)
-            if into is None:
-                into = consumption[unit_name] = ledger.system_account(CONSUMPTION, unit_name)
-            first = transaction_id * ENTRY_IDS_PER_TRANSACTION
-            if account:
-                add_entries(
-                    (
-                        (first, transaction_id, account, unit_name, -steps),
-                        (first + 1, transaction_id, into, unit_name, steps),
-                    )
-                )
-            else:
-                split = lean.split[position]
-                add_entries(
-                    (first + leg, transaction_id, grant, unit_name, -part)
-                    for leg, (grant, part) in enumerate(split)
-                )
-                add_entries(((first + len(split), transaction_id, into, unit_name, steps),))
-            add_spend(
-                Spend(
-                    transaction_id, customer.id, unit_name, steps, action, None, metadata, now,
-                    spender,
-                )
+            start = int(cursor.lastrowid)
+        else:
+            start = _next_transaction_id(cursor)
+            cursor.executemany(
+                _INSERT_TRANSACTIONS,
+                zip(
+                    range(start, start + len(charges)), keys, customer_ids, names, steps,
+                    actions, spenders, texts, metadata_texts, repeat(created_at),
+                    strict=False,  # the columns are one per charge; the time repeats
+                ),
             )  # fmt: skip
-        if transactions:
-            cursor.executemany(_INSERT_TRANSACTIONS, transactions)
-        cursor.executemany(_INSERT_ENTRIES, entries)
+        ids = range(start, start + len(charges))
+        cursor.executemany(_INSERT_ENTRIES, _entries(ledger, lean, start, names))
     finally:
         cursor.close()
     flavor.add_budget_usage(connection, lean.budget_usage)
-    ledger.record_spends(connection, spends)
+    ledger.record_spends(
+        connection,
+        # Spend's constructor by ``map``: the hooks only read what they are told.
+        list(
+            map(
+                Spend, ids, customer_ids, names, steps, actions, repeat(None), metadata,
+                repeat(now), spenders,
+            )
+        ),
+    )  # fmt: skip
     for (_customer_id, unit_name), (customer, before, after) in lean.spent.items():
         ledger.spent(connection, customer, unit_name, before, after, now)
     return LazyOutcomes(lean, start, now)
@@ -403,6 +383,78 @@ def _next_transaction_id(cursor: Any) -> int:
     """The id SQLite gives the next row of ``transactions``: the largest plus one."""
     cursor.execute("SELECT COALESCE(MAX(id), 0) FROM transactions")
     return int(cursor.fetchone()[0]) + 1
+
+
+_PLAIN_TAIL = ',"action":null,"metadata":{}}'
+
+
+class _Prefixes(dict[tuple[str, str], str]):
+    """``request_prefix`` by (customer, unit), each built the first time it is asked for."""
+
+    def __missing__(self, pair: tuple[str, str]) -> str:
+        prefix = self[pair] = request_prefix(*pair)
+        return prefix
+
+
+def _request_texts(
+    charges: Sequence[ChargeRequest],
+    names: Sequence[str],
+    steps: Sequence[int],
+    metadata_texts: Sequence[str],
+) -> list[str]:
+    """Each charge's ``request_text``: a plain one's (no action, spender or metadata) as one
+    concatenation."""
+    prefixes = _Prefixes()
+    return [
+        prefixes[charge.customer, name] + str(amount) + _PLAIN_TAIL
+        if charge.action is None and charge.spender is None and metadata == "{}"
+        else request_text(
+            prefixes[charge.customer, name], amount, charge.action, metadata, charge.spender
+        )
+        for charge, name, amount, metadata in zip(
+            charges, names, steps, metadata_texts, strict=True
+        )
+    ]
+
+
+def _entries(
+    ledger: LedgerWrites, lean: LeanPlan, start: int, names: Sequence[str]
+) -> Iterable[tuple[int, int, int, str, int]]:
+    """The plan's entries in their primary key's order: each charge's draws, then its leg on the
+    unit's consumption account. Each entry's id: its transaction's id's first, then one per leg
+    (migration 0030)."""
+    columns = lean.columns
+    count = len(columns)
+    steps = columns.steps
+    into_of = {
+        name: ledger.system_account(CONSUMPTION, name) for name in {u.name for u in columns.units}
+    }
+    intos = [into_of[unit.name] for unit in columns.units]
+    ids = range(start, start + count)
+    per = ENTRY_IDS_PER_TRANSACTION
+    if not lean.split:
+        # The common case: one draw a charge; both legs' rows by ``zip``, interleaved.
+        draws = zip(
+            range(start * per, (start + count) * per, per), ids, lean.accounts, names,
+            [-amount for amount in steps], strict=True,
+        )  # fmt: skip
+        into = zip(
+            range(start * per + 1, (start + count) * per, per), ids, intos, names, steps,
+            strict=True,
+        )  # fmt: skip
+        return chain.from_iterable(zip(draws, into, strict=True))
+    rows: list[tuple[int, int, int, str, int]] = []
+    for position, (transaction_id, name, amount, account) in enumerate(
+        zip(ids, names, steps, lean.accounts, strict=True)
+    ):
+        first = transaction_id * per
+        drawn = ((account, amount),) if account else lean.split[position]
+        rows.extend(
+            (first + leg, transaction_id, grant, name, -part)
+            for leg, (grant, part) in enumerate(drawn)
+        )
+        rows.append((first + len(drawn), transaction_id, intos[position], name, amount))
+    return rows
 
 
 class LazyOutcomes(Mapping[int, Outcome]):

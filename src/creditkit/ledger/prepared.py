@@ -229,6 +229,14 @@ class ChargeColumns:
         request = self._requests[position]
         return {} if request is None else request.fields["metadata"]
 
+    def metadata_column(self) -> list[dict[str, Any]]:
+        """Every charge's checked metadata: the plain charges' one shared empty dict, for
+        readers that do not change it."""
+        empty: dict[str, Any] = {}
+        return [
+            empty if request is None else request.fields["metadata"] for request in self._requests
+        ]
+
     def prepared(self) -> list[Prepared]:
         """Every charge as a ``Prepared`` record (built once, when a path first asks)."""
         if self._prepared is None:
