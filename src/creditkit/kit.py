@@ -1453,6 +1453,12 @@ class CreditKit:
         ...); one refusal fails nothing else. A replayed key returns its first outcome."""
         return self._usage.ingest(events)
 
+    def ingest_refusals(self, events: Sequence[Mapping[str, Any]]) -> dict[int, CreditKitError]:
+        """Charges as ``ingest`` does (one transaction, the same refusals) and returns only the
+        events that were not charged, by position, with their errors: for a caller that needs
+        no ``Charge`` (the events stream's worker), which ``ingest`` builds one by one."""
+        return self._usage.ingest_refusals(events)
+
     def ingest_lag(self) -> IngestLag:
         """The events stream's ingest workers' lag. An embedded kit has no stream (its
         ``ingest`` charges at once, so nothing lags): raises ``EventsNotConfigured``, as a

@@ -14,6 +14,7 @@ from creditkit import (
     BudgetExceeded,
     Charge,
     CreditKit,
+    CreditKitError,
     InsufficientCredits,
     InvalidRequest,
 )
@@ -111,6 +112,38 @@ def test_a_member_is_checked_like_a_charge_naming_one(kit: CreditKit) -> None:
     assert isinstance(outcomes[0], Charge) and outcomes[0].member == "u1"
     assert isinstance(outcomes[1], BudgetExceeded)
     assert isinstance(outcomes[2], InvalidRequest) and outcomes[2].field == "events[2].member"
+
+
+def test_refusals_alone_are_ingest_s_errors_by_position(kit: CreditKit) -> None:
+    """``ingest_refusals`` charges as ``ingest`` does and names the same refusals, in place."""
+    kit.add_member("w1", "u1", "owner")
+    kit.set_member_spend_cap("w1", "u1", 3)
+
+    def events(run: str) -> list[dict[str, Any]]:
+        return [
+            _event(f"{run}-ok", "run_task", quantity=2),
+            _event(f"{run}-unknown", "teleport"),
+            _event(f"{run}-too-much", "generate_image", quantity=1_000),
+            {"customer": "w1", "action": "ask_anything", "idempotency_key": f"{run}-m",
+             "member": "u2"},
+            _event(f"{run}-bad-quantity", quantity=0),
+            _event(f"{run}-ok-2"),
+        ]  # fmt: skip
+
+    outcomes = kit.ingest(events("full"))
+    refused = kit.ingest_refusals(events("refusals"))
+    assert sorted(refused) == [1, 2, 3, 4]
+    for at, error in refused.items():
+        expected = outcomes[at]
+        assert isinstance(expected, CreditKitError)
+        assert type(error) is type(expected) and error.code == expected.code
+        assert getattr(error, "field", None) == getattr(expected, "field", None)
+    assert isinstance(refused[3], InvalidRequest) and refused[3].field == "events[3].member"
+    assert kit.balance("u1").available == 100 - 2 * (6 + 1)
+    # A replay charges nothing again and names the same refusals.
+    assert sorted(kit.ingest_refusals(events("refusals"))) == [1, 2, 3, 4]
+    assert kit.ingest_refusals([]) == {}
+    assert kit.balance("u1").available == 100 - 2 * (6 + 1)
 
 
 def test_the_batch_is_bounded(kit: CreditKit) -> None:
