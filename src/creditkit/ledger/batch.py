@@ -40,7 +40,7 @@ from creditkit.ledger.kernel import (
 from creditkit.ledger.late_usage import counted_moment
 from creditkit.ledger.outcomes import ChargeOutcomes, SegmentedOutcomes
 from creditkit.ledger.prepared import ChargeColumns, Prepared
-from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
+from creditkit.ledger.repository import GrantRow, TransactionRow
 from creditkit.ledger.schemas import (
     Charge,
     ChargeRequest,
@@ -49,6 +49,7 @@ from creditkit.ledger.schemas import (
 from creditkit.ledger.spending import SpendState, applies
 from creditkit.ledger.writes import LedgerWrites
 from creditkit.store.flavor import flavor_of
+from creditkit.store.unit_of_work import CustomerRow
 
 Outcome = Charge | CreditKitError
 

@@ -24,8 +24,6 @@ from creditkit.derived_keys import (
 )
 from creditkit.errors import present, require
 from creditkit.ledger import repository as ledger_repository
-from creditkit.ledger.kernel import UnitOfWork
-from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
 from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit
@@ -42,6 +40,7 @@ from creditkit.payments.schemas import (
     ReceiptLine,
     Refund,
 )
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 from creditkit.subscriptions.service import SubscriptionService, prorate
 
 PLAN_KINDS = (PaymentKind.PLAN, PaymentKind.RENEWAL)

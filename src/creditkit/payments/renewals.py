@@ -16,14 +16,13 @@ from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog
 from creditkit.derived_keys import renewal_key
-from creditkit.ledger.kernel import UnitOfWork
-from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import pricing, repository
 from creditkit.payments.context import Item, PaymentContext, payment_values
 from creditkit.payments.providers import PaymentProvider
 from creditkit.payments.receipts import issue_receipt
 from creditkit.payments.schemas import PaymentKind, PaymentStatus, ReceiptKind, ReceiptLine
 from creditkit.store.tables import to_epoch_microseconds
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 from creditkit.subscriptions.schemas import PaidPeriod, SubscriptionStatus
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog, Interval
 from creditkit.errors import CheckoutRequired, InvalidRequest
-from creditkit.ledger.repository import CustomerRow
+from creditkit.store.unit_of_work import CustomerRow
 from creditkit.subscriptions.schemas import PaidPeriod
 
 PAY_WITH_MONEY = "money"

@@ -54,14 +54,14 @@ from creditkit.errors import (
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text
 from creditkit.ledger.corrections import REASON_LENGTH_MAX
-from creditkit.ledger.kernel import ISSUANCE, Spend, UnitOfWork
-from creditkit.ledger.repository import CustomerRow
+from creditkit.ledger.kernel import ISSUANCE, Spend
 from creditkit.ledger.schemas import GrantSource, Money, TransactionKind
 from creditkit.ledger.service import LedgerService
 from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import derived_event_id, emit, event_exists
 from creditkit.store.database import Database
 from creditkit.store.tables import to_epoch_microseconds
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 from creditkit.subscriptions import overage_corrections, repository
 from creditkit.subscriptions.collection import PAY_WITH_MONEY, Collector
 from creditkit.subscriptions.periods import (
@@ -245,15 +245,17 @@ class SubscriptionService:
         """Records each plan's terms as a version; an edited plan gets the next version number,
         and subscriptions on older versions keep theirs (grandfathering)."""
 
-        def register(connection: Connection) -> dict[str, int]:
-            now = self._now()
+        def register(context: UnitOfWork) -> dict[str, int]:
+            now = context.now
             current: dict[str, int] = {}
             for plan in self._catalog.plans.values():
                 fingerprint = self._catalog.fingerprint(plan.id)
-                row = repository.plan_version_by_fingerprint(connection, plan.id, fingerprint)
+                row = repository.plan_version_by_fingerprint(
+                    context.connection, plan.id, fingerprint
+                )
                 if row is None:
                     repository.insert_plan_version(
-                        connection,
+                        context.connection,
                         plan.id,
                         fingerprint,
                         plan.name,
@@ -262,13 +264,15 @@ class SubscriptionService:
                         now,
                     )
                     row = present(
-                        repository.plan_version_by_fingerprint(connection, plan.id, fingerprint),
+                        repository.plan_version_by_fingerprint(
+                            context.connection, plan.id, fingerprint
+                        ),
                         "a plan version just inserted is found by its fingerprint",
                     )
                 current[plan.id] = row.id
             return current
 
-        return self._database.write(register)
+        return self._database.unit_of_work(self._now, register)
 
     def _plan(self, connection: Connection, plan_version_id: int) -> tuple[Plan, int]:
         """The plan as sold at that version, and the version number. Versions never change, so

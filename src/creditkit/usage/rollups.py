@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from creditkit.clock import Clock
 from creditkit.errors import InvariantViolation
-from creditkit.ledger.kernel import Spend, UnitOfWork
+from creditkit.ledger.kernel import Spend
 from creditkit.store.database import Database
 from creditkit.store.flavor import flavor_of
 from creditkit.store.tables import (
@@ -36,6 +36,7 @@ from creditkit.store.tables import (
     usage_dimensions,
     usage_rollups,
 )
+from creditkit.store.unit_of_work import UnitOfWork
 from creditkit.usage import buckets, repository
 
 #: Rows (10 parameters each at most) and transaction ids per statement: within SQLite's 32,766
@@ -134,9 +135,10 @@ class UsageRollups:
         table is locked against the recorders of other processes (which wait, then add to what
         was filled), on SQLite every write is serialized anyway."""
         for name in self._dimensions:
-            self._database.write(functools.partial(self._fill, name=name))
+            self._database.unit_of_work(self._now, functools.partial(self._fill, name=name))
 
-    def _fill(self, connection: Connection, name: str) -> None:
+    def _fill(self, context: UnitOfWork, name: str) -> None:
+        connection = context.connection
         if repository.dimension_filled(connection, name):
             return  # the common case, without a lock
         if connection.dialect.name == "postgresql":
@@ -181,7 +183,7 @@ class UsageRollups:
                 [*DIMENSION_KEY_COLUMNS, *DIMENSION_SUM_COLUMNS], grouped
             )
         )
-        connection.execute(sa.insert(usage_dimensions).values(name=name, filled_at=self._now()))
+        connection.execute(sa.insert(usage_dimensions).values(name=name, filled_at=context.now))
 
 
 def _add_to_rows(

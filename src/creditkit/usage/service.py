@@ -35,12 +35,12 @@ from creditkit.ledger.checks import (
     check_time,
 )
 from creditkit.ledger.kernel import EXPIRY, ISSUANCE
-from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Charge, ChargeRequest, GrantSource, TransactionKind, Unit
 from creditkit.ledger.service import LedgerService
 from creditkit.ledger.spending import check_spender
 from creditkit.store.database import Database
 from creditkit.store.tables import from_epoch_microseconds, to_epoch_microseconds
+from creditkit.store.unit_of_work import CustomerRow
 from creditkit.subscriptions.service import SubscriptionService
 from creditkit.usage import repository
 from creditkit.usage.allowance import allowance_left
