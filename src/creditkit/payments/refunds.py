@@ -41,7 +41,8 @@ from creditkit.payments.schemas import (
     Refund,
 )
 from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
-from creditkit.subscriptions.service import SubscriptionService, prorate
+from creditkit.subscriptions.service import SubscriptionService
+from creditkit.subscriptions.state import prorate
 
 PLAN_KINDS = (PaymentKind.PLAN, PaymentKind.RENEWAL)
 #: Allowance grants taken back by one plan refund, at most: a refund window is at most a year,

@@ -9,9 +9,9 @@ Python first, so that each key is written once, then writes every key in one mul
 commits or rolls back with the spending it counts: it can never disagree with the ledger's rows.
 
 A dimension's values are read back from the rows just written, with the very SQL the reads of
-the ledger's rows use (``repository.dimension_of_spending``): the same text for a number, and a
-commit's value from its hold's metadata when its own has none. A dimension newly declared is
-filled from the ledger's rows once, when a kit first opens the database with it
+the ledger's rows use (``breakdown_repository.dimension_of_spending``): the same text for a
+number, and a commit's value from its hold's metadata when its own has none. A dimension newly
+declared is filled from the ledger's rows once, when a kit first opens the database with it
 (``fill_dimensions``); every process sharing a database declares the same dimensions.
 """
 
@@ -37,7 +37,7 @@ from creditkit.store.tables import (
     usage_rollups,
 )
 from creditkit.store.unit_of_work import UnitOfWork
-from creditkit.usage import buckets, repository
+from creditkit.usage import breakdown_repository, buckets, repository
 
 #: Rows (10 parameters each at most) and transaction ids per statement: within SQLite's 32,766
 #: parameters whatever the batch.
@@ -120,7 +120,10 @@ class UsageRollups:
         wrote, in one statement per ``ROWS_PER_STATEMENT_MAX``."""
         columns = [
             transactions.c.id,
-            *(repository.dimension_of_spending(connection, name) for name in self._dimensions),
+            *(
+                breakdown_repository.dimension_of_spending(connection, name)
+                for name in self._dimensions
+            ),
         ]
         read_back: dict[int, tuple[str | None, ...]] = {}
         for chunk in _chunks([spend.transaction_id for spend in spends]):
@@ -139,11 +142,11 @@ class UsageRollups:
 
     def _fill(self, context: UnitOfWork, name: str) -> None:
         connection = context.connection
-        if repository.dimension_filled(connection, name):
+        if breakdown_repository.dimension_filled(connection, name):
             return  # the common case, without a lock
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql("LOCK TABLE usage_dimension_rollups IN EXCLUSIVE MODE")
-            if repository.dimension_filled(connection, name):
+            if breakdown_repository.dimension_filled(connection, name):
                 return  # another process filled it while this one waited for the lock
         # What a recorder of a process that declared it first may have added, before this
         # fill counts the same spends again from the ledger's rows.
@@ -154,8 +157,8 @@ class UsageRollups:
             sa.select(
                 transactions.c.customer_id,
                 transactions.c.unit,
-                repository.bucket_of(connection, repository.COUNTED_AT).label("bucket"),
-                repository.dimension_of_spending(connection, name).label("value"),
+                breakdown_repository.bucket_of(connection, repository.COUNTED_AT).label("bucket"),
+                breakdown_repository.dimension_of_spending(connection, name).label("value"),
                 repository.SIGNED_STEPS.label("amount"),
                 repository.CHARGE_COUNT.label("charges"),
             )
