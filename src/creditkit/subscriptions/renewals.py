@@ -78,7 +78,7 @@ class Renewals:
             boundary, billing_end, allowance_end = state.next_boundary(plan)
             if boundary > now:
                 break
-            if billing_end == boundary and self._awaits_invoice(connection, holder, state, plan):
+            if billing_end == boundary and self._awaits_invoice(context, holder, state, plan):
                 # The provider's paid invoice starts the next period; until then nothing is due
                 # here (the period's allowance expires with its grants, at the period's end).
                 self._records.save(connection, holder, state, now, lower_due=False)
@@ -102,24 +102,22 @@ class Renewals:
         state.end_trial(now)
         self._records.save(connection, holder, state, now, lower_due=False)
         if renewed:
-            self._collect(connection, holder, state, now)
+            self._collect(context, holder, state)
         plan, _version = self._plans.plan(connection, state.plan_version_id)
         return self._records.due_at(connection, state, plan)
 
-    def _collect(
-        self, connection: Connection, holder: CustomerRow, state: SubscriptionState, now: datetime
-    ) -> None:
+    def _collect(self, context: UnitOfWork, holder: CustomerRow, state: SubscriptionState) -> None:
         """After a renewal: the billing period now in force, when it is paid in money, is
         collected. The ledger runs due work at each boundary's own instant, so each period a
         late sweep catches up is renewed, and collected, in turn."""
         if self._collector is None:
             return
-        period = self._paid_period(connection, state)
+        period = self._paid_period(context.connection, state)
         if period is not None:
-            self._collector.collect(connection, holder, period, now)
+            self._collector.collect(context, holder, period)
 
     def _awaits_invoice(
-        self, connection: Connection, holder: CustomerRow, state: SubscriptionState, plan: Plan
+        self, context: UnitOfWork, holder: CustomerRow, state: SubscriptionState, plan: Plan
     ) -> bool:
         """Whether the billing period's end waits for a provider's invoice: a renewal of a
         plan paid in money that the provider collects. A cancellation or a change scheduled
@@ -132,7 +130,7 @@ class Renewals:
             and price.amount_minor > 0
             and not state.cancel_at_period_end
             and state.scheduled_plan_version_id is None
-            and self._collector.collects_by_invoice(connection, holder)
+            and self._collector.collects_by_invoice(context, holder)
         )
 
     def renew_collected(

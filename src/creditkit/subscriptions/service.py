@@ -171,9 +171,7 @@ class SubscriptionService:
         return row is not None and row.plan_version_id == default_version_id
 
     def plan_version_id(self, connection: Connection, plan_id: str, version: int) -> int | None:
-        """The id of ``plan_id``'s version ``version``; None when there is no such version."""
-        row = repository.plan_version_by_number(connection, plan_id, version)
-        return None if row is None else int(row.id)
+        return self._plans.plan_version_id(connection, plan_id, version)
 
     def plan_at_version(self, connection: Connection, plan_version_id: int) -> Plan:
         """The plan's terms as sold at that version (what its subscribers pay and get)."""
