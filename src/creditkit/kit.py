@@ -35,7 +35,6 @@ from creditkit.ledger.coalescing import GroupCommitStats
 from creditkit.ledger.kernel import DueHook, LedgerHooks, SpendHook
 from creditkit.ledger.late_usage import LATE_USAGE_WINDOW_DEFAULT, check_late_usage_window
 from creditkit.ledger.outcomes import ChargeOutcomes
-from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.reversals import REVERSAL_WINDOW_DEFAULT, check_reversal_window
 from creditkit.ledger.schemas import (
     Adjustment,
@@ -93,6 +92,7 @@ from creditkit.pricing.schemas import Quote
 from creditkit.pricing.service import PricingService
 from creditkit.store.database import Database
 from creditkit.store.migrate import upgrade_to_head
+from creditkit.store.unit_of_work import CustomerRow
 from creditkit.subscriptions.collection import check_collected
 from creditkit.subscriptions.schemas import BillingLine, Subscription
 from creditkit.subscriptions.service import SubscriptionService

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from test_two_processes import server
 
-from creditkit.cli import _parser
+from creditkit.cli.parser import build_parser
 from creditkit.errors import InvalidRequest
 from creditkit.server.serve import Settings
 
@@ -23,7 +23,7 @@ LOCAL = "http://localhost:3000"
 def test_the_flag_repeats_and_beats_the_environment_which_beats_the_config_file(
     tmp_path: Path,
 ) -> None:
-    arguments = _parser().parse_args(
+    arguments = build_parser().parse_args(
         ["serve", "--cors-origin", APP, "--cors-origin", LOCAL, "--payments", "sandbox"]
     )
     assert arguments.cors_origins == [APP, LOCAL]

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from cli_helpers import COMMAND, clean_environment, one_line, run
 
-from creditkit import CreditKit, cli
+from creditkit import CreditKit
+from creditkit.cli.options import settings_of
+from creditkit.cli.parser import build_parser
 
 SERVE_START_SECONDS = 30
 
@@ -37,7 +39,7 @@ def _commands(
 
 
 def _flags(words: tuple[str, ...]) -> set[str]:
-    parser = cli._parser()
+    parser = build_parser()
     for word in words:
         action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         parser = action.choices[word]
@@ -57,7 +59,7 @@ POSITIONALS = {
 #: not the settings serve reads.
 WITH_DATABASE = [
     words
-    for words in _commands(cli._parser())
+    for words in _commands(build_parser())
     if "--database-url" in _flags(words) and words != ("demo",)
 ]
 
@@ -80,7 +82,7 @@ def test_every_command_reads_settings_alike(
             monkeypatch.delenv(name)
 
     def settings(*more: str) -> tuple[str, int]:
-        read = cli._settings(cli._parser().parse_args([*argv, *more]))
+        read = settings_of(build_parser().parse_args([*argv, *more]))
         return read.database_url, read.port
 
     assert settings() == ("sqlite:///from-config.db", 8765)

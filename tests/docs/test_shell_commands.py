@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from creditkit.cli import _parser
+from creditkit.cli.parser import build_parser
 
 ROOT = Path(__file__).parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -136,11 +136,11 @@ def test_a_quoted_command_parses(name: str, command: str) -> None:
     if words and words[-1] == "…":
         words = words[:-1]
     if len(words) == 1:  # a command named in a sentence ("run `creditkit worker`"): it exists
-        choices = re.search(r"\{([^}]*)\}", _parser().format_usage())
+        choices = re.search(r"\{([^}]*)\}", build_parser().format_usage())
         assert choices is not None
         assert words[0] in choices[1].split(","), f"{name}: there is no `creditkit {words[0]}`"
         return
     try:
-        _parser().parse_args(words)
+        build_parser().parse_args(words)
     except SystemExit as refused:
         pytest.fail(f"{name}: `{command}` is refused by the CLI (exit {refused.code})")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from creditkit import CreditKit, IdempotencyConflict, InvalidRequest, TransactionKind
-from creditkit.ledger.kernel import UnitOfWork
+from creditkit.store.unit_of_work import UnitOfWork
 
 
 def _refund(ck: CreditKit, customer: str, key: str, grant_id: int) -> int:

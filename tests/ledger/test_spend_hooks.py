@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from creditkit import ChargeRequest, InsufficientCredits, ManualClock
-from creditkit.ledger.kernel import LedgerHooks, SpendHook, UnitOfWork
-from creditkit.ledger.repository import CustomerRow
+from creditkit.ledger.kernel import LedgerHooks, SpendHook
 from creditkit.ledger.service import LedgerService
 from creditkit.store.database import Database
 from creditkit.store.migrate import upgrade_to_head
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 
 def ledger_with(database_url: str, hook: SpendHook) -> LedgerService:

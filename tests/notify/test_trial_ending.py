@@ -9,7 +9,7 @@ from notify_helpers import START
 
 from creditkit import CreditKit, ManualClock
 from creditkit.notify.schemas import EventType
-from creditkit.subscriptions.service import TRIAL_ENDING_NOTICE_DAYS
+from creditkit.subscriptions.state import TRIAL_ENDING_NOTICE_DAYS
 
 TRIAL_ENDING = EventType.SUBSCRIPTION_TRIAL_ENDING
 

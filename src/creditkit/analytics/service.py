@@ -40,6 +40,7 @@ from creditkit.store.database import Database
 from creditkit.subscriptions.collection import PAY_WITH_MONEY
 from creditkit.subscriptions.schemas import SubscriptionStatus
 from creditkit.subscriptions.service import SubscriptionService
+from creditkit.usage import breakdown_repository
 from creditkit.usage import repository as usage_repository
 from creditkit.usage.schemas import UsageGroup, share
 
@@ -242,10 +243,10 @@ class AnalyticsService:
                 held=held,
                 revenue=repository.revenue_groups(connection, start, end, REFUNDED_STATUSES),
                 overage=repository.overage_billed(connection, start, end),
-                spent_by_action=usage_repository.spend_by_key(
+                spent_by_action=breakdown_repository.spend_by_key(
                     connection, None, unit.name, start, end, _by_action, ACTION_GROUPS_MAX
                 ),
-                spent_by_spender_kind=usage_repository.spend_by_spender_kind(
+                spent_by_spender_kind=breakdown_repository.spend_by_spender_kind(
                     connection, unit.name, start, end, SPENDER_KIND_GROUPS_MAX
                 ),
                 spent=spending.steps,

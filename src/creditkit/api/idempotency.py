@@ -98,10 +98,10 @@ class Responses:
             return JSONResponse(json.loads(recorded.body), status_code=recorded.status_code)
         content = encode(produce())
         text = json.dumps(content, separators=(",", ":"))
-        now = self._kit.now()
-        database.write(
-            lambda connection: repository.record_response(
-                connection, idempotency_key, fingerprint, status_code, text, now
-            )
+        database.unit_of_work(
+            self._kit.now,
+            lambda context: repository.record_response(
+                context.connection, idempotency_key, fingerprint, status_code, text, context.now
+            ),
         )
         return JSONResponse(content, status_code=status_code)

@@ -92,8 +92,9 @@ class FailedAuthThrottle:
             return
         now = self._kit.now()
         start = now.replace(second=0, microsecond=0)
-        count = self._kit.database.write(
-            lambda connection: repository.count_auth_failure(connection, address, start)
+        count = self._kit.database.unit_of_work(
+            lambda: now,
+            lambda context: repository.count_auth_failure(context.connection, address, start),
         )
         with self._lock:
             if len(self._suspect) >= THROTTLED_REMEMBERED_MAX:

@@ -43,14 +43,14 @@ from creditkit.errors import IdempotencyConflict, InvalidRequest, present, requi
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger import spender_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, check_text
-from creditkit.ledger.kernel import RateWindow, UnitOfWork
-from creditkit.ledger.repository import CustomerRow
+from creditkit.ledger.kernel import RateWindow
 from creditkit.ledger.schemas import AMOUNT_STEPS_MAX, CustomerKind
 from creditkit.ledger.service import LedgerService
 from creditkit.ledger.spending import FORMER_MEMBER, MEMBER
 from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit
 from creditkit.store.database import Database
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 from creditkit.subscriptions import repository as subscriptions_repository
 from creditkit.subscriptions.periods import Cadence, PeriodRun
 
@@ -148,13 +148,14 @@ class EntitlementService:
         if limit is None:
             return RateDecision(True, None, 0, 0)
         window_start = now.replace(second=0, microsecond=0)
-        count = self._database.write(
-            lambda connection: repository.count_request(
-                connection,
-                ledger_repository.read_customer(connection, customer).id,
+        count = self._database.unit_of_work(
+            lambda: now,
+            lambda context: repository.count_request(
+                context.connection,
+                ledger_repository.read_customer(context.connection, customer).id,
                 window_start,
                 1,
-            )
+            ),
         )
         retry_after_seconds = self._retry_after_seconds(window_start, now)
         allowed = count <= limit
@@ -425,12 +426,12 @@ class EntitlementService:
         return row
 
     def _workspace_write(
-        self, workspace: str, work: Callable[[Connection, CustomerRow, datetime], Any]
+        self, workspace: str, work: Callable[[UnitOfWork, CustomerRow], Any]
     ) -> Any:
         def locked_work(context: UnitOfWork) -> Any:
             holder = context.customers[workspace]
             self._require_workspace(holder)
-            return work(context.connection, holder, context.now)
+            return work(context, holder)
 
         return self._ledger.locked_write([workspace], locked_work)
 
@@ -445,12 +446,12 @@ class EntitlementService:
         if amount is not None:
             steps = 0 if amount == 0 else unit_.to_steps(amount)
 
-        def work(connection: Connection, holder: CustomerRow, now: datetime) -> None:
-            member = self._user(connection, user, "user")
-            if repository.member_role(connection, holder.id, member.id) is None:
+        def work(context: UnitOfWork, holder: CustomerRow) -> None:
+            member = self._user(context.connection, user, "user")
+            if repository.member_role(context.connection, holder.id, member.id) is None:
                 raise InvalidRequest("user", f"{user!r} is not a member of {workspace!r}")
             spender_repository.set_budget(
-                connection, holder.id, user, unit_.name, "month", steps, now
+                context.connection, holder.id, user, unit_.name, "month", steps, context.now
             )
 
         self._workspace_write(workspace, work)
@@ -471,12 +472,12 @@ class EntitlementService:
         role_ = _check_role(role)
         check_text(user, "user", EXTERNAL_ID_LENGTH_MAX)
 
-        def work(connection: Connection, holder: CustomerRow, now: datetime) -> Decision:
-            member = self._user(connection, user, "user")
-            plan, _run = self._plan_in_force(connection, holder.id)
+        def work(context: UnitOfWork, holder: CustomerRow) -> Decision:
+            member = self._user(context.connection, user, "user")
+            plan, _run = self._plan_in_force(context.connection, holder.id)
             cap = self._limit(plan, TEAM_MEMBERS_LIMIT, LimitKind.COUNT)
-            used = repository.members_count(connection, holder.id)
-            current = repository.member_role(connection, holder.id, member.id)
+            used = repository.members_count(context.connection, holder.id)
+            current = repository.member_role(context.connection, holder.id, member.id)
             if current is not None:
                 if current == role_:
                     return Decision(True, Reason.ALREADY_COUNTED, None, used, cap.value)
@@ -486,7 +487,7 @@ class EntitlementService:
                         "the owner changes only by an ownership transfer"
                         " (PUT /v1/customers/{workspace}/owner)",
                     )
-                repository.set_role(connection, holder.id, member.id, role_.value)
+                repository.set_role(context.connection, holder.id, member.id, role_.value)
                 return Decision(True, Reason.ROLE_CHANGED, None, used, cap.value)
             if role_ is Role.OWNER and used:
                 raise InvalidRequest(
@@ -498,8 +499,10 @@ class EntitlementService:
                 raise InvalidRequest("role", "a workspace's first member is its owner")
             decision = self._count(plan, TEAM_MEMBERS_LIMIT, cap, used, 1)
             if decision.allowed:
-                repository.insert_member(connection, holder.id, member.id, role_.value, now)
-                self._member_spender(connection, holder, user, now)
+                repository.insert_member(
+                    context.connection, holder.id, member.id, role_.value, context.now
+                )
+                self._member_spender(context.connection, holder, user, context.now)
             return decision
 
         decision: Decision = self._workspace_write(workspace, work)
@@ -510,16 +513,16 @@ class EntitlementService:
         ownership first."""
         check_text(user, "user", EXTERNAL_ID_LENGTH_MAX)
 
-        def work(connection: Connection, holder: CustomerRow, _now: datetime) -> bool:
-            member = self._user(connection, user, "user")
-            role = repository.member_role(connection, holder.id, member.id)
+        def work(context: UnitOfWork, holder: CustomerRow) -> bool:
+            member = self._user(context.connection, user, "user")
+            role = repository.member_role(context.connection, holder.id, member.id)
             if role is None:
                 return False
-            if role == Role.OWNER and repository.members_count(connection, holder.id) > 1:
+            if role == Role.OWNER and repository.members_count(context.connection, holder.id) > 1:
                 raise InvalidRequest("user", f"{user!r} is the owner: transfer ownership first")
-            repository.delete_member(connection, holder.id, member.id)
+            repository.delete_member(context.connection, holder.id, member.id)
             # Its spender stays (history names it), no longer a member: it spends no more.
-            spender_repository.set_spender_kind(connection, holder.id, user, FORMER_MEMBER)
+            spender_repository.set_spender_kind(context.connection, holder.id, user, FORMER_MEMBER)
             return True
 
         removed: bool = self._workspace_write(workspace, work)
@@ -529,22 +532,22 @@ class EntitlementService:
         """Makes a member the owner; the previous owner stays, as an admin."""
         check_text(new_owner, "new_owner", EXTERNAL_ID_LENGTH_MAX)
 
-        def work(connection: Connection, holder: CustomerRow, _now: datetime) -> list[Member]:
-            member = self._user(connection, new_owner, "new_owner")
-            role = repository.member_role(connection, holder.id, member.id)
+        def work(context: UnitOfWork, holder: CustomerRow) -> list[Member]:
+            member = self._user(context.connection, new_owner, "new_owner")
+            role = repository.member_role(context.connection, holder.id, member.id)
             if role is None:
                 raise InvalidRequest(
                     "new_owner", f"{new_owner!r} is not a member of the workspace: add them first"
                 )
             if role != Role.OWNER:
                 previous = present(
-                    repository.owner_of(connection, holder.id),
+                    repository.owner_of(context.connection, holder.id),
                     "a workspace with members has an owner",
                 )
                 # Demoted first: the one-owner index is checked at each statement.
-                repository.set_role(connection, holder.id, previous, Role.ADMIN.value)
-                repository.set_role(connection, holder.id, member.id, Role.OWNER.value)
-            return self._members(connection, holder)
+                repository.set_role(context.connection, holder.id, previous, Role.ADMIN.value)
+                repository.set_role(context.connection, holder.id, member.id, Role.OWNER.value)
+            return self._members(context.connection, holder)
 
         members: list[Member] = self._workspace_write(workspace, work)
         return members

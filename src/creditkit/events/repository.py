@@ -14,6 +14,7 @@ from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import derived_event_id, emit, event_exists
 from creditkit.store.database import Database
 from creditkit.store.tables import customers, parked_events
+from creditkit.store.unit_of_work import UnitOfWork
 
 #: Parked events listed at once, at most.
 PARKED_PAGE_MAX = 500
@@ -42,20 +43,20 @@ def park(database: Database, parked: list[ParkedEvent], now: datetime) -> int:
     """Parks ``parked`` in one transaction and emits one ``event.refused`` for each; an event
     already parked (a redelivery) is left as it is. Returns how many were new."""
 
-    def work(connection: Connection) -> int:
+    def work(context: UnitOfWork) -> int:
         new = 0
         for event in parked:
             event_id = derived_event_id(f"event.refused:{event.idempotency_key}")
-            if event_exists(connection, event_id):
+            if event_exists(context.connection, event_id):
                 continue
-            connection.execute(
+            context.connection.execute(
                 parked_events.insert().values(
                     idempotency_key=event.idempotency_key[:255],
                     customer=event.customer,
                     event=event.event,
                     reason=event.reason,
                     detail=event.detail[:DETAIL_LENGTH_MAX],
-                    parked_at=now,
+                    parked_at=context.now,
                 )
             )
             data = {
@@ -66,17 +67,17 @@ def park(database: Database, parked: list[ParkedEvent], now: datetime) -> int:
                 "detail": event.detail[:DETAIL_LENGTH_MAX],
             }
             emit(
-                connection,
+                context.connection,
                 EventType.EVENT_REFUSED,
-                _customer_id(connection, event.customer),
+                _customer_id(context.connection, event.customer),
                 data,
-                now,
+                context.now,
                 event_id=event_id,
             )
             new += 1
         return new
 
-    return database.write(work)
+    return database.unit_of_work(lambda: now, work)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,10 +59,11 @@ class ServiceSecrets:
             cached = self._read.get(name)
         if cached is not None and cached[0] > now:
             return cached[1]
-        row = self._database.write(
-            lambda connection: repository.shared_secret(
-                connection, name, self._sealer.seal(make()), now
-            )
+        row = self._database.unit_of_work(
+            lambda: now,
+            lambda context: repository.shared_secret(
+                context.connection, name, self._sealer.seal(make()), context.now
+            ),
         )
         secret = SharedSecret(
             self._sealer.unseal(row.secret_sealed),
@@ -80,8 +81,11 @@ class ServiceSecrets:
         """Stores ``value`` (sealed) under ``name``, replacing what was there."""
         now = self._clock()
         sealed = self._sealer.seal(value)
-        self._database.write(
-            lambda connection: repository.put_shared_value(connection, name, sealed, now)
+        self._database.unit_of_work(
+            lambda: now,
+            lambda context: repository.put_shared_value(
+                context.connection, name, sealed, context.now
+            ),
         )
         with self._lock:
             self._read.pop(name, None)
@@ -98,10 +102,11 @@ class ServiceSecrets:
         now = self._clock()
         expires_at = now + timedelta(seconds=ROTATION_OVERLAP_SECONDS)
         self.get(name, make)  # there is one to replace
-        found = self._database.write(
-            lambda connection: repository.rotate_shared_secret(
-                connection, name, self._sealer.seal(make()), expires_at
-            )
+        found = self._database.unit_of_work(
+            lambda: now,
+            lambda context: repository.rotate_shared_secret(
+                context.connection, name, self._sealer.seal(make()), expires_at
+            ),
         )
         if not found:
             raise InvalidRequest("name", f"no service secret {name!r}")

@@ -34,6 +34,7 @@ from creditkit.keys.schemas import (
 from creditkit.keys.secrets import ServiceSecrets
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, check_text
 from creditkit.store.database import Database
+from creditkit.store.unit_of_work import UnitOfWork
 
 SECRET_KEY_PREFIX = "ck_secret_"
 SESSION_TOKEN_PREFIX = "cks_"
@@ -129,10 +130,11 @@ class KeyService:
         secret = SECRET_KEY_PREFIX + secrets.token_urlsafe(32)
         key_id = "key_" + secrets.token_hex(8)
         now = self._clock()
-        self._database.write(
-            lambda connection: repository.insert_key(
-                connection, key_id, _sha256(secret), name, scope.value, now
-            )
+        self._database.unit_of_work(
+            lambda: now,
+            lambda context: repository.insert_key(
+                context.connection, key_id, _sha256(secret), name, scope.value, context.now
+            ),
         )
         return CreatedApiKey(ApiKey(key_id, name, scope, now, None), secret)
 
@@ -148,7 +150,10 @@ class KeyService:
         """True when the key exists. Processes that verified it stop trusting it within
         ``KEY_CACHE_SECONDS``; this one at once."""
         now = self._clock()
-        found = self._database.write(lambda connection: repository.revoke(connection, key_id, now))
+        found = self._database.unit_of_work(
+            lambda: now,
+            lambda context: repository.revoke(context.connection, key_id, context.now),
+        )
         with self._cache_lock:
             self._cache.clear()
         return found
@@ -324,8 +329,11 @@ class KeyService:
         if user is not None:
             check_text(user, "user", EXTERNAL_ID_LENGTH_MAX)
         now = self._clock()
-        self._database.write(
-            lambda connection: repository.revoke_sessions(connection, customer, user or "", now)
+        self._database.unit_of_work(
+            lambda: now,
+            lambda context: repository.revoke_sessions(
+                context.connection, customer, user or "", context.now
+            ),
         )
         with self._cache_lock:
             self._revocations.clear()
@@ -375,10 +383,12 @@ class KeyService:
         now = self._clock()
         expires_at = now.replace(microsecond=0) + timedelta(seconds=code_ttl_seconds)
 
-        def write(connection: Any) -> None:
-            repository.delete_expired_session_codes(connection, now, SESSION_CODES_SWEPT_MAX)
+        def write(context: UnitOfWork) -> None:
+            repository.delete_expired_session_codes(
+                context.connection, context.now, SESSION_CODES_SWEPT_MAX
+            )
             repository.insert_session_code(
-                connection,
+                context.connection,
                 {
                     "code_sha256": _sha256(code),
                     "customer": customer,
@@ -389,7 +399,7 @@ class KeyService:
                 },
             )
 
-        self._database.write(write)
+        self._database.unit_of_work(lambda: now, write)
         return SessionCode(code, customer, user, expires_at)
 
     def session_code(self, code: str) -> SessionCode | None:
@@ -411,12 +421,12 @@ class KeyService:
         digest = _sha256(code)
         now = self._clock()
 
-        def write(connection: Any) -> Any | None:
-            if not repository.use_session_code(connection, digest, now):
+        def write(context: UnitOfWork) -> Any | None:
+            if not repository.use_session_code(context.connection, digest, context.now):
                 return None
-            return repository.session_code(connection, digest)
+            return repository.session_code(context.connection, digest)
 
-        row = self._database.write(write)
+        row = self._database.unit_of_work(lambda: now, write)
         if row is None:
             return None
         return self.issue_session(

@@ -20,11 +20,12 @@ from creditkit.ledger.catch_up import Demand, demand_of
 from creditkit.ledger.kernel import CatchingUp, Request
 from creditkit.ledger.outcomes import ChargeOutcomes, SegmentedOutcomes
 from creditkit.ledger.prepared import ChargeColumns, Prepared
-from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
+from creditkit.ledger.repository import GrantRow, TransactionRow
 from creditkit.ledger.schemas import Charge, ChargeRequest
 from creditkit.ledger.spending import SpendState
 from creditkit.ledger.writes import LedgerWrites
 from creditkit.store.flavor import flavor_of
+from creditkit.store.unit_of_work import CustomerRow
 
 Outcome = Charge | CreditKitError
 

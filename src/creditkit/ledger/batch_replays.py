@@ -11,8 +11,9 @@ from sqlalchemy.engine import Connection
 from creditkit.errors import CreditKitError
 from creditkit.ledger import repository
 from creditkit.ledger.prepared import Prepared
-from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
+from creditkit.ledger.repository import GrantRow, TransactionRow
 from creditkit.ledger.schemas import Charge, Draw
+from creditkit.store.unit_of_work import CustomerRow
 
 if TYPE_CHECKING:
     from creditkit.ledger.writes import LedgerWrites

@@ -42,10 +42,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from creditkit.ledger.repository import CustomerRow, GrantRow, _grant_from
+from creditkit.ledger.repository import GrantRow, _grant_from
 from creditkit.ledger.schemas import HoldStatus, TransactionKind
 from creditkit.store.flavor import GRANT_COLUMNS, flavor_of
 from creditkit.store.tables import UtcDateTime, accounts, entries, grants, holds, transactions
+from creditkit.store.unit_of_work import CustomerRow
 
 #: Grants a backlog may give back to for a charge to run ahead of it (their rows are read in one
 #: statement); past that, the charge waits for the backlog.

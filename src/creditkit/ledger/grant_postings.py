@@ -27,11 +27,9 @@ from creditkit.ledger.kernel import (
     ISSUANCE,
     Request,
     Spend,
-    UnitOfWork,
     take,
 )
 from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
-from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import (
     AMOUNT_STEPS_MAX,
     PRIORITY_DEFAULT_BY_SOURCE,
@@ -40,6 +38,7 @@ from creditkit.ledger.schemas import (
     Money,
     TransactionKind,
 )
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 
 class GrantPostings:

@@ -36,11 +36,10 @@ from creditkit.ledger.checks import (
 from creditkit.ledger.kernel import (
     ISSUANCE,
     Request,
-    UnitOfWork,
     take,
 )
 from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
-from creditkit.ledger.repository import CustomerRow, GrantRow
+from creditkit.ledger.repository import GrantRow
 from creditkit.ledger.schemas import (
     PRIORITY_DEFAULT_BY_SOURCE,
     TRANSFERABLE_DEFAULT_SOURCES,
@@ -62,6 +61,7 @@ from creditkit.ledger.spending import (
 from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit
 from creditkit.store.database import Database
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 
 class Grants:
@@ -92,17 +92,18 @@ class Grants:
         metadata = check_metadata(metadata)
         zone = check_time_zone(time_zone)
 
-        def create(connection: Connection) -> Customer:
-            row = repository.read_customer_full(connection, customer)
+        def create(context: UnitOfWork) -> Customer:
+            row = repository.read_customer_full(context.connection, customer)
             if row is None:
                 repository.insert_customer(
-                    connection, customer, customer_kind, metadata, self._reads.now(), zone
+                    context.connection, customer, customer_kind, metadata, context.now, zone
                 )
                 row = present(
-                    repository.read_customer_full(connection, customer), "an inserted customer"
+                    repository.read_customer_full(context.connection, customer),
+                    "an inserted customer",
                 )
                 emit(
-                    connection,
+                    context.connection,
                     EventType.CUSTOMER_CREATED,
                     row.id,
                     {"kind": row.kind},
@@ -117,7 +118,7 @@ class Grants:
 
         for attempt in (1, 2):
             try:
-                return self._database.write(create)
+                return self._database.unit_of_work(self._reads.now, create)
             except IntegrityError:
                 # Created by a concurrent call between our read and insert: read it again.
                 if attempt == 2:

@@ -24,8 +24,8 @@ from creditkit.errors import present
 from creditkit.ledger import hold_repository, spender_repository
 from creditkit.ledger.checks import HOLD_TREE_LEVELS_MAX
 from creditkit.ledger.hold_repository import HoldRow
-from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.spending import CUSTOMER, PERIODS, period_bounds
+from creditkit.store.unit_of_work import CustomerRow
 
 
 def _spender_path(

@@ -35,16 +35,16 @@ from creditkit.ledger.kernel import (
     ISSUANCE,
     Request,
     Spend,
-    UnitOfWork,
 )
 from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
-from creditkit.ledger.repository import CustomerRow, TransactionRow
+from creditkit.ledger.repository import TransactionRow
 from creditkit.ledger.schemas import (
     Charge,
     Hold,
     HoldStatus,
     TransactionKind,
 )
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 
 class HoldSettlements:

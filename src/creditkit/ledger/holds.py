@@ -59,10 +59,9 @@ from creditkit.ledger.hold_repository import HoldRow
 from creditkit.ledger.kernel import (
     ISSUANCE,
     Request,
-    UnitOfWork,
 )
 from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
-from creditkit.ledger.repository import CustomerRow, TransactionRow
+from creditkit.ledger.repository import TransactionRow
 from creditkit.ledger.schemas import (
     AMOUNT_STEPS_MAX,
     Draw,
@@ -72,6 +71,7 @@ from creditkit.ledger.schemas import (
     Unit,
 )
 from creditkit.ledger.spending import SpendState, check_spender
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 
 def _check_timeout(timeout_seconds: object) -> int:

@@ -26,7 +26,7 @@ from creditkit.ledger import repository, spender_repository
 from creditkit.ledger.checks import (
     check_text,
 )
-from creditkit.ledger.repository import CustomerRow, GrantRow
+from creditkit.ledger.repository import GrantRow
 from creditkit.ledger.schemas import (
     AMOUNT_STEPS_MAX,
     SCALE_MAX,
@@ -42,6 +42,7 @@ from creditkit.ledger.spending import (
     period_starts,
 )
 from creditkit.store.database import Database
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 T = TypeVar("T")
 
@@ -49,17 +50,17 @@ Clock = Callable[[], datetime]
 
 #: Due work of another domain, run inside a customer's sweep under its lock: does what has
 #: fallen due at ``now`` and returns when it next falls due (None: never).
-DueHook = Callable[["UnitOfWork", CustomerRow], datetime | None]
+DueHook = Callable[[UnitOfWork, CustomerRow], datetime | None]
 
 #: How many steps of a unit the customer's plan lets it spend beyond its grants at ``now``:
 #: None for no cap (an unlimited plan), else what overage allows (0: none).
-HeadroomCheck = Callable[["UnitOfWork", CustomerRow, str], int | None]
+HeadroomCheck = Callable[[UnitOfWork, CustomerRow, str], int | None]
 
 #: The plan's default budgets for spenders of a kind, in a unit: (period, cap in steps) each.
-DefaultBudgets = Callable[["UnitOfWork", CustomerRow, str, str], Sequence[tuple[str, int]]]
+DefaultBudgets = Callable[[UnitOfWork, CustomerRow, str, str], Sequence[tuple[str, int]]]
 
 #: The plan's debt limit in a unit, in steps (0: no debt).
-PlanDebtLimit = Callable[["UnitOfWork", CustomerRow, str], int]
+PlanDebtLimit = Callable[[UnitOfWork, CustomerRow, str], int]
 
 #: The names a grant's ``applies_to`` may match for spending on an action: the action and its
 #: category.
@@ -67,7 +68,7 @@ ActionScope = Callable[[str], frozenset[str]]
 
 #: Told, inside the spending transaction, that a customer's available steps of a unit went from
 #: ``before`` to ``after`` (after < before): alerts and auto top-up watch thresholds with it.
-SpendHook = Callable[["UnitOfWork", CustomerRow, str, int, int], None]
+SpendHook = Callable[[UnitOfWork, CustomerRow, str, int, int], None]
 
 
 @dataclass(slots=True)
@@ -102,7 +103,7 @@ class Spend:
 
 #: Told, inside the spending transaction, of every charge or commit it posted (usage rollups): its
 #: unit of work is at the moment they were posted, and names no customer (they may be many).
-SpendRecorder = Callable[["UnitOfWork", Sequence[Spend]], None]
+SpendRecorder = Callable[[UnitOfWork, Sequence[Spend]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,7 @@ class RateWindow:
 #: Counts ``requests`` metered requests of the customer against its plan's rate limit, in the
 #: transaction of the charges they are (so that a request costs one commit); None when the
 #: plan sets no limit.
-RequestCounter = Callable[["UnitOfWork", CustomerRow, int], RateWindow | None]
+RequestCounter = Callable[[UnitOfWork, CustomerRow, int], RateWindow | None]
 
 #: The format of a refusal stored as a write's outcome (code, message, fields).
 REFUSAL_FORMAT_VERSION = 2
@@ -196,15 +197,6 @@ class Request:
             if first.get(name) != second.get(name):
                 return IdempotencyConflict(self.key, name, first.get(name), second.get(name))
         return None
-
-
-@dataclass(slots=True)
-class UnitOfWork:
-    connection: Connection
-    now: datetime
-    customers: dict[str, CustomerRow]
-    #: True on the second run of a write whose key was already taken.
-    replay: bool
 
 
 @dataclass(slots=True)
@@ -355,21 +347,21 @@ class LedgerKernel:
                     "scale", f"unit {name!r}: must be an int from 0 to {SCALE_MAX}"
                 )
 
-        def declare(connection: Connection) -> None:
-            now = self.now()
-            recorded = repository.read_units(connection)
+        def declare(context: UnitOfWork) -> None:
+            now = context.now
+            recorded = repository.read_units(context.connection)
             for name, scale in declared.items():
                 if name not in recorded:
-                    repository.insert_unit(connection, name, scale, now)
+                    repository.insert_unit(context.connection, name, scale, now)
                 elif recorded[name] != scale:
                     raise UnitScaleConflict(name, recorded[name], scale)
-            system = repository.read_system_accounts(connection)
+            system = repository.read_system_accounts(context.connection)
             for name in {*recorded, *declared}:
                 for kind in SYSTEM_ACCOUNT_KINDS:
                     if (kind, name) not in system:
-                        repository.insert_system_account(connection, kind, name, now)
+                        repository.insert_system_account(context.connection, kind, name, now)
 
-        self.database.write(declare)
+        self.database.unit_of_work(self.now, declare)
         self._refresh_units()
 
     def _refresh_units(self) -> None:

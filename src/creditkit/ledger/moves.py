@@ -21,7 +21,6 @@ from creditkit.ledger.grants import Grants
 from creditkit.ledger.kernel import (
     ISSUANCE,
     Request,
-    UnitOfWork,
     take,
 )
 from creditkit.ledger.ports import LedgerReads, Postings
@@ -36,6 +35,7 @@ from creditkit.ledger.schemas import (
 )
 from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit
+from creditkit.store.unit_of_work import UnitOfWork
 
 
 class Moves:

@@ -24,20 +24,11 @@ from creditkit.store.tables import (
     transactions,
     units,
 )
+from creditkit.store.unit_of_work import CustomerRow
 
 #: IN-lists are sent in chunks of at most this many values: SQLite's limit on bound parameters
 #: (32,766 since 3.32) and PostgreSQL's (65,535) are far above it, and it keeps statements small.
 IN_LIST_CHUNK_MAX = 500
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerRow:
-    id: int
-    external_id: str
-    kind: str
-    next_due_at: datetime | None
-    #: The customer has budgets of its own: every spend reads them.
-    budgeted: bool = False
 
 
 @dataclass(slots=True)

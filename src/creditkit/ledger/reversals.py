@@ -25,9 +25,9 @@ from creditkit.ledger import repository, reversal_repository, spender_repository
 from creditkit.ledger.checks import check_text
 from creditkit.ledger.corrections import REASON_LENGTH_MAX
 from creditkit.ledger.grants import Grants
-from creditkit.ledger.kernel import CONSUMPTION, EXPIRY, ISSUANCE, Request, Spend, UnitOfWork
+from creditkit.ledger.kernel import CONSUMPTION, EXPIRY, ISSUANCE, Request, Spend
 from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
-from creditkit.ledger.repository import CustomerRow, TransactionRow
+from creditkit.ledger.repository import TransactionRow
 from creditkit.ledger.schemas import (
     PRIORITY_DEFAULT_BY_SOURCE,
     Draw,
@@ -37,6 +37,7 @@ from creditkit.ledger.schemas import (
     Unit,
 )
 from creditkit.ledger.spending import CUSTOMER, SpendState, path_budgets
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 #: How long after a charge it may be reversed, unless the kit sets another window: Stripe's
 #: meter events may be cancelled for as long as they may be backdated (35 days).

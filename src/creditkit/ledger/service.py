@@ -36,11 +36,11 @@ from creditkit.ledger.hold_excess import HoldExcess
 from creditkit.ledger.hold_reads import HoldReads
 from creditkit.ledger.hold_settlements import HoldSettlements
 from creditkit.ledger.holds import Holds
-from creditkit.ledger.kernel import Clock, LedgerHooks, Request, T, UnitOfWork
+from creditkit.ledger.kernel import Clock, LedgerHooks, Request, T
 from creditkit.ledger.moves import Moves
 from creditkit.ledger.outcomes import ChargeOutcomes
 from creditkit.ledger.postings import LedgerPostings
-from creditkit.ledger.repository import CustomerRow, GrantRow
+from creditkit.ledger.repository import GrantRow
 from creditkit.ledger.reversals import Reversals
 from creditkit.ledger.schemas import (
     Adjustment,
@@ -65,6 +65,7 @@ from creditkit.ledger.spenders import SPENDERS_PAGE_SIZE_MAX, Spenders
 from creditkit.ledger.statements import Statements
 from creditkit.ledger.timeline import CATCH_UP_TRANSACTIONS_MAX, SWEEP_CUSTOMERS_MAX
 from creditkit.store.database import Database
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 
 class LedgerService:

@@ -12,9 +12,8 @@ from creditkit.errors import IdempotencyConflict, InvalidRequest, present
 from creditkit.ledger import repository, spender_repository
 from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text, check_time_zone
 from creditkit.ledger.grants import customer_of
-from creditkit.ledger.kernel import Request, T, UnitOfWork
+from creditkit.ledger.kernel import Request, T
 from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
-from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import (
     Budget,
     Customer,
@@ -34,6 +33,7 @@ from creditkit.ledger.spending import (
     path_budgets,
 )
 from creditkit.store.database import Database
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 #: A kind names what a spender is to the host app (member, api_key, agent, project).
 SPENDER_KIND_LENGTH_MAX = 32
@@ -134,17 +134,23 @@ class Spenders:
             },
         )
 
-        def apply(connection: Connection, holder: CustomerRow, now: datetime) -> None:
+        def apply(context: UnitOfWork, holder: CustomerRow) -> None:
             if spender is not None:
-                self._rules.spender_row(connection, SpendState(), holder, spender)
+                self._rules.spender_row(context.connection, SpendState(), holder, spender)
             else:
-                spender_repository.mark_budgeted(connection, holder.id)
+                spender_repository.mark_budgeted(context.connection, holder.id)
             spender_repository.set_budget(
-                connection, holder.id, spender or CUSTOMER, unit, period_, steps, now
+                context.connection,
+                holder.id,
+                spender or CUSTOMER,
+                unit,
+                period_,
+                steps,
+                context.now,
             )
 
-        def answer(connection: Connection, holder: CustomerRow, now: datetime) -> Budget | None:
-            found = self._budgets_of(connection, holder, unit_, spender, now)
+        def answer(context: UnitOfWork, holder: CustomerRow) -> Budget | None:
+            found = self._budgets_of(context.connection, holder, unit_, spender, context.now)
             return next((budget for budget in found if budget.period == period_), None)
 
         budget: Budget | None = self._set(request, customer, apply, answer)
@@ -208,11 +214,15 @@ class Spenders:
             {"customer": customer, "unit": unit, "amount": steps},
         )
 
-        def apply(connection: Connection, holder: CustomerRow, now: datetime) -> None:
-            spender_repository.set_debt_limit(connection, holder.id, unit, steps, now)
+        def apply(context: UnitOfWork, holder: CustomerRow) -> None:
+            spender_repository.set_debt_limit(
+                context.connection, holder.id, unit, steps, context.now
+            )
 
-        def answer(connection: Connection, holder: CustomerRow, now: datetime) -> DebtLimit:
-            position = self._rules.debt_position(connection, SpendState(), holder, unit, now)
+        def answer(context: UnitOfWork, holder: CustomerRow) -> DebtLimit:
+            position = self._rules.debt_position(
+                context.connection, SpendState(), holder, unit, context.now
+            )
             return DebtLimit(
                 customer,
                 unit,
@@ -235,11 +245,13 @@ class Spenders:
             idempotency_key, TransactionKind.TIME_ZONE, {"customer": customer, "time_zone": zone}
         )
 
-        def apply(connection: Connection, holder: CustomerRow, _now: datetime) -> None:
-            repository.update_customer_time_zone(connection, holder.id, zone)
+        def apply(context: UnitOfWork, holder: CustomerRow) -> None:
+            repository.update_customer_time_zone(context.connection, holder.id, zone)
 
-        def answer(connection: Connection, _holder: CustomerRow, _now: datetime) -> Customer:
-            row = present(repository.read_customer_full(connection, customer), "a locked customer")
+        def answer(context: UnitOfWork, _holder: CustomerRow) -> Customer:
+            row = present(
+                repository.read_customer_full(context.connection, customer), "a locked customer"
+            )
             return customer_of(row)
 
         return self._set(request, customer, apply, answer)
@@ -248,8 +260,8 @@ class Spenders:
         self,
         request: Request,
         customer: str,
-        apply: Callable[[Connection, CustomerRow, datetime], None],
-        answer: Callable[[Connection, CustomerRow, datetime], T],
+        apply: Callable[[UnitOfWork, CustomerRow], None],
+        answer: Callable[[UnitOfWork, CustomerRow], T],
     ) -> T:
         """A setting written once per idempotency key, under the customer's lock: the same key
         and request answers what is set now; a different request is a conflict."""
@@ -263,11 +275,11 @@ class Spenders:
                 if conflict is not None:
                     raise conflict
             else:
-                apply(context.connection, holder, context.now)
+                apply(context, holder)
                 spender_repository.record_setting(
                     context.connection, request.key, holder.id, request.encode(), context.now
                 )
-            return answer(context.connection, holder, context.now)
+            return answer(context, holder)
 
         return self._postings.locked_write([customer], work)
 

@@ -20,8 +20,9 @@ from sqlalchemy.engine import Connection
 from creditkit.errors import InvalidRequest
 from creditkit.ledger import spender_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, NAME_LENGTH_MAX, check_text
-from creditkit.ledger.repository import CustomerRow, GrantRow
+from creditkit.ledger.repository import GrantRow
 from creditkit.store.flavor import flavor_of
+from creditkit.store.unit_of_work import CustomerRow
 
 #: The periods a budget may count over, each resetting at its own UTC boundary (weeks start on
 #: Monday); ``lifetime`` never resets.

@@ -27,7 +27,7 @@ from creditkit.ledger.hold_reads import HoldReads
 from creditkit.ledger.hold_repository import HoldRow
 from creditkit.ledger.kernel import burn_down_key
 from creditkit.ledger.ports import LedgerReads, SpendRules
-from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
+from creditkit.ledger.repository import GrantRow, TransactionRow
 from creditkit.ledger.schemas import (
     Balance,
     Draw,
@@ -40,6 +40,7 @@ from creditkit.ledger.schemas import (
 )
 from creditkit.ledger.spending import CUSTOMER, SpendState, applies, check_spender, path_budgets
 from creditkit.store.database import Database
+from creditkit.store.unit_of_work import CustomerRow
 
 #: Spenders a subtree filter may cover.
 SUBTREE_SPENDERS_MAX = 1_000

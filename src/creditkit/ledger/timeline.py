@@ -28,9 +28,7 @@ from creditkit.ledger.kernel import (
     Request,
     SweepTally,
     T,
-    UnitOfWork,
 )
-from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import (
     HoldStatus,
     SweepReport,
@@ -38,6 +36,7 @@ from creditkit.ledger.schemas import (
 )
 from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit_many
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 SWEEP_CUSTOMERS_MAX = 10_000
 

@@ -41,15 +41,15 @@ from creditkit.ledger.kernel import (
     Refused,
     Request,
     T,
-    UnitOfWork,
     burn_down_key,
 )
 from creditkit.ledger.late_usage import LATE_USAGE_WINDOW_DEFAULT
-from creditkit.ledger.repository import CustomerRow, GrantRow, TransactionRow
+from creditkit.ledger.repository import GrantRow, TransactionRow
 from creditkit.ledger.timeline import (
     LedgerTimeline,
 )
 from creditkit.store.database import DATABASE_ERRORS, is_unique_violation
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 
 class LedgerWrites(LedgerTimeline):

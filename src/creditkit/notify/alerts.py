@@ -33,8 +33,7 @@ from creditkit.catalog import Allowance, Catalog, Plan
 from creditkit.clock import Clock
 from creditkit.errors import InvalidRequest, Quantity, UnknownCustomer
 from creditkit.ledger import repository as ledger_repository
-from creditkit.ledger.kernel import Spend, UnitOfWork
-from creditkit.ledger.repository import CustomerRow
+from creditkit.ledger.kernel import Spend
 from creditkit.ledger.service import LedgerService
 from creditkit.notify import repository
 from creditkit.notify.schemas import Alerts, AlertSource
@@ -42,6 +41,7 @@ from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit, new_event_id
 from creditkit.store.configured import ConfiguredCustomers
 from creditkit.store.database import Database
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 from creditkit.subscriptions.service import SubscriptionService
 from creditkit.usage.allowance import PERCENT_MAX, allowance_left, allowance_spent, reached
 
@@ -475,15 +475,17 @@ class AlertService:
         ``GRANT_EXPIRING_NOTICE_DAYS``, at most ``GRANT_EXPIRING_BATCH_MAX`` per call. Returns
         how many it announced and whether it stopped at the batch size."""
 
-        def scan(connection: Connection) -> tuple[int, bool]:
-            now = self._now()
+        def scan(context: UnitOfWork) -> tuple[int, bool]:
+            now = context.now
             until = now + timedelta(days=GRANT_EXPIRING_NOTICE_DAYS)
-            found = repository.expiring_grants(connection, now, until, GRANT_EXPIRING_BATCH_MAX)
+            found = repository.expiring_grants(
+                context.connection, now, until, GRANT_EXPIRING_BATCH_MAX
+            )
             announced = 0
             for grant in found:
                 event_id = new_event_id()
                 notice = {"grant_id": grant.grant_id, "event_id": event_id, "created_at": now}
-                if not repository.insert_expiry_notice(connection, notice):
+                if not repository.insert_expiry_notice(context.connection, notice):
                     continue  # another worker announced it since the scan read it
                 unit = self._ledger.unit(grant.unit)
                 data = {
@@ -493,12 +495,12 @@ class AlertService:
                     "source": grant.source,
                     "expires_at": grant.expires_at.isoformat(),
                 }
-                emit(connection, EventType.GRANT_EXPIRING, grant.customer_id, data, now,
+                emit(context.connection, EventType.GRANT_EXPIRING, grant.customer_id, data, now,
                      event_id=event_id)  # fmt: skip
                 announced += 1
             return announced, len(found) == GRANT_EXPIRING_BATCH_MAX
 
-        return self._database.write(scan)
+        return self._database.unit_of_work(self._now, scan)
 
 
 def _newly_reached(allowance: int, percents: Sequence[int], used: int, steps: int) -> list[int]:

@@ -13,7 +13,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from creditkit.ledger.repository import CustomerRow
 from creditkit.store.database import insert_once
 from creditkit.store.flavor import flavor_of, flavor_of_dialect
 from creditkit.store.tables import (
@@ -28,6 +27,7 @@ from creditkit.store.tables import (
     webhook_endpoints,
     webhook_secret_rotations,
 )
+from creditkit.store.unit_of_work import CustomerRow
 
 # -- endpoints ----------------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ from creditkit.notify.sealing import Sealer
 from creditkit.notify.signing import new_secret, signed_headers
 from creditkit.outbox.writer import EVENTS_PAGE_MAX, events_after
 from creditkit.store.database import Database
+from creditkit.store.unit_of_work import UnitOfWork
 
 URL_LENGTH_MAX = 2048
 #: Endpoints registered at once: each event is one delivery per endpoint.
@@ -151,24 +152,24 @@ class WebhookService:
         types = _check_event_types(event_types)
         check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
 
-        def write(connection: Connection) -> RegisteredWebhookEndpoint:
-            recorded = repository.endpoint_by_key(connection, idempotency_key)
+        def write(context: UnitOfWork) -> RegisteredWebhookEndpoint:
+            recorded = repository.endpoint_by_key(context.connection, idempotency_key)
             if recorded is None:
-                if repository.count_endpoints(connection) >= ENDPOINTS_MAX:
+                if repository.count_endpoints(context.connection) >= ENDPOINTS_MAX:
                     raise InvalidRequest("url", f"at most {ENDPOINTS_MAX} endpoints: delete one")
                 endpoint_id = repository.insert_endpoint(
-                    connection,
+                    context.connection,
                     {
                         "idempotency_key": idempotency_key,
                         "url": checked_url,
                         "secret_sealed": self._sealer.seal(new_secret()),
                         "event_types": types,
                         "enabled": True,
-                        "created_at": self._now(),
+                        "created_at": context.now,
                     },
                 )
                 recorded = present(
-                    repository.endpoint_by_key(connection, idempotency_key),
+                    repository.endpoint_by_key(context.connection, idempotency_key),
                     "an endpoint just inserted is found by its idempotency key",
                 )
                 require(
@@ -186,7 +187,7 @@ class WebhookService:
                 _endpoint(recorded), self._sealer.unseal(recorded.secret_sealed)
             )
 
-        return self._database.write(write)
+        return self._database.unit_of_work(self._now, write)
 
     def rotate_secret(self, endpoint_id: int, idempotency_key: str) -> RegisteredWebhookEndpoint:
         """Gives the endpoint a new secret, returned here only. The one it replaces keeps
@@ -195,15 +196,15 @@ class WebhookService:
         again; a replay of an older one is refused, as its secret no longer signs alone."""
         check_text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LENGTH_MAX)
 
-        def write(connection: Connection) -> RegisteredWebhookEndpoint:
-            row = self._read(connection, endpoint_id, lock=True)
-            recorded = repository.rotation_by_key(connection, idempotency_key)
+        def write(context: UnitOfWork) -> RegisteredWebhookEndpoint:
+            row = self._read(context.connection, endpoint_id, lock=True)
+            recorded = repository.rotation_by_key(context.connection, idempotency_key)
             if recorded is not None:
                 if recorded.endpoint_id != endpoint_id:
                     raise IdempotencyConflict(
                         idempotency_key, "endpoint_id", recorded.endpoint_id, endpoint_id
                     )
-                if repository.latest_rotation_id(connection, endpoint_id) != recorded.id:
+                if repository.latest_rotation_id(context.connection, endpoint_id) != recorded.id:
                     raise InvalidRequest(
                         "idempotency_key",
                         "names an earlier rotation of this endpoint's secret; a later one"
@@ -212,10 +213,10 @@ class WebhookService:
                 return RegisteredWebhookEndpoint(
                     _endpoint(row), self._sealer.unseal(row.secret_sealed)
                 )
-            now = self._now()
+            now = context.now
             secret = new_secret()
             repository.set_endpoint_secrets(
-                connection,
+                context.connection,
                 endpoint_id,
                 {
                     "secret_sealed": self._sealer.seal(secret),
@@ -224,12 +225,14 @@ class WebhookService:
                 },
             )
             repository.insert_rotation(
-                connection,
+                context.connection,
                 {"endpoint_id": endpoint_id, "idempotency_key": idempotency_key, "created_at": now},
             )
-            return RegisteredWebhookEndpoint(_endpoint(self._read(connection, endpoint_id)), secret)
+            return RegisteredWebhookEndpoint(
+                _endpoint(self._read(context.connection, endpoint_id)), secret
+            )
 
-        return self._database.write(write)
+        return self._database.unit_of_work(self._now, write)
 
     def endpoints(self) -> list[WebhookEndpoint]:
         with self._database.read() as connection:
@@ -245,21 +248,21 @@ class WebhookService:
         if not isinstance(enabled, bool):
             raise InvalidRequest("enabled", "must be true or false")
 
-        def write(connection: Connection) -> WebhookEndpoint:
-            self._read(connection, endpoint_id)
-            repository.set_endpoint_enabled(connection, endpoint_id, enabled)
-            return _endpoint(self._read(connection, endpoint_id))
+        def write(context: UnitOfWork) -> WebhookEndpoint:
+            self._read(context.connection, endpoint_id)
+            repository.set_endpoint_enabled(context.connection, endpoint_id, enabled)
+            return _endpoint(self._read(context.connection, endpoint_id))
 
-        return self._database.write(write)
+        return self._database.unit_of_work(self._now, write)
 
     def delete(self, endpoint_id: int) -> None:
         """Deletes the endpoint; the deliveries it was still owed are marked failed."""
 
-        def write(connection: Connection) -> None:
-            self._read(connection, endpoint_id)
-            repository.delete_endpoint(connection, endpoint_id, self._now())
+        def write(context: UnitOfWork) -> None:
+            self._read(context.connection, endpoint_id)
+            repository.delete_endpoint(context.connection, endpoint_id, context.now)
 
-        self._database.write(write)
+        self._database.unit_of_work(self._now, write)
 
     @staticmethod
     def _read(connection: Connection, endpoint_id: object, *, lock: bool = False) -> Any:
@@ -340,12 +343,12 @@ class WebhookService:
         receiving each, in one transaction. Returns how many events, and whether it stopped at
         the batch size."""
 
-        def write(connection: Connection) -> tuple[int, bool]:
-            now = self._now()
-            events = repository.events_to_fan_out(connection, FAN_OUT_EVENTS_MAX)
+        def write(context: UnitOfWork) -> tuple[int, bool]:
+            now = context.now
+            events = repository.events_to_fan_out(context.connection, FAN_OUT_EVENTS_MAX)
             if not events:
                 return 0, False
-            receiving = repository.endpoints_receiving(connection, ENDPOINTS_MAX)
+            receiving = repository.endpoints_receiving(context.connection, ENDPOINTS_MAX)
             rows = [
                 {
                     "event_id": event_id,
@@ -359,25 +362,27 @@ class WebhookService:
                 for endpoint_id, types in receiving
                 if types is None or event_type in types
             ]
-            repository.insert_deliveries(connection, rows)
-            repository.mark_fanned_out(connection, [event_id for event_id, _type in events], now)
+            repository.insert_deliveries(context.connection, rows)
+            repository.mark_fanned_out(
+                context.connection, [event_id for event_id, _type in events], now
+            )
             return len(events), len(events) == FAN_OUT_EVENTS_MAX
 
-        return self._database.write(write)
+        return self._database.unit_of_work(self._now, write)
 
     # -- delivery ---------------------------------------------------------------------------------
 
     def claim(self) -> list[ClaimedDelivery]:
         """Leases up to ``DELIVERIES_CLAIMED_MAX`` due deliveries for this worker."""
 
-        def write(connection: Connection) -> list[ClaimedDelivery]:
-            now = self._now()
+        def write(context: UnitOfWork) -> list[ClaimedDelivery]:
+            now = context.now
             lease_until = now + timedelta(seconds=LEASE_SECONDS)
             return repository.claim_due_deliveries(
-                connection, now, lease_until, DELIVERIES_CLAIMED_MAX
+                context.connection, now, lease_until, DELIVERIES_CLAIMED_MAX
             )
 
-        return self._database.write(write)
+        return self._database.unit_of_work(self._now, write)
 
     def attempt(
         self, client: httpx.Client, delivery: ClaimedDelivery, rng: random.Random
@@ -452,7 +457,9 @@ class WebhookService:
                 "last_error": error[:LAST_ERROR_LENGTH_MAX],
             }
 
-        def write(connection: Connection) -> bool:
-            return repository.record_attempt(connection, delivery.id, delivery.attempt, values)
+        def write(context: UnitOfWork) -> bool:
+            return repository.record_attempt(
+                context.connection, delivery.id, delivery.attempt, values
+            )
 
-        return status if self._database.write(write) else None
+        return status if self._database.unit_of_work(self._now, write) else None

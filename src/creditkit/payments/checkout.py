@@ -16,8 +16,6 @@ from creditkit.derived_keys import checkout_session_key
 from creditkit.errors import IdempotencyConflict, InvalidRequest, present, require
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, check_text
-from creditkit.ledger.kernel import UnitOfWork
-from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import CustomerKind, Money
 from creditkit.payments import pricing, repository
 from creditkit.payments.context import Item, PaymentContext, payment_values
@@ -25,6 +23,7 @@ from creditkit.payments.errors import CouponNotApplicable
 from creditkit.payments.receipts import receipt_lines
 from creditkit.payments.schemas import CheckoutRequest, CheckoutSession, PaymentKind
 from creditkit.payments.stripe_prices import plan_price
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 from creditkit.subscriptions.schemas import SubscriptionStatus
 
 URL_LENGTH_MAX = 2048

@@ -8,11 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from creditkit.derived_keys import collection_key
 from creditkit.errors import InvalidRequest
-from creditkit.ledger.kernel import UnitOfWork
 from creditkit.ledger.schemas import Money
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
@@ -20,6 +17,7 @@ from creditkit.payments.errors import ProviderError
 from creditkit.payments.fulfilment import CHARGE_ATTEMPTS_MAX, Fulfilment
 from creditkit.payments.receipts import receipt_lines
 from creditkit.payments.schemas import ChargeResult, ChargeRunReport, OffSessionCharge, PaymentKind
+from creditkit.store.unit_of_work import UnitOfWork
 
 #: One worker run collects at most this many due payments of a kind.
 COLLECTIONS_PER_RUN_MAX = 500
@@ -61,13 +59,13 @@ class OffSessionCollections:
         now = self._now()
         lease_until = now + timedelta(seconds=COLLECTION_LEASE_SECONDS)
 
-        def take(connection: Connection) -> tuple[Any, Any] | None:
-            if not repository.claim(connection, payment_id, now, lease_until):
+        def take(context: UnitOfWork) -> tuple[Any, Any] | None:
+            if not repository.claim(context.connection, payment_id, context.now, lease_until):
                 return None
-            row = repository.read_payment(connection, payment_id)
-            return row, repository.account(connection, row.customer_id, row.provider)
+            row = repository.read_payment(context.connection, payment_id)
+            return row, repository.account(context.connection, row.customer_id, row.provider)
 
-        claimed = self._database.write(take)
+        claimed = self._database.unit_of_work(lambda: now, take)
         if claimed is None:
             return None
         row, account = claimed

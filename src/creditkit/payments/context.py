@@ -10,7 +10,6 @@ from typing import Any
 from creditkit.catalog import Catalog, Interval
 from creditkit.clock import Clock
 from creditkit.errors import InvalidRequest
-from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Money
 from creditkit.ledger.service import LedgerService
 from creditkit.payments import pricing, repository
@@ -18,6 +17,7 @@ from creditkit.payments.errors import PaymentNotFound
 from creditkit.payments.providers import PaymentProvider
 from creditkit.payments.schemas import PaymentKind, PaymentStatus
 from creditkit.store.database import Database
+from creditkit.store.unit_of_work import CustomerRow
 from creditkit.subscriptions.service import SubscriptionService
 
 

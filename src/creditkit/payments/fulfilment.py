@@ -13,7 +13,6 @@ from sqlalchemy.engine import Connection
 from creditkit.derived_keys import payment_bonus_key, payment_key
 from creditkit.errors import present
 from creditkit.ledger import repository as ledger_repository
-from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
 from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit
@@ -21,6 +20,7 @@ from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
 from creditkit.payments.receipts import issue_receipt, receipt_lines
 from creditkit.payments.schemas import PaymentKind, PaymentStatus, ReceiptKind
+from creditkit.store.unit_of_work import CustomerRow
 from creditkit.subscriptions.schemas import SubscriptionStatus
 
 #: Off-session attempts of one payment, in all: a failing card is not charged forever.

@@ -10,7 +10,6 @@ from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Interval
 from creditkit.errors import require
-from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Money
 from creditkit.payments import repository
 from creditkit.payments.schemas import (
@@ -21,6 +20,7 @@ from creditkit.payments.schemas import (
     ReceiptKind,
     ReceiptLine,
 )
+from creditkit.store.unit_of_work import CustomerRow
 
 
 def issue_receipt(

@@ -24,8 +24,6 @@ from creditkit.derived_keys import (
 )
 from creditkit.errors import present, require
 from creditkit.ledger import repository as ledger_repository
-from creditkit.ledger.kernel import UnitOfWork
-from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import GrantSource, Money
 from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit
@@ -42,7 +40,9 @@ from creditkit.payments.schemas import (
     ReceiptLine,
     Refund,
 )
-from creditkit.subscriptions.service import SubscriptionService, prorate
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
+from creditkit.subscriptions.service import SubscriptionService
+from creditkit.subscriptions.state import prorate
 
 PLAN_KINDS = (PaymentKind.PLAN, PaymentKind.RENEWAL)
 #: Allowance grants taken back by one plan refund, at most: a refund window is at most a year,

@@ -16,14 +16,13 @@ from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog
 from creditkit.derived_keys import renewal_key
-from creditkit.ledger.kernel import UnitOfWork
-from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import pricing, repository
 from creditkit.payments.context import Item, PaymentContext, payment_values
 from creditkit.payments.providers import PaymentProvider
 from creditkit.payments.receipts import issue_receipt
 from creditkit.payments.schemas import PaymentKind, PaymentStatus, ReceiptKind, ReceiptLine
 from creditkit.store.tables import to_epoch_microseconds
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 from creditkit.subscriptions.schemas import PaidPeriod, SubscriptionStatus
 
 
@@ -36,23 +35,22 @@ class RenewalCollector:
         self._provider = provider
         self._catalog = catalog
 
-    def collects_by_invoice(self, connection: Connection, holder: CustomerRow) -> bool:
+    def collects_by_invoice(self, context: UnitOfWork, holder: CustomerRow) -> bool:
         """Whether the provider bills subscriptions and holds a live one of the customer (a
         plan's checkout made it; its end clears it): then its invoices collect the renewals."""
         if not self._provider.bills_subscriptions:
             return False
-        account = repository.account(connection, holder.id, self._provider.name)
+        account = repository.account(context.connection, holder.id, self._provider.name)
         return account is not None and account.provider_subscription_id is not None
 
-    def collect(
-        self, connection: Connection, holder: CustomerRow, period: PaidPeriod, now: datetime
-    ) -> None:
+    def collect(self, context: UnitOfWork, holder: CustomerRow, period: PaidPeriod) -> None:
         """A billing period after the first of a run a checkout started owes a renewal
         payment, recorded pending here and charged off-session by ``run_due_renewals``. A run
         not bought through a checkout is the app's to collect (its billing lines); a provider
         that bills subscriptions collects through its invoices."""
         if self._provider.bills_subscriptions or period.start == period.anchor_at:
             return
+        connection, now = context.connection, context.now
         started = repository.latest_plan_payment(connection, holder.id)
         if started is None or started.succeeded_at != period.anchor_at:
             return  # this run of periods was not bought through a checkout

@@ -26,7 +26,6 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog
 from creditkit.clock import Clock
@@ -70,6 +69,7 @@ from creditkit.payments.subscription_changes import SubscriptionChanges
 from creditkit.payments.top_ups import TopUps
 from creditkit.payments.webhooks import Webhooks
 from creditkit.store.database import Database
+from creditkit.store.unit_of_work import UnitOfWork
 from creditkit.subscriptions.service import SubscriptionService
 
 REFUND_WINDOW_DAYS_DEFAULT = 14
@@ -163,13 +163,13 @@ class PaymentService:
         """One redemption counter per coupon and discount of the catalog."""
         wanted = [*self._catalog.coupons, *self._catalog.discounts]
 
-        def register(connection: Connection) -> None:
-            for coupon_id in set(wanted) - repository.registered_coupons(connection):
-                repository.register_coupon(connection, coupon_id)
+        def register(context: UnitOfWork) -> None:
+            for coupon_id in set(wanted) - repository.registered_coupons(context.connection):
+                repository.register_coupon(context.connection, coupon_id)
 
         for attempt in (1, 2):
             try:
-                self._database.write(register)
+                self._database.unit_of_work(self._now, register)
                 return
             except sa.exc.IntegrityError:
                 # Another process registered them between our read and insert: read again.

@@ -30,14 +30,13 @@ from sqlalchemy.engine import Connection
 from creditkit.catalog import Interval
 from creditkit.derived_keys import provider_cancel_key, provider_change_key, provider_end_key
 from creditkit.ledger import repository as ledger_repository
-from creditkit.ledger.kernel import UnitOfWork
-from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
 from creditkit.payments.errors import ProviderError
 from creditkit.payments.providers import SubscriptionBilling
 from creditkit.payments.schemas import ProviderSubscription
 from creditkit.payments.stripe_prices import plan_price
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 from creditkit.subscriptions.schemas import Subscription
 
 #: Subscriptions ``end_ended`` cancels at the provider per run; the next run takes the rest.

@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 from creditkit.derived_keys import top_up_key
 from creditkit.errors import InvalidRequest
 from creditkit.ledger import repository as ledger_repository
-from creditkit.ledger.kernel import UnitOfWork
-from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Money
 from creditkit.payments import pricing, repository
 from creditkit.payments.context import Item, PaymentContext, payment_values
 from creditkit.payments.schemas import PaymentKind, TopUpSettings
 from creditkit.store.configured import ConfiguredCustomers
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 TOP_UPS_PER_DAY_MAX = 100
 #: Packs one top-up to a target buys, at most: a target is a balance to keep, not a bulk order.

@@ -10,8 +10,6 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from creditkit.derived_keys import invoice_key
-from creditkit.ledger.kernel import UnitOfWork
-from creditkit.ledger.repository import CustomerRow
 from creditkit.payments import repository
 from creditkit.payments.context import PaymentContext
 from creditkit.payments.errors import UnknownProvider, WebhookRejected
@@ -27,6 +25,7 @@ from creditkit.payments.schemas import (
     WebhookOutcome,
 )
 from creditkit.payments.subscription_changes import SubscriptionChanges
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 from creditkit.subscriptions.schemas import SubscriptionStatus
 
 #: Stripe's webhook bodies are far smaller; a larger body is not a provider's.

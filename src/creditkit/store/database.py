@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from creditkit.errors import InvalidRequest, LedgerBusy
+from creditkit.store.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
 
@@ -262,6 +264,17 @@ class Database:
         on lock conflicts. ``work`` must therefore only touch the database through its
         connection."""
         return self._write_retried(work, self.engine.begin)
+
+    def unit_of_work(self, clock: Callable[[], datetime], work: Callable[[UnitOfWork], T]) -> T:
+        """Runs ``work`` as ``write`` does, handed the unit of work every write takes: its
+        transaction, and the moment read from ``clock`` at the start of each attempt (as the
+        ledger's writes read theirs). It locks no customer: a write that changes what a customer
+        holds goes through the ledger's ``locked_write`` instead."""
+
+        def attempt(connection: Connection) -> T:
+            return work(UnitOfWork(connection, clock(), {}, replay=False))
+
+        return self.write(attempt)
 
     def held(self) -> HeldConnection:
         """A connection kept open between transactions, for one writer at a time (the

@@ -9,14 +9,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Protocol
-
-from sqlalchemy.engine import Connection
 
 from creditkit.catalog import Catalog, Interval
 from creditkit.errors import CheckoutRequired, InvalidRequest
-from creditkit.ledger.repository import CustomerRow
+from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 from creditkit.subscriptions.schemas import PaidPeriod
 
 PAY_WITH_MONEY = "money"
@@ -24,18 +21,16 @@ PAY_WITH_MONEY = "money"
 
 class Collector(Protocol):
     """Collects the price of billing periods paid in money. Both are called inside the
-    subscription's write, under the customer's lock, on its connection."""
+    subscription's write, under the customer's lock, with its unit of work."""
 
-    def collects_by_invoice(self, connection: Connection, holder: CustomerRow) -> bool:
+    def collects_by_invoice(self, context: UnitOfWork, holder: CustomerRow) -> bool:
         """Whether the provider bills this customer's renewals itself (Stripe Billing): the next
         billing period then starts when the provider's invoice for it is paid
         (``SubscriptionService.renew_collected``), never on this clock, so that no period is
         billed that nobody collects."""
         ...
 
-    def collect(
-        self, connection: Connection, holder: CustomerRow, period: PaidPeriod, now: datetime
-    ) -> None:
+    def collect(self, context: UnitOfWork, holder: CustomerRow, period: PaidPeriod) -> None:
         """A billing period paid in money has started by renewal (``period``): collect its
         price, once however often it is asked for the same period."""
         ...

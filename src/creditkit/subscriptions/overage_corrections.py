@@ -22,29 +22,42 @@ from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.kernel import Spend
 from creditkit.ledger.schemas import Money
 from creditkit.subscriptions import repository
+from creditkit.subscriptions.plan_versions import PlanVersions
+from creditkit.subscriptions.records import SubscriptionRecords
 from creditkit.subscriptions.schemas import BillingLineKind
+from creditkit.subscriptions.state import SubscriptionState, allowance_of
 
 if TYPE_CHECKING:
-    from creditkit.subscriptions.service import SubscriptionService
+    from creditkit.subscriptions.overage import Overage
 
 
-def correct(service: SubscriptionService, connection: Connection, spends: Sequence[Spend]) -> None:
+def correct(
+    overage_periods: Overage,
+    plans: PlanVersions,
+    records: SubscriptionRecords,
+    connection: Connection,
+    spends: Sequence[Spend],
+) -> None:
     """The ledger's ``recorded`` hook: a correction line for each spend counted in a closed
     overage period that moved credits beyond the grants (``issued``)."""
     for spend in spends:
         if spend.counted_at is None or spend.issued == 0:
             continue  # counted now, or nothing issued: the open period's close bills it
-        _correct_one(service, connection, spend)
+        _correct_one(overage_periods, plans, records, connection, spend)
 
 
-def _correct_one(service: SubscriptionService, connection: Connection, spend: Spend) -> None:
-    from creditkit.subscriptions.service import _allowance_of, _State
-
+def _correct_one(
+    overage_periods: Overage,
+    plans: PlanVersions,
+    records: SubscriptionRecords,
+    connection: Connection,
+    spend: Spend,
+) -> None:
     row = repository.read_subscription(connection, spend.customer_id)
     if row is None:
         return
-    state = _State.from_row(row)
-    plan, _version = service._plan(connection, state.plan_version_id)
+    state = SubscriptionState.from_row(row)
+    plan, _version = plans.plan(connection, state.plan_version_id)
     overage = plan.overage
     if overage is None or overage.unit != spend.unit or spend.counted_at is None:
         return
@@ -55,20 +68,20 @@ def _correct_one(service: SubscriptionService, connection: Connection, spend: Sp
     now = spend.created_at
     external_id = ledger_repository.external_ids(connection, [spend.customer_id])
     holder = ledger_repository.read_customer(connection, external_id[spend.customer_id])
-    start, end = service._overage_period(state, plan, now)
-    billed_until = service._stretch_start(connection, holder, start, end)
+    start, end = overage_periods.period(state, plan, now)
+    billed_until = overage_periods.stretch_start(connection, holder, start, end)
     if spend.counted_at >= billed_until:
         return  # in the stretch still open: its close counts it
     bounds = (
-        service._overage_period(state, plan, spend.counted_at)
-        if _allowance_of(plan) is not None
+        overage_periods.period(state, plan, spend.counted_at)
+        if allowance_of(plan) is not None
         else (None, None)
     )
-    unit = service._ledger.unit(spend.unit)
+    unit = overage_periods.unit(spend.unit)
     steps = abs(spend.issued)
     price = overage.price.amount_for(steps, unit.scale)
     sign = 1 if spend.issued > 0 else -1
-    service._bill(
+    records.bill(
         connection, holder, state, BillingLineKind.OVERAGE,
         f"correction: {'' if sign > 0 else '-'}{unit.to_quantity(steps)} {unit.name} of overage"
         f" on {plan.name}, usage of a billed period",

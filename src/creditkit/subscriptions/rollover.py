@@ -14,9 +14,9 @@ from creditkit.catalog import Rollover, RolloverKind
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger import spender_repository
 from creditkit.ledger.kernel import EXPIRY, ISSUANCE, Request
-from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import TransactionKind, Unit
 from creditkit.ledger.service import LedgerService
+from creditkit.store.unit_of_work import CustomerRow
 
 
 @dataclass(frozen=True, slots=True)

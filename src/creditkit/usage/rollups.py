@@ -9,9 +9,9 @@ Python first, so that each key is written once, then writes every key in one mul
 commits or rolls back with the spending it counts: it can never disagree with the ledger's rows.
 
 A dimension's values are read back from the rows just written, with the very SQL the reads of
-the ledger's rows use (``repository.dimension_of_spending``): the same text for a number, and a
-commit's value from its hold's metadata when its own has none. A dimension newly declared is
-filled from the ledger's rows once, when a kit first opens the database with it
+the ledger's rows use (``breakdown_repository.dimension_of_spending``): the same text for a
+number, and a commit's value from its hold's metadata when its own has none. A dimension newly
+declared is filled from the ledger's rows once, when a kit first opens the database with it
 (``fill_dimensions``); every process sharing a database declares the same dimensions.
 """
 
@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from creditkit.clock import Clock
 from creditkit.errors import InvariantViolation
-from creditkit.ledger.kernel import Spend, UnitOfWork
+from creditkit.ledger.kernel import Spend
 from creditkit.store.database import Database
 from creditkit.store.flavor import flavor_of
 from creditkit.store.tables import (
@@ -36,7 +36,8 @@ from creditkit.store.tables import (
     usage_dimensions,
     usage_rollups,
 )
-from creditkit.usage import buckets, repository
+from creditkit.store.unit_of_work import UnitOfWork
+from creditkit.usage import breakdown_repository, buckets, repository
 
 #: Rows (10 parameters each at most) and transaction ids per statement: within SQLite's 32,766
 #: parameters whatever the batch.
@@ -119,7 +120,10 @@ class UsageRollups:
         wrote, in one statement per ``ROWS_PER_STATEMENT_MAX``."""
         columns = [
             transactions.c.id,
-            *(repository.dimension_of_spending(connection, name) for name in self._dimensions),
+            *(
+                breakdown_repository.dimension_of_spending(connection, name)
+                for name in self._dimensions
+            ),
         ]
         read_back: dict[int, tuple[str | None, ...]] = {}
         for chunk in _chunks([spend.transaction_id for spend in spends]):
@@ -134,14 +138,15 @@ class UsageRollups:
         table is locked against the recorders of other processes (which wait, then add to what
         was filled), on SQLite every write is serialized anyway."""
         for name in self._dimensions:
-            self._database.write(functools.partial(self._fill, name=name))
+            self._database.unit_of_work(self._now, functools.partial(self._fill, name=name))
 
-    def _fill(self, connection: Connection, name: str) -> None:
-        if repository.dimension_filled(connection, name):
+    def _fill(self, context: UnitOfWork, name: str) -> None:
+        connection = context.connection
+        if breakdown_repository.dimension_filled(connection, name):
             return  # the common case, without a lock
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql("LOCK TABLE usage_dimension_rollups IN EXCLUSIVE MODE")
-            if repository.dimension_filled(connection, name):
+            if breakdown_repository.dimension_filled(connection, name):
                 return  # another process filled it while this one waited for the lock
         # What a recorder of a process that declared it first may have added, before this
         # fill counts the same spends again from the ledger's rows.
@@ -152,8 +157,8 @@ class UsageRollups:
             sa.select(
                 transactions.c.customer_id,
                 transactions.c.unit,
-                repository.bucket_of(connection, repository.COUNTED_AT).label("bucket"),
-                repository.dimension_of_spending(connection, name).label("value"),
+                breakdown_repository.bucket_of(connection, repository.COUNTED_AT).label("bucket"),
+                breakdown_repository.dimension_of_spending(connection, name).label("value"),
                 repository.SIGNED_STEPS.label("amount"),
                 repository.CHARGE_COUNT.label("charges"),
             )
@@ -181,7 +186,7 @@ class UsageRollups:
                 [*DIMENSION_KEY_COLUMNS, *DIMENSION_SUM_COLUMNS], grouped
             )
         )
-        connection.execute(sa.insert(usage_dimensions).values(name=name, filled_at=self._now()))
+        connection.execute(sa.insert(usage_dimensions).values(name=name, filled_at=context.now))
 
 
 def _add_to_rows(

@@ -36,14 +36,14 @@ from creditkit.ledger.checks import (
 )
 from creditkit.ledger.kernel import EXPIRY, ISSUANCE
 from creditkit.ledger.outcomes import ChargeOutcomes
-from creditkit.ledger.repository import CustomerRow
 from creditkit.ledger.schemas import Charge, ChargeRequest, GrantSource, TransactionKind, Unit
 from creditkit.ledger.service import LedgerService
 from creditkit.ledger.spending import check_spender
 from creditkit.store.database import Database
 from creditkit.store.tables import from_epoch_microseconds, to_epoch_microseconds
+from creditkit.store.unit_of_work import CustomerRow
 from creditkit.subscriptions.service import SubscriptionService
-from creditkit.usage import repository
+from creditkit.usage import breakdown_repository, repository
 from creditkit.usage.allowance import allowance_left
 from creditkit.usage.allowance import allowance_spent as used_of_allowance
 from creditkit.usage.checks import (
@@ -303,7 +303,7 @@ class UsageService:
             raise InvalidRequest("by", "categories come from the catalog: this kit has none")
         return by_
 
-    def _group_key(self, by: BreakdownBy) -> repository.SpendKey:
+    def _group_key(self, by: BreakdownBy) -> breakdown_repository.SpendKey:
         """What ``by`` groups spending by, over its action and member (not a dimension)."""
         if by is BreakdownBy.ACTION:
             return lambda action, _member, _spender: action
@@ -312,7 +312,9 @@ class UsageService:
         if by is BreakdownBy.SPENDER:
             return lambda _action, _member, spender: spender
         categories = self._categories
-        return lambda action, _member, _spender: repository.category_of_action(categories, action)
+        return lambda action, _member, _spender: breakdown_repository.category_of_action(
+            categories, action
+        )
 
     def _label(self, by: BreakdownBy, key: str | None) -> str | None:
         if by is not BreakdownBy.ACTION or key is None or self._catalog is None:
@@ -348,7 +350,7 @@ class UsageService:
             row = ledger_repository.read_customer(connection, customer)
             spenders = self._spenders(connection, row, spender, subtree)
             if dimension is None:
-                top = repository.spend_by_key(
+                top = breakdown_repository.spend_by_key(
                     connection,
                     row.id,
                     unit_.name,
@@ -359,13 +361,13 @@ class UsageService:
                     spenders,
                 )
             else:
-                top = repository.spend_by_dimension(
+                top = breakdown_repository.spend_by_dimension(
                     connection, row.id, unit_.name, start, end, dimension, limit, spenders
                 )
             kinds: dict[str, str] = {}
             if by_ is BreakdownBy.SPENDER:
                 named = [key for key, _steps, _count in top if key is not None]
-                kinds = repository.spender_kinds(connection, row.id, named)
+                kinds = breakdown_repository.spender_kinds(connection, row.id, named)
             totals = repository.spend_totals(
                 connection,
                 row.id,
@@ -433,7 +435,7 @@ class UsageService:
         self._ledger.sweep_if_due(customer)
         with self._database.read() as connection:
             row = ledger_repository.read_customer(connection, customer)
-            buckets = repository.spend_by_bucket(
+            buckets = breakdown_repository.spend_by_bucket(
                 connection, row.id, unit_.name, start, end, origin, width_seconds
             )
         if not (all(0 <= bucket < points_count for bucket in buckets)):

@@ -499,11 +499,11 @@ def _once(pages: Pages, caller: Caller, key: str, change: str, work: Callable[[]
             raise InvalidRequest("Form", "was sent before for another change: reload the page")
         return
     work()
-    now = pages.kit.now()
-    database.write(
-        lambda connection: api_repository.record_response(
-            connection, ledger_key, fingerprint, 303, "{}", now
-        )
+    database.unit_of_work(
+        pages.kit.now,
+        lambda context: api_repository.record_response(
+            context.connection, ledger_key, fingerprint, 303, "{}", context.now
+        ),
     )
 
 
