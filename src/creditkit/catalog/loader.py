@@ -24,6 +24,7 @@ from yaml.nodes import SequenceNode
 
 from creditkit.catalog.errors import CatalogInvalid, CatalogProblem
 from creditkit.catalog.plan_loader import metered_price, read_plans
+from creditkit.catalog.plans import Interval, Plan
 from creditkit.catalog.reader import (
     CURRENCY,
     IDENTIFIER,
@@ -42,9 +43,7 @@ from creditkit.catalog.schemas import (
     Dimension,
     Discount,
     DiscountKind,
-    Interval,
     Pack,
-    Plan,
     UnitSpec,
 )
 from creditkit.catalog.tokens import token_pricing

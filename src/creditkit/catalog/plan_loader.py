@@ -12,18 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from yaml.nodes import MappingNode, SequenceNode
 
-from creditkit.catalog.reader import (
-    DECIMAL_TEXT,
-    LIST,
-    MAPPING,
-    Field,
-    Reader,
-    applies_to_list,
-    child_field,
-    describe,
-    section,
-)
-from creditkit.catalog.schemas import (
+from creditkit.catalog.plans import (
     ROLLOVER_NONE,
     UNLIMITED,
     Allowance,
@@ -43,9 +32,20 @@ from creditkit.catalog.schemas import (
     Price,
     Rollover,
     RolloverKind,
-    UnitSpec,
     Unlimited,
 )
+from creditkit.catalog.reader import (
+    DECIMAL_TEXT,
+    LIST,
+    MAPPING,
+    Field,
+    Reader,
+    applies_to_list,
+    child_field,
+    describe,
+    section,
+)
+from creditkit.catalog.schemas import UnitSpec
 from creditkit.errors import Quantity
 from creditkit.ledger.schemas import Money
 

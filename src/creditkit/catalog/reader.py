@@ -17,12 +17,8 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from creditkit.catalog.errors import CatalogProblem
-from creditkit.catalog.schemas import (
-    UNLIMITED,
-    CountOrUnlimited,
-    QuantityOrUnlimited,
-    UnitSpec,
-)
+from creditkit.catalog.plans import UNLIMITED, CountOrUnlimited, QuantityOrUnlimited
+from creditkit.catalog.schemas import UnitSpec
 from creditkit.errors import InvalidAmount, Quantity
 from creditkit.ledger.schemas import AMOUNT_STEPS_MAX, Money
 
