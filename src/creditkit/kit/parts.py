@@ -7,7 +7,6 @@ from creditkit.catalog import Catalog
 from creditkit.clock import Clock
 from creditkit.entitlements.service import EntitlementService
 from creditkit.errors import InvalidRequest, present
-from creditkit.keys.secrets import ServiceSecrets
 from creditkit.ledger.service import LedgerService
 from creditkit.notify.alerts import AlertService
 from creditkit.notify.webhooks import WebhookService
@@ -32,7 +31,6 @@ class KitParts:
     _subscriptions: SubscriptionService | None
     _entitlements: EntitlementService | None
     _alerts: AlertService
-    _shared_secrets: ServiceSecrets
     _webhooks: WebhookService
     _payments: PaymentService | None
     _usage: UsageService
