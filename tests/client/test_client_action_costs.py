@@ -10,7 +10,7 @@ from waiting import Waits
 
 from creditkit import CreditKit, ManualClock
 from creditkit.client import Client
-from creditkit.client.client import ACTION_COSTS_TTL_SECONDS
+from creditkit.client.holds import ACTION_COSTS_TTL_SECONDS
 
 ACTION_COSTS = "/v1/catalog/action-costs"
 

@@ -24,6 +24,7 @@ EMBEDDED_ONLY = {
     "group_commit_stats": "how this process's writes shared transactions: in-process figures",
     "handle_webhook": "the payment provider calls the service, not the app",
     "hit_rate_limit": "the HTTP layer's own rate limit",
+    "ingest_refusals": "the events stream's worker charges through it; over HTTP, ingest answers 202",
     "holds": "the console's list of holds (no public route)",
     "memberships": "the session pages' own read of a user's workspaces",
     "now": "the kit's injected clock",

@@ -25,25 +25,18 @@ from creditkit.catalog.errors import (
     UnknownPack,
     UnknownPlan,
 )
-from creditkit.catalog.schemas import (
-    PLAN_TERMS_FORMAT,
+from creditkit.catalog.plans import (
     UNLIMITED,
-    Action,
     Allowance,
     AllowanceExpiry,
     Anchor,
-    Catalog,
     CountOrUnlimited,
     Credits,
-    Dimension,
-    Discount,
-    DiscountKind,
     Interval,
     Limit,
     LimitKind,
     Overage,
     OverageCarry,
-    Pack,
     Period,
     Plan,
     PlanAlerts,
@@ -52,8 +45,17 @@ from creditkit.catalog.schemas import (
     QuantityOrUnlimited,
     Rollover,
     RolloverKind,
-    UnitSpec,
     Unlimited,
+)
+from creditkit.catalog.schemas import (
+    PLAN_TERMS_FORMAT,
+    Action,
+    Catalog,
+    Dimension,
+    Discount,
+    DiscountKind,
+    Pack,
+    UnitSpec,
 )
 
 # The loader (and with it PyYAML, one of the engine's libraries) is imported on first use (PEP

@@ -21,7 +21,7 @@ from creditkit.pricing.schemas import ModelRates, Rate, TablePolicy, TokenPricin
 from creditkit.pricing.usage import MODEL_LENGTH_MAX
 
 if TYPE_CHECKING:
-    from creditkit.catalog.loader import _Field, _Reader
+    from creditkit.catalog.reader import Field, Reader
 
 _TOKENS_KEYS: Final = ("prices", "markup", "credits_per_usd", "models", "fallback")
 _RATE_KEYS: Final = (
@@ -37,7 +37,7 @@ _ZERO: Final = Decimal(0)
 _DECIMAL_TEXT: Final = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
-def token_pricing(r: _Reader, where: _Field) -> TokenPricing:
+def token_pricing(r: Reader, where: Field) -> TokenPricing:
     fields = r.mapping(where, _TOKENS_KEYS, required=("credits_per_usd",))
     policy = TablePolicy.GENAI_PRICES
     prices_field = fields.get("prices")
@@ -71,7 +71,7 @@ def token_pricing(r: _Reader, where: _Field) -> TokenPricing:
     return pricing
 
 
-def _rates(r: _Reader, where: _Field) -> ModelRates:
+def _rates(r: Reader, where: Field) -> ModelRates:
     """``{input_per_million, output_per_million, cache_read_per_million,
     cache_write_per_million}``: USD per million tokens; the cache rates default to the input
     rate."""
@@ -89,7 +89,7 @@ def _rates(r: _Reader, where: _Field) -> ModelRates:
     )
 
 
-def _decimal(r: _Reader, where: _Field | None, *, positive: bool) -> Decimal:
+def _decimal(r: Reader, where: Field | None, *, positive: bool) -> Decimal:
     """An exact number: an integer, or a decimal in quotes ("0.50"); never a float."""
     if where is None:
         return _ZERO

@@ -1,9 +1,9 @@
 """``CreditsApi``: what ``CreditKit`` (embedded) and ``Client`` (over HTTP) both offer, with the
 kit's signatures. An app typed against it runs on either, and mypy checks that both satisfy it
-(tests/client/test_protocol.py). The client's writes take ``idempotency_key`` as optional (a new
+(tests/client/test_client_alone.py). The client's writes take ``idempotency_key`` as optional (a new
 key per call, reused by its retries), which still satisfies the kit's required one.
 
-Methods only one of them has are listed, with why, in tests/client/test_protocol.py."""
+Methods only one of them has are listed, with why, in tests/client/test_client_alone.py."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from creditkit.analytics.schemas import Analytics
-from creditkit.catalog.schemas import Price
+from creditkit.catalog.plans import Price
 from creditkit.errors import InvalidRequest, InvariantViolation, Quantity
 from creditkit.ledger.schemas import Money
 from creditkit.web import charts
