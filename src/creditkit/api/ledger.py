@@ -10,6 +10,7 @@ from creditkit.api.answers import answer
 from creditkit.api.auth import Credentials
 from creditkit.api.context import Service
 from creditkit.api.idempotency import IdempotencyKey
+from creditkit.api.keyed_route import KeyedRoute
 from creditkit.api.schemas import (
     TEXT_PATTERN,
     ChargeCreate,
@@ -219,7 +220,6 @@ def router(service: Service) -> APIRouter:
             idempotency_key=access.key_of(caller, key),
         )
 
-    @api.post("/charges", response_model=ChargeAnswer, status_code=201)
     async def create_charge(
         credentials: Credentials, body: ChargeCreate, key: IdempotencyKey
     ) -> Response:
@@ -247,6 +247,16 @@ def router(service: Service) -> APIRouter:
             return answer(ChargeAnswer.of(charged, kit.alert_crossed(charged)), 201)
 
         return await access.in_thread(credentials, charge)
+
+    # Its well-formed requests skip FastAPI's parameter solving (``KeyedRoute``).
+    api.add_api_route(
+        "/charges",
+        create_charge,
+        methods=["POST"],
+        response_model=ChargeAnswer,
+        status_code=201,
+        route_class_override=KeyedRoute,
+    )
 
     @api.post("/quotes", response_model=Quote)
     async def create_quote(credentials: Credentials, body: QuoteCreate) -> Quote:
