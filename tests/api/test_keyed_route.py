@@ -77,6 +77,11 @@ REQUESTS: dict[str, tuple[list[tuple[str, str]], bytes, bool]] = {
         b'{"customer": "c1\xff", "amount": 1}',
         True,
     ),
+    "nested deeper than the parser goes": (
+        [*BEARER.items(), *JSON.items(), ("Idempotency-Key", "k1")],
+        b"[" * 100_000 + b"]" * 100_000,
+        True,
+    ),
     "no body": ([*BEARER.items(), *JSON.items(), ("Idempotency-Key", "k1")], b"", True),
     "null": ([*BEARER.items(), *JSON.items(), ("Idempotency-Key", "k1")], b"null", True),
     "text/plain": (

@@ -94,7 +94,7 @@ async def _well_formed(
         return None
     try:
         parsed = json.loads(raw)  # as Starlette's ``Request.json`` parses it
-    except ValueError:  # not JSON, or not UTF-8: FastAPI names the error
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep: FastAPI answers
         return None
     body, errors = body_field.validate(parsed, loc=("body",))
     if errors:
