@@ -71,14 +71,16 @@ class FailedAuthThrottle:
         address = client_address.get()
         if address is None:
             return
-        now = self._kit.now()
-        start = now.replace(second=0, microsecond=0)
         with self._lock:
             until = self._throttled_until.get(address)
-            suspect = self._suspect.get(address) == start
+            failed_in = self._suspect.get(address)
+        if until is None and failed_in is None:
+            return  # no failure from this address here: nothing to compare with the clock
+        now = self._kit.now()
+        start = now.replace(second=0, microsecond=0)
         if until is not None and now < until:
             raise _too_many(until, now, self._failures_max)
-        if suspect:
+        if failed_in == start:
             with self._kit.database.read() as connection:
                 count = repository.auth_failures_in(connection, address, start)
             if count > self._failures_max:
