@@ -36,7 +36,7 @@ from creditkit.ledger.hold_excess import HoldExcess
 from creditkit.ledger.hold_reads import HoldReads
 from creditkit.ledger.hold_settlements import HoldSettlements
 from creditkit.ledger.holds import Holds
-from creditkit.ledger.kernel import Clock, LedgerHooks, Request, T
+from creditkit.ledger.kernel import Clock, LedgerHooks, T
 from creditkit.ledger.moves import Moves
 from creditkit.ledger.outcomes import ChargeOutcomes
 from creditkit.ledger.postings import LedgerPostings
@@ -64,6 +64,7 @@ from creditkit.ledger.schemas import (
 from creditkit.ledger.spenders import SPENDERS_PAGE_SIZE_MAX, Spenders
 from creditkit.ledger.statements import Statements
 from creditkit.ledger.timeline import CATCH_UP_TRANSACTIONS_MAX, SWEEP_CUSTOMERS_MAX
+from creditkit.ledger.values import Request
 from creditkit.store.database import Database
 from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 

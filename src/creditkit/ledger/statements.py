@@ -25,7 +25,6 @@ from creditkit.ledger.checks import (
 from creditkit.ledger.history_lines import HISTORY_HOLD_PARTS_MAX
 from creditkit.ledger.hold_reads import HoldReads
 from creditkit.ledger.hold_repository import HoldRow
-from creditkit.ledger.kernel import burn_down_key
 from creditkit.ledger.ports import LedgerReads, SpendRules
 from creditkit.ledger.repository import GrantRow, TransactionRow
 from creditkit.ledger.schemas import (
@@ -39,6 +38,7 @@ from creditkit.ledger.schemas import (
     Unit,
 )
 from creditkit.ledger.spending import CUSTOMER, SpendState, applies, check_spender, path_budgets
+from creditkit.ledger.values import burn_down_key
 from creditkit.store.database import Database
 from creditkit.store.unit_of_work import CustomerRow
 
