@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from creditkit.errors import CreditKitError, PurchaseLimitReached, Quantity
-from creditkit.ledger import repository
+from creditkit.ledger import history_repository
 from creditkit.ledger.coalescing import GroupCommitStats
 from creditkit.ledger.corrections import Corrections
 from creditkit.ledger.grant_postings import GrantPostings
@@ -451,7 +451,7 @@ class LedgerService:
         unit: str,
         limit: int,
         cursor: str | None,
-        filters: repository.HistoryFilters = repository.NO_HISTORY_FILTERS,
+        filters: history_repository.HistoryFilters = history_repository.NO_HISTORY_FILTERS,
         spender: str | None = None,
         subtree: bool = False,
     ) -> HistoryPage:
