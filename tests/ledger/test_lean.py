@@ -20,8 +20,8 @@ from creditkit import (
     ManualClock,
 )
 from creditkit.ledger import lean
-from creditkit.ledger.kernel import Request
 from creditkit.ledger.schemas import TransactionKind
+from creditkit.ledger.values import Request
 
 TABLES = ("transactions", "entries", "accounts", "usage_rollups", "grants", "budget_usage")
 

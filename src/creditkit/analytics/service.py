@@ -32,9 +32,9 @@ from creditkit.catalog import Catalog, Interval, Plan
 from creditkit.clock import Clock
 from creditkit.errors import InvalidRequest, present
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, check_range
-from creditkit.ledger.kernel import EXPIRY, ISSUANCE
 from creditkit.ledger.schemas import CustomerKind, Money, Unit
 from creditkit.ledger.service import LedgerService
+from creditkit.ledger.values import EXPIRY, ISSUANCE
 from creditkit.payments.schemas import PaymentStatus
 from creditkit.store.database import Database
 from creditkit.subscriptions.collection import PAY_WITH_MONEY

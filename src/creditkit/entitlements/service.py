@@ -43,10 +43,10 @@ from creditkit.errors import IdempotencyConflict, InvalidRequest, present, requi
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger import spender_repository
 from creditkit.ledger.checks import EXTERNAL_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, check_text
-from creditkit.ledger.kernel import RateWindow
 from creditkit.ledger.schemas import AMOUNT_STEPS_MAX, CustomerKind
 from creditkit.ledger.service import LedgerService
 from creditkit.ledger.spending import FORMER_MEMBER, MEMBER
+from creditkit.ledger.values import RateWindow
 from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit
 from creditkit.store.database import Database

@@ -17,12 +17,12 @@ from sqlalchemy.engine import Connection
 from creditkit.errors import CreditKitError, RateLimited, UnknownCustomer
 from creditkit.ledger import batch_replays, lean, pg_charge, reference_charges, repository
 from creditkit.ledger.catch_up import Demand, demand_of
-from creditkit.ledger.kernel import CatchingUp, Request
 from creditkit.ledger.outcomes import ChargeOutcomes, SegmentedOutcomes
 from creditkit.ledger.prepared import ChargeColumns, Prepared
 from creditkit.ledger.repository import GrantRow, TransactionRow
 from creditkit.ledger.schemas import Charge, ChargeRequest
 from creditkit.ledger.spending import SpendState
+from creditkit.ledger.values import CatchingUp, Request
 from creditkit.ledger.writes import LedgerWrites
 from creditkit.store.flavor import flavor_of
 from creditkit.store.unit_of_work import CustomerRow

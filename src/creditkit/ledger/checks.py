@@ -14,7 +14,7 @@ from creditkit.errors import (
     InvalidAmount,
     InvalidRequest,
 )
-from creditkit.ledger import repository
+from creditkit.ledger import history_repository, repository
 from creditkit.ledger.schemas import (
     AMOUNT_DIGITS_MAX,
     TransactionKind,
@@ -152,7 +152,7 @@ def check_range(
 
 def check_history_filters(
     kinds: object, action: object, start: object, end: object
-) -> repository.HistoryFilters:
+) -> history_repository.HistoryFilters:
     """The filters of a history read, checked: ``kinds`` a list of ``TransactionKind`` values
     (None: every kind), ``action`` an action name, [start, end) timezone-aware (either None)."""
     kinds_ = None if kinds is None else check_kinds(kinds)
@@ -161,7 +161,7 @@ def check_history_filters(
     end_ = None if end is None else check_time(end, "end")
     if start_ is not None and end_ is not None and end_ <= start_:
         raise InvalidRequest("end", "must be after start")
-    return repository.HistoryFilters(kinds_, action_, start_, end_)
+    return history_repository.HistoryFilters(kinds_, action_, start_, end_)
 
 
 def check_kinds(kinds: object) -> frozenset[TransactionKind]:

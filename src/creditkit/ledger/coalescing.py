@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection
 from creditkit.errors import InvariantViolation, LedgerBusy, require
 from creditkit.ledger import pg_charge
 from creditkit.ledger.batch import ChargeBatch, Outcome
-from creditkit.ledger.kernel import CatchingUp
+from creditkit.ledger.values import CatchingUp
 from creditkit.ledger.writes import LedgerWrites
 from creditkit.store.database import (
     DATABASE_ERRORS,

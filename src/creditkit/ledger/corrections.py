@@ -23,7 +23,6 @@ from creditkit.errors import InsufficientCredits, InvalidRequest, Quantity, pres
 from creditkit.ledger import repository
 from creditkit.ledger.checks import check_text, check_time, iso_or_none
 from creditkit.ledger.grants import Grants
-from creditkit.ledger.kernel import ISSUANCE, Request
 from creditkit.ledger.ports import LedgerReads, Postings
 from creditkit.ledger.repository import TransactionRow
 from creditkit.ledger.schemas import (
@@ -34,6 +33,7 @@ from creditkit.ledger.schemas import (
     Money,
     TransactionKind,
 )
+from creditkit.ledger.values import ISSUANCE, Request
 from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit
 from creditkit.store.unit_of_work import UnitOfWork

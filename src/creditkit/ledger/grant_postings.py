@@ -22,13 +22,7 @@ from creditkit.ledger.checks import (
     check_text,
 )
 from creditkit.ledger.grants import Grants
-from creditkit.ledger.kernel import (
-    CONSUMPTION,
-    ISSUANCE,
-    Request,
-    Spend,
-    take,
-)
+from creditkit.ledger.kernel import Spend
 from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
 from creditkit.ledger.schemas import (
     AMOUNT_STEPS_MAX,
@@ -38,6 +32,7 @@ from creditkit.ledger.schemas import (
     Money,
     TransactionKind,
 )
+from creditkit.ledger.values import CONSUMPTION, ISSUANCE, Request, take
 from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 

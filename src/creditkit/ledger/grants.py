@@ -33,11 +33,6 @@ from creditkit.ledger.checks import (
     check_time_zone,
     iso_or_none,
 )
-from creditkit.ledger.kernel import (
-    ISSUANCE,
-    Request,
-    take,
-)
 from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
 from creditkit.ledger.repository import GrantRow
 from creditkit.ledger.schemas import (
@@ -58,6 +53,7 @@ from creditkit.ledger.spending import (
     check_applies_to,
     encode_applies_to,
 )
+from creditkit.ledger.values import ISSUANCE, Request, take
 from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit
 from creditkit.store.database import Database

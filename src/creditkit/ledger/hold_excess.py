@@ -8,9 +8,9 @@ from sqlalchemy.engine import Connection
 from creditkit.errors import CreditKitError, InsufficientCredits, present
 from creditkit.ledger import repository
 from creditkit.ledger.hold_repository import HoldRow
-from creditkit.ledger.kernel import CONSUMPTION, Request, take
 from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
 from creditkit.ledger.spending import SpendState, applies
+from creditkit.ledger.values import CONSUMPTION, Request, take
 from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 

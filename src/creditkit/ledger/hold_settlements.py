@@ -29,13 +29,7 @@ from creditkit.ledger.hold_excess import HoldExcess
 from creditkit.ledger.hold_reads import HoldReads
 from creditkit.ledger.hold_repository import HoldRow
 from creditkit.ledger.holds import closed_refusal
-from creditkit.ledger.kernel import (
-    CONSUMPTION,
-    EXPIRY,
-    ISSUANCE,
-    Request,
-    Spend,
-)
+from creditkit.ledger.kernel import Spend
 from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
 from creditkit.ledger.repository import TransactionRow
 from creditkit.ledger.schemas import (
@@ -44,6 +38,7 @@ from creditkit.ledger.schemas import (
     HoldStatus,
     TransactionKind,
 )
+from creditkit.ledger.values import CONSUMPTION, EXPIRY, ISSUANCE, Request
 from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 

@@ -56,10 +56,6 @@ from creditkit.ledger.grants import Grants
 from creditkit.ledger.hold_budgets import hold_levels
 from creditkit.ledger.hold_reads import HoldReads, check_hold_id
 from creditkit.ledger.hold_repository import HoldRow
-from creditkit.ledger.kernel import (
-    ISSUANCE,
-    Request,
-)
 from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
 from creditkit.ledger.repository import TransactionRow
 from creditkit.ledger.schemas import (
@@ -71,6 +67,7 @@ from creditkit.ledger.schemas import (
     Unit,
 )
 from creditkit.ledger.spending import SpendState, check_spender
+from creditkit.ledger.values import ISSUANCE, Request
 from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 

@@ -32,10 +32,11 @@ from sqlalchemy.engine import Connection
 
 from creditkit.errors import CreditKitError, InvariantViolation
 from creditkit.ledger import repository
-from creditkit.ledger.kernel import CONSUMPTION, LEG_AMOUNT_MAX, Spend
+from creditkit.ledger.kernel import Spend
 from creditkit.ledger.repository import GrantRow
 from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, Unit
 from creditkit.ledger.spending import SpendState
+from creditkit.ledger.values import CONSUMPTION, LEG_AMOUNT_MAX
 from creditkit.store.flavor import ENTRY_IDS_PER_TRANSACTION, Flavor
 from creditkit.store.unit_of_work import CustomerRow
 

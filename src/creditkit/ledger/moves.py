@@ -18,11 +18,6 @@ from creditkit.ledger.checks import (
     check_text,
 )
 from creditkit.ledger.grants import Grants
-from creditkit.ledger.kernel import (
-    ISSUANCE,
-    Request,
-    take,
-)
 from creditkit.ledger.ports import LedgerReads, Postings
 from creditkit.ledger.repository import TransactionRow
 from creditkit.ledger.schemas import (
@@ -33,6 +28,7 @@ from creditkit.ledger.schemas import (
     TransactionKind,
     Transfer,
 )
+from creditkit.ledger.values import ISSUANCE, Request, take
 from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit
 from creditkit.store.unit_of_work import UnitOfWork

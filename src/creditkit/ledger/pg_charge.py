@@ -37,11 +37,12 @@ from sqlalchemy.engine import Connection
 
 from creditkit.errors import CreditKitError, InvariantViolation
 from creditkit.ledger.checks import check_time
-from creditkit.ledger.kernel import CONSUMPTION, Request, Spend
+from creditkit.ledger.kernel import Spend
 from creditkit.ledger.late_usage import counted_moment
 from creditkit.ledger.repository import encode_json
 from creditkit.ledger.schemas import Charge, ChargeRequest, Draw, Unit
 from creditkit.ledger.spending import PERIODS, period_starts
+from creditkit.ledger.values import CONSUMPTION, Request
 from creditkit.ledger.writes import LedgerWrites
 from creditkit.store.unit_of_work import CustomerRow
 

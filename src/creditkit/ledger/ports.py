@@ -25,11 +25,12 @@ from sqlalchemy.engine import Connection
 
 from creditkit.errors import CreditKitError
 from creditkit.ledger.hold_repository import HoldRow
-from creditkit.ledger.kernel import RateWindow, Refused, Request, Spend, SpendCheck
+from creditkit.ledger.kernel import Spend
 from creditkit.ledger.repository import GrantRow, TransactionRow
 from creditkit.ledger.schemas import Unit
 from creditkit.ledger.spender_repository import SpenderRow
 from creditkit.ledger.spending import SpendState
+from creditkit.ledger.values import RateWindow, Refused, Request, SpendCheck
 from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 T = TypeVar("T")

@@ -24,9 +24,9 @@ from creditkit.ledger.checks import (
     check_text,
     check_time,
 )
-from creditkit.ledger.kernel import Request
 from creditkit.ledger.schemas import AMOUNT_STEPS_MAX, ChargeRequest, TransactionKind, Unit
 from creditkit.ledger.spending import check_spender
+from creditkit.ledger.values import Request
 
 if TYPE_CHECKING:
     from creditkit.ledger.writes import LedgerWrites

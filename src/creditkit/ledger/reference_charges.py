@@ -20,12 +20,13 @@ from creditkit.errors import (
     present,
 )
 from creditkit.ledger.checks import check_time
-from creditkit.ledger.kernel import CONSUMPTION, ISSUANCE, Spend, take
+from creditkit.ledger.kernel import Spend
 from creditkit.ledger.late_usage import counted_moment
 from creditkit.ledger.prepared import Prepared
 from creditkit.ledger.repository import GrantRow
 from creditkit.ledger.schemas import Charge, Draw
 from creditkit.ledger.spending import SpendState, applies
+from creditkit.ledger.values import CONSUMPTION, ISSUANCE, take
 from creditkit.ledger.writes import LedgerWrites
 from creditkit.store.unit_of_work import CustomerRow
 

@@ -25,7 +25,7 @@ from creditkit.ledger import repository, reversal_repository, spender_repository
 from creditkit.ledger.checks import check_text
 from creditkit.ledger.corrections import REASON_LENGTH_MAX
 from creditkit.ledger.grants import Grants
-from creditkit.ledger.kernel import CONSUMPTION, EXPIRY, ISSUANCE, Request, Spend
+from creditkit.ledger.kernel import Spend
 from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
 from creditkit.ledger.repository import TransactionRow
 from creditkit.ledger.schemas import (
@@ -37,6 +37,7 @@ from creditkit.ledger.schemas import (
     Unit,
 )
 from creditkit.ledger.spending import CUSTOMER, SpendState, path_budgets
+from creditkit.ledger.values import CONSUMPTION, EXPIRY, ISSUANCE, Request
 from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
 #: How long after a charge it may be reversed, unless the kit sets another window: Stripe's

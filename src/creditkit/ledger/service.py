@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from creditkit.errors import CreditKitError, PurchaseLimitReached, Quantity
-from creditkit.ledger import repository
+from creditkit.ledger import history_repository
 from creditkit.ledger.coalescing import GroupCommitStats
 from creditkit.ledger.corrections import Corrections
 from creditkit.ledger.grant_postings import GrantPostings
@@ -36,7 +36,7 @@ from creditkit.ledger.hold_excess import HoldExcess
 from creditkit.ledger.hold_reads import HoldReads
 from creditkit.ledger.hold_settlements import HoldSettlements
 from creditkit.ledger.holds import Holds
-from creditkit.ledger.kernel import Clock, LedgerHooks, Request, T
+from creditkit.ledger.kernel import Clock, LedgerHooks, T
 from creditkit.ledger.moves import Moves
 from creditkit.ledger.outcomes import ChargeOutcomes
 from creditkit.ledger.postings import LedgerPostings
@@ -64,6 +64,7 @@ from creditkit.ledger.schemas import (
 from creditkit.ledger.spenders import SPENDERS_PAGE_SIZE_MAX, Spenders
 from creditkit.ledger.statements import Statements
 from creditkit.ledger.timeline import CATCH_UP_TRANSACTIONS_MAX, SWEEP_CUSTOMERS_MAX
+from creditkit.ledger.values import Request
 from creditkit.store.database import Database
 from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 
@@ -450,7 +451,7 @@ class LedgerService:
         unit: str,
         limit: int,
         cursor: str | None,
-        filters: repository.HistoryFilters = repository.NO_HISTORY_FILTERS,
+        filters: history_repository.HistoryFilters = history_repository.NO_HISTORY_FILTERS,
         spender: str | None = None,
         subtree: bool = False,
     ) -> HistoryPage:

@@ -12,7 +12,7 @@ from creditkit.errors import IdempotencyConflict, InvalidRequest, present
 from creditkit.ledger import repository, spender_repository
 from creditkit.ledger.checks import IDEMPOTENCY_KEY_LENGTH_MAX, check_text, check_time_zone
 from creditkit.ledger.grants import customer_of
-from creditkit.ledger.kernel import Request, T
+from creditkit.ledger.kernel import T
 from creditkit.ledger.ports import LedgerReads, Postings, SpendRules
 from creditkit.ledger.schemas import (
     Budget,
@@ -32,6 +32,7 @@ from creditkit.ledger.spending import (
     check_spender,
     path_budgets,
 )
+from creditkit.ledger.values import Request
 from creditkit.store.database import Database
 from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 

@@ -16,7 +16,13 @@ from creditkit.errors import (
     Quantity,
     present,
 )
-from creditkit.ledger import history_lines, hold_repository, repository, spender_repository
+from creditkit.ledger import (
+    history_lines,
+    history_repository,
+    hold_repository,
+    repository,
+    spender_repository,
+)
 from creditkit.ledger.checks import (
     HISTORY_PAGE_SIZE_MAX,
     NAME_LENGTH_MAX,
@@ -25,7 +31,6 @@ from creditkit.ledger.checks import (
 from creditkit.ledger.history_lines import HISTORY_HOLD_PARTS_MAX
 from creditkit.ledger.hold_reads import HoldReads
 from creditkit.ledger.hold_repository import HoldRow
-from creditkit.ledger.kernel import burn_down_key
 from creditkit.ledger.ports import LedgerReads, SpendRules
 from creditkit.ledger.repository import GrantRow, TransactionRow
 from creditkit.ledger.schemas import (
@@ -39,6 +44,7 @@ from creditkit.ledger.schemas import (
     Unit,
 )
 from creditkit.ledger.spending import CUSTOMER, SpendState, applies, check_spender, path_budgets
+from creditkit.ledger.values import burn_down_key
 from creditkit.store.database import Database
 from creditkit.store.unit_of_work import CustomerRow
 
@@ -171,7 +177,7 @@ class Statements:
         unit: str,
         limit: int,
         cursor: str | None,
-        filters: repository.HistoryFilters = repository.NO_HISTORY_FILTERS,
+        filters: history_repository.HistoryFilters = history_repository.NO_HISTORY_FILTERS,
         spender: str | None = None,
         subtree: bool = False,
     ) -> HistoryPage:
@@ -202,7 +208,7 @@ class Statements:
                 filters = dataclasses.replace(
                     filters, spenders=self.spenders_of(connection, row, spender, subtree)
                 )
-            recorded = repository.history_transactions(
+            recorded = history_repository.history_transactions(
                 connection, row.id, unit, before_id, limit + 1, filters
             )
             page = recorded[:limit]
@@ -210,12 +216,12 @@ class Statements:
             # A hold's line stands at its newest transaction the history shows (on this page
             # or an earlier one): its older transactions are in that line, not lines of their
             # own, so a hold is never split across pages.
-            newest = repository.newest_hold_transactions(connection, hold_ids, filters)
+            newest = history_repository.newest_hold_transactions(connection, hold_ids, filters)
             shown = [t for t in page if t.hold_id is None or newest.get(t.hold_id) == t.id]
             holds = hold_repository.read_holds(
                 connection, [t.hold_id for t in shown if t.hold_id is not None]
             )
-            parts = repository.hold_transactions(
+            parts = history_repository.hold_transactions(
                 connection, sorted(holds), HISTORY_HOLD_PARTS_MAX + 1
             )
             ids = {t.id for t in shown} | {p.id for rows in parts.values() for p in rows}

@@ -19,20 +19,19 @@ from creditkit.ledger import hold_repository, repository
 from creditkit.ledger.catch_up import Backlog, Demand, pending_returns
 from creditkit.ledger.hold_budgets import give_back_holds
 from creditkit.ledger.hold_repository import HoldRow
-from creditkit.ledger.kernel import (
-    CATCHING_UP,
-    CONSUMPTION,
-    EXPIRY,
-    CatchingUp,
-    LedgerKernel,
-    Request,
-    SweepTally,
-    T,
-)
+from creditkit.ledger.kernel import LedgerKernel, T
 from creditkit.ledger.schemas import (
     HoldStatus,
     SweepReport,
     TransactionKind,
+)
+from creditkit.ledger.values import (
+    CATCHING_UP,
+    CONSUMPTION,
+    EXPIRY,
+    CatchingUp,
+    Request,
+    SweepTally,
 )
 from creditkit.outbox.types import EventType
 from creditkit.outbox.writer import emit_many

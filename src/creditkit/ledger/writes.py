@@ -34,19 +34,19 @@ from creditkit.ledger.checks import (
     IDEMPOTENCY_KEY_LENGTH_MAX,
     check_text,
 )
-from creditkit.ledger.kernel import (
+from creditkit.ledger.kernel import T
+from creditkit.ledger.late_usage import LATE_USAGE_WINDOW_DEFAULT
+from creditkit.ledger.repository import GrantRow, TransactionRow
+from creditkit.ledger.timeline import (
+    LedgerTimeline,
+)
+from creditkit.ledger.values import (
     CATCHING_UP,
     REFUSAL_FORMAT_VERSION,
     CatchingUp,
     Refused,
     Request,
-    T,
     burn_down_key,
-)
-from creditkit.ledger.late_usage import LATE_USAGE_WINDOW_DEFAULT
-from creditkit.ledger.repository import GrantRow, TransactionRow
-from creditkit.ledger.timeline import (
-    LedgerTimeline,
 )
 from creditkit.store.database import DATABASE_ERRORS, is_unique_violation
 from creditkit.store.unit_of_work import CustomerRow, UnitOfWork

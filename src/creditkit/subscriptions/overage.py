@@ -14,9 +14,10 @@ from creditkit.catalog import UNLIMITED, Catalog, OverageCarry, Plan
 from creditkit.derived_keys import overage_carry_key, overage_key
 from creditkit.errors import present, require
 from creditkit.ledger import repository as ledger_repository
-from creditkit.ledger.kernel import ISSUANCE, Spend
+from creditkit.ledger.kernel import Spend
 from creditkit.ledger.schemas import Unit
 from creditkit.ledger.service import LedgerService
+from creditkit.ledger.values import ISSUANCE
 from creditkit.store.unit_of_work import CustomerRow, UnitOfWork
 from creditkit.subscriptions import overage_corrections, repository
 from creditkit.subscriptions.plan_versions import PlanVersions

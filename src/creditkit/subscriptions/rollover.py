@@ -13,9 +13,9 @@ from sqlalchemy.engine import Connection
 from creditkit.catalog import Rollover, RolloverKind
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger import spender_repository
-from creditkit.ledger.kernel import EXPIRY, ISSUANCE, Request
 from creditkit.ledger.schemas import TransactionKind, Unit
 from creditkit.ledger.service import LedgerService
+from creditkit.ledger.values import EXPIRY, ISSUANCE, Request
 from creditkit.store.unit_of_work import CustomerRow
 
 

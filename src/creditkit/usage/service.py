@@ -34,11 +34,11 @@ from creditkit.ledger.checks import (
     check_text,
     check_time,
 )
-from creditkit.ledger.kernel import EXPIRY, ISSUANCE
 from creditkit.ledger.outcomes import ChargeOutcomes
 from creditkit.ledger.schemas import Charge, ChargeRequest, GrantSource, TransactionKind, Unit
 from creditkit.ledger.service import LedgerService
 from creditkit.ledger.spending import check_spender
+from creditkit.ledger.values import EXPIRY, ISSUANCE
 from creditkit.store.database import Database
 from creditkit.store.tables import from_epoch_microseconds, to_epoch_microseconds
 from creditkit.store.unit_of_work import CustomerRow
