@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 from creditkit.amounts import wire_amount
 from creditkit.catalog import Allowance, Catalog, Plan
 from creditkit.clock import Clock
-from creditkit.errors import InvalidRequest, Quantity, UnknownCustomer
+from creditkit.errors import InvalidRequest, InvariantViolation, Quantity, UnknownCustomer
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.kernel import Spend, UnitOfWork
 from creditkit.ledger.repository import CustomerRow
@@ -285,20 +285,23 @@ class AlertService:
         self, context: UnitOfWork, steps_by_pair: dict[tuple[int, str], int]
     ) -> list[_PercentCheck]:
         """The (customer, unit) pairs spent in with percent-used thresholds in force, each with
-        its period and thresholds. The customers are the transaction's own (it locked them)."""
+        its period and thresholds. The customers are read in one statement for the batch."""
         connection, now = context.connection, context.now
-        by_id = {customer.id: customer for customer in context.customers.values()}
-        checks: list[_PercentCheck] = []
+        wanted: list[tuple[int, str, int, Any | None]] = []
         for (customer_id, unit_name), steps in steps_by_pair.items():
             own = None
             if self._own.may_include(connection, customer_id, now):
                 own = repository.customer_alert_row(connection, customer_id, unit_name)
-            if unit_name not in self._plan_percent_units and (own is None or not own.percent_used):
-                continue
+            if unit_name in self._plan_percent_units or (own is not None and own.percent_used):
+                wanted.append((customer_id, unit_name, steps, own))
+        if not wanted:
+            return []
+        by_id = repository.customers_by_id(connection, [found[0] for found in wanted])
+        checks: list[_PercentCheck] = []
+        for customer_id, unit_name, steps, own in wanted:
             customer = by_id.get(customer_id)
-            if customer is None:  # a hook's spender the transaction did not name
-                external_id = ledger_repository.external_ids(connection, [customer_id])[customer_id]
-                customer = ledger_repository.read_customer(connection, external_id)
+            if customer is None:
+                raise InvariantViolation("a spend's customer has a row", f"id {customer_id}")
             plan_id, period_start, period_end = self._period(connection, customer, now)
             percents = self._percents_in_force(unit_name, plan_id, own)
             if percents is not None:
