@@ -17,6 +17,7 @@ when it is first read), as a caller that uses them all would.
     python bench/batch_throughput.py
     python bench/batch_throughput.py --replay-share 0.01   # a redelivery's replays, refusals
     python bench/batch_throughput.py --batch 256 --customers 2000   # the events ingest's shape
+    python bench/batch_throughput.py --catalog src/creditkit/catalog/example.yaml  # plan alerts
     python bench/batch_throughput.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
 """
 
@@ -148,6 +149,7 @@ def run(
     read_answers: bool,
     replay_share: float = 0.0,
     batch_size: int = BATCH,
+    catalog: str | None = None,
 ) -> dict[str, Any]:
     names = [f"customer-{index}" for index in range(customer_count)]
     raw = database.connect()
@@ -158,12 +160,17 @@ def run(
         [(index, START_BALANCE) for index in range(customer_count)],
     )
     raw.commit()
-    ck = CreditKit(database.url)
+    ck = CreditKit(database.url, catalog=catalog)
     try:
         begin = time.perf_counter()
         for name in names:
             ck.create_customer(name)
             ck.grant(name, START_BALANCE, idempotency_key=f"grant-{name}")
+            # A catalog's plan gave an allowance: used up, as a backlog's customers past it are
+            # (every batch then finds them at 100% used), and the balances compare as without.
+            allowance = ck.balance(name).available - START_BALANCE
+            if allowance:
+                ck.charge(name, allowance, idempotency_key=f"allowance-{name}")
         setup_seconds = time.perf_counter() - begin
         print(f"  {customer_count:,} customers with a grant each in {setup_seconds:.1f} s")
         batches = max(1, operations // batch_size)
@@ -276,6 +283,11 @@ def main() -> int:
     parser.add_argument(
         "--read-answers", action="store_true", help="read every answer (builds every Charge)"
     )
+    parser.add_argument(
+        "--catalog",
+        help="a catalog YAML file: customers on its default plan, their allowance used up, its"
+        " alerts looked at after every batch (default: no catalog)",
+    )
     args = parser.parse_args()
     if not 0 <= args.replay_share <= 0.5:
         parser.error("--replay-share: from 0 to 0.5")
@@ -292,6 +304,7 @@ def main() -> int:
             args.read_answers,
             args.replay_share,
             args.batch,
+            args.catalog,
         )
         results["replay_share"] = args.replay_share
     kit = results["creditkit"]["per_second"]

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from creditkit import ChargeRequest, CreditKit, ManualClock
 from creditkit.errors import InvalidRequest
 from creditkit.notify import AlertSource, Event, EventType
+from creditkit.notify import repository as notify_repository
 from creditkit.notify.alerts import CUSTOMER_ALERTS_REFRESH_SECONDS
 
 ALERT_TYPES = (EventType.CREDITS_LOW, EventType.CREDITS_DEPLETED, EventType.ALERT_TRIGGERED)
@@ -237,3 +238,30 @@ def test_without_plan_alerts_only_the_customers_own_thresholds_cross(make_kit: A
     kit.set_alerts("ada", credits_left=3)
     assert kit.alert_crossed(kit.charge("ada", 7, idempotency_key="c1")) is True
     assert kit.alert_crossed(kit.charge("bob", 7, idempotency_key="c2")) is False
+
+
+def test_batches_past_every_threshold_record_each_once_and_insert_nothing(
+    kit: CreditKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A customer whose allowance is used up counts as 100% used on every batch after: each
+    threshold is recorded once, and the batches after it attempt no firing row at all."""
+    kit.create_customer("ada")
+    kit.subscribe("ada", "pro", collected_elsewhere=True)  # 100 a period, alerts at 50/80/100%
+    kit.grant("ada", 1000, idempotency_key="g1", source="gift")  # spent once the allowance is
+    kit.charge_many([ChargeRequest("ada", 50, "a0"), ChargeRequest("ada", 50, "a1")])
+    fired = [data["percent_used"] for kind, data in alerts_of(kit, "ada")]
+    assert fired == [50, 80, 100]
+    attempted: list[str] = []
+    insert_firing = notify_repository.insert_firing
+
+    def counted(connection: Any, values: dict[str, Any]) -> bool:
+        attempted.append(values["alert"])
+        return insert_firing(connection, values)
+
+    monkeypatch.setattr(notify_repository, "insert_firing", counted)
+    for batch in range(3):
+        requests = [ChargeRequest("ada", 7, f"b{batch}-{index}") for index in range(4)]
+        assert all(not isinstance(outcome, Exception) for outcome in kit.charge_many(requests))
+    assert attempted == []
+    assert [data["percent_used"] for _kind, data in alerts_of(kit, "ada")] == [50, 80, 100]
+    assert kit.balance("ada").available == 1000 - 3 * 4 * 7

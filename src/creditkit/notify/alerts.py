@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 from creditkit.amounts import wire_amount
 from creditkit.catalog import Allowance, Catalog, Plan
 from creditkit.clock import Clock
-from creditkit.errors import InvalidRequest, Quantity, UnknownCustomer
+from creditkit.errors import InvalidRequest, InvariantViolation, Quantity, UnknownCustomer
 from creditkit.ledger import repository as ledger_repository
 from creditkit.ledger.kernel import Spend
 from creditkit.ledger.service import LedgerService
@@ -66,6 +66,25 @@ class _Threshold:
     level: int
     event: EventType
     data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _PercentCheck:
+    """A customer's spending in a unit with percent-used thresholds in force: its ``steps`` in
+    the transaction, the alert period, the allowance (steps), the thresholds and their source."""
+
+    customer: CustomerRow
+    unit: str
+    steps: int
+    period: tuple[datetime, datetime]
+    allowance: int
+    chosen: tuple[int, ...]
+    source: str
+
+
+def _percent_key(percent: int) -> str:
+    """A percent-used alert's key in its firing row."""
+    return f"{repository.PERCENT_USED_KEY}{percent}"
 
 
 def _calendar_month(moment: datetime) -> tuple[datetime, datetime]:
@@ -236,7 +255,9 @@ class AlertService:
     def recorded(self, context: UnitOfWork, spends: Sequence[Spend]) -> None:
         """Percent-used alerts, after the charges and commits a transaction posted: the share of
         the allowance used is ``creditkit.usage.allowance``'s, as the dashboard's meter shows it.
-        A threshold is looked at only when this spending may have reached it."""
+        A threshold is looked at only when this spending may have reached it and it is not
+        recorded in the period yet: one read of the firings per transaction tells, so a customer
+        past its thresholds costs neither a read of its grants nor an insert per batch."""
         connection, now = context.connection, context.now
         steps_by_pair: dict[tuple[int, str], int] = {}
         for spend in spends:
@@ -244,55 +265,77 @@ class AlertService:
                 continue  # a reversal gives credits back: no threshold is reached by it
             pair = (spend.customer_id, spend.unit)
             steps_by_pair[pair] = steps_by_pair.get(pair, 0) + spend.steps
+        checks = self._percent_checks(context, steps_by_pair)
+        if not checks:
+            return
+        recorded = repository.percent_firings(
+            connection, [(check.customer.id, check.unit, check.period[0]) for check in checks]
+        )
+        for check in checks:
+            pending = tuple(
+                percent
+                for percent in check.chosen
+                if (check.customer.id, check.unit, _percent_key(percent), check.period[0])
+                not in recorded
+            )
+            if pending:
+                self._fire_percents(connection, check, pending, now)
+
+    def _percent_checks(
+        self, context: UnitOfWork, steps_by_pair: dict[tuple[int, str], int]
+    ) -> list[_PercentCheck]:
+        """The (customer, unit) pairs spent in with percent-used thresholds in force, each with
+        its period and thresholds. The customers are read in one statement for the batch."""
+        connection, now = context.connection, context.now
+        wanted: list[tuple[int, str, int, Any | None]] = []
         for (customer_id, unit_name), steps in steps_by_pair.items():
             own = None
             if self._own.may_include(connection, customer_id, now):
                 own = repository.customer_alert_row(connection, customer_id, unit_name)
-            if unit_name not in self._plan_percent_units and (own is None or not own.percent_used):
-                continue
-            external_id = ledger_repository.external_ids(connection, [customer_id])[customer_id]
-            customer = ledger_repository.read_customer(connection, external_id)
-            self._fire_percents(connection, customer, unit_name, steps, now, own)
+            if unit_name in self._plan_percent_units or (own is not None and own.percent_used):
+                wanted.append((customer_id, unit_name, steps, own))
+        if not wanted:
+            return []
+        by_id = repository.customers_by_id(connection, [found[0] for found in wanted])
+        checks: list[_PercentCheck] = []
+        for customer_id, unit_name, steps, own in wanted:
+            customer = by_id.get(customer_id)
+            if customer is None:
+                raise InvariantViolation("a spend's customer has a row", f"id {customer_id}")
+            plan_id, period_start, period_end = self._period(connection, customer, now)
+            percents = self._percents_in_force(unit_name, plan_id, own)
+            if percents is not None:
+                allowance, chosen, source = percents
+                period = (period_start, period_end)
+                checks.append(
+                    _PercentCheck(customer, unit_name, steps, period, allowance, chosen, source)
+                )
+        return checks
 
     def _fire_percents(
-        self,
-        connection: Connection,
-        customer: CustomerRow,
-        unit_name: str,
-        steps: int,
-        now: datetime,
-        own: Any | None,
+        self, connection: Connection, check: _PercentCheck, pending: tuple[int, ...], now: datetime
     ) -> None:
-        plan_id, period_start, period_end = self._period(connection, customer, now)
-        percents = self._percents_in_force(unit_name, plan_id, own)
-        if percents is None:
-            return
-        allowance, chosen, source = percents
-        rows = ledger_repository.grants_with_credits(connection, customer.id, unit_name)
+        """The ``pending`` thresholds (not recorded in the period) this spending reached."""
+        rows = ledger_repository.grants_with_credits(connection, check.customer.id, check.unit)
         live = [grant for grant in rows if grant.is_live(now)]
-        used = allowance_spent(allowance, allowance_left(live, period_start, period_end))
-        unit = self._ledger.unit(unit_name)
-        for percent in _newly_reached(allowance, chosen, used, steps):
+        allowance = check.allowance
+        used = allowance_spent(allowance, allowance_left(live, *check.period))
+        unit = self._ledger.unit(check.unit)
+        for percent in _newly_reached(allowance, pending, used, check.steps):
             threshold = _Threshold(
-                f"percent_used:{percent}",
+                _percent_key(percent),
                 0,
                 EventType.ALERT_TRIGGERED,
                 {
                     "alert": "percent_used",
                     "percent_used": percent,
                     "allowance": wire_amount(unit.to_quantity(allowance)),
-                    "source": source,
+                    "source": check.source,
                 },
             )
             available = sum(grant.remaining for grant in live)
             self._emit_once(
-                connection,
-                customer,
-                unit_name,
-                threshold,
-                available,
-                (period_start, period_end),
-                now,
+                connection, check.customer, check.unit, threshold, available, check.period, now
             )
 
     def _period(

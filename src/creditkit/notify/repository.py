@@ -387,6 +387,64 @@ def insert_firing(connection: Connection, values: dict[str, Any]) -> bool:
     return insert_once(connection, alert_firings, values)
 
 
+def customers_by_id(connection: Connection, customer_ids: Sequence[int]) -> dict[int, CustomerRow]:
+    """The customers of these row ids, by id, in a statement per
+    ``FIRINGS_CUSTOMERS_PER_STATEMENT`` of them (a batch's recorded hook knows only ids)."""
+    found: dict[int, CustomerRow] = {}
+    ordered = sorted(set(customer_ids))
+    for first in range(0, len(ordered), FIRINGS_CUSTOMERS_PER_STATEMENT):
+        chunk = ordered[first : first + FIRINGS_CUSTOMERS_PER_STATEMENT]
+        query = sa.select(
+            customers.c.id,
+            customers.c.external_id,
+            customers.c.kind,
+            customers.c.next_due_at,
+            customers.c.budgeted,
+        ).where(customers.c.id.in_(chunk))
+        for row in connection.execute(query):
+            found[row.id] = CustomerRow(
+                row.id, row.external_id, row.kind, row.next_due_at, bool(row.budgeted)
+            )
+    return found
+
+
+#: The prefix of a percent-used alert's key in its firing row ("percent_used:<percent>").
+PERCENT_USED_KEY = "percent_used:"
+#: Customers per statement of ``percent_firings`` and ``customers_by_id`` (their IN lists).
+FIRINGS_CUSTOMERS_PER_STATEMENT = 500
+
+
+def percent_firings(
+    connection: Connection, periods: Sequence[tuple[int, str, datetime]]
+) -> set[tuple[int, str, str, datetime]]:
+    """The percent-used firing rows of the (customer id, unit, period start) asked, as
+    (customer id, unit, alert key, period start): the thresholds already recorded in the period,
+    which a batch need not look at again."""
+    wanted = set(periods)
+    if not wanted:
+        return set()
+    customer_ids = sorted({customer_id for customer_id, _unit, _start in wanted})
+    # The earliest period asked bounds the rows read to the current periods, not the history.
+    since = min(start for _customer_id, _unit, start in wanted)
+    found: set[tuple[int, str, str, datetime]] = set()
+    for first in range(0, len(customer_ids), FIRINGS_CUSTOMERS_PER_STATEMENT):
+        chunk = customer_ids[first : first + FIRINGS_CUSTOMERS_PER_STATEMENT]
+        query = sa.select(
+            alert_firings.c.customer_id,
+            alert_firings.c.unit,
+            alert_firings.c.alert,
+            alert_firings.c.period_start,
+        ).where(
+            alert_firings.c.customer_id.in_(chunk),
+            alert_firings.c.period_start >= since,
+            alert_firings.c.alert.startswith(PERCENT_USED_KEY, autoescape=True),
+        )
+        for row in connection.execute(query):
+            if (row.customer_id, row.unit, row.period_start) in wanted:
+                found.add((row.customer_id, row.unit, row.alert, row.period_start))
+    return found
+
+
 # -- grants about to expire ---------------------------------------------------------------------
 
 
