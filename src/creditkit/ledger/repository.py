@@ -135,6 +135,25 @@ def find_customer(connection: Connection, external_id: str) -> CustomerRow | Non
     return CustomerRow(row.id, row.external_id, row.kind, row.next_due_at, bool(row.budgeted))
 
 
+#: Customers per statement of ``customers_by_id`` (its IN list).
+CUSTOMERS_PER_STATEMENT = 500
+
+
+def customers_by_id(connection: Connection, customer_ids: Sequence[int]) -> dict[int, CustomerRow]:
+    """The customers of these row ids, by id, a statement per ``CUSTOMERS_PER_STATEMENT`` of
+    them (a batch's ``recorded`` hooks know only ids)."""
+    found: dict[int, CustomerRow] = {}
+    ordered = sorted(set(customer_ids))
+    for first in range(0, len(ordered), CUSTOMERS_PER_STATEMENT):
+        chunk = ordered[first : first + CUSTOMERS_PER_STATEMENT]
+        query = sa.select(*_customer_columns()).where(customers.c.id.in_(chunk))
+        for row in connection.execute(query):
+            found[row.id] = CustomerRow(
+                row.id, row.external_id, row.kind, row.next_due_at, bool(row.budgeted)
+            )
+    return found
+
+
 def read_customer(connection: Connection, external_id: str) -> CustomerRow:
     row = find_customer(connection, external_id)
     if row is None:

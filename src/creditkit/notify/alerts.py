@@ -296,7 +296,7 @@ class AlertService:
                 wanted.append((customer_id, unit_name, steps, own))
         if not wanted:
             return []
-        by_id = repository.customers_by_id(connection, [found[0] for found in wanted])
+        by_id = ledger_repository.customers_by_id(connection, [found[0] for found in wanted])
         checks: list[_PercentCheck] = []
         for customer_id, unit_name, steps, own in wanted:
             customer = by_id.get(customer_id)

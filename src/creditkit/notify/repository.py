@@ -387,30 +387,9 @@ def insert_firing(connection: Connection, values: dict[str, Any]) -> bool:
     return insert_once(connection, alert_firings, values)
 
 
-def customers_by_id(connection: Connection, customer_ids: Sequence[int]) -> dict[int, CustomerRow]:
-    """The customers of these row ids, by id, in a statement per
-    ``FIRINGS_CUSTOMERS_PER_STATEMENT`` of them (a batch's recorded hook knows only ids)."""
-    found: dict[int, CustomerRow] = {}
-    ordered = sorted(set(customer_ids))
-    for first in range(0, len(ordered), FIRINGS_CUSTOMERS_PER_STATEMENT):
-        chunk = ordered[first : first + FIRINGS_CUSTOMERS_PER_STATEMENT]
-        query = sa.select(
-            customers.c.id,
-            customers.c.external_id,
-            customers.c.kind,
-            customers.c.next_due_at,
-            customers.c.budgeted,
-        ).where(customers.c.id.in_(chunk))
-        for row in connection.execute(query):
-            found[row.id] = CustomerRow(
-                row.id, row.external_id, row.kind, row.next_due_at, bool(row.budgeted)
-            )
-    return found
-
-
 #: The prefix of a percent-used alert's key in its firing row ("percent_used:<percent>").
 PERCENT_USED_KEY = "percent_used:"
-#: Customers per statement of ``percent_firings`` and ``customers_by_id`` (their IN lists).
+#: Customers per statement of ``percent_firings`` (its IN list).
 FIRINGS_CUSTOMERS_PER_STATEMENT = 500
 
 
